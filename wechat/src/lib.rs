@@ -1,0 +1,4 @@
+//! The WeChat Official Account protocol: callback signatures, message crypto,
+//! inbound XML, passive-reply XML, and the outbound API client with its shared
+//! access-token cache. No service logic lives here.
+#![forbid(unsafe_code)]
