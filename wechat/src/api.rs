@@ -1,0 +1,436 @@
+//! The outbound WeChat API client.
+//!
+//! A [`Client`] serves one Official Account (appid + AppSecret). Each call takes an
+//! access token from the client's [`TokenSource`], and reacts to WeChat's answer the
+//! way `wechat-protocol.md` §5 prescribes:
+//! - a rejected token (40001, 40014, 42001) is invalidated for every replica, refreshed
+//!   once and the call retried once;
+//! - "system busy" (-1) is retried with exponential backoff, a bounded number of times;
+//! - anything else, quota and window limits included (45009, 45015, 45047, …), is
+//!   returned to the caller at once as [`ApiError::Wechat`].
+//!
+//! Requests and responses are typed per area: [`custom`] (customer-service messages),
+//! [`template`], [`mass`] (mass send and preview), [`publish`] (drafts and free-publish),
+//! [`menu`], [`user`] (followers and tags) and [`datacube`] (statistics).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wechat::api::ApiError> {
+//! use wechat::api::{Client, custom::CustomMessage};
+//! use wechat::token::{LocalTokenCache, TokenSource};
+//!
+//! let client = Client::builder("wx0123456789abcdef", "secret".into(), LocalTokenCache::default().into())
+//!     .base_url("http://127.0.0.1:9000")
+//!     .build()?;
+//! client.send_custom_message(&CustomMessage::text("openid-1", "您好")).await?;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::token::{AccessToken, RefreshReason, TokenSource};
+
+pub mod custom;
+pub mod datacube;
+pub mod error;
+pub mod mass;
+pub mod menu;
+pub mod publish;
+pub mod template;
+pub mod user;
+
+pub use error::{ApiError, ErrCode};
+
+/// WeChat's API host.
+pub const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
+
+/// Which WeChat endpoint issues access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenEndpoint {
+    /// `POST /cgi-bin/stable_token`: the same token until near expiry, isolated from
+    /// `/token`; WeChat recommends it.
+    #[default]
+    Stable,
+    /// `GET /cgi-bin/token`: every fetch issues a new token and retires the previous one.
+    Classic,
+}
+
+/// How "system busy" (-1) answers are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyRetry {
+    /// Total attempts, the first included (1 disables retries).
+    pub attempts: u32,
+    /// The pause before the first retry; it doubles on each further retry.
+    pub base_delay: Duration,
+}
+
+impl Default for BusyRetry {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            base_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Builds a [`Client`]; see [`Client::builder`].
+pub struct ClientBuilder {
+    appid: String,
+    secret: SecretString,
+    tokens: TokenSource,
+    base_url: String,
+    timeout: Duration,
+    token_endpoint: TokenEndpoint,
+    busy_retry: BusyRetry,
+    http: Option<reqwest::Client>,
+}
+
+impl ClientBuilder {
+    /// Sets the API host (default [`DEFAULT_BASE_URL`]); tests point it at `wechat-sim`.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Sets the timeout of each HTTP call (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Chooses the token endpoint (default [`TokenEndpoint::Stable`]).
+    pub fn token_endpoint(mut self, endpoint: TokenEndpoint) -> Self {
+        self.token_endpoint = endpoint;
+        self
+    }
+
+    /// Sets how "system busy" answers are retried.
+    pub fn busy_retry(mut self, retry: BusyRetry) -> Self {
+        self.busy_retry = retry;
+        self
+    }
+
+    /// Shares an existing `reqwest` client (and its connection pool).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client, ApiError> {
+        let base_url = self.base_url.trim_end_matches('/').to_owned();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ApiError::Config(format!("base url {base_url:?} is not http(s)")));
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .build()
+                .map_err(|e| ApiError::Config(e.to_string()))?,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                appid: self.appid,
+                secret: self.secret,
+                tokens: self.tokens,
+                token_endpoint: self.token_endpoint,
+                busy_retry: self.busy_retry,
+            }),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// A WeChat API client for one account. Cloning is cheap and shares the connection
+/// pool and token source.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    appid: String,
+    secret: SecretString,
+    tokens: TokenSource,
+    token_endpoint: TokenEndpoint,
+    busy_retry: BusyRetry,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The AppSecret and tokens stay out of logs.
+        f.debug_struct("Client")
+            .field("appid", &self.inner.appid)
+            .field("base_url", &self.inner.base_url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a call that returns nothing but `errcode: 0`.
+#[derive(serde::Deserialize)]
+struct Ack {}
+
+impl Client {
+    /// Starts building a client for the account `appid` with its AppSecret, taking
+    /// tokens from `tokens`.
+    pub fn builder(appid: impl Into<String>, secret: SecretString, tokens: TokenSource) -> ClientBuilder {
+        ClientBuilder {
+            appid: appid.into(),
+            secret,
+            tokens,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            timeout: Duration::from_secs(5),
+            token_endpoint: TokenEndpoint::default(),
+            busy_retry: BusyRetry::default(),
+            http: None,
+        }
+    }
+
+    /// Returns the account's appid.
+    pub fn appid(&self) -> &str {
+        &self.inner.appid
+    }
+
+    /// Returns a clone whose calls use `timeout` instead (for a call with a tighter budget).
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            timeout,
+        }
+    }
+
+    /// Returns a valid access token from the token source, refreshing it if needed.
+    pub async fn access_token(&self) -> Result<AccessToken, ApiError> {
+        self.inner
+            .tokens
+            .get(&self.inner.appid, |reason| self.fetch_for(reason))
+            .await
+    }
+
+    /// Fetches a new token from `GET /cgi-bin/token`, bypassing the cache. Each such
+    /// fetch retires the previous `/token` token after WeChat's grace period.
+    pub async fn fetch_token(&self) -> Result<AccessToken, ApiError> {
+        let appid = self.inner.appid.as_str();
+        let secret = self.inner.secret.expose_secret();
+        let query = [
+            ("grant_type", "client_credential"),
+            ("appid", appid),
+            ("secret", secret),
+        ];
+        let issued: Issued = self
+            .retry_busy(|| self.send(Method::GET, "/cgi-bin/token", &query, None::<&()>, None))
+            .await?;
+        Ok(issued.into_token())
+    }
+
+    /// Fetches a token from `POST /cgi-bin/stable_token`, bypassing the cache. With
+    /// `force_refresh` WeChat issues a new token (limited to 20 a day, 30 s apart).
+    pub async fn fetch_stable_token(&self, force_refresh: bool) -> Result<AccessToken, ApiError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            grant_type: &'a str,
+            appid: &'a str,
+            secret: &'a str,
+            force_refresh: bool,
+        }
+        let body = Body {
+            grant_type: "client_credential",
+            appid: &self.inner.appid,
+            secret: self.inner.secret.expose_secret(),
+            force_refresh,
+        };
+        let issued: Issued = self
+            .retry_busy(|| self.send(Method::POST, "/cgi-bin/stable_token", &[], Some(&body), None))
+            .await?;
+        Ok(issued.into_token())
+    }
+
+    async fn fetch_for(&self, reason: RefreshReason) -> Result<AccessToken, ApiError> {
+        match self.inner.token_endpoint {
+            // A rejected stable token would come back unchanged in normal mode.
+            TokenEndpoint::Stable => self.fetch_stable_token(reason == RefreshReason::Rejected).await,
+            TokenEndpoint::Classic => self.fetch_token().await,
+        }
+    }
+
+    pub(crate) async fn get<R: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<R, ApiError> {
+        self.call(Method::GET, path, query, None::<&()>).await
+    }
+
+    pub(crate) async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ApiError> {
+        self.call(Method::POST, path, &[], Some(body)).await
+    }
+
+    pub(crate) async fn get_ack(&self, path: &str, query: &[(&str, &str)]) -> Result<(), ApiError> {
+        self.get::<Ack>(path, query).await.map(|_| ())
+    }
+
+    pub(crate) async fn post_ack<B: Serialize>(&self, path: &str, body: &B) -> Result<(), ApiError> {
+        self.post::<B, Ack>(path, body).await.map(|_| ())
+    }
+
+    /// Makes an authenticated call: token from the source, one refresh-and-retry on a
+    /// rejected token, bounded retries on "system busy".
+    #[tracing::instrument(skip_all, fields(appid = %self.inner.appid, path = %path))]
+    async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<R, ApiError> {
+        let mut token_retried = false;
+        loop {
+            let token = self.access_token().await?;
+            let result = self
+                .retry_busy(|| self.send(method.clone(), path, query, body, Some(&token)))
+                .await;
+            match result {
+                Err(ApiError::Wechat { code, .. }) if code.is_token_rejected() && !token_retried => {
+                    // One retry only: a token WeChat rejects twice in a row points at a
+                    // configuration problem, and looping would burn the token quota.
+                    tracing::warn!(errcode = code.0, "access token rejected; refreshing once");
+                    token_retried = true;
+                    self.inner.tokens.invalidate(&self.inner.appid, &token).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn retry_busy<R, F, Fut>(&self, mut attempt: F) -> Result<R, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<R, ApiError>>,
+    {
+        let retry = self.inner.busy_retry;
+        let mut delay = retry.base_delay;
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(ApiError::Wechat { code, .. }) if code.is_busy() && tries < retry.attempts.max(1) => {
+                    tracing::info!(tries, delay_ms = delay.as_millis() as u64, "wechat busy; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2);
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends one HTTP request and turns a non-zero `errcode` into [`ApiError::Wechat`].
+    async fn send<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+        token: Option<&AccessToken>,
+    ) -> Result<R, ApiError> {
+        let url = format!("{}{}", self.inner.base_url, path);
+        let mut request = self
+            .inner
+            .http
+            .request(method, url)
+            .timeout(self.timeout)
+            .query(query);
+        if let Some(token) = token {
+            request = request.query(&[("access_token", token.secret())]);
+        }
+        if let Some(body) = body {
+            // WeChat wants UTF-8 characters unescaped; serde_json already does that.
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(ApiError::from_reqwest)?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(ApiError::Status(status.as_u16()));
+        }
+        let bytes = response.bytes().await.map_err(ApiError::from_reqwest)?;
+        decode(&bytes)
+    }
+}
+
+/// Decodes a WeChat answer: `{errcode != 0, errmsg}` becomes an error, anything else `R`.
+fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode(e.to_string()))?;
+    if let Some(code) = value.get("errcode").and_then(serde_json::Value::as_i64)
+        && code != 0
+    {
+        let msg = value
+            .get("errmsg")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        tracing::debug!(errcode = code, errmsg = %msg, "wechat answered an error");
+        return Err(ApiError::Wechat {
+            code: ErrCode(code),
+            msg,
+        });
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::Decode(e.to_string()))
+}
+
+/// The answer of both token endpoints.
+#[derive(serde::Deserialize)]
+struct Issued {
+    access_token: String,
+    expires_in: i64,
+}
+
+impl Issued {
+    fn into_token(self) -> AccessToken {
+        AccessToken::new(self.access_token, Utc::now() + chrono::Duration::seconds(self.expires_in))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_turns_nonzero_errcode_into_a_typed_error() {
+        let err = decode::<serde_json::Value>(br#"{"errcode":45015,"errmsg":"response out of time limit"}"#)
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrCode::RESPONSE_OUT_OF_TIME));
+        assert!(ErrCode::RESPONSE_OUT_OF_TIME.is_limit());
+    }
+
+    #[test]
+    fn decode_accepts_errcode_zero_and_bodies_without_errcode() {
+        assert!(decode::<Ack>(br#"{"errcode":0,"errmsg":"ok"}"#).is_ok());
+        let issued: Issued = decode(br#"{"access_token":"T","expires_in":7200}"#).unwrap();
+        assert_eq!(issued.access_token, "T");
+    }
+
+    #[test]
+    fn token_errors_are_the_three_documented_codes() {
+        for code in [40001, 40014, 42001] {
+            assert!(ErrCode(code).is_token_rejected());
+        }
+        assert!(!ErrCode::SYSTEM_BUSY.is_token_rejected());
+        assert!(ErrCode::SYSTEM_BUSY.is_busy());
+    }
+
+    #[test]
+    fn client_debug_output_hides_the_secret() {
+        let client = Client::builder("wxapp", "s3cr3t-value".into(), crate::token::LocalTokenCache::default().into())
+            .build()
+            .unwrap();
+        assert!(!format!("{client:?}").contains("s3cr3t-value"));
+    }
+}

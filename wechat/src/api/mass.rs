@@ -1,0 +1,166 @@
+//! Mass send to all followers or a tag (`POST /cgi-bin/message/mass/sendall`) and
+//! preview to one follower (`POST /cgi-bin/message/mass/preview`).
+//!
+//! Subscription accounts may mass-send once a day, service accounts four times a month;
+//! past that WeChat answers [`ErrCode::NO_MASS_SEND_QUOTA`](super::ErrCode::NO_MASS_SEND_QUOTA) (45028), which is returned, never
+//! retried.
+
+use serde::{Deserialize, Serialize};
+
+use super::custom::{MediaRef, Text};
+use super::{ApiError, Client};
+
+/// The content of a mass message, tagged by `msgtype`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "msgtype", rename_all = "lowercase")]
+pub enum MassContent {
+    /// A published article (draft media id).
+    MpNews {
+        /// The draft's media id.
+        mpnews: MediaRef,
+    },
+    /// Plain text.
+    Text {
+        /// The text.
+        text: Text,
+    },
+    /// Images.
+    Image {
+        /// The images.
+        images: MassImages,
+    },
+    /// A voice clip.
+    Voice {
+        /// The media reference.
+        voice: MediaRef,
+    },
+}
+
+/// The images of an image mass message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassImages {
+    /// The images' media ids.
+    pub media_ids: Vec<String>,
+}
+
+impl MassContent {
+    /// Builds article content from a draft's media id.
+    pub fn mpnews(media_id: impl Into<String>) -> Self {
+        Self::MpNews {
+            mpnews: MediaRef {
+                media_id: media_id.into(),
+            },
+        }
+    }
+
+    /// Builds text content.
+    pub fn text(content: impl Into<String>) -> Self {
+        Self::Text {
+            text: Text {
+                content: content.into(),
+            },
+        }
+    }
+}
+
+/// Who receives a mass send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MassFilter {
+    /// Every follower.
+    pub is_to_all: bool,
+    /// The followers carrying this tag (when not to all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_id: Option<u64>,
+}
+
+/// A mass send request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MassSend {
+    /// The recipients.
+    pub filter: MassFilter,
+    /// The content.
+    #[serde(flatten)]
+    pub content: MassContent,
+    /// 1: send even when the article is judged a reprint.
+    pub send_ignore_reprint: u8,
+    /// An idempotency key: WeChat refuses a second send with the same id (45065).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clientmsgid: Option<String>,
+}
+
+impl MassSend {
+    /// Sends `content` to every follower.
+    pub fn to_all(content: MassContent) -> Self {
+        Self::with_filter(
+            MassFilter {
+                is_to_all: true,
+                tag_id: None,
+            },
+            content,
+        )
+    }
+
+    /// Sends `content` to the followers with tag `tag_id`.
+    pub fn to_tag(tag_id: u64, content: MassContent) -> Self {
+        Self::with_filter(
+            MassFilter {
+                is_to_all: false,
+                tag_id: Some(tag_id),
+            },
+            content,
+        )
+    }
+
+    /// Sets the idempotency key.
+    pub fn client_msg_id(mut self, id: impl Into<String>) -> Self {
+        self.clientmsgid = Some(id.into());
+        self
+    }
+
+    fn with_filter(filter: MassFilter, content: MassContent) -> Self {
+        Self {
+            filter,
+            content,
+            send_ignore_reprint: 0,
+            clientmsgid: None,
+        }
+    }
+}
+
+/// WeChat's receipt for a mass send; the outcome arrives as `MASSSENDJOBFINISH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct MassSent {
+    /// The send job's id.
+    pub msg_id: u64,
+    /// The article's data id (for statistics), for article sends.
+    #[serde(default)]
+    pub msg_data_id: Option<u64>,
+}
+
+/// WeChat's receipt for a preview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct PreviewSent {
+    /// The preview's id, when WeChat gives one.
+    #[serde(default)]
+    pub msg_id: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Preview<'a> {
+    touser: &'a str,
+    #[serde(flatten)]
+    content: &'a MassContent,
+}
+
+impl Client {
+    /// Mass-sends to all followers or a tag (`POST /cgi-bin/message/mass/sendall`).
+    pub async fn mass_send(&self, send: &MassSend) -> Result<MassSent, ApiError> {
+        self.post("/cgi-bin/message/mass/sendall", send).await
+    }
+
+    /// Sends a preview of mass content to one follower (`POST /cgi-bin/message/mass/preview`).
+    pub async fn mass_preview(&self, touser: &str, content: &MassContent) -> Result<PreviewSent, ApiError> {
+        self.post("/cgi-bin/message/mass/preview", &Preview { touser, content })
+            .await
+    }
+}

@@ -1,0 +1,150 @@
+//! The custom menu (`/cgi-bin/menu/{create,get,delete}`).
+//!
+//! WeChat allows at most 3 top-level buttons of at most 16 bytes' name, each with at
+//! most 5 sub buttons of at most 60 bytes' name; it rejects anything else with a
+//! 400xx code (see [`ErrCode`](super::ErrCode)).
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Client};
+
+/// A custom menu.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Menu {
+    /// The top-level buttons.
+    pub button: Vec<Button>,
+}
+
+/// What a leaf button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonType {
+    /// Sends a CLICK event with `key`.
+    Click,
+    /// Opens `url`.
+    View,
+    /// Scans a code and pushes the result.
+    ScancodePush,
+    /// Scans a code and waits for a reply.
+    ScancodeWaitmsg,
+    /// Takes a photo.
+    PicSysphoto,
+    /// Takes a photo or picks one.
+    PicPhotoOrAlbum,
+    /// Picks a photo from WeChat's album.
+    PicWeixin,
+    /// Sends a location.
+    LocationSelect,
+    /// Sends permanent material `media_id`.
+    MediaId,
+    /// Opens permanent material `media_id` as a page.
+    ViewLimited,
+    /// Sends published article `article_id`.
+    ArticleId,
+    /// Opens published article `article_id`.
+    ArticleViewLimited,
+    /// Opens a mini program (`appid`, `pagepath`; `url` for old clients).
+    Miniprogram,
+}
+
+/// A menu button: a leaf with a `type`, or a parent with `sub_button`s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// The leaf's action; `None` for a parent.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ButtonType>,
+    /// The label.
+    pub name: String,
+    /// The event key (click and scan/pic/location types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The page (view and mini-program types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The material (media_id and view_limited types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// The published article (article types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_id: Option<String>,
+    /// The mini program's appid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid: Option<String>,
+    /// The mini program's page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagepath: Option<String>,
+    /// The children of a parent button.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_button: Vec<Button>,
+}
+
+impl Button {
+    /// Builds a click button sending `key`.
+    pub fn click(name: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            kind: Some(ButtonType::Click),
+            name: name.into(),
+            key: Some(key.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Builds a button opening `url`.
+    pub fn view(name: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            kind: Some(ButtonType::View),
+            name: name.into(),
+            url: Some(url.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Builds a button opening a mini program page (`url` is the fallback for old clients).
+    pub fn mini_program(
+        name: impl Into<String>,
+        url: impl Into<String>,
+        appid: impl Into<String>,
+        pagepath: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: Some(ButtonType::Miniprogram),
+            name: name.into(),
+            url: Some(url.into()),
+            appid: Some(appid.into()),
+            pagepath: Some(pagepath.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Builds a parent button holding `children`.
+    pub fn parent(name: impl Into<String>, children: Vec<Button>) -> Self {
+        Self {
+            name: name.into(),
+            sub_button: children,
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MenuInfo {
+    menu: Menu,
+}
+
+impl Client {
+    /// Replaces the account's menu (`POST /cgi-bin/menu/create`).
+    pub async fn menu_create(&self, menu: &Menu) -> Result<(), ApiError> {
+        self.post_ack("/cgi-bin/menu/create", menu).await
+    }
+
+    /// Reads the account's menu (`GET /cgi-bin/menu/get`); 46003 when none is set.
+    pub async fn menu_get(&self) -> Result<Menu, ApiError> {
+        let info: MenuInfo = self.get("/cgi-bin/menu/get", &[]).await?;
+        Ok(info.menu)
+    }
+
+    /// Deletes the account's menu (`GET /cgi-bin/menu/delete`).
+    pub async fn menu_delete(&self) -> Result<(), ApiError> {
+        self.get_ack("/cgi-bin/menu/delete", &[]).await
+    }
+}

@@ -1,0 +1,400 @@
+//! The access-token cache shared by every replica through a NATS KV bucket.
+//!
+//! One key per appid holds one of three states (JSON):
+//! - `valid`: the token and its expiry;
+//! - `refreshing`: a lease taken by the replica that is fetching a new token;
+//! - `invalid`: WeChat rejected the token that was here.
+//!
+//! Every transition is a compare-and-set on the key's revision, so of any number of
+//! replicas that see a missing, expiring or rejected token exactly one wins the lease and
+//! calls WeChat; the others watch the key until the new token lands. A lease that outlives
+//! its deadline (the winner crashed) is taken over. Only the bucket's stream limits are
+//! used (no per-message TTL), which NATS 2.9 supports.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{AccessToken, RefreshReason, TokenCacheError};
+use crate::api::ApiError;
+
+/// Settings of a [`SharedTokenCache`].
+#[derive(Debug, Clone)]
+pub struct SharedCacheConfig {
+    /// The KV bucket; environments and tests each use their own.
+    pub bucket: String,
+    /// How long before expiry a token is refreshed. Keep it under the 5 minutes in which
+    /// `stable_token` starts handing out the successor, or refreshes return the old token.
+    pub refresh_ahead: Duration,
+    /// How long a refresher may hold the lease before another replica takes over.
+    pub lease: Duration,
+    /// How long a caller waits for another replica's refresh before giving up.
+    pub wait_timeout: Duration,
+}
+
+impl SharedCacheConfig {
+    /// Returns the defaults (2 min ahead, 10 s lease, 15 s wait) for `bucket`.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            refresh_ahead: Duration::from_secs(120),
+            lease: Duration::from_secs(10),
+            wait_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The default bucket name for production use.
+pub const DEFAULT_BUCKET: &str = "wechat_access_tokens";
+
+/// An access-token cache shared by all replicas through one NATS KV bucket, keyed by appid.
+///
+/// Cloning is cheap and shares the process-local copy of the last token read, so a call
+/// only touches NATS when the token is near expiry or was rejected.
+#[derive(Clone)]
+pub struct SharedTokenCache {
+    kv: kv::Store,
+    config: Arc<SharedCacheConfig>,
+    // The last valid token seen per appid, so the hot path does not read the bucket.
+    memo: Arc<Mutex<HashMap<String, AccessToken>>>,
+    holder: Arc<str>,
+}
+
+impl std::fmt::Debug for SharedTokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTokenCache")
+            .field("bucket", &self.config.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum Slot {
+    Valid {
+        token: String,
+        expires_at: DateTime<Utc>,
+    },
+    Refreshing {
+        holder: String,
+        lease_until: DateTime<Utc>,
+        reason: Reason,
+    },
+    Invalid,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reason {
+    Expiring,
+    Rejected,
+}
+
+impl From<Reason> for RefreshReason {
+    fn from(reason: Reason) -> Self {
+        match reason {
+            Reason::Expiring => Self::Expiring,
+            Reason::Rejected => Self::Rejected,
+        }
+    }
+}
+
+/// What a read of the key found.
+enum Seen {
+    /// No key, or a delete marker at `revision` (0 when the key never existed).
+    Empty { revision: u64 },
+    Slot { slot: Slot, revision: u64 },
+}
+
+impl SharedTokenCache {
+    /// Opens the cache on `config.bucket`, creating the bucket (history 1) if it is absent.
+    pub async fn open(
+        jetstream: &jetstream::Context,
+        config: SharedCacheConfig,
+    ) -> Result<Self, TokenCacheError> {
+        let kv = match jetstream.get_key_value(&config.bucket).await {
+            Ok(kv) => kv,
+            Err(_) => {
+                let created = jetstream
+                    .create_key_value(kv::Config {
+                        bucket: config.bucket.clone(),
+                        description: "wechat access tokens, one key per appid".into(),
+                        history: 1,
+                        // Keys of retired accounts age out; live keys are rewritten every ~2 h.
+                        max_age: Duration::from_secs(24 * 3600),
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(kv) => kv,
+                    // Another replica may have created it between our get and create.
+                    Err(create_error) => jetstream
+                        .get_key_value(&config.bucket)
+                        .await
+                        .map_err(|_| TokenCacheError::kv("create bucket", create_error))?,
+                }
+            }
+        };
+        Ok(Self {
+            kv,
+            config: Arc::new(config),
+            memo: Arc::default(),
+            holder: uuid_like().into(),
+        })
+    }
+
+    /// Returns the bucket this cache uses.
+    pub fn bucket(&self) -> &str {
+        &self.config.bucket
+    }
+
+    /// Returns a valid token for `appid`; `fetch` is called only if this replica wins the
+    /// refresh lease.
+    #[tracing::instrument(skip_all, fields(appid = %appid, bucket = %self.config.bucket))]
+    pub(crate) async fn get<F, Fut>(&self, appid: &str, fetch: F) -> Result<AccessToken, ApiError>
+    where
+        F: FnOnce(RefreshReason) -> Fut,
+        Fut: Future<Output = Result<AccessToken, ApiError>>,
+    {
+        check_key(appid)?;
+        if let Some(token) = self.memoised(appid) {
+            return Ok(token);
+        }
+        let deadline = tokio::time::Instant::now() + self.config.wait_timeout;
+        loop {
+            let now = Utc::now();
+            let (lease_from, reason) = match self.read(appid).await? {
+                Seen::Slot {
+                    slot: Slot::Valid { token, expires_at },
+                    revision,
+                } => {
+                    let token = AccessToken::new(token, expires_at);
+                    if token.is_fresh(now, self.config.refresh_ahead) {
+                        self.remember(appid, &token);
+                        return Ok(token);
+                    }
+                    if token.is_unexpired(now) {
+                        // Refresh ahead of expiry; if another replica already is, the
+                        // current token is still good for this call.
+                        match self.try_lease(appid, revision, Reason::Expiring).await? {
+                            Some(lease) => return self.refresh(appid, lease, Reason::Expiring, fetch).await,
+                            None => return Ok(token),
+                        }
+                    }
+                    (revision, Reason::Expiring)
+                }
+                Seen::Slot {
+                    slot: Slot::Invalid,
+                    revision,
+                } => (revision, Reason::Rejected),
+                Seen::Empty { revision } => (revision, Reason::Expiring),
+                Seen::Slot {
+                    slot:
+                        Slot::Refreshing {
+                            lease_until,
+                            reason,
+                            holder,
+                        },
+                    revision,
+                } => {
+                    if lease_until > now {
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(TokenCacheError::WaitTimeout {
+                                appid: appid.to_owned(),
+                            }
+                            .into());
+                        }
+                        let until = (lease_until - now).to_std().unwrap_or_default();
+                        let until = tokio::time::Instant::now() + until;
+                        self.wait_for_change(appid, revision, until.min(deadline)).await;
+                        continue;
+                    }
+                    tracing::warn!(stale_holder = %holder, "taking over a stale token refresh lease");
+                    (revision, reason)
+                }
+            };
+            if let Some(lease) = self.try_lease(appid, lease_from, reason).await? {
+                return self.refresh(appid, lease, reason, fetch).await;
+            }
+            // Lost the race for the lease: read again and wait for the winner.
+        }
+    }
+
+    /// Marks the token as rejected for every replica, but only if the bucket still holds
+    /// exactly `failed`: a replica late with its 40001 must not wipe a fresh token.
+    #[tracing::instrument(skip_all, fields(appid = %appid, bucket = %self.config.bucket))]
+    pub(crate) async fn invalidate(&self, appid: &str, failed: &AccessToken) -> Result<(), ApiError> {
+        check_key(appid)?;
+        {
+            let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+            if memo.get(appid) == Some(failed) {
+                memo.remove(appid);
+            }
+        }
+        if let Seen::Slot {
+            slot: Slot::Valid { token, .. },
+            revision,
+        } = self.read(appid).await?
+            && token == failed.secret()
+        {
+            match self.kv.update(appid, encode(&Slot::Invalid), revision).await {
+                Ok(_) => tracing::info!("access token rejected by wechat; invalidated for all replicas"),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+                Err(e) => return Err(TokenCacheError::kv("invalidate", e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn memoised(&self, appid: &str) -> Option<AccessToken> {
+        let memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.get(appid)
+            .filter(|t| t.is_fresh(Utc::now(), self.config.refresh_ahead))
+            .cloned()
+    }
+
+    fn remember(&self, appid: &str, token: &AccessToken) {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.insert(appid.to_owned(), token.clone());
+    }
+
+    async fn read(&self, appid: &str) -> Result<Seen, TokenCacheError> {
+        let entry = self
+            .kv
+            .entry(appid)
+            .await
+            .map_err(|e| TokenCacheError::kv("read", e))?;
+        Ok(match entry {
+            None => Seen::Empty { revision: 0 },
+            Some(entry) if entry.operation != kv::Operation::Put => Seen::Empty {
+                revision: entry.revision,
+            },
+            Some(entry) => match serde_json::from_slice(&entry.value) {
+                Ok(slot) => Seen::Slot {
+                    slot,
+                    revision: entry.revision,
+                },
+                Err(error) => {
+                    // An unreadable value is treated as a rejected token so it gets replaced.
+                    tracing::warn!(%error, "unreadable token cache entry; replacing it");
+                    Seen::Slot {
+                        slot: Slot::Invalid,
+                        revision: entry.revision,
+                    }
+                }
+            },
+        })
+    }
+
+    /// Tries to take the refresh lease by replacing revision `revision` (0: no key).
+    /// Returns the lease's revision, or `None` if another replica got there first.
+    async fn try_lease(
+        &self,
+        appid: &str,
+        revision: u64,
+        reason: Reason,
+    ) -> Result<Option<u64>, TokenCacheError> {
+        let lease_until = Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let value = encode(&Slot::Refreshing {
+            holder: self.holder.to_string(),
+            lease_until,
+            reason,
+        });
+        // `update` with expected revision 0 means "the key must not exist", and with a
+        // delete marker's revision it replaces the marker: both are the same CAS.
+        match self.kv.update(appid, value, revision).await {
+            Ok(lease) => Ok(Some(lease)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(TokenCacheError::kv("take lease", e)),
+        }
+    }
+
+    async fn refresh<F, Fut>(
+        &self,
+        appid: &str,
+        lease: u64,
+        reason: Reason,
+        fetch: F,
+    ) -> Result<AccessToken, ApiError>
+    where
+        F: FnOnce(RefreshReason) -> Fut,
+        Fut: Future<Output = Result<AccessToken, ApiError>>,
+    {
+        tracing::info!(?reason, "refreshing access token");
+        let token = match fetch(reason.into()).await {
+            Ok(token) => token,
+            Err(error) => {
+                // Release the lease at once so the next caller retries without waiting it out.
+                if let Err(e) = self.kv.delete_expect_revision(appid, Some(lease)).await {
+                    tracing::warn!(error = %e, "cannot release token refresh lease");
+                }
+                return Err(error);
+            }
+        };
+        let value = encode(&Slot::Valid {
+            token: token.secret().to_owned(),
+            expires_at: token.expires_at(),
+        });
+        match self.kv.update(appid, value, lease).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                // Our lease went stale and someone took over; our token is still valid for
+                // now, and theirs will replace it in the bucket.
+                tracing::warn!("token refresh lease was taken over before the token was stored");
+            }
+            Err(e) => return Err(TokenCacheError::kv("store token", e).into()),
+        }
+        self.remember(appid, &token);
+        Ok(token)
+    }
+
+    /// Waits until the key moves past `revision` or `until` passes. Falls back to a
+    /// short sleep if a watch cannot be set up.
+    async fn wait_for_change(&self, appid: &str, revision: u64, until: tokio::time::Instant) {
+        let mut watch = match self.kv.watch(appid).await {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch token cache; polling");
+                tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_millis(50))).await;
+                return;
+            }
+        };
+        // The watch only delivers new writes; re-read to catch one that landed before it.
+        if let Ok(Some(entry)) = self.kv.entry(appid).await
+            && entry.revision != revision
+        {
+            return;
+        }
+        let _ = tokio::time::timeout_at(until, watch.next()).await;
+    }
+}
+
+fn encode(slot: &Slot) -> bytes::Bytes {
+    serde_json::to_vec(slot)
+        .expect("token slot serialises")
+        .into()
+}
+
+fn check_key(appid: &str) -> Result<(), TokenCacheError> {
+    let ok = !appid.is_empty()
+        && appid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(TokenCacheError::InvalidKey(appid.to_owned()))
+    }
+}
+
+/// A process-unique holder id for lease markers, for operators reading the bucket.
+fn uuid_like() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::rng().random::<u64>())
+}
