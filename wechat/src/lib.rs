@@ -2,3 +2,5 @@
 //! inbound XML, passive-reply XML, and the outbound API client with its shared
 //! access-token cache. No service logic lives here.
 #![forbid(unsafe_code)]
+pub mod api;
+pub mod token;
