@@ -3,4 +3,9 @@
 //! access-token cache. No service logic lives here.
 #![forbid(unsafe_code)]
 pub mod api;
+pub mod crypto;
+pub mod message;
+pub mod reply;
+pub mod signature;
+pub mod xml;
 pub mod token;
