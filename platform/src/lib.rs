@@ -1,1 +1,20 @@
-//! Shared platform layer.
+//! What every service repeats, in one place: configuration, telemetry, the admin
+//! port, graceful shutdown, NATS and JetStream provisioning, PostgreSQL with
+//! migrations, durable consumers, and gRPC authentication. No domain types.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod grpc;
+pub mod nats;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{ConfigError, Env};
+pub use grpc::{Caller, ErrorCode, Role};
+pub use shutdown::{Drain, shutdown_signal};

@@ -1,0 +1,172 @@
+//! PostgreSQL: one database per service, created if absent, migrated at start-up.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::config::{ConfigError, Env};
+
+/// Errors from reaching or preparing the service's database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot reach postgres for database {database}: {source}")]
+    Connect {
+        database: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot create database {database}: {source}")]
+    Create {
+        database: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrations failed on {database}: {source}")]
+    Migrate {
+        database: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// How to reach the service's database.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `DATABASE_URL` (or `DATABASE_URL_FILE`): the server, and optionally the database.
+    /// Without a database in its path, the service's own name is used, so one server
+    /// URL serves all services while each keeps its own database.
+    pub options: PgConnectOptions,
+    /// `DATABASE_MAX_CONNECTIONS`, default 10.
+    pub max_connections: u32,
+}
+
+impl DbConfig {
+    /// Reads the database settings; `default_database` is the service's database name.
+    pub fn from_env(env: &Env, default_database: &str) -> Result<Self, ConfigError> {
+        let url = env
+            .secret("DATABASE_URL")?
+            .unwrap_or_else(|| SecretString::from("postgres://postgres@127.0.0.1:5432".to_owned()));
+        let mut options = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
+            ConfigError::InvalidSecret {
+                var: "DATABASE_URL".to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        let has_database = url
+            .expose_secret()
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(_, path)| path.split('?').next().unwrap_or_default())
+            .is_some_and(|name| !name.is_empty());
+        if !has_database {
+            options = options.database(default_database);
+        }
+        Ok(Self {
+            options: options.log_statements(tracing::log::LevelFilter::Debug),
+            max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+        })
+    }
+
+    /// The database this config points at.
+    pub fn database(&self) -> String {
+        self.options.get_database().unwrap_or("postgres").to_owned()
+    }
+}
+
+/// Creates the database if absent, connects a pool and applies `migrator`.
+pub async fn connect_and_migrate(
+    config: &DbConfig,
+    migrator: &Migrator,
+) -> Result<PgPool, DbError> {
+    let database = config.database();
+    create_database_if_absent(&config.options).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(config.options.clone())
+        .await
+        .map_err(|source| DbError::Connect {
+            database: database.clone(),
+            source,
+        })?;
+    // sqlx takes an advisory lock, so replicas starting together migrate once.
+    migrator
+        .run(&pool)
+        .await
+        .map_err(|source| DbError::Migrate { database, source })?;
+    Ok(pool)
+}
+
+/// Creates the database named in `options` unless it exists. Two replicas racing
+/// here is harmless: the loser's "already exists" is ignored.
+pub async fn create_database_if_absent(options: &PgConnectOptions) -> Result<(), DbError> {
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    let mut admin = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .map_err(|source| DbError::Connect {
+            database: database.clone(),
+            source,
+        })?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut admin)
+            .await
+            .map_err(|source| DbError::Connect {
+                database: database.clone(),
+                source,
+            })?;
+    if !exists {
+        let statement = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
+        match sqlx::query(&statement).execute(&mut admin).await {
+            Ok(_) => tracing::info!(%database, "created database"),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(source) => return Err(DbError::Create { database, source }),
+        }
+    }
+    let _ = admin.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_url_gets_the_service_database() {
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u:p@db.example:5432")]);
+        assert_eq!(
+            DbConfig::from_env(&env, "interaction").unwrap().database(),
+            "interaction"
+        );
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u:p@db.example:5432/")]);
+        assert_eq!(
+            DbConfig::from_env(&env, "interaction").unwrap().database(),
+            "interaction"
+        );
+    }
+
+    #[test]
+    fn full_url_keeps_its_database() {
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u@h:5432/custom?sslmode=disable")]);
+        assert_eq!(
+            DbConfig::from_env(&env, "interaction").unwrap().database(),
+            "custom"
+        );
+    }
+
+    #[test]
+    fn invalid_url_names_the_variable_without_printing_it() {
+        let env = Env::from_pairs([("DATABASE_URL", "mysql://secret-password@x")]);
+        let error = DbConfig::from_env(&env, "x").unwrap_err();
+        assert!(matches!(&error, ConfigError::InvalidSecret { var, .. } if var == "DATABASE_URL"));
+        assert!(!error.to_string().contains("secret-password"));
+    }
+}

@@ -1,0 +1,403 @@
+//! gRPC plumbing: API-key authentication into a [`Caller`], the shared error-code
+//! set mapped to gRPC and HTTP statuses, and the health and reflection services.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Status};
+
+use crate::config::{ConfigError, Env};
+
+/// What a caller may do. Stored per API key in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Editor,
+    Reviewer,
+    Publisher,
+    Agent,
+    Admin,
+    Viewer,
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "editor" => Self::Editor,
+            "reviewer" => Self::Reviewer,
+            "publisher" => Self::Publisher,
+            "agent" => Self::Agent,
+            "admin" => Self::Admin,
+            "viewer" => Self::Viewer,
+            other => {
+                return Err(format!(
+                    "unknown role {other:?}; use editor, reviewer, publisher, agent, admin or viewer"
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Editor => "editor",
+            Self::Reviewer => "reviewer",
+            Self::Publisher => "publisher",
+            Self::Agent => "agent",
+            Self::Admin => "admin",
+            Self::Viewer => "viewer",
+        })
+    }
+}
+
+/// The authenticated department behind a gRPC call, put into the request's
+/// extensions by [`AuthInterceptor`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub department: String,
+    pub roles: BTreeSet<Role>,
+}
+
+impl Caller {
+    /// Whether the caller holds `role`. Admins hold every role.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+
+    /// Whether the caller is an admin (sees and acts on every department).
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+
+    /// Refuses with `PERMISSION_DENIED` unless the caller holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), Status> {
+        if roles.iter().any(|role| self.has_role(*role)) {
+            return Ok(());
+        }
+        let wanted: Vec<String> = roles.iter().map(Role::to_string).collect();
+        Err(Status::permission_denied(format!(
+            "department {} needs one of the roles [{}]",
+            self.department,
+            wanted.join(", ")
+        )))
+    }
+
+    /// Refuses with `PERMISSION_DENIED` unless the caller may act for `department`.
+    pub fn require_department(&self, department: &str) -> Result<(), Status> {
+        if self.is_admin() || self.department == department {
+            return Ok(());
+        }
+        Err(Status::permission_denied(format!(
+            "department {} may not act for department {department}",
+            self.department
+        )))
+    }
+}
+
+/// The caller of a request that passed [`AuthInterceptor`].
+pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
+    request.extensions().get::<Caller>().ok_or_else(|| {
+        Status::unauthenticated("missing caller: the service is not behind the auth interceptor")
+    })
+}
+
+/// API keys and their callers. Keys are kept only as SHA-256 digests, so a heap
+/// dump or a debug print never shows one.
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    by_digest: HashMap<[u8; 32], Caller>,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("count", &self.by_digest.len())
+            .finish()
+    }
+}
+
+impl ApiKeys {
+    /// Reads `API_KEYS` (or `API_KEYS_FILE`): entries separated by commas or newlines,
+    /// each `department:role+role:key`, e.g. `social-security:agent+viewer:k3y`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let Some(raw) = env.secret("API_KEYS")? else {
+            return Ok(Self::default());
+        };
+        Self::parse(raw.expose_secret()).map_err(|reason| ConfigError::InvalidSecret {
+            var: "API_KEYS".to_owned(),
+            reason,
+        })
+    }
+
+    /// Parses the `API_KEYS` format; errors say which entry is wrong, never the key.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut keys = Self::default();
+        let entries = raw
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty() && !entry.starts_with('#'));
+        for (index, entry) in entries.enumerate() {
+            let position = index + 1;
+            let mut parts = entry.splitn(3, ':');
+            let (Some(department), Some(roles), Some(key)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(format!(
+                    "entry {position}: expected department:role+role:key"
+                ));
+            };
+            if department.is_empty() || key.len() < 8 {
+                return Err(format!(
+                    "entry {position}: department must be set and the key at least 8 characters"
+                ));
+            }
+            let roles = roles
+                .split('+')
+                .map(Role::from_str)
+                .collect::<Result<BTreeSet<_>, _>>()
+                .map_err(|e| format!("entry {position}: {e}"))?;
+            keys.insert(
+                key,
+                Caller {
+                    department: department.to_owned(),
+                    roles,
+                },
+            );
+        }
+        Ok(keys)
+    }
+
+    /// Adds a key.
+    pub fn insert(&mut self, key: &str, caller: Caller) {
+        self.by_digest.insert(digest(key), caller);
+    }
+
+    /// The caller a key belongs to.
+    pub fn lookup(&self, key: &str) -> Option<&Caller> {
+        self.by_digest.get(&digest(key))
+    }
+
+    /// How many keys are configured.
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    /// Whether no key is configured (then every call is refused).
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Turns `authorization: Bearer <key>` into a [`Caller`] extension; refuses
+/// unknown or missing keys with `UNAUTHENTICATED`.
+#[derive(Clone, Debug)]
+pub struct AuthInterceptor {
+    keys: Arc<ApiKeys>,
+}
+
+impl AuthInterceptor {
+    pub fn new(keys: ApiKeys) -> Self {
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+}
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let refuse = |reason: &'static str, message: &'static str| {
+            metrics::counter!("grpc_auth_rejections_total", "reason" => reason).increment(1);
+            tracing::warn!(reason, "grpc call refused");
+            Err(Status::unauthenticated(message))
+        };
+        let Some(header) = request.metadata().get("authorization") else {
+            return refuse("missing_key", "missing authorization: Bearer <api key>");
+        };
+        let Some(key) = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
+            return refuse(
+                "malformed_header",
+                "authorization must be: Bearer <api key>",
+            );
+        };
+        let Some(caller) = self.keys.lookup(key).cloned() else {
+            return refuse("unknown_key", "unknown api key");
+        };
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// A deliberately small set of error kinds, each mapped once to a gRPC code and
+/// once to an HTTP status. Domain errors of every service map onto it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    Unauthenticated,
+    FailedPrecondition,
+    ResourceExhausted,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The gRPC status code.
+    pub fn grpc(self) -> tonic::Code {
+        match self {
+            Self::InvalidArgument => tonic::Code::InvalidArgument,
+            Self::NotFound => tonic::Code::NotFound,
+            Self::AlreadyExists => tonic::Code::AlreadyExists,
+            Self::PermissionDenied => tonic::Code::PermissionDenied,
+            Self::Unauthenticated => tonic::Code::Unauthenticated,
+            Self::FailedPrecondition => tonic::Code::FailedPrecondition,
+            Self::ResourceExhausted => tonic::Code::ResourceExhausted,
+            Self::Unavailable => tonic::Code::Unavailable,
+            Self::Internal => tonic::Code::Internal,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn http(self) -> http::StatusCode {
+        match self {
+            Self::InvalidArgument => http::StatusCode::BAD_REQUEST,
+            Self::NotFound => http::StatusCode::NOT_FOUND,
+            Self::AlreadyExists => http::StatusCode::CONFLICT,
+            Self::PermissionDenied => http::StatusCode::FORBIDDEN,
+            Self::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            Self::FailedPrecondition => http::StatusCode::PRECONDITION_FAILED,
+            Self::ResourceExhausted => http::StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A status with `message`; for `Internal`, the message is replaced by a
+    /// generic one and the detail is logged instead, so no internals leak.
+    pub fn status(self, message: impl Into<String>) -> Status {
+        let message = message.into();
+        if self == Self::Internal {
+            tracing::error!(detail = %message, "internal error");
+            return Status::internal("internal error");
+        }
+        Status::new(self.grpc(), message)
+    }
+}
+
+/// The gRPC reflection service over every package of `proto`.
+pub fn reflection_service() -> tonic_reflection::server::v1::ServerReflectionServer<
+    impl tonic_reflection::server::v1::ServerReflection,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the descriptor sets are generated at build time and valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    fn keys() -> ApiKeys {
+        ApiKeys::parse(
+            "social-security:agent+viewer:key-social-1234, city-office:admin:key-admin-1234",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn known_key_becomes_a_caller() {
+        let mut interceptor = AuthInterceptor::new(keys());
+        let mut request = Request::new(());
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer key-social-1234".parse().unwrap());
+        let request = interceptor.call(request).unwrap();
+        let caller = caller(&request).unwrap();
+        assert_eq!(caller.department, "social-security");
+        assert!(caller.has_role(Role::Agent));
+        assert!(!caller.has_role(Role::Publisher));
+    }
+
+    #[test]
+    fn unknown_missing_or_malformed_keys_are_unauthenticated() {
+        let mut interceptor = AuthInterceptor::new(keys());
+        let missing = interceptor.call(Request::new(())).unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::Unauthenticated);
+
+        let mut unknown = Request::new(());
+        unknown
+            .metadata_mut()
+            .insert("authorization", "Bearer nope-nope-nope".parse().unwrap());
+        let status = interceptor.call(unknown).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert_eq!(status.message(), "unknown api key");
+
+        let mut malformed = Request::new(());
+        malformed
+            .metadata_mut()
+            .insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(
+            interceptor.call(malformed).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn department_and_role_checks() {
+        let keys = keys();
+        let agent = keys.lookup("key-social-1234").unwrap();
+        assert!(agent.require_department("social-security").is_ok());
+        assert_eq!(
+            agent.require_department("transport").unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        assert_eq!(
+            agent.require_any(&[Role::Publisher]).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        let admin = keys.lookup("key-admin-1234").unwrap();
+        assert!(admin.require_department("transport").is_ok());
+        assert!(admin.require_any(&[Role::Publisher]).is_ok());
+    }
+
+    #[test]
+    fn bad_entries_are_named_without_the_key() {
+        let error = ApiKeys::parse("a:agent:good-key-123,b:wizard:secret-key-999").unwrap_err();
+        assert!(
+            error.starts_with("entry 2: unknown role \"wizard\""),
+            "{error}"
+        );
+        assert!(!error.contains("secret-key-999"));
+        assert!(ApiKeys::parse("a:agent").is_err());
+        assert!(ApiKeys::parse("a:agent:short").is_err());
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_detail() {
+        let status = ErrorCode::Internal.status("pool timed out on host db-1");
+        assert_eq!(status.message(), "internal error");
+        assert_eq!(
+            ErrorCode::NotFound.status("ticket t1").code(),
+            tonic::Code::NotFound
+        );
+        assert_eq!(ErrorCode::AlreadyExists.http(), http::StatusCode::CONFLICT);
+    }
+}

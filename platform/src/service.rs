@@ -1,0 +1,220 @@
+//! The runtime every gRPC service shares: it connects, provisions, migrates and
+//! binds in [`ServiceRuntime::start`], then serves gRPC (with health and
+//! reflection) and the admin port until shutdown, and drains in order.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use async_nats::jetstream;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+use crate::admin::{self, Readiness};
+use crate::config::{CommonConfig, ConfigError, Env};
+use crate::db::{self, DbConfig, DbError};
+use crate::grpc::{ApiKeys, AuthInterceptor};
+use crate::nats::{self, Namespace, NatsConfig, NatsError};
+use crate::shutdown::Drain;
+use crate::telemetry;
+
+/// A service's fixed identity and default ports (documented in the README).
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceDefaults {
+    pub name: &'static str,
+    pub database: &'static str,
+    pub grpc_port: u16,
+    pub admin_port: u16,
+}
+
+/// The settings every gRPC service reads.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub common: CommonConfig,
+    /// `GRPC_ADDR`: the gRPC listener.
+    pub grpc_addr: SocketAddr,
+    pub nats: NatsConfig,
+    pub db: DbConfig,
+    /// `API_KEYS` / `API_KEYS_FILE`.
+    pub api_keys: ApiKeys,
+}
+
+impl ServiceConfig {
+    /// Reads every platform setting of a service.
+    pub fn from_env(env: &Env, defaults: ServiceDefaults) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env, defaults.admin_port)?,
+            grpc_addr: env.parse_or(
+                "GRPC_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], defaults.grpc_port)),
+            )?,
+            nats: NatsConfig::from_env(env)?,
+            db: DbConfig::from_env(env, defaults.database)?,
+            api_keys: ApiKeys::from_env(env)?,
+        })
+    }
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds a TCP listener, naming the address on failure.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// A started service: connected, provisioned, migrated and bound, not yet serving.
+pub struct ServiceRuntime {
+    pub name: &'static str,
+    pub config: ServiceConfig,
+    pub nats: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub namespace: Namespace,
+    pub db: PgPool,
+    pub drain: Drain,
+    readiness: Readiness,
+    grpc_listener: TcpListener,
+    admin_listener: TcpListener,
+}
+
+impl ServiceRuntime {
+    /// Connects to NATS and provisions every stream, prepares the database, and binds
+    /// both ports (port 0 picks a free one; see [`Self::grpc_port`]).
+    pub async fn start(
+        name: &'static str,
+        config: ServiceConfig,
+        migrator: &'static Migrator,
+    ) -> Result<Self, StartupError> {
+        telemetry::init_tracing(config.common.log_format);
+        let readiness = Readiness::new();
+        let nats = nats::connect(&config.nats, name).await?;
+        readiness.watch_nats(nats.clone());
+        let jetstream = jetstream::new(nats.clone());
+        let namespace = config.nats.namespace.clone();
+        nats::provision_streams(&jetstream, &namespace, &nats::ALL_STREAMS).await?;
+        let db = db::connect_and_migrate(&config.db, migrator).await?;
+        readiness.watch_db(db.clone());
+        readiness.set_migrated();
+        let grpc_listener = bind(config.grpc_addr).await?;
+        let admin_listener = bind(config.common.admin_addr).await?;
+        if config.api_keys.is_empty() {
+            tracing::warn!(
+                service = name,
+                "API_KEYS is empty: every gRPC call will be refused"
+            );
+        }
+        Ok(Self {
+            name,
+            config,
+            nats,
+            jetstream,
+            namespace,
+            db,
+            drain: Drain::new(),
+            readiness,
+            grpc_listener,
+            admin_listener,
+        })
+    }
+
+    /// The bound gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(0)
+    }
+
+    /// The bound admin port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(0)
+    }
+
+    /// The interceptor that authenticates this service's gRPC calls.
+    pub fn auth(&self) -> AuthInterceptor {
+        AuthInterceptor::new(self.config.api_keys.clone())
+    }
+
+    /// Serves `routes` (behind which the service put its own gRPC services), health,
+    /// reflection and the admin port until `shutdown` resolves, then drains.
+    pub async fn serve(
+        self,
+        routes: tonic::service::Routes,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+
+        let stop_grpc = CancellationToken::new();
+        let grpc = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .add_service(health_service)
+            .add_service(crate::grpc::reflection_service())
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.grpc_listener),
+                stop_grpc.clone().cancelled_owned(),
+            );
+        let grpc_task = tokio::spawn(grpc);
+
+        let stop_admin = CancellationToken::new();
+        let admin_router = admin::router(telemetry::metrics_handle(), self.readiness.clone());
+        let admin = axum::serve(self.admin_listener, admin_router)
+            .with_graceful_shutdown(stop_admin.clone().cancelled_owned());
+        let admin_task = tokio::spawn(async move { admin.await });
+        tracing::info!(service = self.name, "service ready");
+
+        shutdown.await;
+        let grace = self.config.common.shutdown_grace;
+        tracing::info!(service = self.name, ?grace, "draining");
+        self.readiness.set_draining();
+        health_reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        self.drain.begin();
+        stop_grpc.cancel();
+        let drained = tokio::time::timeout(grace, async {
+            if let Ok(Err(error)) = grpc_task.await {
+                tracing::error!(%error, "grpc server failed");
+            }
+            self.drain.wait(grace).await
+        })
+        .await;
+        if !matches!(drained, Ok(true)) {
+            tracing::warn!(
+                service = self.name,
+                "drain deadline passed; exiting with work unfinished"
+            );
+        }
+        if let Err(error) = self.nats.flush().await {
+            tracing::warn!(%error, "nats flush failed");
+        }
+        stop_admin.cancel();
+        let _ = admin_task.await;
+        tracing::info!(service = self.name, "stopped");
+        Ok(())
+    }
+}

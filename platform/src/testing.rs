@@ -1,0 +1,160 @@
+//! Test fixtures (feature `testing`): a fresh database and a private NATS
+//! namespace per test, removed when the fixture is dropped, so tests run in parallel.
+//!
+//! The servers come from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`)
+//! and `NATS_URL` (default `nats://127.0.0.1:4222`).
+
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use crate::config::Env;
+use crate::nats::Namespace;
+
+/// The PostgreSQL server tests use.
+pub fn test_database_server() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// The NATS server tests use.
+pub fn test_nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A uniquely named database, dropped with the fixture.
+pub struct TestDb {
+    pub name: String,
+    server: String,
+}
+
+impl TestDb {
+    /// Names a fresh database `test_{label}_{uuid}`; services create and migrate it.
+    pub fn new(label: &str) -> Self {
+        Self {
+            name: format!("test_{label}_{}", uuid::Uuid::new_v4().simple()),
+            server: test_database_server(),
+        }
+    }
+
+    /// The URL of this database.
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server.trim_end_matches('/'), self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the I/O.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let Ok(runtime) = runtime else { return };
+            runtime.block_on(async move {
+                let Ok(options) = PgConnectOptions::from_str(&server) else {
+                    return;
+                };
+                if let Ok(mut conn) = options.database("postgres").connect().await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A private namespace on the shared NATS server; its streams are deleted with the fixture.
+pub struct TestNats {
+    pub namespace: Namespace,
+    pub prefix: String,
+    url: String,
+}
+
+impl TestNats {
+    /// A fresh namespace `t{uuid}`.
+    pub fn new() -> Self {
+        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Self {
+            namespace: Namespace::new(&prefix).expect("generated prefix is valid"),
+            prefix,
+            url: test_nats_url(),
+        }
+    }
+
+    /// The NATS server URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A plain connection for the test itself.
+    pub async fn connect(&self) -> async_nats::Client {
+        async_nats::connect(self.url.as_str())
+            .await
+            .expect("NATS must be running for tests (see deploy/dev/up.sh)")
+    }
+}
+
+impl Default for TestNats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let stream_prefix = self.namespace.name("");
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let Ok(runtime) = runtime else { return };
+            runtime.block_on(async move {
+                use futures::StreamExt;
+                let Ok(client) = async_nats::connect(url.as_str()).await else {
+                    return;
+                };
+                let jetstream = async_nats::jetstream::new(client);
+                let names: Vec<String> = jetstream
+                    .stream_names()
+                    .filter_map(|name| async move { name.ok() })
+                    .collect()
+                    .await;
+                for name in names.into_iter().filter(|n| n.starts_with(&stream_prefix)) {
+                    let _ = jetstream.delete_stream(&name).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Configuration for a service under test: its own database, the test namespace,
+/// port 0 everywhere, a short drain, and `extra` pairs on top.
+pub fn service_env<'a>(
+    db: &TestDb,
+    nats: &TestNats,
+    extra: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Env {
+    let mut env = Env::from_pairs([
+        ("DATABASE_URL", db.url()),
+        ("NATS_URL", nats.url().to_owned()),
+        ("NATS_PREFIX", nats.prefix.clone()),
+        ("GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("SHUTDOWN_GRACE", "5s".to_owned()),
+    ]);
+    for (key, value) in extra {
+        env = env.with(key, value);
+    }
+    env
+}
