@@ -2,3 +2,5 @@
 //! every call, and a citizen traffic generator that sends signed (and encrypted)
 //! callbacks to a gateway.
 #![forbid(unsafe_code)]
+
+pub mod api_server;

@@ -1,0 +1,176 @@
+//! The HTTP surface: WeChat's endpoints (decode → [`super::ops`] → encode, with fault
+//! injection and call recording) and the `/sim/*` control endpoints.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, get, on, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ops::{ENDPOINTS, Endpoint, Req};
+use super::state::{FaultRequest, RecordedCall, SimError, SimState, WxErr};
+
+/// Builds the mock's router: every WeChat endpoint plus the `/sim/*` control endpoints.
+pub fn router(state: SimState) -> Router {
+    let mut router = Router::new();
+    for endpoint in ENDPOINTS {
+        let filter = if endpoint.method == Method::GET {
+            MethodFilter::GET
+        } else {
+            MethodFilter::POST
+        };
+        router = router.route(
+            endpoint.path,
+            on(
+                filter,
+                move |State(state): State<SimState>, Query(query): Query<HashMap<String, String>>, body: Bytes| {
+                    api_call(state, endpoint, query, body)
+                },
+            ),
+        );
+    }
+    router
+        .route("/sim/healthz", get(|| async { "ok" }))
+        .route("/sim/calls", get(list_calls).delete(clear_calls))
+        .route("/sim/faults", post(inject_faults).delete(clear_faults))
+        .route("/sim/interactions", post(record_interaction))
+        .route("/sim/followers", post(add_followers))
+        .route("/sim/accounts", get(list_accounts))
+        .fallback(|| async {
+            (StatusCode::NOT_FOUND, Json(json!({"errcode": 40066, "errmsg": "invalid url"})))
+        })
+        .with_state(state)
+}
+
+/// Serves one WeChat call: latency, busy fault, token check, the endpoint's rule, record.
+async fn api_call(state: SimState, endpoint: &'static Endpoint, query: HashMap<String, String>, body: Bytes) -> Json<Value> {
+    let latency = state.lock().faults.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let now = Utc::now();
+    let parsed: Result<Value, WxErr> = if body.is_empty() {
+        if endpoint.method == Method::POST {
+            Err(WxErr::new(44002, "empty post data"))
+        } else {
+            Ok(Value::Null)
+        }
+    } else {
+        serde_json::from_slice(&body).map_err(|_| WxErr::new(47001, "data format error"))
+    };
+    let recorded_body = parsed.as_ref().ok().filter(|v| !v.is_null()).cloned();
+
+    let mut world = state.lock();
+    let busy = world.faults.busy > 0
+        && world
+            .faults
+            .busy_path
+            .as_deref()
+            .is_none_or(|prefix| endpoint.path.starts_with(prefix));
+    let mut appid = None;
+    let result = if busy {
+        world.faults.busy -= 1;
+        Err(WxErr::new(-1, "system error"))
+    } else {
+        parsed.and_then(|body| {
+            let caller = if endpoint.auth {
+                let caller = world.authorize(query.get("access_token").map(String::as_str), now)?;
+                appid = Some(caller.clone());
+                caller
+            } else {
+                String::new()
+            };
+            let req = Req {
+                appid: caller,
+                query: &query,
+                body,
+                now,
+            };
+            (endpoint.op)(&mut world, &req)
+        })
+    };
+    let answer = result.unwrap_or_else(|e| json!({"errcode": e.code, "errmsg": e.msg}));
+    let errcode = answer.get("errcode").and_then(Value::as_i64).unwrap_or(0);
+    let appid = appid
+        .or_else(|| query.get("appid").cloned())
+        .or_else(|| recorded_body.as_ref().and_then(|b| b.get("appid")).and_then(Value::as_str).map(str::to_owned));
+    let seq = world.calls.len() as u64 + 1;
+    world.calls.push(RecordedCall {
+        seq,
+        at: now,
+        method: endpoint.method.to_string(),
+        path: endpoint.path.to_owned(),
+        query: query.into_iter().collect::<BTreeMap<_, _>>(),
+        body: recorded_body,
+        appid: appid.clone(),
+        errcode,
+    });
+    drop(world);
+    tracing::debug!(path = endpoint.path, appid = appid.as_deref().unwrap_or(""), errcode, "mock wechat call");
+    Json(answer)
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    path: Option<String>,
+}
+
+async fn list_calls(State(state): State<SimState>, Query(q): Query<CallsQuery>) -> Json<Vec<RecordedCall>> {
+    Json(match q.path {
+        Some(path) => state.calls_to(&path),
+        None => state.calls(),
+    })
+}
+
+async fn clear_calls(State(state): State<SimState>) -> StatusCode {
+    state.clear_calls();
+    StatusCode::NO_CONTENT
+}
+
+async fn inject_faults(State(state): State<SimState>, Json(faults): Json<FaultRequest>) -> Response {
+    control(state.inject(&faults))
+}
+
+async fn clear_faults(State(state): State<SimState>) -> StatusCode {
+    state.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Interaction {
+    appid: String,
+    openid: String,
+    /// When the citizen interacted (RFC 3339); now if absent.
+    at: Option<DateTime<Utc>>,
+}
+
+async fn record_interaction(State(state): State<SimState>, Json(i): Json<Interaction>) -> Response {
+    control(state.record_interaction(&i.appid, &i.openid, i.at.unwrap_or_else(Utc::now)))
+}
+
+#[derive(Deserialize)]
+struct Followers {
+    appid: String,
+    openids: Vec<String>,
+}
+
+async fn add_followers(State(state): State<SimState>, Json(f): Json<Followers>) -> Response {
+    control(state.add_followers(&f.appid, &f.openids))
+}
+
+async fn list_accounts(State(state): State<SimState>) -> Json<Vec<String>> {
+    Json(state.appids())
+}
+
+fn control(result: Result<(), SimError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response(),
+    }
+}

@@ -1,0 +1,412 @@
+//! The simulated WeChat: accounts, tokens, followers, windows, faults and the call log.
+//!
+//! Everything sits behind one mutex in [`SimState`]; no lock is held across an await.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The demo account's appid, used when no account is configured.
+pub const DEMO_APPID: &str = "wx5157a7d1e0000001";
+/// The demo account's AppSecret.
+pub const DEMO_SECRET: &str = "demo0secret0000000000000000000001";
+
+/// The kind of an Official Account; it decides mass-send quotas and template access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// 订阅号: one mass send a day, no template messages.
+    Subscription,
+    /// 服务号: four mass sends a month, template messages allowed.
+    #[default]
+    Service,
+}
+
+/// One simulated account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimAccount {
+    /// The appid.
+    pub appid: String,
+    /// The AppSecret the token endpoints check.
+    pub secret: String,
+    /// The account kind.
+    #[serde(default)]
+    pub kind: AccountKind,
+}
+
+impl SimAccount {
+    /// Creates a service account.
+    pub fn new(appid: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            appid: appid.into(),
+            secret: secret.into(),
+            kind: AccountKind::Service,
+        }
+    }
+
+    /// Returns the demo account.
+    pub fn demo() -> Self {
+        Self::new(DEMO_APPID, DEMO_SECRET)
+    }
+}
+
+/// How the simulated WeChat behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The accounts it knows.
+    pub accounts: Vec<SimAccount>,
+    /// An access token's lifetime (WeChat: 7200 s).
+    pub token_ttl: Duration,
+    /// How long a superseded token keeps working (WeChat: about 5 min).
+    pub token_grace: Duration,
+    /// How close to expiry `stable_token` starts handing out a successor (WeChat: 5 min).
+    pub stable_renew_before: Duration,
+    /// The minimum gap between two `force_refresh` stable-token calls (WeChat: 30 s).
+    pub force_refresh_interval: Duration,
+    /// The page size of `user/get` (WeChat: 10,000).
+    pub follower_page_size: usize,
+    /// The customer-service window after a citizen's interaction (WeChat: 48 h).
+    pub cs_window: Duration,
+    /// Customer-service messages allowed per window (WeChat: 20).
+    pub cs_window_cap: u32,
+    /// How many `freepublish/get` polls report "publishing" before the job succeeds.
+    pub publish_polls: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            accounts: vec![SimAccount::demo()],
+            token_ttl: Duration::from_secs(7200),
+            token_grace: Duration::from_secs(300),
+            stable_renew_before: Duration::from_secs(300),
+            force_refresh_interval: Duration::from_secs(30),
+            follower_page_size: 10_000,
+            cs_window: Duration::from_secs(48 * 3600),
+            cs_window_cap: 20,
+            publish_polls: 1,
+        }
+    }
+}
+
+/// A WeChat error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WxErr {
+    /// The `errcode`.
+    pub code: i64,
+    /// The `errmsg`.
+    pub msg: String,
+}
+
+impl WxErr {
+    pub(crate) fn new(code: i64, msg: impl Into<String>) -> Self {
+        Self { code, msg: msg.into() }
+    }
+}
+
+/// One API call as the mock received and answered it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordedCall {
+    /// Order of arrival, from 1.
+    pub seq: u64,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// The HTTP method.
+    pub method: String,
+    /// The path, e.g. `/cgi-bin/message/custom/send`.
+    pub path: String,
+    /// The query parameters (the access token included: this is a simulator).
+    pub query: BTreeMap<String, String>,
+    /// The JSON body, if any.
+    pub body: Option<Value>,
+    /// The account the call was for, when the mock could tell.
+    pub appid: Option<String>,
+    /// The `errcode` answered (0 for success).
+    pub errcode: i64,
+}
+
+/// Faults to inject, posted to `POST /sim/faults`; absent fields leave settings unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FaultRequest {
+    /// Answer the next N API calls with -1 "system busy".
+    #[serde(default)]
+    pub busy: Option<u32>,
+    /// Only calls whose path starts with this prefix count for `busy`.
+    #[serde(default)]
+    pub busy_path: Option<String>,
+    /// Delay every API call by this many milliseconds (0 turns it off).
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// Revoke the live tokens of this appid at once (40001 from then on).
+    #[serde(default)]
+    pub revoke_token: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) busy: u32,
+    pub(crate) busy_path: Option<String>,
+    pub(crate) latency: Duration,
+}
+
+#[derive(Debug)]
+pub(crate) struct TokenRec {
+    pub(crate) appid: String,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) superseded_at: Option<DateTime<Utc>>,
+    pub(crate) revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Follower {
+    pub(crate) openid: String,
+    pub(crate) subscribed: bool,
+    pub(crate) subscribe_time: DateTime<Utc>,
+    pub(crate) tags: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) opened_at: DateTime<Utc>,
+    pub(crate) sent: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Publish {
+    pub(crate) media_id: String,
+    pub(crate) articles: usize,
+    pub(crate) polls: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Account {
+    pub(crate) secret: String,
+    pub(crate) kind: AccountKind,
+    pub(crate) classic_token: Option<String>,
+    pub(crate) stable_token: Option<String>,
+    pub(crate) force_refreshes: Vec<DateTime<Utc>>,
+    pub(crate) followers: Vec<Follower>,
+    pub(crate) follower_index: HashMap<String, usize>,
+    pub(crate) windows: HashMap<String, Window>,
+    pub(crate) mass_sends: Vec<DateTime<Utc>>,
+    pub(crate) mass_client_ids: HashSet<String>,
+    pub(crate) previews: Vec<DateTime<Utc>>,
+    pub(crate) menu: Option<Value>,
+    pub(crate) drafts: HashMap<String, Value>,
+    pub(crate) publishes: HashMap<String, Publish>,
+    pub(crate) tags: BTreeMap<u64, String>,
+}
+
+impl Account {
+    fn new(account: &SimAccount) -> Self {
+        Self {
+            secret: account.secret.clone(),
+            kind: account.kind,
+            classic_token: None,
+            stable_token: None,
+            force_refreshes: Vec::new(),
+            followers: Vec::new(),
+            follower_index: HashMap::new(),
+            windows: HashMap::new(),
+            mass_sends: Vec::new(),
+            mass_client_ids: HashSet::new(),
+            previews: Vec::new(),
+            menu: None,
+            drafts: HashMap::new(),
+            publishes: HashMap::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `openid` as a follower, or re-subscribes it.
+    pub(crate) fn follow(&mut self, openid: &str, at: DateTime<Utc>) {
+        match self.follower_index.get(openid) {
+            Some(&i) => {
+                let follower = &mut self.followers[i];
+                if !follower.subscribed {
+                    follower.subscribed = true;
+                    follower.subscribe_time = at;
+                }
+            }
+            None => {
+                self.follower_index.insert(openid.to_owned(), self.followers.len());
+                self.followers.push(Follower {
+                    openid: openid.to_owned(),
+                    subscribed: true,
+                    subscribe_time: at,
+                    tags: Vec::new(),
+                });
+            }
+        }
+    }
+
+    pub(crate) fn follower(&self, openid: &str) -> Option<&Follower> {
+        self.follower_index.get(openid).map(|&i| &self.followers[i])
+    }
+
+    pub(crate) fn follower_mut(&mut self, openid: &str) -> Option<&mut Follower> {
+        self.follower_index.get(openid).map(|&i| &mut self.followers[i])
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct World {
+    pub(crate) config: SimConfig,
+    pub(crate) accounts: HashMap<String, Account>,
+    pub(crate) tokens: HashMap<String, TokenRec>,
+    pub(crate) calls: Vec<RecordedCall>,
+    pub(crate) faults: Faults,
+    pub(crate) next_id: u64,
+}
+
+impl World {
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(crate) fn account(&mut self, appid: &str) -> Result<&mut Account, WxErr> {
+        self.accounts
+            .get_mut(appid)
+            .ok_or_else(|| WxErr::new(40013, "invalid appid"))
+    }
+}
+
+/// A handle on the simulated WeChat, shared by the API server and (when run together)
+/// the citizen traffic generator. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct SimState {
+    world: Arc<Mutex<World>>,
+}
+
+/// Errors of the control operations.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SimError {
+    /// The appid is not one of the simulated accounts.
+    #[error("unknown appid {0:?}")]
+    UnknownAccount(String),
+}
+
+impl SimState {
+    /// Creates the simulated WeChat with `config`'s accounts and nothing else.
+    pub fn new(config: SimConfig) -> Self {
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| (a.appid.clone(), Account::new(a)))
+            .collect();
+        Self {
+            world: Arc::new(Mutex::new(World {
+                config,
+                accounts,
+                tokens: HashMap::new(),
+                calls: Vec::new(),
+                faults: Faults::default(),
+                next_id: 1000,
+            })),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic in one handler must not take the whole simulator down.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that citizen `openid` of account `appid` interacted (sent a message,
+    /// clicked a menu, …) at `at`: it follows the account from then on, and its 48-hour
+    /// customer-service window opens with a fresh 20-message budget.
+    pub fn record_interaction(&self, appid: &str, openid: &str, at: DateTime<Utc>) -> Result<(), SimError> {
+        let mut world = self.lock();
+        let account = world
+            .accounts
+            .get_mut(appid)
+            .ok_or_else(|| SimError::UnknownAccount(appid.to_owned()))?;
+        account.follow(openid, at);
+        account.windows.insert(openid.to_owned(), Window { opened_at: at, sent: 0 });
+        Ok(())
+    }
+
+    /// Adds followers to `appid` (they follow, but have no open window).
+    pub fn add_followers<I, S>(&self, appid: &str, openids: I) -> Result<(), SimError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut world = self.lock();
+        let account = world
+            .accounts
+            .get_mut(appid)
+            .ok_or_else(|| SimError::UnknownAccount(appid.to_owned()))?;
+        let now = Utc::now();
+        for openid in openids {
+            account.follow(openid.as_ref(), now);
+        }
+        Ok(())
+    }
+
+    /// Records that `openid` unfollowed `appid`; its window closes.
+    pub fn unfollow(&self, appid: &str, openid: &str) -> Result<(), SimError> {
+        let mut world = self.lock();
+        let account = world
+            .accounts
+            .get_mut(appid)
+            .ok_or_else(|| SimError::UnknownAccount(appid.to_owned()))?;
+        if let Some(follower) = account.follower_mut(openid) {
+            follower.subscribed = false;
+        }
+        account.windows.remove(openid);
+        Ok(())
+    }
+
+    /// Returns every recorded API call, oldest first.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.lock().calls.clone()
+    }
+
+    /// Returns the recorded calls to `path`.
+    pub fn calls_to(&self, path: &str) -> Vec<RecordedCall> {
+        self.lock().calls.iter().filter(|c| c.path == path).cloned().collect()
+    }
+
+    /// Forgets every recorded call.
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// Applies a fault request; see [`FaultRequest`].
+    pub fn inject(&self, faults: &FaultRequest) -> Result<(), SimError> {
+        let mut world = self.lock();
+        if let Some(appid) = &faults.revoke_token {
+            if !world.accounts.contains_key(appid) {
+                return Err(SimError::UnknownAccount(appid.clone()));
+            }
+            for token in world.tokens.values_mut().filter(|t| &t.appid == appid) {
+                token.revoked = true;
+            }
+        }
+        if let Some(busy) = faults.busy {
+            world.faults.busy = busy;
+            world.faults.busy_path = faults.busy_path.clone();
+        }
+        if let Some(ms) = faults.latency_ms {
+            world.faults.latency = Duration::from_millis(ms);
+        }
+        Ok(())
+    }
+
+    /// Clears every injected fault (revoked tokens stay revoked).
+    pub fn clear_faults(&self) {
+        self.lock().faults = Faults::default();
+    }
+
+    /// Returns the appids of the simulated accounts.
+    pub fn appids(&self) -> Vec<String> {
+        let mut appids: Vec<_> = self.lock().accounts.keys().cloned().collect();
+        appids.sort();
+        appids
+    }
+}
