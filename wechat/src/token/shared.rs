@@ -121,24 +121,11 @@ impl SharedTokenCache {
         let kv = match jetstream.get_key_value(&config.bucket).await {
             Ok(kv) => kv,
             Err(_) => {
-                let created = jetstream
-                    .create_key_value(kv::Config {
-                        bucket: config.bucket.clone(),
-                        description: "wechat access tokens, one key per appid".into(),
-                        history: 1,
-                        // Keys of retired accounts age out; live keys are rewritten every ~2 h.
-                        max_age: Duration::from_secs(24 * 3600),
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(kv) => kv,
-                    // Another replica may have created it between our get and create.
-                    Err(create_error) => jetstream
-                        .get_key_value(&config.bucket)
-                        .await
-                        .map_err(|_| TokenCacheError::kv("create bucket", create_error))?,
-                }
+                create_bucket(jetstream, &config.bucket).await?;
+                jetstream
+                    .get_key_value(&config.bucket)
+                    .await
+                    .map_err(|e| TokenCacheError::kv("open bucket", e))?
             }
         };
         Ok(Self {
@@ -373,6 +360,33 @@ impl SharedTokenCache {
         }
         let _ = tokio::time::timeout_at(until, watch.next()).await;
     }
+}
+
+/// Creates the bucket's stream the way `create_key_value` would.
+///
+/// `create_key_value` in async-nats 0.51 first reads the account info, whose NATS 2.9
+/// shape it cannot parse; creating the stream directly needs no account info. Creating
+/// an identical stream twice succeeds, so racing replicas are fine.
+async fn create_bucket(jetstream: &jetstream::Context, bucket: &str) -> Result<(), TokenCacheError> {
+    use jetstream::stream::{Config, DiscardPolicy};
+    jetstream
+        .get_or_create_stream(Config {
+            name: format!("KV_{bucket}"),
+            description: Some("wechat access tokens, one key per appid".into()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            // Keys of retired accounts age out; live keys are rewritten every ~2 h.
+            max_age: Duration::from_secs(24 * 3600),
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| TokenCacheError::kv("create bucket", e))?;
+    Ok(())
 }
 
 fn encode(slot: &Slot) -> bytes::Bytes {

@@ -1,0 +1,137 @@
+//! The shared access-token cache on NATS KV, with replicas as separate clients.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::json;
+use wechat::api::Client;
+use wechat::token::{SharedCacheConfig, SharedTokenCache};
+use wechat_sim::api_server::SimConfig;
+
+use crate::helpers::*;
+
+const STABLE: &str = "/cgi-bin/stable_token";
+
+/// Builds `n` replicas: each its own cache handle (own memo) and client, one bucket.
+async fn replicas(mock: &wechat_sim::api_server::MockWechat, bucket: &str, n: usize) -> Vec<Client> {
+    let js = jetstream().await;
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let cache = shared_cache(&js, bucket).await;
+        clients.push(client(mock, APPID, SECRET, cache.into()));
+    }
+    clients
+}
+
+#[tokio::test]
+async fn twenty_replicas_on_a_cold_cache_fetch_exactly_one_token() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let clients = replicas(&mock, &bucket, 20).await;
+
+    let results = join_all(clients.iter().map(|c| c.tags())).await;
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(mock.state().calls_to(STABLE).len(), 1);
+    let tokens: std::collections::HashSet<_> = mock
+        .state()
+        .calls_to("/cgi-bin/tags/get")
+        .into_iter()
+        .map(|c| c.query["access_token"].clone())
+        .collect();
+    assert_eq!(tokens.len(), 1, "every replica used the one token");
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_token_revoked_mid_run_is_recovered_without_a_failed_call() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let clients = replicas(&mock, &bucket, 5).await;
+    join_all(clients.iter().map(|c| c.tags())).await;
+
+    let mut failures = Vec::new();
+    for round in 0..6 {
+        if round == 3 {
+            inject(&mock, json!({"revoke_token": APPID})).await;
+        }
+        let results = join_all(clients.iter().map(|c| c.tags())).await;
+        failures.extend(results.into_iter().filter_map(Result::err));
+    }
+
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        mock.state().calls_to("/cgi-bin/tags/get").iter().any(|c| c.errcode == 40001),
+        "the revocation was seen"
+    );
+    let fetches = mock.state().calls_to(STABLE);
+    assert_eq!(fetches.len(), 2, "one cold fetch, one refresh after the revocation");
+    assert_eq!(fetches[1].body.as_ref().unwrap()["force_refresh"], true);
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_late_rejection_does_not_wipe_a_fresh_token() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let clients = replicas(&mock, &bucket, 2).await;
+    let (a, b) = (&clients[0], &clients[1]);
+    a.tags().await.unwrap();
+    b.tags().await.unwrap();
+
+    // Replica A meets the revocation and refreshes; replica B still holds the old token
+    // in memory and meets 40001 later: its invalidation must leave A's token alone.
+    inject(&mock, json!({"revoke_token": APPID})).await;
+    a.tags().await.unwrap();
+    b.tags().await.unwrap();
+
+    assert_eq!(mock.state().calls_to(STABLE).len(), 2);
+    assert_eq!(a.access_token().await.unwrap().secret(), b.access_token().await.unwrap().secret());
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_stale_refresh_lease_is_taken_over() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let cache = shared_cache(&js, &bucket).await;
+    // A replica that crashed while refreshing left its lease behind.
+    let kv = js.get_key_value(&bucket).await.unwrap();
+    let dead = json!({"state": "refreshing", "holder": "dead", "lease_until": "2000-01-01T00:00:00Z", "reason": "expiring"});
+    kv.put(APPID, serde_json::to_vec(&dead).unwrap().into()).await.unwrap();
+
+    client(&mock, APPID, SECRET, cache.into()).tags().await.unwrap();
+    assert_eq!(mock.state().calls_to(STABLE).len(), 1);
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_ahead_of_expiry() {
+    // Tokens live 100 s and the cache refreshes 120 s ahead, so the second call must
+    // refresh while the first token is still valid.
+    let mock = spawn_mock_with(SimConfig {
+        token_ttl: Duration::from_secs(100),
+        ..sim_config()
+    })
+    .await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let config = SharedCacheConfig {
+        refresh_ahead: Duration::from_secs(120),
+        ..SharedCacheConfig::new(&bucket)
+    };
+    let cache = SharedTokenCache::open(&js, config).await.unwrap();
+    let client = client(&mock, APPID, SECRET, cache.into());
+
+    let first = client.access_token().await.unwrap();
+    let second = client.access_token().await.unwrap();
+
+    assert_ne!(first.secret(), second.secret());
+    assert_eq!(mock.state().calls_to(STABLE).len(), 2);
+    assert!(mock.state().calls().iter().all(|c| c.errcode == 0));
+    delete_bucket(&js, &bucket).await;
+}
