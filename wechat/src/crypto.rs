@@ -209,10 +209,7 @@ impl MessageCrypto {
     pub fn encrypt(&self, msg: &str) -> Result<String, CryptoError> {
         let mut random = [0u8; RANDOM_LEN];
         // Alphanumeric like Tencent's reference code, in case a peer treats it as text.
-        for (slot, byte) in random
-            .iter_mut()
-            .zip(rand::rng().sample_iter(Alphanumeric))
-        {
+        for (slot, byte) in random.iter_mut().zip(rand::rng().sample_iter(Alphanumeric)) {
             *slot = byte;
         }
         self.encrypt_with_random(msg, &random)
@@ -302,7 +299,7 @@ fn envelope(token: &str, timestamp: &str, nonce: &str, encrypt: String) -> Encry
 fn decrypt_bytes(key: &AesKey, appid: &str, ciphertext: &[u8]) -> Result<String, CryptoError> {
     // Alignment to 16 is what CBC needs; the pad check below is what enforces
     // WeChat's 32-byte scheme (a peer padding to 16 still produces valid pads).
-    if ciphertext.is_empty() || ciphertext.len() % AES_BLOCK != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(AES_BLOCK) {
         return Err(CryptoError::BadLength {
             len: ciphertext.len(),
         });
@@ -313,10 +310,12 @@ fn decrypt_bytes(key: &AesKey, appid: &str, ciphertext: &[u8]) -> Result<String,
             len: ciphertext.len(),
         })?;
     let unpadded = strip_padding(&plain)?;
-    let body = unpadded.get(HEADER_LEN..).ok_or(CryptoError::BadLengthField {
-        declared: 0,
-        available: 0,
-    })?;
+    let body = unpadded
+        .get(HEADER_LEN..)
+        .ok_or(CryptoError::BadLengthField {
+            declared: 0,
+            available: 0,
+        })?;
     let mut len_field = [0u8; 4];
     len_field.copy_from_slice(&unpadded[RANDOM_LEN..HEADER_LEN]);
     let declared = u32::from_be_bytes(len_field) as usize;
@@ -330,7 +329,10 @@ fn decrypt_bytes(key: &AesKey, appid: &str, ciphertext: &[u8]) -> Result<String,
     if found_appid != appid.as_bytes() {
         return Err(CryptoError::AppIdMismatch {
             expected: appid.to_owned(),
-            found: String::from_utf8_lossy(found_appid).chars().take(64).collect(),
+            found: String::from_utf8_lossy(found_appid)
+                .chars()
+                .take(64)
+                .collect(),
         });
     }
     String::from_utf8(msg.to_vec()).map_err(|_| CryptoError::NotUtf8)

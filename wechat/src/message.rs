@@ -501,7 +501,10 @@ impl InboundMessage {
                 }
                 key
             }
-            _ => format!("{account}:{from}:{time}:{}", hex::encode(Sha1::digest(body))),
+            _ => format!(
+                "{account}:{from}:{time}:{}",
+                hex::encode(Sha1::digest(body))
+            ),
         }
     }
 }

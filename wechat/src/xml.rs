@@ -189,23 +189,29 @@ pub fn parse_with_limits(bytes: &[u8], limits: Limits) -> Result<Element, XmlErr
                 return Err(XmlError::Malformed("second root element".into()));
             }
             Event::Start(start) => {
-                open(&mut stack, &mut count, &limits, name_of(start.name().as_ref())?)?;
+                open(
+                    &mut stack,
+                    &mut count,
+                    &limits,
+                    name_of(start.name().as_ref())?,
+                )?;
             }
             Event::Empty(start) => {
-                open(&mut stack, &mut count, &limits, name_of(start.name().as_ref())?)?;
+                open(
+                    &mut stack,
+                    &mut count,
+                    &limits,
+                    name_of(start.name().as_ref())?,
+                )?;
                 close(&mut stack, &mut root);
             }
             Event::End(_) => close(&mut stack, &mut root),
             Event::Text(t) => {
-                let s = t
-                    .decode()
-                    .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                let s = t.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
                 push_text(&mut stack, &s, &limits)?;
             }
             Event::CData(c) => {
-                let s = c
-                    .decode()
-                    .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                let s = c.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
                 push_text(&mut stack, &s, &limits)?;
             }
             Event::GeneralRef(r) => {

@@ -75,7 +75,8 @@ fn vector_b_real_inbound_message_verifies_and_decrypts() {
     assert_eq!(text.msg_id, MsgId(6054768590064713728));
 }
 
-const C_ENCRYPT: &str = "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg==";
+const C_ENCRYPT: &str =
+    "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg==";
 
 #[test]
 fn vector_c_deterministic_encryption_and_derived_signature() {
@@ -157,7 +158,8 @@ fn vector_e_wecom_pad_30_decrypts_with_the_corpid() {
     assert_eq!(msg.fields.text_of("AgentID"), Some("218"));
 
     // WeCom's encrypted echostr uses the same algorithm.
-    let echostr = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
+    let echostr =
+        "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
     signature::verify_msg_signature(
         "QDG6eK",
         "1409659589",
@@ -269,10 +271,7 @@ fn pad_byte_zero_is_bad_padding() {
 
 #[test]
 fn pad_byte_33_is_bad_padding() {
-    let ct = encrypt_raw(
-        OA_KEY,
-        &framed(b"hello!", 6, APPID.as_bytes(), &[33; 52]),
-    );
+    let ct = encrypt_raw(OA_KEY, &framed(b"hello!", 6, APPID.as_bytes(), &[33; 52]));
     assert_eq!(oa_crypto().decrypt(&ct), Err(CryptoError::BadPadding));
 }
 
@@ -304,7 +303,10 @@ fn a_length_field_past_the_end_is_refused() {
 #[test]
 fn a_frame_shorter_than_its_header_is_refused() {
     let ct = encrypt_raw(OA_KEY, &[32u8; 32]);
-    assert_eq!(oa_crypto().decrypt(&ct).unwrap_err().reason(), "bad_length_field");
+    assert_eq!(
+        oa_crypto().decrypt(&ct).unwrap_err().reason(),
+        "bad_length_field"
+    );
 }
 
 #[test]
@@ -318,7 +320,10 @@ fn a_non_utf8_message_is_refused() {
 
 #[test]
 fn bad_base64_is_refused() {
-    assert_eq!(oa_crypto().decrypt("not base64!!"), Err(CryptoError::BadBase64));
+    assert_eq!(
+        oa_crypto().decrypt("not base64!!"),
+        Err(CryptoError::BadBase64)
+    );
     assert_eq!(
         oa_crypto().decrypt(&C_ENCRYPT[..C_ENCRYPT.len() - 3]),
         Err(CryptoError::BadBase64)
@@ -458,7 +463,10 @@ fn wrap(msg_type: &str, fields: &str) -> String {
 }
 
 fn event(name: &str, fields: &str) -> String {
-    wrap("event", &format!("<Event><![CDATA[{name}]]></Event>{fields}"))
+    wrap(
+        "event",
+        &format!("<Event><![CDATA[{name}]]></Event>{fields}"),
+    )
 }
 
 fn parse(doc: &str) -> InboundMessage {
@@ -555,7 +563,10 @@ fn voice_message_without_recognition() {
     let Payload::Voice(v) = &msg.payload else {
         panic!()
     };
-    assert_eq!((v.media_id_16k.as_deref(), v.recognition.as_deref()), (None, None));
+    assert_eq!(
+        (v.media_id_16k.as_deref(), v.recognition.as_deref()),
+        (None, None)
+    );
 }
 
 #[test]
@@ -578,7 +589,10 @@ fn location_message() {
     let Payload::Location(l) = &msg.payload else {
         panic!()
     };
-    assert_eq!((l.latitude, l.longitude, l.scale), (23.134521, 113.358803, Some(20)));
+    assert_eq!(
+        (l.latitude, l.longitude, l.scale),
+        (23.134521, 113.358803, Some(20))
+    );
     assert_eq!(l.label, "广州市天河区");
 }
 
@@ -664,7 +678,10 @@ fn location_event() {
 
 #[test]
 fn click_and_view_events() {
-    let click = parse(&event("CLICK", "<EventKey><![CDATA[MENU_TRAFFIC]]></EventKey>"));
+    let click = parse(&event(
+        "CLICK",
+        "<EventKey><![CDATA[MENU_TRAFFIC]]></EventKey>",
+    ));
     assert_eq!(
         event_kind(&click),
         &Event::Click {
@@ -740,7 +757,10 @@ fn location_select_event() {
     let Event::LocationSelect(l) = event_kind(&msg) else {
         panic!()
     };
-    assert_eq!((l.latitude, l.longitude, l.scale), (Some(23.0), Some(113.0), Some(15)));
+    assert_eq!(
+        (l.latitude, l.longitude, l.scale),
+        (Some(23.0), Some(113.0), Some(15))
+    );
     assert_eq!(l.label, " 广州市海珠区客村艺苑路 106号");
     assert_eq!(l.poiname, None);
 }
@@ -893,7 +913,10 @@ fn an_unknown_msg_type_is_kept_with_all_its_fields() {
 
 #[test]
 fn subject_tokens_are_sanitised() {
-    assert_eq!(subject_token("user.info modified*>"), "user_info_modified__");
+    assert_eq!(
+        subject_token("user.info modified*>"),
+        "user_info_modified__"
+    );
     assert_eq!(subject_token("SCAN"), "scan");
     assert_eq!(subject_token("事件"), "__");
     assert_eq!(subject_token(""), "unknown");
@@ -901,7 +924,8 @@ fn subject_tokens_are_sanitised() {
 
 #[test]
 fn a_missing_header_field_or_a_bad_msg_id_is_a_precise_error() {
-    let no_from = "<xml><ToUserName>a</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>";
+    let no_from =
+        "<xml><ToUserName>a</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>";
     assert_eq!(
         InboundMessage::parse(no_from.as_bytes()),
         Err(MessageError::MissingField("FromUserName"))
@@ -925,7 +949,10 @@ fn the_envelope_gives_encrypt_and_to_user_name_before_decrypting() {
     assert_eq!(env.to_user_name.as_deref(), Some("gh_10f6c3c3ac5a"));
     assert_eq!(env.encrypt.as_deref(), Some(B_ENCRYPT));
     let plain = wrap("text", "<Content>x</Content><MsgId>1</MsgId>");
-    assert_eq!(InboundEnvelope::parse(plain.as_bytes()).unwrap().encrypt, None);
+    assert_eq!(
+        InboundEnvelope::parse(plain.as_bytes()).unwrap().encrypt,
+        None
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -939,11 +966,17 @@ fn key_of(doc: &str) -> String {
 #[test]
 fn a_message_is_keyed_by_sender_and_msg_id() {
     assert_eq!(
-        key_of(&wrap("text", "<Content>x</Content><MsgId>6054768590064713728</MsgId>")),
+        key_of(&wrap(
+            "text",
+            "<Content>x</Content><MsgId>6054768590064713728</MsgId>"
+        )),
         "acct:oAbCdEf-openid_123:6054768590064713728"
     );
     assert_eq!(
-        key_of(&wrap("image", "<PicUrl>p</PicUrl><MediaId>m</MediaId><MsgId>7</MsgId>")),
+        key_of(&wrap(
+            "image",
+            "<PicUrl>p</PicUrl><MediaId>m</MediaId><MsgId>7</MsgId>"
+        )),
         "acct:oAbCdEf-openid_123:7"
     );
 }
@@ -1009,7 +1042,10 @@ fn unknown_types_are_keyed_by_a_body_hash() {
     let a = event("wxa_media_check", "<trace_id>t1</trace_id>");
     let b = event("wxa_media_check", "<trace_id>t2</trace_id>");
     let hash = hex::encode(Sha1::digest(a.as_bytes()));
-    assert_eq!(key_of(&a), format!("acct:oAbCdEf-openid_123:1714000000:{hash}"));
+    assert_eq!(
+        key_of(&a),
+        format!("acct:oAbCdEf-openid_123:1714000000:{hash}")
+    );
     assert_ne!(key_of(&a), key_of(&b));
     let unknown_msg = wrap("miniprogrampage", "<MsgId>9</MsgId>");
     let hash = hex::encode(Sha1::digest(unknown_msg.as_bytes()));
@@ -1061,7 +1097,13 @@ fn a_text_reply_swaps_the_addresses() {
 
 #[test]
 fn an_empty_text_reply_is_refused() {
-    let reply = Reply::to(&inbound_text(), 1, ReplyBody::Text { content: " \n".into() });
+    let reply = Reply::to(
+        &inbound_text(),
+        1,
+        ReplyBody::Text {
+            content: " \n".into(),
+        },
+    );
     assert_eq!(
         reply.to_xml(Answering::UserMessage),
         Err(ReplyError::EmptyText)
@@ -1140,7 +1182,13 @@ fn every_reply_type_round_trips_through_the_parser() {
 
 #[test]
 fn a_reply_with_an_empty_media_id_is_refused() {
-    let reply = Reply::to(&inbound_text(), 1, ReplyBody::Image { media_id: String::new() });
+    let reply = Reply::to(
+        &inbound_text(),
+        1,
+        ReplyBody::Image {
+            media_id: String::new(),
+        },
+    );
     assert_eq!(
         reply.to_xml(Answering::UserMessage),
         Err(ReplyError::EmptyField("MediaId"))
@@ -1158,9 +1206,18 @@ fn an_encrypted_reply_opens_only_with_the_right_token() {
         },
     );
     let body = reply
-        .to_encrypted_xml(Answering::UserMessage, &crypto, "tok", "1714000003", "n0nce")
+        .to_encrypted_xml(
+            Answering::UserMessage,
+            &crypto,
+            "tok",
+            "1714000003",
+            "n0nce",
+        )
         .unwrap();
-    assert_eq!(Reply::open_encrypted(body.as_bytes(), &crypto, "tok").unwrap(), reply);
+    assert_eq!(
+        Reply::open_encrypted(body.as_bytes(), &crypto, "tok").unwrap(),
+        reply
+    );
     assert_eq!(
         Reply::open_encrypted(body.as_bytes(), &crypto, "other").unwrap_err(),
         ReplyError::Signature(SignatureError::Mismatch)
@@ -1171,7 +1228,10 @@ fn an_encrypted_reply_opens_only_with_the_right_token() {
 fn a_reply_parser_refuses_a_wrong_article_count_or_type() {
     let bad_count = "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>\
                      <MsgType>news</MsgType><ArticleCount>2</ArticleCount><Articles><item><Title>t</Title></item></Articles></xml>";
-    assert_eq!(Reply::parse(bad_count.as_bytes()).unwrap_err().reason(), "invalid_field");
+    assert_eq!(
+        Reply::parse(bad_count.as_bytes()).unwrap_err().reason(),
+        "invalid_field"
+    );
     let bad_type = "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>\
                     <MsgType>mpnews</MsgType></xml>";
     assert_eq!(
@@ -1241,7 +1301,8 @@ fn overlong_text_is_refused() {
         max_text_len: 10,
         ..Limits::default()
     };
-    let err = xml::parse_with_limits(b"<xml><C><![CDATA[0123456789A]]></C></xml>", limits).unwrap_err();
+    let err =
+        xml::parse_with_limits(b"<xml><C><![CDATA[0123456789A]]></C></xml>", limits).unwrap_err();
     assert_eq!(err, XmlError::TextTooLong { max: 10 });
     let err = InboundMessage::parse_with_limits(b"<xml><C>01234&amp;56789</C></xml>", limits)
         .unwrap_err();
