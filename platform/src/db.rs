@@ -34,7 +34,7 @@ pub enum DbError {
 }
 
 /// How to reach the service's database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DbConfig {
     /// `DATABASE_URL` (or `DATABASE_URL_FILE`): the server, and optionally the database.
     /// Without a database in its path, the service's own name is used, so one server
@@ -44,12 +44,32 @@ pub struct DbConfig {
     pub max_connections: u32,
 }
 
+impl std::fmt::Debug for DbConfig {
+    // The connect options hold the password: show only where they point.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("host", &self.options.get_host())
+            .field("port", &self.options.get_port())
+            .field("database", &self.database())
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
 impl DbConfig {
     /// Reads the database settings; `default_database` is the service's database name.
     pub fn from_env(env: &Env, default_database: &str) -> Result<Self, ConfigError> {
         let url = env
             .secret("DATABASE_URL")?
             .unwrap_or_else(|| SecretString::from("postgres://postgres@127.0.0.1:5432".to_owned()));
+        if !(url.expose_secret().starts_with("postgres://")
+            || url.expose_secret().starts_with("postgresql://"))
+        {
+            return Err(ConfigError::InvalidSecret {
+                var: "DATABASE_URL".to_owned(),
+                reason: "expected a postgres:// or postgresql:// URL".to_owned(),
+            });
+        }
         let mut options = PgConnectOptions::from_str(url.expose_secret()).map_err(|e| {
             ConfigError::InvalidSecret {
                 var: "DATABASE_URL".to_owned(),
@@ -151,6 +171,14 @@ mod tests {
             DbConfig::from_env(&env, "interaction").unwrap().database(),
             "interaction"
         );
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u:hunter2@h:5432/db")]);
+        let printed = format!("{:?}", DbConfig::from_env(&env, "x").unwrap());
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("\"db\""), "{printed}");
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct NatsConfig {
     pub user: Option<(String, SecretString)>,
     /// `NATS_TOKEN` (or `NATS_TOKEN_FILE`), optional.
     pub token: Option<SecretString>,
+    /// `NATS_CONNECT_TIMEOUT`: how long start-up waits for the first connection, default 10s.
+    pub connect_timeout: Duration,
 }
 
 impl NatsConfig {
@@ -118,6 +120,7 @@ impl NatsConfig {
             namespace,
             user,
             token: env.secret("NATS_TOKEN")?,
+            connect_timeout: env.duration_or("NATS_CONNECT_TIMEOUT", Duration::from_secs(10))?,
         })
     }
 }
@@ -147,12 +150,12 @@ pub async fn connect(
             url: config.url.clone(),
             reason: e.to_string(),
         })?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + config.connect_timeout;
     while client.connection_state() != async_nats::connection::State::Connected {
         if tokio::time::Instant::now() > deadline {
             return Err(NatsError::Connect {
                 url: config.url.clone(),
-                reason: "not connected after 10s".to_owned(),
+                reason: format!("not connected after {:?}", config.connect_timeout),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

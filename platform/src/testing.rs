@@ -1,4 +1,4 @@
-//! Test fixtures (feature `testing`): a fresh database and a private NATS
+//! Test fixtures for the services' integration tests: a fresh database and a private NATS
 //! namespace per test, removed when the fixture is dropped, so tests run in parallel.
 //!
 //! The servers come from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`)
