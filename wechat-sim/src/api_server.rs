@@ -32,7 +32,8 @@ mod state;
 
 pub use http::router;
 pub use state::{
-    AccountKind, DEMO_APPID, DEMO_SECRET, FaultRequest, RecordedCall, SimAccount, SimConfig, SimError, SimState, WxErr,
+    AccountKind, DEMO_APPID, DEMO_SECRET, FaultRequest, RecordedCall, SimAccount, SimConfig,
+    SimError, SimState, WxErr,
 };
 
 /// Serves the mock on `listener` until `shutdown` completes.

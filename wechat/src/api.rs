@@ -127,7 +127,9 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, ApiError> {
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(ApiError::Config(format!("base url {base_url:?} is not http(s)")));
+            return Err(ApiError::Config(format!(
+                "base url {base_url:?} is not http(s)"
+            )));
         }
         let http = match self.http {
             Some(http) => http,
@@ -186,7 +188,11 @@ struct Ack {}
 impl Client {
     /// Starts building a client for the account `appid` with its AppSecret, taking
     /// tokens from `tokens`.
-    pub fn builder(appid: impl Into<String>, secret: SecretString, tokens: TokenSource) -> ClientBuilder {
+    pub fn builder(
+        appid: impl Into<String>,
+        secret: SecretString,
+        tokens: TokenSource,
+    ) -> ClientBuilder {
         ClientBuilder {
             appid: appid.into(),
             secret,
@@ -253,7 +259,15 @@ impl Client {
             force_refresh,
         };
         let issued: Issued = self
-            .retry_busy(|| self.send(Method::POST, "/cgi-bin/stable_token", &[], Some(&body), None))
+            .retry_busy(|| {
+                self.send(
+                    Method::POST,
+                    "/cgi-bin/stable_token",
+                    &[],
+                    Some(&body),
+                    None,
+                )
+            })
             .await?;
         Ok(issued.into_token())
     }
@@ -261,16 +275,27 @@ impl Client {
     async fn fetch_for(&self, reason: RefreshReason) -> Result<AccessToken, ApiError> {
         match self.inner.token_endpoint {
             // A rejected stable token would come back unchanged in normal mode.
-            TokenEndpoint::Stable => self.fetch_stable_token(reason == RefreshReason::Rejected).await,
+            TokenEndpoint::Stable => {
+                self.fetch_stable_token(reason == RefreshReason::Rejected)
+                    .await
+            }
             TokenEndpoint::Classic => self.fetch_token().await,
         }
     }
 
-    pub(crate) async fn get<R: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<R, ApiError> {
+    pub(crate) async fn get<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<R, ApiError> {
         self.call(Method::GET, path, query, None::<&()>).await
     }
 
-    pub(crate) async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ApiError> {
+    pub(crate) async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ApiError> {
         self.call(Method::POST, path, &[], Some(body)).await
     }
 
@@ -278,7 +303,11 @@ impl Client {
         self.get::<Ack>(path, query).await.map(|_| ())
     }
 
-    pub(crate) async fn post_ack<B: Serialize>(&self, path: &str, body: &B) -> Result<(), ApiError> {
+    pub(crate) async fn post_ack<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(), ApiError> {
         self.post::<B, Ack>(path, body).await.map(|_| ())
     }
 
@@ -299,12 +328,17 @@ impl Client {
                 .retry_busy(|| self.send(method.clone(), path, query, body, Some(&token)))
                 .await;
             match result {
-                Err(ApiError::Wechat { code, .. }) if code.is_token_rejected() && !token_retried => {
+                Err(ApiError::Wechat { code, .. })
+                    if code.is_token_rejected() && !token_retried =>
+                {
                     // One retry only: a token WeChat rejects twice in a row points at a
                     // configuration problem, and looping would burn the token quota.
                     tracing::warn!(errcode = code.0, "access token rejected; refreshing once");
                     token_retried = true;
-                    self.inner.tokens.invalidate(&self.inner.appid, &token).await?;
+                    self.inner
+                        .tokens
+                        .invalidate(&self.inner.appid, &token)
+                        .await?;
                 }
                 other => return other,
             }
@@ -321,8 +355,14 @@ impl Client {
         let mut tries = 1;
         loop {
             match attempt().await {
-                Err(ApiError::Wechat { code, .. }) if code.is_busy() && tries < retry.attempts.max(1) => {
-                    tracing::info!(tries, delay_ms = delay.as_millis() as u64, "wechat busy; retrying");
+                Err(ApiError::Wechat { code, .. })
+                    if code.is_busy() && tries < retry.attempts.max(1) =>
+                {
+                    tracing::info!(
+                        tries,
+                        delay_ms = delay.as_millis() as u64,
+                        "wechat busy; retrying"
+                    );
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2);
                     tries += 1;
@@ -367,7 +407,8 @@ impl Client {
 
 /// Decodes a WeChat answer: `{errcode != 0, errmsg}` becomes an error, anything else `R`.
 fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::Decode(e.to_string()))?;
     if let Some(code) = value.get("errcode").and_then(serde_json::Value::as_i64)
         && code != 0
     {
@@ -394,7 +435,10 @@ struct Issued {
 
 impl Issued {
     fn into_token(self) -> AccessToken {
-        AccessToken::new(self.access_token, Utc::now() + chrono::Duration::seconds(self.expires_in))
+        AccessToken::new(
+            self.access_token,
+            Utc::now() + chrono::Duration::seconds(self.expires_in),
+        )
     }
 }
 
@@ -404,8 +448,10 @@ mod tests {
 
     #[test]
     fn decode_turns_nonzero_errcode_into_a_typed_error() {
-        let err = decode::<serde_json::Value>(br#"{"errcode":45015,"errmsg":"response out of time limit"}"#)
-            .unwrap_err();
+        let err = decode::<serde_json::Value>(
+            br#"{"errcode":45015,"errmsg":"response out of time limit"}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), Some(ErrCode::RESPONSE_OUT_OF_TIME));
         assert!(ErrCode::RESPONSE_OUT_OF_TIME.is_limit());
     }
@@ -428,9 +474,13 @@ mod tests {
 
     #[test]
     fn client_debug_output_hides_the_secret() {
-        let client = Client::builder("wxapp", "s3cr3t-value".into(), crate::token::LocalTokenCache::default().into())
-            .build()
-            .unwrap();
+        let client = Client::builder(
+            "wxapp",
+            "s3cr3t-value".into(),
+            crate::token::LocalTokenCache::default().into(),
+        )
+        .build()
+        .unwrap();
         assert!(!format!("{client:?}").contains("s3cr3t-value"));
     }
 }

@@ -99,7 +99,11 @@ impl TokenSource {
     }
 
     /// Marks `failed` as rejected by WeChat, unless the source already holds another token.
-    pub(crate) async fn invalidate(&self, appid: &str, failed: &AccessToken) -> Result<(), ApiError> {
+    pub(crate) async fn invalidate(
+        &self,
+        appid: &str,
+        failed: &AccessToken,
+    ) -> Result<(), ApiError> {
         match self {
             Self::Shared(cache) => cache.invalidate(appid, failed).await,
             Self::Local(cache) => {
@@ -146,7 +150,10 @@ pub enum TokenCacheError {
 }
 
 impl TokenCacheError {
-    pub(crate) fn kv(op: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn kv(
+        op: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self::Kv {
             op,
             source: Box::new(source),

@@ -29,9 +29,9 @@ pub fn router(state: SimState) -> Router {
             endpoint.path,
             on(
                 filter,
-                move |State(state): State<SimState>, Query(query): Query<HashMap<String, String>>, body: Bytes| {
-                    api_call(state, endpoint, query, body)
-                },
+                move |State(state): State<SimState>,
+                      Query(query): Query<HashMap<String, String>>,
+                      body: Bytes| { api_call(state, endpoint, query, body) },
             ),
         );
     }
@@ -43,13 +43,21 @@ pub fn router(state: SimState) -> Router {
         .route("/sim/followers", post(add_followers))
         .route("/sim/accounts", get(list_accounts))
         .fallback(|| async {
-            (StatusCode::NOT_FOUND, Json(json!({"errcode": 40066, "errmsg": "invalid url"})))
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"errcode": 40066, "errmsg": "invalid url"})),
+            )
         })
         .with_state(state)
 }
 
 /// Serves one WeChat call: latency, busy fault, token check, the endpoint's rule, record.
-async fn api_call(state: SimState, endpoint: &'static Endpoint, query: HashMap<String, String>, body: Bytes) -> Json<Value> {
+async fn api_call(
+    state: SimState,
+    endpoint: &'static Endpoint,
+    query: HashMap<String, String>,
+    body: Bytes,
+) -> Json<Value> {
     let latency = state.lock().faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -97,9 +105,13 @@ async fn api_call(state: SimState, endpoint: &'static Endpoint, query: HashMap<S
     };
     let answer = result.unwrap_or_else(|e| json!({"errcode": e.code, "errmsg": e.msg}));
     let errcode = answer.get("errcode").and_then(Value::as_i64).unwrap_or(0);
-    let appid = appid
-        .or_else(|| query.get("appid").cloned())
-        .or_else(|| recorded_body.as_ref().and_then(|b| b.get("appid")).and_then(Value::as_str).map(str::to_owned));
+    let appid = appid.or_else(|| query.get("appid").cloned()).or_else(|| {
+        recorded_body
+            .as_ref()
+            .and_then(|b| b.get("appid"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     let seq = world.calls.len() as u64 + 1;
     world.calls.push(RecordedCall {
         seq,
@@ -112,7 +124,12 @@ async fn api_call(state: SimState, endpoint: &'static Endpoint, query: HashMap<S
         errcode,
     });
     drop(world);
-    tracing::debug!(path = endpoint.path, appid = appid.as_deref().unwrap_or(""), errcode, "mock wechat call");
+    tracing::debug!(
+        path = endpoint.path,
+        appid = appid.as_deref().unwrap_or(""),
+        errcode,
+        "mock wechat call"
+    );
     Json(answer)
 }
 
@@ -121,7 +138,10 @@ struct CallsQuery {
     path: Option<String>,
 }
 
-async fn list_calls(State(state): State<SimState>, Query(q): Query<CallsQuery>) -> Json<Vec<RecordedCall>> {
+async fn list_calls(
+    State(state): State<SimState>,
+    Query(q): Query<CallsQuery>,
+) -> Json<Vec<RecordedCall>> {
     Json(match q.path {
         Some(path) => state.calls_to(&path),
         None => state.calls(),
@@ -133,7 +153,10 @@ async fn clear_calls(State(state): State<SimState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn inject_faults(State(state): State<SimState>, Json(faults): Json<FaultRequest>) -> Response {
+async fn inject_faults(
+    State(state): State<SimState>,
+    Json(faults): Json<FaultRequest>,
+) -> Response {
     control(state.inject(&faults))
 }
 

@@ -29,36 +29,101 @@ pub(crate) struct Endpoint {
 }
 
 const fn ep(method: Method, path: &'static str, auth: bool, op: Op) -> Endpoint {
-    Endpoint { method, path, auth, op }
+    Endpoint {
+        method,
+        path,
+        auth,
+        op,
+    }
 }
 
 /// Every endpoint the `wechat` crate's client calls.
 pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ep(Method::GET, "/cgi-bin/token", false, token),
     ep(Method::POST, "/cgi-bin/stable_token", false, stable_token),
-    ep(Method::POST, "/cgi-bin/message/custom/send", true, custom_send),
-    ep(Method::POST, "/cgi-bin/message/template/send", true, template_send),
-    ep(Method::POST, "/cgi-bin/message/mass/sendall", true, mass_sendall),
-    ep(Method::POST, "/cgi-bin/message/mass/preview", true, mass_preview),
+    ep(
+        Method::POST,
+        "/cgi-bin/message/custom/send",
+        true,
+        custom_send,
+    ),
+    ep(
+        Method::POST,
+        "/cgi-bin/message/template/send",
+        true,
+        template_send,
+    ),
+    ep(
+        Method::POST,
+        "/cgi-bin/message/mass/sendall",
+        true,
+        mass_sendall,
+    ),
+    ep(
+        Method::POST,
+        "/cgi-bin/message/mass/preview",
+        true,
+        mass_preview,
+    ),
     ep(Method::POST, "/cgi-bin/draft/add", true, draft_add),
     ep(Method::POST, "/cgi-bin/draft/get", true, draft_get),
     ep(Method::POST, "/cgi-bin/draft/delete", true, draft_delete),
-    ep(Method::POST, "/cgi-bin/freepublish/submit", true, publish_submit),
+    ep(
+        Method::POST,
+        "/cgi-bin/freepublish/submit",
+        true,
+        publish_submit,
+    ),
     ep(Method::POST, "/cgi-bin/freepublish/get", true, publish_get),
     ep(Method::POST, "/cgi-bin/menu/create", true, menu_create),
     ep(Method::GET, "/cgi-bin/menu/get", true, menu_get),
     ep(Method::GET, "/cgi-bin/menu/delete", true, menu_delete),
     ep(Method::GET, "/cgi-bin/user/info", true, user_info),
-    ep(Method::POST, "/cgi-bin/user/info/batchget", true, user_batchget),
+    ep(
+        Method::POST,
+        "/cgi-bin/user/info/batchget",
+        true,
+        user_batchget,
+    ),
     ep(Method::GET, "/cgi-bin/user/get", true, user_get),
     ep(Method::POST, "/cgi-bin/tags/create", true, tags_create),
     ep(Method::GET, "/cgi-bin/tags/get", true, tags_get),
-    ep(Method::POST, "/cgi-bin/tags/members/batchtagging", true, tags_tagging),
-    ep(Method::POST, "/cgi-bin/tags/members/batchuntagging", true, tags_untagging),
-    ep(Method::POST, "/datacube/getusersummary", true, dc_user_summary),
-    ep(Method::POST, "/datacube/getusercumulate", true, dc_user_cumulate),
-    ep(Method::POST, "/datacube/getarticlesummary", true, dc_article_summary),
-    ep(Method::POST, "/datacube/getarticletotal", true, dc_article_total),
+    ep(
+        Method::POST,
+        "/cgi-bin/tags/members/batchtagging",
+        true,
+        tags_tagging,
+    ),
+    ep(
+        Method::POST,
+        "/cgi-bin/tags/members/batchuntagging",
+        true,
+        tags_untagging,
+    ),
+    ep(
+        Method::POST,
+        "/datacube/getusersummary",
+        true,
+        dc_user_summary,
+    ),
+    ep(
+        Method::POST,
+        "/datacube/getusercumulate",
+        true,
+        dc_user_cumulate,
+    ),
+    ep(
+        Method::POST,
+        "/datacube/getarticlesummary",
+        true,
+        dc_article_summary,
+    ),
+    ep(
+        Method::POST,
+        "/datacube/getarticletotal",
+        true,
+        dc_article_total,
+    ),
     ep(Method::POST, "/datacube/getuserread", true, dc_user_read),
 ];
 
@@ -92,7 +157,11 @@ fn std_to_chrono(d: std::time::Duration) -> ChronoDuration {
 
 impl World {
     /// Checks an access token the way WeChat does and returns its account.
-    pub(crate) fn authorize(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<String, WxErr> {
+    pub(crate) fn authorize(
+        &self,
+        token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, WxErr> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| WxErr::new(41001, "access_token missing"))?;
@@ -131,7 +200,12 @@ impl World {
         {
             prev.superseded_at = Some(now);
         }
-        let token = format!("SIM_{}_{}_{}", appid, self.next_id(), uuid::Uuid::new_v4().simple());
+        let token = format!(
+            "SIM_{}_{}_{}",
+            appid,
+            self.next_id(),
+            uuid::Uuid::new_v4().simple()
+        );
         self.tokens.insert(
             token.clone(),
             TokenRec {
@@ -145,7 +219,10 @@ impl World {
     }
 
     fn token_answer(&self, token: &str, now: DateTime<Utc>) -> Value {
-        let expires_in = self.tokens.get(token).map_or(0, |t| (t.expires_at - now).num_seconds());
+        let expires_in = self
+            .tokens
+            .get(token)
+            .map_or(0, |t| (t.expires_at - now).num_seconds());
         json!({"access_token": token, "expires_in": expires_in})
     }
 }
@@ -154,8 +231,16 @@ fn token(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     if req.query.get("grant_type").map(String::as_str) != Some("client_credential") {
         return Err(WxErr::new(40002, "invalid grant_type"));
     }
-    let appid = req.query.get("appid").map(String::as_str).unwrap_or_default();
-    let secret = req.query.get("secret").map(String::as_str).unwrap_or_default();
+    let appid = req
+        .query
+        .get("appid")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let secret = req
+        .query
+        .get("secret")
+        .map(String::as_str)
+        .unwrap_or_default();
     world.check_secret(appid, secret)?;
     // Every /token fetch issues a new token and starts the previous one's grace.
     let previous = world.account(appid)?.classic_token.take();
@@ -171,24 +256,40 @@ fn stable_token(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     let appid = str_field(&req.body, "appid").unwrap_or_default();
     let secret = str_field(&req.body, "secret").unwrap_or_default();
     world.check_secret(appid, secret)?;
-    let force = req.body.get("force_refresh").and_then(Value::as_bool).unwrap_or(false);
+    let force = req
+        .body
+        .get("force_refresh")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let now = req.now;
     let current = world.account(appid)?.stable_token.clone();
     if force {
         let interval = std_to_chrono(world.config.force_refresh_interval);
         let account = world.account(appid)?;
-        account.force_refreshes.retain(|t| now - *t < ChronoDuration::days(1));
+        account
+            .force_refreshes
+            .retain(|t| now - *t < ChronoDuration::days(1));
         if account.force_refreshes.len() >= 20 {
             return Err(WxErr::new(45009, "reach max api daily quota limit"));
         }
-        if account.force_refreshes.last().is_some_and(|t| now - *t < interval) {
-            return Err(WxErr::new(45011, "api minute-quota reach limit, force_refresh at most once per 30s"));
+        if account
+            .force_refreshes
+            .last()
+            .is_some_and(|t| now - *t < interval)
+        {
+            return Err(WxErr::new(
+                45011,
+                "api minute-quota reach limit, force_refresh at most once per 30s",
+            ));
         }
         account.force_refreshes.push(now);
     } else if let Some(token) = &current {
         let renew = std_to_chrono(world.config.stable_renew_before);
         let live = world.authorize(Some(token), now).is_ok();
-        let far = world.tokens.get(token).is_some_and(|t| t.expires_at - now > renew);
+        let far = world
+            .tokens
+            .get(token)
+            .is_some_and(|t| t.expires_at - now > renew);
         if live && far {
             return Ok(world.token_answer(token, now));
         }
@@ -211,13 +312,21 @@ fn custom_send(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         .follower(touser)
         .ok_or_else(|| WxErr::new(40003, "invalid openid"))?;
     if !follower.subscribed {
-        return Err(WxErr::new(45015, "response out of time limit or subscription is canceled"));
+        return Err(WxErr::new(
+            45015,
+            "response out of time limit or subscription is canceled",
+        ));
     }
     let slot: &mut Window = account
         .windows
         .get_mut(touser)
         .filter(|w| req.now - w.opened_at < std_to_chrono(window))
-        .ok_or_else(|| WxErr::new(45015, "response out of time limit or subscription is canceled"))?;
+        .ok_or_else(|| {
+            WxErr::new(
+                45015,
+                "response out of time limit or subscription is canceled",
+            )
+        })?;
     if slot.sent >= cap {
         return Err(WxErr::new(45047, "out of response count limit"));
     }
@@ -282,7 +391,8 @@ fn mass_content(account: &Account, body: &Value) -> Result<bool, WxErr> {
         .ok_or_else(|| WxErr::new(47001, format!("data format error: missing {msgtype}")))?;
     match msgtype {
         "mpnews" => {
-            let media_id = required(part, "media_id").map_err(|_| WxErr::new(40007, "invalid media_id"))?;
+            let media_id =
+                required(part, "media_id").map_err(|_| WxErr::new(40007, "invalid media_id"))?;
             if !account.drafts.contains_key(media_id) {
                 return Err(WxErr::new(40007, "invalid media_id"));
             }
@@ -293,7 +403,11 @@ fn mass_content(account: &Account, body: &Value) -> Result<bool, WxErr> {
             Ok(false)
         }
         "image" => {
-            if part.get("media_ids").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+            if part
+                .get("media_ids")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
                 return Err(WxErr::new(40007, "invalid media_id"));
             }
             Ok(false)
@@ -314,7 +428,10 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         .body
         .get("filter")
         .ok_or_else(|| WxErr::new(47001, "data format error: missing filter"))?;
-    let to_all = filter.get("is_to_all").and_then(Value::as_bool).unwrap_or(false);
+    let to_all = filter
+        .get("is_to_all")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if !to_all {
         let tag = filter.get("tag_id").and_then(Value::as_u64);
         if !tag.is_some_and(|t| account.tags.contains_key(&t)) {
@@ -366,7 +483,9 @@ fn mass_preview(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     if !account.follower(touser).is_some_and(|f| f.subscribed) {
         return Err(WxErr::new(40003, "invalid openid"));
     }
-    account.previews.retain(|t| now - *t < ChronoDuration::days(1));
+    account
+        .previews
+        .retain(|t| now - *t < ChronoDuration::days(1));
     if account.previews.len() >= 100 {
         return Err(WxErr::new(45009, "reach max api daily quota limit"));
     }
@@ -394,11 +513,16 @@ fn draft_add(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         required(article, "content")?;
         required(article, "thumb_media_id").map_err(|_| WxErr::new(40007, "invalid media_id"))?;
         let mut article = article.clone();
-        article["url"] = json!(format!("https://mp.weixin.qq.com/s?__biz=sim&mid={id}&idx={}", idx + 1));
+        article["url"] = json!(format!(
+            "https://mp.weixin.qq.com/s?__biz=sim&mid={id}&idx={}",
+            idx + 1
+        ));
         stored.push(article);
     }
     let media_id = format!("DRAFT_{id}");
-    account.drafts.insert(media_id.clone(), Value::Array(stored));
+    account
+        .drafts
+        .insert(media_id.clone(), Value::Array(stored));
     Ok(json!({"media_id": media_id}))
 }
 
@@ -441,7 +565,9 @@ fn publish_submit(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
             polls: 0,
         },
     );
-    Ok(ok_with(json!({"publish_id": publish_id, "msg_data_id": 2_247_000_000u64 + id})))
+    Ok(ok_with(
+        json!({"publish_id": publish_id, "msg_data_id": 2_247_000_000u64 + id}),
+    ))
 }
 
 fn publish_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
@@ -491,12 +617,19 @@ const LEAF_TYPES: &[&str] = &[
 
 /// Validates one button; `sub` selects the sub-button error codes and limits.
 fn validate_button(button: &Value, sub: bool) -> Result<(), WxErr> {
-    let (name_max, name_code, type_code) = if sub { (60, 40025, 40024) } else { (16, 40018, 40017) };
+    let (name_max, name_code, type_code) = if sub {
+        (60, 40025, 40024)
+    } else {
+        (16, 40018, 40017)
+    };
     let name = str_field(button, "name").unwrap_or_default();
     if name.is_empty() || name.len() > name_max {
         return Err(WxErr::new(name_code, "invalid button name size"));
     }
-    let children = button.get("sub_button").and_then(Value::as_array).filter(|c| !c.is_empty());
+    let children = button
+        .get("sub_button")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty());
     if let Some(children) = children {
         if sub {
             return Err(WxErr::new(40022, "invalid sub button level"));
@@ -504,7 +637,9 @@ fn validate_button(button: &Value, sub: bool) -> Result<(), WxErr> {
         if children.len() > 5 {
             return Err(WxErr::new(40023, "invalid sub button size"));
         }
-        return children.iter().try_for_each(|child| validate_button(child, true));
+        return children
+            .iter()
+            .try_for_each(|child| validate_button(child, true));
     }
     let kind = str_field(button, "type").unwrap_or_default();
     if !LEAF_TYPES.contains(&kind) {
@@ -547,7 +682,10 @@ fn menu_create(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
 
 fn menu_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     let account = world.account(&req.appid)?;
-    let menu = account.menu.clone().ok_or_else(|| WxErr::new(46003, "menu no exist"))?;
+    let menu = account
+        .menu
+        .clone()
+        .ok_or_else(|| WxErr::new(46003, "menu no exist"))?;
     Ok(json!({"menu": menu}))
 }
 
@@ -624,7 +762,12 @@ fn user_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
                 + 1
         }
     };
-    let page: Vec<&str> = subscribed.iter().skip(start).take(page_size).copied().collect();
+    let page: Vec<&str> = subscribed
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .copied()
+        .collect();
     let mut answer = json!({
         "total": subscribed.len(),
         "count": page.len(),
@@ -690,7 +833,11 @@ fn tagging(world: &mut World, req: &Req<'_>, add: bool) -> Result<Value, WxErr> 
         .body
         .get("openid_list")
         .and_then(Value::as_array)
-        .map(|l| l.iter().filter_map(|o| o.as_str().map(str::to_owned)).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(|o| o.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     if openids.is_empty() || openids.len() > 50 {
         return Err(WxErr::new(40032, "invalid openid list size"));
@@ -744,7 +891,11 @@ fn date_range(body: &Value, max_days: i64, now: DateTime<Utc>) -> Result<Vec<Nai
 /// A deterministic pseudo-random number for (appid, date, salt), so repeated queries agree.
 fn sample(appid: &str, date: NaiveDate, salt: u64, max: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in appid.bytes().chain(date.to_string().into_bytes()).chain(salt.to_le_bytes()) {
+    for b in appid
+        .bytes()
+        .chain(date.to_string().into_bytes())
+        .chain(salt.to_le_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -858,7 +1009,12 @@ fn dc_user_read(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     let days = date_range(&req.body, 3, req.now)?;
     let list: Vec<Value> = days
         .iter()
-        .map(|d| merge(json!({"ref_date": date_str(*d), "user_source": 99_999_999}), counters(&req.appid, *d, 70)))
+        .map(|d| {
+            merge(
+                json!({"ref_date": date_str(*d), "user_source": 99_999_999}),
+                counters(&req.appid, *d, 70),
+            )
+        })
         .collect();
     Ok(json!({"list": list}))
 }

@@ -104,7 +104,10 @@ pub struct WxErr {
 
 impl WxErr {
     pub(crate) fn new(code: i64, msg: impl Into<String>) -> Self {
-        Self { code, msg: msg.into() }
+        Self {
+            code,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -233,7 +236,8 @@ impl Account {
                 }
             }
             None => {
-                self.follower_index.insert(openid.to_owned(), self.followers.len());
+                self.follower_index
+                    .insert(openid.to_owned(), self.followers.len());
                 self.followers.push(Follower {
                     openid: openid.to_owned(),
                     subscribed: true,
@@ -249,7 +253,9 @@ impl Account {
     }
 
     pub(crate) fn follower_mut(&mut self, openid: &str) -> Option<&mut Follower> {
-        self.follower_index.get(openid).map(|&i| &mut self.followers[i])
+        self.follower_index
+            .get(openid)
+            .map(|&i| &mut self.followers[i])
     }
 }
 
@@ -319,14 +325,25 @@ impl SimState {
     /// Records that citizen `openid` of account `appid` interacted (sent a message,
     /// clicked a menu, …) at `at`: it follows the account from then on, and its 48-hour
     /// customer-service window opens with a fresh 20-message budget.
-    pub fn record_interaction(&self, appid: &str, openid: &str, at: DateTime<Utc>) -> Result<(), SimError> {
+    pub fn record_interaction(
+        &self,
+        appid: &str,
+        openid: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), SimError> {
         let mut world = self.lock();
         let account = world
             .accounts
             .get_mut(appid)
             .ok_or_else(|| SimError::UnknownAccount(appid.to_owned()))?;
         account.follow(openid, at);
-        account.windows.insert(openid.to_owned(), Window { opened_at: at, sent: 0 });
+        account.windows.insert(
+            openid.to_owned(),
+            Window {
+                opened_at: at,
+                sent: 0,
+            },
+        );
         Ok(())
     }
 
@@ -369,7 +386,12 @@ impl SimState {
 
     /// Returns the recorded calls to `path`.
     pub fn calls_to(&self, path: &str) -> Vec<RecordedCall> {
-        self.lock().calls.iter().filter(|c| c.path == path).cloned().collect()
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.path == path)
+            .cloned()
+            .collect()
     }
 
     /// Forgets every recorded call.

@@ -18,7 +18,11 @@ async fn token_endpoints_issue_tokens_and_check_the_appsecret() {
 
     let first = client.fetch_stable_token(false).await.unwrap();
     let again = client.fetch_stable_token(false).await.unwrap();
-    assert_eq!(first.secret(), again.secret(), "stable_token returns the same token until near expiry");
+    assert_eq!(
+        first.secret(),
+        again.secret(),
+        "stable_token returns the same token until near expiry"
+    );
     let forced = client.fetch_stable_token(true).await.unwrap();
     assert_ne!(first.secret(), forced.secret());
     let classic = client.fetch_token().await.unwrap();
@@ -40,12 +44,19 @@ async fn classic_token_endpoint_can_be_chosen() {
     assert_eq!(calls_to(&mock, "/cgi-bin/stable_token"), 0);
 }
 
-fn client_with_endpoint(mock: &wechat_sim::api_server::MockWechat, endpoint: TokenEndpoint) -> wechat::api::Client {
-    wechat::api::Client::builder(APPID, SECRET.to_owned().into(), LocalTokenCache::default().into())
-        .base_url(mock.base_url())
-        .token_endpoint(endpoint)
-        .build()
-        .unwrap()
+fn client_with_endpoint(
+    mock: &wechat_sim::api_server::MockWechat,
+    endpoint: TokenEndpoint,
+) -> wechat::api::Client {
+    wechat::api::Client::builder(
+        APPID,
+        SECRET.to_owned().into(),
+        LocalTokenCache::default().into(),
+    )
+    .base_url(mock.base_url())
+    .token_endpoint(endpoint)
+    .build()
+    .unwrap()
 }
 
 #[tokio::test]
@@ -86,19 +97,35 @@ async fn customer_service_messages_of_every_type_are_sent() {
     let sent = mock.state().calls_to("/cgi-bin/message/custom/send");
     let types: Vec<_> = sent
         .iter()
-        .map(|c| c.body.as_ref().unwrap()["msgtype"].as_str().unwrap().to_owned())
+        .map(|c| {
+            c.body.as_ref().unwrap()["msgtype"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(types, ["text", "image", "news", "miniprogrampage"]);
-    assert_eq!(sent[0].body.as_ref().unwrap()["text"]["content"], "您的工单已受理");
-    assert_eq!(sent[2].body.as_ref().unwrap()["customservice"]["kf_account"], "agent@city");
-    assert!(sent.iter().all(|c| c.errcode == 0 && c.appid.as_deref() == Some(APPID)));
+    assert_eq!(
+        sent[0].body.as_ref().unwrap()["text"]["content"],
+        "您的工单已受理"
+    );
+    assert_eq!(
+        sent[2].body.as_ref().unwrap()["customservice"]["kf_account"],
+        "agent@city"
+    );
+    assert!(
+        sent.iter()
+            .all(|c| c.errcode == 0 && c.appid.as_deref() == Some(APPID))
+    );
 }
 
 #[tokio::test]
 async fn template_messages_need_a_service_account_and_a_follower() {
     let mock = spawn_mock().await;
     mock.state().add_followers(APPID, ["citizen-1"]).unwrap();
-    mock.state().add_followers(SUB_APPID, ["citizen-1"]).unwrap();
+    mock.state()
+        .add_followers(SUB_APPID, ["citizen-1"])
+        .unwrap();
     let message = TemplateMessage::new("citizen-1", "TEMPLATE_1")
         .field("thing1", "燃气检修")
         .url("https://example.gov.cn/n/1")
@@ -161,7 +188,11 @@ async fn mass_send_quota_is_surfaced_without_retry() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrCode::NO_MASS_SEND_QUOTA));
-    assert_eq!(calls_to(&mock, "/cgi-bin/message/mass/sendall"), 2, "one call per send, no retry");
+    assert_eq!(
+        calls_to(&mock, "/cgi-bin/message/mass/sendall"),
+        2,
+        "one call per send, no retry"
+    );
 }
 
 fn article(title: &str) -> DraftArticle {
@@ -179,7 +210,10 @@ async fn drafts_are_added_read_deleted_and_published_jobs_complete() {
     let mock = spawn_mock().await;
     let client = local_client(&mock, APPID, SECRET);
 
-    let media_id = client.draft_add(&[article("一"), article("二")]).await.unwrap();
+    let media_id = client
+        .draft_add(&[article("一"), article("二")])
+        .await
+        .unwrap();
     let draft = client.draft_get(&media_id).await.unwrap();
     assert_eq!(draft.news_item.len(), 2);
     assert_eq!(draft.news_item[1].title, "二");
@@ -210,7 +244,12 @@ async fn menus_are_created_read_and_deleted() {
                 "办事服务",
                 vec![
                     Button::view("社保查询", "https://example.gov.cn/si"),
-                    Button::mini_program("预约挂号", "https://example.gov.cn", "wxmini0001", "pages/index"),
+                    Button::mini_program(
+                        "预约挂号",
+                        "https://example.gov.cn",
+                        "wxmini0001",
+                        "pages/index",
+                    ),
                 ],
             ),
         ],
@@ -231,7 +270,10 @@ async fn menus_breaking_wechat_limits_are_rejected() {
     let four = Menu {
         button: (0..4).map(click).collect(),
     };
-    assert_eq!(client.menu_create(&four).await.unwrap_err().code(), Some(ErrCode::INVALID_BUTTON_SIZE));
+    assert_eq!(
+        client.menu_create(&four).await.unwrap_err().code(),
+        Some(ErrCode::INVALID_BUTTON_SIZE)
+    );
 
     let six_subs = Menu {
         button: vec![Button::parent("p", (0..6).map(click).collect())],
@@ -251,14 +293,23 @@ async fn menus_breaking_wechat_limits_are_rejected() {
     );
     // The same name is fine as a sub button (60 bytes).
     let sub_ok = Menu {
-        button: vec![Button::parent("服务", vec![Button::click("一二三四五六", "k")])],
+        button: vec![Button::parent(
+            "服务",
+            vec![Button::click("一二三四五六", "k")],
+        )],
     };
     client.menu_create(&sub_ok).await.unwrap();
 
     let mut no_key = Button::click("b", "k");
     no_key.key = None;
     assert_eq!(
-        client.menu_create(&Menu { button: vec![no_key] }).await.unwrap_err().code(),
+        client
+            .menu_create(&Menu {
+                button: vec![no_key]
+            })
+            .await
+            .unwrap_err()
+            .code(),
         Some(ErrCode::INVALID_BUTTON_KEY_SIZE)
     );
 }
@@ -305,7 +356,10 @@ async fn tags_are_created_listed_and_applied() {
 
     client.tag_users(tag.id, &openids).await.unwrap();
     assert_eq!(client.tags().await.unwrap()[0].count, 3);
-    assert_eq!(client.user_info("citizen-0").await.unwrap().tagid_list, [tag.id]);
+    assert_eq!(
+        client.user_info("citizen-0").await.unwrap().tagid_list,
+        [tag.id]
+    );
     client.untag_users(tag.id, &openids[..2]).await.unwrap();
     assert_eq!(client.tags().await.unwrap()[0].count, 1);
 
@@ -325,7 +379,10 @@ async fn datacube_returns_deterministic_rows_within_the_allowed_span() {
 
     let summary = client.user_summary(week_ago, yesterday).await.unwrap();
     assert!(!summary.is_empty());
-    assert_eq!(summary, client.user_summary(week_ago, yesterday).await.unwrap());
+    assert_eq!(
+        summary,
+        client.user_summary(week_ago, yesterday).await.unwrap()
+    );
     let cumulate = client.user_cumulate(week_ago, yesterday).await.unwrap();
     assert_eq!(cumulate.len(), 7);
     assert_eq!(cumulate[6].ref_date, yesterday);
@@ -333,17 +390,31 @@ async fn datacube_returns_deterministic_rows_within_the_allowed_span() {
     assert!(articles.iter().all(|a| a.counters.int_page_read_user > 0));
     let totals = client.article_total(yesterday, yesterday).await.unwrap();
     assert!(!totals[0].details.is_empty());
-    let reads = client.user_read(yesterday - ChronoDuration::days(2), yesterday).await.unwrap();
+    let reads = client
+        .user_read(yesterday - ChronoDuration::days(2), yesterday)
+        .await
+        .unwrap();
     assert_eq!(reads.len(), 3);
 
     let err = client
         .user_summary(week_ago - ChronoDuration::days(1), yesterday)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(ErrCode::DATE_RANGE_ERROR), "8 days is over the 7-day span");
+    assert_eq!(
+        err.code(),
+        Some(ErrCode::DATE_RANGE_ERROR),
+        "8 days is over the 7-day span"
+    );
     let err = client
-        .article_summary(yesterday + ChronoDuration::days(1), yesterday + ChronoDuration::days(1))
+        .article_summary(
+            yesterday + ChronoDuration::days(1),
+            yesterday + ChronoDuration::days(1),
+        )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(ErrCode::DATE_RANGE_ERROR), "today is not allowed");
+    assert_eq!(
+        err.code(),
+        Some(ErrCode::DATE_RANGE_ERROR),
+        "today is not allowed"
+    );
 }

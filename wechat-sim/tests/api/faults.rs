@@ -36,7 +36,11 @@ async fn persistent_busy_answers_surface_after_bounded_retries() {
 async fn a_token_fetch_that_meets_busy_is_retried_too() {
     let mock = spawn_mock().await;
     let client = local_client(&mock, APPID, SECRET);
-    inject(&mock, json!({"busy": 1, "busy_path": "/cgi-bin/stable_token"})).await;
+    inject(
+        &mock,
+        json!({"busy": 1, "busy_path": "/cgi-bin/stable_token"}),
+    )
+    .await;
 
     client.tags().await.unwrap();
     assert_eq!(calls_to(&mock, "/cgi-bin/stable_token"), 2);

@@ -60,7 +60,9 @@ pub fn client(mock: &MockWechat, appid: &str, secret: &str, tokens: TokenSource)
 /// A JetStream context on the test NATS (`NATS_URL`, default loopback).
 pub async fn jetstream() -> jetstream::Context {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let nats = async_nats::connect(url).await.expect("nats is running (deploy/dev/up.sh)");
+    let nats = async_nats::connect(url)
+        .await
+        .expect("nats is running (deploy/dev/up.sh)");
     jetstream::new(nats)
 }
 

@@ -13,7 +13,11 @@ use crate::helpers::*;
 const STABLE: &str = "/cgi-bin/stable_token";
 
 /// Builds `n` replicas: each its own cache handle (own memo) and client, one bucket.
-async fn replicas(mock: &wechat_sim::api_server::MockWechat, bucket: &str, n: usize) -> Vec<Client> {
+async fn replicas(
+    mock: &wechat_sim::api_server::MockWechat,
+    bucket: &str,
+    n: usize,
+) -> Vec<Client> {
     let js = jetstream().await;
     let mut clients = Vec::new();
     for _ in 0..n {
@@ -63,11 +67,18 @@ async fn a_token_revoked_mid_run_is_recovered_without_a_failed_call() {
 
     assert!(failures.is_empty(), "{failures:?}");
     assert!(
-        mock.state().calls_to("/cgi-bin/tags/get").iter().any(|c| c.errcode == 40001),
+        mock.state()
+            .calls_to("/cgi-bin/tags/get")
+            .iter()
+            .any(|c| c.errcode == 40001),
         "the revocation was seen"
     );
     let fetches = mock.state().calls_to(STABLE);
-    assert_eq!(fetches.len(), 2, "one cold fetch, one refresh after the revocation");
+    assert_eq!(
+        fetches.len(),
+        2,
+        "one cold fetch, one refresh after the revocation"
+    );
     assert_eq!(fetches[1].body.as_ref().unwrap()["force_refresh"], true);
     delete_bucket(&js, &bucket).await;
 }
@@ -89,7 +100,10 @@ async fn a_late_rejection_does_not_wipe_a_fresh_token() {
     b.tags().await.unwrap();
 
     assert_eq!(mock.state().calls_to(STABLE).len(), 2);
-    assert_eq!(a.access_token().await.unwrap().secret(), b.access_token().await.unwrap().secret());
+    assert_eq!(
+        a.access_token().await.unwrap().secret(),
+        b.access_token().await.unwrap().secret()
+    );
     delete_bucket(&js, &bucket).await;
 }
 
@@ -102,9 +116,14 @@ async fn a_stale_refresh_lease_is_taken_over() {
     // A replica that crashed while refreshing left its lease behind.
     let kv = js.get_key_value(&bucket).await.unwrap();
     let dead = json!({"state": "refreshing", "holder": "dead", "lease_until": "2000-01-01T00:00:00Z", "reason": "expiring"});
-    kv.put(APPID, serde_json::to_vec(&dead).unwrap().into()).await.unwrap();
+    kv.put(APPID, serde_json::to_vec(&dead).unwrap().into())
+        .await
+        .unwrap();
 
-    client(&mock, APPID, SECRET, cache.into()).tags().await.unwrap();
+    client(&mock, APPID, SECRET, cache.into())
+        .tags()
+        .await
+        .unwrap();
     assert_eq!(mock.state().calls_to(STABLE).len(), 1);
     delete_bucket(&js, &bucket).await;
 }

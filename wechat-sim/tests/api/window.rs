@@ -15,7 +15,11 @@ async fn customer_service_messages_need_an_open_window_and_stop_after_twenty() {
 
     let err = client.send_custom_message(&message).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrCode::RESPONSE_OUT_OF_TIME));
-    assert_eq!(calls_to(&mock, "/cgi-bin/message/custom/send"), 1, "45015 is not retried");
+    assert_eq!(
+        calls_to(&mock, "/cgi-bin/message/custom/send"),
+        1,
+        "45015 is not retried"
+    );
 
     interact(&mock, APPID, "citizen-1").await;
     for _ in 0..20 {
@@ -23,7 +27,11 @@ async fn customer_service_messages_need_an_open_window_and_stop_after_twenty() {
     }
     let err = client.send_custom_message(&message).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrCode::OUT_OF_RESPONSE_COUNT));
-    assert_eq!(calls_to(&mock, "/cgi-bin/message/custom/send"), 22, "45047 is not retried");
+    assert_eq!(
+        calls_to(&mock, "/cgi-bin/message/custom/send"),
+        22,
+        "45047 is not retried"
+    );
 
     // A new message from the citizen opens a new window with a fresh budget.
     interact(&mock, APPID, "citizen-1").await;
@@ -35,7 +43,9 @@ async fn the_window_closes_48_hours_after_the_last_interaction() {
     let mock = spawn_mock().await;
     let client = local_client(&mock, APPID, SECRET);
     let long_ago = Utc::now() - ChronoDuration::hours(49);
-    mock.state().record_interaction(APPID, "citizen-1", long_ago).unwrap();
+    mock.state()
+        .record_interaction(APPID, "citizen-1", long_ago)
+        .unwrap();
 
     let err = client
         .send_custom_message(&CustomMessage::text("citizen-1", "迟到的回复"))

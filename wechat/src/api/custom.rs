@@ -142,7 +142,12 @@ impl CustomMessage {
 
     /// Builds a mini-program card message.
     pub fn mini_program(touser: impl Into<String>, page: MiniProgramPage) -> Self {
-        Self::new(touser, CustomBody::MiniProgramPage { miniprogrampage: page })
+        Self::new(
+            touser,
+            CustomBody::MiniProgramPage {
+                miniprogrampage: page,
+            },
+        )
     }
 
     /// Sends the message as the agent `kf_account`.

@@ -127,7 +127,12 @@ struct List<T> {
 }
 
 impl Client {
-    async fn datacube<T: DeserializeOwned>(&self, api: &str, begin: NaiveDate, end: NaiveDate) -> Result<Vec<T>, ApiError> {
+    async fn datacube<T: DeserializeOwned>(
+        &self,
+        api: &str,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<T>, ApiError> {
         let path = format!("/datacube/{api}");
         let list: List<T> = self
             .post(
@@ -142,27 +147,47 @@ impl Client {
     }
 
     /// Follower gains and losses per day (`getusersummary`, at most 7 days).
-    pub async fn user_summary(&self, begin: NaiveDate, end: NaiveDate) -> Result<Vec<UserSummary>, ApiError> {
+    pub async fn user_summary(
+        &self,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<UserSummary>, ApiError> {
         self.datacube("getusersummary", begin, end).await
     }
 
     /// Total followers per day (`getusercumulate`, at most 7 days).
-    pub async fn user_cumulate(&self, begin: NaiveDate, end: NaiveDate) -> Result<Vec<UserCumulate>, ApiError> {
+    pub async fn user_cumulate(
+        &self,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<UserCumulate>, ApiError> {
         self.datacube("getusercumulate", begin, end).await
     }
 
     /// Per-article reach of one day (`getarticlesummary`, 1 day).
-    pub async fn article_summary(&self, begin: NaiveDate, end: NaiveDate) -> Result<Vec<ArticleSummary>, ApiError> {
+    pub async fn article_summary(
+        &self,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<ArticleSummary>, ApiError> {
         self.datacube("getarticlesummary", begin, end).await
     }
 
     /// Cumulative reach of the articles sent on one day (`getarticletotal`, 1 day).
-    pub async fn article_total(&self, begin: NaiveDate, end: NaiveDate) -> Result<Vec<ArticleTotal>, ApiError> {
+    pub async fn article_total(
+        &self,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<ArticleTotal>, ApiError> {
         self.datacube("getarticletotal", begin, end).await
     }
 
     /// Reads of all articles per day (`getuserread`, at most 3 days).
-    pub async fn user_read(&self, begin: NaiveDate, end: NaiveDate) -> Result<Vec<UserRead>, ApiError> {
+    pub async fn user_read(
+        &self,
+        begin: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<UserRead>, ApiError> {
         self.datacube("getuserread", begin, end).await
     }
 }

@@ -159,8 +159,15 @@ impl Client {
     }
 
     /// Sends a preview of mass content to one follower (`POST /cgi-bin/message/mass/preview`).
-    pub async fn mass_preview(&self, touser: &str, content: &MassContent) -> Result<PreviewSent, ApiError> {
-        self.post("/cgi-bin/message/mass/preview", &Preview { touser, content })
-            .await
+    pub async fn mass_preview(
+        &self,
+        touser: &str,
+        content: &MassContent,
+    ) -> Result<PreviewSent, ApiError> {
+        self.post(
+            "/cgi-bin/message/mass/preview",
+            &Preview { touser, content },
+        )
+        .await
     }
 }

@@ -156,7 +156,9 @@ struct PublishId<'a> {
 impl Client {
     /// Adds a draft (`POST /cgi-bin/draft/add`) and returns its media id.
     pub async fn draft_add(&self, articles: &[DraftArticle]) -> Result<String, ApiError> {
-        let added: MediaIdOwned = self.post("/cgi-bin/draft/add", &Articles { articles }).await?;
+        let added: MediaIdOwned = self
+            .post("/cgi-bin/draft/add", &Articles { articles })
+            .await?;
         Ok(added.media_id)
     }
 
@@ -167,16 +169,19 @@ impl Client {
 
     /// Deletes a draft (`POST /cgi-bin/draft/delete`).
     pub async fn draft_delete(&self, media_id: &str) -> Result<(), ApiError> {
-        self.post_ack("/cgi-bin/draft/delete", &MediaId { media_id }).await
+        self.post_ack("/cgi-bin/draft/delete", &MediaId { media_id })
+            .await
     }
 
     /// Submits a draft for publishing (`POST /cgi-bin/freepublish/submit`).
     pub async fn publish_submit(&self, media_id: &str) -> Result<PublishSubmitted, ApiError> {
-        self.post("/cgi-bin/freepublish/submit", &MediaId { media_id }).await
+        self.post("/cgi-bin/freepublish/submit", &MediaId { media_id })
+            .await
     }
 
     /// Reads a publish job's status (`POST /cgi-bin/freepublish/get`).
     pub async fn publish_status(&self, publish_id: &str) -> Result<PublishStatus, ApiError> {
-        self.post("/cgi-bin/freepublish/get", &PublishId { publish_id }).await
+        self.post("/cgi-bin/freepublish/get", &PublishId { publish_id })
+            .await
     }
 }

@@ -57,7 +57,12 @@ impl TemplateMessage {
 
     /// Adds the field `key` with `value`.
     pub fn field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.data.insert(key.into(), TemplateValue { value: value.into() });
+        self.data.insert(
+            key.into(),
+            TemplateValue {
+                value: value.into(),
+            },
+        );
         self
     }
 
@@ -86,7 +91,10 @@ impl Client {
     /// Sends a template message (`POST /cgi-bin/message/template/send`).
     ///
     /// Subscription accounts get 48001; non-followers 43004.
-    pub async fn send_template_message(&self, message: &TemplateMessage) -> Result<TemplateSent, ApiError> {
+    pub async fn send_template_message(
+        &self,
+        message: &TemplateMessage,
+    ) -> Result<TemplateSent, ApiError> {
         self.post("/cgi-bin/message/template/send", message).await
     }
 }

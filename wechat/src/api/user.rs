@@ -137,8 +137,11 @@ struct Tagging<'a> {
 impl Client {
     /// Reads one user's profile (`GET /cgi-bin/user/info`).
     pub async fn user_info(&self, openid: &str) -> Result<UserInfo, ApiError> {
-        self.get("/cgi-bin/user/info", &[("openid", openid), ("lang", "zh_CN")])
-            .await
+        self.get(
+            "/cgi-bin/user/info",
+            &[("openid", openid), ("lang", "zh_CN")],
+        )
+        .await
     }
 
     /// Reads up to [`MAX_BATCH_INFO`] profiles in one call (`POST /cgi-bin/user/info/batchget`).
@@ -146,7 +149,10 @@ impl Client {
         let body = BatchGet {
             user_list: openids
                 .iter()
-                .map(|openid| BatchGetItem { openid, lang: "zh_CN" })
+                .map(|openid| BatchGetItem {
+                    openid,
+                    lang: "zh_CN",
+                })
                 .collect(),
         };
         let list: UserInfoList = self.post("/cgi-bin/user/info/batchget", &body).await?;
@@ -184,7 +190,12 @@ impl Client {
     /// Creates a tag (`POST /cgi-bin/tags/create`).
     pub async fn tag_create(&self, name: &str) -> Result<Tag, ApiError> {
         let created: CreatedTag = self
-            .post("/cgi-bin/tags/create", &NewTag { tag: NewTagName { name } })
+            .post(
+                "/cgi-bin/tags/create",
+                &NewTag {
+                    tag: NewTagName { name },
+                },
+            )
             .await?;
         Ok(created.tag)
     }
@@ -201,7 +212,8 @@ impl Client {
             openid_list: openids,
             tagid: tag_id,
         };
-        self.post_ack("/cgi-bin/tags/members/batchtagging", &body).await
+        self.post_ack("/cgi-bin/tags/members/batchtagging", &body)
+            .await
     }
 
     /// Untags up to [`MAX_BATCH_TAGGING`] followers (`POST /cgi-bin/tags/members/batchuntagging`).
@@ -210,6 +222,7 @@ impl Client {
             openid_list: openids,
             tagid: tag_id,
         };
-        self.post_ack("/cgi-bin/tags/members/batchuntagging", &body).await
+        self.post_ack("/cgi-bin/tags/members/batchuntagging", &body)
+            .await
     }
 }

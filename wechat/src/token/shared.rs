@@ -59,7 +59,8 @@ pub const DEFAULT_BUCKET: &str = "wechat_access_tokens";
 /// only touches NATS when the token is near expiry or was rejected.
 #[derive(Clone)]
 pub struct SharedTokenCache {
-    kv: kv::Store,
+    // Boxed behind an Arc: the store handle is over a kilobyte and clones are frequent.
+    kv: Arc<kv::Store>,
     config: Arc<SharedCacheConfig>,
     // The last valid token seen per appid, so the hot path does not read the bucket.
     memo: Arc<Mutex<HashMap<String, AccessToken>>>,
@@ -108,8 +109,13 @@ impl From<Reason> for RefreshReason {
 /// What a read of the key found.
 enum Seen {
     /// No key, or a delete marker at `revision` (0 when the key never existed).
-    Empty { revision: u64 },
-    Slot { slot: Slot, revision: u64 },
+    Empty {
+        revision: u64,
+    },
+    Slot {
+        slot: Slot,
+        revision: u64,
+    },
 }
 
 impl SharedTokenCache {
@@ -129,7 +135,7 @@ impl SharedTokenCache {
             }
         };
         Ok(Self {
-            kv,
+            kv: Arc::new(kv),
             config: Arc::new(config),
             memo: Arc::default(),
             holder: uuid_like().into(),
@@ -170,7 +176,9 @@ impl SharedTokenCache {
                         // Refresh ahead of expiry; if another replica already is, the
                         // current token is still good for this call.
                         match self.try_lease(appid, revision, Reason::Expiring).await? {
-                            Some(lease) => return self.refresh(appid, lease, Reason::Expiring, fetch).await,
+                            Some(lease) => {
+                                return self.refresh(appid, lease, Reason::Expiring, fetch).await;
+                            }
                             None => return Ok(token),
                         }
                     }
@@ -199,7 +207,8 @@ impl SharedTokenCache {
                         }
                         let until = (lease_until - now).to_std().unwrap_or_default();
                         let until = tokio::time::Instant::now() + until;
-                        self.wait_for_change(appid, revision, until.min(deadline)).await;
+                        self.wait_for_change(appid, revision, until.min(deadline))
+                            .await;
                         continue;
                     }
                     tracing::warn!(stale_holder = %holder, "taking over a stale token refresh lease");
@@ -216,7 +225,11 @@ impl SharedTokenCache {
     /// Marks the token as rejected for every replica, but only if the bucket still holds
     /// exactly `failed`: a replica late with its 40001 must not wipe a fresh token.
     #[tracing::instrument(skip_all, fields(appid = %appid, bucket = %self.config.bucket))]
-    pub(crate) async fn invalidate(&self, appid: &str, failed: &AccessToken) -> Result<(), ApiError> {
+    pub(crate) async fn invalidate(
+        &self,
+        appid: &str,
+        failed: &AccessToken,
+    ) -> Result<(), ApiError> {
         check_key(appid)?;
         {
             let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
@@ -230,8 +243,14 @@ impl SharedTokenCache {
         } = self.read(appid).await?
             && token == failed.secret()
         {
-            match self.kv.update(appid, encode(&Slot::Invalid), revision).await {
-                Ok(_) => tracing::info!("access token rejected by wechat; invalidated for all replicas"),
+            match self
+                .kv
+                .update(appid, encode(&Slot::Invalid), revision)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!("access token rejected by wechat; invalidated for all replicas")
+                }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
                 Err(e) => return Err(TokenCacheError::kv("invalidate", e).into()),
             }
@@ -287,7 +306,8 @@ impl SharedTokenCache {
         revision: u64,
         reason: Reason,
     ) -> Result<Option<u64>, TokenCacheError> {
-        let lease_until = Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let lease_until =
+            Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         let value = encode(&Slot::Refreshing {
             holder: self.holder.to_string(),
             lease_until,
@@ -348,7 +368,10 @@ impl SharedTokenCache {
             Ok(watch) => watch,
             Err(error) => {
                 tracing::warn!(%error, "cannot watch token cache; polling");
-                tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_millis(50))).await;
+                tokio::time::sleep_until(
+                    until.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+                )
+                .await;
                 return;
             }
         };
@@ -367,7 +390,10 @@ impl SharedTokenCache {
 /// `create_key_value` in async-nats 0.51 first reads the account info, whose NATS 2.9
 /// shape it cannot parse; creating the stream directly needs no account info. Creating
 /// an identical stream twice succeeds, so racing replicas are fine.
-async fn create_bucket(jetstream: &jetstream::Context, bucket: &str) -> Result<(), TokenCacheError> {
+async fn create_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+) -> Result<(), TokenCacheError> {
     use jetstream::stream::{Config, DiscardPolicy};
     jetstream
         .get_or_create_stream(Config {
