@@ -444,6 +444,19 @@ impl InboundMessage {
         !matches!(self.payload, Payload::Event { .. })
     }
 
+    /// Returns the `MsgId` of a typed user message; `None` for events and unknown types.
+    pub fn msg_id(&self) -> Option<MsgId> {
+        match &self.payload {
+            Payload::Text(m) => Some(m.msg_id),
+            Payload::Image(m) => Some(m.msg_id),
+            Payload::Voice(m) => Some(m.msg_id),
+            Payload::Video(m) | Payload::ShortVideo(m) => Some(m.msg_id),
+            Payload::Location(m) => Some(m.msg_id),
+            Payload::Link(m) => Some(m.msg_id),
+            Payload::Event { .. } | Payload::Unknown => None,
+        }
+    }
+
     /// Returns `("msg", type)` or `("event", event)` for the NATS subject
     /// `wechat.inbound.{account}.{msg|event}.{token}`. The token is lower-case ASCII
     /// letters, digits and `_` only, so it is always one valid subject token.
@@ -467,16 +480,7 @@ impl InboundMessage {
     pub fn dedup_key(&self, account: &str, body: &[u8]) -> String {
         let from = &self.header.from_user_name;
         let time = self.header.create_time;
-        let msg_id = match &self.payload {
-            Payload::Text(m) => Some(m.msg_id),
-            Payload::Image(m) => Some(m.msg_id),
-            Payload::Voice(m) => Some(m.msg_id),
-            Payload::Video(m) | Payload::ShortVideo(m) => Some(m.msg_id),
-            Payload::Location(m) => Some(m.msg_id),
-            Payload::Link(m) => Some(m.msg_id),
-            Payload::Event { .. } | Payload::Unknown => None,
-        };
-        if let Some(id) = msg_id {
+        if let Some(id) = self.msg_id() {
             return format!("{account}:{from}:{id}");
         }
         match &self.payload {

@@ -1354,3 +1354,23 @@ fn every_error_has_a_stable_reason_code() {
         ]
     );
 }
+
+#[test]
+fn a_doctype_in_any_case_or_place_and_a_stray_entity_declaration_are_refused() {
+    assert_eq!(xml_err(b"<!doctype xml><xml/>"), XmlError::DoctypeForbidden);
+    assert_eq!(
+        xml_err(b"<xml><!DOCTYPE x></xml>"),
+        XmlError::DoctypeForbidden
+    );
+    assert_eq!(
+        xml_err(b"<xml><!ENTITY a \"b\"></xml>").reason(),
+        "malformed_xml"
+    );
+    assert_eq!(xml_err(b"<xml>&amp").reason(), "malformed_xml");
+}
+
+#[test]
+fn a_byte_order_mark_comments_and_attributes_are_tolerated() {
+    let root = xml::parse(b"\xef\xbb\xbf<xml><!-- c --><A a='1'>1</A><?pi x?></xml>").unwrap();
+    assert_eq!(root.text_of("A"), Some("1"));
+}
