@@ -1,1 +1,10 @@
-//! service
+//! interaction-svc: followers, auto-replies, citizen tickets with deadlines and the
+//! department work queues, served over gRPC (`interaction.v1.InteractionService`).
+#![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod grpc;
+pub mod startup;
+pub mod store;
+
+pub use startup::{Application, Config, migrate};

@@ -7,5 +7,5 @@ pub mod crypto;
 pub mod message;
 pub mod reply;
 pub mod signature;
-pub mod xml;
 pub mod token;
+pub mod xml;
