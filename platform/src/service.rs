@@ -104,7 +104,6 @@ impl ServiceRuntime {
         config: ServiceConfig,
         migrator: &'static Migrator,
     ) -> Result<Self, StartupError> {
-        telemetry::init_tracing(config.common.log_format);
         let readiness = Readiness::new();
         let nats = nats::connect(&config.nats, name).await?;
         readiness.watch_nats(nats.clone());

@@ -1,0 +1,5 @@
+//! interaction-svc against real NATS and PostgreSQL; one binary, a module per feature.
+
+mod helpers;
+mod startup;
+mod tickets;

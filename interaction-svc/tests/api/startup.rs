@@ -1,0 +1,74 @@
+use std::time::Duration;
+
+use interaction_svc::Config;
+use platform::Env;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn service_reports_ready_on_admin_port_and_grpc_health() {
+    let app = spawn_app().await;
+    let ready = http_get(app.admin_port, "/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", app.grpc_port))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    let metrics = http_get(app.admin_port, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("drains in time");
+}
+
+#[test]
+fn configuration_errors_name_the_variable() {
+    let error = Config::from_env(&Env::from_pairs([("GRPC_ADDR", "localhost")])).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("GRPC_ADDR=\"localhost\" is invalid"),
+        "{error}"
+    );
+    let error =
+        Config::from_env(&Env::from_pairs([("API_KEYS", "ops:root:abcdefgh1234")])).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("API_KEYS is invalid: entry 1: unknown role"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("abcdefgh1234"));
+    let defaults = Config::from_env(&Env::default()).unwrap();
+    assert_eq!(defaults.service.grpc_addr.port(), 50051);
+    assert_eq!(defaults.service.common.admin_addr.port(), 9081);
+    assert_eq!(defaults.service.db.database(), "interaction");
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
