@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy with -D warnings, and every test suite
+# against real NATS and PostgreSQL (started by up.sh when not already reachable),
+# then a smoke run of the whole platform (run.sh --smoke).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+log() { printf '[dev/test] %s\n' "$*" >&2; }
+
+"$root/deploy/dev/up.sh"
+set -a
+# shellcheck disable=SC1091
+. "$root/.local/dev.env"
+set +a
+
+if ! command -v cargo >/dev/null 2>&1; then
+  log "cargo is missing: install Rust (rustup) first"
+  exit 1
+fi
+# gcc links the test binaries and builds a few C-backed crates (ring).
+command -v cc >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev
+}
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if command -v cargo-nextest >/dev/null 2>&1; then
+  log "cargo nextest run"
+  cargo nextest run --workspace --locked --no-fail-fast
+  log "doc tests"
+  cargo test --workspace --locked --doc
+else
+  log "cargo test (cargo-nextest not installed)"
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+log "smoke run of the whole platform"
+"$root/deploy/dev/run.sh" --smoke
