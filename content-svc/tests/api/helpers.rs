@@ -1,0 +1,131 @@
+//! `spawn_app()`: content-svc in-process on port 0, with its own database and
+//! NATS namespace, and a gRPC client pointed at it.
+
+use content_svc::{Application, Config};
+use platform::testing::{TestDb, TestNats, service_env};
+use proto::content::v1::content_service_client::ContentServiceClient;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub const ADMIN_KEY: &str = "city-office-admin-key";
+pub const VIEWER_KEY: &str = "transport-viewer-key";
+pub const EDITOR_KEY: &str = "press-editor-key-01";
+
+const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
+                        transport:viewer:transport-viewer-key,\
+                        press:editor:press-editor-key-01";
+
+/// A running content-svc. Dropping it stops the server and then removes the
+/// test database and streams (the fixtures are the last fields).
+pub struct TestApp {
+    pub client: ContentServiceClient<Channel>,
+    pub channel: Channel,
+    /// A pool on the service's database, for arranging rows with SQL.
+    pub db: PgPool,
+    pub admin_port: u16,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _nats: TestNats,
+    _test_db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let test_db = TestDb::new("content");
+    let test_nats = TestNats::new();
+    let env = service_env(&test_db, &test_nats, [("API_KEYS", API_KEYS)]);
+    let config = Config::from_env(&env).expect("test configuration is valid");
+    let app = Application::build(config)
+        .await
+        .expect("content-svc builds against the test database and NATS");
+    let grpc_port = app.grpc_port();
+    let admin_port = app.admin_port();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .expect("valid uri")
+        .connect()
+        .await
+        .expect("gRPC port accepts connections");
+    let db = PgPool::connect(&test_db.url())
+        .await
+        .expect("test database exists after build");
+    TestApp {
+        client: ContentServiceClient::new(channel.clone()),
+        channel,
+        db,
+        admin_port,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _nats: test_nats,
+        _test_db: test_db,
+    }
+}
+
+impl TestApp {
+    /// Stops the service and waits until it has drained.
+    pub async fn stop(mut self) {
+        self.db.close().await;
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task did not panic")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    /// Adds a directory entry with SQL, as the later write API will.
+    pub async fn insert_entry(&self, entry: Entry<'_>) {
+        sqlx::query(
+            "INSERT INTO directory_entries
+                 (id, account, category, name, url, description, department, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(entry.account)
+        .bind(entry.category)
+        .bind(entry.name)
+        .bind(format!("https://example.gov.cn/{}", entry.name))
+        .bind(format!("{} online", entry.name))
+        .bind(entry.department)
+        .bind(entry.position)
+        .execute(&self.db)
+        .await
+        .expect("entry inserted");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // A test that failed before stop(): end the server so the fixtures can go.
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A directory entry to arrange.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub account: &'a str,
+    pub category: &'a str,
+    pub name: &'a str,
+    pub department: &'a str,
+    pub position: i32,
+}
+
+/// A request carrying `authorization: Bearer {key}`.
+pub fn authed<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("ascii key"),
+    );
+    request
+}
