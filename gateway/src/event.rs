@@ -1,0 +1,160 @@
+//! The `events.v1.Inbound` envelope a verified callback becomes, its subject, and the
+//! bounded `type` label metrics use. Pure: no I/O.
+
+use std::time::SystemTime;
+
+use platform::nats::Namespace;
+use proto::events::v1::{EventHeader, Inbound, InboundKind};
+use wechat::message::{Event, InboundMessage, Payload};
+
+/// A callback ready to publish.
+#[derive(Debug, Clone)]
+pub struct InboundEvent {
+    /// `wechat.inbound.{account}.msg.{type}` or `….event.{event}`, namespaced.
+    pub subject: String,
+    /// The `event_id`, also the `Nats-Msg-Id`.
+    pub event_id: String,
+    /// The encoded `Inbound`.
+    pub payload: bytes::Bytes,
+}
+
+/// Builds the event for `message`, whose decrypted XML is `plaintext`.
+pub fn inbound_event(
+    namespace: &Namespace,
+    account: &str,
+    message: &InboundMessage,
+    plaintext: &str,
+    received_at: SystemTime,
+) -> InboundEvent {
+    let event_id = message.dedup_key(account, plaintext.as_bytes());
+    let (kind, token) = message.kind();
+    let subject = namespace.subject(&format!("wechat.inbound.{account}.{kind}.{token}"));
+    let (inbound_kind, event) = match &message.payload {
+        Payload::Event { event, .. } => (InboundKind::Event, event.clone()),
+        _ => (InboundKind::Message, String::new()),
+    };
+    let inbound = Inbound {
+        header: Some(EventHeader {
+            event_id: event_id.clone(),
+            account: account.to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: i64::try_from(message.header.create_time).unwrap_or(i64::MAX),
+                nanos: 0,
+            }),
+        }),
+        kind: inbound_kind as i32,
+        msg_type: message.header.msg_type.clone(),
+        event,
+        to_user_name: message.header.to_user_name.clone(),
+        from_user_name: message.header.from_user_name.clone(),
+        msg_id: msg_id(message).unwrap_or_default(),
+        raw_xml: plaintext.to_owned(),
+        received_at: Some(prost_types::Timestamp::from(received_at)),
+    };
+    InboundEvent {
+        subject,
+        event_id,
+        payload: prost::Message::encode_to_vec(&inbound).into(),
+    }
+}
+
+/// `MsgId` of a message, or `MsgID` of a mass/template job-finish event.
+fn msg_id(message: &InboundMessage) -> Option<String> {
+    if let Some(id) = message.msg_id() {
+        return Some(id.to_string());
+    }
+    match &message.payload {
+        Payload::Event {
+            kind: Event::MassSendJobFinish(e),
+            ..
+        } => Some(e.msg_id.to_string()),
+        Payload::Event {
+            kind: Event::TemplateSendJobFinish(e),
+            ..
+        } => Some(e.msg_id.to_string()),
+        _ => None,
+    }
+}
+
+/// The metric `type` label: a known message type or event, else `unknown_msg` /
+/// `unknown_event`. Never a value taken from the request, so cardinality stays bounded.
+pub fn type_label(message: &InboundMessage) -> &'static str {
+    match &message.payload {
+        Payload::Text(_) => "text",
+        Payload::Image(_) => "image",
+        Payload::Voice(_) => "voice",
+        Payload::Video(_) => "video",
+        Payload::ShortVideo(_) => "shortvideo",
+        Payload::Location(_) => "location",
+        Payload::Link(_) => "link",
+        Payload::Unknown => "unknown_msg",
+        Payload::Event { kind, .. } => match kind {
+            Event::Subscribe { .. } => "subscribe",
+            Event::Unsubscribe => "unsubscribe",
+            Event::Scan { .. } => "SCAN",
+            Event::Location { .. } => "LOCATION",
+            Event::Click { .. } => "CLICK",
+            Event::View { .. } => "VIEW",
+            Event::ScanCodePush(_) => "scancode_push",
+            Event::ScanCodeWaitMsg(_) => "scancode_waitmsg",
+            Event::PicSysPhoto(_) => "pic_sysphoto",
+            Event::PicPhotoOrAlbum(_) => "pic_photo_or_album",
+            Event::PicWeixin(_) => "pic_weixin",
+            Event::LocationSelect(_) => "location_select",
+            Event::ViewMiniprogram { .. } => "view_miniprogram",
+            Event::MassSendJobFinish(_) => "MASSSENDJOBFINISH",
+            Event::TemplateSendJobFinish(_) => "TEMPLATESENDJOBFINISH",
+            Event::PublishJobFinish(_) => "PUBLISHJOBFINISH",
+            Event::Unknown => "unknown_event",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn a_text_message_becomes_an_inbound_on_its_subject() {
+        let xml = "<xml><ToUserName><![CDATA[gh_city]]></ToUserName>\
+            <FromUserName><![CDATA[oUser1]]></FromUserName><CreateTime>1700000000</CreateTime>\
+            <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>\
+            <MsgId>1234567890123456789</MsgId></xml>";
+        let message = InboundMessage::parse(xml.as_bytes()).unwrap();
+        let ns = Namespace::new("t1").unwrap();
+        let event = inbound_event(&ns, "city", &message, xml, SystemTime::UNIX_EPOCH);
+        assert_eq!(event.subject, "t1.wechat.inbound.city.msg.text");
+        assert_eq!(event.event_id, "city:oUser1:1234567890123456789");
+        let inbound = Inbound::decode(event.payload).unwrap();
+        assert_eq!(inbound.kind(), InboundKind::Message);
+        assert_eq!(inbound.msg_id, "1234567890123456789");
+        assert_eq!(inbound.raw_xml, xml);
+        let header = inbound.header.unwrap();
+        assert_eq!(header.occurred_at.unwrap().seconds, 1_700_000_000);
+        assert_eq!(type_label(&message), "text");
+    }
+
+    #[test]
+    fn a_template_job_finish_carries_its_msg_id() {
+        let xml = "<xml><ToUserName>gh_city</ToUserName><FromUserName>oSys</FromUserName>\
+            <CreateTime>1700000000</CreateTime><MsgType>event</MsgType>\
+            <Event>TEMPLATESENDJOBFINISH</Event><MsgID>200163836</MsgID>\
+            <Status>success</Status></xml>";
+        let message = InboundMessage::parse(xml.as_bytes()).unwrap();
+        let event = inbound_event(
+            &Namespace::default(),
+            "city",
+            &message,
+            xml,
+            SystemTime::now(),
+        );
+        assert_eq!(
+            event.subject,
+            "wechat.inbound.city.event.templatesendjobfinish"
+        );
+        let inbound = Inbound::decode(event.payload).unwrap();
+        assert_eq!(inbound.msg_id, "200163836");
+        assert_eq!(inbound.event, "TEMPLATESENDJOBFINISH");
+    }
+}

@@ -1,0 +1,352 @@
+//! `GET /wechat/{account}` (URL check) and `POST /wechat/{account}` (callbacks).
+//!
+//! A POST is checked in a fixed order, each failure with its own reason: account,
+//! body size, query, timestamp window, `signature`, then (encrypted) `msg_signature`,
+//! decryption and AppID, then the XML. An accepted callback is answered only after
+//! JetStream's PubAck; the passive reply is asked for in parallel.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::time::{Duration, Instant};
+use wechat::message::{InboundEnvelope, InboundMessage, MessageError};
+use wechat::reply::{Answering, NO_REPLY, Reply};
+use wechat::signature::{verify_msg_signature, verify_signature};
+use wechat::xml::XmlError;
+
+use super::{AppState, CallbackError};
+use crate::config::{AccountConfig, Mode};
+use crate::event::{inbound_event, type_label};
+use crate::publish::Durable;
+use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome};
+
+/// How long a duplicate callback may wait for the shared reply cache.
+const SHARED_CACHE_WAIT: Duration = Duration::from_millis(250);
+
+/// The query WeChat signs a callback with. Every field is optional here so that a
+/// missing one is our `bad_query`, not the extractor's generic rejection.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+type QueryResult = Result<Query<CallbackQuery>, QueryRejection>;
+
+/// The parameters that passed the signature check.
+struct Signed<'a> {
+    timestamp: &'a str,
+    nonce: &'a str,
+}
+
+/// Answers WeChat's URL check: `echostr` as received, after the signature check.
+pub async fn verify_url(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: QueryResult,
+) -> Response {
+    let Some(account) = state.inner.accounts.get(&id) else {
+        return CallbackError::UnknownAccount.respond("unknown", "url_check");
+    };
+    let checked = query
+        .map_err(|_| CallbackError::BadQuery("query"))
+        .and_then(|Query(q)| {
+            authenticate(&state, account, &q, false)?;
+            q.echostr.ok_or(CallbackError::BadQuery("echostr"))
+        });
+    match checked {
+        Ok(echostr) => {
+            count(account, "url_check", "verified");
+            tracing::info!(account = %account.id, "url check passed");
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echostr).into_response()
+        }
+        Err(error) => error.respond(&account.id, "url_check"),
+    }
+}
+
+/// Receives a callback: verify, decrypt, publish durably, answer with the passive reply.
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: QueryResult,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(account) = state.inner.accounts.get(&id) else {
+        return CallbackError::UnknownAccount.respond("unknown", "unknown");
+    };
+    let mut kind = "unknown";
+    let response = match handle(&state, account, query, &headers, body, started, &mut kind).await
+    {
+        Ok(response) => response,
+        Err(error) => error.respond(&account.id, kind),
+    };
+    metrics::histogram!("gateway_callback_seconds", "account" => account.id.clone())
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    account: &AccountConfig,
+    query: QueryResult,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+    kind: &mut &'static str,
+) -> Result<Response, CallbackError> {
+    let inner = &state.inner;
+    let limits = &inner.limits;
+    let body = read_body(headers, body, limits.max_body_bytes).await?;
+    let Query(query) = query.map_err(|_| CallbackError::BadQuery("query"))?;
+    let encrypted = match account.mode {
+        Mode::Plaintext => false,
+        Mode::Safe => true,
+        Mode::Compatible => {
+            query.msg_signature.is_some() || query.encrypt_type.as_deref() == Some("aes")
+        }
+    };
+    let signed = authenticate(state, account, &query, encrypted)?;
+    let plaintext = open(account, &query, &signed, &body, encrypted)?;
+    let message = InboundMessage::parse(plaintext.as_bytes())?;
+    *kind = type_label(&message);
+    if message.header.to_user_name != account.original_id {
+        return Err(CallbackError::WrongRecipient);
+    }
+
+    let event = inbound_event(
+        &inner.namespace,
+        &account.id,
+        &message,
+        &plaintext,
+        SystemTime::now(),
+    );
+    let key = ReplyKey::of(&event.event_id);
+    let (published, fetched) = tokio::join!(
+        inner.publisher.publish(&event),
+        inner.replier.fetch(
+            &account.id,
+            &key,
+            event.payload.clone(),
+            started + limits.reply_budget
+        ),
+    );
+    let durable = match published {
+        Ok(durable) => durable,
+        Err(_) => {
+            // WeChat redelivers only a callback it got no answer to: hold the answer
+            // past its deadline, so it never sees one and sends the callback again.
+            tokio::time::sleep_until(started + limits.callback_deadline).await;
+            return Err(CallbackError::NotDurable);
+        }
+    };
+    let fetched = match fetched {
+        Fetched::Reply { cached: true, .. } => fetched,
+        other if durable == Durable::Duplicate => {
+            let cache_until = Instant::now() + SHARED_CACHE_WAIT;
+            match inner.replier.cache().shared(&key, cache_until).await {
+                Some(encoded) => Fetched::Reply {
+                    encoded,
+                    cached: true,
+                },
+                None => other,
+            }
+        }
+        other => other,
+    };
+
+    let (answer, outcome, to_store) = render(account, &message, fetched, encrypted, &signed);
+    metrics::counter!(
+        "gateway_replies_total",
+        "account" => account.id.clone(),
+        "outcome" => outcome.as_str(),
+    )
+    .increment(1);
+    if let Some(encoded) = to_store {
+        inner.replier.cache().store(key, encoded);
+    }
+    let accepted = match durable {
+        Durable::New => "accepted",
+        Durable::Duplicate => "duplicate",
+    };
+    count(account, kind, accepted);
+    tracing::debug!(account = %account.id, event_id = %event.event_id, accepted, reply = outcome.as_str(), "callback answered");
+    let content_type = if outcome == ReplyOutcome::Answered || outcome == ReplyOutcome::Cached {
+        "application/xml; charset=utf-8"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], answer).into_response())
+}
+
+/// Reads the body up to `limit` bytes; a declared or actual excess is `body_too_large`.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, CallbackError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(CallbackError::BodyTooLarge);
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large = error
+            .into_inner()
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some();
+        if too_large {
+            CallbackError::BodyTooLarge
+        } else {
+            CallbackError::BodyUnreadable
+        }
+    })
+}
+
+/// Checks the query's presence, the timestamp window and the `signature`.
+fn authenticate<'q>(
+    state: &AppState,
+    account: &AccountConfig,
+    query: &'q CallbackQuery,
+    needs_msg_signature: bool,
+) -> Result<Signed<'q>, CallbackError> {
+    use secrecy::ExposeSecret;
+    let signature = query
+        .signature
+        .as_deref()
+        .ok_or(CallbackError::BadQuery("signature"))?;
+    let timestamp = query
+        .timestamp
+        .as_deref()
+        .ok_or(CallbackError::BadQuery("timestamp"))?;
+    let nonce = query
+        .nonce
+        .as_deref()
+        .ok_or(CallbackError::BadQuery("nonce"))?;
+    if needs_msg_signature && query.msg_signature.is_none() {
+        return Err(CallbackError::BadQuery("msg_signature"));
+    }
+    let sent: u64 = timestamp
+        .parse()
+        .map_err(|_| CallbackError::BadQuery("timestamp"))?;
+    if now_secs().abs_diff(sent) > state.inner.limits.timestamp_window.as_secs() {
+        return Err(CallbackError::StaleTimestamp);
+    }
+    verify_signature(account.token.expose_secret(), timestamp, nonce, signature)
+        .map_err(CallbackError::Signature)?;
+    Ok(Signed { timestamp, nonce })
+}
+
+/// The message XML: the body itself, or the verified and decrypted `<Encrypt>`.
+fn open<'b>(
+    account: &AccountConfig,
+    query: &CallbackQuery,
+    signed: &Signed<'_>,
+    body: &'b Bytes,
+    encrypted: bool,
+) -> Result<Cow<'b, str>, CallbackError> {
+    use secrecy::ExposeSecret;
+    let not_utf8 = || CallbackError::Message(MessageError::Xml(XmlError::NotUtf8));
+    if !encrypted {
+        return std::str::from_utf8(body)
+            .map(Cow::Borrowed)
+            .map_err(|_| not_utf8());
+    }
+    // Config guarantees a key for compatible and safe accounts.
+    let crypto = account
+        .crypto
+        .as_ref()
+        .ok_or(CallbackError::MissingEncrypt)?;
+    let msg_signature = query
+        .msg_signature
+        .as_deref()
+        .ok_or(CallbackError::BadQuery("msg_signature"))?;
+    let envelope = InboundEnvelope::parse(body)?;
+    let encrypt = envelope.encrypt.ok_or(CallbackError::MissingEncrypt)?;
+    verify_msg_signature(
+        account.token.expose_secret(),
+        signed.timestamp,
+        signed.nonce,
+        &encrypt,
+        msg_signature,
+    )
+    .map_err(CallbackError::MsgSignature)?;
+    let (plaintext, slot) = crypto
+        .decrypt_with_slot(&encrypt)
+        .map_err(CallbackError::Decrypt)?;
+    if slot == wechat::crypto::KeySlot::Previous {
+        tracing::info!(account = %account.id, "decrypted with the previous EncodingAESKey");
+    }
+    Ok(Cow::Owned(plaintext))
+}
+
+/// The response body for what the reply path produced, and the reply to cache.
+fn render(
+    account: &AccountConfig,
+    message: &InboundMessage,
+    fetched: Fetched,
+    encrypted: bool,
+    signed: &Signed<'_>,
+) -> (String, ReplyOutcome, Option<Bytes>) {
+    use secrecy::ExposeSecret;
+    let success = || NO_REPLY.to_owned();
+    let (encoded, cached) = match fetched {
+        Fetched::Nothing(outcome) => return (success(), outcome, None),
+        Fetched::Reply { encoded, cached } => (encoded, cached),
+    };
+    let body = match reply::decode(&encoded) {
+        Ok(Some(body)) => body,
+        Ok(None) => return (success(), ReplyOutcome::NoReply, None),
+        Err(error) => {
+            tracing::warn!(account = %account.id, %error, "passive reply does not decode");
+            return (success(), ReplyOutcome::Invalid, None);
+        }
+    };
+    let reply = Reply::to(message, now_secs(), body);
+    let answering = Answering::of(message);
+    let xml = match (&account.crypto, encrypted) {
+        (Some(crypto), true) => reply.to_encrypted_xml(
+            answering,
+            crypto,
+            account.token.expose_secret(),
+            signed.timestamp,
+            signed.nonce,
+        ),
+        _ => reply.to_xml(answering),
+    };
+    match xml {
+        Ok(xml) if cached => (xml, ReplyOutcome::Cached, None),
+        Ok(xml) => (xml, ReplyOutcome::Answered, Some(encoded)),
+        Err(error) => {
+            tracing::warn!(account = %account.id, reason = error.reason(), "passive reply refused");
+            (success(), ReplyOutcome::Invalid, None)
+        }
+    }
+}
+
+fn count(account: &AccountConfig, kind: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "gateway_callbacks_total",
+        "account" => account.id.clone(),
+        "type" => kind,
+        "outcome" => outcome,
+    )
+    .increment(1);
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

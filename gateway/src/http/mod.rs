@@ -1,0 +1,61 @@
+//! The callback endpoint's router and shared state.
+
+mod callback;
+mod error;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use platform::nats::Namespace;
+
+pub use error::CallbackError;
+
+use crate::config::{AccountConfig, Limits};
+use crate::publish::Publisher;
+use crate::reply::Replier;
+
+/// What every callback needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    accounts: HashMap<String, AccountConfig>,
+    limits: Limits,
+    namespace: Namespace,
+    publisher: Publisher,
+    replier: Replier,
+}
+
+impl AppState {
+    pub fn new(
+        accounts: Vec<AccountConfig>,
+        limits: Limits,
+        namespace: Namespace,
+        publisher: Publisher,
+        replier: Replier,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                accounts: accounts.into_iter().map(|a| (a.id.clone(), a)).collect(),
+                limits,
+                namespace,
+                publisher,
+                replier,
+            }),
+        }
+    }
+}
+
+/// The public router: `GET` (URL check) and `POST` (callbacks) on `/wechat/{account}`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/wechat/{account}",
+            get(callback::verify_url).post(callback::receive),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,81 @@
+//! Making a callback durable: a JetStream publish with `Nats-Msg-Id`, awaited until
+//! the PubAck, retried with a short backoff until the publish deadline.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use tokio::time::Instant;
+
+use crate::event::InboundEvent;
+
+/// Longest wait for one PubAck before publishing again (JetStream drops the repeat).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+const MAX_BACKOFF: Duration = Duration::from_millis(400);
+
+/// What JetStream said about a stored callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durable {
+    /// Stored now.
+    New,
+    /// Already stored inside the duplicate window: a retried callback.
+    Duplicate,
+}
+
+/// JetStream did not ack before the publish deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no PubAck after {attempts} attempts")]
+pub struct NotDurable {
+    pub attempts: u32,
+}
+
+/// Publishes inbound events to `WECHAT_INBOUND`.
+#[derive(Clone)]
+pub struct Publisher {
+    jetstream: jetstream::Context,
+    deadline: Duration,
+}
+
+impl Publisher {
+    /// A publisher that keeps trying for `deadline` per event.
+    pub fn new(jetstream: jetstream::Context, deadline: Duration) -> Self {
+        Self { jetstream, deadline }
+    }
+
+    /// Publishes `event` and waits for its PubAck, retrying until the deadline.
+    pub async fn publish(&self, event: &InboundEvent) -> Result<Durable, NotDurable> {
+        let started = Instant::now();
+        let until = started + self.deadline;
+        let subject = async_nats::Subject::from(event.subject.as_str());
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts = 0;
+        let result = loop {
+            attempts += 1;
+            let attempt_until = until.min(Instant::now() + ATTEMPT_TIMEOUT);
+            let message = PublishMessage::build()
+                .payload(event.payload.clone())
+                .message_id(&event.event_id);
+            let attempt = async {
+                let ack = self.jetstream.send_publish(subject.clone(), message).await?;
+                ack.await
+            };
+            let error = match tokio::time::timeout_at(attempt_until, attempt).await {
+                Ok(Ok(ack)) if ack.duplicate => break Ok(Durable::Duplicate),
+                Ok(Ok(_)) => break Ok(Durable::New),
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "timed out waiting for the PubAck".to_owned(),
+            };
+            let retry_at = Instant::now() + backoff;
+            if retry_at >= until {
+                tracing::warn!(event_id = %event.event_id, attempts, %error, "publish not acknowledged before the deadline");
+                break Err(NotDurable { attempts });
+            }
+            tracing::debug!(event_id = %event.event_id, attempts, %error, "publish failed; retrying");
+            metrics::counter!("gateway_publish_retries_total").increment(1);
+            tokio::time::sleep_until(retry_at).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        };
+        metrics::histogram!("gateway_publish_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+}

@@ -1,0 +1,329 @@
+//! The passive-reply path: a core NATS request on `wechat.reply.{account}` within a
+//! budget, and the reply cache that lets a retried callback get the first answer.
+//!
+//! The cache has two levels: a bounded in-process map, checked before asking (so a
+//! retry that reaches the same replica never asks interaction-svc again), and a NATS
+//! KV bucket shared by every replica, read only when JetStream says the callback is a
+//! duplicate and the process missed. A retry that lands on another replica while the
+//! first answer is still unknown there is asked again; interaction-svc sees the same
+//! `event_id` and must answer it the same way. Only real replies are cached: a
+//! `success` is what a retry gets by asking again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use async_nats::{RequestErrorKind, client::Request};
+use bytes::Bytes;
+use platform::Drain;
+use platform::nats::Namespace;
+use prost::Message as _;
+use proto::events::v1::{PassiveReply, passive_reply};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use wechat::reply::{Article, ReplyBody};
+
+/// The KV bucket of replies, before namespacing.
+pub const REPLY_BUCKET: &str = "GATEWAY_REPLIES";
+/// How long replies stay in the bucket: WeChat retries within about 15 s.
+pub const REPLY_BUCKET_MAX_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// How the reply path ended, for logs and the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// interaction-svc answered with a reply that passed validation.
+    Answered,
+    /// The reply given to an earlier delivery of this callback.
+    Cached,
+    /// interaction-svc deliberately sent no reply.
+    NoReply,
+    /// Nobody listens on the reply subject.
+    NoResponder,
+    /// No answer inside the budget.
+    Timeout,
+    /// The answer could not be decoded or breaks WeChat's limits.
+    Invalid,
+    /// NATS failed otherwise (for example, disconnected).
+    Error,
+}
+
+impl ReplyOutcome {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Cached => "cached",
+            Self::NoReply => "no_reply",
+            Self::NoResponder => "no_responder",
+            Self::Timeout => "timeout",
+            Self::Invalid => "invalid",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What the reply request produced: an encoded `PassiveReply` or why there is none.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    /// A `PassiveReply`, fresh or from the cache.
+    Reply { encoded: Bytes, cached: bool },
+    /// No reply; the callback answers `success`.
+    Nothing(ReplyOutcome),
+}
+
+/// Asks for passive replies and remembers them.
+#[derive(Clone)]
+pub struct Replier {
+    client: async_nats::Client,
+    namespace: Namespace,
+    cache: ReplyCache,
+}
+
+impl Replier {
+    pub fn new(client: async_nats::Client, namespace: Namespace, cache: ReplyCache) -> Self {
+        Self {
+            client,
+            namespace,
+            cache,
+        }
+    }
+
+    /// The cache, for the duplicate check after the PubAck and for storing answers.
+    pub fn cache(&self) -> &ReplyCache {
+        &self.cache
+    }
+
+    /// The in-process cached reply for `key`, if any, else a request within `until`.
+    pub async fn fetch(
+        &self,
+        account: &str,
+        key: &ReplyKey,
+        inbound: Bytes,
+        until: Instant,
+    ) -> Fetched {
+        if let Some(encoded) = self.cache.local(key) {
+            return Fetched::Reply {
+                encoded,
+                cached: true,
+            };
+        }
+        let started = Instant::now();
+        let subject = self.namespace.subject(&format!("wechat.reply.{account}"));
+        let timeout = until.saturating_duration_since(started);
+        let request = Request::new().payload(inbound).timeout(Some(timeout));
+        let fetched = match self.client.send_request(subject, request).await {
+            Ok(message) if message.payload.is_empty() => Fetched::Nothing(ReplyOutcome::NoReply),
+            Ok(message) => Fetched::Reply {
+                encoded: message.payload,
+                cached: false,
+            },
+            Err(error) => Fetched::Nothing(match error.kind() {
+                RequestErrorKind::TimedOut => ReplyOutcome::Timeout,
+                RequestErrorKind::NoResponders => ReplyOutcome::NoResponder,
+                _ => ReplyOutcome::Error,
+            }),
+        };
+        let outcome = match &fetched {
+            Fetched::Reply { .. } => "answered",
+            Fetched::Nothing(outcome) => outcome.as_str(),
+        };
+        metrics::histogram!("gateway_reply_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        fetched
+    }
+}
+
+/// Decodes a `PassiveReply`; `Ok(None)` is a deliberate "no reply".
+pub fn decode(encoded: &[u8]) -> Result<Option<ReplyBody>, prost::DecodeError> {
+    let reply = PassiveReply::decode(encoded)?;
+    Ok(reply.body.map(|body| match body {
+        passive_reply::Body::Text(t) => ReplyBody::Text { content: t.content },
+        passive_reply::Body::Image(m) => ReplyBody::Image {
+            media_id: m.media_id,
+        },
+        passive_reply::Body::Voice(m) => ReplyBody::Voice {
+            media_id: m.media_id,
+        },
+        passive_reply::Body::Video(v) => ReplyBody::Video {
+            media_id: v.media_id,
+            title: v.title,
+            description: v.description,
+        },
+        passive_reply::Body::Music(m) => ReplyBody::Music {
+            title: m.title,
+            description: m.description,
+            music_url: m.music_url,
+            hq_music_url: m.hq_music_url,
+            thumb_media_id: m.thumb_media_id,
+        },
+        passive_reply::Body::News(n) => ReplyBody::News(
+            n.articles
+                .into_iter()
+                .map(|a| Article {
+                    title: a.title,
+                    description: a.description,
+                    pic_url: a.pic_url,
+                    url: a.url,
+                })
+                .collect(),
+        ),
+    }))
+}
+
+/// The cache key of a callback: a hash of its `event_id` (fixed size, KV-safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReplyKey([u8; 16]);
+
+impl ReplyKey {
+    pub fn of(event_id: &str) -> Self {
+        let digest = Sha256::digest(event_id.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        Self(key)
+    }
+
+    fn kv_key(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+/// Replies already given, in process and in the shared KV bucket.
+#[derive(Clone)]
+pub struct ReplyCache {
+    local: Arc<Mutex<Generations>>,
+    kv: kv::Store,
+    drain: Drain,
+}
+
+/// Two generations of a map: when the young one is full it becomes the old one and
+/// the old one is dropped, so memory is bounded and recent entries survive.
+struct Generations {
+    young: HashMap<ReplyKey, Bytes>,
+    old: HashMap<ReplyKey, Bytes>,
+    half_capacity: usize,
+}
+
+impl ReplyCache {
+    /// Opens (creating if needed) the namespaced reply bucket.
+    pub async fn open(
+        jetstream: &jetstream::Context,
+        namespace: &Namespace,
+        capacity: usize,
+        drain: Drain,
+    ) -> Result<Self, String> {
+        let bucket = namespace.name(REPLY_BUCKET);
+        create_bucket(jetstream, &bucket).await?;
+        let kv = jetstream
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| format!("cannot open KV bucket {bucket}: {e}"))?;
+        Ok(Self {
+            local: Arc::new(Mutex::new(Generations {
+                young: HashMap::new(),
+                old: HashMap::new(),
+                half_capacity: (capacity / 2).max(1),
+            })),
+            kv,
+            drain,
+        })
+    }
+
+    /// The reply this process gave for `key`.
+    pub fn local(&self, key: &ReplyKey) -> Option<Bytes> {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        local
+            .young
+            .get(key)
+            .or_else(|| local.old.get(key))
+            .cloned()
+    }
+
+    /// The reply any replica gave for `key`, waiting at most until `until`.
+    pub async fn shared(&self, key: &ReplyKey, until: Instant) -> Option<Bytes> {
+        match tokio::time::timeout_at(until, self.kv.get(key.kv_key())).await {
+            Ok(Ok(found)) => found.filter(|v| !v.is_empty()),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "reply cache read failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Remembers a reply: in process at once, in the bucket in a task the drain awaits.
+    pub fn store(&self, key: ReplyKey, encoded: Bytes) {
+        {
+            let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            if local.young.len() >= local.half_capacity {
+                local.old = std::mem::take(&mut local.young);
+            }
+            local.young.insert(key, encoded.clone());
+        }
+        let kv = self.kv.clone();
+        self.drain.spawn(async move {
+            if let Err(error) = kv.put(key.kv_key(), encoded).await {
+                tracing::warn!(%error, "reply cache write failed");
+            }
+        });
+    }
+}
+
+/// Creates the bucket's stream the way `create_key_value` would (that call reads the
+/// account info first, whose NATS 2.9 shape async-nats 0.51 cannot parse). Bucket-level
+/// max age only: NATS 2.9 has no per-message TTL.
+async fn create_bucket(jetstream: &jetstream::Context, bucket: &str) -> Result<(), String> {
+    use jetstream::stream::{Config, DiscardPolicy};
+    jetstream
+        .get_or_create_stream(Config {
+            name: format!("KV_{bucket}"),
+            description: Some("gateway passive replies by event_id hash".into()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age: REPLY_BUCKET_MAX_AGE,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("cannot create KV bucket {bucket}: {e}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::events::v1::TextReply;
+
+    #[test]
+    fn an_empty_passive_reply_means_no_reply() {
+        assert_eq!(decode(&[]), Ok(None));
+    }
+
+    #[test]
+    fn a_text_reply_decodes_to_a_text_body() {
+        let encoded = PassiveReply {
+            body: Some(passive_reply::Body::Text(TextReply {
+                content: "你好".into(),
+            })),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            decode(&encoded),
+            Ok(Some(ReplyBody::Text {
+                content: "你好".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn keys_are_stable_hex_of_the_event_id_hash() {
+        let key = ReplyKey::of("city:oUser:1");
+        assert_eq!(key, ReplyKey::of("city:oUser:1"));
+        assert_ne!(key, ReplyKey::of("city:oUser:2"));
+        assert_eq!(key.kv_key().len(), 32);
+    }
+}
