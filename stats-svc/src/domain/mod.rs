@@ -1,0 +1,5 @@
+//! Pure types and rules of the statistics; no I/O.
+
+pub mod inbound;
+
+pub use inbound::{AccountId, Counts, InboundError, InboundFact, InboundKind, SubscriptionChange};

@@ -1,0 +1,3 @@
+//! One `EventHandler` per subject: decode → domain → one transaction → ack.
+
+pub mod inbound;

@@ -1,0 +1,153 @@
+//! Wiring: configuration, the platform runtime, gRPC services and background work.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::consumer::run_consumer;
+use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
+use platform::{ConfigError, Env};
+use proto::stats::v1::stats_service_server::StatsServiceServer;
+
+use crate::events::inbound::{CONSUMER, InboundHandler};
+use crate::grpc::StatsGrpc;
+
+/// The service's name, database and default ports (see the README's ports table).
+pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
+    name: "stats-svc",
+    database: "stats",
+    grpc_port: 50053,
+    admin_port: 9083,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How long a failed consumer waits before it is started again.
+const CONSUMER_RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// stats-svc's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: ServiceConfig,
+}
+
+impl Config {
+    /// Reads the configuration; every error names its variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            service: ServiceConfig::from_env(env, DEFAULTS)?,
+        })
+    }
+}
+
+/// A built service, bound and ready to serve.
+pub struct Application {
+    runtime: ServiceRuntime,
+}
+
+impl Application {
+    /// Connects, provisions (streams and the durable consumer), migrates and binds
+    /// (port 0 in tests).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
+        // Provisioning here makes a consumer NATS refuses a start-up error rather than
+        // a log line from a background task; run_consumer finds it already there.
+        platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &CONSUMER)
+            .await?;
+        Ok(Self { runtime })
+    }
+
+    /// The bound gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.runtime.grpc_port()
+    }
+
+    /// The bound admin port.
+    pub fn admin_port(&self) -> u16 {
+        self.runtime.admin_port()
+    }
+
+    /// Consumes and serves until `shutdown` resolves, then drains: the consumer
+    /// stops pulling, finishes the message in hand, and the drain waits for it.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        self.spawn_inbound_consumer();
+        let grpc = StatsGrpc::new(self.runtime.db.clone());
+        let routes = tonic::service::Routes::new(StatsServiceServer::with_interceptor(
+            grpc,
+            self.runtime.auth(),
+        ));
+        self.runtime.serve(routes, shutdown).await
+    }
+
+    fn spawn_inbound_consumer(&self) {
+        let runtime = &self.runtime;
+        let handler = Arc::new(InboundHandler::new(runtime.db.clone()));
+        let (jetstream, namespace, drain) = (
+            runtime.jetstream.clone(),
+            runtime.namespace.clone(),
+            runtime.drain.clone(),
+        );
+        runtime.drain.spawn(async move {
+            // run_consumer returns when the drain begins, or when its message stream
+            // fails or ends; only the first is a reason to stop counting.
+            loop {
+                let result = run_consumer(
+                    jetstream.clone(),
+                    namespace.clone(),
+                    DEFAULTS.name,
+                    CONSUMER,
+                    handler.clone(),
+                    drain.clone(),
+                )
+                .await;
+                if drain.is_stopping() {
+                    break;
+                }
+                match result {
+                    Ok(()) => tracing::warn!(durable = CONSUMER.durable, "consumer ended; restarting"),
+                    Err(error) => {
+                        tracing::error!(durable = CONSUMER.durable, %error, "consumer failed; restarting")
+                    }
+                }
+                tokio::select! {
+                    () = drain.stopping().cancelled() => break,
+                    () = tokio::time::sleep(CONSUMER_RESTART_DELAY) => {}
+                }
+            }
+        });
+    }
+}
+
+/// Applies the migrations and exits (the Kubernetes migration Job).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    platform::telemetry::init_tracing(config.service.common.log_format);
+    let pool = platform::db::connect_and_migrate(&config.service.db, &MIGRATOR).await?;
+    pool.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ports_and_database() {
+        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(config.service.grpc_addr.port(), 50053);
+        assert_eq!(config.service.common.admin_addr.port(), 9083);
+        assert_eq!(config.service.db.database(), "stats");
+    }
+
+    #[test]
+    fn the_consumer_is_the_documented_durable() {
+        assert_eq!(CONSUMER.durable, "stats-inbound");
+        assert_eq!(CONSUMER.stream.name, "WECHAT_INBOUND");
+        assert_eq!(CONSUMER.filter_subject, "wechat.inbound.>");
+        assert_eq!(CONSUMER.max_deliver, 5);
+        assert_eq!(CONSUMER.ack_wait, Duration::from_secs(30));
+    }
+}

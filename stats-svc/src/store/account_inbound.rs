@@ -1,0 +1,110 @@
+//! Per-account inbound counters and the processed-events guard that keeps them exact.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::{AccountId, Counts, InboundFact};
+
+/// What recording an inbound event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The counters grew.
+    Applied,
+    /// The event_id was already processed; nothing changed.
+    Duplicate,
+}
+
+/// An account's counters as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInbound {
+    pub counts: Counts,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountInboundRow {
+    messages: i64,
+    events: i64,
+    subscribes: i64,
+    unsubscribes: i64,
+    last_inbound_at: Option<DateTime<Utc>>,
+}
+
+/// Counts one inbound event, once: the event_id and the counter update commit
+/// together, so a redelivery (or a duplicate that slipped past JetStream's
+/// window) finds the id and changes nothing.
+#[tracing::instrument(skip_all, fields(event_id = %fact.event_id, account = %fact.account))]
+pub async fn record(db: &PgPool, fact: &InboundFact) -> Result<Recorded, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&fact.event_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        return Ok(Recorded::Duplicate);
+    }
+    let add = fact.increments();
+    // GREATEST ignores NULL, so a first event, or one without a time, keeps what is known.
+    sqlx::query(
+        "INSERT INTO account_inbound
+             (account, messages, events, subscribes, unsubscribes, last_inbound_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (account) DO UPDATE SET
+             messages        = account_inbound.messages + EXCLUDED.messages,
+             events          = account_inbound.events + EXCLUDED.events,
+             subscribes      = account_inbound.subscribes + EXCLUDED.subscribes,
+             unsubscribes    = account_inbound.unsubscribes + EXCLUDED.unsubscribes,
+             last_inbound_at = GREATEST(account_inbound.last_inbound_at, EXCLUDED.last_inbound_at)",
+    )
+    .bind(fact.account.as_str())
+    .bind(to_db(add.messages))
+    .bind(to_db(add.events))
+    .bind(to_db(add.subscribes))
+    .bind(to_db(add.unsubscribes))
+    .bind(fact.occurred_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Recorded::Applied)
+}
+
+/// An account's counters; zeros and no time for an account never seen.
+#[tracing::instrument(skip(db))]
+pub async fn get(db: &PgPool, account: &AccountId) -> Result<AccountInbound, sqlx::Error> {
+    let row: Option<AccountInboundRow> = sqlx::query_as(
+        "SELECT messages, events, subscribes, unsubscribes, last_inbound_at
+           FROM account_inbound WHERE account = $1",
+    )
+    .bind(account.as_str())
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        None => AccountInbound {
+            counts: Counts::default(),
+            last_inbound_at: None,
+        },
+        Some(row) => AccountInbound {
+            counts: Counts {
+                messages: from_db(row.messages),
+                events: from_db(row.events),
+                subscribes: from_db(row.subscribes),
+                unsubscribes: from_db(row.unsubscribes),
+            },
+            last_inbound_at: row.last_inbound_at,
+        },
+    })
+}
+
+// Increments are 0 or 1 and the table checks counters are never negative, so
+// neither conversion can lose anything in practice; saturate rather than panic.
+fn to_db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_db(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}

@@ -1,0 +1,4 @@
+//! SQL per aggregate. Queries are checked at run time and covered by the
+//! integration tests (the workspace does not use sqlx's offline metadata).
+
+pub mod account_inbound;

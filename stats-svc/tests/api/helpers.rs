@@ -1,0 +1,236 @@
+//! `spawn_app()`: stats-svc in-process on port 0, with its own database and NATS
+//! namespace, a gRPC client pointed at it, and JetStream to publish into it.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use platform::testing::{TestDb, TestNats, service_env};
+use prost::Message as _;
+use proto::events::v1::{EventHeader, Inbound, InboundKind};
+use proto::stats::v1::stats_service_client::StatsServiceClient;
+use proto::stats::v1::{AccountOverview, GetAccountOverviewRequest};
+use stats_svc::{Application, Config};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub const ADMIN_KEY: &str = "city-office-admin-key";
+pub const VIEWER_KEY: &str = "statistics-viewer-key";
+pub const EDITOR_KEY: &str = "press-editor-key-01";
+
+const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
+                        statistics:viewer:statistics-viewer-key,\
+                        press:editor:press-editor-key-01";
+
+/// A running stats-svc. Dropping it stops the server before the test database
+/// and streams are removed (the fixtures are the last fields).
+pub struct TestApp {
+    pub client: StatsServiceClient<Channel>,
+    pub jetstream: jetstream::Context,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    pub nats: TestNats,
+    _test_db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let test_db = TestDb::new("stats");
+    let test_nats = TestNats::new();
+    let env = service_env(&test_db, &test_nats, [("API_KEYS", API_KEYS)]);
+    let config = Config::from_env(&env).expect("test configuration is valid");
+    let app = Application::build(config)
+        .await
+        .expect("stats-svc builds against the test database and NATS");
+    let grpc_port = app.grpc_port();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .expect("valid uri")
+        .connect()
+        .await
+        .expect("gRPC port accepts connections");
+    let jetstream = jetstream::new(test_nats.connect().await);
+    TestApp {
+        client: StatsServiceClient::new(channel),
+        jetstream,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        nats: test_nats,
+        _test_db: test_db,
+    }
+}
+
+impl TestApp {
+    /// Fires the shutdown and returns the server task, to await its drain.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server
+            .take()
+            .expect("the server runs until stopped once")
+    }
+
+    /// Stops the service and waits until it has drained.
+    pub async fn stop(mut self) {
+        self.begin_shutdown()
+            .await
+            .expect("server task did not panic")
+            .expect("server stopped cleanly");
+    }
+
+    /// Publishes `payload` to `wechat.inbound.{suffix}` in the test namespace with
+    /// `msg_id` as `Nats-Msg-Id`, and waits for JetStream's ack.
+    pub async fn publish_raw(&self, suffix: &str, msg_id: &str, payload: Vec<u8>) {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+        let ack = self
+            .jetstream
+            .publish_with_headers(
+                self.nats
+                    .namespace
+                    .subject(&format!("wechat.inbound.{suffix}")),
+                headers,
+                payload.into(),
+            )
+            .await
+            .expect("publish sent")
+            .await
+            .expect("JetStream acked the publish");
+        assert!(!ack.duplicate, "JetStream dropped {msg_id} as a duplicate");
+    }
+
+    /// Publishes an inbound event as the gateway does (Nats-Msg-Id = event_id).
+    pub async fn publish(&self, inbound: &Inbound) {
+        let header = inbound.header.as_ref().expect("test events have a header");
+        let suffix = subject_suffix(inbound);
+        self.publish_raw(&suffix, &header.event_id, inbound.encode_to_vec())
+            .await;
+    }
+
+    /// The overview of `account` as `key` sees it.
+    pub async fn overview(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> Result<AccountOverview, tonic::Status> {
+        self.client
+            .clone()
+            .get_account_overview(authed(
+                GetAccountOverviewRequest {
+                    account: account.to_owned(),
+                },
+                key,
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Polls the overview of `account` every 50 ms until `done` holds, for at most 10 s.
+    pub async fn wait_for_overview(
+        &self,
+        account: &str,
+        done: impl Fn(&AccountOverview) -> bool,
+    ) -> AccountOverview {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let overview = self
+                .overview(account, VIEWER_KEY)
+                .await
+                .expect("overview answers");
+            if done(&overview) {
+                return overview;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "overview of {account} not reached within 10s; last: {overview:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // A test that failed before stop(): end the server so the fixtures can go.
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A citizen's text message to `account`.
+pub fn text_message(account: &str, event_id: &str, create_time: i64) -> Inbound {
+    inbound(
+        account,
+        event_id,
+        create_time,
+        InboundKind::Message,
+        "text",
+        "",
+    )
+}
+
+/// An event (`subscribe`, `unsubscribe`, `CLICK`, …) to `account`.
+pub fn event(account: &str, event_id: &str, create_time: i64, event: &str) -> Inbound {
+    inbound(
+        account,
+        event_id,
+        create_time,
+        InboundKind::Event,
+        "event",
+        event,
+    )
+}
+
+fn inbound(
+    account: &str,
+    event_id: &str,
+    create_time: i64,
+    kind: InboundKind,
+    msg_type: &str,
+    event: &str,
+) -> Inbound {
+    Inbound {
+        header: Some(EventHeader {
+            event_id: event_id.to_owned(),
+            account: account.to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: create_time,
+                nanos: 0,
+            }),
+        }),
+        kind: kind as i32,
+        msg_type: msg_type.to_owned(),
+        event: event.to_owned(),
+        to_user_name: "gh_0123456789ab".to_owned(),
+        from_user_name: "o_citizen".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// `{account}.msg.{type}` or `{account}.event.{event}`, as the gateway publishes.
+fn subject_suffix(inbound: &Inbound) -> String {
+    let account = inbound
+        .header
+        .as_ref()
+        .map(|h| h.account.as_str())
+        .unwrap_or("none");
+    if inbound.kind == InboundKind::Event as i32 {
+        format!("{account}.event.{}", inbound.event)
+    } else {
+        format!("{account}.msg.{}", inbound.msg_type)
+    }
+}
+
+/// A request carrying `authorization: Bearer {key}`.
+pub fn authed<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("ascii key"),
+    );
+    request
+}
