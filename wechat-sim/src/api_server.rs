@@ -15,7 +15,7 @@
 //!
 //! let mock = MockWechat::start(SimConfig::default()).await?;
 //! let base_url = mock.base_url(); // e.g. "http://127.0.0.1:41234"
-//! mock.state().record_interaction("wx5157a7d1e0000001", "openid-1", chrono::Utc::now()).ok();
+//! mock.state().record_interaction("wxdemo0000000001", "openid-1", chrono::Utc::now()).ok();
 //! # let _ = base_url; Ok(()) }
 //! ```
 

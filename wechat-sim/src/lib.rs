@@ -4,3 +4,4 @@
 #![forbid(unsafe_code)]
 
 pub mod api_server;
+pub mod traffic;
