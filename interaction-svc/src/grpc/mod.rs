@@ -84,6 +84,121 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         }
         Ok(Response::new(ticket_to_wire(row)))
     }
+
+    type WatchQueueStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::QueueEvent, Status>> + Send>>;
+
+    async fn watch_queue(
+        &self,
+        _request: Request<pb::WatchQueueRequest>,
+    ) -> Result<Response<Self::WatchQueueStream>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn acknowledge_ticket(
+        &self,
+        _request: Request<pb::TicketActionRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn assign_ticket(
+        &self,
+        _request: Request<pb::AssignTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn reply_to_ticket(
+        &self,
+        _request: Request<pb::ReplyToTicketRequest>,
+    ) -> Result<Response<pb::ReplyToTicketResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn close_ticket(
+        &self,
+        _request: Request<pb::TicketActionRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn reopen_ticket(
+        &self,
+        _request: Request<pb::TicketActionRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn list_reply_rules(
+        &self,
+        _request: Request<pb::ListReplyRulesRequest>,
+    ) -> Result<Response<pb::ListReplyRulesResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn create_reply_rule(
+        &self,
+        _request: Request<pb::ReplyRule>,
+    ) -> Result<Response<pb::ReplyRule>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn update_reply_rule(
+        &self,
+        _request: Request<pb::ReplyRule>,
+    ) -> Result<Response<pb::ReplyRule>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn delete_reply_rule(
+        &self,
+        _request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn list_routing_rules(
+        &self,
+        _request: Request<pb::ListRoutingRulesRequest>,
+    ) -> Result<Response<pb::ListRoutingRulesResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn create_routing_rule(
+        &self,
+        _request: Request<pb::RoutingRule>,
+    ) -> Result<Response<pb::RoutingRule>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn delete_routing_rule(
+        &self,
+        _request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn get_follower(
+        &self,
+        _request: Request<pb::GetFollowerRequest>,
+    ) -> Result<Response<pb::Follower>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn list_followers(
+        &self,
+        _request: Request<pb::ListFollowersRequest>,
+    ) -> Result<Response<pb::ListFollowersResponse>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
+
+    async fn tag_follower(
+        &self,
+        _request: Request<pb::TagFollowerRequest>,
+    ) -> Result<Response<pb::Follower>, Status> {
+        Err(Status::unimplemented("not yet"))
+    }
 }
 
 fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
@@ -111,5 +226,11 @@ fn ticket_to_wire(row: TicketRow) -> pb::Ticket {
         acknowledge_due_at: Some(timestamp(row.acknowledge_due_at)),
         resolve_due_at: Some(timestamp(row.resolve_due_at)),
         overdue: row.overdue,
+        assignee: row.assignee,
+        awaiting_citizen: row.awaiting_citizen,
+        rating: row.rating.map(|r| r as u32).unwrap_or(0),
+        closed_at: row.closed_at.map(timestamp),
+        thread: Vec::new(),
+        history: Vec::new(),
     }
 }
