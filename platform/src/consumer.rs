@@ -24,7 +24,8 @@ pub struct Delivery {
     /// The subject without the namespace prefix, e.g. `wechat.inbound.city.msg.text`.
     pub subject: String,
     pub payload: Bytes,
-    /// The `Nats-Msg-Id` header: the event's id.
+    /// The `Nats-Msg-Id` header. Handlers make their effect idempotent on the
+    /// payload's own `event_id`: a publisher may send one event under two message ids.
     pub event_id: Option<String>,
     /// 1 on the first delivery.
     pub delivered: i64,
@@ -48,8 +49,49 @@ pub trait EventHandler: Send + Sync + 'static {
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandleError>> + Send;
 }
 
-/// Runs `handler` over the durable consumer `spec` until the drain begins.
-/// In-flight handling finishes before the function returns.
+/// How long a failed consumer waits before it starts again.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs `handler` over the durable consumer `spec` until the drain begins, starting
+/// it again (after a short delay) whenever its message stream fails or ends, so a
+/// NATS restart or a deleted consumer does not silently stop the service's work.
+pub async fn supervise_consumer<H: EventHandler>(
+    jetstream: jetstream::Context,
+    namespace: Namespace,
+    service: &'static str,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    drain: Drain,
+) {
+    loop {
+        let result = run_consumer(
+            jetstream.clone(),
+            namespace.clone(),
+            service,
+            spec,
+            handler.clone(),
+            drain.clone(),
+        )
+        .await;
+        if drain.is_stopping() {
+            return;
+        }
+        metrics::counter!("consumer_restarts_total", "consumer" => spec.durable).increment(1);
+        match result {
+            Ok(()) => tracing::warn!(durable = spec.durable, "consumer ended; restarting"),
+            Err(error) => {
+                tracing::error!(durable = spec.durable, %error, "consumer failed; restarting")
+            }
+        }
+        tokio::select! {
+            () = drain.stopping().cancelled() => return,
+            () = tokio::time::sleep(RESTART_DELAY) => {}
+        }
+    }
+}
+
+/// Runs `handler` over the durable consumer `spec` until the drain begins or the
+/// message stream ends. In-flight handling finishes before the function returns.
 pub async fn run_consumer<H: EventHandler>(
     jetstream: jetstream::Context,
     namespace: Namespace,

@@ -23,6 +23,18 @@ pub enum Role {
     Viewer,
 }
 
+impl Role {
+    /// Every role: for calls any authenticated caller may make.
+    pub const ALL: [Role; 6] = [
+        Self::Editor,
+        Self::Reviewer,
+        Self::Publisher,
+        Self::Agent,
+        Self::Admin,
+        Self::Viewer,
+    ];
+}
+
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

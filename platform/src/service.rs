@@ -14,10 +14,13 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
 use crate::admin::{self, Readiness};
+use std::sync::Arc;
+
 use crate::config::{CommonConfig, ConfigError, Env};
+use crate::consumer::{EventHandler, supervise_consumer};
 use crate::db::{self, DbConfig, DbError};
 use crate::grpc::{ApiKeys, AuthInterceptor};
-use crate::nats::{self, Namespace, NatsConfig, NatsError};
+use crate::nats::{self, ConsumerSpec, Namespace, NatsConfig, NatsError};
 use crate::shutdown::Drain;
 use crate::telemetry;
 
@@ -149,6 +152,19 @@ impl ServiceRuntime {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(0)
+    }
+
+    /// Runs `handler` over the durable consumer `spec` in the background, restarted
+    /// after failures, until the drain begins; the drain waits for it.
+    pub fn spawn_consumer<H: EventHandler>(&self, spec: ConsumerSpec, handler: Arc<H>) {
+        self.drain.spawn(supervise_consumer(
+            self.jetstream.clone(),
+            self.namespace.clone(),
+            self.name,
+            spec,
+            handler,
+            self.drain.clone(),
+        ));
     }
 
     /// The interceptor that authenticates this service's gRPC calls.

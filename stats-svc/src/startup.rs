@@ -2,9 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use platform::consumer::run_consumer;
 use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
 use platform::{ConfigError, Env};
 use proto::stats::v1::stats_service_server::StatsServiceServer;
@@ -21,9 +19,6 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
-
-/// How long a failed consumer waits before it is started again.
-const CONSUMER_RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// stats-svc's configuration.
 #[derive(Debug, Clone)]
@@ -83,41 +78,8 @@ impl Application {
     }
 
     fn spawn_inbound_consumer(&self) {
-        let runtime = &self.runtime;
-        let handler = Arc::new(InboundHandler::new(runtime.db.clone()));
-        let (jetstream, namespace, drain) = (
-            runtime.jetstream.clone(),
-            runtime.namespace.clone(),
-            runtime.drain.clone(),
-        );
-        runtime.drain.spawn(async move {
-            // run_consumer returns when the drain begins, or when its message stream
-            // fails or ends; only the first is a reason to stop counting.
-            loop {
-                let result = run_consumer(
-                    jetstream.clone(),
-                    namespace.clone(),
-                    DEFAULTS.name,
-                    CONSUMER,
-                    handler.clone(),
-                    drain.clone(),
-                )
-                .await;
-                if drain.is_stopping() {
-                    break;
-                }
-                match result {
-                    Ok(()) => tracing::warn!(durable = CONSUMER.durable, "consumer ended; restarting"),
-                    Err(error) => {
-                        tracing::error!(durable = CONSUMER.durable, %error, "consumer failed; restarting")
-                    }
-                }
-                tokio::select! {
-                    () = drain.stopping().cancelled() => break,
-                    () = tokio::time::sleep(CONSUMER_RESTART_DELAY) => {}
-                }
-            }
-        });
+        let handler = Arc::new(InboundHandler::new(self.runtime.db.clone()));
+        self.runtime.spawn_consumer(CONSUMER, handler);
     }
 }
 

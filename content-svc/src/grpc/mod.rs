@@ -13,15 +13,8 @@ use crate::domain::ServiceListing;
 use crate::store::directory::{self, DirectoryEntryRow};
 pub use error::GrpcError;
 
-/// Roles that may read the directory: every role a department can hold
-/// (admin implies all of them).
-const READERS: &[Role] = &[
-    Role::Viewer,
-    Role::Editor,
-    Role::Reviewer,
-    Role::Publisher,
-    Role::Agent,
-];
+/// Any authenticated caller may read the directory.
+const READERS: &[Role] = &Role::ALL;
 
 /// The gRPC service implementation.
 #[derive(Clone)]
