@@ -159,7 +159,7 @@ async fn service_turns_ready_then_fails_readiness_and_drains_in_flight_work_on_s
     let server = tokio::spawn(runtime.serve(tonic::service::Routes::default(), async {
         let _ = stop_rx.await;
     }));
-    let http = reqwest_lite::Client::default();
+    let http = reqwest_lite::Client;
     assert_eq!(
         http.get(&format!("{admin}/readyz")).await,
         (200, "ready".to_owned())
@@ -351,7 +351,6 @@ where
 mod reqwest_lite {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[derive(Default)]
     pub struct Client;
 
     impl Client {

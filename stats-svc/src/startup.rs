@@ -110,6 +110,6 @@ mod tests {
         assert_eq!(CONSUMER.stream.name, "WECHAT_INBOUND");
         assert_eq!(CONSUMER.filter_subject, "wechat.inbound.>");
         assert_eq!(CONSUMER.max_deliver, 5);
-        assert_eq!(CONSUMER.ack_wait, Duration::from_secs(30));
+        assert_eq!(CONSUMER.ack_wait, std::time::Duration::from_secs(30));
     }
 }
