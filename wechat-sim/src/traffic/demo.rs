@@ -55,7 +55,11 @@ const QR_SCENES: &[&str] = &["1001", "1002", "hall_window_3", "bus_stop_23"];
 const PLACES: &[(f64, f64, &str)] = &[
     (25.770_5, 113.014_6, "湖南省郴州市北湖区人民东路市民之家"),
     (25.792_1, 113.036_2, "湖南省郴州市苏仙区郴州站"),
-    (25.781_4, 113.024_9, "湖南省郴州市北湖区国庆北路市第一人民医院"),
+    (
+        25.781_4,
+        113.024_9,
+        "湖南省郴州市北湖区国庆北路市第一人民医院",
+    ),
 ];
 
 const VOICE_TEXTS: &[&str] = &[
@@ -153,7 +157,10 @@ fn next_action(citizen: &Citizen, rng: &mut impl rand::Rng) -> CitizenAction {
             recognition: pick(rng, VOICE_TEXTS),
         },
         85..96 => CitizenAction::Image {
-            pic_url: format!("http://mmbiz.qpic.cn/mmbiz_jpg/{:016x}/0", rng.random::<u64>()),
+            pic_url: format!(
+                "http://mmbiz.qpic.cn/mmbiz_jpg/{:016x}/0",
+                rng.random::<u64>()
+            ),
             media_id: format!("image_{:016x}", rng.random::<u64>()),
         },
         _ => CitizenAction::Unsubscribe,

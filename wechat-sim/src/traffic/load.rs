@@ -117,7 +117,10 @@ pub struct LoadReport {
 }
 
 /// Runs the load and returns the report.
-pub async fn run(signer: Arc<CallbackSigner>, config: LoadConfig) -> Result<LoadReport, TrafficError> {
+pub async fn run(
+    signer: Arc<CallbackSigner>,
+    config: LoadConfig,
+) -> Result<LoadReport, TrafficError> {
     let target = Target::parse(&config.gateway).await?;
     let concurrency = config.concurrency.max(1);
     let run_tag = format!("{:08x}", rand::random::<u32>());
@@ -132,7 +135,9 @@ pub async fn run(signer: Arc<CallbackSigner>, config: LoadConfig) -> Result<Load
         "requests signed; starting load"
     );
 
-    let check = config.check_replies.then(|| Arc::new(ReplyCheck::new(&signer)));
+    let check = config
+        .check_replies
+        .then(|| Arc::new(ReplyCheck::new(&signer)));
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = start + config.warmup;
     let end = measure_from + config.duration;
@@ -153,7 +158,8 @@ pub async fn run(signer: Arc<CallbackSigner>, config: LoadConfig) -> Result<Load
                 stats: SlotStats::default(),
             };
             // Spread the slots' ticks over one period so a rate is smooth.
-            let offset = period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / concurrency as f64));
+            let offset =
+                period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / concurrency as f64));
             tokio::spawn(slot.run(start + offset, measure_from, end, period))
         })
         .collect();
@@ -313,7 +319,12 @@ impl SlotStats {
         self.built_inline += other.built_inline;
     }
 
-    fn report(mut self, signer: &CallbackSigner, concurrency: usize, config: &LoadConfig) -> LoadReport {
+    fn report(
+        mut self,
+        signer: &CallbackSigner,
+        concurrency: usize,
+        config: &LoadConfig,
+    ) -> LoadReport {
         self.latencies_us.sort_unstable();
         let ms = |us: u64| us as f64 / 1000.0;
         let duration_secs = config.duration.as_secs_f64();
@@ -483,7 +494,10 @@ impl Slot {
             Some(sender) if !sender.is_closed() => sender,
             _ => self.conn.insert(connect(&self.target).await?),
         };
-        sender.ready().await.map_err(|_| "connection_closed".to_owned())?;
+        sender
+            .ready()
+            .await
+            .map_err(|_| "connection_closed".to_owned())?;
         let request = http::Request::post(prepared.uri.clone())
             .header(http::header::HOST, self.target.host.clone())
             .header(http::header::CONTENT_TYPE, "text/xml")

@@ -46,10 +46,10 @@ pub fn reply_subject(namespace: &Namespace, account: &str) -> String {
 
 /// The passive reply the responder gives to `inbound`.
 pub fn canned_reply(inbound: &Inbound) -> PassiveReply {
-    let content = if inbound.event.is_empty() {
-        "您好，您的留言已收到，工作人员会尽快回复。"
-    } else {
+    let content = if inbound.event == "subscribe" {
         "感谢关注！回复“社保”“医保”“公交”“户籍”查看办事指南。"
+    } else {
+        "您好，已收到，工作人员会尽快处理。"
     };
     PassiveReply {
         body: Some(passive_reply::Body::Text(TextReply {
@@ -167,7 +167,9 @@ pub async fn run_ceiling(
     let jetstream = jetstream::new(client);
     let tag = format!("{:08x}", rand::random::<u32>());
     let name = config.namespace.name(&format!("BENCH_CEILING_{tag}"));
-    let subject = config.namespace.subject(&format!("bench.ceiling.{tag}.msg.text"));
+    let subject = config
+        .namespace
+        .subject(&format!("bench.ceiling.{tag}.msg.text"));
     let stream_error = |reason: String| NatsToolError::Stream {
         stream: name.clone(),
         reason,
@@ -223,7 +225,9 @@ pub async fn run_ceiling(
                     }
                     stats.published_total += 1;
                     if started >= measure_from {
-                        stats.latencies_us.push(started.elapsed().as_micros() as u64);
+                        stats
+                            .latencies_us
+                            .push(started.elapsed().as_micros() as u64);
                     }
                 }
                 stats

@@ -89,7 +89,9 @@ impl CallbackSigner {
         action: &CitizenAction,
     ) -> Result<SignedCallback, CryptoError> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let nonce = rand::rng().random_range(100_000_000u32..4_000_000_000).to_string();
+        let nonce = rand::rng()
+            .random_range(100_000_000u32..4_000_000_000)
+            .to_string();
         self.sign_at(follower, action, now, &nonce)
     }
 

@@ -1,0 +1,139 @@
+//! End to end: the real gateway in-process, real NATS in a private namespace; every
+//! citizen action gets an answer WeChat accepts, and every one is durable.
+
+use std::time::Duration;
+
+use gateway::{Application, Config};
+use platform::Env;
+use platform::testing::TestNats;
+use tokio::sync::oneshot;
+use wechat_sim::traffic::nats::{run_responder, stream_count};
+use wechat_sim::traffic::{
+    CallbackAccount, CallbackClient, CallbackSigner, CheckedReply, CitizenAction, Follower, Mode,
+    ReplyCheck, RetryPolicy,
+};
+
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+struct Gateway {
+    base: String,
+    nats: TestNats,
+    _stop: oneshot::Sender<()>,
+}
+
+fn account(id: &str, mode: Mode) -> CallbackAccount {
+    CallbackAccount {
+        id: id.to_owned(),
+        appid: "wxe2e0000000000001".to_owned(),
+        original_id: "gh_e2e000000001".to_owned(),
+        token: "e2e-token".to_owned(),
+        aes_key: KEY.to_owned(),
+        mode,
+    }
+}
+
+async fn spawn_gateway(accounts: &[&CallbackAccount]) -> Gateway {
+    let nats = TestNats::new();
+    let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+    let mut env = Env::from_pairs([
+        ("NATS_URL", nats.url().to_owned()),
+        ("NATS_PREFIX", nats.prefix.clone()),
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("REPLY_BUDGET", "1s".to_owned()),
+        ("WECHAT_ACCOUNTS", ids.join(",")),
+    ]);
+    for a in accounts {
+        let var = |s: &str| format!("WECHAT_{}_{s}", gateway::config::env_id(&a.id));
+        env = env
+            .with(&var("APPID"), a.appid.clone())
+            .with(&var("ORIGINAL_ID"), a.original_id.clone())
+            .with(&var("TOKEN"), a.token.clone())
+            .with(&var("AES_KEY"), a.aes_key.clone())
+            .with(&var("MODE"), a.mode.as_str());
+    }
+    let app = Application::build(Config::from_env(&env).expect("valid config"))
+        .await
+        .expect("gateway builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    Gateway {
+        base,
+        nats,
+        _stop: tx,
+    }
+}
+
+async fn play_every_action(gw: &Gateway, account: &CallbackAccount, expect_replies: bool) -> u64 {
+    let signer = CallbackSigner::new(account.clone()).unwrap();
+    let check = ReplyCheck::new(&signer);
+    let client = CallbackClient::new(&gw.base, RetryPolicy::default()).unwrap();
+    let mut follower = Follower::numbered(&account.id, 1);
+    let mut sent = 0;
+    for action in CitizenAction::every_kind() {
+        let cb = signer.sign(&mut follower, &action).unwrap();
+        let delivery = client.deliver(&cb).await;
+        let (status, body) = delivery.answer().expect("the gateway answers");
+        let checked = check
+            .check(&cb, status, body)
+            .unwrap_or_else(|e| panic!("{} ({}): {e}", action.label(), account.mode));
+        assert_eq!(
+            matches!(checked, CheckedReply::Reply { .. }),
+            expect_replies,
+            "{} ({}): {checked:?}",
+            action.label(),
+            account.mode
+        );
+        assert!(!delivery.retried());
+        sent += 1;
+    }
+    sent
+}
+
+#[tokio::test]
+async fn every_citizen_action_is_acknowledged_and_durable_without_a_responder() {
+    let plain = account("e2e-plain", Mode::Plaintext);
+    let safe = account("e2e-safe", Mode::Safe);
+    let gw = spawn_gateway(&[&plain, &safe]).await;
+
+    let mut sent = play_every_action(&gw, &plain, false).await;
+    sent += play_every_action(&gw, &safe, false).await;
+
+    let count = stream_count(
+        gw.nats.connect().await,
+        &gw.nats.namespace.name("WECHAT_INBOUND"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count.messages, sent);
+}
+
+#[tokio::test]
+async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
+    let plain = account("e2e-plain", Mode::Plaintext);
+    let compat = account("e2e-compat", Mode::Compatible);
+    let safe = account("e2e-safe", Mode::Safe);
+    let gw = spawn_gateway(&[&plain, &compat, &safe]).await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let namespace = gw.nats.namespace.clone();
+    let client = gw.nats.connect().await;
+    let responder = tokio::spawn(async move {
+        run_responder(client, &namespace, &["*".to_owned()], async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    // Let the queue subscription reach the server before the first request.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    for account in [&plain, &compat, &safe] {
+        play_every_action(&gw, account, true).await;
+    }
+
+    let _ = stop.send(());
+    let answered = responder.await.unwrap().unwrap();
+    assert_eq!(answered, 3 * CitizenAction::every_kind().len() as u64);
+}
