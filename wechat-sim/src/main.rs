@@ -194,6 +194,9 @@ struct StreamCountArgs {
     /// Print the count as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Delete the stream after counting (benchmark clean-up of a private namespace).
+    #[arg(long)]
+    delete: bool,
 }
 
 #[derive(Args, Debug)]
@@ -396,8 +399,14 @@ async fn run_ceiling(args: CeilingArgs) -> anyhow::Result<()> {
 async fn run_stream_count(args: StreamCountArgs) -> anyhow::Result<()> {
     let stream = args.nats.namespace()?.name(&args.stream);
     let client = args.nats.connect().await?;
-    let count = traffic::nats::stream_count(client, &stream).await?;
+    let count = traffic::nats::stream_count(client.clone(), &stream).await?;
     print_stream_count(&count, args.json)?;
+    if args.delete {
+        async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await?;
+        tracing::info!(%stream, "stream deleted");
+    }
     Ok(())
 }
 

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Gateway benchmark: callbacks/s and latency in plaintext and safe mode, with and
+# without a passive-reply responder, at 1, 16 and 64 connections, against the raw
+# JetStream publish-with-ack ceiling of the same NATS server (same payload size and
+# concurrency). Checks that nothing is lost (stream count == callbacks acknowledged)
+# and writes docs/benchmarks.md. Stops what it started.
+#
+#   deploy/dev/bench.sh                       # ~4-5 min on 2 cores (after the build)
+#   BENCH_DURATION=5 BENCH_WARMUP=2 deploy/dev/bench.sh   # quicker, noisier
+#
+# Env: NATS_URL (default nats://127.0.0.1:4222), BENCH_DURATION (s, default 10),
+# BENCH_WARMUP (s, default 5), BENCH_CONCURRENCY ("1 16 64"), BENCH_HTTP_PORT (18090),
+# BENCH_ADMIN_PORT (19090), BENCH_OUT (docs/benchmarks.md).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+duration="${BENCH_DURATION:-10}"
+warmup="${BENCH_WARMUP:-5}"
+concurrencies="${BENCH_CONCURRENCY:-1 16 64}"
+http_port="${BENCH_HTTP_PORT:-18090}"
+admin_port="${BENCH_ADMIN_PORT:-19090}"
+out="${BENCH_OUT:-$root/docs/benchmarks.md}"
+prefix="bench$(date +%s)"
+work="$(mktemp -d)"
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# --- services -------------------------------------------------------------------------
+nats_pid_before="$(cat .local/nats.pid 2>/dev/null || true)"
+deploy/dev/up.sh
+nats_pid_after="$(cat .local/nats.pid 2>/dev/null || true)"
+
+log "building gateway and wechat-sim (release)"
+cargo build --release -q -p gateway -p wechat-sim
+sim="$root/target/release/wechat-sim"
+gateway_bin="$root/target/release/gateway"
+
+gateway_pid=""
+responder_pid=""
+cleanup() {
+  [ -n "$responder_pid" ] && kill "$responder_pid" 2>/dev/null || true
+  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
+  [ -n "$gateway_pid" ] && wait "$gateway_pid" 2>/dev/null || true
+  # The private namespace's stream goes with the run.
+  "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
+  # Only a NATS that up.sh started for this run is stopped.
+  if [ -n "$nats_pid_after" ] && [ "$nats_pid_after" != "$nats_pid_before" ]; then
+    kill "$nats_pid_after" 2>/dev/null && rm -f .local/nats.pid
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Two accounts sharing token and key, one per mode.
+token="bench-token"
+aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+appid="wxbench000000001"
+original_id="gh_bench0000001"
+log "starting the gateway on 127.0.0.1:$http_port (NATS_PREFIX=$prefix)"
+env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
+  RUST_LOG="${RUST_LOG:-warn}" WECHAT_ACCOUNTS="bench-plaintext,bench-safe" \
+  WECHAT_BENCH_PLAINTEXT_APPID="$appid" WECHAT_BENCH_PLAINTEXT_ORIGINAL_ID="$original_id" \
+  WECHAT_BENCH_PLAINTEXT_TOKEN="$token" WECHAT_BENCH_PLAINTEXT_MODE=plaintext \
+  WECHAT_BENCH_SAFE_APPID="$appid" WECHAT_BENCH_SAFE_ORIGINAL_ID="$original_id" \
+  WECHAT_BENCH_SAFE_TOKEN="$token" WECHAT_BENCH_SAFE_AES_KEY="$aes_key" WECHAT_BENCH_SAFE_MODE=safe \
+  "$gateway_bin" >"$work/gateway.log" 2>&1 &
+gateway_pid=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$gateway_pid" 2>/dev/null || { cat "$work/gateway.log" >&2; exit 1; }
+  sleep 0.1
+done
+curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null || { log "gateway not ready"; exit 1; }
+
+stored() { "$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq -r .messages; }
+prebuild_for() { if [ "$1" -le 1 ]; then echo 100000; else echo 500000; fi; }
+
+# --- gateway runs ---------------------------------------------------------------------
+: >"$work/load.jsonl"
+for responder in no yes; do
+  if [ "$responder" = yes ]; then
+    "$sim" responder --prefix "$prefix" --account bench-plaintext,bench-safe \
+      >"$work/responder.log" 2>&1 &
+    responder_pid=$!
+    sleep 1
+  fi
+  for mode in plaintext safe; do
+    for c in $concurrencies; do
+      before="$(stored)"
+      log "load: mode=$mode responder=$responder connections=$c (${warmup}s warm-up + ${duration}s)"
+      report="$("$sim" load --gateway "http://127.0.0.1:$http_port" --account "bench-$mode" \
+        --appid "$appid" --original-id "$original_id" --token "$token" --aes-key "$aes_key" \
+        --mode "$mode" --concurrency "$c" --duration "${duration}s" --warmup "${warmup}s" \
+        --prebuild "$(prebuild_for "$c")" --json 2>>"$work/load.log")"
+      sleep 0.5
+      after="$(stored)"
+      echo "$report" | jq -c --arg r "$responder" --argjson s "$((after - before))" \
+        '. + {responder: $r, stored: $s}' >>"$work/load.jsonl"
+      echo "$report" | jq -r '"  \(.callbacks_per_sec|floor)/s p99 \(.p99_ms)ms errors \(.errors)"' >&2
+    done
+  done
+  if [ -n "$responder_pid" ]; then
+    kill "$responder_pid" 2>/dev/null || true
+    wait "$responder_pid" 2>/dev/null || true
+    responder_pid=""
+  fi
+done
+
+# --- ceiling runs (same payload size as the gateway's encoded Inbound) ------------------
+payload="$("$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq -r '.last_payload_bytes // 600')"
+: >"$work/ceiling.jsonl"
+for c in $concurrencies; do
+  log "ceiling: connections=$c payload=${payload}B"
+  "$sim" ceiling --prefix "$prefix" --concurrency "$c" --duration "${duration}s" \
+    --warmup "${warmup}s" --payload-bytes "$payload" --json 2>>"$work/ceiling.log" \
+    >>"$work/ceiling.jsonl"
+done
+
+# --- report ---------------------------------------------------------------------------
+commit="$(git rev-parse --short HEAD)$(git diff --quiet -- gateway wechat-sim || echo '+dirty')"
+python3 - "$work/load.jsonl" "$work/ceiling.jsonl" "$out" "$commit" "$duration" "$warmup" "$payload" <<'PY'
+import json, os, platform, subprocess, sys, datetime
+load_path, ceiling_path, out, commit, duration, warmup, payload = sys.argv[1:]
+loads = [json.loads(l) for l in open(load_path) if l.strip()]
+ceilings = {c["concurrency"]: c for c in (json.loads(l) for l in open(ceiling_path) if l.strip())}
+nproc = os.cpu_count()
+kernel = platform.release()
+nats_version = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip() or "n/a"
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "n/a")
+
+rows = []
+for r in loads:
+    c = ceilings.get(r["concurrency"], {})
+    ceiling = c.get("acks_per_sec", 0.0)
+    lost = max(0, r["ok_total"] - r["stored"])
+    rows.append((r, ceiling, r["callbacks_per_sec"] / ceiling if ceiling else 0.0, lost))
+
+def fmt(r, ceiling, ratio, lost):
+    return (f"| {r['mode']} | {r['responder']} | {r['concurrency']} | {r['callbacks_per_sec']:,.0f} "
+            f"| {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.2f} "
+            f"| {r['errors']} | {r['stored']:,} / {r['ok_total']:,} | {ceiling:,.0f} | {ratio:.2f} |")
+
+def find(mode, responder, conns):
+    return next((x for x in rows if x[0]["mode"] == mode and x[0]["responder"] == responder
+                 and x[0]["concurrency"] == conns), None)
+
+checks = []
+top = max(x[0]["concurrency"] for x in rows)
+for responder in ("no", "yes"):
+    safe, plain = find("safe", responder, top), find("plaintext", responder, top)
+    if safe:
+        checks.append((f"safe mode, responder {responder}, {top} conns: >= 48,000 callbacks/s (2x Node's ~24k)",
+                       f"{safe[0]['callbacks_per_sec']:,.0f}/s", safe[0]["callbacks_per_sec"] >= 48000))
+        checks.append((f"safe mode, responder {responder}, {top} conns: >= 0.5 of the JetStream ceiling",
+                       f"{safe[2]:.2f}", safe[2] >= 0.5))
+        checks.append((f"safe mode, responder {responder}, {top} conns: p99 < 25 ms",
+                       f"{safe[0]['p99_ms']:.2f} ms", safe[0]["p99_ms"] < 25))
+    if safe and plain and plain[0]["callbacks_per_sec"]:
+        cost = 1 - safe[0]["callbacks_per_sec"] / plain[0]["callbacks_per_sec"]
+        checks.append((f"responder {responder}, {top} conns: safe mode costs <= 10% of plaintext",
+                       f"{cost:+.1%}", cost <= 0.10))
+errors = sum(x[0]["errors"] for x in rows)
+lost = sum(x[3] for x in rows)
+checks.append(("no error in the run", str(errors), errors == 0))
+checks.append(("no lost message (stream count == callbacks acknowledged, every run)", str(lost), lost == 0))
+
+table = "\n".join(fmt(*x) for x in rows)
+ceiling_rows = "\n".join(
+    f"| {c} | {v['payload_bytes']} | {v['acks_per_sec']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} "
+    f"| {v['max_ms']:.2f} | {v['errors']} | {v['stream_messages']:,} / {v['published_total']:,} |"
+    for c, v in sorted(ceilings.items()))
+check_rows = "\n".join(f"| {name} | {value} | {'pass' if ok else '**FAIL**'} |" for name, value, ok in checks)
+
+doc = open(out).read() if os.path.exists(out) else "# Benchmarks\n"
+start, end = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+results = f"""{start}
+Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit `{commit}`,
+`nproc` = {nproc} ({cpu}), kernel `{kernel}`, {nats_version}, one node, file storage.
+Each run: {warmup} s warm-up (not counted) + {duration} s measured; JetStream payload {payload} B
+(the gateway's encoded `Inbound`, read back from the stream).
+
+| mode | responder | connections | callbacks/s | p50 ms | p90 ms | p99 ms | max ms | errors | stored / acknowledged | ceiling/s | ratio |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{table}
+
+Ceiling (raw JetStream publish-with-ack, same server, same payload, `wechat-sim ceiling`):
+
+| connections | payload B | acks/s | p50 ms | p99 ms | max ms | errors | stored / acknowledged |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{ceiling_rows}
+
+Targets:
+
+| target | measured | |
+| --- | --- | --- |
+{check_rows}
+{end}"""
+if start in doc and end in doc:
+    doc = doc[:doc.index(start)] + results + doc[doc.index(end) + len(end):]
+else:
+    doc = doc.rstrip() + "\n\n## Results\n\n" + results + "\n"
+with open(out, "w") as f:
+    f.write(doc)
+print(results)
+PY
+log "results written to $out"
