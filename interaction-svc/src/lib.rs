@@ -2,6 +2,7 @@
 //! department work queues, served over gRPC (`interaction.v1.InteractionService`).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod startup;

@@ -2,10 +2,10 @@
 
 use std::future::Future;
 
-use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
-use platform::{ConfigError, Env};
+use platform::service::{ServiceDefaults, ServiceRuntime};
 use proto::interaction::v1::interaction_service_server::InteractionServiceServer;
 
+pub use crate::config::Config;
 use crate::grpc::InteractionGrpc;
 
 /// The service's name, database and default ports (see the README's ports table).
@@ -17,21 +17,6 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
-
-/// interaction-svc's configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceConfig,
-}
-
-impl Config {
-    /// Reads the configuration; every error names its variable.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            service: ServiceConfig::from_env(env, DEFAULTS)?,
-        })
-    }
-}
 
 /// A built service, bound and ready to serve.
 pub struct Application {

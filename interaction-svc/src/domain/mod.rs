@@ -1,5 +1,17 @@
 //! Pure types and rules of citizen interaction; no I/O.
 
+pub mod calendar;
+pub mod default_reply;
+pub mod incoming;
+pub mod intake;
+pub mod rating;
+pub mod routing;
+pub mod rules;
 pub mod ticket;
 
-pub use ticket::{PageSize, PageToken, TicketId, TicketState};
+pub use calendar::{DeadlinePolicy, Deadlines, TimeLimit, WorkCalendar};
+pub use incoming::{CitizenMessage, Incoming};
+pub use intake::{Intake, Placement};
+pub use routing::{Route, RoutingRule, RoutingTable};
+pub use rules::{Decision, MatchKind, NewsItem, Reply, ReplyContent, ReplyRule, RuleError, RuleSet};
+pub use ticket::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};

@@ -106,6 +106,69 @@ impl From<TicketState> for pb::TicketState {
     }
 }
 
+/// Something that happens to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TicketAction {
+    /// A person in the department has seen it.
+    Acknowledge,
+    /// Moved to another department or agent.
+    Assign,
+    /// The department answered the citizen.
+    Reply,
+    Close,
+    Reopen,
+    /// The citizen wrote again while the ticket is active.
+    CitizenMessage,
+}
+
+impl TicketAction {
+    /// The name recorded in the ticket's history and used in event subjects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "acknowledged",
+            Self::Assign => "assigned",
+            Self::Reply => "replied",
+            Self::Close => "closed",
+            Self::Reopen => "reopened",
+            Self::CitizenMessage => "citizen_message",
+        }
+    }
+}
+
+/// An action that the ticket's state does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot apply {action} to a ticket that is {from}", action = .action.as_str(), from = .from.as_str())]
+pub struct TransitionError {
+    pub from: TicketState,
+    pub action: TicketAction,
+}
+
+impl TicketState {
+    /// Whether the ticket still needs the department (anything but closed).
+    pub fn is_active(self) -> bool {
+        self != Self::Closed
+    }
+
+    /// The state after `action`: open → acknowledged → answered → closed (→ reopened).
+    pub fn apply(self, action: TicketAction) -> Result<Self, TransitionError> {
+        use TicketAction as A;
+        use TicketState as S;
+        let refused = Err(TransitionError { from: self, action });
+        match (self, action) {
+            (S::Open | S::Reopened, A::Acknowledge) => Ok(S::Acknowledged),
+            (S::Closed, A::Assign | A::Reply | A::Close | A::CitizenMessage) => refused,
+            (state, A::Assign) => Ok(state),
+            (_, A::Reply) => Ok(S::Answered),
+            (_, A::Close) => Ok(S::Closed),
+            (S::Closed, A::Reopen) => Ok(S::Reopened),
+            // A follow-up after an answer needs the department again.
+            (S::Answered, A::CitizenMessage) => Ok(S::Acknowledged),
+            (state, A::CitizenMessage) => Ok(state),
+            (_, A::Acknowledge | A::Reopen) => refused,
+        }
+    }
+}
+
 /// How many tickets a page holds: 1..=200, 50 when the caller says 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(u32);
@@ -178,6 +241,43 @@ mod tests {
         assert_eq!(
             TicketState::try_from(99),
             Err(TicketInputError::BadState(99))
+        );
+    }
+
+    #[test]
+    fn the_ticket_life_cycle_allows_only_its_transitions() {
+        use TicketAction as A;
+        use TicketState as S;
+        assert_eq!(S::Open.apply(A::Acknowledge), Ok(S::Acknowledged));
+        assert_eq!(S::Acknowledged.apply(A::Reply), Ok(S::Answered));
+        assert_eq!(S::Open.apply(A::Reply), Ok(S::Answered));
+        assert_eq!(S::Answered.apply(A::Close), Ok(S::Closed));
+        assert_eq!(S::Closed.apply(A::Reopen), Ok(S::Reopened));
+        assert_eq!(S::Reopened.apply(A::Acknowledge), Ok(S::Acknowledged));
+        assert_eq!(S::Answered.apply(A::CitizenMessage), Ok(S::Acknowledged));
+        assert_eq!(S::Open.apply(A::CitizenMessage), Ok(S::Open));
+        assert_eq!(S::Acknowledged.apply(A::Assign), Ok(S::Acknowledged));
+
+        for refused in [
+            (S::Closed, A::Reply),
+            (S::Closed, A::Close),
+            (S::Closed, A::Assign),
+            (S::Open, A::Reopen),
+            (S::Acknowledged, A::Acknowledge),
+            (S::Answered, A::Acknowledge),
+        ] {
+            assert_eq!(
+                refused.0.apply(refused.1),
+                Err(TransitionError {
+                    from: refused.0,
+                    action: refused.1
+                }),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(
+            S::Closed.apply(A::Reply).unwrap_err().to_string(),
+            "cannot apply replied to a ticket that is closed"
         );
     }
 

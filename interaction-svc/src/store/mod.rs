@@ -1,4 +1,10 @@
 //! SQL per aggregate. Queries are checked at run time and covered by the
 //! integration tests (the workspace does not use sqlx's offline metadata).
 
+pub mod followers;
+pub mod outbox;
+pub mod processed;
+pub mod rules;
+pub mod thread;
 pub mod tickets;
+pub mod tickets_inbound;

@@ -1,0 +1,150 @@
+//! interaction-svc's configuration: the platform settings plus the rules of
+//! answering citizens (working time, time limits, fallback departments).
+
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use platform::service::ServiceConfig;
+use platform::{ConfigError, Env};
+
+use crate::domain::{DeadlinePolicy, TimeLimit, WorkCalendar};
+use crate::startup::DEFAULTS;
+
+/// interaction-svc's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: ServiceConfig,
+    pub interaction: InteractionConfig,
+}
+
+impl Config {
+    /// Reads the configuration; every error names its variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            service: ServiceConfig::from_env(env, DEFAULTS)?,
+            interaction: InteractionConfig::from_env(env)?,
+        })
+    }
+}
+
+/// How citizens are answered: deadlines, routing fallbacks and the background cadence.
+#[derive(Debug, Clone)]
+pub struct InteractionConfig {
+    /// Working time and time limits (`INTERACTION_WORKING_HOURS`, `INTERACTION_TIMEZONE`,
+    /// `INTERACTION_HOLIDAYS`, `INTERACTION_MAKEUP_WORKDAYS`, `INTERACTION_ACKNOWLEDGE_LIMIT`,
+    /// `INTERACTION_RESOLVE_LIMITS`).
+    pub policy: DeadlinePolicy,
+    /// `INTERACTION_DEFAULT_DEPARTMENT`: owns tickets of an account without a default
+    /// routing rule.
+    pub default_department: String,
+    /// `INTERACTION_ESCALATION_DEPARTMENT`: the supervision office (督办) told of overdue tickets.
+    pub escalation_department: String,
+    /// `SWEEP_INTERVAL`: how often overdue tickets are looked for.
+    pub sweep_interval: Duration,
+    /// `OUTBOX_POLL_INTERVAL`: the relay's safety-net poll (it is also woken after each commit).
+    pub outbox_poll_interval: Duration,
+    /// `RULES_RELOAD_INTERVAL`: the safety-net reload of every cached rule set.
+    pub rules_reload_interval: Duration,
+}
+
+impl InteractionConfig {
+    /// Reads the interaction settings; defaults follow domain.md §2.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let invalid = |var: &str, reason: String| ConfigError::Invalid {
+            var: var.to_owned(),
+            value: env.get(var).unwrap_or_default().to_owned(),
+            reason,
+        };
+        let defaults = DeadlinePolicy::default();
+
+        let (opens, closes) = WorkCalendar::parse_hours(
+            &env.string_or("INTERACTION_WORKING_HOURS", "09:00-17:30"),
+        )
+        .map_err(|reason| invalid("INTERACTION_WORKING_HOURS", reason))?;
+        let offset: FixedOffset = env
+            .string_or("INTERACTION_TIMEZONE", "+08:00")
+            .parse()
+            .map_err(|_| {
+                invalid(
+                    "INTERACTION_TIMEZONE",
+                    "expected a UTC offset like +08:00".to_owned(),
+                )
+            })?;
+        let holidays = WorkCalendar::parse_dates(&env.string_or("INTERACTION_HOLIDAYS", ""))
+            .map_err(|reason| invalid("INTERACTION_HOLIDAYS", reason))?;
+        let makeup = WorkCalendar::parse_dates(&env.string_or("INTERACTION_MAKEUP_WORKDAYS", ""))
+            .map_err(|reason| invalid("INTERACTION_MAKEUP_WORKDAYS", reason))?;
+        let calendar = WorkCalendar::new(offset, opens, closes, holidays, makeup)
+            .map_err(|reason| invalid("INTERACTION_WORKING_HOURS", reason))?;
+        let acknowledge: TimeLimit = env
+            .string_or("INTERACTION_ACKNOWLEDGE_LIMIT", "1d")
+            .parse()
+            .map_err(|reason| invalid("INTERACTION_ACKNOWLEDGE_LIMIT", reason))?;
+        // Configured limits override the defaults category by category.
+        let mut resolve = defaults.resolve.clone();
+        let mut default_resolve = defaults.default_resolve;
+        if let Some(raw) = env.get("INTERACTION_RESOLVE_LIMITS") {
+            let (limits, default) = DeadlinePolicy::parse_resolve_limits(raw)
+                .map_err(|reason| invalid("INTERACTION_RESOLVE_LIMITS", reason))?;
+            resolve.extend(limits);
+            default_resolve = default.unwrap_or(default_resolve);
+        }
+        Ok(Self {
+            policy: DeadlinePolicy {
+                calendar,
+                acknowledge,
+                resolve,
+                default_resolve,
+            },
+            default_department: env.string_or("INTERACTION_DEFAULT_DEPARTMENT", "citizen-services"),
+            escalation_department: env.string_or("INTERACTION_ESCALATION_DEPARTMENT", "supervision"),
+            sweep_interval: env.duration_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
+            outbox_poll_interval: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            rules_reload_interval: env
+                .duration_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_domain_notes() {
+        let config = InteractionConfig::from_env(&Env::default()).unwrap();
+        assert_eq!(config.policy, DeadlinePolicy::default());
+        assert_eq!(config.default_department, "citizen-services");
+        assert_eq!(config.escalation_department, "supervision");
+        assert_eq!(config.sweep_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn configured_limits_override_category_by_category() {
+        let env = Env::from_pairs([
+            ("INTERACTION_RESOLVE_LIMITS", "complaint=10d,default=5d"),
+            ("INTERACTION_ACKNOWLEDGE_LIMIT", "4h"),
+            ("INTERACTION_HOLIDAYS", "2026-10-01..2026-10-07"),
+        ]);
+        let config = InteractionConfig::from_env(&env).unwrap();
+        assert_eq!(config.policy.resolve["complaint"], TimeLimit::WorkingDays(10));
+        assert_eq!(config.policy.resolve["emergency"], TimeLimit::Hours(2));
+        assert_eq!(config.policy.default_resolve, TimeLimit::WorkingDays(5));
+        assert_eq!(config.policy.acknowledge, TimeLimit::Hours(4));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("INTERACTION_WORKING_HOURS", "17:00-09:00"),
+            ("INTERACTION_TIMEZONE", "Asia/Shanghai"),
+            ("INTERACTION_HOLIDAYS", "tomorrow"),
+            ("INTERACTION_ACKNOWLEDGE_LIMIT", "1w"),
+            ("INTERACTION_RESOLVE_LIMITS", "complaint"),
+            ("SWEEP_INTERVAL", "often"),
+        ] {
+            let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
+            assert!(error.to_string().starts_with(var), "{var}: {error}");
+        }
+    }
+}

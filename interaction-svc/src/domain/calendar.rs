@@ -1,0 +1,409 @@
+//! Working time: office hours, weekends, public holidays and make-up working days
+//! (调休), and the deadlines counted in it.
+//!
+//! Time limits for answering citizens are set in working days by local 12345 rules
+//! (consultations 3 working days, complaints 13, …; see domain.md §2), and differ
+//! by city, so every number here comes from configuration.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+};
+
+/// A time limit: whole working days (ending at the close of office hours) or wall-clock hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeLimit {
+    /// Until the end of office hours on the n-th working day after the day of arrival.
+    /// 0 means the end of the day of arrival (or of the next working day, if it
+    /// arrived after hours or on a day off).
+    WorkingDays(u32),
+    /// Wall-clock hours from arrival, nights and holidays included (emergencies).
+    Hours(u32),
+}
+
+impl FromStr for TimeLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (number, unit) = s.split_at(s.len().saturating_sub(1));
+        let number: u32 = number.parse().map_err(|_| {
+            format!("{s:?}: expected a number followed by d (working days) or h (hours)")
+        })?;
+        match unit {
+            "d" => Ok(Self::WorkingDays(number)),
+            "h" => Ok(Self::Hours(number)),
+            _ => Err(format!(
+                "{s:?}: expected a number followed by d (working days) or h (hours)"
+            )),
+        }
+    }
+}
+
+/// Office hours and the days they apply to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkCalendar {
+    offset: FixedOffset,
+    opens: NaiveTime,
+    closes: NaiveTime,
+    holidays: BTreeSet<NaiveDate>,
+    makeup_workdays: BTreeSet<NaiveDate>,
+}
+
+impl Default for WorkCalendar {
+    /// China Standard Time, 09:00–17:30, Monday to Friday, no holidays configured.
+    fn default() -> Self {
+        Self {
+            offset: FixedOffset::east_opt(8 * 3600).expect("valid offset"),
+            opens: NaiveTime::from_hms_opt(9, 0, 0).expect("valid time"),
+            closes: NaiveTime::from_hms_opt(17, 30, 0).expect("valid time"),
+            holidays: BTreeSet::new(),
+            makeup_workdays: BTreeSet::new(),
+        }
+    }
+}
+
+impl WorkCalendar {
+    /// A calendar from its parts; `opens` must be before `closes`.
+    pub fn new(
+        offset: FixedOffset,
+        opens: NaiveTime,
+        closes: NaiveTime,
+        holidays: BTreeSet<NaiveDate>,
+        makeup_workdays: BTreeSet<NaiveDate>,
+    ) -> Result<Self, String> {
+        if opens >= closes {
+            return Err(format!(
+                "office hours must open before they close ({opens}–{closes})"
+            ));
+        }
+        Ok(Self {
+            offset,
+            opens,
+            closes,
+            holidays,
+            makeup_workdays,
+        })
+    }
+
+    /// The offices' UTC offset, in which deadlines are shown to citizens.
+    pub fn offset(&self) -> FixedOffset {
+        self.offset
+    }
+
+    /// Parses office hours like `09:00-17:30`.
+    pub fn parse_hours(raw: &str) -> Result<(NaiveTime, NaiveTime), String> {
+        let (opens, closes) = raw
+            .split_once('-')
+            .ok_or_else(|| format!("{raw:?}: expected HH:MM-HH:MM"))?;
+        let time = |t: &str| {
+            NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                .map_err(|_| format!("{t:?}: expected HH:MM"))
+        };
+        Ok((time(opens)?, time(closes)?))
+    }
+
+    /// Parses a date list like `2026-10-01..2026-10-07,2027-01-01` (ranges inclusive).
+    pub fn parse_dates(raw: &str) -> Result<BTreeSet<NaiveDate>, String> {
+        let date = |d: &str| {
+            NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("{d:?}: expected YYYY-MM-DD"))
+        };
+        let mut dates = BTreeSet::new();
+        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match item.split_once("..") {
+                Some((first, last)) => {
+                    let (first, last) = (date(first)?, date(last)?);
+                    if last < first || (last - first).num_days() > 366 {
+                        return Err(format!(
+                            "{item:?}: the range must run forwards, at most a year"
+                        ));
+                    }
+                    dates.extend(first.iter_days().take_while(|d| *d <= last));
+                }
+                None => {
+                    dates.insert(date(item)?);
+                }
+            }
+        }
+        Ok(dates)
+    }
+
+    /// Whether offices work on `date`: a make-up working day always, otherwise
+    /// Monday to Friday unless it is a holiday.
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        if self.makeup_workdays.contains(&date) {
+            return true;
+        }
+        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&date)
+    }
+
+    /// When a time limit counted from `arrived` runs out.
+    pub fn deadline(&self, arrived: DateTime<Utc>, limit: TimeLimit) -> DateTime<Utc> {
+        match limit {
+            TimeLimit::Hours(hours) => arrived + Duration::hours(i64::from(hours)),
+            TimeLimit::WorkingDays(days) => {
+                let local = arrived.with_timezone(&self.offset);
+                let mut date = local.date_naive();
+                // Day 0 is the day of arrival only if it is a working day and offices
+                // are still open; otherwise the next working day is day 0.
+                if !self.is_working_day(date) || local.time() >= self.closes {
+                    date = self.next_working_day(date);
+                }
+                for _ in 0..days {
+                    date = self.next_working_day(date);
+                }
+                self.closing_time(date)
+            }
+        }
+    }
+
+    fn next_working_day(&self, after: NaiveDate) -> NaiveDate {
+        let mut date = after;
+        // A year of holidays is a configuration error; stop there rather than loop.
+        for _ in 0..366 {
+            date = date
+                .succ_opt()
+                .expect("dates stay far from chrono's limits");
+            if self.is_working_day(date) {
+                return date;
+            }
+        }
+        date
+    }
+
+    fn closing_time(&self, date: NaiveDate) -> DateTime<Utc> {
+        self.offset
+            .from_local_datetime(&date.and_time(self.closes))
+            .single()
+            .expect("a fixed offset has no gaps")
+            .with_timezone(&Utc)
+    }
+}
+
+/// Deadlines of a ticket: acknowledgement and resolution, by category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlinePolicy {
+    pub calendar: WorkCalendar,
+    /// First human response; domain.md recommends one working day.
+    pub acknowledge: TimeLimit,
+    /// Resolution limits by category; `default` for any other category.
+    pub resolve: BTreeMap<String, TimeLimit>,
+    pub default_resolve: TimeLimit,
+}
+
+/// A ticket's two deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub acknowledge_due_at: DateTime<Utc>,
+    pub resolve_due_at: DateTime<Utc>,
+}
+
+/// WeChat lets an account answer through the customer-service API only within 48 hours
+/// of the citizen's last message; acknowledging later would reach nobody.
+const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(48);
+/// Margin inside the window, so an acknowledgement on the deadline still arrives.
+const WINDOW_MARGIN: Duration = Duration::hours(1);
+
+impl Default for DeadlinePolicy {
+    /// domain.md §2: acknowledge within 1 working day; consultations and help
+    /// requests in 3 working days, complaints and suggestions in 13, emergencies in 2 hours.
+    fn default() -> Self {
+        let resolve = [
+            ("consultation", TimeLimit::WorkingDays(3)),
+            ("help", TimeLimit::WorkingDays(3)),
+            ("complaint", TimeLimit::WorkingDays(13)),
+            ("suggestion", TimeLimit::WorkingDays(13)),
+            ("emergency", TimeLimit::Hours(2)),
+        ]
+        .into_iter()
+        .map(|(category, limit)| (category.to_owned(), limit))
+        .collect();
+        Self {
+            calendar: WorkCalendar::default(),
+            acknowledge: TimeLimit::WorkingDays(1),
+            resolve,
+            default_resolve: TimeLimit::WorkingDays(3),
+        }
+    }
+}
+
+impl DeadlinePolicy {
+    /// Parses `consultation=3d,complaint=13d,emergency=2h,default=3d`.
+    pub fn parse_resolve_limits(
+        raw: &str,
+    ) -> Result<(BTreeMap<String, TimeLimit>, Option<TimeLimit>), String> {
+        let mut limits = BTreeMap::new();
+        let mut default = None;
+        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (category, limit) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?}: expected category=limit"))?;
+            let limit: TimeLimit = limit.parse()?;
+            match category.trim() {
+                "default" => default = Some(limit),
+                category => {
+                    limits.insert(category.to_owned(), limit);
+                }
+            }
+        }
+        Ok((limits, default))
+    }
+
+    /// The deadlines of a ticket of `category` opened at `arrived`.
+    pub fn deadlines(&self, arrived: DateTime<Utc>, category: &str) -> Deadlines {
+        let resolve_limit = self
+            .resolve
+            .get(category)
+            .copied()
+            .unwrap_or(self.default_resolve);
+        let resolve_due_at = self.calendar.deadline(arrived, resolve_limit);
+        let acknowledge_due_at = self
+            .calendar
+            .deadline(arrived, self.acknowledge)
+            .min(arrived + CUSTOMER_SERVICE_WINDOW - WINDOW_MARGIN)
+            .min(resolve_due_at);
+        Deadlines {
+            acknowledge_due_at,
+            resolve_due_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local (UTC+8) time as UTC.
+    fn cst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        FixedOffset::east_opt(8 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    // 2026-11-23 is a Monday.
+
+    #[test]
+    fn working_days_end_at_closing_time_of_the_nth_working_day() {
+        let calendar = WorkCalendar::default();
+        let monday_morning = cst(2026, 11, 23, 10, 0);
+        assert_eq!(
+            calendar.deadline(monday_morning, TimeLimit::WorkingDays(0)),
+            cst(2026, 11, 23, 17, 30)
+        );
+        assert_eq!(
+            calendar.deadline(monday_morning, TimeLimit::WorkingDays(1)),
+            cst(2026, 11, 24, 17, 30)
+        );
+        assert_eq!(
+            calendar.deadline(monday_morning, TimeLimit::WorkingDays(3)),
+            cst(2026, 11, 26, 17, 30)
+        );
+    }
+
+    #[test]
+    fn after_hours_and_weekends_count_from_the_next_working_day() {
+        let calendar = WorkCalendar::default();
+        let friday_evening = cst(2026, 11, 27, 20, 0);
+        assert_eq!(
+            calendar.deadline(friday_evening, TimeLimit::WorkingDays(0)),
+            cst(2026, 11, 30, 17, 30)
+        );
+        assert_eq!(
+            calendar.deadline(friday_evening, TimeLimit::WorkingDays(1)),
+            cst(2026, 12, 1, 17, 30)
+        );
+        let saturday = cst(2026, 11, 28, 11, 0);
+        assert_eq!(
+            calendar.deadline(saturday, TimeLimit::WorkingDays(1)),
+            cst(2026, 12, 1, 17, 30)
+        );
+    }
+
+    #[test]
+    fn holidays_are_skipped_and_makeup_workdays_count() {
+        // National Day week 2026: Oct 1–7 off; Sunday Oct 11 is a make-up working day.
+        let holidays = WorkCalendar::parse_dates("2026-10-01..2026-10-07").unwrap();
+        let makeup = WorkCalendar::parse_dates("2026-10-11").unwrap();
+        let calendar = WorkCalendar::new(
+            FixedOffset::east_opt(8 * 3600).unwrap(),
+            NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(17, 30, 0).unwrap(),
+            holidays,
+            makeup,
+        )
+        .unwrap();
+        let sept_30_evening = cst(2026, 9, 30, 19, 0);
+        // Next working day is Thu Oct 8 (day 0), then Fri Oct 9, then Sun Oct 11 (make-up).
+        assert_eq!(
+            calendar.deadline(sept_30_evening, TimeLimit::WorkingDays(0)),
+            cst(2026, 10, 8, 17, 30)
+        );
+        assert_eq!(
+            calendar.deadline(sept_30_evening, TimeLimit::WorkingDays(2)),
+            cst(2026, 10, 11, 17, 30)
+        );
+        assert!(calendar.is_working_day(NaiveDate::from_ymd_opt(2026, 10, 11).unwrap()));
+        assert!(!calendar.is_working_day(NaiveDate::from_ymd_opt(2026, 10, 5).unwrap()));
+    }
+
+    #[test]
+    fn hour_limits_run_through_nights_and_weekends() {
+        let calendar = WorkCalendar::default();
+        let saturday_night = cst(2026, 11, 28, 23, 0);
+        assert_eq!(
+            calendar.deadline(saturday_night, TimeLimit::Hours(2)),
+            cst(2026, 11, 29, 1, 0)
+        );
+    }
+
+    #[test]
+    fn acknowledgement_stays_inside_the_customer_service_window() {
+        let policy = DeadlinePolicy::default();
+        // Friday 16:00 + 1 working day = Monday 17:30, beyond 48 hours: capped at 47 hours.
+        let friday = cst(2026, 11, 27, 16, 0);
+        let deadlines = policy.deadlines(friday, "consultation");
+        assert_eq!(deadlines.acknowledge_due_at, friday + Duration::hours(47));
+        // Friday is day 0 (offices still open); 3 working days later is Wednesday.
+        assert_eq!(deadlines.resolve_due_at, cst(2026, 12, 2, 17, 30));
+        // An emergency must be acknowledged no later than it must be resolved.
+        let emergency = policy.deadlines(friday, "emergency");
+        assert_eq!(emergency.resolve_due_at, friday + Duration::hours(2));
+        assert_eq!(emergency.acknowledge_due_at, emergency.resolve_due_at);
+        // Unknown categories get the default.
+        assert_eq!(
+            policy.deadlines(friday, "other").resolve_due_at,
+            deadlines.resolve_due_at
+        );
+    }
+
+    #[test]
+    fn configuration_strings_parse_and_bad_ones_are_explained() {
+        assert_eq!("13d".parse(), Ok(TimeLimit::WorkingDays(13)));
+        assert_eq!("2h".parse(), Ok(TimeLimit::Hours(2)));
+        assert!("2w".parse::<TimeLimit>().is_err());
+        let (limits, default) =
+            DeadlinePolicy::parse_resolve_limits("complaint=13d, default=5d").unwrap();
+        assert_eq!(limits["complaint"], TimeLimit::WorkingDays(13));
+        assert_eq!(default, Some(TimeLimit::WorkingDays(5)));
+        assert!(DeadlinePolicy::parse_resolve_limits("complaint").is_err());
+        assert_eq!(
+            WorkCalendar::parse_hours("08:30-18:00").unwrap(),
+            (
+                NaiveTime::from_hms_opt(8, 30, 0).unwrap(),
+                NaiveTime::from_hms_opt(18, 0, 0).unwrap()
+            )
+        );
+        assert!(WorkCalendar::parse_hours("9-5").is_err());
+        assert!(WorkCalendar::parse_dates("2026-10-07..2026-10-01").is_err());
+        assert_eq!(
+            WorkCalendar::parse_dates("2026-10-01..2026-10-03")
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+}

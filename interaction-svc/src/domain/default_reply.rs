@@ -1,0 +1,40 @@
+//! The instant acknowledgement (domain.md §2: "instant auto-acknowledgement") a
+//! citizen gets when no rule answers their message: it was received, who has it,
+//! and by when they will hear back.
+
+use chrono::{DateTime, FixedOffset, Utc};
+
+/// The acknowledgement text for a message routed to `department` whose
+/// acknowledgement deadline is `deadline`, shown in the office's local time.
+pub fn acknowledgement(department: &str, deadline: DateTime<Utc>, offset: FixedOffset) -> String {
+    format!(
+        "已收到您的留言，已转{department}办理，将于{}前答复您。",
+        local_deadline(deadline, offset)
+    )
+}
+
+/// A deadline as a citizen reads it: `2026年11月24日17:30`, local time.
+pub fn local_deadline(deadline: DateTime<Utc>, offset: FixedOffset) -> String {
+    deadline
+        .with_timezone(&offset)
+        .format("%Y年%-m月%-d日%H:%M")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_acknowledgement_names_the_department_and_the_local_deadline() {
+        let offset = FixedOffset::east_opt(8 * 3600).unwrap();
+        // 09:30 UTC = 17:30 in China.
+        let deadline = DateTime::parse_from_rfc3339("2026-11-24T09:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            acknowledgement("social-security", deadline, offset),
+            "已收到您的留言，已转social-security办理，将于2026年11月24日17:30前答复您。"
+        );
+    }
+}

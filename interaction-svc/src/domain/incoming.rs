@@ -1,0 +1,232 @@
+//! What a WeChat callback means to this service: a follow, an unfollow, a menu
+//! click, a citizen's message, … Both doors (the inbound consumer and the reply path)
+//! classify a callback here, so they always agree.
+
+use chrono::{DateTime, Utc};
+use wechat::message::{Event, InboundMessage, Payload};
+
+/// Senders that are WeChat itself, not citizens (job-finish events).
+const SYSTEM_SENDERS: [&str; 1] = ["mphelper"];
+
+/// How many characters of the first message a ticket's summary keeps.
+const SUMMARY_CHARS: usize = 60;
+
+/// A callback, as interaction-svc sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A follow, possibly through a parametric QR code.
+    Subscribe { scene: Option<String> },
+    Unsubscribe,
+    /// A follower scanned a parametric QR code.
+    Scan { scene: String },
+    /// A reported location (counts as an interaction).
+    Location {
+        latitude: f64,
+        longitude: f64,
+        precision: Option<f64>,
+    },
+    /// A `click` menu button.
+    Click { key: String },
+    /// Any other event from a citizen (view, scancode, pictures, …): an interaction.
+    OtherInteraction,
+    /// A citizen's message; `text` is what rules and routing look at.
+    Message(CitizenMessage),
+    /// A job-finish event or another system notice: not from a citizen.
+    System,
+}
+
+/// A citizen's message, reduced to what a ticket's thread and the rules need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CitizenMessage {
+    /// WeChat's MsgType (`text`, `image`, `voice`, …).
+    pub msg_type: String,
+    /// The text rules match: the text, the voice recognition, a link's title, …
+    /// Empty for media without words.
+    pub text: String,
+    /// The thread entry: the text, or a description of the media.
+    pub body: String,
+    /// A reported location, for the follower record.
+    pub location: Option<(f64, f64)>,
+}
+
+impl CitizenMessage {
+    /// The ticket summary: the first characters of the body.
+    pub fn summary(&self) -> String {
+        self.body.chars().take(SUMMARY_CHARS).collect()
+    }
+}
+
+impl Incoming {
+    /// Classifies a parsed callback.
+    pub fn of(message: &InboundMessage) -> Self {
+        if SYSTEM_SENDERS.contains(&message.header.from_user_name.as_str()) {
+            return Self::System;
+        }
+        let citizen = |msg_type: &str, text: String, body: String| {
+            Self::Message(CitizenMessage {
+                msg_type: msg_type.to_owned(),
+                text,
+                body,
+                location: None,
+            })
+        };
+        match &message.payload {
+            Payload::Text(m) => citizen("text", m.content.clone(), m.content.clone()),
+            Payload::Voice(m) => match m.recognition.as_deref().map(str::trim) {
+                Some(words) if !words.is_empty() => {
+                    citizen("voice", words.to_owned(), format!("[语音] {words}"))
+                }
+                _ => citizen("voice", String::new(), format!("[语音] media_id={}", m.media_id)),
+            },
+            Payload::Image(m) => citizen("image", String::new(), format!("[图片] {}", m.pic_url)),
+            Payload::Video(m) => {
+                citizen("video", String::new(), format!("[视频] media_id={}", m.media_id))
+            }
+            Payload::ShortVideo(m) => citizen(
+                "shortvideo",
+                String::new(),
+                format!("[小视频] media_id={}", m.media_id),
+            ),
+            Payload::Location(m) => Self::Message(CitizenMessage {
+                msg_type: "location".to_owned(),
+                text: m.label.clone(),
+                body: format!("[位置] {} ({}, {})", m.label, m.latitude, m.longitude),
+                location: Some((m.latitude, m.longitude)),
+            }),
+            Payload::Link(m) => citizen(
+                "link",
+                format!("{} {}", m.title, m.description),
+                format!("[链接] {} {}", m.title, m.url),
+            ),
+            Payload::Event { kind, .. } => match kind {
+                Event::Subscribe { scene, .. } => Self::Subscribe {
+                    scene: scene.clone(),
+                },
+                Event::Unsubscribe => Self::Unsubscribe,
+                Event::Scan { scene, .. } => Self::Scan {
+                    scene: scene.clone(),
+                },
+                Event::Location {
+                    latitude,
+                    longitude,
+                    precision,
+                } => Self::Location {
+                    latitude: *latitude,
+                    longitude: *longitude,
+                    precision: *precision,
+                },
+                Event::Click { key } => Self::Click { key: key.clone() },
+                Event::MassSendJobFinish(_)
+                | Event::TemplateSendJobFinish(_)
+                | Event::PublishJobFinish(_) => Self::System,
+                _ => Self::OtherInteraction,
+            },
+            // An unknown MsgType still came from the citizen; it counts as an interaction.
+            Payload::Unknown => Self::OtherInteraction,
+        }
+    }
+
+    /// Whether the sender is a citizen whose follower record this updates.
+    pub fn is_from_citizen(&self) -> bool {
+        !matches!(self, Self::System)
+    }
+
+    /// Whether it opens the 48-hour customer-service window. An unfollow does not:
+    /// nobody can be messaged after it.
+    pub fn is_interaction(&self) -> bool {
+        !matches!(self, Self::System | Self::Unsubscribe)
+    }
+
+    /// The citizen's message, if it is one.
+    pub fn message(&self) -> Option<&CitizenMessage> {
+        match self {
+            Self::Message(message) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// WeChat's CreateTime (unix seconds) as a timestamp; out-of-range values become `fallback`.
+pub fn create_time(message: &InboundMessage, fallback: DateTime<Utc>) -> DateTime<Utc> {
+    i64::try_from(message.header.create_time)
+        .ok()
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+        .unwrap_or(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(xml: &str) -> InboundMessage {
+        InboundMessage::parse(xml.as_bytes()).unwrap()
+    }
+
+    fn message(from: &str, body: &str) -> String {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+             <CreateTime>1700000000</CreateTime>{body}</xml>"
+        )
+    }
+
+    #[test]
+    fn a_voice_message_is_read_through_its_recognition() {
+        let xml = message(
+            "o1",
+            "<MsgType><![CDATA[voice]]></MsgType><MediaId><![CDATA[m]]></MediaId>\
+             <Format><![CDATA[amr]]></Format><Recognition><![CDATA[路灯坏了]]></Recognition><MsgId>7</MsgId>",
+        );
+        let Incoming::Message(m) = Incoming::of(&parse(&xml)) else {
+            panic!("a message")
+        };
+        assert_eq!(m.text, "路灯坏了");
+        assert_eq!(m.msg_type, "voice");
+    }
+
+    #[test]
+    fn follows_clicks_and_job_finish_events_are_told_apart() {
+        let subscribe = message(
+            "o1",
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>\
+             <EventKey><![CDATA[qrscene_metro]]></EventKey>",
+        );
+        assert_eq!(
+            Incoming::of(&parse(&subscribe)),
+            Incoming::Subscribe {
+                scene: Some("metro".into())
+            }
+        );
+        let click = message(
+            "o1",
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>\
+             <EventKey><![CDATA[HOTLINE]]></EventKey>",
+        );
+        assert_eq!(
+            Incoming::of(&parse(&click)),
+            Incoming::Click {
+                key: "HOTLINE".into()
+            }
+        );
+        let finish = message(
+            "mphelper",
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
+             <MsgID>1</MsgID><Status><![CDATA[send success]]></Status><TotalCount>1</TotalCount>\
+             <FilterCount>1</FilterCount><SentCount>1</SentCount><ErrorCount>0</ErrorCount>",
+        );
+        let finish = Incoming::of(&parse(&finish));
+        assert_eq!(finish, Incoming::System);
+        assert!(!finish.is_from_citizen());
+        assert!(!Incoming::Unsubscribe.is_interaction());
+    }
+
+    #[test]
+    fn a_summary_keeps_the_first_characters() {
+        let m = CitizenMessage {
+            msg_type: "text".into(),
+            text: String::new(),
+            body: "字".repeat(100),
+            location: None,
+        };
+        assert_eq!(m.summary().chars().count(), 60);
+    }
+}

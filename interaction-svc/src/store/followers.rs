@@ -1,0 +1,114 @@
+//! Followers as callbacks change them: subscription state, the last interaction
+//! (the 48-hour customer-service window starts there), the last reported location.
+//! (Reads and tags for departments are in `followers_read.rs`.)
+//!
+//! Callbacks can arrive out of order (WeChat retries, consumer redeliveries), so
+//! every write keeps the newest fact: a follow older than the last unfollow changes
+//! nothing, and `last_interaction_at` only moves forward.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+
+/// Records an interaction at `at` (a message, click, follow, scan or location report):
+/// creates the follower if unknown and moves `last_interaction_at` forward.
+pub async fn touch(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO followers (account, openid, last_interaction_at) VALUES ($1, $2, $3)
+         ON CONFLICT (account, openid) DO UPDATE
+            SET last_interaction_at = GREATEST(followers.last_interaction_at, EXCLUDED.last_interaction_at)",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a follow at `at` through `scene` (empty: a plain follow). A re-follow
+/// clears the unfollow. Returns false when a later unfollow is already recorded
+/// (a late redelivery), in which case nothing changed.
+pub async fn subscribe(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+    at: DateTime<Utc>,
+    scene: &str,
+) -> Result<bool, sqlx::Error> {
+    let applied = sqlx::query(
+        "INSERT INTO followers (account, openid, subscribed, subscribed_at, qr_scene, last_interaction_at)
+         VALUES ($1, $2, true, $3, $4, $3)
+         ON CONFLICT (account, openid) DO UPDATE
+            SET subscribed = true, subscribed_at = EXCLUDED.subscribed_at,
+                unsubscribed_at = NULL, qr_scene = EXCLUDED.qr_scene,
+                last_interaction_at = GREATEST(followers.last_interaction_at, EXCLUDED.last_interaction_at)
+          WHERE followers.unsubscribed_at IS NULL OR followers.unsubscribed_at <= EXCLUDED.subscribed_at",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(at)
+    .bind(scene)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(applied == 1)
+}
+
+/// Records an unfollow at `at`. Returns false when a later follow is already recorded.
+pub async fn unsubscribe(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let applied = sqlx::query(
+        "INSERT INTO followers (account, openid, subscribed, unsubscribed_at) VALUES ($1, $2, false, $3)
+         ON CONFLICT (account, openid) DO UPDATE
+            SET subscribed = false, unsubscribed_at = EXCLUDED.unsubscribed_at
+          WHERE followers.subscribed_at IS NULL OR followers.subscribed_at <= EXCLUDED.unsubscribed_at",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(applied == 1)
+}
+
+/// A reported location.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportedLocation {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub precision: Option<f64>,
+    pub at: DateTime<Utc>,
+}
+
+/// Keeps the newest reported location.
+pub async fn locate(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+    location: ReportedLocation,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE followers
+            SET latitude = $3, longitude = $4, location_precision = $5, location_at = $6
+          WHERE account = $1 AND openid = $2 AND (location_at IS NULL OR location_at <= $6)",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(location.latitude)
+    .bind(location.longitude)
+    .bind(location.precision)
+    .bind(location.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! Ticket changes that come from citizens and from the clock: opening a ticket or
+//! joining the citizen's active one, recording a rating, marking a deadline overdue.
+//! (What departments do to tickets lives in `tickets.rs`.) Every change records its
+//! transition and queues a `TicketChanged` in the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use proto::events::v1 as ev;
+use sqlx::{PgExecutor, Postgres, Transaction};
+
+use crate::domain::{Deadlines, TicketId, TicketState};
+use crate::store::outbox;
+
+/// A ticket as this module reads and announces it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CitizenTicket {
+    pub id: uuid::Uuid,
+    pub account: String,
+    pub department: String,
+    pub openid: String,
+    pub state: String,
+    pub category: String,
+    pub opened_at: DateTime<Utc>,
+    pub acknowledge_due_at: DateTime<Utc>,
+    pub resolve_due_at: DateTime<Utc>,
+    pub assignee: String,
+    pub rating: Option<i16>,
+    pub awaiting_citizen: bool,
+}
+
+const COLUMNS: &str = "id, account, department, openid, state, category, opened_at,
+     acknowledge_due_at, resolve_due_at, assignee, rating, awaiting_citizen";
+
+impl CitizenTicket {
+    /// The ticket's id.
+    pub fn ticket_id(&self) -> TicketId {
+        TicketId(self.id)
+    }
+
+    /// The stored state. The CHECK constraint keeps the column to the five names;
+    /// anything else is a corrupt row, reported like any other decoding failure.
+    pub fn state(&self) -> Result<TicketState, sqlx::Error> {
+        self.state
+            .parse()
+            .map_err(|reason: String| sqlx::Error::Decode(reason.into()))
+    }
+}
+
+/// A ticket to open.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub account: &'a str,
+    pub openid: &'a str,
+    pub department: &'a str,
+    pub category: &'a str,
+    pub summary: &'a str,
+    pub opened_at: DateTime<Utc>,
+    pub deadlines: Deadlines,
+}
+
+/// Where a citizen's message landed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placed {
+    /// A new ticket.
+    Opened(CitizenTicket),
+    /// The citizen's active ticket, as it was before the message.
+    Joined(CitizenTicket),
+}
+
+/// Finds and locks the citizen's active ticket, or opens `new`. Two messages of one
+/// citizen handled at once (two consumer replicas) cannot open two tickets: the
+/// partial unique index refuses the second insert, which then joins the first.
+pub async fn open_or_join(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewTicket<'_>,
+) -> Result<Placed, sqlx::Error> {
+    // The loop runs twice at most in practice: a lost insert race, then the join.
+    for _ in 0..3 {
+        if let Some(active) = lock_active(tx, new.account, new.openid).await? {
+            return Ok(Placed::Joined(active));
+        }
+        let opened: Option<CitizenTicket> = sqlx::query_as(&format!(
+            "INSERT INTO tickets (id, account, department, openid, state, category, summary,
+                                  opened_at, acknowledge_due_at, resolve_due_at)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9)
+             ON CONFLICT (account, openid) WHERE state <> 'closed' DO NOTHING
+             RETURNING {COLUMNS}"
+        ))
+        .bind(TicketId::generate().0)
+        .bind(new.account)
+        .bind(new.department)
+        .bind(new.openid)
+        .bind(new.category)
+        .bind(new.summary)
+        .bind(new.opened_at)
+        .bind(new.deadlines.acknowledge_due_at)
+        .bind(new.deadlines.resolve_due_at)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(ticket) = opened {
+            return Ok(Placed::Opened(ticket));
+        }
+        // The conflicting ticket committed while we waited; the next statement sees it.
+    }
+    Err(sqlx::Error::RowNotFound)
+}
+
+/// The citizen's ticket that is not closed, locked for the transaction.
+pub async fn lock_active(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+) -> Result<Option<CitizenTicket>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tickets
+          WHERE account = $1 AND openid = $2 AND state <> 'closed'
+          FOR UPDATE"
+    ))
+    .bind(account)
+    .bind(openid)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Sets a ticket's state and returns it.
+pub async fn set_state(
+    tx: &mut Transaction<'_, Postgres>,
+    id: TicketId,
+    state: TicketState,
+) -> Result<CitizenTicket, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE tickets SET state = $2 WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id.0)
+    .bind(state.as_str())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The ticket waiting for this citizen's rating: their most recent ticket, if it is
+/// closed, was asked to be rated, and has no rating yet, or got it from `event_id`
+/// itself (the reply path may look after the consumer has recorded it).
+pub async fn awaiting_rating(
+    db: impl PgExecutor<'_>,
+    account: &str,
+    openid: &str,
+    event_id: &str,
+) -> Result<Option<TicketId>, sqlx::Error> {
+    let id: Option<(uuid::Uuid,)> = sqlx::query_as(
+        "SELECT id FROM (
+             SELECT id, state, rating_requested_at, rating, rated_event_id FROM tickets
+              WHERE account = $1 AND openid = $2
+              ORDER BY opened_at DESC, id DESC LIMIT 1) latest
+          WHERE state = 'closed' AND rating_requested_at IS NOT NULL
+            AND (rating IS NULL OR rated_event_id = $3)",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(event_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(id.map(|(id,)| TicketId(id)))
+}
+
+/// Records `rating` from the message `event_id`; `None` if the ticket was rated
+/// meanwhile (or is no longer closed).
+pub async fn record_rating(
+    tx: &mut Transaction<'_, Postgres>,
+    id: TicketId,
+    rating: u8,
+    event_id: &str,
+) -> Result<Option<CitizenTicket>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE tickets SET rating = $2, rated_event_id = $3
+          WHERE id = $1 AND state = 'closed' AND rating IS NULL
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id.0)
+    .bind(i16::from(rating))
+    .bind(event_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Whether the citizen has answers held for them (they were outside the 48-hour
+/// window when the department replied).
+pub async fn has_held_answers(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tickets
+                         WHERE account = $1 AND openid = $2 AND awaiting_citizen)",
+    )
+    .bind(account)
+    .bind(openid)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The two deadlines of a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Deadline {
+    /// A first human response (while open or reopened).
+    Acknowledge,
+    /// Resolution (while not closed).
+    Resolve,
+}
+
+impl Deadline {
+    /// The name used in notes, event ids and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "acknowledge",
+            Self::Resolve => "resolve",
+        }
+    }
+}
+
+/// Marks up to `limit` tickets whose `deadline` passed before `now` as overdue and
+/// returns them. Each ticket is marked once: the `*_overdue_at IS NULL` condition is
+/// re-checked under the row lock, so of two replicas sweeping at once only one gets
+/// a given row back (the other skips the locked rows or finds them already marked).
+pub async fn mark_overdue(
+    tx: &mut Transaction<'_, Postgres>,
+    deadline: Deadline,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<CitizenTicket>, sqlx::Error> {
+    let (marker, due, states) = match deadline {
+        Deadline::Acknowledge => (
+            "acknowledge_overdue_at",
+            "acknowledge_due_at",
+            "state IN ('open', 'reopened')",
+        ),
+        Deadline::Resolve => ("resolve_overdue_at", "resolve_due_at", "state <> 'closed'"),
+    };
+    let condition = format!("{states} AND {marker} IS NULL AND {due} < $1");
+    sqlx::query_as(&format!(
+        "UPDATE tickets SET {marker} = $1, overdue = true
+          WHERE id IN (SELECT id FROM tickets WHERE {condition}
+                        ORDER BY {due} LIMIT $2 FOR UPDATE SKIP LOCKED)
+            AND {condition}
+         RETURNING {COLUMNS}"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// How a change is announced.
+#[derive(Debug, Clone, Copy)]
+pub struct Announcement<'a> {
+    /// The `TicketChanged.kind` and the last subject token: opened, citizen_message, …
+    pub kind: &'a str,
+    /// "citizen" or "system".
+    pub actor: &'a str,
+    /// The outbox event id; derived from the cause, so a replay cannot announce twice.
+    pub event_id: &'a str,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Queues a `TicketChanged` for `ticket` on `interaction.{account}.ticket.{kind}`.
+pub async fn announce(
+    tx: &mut Transaction<'_, Postgres>,
+    ticket: &CitizenTicket,
+    announcement: Announcement<'_>,
+) -> Result<(), sqlx::Error> {
+    let event = ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: announcement.event_id.to_owned(),
+            account: ticket.account.clone(),
+            occurred_at: Some(timestamp(announcement.occurred_at)),
+        }),
+        kind: announcement.kind.to_owned(),
+        ticket_id: ticket.id.to_string(),
+        department: ticket.department.clone(),
+        openid: ticket.openid.clone(),
+        state: ticket.state.clone(),
+        category: ticket.category.clone(),
+        opened_at: Some(timestamp(ticket.opened_at)),
+        acknowledge_due_at: Some(timestamp(ticket.acknowledge_due_at)),
+        resolve_due_at: Some(timestamp(ticket.resolve_due_at)),
+        rating: ticket
+            .rating
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(0),
+        actor: announcement.actor.to_owned(),
+        previous_department: String::new(),
+        assignee: ticket.assignee.clone(),
+    };
+    let subject = format!("interaction.{}.ticket.{}", ticket.account, announcement.kind);
+    outbox::enqueue(tx, &subject, announcement.event_id, &event.encode_to_vec()).await
+}
+
+/// A protobuf timestamp.
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
