@@ -3,25 +3,89 @@
 use platform::ErrorCode;
 use tonic::Status;
 
+use crate::delivery::{AnswerError, DeliveryError};
+use crate::domain::RuleError;
+use crate::domain::follower::FollowerInputError;
 use crate::domain::ticket::TicketInputError;
+use crate::store::tickets::ActionError;
 
 /// Everything a gRPC handler of this service can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum GrpcError {
     #[error(transparent)]
     Input(#[from] TicketInputError),
+    #[error(transparent)]
+    FollowerInput(#[from] FollowerInputError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A request field that is missing or malformed; the message names the field.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
     #[error("ticket {0} not found")]
     TicketNotFound(String),
+    #[error("follower {0} not found")]
+    FollowerNotFound(String),
+    #[error("rule {0} not found")]
+    RuleNotFound(String),
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error("cannot watch the queue: {0}")]
+    Watch(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl GrpcError {
+    /// An invalid request field.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<AnswerError> for GrpcError {
+    fn from(error: AnswerError) -> Self {
+        match error {
+            AnswerError::Action(error) => Self::Action(error),
+            AnswerError::Delivery(error) => Self::Delivery(error),
+        }
+    }
 }
 
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
         let code = match &error {
-            GrpcError::Input(_) => ErrorCode::InvalidArgument,
-            GrpcError::TicketNotFound(_) => ErrorCode::NotFound,
-            GrpcError::Database(_) => ErrorCode::Internal,
+            GrpcError::Input(_)
+            | GrpcError::FollowerInput(_)
+            | GrpcError::Rule(_)
+            | GrpcError::Invalid { .. } => ErrorCode::InvalidArgument,
+            GrpcError::TicketNotFound(_)
+            | GrpcError::FollowerNotFound(_)
+            | GrpcError::RuleNotFound(_)
+            | GrpcError::Action(ActionError::NotFound(_)) => ErrorCode::NotFound,
+            GrpcError::Action(ActionError::Transition(_))
+            | GrpcError::Action(ActionError::CitizenHasActiveTicket) => {
+                ErrorCode::FailedPrecondition
+            }
+            GrpcError::Delivery(DeliveryError::UnknownAccount(_))
+            | GrpcError::Delivery(DeliveryError::Refused(_)) => ErrorCode::FailedPrecondition,
+            GrpcError::Delivery(DeliveryError::Unavailable(detail)) => {
+                // The detail (transport, token cache) is for the log, not the caller.
+                tracing::warn!(error = %detail, "wechat api unavailable");
+                return ErrorCode::Unavailable
+                    .status("WeChat's API is unavailable; nothing was recorded, try again");
+            }
+            GrpcError::Watch(_) => {
+                tracing::warn!(%error, "queue watch failed");
+                return ErrorCode::Unavailable.status("the queue cannot be watched now; retry");
+            }
+            GrpcError::Action(ActionError::Database(_))
+            | GrpcError::Delivery(DeliveryError::Database(_))
+            | GrpcError::Database(_) => ErrorCode::Internal,
         };
         code.status(error.to_string())
     }

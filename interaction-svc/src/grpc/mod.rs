@@ -1,30 +1,65 @@
 //! `interaction.v1.InteractionService`: thin handlers that decode, check the
-//! caller, call the store, and encode.
+//! caller, call the store or the deliverer, and encode.
+//!
+//! Permissions: reading tickets and followers needs `agent` or `viewer`; acting on
+//! tickets and tagging followers needs `agent`; rules need `admin`. A department
+//! sees and acts on its own tickets only (another department's ticket is reported
+//! as not found, so ids cannot be probed); admins see all.
 
+mod convert;
 mod error;
+mod watch;
 
-use platform::Role;
 use platform::grpc::caller;
+use platform::{Caller, Role};
 use proto::interaction::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{PageSize, PageToken, TicketId, TicketState};
-use crate::store::tickets::{self, TicketQuery, TicketRow};
+use crate::delivery::Deliverer;
+use crate::domain::follower::FollowerTag;
+use crate::domain::rules::parse_id;
+use crate::domain::{PageSize, PageToken, ReplyRule, RoutingRule, TicketId, TicketState};
+use crate::store::followers_read::{self, FollowerQuery};
+use crate::store::rules::{self, RulesNotifier, RulesStoreError};
+use crate::store::tickets::{self, Act, Assignment, Scope, TicketQuery};
 pub use error::GrpcError;
+pub use watch::{QueueStream, QueueWatch};
 
-/// Roles that may read a department's queue.
+/// Roles that may read queues, tickets and followers.
 const READERS: &[Role] = &[Role::Agent, Role::Viewer];
+/// Roles that may act on tickets and tag followers.
+const AGENTS: &[Role] = &[Role::Agent];
+/// Roles that may change rules.
+const ADMINS: &[Role] = &[Role::Admin];
+
+/// The most an answer may hold, in UTF-8 bytes. WeChat documents no firm limit for
+/// customer-service text; 2048 bytes is its passive-reply limit and a safe bound
+/// (about 680 Chinese characters).
+const MAX_ANSWER_BYTES: usize = 2048;
+/// The most characters of a note, an agent's or a department's name.
+const MAX_NOTE_CHARS: usize = 500;
+const MAX_NAME_CHARS: usize = 64;
 
 /// The gRPC service implementation.
 #[derive(Clone)]
 pub struct InteractionGrpc {
     db: PgPool,
+    deliverer: Deliverer,
+    watch: QueueWatch,
+    rules: RulesNotifier,
 }
 
 impl InteractionGrpc {
-    pub fn new(db: PgPool) -> Self {
-        Self { db }
+    /// The service over the database, the deliverer of answers, the queue watch and
+    /// the notifier that tells every replica its rules changed.
+    pub fn new(db: PgPool, deliverer: Deliverer, watch: QueueWatch, rules: RulesNotifier) -> Self {
+        Self {
+            db,
+            deliverer,
+            watch,
+            rules,
+        }
     }
 }
 
@@ -37,14 +72,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let caller = caller(&request)?.clone();
         caller.require_any(READERS)?;
         let request = request.into_inner();
-        let department = match (request.department.as_str(), caller.is_admin()) {
-            ("", true) => None,
-            ("", false) => Some(caller.department.clone()),
-            (named, _) => {
-                caller.require_department(named)?;
-                Some(named.to_owned())
-            }
-        };
+        let department = queue_of(&caller, &request.department)?;
         let states = request
             .states
             .iter()
@@ -54,6 +82,9 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let query = TicketQuery {
             department,
             states,
+            overdue_only: request.overdue_only,
+            account: non_empty(&request.account),
+            openid: non_empty(&request.openid),
             page_size: PageSize::parse(request.page_size).map_err(GrpcError::from)?,
             after: PageToken::decode(&request.page_token).map_err(GrpcError::from)?,
         };
@@ -61,7 +92,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::ListTicketsResponse {
-            tickets: rows.into_iter().map(ticket_to_wire).collect(),
+            tickets: rows.into_iter().map(convert::ticket).collect(),
             next_page_token: next.map(|t| t.encode()).unwrap_or_default(),
         }))
     }
@@ -76,161 +107,392 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let row = tickets::get(&self.db, id)
             .await
             .map_err(GrpcError::from)?
+            .filter(|row| scope(&caller).is_none_or(|own| row.department == own))
             .ok_or_else(|| GrpcError::TicketNotFound(id.to_string()))?;
-        // A ticket of another department is reported as absent, not forbidden,
-        // so ids cannot be probed across departments.
-        if !caller.is_admin() && row.department != caller.department {
-            return Err(GrpcError::TicketNotFound(id.to_string()).into());
-        }
-        Ok(Response::new(ticket_to_wire(row)))
+        let thread = tickets::thread(&self.db, id)
+            .await
+            .map_err(GrpcError::from)?;
+        let history = tickets::history(&self.db, id)
+            .await
+            .map_err(GrpcError::from)?;
+        let mut ticket = convert::ticket(row);
+        ticket.thread = thread.into_iter().map(convert::message).collect();
+        ticket.history = history.into_iter().map(convert::transition).collect();
+        Ok(Response::new(ticket))
     }
 
-    type WatchQueueStream =
-        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::QueueEvent, Status>> + Send>>;
+    type WatchQueueStream = QueueStream;
 
     async fn watch_queue(
         &self,
-        _request: Request<pb::WatchQueueRequest>,
+        request: Request<pb::WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let caller = caller(&request)?.clone();
+        caller.require_any(READERS)?;
+        let department = queue_of(&caller, &request.get_ref().department)?;
+        let stream = self.watch.watch(watch::Watched { department }).await?;
+        Ok(Response::new(stream))
     }
 
     async fn acknowledge_ticket(
         &self,
-        _request: Request<pb::TicketActionRequest>,
+        request: Request<pb::TicketActionRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let (caller, id, note) = ticket_action(&request)?;
+        let actor = actor(&caller, "");
+        let act = Act {
+            actor: &actor,
+            note: &note,
+        };
+        let row = tickets::acknowledge(&self.db, id, scope(&caller), act)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::ticket(row)))
     }
 
     async fn assign_ticket(
         &self,
-        _request: Request<pb::AssignTicketRequest>,
+        request: Request<pb::AssignTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let caller = caller(&request)?.clone();
+        caller.require_any(AGENTS)?;
+        let request = request.into_inner();
+        let id = TicketId::parse(&request.id).map_err(GrpcError::from)?;
+        let department = bounded("department", &request.department, MAX_NAME_CHARS)?;
+        let assignee = bounded("assignee", &request.assignee, MAX_NAME_CHARS)?;
+        let note = bounded("note", &request.note, MAX_NOTE_CHARS)?;
+        let actor = actor(&caller, "");
+        let assignment = Assignment {
+            department: (!department.is_empty()).then_some(department),
+            assignee,
+        };
+        let act = Act {
+            actor: &actor,
+            note,
+        };
+        let row = tickets::assign(&self.db, id, scope(&caller), assignment, act)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::ticket(row)))
     }
 
     async fn reply_to_ticket(
         &self,
-        _request: Request<pb::ReplyToTicketRequest>,
+        request: Request<pb::ReplyToTicketRequest>,
     ) -> Result<Response<pb::ReplyToTicketResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let caller = caller(&request)?.clone();
+        caller.require_any(AGENTS)?;
+        let request = request.into_inner();
+        let id = TicketId::parse(&request.id).map_err(GrpcError::from)?;
+        let text = answer_text(&request.text)?;
+        let agent = bounded("agent", &request.agent, MAX_NAME_CHARS)?;
+        let actor = actor(&caller, agent);
+        let act = Act {
+            actor: &actor,
+            note: "",
+        };
+        let (row, delivery) = self
+            .deliverer
+            .reply(id, scope(&caller), text, act)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ReplyToTicketResponse {
+            ticket: Some(convert::ticket(row)),
+            delivery: convert::delivery(delivery) as i32,
+        }))
     }
 
     async fn close_ticket(
         &self,
-        _request: Request<pb::TicketActionRequest>,
+        request: Request<pb::TicketActionRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let (caller, id, note) = ticket_action(&request)?;
+        let actor = actor(&caller, "");
+        let act = Act {
+            actor: &actor,
+            note: &note,
+        };
+        let row = tickets::close(&self.db, id, scope(&caller), act)
+            .await
+            .map_err(GrpcError::from)?;
+        // The close stands even if the question cannot be recorded; the citizen
+        // then simply is not asked.
+        if let Err(error) = self.deliverer.ask_for_rating(&row).await {
+            tracing::error!(ticket = %id, %error, "rating question not recorded");
+        }
+        Ok(Response::new(convert::ticket(row)))
     }
 
     async fn reopen_ticket(
         &self,
-        _request: Request<pb::TicketActionRequest>,
+        request: Request<pb::TicketActionRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        Err(Status::unimplemented("not yet"))
+        let (caller, id, note) = ticket_action(&request)?;
+        let actor = actor(&caller, "");
+        let act = Act {
+            actor: &actor,
+            note: &note,
+        };
+        let row = tickets::reopen(&self.db, id, scope(&caller), act)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::ticket(row)))
     }
 
     async fn list_reply_rules(
         &self,
-        _request: Request<pb::ListReplyRulesRequest>,
+        request: Request<pb::ListReplyRulesRequest>,
     ) -> Result<Response<pb::ListReplyRulesResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let account = required("account", &request.get_ref().account)?;
+        let found = rules::list_reply_rules(&self.db, account)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListReplyRulesResponse {
+            rules: found.iter().map(ReplyRule::to_proto).collect(),
+        }))
     }
 
     async fn create_reply_rule(
         &self,
-        _request: Request<pb::ReplyRule>,
+        request: Request<pb::ReplyRule>,
     ) -> Result<Response<pb::ReplyRule>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let saved = rules::create_reply_rule(&self.db, &self.rules, rule)
+            .await
+            .map_err(rules_error)?;
+        Ok(Response::new(saved.to_proto()))
     }
 
     async fn update_reply_rule(
         &self,
-        _request: Request<pb::ReplyRule>,
+        request: Request<pb::ReplyRule>,
     ) -> Result<Response<pb::ReplyRule>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let raw_id = request.get_ref().id.clone();
+        required("id", &raw_id)?;
+        let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let saved = rules::update_reply_rule(&self.db, &self.rules, rule)
+            .await
+            .map_err(rules_error)?
+            .ok_or(GrpcError::RuleNotFound(raw_id))?;
+        Ok(Response::new(saved.to_proto()))
     }
 
     async fn delete_reply_rule(
         &self,
-        _request: Request<pb::DeleteRuleRequest>,
+        request: Request<pb::DeleteRuleRequest>,
     ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let id = rule_id(&request.get_ref().id)?;
+        if !rules::delete_reply_rule(&self.db, &self.rules, id)
+            .await
+            .map_err(GrpcError::from)?
+        {
+            return Err(GrpcError::RuleNotFound(id.to_string()).into());
+        }
+        Ok(Response::new(pb::DeleteRuleResponse {}))
     }
 
     async fn list_routing_rules(
         &self,
-        _request: Request<pb::ListRoutingRulesRequest>,
+        request: Request<pb::ListRoutingRulesRequest>,
     ) -> Result<Response<pb::ListRoutingRulesResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let account = required("account", &request.get_ref().account)?;
+        let found = rules::list_routing_rules(&self.db, account)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListRoutingRulesResponse {
+            rules: found.iter().map(RoutingRule::to_proto).collect(),
+        }))
     }
 
     async fn create_routing_rule(
         &self,
-        _request: Request<pb::RoutingRule>,
+        request: Request<pb::RoutingRule>,
     ) -> Result<Response<pb::RoutingRule>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let rule = RoutingRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let saved = rules::create_routing_rule(&self.db, &self.rules, rule)
+            .await
+            .map_err(rules_error)?;
+        Ok(Response::new(saved.to_proto()))
     }
 
     async fn delete_routing_rule(
         &self,
-        _request: Request<pb::DeleteRuleRequest>,
+        request: Request<pb::DeleteRuleRequest>,
     ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(ADMINS)?;
+        let id = rule_id(&request.get_ref().id)?;
+        if !rules::delete_routing_rule(&self.db, &self.rules, id)
+            .await
+            .map_err(GrpcError::from)?
+        {
+            return Err(GrpcError::RuleNotFound(id.to_string()).into());
+        }
+        Ok(Response::new(pb::DeleteRuleResponse {}))
     }
 
     async fn get_follower(
         &self,
-        _request: Request<pb::GetFollowerRequest>,
+        request: Request<pb::GetFollowerRequest>,
     ) -> Result<Response<pb::Follower>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(READERS)?;
+        let account = required("account", &request.get_ref().account)?;
+        let openid = required("openid", &request.get_ref().openid)?;
+        let row = followers_read::get(&self.db, account, openid)
+            .await
+            .map_err(GrpcError::from)?
+            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_owned()))?;
+        Ok(Response::new(convert::follower(row)))
     }
 
     async fn list_followers(
         &self,
-        _request: Request<pb::ListFollowersRequest>,
+        request: Request<pb::ListFollowersRequest>,
     ) -> Result<Response<pb::ListFollowersResponse>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(READERS)?;
+        let request = request.into_inner();
+        let account = required("account", &request.account)?;
+        let tag = match request.tag.trim() {
+            "" => None,
+            raw => Some(FollowerTag::parse(raw).map_err(GrpcError::from)?),
+        };
+        let page_size = PageSize::parse(request.page_size).map_err(GrpcError::from)?;
+        let after = non_empty(&request.page_token);
+        let query = FollowerQuery {
+            account,
+            tag: tag.as_ref(),
+            limit: page_size.get(),
+            after: after.as_deref(),
+        };
+        let (rows, next) = followers_read::list(&self.db, &query)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListFollowersResponse {
+            followers: rows.into_iter().map(convert::follower).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
     }
 
     async fn tag_follower(
         &self,
-        _request: Request<pb::TagFollowerRequest>,
+        request: Request<pb::TagFollowerRequest>,
     ) -> Result<Response<pb::Follower>, Status> {
-        Err(Status::unimplemented("not yet"))
+        caller(&request)?.require_any(AGENTS)?;
+        let request = request.into_inner();
+        let account = required("account", &request.account)?;
+        let openid = required("openid", &request.openid)?;
+        let parse = |raw: &[String]| {
+            raw.iter()
+                .map(|t| FollowerTag::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(GrpcError::from)
+        };
+        let (add, remove) = (parse(&request.add)?, parse(&request.remove)?);
+        if add.is_empty() && remove.is_empty() {
+            return Err(GrpcError::invalid("add", "name at least one tag to add or remove").into());
+        }
+        let row = followers_read::tag(&self.db, account, openid, &add, &remove)
+            .await
+            .map_err(GrpcError::from)?
+            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_owned()))?;
+        Ok(Response::new(convert::follower(row)))
     }
 }
 
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
+/// The queue a caller asks for: empty means their own (admins: every department);
+/// naming another department needs admin.
+fn queue_of(caller: &Caller, requested: &str) -> Result<Option<String>, Status> {
+    match (requested.trim(), caller.is_admin()) {
+        ("", true) => Ok(None),
+        ("", false) => Ok(Some(caller.department.clone())),
+        (named, _) => {
+            caller.require_department(named)?;
+            Ok(Some(named.to_owned()))
+        }
     }
 }
 
-fn ticket_to_wire(row: TicketRow) -> pb::Ticket {
-    let state = row
-        .state
-        .parse::<TicketState>()
-        .map(pb::TicketState::from)
-        .unwrap_or(pb::TicketState::Unspecified);
-    pb::Ticket {
-        id: row.id.to_string(),
-        account: row.account,
-        department: row.department,
-        openid: row.openid,
-        state: state as i32,
-        category: row.category,
-        summary: row.summary,
-        opened_at: Some(timestamp(row.opened_at)),
-        acknowledge_due_at: Some(timestamp(row.acknowledge_due_at)),
-        resolve_due_at: Some(timestamp(row.resolve_due_at)),
-        overdue: row.overdue,
-        assignee: row.assignee,
-        awaiting_citizen: row.awaiting_citizen,
-        rating: row.rating.map(|r| r as u32).unwrap_or(0),
-        closed_at: row.closed_at.map(timestamp),
-        thread: Vec::new(),
-        history: Vec::new(),
+/// The tickets a caller may act on: their department's, or every one for admins.
+fn scope(caller: &Caller) -> Scope<'_> {
+    (!caller.is_admin()).then_some(caller.department.as_str())
+}
+
+/// Who acted, for the history: the department, plus the agent if named.
+fn actor(caller: &Caller, agent: &str) -> String {
+    if agent.is_empty() {
+        caller.department.clone()
+    } else {
+        format!("{}/{agent}", caller.department)
+    }
+}
+
+/// The caller, ticket id and note of Acknowledge/Close/Reopen (agents only).
+fn ticket_action(
+    request: &Request<pb::TicketActionRequest>,
+) -> Result<(Caller, TicketId, String), Status> {
+    let caller = caller(request)?.clone();
+    caller.require_any(AGENTS)?;
+    let id = TicketId::parse(&request.get_ref().id).map_err(GrpcError::from)?;
+    let note = bounded("note", &request.get_ref().note, MAX_NOTE_CHARS)?.to_owned();
+    Ok((caller, id, note))
+}
+
+fn answer_text(raw: &str) -> Result<&str, GrpcError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(GrpcError::invalid("text", "must not be empty"));
+    }
+    if text.len() > MAX_ANSWER_BYTES {
+        return Err(GrpcError::invalid(
+            "text",
+            format!(
+                "is {} bytes; WeChat takes at most {MAX_ANSWER_BYTES} bytes of UTF-8",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// A trimmed optional field of at most `max` characters.
+fn bounded<'a>(field: &'static str, raw: &'a str, max: usize) -> Result<&'a str, GrpcError> {
+    let value = raw.trim();
+    if value.chars().count() > max {
+        return Err(GrpcError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(value)
+}
+
+/// A trimmed field that must be set.
+fn required<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, GrpcError> {
+    match raw.trim() {
+        "" => Err(GrpcError::invalid(field, "must not be empty")),
+        value => Ok(value),
+    }
+}
+
+fn non_empty(raw: &str) -> Option<String> {
+    Some(raw.trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn rule_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
+    required("id", raw)?;
+    Ok(parse_id(raw)?)
+}
+
+fn rules_error(error: RulesStoreError) -> GrpcError {
+    match error {
+        RulesStoreError::Invalid(error) => GrpcError::Rule(error),
+        RulesStoreError::Db(error) => GrpcError::Database(error),
     }
 }

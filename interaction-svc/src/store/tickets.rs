@@ -1,9 +1,12 @@
 //! Ticket queries.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use prost::Message;
+use proto::events::v1 as ev;
+use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::domain::{PageSize, PageToken, TicketId, TicketState};
+use crate::domain::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};
+use crate::store::outbox;
 
 /// A ticket as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -36,6 +39,12 @@ pub struct TicketQuery {
     pub department: Option<String>,
     /// Empty: every state.
     pub states: Vec<TicketState>,
+    /// Only tickets whose deadline passed.
+    pub overdue_only: bool,
+    /// Only this account's tickets.
+    pub account: Option<String>,
+    /// Only this citizen's tickets.
+    pub openid: Option<String>,
     pub page_size: PageSize,
     pub after: Option<PageToken>,
 }
@@ -54,6 +63,9 @@ pub async fn list(
           WHERE ($1::text IS NULL OR department = $1)
             AND (cardinality($2::text[]) = 0 OR state = ANY($2))
             AND ($3::timestamptz IS NULL OR (opened_at, id) < ($3, $4))
+            AND (NOT $6 OR overdue)
+            AND ($7::text IS NULL OR account = $7)
+            AND ($8::text IS NULL OR openid = $8)
           ORDER BY opened_at DESC, id DESC
           LIMIT $5"
     );
@@ -113,4 +125,447 @@ pub async fn record_transition(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Acting on tickets: every change locks the row, checks the state machine,
+// records the transition and announces a `TicketChanged` through the outbox,
+// all in one transaction.
+
+/// Why an action on a ticket was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// Absent, or owned by a department the caller may not see.
+    #[error("ticket {0} not found")]
+    NotFound(TicketId),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Reopening would give the citizen a second active ticket on the account.
+    #[error("the citizen already has an active ticket on this account")]
+    CitizenHasActiveTicket,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which tickets a caller may act on: `None` for admins (every department).
+pub type Scope<'a> = Option<&'a str>;
+
+/// Who acted and why, as recorded in the history and the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Act<'a> {
+    /// The department, plus the agent if one was named (`social-security/张三`).
+    pub actor: &'a str,
+    pub note: &'a str,
+}
+
+/// Locks ticket `id` in `tx` for `action`, refusing tickets outside `scope` (as not
+/// found, so ids cannot be probed across departments) and actions its state does not
+/// allow. Returns the ticket and the state the action leads to.
+pub async fn lock_for(
+    tx: &mut Transaction<'_, Postgres>,
+    id: TicketId,
+    scope: Scope<'_>,
+    action: TicketAction,
+) -> Result<(TicketRow, TicketState), ActionError> {
+    let row: Option<TicketRow> = sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let row = row
+        .filter(|row| scope.is_none_or(|department| row.department == department))
+        .ok_or(ActionError::NotFound(id))?;
+    let from = stored_state(&row)?;
+    let to = from.apply(action)?;
+    Ok((row, to))
+}
+
+/// Acknowledges a ticket: a person in the department has seen it.
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+pub async fn acknowledge(
+    db: &PgPool,
+    id: TicketId,
+    scope: Scope<'_>,
+    act: Act<'_>,
+) -> Result<TicketRow, ActionError> {
+    let mut tx = db.begin().await?;
+    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Acknowledge).await?;
+    sqlx::query(
+        "UPDATE tickets SET state = $2, acknowledged_at = COALESCE(acknowledged_at, now())
+          WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(to.as_str())
+    .execute(&mut *tx)
+    .await?;
+    let row = finish(&mut tx, &row, to, TicketAction::Acknowledge, act, "").await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Where an assignment moves a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment<'a> {
+    /// The new department; `None` keeps the ticket where it is.
+    pub department: Option<&'a str>,
+    /// The agent who owns it inside the department; empty clears.
+    pub assignee: &'a str,
+}
+
+/// Moves a ticket to another department and/or names its agent.
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+pub async fn assign(
+    db: &PgPool,
+    id: TicketId,
+    scope: Scope<'_>,
+    assignment: Assignment<'_>,
+    act: Act<'_>,
+) -> Result<TicketRow, ActionError> {
+    let mut tx = db.begin().await?;
+    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Assign).await?;
+    let department = assignment.department.unwrap_or(&row.department);
+    sqlx::query("UPDATE tickets SET department = $2, assignee = $3 WHERE id = $1")
+        .bind(id.0)
+        .bind(department)
+        .bind(assignment.assignee)
+        .execute(&mut *tx)
+        .await?;
+    let previous = if department == row.department {
+        ""
+    } else {
+        row.department.as_str()
+    };
+    let note = if act.note.is_empty() && !previous.is_empty() {
+        format!("{previous} → {department}")
+    } else {
+        act.note.to_owned()
+    };
+    let act = Act { note: &note, ..act };
+    let row = finish(&mut tx, &row, to, TicketAction::Assign, act, previous).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Closes a ticket (the rating question is the deliverer's job, after the commit).
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+pub async fn close(
+    db: &PgPool,
+    id: TicketId,
+    scope: Scope<'_>,
+    act: Act<'_>,
+) -> Result<TicketRow, ActionError> {
+    let mut tx = db.begin().await?;
+    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Close).await?;
+    sqlx::query("UPDATE tickets SET state = $2, closed_at = now() WHERE id = $1")
+        .bind(id.0)
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let row = finish(&mut tx, &row, to, TicketAction::Close, act, "").await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Reopens a closed ticket. A pending rating question is withdrawn, so the
+/// citizen's next digit is not mistaken for a rating.
+#[tracing::instrument(skip_all, fields(ticket = %id))]
+pub async fn reopen(
+    db: &PgPool,
+    id: TicketId,
+    scope: Scope<'_>,
+    act: Act<'_>,
+) -> Result<TicketRow, ActionError> {
+    let mut tx = db.begin().await?;
+    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Reopen).await?;
+    sqlx::query(
+        "UPDATE tickets SET state = $2, closed_at = NULL, rating_requested_at = NULL
+          WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(to.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.constraint() == Some("tickets_one_active_per_citizen") => {
+            ActionError::CitizenHasActiveTicket
+        }
+        _ => ActionError::Database(error),
+    })?;
+    let row = finish(&mut tx, &row, to, TicketAction::Reopen, act, "").await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// How an outbound message left (or did not yet leave) the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Accepted by WeChat's customer-service API.
+    Sent,
+    /// Waiting for the citizen to open a new 48-hour window.
+    Held,
+}
+
+impl Delivery {
+    /// The name stored in `ticket_messages.delivery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Held => "held",
+        }
+    }
+}
+
+/// Records an answer to a ticket locked with [`lock_for`] (`Reply`): the message,
+/// the state, the first-answer time and whether an answer waits for the citizen.
+pub async fn record_reply(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &TicketRow,
+    to: TicketState,
+    text: &str,
+    delivery: Delivery,
+    act: Act<'_>,
+) -> Result<TicketRow, ActionError> {
+    insert_outbound(tx, row.id, act.actor, text, delivery).await?;
+    sqlx::query(
+        "UPDATE tickets
+            SET state = $2,
+                acknowledged_at = COALESCE(acknowledged_at, now()),
+                first_answered_at = COALESCE(first_answered_at, now()),
+                awaiting_citizen = EXISTS (
+                    SELECT 1 FROM ticket_messages
+                     WHERE ticket_id = $1 AND delivery = 'held')
+          WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(to.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let note = if delivery == Delivery::Held {
+        "held until the citizen writes again"
+    } else {
+        act.note
+    };
+    let act = Act { note, ..act };
+    finish(tx, row, to, TicketAction::Reply, act, "").await
+}
+
+/// Records that the citizen was asked to rate the answer (`rating_requested_at`),
+/// with the question in the thread.
+#[tracing::instrument(skip_all, fields(ticket = %row.id))]
+pub async fn record_rating_request(
+    db: &PgPool,
+    row: &TicketRow,
+    question: &str,
+    delivery: Delivery,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    insert_outbound(&mut tx, row.id, SYSTEM_ACTOR, question, delivery).await?;
+    sqlx::query(
+        "UPDATE tickets
+            SET rating_requested_at = now(),
+                awaiting_citizen = awaiting_citizen OR $2
+          WHERE id = $1",
+    )
+    .bind(row.id)
+    .bind(delivery == Delivery::Held)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The author of messages the platform sends by itself (the rating question).
+pub const SYSTEM_ACTOR: &str = "system";
+
+async fn insert_outbound(
+    tx: &mut Transaction<'_, Postgres>,
+    ticket: uuid::Uuid,
+    author: &str,
+    text: &str,
+    delivery: Delivery,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery)
+         VALUES ($1, $2, 'outbound', $3, 'text', $4, $5)",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(ticket)
+    .bind(author)
+    .bind(text)
+    .bind(delivery.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An answer held for a citizen outside the 48-hour window.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HeldMessage {
+    pub id: uuid::Uuid,
+    pub ticket_id: uuid::Uuid,
+    pub body: String,
+}
+
+/// Locks every held message to citizen `openid` of `account`, oldest first. A
+/// concurrent flush for the same citizen waits and then finds them sent, so none
+/// is sent twice.
+pub async fn lock_held(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+) -> Result<Vec<HeldMessage>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id, m.ticket_id, m.body
+           FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
+          WHERE t.account = $1 AND t.openid = $2 AND m.delivery = 'held'
+          ORDER BY m.at, m.id
+          FOR UPDATE OF m",
+    )
+    .bind(account)
+    .bind(openid)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Marks held messages as sent and clears `awaiting_citizen` on tickets with
+/// nothing held any more.
+pub async fn mark_sent(
+    tx: &mut Transaction<'_, Postgres>,
+    messages: &[uuid::Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH sent AS (
+            UPDATE ticket_messages SET delivery = 'sent'
+             WHERE id = ANY($1) RETURNING ticket_id)
+         UPDATE tickets t SET awaiting_citizen = false
+          WHERE t.id IN (SELECT ticket_id FROM sent)
+            AND NOT EXISTS (SELECT 1 FROM ticket_messages m
+                             WHERE m.ticket_id = t.id AND m.delivery = 'held'
+                               AND m.id <> ALL($1))",
+    )
+    .bind(messages)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records the change in the history, announces it, and returns the ticket as it
+/// now is.
+async fn finish(
+    tx: &mut Transaction<'_, Postgres>,
+    before: &TicketRow,
+    to: TicketState,
+    action: TicketAction,
+    act: Act<'_>,
+    previous_department: &str,
+) -> Result<TicketRow, ActionError> {
+    let id = TicketId(before.id);
+    let from = stored_state(before)?;
+    record_transition(tx, id, Some(from), to, act.actor, action.as_str(), act.note).await?;
+    let after: TicketRow = sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    announce(tx, &after, action.as_str(), act.actor, previous_department).await?;
+    Ok(after)
+}
+
+/// Queues a `TicketChanged` for `row` on `interaction.{account}.ticket.{kind}`.
+pub async fn announce(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &TicketRow,
+    kind: &str,
+    actor: &str,
+    previous_department: &str,
+) -> Result<(), sqlx::Error> {
+    let event_id = format!("ticket:{}:{kind}:{}", row.id, uuid::Uuid::now_v7());
+    let event = ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: event_id.clone(),
+            account: row.account.clone(),
+            occurred_at: Some(timestamp(Utc::now())),
+        }),
+        kind: kind.to_owned(),
+        ticket_id: row.id.to_string(),
+        department: row.department.clone(),
+        openid: row.openid.clone(),
+        state: row.state.clone(),
+        category: row.category.clone(),
+        opened_at: Some(timestamp(row.opened_at)),
+        acknowledge_due_at: Some(timestamp(row.acknowledge_due_at)),
+        resolve_due_at: Some(timestamp(row.resolve_due_at)),
+        rating: row.rating.map_or(0, |r| r as u32),
+        actor: actor.to_owned(),
+        previous_department: previous_department.to_owned(),
+        assignee: row.assignee.clone(),
+    };
+    let subject = format!("interaction.{}.ticket.{kind}", row.account);
+    outbox::enqueue(tx, &subject, &event_id, &event.encode_to_vec()).await
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn stored_state(row: &TicketRow) -> Result<TicketState, sqlx::Error> {
+    // The CHECK constraint keeps the column to the five names; anything else is a
+    // corrupt row, reported like any other decoding failure.
+    row.state
+        .parse()
+        .map_err(|reason: String| sqlx::Error::Decode(reason.into()))
+}
+
+// ---------------------------------------------------------------------------
+// Reading a ticket's thread and history.
+
+/// One message of a ticket's conversation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: uuid::Uuid,
+    pub direction: String,
+    pub author: String,
+    pub msg_type: String,
+    pub body: String,
+    pub at: DateTime<Utc>,
+    pub delivery: String,
+}
+
+/// A ticket's conversation, oldest first.
+#[tracing::instrument(skip(db))]
+pub async fn thread(db: &PgPool, id: TicketId) -> Result<Vec<MessageRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, direction, author, msg_type, body, at, delivery
+           FROM ticket_messages WHERE ticket_id = $1 ORDER BY at, id",
+    )
+    .bind(id.0)
+    .fetch_all(db)
+    .await
+}
+
+/// One entry of a ticket's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransitionRow {
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub actor: String,
+    pub action: String,
+    pub note: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A ticket's history, oldest first.
+#[tracing::instrument(skip(db))]
+pub async fn history(db: &PgPool, id: TicketId) -> Result<Vec<TransitionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT from_state, to_state, actor, action, note, at
+           FROM ticket_transitions WHERE ticket_id = $1 ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(db)
+    .await
 }

@@ -1,6 +1,8 @@
 //! `spawn_app()`: a service in-process on port 0 with its own database and NATS namespace.
 
+use interaction_svc::delivery::Deliverer;
 use interaction_svc::{Application, Config};
+use platform::nats::Namespace;
 use platform::testing::{TestDb, TestNats, service_env};
 use proto::interaction::v1::interaction_service_client::InteractionServiceClient;
 use sqlx::PgPool;
@@ -10,11 +12,14 @@ pub const ADMIN_KEY: &str = "admin-key-000001";
 pub const SOCIAL_AGENT_KEY: &str = "social-agent-key-01";
 pub const TRANSPORT_AGENT_KEY: &str = "transport-agent-key";
 pub const EDITOR_KEY: &str = "editor-only-key-001";
+pub const SOCIAL_VIEWER_KEY: &str = "social-viewer-key-01";
 
 pub struct TestApp {
     pub grpc_port: u16,
     pub admin_port: u16,
     pub db: PgPool,
+    /// What the inbound consumer calls to send held answers.
+    pub deliverer: Deliverer,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _test_db: TestDb,
@@ -22,18 +27,48 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// The account of `insert_ticket`'s tickets, as configured by [`spawn_app_with_wechat`].
+pub const ACCOUNT: &str = "chenzhou";
+
+/// A service whose WeChat API is `mock`, where account [`ACCOUNT`] is the mock's demo account.
+pub async fn spawn_app_with_wechat(mock: &wechat_sim::api_server::MockWechat) -> TestApp {
+    spawn_app_with(&[
+        ("WECHAT_API_BASE_URL", mock.base_url()),
+        ("WECHAT_ACCOUNTS", ACCOUNT),
+        ("WECHAT_CHENZHOU_APPID", wechat_sim::api_server::DEMO_APPID),
+        (
+            "WECHAT_CHENZHOU_SECRET",
+            wechat_sim::api_server::DEMO_SECRET,
+        ),
+    ])
+    .await
+}
+
+/// A service with `extra` configuration on top of the test defaults.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     platform::telemetry::init_test_tracing();
     let test_db = TestDb::new("interaction");
     let test_nats = TestNats::new();
     let keys = format!(
         "city-office:admin:{ADMIN_KEY},social-security:agent:{SOCIAL_AGENT_KEY},\
-         transport:agent:{TRANSPORT_AGENT_KEY},publicity:editor:{EDITOR_KEY}"
+         transport:agent:{TRANSPORT_AGENT_KEY},publicity:editor:{EDITOR_KEY},\
+         social-security:viewer:{SOCIAL_VIEWER_KEY}"
     );
-    let env = service_env(&test_db, &test_nats, [("API_KEYS", keys.as_str())]);
+    let env = service_env(
+        &test_db,
+        &test_nats,
+        [("API_KEYS", keys.as_str())]
+            .into_iter()
+            .chain(extra.iter().copied()),
+    );
     let config = Config::from_env(&env).expect("test configuration is valid");
     let app = Application::build(config).await.expect("service builds");
     let grpc_port = app.grpc_port();
     let admin_port = app.admin_port();
+    let deliverer = app.deliverer().clone();
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = shutdown_rx.await;
@@ -45,6 +80,7 @@ pub async fn spawn_app() -> TestApp {
         grpc_port,
         admin_port,
         db,
+        deliverer,
         shutdown: Some(shutdown_tx),
         server: Some(server),
         _test_db: test_db,
@@ -81,6 +117,16 @@ impl TestApp {
         )
     }
 
+    /// The test's NATS namespace (subjects and stream names).
+    pub fn namespace(&self) -> &Namespace {
+        &self._test_nats.namespace
+    }
+
+    /// A plain NATS connection for the test itself.
+    pub async fn nats(&self) -> async_nats::Client {
+        self._test_nats.connect().await
+    }
+
     /// Stops the service and waits for its drain to finish.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -114,5 +160,64 @@ impl TestApp {
         .await
         .expect("insert ticket");
         id
+    }
+}
+
+/// Followers and the outbox, for the answering and queue tests.
+impl TestApp {
+    /// Inserts a follower of [`ACCOUNT`] who last wrote `minutes_ago` (never if `None`).
+    pub async fn insert_follower(&self, openid: &str, minutes_ago: Option<i64>) {
+        sqlx::query(
+            "INSERT INTO followers (account, openid, subscribed, subscribed_at, last_interaction_at)
+             VALUES ($1, $2, true, now() - interval '30 days',
+                     now() - make_interval(mins => $3::int))
+             ON CONFLICT (account, openid)
+             DO UPDATE SET last_interaction_at = EXCLUDED.last_interaction_at",
+        )
+        .bind(ACCOUNT)
+        .bind(openid)
+        .bind(minutes_ago.map(|m| m as i32))
+        .execute(&self.db)
+        .await
+        .expect("insert follower");
+    }
+
+    /// The events queued in the outbox, oldest first: subject and decoded payload.
+    pub async fn outbox_ticket_events(&self) -> Vec<(String, proto::events::v1::TicketChanged)> {
+        use prost::Message;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT subject, payload FROM outbox WHERE subject LIKE 'interaction.%.ticket.%' ORDER BY id",
+        )
+        .fetch_all(&self.db)
+        .await
+        .expect("read outbox");
+        rows.into_iter()
+            .map(|(subject, payload)| {
+                let event = proto::events::v1::TicketChanged::decode(payload.as_slice())
+                    .expect("outbox payload is a TicketChanged");
+                (subject, event)
+            })
+            .collect()
+    }
+
+    /// Publishes the outbox's unpublished events on core NATS in the test's namespace,
+    /// standing in for the relay (JetStream publishes reach core subscribers the same way).
+    pub async fn publish_outbox(&self) {
+        let nats = self.nats().await;
+        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+            "UPDATE outbox SET published_at = now() WHERE published_at IS NULL
+             RETURNING id, subject, payload",
+        )
+        .fetch_all(&self.db)
+        .await
+        .expect("claim outbox");
+        let mut rows = rows;
+        rows.sort_by_key(|row| row.0);
+        for (_, subject, payload) in rows {
+            nats.publish(self.namespace().subject(&subject), payload.into())
+                .await
+                .expect("publish");
+        }
+        nats.flush().await.expect("flush");
     }
 }

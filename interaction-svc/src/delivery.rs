@@ -1,0 +1,302 @@
+//! Answers to citizens through WeChat's customer-service API.
+//!
+//! WeChat accepts a customer-service message only within 48 hours of the citizen's
+//! last interaction (errcode 45015 outside it) and at most 20 per window (45047).
+//! An answer outside the window is therefore *held*: stored with delivery `held`,
+//! the ticket marked `awaiting_citizen`, and sent by [`Deliverer::flush_held`] as
+//! soon as the citizen writes again (the inbound consumer calls it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use platform::nats::Namespace;
+use sqlx::PgPool;
+use wechat::api::custom::CustomMessage;
+use wechat::api::{ApiError, Client, ErrCode};
+use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
+
+use crate::config::WechatApiConfig;
+use crate::domain::{TicketAction, TicketId};
+use crate::store::followers_read;
+use crate::store::tickets::{self, Act, ActionError, Delivery, Scope, TicketRow};
+
+/// The question sent after a ticket is closed; the citizen's next lone digit is the
+/// rating (recorded by the inbound consumer, see `domain::rating`).
+pub const RATING_QUESTION: &str = "请对本次答复评分，回复数字1-5";
+
+/// WeChat's customer-service window after a citizen's last interaction.
+pub const WINDOW: TimeDelta = TimeDelta::hours(48);
+
+/// Why an answer could not be delivered (a held answer is not a failure).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The ticket's account has no API credentials on this install.
+    #[error("account {0} has no WeChat API credentials configured")]
+    UnknownAccount(String),
+    /// WeChat refused the message for a reason retrying will not fix soon (45047: the
+    /// window's 20 messages are used up; 40003: unknown openid; 48001: not allowed).
+    #[error("WeChat refused the message (errcode {0})")]
+    Refused(ErrCode),
+    /// WeChat could not be reached or was busy; the caller may try again.
+    #[error("WeChat API unavailable: {0}")]
+    Unavailable(#[source] ApiError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Why a reply to a ticket failed: the ticket refused it, or WeChat did.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+}
+
+impl From<sqlx::Error> for AnswerError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Action(ActionError::Database(error))
+    }
+}
+
+/// Sends answers with one API client per account. Cheap to clone.
+#[derive(Clone)]
+pub struct Deliverer {
+    db: PgPool,
+    clients: Arc<HashMap<String, Client>>,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("accounts", &self.clients.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    /// A deliverer over ready clients, keyed by account id.
+    pub fn new(db: PgPool, clients: HashMap<String, Client>) -> Self {
+        Self {
+            db,
+            clients: Arc::new(clients),
+        }
+    }
+
+    /// Builds a client per configured account, all sharing the access-token cache in
+    /// the namespace's NATS KV bucket (one token per appid across every replica and
+    /// every service).
+    pub async fn connect(
+        db: PgPool,
+        jetstream: &async_nats::jetstream::Context,
+        namespace: &Namespace,
+        config: &WechatApiConfig,
+    ) -> Result<Self, ApiError> {
+        let bucket = namespace.name(wechat::token::DEFAULT_BUCKET);
+        let cache = SharedTokenCache::open(jetstream, SharedCacheConfig::new(bucket)).await?;
+        let tokens = TokenSource::from(cache);
+        let mut clients = HashMap::new();
+        for account in &config.accounts {
+            let client = Client::builder(&account.appid, account.secret.clone(), tokens.clone())
+                .base_url(&config.base_url)
+                .build()?;
+            clients.insert(account.id.clone(), client);
+        }
+        Ok(Self::new(db, clients))
+    }
+
+    fn client(&self, account: &str) -> Result<&Client, DeliveryError> {
+        self.clients
+            .get(account)
+            .ok_or_else(|| DeliveryError::UnknownAccount(account.to_owned()))
+    }
+
+    /// Sends `text` to the citizen of `ticket` if they are inside the 48-hour window;
+    /// otherwise (or if WeChat says 45015) reports it held. Writes nothing.
+    #[tracing::instrument(skip_all, fields(ticket = %ticket.id, account = %ticket.account))]
+    pub async fn send_answer(
+        &self,
+        ticket: &TicketRow,
+        text: &str,
+    ) -> Result<Delivery, DeliveryError> {
+        let client = self.client(&ticket.account)?;
+        let last =
+            followers_read::last_interaction(&self.db, &ticket.account, &ticket.openid).await?;
+        let in_window = last.is_some_and(|at| Utc::now() - at < WINDOW);
+        if !in_window {
+            // Calling WeChat would only cost quota to learn 45015.
+            record_outcome(&ticket.account, "held");
+            return Ok(Delivery::Held);
+        }
+        let outcome = classify(
+            client
+                .send_custom_message(&CustomMessage::text(&ticket.openid, text))
+                .await,
+        );
+        record_outcome(
+            &ticket.account,
+            match &outcome {
+                Ok(Delivery::Sent) => "sent",
+                Ok(Delivery::Held) => "held",
+                Err(DeliveryError::Refused(_)) => "refused",
+                Err(_) => "unavailable",
+            },
+        );
+        outcome
+    }
+
+    /// Answers ticket `id`: checks the caller's scope and the ticket's state, sends
+    /// (or holds) the text, and records the answer, the transition and the
+    /// `replied` event. The ticket stays locked while WeChat is called, so two
+    /// answers to one ticket go out in order; if WeChat fails, nothing is recorded.
+    #[tracing::instrument(skip_all, fields(ticket = %id))]
+    pub async fn reply(
+        &self,
+        id: TicketId,
+        scope: Scope<'_>,
+        text: &str,
+        act: Act<'_>,
+    ) -> Result<(TicketRow, Delivery), AnswerError> {
+        let mut tx = self.db.begin().await?;
+        let (row, to) = tickets::lock_for(&mut tx, id, scope, TicketAction::Reply).await?;
+        let delivery = self.send_answer(&row, text).await?;
+        let row = tickets::record_reply(&mut tx, &row, to, text, delivery, act).await?;
+        if let Err(error) = tx.commit().await {
+            if delivery == Delivery::Sent {
+                // The citizen has the answer but the thread does not: say so loudly.
+                tracing::error!(ticket = %id, %error, "answer sent but not recorded");
+            }
+            return Err(error.into());
+        }
+        Ok((row, delivery))
+    }
+
+    /// Sends every answer held for citizen `openid` of `account`, oldest first, and
+    /// marks them sent; a ticket with nothing held any more stops awaiting the
+    /// citizen. Call it after the citizen's message is committed (their window is
+    /// open again). Stops at the first message WeChat does not take; what was sent
+    /// before it stays marked sent. Returns how many were sent.
+    #[tracing::instrument(skip_all, fields(account = %account))]
+    pub async fn flush_held(&self, account: &str, openid: &str) -> Result<usize, DeliveryError> {
+        let client = self.client(account)?;
+        let mut tx = self.db.begin().await?;
+        let held = tickets::lock_held(&mut tx, account, openid).await?;
+        let mut sent = Vec::with_capacity(held.len());
+        let mut failure = None;
+        for message in &held {
+            let result = client
+                .send_custom_message(&CustomMessage::text(openid, &message.body))
+                .await;
+            match classify(result) {
+                Ok(Delivery::Sent) => sent.push(message.id),
+                // Still outside the window (or unfollowed): keep the rest held.
+                Ok(Delivery::Held) => break,
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        tickets::mark_sent(&mut tx, &sent).await?;
+        tx.commit().await?;
+        record_flush(account, sent.len());
+        tracing::info!(
+            sent = sent.len(),
+            held = held.len() - sent.len(),
+            "held answers flushed"
+        );
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(sent.len()),
+        }
+    }
+
+    /// Asks the citizen of a closed ticket to rate the answer and records the
+    /// request (`rating_requested_at`). Outside the window, or if WeChat fails, the
+    /// question is held like an answer and goes out when the citizen writes again.
+    #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
+    pub async fn ask_for_rating(&self, ticket: &TicketRow) -> Result<Delivery, DeliveryError> {
+        let delivery = match self.send_answer(ticket, RATING_QUESTION).await {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                tracing::warn!(%error, "rating question not sent; holding it");
+                Delivery::Held
+            }
+        };
+        tickets::record_rating_request(&self.db, ticket, RATING_QUESTION, delivery).await?;
+        Ok(delivery)
+    }
+}
+
+/// What a customer-service call's result means for the answer.
+fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {
+    match result {
+        Ok(()) => Ok(Delivery::Sent),
+        Err(ApiError::Wechat { code, .. }) if code == ErrCode::RESPONSE_OUT_OF_TIME => {
+            Ok(Delivery::Held)
+        }
+        Err(ApiError::Wechat { code, .. })
+            if code.is_busy()
+                || code == ErrCode::API_MINUTE_QUOTA
+                || code == ErrCode::API_DAILY_QUOTA =>
+        {
+            Err(DeliveryError::Unavailable(ApiError::Wechat {
+                code,
+                msg: String::new(),
+            }))
+        }
+        Err(ApiError::Wechat { code, msg }) => {
+            tracing::warn!(%code, %msg, "wechat refused a customer-service message");
+            Err(DeliveryError::Refused(code))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "customer-service call failed");
+            Err(DeliveryError::Unavailable(error))
+        }
+    }
+}
+
+fn record_outcome(account: &str, outcome: &'static str) {
+    metrics::counter!(
+        "interaction_answers_total",
+        "account" => account.to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+fn record_flush(account: &str, sent: usize) {
+    metrics::counter!("interaction_held_answers_sent_total", "account" => account.to_owned())
+        .increment(sent as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wechat(code: i64) -> Result<(), ApiError> {
+        Err(ApiError::Wechat {
+            code: ErrCode(code),
+            msg: "x".into(),
+        })
+    }
+
+    #[test]
+    fn out_of_window_holds_quota_refuses_and_busy_is_unavailable() {
+        assert!(matches!(classify(Ok(())), Ok(Delivery::Sent)));
+        assert!(matches!(classify(wechat(45015)), Ok(Delivery::Held)));
+        assert!(matches!(
+            classify(wechat(45047)),
+            Err(DeliveryError::Refused(ErrCode(45047)))
+        ));
+        assert!(matches!(
+            classify(wechat(-1)),
+            Err(DeliveryError::Unavailable(_))
+        ));
+        assert!(matches!(
+            classify(Err(ApiError::Timeout)),
+            Err(DeliveryError::Unavailable(_))
+        ));
+    }
+}

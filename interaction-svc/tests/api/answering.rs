@@ -1,0 +1,495 @@
+//! Acting on tickets and answering citizens through the (mock) customer-service API.
+
+use chrono::{Duration, Utc};
+use proto::interaction::v1::{
+    DeliveryStatus, Direction, GetTicketRequest, ReplyToTicketRequest, Ticket, TicketActionRequest,
+    TicketState,
+};
+use tonic::Code;
+use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
+
+use crate::helpers::{
+    ACCOUNT, EDITOR_KEY, SOCIAL_AGENT_KEY, SOCIAL_VIEWER_KEY, TRANSPORT_AGENT_KEY, TestApp,
+    spawn_app_with_wechat,
+};
+
+const CITIZEN: &str = "o-citizen";
+const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+const RATING_QUESTION: &str = "请对本次答复评分，回复数字1-5";
+
+async fn mock() -> MockWechat {
+    MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts")
+}
+
+/// The citizen wrote `minutes_ago`: the platform and the mock both know it.
+async fn citizen_wrote(app: &TestApp, mock: &MockWechat, minutes_ago: i64) {
+    app.insert_follower(CITIZEN, Some(minutes_ago)).await;
+    mock.state()
+        .record_interaction(
+            DEMO_APPID,
+            CITIZEN,
+            Utc::now() - Duration::minutes(minutes_ago),
+        )
+        .unwrap();
+}
+
+fn action(id: uuid::Uuid) -> TicketActionRequest {
+    TicketActionRequest {
+        id: id.to_string(),
+        note: String::new(),
+    }
+}
+
+fn reply(id: uuid::Uuid, text: &str) -> ReplyToTicketRequest {
+    ReplyToTicketRequest {
+        id: id.to_string(),
+        text: text.into(),
+        agent: String::new(),
+    }
+}
+
+async fn get(app: &TestApp, id: uuid::Uuid) -> Ticket {
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn sent_texts(mock: &MockWechat) -> Vec<(String, String)> {
+    mock.state()
+        .calls_to(CUSTOM_SEND)
+        .into_iter()
+        .filter(|call| call.errcode == 0)
+        .map(|call| {
+            let body = call.body.expect("custom/send has a body");
+            (
+                body["touser"].as_str().unwrap_or_default().to_owned(),
+                body["text"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_events() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app.insert_ticket("social-security", "open", 10).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    let acknowledged = agent
+        .acknowledge_ticket(action(id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acknowledged.state, TicketState::Acknowledged as i32);
+    let answered = agent
+        .reply_to_ticket(ReplyToTicketRequest {
+            agent: "王芳".into(),
+            ..reply(id, "路灯已报修，预计明天修复。")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answered.delivery, DeliveryStatus::Sent as i32);
+    assert_eq!(answered.ticket.unwrap().state, TicketState::Answered as i32);
+    let closed = agent.close_ticket(action(id)).await.unwrap().into_inner();
+    assert_eq!(closed.state, TicketState::Closed as i32);
+    assert!(closed.closed_at.is_some());
+    let reopened = agent.reopen_ticket(action(id)).await.unwrap().into_inner();
+    assert_eq!(reopened.state, TicketState::Reopened as i32);
+
+    let ticket = get(&app, id).await;
+    let history: Vec<(&str, &str, i32, i32)> = ticket
+        .history
+        .iter()
+        .map(|t| (t.action.as_str(), t.actor.as_str(), t.from, t.to))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (
+                "acknowledged",
+                "social-security",
+                TicketState::Open as i32,
+                TicketState::Acknowledged as i32
+            ),
+            (
+                "replied",
+                "social-security/王芳",
+                TicketState::Acknowledged as i32,
+                TicketState::Answered as i32
+            ),
+            (
+                "closed",
+                "social-security",
+                TicketState::Answered as i32,
+                TicketState::Closed as i32
+            ),
+            (
+                "reopened",
+                "social-security",
+                TicketState::Closed as i32,
+                TicketState::Reopened as i32
+            ),
+        ]
+    );
+    // The thread holds the answer and the rating question, both sent.
+    let thread: Vec<(i32, &str, i32)> = ticket
+        .thread
+        .iter()
+        .map(|m| (m.direction, m.text.as_str(), m.delivery))
+        .collect();
+    assert_eq!(
+        thread,
+        [
+            (
+                Direction::Outbound as i32,
+                "路灯已报修，预计明天修复。",
+                DeliveryStatus::Sent as i32
+            ),
+            (
+                Direction::Outbound as i32,
+                RATING_QUESTION,
+                DeliveryStatus::Sent as i32
+            ),
+        ]
+    );
+
+    let events = app.outbox_ticket_events().await;
+    let announced: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|(subject, e)| (subject.as_str(), e.kind.as_str(), e.state.as_str()))
+        .collect();
+    assert_eq!(
+        announced,
+        [
+            (
+                "interaction.chenzhou.ticket.acknowledged",
+                "acknowledged",
+                "acknowledged"
+            ),
+            ("interaction.chenzhou.ticket.replied", "replied", "answered"),
+            ("interaction.chenzhou.ticket.closed", "closed", "closed"),
+            (
+                "interaction.chenzhou.ticket.reopened",
+                "reopened",
+                "reopened"
+            ),
+        ]
+    );
+    for (_, event) in &events {
+        assert_eq!(event.ticket_id, id.to_string());
+        assert_eq!(event.department, "social-security");
+        let header = event.header.as_ref().unwrap();
+        assert_eq!(header.account, ACCOUNT);
+        assert!(!header.event_id.is_empty());
+    }
+    assert_eq!(events[1].1.actor, "social-security/王芳");
+}
+
+#[tokio::test]
+async fn get_ticket_returns_the_citizens_messages_in_the_thread() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let id = app.insert_ticket("social-security", "open", 10).await;
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery)
+         VALUES ($1, $2, 'inbound', 'o-citizen', 'text', '路灯不亮好几天了', 'received')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread.len(), 1);
+    let message = &ticket.thread[0];
+    assert_eq!(message.direction, Direction::Inbound as i32);
+    assert_eq!(message.author, CITIZEN);
+    assert_eq!(message.text, "路灯不亮好几天了");
+    assert_eq!(message.delivery, DeliveryStatus::Received as i32);
+    assert!(ticket.history.is_empty());
+}
+
+#[tokio::test]
+async fn a_reply_inside_the_window_reaches_the_citizen_through_the_customer_service_api() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 60).await;
+    let id = app
+        .insert_ticket("social-security", "acknowledged", 70)
+        .await;
+
+    let response = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(reply(id, "您好，已转交相关科室处理。"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(response.delivery, DeliveryStatus::Sent as i32);
+    assert!(!response.ticket.unwrap().awaiting_citizen);
+    assert_eq!(
+        sent_texts(&mock),
+        [(CITIZEN.to_owned(), "您好，已转交相关科室处理。".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_reply_outside_the_window_is_held_and_sent_when_the_citizen_writes_again() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 49 * 60).await;
+    let id = app
+        .insert_ticket("social-security", "acknowledged", 50 * 60)
+        .await;
+
+    let response = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(reply(id, "已修复，感谢反馈。"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.delivery, DeliveryStatus::Held as i32);
+    let ticket = response.ticket.unwrap();
+    assert!(ticket.awaiting_citizen);
+    assert_eq!(ticket.state, TicketState::Answered as i32);
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+
+    // The citizen writes again: the consumer records it, then flushes.
+    citizen_wrote(&app, &mock, 0).await;
+    let sent = app.deliverer.flush_held(ACCOUNT, CITIZEN).await.unwrap();
+
+    assert_eq!(sent, 1);
+    assert_eq!(
+        sent_texts(&mock),
+        [(CITIZEN.to_owned(), "已修复，感谢反馈。".to_owned())]
+    );
+    let ticket = get(&app, id).await;
+    assert!(!ticket.awaiting_citizen);
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Sent as i32);
+    // A second flush finds nothing left to send.
+    assert_eq!(app.deliverer.flush_held(ACCOUNT, CITIZEN).await.unwrap(), 0);
+    assert_eq!(sent_texts(&mock).len(), 1);
+}
+
+#[tokio::test]
+async fn closing_asks_the_citizen_for_a_rating() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app.insert_ticket("social-security", "answered", 30).await;
+
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .close_ticket(action(id))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        sent_texts(&mock),
+        [(CITIZEN.to_owned(), RATING_QUESTION.to_owned())]
+    );
+    let (requested,): (Option<chrono::DateTime<Utc>>,) =
+        sqlx::query_as("SELECT rating_requested_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(requested.is_some());
+}
+
+#[tokio::test]
+async fn the_rating_question_is_held_outside_the_window() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let id = app.insert_ticket("social-security", "answered", 30).await;
+
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .close_ticket(action(id))
+        .await
+        .unwrap();
+
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread[0].text, RATING_QUESTION);
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Held as i32);
+}
+
+#[tokio::test]
+async fn replying_to_a_closed_ticket_is_a_failed_precondition() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let closed = app.insert_ticket("social-security", "closed", 30).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    let refused = agent
+        .reply_to_ticket(reply(closed, "补充说明"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(
+        refused.message(),
+        "cannot apply replied to a ticket that is closed"
+    );
+    let twice = agent.reopen_ticket(action(closed)).await.unwrap();
+    assert_eq!(twice.into_inner().state, TicketState::Reopened as i32);
+    assert_eq!(
+        agent
+            .reopen_ticket(action(closed))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+}
+
+#[tokio::test]
+async fn acting_needs_an_agent_of_the_owning_department() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let id = app.insert_ticket("social-security", "open", 10).await;
+
+    let other = app
+        .client(Some(TRANSPORT_AGENT_KEY))
+        .await
+        .acknowledge_ticket(action(id))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound);
+    let viewer = app
+        .client(Some(SOCIAL_VIEWER_KEY))
+        .await
+        .acknowledge_ticket(action(id))
+        .await
+        .unwrap_err();
+    assert_eq!(viewer.code(), Code::PermissionDenied);
+    let editor = app
+        .client(Some(EDITOR_KEY))
+        .await
+        .reply_to_ticket(reply(id, "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(editor.code(), Code::PermissionDenied);
+    assert_eq!(get(&app, id).await.state, TicketState::Open as i32);
+}
+
+#[tokio::test]
+async fn bad_answers_are_invalid_arguments_naming_the_field() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let id = app.insert_ticket("social-security", "open", 10).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    let empty = agent.reply_to_ticket(reply(id, "  ")).await.unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert!(empty.message().starts_with("text:"), "{}", empty.message());
+    let long = agent
+        .reply_to_ticket(reply(id, &"长".repeat(700)))
+        .await
+        .unwrap_err();
+    assert_eq!(long.code(), Code::InvalidArgument);
+    assert!(long.message().contains("2048 bytes"), "{}", long.message());
+    let bad_id = agent.reply_to_ticket(reply_to("nope")).await.unwrap_err();
+    assert_eq!(bad_id.code(), Code::InvalidArgument);
+}
+
+fn reply_to(id: &str) -> ReplyToTicketRequest {
+    ReplyToTicketRequest {
+        id: id.into(),
+        text: "好的".into(),
+        agent: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_full_window_is_a_failed_precondition_with_wechats_code_and_nothing_is_recorded() {
+    let mock = MockWechat::start(SimConfig {
+        cs_window_cap: 1,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app
+        .insert_ticket("social-security", "acknowledged", 10)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent.reply_to_ticket(reply(id, "第一条")).await.unwrap();
+
+    let refused = agent
+        .reply_to_ticket(reply(id, "第二条"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().contains("45047"), "{}", refused.message());
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread.len(), 1);
+    assert_eq!(ticket.history.len(), 1);
+}
+
+#[tokio::test]
+async fn an_agent_moves_a_ticket_to_another_department_which_then_owns_it() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let id = app.insert_ticket("social-security", "open", 10).await;
+
+    let moved = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .assign_ticket(proto::interaction::v1::AssignTicketRequest {
+            id: id.to_string(),
+            department: "transport".into(),
+            assignee: String::new(),
+            note: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.department, "transport");
+
+    let mut transport = app.client(Some(TRANSPORT_AGENT_KEY)).await;
+    let owned = transport
+        .assign_ticket(proto::interaction::v1::AssignTicketRequest {
+            id: id.to_string(),
+            department: String::new(),
+            assignee: "李强".into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(owned.assignee, "李强");
+    assert_eq!(owned.department, "transport");
+    assert_eq!(
+        app.client(Some(SOCIAL_AGENT_KEY))
+            .await
+            .acknowledge_ticket(action(id))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let events = app.outbox_ticket_events().await;
+    assert_eq!(events[0].1.kind, "assigned");
+    assert_eq!(events[0].1.previous_department, "social-security");
+    assert_eq!(events[0].1.department, "transport");
+    assert_eq!(events[1].1.previous_department, "");
+}
