@@ -75,6 +75,9 @@ pub async fn list(
         .bind(query.after.map(|t| t.opened_at))
         .bind(query.after.map(|t| t.id.0))
         .bind(limit + 1)
+        .bind(query.overdue_only)
+        .bind(query.account.as_deref())
+        .bind(query.openid.as_deref())
         .fetch_all(db)
         .await?;
     let mut rows = rows;

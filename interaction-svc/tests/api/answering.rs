@@ -82,7 +82,9 @@ async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
     citizen_wrote(&app, &mock, 5).await;
-    let id = app.insert_ticket("social-security", "open", 10).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
 
     let acknowledged = agent
@@ -200,7 +202,9 @@ async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_
 async fn get_ticket_returns_the_citizens_messages_in_the_thread() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
-    let id = app.insert_ticket("social-security", "open", 10).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
     sqlx::query(
         "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery)
          VALUES ($1, $2, 'inbound', 'o-citizen', 'text', '路灯不亮好几天了', 'received')",
@@ -227,7 +231,7 @@ async fn a_reply_inside_the_window_reaches_the_citizen_through_the_customer_serv
     let app = spawn_app_with_wechat(&mock).await;
     citizen_wrote(&app, &mock, 60).await;
     let id = app
-        .insert_ticket("social-security", "acknowledged", 70)
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 70)
         .await;
 
     let response = app
@@ -252,7 +256,7 @@ async fn a_reply_outside_the_window_is_held_and_sent_when_the_citizen_writes_aga
     let app = spawn_app_with_wechat(&mock).await;
     citizen_wrote(&app, &mock, 49 * 60).await;
     let id = app
-        .insert_ticket("social-security", "acknowledged", 50 * 60)
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 50 * 60)
         .await;
 
     let response = app
@@ -290,7 +294,9 @@ async fn closing_asks_the_citizen_for_a_rating() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
     citizen_wrote(&app, &mock, 5).await;
-    let id = app.insert_ticket("social-security", "answered", 30).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "answered", 30)
+        .await;
 
     app.client(Some(SOCIAL_AGENT_KEY))
         .await
@@ -315,7 +321,9 @@ async fn closing_asks_the_citizen_for_a_rating() {
 async fn the_rating_question_is_held_outside_the_window() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
-    let id = app.insert_ticket("social-security", "answered", 30).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "answered", 30)
+        .await;
 
     app.client(Some(SOCIAL_AGENT_KEY))
         .await
@@ -334,7 +342,9 @@ async fn replying_to_a_closed_ticket_is_a_failed_precondition() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
     citizen_wrote(&app, &mock, 5).await;
-    let closed = app.insert_ticket("social-security", "closed", 30).await;
+    let closed = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "closed", 30)
+        .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
 
     let refused = agent
@@ -363,7 +373,9 @@ async fn replying_to_a_closed_ticket_is_a_failed_precondition() {
 async fn acting_needs_an_agent_of_the_owning_department() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
-    let id = app.insert_ticket("social-security", "open", 10).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
 
     let other = app
         .client(Some(TRANSPORT_AGENT_KEY))
@@ -393,7 +405,9 @@ async fn acting_needs_an_agent_of_the_owning_department() {
 async fn bad_answers_are_invalid_arguments_naming_the_field() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
-    let id = app.insert_ticket("social-security", "open", 10).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
 
     let empty = agent.reply_to_ticket(reply(id, "  ")).await.unwrap_err();
@@ -428,7 +442,7 @@ async fn a_full_window_is_a_failed_precondition_with_wechats_code_and_nothing_is
     let app = spawn_app_with_wechat(&mock).await;
     citizen_wrote(&app, &mock, 5).await;
     let id = app
-        .insert_ticket("social-security", "acknowledged", 10)
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 10)
         .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
     agent.reply_to_ticket(reply(id, "第一条")).await.unwrap();
@@ -449,7 +463,9 @@ async fn a_full_window_is_a_failed_precondition_with_wechats_code_and_nothing_is
 async fn an_agent_moves_a_ticket_to_another_department_which_then_owns_it() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
-    let id = app.insert_ticket("social-security", "open", 10).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
 
     let moved = app
         .client(Some(SOCIAL_AGENT_KEY))

@@ -137,9 +137,23 @@ impl TestApp {
         }
     }
 
-    /// Inserts a ticket directly, as the ticket flow will.
+    /// Inserts a ticket directly, as the ticket flow will, for a fresh citizen (a
+    /// citizen has at most one active ticket per account).
     pub async fn insert_ticket(
         &self,
+        department: &str,
+        state: &str,
+        opened_minutes_ago: i64,
+    ) -> uuid::Uuid {
+        let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
+        self.insert_citizen_ticket(&openid, department, state, opened_minutes_ago)
+            .await
+    }
+
+    /// Inserts a ticket of citizen `openid` of [`ACCOUNT`].
+    pub async fn insert_citizen_ticket(
+        &self,
+        openid: &str,
         department: &str,
         state: &str,
         opened_minutes_ago: i64,
@@ -148,7 +162,7 @@ impl TestApp {
         sqlx::query(
             "INSERT INTO tickets (id, account, department, openid, state, summary, opened_at,
                                   acknowledge_due_at, resolve_due_at)
-             VALUES ($1, 'chenzhou', $2, 'o-citizen', $3, '路灯不亮',
+             VALUES ($1, $5, $2, $6, $3, '路灯不亮',
                      now() - make_interval(mins => $4::int),
                      now() + interval '1 day', now() + interval '3 days')",
         )
@@ -156,6 +170,8 @@ impl TestApp {
         .bind(department)
         .bind(state)
         .bind(opened_minutes_ago as i32)
+        .bind(ACCOUNT)
+        .bind(openid)
         .execute(&self.db)
         .await
         .expect("insert ticket");

@@ -2,5 +2,6 @@
 
 mod answering;
 mod helpers;
+mod queue;
 mod startup;
 mod tickets;
