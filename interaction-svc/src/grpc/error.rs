@@ -56,8 +56,24 @@ impl From<AnswerError> for GrpcError {
     }
 }
 
+/// The request field a rule error is about, so the status names it.
+fn rule_field(error: &RuleError) -> &'static str {
+    match error {
+        RuleError::UnknownKind(_) => "match",
+        RuleError::NoPattern(_) | RuleError::OneRegex | RuleError::BadRegex(_) => "patterns",
+        RuleError::TextOrNews => "text",
+        RuleError::BadNews => "news",
+        RuleError::NoAccount => "account",
+        RuleError::NoDepartment => "department",
+        RuleError::BadId(_) => "id",
+    }
+}
+
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
+        if let GrpcError::Rule(rule) = &error {
+            return ErrorCode::InvalidArgument.status(format!("{}: {rule}", rule_field(rule)));
+        }
         let code = match &error {
             GrpcError::Input(_)
             | GrpcError::FollowerInput(_)
@@ -70,6 +86,14 @@ impl From<GrpcError> for Status {
             GrpcError::Action(ActionError::Transition(_))
             | GrpcError::Action(ActionError::CitizenHasActiveTicket) => {
                 ErrorCode::FailedPrecondition
+            }
+            GrpcError::Delivery(DeliveryError::Refused(code))
+                if *code == wechat::api::ErrCode::OUT_OF_RESPONSE_COUNT =>
+            {
+                return ErrorCode::FailedPrecondition.status(
+                    "the citizen's 48-hour window allows at most 20 messages and they are used \
+                     up (WeChat errcode 45047); answer after the citizen writes again",
+                );
             }
             GrpcError::Delivery(DeliveryError::UnknownAccount(_))
             | GrpcError::Delivery(DeliveryError::Refused(_)) => ErrorCode::FailedPrecondition,

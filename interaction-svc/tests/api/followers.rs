@@ -1,0 +1,161 @@
+//! Followers over gRPC: agents and viewers read them, agents tag them.
+
+use proto::interaction::v1::{GetFollowerRequest, ListFollowersRequest, TagFollowerRequest};
+use tonic::Code;
+
+use crate::helpers::{ACCOUNT, EDITOR_KEY, SOCIAL_AGENT_KEY, SOCIAL_VIEWER_KEY, spawn_app};
+
+fn tag(openid: &str, add: &[&str], remove: &[&str]) -> TagFollowerRequest {
+    TagFollowerRequest {
+        account: ACCOUNT.into(),
+        openid: openid.into(),
+        add: add.iter().map(|t| t.to_string()).collect(),
+        remove: remove.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn an_agent_tags_a_follower_and_a_viewer_reads_the_tags() {
+    let app = spawn_app().await;
+    app.insert_follower("o-alice", Some(10)).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    agent
+        .tag_follower(tag("o-alice", &["志愿者", "低保户"], &[]))
+        .await
+        .unwrap();
+    let tagged = agent
+        .tag_follower(tag("o-alice", &[], &["低保户"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tagged.tags, ["志愿者"]);
+
+    let seen = app
+        .client(Some(SOCIAL_VIEWER_KEY))
+        .await
+        .get_follower(GetFollowerRequest {
+            account: ACCOUNT.into(),
+            openid: "o-alice".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.tags, ["志愿者"]);
+    assert!(seen.subscribed);
+    assert!(seen.last_interaction_at.is_some());
+}
+
+#[tokio::test]
+async fn followers_are_listed_by_tag_and_paged() {
+    let app = spawn_app().await;
+    for openid in ["o-a", "o-b", "o-c"] {
+        app.insert_follower(openid, None).await;
+    }
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    for openid in ["o-a", "o-c"] {
+        agent
+            .tag_follower(tag(openid, &["志愿者"], &[]))
+            .await
+            .unwrap();
+    }
+
+    let volunteers = agent
+        .list_followers(ListFollowersRequest {
+            account: ACCOUNT.into(),
+            tag: "志愿者".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = volunteers
+        .followers
+        .iter()
+        .map(|f| f.openid.as_str())
+        .collect();
+    assert_eq!(ids, ["o-a", "o-c"]);
+
+    let first = agent
+        .list_followers(ListFollowersRequest {
+            account: ACCOUNT.into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.followers.len(), 2);
+    let rest = agent
+        .list_followers(ListFollowersRequest {
+            account: ACCOUNT.into(),
+            page_size: 2,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.followers.len(), 1);
+    assert_eq!(rest.followers[0].openid, "o-c");
+    assert!(rest.next_page_token.is_empty());
+}
+
+#[tokio::test]
+async fn tagging_needs_an_agent_and_a_known_follower_and_valid_tags() {
+    let app = spawn_app().await;
+    app.insert_follower("o-alice", None).await;
+
+    let viewer = app
+        .client(Some(SOCIAL_VIEWER_KEY))
+        .await
+        .tag_follower(tag("o-alice", &["志愿者"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(viewer.code(), Code::PermissionDenied);
+    let editor = app
+        .client(Some(EDITOR_KEY))
+        .await
+        .get_follower(GetFollowerRequest {
+            account: ACCOUNT.into(),
+            openid: "o-alice".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(editor.code(), Code::PermissionDenied);
+
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let unknown = agent
+        .tag_follower(tag("o-nobody", &["志愿者"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let too_long = agent
+        .tag_follower(tag("o-alice", &["一二三四五六七八九十一"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(too_long.code(), Code::InvalidArgument);
+    let nothing = agent
+        .tag_follower(tag("o-alice", &[], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(nothing.code(), Code::InvalidArgument);
+    assert!(
+        nothing.message().starts_with("add:"),
+        "{}",
+        nothing.message()
+    );
+    let no_openid = agent
+        .get_follower(GetFollowerRequest {
+            account: ACCOUNT.into(),
+            openid: " ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(no_openid.code(), Code::InvalidArgument);
+    assert!(
+        no_openid.message().starts_with("openid:"),
+        "{}",
+        no_openid.message()
+    );
+}
