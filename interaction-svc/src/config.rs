@@ -15,6 +15,7 @@ use crate::startup::DEFAULTS;
 pub struct Config {
     pub service: ServiceConfig,
     pub interaction: InteractionConfig,
+    pub wechat: WechatApiConfig,
 }
 
 impl Config {
@@ -23,6 +24,7 @@ impl Config {
         Ok(Self {
             service: ServiceConfig::from_env(env, DEFAULTS)?,
             interaction: InteractionConfig::from_env(env)?,
+            wechat: WechatApiConfig::from_env(env)?,
         })
     }
 }
@@ -57,10 +59,9 @@ impl InteractionConfig {
         };
         let defaults = DeadlinePolicy::default();
 
-        let (opens, closes) = WorkCalendar::parse_hours(
-            &env.string_or("INTERACTION_WORKING_HOURS", "09:00-17:30"),
-        )
-        .map_err(|reason| invalid("INTERACTION_WORKING_HOURS", reason))?;
+        let (opens, closes) =
+            WorkCalendar::parse_hours(&env.string_or("INTERACTION_WORKING_HOURS", "09:00-17:30"))
+                .map_err(|reason| invalid("INTERACTION_WORKING_HOURS", reason))?;
         let offset: FixedOffset = env
             .string_or("INTERACTION_TIMEZONE", "+08:00")
             .parse()
@@ -97,12 +98,70 @@ impl InteractionConfig {
                 default_resolve,
             },
             default_department: env.string_or("INTERACTION_DEFAULT_DEPARTMENT", "citizen-services"),
-            escalation_department: env.string_or("INTERACTION_ESCALATION_DEPARTMENT", "supervision"),
+            escalation_department: env
+                .string_or("INTERACTION_ESCALATION_DEPARTMENT", "supervision"),
             sweep_interval: env.duration_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
-            outbox_poll_interval: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            outbox_poll_interval: env
+                .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             rules_reload_interval: env
                 .duration_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
         })
+    }
+}
+
+/// How to reach WeChat's API for each account this install answers for.
+#[derive(Debug, Clone)]
+pub struct WechatApiConfig {
+    /// `WECHAT_API_BASE_URL`: WeChat's API host (tests and the local run use `wechat-sim`).
+    pub base_url: String,
+    /// `WECHAT_ACCOUNTS` and, per account, `WECHAT_{ID}_APPID` and `WECHAT_{ID}_SECRET`
+    /// (or `_SECRET_FILE`), with `{ID}` the account id upper-cased and `-` → `_`.
+    pub accounts: Vec<WechatAccount>,
+}
+
+/// One account's API credentials; `id` is the account id of tickets and subjects.
+#[derive(Debug, Clone)]
+pub struct WechatAccount {
+    pub id: String,
+    pub appid: String,
+    pub secret: secrecy::SecretString,
+}
+
+impl WechatApiConfig {
+    /// The demo account of the local run (`wechat-sim`'s defaults), used when
+    /// `WECHAT_ACCOUNTS` is unset.
+    pub const DEMO: (&str, &str, &str) = ("demo", "wxdemo0000000001", "demo-secret");
+
+    /// Reads the API settings; a listed account without an appid or secret is an error.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let base_url = env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL);
+        let Some(list) = env.get("WECHAT_ACCOUNTS") else {
+            let (id, appid, secret) = Self::DEMO;
+            return Ok(Self {
+                base_url,
+                accounts: vec![WechatAccount {
+                    id: id.to_owned(),
+                    appid: appid.to_owned(),
+                    secret: secrecy::SecretString::from(secret.to_owned()),
+                }],
+            });
+        };
+        let mut accounts = Vec::new();
+        for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+            let key = id.to_ascii_uppercase().replace('-', "_");
+            let appid_var = format!("WECHAT_{key}_APPID");
+            let secret_var = format!("WECHAT_{key}_SECRET");
+            let appid: String = env.parse_required(&appid_var)?;
+            let secret = env
+                .secret(&secret_var)?
+                .ok_or(ConfigError::Missing { var: secret_var })?;
+            accounts.push(WechatAccount {
+                id: id.to_owned(),
+                appid,
+                secret,
+            });
+        }
+        Ok(Self { base_url, accounts })
     }
 }
 
@@ -127,7 +186,10 @@ mod tests {
             ("INTERACTION_HOLIDAYS", "2026-10-01..2026-10-07"),
         ]);
         let config = InteractionConfig::from_env(&env).unwrap();
-        assert_eq!(config.policy.resolve["complaint"], TimeLimit::WorkingDays(10));
+        assert_eq!(
+            config.policy.resolve["complaint"],
+            TimeLimit::WorkingDays(10)
+        );
         assert_eq!(config.policy.resolve["emergency"], TimeLimit::Hours(2));
         assert_eq!(config.policy.default_resolve, TimeLimit::WorkingDays(5));
         assert_eq!(config.policy.acknowledge, TimeLimit::Hours(4));
@@ -146,5 +208,33 @@ mod tests {
             let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert!(error.to_string().starts_with(var), "{var}: {error}");
         }
+    }
+
+    #[test]
+    fn wechat_accounts_default_to_the_demo_and_name_missing_credentials() {
+        let demo = WechatApiConfig::from_env(&Env::default()).unwrap();
+        assert_eq!(demo.base_url, "https://api.weixin.qq.com");
+        assert_eq!(demo.accounts.len(), 1);
+        assert_eq!(demo.accounts[0].id, "demo");
+        assert_eq!(demo.accounts[0].appid, "wxdemo0000000001");
+
+        let env = Env::from_pairs([
+            ("WECHAT_ACCOUNTS", "chenzhou, yizhang-county"),
+            ("WECHAT_API_BASE_URL", "http://127.0.0.1:9"),
+            ("WECHAT_CHENZHOU_APPID", "wx1"),
+            ("WECHAT_CHENZHOU_SECRET", "s1"),
+            ("WECHAT_YIZHANG_COUNTY_APPID", "wx2"),
+        ]);
+        let error = WechatApiConfig::from_env(&env).unwrap_err();
+        assert!(
+            error.to_string().contains("WECHAT_YIZHANG_COUNTY_SECRET"),
+            "{error}"
+        );
+        let env = env.with("WECHAT_YIZHANG_COUNTY_SECRET", "s2");
+        let config = WechatApiConfig::from_env(&env).unwrap();
+        let ids: Vec<&str> = config.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["chenzhou", "yizhang-county"]);
+        assert_eq!(config.accounts[1].appid, "wx2");
+        assert_eq!(config.base_url, "http://127.0.0.1:9");
     }
 }

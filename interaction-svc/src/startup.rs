@@ -6,7 +6,9 @@ use platform::service::{ServiceDefaults, ServiceRuntime};
 use proto::interaction::v1::interaction_service_server::InteractionServiceServer;
 
 pub use crate::config::Config;
-use crate::grpc::InteractionGrpc;
+use crate::delivery::Deliverer;
+use crate::grpc::{InteractionGrpc, QueueWatch};
+use crate::store::rules::RulesNotifier;
 
 /// The service's name, database and default ports (see the README's ports table).
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -21,13 +23,32 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// A built service, bound and ready to serve.
 pub struct Application {
     runtime: ServiceRuntime,
+    deliverer: Deliverer,
+    escalation_department: String,
 }
 
 impl Application {
     /// Connects, provisions, migrates and binds (port 0 in tests).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
-        Ok(Self { runtime })
+        let deliverer = Deliverer::connect(
+            runtime.db.clone(),
+            &runtime.jetstream,
+            &runtime.namespace,
+            &config.wechat,
+        )
+        .await?;
+        let escalation_department = config.interaction.escalation_department.clone();
+        Ok(Self {
+            runtime,
+            deliverer,
+            escalation_department,
+        })
+    }
+
+    /// What sends answers to citizens (the inbound consumer calls its `flush_held`).
+    pub fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
     }
 
     /// The bound gRPC port.
@@ -45,7 +66,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let grpc = InteractionGrpc::new(self.runtime.db.clone());
+        let watch = QueueWatch {
+            nats: self.runtime.nats.clone(),
+            namespace: self.runtime.namespace.clone(),
+            db: self.runtime.db.clone(),
+            drain: self.runtime.drain.clone(),
+            escalation_department: self.escalation_department.clone(),
+        };
+        let rules = RulesNotifier::new(self.runtime.nats.clone(), self.runtime.namespace.clone());
+        let grpc = InteractionGrpc::new(
+            self.runtime.db.clone(),
+            self.deliverer.clone(),
+            watch,
+            rules,
+        );
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),

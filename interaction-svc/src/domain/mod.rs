@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod default_reply;
+pub mod follower;
 pub mod incoming;
 pub mod intake;
 pub mod rating;
@@ -13,5 +14,7 @@ pub use calendar::{DeadlinePolicy, Deadlines, TimeLimit, WorkCalendar};
 pub use incoming::{CitizenMessage, Incoming};
 pub use intake::{Intake, Placement};
 pub use routing::{Route, RoutingRule, RoutingTable};
-pub use rules::{Decision, MatchKind, NewsItem, Reply, ReplyContent, ReplyRule, RuleError, RuleSet};
+pub use rules::{
+    Decision, MatchKind, NewsItem, Reply, ReplyContent, ReplyRule, RuleError, RuleSet,
+};
 pub use ticket::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};

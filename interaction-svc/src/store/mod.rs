@@ -2,6 +2,7 @@
 //! integration tests (the workspace does not use sqlx's offline metadata).
 
 pub mod followers;
+pub mod followers_read;
 pub mod outbox;
 pub mod processed;
 pub mod rules;
