@@ -28,6 +28,8 @@ mkdir -p "$logs"
 # Demo API keys: one admin, one department agent. Never use these outside a laptop.
 export API_KEYS="${API_KEYS:-city-office:admin:dev-admin-key-0001,social-security:agent+viewer:dev-social-key-0001}"
 export RUST_LOG="${RUST_LOG:-info}"
+# interaction-svc answers citizens through the mock WeChat API started below.
+export WECHAT_API_BASE_URL="${WECHAT_API_BASE_URL:-http://127.0.0.1:9100}"
 
 pids=()
 stop_all() {
