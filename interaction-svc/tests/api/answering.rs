@@ -166,7 +166,7 @@ async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_
         ]
     );
 
-    let events = app.outbox_ticket_events().await;
+    let events = app.interaction_ticket_events(4).await;
     let announced: Vec<(&str, &str, &str)> = events
         .iter()
         .map(|(subject, e)| (subject.as_str(), e.kind.as_str(), e.state.as_str()))

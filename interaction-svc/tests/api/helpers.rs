@@ -215,25 +215,47 @@ impl TestApp {
             })
             .collect()
     }
+}
 
-    /// Publishes the outbox's unpublished events on core NATS in the test's namespace,
-    /// standing in for the relay (JetStream publishes reach core subscribers the same way).
-    pub async fn publish_outbox(&self) {
-        let nats = self.nats().await;
-        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
-            "UPDATE outbox SET published_at = now() WHERE published_at IS NULL
-             RETURNING id, subject, payload",
-        )
-        .fetch_all(&self.db)
-        .await
-        .expect("claim outbox");
-        let mut rows = rows;
-        rows.sort_by_key(|row| row.0);
-        for (_, subject, payload) in rows {
-            nats.publish(self.namespace().subject(&subject), payload.into())
+/// What the INTERACTION stream holds, as stats-svc and other consumers see it.
+impl TestApp {
+    /// The first `count` ticket events on the INTERACTION stream (published by the
+    /// outbox relay), waiting up to 10 s for them: subject (without the namespace)
+    /// and payload.
+    pub async fn interaction_ticket_events(
+        &self,
+        count: usize,
+    ) -> Vec<(String, proto::events::v1::TicketChanged)> {
+        use async_nats::jetstream::consumer::pull;
+        use futures::StreamExt;
+        use prost::Message;
+        let jetstream = async_nats::jetstream::new(self.nats().await);
+        let stream = jetstream
+            .get_stream(self.namespace().name("INTERACTION"))
+            .await
+            .expect("INTERACTION stream provisioned");
+        let consumer = stream
+            .create_consumer(pull::Config {
+                filter_subject: self.namespace().subject("interaction.*.ticket.>"),
+                ..Default::default()
+            })
+            .await
+            .expect("ephemeral consumer");
+        let mut messages = consumer.messages().await.expect("consume");
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while events.len() < count {
+            let message = tokio::time::timeout_at(deadline, messages.next())
                 .await
-                .expect("publish");
+                .unwrap_or_else(|_| panic!("only {} of {count} events arrived", events.len()))
+                .expect("stream open")
+                .expect("message");
+            let event = proto::events::v1::TicketChanged::decode(message.payload.clone())
+                .expect("a TicketChanged");
+            let subject = self.namespace().strip(&message.subject).to_owned();
+            message.ack().await.expect("ack");
+            events.push((subject, event));
         }
-        nats.flush().await.expect("flush");
+        events
     }
 }

@@ -20,11 +20,13 @@ async fn watch(app: &TestApp, key: &'static str, department: &str) -> Streaming<
         .into_inner()
 }
 
-/// Announces a new ticket the way the inbound consumer's outbox relay does.
+/// Announces a new ticket the way the inbound consumer does: a `TicketChanged` in the
+/// outbox, which the relay publishes to the INTERACTION stream.
 async fn announce_opened(app: &TestApp, id: uuid::Uuid, department: &str) {
+    let event_id = format!("test:opened:{id}");
     let event = TicketChanged {
         header: Some(EventHeader {
-            event_id: format!("test:opened:{id}"),
+            event_id: event_id.clone(),
             account: "chenzhou".into(),
             occurred_at: None,
         }),
@@ -34,15 +36,13 @@ async fn announce_opened(app: &TestApp, id: uuid::Uuid, department: &str) {
         state: "open".into(),
         ..Default::default()
     };
-    let nats = app.nats().await;
-    nats.publish(
-        app.namespace()
-            .subject("interaction.chenzhou.ticket.opened"),
-        event.encode_to_vec().into(),
-    )
-    .await
-    .unwrap();
-    nats.flush().await.unwrap();
+    sqlx::query("INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)")
+        .bind(event_id)
+        .bind("interaction.chenzhou.ticket.opened")
+        .bind(event.encode_to_vec())
+        .execute(&app.db)
+        .await
+        .unwrap();
 }
 
 async fn next(stream: &mut Streaming<QueueEvent>) -> QueueEvent {
@@ -84,7 +84,6 @@ async fn a_department_sees_new_and_reassigned_tickets_and_not_other_departments(
         })
         .await
         .unwrap();
-    app.publish_outbox().await;
 
     let assigned = next(&mut transport).await;
     assert_eq!(assigned.kind, QueueEventKind::Assigned as i32);
