@@ -5,6 +5,7 @@ use std::future::Future;
 use platform::service::{ServiceDefaults, ServiceRuntime};
 use proto::interaction::v1::interaction_service_server::InteractionServiceServer;
 
+use crate::background::Background;
 pub use crate::config::Config;
 use crate::delivery::Deliverer;
 use crate::grpc::{InteractionGrpc, QueueWatch};
@@ -25,6 +26,8 @@ pub struct Application {
     runtime: ServiceRuntime,
     deliverer: Deliverer,
     escalation_department: String,
+    /// The inbound half: reply path, consumer, relay, sweeper.
+    background: Background,
 }
 
 impl Application {
@@ -39,10 +42,12 @@ impl Application {
         )
         .await?;
         let escalation_department = config.interaction.escalation_department.clone();
+        let background = Background::prepare(&runtime, &config.interaction).await?;
         Ok(Self {
             runtime,
             deliverer,
             escalation_department,
+            background,
         })
     }
 
@@ -80,6 +85,7 @@ impl Application {
             watch,
             rules,
         );
+        self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),

@@ -15,10 +15,14 @@ const SUMMARY_CHARS: usize = 60;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     /// A follow, possibly through a parametric QR code.
-    Subscribe { scene: Option<String> },
+    Subscribe {
+        scene: Option<String>,
+    },
     Unsubscribe,
     /// A follower scanned a parametric QR code.
-    Scan { scene: String },
+    Scan {
+        scene: String,
+    },
     /// A reported location (counts as an interaction).
     Location {
         latitude: f64,
@@ -26,7 +30,9 @@ pub enum Incoming {
         precision: Option<f64>,
     },
     /// A `click` menu button.
-    Click { key: String },
+    Click {
+        key: String,
+    },
     /// Any other event from a citizen (view, scancode, pictures, …): an interaction.
     OtherInteraction,
     /// A citizen's message; `text` is what rules and routing look at.
@@ -76,12 +82,18 @@ impl Incoming {
                 Some(words) if !words.is_empty() => {
                     citizen("voice", words.to_owned(), format!("[语音] {words}"))
                 }
-                _ => citizen("voice", String::new(), format!("[语音] media_id={}", m.media_id)),
+                _ => citizen(
+                    "voice",
+                    String::new(),
+                    format!("[语音] media_id={}", m.media_id),
+                ),
             },
             Payload::Image(m) => citizen("image", String::new(), format!("[图片] {}", m.pic_url)),
-            Payload::Video(m) => {
-                citizen("video", String::new(), format!("[视频] media_id={}", m.media_id))
-            }
+            Payload::Video(m) => citizen(
+                "video",
+                String::new(),
+                format!("[视频] media_id={}", m.media_id),
+            ),
             Payload::ShortVideo(m) => citizen(
                 "shortvideo",
                 String::new(),

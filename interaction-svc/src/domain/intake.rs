@@ -58,7 +58,14 @@ mod tests {
         let placement = intake.place(&RoutingTable::default(), "你好", arrived);
         assert_eq!(placement.route.department, "citizen-services");
         assert_eq!(placement.route.category, "consultation");
-        assert_eq!(placement.deadlines, intake.policy.deadlines(arrived, "consultation"));
-        assert!(intake.acknowledgement(&placement).contains("2026年11月24日17:30"));
+        assert_eq!(
+            placement.deadlines,
+            intake.policy.deadlines(arrived, "consultation")
+        );
+        assert!(
+            intake
+                .acknowledgement(&placement)
+                .contains("2026年11月24日17:30")
+        );
     }
 }

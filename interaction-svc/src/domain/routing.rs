@@ -129,7 +129,13 @@ impl RoutingTable {
 mod tests {
     use super::*;
 
-    fn rule(keywords: &[&str], department: &str, category: &str, priority: i32, age: i64) -> RoutingRule {
+    fn rule(
+        keywords: &[&str],
+        department: &str,
+        category: &str,
+        priority: i32,
+        age: i64,
+    ) -> RoutingRule {
         RoutingRule {
             id: uuid::Uuid::new_v4(),
             account: "city".into(),
@@ -155,8 +161,14 @@ mod tests {
                 category: "complaint".into()
             }
         );
-        assert_eq!(table.route("社保卡丢了", "fallback").department, "card-office");
-        assert_eq!(table.route("社保怎么交", "fallback").department, "social-security");
+        assert_eq!(
+            table.route("社保卡丢了", "fallback").department,
+            "card-office"
+        );
+        assert_eq!(
+            table.route("社保怎么交", "fallback").department,
+            "social-security"
+        );
     }
 
     #[test]
@@ -172,9 +184,14 @@ mod tests {
                 category: DEFAULT_CATEGORY.into()
             }
         );
-        assert_eq!(with_default.route("公交", "fallback").category, DEFAULT_CATEGORY);
         assert_eq!(
-            RoutingTable::default().route("你好", "citizen-services").department,
+            with_default.route("公交", "fallback").category,
+            DEFAULT_CATEGORY
+        );
+        assert_eq!(
+            RoutingTable::default()
+                .route("你好", "citizen-services")
+                .department,
             "citizen-services"
         );
     }

@@ -189,7 +189,11 @@ impl ReplyRule {
         if self.account.trim().is_empty() {
             return Err(RuleError::NoAccount);
         }
-        let patterns = self.patterns.iter().filter(|p| !p.trim().is_empty()).count();
+        let patterns = self
+            .patterns
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .count();
         match self.kind {
             MatchKind::Subscribe => {}
             MatchKind::Regex => {
@@ -208,7 +212,12 @@ impl ReplyRule {
     }
 
     fn matches(&self, regex: Option<&Regex>, incoming: &Incoming) -> bool {
-        let keywords = || self.patterns.iter().map(|p| p.trim()).filter(|p| !p.is_empty());
+        let keywords = || {
+            self.patterns
+                .iter()
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+        };
         match (self.kind, incoming) {
             (MatchKind::Subscribe, Incoming::Subscribe { .. }) => true,
             (MatchKind::MenuClick, Incoming::Click { key }) => keywords().any(|k| k == key),
@@ -465,8 +474,14 @@ mod tests {
             rule(MatchKind::Regex, &[r"^\d{18}$"], 3, 0, "id-number"),
         ]);
         assert_eq!(reply_of(&rules, &text(" 社保查询 ")), said("exact"));
-        assert_eq!(reply_of(&rules, &text("社保怎么交")), said("contains-older"));
-        assert_eq!(reply_of(&rules, &text("430102199001011234")), said("id-number"));
+        assert_eq!(
+            reply_of(&rules, &text("社保怎么交")),
+            said("contains-older")
+        );
+        assert_eq!(
+            reply_of(&rules, &text("430102199001011234")),
+            said("id-number")
+        );
     }
 
     #[test]
@@ -505,7 +520,10 @@ mod tests {
         assert_eq!(reply_of(&rules, &click), said("12345"));
         let other = Incoming::Click { key: "MAP".into() };
         assert_eq!(reply_of(&rules, &other), Reply::Nothing);
-        assert_eq!(reply_of(&RuleSet::default(), &Incoming::Unsubscribe), Reply::Nothing);
+        assert_eq!(
+            reply_of(&RuleSet::default(), &Incoming::Unsubscribe),
+            Reply::Nothing
+        );
     }
 
     #[test]
@@ -520,7 +538,10 @@ mod tests {
             }
         );
         assert_eq!(reply_of(&rules, &text("5")), said("menu five"));
-        assert_eq!(decide(&RuleSet::default(), &text("5"), false).reply, Reply::Acknowledgement);
+        assert_eq!(
+            decide(&RuleSet::default(), &text("5"), false).reply,
+            Reply::Acknowledgement
+        );
         assert_eq!(may_be_rating(&text("3")), Some(3));
     }
 
@@ -535,26 +556,40 @@ mod tests {
     #[test]
     fn validation_explains_what_is_wrong() {
         assert_eq!(
-            rule(MatchKind::Regex, &["("], 0, 0, "x").validate().map_err(|e| matches!(e, RuleError::BadRegex(_))),
+            rule(MatchKind::Regex, &["("], 0, 0, "x")
+                .validate()
+                .map_err(|e| matches!(e, RuleError::BadRegex(_))),
             Err(true)
         );
         assert_eq!(
             rule(MatchKind::Exact, &[" "], 0, 0, "x").validate(),
             Err(RuleError::NoPattern(MatchKind::Exact))
         );
-        assert_eq!(rule(MatchKind::Subscribe, &[], 0, 0, "x").validate(), Ok(()));
         assert_eq!(
-            ReplyContent::from_parts("hi".into(), vec![NewsItem {
-                title: "t".into(),
-                description: String::new(),
-                pic_url: String::new(),
-                url: "https://x".into()
-            }]),
+            rule(MatchKind::Subscribe, &[], 0, 0, "x").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            ReplyContent::from_parts(
+                "hi".into(),
+                vec![NewsItem {
+                    title: "t".into(),
+                    description: String::new(),
+                    pic_url: String::new(),
+                    url: "https://x".into()
+                }]
+            ),
             Err(RuleError::TextOrNews)
         );
-        assert_eq!(ReplyContent::from_parts(String::new(), vec![]), Err(RuleError::TextOrNews));
+        assert_eq!(
+            ReplyContent::from_parts(String::new(), vec![]),
+            Err(RuleError::TextOrNews)
+        );
         assert_eq!("menu_click".parse(), Ok(MatchKind::MenuClick));
-        assert_eq!(MatchKind::try_from(pb::MatchKind::Regex as i32), Ok(MatchKind::Regex));
+        assert_eq!(
+            MatchKind::try_from(pb::MatchKind::Regex as i32),
+            Ok(MatchKind::Regex)
+        );
         assert!(MatchKind::try_from(0).is_err());
     }
 }

@@ -112,3 +112,35 @@ pub async fn locate(
     .await?;
     Ok(())
 }
+
+/// Queues a `FollowerChanged` (`subscribed` or `unsubscribed`) on
+/// `interaction.{account}.follower.{kind}`; `cause` is the inbound event's id.
+pub async fn announce(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+    kind: &str,
+    qr_scene: &str,
+    cause: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let event_id = format!("{cause}:follower.{kind}");
+    let event = proto::events::v1::FollowerChanged {
+        header: Some(proto::events::v1::EventHeader {
+            event_id: event_id.clone(),
+            account: account.to_owned(),
+            occurred_at: Some(super::tickets_inbound::timestamp(at)),
+        }),
+        kind: kind.to_owned(),
+        openid: openid.to_owned(),
+        qr_scene: qr_scene.to_owned(),
+    };
+    let subject = format!("interaction.{account}.follower.{kind}");
+    super::outbox::enqueue(
+        tx,
+        &subject,
+        &event_id,
+        &prost::Message::encode_to_vec(&event),
+    )
+    .await
+}

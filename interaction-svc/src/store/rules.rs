@@ -49,13 +49,17 @@ impl RulesNotifier {
         let subject = self.namespace.subject(&changed_subject(account));
         let sent = async {
             // The payload is informative only; the subject carries the account.
-            self.nats.publish(subject, account.as_bytes().to_vec().into()).await?;
+            self.nats
+                .publish(subject, account.as_bytes().to_vec().into())
+                .await?;
             self.nats.flush().await?;
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
         };
         match sent.await {
             Ok(()) => tracing::debug!(account, "rules change announced"),
-            Err(error) => tracing::warn!(account, %error, "cannot announce a rules change; replicas catch up on their next reload"),
+            Err(error) => {
+                tracing::warn!(account, %error, "cannot announce a rules change; replicas catch up on their next reload")
+            }
         }
     }
 }
@@ -126,12 +130,16 @@ pub async fn list_reply_rules(db: &PgPool, account: &str) -> Result<Vec<ReplyRul
 
 /// One reply rule.
 #[tracing::instrument(skip(db))]
-pub async fn get_reply_rule(db: &PgPool, id: uuid::Uuid) -> Result<Option<ReplyRule>, RulesStoreError> {
-    let row: Option<ReplyRuleRow> =
-        sqlx::query_as(&format!("SELECT {REPLY_COLUMNS} FROM reply_rules WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+pub async fn get_reply_rule(
+    db: &PgPool,
+    id: uuid::Uuid,
+) -> Result<Option<ReplyRule>, RulesStoreError> {
+    let row: Option<ReplyRuleRow> = sqlx::query_as(&format!(
+        "SELECT {REPLY_COLUMNS} FROM reply_rules WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(ReplyRule::try_from).transpose()?)
 }
 
@@ -258,7 +266,10 @@ const ROUTING_COLUMNS: &str = "id, account, keywords, category, department, prio
 
 /// Every routing rule of `account`, in the order they are tried.
 #[tracing::instrument(skip(db))]
-pub async fn list_routing_rules(db: &PgPool, account: &str) -> Result<Vec<RoutingRule>, sqlx::Error> {
+pub async fn list_routing_rules(
+    db: &PgPool,
+    account: &str,
+) -> Result<Vec<RoutingRule>, sqlx::Error> {
     let rows: Vec<RoutingRuleRow> = sqlx::query_as(&format!(
         "SELECT {ROUTING_COLUMNS} FROM routing_rules WHERE account = $1
           ORDER BY priority DESC, created_at, id"

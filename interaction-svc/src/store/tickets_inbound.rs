@@ -219,9 +219,10 @@ impl Deadline {
 }
 
 /// Marks up to `limit` tickets whose `deadline` passed before `now` as overdue and
-/// returns them. Each ticket is marked once: the `*_overdue_at IS NULL` condition is
-/// re-checked under the row lock, so of two replicas sweeping at once only one gets
-/// a given row back (the other skips the locked rows or finds them already marked).
+/// returns them. Each ticket is marked once: the rows are first locked with
+/// `SKIP LOCKED` (a replica sweeping at the same time takes other rows), and the
+/// update re-checks `*_overdue_at IS NULL` on the locked, current rows, so a row
+/// another replica marked in the meantime is not returned again.
 pub async fn mark_overdue(
     tx: &mut Transaction<'_, Postgres>,
     deadline: Deadline,
@@ -237,15 +238,27 @@ pub async fn mark_overdue(
         Deadline::Resolve => ("resolve_overdue_at", "resolve_due_at", "state <> 'closed'"),
     };
     let condition = format!("{states} AND {marker} IS NULL AND {due} < $1");
-    sqlx::query_as(&format!(
-        "UPDATE tickets SET {marker} = $1, overdue = true
-          WHERE id IN (SELECT id FROM tickets WHERE {condition}
-                        ORDER BY {due} LIMIT $2 FOR UPDATE SKIP LOCKED)
-            AND {condition}
-         RETURNING {COLUMNS}"
+    // Two statements, not `UPDATE … WHERE id IN (SELECT … SKIP LOCKED)`: there the
+    // update's own snapshot can predate a row the sub-select locked, and the re-check
+    // of such a row may drop it although it stays locked, leaving it unmarked.
+    let locked: Vec<uuid::Uuid> = sqlx::query_scalar(&format!(
+        "SELECT id FROM tickets WHERE {condition}
+          ORDER BY {due} LIMIT $2 FOR UPDATE SKIP LOCKED"
     ))
     .bind(now)
     .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    if locked.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&format!(
+        "UPDATE tickets SET {marker} = $1, overdue = true
+          WHERE id = ANY($2) AND {condition}
+         RETURNING {COLUMNS}"
+    ))
+    .bind(now)
+    .bind(&locked)
     .fetch_all(&mut **tx)
     .await
 }
@@ -291,7 +304,10 @@ pub async fn announce(
         previous_department: String::new(),
         assignee: ticket.assignee.clone(),
     };
-    let subject = format!("interaction.{}.ticket.{}", ticket.account, announcement.kind);
+    let subject = format!(
+        "interaction.{}.ticket.{}",
+        ticket.account, announcement.kind
+    );
     outbox::enqueue(tx, &subject, announcement.event_id, &event.encode_to_vec()).await
 }
 

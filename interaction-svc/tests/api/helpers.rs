@@ -217,6 +217,57 @@ impl TestApp {
     }
 }
 
+/// A second instance of the service on the same database and NATS namespace (a
+/// replica), for the tests of what several replicas must do once.
+pub struct Replica {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts a replica of this service with `extra` configuration.
+    pub async fn spawn_replica(&self, extra: &[(&str, &str)]) -> Replica {
+        let keys = format!("city-office:admin:{ADMIN_KEY}");
+        let env = service_env(
+            &self._test_db,
+            &self._test_nats,
+            [("API_KEYS", keys.as_str())]
+                .into_iter()
+                .chain(extra.iter().copied()),
+        );
+        let config = Config::from_env(&env).expect("test configuration is valid");
+        let app = Application::build(config).await.expect("replica builds");
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = shutdown_rx.await;
+        }));
+        Replica {
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+        }
+    }
+}
+
+impl Replica {
+    /// Stops the replica and waits for its drain.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("replica task").expect("clean shutdown");
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
 /// What the INTERACTION stream holds, as stats-svc and other consumers see it.
 impl TestApp {
     /// The first `count` ticket events on the INTERACTION stream (published by the

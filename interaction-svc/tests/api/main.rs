@@ -1,9 +1,13 @@
 //! interaction-svc against real NATS and PostgreSQL; one binary, a module per feature.
 
 mod answering;
+mod citizen;
 mod followers;
 mod helpers;
+mod inbound;
 mod queue;
+mod reply_path;
 mod rules;
 mod startup;
+mod sweeper;
 mod tickets;

@@ -1,0 +1,115 @@
+//! The inbound half's background work, wired by `startup`: the reply path, the
+//! rules-cache refresh, the inbound consumer, the outbox relay and the deadline
+//! sweeper. Each runs under the runtime's drain and stops when it begins.
+
+use std::sync::Arc;
+
+use platform::service::ServiceRuntime;
+
+use crate::config::InteractionConfig;
+use crate::domain::Intake;
+use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
+use crate::relay::{OutboxSignal, Relay};
+use crate::replies::{self, Responder, RulesCache};
+use crate::store::rules::CHANGED_WILDCARD;
+use crate::sweeper;
+
+/// Subscriptions and shared state, prepared before the service reports ready.
+pub struct Background {
+    config: InteractionConfig,
+    cache: Arc<RulesCache>,
+    intake: Arc<Intake>,
+    signal: OutboxSignal,
+    requests: async_nats::Subscriber,
+    notices: async_nats::Subscriber,
+}
+
+impl Background {
+    /// Subscribes to reply requests and rule-change notices (so nothing sent after
+    /// `build` returns is missed), provisions the durable consumer, and loads the rules.
+    pub async fn prepare(
+        runtime: &ServiceRuntime,
+        config: &InteractionConfig,
+    ) -> anyhow::Result<Self> {
+        let nats = &runtime.nats;
+        let requests = nats
+            .queue_subscribe(
+                runtime.namespace.subject(replies::SUBJECT),
+                replies::QUEUE_GROUP.to_owned(),
+            )
+            .await?;
+        let notices = nats
+            .subscribe(runtime.namespace.subject(CHANGED_WILDCARD))
+            .await?;
+        // The server knows the subscriptions once the flush returns.
+        nats.flush().await?;
+        platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &CONSUMER)
+            .await?;
+        let cache = Arc::new(RulesCache::new(runtime.db.clone()));
+        let accounts = cache.reload_all().await?;
+        tracing::info!(accounts, "rules cache loaded");
+        Ok(Self {
+            config: config.clone(),
+            cache,
+            intake: Arc::new(Intake {
+                policy: config.policy.clone(),
+                fallback_department: config.default_department.clone(),
+            }),
+            signal: OutboxSignal::new(),
+            requests,
+            notices,
+        })
+    }
+
+    /// The relay's wake-up, for other writers of the outbox.
+    pub fn outbox_signal(&self) -> OutboxSignal {
+        self.signal.clone()
+    }
+
+    /// Starts every loop; `held` sends answers held for citizens who write again.
+    pub fn spawn<H: HeldAnswers>(self, runtime: &ServiceRuntime, held: H) {
+        let drain = &runtime.drain;
+        let responder = Arc::new(Responder::new(
+            self.cache.clone(),
+            runtime.db.clone(),
+            self.intake.clone(),
+        ));
+        drain.spawn(replies::serve(
+            responder,
+            runtime.nats.clone(),
+            self.requests,
+            drain.clone(),
+        ));
+        drain.spawn(replies::cache::run_refresh(
+            self.cache.clone(),
+            self.notices,
+            self.config.rules_reload_interval,
+            drain.clone(),
+        ));
+        let handler = InboundHandler::new(
+            runtime.db.clone(),
+            self.cache,
+            self.intake,
+            self.signal.clone(),
+            held,
+        );
+        runtime.spawn_consumer(CONSUMER, Arc::new(handler));
+        let relay = Relay::new(
+            runtime.db.clone(),
+            runtime.jetstream.clone(),
+            runtime.namespace.clone(),
+        );
+        drain.spawn(relay.run(
+            self.signal.clone(),
+            self.config.outbox_poll_interval,
+            drain.clone(),
+        ));
+        drain.spawn(sweeper::run(
+            runtime.db.clone(),
+            self.config.sweep_interval,
+            self.config.escalation_department.clone(),
+            self.signal,
+            drain.clone(),
+        ));
+    }
+}

@@ -1,0 +1,166 @@
+//! The reply path: answers the gateway's `{ns}.wechat.reply.{account}` requests with
+//! the passive reply WeChat shows the citizen at once. Every replica joins the queue
+//! group `interaction-svc`, so each request is answered once.
+//!
+//! The gateway gives us about 1.5 s, so the common path reads only the in-memory
+//! rules cache; the database is read only for a lone digit (is it a rating?).
+
+pub mod cache;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::StreamExt;
+use platform::shutdown::Drain;
+use prost::Message as _;
+use proto::events::v1::{self as ev, Inbound, PassiveReply, passive_reply};
+use sqlx::PgPool;
+use wechat::message::InboundMessage;
+
+use crate::domain::incoming::{self, Incoming};
+use crate::domain::rules::{self, Reply, ReplyContent};
+use crate::domain::{Intake, rating};
+use crate::store::tickets_inbound;
+pub use cache::{AccountRules, RulesCache};
+
+/// The request subject, before namespacing; the last token is the account.
+pub const SUBJECT: &str = "wechat.reply.*";
+/// The queue group replicas share.
+pub const QUEUE_GROUP: &str = "interaction-svc";
+
+/// Why a request got no reply (the gateway then answers `success`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyPathError {
+    #[error("undecodable Inbound: {0}")]
+    Decode(#[from] prost::DecodeError),
+    #[error("Inbound without header or account")]
+    NoAccount,
+    #[error("unparsable callback XML: {0}")]
+    Parse(#[from] wechat::message::MessageError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Decides passive replies.
+#[derive(Debug)]
+pub struct Responder {
+    cache: Arc<RulesCache>,
+    db: PgPool,
+    intake: Arc<Intake>,
+}
+
+impl Responder {
+    /// A responder over the shared rules cache.
+    pub fn new(cache: Arc<RulesCache>, db: PgPool, intake: Arc<Intake>) -> Self {
+        Self { cache, db, intake }
+    }
+
+    /// The passive reply to an encoded `Inbound`, and a label for metrics.
+    #[tracing::instrument(skip_all, fields(event_id))]
+    pub async fn answer(
+        &self,
+        payload: &[u8],
+    ) -> Result<(PassiveReply, &'static str), ReplyPathError> {
+        let inbound = Inbound::decode(payload)?;
+        let header = inbound
+            .header
+            .filter(|h| !h.account.is_empty())
+            .ok_or(ReplyPathError::NoAccount)?;
+        tracing::Span::current().record("event_id", header.event_id.as_str());
+        let message = InboundMessage::parse(inbound.raw_xml.as_bytes())?;
+        let incoming = Incoming::of(&message);
+        if !incoming.is_from_citizen() {
+            return Ok((PassiveReply::default(), "none"));
+        }
+        let rules = self.cache.get(&header.account).await?;
+        let rating_requested = match rules::may_be_rating(&incoming) {
+            Some(_) => tickets_inbound::awaiting_rating(
+                &self.db,
+                &header.account,
+                &message.header.from_user_name,
+                &header.event_id,
+            )
+            .await?
+            .is_some(),
+            None => false,
+        };
+        let decision = rules::decide(&rules.replies, &incoming, rating_requested);
+        Ok(match decision.reply {
+            Reply::Nothing => (PassiveReply::default(), "none"),
+            Reply::Rule(ReplyContent::Text(text)) => (text_reply(text), "rule_text"),
+            Reply::Rule(ReplyContent::News(news)) => (news_reply(news), "rule_news"),
+            Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
+            Reply::Acknowledgement => {
+                let arrived = incoming::create_time(&message, Utc::now());
+                let words = incoming.message().map_or("", |m| m.text.as_str());
+                let placement = self.intake.place(&rules.routing, words, arrived);
+                (
+                    text_reply(self.intake.acknowledgement(&placement)),
+                    "acknowledgement",
+                )
+            }
+        })
+    }
+}
+
+fn text_reply(content: String) -> PassiveReply {
+    PassiveReply {
+        body: Some(passive_reply::Body::Text(ev::TextReply { content })),
+    }
+}
+
+fn news_reply(news: Vec<crate::domain::NewsItem>) -> PassiveReply {
+    let articles = news
+        .into_iter()
+        .map(|n| ev::NewsArticle {
+            title: n.title,
+            description: n.description,
+            pic_url: n.pic_url,
+            url: n.url,
+        })
+        .collect();
+    PassiveReply {
+        body: Some(passive_reply::Body::News(ev::NewsReply { articles })),
+    }
+}
+
+/// Answers every request on `requests` (a queue subscription to [`SUBJECT`]) until
+/// the drain begins; each request is answered in its own task, which the drain awaits.
+pub async fn serve(
+    responder: Arc<Responder>,
+    nats: async_nats::Client,
+    mut requests: async_nats::Subscriber,
+    drain: Drain,
+) {
+    tracing::info!("reply path started");
+    loop {
+        let request = tokio::select! {
+            () = drain.stopping().cancelled() => break,
+            request = requests.next() => request,
+        };
+        let Some(request) = request else { break };
+        let Some(reply_to) = request.reply.clone() else {
+            continue;
+        };
+        let responder = responder.clone();
+        let nats = nats.clone();
+        drain.spawn(async move {
+            let reply = match responder.answer(&request.payload).await {
+                Ok((reply, kind)) => {
+                    metrics::counter!("interaction_replies_total", "kind" => kind).increment(1);
+                    reply
+                }
+                Err(error) => {
+                    metrics::counter!("interaction_replies_total", "kind" => "error").increment(1);
+                    tracing::warn!(%error, subject = %request.subject, "no passive reply");
+                    PassiveReply::default()
+                }
+            };
+            if let Err(error) = nats.publish(reply_to, reply.encode_to_vec().into()).await {
+                tracing::warn!(%error, "cannot send the passive reply");
+            }
+        });
+    }
+    let _ = requests.unsubscribe().await;
+    tracing::info!("reply path stopped");
+}

@@ -1,0 +1,139 @@
+//! The deadline sweeper: marks tickets whose acknowledgement or resolution deadline
+//! passed as overdue, records it, and escalates them to the supervision office (督办,
+//! domain.md §2) by announcing `ticket.overdue`.
+//!
+//! Every replica sweeps. A ticket is escalated once: the marking `UPDATE` returns a
+//! row to exactly one transaction (see `tickets_inbound::mark_overdue`), and that
+//! transaction records the transition and queues the event with the marking.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use platform::shutdown::Drain;
+use sqlx::PgPool;
+
+use crate::relay::OutboxSignal;
+use crate::store::tickets::record_transition;
+use crate::store::tickets_inbound::{self, Announcement, Deadline};
+
+/// Tickets marked per statement, so a backlog after downtime is taken in bites.
+const BATCH: i64 = 500;
+
+/// The actor of the sweeper's transitions.
+const ACTOR: &str = "system";
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub acknowledge_overdue: usize,
+    pub resolve_overdue: usize,
+}
+
+impl SweepReport {
+    /// Tickets escalated in all.
+    pub fn total(&self) -> usize {
+        self.acknowledge_overdue + self.resolve_overdue
+    }
+}
+
+/// Marks every ticket overdue whose deadline passed before `now`, and escalates it
+/// to `escalate_to`.
+#[tracing::instrument(skip(db))]
+pub async fn sweep_once(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    escalate_to: &str,
+) -> Result<SweepReport, sqlx::Error> {
+    let mut report = SweepReport::default();
+    for deadline in [Deadline::Acknowledge, Deadline::Resolve] {
+        loop {
+            let marked = sweep_batch(db, deadline, now, escalate_to).await?;
+            match deadline {
+                Deadline::Acknowledge => report.acknowledge_overdue += marked,
+                Deadline::Resolve => report.resolve_overdue += marked,
+            }
+            if marked < BATCH as usize {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn sweep_batch(
+    db: &PgPool,
+    deadline: Deadline,
+    now: DateTime<Utc>,
+    escalate_to: &str,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let overdue = tickets_inbound::mark_overdue(&mut tx, deadline, now, BATCH).await?;
+    for ticket in &overdue {
+        let state = ticket.state()?;
+        let note = format!(
+            "{} deadline passed; escalated to {escalate_to}",
+            deadline.as_str()
+        );
+        record_transition(
+            &mut tx,
+            ticket.ticket_id(),
+            Some(state),
+            state,
+            ACTOR,
+            "overdue",
+            &note,
+        )
+        .await?;
+        // The marking time makes the id unique even if a reopened ticket's deadline
+        // is marked again later.
+        let event_id = format!(
+            "ticket:{}:overdue:{}:{}",
+            ticket.id,
+            deadline.as_str(),
+            now.timestamp_micros()
+        );
+        tickets_inbound::announce(
+            &mut tx,
+            ticket,
+            Announcement {
+                kind: "overdue",
+                actor: ACTOR,
+                event_id: &event_id,
+                occurred_at: now,
+            },
+        )
+        .await?;
+        tracing::info!(ticket = %ticket.id, department = %ticket.department, deadline = deadline.as_str(), "ticket overdue, escalated");
+    }
+    tx.commit().await?;
+    if !overdue.is_empty() {
+        metrics::counter!("interaction_overdue_total", "deadline" => deadline.as_str())
+            .increment(overdue.len() as u64);
+    }
+    Ok(overdue.len())
+}
+
+/// Sweeps every `interval` until the drain begins.
+pub async fn run(
+    db: PgPool,
+    interval: Duration,
+    escalate_to: String,
+    signal: OutboxSignal,
+    drain: Drain,
+) {
+    tracing::info!(?interval, "deadline sweeper started");
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = drain.stopping().cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        match sweep_once(&db, Utc::now(), &escalate_to).await {
+            Ok(report) if report.total() > 0 => signal.notify(),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "deadline sweep failed; retrying next interval"),
+        }
+    }
+    tracing::info!("deadline sweeper stopped");
+}

@@ -1,0 +1,123 @@
+//! The deadline sweeper: overdue tickets are marked and escalated once, whatever the
+//! number of replicas sweeping.
+
+use chrono::{Duration, Utc};
+use interaction_svc::sweeper::sweep_once;
+use prost::Message as _;
+use proto::events::v1::TicketChanged;
+
+use crate::citizen::eventually;
+use crate::helpers::{ACCOUNT, TestApp, spawn_app, spawn_app_with};
+
+impl TestApp {
+    /// Inserts `n` tickets in `state` whose acknowledgement deadline passed a minute ago
+    /// and whose resolution deadline is tomorrow.
+    async fn insert_late_tickets(&self, n: usize, state: &str) -> Vec<uuid::Uuid> {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let id = self.insert_ticket("transport", state, 10).await;
+            sqlx::query(
+                "UPDATE tickets SET acknowledge_due_at = now() - interval '1 minute' WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&self.db)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        ids
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_overdue_ticket_is_escalated_once_even_with_two_replicas() {
+    let fast = [("SWEEP_INTERVAL", "50ms")];
+    let app = spawn_app_with(&fast).await;
+    let replica = app.spawn_replica(&fast).await;
+    let late = app.insert_late_tickets(20, "open").await;
+    // Acknowledged tickets are past their acknowledgement deadline by definition of
+    // being acknowledged: only resolution can be late for them.
+    let acknowledged = app.insert_late_tickets(1, "acknowledged").await;
+
+    eventually("every late ticket is marked", || async {
+        let marked = app
+            .count(
+                "SELECT count(*) FROM tickets WHERE acknowledge_overdue_at IS NOT NULL AND overdue",
+            )
+            .await;
+        (marked == late.len() as i64).then_some(())
+    })
+    .await;
+    replica.stop().await;
+
+    let transitions = app
+        .count(
+            "SELECT count(*) FROM ticket_transitions WHERE action = 'overdue' AND actor = 'system'",
+        )
+        .await;
+    let tickets_escalated = app
+        .count("SELECT count(DISTINCT ticket_id) FROM ticket_transitions WHERE action = 'overdue'")
+        .await;
+    let events = app
+        .count("SELECT count(*) FROM outbox WHERE subject LIKE 'interaction.%.ticket.overdue'")
+        .await;
+    assert_eq!((transitions, tickets_escalated, events), (20, 20, 20));
+    let note: String =
+        sqlx::query_scalar("SELECT note FROM ticket_transitions WHERE ticket_id = $1")
+            .bind(late[0])
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        note,
+        "acknowledge deadline passed; escalated to supervision"
+    );
+    let untouched = app
+        .count(&format!(
+            "SELECT count(*) FROM tickets WHERE id = '{}' AND NOT overdue",
+            acknowledged[0]
+        ))
+        .await;
+    assert_eq!(untouched, 1);
+
+    let published = app
+        .interaction_events(&format!("interaction.{ACCOUNT}.ticket.overdue"), 20)
+        .await;
+    assert_eq!(published.len(), 20);
+    let event = TicketChanged::decode(published[0].payload.clone()).unwrap();
+    assert_eq!(
+        (event.kind.as_str(), event.actor.as_str()),
+        ("overdue", "system")
+    );
+    assert_eq!(event.department, "transport", "the owner keeps the ticket");
+}
+
+#[tokio::test]
+async fn concurrent_sweeps_escalate_each_deadline_of_each_ticket_once() {
+    let app = spawn_app().await;
+    app.insert_late_tickets(30, "open").await;
+    // Ten days on, both deadlines of every ticket have passed.
+    let later = Utc::now() + Duration::days(10);
+    let sweeps = (0..4).map(|_| sweep_once(&app.db, later, "supervision"));
+    let reports = futures::future::try_join_all(sweeps)
+        .await
+        .expect("sweeps succeed");
+    let acknowledge: usize = reports.iter().map(|r| r.acknowledge_overdue).sum();
+    let resolve: usize = reports.iter().map(|r| r.resolve_overdue).sum();
+    assert_eq!((acknowledge, resolve), (30, 30));
+    assert_eq!(
+        app.count("SELECT count(*) FROM ticket_transitions WHERE action = 'overdue'")
+            .await,
+        60
+    );
+    let again = sweep_once(&app.db, later, "supervision").await.unwrap();
+    assert_eq!(
+        again.total(),
+        0,
+        "a marked deadline is never escalated again"
+    );
+}
