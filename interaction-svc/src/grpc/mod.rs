@@ -10,6 +10,8 @@ mod convert;
 mod error;
 mod watch;
 
+use std::sync::Arc;
+
 use platform::grpc::caller;
 use platform::{Caller, Role};
 use proto::interaction::v1 as pb;
@@ -48,6 +50,8 @@ pub struct InteractionGrpc {
     deliverer: Deliverer,
     watch: QueueWatch,
     rules: RulesNotifier,
+    /// Called after every committed ticket change (startup wakes the outbox relay).
+    on_change: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl InteractionGrpc {
@@ -59,6 +63,22 @@ impl InteractionGrpc {
             deliverer,
             watch,
             rules,
+            on_change: None,
+        }
+    }
+
+    /// Runs `on_change` after every committed ticket change; startup uses it to wake
+    /// the outbox relay, so watchers and consumers hear of the change at once
+    /// rather than at the relay's next poll.
+    pub fn on_change(mut self, on_change: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_change = Some(Arc::new(on_change));
+        self
+    }
+
+    /// Called after a commit that queued an event.
+    fn queued(&self) {
+        if let Some(on_change) = &self.on_change {
+            on_change();
         }
     }
 }
@@ -147,6 +167,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let row = tickets::acknowledge(&self.db, id, scope(&caller), act)
             .await
             .map_err(GrpcError::from)?;
+        self.queued();
         Ok(Response::new(convert::ticket(row)))
     }
 
@@ -173,6 +194,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let row = tickets::assign(&self.db, id, scope(&caller), assignment, act)
             .await
             .map_err(GrpcError::from)?;
+        self.queued();
         Ok(Response::new(convert::ticket(row)))
     }
 
@@ -196,6 +218,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
             .reply(id, scope(&caller), text, act)
             .await
             .map_err(GrpcError::from)?;
+        self.queued();
         Ok(Response::new(pb::ReplyToTicketResponse {
             ticket: Some(convert::ticket(row)),
             delivery: convert::delivery(delivery) as i32,
@@ -215,6 +238,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let row = tickets::close(&self.db, id, scope(&caller), act)
             .await
             .map_err(GrpcError::from)?;
+        self.queued();
         // The close stands even if the question cannot be recorded; the citizen
         // then simply is not asked.
         if let Err(error) = self.deliverer.ask_for_rating(&row).await {
@@ -236,6 +260,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         let row = tickets::reopen(&self.db, id, scope(&caller), act)
             .await
             .map_err(GrpcError::from)?;
+        self.queued();
         Ok(Response::new(convert::ticket(row)))
     }
 
