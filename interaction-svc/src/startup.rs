@@ -84,7 +84,11 @@ impl Application {
             self.deliverer.clone(),
             watch,
             rules,
-        );
+        )
+        .on_change({
+            let outbox = self.background.outbox_signal();
+            move || outbox.notify()
+        });
         self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(
             grpc,
