@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 use crate::event::InboundEvent;
 
-/// Longest wait for one PubAck before publishing again (JetStream drops the repeat).
+/// Longest wait for one PubAck before publishing again (JetStream drops the repeat);
+/// at most a quarter of the deadline, so a short deadline still gets retries.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_millis(400);
@@ -48,10 +49,11 @@ impl Publisher {
         let until = started + self.deadline;
         let subject = async_nats::Subject::from(event.subject.as_str());
         let mut backoff = FIRST_BACKOFF;
+        let attempt_timeout = ATTEMPT_TIMEOUT.min(self.deadline / 4);
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
-            let attempt_until = until.min(Instant::now() + ATTEMPT_TIMEOUT);
+            let attempt_until = until.min(Instant::now() + attempt_timeout);
             let message = PublishMessage::build()
                 .payload(event.payload.clone())
                 .message_id(&event.event_id);

@@ -1,0 +1,140 @@
+//! Accepted callbacks: every type reaches the stream exactly once, in every mode.
+
+use crate::helpers::{TestAccount, TestApp, by_event_id, spawn_app};
+use crate::samples;
+
+async fn every_type_is_stored_once_despite_three_deliveries(
+    app: &TestApp,
+    account: &TestAccount,
+    encrypt: bool,
+) {
+    let samples = samples::all();
+    for sample in &samples {
+        // WeChat's retries repeat the callback, with a fresh signature each time.
+        for attempt in 0..3 {
+            let callback = if encrypt {
+                account.encrypted_callback(&sample.xml)
+            } else {
+                account.plain_callback(&sample.xml)
+            };
+            let (status, body) = app.post_text(&account.id, &callback).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (200, "success"),
+                "{} attempt {attempt}",
+                sample.name
+            );
+        }
+    }
+
+    let stored = app.stored().await;
+    assert_eq!(stored.len(), samples.len(), "one stored event per callback");
+    let counts = by_event_id(&stored);
+    for sample in &samples {
+        let subject = app.nats.namespace.subject(&format!(
+            "wechat.inbound.{}.{}",
+            account.id, sample.subject
+        ));
+        let expected = sample.event_id.replace("{a}", &account.id);
+        let (_, msg_id, inbound) = stored
+            .iter()
+            .find(|(s, msg_id, _)| {
+                *s == subject
+                    && match expected.strip_suffix('#') {
+                        Some(prefix) => msg_id.starts_with(prefix) && msg_id.len() == prefix.len() + 40,
+                        None => *msg_id == expected,
+                    }
+            })
+            .unwrap_or_else(|| panic!("{}: nothing on {subject} with {expected}", sample.name));
+        assert_eq!(counts[msg_id], 1, "{}", sample.name);
+        let header = inbound.header.clone().unwrap();
+        assert_eq!(&header.event_id, msg_id, "{}", sample.name);
+        assert_eq!(header.account, account.id);
+        assert_eq!(inbound.raw_xml, sample.xml, "{}: the decrypted XML, unchanged", sample.name);
+    }
+}
+
+#[tokio::test]
+async fn every_message_and_event_type_reaches_the_stream_once_in_plaintext_mode() {
+    let app = spawn_app().await;
+    every_type_is_stored_once_despite_three_deliveries(&app, &app.plain, false).await;
+    let duplicates = app
+        .metric(
+            "gateway_callbacks_total",
+            &[("account", &app.plain.id), ("outcome", "duplicate")],
+        )
+        .await;
+    assert_eq!(duplicates, 2.0 * samples::all().len() as f64);
+}
+
+#[tokio::test]
+async fn every_message_and_event_type_reaches_the_stream_once_in_safe_mode() {
+    let app = spawn_app().await;
+    every_type_is_stored_once_despite_three_deliveries(&app, &app.safe, true).await;
+    let accepted = app
+        .metric(
+            "gateway_callbacks_total",
+            &[("account", &app.safe.id), ("type", "CLICK"), ("outcome", "accepted")],
+        )
+        .await;
+    assert_eq!(accepted, 1.0);
+}
+
+#[tokio::test]
+async fn a_compatible_account_accepts_both_plain_and_encrypted_callbacks() {
+    let app = spawn_app().await;
+    let first = samples::text("oCompat", 1, "plain");
+    let second = samples::text("oCompat", 2, "encrypted");
+    let (status, _) = app.post_text(&app.compat.id, &app.compat.plain_callback(&first)).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post_text(&app.compat.id, &app.compat.encrypted_callback(&second))
+        .await;
+    assert_eq!(status, 200);
+    let stored = app.stored().await;
+    let raw: Vec<_> = stored.iter().map(|(_, _, i)| i.raw_xml.clone()).collect();
+    assert_eq!(raw, [first, second]);
+}
+
+#[tokio::test]
+async fn a_callback_encrypted_with_the_previous_key_is_accepted_during_rotation() {
+    let app = spawn_app().await;
+    let previous =
+        wechat::crypto::MessageCrypto::new(crate::helpers::PREVIOUS_AES_KEY, &app.safe.appid)
+            .unwrap();
+    let xml = samples::text("oRotate", 7, "old key");
+    let (status, _) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback_with(&xml, &previous))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.stored().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_url_check_echoes_echostr_only_with_a_good_signature() {
+    let app = spawn_app().await;
+    for account in [&app.plain, &app.safe] {
+        let mut callback = account.plain_callback("");
+        callback.set("echostr", "1616140317555161061");
+        let response = app
+            .http
+            .get(app.url(&account.id))
+            .query(&callback.query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "1616140317555161061");
+
+        callback.set("signature", &"0".repeat(40));
+        let response = app
+            .http
+            .get(app.url(&account.id))
+            .query(&callback.query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.text().await.unwrap(), "bad_signature");
+    }
+}

@@ -1,0 +1,67 @@
+//! Configuration errors name the variable an operator must fix.
+
+use gateway::Config;
+use platform::{ConfigError, Env};
+
+fn account_env() -> Env {
+    Env::from_pairs([
+        ("WECHAT_ACCOUNTS", "city"),
+        ("WECHAT_CITY_APPID", "wx0000000000000001"),
+        ("WECHAT_CITY_ORIGINAL_ID", "gh_city"),
+        ("WECHAT_CITY_TOKEN", "secret-token"),
+        ("WECHAT_CITY_MODE", "safe"),
+        (
+            "WECHAT_CITY_AES_KEY",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ),
+    ])
+}
+
+fn error_var(env: &Env) -> String {
+    match Config::from_env(env).unwrap_err() {
+        ConfigError::Missing { var }
+        | ConfigError::Invalid { var, .. }
+        | ConfigError::InvalidSecret { var, .. }
+        | ConfigError::File { var, .. } => var,
+    }
+}
+
+#[test]
+fn a_listed_account_without_an_appid_names_its_variable() {
+    let env = account_env().with("WECHAT_CITY_APPID", "");
+    assert_eq!(error_var(&env), "WECHAT_CITY_APPID");
+}
+
+#[test]
+fn an_unknown_mode_names_its_variable() {
+    let env = account_env().with("WECHAT_CITY_MODE", "secure");
+    assert_eq!(error_var(&env), "WECHAT_CITY_MODE");
+}
+
+#[test]
+fn a_bad_aes_key_names_its_variable_without_showing_it() {
+    let env = account_env().with("WECHAT_CITY_AES_KEY", "too-short-key");
+    let error = Config::from_env(&env).unwrap_err();
+    assert_eq!(error_var(&env), "WECHAT_CITY_AES_KEY");
+    assert!(!error.to_string().contains("too-short-key"), "{error}");
+}
+
+#[test]
+fn a_bad_previous_aes_key_names_its_variable() {
+    let env = account_env().with("WECHAT_CITY_AES_KEY_PREVIOUS", "nope");
+    assert_eq!(error_var(&env), "WECHAT_CITY_AES_KEY_PREVIOUS");
+}
+
+#[test]
+fn a_token_can_come_from_a_mounted_file() {
+    let path = std::env::temp_dir().join(format!("gateway-token-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&path, "from-file\n").unwrap();
+    let env = account_env()
+        .with("WECHAT_CITY_TOKEN", "")
+        .with("WECHAT_CITY_TOKEN_FILE", path.to_str().unwrap());
+    let config = Config::from_env(&env).unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(config.accounts[0].token.expose_secret(), "from-file");
+    assert!(!format!("{config:?}").contains("from-file"));
+    let _ = std::fs::remove_file(path);
+}

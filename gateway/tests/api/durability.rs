@@ -1,0 +1,50 @@
+//! While JetStream cannot take a callback, WeChat gets no answer inside its deadline
+//! (so it redelivers), and the redelivery is accepted once NATS is back.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{ChaosProxy, Options, spawn_app_with};
+use crate::samples;
+
+#[tokio::test]
+async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_accepted_later() {
+    let proxy = ChaosProxy::start(&platform::testing::test_nats_url()).await;
+    let app = spawn_app_with(Options {
+        nats_url: Some(proxy.url.clone()),
+        extra: vec![
+            ("CALLBACK_DEADLINE", "1500ms"),
+            ("PUBLISH_DEADLINE", "1s"),
+            ("REPLY_BUDGET", "300ms"),
+        ],
+    })
+    .await;
+    let xml = samples::text("oOutage", 99, "停水了");
+
+    proxy.break_link();
+    app.wait_ready(false, Duration::from_secs(5)).await;
+    let started = Instant::now();
+    let (status, _) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "answered after {:?}, inside WeChat's deadline",
+        started.elapsed()
+    );
+    assert_eq!(status, 503);
+    assert!(app.stored().await.is_empty(), "nothing acknowledged");
+    let not_durable = app
+        .metric(
+            "gateway_callbacks_total",
+            &[("account", &app.plain.id), ("outcome", "not_durable")],
+        )
+        .await;
+    assert_eq!(not_durable, 1.0);
+    assert!(app.metric("gateway_publish_retries_total", &[]).await >= 1.0);
+
+    proxy.restore();
+    app.wait_ready(true, Duration::from_secs(15)).await;
+    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let stored = app.stored().await;
+    assert_eq!(stored.len(), 1, "stored exactly once");
+    assert_eq!(stored[0].1, format!("{}:oOutage:99", app.plain.id));
+}

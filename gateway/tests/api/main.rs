@@ -1,0 +1,9 @@
+//! The gateway's API tests: one binary, real NATS, a private namespace per test.
+
+mod callback;
+mod config;
+mod durability;
+mod helpers;
+mod rejections;
+mod replies;
+mod samples;

@@ -1,0 +1,207 @@
+//! The passive-reply path: answered, timed out, missing, invalid, and repeated for retries.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use proto::events::v1::{NewsArticle, NewsReply, PassiveReply, TextReply, passive_reply};
+use wechat::reply::{Reply, ReplyBody};
+
+use crate::helpers::{Options, spawn_app, spawn_app_with};
+use crate::samples;
+
+fn text_reply(content: &str) -> PassiveReply {
+    PassiveReply {
+        body: Some(passive_reply::Body::Text(TextReply {
+            content: content.to_owned(),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_responder_s_text_becomes_the_encrypted_reply_in_safe_mode() {
+    let app = spawn_app().await;
+    let (_, mut requests) = app
+        .responder(&app.safe.id, Duration::ZERO, |inbound| {
+            text_reply(&format!("已收到: {}", inbound.msg_id))
+        })
+        .await;
+    let xml = samples::text("oCitizen", 501, "路灯坏了");
+    let (status, body) = app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml)).await;
+    assert_eq!(status, 200);
+    let reply = Reply::open_encrypted(body.as_bytes(), &app.safe.crypto, &app.safe.token)
+        .expect("an encrypted, correctly signed reply");
+    assert_eq!(reply.to_user_name, "oCitizen");
+    assert_eq!(reply.from_user_name, crate::helpers::ORIGINAL_ID);
+    assert_eq!(
+        reply.body,
+        ReplyBody::Text {
+            content: "已收到: 501".into()
+        }
+    );
+    let asked = requests.recv().await.unwrap();
+    assert_eq!(asked.header.unwrap().event_id, format!("{}:oCitizen:501", app.safe.id));
+}
+
+#[tokio::test]
+async fn a_plaintext_account_gets_plain_reply_xml() {
+    let app = spawn_app().await;
+    app.responder(&app.plain.id, Duration::ZERO, |_| text_reply("hi"))
+        .await;
+    let xml = samples::text("oCitizen", 502, "hello");
+    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    assert_eq!(status, 200);
+    let reply = Reply::parse(body.as_bytes()).unwrap();
+    assert_eq!(reply.body, ReplyBody::Text { content: "hi".into() });
+}
+
+#[tokio::test]
+async fn without_a_responder_the_answer_is_success() {
+    let app = spawn_app().await;
+    let xml = samples::text("oCitizen", 503, "hello");
+    let (status, body) = app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml)).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let counted = app
+        .metric(
+            "gateway_replies_total",
+            &[("account", &app.safe.id), ("outcome", "no_responder")],
+        )
+        .await;
+    assert_eq!(counted, 1.0);
+}
+
+#[tokio::test]
+async fn a_responder_slower_than_the_budget_gives_success_on_time() {
+    let app = spawn_app_with(Options {
+        extra: vec![("REPLY_BUDGET", "200ms")],
+        ..Options::default()
+    })
+    .await;
+    app.responder(&app.plain.id, Duration::from_secs(3), |_| {
+        text_reply("too late")
+    })
+    .await;
+    let xml = samples::text("oCitizen", 504, "hello");
+    let started = std::time::Instant::now();
+    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    let counted = app
+        .metric(
+            "gateway_replies_total",
+            &[("account", &app.plain.id), ("outcome", "timeout")],
+        )
+        .await;
+    assert_eq!(counted, 1.0);
+}
+
+#[tokio::test]
+async fn a_retried_callback_gets_the_same_reply_and_the_responder_is_asked_once() {
+    let app = spawn_app().await;
+    let (asked, _) = app
+        .responder(&app.safe.id, Duration::ZERO, |_| {
+            text_reply(&uuid::Uuid::new_v4().to_string())
+        })
+        .await;
+    let xml = samples::text("oCitizen", 505, "hello");
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml)).await;
+        assert_eq!(status, 200);
+        replies.push(
+            Reply::open_encrypted(body.as_bytes(), &app.safe.crypto, &app.safe.token)
+                .unwrap()
+                .body,
+        );
+    }
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(replies[0], replies[2]);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    assert_eq!(app.stored().await.len(), 1);
+}
+
+#[tokio::test]
+async fn another_replica_answers_a_retry_from_the_shared_reply_cache() {
+    let first = spawn_app().await;
+    // A second gateway on the same namespace, as another replica would be.
+    let second = crate::helpers::spawn_replica(&first).await;
+    let (asked, _) = first
+        .responder(&first.plain.id, Duration::ZERO, |_| {
+            text_reply(&uuid::Uuid::new_v4().to_string())
+        })
+        .await;
+    let xml = samples::text("oCitizen", 506, "hello");
+    let (_, body_one) = first.post_text(&first.plain.id, &first.plain.plain_callback(&xml)).await;
+    // The replica's cache write is asynchronous; the retry comes seconds later in life.
+    let key_written = first.wait_for_reply_cache_entries(1).await;
+    assert!(key_written);
+    let (_, body_two) = second.post_text(&first.plain.id, &first.plain.plain_callback(&xml)).await;
+    let one = Reply::parse(body_one.as_bytes()).unwrap().body;
+    let two = Reply::parse(body_two.as_bytes()).unwrap().body;
+    assert_eq!(one, two);
+    // The replica asked too (it could not know it was a retry before the PubAck),
+    // but answered with the first reply.
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn news_with_two_articles_for_a_text_message_is_refused_and_answered_success() {
+    let app = spawn_app().await;
+    let article = |n: u32| NewsArticle {
+        title: format!("article {n}"),
+        description: "d".into(),
+        pic_url: "https://example.org/p.jpg".into(),
+        url: "https://example.org/".into(),
+    };
+    app.responder(&app.plain.id, Duration::ZERO, move |_| PassiveReply {
+        body: Some(passive_reply::Body::News(NewsReply {
+            articles: vec![article(1), article(2)],
+        })),
+    })
+    .await;
+    let xml = samples::text("oCitizen", 507, "hello");
+    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let counted = app
+        .metric(
+            "gateway_replies_total",
+            &[("account", &app.plain.id), ("outcome", "invalid")],
+        )
+        .await;
+    assert_eq!(counted, 1.0);
+}
+
+#[tokio::test]
+async fn a_callback_in_flight_during_shutdown_gets_its_full_answer() {
+    let mut app = spawn_app().await;
+    let (_, mut requests) = app
+        .responder(&app.plain.id, Duration::from_millis(300), |_| {
+            text_reply("answered while draining")
+        })
+        .await;
+    let xml = samples::text("oCitizen", 508, "hello");
+    let callback = app.plain.plain_callback(&xml);
+    let request = app
+        .http
+        .post(app.url(&app.plain.id))
+        .query(&callback.query)
+        .body(callback.body.clone())
+        .send();
+    let in_flight = tokio::spawn(async move {
+        let response = request.await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    // Shut down once the callback is provably in flight (the responder has it).
+    requests.recv().await.unwrap();
+    app.trigger_shutdown();
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200);
+    let reply = Reply::parse(body.as_bytes()).unwrap();
+    assert_eq!(
+        reply.body,
+        ReplyBody::Text {
+            content: "answered while draining".into()
+        }
+    );
+    app.stop().await.expect("run_until_stopped returns cleanly");
+    assert_eq!(app.stored().await.len(), 1);
+}
