@@ -155,7 +155,11 @@ impl AccountConfig {
                 }
             }
             None if mode == Mode::Plaintext => None,
-            None => return Err(ConfigError::Missing { var: var("AES_KEY") }),
+            None => {
+                return Err(ConfigError::Missing {
+                    var: var("AES_KEY"),
+                });
+            }
         };
         Ok(Self {
             id: id.to_owned(),
@@ -335,7 +339,10 @@ mod tests {
     fn a_safe_account_needs_an_aes_key() {
         let env = city().with("WECHAT_WATER_DEPT_AES_KEY", "");
         let error = Config::from_env(&env).unwrap_err();
-        assert_eq!(error.to_string(), "WECHAT_WATER_DEPT_AES_KEY is required but not set");
+        assert_eq!(
+            error.to_string(),
+            "WECHAT_WATER_DEPT_AES_KEY is required but not set"
+        );
     }
 
     #[test]

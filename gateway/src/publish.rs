@@ -40,7 +40,10 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher that keeps trying for `deadline` per event.
     pub fn new(jetstream: jetstream::Context, deadline: Duration) -> Self {
-        Self { jetstream, deadline }
+        Self {
+            jetstream,
+            deadline,
+        }
     }
 
     /// Publishes `event` and waits for its PubAck, retrying until the deadline.
@@ -58,7 +61,10 @@ impl Publisher {
                 .payload(event.payload.clone())
                 .message_id(&event.event_id);
             let attempt = async {
-                let ack = self.jetstream.send_publish(subject.clone(), message).await?;
+                let ack = self
+                    .jetstream
+                    .send_publish(subject.clone(), message)
+                    .await?;
                 ack.await
             };
             let error = match tokio::time::timeout_at(attempt_until, attempt).await {

@@ -232,11 +232,7 @@ impl ReplyCache {
     /// The reply this process gave for `key`.
     pub fn local(&self, key: &ReplyKey) -> Option<Bytes> {
         let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        local
-            .young
-            .get(key)
-            .or_else(|| local.old.get(key))
-            .cloned()
+        local.young.get(key).or_else(|| local.old.get(key)).cloned()
     }
 
     /// The reply any replica gave for `key`, waiting at most until `until`.

@@ -116,7 +116,11 @@ impl Application {
         };
         let server = axum::serve(self.http_listener, http::router(self.state))
             .with_graceful_shutdown(signal);
-        tracing::info!(service = NAME, accounts = self.config.accounts.len(), "gateway ready");
+        tracing::info!(
+            service = NAME,
+            accounts = self.config.accounts.len(),
+            "gateway ready"
+        );
         let serve_task = tokio::spawn(async move { server.await });
 
         // The grace period starts when shutdown is asked for, not when serving starts.

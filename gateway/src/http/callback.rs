@@ -69,7 +69,11 @@ pub async fn verify_url(
         Ok(echostr) => {
             count(account, "url_check", "verified");
             tracing::info!(account = %account.id, "url check passed");
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echostr).into_response()
+            (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                echostr,
+            )
+                .into_response()
         }
         Err(error) => error.respond(&account.id, "url_check"),
     }
@@ -88,8 +92,7 @@ pub async fn receive(
         return CallbackError::UnknownAccount.respond("unknown", "unknown");
     };
     let mut kind = "unknown";
-    let response = match handle(&state, account, query, &headers, body, started, &mut kind).await
-    {
+    let response = match handle(&state, account, query, &headers, body, started, &mut kind).await {
         Ok(response) => response,
         Err(error) => error.respond(&account.id, kind),
     };
@@ -188,7 +191,12 @@ async fn handle(
     } else {
         "text/plain; charset=utf-8"
     };
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], answer).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        answer,
+    )
+        .into_response())
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual excess is `body_too_large`.

@@ -31,17 +31,19 @@ async fn every_type_is_stored_once_despite_three_deliveries(
     assert_eq!(stored.len(), samples.len(), "one stored event per callback");
     let counts = by_event_id(&stored);
     for sample in &samples {
-        let subject = app.nats.namespace.subject(&format!(
-            "wechat.inbound.{}.{}",
-            account.id, sample.subject
-        ));
+        let subject = app
+            .nats
+            .namespace
+            .subject(&format!("wechat.inbound.{}.{}", account.id, sample.subject));
         let expected = sample.event_id.replace("{a}", &account.id);
         let (_, msg_id, inbound) = stored
             .iter()
             .find(|(s, msg_id, _)| {
                 *s == subject
                     && match expected.strip_suffix('#') {
-                        Some(prefix) => msg_id.starts_with(prefix) && msg_id.len() == prefix.len() + 40,
+                        Some(prefix) => {
+                            msg_id.starts_with(prefix) && msg_id.len() == prefix.len() + 40
+                        }
                         None => *msg_id == expected,
                     }
             })
@@ -50,7 +52,11 @@ async fn every_type_is_stored_once_despite_three_deliveries(
         let header = inbound.header.clone().unwrap();
         assert_eq!(&header.event_id, msg_id, "{}", sample.name);
         assert_eq!(header.account, account.id);
-        assert_eq!(inbound.raw_xml, sample.xml, "{}: the decrypted XML, unchanged", sample.name);
+        assert_eq!(
+            inbound.raw_xml, sample.xml,
+            "{}: the decrypted XML, unchanged",
+            sample.name
+        );
     }
 }
 
@@ -74,7 +80,11 @@ async fn every_message_and_event_type_reaches_the_stream_once_in_safe_mode() {
     let accepted = app
         .metric(
             "gateway_callbacks_total",
-            &[("account", &app.safe.id), ("type", "CLICK"), ("outcome", "accepted")],
+            &[
+                ("account", &app.safe.id),
+                ("type", "CLICK"),
+                ("outcome", "accepted"),
+            ],
         )
         .await;
     assert_eq!(accepted, 1.0);
@@ -85,7 +95,9 @@ async fn a_compatible_account_accepts_both_plain_and_encrypted_callbacks() {
     let app = spawn_app().await;
     let first = samples::text("oCompat", 1, "plain");
     let second = samples::text("oCompat", 2, "encrypted");
-    let (status, _) = app.post_text(&app.compat.id, &app.compat.plain_callback(&first)).await;
+    let (status, _) = app
+        .post_text(&app.compat.id, &app.compat.plain_callback(&first))
+        .await;
     assert_eq!(status, 200);
     let (status, _) = app
         .post_text(&app.compat.id, &app.compat.encrypted_callback(&second))
@@ -104,7 +116,10 @@ async fn a_callback_encrypted_with_the_previous_key_is_accepted_during_rotation(
             .unwrap();
     let xml = samples::text("oRotate", 7, "old key");
     let (status, _) = app
-        .post_text(&app.safe.id, &app.safe.encrypted_callback_with(&xml, &previous))
+        .post_text(
+            &app.safe.id,
+            &app.safe.encrypted_callback_with(&xml, &previous),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(app.stored().await.len(), 1);

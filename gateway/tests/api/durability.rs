@@ -23,7 +23,9 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
     proxy.break_link();
     app.wait_ready(false, Duration::from_secs(5)).await;
     let started = Instant::now();
-    let (status, _) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    let (status, _) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .await;
     assert!(
         started.elapsed() >= Duration::from_millis(1500),
         "answered after {:?}, inside WeChat's deadline",
@@ -42,7 +44,9 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
 
     proxy.restore();
     app.wait_ready(true, Duration::from_secs(15)).await;
-    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    let (status, body) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .await;
     assert_eq!((status, body.as_str()), (200, "success"));
     let stored = app.stored().await;
     assert_eq!(stored.len(), 1, "stored exactly once");

@@ -113,7 +113,10 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
     let compat = account("compat", "wx00000000000000c1");
     let safe = account("safe", "wx00000000000000s1");
     let mut env = Env::from_pairs([
-        ("NATS_URL", options.nats_url.unwrap_or_else(|| nats.url().to_owned())),
+        (
+            "NATS_URL",
+            options.nats_url.unwrap_or_else(|| nats.url().to_owned()),
+        ),
         ("NATS_PREFIX", nats.prefix.clone()),
         ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
@@ -125,7 +128,11 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
             format!("{},{},{}", plain.id, compat.id, safe.id),
         ),
     ]);
-    for (account, mode) in [(&plain, "plaintext"), (&compat, "compatible"), (&safe, "safe")] {
+    for (account, mode) in [
+        (&plain, "plaintext"),
+        (&compat, "compatible"),
+        (&safe, "safe"),
+    ] {
         let var = |s: &str| format!("WECHAT_{}_{s}", gateway::config::env_id(&account.id));
         env = env
             .with(&var("APPID"), account.appid.clone())
@@ -305,7 +312,10 @@ impl TestApp {
         account: &str,
         delay: Duration,
         answer: F,
-    ) -> (Arc<std::sync::atomic::AtomicUsize>, tokio::sync::mpsc::UnboundedReceiver<Inbound>)
+    ) -> (
+        Arc<std::sync::atomic::AtomicUsize>,
+        tokio::sync::mpsc::UnboundedReceiver<Inbound>,
+    )
     where
         F: Fn(&Inbound) -> PassiveReply + Send + Sync + 'static,
     {
@@ -314,7 +324,7 @@ impl TestApp {
             .namespace
             .subject(&format!("wechat.reply.{account}"));
         let mut subscription = self.client.subscribe(subject).await.unwrap();
-        self.client.flush().await.unwrap();
+        round_trip(&self.client).await;
         let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let client = self.client.clone();
@@ -362,7 +372,10 @@ impl TestApp {
 
     /// Waits (bounded) until the reply bucket holds `n` entries; false if it never does.
     pub async fn wait_for_reply_cache_entries(&self, n: u64) -> bool {
-        let name = format!("KV_{}", self.nats.namespace.name(gateway::reply::REPLY_BUCKET));
+        let name = format!(
+            "KV_{}",
+            self.nats.namespace.name(gateway::reply::REPLY_BUCKET)
+        );
         let until = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < until {
             let mut stream = self.jetstream().get_stream(&name).await.unwrap();
@@ -489,6 +502,18 @@ impl ChaosProxy {
     pub fn restore(&self) {
         self.broken.store(false, Ordering::SeqCst);
     }
+}
+
+/// Returns once the server has processed everything this client sent before (a
+/// `flush` only empties the socket buffer): a message to ourselves comes back only
+/// after the earlier SUBs were handled.
+pub async fn round_trip(client: &async_nats::Client) {
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish(inbox, "sync".into()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), echo.next())
+        .await
+        .expect("the server echoes our message");
 }
 
 /// Counts stored events by event_id.

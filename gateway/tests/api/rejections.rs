@@ -31,7 +31,15 @@ fn text() -> String {
 async fn an_unknown_account_is_404_and_counted_without_its_name() {
     let app = spawn_app().await;
     let callback = app.plain.plain_callback(&text());
-    assert_rejected(&app, "no-such-account", "unknown", &callback, 404, "unknown_account").await;
+    assert_rejected(
+        &app,
+        "no-such-account",
+        "unknown",
+        &callback,
+        404,
+        "unknown_account",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -39,7 +47,15 @@ async fn an_oversized_body_is_413() {
     let app = spawn_app().await;
     let big = samples::text("oBig", 1, &"x".repeat(300 * 1024));
     let callback = app.plain.plain_callback(&big);
-    assert_rejected(&app, &app.plain.id.clone(), &app.plain.id, &callback, 413, "body_too_large").await;
+    assert_rejected(
+        &app,
+        &app.plain.id.clone(),
+        &app.plain.id,
+        &callback,
+        413,
+        "body_too_large",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -53,7 +69,15 @@ async fn a_stale_timestamp_is_400() {
         "signature",
         &wechat::signature::signature(&app.plain.token, &old, &nonce),
     );
-    assert_rejected(&app, &app.plain.id, &app.plain.id, &callback, 400, "stale_timestamp").await;
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        400,
+        "stale_timestamp",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -61,7 +85,15 @@ async fn a_missing_signature_is_a_bad_query() {
     let app = spawn_app().await;
     let mut callback = app.plain.plain_callback(&text());
     callback.query.retain(|(n, _)| n != "signature");
-    assert_rejected(&app, &app.plain.id, &app.plain.id, &callback, 400, "bad_query").await;
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        400,
+        "bad_query",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -69,7 +101,15 @@ async fn a_bad_signature_is_401() {
     let app = spawn_app().await;
     let mut callback = app.plain.plain_callback(&text());
     callback.set("signature", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff");
-    assert_rejected(&app, &app.plain.id, &app.plain.id, &callback, 401, "bad_signature").await;
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        401,
+        "bad_signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -77,7 +117,15 @@ async fn a_bad_msg_signature_is_401() {
     let app = spawn_app().await;
     let mut callback = app.safe.encrypted_callback(&text());
     callback.set("msg_signature", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff");
-    assert_rejected(&app, &app.safe.id, &app.safe.id, &callback, 401, "bad_msg_signature").await;
+    assert_rejected(
+        &app,
+        &app.safe.id,
+        &app.safe.id,
+        &callback,
+        401,
+        "bad_msg_signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -85,7 +133,15 @@ async fn a_safe_callback_without_msg_signature_is_a_bad_query() {
     let app = spawn_app().await;
     let mut callback = app.safe.encrypted_callback(&text());
     callback.query.retain(|(n, _)| n != "msg_signature");
-    assert_rejected(&app, &app.safe.id, &app.safe.id, &callback, 400, "bad_query").await;
+    assert_rejected(
+        &app,
+        &app.safe.id,
+        &app.safe.id,
+        &callback,
+        400,
+        "bad_query",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -93,7 +149,15 @@ async fn a_message_for_another_appid_is_403() {
     let app = spawn_app().await;
     let other = MessageCrypto::new(crate::helpers::AES_KEY, "wx_someone_else").unwrap();
     let callback = app.safe.encrypted_callback_with(&text(), &other);
-    assert_rejected(&app, &app.safe.id, &app.safe.id, &callback, 403, "appid_mismatch").await;
+    assert_rejected(
+        &app,
+        &app.safe.id,
+        &app.safe.id,
+        &callback,
+        403,
+        "appid_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -101,17 +165,43 @@ async fn an_undecryptable_message_is_400() {
     let app = spawn_app().await;
     let wrong_key = MessageCrypto::new(OTHER_AES_KEY, &app.safe.appid).unwrap();
     let callback = app.safe.encrypted_callback_with(&text(), &wrong_key);
-    assert_rejected(&app, &app.safe.id, &app.safe.id, &callback, 400, "decrypt_failed").await;
+    assert_rejected(
+        &app,
+        &app.safe.id,
+        &app.safe.id,
+        &callback,
+        400,
+        "decrypt_failed",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn malformed_xml_is_400() {
     let app = spawn_app().await;
-    let callback = app.plain.plain_callback("<xml><ToUserName>gh_x</ToUserName><Content>");
-    assert_rejected(&app, &app.plain.id, &app.plain.id, &callback, 400, "malformed_xml").await;
+    let callback = app
+        .plain
+        .plain_callback("<xml><ToUserName>gh_x</ToUserName><Content>");
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        400,
+        "malformed_xml",
+    )
+    .await;
     // Inside a correctly encrypted and signed envelope, too.
     let callback = app.safe.encrypted_callback("<xml><MsgType>text</xml>");
-    assert_rejected(&app, &app.safe.id, &app.safe.id, &callback, 400, "malformed_xml").await;
+    assert_rejected(
+        &app,
+        &app.safe.id,
+        &app.safe.id,
+        &callback,
+        400,
+        "malformed_xml",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -121,7 +211,15 @@ async fn a_doctype_is_refused() {
         <xml><ToUserName>gh_test0000001</ToUserName><FromUserName>o</FromUserName>\
         <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&xxe;</Content><MsgId>1</MsgId></xml>";
     let callback = app.plain.plain_callback(xxe);
-    assert_rejected(&app, &app.plain.id, &app.plain.id, &callback, 400, "doctype_forbidden").await;
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        400,
+        "doctype_forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -129,5 +227,13 @@ async fn a_message_for_another_official_account_is_403() {
     let app = spawn_app().await;
     let xml = text().replace("gh_test0000001", "gh_someone_else");
     let callback = app.plain.plain_callback(&xml);
-    assert_rejected(&app, &app.plain.id, &app.plain.id, &callback, 403, "wrong_recipient").await;
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        403,
+        "wrong_recipient",
+    )
+    .await;
 }

@@ -26,7 +26,9 @@ async fn a_responder_s_text_becomes_the_encrypted_reply_in_safe_mode() {
         })
         .await;
     let xml = samples::text("oCitizen", 501, "路灯坏了");
-    let (status, body) = app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml)).await;
+    let (status, body) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
+        .await;
     assert_eq!(status, 200);
     let reply = Reply::open_encrypted(body.as_bytes(), &app.safe.crypto, &app.safe.token)
         .expect("an encrypted, correctly signed reply");
@@ -39,7 +41,10 @@ async fn a_responder_s_text_becomes_the_encrypted_reply_in_safe_mode() {
         }
     );
     let asked = requests.recv().await.unwrap();
-    assert_eq!(asked.header.unwrap().event_id, format!("{}:oCitizen:501", app.safe.id));
+    assert_eq!(
+        asked.header.unwrap().event_id,
+        format!("{}:oCitizen:501", app.safe.id)
+    );
 }
 
 #[tokio::test]
@@ -48,17 +53,26 @@ async fn a_plaintext_account_gets_plain_reply_xml() {
     app.responder(&app.plain.id, Duration::ZERO, |_| text_reply("hi"))
         .await;
     let xml = samples::text("oCitizen", 502, "hello");
-    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    let (status, body) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .await;
     assert_eq!(status, 200);
     let reply = Reply::parse(body.as_bytes()).unwrap();
-    assert_eq!(reply.body, ReplyBody::Text { content: "hi".into() });
+    assert_eq!(
+        reply.body,
+        ReplyBody::Text {
+            content: "hi".into()
+        }
+    );
 }
 
 #[tokio::test]
 async fn without_a_responder_the_answer_is_success() {
     let app = spawn_app().await;
     let xml = samples::text("oCitizen", 503, "hello");
-    let (status, body) = app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml)).await;
+    let (status, body) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
+        .await;
     assert_eq!((status, body.as_str()), (200, "success"));
     let counted = app
         .metric(
@@ -82,9 +96,15 @@ async fn a_responder_slower_than_the_budget_gives_success_on_time() {
     .await;
     let xml = samples::text("oCitizen", 504, "hello");
     let started = std::time::Instant::now();
-    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    let (status, body) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .await;
     assert_eq!((status, body.as_str()), (200, "success"));
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let counted = app
         .metric(
             "gateway_replies_total",
@@ -105,7 +125,9 @@ async fn a_retried_callback_gets_the_same_reply_and_the_responder_is_asked_once(
     let xml = samples::text("oCitizen", 505, "hello");
     let mut replies = Vec::new();
     for _ in 0..3 {
-        let (status, body) = app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml)).await;
+        let (status, body) = app
+            .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
+            .await;
         assert_eq!(status, 200);
         replies.push(
             Reply::open_encrypted(body.as_bytes(), &app.safe.crypto, &app.safe.token)
@@ -130,11 +152,15 @@ async fn another_replica_answers_a_retry_from_the_shared_reply_cache() {
         })
         .await;
     let xml = samples::text("oCitizen", 506, "hello");
-    let (_, body_one) = first.post_text(&first.plain.id, &first.plain.plain_callback(&xml)).await;
+    let (_, body_one) = first
+        .post_text(&first.plain.id, &first.plain.plain_callback(&xml))
+        .await;
     // The replica's cache write is asynchronous; the retry comes seconds later in life.
     let key_written = first.wait_for_reply_cache_entries(1).await;
     assert!(key_written);
-    let (_, body_two) = second.post_text(&first.plain.id, &first.plain.plain_callback(&xml)).await;
+    let (_, body_two) = second
+        .post_text(&first.plain.id, &first.plain.plain_callback(&xml))
+        .await;
     let one = Reply::parse(body_one.as_bytes()).unwrap().body;
     let two = Reply::parse(body_two.as_bytes()).unwrap().body;
     assert_eq!(one, two);
@@ -159,7 +185,9 @@ async fn news_with_two_articles_for_a_text_message_is_refused_and_answered_succe
     })
     .await;
     let xml = samples::text("oCitizen", 507, "hello");
-    let (status, body) = app.post_text(&app.plain.id, &app.plain.plain_callback(&xml)).await;
+    let (status, body) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .await;
     assert_eq!((status, body.as_str()), (200, "success"));
     let counted = app
         .metric(
