@@ -35,7 +35,12 @@ pub const ACCOUNT: &str = "chenzhou";
 
 /// A service whose WeChat API is `mock`, where account [`ACCOUNT`] is the mock's demo account.
 pub async fn spawn_app_with_wechat(mock: &wechat_sim::api_server::MockWechat) -> TestApp {
-    spawn_app_with(&[
+    spawn_app_with(&wechat_env(mock)).await
+}
+
+/// The configuration that makes `mock` the WeChat API and [`ACCOUNT`] its demo account.
+pub fn wechat_env(mock: &wechat_sim::api_server::MockWechat) -> [(&'static str, &str); 4] {
+    [
         ("WECHAT_API_BASE_URL", mock.base_url()),
         ("WECHAT_ACCOUNTS", ACCOUNT),
         ("WECHAT_CHENZHOU_APPID", wechat_sim::api_server::DEMO_APPID),
@@ -43,8 +48,7 @@ pub async fn spawn_app_with_wechat(mock: &wechat_sim::api_server::MockWechat) ->
             "WECHAT_CHENZHOU_SECRET",
             wechat_sim::api_server::DEMO_SECRET,
         ),
-    ])
-    .await
+    ]
 }
 
 /// A service with `extra` configuration on top of the test defaults.
@@ -120,6 +124,11 @@ impl TestApp {
     /// The test's NATS namespace (subjects and stream names).
     pub fn namespace(&self) -> &Namespace {
         &self._test_nats.namespace
+    }
+
+    /// The test's NATS fixture, for other components (the gateway) joining the namespace.
+    pub fn test_nats(&self) -> &TestNats {
+        &self._test_nats
     }
 
     /// A plain NATS connection for the test itself.

@@ -2,6 +2,7 @@
 
 mod answering;
 mod citizen;
+mod e2e;
 mod followers;
 mod helpers;
 mod inbound;
