@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(78); // EX_CONFIG
         }
     };
+    platform::telemetry::init_tracing(config.service.common.log_format);
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => {
             let app = Application::build(config).await?;

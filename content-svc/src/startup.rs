@@ -71,7 +71,6 @@ impl Application {
 
 /// Applies the migrations and exits (the Kubernetes migration Job).
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    platform::telemetry::init_tracing(config.service.common.log_format);
     let pool = platform::db::connect_and_migrate(&config.service.db, &MIGRATOR).await?;
     pool.close().await;
     tracing::info!("migrations applied");

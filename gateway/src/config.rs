@@ -3,6 +3,8 @@
 //! Every error names the variable to fix. Tokens and EncodingAESKeys are secrets: they
 //! come from `NAME` or a mounted file `NAME_FILE`, and never reach `Debug` output.
 
+use std::sync::Arc;
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
@@ -78,8 +80,9 @@ pub const DEMO_ACCOUNT: DemoAccount = DemoAccount {
 /// One Official Account served by this install.
 #[derive(Clone)]
 pub struct AccountConfig {
-    /// The path segment of the callback URL and the `{account}` of subjects.
-    pub id: String,
+    /// The path segment of the callback URL and the `{account}` of subjects. Shared,
+    /// because every callback labels its metrics with it: a clone is a count, not a copy.
+    pub id: Arc<str>,
     /// `WECHAT_{ID}_APPID`.
     pub appid: String,
     /// `WECHAT_{ID}_ORIGINAL_ID`: the `gh_…` id WeChat sends as `ToUserName`.
@@ -111,7 +114,7 @@ impl AccountConfig {
     pub fn demo() -> Self {
         let d = DEMO_ACCOUNT;
         Self {
-            id: d.id.to_owned(),
+            id: Arc::from(d.id),
             appid: d.appid.to_owned(),
             original_id: d.original_id.to_owned(),
             token: SecretString::from(d.token),
@@ -162,7 +165,7 @@ impl AccountConfig {
             }
         };
         Ok(Self {
-            id: id.to_owned(),
+            id: Arc::from(id),
             appid,
             original_id,
             token,
@@ -260,7 +263,7 @@ impl Config {
                     let valid = id.bytes().all(|b| {
                         b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
                     });
-                    if !valid || accounts.iter().any(|a| a.id == id) {
+                    if !valid || accounts.iter().any(|a| &*a.id == id) {
                         return Err(ConfigError::Invalid {
                             var: "WECHAT_ACCOUNTS".to_owned(),
                             value: list.to_owned(),
@@ -312,7 +315,7 @@ mod tests {
     fn several_accounts_are_read_with_dashes_mapped_to_underscores() {
         let config = Config::from_env(&city()).unwrap();
         assert!(!config.demo);
-        let ids: Vec<_> = config.accounts.iter().map(|a| a.id.as_str()).collect();
+        let ids: Vec<_> = config.accounts.iter().map(|a| &*a.id).collect();
         assert_eq!(ids, ["city", "water-dept"]);
         assert_eq!(config.accounts[1].mode, Mode::Safe);
         assert!(config.accounts[0].crypto.is_none());
@@ -322,7 +325,7 @@ mod tests {
     fn without_accounts_the_demo_account_is_served() {
         let config = Config::from_env(&Env::default()).unwrap();
         assert!(config.demo);
-        assert_eq!(config.accounts[0].id, DEMO_ACCOUNT.id);
+        assert_eq!(&*config.accounts[0].id, DEMO_ACCOUNT.id);
         assert_eq!(config.http_addr.port(), 8080);
         assert_eq!(config.common.admin_addr.port(), DEFAULT_ADMIN_PORT);
     }

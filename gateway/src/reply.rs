@@ -72,12 +72,19 @@ pub enum Fetched {
     Nothing(ReplyOutcome),
 }
 
+/// After NATS says nobody listens on an account's reply subject, the gateway stops
+/// asking for this long: interaction-svc is down or not deployed, and each request
+/// would cost a round trip through NATS for a certain `success`.
+pub const NO_RESPONDER_PAUSE: Duration = Duration::from_millis(500);
+
 /// Asks for passive replies and remembers them.
 #[derive(Clone)]
 pub struct Replier {
     client: async_nats::Client,
     namespace: Namespace,
     cache: ReplyCache,
+    /// Per account: until when to skip asking.
+    silent_until: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Replier {
@@ -86,7 +93,18 @@ impl Replier {
             client,
             namespace,
             cache,
+            silent_until: Arc::default(),
         }
+    }
+
+    fn known_silent(&self, account: &str, now: Instant) -> bool {
+        let silent = self.silent_until.lock().unwrap_or_else(|e| e.into_inner());
+        silent.get(account).is_some_and(|until| now < *until)
+    }
+
+    fn mark_silent(&self, account: &str, now: Instant) {
+        let mut silent = self.silent_until.lock().unwrap_or_else(|e| e.into_inner());
+        silent.insert(account.to_owned(), now + NO_RESPONDER_PAUSE);
     }
 
     /// The cache, for the duplicate check after the PubAck and for storing answers.
@@ -109,6 +127,9 @@ impl Replier {
             };
         }
         let started = Instant::now();
+        if self.known_silent(account, started) {
+            return Fetched::Nothing(ReplyOutcome::NoResponder);
+        }
         let subject = self.namespace.subject(&format!("wechat.reply.{account}"));
         let timeout = until.saturating_duration_since(started);
         let request = Request::new().payload(inbound).timeout(Some(timeout));
@@ -120,7 +141,10 @@ impl Replier {
             },
             Err(error) => Fetched::Nothing(match error.kind() {
                 RequestErrorKind::TimedOut => ReplyOutcome::Timeout,
-                RequestErrorKind::NoResponders => ReplyOutcome::NoResponder,
+                RequestErrorKind::NoResponders => {
+                    self.mark_silent(account, started);
+                    ReplyOutcome::NoResponder
+                }
                 _ => ReplyOutcome::Error,
             }),
         };

@@ -33,7 +33,6 @@ impl Application {
     /// Connects to NATS, provisions `WECHAT_INBOUND` and the reply bucket, and binds
     /// the callback and admin ports (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        telemetry::init_tracing(config.common.log_format);
         if config.demo {
             tracing::warn!(
                 account = crate::config::DEMO_ACCOUNT.id,

@@ -40,7 +40,10 @@ impl AppState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                accounts: accounts.into_iter().map(|a| (a.id.clone(), a)).collect(),
+                accounts: accounts
+                    .into_iter()
+                    .map(|a| (a.id.to_string(), a))
+                    .collect(),
                 limits,
                 namespace,
                 publisher,

@@ -1,6 +1,5 @@
 //! The gateway's API tests: one binary, real NATS, a private namespace per test.
 
-mod bench;
 mod callback;
 mod config;
 mod durability;
