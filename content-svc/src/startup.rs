@@ -65,7 +65,13 @@ impl Application {
             grpc,
             self.runtime.auth(),
         ));
-        self.runtime.serve(routes, shutdown).await
+        self.runtime
+            .serve(
+                routes,
+                &[proto::content::v1::content_service_server::SERVICE_NAME],
+                shutdown,
+            )
+            .await
     }
 }
 

@@ -94,7 +94,13 @@ impl Application {
             grpc,
             self.runtime.auth(),
         ));
-        self.runtime.serve(routes, shutdown).await
+        self.runtime
+            .serve(
+                routes,
+                &[proto::interaction::v1::interaction_service_server::SERVICE_NAME],
+                shutdown,
+            )
+            .await
     }
 }
 

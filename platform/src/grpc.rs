@@ -311,15 +311,36 @@ impl ErrorCode {
     }
 }
 
-/// The gRPC reflection service over every package of `proto`.
-pub fn reflection_service() -> tonic_reflection::server::v1::ServerReflectionServer<
-    impl tonic_reflection::server::v1::ServerReflection,
-> {
-    tonic_reflection::server::Builder::configure()
+/// The health service's name, listed by reflection beside the service's own.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+fn reflection_builder(served: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the descriptor sets are generated at build time and valid")
+        .with_service_name(HEALTH_SERVICE);
+    served
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
+}
+
+/// gRPC reflection (v1, and v1alpha for grpcurl before 1.8.8) listing only the
+/// services this port serves, so `grpcurl list` shows what can actually be called.
+pub fn reflection_services(
+    served: &[&str],
+) -> (
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+) {
+    let invalid = "the descriptor sets are generated at build time and valid";
+    (
+        reflection_builder(served).build_v1().expect(invalid),
+        reflection_builder(served).build_v1alpha().expect(invalid),
+    )
 }
 
 #[cfg(test)]

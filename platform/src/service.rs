@@ -172,13 +172,16 @@ impl ServiceRuntime {
         AuthInterceptor::new(self.config.api_keys.clone())
     }
 
-    /// Serves `routes` (behind which the service put its own gRPC services), health,
-    /// reflection and the admin port until `shutdown` resolves, then drains.
+    /// Serves `routes` (the service's own gRPC services, named in `served` for
+    /// reflection), health, reflection and the admin port until `shutdown` resolves,
+    /// then drains.
     pub async fn serve(
         self,
         routes: tonic::service::Routes,
+        served: &[&str],
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let (reflection_v1, reflection_v1alpha) = crate::grpc::reflection_services(served);
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
             .set_service_status("", ServingStatus::Serving)
@@ -188,7 +191,8 @@ impl ServiceRuntime {
         let grpc = tonic::transport::Server::builder()
             .add_routes(routes)
             .add_service(health_service)
-            .add_service(crate::grpc::reflection_service())
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(self.grpc_listener),
                 stop_grpc.clone().cancelled_owned(),

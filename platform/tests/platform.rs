@@ -156,9 +156,11 @@ async fn service_turns_ready_then_fails_readiness_and_drains_in_flight_work_on_s
     let drain = runtime.drain.clone();
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(runtime.serve(tonic::service::Routes::default(), async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(
+        runtime.serve(tonic::service::Routes::default(), &[], async {
+            let _ = stop_rx.await;
+        }),
+    );
     let http = reqwest_lite::Client;
     assert_eq!(
         http.get(&format!("{admin}/readyz")).await,

@@ -74,7 +74,13 @@ impl Application {
             grpc,
             self.runtime.auth(),
         ));
-        self.runtime.serve(routes, shutdown).await
+        self.runtime
+            .serve(
+                routes,
+                &[proto::stats::v1::stats_service_server::SERVICE_NAME],
+                shutdown,
+            )
+            .await
     }
 
     fn spawn_inbound_consumer(&self) {
