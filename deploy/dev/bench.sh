@@ -42,8 +42,9 @@ cleanup() {
   [ -n "$responder_pid" ] && kill "$responder_pid" 2>/dev/null || true
   [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
   [ -n "$gateway_pid" ] && wait "$gateway_pid" 2>/dev/null || true
-  # The private namespace's stream goes with the run.
+  # The private namespace's stream and the gateway's reply bucket go with the run.
   "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
+  "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
   # Only a NATS that up.sh started for this run is stopped.
   if [ -n "$nats_pid_after" ] && [ "$nats_pid_after" != "$nats_pid_before" ]; then
     kill "$nats_pid_after" 2>/dev/null && rm -f .local/nats.pid

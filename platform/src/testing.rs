@@ -128,7 +128,11 @@ impl Drop for TestNats {
                     .filter_map(|name| async move { name.ok() })
                     .collect()
                     .await;
-                for name in names.into_iter().filter(|n| n.starts_with(&stream_prefix)) {
+                // Streams of the namespace, and the KV buckets named inside it
+                // (a bucket's stream is `KV_{bucket}`).
+                let kv_prefix = format!("KV_{stream_prefix}");
+                let ours = |n: &String| n.starts_with(&stream_prefix) || n.starts_with(&kv_prefix);
+                for name in names.into_iter().filter(ours) {
                     let _ = jetstream.delete_stream(&name).await;
                 }
             });
