@@ -1,18 +1,12 @@
 //! Store rows → wire messages, at the service edge.
 
-use chrono::{DateTime, Utc};
 use proto::interaction::v1 as pb;
 
 use crate::domain::TicketState;
 use crate::store::followers_read::FollowerRow;
 use crate::store::tickets::{Delivery, MessageRow, TicketRow, TransitionRow};
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use crate::store::outbox::timestamp;
 
 fn state(stored: &str) -> i32 {
     stored

@@ -129,7 +129,7 @@ pub async fn announce(
         header: Some(proto::events::v1::EventHeader {
             event_id: event_id.clone(),
             account: account.to_owned(),
-            occurred_at: Some(super::tickets_inbound::timestamp(at)),
+            occurred_at: Some(super::outbox::timestamp(at)),
         }),
         kind: kind.to_owned(),
         openid: openid.to_owned(),

@@ -1,8 +1,6 @@
 //! Ticket queries.
 
 use chrono::{DateTime, Utc};
-use prost::Message;
-use proto::events::v1 as ev;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};
@@ -475,7 +473,7 @@ async fn finish(
     Ok(after)
 }
 
-/// Queues a `TicketChanged` for `row` on `interaction.{account}.ticket.{kind}`.
+/// Announces a change of `row` made by `actor`.
 pub async fn announce(
     tx: &mut Transaction<'_, Postgres>,
     row: &TicketRow,
@@ -484,35 +482,28 @@ pub async fn announce(
     previous_department: &str,
 ) -> Result<(), sqlx::Error> {
     let event_id = format!("ticket:{}:{kind}:{}", row.id, uuid::Uuid::now_v7());
-    let event = ev::TicketChanged {
-        header: Some(ev::EventHeader {
-            event_id: event_id.clone(),
-            account: row.account.clone(),
-            occurred_at: Some(timestamp(Utc::now())),
-        }),
-        kind: kind.to_owned(),
-        ticket_id: row.id.to_string(),
-        department: row.department.clone(),
-        openid: row.openid.clone(),
-        state: row.state.clone(),
-        category: row.category.clone(),
-        opened_at: Some(timestamp(row.opened_at)),
-        acknowledge_due_at: Some(timestamp(row.acknowledge_due_at)),
-        resolve_due_at: Some(timestamp(row.resolve_due_at)),
-        rating: row.rating.map_or(0, |r| r as u32),
-        actor: actor.to_owned(),
-        previous_department: previous_department.to_owned(),
-        assignee: row.assignee.clone(),
-    };
-    let subject = format!("interaction.{}.ticket.{kind}", row.account);
-    outbox::enqueue(tx, &subject, &event_id, &event.encode_to_vec()).await
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
+    outbox::announce_ticket(
+        tx,
+        &outbox::TicketChange {
+            ticket_id: row.id,
+            account: &row.account,
+            department: &row.department,
+            openid: &row.openid,
+            state: &row.state,
+            category: &row.category,
+            assignee: &row.assignee,
+            rating: row.rating,
+            opened_at: row.opened_at,
+            acknowledge_due_at: row.acknowledge_due_at,
+            resolve_due_at: row.resolve_due_at,
+            kind,
+            actor,
+            previous_department,
+            event_id: &event_id,
+            occurred_at: Utc::now(),
+        },
+    )
+    .await
 }
 
 fn stored_state(row: &TicketRow) -> Result<TicketState, sqlx::Error> {

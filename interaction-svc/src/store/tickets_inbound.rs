@@ -4,8 +4,6 @@
 //! transition and queues a `TicketChanged` in the caller's transaction.
 
 use chrono::{DateTime, Utc};
-use prost::Message as _;
-use proto::events::v1 as ev;
 use sqlx::{PgExecutor, Postgres, Transaction};
 
 use crate::domain::{Deadlines, TicketId, TicketState};
@@ -275,46 +273,32 @@ pub struct Announcement<'a> {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Queues a `TicketChanged` for `ticket` on `interaction.{account}.ticket.{kind}`.
+/// Announces a change of `ticket` through the outbox.
 pub async fn announce(
     tx: &mut Transaction<'_, Postgres>,
     ticket: &CitizenTicket,
     announcement: Announcement<'_>,
 ) -> Result<(), sqlx::Error> {
-    let event = ev::TicketChanged {
-        header: Some(ev::EventHeader {
-            event_id: announcement.event_id.to_owned(),
-            account: ticket.account.clone(),
-            occurred_at: Some(timestamp(announcement.occurred_at)),
-        }),
-        kind: announcement.kind.to_owned(),
-        ticket_id: ticket.id.to_string(),
-        department: ticket.department.clone(),
-        openid: ticket.openid.clone(),
-        state: ticket.state.clone(),
-        category: ticket.category.clone(),
-        opened_at: Some(timestamp(ticket.opened_at)),
-        acknowledge_due_at: Some(timestamp(ticket.acknowledge_due_at)),
-        resolve_due_at: Some(timestamp(ticket.resolve_due_at)),
-        rating: ticket
-            .rating
-            .and_then(|r| u32::try_from(r).ok())
-            .unwrap_or(0),
-        actor: announcement.actor.to_owned(),
-        previous_department: String::new(),
-        assignee: ticket.assignee.clone(),
-    };
-    let subject = format!(
-        "interaction.{}.ticket.{}",
-        ticket.account, announcement.kind
-    );
-    outbox::enqueue(tx, &subject, announcement.event_id, &event.encode_to_vec()).await
-}
-
-/// A protobuf timestamp.
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
+    outbox::announce_ticket(
+        tx,
+        &outbox::TicketChange {
+            ticket_id: ticket.id,
+            account: &ticket.account,
+            department: &ticket.department,
+            openid: &ticket.openid,
+            state: &ticket.state,
+            category: &ticket.category,
+            assignee: &ticket.assignee,
+            rating: ticket.rating,
+            opened_at: ticket.opened_at,
+            acknowledge_due_at: ticket.acknowledge_due_at,
+            resolve_due_at: ticket.resolve_due_at,
+            kind: announcement.kind,
+            actor: announcement.actor,
+            previous_department: "",
+            event_id: announcement.event_id,
+            occurred_at: announcement.occurred_at,
+        },
+    )
+    .await
 }
