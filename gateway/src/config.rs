@@ -193,6 +193,9 @@ pub struct Limits {
     pub callback_deadline: Duration,
     /// `PUBLISH_DEADLINE`, default 4s: how long to keep retrying the JetStream publish.
     pub publish_deadline: Duration,
+    /// `NO_RESPONDER_PAUSE`, default 500ms: after NATS says nobody answers an account's
+    /// reply subject, how long to answer `success` without asking.
+    pub no_responder_pause: Duration,
 }
 
 impl Default for Limits {
@@ -203,6 +206,7 @@ impl Default for Limits {
             reply_budget: Duration::from_millis(1500),
             callback_deadline: Duration::from_secs(5),
             publish_deadline: Duration::from_secs(4),
+            no_responder_pause: Duration::from_millis(500),
         }
     }
 }
@@ -216,6 +220,7 @@ impl Limits {
             reply_budget: env.duration_or("REPLY_BUDGET", d.reply_budget)?,
             callback_deadline: env.duration_or("CALLBACK_DEADLINE", d.callback_deadline)?,
             publish_deadline: env.duration_or("PUBLISH_DEADLINE", d.publish_deadline)?,
+            no_responder_pause: env.duration_or("NO_RESPONDER_PAUSE", d.no_responder_pause)?,
         };
         let must_fit = |var: &str, value: Duration| -> Result<(), ConfigError> {
             if value > limits.callback_deadline || value.is_zero() {

@@ -72,27 +72,32 @@ pub enum Fetched {
     Nothing(ReplyOutcome),
 }
 
-/// After NATS says nobody listens on an account's reply subject, the gateway stops
-/// asking for this long: interaction-svc is down or not deployed, and each request
-/// would cost a round trip through NATS for a certain `success`.
-pub const NO_RESPONDER_PAUSE: Duration = Duration::from_millis(500);
-
 /// Asks for passive replies and remembers them.
 #[derive(Clone)]
 pub struct Replier {
     client: async_nats::Client,
     namespace: Namespace,
     cache: ReplyCache,
+    /// After NATS says nobody listens on an account's reply subject, the gateway stops
+    /// asking for this long: interaction-svc is down or not deployed, and each request
+    /// would cost a round trip through NATS for a certain `success`.
+    no_responder_pause: Duration,
     /// Per account: until when to skip asking.
     silent_until: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Replier {
-    pub fn new(client: async_nats::Client, namespace: Namespace, cache: ReplyCache) -> Self {
+    pub fn new(
+        client: async_nats::Client,
+        namespace: Namespace,
+        cache: ReplyCache,
+        no_responder_pause: Duration,
+    ) -> Self {
         Self {
             client,
             namespace,
             cache,
+            no_responder_pause,
             silent_until: Arc::default(),
         }
     }
@@ -104,7 +109,7 @@ impl Replier {
 
     fn mark_silent(&self, account: &str, now: Instant) {
         let mut silent = self.silent_until.lock().unwrap_or_else(|e| e.into_inner());
-        silent.insert(account.to_owned(), now + NO_RESPONDER_PAUSE);
+        silent.insert(account.to_owned(), now + self.no_responder_pause);
     }
 
     /// The cache, for the duplicate check after the PubAck and for storing answers.

@@ -59,7 +59,12 @@ impl Application {
             config.limits,
             namespace.clone(),
             Publisher::new(jetstream, config.limits.publish_deadline),
-            Replier::new(client.clone(), namespace, cache),
+            Replier::new(
+                client.clone(),
+                namespace,
+                cache,
+                config.limits.no_responder_pause,
+            ),
         );
         let http_listener = bind(config.http_addr).await?;
         let admin_listener = bind(config.common.admin_addr).await?;

@@ -84,6 +84,44 @@ async fn without_a_responder_the_answer_is_success() {
 }
 
 #[tokio::test]
+async fn after_no_responders_the_gateway_stops_asking_for_the_pause() {
+    let app = spawn_app_with(Options {
+        // Long enough that the second callback surely falls inside it.
+        extra: vec![("NO_RESPONDER_PAUSE", "60s")],
+        ..Options::default()
+    })
+    .await;
+    let first = samples::text("oCitizen", 510, "hello");
+    let (status, body) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&first))
+        .await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+
+    let (asked, _requests) = app
+        .responder(&app.plain.id, Duration::ZERO, |_| text_reply("hi"))
+        .await;
+    let second = samples::text("oCitizen", 511, "hello again");
+    let (status, body) = app
+        .post_text(&app.plain.id, &app.plain.plain_callback(&second))
+        .await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Still durable: both callbacks are on the stream.
+    assert_eq!(app.stored().await.len(), 2);
+
+    // Another account is not paused.
+    let (_, _) = app
+        .responder(&app.safe.id, Duration::ZERO, |_| text_reply("hi"))
+        .await;
+    let third = samples::text("oCitizen", 512, "hello");
+    let (status, body) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&third))
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(body, "success");
+}
+
+#[tokio::test]
 async fn a_responder_slower_than_the_budget_gives_success_on_time() {
     let app = spawn_app_with(Options {
         extra: vec![("REPLY_BUDGET", "200ms")],
