@@ -202,6 +202,16 @@ async fn process<H: EventHandler>(
         .record(started.elapsed().as_secs_f64());
 }
 
+/// The account of a stream subject: every stream's subjects are
+/// `{stream prefix}.{account}.…` (`wechat.inbound.{account}.…`, `content.{account}.…`).
+fn account_of<'a>(spec: &ConsumerSpec, subject: &'a str) -> &'a str {
+    let prefix = spec.stream.subjects.trim_end_matches('>');
+    subject
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or_default()
+}
+
 async fn dead_letter(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
@@ -213,7 +223,7 @@ async fn dead_letter(
     let letter = proto::events::v1::DeadLetter {
         header: Some(proto::events::v1::EventHeader {
             event_id: delivery.event_id.clone().unwrap_or_default(),
-            account: String::new(),
+            account: account_of(spec, &delivery.subject).to_owned(),
             occurred_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
         }),
         service: service.to_owned(),
@@ -241,4 +251,33 @@ async fn dead_letter(
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nats::{INTERACTION, WECHAT_INBOUND};
+
+    fn spec(stream: crate::nats::StreamSpec) -> ConsumerSpec {
+        ConsumerSpec {
+            stream,
+            durable: "t",
+            filter_subject: stream.subjects,
+            max_deliver: 1,
+            ack_wait: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn the_account_is_the_token_after_the_stream_prefix() {
+        assert_eq!(
+            account_of(&spec(WECHAT_INBOUND), "wechat.inbound.chenzhou.msg.text"),
+            "chenzhou"
+        );
+        assert_eq!(
+            account_of(&spec(INTERACTION), "interaction.yizhang.ticket.opened"),
+            "yizhang"
+        );
+        assert_eq!(account_of(&spec(INTERACTION), "elsewhere.x"), "");
+    }
 }

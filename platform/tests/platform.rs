@@ -329,7 +329,9 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
     );
     let letter = proto::events::v1::DeadLetter::decode(letter.payload.clone()).unwrap();
     assert_eq!(letter.reason, "cannot decode");
-    assert_eq!(letter.header.unwrap().event_id, "city:o1:2");
+    let header = letter.header.unwrap();
+    assert_eq!(header.event_id, "city:o1:2");
+    assert_eq!(header.account, "city");
     assert_eq!(letter.payload, b"payload");
     drain.begin();
     runner.await.unwrap().unwrap();
