@@ -447,6 +447,19 @@ pub async fn mark_sent(
     .bind(messages)
     .execute(&mut **tx)
     .await?;
+    // The history says when a held answer finally reached the citizen; the state
+    // does not change.
+    sqlx::query(
+        "INSERT INTO ticket_transitions (ticket_id, from_state, to_state, actor, action, note)
+         SELECT t.id, t.state, t.state, 'system', 'held_answer_sent',
+                count(*)::text || ' held message(s) sent after the citizen wrote again'
+           FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
+          WHERE m.id = ANY($1)
+          GROUP BY t.id, t.state",
+    )
+    .bind(messages)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -284,6 +284,15 @@ async fn a_reply_outside_the_window_is_held_and_sent_when_the_citizen_writes_aga
     let ticket = get(&app, id).await;
     assert!(!ticket.awaiting_citizen);
     assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Sent as i32);
+    let delivered = ticket.history.last().expect("history");
+    assert_eq!(
+        (delivered.action.as_str(), delivered.actor.as_str()),
+        ("held_answer_sent", "system")
+    );
+    assert_eq!(
+        delivered.from, delivered.to,
+        "delivery does not change the state"
+    );
     // A second flush finds nothing left to send.
     assert_eq!(app.deliverer.flush_held(ACCOUNT, CITIZEN).await.unwrap(), 0);
     assert_eq!(sent_texts(&mock).len(), 1);
