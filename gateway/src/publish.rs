@@ -32,6 +32,9 @@ pub struct NotDurable {
     pub attempts: u32,
 }
 
+/// Publishes waiting for the batching task, at most.
+const QUEUE_CAPACITY: usize = 4096;
+
 /// One publish handed to the batching task; the PubAck future goes back to the caller.
 type Job = (
     async_nats::Subject,
@@ -42,7 +45,7 @@ type Job = (
 /// Publishes inbound events to `WECHAT_INBOUND`.
 #[derive(Clone)]
 pub struct Publisher {
-    sends: mpsc::UnboundedSender<Job>,
+    sends: mpsc::Sender<Job>,
     deadline: Duration,
 }
 
@@ -50,7 +53,9 @@ impl Publisher {
     /// A publisher that keeps trying for `deadline` per event. Spawns the task that
     /// hands publishes to the NATS client in batches (see [`send_in_batches`]).
     pub fn new(jetstream: jetstream::Context, deadline: Duration) -> Self {
-        let (sends, jobs) = mpsc::unbounded_channel();
+        // Bounded: while NATS cannot take publishes the queue fills and callbacks wait
+        // (inside their deadline) instead of piling up messages nobody awaits.
+        let (sends, jobs) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(send_in_batches(jetstream, jobs));
         Self { sends, deadline }
     }
@@ -73,6 +78,7 @@ impl Publisher {
                 let (sent, ack) = oneshot::channel();
                 self.sends
                     .send((subject.clone(), message, sent))
+                    .await
                     .map_err(|_| "publisher stopped".to_owned())?;
                 let ack = ack.await.map_err(|_| "publisher stopped".to_owned())?;
                 ack.map_err(|e| e.to_string())?
@@ -106,7 +112,7 @@ impl Publisher {
 /// read per write. Yielding once before draining lets the other ready requests queue
 /// theirs, so the connection task finds a batch and writes it at once (nats-server's
 /// reads per callback fell about 4x at 64 connections, docs/benchmarks.md).
-async fn send_in_batches(jetstream: jetstream::Context, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn send_in_batches(jetstream: jetstream::Context, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(256);
     loop {
         if jobs.recv_many(&mut batch, 256).await == 0 {
@@ -117,6 +123,10 @@ async fn send_in_batches(jetstream: jetstream::Context, mut jobs: mpsc::Unbounde
             batch.push(job);
         }
         for (subject, message, sent) in batch.drain(..) {
+            // A callback that gave up (its attempt timed out) retries with a new job.
+            if sent.is_closed() {
+                continue;
+            }
             let _ = sent.send(jetstream.send_publish(subject, message).await);
         }
     }
