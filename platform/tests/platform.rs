@@ -161,12 +161,18 @@ async fn service_turns_ready_then_fails_readiness_and_drains_in_flight_work_on_s
             let _ = stop_rx.await;
         }),
     );
-    let http = reqwest_lite::Client;
+    let http = |url: String| async move {
+        let response = reqwest::get(url).await.expect("admin port answers");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    };
     assert_eq!(
-        http.get(&format!("{admin}/readyz")).await,
+        http(format!("{admin}/readyz")).await,
         (200, "ready".to_owned())
     );
-    assert_eq!(http.get(&format!("{admin}/healthz")).await.0, 200);
+    assert_eq!(http(format!("{admin}/healthz")).await.0, 200);
 
     // In-flight work: it sees the stop, reports, and finishes only when told to.
     let (saw_stop_tx, saw_stop_rx) = tokio::sync::oneshot::channel();
@@ -183,7 +189,7 @@ async fn service_turns_ready_then_fails_readiness_and_drains_in_flight_work_on_s
 
     stop_tx.send(()).unwrap();
     saw_stop_rx.await.unwrap();
-    let (status, body) = http.get(&format!("{admin}/readyz")).await;
+    let (status, body) = http(format!("{admin}/readyz")).await;
     assert_eq!(status, 503);
     assert!(body.contains("draining"), "{body}");
     assert!(
@@ -349,30 +355,4 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("condition not met within 10s");
-}
-
-/// A tiny HTTP/1.1 GET over a TCP socket, so the platform's tests need no HTTP client crate.
-mod reqwest_lite {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    pub struct Client;
-
-    impl Client {
-        pub async fn get(&self, url: &str) -> (u16, String) {
-            let rest = url.strip_prefix("http://").unwrap();
-            let (host, path) = rest.split_once('/').unwrap();
-            let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-            let request =
-                format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.unwrap();
-            let status = response[9..12].parse().unwrap();
-            let body = response
-                .split_once("\r\n\r\n")
-                .map(|(_, b)| b.to_owned())
-                .unwrap_or_default();
-            (status, body)
-        }
-    }
 }
