@@ -20,6 +20,7 @@ pub mod demo;
 pub mod load;
 pub mod nats;
 mod signer;
+mod wire;
 
 pub use account::{AccountError, CallbackAccount, Mode};
 pub use action::{CitizenAction, Follower};

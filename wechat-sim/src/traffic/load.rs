@@ -1,9 +1,9 @@
 //! The load generator: fixed concurrency (or a fixed rate) for a fixed duration.
 //!
 //! It shares the machine with the gateway and NATS, so it stays lean: requests are
-//! signed and encrypted before the clock starts, each concurrency slot owns one
-//! HTTP/1.1 keep-alive connection (raw `hyper`, no pool), and latencies go into a
-//! per-slot `Vec` sorted once at the end. Every callback is a Chinese text message
+//! signed, encrypted and serialized before the clock starts, each concurrency slot
+//! owns one HTTP/1.1 keep-alive connection driven from its own task ([`super::wire`]),
+//! and latencies go into a per-slot `Vec` sorted once at the end. Every callback is a Chinese text message
 //! with a unique MsgId, so every one is a distinct event for the gateway and the
 //! JetStream stream count can be compared with the callbacks acknowledged.
 
@@ -13,10 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::TrafficError;
@@ -25,6 +21,7 @@ use super::action::{CitizenAction, Follower};
 use super::check::{CheckedReply, ReplyCheck};
 use super::client::RetryPolicy;
 use super::signer::{CallbackSigner, SignedCallback};
+use super::wire::{self, Connection};
 
 /// The text every load callback carries (the payload size stays constant).
 pub const LOAD_TEXT: &str = "您好，请问社保卡丢了怎么补办？需要带哪些材料？";
@@ -125,7 +122,15 @@ pub async fn run(
     let concurrency = config.concurrency.max(1);
     let run_tag = format!("{:08x}", rand::random::<u32>());
     let mut sources: Vec<SlotSource> = (0..concurrency)
-        .map(|slot| SlotSource::new(signer.clone(), &run_tag, slot, config.followers_per_slot))
+        .map(|slot| {
+            SlotSource::new(
+                signer.clone(),
+                &target.host,
+                &run_tag,
+                slot,
+                config.followers_per_slot,
+            )
+        })
         .collect();
     let per_slot = config.prebuild / concurrency;
     prebuild(&mut sources, per_slot)?;
@@ -197,7 +202,8 @@ fn prebuild(sources: &mut [SlotSource], per_slot: usize) -> Result<(), TrafficEr
 #[derive(Debug, Clone)]
 struct Target {
     addr: SocketAddr,
-    host: http::HeaderValue,
+    /// The `Host` header: the URL's authority.
+    host: String,
 }
 
 impl Target {
@@ -217,20 +223,23 @@ impl Target {
             .map_err(|e| bad(&e.to_string()))?
             .next()
             .ok_or_else(|| bad("host does not resolve"))?;
-        let host = http::HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?;
-        Ok(Self { addr, host })
+        Ok(Self {
+            addr,
+            host: authority.as_str().to_owned(),
+        })
     }
 }
 
-/// A pre-signed request: the callback plus its parsed URI.
+/// A pre-signed request: the callback plus the HTTP request that carries it.
 struct Prepared {
-    uri: http::Uri,
+    request: Bytes,
     callback: SignedCallback,
 }
 
 /// One slot's supply of callbacks: pre-built first, then signed inline.
 struct SlotSource {
     signer: Arc<CallbackSigner>,
+    host: String,
     followers: Vec<Follower>,
     next_follower: usize,
     prebuilt: std::collections::VecDeque<Prepared>,
@@ -239,12 +248,19 @@ struct SlotSource {
 }
 
 impl SlotSource {
-    fn new(signer: Arc<CallbackSigner>, run_tag: &str, slot: usize, followers: usize) -> Self {
+    fn new(
+        signer: Arc<CallbackSigner>,
+        host: &str,
+        run_tag: &str,
+        slot: usize,
+        followers: usize,
+    ) -> Self {
         let followers = (0..followers.max(1))
             .map(|i| Follower::numbered(run_tag, (slot as u64) << 20 | i as u64))
             .collect();
         Self {
             signer,
+            host: host.to_owned(),
             followers,
             next_follower: 0,
             prebuilt: std::collections::VecDeque::new(),
@@ -259,14 +275,14 @@ impl SlotSource {
         let i = self.next_follower;
         self.next_follower = (i + 1) % self.followers.len();
         let callback = self.signer.sign(&mut self.followers[i], &self.action)?;
-        let uri = callback
-            .path_and_query
-            .parse()
-            .map_err(|_| TrafficError::GatewayUrl {
+        if callback.path_and_query.parse::<http::Uri>().is_err() {
+            return Err(TrafficError::GatewayUrl {
                 url: callback.path_and_query.clone(),
                 reason: "account id is not URL-safe".to_owned(),
-            })?;
-        Ok(Prepared { uri, callback })
+            });
+        }
+        let request = wire::post_request(&self.host, &callback.path_and_query, &callback.body);
+        Ok(Prepared { request, callback })
     }
 
     fn fill(&mut self, n: usize) -> Result<(), TrafficError> {
@@ -377,7 +393,7 @@ struct Slot {
     retry: RetryPolicy,
     check: Option<Arc<ReplyCheck>>,
     source: SlotSource,
-    conn: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<Connection>,
     stats: SlotStats,
 }
 
@@ -490,47 +506,19 @@ impl Slot {
     }
 
     async fn attempt(&mut self, prepared: &Prepared) -> Result<(u16, Bytes), String> {
-        let sender = match &mut self.conn {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => self.conn.insert(connect(&self.target).await?),
+        let connection = match &mut self.conn {
+            Some(connection) if connection.is_reusable() => connection,
+            _ => self.conn.insert(
+                Connection::open(self.target.addr)
+                    .await
+                    .map_err(|e| e.reason.to_owned())?,
+            ),
         };
-        sender
-            .ready()
+        connection
+            .exchange(&prepared.request)
             .await
-            .map_err(|_| "connection_closed".to_owned())?;
-        let request = http::Request::post(prepared.uri.clone())
-            .header(http::header::HOST, self.target.host.clone())
-            .header(http::header::CONTENT_TYPE, "text/xml")
-            .body(Full::new(prepared.callback.body.clone()))
-            .map_err(|_| "bad_request".to_owned())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|_| "connection_error".to_owned())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|_| "body_error".to_owned())?
-            .to_bytes();
-        Ok((status, body))
+            .map_err(|e| e.reason.to_owned())
     }
-}
-
-async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = TcpStream::connect(target.addr)
-        .await
-        .map_err(|_| "connect".to_owned())?;
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| "handshake".to_owned())?;
-    // The connection task ends when the sender is dropped or the peer closes.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
 }
 
 #[cfg(test)]
