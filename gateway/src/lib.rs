@@ -3,6 +3,7 @@
 //! for a passive reply within WeChat's 5-second deadline. Stateless; scale it out.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod config;
 pub mod event;
 pub mod http;

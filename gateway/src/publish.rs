@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishError};
-use async_nats::jetstream::{self, message::PublishMessage};
-use tokio::sync::{mpsc, oneshot};
+use async_nats::jetstream::message::PublishMessage;
 use tokio::time::Instant;
 
+use crate::batch::NatsBatcher;
 use crate::event::InboundEvent;
 
 /// Longest wait for one PubAck before publishing again (JetStream drops the repeat);
@@ -32,32 +31,17 @@ pub struct NotDurable {
     pub attempts: u32,
 }
 
-/// Publishes waiting for the batching task, at most.
-const QUEUE_CAPACITY: usize = 4096;
-
-/// One publish handed to the batching task; the PubAck future goes back to the caller.
-type Job = (
-    async_nats::Subject,
-    PublishMessage,
-    oneshot::Sender<Result<PublishAckFuture, PublishError>>,
-);
-
 /// Publishes inbound events to `WECHAT_INBOUND`.
 #[derive(Clone)]
 pub struct Publisher {
-    sends: mpsc::Sender<Job>,
+    batcher: NatsBatcher,
     deadline: Duration,
 }
 
 impl Publisher {
-    /// A publisher that keeps trying for `deadline` per event. Spawns the task that
-    /// hands publishes to the NATS client in batches (see [`send_in_batches`]).
-    pub fn new(jetstream: jetstream::Context, deadline: Duration) -> Self {
-        // Bounded: while NATS cannot take publishes the queue fills and callbacks wait
-        // (inside their deadline) instead of piling up messages nobody awaits.
-        let (sends, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(send_in_batches(jetstream, jobs));
-        Self { sends, deadline }
+    /// A publisher that keeps trying for `deadline` per event.
+    pub fn new(batcher: NatsBatcher, deadline: Duration) -> Self {
+        Self { batcher, deadline }
     }
 
     /// Publishes `event` and waits for its PubAck, retrying until the deadline.
@@ -74,17 +58,7 @@ impl Publisher {
             let message = PublishMessage::build()
                 .payload(event.payload.clone())
                 .message_id(&event.event_id);
-            let attempt = async {
-                let (sent, ack) = oneshot::channel();
-                self.sends
-                    .send((subject.clone(), message, sent))
-                    .await
-                    .map_err(|_| "publisher stopped".to_owned())?;
-                let ack = ack.await.map_err(|_| "publisher stopped".to_owned())?;
-                ack.map_err(|e| e.to_string())?
-                    .await
-                    .map_err(|e| e.to_string())
-            };
+            let attempt = self.batcher.publish(subject.clone(), message);
             let error = match tokio::time::timeout_at(attempt_until, attempt).await {
                 Ok(Ok(ack)) if ack.duplicate => break Ok(Durable::Duplicate),
                 Ok(Ok(_)) => break Ok(Durable::New),
@@ -103,31 +77,5 @@ impl Publisher {
         };
         metrics::histogram!("gateway_publish_seconds").record(started.elapsed().as_secs_f64());
         result
-    }
-}
-
-/// Hands publishes to the NATS client many at a time. Sent straight from each request,
-/// a publish wakes the client's connection task, which tokio runs next (its LIFO slot)
-/// and which then writes the one or two messages queued so far; nats-server then pays a
-/// read per write. Yielding once before draining lets the other ready requests queue
-/// theirs, so the connection task finds a batch and writes it at once (nats-server's
-/// reads per callback fell about 4x at 64 connections, docs/benchmarks.md).
-async fn send_in_batches(jetstream: jetstream::Context, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(256);
-    loop {
-        if jobs.recv_many(&mut batch, 256).await == 0 {
-            return; // every Publisher is gone
-        }
-        tokio::task::yield_now().await;
-        while let Ok(job) = jobs.try_recv() {
-            batch.push(job);
-        }
-        for (subject, message, sent) in batch.drain(..) {
-            // A callback that gave up (its attempt timed out) retries with a new job.
-            if sent.is_closed() {
-                continue;
-            }
-            let _ = sent.send(jetstream.send_publish(subject, message).await);
-        }
     }
 }

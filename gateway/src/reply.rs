@@ -13,11 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::{self, kv, message::PublishMessage};
 use async_nats::{RequestErrorKind, client::Request};
 use bytes::Bytes;
 use platform::Drain;
 use platform::nats::Namespace;
+
+use crate::batch::NatsBatcher;
 use prost::Message as _;
 use proto::events::v1::{PassiveReply, passive_reply};
 use sha2::{Digest, Sha256};
@@ -75,7 +77,9 @@ pub enum Fetched {
 /// Asks for passive replies and remembers them.
 #[derive(Clone)]
 pub struct Replier {
-    client: async_nats::Client,
+    /// Requests go through the batcher: sent one by one they would each wake the NATS
+    /// client for a write of their own.
+    batcher: NatsBatcher,
     namespace: Namespace,
     cache: ReplyCache,
     /// After NATS says nobody listens on an account's reply subject, the gateway stops
@@ -88,13 +92,13 @@ pub struct Replier {
 
 impl Replier {
     pub fn new(
-        client: async_nats::Client,
+        batcher: NatsBatcher,
         namespace: Namespace,
         cache: ReplyCache,
         no_responder_pause: Duration,
     ) -> Self {
         Self {
-            client,
+            batcher,
             namespace,
             cache,
             no_responder_pause,
@@ -138,13 +142,17 @@ impl Replier {
         let subject = self.namespace.subject(&format!("wechat.reply.{account}"));
         let timeout = until.saturating_duration_since(started);
         let request = Request::new().payload(inbound).timeout(Some(timeout));
-        let fetched = match self.client.send_request(subject, request).await {
+        let answer = match self.batcher.request(subject.into(), request).await {
+            Ok(pending) => pending.await.map_err(|e| e.kind()),
+            Err(_) => Err(RequestErrorKind::Other),
+        };
+        let fetched = match answer {
             Ok(message) if message.payload.is_empty() => Fetched::Nothing(ReplyOutcome::NoReply),
             Ok(message) => Fetched::Reply {
                 encoded: message.payload,
                 cached: false,
             },
-            Err(error) => Fetched::Nothing(match error.kind() {
+            Err(kind) => Fetched::Nothing(match kind {
                 RequestErrorKind::TimedOut => ReplyOutcome::Timeout,
                 RequestErrorKind::NoResponders => {
                     self.mark_silent(account, started);
@@ -222,6 +230,11 @@ impl ReplyKey {
 pub struct ReplyCache {
     local: Arc<Mutex<Generations>>,
     kv: kv::Store,
+    /// The bucket's namespaced name: writes go to `$KV.{bucket}.{key}`.
+    bucket: Arc<str>,
+    /// Writes go through the batcher rather than `kv.put`, which would
+    /// wake the NATS client for each reply (one write, and one server read, per reply).
+    writes: NatsBatcher,
     drain: Drain,
 }
 
@@ -239,6 +252,7 @@ impl ReplyCache {
         jetstream: &jetstream::Context,
         namespace: &Namespace,
         capacity: usize,
+        writes: NatsBatcher,
         drain: Drain,
     ) -> Result<Self, String> {
         let bucket = namespace.name(REPLY_BUCKET);
@@ -254,6 +268,8 @@ impl ReplyCache {
                 half_capacity: (capacity / 2).max(1),
             })),
             kv,
+            bucket: bucket.into(),
+            writes,
             drain,
         })
     }
@@ -285,9 +301,11 @@ impl ReplyCache {
             }
             local.young.insert(key, encoded.clone());
         }
-        let kv = self.kv.clone();
+        let writes = self.writes.clone();
+        let subject = format!("$KV.{}.{}", self.bucket, key.kv_key());
         self.drain.spawn(async move {
-            if let Err(error) = kv.put(key.kv_key(), encoded).await {
+            let put = PublishMessage::build().payload(encoded);
+            if let Err(error) = writes.publish(subject.into(), put).await {
                 tracing::warn!(%error, "reply cache write failed");
             }
         });

@@ -10,6 +10,7 @@ use platform::{Drain, telemetry};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::NatsBatcher;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::publish::Publisher;
@@ -46,10 +47,12 @@ impl Application {
         let namespace = config.nats.namespace.clone();
         nats::provision_streams(&jetstream, &namespace, &[WECHAT_INBOUND]).await?;
         let drain = Drain::new();
+        let batcher = NatsBatcher::new(jetstream.clone());
         let cache = ReplyCache::open(
             &jetstream,
             &namespace,
             config.reply_cache_capacity,
+            batcher.clone(),
             drain.clone(),
         )
         .await
@@ -58,13 +61,8 @@ impl Application {
             config.accounts.clone(),
             config.limits,
             namespace.clone(),
-            Publisher::new(jetstream, config.limits.publish_deadline),
-            Replier::new(
-                client.clone(),
-                namespace,
-                cache,
-                config.limits.no_responder_pause,
-            ),
+            Publisher::new(batcher.clone(), config.limits.publish_deadline),
+            Replier::new(batcher, namespace, cache, config.limits.no_responder_pause),
         );
         let http_listener = bind(config.http_addr).await?;
         let admin_listener = bind(config.common.admin_addr).await?;

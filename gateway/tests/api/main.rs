@@ -1,5 +1,6 @@
 //! The gateway's API tests: one binary, real NATS, a private namespace per test.
 
+mod batch;
 mod callback;
 mod config;
 mod durability;
