@@ -3,7 +3,9 @@
 # without a passive-reply responder, at 1, 16 and 64 connections, against the raw
 # JetStream publish-with-ack ceiling of the same NATS server (same payload size and
 # concurrency). Checks that nothing is lost (stream count == callbacks acknowledged)
-# and writes docs/benchmarks.md. Stops what it started.
+# and writes docs/benchmarks.md. Stops what it started. Every run, like every ceiling
+# run, starts on a fresh stream: a gateway of its own in a new NATS namespace, so no
+# run pays for the duplicate window and reply bucket that earlier runs filled.
 #
 #   deploy/dev/bench.sh                       # ~4-5 min on 2 cores (after the build)
 #   BENCH_DURATION=5 BENCH_WARMUP=2 deploy/dev/bench.sh   # quicker, noisier
@@ -22,7 +24,9 @@ concurrencies="${BENCH_CONCURRENCY:-1 16 64}"
 http_port="${BENCH_HTTP_PORT:-18090}"
 admin_port="${BENCH_ADMIN_PORT:-19090}"
 out="${BENCH_OUT:-$root/docs/benchmarks.md}"
-prefix="bench$(date +%s)"
+run_id="bench$(date +%s)"
+prefix="${run_id}r0"
+payload=""
 work="$(mktemp -d)"
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -38,13 +42,22 @@ gateway_bin="$root/target/release/gateway"
 
 gateway_pid=""
 responder_pid=""
-cleanup() {
+# A namespace's stream and the gateway's reply bucket go with its run.
+drop_namespace() {
+  "$sim" stream-count --prefix "$1" --delete >/dev/null 2>&1 || true
+  "$sim" stream-count --stream "KV_${1^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
+}
+stop_run() {
   [ -n "$responder_pid" ] && kill "$responder_pid" 2>/dev/null || true
+  [ -n "$responder_pid" ] && wait "$responder_pid" 2>/dev/null || true
   [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
   [ -n "$gateway_pid" ] && wait "$gateway_pid" 2>/dev/null || true
-  # The private namespace's stream and the gateway's reply bucket go with the run.
-  "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
-  "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
+  responder_pid=""
+  gateway_pid=""
+  drop_namespace "$prefix"
+}
+cleanup() {
+  stop_run
   # Only a NATS that up.sh started for this run is stopped.
   if [ -n "$nats_pid_after" ] && [ "$nats_pid_after" != "$nats_pid_before" ]; then
     kill "$nats_pid_after" 2>/dev/null && rm -f .local/nats.pid
@@ -58,36 +71,44 @@ token="bench-token"
 aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 appid="wxbench000000001"
 original_id="gh_bench0000001"
-log "starting the gateway on 127.0.0.1:$http_port (NATS_PREFIX=$prefix)"
-env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-  RUST_LOG="${RUST_LOG:-warn}" WECHAT_ACCOUNTS="bench-plaintext,bench-safe" \
-  WECHAT_BENCH_PLAINTEXT_APPID="$appid" WECHAT_BENCH_PLAINTEXT_ORIGINAL_ID="$original_id" \
-  WECHAT_BENCH_PLAINTEXT_TOKEN="$token" WECHAT_BENCH_PLAINTEXT_MODE=plaintext \
-  WECHAT_BENCH_SAFE_APPID="$appid" WECHAT_BENCH_SAFE_ORIGINAL_ID="$original_id" \
-  WECHAT_BENCH_SAFE_TOKEN="$token" WECHAT_BENCH_SAFE_AES_KEY="$aes_key" WECHAT_BENCH_SAFE_MODE=safe \
-  "$gateway_bin" >"$work/gateway.log" 2>&1 &
-gateway_pid=$!
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$gateway_pid" 2>/dev/null || { cat "$work/gateway.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null || { log "gateway not ready"; exit 1; }
+# Starts a gateway (and, with "yes", a responder) in a fresh namespace: $prefix.
+start_run() {
+  prefix="${run_id}r$1"
+  env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
+    RUST_LOG="${RUST_LOG:-warn}" WECHAT_ACCOUNTS="bench-plaintext,bench-safe" \
+    WECHAT_BENCH_PLAINTEXT_APPID="$appid" WECHAT_BENCH_PLAINTEXT_ORIGINAL_ID="$original_id" \
+    WECHAT_BENCH_PLAINTEXT_TOKEN="$token" WECHAT_BENCH_PLAINTEXT_MODE=plaintext \
+    WECHAT_BENCH_SAFE_APPID="$appid" WECHAT_BENCH_SAFE_ORIGINAL_ID="$original_id" \
+    WECHAT_BENCH_SAFE_TOKEN="$token" WECHAT_BENCH_SAFE_AES_KEY="$aes_key" WECHAT_BENCH_SAFE_MODE=safe \
+    "$gateway_bin" >>"$work/gateway.log" 2>&1 &
+  gateway_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$gateway_pid" 2>/dev/null || { cat "$work/gateway.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null || { log "gateway not ready"; exit 1; }
+  if [ "$2" = yes ]; then
+    "$sim" responder --prefix "$prefix" --account bench-plaintext,bench-safe \
+      >>"$work/responder.log" 2>&1 &
+    responder_pid=$!
+    # Ready once its subscriptions reach the server; a request before that would
+    # only pause the gateway's reply requests (no responders).
+    sleep 1
+  fi
+}
 
 stored() { "$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq -r .messages; }
 prebuild_for() { if [ "$1" -le 1 ]; then echo 100000; else echo 500000; fi; }
 
 # --- gateway runs ---------------------------------------------------------------------
 : >"$work/load.jsonl"
+run=0
 for responder in no yes; do
-  if [ "$responder" = yes ]; then
-    "$sim" responder --prefix "$prefix" --account bench-plaintext,bench-safe \
-      >"$work/responder.log" 2>&1 &
-    responder_pid=$!
-    sleep 1
-  fi
   for mode in plaintext safe; do
     for c in $concurrencies; do
+      run=$((run + 1))
+      start_run "$run" "$responder"
       before="$(stored)"
       log "load: mode=$mode responder=$responder connections=$c (${warmup}s warm-up + ${duration}s)"
       report="$("$sim" load --gateway "http://127.0.0.1:$http_port" --account "bench-$mode" \
@@ -99,17 +120,18 @@ for responder in no yes; do
       echo "$report" | jq -c --arg r "$responder" --argjson s "$((after - before))" \
         '. + {responder: $r, stored: $s}' >>"$work/load.jsonl"
       echo "$report" | jq -r '"  \(.callbacks_per_sec|floor)/s p99 \(.p99_ms)ms errors \(.errors)"' >&2
+      # Payload size for the ceiling: the gateway's encoded Inbound, read back.
+      if [ "$mode" = safe ]; then
+        payload="$("$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq -r '.last_payload_bytes // 600')"
+      fi
+      stop_run
     done
   done
-  if [ -n "$responder_pid" ]; then
-    kill "$responder_pid" 2>/dev/null || true
-    wait "$responder_pid" 2>/dev/null || true
-    responder_pid=""
-  fi
 done
 
 # --- ceiling runs (same payload size as the gateway's encoded Inbound) ------------------
-payload="$("$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq -r '.last_payload_bytes // 600')"
+payload="${payload:-600}"
+prefix="${run_id}c"
 : >"$work/ceiling.jsonl"
 for c in $concurrencies; do
   log "ceiling: connections=$c payload=${payload}B"
