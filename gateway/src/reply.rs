@@ -230,8 +230,8 @@ impl ReplyKey {
 pub struct ReplyCache {
     local: Arc<Mutex<Generations>>,
     kv: kv::Store,
-    /// The bucket's namespaced name: writes go to `$KV.{bucket}.{key}`.
-    bucket: Arc<str>,
+    /// Where the bucket's writes go (`$KV.{bucket}.`), as the store itself would put.
+    put_prefix: Arc<str>,
     /// Writes go through the batcher rather than `kv.put`, which would
     /// wake the NATS client for each reply (one write, and one server read, per reply).
     writes: NatsBatcher,
@@ -267,8 +267,8 @@ impl ReplyCache {
                 old: HashMap::new(),
                 half_capacity: (capacity / 2).max(1),
             })),
+            put_prefix: kv.put_prefix.as_ref().unwrap_or(&kv.prefix).as_str().into(),
             kv,
-            bucket: bucket.into(),
             writes,
             drain,
         })
@@ -302,7 +302,7 @@ impl ReplyCache {
             local.young.insert(key, encoded.clone());
         }
         let writes = self.writes.clone();
-        let subject = format!("$KV.{}.{}", self.bucket, key.kv_key());
+        let subject = format!("{}{}", self.put_prefix, key.kv_key());
         self.drain.spawn(async move {
             let put = PublishMessage::build().payload(encoded);
             if let Err(error) = writes.publish(subject.into(), put).await {
