@@ -71,7 +71,7 @@ impl Connection {
             .write_all(request)
             .await
             .map_err(|_| fail("connection_error"))?;
-        let (status, head_len, body_len) = loop {
+        let head = loop {
             if let Some(head) = parse_head(&self.buffer)? {
                 break head;
             }
@@ -80,14 +80,12 @@ impl Connection {
             }
             self.fill().await?;
         };
-        if status.1 {
-            self.closing = true;
-        }
-        while self.buffer.len() < head_len + body_len {
+        self.closing |= head.close;
+        while self.buffer.len() < head.head_len + head.body_len {
             self.fill().await?;
         }
-        self.buffer.advance(head_len);
-        Ok((status.0, self.buffer.split_to(body_len).freeze()))
+        self.buffer.advance(head.head_len);
+        Ok((head.status, self.buffer.split_to(head.body_len).freeze()))
     }
 
     async fn fill(&mut self) -> Result<(), WireError> {
@@ -100,8 +98,15 @@ impl Connection {
     }
 }
 
-/// `((status, connection_close), head length, body length)` once the head is complete.
-type Head = ((u16, bool), usize, usize);
+/// A complete response head.
+#[derive(Debug, PartialEq, Eq)]
+struct Head {
+    status: u16,
+    /// `Connection: close`.
+    close: bool,
+    head_len: usize,
+    body_len: usize,
+}
 
 fn parse_head(buffer: &[u8]) -> Result<Option<Head>, WireError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -132,7 +137,12 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, WireError> {
     if body_len > MAX_BODY {
         return Err(fail("response_body_too_large"));
     }
-    Ok(Some(((status, close), head_len, body_len)))
+    Ok(Some(Head {
+        status,
+        close,
+        head_len,
+        body_len,
+    }))
 }
 
 #[cfg(test)]
@@ -143,9 +153,9 @@ mod tests {
     fn a_complete_head_gives_status_and_lengths() {
         let raw =
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 7\r\n\r\nsuccess";
-        let ((status, close), head, body) = parse_head(raw).unwrap().unwrap();
-        assert_eq!((status, close, body), (200, false, 7));
-        assert_eq!(&raw[head..], b"success");
+        let head = parse_head(raw).unwrap().unwrap();
+        assert_eq!((head.status, head.close, head.body_len), (200, false, 7));
+        assert_eq!(&raw[head.head_len..], b"success");
     }
 
     #[test]
@@ -166,8 +176,8 @@ mod tests {
     #[test]
     fn connection_close_is_noticed() {
         let raw = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\ncontent-length: 0\r\n\r\n";
-        let ((status, close), _, body) = parse_head(raw).unwrap().unwrap();
-        assert_eq!((status, close, body), (400, true, 0));
+        let head = parse_head(raw).unwrap().unwrap();
+        assert_eq!((head.status, head.close, head.body_len), (400, true, 0));
     }
 
     #[test]
