@@ -7,7 +7,7 @@ use crate::domain::{PageSize, PageToken, TicketAction, TicketId, TicketState, Tr
 use crate::store::outbox;
 
 /// A ticket as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TicketRow {
     pub id: uuid::Uuid,
     pub account: String,
@@ -27,8 +27,24 @@ pub struct TicketRow {
 }
 
 /// The columns of [`TicketRow`], for every query that reads one.
-const TICKET_COLUMNS: &str = "id, account, department, openid, state, category, summary, opened_at,
+pub(crate) const TICKET_COLUMNS: &str =
+    "id, account, department, openid, state, category, summary, opened_at,
      acknowledge_due_at, resolve_due_at, overdue, assignee, awaiting_citizen, rating, closed_at";
+
+impl TicketRow {
+    /// The ticket's id.
+    pub fn ticket_id(&self) -> TicketId {
+        TicketId(self.id)
+    }
+
+    /// The stored state. The CHECK constraint keeps the column to the five names;
+    /// anything else is a corrupt row, reported like any other decoding failure.
+    pub fn state(&self) -> Result<TicketState, sqlx::Error> {
+        self.state
+            .parse()
+            .map_err(|reason: String| sqlx::Error::Decode(reason.into()))
+    }
+}
 
 /// Which tickets to list.
 #[derive(Debug, Clone)]

@@ -8,41 +8,7 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 
 use crate::domain::{Deadlines, TicketId, TicketState};
 use crate::store::outbox;
-
-/// A ticket as this module reads and announces it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct CitizenTicket {
-    pub id: uuid::Uuid,
-    pub account: String,
-    pub department: String,
-    pub openid: String,
-    pub state: String,
-    pub category: String,
-    pub opened_at: DateTime<Utc>,
-    pub acknowledge_due_at: DateTime<Utc>,
-    pub resolve_due_at: DateTime<Utc>,
-    pub assignee: String,
-    pub rating: Option<i16>,
-    pub awaiting_citizen: bool,
-}
-
-const COLUMNS: &str = "id, account, department, openid, state, category, opened_at,
-     acknowledge_due_at, resolve_due_at, assignee, rating, awaiting_citizen";
-
-impl CitizenTicket {
-    /// The ticket's id.
-    pub fn ticket_id(&self) -> TicketId {
-        TicketId(self.id)
-    }
-
-    /// The stored state. The CHECK constraint keeps the column to the five names;
-    /// anything else is a corrupt row, reported like any other decoding failure.
-    pub fn state(&self) -> Result<TicketState, sqlx::Error> {
-        self.state
-            .parse()
-            .map_err(|reason: String| sqlx::Error::Decode(reason.into()))
-    }
-}
+use crate::store::tickets::{TICKET_COLUMNS, TicketRow};
 
 /// A ticket to open.
 #[derive(Debug, Clone)]
@@ -60,9 +26,9 @@ pub struct NewTicket<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Placed {
     /// A new ticket.
-    Opened(CitizenTicket),
+    Opened(TicketRow),
     /// The citizen's active ticket, as it was before the message.
-    Joined(CitizenTicket),
+    Joined(TicketRow),
 }
 
 /// Finds and locks the citizen's active ticket, or opens `new`. Two messages of one
@@ -77,12 +43,12 @@ pub async fn open_or_join(
         if let Some(active) = lock_active(tx, new.account, new.openid).await? {
             return Ok(Placed::Joined(active));
         }
-        let opened: Option<CitizenTicket> = sqlx::query_as(&format!(
+        let opened: Option<TicketRow> = sqlx::query_as(&format!(
             "INSERT INTO tickets (id, account, department, openid, state, category, summary,
                                   opened_at, acknowledge_due_at, resolve_due_at)
              VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9)
              ON CONFLICT (account, openid) WHERE state <> 'closed' DO NOTHING
-             RETURNING {COLUMNS}"
+             RETURNING {TICKET_COLUMNS}"
         ))
         .bind(TicketId::generate().0)
         .bind(new.account)
@@ -108,9 +74,9 @@ pub async fn lock_active(
     tx: &mut Transaction<'_, Postgres>,
     account: &str,
     openid: &str,
-) -> Result<Option<CitizenTicket>, sqlx::Error> {
+) -> Result<Option<TicketRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tickets
+        "SELECT {TICKET_COLUMNS} FROM tickets
           WHERE account = $1 AND openid = $2 AND state <> 'closed'
           FOR UPDATE"
     ))
@@ -125,9 +91,9 @@ pub async fn set_state(
     tx: &mut Transaction<'_, Postgres>,
     id: TicketId,
     state: TicketState,
-) -> Result<CitizenTicket, sqlx::Error> {
+) -> Result<TicketRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE tickets SET state = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE tickets SET state = $2 WHERE id = $1 RETURNING {TICKET_COLUMNS}"
     ))
     .bind(id.0)
     .bind(state.as_str())
@@ -167,11 +133,11 @@ pub async fn record_rating(
     id: TicketId,
     rating: u8,
     event_id: &str,
-) -> Result<Option<CitizenTicket>, sqlx::Error> {
+) -> Result<Option<TicketRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE tickets SET rating = $2, rated_event_id = $3
           WHERE id = $1 AND state = 'closed' AND rating IS NULL
-         RETURNING {COLUMNS}"
+         RETURNING {TICKET_COLUMNS}"
     ))
     .bind(id.0)
     .bind(i16::from(rating))
@@ -226,7 +192,7 @@ pub async fn mark_overdue(
     deadline: Deadline,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<CitizenTicket>, sqlx::Error> {
+) -> Result<Vec<TicketRow>, sqlx::Error> {
     let (marker, due, states) = match deadline {
         Deadline::Acknowledge => (
             "acknowledge_overdue_at",
@@ -253,7 +219,7 @@ pub async fn mark_overdue(
     sqlx::query_as(&format!(
         "UPDATE tickets SET {marker} = $1, overdue = true
           WHERE id = ANY($2) AND {condition}
-         RETURNING {COLUMNS}"
+         RETURNING {TICKET_COLUMNS}"
     ))
     .bind(now)
     .bind(&locked)
@@ -276,7 +242,7 @@ pub struct Announcement<'a> {
 /// Announces a change of `ticket` through the outbox.
 pub async fn announce(
     tx: &mut Transaction<'_, Postgres>,
-    ticket: &CitizenTicket,
+    ticket: &TicketRow,
     announcement: Announcement<'_>,
 ) -> Result<(), sqlx::Error> {
     outbox::announce_ticket(
