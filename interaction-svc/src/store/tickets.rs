@@ -193,7 +193,7 @@ pub async fn lock_for(
     let row = row
         .filter(|row| scope.is_none_or(|department| row.department == department))
         .ok_or(ActionError::NotFound(id))?;
-    let from = stored_state(&row)?;
+    let from = row.state()?;
     let to = from.apply(action)?;
     Ok((row, to))
 }
@@ -489,8 +489,8 @@ async fn finish(
     act: Act<'_>,
     previous_department: &str,
 ) -> Result<TicketRow, ActionError> {
-    let id = TicketId(before.id);
-    let from = stored_state(before)?;
+    let id = before.ticket_id();
+    let from = before.state()?;
     record_transition(tx, id, Some(from), to, act.actor, action.as_str(), act.note).await?;
     let after: TicketRow = sqlx::query_as(&format!(
         "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
@@ -533,14 +533,6 @@ pub async fn announce(
         },
     )
     .await
-}
-
-fn stored_state(row: &TicketRow) -> Result<TicketState, sqlx::Error> {
-    // The CHECK constraint keeps the column to the five names; anything else is a
-    // corrupt row, reported like any other decoding failure.
-    row.state
-        .parse()
-        .map_err(|reason: String| sqlx::Error::Decode(reason.into()))
 }
 
 // ---------------------------------------------------------------------------
