@@ -223,18 +223,13 @@ pub async fn delete_reply_rule(
     notifier: &RulesNotifier,
     id: uuid::Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let account: Option<(String,)> =
-        sqlx::query_as("DELETE FROM reply_rules WHERE id = $1 RETURNING account")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    match account {
-        Some((account,)) => {
-            notifier.changed(&account).await;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+    delete_and_announce(
+        db,
+        notifier,
+        "DELETE FROM reply_rules WHERE id = $1 RETURNING account",
+        id,
+    )
+    .await
 }
 
 #[derive(sqlx::FromRow)]
@@ -320,11 +315,23 @@ pub async fn delete_routing_rule(
     notifier: &RulesNotifier,
     id: uuid::Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let account: Option<(String,)> =
-        sqlx::query_as("DELETE FROM routing_rules WHERE id = $1 RETURNING account")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    delete_and_announce(
+        db,
+        notifier,
+        "DELETE FROM routing_rules WHERE id = $1 RETURNING account",
+        id,
+    )
+    .await
+}
+
+/// Runs a `DELETE … RETURNING account` and announces the account's rules changed.
+async fn delete_and_announce(
+    db: &PgPool,
+    notifier: &RulesNotifier,
+    sql: &'static str,
+    id: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    let account: Option<(String,)> = sqlx::query_as(sql).bind(id).fetch_optional(db).await?;
     match account {
         Some((account,)) => {
             notifier.changed(&account).await;
