@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
+use platform::nats::Namespace;
 use prost::Message as _;
-use proto::events::v1::{EventHeader, Inbound, InboundKind, PassiveReply, passive_reply};
-use wechat::message::{InboundMessage, Payload};
+use proto::events::v1::{Inbound, PassiveReply, passive_reply};
+use wechat::message::InboundMessage;
 use wechat_sim::traffic::CitizenAction;
 
 use crate::helpers::{ACCOUNT, TestApp};
@@ -85,38 +86,24 @@ fn rand_msg_id() -> u64 {
     u64::from(uuid::Uuid::new_v4().as_fields().0) << 20
 }
 
-/// The `Inbound` the gateway would publish for the plaintext `xml`.
+/// The `Inbound` the gateway would publish for the plaintext `xml`, built by the
+/// gateway's own `inbound_event`.
 pub fn inbound(xml: &str) -> Callback {
     let message = InboundMessage::parse(xml.as_bytes()).expect("test XML parses");
-    let event_id = message.dedup_key(ACCOUNT, xml.as_bytes());
-    let (kind, token) = message.kind();
-    let (inbound_kind, event) = match &message.payload {
-        Payload::Event { event, .. } => (InboundKind::Event, event.clone()),
-        _ => (InboundKind::Message, String::new()),
-    };
+    let event = gateway::event::inbound_event(
+        &Namespace::default(),
+        ACCOUNT,
+        &message,
+        xml,
+        std::time::SystemTime::now(),
+    );
     Callback {
-        suffix: format!("{ACCOUNT}.{kind}.{token}"),
-        inbound: Inbound {
-            header: Some(EventHeader {
-                event_id,
-                account: ACCOUNT.to_owned(),
-                occurred_at: Some(prost_types::Timestamp {
-                    seconds: message.header.create_time as i64,
-                    nanos: 0,
-                }),
-            }),
-            kind: inbound_kind as i32,
-            msg_type: message.header.msg_type.clone(),
-            event,
-            to_user_name: message.header.to_user_name.clone(),
-            from_user_name: message.header.from_user_name.clone(),
-            msg_id: message
-                .msg_id()
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            raw_xml: xml.to_owned(),
-            received_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        },
+        suffix: event
+            .subject
+            .strip_prefix("wechat.inbound.")
+            .expect("an inbound subject")
+            .to_owned(),
+        inbound: Inbound::decode(event.payload).expect("the gateway's Inbound decodes"),
     }
 }
 
