@@ -141,6 +141,31 @@ impl Drop for TestNats {
     }
 }
 
+/// Publishes `payload` to `wechat.inbound.{suffix}` in `namespace` with `msg_id` as
+/// `Nats-Msg-Id`, as the gateway does, and waits for JetStream's ack. Panics when
+/// JetStream drops it as a duplicate: a test that publishes means a new event.
+pub async fn publish_inbound(
+    jetstream: &async_nats::jetstream::Context,
+    namespace: &Namespace,
+    suffix: &str,
+    msg_id: &str,
+    payload: Vec<u8>,
+) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+    let ack = jetstream
+        .publish_with_headers(
+            namespace.subject(&format!("wechat.inbound.{suffix}")),
+            headers,
+            payload.into(),
+        )
+        .await
+        .expect("publish sent")
+        .await
+        .expect("JetStream acked the publish");
+    assert!(!ack.duplicate, "JetStream dropped {msg_id} as a duplicate");
+}
+
 /// Configuration for a service under test: its own database, the test namespace,
 /// port 0 everywhere, a short drain, and `extra` pairs on top.
 pub fn service_env<'a>(

@@ -122,20 +122,8 @@ impl TestApp {
     /// and waits for JetStream's ack.
     pub async fn publish_raw(&self, suffix: &str, msg_id: &str, payload: Vec<u8>) {
         let jetstream = jetstream::new(self.nats().await);
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-        let ack = jetstream
-            .publish_with_headers(
-                self.namespace()
-                    .subject(&format!("wechat.inbound.{suffix}")),
-                headers,
-                payload.into(),
-            )
-            .await
-            .expect("publish sent")
-            .await
-            .expect("JetStream acked");
-        assert!(!ack.duplicate, "JetStream dropped {msg_id} as a duplicate");
+        platform::testing::publish_inbound(&jetstream, self.namespace(), suffix, msg_id, payload)
+            .await;
     }
 
     /// Asks the reply path for the passive reply to `callback`, as the gateway does.

@@ -84,22 +84,14 @@ impl TestApp {
     /// Publishes `payload` to `wechat.inbound.{suffix}` in the test namespace with
     /// `msg_id` as `Nats-Msg-Id`, and waits for JetStream's ack.
     pub async fn publish_raw(&self, suffix: &str, msg_id: &str, payload: Vec<u8>) {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-        let ack = self
-            .jetstream
-            .publish_with_headers(
-                self.nats
-                    .namespace
-                    .subject(&format!("wechat.inbound.{suffix}")),
-                headers,
-                payload.into(),
-            )
-            .await
-            .expect("publish sent")
-            .await
-            .expect("JetStream acked the publish");
-        assert!(!ack.duplicate, "JetStream dropped {msg_id} as a duplicate");
+        platform::testing::publish_inbound(
+            &self.jetstream,
+            &self.nats.namespace,
+            suffix,
+            msg_id,
+            payload,
+        )
+        .await;
     }
 
     /// Publishes an inbound event as the gateway does (Nats-Msg-Id = event_id).
