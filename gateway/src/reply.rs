@@ -25,6 +25,7 @@ use proto::events::v1::{PassiveReply, passive_reply};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use wechat::reply::{Article, ReplyBody};
+use wechat::token::kv_bucket_stream;
 
 /// The KV bucket of replies, before namespacing.
 pub const REPLY_BUCKET: &str = "GATEWAY_REPLIES";
@@ -312,25 +313,16 @@ impl ReplyCache {
     }
 }
 
-/// Creates the bucket's stream the way `create_key_value` would (that call reads the
-/// account info first, whose NATS 2.9 shape async-nats 0.51 cannot parse). Bucket-level
-/// max age only: NATS 2.9 has no per-message TTL.
+/// Creates the bucket's stream (see [`kv_bucket_stream`] for why not
+/// `create_key_value`). Bucket-level max age only: NATS 2.9 has no per-message TTL.
 async fn create_bucket(jetstream: &jetstream::Context, bucket: &str) -> Result<(), String> {
-    use jetstream::stream::{Config, DiscardPolicy};
+    let config = kv_bucket_stream(
+        bucket,
+        "gateway passive replies by event_id hash",
+        REPLY_BUCKET_MAX_AGE,
+    );
     jetstream
-        .get_or_create_stream(Config {
-            name: format!("KV_{bucket}"),
-            description: Some("gateway passive replies by event_id hash".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            max_age: REPLY_BUCKET_MAX_AGE,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: DiscardPolicy::New,
-            num_replicas: 1,
-            ..Default::default()
-        })
+        .get_or_create_stream(config)
         .await
         .map_err(|e| format!("cannot create KV bucket {bucket}: {e}"))?;
     Ok(())

@@ -18,7 +18,7 @@ mod local;
 mod shared;
 
 pub use local::LocalTokenCache;
-pub use shared::{DEFAULT_BUCKET, SharedCacheConfig, SharedTokenCache};
+pub use shared::{DEFAULT_BUCKET, SharedCacheConfig, SharedTokenCache, kv_bucket_stream};
 
 /// An access token with its expiry. Its `Debug` output never shows the token.
 #[derive(Clone, PartialEq, Eq)]

@@ -385,31 +385,45 @@ impl SharedTokenCache {
     }
 }
 
-/// Creates the bucket's stream the way `create_key_value` would.
+/// The stream of KV bucket `bucket`, as `create_key_value` would create it (history 1,
+/// rollups, direct gets).
 ///
 /// `create_key_value` in async-nats 0.51 first reads the account info, whose NATS 2.9
-/// shape it cannot parse; creating the stream directly needs no account info. Creating
-/// an identical stream twice succeeds, so racing replicas are fine.
+/// shape it cannot parse; creating this stream with `get_or_create_stream` needs no
+/// account info, and creating an identical stream twice succeeds, so racing replicas
+/// are fine. The gateway's reply bucket uses it too.
+pub fn kv_bucket_stream(
+    bucket: &str,
+    description: &str,
+    max_age: Duration,
+) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
+    }
+}
+
 async fn create_bucket(
     jetstream: &jetstream::Context,
     bucket: &str,
 ) -> Result<(), TokenCacheError> {
-    use jetstream::stream::{Config, DiscardPolicy};
+    // Keys of retired accounts age out; live keys are rewritten every ~2 h.
+    let config = kv_bucket_stream(
+        bucket,
+        "wechat access tokens, one key per appid",
+        Duration::from_secs(24 * 3600),
+    );
     jetstream
-        .get_or_create_stream(Config {
-            name: format!("KV_{bucket}"),
-            description: Some("wechat access tokens, one key per appid".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            // Keys of retired accounts age out; live keys are rewritten every ~2 h.
-            max_age: Duration::from_secs(24 * 3600),
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: DiscardPolicy::New,
-            num_replicas: 1,
-            ..Default::default()
-        })
+        .get_or_create_stream(config)
         .await
         .map_err(|e| TokenCacheError::kv("create bucket", e))?;
     Ok(())
