@@ -47,6 +47,27 @@ gateway_bin="$root/target/release/gateway"
 
 gateway_pid=""
 responder_pid=""
+# nats-server's pid, for its CPU per callback: the one up.sh started, else the only one
+# running here; none (its column stays empty) for a NATS on another host.
+nats_pid=""
+case "$NATS_URL" in
+  *://127.0.0.1:* | *://localhost:* | 127.0.0.1:* | localhost:*)
+    nats_pid="$(cat .local/nats.pid 2>/dev/null || true)"
+    if [ -z "$nats_pid" ] || ! kill -0 "$nats_pid" 2>/dev/null; then
+      nats_pid="$(pgrep -x nats-server || true)"
+      [ "$(echo "$nats_pid" | wc -w)" = 1 ] || nats_pid=""
+    fi
+    ;;
+esac
+[ -n "$nats_pid" ] || log "nats-server's pid not found: no NATS CPU figures"
+# --cpu-of flags for the processes of a run besides the load generator itself.
+cpu_of() {
+  local flags=()
+  for spec in "$@"; do
+    [ -n "${spec#*=}" ] && flags+=(--cpu-of "$spec")
+  done
+  echo "${flags[@]}"
+}
 # A namespace's stream and the gateway's reply bucket go with its run.
 drop_namespace() {
   "$sim" stream-count --prefix "$1" --delete >/dev/null 2>&1 || true
@@ -122,7 +143,9 @@ for responder in no yes; do
       report="$("$sim" load --gateway "http://127.0.0.1:$http_port" --account "bench-$mode" \
         --appid "$appid" --original-id "$original_id" --token "$token" --aes-key "$aes_key" \
         --mode "$mode" --concurrency "$c" --duration "${duration}s" --warmup "${warmup}s" \
-        --prebuild "$(prebuild_for "$c")" --json 2>>"$work/load.log")"
+        --prebuild "$(prebuild_for "$c")" \
+        $(cpu_of "gateway=$gateway_pid" "nats-server=$nats_pid" "responder=$responder_pid") \
+        --json 2>>"$work/load.log")"
       sleep 0.5
       after="$(stored)"
       echo "$report" | jq -c --arg r "$responder" --argjson s "$((after - before))" \
@@ -143,7 +166,8 @@ prefix="${run_id}c$cycle"
 for c in $concurrencies; do
   log "ceiling: connections=$c payload=${payload}B"
   "$sim" ceiling --prefix "$prefix" --concurrency "$c" --duration "${duration}s" \
-    --warmup "${warmup}s" --payload-bytes "$payload" --json 2>>"$work/ceiling.log" \
+    --warmup "${warmup}s" --payload-bytes "$payload" $(cpu_of "nats-server=$nats_pid") \
+    --json 2>>"$work/ceiling.log" \
     >>"$work/ceiling.jsonl"
 done
 done
@@ -170,6 +194,13 @@ def median_runs(runs, key, rate):
         median["lost_all"] = sum(max(0, r.get("ok_total", 0) - r.get("stored", r.get("ok_total", 0))) for r in group)
         median["stored_all"] = sum(r.get("stored", 0) for r in group)
         median["ok_all"] = sum(r.get("ok_total", 0) for r in group)
+        # CPU per callback: each process's median over the runs, steadier than any
+        # one run's rate on a machine whose speed drifts.
+        per_process = {}
+        for r in group:
+            for p in r.get("cpu", []):
+                per_process.setdefault(p["process"], []).append(p["us_per_op"])
+        median["cpu_us"] = {name: sorted(v)[len(v) // 2] for name, v in per_process.items()}
         result[k] = median
     return result
 
@@ -205,8 +236,23 @@ def find(mode, responder, conns):
     return next((x for x in rows if x[0]["mode"] == mode and x[0]["responder"] == responder
                  and x[0]["concurrency"] == conns), None)
 
+def cpu_total(r):
+    return sum(r.get("cpu_us", {}).values())
+
+def cpu_cell(r, name):
+    v = r.get("cpu_us", {}).get(name)
+    return "" if v is None else f"{v:.1f}"
+
+def capacity(total_us):
+    return nproc * 1e6 / total_us if total_us else 0.0
+
 checks = []
 top = max(x[0]["concurrency"] for x in rows)
+top_ceiling = ceilings.get(top, {})
+# Drift-free estimates from CPU per callback: a 2-core machine kept busy by these
+# processes answers nproc / (their summed CPU per callback); the same for the ceiling.
+cpu_complete = all(cpu_total(x[0]) and "nats-server" in x[0].get("cpu_us", {}) for x in rows) \
+    and "nats-server" in top_ceiling.get("cpu_us", {})
 for responder in ("no", "yes"):
     safe, plain = find("safe", responder, top), find("plaintext", responder, top)
     if safe:
@@ -220,6 +266,17 @@ for responder in ("no", "yes"):
         cost = 1 - safe[0]["callbacks_per_sec"] / plain[0]["callbacks_per_sec"]
         checks.append((f"responder {responder}, {top} conns: safe mode costs <= 10% of plaintext",
                        f"{cost:+.1%}", cost <= 0.10))
+    if cpu_complete and safe:
+        ratio = cpu_total(top_ceiling) / cpu_total(safe[0])
+        checks.append((f"safe mode, responder {responder}, {top} conns: >= 0.5 of the ceiling, by CPU per callback "
+                       f"(ceiling's CPU per ack / gateway run's CPU per callback)", f"{ratio:.2f}", ratio >= 0.5))
+        checks.append((f"safe mode, responder {responder}, {top} conns: >= 48,000/s at full use of {nproc} cores, "
+                       f"by CPU per callback", f"{capacity(cpu_total(safe[0])):,.0f}/s",
+                       capacity(cpu_total(safe[0])) >= 48000))
+    if cpu_complete and safe and plain:
+        cost = 1 - cpu_total(plain[0]) / cpu_total(safe[0])
+        checks.append((f"responder {responder}, {top} conns: safe mode costs <= 10% of plaintext, by CPU per callback",
+                       f"{cost:+.1%}", cost <= 0.10))
 errors = sum(x[0]["errors_all"] for x in rows)
 lost = sum(x[3] for x in rows)
 checks.append(("no error in the run", str(errors), errors == 0))
@@ -230,6 +287,15 @@ ceiling_rows = "\n".join(
     f"| {c} | {v['payload_bytes']} | {v['acks_per_sec']:,.0f} | {v['range'][0]:,.0f}-{v['range'][1]:,.0f} "
     f"| {v['p50_ms']:.2f} | {v['p99_ms']:.2f} "
     f"| {v['max_ms']:.2f} | {v['errors']} | {v['stream_messages']:,} / {v['published_total']:,} |"
+    for c, v in sorted(ceilings.items()))
+cpu_rows = "\n".join(
+    f"| {r['mode']} | {r['responder']} | {r['concurrency']} | {cpu_cell(r, 'gateway')} "
+    f"| {cpu_cell(r, 'nats-server')} | {cpu_cell(r, 'responder')} | {cpu_cell(r, 'load-generator')} "
+    f"| {cpu_total(r):.1f} | {capacity(cpu_total(r)):,.0f} |"
+    for r, _, _, _ in rows)
+ceiling_cpu_rows = "\n".join(
+    f"| {c} | {cpu_cell(v, 'nats-server')} | {cpu_cell(v, 'publisher')} | {cpu_total(v):.1f} "
+    f"| {capacity(cpu_total(v)):,.0f} |"
     for c, v in sorted(ceilings.items()))
 check_rows = "\n".join(f"| {name} | {value} | {'pass' if ok else '**FAIL**'} |" for name, value, ok in checks)
 
@@ -253,6 +319,20 @@ Ceiling (raw JetStream publish-with-ack, same server, same payload, `wechat-sim 
 | connections | payload B | acks/s | runs | p50 ms | p99 ms | max ms | errors | stored / acknowledged |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {ceiling_rows}
+
+CPU per callback (µs of user + system time in the measured window, per callback
+answered; each process's median over the runs; `wechat-sim load --cpu-of`). `capacity`
+is what {nproc} cores fully used by these processes would answer: {nproc} s ÷ the total.
+
+| mode | responder | connections | gateway | nats-server | responder | load generator | total | capacity/s |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{cpu_rows}
+
+Ceiling CPU per ack (µs):
+
+| connections | nats-server | publisher | total | capacity/s |
+| ---: | ---: | ---: | ---: | ---: |
+{ceiling_cpu_rows}
 
 Targets:
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use wechat_sim::api_server::{self, AccountKind, SimAccount, SimConfig, SimState};
+use wechat_sim::traffic::cpu::WatchedProcess;
 use wechat_sim::traffic::{self, CallbackAccount, CallbackSigner, Mode, RetryPolicy};
 
 /// A stand-in for WeChat on loopback.
@@ -124,6 +125,9 @@ struct LoadArgs {
     /// WeChat's per-attempt timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     retry_timeout: Duration,
+    /// Also report the CPU this process spends per callback (`gateway=PID`; repeat).
+    #[arg(long = "cpu-of", value_name = "NAME=PID", value_parser = WatchedProcess::parse)]
+    cpu_of: Vec<WatchedProcess>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -179,6 +183,9 @@ struct CeilingArgs {
     /// Payload size: the gateway's encoded Inbound (see `stream-count`).
     #[arg(long, default_value_t = 600)]
     payload_bytes: usize,
+    /// Also report the CPU this process spends per ack (`nats-server=PID`; repeat).
+    #[arg(long = "cpu-of", value_name = "NAME=PID", value_parser = WatchedProcess::parse)]
+    cpu_of: Vec<WatchedProcess>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -366,6 +373,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
             ..RetryPolicy::default()
         },
         check_replies: !args.no_check,
+        cpu_watch: args.cpu_of,
         ..traffic::load::LoadConfig::default()
     };
     let report = traffic::load::run(signer, config).await?;
@@ -389,6 +397,7 @@ async fn run_ceiling(args: CeilingArgs) -> anyhow::Result<()> {
         warmup: args.warmup,
         payload_bytes: args.payload_bytes,
         namespace: args.nats.namespace()?,
+        cpu_watch: args.cpu_of,
     };
     let client = args.nats.connect().await?;
     let report = traffic::nats::run_ceiling(client, config).await?;
@@ -438,6 +447,7 @@ fn print_load_report(r: &traffic::load::LoadReport, json: bool) -> anyhow::Resul
         "whole run (warm-up included): {} sent, {} acknowledged; {} signed inline",
         r.sent_total, r.ok_total, r.built_inline
     );
+    print_cpu(&r.cpu, "callback");
     Ok(())
 }
 
@@ -462,7 +472,19 @@ fn print_ceiling_report(r: &traffic::nats::CeilingReport, json: bool) -> anyhow:
         "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
         r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
     );
+    print_cpu(&r.cpu, "ack");
     Ok(())
+}
+
+// Part of the CLI's report (stdout).
+#[allow(clippy::print_stdout)]
+fn print_cpu(cpu: &[traffic::cpu::ProcessCpu], per: &str) {
+    for p in cpu {
+        println!(
+            "cpu {} (pid {}): {:.1} µs per {per}, {:.2} cores",
+            p.process, p.pid, p.us_per_op, p.cores
+        );
+    }
 }
 
 // The final reports are the CLI's output (stdout), unlike logs.

@@ -10,12 +10,14 @@
 //! - [`CallbackClient`] delivers a callback with WeChat's retry behaviour (no answer
 //!   within 5 s: the identical request again, 3 attempts in all).
 //! - [`demo`] is a steady realistic mix of citizens; [`load`] is the load generator;
-//!   [`nats`] holds the reply responder, the JetStream ceiling and stream counts.
+//!   [`nats`] holds the reply responder, the JetStream ceiling and stream counts;
+//!   [`cpu`] accounts the CPU each process spends per callback in a measured window.
 
 mod account;
 mod action;
 mod check;
 mod client;
+pub mod cpu;
 pub mod demo;
 pub mod load;
 pub mod nats;

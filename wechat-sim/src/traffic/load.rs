@@ -20,6 +20,7 @@ use super::account::Mode;
 use super::action::{CitizenAction, Follower};
 use super::check::{CheckedReply, ReplyCheck};
 use super::client::RetryPolicy;
+use super::cpu::{self, ProcessCpu, WatchedProcess};
 use super::signer::{CallbackSigner, SignedCallback};
 use super::wire::{self, Connection};
 
@@ -48,6 +49,8 @@ pub struct LoadConfig {
     pub retry: RetryPolicy,
     /// Verify every answer with [`ReplyCheck`] (a bad reply counts as an error).
     pub check_replies: bool,
+    /// Processes whose CPU per callback the report gives (the generator's own always).
+    pub cpu_watch: Vec<WatchedProcess>,
 }
 
 impl Default for LoadConfig {
@@ -62,6 +65,7 @@ impl Default for LoadConfig {
             followers_per_slot: 64,
             retry: RetryPolicy::default(),
             check_replies: true,
+            cpu_watch: Vec::new(),
         }
     }
 }
@@ -111,6 +115,10 @@ pub struct LoadReport {
     pub replies: u64,
     /// Requests signed inline because a slot ran out of pre-built ones.
     pub built_inline: u64,
+    /// CPU the watched processes spent in the measured window, per callback answered
+    /// (`load-generator` is this process); empty where `/proc` cannot be read.
+    #[serde(default)]
+    pub cpu: Vec<ProcessCpu>,
 }
 
 /// Runs the load and returns the report.
@@ -168,12 +176,19 @@ pub async fn run(
             tokio::spawn(slot.run(start + offset, measure_from, end, period))
         })
         .collect();
+    let mut watched = vec![WatchedProcess::this("load-generator")];
+    watched.extend(config.cpu_watch.iter().cloned());
+    let cpu_window = tokio::spawn(cpu::measure_window(watched, measure_from, end));
     let mut total = SlotStats::default();
     for task in tasks {
         let stats = task.await.unwrap_or_default();
         total.merge(stats);
     }
-    Ok(total.report(&signer, concurrency, &config))
+    let mut report = total.report(&signer, concurrency, &config);
+    if let Ok((first, last)) = cpu_window.await {
+        report.cpu = first.spent_until(&last, report.ok);
+    }
+    Ok(report)
 }
 
 /// Signs `per_slot` requests for every slot, on every core (before timing starts).
@@ -375,6 +390,7 @@ impl SlotStats {
             retried: self.retried,
             replies: self.replies,
             built_inline: self.built_inline,
+            cpu: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@ use prost::Message as _;
 use proto::events::v1::{Inbound, PassiveReply, TextReply, passive_reply};
 use tokio::time::Instant;
 
+use super::cpu::{ProcessCpu, WatchedProcess, measure_window};
 use super::load::percentile;
 
 /// The queue group responders share, so several of them split the requests.
@@ -127,6 +128,8 @@ pub struct CeilingConfig {
     pub payload_bytes: usize,
     /// Namespace for the bench stream.
     pub namespace: Namespace,
+    /// Processes whose CPU per ack the report gives (the publisher's own always).
+    pub cpu_watch: Vec<WatchedProcess>,
 }
 
 /// The result of a ceiling run.
@@ -156,6 +159,10 @@ pub struct CeilingReport {
     pub errors: u64,
     /// Messages the bench stream held at the end (equals `published_total` when nothing was lost).
     pub stream_messages: u64,
+    /// CPU the watched processes spent in the measured window, per ack (`publisher`
+    /// is this process); empty where `/proc` cannot be read.
+    #[serde(default)]
+    pub cpu: Vec<ProcessCpu>,
 }
 
 /// Creates a bench stream with WECHAT_INBOUND's settings, publishes to it from
@@ -234,6 +241,9 @@ pub async fn run_ceiling(
             })
         })
         .collect();
+    let mut watched = vec![WatchedProcess::this("publisher")];
+    watched.extend(config.cpu_watch.iter().cloned());
+    let cpu_window = tokio::spawn(measure_window(watched, measure_from, end));
     let mut total = PublisherStats::default();
     for task in tasks {
         let stats = task.await.unwrap_or_default();
@@ -255,6 +265,10 @@ pub async fn run_ceiling(
         tracing::warn!(stream = %name, error = %e, "cannot delete the bench stream");
     }
 
+    let cpu = match cpu_window.await {
+        Ok((first, last)) => first.spent_until(&last, total.latencies_us.len() as u64),
+        Err(_) => Vec::new(),
+    };
     total.latencies_us.sort_unstable();
     let lat = &total.latencies_us;
     let ms = |us: u64| us as f64 / 1000.0;
@@ -276,6 +290,7 @@ pub async fn run_ceiling(
         published_total: total.published_total,
         errors: total.errors,
         stream_messages,
+        cpu,
     })
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use wechat_sim::traffic::cpu::WatchedProcess;
 use wechat_sim::traffic::load::{self, LoadConfig};
 use wechat_sim::traffic::{
     AttemptOutcome, CallbackAccount, CallbackClient, CallbackSigner, CitizenAction, Follower,
@@ -83,6 +84,10 @@ async fn load_mode_reports_sane_stats() {
         duration: Duration::from_millis(800),
         warmup: Duration::from_millis(200),
         prebuild: 400,
+        cpu_watch: vec![WatchedProcess {
+            name: "standin".into(),
+            pid: std::process::id(),
+        }],
         ..LoadConfig::default()
     };
 
@@ -98,6 +103,20 @@ async fn load_mode_reports_sane_stats() {
     assert_eq!(report.ok_total as usize, received.all().len());
     // Warm-up callbacks are sent but not measured.
     assert!(report.sent_total > report.sent);
+    // The generator's own CPU, then each watched process's, per measured callback.
+    let watched: Vec<&str> = report.cpu.iter().map(|p| p.process.as_str()).collect();
+    assert_eq!(watched, ["load-generator", "standin"], "{report:?}");
+    for process in &report.cpu {
+        assert!(
+            process.cpu_secs >= 0.0 && process.cores <= 64.0,
+            "{process:?}"
+        );
+        let per_callback = process.cpu_secs * 1e6 / report.ok as f64;
+        assert!(
+            (process.us_per_op - per_callback).abs() < 1e-6,
+            "{process:?}"
+        );
+    }
 }
 
 #[tokio::test]
