@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Instructions the gateway executes per callback, counted by valgrind's callgrind: a
+# figure that does not drift with the machine's speed (docs/benchmarks.md), for judging
+# a change to the callback path a few percent at a time, where callbacks/s cannot.
+#
+#   deploy/dev/instructions.sh                  # plaintext and safe mode, ~1 min
+#   INSTR_CALLBACKS=4000 deploy/dev/instructions.sh safe
+#
+# For each mode it starts a release gateway under callgrind in a fresh NATS namespace,
+# sends a warm-up, zeroes the counters, sends INSTR_CALLBACKS distinct text callbacks at
+# a modest fixed rate (wechat-sim load, 8 connections), dumps the counters and divides
+# by the callbacks the gateway counted. Only user-space instructions are counted: the
+# kernel's share (loopback TCP, ~30% of the gateway's CPU) is not in it, and valgrind
+# hides SHA-NI, so SHA-1/SHA-256 show their software cost. Compare figures of the same
+# script on two commits, not with CPU time.
+#
+# Env: NATS_URL (default nats://127.0.0.1:4222), INSTR_CALLBACKS (2000), INSTR_RATE (200/s),
+# INSTR_HTTP_PORT (18091), INSTR_ADMIN_PORT (19091).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+callbacks="${INSTR_CALLBACKS:-2000}"
+rate="${INSTR_RATE:-200}"
+http_port="${INSTR_HTTP_PORT:-18091}"
+admin_port="${INSTR_ADMIN_PORT:-19091}"
+modes=("$@")
+[ "${#modes[@]}" -gt 0 ] || modes=(plaintext safe)
+work="$(mktemp -d)"
+log() { printf '[instructions] %s\n' "$*" >&2; }
+
+command -v valgrind >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
+}
+command -v jq >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq
+}
+deploy/dev/up.sh
+log "building gateway and wechat-sim (release)"
+cargo build --release -q -p gateway -p wechat-sim
+sim="$root/target/release/wechat-sim"
+
+gateway_pid=""
+prefix=""
+cleanup() {
+  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+  if [ -n "$prefix" ]; then
+    "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
+    "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+token="bench-token"
+aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+appid="wxbench000000001"
+original_id="gh_bench0000001"
+counted() {
+  curl -fs "http://127.0.0.1:$admin_port/metrics" |
+    awk '/^gateway_callbacks_total\{/ { n += $NF } END { print n + 0 }'
+}
+load() { # $1 mode, $2 rate/s, $3 seconds
+  "$sim" load --gateway "http://127.0.0.1:$http_port" --account "bench-$1" \
+    --appid "$appid" --original-id "$original_id" --token "$token" --aes-key "$aes_key" \
+    --mode "$1" --concurrency 8 --rate "$2/s" --duration "$3s" \
+    --prebuild "$(($2 * $3 + 100))" --json 2>>"$work/load.log"
+}
+
+printf '| mode | callbacks | instructions per callback |\n| --- | ---: | ---: |\n'
+for mode in "${modes[@]}"; do
+  prefix="instr$(date +%s)$mode"
+  out="$work/callgrind.$mode"
+  account=(WECHAT_ACCOUNTS="bench-$mode" "WECHAT_BENCH_${mode^^}_APPID=$appid"
+    "WECHAT_BENCH_${mode^^}_ORIGINAL_ID=$original_id" "WECHAT_BENCH_${mode^^}_TOKEN=$token"
+    "WECHAT_BENCH_${mode^^}_MODE=$mode")
+  [ "$mode" = plaintext ] || account+=("WECHAT_BENCH_${mode^^}_AES_KEY=$aes_key")
+  env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
+    RUST_LOG=warn "${account[@]}" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$root/target/release/gateway" \
+    >>"$work/gateway.log" 2>&1 &
+  gateway_pid=$!
+  for _ in $(seq 1 600); do
+    curl -fs "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$gateway_pid" 2>/dev/null || { cat "$work/gateway.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  # The warm-up registers metrics, fills caches and grows buffers before counting.
+  load "$mode" 100 2 >/dev/null
+  callgrind_control --zero "$gateway_pid" >/dev/null 2>&1
+  before="$(counted)"
+  report="$(load "$mode" "$rate" "$((callbacks / rate))")"
+  after="$(counted)"
+  callgrind_control --dump "$gateway_pid" >/dev/null 2>&1
+  kill "$gateway_pid" && wait "$gateway_pid" 2>/dev/null || true
+  gateway_pid=""
+  errors="$(echo "$report" | jq .errors)"
+  [ "$errors" = 0 ] || { log "$mode: $errors callbacks failed"; exit 1; }
+  # The dump after --zero is the first numbered part: the counted window only.
+  total="$(awk '/^(summary|totals):/ { print $2; exit }' "$out.1")"
+  n=$((after - before))
+  printf '| %s | %d | %d |\n' "$mode" "$n" "$((total / n))"
+  "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
+  "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
+  prefix=""
+done
