@@ -44,6 +44,8 @@ log "building gateway and wechat-sim (release)"
 cargo build --release -q -p gateway -p wechat-sim
 sim="$root/target/release/wechat-sim"
 gateway_bin="$root/target/release/gateway"
+# shellcheck source=deploy/dev/bench-lib.sh
+. "$root/deploy/dev/bench-lib.sh"
 
 gateway_pid=""
 responder_pid=""
@@ -68,11 +70,6 @@ cpu_of() {
   done
   echo "${flags[@]}"
 }
-# A namespace's stream and the gateway's reply bucket go with its run.
-drop_namespace() {
-  "$sim" stream-count --prefix "$1" --delete >/dev/null 2>&1 || true
-  "$sim" stream-count --stream "KV_${1^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
-}
 stop_run() {
   [ -n "$responder_pid" ] && kill "$responder_pid" 2>/dev/null || true
   [ -n "$responder_pid" ] && wait "$responder_pid" 2>/dev/null || true
@@ -92,20 +89,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Two accounts sharing token and key, one per mode.
-token="bench-token"
-aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-appid="wxbench000000001"
-original_id="gh_bench0000001"
+# Two accounts (bench-lib.sh), one per mode.
+mapfile -t accounts < <(account_env plaintext; account_env safe)
 # Starts a gateway (and, with "yes", a responder) in a fresh namespace: $prefix.
 start_run() {
   prefix="${run_id}r$1"
   env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-    RUST_LOG="${RUST_LOG:-warn}" WECHAT_ACCOUNTS="bench-plaintext,bench-safe" \
-    WECHAT_BENCH_PLAINTEXT_APPID="$appid" WECHAT_BENCH_PLAINTEXT_ORIGINAL_ID="$original_id" \
-    WECHAT_BENCH_PLAINTEXT_TOKEN="$token" WECHAT_BENCH_PLAINTEXT_MODE=plaintext \
-    WECHAT_BENCH_SAFE_APPID="$appid" WECHAT_BENCH_SAFE_ORIGINAL_ID="$original_id" \
-    WECHAT_BENCH_SAFE_TOKEN="$token" WECHAT_BENCH_SAFE_AES_KEY="$aes_key" WECHAT_BENCH_SAFE_MODE=safe \
+    RUST_LOG="${RUST_LOG:-warn}" WECHAT_ACCOUNTS="bench-plaintext,bench-safe" "${accounts[@]}" \
     "$gateway_bin" >>"$work/gateway.log" 2>&1 &
   gateway_pid=$!
   for _ in $(seq 1 100); do
@@ -140,9 +130,9 @@ for responder in no yes; do
       start_run "$run" "$responder"
       before="$(stored)"
       log "load: mode=$mode responder=$responder connections=$c (${warmup}s warm-up + ${duration}s)"
-      report="$("$sim" load --gateway "http://127.0.0.1:$http_port" --account "bench-$mode" \
-        --appid "$appid" --original-id "$original_id" --token "$token" --aes-key "$aes_key" \
-        --mode "$mode" --concurrency "$c" --duration "${duration}s" --warmup "${warmup}s" \
+      mapfile -t flags < <(account_flags "$mode")
+      report="$("$sim" load --gateway "http://127.0.0.1:$http_port" "${flags[@]}" \
+        --concurrency "$c" --duration "${duration}s" --warmup "${warmup}s" \
         --prebuild "$(prebuild_for "$c")" \
         $(cpu_of "gateway=$gateway_pid" "nats-server=$nats_pid" "responder=$responder_pid") \
         --json 2>>"$work/load.log")"

@@ -40,31 +40,26 @@ deploy/dev/up.sh
 log "building gateway and wechat-sim (release)"
 cargo build --release -q -p gateway -p wechat-sim
 sim="$root/target/release/wechat-sim"
+# shellcheck source=deploy/dev/bench-lib.sh
+. "$root/deploy/dev/bench-lib.sh"
 
 gateway_pid=""
 prefix=""
 cleanup() {
   [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
-  if [ -n "$prefix" ]; then
-    "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
-    "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
-  fi
+  [ -z "$prefix" ] || drop_namespace "$prefix"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-token="bench-token"
-aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-appid="wxbench000000001"
-original_id="gh_bench0000001"
 counted() {
   curl -fs "http://127.0.0.1:$admin_port/metrics" |
     awk '/^gateway_callbacks_total\{/ { n += $NF } END { print n + 0 }'
 }
 load() { # $1 mode, $2 rate/s, $3 seconds
-  "$sim" load --gateway "http://127.0.0.1:$http_port" --account "bench-$1" \
-    --appid "$appid" --original-id "$original_id" --token "$token" --aes-key "$aes_key" \
-    --mode "$1" --concurrency 8 --rate "$2/s" --duration "$3s" \
+  local flags
+  mapfile -t flags < <(account_flags "$1")
+  "$sim" load --gateway "http://127.0.0.1:$http_port" "${flags[@]}" --concurrency 8 --rate "$2/s" --duration "$3s" \
     --prebuild "$(($2 * $3 + 100))" --json 2>>"$work/load.log"
 }
 
@@ -72,12 +67,9 @@ printf '| mode | callbacks | instructions per callback |\n| --- | ---: | ---: |\
 for mode in "${modes[@]}"; do
   prefix="instr$(date +%s)$mode"
   out="$work/callgrind.$mode"
-  account=(WECHAT_ACCOUNTS="bench-$mode" "WECHAT_BENCH_${mode^^}_APPID=$appid"
-    "WECHAT_BENCH_${mode^^}_ORIGINAL_ID=$original_id" "WECHAT_BENCH_${mode^^}_TOKEN=$token"
-    "WECHAT_BENCH_${mode^^}_MODE=$mode")
-  [ "$mode" = plaintext ] || account+=("WECHAT_BENCH_${mode^^}_AES_KEY=$aes_key")
+  mapfile -t account < <(account_env "$mode")
   env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-    RUST_LOG=warn "${account[@]}" \
+    RUST_LOG=warn WECHAT_ACCOUNTS="bench-$mode" "${account[@]}" \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$root/target/release/gateway" \
     >>"$work/gateway.log" 2>&1 &
   gateway_pid=$!
@@ -101,7 +93,6 @@ for mode in "${modes[@]}"; do
   total="$(awk '/^(summary|totals):/ { print $2; exit }' "$out.1")"
   n=$((after - before))
   printf '| %s | %d | %d |\n' "$mode" "$n" "$((total / n))"
-  "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
-  "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
+  drop_namespace "$prefix"
   prefix=""
 done

@@ -59,6 +59,8 @@ deploy/dev/up.sh
 log "building gateway and wechat-sim (release)"
 cargo build --release -q -p gateway -p wechat-sim
 sim="$root/target/release/wechat-sim"
+# shellcheck source=deploy/dev/bench-lib.sh
+. "$root/deploy/dev/bench-lib.sh"
 nats_pid="$(cat .local/nats.pid 2>/dev/null || pgrep -x nats-server || true)"
 [ "$(echo "$nats_pid" | wc -w)" = 1 ] || nats_pid=""
 
@@ -70,10 +72,7 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
   fi
   server_pid=""
-  if [ -n "$prefix" ]; then
-    "$sim" stream-count --prefix "$prefix" --delete >/dev/null 2>&1 || true
-    "$sim" stream-count --stream "KV_${prefix^^}_GATEWAY_REPLIES" --delete >/dev/null 2>&1 || true
-  fi
+  [ -z "$prefix" ] || drop_namespace "$prefix"
   prefix=""
 }
 cleanup() {
@@ -82,21 +81,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The bench account of the reference servers (their sources hold the same values).
-token="bench-token"
-aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-appid="wxbench000000001"
-original_id="gh_bench0000001"
+mapfile -t account < <(account_env safe)
+mapfile -t flags < <(account_flags safe)
 
 start_server() {
   case "$1" in
     gateway)
       prefix="ref$(date +%s)"
       env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe WECHAT_BENCH_SAFE_APPID="$appid" \
-        WECHAT_BENCH_SAFE_ORIGINAL_ID="$original_id" WECHAT_BENCH_SAFE_TOKEN="$token" \
-        WECHAT_BENCH_SAFE_AES_KEY="$aes_key" WECHAT_BENCH_SAFE_MODE=safe \
-        "$root/target/release/gateway" >>"$work/gateway.log" 2>&1 &
+        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$root/target/release/gateway" >>"$work/gateway.log" 2>&1 &
       ;;
     node)
       (cd "$local_dir/node" && PORT="$port" exec node wechat-node.js) >>"$work/node.log" 2>&1 &
@@ -124,9 +117,8 @@ for round in $(seq 1 "$rounds"); do
     cpu=(--cpu-of "$server=$server_pid")
     for child in $(pgrep -P "$server_pid" || true); do cpu+=(--cpu-of "$server=$child"); done
     log "round $round: $server (${warmup}s warm-up + ${duration}s, $concurrency connections)"
-    report="$("$sim" load --gateway "http://127.0.0.1:$port" --account bench-safe \
-      --appid "$appid" --original-id "$original_id" --token "$token" --aes-key "$aes_key" \
-      --mode safe --concurrency "$concurrency" --duration "${duration}s" --warmup "${warmup}s" \
+    report="$("$sim" load --gateway "http://127.0.0.1:$port" "${flags[@]}" \
+      --concurrency "$concurrency" --duration "${duration}s" --warmup "${warmup}s" \
       --prebuild 400000 "${cpu[@]}" --json 2>>"$work/load.log")"
     stored=""
     if [ "$server" = gateway ]; then
