@@ -164,8 +164,9 @@ done
 
 # --- report ---------------------------------------------------------------------------
 commit="$(git rev-parse --short HEAD)$(git diff --quiet -- gateway wechat-sim || echo '+dirty')"
-python3 - "$work/load.jsonl" "$work/ceiling.jsonl" "$out" "$commit" "$duration" "$warmup" "$payload" "$repeats" <<'PY'
+PYTHONPATH="$root/deploy/dev" python3 - "$work/load.jsonl" "$work/ceiling.jsonl" "$out" "$commit" "$duration" "$warmup" "$payload" "$repeats" <<'PY'
 import json, os, platform, subprocess, sys, datetime
+from results_doc import write_between_markers
 load_path, ceiling_path, out, commit, duration, warmup, payload, repeats = sys.argv[1:]
 
 def median_runs(runs, key, rate):
@@ -289,10 +290,7 @@ ceiling_cpu_rows = "\n".join(
     for c, v in sorted(ceilings.items()))
 check_rows = "\n".join(f"| {name} | {value} | {'pass' if ok else '**FAIL**'} |" for name, value, ok in checks)
 
-doc = open(out).read() if os.path.exists(out) else "# Benchmarks\n"
-start, end = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
-results = f"""{start}
-Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit `{commit}`,
+results = f"""Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit `{commit}`,
 `nproc` = {nproc} ({cpu}), kernel `{kernel}`, {nats_version}, one node, file storage.
 Each run: {warmup} s warm-up (not counted) + {duration} s measured; JetStream payload {payload} B
 (the gateway's encoded `Inbound`, read back from the stream). Every case ran {repeats} times,
@@ -328,14 +326,7 @@ Targets:
 
 | target | measured | |
 | --- | --- | --- |
-{check_rows}
-{end}"""
-if start in doc and end in doc:
-    doc = doc[:doc.index(start)] + results + doc[doc.index(end) + len(end):]
-else:
-    doc = doc.rstrip() + "\n\n## Results\n\n" + results + "\n"
-with open(out, "w") as f:
-    f.write(doc)
-print(results)
+{check_rows}"""
+print(write_between_markers(out, "bench", results, "Results"))
 PY
 log "results written to $out"

@@ -133,8 +133,9 @@ for round in $(seq 1 "$rounds"); do
 done
 
 commit="$(git rev-parse --short HEAD)$(git diff --quiet -- gateway wechat-sim deploy/dev/reference || echo '+dirty')"
-python3 - "$work/runs.jsonl" "$out" "$commit" "$duration" "$warmup" "$rounds" "$concurrency" <<'PY'
+PYTHONPATH="$root/deploy/dev" python3 - "$work/runs.jsonl" "$out" "$commit" "$duration" "$warmup" "$rounds" "$concurrency" <<'PY'
 import datetime, json, os, sys
+from results_doc import write_between_markers
 runs_path, out, commit, duration, warmup, rounds, concurrency = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_path) if l.strip()]
 labels = {
@@ -167,9 +168,7 @@ table = "\n".join(
 gateway = medians.get("gateway", 0)
 verdict = (f"{gateway / best_reference:.2f}× the faster reference"
            if best_reference else "no reference ran")
-start, end = "<!-- reference:results:start -->", "<!-- reference:results:end -->"
-results = f"""{start}
-Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit `{commit}`,
+results = f"""Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit `{commit}`,
 `nproc` = {os.cpu_count()}; safe mode, {concurrency} connections, {warmup} s warm-up + {duration} s
 measured, {rounds} alternating rounds (a row is the median round; errors summed over all).
 Server CPU: user + system time of the server's processes (every worker) per callback in
@@ -180,15 +179,7 @@ the measured window; for the gateway, nats-server's share is not in it.
 {table}
 
 Target "at least twice the faster one while every callback is durable": {verdict}
-({'pass' if best_reference and gateway >= 2 * best_reference else '**FAIL**'}).
-{end}"""
-doc = open(out).read() if os.path.exists(out) else "# Benchmarks\n"
-if start in doc and end in doc:
-    doc = doc[:doc.index(start)] + results + doc[doc.index(end) + len(end):]
-else:
-    doc = doc.rstrip() + "\n\n## The reference servers, side by side\n\n" + results + "\n"
-with open(out, "w") as f:
-    f.write(doc)
-print(results)
+({'pass' if best_reference and gateway >= 2 * best_reference else '**FAIL**'})."""
+print(write_between_markers(out, "reference", results, "The reference servers, side by side"))
 PY
 log "results written to $out"
