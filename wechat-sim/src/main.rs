@@ -125,7 +125,7 @@ struct LoadArgs {
     /// WeChat's per-attempt timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     retry_timeout: Duration,
-    /// Also report the CPU this process spends per callback (`gateway=PID`; repeat).
+    /// Also report the CPU another process spends per callback (`gateway=PID`; repeat).
     #[arg(long = "cpu-of", value_name = "NAME=PID", value_parser = WatchedProcess::parse)]
     cpu_of: Vec<WatchedProcess>,
     /// Print the report as one JSON object.
@@ -183,7 +183,7 @@ struct CeilingArgs {
     /// Payload size: the gateway's encoded Inbound (see `stream-count`).
     #[arg(long, default_value_t = 600)]
     payload_bytes: usize,
-    /// Also report the CPU this process spends per ack (`nats-server=PID`; repeat).
+    /// Also report the CPU another process spends per ack (`nats-server=PID`; repeat).
     #[arg(long = "cpu-of", value_name = "NAME=PID", value_parser = WatchedProcess::parse)]
     cpu_of: Vec<WatchedProcess>,
     /// Print the report as one JSON object.
