@@ -264,8 +264,8 @@ def capacity(total_us):
 checks = []
 top = max(x[0]["concurrency"] for x in rows)
 top_ceiling = ceilings.get(top, {})
-# Drift-free estimates from CPU per callback: a 2-core machine kept busy by these
-# processes answers nproc / (their summed CPU per callback); the same for the ceiling.
+# Estimates from CPU per callback: a 2-core machine kept busy by these processes
+# answers nproc / (their summed CPU per callback); the same for the ceiling.
 cpu_complete = all(cpu_total(x[0]) and "nats-server" in x[0].get("cpu_us", {}) for x in rows) \
     and "nats-server" in top_ceiling.get("cpu_us", {})
 for responder in ("no", "yes"):
@@ -300,7 +300,7 @@ def run_total(r):
 def run_gateway(r):
     return sum(p["us_per_op"] for p in r.get("cpu", []) if p["process"] == "gateway")
 by_mode = {m: [r for r in cost_runs if r["mode"] == m] for m in ("plaintext", "safe")}
-cost_rows, below_cost = "", None
+cost_rows = ""
 if all(by_mode.values()) and all(run_total(r) for r in cost_runs):
     pairs = sorted({r["pair"] for r in cost_runs})
     def cell(mode, pair, f):

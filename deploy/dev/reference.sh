@@ -61,8 +61,6 @@ cargo build --release -q -p gateway -p wechat-sim
 sim="$root/target/release/wechat-sim"
 # shellcheck source=deploy/dev/bench-lib.sh
 . "$root/deploy/dev/bench-lib.sh"
-nats_pid="$(cat .local/nats.pid 2>/dev/null || pgrep -x nats-server || true)"
-[ "$(echo "$nats_pid" | wc -w)" = 1 ] || nats_pid=""
 
 server_pid=""
 prefix=""

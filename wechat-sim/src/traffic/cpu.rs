@@ -2,7 +2,7 @@
 //!
 //! On a machine whose speed drifts, callbacks/s of one run is a noisy figure; the CPU
 //! each process (gateway, nats-server, the load generator itself) spends per callback
-//! is much steadier, and it says where a 2-core budget goes. Read from Linux's
+//! is steadier within a session, and it says where a 2-core budget goes. Read from Linux's
 //! `/proc/{pid}/stat` (user + system time of all the process's threads).
 
 use std::time::Duration;
@@ -111,17 +111,22 @@ impl CpuSnapshot {
     }
 }
 
-/// Snapshots of the watched processes' CPU at `from` and at `until`: a benchmark's
-/// measured window.
-pub async fn measure_window(
-    watched: Vec<WatchedProcess>,
+/// Snapshots, at `from` and at `until` (a benchmark's measured window), of this
+/// process's CPU, reported as `own_name`, and of the `others`' CPU.
+pub fn measure_window(
+    own_name: &str,
+    others: &[WatchedProcess],
     from: Instant,
     until: Instant,
-) -> (CpuSnapshot, CpuSnapshot) {
-    tokio::time::sleep_until(from).await;
-    let first = CpuSnapshot::take(&watched);
-    tokio::time::sleep_until(until).await;
-    (first, CpuSnapshot::take(&watched))
+) -> impl Future<Output = (CpuSnapshot, CpuSnapshot)> + Send + 'static {
+    let mut watched = vec![WatchedProcess::this(own_name)];
+    watched.extend_from_slice(others);
+    async move {
+        tokio::time::sleep_until(from).await;
+        let first = CpuSnapshot::take(&watched);
+        tokio::time::sleep_until(until).await;
+        (first, CpuSnapshot::take(&watched))
+    }
 }
 
 /// User + system CPU time a process has used so far, all threads; `None` where

@@ -176,9 +176,12 @@ pub async fn run(
             tokio::spawn(slot.run(start + offset, measure_from, end, period))
         })
         .collect();
-    let mut watched = vec![WatchedProcess::this("load-generator")];
-    watched.extend(config.cpu_watch.iter().cloned());
-    let cpu_window = tokio::spawn(cpu::measure_window(watched, measure_from, end));
+    let cpu_window = tokio::spawn(cpu::measure_window(
+        "load-generator",
+        &config.cpu_watch,
+        measure_from,
+        end,
+    ));
     let mut total = SlotStats::default();
     for task in tasks {
         let stats = task.await.unwrap_or_default();

@@ -241,9 +241,12 @@ pub async fn run_ceiling(
             })
         })
         .collect();
-    let mut watched = vec![WatchedProcess::this("publisher")];
-    watched.extend(config.cpu_watch.iter().cloned());
-    let cpu_window = tokio::spawn(measure_window(watched, measure_from, end));
+    let cpu_window = tokio::spawn(measure_window(
+        "publisher",
+        &config.cpu_watch,
+        measure_from,
+        end,
+    ));
     let mut total = PublisherStats::default();
     for task in tasks {
         let stats = task.await.unwrap_or_default();
