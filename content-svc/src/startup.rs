@@ -1,37 +1,15 @@
-//! Wiring: configuration, the platform runtime, gRPC services and background work.
+//! Wiring only: the platform runtime, the gRPC service and (later) consumers,
+//! the outbox relay and background jobs. No rules live here.
 
 use std::future::Future;
 
-use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
-use platform::{ConfigError, Env};
-use proto::content::v1::content_service_server::ContentServiceServer;
+use platform::service::ServiceRuntime;
+use proto::content::v1::content_service_server::{self, ContentServiceServer};
 
+use crate::config::{Config, DEFAULTS};
 use crate::grpc::ContentGrpc;
 
-/// The service's name, database and default ports (see the README's ports table).
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "content-svc",
-    database: "content",
-    grpc_port: 50052,
-    admin_port: 9082,
-};
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
-
-/// content-svc's configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceConfig,
-}
-
-impl Config {
-    /// Reads the configuration; every error names its variable.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            service: ServiceConfig::from_env(env, DEFAULTS)?,
-        })
-    }
-}
 
 /// A built service, bound and ready to serve.
 pub struct Application {
@@ -66,11 +44,7 @@ impl Application {
             self.runtime.auth(),
         ));
         self.runtime
-            .serve(
-                routes,
-                &[proto::content::v1::content_service_server::SERVICE_NAME],
-                shutdown,
-            )
+            .serve(routes, &[content_service_server::SERVICE_NAME], shutdown)
             .await
     }
 }
@@ -81,17 +55,4 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("migrations applied");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_documented_ports_and_database() {
-        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
-        assert_eq!(config.service.grpc_addr.port(), 50052);
-        assert_eq!(config.service.common.admin_addr.port(), 9082);
-        assert_eq!(config.service.db.database(), "content");
-    }
 }

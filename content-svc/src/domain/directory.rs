@@ -2,41 +2,19 @@
 
 use std::fmt;
 
+use super::account::{AccountId, AccountIdError};
+
 /// Why a directory request from outside is unusable. Messages name the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DirectoryInputError {
-    #[error("account is required")]
-    MissingAccount,
+    #[error(transparent)]
+    Account(#[from] AccountIdError),
     #[error(
         "category {0:?} is not a category code: use 1 to {max} lowercase ASCII letters, \
          digits and single underscores, starting with a letter (e.g. social_security)",
         max = CategoryCode::MAX_LEN
     )]
     BadCategory(String),
-}
-
-/// An account on this install (the callback URL's path segment, e.g. `chenzhou`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AccountId(String);
-
-impl AccountId {
-    /// Accepts any non-blank id; the gateway decides which accounts exist.
-    pub fn parse(raw: &str) -> Result<Self, DirectoryInputError> {
-        if raw.trim().is_empty() {
-            return Err(DirectoryInputError::MissingAccount);
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A directory category such as `social_security`, `medical_insurance` or `transport`:
@@ -66,6 +44,7 @@ impl CategoryCode {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The code as given.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -138,11 +117,11 @@ mod tests {
     fn a_listing_needs_an_account_and_takes_an_optional_category() {
         assert_eq!(
             ServiceListing::parse("", "transport"),
-            Err(DirectoryInputError::MissingAccount)
+            Err(DirectoryInputError::Account(AccountIdError::Missing))
         );
         assert_eq!(
             ServiceListing::parse("  ", ""),
-            Err(DirectoryInputError::MissingAccount)
+            Err(DirectoryInputError::Account(AccountIdError::Missing))
         );
         let all = ServiceListing::parse("chenzhou", "").unwrap();
         assert_eq!(all.account.as_str(), "chenzhou");
@@ -158,7 +137,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         assert!(
-            DirectoryInputError::MissingAccount
+            DirectoryInputError::from(AccountIdError::Missing)
                 .to_string()
                 .contains("account")
         );
