@@ -1,6 +1,10 @@
 //! `content.v1.ContentService`: thin handlers that decode, check the caller,
-//! call the store, and encode.
+//! call `app`, and encode. Wire ⇄ domain conversions live in `convert`, the one
+//! status mapping in `error`.
+//!
+//! Permissions: any authenticated caller may read the directory.
 
+mod convert;
 mod error;
 
 use platform::Role;
@@ -9,8 +13,7 @@ use proto::content::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::ServiceListing;
-use crate::store::directory::{self, DirectoryEntryRow};
+use crate::app;
 pub use error::GrpcError;
 
 /// Any authenticated caller may read the directory.
@@ -36,26 +39,12 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         request: Request<pb::ListServicesRequest>,
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
         caller(&request)?.require_any(READERS)?;
-        let request = request.into_inner();
-        let listing =
-            ServiceListing::parse(&request.account, &request.category).map_err(GrpcError::from)?;
-        let rows = directory::list(&self.db, &listing)
+        let listing = convert::listing(request.get_ref()).map_err(GrpcError::from)?;
+        let rows = app::directory::list_services(&self.db, &listing)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::ListServicesResponse {
-            services: rows.into_iter().map(entry_to_wire).collect(),
+            services: rows.into_iter().map(convert::service_entry).collect(),
         }))
-    }
-}
-
-fn entry_to_wire(row: DirectoryEntryRow) -> pb::ServiceEntry {
-    pb::ServiceEntry {
-        id: row.id.to_string(),
-        account: row.account,
-        category: row.category,
-        name: row.name,
-        url: row.url,
-        description: row.description,
-        department: row.department,
     }
 }
