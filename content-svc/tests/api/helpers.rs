@@ -3,6 +3,7 @@
 
 use content_svc::{Application, Config};
 use platform::testing::{TestDb, TestNats, service_env};
+use proto::content::v1::ListServicesRequest;
 use proto::content::v1::content_service_client::ContentServiceClient;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -128,4 +129,12 @@ pub fn authed<T>(message: T, key: &str) -> tonic::Request<T> {
         format!("Bearer {key}").parse().expect("ascii key"),
     );
     request
+}
+
+/// A `ListServices` request; an empty category lists every category.
+pub fn list(account: &str, category: &str) -> ListServicesRequest {
+    ListServicesRequest {
+        account: account.to_owned(),
+        category: category.to_owned(),
+    }
 }
