@@ -12,6 +12,7 @@ pub mod nats;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{ConfigError, Env};

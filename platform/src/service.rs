@@ -2,7 +2,7 @@
 //! binds in [`ServiceRuntime::start`], then serves gRPC (with health and
 //! reflection) and the admin port until shutdown, and drains in order.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 
 use async_nats::jetstream;
@@ -21,7 +21,7 @@ use crate::consumer::{EventHandler, supervise_consumer};
 use crate::db::{self, DbConfig, DbError};
 use crate::grpc::{ApiKeys, AuthInterceptor};
 use crate::nats::{self, ConsumerSpec, Namespace, NatsConfig, NatsError};
-use crate::shutdown::Drain;
+use crate::shutdown::{Drain, DrainRunner};
 use crate::telemetry;
 
 /// A service's fixed identity and default ports (documented in the README).
@@ -197,43 +197,27 @@ impl ServiceRuntime {
                 TcpListenerStream::new(self.grpc_listener),
                 stop_grpc.clone().cancelled_owned(),
             );
-        let grpc_task = tokio::spawn(grpc);
 
         let stop_admin = CancellationToken::new();
         let admin_router = admin::router(telemetry::metrics_handle(), self.readiness.clone());
         let admin = axum::serve(self.admin_listener, admin_router)
             .with_graceful_shutdown(stop_admin.clone().cancelled_owned());
-        let admin_task = tokio::spawn(async move { admin.await });
-        tracing::info!(service = self.name, "service ready");
-
-        shutdown.await;
-        let grace = self.config.common.shutdown_grace;
-        tracing::info!(service = self.name, ?grace, "draining");
-        self.readiness.set_draining();
-        health_reporter
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        self.drain.begin();
-        stop_grpc.cancel();
-        let drained = tokio::time::timeout(grace, async {
-            if let Ok(Err(error)) = grpc_task.await {
-                tracing::error!(%error, "grpc server failed");
-            }
-            self.drain.wait(grace).await
+        let runner = DrainRunner::new(
+            self.name,
+            self.config.common.shutdown_grace,
+            self.drain.clone(),
+        )
+        .readiness(self.readiness.clone())
+        .on_draining(async move {
+            health_reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
         })
-        .await;
-        if !matches!(drained, Ok(true)) {
-            tracing::warn!(
-                service = self.name,
-                "drain deadline passed; exiting with work unfinished"
-            );
-        }
-        if let Err(error) = self.nats.flush().await {
-            tracing::warn!(%error, "nats flush failed");
-        }
-        stop_admin.cancel();
-        let _ = admin_task.await;
-        tracing::info!(service = self.name, "stopped");
+        .nats(self.nats.clone())
+        .server("grpc", stop_grpc, grpc)
+        .admin(stop_admin, admin.into_future());
+        tracing::info!(service = self.name, "service ready");
+        runner.run_until(shutdown).await;
         Ok(())
     }
 }

@@ -2,7 +2,18 @@
 //! namespace per test, removed when the fixture is dropped, so tests run in parallel.
 //!
 //! The servers come from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`)
-//! and `NATS_URL` (default `nats://127.0.0.1:4222`).
+//! and `NATS_URL` (default `nats://127.0.0.1:4222`). [`ChaosProxy`] stands between a
+//! service and either server to break the link; [`ServiceProcess`] runs a service's
+//! real binary.
+//!
+//! Compiled only with the `testing` feature, which crates enable in their
+//! `[dev-dependencies]`, so no release binary carries these fixtures.
+
+mod chaos;
+mod process;
+
+pub use chaos::ChaosProxy;
+pub use process::ServiceProcess;
 
 use std::str::FromStr;
 
