@@ -1,5 +1,10 @@
 //! gRPC plumbing: API-key authentication into a [`Caller`], the shared error-code
-//! set mapped to gRPC and HTTP statuses, and the health and reflection services.
+//! set mapped to gRPC and HTTP statuses, per-RPC telemetry, and the health and
+//! reflection services.
+
+mod telemetry;
+
+pub use telemetry::{GrpcTelemetry, GrpcTelemetryLayer, TelemetryBody, TelemetryFuture};
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -248,6 +253,9 @@ impl tonic::service::Interceptor for AuthInterceptor {
         let Some(caller) = self.keys.lookup(key).cloned() else {
             return refuse("unknown_key", "unknown api key");
         };
+        // The span of `GrpcTelemetryLayer` is current here; the department (never the
+        // key) labels the rest of the call's logs.
+        tracing::Span::current().record("department", caller.department.as_str());
         request.extensions_mut().insert(caller);
         Ok(request)
     }

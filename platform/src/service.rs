@@ -189,6 +189,7 @@ impl ServiceRuntime {
 
         let stop_grpc = CancellationToken::new();
         let grpc = tonic::transport::Server::builder()
+            .layer(crate::grpc::GrpcTelemetryLayer::new())
             .add_routes(routes)
             .add_service(health_service)
             .add_service(reflection_v1)
