@@ -18,8 +18,8 @@ use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
 use crate::config::WechatApiConfig;
 use crate::domain::{TicketAction, TicketId};
-use crate::store::followers_read;
-use crate::store::tickets::{self, Act, ActionError, Delivery, Scope, TicketRow};
+use crate::store::tickets::{self, Act, ActionError, Delivery, SYSTEM_ACTOR, Scope, TicketRow};
+use crate::store::{followers_read, thread};
 
 /// The question sent after a ticket is closed; the citizen's next lone digit is the
 /// rating (recorded by the inbound consumer, see `domain::rating`).
@@ -148,8 +148,13 @@ impl Deliverer {
 
     /// Answers ticket `id`: checks the caller's scope and the ticket's state, sends
     /// (or holds) the text, and records the answer, the transition and the
-    /// `replied` event. The ticket stays locked while WeChat is called, so two
-    /// answers to one ticket go out in order; if WeChat fails, nothing is recorded.
+    /// `replied` event.
+    ///
+    /// No transaction is open while WeChat is called: the answer is first committed
+    /// as `sending` (which also makes a second answer to the ticket wait its turn,
+    /// so answers go out in order), then sent, then settled with the transition in a
+    /// second transaction. If WeChat fails, the `sending` message is removed and
+    /// nothing stays recorded.
     #[tracing::instrument(skip_all, fields(ticket = %id))]
     pub async fn reply(
         &self,
@@ -158,30 +163,74 @@ impl Deliverer {
         text: &str,
         act: Act<'_>,
     ) -> Result<(TicketRow, Delivery), AnswerError> {
-        let mut tx = self.db.begin().await?;
-        let (row, to) = tickets::lock_for(&mut tx, id, scope, TicketAction::Reply).await?;
-        let delivery = self.send_answer(&row, text).await?;
-        let row = tickets::record_reply(&mut tx, &row, to, text, delivery, act).await?;
-        if let Err(error) = tx.commit().await {
-            if delivery == Delivery::Sent {
-                // The citizen has the answer but the thread does not: say so loudly.
-                tracing::error!(ticket = %id, %error, "answer sent but not recorded");
+        let (row, outgoing) = self.take_turn(id, scope, text, act.actor).await?;
+        let delivery = match self.send_answer(&row, text).await {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                if let Err(discard) = thread::discard(&self.db, outgoing.id).await {
+                    // The sweeper gives it up later (`delivery_unknown`); WeChat did not take it.
+                    tracing::warn!(error = %discard, "unsent answer not removed");
+                }
+                return Err(error.into());
             }
-            return Err(error.into());
+        };
+        let mut tx = self.db.begin().await?;
+        let recorded = tickets::record_reply(&mut tx, id, &outgoing, delivery, act).await;
+        let committed = match recorded {
+            Ok(row) => tx.commit().await.map(|()| row).map_err(AnswerError::from),
+            Err(error) => Err(error.into()),
+        };
+        if committed.is_err() && delivery == Delivery::Sent {
+            // The citizen has the answer but the thread does not say so: the sweeper
+            // will mark it `failed` (delivery unknown). Say so loudly.
+            tracing::error!(ticket = %id, "answer sent but not recorded");
         }
-        Ok((row, delivery))
+        Ok((committed?, delivery))
+    }
+
+    /// Records `text` as the ticket's next `sending` answer once no other answer to
+    /// it is being sent, waiting (without holding a connection) for one that is.
+    async fn take_turn(
+        &self,
+        id: TicketId,
+        scope: Scope<'_>,
+        text: &str,
+        author: &str,
+    ) -> Result<(TicketRow, thread::Outgoing), ActionError> {
+        let deadline = tokio::time::Instant::now() + TURN_WAIT;
+        loop {
+            let mut tx = self.db.begin().await?;
+            // The row lock (held for these few statements only) orders two
+            // answers recorded at the same moment.
+            let (row, _) = tickets::lock_for(&mut tx, id, scope, TicketAction::Reply).await?;
+            if !thread::is_sending(&mut tx, id).await? {
+                let outgoing = thread::insert_sending(&mut tx, id, author, text).await?;
+                tx.commit().await?;
+                return Ok((row, outgoing));
+            }
+            tx.rollback().await?;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ActionError::AnswerInFlight(id));
+            }
+            tokio::time::sleep(TURN_POLL).await;
+        }
     }
 
     /// Sends every answer held for citizen `openid` of `account`, oldest first, and
     /// marks them sent; a ticket with nothing held any more stops awaiting the
     /// citizen. Call it after the citizen's message is committed (their window is
     /// open again). Stops at the first message WeChat does not take; what was sent
-    /// before it stays marked sent. Returns how many were sent.
+    /// before it stays marked sent, the rest stays held. Returns how many were sent.
+    ///
+    /// The held messages are claimed (`sending`) and committed before WeChat is
+    /// called, so a concurrent flush finds nothing to send twice.
     #[tracing::instrument(skip_all, fields(account = %account))]
     pub async fn flush_held(&self, account: &str, openid: &str) -> Result<usize, DeliveryError> {
         let client = self.client(account)?;
-        let mut tx = self.db.begin().await?;
-        let held = tickets::lock_held(&mut tx, account, openid).await?;
+        let held = thread::claim_held(&self.db, account, openid).await?;
+        if held.is_empty() {
+            return Ok(0);
+        }
         let mut sent = Vec::with_capacity(held.len());
         let mut failure = None;
         for message in &held {
@@ -198,14 +247,12 @@ impl Deliverer {
                 }
             }
         }
-        tickets::mark_sent(&mut tx, &sent).await?;
+        let kept: Vec<uuid::Uuid> = held[sent.len()..].iter().map(|m| m.id).collect();
+        let mut tx = self.db.begin().await?;
+        thread::settle_flush(&mut tx, &sent, &kept).await?;
         tx.commit().await?;
         record_flush(account, sent.len());
-        tracing::info!(
-            sent = sent.len(),
-            held = held.len() - sent.len(),
-            "held answers flushed"
-        );
+        tracing::info!(sent = sent.len(), held = kept.len(), "held answers flushed");
         match failure {
             Some(error) => Err(error),
             None => Ok(sent.len()),
@@ -215,8 +262,14 @@ impl Deliverer {
     /// Asks the citizen of a closed ticket to rate the answer and records the
     /// request (`rating_requested_at`). Outside the window, or if WeChat fails, the
     /// question is held like an answer and goes out when the citizen writes again.
+    /// Like an answer, it is committed as `sending` before WeChat is called.
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
     pub async fn ask_for_rating(&self, ticket: &TicketRow) -> Result<Delivery, DeliveryError> {
+        let mut tx = self.db.begin().await?;
+        let outgoing =
+            thread::insert_sending(&mut tx, ticket.ticket_id(), SYSTEM_ACTOR, RATING_QUESTION)
+                .await?;
+        tx.commit().await?;
         let delivery = match self.send_answer(ticket, RATING_QUESTION).await {
             Ok(delivery) => delivery,
             Err(error) => {
@@ -224,10 +277,19 @@ impl Deliverer {
                 Delivery::Held
             }
         };
-        tickets::record_rating_request(&self.db, ticket, RATING_QUESTION, delivery).await?;
+        let mut tx = self.db.begin().await?;
+        thread::settle(&mut tx, outgoing.id, delivery.as_str()).await?;
+        tickets::record_rating_request(&mut tx, ticket, delivery).await?;
+        tx.commit().await?;
         Ok(delivery)
     }
 }
+
+/// How long an answer waits for an earlier answer to the same ticket to leave.
+/// Longer than a customer-service call with its retries; past it the caller is
+/// told to try again.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+const TURN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What a customer-service call's result means for the answer.
 fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {

@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 
-use crate::relay::OutboxSignal;
+use crate::store::thread;
 use crate::store::tickets::record_transition;
 use crate::store::tickets_inbound::{self, Announcement, Deadline};
+use platform::outbox::OutboxSignal;
 
 /// Tickets marked per statement, so a backlog after downtime is taken in bites.
 const BATCH: i64 = 500;
@@ -113,6 +114,32 @@ async fn sweep_batch(
     Ok(overdue.len())
 }
 
+/// How long a message may stay `sending` before its sender is presumed stopped.
+/// Far longer than a customer-service call with its retries (seconds), so a live
+/// sender always records its outcome first.
+pub const SENDING_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Gives up messages left `sending` since before `now - SENDING_TIMEOUT` by a
+/// replica that stopped between calling WeChat and recording the outcome. They are
+/// marked failed with a history note, never sent again: the citizen may have
+/// them, and a duplicate answer is worse than one the department re-sends
+/// knowingly. Returns how many were given up.
+#[tracing::instrument(skip(db))]
+pub async fn give_up_stale_sends(db: &PgPool, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let failed = thread::fail_stale(&mut tx, now - SENDING_TIMEOUT).await?;
+    tx.commit().await?;
+    if failed > 0 {
+        tracing::warn!(
+            failed,
+            "messages left sending by a stopped sender marked failed"
+        );
+        metrics::counter!("interaction_answers_total", "outcome" => "unknown")
+            .increment(failed as u64);
+    }
+    Ok(failed)
+}
+
 /// Sweeps every `interval` until the drain begins.
 pub async fn run(
     db: PgPool,
@@ -133,6 +160,9 @@ pub async fn run(
             Ok(report) if report.total() > 0 => signal.notify(),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "deadline sweep failed; retrying next interval"),
+        }
+        if let Err(error) = give_up_stale_sends(&db, Utc::now()).await {
+            tracing::warn!(%error, "stale sends not checked; retrying next interval");
         }
     }
     tracing::info!("deadline sweeper stopped");

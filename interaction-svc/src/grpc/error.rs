@@ -103,6 +103,8 @@ impl From<GrpcError> for Status {
                 return ErrorCode::Unavailable
                     .status("WeChat's API is unavailable; nothing was recorded, try again");
             }
+            // Nothing was recorded; the answer may simply be sent again.
+            GrpcError::Action(ActionError::AnswerInFlight(_)) => ErrorCode::Unavailable,
             GrpcError::Watch(_) => {
                 tracing::warn!(%error, "queue watch failed");
                 return ErrorCode::Unavailable.status("the queue cannot be watched now; retry");

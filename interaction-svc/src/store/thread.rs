@@ -2,7 +2,7 @@
 //! department answered.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::TicketId;
 
@@ -29,4 +29,207 @@ pub async fn insert_inbound(
     .execute(&mut **tx)
     .await?;
     Ok(id)
+}
+
+// ---------------------------------------------------------------------------
+// Outbound messages. WeChat is never called inside a transaction: a message is
+// first committed as `sending`, then handed to WeChat, then settled (sent or
+// held) or discarded in a second transaction. A `sending` message left behind by
+// a stopped sender is given up by `fail_stale`.
+
+/// An outbound message being (or about to be) handed to WeChat.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Outgoing {
+    pub id: uuid::Uuid,
+    pub ticket_id: uuid::Uuid,
+    pub body: String,
+}
+
+/// Records an outbound message as `sending`, to be settled after the WeChat call.
+pub async fn insert_sending(
+    tx: &mut Transaction<'_, Postgres>,
+    ticket: TicketId,
+    author: &str,
+    text: &str,
+) -> Result<Outgoing, sqlx::Error> {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO ticket_messages
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
+         VALUES ($1, $2, 'outbound', $3, 'text', $4, 'sending', now())",
+    )
+    .bind(id)
+    .bind(ticket.0)
+    .bind(author)
+    .bind(text)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Outgoing {
+        id,
+        ticket_id: ticket.0,
+        body: text.to_owned(),
+    })
+}
+
+/// Whether a message to `ticket` is being sent now (answers to one ticket go out
+/// one after the other, in the order they were recorded).
+pub async fn is_sending(
+    tx: &mut Transaction<'_, Postgres>,
+    ticket: TicketId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM ticket_messages
+                         WHERE ticket_id = $1 AND delivery = 'sending')",
+    )
+    .bind(ticket.0)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Records how a `sending` message left: `sent` or `held` (`delivery` is the stored
+/// name). Returns false if it was no longer `sending` (given up by `fail_stale`).
+pub async fn settle(
+    tx: &mut Transaction<'_, Postgres>,
+    message: uuid::Uuid,
+    delivery: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE ticket_messages SET delivery = $2, sending_since = NULL
+          WHERE id = $1 AND delivery = 'sending'",
+    )
+    .bind(message)
+    .bind(delivery)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes a `sending` message WeChat did not take: nothing of it stays recorded,
+/// so the department can simply try again.
+pub async fn discard(db: &PgPool, message: uuid::Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM ticket_messages WHERE id = $1 AND delivery = 'sending'")
+        .bind(message)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes every message held for citizen `openid` of `account` (held → sending),
+/// oldest first. A concurrent flush for the same citizen finds none left held, so
+/// none is sent twice.
+pub async fn claim_held(
+    db: &PgPool,
+    account: &str,
+    openid: &str,
+) -> Result<Vec<Outgoing>, sqlx::Error> {
+    let mut claimed: Vec<(uuid::Uuid, uuid::Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE ticket_messages m SET delivery = 'sending', sending_since = now()
+           FROM tickets t
+          WHERE t.id = m.ticket_id AND t.account = $1 AND t.openid = $2
+            AND m.delivery = 'held'
+         RETURNING m.id, m.ticket_id, m.body, m.at",
+    )
+    .bind(account)
+    .bind(openid)
+    .fetch_all(db)
+    .await?;
+    claimed.sort_by_key(|(id, _, _, at)| (*at, *id));
+    Ok(claimed
+        .into_iter()
+        .map(|(id, ticket_id, body, _)| Outgoing {
+            id,
+            ticket_id,
+            body,
+        })
+        .collect())
+}
+
+/// Settles a flush of held messages: `sent` are marked sent (with a history entry
+/// per ticket), `kept` go back to held, and a ticket with nothing held any more
+/// stops awaiting the citizen.
+pub async fn settle_flush(
+    tx: &mut Transaction<'_, Postgres>,
+    sent: &[uuid::Uuid],
+    kept: &[uuid::Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL
+          WHERE id = ANY($1) AND delivery = 'sending'",
+    )
+    .bind(sent)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE ticket_messages SET delivery = 'held', sending_since = NULL
+          WHERE id = ANY($1) AND delivery = 'sending'",
+    )
+    .bind(kept)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE tickets t SET awaiting_citizen = false
+          WHERE t.id IN (SELECT ticket_id FROM ticket_messages WHERE id = ANY($1))
+            AND NOT EXISTS (SELECT 1 FROM ticket_messages m
+                             WHERE m.ticket_id = t.id AND m.delivery = 'held')",
+    )
+    .bind(sent)
+    .execute(&mut **tx)
+    .await?;
+    // The history says when a held answer finally reached the citizen; the state
+    // does not change.
+    sqlx::query(
+        "INSERT INTO ticket_transitions (ticket_id, from_state, to_state, actor, action, note)
+         SELECT t.id, t.state, t.state, 'system', 'held_answer_sent',
+                count(*)::text || ' held message(s) sent after the citizen wrote again'
+           FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
+          WHERE m.id = ANY($1)
+          GROUP BY t.id, t.state",
+    )
+    .bind(sent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives up every message `sending` since before `before`: its sender stopped
+/// between handing it to WeChat and recording the outcome, so whether the citizen
+/// got it is unknown. It is marked `failed` (never sent again: a citizen must not
+/// get an answer twice) and the ticket's history says so, for the department to
+/// check or answer again. Returns how many messages were given up.
+pub async fn fail_stale(
+    tx: &mut Transaction<'_, Postgres>,
+    before: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let failed: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "UPDATE ticket_messages SET delivery = 'failed', sending_since = NULL
+          WHERE delivery = 'sending' AND sending_since < $1
+         RETURNING id",
+    )
+    .bind(before)
+    .fetch_all(&mut **tx)
+    .await?;
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    sqlx::query(
+        "UPDATE tickets t SET awaiting_citizen = EXISTS (
+                SELECT 1 FROM ticket_messages m WHERE m.ticket_id = t.id AND m.delivery = 'held')
+          WHERE t.id IN (SELECT ticket_id FROM ticket_messages WHERE id = ANY($1))",
+    )
+    .bind(&failed)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO ticket_transitions (ticket_id, from_state, to_state, actor, action, note)
+         SELECT t.id, t.state, t.state, 'system', 'delivery_unknown',
+                count(*)::text || ' message(s) may not have reached the citizen: \
+                 the service stopped while sending; not retried'
+           FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
+          WHERE m.id = ANY($1)
+          GROUP BY t.id, t.state",
+    )
+    .bind(&failed)
+    .execute(&mut **tx)
+    .await?;
+    Ok(failed.len())
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};
-use crate::store::outbox;
+use crate::store::{outbox, thread};
 
 /// A ticket as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -160,6 +160,9 @@ pub enum ActionError {
     /// Reopening would give the citizen a second active ticket on the account.
     #[error("the citizen already has an active ticket on this account")]
     CitizenHasActiveTicket,
+    /// Another answer to the ticket is still being sent; answers go out in order.
+    #[error("another answer to ticket {0} is still being sent; try again")]
+    AnswerInFlight(TicketId),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -333,17 +336,27 @@ impl Delivery {
     }
 }
 
-/// Records an answer to a ticket locked with [`lock_for`] (`Reply`): the message,
-/// the state, the first-answer time and whether an answer waits for the citizen.
+/// Records the outcome of answer `outgoing` to ticket `id` (committed as `sending`
+/// before WeChat was called): the message's delivery, the state, the first-answer
+/// time and whether an answer waits for the citizen. A ticket closed while the
+/// answer was on its way stays closed; the answer is recorded all the same.
 pub async fn record_reply(
     tx: &mut Transaction<'_, Postgres>,
-    row: &TicketRow,
-    to: TicketState,
-    text: &str,
+    id: TicketId,
+    outgoing: &thread::Outgoing,
     delivery: Delivery,
     act: Act<'_>,
 ) -> Result<TicketRow, ActionError> {
-    insert_outbound(tx, row.id, act.actor, text, delivery).await?;
+    let row: TicketRow = sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(ActionError::NotFound(id))?;
+    let from = row.state()?;
+    let to = from.apply(TicketAction::Reply).unwrap_or(from);
+    thread::settle(tx, outgoing.id, delivery.as_str()).await?;
     sqlx::query(
         "UPDATE tickets
             SET state = $2,
@@ -364,20 +377,17 @@ pub async fn record_reply(
         act.note
     };
     let act = Act { note, ..act };
-    finish(tx, row, to, TicketAction::Reply, act, "").await
+    finish(tx, &row, to, TicketAction::Reply, act, "").await
 }
 
-/// Records that the citizen was asked to rate the answer (`rating_requested_at`),
-/// with the question in the thread.
+/// Records that the citizen was asked to rate the answer (`rating_requested_at`);
+/// the question itself is in the thread already.
 #[tracing::instrument(skip_all, fields(ticket = %row.id))]
 pub async fn record_rating_request(
-    db: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     row: &TicketRow,
-    question: &str,
     delivery: Delivery,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    insert_outbound(&mut tx, row.id, SYSTEM_ACTOR, question, delivery).await?;
     sqlx::query(
         "UPDATE tickets
             SET rating_requested_at = now(),
@@ -386,98 +396,13 @@ pub async fn record_rating_request(
     )
     .bind(row.id)
     .bind(delivery == Delivery::Held)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// The author of messages the platform sends by itself (the rating question).
 pub const SYSTEM_ACTOR: &str = "system";
-
-async fn insert_outbound(
-    tx: &mut Transaction<'_, Postgres>,
-    ticket: uuid::Uuid,
-    author: &str,
-    text: &str,
-    delivery: Delivery,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery)
-         VALUES ($1, $2, 'outbound', $3, 'text', $4, $5)",
-    )
-    .bind(uuid::Uuid::now_v7())
-    .bind(ticket)
-    .bind(author)
-    .bind(text)
-    .bind(delivery.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// An answer held for a citizen outside the 48-hour window.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct HeldMessage {
-    pub id: uuid::Uuid,
-    pub ticket_id: uuid::Uuid,
-    pub body: String,
-}
-
-/// Locks every held message to citizen `openid` of `account`, oldest first. A
-/// concurrent flush for the same citizen waits and then finds them sent, so none
-/// is sent twice.
-pub async fn lock_held(
-    tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
-) -> Result<Vec<HeldMessage>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.id, m.ticket_id, m.body
-           FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
-          WHERE t.account = $1 AND t.openid = $2 AND m.delivery = 'held'
-          ORDER BY m.at, m.id
-          FOR UPDATE OF m",
-    )
-    .bind(account)
-    .bind(openid)
-    .fetch_all(&mut **tx)
-    .await
-}
-
-/// Marks held messages as sent and clears `awaiting_citizen` on tickets with
-/// nothing held any more.
-pub async fn mark_sent(
-    tx: &mut Transaction<'_, Postgres>,
-    messages: &[uuid::Uuid],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "WITH sent AS (
-            UPDATE ticket_messages SET delivery = 'sent'
-             WHERE id = ANY($1) RETURNING ticket_id)
-         UPDATE tickets t SET awaiting_citizen = false
-          WHERE t.id IN (SELECT ticket_id FROM sent)
-            AND NOT EXISTS (SELECT 1 FROM ticket_messages m
-                             WHERE m.ticket_id = t.id AND m.delivery = 'held'
-                               AND m.id <> ALL($1))",
-    )
-    .bind(messages)
-    .execute(&mut **tx)
-    .await?;
-    // The history says when a held answer finally reached the citizen; the state
-    // does not change.
-    sqlx::query(
-        "INSERT INTO ticket_transitions (ticket_id, from_state, to_state, actor, action, note)
-         SELECT t.id, t.state, t.state, 'system', 'held_answer_sent',
-                count(*)::text || ' held message(s) sent after the citizen wrote again'
-           FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
-          WHERE m.id = ANY($1)
-          GROUP BY t.id, t.state",
-    )
-    .bind(messages)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
 
 /// Records the change in the history, announces it, and returns the ticket as it
 /// now is.

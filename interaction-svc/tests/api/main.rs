@@ -9,6 +9,7 @@ mod inbound;
 mod queue;
 mod reply_path;
 mod rules;
+mod slow_wechat;
 mod startup;
 mod sweeper;
 mod tickets;

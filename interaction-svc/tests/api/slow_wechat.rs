@@ -1,0 +1,229 @@
+//! A slow WeChat API holds up only the answer being sent: no database transaction or
+//! connection is held while WeChat is called, so the rest of the service keeps
+//! working on a small pool.
+
+use chrono::{Duration, Utc};
+use interaction_svc::sweeper::give_up_stale_sends;
+use proto::interaction::v1::{
+    DeliveryStatus, GetTicketRequest, ListTicketsRequest, ReplyToTicketRequest,
+};
+use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
+
+use crate::citizen::{Citizen, eventually};
+use crate::helpers::{ADMIN_KEY, SOCIAL_AGENT_KEY, TestApp, spawn_app_with, wechat_env};
+
+const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+
+/// A mock WeChat API that answers every call after `latency_ms`.
+async fn slow_mock(latency_ms: u64) -> MockWechat {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let faults = reqwest::Client::new()
+        .post(format!("{}/sim/faults", mock.base_url()))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"latency_ms":{latency_ms}}}"#))
+        .send()
+        .await
+        .expect("fault injected");
+    assert!(faults.status().is_success());
+    mock
+}
+
+/// A service on `mock` whose pool has two connections only.
+async fn small_pool_app(mock: &MockWechat) -> TestApp {
+    let mut env = wechat_env(mock).to_vec();
+    env.push(("DATABASE_MAX_CONNECTIONS", "2"));
+    spawn_app_with(&env).await
+}
+
+/// A social-security ticket of a citizen inside the 48-hour window.
+async fn ticket_in_window(app: &TestApp, mock: &MockWechat) -> uuid::Uuid {
+    let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
+    app.insert_follower(&openid, Some(5)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now() - Duration::minutes(5))
+        .unwrap();
+    app.insert_citizen_ticket(&openid, "social-security", "acknowledged", 10)
+        .await
+}
+
+fn reply(id: uuid::Uuid, text: &str) -> ReplyToTicketRequest {
+    ReplyToTicketRequest {
+        id: id.to_string(),
+        text: text.into(),
+        agent: String::new(),
+    }
+}
+
+impl TestApp {
+    /// Waits until an answer to `ticket` is on its way to WeChat.
+    async fn wait_until_sending(&self, ticket: uuid::Uuid) {
+        eventually("an answer is being sent", || async {
+            let sending: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM ticket_messages
+                                 WHERE ticket_id = $1 AND delivery = 'sending')",
+            )
+            .bind(ticket)
+            .fetch_one(&self.db)
+            .await
+            .unwrap();
+            sending.then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn while_answers_wait_for_a_slow_wechat_citizens_open_tickets_and_queues_answer() {
+    let mock = slow_mock(3000).await;
+    let app = small_pool_app(&mock).await;
+    // Two answers in flight at once: as many as the pool has connections.
+    let first = ticket_in_window(&app, &mock).await;
+    let second = ticket_in_window(&app, &mock).await;
+    let mut answers = Vec::new();
+    for id in [first, second] {
+        let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+        answers.push(tokio::spawn(async move {
+            agent
+                .reply_to_ticket(reply(id, "已转交相关科室处理。"))
+                .await
+        }));
+    }
+    app.wait_until_sending(first).await;
+    app.wait_until_sending(second).await;
+
+    // A citizen writes meanwhile: the consumer opens their ticket, and the queue
+    // lists it, before either answer comes back from WeChat.
+    let mut citizen = Citizen::new();
+    app.publish(&citizen.says("小区门口的路灯不亮了")).await;
+    eventually("the citizen's ticket is listed", || async {
+        let listed = app
+            .client(Some(ADMIN_KEY))
+            .await
+            .list_tickets(ListTicketsRequest {
+                openid: citizen.openid.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("ListTickets answers")
+            .into_inner();
+        (listed.tickets.len() == 1).then_some(())
+    })
+    .await;
+    let queue = app
+        .client(Some(ADMIN_KEY))
+        .await
+        .list_tickets(ListTicketsRequest::default())
+        .await
+        .expect("ListTickets answers")
+        .into_inner();
+    assert_eq!(queue.tickets.len(), 3);
+    assert!(
+        answers.iter().all(|answer| !answer.is_finished()),
+        "the answers were still waiting for WeChat"
+    );
+
+    for answer in answers {
+        let answered = answer
+            .await
+            .unwrap()
+            .expect("the answer is sent")
+            .into_inner();
+        assert_eq!(answered.delivery, DeliveryStatus::Sent as i32);
+    }
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 2);
+}
+
+#[tokio::test]
+async fn two_answers_to_one_ticket_reach_the_citizen_in_the_order_they_were_given() {
+    let mock = slow_mock(1000).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let first =
+        tokio::spawn(async move { agent.reply_to_ticket(reply(id, "第一条：已收到。")).await });
+    app.wait_until_sending(id).await;
+    let second = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(reply(id, "第二条：已修复。"))
+        .await
+        .expect("the second answer is sent");
+    assert!(
+        first.is_finished(),
+        "the second answer waited for the first"
+    );
+    first.await.unwrap().expect("the first answer is sent");
+    assert_eq!(second.into_inner().delivery, DeliveryStatus::Sent as i32);
+
+    let sent: Vec<String> = mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .into_iter()
+        .map(|call| {
+            call.body.unwrap()["text"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(sent, ["第一条：已收到。", "第二条：已修复。"]);
+    let ticket = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner();
+    let thread: Vec<(&str, i32)> = ticket
+        .thread
+        .iter()
+        .map(|m| (m.text.as_str(), m.delivery))
+        .collect();
+    assert_eq!(
+        thread,
+        [
+            ("第一条：已收到。", DeliveryStatus::Sent as i32),
+            ("第二条：已修复。", DeliveryStatus::Sent as i32)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_answer_left_sending_by_a_stopped_service_is_marked_failed_and_not_sent_again() {
+    let mock = slow_mock(0).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    // What a replica leaves behind when it stops between calling WeChat and
+    // recording the outcome.
+    sqlx::query(
+        "INSERT INTO ticket_messages
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
+         VALUES ($1, $2, 'outbound', 'social-security', 'text', '已处理', 'sending',
+                 now() - interval '10 minutes')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    assert_eq!(give_up_stale_sends(&app.db, Utc::now()).await.unwrap(), 1);
+    assert_eq!(give_up_stale_sends(&app.db, Utc::now()).await.unwrap(), 0);
+
+    let ticket = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Failed as i32);
+    let noted = ticket.history.last().expect("history");
+    assert_eq!(
+        (noted.action.as_str(), noted.actor.as_str()),
+        ("delivery_unknown", "system")
+    );
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+}
