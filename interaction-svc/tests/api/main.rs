@@ -12,4 +12,5 @@ mod rules;
 mod slow_wechat;
 mod startup;
 mod sweeper;
+mod telemetry;
 mod tickets;
