@@ -1,39 +1,17 @@
-//! Wiring: configuration, the platform runtime, gRPC services and background work.
+//! Wiring only: the platform runtime, the consumers, the gRPC service and (later)
+//! background jobs. No rules live here.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
-use platform::{ConfigError, Env};
-use proto::stats::v1::stats_service_server::StatsServiceServer;
+use platform::service::ServiceRuntime;
+use proto::stats::v1::stats_service_server::{self, StatsServiceServer};
 
+use crate::config::{Config, DEFAULTS};
 use crate::events::inbound::{CONSUMER, InboundHandler};
 use crate::grpc::StatsGrpc;
 
-/// The service's name, database and default ports (see the README's ports table).
-pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
-    name: "stats-svc",
-    database: "stats",
-    grpc_port: 50053,
-    admin_port: 9083,
-};
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
-
-/// stats-svc's configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub service: ServiceConfig,
-}
-
-impl Config {
-    /// Reads the configuration; every error names its variable.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            service: ServiceConfig::from_env(env, DEFAULTS)?,
-        })
-    }
-}
 
 /// A built service, bound and ready to serve.
 pub struct Application {
@@ -75,17 +53,13 @@ impl Application {
             self.runtime.auth(),
         ));
         self.runtime
-            .serve(
-                routes,
-                &[proto::stats::v1::stats_service_server::SERVICE_NAME],
-                shutdown,
-            )
+            .serve(routes, &[stats_service_server::SERVICE_NAME], shutdown)
             .await
     }
 
     fn spawn_inbound_consumer(&self) {
         let handler = Arc::new(InboundHandler::new(self.runtime.db.clone()));
-        self.runtime.spawn_consumer(CONSUMER, handler);
+        self.runtime.spawn_consumer(handler);
     }
 }
 
@@ -100,14 +74,6 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_are_the_documented_ports_and_database() {
-        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
-        assert_eq!(config.service.grpc_addr.port(), 50053);
-        assert_eq!(config.service.common.admin_addr.port(), 9083);
-        assert_eq!(config.service.db.database(), "stats");
-    }
 
     #[test]
     fn the_consumer_is_the_documented_durable() {

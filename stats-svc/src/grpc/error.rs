@@ -3,6 +3,7 @@
 use platform::ErrorCode;
 use tonic::Status;
 
+use crate::app::AppError;
 use crate::domain::InboundError;
 
 /// Everything a gRPC handler of this service can fail with.
@@ -11,8 +12,8 @@ pub enum GrpcError {
     /// A request field is unusable (the message names it).
     #[error(transparent)]
     Input(#[from] InboundError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    App(#[from] AppError),
 }
 
 impl From<GrpcError> for Status {
@@ -20,8 +21,27 @@ impl From<GrpcError> for Status {
         let code = match &error {
             GrpcError::Input(_) => ErrorCode::InvalidArgument,
             // ErrorCode::status logs the detail and answers a generic message.
-            GrpcError::Database(_) => ErrorCode::Internal,
+            GrpcError::App(AppError::Database(_)) => ErrorCode::Internal,
         };
         code.status(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_errors_are_invalid_arguments_that_name_the_field() {
+        let status = Status::from(GrpcError::from(InboundError::MissingAccount));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "account is required");
+    }
+
+    #[test]
+    fn database_errors_are_internal_without_their_detail() {
+        let status = Status::from(GrpcError::from(AppError::from(sqlx::Error::PoolTimedOut)));
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert_eq!(status.message(), "internal error");
     }
 }

@@ -1,6 +1,10 @@
-//! `stats.v1.StatsService`: thin handlers that decode, check the caller,
-//! call the store, and encode.
+//! `stats.v1.StatsService`: thin handlers that decode, check the caller, call
+//! `app`, and encode. Wire ⇄ domain conversions live in `convert`, the one status
+//! mapping in `error`.
+//!
+//! Permissions: reading statistics needs `viewer` (admin implies it).
 
+mod convert;
 mod error;
 
 use platform::Role;
@@ -9,8 +13,7 @@ use proto::stats::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::domain::AccountId;
-use crate::store::account_inbound;
+use crate::app;
 pub use error::GrpcError;
 
 /// Roles that may read statistics (admin implies viewer).
@@ -36,21 +39,10 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         request: Request<pb::GetAccountOverviewRequest>,
     ) -> Result<Response<pb::AccountOverview>, Status> {
         caller(&request)?.require_any(READERS)?;
-        let account = AccountId::parse(&request.get_ref().account).map_err(GrpcError::from)?;
-        let stored = account_inbound::get(&self.db, &account)
+        let account = convert::account(request.get_ref()).map_err(GrpcError::from)?;
+        let stored = app::overview::account_overview(&self.db, &account)
             .await
             .map_err(GrpcError::from)?;
-        Ok(Response::new(pb::AccountOverview {
-            account: account.as_str().to_owned(),
-            messages: stored.counts.messages,
-            events: stored.counts.events,
-            subscribes: stored.counts.subscribes,
-            unsubscribes: stored.counts.unsubscribes,
-            last_inbound_at: stored.last_inbound_at.map(|at| prost_types::Timestamp {
-                seconds: at.timestamp(),
-                // Always below 2e9 (a leap second is at most 1_999_999_999).
-                nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-            }),
-        }))
+        Ok(Response::new(convert::overview(&account, stored)))
     }
 }

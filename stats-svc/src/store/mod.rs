@@ -1,4 +1,5 @@
-//! SQL per aggregate. Queries are checked at run time and covered by the
+//! SQL per aggregate, one file each (`account_inbound` today; rollups, rankings
+//! and alarms join beside it). Queries are checked at run time and covered by the
 //! integration tests (the workspace does not use sqlx's offline metadata).
 
 pub mod account_inbound;

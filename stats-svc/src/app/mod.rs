@@ -1,0 +1,14 @@
+//! The use cases of stats-svc, one function each: load with `store`, decide with
+//! `domain`, save with `store`. Every door (gRPC today, the dashboard's pages,
+//! consumers and jobs later) calls these functions, so the rules have one home.
+//!
+//! Inputs arrive already parsed into domain types: decoding belongs to the door.
+
+pub mod overview;
+
+/// Why a use case failed for a reason other than its input.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
