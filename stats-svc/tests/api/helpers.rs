@@ -14,6 +14,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+/// A WeChat CreateTime (2023-11-14T22:13:20Z) that test callbacks count from.
+pub const T0: i64 = 1_700_000_000;
+
 pub const ADMIN_KEY: &str = "city-office-admin-key";
 pub const VIEWER_KEY: &str = "statistics-viewer-key";
 pub const EDITOR_KEY: &str = "press-editor-key-01";
