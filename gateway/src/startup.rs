@@ -1,11 +1,12 @@
 //! Wiring: NATS, the stream and reply bucket, both listeners, and the ordered drain.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
 use async_nats::jetstream;
 use platform::admin::{self, Readiness};
 use platform::nats::{self, WECHAT_INBOUND};
 use platform::service::bind;
+use platform::shutdown::DrainRunner;
 use platform::{Drain, telemetry};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -93,9 +94,9 @@ impl Application {
             .unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then drains: fail readiness, stop accepting
-    /// and finish in-flight callbacks, finish reply-cache writes, flush NATS, stop the
-    /// admin port; all within `SHUTDOWN_GRACE`.
+    /// Serves until `shutdown` resolves, then drains with platform's runner: fail
+    /// readiness, stop accepting and finish in-flight callbacks, finish reply-cache
+    /// writes, flush NATS, stop the admin port; all within `SHUTDOWN_GRACE`.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -104,56 +105,20 @@ impl Application {
         let admin_router = admin::router(telemetry::metrics_handle(), self.readiness.clone());
         let admin = axum::serve(self.admin_listener, admin_router)
             .with_graceful_shutdown(stop_admin.clone().cancelled_owned());
-        let admin_task = tokio::spawn(async move { admin.await });
-
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let readiness = self.readiness.clone();
-        let drain = self.drain.clone();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!(service = NAME, "draining");
-            readiness.set_draining();
-            drain.begin();
-            let _ = stopping_tx.send(());
-        };
+        let stop_http = CancellationToken::new();
         let server = axum::serve(self.http_listener, http::router(self.state))
-            .with_graceful_shutdown(signal);
+            .with_graceful_shutdown(stop_http.clone().cancelled_owned());
+        let runner = DrainRunner::new(NAME, self.config.common.shutdown_grace, self.drain)
+            .readiness(self.readiness)
+            .nats(self.nats)
+            .server("http", stop_http, server.into_future())
+            .admin(stop_admin, admin.into_future());
         tracing::info!(
             service = NAME,
             accounts = self.config.accounts.len(),
             "gateway ready"
         );
-        let serve_task = tokio::spawn(async move { server.await });
-
-        // The grace period starts when shutdown is asked for, not when serving starts.
-        let served = async {
-            match serve_task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(%error, "http server failed"),
-                Err(error) => tracing::error!(%error, "http server task failed"),
-            }
-        };
-        tokio::pin!(served);
-        let grace = self.config.common.shutdown_grace;
-        tokio::select! {
-            () = &mut served => {}
-            _ = stopping_rx => {
-                let drained = tokio::time::timeout(grace, async {
-                    (&mut served).await;
-                    self.drain.wait(grace).await
-                })
-                .await;
-                if !matches!(drained, Ok(true)) {
-                    tracing::warn!(service = NAME, "drain deadline passed; exiting with work unfinished");
-                }
-            }
-        }
-        if let Err(error) = self.nats.flush().await {
-            tracing::warn!(%error, "nats flush failed");
-        }
-        stop_admin.cancel();
-        let _ = admin_task.await;
-        tracing::info!(service = NAME, "stopped");
+        runner.run_until(shutdown).await;
         Ok(())
     }
 }

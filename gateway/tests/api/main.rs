@@ -3,6 +3,7 @@
 mod batch;
 mod callback;
 mod config;
+mod drain;
 mod durability;
 mod helpers;
 mod rejections;

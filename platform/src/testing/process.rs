@@ -83,27 +83,40 @@ impl ServiceProcess {
     /// When it does not within `within`, or the process exits first; the panic
     /// message carries the process's output.
     pub async fn wait_ready(&mut self, within: Duration) {
+        self.wait_readiness(true, within).await;
+    }
+
+    /// Waits until `/readyz` fails, e.g. once the service has noticed that NATS or
+    /// PostgreSQL is gone. Panics as [`wait_ready`](Self::wait_ready) does.
+    pub async fn wait_unready(&mut self, within: Duration) {
+        self.wait_readiness(false, within).await;
+    }
+
+    async fn wait_readiness(&mut self, ready: bool, within: Duration) {
         let client = reqwest::Client::new();
         let url = format!("{}/readyz", self.admin);
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
-                    "the service exited with {status} before it was ready:\n{}",
+                    "the service exited with {status} while awaiting ready={ready}:\n{}",
                     self.output()
                 );
             }
             let probe = client
                 .get(&url)
-                .timeout(Duration::from_secs(1))
+                .timeout(Duration::from_secs(3))
                 .send()
                 .await;
-            if probe.is_ok_and(|response| response.status().is_success()) {
+            // A probe that gets no answer at all proves nothing either way.
+            if let Ok(response) = probe
+                && response.status().is_success() == ready
+            {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the service was not ready within {within:?}:\n{}",
+                "the service did not turn ready={ready} within {within:?}:\n{}",
                 self.output()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
