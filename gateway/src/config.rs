@@ -3,79 +3,21 @@
 //! Every error names the variable to fix. Tokens and EncodingAESKeys are secrets: they
 //! come from `NAME` or a mounted file `NAME_FILE`, and never reach `Debug` output.
 
-use std::sync::Arc;
-
 use std::net::SocketAddr;
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use platform::accounts::{AccountSettings, WechatAccounts};
 use platform::config::CommonConfig;
 use platform::nats::NatsConfig;
 use platform::{ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
 use wechat::crypto::MessageCrypto;
 
+pub use platform::accounts::{DEMO_ACCOUNT, DemoAccount, Mode, env_id};
+
 /// The gateway's documented admin port.
 pub const DEFAULT_ADMIN_PORT: u16 = 9080;
-
-/// How an account's callbacks are protected, as chosen on WeChat's admin console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// 明文: plain XML; `signature` only.
-    Plaintext,
-    /// 兼容: plain fields plus `<Encrypt>`; a callback may arrive either way.
-    Compatible,
-    /// 安全: only `<Encrypt>`; `msg_signature` is required and replies are encrypted.
-    Safe,
-}
-
-impl Mode {
-    /// The lower-case name used in configuration and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plaintext => "plaintext",
-            Self::Compatible => "compatible",
-            Self::Safe => "safe",
-        }
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "plaintext" | "plain" => Ok(Self::Plaintext),
-            "compatible" => Ok(Self::Compatible),
-            "safe" => Ok(Self::Safe),
-            other => Err(format!(
-                "unknown mode {other:?}; use plaintext, compatible or safe"
-            )),
-        }
-    }
-}
-
-/// The built-in account used when `WECHAT_ACCOUNTS` is unset, so `cargo run -p gateway`
-/// works with no configuration. `wechat-sim` sends its callbacks with the same values.
-#[derive(Debug, Clone, Copy)]
-pub struct DemoAccount {
-    /// The path segment: `POST /wechat/demo`.
-    pub id: &'static str,
-    pub appid: &'static str,
-    pub original_id: &'static str,
-    pub token: &'static str,
-    pub encoding_aes_key: &'static str,
-    pub mode: Mode,
-}
-
-/// The demo account's values (never use them in production).
-pub const DEMO_ACCOUNT: DemoAccount = DemoAccount {
-    id: "demo",
-    appid: "wxdemo0000000001",
-    original_id: "gh_demo00000001",
-    token: "demo-token",
-    encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-    mode: Mode::Safe,
-};
 
 /// One Official Account served by this install.
 #[derive(Clone)]
@@ -110,49 +52,26 @@ impl std::fmt::Debug for AccountConfig {
 }
 
 impl AccountConfig {
-    /// The demo account of [`DEMO_ACCOUNT`].
-    pub fn demo() -> Self {
-        let d = DEMO_ACCOUNT;
-        Self {
-            id: Arc::from(d.id),
-            appid: d.appid.to_owned(),
-            original_id: d.original_id.to_owned(),
-            token: SecretString::from(d.token),
-            crypto: Some(
-                MessageCrypto::new(d.encoding_aes_key, d.appid).expect("the demo key is valid"),
-            ),
-            mode: d.mode,
-        }
-    }
-
-    /// Reads account `id` from `WECHAT_{ID}_*`.
-    pub fn from_env(env: &Env, id: &str) -> Result<Self, ConfigError> {
-        let var = |suffix: &str| format!("WECHAT_{}_{suffix}", env_id(id));
-        let required = |suffix: &str| {
-            let name = var(suffix);
-            env.get(&name)
-                .map(|v| v.trim().to_owned())
-                .ok_or(ConfigError::Missing { var: name })
-        };
-        let appid = required("APPID")?;
-        let original_id = required("ORIGINAL_ID")?;
-        let mode: Mode = env.parse_required(&var("MODE"))?;
-        let token = env
-            .secret(&var("TOKEN"))?
-            .ok_or(ConfigError::Missing { var: var("TOKEN") })?;
+    /// Reads what the callback path needs of one account: appid, original id, mode,
+    /// token and, unless the account is plaintext, the EncodingAESKey.
+    pub fn from_settings(account: &AccountSettings) -> Result<Self, ConfigError> {
+        let appid = account.appid()?;
+        let original_id = account.original_id()?;
+        let mode = account.mode()?;
+        let token = account.token()?;
         let invalid_key = |name: String| ConfigError::InvalidSecret {
             var: name,
             reason: "an EncodingAESKey is 43 base64 characters".to_owned(),
         };
-        let crypto = match env.secret(&var("AES_KEY"))? {
+        let crypto = match account.aes_key()? {
             Some(key) => {
                 let crypto = MessageCrypto::new(key.expose_secret(), appid.clone())
-                    .map_err(|_| invalid_key(var("AES_KEY")))?;
-                match env.secret(&var("AES_KEY_PREVIOUS"))? {
+                    .map_err(|_| invalid_key(account.var("AES_KEY")))?;
+                match account.aes_key_previous()? {
                     Some(previous) => Some(
                         crypto
                             .with_previous_key(previous.expose_secret())
-                            .map_err(|_| invalid_key(var("AES_KEY_PREVIOUS")))?,
+                            .map_err(|_| invalid_key(account.var("AES_KEY_PREVIOUS")))?,
                     ),
                     None => Some(crypto),
                 }
@@ -160,12 +79,12 @@ impl AccountConfig {
             None if mode == Mode::Plaintext => None,
             None => {
                 return Err(ConfigError::Missing {
-                    var: var("AES_KEY"),
+                    var: account.var("AES_KEY"),
                 });
             }
         };
         Ok(Self {
-            id: Arc::from(id),
+            id: account.id().clone(),
             appid,
             original_id,
             token,
@@ -173,11 +92,6 @@ impl AccountConfig {
             mode,
         })
     }
-}
-
-/// `{ID}` in the variable names: the id upper-cased, `-` turned into `_`.
-pub fn env_id(id: &str) -> String {
-    id.to_ascii_uppercase().replace('-', "_")
 }
 
 /// Deadlines and size limits of the callback path.
@@ -260,28 +174,12 @@ pub struct Config {
 impl Config {
     /// Reads the configuration; every error names its variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let (accounts, demo) = match env.get("WECHAT_ACCOUNTS") {
-            None => (vec![AccountConfig::demo()], true),
-            Some(list) => {
-                let mut accounts: Vec<AccountConfig> = Vec::new();
-                for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-                    let valid = id.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                    });
-                    if !valid || accounts.iter().any(|a| &*a.id == id) {
-                        return Err(ConfigError::Invalid {
-                            var: "WECHAT_ACCOUNTS".to_owned(),
-                            value: list.to_owned(),
-                            reason: format!(
-                                "account id {id:?} is repeated or not made of a-z, 0-9, '-', '_'"
-                            ),
-                        });
-                    }
-                    accounts.push(AccountConfig::from_env(env, id)?);
-                }
-                (accounts, false)
-            }
-        };
+        let accounts = WechatAccounts::from_env(env)?;
+        let demo = accounts.is_demo();
+        let accounts = accounts
+            .iter()
+            .map(AccountConfig::from_settings)
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             common: CommonConfig::from_env(env, DEFAULT_ADMIN_PORT)?,
             http_addr: env.parse_or("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,

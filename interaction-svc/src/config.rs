@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::FixedOffset;
+use platform::accounts::WechatAccounts;
 use platform::service::ServiceConfig;
 use platform::{ConfigError, Env};
 
@@ -128,45 +129,28 @@ pub struct WechatAccount {
 }
 
 impl WechatApiConfig {
-    /// The demo account of the local run (`wechat-sim`'s defaults), used when
-    /// `WECHAT_ACCOUNTS` is unset.
-    pub const DEMO: (&str, &str, &str) = ("demo", "wxdemo0000000001", "demo-secret");
-
     /// Reads the API settings; a listed account without an appid or secret is an error.
+    /// With `WECHAT_ACCOUNTS` unset, the demo account (`wechat-sim`'s defaults) is used.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let base_url = env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL);
-        let Some(list) = env.get("WECHAT_ACCOUNTS") else {
-            let (id, appid, secret) = Self::DEMO;
-            return Ok(Self {
-                base_url,
-                accounts: vec![WechatAccount {
-                    id: id.to_owned(),
-                    appid: appid.to_owned(),
-                    secret: secrecy::SecretString::from(secret.to_owned()),
-                }],
-            });
-        };
-        let mut accounts = Vec::new();
-        for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-            let key = id.to_ascii_uppercase().replace('-', "_");
-            let appid_var = format!("WECHAT_{key}_APPID");
-            let secret_var = format!("WECHAT_{key}_SECRET");
-            let appid: String = env.parse_required(&appid_var)?;
-            let secret = env
-                .secret(&secret_var)?
-                .ok_or(ConfigError::Missing { var: secret_var })?;
-            accounts.push(WechatAccount {
-                id: id.to_owned(),
-                appid,
-                secret,
-            });
-        }
+        let accounts = WechatAccounts::from_env(env)?
+            .iter()
+            .map(|account| {
+                Ok(WechatAccount {
+                    id: account.id().to_string(),
+                    appid: account.appid()?,
+                    secret: account.secret()?,
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
         Ok(Self { base_url, accounts })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use platform::accounts::DEMO_ACCOUNT;
+
     use super::*;
 
     #[test]
@@ -215,8 +199,8 @@ mod tests {
         let demo = WechatApiConfig::from_env(&Env::default()).unwrap();
         assert_eq!(demo.base_url, "https://api.weixin.qq.com");
         assert_eq!(demo.accounts.len(), 1);
-        assert_eq!(demo.accounts[0].id, "demo");
-        assert_eq!(demo.accounts[0].appid, "wxdemo0000000001");
+        assert_eq!(demo.accounts[0].id, DEMO_ACCOUNT.id);
+        assert_eq!(demo.accounts[0].appid, DEMO_ACCOUNT.appid);
 
         let env = Env::from_pairs([
             ("WECHAT_ACCOUNTS", "chenzhou, yizhang-county"),

@@ -117,7 +117,8 @@ impl Env {
         parse_value(name, raw)
     }
 
-    /// A duration in whole seconds (`30`) or with a unit (`500ms`, `30s`, `5m`).
+    /// A duration in whole seconds (`30`) or with units (`500ms`, `30s`, `5m`); see
+    /// [`parse_duration`].
     pub fn duration_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(name) {
             None => Ok(default),
@@ -172,19 +173,20 @@ where
         })
 }
 
-fn parse_duration(raw: &str) -> Result<Duration, String> {
+/// Parses a duration: whole seconds (`30`) or humantime's units (`500ms`, `30s`,
+/// `5m`, `1h 30m`). Every duration variable and `wechat-sim`'s flags use it, so one
+/// grammar holds across the project.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| "expected a whole number with an optional unit (ms, s, m)".to_owned())?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "ms" => Ok(Duration::from_millis(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        other => Err(format!("unknown unit {other:?}; use ms, s or m")),
+    // humantime insists on a unit; bare seconds have always been accepted here.
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return raw
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string());
     }
+    humantime::parse_duration(raw)
+        .map_err(|e| format!("{e}; expected whole seconds or units, e.g. 30, 500ms, 30s, 5m"))
 }
 
 fn read_env_file(var: &str, path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
@@ -304,7 +306,14 @@ mod tests {
 
     #[test]
     fn durations_take_units() {
-        let env = Env::from_pairs([("A", "1500ms"), ("B", "2m"), ("C", "7"), ("D", "3h")]);
+        let env = Env::from_pairs([
+            ("A", "1500ms"),
+            ("B", "2m"),
+            ("C", "7"),
+            ("D", "soon"),
+            ("E", "1h 30m"),
+            ("F", "-5s"),
+        ]);
         assert_eq!(
             env.duration_or("A", Duration::ZERO),
             Ok(Duration::from_millis(1500))
@@ -317,10 +326,16 @@ mod tests {
             env.duration_or("C", Duration::ZERO),
             Ok(Duration::from_secs(7))
         );
-        assert!(matches!(
-            env.duration_or("D", Duration::ZERO),
-            Err(ConfigError::Invalid { var, .. }) if var == "D"
-        ));
+        assert_eq!(
+            env.duration_or("E", Duration::ZERO),
+            Ok(Duration::from_secs(90 * 60))
+        );
+        for bad in ["D", "F"] {
+            assert!(matches!(
+                env.duration_or(bad, Duration::ZERO),
+                Err(ConfigError::Invalid { var, .. }) if var == bad
+            ));
+        }
     }
 
     #[test]

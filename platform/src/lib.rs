@@ -3,6 +3,7 @@
 //! migrations, durable consumers, and gRPC authentication. No domain types.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
 pub mod config;
 pub mod consumer;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use platform::accounts::DEMO_ACCOUNT;
+use platform::config::parse_duration;
+use platform::shutdown_signal;
 use wechat_sim::api_server::{self, AccountKind, SimAccount, SimConfig, SimState};
 use wechat_sim::traffic::cpu::WatchedProcess;
 use wechat_sim::traffic::{self, CallbackAccount, CallbackSigner, Mode, RetryPolicy};
@@ -40,22 +43,22 @@ enum Command {
 #[derive(Args, Debug, Clone)]
 struct AccountArgs {
     /// The account id (the `/wechat/{account}` path segment).
-    #[arg(long, default_value = "demo")]
+    #[arg(long, default_value = DEMO_ACCOUNT.id)]
     account: String,
     /// The account's appid.
-    #[arg(long, default_value = api_server::DEMO_APPID)]
+    #[arg(long, default_value = DEMO_ACCOUNT.appid)]
     appid: String,
     /// The account's original id (`gh_…`).
-    #[arg(long, default_value = "gh_demo00000001")]
+    #[arg(long, default_value = DEMO_ACCOUNT.original_id)]
     original_id: String,
     /// The token configured on both sides.
-    #[arg(long, default_value = "demo-token")]
+    #[arg(long, default_value = DEMO_ACCOUNT.token)]
     token: String,
     /// The EncodingAESKey (43 characters).
-    #[arg(long, default_value = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")]
+    #[arg(long, default_value = DEMO_ACCOUNT.encoding_aes_key)]
     aes_key: String,
     /// plaintext, compatible or safe.
-    #[arg(long, default_value = "safe")]
+    #[arg(long, default_value = DEMO_ACCOUNT.mode.as_str())]
     mode: Mode,
 }
 
@@ -262,25 +265,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Parses `10s`, `500ms`, `2m` or a plain number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("invalid duration unit in {s:?}; use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
-}
-
 /// Parses a rate: `2/s`, `30/m` or a plain number per second.
 fn parse_rate(s: &str) -> Result<f64, String> {
     let (number, per) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
@@ -324,10 +308,9 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         .iter()
         .any(|a| a.appid == args.account.appid)
     {
-        config.accounts.push(SimAccount::new(
-            &args.account.appid,
-            api_server::DEMO_SECRET,
-        ));
+        config
+            .accounts
+            .push(SimAccount::new(&args.account.appid, DEMO_ACCOUNT.secret));
     }
     let state = SimState::new(config);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -498,29 +481,6 @@ fn print_stream_count(c: &traffic::nats::StreamCount, json: bool) -> anyhow::Res
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,7 +499,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("3 parsecs").is_err());
         assert_eq!(parse_rate("2/s"), Ok(2.0));
         assert_eq!(parse_rate("30/m"), Ok(0.5));
         assert_eq!(parse_rate("5000"), Ok(5000.0));

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The demo account's appid, used when no account is configured.
-pub const DEMO_APPID: &str = "wxdemo0000000001";
+pub const DEMO_APPID: &str = platform::accounts::DEMO_ACCOUNT.appid;
 /// The demo account's AppSecret.
-pub const DEMO_SECRET: &str = "demo-secret";
+pub const DEMO_SECRET: &str = platform::accounts::DEMO_ACCOUNT.secret;
 
 /// The kind of an Official Account; it decides mass-send quotas and template access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

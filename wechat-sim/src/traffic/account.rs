@@ -4,11 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The gateway's built-in demo account (used when `WECHAT_ACCOUNTS` is unset).
-pub const DEMO_ACCOUNT_ID: &str = "demo";
-const DEMO_APPID: &str = crate::api_server::DEMO_APPID;
-const DEMO_ORIGINAL_ID: &str = "gh_demo00000001";
-const DEMO_TOKEN: &str = "demo-token";
-const DEMO_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+pub const DEMO_ACCOUNT_ID: &str = platform::accounts::DEMO_ACCOUNT.id;
+const DEMO_APPID: &str = platform::accounts::DEMO_ACCOUNT.appid;
+const DEMO_ORIGINAL_ID: &str = platform::accounts::DEMO_ACCOUNT.original_id;
+const DEMO_TOKEN: &str = platform::accounts::DEMO_ACCOUNT.token;
+const DEMO_AES_KEY: &str = platform::accounts::DEMO_ACCOUNT.encoding_aes_key;
 
 /// The message encryption mode chosen on the WeChat admin console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
