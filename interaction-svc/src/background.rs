@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 
 use crate::config::InteractionConfig;
 use crate::domain::Intake;
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
-use crate::relay::{OutboxSignal, Relay};
 use crate::replies::{self, Responder, RulesCache};
 use crate::store::rules::CHANGED_WILDCARD;
 use crate::sweeper;
@@ -93,17 +93,8 @@ impl Background {
             self.signal.clone(),
             held,
         );
-        runtime.spawn_consumer(CONSUMER, Arc::new(handler));
-        let relay = Relay::new(
-            runtime.db.clone(),
-            runtime.jetstream.clone(),
-            runtime.namespace.clone(),
-        );
-        drain.spawn(relay.run(
-            self.signal.clone(),
-            self.config.outbox_poll_interval,
-            drain.clone(),
-        ));
+        runtime.spawn_consumer(Arc::new(handler));
+        runtime.spawn_outbox_relay(self.signal.clone(), self.config.outbox_poll_interval);
         drain.spawn(sweeper::run(
             runtime.db.clone(),
             self.config.sweep_interval,

@@ -1,35 +1,54 @@
-//! Durable pull consumers as typed jobs: a handler decides, the runner acks,
-//! retries with backoff, or dead-letters with the reason.
+//! Durable pull consumers as typed jobs. The runner decodes each delivery into the
+//! handler's `Event` (an undecodable payload is dead-lettered here, with the reason,
+//! never by a handler), hands events to a bounded set of lanes, acks after the
+//! handler returned, retries with backoff, or dead-letters.
 //!
-//! A handler must make its effect idempotent (record the `event_id` in the same
-//! transaction as the effect): JetStream delivers at least once, and the runner
-//! acks only after the handler returned.
+//! Lanes give concurrency without losing order where order matters: events with the
+//! same [`EventHandler::order_key`] (a citizen, an article) always go to the same
+//! lane and are handled one after the other in stream order. A lane hands the events
+//! queued in it to [`EventHandler::handle_batch`] together (up to
+//! [`EventHandler::BATCH`]), so a handler can apply many events in one transaction.
+//!
+//! A handler makes its effect idempotent with [`crate::db::claim_event`] in the
+//! transaction of the effect: JetStream delivers at least once, and the runner acks
+//! only after the handler returned.
 
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind};
-use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use crate::nats::{ConsumerSpec, DEADLETTER, Namespace, NatsError, provision_consumer};
 use crate::shutdown::Drain;
 
-/// One delivery of a stream message, as a handler sees it.
+/// A payload type a consumer's runner decodes for its handler.
+pub trait StreamEvent: Sized + Send + Sync + 'static {
+    /// Decodes and validates one payload; the error is the dead letter's reason.
+    fn decode(payload: &[u8]) -> Result<Self, String>;
+    /// The event's own idempotency key (not the `Nats-Msg-Id`: a publisher may send
+    /// one event under two message ids).
+    fn event_id(&self) -> &str;
+}
+
+/// One delivery of a stream message, decoded.
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub struct Received<E> {
+    pub event: E,
     /// The subject without the namespace prefix, e.g. `wechat.inbound.city.msg.text`.
     pub subject: String,
-    pub payload: Bytes,
-    /// The `Nats-Msg-Id` header. Handlers make their effect idempotent on the
-    /// payload's own `event_id`: a publisher may send one event under two message ids.
-    pub event_id: Option<String>,
     /// 1 on the first delivery.
     pub delivered: i64,
     pub stream_sequence: u64,
+    /// When JetStream stored the message.
+    pub stored_at: Option<DateTime<Utc>>,
 }
 
 /// Why a handler did not complete.
@@ -38,37 +57,81 @@ pub enum HandleError {
     /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`.
     #[error("transient: {0}")]
     Transient(String),
-    /// Will never succeed (an undecodable payload); dead-lettered at once.
+    /// Will never succeed; dead-lettered at once.
     #[error("permanent: {0}")]
     Permanent(String),
 }
 
-/// A typed job run for every message of one durable consumer.
+impl HandleError {
+    /// A database error: always worth retrying.
+    pub fn database(error: sqlx::Error) -> Self {
+        Self::Transient(format!("database: {error}"))
+    }
+}
+
+/// A typed job run for the messages of one durable consumer.
 pub trait EventHandler: Send + Sync + 'static {
-    /// Handles one delivery. Returning `Ok` acks it.
-    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<(), HandleError>> + Send;
+    /// The durable consumer this handler runs over.
+    const CONSUMER: ConsumerSpec;
+    /// Lanes handling events at once. Events of one [`Self::order_key`] share a lane.
+    const CONCURRENCY: usize = 1;
+    /// The most events one [`Self::handle_batch`] call gets.
+    const BATCH: usize = 1;
+    /// What the runner decodes each payload into.
+    type Event: StreamEvent;
+
+    /// Events with the same key are handled in stream order, one at a time; `None`
+    /// lets an event go to any lane.
+    fn order_key(event: &Self::Event) -> Option<&str> {
+        let _ = event;
+        None
+    }
+
+    /// Handles one event. Returning `Ok` acks it.
+    fn handle(
+        &self,
+        event: &Received<Self::Event>,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+
+    /// Handles several events of one lane, in stream order; `Ok` acks them all. On an
+    /// error the runner handles each of them again on its own, so a batch must be
+    /// all-or-nothing (one transaction) or idempotent per event. The default handles
+    /// them one by one.
+    fn handle_batch(
+        &self,
+        events: &[Received<Self::Event>],
+    ) -> impl Future<Output = Result<(), HandleError>> + Send {
+        async move {
+            for event in events {
+                self.handle(event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// How long a failed consumer waits before it starts again.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
-/// Runs `handler` over the durable consumer `spec` until the drain begins, starting
-/// it again (after a short delay) whenever its message stream fails or ends, so a
-/// NATS restart or a deleted consumer does not silently stop the service's work.
+/// Deliveries waiting in one lane; with the lanes, this bounds what the runner holds.
+const LANE_QUEUE: usize = 256;
+
+/// Runs `handler` over its durable consumer until the drain begins, starting it
+/// again (after a short delay) whenever its message stream fails or ends, so a NATS
+/// restart or a deleted consumer does not silently stop the service's work.
 pub async fn supervise_consumer<H: EventHandler>(
     jetstream: jetstream::Context,
     namespace: Namespace,
     service: &'static str,
-    spec: ConsumerSpec,
     handler: Arc<H>,
     drain: Drain,
 ) {
+    let durable = H::CONSUMER.durable;
     loop {
         let result = run_consumer(
             jetstream.clone(),
             namespace.clone(),
             service,
-            spec,
             handler.clone(),
             drain.clone(),
         )
@@ -76,12 +139,10 @@ pub async fn supervise_consumer<H: EventHandler>(
         if drain.is_stopping() {
             return;
         }
-        metrics::counter!("consumer_restarts_total", "consumer" => spec.durable).increment(1);
+        metrics::counter!("consumer_restarts_total", "consumer" => durable).increment(1);
         match result {
-            Ok(()) => tracing::warn!(durable = spec.durable, "consumer ended; restarting"),
-            Err(error) => {
-                tracing::error!(durable = spec.durable, %error, "consumer failed; restarting")
-            }
+            Ok(()) => tracing::warn!(durable, "consumer ended; restarting"),
+            Err(error) => tracing::error!(durable, %error, "consumer failed; restarting"),
         }
         tokio::select! {
             () = drain.stopping().cancelled() => return,
@@ -90,116 +151,315 @@ pub async fn supervise_consumer<H: EventHandler>(
     }
 }
 
-/// Runs `handler` over the durable consumer `spec` until the drain begins or the
-/// message stream ends. In-flight handling finishes before the function returns.
+/// What every lane of one consumer shares.
+struct Runner<H> {
+    jetstream: jetstream::Context,
+    namespace: Namespace,
+    service: &'static str,
+    handler: Arc<H>,
+}
+
+/// A decoded delivery and the message to settle it with.
+struct Job<E> {
+    received: Received<E>,
+    message: jetstream::Message,
+}
+
+/// Runs `handler` over its durable consumer until the drain begins or the message
+/// stream ends. Events already handed to a lane are finished before it returns.
 pub async fn run_consumer<H: EventHandler>(
     jetstream: jetstream::Context,
     namespace: Namespace,
     service: &'static str,
-    spec: ConsumerSpec,
     handler: Arc<H>,
     drain: Drain,
 ) -> Result<(), NatsError> {
+    let spec = H::CONSUMER;
     let consumer = provision_consumer(&jetstream, &namespace, &spec).await?;
-    let consumer_error = |reason: String| NatsError::Consumer {
-        stream: namespace.name(spec.stream.name),
-        durable: namespace.name(spec.durable),
-        reason,
-    };
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| consumer_error(e.to_string()))?;
-    tracing::info!(durable = spec.durable, "consumer started");
+        .map_err(|e| NatsError::Consumer {
+            stream: namespace.name(spec.stream.name),
+            durable: namespace.name(spec.durable),
+            reason: e.to_string(),
+        })?;
+    let runner = Arc::new(Runner {
+        jetstream,
+        namespace,
+        service,
+        handler,
+    });
+    let lanes = H::CONCURRENCY.max(1);
+    let mut senders = Vec::with_capacity(lanes);
+    let mut workers = JoinSet::new();
+    for _ in 0..lanes {
+        let (sender, receiver) = mpsc::channel(LANE_QUEUE);
+        senders.push(sender);
+        workers.spawn(runner.clone().lane(receiver));
+    }
+    tracing::info!(durable = spec.durable, lanes, "consumer started");
+    let mut next_free_lane = 0;
     loop {
         let next = tokio::select! {
             () = drain.stopping().cancelled() => break,
             next = messages.next() => next,
         };
-        match next {
+        let message = match next {
             None => break,
             Some(Err(error)) => {
                 // Heartbeat misses and reconnects surface here; the stream recovers by itself.
                 tracing::warn!(durable = spec.durable, %error, "consumer stream error");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::select! {
+                    () = drain.stopping().cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                }
             }
-            Some(Ok(message)) => {
-                process(
-                    &jetstream,
-                    &namespace,
-                    service,
-                    &spec,
-                    handler.as_ref(),
-                    message,
-                )
-                .await;
+            Some(Ok(message)) => message,
+        };
+        let Some(job) = runner.decode(message).await else {
+            continue;
+        };
+        let lane = match H::order_key(&job.received.event) {
+            Some(key) => lane_of(key, lanes),
+            None => {
+                next_free_lane = (next_free_lane + 1) % lanes;
+                next_free_lane
             }
+        };
+        if senders[lane].send(job).await.is_err() {
+            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+            break;
+        }
+    }
+    drop(senders);
+    while let Some(joined) = workers.join_next().await {
+        if let Err(error) = joined {
+            tracing::error!(durable = spec.durable, %error, "consumer lane panicked");
         }
     }
     tracing::info!(durable = spec.durable, "consumer stopped");
     Ok(())
 }
 
-async fn process<H: EventHandler>(
-    jetstream: &jetstream::Context,
-    namespace: &Namespace,
-    service: &'static str,
-    spec: &ConsumerSpec,
-    handler: &H,
-    message: jetstream::Message,
-) {
-    let (delivered, stream_sequence) = match message.info() {
-        Ok(info) => (info.delivered, info.stream_sequence),
-        Err(_) => (1, 0),
-    };
-    let delivery = Delivery {
-        subject: namespace.strip(message.subject.as_str()).to_owned(),
-        payload: message.payload.clone(),
-        event_id: message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.as_str().to_owned()),
-        delivered,
-        stream_sequence,
-    };
-    let started = std::time::Instant::now();
-    let result = handler.handle(&delivery).await;
-    let outcome = match result {
-        Ok(()) => {
-            if let Err(error) = message.ack().await {
-                tracing::warn!(%error, event_id = ?delivery.event_id, "ack failed; the message will be redelivered");
+fn lane_of(key: &str, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
+
+impl<H: EventHandler> Runner<H> {
+    /// Decodes a message for its handler; an undecodable one is dead-lettered here.
+    async fn decode(&self, message: jetstream::Message) -> Option<Job<H::Event>> {
+        let (delivered, stream_sequence, stored_at) = match message.info() {
+            Ok(info) => (
+                info.delivered,
+                info.stream_sequence,
+                DateTime::from_timestamp_nanos(
+                    i64::try_from(info.published.unix_timestamp_nanos()).unwrap_or(0),
+                )
+                .into(),
+            ),
+            Err(_) => (1, 0, None),
+        };
+        let subject = self.namespace.strip(message.subject.as_str()).to_owned();
+        match H::Event::decode(&message.payload) {
+            Ok(event) => Some(Job {
+                received: Received {
+                    event,
+                    subject,
+                    delivered,
+                    stream_sequence,
+                    stored_at,
+                },
+                message,
+            }),
+            Err(reason) => {
+                let letter = Letter {
+                    subject: &subject,
+                    event_id: message_id(&message).unwrap_or_default(),
+                    delivered,
+                    stream_sequence,
+                };
+                let outcome = self
+                    .give_up(&message, &letter, &format!("undecodable: {reason}"))
+                    .await;
+                self.count(outcome, 1);
+                None
             }
-            "ok"
         }
-        Err(HandleError::Transient(reason)) if delivered < spec.max_deliver => {
-            tracing::warn!(event_id = ?delivery.event_id, delivered, %reason, "handler failed, will retry");
-            let backoff = Duration::from_millis(250 * 2u64.pow(delivered.clamp(0, 6) as u32));
-            let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
-            "retry"
-        }
-        Err(HandleError::Transient(reason) | HandleError::Permanent(reason)) => {
-            match dead_letter(jetstream, namespace, service, spec, &delivery, &reason).await {
-                Ok(()) => {
-                    tracing::error!(event_id = ?delivery.event_id, delivered, %reason, "message dead-lettered");
-                    let _ = message.ack_with(AckKind::Term).await;
-                    "deadletter"
+    }
+
+    /// One lane: handles its jobs in order, the queued ones together.
+    async fn lane(self: Arc<Self>, mut jobs: mpsc::Receiver<Job<H::Event>>) {
+        let batch = H::BATCH.max(1);
+        while let Some(first) = jobs.recv().await {
+            let mut taken = vec![first];
+            while taken.len() < batch {
+                match jobs.try_recv() {
+                    Ok(job) => taken.push(job),
+                    Err(_) => break,
                 }
+            }
+            self.run_batch(taken).await;
+        }
+    }
+
+    async fn run_batch(&self, jobs: Vec<Job<H::Event>>) {
+        let durable = H::CONSUMER.durable;
+        let started = Instant::now();
+        let (received, messages): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.received, j.message)).unzip();
+        metrics::histogram!("consumer_batch_size", "consumer" => durable)
+            .record(received.len() as f64);
+        let results: Vec<Result<(), HandleError>> = if received.len() == 1 {
+            vec![self.handler.handle(&received[0]).await]
+        } else {
+            match self.handler.handle_batch(&received).await {
+                Ok(()) => received.iter().map(|_| Ok(())).collect(),
                 Err(error) => {
-                    // Never drop a message: without a dead letter, let it come back.
-                    tracing::error!(%error, event_id = ?delivery.event_id, "cannot dead-letter; will retry");
-                    let _ = message
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                        .await;
-                    "retry"
+                    tracing::debug!(durable, %error, size = received.len(), "batch failed; handling its events one by one");
+                    let mut results = Vec::with_capacity(received.len());
+                    for event in &received {
+                        results.push(self.handler.handle(event).await);
+                    }
+                    results
                 }
             }
+        };
+        metrics::histogram!("consumer_handle_seconds", "consumer" => durable)
+            .record(started.elapsed().as_secs_f64());
+        for ((event, message), result) in received.iter().zip(&messages).zip(results) {
+            let outcome = self.settle(event, message, result).await;
+            self.count(outcome, 1);
         }
-    };
-    metrics::counter!("consumer_messages_total", "consumer" => spec.durable, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("consumer_handle_seconds", "consumer" => spec.durable)
-        .record(started.elapsed().as_secs_f64());
+    }
+
+    /// Acks, retries or dead-letters one handled message; returns the outcome label.
+    async fn settle(
+        &self,
+        event: &Received<H::Event>,
+        message: &jetstream::Message,
+        result: Result<(), HandleError>,
+    ) -> &'static str {
+        let spec = H::CONSUMER;
+        let event_id = event.event.event_id();
+        match result {
+            Ok(()) => {
+                if let Err(error) = message.ack().await {
+                    tracing::warn!(%error, event_id, "ack failed; the message will be redelivered");
+                }
+                if let Some(stored_at) = event.stored_at {
+                    let lag = (Utc::now() - stored_at).to_std().unwrap_or_default();
+                    metrics::histogram!("consumer_lag_seconds", "consumer" => spec.durable)
+                        .record(lag.as_secs_f64());
+                }
+                "ok"
+            }
+            Err(HandleError::Transient(reason)) if event.delivered < spec.max_deliver => {
+                tracing::warn!(event_id, delivered = event.delivered, %reason, "handler failed, will retry");
+                let backoff =
+                    Duration::from_millis(250 * 2u64.pow(event.delivered.clamp(0, 6) as u32));
+                let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
+                "retry"
+            }
+            Err(HandleError::Transient(reason) | HandleError::Permanent(reason)) => {
+                let letter = Letter {
+                    subject: &event.subject,
+                    event_id: event_id.to_owned(),
+                    delivered: event.delivered,
+                    stream_sequence: event.stream_sequence,
+                };
+                self.give_up(message, &letter, &reason).await
+            }
+        }
+    }
+
+    fn count(&self, outcome: &'static str, n: u64) {
+        metrics::counter!("consumer_messages_total", "consumer" => H::CONSUMER.durable, "outcome" => outcome)
+            .increment(n);
+    }
+
+    /// Dead-letters a message with `reason` and terminates it; if the dead letter
+    /// cannot be written, the message comes back later instead of being dropped.
+    async fn give_up(
+        &self,
+        message: &jetstream::Message,
+        letter: &Letter<'_>,
+        reason: &str,
+    ) -> &'static str {
+        match self.dead_letter(message, letter, reason).await {
+            Ok(()) => {
+                tracing::error!(event_id = letter.event_id, delivered = letter.delivered, %reason, "message dead-lettered");
+                let _ = message.ack_with(AckKind::Term).await;
+                "deadletter"
+            }
+            Err(error) => {
+                tracing::error!(%error, event_id = letter.event_id, "cannot dead-letter; will retry");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                    .await;
+                "retry"
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &jetstream::Message,
+        letter: &Letter<'_>,
+        reason: &str,
+    ) -> Result<(), String> {
+        let spec = H::CONSUMER;
+        let service = self.service;
+        let dead = proto::events::v1::DeadLetter {
+            header: Some(proto::events::v1::EventHeader {
+                event_id: letter.event_id.clone(),
+                account: account_of(&spec, letter.subject).to_owned(),
+                occurred_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+            }),
+            service: service.to_owned(),
+            stream: spec.stream.name.to_owned(),
+            subject: letter.subject.to_owned(),
+            stream_sequence: letter.stream_sequence,
+            deliveries: letter.delivered.max(0) as u64,
+            reason: reason.to_owned(),
+            payload: message.payload.to_vec(),
+        };
+        let subject = self.namespace.subject(&format!(
+            "{}.{service}.{}",
+            DEADLETTER.subjects.trim_end_matches(".>"),
+            spec.stream.name.to_ascii_lowercase()
+        ));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("{}:{}", spec.durable, letter.stream_sequence).as_str(),
+        );
+        self.jetstream
+            .publish_with_headers(subject, headers, dead.encode_to_vec().into())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// What a dead letter says of the message it replaces.
+struct Letter<'a> {
+    subject: &'a str,
+    event_id: String,
+    delivered: i64,
+    stream_sequence: u64,
+}
+
+fn message_id(message: &jetstream::Message) -> Option<String> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+        .map(|v| v.as_str().to_owned())
 }
 
 /// The account of a stream subject: every stream's subjects are
@@ -210,47 +470,6 @@ fn account_of<'a>(spec: &ConsumerSpec, subject: &'a str) -> &'a str {
         .strip_prefix(prefix)
         .and_then(|rest| rest.split('.').next())
         .unwrap_or_default()
-}
-
-async fn dead_letter(
-    jetstream: &jetstream::Context,
-    namespace: &Namespace,
-    service: &'static str,
-    spec: &ConsumerSpec,
-    delivery: &Delivery,
-    reason: &str,
-) -> Result<(), String> {
-    let letter = proto::events::v1::DeadLetter {
-        header: Some(proto::events::v1::EventHeader {
-            event_id: delivery.event_id.clone().unwrap_or_default(),
-            account: account_of(spec, &delivery.subject).to_owned(),
-            occurred_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        }),
-        service: service.to_owned(),
-        stream: spec.stream.name.to_owned(),
-        subject: delivery.subject.clone(),
-        stream_sequence: delivery.stream_sequence,
-        deliveries: delivery.delivered.max(0) as u64,
-        reason: reason.to_owned(),
-        payload: delivery.payload.to_vec(),
-    };
-    let subject = namespace.subject(&format!(
-        "{}.{service}.{}",
-        DEADLETTER.subjects.trim_end_matches(".>"),
-        spec.stream.name.to_ascii_lowercase()
-    ));
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        async_nats::header::NATS_MESSAGE_ID,
-        format!("{}:{}", spec.durable, delivery.stream_sequence).as_str(),
-    );
-    jetstream
-        .publish_with_headers(subject, headers, letter.encode_to_vec().into())
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -279,5 +498,16 @@ mod tests {
             "yizhang"
         );
         assert_eq!(account_of(&spec(INTERACTION), "elsewhere.x"), "");
+    }
+
+    #[test]
+    fn one_key_always_takes_the_same_lane_and_keys_spread() {
+        let lanes = 8;
+        assert_eq!(lane_of("city:o1", lanes), lane_of("city:o1", lanes));
+        let used: std::collections::HashSet<usize> = (0..200)
+            .map(|i| lane_of(&format!("city:o{i}"), lanes))
+            .collect();
+        assert_eq!(used.len(), lanes);
+        assert!(used.iter().all(|lane| *lane < lanes));
     }
 }

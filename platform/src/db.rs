@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::config::{ConfigError, Env};
 
@@ -153,6 +153,40 @@ pub async fn create_database_if_absent(options: &PgConnectOptions) -> Result<(),
     }
     let _ = admin.close().await;
     Ok(())
+}
+
+/// Records that the event `event_id` was applied, in the transaction of its effect
+/// (table `processed_events`, see [`crate::outbox::SCHEMA`]). Returns false when it
+/// was applied before: the caller then changes nothing else, so a redelivery has no
+/// second effect.
+pub async fn claim_event(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let inserted =
+        sqlx::query("INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(event_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// [`claim_event`] for a batch in one round trip: returns, for each id in order,
+/// whether it is new. An id given twice is new only the first time.
+pub async fn claim_events(
+    tx: &mut Transaction<'_, Postgres>,
+    event_ids: &[&str],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let claimed: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO processed_events (event_id) SELECT DISTINCT unnest($1::text[])
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(event_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
+    Ok(event_ids.iter().map(|id| claimed.remove(*id)).collect())
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ use crate::config::{CommonConfig, ConfigError, Env};
 use crate::consumer::{EventHandler, supervise_consumer};
 use crate::db::{self, DbConfig, DbError};
 use crate::grpc::{ApiKeys, AuthInterceptor};
-use crate::nats::{self, ConsumerSpec, Namespace, NatsConfig, NatsError};
+use crate::nats::{self, Namespace, NatsConfig, NatsError};
+use crate::outbox::{OutboxSignal, Relay};
 use crate::shutdown::{Drain, DrainRunner};
 use crate::telemetry;
 
@@ -154,17 +155,32 @@ impl ServiceRuntime {
             .unwrap_or(0)
     }
 
-    /// Runs `handler` over the durable consumer `spec` in the background, restarted
-    /// after failures, until the drain begins; the drain waits for it.
-    pub fn spawn_consumer<H: EventHandler>(&self, spec: ConsumerSpec, handler: Arc<H>) {
+    /// Runs `handler` over its durable consumer in the background, restarted after
+    /// failures, until the drain begins; the drain waits for it.
+    pub fn spawn_consumer<H: EventHandler>(&self, handler: Arc<H>) {
         self.drain.spawn(supervise_consumer(
             self.jetstream.clone(),
             self.namespace.clone(),
             self.name,
-            spec,
             handler,
             self.drain.clone(),
         ));
+    }
+
+    /// Runs the outbox relay of this service's database: woken through `signal`
+    /// after each commit that queued events, polling every `poll` as a safety net.
+    /// It outlives every other task of the drain, so its last pass publishes what
+    /// the last requests and events committed.
+    pub fn spawn_outbox_relay(&self, signal: OutboxSignal, poll: std::time::Duration) {
+        let relay = Relay::new(
+            self.name,
+            self.db.clone(),
+            self.jetstream.clone(),
+            self.namespace.clone(),
+        );
+        let drain = self.drain.clone();
+        self.drain
+            .spawn_final(async move { relay.run(signal, poll, drain.work_done()).await });
     }
 
     /// The interceptor that authenticates this service's gRPC calls.

@@ -1,19 +1,15 @@
 //! The platform layer against real NATS and PostgreSQL.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use futures::StreamExt;
 use platform::config::Env;
-use platform::consumer::{Delivery, EventHandler, HandleError, run_consumer};
 use platform::db::{DbConfig, connect_and_migrate};
 use platform::nats::{self, ConsumerSpec, NatsConfig, WECHAT_INBOUND};
 use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
-use platform::shutdown::Drain;
 use platform::testing::{TestDb, TestNats, service_env};
-use prost::Message as _;
 
 static TEST_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/migrations");
 
@@ -200,159 +196,4 @@ async fn service_turns_ready_then_fails_readiness_and_drains_in_flight_work_on_s
     finish_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
     assert!(finished.load(Ordering::SeqCst));
-}
-
-/// Fails the first `failures` deliveries of each message, then succeeds.
-struct Flaky {
-    failures: i64,
-    permanent: bool,
-    handled: AtomicUsize,
-}
-
-impl EventHandler for Flaky {
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
-        if delivery.delivered <= self.failures {
-            return Err(if self.permanent {
-                HandleError::Permanent("cannot decode".to_owned())
-            } else {
-                HandleError::Transient("database hiccup".to_owned())
-            });
-        }
-        self.handled.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-async fn publish_inbound(js: &jetstream::Context, test_nats: &TestNats, event_id: &str) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, event_id);
-    js.publish_with_headers(
-        test_nats.namespace.subject("wechat.inbound.city.msg.text"),
-        headers,
-        "payload".into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
-}
-
-fn spec(durable: &'static str, max_deliver: i64) -> ConsumerSpec {
-    ConsumerSpec {
-        stream: WECHAT_INBOUND,
-        durable,
-        filter_subject: "wechat.inbound.>",
-        max_deliver,
-        ack_wait: Duration::from_secs(30),
-    }
-}
-
-#[tokio::test]
-async fn transient_failures_are_retried_until_the_handler_succeeds() {
-    let test_nats = TestNats::new();
-    let js = jetstream_for(&test_nats).await;
-    nats::provision_streams(&js, &test_nats.namespace, &nats::ALL_STREAMS)
-        .await
-        .unwrap();
-    publish_inbound(&js, &test_nats, "city:o1:1").await;
-    let handler = Arc::new(Flaky {
-        failures: 1,
-        permanent: false,
-        handled: AtomicUsize::new(0),
-    });
-    let drain = Drain::new();
-    let runner = tokio::spawn(run_consumer(
-        js.clone(),
-        test_nats.namespace.clone(),
-        "test",
-        spec("flaky", 5),
-        handler.clone(),
-        drain.clone(),
-    ));
-    let consumer_name = test_nats.namespace.name("flaky");
-    wait_until(|| async {
-        let stream = js
-            .get_stream(test_nats.namespace.name("WECHAT_INBOUND"))
-            .await
-            .unwrap();
-        let Ok(mut consumer) = stream
-            .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&consumer_name)
-            .await
-        else {
-            return false;
-        };
-        let info = consumer.info().await.unwrap();
-        info.num_ack_pending == 0 && info.num_pending == 0 && info.delivered.stream_sequence == 1
-    })
-    .await;
-    drain.begin();
-    runner.await.unwrap().unwrap();
-    assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
-}
-
-#[tokio::test]
-async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
-    let test_nats = TestNats::new();
-    let js = jetstream_for(&test_nats).await;
-    nats::provision_streams(&js, &test_nats.namespace, &nats::ALL_STREAMS)
-        .await
-        .unwrap();
-    publish_inbound(&js, &test_nats, "city:o1:2").await;
-    let handler = Arc::new(Flaky {
-        failures: 99,
-        permanent: true,
-        handled: AtomicUsize::new(0),
-    });
-    let drain = Drain::new();
-    let runner = tokio::spawn(run_consumer(
-        js.clone(),
-        test_nats.namespace.clone(),
-        "test",
-        spec("doomed", 5),
-        handler,
-        drain.clone(),
-    ));
-    let dead_letters = js
-        .get_stream(test_nats.namespace.name("DEADLETTER"))
-        .await
-        .unwrap()
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let letter = dead_letters
-        .messages()
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        letter.subject.as_str(),
-        test_nats
-            .namespace
-            .subject("deadletter.test.wechat_inbound")
-    );
-    let letter = proto::events::v1::DeadLetter::decode(letter.payload.clone()).unwrap();
-    assert_eq!(letter.reason, "cannot decode");
-    let header = letter.header.unwrap();
-    assert_eq!(header.event_id, "city:o1:2");
-    assert_eq!(header.account, "city");
-    assert_eq!(letter.payload, b"payload");
-    drain.begin();
-    runner.await.unwrap().unwrap();
-}
-
-async fn wait_until<F, Fut>(mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within 10s");
 }

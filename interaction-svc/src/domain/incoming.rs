@@ -2,7 +2,6 @@
 //! click, a citizen's message, … Both doors (the inbound consumer and the reply path)
 //! classify a callback here, so they always agree.
 
-use chrono::{DateTime, Utc};
 use wechat::message::{Event, InboundMessage, Payload};
 
 /// Senders that are WeChat itself, not citizens (job-finish events).
@@ -156,14 +155,6 @@ impl Incoming {
             _ => None,
         }
     }
-}
-
-/// WeChat's CreateTime (unix seconds) as a timestamp; out-of-range values become `fallback`.
-pub fn create_time(message: &InboundMessage, fallback: DateTime<Utc>) -> DateTime<Utc> {
-    i64::try_from(message.header.create_time)
-        .ok()
-        .and_then(|secs| DateTime::from_timestamp(secs, 0))
-        .unwrap_or(fallback)
 }
 
 #[cfg(test)]

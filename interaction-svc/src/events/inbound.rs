@@ -11,22 +11,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use platform::consumer::{Delivery, EventHandler, HandleError};
+use platform::consumer::{EventHandler, HandleError, Received};
+use platform::db::claim_event;
+use platform::inbound::InboundEvent;
 use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
-use prost::Message as _;
-use proto::events::v1::Inbound;
+use platform::outbox::OutboxSignal;
 use sqlx::{PgPool, Postgres, Transaction};
-use wechat::message::InboundMessage;
+use tracing::Instrument as _;
 
-use crate::domain::incoming::{self, CitizenMessage, Incoming};
+use crate::domain::incoming::{CitizenMessage, Incoming};
 use crate::domain::rules;
-use crate::domain::{Intake, TicketAction, TicketId, TicketState};
-use crate::relay::OutboxSignal;
+use crate::domain::{Intake, TicketEvent, TicketId};
 use crate::replies::{AccountRules, RulesCache};
 use crate::store::followers::{self, ReportedLocation};
-use crate::store::tickets::record_transition;
-use crate::store::tickets_inbound::{self, Announcement, NewTicket, Placed};
-use crate::store::{processed, thread};
+use crate::store::tickets::citizen::{self as tickets_inbound, NewTicket, Placed};
+use crate::store::tickets::lifecycle::{self, ActionError, Cause};
+use crate::store::thread;
 
 /// The durable consumer over every inbound callback.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -81,11 +81,18 @@ struct Citizen<'a> {
 }
 
 /// What a callback changed.
-#[derive(Debug, Default)]
-struct Applied {
-    duplicate: bool,
-    queued_events: bool,
-    held_answers: bool,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    /// A system sender (job-finish events and the like): nothing for this service.
+    NotACitizen,
+    /// Applied before: nothing changed.
+    Duplicate,
+    Changed {
+        /// Events were queued in the outbox: wake the relay.
+        queued_events: bool,
+        /// The citizen has answers held for them, to send now their window is open.
+        held_answers: bool,
+    },
 }
 
 impl<H: HeldAnswers> InboundHandler<H> {
@@ -107,29 +114,32 @@ impl<H: HeldAnswers> InboundHandler<H> {
         }
     }
 
+    /// Applies one event inside the batch's transaction. A duplicate changes nothing.
     async fn apply(
         &self,
-        citizen: &Citizen<'_>,
-        incoming: &Incoming,
-        rules: &AccountRules,
+        tx: &mut Transaction<'_, Postgres>,
+        inbound: &InboundEvent,
     ) -> Result<Applied, sqlx::Error> {
-        let mut tx = self.db.begin().await?;
-        if !processed::claim(&mut tx, citizen.event_id).await? {
-            tx.rollback().await?;
-            return Ok(Applied {
-                duplicate: true,
-                ..Applied::default()
-            });
+        let incoming = Incoming::of(&inbound.message);
+        if !incoming.is_from_citizen() {
+            return Ok(Applied::NotACitizen);
         }
-        let mut applied = Applied {
-            queued_events: update_follower(&mut tx, citizen, incoming).await?,
-            ..Applied::default()
+        let citizen = Citizen {
+            account: inbound.account.as_str(),
+            openid: inbound.openid.as_str(),
+            at: inbound.occurred_at,
+            event_id: inbound.event_id.as_str(),
         };
-        if let Incoming::Message(message) = incoming {
-            let awaiting = match rules::may_be_rating(incoming) {
+        if !claim_event(tx, citizen.event_id).await? {
+            return Ok(Applied::Duplicate);
+        }
+        let rules = self.cache.get(citizen.account).await?;
+        let mut queued_events = update_follower(tx, &citizen, &incoming).await?;
+        if let Incoming::Message(message) = &incoming {
+            let awaiting = match rules::may_be_rating(&incoming) {
                 Some(_) => {
                     tickets_inbound::awaiting_rating(
-                        &mut *tx,
+                        &mut **tx,
                         citizen.account,
                         citizen.openid,
                         citizen.event_id,
@@ -138,22 +148,80 @@ impl<H: HeldAnswers> InboundHandler<H> {
                 }
                 None => None,
             };
-            let decision = rules::decide(&rules.replies, incoming, awaiting.is_some());
+            let decision = rules::decide(&rules.replies, &incoming, awaiting.is_some());
             match (decision.rating, awaiting) {
                 (Some(rating), Some(ticket)) => {
-                    applied.queued_events |= rate(&mut tx, citizen, ticket, rating).await?;
+                    queued_events |= rate(tx, &citizen, ticket, rating).await?;
                 }
                 _ if decision.ticket => {
-                    self.place(&mut tx, citizen, message, rules).await?;
-                    applied.queued_events = true;
+                    self.place(tx, &citizen, message, &rules).await?;
+                    queued_events = true;
                 }
                 _ => {}
             }
         }
-        applied.held_answers = incoming.is_interaction()
-            && tickets_inbound::has_held_answers(&mut tx, citizen.account, citizen.openid).await?;
+        let held_answers = incoming.is_interaction()
+            && tickets_inbound::has_held_answers(tx, citizen.account, citizen.openid).await?;
+        Ok(Applied::Changed {
+            queued_events,
+            held_answers,
+        })
+    }
+
+    /// Applies `events` in one transaction: one commit for the lot.
+    async fn apply_all(
+        &self,
+        events: &[Received<InboundEvent>],
+    ) -> Result<Vec<Applied>, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let mut applied = Vec::with_capacity(events.len());
+        for received in events {
+            let event = &received.event;
+            let span = tracing::debug_span!("inbound", event_id = %event.event_id, subject = %received.subject);
+            applied.push(self.apply(&mut tx, event).instrument(span).await?);
+        }
         tx.commit().await?;
         Ok(applied)
+    }
+
+    /// After the commit: wake the relay and send the answers held for citizens whose
+    /// message reopened their 48-hour window. A failed send leaves the answers held
+    /// for the next message; the events are never retried for it (their effects are
+    /// committed).
+    async fn after_commit(&self, events: &[Received<InboundEvent>], applied: &[Applied]) {
+        let mut queued = false;
+        for applied in applied {
+            let outcome = match applied {
+                Applied::NotACitizen => "not_a_citizen",
+                Applied::Duplicate => "duplicate",
+                Applied::Changed { queued_events, .. } => {
+                    queued |= queued_events;
+                    "applied"
+                }
+            };
+            metrics::counter!("interaction_inbound_total", "outcome" => outcome).increment(1);
+        }
+        if queued {
+            self.signal.notify();
+        }
+        for (received, applied) in events.iter().zip(applied) {
+            if let Applied::Changed {
+                held_answers: true, ..
+            } = applied
+            {
+                let event = &received.event;
+                match self
+                    .held
+                    .flush(event.account.as_str(), event.openid.as_str())
+                    .await
+                {
+                    Ok(sent) => tracing::info!(event_id = %event.event_id, sent, "held answers sent"),
+                    Err(error) => {
+                        tracing::warn!(event_id = %event.event_id, %error, "cannot send held answers; they stay held")
+                    }
+                }
+            }
+        }
     }
 
     /// Opens a ticket for the message, or adds it to the citizen's active ticket.
@@ -175,49 +243,31 @@ impl<H: HeldAnswers> InboundHandler<H> {
             opened_at: citizen.at,
             deadlines: placement.deadlines,
         };
-        let (ticket, kind) = match tickets_inbound::open_or_join(tx, &new).await? {
+        let (ticket, event, note) = match tickets_inbound::open_or_join(tx, &new).await? {
             Placed::Opened(ticket) => {
-                let note = format!("routed to {} ({})", ticket.department, ticket.category);
-                record_transition(
-                    tx,
-                    ticket.ticket_id(),
-                    None,
-                    TicketState::Open,
-                    CITIZEN,
-                    "opened",
-                    &note,
-                )
-                .await?;
                 metrics::counter!("interaction_tickets_opened_total", "department" => ticket.department.clone())
                     .increment(1);
                 tracing::info!(ticket = %ticket.id, department = %ticket.department, category = %ticket.category, "ticket opened");
-                (ticket, "opened")
+                let note = format!("routed to {} ({})", ticket.department, ticket.category);
+                (ticket, TicketEvent::Opened, note)
             }
-            Placed::Joined(ticket) => {
-                let from = ticket.state()?;
-                // An answered ticket needs the department again; others stay as they are.
-                let to = from.apply(TicketAction::CitizenMessage).unwrap_or(from);
-                let ticket = if to == from {
-                    ticket
-                } else {
-                    let changed = tickets_inbound::set_state(tx, ticket.ticket_id(), to).await?;
-                    record_transition(
-                        tx,
-                        ticket.ticket_id(),
-                        Some(from),
-                        to,
-                        CITIZEN,
-                        TicketAction::CitizenMessage.as_str(),
-                        "",
-                    )
-                    .await?;
-                    changed
-                };
-                metrics::counter!("interaction_tickets_joined_total").increment(1);
-                tracing::info!(ticket = %ticket.id, state = %ticket.state, "message joined the active ticket");
-                (ticket, TicketAction::CitizenMessage.as_str())
-            }
+            // An answered ticket needs the department again; others stay as they are.
+            Placed::Joined(ticket) => (ticket, TicketEvent::CitizenMessage, String::new()),
         };
+        let event_id = format!("{}:ticket.{}", citizen.event_id, event.kind().as_str());
+        let cause = Cause {
+            actor: CITIZEN,
+            note: &note,
+            event_id: Some(&event_id),
+            at: citizen.at,
+        };
+        let ticket = lifecycle::change(tx, &ticket, event, cause)
+            .await
+            .map_err(ActionError::into_database)?;
+        if event == TicketEvent::CitizenMessage {
+            metrics::counter!("interaction_tickets_joined_total").increment(1);
+            tracing::info!(ticket = %ticket.id, state = %ticket.state, "message joined the active ticket");
+        }
         thread::insert_inbound(
             tx,
             ticket.ticket_id(),
@@ -227,18 +277,7 @@ impl<H: HeldAnswers> InboundHandler<H> {
             citizen.at,
         )
         .await?;
-        let event_id = format!("{}:ticket.{kind}", citizen.event_id);
-        tickets_inbound::announce(
-            tx,
-            &ticket,
-            Announcement {
-                kind,
-                actor: CITIZEN,
-                event_id: &event_id,
-                occurred_at: citizen.at,
-            },
-        )
-        .await
+        Ok(())
     }
 }
 
@@ -324,103 +363,57 @@ async fn rate(
     ticket: TicketId,
     rating: u8,
 ) -> Result<bool, sqlx::Error> {
-    let Some(rated) = tickets_inbound::record_rating(tx, ticket, rating, citizen.event_id).await?
-    else {
+    let before = lifecycle::lock(tx, ticket, None)
+        .await
+        .map_err(ActionError::into_database)?;
+    if before.rating.is_some() {
         return Ok(false);
+    }
+    let event = TicketEvent::Rated {
+        rating,
+        message_event_id: citizen.event_id,
     };
-    let state = rated.state()?;
-    record_transition(
-        tx,
-        ticket,
-        Some(state),
-        state,
-        CITIZEN,
-        "rated",
-        &format!("rating {rating}"),
-    )
-    .await?;
     let event_id = format!("{}:ticket.rated", citizen.event_id);
-    tickets_inbound::announce(
-        tx,
-        &rated,
-        Announcement {
-            kind: "rated",
-            actor: CITIZEN,
-            event_id: &event_id,
-            occurred_at: citizen.at,
-        },
-    )
-    .await?;
+    let note = format!("rating {rating}");
+    let cause = Cause {
+        actor: CITIZEN,
+        note: &note,
+        event_id: Some(&event_id),
+        at: citizen.at,
+    };
+    match lifecycle::change(tx, &before, event, cause).await {
+        Ok(_) => {}
+        // Reopened since the rating question: the digit is no rating any more.
+        Err(ActionError::Transition(_)) => return Ok(false),
+        Err(error) => return Err(error.into_database()),
+    }
     metrics::counter!("interaction_ratings_total", "rating" => rating.to_string()).increment(1);
     tracing::info!(ticket = %ticket, rating, "ticket rated");
     Ok(true)
 }
 
-fn permanent(reason: impl std::fmt::Display) -> HandleError {
-    HandleError::Permanent(reason.to_string())
-}
-
-fn transient(error: sqlx::Error) -> HandleError {
-    HandleError::Transient(format!("database: {error}"))
-}
-
 impl<H: HeldAnswers> EventHandler for InboundHandler<H> {
-    #[tracing::instrument(skip_all, fields(subject = %delivery.subject, event_id))]
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
-        // Bytes that do not decode never will: dead-letter at once.
-        let inbound = Inbound::decode(delivery.payload.as_ref())
-            .map_err(|e| permanent(format!("undecodable Inbound: {e}")))?;
-        let header = inbound.header.clone().unwrap_or_default();
-        // The payload's event_id: the gateway derived it from WeChat's own retry keys.
-        let event_id = Some(header.event_id.clone())
-            .filter(|id| !id.is_empty())
-            .or_else(|| delivery.event_id.clone())
-            .ok_or_else(|| permanent("Inbound without event_id"))?;
-        tracing::Span::current().record("event_id", event_id.as_str());
-        if header.account.is_empty() {
-            return Err(permanent("Inbound without account"));
-        }
-        let message = InboundMessage::parse(inbound.raw_xml.as_bytes())
-            .map_err(|e| permanent(format!("unparsable callback XML: {e}")))?;
-        let incoming = Incoming::of(&message);
-        if !incoming.is_from_citizen() || message.header.from_user_name.is_empty() {
-            metrics::counter!("interaction_inbound_total", "outcome" => "not_a_citizen")
-                .increment(1);
-            return Ok(());
-        }
-        let received = header
-            .occurred_at
-            .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
-            .unwrap_or_else(Utc::now);
-        let citizen = Citizen {
-            account: &header.account,
-            openid: &message.header.from_user_name,
-            at: incoming::create_time(&message, received),
-            event_id: &event_id,
-        };
-        let rules = self.cache.get(citizen.account).await.map_err(transient)?;
+    const CONSUMER: ConsumerSpec = CONSUMER;
+    /// Eight lanes keep PostgreSQL busy on two cores without piling up lock waits.
+    const CONCURRENCY: usize = 8;
+    const BATCH: usize = 64;
+    type Event = InboundEvent;
+
+    /// A citizen's callbacks are applied in the order WeChat sent them.
+    fn order_key(event: &InboundEvent) -> Option<&str> {
+        Some(event.openid.as_str())
+    }
+
+    async fn handle(&self, event: &Received<InboundEvent>) -> Result<(), HandleError> {
+        self.handle_batch(std::slice::from_ref(event)).await
+    }
+
+    async fn handle_batch(&self, events: &[Received<InboundEvent>]) -> Result<(), HandleError> {
         let applied = self
-            .apply(&citizen, &incoming, &rules)
+            .apply_all(events)
             .await
-            .map_err(transient)?;
-        if applied.duplicate {
-            metrics::counter!("interaction_inbound_total", "outcome" => "duplicate").increment(1);
-            tracing::debug!("inbound event already applied");
-            return Ok(());
-        }
-        metrics::counter!("interaction_inbound_total", "outcome" => "applied").increment(1);
-        if applied.queued_events {
-            self.signal.notify();
-        }
-        if applied.held_answers {
-            // After the commit: the citizen's message is what reopened the window. A
-            // failure leaves the answers held for the next message; never retry the
-            // callback for it (its effects are committed).
-            match self.held.flush(citizen.account, citizen.openid).await {
-                Ok(sent) => tracing::info!(sent, "held answers sent"),
-                Err(error) => tracing::warn!(%error, "cannot send held answers; they stay held"),
-            }
-        }
+            .map_err(HandleError::database)?;
+        self.after_commit(events, &applied).await;
         Ok(())
     }
 }

@@ -9,15 +9,14 @@ pub mod cache;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use futures::StreamExt;
 use platform::shutdown::Drain;
+use platform::inbound::{InboundError, InboundEvent};
 use prost::Message as _;
-use proto::events::v1::{self as ev, Inbound, PassiveReply, passive_reply};
+use proto::events::v1::{self as ev, PassiveReply, passive_reply};
 use sqlx::PgPool;
-use wechat::message::InboundMessage;
 
-use crate::domain::incoming::{self, Incoming};
+use crate::domain::incoming::Incoming;
 use crate::domain::rules::{self, Reply, ReplyContent};
 use crate::domain::{Intake, rating};
 use crate::store::tickets_inbound;
@@ -31,12 +30,8 @@ pub const QUEUE_GROUP: &str = "interaction-svc";
 /// Why a request got no reply (the gateway then answers `success`).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyPathError {
-    #[error("undecodable Inbound: {0}")]
-    Decode(#[from] prost::DecodeError),
-    #[error("Inbound without header or account")]
-    NoAccount,
-    #[error("unparsable callback XML: {0}")]
-    Parse(#[from] wechat::message::MessageError),
+    #[error(transparent)]
+    Inbound(#[from] InboundError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -61,24 +56,19 @@ impl Responder {
         &self,
         payload: &[u8],
     ) -> Result<(PassiveReply, &'static str), ReplyPathError> {
-        let inbound = Inbound::decode(payload)?;
-        let header = inbound
-            .header
-            .filter(|h| !h.account.is_empty())
-            .ok_or(ReplyPathError::NoAccount)?;
-        tracing::Span::current().record("event_id", header.event_id.as_str());
-        let message = InboundMessage::parse(inbound.raw_xml.as_bytes())?;
-        let incoming = Incoming::of(&message);
+        let inbound = InboundEvent::decode(payload)?;
+        tracing::Span::current().record("event_id", inbound.event_id.as_str());
+        let incoming = Incoming::of(&inbound.message);
         if !incoming.is_from_citizen() {
             return Ok((PassiveReply::default(), "none"));
         }
-        let rules = self.cache.get(&header.account).await?;
+        let rules = self.cache.get(inbound.account.as_str()).await?;
         let rating_requested = match rules::may_be_rating(&incoming) {
             Some(_) => tickets_inbound::awaiting_rating(
                 &self.db,
-                &header.account,
-                &message.header.from_user_name,
-                &header.event_id,
+                inbound.account.as_str(),
+                inbound.openid.as_str(),
+                inbound.event_id.as_str(),
             )
             .await?
             .is_some(),
@@ -91,9 +81,8 @@ impl Responder {
             Reply::Rule(ReplyContent::News(news)) => (news_reply(news), "rule_news"),
             Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
             Reply::Acknowledgement => {
-                let arrived = incoming::create_time(&message, Utc::now());
                 let words = incoming.message().map_or("", |m| m.text.as_str());
-                let placement = self.intake.place(&rules.routing, words, arrived);
+                let placement = self.intake.place(&rules.routing, words, inbound.occurred_at);
                 (
                     text_reply(self.intake.acknowledgement(&placement)),
                     "acknowledgement",

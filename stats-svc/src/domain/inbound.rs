@@ -1,55 +1,27 @@
 //! What one inbound WeChat callback contributes to an account's counters.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use proto::events::v1 as pb;
+use platform::ids::IdError;
+use platform::inbound::{InboundEvent, InboundKind};
+pub use platform::ids::AccountId;
+use wechat::message::{Event, Payload};
 
-/// Why an inbound event cannot be counted. Every variant is permanent: the same
-/// bytes will fail the same way on every delivery.
+/// Why an account named in a request cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InboundError {
-    #[error("payload is not an events.v1.Inbound: {0}")]
-    Undecodable(String),
-    #[error("inbound event has no header")]
-    MissingHeader,
-    #[error("inbound event has no event_id")]
-    MissingEventId,
     #[error("account is required")]
     MissingAccount,
-    #[error("unknown inbound kind {0}")]
-    UnknownKind(i32),
+    #[error("account: {0}")]
+    InvalidAccount(IdError),
 }
 
-/// An account on this install (the callback URL's path segment, e.g. `chenzhou`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AccountId(String);
-
-impl AccountId {
-    /// Accepts any non-blank id; the gateway decides which accounts exist.
-    pub fn parse(raw: &str) -> Result<Self, InboundError> {
-        if raw.trim().is_empty() {
-            return Err(InboundError::MissingAccount);
+impl From<IdError> for InboundError {
+    fn from(error: IdError) -> Self {
+        match error {
+            IdError::Empty(_) => Self::MissingAccount,
+            other => Self::InvalidAccount(other),
         }
-        Ok(Self(raw.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A citizen's message or an event (subscribe, CLICK, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundKind {
-    Message,
-    Event,
 }
 
 /// A follow or unfollow, from the `Event` of an event callback.
@@ -71,13 +43,6 @@ pub struct InboundFact {
 }
 
 impl InboundFact {
-    /// Decodes a `WECHAT_INBOUND` payload.
-    pub fn decode(payload: &[u8]) -> Result<Self, InboundError> {
-        let inbound = <pb::Inbound as prost::Message>::decode(payload)
-            .map_err(|e| InboundError::Undecodable(e.to_string()))?;
-        Self::try_from(inbound)
-    }
-
     /// How much this callback adds to each of its account's counters.
     pub fn increments(&self) -> Counts {
         let one = |yes: bool| u64::from(yes);
@@ -99,40 +64,26 @@ pub struct Counts {
     pub unsubscribes: u64,
 }
 
-impl TryFrom<pb::Inbound> for InboundFact {
-    type Error = InboundError;
-
-    fn try_from(inbound: pb::Inbound) -> Result<Self, Self::Error> {
-        let header = inbound.header.ok_or(InboundError::MissingHeader)?;
-        if header.event_id.is_empty() {
-            return Err(InboundError::MissingEventId);
-        }
-        let account = AccountId::parse(&header.account)?;
-        let kind = match pb::InboundKind::try_from(inbound.kind) {
-            Ok(pb::InboundKind::Message) => InboundKind::Message,
-            Ok(pb::InboundKind::Event) => InboundKind::Event,
-            Ok(pb::InboundKind::Unspecified) | Err(_) => {
-                return Err(InboundError::UnknownKind(inbound.kind));
-            }
-        };
-        // WeChat spells these two events in lowercase; other events (SCAN, CLICK, …)
-        // change no subscription.
-        let subscription = match (kind, inbound.event.as_str()) {
-            (InboundKind::Event, "subscribe") => Some(SubscriptionChange::Subscribe),
-            (InboundKind::Event, "unsubscribe") => Some(SubscriptionChange::Unsubscribe),
+impl From<&InboundEvent> for InboundFact {
+    fn from(inbound: &InboundEvent) -> Self {
+        let subscription = match &inbound.message.payload {
+            Payload::Event {
+                kind: Event::Subscribe { .. },
+                ..
+            } => Some(SubscriptionChange::Subscribe),
+            Payload::Event {
+                kind: Event::Unsubscribe,
+                ..
+            } => Some(SubscriptionChange::Unsubscribe),
             _ => None,
         };
-        let occurred_at = header
-            .occurred_at
-            .or(inbound.received_at)
-            .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?));
-        Ok(Self {
-            event_id: header.event_id,
-            account,
-            kind,
+        Self {
+            event_id: inbound.event_id.as_str().to_owned(),
+            account: inbound.account.clone(),
+            kind: inbound.kind,
             subscription,
-            occurred_at,
-        })
+            occurred_at: Some(inbound.occurred_at),
+        }
     }
 }
 
@@ -140,9 +91,14 @@ impl TryFrom<pb::Inbound> for InboundFact {
 mod tests {
     use super::*;
     use prost::Message as _;
+    use proto::events::v1 as pb;
 
-    fn inbound(kind: pb::InboundKind, event: &str) -> pb::Inbound {
-        pb::Inbound {
+    fn inbound(xml_body: &str, kind: pb::InboundKind) -> InboundEvent {
+        let xml = format!(
+            "<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName>\
+             <CreateTime>1700000000</CreateTime>{xml_body}</xml>"
+        );
+        let payload = pb::Inbound {
             header: Some(pb::EventHeader {
                 event_id: "chenzhou:o1:42".to_owned(),
                 account: "chenzhou".to_owned(),
@@ -152,21 +108,26 @@ mod tests {
                 }),
             }),
             kind: kind as i32,
-            msg_type: if kind == pb::InboundKind::Event {
-                "event"
-            } else {
-                "text"
-            }
-            .to_owned(),
-            event: event.to_owned(),
+            raw_xml: xml,
             ..Default::default()
         }
+        .encode_to_vec();
+        InboundEvent::decode(&payload).unwrap()
+    }
+
+    fn event(name: &str) -> InboundEvent {
+        inbound(
+            &format!("<MsgType>event</MsgType><Event>{name}</Event><EventKey>k</EventKey>"),
+            pb::InboundKind::Event,
+        )
     }
 
     #[test]
     fn a_message_counts_as_a_message() {
-        let fact =
-            InboundFact::decode(&inbound(pb::InboundKind::Message, "").encode_to_vec()).unwrap();
+        let fact = InboundFact::from(&inbound(
+            "<MsgType>text</MsgType><Content>hi</Content><MsgId>42</MsgId>",
+            pb::InboundKind::Message,
+        ));
         assert_eq!(fact.event_id, "chenzhou:o1:42");
         assert_eq!(fact.account.as_str(), "chenzhou");
         assert_eq!(
@@ -181,8 +142,7 @@ mod tests {
 
     #[test]
     fn subscribe_and_unsubscribe_events_count_as_events_and_changes() {
-        let subscribe =
-            InboundFact::try_from(inbound(pb::InboundKind::Event, "subscribe")).unwrap();
+        let subscribe = InboundFact::from(&event("subscribe"));
         assert_eq!(
             subscribe.increments(),
             Counts {
@@ -191,8 +151,7 @@ mod tests {
                 ..Counts::default()
             }
         );
-        let unsubscribe =
-            InboundFact::try_from(inbound(pb::InboundKind::Event, "unsubscribe")).unwrap();
+        let unsubscribe = InboundFact::from(&event("unsubscribe"));
         assert_eq!(
             unsubscribe.increments(),
             Counts {
@@ -201,7 +160,7 @@ mod tests {
                 ..Counts::default()
             }
         );
-        let click = InboundFact::try_from(inbound(pb::InboundKind::Event, "CLICK")).unwrap();
+        let click = InboundFact::from(&event("CLICK"));
         assert_eq!(
             click.increments(),
             Counts {
@@ -212,49 +171,14 @@ mod tests {
     }
 
     #[test]
-    fn received_at_stands_in_for_a_missing_occurred_at() {
-        let mut event = inbound(pb::InboundKind::Message, "");
-        if let Some(header) = event.header.as_mut() {
-            header.occurred_at = None;
-        }
-        event.received_at = Some(prost_types::Timestamp {
-            seconds: 1_700_000_100,
-            nanos: 0,
-        });
-        let fact = InboundFact::try_from(event).unwrap();
-        assert_eq!(fact.occurred_at, DateTime::from_timestamp(1_700_000_100, 0));
-    }
-
-    #[test]
-    fn unusable_payloads_are_refused_with_the_reason() {
+    fn a_blank_or_oversized_account_in_a_request_is_refused() {
+        assert_eq!(
+            InboundError::from(AccountId::parse("").unwrap_err()),
+            InboundError::MissingAccount
+        );
         assert!(matches!(
-            InboundFact::decode(&[0xff, 0xff, 0xff, 0xff]),
-            Err(InboundError::Undecodable(_))
+            InboundError::from(AccountId::parse("a".repeat(65)).unwrap_err()),
+            InboundError::InvalidAccount(_)
         ));
-        // An empty payload decodes as a default Inbound: no header.
-        assert_eq!(InboundFact::decode(&[]), Err(InboundError::MissingHeader));
-
-        let mut no_id = inbound(pb::InboundKind::Message, "");
-        if let Some(header) = no_id.header.as_mut() {
-            header.event_id.clear();
-        }
-        assert_eq!(
-            InboundFact::try_from(no_id),
-            Err(InboundError::MissingEventId)
-        );
-
-        let mut no_account = inbound(pb::InboundKind::Message, "");
-        if let Some(header) = no_account.header.as_mut() {
-            header.account.clear();
-        }
-        assert_eq!(
-            InboundFact::try_from(no_account),
-            Err(InboundError::MissingAccount)
-        );
-
-        assert_eq!(
-            InboundFact::try_from(inbound(pb::InboundKind::Unspecified, "")),
-            Err(InboundError::UnknownKind(0))
-        );
     }
 }

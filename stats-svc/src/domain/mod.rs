@@ -2,4 +2,5 @@
 
 pub mod inbound;
 
-pub use inbound::{AccountId, Counts, InboundError, InboundFact, InboundKind, SubscriptionChange};
+pub use inbound::{AccountId, Counts, InboundError, InboundFact, SubscriptionChange};
+pub use platform::inbound::InboundKind;

@@ -1,8 +1,11 @@
 //! The `stats-inbound` consumer: every WeChat callback grows its account's counters.
+//! Events come in batches (one transaction, one upsert per account), so ingest keeps
+//! up with bursts.
 
 use std::time::Duration;
 
-use platform::consumer::{Delivery, EventHandler, HandleError};
+use platform::consumer::{EventHandler, HandleError, Received};
+use platform::inbound::InboundEvent;
 use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
 use sqlx::PgPool;
 
@@ -32,22 +35,32 @@ impl InboundHandler {
 }
 
 impl EventHandler for InboundHandler {
-    #[tracing::instrument(skip_all, fields(subject = %delivery.subject, event_id))]
-    async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
-        // Bytes that do not decode never will: dead-letter at once.
-        let fact = InboundFact::decode(&delivery.payload)
-            .map_err(|error| HandleError::Permanent(error.to_string()))?;
-        // The payload's event_id, not the header's: it is the id the gateway derived
-        // from WeChat's own retry keys, whatever Nats-Msg-Id a publisher used.
-        tracing::Span::current().record("event_id", fact.event_id.as_str());
-        match account_inbound::record(&self.db, &fact).await {
-            Ok(Recorded::Applied) => Ok(()),
-            Ok(Recorded::Duplicate) => {
-                tracing::debug!("inbound event already counted");
-                metrics::counter!("stats_inbound_duplicates_total").increment(1);
-                Ok(())
-            }
-            Err(error) => Err(HandleError::Transient(format!("database: {error}"))),
+    const CONSUMER: ConsumerSpec = CONSUMER;
+    // Counters commute: any lane may take any event, and batches keep upserts few.
+    const CONCURRENCY: usize = 2;
+    const BATCH: usize = 256;
+    type Event = InboundEvent;
+
+    async fn handle(&self, event: &Received<InboundEvent>) -> Result<(), HandleError> {
+        self.handle_batch(std::slice::from_ref(event)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    async fn handle_batch(&self, events: &[Received<InboundEvent>]) -> Result<(), HandleError> {
+        let facts: Vec<InboundFact> = events.iter().map(|e| InboundFact::from(&e.event)).collect();
+        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
+        let recorded = account_inbound::record_all(&mut tx, &facts)
+            .await
+            .map_err(HandleError::database)?;
+        tx.commit().await.map_err(HandleError::database)?;
+        let duplicates = recorded
+            .iter()
+            .filter(|r| **r == Recorded::Duplicate)
+            .count();
+        if duplicates > 0 {
+            tracing::debug!(duplicates, "inbound events already counted");
+            metrics::counter!("stats_inbound_duplicates_total").increment(duplicates as u64);
         }
+        Ok(())
     }
 }

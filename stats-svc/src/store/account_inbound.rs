@@ -1,7 +1,9 @@
 //! Per-account inbound counters and the processed-events guard that keeps them exact.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AccountId, Counts, InboundFact};
 
@@ -30,46 +32,59 @@ struct AccountInboundRow {
     last_inbound_at: Option<DateTime<Utc>>,
 }
 
-/// Counts one inbound event, once: the event_id and the counter update commit
-/// together, so a redelivery (or a duplicate that slipped past JetStream's
-/// window) finds the id and changes nothing.
-#[tracing::instrument(skip_all, fields(event_id = %fact.event_id, account = %fact.account))]
-pub async fn record(db: &PgPool, fact: &InboundFact) -> Result<Recorded, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(&fact.event_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        tx.rollback().await?;
-        return Ok(Recorded::Duplicate);
+/// Counts each inbound event once, in the caller's transaction: the event ids are
+/// claimed (`platform::db::claim_events`) with the counter updates, so a redelivery
+/// (or a duplicate that slipped past JetStream's window) finds its id and changes
+/// nothing. One upsert per account, whatever the number of events.
+#[tracing::instrument(skip_all, fields(events = facts.len()))]
+pub async fn record_all(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: &[InboundFact],
+) -> Result<Vec<Recorded>, sqlx::Error> {
+    let ids: Vec<&str> = facts.iter().map(|f| f.event_id.as_str()).collect();
+    let claimed = platform::db::claim_events(tx, &ids).await?;
+    let mut per_account: BTreeMap<&str, (Counts, Option<DateTime<Utc>>)> = BTreeMap::new();
+    for (fact, _) in facts.iter().zip(&claimed).filter(|(_, new)| **new) {
+        let add = fact.increments();
+        let (sum, last) = per_account.entry(fact.account.as_str()).or_default();
+        sum.messages += add.messages;
+        sum.events += add.events;
+        sum.subscribes += add.subscribes;
+        sum.unsubscribes += add.unsubscribes;
+        *last = (*last).max(fact.occurred_at);
     }
-    let add = fact.increments();
-    // GREATEST ignores NULL, so a first event, or one without a time, keeps what is known.
-    sqlx::query(
-        "INSERT INTO account_inbound
-             (account, messages, events, subscribes, unsubscribes, last_inbound_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (account) DO UPDATE SET
-             messages        = account_inbound.messages + EXCLUDED.messages,
-             events          = account_inbound.events + EXCLUDED.events,
-             subscribes      = account_inbound.subscribes + EXCLUDED.subscribes,
-             unsubscribes    = account_inbound.unsubscribes + EXCLUDED.unsubscribes,
-             last_inbound_at = GREATEST(account_inbound.last_inbound_at, EXCLUDED.last_inbound_at)",
-    )
-    .bind(fact.account.as_str())
-    .bind(to_db(add.messages))
-    .bind(to_db(add.events))
-    .bind(to_db(add.subscribes))
-    .bind(to_db(add.unsubscribes))
-    .bind(fact.occurred_at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Recorded::Applied)
+    for (account, (add, last)) in per_account {
+        // GREATEST ignores NULL, so a first event, or one without a time, keeps what is known.
+        sqlx::query(
+            "INSERT INTO account_inbound
+                 (account, messages, events, subscribes, unsubscribes, last_inbound_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (account) DO UPDATE SET
+                 messages        = account_inbound.messages + EXCLUDED.messages,
+                 events          = account_inbound.events + EXCLUDED.events,
+                 subscribes      = account_inbound.subscribes + EXCLUDED.subscribes,
+                 unsubscribes    = account_inbound.unsubscribes + EXCLUDED.unsubscribes,
+                 last_inbound_at = GREATEST(account_inbound.last_inbound_at, EXCLUDED.last_inbound_at)",
+        )
+        .bind(account)
+        .bind(to_db(add.messages))
+        .bind(to_db(add.events))
+        .bind(to_db(add.subscribes))
+        .bind(to_db(add.unsubscribes))
+        .bind(last)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(claimed
+        .into_iter()
+        .map(|new| {
+            if new {
+                Recorded::Applied
+            } else {
+                Recorded::Duplicate
+            }
+        })
+        .collect())
 }
 
 /// An account's counters; zeros and no time for an account never seen.
@@ -99,7 +114,7 @@ pub async fn get(db: &PgPool, account: &AccountId) -> Result<AccountInbound, sql
     })
 }
 
-// Increments are 0 or 1 and the table checks counters are never negative, so
+// Increments are small counts and the table checks counters are never negative, so
 // neither conversion can lose anything in practice; saturate rather than panic.
 fn to_db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

@@ -1,0 +1,276 @@
+//! The transactional outbox: a service writes the events announcing a change in the
+//! transaction of the change ([`enqueue`]), and the [`Relay`] publishes them to
+//! JetStream with `Nats-Msg-Id` = the event id, then marks them published. No lost
+//! event, and no event for a rolled-back change.
+//!
+//! The table's shape is [`SCHEMA`]; each service's migrations include it verbatim.
+//!
+//! Several replicas relay at once without losing or repeating an event: each locks
+//! its batch with `FOR UPDATE SKIP LOCKED`, and a batch published again after a
+//! crash (before it was marked) is dropped by JetStream's duplicate window.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::Notify;
+
+use crate::nats::Namespace;
+
+/// The outbox and processed-events tables, as each service's migration creates them.
+pub const SCHEMA: &str = include_str!("../sql/outbox.sql");
+
+/// Events relayed per transaction.
+const BATCH: i64 = 500;
+
+/// Published rows are kept this long (tests and operators read them), then purged.
+const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How often the purge of old published rows runs.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// One event to announce.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxEvent<'a> {
+    /// Without the namespace prefix, e.g. `interaction.city.ticket.opened`.
+    pub subject: &'a str,
+    /// Derived from the cause, so replaying the cause cannot announce twice.
+    pub event_id: &'a str,
+    /// The encoded protobuf payload.
+    pub payload: &'a [u8],
+}
+
+/// Queues `event` in the caller's transaction. Returns false when an event with the
+/// same id is already queued (the change was announced before).
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    event: OutboxEvent<'_>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event.event_id)
+    .bind(event.subject)
+    .bind(event.payload)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Wakes the relay after a commit that queued events. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    /// A signal nobody listens to yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tells the relay there is something to publish. Call it after the commit; a
+    /// wake-up is never lost (it is kept until the relay next waits).
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+
+    async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// Why a relay pass stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("publish to {subject}: {reason}")]
+    Publish { subject: String, reason: String },
+}
+
+#[derive(sqlx::FromRow)]
+struct Pending {
+    id: i64,
+    event_id: String,
+    subject: String,
+    payload: Vec<u8>,
+}
+
+/// Publishes a service's outbox.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    service: &'static str,
+    db: PgPool,
+    jetstream: jetstream::Context,
+    namespace: Namespace,
+}
+
+impl Relay {
+    /// A relay for `service` (the metrics label) over its database's outbox.
+    pub fn new(
+        service: &'static str,
+        db: PgPool,
+        jetstream: jetstream::Context,
+        namespace: Namespace,
+    ) -> Self {
+        Self {
+            service,
+            db,
+            jetstream,
+            namespace,
+        }
+    }
+
+    /// Publishes one batch and returns how many events it published. Rows whose
+    /// publish was not acknowledged stay unpublished for the next pass.
+    #[tracing::instrument(skip_all, fields(service = self.service))]
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let mut tx = self.db.begin().await?;
+        let pending: Vec<Pending> = sqlx::query_as(
+            "SELECT id, event_id, subject, payload FROM outbox
+              WHERE published_at IS NULL
+              ORDER BY id LIMIT $1
+              FOR UPDATE SKIP LOCKED",
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        // Send the whole batch, then await the acks: one round trip, not one per event.
+        let mut acks = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for event in &pending {
+            let mut headers = HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, event.event_id.as_str());
+            let subject = self.namespace.subject(&event.subject);
+            match self
+                .jetstream
+                .publish_with_headers(subject.clone(), headers, event.payload.clone().into())
+                .await
+            {
+                Ok(ack) => acks.push((event.id, subject, ack)),
+                Err(error) => {
+                    failure = Some(RelayError::Publish {
+                        subject,
+                        reason: error.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        let mut published = Vec::with_capacity(acks.len());
+        for (id, subject, ack) in acks {
+            match ack.await {
+                Ok(_) => published.push(id),
+                Err(error) => {
+                    failure.get_or_insert(RelayError::Publish {
+                        subject,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&published)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("outbox_published_total", "service" => self.service)
+            .increment(published.len() as u64);
+        match failure {
+            Some(error) => {
+                metrics::counter!("outbox_publish_failures_total", "service" => self.service)
+                    .increment(1);
+                Err(error)
+            }
+            None => Ok(published.len()),
+        }
+    }
+
+    /// Publishes until the outbox is empty; returns how many events it published.
+    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
+        let mut total = 0;
+        loop {
+            let published = self.publish_batch().await?;
+            total += published;
+            if published < BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The number of events not yet published, also set as `outbox_pending`.
+    pub async fn pending(&self) -> Result<i64, sqlx::Error> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(&self.db)
+                .await?;
+        metrics::gauge!("outbox_pending", "service" => self.service).set(pending as f64);
+        Ok(pending)
+    }
+
+    async fn purge_published(&self) -> Result<u64, sqlx::Error> {
+        let purged = sqlx::query(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+        )
+        .bind(RETENTION.as_secs_f64())
+        .execute(&self.db)
+        .await?
+        .rows_affected();
+        Ok(purged)
+    }
+
+    async fn pass(&self) {
+        if let Err(error) = self.publish_pending().await {
+            tracing::warn!(service = self.service, %error, "outbox relay pass failed; retrying later");
+        }
+        if let Err(error) = self.pending().await {
+            tracing::warn!(service = self.service, %error, "cannot count the outbox");
+        }
+    }
+
+    /// Relays on every `signal` and every `poll` until `writers_done` resolves (the
+    /// drain has begun and everything that writes the outbox has finished), then
+    /// makes one last pass, so the drain publishes what the last work committed.
+    pub async fn run(
+        self,
+        signal: OutboxSignal,
+        poll: Duration,
+        writers_done: impl Future<Output = ()> + Send,
+    ) {
+        tracing::info!(service = self.service, "outbox relay started");
+        let mut writers_done = std::pin::pin!(writers_done);
+        let mut last_purge = Instant::now();
+        loop {
+            self.pass().await;
+            if last_purge.elapsed() >= PURGE_EVERY {
+                last_purge = Instant::now();
+                match self.purge_published().await {
+                    Ok(purged) => tracing::debug!(purged, "old published outbox rows purged"),
+                    Err(error) => tracing::warn!(%error, "outbox purge failed"),
+                }
+            }
+            tokio::select! {
+                () = &mut writers_done => break,
+                () = signal.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+        self.pass().await;
+        match self.pending().await {
+            Ok(0) => tracing::info!(service = self.service, "outbox relay stopped"),
+            Ok(left) => tracing::warn!(
+                service = self.service,
+                left,
+                "outbox relay stopped with events unpublished; the next replica publishes them"
+            ),
+            Err(error) => tracing::warn!(service = self.service, %error, "outbox relay stopped"),
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Typed consumers and the outbox against real NATS and PostgreSQL.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, run_consumer};
+use platform::nats::{self, ConsumerSpec, WECHAT_INBOUND};
+use platform::outbox::{self, OutboxEvent, OutboxSignal, Relay};
+use platform::shutdown::Drain;
+use platform::testing::{TestDb, TestNats};
+use prost::Message as _;
+use sqlx::{Connection, Executor};
+
+/// A test event: the payload `key:n` as text.
+#[derive(Debug, Clone)]
+struct Numbered {
+    id: String,
+    key: String,
+    n: u32,
+}
+
+impl StreamEvent for Numbered {
+    fn decode(payload: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(payload).map_err(|e| e.to_string())?;
+        let (key, n) = text.split_once(':').ok_or("no key")?;
+        Ok(Self {
+            id: text.to_owned(),
+            key: key.to_owned(),
+            n: n.parse().map_err(|_| format!("bad number in {text}"))?,
+        })
+    }
+
+    fn event_id(&self) -> &str {
+        &self.id
+    }
+}
+
+const SPEC: ConsumerSpec = ConsumerSpec {
+    stream: WECHAT_INBOUND,
+    durable: "test-consumer",
+    filter_subject: "wechat.inbound.>",
+    max_deliver: 5,
+    ack_wait: Duration::from_secs(30),
+};
+
+/// Fails the first `failures` deliveries of each message, then succeeds.
+struct Flaky {
+    failures: i64,
+    permanent: bool,
+    handled: AtomicUsize,
+}
+
+impl EventHandler for Flaky {
+    const CONSUMER: ConsumerSpec = SPEC;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        if event.delivered <= self.failures {
+            return Err(if self.permanent {
+                HandleError::Permanent("cannot apply".to_owned())
+            } else {
+                HandleError::Transient("database hiccup".to_owned())
+            });
+        }
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Records the order events arrive in per key, through batches of up to 16 on 4 lanes;
+/// every batch call fails when `batches_fail`, so the runner falls back to `handle`.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<HashMap<String, Vec<u32>>>,
+    batch_calls: AtomicUsize,
+    batches_fail: bool,
+}
+
+impl Recorder {
+    fn total(&self) -> usize {
+        self.seen.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+impl EventHandler for Recorder {
+    const CONSUMER: ConsumerSpec = SPEC;
+    const CONCURRENCY: usize = 4;
+    const BATCH: usize = 16;
+    type Event = Numbered;
+
+    fn order_key(event: &Numbered) -> Option<&str> {
+        Some(&event.key)
+    }
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        tokio::task::yield_now().await;
+        let mut seen = self.seen.lock().unwrap();
+        seen.entry(event.event.key.clone())
+            .or_default()
+            .push(event.event.n);
+        Ok(())
+    }
+
+    async fn handle_batch(&self, events: &[Received<Numbered>]) -> Result<(), HandleError> {
+        self.batch_calls.fetch_add(1, Ordering::SeqCst);
+        if self.batches_fail {
+            return Err(HandleError::Transient("batch refused".to_owned()));
+        }
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn prepared(test_nats: &TestNats) -> jetstream::Context {
+    let js = jetstream::new(test_nats.connect().await);
+    nats::provision_streams(&js, &test_nats.namespace, &nats::ALL_STREAMS)
+        .await
+        .unwrap();
+    js
+}
+
+async fn publish(js: &jetstream::Context, test_nats: &TestNats, payload: &str) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, payload);
+    js.publish_with_headers(
+        test_nats.namespace.subject("wechat.inbound.city.msg.text"),
+        headers,
+        payload.to_owned().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}
+
+/// Waits until the consumer has acked everything in the stream.
+async fn wait_until_settled(js: &jetstream::Context, test_nats: &TestNats, published: u64) {
+    let stream = test_nats.namespace.name("WECHAT_INBOUND");
+    let durable = test_nats.namespace.name(SPEC.durable);
+    for _ in 0..400 {
+        if let Ok(mut consumer) = js
+            .get_stream(&stream)
+            .await
+            .unwrap()
+            .get_consumer::<jetstream::consumer::pull::Config>(&durable)
+            .await
+        {
+            let info = consumer.info().await.unwrap();
+            if info.num_ack_pending == 0
+                && info.num_pending == 0
+                && info.ack_floor.stream_sequence == published
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the consumer did not settle {published} messages within 20 s");
+}
+
+async fn first_dead_letter(
+    js: &jetstream::Context,
+    test_nats: &TestNats,
+) -> (String, proto::events::v1::DeadLetter) {
+    let letter = js
+        .get_stream(test_nats.namespace.name("DEADLETTER"))
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    let decoded = proto::events::v1::DeadLetter::decode(letter.payload.clone()).unwrap();
+    (letter.subject.to_string(), decoded)
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_the_handler_succeeds() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    publish(&js, &test_nats, "o1:1").await;
+    let handler = Arc::new(Flaky {
+        failures: 1,
+        permanent: false,
+        handled: AtomicUsize::new(0),
+    });
+    let drain = Drain::new();
+    let runner = tokio::spawn(run_consumer(
+        js.clone(),
+        test_nats.namespace.clone(),
+        "test",
+        handler.clone(),
+        drain.clone(),
+    ));
+    wait_until_settled(&js, &test_nats, 1).await;
+    drain.begin();
+    runner.await.unwrap().unwrap();
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    publish(&js, &test_nats, "o1:2").await;
+    let handler = Arc::new(Flaky {
+        failures: 99,
+        permanent: true,
+        handled: AtomicUsize::new(0),
+    });
+    let drain = Drain::new();
+    let runner = tokio::spawn(run_consumer(
+        js.clone(),
+        test_nats.namespace.clone(),
+        "test",
+        handler,
+        drain.clone(),
+    ));
+    let (subject, letter) = first_dead_letter(&js, &test_nats).await;
+    assert_eq!(
+        subject,
+        test_nats
+            .namespace
+            .subject("deadletter.test.wechat_inbound")
+    );
+    assert_eq!(letter.reason, "cannot apply");
+    let header = letter.header.unwrap();
+    assert_eq!(header.event_id, "o1:2");
+    assert_eq!(header.account, "city");
+    assert_eq!(letter.payload, b"o1:2");
+    drain.begin();
+    runner.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_undecodable_payload_is_dead_lettered_by_the_runner_without_reaching_the_handler() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    publish(&js, &test_nats, "no-number-here").await;
+    let handler = Arc::new(Flaky {
+        failures: 0,
+        permanent: false,
+        handled: AtomicUsize::new(0),
+    });
+    let drain = Drain::new();
+    let runner = tokio::spawn(run_consumer(
+        js.clone(),
+        test_nats.namespace.clone(),
+        "test",
+        handler.clone(),
+        drain.clone(),
+    ));
+    let (_, letter) = first_dead_letter(&js, &test_nats).await;
+    assert_eq!(letter.reason, "undecodable: no key");
+    assert_eq!(letter.deliveries, 1);
+    assert_eq!(letter.header.unwrap().event_id, "no-number-here");
+    wait_until_settled(&js, &test_nats, 1).await;
+    drain.begin();
+    runner.await.unwrap().unwrap();
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 0);
+}
+
+async fn run_recorder(batches_fail: bool) -> Arc<Recorder> {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let keys = ["a", "b", "c", "d", "e"];
+    let per_key = 40;
+    // Interleaved, as citizens write: a:0 b:0 … e:0 a:1 …
+    for n in 0..per_key {
+        for key in keys {
+            publish(&js, &test_nats, &format!("{key}:{n}")).await;
+        }
+    }
+    let handler = Arc::new(Recorder {
+        batches_fail,
+        ..Recorder::default()
+    });
+    let drain = Drain::new();
+    let runner = tokio::spawn(run_consumer(
+        js.clone(),
+        test_nats.namespace.clone(),
+        "test",
+        handler.clone(),
+        drain.clone(),
+    ));
+    wait_until_settled(&js, &test_nats, (keys.len() * per_key) as u64).await;
+    drain.begin();
+    runner.await.unwrap().unwrap();
+    assert_eq!(handler.total(), keys.len() * per_key);
+    let seen = handler.seen.lock().unwrap();
+    for key in keys {
+        let order = &seen[key];
+        let expected: Vec<u32> = (0..per_key as u32).collect();
+        assert_eq!(order, &expected, "events of key {key} out of order");
+    }
+    drop(seen);
+    handler
+}
+
+#[tokio::test]
+async fn events_of_one_key_are_handled_in_stream_order_across_lanes_and_batches() {
+    let handler = run_recorder(false).await;
+    // 200 events: the lanes batch what is queued, so there are at most as many calls.
+    assert!(handler.batch_calls.load(Ordering::SeqCst) <= 200);
+}
+
+#[tokio::test]
+async fn a_failed_batch_is_handled_again_one_event_at_a_time() {
+    let handler = run_recorder(true).await;
+    assert_eq!(handler.total(), 200);
+}
+
+// === the outbox ===
+
+async fn outbox_db(db: &TestDb) -> sqlx::PgPool {
+    let mut admin = sqlx::PgConnection::connect(&platform::testing::test_database_server())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE \"{}\"", db.name).as_str())
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+    pool.execute(outbox::SCHEMA).await.unwrap();
+    pool
+}
+
+#[tokio::test]
+async fn the_relay_publishes_what_committed_with_its_event_id_and_nothing_rolled_back() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let db = TestDb::new("outbox");
+    let pool = outbox_db(&db).await;
+
+    let mut tx = pool.begin().await.unwrap();
+    let event = |id: &'static str| OutboxEvent {
+        subject: "interaction.city.ticket.opened",
+        event_id: id,
+        payload: id.as_bytes(),
+    };
+    assert!(outbox::enqueue(&mut tx, event("e1")).await.unwrap());
+    assert!(!outbox::enqueue(&mut tx, event("e1")).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut rolled_back = pool.begin().await.unwrap();
+    outbox::enqueue(&mut rolled_back, event("e2")).await.unwrap();
+    rolled_back.rollback().await.unwrap();
+
+    let relay = Relay::new("test", pool.clone(), js.clone(), test_nats.namespace.clone());
+    assert_eq!(relay.pending().await.unwrap(), 1);
+    let signal = OutboxSignal::new();
+    let drain = Drain::new();
+    let writers = drain.clone();
+    drain.spawn(async move { writers.stopping().cancelled().await });
+    let relay_drain = drain.clone();
+    drain.spawn_final(relay.clone().run(
+        signal.clone(),
+        Duration::from_secs(3600),
+        async move { relay_drain.work_done().await },
+    ));
+
+    // Committed after the relay started: the signal, not the hour-long poll, sends it.
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, event("e3")).await.unwrap();
+    tx.commit().await.unwrap();
+    signal.notify();
+
+    let mut published = js
+        .get_stream(test_nats.namespace.name("INTERACTION"))
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let message = published.next().await.unwrap().unwrap();
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_owned())
+            .unwrap();
+        assert_eq!(message.payload.as_ref(), id.as_bytes());
+        ids.push(id);
+    }
+    assert_eq!(ids, ["e1", "e3"]);
+
+    // Committed after the drain began: the relay's last pass still publishes it.
+    drain.begin();
+    let mut tx = pool.begin().await.unwrap();
+    outbox::enqueue(&mut tx, event("e4")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(drain.wait(Duration::from_secs(10)).await);
+    assert_eq!(relay.pending().await.unwrap(), 0);
+    let message = published.next().await.unwrap().unwrap();
+    assert_eq!(message.payload.as_ref(), b"e4");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn claim_events_says_which_ids_are_new_in_one_round_trip() {
+    let db = TestDb::new("claims");
+    let pool = outbox_db(&db).await;
+    let mut tx = pool.begin().await.unwrap();
+    assert!(platform::db::claim_event(&mut tx, "a").await.unwrap());
+    assert_eq!(
+        platform::db::claim_events(&mut tx, &["a", "b", "b", "c"])
+            .await
+            .unwrap(),
+        [false, true, false, true]
+    );
+    tx.commit().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    assert!(!platform::db::claim_event(&mut tx, "c").await.unwrap());
+    tx.rollback().await.unwrap();
+    pool.close().await;
+}
