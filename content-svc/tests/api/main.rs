@@ -3,5 +3,6 @@
 
 mod auth;
 mod directory;
+mod drain;
 mod helpers;
 mod startup;
