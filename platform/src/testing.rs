@@ -10,9 +10,11 @@
 //! `[dev-dependencies]`, so no release binary carries these fixtures.
 
 mod chaos;
+mod metrics;
 mod process;
 
 pub use chaos::ChaosProxy;
+pub use metrics::metric_value;
 pub use process::ServiceProcess;
 
 use std::str::FromStr;

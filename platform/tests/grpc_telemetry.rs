@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use platform::grpc::{ApiKeys, AuthInterceptor, GrpcTelemetryLayer};
+use platform::testing::metric_value;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -60,19 +61,17 @@ fn authenticated(request: HealthCheckRequest) -> tonic::Request<HealthCheckReque
     request
 }
 
-/// The value of `grpc_requests_total` for Health/Check with `code`, 0 if absent.
-fn check_calls(rendered: &str, code: &str) -> u64 {
-    let labels = [
-        "service=\"grpc.health.v1.Health\"",
-        "method=\"Check\"",
-        &format!("code=\"{code}\""),
-    ];
-    rendered
-        .lines()
-        .filter(|line| line.starts_with("grpc_requests_total{"))
-        .find(|line| labels.iter().all(|label| line.contains(label)))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+/// How many Health/Check calls ended with `code` on the metrics `page`.
+fn check_calls(page: &str, code: &str) -> f64 {
+    metric_value(
+        page,
+        "grpc_requests_total",
+        &[
+            ("service", "grpc.health.v1.Health"),
+            ("method", "Check"),
+            ("code", code),
+        ],
+    )
 }
 
 #[tokio::test]
@@ -96,7 +95,7 @@ async fn calls_are_counted_by_method_and_status_code_whether_or_not_they_pass_au
     for code in ["Ok", "Unauthenticated"] {
         assert_eq!(
             check_calls(&after, code) - check_calls(&before, code),
-            1,
+            1.0,
             "one {code} call expected in\n{after}"
         );
     }

@@ -1,23 +1,21 @@
 //! Per-RPC telemetry on the admin port's `/metrics`.
 
+use platform::testing::metric_value;
 use proto::interaction::v1::ListTicketsRequest;
 
 use crate::helpers::{SOCIAL_AGENT_KEY, spawn_app};
 
-/// The value of `grpc_requests_total` for ListTickets with `code`, 0 if absent. The
-/// recorder is process-global, so tests compare counts rather than expect absolutes.
-fn list_tickets_calls(metrics: &str, code: &str) -> u64 {
-    let labels = [
-        "service=\"interaction.v1.InteractionService\"",
-        "method=\"ListTickets\"",
-        &format!("code=\"{code}\""),
-    ];
-    metrics
-        .lines()
-        .filter(|line| line.starts_with("grpc_requests_total{"))
-        .find(|line| labels.iter().all(|label| line.contains(label)))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+/// How many ListTickets calls ended with `code` on the metrics `page`.
+fn list_tickets_calls(page: &str, code: &str) -> f64 {
+    metric_value(
+        page,
+        "grpc_requests_total",
+        &[
+            ("service", "interaction.v1.InteractionService"),
+            ("method", "ListTickets"),
+            ("code", code),
+        ],
+    )
 }
 
 async fn metrics(admin_port: u16) -> String {
@@ -51,7 +49,7 @@ async fn every_rpc_is_counted_on_the_metrics_page_by_method_and_status_code() {
     for code in ["Ok", "Unauthenticated"] {
         assert_eq!(
             list_tickets_calls(&after, code) - list_tickets_calls(&before, code),
-            1,
+            1.0,
             "one ListTickets call with {code} expected in\n{after}"
         );
     }
