@@ -156,6 +156,11 @@ impl Drop for TestApp {
     }
 }
 
+/// The official account's WeChat id in test callbacks.
+const GH_ID: &str = "gh_0123456789ab";
+/// The citizen who sends every test callback.
+const OPENID: &str = "o_citizen";
+
 /// A citizen's text message to `account`.
 pub fn text_message(account: &str, event_id: &str, create_time: i64) -> Inbound {
     inbound(
@@ -188,6 +193,19 @@ fn inbound(
     msg_type: &str,
     event: &str,
 ) -> Inbound {
+    // The callback as WeChat sent it: consumers read the typed message from here.
+    let body = match kind {
+        InboundKind::Event => {
+            format!("<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[]]></EventKey>")
+        }
+        _ => format!("<Content><![CDATA[hello]]></Content><MsgId>{create_time}</MsgId>"),
+    };
+    let raw_xml = format!(
+        "<xml><ToUserName><![CDATA[{GH_ID}]]></ToUserName>\
+         <FromUserName><![CDATA[{OPENID}]]></FromUserName>\
+         <CreateTime>{create_time}</CreateTime>\
+         <MsgType><![CDATA[{msg_type}]]></MsgType>{body}</xml>"
+    );
     Inbound {
         header: Some(EventHeader {
             event_id: event_id.to_owned(),
@@ -200,8 +218,9 @@ fn inbound(
         kind: kind as i32,
         msg_type: msg_type.to_owned(),
         event: event.to_owned(),
-        to_user_name: "gh_0123456789ab".to_owned(),
-        from_user_name: "o_citizen".to_owned(),
+        to_user_name: GH_ID.to_owned(),
+        from_user_name: OPENID.to_owned(),
+        raw_xml,
         ..Default::default()
     }
 }
