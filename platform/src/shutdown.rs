@@ -146,7 +146,8 @@ struct Server {
 ///
 /// Whatever NATS or PostgreSQL do, [`run_until`](Self::run_until) returns by the
 /// deadline: a step still waiting then is abandoned (servers are aborted, tasks are
-/// left to the runtime's shutdown) and logged, and the later steps get no more time.
+/// left to the runtime's shutdown) and logged. Steps 1 to 3 end a tenth of the grace
+/// (at most a second) early, so the flush keeps its time when in-flight work hangs.
 pub struct DrainRunner {
     service: &'static str,
     grace: Duration,
@@ -277,13 +278,17 @@ impl DrainRunner {
         let service = self.service;
         let started = Instant::now();
         let deadline = started + self.grace;
+        // In-flight work that cannot finish must not take the flush's time too: what
+        // finished work published is still worth sending.
+        let flush_reserve = (self.grace / 10).min(Duration::from_secs(1));
+        let work_deadline = deadline - flush_reserve;
         tracing::info!(service, grace = ?self.grace, "draining");
 
         if let Some(readiness) = &self.readiness {
             readiness.set_draining();
         }
         for step in self.on_draining {
-            if tokio::time::timeout_at(deadline, step).await.is_err() {
+            if tokio::time::timeout_at(work_deadline, step).await.is_err() {
                 tracing::warn!(service, "failing readiness timed out");
             }
         }
@@ -295,7 +300,7 @@ impl DrainRunner {
 
         let mut unfinished_servers = Vec::new();
         for mut server in self.servers {
-            if tokio::time::timeout_at(deadline, &mut server.task)
+            if tokio::time::timeout_at(work_deadline, &mut server.task)
                 .await
                 .is_err()
             {
@@ -303,7 +308,7 @@ impl DrainRunner {
                 unfinished_servers.push(server.name);
             }
         }
-        let unfinished_tasks = self.drain.wait_until(deadline).await;
+        let unfinished_tasks = self.drain.wait_until(work_deadline).await;
 
         let nats_flushed = match &self.nats {
             None => true,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use platform::db::{DbConfig, connect_and_migrate};
 use platform::service::{ServiceConfig, ServiceDefaults, ServiceRuntime};
+use platform::shutdown::{Drain, DrainRunner};
 use platform::testing::{ChaosProxy, TestDb, TestNats, service_env, test_database_server};
 use sqlx::{Connection, PgConnection};
 
@@ -213,6 +214,20 @@ async fn the_drain_ends_within_its_grace_while_nats_is_blackholed() {
     let runtime = runtime_behind(&proxy, &test_db, &test_nats).await;
     let took = drain_duration(runtime, &proxy, ChaosProxy::blackhole).await;
     assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[tokio::test]
+async fn work_that_hangs_past_the_deadline_leaves_the_nats_flush_its_time() {
+    let test_nats = TestNats::new();
+    let drain = Drain::new();
+    drain.spawn(std::future::pending::<()>());
+    let report = DrainRunner::new("platform-test", Duration::from_secs(1), drain)
+        .nats(test_nats.connect().await)
+        .drain_now()
+        .await;
+    assert_eq!(report.unfinished_tasks, 1);
+    assert!(report.nats_flushed, "{report:?}");
+    assert!(report.elapsed <= Duration::from_millis(1100), "{report:?}");
 }
 
 async fn wait_for(mut condition: impl FnMut() -> bool) {

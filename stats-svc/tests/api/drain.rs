@@ -1,9 +1,12 @@
-//! A SIGTERM ends stats-svc within `SHUTDOWN_GRACE` even while NATS cannot be
-//! reached, so Kubernetes never has to kill it mid-drain.
+//! A SIGTERM ends stats-svc within `SHUTDOWN_GRACE` even while NATS or PostgreSQL
+//! cannot be reached, so Kubernetes never has to kill it mid-drain.
 
 use std::time::Duration;
 
 use platform::testing::{ChaosProxy, ServiceProcess, TestDb, TestNats, service_env};
+use prost::Message as _;
+
+use crate::helpers::text_message;
 
 const GRACE: Duration = Duration::from_secs(2);
 /// Process exit and a loaded 2-core test machine, on top of the grace.
@@ -34,5 +37,39 @@ async fn sigterm_with_nats_cut_ends_the_process_within_the_grace_and_says_what_i
     assert!(
         output.contains("nats flush"),
         "the unfinished flush is logged:\n{output}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_with_postgres_cut_and_an_event_in_hand_ends_the_process_within_the_grace() {
+    let (db, nats) = (TestDb::new("stats"), TestNats::new());
+    let postgres = ChaosProxy::start(&db.url()).await;
+    let env =
+        service_env(&db, &nats, [("SHUTDOWN_GRACE", "2s")]).with("DATABASE_URL", postgres.url());
+    let mut service = ServiceProcess::spawn(env!("CARGO_BIN_EXE_stats-svc"), &env);
+    service.wait_ready(STARTUP).await;
+
+    // Silence rather than refusal: the consumer's handler waits on the database
+    // instead of failing fast, the hardest case for a drain.
+    postgres.blackhole();
+    let jetstream = async_nats::jetstream::new(nats.connect().await);
+    let event = text_message("chenzhou", "chenzhou:o1:2001", 1_780_000_000);
+    platform::testing::publish_inbound(
+        &jetstream,
+        &nats.namespace,
+        "chenzhou.msg.text",
+        "chenzhou:o1:2001",
+        event.encode_to_vec(),
+    )
+    .await;
+    service.wait_unready(Duration::from_secs(10)).await;
+    service.terminate();
+
+    let exited = service.wait_exit(GRACE + MARGIN).await;
+    let output = service.output();
+    assert!(
+        exited.is_some(),
+        "still running {:?} after SIGTERM:\n{output}",
+        GRACE + MARGIN
     );
 }
