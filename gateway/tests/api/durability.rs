@@ -3,14 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{ChaosProxy, Options, spawn_app_with};
+use platform::testing::ChaosProxy;
+
+use crate::helpers::{Options, spawn_app_with};
 use crate::samples;
 
 #[tokio::test]
 async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_accepted_later() {
     let proxy = ChaosProxy::start(&platform::testing::test_nats_url()).await;
     let app = spawn_app_with(Options {
-        nats_url: Some(proxy.url.clone()),
+        nats_url: Some(proxy.url().to_owned()),
         extra: vec![
             ("CALLBACK_DEADLINE", "1500ms"),
             ("PUBLISH_DEADLINE", "1s"),
@@ -20,7 +22,7 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
     .await;
     let xml = samples::text("oOutage", 99, "停水了");
 
-    proxy.break_link();
+    proxy.cut();
     app.wait_ready(false, Duration::from_secs(5)).await;
     let started = Instant::now();
     let (status, _) = app

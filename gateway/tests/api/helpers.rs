@@ -1,11 +1,11 @@
 //! `spawn_app()`: a gateway on port 0 against real NATS in a private namespace, with
 //! three accounts (plaintext, compatible, safe) whose ids are unique to the test, so
 //! metrics and subjects never mix between parallel tests. Plus a WeChat stand-in that
-//! signs and encrypts callbacks, and a chaos proxy to cut NATS.
+//! signs and encrypts callbacks; platform's `ChaosProxy` cuts NATS.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream;
@@ -15,7 +15,6 @@ use platform::Env;
 use platform::testing::TestNats;
 use prost::Message as _;
 use proto::events::v1::{Inbound, PassiveReply};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wechat::crypto::MessageCrypto;
@@ -448,59 +447,6 @@ impl Drop for TestApp {
             });
         })
         .join();
-    }
-}
-
-/// A TCP proxy in front of NATS that can drop every connection and refuse new ones.
-pub struct ChaosProxy {
-    pub url: String,
-    broken: Arc<AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-}
-
-impl ChaosProxy {
-    pub async fn start(upstream: &str) -> Self {
-        let upstream = upstream
-            .trim_start_matches("nats://")
-            .trim_end_matches('/')
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("nats://{}", listener.local_addr().unwrap());
-        let broken = Arc::new(AtomicBool::new(false));
-        let (cut, _) = tokio::sync::watch::channel(0u64);
-        let accept_broken = broken.clone();
-        let accept_cut = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if accept_broken.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let upstream = upstream.clone();
-                let mut cut_rx = accept_cut.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut_rx.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { url, broken, cut }
-    }
-
-    /// Drops every open connection and refuses new ones.
-    pub fn break_link(&self) {
-        self.broken.store(true, Ordering::SeqCst);
-        self.cut.send_modify(|generation| *generation += 1);
-    }
-
-    /// Accepts connections again.
-    pub fn restore(&self) {
-        self.broken.store(false, Ordering::SeqCst);
     }
 }
 
