@@ -5,6 +5,10 @@
 //! An answer outside the window is therefore *held*: stored with delivery `held`,
 //! the ticket marked `awaiting_citizen`, and sent by [`Deliverer::flush_held`] as
 //! soon as the citizen writes again (the inbound consumer calls it).
+//!
+//! No transaction is open while WeChat is called: a message is committed as
+//! `sending` first and settled afterwards (`store::thread`); answering a ticket is
+//! `app::tickets::Tickets::reply`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,8 +21,8 @@ use wechat::api::{ApiError, Client, ErrCode};
 use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
 use crate::config::WechatApiConfig;
-use crate::domain::{TicketAction, TicketId};
-use crate::store::tickets::{self, Act, ActionError, Delivery, SYSTEM_ACTOR, Scope, TicketRow};
+use crate::domain::Delivery;
+use crate::store::tickets::{self, ActionError, SYSTEM_ACTOR, TicketRow};
 use crate::store::{followers_read, thread};
 
 /// The question sent after a ticket is closed; the citizen's next lone digit is the
@@ -146,76 +150,6 @@ impl Deliverer {
         outcome
     }
 
-    /// Answers ticket `id`: checks the caller's scope and the ticket's state, sends
-    /// (or holds) the text, and records the answer, the transition and the
-    /// `replied` event.
-    ///
-    /// No transaction is open while WeChat is called: the answer is first committed
-    /// as `sending` (which also makes a second answer to the ticket wait its turn,
-    /// so answers go out in order), then sent, then settled with the transition in a
-    /// second transaction. If WeChat fails, the `sending` message is removed and
-    /// nothing stays recorded.
-    #[tracing::instrument(skip_all, fields(ticket = %id))]
-    pub async fn reply(
-        &self,
-        id: TicketId,
-        scope: Scope<'_>,
-        text: &str,
-        act: Act<'_>,
-    ) -> Result<(TicketRow, Delivery), AnswerError> {
-        let (row, outgoing) = self.take_turn(id, scope, text, act.actor).await?;
-        let delivery = match self.send_answer(&row, text).await {
-            Ok(delivery) => delivery,
-            Err(error) => {
-                if let Err(discard) = thread::discard(&self.db, outgoing.id).await {
-                    // The sweeper gives it up later (`delivery_unknown`); WeChat did not take it.
-                    tracing::warn!(error = %discard, "unsent answer not removed");
-                }
-                return Err(error.into());
-            }
-        };
-        let mut tx = self.db.begin().await?;
-        let recorded = tickets::record_reply(&mut tx, id, &outgoing, delivery, act).await;
-        let committed = match recorded {
-            Ok(row) => tx.commit().await.map(|()| row).map_err(AnswerError::from),
-            Err(error) => Err(error.into()),
-        };
-        if committed.is_err() && delivery == Delivery::Sent {
-            // The citizen has the answer but the thread does not say so: the sweeper
-            // will mark it `failed` (delivery unknown). Say so loudly.
-            tracing::error!(ticket = %id, "answer sent but not recorded");
-        }
-        Ok((committed?, delivery))
-    }
-
-    /// Records `text` as the ticket's next `sending` answer once no other answer to
-    /// it is being sent, waiting (without holding a connection) for one that is.
-    async fn take_turn(
-        &self,
-        id: TicketId,
-        scope: Scope<'_>,
-        text: &str,
-        author: &str,
-    ) -> Result<(TicketRow, thread::Outgoing), ActionError> {
-        let deadline = tokio::time::Instant::now() + TURN_WAIT;
-        loop {
-            let mut tx = self.db.begin().await?;
-            // The row lock (held for these few statements only) orders two
-            // answers recorded at the same moment.
-            let (row, _) = tickets::lock_for(&mut tx, id, scope, TicketAction::Reply).await?;
-            if !thread::is_sending(&mut tx, id).await? {
-                let outgoing = thread::insert_sending(&mut tx, id, author, text).await?;
-                tx.commit().await?;
-                return Ok((row, outgoing));
-            }
-            tx.rollback().await?;
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ActionError::AnswerInFlight(id));
-            }
-            tokio::time::sleep(TURN_POLL).await;
-        }
-    }
-
     /// Sends every answer held for citizen `openid` of `account`, oldest first, and
     /// marks them sent; a ticket with nothing held any more stops awaiting the
     /// citizen. Call it after the citizen's message is committed (their window is
@@ -284,12 +218,6 @@ impl Deliverer {
         Ok(delivery)
     }
 }
-
-/// How long an answer waits for an earlier answer to the same ticket to leave.
-/// Longer than a customer-service call with its retries; past it the caller is
-/// told to try again.
-const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
-const TURN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What a customer-service call's result means for the answer.
 fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {

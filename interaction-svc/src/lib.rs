@@ -2,13 +2,13 @@
 //! department work queues, served over gRPC (`interaction.v1.InteractionService`).
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod background;
 pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod events;
 pub mod grpc;
-pub mod relay;
 pub mod replies;
 pub mod startup;
 pub mod store;

@@ -5,6 +5,7 @@ use std::future::Future;
 use platform::service::{ServiceDefaults, ServiceRuntime};
 use proto::interaction::v1::interaction_service_server::InteractionServiceServer;
 
+use crate::app;
 use crate::background::Background;
 pub use crate::config::Config;
 use crate::delivery::Deliverer;
@@ -79,16 +80,17 @@ impl Application {
             escalation_department: self.escalation_department.clone(),
         };
         let rules = RulesNotifier::new(self.runtime.nats.clone(), self.runtime.namespace.clone());
+        let db = self.runtime.db.clone();
         let grpc = InteractionGrpc::new(
-            self.runtime.db.clone(),
-            self.deliverer.clone(),
+            app::Tickets::new(
+                db.clone(),
+                self.deliverer.clone(),
+                self.background.outbox_signal(),
+            ),
+            app::Rules::new(db.clone(), rules),
+            app::Followers::new(db),
             watch,
-            rules,
-        )
-        .on_change({
-            let outbox = self.background.outbox_signal();
-            move || outbox.notify()
-        });
+        );
         self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(
             grpc,

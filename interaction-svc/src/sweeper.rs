@@ -2,9 +2,11 @@
 //! passed as overdue, records it, and escalates them to the supervision office (督办,
 //! domain.md §2) by announcing `ticket.overdue`.
 //!
-//! Every replica sweeps. A ticket is escalated once: the marking `UPDATE` returns a
-//! row to exactly one transaction (see `tickets_inbound::mark_overdue`), and that
-//! transaction records the transition and queues the event with the marking.
+//! Every replica sweeps. A ticket is escalated once: one transaction alone locks an
+//! unmarked late ticket (see `store::tickets::citizen::lock_overdue`), and it marks
+//! it, records the transition and queues the event together.
+//!
+//! It also gives up answers a stopped replica left `sending` ([`give_up_stale_sends`]).
 
 use std::time::Duration;
 
@@ -12,16 +14,14 @@ use chrono::{DateTime, Utc};
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 
+use crate::domain::{Deadline, TicketEvent};
 use crate::store::thread;
-use crate::store::tickets::record_transition;
-use crate::store::tickets_inbound::{self, Announcement, Deadline};
+use crate::store::tickets::lifecycle::{self, ActionError, Cause};
+use crate::store::tickets::{SYSTEM_ACTOR, citizen};
 use platform::outbox::OutboxSignal;
 
 /// Tickets marked per statement, so a backlog after downtime is taken in bites.
 const BATCH: i64 = 500;
-
-/// The actor of the sweeper's transitions.
-const ACTOR: &str = "system";
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub async fn sweep_once(
     db: &PgPool,
     now: DateTime<Utc>,
     escalate_to: &str,
-) -> Result<SweepReport, sqlx::Error> {
+) -> Result<SweepReport, ActionError> {
     let mut report = SweepReport::default();
     for deadline in [Deadline::Acknowledge, Deadline::Resolve] {
         loop {
@@ -66,25 +66,14 @@ async fn sweep_batch(
     deadline: Deadline,
     now: DateTime<Utc>,
     escalate_to: &str,
-) -> Result<usize, sqlx::Error> {
+) -> Result<usize, ActionError> {
     let mut tx = db.begin().await?;
-    let overdue = tickets_inbound::mark_overdue(&mut tx, deadline, now, BATCH).await?;
+    let overdue = citizen::lock_overdue(&mut tx, deadline, now, BATCH).await?;
+    let note = format!(
+        "{} deadline passed; escalated to {escalate_to}",
+        deadline.as_str()
+    );
     for ticket in &overdue {
-        let state = ticket.state()?;
-        let note = format!(
-            "{} deadline passed; escalated to {escalate_to}",
-            deadline.as_str()
-        );
-        record_transition(
-            &mut tx,
-            ticket.ticket_id(),
-            Some(state),
-            state,
-            ACTOR,
-            "overdue",
-            &note,
-        )
-        .await?;
         // The marking time makes the id unique even if a reopened ticket's deadline
         // is marked again later.
         let event_id = format!(
@@ -93,17 +82,13 @@ async fn sweep_batch(
             deadline.as_str(),
             now.timestamp_micros()
         );
-        tickets_inbound::announce(
-            &mut tx,
-            ticket,
-            Announcement {
-                kind: "overdue",
-                actor: ACTOR,
-                event_id: &event_id,
-                occurred_at: now,
-            },
-        )
-        .await?;
+        let cause = Cause {
+            actor: SYSTEM_ACTOR,
+            note: &note,
+            event_id: Some(&event_id),
+            at: now,
+        };
+        lifecycle::change(&mut tx, ticket, TicketEvent::Overdue(deadline), cause).await?;
         tracing::info!(ticket = %ticket.id, department = %ticket.department, deadline = deadline.as_str(), "ticket overdue, escalated");
     }
     tx.commit().await?;

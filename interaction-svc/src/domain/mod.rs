@@ -5,6 +5,7 @@ pub mod default_reply;
 pub mod follower;
 pub mod incoming;
 pub mod intake;
+pub mod lifecycle;
 pub mod rating;
 pub mod routing;
 pub mod rules;
@@ -13,8 +14,12 @@ pub mod ticket;
 pub use calendar::{DeadlinePolicy, Deadlines, TimeLimit, WorkCalendar};
 pub use incoming::{CitizenMessage, Incoming};
 pub use intake::{Intake, Placement};
+pub use lifecycle::{ChangeKind, Deadline, TicketEvent};
 pub use routing::{Route, RoutingRule, RoutingTable};
 pub use rules::{
     Decision, MatchKind, NewsItem, Reply, ReplyContent, ReplyRule, RuleError, RuleSet,
 };
-pub use ticket::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};
+pub use ticket::{
+    Agent, AnswerText, Delivery, PageSize, PageToken, Scope, TicketAction, TicketId, TicketState,
+    TransitionError,
+};

@@ -143,6 +143,13 @@ pub struct TransitionError {
     pub action: TicketAction,
 }
 
+impl TransitionError {
+    /// `action` refused in state `from`.
+    pub fn new(from: TicketState, action: TicketAction) -> Self {
+        Self { from, action }
+    }
+}
+
 impl TicketState {
     /// Whether the ticket still needs the department (anything but closed).
     pub fn is_active(self) -> bool {
@@ -165,6 +172,96 @@ impl TicketState {
             (S::Answered, A::CitizenMessage) => Ok(S::Acknowledged),
             (state, A::CitizenMessage) => Ok(state),
             (_, A::Acknowledge | A::Reopen) => refused,
+        }
+    }
+}
+
+/// Which tickets a caller may see and act on: `None` for every department
+/// (admins), else one department's. Another department's ticket is reported as not
+/// found, so ids cannot be probed across departments.
+pub type Scope<'a> = Option<&'a str>;
+
+/// Whether a ticket owned by `department` is inside `scope`.
+pub fn in_scope(scope: Scope<'_>, department: &str) -> bool {
+    scope.is_none_or(|own| own == department)
+}
+
+/// A department (or an admin) acting on tickets through its API key, and the agent
+/// it names, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Agent<'a> {
+    pub department: &'a str,
+    /// Admins see and act on every department's tickets.
+    pub admin: bool,
+    /// The person inside the department (`ReplyToTicket`'s `agent`); may be empty.
+    pub name: &'a str,
+}
+
+impl Agent<'_> {
+    /// The tickets this agent may see and act on.
+    pub fn scope(&self) -> Scope<'_> {
+        (!self.admin).then_some(self.department)
+    }
+
+    /// Who acted, for the history and the event: the department, plus the agent if
+    /// named (`social-security/王芳`).
+    pub fn actor(&self) -> String {
+        if self.name.is_empty() {
+            self.department.to_owned()
+        } else {
+            format!("{}/{}", self.department, self.name)
+        }
+    }
+}
+
+/// Why an answer's text cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerTextError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is {0} bytes; WeChat takes at most {max} bytes of UTF-8", max = AnswerText::MAX_BYTES)]
+    TooLong(usize),
+}
+
+/// The text of an answer to a citizen, trimmed and within WeChat's limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerText(String);
+
+impl AnswerText {
+    /// The most an answer may hold, in UTF-8 bytes. WeChat documents no firm limit
+    /// for customer-service text; 2048 bytes is its passive-reply limit and a safe
+    /// bound (about 680 Chinese characters).
+    pub const MAX_BYTES: usize = 2048;
+
+    /// Checks an answer given by a department.
+    pub fn parse(raw: &str) -> Result<Self, AnswerTextError> {
+        match raw.trim() {
+            "" => Err(AnswerTextError::Empty),
+            text if text.len() > Self::MAX_BYTES => Err(AnswerTextError::TooLong(text.len())),
+            text => Ok(Self(text.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How an outbound message left (or did not yet leave) the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Accepted by WeChat's customer-service API.
+    Sent,
+    /// Waiting for the citizen to open a new 48-hour window.
+    Held,
+}
+
+impl Delivery {
+    /// The name stored in `ticket_messages.delivery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Held => "held",
         }
     }
 }
@@ -279,6 +376,35 @@ mod tests {
             S::Closed.apply(A::Reply).unwrap_err().to_string(),
             "cannot apply replied to a ticket that is closed"
         );
+    }
+
+    #[test]
+    fn answers_are_trimmed_and_held_to_wechats_limit() {
+        assert_eq!(AnswerText::parse("  好的 ").unwrap().as_str(), "好的");
+        assert_eq!(AnswerText::parse("  "), Err(AnswerTextError::Empty));
+        assert_eq!(
+            AnswerText::parse(&"长".repeat(700)),
+            Err(AnswerTextError::TooLong(2100))
+        );
+        assert!(AnswerText::parse(&"长".repeat(682)).is_ok());
+    }
+
+    #[test]
+    fn an_agent_acts_in_its_departments_scope_under_its_name() {
+        let agent = Agent {
+            department: "social-security",
+            admin: false,
+            name: "王芳",
+        };
+        assert_eq!(agent.scope(), Some("social-security"));
+        assert_eq!(agent.actor(), "social-security/王芳");
+        let admin = Agent {
+            department: "city-office",
+            admin: true,
+            name: "",
+        };
+        assert_eq!(admin.scope(), None);
+        assert_eq!(admin.actor(), "city-office");
     }
 
     #[test]

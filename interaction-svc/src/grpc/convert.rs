@@ -1,12 +1,14 @@
 //! Store rows → wire messages, at the service edge.
 
+use proto::events::v1 as ev;
 use proto::interaction::v1 as pb;
 
-use crate::domain::TicketState;
+use crate::app::tickets::TicketView;
+use crate::domain::{Delivery, TicketState};
 use crate::store::followers_read::FollowerRow;
-use crate::store::tickets::{Delivery, MessageRow, TicketRow, TransitionRow};
+use crate::store::tickets::{MessageRow, TicketRow, TransitionRow};
 
-pub use crate::store::outbox::timestamp;
+pub use crate::store::tickets::announce::timestamp;
 
 fn state(stored: &str) -> i32 {
     stored
@@ -38,6 +40,14 @@ pub fn ticket(row: TicketRow) -> pb::Ticket {
     }
 }
 
+/// A ticket with its thread and history (`GetTicket`).
+pub fn ticket_view(view: TicketView) -> pb::Ticket {
+    let mut ticket = ticket(view.ticket);
+    ticket.thread = view.thread.into_iter().map(message).collect();
+    ticket.history = view.history.into_iter().map(transition).collect();
+    ticket
+}
+
 pub fn message(row: MessageRow) -> pb::TicketMessage {
     let direction = match row.direction.as_str() {
         "inbound" => pb::Direction::Inbound,
@@ -49,6 +59,8 @@ pub fn message(row: MessageRow) -> pb::TicketMessage {
         "sent" => pb::DeliveryStatus::Sent,
         "held" => pb::DeliveryStatus::Held,
         "failed" => pb::DeliveryStatus::Failed,
+        // On its way to WeChat (for a few seconds at most): the API has no status
+        // for it yet.
         _ => pb::DeliveryStatus::Unspecified,
     };
     pb::TicketMessage {
@@ -97,18 +109,19 @@ pub fn follower(row: FollowerRow) -> pb::Follower {
 }
 
 /// The queue-event kind of a `TicketChanged.kind`; `None` for kinds a queue ignores.
-pub fn queue_kind(kind: &str) -> Option<pb::QueueEventKind> {
+pub fn queue_kind(kind: ev::TicketChangeKind) -> Option<pb::QueueEventKind> {
+    use ev::TicketChangeKind as C;
     use pb::QueueEventKind as K;
     Some(match kind {
-        "opened" => K::Opened,
-        "assigned" => K::Assigned,
-        "overdue" => K::Overdue,
-        "citizen_message" => K::CitizenMessage,
-        "replied" => K::Replied,
-        "closed" => K::Closed,
-        "reopened" => K::Reopened,
-        "rated" => K::Rated,
-        "acknowledged" => K::Acknowledged,
-        _ => return None,
+        C::Opened => K::Opened,
+        C::Assigned => K::Assigned,
+        C::Overdue => K::Overdue,
+        C::CitizenMessage => K::CitizenMessage,
+        C::Replied => K::Replied,
+        C::Closed => K::Closed,
+        C::Reopened => K::Reopened,
+        C::Rated => K::Rated,
+        C::Acknowledged => K::Acknowledged,
+        C::Unspecified => return None,
     })
 }

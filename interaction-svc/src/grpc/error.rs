@@ -6,8 +6,8 @@ use tonic::Status;
 use crate::delivery::{AnswerError, DeliveryError};
 use crate::domain::RuleError;
 use crate::domain::follower::FollowerInputError;
-use crate::domain::ticket::TicketInputError;
-use crate::store::tickets::ActionError;
+use crate::domain::ticket::{AnswerTextError, TicketInputError};
+use crate::store::tickets::lifecycle::ActionError;
 
 /// Everything a gRPC handler of this service can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,8 @@ pub enum GrpcError {
     FollowerInput(#[from] FollowerInputError),
     #[error(transparent)]
     Rule(#[from] RuleError),
+    #[error("text: {0}")]
+    Answer(#[from] AnswerTextError),
     /// A request field that is missing or malformed; the message names the field.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
@@ -78,6 +80,7 @@ impl From<GrpcError> for Status {
             GrpcError::Input(_)
             | GrpcError::FollowerInput(_)
             | GrpcError::Rule(_)
+            | GrpcError::Answer(_)
             | GrpcError::Invalid { .. } => ErrorCode::InvalidArgument,
             GrpcError::TicketNotFound(_)
             | GrpcError::FollowerNotFound(_)

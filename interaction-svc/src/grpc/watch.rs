@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use platform::Drain;
 use platform::nats::Namespace;
 use prost::Message;
-use proto::events::v1::TicketChanged;
+use proto::events::v1::{TicketChangeKind, TicketChanged};
 use proto::interaction::v1 as pb;
 use sqlx::PgPool;
 use tonic::Status;
@@ -75,7 +75,7 @@ impl QueueWatch {
                 if !concerns(&event, &watched, &escalation) {
                     return None;
                 }
-                let kind = convert::queue_kind(&event.kind)?;
+                let kind = convert::queue_kind(event.kind())?;
                 let id = TicketId::parse(&event.ticket_id).ok()?;
                 match tickets::get(&db, id).await {
                     Ok(Some(row)) => Some(Ok(pb::QueueEvent {
@@ -100,18 +100,19 @@ fn concerns(event: &TicketChanged, watched: &Watched, escalation: &str) -> bool 
     let Some(department) = watched.department.as_deref() else {
         return true;
     };
+    let kind = event.kind();
     event.department == department
-        || (event.kind == "assigned" && event.previous_department == department)
-        || (event.kind == "overdue" && department == escalation)
+        || (kind == TicketChangeKind::Assigned && event.previous_department == department)
+        || (kind == TicketChangeKind::Overdue && department == escalation)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn event(kind: &str, department: &str, previous: &str) -> TicketChanged {
+    fn event(kind: TicketChangeKind, department: &str, previous: &str) -> TicketChanged {
         TicketChanged {
-            kind: kind.into(),
+            kind: kind as i32,
             department: department.into(),
             previous_department: previous.into(),
             ..Default::default()
@@ -128,32 +129,32 @@ mod tests {
         };
         let all = Watched { department: None };
         assert!(concerns(
-            &event("opened", "social-security", ""),
+            &event(TicketChangeKind::Opened, "social-security", ""),
             &social,
             "supervision"
         ));
         assert!(!concerns(
-            &event("opened", "transport", ""),
+            &event(TicketChangeKind::Opened, "transport", ""),
             &social,
             "supervision"
         ));
         assert!(concerns(
-            &event("assigned", "transport", "social-security"),
+            &event(TicketChangeKind::Assigned, "transport", "social-security"),
             &social,
             "supervision"
         ));
         assert!(concerns(
-            &event("overdue", "transport", ""),
+            &event(TicketChangeKind::Overdue, "transport", ""),
             &supervision,
             "supervision"
         ));
         assert!(!concerns(
-            &event("opened", "transport", ""),
+            &event(TicketChangeKind::Opened, "transport", ""),
             &supervision,
             "supervision"
         ));
         assert!(concerns(
-            &event("opened", "transport", ""),
+            &event(TicketChangeKind::Opened, "transport", ""),
             &all,
             "supervision"
         ));

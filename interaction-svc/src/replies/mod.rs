@@ -10,8 +10,8 @@ pub mod cache;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use platform::shutdown::Drain;
 use platform::inbound::{InboundError, InboundEvent};
+use platform::shutdown::Drain;
 use prost::Message as _;
 use proto::events::v1::{self as ev, PassiveReply, passive_reply};
 use sqlx::PgPool;
@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use crate::domain::incoming::Incoming;
 use crate::domain::rules::{self, Reply, ReplyContent};
 use crate::domain::{Intake, rating};
-use crate::store::tickets_inbound;
+use crate::store::tickets::citizen as tickets_inbound;
 pub use cache::{AccountRules, RulesCache};
 
 /// The request subject, before namespacing; the last token is the account.
@@ -82,7 +82,9 @@ impl Responder {
             Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
             Reply::Acknowledgement => {
                 let words = incoming.message().map_or("", |m| m.text.as_str());
-                let placement = self.intake.place(&rules.routing, words, inbound.occurred_at);
+                let placement = self
+                    .intake
+                    .place(&rules.routing, words, inbound.occurred_at);
                 (
                     text_reply(self.intake.acknowledgement(&placement)),
                     "acknowledgement",

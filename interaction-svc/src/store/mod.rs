@@ -4,8 +4,6 @@
 pub mod followers;
 pub mod followers_read;
 pub mod outbox;
-pub mod processed;
 pub mod rules;
 pub mod thread;
 pub mod tickets;
-pub mod tickets_inbound;

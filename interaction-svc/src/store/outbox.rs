@@ -2,8 +2,6 @@
 //! `platform::outbox` in the transaction of the change.
 
 use chrono::{DateTime, Utc};
-use prost::Message as _;
-use proto::events::v1 as ev;
 use sqlx::{Postgres, Transaction};
 
 /// Queues an event for the relay (`platform::outbox`). `subject` is un-namespaced

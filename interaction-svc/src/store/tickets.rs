@@ -1,10 +1,17 @@
-//! Ticket queries.
+//! Tickets: reading queues, tickets, threads and histories. What changes a ticket
+//! goes through [`lifecycle::change`]; what only citizens and the clock do (open,
+//! join, look for overdue tickets) is in [`citizen`].
+
+pub mod announce;
+pub mod citizen;
+pub mod lifecycle;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
-use crate::domain::{PageSize, PageToken, TicketAction, TicketId, TicketState, TransitionError};
-use crate::store::{outbox, thread};
+pub use crate::domain::ticket::{Delivery, Scope};
+use crate::domain::{PageSize, PageToken, TicketId, TicketState};
+pub use lifecycle::{ActionError, Cause};
 
 /// A ticket as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -144,247 +151,11 @@ pub async fn record_transition(
     Ok(())
 }
 
-// ---------------------------------------------------------------------------
-// Acting on tickets: every change locks the row, checks the state machine,
-// records the transition and announces a `TicketChanged` through the outbox,
-// all in one transaction.
-
-/// Why an action on a ticket was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    /// Absent, or owned by a department the caller may not see.
-    #[error("ticket {0} not found")]
-    NotFound(TicketId),
-    #[error(transparent)]
-    Transition(#[from] TransitionError),
-    /// Reopening would give the citizen a second active ticket on the account.
-    #[error("the citizen already has an active ticket on this account")]
-    CitizenHasActiveTicket,
-    /// Another answer to the ticket is still being sent; answers go out in order.
-    #[error("another answer to ticket {0} is still being sent; try again")]
-    AnswerInFlight(TicketId),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-/// Which tickets a caller may act on: `None` for admins (every department).
-pub type Scope<'a> = Option<&'a str>;
-
-/// Who acted and why, as recorded in the history and the event.
-#[derive(Debug, Clone, Copy)]
-pub struct Act<'a> {
-    /// The department, plus the agent if one was named (`social-security/张三`).
-    pub actor: &'a str,
-    pub note: &'a str,
-}
-
-/// Locks ticket `id` in `tx` for `action`, refusing tickets outside `scope` (as not
-/// found, so ids cannot be probed across departments) and actions its state does not
-/// allow. Returns the ticket and the state the action leads to.
-pub async fn lock_for(
-    tx: &mut Transaction<'_, Postgres>,
-    id: TicketId,
-    scope: Scope<'_>,
-    action: TicketAction,
-) -> Result<(TicketRow, TicketState), ActionError> {
-    let row: Option<TicketRow> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id.0)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let row = row
-        .filter(|row| scope.is_none_or(|department| row.department == department))
-        .ok_or(ActionError::NotFound(id))?;
-    let from = row.state()?;
-    let to = from.apply(action)?;
-    Ok((row, to))
-}
-
-/// Acknowledges a ticket: a person in the department has seen it.
-#[tracing::instrument(skip_all, fields(ticket = %id))]
-pub async fn acknowledge(
-    db: &PgPool,
-    id: TicketId,
-    scope: Scope<'_>,
-    act: Act<'_>,
-) -> Result<TicketRow, ActionError> {
-    let mut tx = db.begin().await?;
-    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Acknowledge).await?;
-    sqlx::query(
-        "UPDATE tickets SET state = $2, acknowledged_at = COALESCE(acknowledged_at, now())
-          WHERE id = $1",
-    )
-    .bind(id.0)
-    .bind(to.as_str())
-    .execute(&mut *tx)
-    .await?;
-    let row = finish(&mut tx, &row, to, TicketAction::Acknowledge, act, "").await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-/// Where an assignment moves a ticket.
-#[derive(Debug, Clone, Copy)]
-pub struct Assignment<'a> {
-    /// The new department; `None` keeps the ticket where it is.
-    pub department: Option<&'a str>,
-    /// The agent who owns it inside the department; empty clears.
-    pub assignee: &'a str,
-}
-
-/// Moves a ticket to another department and/or names its agent.
-#[tracing::instrument(skip_all, fields(ticket = %id))]
-pub async fn assign(
-    db: &PgPool,
-    id: TicketId,
-    scope: Scope<'_>,
-    assignment: Assignment<'_>,
-    act: Act<'_>,
-) -> Result<TicketRow, ActionError> {
-    let mut tx = db.begin().await?;
-    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Assign).await?;
-    let department = assignment.department.unwrap_or(&row.department);
-    sqlx::query("UPDATE tickets SET department = $2, assignee = $3 WHERE id = $1")
-        .bind(id.0)
-        .bind(department)
-        .bind(assignment.assignee)
-        .execute(&mut *tx)
-        .await?;
-    let previous = if department == row.department {
-        ""
-    } else {
-        row.department.as_str()
-    };
-    let note = if act.note.is_empty() && !previous.is_empty() {
-        format!("{previous} → {department}")
-    } else {
-        act.note.to_owned()
-    };
-    let act = Act { note: &note, ..act };
-    let row = finish(&mut tx, &row, to, TicketAction::Assign, act, previous).await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-/// Closes a ticket (the rating question is the deliverer's job, after the commit).
-#[tracing::instrument(skip_all, fields(ticket = %id))]
-pub async fn close(
-    db: &PgPool,
-    id: TicketId,
-    scope: Scope<'_>,
-    act: Act<'_>,
-) -> Result<TicketRow, ActionError> {
-    let mut tx = db.begin().await?;
-    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Close).await?;
-    sqlx::query("UPDATE tickets SET state = $2, closed_at = now() WHERE id = $1")
-        .bind(id.0)
-        .bind(to.as_str())
-        .execute(&mut *tx)
-        .await?;
-    let row = finish(&mut tx, &row, to, TicketAction::Close, act, "").await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-/// Reopens a closed ticket. A pending rating question is withdrawn, so the
-/// citizen's next digit is not mistaken for a rating.
-#[tracing::instrument(skip_all, fields(ticket = %id))]
-pub async fn reopen(
-    db: &PgPool,
-    id: TicketId,
-    scope: Scope<'_>,
-    act: Act<'_>,
-) -> Result<TicketRow, ActionError> {
-    let mut tx = db.begin().await?;
-    let (row, to) = lock_for(&mut tx, id, scope, TicketAction::Reopen).await?;
-    sqlx::query(
-        "UPDATE tickets SET state = $2, closed_at = NULL, rating_requested_at = NULL
-          WHERE id = $1",
-    )
-    .bind(id.0)
-    .bind(to.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.constraint() == Some("tickets_one_active_per_citizen") => {
-            ActionError::CitizenHasActiveTicket
-        }
-        _ => ActionError::Database(error),
-    })?;
-    let row = finish(&mut tx, &row, to, TicketAction::Reopen, act, "").await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-/// How an outbound message left (or did not yet leave) the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// Accepted by WeChat's customer-service API.
-    Sent,
-    /// Waiting for the citizen to open a new 48-hour window.
-    Held,
-}
-
-impl Delivery {
-    /// The name stored in `ticket_messages.delivery`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Held => "held",
-        }
-    }
-}
-
-/// Records the outcome of answer `outgoing` to ticket `id` (committed as `sending`
-/// before WeChat was called): the message's delivery, the state, the first-answer
-/// time and whether an answer waits for the citizen. A ticket closed while the
-/// answer was on its way stays closed; the answer is recorded all the same.
-pub async fn record_reply(
-    tx: &mut Transaction<'_, Postgres>,
-    id: TicketId,
-    outgoing: &thread::Outgoing,
-    delivery: Delivery,
-    act: Act<'_>,
-) -> Result<TicketRow, ActionError> {
-    let row: TicketRow = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id.0)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(ActionError::NotFound(id))?;
-    let from = row.state()?;
-    let to = from.apply(TicketAction::Reply).unwrap_or(from);
-    thread::settle(tx, outgoing.id, delivery.as_str()).await?;
-    sqlx::query(
-        "UPDATE tickets
-            SET state = $2,
-                acknowledged_at = COALESCE(acknowledged_at, now()),
-                first_answered_at = COALESCE(first_answered_at, now()),
-                awaiting_citizen = EXISTS (
-                    SELECT 1 FROM ticket_messages
-                     WHERE ticket_id = $1 AND delivery = 'held')
-          WHERE id = $1",
-    )
-    .bind(row.id)
-    .bind(to.as_str())
-    .execute(&mut **tx)
-    .await?;
-    let note = if delivery == Delivery::Held {
-        "held until the citizen writes again"
-    } else {
-        act.note
-    };
-    let act = Act { note, ..act };
-    finish(tx, &row, to, TicketAction::Reply, act, "").await
-}
-
 /// Records that the citizen was asked to rate the answer (`rating_requested_at`);
 /// the question itself is in the thread already.
 #[tracing::instrument(skip_all, fields(ticket = %row.id))]
 pub async fn record_rating_request(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     row: &TicketRow,
     delivery: Delivery,
 ) -> Result<(), sqlx::Error> {
@@ -401,64 +172,9 @@ pub async fn record_rating_request(
     Ok(())
 }
 
-/// The author of messages the platform sends by itself (the rating question).
+/// The author of messages the platform sends by itself (the rating question) and
+/// the actor of what the clock does.
 pub const SYSTEM_ACTOR: &str = "system";
-
-/// Records the change in the history, announces it, and returns the ticket as it
-/// now is.
-async fn finish(
-    tx: &mut Transaction<'_, Postgres>,
-    before: &TicketRow,
-    to: TicketState,
-    action: TicketAction,
-    act: Act<'_>,
-    previous_department: &str,
-) -> Result<TicketRow, ActionError> {
-    let id = before.ticket_id();
-    let from = before.state()?;
-    record_transition(tx, id, Some(from), to, act.actor, action.as_str(), act.note).await?;
-    let after: TicketRow = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
-    ))
-    .bind(id.0)
-    .fetch_one(&mut **tx)
-    .await?;
-    announce(tx, &after, action.as_str(), act.actor, previous_department).await?;
-    Ok(after)
-}
-
-/// Announces a change of `row` made by `actor`.
-pub async fn announce(
-    tx: &mut Transaction<'_, Postgres>,
-    row: &TicketRow,
-    kind: &str,
-    actor: &str,
-    previous_department: &str,
-) -> Result<(), sqlx::Error> {
-    let event_id = format!("ticket:{}:{kind}:{}", row.id, uuid::Uuid::now_v7());
-    outbox::announce_ticket(
-        tx,
-        &outbox::TicketChange {
-            ticket_id: row.id,
-            account: &row.account,
-            department: &row.department,
-            openid: &row.openid,
-            state: &row.state,
-            category: &row.category,
-            assignee: &row.assignee,
-            rating: row.rating,
-            opened_at: row.opened_at,
-            acknowledge_due_at: row.acknowledge_due_at,
-            resolve_due_at: row.resolve_due_at,
-            kind,
-            actor,
-            previous_department,
-            event_id: &event_id,
-            occurred_at: Utc::now(),
-        },
-    )
-    .await
-}
 
 // ---------------------------------------------------------------------------
 // Reading a ticket's thread and history.

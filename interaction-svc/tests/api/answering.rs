@@ -1,6 +1,7 @@
 //! Acting on tickets and answering citizens through the (mock) customer-service API.
 
 use chrono::{Duration, Utc};
+use proto::events::v1::{TicketChangeKind, TicketState as EventTicketState};
 use proto::interaction::v1::{
     DeliveryStatus, Direction, GetTicketRequest, ReplyToTicketRequest, Ticket, TicketActionRequest,
     TicketState,
@@ -167,27 +168,39 @@ async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_
     );
 
     let events = app.interaction_ticket_events(4).await;
-    let announced: Vec<(&str, &str, &str)> = events
+    let announced: Vec<(&str, TicketChangeKind, EventTicketState)> = events
         .iter()
-        .map(|(subject, e)| (subject.as_str(), e.kind.as_str(), e.state.as_str()))
+        .map(|(subject, e)| (subject.as_str(), e.kind(), e.state()))
         .collect();
     assert_eq!(
         announced,
         [
             (
                 "interaction.chenzhou.ticket.acknowledged",
-                "acknowledged",
-                "acknowledged"
+                TicketChangeKind::Acknowledged,
+                EventTicketState::Acknowledged
             ),
-            ("interaction.chenzhou.ticket.replied", "replied", "answered"),
-            ("interaction.chenzhou.ticket.closed", "closed", "closed"),
+            (
+                "interaction.chenzhou.ticket.replied",
+                TicketChangeKind::Replied,
+                EventTicketState::Answered
+            ),
+            (
+                "interaction.chenzhou.ticket.closed",
+                TicketChangeKind::Closed,
+                EventTicketState::Closed
+            ),
             (
                 "interaction.chenzhou.ticket.reopened",
-                "reopened",
-                "reopened"
+                TicketChangeKind::Reopened,
+                EventTicketState::Reopened
             ),
         ]
     );
+    for (_, event) in &events {
+        // Deadlines travel with every change, so no consumer recomputes them.
+        assert!(event.acknowledge_due_at.is_some() && event.resolve_due_at.is_some());
+    }
     for (_, event) in &events {
         assert_eq!(event.ticket_id, id.to_string());
         assert_eq!(event.department, "social-security");
@@ -513,7 +526,7 @@ async fn an_agent_moves_a_ticket_to_another_department_which_then_owns_it() {
         Code::NotFound
     );
     let events = app.outbox_ticket_events().await;
-    assert_eq!(events[0].1.kind, "assigned");
+    assert_eq!(events[0].1.kind(), TicketChangeKind::Assigned);
     assert_eq!(events[0].1.previous_department, "social-security");
     assert_eq!(events[0].1.department, "transport");
     assert_eq!(events[1].1.previous_department, "");

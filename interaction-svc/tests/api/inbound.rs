@@ -6,7 +6,7 @@ use futures::StreamExt;
 use interaction_svc::domain::{DeadlinePolicy, MatchKind, ReplyContent, ReplyRule, RoutingRule};
 use interaction_svc::store::rules::{self, RulesNotifier};
 use prost::Message as _;
-use proto::events::v1::{DeadLetter, FollowerChanged, TicketChanged};
+use proto::events::v1::{DeadLetter, FollowerChanged, TicketChangeKind, TicketChanged};
 use wechat_sim::traffic::CitizenAction;
 
 use crate::citizen::{Citizen, eventually, text_of};
@@ -267,18 +267,18 @@ async fn a_text_message_opens_a_ticket_routed_by_keyword_and_a_second_message_jo
     let events = app
         .interaction_events(&format!("interaction.{ACCOUNT}.ticket.>"), 2)
         .await;
-    let kinds: Vec<(String, String)> = events
+    let kinds: Vec<(TicketChangeKind, String)> = events
         .iter()
         .map(|m| {
             let event = TicketChanged::decode(m.payload.clone()).expect("TicketChanged");
-            (event.kind, event.department)
+            (event.kind(), event.department)
         })
         .collect();
     assert_eq!(
         kinds,
         vec![
-            ("opened".into(), "social-security".into()),
-            ("citizen_message".into(), "social-security".into())
+            (TicketChangeKind::Opened, "social-security".into()),
+            (TicketChangeKind::CitizenMessage, "social-security".into())
         ]
     );
 }
@@ -448,7 +448,9 @@ async fn an_undecodable_payload_is_dead_lettered_and_the_consumer_moves_on() {
     let letter = DeadLetter::decode(letter.payload.clone()).expect("DeadLetter");
     assert_eq!(letter.service, "interaction-svc");
     assert!(
-        letter.reason.contains("undecodable Inbound"),
+        letter
+            .reason
+            .starts_with("undecodable: payload is not an events.v1.Inbound"),
         "{}",
         letter.reason
     );
@@ -493,7 +495,7 @@ async fn a_digit_after_closing_records_the_rating_and_opens_no_ticket() {
         .interaction_events(&format!("interaction.{ACCOUNT}.ticket.rated"), 1)
         .await;
     let event = TicketChanged::decode(events[0].payload.clone()).expect("TicketChanged");
-    assert_eq!((event.kind.as_str(), event.rating), ("rated", 5));
+    assert_eq!((event.kind(), event.rating), (TicketChangeKind::Rated, 5));
     assert_eq!(event.department, "social-security");
     assert_eq!(
         app.history_of(ticket).await,

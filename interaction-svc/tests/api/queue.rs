@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use prost::Message;
-use proto::events::v1::{EventHeader, TicketChanged};
+use proto::events::v1::{
+    EventHeader, TicketChangeKind, TicketChanged, TicketState as EventTicketState,
+};
 use proto::interaction::v1::{AssignTicketRequest, QueueEvent, QueueEventKind, WatchQueueRequest};
 use tonic::{Code, Streaming};
 
@@ -30,10 +32,10 @@ async fn announce_opened(app: &TestApp, id: uuid::Uuid, department: &str) {
             account: "chenzhou".into(),
             occurred_at: None,
         }),
-        kind: "opened".into(),
+        kind: TicketChangeKind::Opened as i32,
         ticket_id: id.to_string(),
         department: department.into(),
-        state: "open".into(),
+        state: EventTicketState::Open as i32,
         ..Default::default()
     };
     sqlx::query("INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)")

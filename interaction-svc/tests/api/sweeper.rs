@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use interaction_svc::sweeper::sweep_once;
 use prost::Message as _;
-use proto::events::v1::TicketChanged;
+use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
 
 use crate::citizen::eventually;
 use crate::helpers::{ACCOUNT, TestApp, spawn_app, spawn_app_with};
@@ -90,9 +90,11 @@ async fn an_overdue_ticket_is_escalated_once_even_with_two_replicas() {
     assert_eq!(published.len(), 20);
     let event = TicketChanged::decode(published[0].payload.clone()).unwrap();
     assert_eq!(
-        (event.kind.as_str(), event.actor.as_str()),
-        ("overdue", "system")
+        (event.kind(), event.actor.as_str()),
+        (TicketChangeKind::Overdue, "system")
     );
+    assert_eq!(event.deadline(), TicketDeadline::Acknowledge);
+    assert!(event.overdue);
     assert_eq!(event.department, "transport", "the owner keeps the ticket");
 }
 

@@ -1,0 +1,57 @@
+//! Reply and routing rules: every change is saved and then announced to every
+//! replica (`RulesNotifier`), whose rules caches reload the account.
+
+use sqlx::PgPool;
+
+use crate::domain::{ReplyRule, RoutingRule};
+use crate::store::rules::{self, RulesNotifier, RulesStoreError};
+
+/// The rule use cases. Cheap to clone.
+#[derive(Clone)]
+pub struct Rules {
+    db: PgPool,
+    notifier: RulesNotifier,
+}
+
+impl Rules {
+    pub fn new(db: PgPool, notifier: RulesNotifier) -> Self {
+        Self { db, notifier }
+    }
+
+    pub async fn list_reply_rules(&self, account: &str) -> Result<Vec<ReplyRule>, sqlx::Error> {
+        rules::list_reply_rules(&self.db, account).await
+    }
+
+    pub async fn create_reply_rule(&self, rule: ReplyRule) -> Result<ReplyRule, RulesStoreError> {
+        rules::create_reply_rule(&self.db, &self.notifier, rule).await
+    }
+
+    /// `None` if there is no such rule.
+    pub async fn update_reply_rule(
+        &self,
+        rule: ReplyRule,
+    ) -> Result<Option<ReplyRule>, RulesStoreError> {
+        rules::update_reply_rule(&self.db, &self.notifier, rule).await
+    }
+
+    /// Whether there was such a rule.
+    pub async fn delete_reply_rule(&self, id: uuid::Uuid) -> Result<bool, sqlx::Error> {
+        rules::delete_reply_rule(&self.db, &self.notifier, id).await
+    }
+
+    pub async fn list_routing_rules(&self, account: &str) -> Result<Vec<RoutingRule>, sqlx::Error> {
+        rules::list_routing_rules(&self.db, account).await
+    }
+
+    pub async fn create_routing_rule(
+        &self,
+        rule: RoutingRule,
+    ) -> Result<RoutingRule, RulesStoreError> {
+        rules::create_routing_rule(&self.db, &self.notifier, rule).await
+    }
+
+    /// Whether there was such a rule.
+    pub async fn delete_routing_rule(&self, id: uuid::Uuid) -> Result<bool, sqlx::Error> {
+        rules::delete_routing_rule(&self.db, &self.notifier, id).await
+    }
+}

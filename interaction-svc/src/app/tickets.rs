@@ -1,0 +1,256 @@
+//! What departments do with their queues: list and read tickets, acknowledge,
+//! assign, answer, close (and ask for a rating), reopen. Each change goes through
+//! `store::tickets::lifecycle` in one transaction, then wakes the outbox relay;
+//! WeChat is called only outside a transaction.
+
+use platform::outbox::OutboxSignal;
+use sqlx::PgPool;
+
+use crate::delivery::{AnswerError, Deliverer};
+use crate::domain::ticket::in_scope;
+use crate::domain::{Agent, AnswerText, Delivery, PageToken, TicketEvent, TicketId};
+use crate::store::thread::{self, Outgoing};
+use crate::store::tickets::lifecycle::{self, ActionError, Cause};
+use crate::store::tickets::{self, MessageRow, TicketQuery, TicketRow, TransitionRow};
+
+/// A ticket with its conversation and history.
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub ticket: TicketRow,
+    pub thread: Vec<MessageRow>,
+    pub history: Vec<TransitionRow>,
+}
+
+/// Where an assignment moves a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment<'a> {
+    /// The new department; `None` keeps the ticket where it is.
+    pub department: Option<&'a str>,
+    /// The agent who owns it inside the department; empty clears.
+    pub assignee: &'a str,
+}
+
+/// The ticket use cases, over the database, the deliverer of answers and the relay's
+/// wake-up. Cheap to clone.
+#[derive(Clone)]
+pub struct Tickets {
+    db: PgPool,
+    deliverer: Deliverer,
+    outbox: OutboxSignal,
+}
+
+impl Tickets {
+    pub fn new(db: PgPool, deliverer: Deliverer, outbox: OutboxSignal) -> Self {
+        Self {
+            db,
+            deliverer,
+            outbox,
+        }
+    }
+
+    /// One page of a queue (`query.department` is already what the caller may see).
+    pub async fn list(
+        &self,
+        query: &TicketQuery,
+    ) -> Result<(Vec<TicketRow>, Option<PageToken>), sqlx::Error> {
+        tickets::list(&self.db, query).await
+    }
+
+    /// A ticket with its thread and history, if `agent` may see it.
+    pub async fn get(&self, id: TicketId, agent: Agent<'_>) -> Result<TicketView, ActionError> {
+        let ticket = tickets::get(&self.db, id)
+            .await?
+            .filter(|row| in_scope(agent.scope(), &row.department))
+            .ok_or(ActionError::NotFound(id))?;
+        Ok(TicketView {
+            ticket,
+            thread: tickets::thread(&self.db, id).await?,
+            history: tickets::history(&self.db, id).await?,
+        })
+    }
+
+    /// A person in the department has seen the ticket.
+    pub async fn acknowledge(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        note: &str,
+    ) -> Result<TicketRow, ActionError> {
+        self.act(id, agent, TicketEvent::Acknowledged, note).await
+    }
+
+    /// Moves the ticket to another department and/or names its agent.
+    pub async fn assign(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        assignment: Assignment<'_>,
+        note: &str,
+    ) -> Result<TicketRow, ActionError> {
+        let event = TicketEvent::Assigned {
+            department: assignment.department,
+            assignee: assignment.assignee,
+        };
+        self.act(id, agent, event, note).await
+    }
+
+    /// Closes the ticket, then asks the citizen to rate the answer. The close
+    /// stands even if the question cannot be recorded; the citizen then simply is
+    /// not asked.
+    pub async fn close(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        note: &str,
+    ) -> Result<TicketRow, ActionError> {
+        let closed = self.act(id, agent, TicketEvent::Closed, note).await?;
+        if let Err(error) = self.deliverer.ask_for_rating(&closed).await {
+            tracing::error!(ticket = %id, %error, "rating question not recorded");
+        }
+        Ok(closed)
+    }
+
+    /// Reopens a closed ticket.
+    pub async fn reopen(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        note: &str,
+    ) -> Result<TicketRow, ActionError> {
+        self.act(id, agent, TicketEvent::Reopened, note).await
+    }
+
+    /// Lock, change, commit, wake: every department action but the answer.
+    async fn act(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        event: TicketEvent<'_>,
+        note: &str,
+    ) -> Result<TicketRow, ActionError> {
+        let actor = agent.actor();
+        let mut tx = self.db.begin().await?;
+        let before = lifecycle::lock(&mut tx, id, agent.scope()).await?;
+        let after = lifecycle::change(&mut tx, &before, event, Cause::now(&actor, note)).await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(after)
+    }
+
+    /// Answers the ticket: checks the agent's scope and the ticket's state, sends
+    /// (or holds) the text, and records the answer, the transition and the
+    /// `replied` event.
+    ///
+    /// No transaction is open while WeChat is called: the answer is first committed
+    /// as `sending` (which also makes a second answer to the ticket wait its turn,
+    /// so answers go out in order), then sent, then settled with the transition in a
+    /// second transaction. If WeChat fails, the `sending` message is removed and
+    /// nothing stays recorded, so the call can simply be retried.
+    #[tracing::instrument(skip_all, fields(ticket = %id))]
+    pub async fn reply(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        text: &AnswerText,
+    ) -> Result<(TicketRow, Delivery), AnswerError> {
+        let actor = agent.actor();
+        let (row, outgoing) = self.take_turn(id, agent, text, &actor).await?;
+        let delivery = match self.deliverer.send_answer(&row, text.as_str()).await {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                if let Err(discard) = thread::discard(&self.db, outgoing.id).await {
+                    // WeChat did not take it; the sweeper gives it up later.
+                    tracing::warn!(error = %discard, "unsent answer not removed");
+                }
+                return Err(error.into());
+            }
+        };
+        let recorded = self.record_reply(id, &outgoing, delivery, &actor).await;
+        if recorded.is_err() && delivery == Delivery::Sent {
+            // The citizen has the answer but the thread does not say so: the sweeper
+            // will mark it `failed` (delivery unknown). Say so loudly.
+            tracing::error!(ticket = %id, "answer sent but not recorded");
+        }
+        self.outbox.notify();
+        Ok((recorded?, delivery))
+    }
+
+    /// Records `text` as the ticket's next `sending` answer once no other answer to
+    /// it is being sent, waiting (without holding a connection) for one that is.
+    async fn take_turn(
+        &self,
+        id: TicketId,
+        agent: Agent<'_>,
+        text: &AnswerText,
+        actor: &str,
+    ) -> Result<(TicketRow, Outgoing), ActionError> {
+        let deadline = tokio::time::Instant::now() + TURN_WAIT;
+        loop {
+            let mut tx = self.db.begin().await?;
+            // The row lock (held for these few statements only) orders two answers
+            // recorded at the same moment.
+            let row = lifecycle::lock(&mut tx, id, agent.scope()).await?;
+            TicketEvent::Replied.apply(Some(row.state()?))?;
+            if !thread::is_sending(&mut tx, id).await? {
+                let outgoing = thread::insert_sending(&mut tx, id, actor, text.as_str()).await?;
+                tx.commit().await?;
+                return Ok((row, outgoing));
+            }
+            tx.rollback().await?;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ActionError::AnswerInFlight(id));
+            }
+            tokio::time::sleep(TURN_POLL).await;
+        }
+    }
+
+    /// Settles answer `outgoing` (sent or held) and records the reply. A ticket
+    /// closed while the answer was on its way stays closed; the answer and a history
+    /// entry are recorded all the same, since the citizen has it.
+    async fn record_reply(
+        &self,
+        id: TicketId,
+        outgoing: &Outgoing,
+        delivery: Delivery,
+        actor: &str,
+    ) -> Result<TicketRow, ActionError> {
+        let mut tx = self.db.begin().await?;
+        let before = lifecycle::lock(&mut tx, id, None).await?;
+        thread::settle(&mut tx, outgoing.id, delivery.as_str()).await?;
+        let note = match delivery {
+            Delivery::Held => "held until the citizen writes again",
+            Delivery::Sent => "",
+        };
+        let after = match lifecycle::change(
+            &mut tx,
+            &before,
+            TicketEvent::Replied,
+            Cause::now(actor, note),
+        )
+        .await
+        {
+            Err(ActionError::Transition(refused)) => {
+                tickets::record_transition(
+                    &mut tx,
+                    id,
+                    Some(refused.from),
+                    refused.from,
+                    actor,
+                    "replied",
+                    "answer delivered after the ticket changed state",
+                )
+                .await?;
+                before
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(after)
+    }
+}
+
+/// How long an answer waits for an earlier answer to the same ticket to leave.
+/// Longer than a customer-service call with its retries; past it the caller is
+/// told to try again.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+const TURN_POLL: std::time::Duration = std::time::Duration::from_millis(50);

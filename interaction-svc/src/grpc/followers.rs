@@ -1,0 +1,81 @@
+//! Follower RPCs: read (agents, viewers) and tag (agents).
+
+use platform::grpc::caller;
+use proto::interaction::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::{AGENTS, GrpcError, InteractionGrpc, READERS, convert, non_empty, required};
+use crate::domain::PageSize;
+use crate::domain::follower::FollowerTag;
+use crate::store::followers_read::FollowerQuery;
+
+impl InteractionGrpc {
+    pub(super) async fn get_follower(
+        &self,
+        request: Request<pb::GetFollowerRequest>,
+    ) -> Result<Response<pb::Follower>, Status> {
+        caller(&request)?.require_any(READERS)?;
+        let account = required("account", &request.get_ref().account)?;
+        let openid = required("openid", &request.get_ref().openid)?;
+        let row = self
+            .followers
+            .get(account, openid)
+            .await
+            .map_err(GrpcError::from)?
+            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_owned()))?;
+        Ok(Response::new(convert::follower(row)))
+    }
+
+    pub(super) async fn list_followers(
+        &self,
+        request: Request<pb::ListFollowersRequest>,
+    ) -> Result<Response<pb::ListFollowersResponse>, Status> {
+        caller(&request)?.require_any(READERS)?;
+        let request = request.into_inner();
+        let account = required("account", &request.account)?;
+        let tag = match request.tag.trim() {
+            "" => None,
+            raw => Some(FollowerTag::parse(raw).map_err(GrpcError::from)?),
+        };
+        let page_size = PageSize::parse(request.page_size).map_err(GrpcError::from)?;
+        let after = non_empty(&request.page_token);
+        let query = FollowerQuery {
+            account,
+            tag: tag.as_ref(),
+            limit: page_size.get(),
+            after: after.as_deref(),
+        };
+        let (rows, next) = self.followers.list(&query).await.map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListFollowersResponse {
+            followers: rows.into_iter().map(convert::follower).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+
+    pub(super) async fn tag_follower(
+        &self,
+        request: Request<pb::TagFollowerRequest>,
+    ) -> Result<Response<pb::Follower>, Status> {
+        caller(&request)?.require_any(AGENTS)?;
+        let request = request.into_inner();
+        let account = required("account", &request.account)?;
+        let openid = required("openid", &request.openid)?;
+        let parse = |raw: &[String]| {
+            raw.iter()
+                .map(|t| FollowerTag::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(GrpcError::from)
+        };
+        let (add, remove) = (parse(&request.add)?, parse(&request.remove)?);
+        if add.is_empty() && remove.is_empty() {
+            return Err(GrpcError::invalid("add", "name at least one tag to add or remove").into());
+        }
+        let row = self
+            .followers
+            .tag(account, openid, &add, &remove)
+            .await
+            .map_err(GrpcError::from)?
+            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_owned()))?;
+        Ok(Response::new(convert::follower(row)))
+    }
+}

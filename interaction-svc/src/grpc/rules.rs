@@ -1,0 +1,135 @@
+//! Reply and routing rule RPCs (admins only).
+
+use platform::grpc::caller;
+use proto::interaction::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::{ADMINS, GrpcError, InteractionGrpc, required};
+use crate::domain::rules::parse_id;
+use crate::domain::{ReplyRule, RoutingRule};
+use crate::store::rules::RulesStoreError;
+
+impl InteractionGrpc {
+    pub(super) async fn list_reply_rules(
+        &self,
+        request: Request<pb::ListReplyRulesRequest>,
+    ) -> Result<Response<pb::ListReplyRulesResponse>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let account = required("account", &request.get_ref().account)?;
+        let found = self
+            .rules
+            .list_reply_rules(account)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListReplyRulesResponse {
+            rules: found.iter().map(ReplyRule::to_proto).collect(),
+        }))
+    }
+
+    pub(super) async fn create_reply_rule(
+        &self,
+        request: Request<pb::ReplyRule>,
+    ) -> Result<Response<pb::ReplyRule>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let saved = self
+            .rules
+            .create_reply_rule(rule)
+            .await
+            .map_err(rules_error)?;
+        Ok(Response::new(saved.to_proto()))
+    }
+
+    pub(super) async fn update_reply_rule(
+        &self,
+        request: Request<pb::ReplyRule>,
+    ) -> Result<Response<pb::ReplyRule>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let raw_id = request.get_ref().id.clone();
+        required("id", &raw_id)?;
+        let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let saved = self
+            .rules
+            .update_reply_rule(rule)
+            .await
+            .map_err(rules_error)?
+            .ok_or(GrpcError::RuleNotFound(raw_id))?;
+        Ok(Response::new(saved.to_proto()))
+    }
+
+    pub(super) async fn delete_reply_rule(
+        &self,
+        request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let id = rule_id(&request.get_ref().id)?;
+        if !self
+            .rules
+            .delete_reply_rule(id)
+            .await
+            .map_err(GrpcError::from)?
+        {
+            return Err(GrpcError::RuleNotFound(id.to_string()).into());
+        }
+        Ok(Response::new(pb::DeleteRuleResponse {}))
+    }
+
+    pub(super) async fn list_routing_rules(
+        &self,
+        request: Request<pb::ListRoutingRulesRequest>,
+    ) -> Result<Response<pb::ListRoutingRulesResponse>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let account = required("account", &request.get_ref().account)?;
+        let found = self
+            .rules
+            .list_routing_rules(account)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListRoutingRulesResponse {
+            rules: found.iter().map(RoutingRule::to_proto).collect(),
+        }))
+    }
+
+    pub(super) async fn create_routing_rule(
+        &self,
+        request: Request<pb::RoutingRule>,
+    ) -> Result<Response<pb::RoutingRule>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let rule = RoutingRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let saved = self
+            .rules
+            .create_routing_rule(rule)
+            .await
+            .map_err(rules_error)?;
+        Ok(Response::new(saved.to_proto()))
+    }
+
+    pub(super) async fn delete_routing_rule(
+        &self,
+        request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        caller(&request)?.require_any(ADMINS)?;
+        let id = rule_id(&request.get_ref().id)?;
+        if !self
+            .rules
+            .delete_routing_rule(id)
+            .await
+            .map_err(GrpcError::from)?
+        {
+            return Err(GrpcError::RuleNotFound(id.to_string()).into());
+        }
+        Ok(Response::new(pb::DeleteRuleResponse {}))
+    }
+}
+
+fn rule_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
+    required("id", raw)?;
+    Ok(parse_id(raw)?)
+}
+
+fn rules_error(error: RulesStoreError) -> GrpcError {
+    match error {
+        RulesStoreError::Invalid(error) => GrpcError::Rule(error),
+        RulesStoreError::Db(error) => GrpcError::Database(error),
+    }
+}

@@ -1,0 +1,172 @@
+//! What citizens and the clock need to find: the citizen's active ticket (opening
+//! one if there is none), the ticket waiting for their rating, and the tickets
+//! whose deadline passed. The change itself then goes through
+//! [`super::lifecycle::change`].
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, Postgres, Transaction};
+
+use super::{TICKET_COLUMNS, TicketRow};
+use crate::domain::{Deadline, Deadlines, TicketId};
+
+/// A ticket to open.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub account: &'a str,
+    pub openid: &'a str,
+    pub department: &'a str,
+    pub category: &'a str,
+    pub summary: &'a str,
+    pub opened_at: DateTime<Utc>,
+    pub deadlines: Deadlines,
+}
+
+/// Where a citizen's message landed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placed {
+    /// A new ticket.
+    Opened(TicketRow),
+    /// The citizen's active ticket, as it was before the message.
+    Joined(TicketRow),
+}
+
+/// Finds and locks the citizen's active ticket, or opens `new`. Two messages of one
+/// citizen handled at once (two consumer replicas) cannot open two tickets: the
+/// partial unique index refuses the second insert, which then joins the first.
+pub async fn open_or_join(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewTicket<'_>,
+) -> Result<Placed, sqlx::Error> {
+    // The loop runs twice at most in practice: a lost insert race, then the join.
+    for _ in 0..3 {
+        if let Some(active) = lock_active(tx, new.account, new.openid).await? {
+            return Ok(Placed::Joined(active));
+        }
+        let opened: Option<TicketRow> = sqlx::query_as(&format!(
+            "INSERT INTO tickets (id, account, department, openid, state, category, summary,
+                                  opened_at, acknowledge_due_at, resolve_due_at)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9)
+             ON CONFLICT (account, openid) WHERE state <> 'closed' DO NOTHING
+             RETURNING {TICKET_COLUMNS}"
+        ))
+        .bind(TicketId::generate().0)
+        .bind(new.account)
+        .bind(new.department)
+        .bind(new.openid)
+        .bind(new.category)
+        .bind(new.summary)
+        .bind(new.opened_at)
+        .bind(new.deadlines.acknowledge_due_at)
+        .bind(new.deadlines.resolve_due_at)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(ticket) = opened {
+            return Ok(Placed::Opened(ticket));
+        }
+        // The conflicting ticket committed while we waited; the next statement sees it.
+    }
+    Err(sqlx::Error::RowNotFound)
+}
+
+/// The citizen's ticket that is not closed, locked for the transaction.
+pub async fn lock_active(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+) -> Result<Option<TicketRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets
+          WHERE account = $1 AND openid = $2 AND state <> 'closed'
+          FOR UPDATE"
+    ))
+    .bind(account)
+    .bind(openid)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The ticket waiting for this citizen's rating: their most recent ticket, if it is
+/// closed, was asked to be rated, and has no rating yet, or got it from `event_id`
+/// itself (the reply path may look after the consumer has recorded it).
+pub async fn awaiting_rating(
+    db: impl PgExecutor<'_>,
+    account: &str,
+    openid: &str,
+    event_id: &str,
+) -> Result<Option<TicketId>, sqlx::Error> {
+    let id: Option<(uuid::Uuid,)> = sqlx::query_as(
+        "SELECT id FROM (
+             SELECT id, state, rating_requested_at, rating, rated_event_id FROM tickets
+              WHERE account = $1 AND openid = $2
+              ORDER BY opened_at DESC, id DESC LIMIT 1) latest
+          WHERE state = 'closed' AND rating_requested_at IS NOT NULL
+            AND (rating IS NULL OR rated_event_id = $3)",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(event_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(id.map(|(id,)| TicketId(id)))
+}
+
+/// Whether the citizen has answers held for them (they were outside the 48-hour
+/// window when the department replied).
+pub async fn has_held_answers(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    openid: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tickets
+                         WHERE account = $1 AND openid = $2 AND awaiting_citizen)",
+    )
+    .bind(account)
+    .bind(openid)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Locks up to `limit` tickets whose `deadline` passed before `now` unmarked, and
+/// returns them as they are now. Each ticket is taken once: the rows are locked
+/// with `SKIP LOCKED` (a replica sweeping at the same time takes other rows), and
+/// then re-read with the condition, so a row another replica marked in the
+/// meantime is not returned again.
+pub async fn lock_overdue(
+    tx: &mut Transaction<'_, Postgres>,
+    deadline: Deadline,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<TicketRow>, sqlx::Error> {
+    let (marker, due, states) = match deadline {
+        Deadline::Acknowledge => (
+            "acknowledge_overdue_at",
+            "acknowledge_due_at",
+            "state IN ('open', 'reopened')",
+        ),
+        Deadline::Resolve => ("resolve_overdue_at", "resolve_due_at", "state <> 'closed'"),
+    };
+    let condition = format!("{states} AND {marker} IS NULL AND {due} < $1");
+    // Two statements, not one with a locking sub-select: there the outer statement's
+    // snapshot can predate a row the sub-select locked, and its re-check may drop a
+    // row that stays locked, leaving it unmarked.
+    let locked: Vec<uuid::Uuid> = sqlx::query_scalar(&format!(
+        "SELECT id FROM tickets WHERE {condition}
+          ORDER BY {due} LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    if locked.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ANY($2) AND {condition}
+          ORDER BY {due}"
+    ))
+    .bind(now)
+    .bind(&locked)
+    .fetch_all(&mut **tx)
+    .await
+}

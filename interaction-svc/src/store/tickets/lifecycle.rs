@@ -1,0 +1,230 @@
+//! The one way a ticket changes: lock it, let the domain decide the state after the
+//! [`TicketEvent`], write the event's columns, record the history and queue the
+//! `TicketChanged`, all in the caller's transaction. The caller commits and then
+//! wakes the outbox relay. Department actions, citizens' messages and ratings, the
+//! sweeper and the deliverer all come through [`change`].
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+
+use super::announce::{Announcement, announce};
+use super::{TICKET_COLUMNS, TicketRow, record_transition};
+use crate::domain::ticket::in_scope;
+use crate::domain::{Deadline, Scope, TicketEvent, TicketId, TicketState, TransitionError};
+
+/// Why a change of a ticket was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// Absent, or owned by a department the caller may not see.
+    #[error("ticket {0} not found")]
+    NotFound(TicketId),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Reopening would give the citizen a second active ticket on the account.
+    #[error("the citizen already has an active ticket on this account")]
+    CitizenHasActiveTicket,
+    /// Another answer to the ticket is still being sent; answers go out in order.
+    #[error("another answer to ticket {0} is still being sent; try again")]
+    AnswerInFlight(TicketId),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ActionError {
+    /// The error for a caller that works in `sqlx::Error` (the inbound consumer,
+    /// whose events the state machine allows on the tickets it finds): a database
+    /// failure as it is, any refusal as a decoding failure of the ticket.
+    pub fn into_database(self) -> sqlx::Error {
+        match self {
+            Self::Database(error) => error,
+            refused => sqlx::Error::Decode(Box::new(refused)),
+        }
+    }
+}
+
+/// Who caused a change, why, and under which event id it is announced.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// "citizen", "system", or the department plus the agent if one was named
+    /// (`social-security/张三`).
+    pub actor: &'a str,
+    pub note: &'a str,
+    /// The outbox event id; `None` makes a fresh one (a department's action is its
+    /// own cause, while a citizen's message or a sweep derives it from theirs).
+    pub event_id: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+impl<'a> Cause<'a> {
+    /// A cause acting now, announced under a fresh event id.
+    pub fn now(actor: &'a str, note: &'a str) -> Self {
+        Self {
+            actor,
+            note,
+            event_id: None,
+            at: Utc::now(),
+        }
+    }
+}
+
+/// Locks ticket `id` in `tx`, refusing one outside `scope` as not found (so ids
+/// cannot be probed across departments).
+pub async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    id: TicketId,
+    scope: Scope<'_>,
+) -> Result<TicketRow, ActionError> {
+    let row: Option<TicketRow> = sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.filter(|row| in_scope(scope, &row.department))
+        .ok_or(ActionError::NotFound(id))
+}
+
+/// Applies `event` to `before` (locked in `tx`, or just inserted for `Opened`):
+/// the state and columns, the history, the announcement. Returns the ticket as it
+/// now is.
+pub async fn change(
+    tx: &mut Transaction<'_, Postgres>,
+    before: &TicketRow,
+    event: TicketEvent<'_>,
+    cause: Cause<'_>,
+) -> Result<TicketRow, ActionError> {
+    let from = match event {
+        TicketEvent::Opened => None,
+        _ => Some(before.state()?),
+    };
+    let to = event.apply(from)?;
+    let after = write(tx, before, event, to, &cause).await?;
+    let kind = event.kind();
+    let previous_department = if after.department == before.department {
+        ""
+    } else {
+        before.department.as_str()
+    };
+    let moved;
+    let note = if cause.note.is_empty() && !previous_department.is_empty() {
+        moved = format!("{previous_department} → {}", after.department);
+        moved.as_str()
+    } else {
+        cause.note
+    };
+    if event.is_history(from, to) {
+        record_transition(
+            tx,
+            before.ticket_id(),
+            from,
+            to,
+            cause.actor,
+            kind.as_str(),
+            note,
+        )
+        .await?;
+    }
+    let fresh;
+    let event_id = match cause.event_id {
+        Some(id) => id,
+        None => {
+            fresh = format!(
+                "ticket:{}:{}:{}",
+                before.id,
+                kind.as_str(),
+                uuid::Uuid::now_v7()
+            );
+            fresh.as_str()
+        }
+    };
+    let deadline = match event {
+        TicketEvent::Overdue(deadline) => Some(deadline),
+        _ => None,
+    };
+    announce(
+        tx,
+        &after,
+        Announcement {
+            kind,
+            actor: cause.actor,
+            previous_department,
+            deadline,
+            event_id,
+            occurred_at: cause.at,
+        },
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Writes what `event` changes on the row, with `to` as the new state.
+async fn write(
+    tx: &mut Transaction<'_, Postgres>,
+    before: &TicketRow,
+    event: TicketEvent<'_>,
+    to: TicketState,
+    cause: &Cause<'_>,
+) -> Result<TicketRow, ActionError> {
+    let set = match event {
+        // The row was inserted as it is.
+        TicketEvent::Opened => return Ok(before.clone()),
+        TicketEvent::CitizenMessage if before.state()? == to => return Ok(before.clone()),
+        TicketEvent::CitizenMessage => "state = $2",
+        TicketEvent::Acknowledged => {
+            "state = $2, acknowledged_at = COALESCE(acknowledged_at, now())"
+        }
+        TicketEvent::Assigned { .. } => {
+            "department = COALESCE($3, department), assignee = $4, state = $2"
+        }
+        TicketEvent::Replied => {
+            "state = $2,
+             acknowledged_at = COALESCE(acknowledged_at, now()),
+             first_answered_at = COALESCE(first_answered_at, now()),
+             awaiting_citizen = EXISTS (
+                 SELECT 1 FROM ticket_messages WHERE ticket_id = $1 AND delivery = 'held')"
+        }
+        TicketEvent::Closed => "state = $2, closed_at = now()",
+        // A pending rating question is withdrawn, so the citizen's next digit is not
+        // mistaken for a rating.
+        TicketEvent::Reopened => "state = $2, closed_at = NULL, rating_requested_at = NULL",
+        TicketEvent::Overdue(Deadline::Acknowledge) => {
+            "state = $2, acknowledge_overdue_at = $5, overdue = true"
+        }
+        TicketEvent::Overdue(Deadline::Resolve) => {
+            "state = $2, resolve_overdue_at = $5, overdue = true"
+        }
+        // The message's event id tells the reply path it was this very message.
+        TicketEvent::Rated { .. } => "state = $2, rating = $3::smallint, rated_event_id = $6",
+    };
+    let (department, assignee) = match event {
+        TicketEvent::Assigned {
+            department,
+            assignee,
+        } => (department, assignee),
+        _ => (None, ""),
+    };
+    let (third, message): (Option<String>, Option<&str>) = match event {
+        TicketEvent::Rated {
+            rating,
+            message_event_id,
+        } => (Some(rating.to_string()), Some(message_event_id)),
+        _ => (department.map(str::to_owned), None),
+    };
+    sqlx::query_as(&format!(
+        "UPDATE tickets SET {set} WHERE id = $1 RETURNING {TICKET_COLUMNS}"
+    ))
+    .bind(before.id)
+    .bind(to.as_str())
+    .bind(third)
+    .bind(assignee)
+    .bind(cause.at)
+    .bind(message)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.constraint() == Some("tickets_one_active_per_citizen") => {
+            ActionError::CitizenHasActiveTicket
+        }
+        _ => ActionError::Database(error),
+    })
+}
