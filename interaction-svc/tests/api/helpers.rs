@@ -53,8 +53,15 @@ pub fn wechat_env(mock: &wechat_sim::api_server::MockWechat) -> [(&'static str, 
 
 /// A service with `extra` configuration on top of the test defaults.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    platform::telemetry::init_test_tracing();
     let test_db = TestDb::new("interaction");
+    let database_url = test_db.url();
+    spawn_app_in(test_db, &database_url, extra).await
+}
+
+/// A service on `test_db` that reaches it through `database_url` (a `ChaosProxy`
+/// in front of it, say); the test's own pool connects directly.
+pub async fn spawn_app_in(test_db: TestDb, database_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    platform::telemetry::init_test_tracing();
     let test_nats = TestNats::new();
     let keys = format!(
         "city-office:admin:{ADMIN_KEY},social-security:agent:{SOCIAL_AGENT_KEY},\
@@ -64,7 +71,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let env = service_env(
         &test_db,
         &test_nats,
-        [("API_KEYS", keys.as_str())]
+        [("API_KEYS", keys.as_str()), ("DATABASE_URL", database_url)]
             .into_iter()
             .chain(extra.iter().copied()),
     );

@@ -2,6 +2,7 @@
 
 mod answering;
 mod citizen;
+mod consumer_faults;
 mod drain;
 mod e2e;
 mod followers;
