@@ -176,14 +176,11 @@ pub async fn run_consumer<H: EventHandler>(
 ) -> Result<(), NatsError> {
     let spec = H::CONSUMER;
     let consumer = provision_consumer(&jetstream, &namespace, &spec).await?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| NatsError::Consumer {
-            stream: namespace.name(spec.stream.name),
-            durable: namespace.name(spec.durable),
-            reason: e.to_string(),
-        })?;
+    let mut messages = consumer.messages().await.map_err(|e| NatsError::Consumer {
+        stream: namespace.name(spec.stream.name),
+        durable: namespace.name(spec.durable),
+        reason: e.to_string(),
+    })?;
     let runner = Arc::new(Runner {
         jetstream,
         namespace,

@@ -152,7 +152,12 @@ mod tests {
             "inbound event_id is empty"
         );
         let no_account = inbound(TEXT, "x", " ").encode_to_vec();
-        assert!(InboundEvent::decode(&no_account).unwrap_err().to_string().contains("account"));
+        assert!(
+            InboundEvent::decode(&no_account)
+                .unwrap_err()
+                .to_string()
+                .contains("account")
+        );
         let mut unknown = inbound(TEXT, "x", "city");
         unknown.kind = 9;
         assert!(matches!(
@@ -160,7 +165,10 @@ mod tests {
             Err(InboundError::UnknownKind(9))
         ));
         let bad_xml = inbound("<xml><MsgType>", "x", "city").encode_to_vec();
-        assert!(matches!(InboundEvent::decode(&bad_xml), Err(InboundError::Xml(_))));
+        assert!(matches!(
+            InboundEvent::decode(&bad_xml),
+            Err(InboundError::Xml(_))
+        ));
         assert!(matches!(
             InboundEvent::decode(b"\xff\xff\xff"),
             Err(InboundError::Undecodable(_))

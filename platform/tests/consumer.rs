@@ -354,21 +354,30 @@ async fn the_relay_publishes_what_committed_with_its_event_id_and_nothing_rolled
     assert!(!outbox::enqueue(&mut tx, event("e1")).await.unwrap());
     tx.commit().await.unwrap();
     let mut rolled_back = pool.begin().await.unwrap();
-    outbox::enqueue(&mut rolled_back, event("e2")).await.unwrap();
+    outbox::enqueue(&mut rolled_back, event("e2"))
+        .await
+        .unwrap();
     rolled_back.rollback().await.unwrap();
 
-    let relay = Relay::new("test", pool.clone(), js.clone(), test_nats.namespace.clone());
+    let relay = Relay::new(
+        "test",
+        pool.clone(),
+        js.clone(),
+        test_nats.namespace.clone(),
+    );
     assert_eq!(relay.pending().await.unwrap(), 1);
     let signal = OutboxSignal::new();
     let drain = Drain::new();
     let writers = drain.clone();
     drain.spawn(async move { writers.stopping().cancelled().await });
     let relay_drain = drain.clone();
-    drain.spawn_final(relay.clone().run(
-        signal.clone(),
-        Duration::from_secs(3600),
-        async move { relay_drain.work_done().await },
-    ));
+    drain.spawn_final(
+        relay
+            .clone()
+            .run(signal.clone(), Duration::from_secs(3600), async move {
+                relay_drain.work_done().await
+            }),
+    );
 
     // Committed after the relay started: the signal, not the hour-long poll, sends it.
     let mut tx = pool.begin().await.unwrap();

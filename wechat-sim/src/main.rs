@@ -37,6 +37,41 @@ enum Command {
     Ceiling(CeilingArgs),
     /// Prints the message count of a JetStream stream.
     StreamCount(StreamCountArgs),
+    /// Writes citizens' text messages straight into WECHAT_INBOUND (consumer benchmark).
+    Prefill(PrefillArgs),
+    /// Joins WECHAT_INBOUND's store times with a service's processed_events: the apply
+    /// rate and store → applied latency (consumer benchmark).
+    ConsumerReport(ConsumerReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct PrefillArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// The account id.
+    #[arg(long, default_value = DEMO_ACCOUNT.id)]
+    account: String,
+    /// The account's original id (`gh_…`).
+    #[arg(long, default_value = DEMO_ACCOUNT.original_id)]
+    original_id: String,
+    /// Messages to write.
+    #[arg(long, default_value_t = 30_000)]
+    messages: usize,
+    /// Distinct citizens writing them (round robin).
+    #[arg(long, default_value_t = 10_000)]
+    citizens: usize,
+}
+
+#[derive(Args, Debug)]
+struct ConsumerReportArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// The service's database (its processed_events table).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The account callbacks are sent for; the defaults are the gateway's demo account.
@@ -262,6 +297,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Responder(args) => run_responder(args).await,
         Command::Ceiling(args) => run_ceiling(args).await,
         Command::StreamCount(args) => run_stream_count(args).await,
+        Command::Prefill(args) => run_prefill(args).await,
+        Command::ConsumerReport(args) => run_consumer_report(args).await,
     }
 }
 
@@ -398,6 +435,46 @@ async fn run_stream_count(args: StreamCountArgs) -> anyhow::Result<()> {
             .delete_stream(&stream)
             .await?;
         tracing::info!(%stream, "stream deleted");
+    }
+    Ok(())
+}
+
+async fn run_prefill(args: PrefillArgs) -> anyhow::Result<()> {
+    let namespace = args.nats.namespace()?;
+    let client = args.nats.connect().await?;
+    let prefill = traffic::consumer_bench::Prefill {
+        account: args.account,
+        original_id: args.original_id,
+        messages: args.messages,
+        citizens: args.citizens,
+        run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+    };
+    let started = std::time::Instant::now();
+    let stored = traffic::consumer_bench::prefill(client, &namespace, &prefill).await?;
+    tracing::info!(stored, elapsed = ?started.elapsed(), "stream prefilled");
+    Ok(())
+}
+
+// The report is the CLI's output (stdout), unlike logs.
+#[allow(clippy::print_stdout)]
+async fn run_consumer_report(args: ConsumerReportArgs) -> anyhow::Result<()> {
+    let namespace = args.nats.namespace()?;
+    let client = args.nats.connect().await?;
+    let r = traffic::consumer_bench::report(client, &namespace, &args.database_url).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "applied {}/{} in {:.0} ms: {:.0} events/s; store -> applied p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.applied,
+            r.stream_messages,
+            r.applied_span_ms,
+            r.applied_per_second,
+            r.lag_p50_ms,
+            r.lag_p90_ms,
+            r.lag_p99_ms,
+            r.lag_max_ms
+        );
     }
     Ok(())
 }

@@ -24,9 +24,9 @@ use crate::domain::rules;
 use crate::domain::{Intake, TicketEvent, TicketId};
 use crate::replies::{AccountRules, RulesCache};
 use crate::store::followers::{self, ReportedLocation};
+use crate::store::thread;
 use crate::store::tickets::citizen::{self as tickets_inbound, NewTicket, Placed};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
-use crate::store::thread;
 
 /// The durable consumer over every inbound callback.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -215,7 +215,9 @@ impl<H: HeldAnswers> InboundHandler<H> {
                     .flush(event.account.as_str(), event.openid.as_str())
                     .await
                 {
-                    Ok(sent) => tracing::info!(event_id = %event.event_id, sent, "held answers sent"),
+                    Ok(sent) => {
+                        tracing::info!(event_id = %event.event_id, sent, "held answers sent")
+                    }
                     Err(error) => {
                         tracing::warn!(event_id = %event.event_id, %error, "cannot send held answers; they stay held")
                     }

@@ -1,9 +1,9 @@
 //! What one inbound WeChat callback contributes to an account's counters.
 
 use chrono::{DateTime, Utc};
+pub use platform::ids::AccountId;
 use platform::ids::IdError;
 use platform::inbound::{InboundEvent, InboundKind};
-pub use platform::ids::AccountId;
 use wechat::message::{Event, Payload};
 
 /// Why an account named in a request cannot be used.
