@@ -12,7 +12,7 @@ use crate::domain::Intake;
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
 use crate::replies::{self, Responder, RulesCache};
 use crate::store::rules::CHANGED_WILDCARD;
-use crate::sweeper;
+use crate::jobs::sweeper;
 
 /// Subscriptions and shared state, prepared before the service reports ready.
 pub struct Background {

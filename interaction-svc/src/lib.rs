@@ -9,9 +9,9 @@ pub mod delivery;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod jobs;
 pub mod replies;
 pub mod startup;
 pub mod store;
-pub mod sweeper;
 
 pub use startup::{Application, Config, migrate};

@@ -3,7 +3,7 @@
 //! working on a small pool.
 
 use chrono::{Duration, Utc};
-use interaction_svc::sweeper::give_up_stale_sends;
+use interaction_svc::jobs::sweeper::give_up_stale_sends;
 use proto::interaction::v1::{
     DeliveryStatus, GetTicketRequest, ListTicketsRequest, ReplyToTicketRequest,
 };

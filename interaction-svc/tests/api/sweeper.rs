@@ -2,7 +2,7 @@
 //! number of replicas sweeping.
 
 use chrono::{Duration, Utc};
-use interaction_svc::sweeper::sweep_once;
+use interaction_svc::jobs::sweeper::sweep_once;
 use prost::Message as _;
 use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
 
