@@ -23,8 +23,6 @@ pub enum GrpcError {
     /// A request field that is missing or malformed; the message names the field.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error("ticket {0} not found")]
-    TicketNotFound(String),
     #[error("follower {0} not found")]
     FollowerNotFound(String),
     #[error("rule {0} not found")]
@@ -82,8 +80,7 @@ impl From<GrpcError> for Status {
             | GrpcError::Rule(_)
             | GrpcError::Answer(_)
             | GrpcError::Invalid { .. } => ErrorCode::InvalidArgument,
-            GrpcError::TicketNotFound(_)
-            | GrpcError::FollowerNotFound(_)
+            GrpcError::FollowerNotFound(_)
             | GrpcError::RuleNotFound(_)
             | GrpcError::Action(ActionError::NotFound(_)) => ErrorCode::NotFound,
             GrpcError::Action(ActionError::Transition(_))
