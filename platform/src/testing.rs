@@ -12,10 +12,12 @@
 mod chaos;
 mod metrics;
 mod process;
+mod schema;
 
 pub use chaos::ChaosProxy;
 pub use metrics::metric_value;
-pub use process::ServiceProcess;
+pub use process::{ServiceProcess, free_port};
+pub use schema::assert_backbone_schema;
 
 use std::str::FromStr;
 

@@ -25,3 +25,10 @@ async fn the_service_is_ready_and_serving_after_build() {
     assert_eq!(health.status(), ServingStatus::Serving);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn migrations_give_the_outbox_and_processed_events_the_platform_shape() {
+    let app = spawn_app().await;
+    platform::testing::assert_backbone_schema(&app.db).await;
+    app.stop().await;
+}

@@ -129,3 +129,10 @@ async fn reflection_lists_only_what_this_port_serves_in_both_protocol_versions()
         "{response:?}"
     );
 }
+
+#[tokio::test]
+async fn migrations_give_the_outbox_and_processed_events_the_platform_shape() {
+    let app = spawn_app().await;
+    platform::testing::assert_backbone_schema(&app.db).await;
+    app.stop().await;
+}

@@ -66,6 +66,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// A pool on the service's database.
+    pub async fn db(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self._test_db.url())
+            .await
+            .expect("test database reachable")
+    }
+
     /// Fires the shutdown and returns the server task, to await its drain.
     pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
         if let Some(shutdown) = self.shutdown.take() {

@@ -28,3 +28,12 @@ async fn shutdown_stops_the_consumer_and_drains_well_within_the_grace_period() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn migrations_give_the_outbox_and_processed_events_the_platform_shape() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    platform::testing::assert_backbone_schema(&db).await;
+    db.close().await;
+    app.stop().await;
+}
