@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use platform::Env;
-use platform::testing::{ChaosProxy, ServiceProcess, TestNats};
+use platform::testing::{ChaosProxy, ServiceProcess, TestNats, free_port};
+use wechat::signature;
 
 const GRACE: Duration = Duration::from_secs(2);
 /// Process exit and a loaded 2-core test machine, on top of the grace.
@@ -39,4 +40,92 @@ async fn sigterm_with_nats_cut_ends_the_process_within_the_grace_and_says_what_i
         output.contains("nats flush"),
         "the unfinished flush is logged:\n{output}"
     );
+}
+
+#[tokio::test]
+async fn a_callback_in_flight_when_nats_is_cut_gets_no_answer_and_the_process_still_ends_in_time() {
+    let nats = TestNats::new();
+    let proxy = ChaosProxy::start(nats.url()).await;
+    let http_addr = format!("127.0.0.1:{}", free_port());
+    let env = Env::from_pairs([
+        ("NATS_URL", proxy.url()),
+        ("NATS_PREFIX", nats.prefix.as_str()),
+        ("HTTP_ADDR", http_addr.as_str()),
+        ("SHUTDOWN_GRACE", "2s"),
+        ("WECHAT_ACCOUNTS", "drain"),
+        ("WECHAT_DRAIN_APPID", "wxdrain000000001"),
+        ("WECHAT_DRAIN_ORIGINAL_ID", "gh_drain0000001"),
+        ("WECHAT_DRAIN_TOKEN", "drain-token"),
+        ("WECHAT_DRAIN_MODE", "plaintext"),
+    ]);
+    let mut gateway = ServiceProcess::spawn(env!("CARGO_BIN_EXE_gateway"), &env);
+    gateway.wait_ready(Duration::from_secs(30)).await;
+    proxy.cut();
+    gateway.wait_unready(Duration::from_secs(10)).await;
+
+    // PUBLISH_DEADLINE (4 s by default) outlasts the grace: the callback is still
+    // retrying its publish when the drain's deadline comes.
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let query = [
+        (
+            "signature",
+            signature::signature("drain-token", &timestamp, "n1"),
+        ),
+        ("timestamp", timestamp),
+        ("nonce", "n1".to_owned()),
+    ];
+    let body = "<xml><ToUserName><![CDATA[gh_drain0000001]]></ToUserName>\
+        <FromUserName><![CDATA[oDrain]]></FromUserName><CreateTime>1700000100</CreateTime>\
+        <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>\
+        <MsgId>1</MsgId></xml>";
+    let callback = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{http_addr}/wechat/drain"))
+            .query(&query)
+            .body(body)
+            .send(),
+    );
+    wait_for_publish_retry(&gateway).await;
+    gateway.terminate();
+
+    let exited = gateway.wait_exit(GRACE + MARGIN).await;
+    let output = gateway.output();
+    assert!(
+        exited.is_some(),
+        "still running {:?} after SIGTERM:\n{output}",
+        GRACE + MARGIN
+    );
+    assert!(
+        callback.await.unwrap().is_err(),
+        "an unfinished callback gets no answer, so WeChat redelivers it"
+    );
+    assert!(
+        output.contains("drain deadline passed"),
+        "the abandoned callback is logged:\n{output}"
+    );
+}
+
+async fn wait_for_publish_retry(gateway: &ServiceProcess) {
+    let url = format!("{}/metrics", gateway.admin_url());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        // An unlabelled counter, rendered only once incremented.
+        if page
+            .lines()
+            .any(|line| line.starts_with("gateway_publish_retries_total "))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the callback never reached its publish:\n{}",
+            gateway.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -167,9 +167,13 @@ where
     }
 }
 
-/// A loopback port free at the time of asking. Another process could take it
-/// before the service binds it, which on a test machine is rare enough.
-fn free_port() -> u16 {
+/// A loopback port free at the time of asking, for a child process's listener
+/// whose port the test must know. Another process could take it before the child
+/// binds it, which on a test machine is rare enough.
+///
+/// # Panics
+/// When loopback cannot be bound.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
