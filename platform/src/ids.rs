@@ -6,7 +6,7 @@ use std::fmt;
 /// Why a raw identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("{0} is empty")]
+    #[error("{0} is required")]
     Empty(&'static str),
     #[error("{what} is longer than {max} bytes")]
     TooLong { what: &'static str, max: usize },

@@ -149,7 +149,7 @@ mod tests {
         let no_id = inbound(TEXT, "", "city").encode_to_vec();
         assert_eq!(
             InboundEvent::decode(&no_id).unwrap_err().to_string(),
-            "inbound event_id is empty"
+            "inbound event_id is required"
         );
         let no_account = inbound(TEXT, "x", " ").encode_to_vec();
         assert!(

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::account::{AccountId, AccountIdError};
+use super::{AccountId, AccountIdError};
 
 /// Why a directory request from outside is unusable. Messages name the field.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -117,11 +117,15 @@ mod tests {
     fn a_listing_needs_an_account_and_takes_an_optional_category() {
         assert_eq!(
             ServiceListing::parse("", "transport"),
-            Err(DirectoryInputError::Account(AccountIdError::Missing))
+            Err(DirectoryInputError::Account(AccountIdError::Empty(
+                "account"
+            )))
         );
         assert_eq!(
             ServiceListing::parse("  ", ""),
-            Err(DirectoryInputError::Account(AccountIdError::Missing))
+            Err(DirectoryInputError::Account(AccountIdError::Empty(
+                "account"
+            )))
         );
         let all = ServiceListing::parse("chenzhou", "").unwrap();
         assert_eq!(all.account.as_str(), "chenzhou");
@@ -137,7 +141,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         assert!(
-            DirectoryInputError::from(AccountIdError::Missing)
+            DirectoryInputError::from(AccountIdError::Empty("account"))
                 .to_string()
                 .contains("account")
         );

@@ -35,7 +35,7 @@ mod tests {
     #[test]
     fn input_errors_are_invalid_arguments_that_name_the_field() {
         let status = Status::from(GrpcError::from(DirectoryInputError::from(
-            AccountIdError::Missing,
+            AccountIdError::Empty("account"),
         )));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(status.message(), "account is required");
