@@ -41,7 +41,7 @@ async fn sigterm_with_nats_cut_ends_the_process_within_the_grace_and_says_what_i
 }
 
 #[tokio::test]
-async fn sigterm_with_postgres_cut_and_an_event_in_hand_ends_the_process_within_the_grace() {
+async fn sigterm_with_postgres_blackholed_and_an_event_in_hand_ends_the_process_within_the_grace() {
     let (db, nats) = (TestDb::new("stats"), TestNats::new());
     let postgres = ChaosProxy::start(&db.url()).await;
     let env =
