@@ -164,6 +164,43 @@ async fn wait_until_settled(js: &jetstream::Context, test_nats: &TestNats, publi
     panic!("the consumer did not settle {published} messages within 20 s");
 }
 
+/// A consumer running `handler` over the test namespace until [`Running::stop`].
+struct Running {
+    drain: Drain,
+    task: tokio::task::JoinHandle<Result<(), nats::NatsError>>,
+}
+
+impl Running {
+    fn start<H: EventHandler>(
+        js: &jetstream::Context,
+        test_nats: &TestNats,
+        handler: Arc<H>,
+    ) -> Self {
+        let drain = Drain::new();
+        let task = tokio::spawn(run_consumer(
+            js.clone(),
+            test_nats.namespace.clone(),
+            "test",
+            handler,
+            drain.clone(),
+        ));
+        Self { drain, task }
+    }
+
+    async fn stop(self) {
+        self.drain.begin();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn flaky(failures: i64, permanent: bool) -> Arc<Flaky> {
+    Arc::new(Flaky {
+        failures,
+        permanent,
+        handled: AtomicUsize::new(0),
+    })
+}
+
 async fn first_dead_letter(
     js: &jetstream::Context,
     test_nats: &TestNats,
@@ -191,22 +228,10 @@ async fn transient_failures_are_retried_until_the_handler_succeeds() {
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
     publish(&js, &test_nats, "o1:1").await;
-    let handler = Arc::new(Flaky {
-        failures: 1,
-        permanent: false,
-        handled: AtomicUsize::new(0),
-    });
-    let drain = Drain::new();
-    let runner = tokio::spawn(run_consumer(
-        js.clone(),
-        test_nats.namespace.clone(),
-        "test",
-        handler.clone(),
-        drain.clone(),
-    ));
+    let handler = flaky(1, false);
+    let running = Running::start(&js, &test_nats, handler.clone());
     wait_until_settled(&js, &test_nats, 1).await;
-    drain.begin();
-    runner.await.unwrap().unwrap();
+    running.stop().await;
     assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
 }
 
@@ -215,19 +240,8 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
     publish(&js, &test_nats, "o1:2").await;
-    let handler = Arc::new(Flaky {
-        failures: 99,
-        permanent: true,
-        handled: AtomicUsize::new(0),
-    });
-    let drain = Drain::new();
-    let runner = tokio::spawn(run_consumer(
-        js.clone(),
-        test_nats.namespace.clone(),
-        "test",
-        handler,
-        drain.clone(),
-    ));
+    let handler = flaky(99, true);
+    let running = Running::start(&js, &test_nats, handler.clone());
     let (subject, letter) = first_dead_letter(&js, &test_nats).await;
     assert_eq!(
         subject,
@@ -240,8 +254,7 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
     assert_eq!(header.event_id, "o1:2");
     assert_eq!(header.account, "city");
     assert_eq!(letter.payload, b"o1:2");
-    drain.begin();
-    runner.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -249,26 +262,14 @@ async fn an_undecodable_payload_is_dead_lettered_by_the_runner_without_reaching_
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
     publish(&js, &test_nats, "no-number-here").await;
-    let handler = Arc::new(Flaky {
-        failures: 0,
-        permanent: false,
-        handled: AtomicUsize::new(0),
-    });
-    let drain = Drain::new();
-    let runner = tokio::spawn(run_consumer(
-        js.clone(),
-        test_nats.namespace.clone(),
-        "test",
-        handler.clone(),
-        drain.clone(),
-    ));
+    let handler = flaky(0, false);
+    let running = Running::start(&js, &test_nats, handler.clone());
     let (_, letter) = first_dead_letter(&js, &test_nats).await;
     assert_eq!(letter.reason, "undecodable: no key");
     assert_eq!(letter.deliveries, 1);
     assert_eq!(letter.header.unwrap().event_id, "no-number-here");
     wait_until_settled(&js, &test_nats, 1).await;
-    drain.begin();
-    runner.await.unwrap().unwrap();
+    running.stop().await;
     assert_eq!(handler.handled.load(Ordering::SeqCst), 0);
 }
 
@@ -287,17 +288,9 @@ async fn run_recorder(batches_fail: bool) -> Arc<Recorder> {
         batches_fail,
         ..Recorder::default()
     });
-    let drain = Drain::new();
-    let runner = tokio::spawn(run_consumer(
-        js.clone(),
-        test_nats.namespace.clone(),
-        "test",
-        handler.clone(),
-        drain.clone(),
-    ));
+    let running = Running::start(&js, &test_nats, handler.clone());
     wait_until_settled(&js, &test_nats, (keys.len() * per_key) as u64).await;
-    drain.begin();
-    runner.await.unwrap().unwrap();
+    running.stop().await;
     assert_eq!(handler.total(), keys.len() * per_key);
     let seen = handler.seen.lock().unwrap();
     for key in keys {
