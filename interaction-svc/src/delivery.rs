@@ -22,7 +22,7 @@ use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
 use crate::config::WechatApiConfig;
 use crate::domain::Delivery;
-use crate::store::tickets::{self, ActionError, SYSTEM_ACTOR, TicketRow};
+use crate::store::tickets::{self, ActionError, TicketRow};
 use crate::store::{followers_read, thread};
 
 /// The question sent after a ticket is closed; the citizen's next lone digit is the
@@ -196,14 +196,14 @@ impl Deliverer {
     /// Asks the citizen of a closed ticket to rate the answer and records the
     /// request (`rating_requested_at`). Outside the window, or if WeChat fails, the
     /// question is held like an answer and goes out when the citizen writes again.
-    /// Like an answer, it is committed as `sending` before WeChat is called.
+    /// `question` is the [`RATING_QUESTION`], already committed as `sending`
+    /// (`app::tickets` waits for the ticket's turn, so it follows the answers).
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
-    pub async fn ask_for_rating(&self, ticket: &TicketRow) -> Result<Delivery, DeliveryError> {
-        let mut tx = self.db.begin().await?;
-        let outgoing =
-            thread::insert_sending(&mut tx, ticket.ticket_id(), SYSTEM_ACTOR, RATING_QUESTION)
-                .await?;
-        tx.commit().await?;
+    pub async fn ask_for_rating(
+        &self,
+        ticket: &TicketRow,
+        question: &thread::Outgoing,
+    ) -> Result<Delivery, DeliveryError> {
         let delivery = match self.send_answer(ticket, RATING_QUESTION).await {
             Ok(delivery) => delivery,
             Err(error) => {
@@ -212,7 +212,7 @@ impl Deliverer {
             }
         };
         let mut tx = self.db.begin().await?;
-        thread::settle(&mut tx, outgoing.id, delivery.as_str()).await?;
+        thread::settle(&mut tx, question.id, delivery.as_str()).await?;
         tickets::record_rating_request(&mut tx, ticket, delivery).await?;
         tx.commit().await?;
         Ok(delivery)

@@ -6,12 +6,14 @@
 use platform::outbox::OutboxSignal;
 use sqlx::PgPool;
 
-use crate::delivery::{AnswerError, Deliverer};
+use crate::delivery::{AnswerError, Deliverer, RATING_QUESTION};
 use crate::domain::ticket::in_scope;
-use crate::domain::{Agent, AnswerText, Delivery, PageToken, TicketEvent, TicketId};
+use crate::domain::{Agent, AnswerText, Delivery, PageToken, Scope, TicketEvent, TicketId};
 use crate::store::thread::{self, Outgoing};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
-use crate::store::tickets::{self, MessageRow, TicketQuery, TicketRow, TransitionRow};
+use crate::store::tickets::{
+    self, MessageRow, SYSTEM_ACTOR, TicketQuery, TicketRow, TransitionRow,
+};
 
 /// A ticket with its conversation and history.
 #[derive(Debug, Clone)]
@@ -104,7 +106,19 @@ impl Tickets {
         note: &str,
     ) -> Result<TicketRow, ActionError> {
         let closed = self.act(id, agent, TicketEvent::Closed, note).await?;
-        if let Err(error) = self.deliverer.ask_for_rating(&closed).await {
+        let asked = match self
+            .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION)
+            .await
+        {
+            Ok((_, question)) => self
+                .deliverer
+                .ask_for_rating(&closed, &question)
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = asked {
             tracing::error!(ticket = %id, %error, "rating question not recorded");
         }
         Ok(closed)
@@ -154,7 +168,13 @@ impl Tickets {
         text: &AnswerText,
     ) -> Result<(TicketRow, Delivery), AnswerError> {
         let actor = agent.actor();
-        let (row, outgoing) = self.take_turn(id, agent, text, &actor).await?;
+        let replyable = |row: &TicketRow| -> Result<(), ActionError> {
+            TicketEvent::Replied.apply(Some(row.state()?))?;
+            Ok(())
+        };
+        let (row, outgoing) = self
+            .take_turn(id, agent.scope(), replyable, &actor, text.as_str())
+            .await?;
         let delivery = match self.deliverer.send_answer(&row, text.as_str()).await {
             Ok(delivery) => delivery,
             Err(error) => {
@@ -175,24 +195,27 @@ impl Tickets {
         Ok((recorded?, delivery))
     }
 
-    /// Records `text` as the ticket's next `sending` answer once no other answer to
-    /// it is being sent, waiting (without holding a connection) for one that is.
+    /// Records `text` by `author` as the ticket's next `sending` message once no
+    /// other message to it is being sent, waiting (without holding a connection)
+    /// for one that is: messages to a ticket reach the citizen in the order they
+    /// were given. `admit` checks the locked ticket first (its state allows it).
     async fn take_turn(
         &self,
         id: TicketId,
-        agent: Agent<'_>,
-        text: &AnswerText,
-        actor: &str,
+        scope: Scope<'_>,
+        admit: impl Fn(&TicketRow) -> Result<(), ActionError>,
+        author: &str,
+        text: &str,
     ) -> Result<(TicketRow, Outgoing), ActionError> {
         let deadline = tokio::time::Instant::now() + TURN_WAIT;
         loop {
             let mut tx = self.db.begin().await?;
-            // The row lock (held for these few statements only) orders two answers
-            // recorded at the same moment.
-            let row = lifecycle::lock(&mut tx, id, agent.scope()).await?;
-            TicketEvent::Replied.apply(Some(row.state()?))?;
+            // The row lock (held for these few statements only) orders two
+            // messages recorded at the same moment.
+            let row = lifecycle::lock(&mut tx, id, scope).await?;
+            admit(&row)?;
             if !thread::is_sending(&mut tx, id).await? {
-                let outgoing = thread::insert_sending(&mut tx, id, actor, text.as_str()).await?;
+                let outgoing = thread::insert_sending(&mut tx, id, author, text).await?;
                 tx.commit().await?;
                 return Ok((row, outgoing));
             }
