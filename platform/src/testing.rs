@@ -10,11 +10,13 @@
 //! `[dev-dependencies]`, so no release binary carries these fixtures.
 
 mod chaos;
+mod drain;
 mod metrics;
 mod process;
 mod schema;
 
 pub use chaos::ChaosProxy;
+pub use drain::{TEST_GRACE, assert_sigterm_with_nats_cut_ends_within_the_grace};
 pub use metrics::metric_value;
 pub use process::{ServiceProcess, free_port};
 pub use schema::assert_backbone_schema;

@@ -3,51 +3,30 @@
 
 use std::time::Duration;
 
-use platform::testing::{ChaosProxy, ServiceProcess, TestDb, TestNats, service_env};
+use platform::testing::{
+    ChaosProxy, ServiceProcess, TEST_GRACE, TestDb, TestNats,
+    assert_sigterm_with_nats_cut_ends_within_the_grace, service_env,
+};
 use prost::Message as _;
 
 use crate::helpers::text_message;
 
-const GRACE: Duration = Duration::from_secs(2);
-/// Process exit and a loaded 2-core test machine, on top of the grace.
-const MARGIN: Duration = Duration::from_secs(3);
-/// Connecting, provisioning and migrating a fresh database.
-const STARTUP: Duration = Duration::from_secs(60);
-
 #[tokio::test]
 async fn sigterm_with_nats_cut_ends_the_process_within_the_grace_and_says_what_it_left() {
     let (db, nats) = (TestDb::new("stats"), TestNats::new());
-    let proxy = ChaosProxy::start(nats.url()).await;
-    let env = service_env(&db, &nats, [("SHUTDOWN_GRACE", "2s")]).with("NATS_URL", proxy.url());
-    let mut service = ServiceProcess::spawn(env!("CARGO_BIN_EXE_stats-svc"), &env);
-    service.wait_ready(STARTUP).await;
-
-    proxy.cut();
-    service.wait_unready(Duration::from_secs(10)).await;
-    service.terminate();
-
-    let exited = service.wait_exit(GRACE + MARGIN).await;
-    let output = service.output();
-    assert!(
-        exited.is_some(),
-        "still running {:?} after SIGTERM:\n{output}",
-        GRACE + MARGIN
-    );
-    assert!(output.contains("draining"), "{output}");
-    assert!(
-        output.contains("nats flush"),
-        "the unfinished flush is logged:\n{output}"
-    );
+    let env = service_env(&db, &nats, []);
+    assert_sigterm_with_nats_cut_ends_within_the_grace(env!("CARGO_BIN_EXE_stats-svc"), env).await;
 }
 
 #[tokio::test]
 async fn sigterm_with_postgres_blackholed_and_an_event_in_hand_ends_the_process_within_the_grace() {
     let (db, nats) = (TestDb::new("stats"), TestNats::new());
     let postgres = ChaosProxy::start(&db.url()).await;
-    let env =
-        service_env(&db, &nats, [("SHUTDOWN_GRACE", "2s")]).with("DATABASE_URL", postgres.url());
+    let env = service_env(&db, &nats, [])
+        .with("SHUTDOWN_GRACE", format!("{}s", TEST_GRACE.as_secs()))
+        .with("DATABASE_URL", postgres.url());
     let mut service = ServiceProcess::spawn(env!("CARGO_BIN_EXE_stats-svc"), &env);
-    service.wait_ready(STARTUP).await;
+    service.wait_ready(Duration::from_secs(60)).await;
 
     // Silence rather than refusal: the consumer's handler waits on the database
     // instead of failing fast, the hardest case for a drain.
@@ -63,13 +42,5 @@ async fn sigterm_with_postgres_blackholed_and_an_event_in_hand_ends_the_process_
     )
     .await;
     service.wait_unready(Duration::from_secs(10)).await;
-    service.terminate();
-
-    let exited = service.wait_exit(GRACE + MARGIN).await;
-    let output = service.output();
-    assert!(
-        exited.is_some(),
-        "still running {:?} after SIGTERM:\n{output}",
-        GRACE + MARGIN
-    );
+    service.assert_terminates_within_the_grace().await;
 }
