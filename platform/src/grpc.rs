@@ -78,9 +78,45 @@ impl fmt::Display for Role {
 pub struct Caller {
     pub department: String,
     pub roles: BTreeSet<Role>,
+    /// The accounts this key may read and act on.
+    pub accounts: AccountScope,
+}
+
+/// Which accounts of the install a key reaches: a county's key sees its county's
+/// account only, never the city's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountScope {
+    /// Every account (`dept@*`, or an entry without `@`).
+    All,
+    /// These accounts only (`dept@city+yizhang`).
+    Only(BTreeSet<String>),
+}
+
+impl AccountScope {
+    /// Whether `account` is in scope.
+    pub fn contains(&self, account: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(accounts) => accounts.contains(account),
+        }
+    }
+
+    /// The accounts a query must be limited to; `None` when every account is in scope.
+    pub fn filter(&self) -> Option<Vec<String>> {
+        match self {
+            Self::All => None,
+            Self::Only(accounts) => Some(accounts.iter().cloned().collect()),
+        }
+    }
 }
 
 impl Caller {
+    /// Whether the caller's key reaches `account`. Objects of other accounts must
+    /// look absent (NOT_FOUND), so their ids cannot be probed.
+    pub fn may_access(&self, account: &str) -> bool {
+        self.accounts.contains(account)
+    }
+
     /// Whether the caller holds `role`. Admins hold every role.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)
@@ -140,7 +176,9 @@ impl fmt::Debug for ApiKeys {
 
 impl ApiKeys {
     /// Reads `API_KEYS` (or `API_KEYS_FILE`): entries separated by commas or newlines,
-    /// each `department:role+role:key`, e.g. `social-security:agent+viewer:k3y`.
+    /// each `department[@account+account]:role+role:key`, e.g.
+    /// `social-security@chenzhou:agent+viewer:k3y`. Without `@` (or with `@*`) the key
+    /// reaches every account, as before accounts were named.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let Some(raw) = env.secret("API_KEYS")? else {
             return Ok(Self::default());
@@ -168,6 +206,23 @@ impl ApiKeys {
                     "entry {position}: expected department:role+role:key"
                 ));
             };
+            let (department, accounts) = match department.split_once('@') {
+                None => (department, AccountScope::All),
+                Some((department, "*")) => (department, AccountScope::All),
+                Some((department, accounts)) => {
+                    let accounts: BTreeSet<String> = accounts
+                        .split('+')
+                        .map(str::trim)
+                        .map(str::to_owned)
+                        .collect();
+                    if accounts.iter().any(String::is_empty) {
+                        return Err(format!(
+                            "entry {position}: accounts after @ must be account ids joined by + (or *)"
+                        ));
+                    }
+                    (department, AccountScope::Only(accounts))
+                }
+            };
             if department.is_empty() || key.len() < 8 {
                 return Err(format!(
                     "entry {position}: department must be set and the key at least 8 characters"
@@ -183,6 +238,7 @@ impl ApiKeys {
                 Caller {
                     department: department.to_owned(),
                     roles,
+                    accounts,
                 },
             );
         }
@@ -440,5 +496,37 @@ mod tests {
             tonic::Code::NotFound
         );
         assert_eq!(ErrorCode::AlreadyExists.http(), http::StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn a_key_names_its_accounts_or_reaches_them_all() {
+        let keys = ApiKeys::parse(
+            "yizhang-office@yizhang:agent:key-county-1234, \
+             press@chenzhou+yizhang:editor:key-press-12345, \
+             city-office@*:admin:key-admin-1234, old-style:viewer:key-old-12345",
+        )
+        .unwrap();
+        let county = keys.lookup("key-county-1234").unwrap();
+        assert_eq!(county.department, "yizhang-office");
+        assert!(county.may_access("yizhang"));
+        assert!(!county.may_access("chenzhou"));
+        assert_eq!(county.accounts.filter(), Some(vec!["yizhang".to_owned()]));
+        let press = keys.lookup("key-press-12345").unwrap();
+        assert!(press.may_access("chenzhou") && press.may_access("yizhang"));
+        assert!(!press.may_access("guiyang"));
+        for all in ["key-admin-1234", "key-old-12345"] {
+            let caller = keys.lookup(all).unwrap();
+            assert_eq!(caller.accounts, AccountScope::All);
+            assert!(caller.may_access("anything"));
+            assert_eq!(caller.accounts.filter(), None);
+        }
+    }
+
+    #[test]
+    fn an_empty_account_list_names_the_entry() {
+        let error =
+            ApiKeys::parse("ok:viewer:key-ok-123456\nbad@:viewer:key-bad-123456").unwrap_err();
+        assert!(error.starts_with("entry 2:"), "{error}");
+        assert!(!error.contains("key-bad"), "{error}");
     }
 }

@@ -20,5 +20,5 @@ pub mod telemetry;
 pub mod testing;
 
 pub use config::{ConfigError, Env};
-pub use grpc::{Caller, ErrorCode, Role};
+pub use grpc::{AccountScope, Caller, ErrorCode, Role};
 pub use shutdown::{Drain, shutdown_signal};
