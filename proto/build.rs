@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
     "proto/events/v1/events.proto",
+    "proto/events/v1/content.proto",
     "proto/content/v1/content.proto",
     "proto/interaction/v1/interaction.proto",
     "proto/stats/v1/stats.proto",
