@@ -26,17 +26,22 @@ impl Rules {
         rules::create_reply_rule(&self.db, &self.notifier, rule).await
     }
 
-    /// `None` if there is no such rule.
+    /// `None` if there is no such rule among `accounts`' (`None`: every account's).
     pub async fn update_reply_rule(
         &self,
         rule: ReplyRule,
+        accounts: Option<&[String]>,
     ) -> Result<Option<ReplyRule>, RulesStoreError> {
-        rules::update_reply_rule(&self.db, &self.notifier, rule).await
+        rules::update_reply_rule(&self.db, &self.notifier, rule, accounts).await
     }
 
-    /// Whether there was such a rule.
-    pub async fn delete_reply_rule(&self, id: uuid::Uuid) -> Result<bool, sqlx::Error> {
-        rules::delete_reply_rule(&self.db, &self.notifier, id).await
+    /// Whether there was such a rule among `accounts`' (`None`: every account's).
+    pub async fn delete_reply_rule(
+        &self,
+        id: uuid::Uuid,
+        accounts: Option<&[String]>,
+    ) -> Result<bool, sqlx::Error> {
+        rules::delete_reply_rule(&self.db, &self.notifier, id, accounts).await
     }
 
     pub async fn list_routing_rules(&self, account: &str) -> Result<Vec<RoutingRule>, sqlx::Error> {
@@ -50,8 +55,12 @@ impl Rules {
         rules::create_routing_rule(&self.db, &self.notifier, rule).await
     }
 
-    /// Whether there was such a rule.
-    pub async fn delete_routing_rule(&self, id: uuid::Uuid) -> Result<bool, sqlx::Error> {
-        rules::delete_routing_rule(&self.db, &self.notifier, id).await
+    /// Whether there was such a rule among `accounts`' (`None`: every account's).
+    pub async fn delete_routing_rule(
+        &self,
+        id: uuid::Uuid,
+        accounts: Option<&[String]>,
+    ) -> Result<bool, sqlx::Error> {
+        rules::delete_routing_rule(&self.db, &self.notifier, id, accounts).await
     }
 }

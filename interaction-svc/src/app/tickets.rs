@@ -7,8 +7,7 @@ use platform::outbox::OutboxSignal;
 use sqlx::PgPool;
 
 use crate::delivery::{AnswerError, Deliverer, RATING_QUESTION};
-use crate::domain::ticket::in_scope;
-use crate::domain::{Agent, AnswerText, Delivery, PageToken, Scope, TicketEvent, TicketId};
+use crate::domain::{Agent, AnswerText, Delivery, PageToken, TicketEvent, TicketId};
 use crate::store::thread::{self, Outgoing};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
 use crate::store::tickets::{
@@ -62,7 +61,7 @@ impl Tickets {
     pub async fn get(&self, id: TicketId, agent: Agent<'_>) -> Result<TicketView, ActionError> {
         let ticket = tickets::get(&self.db, id)
             .await?
-            .filter(|row| in_scope(agent.scope(), &row.department))
+            .filter(|row| agent.reaches(&row.account, &row.department))
             .ok_or(ActionError::NotFound(id))?;
         Ok(TicketView {
             ticket,
@@ -144,7 +143,7 @@ impl Tickets {
     ) -> Result<TicketRow, ActionError> {
         let actor = agent.actor();
         let mut tx = self.db.begin().await?;
-        let before = lifecycle::lock(&mut tx, id, agent.scope()).await?;
+        let before = lock_reached(&mut tx, id, Some(agent)).await?;
         let after = lifecycle::change(&mut tx, &before, event, Cause::now(&actor, note)).await?;
         tx.commit().await?;
         self.outbox.notify();
@@ -173,7 +172,7 @@ impl Tickets {
             Ok(())
         };
         let (row, outgoing) = self
-            .take_turn(id, agent.scope(), replyable, &actor, text.as_str())
+            .take_turn(id, Some(agent), replyable, &actor, text.as_str())
             .await?;
         let delivery = match self.deliverer.send_answer(&row, text.as_str()).await {
             Ok(delivery) => delivery,
@@ -202,7 +201,7 @@ impl Tickets {
     async fn take_turn(
         &self,
         id: TicketId,
-        scope: Scope<'_>,
+        agent: Option<Agent<'_>>,
         admit: impl Fn(&TicketRow) -> Result<(), ActionError>,
         author: &str,
         text: &str,
@@ -212,7 +211,7 @@ impl Tickets {
             let mut tx = self.db.begin().await?;
             // The row lock (held for these few statements only) orders two
             // messages recorded at the same moment.
-            let row = lifecycle::lock(&mut tx, id, scope).await?;
+            let row = lock_reached(&mut tx, id, agent).await?;
             admit(&row)?;
             if !thread::is_sending(&mut tx, id).await? {
                 let outgoing = thread::insert_sending(&mut tx, id, author, text).await?;
@@ -269,6 +268,22 @@ impl Tickets {
         };
         tx.commit().await?;
         Ok(after)
+    }
+}
+
+/// Locks ticket `id` if `agent` reaches it (its department and account); `None`:
+/// the platform itself acts. Another account's ticket is `NotFound`, like a missing one.
+async fn lock_reached(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: TicketId,
+    agent: Option<Agent<'_>>,
+) -> Result<TicketRow, ActionError> {
+    let row = lifecycle::lock(tx, id, agent.as_ref().and_then(Agent::scope)).await?;
+    match agent {
+        Some(agent) if !agent.reaches(&row.account, &row.department) => {
+            Err(ActionError::NotFound(id))
+        }
+        _ => Ok(row),
     }
 }
 

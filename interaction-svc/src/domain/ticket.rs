@@ -1,5 +1,6 @@
 //! Tickets: identity, states and the paging of department queues.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -195,12 +196,21 @@ pub struct Agent<'a> {
     pub admin: bool,
     /// The person inside the department (`ReplyToTicket`'s `agent`); may be empty.
     pub name: &'a str,
+    /// The accounts the key reaches; `None`: every account. Even an admin sees only
+    /// its key's accounts: a county's admin is not the city's.
+    pub accounts: Option<&'a BTreeSet<String>>,
 }
 
 impl Agent<'_> {
-    /// The tickets this agent may see and act on.
+    /// The departments whose tickets this agent may see and act on.
     pub fn scope(&self) -> Scope<'_> {
         (!self.admin).then_some(self.department)
+    }
+
+    /// Whether a ticket of `account` owned by `department` is this agent's to see
+    /// and act on; any other ticket must look absent.
+    pub fn reaches(&self, account: &str, department: &str) -> bool {
+        in_scope(self.scope(), department) && self.accounts.is_none_or(|set| set.contains(account))
     }
 
     /// Who acted, for the history and the event: the department, plus the agent if
@@ -395,16 +405,23 @@ mod tests {
             department: "social-security",
             admin: false,
             name: "王芳",
+            accounts: None,
         };
         assert_eq!(agent.scope(), Some("social-security"));
         assert_eq!(agent.actor(), "social-security/王芳");
+        assert!(agent.reaches("chenzhou", "social-security"));
+        assert!(!agent.reaches("chenzhou", "transport"));
+        let county: BTreeSet<String> = ["yizhang".to_owned()].into();
         let admin = Agent {
             department: "city-office",
             admin: true,
             name: "",
+            accounts: Some(&county),
         };
         assert_eq!(admin.scope(), None);
         assert_eq!(admin.actor(), "city-office");
+        assert!(admin.reaches("yizhang", "transport"));
+        assert!(!admin.reaches("chenzhou", "transport"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum GrpcError {
     /// A request field that is missing or malformed; the message names the field.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// An account the caller's key does not reach: it looks absent.
+    #[error("account {0} not found")]
+    AccountNotFound(String),
     #[error("follower {0} not found")]
     FollowerNotFound(String),
     #[error("rule {0} not found")]
@@ -81,6 +84,7 @@ impl From<GrpcError> for Status {
             | GrpcError::Answer(_)
             | GrpcError::Invalid { .. } => ErrorCode::InvalidArgument,
             GrpcError::FollowerNotFound(_)
+            | GrpcError::AccountNotFound(_)
             | GrpcError::RuleNotFound(_)
             | GrpcError::Action(ActionError::NotFound(_)) => ErrorCode::NotFound,
             GrpcError::Action(ActionError::Transition(_))

@@ -14,9 +14,13 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::GetFollowerRequest>,
     ) -> Result<Response<pb::Follower>, Status> {
-        caller(&request)?.require_any(READERS)?;
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
         let account = required("account", &request.get_ref().account)?;
         let openid = required("openid", &request.get_ref().openid)?;
+        if !caller.may_access(account) {
+            return Err(GrpcError::FollowerNotFound(openid.to_owned()).into());
+        }
         let row = self
             .followers
             .get(account, openid)
@@ -30,9 +34,13 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::ListFollowersRequest>,
     ) -> Result<Response<pb::ListFollowersResponse>, Status> {
-        caller(&request)?.require_any(READERS)?;
+        let caller = caller(&request)?.clone();
+        caller.require_any(READERS)?;
         let request = request.into_inner();
         let account = required("account", &request.account)?;
+        if !caller.may_access(account) {
+            return Err(GrpcError::AccountNotFound(account.to_owned()).into());
+        }
         let tag = match request.tag.trim() {
             "" => None,
             raw => Some(FollowerTag::parse(raw).map_err(GrpcError::from)?),
@@ -56,10 +64,14 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::TagFollowerRequest>,
     ) -> Result<Response<pb::Follower>, Status> {
-        caller(&request)?.require_any(AGENTS)?;
+        let caller = caller(&request)?.clone();
+        caller.require_any(AGENTS)?;
         let request = request.into_inner();
         let account = required("account", &request.account)?;
         let openid = required("openid", &request.openid)?;
+        if !caller.may_access(account) {
+            return Err(GrpcError::FollowerNotFound(openid.to_owned()).into());
+        }
         let parse = |raw: &[String]| {
             raw.iter()
                 .map(|t| FollowerTag::parse(t))

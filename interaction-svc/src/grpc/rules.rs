@@ -1,5 +1,6 @@
 //! Reply and routing rule RPCs (admins only).
 
+use platform::Caller;
 use platform::grpc::caller;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -14,8 +15,9 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::ListReplyRulesRequest>,
     ) -> Result<Response<pb::ListReplyRulesResponse>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
-        let account = required("account", &request.get_ref().account)?;
+        let caller = caller(&request)?;
+        caller.require_any(ADMINS)?;
+        let account = reached(caller, required("account", &request.get_ref().account)?)?;
         let found = self
             .rules
             .list_reply_rules(account)
@@ -30,8 +32,10 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::ReplyRule>,
     ) -> Result<Response<pb::ReplyRule>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
+        let caller = caller(&request)?.clone();
+        caller.require_any(ADMINS)?;
         let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        reached(&caller, &rule.account)?;
         let saved = self
             .rules
             .create_reply_rule(rule)
@@ -44,13 +48,14 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::ReplyRule>,
     ) -> Result<Response<pb::ReplyRule>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
+        let caller = caller(&request)?.clone();
+        caller.require_any(ADMINS)?;
         let raw_id = request.get_ref().id.clone();
         required("id", &raw_id)?;
         let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
         let saved = self
             .rules
-            .update_reply_rule(rule)
+            .update_reply_rule(rule, caller.accounts.filter().as_deref())
             .await
             .map_err(rules_error)?
             .ok_or(GrpcError::RuleNotFound(raw_id))?;
@@ -61,11 +66,12 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::DeleteRuleRequest>,
     ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
+        let caller = caller(&request)?;
+        caller.require_any(ADMINS)?;
         let id = rule_id(&request.get_ref().id)?;
         if !self
             .rules
-            .delete_reply_rule(id)
+            .delete_reply_rule(id, caller.accounts.filter().as_deref())
             .await
             .map_err(GrpcError::from)?
         {
@@ -78,8 +84,9 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::ListRoutingRulesRequest>,
     ) -> Result<Response<pb::ListRoutingRulesResponse>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
-        let account = required("account", &request.get_ref().account)?;
+        let caller = caller(&request)?;
+        caller.require_any(ADMINS)?;
+        let account = reached(caller, required("account", &request.get_ref().account)?)?;
         let found = self
             .rules
             .list_routing_rules(account)
@@ -94,8 +101,10 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::RoutingRule>,
     ) -> Result<Response<pb::RoutingRule>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
+        let caller = caller(&request)?.clone();
+        caller.require_any(ADMINS)?;
         let rule = RoutingRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        reached(&caller, &rule.account)?;
         let saved = self
             .rules
             .create_routing_rule(rule)
@@ -108,17 +117,27 @@ impl InteractionGrpc {
         &self,
         request: Request<pb::DeleteRuleRequest>,
     ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
-        caller(&request)?.require_any(ADMINS)?;
+        let caller = caller(&request)?;
+        caller.require_any(ADMINS)?;
         let id = rule_id(&request.get_ref().id)?;
         if !self
             .rules
-            .delete_routing_rule(id)
+            .delete_routing_rule(id, caller.accounts.filter().as_deref())
             .await
             .map_err(GrpcError::from)?
         {
             return Err(GrpcError::RuleNotFound(id.to_string()).into());
         }
         Ok(Response::new(pb::DeleteRuleResponse {}))
+    }
+}
+
+/// `account` if the caller's key reaches it; another account's rules look absent.
+fn reached<'a>(caller: &Caller, account: &'a str) -> Result<&'a str, GrpcError> {
+    if caller.may_access(account) {
+        Ok(account)
+    } else {
+        Err(GrpcError::AccountNotFound(account.to_owned()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Ticket RPCs: the queue (list, get, watch) and the department's actions.
 
 use platform::Caller;
+use platform::grpc::AccountScope;
 use platform::grpc::caller;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -34,6 +35,7 @@ impl InteractionGrpc {
             overdue_only: request.overdue_only,
             account: non_empty(&request.account),
             openid: non_empty(&request.openid),
+            accounts: caller.accounts.filter(),
             page_size: PageSize::parse(request.page_size).map_err(GrpcError::from)?,
             after: PageToken::decode(&request.page_token).map_err(GrpcError::from)?,
         };
@@ -66,7 +68,11 @@ impl InteractionGrpc {
         let caller = caller(&request)?.clone();
         caller.require_any(READERS)?;
         let department = queue_of(&caller, &request.get_ref().department)?;
-        let stream = self.watch.watch(watch::Watched { department }).await?;
+        let watched = watch::Watched {
+            department,
+            accounts: caller.accounts.filter(),
+        };
+        let stream = self.watch.watch(watched).await?;
         Ok(Response::new(stream))
     }
 
@@ -160,6 +166,10 @@ fn agent<'a>(caller: &'a Caller, name: &'a str) -> Agent<'a> {
         department: &caller.department,
         admin: caller.is_admin(),
         name,
+        accounts: match &caller.accounts {
+            AccountScope::All => None,
+            AccountScope::Only(accounts) => Some(accounts),
+        },
     }
 }
 

@@ -40,6 +40,8 @@ pub struct QueueWatch {
 #[derive(Debug, Clone)]
 pub struct Watched {
     pub department: Option<String>,
+    /// The accounts the caller's key reaches; `None`: every account.
+    pub accounts: Option<Vec<String>>,
 }
 
 impl QueueWatch {
@@ -97,6 +99,12 @@ impl QueueWatch {
 /// ticket moved away from it (so its view can drop it), and, for the escalation
 /// department, every overdue ticket.
 fn concerns(event: &TicketChanged, watched: &Watched, escalation: &str) -> bool {
+    let account = event.header.as_ref().map_or("", |h| h.account.as_str());
+    if let Some(accounts) = &watched.accounts
+        && !accounts.iter().any(|a| a == account)
+    {
+        return false;
+    }
     let Some(department) = watched.department.as_deref() else {
         return true;
     };
@@ -123,11 +131,16 @@ mod tests {
     fn a_department_hears_of_its_own_moved_away_and_escalated_tickets() {
         let social = Watched {
             department: Some("social-security".into()),
+            accounts: None,
         };
         let supervision = Watched {
             department: Some("supervision".into()),
+            accounts: None,
         };
-        let all = Watched { department: None };
+        let all = Watched {
+            department: None,
+            accounts: None,
+        };
         assert!(concerns(
             &event(TicketChangeKind::Opened, "social-security", ""),
             &social,
@@ -158,5 +171,21 @@ mod tests {
             &all,
             "supervision"
         ));
+    }
+
+    #[test]
+    fn a_county_watch_never_hears_of_the_citys_tickets() {
+        let county = Watched {
+            department: None,
+            accounts: Some(vec!["yizhang".into()]),
+        };
+        let mut city = event(TicketChangeKind::Opened, "transport", "");
+        city.header = Some(proto::events::v1::EventHeader {
+            account: "chenzhou".into(),
+            ..Default::default()
+        });
+        assert!(!concerns(&city, &county, "supervision"));
+        city.header.as_mut().unwrap().account = "yizhang".into();
+        assert!(concerns(&city, &county, "supervision"));
     }
 }

@@ -176,15 +176,20 @@ pub async fn create_reply_rule(
 }
 
 /// Replaces the reply rule `rule.id` (keeping its account and creation time) and
-/// announces the change; `None` if there is no such rule.
+/// announces the change; `None` if there is no such rule among `accounts`' (`None`:
+/// every account's).
 #[tracing::instrument(skip_all, fields(rule = %rule.id))]
 pub async fn update_reply_rule(
     db: &PgPool,
     notifier: &RulesNotifier,
     rule: ReplyRule,
+    accounts: Option<&[String]>,
 ) -> Result<Option<ReplyRule>, RulesStoreError> {
     // The account cannot move; validate against the stored one.
-    let Some(current) = get_reply_rule(db, rule.id).await? else {
+    let Some(current) = get_reply_rule(db, rule.id)
+        .await?
+        .filter(|current| accounts.is_none_or(|set| set.contains(&current.account)))
+    else {
         return Ok(None);
     };
     let rule = ReplyRule {
@@ -216,18 +221,23 @@ pub async fn update_reply_rule(
     Ok(Some(saved))
 }
 
-/// Deletes a reply rule and announces the change; false if there was none.
+/// Deletes a reply rule of `accounts` (`None`: any) and announces the change; false
+/// if there was none.
 #[tracing::instrument(skip(db, notifier))]
 pub async fn delete_reply_rule(
     db: &PgPool,
     notifier: &RulesNotifier,
     id: uuid::Uuid,
+    accounts: Option<&[String]>,
 ) -> Result<bool, sqlx::Error> {
     delete_and_announce(
         db,
         notifier,
-        "DELETE FROM reply_rules WHERE id = $1 RETURNING account",
+        "DELETE FROM reply_rules
+          WHERE id = $1 AND ($2::text[] IS NULL OR account = ANY($2))
+         RETURNING account",
         id,
+        accounts,
     )
     .await
 }
@@ -308,18 +318,23 @@ pub async fn create_routing_rule(
     Ok(saved)
 }
 
-/// Deletes a routing rule and announces the change; false if there was none.
+/// Deletes a routing rule of `accounts` (`None`: any) and announces the change;
+/// false if there was none.
 #[tracing::instrument(skip(db, notifier))]
 pub async fn delete_routing_rule(
     db: &PgPool,
     notifier: &RulesNotifier,
     id: uuid::Uuid,
+    accounts: Option<&[String]>,
 ) -> Result<bool, sqlx::Error> {
     delete_and_announce(
         db,
         notifier,
-        "DELETE FROM routing_rules WHERE id = $1 RETURNING account",
+        "DELETE FROM routing_rules
+          WHERE id = $1 AND ($2::text[] IS NULL OR account = ANY($2))
+         RETURNING account",
         id,
+        accounts,
     )
     .await
 }
@@ -330,8 +345,13 @@ async fn delete_and_announce(
     notifier: &RulesNotifier,
     sql: &'static str,
     id: uuid::Uuid,
+    accounts: Option<&[String]>,
 ) -> Result<bool, sqlx::Error> {
-    let account: Option<(String,)> = sqlx::query_as(sql).bind(id).fetch_optional(db).await?;
+    let account: Option<(String,)> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(accounts)
+        .fetch_optional(db)
+        .await?;
     match account {
         Some((account,)) => {
             notifier.changed(&account).await;

@@ -66,6 +66,8 @@ pub struct TicketQuery {
     pub account: Option<String>,
     /// Only this citizen's tickets.
     pub openid: Option<String>,
+    /// Only these accounts' tickets (the caller's key's); `None`: every account.
+    pub accounts: Option<Vec<String>>,
     pub page_size: PageSize,
     pub after: Option<PageToken>,
 }
@@ -87,6 +89,7 @@ pub async fn list(
             AND (NOT $6 OR overdue)
             AND ($7::text IS NULL OR account = $7)
             AND ($8::text IS NULL OR openid = $8)
+            AND ($9::text[] IS NULL OR account = ANY($9))
           ORDER BY opened_at DESC, id DESC
           LIMIT $5"
     );
@@ -99,6 +102,7 @@ pub async fn list(
         .bind(query.overdue_only)
         .bind(query.account.as_deref())
         .bind(query.openid.as_deref())
+        .bind(query.accounts.as_deref())
         .fetch_all(db)
         .await?;
     let mut rows = rows;

@@ -13,6 +13,13 @@ pub const SOCIAL_AGENT_KEY: &str = "social-agent-key-01";
 pub const TRANSPORT_AGENT_KEY: &str = "transport-agent-key";
 pub const EDITOR_KEY: &str = "editor-only-key-001";
 pub const SOCIAL_VIEWER_KEY: &str = "social-viewer-key-01";
+/// The county (`yizhang`) office's social-security desk: the city's department name,
+/// but only the county's account.
+pub const COUNTY_AGENT_KEY: &str = "county-agent-key-0001";
+/// The county's admin: every department, the county's account only.
+pub const COUNTY_ADMIN_KEY: &str = "county-admin-key-0001";
+/// The county's account.
+pub const COUNTY: &str = "yizhang";
 
 pub struct TestApp {
     pub grpc_port: u16,
@@ -66,7 +73,9 @@ pub async fn spawn_app_in(test_db: TestDb, database_url: &str, extra: &[(&str, &
     let keys = format!(
         "city-office:admin:{ADMIN_KEY},social-security:agent:{SOCIAL_AGENT_KEY},\
          transport:agent:{TRANSPORT_AGENT_KEY},publicity:editor:{EDITOR_KEY},\
-         social-security:viewer:{SOCIAL_VIEWER_KEY}"
+         social-security:viewer:{SOCIAL_VIEWER_KEY},\
+         social-security@{COUNTY}:agent+viewer:{COUNTY_AGENT_KEY},\
+         yizhang-office@{COUNTY}:admin:{COUNTY_ADMIN_KEY}"
     );
     let env = service_env(
         &test_db,

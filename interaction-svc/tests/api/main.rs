@@ -1,5 +1,6 @@
 //! interaction-svc against real NATS and PostgreSQL; one binary, a module per feature.
 
+mod accounts;
 mod answering;
 mod citizen;
 mod consumer_faults;
@@ -7,6 +8,7 @@ mod drain;
 mod e2e;
 mod followers;
 mod helpers;
+mod migrations;
 mod inbound;
 mod queue;
 mod reply_path;

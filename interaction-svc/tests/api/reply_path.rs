@@ -199,6 +199,7 @@ async fn rule_changes_reach_every_replica_without_a_restart() {
             reply: ReplyContent::Text("周三9:00-17:00北湖区停水。".into()),
             ..saved.clone()
         },
+        None,
     )
     .await
     .unwrap()
@@ -206,7 +207,7 @@ async fn rule_changes_reach_every_replica_without_a_restart() {
     all_answer("周三9:00-17:00北湖区停水。").await;
 
     assert!(
-        rules::delete_reply_rule(&app.db, &notifier, saved.id)
+        rules::delete_reply_rule(&app.db, &notifier, saved.id, None)
             .await
             .unwrap()
     );
