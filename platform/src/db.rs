@@ -114,11 +114,42 @@ pub async fn connect_and_migrate(
             source,
         })?;
     // sqlx takes an advisory lock, so replicas starting together migrate once.
-    migrator
+    tolerant(migrator)
+        .await
+        .map_err(|source| DbError::Migrate {
+            database: database.clone(),
+            source,
+        })?
         .run(&pool)
         .await
         .map_err(|source| DbError::Migrate { database, source })?;
     Ok(pool)
+}
+
+/// `migrator` that accepts applied versions it does not know. During a rollout or a
+/// rollback the database may already hold the next release's migration (expand/contract:
+/// each migration stays compatible with the previous release), and the older binary must
+/// still start; sqlx refuses by default (`VersionMissing`). A known migration whose
+/// checksum changed is still refused.
+async fn tolerant(migrator: &Migrator) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    let mut tolerant = Migrator::new(Resolved(migrator.iter().cloned().collect())).await?;
+    tolerant.set_ignore_missing(true);
+    Ok(tolerant)
+}
+
+/// Migrations already resolved (by `sqlx::migrate!()`), as a source for [`Migrator::new`].
+#[derive(Debug)]
+struct Resolved(Vec<sqlx::migrate::Migration>);
+
+impl sqlx::migrate::MigrationSource<'static> for Resolved {
+    fn resolve(
+        self,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
+    > {
+        Box::pin(async move { Ok(self.0) })
+    }
 }
 
 /// Creates the database named in `options` unless it exists. Two replicas racing

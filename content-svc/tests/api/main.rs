@@ -5,4 +5,5 @@ mod auth;
 mod directory;
 mod drain;
 mod helpers;
+mod migrations;
 mod startup;
