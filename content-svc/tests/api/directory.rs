@@ -4,7 +4,9 @@
 use proto::content::v1::ServiceEntry;
 use tonic::Code;
 
-use crate::helpers::{ADMIN_KEY, EDITOR_KEY, Entry, TestApp, VIEWER_KEY, authed, list, spawn_app};
+use crate::helpers::{
+    ADMIN_KEY, COUNTY_KEY, EDITOR_KEY, Entry, TestApp, VIEWER_KEY, authed, list, spawn_app,
+};
 
 fn names(services: &[ServiceEntry]) -> Vec<&str> {
     services.iter().map(|s| s.name.as_str()).collect()
@@ -164,5 +166,29 @@ async fn a_malformed_category_is_an_invalid_argument_naming_the_field() {
         "{}",
         status.message()
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_county_key_cannot_list_the_citys_directory() {
+    let app = spawn_app().await;
+    arrange_directory(&app).await;
+
+    let status = app
+        .client
+        .clone()
+        .list_services(authed(list("chenzhou", ""), COUNTY_KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    let own = app
+        .client
+        .clone()
+        .list_services(authed(list("yizhang", ""), COUNTY_KEY))
+        .await
+        .expect("the county's own directory")
+        .into_inner();
+    assert!(own.services.is_empty());
     app.stop().await;
 }

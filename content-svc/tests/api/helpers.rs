@@ -13,10 +13,13 @@ use tonic::transport::Channel;
 pub const ADMIN_KEY: &str = "city-office-admin-key";
 pub const VIEWER_KEY: &str = "transport-viewer-key";
 pub const EDITOR_KEY: &str = "press-editor-key-01";
+/// A county (`yizhang`) office's key: its own account only.
+pub const COUNTY_KEY: &str = "county-viewer-key-01";
 
 const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         transport:viewer:transport-viewer-key,\
-                        press:editor:press-editor-key-01";
+                        press:editor:press-editor-key-01,\
+                        yizhang-office@yizhang:viewer:county-viewer-key-01";
 
 /// A running content-svc. Dropping it stops the server and then removes the
 /// test database and streams (the fixtures are the last fields).
