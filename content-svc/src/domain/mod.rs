@@ -1,7 +1,12 @@
 //! Pure types and rules of content; no I/O (no sqlx, tonic, axum or NATS).
-//! Articles and their review, menus and search join as one file each.
+//! One file per aggregate: the directory, articles, their review workflow, the
+//! sensitive-word screening and WeChat's send quotas.
 
+pub mod article;
 pub mod directory;
+pub mod quota;
+pub mod review;
+pub mod screening;
 
 pub use directory::{CategoryCode, DirectoryInputError, ServiceListing};
 /// Accounts are the shared `platform::ids::AccountId`; a blank one is "account is required".

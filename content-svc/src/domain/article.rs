@@ -1,0 +1,263 @@
+//! An article's content and WeChat's limits on it (`draft/add`, domain.md §3).
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Longest title WeChat accepts, in characters.
+pub const TITLE_MAX: usize = 32;
+/// Longest author name, in characters.
+pub const AUTHOR_MAX: usize = 16;
+/// Longest digest, in characters.
+pub const DIGEST_MAX: usize = 128;
+/// The body must be shorter than this many characters…
+pub const BODY_MAX_CHARS: usize = 20_000;
+/// …and than this many bytes.
+pub const BODY_MAX_BYTES: usize = 1024 * 1024;
+/// "阅读原文" links up to 1 KB.
+pub const SOURCE_URL_MAX_BYTES: usize = 1024;
+/// A multi-article message holds at most this many articles.
+pub const MESSAGE_MAX_ARTICLES: usize = 8;
+
+/// A field of an article that breaks a rule; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArticleInputError {
+    #[error("{0} is required")]
+    Required(&'static str),
+    #[error("{field} is {len} characters; at most {max} are allowed")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "body is {chars} characters ({bytes} bytes); it must be under 20,000 characters and 1 MB"
+    )]
+    BodyTooLarge { chars: usize, bytes: usize },
+    #[error("source_url must be an http(s) URL of at most 1 KB")]
+    SourceUrl,
+    #[error("a message holds at most 8 articles, not {0}")]
+    TooManyArticles(usize),
+}
+
+/// The editable content of one article, validated and with its body sanitised.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArticleContent {
+    pub title: String,
+    pub author: String,
+    pub digest: String,
+    /// Sanitised HTML: no scripts, no event attributes, no `javascript:` links.
+    pub body: String,
+    /// The cover: a permanent material's media id.
+    pub cover_media_id: String,
+    /// "阅读原文".
+    pub source_url: String,
+    pub column: String,
+    pub open_comment: bool,
+    pub only_fans_can_comment: bool,
+}
+
+impl ArticleContent {
+    /// Validates every field and sanitises the body (the sanitised body is what is
+    /// measured against WeChat's limits, since it is what goes out).
+    pub fn parse(mut raw: ArticleContent) -> Result<Self, ArticleInputError> {
+        raw.title = raw.title.trim().to_owned();
+        raw.author = raw.author.trim().to_owned();
+        raw.digest = raw.digest.trim().to_owned();
+        if raw.title.is_empty() {
+            return Err(ArticleInputError::Required("title"));
+        }
+        limit("title", &raw.title, TITLE_MAX)?;
+        limit("author", &raw.author, AUTHOR_MAX)?;
+        limit("digest", &raw.digest, DIGEST_MAX)?;
+        raw.body = sanitize(&raw.body);
+        if raw.body.trim().is_empty() {
+            return Err(ArticleInputError::Required("body"));
+        }
+        let chars = raw.body.chars().count();
+        if chars >= BODY_MAX_CHARS || raw.body.len() >= BODY_MAX_BYTES {
+            return Err(ArticleInputError::BodyTooLarge {
+                chars,
+                bytes: raw.body.len(),
+            });
+        }
+        if !raw.source_url.is_empty()
+            && (raw.source_url.len() > SOURCE_URL_MAX_BYTES
+                || !(raw.source_url.starts_with("https://")
+                    || raw.source_url.starts_with("http://")))
+        {
+            return Err(ArticleInputError::SourceUrl);
+        }
+        Ok(raw)
+    }
+
+    /// The text screened for sensitive words: title, author, digest and the body
+    /// without its markup, as separate fields so a hit names where it is.
+    pub fn screened_fields(&self) -> [(&'static str, String); 4] {
+        [
+            ("title", self.title.clone()),
+            ("author", self.author.clone()),
+            ("digest", self.digest.clone()),
+            ("body", strip_html(&self.body)),
+        ]
+    }
+}
+
+/// Checks that a multi-article message is within WeChat's limit.
+pub fn check_message_size(articles: usize) -> Result<(), ArticleInputError> {
+    if articles == 0 || articles > MESSAGE_MAX_ARTICLES {
+        return Err(ArticleInputError::TooManyArticles(articles));
+    }
+    Ok(())
+}
+
+fn limit(field: &'static str, value: &str, max: usize) -> Result<(), ArticleInputError> {
+    let len = value.chars().count();
+    if len > max {
+        return Err(ArticleInputError::TooLong { field, len, max });
+    }
+    Ok(())
+}
+
+/// ammonia's defaults (no scripts, styles or event attributes, safe URL schemes),
+/// plus the inline styles and images WeChat articles are made of.
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_generic_attributes(["style"])
+        .add_tag_attributes("img", ["data-src", "data-type"])
+        .add_tags(["section"])
+        .link_rel(Some("noopener noreferrer"));
+    builder
+});
+
+/// Sanitises article HTML with a real HTML parser (never regexes).
+pub fn sanitize(html: &str) -> String {
+    SANITIZER.clean(html).to_string()
+}
+
+/// The text of sanitised HTML: tags dropped, the common entities decoded.
+pub fn strip_html(html: &str) -> String {
+    let text = ammonia::Builder::empty()
+        .tags(HashSet::new())
+        .clean(html)
+        .to_string();
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content() -> ArticleContent {
+        ArticleContent {
+            title: "城区供水管网改造公告".into(),
+            author: "市水务局".into(),
+            body: "<p>本周六停水。</p>".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_title_of_33_characters_is_refused_naming_the_field() {
+        let raw = ArticleContent {
+            title: "字".repeat(33),
+            ..content()
+        };
+        let error = ArticleContent::parse(raw).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "title is 33 characters; at most 32 are allowed"
+        );
+        assert!(
+            ArticleContent::parse(ArticleContent {
+                title: "字".repeat(32),
+                ..content()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn author_and_digest_limits_count_characters_not_bytes() {
+        assert!(
+            ArticleContent::parse(ArticleContent {
+                author: "局".repeat(16),
+                ..content()
+            })
+            .is_ok()
+        );
+        let error = ArticleContent::parse(ArticleContent {
+            author: "局".repeat(17),
+            ..content()
+        });
+        assert!(matches!(
+            error,
+            Err(ArticleInputError::TooLong {
+                field: "author",
+                ..
+            })
+        ));
+        let error = ArticleContent::parse(ArticleContent {
+            digest: "摘".repeat(129),
+            ..content()
+        });
+        assert!(matches!(
+            error,
+            Err(ArticleInputError::TooLong {
+                field: "digest",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn scripts_and_event_attributes_are_removed_and_the_text_kept() {
+        let raw = ArticleContent {
+            body: r#"<p onclick="steal()">通知<script>alert(1)</script><a href="javascript:x()">链接</a><img src="https://mmbiz.qpic.cn/a.png" onerror="x()"></p>"#.into(),
+            ..content()
+        };
+        let parsed = ArticleContent::parse(raw).unwrap();
+        assert!(!parsed.body.contains("script"));
+        assert!(!parsed.body.contains("onclick"));
+        assert!(!parsed.body.contains("onerror"));
+        assert!(!parsed.body.contains("javascript"));
+        assert!(parsed.body.contains("通知"));
+        assert!(parsed.body.contains("mmbiz.qpic.cn"));
+    }
+
+    #[test]
+    fn a_body_of_20000_characters_is_too_large() {
+        let raw = ArticleContent {
+            body: "字".repeat(20_000),
+            ..content()
+        };
+        assert!(matches!(
+            ArticleContent::parse(raw),
+            Err(ArticleInputError::BodyTooLarge { chars: 20_000, .. })
+        ));
+    }
+
+    #[test]
+    fn nine_articles_are_too_many_for_one_message() {
+        assert!(check_message_size(8).is_ok());
+        assert_eq!(
+            check_message_size(9).unwrap_err().to_string(),
+            "a message holds at most 8 articles, not 9"
+        );
+    }
+
+    #[test]
+    fn screened_body_text_has_no_markup() {
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: "<p>甲<b>乙</b> &amp; 丙</p>".into(),
+            ..content()
+        })
+        .unwrap();
+        assert_eq!(parsed.screened_fields()[3].1, "甲乙 & 丙");
+    }
+}

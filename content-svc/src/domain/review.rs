@@ -1,0 +1,647 @@
+//! The review workflow (三审) as a pure state machine: who may do what, in which
+//! state, and what the article becomes. Separation of duties: the three reviews are
+//! by three different people, none of them the author.
+
+use std::fmt;
+
+use platform::Role;
+
+/// Where an article is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArticleState {
+    /// Being written; the author may edit it.
+    Draft,
+    /// Waiting for the first review (初审).
+    Submitted,
+    /// First review passed; waiting for the second (复审).
+    FirstReviewed,
+    /// Second review passed; waiting for the final approval (终审).
+    SecondReviewed,
+    /// Final approval given: may be scheduled or published.
+    Approved,
+    /// Due to be sent at its scheduled time.
+    Scheduled,
+    /// Handed to WeChat; waiting for the job-finish callback.
+    Publishing,
+    /// WeChat confirmed it.
+    Published,
+    /// WeChat (or a send) refused it for good; the publisher may try again.
+    Failed,
+    /// Deleted after publishing.
+    Retracted,
+}
+
+impl ArticleState {
+    /// Every state, in workflow order.
+    pub const ALL: [ArticleState; 10] = [
+        Self::Draft,
+        Self::Submitted,
+        Self::FirstReviewed,
+        Self::SecondReviewed,
+        Self::Approved,
+        Self::Scheduled,
+        Self::Publishing,
+        Self::Published,
+        Self::Failed,
+        Self::Retracted,
+    ];
+
+    /// The state's stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Submitted => "submitted",
+            Self::FirstReviewed => "first_reviewed",
+            Self::SecondReviewed => "second_reviewed",
+            Self::Approved => "approved",
+            Self::Scheduled => "scheduled",
+            Self::Publishing => "publishing",
+            Self::Published => "published",
+            Self::Failed => "failed",
+            Self::Retracted => "retracted",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// The review stage an article in this state waits for, if any.
+    pub const fn pending_stage(self) -> Option<ReviewStage> {
+        match self {
+            Self::Submitted => Some(ReviewStage::First),
+            Self::FirstReviewed => Some(ReviewStage::Second),
+            Self::SecondReviewed => Some(ReviewStage::Final),
+            _ => None,
+        }
+    }
+
+    /// Whether the content may still be edited (only drafts; a rejected article is a draft again).
+    pub const fn editable(self) -> bool {
+        matches!(self, Self::Draft)
+    }
+}
+
+impl fmt::Display for ArticleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The three review stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewStage {
+    /// 初审
+    First,
+    /// 复审
+    Second,
+    /// 终审
+    Final,
+}
+
+impl ReviewStage {
+    /// The stage's stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Second => "second",
+            Self::Final => "final",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::First, Self::Second, Self::Final]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
+    /// The role a stage needs: the first two reviews are the reviewers'; the final
+    /// approval is the publisher's (the office that answers for what goes out).
+    pub const fn role(self) -> Role {
+        match self {
+            Self::First | Self::Second => Role::Reviewer,
+            Self::Final => Role::Publisher,
+        }
+    }
+}
+
+/// Who acts: a person (as vouched for by their department's key) and the roles of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// A stable id of the person, e.g. `office:wang`.
+    pub id: String,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+}
+
+/// What the review history of the current submission says (who reviewed at which stage).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewHistory {
+    /// (stage, reviewer id) of each passed stage of the current submission.
+    pub passed: Vec<(ReviewStage, String)>,
+}
+
+/// What an actor asks to do to an article.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Submit,
+    /// The author takes a submitted article back to draft.
+    Withdraw,
+    Approve,
+    Reject,
+    Schedule,
+    CancelSchedule,
+    /// Hand to WeChat now (the publisher, or the scheduler when due).
+    Publish,
+    /// WeChat's job-finish callback said it went out.
+    Confirm,
+    /// WeChat refused it, or a send failed for good.
+    Fail,
+    /// Delete a published article (with a reason).
+    Retract,
+    /// Publish a correction notice for a published article.
+    Correct,
+}
+
+/// A refused action, saying which rule or which role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("the {role} role is needed to {action}")]
+    RoleNeeded {
+        role: &'static str,
+        action: &'static str,
+    },
+    #[error("an article that is {state} cannot be {action}")]
+    WrongState {
+        state: ArticleState,
+        action: &'static str,
+    },
+    #[error("the author of an article may not review it")]
+    AuthorReviews,
+    #[error("{reviewer} already did the {stage} review; each review needs a different person")]
+    SameReviewer {
+        reviewer: String,
+        stage: &'static str,
+    },
+    #[error("only the author may withdraw an article")]
+    NotAuthor,
+    #[error("a reason is required to {0}")]
+    ReasonRequired(&'static str),
+    #[error(
+        "{0} sensitive-word hit(s) are not overridden; a reviewer must override each with a reason"
+    )]
+    OpenHits(usize),
+}
+
+/// The facts a decision needs.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub state: ArticleState,
+    /// The author's person id.
+    pub author: &'a str,
+    pub history: &'a ReviewHistory,
+    /// Sensitive-word hits in the current version that no reviewer has overridden.
+    pub open_hits: usize,
+}
+
+/// The decided outcome: the next state and, for a review, the stage it passed or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub next: ArticleState,
+    pub stage: Option<ReviewStage>,
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Editor => "editor",
+        Role::Reviewer => "reviewer",
+        Role::Publisher => "publisher",
+        Role::Agent => "agent",
+        Role::Admin => "admin",
+        Role::Viewer => "viewer",
+    }
+}
+
+fn need(actor: &Actor, role: Role, action: &'static str) -> Result<(), ReviewError> {
+    if actor.has(role) {
+        Ok(())
+    } else {
+        Err(ReviewError::RoleNeeded {
+            role: role_name(role),
+            action,
+        })
+    }
+}
+
+/// Decides whether `actor` may do `action` to the article and what it becomes.
+/// `reason` is the comment given (required to reject, retract and correct).
+pub fn decide(
+    subject: &Subject<'_>,
+    actor: &Actor,
+    action: &Action,
+    reason: &str,
+) -> Result<Decision, ReviewError> {
+    use ArticleState as S;
+    let state = subject.state;
+    let wrong = |action| Err(ReviewError::WrongState { state, action });
+    let to = |next| Ok(Decision { next, stage: None });
+    match action {
+        Action::Submit => {
+            need(actor, Role::Editor, "submit")?;
+            if state != S::Draft {
+                return wrong("submitted");
+            }
+            gate(subject)?;
+            to(S::Submitted)
+        }
+        Action::Withdraw => {
+            need(actor, Role::Editor, "withdraw")?;
+            if subject.state.pending_stage().is_none() {
+                return wrong("withdrawn");
+            }
+            if actor.id != subject.author {
+                return Err(ReviewError::NotAuthor);
+            }
+            to(S::Draft)
+        }
+        Action::Approve | Action::Reject => {
+            let verb = if *action == Action::Approve {
+                "approve"
+            } else {
+                "reject"
+            };
+            let Some(stage) = state.pending_stage() else {
+                return wrong(if *action == Action::Approve {
+                    "approved"
+                } else {
+                    "rejected"
+                });
+            };
+            need(actor, stage.role(), verb)?;
+            if actor.id == subject.author {
+                return Err(ReviewError::AuthorReviews);
+            }
+            if let Some((done, _)) = subject
+                .history
+                .passed
+                .iter()
+                .find(|(_, who)| *who == actor.id)
+            {
+                return Err(ReviewError::SameReviewer {
+                    reviewer: actor.id.clone(),
+                    stage: done.as_str(),
+                });
+            }
+            if *action == Action::Reject {
+                if reason.trim().is_empty() {
+                    return Err(ReviewError::ReasonRequired("reject"));
+                }
+                return Ok(Decision {
+                    next: S::Draft,
+                    stage: Some(stage),
+                });
+            }
+            gate(subject)?;
+            let next = match stage {
+                ReviewStage::First => S::FirstReviewed,
+                ReviewStage::Second => S::SecondReviewed,
+                ReviewStage::Final => S::Approved,
+            };
+            Ok(Decision {
+                next,
+                stage: Some(stage),
+            })
+        }
+        Action::Schedule => {
+            need(actor, Role::Publisher, "schedule")?;
+            if !matches!(state, S::Approved | S::Scheduled | S::Failed) {
+                return wrong("scheduled");
+            }
+            gate(subject)?;
+            to(S::Scheduled)
+        }
+        Action::CancelSchedule => {
+            need(actor, Role::Publisher, "cancel a schedule")?;
+            if state != S::Scheduled {
+                return wrong("unscheduled");
+            }
+            to(S::Approved)
+        }
+        Action::Publish => {
+            need(actor, Role::Publisher, "publish")?;
+            if !matches!(state, S::Approved | S::Scheduled | S::Failed) {
+                return wrong("published");
+            }
+            gate(subject)?;
+            to(S::Publishing)
+        }
+        Action::Confirm => match state {
+            S::Publishing => to(S::Published),
+            _ => wrong("confirmed"),
+        },
+        Action::Fail => match state {
+            S::Publishing | S::Scheduled => to(S::Failed),
+            _ => wrong("failed"),
+        },
+        Action::Retract => {
+            need(actor, Role::Publisher, "retract")?;
+            if state != S::Published {
+                return wrong("retracted");
+            }
+            if reason.trim().is_empty() {
+                return Err(ReviewError::ReasonRequired("retract"));
+            }
+            to(S::Retracted)
+        }
+        Action::Correct => {
+            need(actor, Role::Publisher, "correct")?;
+            if state != S::Published {
+                return wrong("corrected");
+            }
+            if reason.trim().is_empty() {
+                return Err(ReviewError::ReasonRequired("correct"));
+            }
+            // The original stays published; the correction is a new article (a notice
+            // linked to it) that goes through review like any other.
+            to(S::Published)
+        }
+    }
+}
+
+/// A hit that nobody overrode blocks every step that moves an article forward.
+fn gate(subject: &Subject<'_>) -> Result<(), ReviewError> {
+    if subject.open_hits > 0 {
+        return Err(ReviewError::OpenHits(subject.open_hits));
+    }
+    Ok(())
+}
+
+/// WeChat allows one edit of at most 20 characters after sending, title and cover
+/// fixed (domain.md §3): whether `before` → `after` of a published body fits.
+pub fn post_publish_edit_allowed(before: &str, after: &str) -> bool {
+    let a: Vec<char> = before.chars().collect();
+    let b: Vec<char> = after.chars().collect();
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let changed = (a.len() - prefix - suffix).max(b.len() - prefix - suffix);
+    changed <= 20
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(id: &str, role: Role) -> Actor {
+        Actor {
+            id: id.into(),
+            roles: vec![role],
+        }
+    }
+
+    fn walk(
+        state: ArticleState,
+        history: &ReviewHistory,
+        who: &Actor,
+        action: Action,
+    ) -> Result<Decision, ReviewError> {
+        decide(
+            &Subject {
+                state,
+                author: "dept:li",
+                history,
+                open_hits: 0,
+            },
+            who,
+            &action,
+            "ok",
+        )
+    }
+
+    #[test]
+    fn an_article_goes_through_three_reviews_by_three_people_to_publishing() {
+        let author = actor("dept:li", Role::Editor);
+        let mut history = ReviewHistory::default();
+        let d = walk(ArticleState::Draft, &history, &author, Action::Submit).unwrap();
+        assert_eq!(d.next, ArticleState::Submitted);
+        let mut state = d.next;
+        for (who, role, expected) in [
+            ("office:wang", Role::Reviewer, ArticleState::FirstReviewed),
+            ("office:zhao", Role::Reviewer, ArticleState::SecondReviewed),
+            ("office:chen", Role::Publisher, ArticleState::Approved),
+        ] {
+            let d = walk(state, &history, &actor(who, role), Action::Approve).unwrap();
+            assert_eq!(d.next, expected);
+            history.passed.push((d.stage.unwrap(), who.into()));
+            state = d.next;
+        }
+        let publisher = actor("office:chen", Role::Publisher);
+        assert_eq!(
+            walk(state, &history, &publisher, Action::Publish)
+                .unwrap()
+                .next,
+            ArticleState::Publishing
+        );
+        assert_eq!(
+            walk(
+                ArticleState::Publishing,
+                &history,
+                &publisher,
+                Action::Confirm
+            )
+            .unwrap()
+            .next,
+            ArticleState::Published
+        );
+    }
+
+    #[test]
+    fn the_same_person_cannot_do_two_reviews() {
+        let history = ReviewHistory {
+            passed: vec![(ReviewStage::First, "office:wang".into())],
+        };
+        let error = walk(
+            ArticleState::FirstReviewed,
+            &history,
+            &actor("office:wang", Role::Reviewer),
+            Action::Approve,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "office:wang already did the first review; each review needs a different person"
+        );
+    }
+
+    #[test]
+    fn the_author_cannot_review_their_own_article() {
+        let who = Actor {
+            id: "dept:li".into(),
+            roles: vec![Role::Editor, Role::Reviewer],
+        };
+        let error = walk(
+            ArticleState::Submitted,
+            &ReviewHistory::default(),
+            &who,
+            Action::Approve,
+        )
+        .unwrap_err();
+        assert_eq!(error, ReviewError::AuthorReviews);
+    }
+
+    #[test]
+    fn final_approval_needs_the_publisher_role() {
+        let error = walk(
+            ArticleState::SecondReviewed,
+            &ReviewHistory::default(),
+            &actor("office:x", Role::Reviewer),
+            Action::Approve,
+        )
+        .unwrap_err();
+        assert_eq!(error.to_string(), "the publisher role is needed to approve");
+    }
+
+    #[test]
+    fn rejection_needs_a_reason_and_returns_the_article_to_draft() {
+        let who = actor("office:wang", Role::Reviewer);
+        let subject = Subject {
+            state: ArticleState::Submitted,
+            author: "dept:li",
+            history: &ReviewHistory::default(),
+            open_hits: 0,
+        };
+        assert_eq!(
+            decide(&subject, &who, &Action::Reject, " ").unwrap_err(),
+            ReviewError::ReasonRequired("reject")
+        );
+        assert_eq!(
+            decide(&subject, &who, &Action::Reject, "数据有误")
+                .unwrap()
+                .next,
+            ArticleState::Draft
+        );
+    }
+
+    #[test]
+    fn an_open_sensitive_word_hit_blocks_submission_and_approval() {
+        let subject = Subject {
+            state: ArticleState::Draft,
+            author: "dept:li",
+            history: &ReviewHistory::default(),
+            open_hits: 2,
+        };
+        assert_eq!(
+            decide(
+                &subject,
+                &actor("dept:li", Role::Editor),
+                &Action::Submit,
+                ""
+            )
+            .unwrap_err(),
+            ReviewError::OpenHits(2)
+        );
+        let subject = Subject {
+            state: ArticleState::Submitted,
+            ..subject
+        };
+        assert_eq!(
+            decide(
+                &subject,
+                &actor("office:wang", Role::Reviewer),
+                &Action::Approve,
+                ""
+            )
+            .unwrap_err(),
+            ReviewError::OpenHits(2)
+        );
+    }
+
+    #[test]
+    fn only_drafts_are_submitted_and_only_published_articles_retracted() {
+        let editor = actor("dept:li", Role::Editor);
+        assert!(matches!(
+            walk(
+                ArticleState::Approved,
+                &ReviewHistory::default(),
+                &editor,
+                Action::Submit
+            ),
+            Err(ReviewError::WrongState { .. })
+        ));
+        let publisher = actor("office:chen", Role::Publisher);
+        assert!(
+            walk(
+                ArticleState::Approved,
+                &ReviewHistory::default(),
+                &publisher,
+                Action::Retract
+            )
+            .is_err()
+        );
+        assert_eq!(
+            walk(
+                ArticleState::Published,
+                &ReviewHistory::default(),
+                &publisher,
+                Action::Retract
+            )
+            .unwrap()
+            .next,
+            ArticleState::Retracted
+        );
+    }
+
+    #[test]
+    fn only_the_author_withdraws_a_submission() {
+        let other = actor("dept:zhang", Role::Editor);
+        assert_eq!(
+            walk(
+                ArticleState::Submitted,
+                &ReviewHistory::default(),
+                &other,
+                Action::Withdraw
+            )
+            .unwrap_err(),
+            ReviewError::NotAuthor
+        );
+        let author = actor("dept:li", Role::Editor);
+        assert_eq!(
+            walk(
+                ArticleState::FirstReviewed,
+                &ReviewHistory::default(),
+                &author,
+                Action::Withdraw
+            )
+            .unwrap()
+            .next,
+            ArticleState::Draft
+        );
+    }
+
+    #[test]
+    fn an_edit_after_publishing_is_at_most_twenty_characters() {
+        assert!(post_publish_edit_allowed(
+            "今天下午三点停水",
+            "今天下午四点停水"
+        ));
+        assert!(!post_publish_edit_allowed("短", &"长".repeat(30)));
+    }
+
+    #[test]
+    fn states_round_trip_through_their_stored_names() {
+        for state in ArticleState::ALL {
+            assert_eq!(ArticleState::parse(state.as_str()), Some(state));
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The sensitive-word gate: a lexicon of words by category and an allowlist,
+//! matched in one Aho-Corasick pass over normalised text, every hit reported with
+//! its position in the original text.
+//!
+//! Normalisation maps each original character to at most one character, so a hit
+//! maps back exactly: NFKC (full-width → half-width), lower case, traditional →
+//! simplified (OpenCC's character table), and characters that are neither letters
+//! nor digits (spaces, symbols, punctuation inserted between characters) dropped.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use unicode_normalization::UnicodeNormalization;
+
+/// A category of the lexicon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Political,
+    Violence,
+    Vulgar,
+    Advertising,
+    Fraud,
+    /// Typos and wrong official names (错别字, 错误提法).
+    Wrong,
+}
+
+impl Category {
+    /// Every category.
+    pub const ALL: [Category; 6] = [
+        Self::Political,
+        Self::Violence,
+        Self::Vulgar,
+        Self::Advertising,
+        Self::Fraud,
+        Self::Wrong,
+    ];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Political => "political",
+            Self::Violence => "violence",
+            Self::Vulgar => "vulgar",
+            Self::Advertising => "advertising",
+            Self::Fraud => "fraud",
+            Self::Wrong => "wrong",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// What a lexicon entry is: a word to flag, or one a government account uses routinely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Flag(Category),
+    Allow,
+}
+
+/// A lexicon entry as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub word: String,
+    pub kind: EntryKind,
+}
+
+/// A lexicon line or entry that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LexiconError {
+    #[error("line {line}: expected `category<TAB>word`")]
+    Line { line: usize },
+    #[error(
+        "category {0:?} is not one of political, violence, vulgar, advertising, fraud, wrong, allow"
+    )]
+    Category(String),
+    #[error("word has no letters or digits once normalised")]
+    EmptyWord,
+    #[error("word is longer than 64 characters")]
+    LongWord,
+}
+
+impl Entry {
+    /// An entry from its category name (`allow` for the allowlist) and word.
+    pub fn parse(category: &str, word: &str) -> Result<Self, LexiconError> {
+        let kind = match category {
+            "allow" => EntryKind::Allow,
+            other => EntryKind::Flag(
+                Category::parse(other).ok_or_else(|| LexiconError::Category(other.to_owned()))?,
+            ),
+        };
+        let word = word.trim();
+        if word.chars().count() > 64 {
+            return Err(LexiconError::LongWord);
+        }
+        if normalize(word).0.is_empty() {
+            return Err(LexiconError::EmptyWord);
+        }
+        Ok(Self {
+            word: word.to_owned(),
+            kind,
+        })
+    }
+
+    /// The category name as stored (`allow` for the allowlist).
+    pub fn category_name(&self) -> &'static str {
+        match self.kind {
+            EntryKind::Flag(c) => c.as_str(),
+            EntryKind::Allow => "allow",
+        }
+    }
+}
+
+/// Parses a lexicon file: one `category<TAB>word` per line; `#` starts a comment.
+pub fn parse_lexicon(text: &str) -> Result<Vec<Entry>, LexiconError> {
+    let mut entries = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (category, word) = line
+            .split_once('\t')
+            .ok_or(LexiconError::Line { line: n + 1 })?;
+        entries.push(Entry::parse(category.trim(), word)?);
+    }
+    Ok(entries)
+}
+
+/// One hit: where (field and character offsets in the original text), what was
+/// written there, the lexicon word it matched and its category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub field: &'static str,
+    /// Offset of the first character, in characters of the original field.
+    pub start: usize,
+    /// Offset just past the last character.
+    pub end: usize,
+    /// The original text of the hit (with whatever was inserted in it).
+    pub text: String,
+    pub word: String,
+    pub category: Category,
+}
+
+impl Hit {
+    /// A stable key of the hit for overrides: the same word at the same place.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}", self.field, self.start, self.word)
+    }
+}
+
+/// A compiled lexicon; cheap to share, rebuilt as a whole when the lexicon changes.
+pub struct Screener {
+    automaton: Option<AhoCorasick>,
+    /// Per pattern: the word and its kind.
+    patterns: Vec<Entry>,
+}
+
+impl std::fmt::Debug for Screener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Screener")
+            .field("patterns", &self.patterns.len())
+            .finish()
+    }
+}
+
+impl Screener {
+    /// Compiles `entries`. Allowlisted words join the same automaton: matching is
+    /// leftmost-longest, so an allowlisted phrase that covers a flagged word wins
+    /// and nothing is reported there.
+    pub fn new(entries: Vec<Entry>) -> Self {
+        let mut patterns: Vec<Entry> = Vec::with_capacity(entries.len());
+        let mut normalized: Vec<String> = Vec::with_capacity(entries.len());
+        let mut seen = HashMap::new();
+        for entry in entries {
+            let key = normalize(&entry.word).0;
+            // The allowlist wins over a flag for the very same normalised word.
+            if let Some(&i) = seen.get(&key) {
+                if entry.kind == EntryKind::Allow {
+                    patterns[i] = entry;
+                }
+                continue;
+            }
+            seen.insert(key.clone(), patterns.len());
+            normalized.push(key);
+            patterns.push(entry);
+        }
+        let automaton = (!normalized.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&normalized)
+                .expect("normalised lexicon words are non-empty literals")
+        });
+        Self {
+            automaton,
+            patterns,
+        }
+    }
+
+    /// How many distinct words the screener holds (allowlist included).
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether the screener holds no word.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Screens one field's text.
+    pub fn screen(&self, field: &'static str, text: &str) -> Vec<Hit> {
+        let Some(automaton) = &self.automaton else {
+            return Vec::new();
+        };
+        let (normalized, origin) = normalize(text);
+        let originals: Vec<char> = text.chars().collect();
+        // Byte offset in `normalized` → index in `origin`.
+        let mut char_at = vec![0usize; normalized.len() + 1];
+        for (i, (byte, _)) in normalized.char_indices().enumerate() {
+            char_at[byte] = i;
+        }
+        char_at[normalized.len()] = origin.len();
+        let mut hits = Vec::new();
+        for m in automaton.find_iter(&normalized) {
+            let entry = &self.patterns[m.pattern().as_usize()];
+            let EntryKind::Flag(category) = entry.kind else {
+                continue;
+            };
+            let first = char_at[m.start()];
+            let last = char_at[m.end()] - 1;
+            let (start, end) = (origin[first], origin[last] + 1);
+            hits.push(Hit {
+                field,
+                start,
+                end,
+                text: originals[start..end].iter().collect(),
+                word: entry.word.clone(),
+                category,
+            });
+        }
+        hits
+    }
+
+    /// Screens several fields.
+    pub fn screen_all<'a>(
+        &self,
+        fields: impl IntoIterator<Item = (&'static str, &'a str)>,
+    ) -> Vec<Hit> {
+        fields
+            .into_iter()
+            .flat_map(|(field, text)| self.screen(field, text))
+            .collect()
+    }
+}
+
+/// OpenCC's traditional → simplified table, one character to one character
+/// (phrase conversions would break the position mapping, and a lexicon word is
+/// matched character by character anyway).
+static T2S: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
+    let Ok(opencc) =
+        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s)
+    else {
+        tracing::error!("opencc t2s table unavailable; traditional characters are not folded");
+        return HashMap::new();
+    };
+    let ranges = [0x3400u32..=0x4DBF, 0x4E00..=0x9FFF, 0xF900..=0xFAFF];
+    let chars: Vec<char> = ranges
+        .into_iter()
+        .flatten()
+        .filter_map(char::from_u32)
+        .collect();
+    // One call over all characters, one per line, so no phrase spans two of them.
+    let joined: String = chars.iter().flat_map(|c| [*c, '\n']).collect();
+    let converted = opencc.convert(&joined);
+    chars
+        .iter()
+        .zip(converted.split('\n'))
+        .filter_map(|(from, to)| {
+            let mut it = to.chars();
+            match (it.next(), it.next()) {
+                (Some(to), None) if to != *from => Some((*from, to)),
+                _ => None,
+            }
+        })
+        .collect()
+});
+
+/// Normalises `text` for matching; returns it with, per normalised character, the
+/// index of the original character it came from.
+pub fn normalize(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        let mut push = |c: char| {
+            for c in c.to_lowercase() {
+                let c = T2S.get(&c).copied().unwrap_or(c);
+                if c.is_alphanumeric() {
+                    out.push(c);
+                    origin.push(i);
+                }
+            }
+        };
+        if c.is_ascii() {
+            push(c);
+        } else {
+            for n in std::iter::once(c).nfkc() {
+                push(n);
+            }
+        }
+    }
+    (out, origin)
+}
+
+/// The starter lexicon shipped with content-svc (`lexicon/starter.tsv`).
+pub const STARTER_LEXICON: &str = include_str!("../../lexicon/starter.tsv");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screener() -> Screener {
+        Screener::new(parse_lexicon(STARTER_LEXICON).unwrap())
+    }
+
+    #[test]
+    fn a_word_hidden_with_full_width_letters_spaces_and_traditional_characters_is_found() {
+        let text = "欢迎使用 ＶＰＮ 翻-牆 工具";
+        let hits = screener().screen("body", text);
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        let hit = &hits[0];
+        assert_eq!(hit.word, "vpn翻墙");
+        assert_eq!(hit.category, Category::Political);
+        assert_eq!((hit.start, hit.end), (5, 12));
+        assert_eq!(hit.text, "ＶＰＮ 翻-牆");
+    }
+
+    #[test]
+    fn an_allowlisted_phrase_is_not_flagged() {
+        let screener = Screener::new(vec![
+            Entry::parse("political", "红旗").unwrap(),
+            Entry::parse("allow", "五星红旗").unwrap(),
+        ]);
+        assert!(screener.screen("title", "五星红旗迎风飘扬").is_empty());
+        assert_eq!(screener.screen("title", "一面红旗").len(), 1);
+    }
+
+    #[test]
+    fn the_starter_lexicon_leaves_routine_government_words_alone() {
+        let hits = screener().screen("body", "天安门广场升起五星红旗，中国共产党领导人民代表大会");
+        assert!(hits.is_empty(), "{hits:?}");
+    }
+
+    #[test]
+    fn typos_and_advertising_are_reported_with_category_and_position() {
+        let hits = screener().screen("body", "全市上下再接再励，本产品是最佳选择");
+        let found: Vec<_> = hits
+            .iter()
+            .map(|h| (h.word.as_str(), h.category, h.start))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("再接再励", Category::Wrong, 4),
+                ("最佳选择", Category::Advertising, 13)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_lexicon_lines_name_the_line_or_the_category() {
+        assert_eq!(
+            parse_lexicon("# c\nfoo").unwrap_err(),
+            LexiconError::Line { line: 2 }
+        );
+        assert!(matches!(
+            parse_lexicon("gossip\tx"),
+            Err(LexiconError::Category(_))
+        ));
+        assert_eq!(
+            Entry::parse("vulgar", " ！ ").unwrap_err(),
+            LexiconError::EmptyWord
+        );
+    }
+}
