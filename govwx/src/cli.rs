@@ -1,0 +1,314 @@
+//! The command line: global connection and output options, one subcommand per area.
+
+use std::path::PathBuf;
+
+use chrono::FixedOffset;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The platform's command-line client: citizen tickets, reply and routing rules,
+/// followers, the service directory and statistics.
+///
+/// The API key comes from the environment variable GOVWX_API_KEY or from the file
+/// named by --key-file (never from a flag value, so it stays out of shell history).
+#[derive(Debug, Parser)]
+#[command(name = "govwx", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Host of every service at its usual port (interaction 50051, content 50052,
+    /// stats 50053).
+    #[arg(long, env = "GOVWX_SERVER", default_value = "127.0.0.1", global = true)]
+    pub server: String,
+    /// interaction-svc's address (`host:port` or a URL), instead of --server's.
+    #[arg(long, env = "GOVWX_INTERACTION_ADDR", global = true)]
+    pub interaction_addr: Option<String>,
+    /// content-svc's address (`host:port` or a URL), instead of --server's.
+    #[arg(long, env = "GOVWX_CONTENT_ADDR", global = true)]
+    pub content_addr: Option<String>,
+    /// stats-svc's address (`host:port` or a URL), instead of --server's.
+    #[arg(long, env = "GOVWX_STATS_ADDR", global = true)]
+    pub stats_addr: Option<String>,
+    /// PEM file of the CA that signed the servers' certificates; turns TLS on.
+    #[arg(long, env = "GOVWX_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// TLS with the public web roots (no --ca-file needed); `https://` addresses
+    /// turn it on too.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// File holding the API key (else the GOVWX_API_KEY environment variable).
+    #[arg(long, env = "GOVWX_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+    /// UTC offset the times are shown in (the office's time zone).
+    #[arg(long, env = "GOVWX_TZ", default_value = "+08:00", global = true)]
+    pub tz: FixedOffset,
+    /// Print JSON for scripts: one document (for `watch`, one per line).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The areas.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Citizen tickets and department queues (interaction-svc).
+    #[command(subcommand)]
+    Tickets(Tickets),
+    /// Auto-reply and routing rules (interaction-svc; needs an admin key).
+    #[command(subcommand)]
+    Rules(Rules),
+    /// Followers of an account (interaction-svc).
+    #[command(subcommand)]
+    Followers(Followers),
+    /// The convenience-service directory (content-svc).
+    #[command(subcommand)]
+    Directory(Directory),
+    /// Statistics (stats-svc).
+    #[command(subcommand)]
+    Stats(Stats),
+    /// Prints a shell completion script, e.g. `govwx completions bash > /etc/bash_completion.d/govwx`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff), e.g. `govwx man | man -l -`.
+    Man,
+}
+
+/// The account whose objects a command reads or changes.
+#[derive(Debug, Args)]
+pub struct AccountArg {
+    /// The WeChat account id.
+    #[arg(long, env = "GOVWX_ACCOUNT", default_value = "demo")]
+    pub account: String,
+}
+
+/// Ticket commands.
+#[derive(Debug, Subcommand)]
+pub enum Tickets {
+    /// Lists tickets, newest first (a department key: its own; admin: all).
+    List {
+        /// Only this department's (admins); empty: the caller's own.
+        #[arg(long)]
+        department: Option<String>,
+        /// Only tickets in these states (repeat or separate with commas).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        state: Vec<StateArg>,
+        /// Only overdue tickets.
+        #[arg(long)]
+        overdue: bool,
+        /// Only this account's tickets.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this citizen's tickets.
+        #[arg(long)]
+        openid: Option<String>,
+        /// Tickets per page (1-200; the server's default is 50).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The page after a previous list (its `next_page_token`).
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Shows one ticket with its thread and history.
+    Show { id: String },
+    /// Streams changes to a queue until interrupted, reconnecting when the link drops.
+    Watch {
+        /// The department's queue (admins); empty: the caller's own.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Acknowledges a ticket: a person has seen it.
+    Ack {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Moves a ticket to another department and/or names its agent.
+    Assign {
+        id: String,
+        /// The department to move it to; omitted: it stays.
+        #[arg(long)]
+        department: Option<String>,
+        /// The agent who owns it; omitted: nobody.
+        #[arg(long)]
+        assignee: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Answers the citizen through WeChat (`-` reads the text from standard input).
+    Reply {
+        id: String,
+        text: String,
+        /// Who answers, shown in the thread.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Closes a ticket; the citizen is asked to rate the answer.
+    Close {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reopens a closed ticket.
+    Reopen {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+/// A ticket state on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    Open,
+    Acknowledged,
+    Answered,
+    Closed,
+    Reopened,
+}
+
+/// Rule commands.
+#[derive(Debug, Subcommand)]
+pub enum Rules {
+    /// Lists an account's reply and routing rules.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Only one kind.
+        #[arg(long, value_enum)]
+        kind: Option<RuleKind>,
+    },
+    /// Adds a rule.
+    #[command(subcommand)]
+    Add(AddRule),
+    /// Removes a rule.
+    Rm {
+        #[arg(value_enum)]
+        kind: RuleKind,
+        id: String,
+    },
+}
+
+/// Reply rules or routing rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuleKind {
+    Reply,
+    Routing,
+}
+
+/// A new rule.
+#[derive(Debug, Subcommand)]
+pub enum AddRule {
+    /// An auto-reply with a text answer.
+    Reply {
+        #[command(flatten)]
+        account: AccountArg,
+        /// How the patterns match.
+        #[arg(long = "match", value_enum)]
+        match_kind: MatchArg,
+        /// A keyword, the regular expression or the menu key (repeat for keywords).
+        #[arg(long = "pattern")]
+        patterns: Vec<String>,
+        /// The answer.
+        #[arg(long)]
+        text: String,
+        /// Higher wins.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i32,
+        /// The answer settles the matter: no ticket is opened.
+        #[arg(long)]
+        resolves: bool,
+        /// Add it switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Sends tickets with a keyword to a department (no keyword: the account's default).
+    Routing {
+        #[command(flatten)]
+        account: AccountArg,
+        /// A keyword (repeat for more).
+        #[arg(long = "keyword")]
+        keywords: Vec<String>,
+        /// The department that gets the tickets.
+        #[arg(long)]
+        department: String,
+        /// The tickets' category (consultation, help, complaint, suggestion, emergency).
+        #[arg(long, default_value = "")]
+        category: String,
+        /// Higher is tried first.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i32,
+    },
+}
+
+/// How a reply rule matches.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MatchArg {
+    Exact,
+    Contains,
+    Regex,
+    MenuClick,
+    Subscribe,
+}
+
+/// Follower commands.
+#[derive(Debug, Subcommand)]
+pub enum Followers {
+    /// Shows one follower.
+    Show {
+        #[command(flatten)]
+        account: AccountArg,
+        openid: String,
+    },
+    /// Lists followers.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Only followers with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Adds and removes tags.
+    Tag {
+        #[command(flatten)]
+        account: AccountArg,
+        openid: String,
+        #[arg(long)]
+        add: Vec<String>,
+        #[arg(long)]
+        remove: Vec<String>,
+    },
+}
+
+/// Directory commands.
+#[derive(Debug, Subcommand)]
+pub enum Directory {
+    /// Lists the convenience services of an account.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Only one category (e.g. social_security).
+        #[arg(long)]
+        category: Option<String>,
+    },
+}
+
+/// Statistics commands.
+#[derive(Debug, Subcommand)]
+pub enum Stats {
+    /// What an account received: messages, events, follows and unfollows.
+    Overview {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}

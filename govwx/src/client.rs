@@ -1,0 +1,220 @@
+//! Connecting to the services: addresses, TLS and the API key on every request.
+
+use std::time::Duration;
+
+use proto::content::v1::content_service_client::ContentServiceClient;
+use proto::interaction::v1::interaction_service_client::InteractionServiceClient;
+use proto::stats::v1::stats_service_client::StatsServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::cli::Global;
+use crate::error::Error;
+
+/// Where a service listens when only `--server` is given.
+const INTERACTION_PORT: u16 = 50051;
+const CONTENT_PORT: u16 = 50052;
+const STATS_PORT: u16 = 50053;
+
+/// How long a connection attempt may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client of one service whose requests carry the API key.
+pub type Authed = InterceptedService<Channel, BearerKey>;
+
+/// A service to connect to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its name in messages (`interaction-svc`, …).
+    pub service: &'static str,
+    /// The URL connected to, shown in errors.
+    pub addr: String,
+    tls: Option<ClientTlsConfig>,
+    key: BearerKey,
+}
+
+impl Target {
+    /// Wraps a failed call's status with the service it came from.
+    pub fn status(&self, status: tonic::Status) -> Error {
+        Error::Status {
+            service: self.service,
+            addr: self.addr.clone(),
+            status,
+        }
+    }
+
+    /// Opens the connection now, so an unreachable server is reported as such.
+    pub async fn connect(&self) -> Result<Authed, Error> {
+        let config = |reason: String| {
+            Error::Config(format!("{} address {}: {reason}", self.service, self.addr))
+        };
+        let mut endpoint = Endpoint::from_shared(self.addr.clone())
+            .map_err(|_| config("not a valid address".into()))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| config(root_cause(&e)))?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| Error::Unreachable {
+            service: self.service,
+            addr: self.addr.clone(),
+            reason: root_cause(&e),
+        })?;
+        Ok(InterceptedService::new(channel, self.key.clone()))
+    }
+
+    /// A connected interaction-svc client.
+    pub async fn interaction(&self) -> Result<InteractionServiceClient<Authed>, Error> {
+        Ok(InteractionServiceClient::new(self.connect().await?))
+    }
+
+    /// A connected content-svc client.
+    pub async fn content(&self) -> Result<ContentServiceClient<Authed>, Error> {
+        Ok(ContentServiceClient::new(self.connect().await?))
+    }
+
+    /// A connected stats-svc client.
+    pub async fn stats(&self) -> Result<StatsServiceClient<Authed>, Error> {
+        Ok(StatsServiceClient::new(self.connect().await?))
+    }
+}
+
+/// The three services' targets, from the global options.
+pub struct Targets {
+    global_tls: Option<ClientTlsConfig>,
+    key: BearerKey,
+}
+
+impl Targets {
+    /// Reads the key and the CA file; the addresses are resolved per service.
+    pub fn new(global: &Global) -> Result<Self, Error> {
+        let key = BearerKey::load(global)?;
+        let global_tls = match &global.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Error::Config(format!("cannot read --ca-file {}: {e}", path.display()))
+                })?;
+                Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+            }
+            None if global.tls => Some(ClientTlsConfig::new().with_webpki_roots()),
+            None => None,
+        };
+        Ok(Self { global_tls, key })
+    }
+
+    fn target(
+        &self,
+        service: &'static str,
+        global: &Global,
+        own: Option<&str>,
+        port: u16,
+    ) -> Target {
+        let given = own.map_or_else(|| format!("{}:{port}", global.server), str::to_owned);
+        let https = given.starts_with("https://");
+        let tls = match (&self.global_tls, https) {
+            (Some(tls), _) => Some(tls.clone()),
+            (None, true) => Some(ClientTlsConfig::new().with_webpki_roots()),
+            (None, false) => None,
+        };
+        let addr = if given.contains("://") {
+            given
+        } else if tls.is_some() {
+            format!("https://{given}")
+        } else {
+            format!("http://{given}")
+        };
+        Target {
+            service,
+            addr,
+            tls,
+            key: self.key.clone(),
+        }
+    }
+
+    /// interaction-svc.
+    pub fn interaction(&self, global: &Global) -> Target {
+        let own = global.interaction_addr.as_deref();
+        self.target("interaction-svc", global, own, INTERACTION_PORT)
+    }
+
+    /// content-svc.
+    pub fn content(&self, global: &Global) -> Target {
+        let own = global.content_addr.as_deref();
+        self.target("content-svc", global, own, CONTENT_PORT)
+    }
+
+    /// stats-svc.
+    pub fn stats(&self, global: &Global) -> Target {
+        let own = global.stats_addr.as_deref();
+        self.target("stats-svc", global, own, STATS_PORT)
+    }
+}
+
+/// Adds `authorization: Bearer <key>` to every request. The value is marked
+/// sensitive, so tonic's and hyper's debug output never shows it.
+#[derive(Clone)]
+pub struct BearerKey(MetadataValue<Ascii>);
+
+impl std::fmt::Debug for BearerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerKey(..)")
+    }
+}
+
+impl BearerKey {
+    /// The key from `--key-file`, else `GOVWX_API_KEY`. Messages never include it.
+    fn load(global: &Global) -> Result<Self, Error> {
+        let (key, source) = match &global.key_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Config(format!("cannot read --key-file {}: {e}", path.display()))
+                })?;
+                (text, "--key-file")
+            }
+            None => match std::env::var("GOVWX_API_KEY") {
+                Ok(key) => (key, "GOVWX_API_KEY"),
+                Err(_) => {
+                    return Err(Error::Config(
+                        "no API key: set GOVWX_API_KEY or pass --key-file FILE".into(),
+                    ));
+                }
+            },
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(Error::Config(format!("the API key in {source} is empty")));
+        }
+        let mut value: MetadataValue<Ascii> = format!("Bearer {key}").parse().map_err(|_| {
+            Error::Config(format!(
+                "the API key in {source} holds characters a header cannot carry"
+            ))
+        })?;
+        value.set_sensitive(true);
+        Ok(Self(value))
+    }
+}
+
+impl Interceptor for BearerKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// The innermost cause of a transport error ("Connection refused", not "transport error").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,52 @@
+//! One module per area; each turns a subcommand into calls and prints the result.
+
+mod directory;
+mod followers;
+mod rules;
+mod stats;
+mod tickets;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command};
+use crate::client::Targets;
+use crate::error::Error;
+use crate::output::Out;
+
+/// Dispatches a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    let Cli { global, command } = cli;
+    let out = Out {
+        json: global.json,
+        tz: global.tz,
+    };
+    // Completions and the man page need no server and no key.
+    match command {
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "govwx", &mut buffer);
+            return out.line(String::from_utf8_lossy(&buffer).trim_end());
+        }
+        Command::Man => {
+            let mut buffer = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buffer)?;
+            return out.line(String::from_utf8_lossy(&buffer).trim_end());
+        }
+        _ => {}
+    }
+    let targets = Targets::new(&global)?;
+    match command {
+        Command::Tickets(command) => {
+            tickets::run(command, &targets.interaction(&global), &out).await
+        }
+        Command::Rules(command) => rules::run(command, &targets.interaction(&global), &out).await,
+        Command::Followers(command) => {
+            followers::run(command, &targets.interaction(&global), &out).await
+        }
+        Command::Directory(command) => {
+            directory::run(command, &targets.content(&global), &out).await
+        }
+        Command::Stats(command) => stats::run(command, &targets.stats(&global), &out).await,
+        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+    }
+}

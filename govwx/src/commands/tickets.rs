@@ -1,0 +1,343 @@
+//! `govwx tickets …`: the department queue.
+
+use std::io::Read;
+use std::time::Duration;
+
+use futures::StreamExt;
+use proto::interaction::v1::{
+    AssignTicketRequest, DeliveryStatus, GetTicketRequest, ListTicketsRequest, QueueEvent,
+    ReplyToTicketRequest, Ticket, TicketActionRequest, TicketState, WatchQueueRequest,
+};
+use serde_json::json;
+
+use crate::cli::{StateArg, Tickets};
+use crate::client::Target;
+use crate::error::Error;
+use crate::json;
+use crate::output::{Out, fields, or_dash, shorten, table};
+
+/// The widest a summary or message text gets in a table, in terminal cells.
+const TEXT_WIDTH: usize = 40;
+/// The longest pause between two reconnection attempts of `watch`.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub async fn run(command: Tickets, target: &Target, out: &Out) -> Result<(), Error> {
+    if let Tickets::Watch { department } = command {
+        return watch(target, out, department.unwrap_or_default()).await;
+    }
+    let mut client = target.interaction().await?;
+    let status = |s| target.status(s);
+    match command {
+        Tickets::List {
+            department,
+            state,
+            overdue,
+            account,
+            openid,
+            limit,
+            page_token,
+        } => {
+            let request = ListTicketsRequest {
+                department: department.unwrap_or_default(),
+                states: state.into_iter().map(|s| ticket_state(s) as i32).collect(),
+                page_size: limit.unwrap_or(0),
+                page_token: page_token.unwrap_or_default(),
+                overdue_only: overdue,
+                account: account.unwrap_or_default(),
+                openid: openid.unwrap_or_default(),
+            };
+            let page = client
+                .list_tickets(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                let tickets: Vec<_> = page.tickets.iter().map(|t| json::ticket(out, t)).collect();
+                return out.document(&json!({
+                    "tickets": tickets,
+                    "next_page_token": page.next_page_token,
+                }));
+            }
+            print_list(out, &page.tickets)?;
+            if !page.next_page_token.is_empty() {
+                eprintln!("more: --page-token {}", page.next_page_token);
+            }
+            Ok(())
+        }
+        Tickets::Show { id } => {
+            let ticket = client
+                .get_ticket(GetTicketRequest { id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                return out.document(&json::ticket(out, &ticket));
+            }
+            print_ticket(out, &ticket)
+        }
+        Tickets::Ack { id, note } => {
+            let request = action(id, note);
+            let ticket = client.acknowledge_ticket(request).await.map_err(status)?;
+            done(out, &ticket.into_inner())
+        }
+        Tickets::Assign {
+            id,
+            department,
+            assignee,
+            note,
+        } => {
+            let request = AssignTicketRequest {
+                id,
+                department: department.unwrap_or_default(),
+                assignee: assignee.unwrap_or_default(),
+                note: note.unwrap_or_default(),
+            };
+            let ticket = client.assign_ticket(request).await.map_err(status)?;
+            done(out, &ticket.into_inner())
+        }
+        Tickets::Reply { id, text, agent } => {
+            let text = if text == "-" { read_stdin()? } else { text };
+            let request = ReplyToTicketRequest {
+                id,
+                text,
+                agent: agent.unwrap_or_default(),
+            };
+            let response = client
+                .reply_to_ticket(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let ticket = response.ticket.unwrap_or_default();
+            if out.json {
+                return out.document(&json!({
+                    "ticket": json::ticket(out, &ticket),
+                    "delivery": json::delivery(response.delivery),
+                }));
+            }
+            let what = match DeliveryStatus::try_from(response.delivery) {
+                Ok(DeliveryStatus::Sent) => "sent to the citizen".to_owned(),
+                Ok(DeliveryStatus::Held) => "held: the citizen is outside the 48-hour window; \
+                                             it is sent when they write again"
+                    .to_owned(),
+                Ok(DeliveryStatus::Failed) => {
+                    "refused by WeChat (the citizen may have unfollowed)".to_owned()
+                }
+                _ => json::delivery(response.delivery),
+            };
+            out.line(&format!(
+                "ticket {}: answer {what}; now {}",
+                ticket.id,
+                json::state(ticket.state)
+            ))
+        }
+        Tickets::Close { id, note } => {
+            let ticket = client
+                .close_ticket(action(id, note))
+                .await
+                .map_err(status)?;
+            done(out, &ticket.into_inner())
+        }
+        Tickets::Reopen { id, note } => {
+            let ticket = client
+                .reopen_ticket(action(id, note))
+                .await
+                .map_err(status)?;
+            done(out, &ticket.into_inner())
+        }
+        Tickets::Watch { .. } => unreachable!("handled above"),
+    }
+}
+
+fn ticket_state(state: StateArg) -> TicketState {
+    match state {
+        StateArg::Open => TicketState::Open,
+        StateArg::Acknowledged => TicketState::Acknowledged,
+        StateArg::Answered => TicketState::Answered,
+        StateArg::Closed => TicketState::Closed,
+        StateArg::Reopened => TicketState::Reopened,
+    }
+}
+
+fn action(id: String, note: Option<String>) -> TicketActionRequest {
+    TicketActionRequest {
+        id,
+        note: note.unwrap_or_default(),
+    }
+}
+
+fn read_stdin() -> Result<String, Error> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Input(format!("cannot read the answer from standard input: {e}")))?;
+    Ok(text.trim_end().to_owned())
+}
+
+/// The ticket after an action: its new state in one line, or the whole ticket as JSON.
+fn done(out: &Out, ticket: &Ticket) -> Result<(), Error> {
+    if out.json {
+        return out.document(&json::ticket(out, ticket));
+    }
+    out.line(&format!(
+        "ticket {}: {} ({}{})",
+        ticket.id,
+        state_label(ticket),
+        ticket.department,
+        if ticket.assignee.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", ticket.assignee)
+        }
+    ))
+}
+
+/// The state with the flags a department acts on.
+fn state_label(ticket: &Ticket) -> String {
+    let mut label = json::state(ticket.state);
+    if ticket.overdue {
+        label.push_str(", overdue");
+    }
+    if ticket.awaiting_citizen {
+        label.push_str(", held");
+    }
+    label
+}
+
+fn print_list(out: &Out, tickets: &[Ticket]) -> Result<(), Error> {
+    if tickets.is_empty() {
+        eprintln!("no tickets");
+        return Ok(());
+    }
+    let rows = tickets.iter().map(|t| {
+        vec![
+            t.id.clone(),
+            state_label(t),
+            t.department.clone(),
+            or_dash(&t.category),
+            shorten(&t.summary, TEXT_WIDTH),
+            out.time(t.opened_at.as_ref()),
+            out.time(t.resolve_due_at.as_ref()),
+        ]
+    });
+    out.line(&table(
+        &[
+            "id",
+            "state",
+            "department",
+            "category",
+            "summary",
+            "opened",
+            "due",
+        ],
+        rows,
+    ))
+}
+
+fn print_ticket(out: &Out, t: &Ticket) -> Result<(), Error> {
+    let rating = if t.rating == 0 {
+        "-".to_owned()
+    } else {
+        t.rating.to_string()
+    };
+    let mut text = fields(&[
+        ("id", t.id.clone()),
+        ("account", t.account.clone()),
+        ("citizen", t.openid.clone()),
+        ("department", t.department.clone()),
+        ("assignee", or_dash(&t.assignee)),
+        ("state", state_label(t)),
+        ("category", or_dash(&t.category)),
+        ("summary", t.summary.clone()),
+        ("opened", out.time(t.opened_at.as_ref())),
+        ("acknowledge by", out.time(t.acknowledge_due_at.as_ref())),
+        ("resolve by", out.time(t.resolve_due_at.as_ref())),
+        ("closed", out.time(t.closed_at.as_ref())),
+        ("rating", rating),
+    ]);
+    if !t.thread.is_empty() {
+        let rows = t.thread.iter().map(|m| {
+            vec![
+                out.time(m.at.as_ref()),
+                m.author.clone(),
+                m.msg_type.clone(),
+                json::delivery(m.delivery),
+                m.text.clone(),
+            ]
+        });
+        text.push_str("\n\nTHREAD\n");
+        text.push_str(&table(&["at", "from", "type", "delivery", "text"], rows));
+    }
+    if !t.history.is_empty() {
+        let rows = t.history.iter().map(|h| {
+            vec![
+                out.time(h.at.as_ref()),
+                h.actor.clone(),
+                h.action.clone(),
+                format!("{} → {}", json::state(h.from), json::state(h.to)),
+                or_dash(&h.note),
+            ]
+        });
+        text.push_str("\n\nHISTORY\n");
+        text.push_str(&table(&["at", "actor", "action", "state", "note"], rows));
+    }
+    out.line(&text)
+}
+
+/// Streams the queue; reconnects with a growing pause (up to [`MAX_BACKOFF`]) after
+/// the link or the server goes away, and gives up only on an error a retry cannot
+/// fix (a wrong key, a refused department).
+async fn watch(target: &Target, out: &Out, department: String) -> Result<(), Error> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match watch_once(target, out, department.clone(), &mut backoff).await {
+            Ok(()) => eprintln!("govwx: {} ended the watch; reconnecting", target.service),
+            Err(error) if error.is_transient() => {
+                eprintln!("govwx: {error}; reconnecting in {}s", backoff.as_secs());
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// One watch call: returns when the server ends the stream.
+async fn watch_once(
+    target: &Target,
+    out: &Out,
+    department: String,
+    backoff: &mut Duration,
+) -> Result<(), Error> {
+    let mut client = target.interaction().await?;
+    let mut stream = client
+        .watch_queue(WatchQueueRequest { department })
+        .await
+        .map_err(|s| target.status(s))?
+        .into_inner();
+    *backoff = Duration::from_secs(1);
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(|s| target.status(s))?;
+        print_event(out, &event)?;
+    }
+    Ok(())
+}
+
+fn print_event(out: &Out, event: &QueueEvent) -> Result<(), Error> {
+    let ticket = event.ticket.clone().unwrap_or_default();
+    if out.json {
+        return out.json_line(&json!({
+            "kind": json::queue_kind(event.kind),
+            "ticket": json::ticket(out, &ticket),
+        }));
+    }
+    let now = chrono::Utc::now().with_timezone(&out.tz);
+    out.line(&format!(
+        "{}  {}  {}  {}  {}  {}",
+        now.format("%H:%M:%S"),
+        json::queue_kind(event.kind),
+        ticket.id,
+        ticket.department,
+        state_label(&ticket),
+        shorten(&ticket.summary, TEXT_WIDTH)
+    ))
+}
