@@ -2,6 +2,7 @@
 //! events, call WeChat outside any transaction. The doors (`grpc/`, `events/`,
 //! `jobs/`) decode, call one of these, and encode.
 
+pub mod callbacks;
 pub mod followers;
 pub mod rules;
 pub mod tickets;

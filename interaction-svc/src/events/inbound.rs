@@ -1,32 +1,22 @@
-//! The `interaction-inbound` consumer: every WeChat callback updates its follower,
-//! and a citizen's message that no rule fully answers opens a ticket (or joins
-//! their active one), or records the rating of their last closed ticket.
-//!
-//! Effectively exactly once: the event's id is claimed in the same transaction as
-//! its effects (follower, ticket, thread, history, outbox), so a redelivery finds
-//! it claimed and changes nothing.
+//! The `interaction-inbound` consumer: the runner decodes each WeChat callback and
+//! hands a citizen's callbacks, in order, to one of its lanes; each batch is applied
+//! in one transaction by `app::callbacks`, then the relay is woken and answers held
+//! for citizens whose window reopened are sent.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use platform::consumer::{EventHandler, HandleError, Received};
-use platform::db::claim_event;
 use platform::inbound::InboundEvent;
 use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
 use platform::outbox::OutboxSignal;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use tracing::Instrument as _;
 
-use crate::domain::incoming::{CitizenMessage, Incoming};
-use crate::domain::rules;
-use crate::domain::{Intake, TicketEvent, TicketId};
-use crate::replies::{AccountRules, RulesCache};
-use crate::store::followers::{self, ReportedLocation};
-use crate::store::thread;
-use crate::store::tickets::citizen::{self as tickets_inbound, NewTicket, Placed};
-use crate::store::tickets::lifecycle::{self, ActionError, Cause};
+use crate::app::callbacks::{Applied, Callbacks};
+use crate::domain::Intake;
+use crate::replies::RulesCache;
 
 /// The durable consumer over every inbound callback.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -36,9 +26,6 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     max_deliver: 5,
     ack_wait: Duration::from_secs(30),
 };
-
-/// The history's actor for what citizens do.
-const CITIZEN: &str = "citizen";
 
 /// Sends the answers held for a citizen who was outside the 48-hour window
 /// (implemented by `delivery::Deliverer::flush_held`).
@@ -66,33 +53,9 @@ impl HeldAnswers for NoHeldAnswers {
 /// Applies inbound callbacks.
 pub struct InboundHandler<H> {
     db: PgPool,
-    cache: Arc<RulesCache>,
-    intake: Arc<Intake>,
+    callbacks: Callbacks,
     signal: OutboxSignal,
     held: H,
-}
-
-/// The citizen and moment of one callback.
-struct Citizen<'a> {
-    account: &'a str,
-    openid: &'a str,
-    at: DateTime<Utc>,
-    event_id: &'a str,
-}
-
-/// What a callback changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Applied {
-    /// A system sender (job-finish events and the like): nothing for this service.
-    NotACitizen,
-    /// Applied before: nothing changed.
-    Duplicate,
-    Changed {
-        /// Events were queued in the outbox: wake the relay.
-        queued_events: bool,
-        /// The citizen has answers held for them, to send now their window is open.
-        held_answers: bool,
-    },
 }
 
 impl<H: HeldAnswers> InboundHandler<H> {
@@ -107,65 +70,10 @@ impl<H: HeldAnswers> InboundHandler<H> {
     ) -> Self {
         Self {
             db,
-            cache,
-            intake,
+            callbacks: Callbacks::new(cache, intake),
             signal,
             held,
         }
-    }
-
-    /// Applies one event inside the batch's transaction. A duplicate changes nothing.
-    async fn apply(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        inbound: &InboundEvent,
-    ) -> Result<Applied, sqlx::Error> {
-        let incoming = Incoming::of(&inbound.message);
-        if !incoming.is_from_citizen() {
-            return Ok(Applied::NotACitizen);
-        }
-        let citizen = Citizen {
-            account: inbound.account.as_str(),
-            openid: inbound.openid.as_str(),
-            at: inbound.occurred_at,
-            event_id: inbound.event_id.as_str(),
-        };
-        if !claim_event(tx, citizen.event_id).await? {
-            return Ok(Applied::Duplicate);
-        }
-        let rules = self.cache.get(citizen.account).await?;
-        let mut queued_events = update_follower(tx, &citizen, &incoming).await?;
-        if let Incoming::Message(message) = &incoming {
-            let awaiting = match rules::may_be_rating(&incoming) {
-                Some(_) => {
-                    tickets_inbound::awaiting_rating(
-                        &mut **tx,
-                        citizen.account,
-                        citizen.openid,
-                        citizen.event_id,
-                    )
-                    .await?
-                }
-                None => None,
-            };
-            let decision = rules::decide(&rules.replies, &incoming, awaiting.is_some());
-            match (decision.rating, awaiting) {
-                (Some(rating), Some(ticket)) => {
-                    queued_events |= rate(tx, &citizen, ticket, rating).await?;
-                }
-                _ if decision.ticket => {
-                    self.place(tx, &citizen, message, &rules).await?;
-                    queued_events = true;
-                }
-                _ => {}
-            }
-        }
-        let held_answers = incoming.is_interaction()
-            && tickets_inbound::has_held_answers(tx, citizen.account, citizen.openid).await?;
-        Ok(Applied::Changed {
-            queued_events,
-            held_answers,
-        })
     }
 
     /// Applies `events` in one transaction: one commit for the lot.
@@ -178,7 +86,12 @@ impl<H: HeldAnswers> InboundHandler<H> {
         for received in events {
             let event = &received.event;
             let span = tracing::debug_span!("inbound", event_id = %event.event_id, subject = %received.subject);
-            applied.push(self.apply(&mut tx, event).instrument(span).await?);
+            applied.push(
+                self.callbacks
+                    .apply(&mut tx, event)
+                    .instrument(span)
+                    .await?,
+            );
         }
         tx.commit().await?;
         Ok(applied)
@@ -225,173 +138,6 @@ impl<H: HeldAnswers> InboundHandler<H> {
             }
         }
     }
-
-    /// Opens a ticket for the message, or adds it to the citizen's active ticket.
-    async fn place(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        citizen: &Citizen<'_>,
-        message: &CitizenMessage,
-        rules: &AccountRules,
-    ) -> Result<(), sqlx::Error> {
-        let placement = self.intake.place(&rules.routing, &message.text, citizen.at);
-        let summary = message.summary();
-        let new = NewTicket {
-            account: citizen.account,
-            openid: citizen.openid,
-            department: &placement.route.department,
-            category: &placement.route.category,
-            summary: &summary,
-            opened_at: citizen.at,
-            deadlines: placement.deadlines,
-        };
-        let (ticket, event, note) = match tickets_inbound::open_or_join(tx, &new).await? {
-            Placed::Opened(ticket) => {
-                metrics::counter!("interaction_tickets_opened_total", "department" => ticket.department.clone())
-                    .increment(1);
-                tracing::info!(ticket = %ticket.id, department = %ticket.department, category = %ticket.category, "ticket opened");
-                let note = format!("routed to {} ({})", ticket.department, ticket.category);
-                (ticket, TicketEvent::Opened, note)
-            }
-            // An answered ticket needs the department again; others stay as they are.
-            Placed::Joined(ticket) => (ticket, TicketEvent::CitizenMessage, String::new()),
-        };
-        let event_id = format!("{}:ticket.{}", citizen.event_id, event.kind().as_str());
-        let cause = Cause {
-            actor: CITIZEN,
-            note: &note,
-            event_id: Some(&event_id),
-            at: citizen.at,
-        };
-        let ticket = lifecycle::change(tx, &ticket, event, cause)
-            .await
-            .map_err(ActionError::into_database)?;
-        if event == TicketEvent::CitizenMessage {
-            metrics::counter!("interaction_tickets_joined_total").increment(1);
-            tracing::info!(ticket = %ticket.id, state = %ticket.state, "message joined the active ticket");
-        }
-        thread::insert_inbound(
-            tx,
-            ticket.ticket_id(),
-            citizen.openid,
-            &message.msg_type,
-            &message.body,
-            citizen.at,
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-/// Records the follow, unfollow, location or interaction. Returns whether an event
-/// was queued.
-async fn update_follower(
-    tx: &mut Transaction<'_, Postgres>,
-    citizen: &Citizen<'_>,
-    incoming: &Incoming,
-) -> Result<bool, sqlx::Error> {
-    let (account, openid, at) = (citizen.account, citizen.openid, citizen.at);
-    match incoming {
-        Incoming::Subscribe { scene } => {
-            let scene = scene.as_deref().unwrap_or("");
-            let applied = followers::subscribe(tx, account, openid, at, scene).await?;
-            if applied {
-                followers::announce(
-                    tx,
-                    account,
-                    openid,
-                    "subscribed",
-                    scene,
-                    citizen.event_id,
-                    at,
-                )
-                .await?;
-                metrics::counter!("interaction_followers_total", "change" => "subscribed")
-                    .increment(1);
-            }
-            Ok(applied)
-        }
-        Incoming::Unsubscribe => {
-            let applied = followers::unsubscribe(tx, account, openid, at).await?;
-            if applied {
-                followers::announce(
-                    tx,
-                    account,
-                    openid,
-                    "unsubscribed",
-                    "",
-                    citizen.event_id,
-                    at,
-                )
-                .await?;
-                metrics::counter!("interaction_followers_total", "change" => "unsubscribed")
-                    .increment(1);
-            }
-            Ok(applied)
-        }
-        other => {
-            followers::touch(tx, account, openid, at).await?;
-            let location = match other {
-                Incoming::Location {
-                    latitude,
-                    longitude,
-                    precision,
-                } => Some((*latitude, *longitude, *precision)),
-                Incoming::Message(CitizenMessage {
-                    location: Some((latitude, longitude)),
-                    ..
-                }) => Some((*latitude, *longitude, None)),
-                _ => None,
-            };
-            if let Some((latitude, longitude, precision)) = location {
-                let reported = ReportedLocation {
-                    latitude,
-                    longitude,
-                    precision,
-                    at,
-                };
-                followers::locate(tx, account, openid, reported).await?;
-            }
-            Ok(false)
-        }
-    }
-}
-
-/// Records `rating` on the ticket waiting for it. Returns whether an event was queued
-/// (false if the ticket was rated meanwhile).
-async fn rate(
-    tx: &mut Transaction<'_, Postgres>,
-    citizen: &Citizen<'_>,
-    ticket: TicketId,
-    rating: u8,
-) -> Result<bool, sqlx::Error> {
-    let before = lifecycle::lock(tx, ticket, None)
-        .await
-        .map_err(ActionError::into_database)?;
-    if before.rating.is_some() {
-        return Ok(false);
-    }
-    let event = TicketEvent::Rated {
-        rating,
-        message_event_id: citizen.event_id,
-    };
-    let event_id = format!("{}:ticket.rated", citizen.event_id);
-    let note = format!("rating {rating}");
-    let cause = Cause {
-        actor: CITIZEN,
-        note: &note,
-        event_id: Some(&event_id),
-        at: citizen.at,
-    };
-    match lifecycle::change(tx, &before, event, cause).await {
-        Ok(_) => {}
-        // Reopened since the rating question: the digit is no rating any more.
-        Err(ActionError::Transition(_)) => return Ok(false),
-        Err(error) => return Err(error.into_database()),
-    }
-    metrics::counter!("interaction_ratings_total", "rating" => rating.to_string()).increment(1);
-    tracing::info!(ticket = %ticket, rating, "ticket rated");
-    Ok(true)
 }
 
 impl<H: HeldAnswers> EventHandler for InboundHandler<H> {
