@@ -1,9 +1,14 @@
-//! stats-svc's configuration: so far only the settings every service reads.
-//! Settings of its own (rollup and alarm schedules, WCI weights, …) join
-//! [`Config`] as typed groups beside `service`.
+//! stats-svc's configuration: the settings every service reads, and its own
+//! (`StatsSettings`): the office time zone and the inspection thresholds.
 
+use std::time::Duration;
+
+use chrono::FixedOffset;
 use platform::service::{ServiceConfig, ServiceDefaults};
 use platform::{ConfigError, Env};
+
+use crate::domain::inspection::InspectionRules;
+use crate::domain::rollup::CHINA_STANDARD_TIME;
 
 /// The service's name, database and default ports (see the README's ports table).
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -17,6 +22,77 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: ServiceConfig,
+    pub stats: StatsSettings,
+}
+
+/// Settings of stats-svc's own.
+#[derive(Debug, Clone)]
+pub struct StatsSettings {
+    /// `OFFICE_UTC_OFFSET` (default `+08:00`): days of the rollups start at the
+    /// office's midnight.
+    pub office: FixedOffset,
+    /// `ALARM_STALE_DAYS` (default 10), `ALARM_INTERACTION_DAYS` (7),
+    /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30).
+    pub rules: InspectionRules,
+    /// `INSPECTION_INTERVAL` (default 1h): how often the checks run.
+    pub inspection_interval: Duration,
+    /// `OUTBOX_POLL_INTERVAL` (default 5s): the relay's safety-net poll.
+    pub outbox_poll: Duration,
+}
+
+impl StatsSettings {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = InspectionRules::default();
+        let office = match env.get("OFFICE_UTC_OFFSET") {
+            None => FixedOffset::east_opt(CHINA_STANDARD_TIME)
+                .ok_or_else(|| invalid("OFFICE_UTC_OFFSET", "+08:00", "not an offset"))?,
+            Some(raw) => raw.parse().map_err(|_| {
+                invalid(
+                    "OFFICE_UTC_OFFSET",
+                    raw,
+                    "expected an offset such as +08:00",
+                )
+            })?,
+        };
+        let positive = |name: &str, default: i64| -> Result<i64, ConfigError> {
+            let value: i64 = env.parse_or(name, default)?;
+            if value < 1 {
+                return Err(invalid(name, &value.to_string(), "must be at least 1"));
+            }
+            Ok(value)
+        };
+        let share: f64 = env.parse_or("ALARM_OVERDUE_SHARE", defaults.overdue_share)?;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(invalid(
+                "ALARM_OVERDUE_SHARE",
+                &share.to_string(),
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(Self {
+            office,
+            rules: InspectionRules {
+                stale_after_days: positive("ALARM_STALE_DAYS", defaults.stale_after_days)?,
+                interaction_days: positive("ALARM_INTERACTION_DAYS", defaults.interaction_days)?,
+                overdue_share: share,
+                overdue_window_days: positive(
+                    "ALARM_OVERDUE_WINDOW_DAYS",
+                    defaults.overdue_window_days,
+                )?,
+            },
+            inspection_interval: env
+                .duration_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
+            outbox_poll: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(5))?,
+        })
+    }
+}
+
+fn invalid(var: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        var: var.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 impl Config {
@@ -24,6 +100,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             service: ServiceConfig::from_env(env, DEFAULTS)?,
+            stats: StatsSettings::from_env(env)?,
         })
     }
 }
@@ -38,5 +115,19 @@ mod tests {
         assert_eq!(config.service.grpc_addr.port(), 50053);
         assert_eq!(config.service.common.admin_addr.port(), 9083);
         assert_eq!(config.service.db.database(), "stats");
+        assert_eq!(config.stats.office.local_minus_utc(), 8 * 3600);
+        assert_eq!(config.stats.rules.stale_after_days, 10);
+    }
+
+    #[test]
+    fn a_bad_office_offset_or_threshold_names_its_variable() {
+        let error = Config::from_env(&Env::from_pairs([("OFFICE_UTC_OFFSET", "Beijing")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("OFFICE_UTC_OFFSET"), "{error}");
+        let error = Config::from_env(&Env::from_pairs([("ALARM_STALE_DAYS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ALARM_STALE_DAYS"), "{error}");
     }
 }

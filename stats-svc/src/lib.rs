@@ -1,6 +1,6 @@
-//! stats-svc: rollups of every event. So far it counts what each account
-//! receives on `WECHAT_INBOUND` and serves the counts over gRPC
-//! (`stats.v1.StatsService`).
+//! stats-svc: rollups of every event (WECHAT_INBOUND, INTERACTION, CONTENT) per
+//! account and office day, the WCI ranking, inspection alarms on STATS, served over
+//! gRPC (`stats.v1.StatsService`).
 //!
 //! The modules are the rooms of every service (ARCHITECTURE.md, "Inside a
 //! service"): `domain` (pure rules), `store` (SQL per aggregate), `app` (one
@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod jobs;
 pub mod startup;
 pub mod store;
 

@@ -1,33 +1,66 @@
-//! Wiring only: the platform runtime, the consumers, the gRPC service and (later)
-//! background jobs. No rules live here.
+//! Wiring only: the platform runtime, the consumers, the outbox relay, the
+//! inspection job and the gRPC service. No rules live here.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use platform::nats::StreamSpec;
+use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 use proto::stats::v1::stats_service_server::{self, StatsServiceServer};
 
-use crate::config::{Config, DEFAULTS};
+use crate::config::{Config, DEFAULTS, StatsSettings};
+use crate::events::content::ContentHandler;
 use crate::events::inbound::{CONSUMER, InboundHandler};
+use crate::events::tickets::TicketHandler;
 use crate::grpc::StatsGrpc;
+use crate::jobs::inspection::{self, Clock};
+
+/// Inspection alarms, written by this service's outbox relay
+/// (`stats.{account}.alarm.{rule}`, `stats.v1.AlarmRaised`).
+pub const STATS: StreamSpec = StreamSpec {
+    name: "STATS",
+    subjects: "stats.>",
+    max_age: Duration::from_secs(30 * 24 * 3600),
+    duplicate_window: Duration::from_secs(10 * 60),
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 /// A built service, bound and ready to serve.
 pub struct Application {
     runtime: ServiceRuntime,
+    settings: StatsSettings,
+    clock: Clock,
 }
 
 impl Application {
     /// Connects, provisions (streams and the durable consumer), migrates and binds
     /// (port 0 in tests).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, inspection::system_clock()).await
+    }
+
+    /// [`Self::build`] with the inspection job reading `clock` (tests fix the day).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
+        platform::nats::provision_streams(&runtime.jetstream, &runtime.namespace, &[STATS]).await?;
         // Provisioning here makes a consumer NATS refuses a start-up error rather than
         // a log line from a background task; run_consumer finds it already there.
-        platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &CONSUMER)
-            .await?;
-        Ok(Self { runtime })
+        for spec in [
+            CONSUMER,
+            crate::events::tickets::CONSUMER,
+            crate::events::content::CONSUMER,
+        ] {
+            platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &spec)
+                .await?;
+        }
+        Ok(Self {
+            runtime,
+            settings: config.stats,
+            clock,
+        })
     }
 
     /// The bound gRPC port.
@@ -46,8 +79,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        self.spawn_inbound_consumer();
-        let grpc = StatsGrpc::new(self.runtime.db.clone());
+        self.spawn_background();
+        let grpc = StatsGrpc::new(self.runtime.db.clone(), self.settings.clone());
         let routes = tonic::service::Routes::new(StatsServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),
@@ -57,9 +90,27 @@ impl Application {
             .await
     }
 
-    fn spawn_inbound_consumer(&self) {
-        let handler = Arc::new(InboundHandler::new(self.runtime.db.clone()));
-        self.runtime.spawn_consumer(handler);
+    fn spawn_background(&self) {
+        let db = &self.runtime.db;
+        let office = self.settings.office;
+        self.runtime
+            .spawn_consumer(Arc::new(InboundHandler::new(db.clone(), office)));
+        self.runtime
+            .spawn_consumer(Arc::new(TicketHandler::new(db.clone(), office)));
+        self.runtime
+            .spawn_consumer(Arc::new(ContentHandler::new(db.clone(), office)));
+        let signal = OutboxSignal::new();
+        self.runtime
+            .spawn_outbox_relay(signal.clone(), self.settings.outbox_poll);
+        self.runtime.drain.spawn(inspection::run(
+            db.clone(),
+            self.settings.rules,
+            self.clock.clone(),
+            office,
+            self.settings.inspection_interval,
+            signal,
+            self.runtime.drain.clone(),
+        ));
     }
 }
 

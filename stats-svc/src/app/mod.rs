@@ -1,10 +1,13 @@
 //! The use cases of stats-svc, one function each: load with `store`, decide with
-//! `domain`, save with `store`. Every door (gRPC today, the dashboard's pages,
-//! consumers and jobs later) calls these functions, so the rules have one home.
+//! `domain`, save with `store`. Every door (gRPC, the consumers and jobs) calls these
+//! functions, so the rules have one home.
 //!
 //! Inputs arrive already parsed into domain types: decoding belongs to the door.
 
+pub mod inspection;
 pub mod overview;
+pub mod ranking;
+pub mod rollups;
 
 /// Why a use case failed for a reason other than its input.
 #[derive(Debug, thiserror::Error)]

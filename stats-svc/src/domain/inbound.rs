@@ -40,6 +40,27 @@ pub struct InboundFact {
     pub subscription: Option<SubscriptionChange>,
     /// WeChat's CreateTime, or when the gateway received it if that is missing.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// What the daily rollups count for this callback (see [`crate::domain::rollup`]).
+    pub detail: InboundDetail,
+}
+
+/// The parts of a callback the daily rollups count by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundDetail {
+    /// A citizen's message, by `MsgType`.
+    Message { msg_type: String },
+    /// A follow, with the QR scene it came through (empty for a plain follow).
+    Follow { scene: String },
+    /// An unfollow.
+    Unfollow,
+    /// A follower scanned a parametric QR code.
+    Scan { scene: String },
+    /// A click on a `click` menu button, by key.
+    MenuClick { key: String },
+    /// A click on a `view` menu button, by URL.
+    MenuView { url: String },
+    /// Any other event (location, job-finish, …): counted only as an event.
+    Other,
 }
 
 impl InboundFact {
@@ -66,6 +87,24 @@ pub struct Counts {
 
 impl From<&InboundEvent> for InboundFact {
     fn from(inbound: &InboundEvent) -> Self {
+        let detail = match &inbound.message.payload {
+            Payload::Event { kind, .. } => match kind {
+                Event::Subscribe { scene, .. } => InboundDetail::Follow {
+                    scene: scene.clone().unwrap_or_default(),
+                },
+                Event::Unsubscribe => InboundDetail::Unfollow,
+                Event::Scan { scene, .. } => InboundDetail::Scan {
+                    scene: scene.clone(),
+                },
+                Event::Click { key } => InboundDetail::MenuClick { key: key.clone() },
+                Event::View { url, .. } => InboundDetail::MenuView { url: url.clone() },
+                _ => InboundDetail::Other,
+            },
+            _ if inbound.kind == InboundKind::Message => InboundDetail::Message {
+                msg_type: inbound.message.header.msg_type.clone(),
+            },
+            _ => InboundDetail::Other,
+        };
         let subscription = match &inbound.message.payload {
             Payload::Event {
                 kind: Event::Subscribe { .. },
@@ -83,6 +122,7 @@ impl From<&InboundEvent> for InboundFact {
             kind: inbound.kind,
             subscription,
             occurred_at: Some(inbound.occurred_at),
+            detail,
         }
     }
 }

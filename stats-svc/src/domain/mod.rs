@@ -1,6 +1,11 @@
 //! Pure types and rules of the statistics; no I/O.
 
 pub mod inbound;
+pub mod inspection;
+pub mod rollup;
+pub mod wci;
 
-pub use inbound::{AccountId, Counts, InboundError, InboundFact, SubscriptionChange};
+pub use inbound::{
+    AccountId, Counts, InboundDetail, InboundError, InboundFact, SubscriptionChange,
+};
 pub use platform::inbound::InboundKind;

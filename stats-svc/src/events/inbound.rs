@@ -1,9 +1,11 @@
-//! The `stats-inbound` consumer: every WeChat callback grows its account's counters.
+//! The `stats-inbound` consumer: every WeChat callback grows its account's counters
+//! and its daily rollups (followers by QR scene, messages by type, menu clicks by key).
 //! Events come in batches (one transaction, one upsert per account), so ingest keeps
 //! up with bursts.
 
 use std::time::Duration;
 
+use chrono::FixedOffset;
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
 use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
@@ -25,12 +27,13 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
 #[derive(Clone)]
 pub struct InboundHandler {
     db: PgPool,
+    office: FixedOffset,
 }
 
 impl InboundHandler {
-    /// A handler writing to `db`.
-    pub fn new(db: PgPool) -> Self {
-        Self { db }
+    /// A handler writing to `db`, counting days in the `office` time zone.
+    pub fn new(db: PgPool, office: FixedOffset) -> Self {
+        Self { db, office }
     }
 }
 
@@ -49,7 +52,7 @@ impl EventHandler for InboundHandler {
     async fn handle_batch(&self, events: &[Received<InboundEvent>]) -> Result<(), HandleError> {
         let facts: Vec<InboundFact> = events.iter().map(|e| InboundFact::from(&e.event)).collect();
         let mut tx = self.db.begin().await.map_err(HandleError::database)?;
-        let recorded = account_inbound::record_all(&mut tx, &facts)
+        let recorded = account_inbound::record_all(&mut tx, &facts, self.office)
             .await
             .map_err(HandleError::database)?;
         tx.commit().await.map_err(HandleError::database)?;

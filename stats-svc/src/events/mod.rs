@@ -1,3 +1,5 @@
 //! One `EventHandler` per subject: decode → domain → one transaction → ack.
 
+pub mod content;
 pub mod inbound;
+pub mod tickets;

@@ -1,10 +1,150 @@
 //! Wire messages ⇄ domain types and store rows, at the service edge.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use proto::stats::v1 as pb;
 
+use super::GrpcError;
+use crate::app::inspection::Readiness;
+use crate::app::ranking::Ranked;
+use crate::app::rollups::DepartmentScore;
+use crate::domain::inspection::Alarm;
 use crate::domain::{AccountId, InboundError};
 use crate::store::account_inbound::AccountInbound;
+use crate::store::alarms::AlarmRow;
+use crate::store::rollups::DailyValue;
+
+/// The longest range a series or table may cover, so one request cannot scan years.
+pub const MAX_RANGE_DAYS: i64 = 400;
+
+/// An account named in a request.
+pub fn account_id(raw: &str) -> Result<AccountId, GrpcError> {
+    Ok(AccountId::parse(raw).map_err(InboundError::from)?)
+}
+
+/// A day written YYYY-MM-DD in `field`.
+pub fn day(field: &'static str, raw: &str) -> Result<NaiveDate, GrpcError> {
+    if raw.is_empty() {
+        return Err(GrpcError::field(field, "is required (YYYY-MM-DD)"));
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| GrpcError::field(field, format!("{raw:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// A range `from..=to` of office days, at most [`MAX_RANGE_DAYS`] long.
+pub fn range(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), GrpcError> {
+    let (from, to) = (day("from", from)?, day("to", to)?);
+    if to < from {
+        return Err(GrpcError::field("to", "is before from"));
+    }
+    if (to - from).num_days() >= MAX_RANGE_DAYS {
+        return Err(GrpcError::field(
+            "to",
+            format!("the range is longer than {MAX_RANGE_DAYS} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// A month written YYYY-MM, as its first day.
+pub fn month(raw: &str) -> Result<NaiveDate, GrpcError> {
+    NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+        .map_err(|_| GrpcError::field("month", format!("{raw:?} is not a month (YYYY-MM)")))
+}
+
+/// A series as served.
+pub fn series(
+    account: &AccountId,
+    metric: &str,
+    points: Vec<DailyValue>,
+    total_before: i64,
+) -> pb::DailySeries {
+    pb::DailySeries {
+        account: account.as_str().to_owned(),
+        metric: metric.to_owned(),
+        points: points
+            .into_iter()
+            .map(|p| pb::DailyPoint {
+                day: p.day.to_string(),
+                key: p.key,
+                value: p.value,
+            })
+            .collect(),
+        total_before,
+    }
+}
+
+/// A department's score as served.
+pub fn score(s: &DepartmentScore) -> pb::DepartmentScore {
+    let (ack_median, ack_p90) = s.acknowledge.unwrap_or_default();
+    let (resolve_median, resolve_p90) = s.resolve.unwrap_or_default();
+    pb::DepartmentScore {
+        department: s.department.clone(),
+        opened: s.opened,
+        acknowledged: s.acknowledged,
+        answered: s.answered,
+        closed: s.closed,
+        overdue: s.overdue,
+        rated: s.rated,
+        mean_rating: s.mean_rating(),
+        acknowledge_median_seconds: ack_median,
+        acknowledge_p90_seconds: ack_p90,
+        resolve_median_seconds: resolve_median,
+        resolve_p90_seconds: resolve_p90,
+        acknowledged_in_time: s.share(s.acknowledged_in_time),
+        resolved_in_time: s.share(s.resolved_in_time),
+        tickets_in_range: s.tickets_in_range,
+    }
+}
+
+/// A ranked account as served.
+pub fn ranked(r: &Ranked) -> pb::RankedAccount {
+    pb::RankedAccount {
+        rank: r.rank,
+        account: r.account.clone(),
+        wci: r.wci,
+        articles: r.articles,
+        reads: r.reads,
+    }
+}
+
+/// A stored alarm as served.
+pub fn alarm_row(row: AlarmRow) -> pb::Alarm {
+    pb::Alarm {
+        account: row.account,
+        rule: row.rule,
+        subject: row.subject,
+        day: row.day.to_string(),
+        detail: row.detail,
+        raised_at: Some(timestamp(row.raised_at)),
+    }
+}
+
+/// A readiness report as served.
+pub fn readiness(account: &AccountId, day: NaiveDate, r: Readiness) -> pb::ReadinessReport {
+    let alarm = |a: Alarm| pb::Alarm {
+        account: account.as_str().to_owned(),
+        rule: a.rule.as_str().to_owned(),
+        subject: a.subject,
+        day: day.to_string(),
+        detail: a.detail,
+        raised_at: None,
+    };
+    pb::ReadinessReport {
+        account: account.as_str().to_owned(),
+        date: day.to_string(),
+        last_published_on: r
+            .last_published_on
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        days_since_update: r.days_since_update.unwrap_or(-1),
+        update_ok: r.update_ok,
+        recent_tickets: r.recent_tickets,
+        recent_answered: r.recent_answered,
+        interaction_ok: r.interaction_ok,
+        acknowledged_in_time: r.acknowledged_in_time,
+        alarms: r.alarms.into_iter().map(alarm).collect(),
+    }
+}
 
 /// The account a `GetAccountOverview` request names.
 pub fn account(request: &pb::GetAccountOverviewRequest) -> Result<AccountId, InboundError> {
@@ -36,6 +176,17 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 mod tests {
     use super::*;
     use crate::domain::Counts;
+
+    #[test]
+    fn ranges_and_months_name_the_field_they_refuse() {
+        assert!(range("2026-11-01", "2026-11-30").is_ok());
+        let message = |e: GrpcError| e.to_string();
+        assert!(message(range("2026-11-31", "2026-12-01").unwrap_err()).starts_with("from:"));
+        assert!(message(range("2026-12-01", "2026-11-01").unwrap_err()).starts_with("to:"));
+        assert!(message(range("2024-01-01", "2026-11-01").unwrap_err()).starts_with("to:"));
+        assert!(message(month("2026-13").unwrap_err()).starts_with("month:"));
+        assert_eq!(month("2026-11").unwrap().to_string(), "2026-11-01");
+    }
 
     #[test]
     fn an_overview_carries_the_counts_and_the_latest_time() {

@@ -12,14 +12,31 @@ pub enum GrpcError {
     /// A request field is unusable (the message names it).
     #[error(transparent)]
     Input(#[from] InboundError),
+    /// A request field is malformed (the message names it).
+    #[error("{field}: {reason}")]
+    Field { field: &'static str, reason: String },
+    /// The account is outside the caller's key (answered like an unknown one).
+    #[error("account not found")]
+    AccountNotFound,
     #[error(transparent)]
     App(#[from] AppError),
+}
+
+impl GrpcError {
+    /// A malformed field.
+    pub fn field(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Field {
+            field,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
         let code = match &error {
-            GrpcError::Input(_) => ErrorCode::InvalidArgument,
+            GrpcError::Input(_) | GrpcError::Field { .. } => ErrorCode::InvalidArgument,
+            GrpcError::AccountNotFound => ErrorCode::NotFound,
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_)) => ErrorCode::Internal,
         };

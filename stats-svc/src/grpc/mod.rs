@@ -2,34 +2,53 @@
 //! `app`, and encode. Wire ⇄ domain conversions live in `convert`, the one status
 //! mapping in `error`.
 //!
-//! Permissions: reading statistics needs `viewer` (admin implies it).
+//! Permissions: reading statistics needs `viewer` (admin implies it); entering an
+//! article's figures needs `editor` or `publisher`. An account outside the caller's
+//! key answers NOT_FOUND, like an unknown one, so accounts cannot be probed.
 
 mod convert;
 mod error;
 
 use platform::Role;
-use platform::grpc::caller;
+use platform::grpc::{Caller, caller};
 use proto::stats::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::app;
+use crate::config::StatsSettings;
+use crate::domain::AccountId;
+use crate::domain::rollup::{Metric, office_day};
+use crate::domain::wci::{V14_2, WciVersion};
+use crate::store::articles::ArticleEntry;
 pub use error::GrpcError;
 
 /// Roles that may read statistics (admin implies viewer).
 const READERS: &[Role] = &[Role::Viewer];
+/// Roles that may enter an article's figures.
+const FIGURE_WRITERS: &[Role] = &[Role::Editor, Role::Publisher];
 
 /// The gRPC service implementation.
 #[derive(Clone)]
 pub struct StatsGrpc {
     db: PgPool,
+    settings: StatsSettings,
 }
 
 impl StatsGrpc {
     /// A service reading `db`.
-    pub fn new(db: PgPool) -> Self {
-        Self { db }
+    pub fn new(db: PgPool, settings: StatsSettings) -> Self {
+        Self { db, settings }
     }
+}
+
+/// The account `raw` if the caller's key reaches it.
+fn scoped(caller: &Caller, raw: &str) -> Result<AccountId, GrpcError> {
+    let account = convert::account_id(raw)?;
+    if !caller.may_access(account.as_str()) {
+        return Err(GrpcError::AccountNotFound);
+    }
+    Ok(account)
 }
 
 #[tonic::async_trait]
@@ -44,5 +63,155 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::overview(&account, stored)))
+    }
+
+    async fn get_daily_series(
+        &self,
+        request: Request<pb::GetDailySeriesRequest>,
+    ) -> Result<Response<pb::DailySeries>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
+        let req = request.get_ref();
+        let account = scoped(caller, &req.account)?;
+        let metric = Metric::parse(&req.metric).ok_or_else(|| {
+            GrpcError::field("metric", format!("{:?} is not a known metric", req.metric))
+        })?;
+        let (from, to) = convert::range(&req.from, &req.to)?;
+        let (points, before) = app::rollups::daily_series(&self.db, &account, metric, from, to)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::series(
+            &account,
+            metric.as_str(),
+            points,
+            before,
+        )))
+    }
+
+    async fn get_department_scorecard(
+        &self,
+        request: Request<pb::GetDepartmentScorecardRequest>,
+    ) -> Result<Response<pb::DepartmentScorecard>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
+        let req = request.get_ref();
+        let account = scoped(caller, &req.account)?;
+        let (from, to) = convert::range(&req.from, &req.to)?;
+        let scores =
+            app::rollups::department_scorecard(&self.db, &account, from, to, self.settings.office)
+                .await
+                .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::DepartmentScorecard {
+            account: account.as_str().to_owned(),
+            departments: scores.iter().map(convert::score).collect(),
+        }))
+    }
+
+    async fn record_article_figures(
+        &self,
+        request: Request<pb::RecordArticleFiguresRequest>,
+    ) -> Result<Response<pb::RecordArticleFiguresResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(FIGURE_WRITERS)?;
+        let req = request.get_ref();
+        let account = scoped(caller, &req.account)?;
+        if req.article_id.trim().is_empty() {
+            return Err(GrpcError::field("article_id", "is required").into());
+        }
+        let count = |field: &'static str, value: u64| {
+            i64::try_from(value).map_err(|_| GrpcError::field(field, "is too large"))
+        };
+        let entry = ArticleEntry {
+            account,
+            article_id: req.article_id.trim().to_owned(),
+            title: req.title.clone(),
+            published_on: convert::day("published_on", &req.published_on)?,
+            headline: req.headline,
+            reads: count("reads", req.reads)?,
+            zaikan: count("zaikan", req.zaikan)?,
+            likes: count("likes", req.likes)?,
+            shares: count("shares", req.shares)?,
+            entered_by: caller.department.clone(),
+        };
+        app::ranking::record_article_figures(&self.db, &entry)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::RecordArticleFiguresResponse {}))
+    }
+
+    async fn get_monthly_ranking(
+        &self,
+        request: Request<pb::GetMonthlyRankingRequest>,
+    ) -> Result<Response<pb::MonthlyRanking>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
+        let req = request.get_ref();
+        let first = convert::month(&req.month)?;
+        let version = if req.version.is_empty() {
+            V14_2
+        } else {
+            WciVersion::by_name(&req.version).ok_or_else(|| {
+                GrpcError::field(
+                    "version",
+                    format!("{:?} is not one of v14.2, v13, provincial", req.version),
+                )
+            })?
+        };
+        let scope = caller.accounts.filter();
+        let ranked = app::ranking::monthly_ranking(&self.db, scope.as_deref(), first, version)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::MonthlyRanking {
+            month: req.month.clone(),
+            version: version.name.to_owned(),
+            accounts: ranked.iter().map(convert::ranked).collect(),
+        }))
+    }
+
+    async fn list_alarms(
+        &self,
+        request: Request<pb::ListAlarmsRequest>,
+    ) -> Result<Response<pb::AlarmList>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
+        let req = request.get_ref();
+        let (from, to) = convert::range(&req.from, &req.to)?;
+        // No account: every account the key reaches.
+        let accounts = if req.account.is_empty() {
+            caller.accounts.filter()
+        } else {
+            Some(vec![scoped(caller, &req.account)?.as_str().to_owned()])
+        };
+        let rows = app::inspection::list_alarms(&self.db, accounts.as_deref(), from, to)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::AlarmList {
+            alarms: rows.into_iter().map(convert::alarm_row).collect(),
+        }))
+    }
+
+    async fn get_readiness_report(
+        &self,
+        request: Request<pb::GetReadinessReportRequest>,
+    ) -> Result<Response<pb::ReadinessReport>, Status> {
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
+        let req = request.get_ref();
+        let account = scoped(caller, &req.account)?;
+        let day = if req.date.is_empty() {
+            office_day(chrono::Utc::now(), self.settings.office)
+        } else {
+            convert::day("date", &req.date)?
+        };
+        let report = app::inspection::readiness(
+            &self.db,
+            &self.settings.rules,
+            &account,
+            day,
+            self.settings.office,
+        )
+        .await
+        .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::readiness(&account, day, report)))
     }
 }

@@ -1,11 +1,13 @@
-//! Per-account inbound counters and the processed-events guard that keeps them exact.
+//! Per-account inbound counters and the processed-events guard that keeps them exact;
+//! the same transaction grows the daily rollups (`store::rollups`).
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AccountId, Counts, InboundFact};
+use crate::store::rollups;
 
 /// What recording an inbound event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +42,14 @@ struct AccountInboundRow {
 pub async fn record_all(
     tx: &mut Transaction<'_, Postgres>,
     facts: &[InboundFact],
+    office: FixedOffset,
 ) -> Result<Vec<Recorded>, sqlx::Error> {
     let ids: Vec<&str> = facts.iter().map(|f| f.event_id.as_str()).collect();
     let claimed = platform::db::claim_events(tx, &ids).await?;
     let mut per_account: BTreeMap<&str, (Counts, Option<DateTime<Utc>>)> = BTreeMap::new();
+    let mut tallies = Vec::with_capacity(facts.len() * 2);
     for (fact, _) in facts.iter().zip(&claimed).filter(|(_, new)| **new) {
+        tallies.extend(fact.tallies(office));
         let add = fact.increments();
         let (sum, last) = per_account.entry(fact.account.as_str()).or_default();
         sum.messages += add.messages;
@@ -75,6 +80,7 @@ pub async fn record_all(
         .execute(&mut **tx)
         .await?;
     }
+    rollups::add(tx, &tallies).await?;
     Ok(claimed
         .into_iter()
         .map(|new| {

@@ -3,3 +3,6 @@
 //! integration tests (the workspace does not use sqlx's offline metadata).
 
 pub mod account_inbound;
+pub mod alarms;
+pub mod articles;
+pub mod rollups;

@@ -1,0 +1,140 @@
+//! Inspection: the checks of every account on a day (raising alarms on STATS) and the
+//! readiness report an inspector's checklist asks for.
+
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use sqlx::PgPool;
+
+use super::AppError;
+use super::rollups::{department_scorecard, office_midnight};
+use crate::domain::AccountId;
+use crate::domain::inspection::{AccountState, Alarm, InspectionRules, days_since};
+use crate::store::{alarms, articles, rollups};
+
+/// Loads what the checks read about `account` on `today`.
+pub async fn account_state(
+    db: &PgPool,
+    rules: &InspectionRules,
+    account: &AccountId,
+    today: NaiveDate,
+    office: FixedOffset,
+) -> Result<AccountState, AppError> {
+    let last_published_on = articles::last_published_on(db, account, today).await?;
+    let end = office_midnight(today + Days::new(1), office);
+    let window_start = office_midnight(
+        today - Days::new(u64::try_from(rules.interaction_days).unwrap_or(0)),
+        office,
+    );
+    let recent = rollups::tickets_opened(db, account, window_start, end).await?;
+    let recent_tickets = recent.len() as i64;
+    let recent_answered = recent
+        .iter()
+        .filter(|t| t.acknowledged_at.is_some() || t.closed_at.is_some())
+        .count() as i64;
+    let overdue_start = office_midnight(
+        today - Days::new(u64::try_from(rules.overdue_window_days).unwrap_or(0)),
+        office,
+    );
+    let mut departments: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
+        let entry = departments.entry(ticket.department).or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(ticket.overdue_count > 0);
+    }
+    Ok(AccountState {
+        last_published_on,
+        recent_tickets,
+        recent_answered,
+        departments: departments
+            .into_iter()
+            .map(|(department, (opened, overdue))| (department, opened, overdue))
+            .collect(),
+        escalated_twice: alarms::escalated_twice(db, account).await?,
+    })
+}
+
+/// Runs the checks of every known account for `today` and raises the alarms not yet
+/// raised that day; returns how many were new.
+pub async fn run_checks(
+    db: &PgPool,
+    rules: &InspectionRules,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<usize, AppError> {
+    let mut raised = 0;
+    for account in articles::known_accounts(db).await? {
+        let Ok(account) = AccountId::parse(account.as_str()) else {
+            continue;
+        };
+        let state = account_state(db, rules, &account, today, office).await?;
+        let found = rules.check(&state, today);
+        if found.is_empty() {
+            continue;
+        }
+        let mut tx = db.begin().await?;
+        for alarm in &found {
+            if alarms::raise(&mut tx, &account, today, alarm, now).await? {
+                metrics::counter!("stats_alarms_raised_total", "rule" => alarm.rule.as_str())
+                    .increment(1);
+                raised += 1;
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(raised)
+}
+
+/// What an inspector's checklist asks about an account on a date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readiness {
+    pub last_published_on: Option<NaiveDate>,
+    pub days_since_update: Option<i64>,
+    pub update_ok: bool,
+    pub recent_tickets: i64,
+    pub recent_answered: i64,
+    pub interaction_ok: bool,
+    pub acknowledged_in_time: f64,
+    pub alarms: Vec<Alarm>,
+}
+
+/// The readiness report of `account` on `day`.
+pub async fn readiness(
+    db: &PgPool,
+    rules: &InspectionRules,
+    account: &AccountId,
+    day: NaiveDate,
+    office: FixedOffset,
+) -> Result<Readiness, AppError> {
+    let state = account_state(db, rules, account, day, office).await?;
+    let found = rules.check(&state, day);
+    let days_since_update = state.last_published_on.map(|last| days_since(last, day));
+    let from = day - Days::new(u64::try_from(rules.overdue_window_days).unwrap_or(0));
+    let scores = department_scorecard(db, account, from, day, office).await?;
+    let (in_range, in_time) = scores.iter().fold((0, 0), |(n, k), s| {
+        (n + s.tickets_in_range, k + s.acknowledged_in_time)
+    });
+    Ok(Readiness {
+        last_published_on: state.last_published_on,
+        days_since_update,
+        update_ok: days_since_update.is_some_and(|d| d < rules.stale_after_days),
+        recent_tickets: state.recent_tickets,
+        recent_answered: state.recent_answered,
+        interaction_ok: !(state.recent_tickets > 0 && state.recent_answered == 0),
+        acknowledged_in_time: if in_range == 0 {
+            1.0
+        } else {
+            in_time as f64 / in_range as f64
+        },
+        alarms: found,
+    })
+}
+
+/// Alarms raised from `from` to `to` for `accounts` (`None`: every account).
+pub async fn list_alarms(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<alarms::AlarmRow>, AppError> {
+    Ok(alarms::list(db, accounts, from, to).await?)
+}

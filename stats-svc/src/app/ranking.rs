@@ -1,0 +1,93 @@
+//! The monthly WCI ranking, and figures entered by hand.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use sqlx::PgPool;
+
+use super::AppError;
+use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
+use crate::store::articles::{self, ArticleEntry};
+
+/// One account's place in a month's list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub rank: u32,
+    pub account: String,
+    pub wci: f64,
+    pub articles: u64,
+    pub reads: u64,
+}
+
+/// The first and last day of the month that starts on `first`.
+pub fn month_span(first: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    (first, next.pred_opt().unwrap_or(first))
+}
+
+/// Every account in `accounts` (`None`: all) that published in the month starting on
+/// `first`, ranked by `version`'s WCI over the articles' day-7 figures (d = 30).
+pub async fn monthly_ranking(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    first: NaiveDate,
+    version: WciVersion,
+) -> Result<Vec<Ranked>, AppError> {
+    let (from, to) = month_span(first.with_day(1).unwrap_or(first));
+    let mut by_account: BTreeMap<String, Vec<ArticleFigures>> = BTreeMap::new();
+    for row in articles::published_between(db, accounts, from, to).await? {
+        by_account
+            .entry(row.account)
+            .or_default()
+            .push(ArticleFigures {
+                headline: row.headline,
+                figures: Figures {
+                    reads: row.reads as f64,
+                    zaikan: row.zaikan as f64,
+                    likes: row.likes as f64,
+                    shares: row.shares as f64,
+                },
+            });
+    }
+    let mut ranked: Vec<Ranked> = by_account
+        .into_iter()
+        .map(|(account, list)| {
+            let period = WciPeriod::from_articles(time_base(30, true), list);
+            Ranked {
+                rank: 0,
+                account,
+                wci: version.score(&period),
+                articles: period.articles,
+                reads: period.total.reads as u64,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.wci.total_cmp(&a.wci).then(a.account.cmp(&b.account)));
+    for (place, entry) in ranked.iter_mut().enumerate() {
+        entry.rank = u32::try_from(place + 1).unwrap_or(u32::MAX);
+    }
+    Ok(ranked)
+}
+
+/// Stores an article's figures as entered (who entered them is in `entry`).
+pub async fn record_article_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), AppError> {
+    Ok(articles::upsert_figures(db, entry).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_spans_its_calendar_days() {
+        let (from, to) = month_span("2026-02-01".parse().unwrap());
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-02-01".into(), "2026-02-28".into())
+        );
+        let (_, to) = month_span("2026-12-01".parse().unwrap());
+        assert_eq!(to.to_string(), "2026-12-31");
+    }
+}

@@ -1,0 +1,198 @@
+//! The national inspection's checks as alarms (domain.md §1.3): an account silent
+//! too long, an interaction channel that does not answer, a department whose tickets
+//! run late, a ticket escalated twice. Pure: the inputs are loaded by `app`.
+
+use chrono::NaiveDate;
+
+/// Thresholds of the inspection alarms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InspectionRules {
+    /// An account with no article published for this many days raises an alarm (the
+    /// national rule fails an account at 14; 10 leaves time to act).
+    pub stale_after_days: i64,
+    /// The window in which tickets opened must have had an answer.
+    pub interaction_days: i64,
+    /// The share of a department's tickets (opened in the window) that went overdue
+    /// above which it raises an alarm.
+    pub overdue_share: f64,
+    /// The window the overdue share is taken over.
+    pub overdue_window_days: i64,
+}
+
+impl Default for InspectionRules {
+    fn default() -> Self {
+        Self {
+            stale_after_days: 10,
+            interaction_days: 7,
+            overdue_share: 0.2,
+            overdue_window_days: 30,
+        }
+    }
+}
+
+/// Which check an alarm is about. The string is the stored name and the last token
+/// of the subject `stats.{account}.alarm.{rule}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlarmRule {
+    /// No article published for `stale_after_days` (监测时间点前2周内未更新).
+    NoUpdate,
+    /// Tickets came in but none was answered (未提供有效互动功能).
+    InteractionBroken,
+    /// A department's overdue share passed the threshold.
+    OverdueShare,
+    /// A ticket missed both its deadlines (escalated to 督办 twice).
+    EscalatedTwice,
+}
+
+impl AlarmRule {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmRule::NoUpdate => "no_update",
+            AlarmRule::InteractionBroken => "interaction_broken",
+            AlarmRule::OverdueShare => "overdue_share",
+            AlarmRule::EscalatedTwice => "escalated_twice",
+        }
+    }
+}
+
+/// An alarm to raise: `subject` is what it is about inside the account (a department,
+/// a ticket; empty for the account itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarm {
+    pub rule: AlarmRule,
+    pub subject: String,
+    /// Chinese, for the dashboard and the notification.
+    pub detail: String,
+}
+
+/// What the checks read about one account on one day.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountState {
+    /// The office day of the latest published article, if any.
+    pub last_published_on: Option<NaiveDate>,
+    /// Tickets opened in the interaction window, and how many of them were answered
+    /// (or acknowledged by a person).
+    pub recent_tickets: i64,
+    pub recent_answered: i64,
+    /// Per department: tickets opened in the overdue window, and how many went overdue.
+    pub departments: Vec<(String, i64, i64)>,
+    /// Tickets that missed two deadlines.
+    pub escalated_twice: Vec<String>,
+}
+
+/// Days from `last` to `today` (0 when published today).
+pub fn days_since(last: NaiveDate, today: NaiveDate) -> i64 {
+    (today - last).num_days()
+}
+
+impl InspectionRules {
+    /// The alarms `state` raises on `today`.
+    pub fn check(&self, state: &AccountState, today: NaiveDate) -> Vec<Alarm> {
+        let mut alarms = Vec::new();
+        match state.last_published_on {
+            Some(last) if days_since(last, today) >= self.stale_after_days => alarms.push(Alarm {
+                rule: AlarmRule::NoUpdate,
+                subject: String::new(),
+                detail: format!(
+                    "已 {} 天未发布文章（最近一次：{last}）",
+                    days_since(last, today)
+                ),
+            }),
+            Some(_) => {}
+            None => alarms.push(Alarm {
+                rule: AlarmRule::NoUpdate,
+                subject: String::new(),
+                detail: "尚未发布任何文章".to_owned(),
+            }),
+        }
+        if state.recent_tickets > 0 && state.recent_answered == 0 {
+            alarms.push(Alarm {
+                rule: AlarmRule::InteractionBroken,
+                subject: String::new(),
+                detail: format!(
+                    "近 {} 天收到 {} 件留言，无一答复",
+                    self.interaction_days, state.recent_tickets
+                ),
+            });
+        }
+        for (department, opened, overdue) in &state.departments {
+            if *opened > 0 && (*overdue as f64) / (*opened as f64) > self.overdue_share {
+                alarms.push(Alarm {
+                    rule: AlarmRule::OverdueShare,
+                    subject: department.clone(),
+                    detail: format!(
+                        "{department} 近 {} 天超期 {overdue}/{opened} 件",
+                        self.overdue_window_days
+                    ),
+                });
+            }
+        }
+        for ticket in &state.escalated_twice {
+            alarms.push(Alarm {
+                rule: AlarmRule::EscalatedTwice,
+                subject: ticket.clone(),
+                detail: format!("工单 {ticket} 两次超期督办"),
+            });
+        }
+        alarms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn published(on: &str) -> AccountState {
+        AccountState {
+            last_published_on: Some(day(on)),
+            ..AccountState::default()
+        }
+    }
+
+    #[test]
+    fn the_update_gap_alarm_fires_on_day_ten_and_not_on_day_nine() {
+        let rules = InspectionRules::default();
+        let state = published("2026-11-20");
+        assert!(rules.check(&state, day("2026-11-29")).is_empty());
+        let alarms = rules.check(&state, day("2026-11-30"));
+        assert_eq!(alarms.len(), 1);
+        assert_eq!(alarms[0].rule, AlarmRule::NoUpdate);
+        assert!(alarms[0].detail.contains("10 天"));
+    }
+
+    #[test]
+    fn tickets_without_any_answer_mean_a_broken_channel() {
+        let rules = InspectionRules::default();
+        let mut state = published("2026-11-29");
+        state.recent_tickets = 3;
+        assert_eq!(
+            rules.check(&state, day("2026-11-30"))[0].rule,
+            AlarmRule::InteractionBroken
+        );
+        state.recent_answered = 1;
+        assert!(rules.check(&state, day("2026-11-30")).is_empty());
+    }
+
+    #[test]
+    fn a_department_above_the_overdue_share_and_a_twice_escalated_ticket_raise_alarms() {
+        let rules = InspectionRules::default();
+        let mut state = published("2026-11-29");
+        state.departments = vec![("water".to_owned(), 10, 3), ("roads".to_owned(), 10, 2)];
+        state.escalated_twice = vec!["t9".to_owned()];
+        let alarms = rules.check(&state, day("2026-11-30"));
+        assert_eq!(alarms.len(), 2);
+        assert_eq!(
+            (alarms[0].rule, alarms[0].subject.as_str()),
+            (AlarmRule::OverdueShare, "water")
+        );
+        assert_eq!(
+            (alarms[1].rule, alarms[1].subject.as_str()),
+            (AlarmRule::EscalatedTwice, "t9")
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Daily rollups: what one event adds to which counter of which day.
+//!
+//! A counter is `(account, day, metric, key)`: the day is the event's own time in
+//! the office's time zone (so a redelivery after midnight lands on the day it
+//! happened), the key is what the metric is broken down by (a message type, a QR
+//! scene, a menu key, a department; empty when nothing).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use proto::events::v1 as ev;
+
+use super::inbound::{InboundDetail, InboundFact};
+use super::{AccountId, InboundKind};
+
+/// China Standard Time: the default office time zone (China keeps no summer time, so
+/// a fixed offset is exact).
+pub const CHINA_STANDARD_TIME: i32 = 8 * 3600;
+
+/// The day an instant falls on in the office's time zone.
+pub fn office_day(at: DateTime<Utc>, office: FixedOffset) -> NaiveDate {
+    at.with_timezone(&office).date_naive()
+}
+
+/// A counter's name. The string is what the table and the wire carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// New followers, by QR scene (empty: a plain follow).
+    FollowersNew,
+    /// Followers lost.
+    FollowersLost,
+    /// Citizen messages, by `MsgType`.
+    Messages,
+    /// Events of any kind (follows, clicks, …).
+    Events,
+    /// Clicks on `click` menu buttons, by key.
+    MenuClicks,
+    /// Clicks on `view` menu buttons, by URL.
+    MenuViews,
+    /// Parametric QR codes scanned by followers, by scene.
+    QrScans,
+    /// Tickets opened, by department (and likewise below).
+    TicketsOpened,
+    TicketsAcknowledged,
+    /// Tickets answered (a department's reply).
+    TicketsAnswered,
+    TicketsClosed,
+    TicketsReopened,
+    /// Deadlines missed: each is escalated to the supervision office (督办).
+    TicketsOverdue,
+    /// Ratings given, and their sum (the mean is sum / count).
+    TicketsRated,
+    RatingSum,
+}
+
+impl Metric {
+    /// Every metric, in the order tables list them.
+    pub const ALL: [Metric; 15] = [
+        Metric::FollowersNew,
+        Metric::FollowersLost,
+        Metric::Messages,
+        Metric::Events,
+        Metric::MenuClicks,
+        Metric::MenuViews,
+        Metric::QrScans,
+        Metric::TicketsOpened,
+        Metric::TicketsAcknowledged,
+        Metric::TicketsAnswered,
+        Metric::TicketsClosed,
+        Metric::TicketsReopened,
+        Metric::TicketsOverdue,
+        Metric::TicketsRated,
+        Metric::RatingSum,
+    ];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::FollowersNew => "followers_new",
+            Metric::FollowersLost => "followers_lost",
+            Metric::Messages => "messages",
+            Metric::Events => "events",
+            Metric::MenuClicks => "menu_clicks",
+            Metric::MenuViews => "menu_views",
+            Metric::QrScans => "qr_scans",
+            Metric::TicketsOpened => "tickets_opened",
+            Metric::TicketsAcknowledged => "tickets_acknowledged",
+            Metric::TicketsAnswered => "tickets_answered",
+            Metric::TicketsClosed => "tickets_closed",
+            Metric::TicketsReopened => "tickets_reopened",
+            Metric::TicketsOverdue => "tickets_overdue",
+            Metric::TicketsRated => "tickets_rated",
+            Metric::RatingSum => "rating_sum",
+        }
+    }
+
+    /// The metric called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// One increment of one counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub account: AccountId,
+    pub day: NaiveDate,
+    pub metric: Metric,
+    pub key: String,
+    pub value: i64,
+}
+
+impl InboundFact {
+    /// The counters this callback grows; none for a callback without a time.
+    pub fn tallies(&self, office: FixedOffset) -> Vec<Tally> {
+        let Some(at) = self.occurred_at else {
+            return Vec::new();
+        };
+        let tally = |metric, key: &str| Tally {
+            account: self.account.clone(),
+            day: office_day(at, office),
+            metric,
+            key: key.to_owned(),
+            value: 1,
+        };
+        let mut tallies = Vec::with_capacity(2);
+        if self.kind == InboundKind::Event {
+            tallies.push(tally(Metric::Events, ""));
+        }
+        match &self.detail {
+            InboundDetail::Message { msg_type } => tallies.push(tally(Metric::Messages, msg_type)),
+            InboundDetail::Follow { scene } => tallies.push(tally(Metric::FollowersNew, scene)),
+            InboundDetail::Unfollow => tallies.push(tally(Metric::FollowersLost, "")),
+            InboundDetail::Scan { scene } => tallies.push(tally(Metric::QrScans, scene)),
+            InboundDetail::MenuClick { key } => tallies.push(tally(Metric::MenuClicks, key)),
+            InboundDetail::MenuView { url } => tallies.push(tally(Metric::MenuViews, url)),
+            InboundDetail::Other => {}
+        }
+        tallies
+    }
+}
+
+/// Why a `TicketChanged` cannot be rolled up (it is dead-lettered with this reason).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TicketFactError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("account: {0}")]
+    Account(platform::ids::IdError),
+}
+
+/// One ticket change, reduced to what the rollups and the per-ticket times need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketFact {
+    pub event_id: String,
+    pub account: AccountId,
+    pub ticket_id: String,
+    pub department: String,
+    pub kind: ev::TicketChangeKind,
+    pub occurred_at: DateTime<Utc>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub acknowledge_due_at: Option<DateTime<Utc>>,
+    pub resolve_due_at: Option<DateTime<Utc>>,
+    /// 1..5 once rated.
+    pub rating: Option<u8>,
+}
+
+fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let at = at?;
+    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+}
+
+impl TryFrom<&ev::TicketChanged> for TicketFact {
+    type Error = TicketFactError;
+
+    fn try_from(event: &ev::TicketChanged) -> Result<Self, Self::Error> {
+        let header = event
+            .header
+            .as_ref()
+            .ok_or(TicketFactError::Missing("header"))?;
+        if header.event_id.is_empty() {
+            return Err(TicketFactError::Missing("header.event_id"));
+        }
+        if event.ticket_id.is_empty() {
+            return Err(TicketFactError::Missing("ticket_id"));
+        }
+        let occurred_at = time(header.occurred_at.as_ref())
+            .ok_or(TicketFactError::Missing("header.occurred_at"))?;
+        Ok(Self {
+            event_id: header.event_id.clone(),
+            account: AccountId::parse(header.account.as_str()).map_err(TicketFactError::Account)?,
+            ticket_id: event.ticket_id.clone(),
+            department: event.department.clone(),
+            kind: event.kind(),
+            occurred_at,
+            opened_at: time(event.opened_at.as_ref()),
+            acknowledge_due_at: time(event.acknowledge_due_at.as_ref()),
+            resolve_due_at: time(event.resolve_due_at.as_ref()),
+            rating: u8::try_from(event.rating)
+                .ok()
+                .filter(|r| (1..=5).contains(r)),
+        })
+    }
+}
+
+impl TicketFact {
+    /// The counters this change grows, on the day it happened, under the department
+    /// that owns the ticket after it.
+    pub fn tallies(&self, office: FixedOffset) -> Vec<Tally> {
+        use ev::TicketChangeKind as K;
+        let tally = |metric, value| Tally {
+            account: self.account.clone(),
+            day: office_day(self.occurred_at, office),
+            metric,
+            key: self.department.clone(),
+            value,
+        };
+        match self.kind {
+            K::Opened => vec![tally(Metric::TicketsOpened, 1)],
+            K::Acknowledged => vec![tally(Metric::TicketsAcknowledged, 1)],
+            K::Replied => vec![tally(Metric::TicketsAnswered, 1)],
+            K::Closed => vec![tally(Metric::TicketsClosed, 1)],
+            K::Reopened => vec![tally(Metric::TicketsReopened, 1)],
+            K::Overdue => vec![tally(Metric::TicketsOverdue, 1)],
+            K::Rated => match self.rating {
+                Some(rating) => vec![
+                    tally(Metric::TicketsRated, 1),
+                    tally(Metric::RatingSum, i64::from(rating)),
+                ],
+                None => Vec::new(),
+            },
+            K::Assigned | K::CitizenMessage | K::Unspecified => Vec::new(),
+        }
+    }
+}
+
+/// Median and 90th percentile of durations in seconds (nearest rank), `None` when empty.
+pub fn median_and_p90(mut seconds: Vec<f64>) -> Option<(f64, f64)> {
+    if seconds.is_empty() {
+        return None;
+    }
+    seconds.sort_by(f64::total_cmp);
+    let rank = |q: f64| {
+        let index = ((q * seconds.len() as f64).ceil() as usize).clamp(1, seconds.len()) - 1;
+        seconds[index]
+    };
+    Some((rank(0.5), rank(0.9)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn office() -> FixedOffset {
+        FixedOffset::east_opt(CHINA_STANDARD_TIME).unwrap()
+    }
+
+    #[test]
+    fn an_event_late_in_the_utc_evening_belongs_to_the_next_office_day() {
+        let at = DateTime::parse_from_rfc3339("2026-11-30T16:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(office_day(at, office()).to_string(), "2026-12-01");
+        let before = DateTime::parse_from_rfc3339("2026-11-30T15:59:59Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(office_day(before, office()).to_string(), "2026-11-30");
+    }
+
+    #[test]
+    fn every_metric_round_trips_through_its_name() {
+        for metric in Metric::ALL {
+            assert_eq!(Metric::parse(metric.as_str()), Some(metric));
+        }
+        assert_eq!(Metric::parse("nope"), None);
+    }
+
+    #[test]
+    fn a_ticket_rating_counts_once_and_adds_its_value() {
+        let event = ev::TicketChanged {
+            header: Some(ev::EventHeader {
+                event_id: "e1".to_owned(),
+                account: "chenzhou".to_owned(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: 1_764_547_200,
+                    nanos: 0,
+                }),
+            }),
+            kind: ev::TicketChangeKind::Rated as i32,
+            ticket_id: "t1".to_owned(),
+            department: "water".to_owned(),
+            rating: 4,
+            ..Default::default()
+        };
+        let fact = TicketFact::try_from(&event).unwrap();
+        let tallies = fact.tallies(office());
+        assert_eq!(tallies.len(), 2);
+        assert_eq!(tallies[1].metric, Metric::RatingSum);
+        assert_eq!(tallies[1].value, 4);
+        assert_eq!(tallies[1].key, "water");
+    }
+
+    #[test]
+    fn a_ticket_change_without_a_time_or_ticket_is_refused() {
+        let event = ev::TicketChanged {
+            header: Some(ev::EventHeader {
+                event_id: "e1".to_owned(),
+                account: "chenzhou".to_owned(),
+                occurred_at: None,
+            }),
+            ticket_id: "t1".to_owned(),
+            ..Default::default()
+        };
+        assert_eq!(
+            TicketFact::try_from(&event),
+            Err(TicketFactError::Missing("header.occurred_at"))
+        );
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(median_and_p90(values), Some((5.0, 9.0)));
+        assert_eq!(median_and_p90(vec![7.0]), Some((7.0, 7.0)));
+        assert_eq!(median_and_p90(Vec::new()), None);
+    }
+}

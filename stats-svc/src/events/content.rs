@@ -1,0 +1,117 @@
+//! The `stats-content` consumer: every published article (`events.v1.ArticleChanged`,
+//! transition `published`) is recorded with its office day and headline flag, so the
+//! update-gap alarm and the monthly list know it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::ids::AccountId;
+use platform::nats::{CONTENT, ConsumerSpec};
+use prost::Message as _;
+use proto::events::v1 as ev;
+use sqlx::PgPool;
+
+use crate::domain::rollup::office_day;
+use crate::store::articles;
+
+/// The durable consumer over published articles.
+pub const CONSUMER: ConsumerSpec = ConsumerSpec {
+    stream: CONTENT,
+    durable: "stats-content",
+    filter_subject: "content.*.article.published",
+    max_deliver: 5,
+    ack_wait: Duration::from_secs(30),
+};
+
+/// A published article, validated.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event_id: String,
+    pub account: AccountId,
+    pub article_id: String,
+    pub title: String,
+    pub headline: bool,
+    pub published_at: DateTime<Utc>,
+}
+
+fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let at = at?;
+    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0))
+}
+
+impl StreamEvent for Published {
+    fn decode(payload: &[u8]) -> Result<Self, String> {
+        let event = ev::ArticleChanged::decode(payload).map_err(|e| e.to_string())?;
+        let header = event.header.as_ref().ok_or("header is required")?;
+        if header.event_id.is_empty() {
+            return Err("header.event_id is required".to_owned());
+        }
+        if event.article_id.is_empty() {
+            return Err("article_id is required".to_owned());
+        }
+        let published_at = time(event.published_at.as_ref())
+            .or_else(|| time(header.occurred_at.as_ref()))
+            .ok_or("published_at is required")?;
+        Ok(Self {
+            event_id: header.event_id.clone(),
+            account: AccountId::parse(header.account.as_str())
+                .map_err(|e| format!("account: {e}"))?,
+            article_id: event.article_id,
+            title: event.title,
+            headline: event.headline,
+            published_at,
+        })
+    }
+
+    fn event_id(&self) -> &str {
+        &self.event_id
+    }
+}
+
+/// Records each published article once per `event_id`.
+#[derive(Clone)]
+pub struct ContentHandler {
+    db: PgPool,
+    office: FixedOffset,
+}
+
+impl ContentHandler {
+    /// A handler writing to `db`, dating articles in the `office` time zone.
+    pub fn new(db: PgPool, office: FixedOffset) -> Self {
+        Self { db, office }
+    }
+}
+
+impl EventHandler for ContentHandler {
+    const CONSUMER: ConsumerSpec = CONSUMER;
+    const BATCH: usize = 64;
+    type Event = Published;
+
+    async fn handle(&self, event: &Received<Published>) -> Result<(), HandleError> {
+        self.handle_batch(std::slice::from_ref(event)).await
+    }
+
+    async fn handle_batch(&self, events: &[Received<Published>]) -> Result<(), HandleError> {
+        let ids: Vec<&str> = events.iter().map(|e| e.event.event_id.as_str()).collect();
+        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
+        let claimed = platform::db::claim_events(&mut tx, &ids)
+            .await
+            .map_err(HandleError::database)?;
+        for (event, _) in events.iter().zip(&claimed).filter(|(_, new)| **new) {
+            let article = &event.event;
+            articles::record_published(
+                &mut tx,
+                &article.account,
+                &article.article_id,
+                &article.title,
+                office_day(article.published_at, self.office),
+                article.headline,
+            )
+            .await
+            .map_err(HandleError::database)?;
+        }
+        tx.commit().await.map_err(HandleError::database)?;
+        Ok(())
+    }
+}

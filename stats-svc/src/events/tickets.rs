@@ -1,0 +1,90 @@
+//! The `stats-tickets` consumer: every `events.v1.TicketChanged` grows its account's
+//! daily ticket counters (per department) and folds its time into the ticket's row,
+//! in batches (one transaction per batch).
+
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::nats::{ConsumerSpec, INTERACTION};
+use prost::Message as _;
+use sqlx::PgPool;
+
+use crate::domain::rollup::TicketFact;
+use crate::store::rollups;
+
+/// The durable consumer over ticket changes (follower changes are counted from the
+/// callbacks themselves, on WECHAT_INBOUND, so they are not read twice).
+pub const CONSUMER: ConsumerSpec = ConsumerSpec {
+    stream: INTERACTION,
+    durable: "stats-tickets",
+    filter_subject: "interaction.*.ticket.>",
+    max_deliver: 5,
+    ack_wait: Duration::from_secs(30),
+};
+
+/// A decoded, validated ticket change.
+#[derive(Debug, Clone)]
+pub struct TicketEvent(pub TicketFact);
+
+impl StreamEvent for TicketEvent {
+    fn decode(payload: &[u8]) -> Result<Self, String> {
+        let event = proto::events::v1::TicketChanged::decode(payload).map_err(|e| e.to_string())?;
+        TicketFact::try_from(&event)
+            .map(TicketEvent)
+            .map_err(|e| e.to_string())
+    }
+
+    fn event_id(&self) -> &str {
+        &self.0.event_id
+    }
+}
+
+/// Rolls up each ticket change once per `event_id`.
+#[derive(Clone)]
+pub struct TicketHandler {
+    db: PgPool,
+    office: FixedOffset,
+}
+
+impl TicketHandler {
+    /// A handler writing to `db`, counting days in the `office` time zone.
+    pub fn new(db: PgPool, office: FixedOffset) -> Self {
+        Self { db, office }
+    }
+}
+
+impl EventHandler for TicketHandler {
+    const CONSUMER: ConsumerSpec = CONSUMER;
+    // Every column of a ticket's row is order-independent (earliest time, newest
+    // department), so lanes need no key.
+    const CONCURRENCY: usize = 2;
+    const BATCH: usize = 256;
+    type Event = TicketEvent;
+
+    async fn handle(&self, event: &Received<TicketEvent>) -> Result<(), HandleError> {
+        self.handle_batch(std::slice::from_ref(event)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    async fn handle_batch(&self, events: &[Received<TicketEvent>]) -> Result<(), HandleError> {
+        let ids: Vec<&str> = events.iter().map(|e| e.event.0.event_id.as_str()).collect();
+        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
+        let claimed = platform::db::claim_events(&mut tx, &ids)
+            .await
+            .map_err(HandleError::database)?;
+        let mut tallies = Vec::new();
+        for (event, _) in events.iter().zip(&claimed).filter(|(_, new)| **new) {
+            let fact = &event.event.0;
+            tallies.extend(fact.tallies(self.office));
+            rollups::record_ticket(&mut tx, fact)
+                .await
+                .map_err(HandleError::database)?;
+        }
+        rollups::add(&mut tx, &tallies)
+            .await
+            .map_err(HandleError::database)?;
+        tx.commit().await.map_err(HandleError::database)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! The inspection job: every `interval`, the checks of every account for the office
+//! day the clock says. Several replicas may run it: an alarm is stored once per
+//! account, rule, subject and day (a unique key), and announced with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use platform::outbox::OutboxSignal;
+use platform::shutdown::Drain;
+use sqlx::PgPool;
+
+use crate::app::inspection::run_checks;
+use crate::domain::inspection::InspectionRules;
+use crate::domain::rollup::office_day;
+
+/// Where the job reads the time: `Utc::now` in production, a fixed day in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// One run of the checks at the clock's time; returns the alarms newly raised.
+pub async fn check_once(
+    db: &PgPool,
+    rules: &InspectionRules,
+    clock: &Clock,
+    office: FixedOffset,
+) -> Result<usize, crate::app::AppError> {
+    let now = clock();
+    run_checks(db, rules, office_day(now, office), now, office).await
+}
+
+/// Runs the checks every `interval` until the drain begins.
+pub async fn run(
+    db: PgPool,
+    rules: InspectionRules,
+    clock: Clock,
+    office: FixedOffset,
+    interval: Duration,
+    signal: OutboxSignal,
+    drain: Drain,
+) {
+    tracing::info!(?interval, "inspection job started");
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = drain.stopping().cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        match check_once(&db, &rules, &clock, office).await {
+            Ok(0) => {}
+            Ok(raised) => {
+                tracing::info!(raised, "inspection alarms raised");
+                signal.notify();
+            }
+            Err(error) => tracing::warn!(%error, "inspection failed; retrying next interval"),
+        }
+    }
+    tracing::info!("inspection job stopped");
+}

@@ -1,0 +1,3 @@
+//! Background jobs: each calls `app` and is safe with several replicas.
+
+pub mod inspection;

@@ -1,0 +1,112 @@
+//! Inspection alarms (`alarms`), each announced on STATS through the outbox in the
+//! transaction that records it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message as _;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::AccountId;
+use crate::domain::inspection::Alarm;
+
+/// Records `alarm` for `account` on `day` and queues its `stats.v1.AlarmRaised`;
+/// false when the same alarm was already raised that day (nothing is queued again).
+pub async fn raise(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &AccountId,
+    day: NaiveDate,
+    alarm: &Alarm,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO alarms (account, rule, subject, day, detail, raised_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (account, rule, subject, day) DO NOTHING",
+    )
+    .bind(account.as_str())
+    .bind(alarm.rule.as_str())
+    .bind(&alarm.subject)
+    .bind(day)
+    .bind(&alarm.detail)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(false);
+    }
+    let event_id = format!(
+        "stats:{}:{}:{}:{day}",
+        account.as_str(),
+        alarm.rule.as_str(),
+        alarm.subject
+    );
+    let payload = proto::stats::v1::AlarmRaised {
+        header: Some(proto::events::v1::EventHeader {
+            event_id: event_id.clone(),
+            account: account.as_str().to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: 0,
+            }),
+        }),
+        rule: alarm.rule.as_str().to_owned(),
+        subject: alarm.subject.clone(),
+        day: day.to_string(),
+        detail: alarm.detail.clone(),
+    }
+    .encode_to_vec();
+    let subject = format!("stats.{}.alarm.{}", account.as_str(), alarm.rule.as_str());
+    platform::outbox::enqueue(
+        tx,
+        platform::outbox::OutboxEvent {
+            subject: &subject,
+            event_id: &event_id,
+            payload: &payload,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// A stored alarm.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlarmRow {
+    pub account: String,
+    pub rule: String,
+    pub subject: String,
+    pub day: NaiveDate,
+    pub detail: String,
+    pub raised_at: DateTime<Utc>,
+}
+
+/// Alarms raised from `from` to `to` for the accounts in `accounts` (`None`: all).
+pub async fn list(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<AlarmRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account, rule, subject, day, detail, raised_at FROM alarms
+          WHERE day BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR account = ANY($3))
+          ORDER BY day DESC, account, rule, subject",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(accounts)
+    .fetch_all(db)
+    .await
+}
+
+/// The tickets of `account` that went overdue at least twice.
+pub async fn escalated_twice(db: &PgPool, account: &AccountId) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT ticket_id FROM ticket_times
+          WHERE account = $1 AND overdue_count >= 2 AND closed_at IS NULL
+          ORDER BY ticket_id",
+    )
+    .bind(account.as_str())
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,136 @@
+//! Articles and their figures (`article_figures`): published articles come from the
+//! CONTENT stream, figures from the datacube or entered by hand.
+
+use chrono::NaiveDate;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::AccountId;
+
+/// An article's figures as entered or pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleEntry {
+    pub account: AccountId,
+    pub article_id: String,
+    pub title: String,
+    pub published_on: NaiveDate,
+    pub headline: bool,
+    pub reads: i64,
+    pub zaikan: i64,
+    pub likes: i64,
+    pub shares: i64,
+    /// Who entered them (a department, or `datacube`).
+    pub entered_by: String,
+}
+
+/// Stores an article's figures, replacing earlier ones.
+pub async fn upsert_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO article_figures (account, article_id, title, published_on, headline,
+             reads, zaikan, likes, shares, entered_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (account, article_id) DO UPDATE SET
+             title = EXCLUDED.title, published_on = EXCLUDED.published_on,
+             headline = EXCLUDED.headline, reads = EXCLUDED.reads, zaikan = EXCLUDED.zaikan,
+             likes = EXCLUDED.likes, shares = EXCLUDED.shares,
+             entered_by = EXCLUDED.entered_by, updated_at = now()",
+    )
+    .bind(entry.account.as_str())
+    .bind(&entry.article_id)
+    .bind(&entry.title)
+    .bind(entry.published_on)
+    .bind(entry.headline)
+    .bind(entry.reads)
+    .bind(entry.zaikan)
+    .bind(entry.likes)
+    .bind(entry.shares)
+    .bind(&entry.entered_by)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records that an article went out (figures, if any, are kept).
+pub async fn record_published(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &AccountId,
+    article_id: &str,
+    title: &str,
+    published_on: NaiveDate,
+    headline: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO article_figures (account, article_id, title, published_on, headline)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account, article_id) DO UPDATE SET
+             title = EXCLUDED.title,
+             published_on = LEAST(article_figures.published_on, EXCLUDED.published_on),
+             headline = EXCLUDED.headline",
+    )
+    .bind(account.as_str())
+    .bind(article_id)
+    .bind(title)
+    .bind(published_on)
+    .bind(headline)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One article's figures for the index.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArticleRow {
+    pub account: String,
+    pub headline: bool,
+    pub reads: i64,
+    pub zaikan: i64,
+    pub likes: i64,
+    pub shares: i64,
+}
+
+/// Articles published from `from` to `to` (inclusive), of the accounts in `accounts`
+/// (`None`: every account).
+pub async fn published_between(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account, headline, reads, zaikan, likes, shares FROM article_figures
+          WHERE published_on BETWEEN $1 AND $2
+            AND ($3::text[] IS NULL OR account = ANY($3))
+          ORDER BY account",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(accounts)
+    .fetch_all(db)
+    .await
+}
+
+/// The latest day `account` published on, on or before `day`.
+pub async fn last_published_on(
+    db: &PgPool,
+    account: &AccountId,
+    day: NaiveDate,
+) -> Result<Option<NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(published_on) FROM article_figures WHERE account = $1 AND published_on <= $2",
+    )
+    .bind(account.as_str())
+    .bind(day)
+    .fetch_one(db)
+    .await
+}
+
+/// Every account this service has heard of (callbacks, tickets or articles).
+pub async fn known_accounts(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT account FROM account_inbound
+         UNION SELECT account FROM article_figures
+         UNION SELECT account FROM ticket_times
+         ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await
+}

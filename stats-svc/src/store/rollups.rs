@@ -1,0 +1,193 @@
+//! Daily counters (`daily_counts`) and per-ticket times (`ticket_times`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::AccountId;
+use crate::domain::rollup::{Tally, TicketFact};
+
+/// Adds `tallies` to their counters in one statement (summed per counter first, since
+/// one statement may not update a row twice).
+pub async fn add(tx: &mut Transaction<'_, Postgres>, tallies: &[Tally]) -> Result<(), sqlx::Error> {
+    let mut sums: BTreeMap<(&str, NaiveDate, &str, &str), i64> = BTreeMap::new();
+    for t in tallies {
+        *sums
+            .entry((t.account.as_str(), t.day, t.metric.as_str(), t.key.as_str()))
+            .or_default() += t.value;
+    }
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let mut accounts = Vec::with_capacity(sums.len());
+    let mut days = Vec::with_capacity(sums.len());
+    let mut metrics = Vec::with_capacity(sums.len());
+    let mut keys = Vec::with_capacity(sums.len());
+    let mut values = Vec::with_capacity(sums.len());
+    for ((account, day, metric, key), value) in sums {
+        accounts.push(account);
+        days.push(day);
+        metrics.push(metric);
+        keys.push(key);
+        values.push(value);
+    }
+    sqlx::query(
+        "INSERT INTO daily_counts (account, day, metric, key, value)
+         SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (account, day, metric, key)
+         DO UPDATE SET value = daily_counts.value + EXCLUDED.value",
+    )
+    .bind(accounts)
+    .bind(days)
+    .bind(metrics)
+    .bind(keys)
+    .bind(values)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Folds one ticket change into the ticket's row: each step keeps its earliest time,
+/// and the department follows the newest change, so the order events arrive in does
+/// not matter.
+pub async fn record_ticket(
+    tx: &mut Transaction<'_, Postgres>,
+    fact: &TicketFact,
+) -> Result<(), sqlx::Error> {
+    use proto::events::v1::TicketChangeKind as K;
+    let at = |kind: K| (fact.kind == kind).then_some(fact.occurred_at);
+    sqlx::query(
+        "INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at,
+             acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
+             overdue_count, rating)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (account, ticket_id) DO UPDATE SET
+             department = CASE WHEN ticket_times.department_at IS NULL
+                                 OR EXCLUDED.department_at >= ticket_times.department_at
+                               THEN EXCLUDED.department ELSE ticket_times.department END,
+             department_at = GREATEST(ticket_times.department_at, EXCLUDED.department_at),
+             opened_at = LEAST(ticket_times.opened_at, EXCLUDED.opened_at),
+             acknowledged_at = LEAST(ticket_times.acknowledged_at, EXCLUDED.acknowledged_at),
+             answered_at = LEAST(ticket_times.answered_at, EXCLUDED.answered_at),
+             closed_at = LEAST(ticket_times.closed_at, EXCLUDED.closed_at),
+             acknowledge_due_at = COALESCE(EXCLUDED.acknowledge_due_at, ticket_times.acknowledge_due_at),
+             resolve_due_at = COALESCE(EXCLUDED.resolve_due_at, ticket_times.resolve_due_at),
+             overdue_count = ticket_times.overdue_count + EXCLUDED.overdue_count,
+             rating = COALESCE(EXCLUDED.rating, ticket_times.rating)",
+    )
+    .bind(fact.account.as_str())
+    .bind(&fact.ticket_id)
+    .bind(&fact.department)
+    .bind(fact.occurred_at)
+    .bind(fact.opened_at.or(at(K::Opened)))
+    .bind(at(K::Acknowledged))
+    .bind(at(K::Replied))
+    .bind(at(K::Closed))
+    .bind(fact.acknowledge_due_at)
+    .bind(fact.resolve_due_at)
+    .bind(i32::from(fact.kind == K::Overdue))
+    .bind(fact.rating.map(i16::from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One counter's value on one day.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DailyValue {
+    pub day: NaiveDate,
+    pub key: String,
+    pub value: i64,
+}
+
+/// The values of `metric` for `account` from `from` to `to` (inclusive), by day and key.
+pub async fn series(
+    db: &PgPool,
+    account: &AccountId,
+    metric: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DailyValue>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT day, key, value FROM daily_counts
+          WHERE account = $1 AND metric = $2 AND day BETWEEN $3 AND $4
+          ORDER BY day, key",
+    )
+    .bind(account.as_str())
+    .bind(metric)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// The sum of `metric` for `account` before `day` (the base of a cumulative series).
+pub async fn total_before(
+    db: &PgPool,
+    account: &AccountId,
+    metric: &str,
+    day: NaiveDate,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(value), 0)::bigint FROM daily_counts
+          WHERE account = $1 AND metric = $2 AND day < $3",
+    )
+    .bind(account.as_str())
+    .bind(metric)
+    .bind(day)
+    .fetch_one(db)
+    .await
+}
+
+/// Per-department sums of every ticket metric over a range of days.
+pub async fn department_sums(
+    db: &PgPool,
+    account: &AccountId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT key, metric, sum(value)::bigint FROM daily_counts
+          WHERE account = $1 AND day BETWEEN $2 AND $3
+            AND (metric LIKE 'tickets_%' OR metric = 'rating_sum')
+          GROUP BY key, metric ORDER BY key, metric",
+    )
+    .bind(account.as_str())
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// A ticket's step times, for response times and deadline compliance.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketTimes {
+    pub department: String,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub acknowledge_due_at: Option<DateTime<Utc>>,
+    pub resolve_due_at: Option<DateTime<Utc>>,
+    pub overdue_count: i32,
+}
+
+/// The tickets of `account` opened in `[from, until)`.
+pub async fn tickets_opened(
+    db: &PgPool,
+    account: &AccountId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<TicketTimes>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT department, opened_at, acknowledged_at, closed_at, acknowledge_due_at,
+                resolve_due_at, overdue_count
+           FROM ticket_times
+          WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",
+    )
+    .bind(account.as_str())
+    .bind(from)
+    .bind(until)
+    .fetch_all(db)
+    .await
+}
