@@ -9,6 +9,7 @@ use platform::service::ServiceConfig;
 use platform::{ConfigError, Env};
 
 use crate::domain::{DeadlinePolicy, TimeLimit, WorkCalendar};
+use crate::grpc::WatchLimits;
 use crate::startup::DEFAULTS;
 
 /// interaction-svc's configuration.
@@ -48,6 +49,10 @@ pub struct InteractionConfig {
     pub outbox_poll_interval: Duration,
     /// `RULES_RELOAD_INTERVAL`: the safety-net reload of every cached rule set.
     pub rules_reload_interval: Duration,
+    /// `WATCH_BUFFER` (default 64): queue events held for a `WatchQueue` client that is
+    /// not reading before its watch is ended; `WATCH_STREAMS_PER_KEY` (default 8): the
+    /// watches one API key may hold open.
+    pub watch: WatchLimits,
 }
 
 impl InteractionConfig {
@@ -106,6 +111,10 @@ impl InteractionConfig {
                 .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             rules_reload_interval: env
                 .duration_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
+            watch: WatchLimits {
+                buffer: env.parse_or("WATCH_BUFFER", 64)?,
+                per_key: env.parse_or("WATCH_STREAMS_PER_KEY", 8)?,
+            },
         })
     }
 }

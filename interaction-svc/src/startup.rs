@@ -27,6 +27,7 @@ pub struct Application {
     runtime: ServiceRuntime,
     deliverer: Deliverer,
     escalation_department: String,
+    watch_limits: crate::grpc::WatchLimits,
     /// The inbound half: reply path, consumer, relay, sweeper.
     background: Background,
 }
@@ -42,12 +43,18 @@ impl Application {
             &config.wechat,
         )
         .await?;
+        // The shared access-token bucket gets NATS_REPLICAS copies, like the streams.
+        let token_bucket = runtime.namespace.name(wechat::token::DEFAULT_BUCKET);
+        let replicas = runtime.config.nats.streams.replicas;
+        platform::nats::replicate_bucket(&runtime.jetstream, &token_bucket, replicas).await?;
         let escalation_department = config.interaction.escalation_department.clone();
+        let watch_limits = config.interaction.watch;
         let background = Background::prepare(&runtime, &config.interaction).await?;
         Ok(Self {
             runtime,
             deliverer,
             escalation_department,
+            watch_limits,
             background,
         })
     }
@@ -78,6 +85,8 @@ impl Application {
             db: self.runtime.db.clone(),
             drain: self.runtime.drain.clone(),
             escalation_department: self.escalation_department.clone(),
+            limits: self.watch_limits,
+            open: Default::default(),
         };
         let rules = RulesNotifier::new(self.runtime.nats.clone(), self.runtime.namespace.clone());
         let db = self.runtime.db.clone();

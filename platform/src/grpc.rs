@@ -80,6 +80,9 @@ pub struct Caller {
     pub roles: BTreeSet<Role>,
     /// The accounts this key may read and act on.
     pub accounts: AccountScope,
+    /// A short fingerprint of the key (the first 8 hex digits of its SHA-256):
+    /// names the key in limits and logs without revealing it.
+    pub key_id: String,
 }
 
 /// Which accounts of the install a key reaches: a county's key sees its county's
@@ -239,6 +242,7 @@ impl ApiKeys {
                     department: department.to_owned(),
                     roles,
                     accounts,
+                    key_id: fingerprint(key),
                 },
             );
         }
@@ -268,6 +272,14 @@ impl ApiKeys {
 
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
+}
+
+/// The non-secret fingerprint of a key ([`Caller::key_id`]).
+pub fn fingerprint(key: &str) -> String {
+    digest(key)[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Turns `authorization: Bearer <key>` into a [`Caller`] extension; refuses

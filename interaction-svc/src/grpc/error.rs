@@ -34,6 +34,8 @@ pub enum GrpcError {
     Action(#[from] ActionError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    #[error("this api key already holds {0} queue watches; end one before watching again")]
+    TooManyWatches(usize),
     #[error("cannot watch the queue: {0}")]
     Watch(String),
     #[error("database: {0}")]
@@ -109,6 +111,7 @@ impl From<GrpcError> for Status {
             }
             // Nothing was recorded; the answer may simply be sent again.
             GrpcError::Action(ActionError::AnswerInFlight(_)) => ErrorCode::Unavailable,
+            GrpcError::TooManyWatches(_) => ErrorCode::ResourceExhausted,
             GrpcError::Watch(_) => {
                 tracing::warn!(%error, "queue watch failed");
                 return ErrorCode::Unavailable.status("the queue cannot be watched now; retry");

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app;
 pub use error::GrpcError;
-pub use watch::{QueueStream, QueueWatch};
+pub use watch::{QueueStream, QueueWatch, WatchLimits};
 
 /// Roles that may read queues, tickets and followers.
 const READERS: &[Role] = &[Role::Agent, Role::Viewer];

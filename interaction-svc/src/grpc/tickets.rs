@@ -72,7 +72,7 @@ impl InteractionGrpc {
             department,
             accounts: caller.accounts.filter(),
         };
-        let stream = self.watch.watch(watched).await?;
+        let stream = self.watch.watch(watched, &caller.key_id).await?;
         Ok(Response::new(stream))
     }
 

@@ -4,8 +4,17 @@
 //! subscription sees those publishes too, so a watcher needs no consumer of its own
 //! and costs the stream nothing. The ticket is re-read from the database for each
 //! event, so the watcher always gets its current state.
+//!
+//! A watcher that stops reading must cost the service nothing more than its buffer:
+//! a task of its own reads NATS and the database (so no connection is ever held
+//! while the client's HTTP/2 window is shut) and hands events to a bounded buffer;
+//! when the buffer is full, the watch ends with `RESOURCE_EXHAUSTED` once the client
+//! has read what was buffered, and its subscription is gone at once. A key holds at
+//! most a few watches at a time.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
 use platform::Drain;
@@ -14,6 +23,7 @@ use prost::Message;
 use proto::events::v1::{TicketChangeKind, TicketChanged};
 use proto::interaction::v1 as pb;
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
 use super::GrpcError;
@@ -34,6 +44,19 @@ pub struct QueueWatch {
     pub drain: Drain,
     /// The supervision office (督办), which also sees `overdue` events of every department.
     pub escalation_department: String,
+    /// The buffer per watch and the watches per key.
+    pub limits: WatchLimits,
+    /// Open watches per key fingerprint.
+    pub open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// How much a watcher may hold (`WATCH_BUFFER`, `WATCH_STREAMS_PER_KEY`).
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    /// Events buffered for a watcher that is not reading; one more ends its watch.
+    pub buffer: usize,
+    /// Watches one API key may hold open at once.
+    pub per_key: usize,
 }
 
 /// Which queue a watch follows: one department's, or every one (admins).
@@ -44,10 +67,31 @@ pub struct Watched {
     pub accounts: Option<Vec<String>>,
 }
 
+/// One open watch of a key; dropping it (the stream ends or the client goes) frees
+/// the key's slot.
+struct Slot {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 impl QueueWatch {
     /// Subscribes (and waits until the server has the subscription, so no event
     /// published after this returns is missed) and returns the stream of events.
-    pub async fn watch(&self, watched: Watched) -> Result<QueueStream, GrpcError> {
+    /// `key` is the caller's key fingerprint, for the per-key limit.
+    pub async fn watch(&self, watched: Watched, key: &str) -> Result<QueueStream, GrpcError> {
+        let slot = self.take_slot(key)?;
         let subject = self.namespace.subject("interaction.*.ticket.>");
         let subscriber = self
             .nats
@@ -58,40 +102,97 @@ impl QueueWatch {
             .flush()
             .await
             .map_err(|e| GrpcError::Watch(e.to_string()))?;
-        tracing::info!(department = ?watched.department, "queue watch started");
+        tracing::info!(department = ?watched.department, key, "queue watch started");
+        let (events_tx, events_rx) = mpsc::channel(self.limits.buffer.max(1));
+        let (ended_tx, ended_rx) = oneshot::channel::<Status>();
         let db = self.db.clone();
         let escalation = self.escalation_department.clone();
+        let buffer = self.limits.buffer;
         let stopped = self.drain.stopping().clone().cancelled_owned();
-        let events = subscriber.take_until(stopped).filter_map(move |message| {
-            let db = db.clone();
-            let watched = watched.clone();
-            let escalation = escalation.clone();
-            async move {
-                let event = match TicketChanged::decode(message.payload) {
-                    Ok(event) => event,
-                    Err(error) => {
-                        tracing::warn!(%error, "undecodable TicketChanged skipped");
-                        return None;
-                    }
+        let mut messages = Box::pin(subscriber.take_until(stopped));
+        tokio::spawn(async move {
+            while let Some(message) = messages.next().await {
+                let Some(event) = queue_event(&db, &watched, &escalation, &message.payload).await
+                else {
+                    continue;
                 };
-                if !concerns(&event, &watched, &escalation) {
-                    return None;
-                }
-                let kind = convert::queue_kind(event.kind())?;
-                let id = TicketId::parse(&event.ticket_id).ok()?;
-                match tickets::get(&db, id).await {
-                    Ok(Some(row)) => Some(Ok(pb::QueueEvent {
-                        kind: kind as i32,
-                        ticket: Some(convert::ticket(row)),
-                    })),
-                    Ok(None) => None,
-                    // Ending the stream with an error lets the client re-watch (and
-                    // re-list) rather than silently miss an event.
-                    Err(error) => Some(Err(Status::from(GrpcError::Database(error)))),
+                let failed = event.is_err();
+                match events_tx.try_send(event) {
+                    Ok(()) if !failed => {}
+                    Ok(()) => return,
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        metrics::counter!("queue_watch_dropped_total", "reason" => "slow_reader")
+                            .increment(1);
+                        tracing::warn!(buffer, "slow queue watcher dropped");
+                        let _ = ended_tx.send(Status::resource_exhausted(format!(
+                            "queue watch ended: more than {buffer} events were left unread; \
+                             read faster, then watch again and list the queue to catch up"
+                        )));
+                        return;
+                    }
                 }
             }
         });
-        Ok(Box::pin(events))
+        let events = futures::stream::unfold(events_rx, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        });
+        let end = futures::stream::once(async move { ended_rx.await.ok().map(Err) })
+            .filter_map(futures::future::ready);
+        let stream = events.chain(end).map(move |item| {
+            let _slot = &slot;
+            item
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// Counts a watch against `key`'s limit.
+    fn take_slot(&self, key: &str) -> Result<Slot, GrpcError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(key.to_owned()).or_default();
+        if *count >= self.limits.per_key {
+            metrics::counter!("queue_watch_refused_total", "reason" => "per_key_limit")
+                .increment(1);
+            return Err(GrpcError::TooManyWatches(self.limits.per_key));
+        }
+        *count += 1;
+        Ok(Slot {
+            open: self.open.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// The queue event a `TicketChanged` payload is for `watched`, with the ticket as it
+/// now is; `None` when it does not concern the watch. The connection is returned to
+/// the pool before this returns.
+async fn queue_event(
+    db: &PgPool,
+    watched: &Watched,
+    escalation: &str,
+    payload: &[u8],
+) -> Option<Result<pb::QueueEvent, Status>> {
+    let event = match TicketChanged::decode(payload) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(%error, "undecodable TicketChanged skipped");
+            return None;
+        }
+    };
+    if !concerns(&event, watched, escalation) {
+        return None;
+    }
+    let kind = convert::queue_kind(event.kind())?;
+    let id = TicketId::parse(&event.ticket_id).ok()?;
+    match tickets::get(db, id).await {
+        Ok(Some(row)) => Some(Ok(pb::QueueEvent {
+            kind: kind as i32,
+            ticket: Some(convert::ticket(row)),
+        })),
+        Ok(None) => None,
+        // Ending the stream with an error lets the client re-watch (and
+        // re-list) rather than silently miss an event.
+        Err(error) => Some(Err(Status::from(GrpcError::Database(error)))),
     }
 }
 

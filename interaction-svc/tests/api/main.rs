@@ -13,6 +13,7 @@ mod inbound;
 mod queue;
 mod reply_path;
 mod rules;
+mod slow_watcher;
 mod slow_wechat;
 mod startup;
 mod sweeper;

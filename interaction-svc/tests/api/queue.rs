@@ -11,7 +11,7 @@ use tonic::{Code, Streaming};
 
 use crate::helpers::{ADMIN_KEY, SOCIAL_AGENT_KEY, TRANSPORT_AGENT_KEY, TestApp, spawn_app};
 
-async fn watch(app: &TestApp, key: &'static str, department: &str) -> Streaming<QueueEvent> {
+pub(crate) async fn watch(app: &TestApp, key: &'static str, department: &str) -> Streaming<QueueEvent> {
     app.client(Some(key))
         .await
         .watch_queue(WatchQueueRequest {
@@ -24,7 +24,7 @@ async fn watch(app: &TestApp, key: &'static str, department: &str) -> Streaming<
 
 /// Announces a new ticket the way the inbound consumer does: a `TicketChanged` in the
 /// outbox, which the relay publishes to the INTERACTION stream.
-async fn announce_opened(app: &TestApp, id: uuid::Uuid, department: &str) {
+pub(crate) async fn announce_opened(app: &TestApp, id: uuid::Uuid, department: &str) {
     let event_id = format!("test:opened:{id}");
     let event = TicketChanged {
         header: Some(EventHeader {
@@ -47,7 +47,7 @@ async fn announce_opened(app: &TestApp, id: uuid::Uuid, department: &str) {
         .unwrap();
 }
 
-async fn next(stream: &mut Streaming<QueueEvent>) -> QueueEvent {
+pub(crate) async fn next(stream: &mut Streaming<QueueEvent>) -> QueueEvent {
     tokio::time::timeout(Duration::from_secs(5), stream.message())
         .await
         .expect("an event within 5 s")
