@@ -309,11 +309,19 @@ async fn watch_once(
     backoff: &mut Duration,
 ) -> Result<(), Error> {
     let mut client = target.interaction().await?;
+    let queue = if department.is_empty() {
+        "the key's queue".to_owned()
+    } else {
+        format!("{department}'s queue")
+    };
     let mut stream = client
         .watch_queue(WatchQueueRequest { department })
         .await
         .map_err(|s| target.status(s))?
         .into_inner();
+    // The server subscribes before it answers, so from this line on no change is
+    // missed; scripts (and the tests) wait for it before acting.
+    eprintln!("govwx: watching {queue} at {}", target.addr);
     *backoff = Duration::from_secs(1);
     while let Some(event) = stream.next().await {
         let event = event.map_err(|s| target.status(s))?;

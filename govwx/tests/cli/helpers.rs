@@ -1,0 +1,224 @@
+//! `Stack::start()`: interaction-svc with its own database and NATS namespace, the
+//! mock WeChat API, and a way to run the real `govwx` binary against them.
+
+use std::process::Stdio;
+
+use interaction_svc::{Application, Config};
+use platform::testing::{TestDb, TestNats, service_env};
+use sqlx::PgPool;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, ChildStdout};
+use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET, MockWechat, SimConfig};
+
+pub const ADMIN_KEY: &str = "admin-key-000001";
+pub const SOCIAL_AGENT_KEY: &str = "social-agent-key-01";
+pub const TRANSPORT_AGENT_KEY: &str = "transport-agent-key";
+/// The account the mock's demo app id belongs to.
+pub const ACCOUNT: &str = "chenzhou";
+
+pub struct Stack {
+    pub mock: MockWechat,
+    pub db: PgPool,
+    grpc_port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _test_db: TestDb,
+    _test_nats: TestNats,
+}
+
+/// What a finished `govwx` run printed.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        platform::telemetry::init_test_tracing();
+        let mock = MockWechat::start(SimConfig::default())
+            .await
+            .expect("mock api starts");
+        let test_db = TestDb::new("govwx");
+        let test_nats = TestNats::new();
+        let keys = format!(
+            "city-office:admin:{ADMIN_KEY},social-security:agent:{SOCIAL_AGENT_KEY},\
+             transport:agent:{TRANSPORT_AGENT_KEY}"
+        );
+        let env = service_env(
+            &test_db,
+            &test_nats,
+            [
+                ("API_KEYS", keys.as_str()),
+                ("WECHAT_API_BASE_URL", mock.base_url()),
+                ("WECHAT_ACCOUNTS", ACCOUNT),
+                ("WECHAT_CHENZHOU_APPID", DEMO_APPID),
+                ("WECHAT_CHENZHOU_SECRET", DEMO_SECRET),
+            ],
+        );
+        let config = Config::from_env(&env).expect("test configuration is valid");
+        let app = Application::build(config).await.expect("service builds");
+        let grpc_port = app.grpc_port();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = shutdown_rx.await;
+        }));
+        let db = PgPool::connect(&test_db.url())
+            .await
+            .expect("test database reachable");
+        Stack {
+            mock,
+            db,
+            grpc_port,
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+            _test_db: test_db,
+            _test_nats: test_nats,
+        }
+    }
+
+    /// `govwx` pointed at this stack's interaction-svc, with `key` in
+    /// `GOVWX_API_KEY`; nothing from the caller's environment leaks in.
+    pub fn govwx(&self, key: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_govwx"));
+        command
+            .env_clear()
+            .env("GOVWX_API_KEY", key)
+            .env(
+                "GOVWX_INTERACTION_ADDR",
+                format!("127.0.0.1:{}", self.grpc_port),
+            )
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `govwx ARGS` with `key` and waits for it.
+    pub async fn run(&self, key: &str, args: &[&str]) -> Run {
+        let output = self
+            .govwx(key)
+            .args(args)
+            .output()
+            .await
+            .expect("govwx runs");
+        Run {
+            code: output.status.code().expect("govwx exited, not killed"),
+            stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+        }
+    }
+
+    /// Runs `govwx ARGS` with `key`, expecting success.
+    pub async fn ok(&self, key: &str, args: &[&str]) -> String {
+        let run = self.run(key, args).await;
+        assert_eq!(run.code, 0, "govwx {args:?} failed: {}", run.stderr);
+        run.stdout
+    }
+
+    /// `govwx --json ARGS` with `key`, parsed.
+    pub async fn json(&self, key: &str, args: &[&str]) -> serde_json::Value {
+        let args: Vec<&str> = std::iter::once("--json")
+            .chain(args.iter().copied())
+            .collect();
+        let stdout = self.ok(key, &args).await;
+        serde_json::from_str(&stdout).expect("--json prints one JSON document")
+    }
+
+    /// Starts `govwx tickets watch --json` with `key` and returns once it watches.
+    pub async fn watch(&self, key: &str) -> Watch {
+        let mut child = self
+            .govwx(key)
+            .args(["--json", "tickets", "watch"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("govwx watch starts");
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = stderr
+            .next_line()
+            .await
+            .expect("stderr readable")
+            .expect("watch says it is watching");
+        assert!(line.starts_with("govwx: watching"), "{line}");
+        Watch {
+            _child: child,
+            stdout,
+            _stderr: stderr,
+        }
+    }
+
+    /// Inserts an open ticket of citizen `openid` for `department`, as the ticket
+    /// flow opens them.
+    pub async fn insert_ticket(&self, openid: &str, department: &str, summary: &str) -> String {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO tickets (id, account, department, openid, state, summary, opened_at,
+                                  acknowledge_due_at, resolve_due_at)
+             VALUES ($1, $2, $3, $4, 'open', $5, now() - interval '5 minutes',
+                     now() + interval '1 day', now() + interval '3 days')",
+        )
+        .bind(id)
+        .bind(ACCOUNT)
+        .bind(department)
+        .bind(openid)
+        .bind(summary)
+        .execute(&self.db)
+        .await
+        .expect("insert ticket");
+        id.to_string()
+    }
+
+    /// A follower who wrote a minute ago, as the platform and the mock both know it
+    /// (inside the 48-hour window, so answers are sent at once).
+    pub async fn citizen_wrote(&self, openid: &str) {
+        sqlx::query(
+            "INSERT INTO followers (account, openid, subscribed, subscribed_at, last_interaction_at)
+             VALUES ($1, $2, true, now() - interval '30 days', now() - interval '1 minute')",
+        )
+        .bind(ACCOUNT)
+        .bind(openid)
+        .execute(&self.db)
+        .await
+        .expect("insert follower");
+        self.mock
+            .state()
+            .record_interaction(
+                DEMO_APPID,
+                openid,
+                chrono::Utc::now() - chrono::Duration::minutes(1),
+            )
+            .unwrap();
+    }
+
+    /// Stops the service and waits for its drain.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("clean shutdown");
+        }
+    }
+}
+
+/// A running `govwx tickets watch --json`; killed when dropped.
+pub struct Watch {
+    _child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    _stderr: Lines<BufReader<ChildStderr>>,
+}
+
+impl Watch {
+    /// The next event it printed, parsed (each line is one JSON document).
+    pub async fn next(&mut self) -> serde_json::Value {
+        let line =
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.stdout.next_line())
+                .await
+                .expect("watch printed an event")
+                .expect("stdout readable")
+                .expect("watch still running");
+        serde_json::from_str(&line).expect("each watch line is a JSON document")
+    }
+}

@@ -1,0 +1,5 @@
+//! The `govwx` binary against a real interaction-svc (in-process, port 0) on real
+//! NATS and PostgreSQL, with WeChat played by `wechat-sim`'s mock API.
+
+mod helpers;
+mod tickets;

@@ -1,0 +1,159 @@
+//! A department works its queue with `govwx`: list, show, answer, close, watch; and
+//! what it sees when something is wrong.
+
+use unicode_width::UnicodeWidthStr;
+
+use crate::helpers::{SOCIAL_AGENT_KEY, Stack, TRANSPORT_AGENT_KEY};
+
+const CITIZEN: &str = "o-citizen-streetlight";
+const ANSWER: &str = "您好，已收到，正在处理。";
+const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+
+#[tokio::test]
+async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal() {
+    let stack = Stack::start().await;
+    stack.citizen_wrote(CITIZEN).await;
+    let streetlight = stack
+        .insert_ticket(CITIZEN, "social-security", "路灯不亮")
+        .await;
+    let bus = stack
+        .insert_ticket("o-citizen-bus", "social-security", "bus 12 is late")
+        .await;
+    let other = stack
+        .insert_ticket("o-citizen-road", "transport", "道路坑洼")
+        .await;
+    let mut watch = stack.watch(SOCIAL_AGENT_KEY).await;
+
+    // The table lists the department's own tickets, the Chinese summary as wide as
+    // the columns after it allow: every row's OPENED starts under the header's.
+    let table = stack.ok(SOCIAL_AGENT_KEY, &["tickets", "list"]).await;
+    assert!(
+        table.contains(&streetlight) && table.contains(&bus),
+        "{table}"
+    );
+    assert!(
+        !table.contains(&other),
+        "another department's ticket: {table}"
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    let header = lines[0];
+    let opened_at = header[..header.find("OPENED").unwrap()].width();
+    for (row, summary) in [(&streetlight, "路灯不亮"), (&bus, "bus 12 is late")] {
+        let line = lines.iter().find(|l| l.contains(row.as_str())).unwrap();
+        let after_summary = line.find(summary).unwrap() + summary.len();
+        let gap = line[after_summary..].len() - line[after_summary..].trim_start().len();
+        let column = line[..after_summary + gap].width();
+        assert_eq!(column, opened_at, "OPENED misaligned:\n{table}");
+    }
+
+    // JSON for scripts: one document, times in the office's zone.
+    let listed = stack
+        .json(SOCIAL_AGENT_KEY, &["tickets", "list", "--state", "open"])
+        .await;
+    let first = listed["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == streetlight.as_str())
+        .expect("the ticket is listed");
+    assert_eq!(first["state"], "open");
+    assert_eq!(first["summary"], "路灯不亮");
+    assert!(first["opened_at"].as_str().unwrap().ends_with("+08:00"));
+
+    let shown = stack
+        .ok(SOCIAL_AGENT_KEY, &["tickets", "show", &streetlight])
+        .await;
+    assert!(
+        shown.contains("路灯不亮") && shown.contains(CITIZEN),
+        "{shown}"
+    );
+
+    // The answer goes out through WeChat, and the watching department sees it.
+    let replied = stack
+        .ok(
+            SOCIAL_AGENT_KEY,
+            &["tickets", "reply", &streetlight, ANSWER],
+        )
+        .await;
+    assert!(replied.contains("answer sent to the citizen"), "{replied}");
+    let sent: Vec<_> = stack
+        .mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .into_iter()
+        .filter_map(|call| call.body)
+        .collect();
+    assert!(
+        sent.iter()
+            .any(|body| body["touser"] == CITIZEN && body["text"]["content"] == ANSWER),
+        "the mock API received {sent:?}"
+    );
+    let event = watch.next().await;
+    assert_eq!(event["kind"], "replied");
+    assert_eq!(event["ticket"]["id"], streetlight.as_str());
+
+    let answered = stack
+        .json(SOCIAL_AGENT_KEY, &["tickets", "show", &streetlight])
+        .await;
+    assert_eq!(answered["state"], "answered");
+    let outbound = answered["thread"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["direction"] == "outbound")
+        .expect("the answer is in the thread");
+    assert_eq!(outbound["text"], ANSWER);
+    assert_eq!(outbound["delivery"], "sent");
+
+    let closed = stack
+        .ok(SOCIAL_AGENT_KEY, &["tickets", "close", &streetlight])
+        .await;
+    assert!(closed.contains("closed"), "{closed}");
+
+    // Wrong key, another department's ticket, a server that is not there: one line
+    // each, and an exit code a script can tell apart.
+    let wrong_key = stack.run("not-a-key", &["tickets", "list"]).await;
+    assert_eq!(wrong_key.code, 4, "{wrong_key:?}");
+    assert_eq!(wrong_key.stderr.lines().count(), 1, "{wrong_key:?}");
+    assert!(
+        wrong_key.stderr.starts_with("govwx: UNAUTHENTICATED"),
+        "{wrong_key:?}"
+    );
+    assert!(
+        !wrong_key.stderr.contains("not-a-key"),
+        "the key is never printed"
+    );
+
+    let elsewhere = stack
+        .run(TRANSPORT_AGENT_KEY, &["tickets", "close", &bus])
+        .await;
+    assert_eq!(elsewhere.code, 3, "{elsewhere:?}");
+    assert_eq!(elsewhere.stderr.lines().count(), 1, "{elsewhere:?}");
+    assert!(
+        elsewhere.stderr.starts_with("govwx: NOT_FOUND"),
+        "{elsewhere:?}"
+    );
+
+    let port = platform::testing::free_port();
+    let down = stack
+        .run(
+            SOCIAL_AGENT_KEY,
+            &[
+                "--interaction-addr",
+                &format!("127.0.0.1:{port}"),
+                "tickets",
+                "list",
+            ],
+        )
+        .await;
+    assert_eq!(down.code, 69, "{down:?}");
+    assert!(
+        down.stderr.starts_with(&format!(
+            "govwx: cannot reach interaction-svc at http://127.0.0.1:{port}"
+        )),
+        "{down:?}"
+    );
+
+    drop(watch);
+    stack.stop().await;
+}
