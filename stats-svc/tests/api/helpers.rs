@@ -20,10 +20,13 @@ pub const T0: i64 = 1_700_000_000;
 pub const ADMIN_KEY: &str = "city-office-admin-key";
 pub const VIEWER_KEY: &str = "statistics-viewer-key";
 pub const EDITOR_KEY: &str = "press-editor-key-01";
+/// A county (`yizhang`) office's key: its own account only.
+pub const COUNTY_KEY: &str = "county-viewer-key-01";
 
 const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         statistics:viewer:statistics-viewer-key,\
-                        press:editor:press-editor-key-01";
+                        press:editor:press-editor-key-01,\
+                        yizhang-office@yizhang:viewer:county-viewer-key-01";
 
 /// A running stats-svc. Dropping it stops the server before the test database
 /// and streams are removed (the fixtures are the last fields).

@@ -2,7 +2,7 @@
 
 use tonic::Code;
 
-use crate::helpers::{ADMIN_KEY, EDITOR_KEY, VIEWER_KEY, spawn_app};
+use crate::helpers::{ADMIN_KEY, COUNTY_KEY, EDITOR_KEY, VIEWER_KEY, spawn_app};
 
 #[tokio::test]
 async fn viewers_and_admins_may_read_an_overview() {
@@ -56,5 +56,15 @@ async fn an_empty_account_is_an_invalid_argument_naming_the_field() {
 
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("account"), "{}", status.message());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_county_key_cannot_read_the_citys_overview() {
+    let app = spawn_app().await;
+
+    let status = app.overview("chenzhou", COUNTY_KEY).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(app.overview("yizhang", COUNTY_KEY).await.is_ok());
     app.stop().await;
 }
