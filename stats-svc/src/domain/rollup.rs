@@ -280,7 +280,7 @@ mod tests {
                 event_id: "e1".to_owned(),
                 account: "chenzhou".to_owned(),
                 occurred_at: Some(prost_types::Timestamp {
-                    seconds: 1_764_547_200,
+                    seconds: 1_796_083_200,
                     nanos: 0,
                 }),
             }),
