@@ -46,7 +46,13 @@ impl Application {
         readiness.watch_nats(client.clone());
         let jetstream = jetstream::new(client.clone());
         let namespace = config.nats.namespace.clone();
-        nats::provision_streams(&jetstream, &namespace, &[WECHAT_INBOUND]).await?;
+        nats::provision_with(
+            &jetstream,
+            &namespace,
+            &[WECHAT_INBOUND],
+            &config.nats.streams,
+        )
+        .await?;
         let drain = Drain::new();
         let batcher = NatsBatcher::new(jetstream.clone());
         let cache = ReplyCache::open(
@@ -58,6 +64,8 @@ impl Application {
         )
         .await
         .map_err(anyhow::Error::msg)?;
+        let reply_bucket = namespace.name(crate::reply::REPLY_BUCKET);
+        nats::replicate_bucket(&jetstream, &reply_bucket, config.nats.streams.replicas).await?;
         let state = AppState::new(
             config.accounts.clone(),
             config.limits,

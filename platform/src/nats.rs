@@ -17,6 +17,15 @@ pub enum NatsError {
     Connect { url: String, reason: String },
     #[error("cannot provision stream {stream}: {reason}")]
     Stream { stream: String, reason: String },
+    #[error(
+        "stream {stream} has {current} replicas but NATS_REPLICAS={wanted}, and JetStream refused the change: {reason}"
+    )]
+    Replicas {
+        stream: String,
+        current: usize,
+        wanted: usize,
+        reason: String,
+    },
     #[error("cannot provision consumer {durable} on {stream}: {reason}")]
     Consumer {
         stream: String,
@@ -95,6 +104,58 @@ pub struct NatsConfig {
     pub token: Option<SecretString>,
     /// `NATS_CONNECT_TIMEOUT`: how long start-up waits for the first connection, default 10s.
     pub connect_timeout: Duration,
+    /// How the platform's streams and KV buckets are kept.
+    pub streams: StreamSettings,
+}
+
+/// Settings applied to every stream and KV bucket the platform provisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// `NATS_REPLICAS`: copies JetStream keeps of each stream and KV bucket, default 1;
+    /// 3 on a 3-node cluster, so a callback survives the loss of a node once acked.
+    pub replicas: usize,
+    /// `WECHAT_INBOUND_DUPLICATE_WINDOW`: inside it a repeated callback is dropped by
+    /// `Nats-Msg-Id`, default 2 minutes (WeChat's three retries end within seconds; the
+    /// processed_events table catches anything later).
+    pub inbound_duplicate_window: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            inbound_duplicate_window: WECHAT_INBOUND.duplicate_window,
+        }
+    }
+}
+
+impl StreamSettings {
+    /// Reads `NATS_REPLICAS` (1 to 5, as JetStream allows) and `WECHAT_INBOUND_DUPLICATE_WINDOW`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let replicas: usize = env.parse_or("NATS_REPLICAS", 1)?;
+        if !(1..=5).contains(&replicas) {
+            return Err(ConfigError::Invalid {
+                var: "NATS_REPLICAS".to_owned(),
+                value: replicas.to_string(),
+                reason: "JetStream keeps 1 to 5 replicas".to_owned(),
+            });
+        }
+        let window = env.duration_or(
+            "WECHAT_INBOUND_DUPLICATE_WINDOW",
+            WECHAT_INBOUND.duplicate_window,
+        )?;
+        if window.is_zero() || window > WECHAT_INBOUND.max_age {
+            return Err(ConfigError::Invalid {
+                var: "WECHAT_INBOUND_DUPLICATE_WINDOW".to_owned(),
+                value: format!("{window:?}"),
+                reason: "must be positive and within the stream's max age".to_owned(),
+            });
+        }
+        Ok(Self {
+            replicas,
+            inbound_duplicate_window: window,
+        })
+    }
 }
 
 impl NatsConfig {
@@ -121,6 +182,7 @@ impl NatsConfig {
             user,
             token: env.secret("NATS_TOKEN")?,
             connect_timeout: env.duration_or("NATS_CONNECT_TIMEOUT", Duration::from_secs(10))?,
+            streams: StreamSettings::from_env(env)?,
         })
     }
 }
@@ -172,6 +234,7 @@ pub struct StreamSpec {
     pub max_age: Duration,
     /// Inside this window a repeated `Nats-Msg-Id` is dropped. WeChat retries a
     /// callback within about 15 s; a wider window also covers a slow client.
+    /// `WECHAT_INBOUND`'s is configurable ([`StreamSettings`]).
     pub duplicate_window: Duration,
 }
 
@@ -180,7 +243,7 @@ pub const WECHAT_INBOUND: StreamSpec = StreamSpec {
     name: "WECHAT_INBOUND",
     subjects: "wechat.inbound.>",
     max_age: Duration::from_secs(7 * 24 * 3600),
-    duplicate_window: Duration::from_secs(10 * 60),
+    duplicate_window: Duration::from_secs(2 * 60),
 };
 /// Content changes, written by content-svc's outbox relay.
 pub const CONTENT: StreamSpec = StreamSpec {
@@ -208,15 +271,21 @@ pub const DEADLETTER: StreamSpec = StreamSpec {
 pub const ALL_STREAMS: [StreamSpec; 4] = [WECHAT_INBOUND, CONTENT, INTERACTION, DEADLETTER];
 
 impl StreamSpec {
-    fn config(&self, namespace: &Namespace) -> stream::Config {
+    fn config(&self, namespace: &Namespace, settings: &StreamSettings) -> stream::Config {
+        let duplicate_window = if self.name == WECHAT_INBOUND.name {
+            settings.inbound_duplicate_window
+        } else {
+            self.duplicate_window
+        };
         stream::Config {
             name: namespace.name(self.name),
             subjects: vec![namespace.subject(self.subjects)],
             max_age: self.max_age,
-            duplicate_window: self.duplicate_window,
+            duplicate_window,
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             discard: stream::DiscardPolicy::Old,
+            num_replicas: settings.replicas,
             ..Default::default()
         }
     }
@@ -234,14 +303,26 @@ pub struct ConsumerSpec {
     pub ack_wait: Duration,
 }
 
-/// Creates the streams, or updates one whose settings differ; running it again changes nothing.
+/// [`provision_with`] with the default settings (one replica): tests and tools.
 pub async fn provision_streams(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
     specs: &[StreamSpec],
 ) -> Result<(), NatsError> {
+    provision_with(jetstream, namespace, specs, &StreamSettings::default()).await
+}
+
+/// Creates the streams, or updates one whose settings differ; running it again changes
+/// nothing. A replica count that differs is changed in place (JetStream moves the data);
+/// where the server refuses (a single server asked for 3), start-up fails naming both.
+pub async fn provision_with(
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+    specs: &[StreamSpec],
+    settings: &StreamSettings,
+) -> Result<(), NatsError> {
     for spec in specs {
-        let wanted = spec.config(namespace);
+        let wanted = spec.config(namespace, settings);
         let stream_error = |reason: String| NatsError::Stream {
             stream: wanted.name.clone(),
             reason,
@@ -250,24 +331,118 @@ pub async fn provision_streams(
             .get_or_create_stream(wanted.clone())
             .await
             .map_err(|e| stream_error(e.to_string()))?;
-        let current = stream
+        let info = stream
             .info()
             .await
             .map_err(|e| stream_error(e.to_string()))?
-            .config
             .clone();
+        let current = info.config.clone();
+        let mut kept = copies(&info);
+        if current.num_replicas.max(1) != wanted.num_replicas {
+            tracing::warn!(
+                stream = %wanted.name,
+                current = current.num_replicas,
+                wanted = wanted.num_replicas,
+                "changing stream replicas"
+            );
+        }
         if current.subjects != wanted.subjects
             || current.max_age != wanted.max_age
             || current.duplicate_window != wanted.duplicate_window
+            || current.num_replicas.max(1) != wanted.num_replicas
         {
             tracing::info!(stream = %wanted.name, "updating stream settings");
-            jetstream
-                .update_stream(wanted.clone())
-                .await
-                .map_err(|e| stream_error(e.to_string()))?;
+            // Keep what another release may have set that we do not manage.
+            let update = stream::Config {
+                subjects: wanted.subjects.clone(),
+                max_age: wanted.max_age,
+                duplicate_window: wanted.duplicate_window,
+                num_replicas: wanted.num_replicas,
+                ..current.clone()
+            };
+            let updated = jetstream.update_stream(update).await.map_err(|e| {
+                if current.num_replicas.max(1) != wanted.num_replicas {
+                    NatsError::Replicas {
+                        stream: wanted.name.clone(),
+                        current: current.num_replicas.max(1),
+                        wanted: wanted.num_replicas,
+                        reason: e.to_string(),
+                    }
+                } else {
+                    stream_error(e.to_string())
+                }
+            })?;
+            kept = copies(&updated);
         }
+        check_replicas(&wanted.name, kept, wanted.num_replicas)?;
     }
     Ok(())
+}
+
+/// The copies the server keeps: the leader and its RAFT peers. A standalone NATS 2.9
+/// server records any `num_replicas` yet keeps one copy, so the config alone is no proof.
+fn copies(info: &stream::Info) -> usize {
+    info.cluster
+        .as_ref()
+        .map_or(1, |cluster| 1 + cluster.replicas.len())
+}
+
+/// Fails when the server keeps another number of copies than `NATS_REPLICAS` asks,
+/// so a prod overlay pointed at an unclustered server fails loudly at start-up.
+fn check_replicas(stream: &str, kept: usize, wanted: usize) -> Result<(), NatsError> {
+    if kept == wanted {
+        return Ok(());
+    }
+    Err(NatsError::Replicas {
+        stream: stream.to_owned(),
+        current: kept,
+        wanted,
+        reason: "the server keeps another number of copies (is JetStream clustered?)".to_owned(),
+    })
+}
+
+/// Gives the KV bucket `bucket` (already created, namespaced name) `replicas` copies,
+/// as [`provision_with`] does for streams: a bucket is a stream named `KV_{bucket}`.
+pub async fn replicate_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    replicas: usize,
+) -> Result<(), NatsError> {
+    let name = format!("KV_{bucket}");
+    let mut stream = jetstream
+        .get_stream(&name)
+        .await
+        .map_err(|e| NatsError::Stream {
+            stream: name.clone(),
+            reason: e.to_string(),
+        })?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| NatsError::Stream {
+            stream: name.clone(),
+            reason: e.to_string(),
+        })?
+        .clone();
+    let current = info.config.clone();
+    if current.num_replicas.max(1) == replicas {
+        return check_replicas(&name, copies(&info), replicas);
+    }
+    tracing::warn!(stream = %name, current = current.num_replicas, wanted = replicas, "changing bucket replicas");
+    let current_replicas = current.num_replicas.max(1);
+    let updated = jetstream
+        .update_stream(stream::Config {
+            num_replicas: replicas,
+            ..current
+        })
+        .await
+        .map_err(|e| NatsError::Replicas {
+            stream: name.clone(),
+            current: current_replicas,
+            wanted: replicas,
+            reason: e.to_string(),
+        })?;
+    check_replicas(&name, copies(&updated), replicas)
 }
 
 /// Creates a durable pull consumer if absent and returns it.
@@ -323,6 +498,28 @@ mod tests {
     }
 
     #[test]
+    fn stream_settings_default_to_one_replica_and_a_two_minute_inbound_window() {
+        let settings = NatsConfig::from_env(&Env::default()).unwrap().streams;
+        assert_eq!(settings, StreamSettings::default());
+        assert_eq!(settings.replicas, 1);
+        assert_eq!(settings.inbound_duplicate_window, Duration::from_secs(120));
+        let prod = StreamSettings::from_env(&Env::from_pairs([
+            ("NATS_REPLICAS", "3"),
+            ("WECHAT_INBOUND_DUPLICATE_WINDOW", "5m"),
+        ]))
+        .unwrap();
+        let ns = Namespace::default();
+        let inbound = WECHAT_INBOUND.config(&ns, &prod);
+        assert_eq!(inbound.num_replicas, 3);
+        assert_eq!(inbound.duplicate_window, Duration::from_secs(300));
+        // Only the inbound window is configurable.
+        assert_eq!(
+            CONTENT.config(&ns, &prod).duplicate_window,
+            CONTENT.duplicate_window
+        );
+    }
+
+    #[test]
     fn namespace_rejects_subject_syntax() {
         assert!(Namespace::new("a.b").is_err());
         assert!(Namespace::new("a*").is_err());
@@ -341,6 +538,14 @@ mod tests {
         let bad = Env::from_pairs([("NATS_PREFIX", "a.b")]);
         assert!(
             matches!(NatsConfig::from_env(&bad), Err(ConfigError::Invalid { var, .. }) if var == "NATS_PREFIX")
+        );
+        let bad = Env::from_pairs([("NATS_REPLICAS", "4x")]);
+        assert!(
+            matches!(NatsConfig::from_env(&bad), Err(ConfigError::Invalid { var, .. }) if var == "NATS_REPLICAS")
+        );
+        let bad = Env::from_pairs([("NATS_REPLICAS", "0")]);
+        assert!(
+            matches!(NatsConfig::from_env(&bad), Err(ConfigError::Invalid { var, .. }) if var == "NATS_REPLICAS")
         );
     }
 }

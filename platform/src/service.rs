@@ -113,7 +113,13 @@ impl ServiceRuntime {
         readiness.watch_nats(nats.clone());
         let jetstream = jetstream::new(nats.clone());
         let namespace = config.nats.namespace.clone();
-        nats::provision_streams(&jetstream, &namespace, &nats::ALL_STREAMS).await?;
+        nats::provision_with(
+            &jetstream,
+            &namespace,
+            &nats::ALL_STREAMS,
+            &config.nats.streams,
+        )
+        .await?;
         let db = db::connect_and_migrate(&config.db, migrator).await?;
         readiness.watch_db(db.clone());
         readiness.set_migrated();
