@@ -1,9 +1,14 @@
-//! content-svc's configuration: so far only the settings every service reads.
-//! Settings of its own (review levels, publishing schedule, …) join [`Config`]
-//! as typed groups beside `service`.
+//! content-svc's configuration: the settings every service reads, plus its own
+//! (the WeChat API accounts it publishes with, the lexicon file, the scheduler).
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use platform::accounts::WechatAccounts;
 use platform::service::{ServiceConfig, ServiceDefaults};
 use platform::{ConfigError, Env};
+
+use crate::domain::quota::AccountKind;
 
 /// The service's name, database and default ports (see the README's ports table).
 pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
@@ -17,6 +22,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: ServiceConfig,
+    pub content: ContentConfig,
 }
 
 impl Config {
@@ -24,6 +30,64 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             service: ServiceConfig::from_env(env, DEFAULTS)?,
+            content: ContentConfig::from_env(env)?,
+        })
+    }
+}
+
+/// One Official Account content-svc publishes to.
+#[derive(Debug, Clone)]
+pub struct PublishAccount {
+    pub id: String,
+    pub appid: String,
+    pub secret: secrecy::SecretString,
+    /// `WECHAT_{ID}_KIND`: `service` (default, 4 mass sends a month) or `subscription` (1 a day).
+    pub kind: AccountKind,
+}
+
+/// Settings of content-svc itself.
+#[derive(Debug, Clone)]
+pub struct ContentConfig {
+    /// `WECHAT_API_BASE_URL` (tests: wechat-sim).
+    pub wechat_base_url: String,
+    pub accounts: Vec<PublishAccount>,
+    /// `CONTENT_LEXICON_FILE`: the lexicon loaded when the database has none yet
+    /// (default: the starter lexicon built into the binary).
+    pub lexicon_file: Option<PathBuf>,
+    /// `SCHEDULER_INTERVAL` (default 1 s): how often due articles are claimed.
+    pub scheduler_interval: Duration,
+    /// `OUTBOX_POLL_INTERVAL` (default 1 s): the relay's safety-net poll.
+    pub outbox_poll_interval: Duration,
+}
+
+impl ContentConfig {
+    /// Reads the settings; every error names its variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let accounts = WechatAccounts::from_env(env)?
+            .iter()
+            .map(|account| {
+                let var = account.var("KIND");
+                let raw = env.string_or(&var, "service");
+                let kind = AccountKind::parse(&raw).ok_or_else(|| ConfigError::Invalid {
+                    var: var.clone(),
+                    value: raw.clone(),
+                    reason: "expected service or subscription".to_owned(),
+                })?;
+                Ok(PublishAccount {
+                    id: account.id().to_string(),
+                    appid: account.appid()?,
+                    secret: account.secret()?,
+                    kind,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        Ok(Self {
+            wechat_base_url: env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL),
+            accounts,
+            lexicon_file: env.get("CONTENT_LEXICON_FILE").map(PathBuf::from),
+            scheduler_interval: env.duration_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
+            outbox_poll_interval: env
+                .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
         })
     }
 }
@@ -38,5 +102,13 @@ mod tests {
         assert_eq!(config.service.grpc_addr.port(), 50052);
         assert_eq!(config.service.common.admin_addr.port(), 9082);
         assert_eq!(config.service.db.database(), "content");
+        assert_eq!(config.content.scheduler_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_unknown_account_kind_names_its_variable() {
+        let env = Env::from_pairs([("WECHAT_DEMO_KIND", "enterprise")]);
+        let error = Config::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("WECHAT_DEMO_KIND"), "{error}");
     }
 }

@@ -9,7 +9,9 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod grpc;
+pub mod jobs;
 pub mod startup;
 pub mod store;
 

@@ -1,12 +1,22 @@
-//! Wiring only: the platform runtime, the gRPC service and (later) consumers,
-//! the outbox relay and background jobs. No rules live here.
+//! Wiring only: the platform runtime, the gRPC service, the job-finish consumers,
+//! the outbox relay and the scheduler. No rules live here.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
+use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 use proto::content::v1::content_service_server::{self, ContentServiceServer};
+use wechat::api::Client;
+use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
-use crate::config::{Config, DEFAULTS};
+use crate::app::articles::Articles;
+use crate::app::lexicon::Lexicon;
+use crate::app::publishing::Publisher;
+use crate::config::{Config, ContentConfig, DEFAULTS};
+use crate::domain::screening::STARTER_LEXICON;
+use crate::events::job_finish::{MassSendFinished, PublishFinished};
 use crate::grpc::ContentGrpc;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -14,13 +24,50 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// A built service, bound and ready to serve.
 pub struct Application {
     runtime: ServiceRuntime,
+    articles: Articles,
+    content: ContentConfig,
+    signal: OutboxSignal,
 }
 
 impl Application {
-    /// Connects, provisions, migrates and binds (port 0 in tests).
+    /// Connects, provisions, migrates, seeds the lexicon and binds (port 0 in tests).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
-        Ok(Self { runtime })
+        let content = config.content;
+        let lexicon = Lexicon::new(runtime.db.clone());
+        let seed = match &content.lexicon_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("CONTENT_LEXICON_FILE {}: {e}", path.display()))?,
+            None => STARTER_LEXICON.to_owned(),
+        };
+        let seeded = lexicon.seed(&seed).await?;
+        if seeded > 0 {
+            tracing::info!(entries = seeded, "lexicon seeded");
+        }
+        let bucket = runtime.namespace.name(wechat::token::DEFAULT_BUCKET);
+        let cache =
+            SharedTokenCache::open(&runtime.jetstream, SharedCacheConfig::new(bucket)).await?;
+        let tokens = TokenSource::from(cache);
+        let mut clients = HashMap::new();
+        for account in &content.accounts {
+            let client = Client::builder(&account.appid, account.secret.clone(), tokens.clone())
+                .base_url(&content.wechat_base_url)
+                .build()?;
+            clients.insert(account.id.clone(), (client, account.kind));
+        }
+        let signal = OutboxSignal::new();
+        let articles = Articles::new(
+            runtime.db.clone(),
+            lexicon,
+            signal.clone(),
+            Publisher::new(clients),
+        );
+        Ok(Self {
+            runtime,
+            articles,
+            content,
+            signal,
+        })
     }
 
     /// The bound gRPC port.
@@ -38,7 +85,23 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let grpc = ContentGrpc::new(self.runtime.db.clone());
+        let db = self.runtime.db.clone();
+        self.runtime
+            .spawn_outbox_relay(self.signal.clone(), self.content.outbox_poll_interval);
+        self.runtime.spawn_consumer(Arc::new(PublishFinished {
+            articles: self.articles.clone(),
+            db: db.clone(),
+        }));
+        self.runtime.spawn_consumer(Arc::new(MassSendFinished {
+            articles: self.articles.clone(),
+            db: db.clone(),
+        }));
+        self.runtime.drain.spawn(crate::jobs::scheduler::run(
+            self.articles.clone(),
+            self.content.scheduler_interval,
+            self.runtime.drain.clone(),
+        ));
+        let grpc = ContentGrpc::new(db, self.articles.clone());
         let routes = tonic::service::Routes::new(ContentServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),

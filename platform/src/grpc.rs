@@ -377,13 +377,25 @@ impl ErrorCode {
 
     /// A status with `message`; for `Internal`, the message is replaced by a
     /// generic one and the detail is logged instead, so no internals leak.
+    /// Messages are cut to [`MAX_STATUS_CHARS`]: they may echo a caller's value (a
+    /// 60 KB id must not come back as a 60 KB `grpc-message`).
     pub fn status(self, message: impl Into<String>) -> Status {
         let message = message.into();
         if self == Self::Internal {
             tracing::error!(detail = %message, "internal error");
             return Status::internal("internal error");
         }
-        Status::new(self.grpc(), message)
+        Status::new(self.grpc(), truncate(message))
+    }
+}
+
+/// The most characters of a status message.
+pub const MAX_STATUS_CHARS: usize = 200;
+
+fn truncate(message: String) -> String {
+    match message.char_indices().nth(MAX_STATUS_CHARS) {
+        None => message,
+        Some((cut, _)) => format!("{}…", &message[..cut]),
     }
 }
 
@@ -508,6 +520,15 @@ mod tests {
             tonic::Code::NotFound
         );
         assert_eq!(ErrorCode::AlreadyExists.http(), http::StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn echoed_values_are_cut_short() {
+        let echoed = ErrorCode::InvalidArgument.status(format!("id {:?}", "x".repeat(60_000)));
+        assert!(echoed.message().chars().count() <= MAX_STATUS_CHARS + 1);
+        assert!(echoed.message().ends_with('…'));
+        let short = ErrorCode::NotFound.status("ticket t1 not found");
+        assert_eq!(short.message(), "ticket t1 not found");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod http;
+pub mod job_callbacks;
 mod ops;
 mod state;
 

@@ -1,15 +1,39 @@
 //! The use cases of content-svc, one function each: load with `store`, decide
-//! with `domain`, save with `store` (and, once content is announced, enqueue the
-//! event in the same transaction). Every door (gRPC today, the service hall's
-//! pages and consumers later) calls these functions, so the rules have one home.
+//! with `domain`, save with `store` and enqueue the event in the same transaction;
+//! WeChat is called only after the commit. Every door (gRPC, the consumers, the
+//! scheduler) calls these functions, so the rules have one home.
 //!
 //! Inputs arrive already parsed into domain types: decoding belongs to the door.
 
+pub mod articles;
 pub mod directory;
+pub mod lexicon;
+pub mod publishing;
 
-/// Why a use case failed for a reason other than its input.
+use crate::domain::article::ArticleInputError;
+use crate::domain::quota::QuotaExhausted;
+use crate::domain::review::ReviewError;
+use crate::domain::screening::LexiconError;
+
+/// Why a use case failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// No such article, or one the caller may not see (indistinguishable on purpose).
+    #[error("article not found")]
+    NotFound,
+    /// A rule of the workflow or a missing role.
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error(transparent)]
+    Article(#[from] ArticleInputError),
+    #[error(transparent)]
+    Lexicon(#[from] LexiconError),
+    /// WeChat's mass-send quota is used up; nothing was sent.
+    #[error(transparent)]
+    Quota(#[from] QuotaExhausted),
+    /// A request field is unusable; the message names it.
+    #[error("{0}")]
+    Invalid(String),
 }

@@ -1,8 +1,14 @@
 //! Wire messages ⇄ domain types and store rows, at the service edge.
 
+use chrono::{DateTime, Utc};
 use proto::content::v1 as pb;
 
+use super::GrpcError;
+use crate::app::articles::{ArticleView, Channel};
+use crate::domain::article::ArticleContent;
+use crate::domain::review::ArticleState;
 use crate::domain::{DirectoryInputError, ServiceListing};
+use crate::store::articles::{ArticleRow, AuditRow};
 use crate::store::directory::DirectoryEntryRow;
 
 /// A `ListServices` request as a listing; an empty category means every category.
@@ -21,4 +27,193 @@ pub fn service_entry(row: DirectoryEntryRow) -> pb::ServiceEntry {
         description: row.description,
         department: row.department,
     }
+}
+
+/// An article id.
+pub fn article_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| GrpcError::Invalid("id is not an article id".into()))
+}
+
+/// Article content from the wire, validated and sanitised.
+pub fn content(raw: Option<pb::ArticleContent>) -> Result<ArticleContent, GrpcError> {
+    let raw = raw.ok_or_else(|| GrpcError::Invalid("content is required".into()))?;
+    ArticleContent::parse(ArticleContent {
+        title: raw.title,
+        author: raw.author,
+        digest: raw.digest,
+        body: raw.body,
+        cover_media_id: raw.cover_media_id,
+        source_url: raw.source_url,
+        column: raw.column,
+        open_comment: raw.open_comment,
+        only_fans_can_comment: raw.only_fans_can_comment,
+    })
+    .map_err(|e| GrpcError::App(e.into()))
+}
+
+/// The channel of a new article.
+pub fn channel(request: &pb::CreateArticleRequest) -> Result<Channel, GrpcError> {
+    match pb::Channel::try_from(request.channel).unwrap_or_default() {
+        pb::Channel::Unspecified | pb::Channel::Freepublish => Ok(Channel::Freepublish),
+        pb::Channel::MassSend => Ok(Channel::MassSend {
+            tag: (request.mass_tag_id > 0).then_some(request.mass_tag_id),
+            ignore_reprint: request.send_ignore_reprint,
+        }),
+    }
+}
+
+/// A state filter (UNSPECIFIED: every state).
+pub fn state_filter(raw: i32) -> Result<Option<ArticleState>, GrpcError> {
+    let state = pb::ArticleState::try_from(raw)
+        .map_err(|_| GrpcError::Invalid("state is unknown".into()))?;
+    Ok(match state {
+        pb::ArticleState::Unspecified => None,
+        pb::ArticleState::Draft => Some(ArticleState::Draft),
+        pb::ArticleState::Submitted => Some(ArticleState::Submitted),
+        pb::ArticleState::FirstReviewed => Some(ArticleState::FirstReviewed),
+        pb::ArticleState::SecondReviewed => Some(ArticleState::SecondReviewed),
+        pb::ArticleState::Approved => Some(ArticleState::Approved),
+        pb::ArticleState::Scheduled => Some(ArticleState::Scheduled),
+        pb::ArticleState::Publishing => Some(ArticleState::Publishing),
+        pb::ArticleState::Published => Some(ArticleState::Published),
+        pb::ArticleState::Failed => Some(ArticleState::Failed),
+        pb::ArticleState::Retracted => Some(ArticleState::Retracted),
+    })
+}
+
+fn state(state: &str) -> i32 {
+    (match ArticleState::parse(state) {
+        Some(ArticleState::Draft) => pb::ArticleState::Draft,
+        Some(ArticleState::Submitted) => pb::ArticleState::Submitted,
+        Some(ArticleState::FirstReviewed) => pb::ArticleState::FirstReviewed,
+        Some(ArticleState::SecondReviewed) => pb::ArticleState::SecondReviewed,
+        Some(ArticleState::Approved) => pb::ArticleState::Approved,
+        Some(ArticleState::Scheduled) => pb::ArticleState::Scheduled,
+        Some(ArticleState::Publishing) => pb::ArticleState::Publishing,
+        Some(ArticleState::Published) => pb::ArticleState::Published,
+        Some(ArticleState::Failed) => pb::ArticleState::Failed,
+        Some(ArticleState::Retracted) => pb::ArticleState::Retracted,
+        None => pb::ArticleState::Unspecified,
+    }) as i32
+}
+
+/// A wire timestamp as a time.
+pub fn time(at: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let at = at?;
+    DateTime::from_timestamp(at.seconds, at.nanos.clamp(0, 999_999_999) as u32)
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn wire_content(c: ArticleContent) -> pb::ArticleContent {
+    pb::ArticleContent {
+        title: c.title,
+        author: c.author,
+        digest: c.digest,
+        body: c.body,
+        cover_media_id: c.cover_media_id,
+        source_url: c.source_url,
+        column: c.column,
+        open_comment: c.open_comment,
+        only_fans_can_comment: c.only_fans_can_comment,
+    }
+}
+
+/// An article row as served (without screening).
+pub fn article_row(row: ArticleRow) -> pb::Article {
+    let content = wire_content(row.content());
+    pb::Article {
+        id: row.id.to_string(),
+        account: row.account,
+        department: row.department,
+        author_id: row.author_id,
+        state: state(&row.state),
+        version: row.version as u32,
+        content: Some(content),
+        channel: if row.channel == "mass_send" {
+            pb::Channel::MassSend
+        } else {
+            pb::Channel::Freepublish
+        } as i32,
+        scheduled_for: row.scheduled_for.map(timestamp),
+        url: row.url.unwrap_or_default(),
+        msg_data_id: row.msg_data_id.unwrap_or_default(),
+        failure: row.failure.unwrap_or_default(),
+        hits: Vec::new(),
+        updated_at: Some(timestamp(row.updated_at)),
+        published_at: row.published_at.map(timestamp),
+    }
+}
+
+/// An article with the screening of its current version.
+pub fn article(view: ArticleView) -> pb::Article {
+    let hits = view
+        .hits
+        .into_iter()
+        .map(|(hit, over)| {
+            let (by, reason) = over.unwrap_or_default();
+            pb::Hit {
+                key: hit.key(),
+                field: hit.field.to_owned(),
+                start: hit.start as u32,
+                end: hit.end as u32,
+                text: hit.text,
+                word: hit.word,
+                category: hit.category.as_str().to_owned(),
+                overridden: !by.is_empty(),
+                override_reason: reason,
+                overridden_by: by,
+            }
+        })
+        .collect();
+    pb::Article {
+        hits,
+        ..article_row(view.row)
+    }
+}
+
+/// An audit row as served.
+pub fn audit(row: AuditRow) -> pb::AuditEntry {
+    pb::AuditEntry {
+        action: row.action,
+        from_state: state(&row.from_state),
+        to_state: state(&row.to_state),
+        actor: row.actor,
+        role: row.role,
+        version: row.version as u32,
+        stage: row.stage.unwrap_or_default(),
+        comment: row.comment,
+        at: Some(timestamp(row.created_at)),
+    }
+}
+
+/// The last-reviewed content as served.
+pub fn reviewed_content(c: ArticleContent) -> pb::ArticleContent {
+    wire_content(c)
+}
+
+/// A page token: the last article's (updated_at, id).
+pub fn page_token(row: &ArticleRow) -> String {
+    format!("{}_{}", row.updated_at.timestamp_micros(), row.id)
+}
+
+/// Parses a page token.
+pub fn parse_page_token(raw: &str) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>, GrpcError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = || GrpcError::Invalid("page_token is not one this service issued".into());
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    Ok(Some((
+        DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        id.parse().map_err(|_| bad())?,
+    )))
 }

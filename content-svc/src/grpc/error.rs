@@ -5,6 +5,7 @@ use tonic::Status;
 
 use crate::app::AppError;
 use crate::domain::DirectoryInputError;
+use crate::domain::review::ReviewError;
 
 /// Everything a gRPC handler of this service can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,9 @@ pub enum GrpcError {
     /// A directory request field is unusable (the message names it).
     #[error(transparent)]
     Directory(#[from] DirectoryInputError),
+    /// A request field is unusable (the message names it).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -19,9 +23,18 @@ pub enum GrpcError {
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
         let code = match &error {
-            GrpcError::Directory(_) => ErrorCode::InvalidArgument,
-            // ErrorCode::status logs the detail and answers a generic message.
-            GrpcError::App(AppError::Database(_)) => ErrorCode::Internal,
+            GrpcError::Directory(_) | GrpcError::Invalid(_) => ErrorCode::InvalidArgument,
+            GrpcError::App(app) => match app {
+                AppError::NotFound => ErrorCode::NotFound,
+                AppError::Article(_) | AppError::Lexicon(_) | AppError::Invalid(_) => {
+                    ErrorCode::InvalidArgument
+                }
+                AppError::Review(ReviewError::RoleNeeded { .. }) => ErrorCode::PermissionDenied,
+                AppError::Review(_) => ErrorCode::FailedPrecondition,
+                AppError::Quota(_) => ErrorCode::ResourceExhausted,
+                // ErrorCode::status logs the detail and answers a generic message.
+                AppError::Database(_) => ErrorCode::Internal,
+            },
         };
         code.status(error.to_string())
     }
@@ -46,5 +59,17 @@ mod tests {
         let status = Status::from(GrpcError::from(AppError::from(sqlx::Error::PoolTimedOut)));
         assert_eq!(status.code(), tonic::Code::Internal);
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn workflow_refusals_say_the_rule_or_the_role() {
+        let status = Status::from(GrpcError::from(AppError::from(ReviewError::AuthorReviews)));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        let status = Status::from(GrpcError::from(AppError::from(ReviewError::RoleNeeded {
+            role: "publisher",
+            action: "publish",
+        })));
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert_eq!(status.message(), "the publisher role is needed to publish");
     }
 }

@@ -2,33 +2,97 @@
 //! call `app`, and encode. Wire ⇄ domain conversions live in `convert`, the one
 //! status mapping in `error`.
 //!
-//! Permissions: any authenticated caller may read the directory.
+//! Permissions: any authenticated caller may read the directory. Articles: see
+//! the README's roles table; the workflow's own role rules live in
+//! `domain::review` so every door applies them alike.
 
 mod convert;
 mod error;
 
 use platform::Role;
-use platform::grpc::caller;
+use platform::grpc::{Caller, caller};
 use proto::content::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::app;
+use crate::app::articles::{Articles, Who};
+use crate::domain::review::{Action, Actor};
+use crate::domain::screening::Entry;
 pub use error::GrpcError;
 
 /// Any authenticated caller may read the directory.
 const READERS: &[Role] = &Role::ALL;
+/// Who may use the article RPCs at all (each step checks its own role).
+const WORKFLOW: &[Role] = &[Role::Editor, Role::Reviewer, Role::Publisher];
+/// Who may read the lexicon.
+const LEXICON_READERS: &[Role] = &[Role::Reviewer, Role::Publisher];
+/// The metadata naming the person who acts.
+const ACTOR_HEADER: &str = "x-actor";
 
 /// The gRPC service implementation.
 #[derive(Clone)]
 pub struct ContentGrpc {
     db: PgPool,
+    articles: Articles,
 }
 
 impl ContentGrpc {
     /// A service reading and writing `db`.
-    pub fn new(db: PgPool) -> Self {
-        Self { db }
+    pub fn new(db: PgPool, articles: Articles) -> Self {
+        Self { db, articles }
+    }
+}
+
+/// The acting person: `department:person` from the `x-actor` metadata, or the
+/// department alone when the key belongs to one person.
+fn who<T>(request: &Request<T>, allowed: &[Role]) -> Result<Who, Status> {
+    let caller: &Caller = caller(request)?;
+    caller.require_any(allowed)?;
+    let person = request
+        .metadata()
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    if person.is_some_and(|p| p.len() > 64 || p.contains(':')) {
+        return Err(Status::invalid_argument(
+            "x-actor must be a name of at most 64 bytes without ':'",
+        ));
+    }
+    let id = match person {
+        Some(person) => format!("{}:{person}", caller.department),
+        None => caller.department.clone(),
+    };
+    Ok(Who {
+        actor: Actor {
+            id,
+            roles: caller.roles.iter().copied().collect(),
+        },
+        department: caller.department.clone(),
+        accounts: caller.accounts.clone(),
+    })
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl ContentGrpc {
+    async fn act(
+        &self,
+        who: &Who,
+        id: &str,
+        action: Action,
+        comment: &str,
+        overrides: &[(String, String)],
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Reply<pb::Article> {
+        let id = convert::article_id(id)?;
+        let view = self
+            .articles
+            .act(who, id, action, comment, overrides, at)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
     }
 }
 
@@ -37,22 +101,260 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     async fn list_services(
         &self,
         request: Request<pb::ListServicesRequest>,
-    ) -> Result<Response<pb::ListServicesResponse>, Status> {
-        let caller = caller(&request)?;
-        caller.require_any(READERS)?;
+    ) -> Reply<pb::ListServicesResponse> {
+        caller(&request)?.require_any(READERS)?;
         let listing = convert::listing(request.get_ref()).map_err(GrpcError::from)?;
-        // Another account's directory looks absent to this key.
-        if !caller.may_access(listing.account.as_str()) {
-            return Err(Status::not_found(format!(
-                "account {} not found",
-                listing.account
-            )));
-        }
         let rows = app::directory::list_services(&self.db, &listing)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::ListServicesResponse {
             services: rows.into_iter().map(convert::service_entry).collect(),
+        }))
+    }
+
+    async fn create_article(
+        &self,
+        request: Request<pb::CreateArticleRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Editor])?;
+        let req = request.into_inner();
+        let account = req.account.trim().to_owned();
+        if account.is_empty() {
+            return Err(GrpcError::Invalid("account is required".into()).into());
+        }
+        let channel = convert::channel(&req)?;
+        let content = convert::content(req.content)?;
+        let view = self
+            .articles
+            .create(&who, &account, content, channel)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
+    async fn update_article(
+        &self,
+        request: Request<pb::UpdateArticleRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Editor])?;
+        let req = request.into_inner();
+        let id = convert::article_id(&req.id)?;
+        let content = convert::content(req.content)?;
+        let view = self
+            .articles
+            .update(&who, id, content)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
+    async fn get_article(
+        &self,
+        request: Request<pb::GetArticleRequest>,
+    ) -> Reply<pb::ArticleDetail> {
+        let who = who(&request, WORKFLOW)?;
+        let id = convert::article_id(&request.get_ref().id)?;
+        let view = self.articles.get(&who, id).await.map_err(GrpcError::from)?;
+        let (audit, reviewed) = self
+            .articles
+            .history(&view)
+            .await
+            .map_err(GrpcError::from)?;
+        let changed = reviewed
+            .as_ref()
+            .is_some_and(|(v, _)| *v != view.row.version);
+        Ok(Response::new(pb::ArticleDetail {
+            last_reviewed_version: reviewed.as_ref().map(|(v, _)| *v as u32).unwrap_or(0),
+            last_reviewed_content: reviewed
+                .filter(|_| changed)
+                .map(|(_, c)| convert::reviewed_content(c)),
+            article: Some(convert::article(view)),
+            audit: audit.into_iter().map(convert::audit).collect(),
+        }))
+    }
+
+    async fn list_articles(
+        &self,
+        request: Request<pb::ListArticlesRequest>,
+    ) -> Reply<pb::ListArticlesResponse> {
+        let who = who(&request, WORKFLOW)?;
+        let req = request.into_inner();
+        let state = convert::state_filter(req.state)?;
+        let before = convert::parse_page_token(&req.page_token)?;
+        let size = match req.page_size {
+            0 => 50,
+            n => n.min(200),
+        } as i64;
+        let account = req.account.trim();
+        let rows = self
+            .articles
+            .list(
+                &who,
+                (!account.is_empty()).then_some(account),
+                state,
+                size,
+                before,
+            )
+            .await
+            .map_err(GrpcError::from)?;
+        let next_page_token = if rows.len() as i64 == size {
+            rows.last().map(convert::page_token).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListArticlesResponse {
+            articles: rows.into_iter().map(convert::article_row).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn submit_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Editor])?;
+        let req = request.into_inner();
+        self.act(&who, &req.id, Action::Submit, &req.comment, &[], None)
+            .await
+    }
+
+    async fn withdraw_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Editor])?;
+        let req = request.into_inner();
+        self.act(&who, &req.id, Action::Withdraw, &req.comment, &[], None)
+            .await
+    }
+
+    async fn review_article(
+        &self,
+        request: Request<pb::ReviewArticleRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
+        let req = request.into_inner();
+        let overrides: Vec<(String, String)> = req
+            .overrides
+            .into_iter()
+            .map(|o| (o.key, o.reason))
+            .collect();
+        let action = if req.approve {
+            Action::Approve
+        } else {
+            Action::Reject
+        };
+        self.act(&who, &req.id, action, &req.comment, &overrides, None)
+            .await
+    }
+
+    async fn schedule_article(
+        &self,
+        request: Request<pb::ScheduleArticleRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let at =
+            convert::time(req.at).ok_or_else(|| GrpcError::Invalid("at is required".into()))?;
+        self.act(&who, &req.id, Action::Schedule, "", &[], Some(at))
+            .await
+    }
+
+    async fn cancel_schedule(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        self.act(
+            &who,
+            &req.id,
+            Action::CancelSchedule,
+            &req.comment,
+            &[],
+            None,
+        )
+        .await
+    }
+
+    async fn publish_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        self.act(&who, &req.id, Action::Publish, &req.comment, &[], None)
+            .await
+    }
+
+    async fn list_lexicon(
+        &self,
+        request: Request<pb::ListLexiconRequest>,
+    ) -> Reply<pb::ListLexiconResponse> {
+        caller(&request)?.require_any(LEXICON_READERS)?;
+        let category = request.get_ref().category.trim();
+        let rows = self
+            .articles
+            .lexicon()
+            .list((!category.is_empty()).then_some(category))
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListLexiconResponse {
+            entries: rows
+                .into_iter()
+                .map(|(word, category)| pb::LexiconEntry { word, category })
+                .collect(),
+        }))
+    }
+
+    async fn put_lexicon_entry(
+        &self,
+        request: Request<pb::LexiconEntry>,
+    ) -> Reply<pb::LexiconEntry> {
+        let who = who(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        let entry =
+            Entry::parse(req.category.trim(), &req.word).map_err(|e| GrpcError::App(e.into()))?;
+        self.articles
+            .lexicon()
+            .put(&entry, &who.actor.id)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::LexiconEntry {
+            word: entry.word.clone(),
+            category: entry.category_name().to_owned(),
+        }))
+    }
+
+    async fn delete_lexicon_entry(
+        &self,
+        request: Request<pb::DeleteLexiconEntryRequest>,
+    ) -> Reply<pb::DeleteLexiconEntryResponse> {
+        let who = who(&request, &[Role::Admin])?;
+        let deleted = self
+            .articles
+            .lexicon()
+            .delete(&request.get_ref().word, &who.actor.id)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::DeleteLexiconEntryResponse { deleted }))
+    }
+
+    async fn get_quota_status(
+        &self,
+        request: Request<pb::GetQuotaStatusRequest>,
+    ) -> Reply<pb::QuotaStatus> {
+        let who = who(&request, &[Role::Publisher, Role::Reviewer])?;
+        let account = request.get_ref().account.trim().to_owned();
+        if account.is_empty() {
+            return Err(GrpcError::Invalid("account is required".into()).into());
+        }
+        let (kind, used, limit, next) = self
+            .articles
+            .quota_status(&who, &account)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::QuotaStatus {
+            account,
+            kind: match kind {
+                crate::domain::quota::AccountKind::Subscription => "subscription",
+                crate::domain::quota::AccountKind::Service => "service",
+            }
+            .to_owned(),
+            used,
+            limit,
+            next_possible_at: next.map(|t| prost_types::Timestamp {
+                seconds: t.timestamp(),
+                nanos: 0,
+            }),
         }))
     }
 }

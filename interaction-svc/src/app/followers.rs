@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 
 use crate::domain::follower::FollowerTag;
-use crate::store::followers_read::{self, FollowerQuery, FollowerRow};
+use crate::store::followers_read::{self, FollowerQuery, FollowerRow, Tagged};
 
 /// The follower use cases. Cheap to clone.
 #[derive(Clone)]
@@ -32,14 +32,14 @@ impl Followers {
         followers_read::list(&self.db, query).await
     }
 
-    /// Adds and removes tags; `None` if the citizen is no follower.
+    /// Adds and removes tags, within WeChat's 20 per follower.
     pub async fn tag(
         &self,
         account: &str,
         openid: &str,
         add: &[FollowerTag],
         remove: &[FollowerTag],
-    ) -> Result<Option<FollowerRow>, sqlx::Error> {
+    ) -> Result<Tagged, sqlx::Error> {
         followers_read::tag(&self.db, account, openid, add, remove).await
     }
 }

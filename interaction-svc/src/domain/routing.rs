@@ -55,7 +55,16 @@ impl RoutingRule {
         if self.department.trim().is_empty() {
             return Err(RuleError::NoDepartment);
         }
-        Ok(())
+        super::rules::check_text("account", &self.account)?;
+        super::rules::check_text("department", &self.department)?;
+        super::rules::check_text("category", &self.category)?;
+        if self.department.chars().count() > 64 || self.category.chars().count() > 64 {
+            return Err(RuleError::TooLong {
+                field: "department",
+                max: 64,
+            });
+        }
+        super::rules::check_patterns("keywords", &self.keywords)
     }
 }
 

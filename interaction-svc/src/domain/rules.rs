@@ -118,6 +118,62 @@ pub enum RuleError {
     NoDepartment,
     #[error("rule id {0:?} is not a UUID")]
     BadId(String),
+    #[error("{0} must not hold control characters")]
+    Control(&'static str),
+    #[error("{field} is too long: at most {max} bytes of UTF-8 (WeChat's limit)")]
+    TooLong { field: &'static str, max: usize },
+    #[error(
+        "at most {MAX_PATTERNS} patterns or keywords, each at most {MAX_PATTERN_CHARS} characters"
+    )]
+    TooManyPatterns,
+    #[error("{0} must be an http:// or https:// URL")]
+    BadUrl(&'static str),
+    #[error("a passive reply holds at most one news article (WeChat's limit)")]
+    NewsForMessage,
+}
+
+/// A passive reply's text, in UTF-8 bytes (WeChat drops a longer reply, and the
+/// citizen gets nothing).
+pub const MAX_REPLY_TEXT_BYTES: usize = 2048;
+/// Keywords (or patterns) of one rule, and the characters of each.
+pub const MAX_PATTERNS: usize = 50;
+pub const MAX_PATTERN_CHARS: usize = 64;
+
+/// Refuses control characters (NUL among them: PostgreSQL cannot store it, and
+/// WeChat shows garbage); line breaks and tabs are text.
+pub fn check_text(field: &'static str, value: &str) -> Result<(), RuleError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(RuleError::Control(field));
+    }
+    Ok(())
+}
+
+/// Checks keywords or patterns: bounded in number and length, plain text.
+pub fn check_patterns(field: &'static str, patterns: &[String]) -> Result<(), RuleError> {
+    if patterns.len() > MAX_PATTERNS
+        || patterns
+            .iter()
+            .any(|p| p.chars().count() > MAX_PATTERN_CHARS)
+    {
+        return Err(RuleError::TooManyPatterns);
+    }
+    patterns.iter().try_for_each(|p| check_text(field, p))
+}
+
+fn check_url(field: &'static str, url: &str, required: bool) -> Result<(), RuleError> {
+    check_text(field, url)?;
+    let url = url.trim();
+    if url.is_empty() && !required {
+        return Ok(());
+    }
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) || url.len() > 1024 {
+        return Err(RuleError::BadUrl(field));
+    }
+    Ok(())
 }
 
 /// One article of a news reply (stored as JSON in `reply_rules.reply_news`).
@@ -188,6 +244,36 @@ impl ReplyRule {
     pub fn validate(&self) -> Result<(), RuleError> {
         if self.account.trim().is_empty() {
             return Err(RuleError::NoAccount);
+        }
+        check_text("account", &self.account)?;
+        check_patterns("patterns", &self.patterns)?;
+        match &self.reply {
+            ReplyContent::Text(text) => {
+                check_text("text", text)?;
+                if text.len() > MAX_REPLY_TEXT_BYTES {
+                    return Err(RuleError::TooLong {
+                        field: "text",
+                        max: MAX_REPLY_TEXT_BYTES,
+                    });
+                }
+            }
+            ReplyContent::News(news) => {
+                if news.len() > 1 {
+                    return Err(RuleError::NewsForMessage);
+                }
+                for item in news {
+                    check_text("news.title", &item.title)?;
+                    check_text("news.description", &item.description)?;
+                    if item.title.len() > 256 || item.description.len() > 1024 {
+                        return Err(RuleError::TooLong {
+                            field: "news",
+                            max: 1024,
+                        });
+                    }
+                    check_url("news.url", &item.url, true)?;
+                    check_url("news.pic_url", &item.pic_url, false)?;
+                }
+            }
         }
         let patterns = self
             .patterns

@@ -231,6 +231,8 @@ pub enum AnswerTextError {
     Empty,
     #[error("is {0} bytes; WeChat takes at most {max} bytes of UTF-8", max = AnswerText::MAX_BYTES)]
     TooLong(usize),
+    #[error("must not hold control characters")]
+    Control,
 }
 
 /// The text of an answer to a citizen, trimmed and within WeChat's limit.
@@ -248,6 +250,14 @@ impl AnswerText {
         match raw.trim() {
             "" => Err(AnswerTextError::Empty),
             text if text.len() > Self::MAX_BYTES => Err(AnswerTextError::TooLong(text.len())),
+            // NUL cannot be stored, so an answer holding it would be sent and then
+            // not recorded; no control character belongs in a message anyway.
+            text if text
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+            {
+                Err(AnswerTextError::Control)
+            }
             text => Ok(Self(text.to_owned())),
         }
     }

@@ -71,6 +71,10 @@ fn rule_field(error: &RuleError) -> &'static str {
         RuleError::NoAccount => "account",
         RuleError::NoDepartment => "department",
         RuleError::BadId(_) => "id",
+        RuleError::Control(field) | RuleError::BadUrl(field) => field,
+        RuleError::TooLong { field, .. } => field,
+        RuleError::TooManyPatterns => "patterns",
+        RuleError::NewsForMessage => "news",
     }
 }
 

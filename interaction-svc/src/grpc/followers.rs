@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{AGENTS, GrpcError, InteractionGrpc, READERS, convert, non_empty, required};
 use crate::domain::PageSize;
 use crate::domain::follower::FollowerTag;
-use crate::store::followers_read::FollowerQuery;
+use crate::store::followers_read::{FollowerQuery, MAX_TAGS_PER_FOLLOWER, Tagged};
 
 impl InteractionGrpc {
     pub(super) async fn get_follower(
@@ -78,6 +78,13 @@ impl InteractionGrpc {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(GrpcError::from)
         };
+        if request.add.len() + request.remove.len() > MAX_TAGS_PER_FOLLOWER {
+            return Err(GrpcError::invalid(
+                "add",
+                format!("a follower carries at most {MAX_TAGS_PER_FOLLOWER} tags (WeChat's limit)"),
+            )
+            .into());
+        }
         let (add, remove) = (parse(&request.add)?, parse(&request.remove)?);
         if add.is_empty() && remove.is_empty() {
             return Err(GrpcError::invalid("add", "name at least one tag to add or remove").into());
@@ -86,8 +93,15 @@ impl InteractionGrpc {
             .followers
             .tag(account, openid, &add, &remove)
             .await
-            .map_err(GrpcError::from)?
-            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_owned()))?;
-        Ok(Response::new(convert::follower(row)))
+            .map_err(GrpcError::from)?;
+        match row {
+            Tagged::Done(row) => Ok(Response::new(convert::follower(row))),
+            Tagged::NotFound => Err(GrpcError::FollowerNotFound(openid.to_owned()).into()),
+            Tagged::TooMany => Err(GrpcError::invalid(
+                "add",
+                format!("a follower carries at most {MAX_TAGS_PER_FOLLOWER} tags (WeChat's limit)"),
+            )
+            .into()),
+        }
     }
 }

@@ -202,13 +202,23 @@ pub(crate) fn bounded<'a>(
             format!("must be at most {max} characters"),
         ));
     }
+    crate::domain::rules::check_text(field, value)
+        .map_err(|_| GrpcError::invalid(field, "must not hold control characters"))?;
     Ok(value)
 }
 
-/// A trimmed field that must be set.
+/// A trimmed field that must be set: an identifier, so no control character at all
+/// and at most 128 characters.
 pub(crate) fn required<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, GrpcError> {
     match raw.trim() {
         "" => Err(GrpcError::invalid(field, "must not be empty")),
+        value if value.chars().any(char::is_control) => Err(GrpcError::invalid(
+            field,
+            "must not hold control characters",
+        )),
+        value if value.chars().count() > 128 => {
+            Err(GrpcError::invalid(field, "must be at most 128 characters"))
+        }
         value => Ok(value),
     }
 }

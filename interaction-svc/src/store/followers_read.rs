@@ -97,7 +97,7 @@ pub async fn tag(
     openid: &str,
     add: &[FollowerTag],
     remove: &[FollowerTag],
-) -> Result<Option<FollowerRow>, sqlx::Error> {
+) -> Result<Tagged, sqlx::Error> {
     let mut tx = db.begin().await?;
     let known: Option<(String,)> = sqlx::query_as(
         "SELECT openid FROM followers WHERE account = $1 AND openid = $2 FOR UPDATE",
@@ -107,7 +107,7 @@ pub async fn tag(
     .fetch_optional(&mut *tx)
     .await?;
     if known.is_none() {
-        return Ok(None);
+        return Ok(Tagged::NotFound);
     }
     let remove: Vec<&str> = remove.iter().map(FollowerTag::as_str).collect();
     sqlx::query("DELETE FROM follower_tags WHERE account = $1 AND openid = $2 AND tag = ANY($3)")
@@ -126,8 +126,34 @@ pub async fn tag(
     .bind(&add)
     .execute(&mut *tx)
     .await?;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM follower_tags WHERE account = $1 AND openid = $2")
+            .bind(account)
+            .bind(openid)
+            .fetch_one(&mut *tx)
+            .await?;
+    if count > MAX_TAGS_PER_FOLLOWER as i64 {
+        tx.rollback().await?;
+        return Ok(Tagged::TooMany);
+    }
     tx.commit().await?;
-    get(db, account, openid).await
+    Ok(get(db, account, openid)
+        .await?
+        .map_or(Tagged::NotFound, Tagged::Done))
+}
+
+/// The most tags one follower may carry (WeChat allows 20 per user).
+pub const MAX_TAGS_PER_FOLLOWER: usize = 20;
+
+/// What tagging a follower came to.
+#[derive(Debug)]
+pub enum Tagged {
+    /// The follower as now tagged.
+    Done(FollowerRow),
+    /// No such follower of the account.
+    NotFound,
+    /// The follower would carry more than [`MAX_TAGS_PER_FOLLOWER`] tags; nothing changed.
+    TooMany,
 }
 
 /// When citizen `openid` last interacted with `account` (the start of the 48-hour

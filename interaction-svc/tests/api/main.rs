@@ -10,6 +10,7 @@ mod followers;
 mod helpers;
 mod migrations;
 mod inbound;
+mod probing;
 mod queue;
 mod reply_path;
 mod rules;

@@ -124,6 +124,7 @@ async fn api_call(
         errcode,
     });
     drop(world);
+    super::job_callbacks::after_call(&state, endpoint.path, appid.as_deref(), &answer);
     tracing::debug!(
         path = endpoint.path,
         appid = appid.as_deref().unwrap_or(""),

@@ -267,6 +267,8 @@ pub(crate) struct World {
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) faults: Faults,
     pub(crate) next_id: u64,
+    /// Where job-finish callbacks go (`job_callbacks.rs`); none by default.
+    pub(crate) job_callbacks: Option<Arc<super::job_callbacks::JobCallbacks>>,
 }
 
 impl World {
@@ -313,6 +315,7 @@ impl SimState {
                 calls: Vec::new(),
                 faults: Faults::default(),
                 next_id: 1000,
+                job_callbacks: None,
             })),
         }
     }

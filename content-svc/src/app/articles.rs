@@ -1,0 +1,831 @@
+//! Article use cases: write, review (三审), schedule and publish, and apply WeChat's
+//! job-finish results. Each transition locks the article, decides with
+//! `domain::review`, saves the state, the audit row and the CONTENT event in one
+//! transaction; WeChat is called only after the commit.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use platform::Role;
+use platform::grpc::AccountScope;
+use platform::outbox::{self, OutboxEvent, OutboxSignal};
+use prost::Message as _;
+use proto::events::v1 as ev;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::AppError;
+use super::lexicon::Lexicon;
+use super::publishing::{Publisher, SendError};
+use crate::domain::article::ArticleContent;
+use crate::domain::quota::{self, QuotaExhausted};
+use crate::domain::review::{
+    self, Action, Actor, ArticleState, Decision, ReviewHistory, ReviewStage, Subject,
+};
+use crate::domain::screening::Hit;
+use crate::store::articles::{self as store, ArticleRow, Audit, ListFilter, NewArticle};
+use crate::store::lexicon as ledger;
+
+/// Sends that fail transiently are retried this many times, with backoff.
+const MAX_ATTEMPTS: i32 = 5;
+
+/// Who is calling: the person, their department and the accounts the key reaches.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub actor: Actor,
+    pub department: String,
+    pub accounts: AccountScope,
+}
+
+impl Who {
+    /// Reviewers, publishers and admins see every department's articles on their
+    /// accounts; an editor only their department's.
+    fn sees(&self, row: &ArticleRow) -> bool {
+        self.accounts.contains(&row.account)
+            && (row.department == self.department
+                || self
+                    .actor
+                    .roles
+                    .iter()
+                    .any(|r| matches!(r, Role::Reviewer | Role::Publisher | Role::Admin)))
+    }
+
+    fn role_name(&self) -> String {
+        let names: Vec<&str> = self
+            .actor
+            .roles
+            .iter()
+            .map(|r| match r {
+                Role::Editor => "editor",
+                Role::Reviewer => "reviewer",
+                Role::Publisher => "publisher",
+                Role::Agent => "agent",
+                Role::Admin => "admin",
+                Role::Viewer => "viewer",
+            })
+            .collect();
+        names.join(",")
+    }
+}
+
+/// How an article goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Freepublish,
+    /// Mass send to every follower (`None`) or one tag.
+    MassSend {
+        tag: Option<u64>,
+        ignore_reprint: bool,
+    },
+}
+
+/// A hit of the current version and its override, if any: (reviewer, reason).
+pub type ScreenedHit = (Hit, Option<(String, String)>);
+
+/// An article as a caller sees it: the row and the screening of its current version.
+#[derive(Debug, Clone)]
+pub struct ArticleView {
+    pub row: ArticleRow,
+    pub hits: Vec<ScreenedHit>,
+}
+
+impl ArticleView {
+    /// Hits nobody overrode.
+    pub fn open_hits(&self) -> usize {
+        self.hits.iter().filter(|(_, o)| o.is_none()).count()
+    }
+}
+
+/// The article use cases.
+#[derive(Clone)]
+pub struct Articles {
+    db: PgPool,
+    lexicon: Lexicon,
+    signal: OutboxSignal,
+    publisher: Publisher,
+}
+
+impl Articles {
+    /// Use cases over `db`, announcing through the relay woken by `signal`.
+    pub fn new(db: PgPool, lexicon: Lexicon, signal: OutboxSignal, publisher: Publisher) -> Self {
+        Self {
+            db,
+            lexicon,
+            signal,
+            publisher,
+        }
+    }
+
+    /// The lexicon these use cases screen with.
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    /// Creates a draft owned by the caller's department.
+    pub async fn create(
+        &self,
+        who: &Who,
+        account: &str,
+        content: ArticleContent,
+        channel: Channel,
+    ) -> Result<ArticleView, AppError> {
+        require(who, Role::Editor, "create an article")?;
+        if !who.accounts.contains(account) {
+            return Err(AppError::NotFound);
+        }
+        let id = Uuid::now_v7();
+        let (channel_name, tag, ignore) = match channel {
+            Channel::Freepublish => ("freepublish", None, false),
+            Channel::MassSend {
+                tag,
+                ignore_reprint,
+            } => ("mass_send", tag.map(|t| t as i64), ignore_reprint),
+        };
+        let mut tx = self.db.begin().await?;
+        store::insert(
+            &mut tx,
+            &NewArticle {
+                id,
+                account,
+                department: &who.department,
+                author_id: &who.actor.id,
+                content: &content,
+                channel: channel_name,
+                mass_tag_id: tag,
+                send_ignore_reprint: ignore,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.get(who, id).await
+    }
+
+    /// Edits a draft: a new version, the previous kept.
+    pub async fn update(
+        &self,
+        who: &Who,
+        id: Uuid,
+        content: ArticleContent,
+    ) -> Result<ArticleView, AppError> {
+        require(who, Role::Editor, "edit an article")?;
+        let mut tx = self.db.begin().await?;
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        if !row.state().editable() {
+            return Err(review::ReviewError::WrongState {
+                state: row.state(),
+                action: "edited",
+            }
+            .into());
+        }
+        store::update_content(&mut tx, id, row.version + 1, &content, &who.actor.id).await?;
+        tx.commit().await?;
+        self.get(who, id).await
+    }
+
+    /// Reads an article with the screening of its current version.
+    pub async fn get(&self, who: &Who, id: Uuid) -> Result<ArticleView, AppError> {
+        let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+        if !who.sees(&row) {
+            return Err(AppError::NotFound);
+        }
+        self.view(row).await
+    }
+
+    async fn view(&self, row: ArticleRow) -> Result<ArticleView, AppError> {
+        let hits = self.screen(&row.content()).await?;
+        let overrides = store::overrides(&self.db, row.id, row.version).await?;
+        let hits = hits
+            .into_iter()
+            .map(|hit| {
+                let o = overrides
+                    .iter()
+                    .find(|(key, _, _)| *key == hit.key())
+                    .map(|(_, who, why)| (who.clone(), why.clone()));
+                (hit, o)
+            })
+            .collect();
+        Ok(ArticleView { row, hits })
+    }
+
+    async fn screen(&self, content: &ArticleContent) -> Result<Vec<Hit>, AppError> {
+        let screener = self.lexicon.screener().await?;
+        let fields = content.screened_fields();
+        Ok(screener.screen_all(fields.iter().map(|(f, t)| (*f, t.as_str()))))
+    }
+
+    /// The audit trail and, if the article changed since its last review, the
+    /// version last reviewed (so a reviewer sees the diff).
+    pub async fn history(
+        &self,
+        view: &ArticleView,
+    ) -> Result<(Vec<store::AuditRow>, Option<(i32, ArticleContent)>), AppError> {
+        let audit = store::audit_trail(&self.db, view.row.id).await?;
+        let reviewed = store::last_reviewed(&self.db, view.row.id).await?.map(
+            |(version, title, author, digest, body)| {
+                (
+                    version,
+                    ArticleContent {
+                        title,
+                        author,
+                        digest,
+                        body,
+                        ..Default::default()
+                    },
+                )
+            },
+        );
+        Ok((audit, reviewed))
+    }
+
+    /// Lists the articles the caller sees, most recently changed first.
+    pub async fn list(
+        &self,
+        who: &Who,
+        account: Option<&str>,
+        state: Option<ArticleState>,
+        limit: i64,
+        before: Option<(DateTime<Utc>, Uuid)>,
+    ) -> Result<Vec<ArticleRow>, AppError> {
+        if account.is_some_and(|a| !who.accounts.contains(a)) {
+            return Ok(Vec::new());
+        }
+        let sees_all_departments = who
+            .actor
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Reviewer | Role::Publisher | Role::Admin));
+        let accounts = match &who.accounts {
+            AccountScope::All => None,
+            AccountScope::Only(set) => Some(set.iter().cloned().collect()),
+        };
+        Ok(store::list(
+            &self.db,
+            &ListFilter {
+                accounts,
+                account,
+                department: (!sees_all_departments).then_some(who.department.as_str()),
+                state,
+                limit,
+                before,
+            },
+        )
+        .await?)
+    }
+
+    /// Submits, withdraws, approves or rejects, schedules or cancels, or publishes
+    /// now. `overrides` (hit key, reason) are recorded first (reviewers and
+    /// publishers only); `at` is the time to schedule for.
+    pub async fn act(
+        &self,
+        who: &Who,
+        id: Uuid,
+        action: Action,
+        comment: &str,
+        overrides: &[(String, String)],
+        at: Option<DateTime<Utc>>,
+    ) -> Result<ArticleView, AppError> {
+        let mut tx = self.db.begin().await?;
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        let hits = self.screen(&row.content()).await?;
+        if !overrides.is_empty() {
+            if !who
+                .actor
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::Reviewer | Role::Publisher | Role::Admin))
+            {
+                return Err(review::ReviewError::RoleNeeded {
+                    role: "reviewer",
+                    action: "override a sensitive-word hit",
+                }
+                .into());
+            }
+            for (key, reason) in overrides {
+                if reason.trim().is_empty() {
+                    return Err(AppError::Invalid(format!(
+                        "overrides: a reason is required for {key}"
+                    )));
+                }
+                if !hits.iter().any(|h| h.key() == *key) {
+                    return Err(AppError::Invalid(format!(
+                        "overrides: {key} is not a hit of version {}",
+                        row.version
+                    )));
+                }
+                store::add_override(&mut tx, id, row.version, key, &who.actor.id, reason.trim())
+                    .await?;
+            }
+        }
+        let overridden = store::overrides(&mut *tx, id, row.version).await?;
+        let open_hits = hits
+            .iter()
+            .filter(|h| !overridden.iter().any(|(k, _, _)| *k == h.key()))
+            .count();
+        let history = ReviewHistory {
+            passed: store::round_reviews(&mut tx, id, row.round)
+                .await?
+                .into_iter()
+                .filter_map(|(stage, who)| Some((ReviewStage::parse(&stage)?, who)))
+                .collect(),
+        };
+        let decision = review::decide(
+            &Subject {
+                state: row.state(),
+                author: &row.author_id,
+                history: &history,
+                open_hits,
+            },
+            &who.actor,
+            &action,
+            comment,
+        )?;
+        if action == Action::Schedule {
+            let at = at.ok_or_else(|| AppError::Invalid("at is required".into()))?;
+            if at < Utc::now() - chrono::Duration::seconds(60) {
+                return Err(AppError::Invalid("at is in the past".into()));
+            }
+            store::set_schedule(&mut tx, id, Some(at)).await?;
+        }
+        if action == Action::CancelSchedule {
+            store::set_schedule(&mut tx, id, None).await?;
+        }
+        if action == Action::Publish {
+            self.reserve_quota(&mut tx, &row).await?;
+        }
+        if let (Action::Approve, Some(stage)) = (&action, decision.stage) {
+            store::record_review(&mut tx, id, row.round, stage, &who.actor.id, row.version).await?;
+        }
+        self.apply(
+            &mut tx,
+            &row,
+            &action,
+            decision,
+            &who.actor.id,
+            &who.role_name(),
+            comment,
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        self.signal.notify();
+        if action == Action::Publish {
+            self.send(id).await?;
+        }
+        self.get(who, id).await
+    }
+
+    /// Before a mass send: the account's ledger is locked, checked against WeChat's
+    /// quota and the send reserved, in the transaction that moves the article to
+    /// publishing; a refusal changes nothing and never reaches WeChat.
+    async fn reserve_quota(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        row: &ArticleRow,
+    ) -> Result<(), AppError> {
+        if row.channel != "mass_send" {
+            return Ok(());
+        }
+        let kind = self.publisher.kind(&row.account).ok_or_else(|| {
+            AppError::Invalid(format!(
+                "account {} has no WeChat API credentials",
+                row.account
+            ))
+        })?;
+        ledger::lock_ledger(tx, &row.account).await?;
+        let now = Utc::now();
+        let sent =
+            ledger::sends_since(&mut **tx, &row.account, now - chrono::Duration::days(32)).await?;
+        quota::check_mass_send(kind, &sent, now)?;
+        ledger::reserve(tx, &row.account, row.id).await?;
+        Ok(())
+    }
+
+    /// The mass-send quota of an account: (kind, used, limit, next possible send).
+    pub async fn quota_status(
+        &self,
+        who: &Who,
+        account: &str,
+    ) -> Result<(quota::AccountKind, u32, u32, Option<DateTime<Utc>>), AppError> {
+        if !who.accounts.contains(account) {
+            return Err(AppError::NotFound);
+        }
+        let kind = self.publisher.kind(account).ok_or(AppError::NotFound)?;
+        let now = Utc::now();
+        let sent = ledger::sends_since(&self.db, account, now - chrono::Duration::days(32)).await?;
+        let limit = match kind {
+            quota::AccountKind::Subscription => 1,
+            quota::AccountKind::Service => 4,
+        };
+        Ok(match quota::check_mass_send(kind, &sent, now) {
+            Ok(()) => {
+                // Count what the current period holds: one check per possible use.
+                let mut remaining = 0u32;
+                let mut probe = sent.clone();
+                while remaining < limit && quota::check_mass_send(kind, &probe, now).is_ok() {
+                    probe.push(now);
+                    remaining += 1;
+                }
+                (kind, limit - remaining, limit, None)
+            }
+            Err(QuotaExhausted { next_at, .. }) => (kind, limit, limit, Some(next_at)),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        row: &ArticleRow,
+        action: &Action,
+        decision: Decision,
+        actor: &str,
+        role: &str,
+        comment: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), AppError> {
+        store::set_state(tx, row.id, decision.next, *action == Action::Submit).await?;
+        store::audit(
+            tx,
+            &Audit {
+                article_id: row.id,
+                action: action_name(action),
+                from: row.state(),
+                to: decision.next,
+                actor,
+                role,
+                version: row.version,
+                stage: decision.stage,
+                comment,
+            },
+        )
+        .await?;
+        let transition = match (action, decision.stage) {
+            (Action::Submit, _) => Some(ev::ArticleTransition::Submitted),
+            (Action::Withdraw, _) => Some(ev::ArticleTransition::Withdrawn),
+            (Action::Approve, Some(ReviewStage::Final)) => Some(ev::ArticleTransition::Approved),
+            (Action::Approve, _) => Some(ev::ArticleTransition::Reviewed),
+            (Action::Reject, _) => Some(ev::ArticleTransition::Rejected),
+            (Action::Schedule | Action::CancelSchedule, _) => {
+                Some(ev::ArticleTransition::Scheduled)
+            }
+            (Action::Confirm, _) => Some(ev::ArticleTransition::Published),
+            (Action::Fail, _) => Some(ev::ArticleTransition::Failed),
+            (Action::Retract, _) => Some(ev::ArticleTransition::Retracted),
+            (Action::Correct, _) => Some(ev::ArticleTransition::Corrected),
+            (Action::Publish, _) => None,
+        };
+        if let Some(transition) = transition {
+            let mut event = event_of(row, transition, actor);
+            event.stage = match decision.stage {
+                Some(ReviewStage::First) => ev::ReviewStage::First,
+                Some(ReviewStage::Second) => ev::ReviewStage::Second,
+                Some(ReviewStage::Final) => ev::ReviewStage::Final,
+                None => ev::ReviewStage::Unspecified,
+            } as i32;
+            event.reason = comment.to_owned();
+            if *action == Action::Schedule {
+                event.scheduled_for = at.map(timestamp);
+            }
+            announce(tx, row, event, &Uuid::now_v7().to_string()).await?;
+        }
+        Ok(())
+    }
+
+    async fn lock_visible(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        who: &Who,
+        id: Uuid,
+    ) -> Result<ArticleRow, AppError> {
+        let row = store::lock(tx, id).await?.ok_or(AppError::NotFound)?;
+        if !who.sees(&row) {
+            return Err(AppError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// Hands an article in `publishing` to WeChat and records the job; a transient
+    /// failure puts it back on the schedule with backoff, a permanent one fails it
+    /// with WeChat's error (and gives back a mass-send reservation).
+    pub async fn send(&self, id: Uuid) -> Result<(), AppError> {
+        let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+        if row.state() != ArticleState::Publishing {
+            return Ok(());
+        }
+        match self.publisher.send(&row).await {
+            Ok(handed) => {
+                store::set_job(
+                    &self.db,
+                    id,
+                    Some(&handed.media_id),
+                    handed.publish_id.as_deref(),
+                    handed.mass_msg_id.as_deref(),
+                    handed.msg_data_id.as_deref(),
+                )
+                .await?;
+                tracing::info!(article = %id, publish_id = ?handed.publish_id, mass_msg_id = ?handed.mass_msg_id, "article handed to wechat");
+                Ok(())
+            }
+            Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
+                let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
+                tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");
+                let at = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
+                let mut tx = self.db.begin().await?;
+                sqlx::query("UPDATE articles SET scheduled_for = coalesce(scheduled_for, now()) WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                store::retry_later(&self.db, id, at, &reason).await?;
+                Ok(())
+            }
+            Err(error) => {
+                let reason = match error {
+                    SendError::Transient(r) | SendError::Permanent(r) => r,
+                };
+                tracing::warn!(article = %id, %reason, "send failed for good");
+                ledger::release(&self.db, id).await?;
+                self.finish(id, Outcome::Failed(reason), &Uuid::now_v7().to_string())
+                    .await
+            }
+        }
+    }
+
+    /// Claims due scheduled articles and sends each (the scheduler's tick); returns
+    /// how many it claimed.
+    pub async fn send_due(&self, limit: i64) -> Result<usize, AppError> {
+        let claimed = store::claim_due(&self.db, limit).await?;
+        for (id, _) in &claimed {
+            if let Err(error) = self.send(*id).await {
+                tracing::error!(article = %id, %error, "scheduled send failed");
+            }
+        }
+        Ok(claimed.len())
+    }
+
+    /// Applies WeChat's verdict on a job (`publish_id` or mass `msg_id`): published
+    /// with its URL, or failed with WeChat's reason. Unknown jobs are ignored (another
+    /// tool may publish on the same account). Runs in the consumer's transaction.
+    pub async fn apply_job_result(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        job: Job<'_>,
+        outcome: Outcome,
+        event_id: &str,
+    ) -> Result<bool, AppError> {
+        let (publish_id, msg_id) = match job {
+            Job::Publish(id) => (Some(id), None),
+            Job::Mass(id) => (None, Some(id)),
+        };
+        let Some(row) = store::lock_by_job(tx, publish_id, msg_id).await? else {
+            return Ok(false);
+        };
+        self.finish_in(tx, &row, outcome, event_id).await?;
+        Ok(true)
+    }
+
+    async fn finish(&self, id: Uuid, outcome: Outcome, event_id: &str) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        let row = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+        self.finish_in(&mut tx, &row, outcome, event_id).await?;
+        tx.commit().await?;
+        self.signal.notify();
+        Ok(())
+    }
+
+    async fn finish_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        row: &ArticleRow,
+        outcome: Outcome,
+        event_id: &str,
+    ) -> Result<(), AppError> {
+        let action = match outcome {
+            Outcome::Published { .. } => Action::Confirm,
+            Outcome::Failed(_) => Action::Fail,
+        };
+        let system = Actor {
+            id: "system".into(),
+            roles: Vec::new(),
+        };
+        let history = ReviewHistory::default();
+        let decision = match review::decide(
+            &Subject {
+                state: row.state(),
+                author: &row.author_id,
+                history: &history,
+                open_hits: 0,
+            },
+            &system,
+            &action,
+            "",
+        ) {
+            Ok(decision) => decision,
+            // A late or repeated verdict for an article that moved on changes nothing.
+            Err(error) => {
+                tracing::info!(article = %row.id, %error, "job result ignored");
+                return Ok(());
+            }
+        };
+        let now = Utc::now();
+        let (comment, event) = match &outcome {
+            Outcome::Published {
+                url,
+                msg_data_id,
+                sent,
+                total,
+            } => {
+                store::set_outcome(
+                    tx,
+                    row.id,
+                    url.as_deref(),
+                    msg_data_id.as_deref(),
+                    None,
+                    Some(now),
+                )
+                .await?;
+                let mut event = event_of(row, ev::ArticleTransition::Published, "system");
+                event.url = url.clone().unwrap_or_default();
+                event.msg_data_id = msg_data_id
+                    .clone()
+                    .or_else(|| row.msg_data_id.clone())
+                    .unwrap_or_default();
+                event.headline = true;
+                event.sent_count = *sent;
+                event.total_count = *total;
+                event.published_at = Some(timestamp(now));
+                (url.clone().unwrap_or_default(), event)
+            }
+            Outcome::Failed(reason) => {
+                store::set_outcome(tx, row.id, None, None, Some(reason), None).await?;
+                let mut event = event_of(row, ev::ArticleTransition::Failed, "system");
+                event.reason = reason.clone();
+                (reason.clone(), event)
+            }
+        };
+        store::set_state(tx, row.id, decision.next, false).await?;
+        store::audit(
+            tx,
+            &Audit {
+                article_id: row.id,
+                action: action_name(&action),
+                from: row.state(),
+                to: decision.next,
+                actor: "system",
+                role: "wechat",
+                version: row.version,
+                stage: None,
+                comment: &comment,
+            },
+        )
+        .await?;
+        announce(tx, row, event, &format!("{event_id}:{}", row.id)).await?;
+        Ok(())
+    }
+
+    /// Wakes the relay (after a consumer's commit).
+    pub fn notify(&self) {
+        self.signal.notify();
+    }
+}
+
+/// A WeChat job an article was handed to.
+#[derive(Debug, Clone, Copy)]
+pub enum Job<'a> {
+    /// `freepublish/submit`'s `publish_id`.
+    Publish(&'a str),
+    /// `message/mass/sendall`'s `msg_id`.
+    Mass(&'a str),
+}
+
+/// WeChat's verdict on a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Published {
+        url: Option<String>,
+        msg_data_id: Option<String>,
+        sent: u64,
+        total: u64,
+    },
+    Failed(String),
+}
+
+fn require(who: &Who, role: Role, action: &'static str) -> Result<(), AppError> {
+    if who.actor.roles.contains(&role) || who.actor.roles.contains(&Role::Admin) {
+        return Ok(());
+    }
+    Err(review::ReviewError::RoleNeeded {
+        role: match role {
+            Role::Editor => "editor",
+            Role::Reviewer => "reviewer",
+            Role::Publisher => "publisher",
+            _ => "admin",
+        },
+        action,
+    }
+    .into())
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Submit => "submit",
+        Action::Withdraw => "withdraw",
+        Action::Approve => "approve",
+        Action::Reject => "reject",
+        Action::Schedule => "schedule",
+        Action::CancelSchedule => "cancel_schedule",
+        Action::Publish => "publish",
+        Action::Confirm => "confirm",
+        Action::Fail => "fail",
+        Action::Retract => "retract",
+        Action::Correct => "correct",
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn event_of(
+    row: &ArticleRow,
+    transition: ev::ArticleTransition,
+    actor: &str,
+) -> ev::ArticleChanged {
+    ev::ArticleChanged {
+        header: Some(ev::EventHeader {
+            event_id: String::new(),
+            account: row.account.clone(),
+            occurred_at: Some(timestamp(Utc::now())),
+        }),
+        transition: transition as i32,
+        article_id: row.id.to_string(),
+        department: row.department.clone(),
+        title: row.title.clone(),
+        version: row.version as u32,
+        actor: actor.to_owned(),
+        channel: if row.channel == "mass_send" {
+            ev::PublishChannel::MassSend
+        } else {
+            ev::PublishChannel::Freepublish
+        } as i32,
+        url: row.url.clone().unwrap_or_default(),
+        msg_data_id: row.msg_data_id.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// The subject token of a transition: its name in lower case without the prefix.
+pub fn transition_token(transition: ev::ArticleTransition) -> String {
+    transition
+        .as_str_name()
+        .trim_start_matches("ARTICLE_TRANSITION_")
+        .to_ascii_lowercase()
+}
+
+async fn announce(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &ArticleRow,
+    mut event: ev::ArticleChanged,
+    event_id: &str,
+) -> Result<(), AppError> {
+    if let Some(header) = event.header.as_mut() {
+        header.event_id = event_id.to_owned();
+    }
+    let transition = ev::ArticleTransition::try_from(event.transition).unwrap_or_default();
+    let subject = format!(
+        "content.{}.article.{}",
+        row.account,
+        transition_token(transition)
+    );
+    let payload = event.encode_to_vec();
+    outbox::enqueue(
+        tx,
+        OutboxEvent {
+            subject: &subject,
+            event_id,
+            payload: &payload,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_name_the_transition_in_lower_case() {
+        assert_eq!(
+            transition_token(ev::ArticleTransition::Published),
+            "published"
+        );
+        assert_eq!(
+            transition_token(ev::ArticleTransition::Withdrawn),
+            "withdrawn"
+        );
+    }
+}

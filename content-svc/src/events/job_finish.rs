@@ -1,0 +1,177 @@
+//! `PUBLISHJOBFINISH` and `MASSSENDJOBFINISH` from `WECHAT_INBOUND` (one durable
+//! consumer each: NATS 2.9 takes one filter subject per consumer). Each callback is
+//! claimed by its event id and applied in one transaction: the article becomes
+//! published (URL, msg_data_id) or failed (WeChat's reason).
+
+use std::time::Duration;
+
+use platform::consumer::{EventHandler, HandleError, Received};
+use platform::inbound::InboundEvent;
+use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
+use wechat::message::{Event, Payload, PublishStatus};
+
+use crate::app::AppError;
+use crate::app::articles::{Articles, Job, Outcome};
+
+/// The free-publish results.
+pub const PUBLISH_CONSUMER: ConsumerSpec = ConsumerSpec {
+    stream: WECHAT_INBOUND,
+    durable: "content-publishjobfinish",
+    filter_subject: "wechat.inbound.*.event.publishjobfinish",
+    max_deliver: 5,
+    ack_wait: Duration::from_secs(30),
+};
+
+/// The mass-send results.
+pub const MASS_CONSUMER: ConsumerSpec = ConsumerSpec {
+    stream: WECHAT_INBOUND,
+    durable: "content-masssendjobfinish",
+    filter_subject: "wechat.inbound.*.event.masssendjobfinish",
+    max_deliver: 5,
+    ack_wait: Duration::from_secs(30),
+};
+
+/// What a callback says about which job.
+fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
+    let Payload::Event { kind, .. } = &event.message.payload else {
+        return None;
+    };
+    match kind {
+        Event::PublishJobFinish(job) => {
+            let outcome = match job.publish_status {
+                PublishStatus::Success => Outcome::Published {
+                    // The headline's URL (idx 1): one article per message here.
+                    url: job
+                        .articles
+                        .iter()
+                        .min_by_key(|a| a.idx)
+                        .map(|a| a.url.clone()),
+                    msg_data_id: job.article_id.clone(),
+                    sent: 0,
+                    total: 0,
+                },
+                // Still publishing: WeChat sends another callback when it is done.
+                PublishStatus::Publishing => return None,
+                other => Outcome::Failed(format!(
+                    "publish_status {}: {}{}",
+                    code(other),
+                    describe(other),
+                    if job.fail_idx.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (fail_idx {:?})", job.fail_idx)
+                    }
+                )),
+            };
+            Some((job.publish_id.clone(), true, outcome))
+        }
+        Event::MassSendJobFinish(job) => {
+            let outcome = if job.succeeded() {
+                Outcome::Published {
+                    url: job.article_urls.first().map(|a| a.url.clone()),
+                    msg_data_id: None,
+                    sent: job.sent_count.unwrap_or(0),
+                    total: job.total_count.unwrap_or(0),
+                }
+            } else {
+                Outcome::Failed(format!(
+                    "mass send status {:?} (sent {}, errors {})",
+                    job.status,
+                    job.sent_count.unwrap_or(0),
+                    job.error_count.unwrap_or(0)
+                ))
+            };
+            Some((job.msg_id.to_string(), false, outcome))
+        }
+        _ => None,
+    }
+}
+
+fn code(status: PublishStatus) -> u32 {
+    match status {
+        PublishStatus::Success => 0,
+        PublishStatus::Publishing => 1,
+        PublishStatus::OriginalityFailed => 2,
+        PublishStatus::Failed => 3,
+        PublishStatus::ReviewFailed => 4,
+        PublishStatus::UserDeleted => 5,
+        PublishStatus::Banned => 6,
+        PublishStatus::Other(n) => n,
+    }
+}
+
+fn describe(status: PublishStatus) -> &'static str {
+    match status {
+        PublishStatus::OriginalityFailed => "originality check failed",
+        PublishStatus::Failed => "publishing failed",
+        PublishStatus::ReviewFailed => "WeChat's review refused it",
+        PublishStatus::UserDeleted => "deleted by the user",
+        PublishStatus::Banned => "banned by the platform",
+        _ => "unknown status",
+    }
+}
+
+async fn apply(
+    articles: &Articles,
+    db: &sqlx::PgPool,
+    received: &Received<InboundEvent>,
+) -> Result<(), HandleError> {
+    let event = &received.event;
+    let Some((job, is_publish, outcome)) = verdict(event) else {
+        return Ok(());
+    };
+    let mut tx = db.begin().await.map_err(HandleError::database)?;
+    if !platform::db::claim_event(&mut tx, event.event_id.as_str())
+        .await
+        .map_err(HandleError::database)?
+    {
+        return Ok(());
+    }
+    let job = if is_publish {
+        Job::Publish(&job)
+    } else {
+        Job::Mass(&job)
+    };
+    let applied = articles
+        .apply_job_result(&mut tx, job, outcome, event.event_id.as_str())
+        .await
+        .map_err(|error| match error {
+            AppError::Database(e) => HandleError::database(e),
+            other => HandleError::Permanent(other.to_string()),
+        })?;
+    tx.commit().await.map_err(HandleError::database)?;
+    if applied {
+        articles.notify();
+    }
+    Ok(())
+}
+
+/// Applies `PUBLISHJOBFINISH`.
+pub struct PublishFinished {
+    pub articles: Articles,
+    pub db: sqlx::PgPool,
+}
+
+impl EventHandler for PublishFinished {
+    const CONSUMER: ConsumerSpec = PUBLISH_CONSUMER;
+    type Event = InboundEvent;
+
+    async fn handle(&self, event: &Received<InboundEvent>) -> Result<(), HandleError> {
+        apply(&self.articles, &self.db, event).await
+    }
+}
+
+/// Applies `MASSSENDJOBFINISH`.
+pub struct MassSendFinished {
+    pub articles: Articles,
+    pub db: sqlx::PgPool,
+}
+
+impl EventHandler for MassSendFinished {
+    const CONSUMER: ConsumerSpec = MASS_CONSUMER;
+    type Event = InboundEvent;
+
+    async fn handle(&self, event: &Received<InboundEvent>) -> Result<(), HandleError> {
+        apply(&self.articles, &self.db, event).await
+    }
+}

@@ -1,0 +1,3 @@
+//! Consumers: WeChat's job-finish callbacks close the publishing loop.
+
+pub mod job_finish;

@@ -1,0 +1,3 @@
+//! Background work, safe with several replicas.
+
+pub mod scheduler;

@@ -1,0 +1,514 @@
+//! Article queries: the article, its versions, review rounds, audit trail and
+//! hit overrides, and the scheduler's claim.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::domain::article::ArticleContent;
+use crate::domain::review::{ArticleState, ReviewStage};
+
+/// An article as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArticleRow {
+    pub id: Uuid,
+    pub account: String,
+    pub department: String,
+    pub author_id: String,
+    pub state: String,
+    pub version: i32,
+    pub round: i32,
+    pub title: String,
+    pub author_name: String,
+    pub digest: String,
+    pub body: String,
+    pub cover_media_id: String,
+    pub source_url: String,
+    pub column_name: String,
+    pub open_comment: bool,
+    pub only_fans_can_comment: bool,
+    pub channel: String,
+    pub mass_tag_id: Option<i64>,
+    pub send_ignore_reprint: bool,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub media_id: Option<String>,
+    pub publish_id: Option<String>,
+    pub mass_msg_id: Option<String>,
+    pub msg_data_id: Option<String>,
+    pub url: Option<String>,
+    pub failure: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ArticleRow {
+    /// The stored state (an unknown name is read as a draft, which only allows editing).
+    pub fn state(&self) -> ArticleState {
+        ArticleState::parse(&self.state).unwrap_or(ArticleState::Draft)
+    }
+
+    /// The editable content.
+    pub fn content(&self) -> ArticleContent {
+        ArticleContent {
+            title: self.title.clone(),
+            author: self.author_name.clone(),
+            digest: self.digest.clone(),
+            body: self.body.clone(),
+            cover_media_id: self.cover_media_id.clone(),
+            source_url: self.source_url.clone(),
+            column: self.column_name.clone(),
+            open_comment: self.open_comment,
+            only_fans_can_comment: self.only_fans_can_comment,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, account, department, author_id, state, version, round, title, author_name,
+    digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
+    channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
+    mass_msg_id, msg_data_id, url, failure, published_at, updated_at";
+
+/// What a new article is.
+pub struct NewArticle<'a> {
+    pub id: Uuid,
+    pub account: &'a str,
+    pub department: &'a str,
+    pub author_id: &'a str,
+    pub content: &'a ArticleContent,
+    pub channel: &'a str,
+    pub mass_tag_id: Option<i64>,
+    pub send_ignore_reprint: bool,
+}
+
+/// Inserts a new draft (version 1) and its first version row.
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewArticle<'_>,
+) -> Result<(), sqlx::Error> {
+    let c = new.content;
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, author_name, digest, body,
+            cover_media_id, source_url, column_name, open_comment, only_fans_can_comment, channel,
+            mass_tag_id, send_ignore_reprint)
+         VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(new.id)
+    .bind(new.account)
+    .bind(new.department)
+    .bind(new.author_id)
+    .bind(&c.title)
+    .bind(&c.author)
+    .bind(&c.digest)
+    .bind(&c.body)
+    .bind(&c.cover_media_id)
+    .bind(&c.source_url)
+    .bind(&c.column)
+    .bind(c.open_comment)
+    .bind(c.only_fans_can_comment)
+    .bind(new.channel)
+    .bind(new.mass_tag_id)
+    .bind(new.send_ignore_reprint)
+    .execute(&mut **tx)
+    .await?;
+    insert_version(tx, new.id, 1, c, new.author_id).await
+}
+
+async fn insert_version(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    version: i32,
+    c: &ArticleContent,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO article_versions (article_id, version, title, author_name, digest, body, edited_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(&c.title)
+    .bind(&c.author)
+    .bind(&c.digest)
+    .bind(&c.body)
+    .bind(by)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the content with a new version (the previous one stays in `article_versions`).
+pub async fn update_content(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    version: i32,
+    c: &ArticleContent,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET version = $2, title = $3, author_name = $4, digest = $5, body = $6,
+            cover_media_id = $7, source_url = $8, column_name = $9, open_comment = $10,
+            only_fans_can_comment = $11, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(&c.title)
+    .bind(&c.author)
+    .bind(&c.digest)
+    .bind(&c.body)
+    .bind(&c.cover_media_id)
+    .bind(&c.source_url)
+    .bind(&c.column)
+    .bind(c.open_comment)
+    .bind(c.only_fans_can_comment)
+    .execute(&mut **tx)
+    .await?;
+    insert_version(tx, id, version, c, by).await
+}
+
+/// Reads an article.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM articles WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Reads and locks an article for a transition.
+pub async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<Option<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Reads and locks the article a WeChat job belongs to.
+pub async fn lock_by_job(
+    tx: &mut Transaction<'_, Postgres>,
+    publish_id: Option<&str>,
+    mass_msg_id: Option<&str>,
+) -> Result<Option<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles
+          WHERE ($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2)
+          FOR UPDATE"
+    ))
+    .bind(publish_id)
+    .bind(mass_msg_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Which articles a listing covers.
+pub struct ListFilter<'a> {
+    /// None: every account.
+    pub accounts: Option<Vec<String>>,
+    pub account: Option<&'a str>,
+    /// Only this department's articles (an editor's view).
+    pub department: Option<&'a str>,
+    pub state: Option<ArticleState>,
+    pub limit: i64,
+    /// Keyset paging: articles updated before this (time, id).
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// Lists articles, most recently changed first.
+pub async fn list(db: &PgPool, filter: &ListFilter<'_>) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles
+          WHERE ($1::text[] IS NULL OR account = ANY($1))
+            AND ($2::text IS NULL OR account = $2)
+            AND ($3::text IS NULL OR department = $3)
+            AND ($4::text IS NULL OR state = $4)
+            AND ($5::timestamptz IS NULL OR (updated_at, id) < ($5, $6))
+          ORDER BY updated_at DESC, id DESC
+          LIMIT $7"
+    ))
+    .bind(filter.accounts.as_deref())
+    .bind(filter.account)
+    .bind(filter.department)
+    .bind(filter.state.map(|s| s.as_str()))
+    .bind(filter.before.map(|b| b.0))
+    .bind(filter.before.map(|b| b.1))
+    .bind(filter.limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Sets the state (and opens a new review round on submission).
+pub async fn set_state(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    state: ArticleState,
+    new_round: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET state = $2, round = round + CASE WHEN $3 THEN 1 ELSE 0 END, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(new_round)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets (or clears) the scheduled time.
+pub async fn set_schedule(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET scheduled_for = $2, attempts = 0, next_attempt_at = NULL, failure = NULL WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records the WeChat job an article was handed to.
+pub async fn set_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    media_id: Option<&str>,
+    publish_id: Option<&str>,
+    mass_msg_id: Option<&str>,
+    msg_data_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET media_id = coalesce($2, media_id), publish_id = $3, mass_msg_id = $4,
+            msg_data_id = coalesce($5, msg_data_id), failure = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(media_id)
+    .bind(publish_id)
+    .bind(mass_msg_id)
+    .bind(msg_data_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records the outcome WeChat reported.
+pub async fn set_outcome(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    url: Option<&str>,
+    msg_data_id: Option<&str>,
+    failure: Option<&str>,
+    published_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET url = coalesce($2, url), msg_data_id = coalesce($3, msg_data_id),
+            failure = $4, published_at = coalesce($5, published_at), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(url)
+    .bind(msg_data_id)
+    .bind(failure)
+    .bind(published_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts a due article back for a later attempt after a transient failure.
+pub async fn retry_later(
+    db: &PgPool,
+    id: Uuid,
+    at: DateTime<Utc>,
+    failure: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET state = 'scheduled', next_attempt_at = $2, failure = $3, updated_at = now()
+         WHERE id = $1 AND state = 'publishing'",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(failure)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Claims due scheduled articles: each row is taken by exactly one replica
+/// (`FOR UPDATE SKIP LOCKED`) and leaves `scheduled` in the same statement.
+pub async fn claim_due(db: &PgPool, limit: i64) -> Result<Vec<(Uuid, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE articles a SET state = 'publishing', attempts = attempts + 1, updated_at = now()
+           FROM (SELECT id FROM articles
+                  WHERE state = 'scheduled' AND scheduled_for <= now()
+                    AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                  ORDER BY scheduled_for
+                  LIMIT $1
+                  FOR UPDATE SKIP LOCKED) due
+          WHERE a.id = due.id
+         RETURNING a.id, a.attempts",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// One audit row.
+pub struct Audit<'a> {
+    pub article_id: Uuid,
+    pub action: &'a str,
+    pub from: ArticleState,
+    pub to: ArticleState,
+    pub actor: &'a str,
+    pub role: &'a str,
+    pub version: i32,
+    pub stage: Option<ReviewStage>,
+    pub comment: &'a str,
+}
+
+/// Appends to the audit trail.
+pub async fn audit(tx: &mut Transaction<'_, Postgres>, a: &Audit<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO article_audit (article_id, action, from_state, to_state, actor, role, version, stage, comment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(a.article_id)
+    .bind(a.action)
+    .bind(a.from.as_str())
+    .bind(a.to.as_str())
+    .bind(a.actor)
+    .bind(a.role)
+    .bind(a.version)
+    .bind(a.stage.map(|s| s.as_str()))
+    .bind(a.comment)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An audit row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor: String,
+    pub role: String,
+    pub version: i32,
+    pub stage: Option<String>,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The audit trail of an article, oldest first.
+pub async fn audit_trail(db: &PgPool, id: Uuid) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT action, from_state, to_state, actor, role, version, stage, comment, created_at
+           FROM article_audit WHERE article_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// The passed stages of a review round: (stage, reviewer).
+pub async fn round_reviews(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    round: i32,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT stage, reviewer FROM article_reviews WHERE article_id = $1 AND round = $2",
+    )
+    .bind(id)
+    .bind(round)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Records a passed stage.
+pub async fn record_review(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    round: i32,
+    stage: ReviewStage,
+    reviewer: &str,
+    version: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO article_reviews (article_id, round, stage, reviewer, version) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(round)
+    .bind(stage.as_str())
+    .bind(reviewer)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The version last reviewed (any round) and its content, if any.
+pub async fn last_reviewed(
+    db: &PgPool,
+    id: Uuid,
+) -> Result<Option<(i32, String, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.version, v.title, v.author_name, v.digest, v.body
+           FROM article_versions v
+          WHERE v.article_id = $1
+            AND v.version = (SELECT max(version) FROM article_reviews WHERE article_id = $1)",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// An override as stored: (hit key, reviewer, reason).
+pub type OverrideRow = (String, String, String);
+
+/// The overrides of one version.
+pub async fn overrides(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    version: i32,
+) -> Result<Vec<OverrideRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT hit_key, reviewer, reason FROM hit_overrides WHERE article_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_all(db)
+    .await
+}
+
+/// Records an override (the first reason given for a hit stands).
+pub async fn add_override(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    version: i32,
+    key: &str,
+    reviewer: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO hit_overrides (article_id, version, hit_key, reviewer, reason)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(key)
+    .bind(reviewer)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

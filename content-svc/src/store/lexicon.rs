@@ -1,0 +1,143 @@
+//! The lexicon, its change trail and the mass-send ledger.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The lexicon's revision: the id of its last change (0 if never changed).
+pub async fn revision(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM lexicon_audit")
+        .fetch_one(db)
+        .await
+}
+
+/// Every entry: (word, category).
+pub async fn entries(db: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT word, category FROM lexicon_entries ORDER BY category, word")
+        .fetch_all(db)
+        .await
+}
+
+/// Inserts or recategorises an entry and records the change.
+pub async fn put(
+    tx: &mut Transaction<'_, Postgres>,
+    word: &str,
+    category: &str,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO lexicon_entries (word, category, created_by) VALUES ($1, $2, $3)
+         ON CONFLICT (word) DO UPDATE SET category = excluded.category",
+    )
+    .bind(word)
+    .bind(category)
+    .bind(actor)
+    .execute(&mut **tx)
+    .await?;
+    record(tx, "put", word, category, actor).await
+}
+
+/// Deletes an entry; returns whether it existed.
+pub async fn delete(
+    tx: &mut Transaction<'_, Postgres>,
+    word: &str,
+    actor: &str,
+) -> Result<bool, sqlx::Error> {
+    let category: Option<String> =
+        sqlx::query_scalar("DELETE FROM lexicon_entries WHERE word = $1 RETURNING category")
+            .bind(word)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match category {
+        Some(category) => {
+            record(tx, "delete", word, &category, actor).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    action: &str,
+    word: &str,
+    category: &str,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO lexicon_audit (action, word, category, actor) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(action)
+    .bind(word)
+    .bind(category)
+    .bind(actor)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether the lexicon has never been written (so the seed file may load).
+pub async fn is_empty(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM lexicon_audit)")
+        .fetch_one(db)
+        .await
+}
+
+/// Serialises seeding between replicas starting together.
+pub async fn lock_seed(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-lexicon-seed'))")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Locks an account's mass-send ledger for a check-then-reserve.
+pub async fn lock_ledger(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-mass-ledger:' || $1))")
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The account's mass sends since `since`.
+pub async fn sends_since(
+    db: impl PgExecutor<'_>,
+    account: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT sent_at FROM mass_send_ledger WHERE account = $1 AND sent_at >= $2")
+        .bind(account)
+        .bind(since)
+        .fetch_all(db)
+        .await
+}
+
+/// Reserves a mass send for an article (before calling WeChat).
+pub async fn reserve(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    article: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO mass_send_ledger (article_id, account) VALUES ($1, $2)
+         ON CONFLICT (article_id) DO NOTHING",
+    )
+    .bind(article)
+    .bind(account)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives a reservation back when WeChat refused the send for good.
+pub async fn release(db: &PgPool, article: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM mass_send_ledger WHERE article_id = $1")
+        .bind(article)
+        .execute(db)
+        .await?;
+    Ok(())
+}

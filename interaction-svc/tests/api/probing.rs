@@ -1,0 +1,212 @@
+//! What probing the API from outside found: free text with NUL or control
+//! characters, echoed giant ids, unbounded tags and rules. Each is refused with
+//! INVALID_ARGUMENT naming the field, before anything is sent or stored.
+
+use chrono::Utc;
+use proto::interaction::v1::{
+    GetFollowerRequest, GetTicketRequest, MatchKind, NewsItem, ReplyRule, ReplyToTicketRequest,
+    RoutingRule, TagFollowerRequest, TicketActionRequest,
+};
+use tonic::Code;
+use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
+
+use crate::helpers::{ACCOUNT, ADMIN_KEY, SOCIAL_AGENT_KEY, spawn_app_with_wechat};
+
+fn invalid<T: std::fmt::Debug>(field: &str, result: Result<T, tonic::Status>) {
+    let status = result.expect_err(field);
+    assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+    assert!(
+        status.message().starts_with(field) || status.message().contains(field),
+        "{field}: {}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
+    let mock = MockWechat::start(SimConfig::default()).await.unwrap();
+    let app = spawn_app_with_wechat(&mock).await;
+    let citizen = "o-probed-citizen";
+    app.insert_follower(citizen, Some(1)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, citizen, Utc::now())
+        .unwrap();
+    let ticket = app
+        .insert_citizen_ticket(citizen, "social-security", "open", 1)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    // A NUL in the answer or the agent's name: nothing reaches WeChat, so a retry
+    // cannot send it twice.
+    for (text, name, field) in [
+        ("已办结\0", "", "text"),
+        ("已办结", "王\0芳", "agent"),
+        ("已办结\u{1b}[2J", "", "text"),
+    ] {
+        invalid(
+            field,
+            agent
+                .reply_to_ticket(ReplyToTicketRequest {
+                    id: ticket.to_string(),
+                    text: text.into(),
+                    agent: name.into(),
+                })
+                .await,
+        );
+    }
+    assert!(
+        mock.state()
+            .calls_to("/cgi-bin/message/custom/send")
+            .is_empty(),
+        "nothing was sent"
+    );
+    invalid(
+        "note",
+        agent
+            .acknowledge_ticket(TicketActionRequest {
+                id: ticket.to_string(),
+                note: "看过\0".into(),
+            })
+            .await,
+    );
+    invalid(
+        "openid",
+        agent
+            .get_follower(GetFollowerRequest {
+                account: ACCOUNT.into(),
+                openid: "o-\0".into(),
+            })
+            .await,
+    );
+
+    // A giant id is not echoed whole.
+    let giant = agent
+        .get_ticket(GetTicketRequest {
+            id: "x".repeat(60_000),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(giant.code(), Code::InvalidArgument);
+    assert!(giant.message().len() < 1_000, "{}", giant.message().len());
+
+    // Tags: WeChat's 20 per follower.
+    let many: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+    invalid(
+        "add",
+        agent
+            .tag_follower(TagFollowerRequest {
+                account: ACCOUNT.into(),
+                openid: citizen.into(),
+                add: many.clone(),
+                remove: vec![],
+            })
+            .await,
+    );
+    for chunk in many[..20].chunks(10) {
+        agent
+            .tag_follower(TagFollowerRequest {
+                account: ACCOUNT.into(),
+                openid: citizen.into(),
+                add: chunk.to_vec(),
+                remove: vec![],
+            })
+            .await
+            .expect("up to 20 tags");
+    }
+    invalid(
+        "add",
+        agent
+            .tag_follower(TagFollowerRequest {
+                account: ACCOUNT.into(),
+                openid: citizen.into(),
+                add: vec!["第21个".into()],
+                remove: vec![],
+            })
+            .await,
+    );
+
+    // Rules: within the passive-reply limits, plain text, http(s) links only.
+    let mut admin = app.client(Some(ADMIN_KEY)).await;
+    let rule = ReplyRule {
+        account: ACCOUNT.into(),
+        r#match: MatchKind::Contains as i32,
+        patterns: vec!["停水".into()],
+        text: "本周无计划停水。".into(),
+        enabled: true,
+        ..Default::default()
+    };
+    let article = |url: &str| NewsItem {
+        title: "停水通知".into(),
+        url: url.into(),
+        ..Default::default()
+    };
+    invalid(
+        "text",
+        admin
+            .create_reply_rule(ReplyRule {
+                text: "水".repeat(400_000),
+                ..rule.clone()
+            })
+            .await,
+    );
+    invalid(
+        "text",
+        admin
+            .create_reply_rule(ReplyRule {
+                text: "停水\0".into(),
+                ..rule.clone()
+            })
+            .await,
+    );
+    invalid(
+        "patterns",
+        admin
+            .create_reply_rule(ReplyRule {
+                patterns: (0..10_000).map(|i| format!("k{i}")).collect(),
+                ..rule.clone()
+            })
+            .await,
+    );
+    invalid(
+        "news.url",
+        admin
+            .create_reply_rule(ReplyRule {
+                text: String::new(),
+                news: vec![article("javascript:alert(1)")],
+                ..rule.clone()
+            })
+            .await,
+    );
+    invalid(
+        "news",
+        admin
+            .create_reply_rule(ReplyRule {
+                text: String::new(),
+                news: vec![
+                    article("https://example.gov.cn/1"),
+                    article("https://example.gov.cn/2"),
+                ],
+                ..rule.clone()
+            })
+            .await,
+    );
+    invalid(
+        "keywords",
+        admin
+            .create_routing_rule(RoutingRule {
+                account: ACCOUNT.into(),
+                keywords: vec!["社保\0".into()],
+                department: "social-security".into(),
+                ..Default::default()
+            })
+            .await,
+    );
+    admin
+        .create_reply_rule(ReplyRule {
+            text: String::new(),
+            news: vec![article("https://example.gov.cn/notice")],
+            ..rule
+        })
+        .await
+        .expect("a valid news rule");
+}
