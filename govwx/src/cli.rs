@@ -311,4 +311,68 @@ pub enum Stats {
         #[command(flatten)]
         account: AccountArg,
     },
+    /// One daily rollup over a range of office days, by key.
+    Series {
+        #[command(flatten)]
+        account: AccountArg,
+        /// followers_new, followers_lost, messages, events, menu_clicks, menu_views,
+        /// qr_scans, tickets_opened, tickets_acknowledged, tickets_answered,
+        /// tickets_closed, tickets_reopened, tickets_overdue, tickets_rated, rating_sum.
+        #[arg(long)]
+        metric: String,
+        #[command(flatten)]
+        range: RangeArg,
+    },
+    /// Each department's tickets and response times, best compliance first.
+    Scorecard {
+        #[command(flatten)]
+        account: AccountArg,
+        #[command(flatten)]
+        range: RangeArg,
+    },
+    /// Every account the key may see, ranked by WCI for one month.
+    Ranking {
+        /// YYYY-MM; omitted: last month (in --tz).
+        #[arg(long)]
+        month: Option<String>,
+        /// The WCI formula: v14.2, v13 or provincial (the server's default: v14.2).
+        #[arg(long, default_value = "")]
+        formula: String,
+    },
+    /// Inspection alarms raised for an account.
+    Alarms {
+        #[command(flatten)]
+        account: AccountArg,
+        #[command(flatten)]
+        range: RangeArg,
+    },
+    /// What an inspector's checklist asks about an account on a date.
+    Readiness {
+        #[command(flatten)]
+        account: AccountArg,
+        /// YYYY-MM-DD; omitted: today.
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+/// A range of office days.
+#[derive(Debug, Args)]
+pub struct RangeArg {
+    /// First day, YYYY-MM-DD; omitted: 29 days before --to.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day, YYYY-MM-DD; omitted: today (in --tz).
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

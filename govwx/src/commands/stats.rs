@@ -1,15 +1,20 @@
-//! `govwx stats …`: rollups from stats-svc.
+//! `govwx stats …`: rollups, scorecards, rankings and inspection alarms (stats-svc).
 
-use proto::stats::v1::GetAccountOverviewRequest;
-use serde_json::json;
+use chrono::{Datelike, Days, NaiveDate};
+use proto::stats::v1::{
+    Alarm, GetAccountOverviewRequest, GetDailySeriesRequest, GetDepartmentScorecardRequest,
+    GetMonthlyRankingRequest, GetReadinessReportRequest, ListAlarmsRequest,
+};
+use serde_json::{Value, json};
 
-use crate::cli::Stats;
+use crate::cli::{RangeArg, Stats};
 use crate::client::Target;
 use crate::error::Error;
-use crate::output::{Out, fields};
+use crate::output::{Out, fields, or_dash, shorten, table};
 
 pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error> {
     let mut client = target.stats().await?;
+    let status = |s| target.status(s);
     match command {
         Stats::Overview { account } => {
             let request = GetAccountOverviewRequest {
@@ -18,7 +23,7 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
             let o = client
                 .get_account_overview(request)
                 .await
-                .map_err(|s| target.status(s))?
+                .map_err(status)?
                 .into_inner();
             if out.json {
                 return out.document(&json!({
@@ -39,5 +44,308 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                 ("last inbound", out.time(o.last_inbound_at.as_ref())),
             ]))
         }
+        Stats::Series {
+            account,
+            metric,
+            range,
+        } => {
+            let (from, to) = range_of(out, range);
+            let request = GetDailySeriesRequest {
+                account: account.account,
+                metric,
+                from,
+                to,
+            };
+            let series = client
+                .get_daily_series(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                let points: Vec<_> = series
+                    .points
+                    .iter()
+                    .map(|p| json!({ "day": p.day, "key": p.key, "value": p.value }))
+                    .collect();
+                return out.document(&json!({
+                    "account": series.account,
+                    "metric": series.metric,
+                    "points": points,
+                    "total_before": series.total_before,
+                }));
+            }
+            let rows = series
+                .points
+                .iter()
+                .map(|p| vec![p.day.clone(), or_dash(&p.key), p.value.to_string()]);
+            out.line(&format!(
+                "{}\n\ntotal before the range: {}",
+                table(&["day", "key", "value"], rows),
+                series.total_before
+            ))
+        }
+        Stats::Scorecard { account, range } => {
+            let (from, to) = range_of(out, range);
+            let request = GetDepartmentScorecardRequest {
+                account: account.account,
+                from,
+                to,
+            };
+            let card = client
+                .get_department_scorecard(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                let departments: Vec<_> = card
+                    .departments
+                    .iter()
+                    .map(|d| {
+                        json!({
+                            "department": d.department,
+                            "opened": d.opened,
+                            "acknowledged": d.acknowledged,
+                            "answered": d.answered,
+                            "closed": d.closed,
+                            "overdue": d.overdue,
+                            "rated": d.rated,
+                            "mean_rating": d.mean_rating,
+                            "acknowledge_median_seconds": d.acknowledge_median_seconds,
+                            "acknowledge_p90_seconds": d.acknowledge_p90_seconds,
+                            "resolve_median_seconds": d.resolve_median_seconds,
+                            "resolve_p90_seconds": d.resolve_p90_seconds,
+                            "acknowledged_in_time": d.acknowledged_in_time,
+                            "resolved_in_time": d.resolved_in_time,
+                            "tickets_in_range": d.tickets_in_range,
+                        })
+                    })
+                    .collect();
+                return out.document(&json!({
+                    "account": card.account,
+                    "departments": departments,
+                }));
+            }
+            let rows = card.departments.iter().map(|d| {
+                vec![
+                    d.department.clone(),
+                    d.tickets_in_range.to_string(),
+                    d.overdue.to_string(),
+                    percent(d.acknowledged_in_time),
+                    percent(d.resolved_in_time),
+                    duration(d.acknowledge_median_seconds),
+                    duration(d.resolve_median_seconds),
+                    if d.rated == 0 {
+                        "-".to_owned()
+                    } else {
+                        format!("{:.1} ({})", d.mean_rating, d.rated)
+                    },
+                ]
+            });
+            out.line(&table(
+                &[
+                    "department",
+                    "tickets",
+                    "overdue",
+                    "ack in time",
+                    "resolved in time",
+                    "ack median",
+                    "resolve median",
+                    "rating",
+                ],
+                rows,
+            ))
+        }
+        Stats::Ranking { month, formula } => {
+            let month = month.unwrap_or_else(|| last_month(out));
+            let request = GetMonthlyRankingRequest {
+                month,
+                version: formula,
+            };
+            let ranking = client
+                .get_monthly_ranking(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                let accounts: Vec<_> = ranking
+                    .accounts
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "rank": a.rank,
+                            "account": a.account,
+                            "wci": a.wci,
+                            "articles": a.articles,
+                            "reads": a.reads,
+                        })
+                    })
+                    .collect();
+                return out.document(&json!({
+                    "month": ranking.month,
+                    "version": ranking.version,
+                    "accounts": accounts,
+                }));
+            }
+            let rows = ranking.accounts.iter().map(|a| {
+                vec![
+                    a.rank.to_string(),
+                    a.account.clone(),
+                    format!("{:.2}", a.wci),
+                    a.articles.to_string(),
+                    a.reads.to_string(),
+                ]
+            });
+            out.line(&format!(
+                "WCI {} for {}\n{}",
+                ranking.version,
+                ranking.month,
+                table(&["rank", "account", "wci", "articles", "reads"], rows)
+            ))
+        }
+        Stats::Alarms { account, range } => {
+            let (from, to) = range_of(out, range);
+            let request = ListAlarmsRequest {
+                account: account.account,
+                from,
+                to,
+            };
+            let alarms = client
+                .list_alarms(request)
+                .await
+                .map_err(status)?
+                .into_inner()
+                .alarms;
+            if out.json {
+                let alarms: Vec<_> = alarms.iter().map(|a| alarm_json(out, a)).collect();
+                return out.document(&json!({ "alarms": alarms }));
+            }
+            if alarms.is_empty() {
+                eprintln!("no alarms");
+                return Ok(());
+            }
+            out.line(&alarm_table(out, &alarms))
+        }
+        Stats::Readiness { account, date } => {
+            let request = GetReadinessReportRequest {
+                account: account.account,
+                date: date.unwrap_or_default(),
+            };
+            let r = client
+                .get_readiness_report(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                let alarms: Vec<_> = r.alarms.iter().map(|a| alarm_json(out, a)).collect();
+                return out.document(&json!({
+                    "account": r.account,
+                    "date": r.date,
+                    "last_published_on": r.last_published_on,
+                    "days_since_update": r.days_since_update,
+                    "update_ok": r.update_ok,
+                    "recent_tickets": r.recent_tickets,
+                    "recent_answered": r.recent_answered,
+                    "interaction_ok": r.interaction_ok,
+                    "acknowledged_in_time": r.acknowledged_in_time,
+                    "alarms": alarms,
+                }));
+            }
+            let ok = |b: bool| if b { "ok" } else { "ALARM" };
+            let mut text = fields(&[
+                ("account", r.account.clone()),
+                ("date", r.date.clone()),
+                ("last published", or_dash(&r.last_published_on)),
+                (
+                    "updates",
+                    if r.last_published_on.is_empty() {
+                        format!("{} (nothing published yet)", ok(r.update_ok))
+                    } else {
+                        format!("{} ({} days since)", ok(r.update_ok), r.days_since_update)
+                    },
+                ),
+                (
+                    "interaction",
+                    format!(
+                        "{} ({} of {} recent tickets answered)",
+                        ok(r.interaction_ok),
+                        r.recent_answered,
+                        r.recent_tickets
+                    ),
+                ),
+                ("acknowledged in time", percent(r.acknowledged_in_time)),
+            ]);
+            if !r.alarms.is_empty() {
+                text.push_str("\n\nALARMS\n");
+                text.push_str(&alarm_table(out, &r.alarms));
+            }
+            out.line(&text)
+        }
     }
+}
+
+/// The range given, or the 30 office days up to today.
+fn range_of(out: &Out, range: RangeArg) -> (String, String) {
+    let to = range.to.unwrap_or_else(|| today(out).to_string());
+    let from = range.from.unwrap_or_else(|| {
+        NaiveDate::parse_from_str(&to, "%Y-%m-%d")
+            .ok()
+            .and_then(|day| day.checked_sub_days(Days::new(29)))
+            // An unparseable --to is the server's to refuse, naming the field.
+            .map_or_else(|| to.clone(), |day| day.to_string())
+    });
+    (from, to)
+}
+
+fn today(out: &Out) -> NaiveDate {
+    chrono::Utc::now().with_timezone(&out.tz).date_naive()
+}
+
+/// The month before today's, YYYY-MM: the last finished month.
+fn last_month(out: &Out) -> String {
+    let first = today(out).with_day(1).expect("every month has a first day");
+    let previous = first.pred_opt().expect("not the first day of time");
+    previous.format("%Y-%m").to_string()
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
+/// Seconds as the unit a department thinks in.
+fn duration(seconds: f64) -> String {
+    if seconds <= 0.0 {
+        return "-".to_owned();
+    }
+    let minutes = seconds / 60.0;
+    if minutes < 60.0 {
+        format!("{minutes:.0}m")
+    } else if minutes < 48.0 * 60.0 {
+        format!("{:.1}h", minutes / 60.0)
+    } else {
+        format!("{:.1}d", minutes / 1440.0)
+    }
+}
+
+fn alarm_json(out: &Out, a: &Alarm) -> Value {
+    json!({
+        "account": a.account,
+        "rule": a.rule,
+        "subject": a.subject,
+        "day": a.day,
+        "detail": a.detail,
+        "raised_at": out.json_time(a.raised_at.as_ref()),
+    })
+}
+
+fn alarm_table(out: &Out, alarms: &[Alarm]) -> String {
+    let rows = alarms.iter().map(|a| {
+        vec![
+            a.day.clone(),
+            a.rule.clone(),
+            or_dash(&a.subject),
+            shorten(&a.detail, 50),
+            out.time(a.raised_at.as_ref()),
+        ]
+    });
+    table(&["day", "rule", "subject", "detail", "raised"], rows)
 }
