@@ -399,6 +399,21 @@ fn truncate(message: String) -> String {
     }
 }
 
+/// The connections a gRPC server accepts on `listener`, each with `TCP_NODELAY`
+/// set: without it, a response of a few hundred bytes waits for the client's
+/// delayed ACK (Nagle's algorithm), about 40 ms, while a small one does not.
+/// (`Server::tcp_nodelay` applies only to listeners tonic binds itself.)
+pub fn nodelay_incoming(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
+
 /// The health service's name, listed by reflection beside the service's own.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
@@ -520,6 +535,17 @@ mod tests {
             tonic::Code::NotFound
         );
         assert_eq!(ErrorCode::AlreadyExists.http(), http::StatusCode::CONFLICT);
+    }
+
+    #[tokio::test]
+    async fn accepted_grpc_connections_do_not_wait_for_delayed_acks() {
+        use tokio_stream::StreamExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut incoming = Box::pin(nodelay_incoming(listener));
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap());
     }
 
     #[test]

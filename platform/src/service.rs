@@ -9,7 +9,6 @@ use async_nats::jetstream;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
@@ -217,7 +216,7 @@ impl ServiceRuntime {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(self.grpc_listener),
+                crate::grpc::nodelay_incoming(self.grpc_listener),
                 stop_grpc.clone().cancelled_owned(),
             );
 
