@@ -6,6 +6,7 @@ mod datacube;
 mod drain;
 mod helpers;
 mod inbound_counts;
+mod migrations;
 mod inspection;
 mod migrations;
 mod overview;
