@@ -287,35 +287,7 @@ impl Articles {
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
         let hits = self.screen(&row.content()).await?;
-        if !overrides.is_empty() {
-            if !who
-                .actor
-                .roles
-                .iter()
-                .any(|r| matches!(r, Role::Reviewer | Role::Publisher | Role::Admin))
-            {
-                return Err(review::ReviewError::RoleNeeded {
-                    role: "reviewer",
-                    action: "override a sensitive-word hit",
-                }
-                .into());
-            }
-            for (key, reason) in overrides {
-                if reason.trim().is_empty() {
-                    return Err(AppError::Invalid(format!(
-                        "overrides: a reason is required for {key}"
-                    )));
-                }
-                if !hits.iter().any(|h| h.key() == *key) {
-                    return Err(AppError::Invalid(format!(
-                        "overrides: {key} is not a hit of version {}",
-                        row.version
-                    )));
-                }
-                store::add_override(&mut tx, id, row.version, key, &who.actor.id, reason.trim())
-                    .await?;
-            }
-        }
+        record_overrides(&mut tx, who, &row, &hits, overrides).await?;
         let overridden = store::overrides(&mut *tx, id, row.version).await?;
         let open_hits = hits
             .iter()
@@ -371,6 +343,44 @@ impl Articles {
         if action == Action::Publish {
             self.send(id).await?;
         }
+        self.get(who, id).await
+    }
+
+    /// Records a reviewer's overrides of hits of the current version (each with a
+    /// reason, audited), without moving the article: a draft with an overridden hit
+    /// may then be submitted.
+    pub async fn override_hits(
+        &self,
+        who: &Who,
+        id: Uuid,
+        overrides: &[(String, String)],
+    ) -> Result<ArticleView, AppError> {
+        if overrides.is_empty() {
+            return Err(AppError::Invalid(
+                "overrides: at least one is required".into(),
+            ));
+        }
+        let mut tx = self.db.begin().await?;
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        let hits = self.screen(&row.content()).await?;
+        record_overrides(&mut tx, who, &row, &hits, overrides).await?;
+        let keys: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
+        store::audit(
+            &mut tx,
+            &Audit {
+                article_id: id,
+                action: "override",
+                from: row.state(),
+                to: row.state(),
+                actor: &who.actor.id,
+                role: &who.role_name(),
+                version: row.version,
+                stage: None,
+                comment: &keys.join(", "),
+            },
+        )
+        .await?;
+        tx.commit().await?;
         self.get(who, id).await
     }
 
@@ -708,6 +718,47 @@ pub enum Outcome {
         total: u64,
     },
     Failed(String),
+}
+
+/// Checks and stores overrides: reviewers, publishers and admins only, each with a
+/// reason, each naming a hit of the current version.
+async fn record_overrides(
+    tx: &mut Transaction<'_, Postgres>,
+    who: &Who,
+    row: &ArticleRow,
+    hits: &[Hit],
+    overrides: &[(String, String)],
+) -> Result<(), AppError> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    if !who
+        .actor
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Reviewer | Role::Publisher | Role::Admin))
+    {
+        return Err(review::ReviewError::RoleNeeded {
+            role: "reviewer",
+            action: "override a sensitive-word hit",
+        }
+        .into());
+    }
+    for (key, reason) in overrides {
+        if reason.trim().is_empty() {
+            return Err(AppError::Invalid(format!(
+                "overrides: a reason is required for {key}"
+            )));
+        }
+        if !hits.iter().any(|h| h.key() == *key) {
+            return Err(AppError::Invalid(format!(
+                "overrides: {key} is not a hit of version {}",
+                row.version
+            )));
+        }
+        store::add_override(tx, row.id, row.version, key, &who.actor.id, reason.trim()).await?;
+    }
+    Ok(())
 }
 
 fn require(who: &Who, role: Role, action: &'static str) -> Result<(), AppError> {

@@ -242,6 +242,23 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             .await
     }
 
+    async fn override_hits(&self, request: Request<pb::OverrideHitsRequest>) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
+        let req = request.into_inner();
+        let id = convert::article_id(&req.id)?;
+        let overrides: Vec<(String, String)> = req
+            .overrides
+            .into_iter()
+            .map(|o| (o.key, o.reason))
+            .collect();
+        let view = self
+            .articles
+            .override_hits(&who, id, &overrides)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
     async fn schedule_article(
         &self,
         request: Request<pb::ScheduleArticleRequest>,

@@ -16,9 +16,19 @@ pub const EDITOR_KEY: &str = "press-editor-key-01";
 /// A county (`yizhang`) office's key: its own account only.
 pub const COUNTY_KEY: &str = "county-viewer-key-01";
 
+/// The press office's editors (who may also review, so an author can try to).
+pub const AUTHOR_KEY: &str = "press-author-key-01";
+/// The new-media office: first and second review.
+pub const REVIEWER_KEY: &str = "media-reviewer-key-01";
+/// The new-media office's publisher: final approval, schedule, publish.
+pub const PUBLISHER_KEY: &str = "media-publisher-key-01";
+
 const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         transport:viewer:transport-viewer-key,\
                         press:editor:press-editor-key-01,\
+                        press:editor+reviewer:press-author-key-01,\
+                        media:reviewer:media-reviewer-key-01,\
+                        media:publisher:media-publisher-key-01,\
                         yizhang-office@yizhang:viewer:county-viewer-key-01";
 
 /// A running content-svc. Dropping it stops the server and then removes the
@@ -36,9 +46,16 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestNats::new(), &[]).await
+}
+
+/// content-svc on `test_nats` with extra settings (e.g. the mock WeChat's URL).
+pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> TestApp {
     let test_db = TestDb::new("content");
-    let test_nats = TestNats::new();
-    let env = service_env(&test_db, &test_nats, [("API_KEYS", API_KEYS)]);
+    let mut env = service_env(&test_db, &test_nats, [("API_KEYS", API_KEYS)]);
+    for (key, value) in extra {
+        env = env.with(key, *value);
+    }
     let config = Config::from_env(&env).expect("test configuration is valid");
     let app = Application::build(config)
         .await
@@ -122,6 +139,15 @@ pub struct Entry<'a> {
     pub name: &'a str,
     pub department: &'a str,
     pub position: i32,
+}
+
+/// A request by a named person (`x-actor`) with `key`.
+pub fn by<T>(message: T, key: &str, person: &str) -> tonic::Request<T> {
+    let mut request = authed(message, key);
+    request
+        .metadata_mut()
+        .insert("x-actor", person.parse().expect("ascii name"));
+    request
 }
 
 /// A request carrying `authorization: Bearer {key}`.

@@ -1,0 +1,400 @@
+//! Articles end to end: content-svc, the real gateway and the mock WeChat API
+//! (wechat-sim), on real PostgreSQL and NATS. WeChat's job results come back the
+//! way WeChat sends them: a signed callback to the gateway, onto WECHAT_INBOUND,
+//! into content-svc's consumer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use platform::Env;
+use platform::testing::TestNats;
+use prost::Message as _;
+use proto::content::v1 as pb;
+use proto::events::v1 as ev;
+use tokio::sync::oneshot;
+use tonic::Code;
+use wechat_sim::api_server::job_callbacks::JobCallbacks;
+use wechat_sim::api_server::{AccountKind, MockWechat, SimAccount, SimConfig};
+use wechat_sim::traffic::CallbackAccount;
+
+use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, TestApp, by, spawn_app_with};
+
+/// The mock WeChat, the gateway and content-svc sharing one NATS namespace.
+struct Stack {
+    app: TestApp,
+    mock: MockWechat,
+    callbacks: Arc<JobCallbacks>,
+    nats: async_nats::Client,
+    prefix: String,
+    _gateway: oneshot::Sender<()>,
+}
+
+async fn spawn_stack(kind: AccountKind) -> Stack {
+    let mut account = SimAccount::demo();
+    account.kind = kind;
+    let mock = MockWechat::start(SimConfig {
+        accounts: vec![account],
+        ..SimConfig::default()
+    })
+    .await
+    .expect("mock wechat starts");
+    let test_nats = TestNats::new();
+    let env = Env::from_pairs([
+        ("NATS_URL", test_nats.url().to_owned()),
+        ("NATS_PREFIX", test_nats.prefix.clone()),
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("REPLY_BUDGET", "200ms".to_owned()),
+    ]);
+    let gateway =
+        gateway::Application::build(gateway::Config::from_env(&env).expect("gateway config"))
+            .await
+            .expect("gateway builds");
+    let gateway_url = format!("http://127.0.0.1:{}", gateway.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(gateway.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let callbacks = Arc::new(
+        JobCallbacks::new(&gateway_url, vec![CallbackAccount::demo()]).expect("callback config"),
+    );
+    mock.state().send_job_callbacks(callbacks.clone());
+    let nats = async_nats::connect(test_nats.url()).await.expect("nats");
+    let prefix = test_nats.prefix.clone();
+    let kind_name = match kind {
+        AccountKind::Subscription => "subscription",
+        AccountKind::Service => "service",
+    };
+    let app = spawn_app_with(
+        test_nats,
+        &[
+            ("WECHAT_API_BASE_URL", mock.base_url()),
+            ("WECHAT_DEMO_KIND", kind_name),
+            ("SCHEDULER_INTERVAL", "200ms"),
+        ],
+    )
+    .await;
+    Stack {
+        app,
+        mock,
+        callbacks,
+        nats,
+        prefix,
+        _gateway: stop,
+    }
+}
+
+impl Stack {
+    /// Subscribes to the account's article events before acting.
+    async fn watch(&self, transition: &str) -> async_nats::Subscriber {
+        let subscriber = self
+            .nats
+            .subscribe(format!("{}.content.demo.article.{transition}", self.prefix))
+            .await
+            .expect("subscribe");
+        self.nats.flush().await.expect("flush");
+        subscriber
+    }
+
+    /// Creates an article by 李 (press) and takes it through the three reviews by
+    /// 王 and 赵 (new-media office reviewers) and 陈 (publisher).
+    async fn approved(&self, title: &str, channel: pb::Channel) -> String {
+        let mut client = self.app.client.clone();
+        let created = client
+            .create_article(by(
+                create(title, "<p>本周六上午九点至十二点停水。</p>", channel),
+                AUTHOR_KEY,
+                "li",
+            ))
+            .await
+            .expect("created")
+            .into_inner();
+        let id = created.id;
+        client
+            .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+            .await
+            .expect("submitted");
+        for (key, person) in [
+            (REVIEWER_KEY, "wang"),
+            (REVIEWER_KEY, "zhao"),
+            (PUBLISHER_KEY, "chen"),
+        ] {
+            client
+                .review_article(by(approve(&id), key, person))
+                .await
+                .expect("approved");
+        }
+        id
+    }
+}
+
+fn create(title: &str, body: &str, channel: pb::Channel) -> pb::CreateArticleRequest {
+    pb::CreateArticleRequest {
+        account: "demo".into(),
+        content: Some(pb::ArticleContent {
+            title: title.into(),
+            author: "市水务局".into(),
+            body: body.into(),
+            cover_media_id: "MEDIA_COVER_1".into(),
+            ..Default::default()
+        }),
+        channel: channel as i32,
+        ..Default::default()
+    }
+}
+
+fn article(id: &str) -> pb::ArticleRef {
+    pb::ArticleRef {
+        id: id.into(),
+        comment: String::new(),
+    }
+}
+
+fn approve(id: &str) -> pb::ReviewArticleRequest {
+    pb::ReviewArticleRequest {
+        id: id.into(),
+        approve: true,
+        comment: "同意".into(),
+        overrides: Vec::new(),
+    }
+}
+
+async fn next_event(subscriber: &mut async_nats::Subscriber) -> ev::ArticleChanged {
+    let message = tokio::time::timeout(Duration::from_secs(30), subscriber.next())
+        .await
+        .expect("the event arrives")
+        .expect("subscription open");
+    ev::ArticleChanged::decode(message.payload).expect("an ArticleChanged")
+}
+
+#[tokio::test]
+async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from_publishjobfinish()
+{
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+
+    // 李 writes an article with a banned word hidden by full-width letters, a
+    // traditional character and inserted symbols.
+    let created = client
+        .create_article(by(
+            create(
+                "城区供水管网改造",
+                "<p>请勿使用 ＶＰＮ 翻-牆 工具访问境外网站。</p>",
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    let id = created.id.clone();
+    assert_eq!(created.hits.len(), 1, "{:?}", created.hits);
+    let hit = &created.hits[0];
+    assert_eq!(
+        (hit.word.as_str(), hit.category.as_str(), hit.text.as_str()),
+        ("vpn翻墙", "political", "ＶＰＮ 翻-牆")
+    );
+
+    // The hit blocks submission until a reviewer overrides it with a reason.
+    let refused = client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("sensitive-word"),
+        "{}",
+        refused.message()
+    );
+    let overridden = client
+        .override_hits(by(
+            pb::OverrideHitsRequest {
+                id: id.clone(),
+                overrides: vec![pb::HitOverride {
+                    key: hit.key.clone(),
+                    reason: "提醒市民勿用翻墙工具，属正面引用".into(),
+                }],
+            },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect("a reviewer overrides")
+        .into_inner();
+    assert!(overridden.hits[0].overridden);
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted");
+
+    // The author may not review their own article; the same person not twice.
+    let own = client
+        .review_article(by(approve(&id), AUTHOR_KEY, "li"))
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::FailedPrecondition);
+    assert_eq!(own.message(), "the author of an article may not review it");
+    client
+        .review_article(by(approve(&id), REVIEWER_KEY, "wang"))
+        .await
+        .expect("first review");
+    let twice = client
+        .review_article(by(approve(&id), REVIEWER_KEY, "wang"))
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    assert!(
+        twice.message().contains("already did the first review"),
+        "{}",
+        twice.message()
+    );
+    client
+        .review_article(by(approve(&id), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("second review");
+    // The final approval is the publisher's.
+    let not_publisher = client
+        .review_article(by(approve(&id), REVIEWER_KEY, "sun"))
+        .await
+        .unwrap_err();
+    assert_eq!(not_publisher.code(), Code::PermissionDenied);
+    let approved = client
+        .review_article(by(approve(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("final approval")
+        .into_inner();
+    assert_eq!(approved.state, pb::ArticleState::Approved as i32);
+
+    // Published through draft/add + freepublish/submit; WeChat's PUBLISHJOBFINISH
+    // comes back through the gateway with the URL.
+    let mut published = stack.watch("published").await;
+    let publishing = client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat")
+        .into_inner();
+    assert_eq!(publishing.state, pb::ArticleState::Publishing as i32);
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+    assert!(
+        event.url.starts_with("https://mp.weixin.qq.com/s/sim-"),
+        "{}",
+        event.url
+    );
+    assert!(!event.msg_data_id.is_empty());
+    assert!(event.headline);
+
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect("readable by a reviewer")
+        .into_inner();
+    let article = detail.article.unwrap();
+    assert_eq!(article.state, pb::ArticleState::Published as i32);
+    assert_eq!(article.url, event.url);
+    let trail: Vec<(String, String)> = detail
+        .audit
+        .iter()
+        .map(|a| (a.action.clone(), a.actor.clone()))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("override", "media:wang"),
+            ("submit", "press:li"),
+            ("approve", "media:wang"),
+            ("approve", "media:zhao"),
+            ("approve", "media:chen"),
+            ("publish", "media:chen"),
+            ("confirm", "system"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/freepublish/submit")
+            .len(),
+        1
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_refused_publish_says_why() {
+    let stack = spawn_stack(AccountKind::Subscription).await;
+    let mut client = stack.app.client.clone();
+
+    let first = stack.approved("今日停水通知", pb::Channel::MassSend).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&first), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, first);
+    assert_eq!(event.channel, ev::PublishChannel::MassSend as i32);
+
+    // A subscription account has one mass send a day: the second is refused here.
+    let second = stack.approved("明日恢复供水", pb::Channel::MassSend).await;
+    let refused = client
+        .publish_article(by(article(&second), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("the next is possible at"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/sendall")
+            .len(),
+        1
+    );
+
+    // WeChat's review refuses a free-publish job: the article fails with the reason.
+    stack.callbacks.fail_next_publish(4);
+    let third = stack
+        .approved("供水管网图解", pb::Channel::Freepublish)
+        .await;
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(article(&third), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, third);
+    assert!(
+        event.reason.contains("WeChat's review refused it"),
+        "{}",
+        event.reason
+    );
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: third },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let article = detail.article.unwrap();
+    assert_eq!(article.state, pb::ArticleState::Failed as i32);
+    assert!(
+        article.failure.contains("publish_status 4"),
+        "{}",
+        article.failure
+    );
+    stack.app.stop().await;
+}
