@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::FixedOffset;
+use platform::accounts::WechatAccounts;
 use platform::service::{ServiceConfig, ServiceDefaults};
 use platform::{ConfigError, Env};
 
@@ -38,6 +39,30 @@ pub struct StatsSettings {
     pub inspection_interval: Duration,
     /// `OUTBOX_POLL_INTERVAL` (default 5s): the relay's safety-net poll.
     pub outbox_poll: Duration,
+    /// The datacube job's settings.
+    pub datacube: DatacubeSettings,
+}
+
+/// The datacube job: which accounts it pulls and how.
+#[derive(Debug, Clone)]
+pub struct DatacubeSettings {
+    /// `WECHAT_ACCOUNTS` with each `WECHAT_{ID}_APPID` / `_SECRET` (the demo account
+    /// when unset).
+    pub accounts: Vec<CubeAccount>,
+    /// `WECHAT_API_BASE_URL` (tests: wechat-sim).
+    pub base_url: String,
+    /// `DATACUBE_INTERVAL` (default 1h; `0s` turns the job off).
+    pub interval: Duration,
+    /// `DATACUBE_BACKFILL_DAYS` (default 30): how far back a first pull reaches.
+    pub backfill_days: u64,
+}
+
+/// One account the datacube job pulls.
+#[derive(Debug, Clone)]
+pub struct CubeAccount {
+    pub id: String,
+    pub appid: String,
+    pub secret: secrecy::SecretString,
 }
 
 impl StatsSettings {
@@ -83,6 +108,42 @@ impl StatsSettings {
             inspection_interval: env
                 .duration_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
             outbox_poll: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(5))?,
+            datacube: DatacubeSettings::from_env(env)?,
+        })
+    }
+}
+
+impl DatacubeSettings {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let interval = env.duration_or("DATACUBE_INTERVAL", Duration::from_secs(3600))?;
+        // Secrets are read only when the job runs.
+        let accounts = if interval.is_zero() {
+            Vec::new()
+        } else {
+            WechatAccounts::from_env(env)?
+                .iter()
+                .map(|account| {
+                    Ok(CubeAccount {
+                        id: account.id().to_string(),
+                        appid: account.appid()?,
+                        secret: account.secret()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ConfigError>>()?
+        };
+        let backfill_days: u64 = env.parse_or("DATACUBE_BACKFILL_DAYS", 30)?;
+        if !(1..=366).contains(&backfill_days) {
+            return Err(invalid(
+                "DATACUBE_BACKFILL_DAYS",
+                &backfill_days.to_string(),
+                "must be between 1 and 366",
+            ));
+        }
+        Ok(Self {
+            accounts,
+            base_url: env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL),
+            interval,
+            backfill_days,
         })
     }
 }

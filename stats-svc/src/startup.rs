@@ -10,12 +10,17 @@ use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 use proto::stats::v1::stats_service_server::{self, StatsServiceServer};
 
+use wechat::api::Client;
+use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
+
 use crate::config::{Config, DEFAULTS, StatsSettings};
+use crate::domain::AccountId;
 use crate::events::content::ContentHandler;
 use crate::events::inbound::{CONSUMER, InboundHandler};
 use crate::events::tickets::TicketHandler;
 use crate::grpc::StatsGrpc;
-use crate::jobs::inspection::{self, Clock};
+use crate::jobs::datacube::{AccountClients, DatacubeJob};
+use crate::jobs::{Clock, inspection, system_clock};
 
 /// Inspection alarms, written by this service's outbox relay
 /// (`stats.{account}.alarm.{rule}`, `stats.v1.AlarmRaised`).
@@ -33,13 +38,14 @@ pub struct Application {
     runtime: ServiceRuntime,
     settings: StatsSettings,
     clock: Clock,
+    clients: AccountClients,
 }
 
 impl Application {
     /// Connects, provisions (streams and the durable consumer), migrates and binds
     /// (port 0 in tests).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with_clock(config, inspection::system_clock()).await
+        Self::build_with_clock(config, system_clock()).await
     }
 
     /// [`Self::build`] with the inspection job reading `clock` (tests fix the day).
@@ -56,10 +62,12 @@ impl Application {
             platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &spec)
                 .await?;
         }
+        let clients = datacube_clients(&runtime, &config.stats).await?;
         Ok(Self {
             runtime,
             settings: config.stats,
             clock,
+            clients,
         })
     }
 
@@ -111,7 +119,43 @@ impl Application {
             signal,
             self.runtime.drain.clone(),
         ));
+        if !self.clients.is_empty() {
+            let job = DatacubeJob {
+                db: db.clone(),
+                clients: self.clients.clone(),
+                clock: self.clock.clone(),
+                office,
+                backfill_days: self.settings.datacube.backfill_days,
+                holder: format!("{}-{}", DEFAULTS.name, uuid::Uuid::new_v4()),
+            };
+            self.runtime
+                .drain
+                .spawn(job.run(self.settings.datacube.interval, self.runtime.drain.clone()));
+        }
     }
+}
+
+/// One API client per account the datacube job pulls, sharing the platform's token
+/// cache (a NATS KV bucket) with the other services.
+async fn datacube_clients(
+    runtime: &ServiceRuntime,
+    settings: &StatsSettings,
+) -> anyhow::Result<AccountClients> {
+    let cube = &settings.datacube;
+    if cube.accounts.is_empty() {
+        return Ok(Arc::default());
+    }
+    let bucket = runtime.namespace.name(wechat::token::DEFAULT_BUCKET);
+    let cache = SharedTokenCache::open(&runtime.jetstream, SharedCacheConfig::new(bucket)).await?;
+    let tokens = TokenSource::from(cache);
+    let mut clients = Vec::with_capacity(cube.accounts.len());
+    for account in &cube.accounts {
+        let client = Client::builder(&account.appid, account.secret.clone(), tokens.clone())
+            .base_url(&cube.base_url)
+            .build()?;
+        clients.push((AccountId::parse(account.id.as_str())?, client));
+    }
+    Ok(Arc::new(clients))
 }
 
 /// Applies the migrations and exits (the Kubernetes migration Job).

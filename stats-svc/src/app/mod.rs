@@ -7,6 +7,7 @@
 pub mod inspection;
 pub mod overview;
 pub mod ranking;
+pub mod reach;
 pub mod rollups;
 
 /// Why a use case failed for a reason other than its input.
@@ -14,4 +15,7 @@ pub mod rollups;
 pub enum AppError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A WeChat API call failed (only jobs call WeChat).
+    #[error("wechat: {0}")]
+    Wechat(#[from] wechat::api::ApiError),
 }

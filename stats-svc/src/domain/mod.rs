@@ -2,6 +2,7 @@
 
 pub mod inbound;
 pub mod inspection;
+pub mod reach;
 pub mod rollup;
 pub mod wci;
 

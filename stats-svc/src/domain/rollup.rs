@@ -49,11 +49,20 @@ pub enum Metric {
     /// Ratings given, and their sum (the mean is sum / count).
     TicketsRated,
     RatingSum,
+    /// WeChat's own figures (datacube), replaced on each pull: new followers by
+    /// `user_source`, followers lost by source, followers at the end of the day,
+    /// article reads and readers by read source, shares.
+    WxNewUsers,
+    WxLostUsers,
+    WxFollowers,
+    WxReads,
+    WxReadUsers,
+    WxShares,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 21] = [
         Metric::FollowersNew,
         Metric::FollowersLost,
         Metric::Messages,
@@ -69,6 +78,12 @@ impl Metric {
         Metric::TicketsOverdue,
         Metric::TicketsRated,
         Metric::RatingSum,
+        Metric::WxNewUsers,
+        Metric::WxLostUsers,
+        Metric::WxFollowers,
+        Metric::WxReads,
+        Metric::WxReadUsers,
+        Metric::WxShares,
     ];
 
     /// The stored and wire name.
@@ -89,6 +104,12 @@ impl Metric {
             Metric::TicketsOverdue => "tickets_overdue",
             Metric::TicketsRated => "tickets_rated",
             Metric::RatingSum => "rating_sum",
+            Metric::WxNewUsers => "wx_new_users",
+            Metric::WxLostUsers => "wx_lost_users",
+            Metric::WxFollowers => "wx_followers",
+            Metric::WxReads => "wx_reads",
+            Metric::WxReadUsers => "wx_read_users",
+            Metric::WxShares => "wx_shares",
         }
     }
 

@@ -38,7 +38,7 @@ impl From<GrpcError> for Status {
             GrpcError::Input(_) | GrpcError::Field { .. } => ErrorCode::InvalidArgument,
             GrpcError::AccountNotFound => ErrorCode::NotFound,
             // ErrorCode::status logs the detail and answers a generic message.
-            GrpcError::App(AppError::Database(_)) => ErrorCode::Internal,
+            GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,
         };
         code.status(error.to_string())
     }

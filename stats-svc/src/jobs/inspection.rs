@@ -2,10 +2,9 @@
 //! day the clock says. Several replicas may run it: an alarm is stored once per
 //! account, rule, subject and day (a unique key), and announced with it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::FixedOffset;
 use platform::outbox::OutboxSignal;
 use platform::shutdown::Drain;
 use sqlx::PgPool;
@@ -14,13 +13,7 @@ use crate::app::inspection::run_checks;
 use crate::domain::inspection::InspectionRules;
 use crate::domain::rollup::office_day;
 
-/// Where the job reads the time: `Utc::now` in production, a fixed day in tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
+pub use super::{Clock, system_clock};
 
 /// One run of the checks at the clock's time; returns the alarms newly raised.
 pub async fn check_once(

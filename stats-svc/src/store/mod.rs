@@ -5,4 +5,5 @@
 pub mod account_inbound;
 pub mod alarms;
 pub mod articles;
+pub mod reach;
 pub mod rollups;

@@ -2,9 +2,12 @@
 //! namespace per test, a module per feature. Events go in through JetStream,
 //! counts come out through gRPC.
 
+mod datacube;
 mod drain;
 mod helpers;
 mod inbound_counts;
+mod inspection;
 mod migrations;
 mod overview;
+mod rollups;
 mod startup;

@@ -1,0 +1,165 @@
+//! Reach: pulling WeChat's datacube for one account, range by range, within the
+//! API's limits; each call's answer is stored (with the progress) before the next
+//! call, and no transaction is held across a call.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use sqlx::PgPool;
+use wechat::api::Client;
+use wechat::api::datacube::ArticleTotal;
+
+use super::AppError;
+use crate::domain::AccountId;
+use crate::domain::reach::{CubeApi, chunks, due_range, latest_available};
+use crate::domain::rollup::{Metric, Tally};
+use crate::store::reach::{self, PulledArticle};
+
+/// What one pull did for one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// Datacube calls made.
+    pub calls: usize,
+}
+
+/// Pulls every API's due range for `account` at `now`, oldest chunk first, stopping
+/// early (progress kept) when `stop` says so.
+pub async fn pull_account(
+    db: &PgPool,
+    client: &Client,
+    account: &AccountId,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    backfill_days: u64,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<PullReport, AppError> {
+    let latest = latest_available(now, office);
+    let mut report = PullReport::default();
+    for api in CubeApi::ALL {
+        let done = reach::progress(db, account, api.as_str()).await?;
+        let Some((from, to)) = due_range(api, done, latest, backfill_days) else {
+            continue;
+        };
+        for (begin, end) in chunks(from, to, api.max_span()) {
+            if stop() {
+                return Ok(report);
+            }
+            let (values, articles) = fetch(client, account, api, begin, end).await?;
+            report.calls += 1;
+            reach::store_chunk(db, account, api.as_str(), end, &values, &articles).await?;
+        }
+    }
+    Ok(report)
+}
+
+async fn fetch(
+    client: &Client,
+    account: &AccountId,
+    api: CubeApi,
+    begin: NaiveDate,
+    end: NaiveDate,
+) -> Result<(Vec<Tally>, Vec<PulledArticle>), AppError> {
+    let mut sums: BTreeMap<(NaiveDate, Metric, String), i64> = BTreeMap::new();
+    let mut add = |day, metric, key: String, value: u64| {
+        *sums.entry((day, metric, key)).or_default() += i64::try_from(value).unwrap_or(i64::MAX);
+    };
+    let mut articles = Vec::new();
+    match api {
+        CubeApi::UserSummary => {
+            for row in client.user_summary(begin, end).await? {
+                let source = row.user_source.to_string();
+                add(
+                    row.ref_date,
+                    Metric::WxNewUsers,
+                    source.clone(),
+                    row.new_user,
+                );
+                add(row.ref_date, Metric::WxLostUsers, source, row.cancel_user);
+            }
+        }
+        CubeApi::UserCumulate => {
+            for row in client.user_cumulate(begin, end).await? {
+                add(
+                    row.ref_date,
+                    Metric::WxFollowers,
+                    String::new(),
+                    row.cumulate_user,
+                );
+            }
+        }
+        CubeApi::UserRead => {
+            for row in client.user_read(begin, end).await? {
+                let source = row.user_source.to_string();
+                let c = &row.counters;
+                add(
+                    row.ref_date,
+                    Metric::WxReads,
+                    source.clone(),
+                    c.int_page_read_count,
+                );
+                add(
+                    row.ref_date,
+                    Metric::WxReadUsers,
+                    source.clone(),
+                    c.int_page_read_user,
+                );
+                add(row.ref_date, Metric::WxShares, source, c.share_count);
+            }
+        }
+        CubeApi::ArticleTotal => {
+            for total in client.article_total(begin, end).await? {
+                articles.push(day_seven(&total));
+            }
+        }
+    }
+    let values = sums
+        .into_iter()
+        .map(|((day, metric, key), value)| Tally {
+            account: account.clone(),
+            day,
+            metric,
+            key,
+            value,
+        })
+        .collect();
+    Ok((values, articles))
+}
+
+/// An article's figures on its seventh day (the last detail up to it: WeChat stops
+/// reporting an article after a few days).
+fn day_seven(total: &ArticleTotal) -> PulledArticle {
+    let seventh = total.ref_date + Days::new(6);
+    let detail = total
+        .details
+        .iter()
+        .filter(|d| d.stat_date <= seventh)
+        .max_by_key(|d| d.stat_date);
+    let (reads, shares) = detail.map_or((0, 0), |d| {
+        (d.counters.int_page_read_count, d.counters.share_count)
+    });
+    PulledArticle {
+        msgid: total.msgid.clone(),
+        title: total.title.clone(),
+        published_on: total.ref_date,
+        headline: total.msgid.rsplit('_').next() == Some("1"),
+        reads: i64::try_from(reads).unwrap_or(i64::MAX),
+        shares: i64::try_from(shares).unwrap_or(i64::MAX),
+    }
+}
+
+/// Takes the datacube lease for `holder` (one replica pulls at a time).
+pub async fn take_lease(
+    db: &PgPool,
+    holder: &str,
+    now: DateTime<Utc>,
+    lease: chrono::TimeDelta,
+) -> Result<bool, AppError> {
+    Ok(reach::take_lease(db, LEASE, holder, now, now + lease).await?)
+}
+
+/// Gives the datacube lease back.
+pub async fn release_lease(db: &PgPool, holder: &str) -> Result<(), AppError> {
+    Ok(reach::release_lease(db, LEASE, holder).await?)
+}
+
+const LEASE: &str = "datacube";

@@ -1,0 +1,171 @@
+//! The datacube's rules (domain.md §1.2, "Data availability"): a day's figures can be
+//! asked for only after 08:00 the next day (office time), each API takes a range of at
+//! most a few days, and a missing range is pulled in chunks that respect it.
+
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, Utc};
+
+/// One datacube API and its longest range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CubeApi {
+    /// `getusersummary`: 7 days.
+    UserSummary,
+    /// `getusercumulate`: 7 days.
+    UserCumulate,
+    /// `getuserread`: 3 days.
+    UserRead,
+    /// `getarticletotal`: 1 day (the articles sent that day).
+    ArticleTotal,
+}
+
+impl CubeApi {
+    /// Every API the job pulls.
+    pub const ALL: [CubeApi; 4] = [
+        CubeApi::UserSummary,
+        CubeApi::UserCumulate,
+        CubeApi::UserRead,
+        CubeApi::ArticleTotal,
+    ];
+
+    /// The API's name (its path segment).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CubeApi::UserSummary => "getusersummary",
+            CubeApi::UserCumulate => "getusercumulate",
+            CubeApi::UserRead => "getuserread",
+            CubeApi::ArticleTotal => "getarticletotal",
+        }
+    }
+
+    /// The most days one call may cover.
+    pub fn max_span(self) -> u64 {
+        match self {
+            CubeApi::UserSummary | CubeApi::UserCumulate => 7,
+            CubeApi::UserRead => 3,
+            CubeApi::ArticleTotal => 1,
+        }
+    }
+
+    /// Article figures are counted on day 7 after sending: a day's articles are pulled
+    /// once their seventh day is over; the other APIs the day after.
+    pub fn settle_days(self) -> u64 {
+        match self {
+            CubeApi::ArticleTotal => 6,
+            _ => 0,
+        }
+    }
+}
+
+/// When yesterday's figures become available, office time.
+pub fn available_from() -> NaiveTime {
+    NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN)
+}
+
+/// The latest day whose figures may be asked for at `now`: yesterday after 08:00,
+/// the day before otherwise.
+pub fn latest_available(now: DateTime<Utc>, office: FixedOffset) -> NaiveDate {
+    let local = now.with_timezone(&office);
+    let back = if local.time() >= available_from() {
+        1
+    } else {
+        2
+    };
+    local.date_naive() - Days::new(back)
+}
+
+/// The calls that cover `from..=to`, each at most `max_span` days, oldest first.
+pub fn chunks(from: NaiveDate, to: NaiveDate, max_span: u64) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut calls = Vec::new();
+    let mut begin = from;
+    while begin <= to {
+        let end = (begin + Days::new(max_span.max(1) - 1)).min(to);
+        calls.push((begin, end));
+        begin = end + Days::new(1);
+    }
+    calls
+}
+
+/// The range still to pull for `api`: from the day after `done` (or `backfill_days`
+/// before the latest available day) to the latest available day less the API's
+/// settling time. Empty when nothing is due.
+pub fn due_range(
+    api: CubeApi,
+    done: Option<NaiveDate>,
+    latest: NaiveDate,
+    backfill_days: u64,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let to = latest - Days::new(api.settle_days());
+    let from = match done {
+        Some(day) => day + Days::new(1),
+        None => to - Days::new(backfill_days.max(1) - 1),
+    };
+    (from <= to).then_some((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn office() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn yesterday_is_available_only_after_eight_in_the_office() {
+        let before = DateTime::parse_from_rfc3339("2026-12-01T23:59:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            latest_available(before, office()),
+            day("2026-11-30"),
+            "07:59 on 2 Dec"
+        );
+        let after = DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            latest_available(after, office()),
+            day("2026-12-01"),
+            "08:00 on 2 Dec"
+        );
+    }
+
+    #[test]
+    fn a_range_is_cut_into_calls_no_longer_than_the_api_allows() {
+        let calls = chunks(day("2026-11-01"), day("2026-11-10"), 3);
+        assert_eq!(
+            calls,
+            [
+                (day("2026-11-01"), day("2026-11-03")),
+                (day("2026-11-04"), day("2026-11-06")),
+                (day("2026-11-07"), day("2026-11-09")),
+                (day("2026-11-10"), day("2026-11-10")),
+            ]
+        );
+        assert_eq!(chunks(day("2026-11-02"), day("2026-11-01"), 7), []);
+    }
+
+    #[test]
+    fn the_due_range_backfills_then_continues_and_articles_wait_seven_days() {
+        let latest = day("2026-12-01");
+        assert_eq!(
+            due_range(CubeApi::UserSummary, None, latest, 30),
+            Some((day("2026-11-02"), latest))
+        );
+        assert_eq!(
+            due_range(CubeApi::UserSummary, Some(day("2026-11-29")), latest, 30),
+            Some((day("2026-11-30"), latest))
+        );
+        assert_eq!(
+            due_range(CubeApi::UserSummary, Some(latest), latest, 30),
+            None
+        );
+        assert_eq!(
+            due_range(CubeApi::ArticleTotal, Some(day("2026-11-20")), latest, 30),
+            Some((day("2026-11-21"), day("2026-11-25")))
+        );
+    }
+}

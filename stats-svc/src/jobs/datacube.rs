@@ -1,0 +1,97 @@
+//! The datacube job: every `interval`, the replica that holds the `datacube` lease
+//! (a PostgreSQL row, so exactly one replica pulls at a time) pulls each account's
+//! due ranges (`app::reach`). A replica that dies mid-pull leaves its progress; the
+//! lease expires and another continues from there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use platform::shutdown::Drain;
+use sqlx::PgPool;
+use wechat::api::Client;
+
+use super::Clock;
+use crate::app::reach::{pull_account, release_lease, take_lease};
+use crate::domain::AccountId;
+
+/// How long a lease lasts: far longer than a pull (a few hundred calls at most).
+const LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// One account's API client.
+pub type AccountClients = Arc<Vec<(AccountId, Client)>>;
+
+/// The job's settings.
+#[derive(Clone)]
+pub struct DatacubeJob {
+    pub db: PgPool,
+    pub clients: AccountClients,
+    pub clock: Clock,
+    pub office: FixedOffset,
+    pub backfill_days: u64,
+    /// This replica's name in the lease.
+    pub holder: String,
+}
+
+impl DatacubeJob {
+    /// One run: takes the lease, pulls every account, gives the lease back. Returns
+    /// the calls made, or `None` when another replica holds the lease.
+    pub async fn run_once(&self, drain: &Drain) -> Result<Option<usize>, crate::app::AppError> {
+        let now = (self.clock)();
+        if !take_lease(&self.db, &self.holder, now, LEASE).await? {
+            return Ok(None);
+        }
+        let mut calls = 0;
+        let stop = || drain.is_stopping();
+        let mut result = Ok(());
+        for (account, client) in self.clients.iter() {
+            match pull_account(
+                &self.db,
+                client,
+                account,
+                now,
+                self.office,
+                self.backfill_days,
+                &stop,
+            )
+            .await
+            {
+                Ok(report) => calls += report.calls,
+                // One account's failure (a suspended account, an unverified one)
+                // does not stop the others; it is retried next run.
+                Err(error) => {
+                    tracing::warn!(account = account.as_str(), %error, "datacube pull failed");
+                    result = Err(error);
+                }
+            }
+        }
+        release_lease(&self.db, &self.holder).await?;
+        metrics::counter!("stats_datacube_calls_total").increment(calls as u64);
+        result.map(|()| Some(calls))
+    }
+
+    /// Runs every `interval` until the drain begins.
+    pub async fn run(self, interval: Duration, drain: Drain) {
+        tracing::info!(
+            ?interval,
+            accounts = self.clients.len(),
+            "datacube job started"
+        );
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = drain.stopping().cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            match self.run_once(&drain).await {
+                Ok(Some(calls)) if calls > 0 => tracing::info!(calls, "datacube pulled"),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "datacube run incomplete; retrying next interval")
+                }
+            }
+        }
+        tracing::info!("datacube job stopped");
+    }
+}

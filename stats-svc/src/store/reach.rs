@@ -1,0 +1,124 @@
+//! The datacube job's state: progress per account and API, the figures it pulls
+//! (official counters in `daily_counts`, replaced rather than added; article day-7
+//! figures in `article_figures`), and the lease that lets one replica run it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+
+use crate::domain::AccountId;
+use crate::domain::rollup::Tally;
+
+/// Takes or renews the lease of `job` for `holder` until `until`; false when another
+/// holder's lease is still running.
+pub async fn take_lease(
+    db: &PgPool,
+    job: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let taken = sqlx::query(
+        "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $4)
+         ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+          WHERE job_leases.holder = EXCLUDED.holder OR job_leases.expires_at < $3",
+    )
+    .bind(job)
+    .bind(holder)
+    .bind(now)
+    .bind(until)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
+}
+
+/// Gives the lease back, so the next run need not wait for it to expire.
+pub async fn release_lease(db: &PgPool, job: &str, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
+        .bind(job)
+        .bind(holder)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The last day pulled of `api` for `account`.
+pub async fn progress(
+    db: &PgPool,
+    account: &AccountId,
+    api: &str,
+) -> Result<Option<NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_day FROM datacube_progress WHERE account = $1 AND api = $2")
+        .bind(account.as_str())
+        .bind(api)
+        .fetch_optional(db)
+        .await
+}
+
+/// Stores one pulled chunk: its counters replace what an earlier pull stored for the
+/// same day, and the progress moves to `last_day`, in one transaction.
+pub async fn store_chunk(
+    db: &PgPool,
+    account: &AccountId,
+    api: &str,
+    last_day: NaiveDate,
+    values: &[Tally],
+    articles: &[PulledArticle],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    for t in values {
+        sqlx::query(
+            "INSERT INTO daily_counts (account, day, metric, key, value) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account, day, metric, key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(t.account.as_str())
+        .bind(t.day)
+        .bind(t.metric.as_str())
+        .bind(&t.key)
+        .bind(t.value)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for a in articles {
+        // Likes and 在看 are not in the API: figures entered by hand are kept.
+        sqlx::query(
+            "INSERT INTO article_figures (account, article_id, title, published_on, headline,
+                 reads, shares, entered_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'datacube')
+             ON CONFLICT (account, article_id) DO UPDATE SET
+                 reads = EXCLUDED.reads, shares = EXCLUDED.shares, updated_at = now()",
+        )
+        .bind(account.as_str())
+        .bind(&a.msgid)
+        .bind(&a.title)
+        .bind(a.published_on)
+        .bind(a.headline)
+        .bind(a.reads)
+        .bind(a.shares)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO datacube_progress (account, api, last_day) VALUES ($1, $2, $3)
+         ON CONFLICT (account, api) DO UPDATE SET last_day = GREATEST(datacube_progress.last_day, EXCLUDED.last_day)",
+    )
+    .bind(account.as_str())
+    .bind(api)
+    .bind(last_day)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// An article's reach on its seventh day, from `getarticletotal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledArticle {
+    /// `{msg_data_id}_{index}`.
+    pub msgid: String,
+    pub title: String,
+    pub published_on: NaiveDate,
+    /// Index 1 of its message.
+    pub headline: bool,
+    pub reads: i64,
+    pub shares: i64,
+}

@@ -1,0 +1,118 @@
+//! Reach from WeChat's datacube (played by wechat-sim, which refuses a range longer
+//! than the API allows or one that does not end before today): two replicas start
+//! together, one pulls, each range is asked for once in allowed chunks, and the
+//! figures are there to read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use platform::testing::{TestDb, TestNats, service_env};
+use proto::stats::v1 as pb;
+use stats_svc::domain::reach::latest_available;
+use stats_svc::{Application, Config};
+use tonic::transport::Channel;
+use wechat_sim::api_server::{MockWechat, SimConfig};
+
+use crate::helpers::{VIEWER_KEY, authed};
+
+#[tokio::test]
+async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
+    let sim = MockWechat::start(SimConfig::default()).await.unwrap();
+    let test_db = TestDb::new("stats");
+    let test_nats = TestNats::new();
+    let env = service_env(
+        &test_db,
+        &test_nats,
+        [
+            ("API_KEYS", "statistics:viewer:statistics-viewer-key"),
+            ("WECHAT_API_BASE_URL", sim.base_url()),
+            ("DATACUBE_BACKFILL_DAYS", "10"),
+        ],
+    );
+    // A day back: wechat-sim dates "today" in UTC, the office in +08:00, so its
+    // yesterday may be the office's today in the evening.
+    let now = Utc::now() - TimeDelta::days(1);
+    let clock: stats_svc::jobs::Clock = Arc::new(move || now);
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let latest = latest_available(now, office);
+
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let app = Application::build_with_clock(Config::from_env(&env).unwrap(), clock.clone())
+            .await
+            .expect("a replica starts");
+        let grpc_port = app.grpc_port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        replicas.push((grpc_port, stop, server));
+    }
+
+    let db = sqlx::PgPool::connect(&test_db.url()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM datacube_progress
+              WHERE (api = 'getarticletotal' AND last_day = $1) OR last_day = $2",
+        )
+        .bind(latest - chrono::Days::new(6))
+        .bind(latest)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        if done == 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pull not done: {done}/4"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{}", replicas[0].0))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let followers = pb::stats_service_client::StatsServiceClient::new(channel)
+        .get_daily_series(authed(
+            pb::GetDailySeriesRequest {
+                account: "demo".to_owned(),
+                metric: "wx_followers".to_owned(),
+                from: (latest - chrono::Days::new(9)).to_string(),
+                to: latest.to_string(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        followers.points.len(),
+        10,
+        "a follower total for each of 10 days"
+    );
+    let articles: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM article_figures WHERE entered_by = 'datacube'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(articles, 20, "two articles a day over 10 days, at day 7");
+    db.close().await;
+
+    for (_, stop, server) in replicas {
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+    // 10 days: users in 7-day chunks, reads in 3-day chunks, article totals one day
+    // each; each asked for once although two replicas ran the job.
+    let calls = |api: &str| sim.state().calls_to(&format!("/datacube/{api}")).len();
+    assert_eq!(calls("getusersummary"), 2);
+    assert_eq!(calls("getusercumulate"), 2);
+    assert_eq!(calls("getuserread"), 4);
+    assert_eq!(calls("getarticletotal"), 10);
+    sim.stop().await.unwrap();
+}

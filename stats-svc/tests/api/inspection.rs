@@ -1,0 +1,262 @@
+//! Inspection and ranking as the new-media office meets them: an article published
+//! (a CONTENT event) starts the update-gap clock, the alarm fires on the tenth day
+//! and not the ninth (the job's clock injected), reaches the STATS stream and the
+//! alarm list; figures entered by hand rank the accounts by WCI.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use prost::Message as _;
+use proto::events::v1 as ev;
+use proto::stats::v1 as pb;
+use stats_svc::domain::inspection::InspectionRules;
+use stats_svc::jobs::inspection::{Clock, check_once};
+
+use crate::helpers::{COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, spawn_app};
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+fn clock(now: &str) -> Clock {
+    let now = at(now);
+    Arc::new(move || now)
+}
+
+async fn publish_article(app: &TestApp, account: &str, article: &str, published: &str) {
+    let published = at(published);
+    let event = ev::ArticleChanged {
+        header: Some(ev::EventHeader {
+            event_id: format!("content:{article}:published"),
+            account: account.to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: published.timestamp(),
+                nanos: 0,
+            }),
+        }),
+        transition: ev::ArticleTransition::Published as i32,
+        article_id: article.to_owned(),
+        title: "冬季供暖通知".to_owned(),
+        headline: true,
+        published_at: Some(prost_types::Timestamp {
+            seconds: published.timestamp(),
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, article);
+    app.jetstream
+        .publish_with_headers(
+            app.nats
+                .namespace
+                .subject(&format!("content.{account}.article.published")),
+            headers,
+            event.encode_to_vec().into(),
+        )
+        .await
+        .expect("publish sent")
+        .await
+        .expect("JetStream acked the publish");
+}
+
+async fn wait_for_article(db: &sqlx::PgPool, article: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT article_id FROM article_figures WHERE article_id = $1")
+                .bind(article)
+                .fetch_optional(db)
+                .await
+                .unwrap();
+        if found.is_some() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{article} not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn office() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+#[tokio::test]
+async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stats_stream() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let stats = app
+        .jetstream
+        .get_stream(app.nats.namespace.name("STATS"))
+        .await
+        .expect("stats-svc provisioned STATS");
+    let mut alarms = stats
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: app.nats.namespace.subject("stats.chenzhou.alarm.no_update"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap();
+    // Published at 20:00 on 20 November in the office.
+    publish_article(&app, "chenzhou", "a-1", "2026-11-20T12:00:00Z").await;
+    wait_for_article(&db, "a-1").await;
+    let rules = InspectionRules::default();
+
+    // 29 November is day 9: nothing yet.
+    let day_nine = clock("2026-11-29T02:00:00Z");
+    check_once(&db, &rules, &day_nine, office()).await.unwrap();
+    let raised: i64 = sqlx::query_scalar("SELECT count(*) FROM alarms WHERE day = '2026-11-29'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(raised, 0, "no alarm on day 9");
+
+    // 30 November is day 10: the alarm, once however often the job runs that day.
+    let day_ten = clock("2026-11-30T02:00:00Z");
+    assert_eq!(
+        check_once(&db, &rules, &day_ten, office()).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        check_once(&db, &rules, &day_ten, office()).await.unwrap(),
+        0
+    );
+
+    // The job's own hourly run (on the real date) may announce an alarm of its own.
+    let raised = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = alarms.next().await.unwrap().unwrap();
+            let raised = pb::AlarmRaised::decode(message.payload.clone()).unwrap();
+            if raised.day == "2026-11-30" {
+                return raised;
+            }
+        }
+    })
+    .await
+    .expect("the alarm reaches STATS");
+    assert_eq!(raised.rule, "no_update");
+    assert!(raised.detail.contains("10 天"), "{}", raised.detail);
+
+    let listed = app
+        .client
+        .clone()
+        .list_alarms(authed(
+            pb::ListAlarmsRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-01".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.alarms.len(), 1);
+    assert_eq!(listed.alarms[0].rule, "no_update");
+
+    let report = app
+        .client
+        .clone()
+        .get_readiness_report(authed(
+            pb::GetReadinessReportRequest {
+                account: "chenzhou".to_owned(),
+                date: "2026-11-29".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.last_published_on, "2026-11-20");
+    assert_eq!(report.days_since_update, 9);
+    assert!(report.update_ok && report.interaction_ok);
+    db.close().await;
+    app.stop().await;
+}
+
+async fn enter(app: &TestApp, account: &str, article: &str, reads: u64, zaikan: u64) {
+    app.client
+        .clone()
+        .record_article_figures(authed(
+            pb::RecordArticleFiguresRequest {
+                account: account.to_owned(),
+                article_id: article.to_owned(),
+                title: "通知".to_owned(),
+                published_on: "2026-11-10".to_owned(),
+                headline: true,
+                reads,
+                zaikan,
+                likes: 0,
+                shares: 0,
+            },
+            EDITOR_KEY,
+        ))
+        .await
+        .expect("an editor enters figures");
+}
+
+#[tokio::test]
+async fn entered_figures_rank_the_accounts_by_wci_within_the_callers_reach() {
+    let app = spawn_app().await;
+    enter(&app, "chenzhou", "c-1", 20_000, 300).await;
+    enter(&app, "chenzhou", "c-2", 5_000, 40).await;
+    enter(&app, "yizhang", "y-1", 3_000, 10).await;
+    let ranking = |key: &'static str, version: &'static str| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .get_monthly_ranking(authed(
+                    pb::GetMonthlyRankingRequest {
+                        month: "2026-11".to_owned(),
+                        version: version.to_owned(),
+                    },
+                    key,
+                ))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+
+    let city = ranking(VIEWER_KEY, "v13").await.unwrap();
+    let order: Vec<(u32, &str, u64)> = city
+        .accounts
+        .iter()
+        .map(|a| (a.rank, a.account.as_str(), a.articles))
+        .collect();
+    assert_eq!(order, [(1, "chenzhou", 2), (2, "yizhang", 1)]);
+    assert!(city.accounts[0].wci > city.accounts[1].wci);
+
+    let county = ranking(COUNTY_KEY, "").await.unwrap();
+    assert_eq!(county.version, "v14.2");
+    assert_eq!(county.accounts.len(), 1);
+    assert_eq!(county.accounts[0].account, "yizhang");
+
+    let status = ranking(VIEWER_KEY, "v99").await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().starts_with("version:"), "{status:?}");
+    // Viewers read figures; they do not enter them.
+    let status = app
+        .client
+        .clone()
+        .record_article_figures(authed(
+            pb::RecordArticleFiguresRequest {
+                account: "chenzhou".to_owned(),
+                article_id: "c-3".to_owned(),
+                published_on: "2026-11-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    app.stop().await;
+}

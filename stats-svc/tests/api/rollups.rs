@@ -1,0 +1,332 @@
+//! The daily rollups as a leader reads them: a known day of callbacks and ticket
+//! changes goes in through JetStream (with duplicates, a redelivery under another
+//! message id, out-of-order ticket events and two callbacks either side of the
+//! office's midnight), and the series and the department scorecard come out exact.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use proto::events::v1 as ev;
+use proto::stats::v1 as pb;
+
+use crate::helpers::{COUNTY_KEY, TestApp, VIEWER_KEY, authed, spawn_app};
+
+/// 2026-11-30 09:00 in the office (+08:00).
+const NINE_AM: i64 = 1_796_000_400;
+const MINUTE: i64 = 60;
+const HOUR: i64 = 3600;
+
+fn raw_inbound(event_id: &str, at: i64, kind: ev::InboundKind, body: &str) -> ev::Inbound {
+    let msg_type = if kind == ev::InboundKind::Event {
+        "event"
+    } else {
+        "text"
+    };
+    ev::Inbound {
+        header: Some(ev::EventHeader {
+            event_id: event_id.to_owned(),
+            account: "chenzhou".to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: at,
+                nanos: 0,
+            }),
+        }),
+        kind: kind as i32,
+        msg_type: msg_type.to_owned(),
+        raw_xml: format!(
+            "<xml><ToUserName>gh_1</ToUserName><FromUserName>o_{event_id}</FromUserName>\
+             <CreateTime>{at}</CreateTime>{body}</xml>"
+        ),
+        ..Default::default()
+    }
+}
+
+fn message(event_id: &str, at: i64, msg_type: &str) -> ev::Inbound {
+    let mut inbound = raw_inbound(
+        event_id,
+        at,
+        ev::InboundKind::Message,
+        &format!("<MsgType>{msg_type}</MsgType><Content>hi</Content><MsgId>{at}</MsgId>"),
+    );
+    inbound.msg_type = msg_type.to_owned();
+    inbound
+}
+
+fn wechat_event(event_id: &str, at: i64, event: &str, key: &str) -> ev::Inbound {
+    raw_inbound(
+        event_id,
+        at,
+        ev::InboundKind::Event,
+        &format!("<MsgType>event</MsgType><Event>{event}</Event><EventKey>{key}</EventKey>"),
+    )
+}
+
+fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+/// A change of ticket `ticket` (opened at 09:00, acknowledgement due 10:00,
+/// resolution due 12:00) at `at`.
+fn ticket(
+    event_id: &str,
+    ticket: &str,
+    department: &str,
+    kind: ev::TicketChangeKind,
+    at: i64,
+) -> ev::TicketChanged {
+    ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: event_id.to_owned(),
+            account: "chenzhou".to_owned(),
+            occurred_at: ts(at),
+        }),
+        kind: kind as i32,
+        ticket_id: ticket.to_owned(),
+        department: department.to_owned(),
+        opened_at: ts(NINE_AM),
+        acknowledge_due_at: ts(NINE_AM + HOUR),
+        resolve_due_at: ts(NINE_AM + 3 * HOUR),
+        ..Default::default()
+    }
+}
+
+async fn publish(app: &TestApp, subject: &str, msg_id: &str, payload: Vec<u8>) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+    app.jetstream
+        .publish_with_headers(app.nats.namespace.subject(subject), headers, payload.into())
+        .await
+        .expect("publish sent")
+        .await
+        .expect("JetStream acked the publish");
+}
+
+async fn publish_inbound(app: &TestApp, inbound: &ev::Inbound, msg_id: &str) {
+    let subject = format!("wechat.inbound.chenzhou.{}", inbound.msg_type);
+    publish(app, &subject, msg_id, inbound.encode_to_vec()).await;
+}
+
+async fn publish_ticket(app: &TestApp, change: &ev::TicketChanged, msg_id: &str) {
+    let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+    publish(app, &subject, msg_id, change.encode_to_vec()).await;
+}
+
+/// Waits until `count` distinct events were applied (each claims its id once).
+async fn wait_for_applied(app: &TestApp, count: i64) {
+    let db = app.db().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if applied == count {
+            break;
+        }
+        assert!(
+            applied < count,
+            "{applied} events applied, {count} expected"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {applied} of {count} events applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    db.close().await;
+}
+
+async fn series(app: &TestApp, metric: &str) -> Vec<(String, String, i64)> {
+    app.client
+        .clone()
+        .get_daily_series(authed(
+            pb::GetDailySeriesRequest {
+                account: "chenzhou".to_owned(),
+                metric: metric.to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-12-01".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("series answers")
+        .into_inner()
+        .points
+        .into_iter()
+        .map(|p| (p.day, p.key, p.value))
+        .collect()
+}
+
+fn point(day: &str, key: &str, value: i64) -> (String, String, i64) {
+    (day.to_owned(), key.to_owned(), value)
+}
+
+#[tokio::test]
+async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_duplicates() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+
+    let callbacks = [
+        wechat_event("in-1", NINE_AM, "subscribe", "qrscene_metro"),
+        wechat_event("in-2", NINE_AM + MINUTE, "subscribe", ""),
+        wechat_event("in-3", NINE_AM + 2 * MINUTE, "unsubscribe", ""),
+        message("in-4", NINE_AM + 3 * MINUTE, "text"),
+        message("in-5", NINE_AM + 4 * MINUTE, "text"),
+        message("in-6", NINE_AM + 5 * MINUTE, "image"),
+        wechat_event("in-7", NINE_AM + 6 * MINUTE, "CLICK", "MENU_GUIDE"),
+        wechat_event("in-8", NINE_AM + 7 * MINUTE, "CLICK", "MENU_GUIDE"),
+        // 00:01 on 1 December in the office, though still 30 November in UTC.
+        message("in-9", NINE_AM + 15 * HOUR + MINUTE, "text"),
+    ];
+    // 23:59 on 30 November, delivered last of all (after the next day's).
+    let late = message("in-10", NINE_AM + 15 * HOUR - MINUTE, "text");
+    for inbound in &callbacks {
+        let id = inbound.header.as_ref().unwrap().event_id.clone();
+        publish_inbound(&app, inbound, &id).await;
+    }
+    // The same callback again under another message id: JetStream cannot drop it.
+    publish_inbound(&app, &callbacks[3], "in-4-redelivered").await;
+
+    let changes = [
+        // t1 (water): answered within both deadlines and rated 5, published closing first.
+        ticket("t1-close", "t1", "water", K::Closed, NINE_AM + 2 * HOUR),
+        ticket("t1-open", "t1", "water", K::Opened, NINE_AM),
+        ticket(
+            "t1-ack",
+            "t1",
+            "water",
+            K::Acknowledged,
+            NINE_AM + 30 * MINUTE,
+        ),
+        ticket("t1-reply", "t1", "water", K::Replied, NINE_AM + HOUR),
+        ticket("t1-rated", "t1", "water", K::Rated, NINE_AM + 3 * HOUR),
+        // t2 (water): acknowledged late, after the sweeper marked it overdue.
+        ticket("t2-open", "t2", "water", K::Opened, NINE_AM),
+        ticket("t2-overdue", "t2", "water", K::Overdue, NINE_AM + HOUR),
+        ticket("t2-ack", "t2", "water", K::Acknowledged, NINE_AM + 2 * HOUR),
+        // t3 (roads): never acknowledged, both deadlines missed.
+        ticket("t3-open", "t3", "roads", K::Opened, NINE_AM),
+        ticket("t3-overdue-ack", "t3", "roads", K::Overdue, NINE_AM + HOUR),
+        ticket(
+            "t3-overdue-resolve",
+            "t3",
+            "roads",
+            K::Overdue,
+            NINE_AM + 3 * HOUR,
+        ),
+    ];
+    let mut changes = changes.to_vec();
+    changes[4].rating = 5;
+    for change in &changes {
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        publish_ticket(&app, change, &id).await;
+    }
+    publish_ticket(&app, &changes[2], "t1-ack-redelivered").await;
+    publish_inbound(&app, &late, "in-10").await;
+
+    wait_for_applied(&app, 10 + 11).await;
+
+    assert_eq!(
+        series(&app, "followers_new").await,
+        [point("2026-11-30", "", 1), point("2026-11-30", "metro", 1)]
+    );
+    assert_eq!(
+        series(&app, "followers_lost").await,
+        [point("2026-11-30", "", 1)]
+    );
+    assert_eq!(
+        series(&app, "messages").await,
+        [
+            point("2026-11-30", "image", 1),
+            point("2026-11-30", "text", 3),
+            point("2026-12-01", "text", 1),
+        ]
+    );
+    assert_eq!(
+        series(&app, "menu_clicks").await,
+        [point("2026-11-30", "MENU_GUIDE", 2)]
+    );
+    assert_eq!(
+        series(&app, "tickets_overdue").await,
+        [
+            point("2026-11-30", "roads", 2),
+            point("2026-11-30", "water", 1)
+        ]
+    );
+
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let names: Vec<&str> = scorecard
+        .departments
+        .iter()
+        .map(|d| d.department.as_str())
+        .collect();
+    assert_eq!(names, ["water", "roads"], "best compliance first");
+    let water = &scorecard.departments[0];
+    assert_eq!(
+        (
+            water.opened,
+            water.acknowledged,
+            water.answered,
+            water.closed,
+            water.overdue,
+            water.rated
+        ),
+        (2, 2, 1, 1, 1, 1)
+    );
+    assert_eq!(water.mean_rating, 5.0);
+    // Acknowledged after 30 min and 2 h: nearest-rank median and p90.
+    assert_eq!(water.acknowledge_median_seconds, 1800.0);
+    assert_eq!(water.acknowledge_p90_seconds, 7200.0);
+    assert_eq!(water.resolve_median_seconds, 7200.0);
+    assert_eq!(water.acknowledged_in_time, 0.5);
+    assert_eq!(water.resolved_in_time, 0.5);
+    let roads = &scorecard.departments[1];
+    assert_eq!((roads.opened, roads.overdue, roads.acknowledged), (1, 2, 0));
+    assert_eq!(roads.acknowledged_in_time, 0.0);
+
+    // A county's key reads its own account only: the city's is not found.
+    let status = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            COUNTY_KEY,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let status = app
+        .client
+        .clone()
+        .get_daily_series(authed(
+            pb::GetDailySeriesRequest {
+                account: "chenzhou".to_owned(),
+                metric: "nonsense".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().starts_with("metric:"), "{status:?}");
+    app.stop().await;
+}
