@@ -7,7 +7,7 @@ use platform::outbox::OutboxSignal;
 use sqlx::PgPool;
 
 use crate::delivery::{AnswerError, Deliverer, RATING_QUESTION};
-use crate::domain::{Agent, AnswerText, Delivery, PageToken, TicketEvent, TicketId};
+use crate::domain::{Agent, AnswerText, Delivery, PageToken, TicketEvent, TicketId, TicketState};
 use crate::store::thread::{self, Outgoing};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
 use crate::store::tickets::{
@@ -77,7 +77,8 @@ impl Tickets {
         agent: Agent<'_>,
         note: &str,
     ) -> Result<TicketRow, ActionError> {
-        self.act(id, agent, TicketEvent::Acknowledged, note).await
+        self.act(id, agent, TicketEvent::Acknowledged, note, |_| Ok(()))
+            .await
     }
 
     /// Moves the ticket to another department and/or names its agent.
@@ -92,7 +93,15 @@ impl Tickets {
             department: assignment.department,
             assignee: assignment.assignee,
         };
-        self.act(id, agent, event, note).await
+        // An assignment that changes nothing would only clutter the history.
+        let changes = |row: &TicketRow| {
+            let department = assignment.department.unwrap_or(&row.department);
+            if department == row.department && assignment.assignee == row.assignee {
+                return Err(ActionError::NoChange(id));
+            }
+            Ok(())
+        };
+        self.act(id, agent, event, note, changes).await
     }
 
     /// Closes the ticket, then asks the citizen to rate the answer. The close
@@ -104,7 +113,17 @@ impl Tickets {
         agent: Agent<'_>,
         note: &str,
     ) -> Result<TicketRow, ActionError> {
-        let closed = self.act(id, agent, TicketEvent::Closed, note).await?;
+        // A ticket closed without an answer must say why, or the history cannot
+        // tell a resolved request from a dropped one.
+        let justified = |row: &TicketRow| {
+            if note.is_empty() && row.state != TicketState::Answered.as_str() {
+                return Err(ActionError::ReasonRequired(id));
+            }
+            Ok(())
+        };
+        let closed = self
+            .act(id, agent, TicketEvent::Closed, note, justified)
+            .await?;
         let asked = match self
             .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION)
             .await
@@ -130,7 +149,8 @@ impl Tickets {
         agent: Agent<'_>,
         note: &str,
     ) -> Result<TicketRow, ActionError> {
-        self.act(id, agent, TicketEvent::Reopened, note).await
+        self.act(id, agent, TicketEvent::Reopened, note, |_| Ok(()))
+            .await
     }
 
     /// Lock, change, commit, wake: every department action but the answer.
@@ -140,10 +160,12 @@ impl Tickets {
         agent: Agent<'_>,
         event: TicketEvent<'_>,
         note: &str,
+        admit: impl Fn(&TicketRow) -> Result<(), ActionError>,
     ) -> Result<TicketRow, ActionError> {
         let actor = agent.actor();
         let mut tx = self.db.begin().await?;
         let before = lock_reached(&mut tx, id, Some(agent)).await?;
+        admit(&before)?;
         let after = lifecycle::change(&mut tx, &before, event, Cause::now(&actor, note)).await?;
         tx.commit().await?;
         self.outbox.notify();

@@ -94,9 +94,9 @@ impl From<GrpcError> for Status {
             | GrpcError::RuleNotFound(_)
             | GrpcError::Action(ActionError::NotFound(_)) => ErrorCode::NotFound,
             GrpcError::Action(ActionError::Transition(_))
-            | GrpcError::Action(ActionError::CitizenHasActiveTicket) => {
-                ErrorCode::FailedPrecondition
-            }
+            | GrpcError::Action(ActionError::CitizenHasActiveTicket)
+            | GrpcError::Action(ActionError::NoChange(_))
+            | GrpcError::Action(ActionError::ReasonRequired(_)) => ErrorCode::FailedPrecondition,
             GrpcError::Delivery(DeliveryError::Refused(code))
                 if *code == wechat::api::ErrCode::OUT_OF_RESPONSE_COUNT =>
             {

@@ -210,3 +210,70 @@ async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
         .await
         .expect("a valid news rule");
 }
+
+#[tokio::test]
+async fn the_history_says_who_got_a_ticket_and_refuses_empty_or_unexplained_changes() {
+    let app = crate::helpers::spawn_app().await;
+    let id = app.insert_ticket("social-security", "open", 5).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let assign = |department: &str, assignee: &str| proto::interaction::v1::AssignTicketRequest {
+        id: id.to_string(),
+        department: department.into(),
+        assignee: assignee.into(),
+        note: String::new(),
+    };
+
+    agent.assign_ticket(assign("", "王芳")).await.unwrap();
+    let again = agent.assign_ticket(assign("", "王芳")).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+    let same = agent
+        .assign_ticket(assign("social-security", "王芳"))
+        .await
+        .unwrap_err();
+    assert_eq!(same.code(), Code::FailedPrecondition, "{same:?}");
+
+    let unexplained = agent
+        .close_ticket(TicketActionRequest {
+            id: id.to_string(),
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unexplained.code(), Code::FailedPrecondition);
+    assert!(
+        unexplained.message().contains("note"),
+        "{}",
+        unexplained.message()
+    );
+    agent
+        .close_ticket(TicketActionRequest {
+            id: id.to_string(),
+            note: "市民来电撤回".into(),
+        })
+        .await
+        .expect("closing with a reason");
+
+    let history = agent
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner()
+        .history;
+    let notes: Vec<(&str, &str)> = history
+        .iter()
+        .map(|h| (h.action.as_str(), h.note.as_str()))
+        .collect();
+    assert!(
+        notes.contains(&("assigned", "assignee — → 王芳")),
+        "{notes:?}"
+    );
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|(action, _)| *action == "assigned")
+            .count(),
+        1,
+        "{notes:?}"
+    );
+    assert!(notes.contains(&("closed", "市民来电撤回")), "{notes:?}");
+}

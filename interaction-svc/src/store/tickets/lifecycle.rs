@@ -23,6 +23,12 @@ pub enum ActionError {
     /// Reopening would give the citizen a second active ticket on the account.
     #[error("the citizen already has an active ticket on this account")]
     CitizenHasActiveTicket,
+    /// The assignment names the department and agent the ticket already has.
+    #[error("ticket {0} already has this department and assignee; nothing to change")]
+    NoChange(TicketId),
+    /// Closing a ticket that was never answered needs a note saying why.
+    #[error("ticket {0} has no answer; closing it needs a note saying why")]
+    ReasonRequired(TicketId),
     /// Another answer to the ticket is still being sent; answers go out in order.
     #[error("another answer to ticket {0} is still being sent; try again")]
     AnswerInFlight(TicketId),
@@ -105,12 +111,13 @@ pub async fn change(
     } else {
         before.department.as_str()
     };
-    let moved;
-    let note = if cause.note.is_empty() && !previous_department.is_empty() {
-        moved = format!("{previous_department} → {}", after.department);
-        moved.as_str()
-    } else {
-        cause.note
+    let described;
+    let note = match event {
+        TicketEvent::Assigned { .. } => {
+            described = describe_assignment(before, &after, cause.note);
+            described.as_str()
+        }
+        _ => cause.note,
     };
     if event.is_history(from, to) {
         record_transition(
@@ -155,6 +162,36 @@ pub async fn change(
     )
     .await?;
     Ok(after)
+}
+
+/// The history note of an assignment: what moved from what to what, then the
+/// agent's note (`department social-security → transport; assignee — → 李强; 属地`).
+fn describe_assignment(before: &TicketRow, after: &TicketRow, note: &str) -> String {
+    let shown = |name: &str| {
+        if name.is_empty() {
+            "—".to_owned()
+        } else {
+            name.to_owned()
+        }
+    };
+    let mut parts = Vec::new();
+    if before.department != after.department {
+        parts.push(format!(
+            "department {} → {}",
+            before.department, after.department
+        ));
+    }
+    if before.assignee != after.assignee {
+        parts.push(format!(
+            "assignee {} → {}",
+            shown(&before.assignee),
+            shown(&after.assignee)
+        ));
+    }
+    if !note.is_empty() {
+        parts.push(note.to_owned());
+    }
+    parts.join("; ")
 }
 
 /// Writes what `event` changes on the row, with `to` as the new state.
