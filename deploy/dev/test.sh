@@ -25,6 +25,9 @@ command -v cc >/dev/null 2>&1 || {
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+log "kubernetes manifests: render, validate, restricted profile"
+"$root/deploy/k8s/check.sh"
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

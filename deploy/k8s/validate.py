@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Renders every overlay and checks every object an operator would apply.
+
+1. Built-in kinds against the Kubernetes OpenAPI schema of KUBERNETES_VERSION
+   (kubernetes-validate, strict: an unknown field is an error).
+2. CloudNativePG, Prometheus Operator and Gateway API objects against the CRD schemas
+   in schemas/ (openAPIV3Schema of a pinned release, descriptions removed; see
+   schemas/README.md), closed like the API server's pruning would make them.
+3. Pod Security "restricted" for every pod template, plus this platform's own rules:
+   read-only root, no service-account token, a startupProbe, a preStop sleep that fits
+   in terminationGracePeriodSeconds, no replicas under an HPA, PDBs that allow drains.
+4. Every alert of the PrometheusRule has a runbook section in docs/operations.md.
+
+Usage: validate.py KUBECTL [overlay...]  (run by deploy/dev/test.sh)
+"""
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+KUBERNETES_VERSION = "1.31.0"
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+OPTIONAL = [HERE / "optional" / "httproute.yaml"]
+
+# Volume types the restricted profile allows.
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+    "persistentVolumeClaim", "projected", "secret",
+}
+
+
+def closed(schema):
+    """Treats an object with declared properties as closed (the API server prunes
+    unknown fields silently; here a typo must fail)."""
+    if isinstance(schema, dict):
+        schema = {k: closed(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [closed(v) for v in schema]
+    return schema
+
+
+def crd_schemas():
+    schemas = {}
+    for path in sorted((HERE / "schemas").glob("*.json")):
+        doc = json.loads(path.read_text())
+        schemas[(doc["apiVersion"], doc["kind"])] = closed(doc["schema"])
+    return schemas
+
+
+def render(kubectl, overlay):
+    out = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], check=True, capture_output=True, text=True
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def name_of(obj):
+    return f"{obj['kind']}/{obj['metadata'].get('name')}"
+
+
+def check_schema(obj, schemas):
+    key = (obj["apiVersion"], obj["kind"])
+    if key in schemas:
+        validator = jsonschema.Draft7Validator(schemas[key])
+        errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
+        return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]]
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        return [f"{'/'.join(map(str, e.path))}: {e.message}"]
+    except kubernetes_validate.SchemaNotFoundError:
+        return [f"no schema for {key} (add its CRD to schemas/)"]
+    return []
+
+
+def pod_templates(obj):
+    if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        yield obj["spec"]["template"]["spec"]
+    elif obj["kind"] == "CronJob":
+        yield obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def check_restricted(obj, spec):
+    """Pod Security Standards, restricted profile (v1.31), and our additions."""
+    problems = []
+    pod_sc = spec.get("securityContext", {})
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag):
+            problems.append(f"{flag} is set")
+    for volume in spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']} uses {sorted(kinds)}")
+    if spec.get("automountServiceAccountToken") is not False:
+        problems.append("automountServiceAccountToken is not false")
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        sc = c.get("securityContext", {})
+        where = f"container {c['name']}"
+        if sc.get("privileged"):
+            problems.append(f"{where}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{where}: allowPrivilegeEscalation is not false")
+        caps = sc.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            problems.append(f"{where}: capabilities do not drop ALL")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{where}: adds capabilities {caps['add']}")
+        if not (sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True):
+            problems.append(f"{where}: runAsNonRoot is not true")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+            problems.append(f"{where}: runs as uid 0")
+        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{where}: seccompProfile is {seccomp}")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{where}: root filesystem is writable")
+        for port in c.get("ports", []):
+            if "hostPort" in port:
+                problems.append(f"{where}: hostPort")
+        if obj["kind"] == "Deployment":
+            problems += check_lifecycle(spec, c, where)
+    return problems
+
+
+def check_lifecycle(spec, c, where):
+    problems = []
+    if "startupProbe" not in c:
+        problems.append(f"{where}: no startupProbe (liveness would kill a slow start)")
+    grace = spec.get("terminationGracePeriodSeconds", 30)
+    command = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    sleep = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds")
+    if command[:1] == ["/bin/sleep"]:
+        sleep = int(command[1])
+    if sleep is None:
+        problems.append(f"{where}: no preStop sleep (a rollout would refuse connections)")
+    elif sleep >= grace:
+        problems.append(f"{where}: preStop sleep {sleep}s does not fit in the {grace}s grace")
+    return problems
+
+
+def check_objects(objs):
+    problems = []
+    hpa_targets = {
+        o["spec"]["scaleTargetRef"]["name"]
+        for o in objs
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    replicas = {}
+    for o in objs:
+        if o["kind"] == "Deployment":
+            replicas[o["metadata"]["name"]] = o["spec"].get("replicas", 1)
+            if o["metadata"]["name"] in hpa_targets and "replicas" in o["spec"]:
+                problems.append(f"{name_of(o)}: replicas set although an HPA scales it")
+        if o["kind"] == "Deployment" and ":" not in o["spec"]["template"]["spec"]["containers"][0]["image"]:
+            problems.append(f"{name_of(o)}: image without a tag")
+    for o in objs:
+        if o["kind"] != "PodDisruptionBudget":
+            continue
+        spec = o["spec"]
+        target = o["spec"]["selector"]["matchLabels"].get("app")
+        if "minAvailable" in spec and spec["minAvailable"] >= replicas.get(target, 1):
+            problems.append(f"{name_of(o)}: minAvailable blocks every node drain")
+        if spec.get("maxUnavailable") == 0:
+            problems.append(f"{name_of(o)}: maxUnavailable 0 blocks every node drain")
+    return problems
+
+
+def check_runbooks(objs):
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in docs.splitlines()
+        if line.startswith("#")
+    }
+    problems = []
+    for o in objs:
+        if o["kind"] != "PrometheusRule":
+            continue
+        for group in o["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule and rule["alert"].lower() not in anchors:
+                    problems.append(f"alert {rule['alert']} has no runbook section in docs/operations.md")
+    return problems
+
+
+def main():
+    kubectl = sys.argv[1]
+    overlays = [pathlib.Path(p) for p in sys.argv[2:]] or sorted((HERE / "overlays").iterdir())
+    schemas = crd_schemas()
+    failed = False
+    for source in overlays + OPTIONAL:
+        if source.is_dir():
+            objs = render(kubectl, source)
+        else:
+            objs = [d for d in yaml.safe_load_all(source.read_text()) if d]
+        problems = []
+        for o in objs:
+            problems += [f"{name_of(o)}: {p}" for p in check_schema(o, schemas)]
+            for spec in pod_templates(o):
+                problems += [f"{name_of(o)}: {p}" for p in check_restricted(o, spec)]
+        problems += check_objects(objs) + check_runbooks(objs)
+        label = source.relative_to(ROOT)
+        if problems:
+            failed = True
+            print(f"[k8s] {label}: {len(problems)} problem(s)")
+            for p in problems:
+                print(f"  - {p}")
+        else:
+            print(f"[k8s] {label}: {len(objs)} objects valid (Kubernetes {KUBERNETES_VERSION}, restricted)")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
