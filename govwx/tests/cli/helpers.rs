@@ -4,17 +4,22 @@
 use std::process::Stdio;
 
 use interaction_svc::{Application, Config};
+use platform::nats::Namespace;
 use platform::testing::{TestDb, TestNats, service_env};
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout};
+use wechat::message::InboundMessage;
 use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET, MockWechat, SimConfig};
+use wechat_sim::traffic::CitizenAction;
 
 pub const ADMIN_KEY: &str = "admin-key-000001";
 pub const SOCIAL_AGENT_KEY: &str = "social-agent-key-01";
 pub const TRANSPORT_AGENT_KEY: &str = "transport-agent-key";
 /// The account the mock's demo app id belongs to.
 pub const ACCOUNT: &str = "chenzhou";
+/// The account's original id, the `ToUserName` of its callbacks.
+const GH_ID: &str = "gh_chenzhou0001";
 
 pub struct Stack {
     pub mock: MockWechat,
@@ -192,6 +197,38 @@ impl Stack {
             .unwrap();
     }
 
+    /// Citizen `openid` sends `text`: the callback the gateway would publish to
+    /// WECHAT_INBOUND (its own `inbound_event` builds it), acked by JetStream.
+    pub async fn citizen_says(&self, openid: &str, text: &str) {
+        let now = chrono::Utc::now().timestamp() as u64;
+        let msg_id = u64::from(uuid::Uuid::new_v4().as_fields().0) << 20;
+        let action = CitizenAction::Text {
+            content: text.to_owned(),
+        };
+        let xml = action.to_xml(GH_ID, openid, now, msg_id);
+        let message = InboundMessage::parse(xml.as_bytes()).expect("the XML parses");
+        let event = gateway::event::inbound_event(
+            &Namespace::default(),
+            ACCOUNT,
+            &message,
+            &xml,
+            std::time::SystemTime::now(),
+        );
+        let suffix = event
+            .subject
+            .strip_prefix("wechat.inbound.")
+            .expect("an inbound subject");
+        let jetstream = async_nats::jetstream::new(self._test_nats.connect().await);
+        platform::testing::publish_inbound(
+            &jetstream,
+            &self._test_nats.namespace,
+            suffix,
+            &event.event_id,
+            event.payload.to_vec(),
+        )
+        .await;
+    }
+
     /// Stops the service and waits for its drain.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -211,14 +248,21 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// The next event it printed, parsed (each line is one JSON document).
-    pub async fn next(&mut self) -> serde_json::Value {
-        let line =
-            tokio::time::timeout(std::time::Duration::from_secs(10), self.stdout.next_line())
-                .await
-                .expect("watch printed an event")
-                .expect("stdout readable")
-                .expect("watch still running");
-        serde_json::from_str(&line).expect("each watch line is a JSON document")
+    /// The first event it prints of `kind` whose ticket has `field` = `value`,
+    /// parsed (each line is one JSON document); earlier events are passed over.
+    pub async fn until(&mut self, kind: &str, field: &str, value: &str) -> serde_json::Value {
+        loop {
+            let line =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.stdout.next_line())
+                    .await
+                    .unwrap_or_else(|_| panic!("watch printed no {kind} event for {value}"))
+                    .expect("stdout readable")
+                    .expect("watch still running");
+            let event: serde_json::Value =
+                serde_json::from_str(&line).expect("each watch line is a JSON document");
+            if event["kind"] == kind && event["ticket"][field] == value {
+                return event;
+            }
+        }
     }
 }

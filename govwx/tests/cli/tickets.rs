@@ -3,9 +3,10 @@
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::helpers::{SOCIAL_AGENT_KEY, Stack, TRANSPORT_AGENT_KEY};
+use crate::helpers::{ACCOUNT, ADMIN_KEY, SOCIAL_AGENT_KEY, Stack, TRANSPORT_AGENT_KEY};
 
 const CITIZEN: &str = "o-citizen-streetlight";
+const NEWCOMER: &str = "o-citizen-newcomer";
 const ANSWER: &str = "您好，已收到，正在处理。";
 const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 
@@ -22,7 +23,8 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
     let other = stack
         .insert_ticket("o-citizen-road", "transport", "道路坑洼")
         .await;
-    let mut watch = stack.watch(SOCIAL_AGENT_KEY).await;
+    // The admin's watch sees every department's queue.
+    let mut watch = stack.watch(ADMIN_KEY).await;
 
     // The table lists the department's own tickets, the Chinese summary as wide as
     // the columns after it allow: every row's OPENED starts under the header's.
@@ -88,9 +90,7 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
             .any(|body| body["touser"] == CITIZEN && body["text"]["content"] == ANSWER),
         "the mock API received {sent:?}"
     );
-    let event = watch.next().await;
-    assert_eq!(event["kind"], "replied");
-    assert_eq!(event["ticket"]["id"], streetlight.as_str());
+    watch.until("replied", "id", &streetlight).await;
 
     let answered = stack
         .json(SOCIAL_AGENT_KEY, &["tickets", "show", &streetlight])
@@ -109,6 +109,42 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
         .ok(SOCIAL_AGENT_KEY, &["tickets", "close", &streetlight])
         .await;
     assert!(closed.contains("closed"), "{closed}");
+
+    // A citizen writes: the watch prints the ticket as it opens.
+    stack.citizen_says(NEWCOMER, "路灯又坏了，三天没人修").await;
+    let opened = watch.until("opened", "openid", NEWCOMER).await;
+    assert_eq!(opened["ticket"]["state"], "open");
+    assert_eq!(opened["ticket"]["department"], "citizen-services");
+
+    // Rules are an admin's: add a routing rule and find it listed.
+    let added = stack
+        .ok(
+            ADMIN_KEY,
+            &[
+                "rules",
+                "add",
+                "routing",
+                "--account",
+                ACCOUNT,
+                "--keyword",
+                "路灯",
+                "--department",
+                "social-security",
+                "--category",
+                "help",
+                "--priority",
+                "10",
+            ],
+        )
+        .await;
+    assert!(added.contains("social-security"), "{added}");
+    let rules = stack
+        .json(
+            ADMIN_KEY,
+            &["rules", "list", "--account", ACCOUNT, "--kind", "routing"],
+        )
+        .await;
+    assert_eq!(rules["routing_rules"][0]["keywords"][0], "路灯");
 
     // Wrong key, another department's ticket, a server that is not there: one line
     // each, and an exit code a script can tell apart.
@@ -152,6 +188,18 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
             "govwx: cannot reach interaction-svc at http://127.0.0.1:{port}"
         )),
         "{down:?}"
+    );
+
+    let no_ca = stack
+        .run(
+            SOCIAL_AGENT_KEY,
+            &["--ca-file", "/nonexistent/ca.pem", "tickets", "list"],
+        )
+        .await;
+    assert_eq!(no_ca.code, 78, "{no_ca:?}");
+    assert!(
+        no_ca.stderr.starts_with("govwx: cannot read --ca-file"),
+        "{no_ca:?}"
     );
 
     drop(watch);
