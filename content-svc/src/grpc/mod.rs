@@ -102,8 +102,16 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         &self,
         request: Request<pb::ListServicesRequest>,
     ) -> Reply<pb::ListServicesResponse> {
-        caller(&request)?.require_any(READERS)?;
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
         let listing = convert::listing(request.get_ref()).map_err(GrpcError::from)?;
+        // Another account's directory looks absent to this key.
+        if !caller.may_access(listing.account.as_str()) {
+            return Err(Status::not_found(format!(
+                "account {} not found",
+                listing.account
+            )));
+        }
         let rows = app::directory::list_services(&self.db, &listing)
             .await
             .map_err(GrpcError::from)?;
