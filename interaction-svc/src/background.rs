@@ -10,9 +10,9 @@ use platform::service::ServiceRuntime;
 use crate::config::InteractionConfig;
 use crate::domain::Intake;
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
+use crate::jobs::sweeper;
 use crate::replies::{self, Responder, RulesCache};
 use crate::store::rules::CHANGED_WILDCARD;
-use crate::jobs::sweeper;
 
 /// Subscriptions and shared state, prepared before the service reports ready.
 pub struct Background {
@@ -54,6 +54,7 @@ impl Background {
             intake: Arc::new(Intake {
                 policy: config.policy.clone(),
                 fallback_department: config.default_department.clone(),
+                departments: config.departments.clone(),
             }),
             signal: OutboxSignal::new(),
             requests,

@@ -8,7 +8,7 @@ use platform::accounts::WechatAccounts;
 use platform::service::ServiceConfig;
 use platform::{ConfigError, Env};
 
-use crate::domain::{DeadlinePolicy, TimeLimit, WorkCalendar};
+use crate::domain::{DeadlinePolicy, Departments, TimeLimit, WorkCalendar};
 use crate::grpc::WatchLimits;
 use crate::startup::DEFAULTS;
 
@@ -23,9 +23,16 @@ pub struct Config {
 impl Config {
     /// Reads the configuration; every error names its variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let service = ServiceConfig::from_env(env, DEFAULTS)?;
+        let mut interaction = InteractionConfig::from_env(env)?;
+        // Every department with an API key exists, even without a display name.
+        let keyed = service.api_keys.departments();
+        interaction.departments = interaction
+            .departments
+            .with_ids(keyed.iter().map(String::as_str));
         Ok(Self {
-            service: ServiceConfig::from_env(env, DEFAULTS)?,
-            interaction: InteractionConfig::from_env(env)?,
+            service,
+            interaction,
             wechat: WechatApiConfig::from_env(env)?,
         })
     }
@@ -49,6 +56,10 @@ pub struct InteractionConfig {
     pub outbox_poll_interval: Duration,
     /// `RULES_RELOAD_INTERVAL`: the safety-net reload of every cached rule set.
     pub rules_reload_interval: Duration,
+    /// `INTERACTION_DEPARTMENTS` (`id=显示名`, comma-separated) plus the departments
+    /// of the API keys and the two below: where a ticket may go, and the names
+    /// citizens read.
+    pub departments: Departments,
     /// `WATCH_BUFFER` (default 64): queue events held for a `WatchQueue` client that is
     /// not reading before its watch is ended; `WATCH_STREAMS_PER_KEY` (default 8): the
     /// watches one API key may hold open.
@@ -96,16 +107,23 @@ impl InteractionConfig {
             resolve.extend(limits);
             default_resolve = default.unwrap_or(default_resolve);
         }
+        let default_department =
+            env.string_or("INTERACTION_DEFAULT_DEPARTMENT", "citizen-services");
+        let escalation_department =
+            env.string_or("INTERACTION_ESCALATION_DEPARTMENT", "supervision");
+        let departments = Departments::parse(&env.string_or("INTERACTION_DEPARTMENTS", ""))
+            .map_err(|reason| invalid("INTERACTION_DEPARTMENTS", reason))?
+            .with_ids([default_department.as_str(), escalation_department.as_str()]);
         Ok(Self {
+            departments,
             policy: DeadlinePolicy {
                 calendar,
                 acknowledge,
                 resolve,
                 default_resolve,
             },
-            default_department: env.string_or("INTERACTION_DEFAULT_DEPARTMENT", "citizen-services"),
-            escalation_department: env
-                .string_or("INTERACTION_ESCALATION_DEPARTMENT", "supervision"),
+            default_department,
+            escalation_department,
             sweep_interval: env.duration_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
             outbox_poll_interval: env
                 .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,

@@ -28,6 +28,7 @@ pub struct Application {
     deliverer: Deliverer,
     escalation_department: String,
     watch_limits: crate::grpc::WatchLimits,
+    departments: crate::domain::Departments,
     /// The inbound half: reply path, consumer, relay, sweeper.
     background: Background,
 }
@@ -49,12 +50,14 @@ impl Application {
         platform::nats::replicate_bucket(&runtime.jetstream, &token_bucket, replicas).await?;
         let escalation_department = config.interaction.escalation_department.clone();
         let watch_limits = config.interaction.watch;
+        let departments = config.interaction.departments.clone();
         let background = Background::prepare(&runtime, &config.interaction).await?;
         Ok(Self {
             runtime,
             deliverer,
             escalation_department,
             watch_limits,
+            departments,
             background,
         })
     }
@@ -99,6 +102,7 @@ impl Application {
             app::Rules::new(db.clone(), rules),
             app::Followers::new(db),
             watch,
+            self.departments.clone(),
         );
         self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(

@@ -259,6 +259,14 @@ impl ApiKeys {
         self.by_digest.get(&digest(key))
     }
 
+    /// The departments the keys name.
+    pub fn departments(&self) -> BTreeSet<String> {
+        self.by_digest
+            .values()
+            .map(|caller| caller.department.clone())
+            .collect()
+    }
+
     /// How many keys are configured.
     pub fn len(&self) -> usize {
         self.by_digest.len()

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::calendar::{DeadlinePolicy, Deadlines};
 use super::default_reply;
+use super::departments::Departments;
 use super::routing::{Route, RoutingTable};
 
 /// The policy and the fallback department, as configured.
@@ -14,6 +15,8 @@ pub struct Intake {
     pub policy: DeadlinePolicy,
     /// Owns tickets of an account without a default routing rule.
     pub fallback_department: String,
+    /// The names citizens read.
+    pub departments: Departments,
 }
 
 /// A ticket's department, category and deadlines.
@@ -34,7 +37,7 @@ impl Intake {
     /// The acknowledgement the citizen gets for `placement`.
     pub fn acknowledgement(&self, placement: &Placement) -> String {
         default_reply::acknowledgement(
-            &placement.route.department,
+            self.departments.display(&placement.route.department),
             placement.deadlines.acknowledge_due_at,
             self.policy.calendar.offset(),
         )
@@ -50,6 +53,7 @@ mod tests {
         let intake = Intake {
             policy: DeadlinePolicy::default(),
             fallback_department: "citizen-services".into(),
+            departments: Departments::parse("citizen-services=市民服务中心").unwrap(),
         };
         // Monday 2026-11-23 10:00 in China.
         let arrived = DateTime::parse_from_rfc3339("2026-11-23T02:00:00Z")
@@ -62,10 +66,12 @@ mod tests {
             placement.deadlines,
             intake.policy.deadlines(arrived, "consultation")
         );
+        let acknowledgement = intake.acknowledgement(&placement);
+        assert!(acknowledgement.contains("2026年11月24日17:30"));
+        // The citizen reads the department's name, not its id.
         assert!(
-            intake
-                .acknowledgement(&placement)
-                .contains("2026年11月24日17:30")
+            acknowledgement.contains("已转市民服务中心办理"),
+            "{acknowledgement}"
         );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod default_reply;
+pub mod departments;
 pub mod follower;
 pub mod incoming;
 pub mod intake;
@@ -12,6 +13,7 @@ pub mod rules;
 pub mod ticket;
 
 pub use calendar::{DeadlinePolicy, Deadlines, TimeLimit, WorkCalendar};
+pub use departments::Departments;
 pub use incoming::{CitizenMessage, Incoming};
 pub use intake::{Intake, Placement};
 pub use lifecycle::{ChangeKind, Deadline, TicketEvent};

@@ -17,7 +17,10 @@ use platform::Role;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
 use crate::app;
+use crate::domain::Departments;
 pub use error::GrpcError;
 pub use watch::{QueueStream, QueueWatch, WatchLimits};
 
@@ -39,22 +42,38 @@ pub struct InteractionGrpc {
     rules: app::Rules,
     followers: app::Followers,
     watch: QueueWatch,
+    departments: Arc<Departments>,
 }
 
 impl InteractionGrpc {
-    /// The service over its use cases and the queue watch.
+    /// The service over its use cases, the queue watch and the install's departments
+    /// (where tickets may be assigned and routed).
     pub fn new(
         tickets: app::Tickets,
         rules: app::Rules,
         followers: app::Followers,
         watch: QueueWatch,
+        departments: Departments,
     ) -> Self {
         Self {
             tickets,
             rules,
             followers,
             watch,
+            departments: Arc::new(departments),
         }
+    }
+
+    /// Refuses a department the install does not have: a ticket sent there would
+    /// vanish from every queue.
+    fn known_department(&self, field: &'static str, id: &str) -> Result<(), GrpcError> {
+        if self.departments.is_known(id) {
+            return Ok(());
+        }
+        Err(GrpcError::invalid(
+            field,
+            "is not a department of this install",
+        ))
     }
 }
 

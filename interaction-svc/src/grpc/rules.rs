@@ -105,6 +105,8 @@ impl InteractionGrpc {
         caller.require_any(ADMINS)?;
         let rule = RoutingRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
         reached(&caller, &rule.account)?;
+        rule.validate().map_err(GrpcError::from)?;
+        self.known_department("department", rule.department.trim())?;
         let saved = self
             .rules
             .create_routing_rule(rule)

@@ -100,6 +100,9 @@ impl InteractionGrpc {
         let department = bounded("department", &request.department, MAX_NAME_CHARS)?;
         let assignee = bounded("assignee", &request.assignee, MAX_NAME_CHARS)?;
         let note = bounded("note", &request.note, MAX_NOTE_CHARS)?;
+        if !department.is_empty() {
+            self.known_department("department", department)?;
+        }
         let assignment = Assignment {
             department: (!department.is_empty()).then_some(department),
             assignee,

@@ -223,6 +223,24 @@ async fn the_history_says_who_got_a_ticket_and_refuses_empty_or_unexplained_chan
         note: String::new(),
     };
 
+    // A department the install does not have: the ticket would leave every queue.
+    invalid(
+        "department",
+        agent.assign_ticket(assign("no-such-dept", "")).await,
+    );
+    invalid(
+        "department",
+        app.client(Some(ADMIN_KEY))
+            .await
+            .create_routing_rule(RoutingRule {
+                account: ACCOUNT.into(),
+                keywords: vec!["社保".into()],
+                department: "no-such-dept".into(),
+                ..Default::default()
+            })
+            .await,
+    );
+
     agent.assign_ticket(assign("", "王芳")).await.unwrap();
     let again = agent.assign_ticket(assign("", "王芳")).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
