@@ -7,4 +7,5 @@ mod directory;
 mod drain;
 mod helpers;
 mod migrations;
+mod scheduler;
 mod startup;
