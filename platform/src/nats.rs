@@ -104,6 +104,9 @@ pub struct NatsConfig {
     pub token: Option<SecretString>,
     /// `NATS_CONNECT_TIMEOUT`: how long start-up waits for the first connection, default 10s.
     pub connect_timeout: Duration,
+    /// `NATS_CA_FILE`: a PEM file of the CA that signed the servers' certificates; with
+    /// it (or a `tls://` URL) the connection must use TLS (rustls) and verify the server.
+    pub ca_file: Option<std::path::PathBuf>,
     /// How the platform's streams and KV buckets are kept.
     pub streams: StreamSettings,
 }
@@ -182,6 +185,7 @@ impl NatsConfig {
             user,
             token: env.secret("NATS_TOKEN")?,
             connect_timeout: env.duration_or("NATS_CONNECT_TIMEOUT", Duration::from_secs(10))?,
+            ca_file: env.get("NATS_CA_FILE").map(std::path::PathBuf::from),
             streams: StreamSettings::from_env(env)?,
         })
     }
@@ -202,6 +206,19 @@ pub async fn connect(
     }
     if let Some(token) = &config.token {
         options = options.token(token.expose_secret().to_owned());
+    }
+    if let Some(ca_file) = &config.ca_file {
+        // A missing or unreadable file is a configuration error, named as such.
+        if let Err(e) = std::fs::metadata(ca_file) {
+            return Err(NatsError::Connect {
+                url: config.url.clone(),
+                reason: format!("NATS_CA_FILE {}: {e}", ca_file.display()),
+            });
+        }
+        options = options.add_root_certificates(ca_file.clone());
+    }
+    if config.ca_file.is_some() || config.url.starts_with("tls://") {
+        options = options.require_tls(true);
     }
     // retry_on_initial_connect makes connect return at once; wait for the first
     // connection ourselves so a wrong URL is a clear start-up error.
