@@ -65,6 +65,12 @@ pub enum Command {
     /// Followers of an account (interaction-svc).
     #[command(subcommand)]
     Followers(Followers),
+    /// Articles and their three-level review (content-svc).
+    #[command(subcommand)]
+    Articles(Articles),
+    /// The sensitive-word lexicon (content-svc).
+    #[command(subcommand)]
+    Lexicon(Lexicon),
     /// The convenience-service directory (content-svc).
     #[command(subcommand)]
     Directory(Directory),
@@ -287,6 +293,198 @@ pub enum Followers {
         add: Vec<String>,
         #[arg(long)]
         remove: Vec<String>,
+    },
+}
+
+/// The person acting on an article, sent as `x-actor` (the key names the department).
+#[derive(Debug, Args)]
+pub struct ActorArg {
+    /// Who acts (ASCII, e.g. zhang.wei); omitted: the key's department.
+    #[arg(long, env = "GOVWX_ACTOR")]
+    pub actor: Option<String>,
+}
+
+/// An article's content: a Markdown (`.md`) or HTML file and its fields.
+#[derive(Debug, Args)]
+pub struct ContentArgs {
+    /// The body: a Markdown file (`.md`, `.markdown`, turned into HTML) or an HTML file.
+    pub file: PathBuf,
+    /// The title (at most 32 characters).
+    #[arg(long)]
+    pub title: String,
+    /// The byline (at most 16 characters).
+    #[arg(long, default_value = "")]
+    pub author: String,
+    /// The summary shown in the feed (at most 128 characters).
+    #[arg(long, default_value = "")]
+    pub digest: String,
+    /// The cover: a permanent material's media id.
+    #[arg(long, default_value = "")]
+    pub cover: String,
+    /// The "阅读原文" link.
+    #[arg(long, default_value = "")]
+    pub source_url: String,
+    #[arg(long, default_value = "")]
+    pub column: String,
+    /// Open comments.
+    #[arg(long)]
+    pub comments: bool,
+    /// Only followers may comment.
+    #[arg(long)]
+    pub fans_only_comments: bool,
+}
+
+/// Article commands.
+#[derive(Debug, Subcommand)]
+pub enum Articles {
+    /// Lists an account's articles.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Only this state.
+        #[arg(long, value_enum)]
+        state: Option<ArticleStateArg>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Shows an article, its sensitive-word hits and its review trail.
+    Show { id: String },
+    /// Writes a new draft.
+    Create {
+        #[command(flatten)]
+        account: AccountArg,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// Push it to followers as a mass send (counted against the quota) instead of
+        /// publishing it without a push.
+        #[arg(long)]
+        mass_send: bool,
+        /// For a mass send: only followers with this tag id.
+        #[arg(long, default_value_t = 0)]
+        tag: u64,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Replaces a draft's content (the previous version is kept).
+    Update {
+        id: String,
+        #[command(flatten)]
+        content: ContentArgs,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Sends a draft to the first review.
+    Submit {
+        id: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Takes a submitted article back to draft.
+    Withdraw {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Approves or rejects the review stage the article waits for.
+    Review {
+        id: String,
+        #[arg(value_enum)]
+        decision: Decision,
+        /// The reviewer's comment (required to reject).
+        #[arg(long)]
+        comment: Option<String>,
+        /// Override a sensitive-word hit first: `KEY=REASON` (keys: `articles show`).
+        #[arg(long = "override", value_name = "KEY=REASON")]
+        overrides: Vec<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Overrides sensitive-word hits without moving the article.
+    Override {
+        id: String,
+        /// `KEY=REASON` (keys: `articles show`).
+        #[arg(long = "override", value_name = "KEY=REASON", required = true)]
+        overrides: Vec<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Schedules an approved article.
+    Schedule {
+        id: String,
+        /// When: `YYYY-MM-DD HH:MM` in --tz, or RFC 3339.
+        #[arg(long)]
+        at: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Cancels a schedule.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Hands an approved article to WeChat now.
+    Publish {
+        id: String,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
+    /// Mass sends left and when the next is possible.
+    Quota {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}
+
+/// An article state on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArticleStateArg {
+    Draft,
+    Submitted,
+    FirstReviewed,
+    SecondReviewed,
+    Approved,
+    Scheduled,
+    Publishing,
+    Published,
+    Failed,
+    Retracted,
+}
+
+/// A review decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Lexicon commands.
+#[derive(Debug, Subcommand)]
+pub enum Lexicon {
+    /// Lists the words, optionally of one category.
+    List {
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// Adds a word (or moves it to another category).
+    Add {
+        word: String,
+        /// political, violence, vulgar, advertising, fraud, wrong, or allow (the allowlist).
+        #[arg(long)]
+        category: String,
+    },
+    /// Removes a word.
+    Rm { word: String },
+    /// Adds every word of a file: one per line, `word` or `word,category` (`#`
+    /// starts a comment); words without a category take --category.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        category: Option<String>,
     },
 }
 

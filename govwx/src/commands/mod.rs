@@ -1,7 +1,9 @@
 //! One module per area; each turns a subcommand into calls and prints the result.
 
+mod articles;
 mod directory;
 mod followers;
+mod lexicon;
 mod rules;
 mod stats;
 mod tickets;
@@ -43,6 +45,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Followers(command) => {
             followers::run(command, &targets.interaction(&global), &out).await
         }
+        Command::Articles(command) => articles::run(command, &targets.content(&global), &out).await,
+        Command::Lexicon(command) => lexicon::run(command, &targets.content(&global), &out).await,
         Command::Directory(command) => {
             directory::run(command, &targets.content(&global), &out).await
         }

@@ -1,0 +1,477 @@
+//! `govwx articles …`: drafts, the three-level review (三审), scheduling, publishing.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+use proto::content::v1::{
+    self as pb, ArticleContent, ArticleRef, ArticleState, CreateArticleRequest, GetArticleRequest,
+    GetQuotaStatusRequest, HitOverride, ListArticlesRequest, OverrideHitsRequest,
+    ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
+};
+use serde_json::{Value, json};
+use tonic::Request;
+
+use crate::cli::{ActorArg, ArticleStateArg, Articles, ContentArgs, Decision};
+use crate::client::Target;
+use crate::error::Error;
+use crate::output::{Out, enum_name, fields, or_dash, shorten, table};
+
+/// The metadata naming the person who acts (content-svc's `x-actor`).
+const ACTOR_HEADER: &str = "x-actor";
+
+pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Error> {
+    let mut client = target.content().await?;
+    let status = |s| target.status(s);
+    let article = match command {
+        Articles::List {
+            account,
+            state,
+            limit,
+            page_token,
+        } => {
+            let request = ListArticlesRequest {
+                account: account.account,
+                state: state.map_or(0, |s| article_state(s) as i32),
+                page_size: limit.unwrap_or(0),
+                page_token: page_token.unwrap_or_default(),
+            };
+            let page = client
+                .list_articles(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            return print_list(out, &page);
+        }
+        Articles::Show { id } => {
+            let detail = client
+                .get_article(GetArticleRequest { id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            return print_detail(out, &detail);
+        }
+        Articles::Quota { account } => {
+            let request = GetQuotaStatusRequest {
+                account: account.account,
+            };
+            let quota = client
+                .get_quota_status(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                return out.document(&json!({
+                    "account": quota.account,
+                    "kind": quota.kind,
+                    "used": quota.used,
+                    "limit": quota.limit,
+                    "next_possible_at": out.json_time(quota.next_possible_at.as_ref()),
+                }));
+            }
+            let next = if quota.next_possible_at.is_some() {
+                out.time(quota.next_possible_at.as_ref())
+            } else {
+                "now".to_owned()
+            };
+            return out.line(&fields(&[
+                ("account", quota.account),
+                ("kind", quota.kind),
+                ("used", format!("{} of {}", quota.used, quota.limit)),
+                ("next possible", next),
+            ]));
+        }
+        Articles::Create {
+            account,
+            content,
+            mass_send,
+            tag,
+            actor,
+        } => {
+            let channel = if mass_send {
+                pb::Channel::MassSend
+            } else {
+                pb::Channel::Freepublish
+            };
+            let message = CreateArticleRequest {
+                account: account.account,
+                content: Some(read_content(content)?),
+                channel: channel as i32,
+                mass_tag_id: tag,
+                send_ignore_reprint: false,
+            };
+            client.create_article(acting(message, &actor)?).await
+        }
+        Articles::Update { id, content, actor } => {
+            let message = UpdateArticleRequest {
+                id,
+                content: Some(read_content(content)?),
+            };
+            client.update_article(acting(message, &actor)?).await
+        }
+        Articles::Submit { id, actor } => {
+            client
+                .submit_article(acting(refer(id, None), &actor)?)
+                .await
+        }
+        Articles::Withdraw { id, comment, actor } => {
+            client
+                .withdraw_article(acting(refer(id, comment), &actor)?)
+                .await
+        }
+        Articles::Review {
+            id,
+            decision,
+            comment,
+            overrides,
+            actor,
+        } => {
+            let message = ReviewArticleRequest {
+                id,
+                approve: decision == Decision::Approve,
+                comment: comment.unwrap_or_default(),
+                overrides: parse_overrides(&overrides)?,
+            };
+            client.review_article(acting(message, &actor)?).await
+        }
+        Articles::Override {
+            id,
+            overrides,
+            actor,
+        } => {
+            let message = OverrideHitsRequest {
+                id,
+                overrides: parse_overrides(&overrides)?,
+            };
+            client.override_hits(acting(message, &actor)?).await
+        }
+        Articles::Schedule { id, at, actor } => {
+            let at = parse_time(&at, out)?;
+            let message = ScheduleArticleRequest {
+                id,
+                at: Some(prost_types::Timestamp {
+                    seconds: at.timestamp(),
+                    nanos: 0,
+                }),
+            };
+            client.schedule_article(acting(message, &actor)?).await
+        }
+        Articles::Cancel { id, actor } => {
+            client
+                .cancel_schedule(acting(refer(id, None), &actor)?)
+                .await
+        }
+        Articles::Publish { id, actor } => {
+            client
+                .publish_article(acting(refer(id, None), &actor)?)
+                .await
+        }
+    };
+    let article = article.map_err(status)?.into_inner();
+    if out.json {
+        return out.document(&article_json(out, &article));
+    }
+    let mut line = format!("article {}: {}", article.id, state_label(&article));
+    let open_hits = article.hits.iter().filter(|h| !h.overridden).count();
+    if open_hits > 0 {
+        line.push_str(&format!(
+            "; {open_hits} sensitive-word hit(s) to settle (govwx articles show {})",
+            article.id
+        ));
+    }
+    out.line(&line)
+}
+
+fn refer(id: String, comment: Option<String>) -> ArticleRef {
+    ArticleRef {
+        id,
+        comment: comment.unwrap_or_default(),
+    }
+}
+
+/// `message` as a request naming the acting person, if given.
+fn acting<T>(message: T, actor: &ActorArg) -> Result<Request<T>, Error> {
+    let mut request = Request::new(message);
+    if let Some(actor) = actor.actor.as_deref().filter(|a| !a.trim().is_empty()) {
+        let value = actor.trim().parse().map_err(|_| {
+            Error::Input(format!(
+                "--actor {actor:?}: a name in ASCII letters, digits and punctuation (e.g. zhang.wei)"
+            ))
+        })?;
+        request.metadata_mut().insert(ACTOR_HEADER, value);
+    }
+    Ok(request)
+}
+
+fn article_state(state: ArticleStateArg) -> ArticleState {
+    match state {
+        ArticleStateArg::Draft => ArticleState::Draft,
+        ArticleStateArg::Submitted => ArticleState::Submitted,
+        ArticleStateArg::FirstReviewed => ArticleState::FirstReviewed,
+        ArticleStateArg::SecondReviewed => ArticleState::SecondReviewed,
+        ArticleStateArg::Approved => ArticleState::Approved,
+        ArticleStateArg::Scheduled => ArticleState::Scheduled,
+        ArticleStateArg::Publishing => ArticleState::Publishing,
+        ArticleStateArg::Published => ArticleState::Published,
+        ArticleStateArg::Failed => ArticleState::Failed,
+        ArticleStateArg::Retracted => ArticleState::Retracted,
+    }
+}
+
+fn state_name(value: i32) -> String {
+    ArticleState::try_from(value).map_or_else(
+        |_| value.to_string(),
+        |s| enum_name(s.as_str_name(), "ARTICLE_STATE_"),
+    )
+}
+
+fn channel_name(value: i32) -> String {
+    pb::Channel::try_from(value).map_or_else(
+        |_| value.to_string(),
+        |c| enum_name(c.as_str_name(), "CHANNEL_"),
+    )
+}
+
+/// What the state means for whoever acts next.
+fn state_label(article: &pb::Article) -> String {
+    let waiting = match ArticleState::try_from(article.state) {
+        Ok(ArticleState::Submitted) => " (waits for the first review)",
+        Ok(ArticleState::FirstReviewed) => " (waits for the second review)",
+        Ok(ArticleState::SecondReviewed) => " (waits for the final approval)",
+        _ => "",
+    };
+    format!("{}{waiting}", state_name(article.state))
+}
+
+/// Reads the body file; Markdown becomes HTML (the server sanitises it either way).
+fn read_content(args: ContentArgs) -> Result<ArticleContent, Error> {
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Error::Input(format!("cannot read {}: {e}", args.file.display())))?;
+    let markdown = args
+        .file
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown"));
+    let body = if markdown {
+        let mut html = String::new();
+        pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(&text));
+        html
+    } else {
+        text
+    };
+    Ok(ArticleContent {
+        title: args.title,
+        author: args.author,
+        digest: args.digest,
+        body,
+        cover_media_id: args.cover,
+        source_url: args.source_url,
+        column: args.column,
+        open_comment: args.comments,
+        only_fans_can_comment: args.fans_only_comments,
+    })
+}
+
+/// `KEY=REASON` pairs.
+fn parse_overrides(raw: &[String]) -> Result<Vec<HitOverride>, Error> {
+    raw.iter()
+        .map(|pair| {
+            let (key, reason) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::Input(format!("--override {pair:?}: expected KEY=REASON")))?;
+            Ok(HitOverride {
+                key: key.trim().to_owned(),
+                reason: reason.trim().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD HH:MM` in the office's zone, or RFC 3339.
+fn parse_time(raw: &str, out: &Out) -> Result<DateTime<chrono::FixedOffset>, Error> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(at);
+    }
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M")
+        .ok()
+        .and_then(|naive| out.tz.from_local_datetime(&naive).single())
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "--at {raw:?}: expected YYYY-MM-DD HH:MM (in {}) or RFC 3339",
+                out.tz
+            ))
+        })
+}
+
+fn article_json(out: &Out, a: &pb::Article) -> Value {
+    let content = a.content.clone().unwrap_or_default();
+    json!({
+        "id": a.id,
+        "account": a.account,
+        "department": a.department,
+        "author_id": a.author_id,
+        "state": state_name(a.state),
+        "version": a.version,
+        "content": content_json(&content),
+        "channel": channel_name(a.channel),
+        "scheduled_for": out.json_time(a.scheduled_for.as_ref()),
+        "url": a.url,
+        "msg_data_id": a.msg_data_id,
+        "failure": a.failure,
+        "hits": a.hits.iter().map(|h| json!({
+            "field": h.field,
+            "start": h.start,
+            "end": h.end,
+            "text": h.text,
+            "word": h.word,
+            "category": h.category,
+            "key": h.key,
+            "overridden": h.overridden,
+            "override_reason": h.override_reason,
+            "overridden_by": h.overridden_by,
+        })).collect::<Vec<_>>(),
+        "updated_at": out.json_time(a.updated_at.as_ref()),
+        "published_at": out.json_time(a.published_at.as_ref()),
+    })
+}
+
+fn content_json(c: &ArticleContent) -> Value {
+    json!({
+        "title": c.title,
+        "author": c.author,
+        "digest": c.digest,
+        "body": c.body,
+        "cover_media_id": c.cover_media_id,
+        "source_url": c.source_url,
+        "column": c.column,
+        "open_comment": c.open_comment,
+        "only_fans_can_comment": c.only_fans_can_comment,
+    })
+}
+
+fn print_list(out: &Out, page: &pb::ListArticlesResponse) -> Result<(), Error> {
+    if out.json {
+        let articles: Vec<_> = page.articles.iter().map(|a| article_json(out, a)).collect();
+        return out.document(&json!({
+            "articles": articles,
+            "next_page_token": page.next_page_token,
+        }));
+    }
+    if page.articles.is_empty() {
+        eprintln!("no articles");
+        return Ok(());
+    }
+    let rows = page.articles.iter().map(|a| {
+        let title = a.content.as_ref().map_or("", |c| c.title.as_str());
+        vec![
+            a.id.clone(),
+            state_name(a.state),
+            shorten(title, 32),
+            a.department.clone(),
+            channel_name(a.channel),
+            a.version.to_string(),
+            out.time(a.updated_at.as_ref()),
+        ]
+    });
+    out.line(&table(
+        &[
+            "id",
+            "state",
+            "title",
+            "department",
+            "channel",
+            "version",
+            "updated",
+        ],
+        rows,
+    ))?;
+    if !page.next_page_token.is_empty() {
+        eprintln!("more: --page-token {}", page.next_page_token);
+    }
+    Ok(())
+}
+
+fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
+    let a = detail.article.clone().unwrap_or_default();
+    if out.json {
+        let audit: Vec<_> = detail
+            .audit
+            .iter()
+            .map(|e| {
+                json!({
+                    "action": e.action,
+                    "from_state": state_name(e.from_state),
+                    "to_state": state_name(e.to_state),
+                    "actor": e.actor,
+                    "role": e.role,
+                    "version": e.version,
+                    "stage": e.stage,
+                    "comment": e.comment,
+                    "at": out.json_time(e.at.as_ref()),
+                })
+            })
+            .collect();
+        return out.document(&json!({
+            "article": article_json(out, &a),
+            "audit": audit,
+            "last_reviewed_version": detail.last_reviewed_version,
+            "last_reviewed_content": detail.last_reviewed_content.as_ref().map(content_json),
+        }));
+    }
+    let content = a.content.clone().unwrap_or_default();
+    let mut text = fields(&[
+        ("id", a.id.clone()),
+        ("account", a.account.clone()),
+        ("department", a.department.clone()),
+        ("author", or_dash(&a.author_id)),
+        ("state", state_label(&a)),
+        ("version", a.version.to_string()),
+        ("title", content.title.clone()),
+        ("digest", or_dash(&content.digest)),
+        ("channel", channel_name(a.channel)),
+        ("scheduled for", out.time(a.scheduled_for.as_ref())),
+        ("url", or_dash(&a.url)),
+        ("failure", or_dash(&a.failure)),
+        ("updated", out.time(a.updated_at.as_ref())),
+        ("published", out.time(a.published_at.as_ref())),
+    ]);
+    if !a.hits.is_empty() {
+        let rows = a.hits.iter().map(|h| {
+            vec![
+                h.key.clone(),
+                h.field.clone(),
+                h.text.clone(),
+                h.word.clone(),
+                h.category.clone(),
+                if h.overridden {
+                    format!("overridden by {}: {}", h.overridden_by, h.override_reason)
+                } else {
+                    "open".to_owned()
+                },
+            ]
+        });
+        text.push_str("\n\nSENSITIVE WORDS\n");
+        text.push_str(&table(
+            &["key", "field", "text", "word", "category", "status"],
+            rows,
+        ));
+    }
+    if !detail.audit.is_empty() {
+        let rows = detail.audit.iter().map(|e| {
+            vec![
+                out.time(e.at.as_ref()),
+                e.actor.clone(),
+                e.action.clone(),
+                or_dash(&e.stage),
+                format!("{} → {}", state_name(e.from_state), state_name(e.to_state)),
+                e.version.to_string(),
+                or_dash(&e.comment),
+            ]
+        });
+        text.push_str("\n\nREVIEW TRAIL\n");
+        text.push_str(&table(
+            &[
+                "at", "actor", "action", "stage", "state", "version", "comment",
+            ],
+            rows,
+        ));
+    }
+    out.line(&text)
+}

@@ -1,0 +1,114 @@
+//! `govwx lexicon …`: the install's sensitive-word lexicon (content-svc).
+
+use std::path::Path;
+
+use proto::content::v1::{DeleteLexiconEntryRequest, LexiconEntry, ListLexiconRequest};
+use serde_json::json;
+
+use crate::cli::Lexicon;
+use crate::client::Target;
+use crate::error::Error;
+use crate::output::{Out, table};
+
+pub async fn run(command: Lexicon, target: &Target, out: &Out) -> Result<(), Error> {
+    let mut client = target.content().await?;
+    let status = |s| target.status(s);
+    match command {
+        Lexicon::List { category } => {
+            let request = ListLexiconRequest {
+                category: category.unwrap_or_default(),
+            };
+            let entries = client
+                .list_lexicon(request)
+                .await
+                .map_err(status)?
+                .into_inner()
+                .entries;
+            if out.json {
+                let entries: Vec<_> = entries
+                    .iter()
+                    .map(|e| json!({ "word": e.word, "category": e.category }))
+                    .collect();
+                return out.document(&json!({ "entries": entries }));
+            }
+            if entries.is_empty() {
+                eprintln!("no words");
+                return Ok(());
+            }
+            let rows = entries
+                .iter()
+                .map(|e| vec![e.word.clone(), e.category.clone()]);
+            out.line(&table(&["word", "category"], rows))
+        }
+        Lexicon::Add { word, category } => {
+            let entry = client
+                .put_lexicon_entry(LexiconEntry { word, category })
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                return out.document(&json!({ "word": entry.word, "category": entry.category }));
+            }
+            out.line(&format!("{} ({})", entry.word, entry.category))
+        }
+        Lexicon::Rm { word } => {
+            let deleted = client
+                .delete_lexicon_entry(DeleteLexiconEntryRequest { word: word.clone() })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .deleted;
+            if out.json {
+                return out.document(&json!({ "word": word, "deleted": deleted }));
+            }
+            out.line(&if deleted {
+                format!("removed {word}")
+            } else {
+                format!("{word} was not in the lexicon")
+            })
+        }
+        Lexicon::Import { file, category } => {
+            // Every line is checked before the first is sent, so a bad file changes nothing.
+            let entries = read_entries(&file, category.as_deref())?;
+            for entry in &entries {
+                client
+                    .put_lexicon_entry(entry.clone())
+                    .await
+                    .map_err(status)?;
+            }
+            if out.json {
+                return out.document(&json!({ "imported": entries.len() }));
+            }
+            out.line(&format!("imported {} words", entries.len()))
+        }
+    }
+}
+
+/// `word` or `word,category` per line; blank lines and `#` comments skipped.
+fn read_entries(file: &Path, default: Option<&str>) -> Result<Vec<LexiconEntry>, Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Input(format!("cannot read {}: {e}", file.display())))?;
+    let mut entries = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (word, category) = match line.split_once([',', '\t']) {
+            Some((word, category)) => (word.trim(), category.trim()),
+            None => (line, default.unwrap_or("")),
+        };
+        if category.is_empty() {
+            return Err(Error::Input(format!(
+                "{}:{}: {word:?} has no category (add `,category` or pass --category)",
+                file.display(),
+                number + 1
+            )));
+        }
+        entries.push(LexiconEntry {
+            word: word.to_owned(),
+            category: category.to_owned(),
+        });
+    }
+    Ok(entries)
+}
