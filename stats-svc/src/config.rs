@@ -41,6 +41,10 @@ pub struct StatsSettings {
     pub outbox_poll: Duration,
     /// The datacube job's settings.
     pub datacube: DatacubeSettings,
+    /// `HTTP_ADDR` (default `127.0.0.1:8083`): the dashboard.
+    pub http_addr: std::net::SocketAddr,
+    /// `DASHBOARD_TRUST_LOOPBACK` (default true): a browser on loopback needs no login.
+    pub trust_loopback: bool,
 }
 
 /// The datacube job: which accounts it pulls and how.
@@ -109,6 +113,8 @@ impl StatsSettings {
                 .duration_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
             outbox_poll: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(5))?,
             datacube: DatacubeSettings::from_env(env)?,
+            http_addr: env.parse_or("HTTP_ADDR", ([127, 0, 0, 1], 8083).into())?,
+            trust_loopback: env.parse_or("DASHBOARD_TRUST_LOOPBACK", true)?,
         })
     }
 }
@@ -178,6 +184,8 @@ mod tests {
         assert_eq!(config.service.db.database(), "stats");
         assert_eq!(config.stats.office.local_minus_utc(), 8 * 3600);
         assert_eq!(config.stats.rules.stale_after_days, 10);
+        assert_eq!(config.stats.http_addr.port(), 8083);
+        assert!(config.stats.trust_loopback);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::events::content::ContentHandler;
 use crate::events::inbound::{CONSUMER, InboundHandler};
 use crate::events::tickets::TicketHandler;
 use crate::grpc::StatsGrpc;
+use crate::http::DashboardState;
 use crate::jobs::datacube::{AccountClients, DatacubeJob};
 use crate::jobs::{Clock, inspection, system_clock};
 
@@ -39,6 +40,8 @@ pub struct Application {
     settings: StatsSettings,
     clock: Clock,
     clients: AccountClients,
+    http: Option<tokio::net::TcpListener>,
+    http_port: u16,
 }
 
 impl Application {
@@ -63,17 +66,26 @@ impl Application {
                 .await?;
         }
         let clients = datacube_clients(&runtime, &config.stats).await?;
+        let http = platform::service::bind(config.stats.http_addr).await?;
+        let http_port = http.local_addr()?.port();
         Ok(Self {
             runtime,
             settings: config.stats,
             clock,
             clients,
+            http: Some(http),
+            http_port,
         })
     }
 
     /// The bound gRPC port.
     pub fn grpc_port(&self) -> u16 {
         self.runtime.grpc_port()
+    }
+
+    /// The bound dashboard port.
+    pub fn http_port(&self) -> u16 {
+        self.http_port
     }
 
     /// The bound admin port.
@@ -84,10 +96,13 @@ impl Application {
     /// Consumes and serves until `shutdown` resolves, then drains: the consumer
     /// stops pulling, finishes the message in hand, and the drain waits for it.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         self.spawn_background();
+        if let Some(listener) = self.http.take() {
+            self.spawn_dashboard(listener);
+        }
         let grpc = StatsGrpc::new(self.runtime.db.clone(), self.settings.clone());
         let routes = tonic::service::Routes::new(StatsServiceServer::with_interceptor(
             grpc,
@@ -96,6 +111,26 @@ impl Application {
         self.runtime
             .serve(routes, &[stats_service_server::SERVICE_NAME], shutdown)
             .await
+    }
+
+    fn spawn_dashboard(&self, listener: tokio::net::TcpListener) {
+        let state = DashboardState {
+            db: self.runtime.db.clone(),
+            settings: self.settings.clone(),
+            keys: Arc::new(self.runtime.config.api_keys.clone()),
+            trust_loopback: self.settings.trust_loopback,
+        };
+        let app = crate::http::router(state)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let stop = self.runtime.drain.stopping().clone();
+        self.runtime.drain.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "dashboard server failed");
+            }
+        });
     }
 
     fn spawn_background(&self) {

@@ -4,6 +4,7 @@
 //!
 //! Inputs arrive already parsed into domain types: decoding belongs to the door.
 
+pub mod dashboard;
 pub mod inspection;
 pub mod overview;
 pub mod ranking;

@@ -7,3 +7,4 @@ pub mod alarms;
 pub mod articles;
 pub mod reach;
 pub mod rollups;
+pub mod sessions;

@@ -1,0 +1,150 @@
+//! What the dashboard's pages show, loaded in one place so each page is one call.
+
+use chrono::{Days, FixedOffset, NaiveDate};
+use sqlx::PgPool;
+
+use super::AppError;
+use super::inspection::{Readiness, readiness};
+use super::ranking::{Ranked, monthly_ranking};
+use super::rollups::{DepartmentScore, department_scorecard};
+use crate::domain::AccountId;
+use crate::domain::inspection::InspectionRules;
+use crate::domain::rollup::Metric;
+use crate::domain::wci::WciVersion;
+use crate::store::alarms::{self, AlarmRow};
+use crate::store::{articles, rollups};
+
+/// One day's figures of an account's charts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayFigures {
+    pub day: NaiveDate,
+    pub followers_new: i64,
+    pub followers_lost: i64,
+    /// WeChat's follower total (datacube), when pulled.
+    pub followers_total: Option<i64>,
+    pub messages: i64,
+    pub menu_clicks: i64,
+    pub tickets_opened: i64,
+    pub tickets_closed: i64,
+}
+
+/// An account's page.
+#[derive(Debug, Clone)]
+pub struct AccountPage {
+    pub days: Vec<DayFigures>,
+    pub departments: Vec<DepartmentScore>,
+    pub readiness: Readiness,
+    pub alarms: Vec<AlarmRow>,
+}
+
+/// Loads an account's page: `days` days up to `today`, departments over the last 30.
+pub async fn account_page(
+    db: &PgPool,
+    rules: &InspectionRules,
+    account: &AccountId,
+    today: NaiveDate,
+    days: u64,
+    office: FixedOffset,
+) -> Result<AccountPage, AppError> {
+    let from = today - Days::new(days.saturating_sub(1));
+    let mut figures: Vec<DayFigures> = from
+        .iter_days()
+        .take_while(|d| *d <= today)
+        .map(|day| DayFigures {
+            day,
+            ..DayFigures::default()
+        })
+        .collect();
+    let metrics = [
+        Metric::FollowersNew,
+        Metric::FollowersLost,
+        Metric::WxFollowers,
+        Metric::Messages,
+        Metric::MenuClicks,
+        Metric::TicketsOpened,
+        Metric::TicketsClosed,
+    ];
+    for metric in metrics {
+        for point in rollups::series(db, account, metric.as_str(), from, today).await? {
+            let Ok(index) = usize::try_from((point.day - from).num_days()) else {
+                continue;
+            };
+            let Some(day) = figures.get_mut(index) else {
+                continue;
+            };
+            match metric {
+                Metric::FollowersNew => day.followers_new += point.value,
+                Metric::FollowersLost => day.followers_lost += point.value,
+                Metric::WxFollowers => {
+                    day.followers_total = Some(day.followers_total.unwrap_or(0) + point.value)
+                }
+                Metric::Messages => day.messages += point.value,
+                Metric::MenuClicks => day.menu_clicks += point.value,
+                Metric::TicketsOpened => day.tickets_opened += point.value,
+                Metric::TicketsClosed => day.tickets_closed += point.value,
+                _ => {}
+            }
+        }
+    }
+    let departments =
+        department_scorecard(db, account, today - Days::new(29), today, office).await?;
+    let readiness = readiness(db, rules, account, today, office).await?;
+    let scope = [account.as_str().to_owned()];
+    let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
+    Ok(AccountPage {
+        days: figures,
+        departments,
+        readiness,
+        alarms,
+    })
+}
+
+/// One account's line on the overview.
+#[derive(Debug, Clone)]
+pub struct AccountLine {
+    pub account: String,
+    pub readiness: Readiness,
+}
+
+/// The overview: every account in reach with its readiness, and the latest alarms.
+pub async fn overview(
+    db: &PgPool,
+    rules: &InspectionRules,
+    accounts: Option<&[String]>,
+    today: NaiveDate,
+    office: FixedOffset,
+) -> Result<(Vec<AccountLine>, Vec<AlarmRow>), AppError> {
+    let mut lines = Vec::new();
+    for account in articles::known_accounts(db).await? {
+        if accounts.is_some_and(|scope| !scope.contains(&account)) {
+            continue;
+        }
+        let Ok(id) = AccountId::parse(account.as_str()) else {
+            continue;
+        };
+        lines.push(AccountLine {
+            readiness: readiness(db, rules, &id, today, office).await?,
+            account,
+        });
+    }
+    let alarms = alarms::list(db, accounts, today - Days::new(29), today).await?;
+    Ok((lines, alarms))
+}
+
+/// The ranking page: the month's list and each account's WCI over the six months up to it.
+pub async fn ranking_page(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    month: NaiveDate,
+    version: WciVersion,
+) -> Result<(Vec<Ranked>, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
+    let list = monthly_ranking(db, accounts, month, version).await?;
+    let mut trend = Vec::with_capacity(6);
+    for back in (0..6).rev() {
+        let Some(first) = month.checked_sub_months(chrono::Months::new(back)) else {
+            continue;
+        };
+        trend.push((first, monthly_ranking(db, accounts, first, version).await?));
+    }
+    Ok((list, trend))
+}

@@ -1,0 +1,390 @@
+//! The pages' HTML: tables rendered here (readable without JavaScript) and each chart's
+//! data embedded as JSON for the vendored ECharts. Every text from the database is
+//! escaped.
+
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use crate::app::dashboard::{AccountLine, AccountPage};
+use crate::app::ranking::Ranked;
+use crate::domain::wci::{VERSIONS, WciVersion};
+use crate::store::alarms::AlarmRow;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON safe inside a `<script>` element.
+fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+const STYLE: &str = "
+*{box-sizing:border-box}body{margin:0;font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;background:#f4f6f9;color:#1f2d3d}
+header{background:#b71c1c;color:#fff;padding:12px 20px;display:flex;gap:20px;align-items:center;flex-wrap:wrap}
+header h1{font-size:20px;margin:0}header a{color:#fff;text-decoration:none;opacity:.9}
+main{padding:16px;max-width:1280px;margin:0 auto}
+.grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:16px}
+@media(max-width:800px){.grid{grid-template-columns:1fr}header h1{font-size:17px}}
+.card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card h2{font-size:16px;margin:4px 0 10px}.chart{width:100%;height:320px}
+table{width:100%;border-collapse:collapse;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e5e9ef;text-align:left}
+th{background:#fafbfc}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:bold}.muted{color:#7a8699}
+.wide{grid-column:1/-1}form.inline{display:flex;gap:8px;flex-wrap:wrap;align-items:center}
+input,select,button{font-size:14px;padding:4px 8px}";
+
+fn layout(title: &str, body: &str, charts: Option<&str>) -> String {
+    let scripts = match charts {
+        Some(script) => {
+            format!("<script src=\"/static/echarts.min.js\"></script><script>{script}</script>")
+        }
+        None => String::new(),
+    };
+    format!(
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title} · 政务新媒体统计</title><style>{STYLE}</style></head><body>\
+         <header><h1>政务新媒体统计</h1><a href=\"/\">总览</a><a href=\"/ranking\">WCI 排行</a></header>\
+         <main>{body}</main>{scripts}</body></html>",
+        title = esc(title)
+    )
+}
+
+/// A page saying what went wrong.
+pub fn error(message: &str) -> String {
+    layout(
+        "错误",
+        &format!("<div class=\"card\"><h2>{}</h2></div>", esc(message)),
+        None,
+    )
+}
+
+/// The login form.
+pub fn login(problem: Option<&str>) -> String {
+    let problem = problem
+        .map(|p| format!("<p class=\"bad\">{}</p>", esc(p)))
+        .unwrap_or_default();
+    layout(
+        "登录",
+        &format!(
+            "<div class=\"card\"><h2>请输入具有查看权限的 API 密钥</h2>{problem}\
+             <form class=\"inline\" method=\"post\" action=\"/login\">\
+             <input type=\"password\" name=\"key\" autocomplete=\"off\" required>\
+             <button type=\"submit\">登录</button></form></div>"
+        ),
+        None,
+    )
+}
+
+fn yes_no(ok: bool, yes: &str, no: &str) -> String {
+    if ok {
+        format!("<span class=\"ok\">{yes}</span>")
+    } else {
+        format!("<span class=\"bad\">{no}</span>")
+    }
+}
+
+fn rule_name(rule: &str) -> &'static str {
+    match rule {
+        "no_update" => "更新间隔超期",
+        "interaction_broken" => "互动渠道失效",
+        "overdue_share" => "部门超期比例过高",
+        "escalated_twice" => "工单两次督办",
+        _ => "其他",
+    }
+}
+
+fn alarms_table(alarms: &[AlarmRow]) -> String {
+    if alarms.is_empty() {
+        return "<p class=\"muted\">近 30 天无告警</p>".to_owned();
+    }
+    let mut html =
+        String::from("<table><tr><th>日期</th><th>公众号</th><th>规则</th><th>说明</th></tr>");
+    for a in alarms.iter().take(200) {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            a.day,
+            esc(&a.account),
+            rule_name(&a.rule),
+            esc(&a.detail)
+        );
+    }
+    html.push_str("</table>");
+    html
+}
+
+/// The overview: every account's inspection readiness, and the alarms.
+pub fn overview(today: NaiveDate, lines: &[AccountLine], alarms: &[AlarmRow]) -> String {
+    let mut rows = String::new();
+    for line in lines {
+        let r = &line.readiness;
+        let last = r
+            .last_published_on
+            .map_or_else(|| "从未发布".to_owned(), |d| d.to_string());
+        let days = r
+            .days_since_update
+            .map_or_else(|| "—".to_owned(), |d| format!("{d} 天"));
+        let _ = write!(
+            rows,
+            "<tr><td><a href=\"/account/{id}\">{id}</a></td><td>{last}</td><td>{days}</td>\
+             <td>{update}</td><td>{interaction}</td><td>{share:.0}%</td></tr>",
+            id = esc(&line.account),
+            update = yes_no(r.update_ok, "正常", "超期"),
+            interaction = yes_no(r.interaction_ok, "正常", "失效"),
+            share = r.acknowledged_in_time * 100.0,
+        );
+    }
+    if lines.is_empty() {
+        rows.push_str("<tr><td colspan=\"6\" class=\"muted\">暂无数据</td></tr>");
+    }
+    let body = format!(
+        "<div class=\"grid\"><div class=\"card wide\"><h2>检查准备情况（{today}）</h2>\
+         <table><tr><th>公众号</th><th>最近发布</th><th>距今</th><th>更新</th><th>互动</th>\
+         <th>按时响应率</th></tr>{rows}</table></div>\
+         <div class=\"card wide\"><h2>告警</h2>{}</div></div>",
+        alarms_table(alarms)
+    );
+    layout("总览", &body, None)
+}
+
+/// An account's charts: followers, messages and tickets, department compliance.
+pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
+    let dates: Vec<String> = page
+        .days
+        .iter()
+        .map(|d| d.day.format("%m-%d").to_string())
+        .collect();
+    let pick = |f: &dyn Fn(&crate::app::dashboard::DayFigures) -> i64| -> Vec<i64> {
+        page.days.iter().map(f).collect()
+    };
+    let totals: Vec<Option<i64>> = page.days.iter().map(|d| d.followers_total).collect();
+    let departments: Vec<&crate::app::rollups::DepartmentScore> =
+        page.departments.iter().take(20).collect();
+    let data = json!({
+        "dates": dates,
+        "new": pick(&|d| d.followers_new),
+        "lost": pick(&|d| -d.followers_lost),
+        "net": pick(&|d| d.followers_new - d.followers_lost),
+        "total": totals,
+        "messages": pick(&|d| d.messages),
+        "clicks": pick(&|d| d.menu_clicks),
+        "opened": pick(&|d| d.tickets_opened),
+        "closed": pick(&|d| d.tickets_closed),
+        // Ranked bars read bottom-up, so the best department goes last.
+        "departments": departments.iter().rev().map(|d| d.department.clone()).collect::<Vec<_>>(),
+        "compliance": departments.iter().rev()
+            .map(|d| (d.share(d.acknowledged_in_time) * 1000.0).round() / 10.0)
+            .collect::<Vec<_>>(),
+    });
+    let mut table = String::from(
+        "<table><tr><th>部门</th><th>受理</th><th>答复</th><th>办结</th><th>超期</th>\
+         <th>响应中位数</th><th>P90</th><th>按时响应</th><th>满意度</th></tr>",
+    );
+    for d in &page.departments {
+        let (median, p90) = d.acknowledge.unwrap_or_default();
+        let _ = write!(
+            table,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{:.0}%</td><td>{}</td></tr>",
+            esc(if d.department.is_empty() {
+                "未分派"
+            } else {
+                &d.department
+            }),
+            d.opened,
+            d.answered,
+            d.closed,
+            d.overdue,
+            duration(median),
+            duration(p90),
+            d.share(d.acknowledged_in_time) * 100.0,
+            if d.rated == 0 {
+                "—".to_owned()
+            } else {
+                format!("{:.1}", d.mean_rating())
+            },
+        );
+    }
+    table.push_str("</table>");
+    let r = &page.readiness;
+    let body = format!(
+        "<form class=\"inline\" method=\"get\"><strong>{name}</strong>\
+         <select name=\"days\">{options}</select><button>查看</button></form>\
+         <p>最近发布：{last} · 更新 {update} · 互动 {interaction} · 近 {window} 天留言 {tickets} 件，已回应 {answered} 件</p>\
+         <div class=\"grid\">\
+         <div class=\"card\"><h2>粉丝增长</h2><div id=\"followers\" class=\"chart\"></div></div>\
+         <div class=\"card\"><h2>消息与工单</h2><div id=\"traffic\" class=\"chart\"></div></div>\
+         <div class=\"card wide\"><h2>各部门按时响应率（近 30 天）</h2><div id=\"compliance\" class=\"chart\"></div>{table}</div>\
+         <div class=\"card wide\"><h2>告警</h2>{alarms}</div></div>\
+         <script id=\"data\" type=\"application/json\">{data}</script>",
+        name = esc(account),
+        options = [30u64, 90, 180, 365]
+            .iter()
+            .map(|n| format!(
+                "<option value=\"{n}\"{}>近 {n} 天</option>",
+                if *n == days { " selected" } else { "" }
+            ))
+            .collect::<String>(),
+        last = r
+            .last_published_on
+            .map_or_else(|| "从未发布".to_owned(), |d| d.to_string()),
+        update = yes_no(r.update_ok, "正常", "超期"),
+        interaction = yes_no(r.interaction_ok, "正常", "失效"),
+        window = 7,
+        tickets = r.recent_tickets,
+        answered = r.recent_answered,
+        alarms = alarms_table(&page.alarms),
+        data = script_json(&data),
+    );
+    layout(account, &body, Some(ACCOUNT_CHARTS))
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds <= 0.0 {
+        "—".to_owned()
+    } else if seconds < 3600.0 {
+        format!("{:.0} 分钟", seconds / 60.0)
+    } else {
+        format!("{:.1} 小时", seconds / 3600.0)
+    }
+}
+
+const ACCOUNT_CHARTS: &str = r#"
+const d=JSON.parse(document.getElementById('data').textContent);
+const chart=id=>{const c=echarts.init(document.getElementById(id));addEventListener('resize',()=>c.resize());return c;};
+chart('followers').setOption({tooltip:{trigger:'axis'},legend:{top:0,data:['新增','取消','净增','粉丝总数']},
+ grid:{left:50,right:60,top:50,bottom:30},xAxis:{type:'category',data:d.dates},
+ yAxis:[{type:'value',name:'人'},{type:'value',name:'总数',scale:true}],
+ series:[{name:'新增',type:'bar',stack:'f',data:d.new,itemStyle:{color:'#2e7d32'}},
+ {name:'取消',type:'bar',stack:'f',data:d.lost,itemStyle:{color:'#c62828'}},
+ {name:'净增',type:'line',data:d.net,smooth:true},
+ {name:'粉丝总数',type:'line',yAxisIndex:1,data:d.total,connectNulls:true}]});
+chart('traffic').setOption({tooltip:{trigger:'axis'},legend:{top:0,data:['消息','菜单点击','新工单','办结']},
+ grid:{left:50,right:20,top:50,bottom:30},xAxis:{type:'category',data:d.dates},yAxis:{type:'value'},
+ series:[{name:'消息',type:'line',data:d.messages},{name:'菜单点击',type:'line',data:d.clicks},
+ {name:'新工单',type:'bar',data:d.opened},{name:'办结',type:'bar',data:d.closed}]});
+chart('compliance').setOption({tooltip:{},grid:{left:110,right:40,bottom:20},
+ xAxis:{type:'value',max:100,axisLabel:{formatter:'{value}%'}},yAxis:{type:'category',data:d.departments},
+ series:[{type:'bar',data:d.compliance,label:{show:true,position:'right',formatter:'{c}%'},itemStyle:{color:'#1565c0'}}]});
+"#;
+
+/// The monthly WCI ranking and its six-month trend.
+pub fn ranking(
+    month: NaiveDate,
+    version: WciVersion,
+    list: &[Ranked],
+    trend: &[(NaiveDate, Vec<Ranked>)],
+) -> String {
+    let month_text = month.format("%Y-%m").to_string();
+    let mut table = String::from(
+        "<table><tr><th>名次</th><th>公众号</th><th>WCI</th><th>文章数</th><th>阅读数</th></tr>",
+    );
+    for r in list {
+        let _ = write!(
+            table,
+            "<tr><td>{}</td><td><a href=\"/account/{id}\">{id}</a></td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            r.rank,
+            r.wci,
+            r.articles,
+            r.reads,
+            id = esc(&r.account),
+        );
+    }
+    if list.is_empty() {
+        table.push_str("<tr><td colspan=\"5\" class=\"muted\">本月暂无文章数据</td></tr>");
+    }
+    table.push_str("</table>");
+    let top: Vec<&Ranked> = list.iter().take(10).collect();
+    let months: Vec<String> = trend
+        .iter()
+        .map(|(m, _)| m.format("%Y-%m").to_string())
+        .collect();
+    let series: Vec<serde_json::Value> = top
+        .iter()
+        .map(|r| {
+            let values: Vec<Option<f64>> = trend
+                .iter()
+                .map(|(_, ranked)| {
+                    ranked
+                        .iter()
+                        .find(|x| x.account == r.account)
+                        .map(|x| (x.wci * 100.0).round() / 100.0)
+                })
+                .collect();
+            json!({"name": r.account, "type": "line", "data": values, "connectNulls": true})
+        })
+        .collect();
+    let data = json!({
+        "accounts": top.iter().rev().map(|r| r.account.clone()).collect::<Vec<_>>(),
+        "wci": top.iter().rev().map(|r| (r.wci * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        "months": months,
+        "trend": series,
+    });
+    let options: String = VERSIONS
+        .iter()
+        .map(|v| {
+            format!(
+                "<option value=\"{n}\"{s}>{n}</option>",
+                n = v.name,
+                s = if v.name == version.name {
+                    " selected"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    let body = format!(
+        "<form class=\"inline\" method=\"get\"><label>月份 <input type=\"month\" name=\"month\" value=\"{month_text}\"></label>\
+         <label>算法 <select name=\"version\">{options}</select></label><button>查看</button></form>\
+         <div class=\"grid\"><div class=\"card\"><h2>{month_text} WCI 排行（前 10）</h2><div id=\"rank\" class=\"chart\"></div></div>\
+         <div class=\"card\"><h2>WCI 走势（近 6 个月）</h2><div id=\"trend\" class=\"chart\"></div></div>\
+         <div class=\"card wide\"><h2>全部排名</h2>{table}</div></div>\
+         <script id=\"data\" type=\"application/json\">{data}</script>",
+        data = script_json(&data),
+    );
+    layout("WCI 排行", &body, Some(RANKING_CHARTS))
+}
+
+const RANKING_CHARTS: &str = r#"
+const d=JSON.parse(document.getElementById('data').textContent);
+const chart=id=>{const c=echarts.init(document.getElementById(id));addEventListener('resize',()=>c.resize());return c;};
+chart('rank').setOption({tooltip:{},grid:{left:100,right:50,bottom:20},xAxis:{type:'value'},
+ yAxis:{type:'category',data:d.accounts},series:[{type:'bar',data:d.wci,label:{show:true,position:'right'},itemStyle:{color:'#b71c1c'}}]});
+chart('trend').setOption({tooltip:{trigger:'axis'},legend:{type:'scroll'},grid:{left:50,right:20,bottom:30},
+ xAxis:{type:'category',data:d.months},yAxis:{type:'value',scale:true},series:d.trend});
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_database_is_escaped() {
+        assert_eq!(
+            esc("<b>\"x\"&'y'"),
+            "&lt;b&gt;&quot;x&quot;&amp;&#39;y&#39;"
+        );
+        let json = script_json(&json!({"t": "</script><script>"}));
+        assert!(!json.contains("</script>"), "{json}");
+    }
+}
