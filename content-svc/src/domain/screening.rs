@@ -303,7 +303,12 @@ pub fn normalize(text: &str) -> (String, Vec<usize>) {
                 }
             }
         };
-        if c.is_ascii() {
+        // Unified ideographs are their own NFKC form and have no case: only the
+        // traditional → simplified step applies (the common case, kept cheap).
+        if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+            out.push(T2S.get(&c).copied().unwrap_or(c));
+            origin.push(i);
+        } else if c.is_ascii() {
             push(c);
         } else {
             for n in std::iter::once(c).nfkc() {
