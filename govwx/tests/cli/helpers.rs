@@ -86,17 +86,24 @@ impl Stack {
     /// `govwx` pointed at this stack's interaction-svc, with `key` in
     /// `GOVWX_API_KEY`; nothing from the caller's environment leaks in.
     pub fn govwx(&self, key: &str) -> tokio::process::Command {
+        let mut command = self.command();
+        command.env("GOVWX_API_KEY", key).env(
+            "GOVWX_INTERACTION_ADDR",
+            format!("127.0.0.1:{}", self.grpc_port),
+        );
+        command
+    }
+
+    /// `govwx` with an empty environment: no key, no address.
+    pub fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_govwx"));
+        command.env_clear().stdin(Stdio::null()).kill_on_drop(true);
         command
-            .env_clear()
-            .env("GOVWX_API_KEY", key)
-            .env(
-                "GOVWX_INTERACTION_ADDR",
-                format!("127.0.0.1:{}", self.grpc_port),
-            )
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        command
+    }
+
+    /// interaction-svc's plaintext gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_port
     }
 
     /// Runs `govwx ARGS` with `key` and waits for it.
