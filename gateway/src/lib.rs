@@ -8,6 +8,7 @@ pub mod config;
 pub mod event;
 pub mod http;
 pub mod publish;
+pub mod replay;
 pub mod reply;
 pub mod startup;
 

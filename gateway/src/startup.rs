@@ -66,12 +66,22 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         let reply_bucket = namespace.name(crate::reply::REPLY_BUCKET);
         nats::replicate_bucket(&jetstream, &reply_bucket, config.nats.streams.replicas).await?;
+        let signatures = crate::replay::SignatureLedger::open(
+            &jetstream,
+            &namespace,
+            config.limits.timestamp_window,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let signature_bucket = namespace.name(crate::replay::SIGNATURE_BUCKET);
+        nats::replicate_bucket(&jetstream, &signature_bucket, config.nats.streams.replicas).await?;
         let state = AppState::new(
             config.accounts.clone(),
             config.limits,
             namespace.clone(),
             Publisher::new(batcher.clone(), config.limits.publish_deadline),
             Replier::new(batcher, namespace, cache, config.limits.no_responder_pause),
+            signatures,
         );
         let http_listener = bind(config.http_addr).await?;
         let admin_listener = bind(config.common.admin_addr).await?;

@@ -34,6 +34,9 @@ pub enum CallbackError {
     WrongRecipient,
     #[error("JetStream did not acknowledge the callback in time")]
     NotDurable,
+    /// A plaintext signature already seen with another body (a captured URL replayed).
+    #[error("signature already used with another body")]
+    ReplayedSignature,
 }
 
 impl CallbackError {
@@ -47,6 +50,7 @@ impl CallbackError {
                 StatusCode::FORBIDDEN
             }
             Self::NotDurable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReplayedSignature => StatusCode::FORBIDDEN,
             Self::BodyUnreadable
             | Self::BadQuery(_)
             | Self::StaleTimestamp
@@ -78,6 +82,7 @@ impl CallbackError {
             },
             Self::WrongRecipient => "wrong_recipient",
             Self::NotDurable => "not_durable",
+            Self::ReplayedSignature => "replayed_signature",
         }
     }
 

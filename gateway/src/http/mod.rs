@@ -14,6 +14,7 @@ pub use error::CallbackError;
 
 use crate::config::{AccountConfig, Limits};
 use crate::publish::Publisher;
+use crate::replay::SignatureLedger;
 use crate::reply::Replier;
 
 /// What every callback needs, cheap to clone.
@@ -28,6 +29,7 @@ struct Inner {
     namespace: Namespace,
     publisher: Publisher,
     replier: Replier,
+    signatures: SignatureLedger,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
         namespace: Namespace,
         publisher: Publisher,
         replier: Replier,
+        signatures: SignatureLedger,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -48,6 +51,7 @@ impl AppState {
                 namespace,
                 publisher,
                 replier,
+                signatures,
             }),
         }
     }

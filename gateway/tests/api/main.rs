@@ -7,5 +7,6 @@ mod drain;
 mod durability;
 mod helpers;
 mod rejections;
+mod replay;
 mod replies;
 mod samples;
