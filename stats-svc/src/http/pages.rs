@@ -370,7 +370,7 @@ const d=JSON.parse(document.getElementById('data').textContent);
 const chart=id=>{const c=echarts.init(document.getElementById(id));addEventListener('resize',()=>c.resize());return c;};
 chart('rank').setOption({tooltip:{},grid:{left:100,right:50,bottom:20},xAxis:{type:'value'},
  yAxis:{type:'category',data:d.accounts},series:[{type:'bar',data:d.wci,label:{show:true,position:'right'},itemStyle:{color:'#b71c1c'}}]});
-chart('trend').setOption({tooltip:{trigger:'axis'},legend:{type:'scroll'},grid:{left:50,right:20,bottom:30},
+chart('trend').setOption({tooltip:{trigger:'axis'},legend:{type:'scroll',top:0},grid:{left:50,right:20,top:50,bottom:30},
  xAxis:{type:'category',data:d.months},yAxis:{type:'value',scale:true},series:d.trend});
 "#;
 
