@@ -8,8 +8,10 @@ pub use telemetry::{GrpcTelemetry, GrpcTelemetryLayer, TelemetryBody, TelemetryF
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
@@ -167,6 +169,10 @@ pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     by_digest: HashMap<[u8; 32], Caller>,
+    /// The file the keys came from (`API_KEYS_FILE`), re-read every `reload_every`
+    /// by the interceptor so keys rotate without a restart.
+    source: Option<PathBuf>,
+    reload_every: Duration,
 }
 
 impl fmt::Debug for ApiKeys {
@@ -182,14 +188,25 @@ impl ApiKeys {
     /// each `department[@account+account]:role+role:key`, e.g.
     /// `social-security@chenzhou:agent+viewer:k3y`. Without `@` (or with `@*`) the key
     /// reaches every account, as before accounts were named.
+    ///
+    /// Keys read from `API_KEYS_FILE` are re-read when the file changes (checked every
+    /// `API_KEYS_RELOAD_INTERVAL`, default 5 s): a new key works and a removed one is
+    /// refused without a restart. A file that no longer parses keeps the keys in use
+    /// and is logged (naming the entry, never a key).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let Some(raw) = env.secret("API_KEYS")? else {
             return Ok(Self::default());
         };
-        Self::parse(raw.expose_secret()).map_err(|reason| ConfigError::InvalidSecret {
-            var: "API_KEYS".to_owned(),
-            reason,
-        })
+        let mut keys =
+            Self::parse(raw.expose_secret()).map_err(|reason| ConfigError::InvalidSecret {
+                var: "API_KEYS".to_owned(),
+                reason,
+            })?;
+        if env.get("API_KEYS").is_none() {
+            keys.source = env.get("API_KEYS_FILE").map(PathBuf::from);
+        }
+        keys.reload_every = env.duration_or("API_KEYS_RELOAD_INTERVAL", Duration::from_secs(5))?;
+        Ok(keys)
     }
 
     /// Parses the `API_KEYS` format; errors say which entry is wrong, never the key.
@@ -294,13 +311,85 @@ pub fn fingerprint(key: &str) -> String {
 /// unknown or missing keys with `UNAUTHENTICATED`.
 #[derive(Clone, Debug)]
 pub struct AuthInterceptor {
-    keys: Arc<ApiKeys>,
+    keys: Arc<KeyRing>,
+}
+
+/// The keys in use, swapped whole when their file changes.
+#[derive(Debug)]
+struct KeyRing {
+    current: RwLock<Arc<ApiKeys>>,
 }
 
 impl AuthInterceptor {
+    /// An interceptor over `keys`; keys from a file are re-read on change by a task
+    /// that ends with the last clone of the interceptor.
     pub fn new(keys: ApiKeys) -> Self {
-        Self {
-            keys: Arc::new(keys),
+        let source = keys.source.clone();
+        let every = keys.reload_every;
+        let ring = Arc::new(KeyRing {
+            current: RwLock::new(Arc::new(keys)),
+        });
+        if let (Some(path), Ok(runtime)) = (source, tokio::runtime::Handle::try_current()) {
+            // The content the keys were read from, so the first change is seen.
+            let seen = std::fs::read(&path).ok().map(|raw| Sha256::digest(&raw));
+            runtime.spawn(watch_key_file(Arc::downgrade(&ring), path, every, seen));
+        }
+        Self { keys: ring }
+    }
+
+    fn current(&self) -> Arc<ApiKeys> {
+        self.keys
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Re-reads `path` every `every` and swaps the keys when its content changed and
+/// parses; a broken file keeps the keys in use.
+async fn watch_key_file(
+    ring: Weak<KeyRing>,
+    path: PathBuf,
+    every: Duration,
+    mut last: Option<sha2::digest::Output<Sha256>>,
+) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(ring) = ring.upgrade() else { return };
+        // A small local file: reading it inline costs less than a blocking-pool hop.
+        let raw = match std::fs::read(&path) {
+            Ok(raw) => raw,
+            Err(error) => {
+                metrics::counter!("grpc_api_keys_reloads_total", "outcome" => "unreadable")
+                    .increment(1);
+                tracing::error!(path = %path.display(), %error, "api key file unreadable; keys kept");
+                continue;
+            }
+        };
+        let digest = Sha256::digest(&raw);
+        if last.as_ref() == Some(&digest) {
+            continue;
+        }
+        last = Some(digest);
+        let text = String::from_utf8_lossy(&raw);
+        match ApiKeys::parse(text.trim_end_matches(['\r', '\n'])) {
+            Ok(mut keys) => {
+                keys.source = Some(path.clone());
+                keys.reload_every = every;
+                let count = keys.len();
+                *ring.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                metrics::counter!("grpc_api_keys_reloads_total", "outcome" => "applied")
+                    .increment(1);
+                tracing::info!(path = %path.display(), keys = count, "api keys reloaded");
+            }
+            Err(reason) => {
+                metrics::counter!("grpc_api_keys_reloads_total", "outcome" => "rejected")
+                    .increment(1);
+                tracing::error!(path = %path.display(), %reason, "api key file rejected; keys kept");
+            }
         }
     }
 }
@@ -326,7 +415,7 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 "authorization must be: Bearer <api key>",
             );
         };
-        let Some(caller) = self.keys.lookup(key).cloned() else {
+        let Some(caller) = self.current().lookup(key).cloned() else {
             return refuse("unknown_key", "unknown api key");
         };
         // The span of `GrpcTelemetryLayer` is current here; the department (never the
@@ -554,6 +643,62 @@ mod tests {
         let _client = tokio::net::TcpStream::connect(address).await.unwrap();
         let accepted = incoming.next().await.unwrap().unwrap();
         assert!(accepted.nodelay().unwrap());
+    }
+
+    fn call(interceptor: &mut AuthInterceptor, key: &str) -> Result<Caller, Status> {
+        let mut request = Request::new(());
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        let request = interceptor.call(request)?;
+        Ok(caller(&request)?.clone())
+    }
+
+    /// Polls `check` every 20 ms until it holds, for at most 10 s.
+    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_file_takes_effect_without_a_restart() {
+        let path = std::env::temp_dir().join(format!("api-keys-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "press:editor:old-key-123456\n").unwrap();
+        let env = Env::from_pairs([
+            ("API_KEYS_FILE", path.to_str().unwrap()),
+            ("API_KEYS_RELOAD_INTERVAL", "20ms"),
+        ]);
+        let mut interceptor = AuthInterceptor::new(ApiKeys::from_env(&env).unwrap());
+        assert_eq!(
+            call(&mut interceptor, "old-key-123456").unwrap().department,
+            "press"
+        );
+
+        std::fs::write(&path, "press@chenzhou:editor:new-key-123456\n").unwrap();
+        eventually("the new key is accepted", || {
+            call(&mut interceptor, "new-key-123456").is_ok()
+        })
+        .await;
+        let status = call(&mut interceptor, "old-key-123456").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(
+            !call(&mut interceptor, "new-key-123456")
+                .unwrap()
+                .may_access("yizhang")
+        );
+
+        // A broken file keeps the keys in use.
+        std::fs::write(&path, "press:wizard:newer-key-123456\n").unwrap();
+        let before = call(&mut interceptor, "new-key-123456");
+        assert!(before.is_ok());
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(call(&mut interceptor, "new-key-123456").is_ok());
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
