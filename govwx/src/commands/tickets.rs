@@ -290,14 +290,20 @@ async fn watch(target: &Target, out: &Out, department: String) -> Result<(), Err
     let mut backoff = Duration::from_secs(1);
     loop {
         match watch_once(target, out, department.clone(), &mut backoff).await {
-            Ok(()) => eprintln!("govwx: {} ended the watch; reconnecting", target.service),
+            // A draining server ends every watch; its replacement may take a moment.
+            Ok(()) => eprintln!(
+                "govwx: {} at {} ended the watch; reconnecting in {}s",
+                target.service,
+                target.addr,
+                backoff.as_secs()
+            ),
             Err(error) if error.is_transient() => {
                 eprintln!("govwx: {error}; reconnecting in {}s", backoff.as_secs());
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(error) => return Err(error),
         }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

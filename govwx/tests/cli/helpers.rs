@@ -137,10 +137,12 @@ impl Stack {
         serde_json::from_str(&stdout).expect("--json prints one JSON document")
     }
 
-    /// Starts `govwx tickets watch --json` with `key` and returns once it watches.
-    pub async fn watch(&self, key: &str) -> Watch {
+    /// Starts `govwx tickets watch --json` with `key`, reaching the service at
+    /// `port`, and returns once it watches.
+    pub async fn watch(&self, key: &str, port: u16) -> Watch {
         let mut child = self
             .govwx(key)
+            .env("GOVWX_INTERACTION_ADDR", format!("127.0.0.1:{port}"))
             .args(["--json", "tickets", "watch"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -157,7 +159,7 @@ impl Stack {
         Watch {
             _child: child,
             stdout,
-            _stderr: stderr,
+            stderr,
         }
     }
 
@@ -251,10 +253,25 @@ impl Stack {
 pub struct Watch {
     _child: Child,
     stdout: Lines<BufReader<ChildStdout>>,
-    _stderr: Lines<BufReader<ChildStderr>>,
+    stderr: Lines<BufReader<ChildStderr>>,
 }
 
 impl Watch {
+    /// The first line it writes to stderr that contains `text`.
+    pub async fn says(&mut self, text: &str) -> String {
+        loop {
+            let line =
+                tokio::time::timeout(std::time::Duration::from_secs(20), self.stderr.next_line())
+                    .await
+                    .unwrap_or_else(|_| panic!("watch never said {text:?}"))
+                    .expect("stderr readable")
+                    .expect("watch still running");
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
     /// The first event it prints of `kind` whose ticket has `field` = `value`,
     /// parsed (each line is one JSON document); earlier events are passed over.
     pub async fn until(&mut self, kind: &str, field: &str, value: &str) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! A department works its queue with `govwx`: list, show, answer, close, watch; and
 //! what it sees when something is wrong.
 
+use platform::testing::ChaosProxy;
 use unicode_width::UnicodeWidthStr;
 
 use crate::helpers::{ACCOUNT, ADMIN_KEY, SOCIAL_AGENT_KEY, Stack, TRANSPORT_AGENT_KEY};
@@ -23,8 +24,10 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
     let other = stack
         .insert_ticket("o-citizen-road", "transport", "道路坑洼")
         .await;
-    // The admin's watch sees every department's queue.
-    let mut watch = stack.watch(ADMIN_KEY).await;
+    // The admin's watch sees every department's queue; it goes through a proxy the
+    // test can cut.
+    let link = ChaosProxy::start(&format!("127.0.0.1:{}", stack.grpc_port())).await;
+    let mut watch = stack.watch(ADMIN_KEY, link.port()).await;
 
     // The table lists the department's own tickets, the Chinese summary as wide as
     // the columns after it allow: every row's OPENED starts under the header's.
@@ -115,6 +118,19 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
     let opened = watch.until("opened", "openid", NEWCOMER).await;
     assert_eq!(opened["ticket"]["state"], "open");
     assert_eq!(opened["ticket"]["department"], "citizen-services");
+
+    // The link drops: the watch says so, reconnects once it is back, and goes on.
+    link.cut();
+    watch.says("reconnecting").await;
+    link.restore();
+    watch.says("govwx: watching").await;
+    stack
+        .ok(
+            SOCIAL_AGENT_KEY,
+            &["tickets", "ack", &bus, "--note", "在查"],
+        )
+        .await;
+    watch.until("acknowledged", "id", &bus).await;
 
     // Rules are an admin's: add a routing rule and find it listed.
     let added = stack
