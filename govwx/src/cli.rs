@@ -6,7 +6,8 @@ use chrono::FixedOffset;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The platform's command-line client: citizen tickets, reply and routing rules,
-/// followers, the service directory and statistics.
+/// followers, articles and their review, the sensitive-word lexicon, the service
+/// directory and statistics.
 ///
 /// The API key comes from the environment variable GOVWX_API_KEY or from the file
 /// named by --key-file (never from a flag value, so it stays out of shell history).

@@ -112,6 +112,44 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
         .ok(SOCIAL_AGENT_KEY, &["tickets", "close", &streetlight])
         .await;
     assert!(closed.contains("closed"), "{closed}");
+    let reopened = stack
+        .json(SOCIAL_AGENT_KEY, &["tickets", "reopen", &streetlight])
+        .await;
+    assert_eq!(reopened["state"], "reopened");
+    let assigned = stack
+        .ok(
+            SOCIAL_AGENT_KEY,
+            &["tickets", "assign", &streetlight, "--assignee", "zhang.wei"],
+        )
+        .await;
+    assert!(assigned.contains("zhang.wei"), "{assigned}");
+
+    // The citizen behind it, tagged for later.
+    let tagged = stack
+        .json(
+            SOCIAL_AGENT_KEY,
+            &[
+                "followers",
+                "tag",
+                "--account",
+                ACCOUNT,
+                CITIZEN,
+                "--add",
+                "路灯",
+            ],
+        )
+        .await;
+    assert_eq!(tagged["tags"][0], "路灯");
+    let follower = stack
+        .ok(
+            SOCIAL_AGENT_KEY,
+            &["followers", "show", "--account", ACCOUNT, CITIZEN],
+        )
+        .await;
+    assert!(
+        follower.contains("路灯") && follower.contains("subscribed:"),
+        "{follower}"
+    );
 
     // A citizen writes: the watch prints the ticket as it opens.
     stack.citizen_says(NEWCOMER, "路灯又坏了，三天没人修").await;
