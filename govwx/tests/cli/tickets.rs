@@ -199,6 +199,36 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
         )
         .await;
     assert_eq!(rules["routing_rules"][0]["keywords"][0], "路灯");
+    let rule_id = rules["routing_rules"][0]["id"].as_str().unwrap().to_owned();
+    stack
+        .ok(ADMIN_KEY, &["rules", "rm", "routing", &rule_id])
+        .await;
+    stack
+        .ok(
+            ADMIN_KEY,
+            &[
+                "rules",
+                "add",
+                "reply",
+                "--account",
+                ACCOUNT,
+                "--match",
+                "contains",
+                "--pattern",
+                "社保",
+                "--text",
+                "社保问题请拨打12333",
+                "--priority",
+                "5",
+            ],
+        )
+        .await;
+    let rules = stack
+        .json(ADMIN_KEY, &["rules", "list", "--account", ACCOUNT])
+        .await;
+    assert_eq!(rules["routing_rules"], serde_json::json!([]));
+    assert_eq!(rules["reply_rules"][0]["match"], "contains");
+    assert_eq!(rules["reply_rules"][0]["text"], "社保问题请拨打12333");
 
     // Wrong key, another department's ticket, a server that is not there: one line
     // each, and an exit code a script can tell apart.
