@@ -57,8 +57,13 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         &self,
         request: Request<pb::GetAccountOverviewRequest>,
     ) -> Result<Response<pb::AccountOverview>, Status> {
-        caller(&request)?.require_any(READERS)?;
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
         let account = convert::account(request.get_ref()).map_err(GrpcError::from)?;
+        // Another account's figures look absent to this key.
+        if !caller.may_access(account.as_str()) {
+            return Err(GrpcError::AccountNotFound.into());
+        }
         let stored = app::overview::account_overview(&self.db, &account)
             .await
             .map_err(GrpcError::from)?;
