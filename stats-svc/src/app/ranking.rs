@@ -27,6 +27,12 @@ pub fn month_span(first: NaiveDate) -> (NaiveDate, NaiveDate) {
     (first, next.pred_opt().unwrap_or(first))
 }
 
+/// The Sunday-to-Saturday week (Qingbo's weekly list) that holds `day`.
+pub fn week_span(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let sunday = day - chrono::Days::new(u64::from(day.weekday().num_days_from_sunday()));
+    (sunday, sunday + chrono::Days::new(6))
+}
+
 /// Every account in `accounts` (`None`: all) that published in the month starting on
 /// `first`, ranked by `version`'s WCI over the articles' day-7 figures (d = 30).
 pub async fn monthly_ranking(
@@ -36,6 +42,28 @@ pub async fn monthly_ranking(
     version: WciVersion,
 ) -> Result<Vec<Ranked>, AppError> {
     let (from, to) = month_span(first.with_day(1).unwrap_or(first));
+    ranking(db, accounts, from, to, time_base(30, true), version).await
+}
+
+/// The weekly list (Sunday to Saturday, d = 7) of the week holding `day`.
+pub async fn weekly_ranking(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    day: NaiveDate,
+    version: WciVersion,
+) -> Result<Vec<Ranked>, AppError> {
+    let (from, to) = week_span(day);
+    ranking(db, accounts, from, to, 7, version).await
+}
+
+async fn ranking(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    from: NaiveDate,
+    to: NaiveDate,
+    days: u32,
+    version: WciVersion,
+) -> Result<Vec<Ranked>, AppError> {
     let mut by_account: BTreeMap<String, Vec<ArticleFigures>> = BTreeMap::new();
     for row in articles::published_between(db, accounts, from, to).await? {
         by_account
@@ -54,7 +82,7 @@ pub async fn monthly_ranking(
     let mut ranked: Vec<Ranked> = by_account
         .into_iter()
         .map(|(account, list)| {
-            let period = WciPeriod::from_articles(time_base(30, true), list);
+            let period = WciPeriod::from_articles(days, list);
             Ranked {
                 rank: 0,
                 account,
@@ -79,6 +107,18 @@ pub async fn record_article_figures(db: &PgPool, entry: &ArticleEntry) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_week_runs_sunday_to_saturday() {
+        // 2 December 2026 is a Wednesday.
+        let (from, to) = week_span("2026-12-02".parse().unwrap());
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-11-29".into(), "2026-12-05".into())
+        );
+        let (from, _) = week_span("2026-11-29".parse().unwrap());
+        assert_eq!(from.to_string(), "2026-11-29");
+    }
 
     #[test]
     fn a_month_spans_its_calendar_days() {

@@ -151,7 +151,6 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         let caller = caller(&request)?;
         caller.require_any(READERS)?;
         let req = request.get_ref();
-        let first = convert::month(&req.month)?;
         let version = if req.version.is_empty() {
             V14_2
         } else {
@@ -163,13 +162,24 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             })?
         };
         let scope = caller.accounts.filter();
-        let ranked = app::ranking::monthly_ranking(&self.db, scope.as_deref(), first, version)
-            .await
-            .map_err(GrpcError::from)?;
+        let (ranked, week_from) = if req.week_of.is_empty() {
+            let first = convert::month(&req.month)?;
+            let ranked = app::ranking::monthly_ranking(&self.db, scope.as_deref(), first, version)
+                .await
+                .map_err(GrpcError::from)?;
+            (ranked, String::new())
+        } else {
+            let day = convert::day("week_of", &req.week_of)?;
+            let ranked = app::ranking::weekly_ranking(&self.db, scope.as_deref(), day, version)
+                .await
+                .map_err(GrpcError::from)?;
+            (ranked, app::ranking::week_span(day).0.to_string())
+        };
         Ok(Response::new(pb::MonthlyRanking {
             month: req.month.clone(),
             version: version.name.to_owned(),
             accounts: ranked.iter().map(convert::ranked).collect(),
+            week_from,
         }))
     }
 

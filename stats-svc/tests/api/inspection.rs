@@ -217,6 +217,7 @@ async fn entered_figures_rank_the_accounts_by_wci_within_the_callers_reach() {
                     pb::GetMonthlyRankingRequest {
                         month: "2026-11".to_owned(),
                         version: version.to_owned(),
+                        week_of: String::new(),
                     },
                     key,
                 ))
@@ -233,6 +234,24 @@ async fn entered_figures_rank_the_accounts_by_wci_within_the_callers_reach() {
         .collect();
     assert_eq!(order, [(1, "chenzhou", 2), (2, "yizhang", 1)]);
     assert!(city.accounts[0].wci > city.accounts[1].wci);
+
+    // The week of Tuesday 10 November runs from Sunday the 8th: all three articles.
+    let week = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                week_of: "2026-11-10".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(week.week_from, "2026-11-08");
+    assert_eq!(week.accounts[0].account, "chenzhou");
+    assert_eq!(week.accounts.len(), 2);
 
     let county = ranking(COUNTY_KEY, "").await.unwrap();
     assert_eq!(county.version, "v14.2");
