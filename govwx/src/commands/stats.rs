@@ -160,6 +160,7 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
             let request = GetMonthlyRankingRequest {
                 month,
                 version: formula,
+                week_of: String::new(),
             };
             let ranking = client
                 .get_monthly_ranking(request)
