@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 mod http;
 pub mod job_callbacks;
 mod ops;
+mod ops_publish;
 mod state;
 
 pub use http::router;

@@ -336,6 +336,7 @@ impl Articles {
             &who.role_name(),
             comment,
             at,
+            None,
         )
         .await?;
         tx.commit().await?;
@@ -382,6 +383,169 @@ impl Articles {
         .await?;
         tx.commit().await?;
         self.get(who, id).await
+    }
+
+    /// Retracts a published article: deleted on WeChat first (outside any
+    /// transaction), then recorded (state, audit, `retracted` event).
+    pub async fn retract(
+        &self,
+        who: &Who,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<ArticleView, AppError> {
+        let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+        if !who.sees(&row) {
+            return Err(AppError::NotFound);
+        }
+        let check = |row: &ArticleRow| {
+            review::decide(
+                &Subject {
+                    state: row.state(),
+                    author: &row.author_id,
+                    history: &ReviewHistory::default(),
+                    open_hits: 0,
+                },
+                &who.actor,
+                &Action::Retract,
+                reason,
+            )
+        };
+        check(&row)?;
+        self.publisher
+            .retract(&row)
+            .await
+            .map_err(|e| AppError::Wechat(e.to_string()))?;
+        let mut tx = self.db.begin().await?;
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        let decision = check(&row)?;
+        self.apply(
+            &mut tx,
+            &row,
+            &Action::Retract,
+            decision,
+            &who.actor.id,
+            &who.role_name(),
+            reason,
+            None,
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        self.signal.notify();
+        self.get(who, id).await
+    }
+
+    /// Starts a correction of a published article: a correction notice (a new draft
+    /// of the same department, linked to the original) that goes through review like
+    /// any article; the original's trail and a `corrected` event record it.
+    pub async fn correct(
+        &self,
+        who: &Who,
+        id: Uuid,
+        reason: &str,
+        notice: ArticleContent,
+    ) -> Result<ArticleView, AppError> {
+        let mut tx = self.db.begin().await?;
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        let decision = review::decide(
+            &Subject {
+                state: row.state(),
+                author: &row.author_id,
+                history: &ReviewHistory::default(),
+                open_hits: 0,
+            },
+            &who.actor,
+            &Action::Correct,
+            reason,
+        )?;
+        let notice_id = Uuid::now_v7();
+        store::insert(
+            &mut tx,
+            &NewArticle {
+                id: notice_id,
+                account: &row.account,
+                department: &row.department,
+                author_id: &who.actor.id,
+                content: &notice,
+                channel: &row.channel,
+                mass_tag_id: row.mass_tag_id,
+                send_ignore_reprint: row.send_ignore_reprint,
+            },
+        )
+        .await?;
+        store::set_correction_of(&mut tx, notice_id, id).await?;
+        self.apply(
+            &mut tx,
+            &row,
+            &Action::Correct,
+            decision,
+            &who.actor.id,
+            &who.role_name(),
+            reason,
+            None,
+            Some(notice_id),
+        )
+        .await?;
+        tx.commit().await?;
+        self.signal.notify();
+        let notice = store::get(&self.db, notice_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.view(notice).await
+    }
+
+    /// Sends a preview of an approved article to named followers before it goes
+    /// out (audited; the state does not change).
+    pub async fn preview(
+        &self,
+        who: &Who,
+        id: Uuid,
+        openids: &[String],
+    ) -> Result<usize, AppError> {
+        require(who, Role::Publisher, "preview")?;
+        if openids.is_empty() || openids.len() > 20 || openids.iter().any(|o| o.trim().is_empty()) {
+            return Err(AppError::Invalid(
+                "openids: 1 to 20 non-empty openids are required".into(),
+            ));
+        }
+        let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+        if !who.sees(&row) {
+            return Err(AppError::NotFound);
+        }
+        if !matches!(
+            row.state(),
+            ArticleState::Approved | ArticleState::Scheduled
+        ) {
+            return Err(review::ReviewError::WrongState {
+                state: row.state(),
+                action: "previewed",
+            }
+            .into());
+        }
+        let media_id = self
+            .publisher
+            .preview(&row, openids)
+            .await
+            .map_err(|e| AppError::Wechat(e.to_string()))?;
+        store::set_media_id(&self.db, id, &media_id).await?;
+        let mut tx = self.db.begin().await?;
+        store::audit(
+            &mut tx,
+            &Audit {
+                article_id: id,
+                action: "preview",
+                from: row.state(),
+                to: row.state(),
+                actor: &who.actor.id,
+                role: &who.role_name(),
+                version: row.version,
+                stage: None,
+                comment: &format!("{} follower(s)", openids.len()),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(openids.len())
     }
 
     /// Before a mass send: the account's ledger is locked, checked against WeChat's
@@ -452,6 +616,7 @@ impl Articles {
         role: &str,
         comment: &str,
         at: Option<DateTime<Utc>>,
+        linked: Option<Uuid>,
     ) -> Result<(), AppError> {
         store::set_state(tx, row.id, decision.next, *action == Action::Submit).await?;
         store::audit(
@@ -495,6 +660,9 @@ impl Articles {
             event.reason = comment.to_owned();
             if *action == Action::Schedule {
                 event.scheduled_for = at.map(timestamp);
+            }
+            if let Some(linked) = linked {
+                event.correction_of = linked.to_string();
             }
             announce(tx, row, event, &Uuid::now_v7().to_string()).await?;
         }

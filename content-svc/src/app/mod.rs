@@ -33,6 +33,9 @@ pub enum AppError {
     /// WeChat's mass-send quota is used up; nothing was sent.
     #[error(transparent)]
     Quota(#[from] QuotaExhausted),
+    /// WeChat refused a call this use case needs (its error, verbatim).
+    #[error("WeChat refused: {0}")]
+    Wechat(String),
     /// A request field is unusable; the message names it.
     #[error("{0}")]
     Invalid(String),

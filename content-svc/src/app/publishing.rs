@@ -79,17 +79,7 @@ impl Publisher {
                 article.account
             ))
         })?;
-        let draft = DraftArticle {
-            title: article.title.clone(),
-            author: article.author_name.clone(),
-            digest: article.digest.clone(),
-            content: article.body.clone(),
-            content_source_url: article.source_url.clone(),
-            thumb_media_id: article.cover_media_id.clone(),
-            need_open_comment: u8::from(article.open_comment),
-            only_fans_can_comment: u8::from(article.only_fans_can_comment),
-            url: String::new(),
-        };
+        let draft = draft(article);
         // A retry after the draft was made reuses it rather than adding another.
         let media_id = match &article.media_id {
             Some(media_id) => media_id.clone(),
@@ -119,5 +109,75 @@ impl Publisher {
                 msg_data_id: submitted.msg_data_id.map(|id| id.to_string()),
             })
         }
+    }
+
+    /// Deletes a published article on WeChat (`freepublish/delete` by its
+    /// `article_id`, or `message/mass/delete` by the mass send's `msg_id`).
+    #[tracing::instrument(skip_all, fields(article = %article.id, account = %article.account))]
+    pub async fn retract(&self, article: &ArticleRow) -> Result<(), SendError> {
+        let client = self.client(&article.account)?;
+        if article.channel == "mass_send" {
+            let msg_id = article
+                .mass_msg_id
+                .as_deref()
+                .and_then(|id| id.parse::<u64>().ok())
+                .ok_or_else(|| SendError::Permanent("no mass send to delete".into()))?;
+            client.mass_delete(msg_id, 0).await?;
+        } else {
+            let article_id = article
+                .msg_data_id
+                .as_deref()
+                .ok_or_else(|| SendError::Permanent("no published article to delete".into()))?;
+            client.publish_delete(article_id, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a preview of the article to each of `openids` (as a mass send would
+    /// show it), making its draft first if needed; returns the draft's media id.
+    #[tracing::instrument(skip_all, fields(article = %article.id, account = %article.account))]
+    pub async fn preview(
+        &self,
+        article: &ArticleRow,
+        openids: &[String],
+    ) -> Result<String, SendError> {
+        let client = self.client(&article.account)?;
+        let media_id = match &article.media_id {
+            Some(media_id) => media_id.clone(),
+            None => {
+                client
+                    .draft_add(std::slice::from_ref(&draft(article)))
+                    .await?
+            }
+        };
+        let content = MassContent::mpnews(&media_id);
+        for openid in openids {
+            client.mass_preview(openid, &content).await?;
+        }
+        Ok(media_id)
+    }
+
+    fn client(&self, account: &str) -> Result<&Client, SendError> {
+        self.clients
+            .get(account)
+            .map(|(client, _)| client)
+            .ok_or_else(|| {
+                SendError::Permanent(format!("account {account} has no WeChat API credentials"))
+            })
+    }
+}
+
+/// The draft of an article as WeChat takes it.
+fn draft(article: &ArticleRow) -> DraftArticle {
+    DraftArticle {
+        title: article.title.clone(),
+        author: article.author_name.clone(),
+        digest: article.digest.clone(),
+        content: article.body.clone(),
+        content_source_url: article.source_url.clone(),
+        thumb_media_id: article.cover_media_id.clone(),
+        need_open_comment: u8::from(article.open_comment),
+        only_fans_can_comment: u8::from(article.only_fans_can_comment),
+        url: String::new(),
     }
 }

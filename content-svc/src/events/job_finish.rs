@@ -13,6 +13,10 @@ use wechat::message::{Event, Payload, PublishStatus};
 use crate::app::AppError;
 use crate::app::articles::{Articles, Job, Outcome};
 
+/// How long a result for a job no article holds is retried before it is taken for
+/// another tool's job.
+const UNRECORDED_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+
 /// The free-publish results.
 pub const PUBLISH_CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: WECHAT_INBOUND,
@@ -139,6 +143,17 @@ async fn apply(
             AppError::Database(e) => HandleError::database(e),
             other => HandleError::Permanent(other.to_string()),
         })?;
+    if !applied && chrono::Utc::now() - event.occurred_at < UNRECORDED_GRACE {
+        // WeChat can report a job before the sender has recorded its id (the
+        // callback races the API answer): roll the claim back and let the runner
+        // deliver it again. An older unknown job is another tool's, and is dropped.
+        return Err(HandleError::Transient(format!(
+            "job {} not recorded yet",
+            match job {
+                Job::Publish(id) | Job::Mass(id) => id,
+            }
+        )));
+    }
     tx.commit().await.map_err(HandleError::database)?;
     if applied {
         articles.notify();

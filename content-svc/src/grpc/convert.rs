@@ -149,6 +149,10 @@ pub fn article_row(row: ArticleRow) -> pb::Article {
         hits: Vec::new(),
         updated_at: Some(timestamp(row.updated_at)),
         published_at: row.published_at.map(timestamp),
+        correction_of: row
+            .correction_of
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 

@@ -300,6 +300,51 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             .await
     }
 
+    async fn preview_article(
+        &self,
+        request: Request<pb::PreviewArticleRequest>,
+    ) -> Reply<pb::PreviewArticleResponse> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let id = convert::article_id(&req.id)?;
+        let sent = self
+            .articles
+            .preview(&who, id, &req.openids)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::PreviewArticleResponse {
+            sent: sent as u32,
+        }))
+    }
+
+    async fn retract_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let id = convert::article_id(&req.id)?;
+        let view = self
+            .articles
+            .retract(&who, id, &req.comment)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
+    async fn correct_article(
+        &self,
+        request: Request<pb::CorrectArticleRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let id = convert::article_id(&req.id)?;
+        let notice = convert::content(req.notice)?;
+        let view = self
+            .articles
+            .correct(&who, id, &req.reason, notice)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
     async fn list_lexicon(
         &self,
         request: Request<pb::ListLexiconRequest>,

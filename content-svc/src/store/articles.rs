@@ -40,6 +40,7 @@ pub struct ArticleRow {
     pub failure: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    pub correction_of: Option<Uuid>,
 }
 
 impl ArticleRow {
@@ -68,7 +69,7 @@ const COLUMNS: &str =
     "id, account, department, author_id, state, version, round, title, author_name,
     digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
-    mass_msg_id, msg_data_id, url, failure, published_at, updated_at";
+    mass_msg_id, msg_data_id, url, failure, published_at, updated_at, correction_of";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -510,5 +511,29 @@ pub async fn add_override(
     .bind(reason)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Keeps the WeChat draft made for a preview, so the send reuses it.
+pub async fn set_media_id(db: &PgPool, id: Uuid, media_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET media_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(media_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Links a correction notice to the article it corrects.
+pub async fn set_correction_of(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    original: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET correction_of = $2 WHERE id = $1")
+        .bind(id)
+        .bind(original)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use proto::events::v1 as ev;
 use tokio::sync::oneshot;
 use tonic::Code;
 use wechat_sim::api_server::job_callbacks::JobCallbacks;
-use wechat_sim::api_server::{AccountKind, MockWechat, SimAccount, SimConfig};
+use wechat_sim::api_server::{AccountKind, DEMO_APPID, MockWechat, SimAccount, SimConfig};
 use wechat_sim::traffic::CallbackAccount;
 
 use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, TestApp, by, spawn_app_with};
@@ -324,6 +324,55 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
             .len(),
         1
     );
+
+    // A correction notice, linked to the original, starts its own review.
+    let mut corrected = stack.watch("corrected").await;
+    let notice = client
+        .correct_article(by(
+            pb::CorrectArticleRequest {
+                id: id.clone(),
+                reason: "停水时间有误".into(),
+                notice: Some(pb::ArticleContent {
+                    title: "更正说明".into(),
+                    body: "<p>停水时间更正为周日上午。</p>".into(),
+                    cover_media_id: "MEDIA_COVER_1".into(),
+                    ..Default::default()
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("a correction notice")
+        .into_inner();
+    assert_eq!(notice.correction_of, id);
+    assert_eq!(notice.state, pb::ArticleState::Draft as i32);
+    assert_eq!(next_event(&mut corrected).await.correction_of, notice.id);
+
+    // Retracted: deleted on WeChat, then recorded with the reason.
+    let mut retracted = stack.watch("retracted").await;
+    let gone = client
+        .retract_article(by(
+            pb::ArticleRef {
+                id: id.clone(),
+                comment: "内容有误，撤回".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("retracted")
+        .into_inner();
+    assert_eq!(gone.state, pb::ArticleState::Retracted as i32);
+    assert_eq!(next_event(&mut retracted).await.reason, "内容有误，撤回");
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/freepublish/delete")
+            .len(),
+        1
+    );
     stack.app.stop().await;
 }
 
@@ -333,6 +382,33 @@ async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_refused_publ
     let mut client = stack.app.client.clone();
 
     let first = stack.approved("今日停水通知", pb::Channel::MassSend).await;
+    // The director previews it on their own phone first.
+    stack
+        .mock
+        .state()
+        .add_followers(DEMO_APPID, ["o-director"])
+        .expect("follower added");
+    let previewed = client
+        .preview_article(by(
+            pb::PreviewArticleRequest {
+                id: first.clone(),
+                openids: vec!["o-director".into()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("previewed")
+        .into_inner();
+    assert_eq!(previewed.sent, 1);
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/preview")
+            .len(),
+        1
+    );
     let mut published = stack.watch("published").await;
     client
         .publish_article(by(article(&first), PUBLISHER_KEY, "chen"))

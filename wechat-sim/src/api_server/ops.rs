@@ -75,6 +75,18 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         publish_submit,
     ),
     ep(Method::POST, "/cgi-bin/freepublish/get", true, publish_get),
+    ep(
+        Method::POST,
+        "/cgi-bin/freepublish/delete",
+        true,
+        super::ops_publish::publish_delete,
+    ),
+    ep(
+        Method::POST,
+        "/cgi-bin/message/mass/delete",
+        true,
+        super::ops_publish::mass_delete,
+    ),
     ep(Method::POST, "/cgi-bin/menu/create", true, menu_create),
     ep(Method::GET, "/cgi-bin/menu/get", true, menu_get),
     ep(Method::GET, "/cgi-bin/menu/delete", true, menu_delete),

@@ -146,6 +146,13 @@ pub struct PreviewSent {
 }
 
 #[derive(Serialize)]
+struct MassDelete {
+    msg_id: u64,
+    /// 0 deletes every article of the message; n (1-based) only the n-th.
+    article_idx: u32,
+}
+
+#[derive(Serialize)]
 struct Preview<'a> {
     touser: &'a str,
     #[serde(flatten)]
@@ -167,6 +174,19 @@ impl Client {
         self.post(
             "/cgi-bin/message/mass/preview",
             &Preview { touser, content },
+        )
+        .await
+    }
+
+    /// Deletes a sent mass message (`POST /cgi-bin/message/mass/delete`) for its
+    /// readers: `article_idx` 0 for every article, n (1-based) for the n-th.
+    pub async fn mass_delete(&self, msg_id: u64, article_idx: u32) -> Result<(), ApiError> {
+        self.post_ack(
+            "/cgi-bin/message/mass/delete",
+            &MassDelete {
+                msg_id,
+                article_idx,
+            },
         )
         .await
     }

@@ -149,6 +149,13 @@ struct MediaIdOwned {
 }
 
 #[derive(Serialize)]
+struct DeletePublished<'a> {
+    article_id: &'a str,
+    /// 0 deletes every article of the message; n (1-based) only the n-th.
+    index: u32,
+}
+
+#[derive(Serialize)]
 struct PublishId<'a> {
     publish_id: &'a str,
 }
@@ -183,5 +190,16 @@ impl Client {
     pub async fn publish_status(&self, publish_id: &str) -> Result<PublishStatus, ApiError> {
         self.post("/cgi-bin/freepublish/get", &PublishId { publish_id })
             .await
+    }
+
+    /// Deletes a published article (`POST /cgi-bin/freepublish/delete`): `index` 0
+    /// deletes every article of the message, n (1-based) only the n-th. The article
+    /// disappears for readers; it cannot be undone.
+    pub async fn publish_delete(&self, article_id: &str, index: u32) -> Result<(), ApiError> {
+        self.post_ack(
+            "/cgi-bin/freepublish/delete",
+            &DeletePublished { article_id, index },
+        )
+        .await
     }
 }
