@@ -377,7 +377,8 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
 }
 
 #[tokio::test]
-async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_refused_publish_says_why() {
+async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_scheduled_publish_refused_by_wechat_says_why()
+ {
     let stack = spawn_stack(AccountKind::Subscription).await;
     let mut client = stack.app.client.clone();
 
@@ -444,11 +445,25 @@ async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_refused_publ
     let third = stack
         .approved("供水管网图解", pb::Channel::Freepublish)
         .await;
+    // Scheduled for now: the scheduler sends it.
     let mut failed = stack.watch("failed").await;
-    client
-        .publish_article(by(article(&third), PUBLISHER_KEY, "chen"))
+    let now = chrono::Utc::now();
+    let scheduled = client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: third.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: now.timestamp(),
+                    nanos: 0,
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
         .await
-        .expect("handed to wechat");
+        .expect("scheduled")
+        .into_inner();
+    assert_eq!(scheduled.state, pb::ArticleState::Scheduled as i32);
     let event = next_event(&mut failed).await;
     assert_eq!(event.article_id, third);
     assert!(

@@ -6,6 +6,7 @@ mod auth;
 mod directory;
 mod drain;
 mod helpers;
+mod lexicon;
 mod migrations;
 mod scheduler;
 mod startup;
