@@ -18,7 +18,9 @@ use wechat_sim::api_server::job_callbacks::JobCallbacks;
 use wechat_sim::api_server::{AccountKind, DEMO_APPID, MockWechat, SimAccount, SimConfig};
 use wechat_sim::traffic::CallbackAccount;
 
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, TestApp, by, spawn_app_with};
+use crate::helpers::{
+    AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, TestApp, WATER_EDITOR_KEY, by, spawn_app_with,
+};
 
 /// The mock WeChat, the gateway and content-svc sharing one NATS namespace.
 struct Stack {
@@ -196,6 +198,17 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
         (hit.word.as_str(), hit.category.as_str(), hit.text.as_str()),
         ("vpn翻墙", "political", "ＶＰＮ 翻-牆")
     );
+
+    // Another department's editor does not see it.
+    let hidden = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            WATER_EDITOR_KEY,
+            "zhou",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
 
     // The hit blocks submission until a reviewer overrides it with a reason.
     let refused = client
@@ -439,6 +452,22 @@ async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_scheduled_pu
             .len(),
         1
     );
+    let quota = client
+        .get_quota_status(by(
+            pb::GetQuotaStatusRequest {
+                account: "demo".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("quota status")
+        .into_inner();
+    assert_eq!(
+        (quota.kind.as_str(), quota.used, quota.limit),
+        ("subscription", 1, 1)
+    );
+    assert!(quota.next_possible_at.is_some());
 
     // WeChat's review refuses a free-publish job: the article fails with the reason.
     stack.callbacks.fail_next_publish(4);

@@ -18,6 +18,8 @@ pub const COUNTY_KEY: &str = "county-viewer-key-01";
 
 /// The press office's editors (who may also review, so an author can try to).
 pub const AUTHOR_KEY: &str = "press-author-key-01";
+/// Another department's editor (the water bureau).
+pub const WATER_EDITOR_KEY: &str = "water-editor-key-01";
 /// The new-media office: first and second review.
 pub const REVIEWER_KEY: &str = "media-reviewer-key-01";
 /// The new-media office's publisher: final approval, schedule, publish.
@@ -28,6 +30,7 @@ const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         press:editor:press-editor-key-01,\
                         press:editor+reviewer:press-author-key-01,\
                         media:reviewer:media-reviewer-key-01,\
+                        water:editor:water-editor-key-01,\
                         media:publisher:media-publisher-key-01,\
                         yizhang-office@yizhang:viewer:county-viewer-key-01";
 
