@@ -94,7 +94,7 @@ impl Namespace {
 /// How to reach NATS.
 #[derive(Debug, Clone)]
 pub struct NatsConfig {
-    /// `NATS_URL`, default `nats://127.0.0.1:4222`.
+    /// `NATS_URL`, default `nats://127.0.0.1:4222`; several servers separated by commas.
     pub url: String,
     /// `NATS_PREFIX`: namespace for streams and subjects, default none.
     pub namespace: Namespace,
@@ -222,8 +222,10 @@ pub async fn connect(
     }
     // retry_on_initial_connect makes connect return at once; wait for the first
     // connection ourselves so a wrong URL is a clear start-up error.
+    // NATS_URL may list several servers (a cluster's nodes), separated by commas.
+    let servers: Vec<&str> = config.url.split(',').map(str::trim).collect();
     let client = options
-        .connect(config.url.as_str())
+        .connect(servers)
         .await
         .map_err(|e| NatsError::Connect {
             url: config.url.clone(),
