@@ -134,3 +134,24 @@ pub async fn known_accounts(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     .fetch_all(db)
     .await
 }
+
+/// Every account with articles, and the latest day it published on (on or before `day`).
+pub async fn last_published_by_account(
+    db: &PgPool,
+    day: NaiveDate,
+) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account, max(published_on) FILTER (WHERE published_on <= $1)
+           FROM article_figures GROUP BY account",
+    )
+    .bind(day)
+    .fetch_all(db)
+    .await
+}
+
+/// The accounts that sent callbacks.
+pub async fn inbound_accounts(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT account FROM account_inbound")
+        .fetch_all(db)
+        .await
+}

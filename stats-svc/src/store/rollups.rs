@@ -191,3 +191,44 @@ pub async fn tickets_opened(
     .fetch_all(db)
     .await
 }
+
+/// Every account's tickets in two windows, for the overview in one statement.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct TicketSummary {
+    pub account: String,
+    /// Opened since the interaction window's start, and of those answered.
+    pub recent: i64,
+    pub recent_answered: i64,
+    /// Opened since the overdue window's start, and of those acknowledged by the deadline.
+    pub in_window: i64,
+    pub acknowledged_in_time: i64,
+}
+
+/// [`TicketSummary`] of every account with tickets opened since `overdue_from` (and
+/// before `until`).
+pub async fn ticket_summaries(
+    db: &PgPool,
+    interaction_from: DateTime<Utc>,
+    overdue_from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<TicketSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account,
+                count(*) FILTER (WHERE opened_at >= $1) AS recent,
+                count(*) FILTER (WHERE opened_at >= $1
+                                   AND (acknowledged_at IS NOT NULL OR closed_at IS NOT NULL))
+                    AS recent_answered,
+                count(*) FILTER (WHERE opened_at >= $2) AS in_window,
+                count(*) FILTER (WHERE opened_at >= $2 AND acknowledged_at IS NOT NULL
+                                   AND (acknowledge_due_at IS NULL OR acknowledged_at <= acknowledge_due_at))
+                    AS acknowledged_in_time
+           FROM ticket_times
+          WHERE opened_at >= LEAST($1, $2) AND opened_at < $3
+          GROUP BY account",
+    )
+    .bind(interaction_from)
+    .bind(overdue_from)
+    .bind(until)
+    .fetch_all(db)
+    .await
+}
