@@ -30,10 +30,16 @@ impl Config {
         interaction.departments = interaction
             .departments
             .with_ids(keyed.iter().map(String::as_str));
+        let wechat = WechatApiConfig::from_env(env)?;
+        // Rules may name only the accounts the install serves; without
+        // WECHAT_ACCOUNTS (the demo set-up) any account id is taken.
+        if env.get("WECHAT_ACCOUNTS").is_some() {
+            interaction.accounts = Some(wechat.accounts.iter().map(|a| a.id.clone()).collect());
+        }
         Ok(Self {
             service,
             interaction,
-            wechat: WechatApiConfig::from_env(env)?,
+            wechat,
         })
     }
 }
@@ -60,6 +66,8 @@ pub struct InteractionConfig {
     /// of the API keys and the two below: where a ticket may go, and the names
     /// citizens read.
     pub departments: Departments,
+    /// The accounts of `WECHAT_ACCOUNTS`, when set: the only ones rules may name.
+    pub accounts: Option<std::collections::BTreeSet<String>>,
     /// `WATCH_BUFFER` (default 64): queue events held for a `WatchQueue` client that is
     /// not reading before its watch is ended; `WATCH_STREAMS_PER_KEY` (default 8): the
     /// watches one API key may hold open.
@@ -115,6 +123,7 @@ impl InteractionConfig {
             .map_err(|reason| invalid("INTERACTION_DEPARTMENTS", reason))?
             .with_ids([default_department.as_str(), escalation_department.as_str()]);
         Ok(Self {
+            accounts: None,
             departments,
             policy: DeadlinePolicy {
                 calendar,

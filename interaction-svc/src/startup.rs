@@ -29,6 +29,7 @@ pub struct Application {
     escalation_department: String,
     watch_limits: crate::grpc::WatchLimits,
     departments: crate::domain::Departments,
+    rule_accounts: Option<std::collections::BTreeSet<String>>,
     /// The inbound half: reply path, consumer, relay, sweeper.
     background: Background,
 }
@@ -51,6 +52,7 @@ impl Application {
         let escalation_department = config.interaction.escalation_department.clone();
         let watch_limits = config.interaction.watch;
         let departments = config.interaction.departments.clone();
+        let rule_accounts = config.interaction.accounts.clone();
         let background = Background::prepare(&runtime, &config.interaction).await?;
         Ok(Self {
             runtime,
@@ -58,6 +60,7 @@ impl Application {
             escalation_department,
             watch_limits,
             departments,
+            rule_accounts,
             background,
         })
     }
@@ -103,6 +106,7 @@ impl Application {
             app::Followers::new(db),
             watch,
             self.departments.clone(),
+            self.rule_accounts.clone(),
         );
         self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(

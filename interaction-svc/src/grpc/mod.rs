@@ -17,6 +17,7 @@ use platform::Role;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::app;
@@ -43,6 +44,8 @@ pub struct InteractionGrpc {
     followers: app::Followers,
     watch: QueueWatch,
     departments: Arc<Departments>,
+    /// The accounts rules may name; `None`: any (no `WECHAT_ACCOUNTS` configured).
+    accounts: Option<Arc<BTreeSet<String>>>,
 }
 
 impl InteractionGrpc {
@@ -54,6 +57,7 @@ impl InteractionGrpc {
         followers: app::Followers,
         watch: QueueWatch,
         departments: Departments,
+        accounts: Option<BTreeSet<String>>,
     ) -> Self {
         Self {
             tickets,
@@ -61,6 +65,18 @@ impl InteractionGrpc {
             followers,
             watch,
             departments: Arc::new(departments),
+            accounts: accounts.map(Arc::new),
+        }
+    }
+
+    /// Refuses an account the install does not serve: its rules would never fire.
+    fn configured_account(&self, account: &str) -> Result<(), GrpcError> {
+        match &self.accounts {
+            Some(accounts) if !accounts.contains(account) => Err(GrpcError::invalid(
+                "account",
+                "is not an account of this install (WECHAT_ACCOUNTS)",
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -36,6 +36,7 @@ impl InteractionGrpc {
         caller.require_any(ADMINS)?;
         let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
         reached(&caller, &rule.account)?;
+        self.configured_account(&rule.account)?;
         let saved = self
             .rules
             .create_reply_rule(rule)
@@ -106,6 +107,7 @@ impl InteractionGrpc {
         let rule = RoutingRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
         reached(&caller, &rule.account)?;
         rule.validate().map_err(GrpcError::from)?;
+        self.configured_account(&rule.account)?;
         self.known_department("department", rule.department.trim())?;
         let saved = self
             .rules

@@ -201,6 +201,16 @@ async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
             })
             .await,
     );
+    // An account the install does not serve: its rule would never fire.
+    invalid(
+        "account",
+        admin
+            .create_reply_rule(ReplyRule {
+                account: "nowhere".into(),
+                ..rule.clone()
+            })
+            .await,
+    );
     admin
         .create_reply_rule(ReplyRule {
             text: String::new(),
