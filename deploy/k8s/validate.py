@@ -165,6 +165,10 @@ def check_objects(objs):
             replicas[o["metadata"]["name"]] = o["spec"].get("replicas", 1)
             if o["metadata"]["name"] in hpa_targets and "replicas" in o["spec"]:
                 problems.append(f"{name_of(o)}: replicas set although an HPA scales it")
+        # A Job's name becomes its pods' job-name label: a DNS label of at most 63
+        # characters, so the release in it must be lowercase letters, digits, '-' and '.'.
+        if o["kind"] == "Job" and not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?", o["metadata"]["name"]):
+            problems.append(f"{name_of(o)}: not a valid Job name (check the overlay's release)")
         if o["kind"] == "Deployment" and ":" not in o["spec"]["template"]["spec"]["containers"][0]["image"]:
             problems.append(f"{name_of(o)}: image without a tag")
     for o in objs:
