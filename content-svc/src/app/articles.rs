@@ -550,7 +550,8 @@ impl Articles {
 
     /// Before a mass send: the account's ledger is locked, checked against WeChat's
     /// quota and the send reserved, in the transaction that moves the article to
-    /// publishing; a refusal changes nothing and never reaches WeChat.
+    /// publishing (or, for a scheduled send, just before the call); a refusal never
+    /// reaches WeChat.
     async fn reserve_quota(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -566,6 +567,10 @@ impl Articles {
             ))
         })?;
         ledger::lock_ledger(tx, &row.account).await?;
+        if ledger::is_reserved(tx, row.id).await? {
+            // A retry of a send that already counted.
+            return Ok(());
+        }
         let now = Utc::now();
         let sent =
             ledger::sends_since(&mut **tx, &row.account, now - chrono::Duration::days(32)).await?;
@@ -689,6 +694,24 @@ impl Articles {
         let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
         if row.state() != ArticleState::Publishing {
             return Ok(());
+        }
+        // A scheduled mass send meets the quota here (publish-now reserved already).
+        let mut tx = self.db.begin().await?;
+        match self.reserve_quota(&mut tx, &row).await {
+            Ok(()) => tx.commit().await?,
+            Err(AppError::Database(error)) => return Err(error.into()),
+            // The quota, or an account without credentials: nothing to retry.
+            Err(refused) => {
+                drop(tx);
+                tracing::warn!(article = %id, %refused, "scheduled mass send refused before calling wechat");
+                return self
+                    .finish(
+                        id,
+                        Outcome::Failed(refused.to_string()),
+                        &Uuid::now_v7().to_string(),
+                    )
+                    .await;
+            }
         }
         match self.publisher.send(&row).await {
             Ok(handed) => {

@@ -116,6 +116,17 @@ pub async fn sends_since(
         .await
 }
 
+/// Whether the article already holds a reservation (a retry of its send).
+pub async fn is_reserved(
+    tx: &mut Transaction<'_, Postgres>,
+    article: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mass_send_ledger WHERE article_id = $1)")
+        .bind(article)
+        .fetch_one(&mut **tx)
+        .await
+}
+
 /// Reserves a mass send for an article (before calling WeChat).
 pub async fn reserve(
     tx: &mut Transaction<'_, Postgres>,

@@ -469,6 +469,39 @@ async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_scheduled_pu
     );
     assert!(quota.next_possible_at.is_some());
 
+    // Scheduled instead, it is refused by the scheduler just the same, and fails
+    // with the quota's reason without WeChat being called.
+    let mut failed = stack.watch("failed").await;
+    client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: second.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp(),
+                    nanos: 0,
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("scheduled");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, second);
+    assert!(
+        event.reason.contains("allowed this day are used"),
+        "{}",
+        event.reason
+    );
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/sendall")
+            .len(),
+        1
+    );
+
     // WeChat's review refuses a free-publish job: the article fails with the reason.
     stack.callbacks.fail_next_publish(4);
     let third = stack
