@@ -111,7 +111,14 @@ impl QueueWatch {
         let stopped = self.drain.stopping().clone().cancelled_owned();
         let mut messages = Box::pin(subscriber.take_until(stopped));
         tokio::spawn(async move {
-            while let Some(message) = messages.next().await {
+            loop {
+                // A client that went away frees its subscription at once, not at
+                // the next event.
+                let message = tokio::select! {
+                    _ = events_tx.closed() => return,
+                    message = messages.next() => message,
+                };
+                let Some(message) = message else { return };
                 let Some(event) = queue_event(&db, &watched, &escalation, &message.payload).await
                 else {
                     continue;
