@@ -46,7 +46,7 @@ impl InteractionGrpc {
             raw => Some(FollowerTag::parse(raw).map_err(GrpcError::from)?),
         };
         let page_size = PageSize::parse(request.page_size).map_err(GrpcError::from)?;
-        let after = non_empty(&request.page_token);
+        let after = non_empty("page_token", &request.page_token)?;
         let query = FollowerQuery {
             account,
             tag: tag.as_ref(),

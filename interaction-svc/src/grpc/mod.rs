@@ -258,8 +258,11 @@ pub(crate) fn required<'a>(field: &'static str, raw: &'a str) -> Result<&'a str,
     }
 }
 
-pub(crate) fn non_empty(raw: &str) -> Option<String> {
-    Some(raw.trim())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// A trimmed optional identifier (a filter, a page token): `None` when empty, and
+/// like [`required`] otherwise.
+pub(crate) fn non_empty(field: &'static str, raw: &str) -> Result<Option<String>, GrpcError> {
+    match raw.trim() {
+        "" => Ok(None),
+        value => required(field, value).map(|v| Some(v.to_owned())),
+    }
 }

@@ -79,6 +79,26 @@ async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
             .await,
     );
 
+    invalid(
+        "page_token",
+        agent
+            .list_followers(proto::interaction::v1::ListFollowersRequest {
+                account: ACCOUNT.into(),
+                page_token: "o\0".into(),
+                ..Default::default()
+            })
+            .await,
+    );
+    invalid(
+        "openid",
+        agent
+            .list_tickets(proto::interaction::v1::ListTicketsRequest {
+                openid: "o\0".into(),
+                ..Default::default()
+            })
+            .await,
+    );
+
     // A giant id is not echoed whole.
     let giant = agent
         .get_ticket(GetTicketRequest {
