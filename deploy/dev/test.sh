@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy with -D warnings, and every test suite
+# Runs every check CI runs: the Kubernetes manifests (deploy/k8s/check.sh), formatting,
+# clippy with -D warnings, and every test suite
 # against real NATS and PostgreSQL (started by up.sh when not already reachable),
 # then a smoke run of the whole platform (run.sh --smoke).
 set -euo pipefail
