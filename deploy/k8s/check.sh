@@ -30,3 +30,4 @@ fi
 rules="$root/.local/k8s-rules.yaml"
 "$venv/bin/python" "$root/deploy/k8s/validate.py" --rules-out "$rules" "$venv/bin/kubectl" "$@"
 "$promtool" check rules "$rules"
+"$promtool" test rules "$root/deploy/k8s/alerts_test.yaml"
