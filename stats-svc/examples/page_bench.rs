@@ -37,9 +37,9 @@ SELECT 'acct' || lpad(a::text, 2, '0'), a || '-' || d || '-' || t,
        now() - make_interval(days => d) + interval '72 hours',
        CASE WHEN (a + t) % 7 = 0 THEN 1 ELSE 0 END, 3 + t % 3
   FROM generate_series(0, 49) a, generate_series(0, 364) d, generate_series(0, 9) t;
-INSERT INTO article_figures (account, article_id, title, published_on, headline, reads, zaikan, likes, shares)
+INSERT INTO article_figures (account, article_id, title, published_on, headline, reads, zaikan, likes, shares, entered_by)
 SELECT 'acct' || lpad(a::text, 2, '0'), a || '-' || d || '-' || n, '通知', current_date - d, n = 0,
-       500 + (a * 131 + d * 17 + n) % 20000, 5 + d % 50, 10 + d % 90, 3 + d % 40
+       500 + (a * 131 + d * 17 + n) % 20000, 5 + d % 50, 10 + d % 90, 3 + d % 40, 'datacube'
   FROM generate_series(0, 49) a, generate_series(0, 364) d, generate_series(0, 1) n;
 ANALYZE;
 ";

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use super::AppError;
 use super::inspection::{Readiness, readiness};
-use super::ranking::{Ranked, monthly_ranking};
+use super::ranking::{Ranked, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
 use crate::domain::inspection::{InspectionRules, days_since};
@@ -174,13 +174,10 @@ pub async fn ranking_page(
     month: NaiveDate,
     version: WciVersion,
 ) -> Result<(Vec<Ranked>, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
-    let list = monthly_ranking(db, accounts, month, version).await?;
-    let mut trend = Vec::with_capacity(6);
-    for back in (0..6).rev() {
-        let Some(first) = month.checked_sub_months(chrono::Months::new(back)) else {
-            continue;
-        };
-        trend.push((first, monthly_ranking(db, accounts, first, version).await?));
-    }
+    let trend = monthly_rankings(db, accounts, month, 6, version).await?;
+    let list = trend
+        .last()
+        .map(|(_, list)| list.clone())
+        .unwrap_or_default();
     Ok((list, trend))
 }

@@ -56,6 +56,36 @@ pub async fn weekly_ranking(
     ranking(db, accounts, from, to, 7, version).await
 }
 
+/// The monthly lists of the `months` months ending with the one starting on `last`,
+/// oldest first, from one query.
+pub async fn monthly_rankings(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+    last: NaiveDate,
+    months: u32,
+    version: WciVersion,
+) -> Result<Vec<(NaiveDate, Vec<Ranked>)>, AppError> {
+    let last = last.with_day(1).unwrap_or(last);
+    let first = last
+        .checked_sub_months(chrono::Months::new(months.saturating_sub(1)))
+        .unwrap_or(last);
+    let (_, to) = month_span(last);
+    let rows = articles::published_between(db, accounts, first, to).await?;
+    let mut lists = Vec::new();
+    let mut month = first;
+    while month <= last {
+        let (from, to) = month_span(month);
+        let in_month = rows
+            .iter()
+            .filter(|r| r.published_on >= from && r.published_on <= to);
+        lists.push((month, rank(in_month, time_base(30, true), version)));
+        month = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(to + chrono::Days::new(1));
+    }
+    Ok(lists)
+}
+
 async fn ranking(
     db: &PgPool,
     accounts: Option<&[String]>,
@@ -64,10 +94,20 @@ async fn ranking(
     days: u32,
     version: WciVersion,
 ) -> Result<Vec<Ranked>, AppError> {
+    let rows = articles::published_between(db, accounts, from, to).await?;
+    Ok(rank(rows.iter(), days, version))
+}
+
+/// Ranks the accounts of `rows` by `version`'s WCI over a period of `days`.
+fn rank<'a>(
+    rows: impl Iterator<Item = &'a articles::ArticleRow>,
+    days: u32,
+    version: WciVersion,
+) -> Vec<Ranked> {
     let mut by_account: BTreeMap<String, Vec<ArticleFigures>> = BTreeMap::new();
-    for row in articles::published_between(db, accounts, from, to).await? {
+    for row in rows {
         by_account
-            .entry(row.account)
+            .entry(row.account.clone())
             .or_default()
             .push(ArticleFigures {
                 headline: row.headline,
@@ -96,7 +136,7 @@ async fn ranking(
     for (place, entry) in ranked.iter_mut().enumerate() {
         entry.rank = u32::try_from(place + 1).unwrap_or(u32::MAX);
     }
-    Ok(ranked)
+    ranked
 }
 
 /// Stores an article's figures as entered (who entered them is in `entry`).

@@ -80,6 +80,7 @@ pub async fn record_published(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArticleRow {
     pub account: String,
+    pub published_on: NaiveDate,
     pub headline: bool,
     pub reads: i64,
     pub zaikan: i64,
@@ -87,8 +88,10 @@ pub struct ArticleRow {
     pub shares: i64,
 }
 
-/// Articles published from `from` to `to` (inclusive), of the accounts in `accounts`
-/// (`None`: every account).
+/// Articles with figures (pulled or entered) published from `from` to `to`
+/// (inclusive), of the accounts in `accounts` (`None`: every account). A row only
+/// announced on CONTENT has no figures yet, and the datacube knows the same article
+/// under its own id, so counting it would count the article twice.
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,
@@ -96,8 +99,8 @@ pub async fn published_between(
     to: NaiveDate,
 ) -> Result<Vec<ArticleRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT account, headline, reads, zaikan, likes, shares FROM article_figures
-          WHERE published_on BETWEEN $1 AND $2
+        "SELECT account, published_on, headline, reads, zaikan, likes, shares FROM article_figures
+          WHERE published_on BETWEEN $1 AND $2 AND entered_by <> ''
             AND ($3::text[] IS NULL OR account = ANY($3))
           ORDER BY account",
     )
