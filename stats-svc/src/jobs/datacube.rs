@@ -84,7 +84,20 @@ impl DatacubeJob {
                 () = drain.stopping().cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            match self.run_once(&drain).await {
+            // A call in flight when the drain begins is abandoned: what was stored
+            // stays, no transaction is open across a call, and the next run goes on.
+            let outcome = tokio::select! {
+                () = drain.stopping().cancelled() => {
+                    // Bounded: with the database unreachable the lease simply expires.
+                    let release = release_lease(&self.db, &self.holder);
+                    if !matches!(tokio::time::timeout(Duration::from_secs(1), release).await, Ok(Ok(()))) {
+                        tracing::warn!("datacube lease not released; it expires");
+                    }
+                    break;
+                }
+                outcome = self.run_once(&drain) => outcome,
+            };
+            match outcome {
                 Ok(Some(calls)) if calls > 0 => tracing::info!(calls, "datacube pulled"),
                 Ok(_) => {}
                 Err(error) => {
