@@ -11,7 +11,11 @@ use tonic::{Code, Streaming};
 
 use crate::helpers::{ADMIN_KEY, SOCIAL_AGENT_KEY, TRANSPORT_AGENT_KEY, TestApp, spawn_app};
 
-pub(crate) async fn watch(app: &TestApp, key: &'static str, department: &str) -> Streaming<QueueEvent> {
+pub(crate) async fn watch(
+    app: &TestApp,
+    key: &'static str,
+    department: &str,
+) -> Streaming<QueueEvent> {
     app.client(Some(key))
         .await
         .watch_queue(WatchQueueRequest {
