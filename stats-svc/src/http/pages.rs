@@ -44,7 +44,7 @@ header h1{font-size:20px;margin:0}header a{color:#fff;text-decoration:none;opaci
 main{padding:16px;max-width:1280px;margin:0 auto}
 .grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:16px}
 @media(max-width:800px){.grid{grid-template-columns:1fr}header h1{font-size:17px}}
-.card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08);overflow-x:auto}
 .card h2{font-size:16px;margin:4px 0 10px}.chart{width:100%;height:320px}
 table{width:100%;border-collapse:collapse;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e5e9ef;text-align:left}
 th{background:#fafbfc}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:bold}.muted{color:#7a8699}

@@ -307,6 +307,16 @@ async fn every_page_renders_its_charts_in_chromium_with_a_real_runs_data() {
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 20_000, "{name}: screenshot of {size} bytes");
     }
+    // A phone-sized window (headless Chromium lays out at least 500 px): one column.
+    let phone = dir.join("account-phone.png");
+    let _ = std::fs::remove_file(&phone);
+    chromium(vec![
+        "--window-size=500,2400".to_owned(),
+        format!("--screenshot={}", phone.display()),
+        format!("{}/account/chenzhou?days=30", app.http),
+    ])
+    .await;
+    assert!(std::fs::metadata(&phone).map(|m| m.len()).unwrap_or(0) > 20_000);
     // The charts were drawn: ECharts put a canvas into each container.
     let dom = chromium(vec![
         "--dump-dom".to_owned(),
