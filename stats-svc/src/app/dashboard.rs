@@ -34,6 +34,8 @@ pub struct DayFigures {
 #[derive(Debug, Clone)]
 pub struct AccountPage {
     pub days: Vec<DayFigures>,
+    /// Messages by office hour over the range.
+    pub hours: [i64; 24],
     pub departments: Vec<DepartmentScore>,
     pub readiness: Readiness,
     pub alarms: Vec<AlarmRow>,
@@ -88,6 +90,17 @@ pub async fn account_page(
             }
         }
     }
+    let mut hours = [0i64; 24];
+    for point in rollups::series(db, account, Metric::MessagesByHour.as_str(), from, today).await? {
+        if let Some(slot) = point
+            .key
+            .parse::<usize>()
+            .ok()
+            .and_then(|h| hours.get_mut(h))
+        {
+            *slot += point.value;
+        }
+    }
     let departments =
         department_scorecard(db, account, today - Days::new(29), today, office).await?;
     let readiness = readiness(db, rules, account, today, office).await?;
@@ -95,6 +108,7 @@ pub async fn account_page(
     let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
     Ok(AccountPage {
         days: figures,
+        hours,
         departments,
         readiness,
         alarms,

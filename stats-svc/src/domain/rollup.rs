@@ -5,7 +5,7 @@
 //! happened), the key is what the metric is broken down by (a message type, a QR
 //! scene, a menu key, a department; empty when nothing).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Timelike, Utc};
 use proto::events::v1 as ev;
 
 use super::inbound::{InboundDetail, InboundFact};
@@ -29,6 +29,8 @@ pub enum Metric {
     FollowersLost,
     /// Citizen messages, by `MsgType`.
     Messages,
+    /// Citizen messages by office hour (`00`..`23`): when the duty roster is needed.
+    MessagesByHour,
     /// Events of any kind (follows, clicks, …).
     Events,
     /// Clicks on `click` menu buttons, by key.
@@ -62,10 +64,11 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 22] = [
         Metric::FollowersNew,
         Metric::FollowersLost,
         Metric::Messages,
+        Metric::MessagesByHour,
         Metric::Events,
         Metric::MenuClicks,
         Metric::MenuViews,
@@ -92,6 +95,7 @@ impl Metric {
             Metric::FollowersNew => "followers_new",
             Metric::FollowersLost => "followers_lost",
             Metric::Messages => "messages",
+            Metric::MessagesByHour => "messages_by_hour",
             Metric::Events => "events",
             Metric::MenuClicks => "menu_clicks",
             Metric::MenuViews => "menu_views",
@@ -147,7 +151,11 @@ impl InboundFact {
             tallies.push(tally(Metric::Events, ""));
         }
         match &self.detail {
-            InboundDetail::Message { msg_type } => tallies.push(tally(Metric::Messages, msg_type)),
+            InboundDetail::Message { msg_type } => {
+                tallies.push(tally(Metric::Messages, msg_type));
+                let hour = at.with_timezone(&office).hour();
+                tallies.push(tally(Metric::MessagesByHour, &format!("{hour:02}")));
+            }
             InboundDetail::Follow { scene } => tallies.push(tally(Metric::FollowersNew, scene)),
             InboundDetail::Unfollow => tallies.push(tally(Metric::FollowersLost, "")),
             InboundDetail::Scan { scene } => tallies.push(tally(Metric::QrScans, scene)),

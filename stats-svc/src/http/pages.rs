@@ -189,6 +189,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         "clicks": pick(&|d| d.menu_clicks),
         "opened": pick(&|d| d.tickets_opened),
         "closed": pick(&|d| d.tickets_closed),
+        "hours": page.hours,
         // Ranked bars read bottom-up, so the best department goes last.
         "departments": departments.iter().rev().map(|d| d.department.clone()).collect::<Vec<_>>(),
         "compliance": departments.iter().rev()
@@ -233,6 +234,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
          <div class=\"grid\">\
          <div class=\"card\"><h2>粉丝增长</h2><div id=\"followers\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>消息与工单</h2><div id=\"traffic\" class=\"chart\"></div></div>\
+         <div class=\"card wide\"><h2>留言时段分布</h2><div id=\"hours\" class=\"chart\"></div></div>\
          <div class=\"card wide\"><h2>各部门按时响应率（近 30 天）</h2><div id=\"compliance\" class=\"chart\"></div>{table}</div>\
          <div class=\"card wide\"><h2>告警</h2>{alarms}</div></div>\
          <script id=\"data\" type=\"application/json\">{data}</script>",
@@ -282,6 +284,9 @@ chart('traffic').setOption({tooltip:{trigger:'axis'},legend:{top:0,data:['消息
  grid:{left:50,right:20,top:50,bottom:30},xAxis:{type:'category',data:d.dates},yAxis:{type:'value'},
  series:[{name:'消息',type:'line',data:d.messages},{name:'菜单点击',type:'line',data:d.clicks},
  {name:'新工单',type:'bar',data:d.opened},{name:'办结',type:'bar',data:d.closed}]});
+chart('hours').setOption({tooltip:{},grid:{left:50,right:20,top:20,bottom:30},
+ xAxis:{type:'category',data:[...Array(24).keys()].map(h=>h+'时')},yAxis:{type:'value'},
+ series:[{type:'bar',data:d.hours,itemStyle:{color:'#6a1b9a'}}]});
 chart('compliance').setOption({tooltip:{},grid:{left:110,right:40,bottom:20},
  xAxis:{type:'value',max:100,axisLabel:{formatter:'{value}%'}},yAxis:{type:'category',data:d.departments},
  series:[{type:'bar',data:d.compliance,label:{show:true,position:'right',formatter:'{c}%'},itemStyle:{color:'#1565c0'}}]});

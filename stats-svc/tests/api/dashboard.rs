@@ -323,7 +323,7 @@ async fn every_page_renders_its_charts_in_chromium_with_a_real_runs_data() {
         format!("{}/account/chenzhou?days=30", app.http),
     ])
     .await;
-    for chart in ["followers", "traffic", "compliance"] {
+    for chart in ["followers", "traffic", "hours", "compliance"] {
         let start = dom
             .find(&format!("id=\"{chart}\""))
             .unwrap_or_else(|| panic!("{chart} container"));

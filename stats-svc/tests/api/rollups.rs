@@ -243,6 +243,14 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
         ]
     );
     assert_eq!(
+        series(&app, "messages_by_hour").await,
+        [
+            point("2026-11-30", "09", 3),
+            point("2026-11-30", "23", 1),
+            point("2026-12-01", "00", 1),
+        ]
+    );
+    assert_eq!(
         series(&app, "menu_clicks").await,
         [point("2026-11-30", "MENU_GUIDE", 2)]
     );
