@@ -10,6 +10,7 @@
 //! `sending` first and settled afterwards (`store::thread`); answering a ticket is
 //! `app::tickets::Tickets::reply`.
 
+use platform::ids::{AccountId, OpenId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -110,10 +111,10 @@ impl Deliverer {
         Ok(Self::new(db, clients))
     }
 
-    fn client(&self, account: &str) -> Result<&Client, DeliveryError> {
+    fn client(&self, account: &AccountId) -> Result<&Client, DeliveryError> {
         self.clients
-            .get(account)
-            .ok_or_else(|| DeliveryError::UnknownAccount(account.to_owned()))
+            .get(account.as_str())
+            .ok_or_else(|| DeliveryError::UnknownAccount(account.to_string()))
     }
 
     /// Sends `text` to the citizen of `ticket` if they are inside the 48-hour window;
@@ -135,7 +136,7 @@ impl Deliverer {
         }
         let outcome = classify(
             client
-                .send_custom_message(&CustomMessage::text(&ticket.openid, text))
+                .send_custom_message(&CustomMessage::text(ticket.openid.as_str(), text))
                 .await,
         );
         record_outcome(
@@ -159,7 +160,11 @@ impl Deliverer {
     /// The held messages are claimed (`sending`) and committed before WeChat is
     /// called, so a concurrent flush finds nothing to send twice.
     #[tracing::instrument(skip_all, fields(account = %account))]
-    pub async fn flush_held(&self, account: &str, openid: &str) -> Result<usize, DeliveryError> {
+    pub async fn flush_held(
+        &self,
+        account: &AccountId,
+        openid: &OpenId,
+    ) -> Result<usize, DeliveryError> {
         let client = self.client(account)?;
         let held = thread::claim_held(&self.db, account, openid).await?;
         if held.is_empty() {
@@ -169,7 +174,7 @@ impl Deliverer {
         let mut failure = None;
         for message in &held {
             let result = client
-                .send_custom_message(&CustomMessage::text(openid, &message.body))
+                .send_custom_message(&CustomMessage::text(openid.as_str(), &message.body))
                 .await;
             match classify(result) {
                 Ok(Delivery::Sent) => sent.push(message.id),
@@ -247,17 +252,17 @@ fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {
     }
 }
 
-fn record_outcome(account: &str, outcome: &'static str) {
+fn record_outcome(account: &AccountId, outcome: &'static str) {
     metrics::counter!(
         "interaction_answers_total",
-        "account" => account.to_owned(),
+        "account" => account.to_string(),
         "outcome" => outcome
     )
     .increment(1);
 }
 
-fn record_flush(account: &str, sent: usize) {
-    metrics::counter!("interaction_held_answers_sent_total", "account" => account.to_owned())
+fn record_flush(account: &AccountId, sent: usize) {
+    metrics::counter!("interaction_held_answers_sent_total", "account" => account.to_string())
         .increment(sent as u64);
 }
 

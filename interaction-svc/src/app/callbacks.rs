@@ -6,6 +6,7 @@
 //! its effects (follower, ticket, thread, history, outbox), so a redelivery finds
 //! it claimed and changes nothing.
 
+use platform::ids::{AccountId, OpenId};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -27,8 +28,8 @@ const CITIZEN: &str = "citizen";
 
 /// The citizen and moment of one callback.
 struct Citizen<'a> {
-    account: &'a str,
-    openid: &'a str,
+    account: &'a AccountId,
+    openid: &'a OpenId,
     at: DateTime<Utc>,
     event_id: &'a str,
 }
@@ -72,15 +73,15 @@ impl Callbacks {
             return Ok(Applied::NotACitizen);
         }
         let citizen = Citizen {
-            account: inbound.account.as_str(),
-            openid: inbound.openid.as_str(),
+            account: &inbound.account,
+            openid: &inbound.openid,
             at: inbound.occurred_at,
             event_id: inbound.event_id.as_str(),
         };
         if !claim_event(tx, citizen.event_id).await? {
             return Ok(Applied::Duplicate);
         }
-        let rules = self.cache.get(citizen.account).await?;
+        let rules = self.cache.get(citizen.account.as_str()).await?;
         let mut queued_events = update_follower(tx, &citizen, &incoming).await?;
         if let Incoming::Message(message) = &incoming {
             let awaiting = match rules::may_be_rating(&incoming) {

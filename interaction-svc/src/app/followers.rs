@@ -1,5 +1,6 @@
 //! Reading and tagging an account's followers.
 
+use platform::ids::{AccountId, OpenId};
 use sqlx::PgPool;
 
 use crate::domain::follower::FollowerTag;
@@ -18,8 +19,8 @@ impl Followers {
 
     pub async fn get(
         &self,
-        account: &str,
-        openid: &str,
+        account: &AccountId,
+        openid: &OpenId,
     ) -> Result<Option<FollowerRow>, sqlx::Error> {
         followers_read::get(&self.db, account, openid).await
     }
@@ -35,8 +36,8 @@ impl Followers {
     /// Adds and removes tags, within WeChat's 20 per follower.
     pub async fn tag(
         &self,
-        account: &str,
-        openid: &str,
+        account: &AccountId,
+        openid: &OpenId,
         add: &[FollowerTag],
         remove: &[FollowerTag],
     ) -> Result<Tagged, sqlx::Error> {

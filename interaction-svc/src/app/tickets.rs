@@ -61,7 +61,7 @@ impl Tickets {
     pub async fn get(&self, id: TicketId, agent: Agent<'_>) -> Result<TicketView, ActionError> {
         let ticket = tickets::get(&self.db, id)
             .await?
-            .filter(|row| agent.reaches(&row.account, &row.department))
+            .filter(|row| agent.reaches(row.account.as_str(), &row.department))
             .ok_or(ActionError::NotFound(id))?;
         Ok(TicketView {
             ticket,
@@ -302,7 +302,7 @@ async fn lock_reached(
 ) -> Result<TicketRow, ActionError> {
     let row = lifecycle::lock(tx, id, agent.as_ref().and_then(Agent::scope)).await?;
     match agent {
-        Some(agent) if !agent.reaches(&row.account, &row.department) => {
+        Some(agent) if !agent.reaches(row.account.as_str(), &row.department) => {
             Err(ActionError::NotFound(id))
         }
         _ => Ok(row),

@@ -2,10 +2,11 @@
 
 use super::inbound::HeldAnswers;
 use crate::delivery::{Deliverer, DeliveryError};
+use platform::ids::{AccountId, OpenId};
 
 impl HeldAnswers for Deliverer {
     type Error = DeliveryError;
-    async fn flush(&self, account: &str, openid: &str) -> Result<usize, Self::Error> {
+    async fn flush(&self, account: &AccountId, openid: &OpenId) -> Result<usize, Self::Error> {
         self.flush_held(account, openid).await
     }
 }

@@ -3,6 +3,7 @@
 //! in one transaction by `app::callbacks`, then the relay is woken and answers held
 //! for citizens whose window reopened are sent.
 
+use platform::ids::{AccountId, OpenId};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +35,8 @@ pub trait HeldAnswers: Send + Sync + 'static {
     /// Sends what is held for `openid` on `account`; returns how many were sent.
     fn flush(
         &self,
-        account: &str,
-        openid: &str,
+        account: &AccountId,
+        openid: &OpenId,
     ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
 }
 
@@ -45,7 +46,7 @@ pub struct NoHeldAnswers;
 
 impl HeldAnswers for NoHeldAnswers {
     type Error = std::convert::Infallible;
-    async fn flush(&self, _account: &str, _openid: &str) -> Result<usize, Self::Error> {
+    async fn flush(&self, _account: &AccountId, _openid: &OpenId) -> Result<usize, Self::Error> {
         Ok(0)
     }
 }
@@ -123,11 +124,7 @@ impl<H: HeldAnswers> InboundHandler<H> {
             } = applied
             {
                 let event = &received.event;
-                match self
-                    .held
-                    .flush(event.account.as_str(), event.openid.as_str())
-                    .await
-                {
+                match self.held.flush(&event.account, &event.openid).await {
                     Ok(sent) => {
                         tracing::info!(event_id = %event.event_id, sent, "held answers sent")
                     }

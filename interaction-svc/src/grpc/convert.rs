@@ -22,9 +22,9 @@ pub fn ticket(row: TicketRow) -> pb::Ticket {
     pb::Ticket {
         id: row.id.to_string(),
         state: state(&row.state),
-        account: row.account,
+        account: row.account.into(),
         department: row.department,
-        openid: row.openid,
+        openid: row.openid.into(),
         category: row.category,
         summary: row.summary,
         opened_at: Some(timestamp(row.opened_at)),
@@ -94,8 +94,8 @@ pub fn delivery(delivery: Delivery) -> pb::DeliveryStatus {
 
 pub fn follower(row: FollowerRow) -> pb::Follower {
     pb::Follower {
-        account: row.account,
-        openid: row.openid,
+        account: row.account.into(),
+        openid: row.openid.into(),
         subscribed: row.subscribed,
         subscribed_at: row.subscribed_at.map(timestamp),
         unsubscribed_at: row.unsubscribed_at.map(timestamp),

@@ -4,7 +4,7 @@ use platform::grpc::caller;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{AGENTS, GrpcError, InteractionGrpc, READERS, convert, non_empty, required};
+use super::{AGENTS, GrpcError, InteractionGrpc, READERS, account_id, convert, non_empty, open_id};
 use crate::domain::PageSize;
 use crate::domain::follower::FollowerTag;
 use crate::store::followers_read::{FollowerQuery, MAX_TAGS_PER_FOLLOWER, Tagged};
@@ -16,17 +16,17 @@ impl InteractionGrpc {
     ) -> Result<Response<pb::Follower>, Status> {
         let caller = caller(&request)?;
         caller.require_any(READERS)?;
-        let account = required("account", &request.get_ref().account)?;
-        let openid = required("openid", &request.get_ref().openid)?;
-        if !caller.may_access(account) {
-            return Err(GrpcError::FollowerNotFound(openid.to_owned()).into());
+        let account = account_id(&request.get_ref().account)?;
+        let openid = open_id(&request.get_ref().openid)?;
+        if !caller.may_access(account.as_str()) {
+            return Err(GrpcError::FollowerNotFound(openid.to_string()).into());
         }
         let row = self
             .followers
-            .get(account, openid)
+            .get(&account, &openid)
             .await
             .map_err(GrpcError::from)?
-            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_owned()))?;
+            .ok_or_else(|| GrpcError::FollowerNotFound(openid.to_string()))?;
         Ok(Response::new(convert::follower(row)))
     }
 
@@ -37,9 +37,9 @@ impl InteractionGrpc {
         let caller = caller(&request)?.clone();
         caller.require_any(READERS)?;
         let request = request.into_inner();
-        let account = required("account", &request.account)?;
-        if !caller.may_access(account) {
-            return Err(GrpcError::AccountNotFound(account.to_owned()).into());
+        let account = account_id(&request.account)?;
+        if !caller.may_access(account.as_str()) {
+            return Err(GrpcError::AccountNotFound(account.to_string()).into());
         }
         let tag = match request.tag.trim() {
             "" => None,
@@ -48,7 +48,7 @@ impl InteractionGrpc {
         let page_size = PageSize::parse(request.page_size).map_err(GrpcError::from)?;
         let after = non_empty("page_token", &request.page_token)?;
         let query = FollowerQuery {
-            account,
+            account: &account,
             tag: tag.as_ref(),
             limit: page_size.get(),
             after: after.as_deref(),
@@ -67,10 +67,10 @@ impl InteractionGrpc {
         let caller = caller(&request)?.clone();
         caller.require_any(AGENTS)?;
         let request = request.into_inner();
-        let account = required("account", &request.account)?;
-        let openid = required("openid", &request.openid)?;
-        if !caller.may_access(account) {
-            return Err(GrpcError::FollowerNotFound(openid.to_owned()).into());
+        let account = account_id(&request.account)?;
+        let openid = open_id(&request.openid)?;
+        if !caller.may_access(account.as_str()) {
+            return Err(GrpcError::FollowerNotFound(openid.to_string()).into());
         }
         let parse = |raw: &[String]| {
             raw.iter()
@@ -91,12 +91,12 @@ impl InteractionGrpc {
         }
         let row = self
             .followers
-            .tag(account, openid, &add, &remove)
+            .tag(&account, &openid, &add, &remove)
             .await
             .map_err(GrpcError::from)?;
         match row {
             Tagged::Done(row) => Ok(Response::new(convert::follower(row))),
-            Tagged::NotFound => Err(GrpcError::FollowerNotFound(openid.to_owned()).into()),
+            Tagged::NotFound => Err(GrpcError::FollowerNotFound(openid.to_string()).into()),
             Tagged::TooMany => Err(GrpcError::invalid(
                 "add",
                 format!("a follower carries at most {MAX_TAGS_PER_FOLLOWER} tags (WeChat's limit)"),

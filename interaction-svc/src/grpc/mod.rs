@@ -14,6 +14,7 @@ mod tickets;
 mod watch;
 
 use platform::Role;
+use platform::ids::{AccountId, OpenId};
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -260,6 +261,18 @@ pub(crate) fn required<'a>(field: &'static str, raw: &'a str) -> Result<&'a str,
 
 /// A trimmed optional identifier (a filter, a page token): `None` when empty, and
 /// like [`required`] otherwise.
+/// The account a request names, checked as [`required`] checks any field.
+pub(crate) fn account_id(raw: &str) -> Result<AccountId, GrpcError> {
+    let value = required("account", raw)?;
+    AccountId::parse(value).map_err(|error| GrpcError::invalid("account", error.to_string()))
+}
+
+/// The citizen a request names, checked as [`required`] checks any field.
+pub(crate) fn open_id(raw: &str) -> Result<OpenId, GrpcError> {
+    let value = required("openid", raw)?;
+    OpenId::parse(value).map_err(|error| GrpcError::invalid("openid", error.to_string()))
+}
+
 pub(crate) fn non_empty(field: &'static str, raw: &str) -> Result<Option<String>, GrpcError> {
     match raw.trim() {
         "" => Ok(None),

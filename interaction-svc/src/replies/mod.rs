@@ -66,8 +66,8 @@ impl Responder {
         let rating_requested = match rules::may_be_rating(&incoming) {
             Some(_) => tickets_inbound::awaiting_rating(
                 &self.db,
-                inbound.account.as_str(),
-                inbound.openid.as_str(),
+                &inbound.account,
+                &inbound.openid,
                 inbound.event_id.as_str(),
             )
             .await?

@@ -7,14 +7,15 @@
 //! nothing, and `last_interaction_at` only moves forward.
 
 use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
 use sqlx::{Postgres, Transaction};
 
 /// Records an interaction at `at` (a message, click, follow, scan or location report):
 /// creates the follower if unknown and moves `last_interaction_at` forward.
 pub async fn touch(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -35,8 +36,8 @@ pub async fn touch(
 /// (a late redelivery), in which case nothing changed.
 pub async fn subscribe(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     at: DateTime<Utc>,
     scene: &str,
 ) -> Result<bool, sqlx::Error> {
@@ -62,8 +63,8 @@ pub async fn subscribe(
 /// Records an unfollow at `at`. Returns false when a later follow is already recorded.
 pub async fn unsubscribe(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let applied = sqlx::query(
@@ -93,8 +94,8 @@ pub struct ReportedLocation {
 /// Keeps the newest reported location.
 pub async fn locate(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     location: ReportedLocation,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -117,8 +118,8 @@ pub async fn locate(
 /// `interaction.{account}.follower.{kind}`; `cause` is the inbound event's id.
 pub async fn announce(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     kind: &str,
     qr_scene: &str,
     cause: &str,
@@ -128,11 +129,11 @@ pub async fn announce(
     let event = proto::events::v1::FollowerChanged {
         header: Some(proto::events::v1::EventHeader {
             event_id: event_id.clone(),
-            account: account.to_owned(),
+            account: account.to_string(),
             occurred_at: Some(super::outbox::timestamp(at)),
         }),
         kind: kind.to_owned(),
-        openid: openid.to_owned(),
+        openid: openid.to_string(),
         qr_scene: qr_scene.to_owned(),
     };
     let subject = format!("interaction.{account}.follower.{kind}");

@@ -2,6 +2,7 @@
 //! `followers.rs`).
 
 use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
 use sqlx::PgPool;
 
 use crate::domain::follower::FollowerTag;
@@ -9,8 +10,8 @@ use crate::domain::follower::FollowerTag;
 /// A follower with its tags.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FollowerRow {
-    pub account: String,
-    pub openid: String,
+    pub account: AccountId,
+    pub openid: OpenId,
     pub subscribed: bool,
     pub subscribed_at: Option<DateTime<Utc>>,
     pub unsubscribed_at: Option<DateTime<Utc>>,
@@ -34,8 +35,8 @@ const FOLLOWER_SELECT: &str = "SELECT f.account, f.openid, f.subscribed, f.subsc
 #[tracing::instrument(skip(db, openid))]
 pub async fn get(
     db: &PgPool,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
 ) -> Result<Option<FollowerRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{FOLLOWER_SELECT} WHERE f.account = $1 AND f.openid = $2"
@@ -49,7 +50,7 @@ pub async fn get(
 /// Which followers to list.
 #[derive(Debug, Clone)]
 pub struct FollowerQuery<'a> {
-    pub account: &'a str,
+    pub account: &'a AccountId,
     /// Only followers carrying this tag.
     pub tag: Option<&'a FollowerTag>,
     pub limit: u32,
@@ -58,7 +59,7 @@ pub struct FollowerQuery<'a> {
 }
 
 /// One page of an account's followers and, if there are more, the openid to continue after.
-#[tracing::instrument(skip_all, fields(account = query.account))]
+#[tracing::instrument(skip_all, fields(account = %query.account))]
 pub async fn list(
     db: &PgPool,
     query: &FollowerQuery<'_>,
@@ -82,7 +83,7 @@ pub async fn list(
     .await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|row| row.openid.clone())
+        rows.last().map(|row| row.openid.to_string())
     } else {
         None
     };
@@ -93,8 +94,8 @@ pub async fn list(
 #[tracing::instrument(skip_all, fields(account = %account))]
 pub async fn tag(
     db: &PgPool,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     add: &[FollowerTag],
     remove: &[FollowerTag],
 ) -> Result<Tagged, sqlx::Error> {
@@ -160,8 +161,8 @@ pub enum Tagged {
 /// customer-service window); `None` if never.
 pub async fn last_interaction(
     db: &PgPool,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let at: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
         "SELECT last_interaction_at FROM followers WHERE account = $1 AND openid = $2",

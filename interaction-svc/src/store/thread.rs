@@ -2,6 +2,7 @@
 //! department answered.
 
 use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::TicketId;
@@ -10,7 +11,7 @@ use crate::domain::TicketId;
 pub async fn insert_inbound(
     tx: &mut Transaction<'_, Postgres>,
     ticket: TicketId,
-    openid: &str,
+    openid: &OpenId,
     msg_type: &str,
     body: &str,
     at: DateTime<Utc>,
@@ -119,8 +120,8 @@ pub async fn discard(db: &PgPool, message: uuid::Uuid) -> Result<(), sqlx::Error
 /// none is sent twice.
 pub async fn claim_held(
     db: &PgPool,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
 ) -> Result<Vec<Outgoing>, sqlx::Error> {
     let mut claimed: Vec<(uuid::Uuid, uuid::Uuid, String, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE ticket_messages m SET delivery = 'sending', sending_since = now()

@@ -7,6 +7,7 @@ pub mod citizen;
 pub mod lifecycle;
 
 use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
 use sqlx::PgPool;
 
 pub use crate::domain::ticket::{Delivery, Scope};
@@ -17,9 +18,9 @@ pub use lifecycle::{ActionError, Cause};
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TicketRow {
     pub id: uuid::Uuid,
-    pub account: String,
+    pub account: AccountId,
     pub department: String,
-    pub openid: String,
+    pub openid: OpenId,
     pub state: String,
     pub category: String,
     pub summary: String,

@@ -287,7 +287,11 @@ async fn a_reply_outside_the_window_is_held_and_sent_when_the_citizen_writes_aga
 
     // The citizen writes again: the consumer records it, then flushes.
     citizen_wrote(&app, &mock, 0).await;
-    let sent = app.deliverer.flush_held(ACCOUNT, CITIZEN).await.unwrap();
+    let sent = app
+        .deliverer
+        .flush_held(&account(), &citizen())
+        .await
+        .unwrap();
 
     assert_eq!(sent, 1);
     assert_eq!(
@@ -307,7 +311,13 @@ async fn a_reply_outside_the_window_is_held_and_sent_when_the_citizen_writes_aga
         "delivery does not change the state"
     );
     // A second flush finds nothing left to send.
-    assert_eq!(app.deliverer.flush_held(ACCOUNT, CITIZEN).await.unwrap(), 0);
+    assert_eq!(
+        app.deliverer
+            .flush_held(&account(), &citizen())
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(sent_texts(&mock).len(), 1);
 }
 
@@ -530,4 +540,12 @@ async fn an_agent_moves_a_ticket_to_another_department_which_then_owns_it() {
     assert_eq!(events[0].1.previous_department, "social-security");
     assert_eq!(events[0].1.department, "transport");
     assert_eq!(events[1].1.previous_department, "");
+}
+
+fn account() -> platform::ids::AccountId {
+    platform::ids::AccountId::parse(ACCOUNT).expect("a valid account")
+}
+
+fn citizen() -> platform::ids::OpenId {
+    platform::ids::OpenId::parse(CITIZEN).expect("a valid openid")
 }

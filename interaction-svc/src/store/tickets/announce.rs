@@ -36,13 +36,13 @@ pub async fn announce(
     let event = ev::TicketChanged {
         header: Some(ev::EventHeader {
             event_id: announcement.event_id.to_owned(),
-            account: ticket.account.clone(),
+            account: ticket.account.to_string(),
             occurred_at: Some(timestamp(announcement.occurred_at)),
         }),
         kind: ev::TicketChangeKind::from(announcement.kind) as i32,
         ticket_id: ticket.id.to_string(),
         department: ticket.department.clone(),
-        openid: ticket.openid.clone(),
+        openid: ticket.openid.to_string(),
         state: ev::TicketState::from(ticket.state()?) as i32,
         category: ticket.category.clone(),
         opened_at: Some(timestamp(ticket.opened_at)),

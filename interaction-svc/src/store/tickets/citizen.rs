@@ -4,6 +4,7 @@
 //! [`super::lifecycle::change`].
 
 use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
 use sqlx::{PgExecutor, Postgres, Transaction};
 
 use super::{TICKET_COLUMNS, TicketRow};
@@ -12,8 +13,8 @@ use crate::domain::{Deadline, Deadlines, TicketId};
 /// A ticket to open.
 #[derive(Debug, Clone)]
 pub struct NewTicket<'a> {
-    pub account: &'a str,
-    pub openid: &'a str,
+    pub account: &'a AccountId,
+    pub openid: &'a OpenId,
     pub department: &'a str,
     pub category: &'a str,
     pub summary: &'a str,
@@ -71,8 +72,8 @@ pub async fn open_or_join(
 /// The citizen's ticket that is not closed, locked for the transaction.
 pub async fn lock_active(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
 ) -> Result<Option<TicketRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {TICKET_COLUMNS} FROM tickets
@@ -90,8 +91,8 @@ pub async fn lock_active(
 /// itself (the reply path may look after the consumer has recorded it).
 pub async fn awaiting_rating(
     db: impl PgExecutor<'_>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
     event_id: &str,
 ) -> Result<Option<TicketId>, sqlx::Error> {
     let id: Option<(uuid::Uuid,)> = sqlx::query_as(
@@ -114,8 +115,8 @@ pub async fn awaiting_rating(
 /// window when the department replied).
 pub async fn has_held_answers(
     tx: &mut Transaction<'_, Postgres>,
-    account: &str,
-    openid: &str,
+    account: &AccountId,
+    openid: &OpenId,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM tickets
