@@ -97,6 +97,7 @@ cat >&2 <<TXT
   interaction-svc gRPC  127.0.0.1:50051   admin http://127.0.0.1:9081
   content-svc gRPC      127.0.0.1:50052   admin http://127.0.0.1:9082
   stats-svc gRPC        127.0.0.1:50053   admin http://127.0.0.1:9083
+  dashboard             http://127.0.0.1:8083
   gateway admin         http://127.0.0.1:9080/metrics
   mock WeChat API       http://127.0.0.1:9100/sim/calls
   demo citizens         .local/logs/wechat-sim-demo.log
@@ -122,6 +123,11 @@ if $smoke; then
   tail -n 30 "$logs/wechat-sim-demo.log" >&2
   exit 1
 fi
+# 90 days of history for the demo accounts, so the dashboard's charts are full at once.
+log "seeding 90 days of stats history (stats-svc examples/seed_history.rs)"
+STATS_GRPC_URL=http://127.0.0.1:50053 STATS_API_KEY=dev-admin-key-0001 \
+  cargo run -q --locked -p stats-svc --example seed_history -- demo >>"$logs/seed.log" 2>&1 ||
+  log "seeding failed (see $logs/seed.log); the dashboard shows live traffic only"
 log "press Ctrl-C to stop"
 wait -n "${pids[@]}" || true
 log "a process exited; stopping the rest"

@@ -24,6 +24,11 @@ command -v cc >/dev/null 2>&1 || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev
 }
 
+# stats-svc's dashboard tests render the pages in headless Chromium, with a CJK font.
+command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk" || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+}
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log "kubernetes manifests: render, validate, restricted profile"
