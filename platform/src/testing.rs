@@ -14,12 +14,14 @@ mod drain;
 mod metrics;
 mod process;
 mod schema;
+mod upgrade;
 
 pub use chaos::ChaosProxy;
 pub use drain::{TEST_GRACE, assert_sigterm_with_nats_cut_ends_within_the_grace};
 pub use metrics::metric_value;
 pub use process::{ServiceProcess, free_port};
 pub use schema::assert_backbone_schema;
+pub use upgrade::{NEXT_RELEASE_MIGRATION, assert_starts_one_migration_ahead};
 
 use std::str::FromStr;
 
