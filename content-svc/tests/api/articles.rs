@@ -19,7 +19,8 @@ use wechat_sim::api_server::{AccountKind, DEMO_APPID, MockWechat, SimAccount, Si
 use wechat_sim::traffic::CallbackAccount;
 
 use crate::helpers::{
-    AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, TestApp, WATER_EDITOR_KEY, by, spawn_app_with,
+    AUTHOR_KEY, COUNTY_REVIEWER_KEY, PUBLISHER_KEY, REVIEWER_KEY, TestApp, WATER_EDITOR_KEY, by,
+    spawn_app_with,
 };
 
 /// The mock WeChat, the gateway and content-svc sharing one NATS namespace.
@@ -209,6 +210,16 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
         .await
         .unwrap_err();
     assert_eq!(hidden.code(), Code::NotFound);
+    // Nor does a county's reviewer: the key reaches the county's account only.
+    let elsewhere = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            COUNTY_REVIEWER_KEY,
+            "wu",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::NotFound);
 
     // The hit blocks submission until a reviewer overrides it with a reason.
     let refused = client

@@ -15,6 +15,8 @@ pub const VIEWER_KEY: &str = "transport-viewer-key";
 pub const EDITOR_KEY: &str = "press-editor-key-01";
 /// A county (`yizhang`) office's key: its own account only.
 pub const COUNTY_KEY: &str = "county-viewer-key-01";
+/// A county (`yizhang`) new-media office's reviewer: its own account only.
+pub const COUNTY_REVIEWER_KEY: &str = "county-reviewer-key-1";
 
 /// The press office's editors (who may also review, so an author can try to).
 pub const AUTHOR_KEY: &str = "press-author-key-01";
@@ -32,7 +34,8 @@ const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         media:reviewer:media-reviewer-key-01,\
                         water:editor:water-editor-key-01,\
                         media:publisher:media-publisher-key-01,\
-                        yizhang-office@yizhang:viewer:county-viewer-key-01";
+                        yizhang-office@yizhang:viewer:county-viewer-key-01,\
+                        yizhang-media@yizhang:reviewer+publisher:county-reviewer-key-1";
 
 /// A running content-svc. Dropping it stops the server and then removes the
 /// test database and streams (the fixtures are the last fields).
