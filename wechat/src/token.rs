@@ -160,3 +160,11 @@ impl TokenCacheError {
         }
     }
 }
+
+/// Counts a failed access-token refresh (`wechat_token_refresh_failures_total`), what
+/// operators alert on: every API call of the account fails until a refresh succeeds.
+pub(crate) fn record_refresh_failure(appid: &str, error: &ApiError) {
+    metrics::counter!("wechat_token_refresh_failures_total", "appid" => appid.to_owned())
+        .increment(1);
+    tracing::warn!(appid, %error, "access token refresh failed");
+}

@@ -154,3 +154,28 @@ async fn tokens_are_refreshed_ahead_of_expiry() {
     assert!(mock.state().calls().iter().all(|c| c.errcode == 0));
     delete_bucket(&js, &bucket).await;
 }
+
+#[tokio::test]
+async fn a_refused_refresh_is_counted_for_operators_to_alert_on() {
+    let metrics = platform::telemetry::metrics_handle();
+    let failures = || {
+        platform::testing::metric_value(
+            &metrics.render(),
+            "wechat_token_refresh_failures_total",
+            &[("appid", APPID)],
+        )
+    };
+    let before = failures();
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let cache = shared_cache(&js, &bucket).await;
+    let wrong = client(&mock, APPID, "not-the-app-secret", cache.into());
+
+    assert!(
+        wrong.tags().await.is_err(),
+        "a wrong AppSecret gets no token"
+    );
+    assert!(failures() >= before + 1.0);
+    delete_bucket(&js, &bucket).await;
+}

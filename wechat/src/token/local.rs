@@ -56,7 +56,9 @@ impl LocalTokenCache {
             Some(slot) if slot.rejected => RefreshReason::Rejected,
             _ => RefreshReason::Expiring,
         };
-        let token = fetch(reason).await?;
+        let token = fetch(reason)
+            .await
+            .inspect_err(|error| super::record_refresh_failure(appid, error))?;
         slots.insert(
             appid.to_owned(),
             Slot {

@@ -337,6 +337,7 @@ impl SharedTokenCache {
         let token = match fetch(reason.into()).await {
             Ok(token) => token,
             Err(error) => {
+                super::record_refresh_failure(appid, &error);
                 // Release the lease at once so the next caller retries without waiting it out.
                 if let Err(e) = self.kv.delete_expect_revision(appid, Some(lease)).await {
                     tracing::warn!(error = %e, "cannot release token refresh lease");
