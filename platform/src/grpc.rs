@@ -248,11 +248,21 @@ impl ApiKeys {
                     "entry {position}: department must be set and the key at least 8 characters"
                 ));
             }
+            // The error names the role's place, not its text: a key with a `:` in it,
+            // or swapped with the roles, lands in this field (found by fuzzing).
             let roles = roles
                 .split('+')
-                .map(Role::from_str)
-                .collect::<Result<BTreeSet<_>, _>>()
-                .map_err(|e| format!("entry {position}: {e}"))?;
+                .enumerate()
+                .map(|(index, role)| {
+                    Role::from_str(role).map_err(|_| {
+                        format!(
+                            "entry {position}: unknown role (number {} of its roles); use editor, \
+                             reviewer, publisher, agent, admin or viewer",
+                            index + 1
+                        )
+                    })
+                })
+                .collect::<Result<BTreeSet<_>, _>>()?;
             keys.insert(
                 key,
                 Caller {
@@ -615,12 +625,28 @@ mod tests {
     fn bad_entries_are_named_without_the_key() {
         let error = ApiKeys::parse("a:agent:good-key-123,b:wizard:secret-key-999").unwrap_err();
         assert!(
-            error.starts_with("entry 2: unknown role \"wizard\""),
+            error.starts_with("entry 2: unknown role (number 1 of its roles)"),
             "{error}"
         );
         assert!(!error.contains("secret-key-999"));
         assert!(ApiKeys::parse("a:agent").is_err());
         assert!(ApiKeys::parse("a:agent:short").is_err());
+    }
+
+    /// Regression from fuzzing: a key swapped with the roles, or holding a `:`,
+    /// reaches the roles field, and the error used to quote it.
+    #[test]
+    fn a_key_in_the_roles_field_is_not_quoted() {
+        for raw in [
+            "transport:k3y-0f-the-vault:agent+viewer",
+            "transport:agent:key-one-1234,b:k3y-0f-the-vault:agent+viewer",
+            "transport@a+b:viewer+k3y-0f-the-vault:agent-key-123",
+        ] {
+            let error = ApiKeys::parse(raw).unwrap_err();
+            assert!(!error.contains("k3y-0f-the-vault"), "{error}");
+            assert!(error.starts_with("entry "), "{error}");
+            assert!(error.contains(": unknown role (number "), "{error}");
+        }
     }
 
     #[test]
