@@ -54,6 +54,9 @@ pub struct ContentConfig {
     /// `CONTENT_LEXICON_FILE`: the lexicon loaded when the database has none yet
     /// (default: the starter lexicon built into the binary).
     pub lexicon_file: Option<PathBuf>,
+    /// `CONTENT_DIRECTORY_FILE`: a directory seed (README, "Seeding a directory")
+    /// loaded when the directory holds no service yet; unset: no seed.
+    pub directory_file: Option<PathBuf>,
     /// `SCHEDULER_INTERVAL` (default 1 s): how often due articles are claimed.
     pub scheduler_interval: Duration,
     /// `OUTBOX_POLL_INTERVAL` (default 1 s): the relay's safety-net poll.
@@ -85,6 +88,7 @@ impl ContentConfig {
             wechat_base_url: env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL),
             accounts,
             lexicon_file: env.get("CONTENT_LEXICON_FILE").map(PathBuf::from),
+            directory_file: env.get("CONTENT_DIRECTORY_FILE").map(PathBuf::from),
             scheduler_interval: env.duration_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
             outbox_poll_interval: env
                 .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,

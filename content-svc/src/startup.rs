@@ -12,6 +12,7 @@ use wechat::api::Client;
 use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
 use crate::app::articles::Articles;
+use crate::app::directory::Directory;
 use crate::app::lexicon::Lexicon;
 use crate::app::publishing::Publisher;
 use crate::config::{Config, ContentConfig, DEFAULTS};
@@ -25,6 +26,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct Application {
     runtime: ServiceRuntime,
     articles: Articles,
+    directory: Directory,
     content: ContentConfig,
     signal: OutboxSignal,
 }
@@ -62,9 +64,19 @@ impl Application {
             signal.clone(),
             Publisher::new(clients),
         );
+        let directory = Directory::new(runtime.db.clone(), signal.clone());
+        if let Some(path) = &content.directory_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("CONTENT_DIRECTORY_FILE {}: {e}", path.display()))?;
+            let seeded = directory.seed(&text).await?;
+            if seeded > 0 {
+                tracing::info!(services = seeded, "directory seeded");
+            }
+        }
         Ok(Self {
             runtime,
             articles,
+            directory,
             content,
             signal,
         })
@@ -101,7 +113,7 @@ impl Application {
             self.content.scheduler_interval,
             self.runtime.drain.clone(),
         ));
-        let grpc = ContentGrpc::new(db, self.articles.clone());
+        let grpc = ContentGrpc::new(db, self.articles.clone(), self.directory.clone());
         let routes = tonic::service::Routes::new(ContentServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),

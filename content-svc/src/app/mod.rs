@@ -14,6 +14,7 @@ use crate::domain::article::ArticleInputError;
 use crate::domain::quota::QuotaExhausted;
 use crate::domain::review::ReviewError;
 use crate::domain::screening::LexiconError;
+use crate::domain::service::ServiceError;
 
 /// Why a use case failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,15 @@ pub enum AppError {
     /// WeChat refused a call this use case needs (its error, verbatim).
     #[error("WeChat refused: {0}")]
     Wechat(String),
+    /// No such directory service, or one the caller's key does not reach.
+    #[error("service not found")]
+    ServiceNotFound,
+    /// A directory service field is unusable (the message names it).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The caller's role or department may not make this change.
+    #[error("{0}")]
+    Forbidden(String),
     /// A request field is unusable; the message names it.
     #[error("{0}")]
     Invalid(String),

@@ -7,9 +7,11 @@ use super::GrpcError;
 use crate::app::articles::{ArticleView, Channel};
 use crate::domain::article::ArticleContent;
 use crate::domain::review::ArticleState;
+use crate::domain::service::{RawService, ServiceDraft, ServiceError};
 use crate::domain::{DirectoryInputError, ServiceListing};
 use crate::store::articles::{ArticleRow, AuditRow};
 use crate::store::directory::DirectoryEntryRow;
+use crate::store::services::{CategoryRow, ServiceRow};
 
 /// A `ListServices` request as a listing; an empty category means every category.
 pub fn listing(request: &pb::ListServicesRequest) -> Result<ServiceListing, DirectoryInputError> {
@@ -27,6 +29,75 @@ pub fn service_entry(row: DirectoryEntryRow) -> pb::ServiceEntry {
         description: row.description,
         department: row.department,
     }
+}
+
+/// A directory service from the wire, checked. An empty department is the caller's.
+pub fn service_draft(
+    s: &pb::Service,
+    caller_department: &str,
+) -> Result<ServiceDraft, ServiceError> {
+    let department = match s.department.trim() {
+        "" => caller_department,
+        d => d,
+    };
+    ServiceDraft::parse(&RawService {
+        account: &s.account,
+        category: &s.category,
+        name: &s.name,
+        department,
+        description: &s.description,
+        how_to_apply: &s.how_to_apply,
+        url: &s.url,
+        miniprogram_appid: &s.miniprogram_appid,
+        miniprogram_path: &s.miniprogram_path,
+        hours: &s.hours,
+        phone: &s.phone,
+        keywords: s.keywords.iter().map(String::as_str).collect(),
+        synonyms: s.synonyms.iter().map(String::as_str).collect(),
+        also_shown_on: s.also_shown_on.iter().map(String::as_str).collect(),
+        enabled: s.enabled,
+        position: s.position,
+    })
+}
+
+/// A directory service as served.
+pub fn service(row: ServiceRow) -> pb::Service {
+    pb::Service {
+        id: row.id.to_string(),
+        account: row.account,
+        category: row.category,
+        name: row.name,
+        department: row.department,
+        description: row.description,
+        how_to_apply: row.how_to_apply,
+        url: row.url,
+        miniprogram_appid: row.miniprogram_appid,
+        miniprogram_path: row.miniprogram_path,
+        hours: row.hours,
+        phone: row.phone,
+        keywords: row.keywords,
+        synonyms: row.synonyms,
+        also_shown_on: row.also_shown_on,
+        enabled: row.enabled,
+        position: row.position,
+        updated_at: Some(timestamp(row.updated_at)),
+    }
+}
+
+/// A category as served.
+pub fn category(row: CategoryRow) -> pb::Category {
+    pb::Category {
+        code: row.code,
+        name: row.name,
+        gbt39666_code: row.gbt39666_code.unwrap_or_default(),
+    }
+}
+
+/// A directory service id.
+pub fn service_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| GrpcError::Invalid("id is not a service id".into()))
 }
 
 /// An article id.

@@ -25,7 +25,9 @@ impl From<GrpcError> for Status {
         let code = match &error {
             GrpcError::Directory(_) | GrpcError::Invalid(_) => ErrorCode::InvalidArgument,
             GrpcError::App(app) => match app {
-                AppError::NotFound => ErrorCode::NotFound,
+                AppError::NotFound | AppError::ServiceNotFound => ErrorCode::NotFound,
+                AppError::Service(_) => ErrorCode::InvalidArgument,
+                AppError::Forbidden(_) => ErrorCode::PermissionDenied,
                 AppError::Article(_) | AppError::Lexicon(_) | AppError::Invalid(_) => {
                     ErrorCode::InvalidArgument
                 }

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app;
 use crate::app::articles::{Articles, Who};
+use crate::app::directory::Directory;
 use crate::domain::review::{Action, Actor};
 use crate::domain::screening::Entry;
 pub use error::GrpcError;
@@ -25,6 +26,8 @@ pub use error::GrpcError;
 const READERS: &[Role] = &Role::ALL;
 /// Who may use the article RPCs at all (each step checks its own role).
 const WORKFLOW: &[Role] = &[Role::Editor, Role::Reviewer, Role::Publisher];
+/// Who may write the directory (an editor their department's services, an admin any).
+const DIRECTORY_WRITERS: &[Role] = &[Role::Editor, Role::Admin];
 /// Who may read the lexicon.
 const LEXICON_READERS: &[Role] = &[Role::Reviewer, Role::Publisher];
 /// The metadata naming the person who acts.
@@ -35,12 +38,17 @@ const ACTOR_HEADER: &str = "x-actor";
 pub struct ContentGrpc {
     db: PgPool,
     articles: Articles,
+    directory: Directory,
 }
 
 impl ContentGrpc {
     /// A service reading and writing `db`.
-    pub fn new(db: PgPool, articles: Articles) -> Self {
-        Self { db, articles }
+    pub fn new(db: PgPool, articles: Articles, directory: Directory) -> Self {
+        Self {
+            db,
+            articles,
+            directory,
+        }
     }
 }
 
@@ -118,6 +126,73 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         Ok(Response::new(pb::ListServicesResponse {
             services: rows.into_iter().map(convert::service_entry).collect(),
         }))
+    }
+
+    async fn list_categories(
+        &self,
+        request: Request<pb::ListCategoriesRequest>,
+    ) -> Reply<pb::ListCategoriesResponse> {
+        caller(&request)?.require_any(READERS)?;
+        let rows = self.directory.categories().await.map_err(GrpcError::from)?;
+        Ok(Response::new(pb::ListCategoriesResponse {
+            categories: rows.into_iter().map(convert::category).collect(),
+        }))
+    }
+
+    async fn get_service(&self, request: Request<pb::ServiceRef>) -> Reply<pb::Service> {
+        let who = who(&request, READERS)?;
+        let id = convert::service_id(&request.get_ref().id)?;
+        let row = self
+            .directory
+            .get(&who, id)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::service(row)))
+    }
+
+    async fn create_service(&self, request: Request<pb::Service>) -> Reply<pb::Service> {
+        let who = who(&request, DIRECTORY_WRITERS)?;
+        let draft = convert::service_draft(request.get_ref(), &who.department)
+            .map_err(|e| GrpcError::from(crate::app::AppError::from(e)))?;
+        // Another account looks absent to this key.
+        if !who.accounts.contains(draft.account.as_str()) {
+            return Err(Status::not_found(format!(
+                "account {} not found",
+                draft.account
+            )));
+        }
+        let row = self
+            .directory
+            .create(&who, draft)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::service(row)))
+    }
+
+    async fn update_service(&self, request: Request<pb::Service>) -> Reply<pb::Service> {
+        let who = who(&request, DIRECTORY_WRITERS)?;
+        let id = convert::service_id(&request.get_ref().id)?;
+        let draft = convert::service_draft(request.get_ref(), &who.department)
+            .map_err(|e| GrpcError::from(crate::app::AppError::from(e)))?;
+        let row = self
+            .directory
+            .update(&who, id, draft)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::service(row)))
+    }
+
+    async fn delete_service(
+        &self,
+        request: Request<pb::ServiceRef>,
+    ) -> Reply<pb::DeleteServiceResponse> {
+        let who = who(&request, DIRECTORY_WRITERS)?;
+        let id = convert::service_id(&request.get_ref().id)?;
+        self.directory
+            .delete(&who, id)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::DeleteServiceResponse {}))
     }
 
     async fn create_article(

@@ -19,7 +19,8 @@ pub struct DirectoryEntryRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Lists an account's entries in display order: by category, then position, then name.
+/// Lists the enabled entries an account shows (its own and those shared with it)
+/// in display order: by category, then position, then name.
 #[tracing::instrument(skip_all, fields(account = %listing.account, category = ?listing.category))]
 pub async fn list(
     db: &PgPool,
@@ -28,7 +29,8 @@ pub async fn list(
     sqlx::query_as(
         "SELECT id, account, category, name, url, description, department, position, created_at
            FROM directory_entries
-          WHERE account = $1
+          WHERE (account = $1 OR $1 = ANY (also_shown_on))
+            AND enabled
             AND ($2::text IS NULL OR category = $2)
           ORDER BY category, position, name, id",
     )

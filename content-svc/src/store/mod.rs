@@ -6,3 +6,4 @@
 pub mod articles;
 pub mod directory;
 pub mod lexicon;
+pub mod services;

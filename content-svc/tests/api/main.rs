@@ -4,6 +4,7 @@
 mod articles;
 mod auth;
 mod directory;
+mod directory_writes;
 mod drain;
 mod helpers;
 mod lexicon;

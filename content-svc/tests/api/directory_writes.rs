@@ -1,0 +1,187 @@
+//! Directory writes: the owning department's editor creates a service (audited,
+//! announced on CONTENT), another department may not touch it, an admin disables
+//! it, bad fields are named; and the shipped seed file loads.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use platform::testing::TestNats;
+use prost::Message as _;
+use proto::content::v1 as pb;
+use proto::events::v1 as ev;
+use tonic::Code;
+
+use crate::helpers::{
+    ADMIN_KEY, COUNTY_KEY, EDITOR_KEY, WATER_EDITOR_KEY, authed, by, list, spawn_app_with,
+};
+
+fn service(name: &str) -> pb::Service {
+    pb::Service {
+        account: "chenzhou".into(),
+        category: "utilities".into(),
+        name: name.into(),
+        description: "自来水费在线缴纳".into(),
+        how_to_apply: "输入户号查询账单并缴费".into(),
+        url: "https://water.example.gov.cn/pay".into(),
+        hours: "全天".into(),
+        phone: "0735-96655".into(),
+        keywords: vec!["水费".into(), "缴费".into()],
+        synonyms: vec!["自来水费".into()],
+        enabled: true,
+        ..pb::Service::default()
+    }
+}
+
+#[tokio::test]
+async fn a_department_writes_its_own_services_and_every_change_is_audited_and_announced() {
+    let nats = TestNats::new();
+    let prefix = nats.prefix.clone();
+    let events = nats.connect().await;
+    let mut created_events = events
+        .subscribe(format!("{prefix}.content.chenzhou.directory.created"))
+        .await
+        .expect("subscribe");
+    events.flush().await.expect("flush");
+    let app = spawn_app_with(nats, &[]).await;
+    let mut client = app.client.clone();
+
+    let categories = client
+        .list_categories(authed(pb::ListCategoriesRequest {}, COUNTY_KEY))
+        .await
+        .expect("any caller reads the categories")
+        .into_inner()
+        .categories;
+    assert!(categories.len() >= 30, "{} categories", categories.len());
+    assert!(
+        categories
+            .iter()
+            .any(|c| c.code == "housing_fund" && c.name == "公积金")
+    );
+
+    // The water bureau's editor adds its service; the department is theirs.
+    let created = client
+        .create_service(by(service("水费缴纳"), WATER_EDITOR_KEY, "liu"))
+        .await
+        .expect("the water editor creates a service")
+        .into_inner();
+    assert_eq!(created.department, "water");
+    let message = tokio::time::timeout(Duration::from_secs(30), created_events.next())
+        .await
+        .expect("the created event arrives")
+        .expect("subscription open");
+    let event = ev::DirectoryServiceChanged::decode(message.payload).expect("an event");
+    assert_eq!(event.service_id, created.id);
+    assert_eq!(event.actor, "water:liu");
+    assert_eq!(event.accounts, ["chenzhou"]);
+
+    // Bad fields are named; an unknown category is refused.
+    let mut bad = service("水费缴纳");
+    bad.url = "ftp://water".into();
+    let status = client
+        .create_service(authed(bad, WATER_EDITOR_KEY))
+        .await
+        .expect_err("a non-web url");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().starts_with("url"), "{}", status.message());
+    let mut bad = service("水费缴纳");
+    bad.category = "plumbing".into();
+    let status = client
+        .create_service(authed(bad, WATER_EDITOR_KEY))
+        .await
+        .expect_err("an unknown category");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("plumbing"),
+        "{}",
+        status.message()
+    );
+
+    // The press office's editor may not change the water bureau's service.
+    let mut edit = service("水费缴纳（新）");
+    edit.id = created.id.clone();
+    let status = client
+        .update_service(authed(edit.clone(), EDITOR_KEY))
+        .await
+        .expect_err("another department");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // A county key neither writes nor sees the city's service.
+    let status = client
+        .get_service(authed(
+            pb::ServiceRef {
+                id: created.id.clone(),
+            },
+            COUNTY_KEY,
+        ))
+        .await
+        .expect_err("another account's service");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // An admin disables it: citizens' listing no longer shows it.
+    edit.enabled = false;
+    let updated = client
+        .update_service(authed(edit, ADMIN_KEY))
+        .await
+        .expect("an admin updates any department's service")
+        .into_inner();
+    assert_eq!(updated.name, "水费缴纳（新）");
+    assert_eq!(updated.department, "water", "the owner stays");
+    let listed = client
+        .list_services(authed(list("chenzhou", ""), ADMIN_KEY))
+        .await
+        .expect("listing")
+        .into_inner()
+        .services;
+    assert!(
+        listed.is_empty(),
+        "a disabled service is not listed: {listed:?}"
+    );
+
+    client
+        .delete_service(authed(
+            pb::ServiceRef {
+                id: created.id.clone(),
+            },
+            WATER_EDITOR_KEY,
+        ))
+        .await
+        .expect("the owner deletes it");
+    let trail: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, actor FROM directory_audit WHERE service_id = $1::uuid ORDER BY id",
+    )
+    .bind(&created.id)
+    .fetch_all(&app.db)
+    .await
+    .expect("audit trail");
+    assert_eq!(
+        trail,
+        [
+            ("created".into(), "water:liu".into()),
+            ("updated".into(), "city-office".into()),
+            ("deleted".into(), "water".into()),
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_lincheng_seed_loads_once_and_lists_by_account() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/lincheng-directory.tsv");
+    let app = spawn_app_with(TestNats::new(), &[("CONTENT_DIRECTORY_FILE", seed)]).await;
+    let mut client = app.client.clone();
+    let social = client
+        .list_services(authed(list("lincheng", "social_security"), ADMIN_KEY))
+        .await
+        .expect("listing")
+        .into_inner()
+        .services;
+    assert_eq!(social.first().map(|s| s.name.as_str()), Some("社保卡补办"));
+    // Shared with the government-affairs account as well.
+    let shared = client
+        .list_services(authed(list("lincheng_gov", "housing_fund"), ADMIN_KEY))
+        .await
+        .expect("listing")
+        .into_inner()
+        .services;
+    assert!(shared.iter().any(|s| s.name == "公积金提取"), "{shared:?}");
+    app.stop().await;
+}
