@@ -421,6 +421,10 @@ fn now_secs() -> u64 {
 }
 
 #[cfg(test)]
+#[path = "callback_query_props.rs"]
+mod query_props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
