@@ -400,10 +400,21 @@ pub async fn provision_with(
 
 /// The copies the server keeps: the leader and its RAFT peers. A standalone NATS 2.9
 /// server records any `num_replicas` yet keeps one copy, so the config alone is no proof.
+/// Peers are counted by name: while a bucket scales up, its new leader can be listed
+/// among the replicas too.
 fn copies(info: &stream::Info) -> usize {
-    info.cluster
-        .as_ref()
-        .map_or(1, |cluster| 1 + cluster.replicas.len())
+    let Some(cluster) = info.cluster.as_ref() else {
+        return 1;
+    };
+    let mut peers: std::collections::BTreeSet<&str> = cluster
+        .replicas
+        .iter()
+        .map(|peer| peer.name.as_str())
+        .collect();
+    if let Some(leader) = cluster.leader.as_deref() {
+        peers.insert(leader);
+    }
+    peers.len().max(1)
 }
 
 /// Fails when the server keeps another number of copies than `NATS_REPLICAS` asks,

@@ -12,6 +12,7 @@
 mod chaos;
 mod drain;
 mod metrics;
+mod nats_server;
 mod process;
 mod schema;
 mod upgrade;
@@ -19,6 +20,7 @@ mod upgrade;
 pub use chaos::ChaosProxy;
 pub use drain::{TEST_GRACE, assert_sigterm_with_nats_cut_ends_within_the_grace};
 pub use metrics::metric_value;
+pub use nats_server::{NatsCluster, NatsServer, Scratch, wait_for_port};
 pub use process::{ServiceProcess, free_port};
 pub use schema::assert_backbone_schema;
 pub use upgrade::{NEXT_RELEASE_MIGRATION, assert_starts_one_migration_ahead};

@@ -4,44 +4,13 @@
 //! without a quorum nothing is acknowledged (so the gateway would not answer WeChat,
 //! which then retries).
 
-mod private_servers;
-
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use futures::StreamExt;
 use platform::config::Env;
 use platform::nats::{self, ConsumerSpec, NatsConfig, WECHAT_INBOUND};
-use private_servers::{NatsServer, Scratch};
-
-/// Three clustered nats-servers named n1..n3, JetStream on.
-async fn start_cluster(scratch: &Scratch) -> (Vec<NatsServer>, String) {
-    let free = platform::testing::free_port;
-    let client_ports = [free(), free(), free()];
-    let route_ports = [free(), free(), free()];
-    let routes = route_ports
-        .iter()
-        .map(|p| format!("nats-route://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut servers = Vec::new();
-    for (i, (client, route)) in client_ports.iter().zip(route_ports).enumerate() {
-        let name = format!("n{}", i + 1);
-        let store = scratch.path(&name);
-        let config = format!(
-            "server_name: {name}\nlisten: 127.0.0.1:{client}\n\
-             jetstream {{ store_dir: {store:?} }}\n\
-             cluster {{ name: govwx-test, listen: 127.0.0.1:{route}, routes: [{routes}] }}\n"
-        );
-        servers.push(NatsServer::start(&scratch.0, &name, *client, &config).await);
-    }
-    let url = client_ports
-        .iter()
-        .map(|p| format!("nats://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    (servers, url)
-}
+use platform::testing::NatsCluster;
 
 /// Publishes one inbound callback as the gateway does (with `Nats-Msg-Id`) and waits
 /// for the stream's ack; retried while the client reconnects or a new leader is elected.
@@ -86,9 +55,8 @@ async fn provision(js: &jetstream::Context, config: &NatsConfig) -> Result<(), S
 
 #[tokio::test]
 async fn an_r3_stream_keeps_acking_and_delivering_with_a_node_lost_and_never_acks_without_quorum() {
-    let scratch = Scratch::new("nats-cluster");
-    let (mut servers, url) = start_cluster(&scratch).await;
-    let env = Env::from_pairs([("NATS_URL", url.as_str()), ("NATS_REPLICAS", "3")]);
+    let mut cluster = NatsCluster::start().await;
+    let env = Env::from_pairs([("NATS_URL", cluster.url.as_str()), ("NATS_REPLICAS", "3")]);
     let config = NatsConfig::from_env(&env).unwrap();
     let client = nats::connect(&config, "cluster-test").await.unwrap();
     let mut js = jetstream::new(client);
@@ -102,8 +70,13 @@ async fn an_r3_stream_keeps_acking_and_delivering_with_a_node_lost_and_never_ack
     let mut inbound = js.get_stream(WECHAT_INBOUND.name).await.unwrap();
     let info = inbound.info().await.unwrap().clone();
     assert_eq!(info.config.num_replicas, 3);
-    let cluster = info.cluster.expect("a clustered stream");
-    assert_eq!(cluster.replicas.len(), 2, "a leader and two peers");
+    let replicas = info
+        .cluster
+        .as_ref()
+        .expect("a clustered stream")
+        .replicas
+        .len();
+    assert_eq!(replicas, 2, "a leader and two peers");
     // The durable consumer a service reads the stream with, created while all nodes run.
     let spec = ConsumerSpec {
         stream: WECHAT_INBOUND,
@@ -120,9 +93,9 @@ async fn an_r3_stream_keeps_acking_and_delivering_with_a_node_lost_and_never_ack
         .expect("acked by the R3 stream");
 
     // Lose the stream's leader: a new one is elected and callbacks are still acked.
-    let leader = cluster.leader.expect("a leader");
-    let index: usize = leader.trim_start_matches('n').parse::<usize>().unwrap() - 1;
-    servers[index].kill();
+    let leader = info.cluster.and_then(|c| c.leader).expect("a leader");
+    let index = NatsCluster::index_of(&leader);
+    cluster.servers[index].kill();
     publish(&js, "callback-2", 100)
         .await
         .expect("acked by the two remaining replicas");
@@ -140,7 +113,7 @@ async fn an_r3_stream_keeps_acking_and_delivering_with_a_node_lost_and_never_ack
 
     // Lose a second node: no quorum, so no ack (the gateway answers nothing and WeChat retries).
     let other = (0..3).find(|i| *i != index).unwrap();
-    servers[other].kill();
+    cluster.servers[other].kill();
     assert!(
         publish(&js, "callback-3", 2).await.is_err(),
         "one replica of three never acknowledges alone"

@@ -2,6 +2,7 @@
 
 mod batch;
 mod callback;
+mod cluster;
 mod config;
 mod drain;
 mod durability;

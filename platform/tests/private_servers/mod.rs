@@ -5,32 +5,9 @@
 #![allow(dead_code)] // each test binary uses a part
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use platform::testing::free_port;
-
-/// A scratch directory under the system temp dir, removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(label: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("govwx-{label}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Self(dir)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use platform::testing::{NatsServer, Scratch, free_port, wait_for_port};
 
 /// A CA and a server certificate for `localhost` and `127.0.0.1`, as PEM files.
 pub struct Certs {
@@ -65,55 +42,6 @@ impl Certs {
         std::fs::write(&certs.cert, cert.pem()).unwrap();
         std::fs::write(&certs.key, key.serialize_pem()).unwrap();
         certs
-    }
-}
-
-/// Waits until `port` on loopback accepts TCP connections (the server is listening).
-pub async fn wait_for_port(port: u16, what: &str) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not listen on 127.0.0.1:{port}");
-}
-
-/// A `nats-server` process, killed on drop.
-pub struct NatsServer {
-    pub port: u16,
-    child: Child,
-}
-
-impl NatsServer {
-    /// Starts `nats-server -c config` where `config` is written to `dir`.
-    pub async fn start(dir: &Path, name: &str, port: u16, config: &str) -> Self {
-        let file = dir.join(format!("{name}.conf"));
-        std::fs::write(&file, config).unwrap();
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (deploy/dev/up.sh installs it)");
-        wait_for_port(port, "nats-server").await;
-        Self { port, child }
-    }
-
-    /// Stops the server at once (SIGKILL), as a lost node would.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
