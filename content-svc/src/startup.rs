@@ -15,8 +15,10 @@ use crate::app::articles::Articles;
 use crate::app::directory::Directory;
 use crate::app::lexicon::Lexicon;
 use crate::app::publishing::Publisher;
+use crate::app::search::Search;
 use crate::config::{Config, ContentConfig, DEFAULTS};
 use crate::domain::screening::STARTER_LEXICON;
+use crate::domain::search::Segmenter;
 use crate::events::job_finish::{MassSendFinished, PublishFinished};
 use crate::grpc::ContentGrpc;
 
@@ -27,6 +29,7 @@ pub struct Application {
     runtime: ServiceRuntime,
     articles: Articles,
     directory: Directory,
+    search: Search,
     content: ContentConfig,
     signal: OutboxSignal,
 }
@@ -64,11 +67,27 @@ impl Application {
             signal.clone(),
             Publisher::new(clients),
         );
-        let directory = Directory::new(runtime.db.clone(), signal.clone());
-        if let Some(path) = &content.directory_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("CONTENT_DIRECTORY_FILE {}: {e}", path.display()))?;
-            let seeded = directory.seed(&text).await?;
+        let seed =
+            match &content.directory_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("CONTENT_DIRECTORY_FILE {}: {e}", path.display())
+                })?),
+                None => None,
+            };
+        // The segmenter's user dictionary: the install's service, department and
+        // category names (from the database and the seed about to be loaded).
+        let mut words = crate::store::services::dictionary_words(&runtime.db).await?;
+        if let Some(text) = &seed {
+            for draft in crate::domain::service::parse_seed(text)? {
+                words.push(draft.name);
+                words.push(draft.department);
+            }
+        }
+        let segmenter = Segmenter::new(words.iter().map(String::as_str));
+        let directory = Directory::new(runtime.db.clone(), signal.clone(), segmenter.clone());
+        let search = Search::new(runtime.db.clone(), segmenter);
+        if let Some(text) = &seed {
+            let seeded = directory.seed(text).await?;
             if seeded > 0 {
                 tracing::info!(services = seeded, "directory seeded");
             }
@@ -77,6 +96,7 @@ impl Application {
             runtime,
             articles,
             directory,
+            search,
             content,
             signal,
         })
@@ -113,7 +133,12 @@ impl Application {
             self.content.scheduler_interval,
             self.runtime.drain.clone(),
         ));
-        let grpc = ContentGrpc::new(db, self.articles.clone(), self.directory.clone());
+        let grpc = ContentGrpc::new(
+            db,
+            self.articles.clone(),
+            self.directory.clone(),
+            self.search.clone(),
+        );
         let routes = tonic::service::Routes::new(ContentServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::AppError;
 use super::articles::Who;
+use super::search;
 use crate::domain::ServiceListing;
+use crate::domain::search::Segmenter;
 use crate::domain::service::{ServiceDraft, parse_seed};
 use crate::store::directory::{self, DirectoryEntryRow};
 use crate::store::services::{self as store, CategoryRow, ServiceRow};
@@ -31,6 +33,7 @@ pub async fn list_services(
 pub struct Directory {
     db: PgPool,
     signal: OutboxSignal,
+    segmenter: Segmenter,
 }
 
 /// What a write did, for the audit trail and the event's subject.
@@ -52,9 +55,14 @@ impl Change {
 }
 
 impl Directory {
-    /// Use cases over `db`, announcing through the relay woken by `signal`.
-    pub fn new(db: PgPool, signal: OutboxSignal) -> Self {
-        Self { db, signal }
+    /// Use cases over `db`, announcing through the relay woken by `signal` and
+    /// indexing for search with `segmenter`.
+    pub fn new(db: PgPool, signal: OutboxSignal, segmenter: Segmenter) -> Self {
+        Self {
+            db,
+            signal,
+            segmenter,
+        }
     }
 
     /// Every category in display order.
@@ -180,6 +188,10 @@ impl Directory {
         change: Change,
     ) -> Result<(), AppError> {
         store::audit(tx, row.id, change.as_str(), &who.actor.id, &who.department).await?;
+        match change {
+            Change::Deleted => search::unindex_service(tx, row.id).await?,
+            _ => search::index_service(tx, &self.segmenter, row).await?,
+        }
         let event_id = Uuid::now_v7().to_string();
         let accounts = match change {
             Change::Deleted => Vec::new(),

@@ -9,6 +9,7 @@ pub mod articles;
 pub mod directory;
 pub mod lexicon;
 pub mod publishing;
+pub mod search;
 
 use crate::domain::article::ArticleInputError;
 use crate::domain::quota::QuotaExhausted;

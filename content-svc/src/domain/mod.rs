@@ -7,6 +7,7 @@ pub mod directory;
 pub mod quota;
 pub mod review;
 pub mod screening;
+pub mod search;
 pub mod service;
 
 pub use directory::{CategoryCode, DirectoryInputError, ServiceListing};

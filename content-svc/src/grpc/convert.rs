@@ -93,6 +93,23 @@ pub fn category(row: CategoryRow) -> pb::Category {
     }
 }
 
+/// A search hit as served.
+pub fn search_hit(hit: crate::app::search::Hit) -> pb::SearchHit {
+    let kind = match hit.row.kind.as_str() {
+        "article" => pb::SearchKind::Article,
+        _ => pb::SearchKind::Service,
+    };
+    pb::SearchHit {
+        kind: kind as i32,
+        id: hit.row.ref_id.to_string(),
+        title: hit.row.title,
+        snippet: hit.snippet,
+        url: hit.row.url,
+        category: hit.row.category,
+        score: hit.row.rank,
+    }
+}
+
 /// A directory service id.
 pub fn service_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
     raw.trim()

@@ -18,8 +18,11 @@ use tonic::{Request, Response, Status};
 use crate::app;
 use crate::app::articles::{Articles, Who};
 use crate::app::directory::Directory;
+use crate::app::search::Search;
 use crate::domain::review::{Action, Actor};
 use crate::domain::screening::Entry;
+use crate::domain::search::SearchQuery;
+use crate::store::search::SearchFilter;
 pub use error::GrpcError;
 
 /// Any authenticated caller may read the directory.
@@ -39,15 +42,17 @@ pub struct ContentGrpc {
     db: PgPool,
     articles: Articles,
     directory: Directory,
+    search: Search,
 }
 
 impl ContentGrpc {
     /// A service reading and writing `db`.
-    pub fn new(db: PgPool, articles: Articles, directory: Directory) -> Self {
+    pub fn new(db: PgPool, articles: Articles, directory: Directory, search: Search) -> Self {
         Self {
             db,
             articles,
             directory,
+            search,
         }
     }
 }
@@ -193,6 +198,61 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::DeleteServiceResponse {}))
+    }
+
+    async fn search(&self, request: Request<pb::SearchRequest>) -> Reply<pb::SearchResponse> {
+        let caller = caller(&request)?;
+        caller.require_any(READERS)?;
+        let req = request.get_ref();
+        let account = req.account.trim();
+        if account.is_empty() {
+            return Err(Status::invalid_argument("account is required"));
+        }
+        // Another account's documents look absent to this key.
+        if !caller.may_access(account) {
+            return Err(Status::not_found(format!("account {account} not found")));
+        }
+        let query = SearchQuery::parse(self.search.segmenter(), &req.query)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let kind = match pb::SearchKind::try_from(req.kind) {
+            Ok(pb::SearchKind::Unspecified) => None,
+            Ok(pb::SearchKind::Service) => Some("service"),
+            Ok(pb::SearchKind::Article) => Some("article"),
+            Err(_) => return Err(Status::invalid_argument("kind is not a SearchKind")),
+        };
+        let category = match req.category.trim() {
+            "" => None,
+            code => Some(
+                crate::domain::CategoryCode::parse(code)
+                    .map_err(GrpcError::from)?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        let limit = match req.limit {
+            0 => app::search::LIMIT_DEFAULT,
+            n if i64::from(n) <= app::search::LIMIT_MAX => i64::from(n),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "limit must be 1 to {}",
+                    app::search::LIMIT_MAX
+                )));
+            }
+        };
+        let filter = SearchFilter {
+            account,
+            kind,
+            category: category.as_deref(),
+            limit,
+        };
+        let hits = self
+            .search
+            .search(&query, &filter)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::SearchResponse {
+            hits: hits.into_iter().map(convert::search_hit).collect(),
+        }))
     }
 
     async fn create_article(

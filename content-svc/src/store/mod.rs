@@ -6,4 +6,5 @@
 pub mod articles;
 pub mod directory;
 pub mod lexicon;
+pub mod search;
 pub mod services;

@@ -171,3 +171,13 @@ pub async fn count(db: &PgPool) -> Result<i64, sqlx::Error> {
         .fetch_one(db)
         .await
 }
+
+/// Every service name and department: words the segmenter must keep whole.
+pub async fn dictionary_words(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT name FROM directory_entries UNION SELECT department FROM directory_entries
+         UNION SELECT name FROM directory_categories",
+    )
+    .fetch_all(db)
+    .await
+}

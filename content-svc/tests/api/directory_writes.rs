@@ -164,7 +164,7 @@ async fn a_department_writes_its_own_services_and_every_change_is_audited_and_an
 }
 
 #[tokio::test]
-async fn the_lincheng_seed_loads_once_and_lists_by_account() {
+async fn the_lincheng_seed_lists_by_account_and_search_finds_services_by_citizens_words() {
     let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/lincheng-directory.tsv");
     let app = spawn_app_with(TestNats::new(), &[("CONTENT_DIRECTORY_FILE", seed)]).await;
     let mut client = app.client.clone();
@@ -183,5 +183,67 @@ async fn the_lincheng_seed_loads_once_and_lists_by_account() {
         .into_inner()
         .services;
     assert!(shared.iter().any(|s| s.name == "公积金提取"), "{shared:?}");
+
+    // Search: the citizen's words find the service, synonyms included.
+    let search = |query: &str| pb::SearchRequest {
+        account: "lincheng".into(),
+        query: query.into(),
+        ..pb::SearchRequest::default()
+    };
+    let hits = client
+        .search(authed(search("社保卡补办"), ADMIN_KEY))
+        .await
+        .expect("search")
+        .into_inner()
+        .hits;
+    assert_eq!(
+        hits.first().map(|h| h.title.as_str()),
+        Some("社保卡补办"),
+        "{hits:?}"
+    );
+    let hits = client
+        .search(authed(search("医疗保险报销"), ADMIN_KEY))
+        .await
+        .expect("search")
+        .into_inner()
+        .hits;
+    assert_eq!(
+        hits.first().map(|h| h.title.as_str()),
+        Some("医保报销"),
+        "{hits:?}"
+    );
+    assert!(hits[0].snippet.contains("<em>"), "{:?}", hits[0].snippet);
+    let mut only = search("公积金");
+    only.category = "housing_fund".into();
+    only.limit = 2;
+    let hits = client
+        .search(authed(only, ADMIN_KEY))
+        .await
+        .expect("search")
+        .into_inner()
+        .hits;
+    assert_eq!(hits.len(), 2);
+    assert!(
+        hits.iter().all(|h| h.category == "housing_fund"),
+        "{hits:?}"
+    );
+    let long = "办".repeat(1_000);
+    for (query, says) in [
+        ("", "query is empty"),
+        ("？！…", "query has no words"),
+        (long.as_str(), "query is 1000 characters"),
+    ] {
+        let status = client
+            .search(authed(search(query), ADMIN_KEY))
+            .await
+            .expect_err("a bad query");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with(says), "{}", status.message());
+    }
+    let status = client
+        .search(authed(search("社保卡"), COUNTY_KEY))
+        .await
+        .expect_err("another account");
+    assert_eq!(status.code(), Code::NotFound);
     app.stop().await;
 }

@@ -1,0 +1,108 @@
+//! Chinese search over directory services (indexed in the transaction of each
+//! directory change) and published articles.
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::AppError;
+use crate::domain::search::{SearchQuery, Segmenter};
+use crate::store::search::{self as store, HitRow, IndexDoc, SearchFilter};
+use crate::store::services::ServiceRow;
+
+/// How many hits a search returns at most, and by default.
+pub const LIMIT_MAX: i64 = 50;
+pub const LIMIT_DEFAULT: i64 = 10;
+/// Snippet width in characters.
+const SNIPPET: usize = 60;
+
+/// A hit with its highlighted snippet.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub row: HitRow,
+    pub snippet: String,
+}
+
+/// Search use cases.
+#[derive(Clone)]
+pub struct Search {
+    db: PgPool,
+    segmenter: Segmenter,
+}
+
+impl Search {
+    /// Searches `db`'s index, segmenting queries with `segmenter`.
+    pub fn new(db: PgPool, segmenter: Segmenter) -> Self {
+        Self { db, segmenter }
+    }
+
+    /// Runs a checked query for one account, best first.
+    pub async fn search(
+        &self,
+        query: &SearchQuery,
+        filter: &SearchFilter<'_>,
+    ) -> Result<Vec<Hit>, AppError> {
+        let rows = store::search(&self.db, &query.tsquery(), filter).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let snippet = query.snippet(&row.summary, SNIPPET);
+                Hit { row, snippet }
+            })
+            .collect())
+    }
+
+    /// The segmenter queries go through (the door parses them with it).
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+}
+
+/// Indexes a directory service as it is after a change (in that change's transaction).
+pub async fn index_service(
+    tx: &mut Transaction<'_, Postgres>,
+    segmenter: &Segmenter,
+    row: &ServiceRow,
+) -> Result<(), sqlx::Error> {
+    let keywords = row
+        .keywords
+        .iter()
+        .chain(&row.synonyms)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let body = format!("{} {}", row.description, row.how_to_apply);
+    let url = if row.url.is_empty() {
+        format!(
+            "miniprogram:{}:{}",
+            row.miniprogram_appid, row.miniprogram_path
+        )
+    } else {
+        row.url.clone()
+    };
+    store::upsert(
+        tx,
+        &IndexDoc {
+            kind: "service",
+            ref_id: row.id,
+            accounts: std::iter::once(row.account.clone())
+                .chain(row.also_shown_on.iter().cloned())
+                .collect(),
+            category: &row.category,
+            title: &row.name,
+            summary: &row.description,
+            url: &url,
+            enabled: row.enabled,
+            title_words: segmenter.indexable(&row.name),
+            keyword_words: segmenter.indexable(&keywords),
+            body_words: segmenter.indexable(&body),
+        },
+    )
+    .await
+}
+
+/// Drops a deleted service from the index.
+pub async fn unindex_service(
+    tx: &mut Transaction<'_, Postgres>,
+    id: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    store::remove(tx, "service", id).await
+}

@@ -1,0 +1,259 @@
+//! Chinese search, the pure part: segmentation (jieba, with the directory's own
+//! words added), synonym expansion, the query's checks, the `tsquery` text and
+//! highlighted snippets. The index lives in PostgreSQL (`store::search`).
+
+use std::sync::Arc;
+
+use jieba_rs::Jieba;
+
+/// Why a query cannot be run. The messages are what the citizen or editor sees.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("query is empty: type what you are looking for, e.g. 社保卡补办")]
+    Empty,
+    #[error("query has no words to search for (only punctuation or symbols)")]
+    NoWords,
+    #[error("query is {len} characters long; at most {max} are searched")]
+    TooLong { len: usize, max: usize },
+}
+
+/// The longest query searched, in characters (a question, not a document).
+pub const QUERY_MAX: usize = 100;
+
+/// Names that mean the same thing: a query or document holding one is found by all.
+pub const SYNONYMS: &[&[&str]] = &[
+    &["医保", "医疗保险", "基本医疗保险"],
+    &["公积金", "住房公积金"],
+    &["社保", "社会保险"],
+    &["社保卡", "社会保障卡"],
+    &["违章", "交通违法"],
+    &["驾照", "驾驶证"],
+    &["个税", "个人所得税"],
+    &["户口", "户籍"],
+];
+
+/// Words jieba does not know as one word but citizens type as one.
+const EXTRA_WORDS: &[&str] = &[
+    "社保卡",
+    "医保",
+    "公积金",
+    "补办",
+    "挂失",
+    "异地就医",
+    "低保",
+    "个税",
+    "12345",
+    "不动产",
+    "港澳通行证",
+    "水电气",
+    "办事大厅",
+];
+
+/// A jieba segmenter with the install's words. Cheap to clone.
+#[derive(Clone)]
+pub struct Segmenter(Arc<Jieba>);
+
+impl Default for Segmenter {
+    fn default() -> Self {
+        Self::new(std::iter::empty::<&str>())
+    }
+}
+
+impl Segmenter {
+    /// jieba's dictionary plus the synonym names, the built-in service words and
+    /// `words` (the install's service, department and place names).
+    pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut jieba = Jieba::new();
+        let builtin = SYNONYMS.iter().flat_map(|g| g.iter()).chain(EXTRA_WORDS);
+        for word in builtin.copied().chain(words) {
+            let word = word.trim();
+            if word.chars().count() >= 2 {
+                jieba.add_word(word, None, None);
+            }
+        }
+        Self(Arc::new(jieba))
+    }
+
+    /// The searchable words of `text` (search mode: 社保卡 also gives 社保), lower
+    /// case, without punctuation, each once, in order.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for token in self.0.cut_for_search(text, true) {
+            let word: String = token
+                .word
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+            if !word.is_empty() && !out.contains(&word) {
+                out.push(word);
+            }
+        }
+        out
+    }
+
+    /// `text` segmented and joined by spaces, for `to_tsvector('simple', …)`.
+    pub fn indexable(&self, text: &str) -> String {
+        self.words(text).join(" ")
+    }
+}
+
+/// A checked query: its words, each with the synonyms it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Every word to look for (the query's and their synonyms').
+    pub terms: Vec<String>,
+}
+
+impl SearchQuery {
+    /// Segments and expands `raw`, or says why it cannot be searched.
+    pub fn parse(segmenter: &Segmenter, raw: &str) -> Result<Self, QueryError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(QueryError::Empty);
+        }
+        let len = raw.chars().count();
+        if len > QUERY_MAX {
+            return Err(QueryError::TooLong {
+                len,
+                max: QUERY_MAX,
+            });
+        }
+        let mut terms = segmenter.words(raw);
+        if terms.is_empty() {
+            return Err(QueryError::NoWords);
+        }
+        for group in SYNONYMS {
+            if group.iter().any(|name| raw.contains(name)) {
+                for name in *group {
+                    for word in segmenter.words(name) {
+                        if !terms.contains(&word) {
+                            terms.push(word);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self { terms })
+    }
+
+    /// The `to_tsquery('simple', …)` text: any term (ranking rewards documents
+    /// that hold more of them, in their titles first). Terms hold only letters and
+    /// digits (see [`Segmenter::words`]), so quoting them is enough.
+    pub fn tsquery(&self) -> String {
+        self.terms
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// Up to `width` characters of `text` around the first term found, with every
+    /// term found marked `<em>…</em>`; the rest is escaped for HTML.
+    pub fn snippet(&self, text: &str, width: usize) -> String {
+        let lower = text.to_lowercase();
+        let chars: Vec<char> = text.chars().collect();
+        let lower_chars: Vec<char> = lower.chars().collect();
+        // Lowercasing may change the length of non-CJK text; fall back to the start.
+        let first = if lower_chars.len() == chars.len() {
+            self.terms
+                .iter()
+                .filter_map(|t| find_chars(&lower_chars, t))
+                .min()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let start = first.saturating_sub(width / 4);
+        let end = (start + width).min(chars.len());
+        let piece: String = chars[start..end].iter().collect();
+        let mut terms: Vec<&String> = self.terms.iter().collect();
+        // Longer terms first, so 社保卡 is marked whole rather than 社保 inside it.
+        terms.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
+        let mut marked = String::with_capacity(piece.len() + 32);
+        let mut rest = piece.as_str();
+        'outer: while !rest.is_empty() {
+            for term in &terms {
+                if let Some(tail) = rest.strip_prefix(term.as_str()) {
+                    marked.push_str("<em>");
+                    marked.push_str(&escape(term));
+                    marked.push_str("</em>");
+                    rest = tail;
+                    continue 'outer;
+                }
+            }
+            let c = rest.chars().next().unwrap_or(' ');
+            marked.push_str(&escape(c.encode_utf8(&mut [0; 4])));
+            rest = &rest[c.len_utf8()..];
+        }
+        let prefix = if start > 0 { "…" } else { "" };
+        let suffix = if end < chars.len() { "…" } else { "" };
+        format!("{prefix}{marked}{suffix}")
+    }
+}
+
+fn find_chars(haystack: &[char], needle: &str) -> Option<usize> {
+    let needle: Vec<char> = needle.chars().collect();
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    (0..=haystack.len() - needle.len()).find(|&i| haystack[i..i + needle.len()] == needle[..])
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_queries_are_named() {
+        let s = Segmenter::default();
+        assert_eq!(SearchQuery::parse(&s, "  "), Err(QueryError::Empty));
+        assert_eq!(
+            SearchQuery::parse(&s, "？！。，…"),
+            Err(QueryError::NoWords)
+        );
+        let long = "社".repeat(1_000);
+        assert_eq!(
+            SearchQuery::parse(&s, &long),
+            Err(QueryError::TooLong {
+                len: 1_000,
+                max: QUERY_MAX
+            })
+        );
+    }
+
+    #[test]
+    fn synonyms_expand_the_query() {
+        let s = Segmenter::default();
+        let q = SearchQuery::parse(&s, "医疗保险报销").unwrap();
+        assert!(q.terms.contains(&"医保".to_owned()), "{:?}", q.terms);
+        assert!(q.terms.contains(&"报销".to_owned()), "{:?}", q.terms);
+        let q = SearchQuery::parse(&s, "公积金怎么提取").unwrap();
+        assert!(q.terms.contains(&"住房公积金".to_owned()), "{:?}", q.terms);
+    }
+
+    #[test]
+    fn terms_are_safe_in_a_tsquery() {
+        let s = Segmenter::default();
+        let q = SearchQuery::parse(&s, "社保卡' | !补办 & (x)").unwrap();
+        for term in &q.terms {
+            assert!(term.chars().all(char::is_alphanumeric), "{term:?}");
+        }
+        assert!(q.tsquery().contains("'社保卡'"), "{}", q.tsquery());
+    }
+
+    #[test]
+    fn snippets_mark_the_terms_and_escape_html() {
+        let s = Segmenter::default();
+        let q = SearchQuery::parse(&s, "社保卡补办").unwrap();
+        let snippet = q.snippet("<b>旧卡</b>遗失后补办新卡", 80);
+        assert_eq!(snippet, "&lt;b&gt;旧卡&lt;/b&gt;遗失后<em>补办</em>新卡");
+    }
+}
