@@ -61,12 +61,6 @@ impl Application {
             clients.insert(account.id.clone(), (client, account.kind));
         }
         let signal = OutboxSignal::new();
-        let articles = Articles::new(
-            runtime.db.clone(),
-            lexicon,
-            signal.clone(),
-            Publisher::new(clients),
-        );
         let seed =
             match &content.directory_file {
                 Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -84,6 +78,13 @@ impl Application {
             }
         }
         let segmenter = Segmenter::new(words.iter().map(String::as_str));
+        let articles = Articles::new(
+            runtime.db.clone(),
+            lexicon,
+            signal.clone(),
+            Publisher::new(clients),
+            segmenter.clone(),
+        );
         let directory = Directory::new(runtime.db.clone(), signal.clone(), segmenter.clone());
         let search = Search::new(runtime.db.clone(), segmenter);
         if let Some(text) = &seed {

@@ -23,6 +23,7 @@ use crate::domain::review::{
     self, Action, Actor, ArticleState, Decision, ReviewHistory, ReviewStage, Subject,
 };
 use crate::domain::screening::Hit;
+use crate::domain::search::Segmenter;
 use crate::store::articles::{self as store, ArticleRow, Audit, ListFilter, NewArticle};
 use crate::store::lexicon as ledger;
 
@@ -103,16 +104,25 @@ pub struct Articles {
     lexicon: Lexicon,
     signal: OutboxSignal,
     publisher: Publisher,
+    segmenter: Segmenter,
 }
 
 impl Articles {
-    /// Use cases over `db`, announcing through the relay woken by `signal`.
-    pub fn new(db: PgPool, lexicon: Lexicon, signal: OutboxSignal, publisher: Publisher) -> Self {
+    /// Use cases over `db`, announcing through the relay woken by `signal`; a
+    /// published article is indexed for search with `segmenter`.
+    pub fn new(
+        db: PgPool,
+        lexicon: Lexicon,
+        signal: OutboxSignal,
+        publisher: Publisher,
+        segmenter: Segmenter,
+    ) -> Self {
         Self {
             db,
             lexicon,
             signal,
             publisher,
+            segmenter,
         }
     }
 
@@ -669,7 +679,7 @@ impl Articles {
             if let Some(linked) = linked {
                 event.correction_of = linked.to_string();
             }
-            announce(tx, row, event, &Uuid::now_v7().to_string()).await?;
+            announce(tx, &self.segmenter, row, event, &Uuid::now_v7().to_string()).await?;
         }
         Ok(())
     }
@@ -880,7 +890,14 @@ impl Articles {
             },
         )
         .await?;
-        announce(tx, row, event, &format!("{event_id}:{}", row.id)).await?;
+        announce(
+            tx,
+            &self.segmenter,
+            row,
+            event,
+            &format!("{event_id}:{}", row.id),
+        )
+        .await?;
         Ok(())
     }
 
@@ -1027,8 +1044,11 @@ pub fn transition_token(transition: ev::ArticleTransition) -> String {
         .to_ascii_lowercase()
 }
 
+/// Enqueues the event of an article's change and keeps the search index in step:
+/// a published article is indexed, a retracted one removed.
 async fn announce(
     tx: &mut Transaction<'_, Postgres>,
+    segmenter: &Segmenter,
     row: &ArticleRow,
     mut event: ev::ArticleChanged,
     event_id: &str,
@@ -1052,6 +1072,13 @@ async fn announce(
         },
     )
     .await?;
+    match transition {
+        ev::ArticleTransition::Published => {
+            super::search::index_article(tx, segmenter, row, &event.url).await?;
+        }
+        ev::ArticleTransition::Retracted => super::search::unindex_article(tx, row.id).await?,
+        _ => {}
+    }
     Ok(())
 }
 

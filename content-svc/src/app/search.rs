@@ -4,7 +4,9 @@
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::AppError;
+use crate::domain::article::strip_html;
 use crate::domain::search::{SearchQuery, Segmenter};
+use crate::store::articles::ArticleRow;
 use crate::store::search::{self as store, HitRow, IndexDoc, SearchFilter};
 use crate::store::services::ServiceRow;
 
@@ -105,4 +107,45 @@ pub async fn unindex_service(
     id: uuid::Uuid,
 ) -> Result<(), sqlx::Error> {
     store::remove(tx, "service", id).await
+}
+
+/// Indexes a published article (in the transaction that records the publication):
+/// title weighted as a title, digest as keywords, body text as body.
+pub async fn index_article(
+    tx: &mut Transaction<'_, Postgres>,
+    segmenter: &Segmenter,
+    row: &ArticleRow,
+    url: &str,
+) -> Result<(), sqlx::Error> {
+    let text = strip_html(&row.body);
+    let summary = if row.digest.is_empty() {
+        text.as_str()
+    } else {
+        row.digest.as_str()
+    };
+    store::upsert(
+        tx,
+        &IndexDoc {
+            kind: "article",
+            ref_id: row.id,
+            accounts: vec![row.account.clone()],
+            category: "",
+            title: &row.title,
+            summary,
+            url,
+            enabled: true,
+            title_words: segmenter.indexable(&row.title),
+            keyword_words: segmenter.indexable(&row.digest),
+            body_words: segmenter.indexable(&text),
+        },
+    )
+    .await
+}
+
+/// Drops a retracted article from the index.
+pub async fn unindex_article(
+    tx: &mut Transaction<'_, Postgres>,
+    id: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    store::remove(tx, "article", id).await
 }

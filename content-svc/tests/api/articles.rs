@@ -309,6 +309,28 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
     );
     assert!(!event.msg_data_id.is_empty());
     assert!(event.headline);
+    // Published: Chinese search finds it, with the word marked.
+    let hits = client
+        .search(by(
+            pb::SearchRequest {
+                account: "demo".into(),
+                query: "供水管网".into(),
+                kind: pb::SearchKind::Article as i32,
+                ..pb::SearchRequest::default()
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("search")
+        .into_inner()
+        .hits;
+    assert_eq!(
+        hits.first().map(|h| h.id.as_str()),
+        Some(id.as_str()),
+        "{hits:?}"
+    );
+    assert_eq!(hits[0].url, event.url);
 
     let detail = client
         .get_article(by(

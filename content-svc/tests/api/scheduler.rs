@@ -32,6 +32,7 @@ fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
             "demo".to_owned(),
             (client, AccountKind::Service),
         )])),
+        content_svc::domain::search::Segmenter::default(),
     )
 }
 
