@@ -1,0 +1,272 @@
+//! A custom menu as data and WeChat's limits on it (`menu/create`), checked before
+//! any call so a refusal names the rule broken. Storage, versions and publishing
+//! come with issue 11's menu work; this is the pure part.
+
+/// What a button does (WeChat's `type`), with the field each kind needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Click {
+        key: String,
+    },
+    View {
+        url: String,
+    },
+    Miniprogram {
+        url: String,
+        appid: String,
+        pagepath: String,
+    },
+    ScancodePush {
+        key: String,
+    },
+    ScancodeWaitmsg {
+        key: String,
+    },
+    PicSysphoto {
+        key: String,
+    },
+    PicPhotoOrAlbum {
+        key: String,
+    },
+    PicWeixin {
+        key: String,
+    },
+    LocationSelect {
+        key: String,
+    },
+    MediaId {
+        media_id: String,
+    },
+    ArticleId {
+        article_id: String,
+    },
+    ArticleViewLimited {
+        article_id: String,
+    },
+}
+
+/// A top-level button: an action, or a list of 1 to 5 sub-buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub name: String,
+    pub action: Option<Action>,
+    pub sub_buttons: Vec<SubButton>,
+}
+
+/// A button inside a top-level one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubButton {
+    pub name: String,
+    pub action: Action,
+}
+
+/// A rule of WeChat's broken by a menu; the message names it and where.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MenuError {
+    #[error("a menu has 1 to 3 top-level buttons; this one has {0}")]
+    TopLevelCount(usize),
+    #[error("button {top} has {count} sub-buttons; at most 5 are allowed")]
+    SubCount { top: usize, count: usize },
+    #[error("button {place}: a name is required")]
+    EmptyName { place: String },
+    #[error(
+        "button {place}: the name {name:?} is too long: a top-level name has at most 4 Chinese characters (16 bytes, a Chinese character counting 4), a sub-button's at most 60 bytes"
+    )]
+    NameTooLong { place: String, name: String },
+    #[error(
+        "button {top}: a top-level button has either an action or sub-buttons, not both nor neither"
+    )]
+    ActionOrSubs { top: usize },
+    #[error("button {place}: {field} is required")]
+    Missing { place: String, field: &'static str },
+    #[error("button {place}: {field} is longer than {max} bytes")]
+    FieldTooLong {
+        place: String,
+        field: &'static str,
+        max: usize,
+    },
+    #[error("button {place}: url must start with https:// or http://")]
+    BadUrl { place: String },
+}
+
+/// WeChat's length of a name: a character beyond ASCII counts 4 bytes (so 16 bytes
+/// are 4 Chinese characters, as WeChat's console counts them).
+fn name_bytes(name: &str) -> usize {
+    name.chars().map(|c| if c.is_ascii() { 1 } else { 4 }).sum()
+}
+
+const TOP_NAME_MAX: usize = 16;
+const SUB_NAME_MAX: usize = 60;
+const KEY_MAX: usize = 128;
+const URL_MAX: usize = 1024;
+
+fn check_action(place: &str, action: &Action) -> Result<(), MenuError> {
+    let need = |field: &'static str, value: &str, max: usize| {
+        if value.trim().is_empty() {
+            Err(MenuError::Missing {
+                place: place.to_owned(),
+                field,
+            })
+        } else if value.len() > max {
+            Err(MenuError::FieldTooLong {
+                place: place.to_owned(),
+                field,
+                max,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let url = |value: &str| {
+        need("url", value, URL_MAX)?;
+        if value.starts_with("https://") || value.starts_with("http://") {
+            Ok(())
+        } else {
+            Err(MenuError::BadUrl {
+                place: place.to_owned(),
+            })
+        }
+    };
+    match action {
+        Action::Click { key }
+        | Action::ScancodePush { key }
+        | Action::ScancodeWaitmsg { key }
+        | Action::PicSysphoto { key }
+        | Action::PicPhotoOrAlbum { key }
+        | Action::PicWeixin { key }
+        | Action::LocationSelect { key } => need("key", key, KEY_MAX),
+        Action::View { url: u } => url(u),
+        Action::Miniprogram {
+            url: u,
+            appid,
+            pagepath,
+        } => {
+            url(u)?;
+            need("appid", appid, 32)?;
+            need("pagepath", pagepath, URL_MAX)
+        }
+        Action::MediaId { media_id } => need("media_id", media_id, KEY_MAX),
+        Action::ArticleId { article_id } | Action::ArticleViewLimited { article_id } => {
+            need("article_id", article_id, KEY_MAX)
+        }
+    }
+}
+
+fn check_name(place: &str, name: &str, max: usize) -> Result<(), MenuError> {
+    if name.trim().is_empty() {
+        return Err(MenuError::EmptyName {
+            place: place.to_owned(),
+        });
+    }
+    if name_bytes(name) > max {
+        return Err(MenuError::NameTooLong {
+            place: place.to_owned(),
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a menu against WeChat's limits; the first rule broken is the error.
+/// Buttons are numbered from 1 (`2.3` is the third sub-button of the second).
+pub fn validate(buttons: &[Button]) -> Result<(), MenuError> {
+    if buttons.is_empty() || buttons.len() > 3 {
+        return Err(MenuError::TopLevelCount(buttons.len()));
+    }
+    for (i, button) in buttons.iter().enumerate() {
+        let top = i + 1;
+        check_name(&top.to_string(), &button.name, TOP_NAME_MAX)?;
+        if button.sub_buttons.len() > 5 {
+            return Err(MenuError::SubCount {
+                top,
+                count: button.sub_buttons.len(),
+            });
+        }
+        match (&button.action, button.sub_buttons.is_empty()) {
+            (Some(action), true) => check_action(&top.to_string(), action)?,
+            (None, false) => {
+                for (j, sub) in button.sub_buttons.iter().enumerate() {
+                    let place = format!("{top}.{}", j + 1);
+                    check_name(&place, &sub.name, SUB_NAME_MAX)?;
+                    check_action(&place, &sub.action)?;
+                }
+            }
+            _ => return Err(MenuError::ActionOrSubs { top }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn click(name: &str) -> SubButton {
+        SubButton {
+            name: name.into(),
+            action: Action::Click {
+                key: "category:social_security".into(),
+            },
+        }
+    }
+
+    fn menu() -> Vec<Button> {
+        vec![
+            Button {
+                name: "办事大厅".into(),
+                action: Some(Action::View {
+                    url: "https://hall.example.gov.cn".into(),
+                }),
+                sub_buttons: vec![],
+            },
+            Button {
+                name: "社保医保".into(),
+                action: None,
+                sub_buttons: vec![click("社保卡补办"), click("医保报销")],
+            },
+        ]
+    }
+
+    #[test]
+    fn a_valid_menu_passes() {
+        assert_eq!(validate(&menu()), Ok(()));
+    }
+
+    #[test]
+    fn a_sixth_sub_button_is_refused_with_the_rule_named() {
+        let mut m = menu();
+        m[1].sub_buttons = (0..6).map(|i| click(&format!("服务{i}"))).collect();
+        let err = validate(&m).unwrap_err();
+        assert_eq!(err, MenuError::SubCount { top: 2, count: 6 });
+        assert!(err.to_string().contains("at most 5"), "{err}");
+    }
+
+    #[test]
+    fn a_five_character_top_level_name_is_refused() {
+        let mut m = menu();
+        m[0].name = "网上办事厅".into();
+        let err = validate(&m).unwrap_err();
+        assert!(
+            err.to_string().contains("at most 4 Chinese characters"),
+            "{err}"
+        );
+        m[0].name = "Service".into();
+        assert_eq!(validate(&m), Ok(()));
+    }
+
+    #[test]
+    fn counts_actions_and_fields_are_checked() {
+        let mut m = menu();
+        m.push(m[0].clone());
+        m.push(m[0].clone());
+        assert_eq!(validate(&m), Err(MenuError::TopLevelCount(4)));
+        let mut m = menu();
+        m[0].action = Some(Action::View {
+            url: "javascript:x".into(),
+        });
+        assert!(matches!(validate(&m), Err(MenuError::BadUrl { .. })));
+        let mut m = menu();
+        m[1].action = Some(Action::Click { key: "k".into() });
+        assert_eq!(validate(&m), Err(MenuError::ActionOrSubs { top: 2 }));
+    }
+}
