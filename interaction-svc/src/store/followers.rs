@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::ids::{AccountId, OpenId};
+use platform::outbox::{self, OutboxEvent};
 use sqlx::{Postgres, Transaction};
 
 /// Records an interaction at `at` (a message, click, follow, scan or location report):
@@ -137,11 +138,11 @@ pub async fn announce(
         qr_scene: qr_scene.to_owned(),
     };
     let subject = format!("interaction.{account}.follower.{kind}");
-    super::outbox::enqueue(
-        tx,
-        &subject,
-        &event_id,
-        &prost::Message::encode_to_vec(&event),
-    )
-    .await
+    let payload = prost::Message::encode_to_vec(&event);
+    let event = OutboxEvent {
+        subject: &subject,
+        event_id: &event_id,
+        payload: &payload,
+    };
+    outbox::enqueue(tx, event).await.map(drop)
 }

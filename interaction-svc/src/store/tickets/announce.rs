@@ -8,8 +8,8 @@ use sqlx::{Postgres, Transaction};
 
 use super::TicketRow;
 use crate::domain::{ChangeKind, Deadline};
-use crate::store::outbox;
 pub use crate::store::outbox::timestamp;
+use platform::outbox::{self, OutboxEvent};
 
 /// How a change of a ticket is announced, besides the ticket itself.
 #[derive(Debug, Clone, Copy)]
@@ -66,5 +66,11 @@ pub async fn announce(
         ticket.account,
         announcement.kind.as_str()
     );
-    outbox::enqueue(tx, &subject, announcement.event_id, &event.encode_to_vec()).await
+    let payload = event.encode_to_vec();
+    let event = OutboxEvent {
+        subject: &subject,
+        event_id: announcement.event_id,
+        payload: &payload,
+    };
+    outbox::enqueue(tx, event).await.map(drop)
 }
