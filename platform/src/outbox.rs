@@ -230,9 +230,6 @@ impl Relay {
         if let Err(error) = self.publish_pending().await {
             tracing::warn!(service = self.service, %error, "outbox relay pass failed; retrying later");
         }
-        if let Err(error) = self.pending().await {
-            tracing::warn!(service = self.service, %error, "cannot count the outbox");
-        }
     }
 
     /// Relays on every `signal` and every `poll` until `writers_done` resolves (the
@@ -247,8 +244,17 @@ impl Relay {
         tracing::info!(service = self.service, "outbox relay started");
         let mut writers_done = std::pin::pin!(writers_done);
         let mut last_purge = Instant::now();
+        // The gauge is refreshed once per `poll`, not on every wake-up: a busy service
+        // wakes the relay after each commit, and counting is a query of its own.
+        let mut last_count: Option<Instant> = None;
         loop {
             self.pass().await;
+            if last_count.is_none_or(|at| at.elapsed() >= poll) {
+                last_count = Some(Instant::now());
+                if let Err(error) = self.pending().await {
+                    tracing::warn!(service = self.service, %error, "cannot count the outbox");
+                }
+            }
             if last_purge.elapsed() >= PURGE_EVERY {
                 last_purge = Instant::now();
                 match self.purge_published().await {
