@@ -90,6 +90,18 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ep(Method::POST, "/cgi-bin/menu/create", true, menu_create),
     ep(Method::GET, "/cgi-bin/menu/get", true, menu_get),
     ep(Method::GET, "/cgi-bin/menu/delete", true, menu_delete),
+    ep(
+        Method::POST,
+        "/cgi-bin/menu/addconditional",
+        true,
+        menu_add_conditional,
+    ),
+    ep(
+        Method::POST,
+        "/cgi-bin/menu/delconditional",
+        true,
+        menu_del_conditional,
+    ),
     ep(Method::GET, "/cgi-bin/user/info", true, user_info),
     ep(
         Method::POST,
@@ -677,10 +689,9 @@ fn validate_button(button: &Value, sub: bool) -> Result<(), WxErr> {
     }
 }
 
-fn menu_create(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
-    let account = world.account(&req.appid)?;
-    let buttons = req
-        .body
+/// The request's `button` list, checked against WeChat's limits.
+fn valid_buttons(body: &Value) -> Result<&Vec<Value>, WxErr> {
+    let buttons = body
         .get("button")
         .and_then(Value::as_array)
         .ok_or_else(|| WxErr::new(47001, "data format error: missing button"))?;
@@ -688,6 +699,12 @@ fn menu_create(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         return Err(WxErr::new(40016, "invalid button size"));
     }
     buttons.iter().try_for_each(|b| validate_button(b, false))?;
+    Ok(buttons)
+}
+
+fn menu_create(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
+    let account = world.account(&req.appid)?;
+    let buttons = valid_buttons(&req.body)?;
     account.menu = Some(json!({"button": buttons}));
     Ok(ok())
 }
@@ -698,11 +715,74 @@ fn menu_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         .menu
         .clone()
         .ok_or_else(|| WxErr::new(46003, "menu no exist"))?;
-    Ok(json!({"menu": menu}))
+    if account.conditional_menus.is_empty() {
+        return Ok(json!({"menu": menu}));
+    }
+    let conditional: Vec<Value> = account
+        .conditional_menus
+        .iter()
+        .map(|(id, m)| {
+            let mut m = m.clone();
+            m["menuid"] = json!(id);
+            m
+        })
+        .collect();
+    Ok(json!({"menu": menu, "conditionalmenu": conditional}))
 }
 
+/// WeChat deletes the conditional menus with the default one.
 fn menu_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
-    world.account(&req.appid)?.menu = None;
+    let account = world.account(&req.appid)?;
+    account.menu = None;
+    account.conditional_menus.clear();
+    Ok(ok())
+}
+
+/// A conditional menu needs a default menu (65303) and a non-empty rule (65304);
+/// only the tag rule is modelled, and the tag must exist (the mock answers an
+/// unknown one with 45159, "invalid tag id", as for a mass send to a tag).
+fn menu_add_conditional(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
+    let account = world.account(&req.appid)?;
+    if account.menu.is_none() {
+        return Err(WxErr::new(65303, "there is no default menu"));
+    }
+    let buttons = valid_buttons(&req.body)?;
+    let rule = req
+        .body
+        .get("matchrule")
+        .and_then(Value::as_object)
+        .filter(|r| {
+            r.values()
+                .any(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        })
+        .ok_or_else(|| WxErr::new(65304, "match rule empty"))?;
+    if let Some(tag) = rule.get("tag_id").and_then(Value::as_str) {
+        let known = tag
+            .parse::<u64>()
+            .is_ok_and(|t| t <= 2 || account.tags.contains_key(&t));
+        if !known {
+            return Err(WxErr::new(45159, "invalid tag id"));
+        }
+    }
+    let id = account
+        .conditional_menus
+        .keys()
+        .next_back()
+        .map_or(208_379_533, |last| last + 1);
+    account
+        .conditional_menus
+        .insert(id, json!({"button": buttons, "matchrule": rule}));
+    Ok(json!({"menuid": id.to_string()}))
+}
+
+fn menu_del_conditional(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
+    let account = world.account(&req.appid)?;
+    let id = required(&req.body, "menuid")?
+        .parse::<u64>()
+        .ok()
+        .filter(|id| account.conditional_menus.contains_key(id))
+        .ok_or_else(|| WxErr::new(65301, "no such conditional menu"))?;
+    account.conditional_menus.remove(&id);
     Ok(ok())
 }
 

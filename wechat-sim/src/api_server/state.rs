@@ -199,6 +199,8 @@ pub(crate) struct Account {
     pub(crate) mass_client_ids: HashSet<String>,
     pub(crate) previews: Vec<DateTime<Utc>>,
     pub(crate) menu: Option<Value>,
+    /// Conditional menus by `menuid` (`menu/addconditional`).
+    pub(crate) conditional_menus: BTreeMap<u64, Value>,
     pub(crate) drafts: HashMap<String, Value>,
     pub(crate) publishes: HashMap<String, Publish>,
     pub(crate) tags: BTreeMap<u64, String>,
@@ -219,6 +221,7 @@ impl Account {
             mass_client_ids: HashSet::new(),
             previews: Vec::new(),
             menu: None,
+            conditional_menus: BTreeMap::new(),
             drafts: HashMap::new(),
             publishes: HashMap::new(),
             tags: BTreeMap::new(),

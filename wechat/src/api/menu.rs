@@ -1,4 +1,7 @@
-//! The custom menu (`/cgi-bin/menu/{create,get,delete}`).
+//! The custom menu (`/cgi-bin/menu/{create,get,delete}`) and conditional menus
+//! (`/cgi-bin/menu/{addconditional,delconditional}`): a menu shown only to followers
+//! matching a rule (here: a user tag). WeChat shows a conditional menu only while a
+//! default menu exists (65303 otherwise).
 //!
 //! WeChat allows at most 3 top-level buttons of at most 16 bytes' name, each with at
 //! most 5 sub buttons of at most 60 bytes' name; it rejects anything else with a
@@ -126,9 +129,47 @@ impl Button {
     }
 }
 
+/// Who sees a conditional menu. WeChat matches the followers holding every field
+/// given; only the tag is modelled (the other fields are deprecated or unused here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchRule {
+    /// The user tag (`tags/create`'s id), as a decimal string as WeChat takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_id: Option<String>,
+}
+
+impl MatchRule {
+    /// Followers holding tag `tag_id`.
+    pub fn tag(tag_id: u64) -> Self {
+        Self {
+            tag_id: Some(tag_id.to_string()),
+        }
+    }
+}
+
+/// A conditional menu: buttons and the rule choosing who sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionalMenu {
+    /// The top-level buttons.
+    pub button: Vec<Button>,
+    /// Who sees it.
+    pub matchrule: MatchRule,
+}
+
 #[derive(Deserialize)]
 struct MenuInfo {
     menu: Menu,
+}
+
+#[derive(Deserialize)]
+struct Added {
+    // WeChat documents a string; accept a number too.
+    menuid: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct MenuRef<'a> {
+    menuid: &'a str,
 }
 
 impl Client {
@@ -143,7 +184,25 @@ impl Client {
         Ok(info.menu)
     }
 
-    /// Deletes the account's menu (`GET /cgi-bin/menu/delete`).
+    /// Adds a conditional menu (`POST /cgi-bin/menu/addconditional`) and returns its
+    /// `menuid`. WeChat refuses it (65303) while the account has no default menu.
+    pub async fn menu_add_conditional(&self, menu: &ConditionalMenu) -> Result<String, ApiError> {
+        let added: Added = self.post("/cgi-bin/menu/addconditional", menu).await?;
+        Ok(match added.menuid {
+            serde_json::Value::String(id) => id,
+            other => other.to_string(),
+        })
+    }
+
+    /// Deletes a conditional menu (`POST /cgi-bin/menu/delconditional`); 65301 when
+    /// no conditional menu has that id.
+    pub async fn menu_del_conditional(&self, menuid: &str) -> Result<(), ApiError> {
+        self.post_ack("/cgi-bin/menu/delconditional", &MenuRef { menuid })
+            .await
+    }
+
+    /// Deletes the account's menu (`GET /cgi-bin/menu/delete`), its conditional
+    /// menus included.
     pub async fn menu_delete(&self) -> Result<(), ApiError> {
         self.get_ack("/cgi-bin/menu/delete", &[]).await
     }
