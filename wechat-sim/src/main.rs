@@ -42,6 +42,8 @@ enum Command {
     /// Joins WECHAT_INBOUND's store times with a service's processed_events: the apply
     /// rate and store → applied latency (consumer benchmark).
     ConsumerReport(ConsumerReportArgs),
+    /// Counted citizen traffic and a ticket-answering agent (chaos and soak runs).
+    Citizens(traffic::citizens::CitizensArgs),
 }
 
 #[derive(Args, Debug)]
@@ -299,6 +301,7 @@ async fn main() -> anyhow::Result<()> {
         Command::StreamCount(args) => run_stream_count(args).await,
         Command::Prefill(args) => run_prefill(args).await,
         Command::ConsumerReport(args) => run_consumer_report(args).await,
+        Command::Citizens(args) => traffic::citizens::run(args).await,
     }
 }
 

@@ -17,6 +17,7 @@ mod account;
 mod action;
 mod check;
 mod client;
+pub mod citizens;
 pub mod consumer_bench;
 pub mod cpu;
 pub mod demo;
