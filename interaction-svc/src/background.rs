@@ -9,8 +9,10 @@ use platform::service::ServiceRuntime;
 
 use crate::config::InteractionConfig;
 use crate::domain::Intake;
+use crate::events::directory::{self as directory_events, DirectoryHandler};
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
 use crate::jobs::sweeper;
+use crate::replies::directory::{self as directory_cache, DirectoryCache, DirectoryNotifier};
 use crate::replies::{self, Responder, RulesCache};
 use crate::store::rules::CHANGED_WILDCARD;
 
@@ -18,10 +20,12 @@ use crate::store::rules::CHANGED_WILDCARD;
 pub struct Background {
     config: InteractionConfig,
     cache: Arc<RulesCache>,
+    directory: Arc<DirectoryCache>,
     intake: Arc<Intake>,
     signal: OutboxSignal,
     requests: async_nats::Subscriber,
     notices: async_nats::Subscriber,
+    directory_notices: async_nats::Subscriber,
 }
 
 impl Background {
@@ -41,16 +45,29 @@ impl Background {
         let notices = nats
             .subscribe(runtime.namespace.subject(CHANGED_WILDCARD))
             .await?;
+        let directory_notices = nats
+            .subscribe(runtime.namespace.subject(directory_cache::CHANGED_SUBJECT))
+            .await?;
         // The server knows the subscriptions once the flush returns.
         nats.flush().await?;
         platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &CONSUMER)
             .await?;
+        platform::nats::provision_consumer(
+            &runtime.jetstream,
+            &runtime.namespace,
+            &directory_events::CONSUMER,
+        )
+        .await?;
         let cache = Arc::new(RulesCache::new(runtime.db.clone()));
         let accounts = cache.reload_all().await?;
         tracing::info!(accounts, "rules cache loaded");
+        let directory = Arc::new(DirectoryCache::new(runtime.db.clone()));
+        let services = directory.reload().await?;
+        tracing::info!(services, "directory loaded");
         Ok(Self {
             config: config.clone(),
             cache,
+            directory,
             intake: Arc::new(Intake {
                 policy: config.policy.clone(),
                 fallback_department: config.default_department.clone(),
@@ -59,6 +76,7 @@ impl Background {
             signal: OutboxSignal::new(),
             requests,
             notices,
+            directory_notices,
         })
     }
 
@@ -72,6 +90,7 @@ impl Background {
         let drain = &runtime.drain;
         let responder = Arc::new(Responder::new(
             self.cache.clone(),
+            self.directory.clone(),
             runtime.db.clone(),
             self.intake.clone(),
         ));
@@ -87,9 +106,20 @@ impl Background {
             self.config.rules_reload_interval,
             drain.clone(),
         ));
+        drain.spawn(directory_cache::run_refresh(
+            self.directory.clone(),
+            self.directory_notices,
+            self.config.rules_reload_interval,
+            drain.clone(),
+        ));
+        runtime.spawn_consumer(Arc::new(DirectoryHandler::new(
+            runtime.db.clone(),
+            DirectoryNotifier::new(runtime.nats.clone(), runtime.namespace.clone()),
+        )));
         let handler = InboundHandler::new(
             runtime.db.clone(),
             self.cache,
+            self.directory,
             self.intake,
             self.signal.clone(),
             held,

@@ -14,14 +14,17 @@ use platform::db::claim_event;
 use platform::inbound::InboundEvent;
 use sqlx::{Postgres, Transaction};
 
+use crate::domain::directory::{self, PendingAnswer};
 use crate::domain::incoming::{CitizenMessage, Incoming};
 use crate::domain::rules;
-use crate::domain::{Intake, TicketEvent, TicketId};
+use crate::domain::{AutoAnswer, Facts, Intake, TicketEvent, TicketId};
+use crate::replies::directory::DirectoryCache;
 use crate::replies::{AccountRules, RulesCache};
 use crate::store::followers::{self, ReportedLocation};
 use crate::store::thread;
 use crate::store::tickets::citizen::{self as tickets_inbound, NewTicket, Placed};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
+use crate::store::{autoreplies, directory as directory_store};
 
 /// The history's actor for what citizens do.
 const CITIZEN: &str = "citizen";
@@ -49,17 +52,26 @@ pub enum Applied {
     },
 }
 
-/// Applies citizens' callbacks, deciding with the rules cache the reply path shares
-/// (so both decide alike).
+/// Applies citizens' callbacks, deciding with the rules cache and the directory the
+/// reply path shares (so both decide alike).
 pub struct Callbacks {
     cache: Arc<RulesCache>,
+    directory: Arc<DirectoryCache>,
     intake: Arc<Intake>,
 }
 
 impl Callbacks {
-    /// Callbacks decided with `cache` and placed by `intake`.
-    pub fn new(cache: Arc<RulesCache>, intake: Arc<Intake>) -> Self {
-        Self { cache, intake }
+    /// Callbacks decided with `cache` and `directory`, and placed by `intake`.
+    pub fn new(
+        cache: Arc<RulesCache>,
+        directory: Arc<DirectoryCache>,
+        intake: Arc<Intake>,
+    ) -> Self {
+        Self {
+            cache,
+            directory,
+            intake,
+        }
     }
 
     /// Applies one event inside the batch's transaction. A duplicate changes nothing.
@@ -82,31 +94,78 @@ impl Callbacks {
             return Ok(Applied::Duplicate);
         }
         let rules = self.cache.get(citizen.account.as_str()).await?;
+        let directory = self.directory.get(citizen.account.as_str());
         let mut queued_events = update_follower(tx, &citizen, &incoming).await?;
-        if let Incoming::Message(message) = &incoming {
-            let awaiting = match rules::may_be_rating(&incoming) {
-                Some(_) => {
-                    tickets_inbound::awaiting_rating(
-                        &mut **tx,
-                        citizen.account,
-                        citizen.openid,
-                        citizen.event_id,
-                    )
-                    .await?
+        let mut facts = Facts {
+            rating_requested: false,
+            directory: Some(&directory),
+            pending: None,
+            at: citizen.at,
+        };
+        let answered = match &incoming {
+            Incoming::Message(message) => {
+                let awaiting = match rules::may_be_rating(&incoming) {
+                    Some(_) => {
+                        tickets_inbound::awaiting_rating(
+                            &mut **tx,
+                            citizen.account,
+                            citizen.openid,
+                            citizen.event_id,
+                        )
+                        .await?
+                    }
+                    None => None,
+                };
+                let pending =
+                    directory_store::pending_answer(&mut **tx, citizen.account, citizen.openid)
+                        .await?;
+                facts.rating_requested = awaiting.is_some();
+                facts.pending = pending.as_ref();
+                let decision = rules::decide(&rules.replies, &incoming, &facts);
+                match (decision.rating, awaiting) {
+                    (Some(rating), Some(ticket)) => {
+                        queued_events |= rate(tx, &citizen, ticket, rating).await?;
+                    }
+                    _ if decision.ticket => {
+                        let first = pending.as_ref().filter(|_| decision.asked_again);
+                        self.place(tx, &citizen, message, &rules, first).await?;
+                        queued_events = true;
+                    }
+                    _ => {}
                 }
-                None => None,
-            };
-            let decision = rules::decide(&rules.replies, &incoming, awaiting.is_some());
-            match (decision.rating, awaiting) {
-                (Some(rating), Some(ticket)) => {
-                    queued_events |= rate(tx, &citizen, ticket, rating).await?;
+                if let Some(AutoAnswer::Service {
+                    service_id, name, ..
+                }) = &decision.answered
+                {
+                    let answer = PendingAnswer {
+                        event_id: citizen.event_id.to_owned(),
+                        service_id: *service_id,
+                        service_name: name.clone(),
+                        msg_type: message.msg_type.clone(),
+                        body: message.body.clone(),
+                        answered_at: citizen.at,
+                    };
+                    directory_store::record_answer(tx, citizen.account, citizen.openid, &answer)
+                        .await?;
                 }
-                _ if decision.ticket => {
-                    self.place(tx, &citizen, message, &rules).await?;
-                    queued_events = true;
-                }
-                _ => {}
+                decision.answered
             }
+            Incoming::Subscribe { .. } | Incoming::Click { .. } => {
+                rules::decide(&rules.replies, &incoming, &facts).answered
+            }
+            _ => None,
+        };
+        if let Some(answer) = &answered {
+            autoreplies::announce(
+                tx,
+                citizen.account,
+                citizen.openid,
+                citizen.event_id,
+                answer,
+                citizen.at,
+            )
+            .await?;
+            queued_events = true;
         }
         let held_answers = incoming.is_interaction()
             && tickets_inbound::has_held_answers(tx, citizen.account, citizen.openid).await?;
@@ -116,16 +175,28 @@ impl Callbacks {
         })
     }
 
-    /// Opens a ticket for the message, or adds it to the citizen's active ticket.
+    /// Opens a ticket for the message, or adds it to the citizen's active ticket. A
+    /// citizen asking again after a directory answer (`first`) brings their first
+    /// question along: it routes the ticket, is its summary and leads its thread, and
+    /// the history notes what the directory answered.
     async fn place(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         citizen: &Citizen<'_>,
         message: &CitizenMessage,
         rules: &AccountRules,
+        first: Option<&PendingAnswer>,
     ) -> Result<(), sqlx::Error> {
-        let placement = self.intake.place(&rules.routing, &message.text, citizen.at);
-        let summary = message.summary();
+        let words = directory::ticket_words(&message.text, first);
+        let placement = self.intake.place(&rules.routing, &words, citizen.at);
+        let summary = match first {
+            Some(first) => CitizenMessage {
+                body: first.body.clone(),
+                ..message.clone()
+            }
+            .summary(),
+            None => message.summary(),
+        };
         let new = NewTicket {
             account: citizen.account,
             openid: citizen.openid,
@@ -140,11 +211,19 @@ impl Callbacks {
                 metrics::counter!("interaction_tickets_opened_total", "department" => ticket.department.clone())
                     .increment(1);
                 tracing::info!(ticket = %ticket.id, department = %ticket.department, category = %ticket.category, "ticket opened");
-                let note = format!("routed to {} ({})", ticket.department, ticket.category);
+                let mut note = format!("routed to {} ({})", ticket.department, ticket.category);
+                if let Some(first) = first {
+                    note.push_str("; ");
+                    note.push_str(&asked_again_note(first));
+                }
                 (ticket, TicketEvent::Opened, note)
             }
             // An answered ticket needs the department again; others stay as they are.
-            Placed::Joined(ticket) => (ticket, TicketEvent::CitizenMessage, String::new()),
+            Placed::Joined(ticket) => (
+                ticket,
+                TicketEvent::CitizenMessage,
+                first.map(asked_again_note).unwrap_or_default(),
+            ),
         };
         let event_id = format!("{}:ticket.{}", citizen.event_id, event.kind().as_str());
         let cause = Cause {
@@ -160,6 +239,19 @@ impl Callbacks {
             metrics::counter!("interaction_tickets_joined_total").increment(1);
             tracing::info!(ticket = %ticket.id, state = %ticket.state, "message joined the active ticket");
         }
+        if let Some(first) = first {
+            thread::insert_inbound(
+                tx,
+                ticket.ticket_id(),
+                citizen.openid,
+                &first.msg_type,
+                &first.body,
+                first.answered_at,
+            )
+            .await?;
+            directory_store::clear_answer(tx, citizen.account, citizen.openid).await?;
+            metrics::counter!("interaction_directory_asked_again_total").increment(1);
+        }
         thread::insert_inbound(
             tx,
             ticket.ticket_id(),
@@ -171,6 +263,16 @@ impl Callbacks {
         .await?;
         Ok(())
     }
+}
+
+/// The history's note on a ticket opened by asking again.
+fn asked_again_note(first: &PendingAnswer) -> String {
+    format!(
+        "asked again after the directory answered “{}” with {} at {}",
+        first.body,
+        first.service_name,
+        first.answered_at.to_rfc3339()
+    )
 }
 
 /// Records the follow, unfollow, location or interaction. Returns whether an event

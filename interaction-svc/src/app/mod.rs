@@ -3,6 +3,7 @@
 //! `jobs/`) decode, call one of these, and encode.
 
 pub mod callbacks;
+pub mod directory;
 pub mod followers;
 pub mod rules;
 pub mod tickets;

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod default_reply;
 pub mod departments;
+pub mod directory;
 pub mod follower;
 pub mod incoming;
 pub mod intake;
@@ -19,7 +20,8 @@ pub use intake::{Intake, Placement};
 pub use lifecycle::{ChangeKind, Deadline, TicketEvent};
 pub use routing::{Route, RoutingRule, RoutingTable};
 pub use rules::{
-    Decision, MatchKind, NewsItem, Reply, ReplyContent, ReplyRule, RuleError, RuleSet,
+    AutoAnswer, Decision, Facts, MatchKind, NewsItem, Reply, ReplyContent, ReplyRule, RuleError,
+    RuleSet,
 };
 pub use ticket::{
     Agent, AnswerText, Delivery, PageSize, PageToken, Scope, TicketAction, TicketId, TicketState,

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use proto::interaction::v1 as pb;
 use regex::Regex;
 
+use super::directory::{self, Directory, PendingAnswer};
 use super::incoming::Incoming;
 use super::rating;
 
@@ -297,28 +298,32 @@ impl ReplyRule {
         Ok(())
     }
 
-    fn matches(&self, regex: Option<&Regex>, incoming: &Incoming) -> bool {
-        let keywords = || {
-            self.patterns
-                .iter()
-                .map(|p| p.trim())
-                .filter(|p| !p.is_empty())
-        };
+    /// The keyword, pattern or key by which the rule answers `incoming` (empty for the
+    /// subscribe greeting), if it does.
+    fn matches(&self, regex: Option<&Regex>, incoming: &Incoming) -> Option<&str> {
+        let mut keywords = self
+            .patterns
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty());
         match (self.kind, incoming) {
-            (MatchKind::Subscribe, Incoming::Subscribe { .. }) => true,
-            (MatchKind::MenuClick, Incoming::Click { key }) => keywords().any(|k| k == key),
+            (MatchKind::Subscribe, Incoming::Subscribe { .. }) => Some(""),
+            (MatchKind::MenuClick, Incoming::Click { key }) => keywords.find(|k| k == key),
             (MatchKind::Exact, Incoming::Message(m)) => {
                 let text = m.text.trim().to_lowercase();
-                !text.is_empty() && keywords().any(|k| k.to_lowercase() == text)
+                if text.is_empty() {
+                    return None;
+                }
+                keywords.find(|k| k.to_lowercase() == text)
             }
             (MatchKind::Contains, Incoming::Message(m)) => {
                 let text = m.text.to_lowercase();
-                keywords().any(|k| text.contains(&k.to_lowercase()))
+                keywords.find(|k| text.contains(&k.to_lowercase()))
             }
-            (MatchKind::Regex, Incoming::Message(m)) => {
-                !m.text.is_empty() && regex.is_some_and(|r| r.is_match(&m.text))
-            }
-            _ => false,
+            (MatchKind::Regex, Incoming::Message(m)) => (!m.text.is_empty()
+                && regex.is_some_and(|r| r.is_match(&m.text)))
+            .then(|| self.patterns[0].as_str()),
+            _ => None,
         }
     }
 }
@@ -436,12 +441,11 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The first rule that answers `incoming`.
-    pub fn answer(&self, incoming: &Incoming) -> Option<&ReplyRule> {
+    /// The first rule that answers `incoming`, and what matched.
+    pub fn answer(&self, incoming: &Incoming) -> Option<(&ReplyRule, &str)> {
         self.rules
             .iter()
-            .find(|(rule, regex)| rule.matches(regex.as_ref(), incoming))
-            .map(|(rule, _)| rule)
+            .find_map(|(rule, regex)| Some((rule, rule.matches(regex.as_ref(), incoming)?)))
     }
 }
 
@@ -452,10 +456,33 @@ pub enum Reply {
     Nothing,
     /// A rule's reply.
     Rule(ReplyContent),
+    /// A directory service's card, or a category's listing.
+    Directory(ReplyContent),
     /// Thanks for a rating.
     RatingThanks,
     /// "Received; {department} will answer by {deadline}" (see `default_reply`).
     Acknowledgement,
+}
+
+/// What answered a callback without a person (announced as `events.v1.AutoReplied`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoAnswer {
+    /// A reply rule; `matched` is its keyword, pattern or click key (empty for the
+    /// subscribe greeting).
+    Rule {
+        rule_id: uuid::Uuid,
+        matched: String,
+    },
+    /// One directory service answered the citizen's question.
+    Service {
+        service_id: uuid::Uuid,
+        name: String,
+        category: String,
+        /// The service's term that matched best.
+        matched: String,
+    },
+    /// A menu click on `category:{key}` listed the category's services.
+    Category { category: String, key: String },
 }
 
 /// What to do with a callback.
@@ -466,45 +493,119 @@ pub struct Decision {
     pub ticket: bool,
     /// The message is the rating of the citizen's last closed ticket.
     pub rating: Option<u8>,
+    /// What answered without a person, if anything did.
+    pub answered: Option<AutoAnswer>,
+    /// The message follows a directory answer closely (`directory::FOLLOW_UP_WINDOW`)
+    /// without being a new question the directory answers: the citizen asks again or
+    /// rejects the answer, so the ticket it opens carries the earlier question.
+    pub asked_again: bool,
 }
 
-/// Decides the reply and the effect of `incoming`. `rating_requested` says whether
-/// the citizen's most recent ticket is closed and waits for their rating.
-pub fn decide(rules: &RuleSet, incoming: &Incoming, rating_requested: bool) -> Decision {
+/// The facts besides the rules that a decision rests on; the reply path and the
+/// consumer gather the same ones, so they decide alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The citizen's most recent ticket is closed and waits for their rating.
+    pub rating_requested: bool,
+    /// The account's directory.
+    pub directory: Option<&'a Directory>,
+    /// The last question the directory answered for this citizen.
+    pub pending: Option<&'a PendingAnswer>,
+    /// When the callback happened (WeChat's CreateTime), never the clock: a
+    /// redelivery decides the same.
+    pub at: DateTime<Utc>,
+}
+
+/// Decides the reply and the effect of `incoming`. Rules come first, then the
+/// directory, then a person (a ticket).
+pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decision {
     let nothing = Decision {
         reply: Reply::Nothing,
         ticket: false,
         rating: None,
+        answered: None,
+        asked_again: false,
+    };
+    let by_rule = |rule: &ReplyRule, matched: &str| AutoAnswer::Rule {
+        rule_id: rule.id,
+        matched: matched.to_owned(),
     };
     match incoming {
         Incoming::Message(message) => {
-            if rating_requested && let Some(value) = rating::parse(&message.text) {
+            if facts.rating_requested
+                && let Some(value) = rating::parse(&message.text)
+            {
                 return Decision {
                     reply: Reply::RatingThanks,
-                    ticket: false,
                     rating: Some(value),
+                    ..nothing
                 };
             }
-            match rules.answer(incoming) {
-                Some(rule) => Decision {
+            if let Some((rule, matched)) = rules.answer(incoming) {
+                return Decision {
                     reply: Reply::Rule(rule.reply.clone()),
                     ticket: !rule.resolves,
-                    rating: None,
+                    answered: Some(by_rule(rule, matched)),
+                    ..nothing
+                };
+            }
+            let pending = facts.pending.filter(|p| p.is_followed_by(facts.at));
+            let service = facts
+                .directory
+                .and_then(|d| d.answer(&message.text))
+                // The same service again: the card did not help.
+                .filter(|m| pending.is_none_or(|p| p.service_id != m.service.id));
+            match service {
+                Some(found) => Decision {
+                    reply: Reply::Directory(directory::service_reply(found.service)),
+                    answered: Some(AutoAnswer::Service {
+                        service_id: found.service.id,
+                        name: found.service.name.clone(),
+                        category: found.service.category.clone(),
+                        matched: found.matched.to_owned(),
+                    }),
+                    ..nothing
                 },
                 None => Decision {
                     reply: Reply::Acknowledgement,
                     ticket: true,
-                    rating: None,
+                    asked_again: pending.is_some(),
+                    ..nothing
                 },
             }
         }
-        Incoming::Subscribe { .. } | Incoming::Click { .. } => match rules.answer(incoming) {
-            Some(rule) => Decision {
+        Incoming::Subscribe { .. } => match rules.answer(incoming) {
+            Some((rule, matched)) => Decision {
                 reply: Reply::Rule(rule.reply.clone()),
+                answered: Some(by_rule(rule, matched)),
                 ..nothing
             },
             None => nothing,
         },
+        Incoming::Click { key } => {
+            if let Some((rule, matched)) = rules.answer(incoming) {
+                return Decision {
+                    reply: Reply::Rule(rule.reply.clone()),
+                    answered: Some(by_rule(rule, matched)),
+                    ..nothing
+                };
+            }
+            let listing = directory::category_key(key).and_then(|category| {
+                let services = facts.directory?.category(category);
+                Some((category, directory::category_reply(&services)?))
+            });
+            match listing {
+                Some((category, reply)) => Decision {
+                    reply: Reply::Directory(reply),
+                    answered: Some(AutoAnswer::Category {
+                        category: category.to_owned(),
+                        key: key.clone(),
+                    }),
+                    ..nothing
+                },
+                None => nothing,
+            }
+        }
         _ => nothing,
     }
 }
@@ -518,6 +619,7 @@ pub fn may_be_rating(incoming: &Incoming) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::directory::DirectoryService;
     use crate::domain::incoming::CitizenMessage;
 
     fn rule(kind: MatchKind, patterns: &[&str], priority: i32, age: i64, text: &str) -> ReplyRule {
@@ -541,6 +643,17 @@ mod tests {
             body: words.into(),
             location: None,
         })
+    }
+
+    fn decide(rules: &RuleSet, incoming: &Incoming, rating_requested: bool) -> Decision {
+        super::decide(
+            rules,
+            incoming,
+            &Facts {
+                rating_requested,
+                ..Facts::default()
+            },
+        )
     }
 
     fn reply_of(rules: &RuleSet, incoming: &Incoming) -> Reply {
@@ -579,7 +692,9 @@ mod tests {
             Decision {
                 reply: Reply::Acknowledgement,
                 ticket: true,
-                rating: None
+                rating: None,
+                answered: None,
+                asked_again: false,
             }
         );
     }
@@ -620,7 +735,9 @@ mod tests {
             Decision {
                 reply: Reply::RatingThanks,
                 ticket: false,
-                rating: Some(5)
+                rating: Some(5),
+                answered: None,
+                asked_again: false,
             }
         );
         assert_eq!(reply_of(&rules, &text("5")), said("menu five"));
@@ -677,5 +794,155 @@ mod tests {
             Ok(MatchKind::Regex)
         );
         assert!(MatchKind::try_from(0).is_err());
+    }
+
+    fn service(n: u128, category: &str, name: &str, keywords: &[&str]) -> DirectoryService {
+        DirectoryService {
+            id: uuid::Uuid::from_u128(n),
+            category: category.into(),
+            name: name.into(),
+            description: format!("{name}的说明"),
+            url: format!("https://example.gov.cn/{n}"),
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+            synonyms: vec![],
+        }
+    }
+
+    fn small_directory() -> Directory {
+        Directory::new(vec![
+            service(1, "housing_fund", "公积金提取", &["提取公积金"]),
+            service(2, "housing_fund", "公积金贷款", &["房贷"]),
+            service(3, "social_security", "社保卡补办", &["社保卡", "补卡"]),
+        ])
+    }
+
+    fn with_directory<'a>(
+        directory: &'a Directory,
+        pending: Option<&'a PendingAnswer>,
+        at: DateTime<Utc>,
+    ) -> Facts<'a> {
+        Facts {
+            rating_requested: false,
+            directory: Some(directory),
+            pending,
+            at,
+        }
+    }
+
+    #[test]
+    fn the_directory_answers_a_question_without_a_ticket_and_rules_keep_priority() {
+        let directory = small_directory();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let facts = with_directory(&directory, None, at);
+        let decision = super::decide(&RuleSet::default(), &text("公积金怎么提取"), &facts);
+        assert!(!decision.ticket);
+        let Reply::Directory(ReplyContent::News(cards)) = &decision.reply else {
+            panic!("a card: {decision:?}")
+        };
+        assert_eq!(cards[0].title, "公积金提取");
+        assert!(matches!(
+            decision.answered,
+            Some(AutoAnswer::Service { service_id, ref category, .. })
+                if service_id == uuid::Uuid::from_u128(1) && category == "housing_fund"
+        ));
+        let rule = rule(MatchKind::Contains, &["公积金"], 0, 0, "rule first");
+        let rule_id = rule.id;
+        let rules = RuleSet::new([rule]);
+        let decision = super::decide(&rules, &text("公积金怎么提取"), &facts);
+        assert_eq!(decision.reply, said("rule first"));
+        assert_eq!(
+            decision.answered,
+            Some(AutoAnswer::Rule {
+                rule_id,
+                matched: "公积金".into()
+            })
+        );
+        // A complaint naming the service is for a person.
+        let decision = super::decide(
+            &RuleSet::default(),
+            &text("我要投诉公积金中心态度差"),
+            &facts,
+        );
+        assert_eq!(decision.reply, Reply::Acknowledgement);
+        assert!(decision.ticket && decision.answered.is_none() && !decision.asked_again);
+    }
+
+    #[test]
+    fn asking_again_or_rejecting_the_answer_opens_a_ticket_with_context() {
+        let directory = small_directory();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let pending = PendingAnswer {
+            event_id: "first".into(),
+            service_id: uuid::Uuid::from_u128(1),
+            service_name: "公积金提取".into(),
+            msg_type: "text".into(),
+            body: "公积金怎么提取".into(),
+            answered_at: at,
+        };
+        let soon = with_directory(
+            &directory,
+            Some(&pending),
+            at + chrono::Duration::minutes(5),
+        );
+        for again in ["公积金提取到底怎么弄", "没用", "我还是不明白", "人工"] {
+            let decision = super::decide(&RuleSet::default(), &text(again), &soon);
+            assert!(decision.ticket && decision.asked_again, "{again}");
+            assert_eq!(decision.reply, Reply::Acknowledgement);
+        }
+        // A new question the directory answers is answered.
+        let decision = super::decide(&RuleSet::default(), &text("社保卡丢了怎么补办"), &soon);
+        assert!(!decision.ticket && matches!(decision.reply, Reply::Directory(_)));
+        // Later, the same question is a new one.
+        let later = with_directory(&directory, Some(&pending), at + chrono::Duration::hours(2));
+        let decision = super::decide(&RuleSet::default(), &text("公积金怎么提取"), &later);
+        assert!(!decision.ticket && !decision.asked_again);
+        let decision = super::decide(&RuleSet::default(), &text("路灯坏了"), &later);
+        assert!(decision.ticket && !decision.asked_again);
+        // A rating is no asking again.
+        let rating = Facts {
+            rating_requested: true,
+            ..soon
+        };
+        let decision = super::decide(&RuleSet::default(), &text("5"), &rating);
+        assert_eq!((decision.rating, decision.ticket), (Some(5), false));
+    }
+
+    #[test]
+    fn a_category_click_lists_the_category_unless_a_rule_claims_the_key() {
+        let directory = small_directory();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let facts = with_directory(&directory, None, at);
+        let click = Incoming::Click {
+            key: "category:housing_fund".into(),
+        };
+        let decision = super::decide(&RuleSet::default(), &click, &facts);
+        let Reply::Directory(ReplyContent::News(cards)) = &decision.reply else {
+            panic!("cards: {decision:?}")
+        };
+        let titles: Vec<&str> = cards.iter().map(|c| c.title.as_str()).collect();
+        assert_eq!(titles, ["公积金提取", "公积金贷款"]);
+        assert_eq!(
+            decision.answered,
+            Some(AutoAnswer::Category {
+                category: "housing_fund".into(),
+                key: "category:housing_fund".into()
+            })
+        );
+        assert!(!decision.ticket);
+        let unknown = Incoming::Click {
+            key: "category:weather".into(),
+        };
+        assert_eq!(
+            super::decide(&RuleSet::default(), &unknown, &facts).reply,
+            Reply::Nothing
+        );
+        let rules = RuleSet::new([rule(
+            MatchKind::MenuClick,
+            &["category:housing_fund"],
+            0,
+            0,
+            "rule",
+        )]);
+        assert_eq!(super::decide(&rules, &click, &facts).reply, said("rule"));
     }
 }

@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 use crate::app::callbacks::{Applied, Callbacks};
 use crate::domain::Intake;
 use crate::replies::RulesCache;
+use crate::replies::directory::DirectoryCache;
 
 /// The durable consumer over every inbound callback.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -65,13 +66,14 @@ impl<H: HeldAnswers> InboundHandler<H> {
     pub fn new(
         db: PgPool,
         cache: Arc<RulesCache>,
+        directory: Arc<DirectoryCache>,
         intake: Arc<Intake>,
         signal: OutboxSignal,
         held: H,
     ) -> Self {
         Self {
             db,
-            callbacks: Callbacks::new(cache, intake),
+            callbacks: Callbacks::new(cache, directory, intake),
             signal,
             held,
         }

@@ -1,5 +1,6 @@
 //! One `EventHandler` per subject: decode → domain → one transaction → ack.
 
+pub mod directory;
 mod held;
 pub mod inbound;
 

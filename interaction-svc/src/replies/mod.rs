@@ -6,6 +6,7 @@
 //! rules cache; the database is read only for a lone digit (is it a rating?).
 
 pub mod cache;
+pub mod directory;
 
 use std::sync::Arc;
 
@@ -17,10 +18,12 @@ use proto::events::v1::{self as ev, PassiveReply, passive_reply};
 use sqlx::PgPool;
 
 use crate::domain::incoming::Incoming;
-use crate::domain::rules::{self, Reply, ReplyContent};
-use crate::domain::{Intake, rating};
+use crate::domain::rules::{self, Facts, Reply, ReplyContent};
+use crate::domain::{Intake, directory as directory_domain, rating};
+use crate::store::directory as directory_store;
 use crate::store::tickets::citizen as tickets_inbound;
 pub use cache::{AccountRules, RulesCache};
+use directory::DirectoryCache;
 
 /// The request subject, before namespacing; the last token is the account.
 pub const SUBJECT: &str = "wechat.reply.*";
@@ -40,14 +43,25 @@ pub enum ReplyPathError {
 #[derive(Debug)]
 pub struct Responder {
     cache: Arc<RulesCache>,
+    directory: Arc<DirectoryCache>,
     db: PgPool,
     intake: Arc<Intake>,
 }
 
 impl Responder {
-    /// A responder over the shared rules cache.
-    pub fn new(cache: Arc<RulesCache>, db: PgPool, intake: Arc<Intake>) -> Self {
-        Self { cache, db, intake }
+    /// A responder over the shared rules cache and directory.
+    pub fn new(
+        cache: Arc<RulesCache>,
+        directory: Arc<DirectoryCache>,
+        db: PgPool,
+        intake: Arc<Intake>,
+    ) -> Self {
+        Self {
+            cache,
+            directory,
+            db,
+            intake,
+        }
     }
 
     /// The passive reply to an encoded `Inbound`, and a label for metrics.
@@ -74,17 +88,36 @@ impl Responder {
             .is_some(),
             None => false,
         };
-        let decision = rules::decide(&rules.replies, &incoming, rating_requested);
+        let directory = self.directory.get(inbound.account.as_str());
+        // The citizen's last directory answer matters only to a message no rule
+        // answers (is it asked again?): one primary-key read, skipped for the rest.
+        let pending = match &incoming {
+            Incoming::Message(_) if rules.replies.answer(&incoming).is_none() => {
+                directory_store::pending_answer(&self.db, &inbound.account, &inbound.openid).await?
+            }
+            _ => None,
+        };
+        let facts = Facts {
+            rating_requested,
+            directory: Some(&directory),
+            pending: pending.as_ref(),
+            at: inbound.occurred_at,
+        };
+        let decision = rules::decide(&rules.replies, &incoming, &facts);
         Ok(match decision.reply {
             Reply::Nothing => (PassiveReply::default(), "none"),
             Reply::Rule(ReplyContent::Text(text)) => (text_reply(text), "rule_text"),
             Reply::Rule(ReplyContent::News(news)) => (news_reply(news), "rule_news"),
+            Reply::Directory(ReplyContent::Text(text)) => (text_reply(text), "directory_text"),
+            Reply::Directory(ReplyContent::News(news)) => (news_reply(news), "directory_news"),
             Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
             Reply::Acknowledgement => {
-                let words = incoming.message().map_or("", |m| m.text.as_str());
+                let text = incoming.message().map_or("", |m| m.text.as_str());
+                let first = pending.as_ref().filter(|_| decision.asked_again);
+                let words = directory_domain::ticket_words(text, first);
                 let placement = self
                     .intake
-                    .place(&rules.routing, words, inbound.occurred_at);
+                    .place(&rules.routing, &words, inbound.occurred_at);
                 (
                     text_reply(self.intake.acknowledgement(&placement)),
                     "acknowledgement",

@@ -1,0 +1,223 @@
+//! The replicated directory (`directory_services`, written by the `interaction-directory`
+//! consumer from content-svc's events) and each citizen's last directory answer
+//! (`directory_answers`). Every replica's matcher is built from [`list_shown`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
+use sqlx::{PgExecutor, Postgres, Transaction};
+
+use crate::domain::directory::{DirectoryService, PendingAnswer};
+
+/// A service as one change left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceVersion {
+    pub id: uuid::Uuid,
+    pub owner_account: String,
+    /// Every account that shows it; empty when deleted.
+    pub accounts: Vec<String>,
+    pub category: String,
+    pub name: String,
+    pub department: String,
+    pub description: String,
+    pub url: String,
+    pub keywords: Vec<String>,
+    pub synonyms: Vec<String>,
+    pub enabled: bool,
+    pub deleted: bool,
+    /// The version: when the change happened, and its event id (a tie-break).
+    pub changed_at: DateTime<Utc>,
+    pub event_id: String,
+}
+
+/// Writes `version` unless a newer one is stored. Returns whether it was written.
+pub async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    version: &ServiceVersion,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "INSERT INTO directory_services
+             (id, owner_account, accounts, category, name, department, description, url,
+              keywords, synonyms, enabled, deleted, changed_at, event_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (id) DO UPDATE SET
+             owner_account = EXCLUDED.owner_account, accounts = EXCLUDED.accounts,
+             category = EXCLUDED.category, name = EXCLUDED.name,
+             department = EXCLUDED.department, description = EXCLUDED.description,
+             url = EXCLUDED.url, keywords = EXCLUDED.keywords, synonyms = EXCLUDED.synonyms,
+             enabled = EXCLUDED.enabled, deleted = EXCLUDED.deleted,
+             changed_at = EXCLUDED.changed_at, event_id = EXCLUDED.event_id
+         WHERE (directory_services.changed_at, directory_services.event_id)
+               < (EXCLUDED.changed_at, EXCLUDED.event_id)",
+    )
+    .bind(version.id)
+    .bind(&version.owner_account)
+    .bind(&version.accounts)
+    .bind(&version.category)
+    .bind(&version.name)
+    .bind(&version.department)
+    .bind(&version.description)
+    .bind(&version.url)
+    .bind(&version.keywords)
+    .bind(&version.synonyms)
+    .bind(version.enabled)
+    .bind(version.deleted)
+    .bind(version.changed_at)
+    .bind(&version.event_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(written == 1)
+}
+
+/// Writes `version` only if the service is unknown here (the bootstrap from
+/// content-svc: any replicated change is newer than it).
+pub async fn insert_if_absent(
+    tx: &mut Transaction<'_, Postgres>,
+    version: &ServiceVersion,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "INSERT INTO directory_services
+             (id, owner_account, accounts, category, name, department, description, url,
+              keywords, synonyms, enabled, deleted, changed_at, event_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(version.id)
+    .bind(&version.owner_account)
+    .bind(&version.accounts)
+    .bind(&version.category)
+    .bind(&version.name)
+    .bind(&version.department)
+    .bind(&version.description)
+    .bind(&version.url)
+    .bind(&version.keywords)
+    .bind(&version.synonyms)
+    .bind(version.enabled)
+    .bind(version.deleted)
+    .bind(version.changed_at)
+    .bind(&version.event_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(written == 1)
+}
+
+/// How many services (deleted ones included) are known.
+pub async fn count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM directory_services")
+        .fetch_one(db)
+        .await
+}
+
+type ServiceRow = (
+    uuid::Uuid,
+    Vec<String>,
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+    Vec<String>,
+);
+
+/// Every enabled service, per account that shows it.
+pub async fn list_shown(
+    db: impl PgExecutor<'_>,
+) -> Result<BTreeMap<String, Vec<DirectoryService>>, sqlx::Error> {
+    let rows: Vec<ServiceRow> = sqlx::query_as(
+        "SELECT id, accounts, category, name, description, url, keywords, synonyms
+           FROM directory_services
+          WHERE enabled AND NOT deleted",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut shown: BTreeMap<String, Vec<DirectoryService>> = BTreeMap::new();
+    for (id, accounts, category, name, description, url, keywords, synonyms) in rows {
+        let service = DirectoryService {
+            id,
+            category,
+            name,
+            description,
+            url,
+            keywords,
+            synonyms,
+        };
+        for account in accounts {
+            shown.entry(account).or_default().push(service.clone());
+        }
+    }
+    Ok(shown)
+}
+
+type AnswerRow = (String, uuid::Uuid, String, String, String, DateTime<Utc>);
+
+/// The last question the directory answered for the citizen.
+pub async fn pending_answer(
+    db: impl PgExecutor<'_>,
+    account: &AccountId,
+    openid: &OpenId,
+) -> Result<Option<PendingAnswer>, sqlx::Error> {
+    let row: Option<AnswerRow> = sqlx::query_as(
+        "SELECT event_id, service_id, service_name, msg_type, body, answered_at
+           FROM directory_answers WHERE account = $1 AND openid = $2",
+    )
+    .bind(account)
+    .bind(openid)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(
+        |(event_id, service_id, service_name, msg_type, body, answered_at)| PendingAnswer {
+            event_id,
+            service_id,
+            service_name,
+            msg_type,
+            body,
+            answered_at,
+        },
+    ))
+}
+
+/// Records the directory's answer to the citizen (replacing an earlier one).
+pub async fn record_answer(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &AccountId,
+    openid: &OpenId,
+    answer: &PendingAnswer,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO directory_answers
+             (account, openid, event_id, service_id, service_name, msg_type, body, answered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (account, openid) DO UPDATE SET
+             event_id = EXCLUDED.event_id, service_id = EXCLUDED.service_id,
+             service_name = EXCLUDED.service_name, msg_type = EXCLUDED.msg_type,
+             body = EXCLUDED.body, answered_at = EXCLUDED.answered_at",
+    )
+    .bind(account)
+    .bind(openid)
+    .bind(&answer.event_id)
+    .bind(answer.service_id)
+    .bind(&answer.service_name)
+    .bind(&answer.msg_type)
+    .bind(&answer.body)
+    .bind(answer.answered_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the citizen's last directory answer (a ticket now carries it).
+pub async fn clear_answer(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &AccountId,
+    openid: &OpenId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM directory_answers WHERE account = $1 AND openid = $2")
+        .bind(account)
+        .bind(openid)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
