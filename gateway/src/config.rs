@@ -110,6 +110,11 @@ pub struct Limits {
     /// `NO_RESPONDER_PAUSE`, default 500ms: after NATS says nobody answers an account's
     /// reply subject, how long to answer `success` without asking.
     pub no_responder_pause: Duration,
+    /// `MAX_IN_FLIGHT`, default 4096: callbacks handled at once by this replica; one
+    /// more is refused at once with 503 `overloaded` instead of queueing, so memory
+    /// stays bounded (at most this many bodies) and every callback let in still
+    /// meets WeChat's deadline.
+    pub max_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -121,6 +126,7 @@ impl Default for Limits {
             callback_deadline: Duration::from_secs(5),
             publish_deadline: Duration::from_secs(4),
             no_responder_pause: Duration::from_millis(500),
+            max_in_flight: 4096,
         }
     }
 }
@@ -135,7 +141,15 @@ impl Limits {
             callback_deadline: env.duration_or("CALLBACK_DEADLINE", d.callback_deadline)?,
             publish_deadline: env.duration_or("PUBLISH_DEADLINE", d.publish_deadline)?,
             no_responder_pause: env.duration_or("NO_RESPONDER_PAUSE", d.no_responder_pause)?,
+            max_in_flight: env.parse_or("MAX_IN_FLIGHT", d.max_in_flight)?,
         };
+        if limits.max_in_flight == 0 {
+            return Err(ConfigError::Invalid {
+                var: "MAX_IN_FLIGHT".to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
         let must_fit = |var: &str, value: Duration| -> Result<(), ConfigError> {
             if value > limits.callback_deadline || value.is_zero() {
                 return Err(ConfigError::Invalid {

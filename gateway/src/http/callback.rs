@@ -112,6 +112,10 @@ pub async fn receive(
     let Some(account) = state.inner.accounts.get(&id) else {
         return CallbackError::UnknownAccount.respond("unknown", "unknown");
     };
+    // Held until the answer is built; none left means refuse now, not queue.
+    let Ok(_permit) = state.inner.in_flight.clone().try_acquire_owned() else {
+        return CallbackError::Overloaded.respond(&account.id, "unknown");
+    };
     let mut kind = "unknown";
     let response = match handle(
         &state,

@@ -37,6 +37,10 @@ pub enum CallbackError {
     /// A plaintext signature already seen with another body (a captured URL replayed).
     #[error("signature already used with another body")]
     ReplayedSignature,
+    /// `MAX_IN_FLIGHT` callbacks are being handled: refused at once, before the body
+    /// is read, rather than queued without bound.
+    #[error("too many callbacks in flight")]
+    Overloaded,
 }
 
 impl CallbackError {
@@ -49,7 +53,7 @@ impl CallbackError {
             Self::Decrypt(CryptoError::AppIdMismatch { .. }) | Self::WrongRecipient => {
                 StatusCode::FORBIDDEN
             }
-            Self::NotDurable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotDurable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::ReplayedSignature => StatusCode::FORBIDDEN,
             Self::BodyUnreadable
             | Self::BadQuery(_)
@@ -83,6 +87,7 @@ impl CallbackError {
             Self::WrongRecipient => "wrong_recipient",
             Self::NotDurable => "not_durable",
             Self::ReplayedSignature => "replayed_signature",
+            Self::Overloaded => "overloaded",
         }
     }
 

@@ -30,6 +30,8 @@ struct Inner {
     publisher: Publisher,
     replier: Replier,
     signatures: SignatureLedger,
+    /// One permit per callback being handled (`Limits::max_in_flight`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
                     .into_iter()
                     .map(|a| (a.id.to_string(), a))
                     .collect(),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
                 limits,
                 namespace,
                 publisher,

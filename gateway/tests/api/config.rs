@@ -65,3 +65,13 @@ fn a_token_can_come_from_a_mounted_file() {
     assert!(!format!("{config:?}").contains("from-file"));
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn an_in_flight_bound_of_zero_names_its_variable() {
+    let env = account_env().with("MAX_IN_FLIGHT", "0");
+    assert_eq!(error_var(&env), "MAX_IN_FLIGHT");
+    let env = account_env().with("MAX_IN_FLIGHT", "lots");
+    assert_eq!(error_var(&env), "MAX_IN_FLIGHT");
+    let config = Config::from_env(&account_env().with("MAX_IN_FLIGHT", "16")).unwrap();
+    assert_eq!(config.limits.max_in_flight, 16);
+}

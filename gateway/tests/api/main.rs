@@ -7,6 +7,7 @@ mod config;
 mod drain;
 mod durability;
 mod helpers;
+mod overload;
 mod rejections;
 mod replay;
 mod replies;
