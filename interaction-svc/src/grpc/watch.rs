@@ -155,19 +155,27 @@ impl QueueWatch {
 
     /// Counts a watch against `key`'s limit.
     fn take_slot(&self, key: &str) -> Result<Slot, GrpcError> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(key.to_owned()).or_default();
-        if *count >= self.limits.per_key {
-            metrics::counter!("queue_watch_refused_total", "reason" => "per_key_limit")
-                .increment(1);
-            return Err(GrpcError::TooManyWatches(self.limits.per_key));
-        }
-        *count += 1;
-        Ok(Slot {
-            open: self.open.clone(),
-            key: key.to_owned(),
-        })
+        take_slot(&self.open, self.limits.per_key, key)
     }
+}
+
+/// Counts a watch against `key`'s limit of `per_key` open watches.
+fn take_slot(
+    open: &Arc<Mutex<HashMap<String, usize>>>,
+    per_key: usize,
+    key: &str,
+) -> Result<Slot, GrpcError> {
+    let mut counts = open.lock().unwrap_or_else(|e| e.into_inner());
+    let count = counts.entry(key.to_owned()).or_default();
+    if *count >= per_key {
+        metrics::counter!("queue_watch_refused_total", "reason" => "per_key_limit").increment(1);
+        return Err(GrpcError::TooManyWatches(per_key));
+    }
+    *count += 1;
+    Ok(Slot {
+        open: open.clone(),
+        key: key.to_owned(),
+    })
 }
 
 /// The queue event a `TicketChanged` payload is for `watched`, with the ticket as it
@@ -279,6 +287,26 @@ mod tests {
             &all,
             "supervision"
         ));
+    }
+
+    #[test]
+    fn a_key_holds_at_most_its_watches_and_an_ended_watch_frees_its_slot() {
+        let open = Arc::new(Mutex::new(HashMap::new()));
+        let first = take_slot(&open, 2, "key-a").unwrap();
+        let _second = take_slot(&open, 2, "key-a").unwrap();
+        assert!(matches!(
+            take_slot(&open, 2, "key-a"),
+            Err(GrpcError::TooManyWatches(2))
+        ));
+        // Another key is not held back by the first one's watches.
+        let other = take_slot(&open, 2, "key-b").unwrap();
+        drop(first);
+        let _third = take_slot(&open, 2, "key-a").expect("an ended watch frees its slot");
+        drop(other);
+        assert!(
+            !open.lock().unwrap().contains_key("key-b"),
+            "a key without watches holds no entry"
+        );
     }
 
     #[test]
