@@ -4,6 +4,7 @@ mod accounts;
 mod answering;
 mod citizen;
 mod consumer_faults;
+mod directory;
 mod drain;
 mod e2e;
 mod followers;
