@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 mod http;
 pub mod job_callbacks;
+mod media;
 mod ops;
 mod ops_publish;
 mod state;

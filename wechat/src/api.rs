@@ -41,6 +41,7 @@ pub mod custom;
 pub mod datacube;
 pub mod error;
 pub mod mass;
+pub mod media;
 pub mod menu;
 pub mod publish;
 pub mod template;

@@ -42,6 +42,7 @@ pub fn router(state: SimState) -> Router {
         .route("/sim/interactions", post(record_interaction))
         .route("/sim/followers", post(add_followers))
         .route("/sim/accounts", get(list_accounts))
+        .merge(super::media::routes())
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -52,7 +53,7 @@ pub fn router(state: SimState) -> Router {
 }
 
 /// Serves one WeChat call: latency, busy fault, token check, the endpoint's rule, record.
-async fn api_call(
+pub(super) async fn api_call(
     state: SimState,
     endpoint: &'static Endpoint,
     query: HashMap<String, String>,

@@ -5,6 +5,7 @@ mod client_calls;
 mod faults;
 mod gateway_e2e;
 mod helpers;
+mod media;
 mod standin;
 mod token_cache;
 mod traffic_check;
