@@ -2,6 +2,8 @@
 //! owning department's (or an admin's) writes, each audited and announced on
 //! CONTENT in the transaction of the change.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use chrono::Utc;
 use platform::Role;
 use platform::outbox::{self, OutboxEvent, OutboxSignal};
@@ -34,6 +36,38 @@ pub struct Directory {
     db: PgPool,
     signal: OutboxSignal,
     segmenter: Segmenter,
+}
+
+/// At most this many services per import (a city's whole directory is a few hundred).
+pub const IMPORT_MAX: usize = 5_000;
+
+/// What an import did, or would do, with one line of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedLine {
+    /// The line of the file (1-based).
+    pub line: usize,
+    pub id: Uuid,
+    pub account: String,
+    pub name: String,
+    pub change: ImportChange,
+}
+
+/// Whether an imported line made a new service, changed one, or matched it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportChange {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl ImportChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
 }
 
 /// What a write did, for the audit trail and the event's subject.
@@ -161,6 +195,144 @@ impl Directory {
         Ok(drafts.len())
     }
 
+    /// Imports a seed file (see `domain::service::parse_seed`) for `who`: every line
+    /// is checked before anything is written (the file's format and fields, the
+    /// category, the key's accounts, the department's right to write, a name used
+    /// twice), each refusal naming its line; then all services are written in one
+    /// transaction, each created or updated one audited and announced as
+    /// CreateService/UpdateService do. A service is matched by account and name, so
+    /// importing the same file again changes nothing; services absent from the file
+    /// stay. With `dry_run` the plan is returned and nothing is written.
+    pub async fn import(
+        &self,
+        who: &Who,
+        text: &str,
+        dry_run: bool,
+    ) -> Result<Vec<ImportedLine>, AppError> {
+        let drafts = parse_seed(text)?;
+        let lines = seed_line_numbers(text);
+        debug_assert_eq!(lines.len(), drafts.len());
+        if drafts.is_empty() {
+            return Err(AppError::Invalid(
+                "the file holds no service line (only comments or blank lines)".into(),
+            ));
+        }
+        if drafts.len() > IMPORT_MAX {
+            return Err(AppError::Invalid(format!(
+                "the file holds {} services; at most {IMPORT_MAX} are imported at once",
+                drafts.len()
+            )));
+        }
+        let categories: HashSet<String> = store::categories(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| c.code)
+            .collect();
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        for (draft, &line) in drafts.iter().zip(&lines) {
+            let at = |reason: String| AppError::Invalid(format!("seed line {line}: {reason}"));
+            if let Some(first) = seen.insert((draft.account.as_str(), &draft.name), line) {
+                return Err(at(format!(
+                    "{} on {} is already on line {first}; a name is imported once per account",
+                    draft.name, draft.account
+                )));
+            }
+            if !categories.contains(draft.category.as_str()) {
+                return Err(at(format!(
+                    "category {} is not a directory category (see ListCategories)",
+                    draft.category
+                )));
+            }
+            for account in draft.accounts() {
+                if !who.accounts.contains(account.as_str()) {
+                    return Err(at(format!("account {account} not found")));
+                }
+            }
+            may_write_department(who, &draft.department)
+                .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
+        }
+
+        let mut tx = self.db.begin().await?;
+        let mut by_account: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for draft in &drafts {
+            by_account
+                .entry(draft.account.as_str())
+                .or_default()
+                .push(draft.name.clone());
+        }
+        let mut existing: HashMap<(String, String), Vec<ServiceRow>> = HashMap::new();
+        // Locks in account order, so two imports never wait on each other in a cycle.
+        for (account, names) in &by_account {
+            directory::lock_account_for_import(&mut tx, account).await?;
+            for row in directory::owned_by_names_for_update(&mut tx, account, names).await? {
+                existing
+                    .entry((row.account.clone(), row.name.clone()))
+                    .or_default()
+                    .push(row);
+            }
+        }
+        let mut plan = Vec::with_capacity(drafts.len());
+        for (draft, &line) in drafts.iter().zip(&lines) {
+            let at = |reason: String| AppError::Invalid(format!("seed line {line}: {reason}"));
+            let key = (draft.account.as_str().to_owned(), draft.name.clone());
+            let (id, change) = match existing.get(&key).map(Vec::as_slice) {
+                None | Some([]) => (Uuid::now_v7(), ImportChange::Created),
+                Some([row]) => {
+                    if row.department != draft.department {
+                        return Err(at(format!(
+                            "{} on {} belongs to {}, not {} (an import does not move a \
+                             service to another department)",
+                            row.name, row.account, row.department, draft.department
+                        )));
+                    }
+                    may_write_department(who, &row.department)
+                        .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
+                    let change = if same_fields(row, draft) {
+                        ImportChange::Unchanged
+                    } else {
+                        ImportChange::Updated
+                    };
+                    (row.id, change)
+                }
+                Some(rows) => {
+                    return Err(at(format!(
+                        "{} has {} services named {}; delete or rename all but one first",
+                        draft.account,
+                        rows.len(),
+                        draft.name
+                    )));
+                }
+            };
+            plan.push(ImportedLine {
+                line,
+                id,
+                account: draft.account.as_str().to_owned(),
+                name: draft.name.clone(),
+                change,
+            });
+        }
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(plan);
+        }
+        let mut wrote = false;
+        for (draft, planned) in drafts.iter().zip(&plan) {
+            let change = match planned.change {
+                ImportChange::Unchanged => continue,
+                ImportChange::Created => Change::Created,
+                ImportChange::Updated => Change::Updated,
+            };
+            let row = store::upsert(&mut tx, planned.id, draft).await?;
+            self.record(&mut tx, who, &row, change).await?;
+            wrote = true;
+        }
+        tx.commit().await?;
+        if wrote {
+            self.signal.notify();
+        }
+        Ok(plan)
+    }
+
     /// The service `id` locked for a change by `who`: NOT_FOUND when their key does
     /// not reach it, PERMISSION_DENIED when it belongs to another department.
     async fn owned(
@@ -254,6 +426,36 @@ fn may_write_department(who: &Who, department: &str) -> Result<(), AppError> {
             "only an editor of {department} or an admin may change its services"
         )))
     }
+}
+
+/// The line numbers of a seed file's service lines, in the order `parse_seed`
+/// returns them (it skips the same blank and comment lines).
+fn seed_line_numbers(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !(line.trim().is_empty() || line.trim_start().starts_with('#')))
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// Whether saving `draft` over `row` would change nothing.
+fn same_fields(row: &ServiceRow, draft: &ServiceDraft) -> bool {
+    row.category == draft.category.as_str()
+        && row.description == draft.description
+        && row.how_to_apply == draft.how_to_apply
+        && row.url == draft.url
+        && row.miniprogram_appid == draft.miniprogram_appid
+        && row.miniprogram_path == draft.miniprogram_path
+        && row.hours == draft.hours
+        && row.phone == draft.phone
+        && row.keywords == draft.keywords
+        && row.synonyms == draft.synonyms
+        && row
+            .also_shown_on
+            .iter()
+            .eq(draft.also_shown_on.iter().map(|a| a.as_str()))
+        && row.enabled == draft.enabled
+        && row.position == draft.position
 }
 
 async fn require_category(

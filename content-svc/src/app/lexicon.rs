@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use sqlx::PgPool;
 
 use super::AppError;
-use crate::domain::screening::{Entry, Screener, parse_lexicon};
+use crate::domain::screening::{Category, Entry, Screener, parse_lexicon};
 use crate::store::lexicon as store;
 
 /// The compiled lexicon and the revision it was built from.
@@ -66,6 +66,50 @@ impl Lexicon {
         Ok(screener)
     }
 
+    /// Screens a text as an article's fields are screened and says where each hit
+    /// is. With `html`, markup is blanked first (see [`blank_markup`]) so a word
+    /// split by tags is found and positions stay those of the text as sent.
+    pub async fn screen_text(&self, text: &str, html: bool) -> Result<Vec<TextHit>, AppError> {
+        let len = text.chars().count();
+        if len > SCREEN_TEXT_MAX {
+            return Err(AppError::Invalid(format!(
+                "text is {len} characters long; at most {SCREEN_TEXT_MAX} are screened at once"
+            )));
+        }
+        let screener = self.screener().await?;
+        let screened = if html {
+            blank_markup(text)
+        } else {
+            text.to_owned()
+        };
+        let originals: Vec<char> = text.chars().collect();
+        // Character offset → (line, column), both 1-based.
+        let mut line_starts = vec![0usize];
+        line_starts.extend(
+            originals
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == '\n')
+                .map(|(i, _)| i + 1),
+        );
+        Ok(screener
+            .screen("text", &screened)
+            .into_iter()
+            .map(|hit| {
+                let line = line_starts.partition_point(|&s| s <= hit.start);
+                TextHit {
+                    line,
+                    column: hit.start - line_starts[line - 1] + 1,
+                    start: hit.start,
+                    end: hit.end,
+                    text: originals[hit.start..hit.end].iter().collect(),
+                    word: hit.word,
+                    category: hit.category,
+                }
+            })
+            .collect())
+    }
+
     /// Every entry, optionally of one category: (word, category).
     pub async fn list(&self, category: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
         let mut rows = store::entries(&self.db).await?;
@@ -89,5 +133,136 @@ impl Lexicon {
         let deleted = store::delete(&mut tx, word.trim(), actor).await?;
         tx.commit().await?;
         Ok(deleted)
+    }
+}
+
+/// The most characters `screen_text` takes (an article body is under 20,000).
+pub const SCREEN_TEXT_MAX: usize = 1_000_000;
+
+/// A hit in a screened text: where (line and column of its first character, and
+/// character offsets in the whole text, all of the text as sent), what is written
+/// there, the lexicon word and its category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextHit {
+    pub line: usize,
+    pub column: usize,
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    pub word: String,
+    pub category: Category,
+}
+
+/// HTML with its markup blanked, character for character: tags, comments and the
+/// content of `<script>`/`<style>` become spaces (newlines kept), and an entity
+/// becomes its character padded with spaces to the entity's length. The result has
+/// as many characters as `html`, so a hit's offsets are those of the original;
+/// screening drops the spaces, so `翻<b>墙</b>` is still 翻墙, as the article gate
+/// (which screens the body's text without markup) finds it.
+pub fn blank_markup(html: &str) -> String {
+    let chars: Vec<char> = html.chars().collect();
+    let mut out = String::with_capacity(html.len());
+    let blank = |out: &mut String, run: &[char]| {
+        out.extend(run.iter().map(|&c| if c == '\n' { '\n' } else { ' ' }));
+    };
+    let starts_with = |at: usize, prefix: &str| {
+        let mut i = at;
+        for p in prefix.chars() {
+            match chars.get(i) {
+                Some(c) if c.to_ascii_lowercase() == p => i += 1,
+                _ => return false,
+            }
+        }
+        true
+    };
+    let find = |from: usize, needle: &str| -> Option<usize> {
+        (from..chars.len()).find(|&i| starts_with(i, needle))
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '<' {
+            let next = chars.get(i + 1).copied().unwrap_or(' ');
+            if starts_with(i, "<!--") {
+                let end = find(i + 4, "-->").map_or(chars.len(), |e| e + 3);
+                blank(&mut out, &chars[i..end]);
+                i = end;
+                continue;
+            }
+            if next.is_ascii_alphabetic() || next == '/' || next == '!' || next == '?' {
+                let end = (i..chars.len())
+                    .find(|&j| chars[j] == '>')
+                    .map_or(chars.len(), |e| e + 1);
+                // Script and style content is never shown: blank it up to the close tag.
+                let end = ["script", "style"]
+                    .into_iter()
+                    .find(|tag| starts_with(i + 1, tag))
+                    .and_then(|tag| find(end, &format!("</{tag}")))
+                    .map_or(end, |close| {
+                        (close..chars.len())
+                            .find(|&j| chars[j] == '>')
+                            .map_or(chars.len(), |e| e + 1)
+                    });
+                blank(&mut out, &chars[i..end]);
+                i = end;
+                continue;
+            }
+        }
+        if c == '&'
+            && let Some((decoded, len)) = entity(&chars[i..])
+        {
+            out.push(decoded);
+            out.extend(std::iter::repeat_n(' ', len - 1));
+            i += len;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// The character an entity at the start of `chars` stands for, and its length.
+fn entity(chars: &[char]) -> Option<(char, usize)> {
+    let end = chars.iter().take(12).position(|&c| c == ';')?;
+    let body: String = chars[1..end].iter().collect();
+    let decoded = match body.as_str() {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        _ => {
+            let number = body.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)?
+        }
+    };
+    Some((decoded, end + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blanking_keeps_every_offset_and_joins_words_split_by_tags() {
+        let html =
+            "<p class=\"x\">翻<b>墙</b></p>\n<!-- 翻墙 -->&#x7FFB;&#22681;<script>翻墙</script>";
+        let blanked = blank_markup(html);
+        assert_eq!(blanked.chars().count(), html.chars().count());
+        let words: String = blanked.split_whitespace().collect();
+        assert_eq!(words, "翻墙翻墙");
+        assert_eq!(blanked.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn text_outside_markup_and_unknown_entities_stay() {
+        assert_eq!(blank_markup("a < b &foo; 1&2"), "a < b &foo; 1&2");
+        assert_eq!(blank_markup("&amp;x"), "&    x");
     }
 }

@@ -7,7 +7,9 @@
 //! `domain::review` so every door applies them alike.
 
 mod convert;
+mod directory_import;
 mod error;
+mod screen_text;
 
 use platform::Role;
 use platform::grpc::{Caller, caller};
@@ -561,5 +563,19 @@ impl pb::content_service_server::ContentService for ContentGrpc {
                 nanos: 0,
             }),
         }))
+    }
+
+    async fn import_services(
+        &self,
+        r: Request<pb::ImportServicesRequest>,
+    ) -> Reply<pb::ImportServicesResponse> {
+        self.import_services_door(r).await
+    }
+
+    async fn screen_text(
+        &self,
+        r: Request<pb::ScreenTextRequest>,
+    ) -> Reply<pb::ScreenTextResponse> {
+        self.screen_text_door(r).await
     }
 }

@@ -1,0 +1,71 @@
+//! `ScreenText`: a text or HTML file screened against the lexicon, each hit with
+//! its line and column in the text as sent.
+
+use proto::content::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::{AUTHOR_KEY, REVIEWER_KEY, VIEWER_KEY, authed, spawn_app};
+
+#[tokio::test]
+async fn hits_are_placed_by_line_and_column_in_text_and_html() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let text = "第一行没有问题。\n请勿使用 ＶＰＮ 翻-牆 软件，\n谨防刷单返利。";
+    let hits = client
+        .screen_text(authed(
+            pb::ScreenTextRequest {
+                text: text.into(),
+                html: false,
+            },
+            AUTHOR_KEY,
+        ))
+        .await
+        .expect("an editor screens a draft")
+        .into_inner()
+        .hits;
+    let found: Vec<_> = hits
+        .iter()
+        .map(|h| {
+            (
+                h.line,
+                h.column,
+                h.text.as_str(),
+                h.word.as_str(),
+                h.category.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, 6, "ＶＰＮ 翻-牆", "vpn翻墙", "political"),
+            (3, 3, "刷单返利", "刷单返利", "fraud"),
+        ]
+    );
+
+    // In HTML a word split by tags or written as entities is found, at its place
+    // in the file; markup and comments are not screened.
+    let html = "<p class=\"刷单返利\">通知</p>\n<p>请勿<b>刷单</b>&#36820;利</p><!-- 刷单返利 -->";
+    let hits = client
+        .screen_text(authed(
+            pb::ScreenTextRequest {
+                text: html.into(),
+                html: true,
+            },
+            REVIEWER_KEY,
+        ))
+        .await
+        .expect("a reviewer screens HTML")
+        .into_inner()
+        .hits;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!((hits[0].line, hits[0].column), (2, 9));
+    assert_eq!(hits[0].text, "刷单</b>&#36820;利");
+
+    let status = client
+        .screen_text(authed(pb::ScreenTextRequest::default(), VIEWER_KEY))
+        .await
+        .expect_err("a viewer");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    app.stop().await;
+}
