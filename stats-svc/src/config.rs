@@ -33,7 +33,8 @@ pub struct StatsSettings {
     /// office's midnight.
     pub office: FixedOffset,
     /// `ALARM_STALE_DAYS` (default 10), `ALARM_INTERACTION_DAYS` (7),
-    /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30).
+    /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30),
+    /// `ALARM_REPLY_PATH_HOURS` (3), `ALARM_REPLY_PATH_MESSAGES` (5).
     pub rules: InspectionRules,
     /// `INSPECTION_INTERVAL` (default 1h): how often the checks run.
     pub inspection_interval: Duration,
@@ -107,6 +108,11 @@ impl StatsSettings {
                 overdue_window_days: positive(
                     "ALARM_OVERDUE_WINDOW_DAYS",
                     defaults.overdue_window_days,
+                )?,
+                reply_path_hours: positive("ALARM_REPLY_PATH_HOURS", defaults.reply_path_hours)?,
+                reply_path_messages: positive(
+                    "ALARM_REPLY_PATH_MESSAGES",
+                    defaults.reply_path_messages,
                 )?,
             },
             inspection_interval: env

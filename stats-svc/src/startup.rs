@@ -15,6 +15,7 @@ use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
 use crate::config::{Config, DEFAULTS, StatsSettings};
 use crate::domain::AccountId;
+use crate::events::autoreplies::AutoReplyHandler;
 use crate::events::content::ContentHandler;
 use crate::events::inbound::{CONSUMER, InboundHandler};
 use crate::events::tickets::TicketHandler;
@@ -61,6 +62,7 @@ impl Application {
             CONSUMER,
             crate::events::tickets::CONSUMER,
             crate::events::content::CONSUMER,
+            crate::events::autoreplies::CONSUMER,
         ] {
             platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &spec)
                 .await?;
@@ -142,6 +144,8 @@ impl Application {
             .spawn_consumer(Arc::new(TicketHandler::new(db.clone(), office)));
         self.runtime
             .spawn_consumer(Arc::new(ContentHandler::new(db.clone(), office)));
+        self.runtime
+            .spawn_consumer(Arc::new(AutoReplyHandler::new(db.clone(), office)));
         let signal = OutboxSignal::new();
         self.runtime
             .spawn_outbox_relay(signal.clone(), self.settings.outbox_poll);

@@ -2,16 +2,19 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, FixedOffset, NaiveDate};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::inspection::{Readiness, readiness};
+use super::inspection::{REPLY_PATH_METRICS, Readiness, readiness, reply_paths};
 use super::ranking::{Ranked, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
-use crate::domain::inspection::{InspectionRules, days_since};
-use crate::domain::rollup::Metric;
+use crate::domain::autoreply::AutoReplySource;
+use crate::domain::inspection::{
+    AccountState, InspectionRules, ReplyPath, days_since, reply_path_window,
+};
+use crate::domain::rollup::{Metric, office_day};
 use crate::domain::wci::WciVersion;
 use crate::store::alarms::{self, AlarmRow};
 use crate::store::{articles, rollups};
@@ -28,28 +31,48 @@ pub struct DayFigures {
     pub menu_clicks: i64,
     pub tickets_opened: i64,
     pub tickets_closed: i64,
+    /// Automatic answers: by a reply rule, and by the directory (a service or a category).
+    pub rule_replies: i64,
+    pub directory_replies: i64,
+    /// Article reads on the day (the datacube's `getarticlesummary`), when pulled.
+    pub article_reads: Option<i64>,
+}
+
+/// The most frequent keys of the keyword and directory hits over the page's range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hits {
+    pub keywords: Vec<(String, i64)>,
+    pub services: Vec<(String, i64)>,
+    pub categories: Vec<(String, i64)>,
 }
 
 /// An account's page.
 #[derive(Debug, Clone)]
 pub struct AccountPage {
     pub days: Vec<DayFigures>,
-    /// Messages by office hour over the range.
+    /// Messages by office hour over the range, and automatic answers.
     pub hours: [i64; 24],
+    pub auto_hours: [i64; 24],
+    pub hits: Hits,
     pub departments: Vec<DepartmentScore>,
     pub readiness: Readiness,
     pub alarms: Vec<AlarmRow>,
 }
 
-/// Loads an account's page: `days` days up to `today`, departments over the last 30.
+/// How many keys each top list of the hits shows.
+const TOP_HITS: i64 = 10;
+
+/// Loads an account's page at `now`: `days` days up to today, departments over the
+/// last 30.
 pub async fn account_page(
     db: &PgPool,
     rules: &InspectionRules,
     account: &AccountId,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     days: u64,
     office: FixedOffset,
 ) -> Result<AccountPage, AppError> {
+    let today = office_day(now, office);
     let from = today - Days::new(days.saturating_sub(1));
     let mut figures: Vec<DayFigures> = from
         .iter_days()
@@ -67,6 +90,8 @@ pub async fn account_page(
         Metric::MenuClicks,
         Metric::TicketsOpened,
         Metric::TicketsClosed,
+        Metric::AutoReplies,
+        Metric::WxArticleReads,
     ];
     for metric in metrics {
         for point in rollups::series(db, account, metric.as_str(), from, today).await? {
@@ -86,12 +111,52 @@ pub async fn account_page(
                 Metric::MenuClicks => day.menu_clicks += point.value,
                 Metric::TicketsOpened => day.tickets_opened += point.value,
                 Metric::TicketsClosed => day.tickets_closed += point.value,
+                Metric::AutoReplies if point.key == AutoReplySource::Rule.as_str() => {
+                    day.rule_replies += point.value
+                }
+                Metric::AutoReplies => day.directory_replies += point.value,
+                Metric::WxArticleReads => {
+                    day.article_reads = Some(day.article_reads.unwrap_or(0) + point.value)
+                }
                 _ => {}
             }
         }
     }
+    let hours = by_hour(db, account, Metric::MessagesByHour, from, today).await?;
+    let auto_hours = by_hour(db, account, Metric::AutoRepliesByHour, from, today).await?;
+    let top =
+        |metric: Metric| rollups::top_keys(db, account, metric.as_str(), from, today, TOP_HITS);
+    let hits = Hits {
+        keywords: top(Metric::KeywordHits).await?,
+        services: top(Metric::DirectoryServiceHits).await?,
+        categories: top(Metric::DirectoryCategoryHits).await?,
+    };
+    let departments =
+        department_scorecard(db, account, today - Days::new(29), today, office).await?;
+    let readiness = readiness(db, rules, account, today, now, office).await?;
+    let scope = [account.as_str().to_owned()];
+    let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
+    Ok(AccountPage {
+        days: figures,
+        hours,
+        auto_hours,
+        hits,
+        departments,
+        readiness,
+        alarms,
+    })
+}
+
+/// A metric keyed by office hour, summed over a range.
+async fn by_hour(
+    db: &PgPool,
+    account: &AccountId,
+    metric: Metric,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<[i64; 24], AppError> {
     let mut hours = [0i64; 24];
-    for point in rollups::series(db, account, Metric::MessagesByHour.as_str(), from, today).await? {
+    for point in rollups::series(db, account, metric.as_str(), from, to).await? {
         if let Some(slot) = point
             .key
             .parse::<usize>()
@@ -101,18 +166,7 @@ pub async fn account_page(
             *slot += point.value;
         }
     }
-    let departments =
-        department_scorecard(db, account, today - Days::new(29), today, office).await?;
-    let readiness = readiness(db, rules, account, today, office).await?;
-    let scope = [account.as_str().to_owned()];
-    let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
-    Ok(AccountPage {
-        days: figures,
-        hours,
-        departments,
-        readiness,
-        alarms,
-    })
+    Ok(hours)
 }
 
 /// One account's line on the overview.
@@ -122,16 +176,17 @@ pub struct AccountLine {
     pub readiness: Readiness,
 }
 
-/// The overview: every account in reach with its readiness (from three set-based
-/// queries, whatever the number of accounts; the per-account alarms are on the
-/// account page), and the latest alarms.
+/// The overview at `now`: every account in reach with its readiness (from a few
+/// set-based queries, whatever the number of accounts; the per-account alarms are on
+/// the account page), and the latest alarms.
 pub async fn overview(
     db: &PgPool,
     rules: &InspectionRules,
     accounts: Option<&[String]>,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<(Vec<AccountLine>, Vec<AlarmRow>), AppError> {
+    let today = office_day(now, office);
     let days = |n: i64| Days::new(u64::try_from(n).unwrap_or(0));
     let end = office_midnight(today + Days::new(1), office);
     let tickets = rollups::ticket_summaries(
@@ -148,6 +203,8 @@ pub async fn overview(
         update_ok: false,
         recent_tickets: 0,
         recent_answered: 0,
+        recent_auto_replies: 0,
+        reply_path: ReplyPath::default(),
         interaction_ok: true,
         acknowledged_in_time: 1.0,
         alarms: Vec::new(),
@@ -167,10 +224,46 @@ pub async fn overview(
         let line = lines.entry(t.account).or_insert_with(blank);
         line.recent_tickets = t.recent;
         line.recent_answered = t.recent_answered;
-        line.interaction_ok = !(t.recent > 0 && t.recent_answered == 0);
         if t.in_window > 0 {
             line.acknowledged_in_time = t.acknowledged_in_time as f64 / t.in_window as f64;
         }
+    }
+    let auto_replies = rollups::values_of(
+        db,
+        None,
+        &[Metric::AutoReplies.as_str()],
+        today - days(rules.interaction_days),
+        today,
+    )
+    .await?;
+    for v in auto_replies {
+        lines
+            .entry(v.account)
+            .or_insert_with(blank)
+            .recent_auto_replies += v.value;
+    }
+    let window = reply_path_window(now, office, rules.reply_path_hours);
+    let hourly = rollups::values_of(
+        db,
+        None,
+        &REPLY_PATH_METRICS,
+        office_day(window.0, office),
+        office_day(window.1, office),
+    )
+    .await?;
+    for (account, path) in reply_paths(hourly, window, office) {
+        lines.entry(account).or_insert_with(blank).reply_path = path;
+    }
+    for line in lines.values_mut() {
+        // The checks read these fields only (the rest is the account page's).
+        let state = AccountState {
+            recent_tickets: line.recent_tickets,
+            recent_answered: line.recent_answered,
+            recent_auto_replies: line.recent_auto_replies,
+            reply_path: line.reply_path,
+            ..AccountState::default()
+        };
+        line.interaction_ok = rules.interaction_ok(&state);
     }
     let lines = lines
         .into_iter()

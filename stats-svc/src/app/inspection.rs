@@ -1,35 +1,66 @@
 //! Inspection: the checks of every account on a day (raising alarms on STATS) and the
 //! readiness report an inspector's checklist asks for.
 
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
 use super::rollups::{department_scorecard, office_midnight};
 use crate::domain::AccountId;
-use crate::domain::inspection::{AccountState, Alarm, InspectionRules, days_since};
+use crate::domain::inspection::{
+    AccountState, Alarm, InspectionRules, ReplyPath, days_since, reply_path_window,
+};
+use crate::domain::rollup::{Metric, office_day};
 use crate::store::{alarms, articles, rollups};
 
-/// Loads what the checks read about `account` on `today`.
+/// Loads what the checks read about `account` on `today`, at `now` (a past day is
+/// read as at its end).
 pub async fn account_state(
     db: &PgPool,
     rules: &InspectionRules,
     account: &AccountId,
     today: NaiveDate,
+    now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<AccountState, AppError> {
     let last_published_on = articles::last_published_on(db, account, today).await?;
     let end = office_midnight(today + Days::new(1), office);
-    let window_start = office_midnight(
-        today - Days::new(u64::try_from(rules.interaction_days).unwrap_or(0)),
-        office,
-    );
+    let interaction_from = today - Days::new(u64::try_from(rules.interaction_days).unwrap_or(0));
+    let window_start = office_midnight(interaction_from, office);
     let recent = rollups::tickets_opened(db, account, window_start, end).await?;
     let recent_tickets = recent.len() as i64;
     let recent_answered = recent
         .iter()
         .filter(|t| t.acknowledged_at.is_some() || t.closed_at.is_some())
         .count() as i64;
+    let recent_auto_replies = rollups::values_of(
+        db,
+        Some(account),
+        &[Metric::AutoReplies.as_str()],
+        interaction_from,
+        today,
+    )
+    .await?
+    .iter()
+    .map(|v| v.value)
+    .sum();
+    let window = reply_path_window(now.min(end), office, rules.reply_path_hours);
+    let reply_path = reply_paths(
+        rollups::values_of(
+            db,
+            Some(account),
+            &REPLY_PATH_METRICS,
+            office_day(window.0, office),
+            office_day(window.1, office),
+        )
+        .await?,
+        window,
+        office,
+    )
+    .remove(account.as_str())
+    .unwrap_or_default();
     let overdue_start = office_midnight(
         today - Days::new(u64::try_from(rules.overdue_window_days).unwrap_or(0)),
         office,
@@ -44,12 +75,49 @@ pub async fn account_state(
         last_published_on,
         recent_tickets,
         recent_answered,
+        recent_auto_replies,
+        reply_path,
         departments: departments
             .into_iter()
             .map(|(department, (opened, overdue))| (department, opened, overdue))
             .collect(),
         escalated_twice: alarms::escalated_twice(db, account).await?,
     })
+}
+
+/// The hourly counters the reply-path check reads.
+pub const REPLY_PATH_METRICS: [&str; 3] = [
+    "messages_by_hour",
+    "auto_replies_by_hour",
+    "ticket_intake_by_hour",
+];
+
+/// Folds hourly counters (`REPLY_PATH_METRICS`, keyed by office hour) into each
+/// account's reply-path traffic over `window`.
+pub fn reply_paths(
+    values: Vec<rollups::AccountValue>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+    office: FixedOffset,
+) -> BTreeMap<String, ReplyPath> {
+    let mut paths: BTreeMap<String, ReplyPath> = BTreeMap::new();
+    for v in values {
+        let Ok(hour) = v.key.parse::<i64>() else {
+            continue;
+        };
+        let start = office_midnight(v.day, office) + TimeDelta::hours(hour);
+        if start < window.0 || start >= window.1 {
+            continue;
+        }
+        let path = paths.entry(v.account).or_default();
+        match Metric::parse(&v.metric) {
+            Some(Metric::MessagesByHour) => path.messages += v.value,
+            Some(Metric::AutoRepliesByHour | Metric::TicketIntakeByHour) => {
+                path.answered += v.value
+            }
+            _ => {}
+        }
+    }
+    paths
 }
 
 /// Runs the checks of every known account for `today` and raises the alarms not yet
@@ -66,7 +134,7 @@ pub async fn run_checks(
         let Ok(account) = AccountId::parse(account.as_str()) else {
             continue;
         };
-        let state = account_state(db, rules, &account, today, office).await?;
+        let state = account_state(db, rules, &account, today, now, office).await?;
         let found = rules.check(&state, today);
         if found.is_empty() {
             continue;
@@ -92,20 +160,24 @@ pub struct Readiness {
     pub update_ok: bool,
     pub recent_tickets: i64,
     pub recent_answered: i64,
+    pub recent_auto_replies: i64,
+    /// Citizen messages over the reply-path window, and what answered them.
+    pub reply_path: ReplyPath,
     pub interaction_ok: bool,
     pub acknowledged_in_time: f64,
     pub alarms: Vec<Alarm>,
 }
 
-/// The readiness report of `account` on `day`.
+/// The readiness report of `account` on `day`, at `now` (a past day as at its end).
 pub async fn readiness(
     db: &PgPool,
     rules: &InspectionRules,
     account: &AccountId,
     day: NaiveDate,
+    now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<Readiness, AppError> {
-    let state = account_state(db, rules, account, day, office).await?;
+    let state = account_state(db, rules, account, day, now, office).await?;
     let found = rules.check(&state, day);
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
     let from = day - Days::new(u64::try_from(rules.overdue_window_days).unwrap_or(0));
@@ -119,7 +191,9 @@ pub async fn readiness(
         update_ok: days_since_update.is_some_and(|d| d < rules.stale_after_days),
         recent_tickets: state.recent_tickets,
         recent_answered: state.recent_answered,
-        interaction_ok: !(state.recent_tickets > 0 && state.recent_answered == 0),
+        recent_auto_replies: state.recent_auto_replies,
+        reply_path: state.reply_path,
+        interaction_ok: rules.interaction_ok(&state),
         acknowledged_in_time: if in_range == 0 {
             1.0
         } else {

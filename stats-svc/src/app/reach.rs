@@ -106,6 +106,29 @@ async fn fetch(
                 add(row.ref_date, Metric::WxShares, source, c.share_count);
             }
         }
+        CubeApi::ArticleSummary => {
+            for row in client.article_summary(begin, end).await? {
+                let c = &row.counters;
+                add(
+                    row.ref_date,
+                    Metric::WxArticleReads,
+                    row.msgid.clone(),
+                    c.int_page_read_count,
+                );
+                add(
+                    row.ref_date,
+                    Metric::WxArticleReadUsers,
+                    row.msgid.clone(),
+                    c.int_page_read_user,
+                );
+                add(
+                    row.ref_date,
+                    Metric::WxArticleShares,
+                    row.msgid,
+                    c.share_count,
+                );
+            }
+        }
         CubeApi::ArticleTotal => {
             for total in client.article_total(begin, end).await? {
                 articles.push(day_seven(&total));

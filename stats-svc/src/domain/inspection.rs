@@ -2,7 +2,7 @@
 //! too long, an interaction channel that does not answer, a department whose tickets
 //! run late, a ticket escalated twice. Pure: the inputs are loaded by `app`.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, DurationRound, FixedOffset, NaiveDate, TimeDelta, Utc};
 
 /// Thresholds of the inspection alarms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,6 +17,11 @@ pub struct InspectionRules {
     pub overdue_share: f64,
     /// The window the overdue share is taken over.
     pub overdue_window_days: i64,
+    /// The reply-path check: over the last `reply_path_hours` complete office hours
+    /// ([`reply_path_window`]), at least `reply_path_messages` citizen messages and
+    /// not one automatic answer nor one message taken in by a ticket.
+    pub reply_path_hours: i64,
+    pub reply_path_messages: i64,
 }
 
 impl Default for InspectionRules {
@@ -26,6 +31,8 @@ impl Default for InspectionRules {
             interaction_days: 7,
             overdue_share: 0.2,
             overdue_window_days: 30,
+            reply_path_hours: 3,
+            reply_path_messages: 5,
         }
     }
 }
@@ -36,7 +43,8 @@ impl Default for InspectionRules {
 pub enum AlarmRule {
     /// No article published for `stale_after_days` (监测时间点前2周内未更新).
     NoUpdate,
-    /// Tickets came in but none was answered (未提供有效互动功能).
+    /// Tickets came in but none was answered and no reply rule answered anything, or
+    /// the reply path is failing (subject `reply_path`): 未提供有效互动功能.
     InteractionBroken,
     /// A department's overdue share passed the threshold.
     OverdueShare,
@@ -75,10 +83,64 @@ pub struct AccountState {
     /// (or acknowledged by a person).
     pub recent_tickets: i64,
     pub recent_answered: i64,
+    /// Automatic answers (reply rules, the directory) in the interaction window.
+    pub recent_auto_replies: i64,
+    /// Over the reply-path window: citizen messages, and what answered them
+    /// (automatic answers plus messages a ticket took in).
+    pub reply_path: ReplyPath,
     /// Per department: tickets opened in the overdue window, and how many went overdue.
     pub departments: Vec<(String, i64, i64)>,
     /// Tickets that missed two deadlines.
     pub escalated_twice: Vec<String>,
+}
+
+/// The reply path's traffic over its window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplyPath {
+    pub messages: i64,
+    pub answered: i64,
+}
+
+/// The subject of the reply-path alarm (the other `interaction_broken` has none).
+pub const REPLY_PATH: &str = "reply_path";
+
+/// How long answers may take to land here (interaction-svc answers within WeChat's
+/// 5 seconds, then its outbox and this consumer): the window ends this long before now.
+pub const REPLY_PATH_SETTLE: TimeDelta = TimeDelta::minutes(10);
+
+/// The reply-path window at `now`: the `hours` complete office hours ending at the
+/// start of the office hour that held `now - REPLY_PATH_SETTLE`.
+pub fn reply_path_window(
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    hours: i64,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let settled = (now - REPLY_PATH_SETTLE).with_timezone(&office);
+    // Whole hours in every offset China or a test uses; a failure leaves the instant.
+    let end = settled
+        .duration_trunc(TimeDelta::hours(1))
+        .unwrap_or(settled)
+        .to_utc();
+    (end - TimeDelta::hours(hours), end)
+}
+
+impl InspectionRules {
+    /// Whether tickets came in over the interaction window with neither a ticket
+    /// answered nor any automatic answer: nobody and nothing answers citizens.
+    pub fn nothing_answers(&self, state: &AccountState) -> bool {
+        state.recent_tickets > 0 && state.recent_answered == 0 && state.recent_auto_replies == 0
+    }
+
+    /// Whether citizens wrote over the reply-path window and nothing took their
+    /// messages: no rule, no directory answer, no ticket opened or joined.
+    pub fn reply_path_failing(&self, state: &AccountState) -> bool {
+        state.reply_path.messages >= self.reply_path_messages && state.reply_path.answered == 0
+    }
+
+    /// Whether the interaction channel works, as the inspector asks it.
+    pub fn interaction_ok(&self, state: &AccountState) -> bool {
+        !self.nothing_answers(state) && !self.reply_path_failing(state)
+    }
 }
 
 /// Days from `last` to `today` (0 when published today).
@@ -106,13 +168,23 @@ impl InspectionRules {
                 detail: "尚未发布任何文章".to_owned(),
             }),
         }
-        if state.recent_tickets > 0 && state.recent_answered == 0 {
+        if self.nothing_answers(state) {
             alarms.push(Alarm {
                 rule: AlarmRule::InteractionBroken,
                 subject: String::new(),
                 detail: format!(
-                    "近 {} 天收到 {} 件留言，无一答复",
+                    "近 {} 天收到 {} 件留言，无一答复，也无自动回复",
                     self.interaction_days, state.recent_tickets
+                ),
+            });
+        }
+        if self.reply_path_failing(state) {
+            alarms.push(Alarm {
+                rule: AlarmRule::InteractionBroken,
+                subject: REPLY_PATH.to_owned(),
+                detail: format!(
+                    "近 {} 小时收到 {} 条留言，既无自动回复也未转为工单，回复通路可能中断",
+                    self.reply_path_hours, state.reply_path.messages
                 ),
             });
         }
@@ -176,6 +248,52 @@ mod tests {
         );
         state.recent_answered = 1;
         assert!(rules.check(&state, day("2026-11-30")).is_empty());
+        // A reply rule answering citizens is a working channel too.
+        state.recent_answered = 0;
+        state.recent_auto_replies = 4;
+        assert!(rules.check(&state, day("2026-11-30")).is_empty());
+    }
+
+    #[test]
+    fn messages_nothing_took_in_mean_a_failing_reply_path() {
+        let rules = InspectionRules::default();
+        let mut state = published("2026-11-29");
+        state.reply_path = ReplyPath {
+            messages: 5,
+            answered: 0,
+        };
+        let alarms = rules.check(&state, day("2026-11-30"));
+        assert_eq!(
+            (alarms[0].rule, alarms[0].subject.as_str()),
+            (AlarmRule::InteractionBroken, REPLY_PATH)
+        );
+        assert!(!rules.interaction_ok(&state));
+        // Fewer messages than the threshold prove nothing; one answer proves it works.
+        state.reply_path.messages = 4;
+        assert!(rules.check(&state, day("2026-11-30")).is_empty());
+        state.reply_path = ReplyPath {
+            messages: 50,
+            answered: 1,
+        };
+        assert!(rules.check(&state, day("2026-11-30")).is_empty());
+    }
+
+    #[test]
+    fn the_reply_path_window_is_whole_office_hours_settled_before_now() {
+        let office = FixedOffset::east_opt(8 * 3600).unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        // 10:25 office time: the window is 07:00-10:00.
+        let (from, until) = reply_path_window(at("2026-12-01T02:25:00Z"), office, 3);
+        assert_eq!(
+            (from, until),
+            (at("2026-11-30T23:00:00Z"), at("2026-12-01T02:00:00Z"))
+        );
+        // 10:05: the last hour may still have answers in flight, so it ends at 09:00.
+        let (from, until) = reply_path_window(at("2026-12-01T02:05:00Z"), office, 3);
+        assert_eq!(
+            (from, until),
+            (at("2026-11-30T22:00:00Z"), at("2026-12-01T01:00:00Z"))
+        );
     }
 
     #[test]

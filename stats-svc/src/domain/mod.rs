@@ -1,5 +1,6 @@
 //! Pure types and rules of the statistics; no I/O.
 
+pub mod autoreply;
 pub mod inbound;
 pub mod inspection;
 pub mod reach;

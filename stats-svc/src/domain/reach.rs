@@ -13,16 +13,19 @@ pub enum CubeApi {
     UserCumulate,
     /// `getuserread`: 3 days.
     UserRead,
+    /// `getarticlesummary`: 1 day (each article read that day, with its day's figures).
+    ArticleSummary,
     /// `getarticletotal`: 1 day (the articles sent that day).
     ArticleTotal,
 }
 
 impl CubeApi {
     /// Every API the job pulls.
-    pub const ALL: [CubeApi; 4] = [
+    pub const ALL: [CubeApi; 5] = [
         CubeApi::UserSummary,
         CubeApi::UserCumulate,
         CubeApi::UserRead,
+        CubeApi::ArticleSummary,
         CubeApi::ArticleTotal,
     ];
 
@@ -32,6 +35,7 @@ impl CubeApi {
             CubeApi::UserSummary => "getusersummary",
             CubeApi::UserCumulate => "getusercumulate",
             CubeApi::UserRead => "getuserread",
+            CubeApi::ArticleSummary => "getarticlesummary",
             CubeApi::ArticleTotal => "getarticletotal",
         }
     }
@@ -41,7 +45,7 @@ impl CubeApi {
         match self {
             CubeApi::UserSummary | CubeApi::UserCumulate => 7,
             CubeApi::UserRead => 3,
-            CubeApi::ArticleTotal => 1,
+            CubeApi::ArticleSummary | CubeApi::ArticleTotal => 1,
         }
     }
 
@@ -167,5 +171,11 @@ mod tests {
             due_range(CubeApi::ArticleTotal, Some(day("2026-11-20")), latest, 30),
             Some((day("2026-11-21"), day("2026-11-25")))
         );
+        // A day's article summary is final the next morning, like the user figures.
+        assert_eq!(
+            due_range(CubeApi::ArticleSummary, Some(day("2026-11-29")), latest, 30),
+            Some((day("2026-11-30"), latest))
+        );
+        assert_eq!(CubeApi::ArticleSummary.max_span(), 1);
     }
 }

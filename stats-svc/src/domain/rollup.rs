@@ -60,11 +60,32 @@ pub enum Metric {
     WxReads,
     WxReadUsers,
     WxShares,
+    /// Each article's figures of the day (`getarticlesummary`), by msgid
+    /// (`{msg_data_id}_{index}`): reads, readers and shares of the articles read that
+    /// day, so a day's article reads are these summed.
+    WxArticleReads,
+    WxArticleReadUsers,
+    WxArticleShares,
+    /// Citizens answered without a person (`events.v1.AutoReplied`), by source
+    /// (`rule`, `directory_service`, `directory_category`), and by office hour.
+    AutoReplies,
+    AutoRepliesByHour,
+    /// Reply rules that answered, by rule id.
+    RuleHits,
+    /// What a reply rule matched (keyword, pattern or click key), by that text.
+    KeywordHits,
+    /// Directory services sent as an answer, by service id.
+    DirectoryServiceHits,
+    /// Directory categories answered (a category's list, or one of its services), by key.
+    DirectoryCategoryHits,
+    /// Citizen messages a ticket took in (opened one or joined an active one), by
+    /// office hour: with `auto_replies_by_hour`, what the reply-path check reads.
+    TicketIntakeByHour,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 22] = [
+    pub const ALL: [Metric; 32] = [
         Metric::FollowersNew,
         Metric::FollowersLost,
         Metric::Messages,
@@ -87,6 +108,16 @@ impl Metric {
         Metric::WxReads,
         Metric::WxReadUsers,
         Metric::WxShares,
+        Metric::WxArticleReads,
+        Metric::WxArticleReadUsers,
+        Metric::WxArticleShares,
+        Metric::AutoReplies,
+        Metric::AutoRepliesByHour,
+        Metric::RuleHits,
+        Metric::KeywordHits,
+        Metric::DirectoryServiceHits,
+        Metric::DirectoryCategoryHits,
+        Metric::TicketIntakeByHour,
     ];
 
     /// The stored and wire name.
@@ -114,6 +145,16 @@ impl Metric {
             Metric::WxReads => "wx_reads",
             Metric::WxReadUsers => "wx_read_users",
             Metric::WxShares => "wx_shares",
+            Metric::WxArticleReads => "wx_article_reads",
+            Metric::WxArticleReadUsers => "wx_article_read_users",
+            Metric::WxArticleShares => "wx_article_shares",
+            Metric::AutoReplies => "auto_replies",
+            Metric::AutoRepliesByHour => "auto_replies_by_hour",
+            Metric::RuleHits => "rule_hits",
+            Metric::KeywordHits => "keyword_hits",
+            Metric::DirectoryServiceHits => "directory_service_hits",
+            Metric::DirectoryCategoryHits => "directory_category_hits",
+            Metric::TicketIntakeByHour => "ticket_intake_by_hour",
         }
     }
 
@@ -232,7 +273,7 @@ impl TryFrom<&ev::TicketChanged> for TicketFact {
 
 impl TicketFact {
     /// The counters this change grows, on the day it happened, under the department
-    /// that owns the ticket after it.
+    /// that owns the ticket after it (and a citizen's message taken in, by hour).
     pub fn tallies(&self, office: FixedOffset) -> Vec<Tally> {
         use ev::TicketChangeKind as K;
         let tally = |metric, value| Tally {
@@ -242,8 +283,18 @@ impl TicketFact {
             key: self.department.clone(),
             value,
         };
+        // A citizen's message that a ticket took in, by office hour (not by department:
+        // the reply-path check asks whether anything answered, not who).
+        let intake = || {
+            let hour = self.occurred_at.with_timezone(&office).hour();
+            Tally {
+                key: format!("{hour:02}"),
+                ..tally(Metric::TicketIntakeByHour, 1)
+            }
+        };
         match self.kind {
-            K::Opened => vec![tally(Metric::TicketsOpened, 1)],
+            K::Opened => vec![tally(Metric::TicketsOpened, 1), intake()],
+            K::CitizenMessage => vec![intake()],
             K::Acknowledged => vec![tally(Metric::TicketsAcknowledged, 1)],
             K::Replied => vec![tally(Metric::TicketsAnswered, 1)],
             K::Closed => vec![tally(Metric::TicketsClosed, 1)],
@@ -256,7 +307,7 @@ impl TicketFact {
                 ],
                 None => Vec::new(),
             },
-            K::Assigned | K::CitizenMessage | K::Unspecified => Vec::new(),
+            K::Assigned | K::Unspecified => Vec::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One `EventHandler` per subject: decode → domain → one transaction → ack.
 
+pub mod autoreplies;
 pub mod content;
 pub mod inbound;
 pub mod tickets;

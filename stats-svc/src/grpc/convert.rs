@@ -141,6 +141,9 @@ pub fn readiness(account: &AccountId, day: NaiveDate, r: Readiness) -> pb::Readi
         recent_tickets: r.recent_tickets,
         recent_answered: r.recent_answered,
         interaction_ok: r.interaction_ok,
+        recent_auto_replies: r.recent_auto_replies,
+        reply_path_messages: r.reply_path.messages,
+        reply_path_answered: r.reply_path.answered,
         acknowledged_in_time: r.acknowledged_in_time,
         alarms: r.alarms.into_iter().map(alarm).collect(),
     }

@@ -213,8 +213,9 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         caller.require_any(READERS)?;
         let req = request.get_ref();
         let account = scoped(caller, &req.account)?;
+        let now = chrono::Utc::now();
         let day = if req.date.is_empty() {
-            office_day(chrono::Utc::now(), self.settings.office)
+            office_day(now, self.settings.office)
         } else {
             convert::day("date", &req.date)?
         };
@@ -223,6 +224,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             &self.settings.rules,
             &account,
             day,
+            now,
             self.settings.office,
         )
         .await

@@ -123,12 +123,13 @@ async fn overview(
         Ok(None) => return to_login(),
         Err(response) => return response,
     };
-    let today = office_day(Utc::now(), state.settings.office);
+    let now = Utc::now();
+    let today = office_day(now, state.settings.office);
     match app::dashboard::overview(
         &state.db,
         &state.settings.rules,
         viewer.accounts.as_deref(),
-        today,
+        now,
         state.settings.office,
     )
     .await
@@ -164,12 +165,11 @@ async fn account(
         return not_found();
     }
     let days = query.days.unwrap_or(90).clamp(7, 366);
-    let today = office_day(Utc::now(), state.settings.office);
     match app::dashboard::account_page(
         &state.db,
         &state.settings.rules,
         &id,
-        today,
+        Utc::now(),
         days,
         state.settings.office,
     )

@@ -48,7 +48,8 @@ main{padding:16px;max-width:1280px;margin:0 auto}
 .card h2{font-size:16px;margin:4px 0 10px}.chart{width:100%;height:320px}
 table{width:100%;border-collapse:collapse;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e5e9ef;text-align:left}
 th{background:#fafbfc}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:bold}.muted{color:#7a8699}
-.wide{grid-column:1/-1}form.inline{display:flex;gap:8px;flex-wrap:wrap;align-items:center}
+.wide{grid-column:1/-1}.grid3{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:12px}
+@media(max-width:800px){.grid3{grid-template-columns:1fr}}form.inline{display:flex;gap:8px;flex-wrap:wrap;align-items:center}
 input,select,button{font-size:14px;padding:4px 8px}";
 
 fn layout(title: &str, body: &str, charts: Option<&str>) -> String {
@@ -190,6 +191,10 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         "opened": pick(&|d| d.tickets_opened),
         "closed": pick(&|d| d.tickets_closed),
         "hours": page.hours,
+        "autoHours": page.auto_hours,
+        "ruleReplies": pick(&|d| d.rule_replies),
+        "directoryReplies": pick(&|d| d.directory_replies),
+        "articleReads": page.days.iter().map(|d| d.article_reads).collect::<Vec<_>>(),
         // Ranked bars read bottom-up, so the best department goes last.
         "departments": departments.iter().rev().map(|d| d.department.clone()).collect::<Vec<_>>(),
         "compliance": departments.iter().rev()
@@ -230,11 +235,14 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
     let body = format!(
         "<form class=\"inline\" method=\"get\"><strong>{name}</strong>\
          <select name=\"days\">{options}</select><button>查看</button></form>\
-         <p>最近发布：{last} · 更新 {update} · 互动 {interaction} · 近 {window} 天留言 {tickets} 件，已回应 {answered} 件</p>\
+         <p>最近发布：{last} · 更新 {update} · 互动 {interaction} · 近 {window} 天留言 {tickets} 件，已回应 {answered} 件，自动回复 {auto} 次</p>\
          <div class=\"grid\">\
          <div class=\"card\"><h2>粉丝增长</h2><div id=\"followers\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>消息与工单</h2><div id=\"traffic\" class=\"chart\"></div></div>\
          <div class=\"card wide\"><h2>留言时段分布</h2><div id=\"hours\" class=\"chart\"></div></div>\
+         <div class=\"card\"><h2>自动回复</h2><div id=\"replies\" class=\"chart\"></div></div>\
+         <div class=\"card\"><h2>图文阅读（微信统计）</h2><div id=\"reads\" class=\"chart\"></div></div>\
+         <div class=\"card wide\"><h2>关键词与办事指南命中</h2><div class=\"grid3\">{hits}</div></div>\
          <div class=\"card wide\"><h2>各部门按时响应率（近 30 天）</h2><div id=\"compliance\" class=\"chart\"></div>{table}</div>\
          <div class=\"card wide\"><h2>告警</h2>{alarms}</div></div>\
          <script id=\"data\" type=\"application/json\">{data}</script>",
@@ -254,10 +262,32 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         window = 7,
         tickets = r.recent_tickets,
         answered = r.recent_answered,
+        auto = r.recent_auto_replies,
         alarms = alarms_table(&page.alarms),
+        hits = [
+            ("关键词", &page.hits.keywords),
+            ("办事指南事项", &page.hits.services),
+            ("办事指南分类", &page.hits.categories),
+        ]
+        .iter()
+        .map(|(title, rows)| top_table(title, rows))
+        .collect::<String>(),
         data = script_json(&data),
     );
     layout(account, &body, Some(ACCOUNT_CHARTS))
+}
+
+/// A top list (a key and its count), or a line saying there is none.
+fn top_table(title: &str, rows: &[(String, i64)]) -> String {
+    let mut html = format!("<table><tr><th>{title}</th><th>次数</th></tr>");
+    for (key, count) in rows {
+        let _ = write!(html, "<tr><td>{}</td><td>{count}</td></tr>", esc(key));
+    }
+    if rows.is_empty() {
+        html.push_str("<tr><td colspan=\"2\" class=\"muted\">暂无命中</td></tr>");
+    }
+    html.push_str("</table>");
+    html
 }
 
 fn duration(seconds: f64) -> String {
@@ -284,9 +314,17 @@ chart('traffic').setOption({tooltip:{trigger:'axis'},legend:{top:0,data:['消息
  grid:{left:50,right:20,top:50,bottom:30},xAxis:{type:'category',data:d.dates},yAxis:{type:'value'},
  series:[{name:'消息',type:'line',data:d.messages},{name:'菜单点击',type:'line',data:d.clicks},
  {name:'新工单',type:'bar',data:d.opened},{name:'办结',type:'bar',data:d.closed}]});
-chart('hours').setOption({tooltip:{},grid:{left:50,right:20,top:20,bottom:30},
+chart('hours').setOption({tooltip:{trigger:'axis'},legend:{top:0,data:['留言','自动回复']},grid:{left:50,right:20,top:40,bottom:30},
  xAxis:{type:'category',data:[...Array(24).keys()].map(h=>h+'时')},yAxis:{type:'value'},
- series:[{type:'bar',data:d.hours,itemStyle:{color:'#6a1b9a'}}]});
+ series:[{name:'留言',type:'bar',data:d.hours,itemStyle:{color:'#6a1b9a'}},
+ {name:'自动回复',type:'bar',data:d.autoHours,itemStyle:{color:'#00897b'}}]});
+chart('replies').setOption({tooltip:{trigger:'axis'},legend:{top:0,data:['关键词回复','办事指南']},
+ grid:{left:50,right:20,top:50,bottom:30},xAxis:{type:'category',data:d.dates},yAxis:{type:'value'},
+ series:[{name:'关键词回复',type:'bar',stack:'r',data:d.ruleReplies,itemStyle:{color:'#00897b'}},
+ {name:'办事指南',type:'bar',stack:'r',data:d.directoryReplies,itemStyle:{color:'#f9a825'}}]});
+chart('reads').setOption({tooltip:{trigger:'axis'},grid:{left:60,right:20,top:30,bottom:30},
+ xAxis:{type:'category',data:d.dates},yAxis:{type:'value',name:'阅读'},
+ series:[{name:'图文阅读',type:'line',data:d.articleReads,connectNulls:false,areaStyle:{opacity:.15}}]});
 chart('compliance').setOption({tooltip:{},grid:{left:110,right:40,bottom:20},
  xAxis:{type:'value',max:100,axisLabel:{formatter:'{value}%'}},yAxis:{type:'category',data:d.departments},
  series:[{type:'bar',data:d.compliance,label:{show:true,position:'right',formatter:'{c}%'},itemStyle:{color:'#1565c0'}}]});

@@ -232,3 +232,59 @@ pub async fn ticket_summaries(
     .fetch_all(db)
     .await
 }
+
+/// One counter of one account on one day.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountValue {
+    pub account: String,
+    pub metric: String,
+    pub day: NaiveDate,
+    pub key: String,
+    pub value: i64,
+}
+
+/// The values of `metrics` from `from` to `to` (inclusive), of `account` (`None`:
+/// every account): the hourly counters of the reply-path check, across accounts in
+/// one statement for the overview.
+pub async fn values_of(
+    db: &PgPool,
+    account: Option<&AccountId>,
+    metrics: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<AccountValue>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account, metric, day, key, value FROM daily_counts
+          WHERE day BETWEEN $1 AND $2 AND metric = ANY($3)
+            AND ($4::text IS NULL OR account = $4)",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(metrics)
+    .bind(account.map(AccountId::as_str))
+    .fetch_all(db)
+    .await
+}
+
+/// The `limit` largest keys of `metric` for `account` over a range, largest first.
+pub async fn top_keys(
+    db: &PgPool,
+    account: &AccountId,
+    metric: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT key, sum(value)::bigint AS total FROM daily_counts
+          WHERE account = $1 AND metric = $2 AND day BETWEEN $3 AND $4
+          GROUP BY key ORDER BY total DESC, key LIMIT $5",
+    )
+    .bind(account.as_str())
+    .bind(metric)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

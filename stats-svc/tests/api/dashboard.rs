@@ -171,6 +171,33 @@ async fn feed(app: &Running) {
         )
         .await;
         events += 2;
+        // A reply rule answered the message, and the directory a menu click.
+        for (n, source, subject) in [
+            (0, ev::AutoReplySource::Rule, "rule"),
+            (
+                1,
+                ev::AutoReplySource::DirectoryService,
+                "directory_service",
+            ),
+        ] {
+            let id = format!("ar-{d}-{n}");
+            let answer = ev::AutoReplied {
+                header: header(&id, "chenzhou", at + n),
+                source: source as i32,
+                rule_id: "r-housing".to_owned(),
+                matched: "公积金".to_owned(),
+                service_id: "社保卡申领".to_owned(),
+                category: "社会保障".to_owned(),
+                ..Default::default()
+            };
+            app.publish(
+                &format!("interaction.chenzhou.autoreply.{subject}"),
+                &id,
+                answer.encode_to_vec(),
+            )
+            .await;
+            events += 1;
+        }
         for (t, department) in ["住建局", "水务局", "交通局"].iter().enumerate() {
             let ticket = format!("t-{d}-{t}");
             let opened = at - 7200;
@@ -323,7 +350,14 @@ async fn every_page_renders_its_charts_in_chromium_with_a_real_runs_data() {
         format!("{}/account/chenzhou?days=30", app.http),
     ])
     .await;
-    for chart in ["followers", "traffic", "hours", "compliance"] {
+    for chart in [
+        "followers",
+        "traffic",
+        "hours",
+        "replies",
+        "reads",
+        "compliance",
+    ] {
         let start = dom
             .find(&format!("id=\"{chart}\""))
             .unwrap_or_else(|| panic!("{chart} container"));
@@ -338,6 +372,10 @@ async fn every_page_renders_its_charts_in_chromium_with_a_real_runs_data() {
     assert!(
         dom.contains("住建局") && dom.contains("水务局"),
         "departments listed"
+    );
+    assert!(
+        dom.contains("公积金") && dom.contains("社保卡申领") && dom.contains("社会保障"),
+        "keyword and directory hits listed"
     );
     let ranking = reqwest::get(format!("{}/ranking", app.http))
         .await

@@ -62,12 +62,12 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
         .fetch_one(&db)
         .await
         .unwrap();
-        if done == 4 {
+        if done == 5 {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "pull not done: {done}/4"
+            "pull not done: {done}/5"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -103,16 +103,80 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
     assert_eq!(articles, 20, "two articles a day over 10 days, at day 7");
     db.close().await;
 
+    // The day's article reads (getarticlesummary) by article, summed on the account
+    // page: wechat-sim answers two articles a day.
+    let reads = pb::stats_service_client::StatsServiceClient::new(
+        Channel::from_shared(format!("http://127.0.0.1:{}", replicas[0].0))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    )
+    .get_daily_series(authed(
+        pb::GetDailySeriesRequest {
+            account: "demo".to_owned(),
+            metric: "wx_article_reads".to_owned(),
+            from: latest.to_string(),
+            to: latest.to_string(),
+        },
+        VIEWER_KEY,
+    ))
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(reads.points.len(), 2, "{reads:?}");
+    assert!(
+        reads
+            .points
+            .iter()
+            .all(|p| p.value > 0 && p.key.ends_with(['1', '2']))
+    );
+
     for (_, stop, server) in replicas {
         let _ = stop.send(());
         server.await.unwrap().unwrap();
     }
-    // 10 days: users in 7-day chunks, reads in 3-day chunks, article totals one day
-    // each; each asked for once although two replicas ran the job.
+    // 10 days: users in 7-day chunks, reads in 3-day chunks, article totals and
+    // summaries one day each; each asked for once although two replicas ran the job.
     let calls = |api: &str| sim.state().calls_to(&format!("/datacube/{api}")).len();
     assert_eq!(calls("getusersummary"), 2);
     assert_eq!(calls("getusercumulate"), 2);
     assert_eq!(calls("getuserread"), 4);
     assert_eq!(calls("getarticletotal"), 10);
+    // getarticlesummary takes one day a call: ten calls, each a single day, none refused.
+    let summaries = sim.state().calls_to("/datacube/getarticlesummary");
+    assert_eq!(summaries.len(), 10);
+    for call in &summaries {
+        let body = call.body.as_ref().expect("a JSON range");
+        assert_eq!(body["begin_date"], body["end_date"], "{body}");
+        assert_eq!(call.errcode, 0);
+    }
+    sim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn wechat_sim_answers_an_article_summary_of_one_day_and_refuses_two() {
+    use wechat::api::{Client, ErrCode};
+    use wechat::token::{LocalTokenCache, TokenSource};
+    use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET};
+
+    let sim = MockWechat::start(SimConfig::default()).await.unwrap();
+    let client = Client::builder(
+        DEMO_APPID,
+        secrecy::SecretString::from(DEMO_SECRET),
+        TokenSource::from(LocalTokenCache::default()),
+    )
+    .base_url(sim.base_url())
+    .build()
+    .unwrap();
+    let day = Utc::now().date_naive() - chrono::Days::new(3);
+    let one = client.article_summary(day, day).await.unwrap();
+    assert_eq!(one.len(), 2, "{one:?}");
+    assert!(one.iter().all(|a| a.ref_date == day));
+    let two = client
+        .article_summary(day, day + chrono::Days::new(1))
+        .await
+        .unwrap_err();
+    assert_eq!(two.code(), Some(ErrCode::DATE_RANGE_ERROR), "{two}");
     sim.stop().await.unwrap();
 }

@@ -2,6 +2,7 @@
 //! namespace per test, a module per feature. Events go in through JetStream,
 //! counts come out through gRPC.
 
+mod autoreplies;
 mod dashboard;
 mod datacube;
 mod drain;
