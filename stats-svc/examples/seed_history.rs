@@ -1,5 +1,5 @@
-//! Seeds a local run with history: 90 days (or `SEED_DAYS`) of realistic callbacks and
-//! ticket changes for each account named on the command line (default `demo`),
+//! Seeds a local run with history: 90 days (or `SEED_DAYS`) of realistic callbacks,
+//! automatic answers (reply rules, the directory) and ticket changes for each account named on the command line (default `demo`),
 //! published to JetStream as the gateway and interaction-svc publish them, and 40
 //! articles a month with reach figures entered over gRPC, so the dashboard shows full
 //! charts within a minute of `deploy/dev/run.sh`.
@@ -35,6 +35,51 @@ impl Lcg {
 const DEPARTMENTS: [&str; 5] = ["住建局", "水务局", "交通局", "人社局", "城管局"];
 const MENU_KEYS: [&str; 4] = ["MENU_GUIDE", "MENU_QUERY", "MENU_NEWS", "MENU_CONTACT"];
 const SCENES: [&str; 3] = ["hall", "metro", "poster"];
+/// Reply rules (id, keyword) and directory services (id, category) that answer.
+const RULES: [(&str, &str); 4] = [
+    ("rule-gjj", "公积金"),
+    ("rule-yb", "医保"),
+    ("rule-hours", "办公时间"),
+    ("rule-hello", "你好"),
+];
+const SERVICES: [(&str, &str); 3] = [
+    ("svc-sbk", "社会保障"),
+    ("svc-hukou", "户籍办理"),
+    ("svc-jz", "居住证"),
+];
+
+/// An automatic answer, as interaction-svc announces it.
+fn answered(
+    id: &str,
+    account: &str,
+    at: i64,
+    source: ev::AutoReplySource,
+    (key, category): (&str, &str),
+) -> (String, Vec<u8>) {
+    let (subject, rule_id, matched, service_id) = match source {
+        ev::AutoReplySource::Rule => ("rule", key, category, ""),
+        ev::AutoReplySource::DirectoryService => ("directory_service", "", "", key),
+        _ => ("directory_category", "", category, ""),
+    };
+    let event = ev::AutoReplied {
+        header: header(id, account, at),
+        openid: format!("o_{id}"),
+        source: source as i32,
+        rule_id: rule_id.to_owned(),
+        matched: matched.to_owned(),
+        service_id: service_id.to_owned(),
+        category: if source == ev::AutoReplySource::Rule {
+            String::new()
+        } else {
+            category.to_owned()
+        },
+        inbound_event_id: id.trim_end_matches("-ar").to_owned(),
+    };
+    (
+        format!("interaction.{account}.autoreply.{subject}"),
+        event.encode_to_vec(),
+    )
+}
 
 fn header(id: &str, account: &str, at: i64) -> Option<ev::EventHeader> {
     Some(ev::EventHeader {
@@ -184,6 +229,23 @@ async fn main() -> anyhow::Result<()> {
                 publisher
                     .inbound(account, &id, t, "msg.text", body, true)
                     .await?;
+                // About half are answered by a rule, a fifth by the directory.
+                let answer = match rng.below(10) {
+                    0..=4 => Some((
+                        ev::AutoReplySource::Rule,
+                        RULES[rng.below(RULES.len() as u64) as usize],
+                    )),
+                    5 | 6 => Some((
+                        ev::AutoReplySource::DirectoryService,
+                        SERVICES[rng.below(SERVICES.len() as u64) as usize],
+                    )),
+                    _ => None,
+                };
+                if let Some((source, what)) = answer {
+                    let id = format!("{id}-ar");
+                    let (subject, payload) = answered(&id, account, t, source, what);
+                    publisher.send(&subject, &id, payload).await?;
+                }
             }
             for n in 0..(20 + rng.below(50)) {
                 let id = format!("seed-{account}-{day}-c{n}");
@@ -195,6 +257,17 @@ async fn main() -> anyhow::Result<()> {
                 publisher
                     .inbound(account, &id, t, "event.CLICK", &body, false)
                     .await?;
+                if menu == "MENU_GUIDE" {
+                    let id = format!("{id}-ar");
+                    let (subject, payload) = answered(
+                        &id,
+                        account,
+                        t,
+                        ev::AutoReplySource::DirectoryCategory,
+                        ("", SERVICES[rng.below(SERVICES.len() as u64) as usize].1),
+                    );
+                    publisher.send(&subject, &id, payload).await?;
+                }
             }
             for n in 0..(3 + rng.below(6) * busy) {
                 let ticket = format!("seed-{account}-{day}-t{n}");

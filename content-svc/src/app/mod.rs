@@ -7,7 +7,9 @@
 
 pub mod articles;
 pub mod directory;
+pub mod hall;
 pub mod lexicon;
+pub mod menus;
 pub mod publishing;
 pub mod search;
 

@@ -9,6 +9,7 @@
 mod convert;
 mod directory_import;
 mod error;
+pub mod menus;
 mod screen_text;
 
 use platform::Role;

@@ -5,6 +5,8 @@
 
 pub mod articles;
 pub mod directory;
+pub mod hall;
 pub mod lexicon;
+pub mod menus;
 pub mod search;
 pub mod services;
