@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "proto/events/v1/events.proto",
     "proto/events/v1/content.proto",
     "proto/content/v1/content.proto",
+    "proto/content/v1/menu.proto",
     "proto/interaction/v1/interaction.proto",
     "proto/stats/v1/stats.proto",
 ];

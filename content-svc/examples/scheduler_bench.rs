@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
             ("API_KEYS", "bench:admin:bench-admin-key"),
             ("WECHAT_API_BASE_URL", mock.base_url()),
             ("SCHEDULER_INTERVAL", "1s"),
+            ("HALL_ADDR", "127.0.0.1:0"),
         ],
     );
     let mut stops = Vec::new();

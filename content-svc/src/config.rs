@@ -23,6 +23,7 @@ pub const DEFAULTS: ServiceDefaults = ServiceDefaults {
 pub struct Config {
     pub service: ServiceConfig,
     pub content: ContentConfig,
+    pub hall: HallConfig,
 }
 
 impl Config {
@@ -31,7 +32,38 @@ impl Config {
         Ok(Self {
             service: ServiceConfig::from_env(env, DEFAULTS)?,
             content: ContentConfig::from_env(env)?,
+            hall: HallConfig::from_env(env)?,
         })
+    }
+}
+
+/// The service hall's page and the URL menus point at.
+#[derive(Debug, Clone)]
+pub struct HallConfig {
+    /// `HALL_ADDR` (default `127.0.0.1:8084`): the hall's HTTP port.
+    pub addr: std::net::SocketAddr,
+    /// `HALL_PUBLIC_URL` (default `http://{HALL_ADDR}`): the hall as citizens reach
+    /// it (`https://wx.example.gov.cn`); a menu's service-hall button opens
+    /// `{HALL_PUBLIC_URL}/hall/{account}`.
+    pub public_url: String,
+}
+
+impl HallConfig {
+    /// Reads the settings; every error names its variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let addr = env.parse_or("HALL_ADDR", ([127, 0, 0, 1], 8084).into())?;
+        let public_url = env.string_or("HALL_PUBLIC_URL", &format!("http://{addr}"));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://"))
+            || public_url.contains(['?', '#', ' '])
+        {
+            return Err(ConfigError::Invalid {
+                var: "HALL_PUBLIC_URL".to_owned(),
+                value: public_url,
+                reason: "expected an http(s) URL without query or fragment".to_owned(),
+            });
+        }
+        Ok(Self { addr, public_url })
     }
 }
 
@@ -107,6 +139,16 @@ mod tests {
         assert_eq!(config.service.common.admin_addr.port(), 9082);
         assert_eq!(config.service.db.database(), "content");
         assert_eq!(config.content.scheduler_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_hall_defaults_to_its_port_and_refuses_a_bad_url() {
+        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(config.hall.addr.port(), 8084);
+        assert_eq!(config.hall.public_url, "http://127.0.0.1:8084");
+        let env = Env::from_pairs([("HALL_PUBLIC_URL", "ftp://x")]);
+        let error = Config::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("HALL_PUBLIC_URL"), "{error}");
     }
 
     #[test]

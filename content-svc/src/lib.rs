@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod http;
 pub mod jobs;
 pub mod startup;
 pub mod store;

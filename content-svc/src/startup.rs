@@ -8,12 +8,14 @@ use std::sync::Arc;
 use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 use proto::content::v1::content_service_server::{self, ContentServiceServer};
+use proto::content::v1::menu_service_server::{self, MenuServiceServer};
 use wechat::api::Client;
 use wechat::token::{SharedCacheConfig, SharedTokenCache, TokenSource};
 
 use crate::app::articles::Articles;
 use crate::app::directory::Directory;
 use crate::app::lexicon::Lexicon;
+use crate::app::menus::Menus;
 use crate::app::publishing::Publisher;
 use crate::app::search::Search;
 use crate::config::{Config, ContentConfig, DEFAULTS};
@@ -21,6 +23,8 @@ use crate::domain::screening::STARTER_LEXICON;
 use crate::domain::search::Segmenter;
 use crate::events::job_finish::{MassSendFinished, PublishFinished};
 use crate::grpc::ContentGrpc;
+use crate::grpc::menus::MenuGrpc;
+use crate::http::HallState;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
@@ -32,6 +36,9 @@ pub struct Application {
     search: Search,
     content: ContentConfig,
     signal: OutboxSignal,
+    menus: Menus,
+    hall: Option<tokio::net::TcpListener>,
+    hall_port: u16,
 }
 
 impl Application {
@@ -39,6 +46,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
         let content = config.content;
+        let hall_config = config.hall;
         let lexicon = Lexicon::new(runtime.db.clone());
         let seed = match &content.lexicon_file {
             Some(path) => std::fs::read_to_string(path)
@@ -54,10 +62,12 @@ impl Application {
             SharedTokenCache::open(&runtime.jetstream, SharedCacheConfig::new(bucket)).await?;
         let tokens = TokenSource::from(cache);
         let mut clients = HashMap::new();
+        let mut menu_clients = HashMap::new();
         for account in &content.accounts {
             let client = Client::builder(&account.appid, account.secret.clone(), tokens.clone())
                 .base_url(&content.wechat_base_url)
                 .build()?;
+            menu_clients.insert(account.id.clone(), client.clone());
             clients.insert(account.id.clone(), (client, account.kind));
         }
         let signal = OutboxSignal::new();
@@ -93,6 +103,9 @@ impl Application {
                 tracing::info!(services = seeded, "directory seeded");
             }
         }
+        let menus = Menus::new(runtime.db.clone(), menu_clients, &hall_config.public_url);
+        let hall = platform::service::bind(hall_config.addr).await?;
+        let hall_port = hall.local_addr()?.port();
         Ok(Self {
             runtime,
             articles,
@@ -100,6 +113,9 @@ impl Application {
             search,
             content,
             signal,
+            menus,
+            hall: Some(hall),
+            hall_port,
         })
     }
 
@@ -113,9 +129,14 @@ impl Application {
         self.runtime.admin_port()
     }
 
+    /// The bound service-hall port.
+    pub fn hall_port(&self) -> u16 {
+        self.hall_port
+    }
+
     /// Serves until `shutdown` resolves, then drains.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let db = self.runtime.db.clone();
@@ -140,13 +161,46 @@ impl Application {
             self.directory.clone(),
             self.search.clone(),
         );
+        if let Some(listener) = self.hall.take() {
+            self.spawn_hall(listener);
+        }
         let routes = tonic::service::Routes::new(ContentServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),
+        ))
+        .add_service(MenuServiceServer::with_interceptor(
+            MenuGrpc::new(self.menus.clone()),
+            self.runtime.auth(),
         ));
         self.runtime
-            .serve(routes, &[content_service_server::SERVICE_NAME], shutdown)
+            .serve(
+                routes,
+                &[
+                    content_service_server::SERVICE_NAME,
+                    menu_service_server::SERVICE_NAME,
+                ],
+                shutdown,
+            )
             .await
+    }
+
+    /// Serves the service hall until the drain begins.
+    fn spawn_hall(&self, listener: tokio::net::TcpListener) {
+        let state = HallState {
+            db: self.runtime.db.clone(),
+            search: self.search.clone(),
+            accounts: self.content.accounts.iter().map(|a| a.id.clone()).collect(),
+        };
+        let app = crate::http::router(state);
+        let stop = self.runtime.drain.stopping().clone();
+        self.runtime.drain.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "service hall server failed");
+            }
+        });
     }
 }
 

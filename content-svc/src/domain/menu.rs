@@ -1,10 +1,33 @@
 //! A custom menu as data and WeChat's limits on it (`menu/create`), checked before
-//! any call so a refusal names the rule broken. Storage, versions and publishing
-//! come with issue 11's menu work; this is the pure part.
+//! any call so a refusal names the rule broken; the buttons built from the directory
+//! (a category, the service hall) and how they become WeChat's buttons.
+//!
+//! The types are stored as JSON (`menu_versions.buttons`), so their serde shape is
+//! the stored format: change it only with a migration of the stored versions.
 
-/// What a button does (WeChat's `type`), with the field each kind needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// The prefix of a CLICK key naming a directory category: `category:social_security`.
+/// interaction-svc answers such a click with the category's services, so the format
+/// is a contract between the two services.
+pub const CATEGORY_KEY_PREFIX: &str = "category:";
+
+/// The CLICK key of a directory category.
+pub fn category_key(code: &str) -> String {
+    format!("{CATEGORY_KEY_PREFIX}{code}")
+}
+
+/// What a button does (WeChat's `type`, with the field each kind needs), or a
+/// target in the directory that becomes one when the menu is published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
+    /// A directory category: published as a CLICK with key `category:{code}`.
+    Category {
+        code: String,
+    },
+    /// The account's service hall: published as a VIEW of its page.
+    ServiceHall,
     Click {
         key: String,
     },
@@ -46,15 +69,17 @@ pub enum Action {
 }
 
 /// A top-level button: an action, or a list of 1 to 5 sub-buttons.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     pub name: String,
+    #[serde(default)]
     pub action: Option<Action>,
+    #[serde(default)]
     pub sub_buttons: Vec<SubButton>,
 }
 
 /// A button inside a top-level one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubButton {
     pub name: String,
     pub action: Action,
@@ -87,6 +112,8 @@ pub enum MenuError {
     },
     #[error("button {place}: url must start with https:// or http://")]
     BadUrl { place: String },
+    #[error("button {place}: {code:?} is not a directory category")]
+    UnknownCategory { place: String, code: String },
 }
 
 /// WeChat's length of a name: a character beyond ASCII counts 4 bytes (so 16 bytes
@@ -128,6 +155,16 @@ fn check_action(place: &str, action: &Action) -> Result<(), MenuError> {
         }
     };
     match action {
+        Action::Category { code } => {
+            if crate::domain::CategoryCode::parse(code).is_err() {
+                return Err(MenuError::UnknownCategory {
+                    place: place.to_owned(),
+                    code: code.clone(),
+                });
+            }
+            need("key", &category_key(code), KEY_MAX)
+        }
+        Action::ServiceHall => Ok(()),
         Action::Click { key }
         | Action::ScancodePush { key }
         | Action::ScancodeWaitmsg { key }
@@ -195,6 +232,60 @@ pub fn validate(buttons: &[Button]) -> Result<(), MenuError> {
         }
     }
     Ok(())
+}
+
+/// Every button's place and action, top-level ones first in their order.
+pub fn actions(buttons: &[Button]) -> Vec<(String, &Action)> {
+    let mut out = Vec::new();
+    for (i, button) in buttons.iter().enumerate() {
+        if let Some(action) = &button.action {
+            out.push(((i + 1).to_string(), action));
+        }
+        for (j, sub) in button.sub_buttons.iter().enumerate() {
+            out.push((format!("{}.{}", i + 1, j + 1), &sub.action));
+        }
+    }
+    out
+}
+
+/// The directory categories a menu points at, with the button's place.
+pub fn categories(buttons: &[Button]) -> Vec<(String, &str)> {
+    actions(buttons)
+        .into_iter()
+        .filter_map(|(place, action)| match action {
+            Action::Category { code } => Some((place, code.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The menu as WeChat takes it: a category becomes a CLICK with its key, the
+/// service hall a VIEW of `hall_url` (the account's page).
+pub fn resolve(buttons: &[Button], hall_url: &str) -> Vec<Button> {
+    let action = |action: &Action| match action {
+        Action::Category { code } => Action::Click {
+            key: category_key(code),
+        },
+        Action::ServiceHall => Action::View {
+            url: hall_url.to_owned(),
+        },
+        other => other.clone(),
+    };
+    buttons
+        .iter()
+        .map(|button| Button {
+            name: button.name.clone(),
+            action: button.action.as_ref().map(action),
+            sub_buttons: button
+                .sub_buttons
+                .iter()
+                .map(|sub| SubButton {
+                    name: sub.name.clone(),
+                    action: action(&sub.action),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -268,5 +359,57 @@ mod tests {
         let mut m = menu();
         m[1].action = Some(Action::Click { key: "k".into() });
         assert_eq!(validate(&m), Err(MenuError::ActionOrSubs { top: 2 }));
+    }
+
+    #[test]
+    fn directory_buttons_become_a_category_click_and_a_hall_view() {
+        let m = vec![Button {
+            name: "服务".into(),
+            action: None,
+            sub_buttons: vec![
+                SubButton {
+                    name: "社保".into(),
+                    action: Action::Category {
+                        code: "social_security".into(),
+                    },
+                },
+                SubButton {
+                    name: "办事大厅".into(),
+                    action: Action::ServiceHall,
+                },
+            ],
+        }];
+        assert_eq!(validate(&m), Ok(()));
+        assert_eq!(categories(&m), vec![("1.1".to_owned(), "social_security")]);
+        let resolved = resolve(&m, "https://wx.example.gov.cn/hall/demo");
+        assert_eq!(
+            resolved[0].sub_buttons[0].action,
+            Action::Click {
+                key: "category:social_security".into()
+            }
+        );
+        assert_eq!(
+            resolved[0].sub_buttons[1].action,
+            Action::View {
+                url: "https://wx.example.gov.cn/hall/demo".into()
+            }
+        );
+        let mut bad = m.clone();
+        bad[0].sub_buttons[0].action = Action::Category {
+            code: "Bad Code".into(),
+        };
+        assert!(matches!(
+            validate(&bad),
+            Err(MenuError::UnknownCategory { .. })
+        ));
+    }
+
+    #[test]
+    fn the_stored_json_names_the_type() {
+        let json = serde_json::to_value(menu()).unwrap();
+        assert_eq!(json[0]["action"]["type"], "view");
+        assert_eq!(json[1]["sub_buttons"][0]["action"]["type"], "click");
+        let back: Vec<Button> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, menu());
     }
 }

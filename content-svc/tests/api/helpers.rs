@@ -45,6 +45,8 @@ pub struct TestApp {
     /// A pool on the service's database, for arranging rows with SQL.
     pub db: PgPool,
     pub admin_port: u16,
+    /// The service hall's HTTP port.
+    pub hall_port: u16,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _nats: TestNats,
@@ -58,7 +60,11 @@ pub async fn spawn_app() -> TestApp {
 /// content-svc on `test_nats` with extra settings (e.g. the mock WeChat's URL).
 pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> TestApp {
     let test_db = TestDb::new("content");
-    let mut env = service_env(&test_db, &test_nats, [("API_KEYS", API_KEYS)]);
+    let mut env = service_env(
+        &test_db,
+        &test_nats,
+        [("API_KEYS", API_KEYS), ("HALL_ADDR", "127.0.0.1:0")],
+    );
     for (key, value) in extra {
         env = env.with(key, *value);
     }
@@ -68,6 +74,7 @@ pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> Test
         .expect("content-svc builds against the test database and NATS");
     let grpc_port = app.grpc_port();
     let admin_port = app.admin_port();
+    let hall_port = app.hall_port();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -85,6 +92,7 @@ pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> Test
         channel,
         db,
         admin_port,
+        hall_port,
         shutdown: Some(shutdown),
         server: Some(server),
         _nats: test_nats,

@@ -1,0 +1,521 @@
+//! Custom menus: saved as numbered versions, published through WeChat's API
+//! (`menu/create`; `menu/addconditional` for a conditional menu), restorable.
+//!
+//! A publication is recorded as `publishing` and committed, WeChat is called with no
+//! transaction open, and the outcome is settled in a second transaction. A replica
+//! dying mid-call leaves the claim, which a later publication takes over once it is
+//! older than [`STALE_CLAIM`] (the client's calls time out long before).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use wechat::api::menu as wx;
+use wechat::api::{ApiError, Client};
+
+use crate::domain::menu::{self, Action, Button, MenuError};
+use crate::store::menus::{self as store, MenuRow, Settled, VersionRow};
+
+/// How long a `publishing` claim blocks another publication of the same menu.
+pub const STALE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// The longest note on a version, in characters.
+pub const NOTE_MAX: usize = 200;
+
+/// Why a menu use case failed. Mapped to a status once, in `grpc::menus`.
+#[derive(Debug, thiserror::Error)]
+pub enum MenuFailure {
+    /// One of WeChat's limits (or a directory target) is broken; the message names
+    /// the rule and the button.
+    #[error(transparent)]
+    Rule(#[from] MenuError),
+    /// A request field is unusable; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such menu or version.
+    #[error("{0}")]
+    NotFound(String),
+    /// The menu's state does not allow the step; the message names the rule.
+    #[error("{0}")]
+    Precondition(String),
+    /// WeChat refused the call (its error, verbatim); WeChat still shows what it did.
+    #[error("WeChat refused the menu: {0}")]
+    Wechat(String),
+    /// WeChat could not be reached or was busy; nothing is known to have changed.
+    #[error("WeChat could not be reached: {0}")]
+    Unavailable(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<ApiError> for MenuFailure {
+    fn from(error: ApiError) -> Self {
+        match &error {
+            ApiError::Wechat { code, .. } if !code.is_busy() => Self::Wechat(error.to_string()),
+            ApiError::Decode(_) | ApiError::Config(_) => Self::Wechat(error.to_string()),
+            _ => Self::Unavailable(error.to_string()),
+        }
+    }
+}
+
+/// Which menu of an account: the default one (`tag_id` 0) or the conditional
+/// menu of a WeChat user tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuKey {
+    pub account: String,
+    pub tag_id: i64,
+}
+
+impl MenuKey {
+    fn describe(&self) -> String {
+        if self.tag_id == 0 {
+            format!("the default menu of {}", self.account)
+        } else {
+            format!(
+                "the conditional menu of {} for tag {}",
+                self.account, self.tag_id
+            )
+        }
+    }
+}
+
+/// A menu with its latest version's buttons.
+#[derive(Debug, Clone)]
+pub struct MenuView {
+    pub row: MenuRow,
+    pub buttons: Vec<Button>,
+}
+
+/// The menu use cases.
+#[derive(Clone)]
+pub struct Menus {
+    db: PgPool,
+    clients: Arc<HashMap<String, Client>>,
+    hall_base: String,
+}
+
+impl Menus {
+    /// Menus over `db`, published with each account's client; the service hall's
+    /// pages are under `hall_base` (`HALL_PUBLIC_URL`).
+    pub fn new(db: PgPool, clients: HashMap<String, Client>, hall_base: &str) -> Self {
+        Self {
+            db,
+            clients: Arc::new(clients),
+            hall_base: hall_base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The public URL of an account's service hall (a menu's VIEW target).
+    pub fn hall_url(&self, account: &str) -> String {
+        hall_url(&self.hall_base, account)
+    }
+
+    /// One menu; an account's default menu with nothing saved is an empty draft.
+    pub async fn get(&self, key: &MenuKey) -> Result<MenuView, MenuFailure> {
+        match store::get(&self.db, &key.account, key.tag_id).await? {
+            Some(row) => self.view(row).await,
+            None if key.tag_id == 0 => Ok(MenuView {
+                row: empty_row(key),
+                buttons: Vec::new(),
+            }),
+            None => Err(MenuFailure::NotFound(format!(
+                "{} has not been saved",
+                key.describe()
+            ))),
+        }
+    }
+
+    /// The account's menus, the default one first.
+    pub async fn list(&self, account: &str) -> Result<Vec<MenuView>, MenuFailure> {
+        let mut out = Vec::new();
+        for row in store::list(&self.db, account).await? {
+            out.push(self.view(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every version of a menu, newest first.
+    pub async fn versions(&self, key: &MenuKey) -> Result<Vec<VersionRow>, MenuFailure> {
+        Ok(store::versions(&self.db, &key.account, key.tag_id).await?)
+    }
+
+    /// Checks buttons against WeChat's limits and the directory, and answers the
+    /// body `menu/create` would receive.
+    pub async fn check(
+        &self,
+        account: &str,
+        buttons: &[Button],
+    ) -> Result<serde_json::Value, MenuFailure> {
+        menu::validate(buttons)?;
+        self.check_categories(buttons).await?;
+        let resolved = menu::resolve(buttons, &self.hall_url(account));
+        // The hall's URL comes from configuration: it must pass WeChat's rules too.
+        menu::validate(&resolved)?;
+        Ok(serde_json::to_value(to_wechat(&resolved)).unwrap_or_default())
+    }
+
+    /// Checks and saves `buttons` as the menu's next version.
+    pub async fn save(
+        &self,
+        key: &MenuKey,
+        buttons: &[Button],
+        actor: &str,
+        note: &str,
+    ) -> Result<VersionRow, MenuFailure> {
+        let note = note.trim();
+        let len = note.chars().count();
+        if len > NOTE_MAX {
+            return Err(MenuFailure::Invalid(format!(
+                "note is {len} characters; at most {NOTE_MAX} are allowed"
+            )));
+        }
+        self.check(&key.account, buttons).await?;
+        let mut tx = self.db.begin().await?;
+        let row = store::lock(&mut tx, &key.account, key.tag_id).await?;
+        let version = store::insert_version(&mut tx, &row, buttons, actor, note).await?;
+        tx.commit().await?;
+        tracing::info!(account = %key.account, tag_id = key.tag_id, version = version.version, %actor, "menu saved");
+        Ok(version)
+    }
+
+    /// Publishes `version` (None: the latest) of a menu.
+    pub async fn publish(
+        &self,
+        key: &MenuKey,
+        version: Option<i32>,
+        actor: &str,
+    ) -> Result<MenuView, MenuFailure> {
+        let client = self.client(&key.account)?;
+        let latest = store::get(&self.db, &key.account, key.tag_id)
+            .await?
+            .map_or(0, |row| row.latest_version);
+        if latest == 0 {
+            return Err(MenuFailure::Precondition(format!(
+                "{} has no saved version to publish; save one first",
+                key.describe()
+            )));
+        }
+        let number = version.unwrap_or(latest);
+        let saved = store::version(&self.db, &key.account, key.tag_id, number)
+            .await?
+            .ok_or_else(|| {
+                MenuFailure::NotFound(format!("{} has no version {number}", key.describe()))
+            })?;
+        // Checked again: a category may have gone, or the hall's URL changed.
+        let body = self.check(&key.account, &saved.buttons.0).await?;
+        let resolved = menu::resolve(&saved.buttons.0, &self.hall_url(&key.account));
+
+        let mut tx = self.db.begin().await?;
+        let row = store::lock(&mut tx, &key.account, key.tag_id).await?;
+        refuse_if_under_way(key, &row)?;
+        if key.tag_id != 0 {
+            let default = store::get(&self.db, &key.account, 0).await?;
+            if default.and_then(|d| d.published_version).is_none() {
+                return Err(MenuFailure::Precondition(format!(
+                    "publish the default menu of {} first: WeChat shows a conditional menu only beside a default one",
+                    key.account
+                )));
+            }
+        }
+        let id = store::begin_publication(&mut tx, &row, Some(number), actor, Some(&body)).await?;
+        tx.commit().await?;
+
+        // No transaction is open across the call.
+        let outcome = if key.tag_id == 0 {
+            client
+                .menu_create(&to_wechat(&resolved))
+                .await
+                .map(|()| None)
+        } else {
+            let menu = wx::ConditionalMenu {
+                button: to_wechat(&resolved).button,
+                matchrule: wx::MatchRule {
+                    tag_id: Some(key.tag_id.to_string()),
+                },
+            };
+            match client.menu_add_conditional(&menu).await {
+                Ok(menuid) => {
+                    // The one it replaces would otherwise also match the tag.
+                    if let Some(old) = row.wechat_menuid.as_deref().filter(|old| *old != menuid)
+                        && let Err(error) = client.menu_del_conditional(old).await
+                    {
+                        tracing::warn!(account = %key.account, tag_id = key.tag_id, %old, %error,
+                            "the replaced conditional menu could not be deleted");
+                    }
+                    Ok(Some(menuid))
+                }
+                Err(error) => Err(error),
+            }
+        };
+        let settled = match &outcome {
+            Ok(menuid) => Settled::Done {
+                version: Some(number),
+                wechat_menuid: menuid.clone(),
+            },
+            Err(error) => Settled::Failed(error.to_string()),
+        };
+        self.settle(key, id, &settled).await?;
+        if let Err(error) = outcome {
+            return Err(error.into());
+        }
+        tracing::info!(account = %key.account, tag_id = key.tag_id, version = number, %actor, "menu published");
+        self.get(key).await
+    }
+
+    /// Saves a copy of `version` as the newest version and publishes it.
+    pub async fn restore(
+        &self,
+        key: &MenuKey,
+        version: i32,
+        actor: &str,
+    ) -> Result<MenuView, MenuFailure> {
+        self.client(&key.account)?;
+        let saved = store::version(&self.db, &key.account, key.tag_id, version)
+            .await?
+            .ok_or_else(|| {
+                MenuFailure::NotFound(format!("{} has no version {version}", key.describe()))
+            })?;
+        let copy = self
+            .save(
+                key,
+                &saved.buttons.0,
+                actor,
+                &format!("restored from version {version}"),
+            )
+            .await?;
+        self.publish(key, Some(copy.version), actor).await
+    }
+
+    /// Takes a conditional menu off WeChat; its versions stay.
+    pub async fn unpublish_conditional(
+        &self,
+        key: &MenuKey,
+        actor: &str,
+    ) -> Result<MenuView, MenuFailure> {
+        if key.tag_id == 0 {
+            return Err(MenuFailure::Invalid(
+                "tag_id is required: only a conditional menu is deleted (the default menu is replaced by publishing another version)".to_owned(),
+            ));
+        }
+        let client = self.client(&key.account)?;
+        let mut tx = self.db.begin().await?;
+        let row = store::lock(&mut tx, &key.account, key.tag_id).await?;
+        refuse_if_under_way(key, &row)?;
+        let Some(menuid) = row.wechat_menuid.clone() else {
+            return Err(MenuFailure::Precondition(format!(
+                "{} is not on WeChat",
+                key.describe()
+            )));
+        };
+        let id = store::begin_publication(&mut tx, &row, None, actor, None).await?;
+        tx.commit().await?;
+        let outcome = client.menu_del_conditional(&menuid).await;
+        let settled = match &outcome {
+            Ok(()) => Settled::Done {
+                version: None,
+                wechat_menuid: None,
+            },
+            Err(error) => Settled::Failed(error.to_string()),
+        };
+        self.settle(key, id, &settled).await?;
+        outcome?;
+        self.get(key).await
+    }
+
+    async fn settle(&self, key: &MenuKey, id: i64, settled: &Settled) -> Result<(), MenuFailure> {
+        let mut tx = self.db.begin().await?;
+        store::settle(&mut tx, &key.account, key.tag_id, id, settled).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn client(&self, account: &str) -> Result<&Client, MenuFailure> {
+        self.clients.get(account).ok_or_else(|| {
+            MenuFailure::Precondition(format!(
+                "account {account} has no WeChat API credentials (WECHAT_ACCOUNTS)"
+            ))
+        })
+    }
+
+    async fn check_categories(&self, buttons: &[Button]) -> Result<(), MenuFailure> {
+        let wanted = menu::categories(buttons);
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let codes: Vec<String> = wanted.iter().map(|(_, c)| (*c).to_owned()).collect();
+        let known = store::known_categories(&self.db, &codes).await?;
+        if let Some((place, code)) = wanted
+            .into_iter()
+            .find(|(_, c)| !known.iter().any(|k| k == c))
+        {
+            return Err(MenuError::UnknownCategory {
+                place,
+                code: code.to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn view(&self, row: MenuRow) -> Result<MenuView, MenuFailure> {
+        let buttons = if row.latest_version == 0 {
+            Vec::new()
+        } else {
+            store::version(&self.db, &row.account, row.tag_id, row.latest_version)
+                .await?
+                .map(|v| v.buttons.0)
+                .unwrap_or_default()
+        };
+        Ok(MenuView { row, buttons })
+    }
+}
+
+fn refuse_if_under_way(key: &MenuKey, row: &MenuRow) -> Result<(), MenuFailure> {
+    if row.state == "publishing"
+        && let Some(since) = row.publishing_since
+        && Utc::now() - since < STALE_CLAIM
+    {
+        return Err(MenuFailure::Precondition(format!(
+            "a publication of {} is under way since {}; one at a time",
+            key.describe(),
+            since.format("%H:%M:%S UTC")
+        )));
+    }
+    Ok(())
+}
+
+fn empty_row(key: &MenuKey) -> MenuRow {
+    MenuRow {
+        account: key.account.clone(),
+        tag_id: key.tag_id,
+        latest_version: 0,
+        state: "draft".to_owned(),
+        published_version: None,
+        publishing_id: None,
+        publishing_since: None,
+        wechat_menuid: None,
+        last_error: String::new(),
+        updated_at: Utc::now(),
+    }
+}
+
+/// `{base}/hall/{account}`, the account percent-encoded beyond `[A-Za-z0-9_.-]`.
+pub fn hall_url(base: &str, account: &str) -> String {
+    let mut encoded = String::new();
+    for byte in account.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{}/hall/{encoded}", base.trim_end_matches('/'))
+}
+
+/// WeChat's form of resolved buttons (directory targets already turned into a
+/// CLICK or VIEW by `domain::menu::resolve`).
+fn to_wechat(buttons: &[Button]) -> wx::Menu {
+    wx::Menu {
+        button: buttons
+            .iter()
+            .map(|button| match &button.action {
+                Some(action) => leaf(&button.name, action),
+                None => wx::Button::parent(
+                    button.name.clone(),
+                    button
+                        .sub_buttons
+                        .iter()
+                        .map(|sub| leaf(&sub.name, &sub.action))
+                        .collect(),
+                ),
+            })
+            .collect(),
+    }
+}
+
+fn leaf(name: &str, action: &Action) -> wx::Button {
+    let with = |kind: wx::ButtonType| wx::Button {
+        kind: Some(kind),
+        name: name.to_owned(),
+        ..wx::Button::default()
+    };
+    let keyed = |kind, key: &str| wx::Button {
+        key: Some(key.to_owned()),
+        ..with(kind)
+    };
+    match action {
+        Action::Click { key } => keyed(wx::ButtonType::Click, key),
+        // Resolved before; kept total so a stray one still publishes as intended.
+        Action::Category { code } => keyed(wx::ButtonType::Click, &menu::category_key(code)),
+        Action::ServiceHall => with(wx::ButtonType::View),
+        Action::View { url } => wx::Button::view(name, url),
+        Action::Miniprogram {
+            url,
+            appid,
+            pagepath,
+        } => wx::Button::mini_program(name, url, appid, pagepath),
+        Action::ScancodePush { key } => keyed(wx::ButtonType::ScancodePush, key),
+        Action::ScancodeWaitmsg { key } => keyed(wx::ButtonType::ScancodeWaitmsg, key),
+        Action::PicSysphoto { key } => keyed(wx::ButtonType::PicSysphoto, key),
+        Action::PicPhotoOrAlbum { key } => keyed(wx::ButtonType::PicPhotoOrAlbum, key),
+        Action::PicWeixin { key } => keyed(wx::ButtonType::PicWeixin, key),
+        Action::LocationSelect { key } => keyed(wx::ButtonType::LocationSelect, key),
+        Action::MediaId { media_id } => wx::Button {
+            media_id: Some(media_id.clone()),
+            ..with(wx::ButtonType::MediaId)
+        },
+        Action::ArticleId { article_id } => wx::Button {
+            article_id: Some(article_id.clone()),
+            ..with(wx::ButtonType::ArticleId)
+        },
+        Action::ArticleViewLimited { article_id } => wx::Button {
+            article_id: Some(article_id.clone()),
+            ..with(wx::ButtonType::ArticleViewLimited)
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hall_url_encodes_the_account() {
+        assert_eq!(
+            hall_url("https://wx.example.gov.cn/", "lincheng"),
+            "https://wx.example.gov.cn/hall/lincheng"
+        );
+        assert_eq!(hall_url("http://h", "a b"), "http://h/hall/a%20b");
+    }
+
+    #[test]
+    fn wechat_json_has_the_category_key_and_the_hall_view() {
+        let buttons = vec![
+            Button {
+                name: "社保".into(),
+                action: Some(Action::Click {
+                    key: menu::category_key("social_security"),
+                }),
+                sub_buttons: vec![],
+            },
+            Button {
+                name: "更多".into(),
+                action: None,
+                sub_buttons: vec![menu::SubButton {
+                    name: "办事大厅".into(),
+                    action: Action::View {
+                        url: "https://h/hall/demo".into(),
+                    },
+                }],
+            },
+        ];
+        let json = serde_json::to_value(to_wechat(&buttons)).unwrap();
+        assert_eq!(json["button"][0]["type"], "click");
+        assert_eq!(json["button"][0]["key"], "category:social_security");
+        assert_eq!(json["button"][1]["sub_button"][0]["type"], "view");
+        assert_eq!(
+            json["button"][1]["sub_button"][0]["url"],
+            "https://h/hall/demo"
+        );
+    }
+}

@@ -1,0 +1,530 @@
+//! Custom menus over `content.v1.MenuService`, published to the mock WeChat API
+//! (wechat-sim) on real PostgreSQL and NATS: WeChat's limits refused with the rule
+//! named, versions, restore, directory buttons and conditional menus.
+
+use platform::testing::TestNats;
+use proto::content::v1 as pb;
+use proto::content::v1::menu_service_client::MenuServiceClient;
+use serde_json::Value;
+use tonic::Code;
+use tonic::transport::Channel;
+use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimAccount, SimConfig};
+
+use crate::helpers::{
+    ADMIN_KEY, COUNTY_KEY, PUBLISHER_KEY, TestApp, VIEWER_KEY, by, spawn_app_with,
+};
+
+const HALL: &str = "https://wx.example.gov.cn";
+
+struct Stack {
+    app: TestApp,
+    mock: MockWechat,
+    menus: MenuServiceClient<Channel>,
+}
+
+async fn stack() -> Stack {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock wechat starts");
+    let app = spawn_app_with(
+        TestNats::new(),
+        &[
+            ("WECHAT_API_BASE_URL", mock.base_url()),
+            ("HALL_PUBLIC_URL", HALL),
+        ],
+    )
+    .await;
+    let menus = MenuServiceClient::new(app.channel.clone());
+    Stack { app, mock, menus }
+}
+
+fn leaf(name: &str, kind: pb::MenuButtonType) -> pb::MenuButton {
+    let mut button = pb::MenuButton {
+        name: name.to_owned(),
+        ..Default::default()
+    };
+    button.set_type(kind);
+    button
+}
+
+fn category(name: &str, code: &str) -> pb::MenuButton {
+    pb::MenuButton {
+        category: code.to_owned(),
+        ..leaf(name, pb::MenuButtonType::Category)
+    }
+}
+
+fn click(name: &str, key: &str) -> pb::MenuButton {
+    pb::MenuButton {
+        key: key.to_owned(),
+        ..leaf(name, pb::MenuButtonType::Click)
+    }
+}
+
+fn parent(name: &str, subs: Vec<pb::MenuButton>) -> pb::MenuButton {
+    pb::MenuButton {
+        name: name.to_owned(),
+        sub_buttons: subs,
+        ..Default::default()
+    }
+}
+
+/// 社保 (a category), 办事大厅 (the hall), 更多 with two sub-buttons.
+fn city_menu() -> Vec<pb::MenuButton> {
+    vec![
+        category("社保", "social_security"),
+        leaf("办事大厅", pb::MenuButtonType::ServiceHall),
+        parent(
+            "更多",
+            vec![
+                category("公积金提取", "housing_fund"),
+                click("联系我们", "CONTACT"),
+            ],
+        ),
+    ]
+}
+
+fn save(tag_id: u64, buttons: Vec<pb::MenuButton>, note: &str) -> pb::SaveMenuRequest {
+    pb::SaveMenuRequest {
+        account: "demo".into(),
+        tag_id,
+        buttons,
+        note: note.into(),
+    }
+}
+
+fn publish(tag_id: u64, version: u32) -> pb::PublishMenuRequest {
+    pb::PublishMenuRequest {
+        account: "demo".into(),
+        tag_id,
+        version,
+    }
+}
+
+fn menu_ref(tag_id: u64) -> pb::MenuRef {
+    pb::MenuRef {
+        account: "demo".into(),
+        tag_id,
+    }
+}
+
+fn bodies(mock: &MockWechat, path: &str) -> Vec<Value> {
+    mock.state()
+        .calls_to(path)
+        .into_iter()
+        .filter_map(|call| call.body)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_menu_breaking_wechats_limits_is_refused_with_the_rule_named() {
+    let mut s = stack().await;
+    // A 6th sub-button.
+    let six = (1..=6).map(|i| click(&format!("服务{i}"), "K")).collect();
+    let status = s
+        .menus
+        .save_menu(by(
+            save(0, vec![parent("服务", six)], ""),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("button 1 has 6 sub-buttons; at most 5"),
+        "{}",
+        status.message()
+    );
+    // A 5-character top-level label.
+    let status = s
+        .menus
+        .save_menu(by(
+            save(0, vec![click("网上办事厅", "HALL")], ""),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("button 1")
+            && status.message().contains("at most 4 Chinese characters"),
+        "{}",
+        status.message()
+    );
+    // A fourth top-level button, in a dry run.
+    let mut four = city_menu();
+    four.push(click("其他", "X"));
+    let status = s
+        .menus
+        .validate_menu(by(
+            pb::ValidateMenuRequest {
+                account: "demo".into(),
+                buttons: four,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("1 to 3 top-level buttons"),
+        "{}",
+        status.message()
+    );
+    // A category the directory does not have.
+    let status = s
+        .menus
+        .save_menu(by(
+            save(0, vec![category("星际", "interstellar_travel")], ""),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("\"interstellar_travel\" is not a directory category"),
+        "{}",
+        status.message()
+    );
+    // Nothing was saved, nothing reached WeChat.
+    let versions = s
+        .menus
+        .list_menu_versions(by(menu_ref(0), VIEWER_KEY, "li"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(versions.versions.is_empty());
+    assert!(s.mock.state().calls_to("/cgi-bin/menu/create").is_empty());
+    // Publishing with nothing saved names the rule.
+    let status = s
+        .menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("save one first"),
+        "{}",
+        status.message()
+    );
+    // A viewer reads but does not write; another account's key sees nothing.
+    let status = s
+        .menus
+        .save_menu(by(save(0, city_menu(), ""), VIEWER_KEY, "li"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = s
+        .menus
+        .get_menu(by(menu_ref(0), COUNTY_KEY, "wu"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_valid_menu_reaches_menu_create_with_category_keys_and_the_hall_url() {
+    let mut s = stack().await;
+    let dry = s
+        .menus
+        .validate_menu(by(
+            pb::ValidateMenuRequest {
+                account: "demo".into(),
+                buttons: city_menu(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let dry: Value = serde_json::from_str(&dry.wechat_json).unwrap();
+    assert_eq!(dry["button"][0]["key"], "category:social_security");
+    assert!(s.mock.state().calls_to("/cgi-bin/menu/create").is_empty());
+
+    let saved = s
+        .menus
+        .save_menu(by(save(0, city_menu(), "首版菜单"), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.version, 1);
+    assert_eq!(saved.saved_by, "media:chen");
+    let menu = s
+        .menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(menu.state(), pb::MenuState::Published);
+    assert_eq!(menu.published_version, 1);
+
+    let sent = bodies(&s.mock, "/cgi-bin/menu/create");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let buttons = &sent[0]["button"];
+    assert_eq!(buttons[0]["type"], "click");
+    assert_eq!(buttons[0]["name"], "社保");
+    assert_eq!(buttons[0]["key"], "category:social_security");
+    assert_eq!(buttons[1]["type"], "view");
+    assert_eq!(buttons[1]["url"], format!("{HALL}/hall/demo"));
+    assert_eq!(buttons[2]["sub_button"][0]["key"], "category:housing_fund");
+    assert_eq!(buttons[2]["sub_button"][1]["key"], "CONTACT");
+    // The mock holds it as WeChat would.
+    let got = reqwest_menu_get(&s.mock).await;
+    assert_eq!(got["menu"]["button"][1]["url"], format!("{HALL}/hall/demo"));
+
+    // The attempt is recorded with who and what was sent.
+    let (actor, state, body): (String, String, Value) = sqlx::query_as(
+        "SELECT actor, state, sent FROM menu_publications WHERE account = 'demo' AND tag_id = 0",
+    )
+    .fetch_one(&s.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor.as_str(), state.as_str()),
+        ("media:chen", "published")
+    );
+    assert_eq!(body, sent[0]);
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn versions_are_kept_and_an_earlier_one_is_restored() {
+    let mut s = stack().await;
+    s.menus
+        .save_menu(by(save(0, city_menu(), "首版"), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    s.menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    let second = vec![category("医保", "medical_insurance"), click("咨询", "ASK")];
+    s.menus
+        .save_menu(by(save(0, second, "换成医保"), ADMIN_KEY, "zhou"))
+        .await
+        .unwrap();
+    let menu = s
+        .menus
+        .publish_menu(by(publish(0, 2), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(menu.published_version, 2);
+
+    let versions = s
+        .menus
+        .list_menu_versions(by(menu_ref(0), VIEWER_KEY, "li"))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    let listed: Vec<(u32, &str, &str, bool)> = versions
+        .iter()
+        .map(|v| (v.version, v.saved_by.as_str(), v.note.as_str(), v.published))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (2, "city-office:zhou", "换成医保", true),
+            (1, "media:chen", "首版", false),
+        ]
+    );
+    assert!(versions.iter().all(|v| v.saved_at.is_some()));
+
+    let restored = s
+        .menus
+        .restore_menu_version(by(
+            pb::RestoreMenuVersionRequest {
+                account: "demo".into(),
+                tag_id: 0,
+                version: 1,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(restored.latest_version, 3);
+    assert_eq!(restored.published_version, 3);
+    assert_eq!(restored.buttons, city_menu());
+    let sent = bodies(&s.mock, "/cgi-bin/menu/create");
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2], sent[0], "the restored menu is the first one again");
+    assert_ne!(sent[1], sent[0]);
+    let newest = s
+        .menus
+        .list_menu_versions(by(menu_ref(0), VIEWER_KEY, "li"))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions
+        .remove(0);
+    assert_eq!(newest.note, "restored from version 1");
+    // WeChat's menu is the restored one.
+    let got = reqwest_menu_get(&s.mock).await;
+    assert_eq!(got["menu"]["button"][0]["key"], "category:social_security");
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_conditional_menu_reaches_addconditional_after_the_default_menu() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    let elderly = vec![
+        category("养老", "elderly_care"),
+        leaf("办事大厅", pb::MenuButtonType::ServiceHall),
+    ];
+    s.menus
+        .save_menu(by(
+            save(tag, elderly.clone(), "长者版"),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap();
+    // Before the default menu: refused with the rule, nothing sent.
+    let status = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("default menu"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        s.mock
+            .state()
+            .calls_to("/cgi-bin/menu/addconditional")
+            .is_empty()
+    );
+
+    s.menus
+        .save_menu(by(save(0, city_menu(), ""), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    s.menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    let menu = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(menu.state(), pb::MenuState::Published);
+    assert!(!menu.wechat_menuid.is_empty());
+    let sent = bodies(&s.mock, "/cgi-bin/menu/addconditional");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["matchrule"]["tag_id"], tag.to_string());
+    assert_eq!(sent[0]["button"][0]["key"], "category:elderly_care");
+    assert_eq!(sent[0]["button"][1]["url"], format!("{HALL}/hall/demo"));
+
+    // A new version replaces it: added, then the old one deleted.
+    let first_id = menu.wechat_menuid.clone();
+    s.menus
+        .save_menu(by(
+            save(tag, elderly[..1].to_vec(), ""),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap();
+    let menu = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(menu.wechat_menuid, first_id);
+    let deleted = bodies(&s.mock, "/cgi-bin/menu/delconditional");
+    assert_eq!(deleted, vec![serde_json::json!({"menuid": first_id})]);
+    let got = reqwest_menu_get(&s.mock).await;
+    assert_eq!(got["conditionalmenu"].as_array().map(Vec::len), Some(1));
+
+    // Listed beside the default menu; taken off WeChat, its versions stay.
+    let listed = s
+        .menus
+        .list_menus(by(
+            pb::ListMenusRequest {
+                account: "demo".into(),
+            },
+            VIEWER_KEY,
+            "li",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .menus;
+    assert_eq!(
+        listed.iter().map(|m| m.tag_id).collect::<Vec<_>>(),
+        vec![0, tag]
+    );
+    let off = s
+        .menus
+        .delete_conditional_menu(by(menu_ref(tag), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(off.state(), pb::MenuState::Draft);
+    assert_eq!(off.latest_version, 2);
+    assert_eq!(bodies(&s.mock, "/cgi-bin/menu/delconditional").len(), 2);
+    let got = reqwest_menu_get(&s.mock).await;
+    assert!(got.get("conditionalmenu").is_none(), "{got}");
+    s.app.stop().await;
+}
+
+/// An access token for the demo account from the mock.
+async fn token(mock: &MockWechat) -> String {
+    let demo = SimAccount::demo();
+    let url = format!(
+        "{}/cgi-bin/token?grant_type=client_credential&appid={DEMO_APPID}&secret={}",
+        mock.base_url(),
+        demo.secret
+    );
+    let answer: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    answer["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// Creates a user tag on the mock, as an operator would in WeChat's console.
+async fn create_tag(mock: &MockWechat, name: &str) -> u64 {
+    let url = format!(
+        "{}/cgi-bin/tags/create?access_token={}",
+        mock.base_url(),
+        token(mock).await
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({"tag": {"name": name}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["tag"]["id"].as_u64().expect("a tag id")
+}
+
+/// The menu the mock holds (`menu/get`).
+async fn reqwest_menu_get(mock: &MockWechat) -> Value {
+    let url = format!(
+        "{}/cgi-bin/menu/get?access_token={}",
+        mock.base_url(),
+        token(mock).await
+    );
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
