@@ -98,6 +98,7 @@ cat >&2 <<TXT
   content-svc gRPC      127.0.0.1:50052   admin http://127.0.0.1:9082
   stats-svc gRPC        127.0.0.1:50053   admin http://127.0.0.1:9083
   dashboard             http://127.0.0.1:8083
+  service hall          http://127.0.0.1:8084/hall/demo
   gateway admin         http://127.0.0.1:9080/metrics
   mock WeChat API       http://127.0.0.1:9100/sim/calls
   demo citizens         .local/logs/wechat-sim-demo.log
