@@ -75,6 +75,23 @@ pub enum Command {
     /// The convenience-service directory (content-svc).
     #[command(subcommand)]
     Directory(Directory),
+    /// Chinese search over an account's directory services and published articles
+    /// (content-svc), best first.
+    Search {
+        /// What a citizen would type, e.g. 社保卡补办.
+        query: String,
+        #[command(flatten)]
+        account: AccountArg,
+        /// Only services or only articles.
+        #[arg(long, value_enum)]
+        kind: Option<SearchKindArg>,
+        /// Only one directory category (e.g. social_security).
+        #[arg(long)]
+        category: Option<String>,
+        /// At most this many hits (1-50; the server's default is 10).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Statistics (stats-svc).
     #[command(subcommand)]
     Stats(Stats),
@@ -487,6 +504,15 @@ pub enum Lexicon {
         #[arg(long)]
         category: Option<String>,
     },
+    /// Screens a text, Markdown or HTML file (`-`: standard input) as an article
+    /// would be, and prints every hit as FILE:LINE:COLUMN; exits 6 when there is one.
+    Check {
+        file: PathBuf,
+        /// Read the file as HTML (markup skipped, a word split by tags still found);
+        /// the default for .html and .htm files.
+        #[arg(long)]
+        html: bool,
+    },
 }
 
 /// Directory commands.
@@ -500,6 +526,22 @@ pub enum Directory {
         #[arg(long)]
         category: Option<String>,
     },
+    /// Imports a directory seed file (content-svc's README, "Seeding a directory"):
+    /// checked whole first, then written at once; a service of the same name on
+    /// the same account is updated, an identical one left alone.
+    Import {
+        file: PathBuf,
+        /// Check the file and show what would change, without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// What a search looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SearchKindArg {
+    Service,
+    Article,
 }
 
 /// Statistics commands.

@@ -25,6 +25,9 @@ pub enum Error {
         addr: String,
         status: tonic::Status,
     },
+    /// `lexicon check` found sensitive words (they are printed on stdout).
+    #[error("{count} sensitive-word hit(s) in {file}")]
+    Hits { count: usize, file: String },
     /// Standard output could not be written.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -38,6 +41,7 @@ impl Error {
             Error::Input(_) => 65,
             Error::Unreachable { .. } => 69,
             Error::Output(_) => 74,
+            Error::Hits { .. } => 6,
             Error::Status { status, .. } => match status.code() {
                 Code::NotFound => 3,
                 Code::Unauthenticated | Code::PermissionDenied => 4,

@@ -266,6 +266,8 @@ fn read_content(args: ContentArgs) -> Result<ArticleContent, Error> {
         column: args.column,
         open_comment: args.comments,
         only_fans_can_comment: args.fans_only_comments,
+        // Fields the server grows (an uploaded cover, say) keep their defaults.
+        ..ArticleContent::default()
     })
 }
 

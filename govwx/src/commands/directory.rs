@@ -1,6 +1,6 @@
 //! `govwx directory …`: the convenience-service directory (content-svc).
 
-use proto::content::v1::ListServicesRequest;
+use proto::content::v1::{ImportServicesRequest, ListServicesRequest};
 use serde_json::json;
 
 use crate::cli::Directory;
@@ -55,6 +55,61 @@ pub async fn run(command: Directory, target: &Target, out: &Out) -> Result<(), E
             out.line(&table(
                 &["category", "name", "department", "url", "description"],
                 rows,
+            ))
+        }
+        Directory::Import { file, dry_run } => {
+            let content = super::lexicon::read_text(&file)?;
+            let result = client
+                .import_services(ImportServicesRequest { content, dry_run })
+                .await
+                .map_err(|s| target.status(s))?
+                .into_inner();
+            if out.json {
+                let services: Vec<_> = result
+                    .services
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "line": s.line, "id": s.id, "account": s.account,
+                            "name": s.name, "change": s.change,
+                        })
+                    })
+                    .collect();
+                return out.document(&json!({
+                    "dry_run": dry_run,
+                    "created": result.created,
+                    "updated": result.updated,
+                    "unchanged": result.unchanged,
+                    "services": services,
+                }));
+            }
+            let rows = result
+                .services
+                .iter()
+                .filter(|s| s.change != "unchanged")
+                .map(|s| {
+                    vec![
+                        s.line.to_string(),
+                        s.change.clone(),
+                        s.account.clone(),
+                        s.name.clone(),
+                        s.id.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            if !rows.is_empty() {
+                out.line(&table(&["line", "change", "account", "name", "id"], rows))?;
+            }
+            out.line(&format!(
+                "{}{} created, {} updated, {} unchanged",
+                if dry_run {
+                    "dry run (nothing written): "
+                } else {
+                    ""
+                },
+                result.created,
+                result.updated,
+                result.unchanged
             ))
         }
     }

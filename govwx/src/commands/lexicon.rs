@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use proto::content::v1::{DeleteLexiconEntryRequest, LexiconEntry, ListLexiconRequest};
+use proto::content::v1::{
+    DeleteLexiconEntryRequest, LexiconEntry, ListLexiconRequest, ScreenTextRequest,
+};
 use serde_json::json;
 
 use crate::cli::Lexicon;
@@ -81,7 +83,72 @@ pub async fn run(command: Lexicon, target: &Target, out: &Out) -> Result<(), Err
             }
             out.line(&format!("imported {} words", entries.len()))
         }
+        Lexicon::Check { file, html } => {
+            let text = read_text(&file)?;
+            let html = html
+                || file.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm")
+                });
+            let hits = client
+                .screen_text(ScreenTextRequest { text, html })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .hits;
+            let name = file.display().to_string();
+            if out.json {
+                let hits: Vec<_> = hits
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "line": h.line, "column": h.column, "start": h.start, "end": h.end,
+                            "text": h.text, "word": h.word, "category": h.category,
+                        })
+                    })
+                    .collect();
+                out.document(&json!({ "file": name, "html": html, "hits": hits }))?;
+            } else {
+                // FILE:LINE:COLUMN first, as compilers print it, so editors can jump there.
+                for h in &hits {
+                    let word = if h.text == h.word {
+                        String::new()
+                    } else {
+                        format!(" (lexicon: {})", h.word)
+                    };
+                    out.line(&format!(
+                        "{name}:{}:{}: {}: {}{word}",
+                        h.line,
+                        h.column,
+                        h.category,
+                        h.text.replace(['\n', '\r'], " ")
+                    ))?;
+                }
+            }
+            if hits.is_empty() {
+                if !out.json {
+                    eprintln!("no sensitive words in {name}");
+                }
+                Ok(())
+            } else {
+                Err(Error::Hits {
+                    count: hits.len(),
+                    file: name,
+                })
+            }
+        }
     }
+}
+
+/// A file's text, or standard input's for `-`.
+pub(crate) fn read_text(file: &Path) -> Result<String, Error> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(file)
+        .map_err(|e| Error::Input(format!("cannot read {}: {e}", file.display())))
 }
 
 /// `word` or `word,category` per line; blank lines and `#` comments skipped.

@@ -5,6 +5,7 @@ mod directory;
 mod followers;
 mod lexicon;
 mod rules;
+mod search;
 mod stats;
 mod tickets;
 
@@ -49,6 +50,22 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Lexicon(command) => lexicon::run(command, &targets.content(&global), &out).await,
         Command::Directory(command) => {
             directory::run(command, &targets.content(&global), &out).await
+        }
+        Command::Search {
+            query,
+            account,
+            kind,
+            category,
+            limit,
+        } => {
+            let query = search::Query {
+                query,
+                account: account.account,
+                kind,
+                category,
+                limit,
+            };
+            search::run(query, &targets.content(&global), &out).await
         }
         Command::Stats(command) => stats::run(command, &targets.stats(&global), &out).await,
         Command::Completions { .. } | Command::Man => unreachable!("handled above"),

@@ -1,5 +1,6 @@
 //! `Stack::start()`: interaction-svc with its own database and NATS namespace, the
-//! mock WeChat API, and a way to run the real `govwx` binary against them.
+//! mock WeChat API, and a way to run the real `govwx` binary against them;
+//! `Stack::with_content()` adds content-svc (its own database, the same NATS).
 
 use std::process::Stdio;
 
@@ -16,6 +17,11 @@ use wechat_sim::traffic::CitizenAction;
 pub const ADMIN_KEY: &str = "admin-key-000001";
 pub const SOCIAL_AGENT_KEY: &str = "social-agent-key-01";
 pub const TRANSPORT_AGENT_KEY: &str = "transport-agent-key";
+/// The local run's admin key (deploy/dev/run.sh), as the root README uses it.
+pub const DEV_ADMIN_KEY: &str = "dev-admin-key-0001";
+/// content-svc: the press office's editor and the new-media office's reviewer.
+pub const EDITOR_KEY: &str = "press-editor-key-01";
+pub const REVIEWER_KEY: &str = "media-reviewer-key-01";
 /// The account the mock's demo app id belongs to.
 pub const ACCOUNT: &str = "chenzhou";
 /// The account's original id, the `ToUserName` of its callbacks.
@@ -27,8 +33,17 @@ pub struct Stack {
     grpc_port: u16,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    content: Option<Content>,
     _test_db: TestDb,
     _test_nats: TestNats,
+}
+
+/// content-svc beside interaction-svc.
+struct Content {
+    grpc_port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _test_db: TestDb,
 }
 
 /// What a finished `govwx` run printed.
@@ -47,10 +62,7 @@ impl Stack {
             .expect("mock api starts");
         let test_db = TestDb::new("govwx");
         let test_nats = TestNats::new();
-        let keys = format!(
-            "city-office:admin:{ADMIN_KEY},social-security:agent:{SOCIAL_AGENT_KEY},\
-             transport:agent:{TRANSPORT_AGENT_KEY}"
-        );
+        let keys = keys();
         let env = service_env(
             &test_db,
             &test_nats,
@@ -78,9 +90,45 @@ impl Stack {
             grpc_port,
             shutdown: Some(shutdown_tx),
             server: Some(server),
+            content: None,
             _test_db: test_db,
             _test_nats: test_nats,
         }
+    }
+
+    /// The stack with content-svc too (its own database, the same NATS namespace
+    /// and mock API), as `deploy/dev/run.sh` runs them side by side.
+    pub async fn with_content() -> Stack {
+        let mut stack = Stack::start().await;
+        let test_db = TestDb::new("govwx_content");
+        let keys = keys();
+        let env = service_env(
+            &test_db,
+            &stack._test_nats,
+            [
+                ("API_KEYS", keys.as_str()),
+                ("WECHAT_API_BASE_URL", stack.mock.base_url()),
+                ("WECHAT_ACCOUNTS", ACCOUNT),
+                ("WECHAT_CHENZHOU_APPID", DEMO_APPID),
+                ("WECHAT_CHENZHOU_SECRET", DEMO_SECRET),
+            ],
+        );
+        let config = content_svc::Config::from_env(&env).expect("content-svc configuration");
+        let app = content_svc::Application::build(config)
+            .await
+            .expect("content-svc builds");
+        let grpc_port = app.grpc_port();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = shutdown_rx.await;
+        }));
+        stack.content = Some(Content {
+            grpc_port,
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+            _test_db: test_db,
+        });
+        stack
     }
 
     /// `govwx` pointed at this stack's interaction-svc, with `key` in
@@ -91,6 +139,12 @@ impl Stack {
             "GOVWX_INTERACTION_ADDR",
             format!("127.0.0.1:{}", self.grpc_port),
         );
+        if let Some(content) = &self.content {
+            command.env(
+                "GOVWX_CONTENT_ADDR",
+                format!("127.0.0.1:{}", content.grpc_port),
+            );
+        }
         command
     }
 
@@ -238,8 +292,19 @@ impl Stack {
         .await;
     }
 
-    /// Stops the service and waits for its drain.
+    /// Stops the services and waits for their drain.
     pub async fn stop(mut self) {
+        if let Some(mut content) = self.content.take() {
+            if let Some(shutdown) = content.shutdown.take() {
+                let _ = shutdown.send(());
+            }
+            if let Some(server) = content.server.take() {
+                server
+                    .await
+                    .expect("content-svc task")
+                    .expect("clean shutdown");
+            }
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -247,6 +312,16 @@ impl Stack {
             server.await.expect("server task").expect("clean shutdown");
         }
     }
+}
+
+/// Every key of the test stack: interaction-svc's departments, content-svc's
+/// editor and reviewer, and the local run's admin key.
+fn keys() -> String {
+    format!(
+        "city-office:admin:{ADMIN_KEY},social-security:agent:{SOCIAL_AGENT_KEY},\
+         transport:agent:{TRANSPORT_AGENT_KEY},city-office:admin:{DEV_ADMIN_KEY},\
+         press:editor:{EDITOR_KEY},media:reviewer:{REVIEWER_KEY}"
+    )
 }
 
 /// A running `govwx tickets watch --json`; killed when dropped.
