@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use super::AppError;
 use super::lexicon::Lexicon;
-use super::publishing::{Publisher, SendError};
+use super::media::{self as images, Media};
+use super::publishing::{self, Publisher, SendError};
 use crate::domain::article::ArticleContent;
 use crate::domain::quota::{self, QuotaExhausted};
 use crate::domain::review::{
@@ -29,6 +30,8 @@ use crate::store::lexicon as ledger;
 
 /// Sends that fail transiently are retried this many times, with backoff.
 const MAX_ATTEMPTS: i32 = 5;
+/// The audit action of the one edit WeChat allows after sending.
+const POST_PUBLISH_EDIT: &str = "post_publish_edit";
 
 /// Who is calling: the person, their department and the accounts the key reaches.
 #[derive(Debug, Clone)]
@@ -41,7 +44,7 @@ pub struct Who {
 impl Who {
     /// Reviewers, publishers and admins see every department's articles on their
     /// accounts; an editor only their department's.
-    fn sees(&self, row: &ArticleRow) -> bool {
+    pub(crate) fn sees(&self, row: &ArticleRow) -> bool {
         self.accounts.contains(&row.account)
             && (row.department == self.department
                 || self
@@ -51,7 +54,7 @@ impl Who {
                     .any(|r| matches!(r, Role::Reviewer | Role::Publisher | Role::Admin)))
     }
 
-    fn role_name(&self) -> String {
+    pub(crate) fn role_name(&self) -> String {
         let names: Vec<&str> = self
             .actor
             .roles
@@ -104,6 +107,7 @@ pub struct Articles {
     lexicon: Lexicon,
     signal: OutboxSignal,
     publisher: Publisher,
+    media: Media,
     segmenter: Segmenter,
 }
 
@@ -117,13 +121,27 @@ impl Articles {
         publisher: Publisher,
         segmenter: Segmenter,
     ) -> Self {
+        // Every WeChat call these use cases make passes the per-minute ledger.
+        let publisher = publisher.with_gate(db.clone());
+        let media = Media::new(db.clone(), publisher.clone());
         Self {
             db,
             lexicon,
             signal,
             publisher,
+            media,
             segmenter,
         }
+    }
+
+    /// The image use cases (uploads for bodies and covers).
+    pub fn media(&self) -> &Media {
+        &self.media
+    }
+
+    /// The database these use cases work on (for the message use cases).
+    pub(crate) fn db(&self) -> &PgPool {
+        &self.db
     }
 
     /// The lexicon these use cases screen with.
@@ -152,6 +170,7 @@ impl Articles {
             } => ("mass_send", tag.map(|t| t as i64), ignore_reprint),
         };
         let mut tx = self.db.begin().await?;
+        images::check_images(&mut tx, account, &content).await?;
         store::insert(
             &mut tx,
             &NewArticle {
@@ -187,6 +206,7 @@ impl Articles {
             }
             .into());
         }
+        images::check_images(&mut tx, &row.account, &content).await?;
         store::update_content(&mut tx, id, row.version + 1, &content, &who.actor.id).await?;
         tx.commit().await?;
         self.get(who, id).await
@@ -296,6 +316,16 @@ impl Articles {
     ) -> Result<ArticleView, AppError> {
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
+        let goes_out = matches!(
+            action,
+            Action::Schedule | Action::CancelSchedule | Action::Publish
+        );
+        if goes_out {
+            refuse_member(&row)?;
+            if row.is_message_headline() {
+                check_members_ready(&mut tx, &row).await?;
+            }
+        }
         let hits = self.screen(&row.content()).await?;
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
         let overridden = store::overrides(&mut *tx, id, row.version).await?;
@@ -333,6 +363,13 @@ impl Articles {
         }
         if action == Action::Publish {
             self.reserve_quota(&mut tx, &row).await?;
+            // WeChat's per-minute limit, checked (not counted) before the article
+            // moves; each call is counted when it is made.
+            for api in publishing::send_apis(&row) {
+                publishing::check(&mut tx, &row.account, api, 1)
+                    .await
+                    .map_err(refusal)?;
+            }
         }
         if let (Action::Approve, Some(stage)) = (&action, decision.stage) {
             store::record_review(&mut tx, id, row.round, stage, &who.actor.id, row.version).await?;
@@ -421,10 +458,21 @@ impl Articles {
             )
         };
         check(&row)?;
-        self.publisher
-            .retract(&row)
-            .await
-            .map_err(|e| AppError::Wechat(e.to_string()))?;
+        // In a message, WeChat's ids are the headline's and the article is deleted
+        // by its place; a lone article is deleted whole (index 0).
+        let (job, index) = match (row.message_id, row.message_position) {
+            (Some(message), Some(position)) if row.is_message_member() => {
+                let head = crate::store::messages::articles(&self.db, message)
+                    .await?
+                    .into_iter()
+                    .find(|a| a.message_position == Some(1))
+                    .ok_or(AppError::NotFound)?;
+                (head, position as u32)
+            }
+            (Some(_), Some(position)) => (row.clone(), position as u32),
+            _ => (row.clone(), 0),
+        };
+        self.publisher.retract(&job, index).await.map_err(refusal)?;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
         let decision = check(&row)?;
@@ -504,6 +552,91 @@ impl Articles {
         self.view(notice).await
     }
 
+    /// Records the one small edit WeChat allows of a sent article (at most 20
+    /// characters of the body's text, once; title and cover fixed), as a new
+    /// version with the reason in the audit trail. WeChat's API has no call for it:
+    /// the publisher applies it in mp.weixin.qq.com; this records what was allowed
+    /// and by whom. Publishers only; the new body passes the sensitive-word gate.
+    pub async fn edit_published(
+        &self,
+        who: &Who,
+        id: Uuid,
+        body: String,
+        reason: &str,
+    ) -> Result<ArticleView, AppError> {
+        require(who, Role::Publisher, "record an edit after publishing")?;
+        if reason.trim().is_empty() {
+            return Err(review::ReviewError::ReasonRequired("edit a published article").into());
+        }
+        let mut tx = self.db.begin().await?;
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        if row.state() != ArticleState::Published {
+            return Err(review::ReviewError::WrongState {
+                state: row.state(),
+                action: "edited after publishing",
+            }
+            .into());
+        }
+        if store::count_actions(&mut tx, id, POST_PUBLISH_EDIT).await? > 0 {
+            return Err(review::ReviewError::AlreadyEdited.into());
+        }
+        let content = ArticleContent::parse(ArticleContent {
+            body,
+            ..row.content()
+        })?;
+        if content.body_images() != row.content().body_images() {
+            return Err(AppError::Invalid(
+                "body: an edit after publishing cannot change the images".into(),
+            ));
+        }
+        let before = crate::domain::article::strip_html(&row.body);
+        let after = crate::domain::article::strip_html(&content.body);
+        let changed = review::post_publish_edit_size(&before, &after);
+        if changed == 0 {
+            return Err(AppError::Invalid("body: the edit changes no text".into()));
+        }
+        if changed > review::POST_PUBLISH_EDIT_MAX {
+            return Err(review::ReviewError::EditTooLarge(changed).into());
+        }
+        let hits = self.screen(&content).await?;
+        if !hits.is_empty() {
+            return Err(review::ReviewError::OpenHits(hits.len()).into());
+        }
+        let version = row.version + 1;
+        store::update_content(&mut tx, id, version, &content, &who.actor.id).await?;
+        store::audit(
+            &mut tx,
+            &Audit {
+                article_id: id,
+                action: POST_PUBLISH_EDIT,
+                from: row.state(),
+                to: row.state(),
+                actor: &who.actor.id,
+                role: &who.role_name(),
+                version,
+                stage: None,
+                comment: &format!(
+                    "{} ({changed} character(s) changed; applied by hand in mp.weixin.qq.com)",
+                    reason.trim()
+                ),
+            },
+        )
+        .await?;
+        // Search shows the text readers now see.
+        let mut edited = row.clone();
+        edited.body = content.body.clone();
+        edited.version = version;
+        super::search::index_article(
+            &mut tx,
+            &self.segmenter,
+            &edited,
+            row.url.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        tx.commit().await?;
+        self.get(who, id).await
+    }
+
     /// Sends a preview of an approved article to named followers before it goes
     /// out (audited; the state does not change).
     pub async fn preview(
@@ -532,11 +665,14 @@ impl Articles {
             }
             .into());
         }
+        refuse_member(&row)?;
+        let rows = self.message_rows(&row).await?;
+        let drafts = self.media.drafts(&rows).await.map_err(refusal)?;
         let media_id = self
             .publisher
-            .preview(&row, openids)
+            .preview(&row, &drafts, openids)
             .await
-            .map_err(|e| AppError::Wechat(e.to_string()))?;
+            .map_err(refusal)?;
         store::set_media_id(&self.db, id, &media_id).await?;
         let mut tx = self.db.begin().await?;
         store::audit(
@@ -723,7 +859,13 @@ impl Articles {
                     .await;
             }
         }
-        match self.publisher.send(&row).await {
+        let rows = self.message_rows(&row).await?;
+        self.members_follow(&row, &rows[1..]).await?;
+        let sent = match self.media.drafts(&rows).await {
+            Ok(drafts) => self.publisher.send(&row, &drafts).await,
+            Err(error) => Err(error),
+        };
+        match sent {
             Ok(handed) => {
                 store::set_job(
                     &self.db,
@@ -737,22 +879,24 @@ impl Articles {
                 tracing::info!(article = %id, publish_id = ?handed.publish_id, mass_msg_id = ?handed.mass_msg_id, "article handed to wechat");
                 Ok(())
             }
+            Err(SendError::Database(error)) => Err(error.into()),
+            // WeChat was not called: back on the schedule for when the limit allows,
+            // without using up an attempt.
+            Err(SendError::RateLimited(limited)) => {
+                tracing::warn!(article = %id, %limited, "send waits for wechat's per-minute limit");
+                self.retry_at(id, limited.next_at, &limited.to_string(), false)
+                    .await
+            }
             Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
                 tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");
                 let at = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-                let mut tx = self.db.begin().await?;
-                sqlx::query("UPDATE articles SET scheduled_for = coalesce(scheduled_for, now()) WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                store::retry_later(&self.db, id, at, &reason).await?;
-                Ok(())
+                self.retry_at(id, at, &reason, true).await
             }
             Err(error) => {
                 let reason = match error {
                     SendError::Transient(r) | SendError::Permanent(r) => r,
+                    other => other.to_string(),
                 };
                 tracing::warn!(article = %id, %reason, "send failed for good");
                 ledger::release(&self.db, id).await?;
@@ -760,6 +904,78 @@ impl Articles {
                     .await
             }
         }
+    }
+
+    /// Puts a send back on the schedule for `at` (`counted`: the attempt stands).
+    async fn retry_at(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+        counted: bool,
+    ) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "UPDATE articles SET scheduled_for = coalesce(scheduled_for, now()),
+                attempts = CASE WHEN $2 THEN attempts ELSE greatest(attempts - 1, 0) END
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(counted)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        store::retry_later(&self.db, id, at, reason).await?;
+        Ok(())
+    }
+
+    /// The articles that go out with `head`: itself, then the rest of its message.
+    async fn message_rows(&self, head: &ArticleRow) -> Result<Vec<ArticleRow>, AppError> {
+        match head.message_id {
+            Some(message) if head.is_message_headline() => {
+                Ok(crate::store::messages::articles(&self.db, message).await?)
+            }
+            _ => Ok(vec![head.clone()]),
+        }
+    }
+
+    /// Moves the other articles of a message to publishing with their headline
+    /// (audited; the `published` or `failed` events follow WeChat's verdict).
+    async fn members_follow(
+        &self,
+        head: &ArticleRow,
+        members: &[ArticleRow],
+    ) -> Result<(), AppError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        for member in members {
+            let Some(row) = store::lock(&mut tx, member.id).await? else {
+                continue;
+            };
+            if !matches!(row.state(), ArticleState::Approved | ArticleState::Failed) {
+                continue;
+            }
+            store::set_state(&mut tx, row.id, ArticleState::Publishing, false).await?;
+            store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: row.id,
+                    action: "publish",
+                    from: row.state(),
+                    to: ArticleState::Publishing,
+                    actor: "system",
+                    role: "message",
+                    version: row.version,
+                    stage: None,
+                    comment: &format!("with the message's headline {}", head.id),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Claims due scheduled articles and sends each (the scheduler's tick); returns
@@ -791,24 +1007,68 @@ impl Articles {
         let Some(row) = store::lock_by_job(tx, publish_id, msg_id).await? else {
             return Ok(false);
         };
-        self.finish_in(tx, &row, outcome, event_id).await?;
+        self.finish_message(tx, &row, outcome, event_id).await?;
         Ok(true)
     }
 
     async fn finish(&self, id: Uuid, outcome: Outcome, event_id: &str) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
         let row = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-        self.finish_in(&mut tx, &row, outcome, event_id).await?;
+        self.finish_message(&mut tx, &row, outcome, event_id)
+            .await?;
         tx.commit().await?;
         self.signal.notify();
         Ok(())
     }
 
+    /// Applies a verdict to a headline and to every article of its message that
+    /// went out with it, each with its own URL (WeChat's `idx` is the position).
+    async fn finish_message(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        head: &ArticleRow,
+        outcome: Outcome,
+        event_id: &str,
+    ) -> Result<(), AppError> {
+        self.finish_in(tx, head, &outcome, 1, head.msg_data_id.as_deref(), event_id)
+            .await?;
+        let Some(message) = head.message_id.filter(|_| head.is_message_headline()) else {
+            return Ok(());
+        };
+        let msg_data_id = match &outcome {
+            Outcome::Published { msg_data_id, .. } => {
+                msg_data_id.clone().or_else(|| head.msg_data_id.clone())
+            }
+            Outcome::Failed(_) => None,
+        };
+        for member in crate::store::messages::articles(&mut **tx, message).await? {
+            let Some(position) = member.message_position.filter(|p| *p > 1) else {
+                continue;
+            };
+            let Some(member) = store::lock(tx, member.id).await? else {
+                continue;
+            };
+            self.finish_in(
+                tx,
+                &member,
+                &outcome,
+                position as u32,
+                msg_data_id.as_deref(),
+                event_id,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a verdict to one article, the `idx`-th of its message.
     async fn finish_in(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         row: &ArticleRow,
-        outcome: Outcome,
+        outcome: &Outcome,
+        idx: u32,
+        message_data_id: Option<&str>,
         event_id: &str,
     ) -> Result<(), AppError> {
         let action = match outcome {
@@ -839,13 +1099,21 @@ impl Articles {
             }
         };
         let now = Utc::now();
-        let (comment, event) = match &outcome {
+        let (comment, event) = match outcome {
             Outcome::Published {
-                url,
+                urls,
                 msg_data_id,
                 sent,
                 total,
             } => {
+                let url = urls
+                    .iter()
+                    .find(|(i, _)| *i == idx)
+                    .map(|(_, url)| url.clone());
+                let msg_data_id = msg_data_id
+                    .clone()
+                    .filter(|_| idx == 1)
+                    .or_else(|| message_data_id.map(str::to_owned));
                 store::set_outcome(
                     tx,
                     row.id,
@@ -858,10 +1126,10 @@ impl Articles {
                 let mut event = event_of(row, ev::ArticleTransition::Published, "system");
                 event.url = url.clone().unwrap_or_default();
                 event.msg_data_id = msg_data_id
-                    .clone()
                     .or_else(|| row.msg_data_id.clone())
                     .unwrap_or_default();
-                event.headline = true;
+                // The first article of a message is its headline (头条).
+                event.headline = idx == 1;
                 event.sent_count = *sent;
                 event.total_count = *total;
                 event.published_at = Some(timestamp(now));
@@ -920,7 +1188,8 @@ pub enum Job<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Published {
-        url: Option<String>,
+        /// Each article's URL by its place in the message (WeChat's `idx`, from 1).
+        urls: Vec<(u32, String)>,
         msg_data_id: Option<String>,
         sent: u64,
         total: u64,
@@ -967,6 +1236,56 @@ async fn record_overrides(
         store::add_override(tx, row.id, row.version, key, &who.actor.id, reason.trim()).await?;
     }
     Ok(())
+}
+
+/// A member of a message goes out with its headline, never alone.
+fn refuse_member(row: &ArticleRow) -> Result<(), AppError> {
+    match (row.message_id, row.message_position) {
+        (Some(message), Some(position)) if row.is_message_member() => {
+            Err(review::ReviewError::MessageMember {
+                position,
+                message: message.to_string(),
+            }
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Before a headline is scheduled or sent: every other article of its message must
+/// still be ready to go (approved, or failed with it before).
+async fn check_members_ready(
+    tx: &mut Transaction<'_, Postgres>,
+    head: &ArticleRow,
+) -> Result<(), AppError> {
+    let Some(message) = head.message_id else {
+        return Ok(());
+    };
+    for member in crate::store::messages::articles(&mut **tx, message).await? {
+        if member.id == head.id {
+            continue;
+        }
+        if !matches!(
+            member.state(),
+            ArticleState::Approved | ArticleState::Failed
+        ) {
+            return Err(review::ReviewError::NotComposable {
+                article: member.id.to_string(),
+                state: member.state(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A send that could not happen, as the caller of an RPC sees it.
+fn refusal(error: SendError) -> AppError {
+    match error {
+        SendError::RateLimited(limited) => AppError::RateLimited(limited),
+        SendError::Database(error) => AppError::Database(error),
+        other => AppError::Wechat(other.to_string()),
+    }
 }
 
 fn require(who: &Who, role: Role, action: &'static str) -> Result<(), AppError> {

@@ -9,12 +9,15 @@ pub mod articles;
 pub mod directory;
 pub mod hall;
 pub mod lexicon;
+pub mod media;
 pub mod menus;
+pub mod messages;
 pub mod publishing;
 pub mod search;
 
 use crate::domain::article::ArticleInputError;
-use crate::domain::quota::QuotaExhausted;
+use crate::domain::media::ImageError;
+use crate::domain::quota::{QuotaExhausted, RateLimited};
 use crate::domain::review::ReviewError;
 use crate::domain::screening::LexiconError;
 use crate::domain::service::ServiceError;
@@ -37,6 +40,12 @@ pub enum AppError {
     /// WeChat's mass-send quota is used up; nothing was sent.
     #[error(transparent)]
     Quota(#[from] QuotaExhausted),
+    /// WeChat's per-minute call limit would be broken; nothing was called.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    /// An uploaded image WeChat would not take (the message names the field).
+    #[error(transparent)]
+    Image(#[from] ImageError),
     /// WeChat refused a call this use case needs (its error, verbatim).
     #[error("WeChat refused: {0}")]
     Wechat(String),

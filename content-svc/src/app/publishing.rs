@@ -1,17 +1,38 @@
 //! Sending an article through the WeChat API client, outside any transaction:
 //! `draft/add` then `freepublish/submit` (no push, no quota) or `message/mass/sendall`
-//! (pushed, counted; `clientmsgid` = the article's id so a retry cannot send twice).
+//! (pushed, counted; `clientmsgid` = the headline's id so a retry cannot send twice).
+//! A multi-article message is one draft of its articles, headline first.
 //! WeChat answers asynchronously; the job-finish consumer closes the loop.
+//!
+//! Every call first passes the [`CallGate`]: WeChat's 60 calls a minute per account
+//! and API, counted in a ledger every replica shares, so a call WeChat would refuse
+//! (45009/45011) is not made.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::Utc;
+use sqlx::{PgPool, Postgres, Transaction};
 use wechat::api::mass::{MassContent, MassSend};
+use wechat::api::media::ImageFile;
 use wechat::api::publish::DraftArticle;
 use wechat::api::{ApiError, Client};
 
-use crate::domain::quota::AccountKind;
+use crate::domain::quota::{self, AccountKind, CALLS_PER_MINUTE, RateLimited};
+use crate::store::api_calls;
 use crate::store::articles::ArticleRow;
+
+/// The API names the ledger counts (WeChat's paths without `/cgi-bin/`).
+pub mod api {
+    pub const DRAFT_ADD: &str = "draft/add";
+    pub const FREEPUBLISH_SUBMIT: &str = "freepublish/submit";
+    pub const FREEPUBLISH_DELETE: &str = "freepublish/delete";
+    pub const MASS_SENDALL: &str = "message/mass/sendall";
+    pub const MASS_PREVIEW: &str = "message/mass/preview";
+    pub const MASS_DELETE: &str = "message/mass/delete";
+    pub const UPLOADIMG: &str = "media/uploadimg";
+    pub const ADD_MATERIAL: &str = "material/add_material";
+}
 
 /// What WeChat gave back for a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +52,12 @@ pub enum SendError {
     /// WeChat refused it; the publisher must act (the text is WeChat's error).
     #[error("{0}")]
     Permanent(String),
+    /// The per-minute limit would be broken: nothing was called.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    /// The ledger could not be read.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 impl From<ApiError> for SendError {
@@ -51,10 +78,65 @@ impl From<ApiError> for SendError {
     }
 }
 
+/// WeChat's per-minute limit, checked and counted before each call.
+#[derive(Clone)]
+pub struct CallGate {
+    db: PgPool,
+}
+
+impl CallGate {
+    /// A gate counting in `db`'s `api_call_ledger`.
+    pub fn new(db: PgPool) -> Self {
+        Self { db }
+    }
+
+    /// Counts one call of `api` for `account`, or refuses it saying when it is possible.
+    pub async fn reserve(&self, account: &str, api: &str) -> Result<(), SendError> {
+        let mut tx = self.db.begin().await?;
+        check(&mut tx, account, api, 1).await?;
+        api_calls::record(&mut tx, account, api, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Refuses when `wanted` more calls of `api` would break the limit (without
+/// counting them); `tx` holds the ledger's lock for the account's API.
+pub async fn check(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    api: &str,
+    wanted: usize,
+) -> Result<(), SendError> {
+    api_calls::lock(tx, account, api).await?;
+    let now = Utc::now();
+    let calls =
+        api_calls::calls_since(tx, account, api, now - chrono::Duration::seconds(60)).await?;
+    quota::check_rate(CALLS_PER_MINUTE, &calls, wanted, now).map_err(|(used, next_at)| {
+        SendError::RateLimited(RateLimited {
+            account: account.to_owned(),
+            api: api.to_owned(),
+            used,
+            limit: CALLS_PER_MINUTE,
+            next_at,
+        })
+    })
+}
+
+/// The APIs a send of `row` calls (for the check before moving it to publishing).
+pub fn send_apis(row: &ArticleRow) -> [&'static str; 2] {
+    if row.channel == "mass_send" {
+        [api::DRAFT_ADD, api::MASS_SENDALL]
+    } else {
+        [api::DRAFT_ADD, api::FREEPUBLISH_SUBMIT]
+    }
+}
+
 /// One API client per account this install publishes to.
 #[derive(Clone, Default)]
 pub struct Publisher {
     clients: Arc<HashMap<String, (Client, AccountKind)>>,
+    gate: Option<CallGate>,
 }
 
 impl Publisher {
@@ -62,7 +144,14 @@ impl Publisher {
     pub fn new(clients: HashMap<String, (Client, AccountKind)>) -> Self {
         Self {
             clients: Arc::new(clients),
+            gate: None,
         }
+    }
+
+    /// The same clients, each call counted against the per-minute limit in `db`.
+    pub fn with_gate(mut self, db: PgPool) -> Self {
+        self.gate = Some(CallGate::new(db));
+        self
     }
 
     /// The account's kind (its mass-send quota), if the account is configured.
@@ -70,29 +159,39 @@ impl Publisher {
         self.clients.get(account).map(|(_, kind)| *kind)
     }
 
-    /// Hands `article` to WeChat.
-    #[tracing::instrument(skip_all, fields(article = %article.id, account = %article.account))]
-    pub async fn send(&self, article: &ArticleRow) -> Result<Handed, SendError> {
-        let (client, _) = self.clients.get(&article.account).ok_or_else(|| {
-            SendError::Permanent(format!(
-                "account {} has no WeChat API credentials",
-                article.account
-            ))
-        })?;
-        let draft = draft(article);
+    async fn pass(&self, account: &str, api: &str) -> Result<(), SendError> {
+        match &self.gate {
+            Some(gate) => gate.reserve(account, api).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Hands a message to WeChat: `drafts` are its articles, the headline (`head`)
+    /// first; a single article is a message of one.
+    #[tracing::instrument(skip_all, fields(article = %head.id, account = %head.account))]
+    pub async fn send(
+        &self,
+        head: &ArticleRow,
+        drafts: &[DraftArticle],
+    ) -> Result<Handed, SendError> {
+        let client = self.client(&head.account)?;
         // A retry after the draft was made reuses it rather than adding another.
-        let media_id = match &article.media_id {
+        let media_id = match &head.media_id {
             Some(media_id) => media_id.clone(),
-            None => client.draft_add(std::slice::from_ref(&draft)).await?,
+            None => {
+                self.pass(&head.account, api::DRAFT_ADD).await?;
+                client.draft_add(drafts).await?
+            }
         };
-        if article.channel == "mass_send" {
+        if head.channel == "mass_send" {
             let content = MassContent::mpnews(&media_id);
-            let mut send = match article.mass_tag_id {
+            let mut send = match head.mass_tag_id {
                 Some(tag) if tag > 0 => MassSend::to_tag(tag as u64, content),
                 _ => MassSend::to_all(content),
             }
-            .client_msg_id(article.id.to_string());
-            send.send_ignore_reprint = u8::from(article.send_ignore_reprint);
+            .client_msg_id(head.id.to_string());
+            send.send_ignore_reprint = u8::from(head.send_ignore_reprint);
+            self.pass(&head.account, api::MASS_SENDALL).await?;
             let sent = client.mass_send(&send).await?;
             Ok(Handed {
                 media_id,
@@ -101,6 +200,7 @@ impl Publisher {
                 msg_data_id: sent.msg_data_id.map(|id| id.to_string()),
             })
         } else {
+            self.pass(&head.account, api::FREEPUBLISH_SUBMIT).await?;
             let submitted = client.publish_submit(&media_id).await?;
             Ok(Handed {
                 media_id,
@@ -112,49 +212,76 @@ impl Publisher {
     }
 
     /// Deletes a published article on WeChat (`freepublish/delete` by its
-    /// `article_id`, or `message/mass/delete` by the mass send's `msg_id`).
-    #[tracing::instrument(skip_all, fields(article = %article.id, account = %article.account))]
-    pub async fn retract(&self, article: &ArticleRow) -> Result<(), SendError> {
-        let client = self.client(&article.account)?;
-        if article.channel == "mass_send" {
-            let msg_id = article
+    /// `article_id`, or `message/mass/delete` by the mass send's `msg_id`); `job` is
+    /// the row holding the message's WeChat ids (the headline's), `index` the
+    /// article's place in the message (0: the whole message).
+    #[tracing::instrument(skip_all, fields(article = %job.id, account = %job.account))]
+    pub async fn retract(&self, job: &ArticleRow, index: u32) -> Result<(), SendError> {
+        let client = self.client(&job.account)?;
+        if job.channel == "mass_send" {
+            let msg_id = job
                 .mass_msg_id
                 .as_deref()
                 .and_then(|id| id.parse::<u64>().ok())
                 .ok_or_else(|| SendError::Permanent("no mass send to delete".into()))?;
-            client.mass_delete(msg_id, 0).await?;
+            self.pass(&job.account, api::MASS_DELETE).await?;
+            client.mass_delete(msg_id, index).await?;
         } else {
-            let article_id = article
+            let article_id = job
                 .msg_data_id
                 .as_deref()
                 .ok_or_else(|| SendError::Permanent("no published article to delete".into()))?;
-            client.publish_delete(article_id, 0).await?;
+            self.pass(&job.account, api::FREEPUBLISH_DELETE).await?;
+            client.publish_delete(article_id, index).await?;
         }
         Ok(())
     }
 
-    /// Sends a preview of the article to each of `openids` (as a mass send would
+    /// Sends a preview of the message to each of `openids` (as a mass send would
     /// show it), making its draft first if needed; returns the draft's media id.
-    #[tracing::instrument(skip_all, fields(article = %article.id, account = %article.account))]
+    #[tracing::instrument(skip_all, fields(article = %head.id, account = %head.account))]
     pub async fn preview(
         &self,
-        article: &ArticleRow,
+        head: &ArticleRow,
+        drafts: &[DraftArticle],
         openids: &[String],
     ) -> Result<String, SendError> {
-        let client = self.client(&article.account)?;
-        let media_id = match &article.media_id {
+        let client = self.client(&head.account)?;
+        let media_id = match &head.media_id {
             Some(media_id) => media_id.clone(),
             None => {
-                client
-                    .draft_add(std::slice::from_ref(&draft(article)))
-                    .await?
+                self.pass(&head.account, api::DRAFT_ADD).await?;
+                client.draft_add(drafts).await?
             }
         };
         let content = MassContent::mpnews(&media_id);
         for openid in openids {
+            self.pass(&head.account, api::MASS_PREVIEW).await?;
             client.mass_preview(openid, &content).await?;
         }
         Ok(media_id)
+    }
+
+    /// Uploads an image for a body (`media/uploadimg`); returns its WeChat URL.
+    pub async fn upload_image(
+        &self,
+        account: &str,
+        image: ImageFile<'_>,
+    ) -> Result<String, SendError> {
+        let client = self.client(account)?;
+        self.pass(account, api::UPLOADIMG).await?;
+        Ok(client.upload_image(image).await?)
+    }
+
+    /// Makes an image a permanent material (`material/add_material`); returns its media id.
+    pub async fn add_image_material(
+        &self,
+        account: &str,
+        image: ImageFile<'_>,
+    ) -> Result<String, SendError> {
+        let client = self.client(account)?;
+        self.pass(account, api::ADD_MATERIAL).await?;
+        Ok(client.add_image_material(image).await?.media_id)
     }
 
     fn client(&self, account: &str) -> Result<&Client, SendError> {
@@ -167,15 +294,16 @@ impl Publisher {
     }
 }
 
-/// The draft of an article as WeChat takes it.
-fn draft(article: &ArticleRow) -> DraftArticle {
+/// The draft of an article as WeChat takes it, with its body and cover as given
+/// (already rewritten to WeChat's image URLs and material id).
+pub fn draft(article: &ArticleRow, body: String, thumb_media_id: String) -> DraftArticle {
     DraftArticle {
         title: article.title.clone(),
         author: article.author_name.clone(),
         digest: article.digest.clone(),
-        content: article.body.clone(),
+        content: body,
         content_source_url: article.source_url.clone(),
-        thumb_media_id: article.cover_media_id.clone(),
+        thumb_media_id,
         need_open_comment: u8::from(article.open_comment),
         only_fans_can_comment: u8::from(article.only_fans_can_comment),
         url: String::new(),

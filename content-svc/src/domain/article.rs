@@ -1,7 +1,9 @@
 //! An article's content and WeChat's limits on it (`draft/add`, domain.md §3).
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use uuid::Uuid;
 
 /// Longest title WeChat accepts, in characters.
 pub const TITLE_MAX: usize = 32;
@@ -37,7 +39,16 @@ pub enum ArticleInputError {
     SourceUrl,
     #[error("a message holds at most 8 articles, not {0}")]
     TooManyArticles(usize),
+    #[error(
+        "body: the image {0:?} is not on WeChat's image host (mmbiz.qpic.cn); upload it with UploadImage and refer to it as image:<id>"
+    )]
+    ExternalImage(String),
+    #[error("cover: give cover_media_id or cover_image_id, not both")]
+    TwoCovers,
 }
+
+/// The URL scheme a body uses to refer to an uploaded image: `<img src="image:{id}">`.
+pub const IMAGE_SCHEME: &str = "image";
 
 /// The editable content of one article, validated and with its body sanitised.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,8 +58,10 @@ pub struct ArticleContent {
     pub digest: String,
     /// Sanitised HTML: no scripts, no event attributes, no `javascript:` links.
     pub body: String,
-    /// The cover: a permanent material's media id.
+    /// The cover: a permanent material's media id…
     pub cover_media_id: String,
+    /// …or an uploaded image, made a permanent material when the article is sent.
+    pub cover_image_id: Option<Uuid>,
     /// "阅读原文".
     pub source_url: String,
     pub column: String,
@@ -70,6 +83,15 @@ impl ArticleContent {
         limit("author", &raw.author, AUTHOR_MAX)?;
         limit("digest", &raw.digest, DIGEST_MAX)?;
         raw.body = sanitize(&raw.body);
+        raw.cover_media_id = raw.cover_media_id.trim().to_owned();
+        if !raw.cover_media_id.is_empty() && raw.cover_image_id.is_some() {
+            return Err(ArticleInputError::TwoCovers);
+        }
+        for src in image_sources(&raw.body) {
+            if image_ref(&src).is_none() && !is_wechat_image_url(&src) {
+                return Err(ArticleInputError::ExternalImage(src));
+            }
+        }
         if raw.body.trim().is_empty() {
             return Err(ArticleInputError::Required("body"));
         }
@@ -88,6 +110,20 @@ impl ArticleContent {
             return Err(ArticleInputError::SourceUrl);
         }
         Ok(raw)
+    }
+
+    /// The uploaded images the body refers to (`image:{id}`), each once, in order.
+    pub fn body_images(&self) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        for id in image_sources(&self.body)
+            .iter()
+            .filter_map(|s| image_ref(s))
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
     }
 
     /// The text screened for sensitive words: title, author, digest and the body
@@ -118,15 +154,72 @@ fn limit(field: &'static str, value: &str, max: usize) -> Result<(), ArticleInpu
     Ok(())
 }
 
-/// ammonia's defaults (no scripts, styles or event attributes, safe URL schemes),
-/// plus the inline styles and images WeChat articles are made of.
-static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+/// The uploaded image a `src` refers to, if it is `image:{id}`.
+pub fn image_ref(src: &str) -> Option<Uuid> {
+    src.strip_prefix(IMAGE_SCHEME)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()
+}
+
+/// Whether `src` is on WeChat's image host, where an article's images must be.
+pub fn is_wechat_image_url(src: &str) -> bool {
+    let Some(rest) = src
+        .strip_prefix("https://")
+        .or_else(|| src.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    host == "mmbiz.qpic.cn" || host.ends_with(".mmbiz.qpic.cn")
+}
+
+/// Puts WeChat's URL of an uploaded image where the body refers to it. The body is
+/// our sanitiser's output, so the reference is exactly `"image:{id}"` in quotes.
+pub fn replace_image(body: &str, id: Uuid, url: &str) -> String {
+    let escaped = url
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    body.replace(
+        &format!("\"{IMAGE_SCHEME}:{id}\""),
+        &format!("\"{escaped}\""),
+    )
+}
+
+/// Every image source (`src`, `data-src`) of sanitised HTML, read by the HTML
+/// parser as it cleans (an attribute filter that only looks).
+fn image_sources(html: &str) -> Vec<String> {
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let sink = found.clone();
     let mut builder = ammonia::Builder::default();
+    configure(&mut builder);
+    builder.attribute_filter(move |element, attribute, value| {
+        if element == "img" && matches!(attribute, "src" | "data-src") {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(value.to_owned());
+        }
+        Some(value.into())
+    });
+    let _ = builder.clean(html);
+    std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn configure(builder: &mut ammonia::Builder<'static>) {
     builder
         .add_generic_attributes(["style"])
         .add_tag_attributes("img", ["data-src", "data-type"])
         .add_tags(["section"])
+        .add_url_schemes([IMAGE_SCHEME])
         .link_rel(Some("noopener noreferrer"));
+}
+
+/// ammonia's defaults (no scripts, styles or event attributes, safe URL schemes),
+/// plus the inline styles and images WeChat articles are made of.
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    configure(&mut builder);
     builder
 });
 
@@ -249,6 +342,33 @@ mod tests {
             check_message_size(9).unwrap_err().to_string(),
             "a message holds at most 8 articles, not 9"
         );
+    }
+
+    #[test]
+    fn body_images_must_be_uploaded_or_on_wechats_host() {
+        let id = Uuid::now_v7();
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: format!(
+                r#"<p>图<img src="image:{id}"><img src="https://mmbiz.qpic.cn/mmbiz_png/x/0"></p>"#
+            ),
+            ..content()
+        })
+        .unwrap();
+        assert_eq!(parsed.body_images(), vec![id]);
+        let sent = replace_image(&parsed.body, id, "http://mmbiz.qpic.cn/mmbiz_png/a?b=1&c=2");
+        assert!(
+            sent.contains(r#"src="http://mmbiz.qpic.cn/mmbiz_png/a?b=1&amp;c=2""#),
+            "{sent}"
+        );
+        let error = ArticleContent::parse(ArticleContent {
+            body: r#"<p><img src="https://evil.example/x.png"></p>"#.into(),
+            ..content()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(error, ArticleInputError::ExternalImage(ref u) if u == "https://evil.example/x.png")
+        );
+        assert!(!is_wechat_image_url("https://mmbiz.qpic.cn.evil.example/x"));
     }
 
     #[test]

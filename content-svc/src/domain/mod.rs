@@ -4,6 +4,7 @@
 
 pub mod article;
 pub mod directory;
+pub mod media;
 pub mod menu;
 pub mod quota;
 pub mod review;

@@ -1,6 +1,7 @@
-//! WeChat's mass-send quotas, checked before calling (domain.md §3): a subscription
-//! account may mass-send once a day, a service account four times a natural month,
-//! both counted in Beijing time (WeChat resets at 00:00 there).
+//! WeChat's quotas, checked before calling (domain.md §3): a subscription account
+//! may mass-send once a day, a service account four times a natural month, both
+//! counted in Beijing time (WeChat resets at 00:00 there); and every API may be
+//! called at most 60 times a minute per account (a sliding minute).
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc};
 
@@ -86,9 +87,70 @@ pub fn check_mass_send(
     })
 }
 
+/// Calls of one API an account may make in any minute.
+pub const CALLS_PER_MINUTE: usize = 60;
+
+/// A call WeChat's per-minute limit would refuse, and when the next is possible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "WeChat allows {limit} {api} calls a minute per account; {account} made {used} in the last minute; the next is possible at {next_at}"
+)]
+pub struct RateLimited {
+    pub account: String,
+    pub api: String,
+    pub used: usize,
+    pub limit: usize,
+    pub next_at: DateTime<Utc>,
+}
+
+/// Checks whether `wanted` more calls fit in the sliding minute before `now`, given
+/// the calls already made (`calls`, any order); on refusal says how many were made
+/// in the minute and when enough will have left it.
+pub fn check_rate(
+    limit: usize,
+    calls: &[DateTime<Utc>],
+    wanted: usize,
+    now: DateTime<Utc>,
+) -> Result<(), (usize, DateTime<Utc>)> {
+    let window_start = now - chrono::Duration::seconds(60);
+    let mut recent: Vec<DateTime<Utc>> = calls
+        .iter()
+        .copied()
+        .filter(|t| *t > window_start && *t <= now)
+        .collect();
+    if recent.len() + wanted <= limit {
+        return Ok(());
+    }
+    recent.sort();
+    // The call whose leaving the window frees the last slot needed.
+    let leaving = (recent.len() + wanted).saturating_sub(limit + 1);
+    let next_at = recent
+        .get(leaving)
+        .map(|t| *t + chrono::Duration::seconds(60))
+        .unwrap_or(now);
+    Err((recent.len(), next_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sixty_first_call_in_a_minute_waits_for_the_first_to_leave_it() {
+        let start = at("2026-12-02T08:00:00Z");
+        let calls: Vec<_> = (0..60)
+            .map(|i| start + chrono::Duration::milliseconds(i * 500))
+            .collect();
+        let now = start + chrono::Duration::seconds(40);
+        assert!(check_rate(60, &calls[..59], 1, now).is_ok());
+        let (used, next_at) = check_rate(60, &calls, 1, now).unwrap_err();
+        assert_eq!((used, next_at), (60, start + chrono::Duration::seconds(60)));
+        // Two more need the second call to leave too.
+        let (_, next_at) = check_rate(60, &calls, 2, now).unwrap_err();
+        assert_eq!(next_at, start + chrono::Duration::milliseconds(60_500));
+        // A minute later the window is empty again.
+        assert!(check_rate(60, &calls, 1, start + chrono::Duration::seconds(61)).is_ok());
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

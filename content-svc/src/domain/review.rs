@@ -198,6 +198,31 @@ pub enum ReviewError {
         "{0} sensitive-word hit(s) are not overridden; a reviewer must override each with a reason"
     )]
     OpenHits(usize),
+    #[error(
+        "the article is number {position} of message {message}; only the message's headline (number 1) is previewed, scheduled and published, and takes it along"
+    )]
+    MessageMember { position: i16, message: String },
+    #[error("article {article} is {state}; only approved articles make up a message")]
+    NotComposable {
+        article: String,
+        state: ArticleState,
+    },
+    #[error(
+        "article {article} goes out by {channel}; every article of a message goes out as its headline does ({headline_channel})"
+    )]
+    ChannelMismatch {
+        article: String,
+        channel: String,
+        headline_channel: String,
+    },
+    #[error("article {article} already belongs to message {message}")]
+    InAnotherMessage { article: String, message: String },
+    #[error("WeChat allows one edit of a sent article; it was edited after publishing already")]
+    AlreadyEdited,
+    #[error(
+        "WeChat allows an edit of at most 20 characters after sending (title and cover fixed); this one changes {0}"
+    )]
+    EditTooLarge(usize),
 }
 
 /// The facts a decision needs.
@@ -386,6 +411,15 @@ fn gate(subject: &Subject<'_>) -> Result<(), ReviewError> {
 /// WeChat allows one edit of at most 20 characters after sending, title and cover
 /// fixed (domain.md §3): whether `before` → `after` of a published body fits.
 pub fn post_publish_edit_allowed(before: &str, after: &str) -> bool {
+    post_publish_edit_size(before, after) <= POST_PUBLISH_EDIT_MAX
+}
+
+/// The most characters WeChat lets a post-publish edit change.
+pub const POST_PUBLISH_EDIT_MAX: usize = 20;
+
+/// How many characters an edit changes: the longer side of what differs between
+/// the common prefix and the common suffix.
+pub fn post_publish_edit_size(before: &str, after: &str) -> usize {
     let a: Vec<char> = before.chars().collect();
     let b: Vec<char> = after.chars().collect();
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
@@ -395,8 +429,7 @@ pub fn post_publish_edit_allowed(before: &str, after: &str) -> bool {
         .zip(b[prefix..].iter().rev())
         .take_while(|(x, y)| x == y)
         .count();
-    let changed = (a.len() - prefix - suffix).max(b.len() - prefix - suffix);
-    changed <= 20
+    (a.len() - prefix - suffix).max(b.len() - prefix - suffix)
 }
 
 #[cfg(test)]

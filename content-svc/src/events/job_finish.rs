@@ -44,12 +44,12 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
         Event::PublishJobFinish(job) => {
             let outcome = match job.publish_status {
                 PublishStatus::Success => Outcome::Published {
-                    // The headline's URL (idx 1): one article per message here.
-                    url: job
+                    // Every article's URL by its place (idx 1 is the headline).
+                    urls: job
                         .articles
                         .iter()
-                        .min_by_key(|a| a.idx)
-                        .map(|a| a.url.clone()),
+                        .map(|a| (a.idx, a.url.clone()))
+                        .collect(),
                     msg_data_id: job.article_id.clone(),
                     sent: 0,
                     total: 0,
@@ -72,7 +72,11 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
         Event::MassSendJobFinish(job) => {
             let outcome = if job.succeeded() {
                 Outcome::Published {
-                    url: job.article_urls.first().map(|a| a.url.clone()),
+                    urls: job
+                        .article_urls
+                        .iter()
+                        .map(|a| (a.idx, a.url.clone()))
+                        .collect(),
                     msg_data_id: None,
                     sent: job.sent_count.unwrap_or(0),
                     total: job.total_count.unwrap_or(0),

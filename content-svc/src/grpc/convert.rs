@@ -133,6 +133,12 @@ pub fn content(raw: Option<pb::ArticleContent>) -> Result<ArticleContent, GrpcEr
         digest: raw.digest,
         body: raw.body,
         cover_media_id: raw.cover_media_id,
+        cover_image_id: match raw.cover_image_id.trim() {
+            "" => None,
+            id => Some(id.parse().map_err(|_| {
+                GrpcError::Invalid("content.cover_image_id is not an image id".into())
+            })?),
+        },
         source_url: raw.source_url,
         column: raw.column,
         open_comment: raw.open_comment,
@@ -211,6 +217,10 @@ fn wire_content(c: ArticleContent) -> pb::ArticleContent {
         column: c.column,
         open_comment: c.open_comment,
         only_fans_can_comment: c.only_fans_can_comment,
+        cover_image_id: c
+            .cover_image_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -237,6 +247,8 @@ pub fn article_row(row: ArticleRow) -> pb::Article {
         hits: Vec::new(),
         updated_at: Some(timestamp(row.updated_at)),
         published_at: row.published_at.map(timestamp),
+        message_id: row.message_id.map(|id| id.to_string()).unwrap_or_default(),
+        message_position: row.message_position.unwrap_or(0).max(0) as u32,
         correction_of: row
             .correction_of
             .map(|id| id.to_string())
@@ -308,4 +320,42 @@ pub fn parse_page_token(raw: &str) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>
         DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
         id.parse().map_err(|_| bad())?,
     )))
+}
+
+/// An uploaded image as served.
+pub fn image(row: crate::store::media::ImageRow) -> pb::Image {
+    pb::Image {
+        src: format!("{}:{}", crate::domain::article::IMAGE_SCHEME, row.id),
+        id: row.id.to_string(),
+        account: row.account,
+        content_type: row.content_type,
+        sha256: row.sha256,
+    }
+}
+
+/// A multi-article message as served, headline first.
+pub fn message(view: crate::app::messages::MessageView) -> pb::ArticleMessage {
+    pb::ArticleMessage {
+        id: view.message.id.to_string(),
+        account: view.message.account,
+        articles: view.articles.into_iter().map(article_row).collect(),
+    }
+}
+
+/// A message id.
+pub fn message_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| GrpcError::Invalid("id is not a message id".into()))
+}
+
+/// The article ids of a message, in order.
+pub fn article_ids(raw: &[String]) -> Result<Vec<uuid::Uuid>, GrpcError> {
+    raw.iter()
+        .map(|id| {
+            id.trim().parse().map_err(|_| {
+                GrpcError::Invalid(format!("article_ids: {id:?} is not an article id"))
+            })
+        })
+        .collect()
 }

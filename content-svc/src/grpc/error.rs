@@ -33,7 +33,8 @@ impl From<GrpcError> for Status {
                 }
                 AppError::Review(ReviewError::RoleNeeded { .. }) => ErrorCode::PermissionDenied,
                 AppError::Review(_) => ErrorCode::FailedPrecondition,
-                AppError::Quota(_) => ErrorCode::ResourceExhausted,
+                AppError::Quota(_) | AppError::RateLimited(_) => ErrorCode::ResourceExhausted,
+                AppError::Image(_) => ErrorCode::InvalidArgument,
                 AppError::Wechat(_) => ErrorCode::FailedPrecondition,
                 // ErrorCode::status logs the detail and answers a generic message.
                 AppError::Database(_) => ErrorCode::Internal,

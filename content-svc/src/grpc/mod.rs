@@ -483,6 +483,87 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         Ok(Response::new(convert::article(view)))
     }
 
+    async fn edit_published_article(
+        &self,
+        request: Request<pb::EditPublishedArticleRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let id = convert::article_id(&req.id)?;
+        let view = self
+            .articles
+            .edit_published(&who, id, req.body, &req.reason)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
+    async fn upload_image(&self, request: Request<pb::UploadImageRequest>) -> Reply<pb::Image> {
+        let who = who(&request, &[Role::Editor])?;
+        let req = request.into_inner();
+        let account = req.account.trim();
+        if account.is_empty() {
+            return Err(GrpcError::Invalid("account is required".into()).into());
+        }
+        let image = self
+            .articles
+            .media()
+            .upload(&who, account, &req.data)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::image(image)))
+    }
+
+    async fn compose_message(
+        &self,
+        request: Request<pb::ComposeMessageRequest>,
+    ) -> Reply<pb::ArticleMessage> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let account = req.account.trim();
+        if account.is_empty() {
+            return Err(GrpcError::Invalid("account is required".into()).into());
+        }
+        let message = match req.message_id.trim() {
+            "" => None,
+            id => Some(convert::message_id(id)?),
+        };
+        let ids = convert::article_ids(&req.article_ids)?;
+        let view = self
+            .articles
+            .compose_message(&who, account, message, &ids)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::message(view)))
+    }
+
+    async fn get_message(&self, request: Request<pb::MessageRef>) -> Reply<pb::ArticleMessage> {
+        let who = who(&request, WORKFLOW)?;
+        let id = convert::message_id(&request.get_ref().id)?;
+        let view = self
+            .articles
+            .get_message(&who, id)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::message(view)))
+    }
+
+    async fn dissolve_message(
+        &self,
+        request: Request<pb::MessageRef>,
+    ) -> Reply<pb::DissolveMessageResponse> {
+        let who = who(&request, &[Role::Publisher])?;
+        let id = convert::message_id(&request.get_ref().id)?;
+        let articles = self
+            .articles
+            .dissolve_message(&who, id)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(pb::DissolveMessageResponse {
+            articles: articles as u32,
+        }))
+    }
+
     async fn list_lexicon(
         &self,
         request: Request<pb::ListLexiconRequest>,

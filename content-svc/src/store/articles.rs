@@ -41,12 +41,26 @@ pub struct ArticleRow {
     pub published_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub correction_of: Option<Uuid>,
+    pub cover_image_id: Option<Uuid>,
+    /// The multi-article message it belongs to, and its place there (1: the headline).
+    pub message_id: Option<Uuid>,
+    pub message_position: Option<i16>,
 }
 
 impl ArticleRow {
     /// The stored state (an unknown name is read as a draft, which only allows editing).
     pub fn state(&self) -> ArticleState {
         ArticleState::parse(&self.state).unwrap_or(ArticleState::Draft)
+    }
+
+    /// Whether it rides in another article's message (not its headline).
+    pub fn is_message_member(&self) -> bool {
+        self.message_id.is_some() && self.message_position.is_some_and(|p| p > 1)
+    }
+
+    /// Whether it heads a multi-article message.
+    pub fn is_message_headline(&self) -> bool {
+        self.message_id.is_some() && self.message_position == Some(1)
     }
 
     /// The editable content.
@@ -57,6 +71,7 @@ impl ArticleRow {
             digest: self.digest.clone(),
             body: self.body.clone(),
             cover_media_id: self.cover_media_id.clone(),
+            cover_image_id: self.cover_image_id,
             source_url: self.source_url.clone(),
             column: self.column_name.clone(),
             open_comment: self.open_comment,
@@ -65,11 +80,12 @@ impl ArticleRow {
     }
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, account, department, author_id, state, version, round, title, author_name,
     digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
-    mass_msg_id, msg_data_id, url, failure, published_at, updated_at, correction_of";
+    mass_msg_id, msg_data_id, url, failure, published_at, updated_at, correction_of,
+    cover_image_id, message_id, message_position";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -92,8 +108,8 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO articles (id, account, department, author_id, state, title, author_name, digest, body,
             cover_media_id, source_url, column_name, open_comment, only_fans_can_comment, channel,
-            mass_tag_id, send_ignore_reprint)
-         VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            mass_tag_id, send_ignore_reprint, cover_image_id)
+         VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(new.id)
     .bind(new.account)
@@ -111,6 +127,7 @@ pub async fn insert(
     .bind(new.channel)
     .bind(new.mass_tag_id)
     .bind(new.send_ignore_reprint)
+    .bind(c.cover_image_id)
     .execute(&mut **tx)
     .await?;
     insert_version(tx, new.id, 1, c, new.author_id).await
@@ -150,7 +167,7 @@ pub async fn update_content(
     sqlx::query(
         "UPDATE articles SET version = $2, title = $3, author_name = $4, digest = $5, body = $6,
             cover_media_id = $7, source_url = $8, column_name = $9, open_comment = $10,
-            only_fans_can_comment = $11, updated_at = now()
+            only_fans_can_comment = $11, cover_image_id = $12, updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -164,6 +181,7 @@ pub async fn update_content(
     .bind(&c.column)
     .bind(c.open_comment)
     .bind(c.only_fans_can_comment)
+    .bind(c.cover_image_id)
     .execute(&mut **tx)
     .await?;
     insert_version(tx, id, version, c, by).await
@@ -536,4 +554,17 @@ pub async fn set_correction_of(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// How many times an action is in an article's trail.
+pub async fn count_actions(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    action: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM article_audit WHERE article_id = $1 AND action = $2")
+        .bind(id)
+        .bind(action)
+        .fetch_one(&mut **tx)
+        .await
 }

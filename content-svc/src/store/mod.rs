@@ -3,10 +3,13 @@
 //! time and covered by the integration tests (the workspace does not use sqlx's
 //! offline metadata).
 
+pub mod api_calls;
 pub mod articles;
 pub mod directory;
 pub mod hall;
 pub mod lexicon;
+pub mod media;
 pub mod menus;
+pub mod messages;
 pub mod search;
 pub mod services;

@@ -24,16 +24,16 @@ use crate::helpers::{
 };
 
 /// The mock WeChat, the gateway and content-svc sharing one NATS namespace.
-struct Stack {
-    app: TestApp,
-    mock: MockWechat,
-    callbacks: Arc<JobCallbacks>,
+pub(crate) struct Stack {
+    pub(crate) app: TestApp,
+    pub(crate) mock: MockWechat,
+    pub(crate) callbacks: Arc<JobCallbacks>,
     nats: async_nats::Client,
     prefix: String,
     _gateway: oneshot::Sender<()>,
 }
 
-async fn spawn_stack(kind: AccountKind) -> Stack {
+pub(crate) async fn spawn_stack(kind: AccountKind) -> Stack {
     let mut account = SimAccount::demo();
     account.kind = kind;
     let mock = MockWechat::start(SimConfig {
@@ -90,7 +90,7 @@ async fn spawn_stack(kind: AccountKind) -> Stack {
 
 impl Stack {
     /// Subscribes to the account's article events before acting.
-    async fn watch(&self, transition: &str) -> async_nats::Subscriber {
+    pub(crate) async fn watch(&self, transition: &str) -> async_nats::Subscriber {
         let subscriber = self
             .nats
             .subscribe(format!("{}.content.demo.article.{transition}", self.prefix))
@@ -102,14 +102,20 @@ impl Stack {
 
     /// Creates an article by 李 (press) and takes it through the three reviews by
     /// 王 and 赵 (new-media office reviewers) and 陈 (publisher).
-    async fn approved(&self, title: &str, channel: pb::Channel) -> String {
+    pub(crate) async fn approved(&self, title: &str, channel: pb::Channel) -> String {
+        self.approved_with(create(
+            title,
+            "<p>本周六上午九点至十二点停水。</p>",
+            channel,
+        ))
+        .await
+    }
+
+    /// Creates `request`'s article by 李 and takes it through the three reviews.
+    pub(crate) async fn approved_with(&self, request: pb::CreateArticleRequest) -> String {
         let mut client = self.app.client.clone();
         let created = client
-            .create_article(by(
-                create(title, "<p>本周六上午九点至十二点停水。</p>", channel),
-                AUTHOR_KEY,
-                "li",
-            ))
+            .create_article(by(request, AUTHOR_KEY, "li"))
             .await
             .expect("created")
             .into_inner();
@@ -132,7 +138,7 @@ impl Stack {
     }
 }
 
-fn create(title: &str, body: &str, channel: pb::Channel) -> pb::CreateArticleRequest {
+pub(crate) fn create(title: &str, body: &str, channel: pb::Channel) -> pb::CreateArticleRequest {
     pb::CreateArticleRequest {
         account: "demo".into(),
         content: Some(pb::ArticleContent {
@@ -147,14 +153,14 @@ fn create(title: &str, body: &str, channel: pb::Channel) -> pb::CreateArticleReq
     }
 }
 
-fn article(id: &str) -> pb::ArticleRef {
+pub(crate) fn article(id: &str) -> pb::ArticleRef {
     pb::ArticleRef {
         id: id.into(),
         comment: String::new(),
     }
 }
 
-fn approve(id: &str) -> pb::ReviewArticleRequest {
+pub(crate) fn approve(id: &str) -> pb::ReviewArticleRequest {
     pb::ReviewArticleRequest {
         id: id.into(),
         approve: true,
@@ -163,7 +169,7 @@ fn approve(id: &str) -> pb::ReviewArticleRequest {
     }
 }
 
-async fn next_event(subscriber: &mut async_nats::Subscriber) -> ev::ArticleChanged {
+pub(crate) async fn next_event(subscriber: &mut async_nats::Subscriber) -> ev::ArticleChanged {
     let message = tokio::time::timeout(Duration::from_secs(30), subscriber.next())
         .await
         .expect("the event arrives")

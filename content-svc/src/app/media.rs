@@ -1,0 +1,173 @@
+//! Images for articles. An editor uploads an image (`UploadImage`: the bytes, kept
+//! in `article_images`) and refers to it in a body as `<img src="image:{id}">` or as
+//! the cover (`cover_image_id`). When the article is sent, each body image is
+//! uploaded with `media/uploadimg` and its reference replaced by WeChat's URL, and
+//! a cover image becomes a permanent material (`material/add_material`); what WeChat
+//! gave back is kept, so an image is uploaded once however often it is sent.
+//! Images already on WeChat's host (`mmbiz.qpic.cn`) pass as they are; any other
+//! image URL is refused when the article is saved, since WeChat would drop it.
+
+use platform::Role;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+use wechat::api::media::ImageFile;
+use wechat::api::publish::DraftArticle;
+
+use super::AppError;
+use super::articles::Who;
+use super::publishing::{Publisher, SendError, draft};
+use crate::domain::article::{ArticleContent, replace_image};
+use crate::domain::media::{self, ImageKind};
+use crate::store::articles::ArticleRow;
+use crate::store::media::{self as store, ImageRow, NewImage};
+
+/// The image use cases.
+#[derive(Clone)]
+pub struct Media {
+    db: PgPool,
+    publisher: Publisher,
+}
+
+impl Media {
+    pub fn new(db: PgPool, publisher: Publisher) -> Self {
+        Self { db, publisher }
+    }
+
+    /// Stores an uploaded image of `account` for the caller's department (editors).
+    pub async fn upload(
+        &self,
+        who: &Who,
+        account: &str,
+        data: &[u8],
+    ) -> Result<ImageRow, AppError> {
+        if !who
+            .actor
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Editor | Role::Admin))
+        {
+            return Err(crate::domain::review::ReviewError::RoleNeeded {
+                role: "editor",
+                action: "upload an image",
+            }
+            .into());
+        }
+        if !who.accounts.contains(account) {
+            return Err(AppError::NotFound);
+        }
+        let kind = media::check_image(data)?;
+        let id = Uuid::now_v7();
+        let filename = format!("{id}.{}", kind.extension());
+        Ok(store::insert(
+            &self.db,
+            &NewImage {
+                id,
+                account,
+                department: &who.department,
+                filename: &filename,
+                content_type: kind.content_type(),
+                bytes: data,
+                uploaded_by: &who.actor.id,
+            },
+        )
+        .await?)
+    }
+
+    /// The WeChat drafts of a message's articles (headline first): body images
+    /// uploaded and their references rewritten, a cover image made a material.
+    pub async fn drafts(&self, rows: &[ArticleRow]) -> Result<Vec<DraftArticle>, SendError> {
+        let mut drafts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let content = row.content();
+            let mut body = row.body.clone();
+            for id in content.body_images() {
+                let url = self.body_url(&row.account, id).await?;
+                body = replace_image(&body, id, &url);
+            }
+            let thumb = match row.cover_image_id {
+                Some(id) => self.cover_media_id(&row.account, id).await?,
+                None => row.cover_media_id.clone(),
+            };
+            drafts.push(draft(row, body, thumb));
+        }
+        Ok(drafts)
+    }
+
+    async fn image(&self, account: &str, id: Uuid) -> Result<ImageRow, SendError> {
+        store::get_many(&self.db, &[id])
+            .await?
+            .into_iter()
+            .find(|image| image.account == account)
+            .ok_or_else(|| SendError::Permanent(format!("image {id} is not uploaded to {account}")))
+    }
+
+    async fn body_url(&self, account: &str, id: Uuid) -> Result<String, SendError> {
+        let image = self.image(account, id).await?;
+        if let Some(url) = image.wechat_url {
+            return Ok(url);
+        }
+        let bytes = store::bytes(&self.db, id).await?;
+        let url = self
+            .publisher
+            .upload_image(account, file(&image, &bytes))
+            .await?;
+        store::set_wechat_url(&self.db, id, &url).await?;
+        tracing::info!(image = %id, account, "body image uploaded to wechat");
+        Ok(url)
+    }
+
+    async fn cover_media_id(&self, account: &str, id: Uuid) -> Result<String, SendError> {
+        let image = self.image(account, id).await?;
+        if let Some(media_id) = image.material_media_id {
+            return Ok(media_id);
+        }
+        let bytes = store::bytes(&self.db, id).await?;
+        let media_id = self
+            .publisher
+            .add_image_material(account, file(&image, &bytes))
+            .await?;
+        store::set_material(&self.db, id, &media_id).await?;
+        tracing::info!(image = %id, account, "cover image added as permanent material");
+        Ok(media_id)
+    }
+}
+
+fn file<'a>(image: &'a ImageRow, bytes: &'a [u8]) -> ImageFile<'a> {
+    ImageFile {
+        filename: &image.filename,
+        content_type: ImageKind::from_content_type(&image.content_type)
+            .map(ImageKind::content_type)
+            .unwrap_or("image/jpeg"),
+        bytes,
+    }
+}
+
+/// Checks, in the saving transaction, that every image an article refers to was
+/// uploaded to its account; the error names the field and the image.
+pub async fn check_images(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    content: &ArticleContent,
+) -> Result<(), AppError> {
+    let mut wanted: Vec<(&'static str, Uuid)> = content
+        .body_images()
+        .into_iter()
+        .map(|id| ("body", id))
+        .collect();
+    if let Some(id) = content.cover_image_id {
+        wanted.push(("cover_image_id", id));
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| *id).collect();
+    let found = store::accounts_of(tx, &ids).await?;
+    for (field, id) in wanted {
+        if !found.iter().any(|(f, a)| *f == id && a == account) {
+            return Err(AppError::Invalid(format!(
+                "{field}: image {id} was not uploaded to account {account}"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Multi-article messages (多图文): up to 8 approved articles sent as one WeChat
+//! message, the first the headline (头条). Each article passes its own three
+//! reviews first; a publisher then composes the message (and may recompose it to
+//! reorder or change it while all its articles are still approved). From then on
+//! the headline carries the message: scheduling, preview and publishing act on the
+//! headline and take the others along (one `draft/add` with every article, one
+//! `freepublish/submit` or mass send, one quota use), and WeChat's job result moves
+//! every article to published (each with its own URL; only the headline's event
+//! says `headline`) or failed. The other articles refuse to go out alone.
+
+use platform::Role;
+use uuid::Uuid;
+
+use super::AppError;
+use super::articles::{Articles, Who};
+use crate::domain::article::check_message_size;
+use crate::domain::review::{ArticleState, ReviewError};
+use crate::store::articles::{self as articles_store, ArticleRow, Audit};
+use crate::store::messages::{self as store, MessageRow};
+
+/// A message and its articles, headline first.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub message: MessageRow,
+    pub articles: Vec<ArticleRow>,
+}
+
+fn require_publisher(who: &Who, action: &'static str) -> Result<(), AppError> {
+    if who
+        .actor
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Publisher | Role::Admin))
+    {
+        return Ok(());
+    }
+    Err(ReviewError::RoleNeeded {
+        role: "publisher",
+        action,
+    }
+    .into())
+}
+
+impl Articles {
+    /// Composes a message of `ids` in order (the first the headline), or recomposes
+    /// `message` with them. Every article must be approved, on `account`, going out
+    /// by the same channel, and in no other message.
+    pub async fn compose_message(
+        &self,
+        who: &Who,
+        account: &str,
+        message: Option<Uuid>,
+        ids: &[Uuid],
+    ) -> Result<MessageView, AppError> {
+        require_publisher(who, "compose a message")?;
+        check_message_size(ids.len())?;
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(AppError::Invalid(format!(
+                    "article_ids: {id} is given twice"
+                )));
+            }
+        }
+        if !who.accounts.contains(account) {
+            return Err(AppError::NotFound);
+        }
+        let mut tx = self.db().begin().await?;
+        let id = match message {
+            Some(id) => {
+                let existing = store::lock(&mut tx, id)
+                    .await?
+                    .filter(|m| m.account == account)
+                    .ok_or(AppError::NotFound)?;
+                for article in store::articles(&mut *tx, existing.id).await? {
+                    if article.state() != ArticleState::Approved {
+                        return Err(ReviewError::NotComposable {
+                            article: article.id.to_string(),
+                            state: article.state(),
+                        }
+                        .into());
+                    }
+                }
+                store::clear(&mut tx, id).await?;
+                id
+            }
+            None => {
+                let id = Uuid::now_v7();
+                store::insert(&mut tx, id, account, &who.actor.id).await?;
+                id
+            }
+        };
+        let mut channel: Option<(String, Option<i64>)> = None;
+        for (i, article_id) in ids.iter().enumerate() {
+            let row = articles_store::lock(&mut tx, *article_id)
+                .await?
+                .filter(|row| who.sees(row))
+                .ok_or(AppError::NotFound)?;
+            if row.account != account {
+                return Err(AppError::Invalid(format!(
+                    "article_ids: {article_id} is on account {}, not {account}",
+                    row.account
+                )));
+            }
+            if row.state() != ArticleState::Approved {
+                return Err(ReviewError::NotComposable {
+                    article: row.id.to_string(),
+                    state: row.state(),
+                }
+                .into());
+            }
+            if let Some(other) = row.message_id.filter(|m| *m != id) {
+                return Err(ReviewError::InAnotherMessage {
+                    article: row.id.to_string(),
+                    message: other.to_string(),
+                }
+                .into());
+            }
+            let this = (row.channel.clone(), row.mass_tag_id);
+            match &channel {
+                None => channel = Some(this),
+                Some(head) if *head != this => {
+                    return Err(ReviewError::ChannelMismatch {
+                        article: row.id.to_string(),
+                        channel: describe(&this),
+                        headline_channel: describe(head),
+                    }
+                    .into());
+                }
+                Some(_) => {}
+            }
+            let position = i as i16 + 1;
+            store::place(&mut tx, row.id, id, position).await?;
+            articles_store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: row.id,
+                    action: "compose",
+                    from: row.state(),
+                    to: row.state(),
+                    actor: &who.actor.id,
+                    role: &who.role_name(),
+                    version: row.version,
+                    stage: None,
+                    comment: &format!("article {position} of {} in message {id}", ids.len()),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.get_message(who, id).await
+    }
+
+    /// A message and its articles, as the caller may see them.
+    pub async fn get_message(&self, who: &Who, id: Uuid) -> Result<MessageView, AppError> {
+        let message = store::get(self.db(), id)
+            .await?
+            .filter(|m| who.accounts.contains(&m.account))
+            .ok_or(AppError::NotFound)?;
+        let articles = store::articles(self.db(), id).await?;
+        if !articles.iter().all(|a| who.sees(a)) {
+            return Err(AppError::NotFound);
+        }
+        Ok(MessageView { message, articles })
+    }
+
+    /// Takes a message apart while all its articles are still approved (audited on
+    /// each); the articles stay approved and may go out alone or in another message.
+    pub async fn dissolve_message(&self, who: &Who, id: Uuid) -> Result<usize, AppError> {
+        require_publisher(who, "dissolve a message")?;
+        let mut tx = self.db().begin().await?;
+        store::lock(&mut tx, id)
+            .await?
+            .filter(|m| who.accounts.contains(&m.account))
+            .ok_or(AppError::NotFound)?;
+        let articles = store::articles(&mut *tx, id).await?;
+        for article in &articles {
+            if article.state() != ArticleState::Approved {
+                return Err(ReviewError::NotComposable {
+                    article: article.id.to_string(),
+                    state: article.state(),
+                }
+                .into());
+            }
+        }
+        store::clear(&mut tx, id).await?;
+        for article in &articles {
+            articles_store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: article.id,
+                    action: "dissolve",
+                    from: article.state(),
+                    to: article.state(),
+                    actor: &who.actor.id,
+                    role: &who.role_name(),
+                    version: article.version,
+                    stage: None,
+                    comment: &format!("message {id} dissolved"),
+                },
+            )
+            .await?;
+        }
+        store::delete(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(articles.len())
+    }
+}
+
+fn describe((channel, tag): &(String, Option<i64>)) -> String {
+    match tag {
+        Some(tag) if *tag > 0 => format!("{channel} to tag {tag}"),
+        _ => channel.clone(),
+    }
+}

@@ -1,0 +1,105 @@
+//! Multi-article messages: the message row and its articles' places.
+
+use sqlx::{PgExecutor, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::articles::ArticleRow;
+
+/// A message as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub account: String,
+    pub created_by: String,
+}
+
+/// Reads and locks a message.
+pub async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<Option<MessageRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, account, created_by FROM messages WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Reads a message.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<MessageRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, account, created_by FROM messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Creates a message.
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    account: &str,
+    created_by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(account)
+        .bind(created_by)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a message once no article refers to it.
+pub async fn delete(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The articles of a message in order, headline first.
+pub async fn articles(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {} FROM articles WHERE message_id = $1 ORDER BY message_position",
+        super::articles::COLUMNS
+    ))
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Takes every article out of a message (before it is recomposed or dissolved);
+/// a draft WeChat holds for the old composition is forgotten.
+pub async fn clear(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET message_id = NULL, message_position = NULL, media_id = NULL, updated_at = now()
+          WHERE message_id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts an article at `position` of a message (its old draft forgotten).
+pub async fn place(
+    tx: &mut Transaction<'_, Postgres>,
+    article: Uuid,
+    message: Uuid,
+    position: i16,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET message_id = $2, message_position = $3, media_id = NULL, updated_at = now()
+          WHERE id = $1",
+    )
+    .bind(article)
+    .bind(message)
+    .bind(position)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE messages SET updated_at = now() WHERE id = $1")
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Multi-article messages: approved articles composed into one message, sent as
+//! one draft with the headline first, and moved together by WeChat's job result.
+
+use proto::content::v1 as pb;
+use tonic::Code;
+use wechat_sim::api_server::AccountKind;
+
+use crate::articles::{article, create, next_event, spawn_stack};
+use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
+
+fn compose(ids: &[&String], message: &str) -> pb::ComposeMessageRequest {
+    pb::ComposeMessageRequest {
+        account: "demo".into(),
+        message_id: message.into(),
+        article_ids: ids.iter().map(|s| (*s).clone()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn three_approved_articles_go_out_as_one_message_headline_first() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let roads = stack
+        .approved("道路施工公告", pb::Channel::Freepublish)
+        .await;
+    let buses = stack
+        .approved("公交线路调整", pb::Channel::Freepublish)
+        .await;
+
+    // Only approved articles, on one channel, and only publishers compose.
+    let draft = client
+        .create_article(by(
+            create("未审稿件", "<p>草稿</p>", pb::Channel::Freepublish),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    let refused = client
+        .compose_message(by(compose(&[&water, &draft], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("only approved"),
+        "{}",
+        refused.message()
+    );
+    let mass = stack.approved("群发通知", pb::Channel::MassSend).await;
+    let refused = client
+        .compose_message(by(compose(&[&water, &mass], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let refused = client
+        .compose_message(by(compose(&[&water, &roads], ""), REVIEWER_KEY, "wang"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // Composed, then reordered: buses becomes the headline.
+    let message = client
+        .compose_message(by(compose(&[&water, &roads], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed")
+        .into_inner();
+    let message = client
+        .compose_message(by(
+            compose(&[&buses, &water, &roads], &message.id),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recomposed")
+        .into_inner();
+    let order: Vec<_> = message
+        .articles
+        .iter()
+        .map(|a| (a.id.clone(), a.message_position))
+        .collect();
+    assert_eq!(
+        order,
+        vec![(buses.clone(), 1), (water.clone(), 2), (roads.clone(), 3)]
+    );
+
+    // An article of the message does not go out alone.
+    let alone = client
+        .publish_article(by(article(&roads), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(alone.code(), Code::FailedPrecondition);
+    assert!(alone.message().contains("headline"), "{}", alone.message());
+
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&buses), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("the headline sends the message");
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(next_event(&mut published).await);
+    }
+    events.sort_by_key(|e| e.article_id.clone());
+    let headline: Vec<_> = events
+        .iter()
+        .filter(|e| e.headline)
+        .map(|e| e.article_id.clone())
+        .collect();
+    assert_eq!(headline, vec![buses.clone()]);
+    let mut urls: Vec<_> = events.iter().map(|e| e.url.clone()).collect();
+    urls.sort();
+    urls.dedup();
+    assert_eq!(urls.len(), 3, "each article has its own URL: {urls:?}");
+
+    let sim = stack.mock.state();
+    let drafts = sim.calls_to("/cgi-bin/draft/add");
+    assert_eq!(drafts.len(), 1, "one draft for the message");
+    let titles: Vec<_> = drafts[0].body.as_ref().expect("body")["articles"]
+        .as_array()
+        .expect("articles")
+        .iter()
+        .map(|a| a["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(titles, ["公交线路调整", "停水通知", "道路施工公告"]);
+    assert_eq!(sim.calls_to("/cgi-bin/freepublish/submit").len(), 1);
+
+    for id in [&buses, &water, &roads] {
+        let detail = client
+            .get_article(by(
+                pb::GetArticleRequest { id: id.clone() },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+            .expect("read")
+            .into_inner();
+        let a = detail.article.expect("article");
+        assert_eq!(a.state, pb::ArticleState::Published as i32, "{id}");
+        assert!(a.url.starts_with("https://mp.weixin.qq.com/"), "{}", a.url);
+        assert!(detail.audit.iter().any(|e| e.action == "compose"));
+    }
+    stack.app.stop().await;
+}

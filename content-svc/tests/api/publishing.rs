@@ -1,0 +1,295 @@
+//! Publishing with WeChat's rules beyond the review: images uploaded and rewritten,
+//! the per-minute call limit checked before calling, and the one edit allowed after
+//! sending. Real gateway, wechat-sim, PostgreSQL and NATS (see `articles.rs`).
+
+use proto::content::v1 as pb;
+use tonic::Code;
+use wechat_sim::api_server::AccountKind;
+
+use crate::articles::{article, create, next_event, spawn_stack};
+use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, by};
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-chart-of-the-pipes-";
+const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
+
+async fn upload(
+    client: &mut pb::content_service_client::ContentServiceClient<tonic::transport::Channel>,
+    data: &[u8],
+) -> pb::Image {
+    client
+        .upload_image(by(
+            pb::UploadImageRequest {
+                account: "demo".into(),
+                data: data.to_vec(),
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("uploaded")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn body_images_are_uploaded_once_and_rewritten_and_a_cover_image_becomes_a_material() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+
+    // Not an image: refused naming the field.
+    let refused = client
+        .upload_image(by(
+            pb::UploadImageRequest {
+                account: "demo".into(),
+                data: b"GIF89a".to_vec(),
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("data"),
+        "{}",
+        refused.message()
+    );
+
+    let chart = upload(&mut client, PNG).await;
+    let cover = upload(&mut client, JPEG).await;
+    assert_eq!(chart.src, format!("image:{}", chart.id));
+    assert_eq!(chart.content_type, "image/png");
+
+    // An image from elsewhere is refused when saved: WeChat would drop it.
+    let external = client
+        .create_article(by(
+            create(
+                "管网改造图解",
+                r#"<p>见图<img src="https://example.com/chart.png"></p>"#,
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(external.code(), Code::InvalidArgument);
+    assert!(
+        external.message().starts_with("body:"),
+        "{}",
+        external.message()
+    );
+
+    // The same uploaded image twice in the body, and one as the cover.
+    let body = format!(
+        r#"<p>改造前<img src="{0}"></p><p>改造后<img src="{0}" style="width:100%"></p>"#,
+        chart.src
+    );
+    let mut request = create("管网改造图解", &body, pb::Channel::Freepublish);
+    if let Some(content) = request.content.as_mut() {
+        content.cover_media_id.clear();
+        content.cover_image_id = cover.id.clone();
+    }
+    let id = stack.approved_with(request).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+
+    let sim = stack.mock.state();
+    let uploads = sim.calls_to("/cgi-bin/media/uploadimg");
+    assert_eq!(uploads.len(), 1, "the image is uploaded once");
+    let materials = sim.calls_to("/cgi-bin/material/add_material");
+    assert_eq!(materials.len(), 1);
+    let drafts = sim.calls_to("/cgi-bin/draft/add");
+    let sent = &drafts[0].body.as_ref().expect("draft body")["articles"][0];
+    let content = sent["content"].as_str().expect("content");
+    assert!(!content.contains("image:"), "{content}");
+    assert_eq!(
+        content.matches("http://mmbiz.qpic.cn/mmbiz_png/").count(),
+        2,
+        "{content}"
+    );
+    assert!(
+        sent["thumb_media_id"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("MATERIAL_")),
+        "{sent}"
+    );
+
+    // A second article with the same image reuses WeChat's URL and material.
+    let mut request = create("管网改造续篇", &body, pb::Channel::Freepublish);
+    if let Some(content) = request.content.as_mut() {
+        content.cover_media_id.clear();
+        content.cover_image_id = cover.id.clone();
+    }
+    let second = stack.approved_with(request).await;
+    client
+        .publish_article(by(article(&second), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, second);
+    assert_eq!(sim.calls_to("/cgi-bin/media/uploadimg").len(), 1);
+    assert_eq!(sim.calls_to("/cgi-bin/material/add_material").len(), 1);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_the_next_is_possible()
+ {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved("今日停水通知", pb::Channel::Freepublish)
+        .await;
+    // Sixty submissions this minute on the account, by this or another replica.
+    sqlx::query(
+        "INSERT INTO api_call_ledger (account, api, called_at)
+         SELECT 'demo', 'freepublish/submit', now() - interval '10 seconds' FROM generate_series(1, 60)",
+    )
+    .execute(&stack.app.db)
+    .await
+    .expect("ledger arranged");
+    let refused = client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("60 freepublish/submit calls a minute")
+            && refused.message().contains("the next is possible at"),
+        "{}",
+        refused.message()
+    );
+    let sim = stack.mock.state();
+    assert!(sim.calls_to("/cgi-bin/draft/add").is_empty());
+    assert!(sim.calls_to("/cgi-bin/freepublish/submit").is_empty());
+    let still = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!(
+        still.article.expect("article").state,
+        pb::ArticleState::Approved as i32
+    );
+
+    // Once those calls are older than a minute, the send goes through and counts.
+    sqlx::query("UPDATE api_call_ledger SET called_at = now() - interval '61 seconds'")
+        .execute(&stack.app.db)
+        .await
+        .expect("time passes");
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM api_call_ledger WHERE account = 'demo' AND api = 'freepublish/submit'",
+    )
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("ledger read");
+    assert_eq!(
+        counted, 1,
+        "the expired calls were trimmed and the new one counted"
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn one_edit_of_at_most_twenty_characters_is_recorded_after_publishing() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    next_event(&mut published).await;
+
+    let edit = |body: &str, reason: &str| pb::EditPublishedArticleRequest {
+        id: id.clone(),
+        body: body.into(),
+        reason: reason.into(),
+    };
+    // More than 20 characters: refused, naming WeChat's rule.
+    let refused = client
+        .edit_published_article(by(
+            edit(
+                "<p>本周日全天停水，请市民提前储水，如有疑问请拨打供水服务热线咨询详情。</p>",
+                "时间有误",
+            ),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("at most 20 characters"),
+        "{}",
+        refused.message()
+    );
+    // An editor may not record it.
+    let editor = client
+        .edit_published_article(by(
+            edit("<p>本周六上午九点至十一点停水。</p>", "时间有误"),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(editor.code(), Code::PermissionDenied);
+    // Two characters: recorded as a new version with the reason.
+    let edited = client
+        .edit_published_article(by(
+            edit("<p>本周六上午九点至十一点停水。</p>", "结束时间有误"),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recorded")
+        .into_inner();
+    assert_eq!(edited.version, 2);
+    assert_eq!(edited.state, pb::ArticleState::Published as i32);
+    // Only once.
+    let again = client
+        .edit_published_article(by(
+            edit("<p>本周六上午八点至十一点停水。</p>", "开始时间也有误"),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(again.message().contains("one edit"), "{}", again.message());
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    let row = detail
+        .audit
+        .iter()
+        .find(|a| a.action == "post_publish_edit")
+        .expect("audited");
+    assert_eq!((row.actor.as_str(), row.version), ("media:chen", 2));
+    assert!(row.comment.starts_with("结束时间有误"), "{}", row.comment);
+    stack.app.stop().await;
+}
