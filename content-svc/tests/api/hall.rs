@@ -105,6 +105,8 @@ async fn the_hall_renders_in_chromium_at_375_px_with_chinese_text() {
 
     // Headless Chromium lays a window out at 500 px at least, so the phone is an
     // iframe of 375 px (a frame is its page's viewport, media queries included).
+    // The frames hold copies of the served pages (self-contained: the CSS is inline)
+    // so the file parent may measure them; the live page's origin may not be read.
     for (name, path) in [
         ("hall", "/hall/lincheng"),
         (
@@ -112,11 +114,15 @@ async fn the_hall_renders_in_chromium_at_375_px_with_chinese_text() {
             "/hall/lincheng?q=%E7%A4%BE%E4%BF%9D%E5%8D%A1",
         ),
     ] {
-        let frame = dir.join(format!("{name}-frame.html"));
-        std::fs::write(&frame, phone_frame(&format!("{base}{path}"))).unwrap();
+        let (status, html, _) = get(&format!("{base}{path}")).await;
+        assert_eq!(status, 200);
+        std::fs::write(dir.join(format!("{name}.html")), html).unwrap();
+        let frame = dir.join(format!("{name}-375.html"));
+        std::fs::write(&frame, phone_frame(&format!("{name}.html"))).unwrap();
         let shot = dir.join(format!("{name}-375.png"));
         let _ = std::fs::remove_file(&shot);
         chromium(vec![
+            "--allow-file-access-from-files".to_owned(),
             "--window-size=500,1600".to_owned(),
             format!("--screenshot={}", shot.display()),
             format!("file://{}", frame.display()),
@@ -124,45 +130,31 @@ async fn the_hall_renders_in_chromium_at_375_px_with_chinese_text() {
         .await;
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 30_000, "{name}: screenshot of {size} bytes");
+        // Nothing is wider than the phone.
+        let dom = chromium(vec![
+            "--allow-file-access-from-files".to_owned(),
+            "--dump-dom".to_owned(),
+            format!("file://{}", frame.display()),
+        ])
+        .await;
+        let measured = dom
+            .split("<div id=\"o\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("measured");
+        assert_eq!(measured, "width 375 of 375", "{name} overflows a phone");
     }
-
-    // Nothing is wider than the phone: measured on a saved copy of the page (a
-    // file frame may be read by its file parent; the live page's origin may not).
-    let (_, html, _) = get(&format!(
-        "{base}/hall/lincheng?q=%E7%A4%BE%E4%BF%9D%E5%8D%A1"
-    ))
-    .await;
-    std::fs::write(dir.join("hall-copy.html"), html).unwrap();
-    let probe = dir.join("hall-measure.html");
-    std::fs::write(
-        &probe,
-        "<!doctype html><body style=\"margin:0\"><iframe id=\"f\" src=\"hall-copy.html\" \
-         style=\"width:375px;height:800px;border:0\"></iframe><div id=\"o\"></div><script>\
-         f.onload=()=>{const d=f.contentDocument.documentElement;\
-         o.textContent='width '+d.scrollWidth+' of '+d.clientWidth}</script></body>",
-    )
-    .unwrap();
-    let dom = chromium(vec![
-        "--allow-file-access-from-files".to_owned(),
-        "--dump-dom".to_owned(),
-        format!("file://{}", probe.display()),
-    ])
-    .await;
-    let measured = dom
-        .split("<div id=\"o\">")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .expect("measured");
-    assert_eq!(measured, "width 375 of 375", "the page overflows a phone");
     app.stop().await;
 }
 
-/// A page holding `url` in a 375 px wide frame, on a grey background.
-fn phone_frame(url: &str) -> String {
+/// A page holding `src` in a 375 px wide frame on a grey background, writing the
+/// frame's content width into `#o` once it has loaded.
+fn phone_frame(src: &str) -> String {
     format!(
         "<!doctype html><html><body style=\"margin:0;background:#888\">\
-         <iframe src=\"{url}\" style=\"display:block;width:375px;height:1600px;border:0;background:#fff\">\
-         </iframe></body></html>"
+         <iframe id=\"f\" src=\"{src}\" style=\"display:block;width:375px;height:1600px;border:0;background:#fff\">\
+         </iframe><div id=\"o\"></div><script>f.onload=()=>{{const d=f.contentDocument.documentElement;\
+         o.textContent='width '+d.scrollWidth+' of '+d.clientWidth}}</script></body></html>"
     )
 }
 
