@@ -86,7 +86,7 @@ ticket_count() {
 tickets_before="$(ticket_count || true)"
 # Citizens only once every service answers, so the first callbacks already get replies.
 start wechat-sim-demo "$bin/wechat-sim" demo \
-  --gateway http://127.0.0.1:8080 --api-listen 127.0.0.1:9100
+  --gateway http://127.0.0.1:8080 --api-listen 127.0.0.1:9100 --job-callbacks
 wait_ready wechat-sim-demo http://127.0.0.1:9100/sim/healthz
 
 cat >&2 <<TXT

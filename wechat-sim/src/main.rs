@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use platform::accounts::DEMO_ACCOUNT;
 use platform::config::parse_duration;
 use platform::shutdown_signal;
+use wechat_sim::api_server::job_callbacks::JobCallbacks;
 use wechat_sim::api_server::{self, AccountKind, SimAccount, SimConfig, SimState};
 use wechat_sim::traffic::cpu::WatchedProcess;
 use wechat_sim::traffic::{self, CallbackAccount, CallbackSigner, Mode, RetryPolicy};
@@ -100,16 +101,28 @@ struct AccountArgs {
 }
 
 impl AccountArgs {
-    fn signer(&self) -> anyhow::Result<Arc<CallbackSigner>> {
-        Ok(Arc::new(CallbackSigner::new(CallbackAccount {
+    fn callback_account(&self) -> CallbackAccount {
+        CallbackAccount {
             id: self.account.clone(),
             appid: self.appid.clone(),
             original_id: self.original_id.clone(),
             token: self.token.clone(),
             aes_key: self.aes_key.clone(),
             mode: self.mode,
-        })?))
+        }
     }
+
+    fn signer(&self) -> anyhow::Result<Arc<CallbackSigner>> {
+        Ok(Arc::new(CallbackSigner::new(self.callback_account())?))
+    }
+}
+
+/// Sends WeChat's job-finish callbacks for `account` through the gateway at `gateway`.
+fn job_callbacks(state: &SimState, gateway: &str, account: CallbackAccount) -> anyhow::Result<()> {
+    let callbacks = JobCallbacks::new(gateway, vec![account])?;
+    state.send_job_callbacks(Arc::new(callbacks));
+    tracing::info!(gateway, "job-finish callbacks go through the gateway");
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +148,11 @@ struct DemoArgs {
     /// WeChat's per-attempt timeout (`5s`, `800ms`).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     retry_timeout: Duration,
+    /// Also sends WeChat's job results (PUBLISHJOBFINISH after `freepublish/submit`,
+    /// MASSSENDJOBFINISH after a mass send) for the account through the gateway, as
+    /// WeChat does, so a published article comes back `published`.
+    #[arg(long, env = "WECHAT_SIM_JOB_CALLBACKS")]
+    job_callbacks: bool,
 }
 
 #[derive(Args, Debug)]
@@ -264,6 +282,11 @@ struct ApiArgs {
     /// Page size of `user/get`.
     #[arg(long, env = "WECHAT_SIM_FOLLOWER_PAGE_SIZE", default_value_t = 10_000)]
     follower_page_size: usize,
+    /// Sends WeChat's job results (PUBLISHJOBFINISH, MASSSENDJOBFINISH) through the
+    /// gateway at this base URL, signed as the gateway's demo account; none when
+    /// absent (`demo --job-callbacks` takes any account).
+    #[arg(long, env = "WECHAT_SIM_JOB_CALLBACKS_GATEWAY")]
+    job_callbacks_gateway: Option<String>,
 }
 
 fn parse_account(s: &str) -> Result<SimAccount, String> {
@@ -334,9 +357,13 @@ async fn run_api(args: ApiArgs) -> anyhow::Result<()> {
     for account in &config.accounts {
         tracing::info!(appid = %account.appid, kind = ?account.kind, "simulated account");
     }
+    let state = SimState::new(config);
+    if let Some(gateway) = &args.job_callbacks_gateway {
+        job_callbacks(&state, gateway, CallbackAccount::demo())?;
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "mock wechat api listening");
-    api_server::serve(listener, SimState::new(config), shutdown_signal()).await?;
+    api_server::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -353,6 +380,9 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
             .push(SimAccount::new(&args.account.appid, DEMO_ACCOUNT.secret));
     }
     let state = SimState::new(config);
+    if args.job_callbacks {
+        job_callbacks(&state, &args.gateway, args.account.callback_account())?;
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
