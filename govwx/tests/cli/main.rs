@@ -3,5 +3,6 @@
 
 mod content;
 mod helpers;
+mod readme;
 mod tickets;
 mod tls;
