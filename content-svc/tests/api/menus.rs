@@ -8,7 +8,7 @@ use proto::content::v1::menu_service_client::MenuServiceClient;
 use serde_json::Value;
 use tonic::Code;
 use tonic::transport::Channel;
-use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimAccount, SimConfig};
+use wechat_sim::api_server::{DEMO_APPID, FaultRequest, MockWechat, SimAccount, SimConfig};
 
 use crate::helpers::{
     ADMIN_KEY, COUNTY_KEY, PUBLISHER_KEY, TestApp, VIEWER_KEY, by, spawn_app_with,
@@ -527,4 +527,81 @@ async fn reqwest_menu_get(mock: &MockWechat) -> Value {
         token(mock).await
     );
     reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_publication_is_recorded_and_one_at_a_time_is_enforced() {
+    let mut s = stack().await;
+    s.menus
+        .save_menu(by(save(0, city_menu(), ""), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    // WeChat stays busy beyond the client's retries.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            busy: Some(10),
+            busy_path: Some("/cgi-bin/menu/create".into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let status = s
+        .menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    let menu = s
+        .menus
+        .get_menu(by(menu_ref(0), VIEWER_KEY, "li"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(menu.state(), pb::MenuState::Failed);
+    assert_eq!(menu.published_version, 0);
+    assert!(!menu.last_error.is_empty());
+    let states: Vec<String> = sqlx::query_scalar(
+        "SELECT state FROM menu_publications WHERE account = 'demo' ORDER BY id",
+    )
+    .fetch_all(&s.app.db)
+    .await
+    .unwrap();
+    assert_eq!(states, vec!["failed"]);
+    s.mock.state().clear_faults();
+
+    // A publication under way (another replica's claim) blocks a second one…
+    sqlx::query(
+        "UPDATE menus SET state = 'publishing', publishing_since = now() WHERE account = 'demo'",
+    )
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+    let status = s
+        .menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("under way"),
+        "{}",
+        status.message()
+    );
+    // …until the claim is stale (its replica died mid-call).
+    sqlx::query(
+        "UPDATE menus SET publishing_since = now() - interval '3 minutes' WHERE account = 'demo'",
+    )
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+    let menu = s
+        .menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(menu.state(), pb::MenuState::Published);
+    assert_eq!(menu.published_version, 1);
+    assert!(menu.last_error.is_empty());
+    s.app.stop().await;
 }
