@@ -418,3 +418,58 @@ async fn datacube_returns_deterministic_rows_within_the_allowed_span() {
         "today is not allowed"
     );
 }
+
+#[tokio::test]
+async fn conditional_menus_need_a_default_menu_and_a_known_tag() {
+    use wechat::api::menu::{ConditionalMenu, MatchRule};
+    let mock = spawn_mock().await;
+    let client = local_client(&mock, APPID, SECRET);
+    let tag = client.tag_create("老年人").await.unwrap().id;
+    let elderly = ConditionalMenu {
+        button: vec![Button::click("养老服务", "category:elderly_care")],
+        matchrule: MatchRule::tag(tag),
+    };
+    let err = client.menu_add_conditional(&elderly).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrCode(65303)), "no default menu yet");
+
+    client
+        .menu_create(&Menu {
+            button: vec![Button::click("社保", "category:social_security")],
+        })
+        .await
+        .unwrap();
+    let first = client.menu_add_conditional(&elderly).await.unwrap();
+    let second = client.menu_add_conditional(&elderly).await.unwrap();
+    assert_ne!(first, second);
+    let unknown = ConditionalMenu {
+        matchrule: MatchRule::tag(9_999),
+        ..elderly.clone()
+    };
+    let err = client.menu_add_conditional(&unknown).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrCode(45159)));
+    let empty = ConditionalMenu {
+        matchrule: MatchRule::default(),
+        ..elderly.clone()
+    };
+    let err = client.menu_add_conditional(&empty).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrCode(65304)));
+
+    client.menu_del_conditional(&first).await.unwrap();
+    let err = client.menu_del_conditional(&first).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrCode(65301)));
+    let body = mock.state().calls_to("/cgi-bin/menu/addconditional")[1]
+        .body
+        .clone()
+        .unwrap();
+    assert_eq!(body["matchrule"]["tag_id"], tag.to_string());
+    // Deleting the menu takes the conditional ones with it.
+    client.menu_delete().await.unwrap();
+    client
+        .menu_create(&Menu {
+            button: vec![Button::click("社保", "category:social_security")],
+        })
+        .await
+        .unwrap();
+    let err = client.menu_del_conditional(&second).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrCode(65301)));
+}
