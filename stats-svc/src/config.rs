@@ -51,8 +51,9 @@ pub struct StatsSettings {
 /// The datacube job: which accounts it pulls and how.
 #[derive(Debug, Clone)]
 pub struct DatacubeSettings {
-    /// `WECHAT_ACCOUNTS` with each `WECHAT_{ID}_APPID` / `_SECRET` (the demo account
-    /// when unset).
+    /// `WECHAT_ACCOUNTS` with each `WECHAT_{ID}_APPID` / `_SECRET`; when unset, the
+    /// demo account, but only against a `WECHAT_API_BASE_URL` (a simulator): none
+    /// against the real WeChat.
     pub accounts: Vec<CubeAccount>,
     /// `WECHAT_API_BASE_URL` (tests: wechat-sim).
     pub base_url: String,
@@ -128,11 +129,16 @@ impl StatsSettings {
 impl DatacubeSettings {
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let interval = env.duration_or("DATACUBE_INTERVAL", Duration::from_secs(3600))?;
-        // Secrets are read only when the job runs.
-        let accounts = if interval.is_zero() {
+        let base_url = env.get("WECHAT_API_BASE_URL").map(str::to_owned);
+        let accounts = WechatAccounts::from_env(env)?;
+        // Secrets are read only when the job runs. The demo account (WECHAT_ACCOUNTS
+        // unset) is no real account: against the real WeChat it could only be refused,
+        // and a test or a laptop would call out to the internet on every start (and
+        // a shutdown would wait on its DNS lookup); against a simulator it is pulled.
+        let accounts = if interval.is_zero() || (accounts.is_demo() && base_url.is_none()) {
             Vec::new()
         } else {
-            WechatAccounts::from_env(env)?
+            accounts
                 .iter()
                 .map(|account| {
                     Ok(CubeAccount {
@@ -153,7 +159,7 @@ impl DatacubeSettings {
         }
         Ok(Self {
             accounts,
-            base_url: env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL),
+            base_url: base_url.unwrap_or_else(|| wechat::api::DEFAULT_BASE_URL.to_owned()),
             interval,
             backfill_days,
         })
@@ -192,6 +198,19 @@ mod tests {
         assert_eq!(config.stats.rules.stale_after_days, 10);
         assert_eq!(config.stats.http_addr.port(), 8083);
         assert!(config.stats.trust_loopback);
+    }
+
+    #[test]
+    fn the_demo_account_is_pulled_from_a_simulator_never_from_the_real_wechat() {
+        let real = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert!(real.stats.datacube.accounts.is_empty());
+        let sim = Config::from_env(&Env::from_pairs([(
+            "WECHAT_API_BASE_URL",
+            "http://127.0.0.1:9100",
+        )]))
+        .unwrap();
+        assert_eq!(sim.stats.datacube.accounts.len(), 1);
+        assert_eq!(sim.stats.datacube.base_url, "http://127.0.0.1:9100");
     }
 
     #[test]
