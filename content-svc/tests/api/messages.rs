@@ -144,3 +144,62 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
     }
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_mass_sent_message_is_one_send_and_each_article_gets_its_url_from_masssendjobfinish() {
+    let stack = spawn_stack(AccountKind::Subscription).await;
+    let mut client = stack.app.client.clone();
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-1", "o-2"])
+        .expect("followers");
+    let first = stack.approved("今日停水", pb::Channel::MassSend).await;
+    let second = stack.approved("供水点位", pb::Channel::MassSend).await;
+    client
+        .compose_message(by(compose(&[&first, &second], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed");
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&first), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    let mut events = vec![
+        next_event(&mut published).await,
+        next_event(&mut published).await,
+    ];
+    events.sort_by_key(|e| !e.headline);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.article_id.clone(), e.headline))
+            .collect::<Vec<_>>(),
+        vec![(first.clone(), true), (second.clone(), false)]
+    );
+    assert!(events[0].url.ends_with("-1"), "{}", events[0].url);
+    assert!(events[1].url.ends_with("-2"), "{}", events[1].url);
+    assert_eq!(events[0].sent_count, 2);
+    // One message is one mass send: the subscription account's daily one.
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/sendall")
+            .len(),
+        1
+    );
+    let quota = client
+        .get_quota_status(by(
+            pb::GetQuotaStatusRequest {
+                account: "demo".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("quota")
+        .into_inner();
+    assert_eq!((quota.used, quota.limit), (1, 1));
+    stack.app.stop().await;
+}

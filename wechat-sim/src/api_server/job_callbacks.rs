@@ -153,7 +153,13 @@ impl JobCallbacks {
         xml
     }
 
-    fn mass_finished(&self, original_id: &str, msg_id: u64, followers: usize) -> String {
+    fn mass_finished(
+        &self,
+        original_id: &str,
+        msg_id: u64,
+        followers: usize,
+        articles: usize,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut xml = String::from("<xml>");
         push_cdata_element(&mut xml, "ToUserName", original_id);
@@ -166,6 +172,22 @@ impl JobCallbacks {
         xml.push_str(&format!(
             "<TotalCount>{followers}</TotalCount><FilterCount>{followers}</FilterCount><SentCount>{followers}</SentCount><ErrorCount>0</ErrorCount>"
         ));
+        // Each article's URL by its place, as WeChat reports for an mpnews send.
+        if articles > 0 {
+            xml.push_str(&format!(
+                "<ArticleUrlResult><Count>{articles}</Count><ResultList>"
+            ));
+            for idx in 1..=articles {
+                xml.push_str(&format!("<item><ArticleIdx>{idx}</ArticleIdx>"));
+                push_cdata_element(
+                    &mut xml,
+                    "ArticleUrl",
+                    &format!("https://mp.weixin.qq.com/s/sim-mass-{msg_id}-{idx}"),
+                );
+                xml.push_str("</item>");
+            }
+            xml.push_str("</ResultList></ArticleUrlResult>");
+        }
         xml.push_str("</xml>");
         xml
     }
@@ -210,12 +232,28 @@ pub(crate) fn after_call(state: &SimState, path: &str, appid: Option<&str>, answ
             let Some(msg_id) = answer.get("msg_id").and_then(Value::as_u64) else {
                 return;
             };
-            let followers = world
-                .accounts
-                .get(appid)
+            let account = world.accounts.get(appid);
+            let followers = account
                 .map(|a| a.followers.iter().filter(|f| f.subscribed).count())
                 .unwrap_or(0);
-            callbacks.mass_finished(&original_id, msg_id, followers)
+            // The draft this send used: the account's latest sendall names it (the
+            // call was recorded just before this runs).
+            let articles = world
+                .calls
+                .iter()
+                .rev()
+                .find(|c| {
+                    c.path == "/cgi-bin/message/mass/sendall"
+                        && c.appid.as_deref() == Some(appid)
+                        && c.errcode == 0
+                })
+                .and_then(|c| c.body.as_ref())
+                .and_then(|b| b.pointer("/mpnews/media_id"))
+                .and_then(Value::as_str)
+                .and_then(|media_id| account.and_then(|a| a.drafts.get(media_id)))
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            callbacks.mass_finished(&original_id, msg_id, followers, articles)
         }
         _ => return,
     };
