@@ -75,6 +75,9 @@ pub enum Command {
     /// The convenience-service directory (content-svc).
     #[command(subcommand)]
     Directory(Directory),
+    /// Custom menus (content-svc): show, check a menu file, publish.
+    #[command(subcommand)]
+    Menu(Menu),
     /// Chinese search over an account's directory services and published articles
     /// (content-svc), best first.
     Search {
@@ -534,6 +537,51 @@ pub enum Directory {
         /// Check the file and show what would change, without writing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+/// Menu commands. A menu file is WeChat's menu JSON (`{"button": [{"name": …,
+/// "type": "click", "key": …}, {"name": …, "sub_button": […]}]}`) with two more
+/// types: `category` (`"category": "social_security"`, a CLICK listing that
+/// directory category) and `service_hall` (a VIEW of the account's service hall).
+#[derive(Debug, Subcommand)]
+pub enum Menu {
+    /// An account's menu (the default, or the conditional menu of --tag) with its
+    /// publication state; --versions lists its saved versions.
+    Show {
+        #[command(flatten)]
+        account: AccountArg,
+        /// The WeChat user tag of a conditional menu (0: the default menu).
+        #[arg(long, default_value_t = 0)]
+        tag: u64,
+        #[arg(long)]
+        versions: bool,
+    },
+    /// Checks a menu file against WeChat's limits, saving nothing; prints the JSON
+    /// `menu/create` would receive, or the rule broken.
+    Validate {
+        file: PathBuf,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Publishes a menu through WeChat: FILE is saved as the next version first;
+    /// without FILE the latest saved version (or --version) is published.
+    Publish {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        account: AccountArg,
+        /// The WeChat user tag of a conditional menu (0: the default menu).
+        #[arg(long, default_value_t = 0)]
+        tag: u64,
+        /// An earlier saved version to publish (without FILE; `menu show --versions`
+        /// lists them). Not `--version`, which prints govwx's.
+        #[arg(long = "menu-version", id = "menu_version", conflicts_with = "file")]
+        version: Option<u32>,
+        /// Why this version (saved with it).
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        actor: ActorArg,
     },
 }
 

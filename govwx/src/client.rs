@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use proto::content::v1::content_service_client::ContentServiceClient;
+use proto::content::v1::menu_service_client::MenuServiceClient;
 use proto::interaction::v1::interaction_service_client::InteractionServiceClient;
 use proto::stats::v1::stats_service_client::StatsServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -75,6 +76,11 @@ impl Target {
     /// A connected content-svc client.
     pub async fn content(&self) -> Result<ContentServiceClient<Authed>, Error> {
         Ok(ContentServiceClient::new(self.connect().await?))
+    }
+
+    /// A connected content-svc menu client.
+    pub async fn menu(&self) -> Result<MenuServiceClient<Authed>, Error> {
+        Ok(MenuServiceClient::new(self.connect().await?))
     }
 
     /// A connected stats-svc client.

@@ -187,7 +187,7 @@ fn refer(id: String, comment: Option<String>) -> ArticleRef {
 }
 
 /// `message` as a request naming the acting person, if given.
-fn acting<T>(message: T, actor: &ActorArg) -> Result<Request<T>, Error> {
+pub(crate) fn acting<T>(message: T, actor: &ActorArg) -> Result<Request<T>, Error> {
     let mut request = Request::new(message);
     if let Some(actor) = actor.actor.as_deref().filter(|a| !a.trim().is_empty()) {
         let value = actor.trim().parse().map_err(|_| {

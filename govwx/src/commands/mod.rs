@@ -4,6 +4,7 @@ mod articles;
 mod directory;
 mod followers;
 mod lexicon;
+mod menu;
 mod rules;
 mod search;
 mod stats;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Directory(command) => {
             directory::run(command, &targets.content(&global), &out).await
         }
+        Command::Menu(command) => menu::run(command, &targets.content(&global), &out).await,
         Command::Search {
             query,
             account,

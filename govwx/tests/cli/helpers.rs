@@ -111,6 +111,8 @@ impl Stack {
                 ("WECHAT_ACCOUNTS", ACCOUNT),
                 ("WECHAT_CHENZHOU_APPID", DEMO_APPID),
                 ("WECHAT_CHENZHOU_SECRET", DEMO_SECRET),
+                // Its service hall on a free port, so suites run side by side.
+                ("HALL_ADDR", "127.0.0.1:0"),
             ],
         );
         let config = content_svc::Config::from_env(&env).expect("content-svc configuration");

@@ -3,6 +3,7 @@
 
 mod content;
 mod helpers;
+mod menu;
 mod readme;
 mod tickets;
 mod tls;
