@@ -2,7 +2,8 @@
 # Runs every check CI runs: the Kubernetes manifests (deploy/k8s/check.sh), formatting,
 # clippy with -D warnings, and every test suite
 # against real NATS and PostgreSQL (started by up.sh when not already reachable),
-# then a smoke run of the whole platform (run.sh --smoke).
+# then a smoke run of the whole platform (run.sh --smoke) and a short fault run
+# (chaos.sh --short: its own NATS and PostgreSQL, about two minutes).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -52,3 +53,6 @@ fi
 
 log "smoke run of the whole platform"
 "$root/deploy/dev/run.sh" --smoke
+
+log "short fault run (chaos.sh --short)"
+"$root/deploy/dev/chaos.sh" --short
