@@ -142,6 +142,39 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
         assert!(a.url.starts_with("https://mp.weixin.qq.com/"), "{}", a.url);
         assert!(detail.audit.iter().any(|e| e.action == "compose"));
     }
+
+    // Retracting the second article deletes only it: the message's WeChat id, index 2.
+    client
+        .retract_article(by(
+            pb::ArticleRef {
+                id: water.clone(),
+                comment: "停水已取消".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("retracted");
+    let deletes = sim.calls_to("/cgi-bin/freepublish/delete");
+    let body = deletes[0].body.as_ref().expect("delete body");
+    assert_eq!(body["index"], 2, "{body}");
+    let headline = client
+        .get_article(by(
+            pb::GetArticleRequest { id: buses.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .article
+        .expect("article");
+    assert_eq!(headline.state, pb::ArticleState::Published as i32);
+    assert_eq!(
+        body["article_id"].as_str(),
+        Some(headline.msg_data_id.as_str()),
+        "deleted through the headline's published article id"
+    );
     stack.app.stop().await;
 }
 
@@ -201,5 +234,68 @@ async fn a_mass_sent_message_is_one_send_and_each_article_gets_its_url_from_mass
         .expect("quota")
         .into_inner();
     assert_eq!((quota.used, quota.limit), (1, 1));
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_headline_takes_its_message_along_when_the_scheduler_sends_it() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let head = stack
+        .approved("周末活动预告", pb::Channel::Freepublish)
+        .await;
+    let other = stack
+        .approved("图书馆开放时间", pb::Channel::Freepublish)
+        .await;
+    client
+        .compose_message(by(compose(&[&head, &other], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed");
+    let refused = client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: other.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp(),
+                    nanos: 0,
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let mut published = stack.watch("published").await;
+    client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: head.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp(),
+                    nanos: 0,
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("scheduled");
+    let mut ids = vec![
+        next_event(&mut published).await.article_id,
+        next_event(&mut published).await.article_id,
+    ];
+    ids.sort();
+    let mut expected = vec![head.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let drafts = stack.mock.state().calls_to("/cgi-bin/draft/add");
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(
+        drafts[0].body.as_ref().expect("body")["articles"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     stack.app.stop().await;
 }

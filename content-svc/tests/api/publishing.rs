@@ -293,3 +293,69 @@ async fn one_edit_of_at_most_twenty_characters_is_recorded_after_publishing() {
     assert!(row.comment.starts_with("结束时间有误"), "{}", row.comment);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_scheduled_send_over_the_limit_waits_for_the_next_minute_without_using_an_attempt() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved("今日停水通知", pb::Channel::Freepublish)
+        .await;
+    // Sixty drafts added 57 s ago: the next is possible in about 3 s.
+    let earlier: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT now() - interval '57 seconds'")
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("clock");
+    sqlx::query(
+        "INSERT INTO api_call_ledger (account, api, called_at)
+         SELECT 'demo', 'draft/add', $1 FROM generate_series(1, 60)",
+    )
+    .bind(earlier)
+    .execute(&stack.app.db)
+    .await
+    .expect("ledger arranged");
+    let mut published = stack.watch("published").await;
+    client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: id.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp(),
+                    nanos: 0,
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("scheduled");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+    // It was claimed at least twice (refused, then sent), yet only the send counts.
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM articles WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&stack.app.db)
+        .await
+        .expect("read");
+    assert_eq!(attempts, 1);
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!(
+        detail.article.expect("article").state,
+        pb::ArticleState::Published as i32
+    );
+    let drafts = stack.mock.state().calls_to("/cgi-bin/draft/add");
+    assert_eq!(drafts.len(), 1);
+    assert!(
+        drafts[0].at >= earlier + chrono::Duration::seconds(60),
+        "WeChat was called only once the earlier calls had left the minute"
+    );
+    stack.app.stop().await;
+}
