@@ -198,7 +198,7 @@ async fn a_mass_sent_message_is_one_send_and_each_article_gets_its_url_from_mass
         .publish_article(by(article(&first), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
-    let mut events = vec![
+    let mut events = [
         next_event(&mut published).await,
         next_event(&mut published).await,
     ];
@@ -281,12 +281,12 @@ async fn a_scheduled_headline_takes_its_message_along_when_the_scheduler_sends_i
         ))
         .await
         .expect("scheduled");
-    let mut ids = vec![
+    let mut ids = [
         next_event(&mut published).await.article_id,
         next_event(&mut published).await.article_id,
     ];
     ids.sort();
-    let mut expected = vec![head.clone(), other.clone()];
+    let mut expected = [head.clone(), other.clone()];
     expected.sort();
     assert_eq!(ids, expected);
     let drafts = stack.mock.state().calls_to("/cgi-bin/draft/add");
