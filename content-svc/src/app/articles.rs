@@ -1130,8 +1130,12 @@ impl Articles {
                     .unwrap_or_default();
                 // The first article of a message is its headline (头条).
                 event.headline = idx == 1;
-                event.sent_count = *sent;
-                event.total_count = *total;
+                // A message's counts are the message's: on its headline only, so a
+                // consumer summing them counts each send once.
+                if idx == 1 {
+                    event.sent_count = *sent;
+                    event.total_count = *total;
+                }
                 event.published_at = Some(timestamp(now));
                 (url.clone().unwrap_or_default(), event)
             }
