@@ -17,7 +17,8 @@
 #
 #   deploy/dev/chaos.sh            every fault, 100 callbacks/s for 240 s, release build
 #   deploy/dev/chaos.sh --short    faults 1, 2 and 4, 20/s for 75 s, debug build (test.sh)
-# CHAOS_RATE, CHAOS_SECONDS, CHAOS_PROFILE (release|debug) override; the report is also
+# CHAOS_RATE, CHAOS_SECONDS, CHAOS_PROFILE (release|debug) override (STACK_NO_BUILD=1: run
+# the binaries already built); the report is also
 # written to .local/chaos/report.txt, the logs of a failed run kept in .local/chaos/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -38,7 +39,9 @@ for tool in jq psql curl python3; do
 done
 
 log "building ($profile) gateway, interaction-svc, stats-svc, wechat-sim"
-if [ "$profile" = release ]; then
+if [ "${STACK_NO_BUILD:-0}" = 1 ]; then
+  log "STACK_NO_BUILD=1: using the binaries in target/$profile as they are"
+elif [ "$profile" = release ]; then
   cargo build --release --locked -q -p gateway -p interaction-svc -p stats-svc -p wechat-sim
 else
   cargo build --locked -q -p gateway -p interaction-svc -p stats-svc -p wechat-sim
