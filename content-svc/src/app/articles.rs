@@ -516,6 +516,7 @@ impl Articles {
             &Action::Correct,
             reason,
         )?;
+        images::check_images(&mut tx, &row.account, &notice).await?;
         let notice_id = Uuid::now_v7();
         store::insert(
             &mut tx,
