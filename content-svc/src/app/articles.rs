@@ -757,6 +757,31 @@ impl Articles {
         })
     }
 
+    /// WeChat's per-minute limit for an account: per API called in the last minute,
+    /// (api, calls, when the next is possible if none is now).
+    pub async fn call_rates(
+        &self,
+        who: &Who,
+        account: &str,
+    ) -> Result<Vec<(String, usize, Option<DateTime<Utc>>)>, AppError> {
+        if !who.accounts.contains(account) {
+            return Err(AppError::NotFound);
+        }
+        let now = Utc::now();
+        let usage =
+            crate::store::api_calls::usage(&self.db, account, now - chrono::Duration::seconds(60))
+                .await?;
+        Ok(usage
+            .into_iter()
+            .map(|(api, calls)| {
+                let next = quota::check_rate(quota::CALLS_PER_MINUTE, &calls, 1, now)
+                    .err()
+                    .map(|(_, at)| at);
+                (api, calls.len(), next)
+            })
+            .collect())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,

@@ -631,6 +631,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             .quota_status(&who, &account)
             .await
             .map_err(GrpcError::from)?;
+        let rates = self
+            .articles
+            .call_rates(&who, &account)
+            .await
+            .map_err(GrpcError::from)?;
         Ok(Response::new(pb::QuotaStatus {
             account,
             kind: match kind {
@@ -644,6 +649,18 @@ impl pb::content_service_server::ContentService for ContentGrpc {
                 seconds: t.timestamp(),
                 nanos: 0,
             }),
+            calls: rates
+                .into_iter()
+                .map(|(api, used, next)| pb::ApiCallRate {
+                    api,
+                    used: used as u32,
+                    limit: crate::domain::quota::CALLS_PER_MINUTE as u32,
+                    next_possible_at: next.map(|t| prost_types::Timestamp {
+                        seconds: t.timestamp(),
+                        nanos: t.timestamp_subsec_nanos() as i32,
+                    }),
+                })
+                .collect(),
         }))
     }
 

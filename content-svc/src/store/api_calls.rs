@@ -55,3 +55,19 @@ pub async fn record(
         .await?;
     Ok(())
 }
+
+/// Each API's calls for `account` since `since`, for the quota status.
+pub async fn usage(
+    db: &sqlx::PgPool,
+    account: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, Vec<DateTime<Utc>>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT api, array_agg(called_at ORDER BY called_at) FROM api_call_ledger
+          WHERE account = $1 AND called_at > $2 GROUP BY api ORDER BY api",
+    )
+    .bind(account)
+    .bind(since)
+    .fetch_all(db)
+    .await
+}

@@ -166,6 +166,24 @@ async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_t
         "{}",
         refused.message()
     );
+    let status = client
+        .get_quota_status(by(
+            pb::GetQuotaStatusRequest {
+                account: "demo".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("quota status")
+        .into_inner();
+    let submit = status
+        .calls
+        .iter()
+        .find(|c| c.api == "freepublish/submit")
+        .expect("the submissions are listed");
+    assert_eq!((submit.used, submit.limit), (60, 60));
+    assert!(submit.next_possible_at.is_some());
     let sim = stack.mock.state();
     assert!(sim.calls_to("/cgi-bin/draft/add").is_empty());
     assert!(sim.calls_to("/cgi-bin/freepublish/submit").is_empty());
