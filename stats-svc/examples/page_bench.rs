@@ -1,4 +1,5 @@
-//! Dashboard benchmark: a year of rollups, tickets and articles for 50 accounts
+//! Dashboard benchmark: a year of rollups (hourly counters and keyword and directory
+//! hits included), tickets and articles for 50 accounts
 //! written straight into a fresh database, then each page requested `N` times
 //! (default 200) one after the other; reports p50 / p99 / max server time as the
 //! client sees it on loopback.
@@ -25,7 +26,20 @@ SELECT 'acct' || lpad(a::text, 2, '0'), current_date - d, m.metric, m.key, 1 + (
                ('tickets_opened', '住建局'), ('tickets_opened', '水务局'), ('tickets_opened', '交通局'),
                ('tickets_closed', '住建局'), ('tickets_closed', '水务局'), ('tickets_closed', '交通局'),
                ('tickets_acknowledged', '住建局'), ('tickets_overdue', '交通局'),
-               ('wx_followers', '')) AS m(metric, key);
+               ('wx_followers', ''), ('auto_replies', 'rule'), ('auto_replies', 'directory_service'),
+               ('wx_article_reads', '1_1'), ('wx_article_reads', '1_2')) AS m(metric, key);
+-- Keyword and directory hits (10 keywords, 5 services, 3 categories a day) and the
+-- hourly counters (messages, automatic answers, ticket intake by office hour).
+INSERT INTO daily_counts (account, day, metric, key, value)
+SELECT 'acct' || lpad(a::text, 2, '0'), current_date - d, m.metric, m.prefix || k, 1 + (a + d + k) % 20
+  FROM generate_series(0, 49) a, generate_series(0, 364) d,
+       (VALUES ('keyword_hits', '关键词', 10), ('directory_service_hits', 'svc-', 5),
+               ('directory_category_hits', '分类', 3)) AS m(metric, prefix, keys),
+       LATERAL generate_series(1, m.keys) k;
+INSERT INTO daily_counts (account, day, metric, key, value)
+SELECT 'acct' || lpad(a::text, 2, '0'), current_date - d, m.metric, lpad(h::text, 2, '0'), 1 + (a + d + h) % 9
+  FROM generate_series(0, 49) a, generate_series(0, 364) d, generate_series(0, 23) h,
+       (VALUES ('messages_by_hour'), ('auto_replies_by_hour'), ('ticket_intake_by_hour')) AS m(metric);
 INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at, acknowledged_at,
                           closed_at, acknowledge_due_at, resolve_due_at, overdue_count, rating)
 SELECT 'acct' || lpad(a::text, 2, '0'), a || '-' || d || '-' || t,

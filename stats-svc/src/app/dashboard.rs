@@ -147,7 +147,8 @@ pub async fn account_page(
     })
 }
 
-/// A metric keyed by office hour, summed over a range.
+/// A metric keyed by office hour, summed over a range (in the database: a year holds
+/// 24 counters a day).
 async fn by_hour(
     db: &PgPool,
     account: &AccountId,
@@ -156,14 +157,9 @@ async fn by_hour(
     to: NaiveDate,
 ) -> Result<[i64; 24], AppError> {
     let mut hours = [0i64; 24];
-    for point in rollups::series(db, account, metric.as_str(), from, to).await? {
-        if let Some(slot) = point
-            .key
-            .parse::<usize>()
-            .ok()
-            .and_then(|h| hours.get_mut(h))
-        {
-            *slot += point.value;
+    for (key, total) in rollups::top_keys(db, account, metric.as_str(), from, to, 24).await? {
+        if let Some(slot) = key.parse::<usize>().ok().and_then(|h| hours.get_mut(h)) {
+            *slot += total;
         }
     }
     Ok(hours)
