@@ -8,11 +8,12 @@ use content_svc::app::lexicon::Lexicon;
 use content_svc::app::publishing::Publisher;
 use content_svc::domain::quota::AccountKind;
 use platform::outbox::OutboxSignal;
+use platform::testing::TestNats;
 use wechat::api::Client;
 use wechat::token::LocalTokenCache;
 use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET, MockWechat, SimConfig};
 
-use crate::helpers::spawn_app;
+use crate::helpers::spawn_app_with;
 
 /// One replica's use cases over the shared database, with its own API client.
 fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
@@ -38,7 +39,10 @@ fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
 
 #[tokio::test]
 async fn articles_due_in_the_same_second_are_each_sent_once_by_racing_replicas() {
-    let app = spawn_app().await;
+    // The service's own scheduler ticks once at start-up (nothing is due yet) and then
+    // stays out of the race: only the three replicas below claim, however long their
+    // sends take.
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
     let mock = MockWechat::start(SimConfig::default())
         .await
         .expect("mock starts");
