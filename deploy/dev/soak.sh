@@ -38,6 +38,7 @@ bin="$root/target/release"
 stack_init
 out_dir="$root/.local/soak"
 mkdir -p "$out_dir"
+keep_logs="$out_dir/logs"
 
 nats_start
 pg_init
@@ -80,6 +81,7 @@ while [ ! -f "$work/callbacks.csv" ]; do
   sleep 1
 done
 sample end
+curl -fs "http://127.0.0.1:$gw_admin/metrics" | grep -E '^gateway_(callbacks|replies)_total' >"$work/gateway-metrics.txt" || true
 log "traffic over; waiting for both consumers"
 stored="$(until_ok stream_messages)"
 for _ in $(seq 1 600); do
@@ -114,5 +116,6 @@ report="$out_dir/report.txt"
   for key in db_interaction db_stats jetstream; do
     printf '%-16s MiB: %s at start, %s at the end\n' "$key" "$(value start "$key")" "$(value caught-up "$key")"
   done
+  echo "gateway outcomes: $(awk '{split($1, m, "{"); split($1, a, "outcome=\""); split(a[2], b, "\""); n[m[1] "/" b[1]] += $2} END {for (k in n) printf "%s %d; ", k, n[k]}' "$work/gateway-metrics.txt")"
   echo "reply bucket (KV_GATEWAY_REPLIES): $(jq -r '"\(.messages) entries, \(.bytes / 1048576 | floor) MiB"' <<<"$replies")"
 } | tee "$report"
