@@ -5,13 +5,13 @@
 # release build), driven by `wechat-sim load` (safe mode, demo account):
 #   1. capacity: closed loop, 64 connections, OVERLOAD_SECONDS;
 #   2. twice that rate, open loop, OVERLOAD_CONNECTIONS connections (default 4096),
-#      for each MAX_IN_FLIGHT in OVERLOAD_BOUNDS (default: 4096, the default, and 256);
+#      for each MAX_IN_FLIGHT in OVERLOAD_BOUNDS (default: 1024, the default, and 4096);
 #   3. right after each, half the capacity for 5 s: does it recover at once?
 # Reports answers by status, latency p50/p99/max, the gateway's RSS (and peak), then
 # waits for both consumers to apply everything and counts what was dead-lettered.
 #
 #   deploy/dev/overload.sh          OVERLOAD_SECONDS (default 10), OVERLOAD_CONNECTIONS,
-#                                   OVERLOAD_BOUNDS (the MAX_IN_FLIGHT values, default "4096 256")
+#                                   OVERLOAD_BOUNDS (the MAX_IN_FLIGHT values, default "1024 4096")
 # The report is also written to .local/overload/report.txt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -49,7 +49,7 @@ load() { # label args...
 }
 
 : >"$work/report.txt"
-for bound in ${OVERLOAD_BOUNDS:-4096 256}; do
+for bound in ${OVERLOAD_BOUNDS:-1024 4096}; do
   GATEWAY_EXTRA_ENV="MAX_IN_FLIGHT=$bound" start_gateway gateway "$gw_http" "$gw_admin"
   echo "--- MAX_IN_FLIGHT=$bound (gateway RSS at start $(rss_mb) MiB)" | tee -a "$work/report.txt" >&2
   load capacity --concurrency 64 --duration "${seconds}s" --warmup 2s --prebuild 200000

@@ -110,7 +110,7 @@ pub struct Limits {
     /// `NO_RESPONDER_PAUSE`, default 500ms: after NATS says nobody answers an account's
     /// reply subject, how long to answer `success` without asking.
     pub no_responder_pause: Duration,
-    /// `MAX_IN_FLIGHT`, default 4096: callbacks handled at once by this replica; one
+    /// `MAX_IN_FLIGHT`, default 1024: callbacks handled at once by this replica; one
     /// more is refused at once with 503 `overloaded` instead of queueing, so memory
     /// stays bounded (at most this many bodies) and every callback let in still
     /// meets WeChat's deadline.
@@ -126,7 +126,7 @@ impl Default for Limits {
             callback_deadline: Duration::from_secs(5),
             publish_deadline: Duration::from_secs(4),
             no_responder_pause: Duration::from_millis(500),
-            max_in_flight: 4096,
+            max_in_flight: 1024,
         }
     }
 }
