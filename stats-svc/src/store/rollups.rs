@@ -253,17 +253,33 @@ pub async fn values_of(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<AccountValue>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT account, metric, day, key, value FROM daily_counts
-          WHERE day BETWEEN $1 AND $2 AND metric = ANY($3)
-            AND ($4::text IS NULL OR account = $4)",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(metrics)
-    .bind(account.map(AccountId::as_str))
-    .fetch_all(db)
-    .await
+    // Two statements rather than `$4 IS NULL OR account = $4`, which a generic plan
+    // could not answer from the index by account.
+    match account {
+        Some(account) => {
+            sqlx::query_as(
+                "SELECT account, metric, day, key, value FROM daily_counts
+              WHERE account = $4 AND metric = ANY($3) AND day BETWEEN $1 AND $2",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(metrics)
+            .bind(account.as_str())
+            .fetch_all(db)
+            .await
+        }
+        None => {
+            sqlx::query_as(
+                "SELECT account, metric, day, key, value FROM daily_counts
+              WHERE day BETWEEN $1 AND $2 AND metric = ANY($3)",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(metrics)
+            .fetch_all(db)
+            .await
+        }
+    }
 }
 
 /// The `limit` largest keys of `metric` for `account` over a range, largest first.
