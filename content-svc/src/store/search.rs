@@ -72,6 +72,41 @@ pub async fn upsert(
     Ok(())
 }
 
+/// Adds many new documents in one statement (a bulk load: the search benchmark, a
+/// re-index); each `document` is built by the same expression as [`upsert`]'s.
+pub async fn insert_many(
+    tx: &mut Transaction<'_, Postgres>,
+    docs: &[IndexDoc<'_>],
+) -> Result<u64, sqlx::Error> {
+    let column = |f: fn(&IndexDoc<'_>) -> String| docs.iter().map(f).collect::<Vec<String>>();
+    let accounts: Vec<String> = docs.iter().map(|d| d.accounts.join(",")).collect();
+    let done = sqlx::query(
+        "INSERT INTO search_documents (kind, ref_id, accounts, category, title, summary, url, enabled, document)
+         SELECT kind, ref_id, string_to_array(accounts, ','), category, title, summary, url, enabled,
+                setweight(to_tsvector('simple', title_words), 'A')
+             || setweight(to_tsvector('simple', keyword_words), 'B')
+             || setweight(to_tsvector('simple', body_words), 'D')
+           FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[])
+                AS d(kind, ref_id, accounts, category, title, summary, url, enabled,
+                     title_words, keyword_words, body_words)",
+    )
+    .bind(column(|d| d.kind.to_owned()))
+    .bind(docs.iter().map(|d| d.ref_id).collect::<Vec<_>>())
+    .bind(accounts)
+    .bind(column(|d| d.category.to_owned()))
+    .bind(column(|d| d.title.to_owned()))
+    .bind(column(|d| d.summary.to_owned()))
+    .bind(column(|d| d.url.to_owned()))
+    .bind(docs.iter().map(|d| d.enabled).collect::<Vec<_>>())
+    .bind(column(|d| d.title_words.clone()))
+    .bind(column(|d| d.keyword_words.clone()))
+    .bind(column(|d| d.body_words.clone()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Removes a document.
 pub async fn remove(
     tx: &mut Transaction<'_, Postgres>,
@@ -86,16 +121,9 @@ pub async fn remove(
     Ok(())
 }
 
-/// The enabled documents an account shows matching `tsquery`, best first: ts_rank
-/// with weights D 0.1, C 0.2, B 0.4, A 1.0, so title and keyword hits outrank body
-/// hits; ties by title.
-pub async fn search(
-    db: &PgPool,
-    tsquery: &str,
-    filter: &SearchFilter<'_>,
-) -> Result<Vec<HitRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT kind, ref_id, category, title, summary, url,
+/// [`search`]'s statement ($1 tsquery text, $2 account, $3 kind, $4 category, $5
+/// limit); public so the search benchmark can EXPLAIN it.
+pub const SEARCH_SQL: &str = "SELECT kind, ref_id, category, title, summary, url,
                 ts_rank('{0.1, 0.2, 0.4, 1.0}', document, q) AS rank
            FROM search_documents, to_tsquery('simple', $1) AS q
           WHERE document @@ q
@@ -104,13 +132,22 @@ pub async fn search(
             AND ($3::text IS NULL OR kind = $3)
             AND ($4::text IS NULL OR category = $4)
           ORDER BY rank DESC, title, ref_id
-          LIMIT $5",
-    )
-    .bind(tsquery)
-    .bind(filter.account)
-    .bind(filter.kind)
-    .bind(filter.category)
-    .bind(filter.limit)
-    .fetch_all(db)
-    .await
+          LIMIT $5";
+
+/// The enabled documents an account shows matching `tsquery`, best first: ts_rank
+/// with weights D 0.1, C 0.2, B 0.4, A 1.0, so title and keyword hits outrank body
+/// hits; ties by title.
+pub async fn search(
+    db: &PgPool,
+    tsquery: &str,
+    filter: &SearchFilter<'_>,
+) -> Result<Vec<HitRow>, sqlx::Error> {
+    sqlx::query_as(SEARCH_SQL)
+        .bind(tsquery)
+        .bind(filter.account)
+        .bind(filter.kind)
+        .bind(filter.category)
+        .bind(filter.limit)
+        .fetch_all(db)
+        .await
 }
