@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 use crate::config::Env;
 
@@ -18,6 +19,8 @@ pub struct ServiceProcess {
     child: Child,
     admin: String,
     output: Arc<Mutex<Vec<String>>>,
+    /// The tasks copying stdout and stderr into `output`; they end at end of file.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl ServiceProcess {
@@ -49,16 +52,24 @@ impl ServiceProcess {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
         let output = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(collect(BufReader::new(stdout), output.clone()));
+            readers.push(tokio::spawn(collect(
+                BufReader::new(stdout),
+                output.clone(),
+            )));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(collect(BufReader::new(stderr), output.clone()));
+            readers.push(tokio::spawn(collect(
+                BufReader::new(stderr),
+                output.clone(),
+            )));
         }
         Self {
             child,
             admin: format!("http://{admin_addr}"),
             output,
+            readers,
         }
     }
 
@@ -98,6 +109,7 @@ impl ServiceProcess {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.read_to_end().await;
                 panic!(
                     "the service exited with {status} while awaiting ready={ready}:\n{}",
                     self.output()
@@ -137,11 +149,22 @@ impl ServiceProcess {
     }
 
     /// Waits for the process to exit; `None` if it is still running after `within`.
+    /// Once it has exited, its last lines are in [`output`](Self::output).
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(within, self.child.wait())
+        let status = tokio::time::timeout(within, self.child.wait())
             .await
             .ok()
-            .map(|status| status.expect("wait for the service process"))
+            .map(|status| status.expect("wait for the service process"))?;
+        self.read_to_end().await;
+        Some(status)
+    }
+
+    // The exit can be seen before the reader tasks have copied the last lines out of
+    // the pipes (a drain's final log lines, under load); they end at end of file.
+    async fn read_to_end(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
     }
 
     /// Everything the process has written so far, one line each.
