@@ -101,6 +101,7 @@ impl Callbacks {
             directory: Some(&directory),
             pending: None,
             at: citizen.at,
+            event_id: citizen.event_id,
         };
         let answered = match &incoming {
             Incoming::Message(message) => {

@@ -511,6 +511,11 @@ pub struct Facts<'a> {
     pub directory: Option<&'a Directory>,
     /// The last question the directory answered for this citizen.
     pub pending: Option<&'a PendingAnswer>,
+    /// The callback's event id. The gateway asks for the passive reply while the
+    /// callback is already on its way to the consumer, so under load the reply path
+    /// can find the directory answer recorded for this very callback: that is not an
+    /// earlier answer, and the citizen is not asking again.
+    pub event_id: &'a str,
     /// When the callback happened (WeChat's CreateTime), never the clock: a
     /// redelivery decides the same.
     pub at: DateTime<Utc>,
@@ -549,7 +554,9 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
                     ..nothing
                 };
             }
-            let pending = facts.pending.filter(|p| p.is_followed_by(facts.at));
+            let pending = facts
+                .pending
+                .filter(|p| p.event_id != facts.event_id && p.is_followed_by(facts.at));
             let service = facts
                 .directory
                 .and_then(|d| d.answer(&message.text))
@@ -826,6 +833,7 @@ mod tests {
             directory: Some(directory),
             pending,
             at,
+            event_id: "now",
         }
     }
 
@@ -889,6 +897,15 @@ mod tests {
             assert!(decision.ticket && decision.asked_again, "{again}");
             assert_eq!(decision.reply, Reply::Acknowledgement);
         }
+        // The answer recorded for this very callback (the consumer was faster than
+        // the reply path) is no earlier answer.
+        let own = Facts {
+            event_id: "first",
+            at,
+            ..soon
+        };
+        let decision = super::decide(&RuleSet::default(), &text("公积金怎么提取"), &own);
+        assert!(!decision.ticket && matches!(decision.reply, Reply::Directory(_)));
         // A new question the directory answers is answered.
         let decision = super::decide(&RuleSet::default(), &text("社保卡丢了怎么补办"), &soon);
         assert!(!decision.ticket && matches!(decision.reply, Reply::Directory(_)));

@@ -102,6 +102,7 @@ impl Responder {
             directory: Some(&directory),
             pending: pending.as_ref(),
             at: inbound.occurred_at,
+            event_id: inbound.event_id.as_str(),
         };
         let decision = rules::decide(&rules.replies, &incoming, &facts);
         Ok(match decision.reply {
