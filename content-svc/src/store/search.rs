@@ -46,15 +46,17 @@ pub async fn upsert(
     doc: &IndexDoc<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO search_documents (kind, ref_id, accounts, category, title, summary, url, enabled, document)
+        "INSERT INTO search_documents (kind, ref_id, accounts, category, title, summary, url, enabled, document, headline)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
                  setweight(to_tsvector('simple', $9), 'A')
               || setweight(to_tsvector('simple', $10), 'B')
-              || setweight(to_tsvector('simple', $11), 'D'))
+              || setweight(to_tsvector('simple', $11), 'D'),
+                 setweight(to_tsvector('simple', $9), 'A')
+              || setweight(to_tsvector('simple', $10), 'B'))
          ON CONFLICT (kind, ref_id) DO UPDATE SET
              accounts = EXCLUDED.accounts, category = EXCLUDED.category, title = EXCLUDED.title,
              summary = EXCLUDED.summary, url = EXCLUDED.url, enabled = EXCLUDED.enabled,
-             document = EXCLUDED.document",
+             document = EXCLUDED.document, headline = EXCLUDED.headline",
     )
     .bind(doc.kind)
     .bind(doc.ref_id)
@@ -81,11 +83,13 @@ pub async fn insert_many(
     let column = |f: fn(&IndexDoc<'_>) -> String| docs.iter().map(f).collect::<Vec<String>>();
     let accounts: Vec<String> = docs.iter().map(|d| d.accounts.join(",")).collect();
     let done = sqlx::query(
-        "INSERT INTO search_documents (kind, ref_id, accounts, category, title, summary, url, enabled, document)
+        "INSERT INTO search_documents (kind, ref_id, accounts, category, title, summary, url, enabled, document, headline)
          SELECT kind, ref_id, string_to_array(accounts, ','), category, title, summary, url, enabled,
                 setweight(to_tsvector('simple', title_words), 'A')
              || setweight(to_tsvector('simple', keyword_words), 'B')
-             || setweight(to_tsvector('simple', body_words), 'D')
+             || setweight(to_tsvector('simple', body_words), 'D'),
+                setweight(to_tsvector('simple', title_words), 'A')
+             || setweight(to_tsvector('simple', keyword_words), 'B')
            FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
                        $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[])
                 AS d(kind, ref_id, accounts, category, title, summary, url, enabled,
@@ -123,20 +127,47 @@ pub async fn remove(
 
 /// [`search`]'s statement ($1 tsquery text, $2 account, $3 kind, $4 category, $5
 /// limit); public so the search benchmark can EXPLAIN it.
-pub const SEARCH_SQL: &str = "SELECT kind, ref_id, category, title, summary, url,
-                ts_rank('{0.1, 0.2, 0.4, 1.0}', document, q) AS rank
-           FROM search_documents, to_tsquery('simple', $1) AS q
-          WHERE document @@ q
+///
+/// Two tiers. Documents whose title or keywords match (`headline`, small and never
+/// toasted) are all ranked and come first, so a title or keyword hit outranks any
+/// body hit. Only when they are fewer than the limit are body matches added, ranked
+/// among at most 200 of them: a common word matches most of an
+/// archive, and ranking each whole-document tsvector is what made a query take
+/// seconds. Which body matches are looked at is then arbitrary — they fill places
+/// that no title or keyword earned.
+pub const SEARCH_SQL: &str = "WITH q AS MATERIALIZED (SELECT to_tsquery('simple', $1) AS q),
+        head AS (
+         SELECT kind, ref_id, category, title, summary, url,
+                1::real + ts_rank('{0.1, 0.2, 0.4, 1.0}', headline, q.q) AS rank
+           FROM search_documents, q
+          WHERE headline @@ q.q
             AND enabled
             AND accounts @> ARRAY[$2::text]
             AND ($3::text IS NULL OR kind = $3)
             AND ($4::text IS NULL OR category = $4)
           ORDER BY rank DESC, title, ref_id
-          LIMIT $5";
+          LIMIT $5),
+        body AS (
+         SELECT kind, ref_id, category, title, summary, url,
+                ts_rank('{0.1, 0.2, 0.4, 1.0}', document, q.q) AS rank
+           FROM (SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, d.document
+                   FROM search_documents d, q
+                  WHERE (SELECT count(*) FROM head) < $5
+                    AND d.document @@ q.q
+                    AND NOT d.headline @@ q.q
+                    AND d.enabled
+                    AND d.accounts @> ARRAY[$2::text]
+                    AND ($3::text IS NULL OR d.kind = $3)
+                    AND ($4::text IS NULL OR d.category = $4)
+                  LIMIT 200) AS candidates, q)
+ SELECT * FROM head
+ UNION ALL
+ SELECT * FROM body
+ ORDER BY rank DESC, title, ref_id
+ LIMIT $5";
 
-/// The enabled documents an account shows matching `tsquery`, best first: ts_rank
-/// with weights D 0.1, C 0.2, B 0.4, A 1.0, so title and keyword hits outrank body
-/// hits; ties by title.
+/// The enabled documents an account shows matching `tsquery`, best first: title and
+/// keyword matches (ts_rank, weights B 0.4, A 1.0), then body matches; ties by title.
 pub async fn search(
     db: &PgPool,
     tsquery: &str,
