@@ -322,12 +322,26 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<R, ApiError> {
+        let method = &method;
+        self.with_token(|token| async move {
+            self.send(method.clone(), path, query, body, Some(&token))
+                .await
+        })
+        .await
+    }
+
+    /// Runs `attempt` with the access token: one refresh-and-retry on a rejected
+    /// token, bounded retries on "system busy" (every authenticated call, JSON or
+    /// multipart).
+    pub(crate) async fn with_token<R, F, Fut>(&self, mut attempt: F) -> Result<R, ApiError>
+    where
+        F: FnMut(AccessToken) -> Fut,
+        Fut: Future<Output = Result<R, ApiError>>,
+    {
         let mut token_retried = false;
         loop {
             let token = self.access_token().await?;
-            let result = self
-                .retry_busy(|| self.send(method.clone(), path, query, body, Some(&token)))
-                .await;
+            let result = self.retry_busy(|| attempt(token.clone())).await;
             match result {
                 Err(ApiError::Wechat { code, .. })
                     if code.is_token_rejected() && !token_retried =>

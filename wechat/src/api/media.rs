@@ -10,7 +10,7 @@
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::{decode, ApiError, Client};
+use super::{ApiError, Client, decode};
 use crate::token::AccessToken;
 
 /// The largest image `media/uploadimg` takes (WeChat: 1 MB, jpg or png).
@@ -77,26 +77,12 @@ impl Client {
         image: ImageFile<'_>,
     ) -> Result<R, ApiError> {
         let (content_type, body) = multipart_body(image);
-        let mut token_retried = false;
-        loop {
-            let token = self.access_token().await?;
-            let result = self
-                .retry_busy(|| self.send_multipart(path, query, &content_type, &body, &token))
-                .await;
-            match result {
-                Err(ApiError::Wechat { code, .. })
-                    if code.is_token_rejected() && !token_retried =>
-                {
-                    tracing::warn!(errcode = code.0, "access token rejected; refreshing once");
-                    token_retried = true;
-                    self.inner
-                        .tokens
-                        .invalidate(&self.inner.appid, &token)
-                        .await?;
-                }
-                other => return other,
-            }
-        }
+        let (content_type, body) = (&content_type, &body);
+        self.with_token(|token| async move {
+            self.send_multipart(path, query, content_type, body, &token)
+                .await
+        })
+        .await
     }
 
     async fn send_multipart<R: serde::de::DeserializeOwned>(
