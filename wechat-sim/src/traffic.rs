@@ -16,8 +16,8 @@
 mod account;
 mod action;
 mod check;
-mod client;
 pub mod citizens;
+mod client;
 pub mod consumer_bench;
 pub mod cpu;
 pub mod demo;

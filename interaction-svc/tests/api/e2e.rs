@@ -224,7 +224,10 @@ impl Platform {
 
 /// The gateway in-process on port 0, in the service's NATS namespace, with `account`
 /// as its only account; returns its base URL and what stops it.
-pub(crate) async fn spawn_gateway(app: &TestApp, account: &CallbackAccount) -> (String, oneshot::Sender<()>) {
+pub(crate) async fn spawn_gateway(
+    app: &TestApp,
+    account: &CallbackAccount,
+) -> (String, oneshot::Sender<()>) {
     let nats = app.test_nats();
     let var = |suffix: &str| format!("WECHAT_{}_{suffix}", gateway::config::env_id(&account.id));
     let env = platform::Env::from_pairs([

@@ -10,12 +10,12 @@
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{HeaderMap, Method, header};
 use axum::routing::post;
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::ops::{Endpoint, Req};
 use super::state::{SimState, World, WxErr};

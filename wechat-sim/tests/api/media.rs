@@ -1,7 +1,7 @@
 //! Image uploads (multipart) from the `wechat` client against the mock.
 
-use wechat::api::media::ImageFile;
 use wechat::api::ErrCode;
+use wechat::api::media::ImageFile;
 
 use crate::helpers::*;
 
