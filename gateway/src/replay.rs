@@ -55,10 +55,7 @@ impl SignatureLedger {
             .get_or_create_stream(config)
             .await
             .map_err(|e| format!("cannot create KV bucket {bucket}: {e}"))?;
-        let kv = jetstream
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| format!("cannot open KV bucket {bucket}: {e}"))?;
+        let kv = crate::reply::open_bucket(jetstream, &bucket).await?;
         Ok(Self { kv })
     }
 

@@ -258,10 +258,7 @@ impl ReplyCache {
     ) -> Result<Self, String> {
         let bucket = namespace.name(REPLY_BUCKET);
         create_bucket(jetstream, &bucket).await?;
-        let kv = jetstream
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| format!("cannot open KV bucket {bucket}: {e}"))?;
+        let kv = open_bucket(jetstream, &bucket).await?;
         Ok(Self {
             local: Arc::new(Mutex::new(Generations {
                 young: HashMap::new(),
@@ -310,6 +307,26 @@ impl ReplyCache {
                 tracing::warn!(%error, "reply cache write failed");
             }
         });
+    }
+}
+
+/// Opens a bucket whose stream was just created. In a cluster the stream's info can
+/// answer "stream not found" for a moment after its creation was acknowledged (the
+/// server asked is not yet told), so that answer is retried for a few seconds.
+pub(crate) async fn open_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+) -> Result<kv::Store, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match jetstream.get_key_value(bucket).await {
+            Ok(kv) => return Ok(kv),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, bucket, "KV bucket not yet visible; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(format!("cannot open KV bucket {bucket}: {e}")),
+        }
     }
 }
 
