@@ -9,6 +9,7 @@ pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod grpc;
+pub mod html;
 pub mod ids;
 pub mod inbound;
 pub mod nats;

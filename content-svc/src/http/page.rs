@@ -7,21 +7,7 @@ use super::SearchOutcome;
 use crate::app::hall::HallCategory;
 use crate::store::hall::HallRow;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use platform::html::esc;
 
 /// Only http(s) links are rendered as links (the directory accepts no others; this
 /// keeps a `javascript:` URL out even if one got into the database).

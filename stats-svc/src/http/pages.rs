@@ -12,21 +12,7 @@ use crate::app::ranking::Ranked;
 use crate::domain::wci::{VERSIONS, WciVersion};
 use crate::store::alarms::AlarmRow;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use platform::html::esc;
 
 /// JSON safe inside a `<script>` element.
 fn script_json(value: &serde_json::Value) -> String {
