@@ -5,17 +5,21 @@
 #
 #   deploy/dev/instructions.sh                  # plaintext and safe mode, ~1 min
 #   INSTR_CALLBACKS=4000 deploy/dev/instructions.sh safe
+#   deploy/dev/instructions.sh safe-reply       # with a responder: the replying path
+#   INSTR_ENV="REPLY_SHARE_AFTER=0s" deploy/dev/instructions.sh safe-reply
 #
 # For each mode it starts a release gateway under callgrind in a fresh NATS namespace,
 # sends a warm-up, zeroes the counters, sends INSTR_CALLBACKS distinct text callbacks at
 # a modest fixed rate (wechat-sim load, 8 connections), dumps the counters and divides
-# by the callbacks the gateway counted. Only user-space instructions are counted: the
+# by the callbacks the gateway counted. A mode ending in `-reply` also runs
+# `wechat-sim responder`, so every callback gets a passive reply (the responder is not
+# counted). INSTR_ENV adds NAME=VALUE settings to the gateway's environment. Only user-space instructions are counted: the
 # kernel's share (loopback TCP, ~30% of the gateway's CPU) is not in it, and valgrind
 # hides SHA-NI, so SHA-1/SHA-256 show their software cost. Compare figures of the same
 # script on two commits, not with CPU time.
 #
 # Env: NATS_URL (default nats://127.0.0.1:4222), INSTR_CALLBACKS (2000), INSTR_RATE (200/s),
-# INSTR_HTTP_PORT (18091), INSTR_ADMIN_PORT (19091).
+# INSTR_HTTP_PORT (18091), INSTR_ADMIN_PORT (19091), INSTR_ENV (none).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -44,9 +48,12 @@ sim="$root/target/release/wechat-sim"
 . "$root/deploy/dev/bench-lib.sh"
 
 gateway_pid=""
+responder_pid=""
 prefix=""
+read -r -a extra_env <<<"${INSTR_ENV:-}"
 cleanup() {
   [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+  [ -n "$responder_pid" ] && kill "$responder_pid" 2>/dev/null && wait "$responder_pid" 2>/dev/null
   [ -z "$prefix" ] || drop_namespace "$prefix"
   rm -rf "$work"
 }
@@ -63,13 +70,19 @@ load() { # $1 mode, $2 rate/s, $3 seconds
     --prebuild "$(($2 * $3 + 100))" --json 2>>"$work/load.log"
 }
 
-printf '| mode | callbacks | instructions per callback |\n| --- | ---: | ---: |\n'
-for mode in "${modes[@]}"; do
+printf '| mode | settings | callbacks | replies | instructions per callback |\n| --- | --- | ---: | ---: | ---: |\n'
+for case in "${modes[@]}"; do
+  mode="${case%-reply}"
   prefix="instr$(date +%s)$mode"
-  out="$work/callgrind.$mode"
+  out="$work/callgrind.$case"
   mapfile -t account < <(account_env "$mode")
+  if [ "$case" != "$mode" ]; then
+    "$sim" responder --prefix "$prefix" --account "bench-$mode" >>"$work/responder.log" 2>&1 &
+    responder_pid=$!
+    sleep 0.3
+  fi
   env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$http_port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-    RUST_LOG=warn WECHAT_ACCOUNTS="bench-$mode" "${account[@]}" \
+    RUST_LOG=warn WECHAT_ACCOUNTS="bench-$mode" "${account[@]}" "${extra_env[@]}" \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$root/target/release/gateway" \
     >>"$work/gateway.log" 2>&1 &
   gateway_pid=$!
@@ -87,12 +100,17 @@ for mode in "${modes[@]}"; do
   callgrind_control --dump "$gateway_pid" >/dev/null 2>&1
   kill "$gateway_pid" && wait "$gateway_pid" 2>/dev/null || true
   gateway_pid=""
+  if [ -n "$responder_pid" ]; then
+    kill "$responder_pid" && wait "$responder_pid" 2>/dev/null || true
+    responder_pid=""
+  fi
   errors="$(echo "$report" | jq .errors)"
-  [ "$errors" = 0 ] || { log "$mode: $errors callbacks failed"; exit 1; }
+  [ "$errors" = 0 ] || { log "$case: $errors callbacks failed"; exit 1; }
   # The dump after --zero is the first numbered part: the counted window only.
   total="$(awk '/^(summary|totals):/ { print $2; exit }' "$out.1")"
   n=$((after - before))
-  printf '| %s | %d | %d |\n' "$mode" "$n" "$((total / n))"
+  printf '| %s | %s | %d | %d | %d |\n' "$mode" "${INSTR_ENV:-defaults}$([ "$case" = "$mode" ] || echo ', responder')" \
+    "$n" "$(echo "$report" | jq .replies)" "$((total / n))"
   drop_namespace "$prefix"
   prefix=""
 done

@@ -2,14 +2,19 @@
 # The gateway against the callback servers its throughput target is stated against,
 # side by side on this machine: node-webot `wechat` on Node's cluster and wechatpy on
 # uvicorn (deploy/dev/reference/), both verifying, decrypting and parsing each
-# safe-mode callback and answering `success` without making anything durable, while the
-# gateway answers only after JetStream's PubAck. All three get the same load
-# (`wechat-sim load`: 64 keep-alive connections, distinct signed and encrypted text
-# callbacks, every answer checked), in alternating rounds, because the machine's speed
-# drifts between minutes. Writes the table to docs/benchmarks.md.
+# safe-mode callback without making anything durable, while the gateway answers only
+# after JetStream's PubAck. Each server runs two cases:
+#   - answering `success` (the gateway with no responder: nothing to say);
+#   - replying with an encrypted text (the peers as their libraries do by default; the
+#     gateway with `wechat-sim responder` answering its reply requests over NATS, the
+#     path a citizen's keyword question takes).
+# All get the same load (`wechat-sim load`: 64 keep-alive connections, distinct signed
+# and encrypted text callbacks, every answer checked), in alternating rounds, because
+# the machine's speed drifts between minutes. Writes the table to docs/benchmarks.md.
 #
-#   deploy/dev/reference.sh                 # 3 rounds, ~6 min after the installs
+#   deploy/dev/reference.sh                 # 3 rounds, ~10 min after the installs
 #   REF_ROUNDS=1 REF_DURATION=5 deploy/dev/reference.sh
+#   REF_CASES="gateway-reply node-reply" deploy/dev/reference.sh
 #
 # Installs Node.js/npm and python3-venv from Debian when missing, and the servers'
 # packages (pinned: reference/package.json, reference/requirements.txt) into the
@@ -17,6 +22,7 @@
 #
 # Env: NATS_URL (default nats://127.0.0.1:4222), REF_ROUNDS (3), REF_DURATION (s, 10),
 # REF_WARMUP (s, 3), REF_CONCURRENCY (64), REF_PORT (18095), REF_ADMIN_PORT (19095),
+# REF_CASES (all six: gateway gateway-reply node node-reply wechatpy wechatpy-reply),
 # REF_OUT (docs/benchmarks.md).
 set -euo pipefail
 
@@ -30,6 +36,7 @@ concurrency="${REF_CONCURRENCY:-64}"
 port="${REF_PORT:-18095}"
 admin_port="${REF_ADMIN_PORT:-19095}"
 out="${REF_OUT:-$root/docs/benchmarks.md}"
+cases="${REF_CASES:-gateway gateway-reply node node-reply wechatpy wechatpy-reply}"
 here="$root/deploy/dev/reference"
 local_dir="$root/.local/reference"
 work="$(mktemp -d)"
@@ -63,13 +70,16 @@ sim="$root/target/release/wechat-sim"
 . "$root/deploy/dev/bench-lib.sh"
 
 server_pid=""
+responder_pid=""
 prefix=""
 stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "$server_pid" "$responder_pid"; do
+    [ -n "$pid" ] || continue
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   server_pid=""
+  responder_pid=""
   [ -z "$prefix" ] || drop_namespace "$prefix"
   prefix=""
 }
@@ -79,21 +89,38 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# nats-server's pid, for its share of the gateway's CPU: the one up.sh started, else
+# the only one running here.
+nats_pid="$(cat .local/nats.pid 2>/dev/null || true)"
+if [ -z "$nats_pid" ] || ! kill -0 "$nats_pid" 2>/dev/null; then
+  nats_pid="$(pgrep -x nats-server || true)"
+  [ "$(echo "$nats_pid" | wc -w)" = 1 ] || nats_pid=""
+fi
+
 mapfile -t account < <(account_env safe)
 mapfile -t flags < <(account_flags safe)
 
+# Starts case $1: a server, replying when the case ends in -reply.
 start_server() {
-  case "$1" in
+  local reply=0
+  case "$1" in *-reply) reply=1 ;; esac
+  case "${1%-reply}" in
     gateway)
       prefix="ref$(date +%s)"
+      if [ "$reply" = 1 ]; then
+        # Before the gateway, so its first reply request finds a listener.
+        "$sim" responder --prefix "$prefix" --account bench-safe >>"$work/responder.log" 2>&1 &
+        responder_pid=$!
+        sleep 0.3
+      fi
       env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" \
         RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$root/target/release/gateway" >>"$work/gateway.log" 2>&1 &
       ;;
     node)
-      (cd "$local_dir/node" && PORT="$port" exec node wechat-node.js) >>"$work/node.log" 2>&1 &
+      (cd "$local_dir/node" && REPLY="$reply" PORT="$port" exec node wechat-node.js) >>"$work/node.log" 2>&1 &
       ;;
     wechatpy)
-      (cd "$local_dir" && exec py/bin/uvicorn wechatpy_app:app --host 127.0.0.1 --port "$port" \
+      (cd "$local_dir" && REPLY="$reply" exec py/bin/uvicorn wechatpy_app:app --host 127.0.0.1 --port "$port" \
         --workers 2 --http httptools --loop uvloop --no-access-log --log-level warning) \
         >>"$work/wechatpy.log" 2>&1 &
       ;;
@@ -102,7 +129,7 @@ start_server() {
   # Ready once it answers the URL check path at all (any status).
   for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/wechat/bench-safe" && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/$1.log" >&2; exit 1; }
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/${1%-reply}.log" >&2; exit 1; }
     sleep 0.1
   done
   sleep 0.5 # the workers of a cluster start after the first one listens
@@ -110,16 +137,18 @@ start_server() {
 
 : >"$work/runs.jsonl"
 for round in $(seq 1 "$rounds"); do
-  for server in gateway node wechatpy; do
+  for server in $cases; do
     start_server "$server"
-    cpu=(--cpu-of "$server=$server_pid")
-    for child in $(pgrep -P "$server_pid" || true); do cpu+=(--cpu-of "$server=$child"); done
+    cpu=(--cpu-of "${server%-reply}=$server_pid")
+    for child in $(pgrep -P "$server_pid" || true); do cpu+=(--cpu-of "${server%-reply}=$child"); done
+    [ -z "$responder_pid" ] || cpu+=(--cpu-of "responder=$responder_pid")
+    [ -z "${nats_pid:-}" ] || cpu+=(--cpu-of "nats-server=$nats_pid")
     log "round $round: $server (${warmup}s warm-up + ${duration}s, $concurrency connections)"
     report="$("$sim" load --gateway "http://127.0.0.1:$port" "${flags[@]}" \
       --concurrency "$concurrency" --duration "${duration}s" --warmup "${warmup}s" \
       --prebuild 400000 "${cpu[@]}" --json 2>>"$work/load.log")"
     stored=""
-    if [ "$server" = gateway ]; then
+    if [ "${server%-reply}" = gateway ]; then
       sleep 0.5
       stored="$("$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq .messages)"
     fi
@@ -141,43 +170,68 @@ labels = {
     "node": "node-webot `wechat` 2.1.0 on Node's cluster (2 workers), not durable",
     "wechatpy": "wechatpy 1.8.18 on uvicorn (2 workers, httptools, uvloop), not durable",
 }
-rows, medians = [], {}
-for server in ("gateway", "node", "wechatpy"):
-    group = sorted((r for r in runs if r["server"] == server), key=lambda r: r["callbacks_per_sec"])
+medians, rows = {}, []
+for case in ("gateway", "node", "wechatpy", "gateway-reply", "node-reply", "wechatpy-reply"):
+    group = sorted((r for r in runs if r["server"] == case), key=lambda r: r["callbacks_per_sec"])
     if not group:
         continue
     m = group[len(group) // 2]
-    cpu = sum(p["us_per_op"] for p in m.get("cpu", []) if p["process"] == server)
-    gen = sum(p["us_per_op"] for p in m.get("cpu", []) if p["process"] == "load-generator")
+    server = case.removesuffix("-reply")
+    def cpu(process):
+        return sum(p["us_per_op"] for p in m.get("cpu", []) if p["process"] == process)
     errors = sum(r["errors"] for r in group)
-    medians[server] = m["callbacks_per_sec"]
-    lost = ""
+    # A replying case must reply to every callback it answered, the others never.
+    wrong = sum(abs(r["ok_total"] - r["replies"]) if case.endswith("-reply") else r["replies"]
+                for r in group)
+    medians[case] = m["callbacks_per_sec"]
+    lost = "—"
     if server == "gateway":
-        lost = sum(r["ok_total"] - int(r["stored"] or 0) for r in group)
-        lost = f"{lost}"
-    rows.append((server, m, group, cpu, gen, errors, lost))
-best_reference = max(medians.get("node", 0), medians.get("wechatpy", 0))
+        lost = str(sum(r["ok_total"] - int(r["stored"] or 0) for r in group))
+    rows.append((case, server, m, group, cpu(server), cpu("responder"), cpu("nats-server"),
+                 cpu("load-generator"), errors, wrong, lost))
+
+def best_peer(reply):
+    suffix = "-reply" if reply else ""
+    return max(medians.get("node" + suffix, 0), medians.get("wechatpy" + suffix, 0))
+
+def fmt(us):
+    return f"{us:.1f}" if us else "—"
+
 table = "\n".join(
-    f"| {labels[s]} | {m['callbacks_per_sec']:,.0f} | "
+    f"| {labels[server]} | {'text reply' if case.endswith('-reply') else '`success`'} | "
+    f"{m['callbacks_per_sec']:,.0f} | "
     f"{group[0]['callbacks_per_sec']:,.0f}-{group[-1]['callbacks_per_sec']:,.0f} | "
-    f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {cpu:.1f} | {gen:.1f} | {errors} | {lost or '—'} | "
-    f"{(m['callbacks_per_sec'] / best_reference if best_reference else 0):.2f} |"
-    for s, m, group, cpu, gen, errors, lost in rows)
-gateway = medians.get("gateway", 0)
-verdict = (f"{gateway / best_reference:.2f}× the faster reference"
-           if best_reference else "no reference ran")
+    f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {fmt(own)} | {fmt(responder)} | {fmt(nats)} | "
+    f"{fmt(gen)} | {errors} | {wrong} | {lost} | "
+    f"{(m['callbacks_per_sec'] / best_peer(case.endswith('-reply')) if best_peer(case.endswith('-reply')) else 0):.2f} |"
+    for case, server, m, group, own, responder, nats, gen, errors, wrong, lost in rows)
+
+def verdict(case, factor):
+    peer = best_peer(case.endswith("-reply"))
+    ours = medians.get(case, 0)
+    if not peer or not ours:
+        return f"{case}: not run"
+    ratio = ours / peer
+    p99 = next(m["p99_ms"] for c, _, m, *_ in rows if c == case)
+    ok = ratio >= factor and p99 <= 25
+    return (f"{ratio:.2f}× the faster peer answering the same way, p99 {p99:.1f} ms "
+            f"(target ≥ {factor}× and ≤ 25 ms: {'pass' if ok else '**FAIL**'})")
+
 results = f"""Run: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, commit `{commit}`,
 `nproc` = {os.cpu_count()}; safe mode, {concurrency} connections, {warmup} s warm-up + {duration} s
 measured, {rounds} alternating rounds (a row is the median round; errors summed over all).
-Server CPU: user + system time of the server's processes (every worker) per callback in
-the measured window; for the gateway, nats-server's share is not in it.
+CPU columns: user + system time per callback in the measured window, of the server's
+processes (every worker), of the gateway's responder (`wechat-sim responder`, the
+replying case) and of nats-server (whose work the peers do not have).
+"wrong answers": a replying case's callbacks answered without a reply, or another
+case's answered with one.
 
-| server | callbacks/s | rounds | p50 ms | p99 ms | server CPU µs/callback | load generator µs/callback | errors | lost | × faster reference |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| server | answers | callbacks/s | rounds | p50 ms | p99 ms | server CPU µs/callback | responder µs/callback | nats-server µs/callback | load generator µs/callback | errors | wrong answers | lost | × faster peer, same answer |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {table}
 
-Target "at least twice the faster one while every callback is durable": {verdict}
-({'pass' if best_reference and gateway >= 2 * best_reference else '**FAIL**'})."""
+- Replying: {verdict("gateway-reply", 3)}.
+- Answering `success`: {verdict("gateway", 4)}."""
 print(write_between_markers(out, "reference", results, "The reference servers, side by side"))
 PY
 log "results written to $out"

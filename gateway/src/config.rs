@@ -103,6 +103,11 @@ pub struct Limits {
     pub timestamp_window: Duration,
     /// `REPLY_BUDGET`, default 1500ms: how long to wait for a passive reply.
     pub reply_budget: Duration,
+    /// `REPLY_SHARE_AFTER`, default 1s: a reply whose answer leaves this long after the
+    /// callback arrived is written to the shared reply bucket, because WeChat may be
+    /// retrying it by then; one answered sooner is kept in process only. `0s` shares
+    /// every reply (a JetStream write per replying callback).
+    pub reply_share_after: Duration,
     /// `CALLBACK_DEADLINE`, default 5s: WeChat's deadline.
     pub callback_deadline: Duration,
     /// `PUBLISH_DEADLINE`, default 4s: how long to keep retrying the JetStream publish.
@@ -123,6 +128,7 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024,
             timestamp_window: Duration::from_secs(300),
             reply_budget: Duration::from_millis(1500),
+            reply_share_after: Duration::from_secs(1),
             callback_deadline: Duration::from_secs(5),
             publish_deadline: Duration::from_secs(4),
             no_responder_pause: Duration::from_millis(500),
@@ -138,6 +144,7 @@ impl Limits {
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", d.max_body_bytes)?,
             timestamp_window: env.duration_or("TIMESTAMP_WINDOW", d.timestamp_window)?,
             reply_budget: env.duration_or("REPLY_BUDGET", d.reply_budget)?,
+            reply_share_after: env.duration_or("REPLY_SHARE_AFTER", d.reply_share_after)?,
             callback_deadline: env.duration_or("CALLBACK_DEADLINE", d.callback_deadline)?,
             publish_deadline: env.duration_or("PUBLISH_DEADLINE", d.publish_deadline)?,
             no_responder_pause: env.duration_or("NO_RESPONDER_PAUSE", d.no_responder_pause)?,
@@ -164,6 +171,16 @@ impl Limits {
             Ok(())
         };
         must_fit("REPLY_BUDGET", limits.reply_budget)?;
+        if limits.reply_share_after > limits.callback_deadline {
+            return Err(ConfigError::Invalid {
+                var: "REPLY_SHARE_AFTER".to_owned(),
+                value: format!("{:?}", limits.reply_share_after),
+                reason: format!(
+                    "must be at most CALLBACK_DEADLINE ({:?})",
+                    limits.callback_deadline
+                ),
+            });
+        }
         must_fit("PUBLISH_DEADLINE", limits.publish_deadline)?;
         Ok(limits)
     }
@@ -270,5 +287,14 @@ mod tests {
         let env = city().with("REPLY_BUDGET", "6s");
         let error = Config::from_env(&env).unwrap_err();
         assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "REPLY_BUDGET"));
+    }
+
+    #[test]
+    fn sharing_replies_after_the_deadline_is_refused() {
+        let env = city().with("REPLY_SHARE_AFTER", "6s");
+        let error = Config::from_env(&env).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "REPLY_SHARE_AFTER"));
+        let limits = Config::from_env(&city()).unwrap().limits;
+        assert_eq!(limits.reply_share_after, Duration::from_secs(1));
     }
 }

@@ -4,10 +4,14 @@
 //! The cache has two levels: a bounded in-process map, checked before asking (so a
 //! retry that reaches the same replica never asks interaction-svc again), and a NATS
 //! KV bucket shared by every replica, read only when JetStream says the callback is a
-//! duplicate and the process missed. A retry that lands on another replica while the
-//! first answer is still unknown there is asked again; interaction-svc sees the same
-//! `event_id` and must answer it the same way. Only real replies are cached: a
-//! `success` is what a retry gets by asking again.
+//! duplicate and the process missed. A reply goes to the bucket only when WeChat may
+//! retry its callback: the answer left late ([`crate::config::Limits::reply_share_after`])
+//! or never left ([`UnsentReply`]). WeChat retries only a
+//! callback it got no answer to in time, so a reply that left in milliseconds is not
+//! worth a JetStream write per callback (a third of the replying path's NATS work).
+//! A retry that lands on another replica without a shared reply is asked again;
+//! interaction-svc sees the same `event_id` and must answer it the same way. Only real
+//! replies are cached: a `success` is what a retry gets by asking again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -290,15 +294,19 @@ impl ReplyCache {
         }
     }
 
-    /// Remembers a reply: in process at once, in the bucket in a task the drain awaits.
-    pub fn store(&self, key: ReplyKey, encoded: Bytes) {
-        {
-            let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-            if local.young.len() >= local.half_capacity {
-                local.old = std::mem::take(&mut local.young);
-            }
-            local.young.insert(key, encoded.clone());
+    /// Remembers a reply in process, for a retry that reaches this replica.
+    pub fn remember(&self, key: ReplyKey, encoded: Bytes) {
+        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        if local.young.len() >= local.half_capacity {
+            local.old = std::mem::take(&mut local.young);
         }
+        local.young.insert(key, encoded);
+    }
+
+    /// Writes a reply to the bucket, for a retry that reaches another replica, in a
+    /// task the drain awaits. `why` labels `gateway_replies_shared_total`.
+    pub fn share(&self, key: ReplyKey, encoded: Bytes, why: ShareReason) {
+        metrics::counter!("gateway_replies_shared_total", "why" => why.as_str()).increment(1);
         let writes = self.writes.clone();
         let subject = format!("{}{}", self.put_prefix, key.kv_key());
         self.drain.spawn(async move {
@@ -307,6 +315,70 @@ impl ReplyCache {
                 tracing::warn!(%error, "reply cache write failed");
             }
         });
+    }
+}
+
+/// Why a reply was written to the shared bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareReason {
+    /// The answer left `REPLY_SHARE_AFTER` or later after the callback arrived.
+    Late,
+    /// The callback got no answer with it: its handler was cancelled or it was not
+    /// made durable.
+    Undelivered,
+}
+
+impl ShareReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Late => "late",
+            Self::Undelivered => "undelivered",
+        }
+    }
+}
+
+/// A fresh reply not yet answered with. If it is dropped before
+/// [`UnsentReply::answered`] (the handler was cancelled because WeChat closed the
+/// connection, or the callback could not be made durable and is held past the deadline),
+/// WeChat never got it and will retry, so it is shared.
+pub struct UnsentReply<'a> {
+    cache: &'a ReplyCache,
+    key: ReplyKey,
+    encoded: Option<Bytes>,
+}
+
+impl<'a> UnsentReply<'a> {
+    pub fn new(cache: &'a ReplyCache, key: ReplyKey, encoded: Bytes) -> Self {
+        Self {
+            cache,
+            key,
+            encoded: Some(encoded),
+        }
+    }
+
+    /// The reply is in the answer, leaving `late` or not: remembered in process, and
+    /// shared only if late.
+    pub fn answered(mut self, late: bool) {
+        if let Some(encoded) = self.encoded.take() {
+            self.cache.remember(self.key, encoded.clone());
+            if late {
+                self.cache.share(self.key, encoded, ShareReason::Late);
+            }
+        }
+    }
+
+    /// The reply will not be used (it failed validation): nothing to keep.
+    pub fn discard(mut self) {
+        self.encoded = None;
+    }
+}
+
+impl Drop for UnsentReply<'_> {
+    fn drop(&mut self) {
+        if let Some(encoded) = self.encoded.take() {
+            self.cache
+                .share(self.key, encoded, ShareReason::Undelivered);
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::config::{AccountConfig, Mode};
 use crate::event::{inbound_event, type_label};
 use crate::publish::Durable;
 use crate::replay::Seen;
-use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome};
+use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, UnsentReply};
 
 /// How long a duplicate callback may wait for the shared reply cache.
 const SHARED_CACHE_WAIT: Duration = Duration::from_millis(250);
@@ -206,6 +206,18 @@ async fn handle(
             started + limits.reply_budget
         ),
     );
+    // From here a cancelled handler (WeChat closed the connection) shares the reply.
+    let unsent = match &fetched {
+        Fetched::Reply {
+            encoded,
+            cached: false,
+        } => Some(UnsentReply::new(
+            inner.replier.cache(),
+            key,
+            encoded.clone(),
+        )),
+        _ => None,
+    };
     let durable = match published {
         Ok(durable) => durable,
         Err(_) => {
@@ -230,15 +242,20 @@ async fn handle(
         other => other,
     };
 
-    let (answer, outcome, to_store) = render(account, &message, fetched, encrypted, &signed);
+    let (answer, outcome) = render(account, &message, fetched, encrypted, &signed);
+    let answered_fresh = outcome == ReplyOutcome::Answered;
     metrics::counter!(
         "gateway_replies_total",
         "account" => account.id.clone(),
         "outcome" => outcome.as_str(),
     )
     .increment(1);
-    if let Some(encoded) = to_store {
-        inner.replier.cache().store(key, encoded);
+    if let Some(unsent) = unsent {
+        if answered_fresh {
+            unsent.answered(started.elapsed() >= limits.reply_share_after);
+        } else {
+            unsent.discard();
+        }
     }
     let accepted = match durable {
         Durable::New => "accepted",
@@ -363,26 +380,26 @@ fn open<'b>(
     Ok(Cow::Owned(plaintext))
 }
 
-/// The response body for what the reply path produced, and the reply to cache.
+/// The response body for what the reply path produced.
 fn render(
     account: &AccountConfig,
     message: &InboundMessage,
     fetched: Fetched,
     encrypted: bool,
     signed: &Signed<'_>,
-) -> (String, ReplyOutcome, Option<Bytes>) {
+) -> (String, ReplyOutcome) {
     use secrecy::ExposeSecret;
     let success = || NO_REPLY.to_owned();
     let (encoded, cached) = match fetched {
-        Fetched::Nothing(outcome) => return (success(), outcome, None),
+        Fetched::Nothing(outcome) => return (success(), outcome),
         Fetched::Reply { encoded, cached } => (encoded, cached),
     };
     let body = match reply::decode(&encoded) {
         Ok(Some(body)) => body,
-        Ok(None) => return (success(), ReplyOutcome::NoReply, None),
+        Ok(None) => return (success(), ReplyOutcome::NoReply),
         Err(error) => {
             tracing::warn!(account = %account.id, %error, "passive reply does not decode");
-            return (success(), ReplyOutcome::Invalid, None);
+            return (success(), ReplyOutcome::Invalid);
         }
     };
     let reply = Reply::to(message, now_secs(), body);
@@ -398,11 +415,11 @@ fn render(
         _ => reply.to_xml(answering),
     };
     match xml {
-        Ok(xml) if cached => (xml, ReplyOutcome::Cached, None),
-        Ok(xml) => (xml, ReplyOutcome::Answered, Some(encoded)),
+        Ok(xml) if cached => (xml, ReplyOutcome::Cached),
+        Ok(xml) => (xml, ReplyOutcome::Answered),
         Err(error) => {
             tracing::warn!(account = %account.id, reason = error.reason(), "passive reply refused");
-            (success(), ReplyOutcome::Invalid, None)
+            (success(), ReplyOutcome::Invalid)
         }
     }
 }

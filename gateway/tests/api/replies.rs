@@ -1,6 +1,8 @@
 //! The passive-reply path: answered, timed out, missing, invalid, and repeated for retries.
 
 use std::sync::atomic::Ordering;
+
+use prost::Message as _;
 use std::time::Duration;
 
 use proto::events::v1::{NewsArticle, NewsReply, PassiveReply, TextReply, passive_reply};
@@ -180,12 +182,17 @@ async fn a_retried_callback_gets_the_same_reply_and_the_responder_is_asked_once(
 }
 
 #[tokio::test]
-async fn another_replica_answers_a_retry_from_the_shared_reply_cache() {
-    let first = spawn_app().await;
+async fn a_late_reply_is_shared_and_another_replica_answers_its_retry_with_it() {
+    let first = spawn_app_with(Options {
+        // The responder's 300 ms make every answer "late": WeChat may be retrying.
+        extra: vec![("REPLY_SHARE_AFTER", "100ms")],
+        ..Options::default()
+    })
+    .await;
     // A second gateway on the same namespace, as another replica would be.
     let second = crate::helpers::spawn_replica(&first).await;
     let (asked, _) = first
-        .responder(&first.plain.id, Duration::ZERO, |_| {
+        .responder(&first.plain.id, Duration::from_millis(300), |_| {
             text_reply(&uuid::Uuid::new_v4().to_string())
         })
         .await;
@@ -205,6 +212,89 @@ async fn another_replica_answers_a_retry_from_the_shared_reply_cache() {
     // The replica asked too (it could not know it was a retry before the PubAck),
     // but answered with the first reply.
     assert_eq!(asked.load(Ordering::SeqCst), 2);
+    let shared = first
+        .metric("gateway_replies_shared_total", &[("why", "late")])
+        .await;
+    assert_eq!(shared, 1.0);
+}
+
+#[tokio::test]
+async fn a_reply_answered_in_time_is_not_shared_and_a_retry_elsewhere_is_asked_again() {
+    let first = spawn_app().await;
+    let second = crate::helpers::spawn_replica(&first).await;
+    let (asked, _) = first
+        .responder(&first.plain.id, Duration::ZERO, |_| {
+            text_reply(&uuid::Uuid::new_v4().to_string())
+        })
+        .await;
+    let xml = samples::text("oCitizen", 513, "hello");
+    let (_, body_one) = first
+        .post_text(&first.plain.id, &first.plain.plain_callback(&xml))
+        .await;
+    // WeChat got the answer within milliseconds: it will not retry, so no JetStream
+    // write was paid for. Were it to retry anyway, the retry on this replica gets the
+    // same reply from memory ...
+    let (_, body_again) = first
+        .post_text(&first.plain.id, &first.plain.plain_callback(&xml))
+        .await;
+    // ... and on another replica interaction-svc is asked again for the same event_id.
+    let (_, body_elsewhere) = second
+        .post_text(&first.plain.id, &first.plain.plain_callback(&xml))
+        .await;
+    let body = |b: &str| Reply::parse(b.as_bytes()).unwrap().body;
+    assert_eq!(body(&body_one), body(&body_again));
+    assert_ne!(body(&body_one), body(&body_elsewhere));
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    let shared = first.metric("gateway_replies_shared_total", &[]).await;
+    assert_eq!(shared, 0.0);
+    assert_eq!(first.stored().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_reply_never_answered_with_is_shared_and_one_answered_in_time_stays_in_process() {
+    use gateway::reply::{ReplyCache, ReplyKey, UnsentReply};
+    let nats = platform::testing::TestNats::new();
+    let jetstream = async_nats::jetstream::new(nats.connect().await);
+    let batcher = gateway::batch::NatsBatcher::new(jetstream.clone());
+    let cache = ReplyCache::open(
+        &jetstream,
+        &nats.namespace,
+        100,
+        batcher,
+        platform::Drain::new(),
+    )
+    .await
+    .unwrap();
+    let reply = |s: &str| bytes::Bytes::from(text_reply(s).encode_to_vec());
+    // Bucket writes are asynchronous: wait (bounded) for one to land.
+    let shared = async |key: &ReplyKey| {
+        for _ in 0..250 {
+            let until = tokio::time::Instant::now() + Duration::from_secs(1);
+            if let Some(found) = cache.shared(key, until).await {
+                return Some(found);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    };
+
+    // Dropped unanswered: the handler was cancelled (WeChat left) or the callback
+    // was not made durable. WeChat retries, perhaps on another replica.
+    let dropped = ReplyKey::of("acct:oCitizen:1");
+    drop(UnsentReply::new(&cache, dropped, reply("one")));
+    assert_eq!(shared(&dropped).await, Some(reply("one")));
+
+    // Answered in time: in process only. Answered late: shared too.
+    let in_time = ReplyKey::of("acct:oCitizen:2");
+    UnsentReply::new(&cache, in_time, reply("two")).answered(false);
+    let late = ReplyKey::of("acct:oCitizen:3");
+    UnsentReply::new(&cache, late, reply("three")).answered(true);
+    assert_eq!(shared(&late).await, Some(reply("three")));
+    assert_eq!(cache.local(&in_time), Some(reply("two")));
+    // Writes leave in order (one runtime thread, one batcher): had the in-time reply
+    // been shared, it would be in the bucket before the late one.
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    assert_eq!(cache.shared(&in_time, until).await, None);
 }
 
 #[tokio::test]

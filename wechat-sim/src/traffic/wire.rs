@@ -1,5 +1,6 @@
 //! The load generator's HTTP/1.1 exchange: a pre-serialized request written in one
-//! call, the response head parsed with `httparse`, the body read by `Content-Length`.
+//! call, the response head parsed with `httparse`, the body read by `Content-Length`
+//! or, from servers that stream their answer (node-webot's replies), chunk by chunk.
 //!
 //! Why not `hyper`'s client: it runs a connection task beside each caller and hands
 //! every request across a channel, so each callback costs two task wake-ups in the
@@ -81,11 +82,46 @@ impl Connection {
             self.fill().await?;
         };
         self.closing |= head.close;
+        if head.chunked {
+            self.buffer.advance(head.head_len);
+            return Ok((head.status, self.read_chunks().await?));
+        }
         while self.buffer.len() < head.head_len + head.body_len {
             self.fill().await?;
         }
         self.buffer.advance(head.head_len);
         Ok((head.status, self.buffer.split_to(head.body_len).freeze()))
+    }
+
+    /// A chunked body, up to its last (empty) chunk; trailers are not expected.
+    async fn read_chunks(&mut self) -> Result<Bytes, WireError> {
+        let mut body = BytesMut::new();
+        loop {
+            let (size_len, size) = loop {
+                match httparse::parse_chunk_size(&self.buffer) {
+                    Ok(httparse::Status::Complete((n, size))) => break (n, size),
+                    Ok(httparse::Status::Partial) => self.fill().await?,
+                    Err(_) => return Err(fail("malformed_response")),
+                }
+            };
+            let size = usize::try_from(size).map_err(|_| fail("response_body_too_large"))?;
+            if body.len() + size > MAX_BODY {
+                return Err(fail("response_body_too_large"));
+            }
+            // The chunk's data and its CRLF (after the last chunk: the body's final CRLF).
+            while self.buffer.len() < size_len + size + 2 {
+                self.fill().await?;
+            }
+            if &self.buffer[size_len + size..size_len + size + 2] != b"\r\n" {
+                return Err(fail("malformed_response"));
+            }
+            self.buffer.advance(size_len);
+            body.extend_from_slice(&self.buffer.split_to(size));
+            self.buffer.advance(2);
+            if size == 0 {
+                return Ok(body.freeze());
+            }
+        }
     }
 
     async fn fill(&mut self) -> Result<(), WireError> {
@@ -106,6 +142,8 @@ struct Head {
     close: bool,
     head_len: usize,
     body_len: usize,
+    /// `Transfer-Encoding: chunked`: `body_len` is unknown.
+    chunked: bool,
 }
 
 fn parse_head(buffer: &[u8]) -> Result<Option<Head>, WireError> {
@@ -119,6 +157,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, WireError> {
     let status = response.code.ok_or(fail("malformed_response"))?;
     let mut body_len = None;
     let mut close = false;
+    let mut chunked = false;
     for header in response.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
             let len = std::str::from_utf8(header.value)
@@ -127,8 +166,10 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, WireError> {
                 .ok_or(fail("malformed_response"))?;
             body_len = Some(len);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            // The gateway always knows its answer's length; anything else is a bug there.
-            return Err(fail("chunked_response"));
+            if !header.value.eq_ignore_ascii_case(b"chunked") {
+                return Err(fail("unsupported_transfer_encoding"));
+            }
+            chunked = true;
         } else if header.name.eq_ignore_ascii_case("connection") {
             close = header.value.eq_ignore_ascii_case(b"close");
         }
@@ -142,6 +183,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, WireError> {
         close,
         head_len,
         body_len,
+        chunked,
     }))
 }
 
@@ -166,11 +208,44 @@ mod tests {
             "malformed_response"
         );
         assert_eq!(
-            parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n")
                 .unwrap_err()
                 .reason,
-            "chunked_response"
+            "unsupported_transfer_encoding"
         );
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_joined_and_the_next_response_follows_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await.unwrap();
+            // Split mid-chunk, so the reader waits for the rest.
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\n<xm")
+                .await
+                .unwrap();
+            socket.flush().await.unwrap();
+            tokio::task::yield_now().await;
+            socket
+                .write_all(b"l/>\r\n3\r\nabc\r\n0\r\n\r\n")
+                .await
+                .unwrap();
+            let _ = socket.read(&mut buf).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\nsuccess")
+                .await
+                .unwrap();
+        });
+        let mut connection = Connection::open(addr).await.unwrap();
+        let request = post_request("h", "/p", b"body");
+        let first = connection.exchange(&request).await.unwrap();
+        assert_eq!(first, (200, Bytes::from_static(b"<xml/>abc")));
+        let second = connection.exchange(&request).await.unwrap();
+        assert_eq!(second, (200, Bytes::from_static(b"success")));
     }
 
     #[test]
