@@ -243,11 +243,20 @@ pub struct ReplyCache {
     drain: Drain,
 }
 
-/// Two generations of a map: when the young one is full it becomes the old one and
-/// the old one is dropped, so memory is bounded and recent entries survive.
+/// How long a generation of the in-process cache lasts, so a reply is kept 30-60 s.
+/// WeChat retries a callback twice, about 5 s apart, so its retries come within ~15 s;
+/// keeping replies longer only grows the process (at 1,000 replies/s a generation of
+/// 30 s is ~30,000 replies).
+pub const REPLY_CACHE_GENERATION: Duration = Duration::from_secs(30);
+
+/// Two generations of a map: when the young one is full or older than
+/// [`REPLY_CACHE_GENERATION`] it becomes the old one and the old one is dropped, so
+/// memory is bounded by both the capacity and the reply rate, and recent entries
+/// survive.
 struct Generations {
     young: HashMap<ReplyKey, Bytes>,
     old: HashMap<ReplyKey, Bytes>,
+    young_since: Instant,
     half_capacity: usize,
 }
 
@@ -267,6 +276,7 @@ impl ReplyCache {
             local: Arc::new(Mutex::new(Generations {
                 young: HashMap::new(),
                 old: HashMap::new(),
+                young_since: Instant::now(),
                 half_capacity: (capacity / 2).max(1),
             })),
             put_prefix: kv.put_prefix.as_ref().unwrap_or(&kv.prefix).as_str().into(),
@@ -296,11 +306,17 @@ impl ReplyCache {
 
     /// Remembers a reply in process, for a retry that reaches this replica.
     pub fn remember(&self, key: ReplyKey, encoded: Bytes) {
+        let now = Instant::now();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        if local.young.len() >= local.half_capacity {
+        if local.young.len() >= local.half_capacity
+            || now.duration_since(local.young_since) >= REPLY_CACHE_GENERATION
+        {
             local.old = std::mem::take(&mut local.young);
+            local.young_since = now;
         }
-        local.young.insert(key, encoded);
+        // A copy: the reply as received is a slice of the NATS client's read buffer,
+        // and keeping the slice would keep that whole buffer alive for a minute.
+        local.young.insert(key, Bytes::copy_from_slice(&encoded));
     }
 
     /// Writes a reply to the bucket, for a retry that reaches another replica, in a
