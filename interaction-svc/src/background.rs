@@ -11,6 +11,7 @@ use crate::config::InteractionConfig;
 use crate::domain::Intake;
 use crate::events::directory::{self as directory_events, DirectoryHandler};
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
+use crate::jobs::directory_sync::{self, DirectorySync};
 use crate::jobs::sweeper;
 use crate::replies::directory::{self as directory_cache, DirectoryCache, DirectoryNotifier};
 use crate::replies::{self, Responder, RulesCache};
@@ -26,6 +27,8 @@ pub struct Background {
     requests: async_nats::Subscriber,
     notices: async_nats::Subscriber,
     directory_notices: async_nats::Subscriber,
+    /// The bootstrap from content-svc, when configured.
+    directory_sync: Option<DirectorySync>,
 }
 
 impl Background {
@@ -77,7 +80,14 @@ impl Background {
             requests,
             notices,
             directory_notices,
+            directory_sync: None,
         })
+    }
+
+    /// Runs `sync` once the loops start (`None`: no bootstrap).
+    pub fn with_directory_sync(mut self, sync: Option<DirectorySync>) -> Self {
+        self.directory_sync = sync;
+        self
     }
 
     /// The relay's wake-up, for other writers of the outbox.
@@ -112,10 +122,19 @@ impl Background {
             self.config.rules_reload_interval,
             drain.clone(),
         ));
+        let notifier = DirectoryNotifier::new(runtime.nats.clone(), runtime.namespace.clone());
         runtime.spawn_consumer(Arc::new(DirectoryHandler::new(
             runtime.db.clone(),
-            DirectoryNotifier::new(runtime.nats.clone(), runtime.namespace.clone()),
+            notifier.clone(),
         )));
+        if let Some(sync) = self.directory_sync {
+            drain.spawn(directory_sync::run(
+                runtime.db.clone(),
+                sync,
+                notifier,
+                drain.clone(),
+            ));
+        }
         let handler = InboundHandler::new(
             runtime.db.clone(),
             self.cache,

@@ -18,6 +18,8 @@ pub struct Config {
     pub service: ServiceConfig,
     pub interaction: InteractionConfig,
     pub wechat: WechatApiConfig,
+    /// The directory bootstrap from content-svc; `None` when `CONTENT_GRPC_URL` is unset.
+    pub directory_sync: Option<DirectorySyncConfig>,
 }
 
 impl Config {
@@ -36,12 +38,103 @@ impl Config {
         if env.get("WECHAT_ACCOUNTS").is_some() {
             interaction.accounts = Some(wechat.accounts.iter().map(|a| a.id.clone()).collect());
         }
+        let directory_sync = DirectorySyncConfig::from_env(env)?;
         Ok(Self {
             service,
             interaction,
             wechat,
+            directory_sync,
         })
     }
+}
+
+/// Where the directory replica is bootstrapped and reconciled from: content-svc's
+/// gRPC directory, read with an API key of content-svc's `API_KEYS` (any role; the
+/// key must reach every account of `WECHAT_ACCOUNTS`).
+#[derive(Debug, Clone)]
+pub struct DirectorySyncConfig {
+    /// `CONTENT_GRPC_URL`: content-svc's gRPC endpoint, e.g. `http://content-svc:50052`
+    /// (plaintext inside the cluster, like every service's gRPC port).
+    pub content_url: String,
+    /// `CONTENT_API_KEY` (or `CONTENT_API_KEY_FILE`): sent as `authorization: Bearer …`.
+    pub api_key: secrecy::SecretString,
+    /// `DIRECTORY_SYNC_INTERVAL` (default 1h): the periodic reconciliation after the
+    /// start-up pass.
+    pub interval: Duration,
+}
+
+impl DirectorySyncConfig {
+    /// Reads the bootstrap settings: none without `CONTENT_GRPC_URL`; a URL without a
+    /// key, a key without a URL, or a bad value is an error naming its variable.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        use secrecy::ExposeSecret as _;
+        let api_key = env.secret("CONTENT_API_KEY")?;
+        let Some(raw_url) = env.get("CONTENT_GRPC_URL") else {
+            if api_key.is_some() {
+                return Err(ConfigError::Missing {
+                    var: "CONTENT_GRPC_URL".to_owned(),
+                });
+            }
+            return Ok(None);
+        };
+        let content_url = parse_grpc_url(raw_url).map_err(|reason| ConfigError::Invalid {
+            var: "CONTENT_GRPC_URL".to_owned(),
+            value: raw_url.to_owned(),
+            reason,
+        })?;
+        let api_key = api_key.ok_or_else(|| ConfigError::Missing {
+            var: "CONTENT_API_KEY".to_owned(),
+        })?;
+        let key = api_key.expose_secret();
+        // content-svc refuses keys under 8 characters; a header value must be visible ASCII.
+        if key.len() < 8 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::InvalidSecret {
+                var: "CONTENT_API_KEY".to_owned(),
+                reason:
+                    "expected at least 8 visible ASCII characters (a key of content-svc's API_KEYS)"
+                        .to_owned(),
+            });
+        }
+        let interval = env.duration_or("DIRECTORY_SYNC_INTERVAL", Duration::from_secs(3600))?;
+        if interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                var: "DIRECTORY_SYNC_INTERVAL".to_owned(),
+                value: env
+                    .get("DIRECTORY_SYNC_INTERVAL")
+                    .unwrap_or_default()
+                    .to_owned(),
+                reason: "must be longer than zero".to_owned(),
+            });
+        }
+        Ok(Some(Self {
+            content_url,
+            api_key,
+            interval,
+        }))
+    }
+}
+
+/// `http://host:port` (a trailing `/` is dropped): the services serve plaintext gRPC.
+fn parse_grpc_url(raw: &str) -> Result<String, String> {
+    let raw = raw.trim().trim_end_matches('/');
+    let uri: tonic::transport::Uri = raw
+        .parse()
+        .map_err(|e| format!("not a URL ({e}); expected e.g. http://content-svc:50052"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(
+            "expected http://host:port (the services' gRPC ports are plaintext)".to_owned(),
+        );
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("expected http://host:port: the host is missing".to_owned());
+    }
+    if uri
+        .path_and_query()
+        .is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty())
+    {
+        return Err("expected http://host:port without a path".to_owned());
+    }
+    Ok(raw.to_owned())
 }
 
 /// How citizens are answered: deadlines, routing fallbacks and the background cadence.
@@ -228,6 +321,80 @@ mod tests {
             let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert!(error.to_string().starts_with(var), "{var}: {error}");
         }
+    }
+
+    #[test]
+    fn the_directory_sync_is_off_without_a_content_url_and_needs_its_key() {
+        assert!(
+            DirectorySyncConfig::from_env(&Env::default())
+                .unwrap()
+                .is_none()
+        );
+        let env = Env::from_pairs([
+            ("CONTENT_GRPC_URL", "http://content-svc:50052/"),
+            ("CONTENT_API_KEY", "interaction-reader-01"),
+        ]);
+        let config = DirectorySyncConfig::from_env(&env).unwrap().unwrap();
+        assert_eq!(config.content_url, "http://content-svc:50052");
+        assert_eq!(config.interval, Duration::from_secs(3600));
+
+        for (pairs, var) in [
+            (
+                vec![("CONTENT_GRPC_URL", "http://content-svc:50052")],
+                "CONTENT_API_KEY",
+            ),
+            (
+                vec![("CONTENT_API_KEY", "interaction-reader-01")],
+                "CONTENT_GRPC_URL",
+            ),
+            (
+                vec![
+                    ("CONTENT_GRPC_URL", "content-svc:50052"),
+                    ("CONTENT_API_KEY", "k3y-k3y-k3y"),
+                ],
+                "CONTENT_GRPC_URL",
+            ),
+            (
+                vec![
+                    ("CONTENT_GRPC_URL", "https://content-svc"),
+                    ("CONTENT_API_KEY", "k3y-k3y-k3y"),
+                ],
+                "CONTENT_GRPC_URL",
+            ),
+            (
+                vec![
+                    ("CONTENT_GRPC_URL", "http://content-svc:50052"),
+                    ("CONTENT_API_KEY", "short"),
+                ],
+                "CONTENT_API_KEY",
+            ),
+            (
+                vec![
+                    ("CONTENT_GRPC_URL", "http://content-svc:50052"),
+                    ("CONTENT_API_KEY", "k3y-k3y-k3y"),
+                    ("DIRECTORY_SYNC_INTERVAL", "hourly"),
+                ],
+                "DIRECTORY_SYNC_INTERVAL",
+            ),
+        ] {
+            let error = DirectorySyncConfig::from_env(&Env::from_pairs(pairs)).unwrap_err();
+            assert!(error.to_string().starts_with(var), "{var}: {error}");
+            assert!(!error.to_string().contains("short"), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_content_api_key_may_come_from_a_file() {
+        let path = std::env::temp_dir().join(format!("content-key-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "interaction-reader-01\n").unwrap();
+        let env = Env::from_pairs([
+            ("CONTENT_GRPC_URL", "http://127.0.0.1:50052"),
+            ("CONTENT_API_KEY_FILE", path.to_str().unwrap()),
+        ]);
+        let config = DirectorySyncConfig::from_env(&env).unwrap().unwrap();
+        use secrecy::ExposeSecret as _;
+        assert_eq!(config.api_key.expose_secret(), "interaction-reader-01");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

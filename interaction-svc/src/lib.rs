@@ -5,6 +5,7 @@
 pub mod app;
 pub mod background;
 pub mod config;
+pub mod content;
 pub mod delivery;
 pub mod domain;
 pub mod events;

@@ -8,8 +8,10 @@ use proto::interaction::v1::interaction_service_server::InteractionServiceServer
 use crate::app;
 use crate::background::Background;
 pub use crate::config::Config;
+use crate::content::ContentDirectory;
 use crate::delivery::Deliverer;
 use crate::grpc::{InteractionGrpc, QueueWatch};
+use crate::jobs::directory_sync::DirectorySync;
 use crate::store::rules::RulesNotifier;
 
 /// The service's name, database and default ports (see the README's ports table).
@@ -53,7 +55,28 @@ impl Application {
         let watch_limits = config.interaction.watch;
         let departments = config.interaction.departments.clone();
         let rule_accounts = config.interaction.accounts.clone();
-        let background = Background::prepare(&runtime, &config.interaction).await?;
+        let directory_sync = match &config.directory_sync {
+            Some(sync) => Some(DirectorySync {
+                content: ContentDirectory::new(sync)?,
+                accounts: config
+                    .wechat
+                    .accounts
+                    .iter()
+                    .map(|a| a.id.clone())
+                    .collect(),
+                interval: sync.interval,
+            }),
+            None => {
+                tracing::info!(
+                    "directory bootstrap from content-svc is off (CONTENT_GRPC_URL unset): \
+                     services last changed before the CONTENT stream's 30 days stay unknown"
+                );
+                None
+            }
+        };
+        let background = Background::prepare(&runtime, &config.interaction)
+            .await?
+            .with_directory_sync(directory_sync);
         Ok(Self {
             runtime,
             deliverer,

@@ -2,9 +2,17 @@
 //! (each event once, an older version never over a newer one), and the bootstrap of
 //! an empty replica from content-svc's gRPC API.
 
-use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
 
+use chrono::Utc;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::content::{ContentDirectory, ContentError};
 use crate::store::directory::{self as store, ServiceVersion};
+
+/// Services read from content-svc at once during a pass.
+const FETCH_CONCURRENCY: usize = 8;
 
 /// Applies `versions` in one transaction, each event id claimed with its effect.
 /// Returns how many changed the replica.
@@ -20,4 +28,135 @@ pub async fn replicate(db: &PgPool, versions: &[&ServiceVersion]) -> Result<usiz
     }
     tx.commit().await?;
     Ok(written)
+}
+
+/// What one bootstrap pass did.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// Distinct services content-svc lists on the accounts read.
+    pub listed: usize,
+    /// Listed services unknown here, inserted.
+    pub inserted: usize,
+    /// Services shown here though no longer listed (disabled or unshared in
+    /// content-svc while the event was missed), brought up to content-svc's version.
+    pub updated: usize,
+    /// Services shown here that content-svc no longer has, now deleted here.
+    pub retired: usize,
+    /// Accounts that could not be listed, and why; the others were synced.
+    pub failed: Vec<(String, ContentError)>,
+}
+
+impl SyncReport {
+    /// Whether the replica changed (the matchers must be rebuilt).
+    pub fn changed(&self) -> bool {
+        self.inserted + self.updated + self.retired > 0
+    }
+}
+
+/// Why a bootstrap pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error("interaction database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Brings the replica up to content-svc's directory for `accounts`, for what the
+/// CONTENT stream no longer holds (it keeps 30 days): a fresh install, a new
+/// account, a database restored from an old backup.
+///
+/// - Every service content-svc lists (one category at a time) that is unknown here
+///   is read in full and inserted **only if still absent**: a version a replicated
+///   event wrote meanwhile is never overwritten. It is stamped with content-svc's
+///   `updated_at`, so an older event still in the stream does not replace it either.
+/// - A service shown here on an account read but not listed there changed while its
+///   event was missed: content-svc's version (disabled, no longer shared) is applied
+///   if newer, and one content-svc no longer has is deleted here (ids are never
+///   reused, so that is final).
+///
+/// Several replicas may run it at once: every write is idempotent.
+pub async fn bootstrap(
+    db: &PgPool,
+    content: &ContentDirectory,
+    accounts: &[String],
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    let categories = content.categories().await?;
+    let mut listed: HashMap<&str, HashSet<Uuid>> = HashMap::new();
+    'accounts: for account in accounts {
+        let mut ids = HashSet::new();
+        for category in &categories {
+            match content.listed(account, category).await {
+                Ok(found) => ids.extend(found),
+                Err(ContentError::Unavailable(reason)) => {
+                    return Err(ContentError::Unavailable(reason).into());
+                }
+                Err(error) => {
+                    report.failed.push((account.clone(), error));
+                    continue 'accounts;
+                }
+            }
+        }
+        listed.insert(account.as_str(), ids);
+    }
+    let all: HashSet<Uuid> = listed.values().flatten().copied().collect();
+    report.listed = all.len();
+
+    let known = store::known_ids(db).await?;
+    let missing: Vec<Uuid> = all.difference(&known).copied().collect();
+    let fetched = fetch(content, &missing).await?;
+    let mut tx = db.begin().await?;
+    for version in fetched.iter().flatten() {
+        if store::insert_if_absent(&mut tx, version).await? {
+            report.inserted += 1;
+        }
+    }
+    tx.commit().await?;
+
+    let stale: Vec<Uuid> = store::shown_ids(db)
+        .await?
+        .into_iter()
+        .filter(|(id, shown)| {
+            shown.iter().any(|account| {
+                listed
+                    .get(account.as_str())
+                    .is_some_and(|ids| !ids.contains(id))
+            })
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let current = fetch(content, &stale).await?;
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    for (id, version) in stale.iter().zip(current) {
+        match version {
+            Some(version) => {
+                if store::apply(&mut tx, &version).await? {
+                    report.updated += 1;
+                }
+            }
+            None => {
+                if store::retire(&mut tx, *id, now, &format!("bootstrap:{id}")).await? {
+                    report.retired += 1;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Each service of `ids` in full (in order), `None` for one content-svc lacks; a
+/// few at a time.
+async fn fetch(
+    content: &ContentDirectory,
+    ids: &[Uuid],
+) -> Result<Vec<Option<ServiceVersion>>, ContentError> {
+    let mut fetched = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(FETCH_CONCURRENCY) {
+        let calls: Vec<_> = chunk.iter().map(|id| content.service(*id)).collect();
+        fetched.extend(futures::future::try_join_all(calls).await?);
+    }
+    Ok(fetched)
 }

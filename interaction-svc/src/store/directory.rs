@@ -104,6 +104,49 @@ pub async fn insert_if_absent(
     Ok(written == 1)
 }
 
+/// Marks a service deleted (a tombstone) unless a newer version is stored: the
+/// bootstrap's answer to a service content-svc no longer has. Returns whether it
+/// was written.
+pub async fn retire(
+    tx: &mut Transaction<'_, Postgres>,
+    id: uuid::Uuid,
+    at: DateTime<Utc>,
+    event_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "UPDATE directory_services
+            SET deleted = true, enabled = false, accounts = '{}',
+                changed_at = $2, event_id = $3
+          WHERE id = $1 AND NOT deleted AND (changed_at, event_id) < ($2, $3)",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(written == 1)
+}
+
+/// The id of every service known here, deleted ones included.
+pub async fn known_ids(
+    db: impl PgExecutor<'_>,
+) -> Result<std::collections::HashSet<uuid::Uuid>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM directory_services")
+        .fetch_all(db)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Every enabled service with the accounts showing it.
+pub async fn shown_ids(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(uuid::Uuid, Vec<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, accounts FROM directory_services WHERE enabled AND NOT deleted")
+        .fetch_all(db)
+        .await
+}
+
 /// How many services (deleted ones included) are known.
 pub async fn count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM directory_services")

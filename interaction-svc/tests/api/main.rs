@@ -5,6 +5,7 @@ mod answering;
 mod citizen;
 mod consumer_faults;
 mod directory;
+mod directory_bootstrap;
 mod drain;
 mod e2e;
 mod followers;
