@@ -26,7 +26,7 @@
 use std::time::{Duration, Instant};
 
 use content_svc::domain::article::strip_html;
-use content_svc::domain::search::Segmenter;
+use content_svc::domain::search::{SYNONYMS, SearchQuery, Segmenter};
 use content_svc::store::search::{IndexDoc, insert_many};
 use content_svc::{Application, Config};
 use platform::testing::{TestDb, TestNats, service_env};
@@ -310,29 +310,75 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The plan and timing of a few queries alone (no concurrency), for the docs.
+/// The plan and timing of a few queries alone (no concurrency), for the docs: each
+/// as the service runs it (all words, then any word when too few hold them all) and,
+/// for comparison, as an OR of the query's words with the synonyms' sub-words (the
+/// query before 0009). `SEARCH_BENCH_PLANS=1` prints the whole plans.
 async fn explain(db: &sqlx::PgPool) -> anyhow::Result<()> {
     let words = content_svc::store::services::dictionary_words(db).await?;
     let segmenter = Segmenter::new(words.iter().map(String::as_str));
-    for query in ["社保卡补办", "通知", "停水"] {
-        let parsed = content_svc::domain::search::SearchQuery::parse(&segmenter, query)?;
-        let plan: Vec<String> = sqlx::query_scalar(&format!(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
-            content_svc::store::search::SEARCH_SQL
-        ))
-        .bind(parsed.tsquery())
-        .bind(ACCOUNT)
-        .bind(None::<String>)
-        .bind(None::<String>)
-        .bind(10i64)
-        .fetch_all(db)
-        .await?;
-        println!("EXPLAIN ANALYZE {query} ({}):", parsed.tsquery());
-        for line in plan {
-            println!("    {line}");
+    let plans = std::env::var_os("SEARCH_BENCH_PLANS").is_some();
+    for query in ["社保卡补办", "通知", "停水", "社保卡丢了怎么补办"] {
+        let parsed = SearchQuery::parse(&segmenter, query)?;
+        let (all, any, old) = (
+            parsed.tsquery_all(),
+            parsed.tsquery_any(),
+            old_tsquery(&segmenter, query),
+        );
+        for (label, matching, ranking, kind) in [
+            ("all words", &all, &any, None),
+            ("any word", &any, &any, None),
+            ("any word, before 0009's query", &old, &old, None),
+            ("all words, services only", &all, &any, Some("service")),
+        ] {
+            let plan: Vec<String> = sqlx::query_scalar(&format!(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
+                content_svc::store::search::SEARCH_SQL
+            ))
+            .bind(matching)
+            .bind(ranking)
+            .bind(ACCOUNT)
+            .bind(kind)
+            .bind(None::<String>)
+            .bind(10i64)
+            .fetch_all(db)
+            .await?;
+            let time = plan
+                .iter()
+                .find(|l| l.starts_with("Execution Time"))
+                .map_or("", String::as_str);
+            let buffers = plan
+                .iter()
+                .find(|l| l.trim_start().starts_with("Buffers"))
+                .map_or("", |l| l.trim());
+            println!("{query} — {label} ({matching}): {time}; {buffers}");
+            if plans {
+                for line in &plan {
+                    println!("    {line}");
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The query's words and every synonym's search-mode words, OR-ed (before 0009).
+fn old_tsquery(segmenter: &Segmenter, raw: &str) -> String {
+    let mut terms = segmenter.words(raw);
+    for group in SYNONYMS {
+        if group.iter().any(|name| raw.contains(name)) {
+            for word in group.iter().flat_map(|name| segmenter.words(name)) {
+                if !terms.contains(&word) {
+                    terms.push(word);
+                }
+            }
+        }
+    }
+    terms
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 async fn fill_articles(db: &sqlx::PgPool, articles: usize) -> anyhow::Result<()> {
@@ -404,16 +450,22 @@ async fn fill_articles(db: &sqlx::PgPool, articles: usize) -> anyhow::Result<()>
         insert_many(&mut tx, &docs).await?;
         tx.commit().await?;
     }
-    sqlx::query("VACUUM ANALYZE search_documents")
-        .execute(db)
-        .await?;
-    let (rows, size): (i64, String) = sqlx::query_as(
-        "SELECT count(*), pg_size_pretty(pg_total_relation_size('search_documents')) FROM search_documents",
+    for table in ["search_documents", "search_headlines"] {
+        sqlx::query(&format!("VACUUM ANALYZE {table}"))
+            .execute(db)
+            .await?;
+    }
+    let (rows, size, headlines, headline_size): (i64, String, i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM search_documents),
+                pg_size_pretty(pg_total_relation_size('search_documents')),
+                (SELECT count(*) FROM search_headlines),
+                pg_size_pretty(pg_total_relation_size('search_headlines'))",
     )
     .fetch_one(db)
     .await?;
     println!(
-        "{rows} documents indexed ({size} with indexes) in {:.1} s",
+        "{rows} documents indexed ({size} with indexes; search_headlines {headlines} rows, \
+         {headline_size}) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 

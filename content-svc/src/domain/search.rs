@@ -98,11 +98,22 @@ impl Segmenter {
     }
 }
 
+/// Words that make a citizen's question a question (社保卡丢了怎么补办) without
+/// saying what it is about: a hit need not hold them.
+const QUESTION_WORDS: &[&str] = &[
+    "怎么", "怎样", "如何", "什么", "哪里", "哪儿", "哪些", "多少", "需要", "可以", "能否", "是否",
+];
+
 /// A checked query: its words, each with the synonyms it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
-    /// Every word to look for (the query's and their synonyms').
+    /// Every word to look for (the query's and their synonyms'): any of them makes a
+    /// hit when too few documents hold them all, and each is marked in snippets.
     pub terms: Vec<String>,
+    /// What a hit holding all the query's words must hold: one of each group (a
+    /// word and its synonyms). Search-mode sub-words (社保 of 社保卡), one-character
+    /// words and question words are left out.
+    pub groups: Vec<Vec<String>>,
 }
 
 impl SearchQuery {
@@ -119,28 +130,89 @@ impl SearchQuery {
                 max: QUERY_MAX,
             });
         }
-        let mut terms = segmenter.words(raw);
-        if terms.is_empty() {
+        let words = segmenter.words(raw);
+        if words.is_empty() {
             return Err(QueryError::NoWords);
         }
+        // A document holding 社保卡 was indexed with 社保 too (search mode), so the
+        // sub-word adds nothing to "all words"; in "any word" it still finds 社保缴费.
+        let compounds: Vec<&String> = words
+            .iter()
+            .filter(|w| {
+                !words
+                    .iter()
+                    .any(|v| v.len() > w.len() && v.contains(w.as_str()))
+            })
+            .collect();
+        let telling: Vec<&String> = compounds
+            .iter()
+            .copied()
+            .filter(|w| w.chars().count() > 1 && !QUESTION_WORDS.contains(&w.as_str()))
+            .collect();
+        let required = if telling.is_empty() {
+            compounds
+        } else {
+            telling
+        };
+        let groups: Vec<Vec<String>> = required
+            .into_iter()
+            .map(|word| {
+                let mut group = vec![word.clone()];
+                for names in SYNONYMS.iter().filter(|g| g.contains(&word.as_str())) {
+                    for name in *names {
+                        if !group.iter().any(|g| g == name) {
+                            group.push((*name).to_owned());
+                        }
+                    }
+                }
+                group
+            })
+            .collect();
+        // Synonyms are added whole: the names are in the segmenter's dictionary, so a
+        // document holding 社会保障卡 has it as one word. Their own sub-words (社会,
+        // 保障, 保险) would make "any word" match most of an archive.
+        let mut terms = words;
         for group in SYNONYMS {
             if group.iter().any(|name| raw.contains(name)) {
                 for name in *group {
-                    for word in segmenter.words(name) {
-                        if !terms.contains(&word) {
-                            terms.push(word);
-                        }
+                    if !terms.iter().any(|t| t == name) {
+                        terms.push((*name).to_owned());
                     }
                 }
             }
         }
-        Ok(Self { terms })
+        for word in groups.iter().flatten() {
+            if !terms.contains(word) {
+                terms.push(word.clone());
+            }
+        }
+        Ok(Self { terms, groups })
     }
 
-    /// The `to_tsquery('simple', …)` text: any term (ranking rewards documents
-    /// that hold more of them, in their titles first). Terms hold only letters and
-    /// digits (see [`Segmenter::words`]), so quoting them is enough.
-    pub fn tsquery(&self) -> String {
+    /// The `to_tsquery('simple', …)` text of a document holding all the query's
+    /// words: an AND of the groups, each an OR of a word and its synonyms. Terms hold
+    /// only letters and digits (see [`Segmenter::words`]), so quoting them is enough.
+    pub fn tsquery_all(&self) -> String {
+        self.groups
+            .iter()
+            .map(|group| match group.as_slice() {
+                [word] => format!("'{word}'"),
+                _ => format!(
+                    "({})",
+                    group
+                        .iter()
+                        .map(|t| format!("'{t}'"))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+
+    /// The `to_tsquery('simple', …)` text of a document holding any term (ranking
+    /// rewards documents that hold more of them, in their titles first).
+    pub fn tsquery_any(&self) -> String {
         self.terms
             .iter()
             .map(|t| format!("'{t}'"))
@@ -246,7 +318,31 @@ mod tests {
         for term in &q.terms {
             assert!(term.chars().all(char::is_alphanumeric), "{term:?}");
         }
-        assert!(q.tsquery().contains("'社保卡'"), "{}", q.tsquery());
+        assert!(q.tsquery_any().contains("'社保卡'"), "{}", q.tsquery_any());
+        assert!(q.tsquery_all().contains("'社保卡'"), "{}", q.tsquery_all());
+    }
+
+    #[test]
+    fn all_words_is_an_and_of_each_word_or_its_synonyms() {
+        let s = Segmenter::default();
+        let q = SearchQuery::parse(&s, "社保卡补办").unwrap();
+        // 社保 (a search-mode sub-word of 社保卡) is left out of the AND, and the
+        // synonym is added whole, not as 社会 | 保障 | 保障卡.
+        assert_eq!(q.tsquery_all(), "('社保卡' | '社会保障卡') & '补办'");
+        for word in ["社会", "保险", "保障"] {
+            assert!(!q.terms.contains(&word.to_owned()), "{:?}", q.terms);
+        }
+        assert!(q.terms.contains(&"社保".to_owned()), "{:?}", q.terms);
+        let q = SearchQuery::parse(&s, "公积金怎么提取").unwrap();
+        assert_eq!(q.tsquery_all(), "('公积金' | '住房公积金') & '提取'");
+        assert!(q.tsquery_any().contains("'怎么'"), "{}", q.tsquery_any());
+    }
+
+    #[test]
+    fn a_query_of_only_short_or_question_words_still_requires_them() {
+        let s = Segmenter::default();
+        let q = SearchQuery::parse(&s, "怎么").unwrap();
+        assert_eq!(q.tsquery_all(), "'怎么'");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The search index: one row per directory service or published article, its
-//! words pre-segmented (see migrations/0005_search.sql).
+//! words pre-segmented (see migrations/0005_search.sql), and a narrow copy of each
+//! enabled one's title and keywords per account, kept in step by a trigger
+//! (migrations/0009_search_headlines.sql).
 
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -125,56 +127,64 @@ pub async fn remove(
     Ok(())
 }
 
-/// [`search`]'s statement ($1 tsquery text, $2 account, $3 kind, $4 category, $5
-/// limit); public so the search benchmark can EXPLAIN it.
+/// [`search`]'s statement ($1 the tsquery a hit must match, $2 the tsquery it is
+/// ranked by, $3 account, $4 kind, $5 category, $6 limit); public so the search
+/// benchmark can EXPLAIN it.
 ///
-/// Two tiers. Documents whose title or keywords match (`headline`, small and never
-/// toasted) are all ranked and come first, so a title or keyword hit outranks any
-/// body hit. Only when they are fewer than the limit are body matches added, ranked
-/// among at most 200 of them: a common word matches most of an
-/// archive, and ranking each whole-document tsvector is what made a query take
-/// seconds. Which body matches are looked at is then arbitrary — they fill places
-/// that no title or keyword earned.
-pub const SEARCH_SQL: &str = "WITH q AS MATERIALIZED (SELECT to_tsquery('simple', $1) AS q),
+/// Two tiers. Documents whose title or keywords match are all ranked and come
+/// first, so a title or keyword hit outranks any body hit; they are found and ranked
+/// in `search_headlines` (migration 0009), a narrow copy of the headline, and only
+/// the best `limit` are fetched from `search_documents`. Only when they are fewer than
+/// the limit are body matches added, ranked among at most 200 of them: a common word
+/// matches most of an archive, and ranking each whole-document tsvector is what made
+/// a query take seconds. Which body matches are looked at is then arbitrary — they
+/// fill places that no title or keyword earned.
+pub const SEARCH_SQL: &str = "WITH q AS MATERIALIZED
+         (SELECT to_tsquery('simple', $1) AS m, to_tsquery('simple', $2) AS r),
         head AS (
-         SELECT kind, ref_id, category, title, summary, url,
-                1::real + ts_rank('{0.1, 0.2, 0.4, 1.0}', headline, q.q) AS rank
-           FROM search_documents, q
-          WHERE headline @@ q.q
-            AND enabled
-            AND accounts @> ARRAY[$2::text]
-            AND ($3::text IS NULL OR kind = $3)
-            AND ($4::text IS NULL OR category = $4)
-          ORDER BY rank DESC, title, ref_id
-          LIMIT $5),
+         SELECT h.kind, h.ref_id, h.title,
+                1::real + ts_rank('{0.1, 0.2, 0.4, 1.0}', h.headline, q.r) AS rank
+           FROM search_headlines h, q
+          WHERE h.headline @@ q.m
+            AND h.account = $3
+            AND ($4::text IS NULL OR h.kind = $4)
+            AND ($5::text IS NULL OR h.category = $5)
+          ORDER BY rank DESC, h.title, h.ref_id
+          LIMIT $6),
         body AS (
-         SELECT kind, ref_id, category, title, summary, url,
-                ts_rank('{0.1, 0.2, 0.4, 1.0}', document, q.q) AS rank
-           FROM (SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, d.document
+         SELECT kind, ref_id, title, ts_rank('{0.1, 0.2, 0.4, 1.0}', document, q.r) AS rank
+           FROM (SELECT d.kind, d.ref_id, d.title, d.document
                    FROM search_documents d, q
-                  WHERE (SELECT count(*) FROM head) < $5
-                    AND d.document @@ q.q
-                    AND NOT d.headline @@ q.q
+                  WHERE (SELECT count(*) FROM head) < $6
+                    AND d.document @@ q.m
+                    AND NOT d.headline @@ q.m
                     AND d.enabled
-                    AND d.accounts @> ARRAY[$2::text]
-                    AND ($3::text IS NULL OR d.kind = $3)
-                    AND ($4::text IS NULL OR d.category = $4)
-                  LIMIT 200) AS candidates, q)
- SELECT * FROM head
- UNION ALL
- SELECT * FROM body
- ORDER BY rank DESC, title, ref_id
- LIMIT $5";
+                    AND d.accounts @> ARRAY[$3::text]
+                    AND ($4::text IS NULL OR d.kind = $4)
+                    AND ($5::text IS NULL OR d.category = $5)
+                  LIMIT 200) AS candidates, q),
+        best AS (
+         SELECT * FROM head
+         UNION ALL
+         SELECT * FROM body
+         ORDER BY rank DESC, title, ref_id
+         LIMIT $6)
+ SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, best.rank
+   FROM best JOIN search_documents d ON d.kind = best.kind AND d.ref_id = best.ref_id
+  ORDER BY best.rank DESC, best.title, best.ref_id";
 
-/// The enabled documents an account shows matching `tsquery`, best first: title and
-/// keyword matches (ts_rank, weights B 0.4, A 1.0), then body matches; ties by title.
+/// The enabled documents an account shows matching `matching`, best first by
+/// `ranking`: title and keyword matches (ts_rank, weights B 0.4, A 1.0), then body
+/// matches; ties by title.
 pub async fn search(
     db: &PgPool,
-    tsquery: &str,
+    matching: &str,
+    ranking: &str,
     filter: &SearchFilter<'_>,
 ) -> Result<Vec<HitRow>, sqlx::Error> {
     sqlx::query_as(SEARCH_SQL)
-        .bind(tsquery)
+        .bind(matching)
+        .bind(ranking)
         .bind(filter.account)
         .bind(filter.kind)
         .bind(filter.category)

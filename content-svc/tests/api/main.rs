@@ -16,4 +16,5 @@ mod migrations;
 mod publishing;
 mod scheduler;
 mod screen_text;
+mod search;
 mod startup;
