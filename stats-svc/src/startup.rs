@@ -55,7 +55,15 @@ impl Application {
     /// [`Self::build`] with the inspection job reading `clock` (tests fix the day).
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
-        platform::nats::provision_streams(&runtime.jetstream, &runtime.namespace, &[STATS]).await?;
+        // With the install's stream settings, so STATS gets NATS_REPLICAS copies like
+        // the platform's streams (in a 3-node cluster an alarm survives a node).
+        platform::nats::provision_with(
+            &runtime.jetstream,
+            &runtime.namespace,
+            &[STATS],
+            &runtime.config.nats.streams,
+        )
+        .await?;
         // Provisioning here makes a consumer NATS refuses a start-up error rather than
         // a log line from a background task; run_consumer finds it already there.
         for spec in [
