@@ -335,6 +335,8 @@ async fn explain(db: &sqlx::PgPool) -> anyhow::Result<()> {
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
                 content_svc::store::search::SEARCH_SQL
             ))
+            // Planned with its values, as the service's statement is.
+            .persistent(false)
             .bind(matching)
             .bind(ranking)
             .bind(ACCOUNT)
@@ -493,6 +495,7 @@ async fn run_queries(app: Application, concurrency: usize, seconds: u64) -> anyh
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0xA076_1D64_78BD_642F ^ ((worker as u64 + 1) * 0x9E37));
             let mut latencies = Vec::new();
+            let mut by_query: Vec<(&'static str, &'static str, Duration)> = Vec::new();
             let mut empty = 0usize;
             let mut failed: Vec<tonic::Status> = Vec::new();
             while Instant::now() < deadline {
@@ -500,11 +503,11 @@ async fn run_queries(app: Application, concurrency: usize, seconds: u64) -> anyh
                 // The mix: 60 % everything, 25 % services only (the reply path),
                 // 10 % articles only, 5 % one category.
                 let roll = rng.next() % 100;
-                let (kind, category) = match roll {
-                    0..60 => (pb::SearchKind::Unspecified, ""),
-                    60..85 => (pb::SearchKind::Service, ""),
-                    85..95 => (pb::SearchKind::Article, ""),
-                    _ => (pb::SearchKind::Unspecified, "social_security"),
+                let (kind, category, mix) = match roll {
+                    0..60 => (pb::SearchKind::Unspecified, "", "all kinds"),
+                    60..85 => (pb::SearchKind::Service, "", "services"),
+                    85..95 => (pb::SearchKind::Article, "", "articles"),
+                    _ => (pb::SearchKind::Unspecified, "social_security", "category"),
                 };
                 let mut request = tonic::Request::new(pb::SearchRequest {
                     account: ACCOUNT.into(),
@@ -521,6 +524,7 @@ async fn run_queries(app: Application, concurrency: usize, seconds: u64) -> anyh
                 match client.search(request).await {
                     Ok(reply) => {
                         latencies.push(sent.elapsed());
+                        by_query.push((query, mix, sent.elapsed()));
                         if reply.into_inner().hits.is_empty() {
                             empty += 1;
                         }
@@ -528,15 +532,17 @@ async fn run_queries(app: Application, concurrency: usize, seconds: u64) -> anyh
                     Err(status) => failed.push(status),
                 }
             }
-            (latencies, empty, failed)
+            (latencies, by_query, empty, failed)
         }));
     }
     let mut latencies = Vec::new();
+    let mut by_query = Vec::new();
     let mut empty = 0;
     let mut failed = Vec::new();
     for task in tasks {
-        let (l, e, f) = task.await?;
+        let (l, q, e, f) = task.await?;
         latencies.extend(l);
+        by_query.extend(q);
         empty += e;
         failed.extend(f);
     }
@@ -557,6 +563,28 @@ async fn run_queries(app: Application, concurrency: usize, seconds: u64) -> anyh
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+    // Where the time goes: the query shapes slowest on average.
+    let mut shapes: std::collections::BTreeMap<(&str, &str), Vec<Duration>> = Default::default();
+    for (query, mix, took) in by_query {
+        shapes.entry((query, mix)).or_default().push(took);
+    }
+    let mut shapes: Vec<_> = shapes
+        .into_iter()
+        .map(|(shape, took)| {
+            (
+                shape,
+                took.iter().sum::<Duration>() / took.len() as u32,
+                took.len(),
+            )
+        })
+        .collect();
+    shapes.sort_by_key(|(_, mean, _)| std::cmp::Reverse(*mean));
+    for ((query, mix), mean, n) in shapes.iter().take(8) {
+        println!(
+            "    slowest: {query} ({mix}): mean {:.1} ms over {n}",
+            mean.as_secs_f64() * 1e3
+        );
+    }
     let _ = stop.send(());
     server.await??;
     Ok(())
