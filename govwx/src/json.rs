@@ -62,6 +62,8 @@ pub fn ticket(out: &Out, t: &pb::Ticket) -> Value {
     if !t.thread.is_empty() || !t.history.is_empty() {
         value["thread"] = t.thread.iter().map(|m| message(out, m)).collect();
         value["history"] = t.history.iter().map(|h| transition(out, h)).collect();
+        value["earlier_messages"] = t.earlier_messages.into();
+        value["earlier_transitions"] = t.earlier_transitions.into();
     }
     value
 }

@@ -265,6 +265,12 @@ fn print_ticket(out: &Out, t: &Ticket) -> Result<(), Error> {
             ]
         });
         text.push_str("\n\nTHREAD\n");
+        if t.earlier_messages > 0 {
+            text.push_str(&format!(
+                "({} earlier messages not shown)\n",
+                t.earlier_messages
+            ));
+        }
         text.push_str(&table(&["at", "from", "type", "delivery", "text"], rows));
     }
     if !t.history.is_empty() {
@@ -278,6 +284,12 @@ fn print_ticket(out: &Out, t: &Ticket) -> Result<(), Error> {
             ]
         });
         text.push_str("\n\nHISTORY\n");
+        if t.earlier_transitions > 0 {
+            text.push_str(&format!(
+                "({} earlier entries not shown)\n",
+                t.earlier_transitions
+            ));
+        }
         text.push_str(&table(&["at", "actor", "action", "state", "note"], rows));
     }
     out.line(&text)

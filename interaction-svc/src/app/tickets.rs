@@ -18,8 +18,12 @@ use crate::store::tickets::{
 #[derive(Debug, Clone)]
 pub struct TicketView {
     pub ticket: TicketRow,
+    /// The newest [`tickets::MAX_THREAD`] messages, oldest first.
     pub thread: Vec<MessageRow>,
+    pub earlier_messages: u64,
+    /// The newest [`tickets::MAX_HISTORY`] transitions, oldest first.
     pub history: Vec<TransitionRow>,
+    pub earlier_transitions: u64,
 }
 
 /// Where an assignment moves a ticket.
@@ -63,10 +67,14 @@ impl Tickets {
             .await?
             .filter(|row| agent.reaches(row.account.as_str(), &row.department))
             .ok_or(ActionError::NotFound(id))?;
+        let thread = tickets::thread(&self.db, id, tickets::MAX_THREAD).await?;
+        let history = tickets::history(&self.db, id, tickets::MAX_HISTORY).await?;
         Ok(TicketView {
             ticket,
-            thread: tickets::thread(&self.db, id).await?,
-            history: tickets::history(&self.db, id).await?,
+            thread: thread.rows,
+            earlier_messages: thread.omitted,
+            history: history.rows,
+            earlier_transitions: history.omitted,
         })
     }
 

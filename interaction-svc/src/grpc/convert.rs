@@ -37,6 +37,8 @@ pub fn ticket(row: TicketRow) -> pb::Ticket {
         closed_at: row.closed_at.map(timestamp),
         thread: Vec::new(),
         history: Vec::new(),
+        earlier_messages: 0,
+        earlier_transitions: 0,
     }
 }
 
@@ -45,6 +47,8 @@ pub fn ticket_view(view: TicketView) -> pb::Ticket {
     let mut ticket = ticket(view.ticket);
     ticket.thread = view.thread.into_iter().map(message).collect();
     ticket.history = view.history.into_iter().map(transition).collect();
+    ticket.earlier_messages = u32::try_from(view.earlier_messages).unwrap_or(u32::MAX);
+    ticket.earlier_transitions = u32::try_from(view.earlier_transitions).unwrap_or(u32::MAX);
     ticket
 }
 

@@ -196,16 +196,57 @@ pub struct MessageRow {
     pub delivery: String,
 }
 
-/// A ticket's conversation, oldest first.
+/// The most a `GetTicket` carries of a ticket's thread and of its history: a citizen
+/// who keeps writing into one open ticket must not make the answer unbounded (gRPC's
+/// message limit would refuse it whole). The newest are kept.
+pub const MAX_THREAD: i64 = 500;
+pub const MAX_HISTORY: i64 = 500;
+
+/// The newest `limit` entries of something, oldest first, and how many older ones
+/// were left out.
+#[derive(Debug, Clone)]
+pub struct Newest<T> {
+    pub rows: Vec<T>,
+    pub omitted: u64,
+}
+
+impl<T> Newest<T> {
+    fn of(mut newest_first: Vec<(T, i64)>) -> Self {
+        let total = newest_first.first().map_or(0, |(_, total)| *total);
+        newest_first.reverse();
+        let rows: Vec<T> = newest_first.into_iter().map(|(row, _)| row).collect();
+        let omitted = u64::try_from(total)
+            .unwrap_or(0)
+            .saturating_sub(rows.len() as u64);
+        Self { rows, omitted }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Counted<T> {
+    #[sqlx(flatten)]
+    row: T,
+    total: i64,
+}
+
+/// A ticket's conversation: its newest `limit` messages, oldest first.
 #[tracing::instrument(skip(db))]
-pub async fn thread(db: &PgPool, id: TicketId) -> Result<Vec<MessageRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, direction, author, msg_type, body, at, delivery
-           FROM ticket_messages WHERE ticket_id = $1 ORDER BY at, id",
+pub async fn thread(
+    db: &PgPool,
+    id: TicketId,
+    limit: i64,
+) -> Result<Newest<MessageRow>, sqlx::Error> {
+    let rows: Vec<Counted<MessageRow>> = sqlx::query_as(
+        "SELECT id, direction, author, msg_type, body, at, delivery, count(*) OVER () AS total
+           FROM ticket_messages WHERE ticket_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
     )
     .bind(id.0)
+    .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(Newest::of(
+        rows.into_iter().map(|c| (c.row, c.total)).collect(),
+    ))
 }
 
 /// One entry of a ticket's history.
@@ -219,14 +260,22 @@ pub struct TransitionRow {
     pub at: DateTime<Utc>,
 }
 
-/// A ticket's history, oldest first.
+/// A ticket's history: its newest `limit` transitions, oldest first.
 #[tracing::instrument(skip(db))]
-pub async fn history(db: &PgPool, id: TicketId) -> Result<Vec<TransitionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT from_state, to_state, actor, action, note, at
-           FROM ticket_transitions WHERE ticket_id = $1 ORDER BY id",
+pub async fn history(
+    db: &PgPool,
+    id: TicketId,
+    limit: i64,
+) -> Result<Newest<TransitionRow>, sqlx::Error> {
+    let rows: Vec<Counted<TransitionRow>> = sqlx::query_as(
+        "SELECT from_state, to_state, actor, action, note, at, count(*) OVER () AS total
+           FROM ticket_transitions WHERE ticket_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(id.0)
+    .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(Newest::of(
+        rows.into_iter().map(|c| (c.row, c.total)).collect(),
+    ))
 }

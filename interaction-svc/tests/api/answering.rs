@@ -239,6 +239,33 @@ async fn get_ticket_returns_the_citizens_messages_in_the_thread() {
 }
 
 #[tokio::test]
+async fn get_ticket_carries_the_newest_500_messages_and_counts_the_rest() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
+    // A citizen who kept writing into one open ticket.
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery, at)
+         SELECT gen_random_uuid(), $1, 'inbound', 'o-citizen', 'text', 'message ' || n, 'received',
+                now() - interval '1 hour' + n * interval '1 second'
+           FROM generate_series(1, 503) AS n",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread.len(), 500);
+    assert_eq!(ticket.earlier_messages, 3);
+    assert_eq!(ticket.thread[0].text, "message 4");
+    assert_eq!(ticket.thread[499].text, "message 503");
+    assert_eq!(ticket.earlier_transitions, 0);
+}
+
+#[tokio::test]
 async fn a_reply_inside_the_window_reaches_the_citizen_through_the_customer_service_api() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
