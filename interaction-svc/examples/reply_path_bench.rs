@@ -38,6 +38,8 @@ use platform::testing::{TestDb, TestNats, service_env};
 use prost::Message as _;
 use proto::events::v1::{Inbound, PassiveReply, passive_reply};
 use wechat::message::InboundMessage;
+use wechat_sim::traffic::cpu::{CpuSnapshot, WatchedProcess};
+use wechat_sim::traffic::load::percentile;
 
 const ACCOUNT: &str = "bench";
 const GH_ID: &str = "gh_bench00000001";
@@ -62,34 +64,12 @@ fn requests(namespace: &platform::nats::Namespace, text: &str, count: usize) -> 
         .collect()
 }
 
-/// This process's user + system CPU time, from /proc.
-fn own_cpu() -> Duration {
-    cpu_of("self")
-}
-
-fn cpu_of(pid: &str) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return Duration::ZERO;
-    };
-    // Fields after the command's closing parenthesis; utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // Clock ticks are 100 a second on Linux.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 struct Run {
     replies: u64,
     wrong: u64,
     per_sec: f64,
-    p50: Duration,
-    p99: Duration,
+    p50_us: u64,
+    p99_us: u64,
     own_us: f64,
     nats_us: f64,
 }
@@ -103,7 +83,7 @@ async fn run(
     expect: &'static str,
     concurrency: usize,
     seconds: u64,
-    nats_pid: Option<&str>,
+    nats: Option<&WatchedProcess>,
 ) -> Run {
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -128,7 +108,7 @@ async fn run(
                     )
                 });
                 if counted {
-                    latencies.push(sent.elapsed());
+                    latencies.push(sent.elapsed().as_micros() as u64);
                     if !right {
                         wrong.fetch_add(1, Ordering::Relaxed);
                     }
@@ -139,35 +119,35 @@ async fn run(
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     measuring.store(true, Ordering::Relaxed);
-    let (own0, nats0, t0) = (own_cpu(), nats_pid.map(cpu_of), Instant::now());
+    let watched: Vec<WatchedProcess> = std::iter::once(WatchedProcess::this("bench"))
+        .chain(nats.cloned())
+        .collect();
+    let (before, t0) = (CpuSnapshot::take(&watched), Instant::now());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
-    let (own1, nats1, elapsed) = (own_cpu(), nats_pid.map(cpu_of), t0.elapsed());
+    let (after, elapsed) = (CpuSnapshot::take(&watched), t0.elapsed());
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.expect("requester"));
     }
-    latencies.sort();
+    latencies.sort_unstable();
     let replies = latencies.len() as u64;
-    let pct = |p: f64| {
-        latencies
-            .get(((p * latencies.len() as f64).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or_default()
+    let spent = before.spent_until(&after, replies);
+    let us_of = |name: &str| {
+        spent
+            .iter()
+            .find(|p| p.process == name)
+            .map_or(0.0, |p| p.us_per_op)
     };
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / replies.max(1) as f64;
     Run {
         replies,
         wrong: wrong.load(Ordering::Relaxed),
         per_sec: replies as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        own_us: per(own1 - own0),
-        nats_us: match (nats0, nats1) {
-            (Some(a), Some(b)) => per(b - a),
-            _ => 0.0,
-        },
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
+        own_us: us_of("bench"),
+        nats_us: us_of("nats-server"),
     }
 }
 
@@ -177,7 +157,11 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: usize = args.next().map_or(Ok(64), |a| a.parse())?;
     let seconds: u64 = args.next().map_or(Ok(10), |a| a.parse())?;
     let rounds: usize = args.next().map_or(Ok(3), |a| a.parse())?;
-    let nats_pid = std::env::var("NATS_PID").ok();
+    let nats = std::env::var("NATS_PID")
+        .ok()
+        .map(|pid| WatchedProcess::parse(&format!("nats-server={pid}")))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
 
     let test_db = TestDb::new("interaction");
     let test_nats = TestNats::new();
@@ -256,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "reply path: {concurrency} requesters, {seconds} s per run, {rounds} rounds, nats-server CPU {}",
-        if nats_pid.is_some() {
+        if nats.is_some() {
             "measured"
         } else {
             "not measured (set NATS_PID)"
@@ -280,14 +264,14 @@ async fn main() -> anyhow::Result<()> {
                 expect,
                 concurrency,
                 seconds,
-                nats_pid.as_deref(),
+                nats.as_ref(),
             )
             .await;
             println!(
                 "| {name} | {round} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {} |",
                 r.per_sec,
-                r.p50.as_secs_f64() * 1e3,
-                r.p99.as_secs_f64() * 1e3,
+                r.p50_us as f64 / 1e3,
+                r.p99_us as f64 / 1e3,
                 r.own_us,
                 r.nats_us,
                 r.wrong
