@@ -157,31 +157,25 @@ impl Limits {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        let must_fit = |var: &str, value: Duration| -> Result<(), ConfigError> {
-            if value > limits.callback_deadline || value.is_zero() {
+        // Every duration here counts from the callback's arrival: none may pass
+        // WeChat's deadline, and only REPLY_SHARE_AFTER may be zero ("share every reply").
+        let must_fit = |var: &str, value: Duration, zero_allowed: bool| {
+            if value > limits.callback_deadline || (value.is_zero() && !zero_allowed) {
                 return Err(ConfigError::Invalid {
                     var: var.to_owned(),
                     value: format!("{value:?}"),
                     reason: format!(
-                        "must be positive and at most CALLBACK_DEADLINE ({:?})",
+                        "must be {}at most CALLBACK_DEADLINE ({:?})",
+                        if zero_allowed { "" } else { "positive and " },
                         limits.callback_deadline
                     ),
                 });
             }
             Ok(())
         };
-        must_fit("REPLY_BUDGET", limits.reply_budget)?;
-        if limits.reply_share_after > limits.callback_deadline {
-            return Err(ConfigError::Invalid {
-                var: "REPLY_SHARE_AFTER".to_owned(),
-                value: format!("{:?}", limits.reply_share_after),
-                reason: format!(
-                    "must be at most CALLBACK_DEADLINE ({:?})",
-                    limits.callback_deadline
-                ),
-            });
-        }
-        must_fit("PUBLISH_DEADLINE", limits.publish_deadline)?;
+        must_fit("REPLY_BUDGET", limits.reply_budget, false)?;
+        must_fit("REPLY_SHARE_AFTER", limits.reply_share_after, true)?;
+        must_fit("PUBLISH_DEADLINE", limits.publish_deadline, false)?;
         Ok(limits)
     }
 }

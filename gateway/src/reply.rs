@@ -305,7 +305,7 @@ impl ReplyCache {
     }
 
     /// Remembers a reply in process, for a retry that reaches this replica.
-    pub fn remember(&self, key: ReplyKey, encoded: Bytes) {
+    pub fn remember(&self, key: ReplyKey, encoded: &[u8]) {
         let now = Instant::now();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if local.young.len() >= local.half_capacity
@@ -316,7 +316,7 @@ impl ReplyCache {
         }
         // A copy: the reply as received is a slice of the NATS client's read buffer,
         // and keeping the slice would keep that whole buffer alive for a minute.
-        local.young.insert(key, Bytes::copy_from_slice(&encoded));
+        local.young.insert(key, Bytes::copy_from_slice(encoded));
     }
 
     /// Writes a reply to the bucket, for a retry that reaches another replica, in a
@@ -376,7 +376,7 @@ impl<'a> UnsentReply<'a> {
     /// shared only if late.
     pub fn answered(mut self, late: bool) {
         if let Some(encoded) = self.encoded.take() {
-            self.cache.remember(self.key, encoded.clone());
+            self.cache.remember(self.key, &encoded);
             if late {
                 self.cache.share(self.key, encoded, ShareReason::Late);
             }

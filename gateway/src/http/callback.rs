@@ -243,19 +243,20 @@ async fn handle(
     };
 
     let (answer, outcome) = render(account, &message, fetched, encrypted, &signed);
-    let answered_fresh = outcome == ReplyOutcome::Answered;
     metrics::counter!(
         "gateway_replies_total",
         "account" => account.id.clone(),
         "outcome" => outcome.as_str(),
     )
     .increment(1);
-    if let Some(unsent) = unsent {
-        if answered_fresh {
+    // A fresh reply is in the answer only as `Answered` (else it failed validation,
+    // or a retry's shared reply replaced it).
+    match (unsent, outcome) {
+        (Some(unsent), ReplyOutcome::Answered) => {
             unsent.answered(started.elapsed() >= limits.reply_share_after);
-        } else {
-            unsent.discard();
         }
+        (Some(unsent), _) => unsent.discard(),
+        (None, _) => {}
     }
     let accepted = match durable {
         Durable::New => "accepted",
