@@ -10,6 +10,8 @@
 # Both figures come from `wechat-sim consumer-report` (the stream's timestamps joined
 # with processed_events). Repeated CONSUMER_BENCH_REPEAT times; results go to
 # docs/benchmarks.md between the consumer markers. Short run: CONSUMER_BENCH_QUICK=1.
+# To compare two builds of interaction-svc, point CONSUMER_BENCH_INTERACTION_BIN at the
+# other binary and CONSUMER_BENCH_OUT at a scratch file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -40,6 +42,7 @@ log "building release binaries"
 cargo build --release --locked -q -p interaction-svc -p gateway -p wechat-sim
 bin="$root/target/release"
 sim="$bin/wechat-sim"
+interaction_bin="${CONSUMER_BENCH_INTERACTION_BIN:-$bin/interaction-svc}"
 # shellcheck source=deploy/dev/bench-lib.sh
 . "$root/deploy/dev/bench-lib.sh"
 
@@ -86,7 +89,7 @@ start_service() { # run name
     ADMIN_ADDR=127.0.0.1:19181 API_KEYS="bench:admin:bench-admin-key-0001" \
     WECHAT_ACCOUNTS="bench-safe" WECHAT_BENCH_SAFE_APPID="$appid" WECHAT_BENCH_SAFE_SECRET=bench \
     WECHAT_API_BASE_URL=http://127.0.0.1:9 RUST_LOG="${RUST_LOG:-warn}" \
-    "$bin/interaction-svc" >>"$work/interaction.log" 2>&1 &
+    "$interaction_bin" >>"$work/interaction.log" 2>&1 &
   svc_pid=$!
   wait_ready 19181 "$svc_pid" "$work/interaction.log"
 }

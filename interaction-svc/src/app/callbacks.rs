@@ -7,10 +7,11 @@
 //! it claimed and changes nothing.
 
 use platform::ids::{AccountId, OpenId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use platform::db::claim_event;
+use platform::db::claim_events;
 use platform::inbound::InboundEvent;
 use sqlx::{Postgres, Transaction};
 
@@ -74,28 +75,91 @@ impl Callbacks {
         }
     }
 
-    /// Applies one event inside the batch's transaction. A duplicate changes nothing.
+    /// Applies a batch of events, in order, inside the batch's transaction; returns
+    /// what each changed. What every event needs is done for the whole batch in one
+    /// statement each — claiming the event ids, moving the followers' last
+    /// interaction forward, reading the citizens' pending directory answers, finding
+    /// the answers held for them — so a citizen's message costs only the statements of
+    /// its own effect. A duplicate changes nothing.
     pub async fn apply(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        inbound: &InboundEvent,
-    ) -> Result<Applied, sqlx::Error> {
-        let incoming = Incoming::of(&inbound.message);
-        if !incoming.is_from_citizen() {
-            return Ok(Applied::NotACitizen);
+        events: &[&InboundEvent],
+    ) -> Result<Vec<Applied>, sqlx::Error> {
+        let incoming: Vec<Incoming> = events
+            .iter()
+            .map(|event| Incoming::of(&event.message))
+            .collect();
+        let mut applied = vec![Applied::NotACitizen; events.len()];
+        let from_citizens: Vec<usize> = (0..events.len())
+            .filter(|&i| incoming[i].is_from_citizen())
+            .collect();
+        if from_citizens.is_empty() {
+            return Ok(applied);
         }
-        let citizen = Citizen {
-            account: &inbound.account,
-            openid: &inbound.openid,
-            at: inbound.occurred_at,
-            event_id: inbound.event_id.as_str(),
-        };
-        if !claim_event(tx, citizen.event_id).await? {
-            return Ok(Applied::Duplicate);
+        let ids: Vec<&str> = from_citizens
+            .iter()
+            .map(|&i| events[i].event_id.as_str())
+            .collect();
+        let claimed = claim_events(tx, &ids).await?;
+        let mut fresh = Vec::with_capacity(from_citizens.len());
+        for (&i, new) in from_citizens.iter().zip(claimed) {
+            if new {
+                fresh.push(i);
+            } else {
+                applied[i] = Applied::Duplicate;
+            }
         }
+        let touched: Vec<_> = fresh
+            .iter()
+            .filter(|&&i| {
+                !matches!(
+                    incoming[i],
+                    Incoming::Subscribe { .. } | Incoming::Unsubscribe
+                )
+            })
+            .map(|&i| (&events[i].account, &events[i].openid, events[i].occurred_at))
+            .collect();
+        followers::touch(tx, &touched).await?;
+        let askers: Vec<_> = fresh
+            .iter()
+            .filter(|&&i| matches!(incoming[i], Incoming::Message(_)))
+            .map(|&i| (&events[i].account, &events[i].openid))
+            .collect();
+        let mut pending = directory_store::pending_answers(tx, &askers).await?;
+        for &i in &fresh {
+            let event = events[i];
+            let citizen = Citizen {
+                account: &event.account,
+                openid: &event.openid,
+                at: event.occurred_at,
+                event_id: event.event_id.as_str(),
+            };
+            let queued_events = self
+                .apply_fresh(tx, &citizen, &incoming[i], &mut pending)
+                .await?;
+            applied[i] = Applied::Changed {
+                queued_events,
+                held_answers: false,
+            };
+        }
+        mark_held_answers(tx, events, &incoming, &fresh, &mut applied).await?;
+        Ok(applied)
+    }
+
+    /// Applies one claimed event; `pending` holds the batch's citizens' last directory
+    /// answers, kept current as this event records or clears one. Returns whether
+    /// events were queued in the outbox.
+    async fn apply_fresh(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        citizen: &Citizen<'_>,
+        incoming: &Incoming,
+        pending: &mut PendingAnswers,
+    ) -> Result<bool, sqlx::Error> {
         let rules = self.cache.get(citizen.account.as_str()).await?;
         let directory = self.directory.get(citizen.account.as_str());
-        let mut queued_events = update_follower(tx, &citizen, &incoming).await?;
+        let mut queued_events = update_follower(tx, citizen, incoming).await?;
         let mut facts = Facts {
             rating_requested: false,
             directory: Some(&directory),
@@ -103,9 +167,10 @@ impl Callbacks {
             at: citizen.at,
             event_id: citizen.event_id,
         };
-        let answered = match &incoming {
+        let key = (citizen.account.clone(), citizen.openid.clone());
+        let answered = match incoming {
             Incoming::Message(message) => {
-                let awaiting = match rules::may_be_rating(&incoming) {
+                let awaiting = match rules::may_be_rating(incoming) {
                     Some(_) => {
                         tickets_inbound::awaiting_rating(
                             &mut **tx,
@@ -117,19 +182,20 @@ impl Callbacks {
                     }
                     None => None,
                 };
-                let pending =
-                    directory_store::pending_answer(&mut **tx, citizen.account, citizen.openid)
-                        .await?;
+                let before = pending.get(&key).cloned();
                 facts.rating_requested = awaiting.is_some();
-                facts.pending = pending.as_ref();
-                let decision = rules::decide(&rules.replies, &incoming, &facts);
+                facts.pending = before.as_ref();
+                let decision = rules::decide(&rules.replies, incoming, &facts);
                 match (decision.rating, awaiting) {
                     (Some(rating), Some(ticket)) => {
-                        queued_events |= rate(tx, &citizen, ticket, rating).await?;
+                        queued_events |= rate(tx, citizen, ticket, rating).await?;
                     }
                     _ if decision.ticket => {
-                        let first = pending.as_ref().filter(|_| decision.asked_again);
-                        self.place(tx, &citizen, message, &rules, first).await?;
+                        let first = before.as_ref().filter(|_| decision.asked_again);
+                        self.place(tx, citizen, message, &rules, first).await?;
+                        if first.is_some() {
+                            pending.remove(&key);
+                        }
                         queued_events = true;
                     }
                     _ => {}
@@ -148,11 +214,12 @@ impl Callbacks {
                     };
                     directory_store::record_answer(tx, citizen.account, citizen.openid, &answer)
                         .await?;
+                    pending.insert(key, answer);
                 }
                 decision.answered
             }
             Incoming::Subscribe { .. } | Incoming::Click { .. } => {
-                rules::decide(&rules.replies, &incoming, &facts).answered
+                rules::decide(&rules.replies, incoming, &facts).answered
             }
             _ => None,
         };
@@ -168,12 +235,7 @@ impl Callbacks {
             .await?;
             queued_events = true;
         }
-        let held_answers = incoming.is_interaction()
-            && tickets_inbound::has_held_answers(tx, citizen.account, citizen.openid).await?;
-        Ok(Applied::Changed {
-            queued_events,
-            held_answers,
-        })
+        Ok(queued_events)
     }
 
     /// Opens a ticket for the message, or adds it to the citizen's active ticket. A
@@ -266,6 +328,39 @@ impl Callbacks {
     }
 }
 
+/// The batch's citizens' last directory answers.
+type PendingAnswers = HashMap<(AccountId, OpenId), PendingAnswer>;
+
+/// Marks, for each citizen of the batch with answers held for them, their last
+/// interaction in the batch, so the answers are sent once after the commit.
+async fn mark_held_answers(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[&InboundEvent],
+    incoming: &[Incoming],
+    fresh: &[usize],
+    applied: &mut [Applied],
+) -> Result<(), sqlx::Error> {
+    let interacted: Vec<usize> = fresh
+        .iter()
+        .copied()
+        .filter(|&i| incoming[i].is_interaction())
+        .collect();
+    let citizens: Vec<_> = interacted
+        .iter()
+        .map(|&i| (&events[i].account, &events[i].openid))
+        .collect();
+    let mut held = tickets_inbound::with_held_answers(tx, &citizens).await?;
+    for &i in interacted.iter().rev() {
+        let key = (events[i].account.clone(), events[i].openid.clone());
+        if held.remove(&key)
+            && let Applied::Changed { held_answers, .. } = &mut applied[i]
+        {
+            *held_answers = true;
+        }
+    }
+    Ok(())
+}
+
 /// The history's note on a ticket opened by asking again.
 fn asked_again_note(first: &PendingAnswer) -> String {
     format!(
@@ -276,8 +371,8 @@ fn asked_again_note(first: &PendingAnswer) -> String {
     )
 }
 
-/// Records the follow, unfollow, location or interaction. Returns whether an event
-/// was queued.
+/// Records the follow, unfollow or location (the batch has already recorded the
+/// interaction itself: `followers::touch`). Returns whether an event was queued.
 async fn update_follower(
     tx: &mut Transaction<'_, Postgres>,
     citizen: &Citizen<'_>,
@@ -323,7 +418,6 @@ async fn update_follower(
             Ok(applied)
         }
         other => {
-            followers::touch(tx, account, openid, at).await?;
             let location = match other {
                 Incoming::Location {
                     latitude,

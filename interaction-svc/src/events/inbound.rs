@@ -85,17 +85,13 @@ impl<H: HeldAnswers> InboundHandler<H> {
         events: &[Received<InboundEvent>],
     ) -> Result<Vec<Applied>, sqlx::Error> {
         let mut tx = self.db.begin().await?;
-        let mut applied = Vec::with_capacity(events.len());
-        for received in events {
-            let event = &received.event;
-            let span = tracing::debug_span!("inbound", event_id = %event.event_id, subject = %received.subject);
-            applied.push(
-                self.callbacks
-                    .apply(&mut tx, event)
-                    .instrument(span)
-                    .await?,
-            );
-        }
+        let inbound: Vec<&InboundEvent> = events.iter().map(|received| &received.event).collect();
+        let span = tracing::debug_span!("inbound", events = inbound.len());
+        let applied = self
+            .callbacks
+            .apply(&mut tx, &inbound)
+            .instrument(span)
+            .await?;
         tx.commit().await?;
         Ok(applied)
     }

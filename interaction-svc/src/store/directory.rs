@@ -2,7 +2,7 @@
 //! consumer from content-svc's events) and each citizen's last directory answer
 //! (`directory_answers`). Every replica's matcher is built from [`list_shown`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use platform::ids::{AccountId, OpenId};
@@ -220,6 +220,57 @@ pub async fn pending_answer(
             answered_at,
         },
     ))
+}
+
+type CitizenAnswerRow = (
+    AccountId,
+    OpenId,
+    String,
+    uuid::Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+);
+
+/// [`pending_answer`] for the citizens of a batch, in one statement.
+pub async fn pending_answers(
+    tx: &mut Transaction<'_, Postgres>,
+    citizens: &[(&AccountId, &OpenId)],
+) -> Result<HashMap<(AccountId, OpenId), PendingAnswer>, sqlx::Error> {
+    if citizens.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let accounts: Vec<&str> = citizens.iter().map(|(a, _)| a.as_str()).collect();
+    let openids: Vec<&str> = citizens.iter().map(|(_, o)| o.as_str()).collect();
+    let rows: Vec<CitizenAnswerRow> = sqlx::query_as(
+        "SELECT a.account, a.openid, a.event_id, a.service_id, a.service_name, a.msg_type,
+                    a.body, a.answered_at
+               FROM directory_answers a
+               JOIN (SELECT DISTINCT account, openid
+                       FROM unnest($1::text[], $2::text[]) AS c(account, openid)) c
+                 ON a.account = c.account AND a.openid = c.openid",
+    )
+    .bind(accounts)
+    .bind(openids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(account, openid, event_id, service_id, service_name, msg_type, body, answered_at)| {
+                let answer = PendingAnswer {
+                    event_id,
+                    service_id,
+                    service_name,
+                    msg_type,
+                    body,
+                    answered_at,
+                };
+                ((account, openid), answer)
+            },
+        )
+        .collect())
 }
 
 /// Records the directory's answer to the citizen (replacing an earlier one).

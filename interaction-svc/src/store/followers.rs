@@ -11,22 +11,32 @@ use platform::ids::{AccountId, OpenId};
 use platform::outbox::{self, OutboxEvent};
 use sqlx::{Postgres, Transaction};
 
-/// Records an interaction at `at` (a message, click, follow, scan or location report):
-/// creates the follower if unknown and moves `last_interaction_at` forward.
+/// Records the interactions of a batch of callbacks (a message, click, follow, scan or
+/// location report each) in one statement: creates each follower if unknown and moves
+/// `last_interaction_at` forward to their latest. Rows are written in key order, so two
+/// replicas touching the same followers cannot deadlock on them.
 pub async fn touch(
     tx: &mut Transaction<'_, Postgres>,
-    account: &AccountId,
-    openid: &OpenId,
-    at: DateTime<Utc>,
+    interactions: &[(&AccountId, &OpenId, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
+    if interactions.is_empty() {
+        return Ok(());
+    }
+    let accounts: Vec<&str> = interactions.iter().map(|(a, _, _)| a.as_str()).collect();
+    let openids: Vec<&str> = interactions.iter().map(|(_, o, _)| o.as_str()).collect();
+    let ats: Vec<DateTime<Utc>> = interactions.iter().map(|(_, _, at)| *at).collect();
     sqlx::query(
-        "INSERT INTO followers (account, openid, last_interaction_at) VALUES ($1, $2, $3)
+        "INSERT INTO followers (account, openid, last_interaction_at)
+         SELECT account, openid, max(at)
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS i(account, openid, at)
+          GROUP BY account, openid
+          ORDER BY account, openid
          ON CONFLICT (account, openid) DO UPDATE
             SET last_interaction_at = GREATEST(followers.last_interaction_at, EXCLUDED.last_interaction_at)",
     )
-    .bind(account)
-    .bind(openid)
-    .bind(at)
+    .bind(accounts)
+    .bind(openids)
+    .bind(ats)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -521,3 +521,106 @@ async fn says(
         other => panic!("expected a passive reply, got {other:?}"),
     }
 }
+
+/// The consumer applies a lane's queued callbacks as one batch, reading what the batch
+/// needs (claims, pending directory answers, held answers) once for all of them; the
+/// result must be that of applying them one at a time.
+#[tokio::test]
+async fn a_batch_of_one_citizens_callbacks_applies_as_one_at_a_time_would() {
+    use interaction_svc::app::callbacks::{Applied, Callbacks};
+    use interaction_svc::domain::{DeadlinePolicy, Departments, Intake};
+    use interaction_svc::replies::RulesCache;
+    use interaction_svc::replies::directory::DirectoryCache;
+    use platform::inbound::InboundEvent;
+    use std::sync::Arc;
+
+    let app = spawn_app().await;
+    app.seed_directory().await;
+    let directory = Arc::new(DirectoryCache::new(app.db.clone()));
+    directory.reload().await.unwrap();
+    let callbacks = Callbacks::new(
+        Arc::new(RulesCache::new(app.db.clone())),
+        directory,
+        Arc::new(Intake {
+            policy: DeadlinePolicy::default(),
+            fallback_department: "city-office".into(),
+            departments: Departments::default(),
+        }),
+    );
+    let decode = |callback: &Callback| {
+        InboundEvent::decode(&callback.inbound.encode_to_vec()).expect("a valid inbound event")
+    };
+    let apply = |events: Vec<InboundEvent>| {
+        let (db, callbacks) = (app.db.clone(), &callbacks);
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            let batch: Vec<&InboundEvent> = events.iter().collect();
+            let applied = callbacks.apply(&mut tx, &batch).await.unwrap();
+            tx.commit().await.unwrap();
+            applied
+        }
+    };
+    let mut citizen = Citizen::new();
+
+    // The directory answers the question; asking again in the same batch opens the
+    // ticket with the first question; the question delivered twice counts once.
+    let question = citizen.says("公积金怎么提取");
+    let again = citizen.says("还是不会弄");
+    let applied = apply(vec![decode(&question), decode(&again), decode(&question)]).await;
+    assert!(matches!(applied[0], Applied::Changed { .. }), "{applied:?}");
+    assert!(matches!(applied[1], Applied::Changed { .. }), "{applied:?}");
+    assert_eq!(applied[2], Applied::Duplicate);
+    let (ticket_id, summary): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT id, summary FROM tickets WHERE openid = $1")
+            .bind(&citizen.openid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(summary, "公积金怎么提取");
+    let thread: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM ticket_messages WHERE ticket_id = $1 ORDER BY at, id")
+            .bind(ticket_id)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(thread, ["公积金怎么提取", "还是不会弄"]);
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM directory_answers WHERE openid = $1")
+            .bind(&citizen.openid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0, "the ticket carries the first question now");
+    let last: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT last_interaction_at FROM followers WHERE openid = $1")
+            .bind(&citizen.openid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(last, again.create_time());
+
+    // With answers held for the citizen, only their last interaction in the batch
+    // sends them (once, after the commit); an unfollow is no interaction.
+    sqlx::query("UPDATE tickets SET awaiting_citizen = true WHERE id = $1")
+        .bind(ticket_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let more = citizen.says("补充一下材料");
+    let unfollow = citizen.does(CitizenAction::Unsubscribe);
+    let applied = apply(vec![decode(&more), decode(&more), decode(&unfollow)]).await;
+    assert_eq!(
+        applied,
+        [
+            Applied::Changed {
+                queued_events: true,
+                held_answers: true
+            },
+            Applied::Duplicate,
+            Applied::Changed {
+                queued_events: true,
+                held_answers: false
+            },
+        ]
+    );
+}

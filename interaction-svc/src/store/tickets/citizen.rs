@@ -3,6 +3,8 @@
 //! whose deadline passed. The change itself then goes through
 //! [`super::lifecycle::change`].
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use platform::ids::{AccountId, OpenId};
 use sqlx::{PgExecutor, Postgres, Transaction};
@@ -111,21 +113,29 @@ pub async fn awaiting_rating(
     Ok(id.map(|(id,)| TicketId(id)))
 }
 
-/// Whether the citizen has answers held for them (they were outside the 48-hour
-/// window when the department replied).
-pub async fn has_held_answers(
+/// Which of `citizens` have answers held for them (they were outside the 48-hour
+/// window when the department replied), in one statement.
+pub async fn with_held_answers(
     tx: &mut Transaction<'_, Postgres>,
-    account: &AccountId,
-    openid: &OpenId,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM tickets
-                         WHERE account = $1 AND openid = $2 AND awaiting_citizen)",
+    citizens: &[(&AccountId, &OpenId)],
+) -> Result<HashSet<(AccountId, OpenId)>, sqlx::Error> {
+    if citizens.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let accounts: Vec<&str> = citizens.iter().map(|(a, _)| a.as_str()).collect();
+    let openids: Vec<&str> = citizens.iter().map(|(_, o)| o.as_str()).collect();
+    let held: Vec<(AccountId, OpenId)> = sqlx::query_as(
+        "SELECT DISTINCT t.account, t.openid
+           FROM tickets t
+           JOIN unnest($1::text[], $2::text[]) AS c(account, openid)
+             ON t.account = c.account AND t.openid = c.openid
+          WHERE t.awaiting_citizen",
     )
-    .bind(account)
-    .bind(openid)
-    .fetch_one(&mut **tx)
-    .await
+    .bind(accounts)
+    .bind(openids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(held.into_iter().collect())
 }
 
 /// Locks up to `limit` tickets whose `deadline` passed before `now` unmarked, and
