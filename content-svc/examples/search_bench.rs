@@ -26,8 +26,8 @@
 use std::time::{Duration, Instant};
 
 use content_svc::domain::article::strip_html;
-use content_svc::domain::search::{SYNONYMS, SearchQuery, Segmenter};
-use content_svc::store::search::{IndexDoc, insert_many};
+use content_svc::domain::search::{SearchQuery, Segmenter};
+use content_svc::store::search::{IndexDoc, SearchFilter, insert_many, search_sql};
 use content_svc::{Application, Config};
 use platform::testing::{TestDb, TestNats, service_env};
 use proto::content::v1 as pb;
@@ -311,76 +311,65 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The plan and timing of a few queries alone (no concurrency), for the docs: each
-/// as the service runs it (all words, then any word when too few hold them all) and,
-/// for comparison, as an OR of the query's words with the synonyms' sub-words (the
-/// query before 0009). `SEARCH_BENCH_PLANS=1` prints the whole plans.
+/// stage the service may run (all words; a word jieba kept whole by its sub-words;
+/// any word), for all kinds and services only. `SEARCH_BENCH_PLANS=1` prints the
+/// whole plans.
 async fn explain(db: &sqlx::PgPool) -> anyhow::Result<()> {
     let words = content_svc::store::services::dictionary_words(db).await?;
     let segmenter = Segmenter::new(words.iter().map(String::as_str));
     let plans = std::env::var_os("SEARCH_BENCH_PLANS").is_some();
-    for query in ["社保卡补办", "通知", "停水", "社保卡丢了怎么补办"] {
+    for query in [
+        "社保卡补办",
+        "通知",
+        "停水",
+        "社保卡丢了怎么补办",
+        "停电通知",
+    ] {
         let parsed = SearchQuery::parse(&segmenter, query)?;
-        let (all, any, old) = (
-            parsed.tsquery_all(),
-            parsed.tsquery_any(),
-            old_tsquery(&segmenter, query),
-        );
-        for (label, matching, ranking, kind) in [
-            ("all words", &all, &any, None),
-            ("any word", &any, &any, None),
-            ("any word, before 0009's query", &old, &old, None),
-            ("all words, services only", &all, &any, Some("service")),
-        ] {
-            let plan: Vec<String> = sqlx::query_scalar(&format!(
-                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
-                content_svc::store::search::SEARCH_SQL
-            ))
-            // Planned with its values, as the service's statement is.
-            .persistent(false)
-            .bind(matching)
-            .bind(ranking)
-            .bind(ACCOUNT)
-            .bind(kind)
-            .bind(None::<String>)
-            .bind(10i64)
-            .fetch_all(db)
-            .await?;
-            let time = plan
-                .iter()
-                .find(|l| l.starts_with("Execution Time"))
-                .map_or("", String::as_str);
-            let buffers = plan
-                .iter()
-                .find(|l| l.trim_start().starts_with("Buffers"))
-                .map_or("", |l| l.trim());
-            println!("{query} — {label} ({matching}): {time}; {buffers}");
-            if plans {
-                for line in &plan {
-                    println!("    {line}");
+        let mut stages = vec![("all words", parsed.tsquery_all())];
+        if let Some(split) = parsed.tsquery_split() {
+            stages.push(("sub-words", split));
+        }
+        stages.push(("any word", parsed.tsquery_any()));
+        for (label, matching) in &stages {
+            for kind in [None, Some("service")] {
+                let filter = SearchFilter {
+                    account: ACCOUNT,
+                    kind,
+                    category: None,
+                    limit: 10,
+                };
+                let plan: Vec<String> = sqlx::query_scalar(&format!(
+                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
+                    search_sql(&filter)
+                ))
+                // Planned with its values, as the service's statement is.
+                .persistent(false)
+                .bind(matching)
+                .bind(ACCOUNT)
+                .bind(None::<String>)
+                .bind(10i64)
+                .fetch_all(db)
+                .await?;
+                let time = plan
+                    .iter()
+                    .find(|l| l.starts_with("Execution Time"))
+                    .map_or("", String::as_str);
+                let buffers = plan
+                    .iter()
+                    .find(|l| l.trim_start().starts_with("Buffers"))
+                    .map_or("", |l| l.trim());
+                let kinds = kind.unwrap_or("all kinds");
+                println!("{query} — {label}, {kinds} ({matching}): {time}; {buffers}");
+                if plans {
+                    for line in &plan {
+                        println!("    {line}");
+                    }
                 }
             }
         }
     }
     Ok(())
-}
-
-/// The query's words and every synonym's search-mode words, OR-ed (before 0009).
-fn old_tsquery(segmenter: &Segmenter, raw: &str) -> String {
-    let mut terms = segmenter.words(raw);
-    for group in SYNONYMS {
-        if group.iter().any(|name| raw.contains(name)) {
-            for word in group.iter().flat_map(|name| segmenter.words(name)) {
-                if !terms.contains(&word) {
-                    terms.push(word);
-                }
-            }
-        }
-    }
-    terms
-        .iter()
-        .map(|t| format!("'{t}'"))
-        .collect::<Vec<_>>()
-        .join(" | ")
 }
 
 async fn fill_articles(db: &sqlx::PgPool, articles: usize) -> anyhow::Result<()> {

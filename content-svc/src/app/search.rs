@@ -36,26 +36,36 @@ impl Search {
         Self { db, segmenter }
     }
 
-    /// Runs a checked query for one account, best first: documents holding all its
-    /// words (or their synonyms), and only when they are fewer than the limit,
-    /// documents holding any of them after those. 社保卡补办 as an OR of its words
-    /// matched 20,000 titles of 100,000 articles; as an AND, the titles about it.
+    /// Runs a checked query for one account, best first, in stages: documents
+    /// holding all its words (or their synonyms); then, only when they are fewer than
+    /// the limit, those holding the sub-words of a word jieba kept whole (停电 and 通知
+    /// for 停电通知, which no document may hold as one word); then those holding any of
+    /// the words. Each stage ranks by tier (title, keywords, body; see
+    /// [`store::search_sql`]) and reads no more than the limit; scores follow the
+    /// order: all words 7-9, sub-words 4-6, any word 1-3.
     pub async fn search(
         &self,
         query: &SearchQuery,
         filter: &SearchFilter<'_>,
     ) -> Result<Vec<Hit>, AppError> {
-        let any = query.tsquery_any();
-        let all = query.tsquery_all();
-        let mut rows = store::search(&self.db, &all, &any, filter).await?;
-        // Scores in bands that follow the order: all words 2 and up, any word below.
-        for row in &mut rows {
-            row.rank += 2.0;
-        }
+        let stages = [
+            Some((query.tsquery_all(), 6.0)),
+            query.tsquery_split().map(|split| (split, 3.0)),
+            Some((query.tsquery_any(), 0.0)),
+        ];
         let limit = usize::try_from(filter.limit).unwrap_or(0);
-        if rows.len() < limit && all != any {
+        let mut rows: Vec<HitRow> = Vec::new();
+        let mut done: Vec<String> = Vec::new();
+        for (matching, band) in stages.into_iter().flatten() {
+            // The same query as a stage already run finds nothing new.
+            if rows.len() >= limit || done.contains(&matching) {
+                continue;
+            }
+            // A stage's first `limit` rows hold at most `found` rows already taken (its
+            // matches include the earlier ones), so at least `limit - found` new ones
+            // when it has them.
             let found = rows.len();
-            for row in store::search(&self.db, &any, &any, filter).await? {
+            for mut row in store::search(&self.db, &matching, filter).await? {
                 if rows.len() == limit {
                     break;
                 }
@@ -63,9 +73,11 @@ impl Search {
                     .iter()
                     .any(|r| r.ref_id == row.ref_id && r.kind == row.kind);
                 if !seen {
+                    row.rank += band;
                     rows.push(row);
                 }
             }
+            done.push(matching);
         }
         Ok(rows
             .into_iter()

@@ -114,6 +114,11 @@ pub struct SearchQuery {
     /// word and its synonyms). Search-mode sub-words (社保 of 社保卡), one-character
     /// words and question words are left out.
     pub groups: Vec<Vec<String>>,
+    /// For each group, the search-mode sub-words its word is made of end to end
+    /// (停电通知: 停电, 通知), or nothing when they do not make it up (社保卡: 社保 is
+    /// not all of it). jieba keeps a word of its dictionary whole, and no document may
+    /// hold 停电通知 as one word while many hold 停电 and 通知.
+    pub pieces: Vec<Vec<String>>,
 }
 
 impl SearchQuery {
@@ -154,6 +159,7 @@ impl SearchQuery {
         } else {
             telling
         };
+        let pieces: Vec<Vec<String>> = required.iter().map(|w| pieces(w, &words)).collect();
         let groups: Vec<Vec<String>> = required
             .into_iter()
             .map(|word| {
@@ -186,7 +192,11 @@ impl SearchQuery {
                 terms.push(word.clone());
             }
         }
-        Ok(Self { terms, groups })
+        Ok(Self {
+            terms,
+            groups,
+            pieces,
+        })
     }
 
     /// The `to_tsquery('simple', …)` text of a document holding all the query's
@@ -208,6 +218,33 @@ impl SearchQuery {
             })
             .collect::<Vec<_>>()
             .join(" & ")
+    }
+
+    /// The `to_tsquery('simple', …)` text of a document holding all the query's
+    /// words, each word that jieba kept whole (停电通知) also found by its sub-words
+    /// together (`('停电通知' | '停电' & '通知')`); `None` when no word splits, so
+    /// this is [`tsquery_all`](Self::tsquery_all).
+    pub fn tsquery_split(&self) -> Option<String> {
+        if self.pieces.iter().all(Vec::is_empty) {
+            return None;
+        }
+        let groups = self.groups.iter().zip(&self.pieces).map(|(group, pieces)| {
+            let mut alternatives: Vec<String> = group.iter().map(|t| format!("'{t}'")).collect();
+            if !pieces.is_empty() {
+                alternatives.push(
+                    pieces
+                        .iter()
+                        .map(|p| format!("'{p}'"))
+                        .collect::<Vec<_>>()
+                        .join(" & "),
+                );
+            }
+            match alternatives.as_slice() {
+                [one] => one.clone(),
+                _ => format!("({})", alternatives.join(" | ")),
+            }
+        });
+        Some(groups.collect::<Vec<_>>().join(" & "))
     }
 
     /// The `to_tsquery('simple', …)` text of a document holding any term (ranking
@@ -262,6 +299,44 @@ impl SearchQuery {
         let suffix = if end < chars.len() { "…" } else { "" };
         format!("{prefix}{marked}{suffix}")
     }
+}
+
+/// The fewest of `words` (two characters or more, other than `word`) that spell
+/// `word` end to end, or none: 停电通知 is 停电 + 通知, not 停电 + 电通 + 通知.
+fn pieces(word: &str, words: &[String]) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let candidates: Vec<Vec<char>> = words
+        .iter()
+        .filter(|w| w.as_str() != word && w.chars().count() >= 2 && word.contains(w.as_str()))
+        .map(|w| w.chars().collect())
+        .collect();
+    // best[i]: the fewest pieces spelling chars[..i], and the piece ending there.
+    let mut best: Vec<Option<(usize, usize)>> = vec![None; chars.len() + 1];
+    best[0] = Some((0, 0));
+    for start in 0..chars.len() {
+        let Some((count, _)) = best[start] else {
+            continue;
+        };
+        for (i, piece) in candidates.iter().enumerate() {
+            let end = start + piece.len();
+            if chars[start..].starts_with(piece)
+                && best[end].is_none_or(|(fewest, _)| count + 1 < fewest)
+            {
+                best[end] = Some((count + 1, i));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut end = chars.len();
+    while end > 0 {
+        let Some((_, i)) = best[end] else {
+            return Vec::new();
+        };
+        out.push(candidates[i].iter().collect::<String>());
+        end -= candidates[i].len();
+    }
+    out.reverse();
+    out
 }
 
 fn find_chars(haystack: &[char], needle: &str) -> Option<usize> {
@@ -343,6 +418,28 @@ mod tests {
         let s = Segmenter::default();
         let q = SearchQuery::parse(&s, "怎么").unwrap();
         assert_eq!(q.tsquery_all(), "'怎么'");
+    }
+
+    #[test]
+    fn a_word_jieba_keeps_whole_is_also_searched_by_its_sub_words() {
+        let s = Segmenter::default();
+        // 停电通知 is one word of jieba's dictionary; 电通 is one too, but 停电 and 通知
+        // spell it end to end.
+        let q = SearchQuery::parse(&s, "停电通知").unwrap();
+        assert_eq!(q.tsquery_all(), "'停电通知'");
+        assert_eq!(
+            q.tsquery_split().as_deref(),
+            Some("('停电通知' | '停电' & '通知')")
+        );
+        // Synonyms stay, and a word that does not split stays as it is.
+        let q = SearchQuery::parse(&s, "医疗保险报销").unwrap();
+        assert_eq!(
+            q.tsquery_split().as_deref(),
+            Some("('医疗保险' | '医保' | '基本医疗保险' | '医疗' & '保险') & '报销'")
+        );
+        // 社保 is not all of 社保卡: nothing to split.
+        let q = SearchQuery::parse(&s, "社保卡补办").unwrap();
+        assert_eq!(q.tsquery_split(), None);
     }
 
     #[test]

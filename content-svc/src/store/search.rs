@@ -127,72 +127,93 @@ pub async fn remove(
     Ok(())
 }
 
-/// [`search`]'s statement ($1 the tsquery a hit must match, $2 the tsquery it is
-/// ranked by, $3 account, $4 kind, $5 category, $6 limit); public so the search
-/// benchmark can EXPLAIN it.
+/// [`search`]'s statement for `filter`'s kinds ($1 the tsquery a hit must match, $2
+/// account, $3 category, $4 limit); public so the search benchmark can EXPLAIN it.
 ///
-/// Two tiers. Documents whose title or keywords match are all ranked and come
-/// first, so a title or keyword hit outranks any body hit; they are found and ranked
-/// in `search_headlines` (migration 0009), a narrow copy of the headline, and only
-/// the best `limit` are fetched from `search_documents`. Only when they are fewer than
-/// the limit are body matches added, ranked among at most 200 of them: a common word
-/// matches most of an archive, and ranking each whole-document tsvector is what made
-/// a query take seconds. Which body matches are looked at is then arbitrary — they
-/// fill places that no title or keyword earned.
-pub const SEARCH_SQL: &str = "WITH q AS MATERIALIZED
-         (SELECT to_tsquery('simple', $1) AS m, to_tsquery('simple', $2) AS r),
-        head AS (
-         SELECT h.kind, h.ref_id, h.title,
-                1::real + ts_rank('{0.1, 0.2, 0.4, 1.0}', h.headline, q.r) AS rank
-           FROM search_headlines h, q
-          WHERE h.headline @@ q.m
-            AND h.account = $3
-            AND ($4::text IS NULL OR h.kind = $4)
-            AND ($5::text IS NULL OR h.category = $5)
-          ORDER BY rank DESC, h.title, h.ref_id
-          LIMIT $6),
-        body AS (
-         SELECT kind, ref_id, title, ts_rank('{0.1, 0.2, 0.4, 1.0}', document, q.r) AS rank
-           FROM (SELECT d.kind, d.ref_id, d.title, d.document
-                   FROM search_documents d, q
-                  WHERE (SELECT count(*) FROM head) < $6
-                    AND d.document @@ q.m
-                    AND NOT d.headline @@ q.m
-                    AND d.enabled
-                    AND d.accounts @> ARRAY[$3::text]
-                    AND ($4::text IS NULL OR d.kind = $4)
-                    AND ($5::text IS NULL OR d.category = $5)
-                  LIMIT 200) AS candidates, q),
-        best AS (
-         SELECT * FROM head
-         UNION ALL
-         SELECT * FROM body
-         ORDER BY rank DESC, title, ref_id
-         LIMIT $6)
- SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, best.rank
-   FROM best JOIN search_documents d ON d.kind = best.kind AND d.ref_id = best.ref_id
-  ORDER BY best.rank DESC, best.title, best.ref_id";
+/// Three tiers, in order: the title matches; the title and keywords together match
+/// (`search_headlines`, migration 0009); the whole document matches (body text).
+/// Within a tier services come before articles (the directory answers "how do I
+/// …"), then the newest first (ids are UUIDv7, so by creation). Each tier and kind
+/// is an index read in that order: the btree `(account, kind, ref_id)` with the
+/// tsvector as a filter when the words are common (通知: the first ten of 33,000
+/// matches are among the newest thirty rows), the GIN index and a sort of the few
+/// matches when they are rare; PostgreSQL picks by the words' statistics, so the
+/// tsquery is written into each part rather than read from a CTE it cannot see
+/// into. The `LIMIT` over the `UNION ALL` stops as soon as the limit is reached: a
+/// later part is not read at all when earlier ones fill the places. A kind the
+/// filter leaves out has no part at all (a part ruled out only by its condition was
+/// still planned, once as a parallel scan whose workers took 20 ms to start).
+pub fn search_sql(filter: &SearchFilter<'_>) -> String {
+    // Articles have no category: one category means services only.
+    let kinds: &[&str] = match (filter.kind, filter.category) {
+        (Some("service"), _) => &["service"],
+        (Some(_), Some(category)) if !category.is_empty() => &[],
+        (Some(_), _) => &["article"],
+        (None, Some(category)) if !category.is_empty() => &["service"],
+        (None, _) => &["service", "article"],
+    };
+    let tiers = [
+        (
+            "3",
+            "search_headlines h",
+            "h.title_vector @@ to_tsquery('simple', $1)",
+            "h.account = $2",
+        ),
+        (
+            "2",
+            "search_headlines h",
+            "h.headline @@ to_tsquery('simple', $1) AND NOT h.title_vector @@ to_tsquery('simple', $1)",
+            "h.account = $2",
+        ),
+        (
+            "1",
+            "search_documents h",
+            "h.document @@ to_tsquery('simple', $1) AND NOT h.headline @@ to_tsquery('simple', $1)",
+            "h.enabled AND h.accounts @> ARRAY[$2::text]",
+        ),
+    ];
+    let mut parts = Vec::new();
+    for (rank, table, matches, shown) in tiers {
+        for kind in kinds {
+            parts.push(format!(
+                "(SELECT h.kind, h.ref_id, {rank}::real AS rank FROM {table}
+                   WHERE {matches} AND {shown} AND h.kind = '{kind}'
+                     AND ($3::text IS NULL OR h.category = $3)
+                   ORDER BY h.ref_id DESC LIMIT $4)"
+            ));
+        }
+    }
+    if parts.is_empty() {
+        // Nothing can match (articles of one category); the statement still answers.
+        parts.push(
+            "(SELECT ''::text AS kind, NULL::uuid AS ref_id, 0::real AS rank WHERE false)"
+                .to_owned(),
+        );
+    }
+    format!(
+        "WITH hits AS ({} LIMIT $4)
+         SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, hits.rank
+           FROM hits JOIN search_documents d ON d.kind = hits.kind AND d.ref_id = hits.ref_id
+          ORDER BY hits.rank DESC, hits.kind DESC, hits.ref_id DESC",
+        parts.join(" UNION ALL ")
+    )
+}
 
-/// The enabled documents an account shows matching `matching`, best first by
-/// `ranking`: title and keyword matches (ts_rank, weights B 0.4, A 1.0), then body
-/// matches; ties by title.
+/// The enabled documents an account shows matching `matching`, best first: title
+/// matches (rank 3), then title-and-keyword matches (2), then body matches (1);
+/// within each, services first, then the newest.
 pub async fn search(
     db: &PgPool,
     matching: &str,
-    ranking: &str,
     filter: &SearchFilter<'_>,
 ) -> Result<Vec<HitRow>, sqlx::Error> {
-    // Planned with each query's own values, never as a cached generic plan: with the
-    // values, `$4 IS NULL OR kind = $4` becomes `kind = 'service'` and the body tier
-    // reads only services (an index on the kind or category ANDed with the body's
-    // GIN), where a generic plan rechecked every article holding the word (8,900
-    // pages, 73 ms for 营业执照 among services against 7 ms; docs/benchmarks.md).
-    sqlx::query_as(SEARCH_SQL)
+    // Planned with each query's own values, never as a cached generic plan: whether a
+    // part reads the btree in order or the GIN index depends on how common the words
+    // are (docs/benchmarks.md, "Search").
+    sqlx::query_as(&search_sql(filter))
         .persistent(false)
         .bind(matching)
-        .bind(ranking)
         .bind(filter.account)
-        .bind(filter.kind)
         .bind(filter.category)
         .bind(filter.limit)
         .fetch_all(db)

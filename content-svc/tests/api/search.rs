@@ -1,7 +1,8 @@
-//! Search: documents holding all the query's words come first (titles and keywords
-//! above bodies), documents holding any of them fill the places left, and the narrow
-//! headline table follows every write of the index (directory changes, bulk loads,
-//! removals).
+//! Search: documents holding all the query's words come first, then those holding
+//! the parts of a word jieba keeps whole, then any of them; within each, title hits
+//! above keyword hits above body hits, services first, then the newest; and the
+//! narrow headline table follows every write of the index (directory changes, bulk
+//! loads, removals).
 
 use proto::content::v1 as pb;
 
@@ -188,5 +189,96 @@ async fn bulk_loaded_and_removed_documents_are_found_and_then_not() {
         .await
         .expect("count");
     assert_eq!(rows, 2);
+    app.stop().await;
+}
+
+/// Bulk-indexes articles (oldest first: each gets a newer UUIDv7) with a title,
+/// a digest (keywords) and a body, and returns their ids.
+async fn index_articles(app: &TestApp, docs: &[(&str, &str, &str)]) -> Vec<uuid::Uuid> {
+    use content_svc::domain::search::Segmenter;
+    use content_svc::store::search::{IndexDoc, insert_many};
+
+    let segmenter = Segmenter::default();
+    let ids: Vec<uuid::Uuid> = docs.iter().map(|_| uuid::Uuid::now_v7()).collect();
+    let rows: Vec<IndexDoc<'_>> = ids
+        .iter()
+        .zip(docs)
+        .map(|(id, (title, digest, body))| IndexDoc {
+            kind: "article",
+            ref_id: *id,
+            accounts: vec!["chenzhou".into()],
+            category: "",
+            title,
+            summary: digest,
+            url: "https://mp.weixin.qq.com/s/x",
+            enabled: true,
+            title_words: segmenter.indexable(title),
+            keyword_words: segmenter.indexable(digest),
+            body_words: segmenter.indexable(body),
+        })
+        .collect();
+    let mut tx = app.db.begin().await.expect("tx");
+    insert_many(&mut tx, &rows).await.expect("inserted");
+    tx.commit().await.expect("commit");
+    ids
+}
+
+#[tokio::test]
+async fn title_hits_come_before_keyword_hits_before_body_hits_services_first_then_newest() {
+    let app = spawn_app().await;
+    // The service first, so it is the oldest document.
+    app.client
+        .clone()
+        .create_service(authed(
+            service("垃圾分类投放点查询", "查询附近的投放点"),
+            ADMIN_KEY,
+        ))
+        .await
+        .expect("created");
+    // Then oldest to newest; every one holds 垃圾分类 somewhere.
+    index_articles(
+        &app,
+        &[
+            ("垃圾分类指南", "", "请市民相互转告"),
+            ("社区新闻", "本月垃圾分类检查结果", "请市民相互转告"),
+            ("周末活动", "", "文明城市建设，垃圾分类从我做起"),
+            ("垃圾分类新规", "", "请市民相互转告"),
+        ],
+    )
+    .await;
+
+    // Titles (the service first, then the articles newest first), the digest, the
+    // body.
+    assert_eq!(
+        titles(&app, "chenzhou", "垃圾分类").await,
+        [
+            "垃圾分类投放点查询",
+            "垃圾分类新规",
+            "垃圾分类指南",
+            "社区新闻",
+            "周末活动"
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_word_no_document_holds_whole_finds_documents_holding_its_parts_first() {
+    let app = spawn_app().await;
+    // jieba keeps 停电通知 as one word; no title here holds it whole.
+    index_articles(
+        &app,
+        &[
+            ("关于城东停电检修的通知", "", "请市民相互转告"),
+            ("停电检修安排", "", "请市民相互转告"),
+            ("放假通知", "", "请市民相互转告"),
+        ],
+    )
+    .await;
+    // The one holding both parts, then those holding either, newest first.
+    assert_eq!(
+        titles(&app, "chenzhou", "停电通知").await,
+        ["关于城东停电检修的通知", "放假通知", "停电检修安排"]
+    );
     app.stop().await;
 }
