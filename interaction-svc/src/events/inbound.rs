@@ -137,8 +137,10 @@ impl<H: HeldAnswers> InboundHandler<H> {
 
 impl<H: HeldAnswers> EventHandler for InboundHandler<H> {
     const CONSUMER: ConsumerSpec = CONSUMER;
-    /// Eight lanes keep PostgreSQL busy on two cores without piling up lock waits.
-    const CONCURRENCY: usize = 8;
+    /// Four lanes: on two cores, eight applied a full stream 25-35% slower (more
+    /// connections contending, smaller batches), two left a core idle
+    /// (docs/reliability.md, "Soak").
+    const CONCURRENCY: usize = 4;
     const BATCH: usize = 64;
     type Event = InboundEvent;
 
