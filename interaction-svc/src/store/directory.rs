@@ -194,7 +194,38 @@ pub async fn list_shown(
     Ok(shown)
 }
 
-type AnswerRow = (String, uuid::Uuid, String, String, String, DateTime<Utc>);
+/// A row of `directory_answers`, as the domain's [`PendingAnswer`].
+#[derive(sqlx::FromRow)]
+struct AnswerRow {
+    event_id: String,
+    service_id: uuid::Uuid,
+    service_name: String,
+    msg_type: String,
+    body: String,
+    answered_at: DateTime<Utc>,
+}
+
+impl From<AnswerRow> for PendingAnswer {
+    fn from(row: AnswerRow) -> Self {
+        Self {
+            event_id: row.event_id,
+            service_id: row.service_id,
+            service_name: row.service_name,
+            msg_type: row.msg_type,
+            body: row.body,
+            answered_at: row.answered_at,
+        }
+    }
+}
+
+/// An [`AnswerRow`] with the citizen it is for.
+#[derive(sqlx::FromRow)]
+struct CitizenAnswerRow {
+    account: AccountId,
+    openid: OpenId,
+    #[sqlx(flatten)]
+    answer: AnswerRow,
+}
 
 /// The last question the directory answered for the citizen.
 pub async fn pending_answer(
@@ -210,28 +241,8 @@ pub async fn pending_answer(
     .bind(openid)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(
-        |(event_id, service_id, service_name, msg_type, body, answered_at)| PendingAnswer {
-            event_id,
-            service_id,
-            service_name,
-            msg_type,
-            body,
-            answered_at,
-        },
-    ))
+    Ok(row.map(PendingAnswer::from))
 }
-
-type CitizenAnswerRow = (
-    AccountId,
-    OpenId,
-    String,
-    uuid::Uuid,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-);
 
 /// [`pending_answer`] for the citizens of a batch, in one statement.
 pub async fn pending_answers(
@@ -245,11 +256,11 @@ pub async fn pending_answers(
     let openids: Vec<&str> = citizens.iter().map(|(_, o)| o.as_str()).collect();
     let rows: Vec<CitizenAnswerRow> = sqlx::query_as(
         "SELECT a.account, a.openid, a.event_id, a.service_id, a.service_name, a.msg_type,
-                    a.body, a.answered_at
-               FROM directory_answers a
-               JOIN (SELECT DISTINCT account, openid
-                       FROM unnest($1::text[], $2::text[]) AS c(account, openid)) c
-                 ON a.account = c.account AND a.openid = c.openid",
+                a.body, a.answered_at
+           FROM directory_answers a
+           JOIN (SELECT DISTINCT account, openid
+                   FROM unnest($1::text[], $2::text[]) AS c(account, openid)) c
+             ON a.account = c.account AND a.openid = c.openid",
     )
     .bind(accounts)
     .bind(openids)
@@ -257,19 +268,7 @@ pub async fn pending_answers(
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(account, openid, event_id, service_id, service_name, msg_type, body, answered_at)| {
-                let answer = PendingAnswer {
-                    event_id,
-                    service_id,
-                    service_name,
-                    msg_type,
-                    body,
-                    answered_at,
-                };
-                ((account, openid), answer)
-            },
-        )
+        .map(|row| ((row.account, row.openid), row.answer.into()))
         .collect())
 }
 
