@@ -39,6 +39,36 @@ async fn publish(js: &jetstream::Context, msg_id: &str, attempts: usize) -> Resu
     Err(last)
 }
 
+/// Fetches and acks `count` messages. Each pull expires, and is asked again, so a pull
+/// the consumer's old leader never answered (it was just killed) cannot hang the test.
+async fn fetch(consumer: &PullConsumer, count: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        let pull = consumer
+            .batch()
+            .max_messages(count - seen.len())
+            .expires(Duration::from_secs(1))
+            .messages();
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut messages = pull.await.map_err(|e| e.to_string())?;
+            while let Some(message) = messages.next().await {
+                let message = message.map_err(|e| e.to_string())?;
+                seen.push(String::from_utf8(message.payload.to_vec()).unwrap());
+                message.ack().await.map_err(|e| e.to_string())?;
+            }
+            Ok::<_, String>(())
+        })
+        .await;
+        if seen.len() >= count {
+            return seen;
+        }
+        if let Ok(Err(error)) = read {
+            tracing::debug!(%error, "pull failed; asking again");
+        }
+    }
+    panic!("only {seen:?} of {count} messages after 60 pulls");
+}
+
 /// Provisions every stream as a service's start-up does, retried while leaders are elected.
 async fn provision(js: &jetstream::Context, config: &NatsConfig) -> Result<(), String> {
     let mut last = String::new();
@@ -102,13 +132,7 @@ async fn an_r3_stream_keeps_acking_and_delivering_with_a_node_lost_and_never_ack
     provision(&js, &config)
         .await
         .expect("a service restarting meanwhile still starts");
-    let mut messages = consumer.fetch().max_messages(2).messages().await.unwrap();
-    let mut seen = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.unwrap();
-        seen.push(String::from_utf8(message.payload.to_vec()).unwrap());
-        message.ack().await.unwrap();
-    }
+    let seen = fetch(&consumer, 2).await;
     assert_eq!(seen, ["callback-1", "callback-2"]);
 
     // Lose a second node: no quorum, so no ack (the gateway answers nothing and WeChat retries).
