@@ -19,7 +19,8 @@
 //! Needs PostgreSQL and NATS as the tests do (`TEST_DATABASE_URL`, `NATS_URL`).
 //! `SEARCH_BENCH_KEEP=1` keeps the filled database (its URL is printed) and
 //! `SEARCH_BENCH_REUSE=URL` runs the queries against one kept earlier, for trying a
-//! change of the query without filling again.
+//! change of the query without filling again. `SEARCH_BENCH_INDEX=database` answers
+//! every search from PostgreSQL instead of the replica's index in memory.
 // A benchmark reports on standard output.
 #![allow(clippy::print_stdout)]
 
@@ -263,6 +264,21 @@ async fn main() -> anyhow::Result<()> {
     let concurrency = env_usize("SEARCH_BENCH_CONCURRENCY", 50);
     let seconds = env_usize("SEARCH_BENCH_SECONDS", 20) as u64;
 
+    // `memory` (the default, as deployed) or `database` (every search read from
+    // PostgreSQL), to compare the two on the same data.
+    let in_memory = match std::env::var("SEARCH_BENCH_INDEX").as_deref() {
+        Ok("database") => "false",
+        Ok("memory") | Err(_) => "true",
+        Ok(other) => anyhow::bail!("SEARCH_BENCH_INDEX={other}: expected memory or database"),
+    };
+    println!(
+        "searches answered from {}",
+        if in_memory == "true" {
+            "memory"
+        } else {
+            "the database"
+        }
+    );
     let test_db = TestDb::new("content_search_bench");
     let test_nats = TestNats::new();
     let seed_path = std::env::temp_dir().join(format!("search-bench-{}.tsv", std::process::id()));
@@ -281,6 +297,7 @@ async fn main() -> anyhow::Result<()> {
             ("HALL_ADDR", "127.0.0.1:0"),
             // A connection per concurrent query, as a replica sized for the load has.
             ("DATABASE_MAX_CONNECTIONS", pool.as_str()),
+            ("CONTENT_SEARCH_IN_MEMORY", in_memory),
         ],
     );
     let reuse = std::env::var("SEARCH_BENCH_REUSE").ok();
@@ -289,17 +306,36 @@ async fn main() -> anyhow::Result<()> {
         env = env.with("DATABASE_URL", db_url.as_str());
     }
     let started = Instant::now();
-    // Builds the schema and loads the 2,000 services through the seed loader.
+    // Builds the schema and loads the 2,000 services through the seed loader (and,
+    // reusing a filled database, loads the index in memory).
     let app = Application::build(Config::from_env(&env)?).await?;
     println!(
-        "{services} services seeded and indexed in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "{services} services seeded and indexed (or a filled database opened) in {:.1} s; \
+         this process's RSS {} MiB",
+        started.elapsed().as_secs_f64(),
+        rss_mib()
     );
     let _ = std::fs::remove_file(&seed_path);
     let db = sqlx::PgPool::connect(&db_url).await?;
-    if reuse.is_none() {
+    let app = if reuse.is_none() {
         fill_articles(&db, articles).await?;
-    }
+        // Started again on the filled database, as a replica is: its index in memory
+        // is loaded before it serves.
+        drop(app);
+        let started = Instant::now();
+        let app = Application::build(Config::from_env(
+            &env.clone().with("DATABASE_URL", db_url.as_str()),
+        )?)
+        .await?;
+        println!(
+            "started again on the filled database in {:.1} s; this process's RSS {} MiB",
+            started.elapsed().as_secs_f64(),
+            rss_mib()
+        );
+        app
+    } else {
+        app
+    };
     if std::env::var_os("SEARCH_BENCH_KEEP").is_some() {
         println!("kept: SEARCH_BENCH_REUSE={db_url}");
         std::mem::forget(test_db);
@@ -308,6 +344,19 @@ async fn main() -> anyhow::Result<()> {
     run_queries(app, concurrency, seconds).await?;
     db.close().await;
     Ok(())
+}
+
+/// This process's resident memory (the service and the benchmark's clients).
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
 }
 
 /// The plan and timing of a few queries alone (no concurrency), for the docs: each

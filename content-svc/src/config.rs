@@ -93,6 +93,10 @@ pub struct ContentConfig {
     pub scheduler_interval: Duration,
     /// `OUTBOX_POLL_INTERVAL` (default 1 s): the relay's safety-net poll.
     pub outbox_poll_interval: Duration,
+    /// `CONTENT_SEARCH_IN_MEMORY` (default `true`): answer searches from a copy of
+    /// the index held in memory by each replica (README, "Search"; ~1 KB per document
+    /// of 100,000); `false`: every search is read from PostgreSQL.
+    pub search_in_memory: bool,
 }
 
 impl ContentConfig {
@@ -124,6 +128,7 @@ impl ContentConfig {
             scheduler_interval: env.duration_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
             outbox_poll_interval: env
                 .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            search_in_memory: env.parse_or("CONTENT_SEARCH_IN_MEMORY", true)?,
         })
     }
 }

@@ -17,7 +17,7 @@ use crate::app::directory::Directory;
 use crate::app::lexicon::Lexicon;
 use crate::app::menus::Menus;
 use crate::app::publishing::Publisher;
-use crate::app::search::Search;
+use crate::app::search::{LiveIndex, Search};
 use crate::config::{Config, ContentConfig, DEFAULTS};
 use crate::domain::screening::STARTER_LEXICON;
 use crate::domain::search::Segmenter;
@@ -34,6 +34,7 @@ pub struct Application {
     articles: Articles,
     directory: Directory,
     search: Search,
+    search_follower: Option<crate::jobs::search_index::Follower>,
     content: ContentConfig,
     signal: OutboxSignal,
     menus: Menus,
@@ -96,13 +97,21 @@ impl Application {
             segmenter.clone(),
         );
         let directory = Directory::new(runtime.db.clone(), signal.clone(), segmenter.clone());
-        let search = Search::new(runtime.db.clone(), segmenter);
+        let live_index = content
+            .search_in_memory
+            .then(|| LiveIndex::new(runtime.db.clone()));
+        let search = Search::new(runtime.db.clone(), segmenter, live_index.clone());
         if let Some(text) = &seed {
             let seeded = directory.seed(text).await?;
             if seeded > 0 {
                 tracing::info!(services = seeded, "directory seeded");
             }
         }
+        // After the seed, so the first load holds it.
+        let search_follower = match live_index {
+            Some(live) => Some(crate::jobs::search_index::start(runtime.db.clone(), live).await?),
+            None => None,
+        };
         let menus = Menus::new(runtime.db.clone(), menu_clients, &hall_config.public_url);
         let hall = platform::service::bind(hall_config.addr).await?;
         let hall_port = hall.local_addr()?.port();
@@ -111,6 +120,7 @@ impl Application {
             articles,
             directory,
             search,
+            search_follower,
             content,
             signal,
             menus,
@@ -150,6 +160,11 @@ impl Application {
             articles: self.articles.clone(),
             db: db.clone(),
         }));
+        if let Some(follower) = self.search_follower.take() {
+            self.runtime
+                .drain
+                .spawn(follower.run(self.runtime.drain.clone()));
+        }
         self.runtime.drain.spawn(crate::jobs::scheduler::run(
             self.articles.clone(),
             self.content.scheduler_interval,

@@ -1,11 +1,16 @@
 //! Chinese search over directory services (indexed in the transaction of each
-//! directory change) and published articles.
+//! directory change) and published articles, answered from this replica's copy of
+//! the index in memory when it is up to date, else by PostgreSQL.
+
+use std::sync::{Arc, RwLock};
 
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::watch;
 
 use super::AppError;
 use crate::domain::article::strip_html;
-use crate::domain::search::{SearchQuery, Segmenter};
+use crate::domain::search::{Match, SearchQuery, Segmenter};
+use crate::domain::search_index::{DocKind, IndexHit, SearchIndex};
 use crate::store::articles::ArticleRow;
 use crate::store::search::{self as store, HitRow, IndexDoc, SearchFilter};
 use crate::store::services::ServiceRow;
@@ -23,17 +28,27 @@ pub struct Hit {
     pub snippet: String,
 }
 
+/// How long a query waits for its replica's in-memory index to apply the changes
+/// committed before it (milliseconds, normally) before it asks the database instead.
+const FRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Search use cases.
 #[derive(Clone)]
 pub struct Search {
     db: PgPool,
     segmenter: Segmenter,
+    live: Option<Arc<LiveIndex>>,
 }
 
 impl Search {
-    /// Searches `db`'s index, segmenting queries with `segmenter`.
-    pub fn new(db: PgPool, segmenter: Segmenter) -> Self {
-        Self { db, segmenter }
+    /// Searches `db`'s index, segmenting queries with `segmenter`; with `live`, from
+    /// that in-memory copy of it whenever it is loaded and up to date.
+    pub fn new(db: PgPool, segmenter: Segmenter, live: Option<Arc<LiveIndex>>) -> Self {
+        Self {
+            db,
+            segmenter,
+            live,
+        }
     }
 
     /// Runs a checked query for one account, best first, in stages: documents
@@ -43,43 +58,48 @@ impl Search {
     /// the words. Each stage ranks by tier (title, keywords, body; see
     /// [`store::search_sql`]) and reads no more than the limit; scores follow the
     /// order: all words 7-9, sub-words 4-6, any word 1-3.
+    ///
+    /// Answered from the in-memory index when it holds every change committed before
+    /// the query (one small read of the database to know), else by the database.
     pub async fn search(
         &self,
         query: &SearchQuery,
         filter: &SearchFilter<'_>,
     ) -> Result<Vec<Hit>, AppError> {
         let stages = [
-            Some((query.tsquery_all(), 6.0)),
-            query.tsquery_split().map(|split| (split, 3.0)),
-            Some((query.tsquery_any(), 0.0)),
+            Some((query.match_all(), 6.0)),
+            query.match_split().map(|split| (split, 3.0)),
+            Some((query.match_any(), 0.0)),
         ];
-        let limit = usize::try_from(filter.limit).unwrap_or(0);
-        let mut rows: Vec<HitRow> = Vec::new();
-        let mut done: Vec<String> = Vec::new();
-        for (matching, band) in stages.into_iter().flatten() {
-            // The same query as a stage already run finds nothing new.
-            if rows.len() >= limit || done.contains(&matching) {
-                continue;
+        let mut ranked = Ranked::new(filter.limit);
+        let mut answered = None;
+        if let Some(live) = &self.live {
+            let latest = store::change_number(&self.db).await?;
+            if live.caught_up(latest, FRESH_WAIT).await {
+                answered = live.run(|index| {
+                    for (matching, band) in stages.iter().flatten() {
+                        if ranked.wants(matching) {
+                            let found = index.search(matching, filter);
+                            ranked.take(matching, found.into_iter().map(hit_row), *band);
+                        }
+                    }
+                });
             }
-            // A stage's first `limit` rows hold at most `found` rows already taken (its
-            // matches include the earlier ones), so at least `limit - found` new ones
-            // when it has them.
-            let found = rows.len();
-            for mut row in store::search(&self.db, &matching, filter).await? {
-                if rows.len() == limit {
-                    break;
-                }
-                let seen = rows[..found]
-                    .iter()
-                    .any(|r| r.ref_id == row.ref_id && r.kind == row.kind);
-                if !seen {
-                    row.rank += band;
-                    rows.push(row);
-                }
-            }
-            done.push(matching);
         }
-        Ok(rows
+        let source = if answered.is_some() {
+            "memory"
+        } else {
+            for (matching, band) in stages.iter().flatten() {
+                if ranked.wants(matching) {
+                    let found = store::search(&self.db, &matching.tsquery(), filter).await?;
+                    ranked.take(matching, found, *band);
+                }
+            }
+            "database"
+        };
+        metrics::counter!("content_search_queries_total", "index" => source).increment(1);
+        Ok(ranked
+            .rows
             .into_iter()
             .map(|row| {
                 let snippet = query.snippet(&row.summary, SNIPPET);
@@ -91,6 +111,170 @@ impl Search {
     /// The segmenter queries go through (the door parses them with it).
     pub fn segmenter(&self) -> &Segmenter {
         &self.segmenter
+    }
+}
+
+/// The hits of a search's stages, merged: each stage adds the hits the earlier ones
+/// did not find, raised by its band, until the limit.
+struct Ranked {
+    rows: Vec<HitRow>,
+    limit: usize,
+    done: Vec<Match>,
+}
+
+impl Ranked {
+    fn new(limit: i64) -> Self {
+        Self {
+            rows: Vec::new(),
+            limit: usize::try_from(limit).unwrap_or(0),
+            done: Vec::new(),
+        }
+    }
+
+    /// Whether a stage can add anything: places are left and the same query has not
+    /// run already.
+    fn wants(&self, matching: &Match) -> bool {
+        self.rows.len() < self.limit && !self.done.contains(matching)
+    }
+
+    fn take(&mut self, matching: &Match, found: impl IntoIterator<Item = HitRow>, band: f32) {
+        // A stage's first `limit` rows hold at most `taken` rows already taken (its
+        // matches include the earlier ones), so at least `limit - taken` new ones
+        // when it has them.
+        let taken = self.rows.len();
+        for mut row in found {
+            if self.rows.len() == self.limit {
+                break;
+            }
+            let seen = self.rows[..taken]
+                .iter()
+                .any(|r| r.ref_id == row.ref_id && r.kind == row.kind);
+            if !seen {
+                row.rank += band;
+                self.rows.push(row);
+            }
+        }
+        self.done.push(matching.clone());
+    }
+}
+
+fn hit_row(hit: IndexHit) -> HitRow {
+    HitRow {
+        kind: hit.kind.as_str().to_owned(),
+        ref_id: hit.ref_id,
+        category: hit.category,
+        title: hit.title,
+        summary: hit.summary,
+        url: hit.url,
+        rank: f32::from(hit.level),
+    }
+}
+
+/// This replica's copy of the search index in memory (`domain::search_index`),
+/// loaded and kept in step with the database by `jobs::search_index`. Until it is
+/// loaded, or while it is reloaded after its connection was lost, searches go to the
+/// database.
+pub struct LiveIndex {
+    db: PgPool,
+    index: RwLock<Option<SearchIndex>>,
+    /// The number of the latest change applied (migration 0012).
+    applied: watch::Sender<i64>,
+}
+
+impl LiveIndex {
+    /// An index of `db`'s documents, not loaded yet.
+    pub fn new(db: PgPool) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            index: RwLock::new(None),
+            applied: watch::Sender::new(0),
+        })
+    }
+
+    /// Whether searches are answered from memory.
+    pub fn is_loaded(&self) -> bool {
+        self.read().is_some()
+    }
+
+    /// Loads every document into a new index (off the lock: searches meanwhile use
+    /// the one in place, or the database) and puts it in; returns how many.
+    pub async fn load(&self) -> Result<usize, AppError> {
+        let mut index = SearchIndex::new();
+        let as_of = store::load_all(&self.db, |doc| index.upsert(doc)).await?;
+        let documents = index.len();
+        metrics::gauge!("content_search_index_documents").set(documents as f64);
+        *self.write() = Some(index);
+        self.applied
+            .send_modify(|applied| *applied = (*applied).max(as_of));
+        Ok(documents)
+    }
+
+    /// Stops answering from memory (changes may have been missed) until loaded again.
+    pub fn lost(&self) {
+        *self.write() = None;
+    }
+
+    /// Applies announced changes, the latest numbered `number`: each document as it
+    /// is now, read again, or its removal when it is gone.
+    pub async fn apply(&self, keys: &[(DocKind, uuid::Uuid)], number: i64) -> Result<(), AppError> {
+        let wanted: Vec<(String, uuid::Uuid)> = keys
+            .iter()
+            .map(|(kind, id)| (kind.as_str().to_owned(), *id))
+            .collect();
+        let current = store::load_some(&self.db, &wanted).await?;
+        {
+            let mut guard = self.write();
+            let Some(index) = guard.as_mut() else {
+                return Ok(());
+            };
+            for (kind, id) in keys {
+                if !current.iter().any(|d| d.kind == *kind && d.ref_id == *id) {
+                    index.remove(*kind, *id);
+                }
+            }
+            for doc in current {
+                index.upsert(doc);
+            }
+            metrics::gauge!("content_search_index_documents").set(index.len() as f64);
+        }
+        self.applied
+            .send_modify(|applied| *applied = (*applied).max(number));
+        Ok(())
+    }
+
+    /// Whether the index is loaded and holds change `latest`, waiting up to `wait`
+    /// for it to be applied.
+    async fn caught_up(&self, latest: i64, wait: std::time::Duration) -> bool {
+        if !self.is_loaded() {
+            return false;
+        }
+        let mut applied = self.applied.subscribe();
+        let reached = tokio::time::timeout(wait, applied.wait_for(|n| *n >= latest))
+            .await
+            .is_ok_and(|seen| seen.is_ok());
+        if !reached {
+            metrics::counter!("content_search_index_behind_total").increment(1);
+        }
+        reached && self.is_loaded()
+    }
+
+    /// Runs `f` on the index, if it is loaded.
+    fn run(&self, f: impl FnOnce(&SearchIndex)) -> Option<()> {
+        self.read().as_ref().map(f)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<SearchIndex>> {
+        // A panic while the lock was held leaves the index as it was between two
+        // changes; reading it is still sound.
+        self.index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<SearchIndex>> {
+        self.index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

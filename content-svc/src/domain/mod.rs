@@ -10,6 +10,7 @@ pub mod quota;
 pub mod review;
 pub mod screening;
 pub mod search;
+pub mod search_index;
 pub mod service;
 
 pub use directory::{CategoryCode, DirectoryInputError, ServiceListing};

@@ -1,10 +1,13 @@
 //! Chinese search, the pure part: segmentation (jieba, with the directory's own
 //! words added), synonym expansion, the query's checks, the `tsquery` text and
-//! highlighted snippets. The index lives in PostgreSQL (`store::search`).
+//! highlighted snippets. The index lives in PostgreSQL (`store::search`), with a
+//! copy in memory (`search_index`).
 
 use std::sync::Arc;
 
 use jieba_rs::Jieba;
+
+use super::search_index::DocKind;
 
 /// Why a query cannot be run. The messages are what the citizen or editor sees.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -15,6 +18,72 @@ pub enum QueryError {
     NoWords,
     #[error("query is {len} characters long; at most {max} are searched")]
     TooLong { len: usize, max: usize },
+}
+
+/// What a hit must hold: a word, all of some parts, or any of them. Built from a
+/// [`SearchQuery`]; run as a `tsquery` by PostgreSQL or by the in-memory index
+/// (`domain::search_index`), which must agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    Word(String),
+    All(Vec<Match>),
+    Any(Vec<Match>),
+}
+
+impl Match {
+    /// The `to_tsquery('simple', …)` text. Words hold only letters and digits (see
+    /// [`Segmenter::words`]), so quoting them is enough.
+    pub fn tsquery(&self) -> String {
+        match self {
+            Match::Word(word) => format!("'{word}'"),
+            Match::All(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    Match::Any(alternatives) if alternatives.len() > 1 => {
+                        format!("({})", part.tsquery())
+                    }
+                    _ => part.tsquery(),
+                })
+                .collect::<Vec<_>>()
+                .join(" & "),
+            Match::Any(parts) => parts
+                .iter()
+                .map(Match::tsquery)
+                .collect::<Vec<_>>()
+                .join(" | "),
+        }
+    }
+}
+
+/// A word, or any of a word and its synonyms.
+fn one_of(group: &[String]) -> Match {
+    match group {
+        [word] => Match::Word(word.clone()),
+        _ => Match::Any(group.iter().cloned().map(Match::Word).collect()),
+    }
+}
+
+/// Filters of a search.
+#[derive(Debug, Clone)]
+pub struct SearchFilter<'a> {
+    pub account: &'a str,
+    pub kind: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub limit: i64,
+}
+
+impl SearchFilter<'_> {
+    /// The kinds of document the filter lets through. Articles have no category, so
+    /// a category means services only (and articles of a category, nothing).
+    pub fn kinds(&self) -> &'static [DocKind] {
+        match (self.kind, self.category) {
+            (Some("service"), _) => &[DocKind::Service],
+            (Some(_), Some(category)) if !category.is_empty() => &[],
+            (Some(_), _) => &[DocKind::Article],
+            (None, Some(category)) if !category.is_empty() => &[DocKind::Service],
+            (None, _) => &[DocKind::Service, DocKind::Article],
+        }
+    }
 }
 
 /// The longest query searched, in characters (a question, not a document).
@@ -199,62 +268,52 @@ impl SearchQuery {
         })
     }
 
-    /// The `to_tsquery('simple', …)` text of a document holding all the query's
-    /// words: an AND of the groups, each an OR of a word and its synonyms. Terms hold
-    /// only letters and digits (see [`Segmenter::words`]), so quoting them is enough.
-    pub fn tsquery_all(&self) -> String {
-        self.groups
-            .iter()
-            .map(|group| match group.as_slice() {
-                [word] => format!("'{word}'"),
-                _ => format!(
-                    "({})",
-                    group
-                        .iter()
-                        .map(|t| format!("'{t}'"))
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join(" & ")
+    /// A document holding all the query's words: an AND of the groups, each an OR
+    /// of a word and its synonyms.
+    pub fn match_all(&self) -> Match {
+        Match::All(self.groups.iter().map(|group| one_of(group)).collect())
     }
 
-    /// The `to_tsquery('simple', …)` text of a document holding all the query's
-    /// words, each word that jieba kept whole (停电通知) also found by its sub-words
-    /// together (`('停电通知' | '停电' & '通知')`); `None` when no word splits, so
-    /// this is [`tsquery_all`](Self::tsquery_all).
-    pub fn tsquery_split(&self) -> Option<String> {
+    /// A document holding all the query's words, each word that jieba kept whole
+    /// (停电通知) also found by its sub-words together (`停电通知 | 停电 & 通知`);
+    /// `None` when no word splits, so this is [`match_all`](Self::match_all).
+    pub fn match_split(&self) -> Option<Match> {
         if self.pieces.iter().all(Vec::is_empty) {
             return None;
         }
         let groups = self.groups.iter().zip(&self.pieces).map(|(group, pieces)| {
-            let mut alternatives: Vec<String> = group.iter().map(|t| format!("'{t}'")).collect();
+            let mut alternatives: Vec<Match> = group.iter().cloned().map(Match::Word).collect();
             if !pieces.is_empty() {
-                alternatives.push(
-                    pieces
-                        .iter()
-                        .map(|p| format!("'{p}'"))
-                        .collect::<Vec<_>>()
-                        .join(" & "),
-                );
+                alternatives.push(Match::All(
+                    pieces.iter().cloned().map(Match::Word).collect(),
+                ));
             }
-            match alternatives.as_slice() {
-                [one] => one.clone(),
-                _ => format!("({})", alternatives.join(" | ")),
+            match alternatives.len() {
+                1 => alternatives.remove(0),
+                _ => Match::Any(alternatives),
             }
         });
-        Some(groups.collect::<Vec<_>>().join(" & "))
+        Some(Match::All(groups.collect()))
     }
 
-    /// The `to_tsquery('simple', …)` text of a document holding any term (ranking
-    /// rewards documents that hold more of them, in their titles first).
+    /// A document holding any term.
+    pub fn match_any(&self) -> Match {
+        Match::Any(self.terms.iter().cloned().map(Match::Word).collect())
+    }
+
+    /// [`match_all`](Self::match_all) as `to_tsquery('simple', …)` text.
+    pub fn tsquery_all(&self) -> String {
+        self.match_all().tsquery()
+    }
+
+    /// [`match_split`](Self::match_split) as `to_tsquery('simple', …)` text.
+    pub fn tsquery_split(&self) -> Option<String> {
+        self.match_split().map(|m| m.tsquery())
+    }
+
+    /// [`match_any`](Self::match_any) as `to_tsquery('simple', …)` text.
     pub fn tsquery_any(&self) -> String {
-        self.terms
-            .iter()
-            .map(|t| format!("'{t}'"))
-            .collect::<Vec<_>>()
-            .join(" | ")
+        self.match_any().tsquery()
     }
 
     /// Up to `width` characters of `text` around the first term found, with every

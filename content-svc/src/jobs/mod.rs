@@ -1,3 +1,4 @@
 //! Background work, safe with several replicas.
 
 pub mod scheduler;
+pub mod search_index;

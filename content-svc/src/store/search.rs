@@ -3,7 +3,11 @@
 //! enabled one's title and keywords per account, kept in step by a trigger
 //! (migrations/0009_search_headlines.sql).
 
+use futures::TryStreamExt;
 use sqlx::{PgPool, Postgres, Transaction};
+
+pub use crate::domain::search::SearchFilter;
+use crate::domain::search_index::{DocKind, IndexedDoc};
 
 /// A document to index; the `*_words` are space-separated segmented words.
 #[derive(Debug, Clone)]
@@ -31,15 +35,6 @@ pub struct HitRow {
     pub summary: String,
     pub url: String,
     pub rank: f32,
-}
-
-/// Filters of a search.
-#[derive(Debug, Clone)]
-pub struct SearchFilter<'a> {
-    pub account: &'a str,
-    pub kind: Option<&'a str>,
-    pub category: Option<&'a str>,
-    pub limit: i64,
 }
 
 /// Adds or replaces a document.
@@ -144,14 +139,7 @@ pub async fn remove(
 /// filter leaves out has no part at all (a part ruled out only by its condition was
 /// still planned, once as a parallel scan whose workers took 20 ms to start).
 pub fn search_sql(filter: &SearchFilter<'_>) -> String {
-    // Articles have no category: one category means services only.
-    let kinds: &[&str] = match (filter.kind, filter.category) {
-        (Some("service"), _) => &["service"],
-        (Some(_), Some(category)) if !category.is_empty() => &[],
-        (Some(_), _) => &["article"],
-        (None, Some(category)) if !category.is_empty() => &["service"],
-        (None, _) => &["service", "article"],
-    };
+    let kinds: Vec<&str> = filter.kinds().iter().map(|k| k.as_str()).collect();
     let tiers = [
         (
             "3",
@@ -174,7 +162,7 @@ pub fn search_sql(filter: &SearchFilter<'_>) -> String {
     ];
     let mut parts = Vec::new();
     for (rank, table, matches, shown) in tiers {
-        for kind in kinds {
+        for kind in &kinds {
             parts.push(format!(
                 "(SELECT h.kind, h.ref_id, {rank}::real AS rank FROM {table}
                    WHERE {matches} AND {shown} AND h.kind = '{kind}'
@@ -219,3 +207,100 @@ pub async fn search(
         .fetch_all(db)
         .await
 }
+
+/// A document as the in-memory index takes it; its words read back from the
+/// `tsvector`s, so they are PostgreSQL's lexemes, the ones its statement matches.
+#[derive(sqlx::FromRow)]
+struct IndexedRow {
+    kind: String,
+    ref_id: uuid::Uuid,
+    accounts: Vec<String>,
+    category: String,
+    title: String,
+    summary: String,
+    url: String,
+    enabled: bool,
+    title_words: Vec<String>,
+    keyword_words: Vec<String>,
+    words: Vec<String>,
+}
+
+impl IndexedRow {
+    fn into_doc(self) -> Option<IndexedDoc> {
+        Some(IndexedDoc {
+            kind: DocKind::parse(&self.kind)?,
+            ref_id: self.ref_id,
+            accounts: self.accounts,
+            category: self.category,
+            title: self.title,
+            summary: self.summary,
+            url: self.url,
+            enabled: self.enabled,
+            title_words: self.title_words,
+            keyword_words: self.keyword_words,
+            words: self.words,
+        })
+    }
+}
+
+const INDEXED_COLUMNS: &str = "kind, ref_id, accounts, category, title, summary, url, enabled,
+    tsvector_to_array(ts_filter(document, '{a}')) AS title_words,
+    tsvector_to_array(ts_filter(document, '{b}')) AS keyword_words,
+    tsvector_to_array(document) AS words";
+
+/// Every document, read in one snapshot, handed to `each` as it streams in; returns
+/// the number of the latest change in that snapshot (see [`change_number`]).
+pub async fn load_all(db: &PgPool, mut each: impl FnMut(IndexedDoc)) -> Result<i64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let as_of = change_number_in(&mut tx).await?;
+    let sql = format!("SELECT {INDEXED_COLUMNS} FROM search_documents");
+    let mut rows = sqlx::query_as::<_, IndexedRow>(&sql).fetch(&mut *tx);
+    while let Some(row) = rows.try_next().await? {
+        if let Some(doc) = row.into_doc() {
+            each(doc);
+        }
+    }
+    drop(rows);
+    tx.commit().await?;
+    Ok(as_of)
+}
+
+/// The documents of these kinds and ids as they are now (a key absent from the
+/// answer has been deleted).
+pub async fn load_some(
+    db: &PgPool,
+    keys: &[(String, uuid::Uuid)],
+) -> Result<Vec<IndexedDoc>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {INDEXED_COLUMNS} FROM search_documents
+          WHERE (kind, ref_id) IN (SELECT * FROM UNNEST($1::text[], $2::uuid[]))"
+    );
+    let rows: Vec<IndexedRow> = sqlx::query_as(&sql)
+        .bind(
+            keys.iter()
+                .map(|(kind, _)| kind.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(keys.iter().map(|(_, id)| *id).collect::<Vec<_>>())
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(IndexedRow::into_doc).collect())
+}
+
+/// The channel on which every change of `search_documents` is announced (migration
+/// 0012): `kind ref_id number`, numbered as [`change_number`] counts.
+pub const CHANGES_CHANNEL: &str = "search_documents_changed";
+
+/// The number of the latest change of `search_documents` committed.
+pub async fn change_number(db: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(CHANGE_NUMBER).fetch_one(db).await
+}
+
+async fn change_number_in(tx: &mut Transaction<'_, Postgres>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(CHANGE_NUMBER).fetch_one(&mut **tx).await
+}
+
+const CHANGE_NUMBER: &str = "SELECT number FROM search_version";
