@@ -315,7 +315,6 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         rss_mib()
     );
-    let _ = std::fs::remove_file(&seed_path);
     let db = sqlx::PgPool::connect(&db_url).await?;
     let app = if reuse.is_none() {
         fill_articles(&db, articles).await?;
@@ -336,6 +335,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         app
     };
+    let _ = std::fs::remove_file(&seed_path);
     if std::env::var_os("SEARCH_BENCH_KEEP").is_some() {
         println!("kept: SEARCH_BENCH_REUSE={db_url}");
         std::mem::forget(test_db);

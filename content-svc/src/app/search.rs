@@ -2,7 +2,7 @@
 //! directory change) and published articles, answered from this replica's copy of
 //! the index in memory when it is up to date, else by PostgreSQL.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::watch;
@@ -60,7 +60,8 @@ impl Search {
     /// order: all words 7-9, sub-words 4-6, any word 1-3.
     ///
     /// Answered from the in-memory index when it holds every change committed before
-    /// the query (one small read of the database to know), else by the database.
+    /// the query (a small read of the database to know, shared by the searches
+    /// waiting at the same time), else by the database.
     pub async fn search(
         &self,
         query: &SearchQuery,
@@ -73,18 +74,18 @@ impl Search {
         ];
         let mut ranked = Ranked::new(filter.limit);
         let mut answered = None;
-        if let Some(live) = &self.live {
-            let latest = store::change_number(&self.db).await?;
-            if live.caught_up(latest, FRESH_WAIT).await {
-                answered = live.run(|index| {
-                    for (matching, band) in stages.iter().flatten() {
-                        if ranked.wants(matching) {
-                            let found = index.search(matching, filter);
-                            ranked.take(matching, found.into_iter().map(hit_row), *band);
-                        }
+        if let Some(live) = &self.live
+            && let Some(latest) = live.latest_change().await
+            && live.caught_up(latest, FRESH_WAIT).await
+        {
+            answered = live.run(|index| {
+                for (matching, band) in stages.iter().flatten() {
+                    if ranked.wants(matching) {
+                        let found = index.search(matching, filter);
+                        ranked.take(matching, found.into_iter().map(hit_row), *band);
                     }
-                });
-            }
+                }
+            });
         }
         let source = if answered.is_some() {
             "memory"
@@ -179,6 +180,28 @@ pub struct LiveIndex {
     index: RwLock<Option<SearchIndex>>,
     /// The number of the latest change applied (migration 0012).
     applied: watch::Sender<i64>,
+    /// Reads of the latest change committed: how many were begun, whether one is
+    /// in flight, and the last one done (its place in that count and its number, or
+    /// `None` when it failed).
+    reads: Mutex<Reads>,
+    read_done: watch::Sender<(u64, Option<i64>)>,
+}
+
+#[derive(Default)]
+struct Reads {
+    begun: u64,
+    in_flight: bool,
+}
+
+/// Ends a read of the latest change however its search ends (a client may go
+/// away mid-read): the next waiting search then reads in its place.
+struct ReadInFlight<'a>(&'a LiveIndex);
+
+impl Drop for ReadInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.reads().in_flight = false;
+        self.0.read_done.send_modify(|_| {});
+    }
 }
 
 impl LiveIndex {
@@ -188,6 +211,8 @@ impl LiveIndex {
             db,
             index: RwLock::new(None),
             applied: watch::Sender::new(0),
+            reads: Mutex::new(Reads::default()),
+            read_done: watch::Sender::new((0, None)),
         })
     }
 
@@ -201,6 +226,7 @@ impl LiveIndex {
     pub async fn load(&self) -> Result<usize, AppError> {
         let mut index = SearchIndex::new();
         let as_of = store::load_all(&self.db, |doc| index.upsert(doc)).await?;
+        index.shrink_to_fit();
         let documents = index.len();
         metrics::gauge!("content_search_index_documents").set(documents as f64);
         *self.write() = Some(index);
@@ -240,6 +266,49 @@ impl LiveIndex {
         self.applied
             .send_modify(|applied| *applied = (*applied).max(number));
         Ok(())
+    }
+
+    /// The number of the latest change committed, as read by a read of the database
+    /// begun after this call: one read serves every search that asked while the one
+    /// before it was in flight, so concurrent searches share reads instead of each
+    /// making its own. `None` when the read failed.
+    async fn latest_change(&self) -> Option<i64> {
+        let mut done = self.read_done.subscribe();
+        // Reads begun before this call; one numbered after them began after it.
+        let arrived_after = self.reads().begun;
+        loop {
+            let (last, number) = *done.borrow_and_update();
+            if last > arrived_after {
+                return number;
+            }
+            let lead = {
+                let mut reads = self.reads();
+                (!reads.in_flight).then(|| {
+                    reads.in_flight = true;
+                    reads.begun += 1;
+                    reads.begun
+                })
+            };
+            match lead {
+                Some(this) => {
+                    let in_flight = ReadInFlight(self);
+                    let number = store::change_number(&self.db).await.ok();
+                    self.read_done.send_modify(|done| *done = (this, number));
+                    drop(in_flight);
+                }
+                None => {
+                    if done.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn reads(&self) -> std::sync::MutexGuard<'_, Reads> {
+        self.reads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether the index is loaded and holds change `latest`, waiting up to `wait`

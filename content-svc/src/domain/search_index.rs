@@ -4,7 +4,8 @@
 //! a database round trip per stage. The database stays the truth: this copy is
 //! loaded from it and kept in step with it (`app::search::LiveIndex`).
 //!
-//! Each word has a posting list of the documents holding it, in the order they were
+//! Each word has two posting lists (articles, services: a search of services only
+//! never reads the articles') of the documents holding it, in the order they were
 //! added, each entry carrying the word's best weight in that document as a level: 3
 //! in the title, 2 in the keywords (a service's keywords and synonyms, an article's
 //! digest), 1 in the body only. A query's level in a document is the level of the
@@ -97,17 +98,16 @@ fn level_of(posting: Posting) -> u8 {
     (posting & LEVEL_MASK) as u8
 }
 
-/// What the index keeps of a document: the fields a filter reads, then the words to
-/// take out of the posting lists when it goes, then what a hit shows.
-#[derive(Debug)]
-struct Slot {
-    kind: DocKind,
-    enabled: bool,
+/// What a filter and the ranking read of a document, kept apart from what a hit
+/// shows so a query's scan over its candidates stays in a small array.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
     ref_id: uuid::Uuid,
     category: u32,
     accounts: u32,
-    terms: Box<[u32]>,
-    shown: Box<Shown>,
+    kind: DocKind,
+    enabled: bool,
+    live: bool,
 }
 
 #[derive(Debug)]
@@ -138,15 +138,30 @@ impl<T: Clone + Eq + std::hash::Hash> Interner<T> {
 }
 
 /// The in-memory index. Not synchronised: its owner puts it behind a lock.
+///
+/// A replaced or removed document's slot is marked dead and skipped; its postings
+/// are swept out of the lists once the dead are an eighth of the living (a sweep
+/// reads every list once), and the slots renumbered by [`compact`](Self::compact)
+/// when they run out.
 #[derive(Debug, Default)]
 pub struct SearchIndex {
     terms: HashMap<Box<str>, u32>,
-    postings: Vec<Vec<Posting>>,
-    slots: Vec<Option<Slot>>,
+    /// Per term, per kind (articles, services): the documents holding it.
+    postings: Vec<[Vec<Posting>; 2]>,
+    meta: Vec<Meta>,
+    shown: Vec<Option<Box<Shown>>>,
     by_key: HashMap<(DocKind, uuid::Uuid), u32>,
     categories: Interner<String>,
     account_lists: Interner<Vec<String>>,
     live: usize,
+    dead: usize,
+}
+
+fn kind_index(kind: DocKind) -> usize {
+    match kind {
+        DocKind::Article => 0,
+        DocKind::Service => 1,
+    }
 }
 
 impl SearchIndex {
@@ -168,10 +183,10 @@ impl SearchIndex {
     /// Adds `doc`, replacing the document of the same kind and id if there is one.
     pub fn upsert(&mut self, doc: IndexedDoc) {
         self.remove(doc.kind, doc.ref_id);
-        if self.slots.len() >= SLOT_MAX as usize {
+        if self.meta.len() >= SLOT_MAX as usize {
             self.compact();
         }
-        let slot = u32::try_from(self.slots.len()).unwrap_or(SLOT_MAX);
+        let slot = u32::try_from(self.meta.len()).unwrap_or(SLOT_MAX);
         let mut levels: HashMap<&str, u8> = HashMap::new();
         let weighted = [
             (1, &doc.words),
@@ -184,28 +199,25 @@ impl SearchIndex {
                 *best = (*best).max(level);
             }
         }
-        let mut terms = Vec::with_capacity(levels.len());
+        let kind = kind_index(doc.kind);
         for (word, level) in levels {
             let term = self.term(word);
-            self.postings[term as usize].push(posting(slot, level));
-            terms.push(term);
+            self.postings[term as usize][kind].push(posting(slot, level));
         }
-        let category = self.categories.intern(&doc.category);
-        let accounts = self.account_lists.intern(&doc.accounts);
-        self.slots.push(Some(Slot {
+        self.meta.push(Meta {
+            ref_id: doc.ref_id,
+            category: self.categories.intern(&doc.category),
+            accounts: self.account_lists.intern(&doc.accounts),
             kind: doc.kind,
             enabled: doc.enabled,
-            ref_id: doc.ref_id,
-            category,
-            accounts,
-            terms: terms.into_boxed_slice(),
-            shown: Box::new(Shown {
-                category: doc.category,
-                title: doc.title,
-                summary: doc.summary,
-                url: doc.url,
-            }),
-        }));
+            live: true,
+        });
+        self.shown.push(Some(Box::new(Shown {
+            category: doc.category,
+            title: doc.title,
+            summary: doc.summary,
+            url: doc.url,
+        })));
         self.by_key.insert((doc.kind, doc.ref_id), slot);
         self.live += 1;
     }
@@ -215,16 +227,24 @@ impl SearchIndex {
         let Some(slot) = self.by_key.remove(&(kind, ref_id)) else {
             return;
         };
-        let Some(gone) = self.slots[slot as usize].take() else {
-            return;
-        };
-        for term in gone.terms.iter() {
-            let list = &mut self.postings[*term as usize];
-            if let Ok(at) = list.binary_search_by_key(&slot, |p| slot_of(*p)) {
-                list.remove(at);
+        self.meta[slot as usize].live = false;
+        self.shown[slot as usize] = None;
+        self.live -= 1;
+        self.dead += 1;
+        if self.dead * 8 > self.live.max(64) {
+            self.sweep();
+        }
+    }
+
+    /// Frees what loading left spare (each list's room to grow).
+    pub fn shrink_to_fit(&mut self) {
+        for lists in &mut self.postings {
+            for list in lists {
+                list.shrink_to_fit();
             }
         }
-        self.live -= 1;
+        self.meta.shrink_to_fit();
+        self.shown.shrink_to_fit();
     }
 
     /// The documents matching `query` that `filter` lets through, best first: by
@@ -232,8 +252,7 @@ impl SearchIndex {
     /// most `filter.limit`.
     pub fn search(&self, query: &Match, filter: &SearchFilter<'_>) -> Vec<IndexHit> {
         let limit = usize::try_from(filter.limit).unwrap_or(0);
-        let kinds = filter.kinds();
-        if limit == 0 || kinds.is_empty() {
+        if limit == 0 {
             return Vec::new();
         }
         let shown_on: Vec<bool> = self
@@ -252,38 +271,38 @@ impl SearchIndex {
         // The `limit` best, worst on top so it is the one a better hit replaces.
         let mut best: BinaryHeap<Reverse<(u8, DocKind, uuid::Uuid, u32)>> =
             BinaryHeap::with_capacity(limit + 1);
-        for p in self.evaluate(query) {
-            let slot_id = slot_of(p);
-            let Some(slot) = &self.slots[slot_id as usize] else {
-                continue;
-            };
-            if !slot.enabled
-                || !shown_on[slot.accounts as usize]
-                || !kinds.contains(&slot.kind)
-                || category.is_some_and(|c| c != slot.category)
-            {
-                continue;
-            }
-            let key = (level_of(p), slot.kind, slot.ref_id, slot_id);
-            if best.len() < limit {
-                best.push(Reverse(key));
-            } else if best.peek().is_some_and(|Reverse(worst)| key > *worst) {
-                best.pop();
-                best.push(Reverse(key));
+        for kind in filter.kinds() {
+            for p in self.evaluate(query, kind_index(*kind)) {
+                let slot = slot_of(p);
+                let meta = &self.meta[slot as usize];
+                if !meta.live
+                    || !meta.enabled
+                    || !shown_on[meta.accounts as usize]
+                    || category.is_some_and(|c| c != meta.category)
+                {
+                    continue;
+                }
+                let key = (level_of(p), meta.kind, meta.ref_id, slot);
+                if best.len() < limit {
+                    best.push(Reverse(key));
+                } else if best.peek().is_some_and(|Reverse(worst)| key > *worst) {
+                    best.pop();
+                    best.push(Reverse(key));
+                }
             }
         }
         let mut keys: Vec<_> = best.into_iter().map(|Reverse(key)| key).collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
         keys.into_iter()
-            .filter_map(|(level, kind, ref_id, slot_id)| {
-                let slot = self.slots[slot_id as usize].as_ref()?;
+            .filter_map(|(level, kind, ref_id, slot)| {
+                let shown = self.shown[slot as usize].as_ref()?;
                 Some(IndexHit {
                     kind,
                     ref_id,
-                    category: slot.shown.category.clone(),
-                    title: slot.shown.title.clone(),
-                    summary: slot.shown.summary.clone(),
-                    url: slot.shown.url.clone(),
+                    category: shown.category.clone(),
+                    title: shown.title.clone(),
+                    summary: shown.summary.clone(),
+                    url: shown.url.clone(),
                     level,
                 })
             })
@@ -292,39 +311,41 @@ impl SearchIndex {
 
     /// Renumbers the documents from 0, dropping the slots of removed ones.
     pub fn compact(&mut self) {
-        let old = std::mem::take(self);
+        let mut old = std::mem::take(self);
         let mut words: Vec<&str> = vec![""; old.postings.len()];
         for (word, term) in &old.terms {
             words[*term as usize] = word;
         }
         // A document's words at their levels, read back from the posting lists.
         let mut levels: HashMap<u32, Vec<(u32, u8)>> = HashMap::new();
-        for (term, list) in old.postings.iter().enumerate() {
-            for p in list {
-                let term = u32::try_from(term).unwrap_or(u32::MAX);
+        for (term, lists) in old.postings.iter().enumerate() {
+            let term = u32::try_from(term).unwrap_or(u32::MAX);
+            for p in lists.iter().flatten() {
                 levels
                     .entry(slot_of(*p))
                     .or_default()
                     .push((term, level_of(*p)));
             }
         }
-        for (slot_id, slot) in old.slots.into_iter().enumerate() {
-            let Some(slot) = slot else { continue };
-            let slot_id = u32::try_from(slot_id).unwrap_or(SLOT_MAX);
+        for (slot, meta) in old.meta.iter().enumerate() {
+            let Some(shown) = old.shown[slot].take() else {
+                continue;
+            };
+            let slot = u32::try_from(slot).unwrap_or(SLOT_MAX);
             let mut doc = IndexedDoc {
-                kind: slot.kind,
-                ref_id: slot.ref_id,
-                accounts: old.account_lists.values[slot.accounts as usize].clone(),
-                category: slot.shown.category,
-                title: slot.shown.title,
-                summary: slot.shown.summary,
-                url: slot.shown.url,
-                enabled: slot.enabled,
+                kind: meta.kind,
+                ref_id: meta.ref_id,
+                accounts: old.account_lists.values[meta.accounts as usize].clone(),
+                category: shown.category,
+                title: shown.title,
+                summary: shown.summary,
+                url: shown.url,
+                enabled: meta.enabled,
                 title_words: Vec::new(),
                 keyword_words: Vec::new(),
                 words: Vec::new(),
             };
-            for (term, level) in levels.remove(&slot_id).unwrap_or_default() {
+            for (term, level) in levels.remove(&slot).unwrap_or_default() {
                 let word = words[term as usize].to_owned();
                 match level {
                     3 => doc.title_words.push(word),
@@ -336,27 +357,38 @@ impl SearchIndex {
         }
     }
 
+    /// Takes the postings of dead slots out of every list.
+    fn sweep(&mut self) {
+        let meta = &self.meta;
+        for lists in &mut self.postings {
+            for list in lists {
+                list.retain(|p| meta[slot_of(*p) as usize].live);
+            }
+        }
+        self.dead = 0;
+    }
+
     fn term(&mut self, word: &str) -> u32 {
         if let Some(term) = self.terms.get(word) {
             return *term;
         }
         let term = u32::try_from(self.postings.len()).unwrap_or(u32::MAX);
-        self.postings.push(Vec::new());
+        self.postings.push([Vec::new(), Vec::new()]);
         self.terms.insert(word.into(), term);
         term
     }
 
-    /// The documents matching `query`, by slot, each at its level.
-    fn evaluate(&self, query: &Match) -> Vec<Posting> {
+    /// The documents of one kind matching `query`, by slot, each at its level.
+    fn evaluate(&self, query: &Match, kind: usize) -> Vec<Posting> {
         match query {
             Match::Word(word) => self
                 .terms
                 .get(word.as_str())
-                .map(|term| self.postings[*term as usize].clone())
+                .map(|term| self.postings[*term as usize][kind].clone())
                 .unwrap_or_default(),
             Match::All(parts) => {
                 let mut lists: Vec<Vec<Posting>> =
-                    parts.iter().map(|part| self.evaluate(part)).collect();
+                    parts.iter().map(|part| self.evaluate(part, kind)).collect();
                 // The shortest first: each step can only shrink the result.
                 lists.sort_by_key(Vec::len);
                 let mut lists = lists.into_iter();
@@ -365,7 +397,7 @@ impl SearchIndex {
             }
             Match::Any(parts) => parts
                 .iter()
-                .map(|part| self.evaluate(part))
+                .map(|part| self.evaluate(part, kind))
                 .reduce(|acc, next| union(&acc, &next))
                 .unwrap_or_default(),
         }
@@ -567,7 +599,7 @@ mod tests {
         let query = Match::Any(vec![word("停水"), word("社保卡")]);
         let before = found(&index, &query, &filter(50));
         index.compact();
-        assert_eq!(index.slots.len(), 10);
+        assert_eq!(index.meta.len(), 10);
         assert_eq!(found(&index, &query, &filter(50)), before);
         assert_eq!(before.len(), 10);
         assert!(before.iter().all(|(_, level)| *level == 2));

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use platform::shutdown::Drain;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::mpsc;
 
 use crate::app::AppError;
@@ -109,7 +109,14 @@ impl Drop for Listening {
 /// Listens for announcements before anything is loaded: a change committed while
 /// loading is then both in the load and announced, and applying it again is harmless.
 async fn listen(db: &PgPool) -> Result<Listening, AppError> {
-    let mut listener = PgListener::connect_with(db).await?;
+    // A connection of its own, beside the pool (`PgListener` keeps the connection
+    // it is given for as long as it listens: taken from the service's pool, it would
+    // leave a pool of one with none for the searches).
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*db.connect_options()).clone())
+        .await?;
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.listen(CHANGES_CHANNEL).await?;
     let (heard_tx, heard) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
