@@ -107,6 +107,9 @@ impl ServiceRuntime {
         config: ServiceConfig,
         migrator: &'static Migrator,
     ) -> Result<Self, StartupError> {
+        // Installed first, so what a service records while it builds (a cache
+        // loaded, a seed applied) is not lost before `serve` exposes it.
+        telemetry::metrics_handle();
         let readiness = Readiness::new();
         let nats = nats::connect(&config.nats, name).await?;
         readiness.watch_nats(nats.clone());

@@ -69,7 +69,7 @@ impl Follower {
                 metrics::counter!("content_search_index_failures_total").increment(1);
                 tracing::warn!(%error, "search index: following the database failed; searching the database meanwhile");
             }
-            // Back off only while failing fast; after a long healthy run, at once.
+            // Back off only while failing fast; after a long healthy run, the shortest wait.
             if started.elapsed() > RETRY_MAX {
                 retry = RETRY_MIN;
             }
@@ -144,7 +144,6 @@ async fn apply_changes(
 ) -> Result<(), AppError> {
     loop {
         let Some(first) = heard.recv().await else {
-            // The listening task ended after saying the connection was lost.
             return Ok(());
         };
         let mut batch = vec![first];
@@ -176,10 +175,9 @@ async fn apply_changes(
             }
         }
         if lost {
-            tracing::warn!("search index: connection lost; loading the index again");
-            live.lost();
-            load(live).await?;
-            continue;
+            // Listened and loaded again from the start by the caller.
+            tracing::warn!("search index: listening connection lost; listening and loading again");
+            return Ok(());
         }
         live.apply(&keys, latest).await?;
     }

@@ -491,3 +491,41 @@ async fn the_index_in_memory_answers_every_stage_as_the_database_does() {
     assert_eq!(tiers, expected_tiers);
     app.stop().await;
 }
+
+/// The value of a counter or gauge without labels, per the metrics (0 if absent).
+fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |n| n.trim().parse().expect("a number"))
+}
+
+#[tokio::test]
+async fn a_lost_listening_connection_is_made_again_and_the_index_loaded_again() {
+    let app = spawn_app().await;
+    let m = metrics(&app).await;
+    assert_eq!(metric(&m, "content_search_index_loads_total"), 1, "{m}");
+    // The replica's listening connection dies (a PostgreSQL restart, a proxy's
+    // timeout); announcements made meanwhile would be missed.
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("terminated");
+    assert_eq!(terminated, [true]);
+    index_articles(&app, &[("燃气安全检查", "", "请配合入户检查")]).await;
+    // Right meanwhile, from the database if need be; then from memory again once
+    // the replica has listened and loaded again.
+    assert_eq!(titles(&app, "chenzhou", "燃气").await, ["燃气安全检查"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while metric(&metrics(&app).await, "content_search_index_loads_total") < 2 {
+        assert!(std::time::Instant::now() < deadline, "never loaded again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = answered_by(&metrics(&app).await, "memory");
+    assert_eq!(titles(&app, "chenzhou", "燃气").await, ["燃气安全检查"]);
+    assert_eq!(answered_by(&metrics(&app).await, "memory"), before + 1);
+    app.stop().await;
+}
