@@ -167,9 +167,9 @@ impl Callbacks {
             at: citizen.at,
             event_id: citizen.event_id,
         };
-        let key = (citizen.account.clone(), citizen.openid.clone());
         let answered = match incoming {
             Incoming::Message(message) => {
+                let key = (citizen.account.clone(), citizen.openid.clone());
                 let awaiting = match rules::may_be_rating(incoming) {
                     Some(_) => {
                         tickets_inbound::awaiting_rating(
