@@ -529,3 +529,69 @@ async fn a_lost_listening_connection_is_made_again_and_the_index_loaded_again() 
     assert_eq!(answered_by(&metrics(&app).await, "memory"), before + 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_searches_each_see_every_article_committed_before_they_began() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let app = Arc::new(spawn_app().await);
+    let committed = Arc::new(AtomicUsize::new(0));
+    let writing = {
+        let (app, committed) = (app.clone(), committed.clone());
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                index_articles(&app, &[("防汛工作安排", "", "请市民关注汛情")]).await;
+                committed.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let mut searching = Vec::new();
+    for _ in 0..8 {
+        let (app, committed) = (app.clone(), committed.clone());
+        searching.push(tokio::spawn(async move {
+            let mut checked = 0;
+            loop {
+                let before = committed.load(Ordering::SeqCst);
+                let found = app
+                    .client
+                    .clone()
+                    .search(authed(
+                        pb::SearchRequest {
+                            account: "chenzhou".into(),
+                            query: "防汛".into(),
+                            limit: 50,
+                            ..pb::SearchRequest::default()
+                        },
+                        ADMIN_KEY,
+                    ))
+                    .await
+                    .expect("search")
+                    .into_inner()
+                    .hits
+                    .len();
+                assert!(found >= before, "{found} found, {before} committed before");
+                checked += 1;
+                if before == 30 {
+                    return checked;
+                }
+            }
+        }));
+    }
+    writing.await.expect("writer");
+    let mut searches = 0;
+    for task in searching {
+        searches += task.await.expect("searcher");
+    }
+    let metrics = metrics(&app).await;
+    // Answered from memory, not by falling back to the database.
+    assert_eq!(
+        answered_by(&metrics, "memory"),
+        searches as u64,
+        "{metrics}"
+    );
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.stop().await,
+        Err(_) => panic!("every task has ended"),
+    }
+}
