@@ -185,6 +185,8 @@ pub struct LiveIndex {
     /// `None` when it failed).
     reads: Mutex<Reads>,
     read_done: watch::Sender<(u64, Option<i64>)>,
+    /// Told when a search gave up waiting for a change to be applied.
+    in_vain: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -213,6 +215,7 @@ impl LiveIndex {
             applied: watch::Sender::new(0),
             reads: Mutex::new(Reads::default()),
             read_done: watch::Sender::new((0, None)),
+            in_vain: tokio::sync::Notify::new(),
         })
     }
 
@@ -233,6 +236,12 @@ impl LiveIndex {
         self.applied
             .send_modify(|applied| *applied = (*applied).max(as_of));
         Ok(documents)
+    }
+
+    /// Resolves when a search has given up waiting for a change committed before it
+    /// to be applied (after [`FRESH_WAIT`]): its announcement never came.
+    pub async fn waited_in_vain(&self) {
+        self.in_vain.notified().await;
     }
 
     /// Stops answering from memory (changes may have been missed) until loaded again.
@@ -323,6 +332,7 @@ impl LiveIndex {
             .is_ok_and(|seen| seen.is_ok());
         if !reached {
             metrics::counter!("content_search_index_behind_total").increment(1);
+            self.in_vain.notify_one();
         }
         reached && self.is_loaded()
     }

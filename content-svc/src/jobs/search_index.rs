@@ -3,9 +3,9 @@
 //! start-up, before the replica serves), then
 //! applies each batch of announced changes by reading those documents again (so an
 //! announcement only says *which* document changed; the row is the truth, and
-//! reading it twice does no harm). When the listening connection is lost,
-//! announcements may have been missed: the index stops answering and is loaded
-//! again. Every replica runs this; nothing here writes.
+//! reading it twice does no harm). When the listening connection is lost, or a
+//! search waited in vain for a change committed before it, announcements may have
+//! been missed: the index stops answering and is listened for and loaded again. Every replica runs this; nothing here writes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -143,7 +143,16 @@ async fn apply_changes(
     heard: &mut mpsc::UnboundedReceiver<Heard>,
 ) -> Result<(), AppError> {
     loop {
-        let Some(first) = heard.recv().await else {
+        let first = tokio::select! {
+            first = heard.recv() => first,
+            () = live.waited_in_vain() => {
+                // A search waited a whole second for a change committed before it:
+                // its announcement was missed (a connection dead without a word).
+                tracing::warn!("search index: a committed change was never announced; listening and loading again");
+                return Ok(());
+            }
+        };
+        let Some(first) = first else {
             return Ok(());
         };
         let mut batch = vec![first];

@@ -595,3 +595,37 @@ async fn concurrent_searches_each_see_every_article_committed_before_they_began(
         Err(_) => panic!("every task has ended"),
     }
 }
+
+#[tokio::test]
+async fn a_change_never_announced_makes_the_replica_load_its_index_again() {
+    let app = spawn_app().await;
+    // A change committed without its announcement reaching this replica (a
+    // connection dead without a word): the number moves, no NOTIFY comes.
+    sqlx::query("ALTER TABLE search_documents DISABLE TRIGGER search_documents_announce")
+        .execute(&app.db)
+        .await
+        .expect("trigger off");
+    index_articles(&app, &[("森林防火通知", "", "严禁野外用火")]).await;
+    sqlx::query("UPDATE search_version SET number = number + 1")
+        .execute(&app.db)
+        .await
+        .expect("numbered");
+    sqlx::query("ALTER TABLE search_documents ENABLE TRIGGER search_documents_announce")
+        .execute(&app.db)
+        .await
+        .expect("trigger on");
+    // The search waits for the change in vain, then asks the database: still right.
+    assert_eq!(titles(&app, "chenzhou", "防火").await, ["森林防火通知"]);
+    let m = metrics(&app).await;
+    assert_eq!(metric(&m, "content_search_index_behind_total"), 1, "{m}");
+    assert_eq!(answered_by(&m, "database"), 1, "{m}");
+    // The replica listens and loads again, and answers from memory, with the change.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while metric(&metrics(&app).await, "content_search_index_loads_total") < 2 {
+        assert!(std::time::Instant::now() < deadline, "never loaded again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(titles(&app, "chenzhou", "防火").await, ["森林防火通知"]);
+    assert_eq!(answered_by(&metrics(&app).await, "memory"), 1);
+    app.stop().await;
+}
