@@ -1,11 +1,12 @@
 //! Keeps this replica's in-memory search index in step with `search_documents`:
 //! listens for the announcements of migration 0012, loads the whole index (at
-//! start-up, before the replica serves), then
-//! applies each batch of announced changes by reading those documents again (so an
-//! announcement only says *which* document changed; the row is the truth, and
-//! reading it twice does no harm). When the listening connection is lost, or a
-//! search waited in vain for a change committed before it, announcements may have
-//! been missed: the index stops answering and is listened for and loaded again. Every replica runs this; nothing here writes.
+//! start-up, before the replica serves), then applies each batch of announced
+//! changes by reading those documents again (an announcement only says *which*
+//! document changed; the row is the truth, and reading it twice does no harm).
+//! When the listening connection is lost, or a search waited in vain for a change
+//! committed before it, announcements may have been missed: the index stops
+//! answering and is listened for and loaded again. Every replica runs this; nothing
+//! here writes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
