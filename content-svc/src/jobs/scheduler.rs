@@ -14,7 +14,10 @@ const BATCH: i64 = 20;
 
 /// Claims and sends due articles every `interval` until the drain begins.
 pub async fn run(articles: Articles, interval: Duration, drain: Drain) {
-    let mut tick = tokio::time::interval(interval);
+    // The first claim one interval after start, not at once: a replica starting
+    // takes no part until it has been up a moment (and a test that sets a long
+    // interval keeps this scheduler out of its own race).
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -39,9 +39,10 @@ fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
 
 #[tokio::test]
 async fn articles_due_in_the_same_second_are_each_sent_once_by_racing_replicas() {
-    // The service's own scheduler ticks once at start-up (nothing is due yet) and then
-    // stays out of the race: only the three replicas below claim, however long their
-    // sends take.
+    // The service's own scheduler first ticks an interval after start, so with an
+    // hour it stays out of the race: only the three replicas below claim, however
+    // long their sends take. (Its first tick used to come at start, racing this
+    // test's insert: a claim by it, with no working WeChat, failed the test once.)
     let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
     let mock = MockWechat::start(SimConfig::default())
         .await
