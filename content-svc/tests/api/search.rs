@@ -24,12 +24,18 @@ fn service(name: &str, description: &str) -> pb::Service {
 }
 
 async fn titles(app: &TestApp, account: &str, query: &str) -> Vec<String> {
+    titles_up_to(app, account, query, 0).await
+}
+
+/// The titles found, at most `limit` (0: the default).
+async fn titles_up_to(app: &TestApp, account: &str, query: &str, limit: u32) -> Vec<String> {
     app.client
         .clone()
         .search(authed(
             pb::SearchRequest {
                 account: account.into(),
                 query: query.into(),
+                limit,
                 ..pb::SearchRequest::default()
             },
             ADMIN_KEY,
@@ -147,33 +153,16 @@ async fn all_words_rank_above_any_word_and_the_headline_table_follows_each_chang
 
 #[tokio::test]
 async fn bulk_loaded_and_removed_documents_are_found_and_then_not() {
-    use content_svc::domain::search::Segmenter;
-    use content_svc::store::search::{IndexDoc, insert_many, remove};
-
     let app = spawn_app().await;
-    let segmenter = Segmenter::default();
-    let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
-    let titles_in = ["关于停水的通知", "停电检修通知", "垃圾分类指南"];
-    let docs: Vec<IndexDoc<'_>> = ids
-        .iter()
-        .zip(titles_in)
-        .map(|(id, title)| IndexDoc {
-            kind: "article",
-            ref_id: *id,
-            accounts: vec!["chenzhou".into()],
-            category: "",
-            title,
-            summary: title,
-            url: "https://mp.weixin.qq.com/s/x",
-            enabled: true,
-            title_words: segmenter.indexable(title),
-            keyword_words: String::new(),
-            body_words: segmenter.indexable("请市民相互转告"),
-        })
-        .collect();
-    let mut tx = app.db.begin().await.expect("tx");
-    assert_eq!(insert_many(&mut tx, &docs).await.expect("inserted"), 3);
-    tx.commit().await.expect("commit");
+    let ids = index_articles(
+        &app,
+        &[
+            ("关于停水的通知", "", "请市民相互转告"),
+            ("停电检修通知", "", "请市民相互转告"),
+            ("垃圾分类指南", "", "请市民相互转告"),
+        ],
+    )
+    .await;
     let found = titles(&app, "chenzhou", "通知").await;
     assert_eq!(found.len(), 2, "{found:?}");
     // Two words, only one title holds both; the other is found by either word.
@@ -182,9 +171,7 @@ async fn bulk_loaded_and_removed_documents_are_found_and_then_not() {
         ["关于停水的通知", "停电检修通知"]
     );
 
-    let mut tx = app.db.begin().await.expect("tx");
-    remove(&mut tx, "article", ids[0]).await.expect("removed");
-    tx.commit().await.expect("commit");
+    remove_article(&app, ids[0]).await;
     assert_eq!(titles(&app, "chenzhou", "通知").await, ["停电检修通知"]);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM search_headlines")
         .fetch_one(&app.db)
@@ -192,6 +179,15 @@ async fn bulk_loaded_and_removed_documents_are_found_and_then_not() {
         .expect("count");
     assert_eq!(rows, 2);
     app.stop().await;
+}
+
+/// Takes an article out of the index, as a retraction does.
+async fn remove_article(app: &TestApp, id: uuid::Uuid) {
+    let mut tx = app.db.begin().await.expect("tx");
+    content_svc::store::search::remove(&mut tx, "article", id)
+        .await
+        .expect("removed");
+    tx.commit().await.expect("commit");
 }
 
 /// Bulk-indexes articles (oldest first: each gets a newer UUIDv7) with a title,
@@ -229,7 +225,8 @@ async fn index_articles_on(
         })
         .collect();
     let mut tx = app.db.begin().await.expect("tx");
-    insert_many(&mut tx, &rows).await.expect("inserted");
+    let inserted = insert_many(&mut tx, &rows).await.expect("inserted");
+    assert_eq!(inserted, rows.len() as u64);
     tx.commit().await.expect("commit");
     ids
 }
@@ -313,10 +310,19 @@ fn answered_by(metrics: &str, index: &str) -> u64 {
         .map_or(0, |n| n.trim().parse().expect("a count"))
 }
 
+/// That the searches so far were answered `memory` times from memory and `database`
+/// times by PostgreSQL.
+async fn assert_answered(app: &TestApp, memory: u64, database: u64) {
+    let metrics = metrics(app).await;
+    let answered = (
+        answered_by(&metrics, "memory"),
+        answered_by(&metrics, "database"),
+    );
+    assert_eq!(answered, (memory, database), "{metrics}");
+}
+
 #[tokio::test]
 async fn a_search_from_memory_sees_every_change_committed_before_it() {
-    use content_svc::store::search::remove;
-
     let app = spawn_app().await;
     // Written by another "replica": straight into the database, announced only by
     // the trigger; the search right after must wait for it, not miss it.
@@ -333,9 +339,7 @@ async fn a_search_from_memory_sees_every_change_committed_before_it() {
         titles(&app, "chenzhou", "暴雨").await,
         ["暴雨避险指南", "暴雨预警"]
     );
-    let mut tx = app.db.begin().await.expect("tx");
-    remove(&mut tx, "article", ids[0]).await.expect("removed");
-    tx.commit().await.expect("commit");
+    remove_article(&app, ids[0]).await;
     assert_eq!(titles(&app, "chenzhou", "暴雨").await, ["暴雨避险指南"]);
     app.client
         .clone()
@@ -349,9 +353,7 @@ async fn a_search_from_memory_sees_every_change_committed_before_it() {
         .expect("deleted");
     assert!(titles(&app, "chenzhou", "暴雨").await.is_empty());
 
-    let metrics = metrics(&app).await;
-    assert_eq!(answered_by(&metrics, "memory"), 4, "{metrics}");
-    assert_eq!(answered_by(&metrics, "database"), 0, "{metrics}");
+    assert_answered(&app, 4, 0).await;
     app.stop().await;
 }
 
@@ -360,9 +362,7 @@ async fn with_the_index_in_memory_off_every_search_asks_the_database() {
     let app = spawn_app_with(TestNats::new(), &[("CONTENT_SEARCH_IN_MEMORY", "false")]).await;
     index_articles(&app, &[("暴雨预警", "", "请市民注意防范")]).await;
     assert_eq!(titles(&app, "chenzhou", "暴雨预警").await, ["暴雨预警"]);
-    let metrics = metrics(&app).await;
-    assert_eq!(answered_by(&metrics, "database"), 1, "{metrics}");
-    assert_eq!(answered_by(&metrics, "memory"), 0, "{metrics}");
+    assert_answered(&app, 0, 1).await;
     app.stop().await;
 }
 
@@ -553,23 +553,7 @@ async fn concurrent_searches_each_see_every_article_committed_before_they_began(
             let mut checked = 0;
             loop {
                 let before = committed.load(Ordering::SeqCst);
-                let found = app
-                    .client
-                    .clone()
-                    .search(authed(
-                        pb::SearchRequest {
-                            account: "chenzhou".into(),
-                            query: "防汛".into(),
-                            limit: 50,
-                            ..pb::SearchRequest::default()
-                        },
-                        ADMIN_KEY,
-                    ))
-                    .await
-                    .expect("search")
-                    .into_inner()
-                    .hits
-                    .len();
+                let found = titles_up_to(&app, "chenzhou", "防汛", 50).await.len();
                 assert!(found >= before, "{found} found, {before} committed before");
                 checked += 1;
                 if before == 30 {
