@@ -322,10 +322,7 @@ async fn main() -> anyhow::Result<()> {
         // is loaded before it serves.
         drop(app);
         let started = Instant::now();
-        let app = Application::build(Config::from_env(
-            &env.clone().with("DATABASE_URL", db_url.as_str()),
-        )?)
-        .await?;
+        let app = Application::build(Config::from_env(&env)?).await?;
         println!(
             "started again on the filled database in {:.1} s; this process's RSS {} MiB",
             started.elapsed().as_secs_f64(),

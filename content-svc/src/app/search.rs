@@ -73,12 +73,12 @@ impl Search {
             Some((query.match_any(), 0.0)),
         ];
         let mut ranked = Ranked::new(filter.limit);
-        let mut answered = None;
+        let mut from_memory = false;
         if let Some(live) = &self.live
             && let Some(latest) = live.latest_change().await
             && live.caught_up(latest, FRESH_WAIT).await
         {
-            answered = live.run(|index| {
+            from_memory = live.run(|index| {
                 for (matching, band) in stages.iter().flatten() {
                     if ranked.wants(matching) {
                         let found = index.search(matching, filter);
@@ -87,7 +87,7 @@ impl Search {
                 }
             });
         }
-        let source = if answered.is_some() {
+        let source = if from_memory {
             "memory"
         } else {
             for (matching, band) in stages.iter().flatten() {
@@ -252,11 +252,7 @@ impl LiveIndex {
     /// Applies announced changes, the latest numbered `number`: each document as it
     /// is now, read again, or its removal when it is gone.
     pub async fn apply(&self, keys: &[(DocKind, uuid::Uuid)], number: i64) -> Result<(), AppError> {
-        let wanted: Vec<(String, uuid::Uuid)> = keys
-            .iter()
-            .map(|(kind, id)| (kind.as_str().to_owned(), *id))
-            .collect();
-        let current = store::load_some(&self.db, &wanted).await?;
+        let current = store::load_some(&self.db, keys).await?;
         {
             let mut guard = self.write();
             let Some(index) = guard.as_mut() else {
@@ -337,9 +333,9 @@ impl LiveIndex {
         reached && self.is_loaded()
     }
 
-    /// Runs `f` on the index, if it is loaded.
-    fn run(&self, f: impl FnOnce(&SearchIndex)) -> Option<()> {
-        self.read().as_ref().map(f)
+    /// Runs `f` on the index if it is loaded; whether it was.
+    fn run(&self, f: impl FnOnce(&SearchIndex)) -> bool {
+        self.read().as_ref().map(f).is_some()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<SearchIndex>> {

@@ -110,9 +110,9 @@ struct Meta {
     live: bool,
 }
 
+/// What a hit shows besides the fields of [`Meta`].
 #[derive(Debug)]
 struct Shown {
-    category: String,
     title: String,
     summary: String,
     url: String,
@@ -213,7 +213,6 @@ impl SearchIndex {
             live: true,
         });
         self.shown.push(Some(Box::new(Shown {
-            category: doc.category,
             title: doc.title,
             summary: doc.summary,
             url: doc.url,
@@ -296,10 +295,11 @@ impl SearchIndex {
         keys.into_iter()
             .filter_map(|(level, kind, ref_id, slot)| {
                 let shown = self.shown[slot as usize].as_ref()?;
+                let category = self.meta[slot as usize].category;
                 Some(IndexHit {
                     kind,
                     ref_id,
-                    category: shown.category.clone(),
+                    category: self.categories.values[category as usize].clone(),
                     title: shown.title.clone(),
                     summary: shown.summary.clone(),
                     url: shown.url.clone(),
@@ -336,7 +336,7 @@ impl SearchIndex {
                 kind: meta.kind,
                 ref_id: meta.ref_id,
                 accounts: old.account_lists.values[meta.accounts as usize].clone(),
-                category: shown.category,
+                category: old.categories.values[meta.category as usize].clone(),
                 title: shown.title,
                 summary: shown.summary,
                 url: shown.url,

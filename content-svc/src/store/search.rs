@@ -255,7 +255,7 @@ pub async fn load_all(db: &PgPool, mut each: impl FnMut(IndexedDoc)) -> Result<i
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let as_of = change_number_in(&mut tx).await?;
+    let as_of = change_number(&mut *tx).await?;
     let sql = format!("SELECT {INDEXED_COLUMNS} FROM search_documents");
     let mut rows = sqlx::query_as::<_, IndexedRow>(&sql).fetch(&mut *tx);
     while let Some(row) = rows.try_next().await? {
@@ -272,7 +272,7 @@ pub async fn load_all(db: &PgPool, mut each: impl FnMut(IndexedDoc)) -> Result<i
 /// answer has been deleted).
 pub async fn load_some(
     db: &PgPool,
-    keys: &[(String, uuid::Uuid)],
+    keys: &[(DocKind, uuid::Uuid)],
 ) -> Result<Vec<IndexedDoc>, sqlx::Error> {
     let sql = format!(
         "SELECT {INDEXED_COLUMNS} FROM search_documents
@@ -281,7 +281,7 @@ pub async fn load_some(
     let rows: Vec<IndexedRow> = sqlx::query_as(&sql)
         .bind(
             keys.iter()
-                .map(|(kind, _)| kind.clone())
+                .map(|(kind, _)| kind.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(keys.iter().map(|(_, id)| *id).collect::<Vec<_>>())
@@ -294,13 +294,10 @@ pub async fn load_some(
 /// 0012): `kind ref_id number`, numbered as [`change_number`] counts.
 pub const CHANGES_CHANNEL: &str = "search_documents_changed";
 
-/// The number of the latest change of `search_documents` committed.
-pub async fn change_number(db: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(CHANGE_NUMBER).fetch_one(db).await
+/// The number of the latest change of `search_documents` committed (as `db` sees
+/// it: in a transaction, as of its snapshot).
+pub async fn change_number<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT number FROM search_version")
+        .fetch_one(db)
+        .await
 }
-
-async fn change_number_in(tx: &mut Transaction<'_, Postgres>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(CHANGE_NUMBER).fetch_one(&mut **tx).await
-}
-
-const CHANGE_NUMBER: &str = "SELECT number FROM search_version";
