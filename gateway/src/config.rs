@@ -194,6 +194,13 @@ pub struct Config {
     pub limits: Limits,
     /// `REPLY_CACHE_CAPACITY`, default 100000: replies kept in process for retries.
     pub reply_cache_capacity: usize,
+    /// `EDGE_RULES`, default true: answer the callbacks a reply rule answers whatever
+    /// the citizen's state from a copy of the rules (`edge`), without asking
+    /// interaction-svc; `false` asks it for every reply.
+    pub edge_rules: bool,
+    /// `EDGE_RULES_REFRESH`, default 60s: how often the copy is reloaded besides
+    /// interaction-svc's change notices (the safety net for a lost notice).
+    pub edge_rules_refresh: Duration,
 }
 
 impl Config {
@@ -213,8 +220,24 @@ impl Config {
             demo,
             limits: Limits::from_env(env)?,
             reply_cache_capacity: env.parse_or("REPLY_CACHE_CAPACITY", 100_000)?,
+            edge_rules: env.parse_or("EDGE_RULES", true)?,
+            edge_rules_refresh: positive(
+                "EDGE_RULES_REFRESH",
+                env.duration_or("EDGE_RULES_REFRESH", Duration::from_secs(60))?,
+            )?,
         })
     }
+}
+
+fn positive(var: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::Invalid {
+            var: var.to_owned(),
+            value: format!("{value:?}"),
+            reason: "must be positive".to_owned(),
+        });
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -290,5 +313,16 @@ mod tests {
         assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "REPLY_SHARE_AFTER"));
         let limits = Config::from_env(&city()).unwrap().limits;
         assert_eq!(limits.reply_share_after, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn edge_rules_are_on_by_default_and_refresh_at_a_positive_interval() {
+        let config = Config::from_env(&city()).unwrap();
+        assert!(config.edge_rules);
+        assert_eq!(config.edge_rules_refresh, Duration::from_secs(60));
+        let off = Config::from_env(&city().with("EDGE_RULES", "false")).unwrap();
+        assert!(!off.edge_rules);
+        let error = Config::from_env(&city().with("EDGE_RULES_REFRESH", "0s")).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "EDGE_RULES_REFRESH"));
     }
 }

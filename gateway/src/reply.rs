@@ -1,5 +1,6 @@
-//! The passive-reply path: a core NATS request on `wechat.reply.{account}` within a
-//! budget, and the reply cache that lets a retried callback get the first answer.
+//! The passive-reply path: the edge rules' answer ([`crate::edge`]) or else a core
+//! NATS request on `wechat.reply.{account}` within a budget, and the reply cache that
+//! lets a retried callback get the first answer.
 //!
 //! The cache has two levels: a bounded in-process map, checked before asking (so a
 //! retry that reaches the same replica never asks interaction-svc again), and a NATS
@@ -24,10 +25,12 @@ use platform::Drain;
 use platform::nats::Namespace;
 
 use crate::batch::NatsBatcher;
+use crate::edge::EdgeRules;
 use prost::Message as _;
 use proto::events::v1::{PassiveReply, passive_reply};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+use wechat::message::InboundMessage;
 use wechat::reply::{Article, ReplyBody};
 use wechat::token::kv_bucket_stream;
 
@@ -93,6 +96,8 @@ pub struct Replier {
     no_responder_pause: Duration,
     /// Per account: until when to skip asking.
     silent_until: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The rules answered without asking (`None`: `EDGE_RULES=false`).
+    edge: Option<Arc<EdgeRules>>,
 }
 
 impl Replier {
@@ -101,6 +106,7 @@ impl Replier {
         namespace: Namespace,
         cache: ReplyCache,
         no_responder_pause: Duration,
+        edge: Option<Arc<EdgeRules>>,
     ) -> Self {
         Self {
             batcher,
@@ -108,6 +114,7 @@ impl Replier {
             cache,
             no_responder_pause,
             silent_until: Arc::default(),
+            edge,
         }
     }
 
@@ -126,11 +133,13 @@ impl Replier {
         &self.cache
     }
 
-    /// The in-process cached reply for `key`, if any, else a request within `until`.
+    /// The in-process cached reply for `key`, if any, else the edge rules' answer to
+    /// `message`, else a request (carrying `inbound`) within `until`.
     pub async fn fetch(
         &self,
         account: &str,
         key: &ReplyKey,
+        message: &InboundMessage,
         inbound: Bytes,
         until: Instant,
     ) -> Fetched {
@@ -141,6 +150,14 @@ impl Replier {
             };
         }
         let started = Instant::now();
+        if let Some(encoded) = self.edge.as_ref().and_then(|e| e.answer(account, message)) {
+            metrics::histogram!("gateway_reply_seconds", "outcome" => "edge")
+                .record(started.elapsed().as_secs_f64());
+            return Fetched::Reply {
+                encoded,
+                cached: false,
+            };
+        }
         if self.known_silent(account, started) {
             return Fetched::Nothing(ReplyOutcome::NoResponder);
         }

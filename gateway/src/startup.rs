@@ -1,6 +1,7 @@
 //! Wiring: NATS, the stream and reply bucket, both listeners, and the ordered drain.
 
 use std::future::{Future, IntoFuture};
+use std::sync::Arc;
 
 use async_nats::jetstream;
 use platform::admin::{self, Readiness};
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::NatsBatcher;
 use crate::config::Config;
+use crate::edge::EdgeRules;
 use crate::http::{self, AppState};
 use crate::publish::Publisher;
 use crate::reply::{Replier, ReplyCache};
@@ -29,6 +31,7 @@ pub struct Application {
     drain: Drain,
     http_listener: TcpListener,
     admin_listener: TcpListener,
+    edge: Option<Arc<EdgeRules>>,
 }
 
 impl Application {
@@ -75,12 +78,37 @@ impl Application {
         .map_err(anyhow::Error::msg)?;
         let signature_bucket = namespace.name(crate::replay::SIGNATURE_BUCKET);
         nats::replicate_bucket(&jetstream, &signature_bucket, config.nats.streams.replicas).await?;
+        let edge = if config.edge_rules {
+            // Subscribed before the first load, so no change falls between the two.
+            let notices = client
+                .subscribe(namespace.subject(reply_rules::CHANGED_WILDCARD))
+                .await?;
+            client.flush().await?;
+            let edge = Arc::new(EdgeRules::new(client.clone(), namespace.clone()));
+            let accounts = config.accounts.iter().map(|a| a.id.to_string()).collect();
+            drain.spawn(crate::edge::run(
+                edge.clone(),
+                accounts,
+                notices,
+                config.edge_rules_refresh,
+                drain.clone(),
+            ));
+            Some(edge)
+        } else {
+            None
+        };
         let state = AppState::new(
             config.accounts.clone(),
             config.limits,
             namespace.clone(),
             Publisher::new(batcher.clone(), config.limits.publish_deadline),
-            Replier::new(batcher, namespace, cache, config.limits.no_responder_pause),
+            Replier::new(
+                batcher,
+                namespace,
+                cache,
+                config.limits.no_responder_pause,
+                edge.clone(),
+            ),
             signatures,
         );
         let http_listener = bind(config.http_addr).await?;
@@ -93,7 +121,13 @@ impl Application {
             drain,
             http_listener,
             admin_listener,
+            edge,
         })
+    }
+
+    /// The copy of the reply rules this gateway answers from (`None`: `EDGE_RULES=false`).
+    pub fn edge_rules(&self) -> Option<Arc<EdgeRules>> {
+        self.edge.clone()
     }
 
     /// The bound callback port.

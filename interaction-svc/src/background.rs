@@ -1,6 +1,6 @@
 //! The inbound half's background work, wired by `startup`: the reply path, the
-//! rules-cache refresh, the inbound consumer, the outbox relay and the deadline
-//! sweeper. Each runs under the runtime's drain and stops when it begins.
+//! gateways' rules snapshots, the rules-cache refresh, the inbound consumer, the
+//! outbox relay and the deadline sweeper. Each runs under the runtime's drain and stops when it begins.
 
 use std::sync::Arc;
 
@@ -25,6 +25,7 @@ pub struct Background {
     intake: Arc<Intake>,
     signal: OutboxSignal,
     requests: async_nats::Subscriber,
+    snapshot_requests: async_nats::Subscriber,
     notices: async_nats::Subscriber,
     directory_notices: async_nats::Subscriber,
     /// The bootstrap from content-svc, when configured.
@@ -43,6 +44,12 @@ impl Background {
             .queue_subscribe(
                 runtime.namespace.subject(replies::SUBJECT),
                 replies::QUEUE_GROUP.to_owned(),
+            )
+            .await?;
+        let snapshot_requests = nats
+            .queue_subscribe(
+                runtime.namespace.subject(reply_rules::SNAPSHOT_WILDCARD),
+                replies::snapshot::QUEUE_GROUP.to_owned(),
             )
             .await?;
         let notices = nats
@@ -78,6 +85,7 @@ impl Background {
             }),
             signal: OutboxSignal::new(),
             requests,
+            snapshot_requests,
             notices,
             directory_notices,
             directory_sync: None,
@@ -108,6 +116,12 @@ impl Background {
             responder,
             runtime.nats.clone(),
             self.requests,
+            drain.clone(),
+        ));
+        drain.spawn(replies::snapshot::serve(
+            self.cache.clone(),
+            runtime.nats.clone(),
+            self.snapshot_requests,
             drain.clone(),
         ));
         drain.spawn(replies::cache::run_refresh(

@@ -223,6 +223,11 @@ struct ResponderArgs {
     /// Account ids to answer for, comma-separated; `*` answers every account.
     #[arg(long, default_value = "demo", value_delimiter = ',')]
     account: Vec<String>,
+    /// Also answer the gateways' rules snapshot requests with one keyword rule that
+    /// answers the load's text, as interaction-svc would: the gateways then answer
+    /// those callbacks at the edge instead of asking.
+    #[arg(long)]
+    rules: bool,
 }
 
 #[derive(Args, Debug)]
@@ -437,8 +442,14 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
 async fn run_responder(args: ResponderArgs) -> anyhow::Result<()> {
     let namespace = args.nats.namespace()?;
     let client = args.nats.connect().await?;
-    let answered =
-        traffic::nats::run_responder(client, &namespace, &args.account, shutdown_signal()).await?;
+    let answered = traffic::nats::run_responder(
+        client,
+        &namespace,
+        &args.account,
+        args.rules,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!(answered, "responder stopped");
     Ok(())
 }

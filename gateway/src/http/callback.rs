@@ -202,6 +202,7 @@ async fn handle(
         inner.replier.fetch(
             &account.id,
             &key,
+            &message,
             event.payload.clone(),
             started + limits.reply_budget
         ),

@@ -5,13 +5,13 @@ pub mod default_reply;
 pub mod departments;
 pub mod directory;
 pub mod follower;
-pub mod incoming;
 pub mod intake;
 pub mod lifecycle;
-pub mod rating;
 pub mod routing;
 pub mod rules;
 pub mod ticket;
+
+pub use reply_rules::{incoming, rating};
 
 pub use calendar::{DeadlinePolicy, Deadlines, TimeLimit, WorkCalendar};
 pub use departments::Departments;

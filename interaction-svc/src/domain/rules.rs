@@ -1,453 +1,22 @@
-//! Auto-reply rules and the decision taken for every callback: what to answer at
-//! once (the passive reply), whether a ticket opens, whether it is a rating.
+//! The decision taken for every callback: what to answer at once (the passive
+//! reply), whether a ticket opens, whether it is a rating.
 //!
 //! The reply path and the inbound consumer both call [`decide`] with the same rules
-//! and the same facts, so the citizen's answer and the ticket agree.
-
-use std::fmt;
-use std::str::FromStr;
+//! and the same facts, so the citizen's answer and the ticket agree. The rules
+//! themselves (matching, validation) live in the `reply-rules` crate, which the
+//! gateway shares to answer what no state can change.
 
 use chrono::{DateTime, Utc};
-use proto::interaction::v1 as pb;
-use regex::Regex;
+
+pub use reply_rules::rules::{
+    MAX_NEWS_ARTICLES, MAX_PATTERN_CHARS, MAX_PATTERNS, MAX_REPLY_TEXT_BYTES, MatchKind, NewsItem,
+    ReplyContent, ReplyRule, RuleError, RuleSet, check_patterns, check_text, may_be_rating,
+    parse_id,
+};
 
 use super::directory::{self, Directory, PendingAnswer};
 use super::incoming::Incoming;
 use super::rating;
-
-/// The most articles a news reply may hold (a passive reply to an event; the gateway
-/// cuts a reply to a user message to WeChat's limit of one).
-pub const MAX_NEWS_ARTICLES: usize = 8;
-/// Regular expressions are compiled with this size limit, so a rule cannot make the
-/// reply path slow.
-const REGEX_SIZE_LIMIT: usize = 256 * 1024;
-
-/// What triggers a rule (see `interaction.v1.MatchKind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchKind {
-    /// The whole message equals a keyword (trimmed, case-insensitive).
-    Exact,
-    /// The message contains a keyword (case-insensitive).
-    Contains,
-    /// The message matches the regular expression.
-    Regex,
-    /// A menu CLICK with this key.
-    MenuClick,
-    /// The greeting sent on subscribe.
-    Subscribe,
-}
-
-impl MatchKind {
-    /// The name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Exact => "exact",
-            Self::Contains => "contains",
-            Self::Regex => "regex",
-            Self::MenuClick => "menu_click",
-            Self::Subscribe => "subscribe",
-        }
-    }
-}
-
-impl fmt::Display for MatchKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MatchKind {
-    type Err = RuleError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "exact" => Self::Exact,
-            "contains" => Self::Contains,
-            "regex" => Self::Regex,
-            "menu_click" => Self::MenuClick,
-            "subscribe" => Self::Subscribe,
-            other => return Err(RuleError::UnknownKind(other.to_owned())),
-        })
-    }
-}
-
-impl TryFrom<i32> for MatchKind {
-    type Error = RuleError;
-    fn try_from(value: i32) -> Result<Self, Self::Error> {
-        match pb::MatchKind::try_from(value) {
-            Ok(pb::MatchKind::Exact) => Ok(Self::Exact),
-            Ok(pb::MatchKind::Contains) => Ok(Self::Contains),
-            Ok(pb::MatchKind::Regex) => Ok(Self::Regex),
-            Ok(pb::MatchKind::MenuClick) => Ok(Self::MenuClick),
-            Ok(pb::MatchKind::Subscribe) => Ok(Self::Subscribe),
-            Ok(pb::MatchKind::Unspecified) | Err(_) => {
-                Err(RuleError::UnknownKind(value.to_string()))
-            }
-        }
-    }
-}
-
-impl From<MatchKind> for pb::MatchKind {
-    fn from(kind: MatchKind) -> Self {
-        match kind {
-            MatchKind::Exact => Self::Exact,
-            MatchKind::Contains => Self::Contains,
-            MatchKind::Regex => Self::Regex,
-            MatchKind::MenuClick => Self::MenuClick,
-            MatchKind::Subscribe => Self::Subscribe,
-        }
-    }
-}
-
-/// Why a rule cannot be saved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RuleError {
-    #[error("unknown match kind {0:?}")]
-    UnknownKind(String),
-    #[error("a {0} rule needs at least one non-blank pattern")]
-    NoPattern(MatchKind),
-    #[error("a regex rule takes exactly one pattern")]
-    OneRegex,
-    #[error("invalid regular expression: {0}")]
-    BadRegex(String),
-    #[error("a rule replies with text or with news, exactly one of them")]
-    TextOrNews,
-    #[error("a news reply holds 1 to {MAX_NEWS_ARTICLES} articles, each with a title and a url")]
-    BadNews,
-    #[error("account must not be empty")]
-    NoAccount,
-    #[error("department must not be empty")]
-    NoDepartment,
-    #[error("rule id {0:?} is not a UUID")]
-    BadId(String),
-    #[error("{0} must not hold control characters")]
-    Control(&'static str),
-    #[error("{field} is too long: at most {max} bytes of UTF-8 (WeChat's limit)")]
-    TooLong { field: &'static str, max: usize },
-    #[error(
-        "at most {MAX_PATTERNS} patterns or keywords, each at most {MAX_PATTERN_CHARS} characters"
-    )]
-    TooManyPatterns,
-    #[error("{0} must be an http:// or https:// URL")]
-    BadUrl(&'static str),
-    #[error("a passive reply holds at most one news article (WeChat's limit)")]
-    NewsForMessage,
-}
-
-/// A passive reply's text, in UTF-8 bytes (WeChat drops a longer reply, and the
-/// citizen gets nothing).
-pub const MAX_REPLY_TEXT_BYTES: usize = 2048;
-/// Keywords (or patterns) of one rule, and the characters of each.
-pub const MAX_PATTERNS: usize = 50;
-pub const MAX_PATTERN_CHARS: usize = 64;
-
-/// Refuses control characters (NUL among them: PostgreSQL cannot store it, and
-/// WeChat shows garbage); line breaks and tabs are text.
-pub fn check_text(field: &'static str, value: &str) -> Result<(), RuleError> {
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(RuleError::Control(field));
-    }
-    Ok(())
-}
-
-/// Checks keywords or patterns: bounded in number and length, plain text.
-pub fn check_patterns(field: &'static str, patterns: &[String]) -> Result<(), RuleError> {
-    if patterns.len() > MAX_PATTERNS
-        || patterns
-            .iter()
-            .any(|p| p.chars().count() > MAX_PATTERN_CHARS)
-    {
-        return Err(RuleError::TooManyPatterns);
-    }
-    patterns.iter().try_for_each(|p| check_text(field, p))
-}
-
-fn check_url(field: &'static str, url: &str, required: bool) -> Result<(), RuleError> {
-    check_text(field, url)?;
-    let url = url.trim();
-    if url.is_empty() && !required {
-        return Ok(());
-    }
-    let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) || url.len() > 1024 {
-        return Err(RuleError::BadUrl(field));
-    }
-    Ok(())
-}
-
-/// One article of a news reply (stored as JSON in `reply_rules.reply_news`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NewsItem {
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub pic_url: String,
-    pub url: String,
-}
-
-/// What a rule answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyContent {
-    Text(String),
-    News(Vec<NewsItem>),
-}
-
-impl ReplyContent {
-    /// The reply from a rule's stored (or requested) text and news: exactly one is set.
-    pub fn from_parts(text: String, news: Vec<NewsItem>) -> Result<Self, RuleError> {
-        match (text.trim().is_empty(), news.is_empty()) {
-            (false, true) => Ok(Self::Text(text)),
-            (true, false) => {
-                let valid = news.len() <= MAX_NEWS_ARTICLES
-                    && news
-                        .iter()
-                        .all(|n| !n.title.trim().is_empty() && !n.url.trim().is_empty());
-                if valid {
-                    Ok(Self::News(news))
-                } else {
-                    Err(RuleError::BadNews)
-                }
-            }
-            _ => Err(RuleError::TextOrNews),
-        }
-    }
-
-    /// A label for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Text(_) => "text",
-            Self::News(_) => "news",
-        }
-    }
-}
-
-/// An auto-reply rule. Higher priority wins; among equals, the older rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyRule {
-    pub id: uuid::Uuid,
-    pub account: String,
-    pub kind: MatchKind,
-    /// Keywords (exact, contains), one pattern (regex) or menu keys (menu_click).
-    pub patterns: Vec<String>,
-    pub priority: i32,
-    pub reply: ReplyContent,
-    /// The rule fully answers the citizen: no ticket opens.
-    pub resolves: bool,
-    pub enabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl ReplyRule {
-    /// Checks what a caller asks to save: patterns fit the kind, the regex compiles.
-    pub fn validate(&self) -> Result<(), RuleError> {
-        if self.account.trim().is_empty() {
-            return Err(RuleError::NoAccount);
-        }
-        check_text("account", &self.account)?;
-        check_patterns("patterns", &self.patterns)?;
-        match &self.reply {
-            ReplyContent::Text(text) => {
-                check_text("text", text)?;
-                if text.len() > MAX_REPLY_TEXT_BYTES {
-                    return Err(RuleError::TooLong {
-                        field: "text",
-                        max: MAX_REPLY_TEXT_BYTES,
-                    });
-                }
-            }
-            ReplyContent::News(news) => {
-                if news.len() > 1 {
-                    return Err(RuleError::NewsForMessage);
-                }
-                for item in news {
-                    check_text("news.title", &item.title)?;
-                    check_text("news.description", &item.description)?;
-                    if item.title.len() > 256 || item.description.len() > 1024 {
-                        return Err(RuleError::TooLong {
-                            field: "news",
-                            max: 1024,
-                        });
-                    }
-                    check_url("news.url", &item.url, true)?;
-                    check_url("news.pic_url", &item.pic_url, false)?;
-                }
-            }
-        }
-        let patterns = self
-            .patterns
-            .iter()
-            .filter(|p| !p.trim().is_empty())
-            .count();
-        match self.kind {
-            MatchKind::Subscribe => {}
-            MatchKind::Regex => {
-                if patterns != 1 || self.patterns.len() != 1 {
-                    return Err(RuleError::OneRegex);
-                }
-                compile(&self.patterns[0])?;
-            }
-            kind => {
-                if patterns == 0 {
-                    return Err(RuleError::NoPattern(kind));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The keyword, pattern or key by which the rule answers `incoming` (empty for the
-    /// subscribe greeting), if it does.
-    fn matches(&self, regex: Option<&Regex>, incoming: &Incoming) -> Option<&str> {
-        let mut keywords = self
-            .patterns
-            .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty());
-        match (self.kind, incoming) {
-            (MatchKind::Subscribe, Incoming::Subscribe { .. }) => Some(""),
-            (MatchKind::MenuClick, Incoming::Click { key }) => keywords.find(|k| k == key),
-            (MatchKind::Exact, Incoming::Message(m)) => {
-                let text = m.text.trim().to_lowercase();
-                if text.is_empty() {
-                    return None;
-                }
-                keywords.find(|k| k.to_lowercase() == text)
-            }
-            (MatchKind::Contains, Incoming::Message(m)) => {
-                let text = m.text.to_lowercase();
-                keywords.find(|k| text.contains(&k.to_lowercase()))
-            }
-            (MatchKind::Regex, Incoming::Message(m)) => (!m.text.is_empty()
-                && regex.is_some_and(|r| r.is_match(&m.text)))
-            .then(|| self.patterns[0].as_str()),
-            _ => None,
-        }
-    }
-}
-
-impl ReplyRule {
-    /// A rule as the API sends it. The id is parsed when present (an update) and
-    /// left nil otherwise; `created_at` is set by the store.
-    pub fn from_proto(rule: pb::ReplyRule) -> Result<Self, RuleError> {
-        let news = rule
-            .news
-            .into_iter()
-            .map(|n| NewsItem {
-                title: n.title,
-                description: n.description,
-                pic_url: n.pic_url,
-                url: n.url,
-            })
-            .collect();
-        Ok(Self {
-            id: parse_id(&rule.id)?,
-            account: rule.account.trim().to_owned(),
-            kind: MatchKind::try_from(rule.r#match)?,
-            patterns: rule.patterns,
-            priority: rule.priority,
-            reply: ReplyContent::from_parts(rule.text, news)?,
-            resolves: rule.resolves,
-            enabled: rule.enabled,
-            created_at: DateTime::<Utc>::UNIX_EPOCH,
-        })
-    }
-
-    /// The rule as the API returns it.
-    pub fn to_proto(&self) -> pb::ReplyRule {
-        let (text, news) = match &self.reply {
-            ReplyContent::Text(text) => (text.clone(), Vec::new()),
-            ReplyContent::News(news) => (
-                String::new(),
-                news.iter()
-                    .map(|n| pb::NewsItem {
-                        title: n.title.clone(),
-                        description: n.description.clone(),
-                        pic_url: n.pic_url.clone(),
-                        url: n.url.clone(),
-                    })
-                    .collect(),
-            ),
-        };
-        pb::ReplyRule {
-            id: self.id.to_string(),
-            account: self.account.clone(),
-            r#match: pb::MatchKind::from(self.kind) as i32,
-            patterns: self.patterns.clone(),
-            priority: self.priority,
-            text,
-            news,
-            resolves: self.resolves,
-            enabled: self.enabled,
-        }
-    }
-}
-
-/// A rule id from the API; empty means none yet (nil).
-pub fn parse_id(raw: &str) -> Result<uuid::Uuid, RuleError> {
-    if raw.trim().is_empty() {
-        return Ok(uuid::Uuid::nil());
-    }
-    uuid::Uuid::parse_str(raw.trim()).map_err(|_| RuleError::BadId(raw.to_owned()))
-}
-
-fn compile(pattern: &str) -> Result<Regex, RuleError> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| RuleError::BadRegex(e.to_string()))
-}
-
-/// An account's enabled rules in the order they are tried, regexes compiled.
-#[derive(Debug, Clone, Default)]
-pub struct RuleSet {
-    rules: Vec<(ReplyRule, Option<Regex>)>,
-}
-
-impl RuleSet {
-    /// Orders the enabled rules: higher priority first, then the older rule, then by
-    /// id, so every replica decides the same way. A rule whose regex does not compile
-    /// (saved before validation existed) is left out.
-    pub fn new(rules: impl IntoIterator<Item = ReplyRule>) -> Self {
-        let mut rules: Vec<(ReplyRule, Option<Regex>)> = rules
-            .into_iter()
-            .filter(|rule| rule.enabled)
-            .filter_map(|rule| match rule.kind {
-                MatchKind::Regex => {
-                    let regex = compile(rule.patterns.first()?).ok()?;
-                    Some((rule, Some(regex)))
-                }
-                _ => Some((rule, None)),
-            })
-            .collect();
-        rules.sort_by(|(a, _), (b, _)| {
-            b.priority
-                .cmp(&a.priority)
-                .then(a.created_at.cmp(&b.created_at))
-                .then(a.id.cmp(&b.id))
-        });
-        Self { rules }
-    }
-
-    /// How many rules are in effect.
-    pub fn len(&self) -> usize {
-        self.rules.len()
-    }
-
-    /// Whether no rule is in effect.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
-    /// The first rule that answers `incoming`, and what matched.
-    pub fn answer(&self, incoming: &Incoming) -> Option<(&ReplyRule, &str)> {
-        self.rules
-            .iter()
-            .find_map(|(rule, regex)| Some((rule, rule.matches(regex.as_ref(), incoming)?)))
-    }
-}
 
 /// The immediate answer to a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -615,12 +184,6 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
         }
         _ => nothing,
     }
-}
-
-/// Whether a message could be a rating: only then does anyone look for a ticket
-/// waiting for one (a database read the common path avoids).
-pub fn may_be_rating(incoming: &Incoming) -> Option<u8> {
-    incoming.message().and_then(|m| rating::parse(&m.text))
 }
 
 #[cfg(test)]
@@ -797,7 +360,7 @@ mod tests {
         );
         assert_eq!("menu_click".parse(), Ok(MatchKind::MenuClick));
         assert_eq!(
-            MatchKind::try_from(pb::MatchKind::Regex as i32),
+            MatchKind::try_from(proto::interaction::v1::MatchKind::Regex as i32),
             Ok(MatchKind::Regex)
         );
         assert!(MatchKind::try_from(0).is_err());
@@ -961,5 +524,42 @@ mod tests {
             "rule",
         )]);
         assert_eq!(super::decide(&rules, &click, &facts).reply, said("rule"));
+    }
+
+    #[test]
+    fn what_the_gateway_answers_alone_is_what_decide_answers_in_any_state() {
+        let rules = RuleSet::new([
+            rule(MatchKind::Exact, &["5"], 9, 0, "menu five"),
+            rule(MatchKind::Contains, &["社保"], 1, 0, "social security"),
+            rule(MatchKind::Regex, &[r"^\d{6}$"], 0, 0, "postcode"),
+            rule(MatchKind::Subscribe, &[], 0, 0, "welcome"),
+            rule(MatchKind::MenuClick, &["HOTLINE"], 0, 0, "12345"),
+        ]);
+        let incomings = [
+            text("社保卡丢了"),
+            text("423000"),
+            text("5"),
+            text("你好"),
+            Incoming::Subscribe { scene: None },
+            Incoming::Click {
+                key: "HOTLINE".into(),
+            },
+            Incoming::Click {
+                key: "category:社保".into(),
+            },
+        ];
+        for incoming in &incomings {
+            let Some((rule, _)) = reply_rules::answer_without_state(&rules, incoming) else {
+                continue;
+            };
+            for rating_requested in [false, true] {
+                assert_eq!(
+                    decide(&rules, incoming, rating_requested).reply,
+                    Reply::Rule(rule.reply.clone()),
+                    "{incoming:?}, rating requested: {rating_requested}"
+                );
+            }
+        }
+        assert!(reply_rules::answer_without_state(&rules, &text("5")).is_none());
     }
 }

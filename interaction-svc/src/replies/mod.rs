@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod directory;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use futures::StreamExt;
 use platform::inbound::{InboundError, InboundEvent};
 use platform::shutdown::Drain;
 use prost::Message as _;
-use proto::events::v1::{self as ev, PassiveReply, passive_reply};
+use proto::events::v1::PassiveReply;
 use sqlx::PgPool;
 
 use crate::domain::incoming::Incoming;
@@ -107,10 +108,8 @@ impl Responder {
         let decision = rules::decide(&rules.replies, &incoming, &facts);
         Ok(match decision.reply {
             Reply::Nothing => (PassiveReply::default(), "none"),
-            Reply::Rule(ReplyContent::Text(text)) => (text_reply(text), "rule_text"),
-            Reply::Rule(ReplyContent::News(news)) => (news_reply(news), "rule_news"),
-            Reply::Directory(ReplyContent::Text(text)) => (text_reply(text), "directory_text"),
-            Reply::Directory(ReplyContent::News(news)) => (news_reply(news), "directory_news"),
+            Reply::Rule(content) => (content.to_passive_reply(), rule_label(&content)),
+            Reply::Directory(content) => (content.to_passive_reply(), directory_label(&content)),
             Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
             Reply::Acknowledgement => {
                 let text = incoming.message().map_or("", |m| m.text.as_str());
@@ -129,23 +128,20 @@ impl Responder {
 }
 
 fn text_reply(content: String) -> PassiveReply {
-    PassiveReply {
-        body: Some(passive_reply::Body::Text(ev::TextReply { content })),
+    ReplyContent::Text(content).to_passive_reply()
+}
+
+fn rule_label(content: &ReplyContent) -> &'static str {
+    match content {
+        ReplyContent::Text(_) => "rule_text",
+        ReplyContent::News(_) => "rule_news",
     }
 }
 
-fn news_reply(news: Vec<crate::domain::NewsItem>) -> PassiveReply {
-    let articles = news
-        .into_iter()
-        .map(|n| ev::NewsArticle {
-            title: n.title,
-            description: n.description,
-            pic_url: n.pic_url,
-            url: n.url,
-        })
-        .collect();
-    PassiveReply {
-        body: Some(passive_reply::Body::News(ev::NewsReply { articles })),
+fn directory_label(content: &ReplyContent) -> &'static str {
+    match content {
+        ReplyContent::Text(_) => "directory_text",
+        ReplyContent::News(_) => "directory_news",
     }
 }
 

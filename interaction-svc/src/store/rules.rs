@@ -22,13 +22,7 @@ pub enum RulesStoreError {
     Db(#[from] sqlx::Error),
 }
 
-/// The subject (before namespacing) of the notice that `account`'s rules changed.
-pub fn changed_subject(account: &str) -> String {
-    format!("interaction-svc.rules.changed.{account}")
-}
-
-/// The subscription (before namespacing) every replica listens on.
-pub const CHANGED_WILDCARD: &str = "interaction-svc.rules.changed.*";
+pub use reply_rules::{CHANGED_WILDCARD, changed_subject};
 
 /// Tells every replica that an account's rules changed.
 #[derive(Debug, Clone)]

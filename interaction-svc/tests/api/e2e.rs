@@ -3,13 +3,16 @@
 //! interaction-svc turns them into tickets, departments work them over gRPC, and
 //! answers reach the mock WeChat API. Real NATS (one namespace) and PostgreSQL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use gateway::edge::EdgeRules;
 use interaction_svc::domain::default_reply;
 use proto::interaction::v1::{
-    DeliveryStatus, Direction, GetTicketRequest, ListTicketsRequest, QueueEvent, QueueEventKind,
-    ReplyToTicketRequest, RoutingRule, Ticket, TicketActionRequest, TicketState, WatchQueueRequest,
+    DeliveryStatus, Direction, GetTicketRequest, ListTicketsRequest, MatchKind, QueueEvent,
+    QueueEventKind, ReplyRule, ReplyToTicketRequest, RoutingRule, Ticket, TicketActionRequest,
+    TicketState, WatchQueueRequest,
 };
 use tokio::sync::oneshot;
 use tonic::Streaming;
@@ -40,6 +43,8 @@ struct Platform {
     signer: CallbackSigner,
     check: ReplyCheck,
     wechat: CallbackClient,
+    /// The gateway's copy of the reply rules.
+    edge: Arc<EdgeRules>,
     _gateway: oneshot::Sender<()>,
 }
 
@@ -62,7 +67,8 @@ impl Platform {
             aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".to_owned(),
             mode: Mode::Safe,
         };
-        let (gateway_url, stop) = spawn_gateway(&app, &account).await;
+        let (gateway_url, stop, edge) = start_gateway(&app, &account).await;
+        let edge = edge.expect("edge rules are on by default");
         let signer = CallbackSigner::new(account).expect("valid account");
         let check = ReplyCheck::new(&signer);
         let wechat = CallbackClient::new(&gateway_url, RetryPolicy::default()).unwrap();
@@ -85,6 +91,7 @@ impl Platform {
             signer,
             check,
             wechat,
+            edge,
             _gateway: stop,
         }
     }
@@ -228,6 +235,15 @@ pub(crate) async fn spawn_gateway(
     app: &TestApp,
     account: &CallbackAccount,
 ) -> (String, oneshot::Sender<()>) {
+    let (url, stop, _) = start_gateway(app, account).await;
+    (url, stop)
+}
+
+/// [`spawn_gateway`], also returning the gateway's copy of the reply rules.
+async fn start_gateway(
+    app: &TestApp,
+    account: &CallbackAccount,
+) -> (String, oneshot::Sender<()>, Option<Arc<EdgeRules>>) {
     let nats = app.test_nats();
     let var = |suffix: &str| format!("WECHAT_{}_{suffix}", gateway::config::env_id(&account.id));
     let env = platform::Env::from_pairs([
@@ -247,11 +263,90 @@ pub(crate) async fn spawn_gateway(
         .await
         .expect("gateway builds");
     let url = format!("http://127.0.0.1:{}", gateway.port());
+    let edge = gateway.edge_rules();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(gateway.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    (url, stop)
+    (url, stop, edge)
+}
+
+#[tokio::test]
+async fn keyword_answers_come_from_the_gateways_copy_of_the_rules_even_while_interaction_svc_is_down()
+ {
+    let mut platform = Platform::start(&[]).await;
+    let mut admin = platform.app.client(Some(ADMIN_KEY)).await;
+    let hours = |text: &str| ReplyRule {
+        account: ACCOUNT.into(),
+        r#match: MatchKind::Contains as i32,
+        patterns: vec!["营业时间".into()],
+        text: text.into(),
+        resolves: true,
+        enabled: true,
+        ..Default::default()
+    };
+    let created = admin
+        .create_reply_rule(hours("工作日 9:00-17:00"))
+        .await
+        .expect("rule created")
+        .into_inner();
+    admin
+        .create_reply_rule(ReplyRule {
+            r#match: MatchKind::Exact as i32,
+            patterns: vec!["5".into()],
+            text: "menu five".into(),
+            ..hours("")
+        })
+        .await
+        .expect("rule created");
+    // The change notices reach the gateway, which asks interaction-svc for the rules.
+    eventually("the gateway holds both rules", || async {
+        (platform.edge.rules_of(ACCOUNT) == Some(2)).then_some(())
+    })
+    .await;
+    let mut citizen = Platform::citizen();
+    assert_eq!(
+        platform
+            .citizen_does(&mut citizen, text("请问营业时间？"))
+            .await
+            .as_deref(),
+        Some("工作日 9:00-17:00")
+    );
+
+    admin
+        .update_reply_rule(ReplyRule {
+            id: created.id.clone(),
+            ..hours("工作日 8:30-17:30")
+        })
+        .await
+        .expect("rule updated");
+    eventually("the gateway answers with the changed rule", || async {
+        let said = platform
+            .citizen_does(&mut Platform::citizen(), text("营业时间"))
+            .await;
+        (said.as_deref() == Some("工作日 8:30-17:30")).then_some(())
+    })
+    .await;
+
+    // Without interaction-svc, nobody answers the reply path: what the rules answer
+    // whatever the citizen's state still gets its answer; the rest gets `success`.
+    platform.app.stop_service().await;
+    assert_eq!(
+        platform
+            .citizen_does(&mut citizen, text("营业时间几点"))
+            .await
+            .as_deref(),
+        Some("工作日 8:30-17:30")
+    );
+    assert_eq!(
+        platform.citizen_does(&mut citizen, text("5")).await,
+        None,
+        "a lone digit may rate a ticket: only interaction-svc can answer it"
+    );
+    assert_eq!(
+        platform.citizen_does(&mut citizen, text(QUESTION)).await,
+        None
+    );
 }
 
 fn text(content: &str) -> CitizenAction {

@@ -154,6 +154,12 @@ impl TestApp {
 
     /// Stops the service and waits for its drain to finish.
     pub async fn stop(mut self) {
+        self.stop_service().await;
+    }
+
+    /// Stops the service and waits for its drain, keeping its database and NATS
+    /// namespace (for what the rest of the platform does without it).
+    pub async fn stop_service(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

@@ -11,6 +11,7 @@ use futures::StreamExt as _;
 use platform::nats::{Namespace, WECHAT_INBOUND};
 use prost::Message as _;
 use proto::events::v1::{Inbound, PassiveReply, TextReply, passive_reply};
+use proto::interaction::v1::{MatchKind, ReplyRule, ReplyRuleSnapshot};
 use tokio::time::Instant;
 
 use super::cpu::{ProcessCpu, WatchedProcess, measure_window};
@@ -59,18 +60,59 @@ pub fn canned_reply(inbound: &Inbound) -> PassiveReply {
     }
 }
 
+/// The keyword of the rule [`keyword_snapshot`] holds: the load generator's text
+/// (`load::LOAD_TEXT`) contains it.
+pub const KEYWORD: &str = "社保";
+
+/// A rules snapshot as interaction-svc sends it to the gateways: one contains-rule on
+/// [`KEYWORD`] answering with the canned text, so a gateway answers the load's
+/// callbacks at the edge.
+pub fn keyword_snapshot(account: &str) -> ReplyRuleSnapshot {
+    let text = canned_reply(&Inbound::default());
+    let Some(passive_reply::Body::Text(TextReply { content })) = text.body else {
+        unreachable!("the canned reply is a text");
+    };
+    ReplyRuleSnapshot {
+        account: account.to_owned(),
+        rules: vec![ReplyRule {
+            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            account: account.to_owned(),
+            r#match: MatchKind::Contains as i32,
+            patterns: vec![KEYWORD.to_owned()],
+            priority: 0,
+            text: content,
+            news: Vec::new(),
+            resolves: true,
+            enabled: true,
+        }],
+    }
+}
+
 /// Answers every request on the reply path of `accounts` with a short text reply,
-/// in the [`RESPONDER_QUEUE_GROUP`] queue group, until `shutdown` completes.
-/// Returns how many requests it answered.
+/// in the [`RESPONDER_QUEUE_GROUP`] queue group, until `shutdown` completes; with
+/// `rules`, also the gateways' rules snapshot requests with [`keyword_snapshot`].
+/// Returns how many reply requests it answered.
 pub async fn run_responder(
     client: async_nats::Client,
     namespace: &Namespace,
     accounts: &[String],
+    rules: bool,
     shutdown: impl Future<Output = ()>,
 ) -> Result<u64, NatsToolError> {
-    let mut subscribers = Vec::with_capacity(accounts.len());
-    for account in accounts {
-        let subject = reply_subject(namespace, account);
+    let mut subjects: Vec<String> = accounts
+        .iter()
+        .map(|account| reply_subject(namespace, account))
+        .collect();
+    let snapshot_prefix = namespace.subject("interaction-svc.rules.snapshot.");
+    if rules {
+        subjects.extend(
+            accounts
+                .iter()
+                .map(|account| format!("{snapshot_prefix}{account}")),
+        );
+    }
+    let mut subscribers = Vec::with_capacity(subjects.len());
+    for subject in subjects {
         let sub = client
             .queue_subscribe(subject.clone(), RESPONDER_QUEUE_GROUP.to_owned())
             .await
@@ -95,6 +137,13 @@ pub async fn run_responder(
         let Some(reply_to) = message.reply else {
             continue;
         };
+        if let Some(account) = message.subject.as_str().strip_prefix(&snapshot_prefix) {
+            let snapshot = keyword_snapshot(account).encode_to_vec();
+            if let Err(e) = client.publish(reply_to, Bytes::from(snapshot)).await {
+                tracing::warn!(error = %e, "cannot publish the rules snapshot");
+            }
+            continue;
+        }
         let reply = match Inbound::decode(message.payload) {
             Ok(inbound) => canned_reply(&inbound),
             Err(e) => {

@@ -121,7 +121,7 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
     let namespace = gw.nats.namespace.clone();
     let client = gw.nats.connect().await;
     let responder = tokio::spawn(async move {
-        run_responder(client, &namespace, &["*".to_owned()], async {
+        run_responder(client, &namespace, &["*".to_owned()], false, async {
             let _ = stopped.await;
         })
         .await
