@@ -6,8 +6,11 @@
 # after JetStream's PubAck. Each server runs two cases:
 #   - answering `success` (the gateway with no responder: nothing to say);
 #   - replying with an encrypted text (the peers as their libraries do by default; the
-#     gateway with `wechat-sim responder` answering its reply requests over NATS, the
-#     path a citizen's keyword question takes).
+#     gateway two ways: `gateway-reply`, with `wechat-sim responder` answering every
+#     reply request over NATS, the path of a question only interaction-svc can answer;
+#     `gateway-edge-reply`, with the responder also handing the gateway a keyword rule
+#     that answers the load's text, so the gateway answers from its copy of the rules,
+#     the path a citizen's keyword question takes).
 # All get the same load (`wechat-sim load`: 64 keep-alive connections, distinct signed
 # and encrypted text callbacks, every answer checked), in alternating rounds, because
 # the machine's speed drifts between minutes. Writes the table to docs/benchmarks.md.
@@ -22,7 +25,8 @@
 #
 # Env: NATS_URL (default nats://127.0.0.1:4222), REF_ROUNDS (3), REF_DURATION (s, 10),
 # REF_WARMUP (s, 3), REF_CONCURRENCY (64), REF_PORT (18095), REF_ADMIN_PORT (19095),
-# REF_CASES (all six: gateway gateway-reply node node-reply wechatpy wechatpy-reply),
+# REF_CASES (all seven: gateway gateway-reply gateway-edge-reply node node-reply wechatpy
+# wechatpy-reply),
 # REF_OUT (docs/benchmarks.md).
 set -euo pipefail
 
@@ -36,7 +40,7 @@ concurrency="${REF_CONCURRENCY:-64}"
 port="${REF_PORT:-18095}"
 admin_port="${REF_ADMIN_PORT:-19095}"
 out="${REF_OUT:-$root/docs/benchmarks.md}"
-cases="${REF_CASES:-gateway gateway-reply node node-reply wechatpy wechatpy-reply}"
+cases="${REF_CASES:-gateway gateway-reply gateway-edge-reply node node-reply wechatpy wechatpy-reply}"
 here="$root/deploy/dev/reference"
 local_dir="$root/.local/reference"
 work="$(mktemp -d)"
@@ -105,16 +109,19 @@ start_server() {
   local reply=0
   case "$1" in *-reply) reply=1 ;; esac
   case "${1%-reply}" in
-    gateway)
+    gateway | gateway-edge)
       prefix="ref$(date +%s)"
       if [ "$reply" = 1 ]; then
-        # Before the gateway, so its first reply request finds a listener.
-        "$sim" responder --prefix "$prefix" --account bench-safe >>"$work/responder.log" 2>&1 &
+        rules=()
+        [ "${1%-reply}" = gateway-edge ] && rules=(--rules)
+        # Before the gateway, so its first reply request (and its first request for
+        # the rules) finds a listener.
+        "$sim" responder --prefix "$prefix" --account bench-safe "${rules[@]}" >>"$work/responder.log" 2>&1 &
         responder_pid=$!
         sleep 0.3
       fi
       env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$root/target/release/gateway" >>"$work/gateway.log" 2>&1 &
+        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$root/target/release/gateway" >>"$work/${1%-reply}.log" 2>&1 &
       ;;
     node)
       (cd "$local_dir/node" && REPLY="$reply" PORT="$port" exec node wechat-node.js) >>"$work/node.log" 2>&1 &
@@ -148,7 +155,7 @@ for round in $(seq 1 "$rounds"); do
       --concurrency "$concurrency" --duration "${duration}s" --warmup "${warmup}s" \
       --prebuild 400000 "${cpu[@]}" --json 2>>"$work/load.log")"
     stored=""
-    if [ "${server%-reply}" = gateway ]; then
+    if [[ "$server" == gateway* ]]; then
       sleep 0.5
       stored="$("$sim" stream-count --prefix "$prefix" --json 2>/dev/null | jq .messages)"
     fi
@@ -167,11 +174,13 @@ runs_path, out, commit, duration, warmup, rounds, concurrency = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_path) if l.strip()]
 labels = {
     "gateway": "govwx gateway (Rust), durable: answers after JetStream's PubAck",
+    "gateway-edge": "govwx gateway (Rust), durable, keyword rule answered from its copy of the rules",
     "node": "node-webot `wechat` 2.1.0 on Node's cluster (2 workers), not durable",
     "wechatpy": "wechatpy 1.8.18 on uvicorn (2 workers, httptools, uvloop), not durable",
 }
 medians, rows = {}, []
-for case in ("gateway", "node", "wechatpy", "gateway-reply", "node-reply", "wechatpy-reply"):
+for case in ("gateway", "node", "wechatpy", "gateway-reply", "gateway-edge-reply", "node-reply",
+             "wechatpy-reply"):
     group = sorted((r for r in runs if r["server"] == case), key=lambda r: r["callbacks_per_sec"])
     if not group:
         continue
@@ -185,7 +194,7 @@ for case in ("gateway", "node", "wechatpy", "gateway-reply", "node-reply", "wech
                 for r in group)
     medians[case] = m["callbacks_per_sec"]
     lost = "—"
-    if server == "gateway":
+    if server.startswith("gateway"):
         lost = str(sum(r["ok_total"] - int(r["stored"] or 0) for r in group))
     rows.append((case, server, m, group, cpu(server), cpu("responder"), cpu("nats-server"),
                  cpu("load-generator"), errors, wrong, lost))
@@ -230,7 +239,8 @@ case's answered with one.
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {table}
 
-- Replying: {verdict("gateway-reply", 3)}.
+- Replying, keyword answered at the edge: {verdict("gateway-edge-reply", 3)}.
+- Replying, every reply asked of the responder: {verdict("gateway-reply", 3)}.
 - Answering `success`: {verdict("gateway", 4)}."""
 print(write_between_markers(out, "reference", results, "The reference servers, side by side"))
 PY

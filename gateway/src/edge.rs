@@ -25,6 +25,7 @@ use platform::nats::Namespace;
 use prost::Message as _;
 use proto::interaction::v1::ReplyRuleSnapshot;
 use reply_rules::{Incoming, RuleError, RuleSet, answer_without_state};
+use tokio::sync::watch;
 use wechat::message::InboundMessage;
 
 /// How long a snapshot request waits for interaction-svc.
@@ -70,6 +71,8 @@ pub struct EdgeRules {
     namespace: Namespace,
     accounts: RwLock<HashMap<String, Entry>>,
     generations: AtomicU64,
+    /// Bumped on every load kept, for [`Self::wait_until`].
+    loads: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for EdgeRules {
@@ -86,6 +89,7 @@ impl EdgeRules {
             namespace,
             accounts: RwLock::new(HashMap::new()),
             generations: AtomicU64::new(0),
+            loads: watch::Sender::new(0),
         }
     }
 
@@ -142,7 +146,20 @@ impl EdgeRules {
         if !newer {
             accounts.insert(account.to_owned(), Entry { generation, rules });
         }
+        drop(accounts);
+        self.loads.send_modify(|loads| *loads += 1);
         Ok(count)
+    }
+
+    /// Returns once `ready` holds for the number of rules held for `account`
+    /// (`None`: not loaded yet), checked now and after every load.
+    pub async fn wait_until(&self, account: &str, ready: impl Fn(Option<usize>) -> bool) {
+        let mut loads = self.loads.subscribe();
+        while !ready(self.rules_of(account)) {
+            if loads.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// [`Self::load`], logged and counted; whether interaction-svc answered at all.
@@ -187,22 +204,33 @@ pub async fn run(
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stopping = drain.stopping();
     loop {
+        // A load waits up to SNAPSHOT_TIMEOUT for interaction-svc: the drain must not.
         tokio::select! {
-            () = drain.stopping().cancelled() => break,
+            () = stopping.cancelled() => break,
             notice = notices.next() => {
                 let Some(notice) = notice else { break };
                 let Some(account) = notice.subject.as_str().rsplit('.').next() else { continue };
                 if accounts.iter().any(|served| served == account) {
-                    edge.refresh(account, "notice").await;
+                    tokio::select! {
+                        () = stopping.cancelled() => break,
+                        _ = edge.refresh(account, "notice") => {}
+                    }
                 }
             }
             _ = ticks.tick() => {
-                for account in &accounts {
-                    // Nobody answers: the rest would wait for nothing too.
-                    if !edge.refresh(account, "periodic").await {
-                        break;
+                let round = async {
+                    for account in &accounts {
+                        // Nobody answers: the rest would wait for nothing too.
+                        if !edge.refresh(account, "periodic").await {
+                            break;
+                        }
                     }
+                };
+                tokio::select! {
+                    () = stopping.cancelled() => break,
+                    () = round => {}
                 }
             }
         }

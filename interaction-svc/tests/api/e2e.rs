@@ -300,10 +300,12 @@ async fn keyword_answers_come_from_the_gateways_copy_of_the_rules_even_while_int
         .await
         .expect("rule created");
     // The change notices reach the gateway, which asks interaction-svc for the rules.
-    eventually("the gateway holds both rules", || async {
-        (platform.edge.rules_of(ACCOUNT) == Some(2)).then_some(())
-    })
-    .await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        platform.edge.wait_until(ACCOUNT, |rules| rules == Some(2)),
+    )
+    .await
+    .expect("the gateway holds both rules");
     let mut citizen = Platform::citizen();
     assert_eq!(
         platform

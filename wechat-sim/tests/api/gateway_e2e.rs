@@ -18,6 +18,7 @@ const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 struct Gateway {
     base: String,
     nats: TestNats,
+    edge: Option<std::sync::Arc<gateway::edge::EdgeRules>>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -33,7 +34,10 @@ fn account(id: &str, mode: Mode) -> CallbackAccount {
 }
 
 async fn spawn_gateway(accounts: &[&CallbackAccount]) -> Gateway {
-    let nats = TestNats::new();
+    spawn_gateway_on(TestNats::new(), accounts).await
+}
+
+async fn spawn_gateway_on(nats: TestNats, accounts: &[&CallbackAccount]) -> Gateway {
     let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
     let mut env = Env::from_pairs([
         ("NATS_URL", nats.url().to_owned()),
@@ -56,6 +60,7 @@ async fn spawn_gateway(accounts: &[&CallbackAccount]) -> Gateway {
         .await
         .expect("gateway builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let edge = app.edge_rules();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -63,6 +68,7 @@ async fn spawn_gateway(accounts: &[&CallbackAccount]) -> Gateway {
     Gateway {
         base,
         nats,
+        edge,
         _stop: tx,
     }
 }
@@ -136,4 +142,50 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
     let _ = stop.send(());
     let answered = responder.await.unwrap().unwrap();
     assert_eq!(answered, 3 * CitizenAction::every_kind().len() as u64);
+}
+
+#[tokio::test]
+async fn with_its_keyword_rule_the_responder_is_never_asked_for_the_loads_text() {
+    let safe = account("e2e-safe", Mode::Safe);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let nats = TestNats::new();
+    let namespace = nats.namespace.clone();
+    let client = nats.connect().await;
+    let responder = tokio::spawn(async move {
+        run_responder(client, &namespace, &["*".to_owned()], true, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    // The responder listens before the gateway asks for the rules at start-up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let gw = spawn_gateway_on(nats, &[&safe]).await;
+    let edge = gw.edge.clone().expect("edge rules are on by default");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        edge.wait_until("e2e-safe", |rules| rules == Some(1)),
+    )
+    .await
+    .expect("the gateway holds the rule");
+
+    let signer = CallbackSigner::new(safe.clone()).unwrap();
+    let check = ReplyCheck::new(&signer);
+    let client = CallbackClient::new(&gw.base, RetryPolicy::default()).unwrap();
+    let mut follower = Follower::numbered(&safe.id, 1);
+    let load_text = CitizenAction::Text {
+        content: wechat_sim::traffic::load::LOAD_TEXT.to_owned(),
+    };
+    for _ in 0..5 {
+        let cb = signer.sign(&mut follower, &load_text).unwrap();
+        let delivery = client.deliver(&cb).await;
+        let (status, body) = delivery.answer().expect("answered");
+        let checked = check.check(&cb, status, body).unwrap();
+        assert!(matches!(checked, CheckedReply::Reply { .. }), "{checked:?}");
+    }
+    let _ = stop.send(());
+    let answered = responder.await.unwrap().unwrap();
+    assert_eq!(
+        answered, 0,
+        "every reply came from the gateway's copy of the rule"
+    );
 }
