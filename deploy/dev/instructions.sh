@@ -6,6 +6,7 @@
 #   deploy/dev/instructions.sh                  # plaintext and safe mode, ~1 min
 #   INSTR_CALLBACKS=4000 deploy/dev/instructions.sh safe
 #   deploy/dev/instructions.sh safe-reply       # with a responder: the replying path
+#   deploy/dev/instructions.sh safe-edge        # a keyword rule answered at the edge
 #   INSTR_ENV="REPLY_SHARE_AFTER=0s" deploy/dev/instructions.sh safe-reply
 #
 # For each mode it starts a release gateway under callgrind in a fresh NATS namespace,
@@ -13,7 +14,8 @@
 # a modest fixed rate (wechat-sim load, 8 connections), dumps the counters and divides
 # by the callbacks the gateway counted. A mode ending in `-reply` also runs
 # `wechat-sim responder`, so every callback gets a passive reply (the responder is not
-# counted). INSTR_ENV adds NAME=VALUE settings to the gateway's environment. Only user-space instructions are counted: the
+# counted); a mode ending in `-edge` runs it with `--rules`, so the gateway answers
+# every callback from its copy of a keyword rule instead of asking. INSTR_ENV adds NAME=VALUE settings to the gateway's environment. Only user-space instructions are counted: the
 # kernel's share (loopback TCP, ~30% of the gateway's CPU) is not in it, and valgrind
 # hides SHA-NI, so SHA-1/SHA-256 show their software cost. Compare figures of the same
 # script on two commits, not with CPU time.
@@ -73,11 +75,14 @@ load() { # $1 mode, $2 rate/s, $3 seconds
 printf '| mode | settings | callbacks | replies | instructions per callback |\n| --- | --- | ---: | ---: | ---: |\n'
 for case in "${modes[@]}"; do
   mode="${case%-reply}"
+  mode="${mode%-edge}"
   prefix="instr$(date +%s)$mode"
   out="$work/callgrind.$case"
   mapfile -t account < <(account_env "$mode")
   if [ "$case" != "$mode" ]; then
-    "$sim" responder --prefix "$prefix" --account "bench-$mode" >>"$work/responder.log" 2>&1 &
+    rules=()
+    [ "$case" = "$mode-edge" ] && rules=(--rules)
+    "$sim" responder --prefix "$prefix" --account "bench-$mode" "${rules[@]}" >>"$work/responder.log" 2>&1 &
     responder_pid=$!
     sleep 0.3
   fi
@@ -109,7 +114,7 @@ for case in "${modes[@]}"; do
   # The dump after --zero is the first numbered part: the counted window only.
   total="$(awk '/^(summary|totals):/ { print $2; exit }' "$out.1")"
   n=$((after - before))
-  printf '| %s | %s | %d | %d | %d |\n' "$mode" "${INSTR_ENV:-defaults}$([ "$case" = "$mode" ] || echo ', responder')" \
+  printf '| %s | %s | %d | %d | %d |\n' "$mode" "${INSTR_ENV:-defaults}$(case "$case" in *-reply) echo ', responder' ;; *-edge) echo ', keyword rule at the edge' ;; esac)" \
     "$n" "$(echo "$report" | jq .replies)" "$((total / n))"
   drop_namespace "$prefix"
   prefix=""

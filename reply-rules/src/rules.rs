@@ -296,35 +296,6 @@ impl ReplyRule {
         }
         Ok(())
     }
-
-    /// The keyword, pattern or key by which the rule answers `incoming` (empty for the
-    /// subscribe greeting), if it does.
-    fn matches(&self, regex: Option<&Regex>, incoming: &Incoming) -> Option<&str> {
-        let mut keywords = self
-            .patterns
-            .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty());
-        match (self.kind, incoming) {
-            (MatchKind::Subscribe, Incoming::Subscribe { .. }) => Some(""),
-            (MatchKind::MenuClick, Incoming::Click { key }) => keywords.find(|k| k == key),
-            (MatchKind::Exact, Incoming::Message(m)) => {
-                let text = m.text.trim().to_lowercase();
-                if text.is_empty() {
-                    return None;
-                }
-                keywords.find(|k| k.to_lowercase() == text)
-            }
-            (MatchKind::Contains, Incoming::Message(m)) => {
-                let text = m.text.to_lowercase();
-                keywords.find(|k| text.contains(&k.to_lowercase()))
-            }
-            (MatchKind::Regex, Incoming::Message(m)) => (!m.text.is_empty()
-                && regex.is_some_and(|r| r.is_match(&m.text)))
-            .then(|| self.patterns[0].as_str()),
-            _ => None,
-        }
-    }
 }
 
 impl ReplyRule {
@@ -402,7 +373,71 @@ fn compile(pattern: &str) -> Result<Regex, RuleError> {
 /// An account's enabled rules in the order they are tried, regexes compiled.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    rules: Vec<(ReplyRule, Option<Regex>)>,
+    rules: Vec<Compiled>,
+}
+
+/// A rule ready to match: matching is case-insensitive, so every keyword is lowered
+/// once here rather than for every callback.
+#[derive(Debug, Clone)]
+struct Compiled {
+    rule: ReplyRule,
+    regex: Option<Regex>,
+    /// The keywords (or menu keys), trimmed, blanks left out, each with its lowercase.
+    keywords: Vec<(String, String)>,
+}
+
+impl Compiled {
+    fn new(rule: ReplyRule) -> Option<Self> {
+        let regex = match rule.kind {
+            MatchKind::Regex => Some(compile(rule.patterns.first()?).ok()?),
+            _ => None,
+        };
+        let keywords = rule
+            .patterns
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| (p.to_owned(), p.to_lowercase()))
+            .collect();
+        Some(Self {
+            rule,
+            regex,
+            keywords,
+        })
+    }
+
+    /// The keyword, pattern or key by which the rule answers `incoming` (empty for the
+    /// subscribe greeting), if it does; `lowered` is the message's text in lowercase.
+    fn matches(&self, incoming: &Incoming, lowered: Option<&str>) -> Option<&str> {
+        fn keyword(found: Option<&(String, String)>) -> Option<&str> {
+            found.map(|(k, _)| k.as_str())
+        }
+        match (self.rule.kind, incoming) {
+            (MatchKind::Subscribe, Incoming::Subscribe { .. }) => Some(""),
+            (MatchKind::MenuClick, Incoming::Click { key }) => {
+                keyword(self.keywords.iter().find(|(k, _)| k == key))
+            }
+            (MatchKind::Exact, Incoming::Message(_)) => {
+                let text = lowered?.trim();
+                if text.is_empty() {
+                    return None;
+                }
+                keyword(self.keywords.iter().find(|(_, lower)| lower == text))
+            }
+            (MatchKind::Contains, Incoming::Message(_)) => {
+                let text = lowered?;
+                keyword(
+                    self.keywords
+                        .iter()
+                        .find(|(_, lower)| text.contains(lower.as_str())),
+                )
+            }
+            (MatchKind::Regex, Incoming::Message(m)) => (!m.text.is_empty()
+                && self.regex.as_ref().is_some_and(|r| r.is_match(&m.text)))
+            .then(|| self.rule.patterns[0].as_str()),
+            _ => None,
+        }
+    }
 }
 
 impl RuleSet {
@@ -425,13 +460,7 @@ impl RuleSet {
         let rules = rules
             .into_iter()
             .filter(|rule| rule.enabled)
-            .filter_map(|rule| match rule.kind {
-                MatchKind::Regex => {
-                    let regex = compile(rule.patterns.first()?).ok()?;
-                    Some((rule, Some(regex)))
-                }
-                _ => Some((rule, None)),
-            })
+            .filter_map(Compiled::new)
             .collect();
         Self { rules }
     }
@@ -441,7 +470,7 @@ impl RuleSet {
     pub fn to_snapshot(&self, account: &str) -> pb::ReplyRuleSnapshot {
         pb::ReplyRuleSnapshot {
             account: account.to_owned(),
-            rules: self.rules.iter().map(|(rule, _)| rule.to_proto()).collect(),
+            rules: self.rules.iter().map(|c| c.rule.to_proto()).collect(),
         }
     }
 
@@ -469,9 +498,11 @@ impl RuleSet {
 
     /// The first rule that answers `incoming`, and what matched.
     pub fn answer(&self, incoming: &Incoming) -> Option<(&ReplyRule, &str)> {
+        // Lowered once for every rule: the rules' keywords are lowered already.
+        let lowered = incoming.message().map(|m| m.text.to_lowercase());
         self.rules
             .iter()
-            .find_map(|(rule, regex)| Some((rule, rule.matches(regex.as_ref(), incoming)?)))
+            .find_map(|c| Some((&c.rule, c.matches(incoming, lowered.as_deref())?)))
     }
 }
 
