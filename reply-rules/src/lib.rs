@@ -7,6 +7,8 @@
 pub mod incoming;
 pub mod rating;
 pub mod rules;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use incoming::{CitizenMessage, Incoming};
 pub use rules::{

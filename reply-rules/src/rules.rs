@@ -557,30 +557,7 @@ impl ReplyContent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incoming::CitizenMessage;
-
-    fn rule(kind: MatchKind, patterns: &[&str], priority: i32, age: i64, text: &str) -> ReplyRule {
-        ReplyRule {
-            id: uuid::Uuid::new_v4(),
-            account: "city".into(),
-            kind,
-            patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
-            priority,
-            reply: ReplyContent::Text(text.into()),
-            resolves: true,
-            enabled: true,
-            created_at: DateTime::from_timestamp(1_700_000_000 - age, 0).unwrap(),
-        }
-    }
-
-    fn text(words: &str) -> Incoming {
-        Incoming::Message(CitizenMessage {
-            msg_type: "text".into(),
-            text: words.into(),
-            body: words.into(),
-            location: None,
-        })
-    }
+    use crate::testing::{rule, text};
 
     fn said<'a>(rules: &'a RuleSet, incoming: &Incoming) -> Option<&'a ReplyContent> {
         answer_without_state(rules, incoming).map(|(rule, _)| &rule.reply)

@@ -190,30 +190,7 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
 mod tests {
     use super::*;
     use crate::domain::directory::DirectoryService;
-    use crate::domain::incoming::CitizenMessage;
-
-    fn rule(kind: MatchKind, patterns: &[&str], priority: i32, age: i64, text: &str) -> ReplyRule {
-        ReplyRule {
-            id: uuid::Uuid::new_v4(),
-            account: "city".into(),
-            kind,
-            patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
-            priority,
-            reply: ReplyContent::Text(text.into()),
-            resolves: true,
-            enabled: true,
-            created_at: DateTime::from_timestamp(1_700_000_000 - age, 0).unwrap(),
-        }
-    }
-
-    fn text(words: &str) -> Incoming {
-        Incoming::Message(CitizenMessage {
-            msg_type: "text".into(),
-            text: words.into(),
-            body: words.into(),
-            location: None,
-        })
-    }
+    use reply_rules::testing::{rule, text};
 
     fn decide(rules: &RuleSet, incoming: &Incoming, rating_requested: bool) -> Decision {
         super::decide(
