@@ -6,6 +6,7 @@ mod cluster;
 mod config;
 mod drain;
 mod durability;
+mod edge;
 mod helpers;
 mod overload;
 mod rejections;

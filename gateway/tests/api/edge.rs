@@ -1,0 +1,166 @@
+//! The gateway's copy of the reply rules (`gateway::edge`): what it answers alone, and
+//! what it keeps when a snapshot cannot be used. interaction-svc's side, and the copy
+//! following a rule change end to end, are tested in interaction-svc (`e2e.rs`).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use gateway::edge::{EdgeRules, SnapshotError};
+use platform::testing::TestNats;
+use prost::Message as _;
+use proto::events::v1::{PassiveReply, passive_reply::Body};
+use proto::interaction::v1::{MatchKind, ReplyRule, ReplyRuleSnapshot};
+use wechat::message::InboundMessage;
+
+fn snapshot(account: &str, rules: &[(MatchKind, &str, &str)]) -> ReplyRuleSnapshot {
+    ReplyRuleSnapshot {
+        account: account.to_owned(),
+        rules: rules
+            .iter()
+            .enumerate()
+            .map(|(n, (kind, pattern, text))| ReplyRule {
+                id: format!("00000000-0000-4000-8000-{n:012}"),
+                account: account.to_owned(),
+                r#match: *kind as i32,
+                patterns: vec![(*pattern).to_owned()],
+                text: (*text).to_owned(),
+                resolves: true,
+                enabled: true,
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn message(from: &str, content: &str) -> InboundMessage {
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_city]]></ToUserName>\
+         <FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>1700000000</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>1</MsgId></xml>"
+    );
+    InboundMessage::parse(xml.as_bytes()).expect("valid XML")
+}
+
+fn text_of(encoded: &[u8]) -> String {
+    match PassiveReply::decode(encoded).expect("a PassiveReply").body {
+        Some(Body::Text(text)) => text.content,
+        other => panic!("not a text reply: {other:?}"),
+    }
+}
+
+/// Answers snapshot requests for `city` with `answers`, one per request, in order.
+async fn serve_snapshots(nats: &TestNats, answers: Vec<Vec<u8>>) {
+    let client = nats.connect().await;
+    let mut requests = client
+        .subscribe(
+            nats.namespace
+                .subject(&reply_rules::snapshot_subject("city")),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    tokio::spawn(async move {
+        for answer in answers {
+            let Some(request) = requests.next().await else {
+                return;
+            };
+            let reply_to = request.reply.expect("a request");
+            client.publish(reply_to, answer.into()).await.unwrap();
+            // The task may end here, and the client with it: send the answer first.
+            client.flush().await.unwrap();
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_keyword_is_answered_from_the_copy_but_a_lone_digit_and_system_senders_are_not() {
+    let nats = TestNats::new();
+    let rules = snapshot(
+        "city",
+        &[
+            (MatchKind::Exact, "5", "menu five"),
+            (MatchKind::Contains, "营业时间", "工作日 9:00-17:00"),
+        ],
+    );
+    serve_snapshots(&nats, vec![rules.encode_to_vec()]).await;
+    let edge = EdgeRules::new(nats.connect().await, nats.namespace.clone());
+    assert!(
+        edge.answer("city", &message("oCitizen", "营业时间"))
+            .is_none(),
+        "nothing loaded yet"
+    );
+
+    assert_eq!(edge.load("city").await.unwrap(), 2);
+    let answered = edge
+        .answer("city", &message("oCitizen", "请问营业时间？"))
+        .unwrap();
+    assert_eq!(text_of(&answered), "工作日 9:00-17:00");
+    assert!(
+        edge.answer("city", &message("oCitizen", "5")).is_none(),
+        "a lone digit may rate a ticket: asked of interaction-svc"
+    );
+    assert!(
+        edge.answer("city", &message("mphelper", "营业时间"))
+            .is_none(),
+        "WeChat's own notices are not a citizen's"
+    );
+    assert!(edge.answer("city", &message("oCitizen", "你好")).is_none());
+    assert!(
+        edge.answer("county", &message("oCitizen", "营业时间"))
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_that_cannot_be_used_keeps_the_last_copy() {
+    let nats = TestNats::new();
+    let good = snapshot("city", &[(MatchKind::Contains, "社保", "old answer")]);
+    let mut unknown_kind = snapshot("city", &[(MatchKind::Contains, "社保", "new answer")]);
+    unknown_kind.rules[0].r#match = 42;
+    let other_account = snapshot("county", &[(MatchKind::Contains, "社保", "county")]);
+    serve_snapshots(
+        &nats,
+        vec![
+            good.encode_to_vec(),
+            unknown_kind.encode_to_vec(),
+            other_account.encode_to_vec(),
+            b"\xff\xff not protobuf".to_vec(),
+        ],
+    )
+    .await;
+    let edge = EdgeRules::new(nats.connect().await, nats.namespace.clone());
+    edge.load("city").await.unwrap();
+
+    let refused = [
+        edge.load("city").await.unwrap_err(),
+        edge.load("city").await.unwrap_err(),
+        edge.load("city").await.unwrap_err(),
+    ];
+    assert!(
+        matches!(refused[0], SnapshotError::Rule(_)),
+        "{:?}",
+        refused[0]
+    );
+    assert!(
+        matches!(&refused[1], SnapshotError::OtherAccount(a) if a == "county"),
+        "{:?}",
+        refused[1]
+    );
+    assert!(
+        matches!(refused[2], SnapshotError::Decode(_)),
+        "{:?}",
+        refused[2]
+    );
+    assert_eq!(edge.rules_of("city"), Some(1));
+    let answered = edge.answer("city", &message("oCitizen", "社保卡")).unwrap();
+    assert_eq!(text_of(&answered), "old answer");
+
+    // Nobody answers any more: the copy stays too.
+    let error = tokio::time::timeout(Duration::from_secs(5), edge.load("city"))
+        .await
+        .expect("no responders is answered at once")
+        .unwrap_err();
+    assert!(matches!(error, SnapshotError::NoResponders), "{error:?}");
+    assert_eq!(edge.rules_of("city"), Some(1));
+}
