@@ -1,4 +1,5 @@
-//! Wiring: NATS, the stream and reply bucket, both listeners, and the ordered drain.
+//! Wiring: NATS, the stream and reply bucket, the copy of the reply rules, both
+//! listeners, and the ordered drain.
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
