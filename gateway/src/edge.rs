@@ -171,15 +171,15 @@ impl EdgeRules {
                 tracing::debug!(account, rules, cause, "edge rules loaded");
                 "loaded"
             }
+            // interaction-svc is down or not deployed: every reply is asked of it
+            // (and answered `success`) until it is back.
             Err(SnapshotError::NoResponders) => {
-                // interaction-svc is down or not deployed: every reply is asked of it
-                // (and answered `success`) until it is back.
                 tracing::info!(
                     account,
                     cause,
                     "no interaction-svc answers rules snapshots yet"
                 );
-                SnapshotError::NoResponders.label()
+                "no_responders"
             }
             Err(error) => {
                 tracing::warn!(account, %error, cause, "edge rules not loaded; keeping the last copy");

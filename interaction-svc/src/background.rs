@@ -1,6 +1,7 @@
 //! The inbound half's background work, wired by `startup`: the reply path, the
 //! gateways' rules snapshots, the rules-cache refresh, the inbound consumer, the
-//! outbox relay and the deadline sweeper. Each runs under the runtime's drain and stops when it begins.
+//! outbox relay and the deadline sweeper. Each runs under the runtime's drain and
+//! stops when it begins.
 
 use std::sync::Arc;
 
@@ -49,7 +50,7 @@ impl Background {
         let snapshot_requests = nats
             .queue_subscribe(
                 runtime.namespace.subject(reply_rules::SNAPSHOT_WILDCARD),
-                replies::snapshot::QUEUE_GROUP.to_owned(),
+                replies::QUEUE_GROUP.to_owned(),
             )
             .await?;
         let notices = nats
@@ -119,7 +120,7 @@ impl Background {
             drain.clone(),
         ));
         drain.spawn(replies::snapshot::serve(
-            self.cache.clone(),
+            runtime.db.clone(),
             runtime.nats.clone(),
             self.snapshot_requests,
             drain.clone(),

@@ -7,22 +7,20 @@
 //! Each answer is read from the database, not from this replica's cache: the notice
 //! that made the gateway ask may not have reached this replica's cache yet.
 
-use std::sync::Arc;
-
 use futures::StreamExt;
 use platform::shutdown::Drain;
 use prost::Message as _;
+use sqlx::PgPool;
 
-use super::RulesCache;
-
-/// The queue group replicas share, so each request is answered once.
-pub const QUEUE_GROUP: &str = "interaction-svc";
+use crate::domain::RuleSet;
+use crate::store::rules;
 
 /// Answers every request on `requests` (a queue subscription to
-/// `reply_rules::SNAPSHOT_WILDCARD`) until the drain begins. A request whose rules
-/// cannot be read gets no answer: the gateway keeps the rules it has and asks again.
+/// `reply_rules::SNAPSHOT_WILDCARD` in the reply path's queue group) until the drain
+/// begins. A request whose rules cannot be read gets no answer: the gateway keeps the
+/// rules it has and asks again.
 pub async fn serve(
-    cache: Arc<RulesCache>,
+    db: PgPool,
     nats: async_nats::Client,
     mut requests: async_nats::Subscriber,
     drain: Drain,
@@ -44,12 +42,12 @@ pub async fn serve(
         ) else {
             continue;
         };
-        let cache = cache.clone();
+        let db = db.clone();
         let nats = nats.clone();
         drain.spawn(async move {
-            match cache.reload(&account).await {
-                Ok(rules) => {
-                    let snapshot = rules.replies.to_snapshot(&account);
+            match rules::list_reply_rules(&db, &account).await {
+                Ok(replies) => {
+                    let snapshot = RuleSet::new(replies).to_snapshot(&account);
                     metrics::counter!("interaction_rule_snapshots_total", "outcome" => "sent")
                         .increment(1);
                     if let Err(error) = nats

@@ -46,12 +46,15 @@ pub fn reply_subject(namespace: &Namespace, account: &str) -> String {
     namespace.subject(&format!("wechat.reply.{account}"))
 }
 
+/// The responder's text reply to a message.
+const CANNED_TEXT: &str = "您好，已收到，工作人员会尽快处理。";
+
 /// The passive reply the responder gives to `inbound`.
 pub fn canned_reply(inbound: &Inbound) -> PassiveReply {
     let content = if inbound.event == "subscribe" {
         "感谢关注！回复“社保”“医保”“公交”“户籍”查看办事指南。"
     } else {
-        "您好，已收到，工作人员会尽快处理。"
+        CANNED_TEXT
     };
     PassiveReply {
         body: Some(passive_reply::Body::Text(TextReply {
@@ -68,10 +71,6 @@ pub const KEYWORD: &str = "社保";
 /// [`KEYWORD`] answering with the canned text, so a gateway answers the load's
 /// callbacks at the edge.
 pub fn keyword_snapshot(account: &str) -> ReplyRuleSnapshot {
-    let text = canned_reply(&Inbound::default());
-    let Some(passive_reply::Body::Text(TextReply { content })) = text.body else {
-        unreachable!("the canned reply is a text");
-    };
     ReplyRuleSnapshot {
         account: account.to_owned(),
         rules: vec![ReplyRule {
@@ -80,7 +79,7 @@ pub fn keyword_snapshot(account: &str) -> ReplyRuleSnapshot {
             r#match: MatchKind::Contains as i32,
             patterns: vec![KEYWORD.to_owned()],
             priority: 0,
-            text: content,
+            text: CANNED_TEXT.to_owned(),
             news: Vec::new(),
             resolves: true,
             enabled: true,
@@ -103,12 +102,12 @@ pub async fn run_responder(
         .iter()
         .map(|account| reply_subject(namespace, account))
         .collect();
-    let snapshot_prefix = namespace.subject("interaction-svc.rules.snapshot.");
+    let snapshot_prefix = namespace.subject(&reply_rules::snapshot_subject(""));
     if rules {
         subjects.extend(
             accounts
                 .iter()
-                .map(|account| format!("{snapshot_prefix}{account}")),
+                .map(|account| namespace.subject(&reply_rules::snapshot_subject(account))),
         );
     }
     let mut subscribers = Vec::with_capacity(subjects.len());
