@@ -49,8 +49,9 @@ fn text_of(encoded: &[u8]) -> String {
     }
 }
 
-/// Answers snapshot requests for `city` with `answers`, one per request, in order.
-async fn serve_snapshots(nats: &TestNats, answers: Vec<Vec<u8>>) {
+/// Answers snapshot requests for `city` with `answers`, one per request, in order; the
+/// returned task ends once the server has dropped the subscription.
+async fn serve_snapshots(nats: &TestNats, answers: Vec<Vec<u8>>) -> tokio::task::JoinHandle<()> {
     let client = nats.connect().await;
     let mut requests = client
         .subscribe(
@@ -62,15 +63,14 @@ async fn serve_snapshots(nats: &TestNats, answers: Vec<Vec<u8>>) {
     client.flush().await.unwrap();
     tokio::spawn(async move {
         for answer in answers {
-            let Some(request) = requests.next().await else {
-                return;
-            };
+            let request = requests.next().await.expect("a request");
             let reply_to = request.reply.expect("a request");
             client.publish(reply_to, answer.into()).await.unwrap();
-            // The task may end here, and the client with it: send the answer first.
-            client.flush().await.unwrap();
         }
-    });
+        // Dropping the client alone leaves the server routing requests here for a moment.
+        requests.unsubscribe().await.unwrap();
+        client.flush().await.unwrap();
+    })
 }
 
 #[tokio::test]
@@ -119,7 +119,7 @@ async fn a_snapshot_that_cannot_be_used_keeps_the_last_copy() {
     let mut unknown_kind = snapshot("city", &[(MatchKind::Contains, "社保", "new answer")]);
     unknown_kind.rules[0].r#match = 42;
     let other_account = snapshot("county", &[(MatchKind::Contains, "社保", "county")]);
-    serve_snapshots(
+    let server = serve_snapshots(
         &nats,
         vec![
             good.encode_to_vec(),
@@ -157,6 +157,7 @@ async fn a_snapshot_that_cannot_be_used_keeps_the_last_copy() {
     assert_eq!(text_of(&answered), "old answer");
 
     // Nobody answers any more: the copy stays too.
+    server.await.unwrap();
     let error = tokio::time::timeout(Duration::from_secs(5), edge.load("city"))
         .await
         .expect("no responders is answered at once")
