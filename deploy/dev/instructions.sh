@@ -21,7 +21,8 @@
 # script on two commits, not with CPU time.
 #
 # Env: NATS_URL (default nats://127.0.0.1:4222), INSTR_CALLBACKS (2000), INSTR_RATE (200/s),
-# INSTR_HTTP_PORT (18091), INSTR_ADMIN_PORT (19091), INSTR_ENV (none).
+# INSTR_HTTP_PORT (18091), INSTR_ADMIN_PORT (19091), INSTR_ENV (none), INSTR_KEEP (a directory
+# to keep each mode's callgrind profile in, as callgrind.<mode>, for callgrind_annotate).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -116,6 +117,7 @@ for case in "${modes[@]}"; do
   n=$((after - before))
   printf '| %s | %s | %d | %d | %d |\n' "$mode" "${INSTR_ENV:-defaults}$(case "$case" in *-reply) echo ', responder' ;; *-edge) echo ', keyword rule at the edge' ;; esac)" \
     "$n" "$(echo "$report" | jq .replies)" "$((total / n))"
+  [ -z "${INSTR_KEEP:-}" ] || { mkdir -p "$INSTR_KEEP" && cp "$out.1" "$INSTR_KEEP/callgrind.$case"; }
   drop_namespace "$prefix"
   prefix=""
 done
