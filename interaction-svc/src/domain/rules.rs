@@ -539,4 +539,61 @@ mod tests {
         }
         assert!(reply_rules::answer_without_state(&rules, &text("5")).is_none());
     }
+
+    proptest::proptest! {
+        /// The same over generated callbacks and every state `decide` reads: the
+        /// gateway's copy never answers differently from interaction-svc.
+        #[test]
+        fn whatever_the_gateway_answers_alone_decide_answers_alike(
+            fragments in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "5", "５", " ", "12", "etc", "ETC", "社保", "补卡", "你好", "423000",
+                    "HOTLINE", "category:housing_fund", "\n",
+                ]),
+                1..3,
+            ),
+            shape in 0..4u8,
+            rating_requested: bool,
+            with_directory: bool,
+            pending_service in proptest::option::of(1..4u128),
+        ) {
+            let rules = RuleSet::new([
+                rule(MatchKind::Exact, &["5"], 9, 0, "menu five"),
+                rule(MatchKind::Exact, &["etc"], 4, 0, "etc"),
+                rule(MatchKind::Contains, &["社保"], 1, 0, "social security"),
+                rule(MatchKind::Regex, &[r"^\d{6}$"], 0, 0, "postcode"),
+                rule(MatchKind::Subscribe, &[], 0, 0, "welcome"),
+                rule(MatchKind::MenuClick, &["HOTLINE", "category:housing_fund"], 0, 0, "12345"),
+            ]);
+            let said = fragments.concat();
+            let incoming = match shape {
+                0 | 1 => text(&said),
+                2 => Incoming::Click { key: said },
+                _ => Incoming::Subscribe { scene: None },
+            };
+            let directory = small_directory();
+            let at = Utc::now();
+            let pending = pending_service.map(|n| PendingAnswer {
+                event_id: "earlier".into(),
+                service_id: uuid::Uuid::from_u128(n),
+                service_name: "社保卡补办".into(),
+                msg_type: "text".into(),
+                body: "社保卡".into(),
+                answered_at: at,
+            });
+            let facts = Facts {
+                rating_requested,
+                directory: with_directory.then_some(&directory),
+                pending: pending.as_ref(),
+                event_id: "now",
+                at,
+            };
+            if let Some((rule, _)) = reply_rules::answer_without_state(&rules, &incoming) {
+                proptest::prop_assert_eq!(
+                    super::decide(&rules, &incoming, &facts).reply,
+                    Reply::Rule(rule.reply.clone())
+                );
+            }
+        }
+    }
 }
