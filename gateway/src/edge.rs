@@ -71,7 +71,7 @@ pub struct EdgeRules {
     namespace: Namespace,
     accounts: RwLock<HashMap<String, Entry>>,
     generations: AtomicU64,
-    /// Bumped on every load kept, for [`Self::wait_until`].
+    /// Bumped after every load that succeeds, for [`Self::wait_until`].
     loads: watch::Sender<u64>,
 }
 

@@ -1,6 +1,5 @@
 //! The reply path: the passive reply the gateway asks for on `wechat.reply.{account}`.
 
-use chrono::Utc;
 use interaction_svc::domain::default_reply::local_deadline;
 use interaction_svc::domain::{DeadlinePolicy, MatchKind, NewsItem, ReplyContent, ReplyRule};
 use interaction_svc::store::rules;
@@ -10,17 +9,11 @@ use wechat_sim::traffic::CitizenAction;
 use crate::citizen::{Callback, Citizen, eventually, text_of};
 use crate::helpers::{ACCOUNT, TestApp, spawn_app};
 
+/// A rule of [`ACCOUNT`]; saving it gives it its id and creation time.
 fn rule(kind: MatchKind, patterns: &[&str], priority: i32, text: &str) -> ReplyRule {
     ReplyRule {
-        id: uuid::Uuid::nil(),
         account: ACCOUNT.into(),
-        kind,
-        patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
-        priority,
-        reply: ReplyContent::Text(text.into()),
-        resolves: true,
-        enabled: true,
-        created_at: Utc::now(),
+        ..reply_rules::testing::rule(kind, patterns, priority, 0, text)
     }
 }
 

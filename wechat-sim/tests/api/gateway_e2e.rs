@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use gateway::{Application, Config};
 use platform::Env;
 use platform::testing::TestNats;
@@ -157,8 +159,23 @@ async fn with_its_keyword_rule_the_responder_is_never_asked_for_the_loads_text()
         })
         .await
     });
-    // The responder listens before the gateway asks for the rules at start-up.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The responder listens before the gateway asks for the rules at start-up: it
+    // answers a request for them (which it does not count).
+    let probe = nats.connect().await;
+    let snapshots = nats
+        .namespace
+        .subject(&reply_rules::snapshot_subject("e2e-safe"));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while probe
+            .request(snapshots.clone(), Bytes::new())
+            .await
+            .is_err()
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the responder listens");
     let gw = spawn_gateway_on(nats, &[&safe]).await;
     let edge = gw.edge.clone().expect("edge rules are on by default");
     tokio::time::timeout(
