@@ -20,30 +20,48 @@ use tokio_util::task::TaskTracker;
 use crate::admin::Readiness;
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C (a developer's terminal).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+///
+/// Both are registered when this is called, not when the future is first polled: a
+/// service answers its probes from tasks of its own before its main task gets to poll
+/// this, and a SIGTERM that arrived in between would meet the default action and end
+/// the process at once, with no drain. Call it before the servers start (in `main`,
+/// inside the runtime).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            tokio::select! {
+                () = received(terminate, "sigterm") => tracing::info!("received sigterm, shutting down"),
+                () = received(interrupt, "ctrl-c") => tracing::info!("received ctrl-c, shutting down"),
             }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("received ctrl-c, shutting down"),
             Err(error) => {
-                tracing::error!(%error, "cannot listen for sigterm");
+                tracing::error!(%error, "cannot listen for ctrl-c");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("received ctrl-c, shutting down"),
-        () = terminate => tracing::info!("received sigterm, shutting down"),
+    }
+}
+
+/// Waits for `signal`; forever when it could not be registered (said once).
+#[cfg(unix)]
+async fn received(signal: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match signal {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for {name}");
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -357,6 +375,22 @@ impl DrainRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Before the fix the handler was installed on the first poll, and this SIGTERM
+    /// ended the test process instead (nextest runs each test in its own).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_sigterm_before_the_first_poll_is_caught_not_fatal() {
+        let shutdown = shutdown_signal();
+        let status = std::process::Command::new("kill")
+            .args(["-s", "TERM", &std::process::id().to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(10), shutdown)
+            .await
+            .expect("the signal sent before the first poll resolves the future");
+    }
 
     #[tokio::test]
     async fn wait_returns_once_tasks_see_the_stop_and_finish() {

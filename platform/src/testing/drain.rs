@@ -22,11 +22,21 @@ impl ServiceProcess {
         self.terminate();
         let exited = self.wait_exit(TEST_GRACE + MARGIN).await;
         let output = self.output();
-        assert!(
-            exited.is_some(),
-            "still running {:?} after SIGTERM:\n{output}",
-            TEST_GRACE + MARGIN
-        );
+        let Some(status) = exited else {
+            panic!(
+                "still running {:?} after SIGTERM:\n{output}",
+                TEST_GRACE + MARGIN
+            );
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt as _;
+            assert_eq!(
+                status.signal(),
+                None,
+                "the signal's default action ended the process: no handler was installed yet, so nothing drained:\n{output}"
+            );
+        }
         output
     }
 }
