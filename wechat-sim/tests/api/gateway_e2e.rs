@@ -9,7 +9,7 @@ use gateway::{Application, Config};
 use platform::Env;
 use platform::testing::TestNats;
 use tokio::sync::oneshot;
-use wechat_sim::traffic::nats::{run_responder, stream_count};
+use wechat_sim::traffic::nats::{reply_subject, run_responder, stream_count};
 use wechat_sim::traffic::{
     CallbackAccount, CallbackClient, CallbackSigner, CheckedReply, CitizenAction, Follower, Mode,
     ReplyCheck, RetryPolicy,
@@ -134,8 +134,17 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
         })
         .await
     });
-    // Let the queue subscription reach the server before the first request.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first request the responder answers (one not decoding as an `Inbound`, so
+    // answered with no reply) shows its subscriptions reached the server.
+    let probe = gw.nats.connect().await;
+    let subject = reply_subject(&gw.nats.namespace, &plain.id);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while probe.request(subject.clone(), Bytes::new()).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the responder listens");
 
     for account in [&plain, &compat, &safe] {
         play_every_action(&gw, account, true).await;
@@ -143,7 +152,7 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
 
     let _ = stop.send(());
     let answered = responder.await.unwrap().unwrap();
-    assert_eq!(answered, 3 * CitizenAction::every_kind().len() as u64);
+    assert_eq!(answered, 1 + 3 * CitizenAction::every_kind().len() as u64);
 }
 
 #[tokio::test]
