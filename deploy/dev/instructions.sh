@@ -125,14 +125,15 @@ for case in "${modes[@]}"; do
   # The dump after --zero is the first numbered part: the counted window only.
   total="$(awk '/^(summary|totals):/ { print $2; exit }' "$out.1")"
   n=$((after - before))
+  per=$((total / n))
   printf '| %s | %s | %d | %d | %d |\n' "$mode" "${INSTR_ENV:-defaults}$(case "$case" in *-reply) echo ', responder' ;; *-edge) echo ', keyword rule at the edge' ;; esac)" \
-    "$n" "$(echo "$report" | jq .replies)" "$((total / n))"
+    "$n" "$(echo "$report" | jq .replies)" "$per"
   limit="${ceiling[$case]:-}"
   if [ -n "$limit" ] && [ -z "${INSTR_ENV:-}" ]; then
-    if [ "$((total / n))" -le "$limit" ]; then
-      verdicts+=("$case: $((total / n)) ≤ $limit: pass")
+    if [ "$per" -le "$limit" ]; then
+      verdicts+=("$case: $per ≤ $limit: pass")
     else
-      verdicts+=("$case: $((total / n)) > $limit: FAIL")
+      verdicts+=("$case: $per > $limit: FAIL")
       over=1
     fi
   fi

@@ -226,9 +226,11 @@ def verdict(case, factor):
     return (f"{ratio:.2f}× the faster peer answering the same way, p99 {p99:.1f} ms "
             f"(target ≥ {factor}× and ≤ 25 ms: {'pass' if ok else '**FAIL**'})")
 
+row_of = {row[0]: row for row in rows}
+
 def server_cpu(case):
-    row = next((r for r in rows if r[0] == case), None)
-    return row[4] + row[5] + row[6] if row else 0
+    _, _, _, _, own, responder, nats, *_ = row_of[case]
+    return own + responder + nats
 
 def proposed(case, share, factor):
     """The targets docs/benchmarks.md proposes in place of 3x and 4x: the server-side
@@ -241,7 +243,7 @@ def proposed(case, share, factor):
         return f"{case}: not run"
     cpu_share = server_cpu(case) / server_cpu(peer)
     ratio = medians[case] / medians[peer]
-    p99 = next(m["p99_ms"] for c, _, m, *_ in rows if c == case)
+    p99 = row_of[case][2]["p99_ms"]
     ok = cpu_share <= share and (factor is None or ratio >= factor) and p99 <= 25
     rate = f", ≥ {factor}× its rate" if factor else ""
     return (f"CPU per callback {cpu_share:.2f} of the faster peer's, {ratio:.2f}× its rate, "

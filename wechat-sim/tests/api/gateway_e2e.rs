@@ -75,6 +75,19 @@ async fn spawn_gateway_on(nats: TestNats, accounts: &[&CallbackAccount]) -> Gate
     }
 }
 
+/// Returns once a request on `subject` (an empty payload) is answered: the responder's
+/// subscriptions have reached the server.
+async fn wait_until_answered(nats: &TestNats, subject: String) {
+    let probe = nats.connect().await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while probe.request(subject.clone(), Bytes::new()).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the responder listens");
+}
+
 async fn play_every_action(gw: &Gateway, account: &CallbackAccount, expect_replies: bool) -> u64 {
     let signer = CallbackSigner::new(account.clone()).unwrap();
     let check = ReplyCheck::new(&signer);
@@ -136,15 +149,7 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
     });
     // The first request the responder answers (one not decoding as an `Inbound`, so
     // answered with no reply) shows its subscriptions reached the server.
-    let probe = gw.nats.connect().await;
-    let subject = reply_subject(&gw.nats.namespace, &plain.id);
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while probe.request(subject.clone(), Bytes::new()).await.is_err() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the responder listens");
+    wait_until_answered(&gw.nats, reply_subject(&gw.nats.namespace, &plain.id)).await;
 
     for account in [&plain, &compat, &safe] {
         play_every_action(&gw, account, true).await;
@@ -170,21 +175,10 @@ async fn with_its_keyword_rule_the_responder_is_never_asked_for_the_loads_text()
     });
     // The responder listens before the gateway asks for the rules at start-up: it
     // answers a request for them (which it does not count).
-    let probe = nats.connect().await;
     let snapshots = nats
         .namespace
         .subject(&reply_rules::snapshot_subject("e2e-safe"));
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while probe
-            .request(snapshots.clone(), Bytes::new())
-            .await
-            .is_err()
-        {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the responder listens");
+    wait_until_answered(&nats, snapshots).await;
     let gw = spawn_gateway_on(nats, &[&safe]).await;
     let edge = gw.edge.clone().expect("edge rules are on by default");
     tokio::time::timeout(
