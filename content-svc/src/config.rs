@@ -125,9 +125,8 @@ impl ContentConfig {
             accounts,
             lexicon_file: env.get("CONTENT_LEXICON_FILE").map(PathBuf::from),
             directory_file: env.get("CONTENT_DIRECTORY_FILE").map(PathBuf::from),
-            scheduler_interval: env.duration_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
-            outbox_poll_interval: env
-                .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            scheduler_interval: env.period_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
+            outbox_poll_interval: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             search_in_memory: env.parse_or("CONTENT_SEARCH_IN_MEMORY", true)?,
         })
     }

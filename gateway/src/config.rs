@@ -221,23 +221,9 @@ impl Config {
             limits: Limits::from_env(env)?,
             reply_cache_capacity: env.parse_or("REPLY_CACHE_CAPACITY", 100_000)?,
             edge_rules: env.parse_or("EDGE_RULES", true)?,
-            edge_rules_refresh: positive(
-                "EDGE_RULES_REFRESH",
-                env.duration_or("EDGE_RULES_REFRESH", Duration::from_secs(60))?,
-            )?,
+            edge_rules_refresh: env.period_or("EDGE_RULES_REFRESH", Duration::from_secs(60))?,
         })
     }
-}
-
-fn positive(var: &str, value: Duration) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        return Err(ConfigError::Invalid {
-            var: var.to_owned(),
-            value: format!("{value:?}"),
-            reason: "must be positive".to_owned(),
-        });
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -95,17 +95,7 @@ impl DirectorySyncConfig {
                         .to_owned(),
             });
         }
-        let interval = env.duration_or("DIRECTORY_SYNC_INTERVAL", Duration::from_secs(3600))?;
-        if interval.is_zero() {
-            return Err(ConfigError::Invalid {
-                var: "DIRECTORY_SYNC_INTERVAL".to_owned(),
-                value: env
-                    .get("DIRECTORY_SYNC_INTERVAL")
-                    .unwrap_or_default()
-                    .to_owned(),
-                reason: "must be longer than zero".to_owned(),
-            });
-        }
+        let interval = env.period_or("DIRECTORY_SYNC_INTERVAL", Duration::from_secs(3600))?;
         Ok(Some(Self {
             content_url,
             api_key,
@@ -226,11 +216,10 @@ impl InteractionConfig {
             },
             default_department,
             escalation_department,
-            sweep_interval: env.duration_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
-            outbox_poll_interval: env
-                .duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            sweep_interval: env.period_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
+            outbox_poll_interval: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             rules_reload_interval: env
-                .duration_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
+                .period_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
             watch: WatchLimits {
                 buffer: env.parse_or("WATCH_BUFFER", 64)?,
                 per_key: env.parse_or("WATCH_STREAMS_PER_KEY", 8)?,

@@ -130,6 +130,21 @@ impl Env {
         }
     }
 
+    /// How often something runs: a [`duration_or`](Self::duration_or) that refuses
+    /// zero, which would make a `tokio::time::interval` panic in its task (the
+    /// service up, the job silently gone) or a poll loop spin.
+    pub fn period_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let period = self.duration_or(name, default)?;
+        if period.is_zero() {
+            return Err(ConfigError::Invalid {
+                var: name.to_owned(),
+                value: self.get(name).unwrap_or_default().to_owned(),
+                reason: "must be longer than zero".to_owned(),
+            });
+        }
+        Ok(period)
+    }
+
     /// A secret from `name`, or from the file named by `{name}_FILE` (a mounted
     /// Kubernetes secret). Trailing newlines of the file are ignored.
     pub fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
@@ -336,6 +351,23 @@ mod tests {
                 Err(ConfigError::Invalid { var, .. }) if var == bad
             ));
         }
+    }
+
+    #[test]
+    fn a_period_of_zero_is_refused_by_name() {
+        let env = Env::from_pairs([("EVERY", "0s"), ("OFTEN", "250ms")]);
+        assert!(matches!(
+            env.period_or("EVERY", Duration::from_secs(1)),
+            Err(ConfigError::Invalid { var, value, .. }) if var == "EVERY" && value == "0s"
+        ));
+        assert_eq!(
+            env.period_or("OFTEN", Duration::from_secs(1)),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(
+            env.period_or("UNSET", Duration::from_secs(1)),
+            Ok(Duration::from_secs(1))
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl ApiKeys {
         if env.get("API_KEYS").is_none() {
             keys.source = env.get("API_KEYS_FILE").map(PathBuf::from);
         }
-        keys.reload_every = env.duration_or("API_KEYS_RELOAD_INTERVAL", Duration::from_secs(5))?;
+        keys.reload_every = env.period_or("API_KEYS_RELOAD_INTERVAL", Duration::from_secs(5))?;
         Ok(keys)
     }
 

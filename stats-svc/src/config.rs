@@ -116,9 +116,8 @@ impl StatsSettings {
                     defaults.reply_path_messages,
                 )?,
             },
-            inspection_interval: env
-                .duration_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
-            outbox_poll: env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(5))?,
+            inspection_interval: env.period_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
+            outbox_poll: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(5))?,
             datacube: DatacubeSettings::from_env(env)?,
             http_addr: env.parse_or("HTTP_ADDR", ([127, 0, 0, 1], 8083).into())?,
             trust_loopback: env.parse_or("DASHBOARD_TRUST_LOOPBACK", true)?,
@@ -223,5 +222,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("ALARM_STALE_DAYS"), "{error}");
+        // Zero made the inspection job's interval panic: the service ready, no alarms.
+        let error = Config::from_env(&Env::from_pairs([("INSPECTION_INTERVAL", "0s")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("INSPECTION_INTERVAL"), "{error}");
     }
 }
