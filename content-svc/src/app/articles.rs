@@ -167,7 +167,13 @@ impl Articles {
             Channel::MassSend {
                 tag,
                 ignore_reprint,
-            } => ("mass_send", tag.map(|t| t as i64), ignore_reprint),
+            } => {
+                let tag = tag
+                    .map(i64::try_from)
+                    .transpose()
+                    .map_err(|_| AppError::Invalid("the mass send's tag id is too large".into()))?;
+                ("mass_send", tag, ignore_reprint)
+            }
         };
         let mut tx = self.db.begin().await?;
         images::check_images(&mut tx, account, &content).await?;

@@ -151,6 +151,10 @@ pub fn content(raw: Option<pb::ArticleContent>) -> Result<ArticleContent, GrpcEr
 pub fn channel(request: &pb::CreateArticleRequest) -> Result<Channel, GrpcError> {
     match pb::Channel::try_from(request.channel).unwrap_or_default() {
         pb::Channel::Unspecified | pb::Channel::Freepublish => Ok(Channel::Freepublish),
+        // A tag id beyond i64 would be stored negative and sent to every follower.
+        pb::Channel::MassSend if i64::try_from(request.mass_tag_id).is_err() => Err(
+            GrpcError::Invalid(format!("mass_tag_id {} is not a tag", request.mass_tag_id)),
+        ),
         pb::Channel::MassSend => Ok(Channel::MassSend {
             tag: (request.mass_tag_id > 0).then_some(request.mass_tag_id),
             ignore_reprint: request.send_ignore_reprint,
@@ -358,4 +362,36 @@ pub fn article_ids(raw: &[String]) -> Result<Vec<uuid::Uuid>, GrpcError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mass_send_tag_beyond_i64_is_refused_not_sent_to_everyone() {
+        let request = |tag| pb::CreateArticleRequest {
+            channel: pb::Channel::MassSend as i32,
+            mass_tag_id: tag,
+            ..Default::default()
+        };
+        assert!(matches!(
+            channel(&request(u64::MAX)),
+            Err(GrpcError::Invalid(_))
+        ));
+        assert_eq!(
+            channel(&request(134)).ok(),
+            Some(Channel::MassSend {
+                tag: Some(134),
+                ignore_reprint: false
+            })
+        );
+        assert_eq!(
+            channel(&request(0)).ok(),
+            Some(Channel::MassSend {
+                tag: None,
+                ignore_reprint: false
+            })
+        );
+    }
 }
