@@ -178,6 +178,9 @@ pub fn blank_markup(html: &str) -> String {
     let find = |from: usize, needle: &str| -> Option<usize> {
         (from..chars.len()).find(|&i| starts_with(i, needle))
     };
+    // Once a close tag is missing after some point it is missing after every later
+    // one: remembered, so a text of unclosed `<script>`s is read once, not once per tag.
+    let mut unclosed = [false; 2];
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -196,8 +199,13 @@ pub fn blank_markup(html: &str) -> String {
                 // Script and style content is never shown: blank it up to the close tag.
                 let end = ["script", "style"]
                     .into_iter()
-                    .find(|tag| starts_with(i + 1, tag))
-                    .and_then(|tag| find(end, &format!("</{tag}")))
+                    .enumerate()
+                    .find(|(k, tag)| !unclosed[*k] && starts_with(i + 1, tag))
+                    .and_then(|(k, tag)| {
+                        let close = find(end, &format!("</{tag}"));
+                        unclosed[k] = close.is_none();
+                        close
+                    })
                     .map_or(end, |close| {
                         (close..chars.len())
                             .find(|&j| chars[j] == '>')
@@ -258,6 +266,16 @@ mod tests {
         let words: String = blanked.split_whitespace().collect();
         assert_eq!(words, "翻墙翻墙");
         assert_eq!(blanked.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn an_unclosed_script_blanks_its_tag_only_and_is_read_once() {
+        let html = "<script>翻<SCRIPT>墙<style>x</style>y";
+        let words: String = blank_markup(html).split_whitespace().collect();
+        assert_eq!(words, "翻墙y");
+        // Quadratic before: each unclosed tag searched the rest of the text again.
+        let hostile = "<script>".repeat(20_000);
+        assert!(blank_markup(&hostile).chars().all(|c| c == ' '));
     }
 
     #[test]
