@@ -27,17 +27,17 @@ impl FromStr for TimeLimit {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let (number, unit) = s.split_at(s.len().saturating_sub(1));
-        let number: u32 = number.parse().map_err(|_| {
-            format!("{s:?}: expected a number followed by d (working days) or h (hours)")
-        })?;
-        match unit {
-            "d" => Ok(Self::WorkingDays(number)),
-            "h" => Ok(Self::Hours(number)),
-            _ => Err(format!(
-                "{s:?}: expected a number followed by d (working days) or h (hours)"
-            )),
-        }
+        let expected =
+            || format!("{s:?}: expected a number followed by d (working days) or h (hours)");
+        // By suffix, not by byte: `13天` must be an error, not a split inside a character.
+        let (number, limit): (&str, fn(u32) -> Self) = if let Some(n) = s.strip_suffix('d') {
+            (n, Self::WorkingDays)
+        } else if let Some(n) = s.strip_suffix('h') {
+            (n, Self::Hours)
+        } else {
+            return Err(expected());
+        };
+        number.parse().map(limit).map_err(|_| expected())
     }
 }
 
@@ -385,6 +385,9 @@ mod tests {
         assert_eq!("13d".parse(), Ok(TimeLimit::WorkingDays(13)));
         assert_eq!("2h".parse(), Ok(TimeLimit::Hours(2)));
         assert!("2w".parse::<TimeLimit>().is_err());
+        // A multi-byte last character used to panic the split.
+        assert!("13天".parse::<TimeLimit>().is_err());
+        assert!("d".parse::<TimeLimit>().is_err());
         let (limits, default) =
             DeadlinePolicy::parse_resolve_limits("complaint=13d, default=5d").unwrap();
         assert_eq!(limits["complaint"], TimeLimit::WorkingDays(13));
