@@ -79,9 +79,10 @@ pub async fn monthly_rankings(
             .iter()
             .filter(|r| r.published_on >= from && r.published_on <= to);
         lists.push((month, rank(in_month, time_base(30, true), version)));
-        month = month
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(to + chrono::Days::new(1));
+        match month.checked_add_months(chrono::Months::new(1)) {
+            Some(next) => month = next,
+            None => break,
+        }
     }
     Ok(lists)
 }

@@ -5,7 +5,7 @@
 //! happened), the key is what the metric is broken down by (a message type, a QR
 //! scene, a menu key, a department; empty when nothing).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc};
 use proto::events::v1 as ev;
 
 use super::inbound::{InboundDetail, InboundFact};
@@ -18,6 +18,23 @@ pub const CHINA_STANDARD_TIME: i32 = 8 * 3600;
 /// The day an instant falls on in the office's time zone.
 pub fn office_day(at: DateTime<Utc>, office: FixedOffset) -> NaiveDate {
     at.with_timezone(&office).date_naive()
+}
+
+/// The years a day or month asked of us may fall in: far inside chrono's range, so
+/// the date arithmetic on them (a month's last day, a week's Saturday, an alarm
+/// window's first day) cannot overflow, and wide enough for any account's history.
+pub const ASKABLE_YEARS: std::ops::RangeInclusive<i32> = 2000..=2199;
+
+/// A day written `YYYY-MM-DD` with its year in [`ASKABLE_YEARS`].
+pub fn parse_day(raw: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|day| ASKABLE_YEARS.contains(&day.year()))
+}
+
+/// A month written `YYYY-MM`, as its first day, with its year in [`ASKABLE_YEARS`].
+pub fn parse_month(raw: &str) -> Option<NaiveDate> {
+    parse_day(&format!("{raw}-01"))
 }
 
 /// A counter's name. The string is what the table and the wire carry.
@@ -331,6 +348,21 @@ mod tests {
 
     fn office() -> FixedOffset {
         FixedOffset::east_opt(CHINA_STANDARD_TIME).unwrap()
+    }
+
+    #[test]
+    fn days_and_months_far_from_any_account_are_refused() {
+        assert_eq!(parse_month("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 1));
+        assert_eq!(
+            parse_day("2026-12-04"),
+            NaiveDate::from_ymd_opt(2026, 12, 4)
+        );
+        // chrono reads a signed year of up to six digits; its last month made the
+        // monthly ranking loop forever and `week_of` overflow.
+        assert_eq!(parse_month("+262142-12"), None);
+        assert_eq!(parse_day("+262143-12-31"), None);
+        assert_eq!(parse_day("1999-12-31"), None);
+        assert_eq!(parse_month("2026-13"), None);
     }
 
     #[test]

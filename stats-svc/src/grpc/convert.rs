@@ -8,6 +8,7 @@ use crate::app::inspection::Readiness;
 use crate::app::ranking::Ranked;
 use crate::app::rollups::DepartmentScore;
 use crate::domain::inspection::Alarm;
+use crate::domain::rollup::{ASKABLE_YEARS, parse_day, parse_month};
 use crate::domain::{AccountId, InboundError};
 use crate::store::account_inbound::AccountInbound;
 use crate::store::alarms::AlarmRow;
@@ -26,8 +27,16 @@ pub fn day(field: &'static str, raw: &str) -> Result<NaiveDate, GrpcError> {
     if raw.is_empty() {
         return Err(GrpcError::field(field, "is required (YYYY-MM-DD)"));
     }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| GrpcError::field(field, format!("{raw:?} is not a date (YYYY-MM-DD)")))
+    parse_day(raw).ok_or_else(|| {
+        GrpcError::field(
+            field,
+            format!(
+                "{raw:?} is not a date (YYYY-MM-DD, years {}-{})",
+                ASKABLE_YEARS.start(),
+                ASKABLE_YEARS.end()
+            ),
+        )
+    })
 }
 
 /// A range `from..=to` of office days, at most [`MAX_RANGE_DAYS`] long.
@@ -47,8 +56,16 @@ pub fn range(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), GrpcError> 
 
 /// A month written YYYY-MM, as its first day.
 pub fn month(raw: &str) -> Result<NaiveDate, GrpcError> {
-    NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
-        .map_err(|_| GrpcError::field("month", format!("{raw:?} is not a month (YYYY-MM)")))
+    parse_month(raw).ok_or_else(|| {
+        GrpcError::field(
+            "month",
+            format!(
+                "{raw:?} is not a month (YYYY-MM, years {}-{})",
+                ASKABLE_YEARS.start(),
+                ASKABLE_YEARS.end()
+            ),
+        )
+    })
 }
 
 /// A series as served.

@@ -201,9 +201,9 @@ async fn ranking(
     let this_month = today.with_day(1).unwrap_or(today);
     let month = match query.month.as_deref().filter(|m| !m.is_empty()) {
         None => this_month,
-        Some(raw) => match chrono::NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d") {
-            Ok(month) => month,
-            Err(_) => {
+        Some(raw) => match crate::domain::rollup::parse_month(raw) {
+            Some(month) => month,
+            None => {
                 return (
                     StatusCode::BAD_REQUEST,
                     Html(pages::error("月份格式应为 YYYY-MM")),
