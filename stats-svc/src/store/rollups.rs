@@ -81,7 +81,9 @@ pub async fn record_ticket(
     .bind(&fact.department)
     .bind(fact.occurred_at)
     .bind(fact.opened_at.or(at(K::Opened)))
-    .bind(at(K::Acknowledged))
+    // A reply straight from `open` is the acknowledgement too (interaction-svc sends
+    // no separate ACKNOWLEDGED for it); the earliest of the two wins.
+    .bind(at(K::Acknowledged).or(at(K::Replied)))
     .bind(at(K::Replied))
     .bind(at(K::Closed))
     .bind(fact.acknowledge_due_at)

@@ -214,6 +214,9 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
             K::Overdue,
             NINE_AM + 3 * HOUR,
         ),
+        // t4 (parks): replied to straight from open, which acknowledges it too.
+        ticket("t4-open", "t4", "parks", K::Opened, NINE_AM),
+        ticket("t4-reply", "t4", "parks", K::Replied, NINE_AM + 20 * MINUTE),
     ];
     let mut changes = changes.to_vec();
     changes[4].rating = 5;
@@ -224,7 +227,7 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
     publish_ticket(&app, &changes[2], "t1-ack-redelivered").await;
     publish_inbound(&app, &late, "in-10").await;
 
-    wait_for_applied(&app, 10 + 11).await;
+    wait_for_applied(&app, 10 + 13).await;
 
     assert_eq!(
         series(&app, "followers_new").await,
@@ -281,8 +284,15 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
         .iter()
         .map(|d| d.department.as_str())
         .collect();
-    assert_eq!(names, ["water", "roads"], "best compliance first");
-    let water = &scorecard.departments[0];
+    assert_eq!(names, ["parks", "water", "roads"], "best compliance first");
+    let parks = &scorecard.departments[0];
+    assert_eq!(
+        (parks.opened, parks.acknowledged, parks.answered),
+        (1, 0, 1)
+    );
+    assert_eq!(parks.acknowledge_median_seconds, 1200.0);
+    assert_eq!(parks.acknowledged_in_time, 1.0);
+    let water = &scorecard.departments[1];
     assert_eq!(
         (
             water.opened,
@@ -301,7 +311,7 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
     assert_eq!(water.resolve_median_seconds, 7200.0);
     assert_eq!(water.acknowledged_in_time, 0.5);
     assert_eq!(water.resolved_in_time, 0.5);
-    let roads = &scorecard.departments[1];
+    let roads = &scorecard.departments[2];
     assert_eq!((roads.opened, roads.overdue, roads.acknowledged), (1, 2, 0));
     assert_eq!(roads.acknowledged_in_time, 0.0);
 
