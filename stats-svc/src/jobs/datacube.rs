@@ -15,7 +15,8 @@ use super::Clock;
 use crate::app::reach::{pull_account, release_lease, take_lease};
 use crate::domain::AccountId;
 
-/// How long a lease lasts: far longer than a pull (a few hundred calls at most).
+/// How long a lease lasts: far longer than one account's pull (a few hundred calls
+/// at most); it is renewed before each account.
 const LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 
 /// One account's API client.
@@ -44,7 +45,16 @@ impl DatacubeJob {
         let mut calls = 0;
         let stop = || drain.is_stopping();
         let mut result = Ok(());
-        for (account, client) in self.clients.iter() {
+        for (index, (account, client)) in self.clients.iter().enumerate() {
+            // Renewed before each account, so a pull of many accounts that outlasts
+            // one lease is not joined by a second replica halfway.
+            if index > 0 && !take_lease(&self.db, &self.holder, (self.clock)(), LEASE).await? {
+                tracing::warn!(
+                    account = account.as_str(),
+                    "datacube lease lost; another replica continues"
+                );
+                return Ok(None);
+            }
             match pull_account(
                 &self.db,
                 client,

@@ -22,16 +22,20 @@ pub struct ArticleEntry {
     pub entered_by: String,
 }
 
-/// Stores an article's figures, replacing earlier ones.
+/// Stores an article's figures entered by hand. Reads and shares of 0 and an empty
+/// title keep what is stored: the datacube pulls those, and an editor entering the
+/// likes and 在看 it lacks must not wipe them.
 pub async fn upsert_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO article_figures (account, article_id, title, published_on, headline,
              reads, zaikan, likes, shares, entered_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (account, article_id) DO UPDATE SET
-             title = EXCLUDED.title, published_on = EXCLUDED.published_on,
-             headline = EXCLUDED.headline, reads = EXCLUDED.reads, zaikan = EXCLUDED.zaikan,
-             likes = EXCLUDED.likes, shares = EXCLUDED.shares,
+             title = COALESCE(NULLIF(EXCLUDED.title, ''), article_figures.title),
+             published_on = EXCLUDED.published_on, headline = EXCLUDED.headline,
+             reads = CASE WHEN EXCLUDED.reads = 0 THEN article_figures.reads ELSE EXCLUDED.reads END,
+             zaikan = EXCLUDED.zaikan, likes = EXCLUDED.likes,
+             shares = CASE WHEN EXCLUDED.shares = 0 THEN article_figures.shares ELSE EXCLUDED.shares END,
              entered_by = EXCLUDED.entered_by, updated_at = now()",
     )
     .bind(entry.account.as_str())

@@ -14,7 +14,7 @@ use stats_svc::{Application, Config};
 use tonic::transport::Channel;
 use wechat_sim::api_server::{MockWechat, SimConfig};
 
-use crate::helpers::{VIEWER_KEY, authed};
+use crate::helpers::{EDITOR_KEY, VIEWER_KEY, authed};
 
 #[tokio::test]
 async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
@@ -25,7 +25,10 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
         &test_db,
         &test_nats,
         [
-            ("API_KEYS", "statistics:viewer:statistics-viewer-key"),
+            (
+                "API_KEYS",
+                "statistics:viewer:statistics-viewer-key,press:editor:press-editor-key-01",
+            ),
             ("WECHAT_API_BASE_URL", sim.base_url()),
             ("DATACUBE_BACKFILL_DAYS", "10"),
         ],
@@ -101,6 +104,49 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
             .await
             .unwrap();
     assert_eq!(articles, 20, "two articles a day over 10 days, at day 7");
+
+    // An editor enters the 在看 and likes the datacube lacks: its reads and shares stay.
+    let (article_id, published_on, reads, shares): (String, chrono::NaiveDate, i64, i64) =
+        sqlx::query_as(
+            "SELECT article_id, published_on, reads, shares FROM article_figures
+              WHERE entered_by = 'datacube' ORDER BY article_id LIMIT 1",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(reads > 0);
+    let editor = Channel::from_shared(format!("http://127.0.0.1:{}", replicas[0].0))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    pb::stats_service_client::StatsServiceClient::new(editor)
+        .record_article_figures(authed(
+            pb::RecordArticleFiguresRequest {
+                account: "demo".to_owned(),
+                article_id: article_id.clone(),
+                published_on: published_on.to_string(),
+                headline: true,
+                zaikan: 400,
+                likes: 90,
+                ..Default::default()
+            },
+            EDITOR_KEY,
+        ))
+        .await
+        .expect("the editor enters figures");
+    let after: (i64, i64, i64, i64, String) = sqlx::query_as(
+        "SELECT reads, shares, zaikan, likes, title FROM article_figures WHERE article_id = $1",
+    )
+    .bind(&article_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (after.0, after.1, after.2, after.3),
+        (reads, shares, 400, 90)
+    );
+    assert!(!after.4.is_empty(), "the pulled title stays");
     db.close().await;
 
     // The day's article reads (getarticlesummary) by article, summed on the account
