@@ -57,6 +57,8 @@ pub struct AccountPage {
     pub departments: Vec<DepartmentScore>,
     pub readiness: Readiness,
     pub alarms: Vec<AlarmRow>,
+    /// The inspection's interaction window, in days (the readiness line's "近 N 天").
+    pub interaction_days: i64,
 }
 
 /// How many keys each top list of the hits shows.
@@ -147,6 +149,7 @@ pub async fn account_page(
         departments,
         readiness,
         alarms,
+        interaction_days: rules.interaction_days,
     })
 }
 
@@ -186,12 +189,11 @@ pub async fn overview(
     office: FixedOffset,
 ) -> Result<(Vec<AccountLine>, Vec<AlarmRow>), AppError> {
     let today = office_day(now, office);
-    let days = |n: i64| Days::new(u64::try_from(n).unwrap_or(0));
     let end = office_midnight(today + Days::new(1), office);
     let tickets = rollups::ticket_summaries(
         db,
-        office_midnight(today - days(rules.interaction_days), office),
-        office_midnight(today - days(rules.overdue_window_days), office),
+        office_midnight(rules.interaction_from(today), office),
+        office_midnight(rules.overdue_from(today), office),
         end,
     )
     .await?;
@@ -231,7 +233,7 @@ pub async fn overview(
         db,
         None,
         &[Metric::AutoReplies.as_str()],
-        today - days(rules.interaction_days),
+        rules.interaction_from(today),
         today,
     )
     .await?;

@@ -27,7 +27,7 @@ pub async fn account_state(
 ) -> Result<AccountState, AppError> {
     let last_published_on = articles::last_published_on(db, account, today).await?;
     let end = office_midnight(today + Days::new(1), office);
-    let interaction_from = today - Days::new(u64::try_from(rules.interaction_days).unwrap_or(0));
+    let interaction_from = rules.interaction_from(today);
     let window_start = office_midnight(interaction_from, office);
     let recent = rollups::tickets_opened(db, account, window_start, end).await?;
     let recent_tickets = recent.len() as i64;
@@ -61,10 +61,7 @@ pub async fn account_state(
     )
     .remove(account.as_str())
     .unwrap_or_default();
-    let overdue_start = office_midnight(
-        today - Days::new(u64::try_from(rules.overdue_window_days).unwrap_or(0)),
-        office,
-    );
+    let overdue_start = office_midnight(rules.overdue_from(today), office);
     let mut departments: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
         let entry = departments.entry(ticket.department).or_default();
@@ -180,7 +177,7 @@ pub async fn readiness(
     let state = account_state(db, rules, account, day, now, office).await?;
     let found = rules.check(&state, day);
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
-    let from = day - Days::new(u64::try_from(rules.overdue_window_days).unwrap_or(0));
+    let from = rules.overdue_from(day);
     let scores = department_scorecard(db, account, from, day, office).await?;
     let (in_range, in_time) = scores.iter().fold((0, 0), |(n, k), s| {
         (n + s.tickets_in_range, k + s.acknowledged_in_time)

@@ -24,6 +24,23 @@ pub struct InspectionRules {
     pub reply_path_messages: i64,
 }
 
+impl InspectionRules {
+    /// The first day of the interaction window that ends with `today` (today is its
+    /// last of `interaction_days` days).
+    pub fn interaction_from(&self, today: NaiveDate) -> NaiveDate {
+        window_from(today, self.interaction_days)
+    }
+
+    /// The first day of the overdue-share window that ends with `today`.
+    pub fn overdue_from(&self, today: NaiveDate) -> NaiveDate {
+        window_from(today, self.overdue_window_days)
+    }
+}
+
+fn window_from(today: NaiveDate, days: i64) -> NaiveDate {
+    today - chrono::Days::new(u64::try_from(days.saturating_sub(1)).unwrap_or(0))
+}
+
 impl Default for InspectionRules {
     fn default() -> Self {
         Self {
@@ -214,6 +231,20 @@ impl InspectionRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_of_n_days_ends_today_and_holds_n_days() {
+        let rules = InspectionRules::default();
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        assert_eq!(
+            rules.interaction_from(today),
+            NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+        );
+        assert_eq!(
+            rules.overdue_from(today),
+            NaiveDate::from_ymd_opt(2026, 11, 5).unwrap()
+        );
+    }
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()

@@ -245,7 +245,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
             .map_or_else(|| "从未发布".to_owned(), |d| d.to_string()),
         update = yes_no(r.update_ok, "正常", "超期"),
         interaction = yes_no(r.interaction_ok, "正常", "失效"),
-        window = 7,
+        window = page.interaction_days,
         tickets = r.recent_tickets,
         answered = r.recent_answered,
         auto = r.recent_auto_replies,
