@@ -99,11 +99,13 @@ pub async fn list(
     .await
 }
 
-/// The tickets of `account` that went overdue at least twice.
+/// The tickets of `account` that went overdue at least twice and are open (never
+/// closed, or reopened after their last close).
 pub async fn escalated_twice(db: &PgPool, account: &AccountId) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT ticket_id FROM ticket_times
-          WHERE account = $1 AND overdue_count >= 2 AND closed_at IS NULL
+          WHERE account = $1 AND overdue_count >= 2
+            AND (last_closed_at IS NULL OR last_reopened_at > last_closed_at)
           ORDER BY ticket_id",
     )
     .bind(account.as_str())

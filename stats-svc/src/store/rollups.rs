@@ -60,8 +60,8 @@ pub async fn record_ticket(
     sqlx::query(
         "INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at,
              acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
-             overdue_count, rating)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             overdue_count, rating, last_closed_at, last_reopened_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13)
          ON CONFLICT (account, ticket_id) DO UPDATE SET
              department = CASE WHEN ticket_times.department_at IS NULL
                                  OR EXCLUDED.department_at >= ticket_times.department_at
@@ -74,7 +74,9 @@ pub async fn record_ticket(
              acknowledge_due_at = COALESCE(EXCLUDED.acknowledge_due_at, ticket_times.acknowledge_due_at),
              resolve_due_at = COALESCE(EXCLUDED.resolve_due_at, ticket_times.resolve_due_at),
              overdue_count = ticket_times.overdue_count + EXCLUDED.overdue_count,
-             rating = COALESCE(EXCLUDED.rating, ticket_times.rating)",
+             rating = COALESCE(EXCLUDED.rating, ticket_times.rating),
+             last_closed_at = GREATEST(ticket_times.last_closed_at, EXCLUDED.last_closed_at),
+             last_reopened_at = GREATEST(ticket_times.last_reopened_at, EXCLUDED.last_reopened_at)",
     )
     .bind(fact.account.as_str())
     .bind(&fact.ticket_id)
@@ -90,6 +92,7 @@ pub async fn record_ticket(
     .bind(fact.resolve_due_at)
     .bind(i32::from(fact.kind == K::Overdue))
     .bind(fact.rating.map(i16::from))
+    .bind(at(K::Reopened))
     .execute(&mut **tx)
     .await?;
     Ok(())

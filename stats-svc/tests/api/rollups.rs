@@ -348,3 +348,61 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
     assert!(status.message().starts_with("metric:"), "{status:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
+    use ev::TicketChangeKind as K;
+    use stats_svc::domain::inspection::InspectionRules;
+    use stats_svc::jobs::inspection::{Clock, check_once};
+    let app = spawn_app().await;
+    let changes = [
+        // r1: both deadlines missed, closed, then reopened (the reopen published
+        // before the close: the order must not matter).
+        ticket("r1-open", "r1", "water", K::Opened, NINE_AM),
+        ticket("r1-overdue-ack", "r1", "water", K::Overdue, NINE_AM + HOUR),
+        ticket(
+            "r1-overdue-resolve",
+            "r1",
+            "water",
+            K::Overdue,
+            NINE_AM + 3 * HOUR,
+        ),
+        ticket("r1-reopen", "r1", "water", K::Reopened, NINE_AM + 5 * HOUR),
+        ticket("r1-close", "r1", "water", K::Closed, NINE_AM + 4 * HOUR),
+        // c1: both deadlines missed, then closed for good.
+        ticket("c1-open", "c1", "roads", K::Opened, NINE_AM),
+        ticket("c1-overdue-ack", "c1", "roads", K::Overdue, NINE_AM + HOUR),
+        ticket(
+            "c1-overdue-resolve",
+            "c1",
+            "roads",
+            K::Overdue,
+            NINE_AM + 3 * HOUR,
+        ),
+        ticket("c1-close", "c1", "roads", K::Closed, NINE_AM + 4 * HOUR),
+    ];
+    for change in &changes {
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        publish_ticket(&app, change, &id).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
+    let clock: Clock = std::sync::Arc::new(move || now);
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    check_once(&db, &InspectionRules::default(), &clock, office)
+        .await
+        .unwrap();
+    let escalated: Vec<String> = sqlx::query_scalar(
+        // The service's own hourly run, on the real date, may raise its own: that day's aside.
+        "SELECT subject FROM alarms WHERE rule = 'escalated_twice' AND day = '2026-11-30'
+          ORDER BY subject",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(escalated, ["r1"]);
+    db.close().await;
+    app.stop().await;
+}
