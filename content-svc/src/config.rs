@@ -91,6 +91,10 @@ pub struct ContentConfig {
     pub directory_file: Option<PathBuf>,
     /// `SCHEDULER_INTERVAL` (default 1 s): how often due articles are claimed.
     pub scheduler_interval: Duration,
+    /// `PUBLISHING_STUCK_AFTER` (default 15 min): how long an article may stay in
+    /// `publishing` without a WeChat job before the scheduler fails it (its send's
+    /// outcome unknown); longer than any send takes.
+    pub publishing_stuck_after: Duration,
     /// `OUTBOX_POLL_INTERVAL` (default 1 s): the relay's safety-net poll.
     pub outbox_poll_interval: Duration,
     /// `CONTENT_SEARCH_IN_MEMORY` (default `true`): answer searches from a copy of
@@ -126,6 +130,8 @@ impl ContentConfig {
             lexicon_file: env.get("CONTENT_LEXICON_FILE").map(PathBuf::from),
             directory_file: env.get("CONTENT_DIRECTORY_FILE").map(PathBuf::from),
             scheduler_interval: env.period_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
+            publishing_stuck_after: env
+                .period_or("PUBLISHING_STUCK_AFTER", Duration::from_secs(15 * 60))?,
             outbox_poll_interval: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             search_in_memory: env.parse_or("CONTENT_SEARCH_IN_MEMORY", true)?,
         })
@@ -143,6 +149,17 @@ mod tests {
         assert_eq!(config.service.common.admin_addr.port(), 9082);
         assert_eq!(config.service.db.database(), "content");
         assert_eq!(config.content.scheduler_interval, Duration::from_secs(1));
+        assert_eq!(
+            config.content.publishing_stuck_after,
+            Duration::from_secs(15 * 60)
+        );
+    }
+
+    #[test]
+    fn a_zero_publishing_stuck_after_is_refused_naming_its_variable() {
+        let env = Env::from_pairs([("PUBLISHING_STUCK_AFTER", "0s")]);
+        let error = Config::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("PUBLISHING_STUCK_AFTER"), "{error}");
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl Application {
         self.runtime.drain.spawn(crate::jobs::scheduler::run(
             self.articles.clone(),
             self.content.scheduler_interval,
+            self.content.publishing_stuck_after,
             self.runtime.drain.clone(),
         ));
         let grpc = ContentGrpc::new(

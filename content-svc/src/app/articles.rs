@@ -894,7 +894,7 @@ impl Articles {
         let rows = self.message_rows(&row).await?;
         self.members_follow(&row, &rows[1..]).await?;
         let sent = match self.media.drafts(&rows).await {
-            Ok(drafts) => self.publisher.send(&row, &drafts).await,
+            Ok(drafts) => self.hand_over(&row, &drafts).await,
             Err(error) => Err(error),
         };
         match sent {
@@ -936,6 +936,20 @@ impl Articles {
                     .await
             }
         }
+    }
+
+    /// Makes the draft and hands it to WeChat. The draft's media id is kept as soon
+    /// as WeChat gives it, so a retry (or a publish after a failure) reuses it.
+    async fn hand_over(
+        &self,
+        row: &ArticleRow,
+        drafts: &[wechat::api::publish::DraftArticle],
+    ) -> Result<publishing::Handed, SendError> {
+        let media_id = self.publisher.make_draft(row, drafts).await?;
+        if row.media_id.as_deref() != Some(media_id.as_str()) {
+            store::set_media_id(&self.db, row.id, &media_id).await?;
+        }
+        self.publisher.send(row, &media_id).await
     }
 
     /// Puts a send back on the schedule for `at` (`counted`: the attempt stands).
@@ -1020,6 +1034,40 @@ impl Articles {
             }
         }
         Ok(claimed.len())
+    }
+
+    /// Fails articles whose send's outcome is unknown: in `publishing` for longer
+    /// than `after` with no WeChat job recorded (the caller of a publish-now went
+    /// away mid-send, the replica stopped after its claim, or the job id could not be
+    /// saved). None is sent again: WeChat may have taken it, and a mass send pushed
+    /// twice is worse than one article waiting for a person. Each goes through the
+    /// failed send's path (state, audit, `failed` event, its message along); a
+    /// mass send's quota reservation stays, as WeChat may have counted it. Each row
+    /// is taken by one replica; returns how many were failed.
+    pub async fn fail_unknown_sends(&self, after: Duration, limit: i64) -> Result<usize, AppError> {
+        let mut tx = self.db.begin().await?;
+        let stuck = store::lock_stuck(&mut tx, after, limit).await?;
+        let reason = format!(
+            "the send's outcome is unknown: no WeChat job was recorded within {}; check \
+             the account's WeChat console (mp.weixin.qq.com) for this article before \
+             publishing it again",
+            period_text(after)
+        );
+        for row in &stuck {
+            tracing::warn!(article = %row.id, account = %row.account, since = %row.updated_at, "send outcome unknown; article failed");
+            self.finish_message(
+                &mut tx,
+                row,
+                Outcome::Failed(reason.clone()),
+                &Uuid::now_v7().to_string(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if !stuck.is_empty() {
+            self.signal.notify();
+        }
+        Ok(stuck.len())
     }
 
     /// Applies WeChat's verdict on a job (`publish_id` or mass `msg_id`): published
@@ -1353,6 +1401,16 @@ fn action_name(action: &Action) -> &'static str {
         Action::Fail => "fail",
         Action::Retract => "retract",
         Action::Correct => "correct",
+    }
+}
+
+/// A period as a person reads it: `15 min`, `90 s`, `2 h`.
+fn period_text(period: Duration) -> String {
+    let secs = period.as_secs();
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Sending an article through the WeChat API client, outside any transaction:
-//! `draft/add` then `freepublish/submit` (no push, no quota) or `message/mass/sendall`
+//! `draft/add` (its media id kept at once, so a retry reuses the draft) then
+//! `freepublish/submit` (no push, no quota) or `message/mass/sendall`
 //! (pushed, counted; `clientmsgid` = the headline's id so a retry cannot send twice).
 //! A multi-article message is one draft of its articles, headline first.
 //! WeChat answers asynchronously; the job-finish consumer closes the loop.
@@ -166,23 +167,28 @@ impl Publisher {
         }
     }
 
-    /// Hands a message to WeChat: `drafts` are its articles, the headline (`head`)
-    /// first; a single article is a message of one.
-    #[tracing::instrument(skip_all, fields(article = %head.id, account = %head.account))]
-    pub async fn send(
+    /// Makes the message's WeChat draft (`draft/add`): `drafts` are its articles,
+    /// the headline (`head`) first; a single article is a message of one. A draft
+    /// already made for `head` (kept by an earlier attempt or a preview) is reused.
+    pub async fn make_draft(
         &self,
         head: &ArticleRow,
         drafts: &[DraftArticle],
-    ) -> Result<Handed, SendError> {
+    ) -> Result<String, SendError> {
+        if let Some(media_id) = &head.media_id {
+            return Ok(media_id.clone());
+        }
         let client = self.client(&head.account)?;
-        // A retry after the draft was made reuses it rather than adding another.
-        let media_id = match &head.media_id {
-            Some(media_id) => media_id.clone(),
-            None => {
-                self.pass(&head.account, api::DRAFT_ADD).await?;
-                client.draft_add(drafts).await?
-            }
-        };
+        self.pass(&head.account, api::DRAFT_ADD).await?;
+        Ok(client.draft_add(drafts).await?)
+    }
+
+    /// Hands the draft `media_id` of `head`'s message to WeChat: `freepublish/submit`
+    /// or the mass send.
+    #[tracing::instrument(skip_all, fields(article = %head.id, account = %head.account))]
+    pub async fn send(&self, head: &ArticleRow, media_id: &str) -> Result<Handed, SendError> {
+        let client = self.client(&head.account)?;
+        let media_id = media_id.to_owned();
         if head.channel == "mass_send" {
             let content = MassContent::mpnews(&media_id);
             let mut send = match head.mass_tag_id {
@@ -247,13 +253,7 @@ impl Publisher {
         openids: &[String],
     ) -> Result<String, SendError> {
         let client = self.client(&head.account)?;
-        let media_id = match &head.media_id {
-            Some(media_id) => media_id.clone(),
-            None => {
-                self.pass(&head.account, api::DRAFT_ADD).await?;
-                client.draft_add(drafts).await?
-            }
-        };
+        let media_id = self.make_draft(head, drafts).await?;
         let content = MassContent::mpnews(&media_id);
         for openid in openids {
             self.pass(&head.account, api::MASS_PREVIEW).await?;

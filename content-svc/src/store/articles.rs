@@ -380,6 +380,31 @@ pub async fn claim_due(db: &PgPool, limit: i64) -> Result<Vec<(Uuid, i32)>, sqlx
     .await
 }
 
+/// Locks (for this transaction) up to `limit` sends whose outcome is unknown: in
+/// `publishing` for more than `older_than` with no WeChat job recorded. `updated_at`
+/// dates the move to publishing: nothing else writes it while no job id is set. A
+/// message's other articles are left to their headline, which carries the job.
+/// Rows another replica holds are skipped (`FOR UPDATE SKIP LOCKED`).
+pub async fn lock_stuck(
+    tx: &mut Transaction<'_, Postgres>,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles
+          WHERE state = 'publishing' AND publish_id IS NULL AND mass_msg_id IS NULL
+            AND NOT (message_id IS NOT NULL AND coalesce(message_position, 1) > 1)
+            AND updated_at < now() - make_interval(secs => $1)
+          ORDER BY updated_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(older_than.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// One audit row.
 pub struct Audit<'a> {
     pub article_id: Uuid,

@@ -377,3 +377,41 @@ async fn a_scheduled_send_over_the_limit_waits_for_the_next_minute_without_using
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_the_same_draft() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    // `freepublish/submit` answers "system busy" until the client gives up (three
+    // tries): the draft exists, the send is retried later.
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            busy: Some(3),
+            busy_path: Some("/cgi-bin/freepublish/submit".into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+
+    let sim = stack.mock.state();
+    assert_eq!(
+        sim.calls_to("/cgi-bin/draft/add").len(),
+        1,
+        "the retry reuses the draft"
+    );
+    let submits = sim.calls_to("/cgi-bin/freepublish/submit");
+    assert_eq!(submits.len(), 4);
+    assert_eq!(
+        submits[0].body, submits[3].body,
+        "the same media id is submitted"
+    );
+    stack.app.stop().await;
+}

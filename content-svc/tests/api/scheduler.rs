@@ -101,3 +101,140 @@ async fn articles_due_in_the_same_second_are_each_sent_once_by_racing_replicas()
     assert_eq!(publishing, due);
     app.stop().await;
 }
+
+/// Arranges `n` articles in `publishing` since `since` (an SQL expression), with no
+/// WeChat job unless `publish_id` is given; returns their ids.
+async fn in_publishing(
+    db: &sqlx::PgPool,
+    n: i64,
+    since: &str,
+    publish_id: Option<&str>,
+) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar(&format!(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id,
+                               publish_id, updated_at)
+         SELECT gen_random_uuid(), 'demo', 'press', 'press:li', 'publishing', '停水通知 ' || n,
+                '<p>停水</p>', 'MEDIA_COVER', $2 || n, {since}
+           FROM generate_series(1, $1) AS n
+         RETURNING id"
+    ))
+    .bind(n)
+    .bind(publish_id)
+    .fetch_all(db)
+    .await
+    .expect("arranged")
+}
+
+#[tokio::test]
+async fn racing_replicas_fail_each_send_of_unknown_outcome_once_and_send_nothing_again() {
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    let stuck = in_publishing(&app.db, 30, "now() - interval '1 hour'", None).await;
+    // Handed to WeChat (its job id recorded): WeChat's verdict will come.
+    let handed = in_publishing(&app.db, 1, "now() - interval '1 hour'", Some("P-")).await;
+    // Moved a moment ago: its send may still be under way.
+    let fresh = in_publishing(&app.db, 1, "now()", None).await;
+
+    let after = std::time::Duration::from_secs(15 * 60);
+    let (a, b, c) = (
+        replica(&app.db, &mock),
+        replica(&app.db, &mock),
+        replica(&app.db, &mock),
+    );
+    let (ra, rb, rc) = tokio::join!(
+        a.fail_unknown_sends(after, 10),
+        b.fail_unknown_sends(after, 10),
+        c.fail_unknown_sends(after, 10)
+    );
+    let mut failed = ra.unwrap() + rb.unwrap() + rc.unwrap();
+    while failed < stuck.len() {
+        let more = a.fail_unknown_sends(after, 10).await.unwrap();
+        assert!(more > 0, "sends of unknown outcome left in publishing");
+        failed += more;
+    }
+    assert_eq!(a.fail_unknown_sends(after, 10).await.unwrap(), 0);
+    assert_eq!(failed, stuck.len());
+
+    for id in &stuck {
+        let (state, failure): (String, String) =
+            sqlx::query_as("SELECT state, failure FROM articles WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(state, "failed");
+        assert!(
+            failure.contains("outcome is unknown") && failure.contains("WeChat console"),
+            "{failure}"
+        );
+        let trail: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, actor FROM article_audit WHERE article_id = $1 AND to_state = 'failed'",
+        )
+        .bind(id)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(trail, [("fail".to_owned(), "system".to_owned())]);
+        let events: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE subject = 'content.demo.article.failed' AND event_id LIKE '%:' || $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(events, 1, "one failed event per article");
+    }
+    for id in handed.iter().chain(&fresh) {
+        let state: String = sqlx::query_scalar("SELECT state FROM articles WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(state, "publishing");
+    }
+    assert!(
+        mock.state().calls().is_empty(),
+        "nothing is sent again automatically"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_scheduler_fails_an_article_left_publishing_longer_than_publishing_stuck_after() {
+    let test_nats = TestNats::new();
+    let nats = async_nats::connect(test_nats.url()).await.expect("nats");
+    let mut failed = nats
+        .subscribe(format!("{}.content.demo.article.failed", test_nats.prefix))
+        .await
+        .expect("subscribe");
+    nats.flush().await.expect("flush");
+    let app = spawn_app_with(
+        test_nats,
+        &[
+            ("SCHEDULER_INTERVAL", "100ms"),
+            ("PUBLISHING_STUCK_AFTER", "2s"),
+        ],
+    )
+    .await;
+    // The caller of a publish-now went away after the move to publishing.
+    let id = in_publishing(&app.db, 1, "now()", None).await[0];
+
+    let event = crate::articles::next_event(&mut failed).await;
+    assert_eq!(event.article_id, id.to_string());
+    assert!(
+        event.reason.contains("outcome is unknown")
+            && event.reason.contains("within 2 s")
+            && event.reason.contains("before publishing it again"),
+        "{}",
+        event.reason
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "failed");
+    app.stop().await;
+}
