@@ -9,7 +9,7 @@ use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 
 use crate::config::InteractionConfig;
-use crate::domain::Intake;
+use crate::domain::{DeadlinePolicy, Intake};
 use crate::events::directory::{self as directory_events, DirectoryHandler};
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
 use crate::jobs::directory_sync::{self, DirectorySync};
@@ -97,6 +97,11 @@ impl Background {
     pub fn with_directory_sync(mut self, sync: Option<DirectorySync>) -> Self {
         self.directory_sync = sync;
         self
+    }
+
+    /// The deadlines new tickets get, which reopened tickets get again.
+    pub fn deadline_policy(&self) -> &DeadlinePolicy {
+        &self.intake.policy
     }
 
     /// The relay's wake-up, for other writers of the outbox.

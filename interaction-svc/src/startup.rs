@@ -124,6 +124,7 @@ impl Application {
                 db.clone(),
                 self.deliverer.clone(),
                 self.background.outbox_signal(),
+                std::sync::Arc::new(self.background.deadline_policy().clone()),
             ),
             app::Rules::new(db.clone(), rules),
             app::Followers::new(db),

@@ -3,11 +3,15 @@
 //! `store::tickets::lifecycle` in one transaction, then wakes the outbox relay;
 //! WeChat is called only outside a transaction.
 
+use std::sync::Arc;
+
 use platform::outbox::OutboxSignal;
 use sqlx::PgPool;
 
 use crate::delivery::{AnswerError, Deliverer, RATING_QUESTION};
-use crate::domain::{Agent, AnswerText, Delivery, PageToken, TicketEvent, TicketId, TicketState};
+use crate::domain::{
+    Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
+};
 use crate::store::thread::{self, Outgoing};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
 use crate::store::tickets::{
@@ -35,21 +39,29 @@ pub struct Assignment<'a> {
     pub assignee: &'a str,
 }
 
-/// The ticket use cases, over the database, the deliverer of answers and the relay's
-/// wake-up. Cheap to clone.
+/// The ticket use cases, over the database, the deliverer of answers, the relay's
+/// wake-up and the deadline policy of intake (a reopened ticket is due again by it).
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Tickets {
     db: PgPool,
     deliverer: Deliverer,
     outbox: OutboxSignal,
+    policy: Arc<DeadlinePolicy>,
 }
 
 impl Tickets {
-    pub fn new(db: PgPool, deliverer: Deliverer, outbox: OutboxSignal) -> Self {
+    pub fn new(
+        db: PgPool,
+        deliverer: Deliverer,
+        outbox: OutboxSignal,
+        policy: Arc<DeadlinePolicy>,
+    ) -> Self {
         Self {
             db,
             deliverer,
             outbox,
+            policy,
         }
     }
 
@@ -150,15 +162,25 @@ impl Tickets {
         Ok(closed)
     }
 
-    /// Reopens a closed ticket.
+    /// Reopens a closed ticket for a new round: it is due again as if it arrived
+    /// now (a new acknowledgement, then a resolution), and the first round's overdue
+    /// marks no longer count against it.
     pub async fn reopen(
         &self,
         id: TicketId,
         agent: Agent<'_>,
         note: &str,
     ) -> Result<TicketRow, ActionError> {
-        self.act(id, agent, TicketEvent::Reopened, note, |_| Ok(()))
-            .await
+        let actor = agent.actor();
+        let cause = Cause::now(&actor, note);
+        let mut tx = self.db.begin().await?;
+        let before = lock_reached(&mut tx, id, Some(agent)).await?;
+        let deadlines = self.policy.deadlines(cause.at, &before.category);
+        let after =
+            lifecycle::change(&mut tx, &before, TicketEvent::Reopened(deadlines), cause).await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(after)
     }
 
     /// Lock, change, commit, wake: every department action but the answer.

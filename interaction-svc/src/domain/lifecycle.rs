@@ -5,6 +5,7 @@
 
 use proto::events::v1 as ev;
 
+use super::calendar::Deadlines;
 use super::ticket::{TicketAction, TicketState, TransitionError};
 
 /// The two deadlines of a ticket.
@@ -41,7 +42,9 @@ pub enum TicketEvent<'a> {
     /// The department's answer left (sent, or held for the citizen).
     Replied,
     Closed,
-    Reopened,
+    /// Reopened for a new round, due again by `Deadlines` (counted from the reopening
+    /// as at intake); the first round's overdue markers no longer apply.
+    Reopened(Deadlines),
     /// The citizen wrote again while the ticket is active.
     CitizenMessage,
     /// A deadline passed unmet.
@@ -94,7 +97,7 @@ impl TicketEvent<'_> {
             Self::Assigned { .. } => ChangeKind::Assigned,
             Self::Replied => ChangeKind::Replied,
             Self::Closed => ChangeKind::Closed,
-            Self::Reopened => ChangeKind::Reopened,
+            Self::Reopened(_) => ChangeKind::Reopened,
             Self::CitizenMessage => ChangeKind::CitizenMessage,
             Self::Overdue(_) => ChangeKind::Overdue,
             Self::Rated { .. } => ChangeKind::Rated,
@@ -114,7 +117,7 @@ impl TicketEvent<'_> {
             Self::Assigned { .. } => TicketAction::Assign,
             Self::Replied => TicketAction::Reply,
             Self::Closed => TicketAction::Close,
-            Self::Reopened => TicketAction::Reopen,
+            Self::Reopened(_) => TicketAction::Reopen,
             Self::CitizenMessage => TicketAction::CitizenMessage,
             // Deadlines pass whatever the state; the sweeper picks which tickets.
             Self::Overdue(_) => return Ok(from),

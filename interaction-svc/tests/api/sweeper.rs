@@ -1,13 +1,15 @@
 //! The deadline sweeper: overdue tickets are marked and escalated once, whatever the
 //! number of replicas sweeping.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use interaction_svc::domain::DeadlinePolicy;
 use interaction_svc::jobs::sweeper::sweep_once;
 use prost::Message as _;
 use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
+use proto::interaction::v1::TicketActionRequest;
 
 use crate::citizen::eventually;
-use crate::helpers::{ACCOUNT, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{ACCOUNT, SOCIAL_AGENT_KEY, TestApp, spawn_app, spawn_app_with};
 
 impl TestApp {
     /// Inserts `n` tickets in `state` whose acknowledgement deadline passed a minute ago
@@ -126,4 +128,109 @@ async fn concurrent_sweeps_escalate_each_deadline_of_each_ticket_once() {
         0,
         "a marked deadline is never escalated again"
     );
+}
+
+impl TestApp {
+    /// Inserts a social-security ticket closed nine days ago, whose first round was
+    /// due eleven and ten days ago; `late`: it missed both deadlines and was
+    /// escalated for them.
+    async fn insert_closed_first_round(&self, late: bool) -> uuid::Uuid {
+        let id = self
+            .insert_ticket("social-security", "closed", 12 * 24 * 60)
+            .await;
+        sqlx::query(
+            "UPDATE tickets SET closed_at = now() - interval '9 days',
+                    acknowledge_due_at = now() - interval '11 days',
+                    resolve_due_at = now() - interval '10 days',
+                    acknowledge_overdue_at = CASE WHEN $2 THEN now() - interval '11 days' END,
+                    resolve_overdue_at = CASE WHEN $2 THEN now() - interval '10 days' END,
+                    overdue = $2
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(late)
+        .execute(&self.db)
+        .await
+        .unwrap();
+        id
+    }
+
+    /// Reopens ticket `id` as the social-security agent.
+    async fn reopen(&self, id: uuid::Uuid) {
+        self.client(Some(SOCIAL_AGENT_KEY))
+            .await
+            .reopen_ticket(TicketActionRequest {
+                id: id.to_string(),
+                note: "市民不满意，重新办理".into(),
+            })
+            .await
+            .expect("a closed ticket reopens");
+    }
+}
+
+fn time(timestamp: Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let timestamp = timestamp.expect("a timestamp");
+    DateTime::from_timestamp(timestamp.seconds, timestamp.nanos as u32).unwrap()
+}
+
+#[tokio::test]
+async fn a_reopened_ticket_is_not_escalated_for_the_deadlines_its_first_round_met() {
+    let app = spawn_app().await;
+    let id = app.insert_closed_first_round(false).await;
+
+    app.reopen(id).await;
+    let report = sweep_once(&app.db, Utc::now(), "supervision")
+        .await
+        .unwrap();
+
+    assert_eq!(report.total(), 0, "the new round is not due yet");
+    let (overdue, marked, escalations): (bool, bool, i64) = sqlx::query_as(
+        "SELECT overdue, acknowledge_overdue_at IS NOT NULL OR resolve_overdue_at IS NOT NULL,
+                (SELECT count(*) FROM outbox WHERE subject LIKE 'interaction.%.ticket.overdue')
+           FROM tickets WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((overdue, marked, escalations), (false, false, 0));
+    // The reopening announces the new round's deadlines, counted from the reopening
+    // by intake's policy (stats-svc judges the round by them).
+    let events = app.outbox_ticket_events().await;
+    let (_, reopened) = events
+        .iter()
+        .find(|(_, e)| e.kind() == TicketChangeKind::Reopened)
+        .expect("the reopening is announced");
+    let reopened_at = time(reopened.header.as_ref().unwrap().occurred_at);
+    let due = DeadlinePolicy::default().deadlines(reopened_at, &reopened.category);
+    assert_eq!(
+        (
+            time(reopened.acknowledge_due_at),
+            time(reopened.resolve_due_at)
+        ),
+        (
+            due.acknowledge_due_at.trunc_subsecs(6),
+            due.resolve_due_at.trunc_subsecs(6)
+        )
+    );
+    assert!(due.acknowledge_due_at > reopened_at && !reopened.overdue);
+}
+
+#[tokio::test]
+async fn a_reopened_ticket_late_in_its_first_round_is_escalated_when_its_new_deadlines_pass() {
+    let app = spawn_app().await;
+    let id = app.insert_closed_first_round(true).await;
+
+    app.reopen(id).await;
+
+    let overdue: bool = sqlx::query_scalar("SELECT overdue FROM tickets WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!overdue, "the new round starts on time");
+    // A month on, the reopened round needed an acknowledgement and a resolution too.
+    let later = Utc::now() + Duration::days(30);
+    let report = sweep_once(&app.db, later, "supervision").await.unwrap();
+    assert_eq!((report.acknowledge_overdue, report.resolve_overdue), (1, 1));
 }

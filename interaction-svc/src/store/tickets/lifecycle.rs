@@ -222,8 +222,13 @@ async fn write(
         }
         TicketEvent::Closed => "state = $2, closed_at = now()",
         // A pending rating question is withdrawn, so the citizen's next digit is not
-        // mistaken for a rating.
-        TicketEvent::Reopened => "state = $2, closed_at = NULL, rating_requested_at = NULL",
+        // mistaken for a rating. A new round starts: new deadlines, and the sweeper
+        // judges them afresh (the first round's escalations stay in the history).
+        TicketEvent::Reopened(_) => {
+            "state = $2, closed_at = NULL, rating_requested_at = NULL,
+             acknowledge_due_at = $7, resolve_due_at = $8,
+             acknowledge_overdue_at = NULL, resolve_overdue_at = NULL, overdue = false"
+        }
         TicketEvent::Overdue(Deadline::Acknowledge) => {
             "state = $2, acknowledge_overdue_at = $5, overdue = true"
         }
@@ -247,6 +252,10 @@ async fn write(
         } => (Some(rating.to_string()), Some(message_event_id)),
         _ => (department.map(str::to_owned), None),
     };
+    let deadlines = match event {
+        TicketEvent::Reopened(deadlines) => Some(deadlines),
+        _ => None,
+    };
     sqlx::query_as(&format!(
         "UPDATE tickets SET {set} WHERE id = $1 RETURNING {TICKET_COLUMNS}"
     ))
@@ -256,6 +265,8 @@ async fn write(
     .bind(assignee)
     .bind(cause.at)
     .bind(message)
+    .bind(deadlines.map(|d| d.acknowledge_due_at))
+    .bind(deadlines.map(|d| d.resolve_due_at))
     .fetch_one(&mut **tx)
     .await
     .map_err(|error| match &error {
