@@ -309,6 +309,11 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The SHA-256 digest a key is kept as ([`AuthInterceptor::caller_with_digest`]).
+pub fn key_digest(key: &str) -> [u8; 32] {
+    digest(key)
+}
+
 /// The non-secret fingerprint of a key ([`Caller::key_id`]).
 pub fn fingerprint(key: &str) -> String {
     digest(key)[..4]
@@ -345,6 +350,19 @@ impl AuthInterceptor {
             runtime.spawn(watch_key_file(Arc::downgrade(&ring), path, every, seen));
         }
         Self { keys: ring }
+    }
+
+    /// The caller `key` belongs to now (after any reload of the key file).
+    pub fn caller_for(&self, key: &str) -> Option<Caller> {
+        self.current().lookup(key).cloned()
+    }
+
+    /// The caller whose key has this [`key_digest`] now: for what keeps the digest
+    /// of a key instead of the key (a dashboard session), so a removed key stops
+    /// working there too.
+    pub fn caller_with_digest(&self, digest: &[u8]) -> Option<Caller> {
+        let digest: [u8; 32] = digest.try_into().ok()?;
+        self.current().by_digest.get(&digest).cloned()
     }
 
     fn current(&self) -> Arc<ApiKeys> {

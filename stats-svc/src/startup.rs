@@ -127,7 +127,7 @@ impl Application {
         let state = DashboardState {
             db: self.runtime.db.clone(),
             settings: self.settings.clone(),
-            keys: Arc::new(self.runtime.config.api_keys.clone()),
+            auth: self.runtime.auth(),
             trust_loopback: self.settings.trust_loopback,
         };
         let app = crate::http::router(state)

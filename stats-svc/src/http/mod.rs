@@ -9,7 +9,6 @@
 mod pages;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
@@ -18,7 +17,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{Datelike, Utc};
 use platform::Role;
-use platform::grpc::ApiKeys;
+use platform::grpc::{AuthInterceptor, key_digest};
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -40,7 +39,9 @@ const SESSION_HOURS: i64 = 8;
 pub struct DashboardState {
     pub db: PgPool,
     pub settings: StatsSettings,
-    pub keys: Arc<ApiKeys>,
+    /// The keys in use (reloaded with the gRPC server's): who may log in, and whether
+    /// a session's key still may.
+    pub auth: AuthInterceptor,
     /// Whether a loopback peer needs no login.
     pub trust_loopback: bool,
 }
@@ -82,9 +83,14 @@ async fn viewer(
         return Ok(None);
     };
     match sessions::find(&state.db, &id).await {
-        Ok(found) => Ok(found.map(|s| Viewer {
-            accounts: s.accounts,
-        })),
+        // The key's current caller, not the one at login: a removed key (or one
+        // that lost the viewer role) ends the session, narrowed accounts apply now.
+        Ok(found) => Ok(found
+            .and_then(|s| state.auth.caller_with_digest(&s.key_digest))
+            .filter(|caller| caller.has_role(Role::Viewer))
+            .map(|caller| Viewer {
+                accounts: caller.accounts.filter(),
+            })),
         Err(error) => Err(internal(error)),
     }
 }
@@ -234,9 +240,10 @@ struct LoginForm {
 }
 
 async fn login(State(state): State<DashboardState>, Form(form): Form<LoginForm>) -> Response {
+    let key = form.key.trim();
     let Some(caller) = state
-        .keys
-        .lookup(form.key.trim())
+        .auth
+        .caller_for(key)
         .filter(|c| c.has_role(Role::Viewer))
     else {
         return (
@@ -253,6 +260,7 @@ async fn login(State(state): State<DashboardState>, Form(form): Form<LoginForm>)
     let session = Session {
         department: caller.department.clone(),
         accounts: caller.accounts.filter(),
+        key_digest: key_digest(key).to_vec(),
     };
     let expires = Utc::now() + chrono::TimeDelta::hours(SESSION_HOURS);
     if let Err(error) = sessions::create(&state.db, &id, &session, expires).await {

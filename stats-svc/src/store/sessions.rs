@@ -7,8 +7,11 @@ use sqlx::PgPool;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
     pub department: String,
-    /// `None`: every account.
+    /// `None`: every account (as the key reached when the session opened).
     pub accounts: Option<Vec<String>>,
+    /// The SHA-256 digest of the key that opened it, checked against the keys in use
+    /// at every request.
+    pub key_digest: Vec<u8>,
 }
 
 /// Stores a new session (and drops expired ones).
@@ -22,11 +25,13 @@ pub async fn create(
         .execute(db)
         .await?;
     sqlx::query(
-        "INSERT INTO dashboard_sessions (id, department, accounts, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO dashboard_sessions (id, department, accounts, key_digest, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
     .bind(&session.department)
     .bind(&session.accounts)
+    .bind(&session.key_digest)
     .bind(expires_at)
     .execute(db)
     .await?;
@@ -36,7 +41,8 @@ pub async fn create(
 /// The live session `id`, if any.
 pub async fn find(db: &PgPool, id: &str) -> Result<Option<Session>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT department, accounts FROM dashboard_sessions WHERE id = $1 AND expires_at > now()",
+        "SELECT department, accounts, key_digest FROM dashboard_sessions
+          WHERE id = $1 AND expires_at > now()",
     )
     .bind(id)
     .fetch_optional(db)

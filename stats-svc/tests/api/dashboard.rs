@@ -33,16 +33,23 @@ struct Running {
 }
 
 async fn start(trust_loopback: &str) -> Running {
+    start_with(&[
+        ("API_KEYS", KEYS),
+        ("DASHBOARD_TRUST_LOOPBACK", trust_loopback),
+    ])
+    .await
+}
+
+async fn start_with(settings: &[(&str, &str)]) -> Running {
     let db = TestDb::new("stats");
     let nats = TestNats::new();
     let env = service_env(
         &db,
         &nats,
-        [
-            ("API_KEYS", KEYS),
-            ("DASHBOARD_TRUST_LOOPBACK", trust_loopback),
-            ("DATACUBE_INTERVAL", "0s"),
-        ],
+        settings
+            .iter()
+            .copied()
+            .chain([("DATACUBE_INTERVAL", "0s")]),
     );
     let app = Application::build(Config::from_env(&env).unwrap())
         .await
@@ -447,5 +454,70 @@ async fn off_loopback_a_viewers_key_opens_a_session_scoped_to_its_accounts() {
         .await
         .unwrap();
     assert_eq!(own.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_removed_from_the_key_file_ends_its_sessions_and_logs_in_no_more() {
+    let dir = std::env::temp_dir().join(format!("stats-keys-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys");
+    let entries: Vec<&str> = KEYS.split(',').map(str::trim).collect();
+    std::fs::write(&file, entries.join("\n")).unwrap();
+    let app = start_with(&[
+        ("API_KEYS_FILE", file.to_str().unwrap()),
+        ("API_KEYS_RELOAD_INTERVAL", "50ms"),
+        ("DASHBOARD_TRUST_LOOPBACK", "false"),
+    ])
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = || {
+        client
+            .post(format!("{}/login", app.http))
+            .form(&[("key", "county-viewer-key-01")])
+            .send()
+    };
+    let response = login().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = || {
+        client
+            .get(format!("{}/account/yizhang", app.http))
+            .header("cookie", &cookie)
+            .send()
+    };
+    assert_eq!(page().await.unwrap().status(), 200);
+
+    // The county's key is revoked: the file is rewritten without it.
+    let kept: Vec<&str> = KEYS
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.ends_with("county-viewer-key-01"))
+        .collect();
+    std::fs::write(&file, kept.join("\n")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = page().await.unwrap();
+        if response.status() == 303 {
+            assert_eq!(response.headers()["location"], "/login");
+            break;
+        }
+        assert_eq!(response.status(), 200);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the revoked key's session still opens pages"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        login().await.unwrap().status(),
+        401,
+        "nor can it log in again"
+    );
+    std::fs::remove_dir_all(&dir).ok();
     app.stop().await;
 }
