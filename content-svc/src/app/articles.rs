@@ -1070,12 +1070,14 @@ impl Articles {
         Ok(stuck.len())
     }
 
-    /// Applies WeChat's verdict on a job (`publish_id` or mass `msg_id`): published
-    /// with its URL, or failed with WeChat's reason. Unknown jobs are ignored (another
-    /// tool may publish on the same account). Runs in the consumer's transaction.
+    /// Applies WeChat's verdict on a job (`publish_id` or mass `msg_id`) of `account`:
+    /// published with its URL, or failed with WeChat's reason. Unknown jobs are
+    /// ignored (another tool may publish on the same account). Runs in the
+    /// consumer's transaction.
     pub async fn apply_job_result(
         &self,
         tx: &mut Transaction<'_, Postgres>,
+        account: &str,
         job: Job<'_>,
         outcome: Outcome,
         event_id: &str,
@@ -1084,7 +1086,7 @@ impl Articles {
             Job::Publish(id) => (Some(id), None),
             Job::Mass(id) => (None, Some(id)),
         };
-        let Some(row) = store::lock_by_job(tx, publish_id, msg_id).await? else {
+        let Some(row) = store::lock_by_job(tx, account, publish_id, msg_id).await? else {
             return Ok(false);
         };
         self.finish_message(tx, &row, outcome, event_id).await?;

@@ -141,7 +141,13 @@ async fn apply(
         Job::Mass(&job)
     };
     let applied = articles
-        .apply_job_result(&mut tx, job, outcome, event.event_id.as_str())
+        .apply_job_result(
+            &mut tx,
+            event.account.as_str(),
+            job,
+            outcome,
+            event.event_id.as_str(),
+        )
         .await
         .map_err(|error| match error {
             AppError::Database(e) => HandleError::database(e),

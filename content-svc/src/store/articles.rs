@@ -208,19 +208,23 @@ pub async fn lock(
     .await
 }
 
-/// Reads and locks the article a WeChat job belongs to.
+/// Reads and locks the article a WeChat job of `account` belongs to (job ids are
+/// WeChat's per account: another account's job with the same id is not this one).
 pub async fn lock_by_job(
     tx: &mut Transaction<'_, Postgres>,
+    account: &str,
     publish_id: Option<&str>,
     mass_msg_id: Option<&str>,
 ) -> Result<Option<ArticleRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM articles
-          WHERE ($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2)
+          WHERE (($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2))
+            AND account = $3
           FOR UPDATE"
     ))
     .bind(publish_id)
     .bind(mass_msg_id)
+    .bind(account)
     .fetch_optional(&mut **tx)
     .await
 }

@@ -2,6 +2,7 @@
 //! the per-minute call limit checked before calling, and the one edit allowed after
 //! sending. Real gateway, wechat-sim, PostgreSQL and NATS (see `articles.rs`).
 
+use content_svc::app::articles::{Job, Outcome};
 use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
@@ -414,4 +415,51 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
         "the same media id is submitted"
     );
     stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_result_of_another_account_with_the_same_job_id_leaves_the_article_alone() {
+    let app = crate::helpers::spawn_app_with(
+        platform::testing::TestNats::new(),
+        &[("SCHEDULER_INTERVAL", "1h")],
+    )
+    .await;
+    let mock = wechat_sim::api_server::MockWechat::start(Default::default())
+        .await
+        .expect("mock starts");
+    // demo's article handed to WeChat as job P-1; job ids are WeChat's per account.
+    let id = crate::scheduler::in_publishing(&app.db, 1, "now()", Some("P-")).await[0];
+    let articles = crate::scheduler::replica(&app.db, &mock);
+    let verdict = |account: &'static str, event: &'static str| {
+        let articles = articles.clone();
+        let db = app.db.clone();
+        async move {
+            let mut tx = db.begin().await.expect("tx");
+            let applied = articles
+                .apply_job_result(
+                    &mut tx,
+                    account,
+                    Job::Publish("P-1"),
+                    Outcome::Failed("publish_status 4: WeChat's review refused it".into()),
+                    event,
+                )
+                .await
+                .expect("applied");
+            tx.commit().await.expect("commit");
+            applied
+        }
+    };
+    let state = || async {
+        sqlx::query_scalar::<_, String>("SELECT state FROM articles WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .expect("read")
+    };
+
+    assert!(!verdict("yizhang", "evt-other").await, "not yizhang's job");
+    assert_eq!(state().await, "publishing");
+    assert!(verdict("demo", "evt-own").await);
+    assert_eq!(state().await, "failed");
+    app.stop().await;
 }

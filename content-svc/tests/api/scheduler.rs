@@ -16,7 +16,7 @@ use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET, MockWechat, SimConfig};
 use crate::helpers::spawn_app_with;
 
 /// One replica's use cases over the shared database, with its own API client.
-fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
+pub(crate) fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
     let client = Client::builder(
         DEMO_APPID,
         DEMO_SECRET.into(),
@@ -104,7 +104,7 @@ async fn articles_due_in_the_same_second_are_each_sent_once_by_racing_replicas()
 
 /// Arranges `n` articles in `publishing` since `since` (an SQL expression), with no
 /// WeChat job unless `publish_id` is given; returns their ids.
-async fn in_publishing(
+pub(crate) async fn in_publishing(
     db: &sqlx::PgPool,
     n: i64,
     since: &str,
