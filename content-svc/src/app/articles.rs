@@ -368,6 +368,8 @@ impl Articles {
             store::set_schedule(&mut tx, id, None).await?;
         }
         if action == Action::Publish {
+            // Published anew (after a failure, too): the send has all its retries.
+            store::reset_attempts(&mut tx, id).await?;
             self.reserve_quota(&mut tx, &row).await?;
             // WeChat's per-minute limit, checked (not counted) before the article
             // moves; each call is counted when it is made.

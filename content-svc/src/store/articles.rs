@@ -298,6 +298,18 @@ pub async fn set_schedule(
     Ok(())
 }
 
+/// Gives a send its full retries again (an article published anew).
+pub async fn reset_attempts(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET attempts = 0, next_attempt_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Records the WeChat job an article was handed to.
 pub async fn set_job(
     db: impl PgExecutor<'_>,

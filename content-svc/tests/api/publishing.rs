@@ -463,3 +463,51 @@ async fn a_job_result_of_another_account_with_the_same_job_id_leaves_the_article
     assert_eq!(state().await, "failed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    // A scheduled send that used up its five attempts failed.
+    sqlx::query(
+        "UPDATE articles SET state = 'failed', attempts = 5, next_attempt_at = now(),
+             failure = 'transient: timeout' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&stack.app.db)
+    .await
+    .expect("arranged");
+    // Published again, its first try meets a busy WeChat: retried, not failed.
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            busy: Some(3),
+            busy_path: Some("/cgi-bin/freepublish/submit".into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let mut outcome = stack.watch("*").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted");
+    let event = next_event(&mut outcome).await;
+    assert_eq!(
+        (event.article_id.as_str(), event.transition),
+        (
+            id.as_str(),
+            proto::events::v1::ArticleTransition::Published as i32
+        ),
+        "{}",
+        event.reason
+    );
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM articles WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&stack.app.db)
+        .await
+        .expect("read");
+    assert_eq!(attempts, 1, "one retry by the scheduler");
+    stack.app.stop().await;
+}
