@@ -171,9 +171,12 @@ impl Directory {
 
     /// Loads `text` (a seed file, see `domain::service::parse_seed`) when the
     /// directory holds no service yet; returns how many services were added.
+    /// Replicas starting together seed once: the check and the load hold one lock.
     pub async fn seed(&self, text: &str) -> Result<usize, AppError> {
         let drafts = parse_seed(text)?;
-        if store::count(&self.db).await? > 0 {
+        let mut tx = self.db.begin().await?;
+        store::lock_seed(&mut tx).await?;
+        if store::count(&mut *tx).await? > 0 {
             return Ok(0);
         }
         let seeder = Who {
@@ -184,7 +187,6 @@ impl Directory {
             department: "seed".into(),
             accounts: platform::grpc::AccountScope::All,
         };
-        let mut tx = self.db.begin().await?;
         for draft in &drafts {
             require_category(&mut tx, draft).await?;
             let row = store::upsert(&mut tx, Uuid::now_v7(), draft).await?;

@@ -166,10 +166,18 @@ pub async fn audit(
 }
 
 /// How many services the directory holds (the seed runs only on an empty one).
-pub async fn count(db: &PgPool) -> Result<i64, sqlx::Error> {
+pub async fn count(db: impl sqlx::PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM directory_entries")
         .fetch_one(db)
         .await
+}
+
+/// Serialises the directory's seeding between replicas, for the transaction.
+pub async fn lock_seed(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-directory-seed'))")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Every service name and department: words the segmenter must keep whole.

@@ -247,3 +247,39 @@ async fn the_lincheng_seed_lists_by_account_and_search_finds_services_by_citizen
     assert_eq!(status.code(), Code::NotFound);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn replicas_starting_together_load_the_directory_seed_once() {
+    let app = spawn_app_with(TestNats::new(), &[]).await;
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/seed/lincheng-directory.tsv"
+    ))
+    .expect("seed file");
+    let replica = || {
+        content_svc::app::directory::Directory::new(
+            app.db.clone(),
+            platform::outbox::OutboxSignal::new(),
+            content_svc::domain::search::Segmenter::default(),
+        )
+    };
+    let (a, b, c) = (replica(), replica(), replica());
+    let (ra, rb, rc) = tokio::join!(a.seed(&seed), b.seed(&seed), c.seed(&seed));
+    let loaded = [
+        ra.expect("seeded"),
+        rb.expect("seeded"),
+        rc.expect("seeded"),
+    ];
+    let services: i64 = sqlx::query_scalar("SELECT count(*) FROM directory_entries")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert!(services > 0);
+    assert_eq!(
+        loaded.iter().filter(|n| **n > 0).count(),
+        1,
+        "one replica seeds: {loaded:?}"
+    );
+    assert_eq!(loaded.iter().sum::<usize>() as i64, services);
+    app.stop().await;
+}
