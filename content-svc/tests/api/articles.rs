@@ -100,6 +100,18 @@ impl Stack {
         subscriber
     }
 
+    /// Makes WeChat answer "system busy" to the next `times` calls of `path`.
+    pub(crate) fn wechat_busy(&self, path: &str, times: u32) {
+        self.mock
+            .state()
+            .inject(&wechat_sim::api_server::FaultRequest {
+                busy: Some(times),
+                busy_path: Some(path.into()),
+                ..Default::default()
+            })
+            .expect("fault injected");
+    }
+
     /// Creates an article by 李 (press) and takes it through the three reviews by
     /// 王 and 赵 (new-media office reviewers) and 陈 (publisher).
     pub(crate) async fn approved(&self, title: &str, channel: pb::Channel) -> String {

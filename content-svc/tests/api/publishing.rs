@@ -386,15 +386,7 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     // `freepublish/submit` answers "system busy" until the client gives up (three
     // tries): the draft exists, the send is retried later.
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            busy: Some(3),
-            busy_path: Some("/cgi-bin/freepublish/submit".into()),
-            ..Default::default()
-        })
-        .expect("fault injected");
+    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
     let mut published = stack.watch("published").await;
     client
         .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
@@ -479,15 +471,7 @@ async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
     .await
     .expect("arranged");
     // Published again, its first try meets a busy WeChat: retried, not failed.
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            busy: Some(3),
-            busy_path: Some("/cgi-bin/freepublish/submit".into()),
-            ..Default::default()
-        })
-        .expect("fault injected");
+    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
     let mut outcome = stack.watch("*").await;
     client
         .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
