@@ -373,9 +373,9 @@ async fn services_deleted_or_disabled_while_their_events_were_missed_stop_answer
 #[tokio::test]
 async fn the_bootstrap_retries_until_content_svc_answers_and_the_service_starts_meanwhile() {
     // A port nothing listens on yet: content-svc is down at interaction-svc's start.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = free.local_addr().unwrap().to_string();
-    drop(free);
+    // Held bound (not listening, so connecting is refused) until content-svc takes it:
+    // a port dropped here could be handed to a parallel test meanwhile.
+    let (reserved, addr) = refusing_port();
     let url = format!("http://{addr}");
     let app = spawn_interaction(&[
         ("CONTENT_GRPC_URL", url.as_str()),
@@ -403,6 +403,7 @@ async fn the_bootstrap_retries_until_content_svc_answers_and_the_service_starts_
 
     // content-svc comes up; a retry (1 s, then 2 s apart) finds its service.
     let content = spawn_content_on(&addr).await;
+    drop(reserved);
     content.create(fund_withdrawal()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while app.card_for("公积金怎么提取").await.is_none() {
@@ -414,4 +415,22 @@ async fn the_bootstrap_retries_until_content_svc_answers_and_the_service_starts_
     }
     app.stop().await;
     content.stop().await;
+}
+
+/// A loopback port bound with `SO_REUSEADDR` but not listening: a connection is
+/// refused, no ephemeral port can be it, and a listener with `SO_REUSEADDR` (tokio's)
+/// may still bind it.
+fn refusing_port() -> (socket2::Socket, String) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).unwrap();
+    let addr = socket
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .unwrap()
+        .to_string();
+    (socket, addr)
 }
