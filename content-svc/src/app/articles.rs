@@ -1053,7 +1053,7 @@ impl Articles {
             "the send's outcome is unknown: no WeChat job was recorded within {}; check \
              the account's WeChat console (mp.weixin.qq.com) for this article before \
              publishing it again",
-            period_text(after)
+            humantime::format_duration(after)
         );
         for row in &stuck {
             tracing::warn!(article = %row.id, account = %row.account, since = %row.updated_at, "send outcome unknown; article failed");
@@ -1405,16 +1405,6 @@ fn action_name(action: &Action) -> &'static str {
         Action::Fail => "fail",
         Action::Retract => "retract",
         Action::Correct => "correct",
-    }
-}
-
-/// A period as a person reads it: `15 min`, `90 s`, `2 h`.
-fn period_text(period: Duration) -> String {
-    let secs = period.as_secs();
-    match secs {
-        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
     }
 }
 

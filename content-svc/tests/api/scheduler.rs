@@ -225,7 +225,7 @@ async fn the_scheduler_fails_an_article_left_publishing_longer_than_publishing_s
     assert_eq!(event.article_id, id.to_string());
     assert!(
         event.reason.contains("outcome is unknown")
-            && event.reason.contains("within 2 s")
+            && event.reason.contains("within 2s")
             && event.reason.contains("before publishing it again"),
         "{}",
         event.reason
