@@ -43,9 +43,14 @@ pub enum DeliveryError {
     /// window's 20 messages are used up; 40003: unknown openid; 48001: not allowed).
     #[error("WeChat refused the message (errcode {0})")]
     Refused(ErrCode),
-    /// WeChat could not be reached or was busy; the caller may try again.
+    /// WeChat could not be reached or was busy; nothing was sent and the caller may
+    /// try again.
     #[error("WeChat API unavailable: {0}")]
     Unavailable(#[source] ApiError),
+    /// WeChat's answer was lost (a timeout, a proxy's 5xx): the message may have
+    /// reached the citizen. It is recorded as failed and never sent again.
+    #[error("WeChat's answer was lost, the message may have reached the citizen: {0}")]
+    OutcomeUnknown(#[source] ApiError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -145,6 +150,7 @@ impl Deliverer {
                 Ok(Delivery::Sent) => "sent",
                 Ok(Delivery::Held) => "held",
                 Err(DeliveryError::Refused(_)) => "refused",
+                Err(DeliveryError::OutcomeUnknown(_)) => "unknown",
                 Err(_) => "unavailable",
             },
         );
@@ -155,7 +161,9 @@ impl Deliverer {
     /// marks them sent; a ticket with nothing held any more stops awaiting the
     /// citizen. Call it after the citizen's message is committed (their window is
     /// open again). Stops at the first message WeChat does not take; what was sent
-    /// before it stays marked sent, the rest stays held. Returns how many were sent.
+    /// before it stays marked sent, the rest stays held. A message whose answer from
+    /// WeChat was lost is given up (`failed`, delivery unknown), not held: the
+    /// citizen may have it. Returns how many were sent.
     ///
     /// The held messages are claimed (`sending`) and committed before WeChat is
     /// called, so a concurrent flush finds nothing to send twice.
@@ -186,9 +194,19 @@ impl Deliverer {
                 }
             }
         }
-        let kept: Vec<uuid::Uuid> = held[sent.len()..].iter().map(|m| m.id).collect();
+        let unknown = match &failure {
+            Some(DeliveryError::OutcomeUnknown(_)) => Some(held[sent.len()].id),
+            _ => None,
+        };
+        let kept: Vec<uuid::Uuid> = held[sent.len() + usize::from(unknown.is_some())..]
+            .iter()
+            .map(|m| m.id)
+            .collect();
         let mut tx = self.db.begin().await?;
         thread::settle_flush(&mut tx, &sent, &kept).await?;
+        if let Some(message) = unknown {
+            thread::fail_unknown(&mut tx, message).await?;
+        }
         tx.commit().await?;
         record_flush(account, sent.len());
         tracing::info!(sent = sent.len(), held = kept.len(), "held answers flushed");
@@ -200,7 +218,9 @@ impl Deliverer {
 
     /// Asks the citizen of a closed ticket to rate the answer and records the
     /// request (`rating_requested_at`). Outside the window, or if WeChat fails, the
-    /// question is held like an answer and goes out when the citizen writes again.
+    /// question is held like an answer and goes out when the citizen writes again;
+    /// if WeChat's answer was lost it is given up instead (the citizen may have it)
+    /// and counts as asked.
     /// `question` is the [`RATING_QUESTION`], already committed as `sending`
     /// (`app::tickets` waits for the ticket's turn, so it follows the answers).
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
@@ -209,15 +229,24 @@ impl Deliverer {
         ticket: &TicketRow,
         question: &thread::Outgoing,
     ) -> Result<Delivery, DeliveryError> {
-        let delivery = match self.send_answer(ticket, RATING_QUESTION).await {
-            Ok(delivery) => delivery,
+        let outcome = self.send_answer(ticket, RATING_QUESTION).await;
+        let mut tx = self.db.begin().await?;
+        let delivery = match outcome {
+            Ok(delivery) => {
+                thread::settle(&mut tx, question.id, delivery.as_str()).await?;
+                delivery
+            }
+            Err(DeliveryError::OutcomeUnknown(error)) => {
+                tracing::warn!(%error, "rating question may not have been sent; not sending it again");
+                thread::fail_unknown(&mut tx, question.id).await?;
+                Delivery::Sent
+            }
             Err(error) => {
                 tracing::warn!(%error, "rating question not sent; holding it");
+                thread::settle(&mut tx, question.id, Delivery::Held.as_str()).await?;
                 Delivery::Held
             }
         };
-        let mut tx = self.db.begin().await?;
-        thread::settle(&mut tx, question.id, delivery.as_str()).await?;
         tickets::record_rating_request(&mut tx, ticket, delivery).await?;
         tx.commit().await?;
         Ok(delivery)
@@ -244,6 +273,10 @@ fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {
         Err(ApiError::Wechat { code, msg }) => {
             tracing::warn!(%code, %msg, "wechat refused a customer-service message");
             Err(DeliveryError::Refused(code))
+        }
+        Err(error) if error.outcome_unknown() => {
+            tracing::warn!(%error, "customer-service call's answer lost");
+            Err(DeliveryError::OutcomeUnknown(error))
         }
         Err(error) => {
             tracing::warn!(%error, "customer-service call failed");
@@ -291,6 +324,14 @@ mod tests {
         ));
         assert!(matches!(
             classify(Err(ApiError::Timeout)),
+            Err(DeliveryError::OutcomeUnknown(_))
+        ));
+        assert!(matches!(
+            classify(Err(ApiError::Status(502))),
+            Err(DeliveryError::OutcomeUnknown(_))
+        ));
+        assert!(matches!(
+            classify(Err(ApiError::Config("x".into()))),
             Err(DeliveryError::Unavailable(_))
         ));
     }

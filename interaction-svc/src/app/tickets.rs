@@ -8,7 +8,7 @@ use std::sync::Arc;
 use platform::outbox::OutboxSignal;
 use sqlx::PgPool;
 
-use crate::delivery::{AnswerError, Deliverer, RATING_QUESTION};
+use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION};
 use crate::domain::{
     Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
 };
@@ -209,8 +209,10 @@ impl Tickets {
     /// No transaction is open while WeChat is called: the answer is first committed
     /// as `sending` (which also makes a second answer to the ticket wait its turn,
     /// so answers go out in order), then sent, then settled with the transition in a
-    /// second transaction. If WeChat fails, the `sending` message is removed and
-    /// nothing stays recorded, so the call can simply be retried.
+    /// second transaction. If WeChat refuses it or cannot be reached, the `sending`
+    /// message is removed and nothing stays recorded, so the call can simply be
+    /// retried; if WeChat's answer was lost, the citizen may have the message, so it
+    /// stays in the thread as `failed` (delivery unknown) and is never sent again.
     #[tracing::instrument(skip_all, fields(ticket = %id))]
     pub async fn reply(
         &self,
@@ -229,9 +231,13 @@ impl Tickets {
         let delivery = match self.deliverer.send_answer(&row, text.as_str()).await {
             Ok(delivery) => delivery,
             Err(error) => {
-                if let Err(discard) = thread::discard(&self.db, outgoing.id).await {
-                    // WeChat did not take it; the sweeper gives it up later.
-                    tracing::warn!(error = %discard, "unsent answer not removed");
+                let settled = match &error {
+                    DeliveryError::OutcomeUnknown(_) => self.give_up(outgoing.id).await,
+                    _ => thread::discard(&self.db, outgoing.id).await,
+                };
+                if let Err(settle) = settled {
+                    // The sweeper gives it up later (as delivery unknown).
+                    tracing::warn!(error = %settle, "unsent answer not settled");
                 }
                 return Err(error.into());
             }
@@ -244,6 +250,13 @@ impl Tickets {
         }
         self.outbox.notify();
         Ok((recorded?, delivery))
+    }
+
+    /// Marks `sending` message `message` failed with its delivery unknown.
+    async fn give_up(&self, message: uuid::Uuid) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        thread::fail_unknown(&mut tx, message).await?;
+        tx.commit().await
     }
 
     /// Records `text` by `author` as the ticket's next `sending` message once no

@@ -113,6 +113,16 @@ impl From<GrpcError> for Status {
                 return ErrorCode::Unavailable
                     .status("WeChat's API is unavailable; nothing was recorded, try again");
             }
+            GrpcError::Delivery(DeliveryError::OutcomeUnknown(detail)) => {
+                tracing::warn!(error = %detail, "wechat api answer lost");
+                // Not UNAVAILABLE: a client retrying it could give the citizen the
+                // answer twice.
+                return ErrorCode::FailedPrecondition.status(
+                    "WeChat's answer was lost: the message may have reached the citizen; it is \
+                     in the thread as failed (delivery unknown) and will not be sent again. \
+                     Check with the citizen before answering again",
+                );
+            }
             // Nothing was recorded; the answer may simply be sent again.
             GrpcError::Action(ActionError::AnswerInFlight(_)) => ErrorCode::Unavailable,
             GrpcError::TooManyWatches(_) => ErrorCode::ResourceExhausted,

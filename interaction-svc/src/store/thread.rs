@@ -209,28 +209,64 @@ pub async fn fail_stale(
     .bind(before)
     .fetch_all(&mut **tx)
     .await?;
+    record_delivery_unknown(
+        tx,
+        &failed,
+        "the service stopped while sending; not retried",
+    )
+    .await?;
+    Ok(failed.len())
+}
+
+/// Gives up `sending` message `message` after WeChat's answer to it was lost (a
+/// timeout, a proxy's 5xx): the citizen may have it, so it is marked `failed`, never
+/// sent again, and the ticket's history says so. Returns false if it was no longer
+/// `sending`.
+pub async fn fail_unknown(
+    tx: &mut Transaction<'_, Postgres>,
+    message: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    let failed: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "UPDATE ticket_messages SET delivery = 'failed', sending_since = NULL
+          WHERE id = $1 AND delivery = 'sending'
+         RETURNING id",
+    )
+    .bind(message)
+    .fetch_all(&mut **tx)
+    .await?;
+    record_delivery_unknown(tx, &failed, "WeChat's answer was lost; not sent again").await?;
+    Ok(!failed.is_empty())
+}
+
+/// The history entry (and the `awaiting_citizen` flag) after `failed` messages were
+/// given up with their delivery unknown.
+async fn record_delivery_unknown(
+    tx: &mut Transaction<'_, Postgres>,
+    failed: &[uuid::Uuid],
+    why: &str,
+) -> Result<(), sqlx::Error> {
     if failed.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     sqlx::query(
         "UPDATE tickets t SET awaiting_citizen = EXISTS (
                 SELECT 1 FROM ticket_messages m WHERE m.ticket_id = t.id AND m.delivery = 'held')
           WHERE t.id IN (SELECT ticket_id FROM ticket_messages WHERE id = ANY($1))",
     )
-    .bind(&failed)
+    .bind(failed)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
         "INSERT INTO ticket_transitions (ticket_id, from_state, to_state, actor, action, note)
          SELECT t.id, t.state, t.state, 'system', 'delivery_unknown',
-                count(*)::text || ' message(s) may not have reached the citizen: \
-                 the service stopped while sending; not retried'
+                count(*)::text || ' message(s) may not have reached the citizen: ' || $2
            FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
           WHERE m.id = ANY($1)
           GROUP BY t.id, t.state",
     )
-    .bind(&failed)
+    .bind(failed)
+    .bind(why)
     .execute(&mut **tx)
     .await?;
-    Ok(failed.len())
+    Ok(())
 }

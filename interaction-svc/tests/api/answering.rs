@@ -7,7 +7,7 @@ use proto::interaction::v1::{
     TicketState,
 };
 use tonic::Code;
-use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
+use wechat_sim::api_server::{DEMO_APPID, FaultRequest, MockWechat, SimConfig};
 
 use crate::helpers::{
     ACCOUNT, EDITOR_KEY, SOCIAL_AGENT_KEY, SOCIAL_VIEWER_KEY, TRANSPORT_AGENT_KEY, TestApp,
@@ -338,6 +338,149 @@ async fn a_reply_outside_the_window_is_held_and_sent_when_the_citizen_writes_aga
         "delivery does not change the state"
     );
     // A second flush finds nothing left to send.
+    assert_eq!(
+        app.deliverer
+            .flush_held(&account(), &citizen())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(sent_texts(&mock).len(), 1);
+}
+
+/// WeChat carries out the next `times` customer-service calls but their answers are
+/// lost on the way back (HTTP 502).
+fn lose_answers(mock: &MockWechat, times: u32) {
+    mock.state()
+        .inject(&FaultRequest {
+            lose_answers: Some(times),
+            lose_path: Some(CUSTOM_SEND.into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_reply_whose_answer_from_wechat_is_lost_stays_failed_and_is_never_sent_again() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 10)
+        .await;
+    lose_answers(&mock, 1);
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    let lost = agent
+        .reply_to_ticket(reply(id, "第一条"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(lost.code(), Code::FailedPrecondition);
+    assert!(
+        lost.message().contains("may have reached the citizen"),
+        "{}",
+        lost.message()
+    );
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread.len(), 1, "the answer stays in the thread");
+    assert_eq!(ticket.thread[0].text, "第一条");
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Failed as i32);
+    assert_eq!(ticket.state, TicketState::Acknowledged as i32);
+    let noted = ticket.history.last().expect("history");
+    assert_eq!(
+        (noted.action.as_str(), noted.actor.as_str()),
+        ("delivery_unknown", "system")
+    );
+    // The next answer does not wait behind it, and the lost one is not sent again.
+    agent.reply_to_ticket(reply(id, "第二条")).await.unwrap();
+    assert_eq!(
+        sent_texts(&mock),
+        [
+            (CITIZEN.to_owned(), "第一条".to_owned()),
+            (CITIZEN.to_owned(), "第二条".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_held_answer_whose_answer_from_wechat_is_lost_is_given_up_and_the_rest_stay_held() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 49 * 60).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 50 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    for text in ["第一条", "第二条"] {
+        let held = agent.reply_to_ticket(reply(id, text)).await.unwrap();
+        assert_eq!(held.into_inner().delivery, DeliveryStatus::Held as i32);
+    }
+    citizen_wrote(&app, &mock, 0).await;
+    lose_answers(&mock, 1);
+
+    let flushed = app.deliverer.flush_held(&account(), &citizen()).await;
+
+    assert!(flushed.is_err(), "{flushed:?}");
+    let ticket = get(&app, id).await;
+    let deliveries: Vec<_> = ticket
+        .thread
+        .iter()
+        .map(|m| (m.text.as_str(), m.delivery))
+        .collect();
+    assert_eq!(
+        deliveries,
+        [
+            ("第一条", DeliveryStatus::Failed as i32),
+            ("第二条", DeliveryStatus::Held as i32)
+        ]
+    );
+    assert!(ticket.awaiting_citizen, "the second answer is still held");
+    // The next flush sends only what is still held.
+    let sent = app
+        .deliverer
+        .flush_held(&account(), &citizen())
+        .await
+        .unwrap();
+    assert_eq!(sent, 1);
+    assert_eq!(
+        sent_texts(&mock),
+        [
+            (CITIZEN.to_owned(), "第一条".to_owned()),
+            (CITIZEN.to_owned(), "第二条".to_owned()),
+        ]
+    );
+    assert!(!get(&app, id).await.awaiting_citizen);
+}
+
+#[tokio::test]
+async fn a_rating_question_whose_answer_from_wechat_is_lost_counts_as_asked_and_is_not_held() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "answered", 30)
+        .await;
+    lose_answers(&mock, 1);
+
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .close_ticket(action(id))
+        .await
+        .unwrap();
+
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread[0].text, RATING_QUESTION);
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Failed as i32);
+    assert!(!ticket.awaiting_citizen);
+    let (requested,): (Option<chrono::DateTime<Utc>>,) =
+        sqlx::query_as("SELECT rating_requested_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(requested.is_some());
+    // The citizen writes again: nothing is held, so nothing is sent twice.
     assert_eq!(
         app.deliverer
             .flush_held(&account(), &citizen())

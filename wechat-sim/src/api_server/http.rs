@@ -52,13 +52,14 @@ pub fn router(state: SimState) -> Router {
         .with_state(state)
 }
 
-/// Serves one WeChat call: latency, busy fault, token check, the endpoint's rule, record.
+/// Serves one WeChat call: latency, busy fault, token check, the endpoint's rule,
+/// record, and a lost answer if one is injected.
 pub(super) async fn api_call(
     state: SimState,
     endpoint: &'static Endpoint,
     query: HashMap<String, String>,
     body: Bytes,
-) -> Json<Value> {
+) -> Response {
     let latency = state.lock().faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -113,6 +114,15 @@ pub(super) async fn api_call(
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
+    let lost = world.faults.lose > 0
+        && world
+            .faults
+            .lose_path
+            .as_deref()
+            .is_none_or(|prefix| endpoint.path.starts_with(prefix));
+    if lost {
+        world.faults.lose -= 1;
+    }
     let seq = world.calls.len() as u64 + 1;
     world.calls.push(RecordedCall {
         seq,
@@ -130,9 +140,13 @@ pub(super) async fn api_call(
         path = endpoint.path,
         appid = appid.as_deref().unwrap_or(""),
         errcode,
+        lost,
         "mock wechat call"
     );
-    Json(answer)
+    if lost {
+        return (StatusCode::BAD_GATEWAY, "upstream answer lost").into_response();
+    }
+    Json(answer).into_response()
 }
 
 #[derive(Deserialize)]

@@ -59,7 +59,7 @@ async fn upload(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> axum::Json<Value> {
+) -> axum::response::Response {
     let summary = match media_part(&headers, &body) {
         Some(part) => json!({
             "filename": part.filename,

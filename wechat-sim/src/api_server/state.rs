@@ -141,6 +141,14 @@ pub struct FaultRequest {
     /// Only calls whose path starts with this prefix count for `busy`.
     #[serde(default)]
     pub busy_path: Option<String>,
+    /// Carry out the next N API calls but answer each with HTTP 502 instead of its
+    /// result, as a proxy that lost WeChat's answer would: the call took effect and
+    /// the caller cannot know it.
+    #[serde(default)]
+    pub lose_answers: Option<u32>,
+    /// Only calls whose path starts with this prefix count for `lose_answers`.
+    #[serde(default)]
+    pub lose_path: Option<String>,
     /// Delay every API call by this many milliseconds (0 turns it off).
     #[serde(default)]
     pub latency_ms: Option<u64>,
@@ -153,6 +161,8 @@ pub struct FaultRequest {
 pub(crate) struct Faults {
     pub(crate) busy: u32,
     pub(crate) busy_path: Option<String>,
+    pub(crate) lose: u32,
+    pub(crate) lose_path: Option<String>,
     pub(crate) latency: Duration,
 }
 
@@ -419,6 +429,10 @@ impl SimState {
         if let Some(busy) = faults.busy {
             world.faults.busy = busy;
             world.faults.busy_path = faults.busy_path.clone();
+        }
+        if let Some(lose) = faults.lose_answers {
+            world.faults.lose = lose;
+            world.faults.lose_path = faults.lose_path.clone();
         }
         if let Some(ms) = faults.latency_ms {
             world.faults.latency = Duration::from_millis(ms);

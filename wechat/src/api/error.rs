@@ -178,6 +178,22 @@ impl ApiError {
         }
     }
 
+    /// Returns whether the call may have taken effect although it failed: the request
+    /// may have reached WeChat and only its answer was lost (a timeout, a connection
+    /// broken after sending, a proxy's 5xx, an unreadable body). A call that is not
+    /// idempotent, such as a customer-service message, must not be repeated blindly
+    /// after such an error. WeChat's own error codes, a refused connection and a
+    /// failed token fetch are definite: nothing was done.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Decode(_) => true,
+            // A front end's 4xx means the request went no further.
+            Self::Status(status) => *status >= 500,
+            Self::Http(error) => !(error.is_connect() || error.is_builder()),
+            Self::Wechat { .. } | Self::TokenCache(_) | Self::Config(_) => false,
+        }
+    }
+
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
         if err.is_timeout() {
             Self::Timeout
@@ -186,5 +202,42 @@ impl ApiError {
         } else {
             Self::Http(err.without_url())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lost_answer_leaves_the_outcome_unknown() {
+        assert!(ApiError::Timeout.outcome_unknown());
+        assert!(ApiError::Status(502).outcome_unknown());
+        assert!(ApiError::Decode("eof".into()).outcome_unknown());
+        assert!(!ApiError::Status(404).outcome_unknown());
+        let wechat = ApiError::Wechat {
+            code: ErrCode::SYSTEM_BUSY,
+            msg: String::new(),
+        };
+        assert!(!wechat.outcome_unknown());
+        assert!(!ApiError::Config("base url".into()).outcome_unknown());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_definite_failure() {
+        // Bound but not listening: the connection is refused, nothing was sent.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let error = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{port}/cgi-bin/message/custom/send"
+            ))
+            .send()
+            .await
+            .map_err(ApiError::from_reqwest)
+            .unwrap_err();
+        assert!(matches!(error, ApiError::Http(_)), "{error:?}");
+        assert!(!error.outcome_unknown());
     }
 }
