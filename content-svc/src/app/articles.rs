@@ -921,6 +921,14 @@ impl Articles {
                 self.retry_at(id, limited.next_at, &limited.to_string(), false)
                     .await
             }
+            // An earlier attempt went out though its answer was lost (the retry's
+            // `clientmsgid` told): published, with WeChat's job id and counts unknown,
+            // and the quota it used kept.
+            Err(SendError::AlreadySent) => {
+                tracing::warn!(article = %id, "mass send already taken by wechat in an earlier attempt; recorded as published");
+                self.finish(id, Outcome::AlreadySent, &Uuid::now_v7().to_string())
+                    .await
+            }
             Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
                 tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");
@@ -1123,6 +1131,7 @@ impl Articles {
             Outcome::Published { msg_data_id, .. } => {
                 msg_data_id.clone().or_else(|| head.msg_data_id.clone())
             }
+            Outcome::AlreadySent => head.msg_data_id.clone(),
             Outcome::Failed(_) => None,
         };
         for member in crate::store::messages::articles(&mut **tx, message).await? {
@@ -1156,7 +1165,7 @@ impl Articles {
         event_id: &str,
     ) -> Result<(), AppError> {
         let action = match outcome {
-            Outcome::Published { .. } => Action::Confirm,
+            Outcome::Published { .. } | Outcome::AlreadySent => Action::Confirm,
             Outcome::Failed(_) => Action::Fail,
         };
         let system = Actor {
@@ -1223,6 +1232,14 @@ impl Articles {
                 event.published_at = Some(timestamp(now));
                 (url.clone().unwrap_or_default(), event)
             }
+            Outcome::AlreadySent => {
+                store::set_outcome(tx, row.id, None, message_data_id, None, Some(now)).await?;
+                let mut event = event_of(row, ev::ArticleTransition::Published, "system");
+                event.msg_data_id = message_data_id.unwrap_or_default().to_owned();
+                event.headline = idx == 1;
+                event.published_at = Some(timestamp(now));
+                (ALREADY_SENT.to_owned(), event)
+            }
             Outcome::Failed(reason) => {
                 store::set_outcome(tx, row.id, None, None, Some(reason), None).await?;
                 let mut event = event_of(row, ev::ArticleTransition::Failed, "system");
@@ -1282,8 +1299,16 @@ pub enum Outcome {
         sent: u64,
         total: u64,
     },
+    /// A mass send WeChat had already taken in an earlier attempt whose answer was
+    /// lost: published, its job id, URLs and counts unknown.
+    AlreadySent,
     Failed(String),
 }
+
+/// The audit comment of an [`Outcome::AlreadySent`] article.
+const ALREADY_SENT: &str = "sent by an earlier attempt whose answer from WeChat was lost \
+     (WeChat refused the retry's clientmsgid as already used); its job id, URL and counts \
+     are unknown";
 
 /// Checks and stores overrides: reviewers, publishers and admins only, each with a
 /// reason, each naming a hit of the current version.

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use wechat::api::mass::{MassContent, MassSend};
 use wechat::api::media::ImageFile;
 use wechat::api::publish::DraftArticle;
-use wechat::api::{ApiError, Client};
+use wechat::api::{ApiError, Client, ErrCode};
 
 use crate::domain::quota::{self, AccountKind, CALLS_PER_MINUTE, RateLimited};
 use crate::store::api_calls;
@@ -53,6 +53,10 @@ pub enum SendError {
     /// WeChat refused it; the publisher must act (the text is WeChat's error).
     #[error("{0}")]
     Permanent(String),
+    /// WeChat already holds a mass send with this headline's `clientmsgid`: an
+    /// earlier attempt, whose answer was lost, went out. Nothing was sent again.
+    #[error("wechat already took this mass send (clientmsgid) in an earlier attempt")]
+    AlreadySent,
     /// The per-minute limit would be broken: nothing was called.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
@@ -198,7 +202,12 @@ impl Publisher {
             .client_msg_id(head.id.to_string());
             send.send_ignore_reprint = u8::from(head.send_ignore_reprint);
             self.pass(&head.account, api::MASS_SENDALL).await?;
-            let sent = client.mass_send(&send).await?;
+            let sent = match client.mass_send(&send).await {
+                Err(ApiError::Wechat { code, .. }) if code == ErrCode::DUPLICATE_CLIENT_MSG_ID => {
+                    return Err(SendError::AlreadySent);
+                }
+                other => other?,
+            };
             Ok(Handed {
                 media_id,
                 publish_id: None,

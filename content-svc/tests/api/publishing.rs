@@ -495,3 +495,63 @@ async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
     assert_eq!(attempts, 1, "one retry by the scheduler");
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_counts_as_published() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    // WeChat takes the mass send, but its answer is lost on the way back (a 502).
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some(SENDALL.into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried");
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+
+    // The retry carried the same clientmsgid and WeChat refused it as a duplicate:
+    // the followers got the message once.
+    let sends = stack.mock.state().calls_to(SENDALL);
+    let errcodes: Vec<i64> = sends.iter().map(|call| call.errcode).collect();
+    assert_eq!(errcodes, [0, 45065]);
+    assert_eq!(sends[0].body, sends[1].body);
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    let article = detail.article.expect("article");
+    assert_eq!(article.state, pb::ArticleState::Published as i32);
+    let last = detail.audit.last().expect("audit");
+    assert!(last.comment.contains("earlier attempt"), "{}", last.comment);
+    // The quota it used stays used.
+    let quota = client
+        .get_quota_status(by(
+            pb::GetQuotaStatusRequest {
+                account: "demo".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("quota status")
+        .into_inner();
+    assert_eq!(quota.used, 1);
+    stack.app.stop().await;
+}
+
+const SENDALL: &str = "/cgi-bin/message/mass/sendall";
