@@ -13,6 +13,25 @@ pub fn acknowledgement(department: &str, deadline: DateTime<Utc>, offset: FixedO
     )
 }
 
+/// The acknowledgement for a message that joins the citizen's ticket still being
+/// handled: who has it and the deadline it is held to next, or no date once that
+/// deadline has passed (a date already gone would read as a broken promise).
+pub fn joined_acknowledgement(
+    department: &str,
+    deadline: Option<DateTime<Utc>>,
+    offset: FixedOffset,
+) -> String {
+    match deadline {
+        Some(at) => format!(
+            "已收到您的补充留言，已并入您正在办理的诉求，由{department}办理，将于{}前答复您。",
+            local_deadline(at, offset)
+        ),
+        None => format!(
+            "已收到您的补充留言，已并入您正在办理的诉求，由{department}办理，将尽快答复您。"
+        ),
+    }
+}
+
 /// A deadline as a citizen reads it: `2026年11月24日17:30`, local time.
 pub fn local_deadline(deadline: DateTime<Utc>, offset: FixedOffset) -> String {
     deadline

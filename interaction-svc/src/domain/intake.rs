@@ -8,6 +8,7 @@ use super::calendar::{DeadlinePolicy, Deadlines};
 use super::default_reply;
 use super::departments::Departments;
 use super::routing::{Route, RoutingTable};
+use super::ticket::TicketState;
 
 /// The policy and the fallback department, as configured.
 #[derive(Debug, Clone)]
@@ -42,6 +43,36 @@ impl Intake {
             self.policy.calendar.offset(),
         )
     }
+
+    /// The acknowledgement for a message received at `arrived` that joins the
+    /// citizen's active ticket (of `department`, in `state`, with `deadlines`): the
+    /// consumer adds it to that ticket, so the citizen is told that ticket's
+    /// department and deadline, not a new one's.
+    pub fn joined_acknowledgement(
+        &self,
+        department: &str,
+        state: TicketState,
+        deadlines: &Deadlines,
+        arrived: DateTime<Utc>,
+    ) -> String {
+        let due = next_due(state, deadlines);
+        default_reply::joined_acknowledgement(
+            self.departments.display(department),
+            (due > arrived).then_some(due),
+            self.policy.calendar.offset(),
+        )
+    }
+}
+
+/// The deadline a ticket in `state` is held to next: acknowledging while it waits
+/// for a first response, resolving after.
+pub fn next_due(state: TicketState, deadlines: &Deadlines) -> DateTime<Utc> {
+    match state {
+        TicketState::Open | TicketState::Reopened => deadlines.acknowledge_due_at,
+        TicketState::Acknowledged | TicketState::Answered | TicketState::Closed => {
+            deadlines.resolve_due_at
+        }
+    }
 }
 
 #[cfg(test)]
@@ -73,5 +104,48 @@ mod tests {
             acknowledgement.contains("已转市民服务中心办理"),
             "{acknowledgement}"
         );
+    }
+
+    #[test]
+    fn a_joining_message_is_told_its_tickets_department_and_next_deadline_or_none_once_passed() {
+        let intake = Intake {
+            policy: DeadlinePolicy::default(),
+            fallback_department: "citizen-services".into(),
+            departments: Departments::parse("social-security=市人社局").unwrap(),
+        };
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let deadlines = Deadlines {
+            acknowledge_due_at: at("2026-11-24T09:30:00Z"),
+            resolve_due_at: at("2026-11-27T09:30:00Z"),
+        };
+        let arrived = at("2026-11-24T02:00:00Z");
+
+        let open = intake.joined_acknowledgement(
+            "social-security",
+            TicketState::Open,
+            &deadlines,
+            arrived,
+        );
+        let acknowledged = intake.joined_acknowledgement(
+            "social-security",
+            TicketState::Acknowledged,
+            &deadlines,
+            arrived,
+        );
+        let late = intake.joined_acknowledgement(
+            "social-security",
+            TicketState::Open,
+            &deadlines,
+            at("2026-11-25T02:00:00Z"),
+        );
+
+        assert!(open.contains("由市人社局办理"), "{open}");
+        assert!(open.contains("2026年11月24日17:30"), "{open}");
+        assert!(
+            acknowledged.contains("2026年11月27日17:30"),
+            "{acknowledged}"
+        );
+        assert!(late.ends_with("将尽快答复您。"), "{late}");
+        assert!(!late.contains("2026年"), "{late}");
     }
 }

@@ -3,7 +3,9 @@
 //! group `interaction-svc`, so each request is answered once.
 //!
 //! The gateway gives us about 1.5 s, so the common path reads only the in-memory
-//! rules cache; the database is read only for a lone digit (is it a rating?).
+//! rules cache; the database is read only for a lone digit (is it a rating?) and for
+//! a message no rule answers (the citizen's last directory answer, and their ticket
+//! still being handled, which the message will join).
 
 pub mod cache;
 pub mod directory;
@@ -20,7 +22,7 @@ use sqlx::PgPool;
 
 use crate::domain::incoming::Incoming;
 use crate::domain::rules::{self, Facts, Reply, ReplyContent};
-use crate::domain::{Intake, directory as directory_domain, rating};
+use crate::domain::{Deadlines, Intake, directory as directory_domain, rating};
 use crate::store::directory as directory_store;
 use crate::store::tickets::citizen as tickets_inbound;
 pub use cache::{AccountRules, RulesCache};
@@ -112,16 +114,32 @@ impl Responder {
             Reply::Directory(content) => (content.to_passive_reply(), directory_label(&content)),
             Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
             Reply::Acknowledgement => {
-                let text = incoming.message().map_or("", |m| m.text.as_str());
-                let first = pending.as_ref().filter(|_| decision.asked_again);
-                let words = directory_domain::ticket_words(text, first);
-                let placement = self
-                    .intake
-                    .place(&rules.routing, &words, inbound.occurred_at);
-                (
-                    text_reply(self.intake.acknowledgement(&placement)),
-                    "acknowledgement",
-                )
+                // The consumer adds a message to the citizen's ticket still being
+                // handled, if there is one: tell them that ticket's department and
+                // deadline, not the ones a new ticket would get.
+                let active =
+                    tickets_inbound::active(&self.db, &inbound.account, &inbound.openid).await?;
+                let text = match active {
+                    Some(ticket) => self.intake.joined_acknowledgement(
+                        &ticket.department,
+                        ticket.state()?,
+                        &Deadlines {
+                            acknowledge_due_at: ticket.acknowledge_due_at,
+                            resolve_due_at: ticket.resolve_due_at,
+                        },
+                        inbound.occurred_at,
+                    ),
+                    None => {
+                        let text = incoming.message().map_or("", |m| m.text.as_str());
+                        let first = pending.as_ref().filter(|_| decision.asked_again);
+                        let words = directory_domain::ticket_words(text, first);
+                        let placement =
+                            self.intake
+                                .place(&rules.routing, &words, inbound.occurred_at);
+                        self.intake.acknowledgement(&placement)
+                    }
+                };
+                (text_reply(text), "acknowledgement")
             }
         })
     }

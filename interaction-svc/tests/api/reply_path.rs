@@ -120,6 +120,34 @@ async fn an_unanswered_message_is_told_who_has_it_and_by_when() {
 }
 
 #[tokio::test]
+async fn a_message_joining_the_citizens_ticket_is_told_that_tickets_department_and_deadline() {
+    let app = spawn_app().await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    // Acknowledged by social security a while ago: resolution due in 3 days.
+    let id = app
+        .insert_citizen_ticket(&citizen.openid, "social-security", "acknowledged", 60)
+        .await;
+    let (resolve_due_at,): (chrono::DateTime<chrono::Utc>,) =
+        sqlx::query_as("SELECT resolve_due_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    // On its own this would open a ticket for citizen-services, due tomorrow.
+    let message = citizen.says("楼下施工太吵了");
+
+    let reply = app.passive_reply(&nats, &message).await;
+
+    let text = text_of(&reply).expect("a text reply");
+    let deadline = local_deadline(resolve_due_at, DeadlinePolicy::default().calendar.offset());
+    assert!(text.starts_with("已收到您的补充留言"), "{text}");
+    assert!(text.contains("social-security"), "{text}");
+    assert!(!text.contains("citizen-services"), "{text}");
+    assert!(text.contains(&deadline), "{text} should name {deadline}");
+}
+
+#[tokio::test]
 async fn a_news_rule_answers_with_news() {
     let app = spawn_app().await;
     let article = NewsItem {

@@ -88,6 +88,23 @@ pub async fn lock_active(
     .await
 }
 
+/// The citizen's ticket that is not closed, read without a lock (the reply path:
+/// a message from this citizen joins it).
+pub async fn active(
+    db: impl PgExecutor<'_>,
+    account: &AccountId,
+    openid: &OpenId,
+) -> Result<Option<TicketRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets
+          WHERE account = $1 AND openid = $2 AND state <> 'closed'"
+    ))
+    .bind(account)
+    .bind(openid)
+    .fetch_optional(db)
+    .await
+}
+
 /// The ticket waiting for this citizen's rating: their most recent ticket, if it is
 /// closed, was asked to be rated, and has no rating yet, or got it from `event_id`
 /// itself (the reply path may look after the consumer has recorded it).
