@@ -43,8 +43,9 @@ pub async fn touch(
 }
 
 /// Records a follow at `at` through `scene` (empty: a plain follow). A re-follow
-/// clears the unfollow. Returns false when a later unfollow is already recorded
-/// (a late redelivery), in which case nothing changed.
+/// clears the unfollow. Returns false when a later unfollow or a later follow is
+/// already recorded (a callback handled late), in which case nothing changed: an
+/// older follow must not rewind the newer one's time and scene.
 pub async fn subscribe(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
@@ -59,7 +60,8 @@ pub async fn subscribe(
             SET subscribed = true, subscribed_at = EXCLUDED.subscribed_at,
                 unsubscribed_at = NULL, qr_scene = EXCLUDED.qr_scene,
                 last_interaction_at = GREATEST(followers.last_interaction_at, EXCLUDED.last_interaction_at)
-          WHERE followers.unsubscribed_at IS NULL OR followers.unsubscribed_at <= EXCLUDED.subscribed_at",
+          WHERE (followers.unsubscribed_at IS NULL OR followers.unsubscribed_at <= EXCLUDED.subscribed_at)
+            AND (followers.subscribed_at IS NULL OR followers.subscribed_at <= EXCLUDED.subscribed_at)",
     )
     .bind(account)
     .bind(openid)

@@ -189,6 +189,39 @@ async fn subscribe_unsubscribe_and_resubscribe_update_the_follower_and_announce_
 }
 
 #[tokio::test]
+async fn an_older_follow_handled_late_does_not_rewind_the_newer_one() {
+    let app = spawn_app().await;
+    let mut citizen = Citizen::new();
+    let older = citizen.does(CitizenAction::SubscribeWithScene {
+        scene: "metro-line-3".into(),
+    });
+    let newer = citizen.does(CitizenAction::Subscribe);
+    app.publish(&newer).await;
+    eventually("the newer follow is recorded", || async {
+        app.follower(&citizen.openid).await.filter(|f| f.subscribed)
+    })
+    .await;
+
+    app.publish(&older).await;
+    eventually("the older follow is handled", || async {
+        let handled: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
+        )
+        .bind(older.event_id())
+        .fetch_one(&app.db)
+        .await
+        .expect("read");
+        handled.then_some(())
+    })
+    .await;
+
+    let follower = app.follower(&citizen.openid).await.expect("follower");
+    assert!(follower.subscribed);
+    assert_eq!(follower.subscribed_at, Some(newer.create_time()));
+    assert_eq!(follower.qr_scene, "", "the newer follow had no scene");
+}
+
+#[tokio::test]
 async fn a_location_report_and_a_menu_click_count_as_interactions_but_open_no_ticket() {
     let app = spawn_app().await;
     let mut citizen = Citizen::new();
