@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-/// The lexicon's revision: the id of its last change (0 if never changed).
+/// The lexicon's revision: the id of its last change (0 if never changed). Changes
+/// take their ids under one lock held until they commit (see `record`), so ids
+/// commit in order and a replica that has read revision n has seen every change up
+/// to n.
 pub async fn revision(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM lexicon_audit")
         .fetch_one(db)
@@ -64,6 +67,11 @@ async fn record(
     category: &str,
     actor: &str,
 ) -> Result<(), sqlx::Error> {
+    // Without it, a change that took id n and committed after one that took n + 1
+    // would never be seen by a replica that read revision n + 1 in between.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-lexicon-changes'))")
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(
         "INSERT INTO lexicon_audit (action, word, category, actor) VALUES ($1, $2, $3, $4)",
     )

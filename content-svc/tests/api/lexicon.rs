@@ -114,3 +114,63 @@ async fn a_word_an_admin_adds_is_flagged_by_every_replica_until_it_is_removed() 
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn two_changes_committing_out_of_order_are_both_screened_by_a_replica_that_read_between() {
+    let app = spawn_app().await;
+    let replica = Lexicon::new(app.db.clone());
+    // One change is open (it has its audit id) while another is made and committed.
+    let mut first = app.db.begin().await.unwrap();
+    content_svc::store::lexicon::put(&mut first, "刷票", "fraud", "admin")
+        .await
+        .unwrap();
+    let db = app.db.clone();
+    let second = tokio::spawn(async move {
+        let mut tx = db.begin().await.unwrap();
+        content_svc::store::lexicon::put(&mut tx, "拉票", "fraud", "admin")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    // The second change has committed, or waits for the first.
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *first)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks
+                             WHERE locktype = 'advisory' AND NOT granted
+                               AND $1 = ANY (pg_blocking_pids(pid)))",
+        )
+        .bind(pid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if waiting || second.is_finished() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second change neither committed nor waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A replica screens in between, then the first change commits.
+    replica.screener().await.unwrap();
+    first.commit().await.unwrap();
+    second.await.unwrap();
+
+    let screener = replica.screener().await.unwrap();
+    assert_eq!(
+        screener.screen("body", "鼓励刷票").len(),
+        1,
+        "the first change"
+    );
+    assert_eq!(
+        screener.screen("body", "拉票").len(),
+        1,
+        "the second change"
+    );
+}
