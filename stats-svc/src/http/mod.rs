@@ -239,7 +239,11 @@ struct LoginForm {
     key: String,
 }
 
-async fn login(State(state): State<DashboardState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let key = form.key.trim();
     let Some(caller) = state
         .auth
@@ -266,8 +270,16 @@ async fn login(State(state): State<DashboardState>, Form(form): Form<LoginForm>)
     if let Err(error) = sessions::create(&state.db, &id, &session, expires).await {
         return internal(error);
     }
+    // Behind the ingress that terminates TLS the browser speaks HTTPS: the cookie
+    // must then never travel in clear. Plain HTTP (a port-forward, loopback) keeps
+    // working without it.
+    let secure = if behind_https(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_HOURS * 3600
     );
     let mut response = Redirect::to("/").into_response();
@@ -275,6 +287,15 @@ async fn login(State(state): State<DashboardState>, Form(form): Form<LoginForm>)
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Whether the request reached the proxy in front of us over HTTPS.
+fn behind_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 async fn echarts() -> impl IntoResponse {

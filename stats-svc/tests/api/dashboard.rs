@@ -426,9 +426,20 @@ async fn off_loopback_a_viewers_key_opens_a_session_scoped_to_its_accounts() {
                 .unwrap()
                 .to_owned();
             assert!(cookie.contains("HttpOnly"), "{cookie}");
+            assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
             cookie.split(';').next().unwrap().to_owned()
         }
     };
+    // Behind an ingress that terminated TLS, the cookie is for HTTPS only.
+    let behind_tls = client
+        .post(format!("{}/login", app.http))
+        .header("x-forwarded-proto", "https")
+        .form(&[("key", "statistics-viewer-key")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = behind_tls.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
     let city = login("statistics-viewer-key").await;
     let page = client
         .get(format!("{}/account/chenzhou", app.http))
