@@ -216,6 +216,23 @@ impl Deliverer {
         }
     }
 
+    /// Sends what is held for the citizen if their window is open now. Call it after
+    /// an answer was recorded held: a citizen who wrote while it was being decided
+    /// had their held answers flushed before it was `held` (it was still `sending`),
+    /// so without this it would wait for their next message.
+    pub async fn flush_if_window_open(
+        &self,
+        account: &AccountId,
+        openid: &OpenId,
+    ) -> Result<usize, DeliveryError> {
+        let last = followers_read::last_interaction(&self.db, account, openid).await?;
+        if last.is_some_and(|at| Utc::now() - at < WINDOW) {
+            self.flush_held(account, openid).await
+        } else {
+            Ok(0)
+        }
+    }
+
     /// Asks the citizen of a closed ticket to rate the answer and records the
     /// request (`rating_requested_at`). Outside the window, or if WeChat fails, the
     /// question is held like an answer and goes out when the citizen writes again;
@@ -249,6 +266,13 @@ impl Deliverer {
         };
         tickets::record_rating_request(&mut tx, ticket, delivery).await?;
         tx.commit().await?;
+        if delivery == Delivery::Held
+            && let Err(error) = self
+                .flush_if_window_open(&ticket.account, &ticket.openid)
+                .await
+        {
+            tracing::warn!(%error, "held rating question not flushed");
+        }
         Ok(delivery)
     }
 }

@@ -248,6 +248,17 @@ impl Tickets {
             // will mark it `failed` (delivery unknown). Say so loudly.
             tracing::error!(ticket = %id, "answer sent but not recorded");
         }
+        // The citizen may have written while it was decided (see
+        // `flush_if_window_open`); it stays held if that fails.
+        if recorded.is_ok()
+            && delivery == Delivery::Held
+            && let Err(error) = self
+                .deliverer
+                .flush_if_window_open(&row.account, &row.openid)
+                .await
+        {
+            tracing::warn!(ticket = %id, %error, "held answer not flushed");
+        }
         self.outbox.notify();
         Ok((recorded?, delivery))
     }

@@ -492,6 +492,48 @@ async fn a_rating_question_whose_answer_from_wechat_is_lost_counts_as_asked_and_
 }
 
 #[tokio::test]
+async fn an_answer_held_while_the_citizens_window_opens_is_sent_at_once() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    // The platform has the citizen's message of a minute ago; WeChat does not yet
+    // (its window opens a moment later), so the first attempt is held.
+    app.insert_follower(CITIZEN, Some(1)).await;
+    mock.state().add_followers(DEMO_APPID, [CITIZEN]).unwrap();
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 10)
+        .await;
+    mock.state()
+        .inject(&FaultRequest {
+            latency_ms: Some(300),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let replying = tokio::spawn(async move { agent.reply_to_ticket(reply(id, "已处理")).await });
+    // Once WeChat has refused the first attempt (45015), the window opens; the
+    // answer's second attempt, right after it is recorded held, finds it open.
+    crate::citizen::eventually("the first attempt refused", || async {
+        let calls = mock.state().calls_to(CUSTOM_SEND);
+        (calls.first().map(|call| call.errcode) == Some(45015)).then_some(())
+    })
+    .await;
+    mock.state()
+        .record_interaction(DEMO_APPID, CITIZEN, Utc::now())
+        .unwrap();
+
+    let response = replying.await.unwrap().unwrap().into_inner();
+
+    assert_eq!(response.delivery, DeliveryStatus::Held as i32);
+    assert_eq!(
+        sent_texts(&mock),
+        [(CITIZEN.to_owned(), "已处理".to_owned())]
+    );
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Sent as i32);
+    assert!(!ticket.awaiting_citizen);
+}
+
+#[tokio::test]
 async fn closing_asks_the_citizen_for_a_rating() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
