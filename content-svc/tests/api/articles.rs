@@ -112,6 +112,23 @@ impl Stack {
             .expect("fault injected");
     }
 
+    /// The demo account's quota status, as its publisher 陈 reads it.
+    pub(crate) async fn quota(&self) -> pb::QuotaStatus {
+        self.app
+            .client
+            .clone()
+            .get_quota_status(by(
+                pb::GetQuotaStatusRequest {
+                    account: "demo".into(),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+            .expect("quota status")
+            .into_inner()
+    }
+
     /// Creates an article by 李 (press) and takes it through the three reviews by
     /// 王 and 赵 (new-media office reviewers) and 陈 (publisher).
     pub(crate) async fn approved(&self, title: &str, channel: pb::Channel) -> String {
@@ -503,17 +520,7 @@ async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_scheduled_pu
             .len(),
         1
     );
-    let quota = client
-        .get_quota_status(by(
-            pb::GetQuotaStatusRequest {
-                account: "demo".into(),
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("quota status")
-        .into_inner();
+    let quota = stack.quota().await;
     assert_eq!(
         (quota.kind.as_str(), quota.used, quota.limit),
         ("subscription", 1, 1)

@@ -222,17 +222,7 @@ async fn a_mass_sent_message_is_one_send_and_each_article_gets_its_url_from_mass
             .len(),
         1
     );
-    let quota = client
-        .get_quota_status(by(
-            pb::GetQuotaStatusRequest {
-                account: "demo".into(),
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("quota")
-        .into_inner();
+    let quota = stack.quota().await;
     assert_eq!((quota.used, quota.limit), (1, 1));
     stack.app.stop().await;
 }

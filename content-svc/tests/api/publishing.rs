@@ -167,17 +167,7 @@ async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_t
         "{}",
         refused.message()
     );
-    let status = client
-        .get_quota_status(by(
-            pb::GetQuotaStatusRequest {
-                account: "demo".into(),
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("quota status")
-        .into_inner();
+    let status = stack.quota().await;
     let submit = status
         .calls
         .iter()
@@ -539,17 +529,7 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
     let last = detail.audit.last().expect("audit");
     assert!(last.comment.contains("earlier attempt"), "{}", last.comment);
     // The quota it used stays used.
-    let quota = client
-        .get_quota_status(by(
-            pb::GetQuotaStatusRequest {
-                account: "demo".into(),
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("quota status")
-        .into_inner();
+    let quota = stack.quota().await;
     assert_eq!(quota.used, 1);
     stack.app.stop().await;
 }

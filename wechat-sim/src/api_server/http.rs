@@ -77,15 +77,10 @@ pub(super) async fn api_call(
     let recorded_body = parsed.as_ref().ok().filter(|v| !v.is_null()).cloned();
 
     let mut world = state.lock();
-    let busy = world.faults.busy > 0
-        && world
-            .faults
-            .busy_path
-            .as_deref()
-            .is_none_or(|prefix| endpoint.path.starts_with(prefix));
+    let faults = &mut world.faults;
+    let busy = take_fault(&mut faults.busy, faults.busy_path.as_deref(), endpoint.path);
     let mut appid = None;
     let result = if busy {
-        world.faults.busy -= 1;
         Err(WxErr::new(-1, "system error"))
     } else {
         parsed.and_then(|body| {
@@ -114,15 +109,8 @@ pub(super) async fn api_call(
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
-    let lost = world.faults.lose > 0
-        && world
-            .faults
-            .lose_path
-            .as_deref()
-            .is_none_or(|prefix| endpoint.path.starts_with(prefix));
-    if lost {
-        world.faults.lose -= 1;
-    }
+    let faults = &mut world.faults;
+    let lost = take_fault(&mut faults.lose, faults.lose_path.as_deref(), endpoint.path);
     let seq = world.calls.len() as u64 + 1;
     world.calls.push(RecordedCall {
         seq,
@@ -147,6 +135,16 @@ pub(super) async fn api_call(
         return (StatusCode::BAD_GATEWAY, "upstream answer lost").into_response();
     }
     Json(answer).into_response()
+}
+
+/// Uses up one of the `left` injected faults if `path` is under `prefix` (any path
+/// when there is none).
+fn take_fault(left: &mut u32, prefix: Option<&str>, path: &str) -> bool {
+    let hit = *left > 0 && prefix.is_none_or(|prefix| path.starts_with(prefix));
+    if hit {
+        *left -= 1;
+    }
+    hit
 }
 
 #[derive(Deserialize)]
