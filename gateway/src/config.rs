@@ -157,6 +157,36 @@ impl Limits {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        // Zero would refuse every callback or answer none in time; past these bounds
+        // an addition to an instant overflows (a panic on every callback).
+        let within = |var: &str, value: Duration, min: Duration, max: Duration| {
+            if value < min || value > max {
+                return Err(ConfigError::Invalid {
+                    var: var.to_owned(),
+                    value: format!("{value:?}"),
+                    reason: format!("must be between {min:?} and {max:?}"),
+                });
+            }
+            Ok(())
+        };
+        within(
+            "CALLBACK_DEADLINE",
+            limits.callback_deadline,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )?;
+        within(
+            "TIMESTAMP_WINDOW",
+            limits.timestamp_window,
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
+        within(
+            "NO_RESPONDER_PAUSE",
+            limits.no_responder_pause,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        )?;
         // Every duration here counts from the callback's arrival: none may pass
         // WeChat's deadline, and only REPLY_SHARE_AFTER may be zero ("share every reply").
         let must_fit = |var: &str, value: Duration, zero_allowed: bool| {

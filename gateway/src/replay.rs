@@ -1,13 +1,17 @@
-//! Replay protection for unencrypted callbacks (plaintext mode, and compatible mode
-//! without encryption). WeChat's `signature` covers only the token, `timestamp` and
+//! Replay protection for accounts that take unencrypted callbacks (plaintext and
+//! compatible mode). WeChat's `signature` covers only the token, `timestamp` and
 //! `nonce`, not the body: a captured signed URL could carry any body for the whole
-//! timestamp window. So the first body seen with a (timestamp, nonce, signature) is
-//! recorded in a KV bucket every replica shares; the same body again is WeChat's
-//! retry (deduplicated downstream as always), another body is refused.
+//! timestamp window. So the first body seen with a (timestamp, nonce) is recorded in
+//! a KV bucket every replica shares; the same body again is WeChat's retry
+//! (deduplicated downstream as always), another body is refused. The signed query of
+//! a compatible account's encrypted callback, and of a URL check, is recorded too:
+//! with `msg_signature` dropped, or as a POST, it would otherwise carry a plaintext
+//! body. The key leaves the signature out: the token, timestamp and nonce decide it,
+//! and its hex digits could be given in either case.
 //!
 //! The record is one JetStream write (`update` at revision 0, i.e. create) per
-//! callback, plus one read when the key already exists (a retry or a replay).
-//! Encrypted callbacks need none: their `msg_signature` covers the body.
+//! callback, plus one read when the key already exists (a retry or a replay). Safe
+//! mode needs none: every callback's `msg_signature` covers its body.
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -59,17 +63,16 @@ impl SignatureLedger {
         Ok(Self { kv })
     }
 
-    /// Records that `account`'s callback signed (`timestamp`, `nonce`, `signature`)
-    /// carried `body`, and says whether the signature was seen before.
+    /// Records that `account`'s callback signed with (`timestamp`, `nonce`) carried
+    /// `body`, and says whether that signed query was seen before.
     pub async fn claim(
         &self,
         account: &str,
         timestamp: &str,
         nonce: &str,
-        signature: &str,
         body: &[u8],
     ) -> Result<Seen, String> {
-        let key = key(account, timestamp, nonce, signature);
+        let key = key(account, timestamp, nonce);
         let digest = Bytes::copy_from_slice(&Sha256::digest(body));
         match self.kv.update(&key, digest.clone(), 0).await {
             Ok(_) => return Ok(Seen::First),
@@ -86,9 +89,9 @@ impl SignatureLedger {
 }
 
 /// A fixed-size, KV-safe key for a signed query.
-fn key(account: &str, timestamp: &str, nonce: &str, signature: &str) -> String {
+fn key(account: &str, timestamp: &str, nonce: &str) -> String {
     let mut hash = Sha256::new();
-    for part in [account, timestamp, nonce, signature] {
+    for part in [account, timestamp, nonce] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -101,12 +104,11 @@ mod tests {
 
     #[test]
     fn keys_differ_by_every_signed_part_and_are_kv_safe() {
-        let base = key("city", "1700000000", "n1", "abc");
-        assert_eq!(base, key("city", "1700000000", "n1", "abc"));
-        assert_ne!(base, key("county", "1700000000", "n1", "abc"));
-        assert_ne!(base, key("city", "1700000001", "n1", "abc"));
-        assert_ne!(base, key("city", "1700000000", "n2", "abc"));
-        assert_ne!(base, key("city", "1700000000", "n1", "abd"));
+        let base = key("city", "1700000000", "n1");
+        assert_eq!(base, key("city", "1700000000", "n1"));
+        assert_ne!(base, key("county", "1700000000", "n1"));
+        assert_ne!(base, key("city", "1700000001", "n1"));
+        assert_ne!(base, key("city", "1700000000", "n2"));
         assert_eq!(base.len(), 32);
         assert!(base.chars().all(|c| c.is_ascii_hexdigit()));
     }

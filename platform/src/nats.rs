@@ -211,7 +211,7 @@ pub async fn connect(
         // A missing or unreadable file is a configuration error, named as such.
         if let Err(e) = std::fs::metadata(ca_file) {
             return Err(NatsError::Connect {
-                url: config.url.clone(),
+                url: redacted(&config.url),
                 reason: format!("NATS_CA_FILE {}: {e}", ca_file.display()),
             });
         }
@@ -228,14 +228,14 @@ pub async fn connect(
         .connect(servers)
         .await
         .map_err(|e| NatsError::Connect {
-            url: config.url.clone(),
+            url: redacted(&config.url),
             reason: e.to_string(),
         })?;
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
     while client.connection_state() != async_nats::connection::State::Connected {
         if tokio::time::Instant::now() > deadline {
             return Err(NatsError::Connect {
-                url: config.url.clone(),
+                url: redacted(&config.url),
                 reason: format!("not connected after {:?}", config.connect_timeout),
             });
         }
@@ -509,9 +509,35 @@ pub async fn provision_consumer(
         .map_err(|e| consumer_error(e.to_string()))
 }
 
+/// `NATS_URL` as it may be shown: a password or token given in a URL's user part
+/// (`nats://user:secret@host`) is replaced by `***`.
+fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let url = url.trim();
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            match rest.rsplit_once('@') {
+                Some((_, host)) if scheme.is_empty() => format!("***@{host}"),
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => url.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_nats_url_are_not_shown() {
+        assert_eq!(
+            redacted("nats://gw:s3cret@nats-0:4222, tls://tok@nats-1:4222,nats-2:4222"),
+            "nats://***@nats-0:4222,tls://***@nats-1:4222,nats-2:4222"
+        );
+        assert_eq!(redacted("gw:s3cret@nats:4222"), "***@nats:4222");
+    }
 
     #[test]
     fn namespace_prefixes_subjects_and_names() {

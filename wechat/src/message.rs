@@ -9,6 +9,9 @@ use sha1::{Digest, Sha1};
 
 use crate::xml::{self, Element, Limits, XmlError};
 
+/// The longest `EventKey` a dedup key carries as sent; a longer one is hashed.
+const LONGEST_KEPT_EVENT_KEY: usize = 128;
+
 /// Why an inbound document could not be read as a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
@@ -475,6 +478,8 @@ impl InboundMessage {
     ///   `PUBLISHJOBFINISH`;
     /// - unknown `MsgType` or `Event`: `{account}:{FromUserName}:{CreateTime}:{sha1(body)}`.
     ///
+    /// An `EventKey` longer than 128 bytes is replaced by its SHA-1 in hex.
+    ///
     /// `body` is the plaintext XML (the decrypted `Encrypt` text in compatible or
     /// safe mode), since retries repeat the message but may not repeat the cipher.
     pub fn dedup_key(&self, account: &str, body: &[u8]) -> String {
@@ -490,7 +495,12 @@ impl InboundMessage {
                 kind,
             } if *kind != Event::Unknown => {
                 let mut key = format!("{account}:{from}:{time}:{event}");
-                if !event_key.is_empty() {
+                if event_key.len() > LONGEST_KEPT_EVENT_KEY {
+                    // A VIEW event's URL may be 1,024 bytes, a mini program's path
+                    // long too: the key stays stable and within an event id's 512.
+                    key.push(':');
+                    key.push_str(&hex::encode(Sha1::digest(event_key.as_bytes())));
+                } else if !event_key.is_empty() {
                     key.push(':');
                     key.push_str(event_key);
                 }

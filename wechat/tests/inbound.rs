@@ -994,6 +994,27 @@ fn an_event_without_a_key_has_no_trailing_separator() {
 }
 
 #[test]
+fn a_long_event_key_is_hashed_so_the_key_stays_stable_and_short() {
+    let url = |tail: &str| {
+        format!(
+            "https://gov.example.cn/oauth?redirect={}{tail}",
+            "a".repeat(900)
+        )
+    };
+    let view = |tail: &str| {
+        key_of(&event(
+            "VIEW",
+            &format!("<EventKey><![CDATA[{}]]></EventKey>", url(tail)),
+        ))
+    };
+    let first = view("1");
+    assert!(first.len() <= 128, "{first}");
+    assert!(first.starts_with("acct:oAbCdEf-openid_123:1714000000:VIEW:"));
+    assert_eq!(first, view("1"), "a retry gets the same key");
+    assert_ne!(first, view("2"));
+}
+
+#[test]
 fn an_event_with_a_key_appends_it_as_sent() {
     assert_eq!(
         key_of(&event(

@@ -81,12 +81,20 @@ pub async fn verify_url(
     let Some(account) = state.inner.accounts.get(&id) else {
         return CallbackError::UnknownAccount.respond("unknown", "url_check");
     };
-    let checked = CallbackQuery::parse(query.as_deref()).and_then(|q| {
-        authenticate(&state, account, &q, false)?;
-        q.echostr
-            .map(Cow::into_owned)
-            .ok_or(CallbackError::BadQuery("echostr"))
-    });
+    let checked = async {
+        let query = CallbackQuery::parse(query.as_deref())?;
+        let signed = authenticate(&state, account, &query, false)?;
+        let echostr = query
+            .echostr
+            .as_deref()
+            .ok_or(CallbackError::BadQuery("echostr"))?;
+        if account.mode != Mode::Safe {
+            // Its signed query must not serve again for a plaintext callback.
+            claim_signature(&state, account, &signed, echostr.as_bytes()).await?;
+        }
+        Ok::<_, CallbackError>(echostr.to_owned())
+    }
+    .await;
     match checked {
         Ok(echostr) => {
             count(account, "url_check", "verified");
@@ -145,7 +153,6 @@ async fn handle(
 ) -> Result<Response, CallbackError> {
     let inner = &state.inner;
     let limits = &inner.limits;
-    let body = read_body(request, limits.max_body_bytes).await?;
     let query = CallbackQuery::parse(query)?;
     let encrypted = match account.mode {
         Mode::Plaintext => false,
@@ -154,33 +161,21 @@ async fn handle(
             query.msg_signature.is_some() || query.encrypt_type.as_deref() == Some("aes")
         }
     };
+    // The query is checked before the body is read: a request that is not signed
+    // never holds an in-flight place while its body trickles in.
     let signed = authenticate(state, account, &query, encrypted)?;
-    if !encrypted {
+    // Nor does a signed one past WeChat's deadline, when its answer is of no use.
+    let body = tokio::time::timeout_at(
+        started + limits.callback_deadline,
+        read_body(request, limits.max_body_bytes),
+    )
+    .await
+    .map_err(|_| CallbackError::BodyTimeout)??;
+    if account.mode != Mode::Safe {
         // The signature does not cover the body: bind it to the first body it carried.
-        let signature = query.signature.as_deref().unwrap_or_default();
-        let claimed = tokio::time::timeout(
-            limits.publish_deadline / 4,
-            inner.signatures.claim(
-                &account.id,
-                signed.timestamp,
-                signed.nonce,
-                signature,
-                &body,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()));
-        match claimed {
-            Ok(Seen::First | Seen::Retry) => {}
-            Ok(Seen::OtherBody) => return Err(CallbackError::ReplayedSignature),
-            Err(error) => {
-                // The ledger lives on the NATS that must also take the callback: if it
-                // cannot answer, the publish below fails too and WeChat redelivers.
-                // Refusing here instead would turn a NATS hiccup into lost messages.
-                metrics::counter!("gateway_replay_check_skipped_total").increment(1);
-                tracing::warn!(%error, "signature ledger unavailable; replay check skipped");
-            }
-        }
+        // Encrypted callbacks of a compatible account too, or their signed query,
+        // with the encryption dropped, would carry any plaintext body.
+        claim_signature(state, account, &signed, &body).await?;
     }
     let plaintext = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -276,6 +271,38 @@ async fn handle(
         answer,
     )
         .into_response())
+}
+
+/// Binds a signed query of an account that takes unencrypted callbacks to the first
+/// body it carried (see `replay`): the same body again is WeChat's retry, another is
+/// refused.
+async fn claim_signature(
+    state: &AppState,
+    account: &AccountConfig,
+    signed: &Signed<'_>,
+    body: &[u8],
+) -> Result<(), CallbackError> {
+    let inner = &state.inner;
+    let claimed = tokio::time::timeout(
+        inner.limits.publish_deadline / 4,
+        inner
+            .signatures
+            .claim(&account.id, signed.timestamp, signed.nonce, body),
+    )
+    .await
+    .unwrap_or_else(|_| Err("timed out".to_owned()));
+    match claimed {
+        Ok(Seen::First | Seen::Retry) => Ok(()),
+        Ok(Seen::OtherBody) => Err(CallbackError::ReplayedSignature),
+        Err(error) => {
+            // The ledger lives on the NATS that must also take the callback: if it
+            // cannot answer, the publish fails too and WeChat redelivers. Refusing
+            // here instead would turn a NATS hiccup into lost messages.
+            metrics::counter!("gateway_replay_check_skipped_total").increment(1);
+            tracing::warn!(%error, "signature ledger unavailable; replay check skipped");
+            Ok(())
+        }
+    }
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual excess is `body_too_large`.

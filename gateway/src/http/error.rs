@@ -16,6 +16,9 @@ pub enum CallbackError {
     BodyTooLarge,
     #[error("cannot read the body")]
     BodyUnreadable,
+    /// The body did not arrive within `CALLBACK_DEADLINE`.
+    #[error("body not received within the callback deadline")]
+    BodyTimeout,
     #[error("query parameter {0} is missing or invalid")]
     BadQuery(&'static str),
     #[error("timestamp outside the accepted window")]
@@ -49,6 +52,7 @@ impl CallbackError {
         match self {
             Self::UnknownAccount => StatusCode::NOT_FOUND,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Signature(_) | Self::MsgSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Decrypt(CryptoError::AppIdMismatch { .. }) | Self::WrongRecipient => {
                 StatusCode::FORBIDDEN
@@ -70,6 +74,7 @@ impl CallbackError {
             Self::UnknownAccount => "unknown_account",
             Self::BodyTooLarge => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::BadQuery(_) => "bad_query",
             Self::StaleTimestamp => "stale_timestamp",
             Self::Signature(e) => e.reason(),

@@ -75,3 +75,17 @@ fn an_in_flight_bound_of_zero_names_its_variable() {
     let config = Config::from_env(&account_env().with("MAX_IN_FLIGHT", "16")).unwrap();
     assert_eq!(config.limits.max_in_flight, 16);
 }
+
+#[test]
+fn durations_that_would_refuse_everything_or_overflow_name_their_variable() {
+    for (var, value) in [
+        ("TIMESTAMP_WINDOW", "0s"),
+        ("TIMESTAMP_WINDOW", "100years"),
+        ("CALLBACK_DEADLINE", "100years"),
+        ("CALLBACK_DEADLINE", "0s"),
+        ("NO_RESPONDER_PAUSE", "100years"),
+    ] {
+        let env = account_env().with(var, value);
+        assert_eq!(error_var(&env), var, "{var}={value}");
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::helpers::{Options, spawn_app_with};
@@ -80,4 +80,101 @@ async fn a_callback_past_the_in_flight_bound_is_refused_at_once_then_the_bound_f
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(accepted, "the bound frees with the callback that held it");
+}
+
+/// Sends a request head announcing one byte more body than `body`, then `body`: the
+/// rest never comes.
+async fn unfinished_request(address: &str, path_and_query: &str, body: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+        body.len() + 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads one HTTP/1.1 response: its status and its body.
+async fn response_of(stream: &mut TcpStream) -> (u16, String) {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                return (status, body[..length].to_owned());
+            }
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a response: {text:?}");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_never_comes_holds_no_place_past_the_deadline_and_an_unsigned_one_none() {
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("MAX_IN_FLIGHT", "1"),
+            ("CALLBACK_DEADLINE", "1s"),
+            ("PUBLISH_DEADLINE", "800ms"),
+            ("REPLY_BUDGET", "500ms"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let account = app.plain.id.clone();
+    let address = app.base.trim_start_matches("http://").to_owned();
+
+    // Not signed: refused on its query, without waiting for the body.
+    let mut stranger = unfinished_request(
+        &address,
+        &format!(
+            "/wechat/{account}?signature={}&timestamp={}&nonce=n1",
+            "0".repeat(40),
+            crate::helpers::now()
+        ),
+        "<xml>",
+    )
+    .await;
+    assert_eq!(
+        response_of(&mut stranger).await,
+        (401, "bad_signature".to_owned())
+    );
+
+    // Signed, but its body never ends: given up at the callback deadline.
+    let held = app
+        .plain
+        .plain_callback(&samples::text("oHolder", 1, "hello"));
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&held.query)
+        .finish();
+    let mut holder =
+        unfinished_request(&address, &format!("/wechat/{account}?{query}"), &held.body).await;
+    assert_eq!(
+        response_of(&mut holder).await,
+        (408, "body_timeout".to_owned())
+    );
+
+    // Its place is free again.
+    let callback = app.plain.plain_callback(&samples::text("oAfter", 2, "hi"));
+    assert_eq!(app.post_text(&account, &callback).await.0, 200);
+    assert!(
+        !app.stored()
+            .await
+            .iter()
+            .any(|(_, id, _)| id.contains("oHolder")),
+        "the unfinished callback is not published"
+    );
 }

@@ -49,3 +49,83 @@ async fn a_replayed_plaintext_signature_with_a_new_body_is_refused_on_every_repl
         "{stored:?}"
     );
 }
+
+/// Asserts that `forged` is refused as a replay on `account`.
+async fn assert_replay_refused(app: &crate::helpers::TestApp, account: &str, forged: &Callback) {
+    let (status, reason) = app.post_text(account, forged).await;
+    assert_eq!((status, reason.as_str()), (403, "replayed_signature"));
+}
+
+#[tokio::test]
+async fn a_signature_in_upper_case_is_the_same_signed_query() {
+    let app = spawn_app().await;
+    let original = app
+        .plain
+        .plain_callback(&samples::text("oCitizen", 7101, "路灯坏了"));
+    assert_eq!(app.post_text(&app.plain.id, &original).await.0, 200);
+
+    let mut forged = Callback {
+        query: original.query.clone(),
+        body: samples::text("oAttacker", 7102, "伪造的留言"),
+    };
+    let signature = crate::helpers::TestAccount::query_value(&original, "signature");
+    forged.set("signature", &signature.to_ascii_uppercase());
+
+    assert_replay_refused(&app, &app.plain.id, &forged).await;
+}
+
+#[tokio::test]
+async fn a_compatible_accounts_encrypted_callback_cannot_lend_its_query_to_a_plaintext_body() {
+    let app = spawn_app().await;
+    let original = app
+        .compat
+        .encrypted_callback(&samples::text("oCitizen", 7201, "路灯坏了"));
+    assert_eq!(app.post_text(&app.compat.id, &original).await.0, 200);
+
+    // The same signed query without the encryption's parameters, a plaintext body.
+    let mut forged = Callback {
+        query: original.query.clone(),
+        body: samples::text("oAttacker", 7202, "伪造的留言"),
+    };
+    forged
+        .query
+        .retain(|(name, _)| name != "msg_signature" && name != "encrypt_type");
+
+    assert_replay_refused(&app, &app.compat.id, &forged).await;
+    let stored = app.stored().await;
+    assert!(
+        stored.iter().all(|(_, id, _)| id.contains("oCitizen")),
+        "{stored:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_url_checks_signed_query_cannot_carry_a_callback() {
+    let app = spawn_app().await;
+    let mut check = app.plain.plain_callback("");
+    check.set("echostr", "1616140317555161061");
+    let response = app
+        .http
+        .get(app.url(&app.plain.id))
+        .query(&check.query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let forged = Callback {
+        query: check.query.clone(),
+        body: samples::text("oAttacker", 7302, "伪造的留言"),
+    };
+
+    assert_replay_refused(&app, &app.plain.id, &forged).await;
+    // WeChat checking the URL again (its retry) still passes.
+    let again = app
+        .http
+        .get(app.url(&app.plain.id))
+        .query(&check.query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+}
