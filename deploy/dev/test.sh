@@ -30,6 +30,11 @@ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
 }
 
+# chaos.sh reads nats-server's monitoring JSON with jq.
+command -v jq >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq
+}
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log "kubernetes manifests: render, validate, restricted profile"

@@ -173,6 +173,7 @@ def check_objects(objs):
             problems.append(f"{name_of(o)}: not a valid Job name (check the overlay's release)")
         if o["kind"] == "Deployment" and ":" not in o["spec"]["template"]["spec"]["containers"][0]["image"]:
             problems.append(f"{name_of(o)}: image without a tag")
+    problems += check_wechat_api_side(objs)
     for o in objs:
         if o["kind"] != "PodDisruptionBudget":
             continue
@@ -182,6 +183,33 @@ def check_objects(objs):
             problems.append(f"{name_of(o)}: minAvailable blocks every node drain")
         if spec.get("maxUnavailable") == 0:
             problems.append(f"{name_of(o)}: maxUnavailable 0 blocks every node drain")
+    return problems
+
+
+def check_wechat_api_side(objs):
+    """Every service but the gateway that reads the accounts' settings calls WeChat's
+    API with their AppSecrets: it must mount them and be let out to WeChat."""
+    egress = set()
+    for o in objs:
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("wechat-api-egress"):
+            for expr in o["spec"]["podSelector"].get("matchExpressions", []):
+                if expr["key"] == "app" and expr["operator"] == "In":
+                    egress.update(expr["values"])
+    problems = []
+    for o in objs:
+        if o["kind"] != "Deployment" or o["metadata"]["name"].endswith("gateway"):
+            continue
+        app = o["spec"]["template"]["metadata"]["labels"].get("app")
+        spec = o["spec"]["template"]["spec"]
+        for c in spec["containers"]:
+            sources = [e.get("configMapRef", {}).get("name", "") for e in c.get("envFrom", [])]
+            if not any("wechat-accounts" in name for name in sources):
+                continue
+            mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+            if "/secrets/wechat" not in mounts:
+                problems.append(f"{name_of(o)}: reads the WeChat accounts but does not mount their AppSecrets at /secrets/wechat")
+            if app not in egress:
+                problems.append(f"{name_of(o)}: reads the WeChat accounts but wechat-api-egress does not let it out")
     return problems
 
 
