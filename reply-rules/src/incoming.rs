@@ -22,7 +22,8 @@ pub enum Incoming {
     Scan {
         scene: String,
     },
-    /// A reported location (counts as an interaction).
+    /// A location the citizen's client reports by itself: recorded, but it does not
+    /// open the 48-hour window.
     Location {
         latitude: f64,
         longitude: f64,
@@ -32,8 +33,14 @@ pub enum Incoming {
     Click {
         key: String,
     },
-    /// Any other event from a citizen (view, scancode, pictures, …): an interaction.
+    /// Another action that opens the 48-hour window: a scan-code menu button, a
+    /// message of a type this platform does not know.
     OtherInteraction,
+    /// Another event from a citizen that does not open the window (WeChat opens it
+    /// for messages, follows, QR scans and the click and scan-code menus only): a
+    /// link or mini-program menu, a photo or location menu (whose picture or location
+    /// comes as a message of its own), an event this platform does not know.
+    Activity,
     /// A citizen's message; `text` is what rules and routing look at.
     Message(CitizenMessage),
     /// A job-finish event or another system notice: not from a citizen.
@@ -127,10 +134,17 @@ impl Incoming {
                     precision: *precision,
                 },
                 Event::Click { key } => Self::Click { key: key.clone() },
+                Event::ScanCodePush(_) | Event::ScanCodeWaitMsg(_) => Self::OtherInteraction,
                 Event::MassSendJobFinish(_)
                 | Event::TemplateSendJobFinish(_)
                 | Event::PublishJobFinish(_) => Self::System,
-                _ => Self::OtherInteraction,
+                Event::View { .. }
+                | Event::ViewMiniprogram { .. }
+                | Event::PicSysPhoto(_)
+                | Event::PicPhotoOrAlbum(_)
+                | Event::PicWeixin(_)
+                | Event::LocationSelect(_)
+                | Event::Unknown => Self::Activity,
             },
             // An unknown MsgType still came from the citizen; it counts as an interaction.
             Payload::Unknown => Self::OtherInteraction,
@@ -142,10 +156,14 @@ impl Incoming {
         !matches!(self, Self::System)
     }
 
-    /// Whether it opens the 48-hour customer-service window. An unfollow does not:
-    /// nobody can be messaged after it.
+    /// Whether it opens the 48-hour customer-service window: a message, a follow, a
+    /// QR scan, a click or scan-code menu button. An unfollow does not (nobody can be
+    /// messaged after it), nor a reported location or a link menu.
     pub fn is_interaction(&self) -> bool {
-        !matches!(self, Self::System | Self::Unsubscribe)
+        !matches!(
+            self,
+            Self::System | Self::Unsubscribe | Self::Location { .. } | Self::Activity
+        )
     }
 
     /// The citizen's message, if it is one.
@@ -220,6 +238,42 @@ mod tests {
         assert_eq!(finish, Incoming::System);
         assert!(!finish.is_from_citizen());
         assert!(!Incoming::Unsubscribe.is_interaction());
+    }
+
+    #[test]
+    fn only_messages_follows_scans_and_click_or_scan_menus_open_the_window() {
+        let event = |body: &str| {
+            Incoming::of(&parse(&message(
+                "o1",
+                &format!("<MsgType><![CDATA[event]]></MsgType>{body}"),
+            )))
+        };
+        let view = event(
+            "<Event><![CDATA[VIEW]]></Event><EventKey><![CDATA[https://gov.example.cn]]></EventKey>",
+        );
+        let location = event(
+            "<Event><![CDATA[LOCATION]]></Event><Latitude>25.77</Latitude>\
+             <Longitude>113.01</Longitude><Precision>30</Precision>",
+        );
+        let unknown = event("<Event><![CDATA[user_info_modified]]></Event>");
+        let scan_menu = event(
+            "<Event><![CDATA[scancode_push]]></Event><EventKey><![CDATA[SCAN]]></EventKey>\
+             <ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>\
+             <ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo>",
+        );
+        let click = event("<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[K]]></EventKey>");
+        let text = Incoming::of(&parse(&message(
+            "o1",
+            "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>1</MsgId>",
+        )));
+
+        for closed in [&view, &location, &unknown] {
+            assert!(closed.is_from_citizen(), "{closed:?}");
+            assert!(!closed.is_interaction(), "{closed:?}");
+        }
+        for open in [&scan_menu, &click, &text] {
+            assert!(open.is_interaction(), "{open:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,20 @@ pub mod rules;
 pub mod testing;
 
 pub use incoming::{CitizenMessage, Incoming};
+
+/// Text as keywords are compared: full-width ASCII forms (what a Chinese input method
+/// types in its full-width mode, `ＥＴＣ`, `１２３４５`) as their ASCII letters and
+/// digits, the ideographic space as a space, then lowercase.
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
 pub use rules::{
     MatchKind, NewsItem, ReplyContent, ReplyRule, RuleError, RuleSet, answer_without_state,
     may_be_rating,

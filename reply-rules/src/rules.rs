@@ -14,8 +14,8 @@ use regex::Regex;
 use crate::incoming::Incoming;
 use crate::rating;
 
-/// The most articles a news reply may hold (a passive reply to an event; the gateway
-/// cuts a reply to a user message to WeChat's limit of one).
+/// The most articles a news reply may hold (a passive reply to an event; a rule that
+/// answers messages may hold one, WeChat's limit there: `RuleError::NewsForMessage`).
 pub const MAX_NEWS_ARTICLES: usize = 8;
 /// Regular expressions are compiled with this size limit, so a rule cannot make the
 /// reply path slow.
@@ -382,7 +382,8 @@ pub struct RuleSet {
 struct Compiled {
     rule: ReplyRule,
     regex: Option<Regex>,
-    /// The keywords (or menu keys), trimmed, blanks left out, each with its lowercase.
+    /// The keywords (or menu keys), trimmed, blanks left out, each with its
+    /// [`fold`](crate::fold)ed form.
     keywords: Vec<(String, String)>,
 }
 
@@ -397,7 +398,7 @@ impl Compiled {
             .iter()
             .map(|p| p.trim())
             .filter(|p| !p.is_empty())
-            .map(|p| (p.to_owned(), p.to_lowercase()))
+            .map(|p| (p.to_owned(), crate::fold(p)))
             .collect();
         Some(Self {
             rule,
@@ -407,7 +408,8 @@ impl Compiled {
     }
 
     /// The keyword, pattern or key by which the rule answers `incoming` (empty for the
-    /// subscribe greeting), if it does; `lowered` is the message's text in lowercase.
+    /// subscribe greeting), if it does; `lowered` is the message's text
+    /// [`fold`](crate::fold)ed.
     fn matches(&self, incoming: &Incoming, lowered: Option<&str>) -> Option<&str> {
         fn keyword(found: Option<&(String, String)>) -> Option<&str> {
             found.map(|(k, _)| k.as_str())
@@ -498,8 +500,8 @@ impl RuleSet {
 
     /// The first rule that answers `incoming`, and what matched.
     pub fn answer(&self, incoming: &Incoming) -> Option<(&ReplyRule, &str)> {
-        // Lowered once for every rule: the rules' keywords are lowered already.
-        let lowered = incoming.message().map(|m| m.text.to_lowercase());
+        // Folded once for every rule: the rules' keywords are folded already.
+        let lowered = incoming.message().map(|m| crate::fold(&m.text));
         self.rules
             .iter()
             .find_map(|c| Some((&c.rule, c.matches(incoming, lowered.as_deref())?)))
@@ -599,6 +601,23 @@ mod tests {
             RuleSet::from_snapshot(snapshot).unwrap_err(),
             RuleError::UnknownKind("42".into())
         );
+    }
+
+    #[test]
+    fn keywords_match_what_a_full_width_input_method_types() {
+        let rules = RuleSet::new([
+            rule(MatchKind::Exact, &["ETC"], 9, 0, "etc"),
+            rule(MatchKind::Contains, &["12345"], 0, 0, "hotline"),
+        ]);
+        assert_eq!(
+            said(&rules, &text("ＥＴＣ")),
+            Some(&ReplyContent::Text("etc".into()))
+        );
+        assert_eq!(
+            said(&rules, &text("热线１２３４５")),
+            Some(&ReplyContent::Text("hotline".into()))
+        );
+        assert_eq!(crate::fold("Ａｂ\u{3000}Ｃ"), "ab c");
     }
 
     #[test]

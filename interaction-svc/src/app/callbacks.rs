@@ -110,13 +110,12 @@ impl Callbacks {
                 applied[i] = Applied::Duplicate;
             }
         }
+        // A follow records its own time (`followers::subscribe`); what does not open
+        // the customer-service window does not move it.
         let touched: Vec<_> = fresh
             .iter()
             .filter(|&&i| {
-                !matches!(
-                    incoming[i],
-                    Incoming::Subscribe { .. } | Incoming::Unsubscribe
-                )
+                incoming[i].is_interaction() && !matches!(incoming[i], Incoming::Subscribe { .. })
             })
             .map(|&i| (&events[i].account, &events[i].openid, events[i].occurred_at))
             .collect();

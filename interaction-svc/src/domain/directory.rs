@@ -321,13 +321,13 @@ pub fn category_key(click_key: &str) -> Option<&str> {
 
 /// Whether the message complains or reports a grievance.
 pub fn is_complaint(text: &str) -> bool {
-    let text = normalize_width(text);
+    let text = reply_rules::fold(text);
     COMPLAINT_WORDS.iter().any(|w| text.contains(w))
 }
 
 /// Whether the message rejects an answer or asks for a person.
 pub fn is_rejection(text: &str) -> bool {
-    let text = normalize_width(text);
+    let text = reply_rules::fold(text);
     REJECTION_WORDS.iter().any(|w| text.contains(w))
 }
 
@@ -401,22 +401,10 @@ fn clip(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-/// Full-width ASCII as ASCII, lower case.
-fn normalize_width(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            c => c,
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 /// What both the terms and the message are matched as: letters, digits and CJK
 /// only, fillers removed.
 fn normalize(text: &str) -> String {
-    let mut text: String = normalize_width(text)
+    let mut text: String = reply_rules::fold(text)
         .chars()
         .filter(|c| c.is_alphanumeric())
         .collect();

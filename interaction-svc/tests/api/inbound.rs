@@ -222,26 +222,38 @@ async fn an_older_follow_handled_late_does_not_rewind_the_newer_one() {
 }
 
 #[tokio::test]
-async fn a_location_report_and_a_menu_click_count_as_interactions_but_open_no_ticket() {
+async fn a_menu_click_opens_the_window_and_a_later_location_report_is_recorded_without_it() {
     let app = spawn_app().await;
     let mut citizen = Citizen::new();
+    let click = citizen.does(CitizenAction::Click {
+        key: "HOTLINE".into(),
+    });
+    app.publish(&click).await;
+    eventually("the click is recorded", || async {
+        app.follower(&citizen.openid)
+            .await
+            .filter(|f| f.last_interaction_at == Some(click.create_time()))
+    })
+    .await;
     app.publish(&citizen.does(CitizenAction::LocationEvent {
         latitude: 25.77,
         longitude: 113.01,
         precision: 30.0,
     }))
     .await;
-    let click = citizen.does(CitizenAction::Click {
-        key: "HOTLINE".into(),
-    });
-    app.publish(&click).await;
-    let follower = eventually("the click is recorded", || async {
+    let follower = eventually("the location is recorded", || async {
         app.follower(&citizen.openid)
             .await
-            .filter(|f| f.last_interaction_at == Some(click.create_time()))
+            .filter(|f| f.latitude.is_some())
     })
     .await;
+
     assert_eq!(follower.latitude, Some(25.77));
+    assert_eq!(
+        follower.last_interaction_at,
+        Some(click.create_time()),
+        "an automatic location report does not open WeChat's window"
+    );
     assert!(app.tickets_of(&citizen.openid).await.is_empty());
 }
 
