@@ -450,9 +450,12 @@ struct Issued {
 
 impl Issued {
     fn into_token(self) -> AccessToken {
+        // WeChat says 7200; an absurd figure must neither overflow the date (a panic)
+        // nor make every call refresh.
+        let lifetime = self.expires_in.clamp(60, 86_400);
         AccessToken::new(
             self.access_token,
-            Utc::now() + chrono::Duration::seconds(self.expires_in),
+            Utc::now() + chrono::Duration::seconds(lifetime),
         )
     }
 }
@@ -460,6 +463,21 @@ impl Issued {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absurd_token_lifetime_is_bounded_instead_of_overflowing() {
+        let token = |expires_in| {
+            Issued {
+                access_token: "T".into(),
+                expires_in,
+            }
+            .into_token()
+        };
+        let long = token(i64::MAX);
+        assert!(long.expires_at() <= Utc::now() + chrono::Duration::days(1));
+        let short = token(0);
+        assert!(short.expires_at() >= Utc::now() + chrono::Duration::seconds(59));
+    }
 
     #[test]
     fn decode_turns_nonzero_errcode_into_a_typed_error() {

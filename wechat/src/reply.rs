@@ -215,7 +215,15 @@ impl Reply {
     /// Checks WeChat's limits for a reply in this context.
     pub fn validate(&self, answering: Answering) -> Result<(), ReplyError> {
         match &self.body {
-            ReplyBody::Text { content } if content.trim().is_empty() => Err(ReplyError::EmptyText),
+            // Counted as written: without the characters XML forbids.
+            ReplyBody::Text { content }
+                if content
+                    .chars()
+                    .filter(|&c| crate::xml::is_xml_char(c))
+                    .all(char::is_whitespace) =>
+            {
+                Err(ReplyError::EmptyText)
+            }
             ReplyBody::Image { media_id } | ReplyBody::Voice { media_id }
                 if media_id.is_empty() =>
             {

@@ -314,8 +314,24 @@ fn resolve_reference(r: &BytesRef<'_>) -> Result<char, XmlError> {
 /// Appends `text` as CDATA, splitting any `]]>` so it cannot end the section early.
 pub fn push_cdata(out: &mut String, text: &str) {
     out.push_str("<![CDATA[");
+    // A character XML forbids (a vertical tab pasted from a word processor, U+FFFF)
+    // would make the whole reply unreadable to WeChat: it is left out.
+    let text: std::borrow::Cow<'_, str> = if text.chars().all(is_xml_char) {
+        text.into()
+    } else {
+        text.chars()
+            .filter(|&c| is_xml_char(c))
+            .collect::<String>()
+            .into()
+    };
     out.push_str(&text.replace("]]>", "]]]]><![CDATA[>"));
     out.push_str("]]>");
+}
+
+/// Whether XML 1.0 allows `c` in a document (its `Char` production; a Rust `char` is
+/// never a surrogate).
+pub(crate) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// Appends `<name><![CDATA[text]]></name>`.
@@ -344,6 +360,13 @@ pub fn push_text_element(out: &mut String, name: &str, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_xml_forbids_are_left_out_of_cdata() {
+        let mut out = String::new();
+        push_cdata(&mut out, "\u{0B}您好\u{FFFF}\u{0}，\t欢迎]]>");
+        assert_eq!(out, "<![CDATA[您好，\t欢迎]]]]><![CDATA[>]]>");
+    }
 
     #[test]
     fn a_self_closing_element_is_an_empty_field() {

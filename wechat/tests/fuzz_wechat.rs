@@ -255,10 +255,16 @@ fn mutate(mut doc: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
 /// is dropped, everything else is kept.
 fn as_read(mut el: Element) -> Element {
     el.children = el.children.into_iter().map(as_read).collect();
+    el.text.retain(is_xml_char);
     if !el.children.is_empty() && el.text.chars().all(char::is_whitespace) {
         el.text.clear();
     }
     el
+}
+
+/// XML 1.0's `Char`: the writer leaves out every other character.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// Every parser that reads callback or reply bytes, run on one input: none may
@@ -266,7 +272,7 @@ fn as_read(mut el: Element) -> Element {
 fn every_parser(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(root) = xml::parse(bytes) {
         let again = xml::parse(root.to_xml().as_bytes());
-        prop_assert_eq!(again.as_ref(), Ok(&root), "to_xml of an accepted document");
+        prop_assert_eq!(again, Ok(as_read(root)), "to_xml of an accepted document");
     }
     let _ = InboundMessage::parse(bytes);
     let _ = InboundEnvelope::parse(bytes);

@@ -437,7 +437,7 @@ proptest! {
     }
 
     #[test]
-    fn a_text_reply_round_trips_any_content(content in "\\PC*[^ \t\n\r]\\PC*") {
+    fn a_text_reply_round_trips_any_content(content in "\\PC*[^\\s\\p{C}]\\PC*") {
         let reply = Reply {
             to_user_name: "openid".into(),
             from_user_name: "gh_x".into(),
@@ -447,6 +447,22 @@ proptest! {
         let xml = reply.to_xml(Answering::UserMessage).unwrap();
         prop_assert_eq!(Reply::parse(xml.as_bytes()).unwrap(), reply);
     }
+}
+
+#[test]
+fn a_text_reply_of_only_characters_xml_forbids_is_empty() {
+    let reply = Reply {
+        to_user_name: "openid".into(),
+        from_user_name: "gh_x".into(),
+        create_time: 1,
+        body: ReplyBody::Text {
+            content: "\u{0}\u{0B} ".into(),
+        },
+    };
+    assert_eq!(
+        reply.to_xml(Answering::UserMessage).unwrap_err(),
+        wechat::reply::ReplyError::EmptyText
+    );
 }
 
 // ---------------------------------------------------------------------------
