@@ -179,3 +179,88 @@ async fn a_refused_refresh_is_counted_for_operators_to_alert_on() {
     assert!(failures() >= before + 1.0);
     delete_bucket(&js, &bucket).await;
 }
+
+/// Two replicas on one bucket whose tokens are always within `refresh_ahead` of
+/// expiry (tokens live 100 s, refreshed 120 s ahead), and the first token.
+async fn expiring_replicas(
+    mock: &wechat_sim::api_server::MockWechat,
+    bucket: &str,
+) -> (Client, Client, wechat::token::AccessToken) {
+    let js = jetstream().await;
+    let config = SharedCacheConfig {
+        refresh_ahead: Duration::from_secs(120),
+        ..SharedCacheConfig::new(bucket)
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let cache = SharedTokenCache::open(&js, config.clone()).await.unwrap();
+        replicas.push(client(mock, APPID, SECRET, cache.into()));
+    }
+    let b = replicas.pop().unwrap();
+    let a = replicas.pop().unwrap();
+    let first = a.access_token().await.unwrap();
+    (a, b, first)
+}
+
+#[tokio::test]
+async fn while_one_replica_refreshes_ahead_of_expiry_the_others_use_the_current_token() {
+    let mock = spawn_mock_with(SimConfig {
+        token_ttl: Duration::from_secs(100),
+        ..sim_config()
+    })
+    .await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let (a, b, first) = expiring_replicas(&mock, &bucket).await;
+    inject(&mock, json!({"latency_ms": 500})).await;
+
+    let refreshing = tokio::spawn(async move { a.access_token().await });
+    let kv = js.get_key_value(&bucket).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = kv.get(APPID).await.unwrap().unwrap_or_default();
+        if String::from_utf8_lossy(&value).contains("refreshing") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no refresh began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let during = b.access_token().await.unwrap();
+
+    assert_eq!(
+        during.secret(),
+        first.secret(),
+        "the current token, without waiting"
+    );
+    let refreshed = refreshing.await.unwrap().unwrap();
+    assert_ne!(refreshed.secret(), first.secret());
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_failed_refresh_ahead_of_expiry_leaves_the_current_token_serving() {
+    let mock = spawn_mock_with(SimConfig {
+        token_ttl: Duration::from_secs(100),
+        ..sim_config()
+    })
+    .await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let (a, b, first) = expiring_replicas(&mock, &bucket).await;
+    // WeChat's token endpoint stays busy beyond both replicas' retries.
+    inject(&mock, json!({"busy": 10, "busy_path": STABLE})).await;
+
+    let again = a.access_token().await.unwrap();
+    let other = b.access_token().await.unwrap();
+
+    assert_eq!(again.secret(), first.secret());
+    assert_eq!(other.secret(), first.secret());
+    let kv = js.get_key_value(&bucket).await.unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&kv.get(APPID).await.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (stored["state"].as_str(), stored["token"].as_str()),
+        (Some("valid"), Some(first.secret()))
+    );
+    delete_bucket(&js, &bucket).await;
+}

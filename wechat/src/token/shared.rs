@@ -39,13 +39,16 @@ pub struct SharedCacheConfig {
 }
 
 impl SharedCacheConfig {
-    /// Returns the defaults (2 min ahead, 10 s lease, 15 s wait) for `bucket`.
+    /// Returns the defaults (2 min ahead, 20 s lease, 25 s wait) for `bucket`. The
+    /// lease outlasts a fetch that meets "system busy" three times at the client's
+    /// 5 s timeout, so a slow refresh is not taken over (and paid for) twice; the
+    /// wait outlasts the lease, so a waiter can take over a dead refresher's.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
             refresh_ahead: Duration::from_secs(120),
-            lease: Duration::from_secs(10),
-            wait_timeout: Duration::from_secs(15),
+            lease: Duration::from_secs(20),
+            wait_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -86,8 +89,31 @@ enum Slot {
         holder: String,
         lease_until: DateTime<Utc>,
         reason: Reason,
+        /// The token being replaced ahead of its expiry: still good, so other
+        /// replicas use it instead of waiting for the refresh.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        current: Option<Current>,
     },
     Invalid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Current {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl Current {
+    fn of(token: &AccessToken) -> Self {
+        Self {
+            token: token.secret().to_owned(),
+            expires_at: token.expires_at(),
+        }
+    }
+
+    fn token(&self) -> AccessToken {
+        AccessToken::new(self.token.clone(), self.expires_at)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -175,9 +201,14 @@ impl SharedTokenCache {
                     if token.is_unexpired(now) {
                         // Refresh ahead of expiry; if another replica already is, the
                         // current token is still good for this call.
-                        match self.try_lease(appid, revision, Reason::Expiring).await? {
+                        let lease = self
+                            .try_lease(appid, revision, Reason::Expiring, Some(&token))
+                            .await?;
+                        match lease {
                             Some(lease) => {
-                                return self.refresh(appid, lease, Reason::Expiring, fetch).await;
+                                return self
+                                    .refresh(appid, lease, Reason::Expiring, Some(token), fetch)
+                                    .await;
                             }
                             None => return Ok(token),
                         }
@@ -195,9 +226,17 @@ impl SharedTokenCache {
                             lease_until,
                             reason,
                             holder,
+                            current,
                         },
                     revision,
                 } => {
+                    if let Some(current) = current.map(|c| c.token())
+                        && current.is_unexpired(now)
+                    {
+                        // Being refreshed ahead of expiry: the current token still
+                        // serves (not memoised: the new one will be read soon).
+                        return Ok(current);
+                    }
                     if lease_until > now {
                         if tokio::time::Instant::now() >= deadline {
                             return Err(TokenCacheError::WaitTimeout {
@@ -215,8 +254,8 @@ impl SharedTokenCache {
                     (revision, reason)
                 }
             };
-            if let Some(lease) = self.try_lease(appid, lease_from, reason).await? {
-                return self.refresh(appid, lease, reason, fetch).await;
+            if let Some(lease) = self.try_lease(appid, lease_from, reason, None).await? {
+                return self.refresh(appid, lease, reason, None, fetch).await;
             }
             // Lost the race for the lease: read again and wait for the winner.
         }
@@ -298,13 +337,15 @@ impl SharedTokenCache {
         })
     }
 
-    /// Tries to take the refresh lease by replacing revision `revision` (0: no key).
+    /// Tries to take the refresh lease by replacing revision `revision` (0: no key),
+    /// leaving `current` (a token refreshed ahead of its expiry) for the others.
     /// Returns the lease's revision, or `None` if another replica got there first.
     async fn try_lease(
         &self,
         appid: &str,
         revision: u64,
         reason: Reason,
+        current: Option<&AccessToken>,
     ) -> Result<Option<u64>, TokenCacheError> {
         let lease_until =
             Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
@@ -312,6 +353,7 @@ impl SharedTokenCache {
             holder: self.holder.to_string(),
             lease_until,
             reason,
+            current: current.map(Current::of),
         });
         // `update` with expected revision 0 means "the key must not exist", and with a
         // delete marker's revision it replaces the marker: both are the same CAS.
@@ -327,6 +369,7 @@ impl SharedTokenCache {
         appid: &str,
         lease: u64,
         reason: Reason,
+        current: Option<AccessToken>,
         fetch: F,
     ) -> Result<AccessToken, ApiError>
     where
@@ -338,11 +381,39 @@ impl SharedTokenCache {
             Ok(token) => token,
             Err(error) => {
                 super::record_refresh_failure(appid, &error);
-                // Release the lease at once so the next caller retries without waiting it out.
-                if let Err(e) = self.kv.delete_expect_revision(appid, Some(lease)).await {
+                let current = current.filter(|t| t.is_unexpired(Utc::now()));
+                // Release the lease at once so the next caller retries without waiting
+                // it out; a token refreshed ahead of expiry goes back and serves on.
+                let released = match &current {
+                    Some(token) => self
+                        .kv
+                        .update(
+                            appid,
+                            encode(&Slot::Valid {
+                                token: token.secret().to_owned(),
+                                expires_at: token.expires_at(),
+                            }),
+                            lease,
+                        )
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    None => self
+                        .kv
+                        .delete_expect_revision(appid, Some(lease))
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
+                if let Err(e) = released {
                     tracing::warn!(error = %e, "cannot release token refresh lease");
                 }
-                return Err(error);
+                return match current {
+                    Some(token) => {
+                        tracing::warn!(%error, "token refresh failed; the current token serves until it expires");
+                        Ok(token)
+                    }
+                    None => Err(error),
+                };
             }
         };
         let value = encode(&Slot::Valid {
@@ -350,15 +421,14 @@ impl SharedTokenCache {
             expires_at: token.expires_at(),
         });
         match self.kv.update(appid, value, lease).await {
-            Ok(_) => {}
+            Ok(_) => self.remember(appid, &token),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                // Our lease went stale and someone took over; our token is still valid for
-                // now, and theirs will replace it in the bucket.
+                // Our lease went stale and someone took over: our token serves this call,
+                // but theirs (which may have superseded it) is what the next one reads.
                 tracing::warn!("token refresh lease was taken over before the token was stored");
             }
             Err(e) => return Err(TokenCacheError::kv("store token", e).into()),
         }
-        self.remember(appid, &token);
         Ok(token)
     }
 
