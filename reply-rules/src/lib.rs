@@ -16,6 +16,11 @@ pub use incoming::{CitizenMessage, Incoming};
 /// types in its full-width mode, `ＥＴＣ`, `１２３４５`) as their ASCII letters and
 /// digits, the ideographic space as a space, then lowercase.
 pub fn fold(text: &str) -> String {
+    let wide = |c: char| matches!(c, '\u{FF01}'..='\u{FF5E}' | '\u{3000}');
+    if !text.chars().any(wide) {
+        // The common case, on the edge's hot path: the standard library's lowercase.
+        return text.to_lowercase();
+    }
     text.chars()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
