@@ -152,8 +152,10 @@ impl sqlx::migrate::MigrationSource<'static> for Resolved {
     }
 }
 
-/// Creates the database named in `options` unless it exists. Two replicas racing
-/// here is harmless: the loser's "already exists" is ignored.
+/// Creates the database named in `options` unless it exists. Replicas (and the
+/// migration Job) racing here is harmless: the loser's "already exists" is ignored,
+/// whichever way PostgreSQL words it (42P04, or 23505 from `pg_database`'s unique
+/// index when both inserts meet).
 pub async fn create_database_if_absent(options: &PgConnectOptions) -> Result<(), DbError> {
     let database = options.get_database().unwrap_or("postgres").to_owned();
     let mut admin = options
@@ -178,7 +180,8 @@ pub async fn create_database_if_absent(options: &PgConnectOptions) -> Result<(),
         let statement = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
         match sqlx::query(&statement).execute(&mut admin).await {
             Ok(_) => tracing::info!(%database, "created database"),
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
             Err(source) => return Err(DbError::Create { database, source }),
         }
     }

@@ -94,6 +94,22 @@ async fn changed_stream_settings_are_updated_in_place() {
 }
 
 #[tokio::test]
+async fn replicas_creating_one_database_at_once_all_succeed() {
+    let test_db = TestDb::new("platform_race");
+    let env = Env::from_pairs([("DATABASE_URL", test_db.url())]);
+    let config = DbConfig::from_env(&env, "unused").unwrap();
+    // Twelve at once, as pods and the migration Job of a first install: the losers
+    // meet "already exists" in one wording or the other.
+    let created = futures::future::join_all(
+        (0..12).map(|_| platform::db::create_database_if_absent(&config.options)),
+    )
+    .await;
+    for result in created {
+        result.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn migrations_apply_on_a_fresh_database_that_is_created_if_absent() {
     let test_db = TestDb::new("platform");
     let env = Env::from_pairs([("DATABASE_URL", test_db.url())]);
