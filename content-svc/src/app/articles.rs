@@ -929,6 +929,18 @@ impl Articles {
                 self.finish(id, Outcome::AlreadySent, &Uuid::now_v7().to_string())
                     .await
             }
+            // Submitted, perhaps: a second submit could publish it twice, so a
+            // person decides, at once rather than when the stuck sweep would.
+            Err(SendError::OutcomeUnknown(reason)) => {
+                tracing::warn!(article = %id, %reason, "freepublish/submit's answer was lost; article failed, not submitted again");
+                let reason = format!(
+                    "WeChat's answer to the submission was lost ({reason}): it may have \
+                     published the article; check the account's published list \
+                     (mp.weixin.qq.com) before publishing it again"
+                );
+                self.finish(id, Outcome::Failed(reason), &Uuid::now_v7().to_string())
+                    .await
+            }
             Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
                 tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");

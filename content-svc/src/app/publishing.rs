@@ -57,6 +57,11 @@ pub enum SendError {
     /// earlier attempt, whose answer was lost, went out. Nothing was sent again.
     #[error("wechat already took this mass send (clientmsgid) in an earlier attempt")]
     AlreadySent,
+    /// WeChat's answer to `freepublish/submit` was lost (a timeout, a proxy's 5xx,
+    /// an unreadable body): the article may be published. Unlike a mass send it
+    /// carries no key WeChat would refuse a second time, so it is never retried.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// The per-minute limit would be broken: nothing was called.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
@@ -216,7 +221,13 @@ impl Publisher {
             })
         } else {
             self.pass(&head.account, api::FREEPUBLISH_SUBMIT).await?;
-            let submitted = client.publish_submit(&media_id).await?;
+            let submitted = client.publish_submit(&media_id).await.map_err(|error| {
+                if error.outcome_unknown() {
+                    SendError::OutcomeUnknown(error.to_string())
+                } else {
+                    error.into()
+                }
+            })?;
             Ok(Handed {
                 media_id,
                 publish_id: Some(submitted.publish_id),

@@ -534,4 +534,54 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
     stack.app.stop().await;
 }
 
+#[tokio::test]
+async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    // WeChat takes the submission, but its answer is lost on the way back (a 502).
+    // freepublish/submit has no clientmsgid: a second submit would publish it twice.
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some(SUBMIT.into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    assert!(
+        event.reason.contains("may have published"),
+        "{}",
+        event.reason
+    );
+
+    let submits = stack.mock.state().calls_to(SUBMIT);
+    assert_eq!(submits.len(), 1, "submitted once, never again");
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!(
+        detail.article.expect("article").state,
+        pb::ArticleState::Failed as i32
+    );
+    let last = detail.audit.last().expect("audit");
+    assert!(last.comment.contains("published list"), "{}", last.comment);
+    stack.app.stop().await;
+}
+
 const SENDALL: &str = "/cgi-bin/message/mass/sendall";
+const SUBMIT: &str = "/cgi-bin/freepublish/submit";
