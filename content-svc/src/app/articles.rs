@@ -918,7 +918,7 @@ impl Articles {
             // without using up an attempt.
             Err(SendError::RateLimited(limited)) => {
                 tracing::warn!(article = %id, %limited, "send waits for wechat's per-minute limit");
-                self.retry_at(id, limited.next_at, &limited.to_string(), false)
+                self.retry_at(&row, limited.next_at, &limited.to_string(), false)
                     .await
             }
             // An earlier attempt went out though its answer was lost (the retry's
@@ -945,7 +945,7 @@ impl Articles {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
                 tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");
                 let at = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-                self.retry_at(id, at, &reason, true).await
+                self.retry_at(&row, at, &reason, true).await
             }
             Err(error) => {
                 let reason = match error {
@@ -975,9 +975,12 @@ impl Articles {
     }
 
     /// Puts a send back on the schedule for `at` (`counted`: the attempt stands).
+    /// The other articles of its message go back to `approved` while it waits: left
+    /// in `publishing`, they made the headline impossible to cancel, reschedule or
+    /// publish now (its members must be ready), and the next attempt takes them again.
     async fn retry_at(
         &self,
-        id: Uuid,
+        head: &ArticleRow,
         at: DateTime<Utc>,
         reason: &str,
         counted: bool,
@@ -988,12 +991,41 @@ impl Articles {
                 attempts = CASE WHEN $2 THEN attempts ELSE greatest(attempts - 1, 0) END
               WHERE id = $1",
         )
-        .bind(id)
+        .bind(head.id)
         .bind(counted)
         .execute(&mut *tx)
         .await?;
+        if let Some(message) = head.message_id.filter(|_| head.is_message_headline()) {
+            for member in crate::store::messages::articles(&mut *tx, message).await? {
+                let Some(row) = store::lock(&mut tx, member.id).await? else {
+                    continue;
+                };
+                if row.id == head.id || row.state() != ArticleState::Publishing {
+                    continue;
+                }
+                store::set_state(&mut tx, row.id, ArticleState::Approved, false).await?;
+                store::audit(
+                    &mut tx,
+                    &Audit {
+                        article_id: row.id,
+                        action: "publish",
+                        from: ArticleState::Publishing,
+                        to: ArticleState::Approved,
+                        actor: "system",
+                        role: "message",
+                        version: row.version,
+                        stage: None,
+                        comment: &format!(
+                            "back with the message's headline {}, which waits to retry: {reason}",
+                            head.id
+                        ),
+                    },
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
-        store::retry_later(&self.db, id, at, reason).await?;
+        store::retry_later(&self.db, head.id, at, reason).await?;
         Ok(())
     }
 

@@ -289,3 +289,69 @@ async fn a_scheduled_headline_takes_its_message_along_when_the_scheduler_sends_i
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_waiting_to_retry_can_be_cancelled_and_its_articles_are_ready_again() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let roads = stack
+        .approved("道路施工公告", pb::Channel::Freepublish)
+        .await;
+    client
+        .compose_message(by(compose(&[&water, &roads], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed");
+    // WeChat stays busy through the client's three tries: the headline goes back on
+    // the schedule to retry.
+    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    client
+        .publish_article(by(article(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried");
+    let state = |id: &String| {
+        let db = stack.app.db.clone();
+        let id = id.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT state FROM articles WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .expect("read")
+        }
+    };
+    assert_eq!(state(&water).await, "scheduled");
+    assert_eq!(
+        state(&roads).await,
+        "approved",
+        "ready again, not publishing"
+    );
+
+    // The publisher stops the retry: the whole message is back to approved.
+    let cancelled = client
+        .cancel_schedule(by(article(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("a retrying message can be cancelled")
+        .into_inner();
+    assert_eq!(cancelled.state, pb::ArticleState::Approved as i32);
+    assert_eq!(state(&roads).await, "approved");
+    let history: Vec<(String, String)> = sqlx::query_as(
+        "SELECT to_state, comment FROM article_audit WHERE article_id = $1::uuid ORDER BY id",
+    )
+    .bind(&roads)
+    .fetch_all(&stack.app.db)
+    .await
+    .expect("audit");
+    let last = history.last().expect("audited");
+    assert_eq!(last.0, "approved");
+    assert!(last.1.contains("waits to retry"), "{}", last.1);
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/freepublish/submit")
+            .len(),
+        3
+    );
+    stack.app.stop().await;
+}
