@@ -60,7 +60,10 @@ impl Publisher {
                 .message_id(&event.event_id);
             let attempt = self.batcher.publish(subject.clone(), message);
             let error = match tokio::time::timeout_at(attempt_until, attempt).await {
-                Ok(Ok(ack)) if ack.duplicate => break Ok(Durable::Duplicate),
+                Ok(Ok(ack)) if ack.duplicate && attempts == 1 => break Ok(Durable::Duplicate),
+                // A later attempt's duplicate is, all but always, an earlier attempt
+                // of ours that was stored though its PubAck came too late: not a retry
+                // from WeChat (which would have found no shared reply to wait for).
                 Ok(Ok(_)) => break Ok(Durable::New),
                 Ok(Err(error)) => error,
                 Err(_) => "timed out waiting for the PubAck".to_owned(),

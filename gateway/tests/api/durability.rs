@@ -54,3 +54,44 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
     assert_eq!(stored.len(), 1, "stored exactly once");
     assert_eq!(stored[0].1, format!("{}:oOutage:99", app.plain.id));
 }
+
+#[tokio::test]
+async fn a_publish_stored_though_its_pub_ack_came_late_counts_as_accepted_not_as_a_retry() {
+    let proxy = ChaosProxy::start(&platform::testing::test_nats_url()).await;
+    let app = spawn_app_with(Options {
+        nats_url: Some(proxy.url().to_owned()),
+        extra: vec![("CALLBACK_DEADLINE", "4s"), ("PUBLISH_DEADLINE", "3s")],
+    })
+    .await;
+    let xml = samples::text("oSlowAck", 7, "路灯坏了");
+
+    // The link stalls: the first PUB is held, its PubAck does not come within the
+    // attempt's timeout and the gateway publishes again. Both then reach JetStream,
+    // which stores the first and calls the second a duplicate.
+    proxy.blackhole();
+    let callback = app.plain.plain_callback(&xml);
+    let release = async {
+        while app.metric("gateway_publish_retries_total", &[]).await < 1.0 {
+            tokio::task::yield_now().await;
+        }
+        proxy.restore();
+    };
+    let ((status, body), ()) = tokio::join!(app.post_text(&app.plain.id, &callback), release);
+    assert_eq!((status, body.as_str()), (200, "success"));
+    assert_eq!(app.stored().await.len(), 1, "stored once");
+    let account = ("account", app.plain.id.as_str());
+    let accepted = app
+        .metric(
+            "gateway_callbacks_total",
+            &[account, ("outcome", "accepted")],
+        )
+        .await;
+    let duplicate = app
+        .metric(
+            "gateway_callbacks_total",
+            &[account, ("outcome", "duplicate")],
+        )
+        .await;
+    assert_eq!(accepted, 1.0, "the gateway's own repeat");
+    assert_eq!(duplicate, 0.0, "no retry from WeChat");
+}
