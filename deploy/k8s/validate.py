@@ -213,6 +213,63 @@ def check_wechat_api_side(objs):
     return problems
 
 
+def check_routes_admitted(objs, context):
+    """An HTTPRoute's traffic comes from its Gateway's namespace: behind the namespace's
+    default-deny, each backend's pods need a NetworkPolicy that admits it there.
+    `context` holds the Services and Deployments the route points at."""
+    services = {o["metadata"]["name"]: o for o in context if o["kind"] == "Service"}
+    pods = {}
+    for o in context:
+        if o["kind"] == "Deployment":
+            labels = o["spec"]["template"]["metadata"]["labels"]
+            ports = {
+                p["name"]: p["containerPort"]
+                for c in o["spec"]["template"]["spec"]["containers"]
+                for p in c.get("ports", [])
+                if "name" in p
+            }
+            pods[labels.get("app")] = ports
+    policies = [o for o in objs + context if o["kind"] == "NetworkPolicy"]
+    problems = []
+    for o in objs:
+        if o["kind"] != "HTTPRoute":
+            continue
+        sources = {ref.get("namespace") for ref in o["spec"].get("parentRefs", [])}
+        for rule in o["spec"].get("rules", []):
+            for ref in rule.get("backendRefs", []):
+                service = services.get(ref["name"])
+                if service is None:
+                    problems.append(f"{name_of(o)}: backend {ref['name']} is no Service of the platform")
+                    continue
+                app = service["spec"]["selector"].get("app")
+                target = next(
+                    (p.get("targetPort", p["port"]) for p in service["spec"]["ports"] if p["port"] == ref.get("port")),
+                    None,
+                )
+                port = pods.get(app, {}).get(target, target)
+                for source in sources:
+                    if not any(admits(policy, app, source, port) for policy in policies):
+                        problems.append(
+                            f"{name_of(o)}: no NetworkPolicy admits namespace {source} to {app} port {port}"
+                        )
+    return problems
+
+
+def admits(policy, app, namespace, port):
+    spec = policy["spec"]
+    if spec["podSelector"].get("matchLabels", {}).get("app") != app:
+        return False
+    for rule in spec.get("ingress", []):
+        ports = {p.get("port") for p in rule.get("ports", [])}
+        if ports and port not in ports:
+            continue
+        for peer in rule.get("from", []):
+            selector = peer.get("namespaceSelector", {}).get("matchLabels", {})
+            if selector.get("kubernetes.io/metadata.name") == namespace and "podSelector" not in peer:
+                return True
+    return False
+
+
 def check_runbooks(objs):
     docs = (ROOT / "docs" / "operations.md").read_text()
     anchors = {
@@ -242,12 +299,14 @@ def main():
     overlays = [pathlib.Path(p) for p in args[1:]] or sorted((HERE / "overlays").iterdir())
     schemas = crd_schemas()
     failed = False
+    context = []
     for source in overlays + OPTIONAL:
         if source.is_dir():
             objs = render(kubectl, source)
+            context = context or objs
         else:
             objs = [d for d in yaml.safe_load_all(source.read_text()) if d]
-        problems = []
+        problems = check_routes_admitted(objs, context if not source.is_dir() else objs)
         for o in objs:
             problems += [f"{name_of(o)}: {p}" for p in check_schema(o, schemas)]
             for spec in pod_templates(o):
