@@ -14,7 +14,7 @@ if [ -f "$local_dir/pg.started" ]; then
   pg_data="$(cat "$local_dir/pg.started")"
   pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   run_pg=()
-  [ "$(id -u)" -eq 0 ] && run_pg=(runuser -u postgres --)
+  [ "$(id -u)" -eq 0 ] && run_pg=(runuser -u postgres --) && cd /
   "${run_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 && log "stopped PostgreSQL"
   rm -f "$local_dir/pg.started"
 fi

@@ -90,8 +90,16 @@ else
   if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
     run_pg=(runuser -u postgres --)
-    mkdir -p "$pg_data" && chown postgres "$pg_data" && chmod 700 "$pg_data"
+    # Every path below is absolute; postgres may not be allowed in the caller's.
+    cd /
     chmod o+x "$local_dir"
+    if ! runuser -u postgres -- test -x "$local_dir"; then
+      # A directory above the checkout (root's 0700 home, say) keeps postgres out:
+      # the data goes under its home instead, one directory per checkout.
+      pg_data="/var/lib/postgresql/govwx-$(printf '%s' "$root" | sha1sum | cut -c1-12)"
+      log "postgres cannot reach $local_dir; its data goes to $pg_data"
+    fi
+    mkdir -p "$pg_data" && chown postgres "$pg_data" && chmod 700 "$pg_data"
   fi
   if [ ! -s "$pg_data/PG_VERSION" ]; then
     log "initialising project-local PostgreSQL in $pg_data"
