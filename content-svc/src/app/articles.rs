@@ -205,6 +205,14 @@ impl Articles {
         require(who, Role::Editor, "edit an article")?;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
+        // A reviewer's or publisher's key sees every department's articles; editing
+        // stays with the article's department.
+        if row.department != who.department && !who.actor.roles.contains(&Role::Admin) {
+            return Err(AppError::Forbidden(format!(
+                "an editor edits only their department's articles; this one is {}'s",
+                row.department
+            )));
+        }
         if !row.state().editable() {
             return Err(review::ReviewError::WrongState {
                 state: row.state(),
@@ -247,6 +255,35 @@ impl Articles {
         let screener = self.lexicon.screener().await?;
         let fields = content.screened_fields();
         Ok(screener.screen_all(fields.iter().map(|(f, t)| (*f, t.as_str()))))
+    }
+
+    /// Refuses when an article of `rows` (a message's other articles) has a hit of
+    /// its current version that no reviewer overrode: the lexicon may have grown
+    /// since it was approved, and it goes out with its headline.
+    async fn refuse_open_hits(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        rows: &[ArticleRow],
+    ) -> Result<(), AppError> {
+        for row in rows {
+            let hits = self.screen(&row.content()).await?;
+            if hits.is_empty() {
+                continue;
+            }
+            let overridden = store::overrides(&mut **tx, row.id, row.version).await?;
+            let open = hits
+                .iter()
+                .filter(|h| !overridden.iter().any(|(k, _, _)| *k == h.key()))
+                .count();
+            if open > 0 {
+                return Err(review::ReviewError::MemberOpenHits {
+                    article: row.id.to_string(),
+                    hits: open,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// The audit trail and, if the article changed since its last review, the
@@ -329,7 +366,10 @@ impl Articles {
         if goes_out {
             refuse_member(&row)?;
             if row.is_message_headline() {
-                check_members_ready(&mut tx, &row).await?;
+                let members = check_members_ready(&mut tx, &row).await?;
+                if action != Action::CancelSchedule {
+                    self.refuse_open_hits(&mut tx, &members).await?;
+                }
             }
         }
         let hits = self.screen(&row.content()).await?;
@@ -346,10 +386,12 @@ impl Articles {
                 .filter_map(|(stage, who)| Some((ReviewStage::parse(&stage)?, who)))
                 .collect(),
         };
+        let writers = store::writers(&mut *tx, id).await?;
         let decision = review::decide(
             &Subject {
                 state: row.state(),
                 author: &row.author_id,
+                writers: &writers,
                 history: &history,
                 open_hits,
             },
@@ -457,6 +499,7 @@ impl Articles {
                 &Subject {
                     state: row.state(),
                     author: &row.author_id,
+                    writers: &[],
                     history: &ReviewHistory::default(),
                     open_hits: 0,
                 },
@@ -517,6 +560,7 @@ impl Articles {
             &Subject {
                 state: row.state(),
                 author: &row.author_id,
+                writers: &[],
                 history: &ReviewHistory::default(),
                 open_hits: 0,
             },
@@ -1221,6 +1265,7 @@ impl Articles {
             &Subject {
                 state: row.state(),
                 author: &row.author_id,
+                writers: &[],
                 history: &history,
                 open_hits: 0,
             },
@@ -1378,6 +1423,14 @@ async fn record_overrides(
         }
         .into());
     }
+    // Overriding a hit is a reviewer's judgement of someone else's text.
+    if who.actor.id == row.author_id
+        || store::writers(&mut **tx, row.id)
+            .await?
+            .contains(&who.actor.id)
+    {
+        return Err(review::ReviewError::AuthorReviews.into());
+    }
     for (key, reason) in overrides {
         if reason.trim().is_empty() {
             return Err(AppError::Invalid(format!(
@@ -1410,18 +1463,17 @@ fn refuse_member(row: &ArticleRow) -> Result<(), AppError> {
 }
 
 /// Before a headline is scheduled or sent: every other article of its message must
-/// still be ready to go (approved, or failed with it before).
+/// still be ready to go (approved, or failed with it before). Returns them.
 async fn check_members_ready(
     tx: &mut Transaction<'_, Postgres>,
     head: &ArticleRow,
-) -> Result<(), AppError> {
+) -> Result<Vec<ArticleRow>, AppError> {
     let Some(message) = head.message_id else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    for member in crate::store::messages::articles(&mut **tx, message).await? {
-        if member.id == head.id {
-            continue;
-        }
+    let mut members = crate::store::messages::articles(&mut **tx, message).await?;
+    members.retain(|member| member.id != head.id);
+    for member in &members {
         if !matches!(
             member.state(),
             ArticleState::Approved | ArticleState::Failed
@@ -1433,7 +1485,7 @@ async fn check_members_ready(
             .into());
         }
     }
-    Ok(())
+    Ok(members)
 }
 
 /// A send that could not happen, as the caller of an RPC sees it.

@@ -183,8 +183,13 @@ pub enum ReviewError {
         state: ArticleState,
         action: &'static str,
     },
-    #[error("the author of an article may not review it")]
+    #[error("the author of an article, or anyone who edited it, may not review it")]
     AuthorReviews,
+    #[error(
+        "{hits} sensitive-word hit(s) of article {article} of the message are not overridden; \
+         a reviewer must override each with a reason"
+    )]
+    MemberOpenHits { article: String, hits: usize },
     #[error("{reviewer} already did the {stage} review; each review needs a different person")]
     SameReviewer {
         reviewer: String,
@@ -231,6 +236,8 @@ pub struct Subject<'a> {
     pub state: ArticleState,
     /// The author's person id.
     pub author: &'a str,
+    /// Everyone who wrote a version of it (the author too): none of them reviews it.
+    pub writers: &'a [String],
     pub history: &'a ReviewHistory,
     /// Sensitive-word hits in the current version that no reviewer has overridden.
     pub open_hits: usize,
@@ -310,7 +317,7 @@ pub fn decide(
                 });
             };
             need(actor, stage.role(), verb)?;
-            if actor.id == subject.author {
+            if actor.id == subject.author || subject.writers.contains(&actor.id) {
                 return Err(ReviewError::AuthorReviews);
             }
             if let Some((done, _)) = subject
@@ -453,6 +460,7 @@ mod tests {
             &Subject {
                 state,
                 author: "dept:li",
+                writers: &[],
                 history,
                 open_hits: 0,
             },
@@ -546,11 +554,43 @@ mod tests {
     }
 
     #[test]
+    fn nobody_who_edited_an_article_reviews_it() {
+        let writers = ["dept:li".to_owned(), "dept:zhou".to_owned()];
+        let subject = Subject {
+            state: ArticleState::Submitted,
+            author: "dept:li",
+            writers: &writers,
+            history: &ReviewHistory::default(),
+            open_hits: 0,
+        };
+        assert_eq!(
+            decide(
+                &subject,
+                &actor("dept:zhou", Role::Reviewer),
+                &Action::Approve,
+                ""
+            )
+            .unwrap_err(),
+            ReviewError::AuthorReviews
+        );
+        assert!(
+            decide(
+                &subject,
+                &actor("office:wang", Role::Reviewer),
+                &Action::Approve,
+                ""
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn rejection_needs_a_reason_and_returns_the_article_to_draft() {
         let who = actor("office:wang", Role::Reviewer);
         let subject = Subject {
             state: ArticleState::Submitted,
             author: "dept:li",
+            writers: &[],
             history: &ReviewHistory::default(),
             open_hits: 0,
         };
@@ -571,6 +611,7 @@ mod tests {
         let subject = Subject {
             state: ArticleState::Draft,
             author: "dept:li",
+            writers: &[],
             history: &ReviewHistory::default(),
             open_hits: 2,
         };

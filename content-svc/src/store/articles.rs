@@ -396,6 +396,14 @@ pub async fn claim_due(db: &PgPool, limit: i64) -> Result<Vec<(Uuid, i32)>, sqlx
     .await
 }
 
+/// Everyone who wrote a version of the article (its author among them).
+pub async fn writers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT edited_by FROM article_versions WHERE article_id = $1")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
 /// Locks (for this transaction) up to `limit` sends whose outcome is unknown: in
 /// `publishing` for more than `older_than` with no WeChat job recorded. `updated_at`
 /// dates the move to publishing: nothing else writes it while no job id is set. A

@@ -6,6 +6,7 @@ mod auth;
 mod directory;
 mod directory_writes;
 mod drain;
+mod duties;
 mod hall;
 mod helpers;
 mod import;

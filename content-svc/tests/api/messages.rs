@@ -6,7 +6,7 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{article, create, next_event, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
+use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
 
 fn compose(ids: &[&String], message: &str) -> pb::ComposeMessageRequest {
     pb::ComposeMessageRequest {
@@ -352,6 +352,63 @@ async fn a_message_waiting_to_retry_can_be_cancelled_and_its_articles_are_ready_
             .calls_to("/cgi-bin/freepublish/submit")
             .len(),
         3
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_does_not_go_out_with_an_article_whose_new_hits_are_not_overridden() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let head = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let member = stack
+        .approved_with(create(
+            "道路施工公告",
+            "<p>施工期间请刷票绕行。</p>",
+            pb::Channel::Freepublish,
+        ))
+        .await;
+    client
+        .compose_message(by(compose(&[&head, &member], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed");
+    // The lexicon grows after both were approved.
+    client
+        .put_lexicon_entry(authed(
+            pb::LexiconEntry {
+                word: "刷票".into(),
+                category: "fraud".into(),
+            },
+            ADMIN_KEY,
+        ))
+        .await
+        .expect("added");
+    for refused in [
+        client
+            .publish_article(by(article(&head), PUBLISHER_KEY, "chen"))
+            .await
+            .unwrap_err(),
+        client
+            .schedule_article(by(
+                pb::ScheduleArticleRequest {
+                    id: head.clone(),
+                    at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp() + 3600,
+                        nanos: 0,
+                    }),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert!(refused.message().contains(&member), "{}", refused.message());
+    }
+    assert!(
+        stack.mock.state().calls_to("/cgi-bin/draft/add").is_empty(),
+        "nothing went to WeChat"
     );
     stack.app.stop().await;
 }
