@@ -294,7 +294,10 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
         .await
         .unwrap_err();
     assert_eq!(own.code(), Code::FailedPrecondition);
-    assert_eq!(own.message(), "the author of an article, or anyone who edited it, may not review it");
+    assert_eq!(
+        own.message(),
+        "the author of an article, or anyone who edited it, may not review it"
+    );
     client
         .review_article(by(approve(&id), REVIEWER_KEY, "wang"))
         .await
