@@ -761,3 +761,64 @@ fn account() -> platform::ids::AccountId {
 fn citizen() -> platform::ids::OpenId {
     platform::ids::OpenId::parse(CITIZEN).expect("a valid openid")
 }
+
+#[tokio::test]
+async fn a_ticket_reopened_after_its_rating_can_be_rated_again_when_closed_again() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut citizen = crate::citizen::Citizen::new();
+    let openid = citizen.openid.clone();
+    app.insert_follower(&openid, Some(1)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now() - Duration::minutes(1))
+        .expect("window open");
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "answered", 30)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let tickets = || async {
+        sqlx::query_as::<_, (uuid::Uuid, Option<i16>)>(
+            "SELECT id, rating FROM tickets WHERE account = $1 AND openid = $2",
+        )
+        .bind(ACCOUNT)
+        .bind(&openid)
+        .fetch_all(&app.db)
+        .await
+        .expect("read")
+    };
+
+    agent.close_ticket(action(id)).await.expect("closed");
+    app.publish(&citizen.says("2")).await;
+    crate::citizen::eventually("rated 2", || async {
+        (tickets().await == [(id, Some(2))]).then_some(())
+    })
+    .await;
+    // Dissatisfied: the department works on it again and closes it again, which
+    // asks for a rating again; the citizen's new rating is recorded.
+    agent.reopen_ticket(action(id)).await.expect("reopened");
+    agent
+        .reply_to_ticket(ReplyToTicketRequest {
+            id: id.to_string(),
+            text: "已重新处理，路灯已更换".into(),
+            agent: String::new(),
+        })
+        .await
+        .expect("answered");
+    agent.close_ticket(action(id)).await.expect("closed again");
+    let asked = mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .iter()
+        .filter(|call| {
+            call.body
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains(RATING_QUESTION))
+        })
+        .count();
+    assert_eq!(asked, 2, "asked after each close");
+    app.publish(&citizen.says("5")).await;
+    crate::citizen::eventually("rated 5, no new ticket", || async {
+        (tickets().await == [(id, Some(5))]).then_some(())
+    })
+    .await;
+}

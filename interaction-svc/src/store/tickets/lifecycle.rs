@@ -222,10 +222,13 @@ async fn write(
         }
         TicketEvent::Closed => "state = $2, closed_at = now()",
         // A pending rating question is withdrawn, so the citizen's next digit is not
-        // mistaken for a rating. A new round starts: new deadlines, and the sweeper
-        // judges them afresh (the first round's escalations stay in the history).
+        // mistaken for a rating, and a rating given is cleared, so the next close's
+        // question can be answered (the first stays in the history). A new round
+        // starts: new deadlines, and the sweeper judges them afresh (the first
+        // round's escalations stay in the history).
         TicketEvent::Reopened(_) => {
             "state = $2, closed_at = NULL, rating_requested_at = NULL,
+             rating = NULL, rated_event_id = NULL,
              acknowledge_due_at = $7, resolve_due_at = $8,
              acknowledge_overdue_at = NULL, resolve_overdue_at = NULL, overdue = false"
         }
