@@ -267,6 +267,7 @@ impl Callbacks {
             summary: &summary,
             opened_at: citizen.at,
             deadlines: placement.deadlines,
+            event_id: citizen.event_id,
         };
         let (ticket, event, note) = match tickets_inbound::open_or_join(tx, &new).await? {
             Placed::Opened(ticket) => {

@@ -37,9 +37,22 @@ impl Intake {
 
     /// The acknowledgement the citizen gets for `placement`.
     pub fn acknowledgement(&self, placement: &Placement) -> String {
-        default_reply::acknowledgement(
-            self.departments.display(&placement.route.department),
+        self.opened_acknowledgement(
+            &placement.route.department,
             placement.deadlines.acknowledge_due_at,
+        )
+    }
+
+    /// The acknowledgement of a ticket opened for `department`, to be acknowledged
+    /// by `acknowledge_due_at`.
+    pub fn opened_acknowledgement(
+        &self,
+        department: &str,
+        acknowledge_due_at: DateTime<Utc>,
+    ) -> String {
+        default_reply::acknowledgement(
+            self.departments.display(department),
+            acknowledge_due_at,
             self.policy.calendar.offset(),
         )
     }

@@ -116,10 +116,17 @@ impl Responder {
             Reply::Acknowledgement => {
                 // The consumer adds a message to the citizen's ticket still being
                 // handled, if there is one: tell them that ticket's department and
-                // deadline, not the ones a new ticket would get.
+                // deadline, not the ones a new ticket would get. A ticket this very
+                // callback opened (the consumer got there first) is a new one.
                 let active =
                     tickets_inbound::active(&self.db, &inbound.account, &inbound.openid).await?;
                 let text = match active {
+                    Some(ticket)
+                        if ticket.opened_event_id.as_deref() == Some(inbound.event_id.as_str()) =>
+                    {
+                        self.intake
+                            .opened_acknowledgement(&ticket.department, ticket.acknowledge_due_at)
+                    }
                     Some(ticket) => self.intake.joined_acknowledgement(
                         &ticket.department,
                         ticket.state()?,

@@ -32,12 +32,15 @@ pub struct TicketRow {
     pub awaiting_citizen: bool,
     pub rating: Option<i16>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The callback that opened it (none for tickets opened before migration 0008).
+    pub opened_event_id: Option<String>,
 }
 
 /// The columns of [`TicketRow`], for every query that reads one.
 pub(crate) const TICKET_COLUMNS: &str =
     "id, account, department, openid, state, category, summary, opened_at,
-     acknowledge_due_at, resolve_due_at, overdue, assignee, awaiting_citizen, rating, closed_at";
+     acknowledge_due_at, resolve_due_at, overdue, assignee, awaiting_citizen, rating, closed_at,
+     opened_event_id";
 
 impl TicketRow {
     /// The ticket's id.

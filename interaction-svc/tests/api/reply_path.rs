@@ -120,6 +120,34 @@ async fn an_unanswered_message_is_told_who_has_it_and_by_when() {
 }
 
 #[tokio::test]
+async fn a_first_message_applied_before_its_reply_is_asked_is_not_told_it_joined_a_request() {
+    let app = spawn_app().await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    let first = citizen.says("我家门口路灯坏了");
+    // The consumer opens the ticket before the gateway's request is served (they
+    // run in parallel, and a retry on another gateway replica asks again).
+    app.publish(&first).await;
+    eventually("the ticket opened", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE openid = $1")
+            .bind(&citizen.openid)
+            .fetch_one(&app.db)
+            .await
+            .ok()
+            .filter(|n| *n == 1)
+    })
+    .await;
+    let reply = app.passive_reply(&nats, &first).await;
+    let text = text_of(&reply).expect("a text reply");
+    assert!(text.starts_with("已收到您的留言，已转"), "{text}");
+
+    // The citizen's next message does join it.
+    let reply = app.passive_reply(&nats, &citizen.says("已经三天了")).await;
+    let text = text_of(&reply).expect("a text reply");
+    assert!(text.starts_with("已收到您的补充留言"), "{text}");
+}
+
+#[tokio::test]
 async fn a_message_joining_the_citizens_ticket_is_told_that_tickets_department_and_deadline() {
     let app = spawn_app().await;
     let nats = app.nats().await;

@@ -22,6 +22,8 @@ pub struct NewTicket<'a> {
     pub summary: &'a str,
     pub opened_at: DateTime<Utc>,
     pub deadlines: Deadlines,
+    /// The callback that opens it.
+    pub event_id: &'a str,
 }
 
 /// Where a citizen's message landed.
@@ -47,8 +49,8 @@ pub async fn open_or_join(
         }
         let opened: Option<TicketRow> = sqlx::query_as(&format!(
             "INSERT INTO tickets (id, account, department, openid, state, category, summary,
-                                  opened_at, acknowledge_due_at, resolve_due_at)
-             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9)
+                                  opened_at, acknowledge_due_at, resolve_due_at, opened_event_id)
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10)
              ON CONFLICT (account, openid) WHERE state <> 'closed' DO NOTHING
              RETURNING {TICKET_COLUMNS}"
         ))
@@ -61,6 +63,7 @@ pub async fn open_or_join(
         .bind(new.opened_at)
         .bind(new.deadlines.acknowledge_due_at)
         .bind(new.deadlines.resolve_due_at)
+        .bind(new.event_id)
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(ticket) = opened {
