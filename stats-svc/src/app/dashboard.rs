@@ -137,7 +137,7 @@ pub async fn account_page(
         categories: top(Metric::DirectoryCategoryHits).await?,
     };
     let departments =
-        department_scorecard(db, account, today - Days::new(29), today, office).await?;
+        department_scorecard(db, account, today - Days::new(29), today, now, office).await?;
     let readiness = readiness(db, rules, account, today, now, office).await?;
     let scope = [account.as_str().to_owned()];
     let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
@@ -195,6 +195,7 @@ pub async fn overview(
         office_midnight(rules.interaction_from(today), office),
         office_midnight(rules.overdue_from(today), office),
         end,
+        now,
     )
     .await?;
     let mut lines: BTreeMap<String, Readiness> = BTreeMap::new();

@@ -178,9 +178,9 @@ pub async fn readiness(
     let found = rules.check(&state, day);
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
     let from = rules.overdue_from(day);
-    let scores = department_scorecard(db, account, from, day, office).await?;
+    let scores = department_scorecard(db, account, from, day, now, office).await?;
     let (in_range, in_time) = scores.iter().fold((0, 0), |(n, k), s| {
-        (n + s.tickets_in_range, k + s.acknowledged_in_time)
+        (n + s.acknowledge_judged, k + s.acknowledged_in_time)
     });
     Ok(Readiness {
         last_published_on: state.last_published_on,

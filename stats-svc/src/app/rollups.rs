@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{FixedOffset, NaiveDate};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
@@ -41,6 +41,10 @@ pub struct DepartmentScore {
     pub tickets_in_range: i64,
     pub acknowledged_in_time: i64,
     pub resolved_in_time: i64,
+    /// Of those, the ones whose acknowledgement (resolution) is judged: done, or its
+    /// deadline passed. A ticket still inside its deadline is neither on time nor late.
+    pub acknowledge_judged: i64,
+    pub resolve_judged: i64,
 }
 
 impl DepartmentScore {
@@ -53,23 +57,34 @@ impl DepartmentScore {
         }
     }
 
-    /// A share of the tickets opened in the range (1 when there were none: nothing was late).
-    pub fn share(&self, count: i64) -> f64 {
-        if self.tickets_in_range == 0 {
-            1.0
-        } else {
-            count as f64 / self.tickets_in_range as f64
-        }
+    /// The share acknowledged by the deadline, of the tickets whose acknowledgement is
+    /// judged (1 when there are none: nothing was late).
+    pub fn acknowledged_share(&self) -> f64 {
+        share(self.acknowledged_in_time, self.acknowledge_judged)
+    }
+
+    /// The share closed by the deadline, of the tickets whose resolution is judged.
+    pub fn resolved_share(&self) -> f64 {
+        share(self.resolved_in_time, self.resolve_judged)
     }
 }
 
-/// Every department's score over `from..=to` (office days), the best acknowledgement
-/// compliance first (then the most tickets).
+fn share(count: i64, of: i64) -> f64 {
+    if of == 0 {
+        1.0
+    } else {
+        count as f64 / of as f64
+    }
+}
+
+/// Every department's score over `from..=to` (office days) as it stands at `now`, the
+/// best acknowledgement compliance first (then the most tickets).
 pub async fn department_scorecard(
     db: &PgPool,
     account: &AccountId,
     from: NaiveDate,
     to: NaiveDate,
+    now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<Vec<DepartmentScore>, AppError> {
     let mut scores: BTreeMap<String, DepartmentScore> = BTreeMap::new();
@@ -105,6 +120,13 @@ pub async fn department_scorecard(
                 ..DepartmentScore::default()
             });
         score.tickets_in_range += 1;
+        let passed = |due: Option<DateTime<Utc>>| due.is_some_and(|due| due <= now);
+        if ticket.acknowledged_at.is_some() || passed(ticket.acknowledge_due_at) {
+            score.acknowledge_judged += 1;
+        }
+        if ticket.closed_at.is_some() || passed(ticket.resolve_due_at) {
+            score.resolve_judged += 1;
+        }
         let (acks, resolves) = times.entry(ticket.department.clone()).or_default();
         if let Some(acked) = ticket.acknowledged_at {
             acks.push((acked - opened).num_milliseconds() as f64 / 1000.0);
@@ -127,8 +149,8 @@ pub async fn department_scorecard(
     }
     let mut scores: Vec<DepartmentScore> = scores.into_values().collect();
     scores.sort_by(|a, b| {
-        b.share(b.acknowledged_in_time)
-            .total_cmp(&a.share(a.acknowledged_in_time))
+        b.acknowledged_share()
+            .total_cmp(&a.acknowledged_share())
             .then(b.tickets_in_range.cmp(&a.tickets_in_range))
             .then(a.department.cmp(&b.department))
     });

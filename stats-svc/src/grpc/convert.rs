@@ -107,9 +107,11 @@ pub fn score(s: &DepartmentScore) -> pb::DepartmentScore {
         acknowledge_p90_seconds: ack_p90,
         resolve_median_seconds: resolve_median,
         resolve_p90_seconds: resolve_p90,
-        acknowledged_in_time: s.share(s.acknowledged_in_time),
-        resolved_in_time: s.share(s.resolved_in_time),
+        acknowledged_in_time: s.acknowledged_share(),
+        resolved_in_time: s.resolved_share(),
         tickets_in_range: s.tickets_in_range,
+        acknowledge_judged: s.acknowledge_judged,
+        resolve_judged: s.resolve_judged,
     }
 }
 

@@ -102,10 +102,16 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         let req = request.get_ref();
         let account = scoped(caller, &req.account)?;
         let (from, to) = convert::range(&req.from, &req.to)?;
-        let scores =
-            app::rollups::department_scorecard(&self.db, &account, from, to, self.settings.office)
-                .await
-                .map_err(GrpcError::from)?;
+        let scores = app::rollups::department_scorecard(
+            &self.db,
+            &account,
+            from,
+            to,
+            chrono::Utc::now(),
+            self.settings.office,
+        )
+        .await
+        .map_err(GrpcError::from)?;
         Ok(Response::new(pb::DepartmentScorecard {
             account: account.as_str().to_owned(),
             departments: scores.iter().map(convert::score).collect(),

@@ -184,7 +184,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         // Ranked bars read bottom-up, so the best department goes last.
         "departments": departments.iter().rev().map(|d| d.department.clone()).collect::<Vec<_>>(),
         "compliance": departments.iter().rev()
-            .map(|d| (d.share(d.acknowledged_in_time) * 1000.0).round() / 10.0)
+            .map(|d| (d.acknowledged_share() * 1000.0).round() / 10.0)
             .collect::<Vec<_>>(),
     });
     let mut table = String::from(
@@ -208,7 +208,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
             d.overdue,
             duration(median),
             duration(p90),
-            d.share(d.acknowledged_in_time) * 100.0,
+            d.acknowledged_share() * 100.0,
             if d.rated == 0 {
                 "—".to_owned()
             } else {

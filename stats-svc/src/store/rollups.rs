@@ -204,7 +204,8 @@ pub struct TicketSummary {
     /// Opened since the interaction window's start, and of those answered.
     pub recent: i64,
     pub recent_answered: i64,
-    /// Opened since the overdue window's start, and of those acknowledged by the deadline.
+    /// Opened since the overdue window's start whose acknowledgement is judged at
+    /// `now` (done, or due), and of those acknowledged by the deadline.
     pub in_window: i64,
     pub acknowledged_in_time: i64,
 }
@@ -216,6 +217,7 @@ pub async fn ticket_summaries(
     interaction_from: DateTime<Utc>,
     overdue_from: DateTime<Utc>,
     until: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<TicketSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT account,
@@ -223,7 +225,9 @@ pub async fn ticket_summaries(
                 count(*) FILTER (WHERE opened_at >= $1
                                    AND (acknowledged_at IS NOT NULL OR closed_at IS NOT NULL))
                     AS recent_answered,
-                count(*) FILTER (WHERE opened_at >= $2) AS in_window,
+                count(*) FILTER (WHERE opened_at >= $2
+                                   AND (acknowledged_at IS NOT NULL OR acknowledge_due_at <= $4))
+                    AS in_window,
                 count(*) FILTER (WHERE opened_at >= $2 AND acknowledged_at IS NOT NULL
                                    AND (acknowledge_due_at IS NULL OR acknowledged_at <= acknowledge_due_at))
                     AS acknowledged_in_time
@@ -234,6 +238,7 @@ pub async fn ticket_summaries(
     .bind(interaction_from)
     .bind(overdue_from)
     .bind(until)
+    .bind(now)
     .fetch_all(db)
     .await
 }

@@ -350,6 +350,79 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
 }
 
 #[tokio::test]
+async fn a_ticket_still_inside_its_deadlines_is_neither_on_time_nor_late() {
+    let app = spawn_app().await;
+    let year_2100 = 4_102_444_800;
+    let pending = |event_id: &str, ticket_id: &str, kind| ev::TicketChanged {
+        acknowledge_due_at: ts(year_2100),
+        resolve_due_at: ts(year_2100),
+        ..ticket(event_id, ticket_id, "water", kind, NINE_AM)
+    };
+    // Water: one ticket opened and waiting (both deadlines far ahead), one
+    // acknowledged in time and still being resolved, one late (due 10:00, not
+    // acknowledged: judged late once the deadline passed).
+    publish_ticket(
+        &app,
+        &pending("w1-open", "w1", ev::TicketChangeKind::Opened),
+        "w1-open",
+    )
+    .await;
+    publish_ticket(
+        &app,
+        &pending("w2-open", "w2", ev::TicketChangeKind::Opened),
+        "w2-open",
+    )
+    .await;
+    publish_ticket(
+        &app,
+        &ev::TicketChanged {
+            header: Some(ev::EventHeader {
+                event_id: "w2-ack".into(),
+                account: "chenzhou".into(),
+                occurred_at: ts(NINE_AM + 10 * MINUTE),
+            }),
+            ..pending("w2-ack", "w2", ev::TicketChangeKind::Acknowledged)
+        },
+        "w2-ack",
+    )
+    .await;
+    let late = ticket(
+        "w3-open",
+        "w3",
+        "water",
+        ev::TicketChangeKind::Opened,
+        NINE_AM,
+    );
+    publish_ticket(&app, &late, "w3-open").await;
+    wait_for_applied(&app, 4).await;
+
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let water = &scorecard.departments[0];
+    assert_eq!(water.tickets_in_range, 3);
+    // Acknowledgement judged for w2 (done, in time) and w3 (due, not done): 1 of 2.
+    assert_eq!(
+        (water.acknowledge_judged, water.acknowledged_in_time),
+        (2, 0.5)
+    );
+    // Resolution judged for w3 only (due 12:00, not closed): 0 of 1.
+    assert_eq!((water.resolve_judged, water.resolved_in_time), (1, 0.0));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
     use ev::TicketChangeKind as K;
     use stats_svc::domain::inspection::InspectionRules;
