@@ -324,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
                     article_id: format!("seed-{day}-{n}"),
                     title: "政务信息".to_owned(),
                     published_on: day.to_string(),
-                    headline: n == 0,
+                    headline: Some(n == 0),
                     reads,
                     zaikan: reads / 80,
                     likes: reads / 40,

@@ -13,7 +13,8 @@ pub struct ArticleEntry {
     pub article_id: String,
     pub title: String,
     pub published_on: NaiveDate,
-    pub headline: bool,
+    /// `None` keeps what is stored.
+    pub headline: Option<bool>,
     pub reads: i64,
     pub zaikan: i64,
     pub likes: i64,
@@ -22,19 +23,21 @@ pub struct ArticleEntry {
     pub entered_by: String,
 }
 
-/// Stores an article's figures entered by hand. Reads and shares of 0 and an empty
-/// title keep what is stored: the datacube pulls those, and an editor entering the
-/// likes and 在看 it lacks must not wipe them.
+/// Stores an article's figures entered by hand. A figure of 0, an empty title and no
+/// headline flag keep what is stored: the datacube pulls reads, shares, the title
+/// and the flag, and an editor enters the 在看 and likes it lacks, one at a time.
 pub async fn upsert_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO article_figures (account, article_id, title, published_on, headline,
              reads, zaikan, likes, shares, entered_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         VALUES ($1, $2, $3, $4, COALESCE($5, false), $6, $7, $8, $9, $10)
          ON CONFLICT (account, article_id) DO UPDATE SET
              title = COALESCE(NULLIF(EXCLUDED.title, ''), article_figures.title),
-             published_on = EXCLUDED.published_on, headline = EXCLUDED.headline,
+             published_on = EXCLUDED.published_on,
+             headline = COALESCE($5, article_figures.headline),
              reads = CASE WHEN EXCLUDED.reads = 0 THEN article_figures.reads ELSE EXCLUDED.reads END,
-             zaikan = EXCLUDED.zaikan, likes = EXCLUDED.likes,
+             zaikan = CASE WHEN EXCLUDED.zaikan = 0 THEN article_figures.zaikan ELSE EXCLUDED.zaikan END,
+             likes = CASE WHEN EXCLUDED.likes = 0 THEN article_figures.likes ELSE EXCLUDED.likes END,
              shares = CASE WHEN EXCLUDED.shares = 0 THEN article_figures.shares ELSE EXCLUDED.shares END,
              entered_by = EXCLUDED.entered_by, updated_at = now()",
     )

@@ -262,7 +262,7 @@ async fn feed(app: &Running) {
                         article_id: format!("{account}-{n}"),
                         title: "通知".to_owned(),
                         published_on: published.to_string(),
-                        headline: n % 2 == 0,
+                        headline: Some(n % 2 == 0),
                         reads: reads + n * 37,
                         zaikan: reads / 100,
                         likes: reads / 50,

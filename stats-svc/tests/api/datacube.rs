@@ -126,7 +126,7 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
                 account: "demo".to_owned(),
                 article_id: article_id.clone(),
                 published_on: published_on.to_string(),
-                headline: true,
+                headline: Some(true),
                 zaikan: 400,
                 likes: 90,
                 ..Default::default()
@@ -147,6 +147,34 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
         (reads, shares, 400, 90)
     );
     assert!(!after.4.is_empty(), "the pulled title stays");
+    // Likes counted again later, entered alone: the 在看 and the headline flag stay.
+    pb::stats_service_client::StatsServiceClient::new(
+        Channel::from_shared(format!("http://127.0.0.1:{}", replicas[0].0))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    )
+    .record_article_figures(authed(
+        pb::RecordArticleFiguresRequest {
+            account: "demo".to_owned(),
+            article_id: article_id.clone(),
+            published_on: published_on.to_string(),
+            likes: 120,
+            ..Default::default()
+        },
+        EDITOR_KEY,
+    ))
+    .await
+    .expect("the editor enters the likes alone");
+    let again: (bool, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT headline, reads, shares, zaikan, likes FROM article_figures WHERE article_id = $1",
+    )
+    .bind(&article_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(again, (true, reads, shares, 400, 120));
     db.close().await;
 
     // The day's article reads (getarticlesummary) by article, summed on the account

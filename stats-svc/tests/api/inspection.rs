@@ -191,7 +191,7 @@ async fn enter(app: &TestApp, account: &str, article: &str, reads: u64, zaikan: 
                 article_id: article.to_owned(),
                 title: "通知".to_owned(),
                 published_on: "2026-11-10".to_owned(),
-                headline: true,
+                headline: Some(true),
                 reads,
                 zaikan,
                 likes: 0,
