@@ -3,6 +3,7 @@
 //! `domain::review`, saves the state, the audit row and the CONTENT event in one
 //! transaction; WeChat is called only after the commit.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -651,12 +652,38 @@ impl Articles {
         if changed > review::POST_PUBLISH_EDIT_MAX {
             return Err(review::ReviewError::EditTooLarge(changed).into());
         }
-        let hits = self.screen(&content).await?;
-        if !hits.is_empty() {
-            return Err(review::ReviewError::OpenHits(hits.len()).into());
+        // The edit moves the hits a reviewer overrode in the published text (their
+        // keys hold offsets): each keeps its override, matched by field and word;
+        // only a hit the edit brings in is refused.
+        let mut overridden: HashMap<(String, String), Vec<(String, String)>> = HashMap::new();
+        for (key, reviewer, reason) in store::overrides(&mut *tx, id, row.version).await? {
+            let mut parts = key.splitn(3, ':');
+            if let (Some(field), Some(_), Some(word)) = (parts.next(), parts.next(), parts.next()) {
+                overridden
+                    .entry((field.to_owned(), word.to_owned()))
+                    .or_default()
+                    .push((reviewer, reason));
+            }
+        }
+        let mut carried = Vec::new();
+        let mut new_hits = 0;
+        for hit in self.screen(&content).await? {
+            match overridden
+                .get_mut(&(hit.field.to_owned(), hit.word.clone()))
+                .and_then(Vec::pop)
+            {
+                Some((reviewer, reason)) => carried.push((hit.key(), reviewer, reason)),
+                None => new_hits += 1,
+            }
+        }
+        if new_hits > 0 {
+            return Err(review::ReviewError::OpenHits(new_hits).into());
         }
         let version = row.version + 1;
         store::update_content(&mut tx, id, version, &content, &who.actor.id).await?;
+        for (key, reviewer, reason) in &carried {
+            store::add_override(&mut tx, id, version, key, reviewer, reason).await?;
+        }
         store::audit(
             &mut tx,
             &Audit {

@@ -7,8 +7,8 @@ use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{article, create, next_event, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, by};
+use crate::articles::{approve, article, create, next_event, spawn_stack};
+use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-chart-of-the-pipes-";
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
@@ -212,6 +212,94 @@ async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_t
     assert_eq!(
         counted, 1,
         "the expired calls were trimmed and the new one counted"
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hit_overridden_before_publishing_does_not_block_the_edit_after_it() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let created = client
+        .create_article(by(
+            create(
+                "停水通知",
+                "<p>本周六上午九点至十二点停水，勿信包治百病广告。</p>",
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    assert_eq!(created.hits.len(), 1);
+    client
+        .override_hits(by(
+            pb::OverrideHitsRequest {
+                id: created.id.clone(),
+                overrides: vec![pb::HitOverride {
+                    key: created.hits[0].key.clone(),
+                    reason: "反面引用，提醒市民".into(),
+                }],
+            },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect("overridden");
+    let id = created.id;
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted");
+    for (key, person) in [
+        (REVIEWER_KEY, "wang"),
+        (REVIEWER_KEY, "zhao"),
+        (PUBLISHER_KEY, "chen"),
+    ] {
+        client
+            .review_article(by(approve(&id), key, person))
+            .await
+            .expect("approved");
+    }
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    next_event(&mut published).await;
+    let edit = |body: &str| pb::EditPublishedArticleRequest {
+        id: id.clone(),
+        body: body.into(),
+        reason: "结束时间有误".into(),
+    };
+
+    // A second copy of the word is a hit no reviewer saw: refused.
+    let refused = client
+        .edit_published_article(by(
+            edit("<p>本周六上午九点至十一点停水，勿信包治百病包治百病广告。</p>"),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    // The time fixed, the overridden word moved by nothing or by a character: kept.
+    let edited = client
+        .edit_published_article(by(
+            edit("<p>周六上午九点至十一点停水，勿信包治百病广告。</p>"),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("the edit is recorded")
+        .into_inner();
+    assert_eq!(edited.version, 2);
+    assert!(
+        edited.hits.iter().all(|h| h.overridden),
+        "the override carried to version 2: {:?}",
+        edited.hits
     );
     stack.app.stop().await;
 }
