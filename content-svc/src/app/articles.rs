@@ -258,12 +258,13 @@ impl Articles {
         Ok(screener.screen_all(fields.iter().map(|(f, t)| (*f, t.as_str()))))
     }
 
-    /// Refuses when an article of `rows` (a message's other articles) has a hit of
-    /// its current version that no reviewer overrode: the lexicon may have grown
-    /// since it was approved, and it goes out with its headline.
+    /// Refuses when an article of `rows` has a hit of its current version that no
+    /// reviewer overrode: the lexicon may have grown since it was approved (a
+    /// message's other articles go out with their headline, a scheduled article
+    /// long after it was approved).
     async fn refuse_open_hits(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        db: &mut sqlx::PgConnection,
         rows: &[ArticleRow],
     ) -> Result<(), AppError> {
         for row in rows {
@@ -271,13 +272,13 @@ impl Articles {
             if hits.is_empty() {
                 continue;
             }
-            let overridden = store::overrides(&mut **tx, row.id, row.version).await?;
+            let overridden = store::overrides(&mut *db, row.id, row.version).await?;
             let open = hits
                 .iter()
                 .filter(|h| !overridden.iter().any(|(k, _, _)| *k == h.key()))
                 .count();
             if open > 0 {
-                return Err(review::ReviewError::MemberOpenHits {
+                return Err(review::ReviewError::ArticleOpenHits {
                     article: row.id.to_string(),
                     hits: open,
                 }
@@ -946,6 +947,24 @@ impl Articles {
         if row.state() != ArticleState::Publishing {
             return Ok(());
         }
+        // Screened again as it goes: a word may have joined the lexicon since the
+        // article was scheduled (or since its last attempt).
+        let rows = self.message_rows(&row).await?;
+        let screened = self
+            .refuse_open_hits(&mut *self.db.acquire().await?, &rows)
+            .await;
+        if let Err(AppError::Review(refused)) = screened {
+            tracing::warn!(article = %id, %refused, "send held back by the lexicon");
+            ledger::release(&self.db, id).await?;
+            return self
+                .finish(
+                    id,
+                    Outcome::Failed(refused.to_string()),
+                    &Uuid::now_v7().to_string(),
+                )
+                .await;
+        }
+        screened?;
         // A scheduled mass send meets the quota here (publish-now reserved already).
         let mut tx = self.db.begin().await?;
         match self.reserve_quota(&mut tx, &row).await {
@@ -964,7 +983,6 @@ impl Articles {
                     .await;
             }
         }
-        let rows = self.message_rows(&row).await?;
         self.members_follow(&row, &rows[1..]).await?;
         let sent = match self.media.drafts(&rows).await {
             Ok(drafts) => self.hand_over(&row, &drafts).await,

@@ -186,10 +186,10 @@ pub enum ReviewError {
     #[error("the author of an article, or anyone who edited it, may not review it")]
     AuthorReviews,
     #[error(
-        "{hits} sensitive-word hit(s) of article {article} of the message are not overridden; \
-         a reviewer must override each with a reason"
+        "{hits} sensitive-word hit(s) of article {article} are not overridden; a reviewer \
+         must override each with a reason"
     )]
-    MemberOpenHits { article: String, hits: usize },
+    ArticleOpenHits { article: String, hits: usize },
     #[error("{reviewer} already did the {stage} review; each review needs a different person")]
     SameReviewer {
         reviewer: String,

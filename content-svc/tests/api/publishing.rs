@@ -8,7 +8,7 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{approve, article, create, next_event, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
+use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-chart-of-the-pipes-";
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
@@ -300,6 +300,53 @@ async fn a_hit_overridden_before_publishing_does_not_block_the_edit_after_it() {
         edited.hits.iter().all(|h| h.overridden),
         "the override carried to version 2: {:?}",
         edited.hits
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_article_is_screened_again_when_it_goes_out() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved_with(create(
+            "道路施工公告",
+            "<p>施工期间请刷票绕行。</p>",
+            pb::Channel::Freepublish,
+        ))
+        .await;
+    let mut failed = stack.watch("failed").await;
+    client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: id.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp() + 3,
+                    nanos: 0,
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("scheduled");
+    // Before it is due, the lexicon gains a word the article contains.
+    client
+        .put_lexicon_entry(authed(
+            pb::LexiconEntry {
+                word: "刷票".into(),
+                category: "fraud".into(),
+            },
+            ADMIN_KEY,
+        ))
+        .await
+        .expect("added");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    assert!(event.reason.contains("sensitive-word"), "{}", event.reason);
+    assert!(
+        stack.mock.state().calls_to("/cgi-bin/draft/add").is_empty(),
+        "nothing went to WeChat"
     );
     stack.app.stop().await;
 }
