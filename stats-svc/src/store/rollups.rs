@@ -49,8 +49,10 @@ pub async fn add(tx: &mut Transaction<'_, Postgres>, tallies: &[Tally]) -> Resul
 }
 
 /// Folds one ticket change into the ticket's row: each step keeps its earliest time,
-/// and the department follows the newest change, so the order events arrive in does
-/// not matter.
+/// the deadlines are those of the earliest change carrying them (the first round's,
+/// which the first acknowledgement and close are judged by; a reopen brings new
+/// ones), and the department follows the newest change, so the order events arrive
+/// in does not matter.
 pub async fn record_ticket(
     tx: &mut Transaction<'_, Postgres>,
     fact: &TicketFact,
@@ -60,8 +62,8 @@ pub async fn record_ticket(
     sqlx::query(
         "INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at,
              acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
-             overdue_count, rating, last_closed_at, last_reopened_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13)
+             overdue_count, rating, last_closed_at, last_reopened_at, deadlines_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13, $14)
          ON CONFLICT (account, ticket_id) DO UPDATE SET
              department = CASE WHEN ticket_times.department_at IS NULL
                                  OR EXCLUDED.department_at >= ticket_times.department_at
@@ -71,8 +73,15 @@ pub async fn record_ticket(
              acknowledged_at = LEAST(ticket_times.acknowledged_at, EXCLUDED.acknowledged_at),
              answered_at = LEAST(ticket_times.answered_at, EXCLUDED.answered_at),
              closed_at = LEAST(ticket_times.closed_at, EXCLUDED.closed_at),
-             acknowledge_due_at = COALESCE(EXCLUDED.acknowledge_due_at, ticket_times.acknowledge_due_at),
-             resolve_due_at = COALESCE(EXCLUDED.resolve_due_at, ticket_times.resolve_due_at),
+             acknowledge_due_at = CASE WHEN ticket_times.deadlines_at IS NULL
+                                         OR EXCLUDED.deadlines_at < ticket_times.deadlines_at
+                                       THEN COALESCE(EXCLUDED.acknowledge_due_at, ticket_times.acknowledge_due_at)
+                                       ELSE ticket_times.acknowledge_due_at END,
+             resolve_due_at = CASE WHEN ticket_times.deadlines_at IS NULL
+                                     OR EXCLUDED.deadlines_at < ticket_times.deadlines_at
+                                   THEN COALESCE(EXCLUDED.resolve_due_at, ticket_times.resolve_due_at)
+                                   ELSE ticket_times.resolve_due_at END,
+             deadlines_at = LEAST(ticket_times.deadlines_at, EXCLUDED.deadlines_at),
              overdue_count = ticket_times.overdue_count + EXCLUDED.overdue_count,
              rating = COALESCE(EXCLUDED.rating, ticket_times.rating),
              last_closed_at = GREATEST(ticket_times.last_closed_at, EXCLUDED.last_closed_at),
@@ -93,6 +102,10 @@ pub async fn record_ticket(
     .bind(i32::from(fact.kind == K::Overdue))
     .bind(fact.rating.map(i16::from))
     .bind(at(K::Reopened))
+    .bind(
+        (fact.acknowledge_due_at.is_some() || fact.resolve_due_at.is_some())
+            .then_some(fact.occurred_at),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())

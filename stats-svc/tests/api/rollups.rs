@@ -423,6 +423,69 @@ async fn a_ticket_still_inside_its_deadlines_is_neither_on_time_nor_late() {
 }
 
 #[tokio::test]
+async fn a_reopened_ticket_is_judged_by_the_deadlines_of_its_first_round() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    // Each ticket acknowledged at 11:00 (due 10:00) and closed at 14:00 (due 12:00):
+    // late twice. Reopened at 15:00 with a new round's deadlines, days ahead; the
+    // reopen of o1 arrives first, that of o2 last (the consumer's lanes do not keep
+    // order across kinds).
+    for (ticket_id, reopen_first) in [("o1", true), ("o2", false)] {
+        let step = |kind, at| {
+            let event_id = format!("{ticket_id}-{kind:?}");
+            (ticket(&event_id, ticket_id, "water", kind, at), event_id)
+        };
+        let (reopen, reopen_id) = step(K::Reopened, NINE_AM + 6 * HOUR);
+        let reopen = ev::TicketChanged {
+            acknowledge_due_at: ts(NINE_AM + 30 * HOUR),
+            resolve_due_at: ts(NINE_AM + 100 * HOUR),
+            ..reopen
+        };
+        if reopen_first {
+            publish_ticket(&app, &reopen, &reopen_id).await;
+        }
+        for (kind, at) in [
+            (K::Opened, NINE_AM),
+            (K::Overdue, NINE_AM + HOUR),
+            (K::Acknowledged, NINE_AM + 2 * HOUR),
+            (K::Closed, NINE_AM + 5 * HOUR),
+        ] {
+            let (change, event_id) = step(kind, at);
+            publish_ticket(&app, &change, &event_id).await;
+        }
+        if !reopen_first {
+            publish_ticket(&app, &reopen, &reopen_id).await;
+        }
+    }
+    wait_for_applied(&app, 10).await;
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let water = &scorecard.departments[0];
+    assert_eq!(
+        (
+            water.overdue,
+            water.acknowledged_in_time,
+            water.resolved_in_time
+        ),
+        (2, 0.0, 0.0),
+        "late in their first round, whatever the second one's deadlines"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
     use ev::TicketChangeKind as K;
     use stats_svc::domain::inspection::InspectionRules;
