@@ -123,7 +123,10 @@ impl Deliverer {
     }
 
     /// Sends `text` to the citizen of `ticket` if they are inside the 48-hour window;
-    /// otherwise (or if WeChat says 45015) reports it held. Writes nothing.
+    /// otherwise (or if WeChat says 45015) reports it held. Writes nothing. While
+    /// anything is held for the citizen it is held too, behind it: the flush that
+    /// follows sends them all, oldest first, so a new answer never overtakes one
+    /// the citizen has not had yet.
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id, account = %ticket.account))]
     pub async fn send_answer(
         &self,
@@ -131,6 +134,10 @@ impl Deliverer {
         text: &str,
     ) -> Result<Delivery, DeliveryError> {
         let client = self.client(&ticket.account)?;
+        if thread::has_held(&self.db, &ticket.account, &ticket.openid).await? {
+            record_outcome(&ticket.account, "held");
+            return Ok(Delivery::Held);
+        }
         let last =
             followers_read::last_interaction(&self.db, &ticket.account, &ticket.openid).await?;
         let in_window = last.is_some_and(|at| Utc::now() - at < WINDOW);

@@ -822,3 +822,69 @@ async fn a_ticket_reopened_after_its_rating_can_be_rated_again_when_closed_again
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut citizen = crate::citizen::Citizen::new();
+    let openid = citizen.openid.clone();
+    // Last wrote three days ago: the first answer is held.
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let reply = |text: &str| ReplyToTicketRequest {
+        id: id.to_string(),
+        text: text.into(),
+        agent: String::new(),
+    };
+    agent
+        .reply_to_ticket(reply("A1 预计明天修复"))
+        .await
+        .expect("held");
+    // The citizen writes; the flush meets a busy WeChat three times and A1 stays held.
+    mock.state()
+        .inject(&FaultRequest {
+            busy: Some(3),
+            busy_path: Some(CUSTOM_SEND.into()),
+            ..FaultRequest::default()
+        })
+        .expect("fault injected");
+    let message = citizen.says("怎么样了");
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, message.create_time())
+        .expect("window open");
+    app.publish(&message).await;
+    crate::citizen::eventually("the flush tried and A1 is held again", || async {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_messages WHERE ticket_id = $1 AND delivery = 'held')",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("read");
+        (mock.state().calls_to(CUSTOM_SEND).len() >= 3 && held).then_some(())
+    })
+    .await;
+
+    // WeChat takes messages again: the next answer goes out behind A1, not before.
+    agent
+        .reply_to_ticket(reply("A2 已修复"))
+        .await
+        .expect("answered");
+    let delivered = || {
+        mock.state()
+            .calls_to(CUSTOM_SEND)
+            .into_iter()
+            .filter(|call| call.errcode == 0)
+            .filter_map(|call| Some(call.body?["text"]["content"].as_str()?.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    crate::citizen::eventually("both delivered", || async {
+        (delivered().len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(delivered(), ["A1 预计明天修复", "A2 已修复"]);
+}
