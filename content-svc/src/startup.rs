@@ -91,12 +91,17 @@ impl Application {
         let segmenter = Segmenter::new(words.iter().map(String::as_str));
         let articles = Articles::new(
             runtime.db.clone(),
-            lexicon,
+            lexicon.clone(),
             signal.clone(),
             Publisher::new(clients),
             segmenter.clone(),
         );
-        let directory = Directory::new(runtime.db.clone(), signal.clone(), segmenter.clone());
+        let directory = Directory::new(
+            runtime.db.clone(),
+            signal.clone(),
+            segmenter.clone(),
+            lexicon.clone(),
+        );
         let live_index = content
             .search_in_memory
             .then(|| LiveIndex::new(runtime.db.clone()));
@@ -112,7 +117,12 @@ impl Application {
             Some(live) => Some(crate::jobs::search_index::start(runtime.db.clone(), live).await?),
             None => None,
         };
-        let menus = Menus::new(runtime.db.clone(), menu_clients, &hall_config.public_url);
+        let menus = Menus::new(
+            runtime.db.clone(),
+            menu_clients,
+            &hall_config.public_url,
+            lexicon.clone(),
+        );
         let hall = platform::service::bind(hall_config.addr).await?;
         let hall_port = hall.local_addr()?.port();
         Ok(Self {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::AppError;
 use super::articles::Who;
+use super::lexicon::Lexicon;
 use super::search;
 use crate::domain::ServiceListing;
 use crate::domain::search::Segmenter;
@@ -36,6 +37,7 @@ pub struct Directory {
     db: PgPool,
     signal: OutboxSignal,
     segmenter: Segmenter,
+    lexicon: Lexicon,
 }
 
 /// At most this many services per import (a city's whole directory is a few hundred).
@@ -89,14 +91,45 @@ impl Change {
 }
 
 impl Directory {
-    /// Use cases over `db`, announcing through the relay woken by `signal` and
-    /// indexing for search with `segmenter`.
-    pub fn new(db: PgPool, signal: OutboxSignal, segmenter: Segmenter) -> Self {
+    /// Use cases over `db`, announcing through the relay woken by `signal`,
+    /// indexing for search with `segmenter` and screening with `lexicon`.
+    pub fn new(db: PgPool, signal: OutboxSignal, segmenter: Segmenter, lexicon: Lexicon) -> Self {
         Self {
             db,
             signal,
             segmenter,
+            lexicon,
         }
+    }
+
+    /// Refuses a draft with a lexicon word in a text citizens read (the hall, the
+    /// directory answers); `at` prefixes the refusal (an import's line).
+    async fn screen(&self, draft: &ServiceDraft, at: &str) -> Result<(), AppError> {
+        let texts = [
+            ("name", draft.name.as_str()),
+            ("description", &draft.description),
+            ("how_to_apply", &draft.how_to_apply),
+            ("hours", &draft.hours),
+        ]
+        .into_iter()
+        .map(|(field, text)| (format!("{at}{field}"), text))
+        .chain(
+            draft
+                .keywords
+                .iter()
+                .map(|k| (format!("{at}keywords"), k.as_str())),
+        )
+        .chain(
+            draft
+                .synonyms
+                .iter()
+                .map(|s| (format!("{at}synonyms"), s.as_str())),
+        )
+        .collect::<Vec<_>>();
+        self.lexicon
+            .refuse_hits(&texts)
+            .await?
+            .map_err(AppError::Invalid)
     }
 
     /// Every category in display order.
@@ -119,6 +152,7 @@ impl Directory {
     /// account showing it must be within the key's reach.
     pub async fn create(&self, who: &Who, draft: ServiceDraft) -> Result<ServiceRow, AppError> {
         may_write_department(who, &draft.department)?;
+        self.screen(&draft, "").await?;
         for account in draft.accounts() {
             if !who.accounts.contains(account.as_str()) {
                 return Err(AppError::Invalid(format!("account {account} not found")));
@@ -150,6 +184,7 @@ impl Directory {
         draft.account = crate::domain::AccountId::parse(current.account.clone())
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         draft.department = current.department;
+        self.screen(&draft, "").await?;
         require_category(&mut tx, &draft).await?;
         let row = store::upsert(&mut tx, id, &draft).await?;
         self.record(&mut tx, who, &row, Change::Updated).await?;
@@ -252,6 +287,7 @@ impl Directory {
             }
             may_write_department(who, &draft.department)
                 .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
+            self.screen(draft, &format!("seed line {line}: ")).await?;
         }
 
         let mut tx = self.db.begin().await?;

@@ -66,6 +66,27 @@ impl Lexicon {
         Ok(screener)
     }
 
+    /// The first lexicon word in `texts` (each with the name of its field), as the
+    /// refusal a citizen-facing text gets: directory entries and menu names are
+    /// published without review, so a hit refuses the write (the lexicon's
+    /// allowlist is the way to let a phrase through).
+    pub async fn refuse_hits(
+        &self,
+        texts: &[(String, &str)],
+    ) -> Result<Result<(), String>, AppError> {
+        let screener = self.screener().await?;
+        for (field, text) in texts {
+            if let Some(hit) = screener.screen("text", text).into_iter().next() {
+                return Ok(Err(format!(
+                    "{field}: 「{}」 is in the sensitive-word lexicon ({}); reword it",
+                    hit.text,
+                    hit.category.as_str()
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
     /// Screens a text as an article's fields are screened and says where each hit
     /// is. With `html`, markup is blanked first (see [`blank_markup`]) so a word
     /// split by tags is found and positions stay those of the text as sent.

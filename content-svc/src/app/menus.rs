@@ -14,6 +14,8 @@ use sqlx::PgPool;
 use wechat::api::menu as wx;
 use wechat::api::{ApiError, Client};
 
+use super::AppError;
+use super::lexicon::Lexicon;
 use crate::domain::menu::{self, Action, Button, MenuError};
 use crate::store::menus::{self as store, MenuRow, Settled, VersionRow};
 
@@ -92,16 +94,24 @@ pub struct Menus {
     db: PgPool,
     clients: Arc<HashMap<String, Client>>,
     hall_base: String,
+    lexicon: Lexicon,
 }
 
 impl Menus {
     /// Menus over `db`, published with each account's client; the service hall's
-    /// pages are under `hall_base` (`HALL_PUBLIC_URL`).
-    pub fn new(db: PgPool, clients: HashMap<String, Client>, hall_base: &str) -> Self {
+    /// pages are under `hall_base` (`HALL_PUBLIC_URL`); button names are screened
+    /// with `lexicon`.
+    pub fn new(
+        db: PgPool,
+        clients: HashMap<String, Client>,
+        hall_base: &str,
+        lexicon: Lexicon,
+    ) -> Self {
         Self {
             db,
             clients: Arc::new(clients),
             hall_base: hall_base.trim_end_matches('/').to_owned(),
+            lexicon,
         }
     }
 
@@ -148,10 +158,28 @@ impl Menus {
     ) -> Result<serde_json::Value, MenuFailure> {
         menu::validate(buttons)?;
         self.check_categories(buttons).await?;
+        self.screen_names(buttons).await?;
         let resolved = menu::resolve(buttons, &self.hall_url(account));
         // The hall's URL comes from configuration: it must pass WeChat's rules too.
         menu::validate(&resolved)?;
         Ok(serde_json::to_value(to_wechat(&resolved)).unwrap_or_default())
+    }
+
+    /// Refuses a button name with a lexicon word: every follower reads the menu.
+    async fn screen_names(&self, buttons: &[Button]) -> Result<(), MenuFailure> {
+        let mut names = Vec::new();
+        for (i, button) in buttons.iter().enumerate() {
+            names.push((format!("button {}", i + 1), button.name.as_str()));
+            for (j, sub) in button.sub_buttons.iter().enumerate() {
+                names.push((format!("button {}.{}", i + 1, j + 1), sub.name.as_str()));
+            }
+        }
+        match self.lexicon.refuse_hits(&names).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refusal)) => Err(MenuFailure::Invalid(refusal)),
+            Err(AppError::Database(error)) => Err(MenuFailure::Database(error)),
+            Err(other) => Err(MenuFailure::Invalid(other.to_string())),
+        }
     }
 
     /// Checks and saves `buttons` as the menu's next version.

@@ -96,6 +96,31 @@ async fn a_department_writes_its_own_services_and_every_change_is_audited_and_an
         status.message()
     );
 
+    // Citizens read the entry unreviewed: a lexicon word is refused, naming the field.
+    let mut bad = service("发票办理");
+    bad.how_to_apply = "可代开发票，联系客服".into();
+    let status = client
+        .create_service(authed(bad, WATER_EDITOR_KEY))
+        .await
+        .expect_err("a lexicon word");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("how_to_apply: 「代开发票」"),
+        "{}",
+        status.message()
+    );
+    let mut bad = service("水费缴纳");
+    bad.synonyms.push("刷单返利".into());
+    let status = client
+        .create_service(authed(bad, WATER_EDITOR_KEY))
+        .await
+        .expect_err("a lexicon word in a synonym");
+    assert!(
+        status.message().starts_with("synonyms"),
+        "{}",
+        status.message()
+    );
+
     // The press office's editor may not change the water bureau's service.
     let mut edit = service("水费缴纳（新）");
     edit.id = created.id.clone();
@@ -261,6 +286,7 @@ async fn replicas_starting_together_load_the_directory_seed_once() {
             app.db.clone(),
             platform::outbox::OutboxSignal::new(),
             content_svc::domain::search::Segmenter::default(),
+            content_svc::app::lexicon::Lexicon::new(app.db.clone()),
         )
     };
     let (a, b, c) = (replica(), replica(), replica());

@@ -191,6 +191,24 @@ async fn a_bad_line_is_named_and_nothing_is_written() {
         "{}",
         status.message()
     );
+    let advert = good
+        .replace("自来水费在线缴纳", "包治百病，在线缴纳")
+        .replace("水费缴纳", "水费查询");
+    let status = client
+        .import_services(authed(
+            import(&format!("{good}\n{advert}"), false),
+            WATER_EDITOR_KEY,
+        ))
+        .await
+        .expect_err("a lexicon word");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .starts_with("seed line 2: description: 「包治百病」"),
+        "{}",
+        status.message()
+    );
     assert_eq!(count(&app.db, "directory_entries").await, 0);
     assert_eq!(count(&app.db, "outbox").await, 0);
 

@@ -155,6 +155,29 @@ async fn a_menu_breaking_wechats_limits_is_refused_with_the_rule_named() {
         "{}",
         status.message()
     );
+    // A lexicon word in a sub-button's name: every follower would read it.
+    let status = s
+        .menus
+        .save_menu(by(
+            save(
+                0,
+                vec![parent(
+                    "服务",
+                    vec![click("办事", "K"), click("代开发票", "K")],
+                )],
+                "",
+            ),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("button 1.2: 「代开发票」"),
+        "{}",
+        status.message()
+    );
     // A fourth top-level button, in a dry run.
     let mut four = city_menu();
     four.push(click("其他", "X"));
