@@ -183,6 +183,17 @@ pub async fn settle_flush(
     .bind(kept)
     .execute(&mut **tx)
     .await?;
+    // A rating question held until now is asked now.
+    sqlx::query(
+        "UPDATE tickets t SET rating_requested_at = now()
+          WHERE t.state = 'closed'
+            AND t.id IN (SELECT ticket_id FROM ticket_messages
+                          WHERE id = ANY($1) AND author = $2)",
+    )
+    .bind(sent)
+    .bind(super::tickets::SYSTEM_ACTOR)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "UPDATE tickets t SET awaiting_citizen = false
           WHERE t.id IN (SELECT ticket_id FROM ticket_messages WHERE id = ANY($1))
@@ -251,6 +262,17 @@ pub async fn fail_unknown(
     .fetch_all(&mut **tx)
     .await?;
     record_delivery_unknown(tx, &failed, "WeChat's answer was lost; not sent again").await?;
+    // A rating question that may have reached the citizen counts as asked.
+    sqlx::query(
+        "UPDATE tickets t SET rating_requested_at = COALESCE(t.rating_requested_at, now())
+          WHERE t.state = 'closed'
+            AND t.id IN (SELECT ticket_id FROM ticket_messages
+                          WHERE id = ANY($1) AND author = $2)",
+    )
+    .bind(&failed)
+    .bind(super::tickets::SYSTEM_ACTOR)
+    .execute(&mut **tx)
+    .await?;
     Ok(!failed.is_empty())
 }
 

@@ -159,8 +159,11 @@ pub async fn record_transition(
     Ok(())
 }
 
-/// Records that the citizen was asked to rate the answer (`rating_requested_at`);
-/// the question itself is in the thread already.
+/// Records that the citizen was asked to rate the answer (`rating_requested_at`),
+/// or, when the question is held, that the ticket awaits the citizen: it counts as
+/// asked once the flush sends it (`thread::settle_flush`), so the citizen's digit
+/// rates this ticket only after they had the question. The question itself is in
+/// the thread already.
 #[tracing::instrument(skip_all, fields(ticket = %row.id))]
 pub async fn record_rating_request(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -169,7 +172,7 @@ pub async fn record_rating_request(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE tickets
-            SET rating_requested_at = now(),
+            SET rating_requested_at = CASE WHEN $2 THEN rating_requested_at ELSE now() END,
                 awaiting_citizen = awaiting_citizen OR $2
           WHERE id = $1",
     )

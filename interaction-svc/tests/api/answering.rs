@@ -888,3 +888,82 @@ async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
     .await;
     assert_eq!(delivered(), ["A1 预计明天修复", "A2 已修复"]);
 }
+
+#[tokio::test]
+async fn a_rating_question_held_while_the_citizen_was_away_is_answered_when_they_have_it() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut citizen = crate::citizen::Citizen::new();
+    let openid = citizen.openid.clone();
+    // Last wrote three days ago: the question at the close is held.
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "answered", 4 * 24 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent.close_ticket(action(id)).await.expect("closed");
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty(), "held");
+    let tickets = || async {
+        sqlx::query_as::<_, (uuid::Uuid, Option<i16>)>(
+            "SELECT id, rating FROM tickets WHERE account = $1 AND openid = $2 ORDER BY opened_at",
+        )
+        .bind(ACCOUNT)
+        .bind(&openid)
+        .fetch_all(&app.db)
+        .await
+        .expect("read")
+    };
+
+    // The citizen comes back with a message (a new ticket), which sends the question.
+    let hello = citizen.says("你好，在吗");
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, hello.create_time())
+        .expect("window open");
+    app.publish(&hello).await;
+    crate::citizen::eventually("the held question sent", || async {
+        (!mock.state().calls_to(CUSTOM_SEND).is_empty()).then_some(())
+    })
+    .await;
+    // Their "5" answers the question they just received.
+    app.publish(&citizen.says("5")).await;
+    crate::citizen::eventually("the closed ticket rated", || async {
+        let all = tickets().await;
+        all.iter().any(|t| *t == (id, Some(5))).then_some(all)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_withdraws_a_rating_question_still_held() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut citizen = crate::citizen::Citizen::new();
+    let openid = citizen.openid.clone();
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "answered", 4 * 24 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent.close_ticket(action(id)).await.expect("closed");
+    assert_eq!(get(&app, id).await.thread[0].text, RATING_QUESTION);
+    agent.reopen_ticket(action(id)).await.expect("reopened");
+    let ticket = get(&app, id).await;
+    assert!(
+        ticket.thread.iter().all(|m| m.text != RATING_QUESTION),
+        "withdrawn: {:?}",
+        ticket.thread
+    );
+    assert!(!ticket.awaiting_citizen, "nothing held any more");
+    // The citizen comes back: nothing asks them to rate a ticket being redone.
+    let back = citizen.says("还没修好");
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, back.create_time())
+        .expect("window open");
+    app.publish(&back).await;
+    crate::citizen::eventually("their message joined the ticket", || async {
+        let thread = get(&app, id).await.thread;
+        thread.iter().any(|m| m.text == "还没修好").then_some(())
+    })
+    .await;
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+}

@@ -108,9 +108,13 @@ pub async fn active(
     .await
 }
 
-/// The ticket waiting for this citizen's rating: their most recent ticket, if it is
-/// closed, was asked to be rated, and has no rating yet, or got it from `event_id`
-/// itself (the reply path may look after the consumer has recorded it).
+/// The ticket waiting for this citizen's rating: the one last asked to be rated, if
+/// it is closed, has no rating yet (or got it from `event_id` itself: the reply path
+/// may look after the consumer has recorded it), and was asked after the citizen's
+/// newest ticket opened. A question held while the citizen was away goes out after
+/// the message that brought them back, which may have opened a ticket of its own.
+/// Both times are the database's (the opening's history entry): a message's
+/// CreateTime is WeChat's clock.
 pub async fn awaiting_rating(
     db: impl PgExecutor<'_>,
     account: &AccountId,
@@ -119,11 +123,15 @@ pub async fn awaiting_rating(
 ) -> Result<Option<TicketId>, sqlx::Error> {
     let id: Option<(uuid::Uuid,)> = sqlx::query_as(
         "SELECT id FROM (
-             SELECT id, state, rating_requested_at, rating, rated_event_id FROM tickets
-              WHERE account = $1 AND openid = $2
-              ORDER BY opened_at DESC, id DESC LIMIT 1) latest
-          WHERE state = 'closed' AND rating_requested_at IS NOT NULL
-            AND (rating IS NULL OR rated_event_id = $3)",
+             SELECT id, state, rating, rated_event_id, rating_requested_at FROM tickets
+              WHERE account = $1 AND openid = $2 AND rating_requested_at IS NOT NULL
+              ORDER BY rating_requested_at DESC, id DESC LIMIT 1) asked
+          WHERE state = 'closed' AND (rating IS NULL OR rated_event_id = $3)
+            AND rating_requested_at >= COALESCE(
+                (SELECT max(tr.at) FROM ticket_transitions tr
+                   JOIN tickets o ON o.id = tr.ticket_id
+                  WHERE o.account = $1 AND o.openid = $2 AND tr.action = 'opened'),
+                '-infinity')",
     )
     .bind(account)
     .bind(openid)

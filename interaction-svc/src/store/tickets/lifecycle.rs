@@ -104,6 +104,18 @@ pub async fn change(
         _ => Some(before.state()?),
     };
     let to = event.apply(from)?;
+    if let TicketEvent::Reopened(_) = event {
+        // The rating question of the close being undone, if it is still held, is
+        // withdrawn with it (never sent: the thread does not keep it).
+        sqlx::query(
+            "DELETE FROM ticket_messages
+              WHERE ticket_id = $1 AND author = $2 AND delivery = 'held'",
+        )
+        .bind(before.id)
+        .bind(super::SYSTEM_ACTOR)
+        .execute(&mut **tx)
+        .await?;
+    }
     let after = write(tx, before, event, to, &cause).await?;
     let kind = event.kind();
     let previous_department = if after.department == before.department {
@@ -229,6 +241,8 @@ async fn write(
         TicketEvent::Reopened(_) => {
             "state = $2, closed_at = NULL, rating_requested_at = NULL,
              rating = NULL, rated_event_id = NULL,
+             awaiting_citizen = EXISTS (
+                 SELECT 1 FROM ticket_messages WHERE ticket_id = $1 AND delivery = 'held'),
              acknowledge_due_at = $7, resolve_due_at = $8,
              acknowledge_overdue_at = NULL, resolve_overdue_at = NULL, overdue = false"
         }
