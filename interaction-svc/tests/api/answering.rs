@@ -928,7 +928,7 @@ async fn a_rating_question_held_while_the_citizen_was_away_is_answered_when_they
     app.publish(&citizen.says("5")).await;
     crate::citizen::eventually("the closed ticket rated", || async {
         let all = tickets().await;
-        all.iter().any(|t| *t == (id, Some(5))).then_some(all)
+        all.contains(&(id, Some(5))).then_some(all)
     })
     .await;
 }
