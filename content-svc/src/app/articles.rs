@@ -956,13 +956,7 @@ impl Articles {
         if let Err(AppError::Review(refused)) = screened {
             tracing::warn!(article = %id, %refused, "send held back by the lexicon");
             ledger::release(&self.db, id).await?;
-            return self
-                .finish(
-                    id,
-                    Outcome::Failed(refused.to_string()),
-                    &Uuid::now_v7().to_string(),
-                )
-                .await;
+            return self.fail_send(id, refused.to_string()).await;
         }
         screened?;
         // A scheduled mass send meets the quota here (publish-now reserved already).
@@ -974,13 +968,7 @@ impl Articles {
             Err(refused) => {
                 drop(tx);
                 tracing::warn!(article = %id, %refused, "scheduled mass send refused before calling wechat");
-                return self
-                    .finish(
-                        id,
-                        Outcome::Failed(refused.to_string()),
-                        &Uuid::now_v7().to_string(),
-                    )
-                    .await;
+                return self.fail_send(id, refused.to_string()).await;
             }
         }
         self.members_follow(&row, &rows[1..]).await?;
@@ -1027,8 +1015,7 @@ impl Articles {
                      published the article; check the account's published list \
                      (mp.weixin.qq.com) before publishing it again"
                 );
-                self.finish(id, Outcome::Failed(reason), &Uuid::now_v7().to_string())
-                    .await
+                self.fail_send(id, reason).await
             }
             Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
@@ -1043,10 +1030,15 @@ impl Articles {
                 };
                 tracing::warn!(article = %id, %reason, "send failed for good");
                 ledger::release(&self.db, id).await?;
-                self.finish(id, Outcome::Failed(reason), &Uuid::now_v7().to_string())
-                    .await
+                self.fail_send(id, reason).await
             }
         }
+    }
+
+    /// Fails a send that did not (or may not) reach WeChat, with `reason`.
+    async fn fail_send(&self, id: Uuid, reason: String) -> Result<(), AppError> {
+        self.finish(id, Outcome::Failed(reason), &Uuid::now_v7().to_string())
+            .await
     }
 
     /// Makes the draft and hands it to WeChat. The draft's media id is kept as soon

@@ -112,6 +112,19 @@ impl Stack {
             .expect("fault injected");
     }
 
+    /// WeChat takes the next call to `path` but its answer is lost on the way back
+    /// (a 502): the caller cannot know the call went through.
+    pub(crate) fn wechat_loses_answer(&self, path: &str) {
+        self.mock
+            .state()
+            .inject(&wechat_sim::api_server::FaultRequest {
+                lose_answers: Some(1),
+                lose_path: Some(path.into()),
+                ..Default::default()
+            })
+            .expect("fault injected");
+    }
+
     /// The demo account's quota status, as its publisher 陈 reads it.
     pub(crate) async fn quota(&self) -> pb::QuotaStatus {
         self.app

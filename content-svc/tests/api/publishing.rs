@@ -627,15 +627,7 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
     let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::MassSend).await;
     // WeChat takes the mass send, but its answer is lost on the way back (a 502).
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            lose_answers: Some(1),
-            lose_path: Some(SENDALL.into()),
-            ..Default::default()
-        })
-        .expect("fault injected");
+    stack.wechat_loses_answer(SENDALL);
     let mut published = stack.watch("published").await;
     client
         .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
@@ -676,15 +668,7 @@ async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     // WeChat takes the submission, but its answer is lost on the way back (a 502).
     // freepublish/submit has no clientmsgid: a second submit would publish it twice.
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            lose_answers: Some(1),
-            lose_path: Some(SUBMIT.into()),
-            ..Default::default()
-        })
-        .expect("fault injected");
+    stack.wechat_loses_answer(SUBMIT);
     let mut failed = stack.watch("failed").await;
     client
         .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))

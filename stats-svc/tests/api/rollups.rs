@@ -111,6 +111,23 @@ async fn publish_ticket(app: &TestApp, change: &ev::TicketChanged, msg_id: &str)
     publish(app, &subject, msg_id, change.encode_to_vec()).await;
 }
 
+/// chenzhou's department scorecard for 2026-11-30, as a viewer reads it.
+async fn scorecard_of_the_day(app: &TestApp) -> pb::DepartmentScorecard {
+    app.client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner()
+}
+
 /// Waits until `count` distinct events were applied (each claims its id once).
 async fn wait_for_applied(app: &TestApp, count: i64) {
     let db = app.db().await;
@@ -265,20 +282,7 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
         ]
     );
 
-    let scorecard = app
-        .client
-        .clone()
-        .get_department_scorecard(authed(
-            pb::GetDepartmentScorecardRequest {
-                account: "chenzhou".to_owned(),
-                from: "2026-11-30".to_owned(),
-                to: "2026-11-30".to_owned(),
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .expect("scorecard answers")
-        .into_inner();
+    let scorecard = scorecard_of_the_day(&app).await;
     let names: Vec<&str> = scorecard
         .departments
         .iter()
@@ -396,20 +400,7 @@ async fn a_ticket_still_inside_its_deadlines_is_neither_on_time_nor_late() {
     publish_ticket(&app, &late, "w3-open").await;
     wait_for_applied(&app, 4).await;
 
-    let scorecard = app
-        .client
-        .clone()
-        .get_department_scorecard(authed(
-            pb::GetDepartmentScorecardRequest {
-                account: "chenzhou".to_owned(),
-                from: "2026-11-30".to_owned(),
-                to: "2026-11-30".to_owned(),
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .expect("scorecard answers")
-        .into_inner();
+    let scorecard = scorecard_of_the_day(&app).await;
     let water = &scorecard.departments[0];
     assert_eq!(water.tickets_in_range, 3);
     // Acknowledgement judged for w2 (done, in time) and w3 (due, not done): 1 of 2.
@@ -458,20 +449,7 @@ async fn a_reopened_ticket_is_judged_by_the_deadlines_of_its_first_round() {
         }
     }
     wait_for_applied(&app, 10).await;
-    let scorecard = app
-        .client
-        .clone()
-        .get_department_scorecard(authed(
-            pb::GetDepartmentScorecardRequest {
-                account: "chenzhou".to_owned(),
-                from: "2026-11-30".to_owned(),
-                to: "2026-11-30".to_owned(),
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .expect("scorecard answers")
-        .into_inner();
+    let scorecard = scorecard_of_the_day(&app).await;
     let water = &scorecard.departments[0];
     assert_eq!(
         (
