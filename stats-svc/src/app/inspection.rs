@@ -64,7 +64,13 @@ pub async fn account_state(
     let overdue_start = office_midnight(rules.overdue_from(today), office);
     let mut departments: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
-        let entry = departments.entry(ticket.department).or_default();
+        // A ticket counts for the department that let a deadline pass, even if it
+        // was moved on since (退单改派); otherwise for its owner.
+        let responsible = ticket
+            .acknowledge_missed_by
+            .or(ticket.resolve_missed_by)
+            .unwrap_or(ticket.department);
+        let entry = departments.entry(responsible).or_default();
         entry.0 += 1;
         entry.1 += i64::from(ticket.overdue_count > 0);
     }

@@ -77,6 +77,40 @@ fn share(count: i64, of: i64) -> f64 {
     }
 }
 
+fn score_of<'a>(
+    scores: &'a mut BTreeMap<String, DepartmentScore>,
+    department: &str,
+) -> &'a mut DepartmentScore {
+    scores
+        .entry(department.to_owned())
+        .or_insert_with(|| DepartmentScore {
+            department: department.to_owned(),
+            ..DepartmentScore::default()
+        })
+}
+
+/// Whom a ticket's step (acknowledgement or resolution) is judged against, and
+/// whether it was in time; `None` while it is inside its deadline. A step done in
+/// time counts for the department that did it; one done late, or not done by its
+/// deadline, for the department that owned the ticket when the deadline passed (a
+/// ticket moved on afterwards is not the new owner's lateness); `owner`, today's
+/// owner, stands in for a department not recorded.
+fn judged<'a>(
+    done: Option<DateTime<Utc>>,
+    due: Option<DateTime<Utc>>,
+    done_by: Option<&'a str>,
+    missed_by: Option<&'a str>,
+    owner: &'a str,
+    now: DateTime<Utc>,
+) -> Option<(&'a str, bool)> {
+    match done {
+        Some(at) if due.is_none_or(|due| at <= due) => Some((done_by.unwrap_or(owner), true)),
+        Some(_) => Some((missed_by.or(done_by).unwrap_or(owner), false)),
+        None if due.is_some_and(|due| due <= now) => Some((missed_by.unwrap_or(owner), false)),
+        None => None,
+    }
+}
+
 /// Every department's score over `from..=to` (office days) as it stands at `now`, the
 /// best acknowledgement compliance first (then the most tickets).
 pub async fn department_scorecard(
@@ -113,32 +147,48 @@ pub async fn department_scorecard(
         let Some(opened) = ticket.opened_at else {
             continue;
         };
-        let score = scores
-            .entry(ticket.department.clone())
-            .or_insert_with(|| DepartmentScore {
-                department: ticket.department.clone(),
-                ..DepartmentScore::default()
-            });
-        score.tickets_in_range += 1;
-        let passed = |due: Option<DateTime<Utc>>| due.is_some_and(|due| due <= now);
-        if ticket.acknowledged_at.is_some() || passed(ticket.acknowledge_due_at) {
+        let owner = ticket.department.as_str();
+        score_of(&mut scores, owner).tickets_in_range += 1;
+        if let Some((department, in_time)) = judged(
+            ticket.acknowledged_at,
+            ticket.acknowledge_due_at,
+            ticket.acknowledged_by.as_deref(),
+            ticket.acknowledge_missed_by.as_deref(),
+            owner,
+            now,
+        ) {
+            let score = score_of(&mut scores, department);
             score.acknowledge_judged += 1;
+            score.acknowledged_in_time += i64::from(in_time);
         }
-        if ticket.closed_at.is_some() || passed(ticket.resolve_due_at) {
+        if let Some((department, in_time)) = judged(
+            ticket.closed_at,
+            ticket.resolve_due_at,
+            ticket.closed_by.as_deref(),
+            ticket.resolve_missed_by.as_deref(),
+            owner,
+            now,
+        ) {
+            let score = score_of(&mut scores, department);
             score.resolve_judged += 1;
+            score.resolved_in_time += i64::from(in_time);
         }
-        let (acks, resolves) = times.entry(ticket.department.clone()).or_default();
+        let seconds = |at: DateTime<Utc>| (at - opened).num_milliseconds() as f64 / 1000.0;
         if let Some(acked) = ticket.acknowledged_at {
-            acks.push((acked - opened).num_milliseconds() as f64 / 1000.0);
-            if ticket.acknowledge_due_at.is_none_or(|due| acked <= due) {
-                score.acknowledged_in_time += 1;
-            }
+            let by = ticket.acknowledged_by.as_deref().unwrap_or(owner);
+            times
+                .entry(by.to_owned())
+                .or_default()
+                .0
+                .push(seconds(acked));
         }
         if let Some(closed) = ticket.closed_at {
-            resolves.push((closed - opened).num_milliseconds() as f64 / 1000.0);
-            if ticket.resolve_due_at.is_none_or(|due| closed <= due) {
-                score.resolved_in_time += 1;
-            }
+            let by = ticket.closed_by.as_deref().unwrap_or(owner);
+            times
+                .entry(by.to_owned())
+                .or_default()
+                .1
+                .push(seconds(closed));
         }
     }
     for (department, (acks, resolves)) in times {

@@ -248,6 +248,8 @@ pub struct TicketFact {
     pub resolve_due_at: Option<DateTime<Utc>>,
     /// 1..5 once rated.
     pub rating: Option<u8>,
+    /// For `OVERDUE`: which deadline passed.
+    pub deadline: ev::TicketDeadline,
 }
 
 fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
@@ -284,6 +286,7 @@ impl TryFrom<&ev::TicketChanged> for TicketFact {
             rating: u8::try_from(event.rating)
                 .ok()
                 .filter(|r| (1..=5).contains(r)),
+            deadline: event.deadline(),
         })
     }
 }

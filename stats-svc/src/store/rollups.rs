@@ -57,19 +57,46 @@ pub async fn record_ticket(
     tx: &mut Transaction<'_, Postgres>,
     fact: &TicketFact,
 ) -> Result<(), sqlx::Error> {
-    use proto::events::v1::TicketChangeKind as K;
+    use proto::events::v1::{TicketChangeKind as K, TicketDeadline};
     let at = |kind: K| (fact.kind == kind).then_some(fact.occurred_at);
+    let missed = |deadline: TicketDeadline| {
+        (fact.kind == K::Overdue && fact.deadline == deadline).then_some(fact.occurred_at)
+    };
     sqlx::query(
         "INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at,
              acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
-             overdue_count, rating, last_closed_at, last_reopened_at, deadlines_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13, $14)
+             overdue_count, rating, last_closed_at, last_reopened_at, deadlines_at,
+             acknowledged_by, closed_by, acknowledge_missed_at, acknowledge_missed_by,
+             resolve_missed_at, resolve_missed_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13, $14,
+                 CASE WHEN $6::timestamptz IS NULL THEN NULL ELSE $3 END,
+                 CASE WHEN $8::timestamptz IS NULL THEN NULL ELSE $3 END,
+                 $15, CASE WHEN $15::timestamptz IS NULL THEN NULL ELSE $3 END,
+                 $16, CASE WHEN $16::timestamptz IS NULL THEN NULL ELSE $3 END)
          ON CONFLICT (account, ticket_id) DO UPDATE SET
              department = CASE WHEN ticket_times.department_at IS NULL
                                  OR EXCLUDED.department_at >= ticket_times.department_at
                                THEN EXCLUDED.department ELSE ticket_times.department END,
              department_at = GREATEST(ticket_times.department_at, EXCLUDED.department_at),
              opened_at = LEAST(ticket_times.opened_at, EXCLUDED.opened_at),
+             acknowledged_by = CASE WHEN EXCLUDED.acknowledged_at < ticket_times.acknowledged_at
+                                         OR ticket_times.acknowledged_at IS NULL
+                                    THEN COALESCE(EXCLUDED.acknowledged_by, ticket_times.acknowledged_by)
+                                    ELSE ticket_times.acknowledged_by END,
+             closed_by = CASE WHEN EXCLUDED.closed_at < ticket_times.closed_at
+                                   OR ticket_times.closed_at IS NULL
+                              THEN COALESCE(EXCLUDED.closed_by, ticket_times.closed_by)
+                              ELSE ticket_times.closed_by END,
+             acknowledge_missed_by = CASE WHEN EXCLUDED.acknowledge_missed_at < ticket_times.acknowledge_missed_at
+                                               OR ticket_times.acknowledge_missed_at IS NULL
+                                          THEN COALESCE(EXCLUDED.acknowledge_missed_by, ticket_times.acknowledge_missed_by)
+                                          ELSE ticket_times.acknowledge_missed_by END,
+             acknowledge_missed_at = LEAST(ticket_times.acknowledge_missed_at, EXCLUDED.acknowledge_missed_at),
+             resolve_missed_by = CASE WHEN EXCLUDED.resolve_missed_at < ticket_times.resolve_missed_at
+                                           OR ticket_times.resolve_missed_at IS NULL
+                                      THEN COALESCE(EXCLUDED.resolve_missed_by, ticket_times.resolve_missed_by)
+                                      ELSE ticket_times.resolve_missed_by END,
+             resolve_missed_at = LEAST(ticket_times.resolve_missed_at, EXCLUDED.resolve_missed_at),
              acknowledged_at = LEAST(ticket_times.acknowledged_at, EXCLUDED.acknowledged_at),
              answered_at = LEAST(ticket_times.answered_at, EXCLUDED.answered_at),
              closed_at = LEAST(ticket_times.closed_at, EXCLUDED.closed_at),
@@ -106,6 +133,8 @@ pub async fn record_ticket(
         (fact.acknowledge_due_at.is_some() || fact.resolve_due_at.is_some())
             .then_some(fact.occurred_at),
     )
+    .bind(missed(TicketDeadline::Acknowledge))
+    .bind(missed(TicketDeadline::Resolve))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -181,7 +210,13 @@ pub async fn department_sums(
 /// A ticket's step times, for response times and deadline compliance.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TicketTimes {
+    /// The owner now.
     pub department: String,
+    /// Who acknowledged and who closed it; who owned it when each deadline passed.
+    pub acknowledged_by: Option<String>,
+    pub closed_by: Option<String>,
+    pub acknowledge_missed_by: Option<String>,
+    pub resolve_missed_by: Option<String>,
     pub opened_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -198,7 +233,8 @@ pub async fn tickets_opened(
     until: DateTime<Utc>,
 ) -> Result<Vec<TicketTimes>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT department, opened_at, acknowledged_at, closed_at, acknowledge_due_at,
+        "SELECT department, acknowledged_by, closed_by, acknowledge_missed_by,
+                resolve_missed_by, opened_at, acknowledged_at, closed_at, acknowledge_due_at,
                 resolve_due_at, overdue_count
            FROM ticket_times
           WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",

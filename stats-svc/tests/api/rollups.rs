@@ -464,6 +464,81 @@ async fn a_reopened_ticket_is_judged_by_the_deadlines_of_its_first_round() {
 }
 
 #[tokio::test]
+async fn a_ticket_moved_on_after_missing_its_deadline_is_late_for_the_department_that_missed_it() {
+    use ev::TicketChangeKind as K;
+    use stats_svc::domain::inspection::InspectionRules;
+    use stats_svc::jobs::inspection::{Clock, check_once};
+    let app = spawn_app().await;
+    // Water lets the 10:00 acknowledgement pass (escalated), then the ticket is
+    // moved to roads (退单改派), which acknowledges at once.
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        ..ticket("m-overdue", "m1", "water", K::Overdue, NINE_AM + HOUR)
+    };
+    for (change, id) in [
+        (
+            ticket("m-open", "m1", "water", K::Opened, NINE_AM),
+            "m-open",
+        ),
+        (overdue, "m-overdue"),
+        (
+            ticket("m-assign", "m1", "roads", K::Assigned, NINE_AM + 2 * HOUR),
+            "m-assign",
+        ),
+        (
+            ticket(
+                "m-ack",
+                "m1",
+                "roads",
+                K::Acknowledged,
+                NINE_AM + 2 * HOUR + 10 * MINUTE,
+            ),
+            "m-ack",
+        ),
+    ] {
+        publish_ticket(&app, &change, id).await;
+    }
+    wait_for_applied(&app, 4).await;
+    let scorecard = scorecard_of_the_day(&app).await;
+    let of = |name: &str| {
+        scorecard
+            .departments
+            .iter()
+            .find(|d| d.department == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", scorecard.departments))
+            .clone()
+    };
+    let (water, roads) = (of("water"), of("roads"));
+    assert_eq!(
+        (water.acknowledge_judged, water.acknowledged_in_time),
+        (1, 0.0),
+        "water missed it"
+    );
+    assert_eq!(
+        roads.acknowledge_judged, 0,
+        "roads took it over late: not its lateness"
+    );
+    assert_eq!(roads.tickets_in_range, 1, "roads owns it now");
+
+    // The overdue-share alarm names water, not roads.
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
+    let clock: Clock = std::sync::Arc::new(move || now);
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    check_once(&db, &InspectionRules::default(), &clock, office)
+        .await
+        .expect("inspection runs");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["water"]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
     use ev::TicketChangeKind as K;
     use stats_svc::domain::inspection::InspectionRules;
