@@ -269,14 +269,7 @@ impl Articles {
     ) -> Result<(), AppError> {
         for row in rows {
             let hits = self.screen(&row.content()).await?;
-            if hits.is_empty() {
-                continue;
-            }
-            let overridden = store::overrides(&mut *db, row.id, row.version).await?;
-            let open = hits
-                .iter()
-                .filter(|h| !overridden.iter().any(|(k, _, _)| *k == h.key()))
-                .count();
+            let open = open_hits(&mut *db, row, &hits).await?;
             if open > 0 {
                 return Err(review::ReviewError::ArticleOpenHits {
                     article: row.id.to_string(),
@@ -376,11 +369,7 @@ impl Articles {
         }
         let hits = self.screen(&row.content()).await?;
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
-        let overridden = store::overrides(&mut *tx, id, row.version).await?;
-        let open_hits = hits
-            .iter()
-            .filter(|h| !overridden.iter().any(|(k, _, _)| *k == h.key()))
-            .count();
+        let open_hits = open_hits(&mut tx, &row, &hits).await?;
         let history = ReviewHistory {
             passed: store::round_reviews(&mut tx, id, row.round)
                 .await?
@@ -658,8 +647,7 @@ impl Articles {
         // only a hit the edit brings in is refused.
         let mut overridden: HashMap<(String, String), Vec<(String, String)>> = HashMap::new();
         for (key, reviewer, reason) in store::overrides(&mut *tx, id, row.version).await? {
-            let mut parts = key.splitn(3, ':');
-            if let (Some(field), Some(_), Some(word)) = (parts.next(), parts.next(), parts.next()) {
+            if let Some((field, word)) = Hit::field_and_word(&key) {
                 overridden
                     .entry((field.to_owned(), word.to_owned()))
                     .or_default()
@@ -1077,33 +1065,19 @@ impl Articles {
         .execute(&mut *tx)
         .await?;
         if let Some(message) = head.message_id.filter(|_| head.is_message_headline()) {
-            for member in crate::store::messages::articles(&mut *tx, message).await? {
-                let Some(row) = store::lock(&mut tx, member.id).await? else {
-                    continue;
-                };
-                if row.id == head.id || row.state() != ArticleState::Publishing {
-                    continue;
-                }
-                store::set_state(&mut tx, row.id, ArticleState::Approved, false).await?;
-                store::audit(
-                    &mut tx,
-                    &Audit {
-                        article_id: row.id,
-                        action: "publish",
-                        from: ArticleState::Publishing,
-                        to: ArticleState::Approved,
-                        actor: "system",
-                        role: "message",
-                        version: row.version,
-                        stage: None,
-                        comment: &format!(
-                            "back with the message's headline {}, which waits to retry: {reason}",
-                            head.id
-                        ),
-                    },
-                )
-                .await?;
-            }
+            let mut members = crate::store::messages::articles(&mut *tx, message).await?;
+            members.retain(|member| member.id != head.id);
+            move_members(
+                &mut tx,
+                &members,
+                &[ArticleState::Publishing],
+                ArticleState::Approved,
+                &format!(
+                    "back with the message's headline {}, which waits to retry: {reason}",
+                    head.id
+                ),
+            )
+            .await?;
         }
         tx.commit().await?;
         store::retry_later(&self.db, head.id, at, reason).await?;
@@ -1131,30 +1105,14 @@ impl Articles {
             return Ok(());
         }
         let mut tx = self.db.begin().await?;
-        for member in members {
-            let Some(row) = store::lock(&mut tx, member.id).await? else {
-                continue;
-            };
-            if !matches!(row.state(), ArticleState::Approved | ArticleState::Failed) {
-                continue;
-            }
-            store::set_state(&mut tx, row.id, ArticleState::Publishing, false).await?;
-            store::audit(
-                &mut tx,
-                &Audit {
-                    article_id: row.id,
-                    action: "publish",
-                    from: row.state(),
-                    to: ArticleState::Publishing,
-                    actor: "system",
-                    role: "message",
-                    version: row.version,
-                    stage: None,
-                    comment: &format!("with the message's headline {}", head.id),
-                },
-            )
-            .await?;
-        }
+        move_members(
+            &mut tx,
+            members,
+            &[ArticleState::Approved, ArticleState::Failed],
+            ArticleState::Publishing,
+            &format!("with the message's headline {}", head.id),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1497,6 +1455,58 @@ fn refuse_member(row: &ArticleRow) -> Result<(), AppError> {
         }
         _ => Ok(()),
     }
+}
+
+/// How many of `hits` (of `row`'s current version) no reviewer has overridden.
+async fn open_hits(
+    db: &mut sqlx::PgConnection,
+    row: &ArticleRow,
+    hits: &[Hit],
+) -> Result<usize, sqlx::Error> {
+    if hits.is_empty() {
+        return Ok(0);
+    }
+    let overridden = store::overrides(db, row.id, row.version).await?;
+    Ok(hits
+        .iter()
+        .filter(|h| !overridden.iter().any(|(k, _, _)| *k == h.key()))
+        .count())
+}
+
+/// Moves each of `members` (a message's articles other than its headline) that is
+/// in one of `from` to `to`, audited as the message's doing with `comment`.
+async fn move_members(
+    tx: &mut Transaction<'_, Postgres>,
+    members: &[ArticleRow],
+    from: &[ArticleState],
+    to: ArticleState,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    for member in members {
+        let Some(row) = store::lock(tx, member.id).await? else {
+            continue;
+        };
+        if !from.contains(&row.state()) {
+            continue;
+        }
+        store::set_state(tx, row.id, to, false).await?;
+        store::audit(
+            tx,
+            &Audit {
+                article_id: row.id,
+                action: "publish",
+                from: row.state(),
+                to,
+                actor: "system",
+                role: "message",
+                version: row.version,
+                stage: None,
+                comment,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Before a headline is scheduled or sent: every other article of its message must

@@ -126,10 +126,10 @@ impl Directory {
                 .map(|s| (format!("{at}synonyms"), s.as_str())),
         )
         .collect::<Vec<_>>();
-        self.lexicon
-            .refuse_hits(&texts)
-            .await?
-            .map_err(AppError::Invalid)
+        match self.lexicon.refusal(&texts).await? {
+            Some(refusal) => Err(AppError::Invalid(refusal)),
+            None => Ok(()),
+        }
     }
 
     /// Every category in display order.

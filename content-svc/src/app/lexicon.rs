@@ -70,21 +70,16 @@ impl Lexicon {
     /// refusal a citizen-facing text gets: directory entries and menu names are
     /// published without review, so a hit refuses the write (the lexicon's
     /// allowlist is the way to let a phrase through).
-    pub async fn refuse_hits(
-        &self,
-        texts: &[(String, &str)],
-    ) -> Result<Result<(), String>, AppError> {
+    pub async fn refusal(&self, texts: &[(String, &str)]) -> Result<Option<String>, AppError> {
         let screener = self.screener().await?;
-        for (field, text) in texts {
-            if let Some(hit) = screener.screen("text", text).into_iter().next() {
-                return Ok(Err(format!(
-                    "{field}: 「{}」 is in the sensitive-word lexicon ({}); reword it",
-                    hit.text,
-                    hit.category.as_str()
-                )));
-            }
-        }
-        Ok(Ok(()))
+        Ok(texts.iter().find_map(|(field, text)| {
+            let hit = screener.screen("text", text).into_iter().next()?;
+            Some(format!(
+                "{field}: 「{}」 is in the sensitive-word lexicon ({}); reword it",
+                hit.text,
+                hit.category.as_str()
+            ))
+        }))
     }
 
     /// Screens a text as an article's fields are screened and says where each hit

@@ -174,9 +174,9 @@ impl Menus {
                 names.push((format!("button {}.{}", i + 1, j + 1), sub.name.as_str()));
             }
         }
-        match self.lexicon.refuse_hits(&names).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(refusal)) => Err(MenuFailure::Invalid(refusal)),
+        match self.lexicon.refusal(&names).await {
+            Ok(None) => Ok(()),
+            Ok(Some(refusal)) => Err(MenuFailure::Invalid(refusal)),
             Err(AppError::Database(error)) => Err(MenuFailure::Database(error)),
             Err(other) => Err(MenuFailure::Invalid(other.to_string())),
         }

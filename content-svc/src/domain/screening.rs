@@ -150,6 +150,16 @@ impl Hit {
     pub fn key(&self) -> String {
         format!("{}:{}:{}", self.field, self.start, self.word)
     }
+
+    /// The field and word of a [`key`](Self::key), without the place: the same hit
+    /// once an edit has moved it.
+    pub fn field_and_word(key: &str) -> Option<(&str, &str)> {
+        let mut parts = key.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(field), Some(_), Some(word)) => Some((field, word)),
+            _ => None,
+        }
+    }
 }
 
 /// A compiled lexicon; cheap to share, rebuilt as a whole when the lexicon changes.
