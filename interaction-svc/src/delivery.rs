@@ -134,7 +134,7 @@ impl Deliverer {
         text: &str,
     ) -> Result<Delivery, DeliveryError> {
         let client = self.client(&ticket.account)?;
-        if thread::has_held(&self.db, &ticket.account, &ticket.openid).await? {
+        if tickets::citizen::awaits_citizen(&self.db, &ticket.account, &ticket.openid).await? {
             record_outcome(&ticket.account, "held");
             return Ok(Delivery::Held);
         }

@@ -115,22 +115,6 @@ pub async fn discard(db: &PgPool, message: uuid::Uuid) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// Whether anything is held for citizen `openid` of `account`.
-pub async fn has_held(
-    db: &PgPool,
-    account: &AccountId,
-    openid: &OpenId,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM ticket_messages m JOIN tickets t ON t.id = m.ticket_id
-                         WHERE t.account = $1 AND t.openid = $2 AND m.delivery = 'held')",
-    )
-    .bind(account)
-    .bind(openid)
-    .fetch_one(db)
-    .await
-}
-
 /// Takes every message held for citizen `openid` of `account` (held → sending),
 /// oldest first. A concurrent flush for the same citizen finds none left held, so
 /// none is sent twice.

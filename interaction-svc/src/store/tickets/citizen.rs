@@ -141,6 +141,23 @@ pub async fn awaiting_rating(
     Ok(id.map(|(id,)| TicketId(id)))
 }
 
+/// Whether citizen `openid` of `account` has something held for them (a ticket of
+/// theirs awaits them): [`with_held_answers`] for one citizen, outside a batch.
+pub async fn awaits_citizen(
+    db: impl PgExecutor<'_>,
+    account: &AccountId,
+    openid: &OpenId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tickets
+                         WHERE account = $1 AND openid = $2 AND awaiting_citizen)",
+    )
+    .bind(account)
+    .bind(openid)
+    .fetch_one(db)
+    .await
+}
+
 /// Which of `citizens` have answers held for them (they were outside the 48-hour
 /// window when the department replied), in one statement.
 pub async fn with_held_answers(
