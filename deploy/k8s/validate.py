@@ -109,6 +109,14 @@ def check_restricted(obj, spec):
             problems.append(f"volume {volume['name']} uses {sorted(kinds)}")
     if spec.get("automountServiceAccountToken") is not False:
         problems.append("automountServiceAccountToken is not false")
+    # kubelet makes secret files root-owned unless fsGroup gives them the pod's group: a
+    # mode without the "other" read bit is then unreadable to a non-root container.
+    for volume in spec.get("volumes", []):
+        mode = volume.get("secret", {}).get("defaultMode")
+        if mode is not None and not mode & 0o004 and pod_sc.get("fsGroup") is None:
+            problems.append(
+                f"secret volume {volume['name']} (mode {mode:o}) is unreadable without fsGroup"
+            )
     for c in spec.get("initContainers", []) + spec["containers"]:
         sc = c.get("securityContext", {})
         where = f"container {c['name']}"
