@@ -212,6 +212,9 @@ impl ApiKeys {
     /// Parses the `API_KEYS` format; errors say which entry is wrong, never the key.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut keys = Self::default();
+        // A key given twice would silently take the rights of its last entry (a county's
+        // line copied for the city office, its key left unchanged, makes it admin).
+        let mut first_entry = std::collections::HashMap::new();
         let entries = raw
             .split([',', '\n'])
             .map(str::trim)
@@ -263,6 +266,11 @@ impl ApiKeys {
                     })
                 })
                 .collect::<Result<BTreeSet<_>, _>>()?;
+            if let Some(first) = first_entry.insert(digest(key), position) {
+                return Err(format!(
+                    "entry {position}: the same key as entry {first}; each key may be given once"
+                ));
+            }
             keys.insert(
                 key,
                 Caller {
@@ -649,6 +657,18 @@ mod tests {
         assert!(!error.contains("secret-key-999"));
         assert!(ApiKeys::parse("a:agent").is_err());
         assert!(ApiKeys::parse("a:agent:short").is_err());
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_without_quoting_it() {
+        let error = ApiKeys::parse(
+            "county@yizhang:agent:county-key-1234,city-office:admin:county-key-1234",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "entry 2: the same key as entry 1; each key may be given once"
+        );
     }
 
     /// Regression from fuzzing: a key swapped with the roles, or holding a `:`,
