@@ -54,7 +54,8 @@ pub struct Received<E> {
 /// Why a handler did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`.
+    /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`
+    /// deliveries (about 14 minutes with [`crate::nats::PATIENT_DELIVERIES`]).
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed; dead-lettered at once.
@@ -355,8 +356,7 @@ impl<H: EventHandler> Runner<H> {
             }
             Err(HandleError::Transient(reason)) if event.delivered < spec.max_deliver => {
                 tracing::warn!(event_id, delivered = event.delivered, %reason, "handler failed, will retry");
-                let backoff =
-                    Duration::from_millis(250 * 2u64.pow(event.delivered.clamp(0, 6) as u32));
+                let backoff = retry_backoff(event.delivered);
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
             }
@@ -378,7 +378,8 @@ impl<H: EventHandler> Runner<H> {
     }
 
     /// Dead-letters a message with `reason` and terminates it; if the dead letter
-    /// cannot be written, the message comes back later instead of being dropped.
+    /// cannot be written, the message comes back later instead of being dropped
+    /// (JetStream's own `max_deliver` is unlimited: see `provision_consumer`).
     async fn give_up(
         &self,
         message: &jetstream::Message,
@@ -469,10 +470,29 @@ fn account_of<'a>(spec: &ConsumerSpec, subject: &'a str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// How long a message waits after its `delivered`-th delivery failed transiently:
+/// 0.5 s doubling, at most a minute.
+fn retry_backoff(delivered: i64) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(delivered.clamp(0, 8) as u32)).min(MAX_RETRY_BACKOFF)
+}
+
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nats::{INTERACTION, WECHAT_INBOUND};
+    use crate::nats::{INTERACTION, PATIENT_DELIVERIES, WECHAT_INBOUND};
+
+    #[test]
+    fn patient_deliveries_outlast_a_database_failover() {
+        let waited: Duration = (1..PATIENT_DELIVERIES).map(retry_backoff).sum();
+        assert!(
+            waited >= Duration::from_secs(10 * 60),
+            "a transient failure dead-letters after {waited:?}"
+        );
+        assert_eq!(retry_backoff(1), Duration::from_millis(500));
+        assert_eq!(retry_backoff(PATIENT_DELIVERIES), MAX_RETRY_BACKOFF);
+    }
 
     fn spec(stream: crate::nats::StreamSpec) -> ConsumerSpec {
         ConsumerSpec {

@@ -317,10 +317,18 @@ pub struct ConsumerSpec {
     pub durable: &'static str,
     /// One filter subject (NATS 2.9), e.g. `wechat.inbound.>`.
     pub filter_subject: &'static str,
-    /// Deliveries before the message goes to DEADLETTER.
+    /// Deliveries of a message whose handler keeps failing transiently before it goes
+    /// to DEADLETTER (the runner decides; JetStream itself never stops redelivering,
+    /// so a message whose dead letter could not be written comes back).
+    /// [`PATIENT_DELIVERIES`] unless a consumer has a reason to give up sooner.
     pub max_deliver: i64,
     pub ack_wait: Duration,
 }
+
+/// Deliveries a transient failure is retried for: with the runner's backoff
+/// (0.5 s doubling, at most a minute) about 14 minutes, so a database failover or a
+/// restart of PostgreSQL or NATS makes events wait instead of dead-lettering them.
+pub const PATIENT_DELIVERIES: i64 = 20;
 
 /// [`provision_with`] with the default settings (one replica): tests and tools.
 pub async fn provision_streams(
@@ -475,7 +483,9 @@ pub async fn replicate_bucket(
     check_replicas(&name, copies(&updated), replicas)
 }
 
-/// Creates a durable pull consumer if absent and returns it.
+/// Creates a durable pull consumer if absent, or brings an existing one's settings
+/// up to date (an install made before a release changed them keeps its durable), and
+/// returns it.
 pub async fn provision_consumer(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
@@ -492,21 +502,36 @@ pub async fn provision_consumer(
         .get_stream(&stream_name)
         .await
         .map_err(|e| consumer_error(e.to_string()))?;
-    stream
-        .get_or_create_consumer(
-            &durable,
-            consumer::pull::Config {
-                durable_name: Some(durable.clone()),
-                filter_subject: namespace.subject(spec.filter_subject),
-                ack_policy: consumer::AckPolicy::Explicit,
-                deliver_policy: consumer::DeliverPolicy::All,
-                max_deliver: spec.max_deliver,
-                ack_wait: spec.ack_wait,
-                ..Default::default()
-            },
-        )
+    let wanted = consumer::pull::Config {
+        durable_name: Some(durable.clone()),
+        filter_subject: namespace.subject(spec.filter_subject),
+        ack_policy: consumer::AckPolicy::Explicit,
+        deliver_policy: consumer::DeliverPolicy::All,
+        // The runner gives up after `spec.max_deliver` (consumer.rs); JetStream
+        // dropping a message silently after a failed dead letter would lose it.
+        max_deliver: -1,
+        ack_wait: spec.ack_wait,
+        ..Default::default()
+    };
+    let mut existing = stream
+        .get_or_create_consumer(&durable, wanted.clone())
         .await
-        .map_err(|e| consumer_error(e.to_string()))
+        .map_err(|e| consumer_error(e.to_string()))?;
+    let current = existing.cached_info().config.clone();
+    if current.max_deliver != wanted.max_deliver || current.ack_wait != wanted.ack_wait {
+        tracing::info!(
+            stream = %stream_name,
+            durable = %durable,
+            max_deliver = current.max_deliver,
+            ack_wait = ?current.ack_wait,
+            "updating consumer settings"
+        );
+        existing = stream
+            .create_consumer(wanted)
+            .await
+            .map_err(|e| consumer_error(e.to_string()))?;
+    }
+    Ok(existing)
 }
 
 /// `NATS_URL` as it may be shown: a password or token given in a URL's user part

@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(CONSUMER.durable, "stats-inbound");
         assert_eq!(CONSUMER.stream.name, "WECHAT_INBOUND");
         assert_eq!(CONSUMER.filter_subject, "wechat.inbound.>");
-        assert_eq!(CONSUMER.max_deliver, 5);
+        assert_eq!(CONSUMER.max_deliver, platform::nats::PATIENT_DELIVERIES);
         assert_eq!(CONSUMER.ack_wait, std::time::Duration::from_secs(30));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, WECHAT_INBOUND, PATIENT_DELIVERIES};
 use wechat::message::{Event, Payload, PublishStatus};
 
 use crate::app::AppError;
@@ -22,7 +22,7 @@ pub const PUBLISH_CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: WECHAT_INBOUND,
     durable: "content-publishjobfinish",
     filter_subject: "wechat.inbound.*.event.publishjobfinish",
-    max_deliver: 5,
+    max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };
 
@@ -31,7 +31,7 @@ pub const MASS_CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: WECHAT_INBOUND,
     durable: "content-masssendjobfinish",
     filter_subject: "wechat.inbound.*.event.masssendjobfinish",
-    max_deliver: 5,
+    max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
-use platform::nats::{CONTENT, ConsumerSpec};
+use platform::nats::{CONTENT, ConsumerSpec, PATIENT_DELIVERIES};
 use prost::Message as _;
 use proto::events::v1 as ev;
 use sqlx::PgPool;
@@ -21,7 +21,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: CONTENT,
     durable: "interaction-directory",
     filter_subject: "content.*.directory.>",
-    max_deliver: 5,
+    max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, WECHAT_INBOUND, PATIENT_DELIVERIES};
 use platform::outbox::OutboxSignal;
 use sqlx::PgPool;
 use tracing::Instrument as _;
@@ -25,7 +25,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: WECHAT_INBOUND,
     durable: "interaction-inbound",
     filter_subject: "wechat.inbound.>",
-    max_deliver: 5,
+    max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };
 

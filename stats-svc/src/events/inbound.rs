@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, WECHAT_INBOUND, PATIENT_DELIVERIES};
 use sqlx::PgPool;
 
 use crate::domain::InboundFact;
@@ -19,7 +19,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: WECHAT_INBOUND,
     durable: "stats-inbound",
     filter_subject: "wechat.inbound.>",
-    max_deliver: 5,
+    max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
-use platform::nats::{ConsumerSpec, INTERACTION};
+use platform::nats::{ConsumerSpec, INTERACTION, PATIENT_DELIVERIES};
 use prost::Message as _;
 use sqlx::PgPool;
 
@@ -19,7 +19,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: INTERACTION,
     durable: "stats-tickets",
     filter_subject: "interaction.*.ticket.>",
-    max_deliver: 5,
+    max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };
 
