@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Faults, counted (issue 16). Starts a private copy of the whole stack (its own
-# nats-server and PostgreSQL on free ports, interaction-svc, stats-svc, two gateway
+# nats-server and PostgreSQL on free ports, interaction-svc, stats-svc, content-svc (idle:
+# its start-up, consumers and outbox under its NATS user), two gateway
 # replicas behind deploy/dev/balancer.py) and drives citizens at a fixed rate through
 # it (`wechat-sim citizens`: the mock WeChat API, follows/texts/menu taps with WeChat's
 # retries, and an agent answering tickets over gRPC) while, in turn, it
@@ -13,7 +14,8 @@
 # The report counts every callback against the stream and both inbound consumers'
 # processed_events and effects, the answers against WeChat's record, the overdue
 # escalations, and the catch-up after each fault. Exit 1 on any violation of:
-# 0 callbacks answered 200 and missing, 0 effects applied twice, catch-up <= 60 s.
+# 0 callbacks answered 200 and missing, 0 effects applied twice, catch-up <= 60 s, and no
+# subject refused to a service's NATS user (each logs in as in production).
 #
 #   deploy/dev/chaos.sh            every fault, 100 callbacks/s for 240 s, release build
 #   deploy/dev/chaos.sh --short    faults 1, 2 and 4, 20/s for 75 s, debug build (test.sh)
@@ -38,13 +40,13 @@ for tool in jq psql curl python3; do
   command -v "$tool" >/dev/null 2>&1 || { log "$tool is missing"; exit 1; }
 done
 
-log "building ($profile) gateway, interaction-svc, stats-svc, wechat-sim"
+log "building ($profile) gateway, interaction-svc, content-svc, stats-svc, wechat-sim"
 if [ "${STACK_NO_BUILD:-0}" = 1 ]; then
   log "STACK_NO_BUILD=1: using the binaries in target/$profile as they are"
 elif [ "$profile" = release ]; then
-  cargo build --release --locked -q -p gateway -p interaction-svc -p stats-svc -p wechat-sim
+  cargo build --release --locked -q -p gateway -p interaction-svc -p content-svc -p stats-svc -p wechat-sim
 else
-  cargo build --locked -q -p gateway -p interaction-svc -p stats-svc -p wechat-sim
+  cargo build --locked -q -p gateway -p interaction-svc -p content-svc -p stats-svc -p wechat-sim
 fi
 bin="$root/target/$profile"
 # shellcheck source=deploy/dev/stack-lib.sh
@@ -56,6 +58,7 @@ mkdir -p "$out_dir"
 log "stack in $work: nats :$nats_port, postgres :$pg_port"
 nats_start
 pg_init
+start_content
 start_interaction
 start_stats
 gw1_http="$(free_port)" gw1_admin="$(free_port)" gw2_http="$(free_port)" gw2_admin="$(free_port)"
@@ -231,6 +234,10 @@ done
 [ "$overdue_events" = "$overdue_tickets" ] || violations+=("$overdue_events ticket.overdue events for $overdue_tickets overdue tickets")
 [ "$stats_ticket_applied" = "$ticket_events" ] || violations+=("stats-svc applied $stats_ticket_applied of $ticket_events ticket events")
 [ "$interaction_stream" = "$outbox_rows" ] || violations+=("INTERACTION holds $interaction_stream events for $outbox_rows in the outbox")
+wrong_users="$(nats_wrong_users)"
+[ -z "$wrong_users" ] || violations+=("services not logged in as their own NATS user: $wrong_users")
+refused="$(nats_violations)"
+[ -z "$refused" ] || violations+=("nats-server refused a service's user (nats-values.yaml permissions): $refused")
 
 report="$out_dir/report.txt"
 {

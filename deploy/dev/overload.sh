@@ -76,4 +76,6 @@ report="$out_dir/report.txt"
   echo "overload $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD), release build, $connections connections at twice the capacity for ${seconds}s"
   cat "$work/report.txt"
   echo "stored $stored; interaction-svc applied $(applied_inbound interaction), stats-svc $(applied_inbound stats), $((took / 1000)) s after the last load; dead-lettered: ${dead:-0}"
+  echo "subjects refused to a service's NATS user: $(nats_violations | wc -l)"
+  nats_violations
 } | tee "$report"

@@ -118,4 +118,6 @@ report="$out_dir/report.txt"
   done
   echo "gateway outcomes: $(awk '{split($1, m, "{"); split($1, a, "outcome=\""); split(a[2], b, "\""); n[m[1] "/" b[1]] += $2} END {for (k in n) printf "%s %d; ", k, n[k]}' "$work/gateway-metrics.txt")"
   echo "reply bucket (KV_GATEWAY_REPLIES): $(jq -r '"\(.messages) entries, \(.bytes / 1048576 | floor) MiB"' <<<"$replies")"
+  echo "subjects refused to a service's NATS user: $(nats_violations | wc -l)"
+  nats_violations
 } | tee "$report"

@@ -90,10 +90,56 @@ wait_ready() { # name admin-port
   return 1
 }
 
+# The NATS accounts production runs with (deploy/k8s/infra/nats-values.yaml, rendered
+# as the chart renders them by deploy/k8s/nats_check.py, fresh passwords per run): each
+# service logs in as its own user with its own permissions, so a subject a service
+# needs and its user may not use shows up here as a "Violation" in nats-server.log
+# (nats_violations). The harness's own tools connect without credentials as the
+# unrestricted `stack` user (no_auth_user).
+nats_config() {
+  local python=python3
+  "$root/.local/k8s-venv/bin/python" -c 'import yaml' 2>/dev/null && python="$root/.local/k8s-venv/bin/python"
+  "$python" -c 'import yaml' 2>/dev/null || {
+    python3 -m venv "$root/.local/nats-venv" 2>/dev/null || {
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      python3 -m venv "$root/.local/nats-venv"
+    }
+    "$root/.local/nats-venv/bin/pip" install -q --disable-pip-version-check PyYAML==6.0.3
+    python="$root/.local/nats-venv/bin/python"
+  }
+  "$python" "$root/deploy/k8s/nats_check.py" render --port "$nats_port" --monitor "$nats_mon" \
+    --store "$work/nats" --secrets "$work/nats-secrets" >"$work/nats.conf"
+  declare -gA NATS_PASSWORD=()
+  nats_server_env=()
+  local kind name value
+  while read -r kind name value; do
+    case "$kind" in
+      server) nats_server_env+=("$name=$value") ;;
+      user) NATS_PASSWORD[$name]="$value" ;;
+    esac
+  done <"$work/nats-secrets"
+}
+
 nats_start() {
   mkdir -p "$work/nats"
-  start nats-server nats-server -a 127.0.0.1 -p "$nats_port" -m "$nats_mon" -js -sd "$work/nats"
+  [ -f "$work/nats.conf" ] || nats_config
+  start nats-server env "${nats_server_env[@]}" nats-server -c "$work/nats.conf"
   wait_port "$nats_port" nats-server
+}
+
+# Services connected as another user than their own (as `stack`, say: their
+# permissions would then go untested), one line each.
+nats_wrong_users() {
+  curl -fs "http://127.0.0.1:$nats_mon/connz?auth=1&limit=1024" |
+    jq -r '.connections[] | select(.name == "gateway" or .name == "interaction-svc"
+      or .name == "content-svc" or .name == "stats-svc")
+      | select(.authorized_user != .name) | "\(.name) as \(.authorized_user)"'
+}
+
+# What a service's user was refused (nats-server logs every refusal), one line each.
+nats_violations() {
+  { grep -h "Violation" "$work/nats-server.log" 2>/dev/null || true; } |
+    sed 's/^\[[0-9]*\] [0-9/]* [0-9:.]* //' | sort | uniq -c
 }
 
 pg_init() {
@@ -114,9 +160,11 @@ pg_restart_immediate() {
   pg_start
 }
 
-# The environment every service gets: this stack's NATS and PostgreSQL, the mock API.
+# The environment a service (its NATS user: $1) gets: this stack's NATS and
+# PostgreSQL, the mock API.
 service_env() {
-  printf '%s\n' "NATS_URL=$nats_url" "DATABASE_URL=$db_server" \
+  printf '%s\n' "NATS_URL=$nats_url" "NATS_USER=$1" "NATS_PASSWORD=${NATS_PASSWORD[$1]}" \
+    "DATABASE_URL=$db_server" \
     "WECHAT_API_BASE_URL=http://127.0.0.1:$api_port" \
     "API_KEYS=chaos:admin:chaos-admin-key-0001" "RUST_LOG=${RUST_LOG:-warn}"
 }
@@ -129,16 +177,25 @@ start_interaction() {
   : "${isvc_grpc:=$(free_port)}" "${isvc_admin:=$(free_port)}"
   ADMIN[interaction-svc]=$isvc_admin
   # shellcheck disable=SC2046
-  start interaction-svc env $(service_env) GRPC_ADDR="127.0.0.1:$isvc_grpc" \
+  start interaction-svc env $(service_env interaction-svc) GRPC_ADDR="127.0.0.1:$isvc_grpc" \
     ADMIN_ADDR="127.0.0.1:$isvc_admin" SWEEP_INTERVAL=1s "$bin/interaction-svc"
   wait_ready interaction-svc "$isvc_admin"
+}
+
+start_content() {
+  : "${content_grpc:=$(free_port)}" "${content_admin:=$(free_port)}" "${content_hall:=$(free_port)}"
+  ADMIN[content-svc]=$content_admin
+  # shellcheck disable=SC2046
+  start content-svc env $(service_env content-svc) GRPC_ADDR="127.0.0.1:$content_grpc" \
+    ADMIN_ADDR="127.0.0.1:$content_admin" HALL_ADDR="127.0.0.1:$content_hall" "$bin/content-svc"
+  wait_ready content-svc "$content_admin"
 }
 
 start_stats() {
   : "${stats_grpc:=$(free_port)}" "${stats_admin:=$(free_port)}" "${stats_http:=$(free_port)}"
   ADMIN[stats-svc]=$stats_admin
   # shellcheck disable=SC2046
-  start stats-svc env $(service_env) GRPC_ADDR="127.0.0.1:$stats_grpc" \
+  start stats-svc env $(service_env stats-svc) GRPC_ADDR="127.0.0.1:$stats_grpc" \
     ADMIN_ADDR="127.0.0.1:$stats_admin" HTTP_ADDR="127.0.0.1:$stats_http" "$bin/stats-svc"
   wait_ready stats-svc "$stats_admin"
 }
@@ -147,7 +204,7 @@ start_stats() {
 start_gateway() {
   ADMIN[$1]=$3
   # shellcheck disable=SC2046
-  start "$1" env $(service_env) HTTP_ADDR="127.0.0.1:$2" ADMIN_ADDR="127.0.0.1:$3" \
+  start "$1" env $(service_env gateway) HTTP_ADDR="127.0.0.1:$2" ADMIN_ADDR="127.0.0.1:$3" \
     ${GATEWAY_EXTRA_ENV:-} "$bin/gateway"
   wait_ready "$1" "$3"
 }

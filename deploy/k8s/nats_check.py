@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""The NATS accounts of infra/nats-values.yaml, rendered as the Helm chart renders them
+and proved on a real nats-server.
+
+    nats_check.py check
+        Starts nats-server (2.9, Debian's) on a free loopback port with the accounts,
+        each password a random secret in the server's environment as the chart's pods
+        get it, then connects as every user and tries what each must and must not do
+        (EXPECTED below). Exit 1 on any difference. Run by deploy/k8s/check.sh.
+
+    nats_check.py render --port P --store DIR [--monitor M] --secrets FILE
+        Writes a nats-server configuration (stdout) for a private dev stack
+        (deploy/dev/stack-lib.sh): these accounts plus one unrestricted `stack` user for
+        the harness's own tools, who connect without credentials (no_auth_user). FILE gets one line per user, `user password VARIABLE`,
+        with a fresh random password each; the server needs VARIABLE=password in its
+        environment.
+
+The chart (nats 1.0.3, templates/_helpers.tpl "nats.formatConfig") writes `config.merge`
+as JSON and unquotes every "<< ... >>" string; nothing else of the chart is rendered here.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+VALUES = pathlib.Path(__file__).resolve().parent / "infra" / "nats-values.yaml"
+ACCOUNT = "GOVWX"
+STACK_USER = "stack"
+
+# (user, "pub" | "sub", subject, allowed?). Every service publishes its own events and
+# no one else's, reads answers on its own inbox only, and nobody deletes or purges.
+EXPECTED = [
+    ("gateway", "pub", "wechat.inbound.demo.msg.text", True),
+    ("gateway", "pub", "wechat.reply.demo", True),
+    ("gateway", "pub", "$KV.GATEWAY_REPLIES.k", True),
+    ("gateway", "sub", "_INBOX_gateway.abc.*", True),
+    ("gateway", "sub", "interaction-svc.rules.changed.*", True),
+    ("gateway", "pub", "interaction.demo.ticket.opened", False),
+    ("gateway", "pub", "content.demo.article.published", False),
+    ("gateway", "pub", "stats.demo.alarm.overdue_share", False),
+    ("gateway", "pub", "$KV.wechat_access_tokens.wxdemo", False),
+    ("gateway", "pub", "$JS.API.STREAM.DELETE.WECHAT_INBOUND", False),
+    ("gateway", "pub", "$JS.API.STREAM.PURGE.WECHAT_INBOUND", False),
+    ("gateway", "sub", "_INBOX.>", False),
+    ("gateway", "sub", "_INBOX_interaction-svc.>", False),
+    ("gateway", "sub", "wechat.reply.*", False),
+    ("interaction-svc", "pub", "interaction.demo.ticket.opened", True),
+    ("interaction-svc", "pub", "deadletter.interaction-svc.wechat_inbound", True),
+    ("interaction-svc", "pub", "$JS.ACK.WECHAT_INBOUND.interaction-inbound.1.2.3.4.5", True),
+    ("interaction-svc", "sub", "wechat.reply.*", True),
+    ("interaction-svc", "sub", "interaction.*.ticket.>", True),
+    ("interaction-svc", "sub", "_INBOX_interaction-svc.>", True),
+    ("interaction-svc", "pub", "wechat.inbound.demo.msg.text", False),
+    ("interaction-svc", "pub", "content.demo.directory.updated", False),
+    ("interaction-svc", "pub", "deadletter.content-svc.wechat_inbound", False),
+    ("interaction-svc", "pub", "$JS.ACK.WECHAT_INBOUND.stats-inbound.1.2.3.4.5", False),
+    ("interaction-svc", "pub", "$JS.API.CONSUMER.DELETE.WECHAT_INBOUND.stats-inbound", False),
+    ("interaction-svc", "pub", "$JS.API.STREAM.DELETE.INTERACTION", False),
+    ("interaction-svc", "sub", "_INBOX_gateway.>", False),
+    ("content-svc", "pub", "content.demo.article.published", True),
+    ("content-svc", "pub", "$KV.wechat_access_tokens.wxdemo", True),
+    ("content-svc", "sub", "_INBOX_content-svc.>", True),
+    ("content-svc", "pub", "wechat.inbound.demo.event.masssendjobfinish", False),
+    ("content-svc", "pub", "interaction.demo.ticket.closed", False),
+    ("content-svc", "pub", "$KV.GATEWAY_REPLIES.k", False),
+    ("content-svc", "pub", "$JS.API.STREAM.PURGE.CONTENT", False),
+    ("content-svc", "sub", "wechat.reply.*", False),
+    ("content-svc", "sub", "wechat.inbound.>", False),
+    ("stats-svc", "pub", "stats.demo.alarm.overdue_share", True),
+    ("stats-svc", "pub", "$JS.API.STREAM.CREATE.STATS", True),
+    ("stats-svc", "sub", "_INBOX_stats-svc.>", True),
+    ("stats-svc", "pub", "interaction.demo.ticket.rated", False),
+    ("stats-svc", "pub", "content.demo.article.published", False),
+    ("stats-svc", "pub", "wechat.inbound.demo.msg.text", False),
+    ("stats-svc", "pub", "$JS.API.STREAM.DELETE.STATS", False),
+    ("stats-svc", "sub", "interaction.>", False),
+]
+
+VARIABLE = re.compile(r"^<<\s+\$(\w+)\s+>>$")
+
+
+def values():
+    return yaml.safe_load(VALUES.read_text())
+
+
+def users(merge):
+    """Every account's users, each checked to read its password from a variable."""
+    found = []
+    for account in merge["accounts"].values():
+        for user in account.get("users", []):
+            if not VARIABLE.match(str(user["password"])):
+                sys.exit(f"{VALUES}: user {user['user']}: the password must be << $VARIABLE >>")
+            found.append(user["user"])
+    return found
+
+
+def secret_of(user):
+    """The Secret a user's pods mount its password from (deploy/k8s/base/*.yaml)."""
+    return f"govwx-nats-{user}"
+
+
+def pod_environment(container_env, secret_values):
+    """nats-server's environment as the chart's pods get it: `container.env` in key
+    order (the chart's `range`), each Secret's value, `$(NAME)` expanded as the kubelet
+    does (only a NAME set before)."""
+    env = {}
+    for name in sorted(container_env):
+        value = container_env[name]
+        if isinstance(value, str):
+            env[name] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), value)
+        else:
+            ref = value["valueFrom"].get("secretKeyRef")
+            if ref:
+                env[name] = secret_values[ref["name"]]
+    return env
+
+
+def new_secrets(found):
+    """A password per user's Secret, each one `openssl rand -hex 24` (docs/operations.md)
+    gives now and then: digits, then `e` and a digit, which nats-server reads as a
+    number and refuses unless the variable's value is quoted."""
+    return {secret_of(user): "5e3" + secrets.token_hex(16) for user in found}
+
+
+def render(merge, port, store, monitor=None, stack_password=None):
+    """The server configuration, `merge` written as the chart writes it."""
+    config = {"host": "127.0.0.1", "port": port, "jetstream": {"store_dir": str(store)}}
+    if monitor:
+        config["http_port"] = monitor
+    merge = json.loads(json.dumps(merge))
+    if stack_password:
+        merge["accounts"][ACCOUNT]["users"].append(
+            {"user": STACK_USER, "password": stack_password}
+        )
+        config["no_auth_user"] = STACK_USER
+    config.update(merge)
+    text = json.dumps(config, indent=2, ensure_ascii=False)
+    return re.sub(r'"<<\s+(.*)\s+>>"', r"\1", text)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Refused(Exception):
+    pass
+
+
+class Client:
+    """Just enough of the NATS client protocol to log in and try a subject."""
+
+    def __init__(self, port, user, password):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.file = self.sock.makefile("rb")
+        self.line()  # INFO
+        connect = {"verbose": False, "pedantic": False, "user": user, "pass": password,
+                   "protocol": 1, "headers": True, "lang": "python", "version": "0"}
+        self.send(f"CONNECT {json.dumps(connect)}\r\nPING\r\n")
+        answer = self.line()
+        if answer != "PONG":
+            raise Refused(answer)
+        self.sid = 0
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+
+    def line(self):
+        line = self.file.readline().decode().strip()
+        if not line:
+            raise Refused("connection closed")
+        return line
+
+    def allowed(self, op, subject):
+        """Whether the server lets this user publish / subscribe to `subject`."""
+        if op == "pub":
+            self.send(f"PUB {subject} 0\r\n\r\nPING\r\n")
+        else:
+            self.sid += 1
+            self.send(f"SUB {subject} {self.sid}\r\nUNSUB {self.sid}\r\nPING\r\n")
+        answer = self.line()
+        if answer == "PONG":
+            return True
+        if "Permissions Violation" in answer:
+            self.line()  # PONG
+            return False
+        raise Refused(answer)
+
+    def close(self):
+        self.sock.close()
+
+
+def check():
+    chart = values()
+    merge = chart["config"]["merge"]
+    found = users(merge)
+    passwords = new_secrets(found)
+    env = pod_environment(chart["container"]["env"], passwords)
+    failures = [
+        f"EXPECTED names {user}, who is not in {VALUES.name}"
+        for user in sorted({user for user, *_ in EXPECTED} - set(found))
+    ]
+    with tempfile.TemporaryDirectory(prefix="govwx-nats-check-") as work:
+        port = free_port()
+        conf = pathlib.Path(work, "nats.conf")
+        conf.write_text(render(merge, port, pathlib.Path(work, "js")))
+        server = subprocess.Popen(
+            ["nats-server", "-c", str(conf)],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for _ in range(100):
+                if server.poll() is not None:
+                    sys.exit(f"nats-server refused the configuration: {server.stderr.read()}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            clients = {}
+            for user in found:
+                password = passwords[secret_of(user)]
+                try:
+                    clients[user] = Client(port, user, password)
+                except Refused as e:
+                    failures.append(f"{user} cannot log in with its Secret's password: {e}")
+                try:
+                    Client(port, user, "not-" + password).close()
+                    failures.append(f"{user} logs in with a wrong password")
+                except Refused:
+                    pass
+            for user, op, subject, want in EXPECTED:
+                if user not in clients:
+                    continue
+                got = clients[user].allowed(op, subject)
+                if got != want:
+                    verb = "may" if got else "may not"
+                    failures.append(f"{user} {verb} {op} {subject}")
+            for client in clients.values():
+                client.close()
+        finally:
+            server.terminate()
+            server.wait()
+    for failure in failures:
+        print(f"nats accounts: {failure}", file=sys.stderr)
+    if failures:
+        sys.exit(1)
+    print(f"nats accounts: {len(found)} users log in; {len(EXPECTED)} permissions as expected")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check")
+    r = sub.add_parser("render")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--store", required=True)
+    r.add_argument("--monitor", type=int)
+    r.add_argument("--secrets", required=True)
+    args = parser.parse_args()
+    if args.command == "check":
+        check()
+        return
+    chart = values()
+    merge = chart["config"]["merge"]
+    found = users(merge)
+    passwords = new_secrets(found)
+    env = pod_environment(chart["container"]["env"], passwords)
+    stack_password = secrets.token_hex(16)
+    lines = [f"server {name} {value}" for name, value in env.items() ]
+    lines += [f"user {user} {passwords[secret_of(user)]}" for user in found]
+    lines.append(f"user {STACK_USER} {stack_password}")
+    pathlib.Path(args.secrets).write_text("\n".join(lines) + "\n")
+    print(render(merge, args.port, args.store, args.monitor, stack_password))
+
+
+if __name__ == "__main__":
+    main()
