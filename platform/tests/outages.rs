@@ -140,12 +140,20 @@ async fn a_postgres_outage_delays_events_and_dead_letters_none() {
         publish(&js, &t, &format!("o{i}")).await;
     }
     // Past the old budget: every event has failed a sixth delivery.
-    until(Duration::from_secs(90), "six failed deliveries each", || {
-        let failures = handler.failures.lock().unwrap().clone();
-        async move { failures.len() == 3 && failures.values().all(|d| *d >= 6) }
-    })
+    until(
+        Duration::from_secs(90),
+        "six failed deliveries each",
+        || {
+            let failures = handler.failures.lock().unwrap().clone();
+            async move { failures.len() == 3 && failures.values().all(|d| *d >= 6) }
+        },
+    )
     .await;
-    assert_eq!(dead_letters(&js, &t).await, 0, "dead-lettered into an outage");
+    assert_eq!(
+        dead_letters(&js, &t).await,
+        0,
+        "dead-lettered into an outage"
+    );
     proxy.restore();
     until(Duration::from_secs(90), "all three applied", || {
         let applied = handler.applied.load(Ordering::SeqCst);
@@ -175,7 +183,9 @@ impl EventHandler for AlwaysTransient {
     type Event = Text;
     async fn handle(&self, event: &Received<Text>) -> Result<(), HandleError> {
         self.deliveries.store(event.delivered, Ordering::SeqCst);
-        Err(HandleError::Transient("database: pool timed out".to_owned()))
+        Err(HandleError::Transient(
+            "database: pool timed out".to_owned(),
+        ))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, WECHAT_INBOUND, PATIENT_DELIVERIES};
+use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use wechat::message::{Event, Payload, PublishStatus};
 
 use crate::app::AppError;
