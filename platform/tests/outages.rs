@@ -321,7 +321,6 @@ async fn an_outbox_pass_after_a_silent_link_loss_ends_within_one_timeout() {
     };
     until(Duration::from_secs(60), "the rows published", || {
         let relay = &relay;
-        let unpublished = unpublished.clone();
         async move {
             let _ = relay.publish_batch().await;
             unpublished().await == 0
