@@ -85,10 +85,16 @@ impl StatsSettings {
                 )
             })?,
         };
-        let positive = |name: &str, default: i64| -> Result<i64, ConfigError> {
+        // Bounded: the checks subtract these from dates and times, which panics (in the
+        // inspection job and every page) far past any sensible window.
+        let bounded = |name: &str, default: i64, max: i64| -> Result<i64, ConfigError> {
             let value: i64 = env.parse_or(name, default)?;
-            if value < 1 {
-                return Err(invalid(name, &value.to_string(), "must be at least 1"));
+            if !(1..=max).contains(&value) {
+                return Err(invalid(
+                    name,
+                    &value.to_string(),
+                    &format!("must be between 1 and {max}"),
+                ));
             }
             Ok(value)
         };
@@ -103,17 +109,27 @@ impl StatsSettings {
         Ok(Self {
             office,
             rules: InspectionRules {
-                stale_after_days: positive("ALARM_STALE_DAYS", defaults.stale_after_days)?,
-                interaction_days: positive("ALARM_INTERACTION_DAYS", defaults.interaction_days)?,
+                stale_after_days: bounded("ALARM_STALE_DAYS", defaults.stale_after_days, 366)?,
+                interaction_days: bounded(
+                    "ALARM_INTERACTION_DAYS",
+                    defaults.interaction_days,
+                    366,
+                )?,
                 overdue_share: share,
-                overdue_window_days: positive(
+                overdue_window_days: bounded(
                     "ALARM_OVERDUE_WINDOW_DAYS",
                     defaults.overdue_window_days,
+                    366,
                 )?,
-                reply_path_hours: positive("ALARM_REPLY_PATH_HOURS", defaults.reply_path_hours)?,
-                reply_path_messages: positive(
+                reply_path_hours: bounded(
+                    "ALARM_REPLY_PATH_HOURS",
+                    defaults.reply_path_hours,
+                    24 * 31,
+                )?,
+                reply_path_messages: bounded(
                     "ALARM_REPLY_PATH_MESSAGES",
                     defaults.reply_path_messages,
+                    1_000_000,
                 )?,
             },
             inspection_interval: env.period_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
@@ -222,6 +238,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("ALARM_STALE_DAYS"), "{error}");
+        // A window of a billion days made the checks' date arithmetic panic.
+        for var in [
+            "ALARM_INTERACTION_DAYS",
+            "ALARM_OVERDUE_WINDOW_DAYS",
+            "ALARM_REPLY_PATH_HOURS",
+        ] {
+            let error = Config::from_env(&Env::from_pairs([(var, "1000000000")]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(var), "{error}");
+        }
         // Zero made the inspection job's interval panic: the service ready, no alarms.
         let error = Config::from_env(&Env::from_pairs([("INSPECTION_INTERVAL", "0s")]))
             .unwrap_err()

@@ -6,7 +6,7 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::inspection::{REPLY_PATH_METRICS, Readiness, readiness, reply_paths};
+use super::inspection::{REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths};
 use super::ranking::{Ranked, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
@@ -212,6 +212,9 @@ pub async fn overview(
         alarms: Vec::new(),
     };
     for account in articles::inbound_accounts(db).await? {
+        lines.entry(account).or_insert_with(blank);
+    }
+    for account in articles::datacube_accounts(db, datacube_since(today)).await? {
         lines.entry(account).or_insert_with(blank);
     }
     for (account, last) in articles::last_published_by_account(db, today).await? {

@@ -27,9 +27,15 @@ pub async fn account_state(
 ) -> Result<AccountState, AppError> {
     let last_published_on = articles::last_published_on(db, account, today).await?;
     let end = office_midnight(today + Days::new(1), office);
+    let judged_at = now.min(end);
     let interaction_from = rules.interaction_from(today);
     let window_start = office_midnight(interaction_from, office);
-    let recent = rollups::tickets_opened(db, account, window_start, end).await?;
+    // A ticket still inside its acknowledgement deadline is not unanswered yet.
+    let recent: Vec<_> = rollups::tickets_opened(db, account, window_start, end)
+        .await?
+        .into_iter()
+        .filter(|t| acknowledgement_judged(t, judged_at))
+        .collect();
     let recent_tickets = recent.len() as i64;
     let recent_answered = recent
         .iter()
@@ -64,6 +70,11 @@ pub async fn account_state(
     let overdue_start = office_midnight(rules.overdue_from(today), office);
     let mut departments: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
+        // Only tickets with a deadline decided at `now` (met or missed): fresh ones,
+        // inside every deadline, would dilute the share.
+        if !any_deadline_judged(&ticket, judged_at) {
+            continue;
+        }
         // A ticket counts for the department that let a deadline pass, even if it
         // was moved on since (退单改派); otherwise for its owner.
         let responsible = ticket
@@ -86,6 +97,27 @@ pub async fn account_state(
             .collect(),
         escalated_twice: alarms::escalated_twice(db, account).await?,
     })
+}
+
+/// Accounts the datacube counted followers of in the week before `today` are checked
+/// and listed even when nothing else is known of them (see `known_accounts`).
+pub fn datacube_since(today: NaiveDate) -> NaiveDate {
+    today - Days::new(7)
+}
+
+/// Whether a ticket's acknowledgement is decided at `now`: done (acknowledged, replied
+/// or closed) or due. A ticket without a deadline is judged at once.
+fn acknowledgement_judged(ticket: &rollups::TicketTimes, now: DateTime<Utc>) -> bool {
+    ticket.acknowledged_at.is_some()
+        || ticket.closed_at.is_some()
+        || ticket.acknowledge_due_at.is_none_or(|due| due <= now)
+}
+
+/// Whether any of a ticket's deadlines is decided at `now`, met or missed.
+fn any_deadline_judged(ticket: &rollups::TicketTimes, now: DateTime<Utc>) -> bool {
+    ticket.overdue_count > 0
+        || acknowledgement_judged(ticket, now)
+        || ticket.resolve_due_at.is_some_and(|due| due <= now)
 }
 
 /// The hourly counters the reply-path check reads.
@@ -133,7 +165,7 @@ pub async fn run_checks(
     office: FixedOffset,
 ) -> Result<usize, AppError> {
     let mut raised = 0;
-    for account in articles::known_accounts(db).await? {
+    for account in articles::known_accounts(db, datacube_since(today)).await? {
         let Ok(account) = AccountId::parse(account.as_str()) else {
             continue;
         };

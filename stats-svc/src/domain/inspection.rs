@@ -96,8 +96,9 @@ pub struct Alarm {
 pub struct AccountState {
     /// The office day of the latest published article, if any.
     pub last_published_on: Option<NaiveDate>,
-    /// Tickets opened in the interaction window, and how many of them were answered
-    /// (or acknowledged by a person).
+    /// Tickets opened in the interaction window whose acknowledgement is decided (done,
+    /// or its deadline passed), and how many of them were answered (or acknowledged by
+    /// a person, or closed).
     pub recent_tickets: i64,
     pub recent_answered: i64,
     /// Automatic answers (reply rules, the directory) in the interaction window.
@@ -105,7 +106,8 @@ pub struct AccountState {
     /// Over the reply-path window: citizen messages, and what answered them
     /// (automatic answers plus messages a ticket took in).
     pub reply_path: ReplyPath,
-    /// Per department: tickets opened in the overdue window, and how many went overdue.
+    /// Per department: tickets opened in the overdue window with a deadline decided
+    /// (met or missed), and how many went overdue.
     pub departments: Vec<(String, i64, i64)>,
     /// Tickets that missed two deadlines.
     pub escalated_twice: Vec<String>,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, WECHAT_INBOUND, PATIENT_DELIVERIES};
+use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use sqlx::PgPool;
 
 use crate::domain::InboundFact;

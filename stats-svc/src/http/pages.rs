@@ -105,10 +105,21 @@ fn alarms_table(alarms: &[AlarmRow]) -> String {
     }
     let mut html =
         String::from("<table><tr><th>日期</th><th>公众号</th><th>规则</th><th>说明</th></tr>");
-    for a in alarms.iter().take(200) {
+    // One row per day, account and rule (the list comes in that order): an account
+    // with many tickets escalated twice raises one alarm each, and would otherwise
+    // push every other account's alarms off the page.
+    for group in alarms
+        .chunk_by(|a, b| (a.day, &a.account, &a.rule) == (b.day, &b.account, &b.rule))
+        .take(200)
+    {
+        let a = &group[0];
+        let more = match group.len() {
+            1 => String::new(),
+            n => format!("（同类共 {n} 条）"),
+        };
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{more}</td></tr>",
             a.day,
             esc(&a.account),
             rule_name(&a.rule),
@@ -405,6 +416,8 @@ chart('trend').setOption({tooltip:{trigger:'axis'},legend:{type:'scroll',top:0},
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
 
     #[test]
@@ -415,5 +428,28 @@ mod tests {
         );
         let json = script_json(&json!({"t": "</script><script>"}));
         assert!(!json.contains("</script>"), "{json}");
+    }
+
+    #[test]
+    fn many_alarms_of_one_account_and_rule_take_one_row_and_leave_room_for_the_rest() {
+        let alarm = |account: &str, rule: &str, subject: String| AlarmRow {
+            account: account.to_owned(),
+            rule: rule.to_owned(),
+            subject,
+            day: NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+            detail: "工单两次超期仍未办结".to_owned(),
+            raised_at: Utc::now(),
+        };
+        let mut alarms: Vec<AlarmRow> = (0..300)
+            .map(|n| alarm("anren", "escalated_twice", format!("t{n:03}")))
+            .collect();
+        alarms.push(alarm("yizhang", "no_update", String::new()));
+        let html = alarms_table(&alarms);
+        assert_eq!(html.matches("<tr><td>").count(), 2, "{html}");
+        assert!(html.contains("（同类共 300 条）"), "{html}");
+        assert!(
+            html.contains("yizhang"),
+            "the other account's alarm is shown"
+        );
     }
 }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::AccountId;
+use crate::domain::rollup::Metric;
 
 /// An article's figures as entered or pulled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,16 +134,30 @@ pub async fn last_published_on(
     .await
 }
 
-/// Every account this service has heard of (callbacks, tickets or articles).
-pub async fn known_accounts(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+/// Every account this service has heard of: callbacks, tickets, articles, or
+/// followers counted by the datacube since `since` (an account that never publishes
+/// and whose followers never write is the 僵尸 account inspection looks for).
+pub async fn known_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT account FROM account_inbound
          UNION SELECT account FROM article_figures
          UNION SELECT account FROM ticket_times
+         UNION SELECT account FROM daily_counts WHERE day >= $1 AND metric = $2
          ORDER BY 1",
     )
+    .bind(since)
+    .bind(Metric::WxFollowers.as_str())
     .fetch_all(db)
     .await
+}
+
+/// Accounts whose followers the datacube counted since `since`.
+pub async fn datacube_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT account FROM daily_counts WHERE day >= $1 AND metric = $2")
+        .bind(since)
+        .bind(Metric::WxFollowers.as_str())
+        .fetch_all(db)
+        .await
 }
 
 /// Every account with articles, and the latest day it published on (on or before `day`).

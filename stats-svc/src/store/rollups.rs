@@ -119,9 +119,10 @@ pub async fn record_ticket(
     .bind(&fact.department)
     .bind(fact.occurred_at)
     .bind(fact.opened_at.or(at(K::Opened)))
-    // A reply straight from `open` is the acknowledgement too (interaction-svc sends
-    // no separate ACKNOWLEDGED for it); the earliest of the two wins.
-    .bind(at(K::Acknowledged).or(at(K::Replied)))
+    // A reply or a close straight from `open` is the acknowledgement too
+    // (interaction-svc sends no separate ACKNOWLEDGED for either: whoever closed a
+    // duplicate or spam has seen it); the earliest wins.
+    .bind(at(K::Acknowledged).or(at(K::Replied)).or(at(K::Closed)))
     .bind(at(K::Replied))
     .bind(at(K::Closed))
     .bind(fact.acknowledge_due_at)
@@ -250,7 +251,8 @@ pub async fn tickets_opened(
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct TicketSummary {
     pub account: String,
-    /// Opened since the interaction window's start, and of those answered.
+    /// Opened since the interaction window's start and answered or past their
+    /// acknowledgement deadline at `now`, and of those answered.
     pub recent: i64,
     pub recent_answered: i64,
     /// Opened since the overdue window's start whose acknowledgement is judged at
@@ -270,7 +272,10 @@ pub async fn ticket_summaries(
 ) -> Result<Vec<TicketSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT account,
-                count(*) FILTER (WHERE opened_at >= $1) AS recent,
+                count(*) FILTER (WHERE opened_at >= $1
+                                   AND (acknowledged_at IS NOT NULL OR closed_at IS NOT NULL
+                                        OR acknowledge_due_at IS NULL OR acknowledge_due_at <= $4))
+                    AS recent,
                 count(*) FILTER (WHERE opened_at >= $1
                                    AND (acknowledged_at IS NOT NULL OR closed_at IS NOT NULL))
                     AS recent_answered,

@@ -9,6 +9,7 @@ mod drain;
 mod helpers;
 mod inbound_counts;
 mod inspection;
+mod judging;
 mod migrations;
 mod overview;
 mod rollups;

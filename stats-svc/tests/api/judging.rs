@@ -1,0 +1,444 @@
+//! What a leader's figures and alarms judge, and when: a ticket still inside its
+//! deadlines is neither unanswered nor on the overdue share yet, a ticket closed
+//! straight from open was acknowledged, 在看 and likes entered before the datacube's
+//! day-7 pull do not cost the article its headline, and an account known only from
+//! the datacube is inspected too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use proto::events::v1 as ev;
+use proto::stats::v1 as pb;
+use stats_svc::domain::AccountId;
+use stats_svc::domain::inspection::InspectionRules;
+use stats_svc::jobs::inspection::{Clock, check_once};
+use stats_svc::store::reach::{PulledArticle, store_chunk};
+
+use crate::helpers::{EDITOR_KEY, TestApp, VIEWER_KEY, authed, spawn_app};
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+fn ts(rfc3339: &str) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: at(rfc3339).timestamp(),
+        nanos: 0,
+    })
+}
+
+fn clock(now: &str) -> Clock {
+    let now = at(now);
+    Arc::new(move || now)
+}
+
+fn office() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+async fn publish(app: &TestApp, subject: &str, msg_id: &str, payload: Vec<u8>) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+    app.jetstream
+        .publish_with_headers(app.nats.namespace.subject(subject), headers, payload.into())
+        .await
+        .expect("publish sent")
+        .await
+        .expect("JetStream acked the publish");
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ticket(
+    event_id: &str,
+    ticket: &str,
+    department: &str,
+    kind: ev::TicketChangeKind,
+    occurred: &str,
+    opened: &str,
+    ack_due: &str,
+    resolve_due: &str,
+) -> ev::TicketChanged {
+    ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: event_id.to_owned(),
+            account: "chenzhou".to_owned(),
+            occurred_at: ts(occurred),
+        }),
+        kind: kind as i32,
+        ticket_id: ticket.to_owned(),
+        department: department.to_owned(),
+        opened_at: ts(opened),
+        acknowledge_due_at: ts(ack_due),
+        resolve_due_at: ts(resolve_due),
+        ..Default::default()
+    }
+}
+
+async fn publish_ticket(app: &TestApp, change: &ev::TicketChanged) {
+    let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+    let id = change.header.as_ref().unwrap().event_id.clone();
+    publish(app, &subject, &id, change.encode_to_vec()).await;
+}
+
+async fn wait_for_applied(db: &sqlx::PgPool, count: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(db)
+            .await
+            .unwrap();
+        if applied >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {applied} of {count} applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn alarms_on(db: &sqlx::PgPool, day: &str) -> Vec<(String, String, String, String)> {
+    sqlx::query_as(
+        "SELECT account, rule, subject, detail FROM alarms WHERE day = $1::date ORDER BY 1, 2, 3",
+    )
+    .bind(day)
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// A citizen's message opens a ticket at 09:00 on 30 November (office time); the
+/// department has until 09:00 the next day to acknowledge it. An hour later the
+/// inspection job must not declare the account's interaction channel broken
+/// (未提供有效互动功能, a single-veto item): nothing is late yet.
+#[tokio::test]
+async fn a_ticket_inside_its_acknowledgement_deadline_does_not_break_the_interaction_channel() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_ticket(
+        &app,
+        &ticket(
+            "p1-open",
+            "p1",
+            "water",
+            ev::TicketChangeKind::Opened,
+            "2026-11-30T01:00:00Z",
+            "2026-11-30T01:00:00Z",
+            "2026-12-01T01:00:00Z",
+            "2026-12-17T01:00:00Z",
+        ),
+    )
+    .await;
+    wait_for_applied(&db, 1).await;
+
+    // 10:00 office time on 30 November.
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &clock("2026-11-30T02:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    let broken: Vec<_> = alarms_on(&db, "2026-11-30")
+        .await
+        .into_iter()
+        .filter(|a| a.1 == "interaction_broken")
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "a ticket opened an hour ago, due tomorrow, raised: {broken:?}"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// Water missed the resolution deadline of 2 of the 4 tickets whose deadline has
+/// passed in the window (50%, threshold 20%), but 8 tickets came in this morning and
+/// are still inside their deadlines: they join the base and the share reads 2/12.
+#[tokio::test]
+async fn tickets_inside_their_deadlines_do_not_dilute_the_overdue_share() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let mut count = 0;
+    // Four tickets opened 2 November, acknowledged in time; two closed in time, two
+    // missed their resolution deadline (20 November).
+    for n in 0..4 {
+        let id = format!("old{n}");
+        let t = |suffix: &str, kind, occurred: &str| {
+            ticket(
+                &format!("{id}-{suffix}"),
+                &id,
+                "water",
+                kind,
+                occurred,
+                "2026-11-02T01:00:00Z",
+                "2026-11-03T01:00:00Z",
+                "2026-11-20T01:00:00Z",
+            )
+        };
+        publish_ticket(&app, &t("open", K::Opened, "2026-11-02T01:00:00Z")).await;
+        publish_ticket(&app, &t("ack", K::Acknowledged, "2026-11-02T02:00:00Z")).await;
+        count += 2;
+        if n < 2 {
+            publish_ticket(&app, &t("close", K::Closed, "2026-11-10T02:00:00Z")).await;
+        } else {
+            let mut overdue = t("overdue", K::Overdue, "2026-11-20T01:00:00Z");
+            overdue.deadline = ev::TicketDeadline::Resolve as i32;
+            publish_ticket(&app, &overdue).await;
+        }
+        count += 1;
+    }
+    // Eight tickets opened this morning (08:00 office), due tomorrow and later.
+    for n in 0..8 {
+        publish_ticket(
+            &app,
+            &ticket(
+                &format!("new{n}-open"),
+                &format!("new{n}"),
+                "water",
+                K::Opened,
+                "2026-11-30T00:00:00Z",
+                "2026-11-30T00:00:00Z",
+                "2026-12-01T00:00:00Z",
+                "2026-12-17T00:00:00Z",
+            ),
+        )
+        .await;
+        count += 1;
+    }
+    wait_for_applied(&db, count).await;
+
+    // The scorecard agrees water resolved only half its judged tickets in time.
+    let card = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-01".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let water = &card.departments[0];
+    assert_eq!(
+        (water.resolve_judged, water.overdue),
+        (4, 2),
+        "the scorecard judges the four old tickets, two of them overdue"
+    );
+
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &clock("2026-11-30T02:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    let overdue: Vec<_> = alarms_on(&db, "2026-11-30")
+        .await
+        .into_iter()
+        .filter(|a| a.1 == "overdue_share")
+        .collect();
+    assert_eq!(
+        overdue.len(),
+        1,
+        "water is late on 2 of its 4 judged tickets (50% > 20%) yet no alarm: {overdue:?}"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+async fn enter(app: &TestApp, account: &str, article: &str, zaikan: u64, likes: u64) {
+    app.client
+        .clone()
+        .record_article_figures(authed(
+            pb::RecordArticleFiguresRequest {
+                account: account.to_owned(),
+                article_id: article.to_owned(),
+                published_on: "2026-11-10".to_owned(),
+                headline: None,
+                zaikan,
+                likes,
+                ..Default::default()
+            },
+            EDITOR_KEY,
+        ))
+        .await
+        .expect("an editor enters figures");
+}
+
+fn pulled(msgid: &str) -> PulledArticle {
+    PulledArticle {
+        msgid: msgid.to_owned(),
+        title: "冬季供暖通知".to_owned(),
+        published_on: "2026-11-10".parse().unwrap(),
+        headline: true,
+        reads: 20_000,
+        shares: 300,
+    }
+}
+
+/// The same headline article, the same figures: for `before` the editor entered 在看
+/// and likes after the datacube's day-7 pull, for `after` on day 7 itself (before
+/// the pull, which only runs on day 8). The two accounts must score alike.
+#[tokio::test]
+async fn figures_entered_before_the_day_seven_pull_keep_the_datacube_headline() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let pull = |account: &'static str| {
+        let db = db.clone();
+        async move {
+            store_chunk(
+                &db,
+                &AccountId::parse(account).unwrap(),
+                "getarticletotal",
+                "2026-11-10".parse().unwrap(),
+                &[],
+                &[pulled("2026111001_1")],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    // chenzhou: datacube first, then the editor.
+    pull("chenzhou").await;
+    enter(&app, "chenzhou", "2026111001_1", 250, 400).await;
+    // yizhang: the editor first (day 7), then the datacube (day 8).
+    enter(&app, "yizhang", "2026111001_1", 250, 400).await;
+    pull("yizhang").await;
+
+    let rows: Vec<(String, bool, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT account, headline, title, reads, shares, zaikan, likes FROM article_figures
+          ORDER BY account",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let ranking = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                version: "v13".to_owned(),
+                week_of: String::new(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let scores: Vec<(String, f64)> = ranking
+        .accounts
+        .iter()
+        .map(|a| (a.account.clone(), a.wci))
+        .collect();
+    assert_eq!(rows[0].1, rows[1].1, "headline flag depends on entry order");
+    assert!(
+        (scores[0].1 - scores[1].1).abs() < 1e-9,
+        "same article, same figures, different WCI: {scores:?}"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// An account the datacube pulls every hour (configured in WECHAT_ACCOUNTS) that has
+/// never published and whose followers never write: the zombie account the national
+/// rule targets is checked like any other (it was never checked).
+#[tokio::test]
+async fn a_silent_account_known_from_the_datacube_is_inspected() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    store_chunk(
+        &db,
+        &AccountId::parse("sleepy").unwrap(),
+        "getusercumulate",
+        "2026-11-29".parse().unwrap(),
+        &[stats_svc::domain::rollup::Tally {
+            account: AccountId::parse("sleepy").unwrap(),
+            day: "2026-11-29".parse().unwrap(),
+            metric: stats_svc::domain::rollup::Metric::WxFollowers,
+            key: String::new(),
+            value: 12_000,
+        }],
+        &[],
+    )
+    .await
+    .unwrap();
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &clock("2026-11-30T02:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    let sleepy: Vec<_> = alarms_on(&db, "2026-11-30")
+        .await
+        .into_iter()
+        .filter(|a| a.0 == "sleepy")
+        .collect();
+    assert!(
+        sleepy.iter().any(|a| a.1 == "no_update"),
+        "an account with 12,000 followers that never published raised no no_update: {sleepy:?}"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// A duplicate request (并单) closed by the department ten minutes after it came in,
+/// with a note, straight from open (interaction-svc allows it; its sweeper never marks
+/// a closed ticket overdue): once the acknowledgement deadline has passed, that
+/// ticket's acknowledgement is judged on time (it was judged late).
+#[tokio::test]
+async fn a_ticket_closed_straight_from_open_was_acknowledged_when_closed() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let t = |suffix: &str, kind, occurred: &str| {
+        ticket(
+            &format!("dup-{suffix}"),
+            "dup",
+            "water",
+            kind,
+            occurred,
+            "2026-11-30T01:00:00Z",
+            "2026-11-30T02:00:00Z",
+            "2026-11-30T04:00:00Z",
+        )
+    };
+    publish_ticket(&app, &t("open", K::Opened, "2026-11-30T01:00:00Z")).await;
+    publish_ticket(&app, &t("close", K::Closed, "2026-11-30T01:10:00Z")).await;
+    wait_for_applied(&db, 2).await;
+    let card = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let water = &card.departments[0];
+    assert_eq!(water.acknowledge_judged, 1);
+    assert_eq!(
+        water.acknowledged_in_time, 1.0,
+        "closed 10 minutes after opening, never escalated, yet judged late"
+    );
+    db.close().await;
+    app.stop().await;
+}
