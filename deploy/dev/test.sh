@@ -20,11 +20,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   log "cargo is missing: install Rust (rustup) first"
   exit 1
 fi
-# gcc links the test binaries and builds a few C-backed crates (ring).
-command -v cc >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev
-}
-
 # stats-svc's dashboard tests render the pages in headless Chromium, with a CJK font.
 command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk" || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk

@@ -3,7 +3,8 @@
 #
 # Uses the servers named by NATS_URL / DATABASE_URL when they answer; otherwise starts
 # project-local ones on loopback with data under .local/ (git-ignored), installing the
-# Debian packages nats-server and postgresql when missing. Safe to run again.
+# Debian packages nats-server and postgresql when missing, and gcc (the linker) for
+# run.sh's and test.sh's builds. Safe to run again.
 # Writes .local/dev.env with the URLs to use. Stop what it started with down.sh.
 set -euo pipefail
 
@@ -82,6 +83,17 @@ else
   if [ -z "$pg_bin" ]; then
     apt_install postgresql
     pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    # On a host with systemd the package also creates and starts its own cluster on
+    # 5432, with password authentication: the project-local server below could not
+    # take the port, and a second run would find the package's and fail to log in.
+    # Stop it and keep it from starting at boot.
+    for start_conf in /etc/postgresql/*/main/start.conf; do
+      [ -f "$start_conf" ] || continue
+      version="$(basename "$(dirname "$(dirname "$start_conf")")")"
+      pg_ctlcluster "$version" main stop >/dev/null 2>&1 || true
+      sed -i 's/^auto$/manual/' "$start_conf"
+      log "stopped the postgresql package's own cluster $version/main (start.conf: manual)"
+    done
   fi
   pg_port="${pg_hp##*:}"
   pg_data="$local_dir/pg"
@@ -112,6 +124,10 @@ else
   DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port"
   wait_for "127.0.0.1:$pg_port" postgresql
 fi
+
+# --- a C compiler ---------------------------------------------------------------------
+# Linking the binaries and building ring need one; rustup alone brings none.
+command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
 
 cat >"$local_dir/dev.env" <<ENV
 NATS_URL=$NATS_URL
