@@ -31,19 +31,6 @@ fn office() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).unwrap()
 }
 
-/// Publishes `payload` on `subject` (in the test namespace) with `msg_id` as
-/// `Nats-Msg-Id`, as interaction-svc's outbox relay does.
-async fn publish(app: &TestApp, subject: &str, msg_id: &str, payload: Vec<u8>) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-    app.jetstream
-        .publish_with_headers(app.nats.namespace.subject(subject), headers, payload.into())
-        .await
-        .expect("publish sent")
-        .await
-        .expect("JetStream acked the publish");
-}
-
 struct Answer<'a> {
     id: &'a str,
     at: &'a str,
@@ -74,8 +61,7 @@ async fn publish_answer(app: &TestApp, account: &str, msg_id: &str, a: &Answer<'
         ev::AutoReplySource::DirectoryService => "directory_service",
         _ => "directory_category",
     };
-    publish(
-        app,
+    app.publish_on(
         &format!("interaction.{account}.autoreply.{source}"),
         msg_id,
         event.encode_to_vec(),
@@ -314,8 +300,7 @@ async fn messages_a_ticket_or_a_rule_took_in_raise_no_reply_path_alarm() {
         department: "住建局".to_owned(),
         ..Default::default()
     };
-    publish(
-        &app,
+    app.publish_on(
         "interaction.chenzhou.ticket.citizen_message",
         "chenzhou:t-1:citizen_message:1",
         joined.encode_to_vec(),

@@ -107,6 +107,23 @@ impl TestApp {
         .await;
     }
 
+    /// Publishes `payload` on `subject` (in the test namespace) with `msg_id` as
+    /// `Nats-Msg-Id`, as the services' outbox relays do, and waits for JetStream's ack.
+    pub async fn publish_on(&self, subject: &str, msg_id: &str, payload: Vec<u8>) {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+        self.jetstream
+            .publish_with_headers(
+                self.nats.namespace.subject(subject),
+                headers,
+                payload.into(),
+            )
+            .await
+            .expect("publish sent")
+            .await
+            .expect("JetStream acked the publish");
+    }
+
     /// Publishes an inbound event as the gateway does (Nats-Msg-Id = event_id).
     pub async fn publish(&self, inbound: &Inbound) {
         let header = inbound.header.as_ref().expect("test events have a header");

@@ -38,17 +38,6 @@ fn office() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).unwrap()
 }
 
-async fn publish(app: &TestApp, subject: &str, msg_id: &str, payload: Vec<u8>) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-    app.jetstream
-        .publish_with_headers(app.nats.namespace.subject(subject), headers, payload.into())
-        .await
-        .expect("publish sent")
-        .await
-        .expect("JetStream acked the publish");
-}
-
 #[allow(clippy::too_many_arguments)]
 fn ticket(
     event_id: &str,
@@ -79,7 +68,7 @@ fn ticket(
 async fn publish_ticket(app: &TestApp, change: &ev::TicketChanged) {
     let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
     let id = change.header.as_ref().unwrap().event_id.clone();
-    publish(app, &subject, &id, change.encode_to_vec()).await;
+    app.publish_on(&subject, &id, change.encode_to_vec()).await;
 }
 
 async fn wait_for_applied(db: &sqlx::PgPool, count: i64) {
@@ -100,14 +89,28 @@ async fn wait_for_applied(db: &sqlx::PgPool, count: i64) {
     }
 }
 
-async fn alarms_on(db: &sqlx::PgPool, day: &str) -> Vec<(String, String, String, String)> {
-    sqlx::query_as(
-        "SELECT account, rule, subject, detail FROM alarms WHERE day = $1::date ORDER BY 1, 2, 3",
+/// Runs the inspection checks at 10:00 office time on 30 November and returns that
+/// day's alarms (account, rule, subject, detail) that `keep` selects.
+async fn alarms_at_ten(
+    db: &sqlx::PgPool,
+    keep: impl Fn(&(String, String, String, String)) -> bool,
+) -> Vec<(String, String, String, String)> {
+    check_once(
+        db,
+        &InspectionRules::default(),
+        &clock("2026-11-30T02:00:00Z"),
+        office(),
     )
-    .bind(day)
+    .await
+    .unwrap();
+    let alarms: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT account, rule, subject, detail FROM alarms
+          WHERE day = '2026-11-30' ORDER BY 1, 2, 3",
+    )
     .fetch_all(db)
     .await
-    .unwrap()
+    .unwrap();
+    alarms.into_iter().filter(|a| keep(a)).collect()
 }
 
 /// A citizen's message opens a ticket at 09:00 on 30 November (office time); the
@@ -134,20 +137,7 @@ async fn a_ticket_inside_its_acknowledgement_deadline_does_not_break_the_interac
     .await;
     wait_for_applied(&db, 1).await;
 
-    // 10:00 office time on 30 November.
-    check_once(
-        &db,
-        &InspectionRules::default(),
-        &clock("2026-11-30T02:00:00Z"),
-        office(),
-    )
-    .await
-    .unwrap();
-    let broken: Vec<_> = alarms_on(&db, "2026-11-30")
-        .await
-        .into_iter()
-        .filter(|a| a.1 == "interaction_broken")
-        .collect();
+    let broken = alarms_at_ten(&db, |a| a.1 == "interaction_broken").await;
     assert!(
         broken.is_empty(),
         "a ticket opened an hour ago, due tomorrow, raised: {broken:?}"
@@ -235,19 +225,7 @@ async fn tickets_inside_their_deadlines_do_not_dilute_the_overdue_share() {
         "the scorecard judges the four old tickets, two of them overdue"
     );
 
-    check_once(
-        &db,
-        &InspectionRules::default(),
-        &clock("2026-11-30T02:00:00Z"),
-        office(),
-    )
-    .await
-    .unwrap();
-    let overdue: Vec<_> = alarms_on(&db, "2026-11-30")
-        .await
-        .into_iter()
-        .filter(|a| a.1 == "overdue_share")
-        .collect();
+    let overdue = alarms_at_ten(&db, |a| a.1 == "overdue_share").await;
     assert_eq!(
         overdue.len(),
         1,
@@ -374,19 +352,7 @@ async fn a_silent_account_known_from_the_datacube_is_inspected() {
     )
     .await
     .unwrap();
-    check_once(
-        &db,
-        &InspectionRules::default(),
-        &clock("2026-11-30T02:00:00Z"),
-        office(),
-    )
-    .await
-    .unwrap();
-    let sleepy: Vec<_> = alarms_on(&db, "2026-11-30")
-        .await
-        .into_iter()
-        .filter(|a| a.0 == "sleepy")
-        .collect();
+    let sleepy = alarms_at_ten(&db, |a| a.0 == "sleepy").await;
     assert!(
         sleepy.iter().any(|a| a.1 == "no_update"),
         "an account with 12,000 followers that never published raised no no_update: {sleepy:?}"

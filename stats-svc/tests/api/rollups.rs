@@ -90,25 +90,16 @@ fn ticket(
     }
 }
 
-async fn publish(app: &TestApp, subject: &str, msg_id: &str, payload: Vec<u8>) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-    app.jetstream
-        .publish_with_headers(app.nats.namespace.subject(subject), headers, payload.into())
-        .await
-        .expect("publish sent")
-        .await
-        .expect("JetStream acked the publish");
-}
-
 async fn publish_inbound(app: &TestApp, inbound: &ev::Inbound, msg_id: &str) {
     let subject = format!("wechat.inbound.chenzhou.{}", inbound.msg_type);
-    publish(app, &subject, msg_id, inbound.encode_to_vec()).await;
+    app.publish_on(&subject, msg_id, inbound.encode_to_vec())
+        .await;
 }
 
 async fn publish_ticket(app: &TestApp, change: &ev::TicketChanged, msg_id: &str) {
     let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
-    publish(app, &subject, msg_id, change.encode_to_vec()).await;
+    app.publish_on(&subject, msg_id, change.encode_to_vec())
+        .await;
 }
 
 /// chenzhou's department scorecard for 2026-11-30, as a viewer reads it.
