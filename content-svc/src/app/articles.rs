@@ -1182,6 +1182,16 @@ impl Articles {
         let Some(row) = store::lock_by_job(tx, account, publish_id, msg_id).await? else {
             return Ok(false);
         };
+        // WeChat says this mass send's job failed: its clientmsgid is spent on a send
+        // that reached nobody, and a send again under it would be refused as already
+        // sent (45065) and recorded published. Only WeChat's verdict moves the key on:
+        // a send whose outcome is unknown keeps it, so its retry cannot push twice.
+        if matches!(job, Job::Mass(_))
+            && matches!(outcome, Outcome::Failed(_))
+            && row.state() == ArticleState::Publishing
+        {
+            store::next_send_generation(tx, row.id).await?;
+        }
         self.finish_message(tx, &row, outcome, event_id).await?;
         Ok(true)
     }

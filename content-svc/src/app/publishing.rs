@@ -1,7 +1,8 @@
 //! Sending an article through the WeChat API client, outside any transaction:
 //! `draft/add` (its media id kept at once, so a retry reuses the draft) then
 //! `freepublish/submit` (no push, no quota) or `message/mass/sendall`
-//! (pushed, counted; `clientmsgid` = the headline's id so a retry cannot send twice).
+//! (pushed, counted; `clientmsgid` = the headline's id and send generation, so a
+//! retry cannot send twice).
 //! A multi-article message is one draft of its articles, headline first.
 //! WeChat answers asynchronously; the job-finish consumer closes the loop.
 //!
@@ -19,6 +20,7 @@ use wechat::api::media::ImageFile;
 use wechat::api::publish::DraftArticle;
 use wechat::api::{ApiError, Client, ErrCode};
 
+use crate::domain::article::client_msg_id;
 use crate::domain::quota::{self, AccountKind, CALLS_PER_MINUTE, RateLimited};
 use crate::store::api_calls;
 use crate::store::articles::ArticleRow;
@@ -204,7 +206,7 @@ impl Publisher {
                 Some(tag) if tag > 0 => MassSend::to_tag(tag as u64, content),
                 _ => MassSend::to_all(content),
             }
-            .client_msg_id(head.id.to_string());
+            .client_msg_id(client_msg_id(head.id, head.send_generation));
             send.send_ignore_reprint = u8::from(head.send_ignore_reprint);
             self.pass(&head.account, api::MASS_SENDALL).await?;
             let sent = match client.mass_send(&send).await {

@@ -47,6 +47,19 @@ pub enum ArticleInputError {
     TwoCovers,
 }
 
+/// A mass send's idempotency key (`clientmsgid`, at most 64 bytes): the headline's
+/// id, and from the second generation on its number. A retry of the same send
+/// carries the same key, so WeChat refuses it (45065) if an earlier attempt went out;
+/// a send after WeChat's verdict that the job failed is a new generation, which
+/// WeChat takes.
+pub fn client_msg_id(article: Uuid, generation: i32) -> String {
+    if generation == 0 {
+        article.to_string()
+    } else {
+        format!("{article}-{generation}")
+    }
+}
+
 /// The URL scheme a body uses to refer to an uploaded image: `<img src="image:{id}">`.
 pub const IMAGE_SCHEME: &str = "image";
 
@@ -245,6 +258,14 @@ pub fn strip_html(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mass_sends_key_is_its_id_then_its_generation() {
+        let id = Uuid::nil();
+        assert_eq!(client_msg_id(id, 0), id.to_string());
+        assert_eq!(client_msg_id(id, 2), format!("{id}-2"));
+        assert!(client_msg_id(Uuid::max(), i32::MAX).len() <= 64);
+    }
 
     fn content() -> ArticleContent {
         ArticleContent {

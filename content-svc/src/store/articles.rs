@@ -45,6 +45,9 @@ pub struct ArticleRow {
     /// The multi-article message it belongs to, and its place there (1: the headline).
     pub message_id: Option<Uuid>,
     pub message_position: Option<i16>,
+    /// Which send of the article a mass send is (its `clientmsgid`, with the id):
+    /// moved on only by WeChat's verdict that a job failed.
+    pub send_generation: i32,
 }
 
 impl ArticleRow {
@@ -85,7 +88,7 @@ pub(crate) const COLUMNS: &str =
     digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
     mass_msg_id, msg_data_id, url, failure, published_at, updated_at, correction_of,
-    cover_image_id, message_id, message_position";
+    cover_image_id, message_id, message_position, send_generation";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -331,6 +334,19 @@ pub async fn set_job(
     .bind(msg_data_id)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Gives the article's next mass send a `clientmsgid` of its own: WeChat said the
+/// job of the current one failed, so a send again is a new send, not a retry.
+pub async fn next_send_generation(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET send_generation = send_generation + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -713,5 +713,78 @@ async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again
     stack.app.stop().await;
 }
 
+#[tokio::test]
+async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientmsgid() {
+    use content_svc::app::articles::Who;
+    use content_svc::domain::review::{Action, Actor};
+
+    let app = crate::helpers::spawn_app_with(
+        platform::testing::TestNats::new(),
+        &[("SCHEDULER_INTERVAL", "1h")],
+    )
+    .await;
+    let mock = wechat_sim::api_server::MockWechat::start(Default::default())
+        .await
+        .expect("mock starts");
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id,
+                               channel, scheduled_for)
+         VALUES (gen_random_uuid(), 'demo', 'press', 'press:li', 'scheduled', '停水通知',
+                 '<p>停水</p>', 'MEDIA_COVER', 'mass_send', now())
+         RETURNING id",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("arranged");
+    let articles = crate::scheduler::replica(&app.db, &mock);
+    assert_eq!(articles.send_due(10).await.expect("sent"), 1);
+    let msg_id: String = sqlx::query_scalar("SELECT mass_msg_id FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("job recorded");
+    // WeChat took the send, then its job failed: nothing reached the followers.
+    let mut tx = app.db.begin().await.expect("tx");
+    assert!(
+        articles
+            .apply_job_result(
+                &mut tx,
+                "demo",
+                Job::Mass(&msg_id),
+                Outcome::Failed("mass send status Other(\"err(10001)\") (sent 0, errors 0)".into()),
+                "evt-mass-failed",
+            )
+            .await
+            .expect("applied")
+    );
+    tx.commit().await.expect("commit");
+
+    // The publisher publishes it again, as a failed article may be.
+    let chen = Who {
+        actor: Actor {
+            id: "media:chen".into(),
+            roles: vec![platform::Role::Publisher],
+        },
+        department: "media".into(),
+        accounts: platform::grpc::AccountScope::All,
+    };
+    articles
+        .act(&chen, id, Action::Publish, "", &[], None)
+        .await
+        .expect("published again");
+    let sends = mock.state().calls_to(SENDALL);
+    let errcodes: Vec<i64> = sends.iter().map(|call| call.errcode).collect();
+    assert_eq!(errcodes, [0, 0], "WeChat took the second send as a new one");
+    let key = |i: usize| sends[i].body.as_ref().expect("body")["clientmsgid"].clone();
+    assert_ne!(key(0), key(1));
+    let state: String = sqlx::query_scalar("SELECT state FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("read");
+    assert_eq!(state, "publishing", "waiting for the new job's verdict");
+    app.stop().await;
+}
+
 const SENDALL: &str = "/cgi-bin/message/mass/sendall";
 const SUBMIT: &str = "/cgi-bin/freepublish/submit";
