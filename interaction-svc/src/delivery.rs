@@ -62,6 +62,10 @@ pub enum AnswerError {
     Action(#[from] ActionError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    /// The task sending the answer ended without a result (it panicked, or the
+    /// runtime stopped): the answer may or may not be on its way.
+    #[error("the answer's delivery stopped unexpectedly ({0}); see the ticket's thread")]
+    Interrupted(#[source] tokio::task::JoinError),
 }
 
 impl From<sqlx::Error> for AnswerError {

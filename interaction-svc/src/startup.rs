@@ -125,6 +125,7 @@ impl Application {
                 self.deliverer.clone(),
                 self.background.outbox_signal(),
                 std::sync::Arc::new(self.background.deadline_policy().clone()),
+                self.runtime.drain.clone(),
             ),
             app::Rules::new(db.clone(), rules),
             app::Followers::new(db),

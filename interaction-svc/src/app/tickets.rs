@@ -3,10 +3,13 @@
 //! `store::tickets::lifecycle` in one transaction, then wakes the outbox relay;
 //! WeChat is called only outside a transaction.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use platform::outbox::OutboxSignal;
+use platform::shutdown::Drain;
 use sqlx::PgPool;
+use tracing::Instrument as _;
 
 use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION};
 use crate::domain::{
@@ -40,14 +43,15 @@ pub struct Assignment<'a> {
 }
 
 /// The ticket use cases, over the database, the deliverer of answers, the relay's
-/// wake-up and the deadline policy of intake (a reopened ticket is due again by it).
-/// Cheap to clone.
+/// wake-up, the deadline policy of intake (a reopened ticket is due again by it) and
+/// the service's drain (which waits for answers still being sent). Cheap to clone.
 #[derive(Clone)]
 pub struct Tickets {
     db: PgPool,
     deliverer: Deliverer,
     outbox: OutboxSignal,
     policy: Arc<DeadlinePolicy>,
+    drain: Drain,
 }
 
 impl Tickets {
@@ -56,12 +60,14 @@ impl Tickets {
         deliverer: Deliverer,
         outbox: OutboxSignal,
         policy: Arc<DeadlinePolicy>,
+        drain: Drain,
     ) -> Self {
         Self {
             db,
             deliverer,
             outbox,
             policy,
+            drain,
         }
     }
 
@@ -144,22 +150,31 @@ impl Tickets {
         let closed = self
             .act(id, agent, TicketEvent::Closed, note, justified)
             .await?;
-        let asked = match self
-            .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION)
-            .await
-        {
-            Ok((_, question)) => self
-                .deliverer
-                .ask_for_rating(&closed, &question)
-                .await
-                .map(drop)
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        if let Err(error) = asked {
+        // The close is committed: a caller leaving now (its deadline, a proxy) must
+        // not take the rating question with it (see `outlive_caller`).
+        let this = self.clone();
+        let ticket = closed.clone();
+        let asked = self
+            .outlive_caller(async move { Ok(this.ask_for_rating(id, &ticket).await) })
+            .await;
+        if let Err(error) | Ok(Err(error)) = asked.map_err(|error| error.to_string()) {
             tracing::error!(ticket = %id, %error, "rating question not recorded");
         }
         Ok(closed)
+    }
+
+    /// Records the rating question behind the ticket's answers, then sends (or
+    /// holds) it.
+    async fn ask_for_rating(&self, id: TicketId, closed: &TicketRow) -> Result<(), String> {
+        let (_, question) = self
+            .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION)
+            .await
+            .map_err(|error| error.to_string())?;
+        self.deliverer
+            .ask_for_rating(closed, &question)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
     }
 
     /// Reopens a closed ticket for a new round: it is due again as if it arrived
@@ -213,6 +228,8 @@ impl Tickets {
     /// message is removed and nothing stays recorded, so the call can simply be
     /// retried; if WeChat's answer was lost, the citizen may have the message, so it
     /// stays in the thread as `failed` (delivery unknown) and is never sent again.
+    /// Everything after the first commit runs even if the caller leaves
+    /// ([`Self::outlive_caller`]).
     #[tracing::instrument(skip_all, fields(ticket = %id))]
     pub async fn reply(
         &self,
@@ -228,7 +245,21 @@ impl Tickets {
         let (row, outgoing) = self
             .take_turn(id, Some(agent), replyable, &actor, text.as_str())
             .await?;
-        let delivery = match self.deliverer.send_answer(&row, text.as_str()).await {
+        let this = self.clone();
+        self.outlive_caller(async move { this.deliver(id, row, outgoing, &actor).await })
+            .await
+    }
+
+    /// Sends answer `outgoing` (committed as `sending`) and settles it: the rest of
+    /// [`Self::reply`].
+    async fn deliver(
+        &self,
+        id: TicketId,
+        row: TicketRow,
+        outgoing: Outgoing,
+        actor: &str,
+    ) -> Result<(TicketRow, Delivery), AnswerError> {
+        let delivery = match self.deliverer.send_answer(&row, &outgoing.body).await {
             Ok(delivery) => delivery,
             Err(error) => {
                 let settled = match &error {
@@ -242,7 +273,7 @@ impl Tickets {
                 return Err(error.into());
             }
         };
-        let recorded = self.record_reply(id, &outgoing, delivery, &actor).await;
+        let recorded = self.record_reply(id, &outgoing, delivery, actor).await;
         if recorded.is_err() && delivery == Delivery::Sent {
             // The citizen has the answer but the thread does not say so: the sweeper
             // will mark it `failed` (delivery unknown). Say so loudly.
@@ -261,6 +292,22 @@ impl Tickets {
         }
         self.outbox.notify();
         Ok((recorded?, delivery))
+    }
+
+    /// Runs `work` in a task of its own, which the drain waits for, and returns its
+    /// result. Once a message is committed as `sending`, its caller may leave at any
+    /// moment (the agent's deadline, a proxy's timeout) and tonic then drops the
+    /// handler: a message left `sending` locks the ticket's next answers out until
+    /// the sweeper gives it up as possibly delivered, though WeChat never had it,
+    /// and held answers claimed for a flush would be given up the same way.
+    async fn outlive_caller<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, AnswerError>> + Send + 'static,
+    ) -> Result<T, AnswerError> {
+        self.drain
+            .spawn(work.in_current_span())
+            .await
+            .unwrap_or_else(|error| Err(AnswerError::Interrupted(error)))
     }
 
     /// Marks `sending` message `message` failed with its delivery unknown.

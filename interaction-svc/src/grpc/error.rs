@@ -38,6 +38,9 @@ pub enum GrpcError {
     TooManyWatches(usize),
     #[error("cannot watch the queue: {0}")]
     Watch(String),
+    /// The answer's task ended without a result; the thread says what happened.
+    #[error("{0}")]
+    Interrupted(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -57,6 +60,7 @@ impl From<AnswerError> for GrpcError {
         match error {
             AnswerError::Action(error) => Self::Action(error),
             AnswerError::Delivery(error) => Self::Delivery(error),
+            interrupted @ AnswerError::Interrupted(_) => Self::Interrupted(interrupted.to_string()),
         }
     }
 }
@@ -123,8 +127,17 @@ impl From<GrpcError> for Status {
                      Check with the citizen before answering again",
                 );
             }
-            // Nothing was recorded; the answer may simply be sent again.
-            GrpcError::Action(ActionError::AnswerInFlight(_)) => ErrorCode::Unavailable,
+            GrpcError::Action(ActionError::AnswerInFlight(id)) => {
+                // This answer was not recorded, but the one in flight may be the same
+                // text from a call whose caller gave up (it is sent all the same): a
+                // blind retry would give the citizen that answer twice.
+                return ErrorCode::Unavailable.status(format!(
+                    "another answer to ticket {id} is still being sent (answers go out in \
+                     order); this one was not recorded. If a previous call with this answer \
+                     timed out, it is being sent: check the ticket's thread before sending \
+                     it again"
+                ));
+            }
             GrpcError::TooManyWatches(_) => ErrorCode::ResourceExhausted,
             GrpcError::Watch(_) => {
                 tracing::warn!(%error, "queue watch failed");
@@ -132,6 +145,7 @@ impl From<GrpcError> for Status {
             }
             GrpcError::Action(ActionError::Database(_))
             | GrpcError::Delivery(DeliveryError::Database(_))
+            | GrpcError::Interrupted(_)
             | GrpcError::Database(_) => ErrorCode::Internal,
         };
         code.status(error.to_string())

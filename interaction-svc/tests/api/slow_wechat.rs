@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use interaction_svc::jobs::sweeper::give_up_stale_sends;
 use proto::interaction::v1::{
-    DeliveryStatus, GetTicketRequest, ListTicketsRequest, ReplyToTicketRequest,
+    DeliveryStatus, GetTicketRequest, ListTicketsRequest, ReplyToTicketRequest, TicketActionRequest,
 };
 use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
 
@@ -54,6 +54,35 @@ fn reply(id: uuid::Uuid, text: &str) -> ReplyToTicketRequest {
         text: text.into(),
         agent: String::new(),
     }
+}
+
+/// `request` with a client deadline of one second: the agent's client (or a proxy)
+/// that gives up while WeChat still has the message.
+fn impatient<T>(request: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(request);
+    request.set_timeout(std::time::Duration::from_secs(1));
+    request
+}
+
+/// The deliveries of `ticket`'s outbound messages, oldest first.
+async fn outbound_deliveries(app: &TestApp, ticket: uuid::Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT delivery FROM ticket_messages WHERE ticket_id = $1 AND direction = 'outbound'
+          ORDER BY at, id",
+    )
+    .bind(ticket)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Waits until every outbound message of `ticket` is `sent` and there are `count`.
+async fn wait_until_all_sent(app: &TestApp, ticket: uuid::Uuid, count: usize) {
+    eventually("every answer is sent and settled", || async {
+        let deliveries = outbound_deliveries(app, ticket).await;
+        (deliveries.len() == count && deliveries.iter().all(|d| d == "sent")).then_some(())
+    })
+    .await;
 }
 
 impl TestApp {
@@ -226,4 +255,121 @@ async fn an_answer_left_sending_by_a_stopped_service_is_marked_failed_and_not_se
         ("delivery_unknown", "system")
     );
     assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_whose_caller_gave_up_is_still_sent_and_the_next_answer_is_not_locked_out() {
+    // The token and the send take 1.5 s each: the caller's 1 s deadline passes
+    // while WeChat has the answer.
+    let mock = slow_mock(1500).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+
+    let gave_up = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(impatient(reply(id, "已转交相关科室处理。")))
+        .await
+        .expect_err("the caller's deadline passes first");
+    assert!(
+        matches!(
+            gave_up.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{gave_up:?}"
+    );
+
+    wait_until_all_sent(&app, id, 1).await;
+    let next = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(reply(id, "您好，已处理完毕。"))
+        .await
+        .expect("the next answer is not locked out")
+        .into_inner();
+    assert_eq!(next.delivery, DeliveryStatus::Sent as i32);
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 2);
+    let history: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM ticket_transitions WHERE ticket_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(history, ["replied", "replied"]);
+}
+
+#[tokio::test]
+async fn held_answers_flushed_by_an_answer_whose_caller_gave_up_are_still_sent() {
+    let mock = slow_mock(1500).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    // An earlier answer is still held (the flush after the citizen's message met a
+    // busy WeChat): the new one is held behind it and both are flushed at once.
+    sqlx::query("UPDATE tickets SET state = 'answered', awaiting_citizen = true WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery, at)
+         VALUES ($1, $2, 'outbound', 'social-security', 'text', '第一条答复', 'held',
+                 now() - interval '1 hour')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(impatient(reply(id, "第二条答复")))
+        .await
+        .expect_err("the caller's deadline passes during the flush");
+
+    wait_until_all_sent(&app, id, 2).await;
+    let sent: Vec<String> = mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .into_iter()
+        .map(|call| {
+            call.body.unwrap()["text"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(sent, ["第一条答复", "第二条答复"]);
+}
+
+#[tokio::test]
+async fn the_rating_question_after_a_close_whose_caller_gave_up_is_still_asked() {
+    let mock = slow_mock(1500).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    sqlx::query("UPDATE tickets SET state = 'answered' WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .close_ticket(impatient(TicketActionRequest {
+            id: id.to_string(),
+            note: String::new(),
+        }))
+        .await
+        .expect_err("the caller's deadline passes while the question is sent");
+
+    wait_until_all_sent(&app, id, 1).await;
+    let requested: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(requested.is_some(), "the question counts as asked");
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
 }
