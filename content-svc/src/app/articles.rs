@@ -742,8 +742,22 @@ impl Articles {
             .preview(&row, &drafts, openids)
             .await
             .map_err(refusal)?;
-        store::set_media_id(&self.db, id, &media_id).await?;
         let mut tx = self.db.begin().await?;
+        // The draft is kept for the send only if it is still the message: a
+        // recompose while WeChat made it forgot the old draft, and keeping this one
+        // would send the old composition. Locked, so a recompose waits or has won.
+        let now = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+        let composed = match now.message_id {
+            Some(message) if now.is_message_headline() => {
+                crate::store::messages::articles(&mut *tx, message).await?
+            }
+            _ => vec![now.clone()],
+        };
+        if same_articles(&rows, &composed) {
+            store::set_media_id(&mut *tx, id, &media_id).await?;
+        } else {
+            tracing::info!(article = %id, "message recomposed during its preview; its draft is not kept");
+        }
         store::audit(
             &mut tx,
             &Audit {
@@ -1465,6 +1479,15 @@ fn refuse_member(row: &ArticleRow) -> Result<(), AppError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether two readings of a message hold the same articles, in the same order and
+/// versions: a draft made from one is the other's.
+fn same_articles(a: &[ArticleRow], b: &[ArticleRow]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.id == b.id && a.version == b.version)
 }
 
 /// How many of `hits` (of `row`'s current version) no reviewer has overridden.

@@ -598,7 +598,11 @@ pub async fn add_override(
 }
 
 /// Keeps the WeChat draft made for a preview, so the send reuses it.
-pub async fn set_media_id(db: &PgPool, id: Uuid, media_id: &str) -> Result<(), sqlx::Error> {
+pub async fn set_media_id(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    media_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE articles SET media_id = $2 WHERE id = $1")
         .bind(id)
         .bind(media_id)

@@ -412,3 +412,91 @@ async fn a_message_does_not_go_out_with_an_article_whose_new_hits_are_not_overri
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_preview_that_a_recompose_overtook_leaves_no_draft_and_the_message_goes_out_as_recomposed()
+ {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let head = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let old = stack.approved("旧的第二篇", pb::Channel::Freepublish).await;
+    let new = stack.approved("新的第二篇", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower");
+    let message = client
+        .compose_message(by(compose(&[&head, &old], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed")
+        .into_inner();
+    let latency = |ms: u64| {
+        stack
+            .mock
+            .state()
+            .inject(&wechat_sim::api_server::FaultRequest {
+                latency_ms: Some(ms),
+                ..Default::default()
+            })
+            .expect("fault injected");
+    };
+
+    // WeChat is slow: the director's preview takes a while, and meanwhile another
+    // publisher swaps the second article.
+    latency(1500);
+    let mut previewing = client.clone();
+    let previewed = head.clone();
+    let preview = tokio::spawn(async move {
+        previewing
+            .preview_article(by(
+                pb::PreviewArticleRequest {
+                    id: previewed,
+                    openids: vec!["o-director".into()],
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    client
+        .compose_message(by(
+            compose(&[&head, &new], &message.id),
+            PUBLISHER_KEY,
+            "zhang",
+        ))
+        .await
+        .expect("recomposed while all are approved");
+    preview.await.expect("joined").expect("previewed");
+    latency(0);
+
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&head), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("published");
+    for _ in 0..2 {
+        next_event(&mut published).await;
+    }
+    let titles: Vec<Vec<String>> = stack
+        .mock
+        .state()
+        .calls_to("/cgi-bin/draft/add")
+        .iter()
+        .map(|call| {
+            call.body.as_ref().expect("body")["articles"]
+                .as_array()
+                .expect("articles")
+                .iter()
+                .map(|a| a["title"].as_str().expect("title").to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [["停水通知", "旧的第二篇"], ["停水通知", "新的第二篇"]],
+        "the preview's draft of the old composition is not the one published"
+    );
+    stack.app.stop().await;
+}
