@@ -5,7 +5,12 @@
 //!
 //! Lanes give concurrency without losing order where order matters: events with the
 //! same [`EventHandler::order_key`] (a citizen, an article) always go to the same
-//! lane and are handled one after the other in stream order. A lane hands the events
+//! lane and are handled one after the other in stream order. That order holds within
+//! one process while handlers succeed: an event that failed transiently comes back
+//! after its backoff, behind later events of its key, and with several replicas two
+//! events of one key can be handled at once on two of them. Handlers therefore keep
+//! their effects right whatever the order (the earliest time wins, a later state does
+//! not rewind), and lanes make the usual case cheap, not correct. A lane hands the events
 //! queued in it to [`EventHandler::handle_batch`] together (up to
 //! [`EventHandler::BATCH`]), so a handler can apply many events in one transaction.
 //!

@@ -172,19 +172,34 @@ pub async fn publish_inbound(
     msg_id: &str,
     payload: Vec<u8>,
 ) {
+    let ack = publish_event(
+        jetstream,
+        namespace,
+        &format!("wechat.inbound.{suffix}"),
+        msg_id,
+        payload,
+    )
+    .await;
+    assert!(!ack.duplicate, "JetStream dropped {msg_id} as a duplicate");
+}
+
+/// Publishes `payload` on `subject` in `namespace` with `msg_id` as `Nats-Msg-Id`, as
+/// an outbox relay does, and returns JetStream's ack.
+pub async fn publish_event(
+    jetstream: &async_nats::jetstream::Context,
+    namespace: &Namespace,
+    subject: &str,
+    msg_id: &str,
+    payload: Vec<u8>,
+) -> async_nats::jetstream::publish::PublishAck {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-    let ack = jetstream
-        .publish_with_headers(
-            namespace.subject(&format!("wechat.inbound.{suffix}")),
-            headers,
-            payload.into(),
-        )
+    jetstream
+        .publish_with_headers(namespace.subject(subject), headers, payload.into())
         .await
         .expect("publish sent")
         .await
-        .expect("JetStream acked the publish");
-    assert!(!ack.duplicate, "JetStream dropped {msg_id} as a duplicate");
+        .expect("JetStream acked the publish")
 }
 
 /// Configuration for a service under test: its own database, the test namespace,

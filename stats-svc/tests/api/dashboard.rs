@@ -78,18 +78,14 @@ async fn start_with(settings: &[(&str, &str)]) -> Running {
 
 impl Running {
     async fn publish(&self, subject: &str, id: &str, payload: Vec<u8>) {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
-        self.jetstream
-            .publish_with_headers(
-                self.nats.namespace.subject(subject),
-                headers,
-                payload.into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        platform::testing::publish_event(
+            &self.jetstream,
+            &self.nats.namespace,
+            subject,
+            id,
+            payload,
+        )
+        .await;
     }
 
     async fn stop(self) {

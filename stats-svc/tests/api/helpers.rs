@@ -110,18 +110,14 @@ impl TestApp {
     /// Publishes `payload` on `subject` (in the test namespace) with `msg_id` as
     /// `Nats-Msg-Id`, as the services' outbox relays do, and waits for JetStream's ack.
     pub async fn publish_on(&self, subject: &str, msg_id: &str, payload: Vec<u8>) {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
-        self.jetstream
-            .publish_with_headers(
-                self.nats.namespace.subject(subject),
-                headers,
-                payload.into(),
-            )
-            .await
-            .expect("publish sent")
-            .await
-            .expect("JetStream acked the publish");
+        platform::testing::publish_event(
+            &self.jetstream,
+            &self.nats.namespace,
+            subject,
+            msg_id,
+            payload,
+        )
+        .await;
     }
 
     /// Publishes an inbound event as the gateway does (Nats-Msg-Id = event_id).
