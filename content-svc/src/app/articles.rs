@@ -390,6 +390,11 @@ impl Articles {
             &action,
             comment,
         )?;
+        if matches!(action, Action::Schedule | Action::Publish) {
+            // A new send: the ids of a failed job before it would hide this one,
+            // cut off mid-way, from the stuck-send sweep (which looks for none).
+            store::forget_job(&mut tx, id).await?;
+        }
         if action == Action::Schedule {
             let at = at.ok_or_else(|| AppError::Invalid("at is required".into()))?;
             if at < Utc::now() - chrono::Duration::seconds(60) {

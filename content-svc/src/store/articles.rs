@@ -313,6 +313,17 @@ pub async fn reset_attempts(
     Ok(())
 }
 
+/// Forgets the WeChat job of an earlier send (the draft stays, for reuse).
+pub async fn forget_job(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET publish_id = NULL, mass_msg_id = NULL, msg_data_id = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Records the WeChat job an article was handed to.
 pub async fn set_job(
     db: impl PgExecutor<'_>,

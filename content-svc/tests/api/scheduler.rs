@@ -238,3 +238,67 @@ async fn the_scheduler_fails_an_article_left_publishing_longer_than_publishing_s
     assert_eq!(state, "failed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck_sweep() {
+    use proto::content::v1 as pb;
+
+    use crate::articles::{article, next_event, spawn_stack};
+    use crate::helpers::{PUBLISHER_KEY, by};
+
+    let stack = spawn_stack(wechat_sim::api_server::AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    // WeChat takes the first send and its job fails (publish_status 3).
+    stack.callbacks.fail_next_publish(3);
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    assert_eq!(next_event(&mut failed).await.article_id, id);
+    let latency = |ms: u64| {
+        stack
+            .mock
+            .state()
+            .inject(&wechat_sim::api_server::FaultRequest {
+                latency_ms: Some(ms),
+                ..Default::default()
+            })
+            .expect("fault injected");
+    };
+
+    // Published again, with WeChat slow; the caller goes away after 500 ms, before
+    // the new job's id is recorded.
+    latency(3000);
+    let mut request = by(article(&id), PUBLISHER_KEY, "chen");
+    request.set_timeout(std::time::Duration::from_millis(500));
+    let gone = client.publish_article(request).await.expect_err("cut off");
+    assert!(
+        matches!(
+            gone.code(),
+            tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+        ),
+        "{gone:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    latency(0);
+    let state = || async {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT state, publish_id FROM articles WHERE id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&stack.app.db)
+        .await
+        .expect("read")
+    };
+    assert_eq!(state().await, ("publishing".to_owned(), None));
+
+    let swept = replica(&stack.app.db, &stack.mock)
+        .fail_unknown_sends(std::time::Duration::from_secs(2), 10)
+        .await
+        .expect("swept");
+    assert_eq!(swept, 1, "the send cut off is failed as of unknown outcome");
+    assert_eq!(state().await.0, "failed");
+    stack.app.stop().await;
+}
