@@ -404,6 +404,9 @@ impl Articles {
         }
         if action == Action::CancelSchedule {
             store::set_schedule(&mut tx, id, None).await?;
+            // A mass send waiting to retry holds a reservation; nothing went out
+            // unless an attempt's answer was lost, which the release keeps.
+            ledger::release(&mut *tx, id).await?;
         }
         if action == Action::Publish {
             // Published anew (after a failure, too): the send has all its retries.
@@ -982,6 +985,15 @@ impl Articles {
         let sent = match self.media.drafts(&rows).await {
             Ok(drafts) => self.hand_over(&row, &drafts).await,
             Err(error) => Err(error),
+        };
+        // The quota WeChat may have counted stays counted, even if the send is
+        // cancelled or fails for good later.
+        let sent = match sent {
+            Err(SendError::AnswerLost(reason)) => {
+                ledger::answer_lost(&self.db, id).await?;
+                Err(SendError::Transient(reason))
+            }
+            other => other,
         };
         match sent {
             Ok(handed) => {

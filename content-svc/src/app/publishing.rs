@@ -59,6 +59,11 @@ pub enum SendError {
     /// earlier attempt, whose answer was lost, went out. Nothing was sent again.
     #[error("wechat already took this mass send (clientmsgid) in an earlier attempt")]
     AlreadySent,
+    /// WeChat's answer to a mass send was lost (a timeout, a proxy's 5xx, an
+    /// unreadable body): it may have gone out and been counted. Retried like a
+    /// transient failure: the same `clientmsgid` cannot send it twice.
+    #[error("{0}")]
+    AnswerLost(String),
     /// WeChat's answer to `freepublish/submit` was lost (a timeout, a proxy's 5xx,
     /// an unreadable body): the article may be published. Unlike a mass send it
     /// carries no key WeChat would refuse a second time, so it is never retried.
@@ -212,6 +217,9 @@ impl Publisher {
             let sent = match client.mass_send(&send).await {
                 Err(ApiError::Wechat { code, .. }) if code == ErrCode::DUPLICATE_CLIENT_MSG_ID => {
                     return Err(SendError::AlreadySent);
+                }
+                Err(error) if error.outcome_unknown() => {
+                    return Err(SendError::AnswerLost(error.to_string()));
                 }
                 other => other?,
             };

@@ -152,9 +152,20 @@ pub async fn reserve(
     Ok(())
 }
 
-/// Gives a reservation back when WeChat refused the send for good.
-pub async fn release(db: &PgPool, article: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mass_send_ledger WHERE article_id = $1")
+/// Marks a reservation as perhaps used: an attempt's answer from WeChat was lost.
+pub async fn answer_lost(db: &PgPool, article: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE mass_send_ledger SET answer_lost = true WHERE article_id = $1")
+        .bind(article)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Gives a reservation back when nothing was sent (WeChat refused the send for
+/// good, or it was cancelled while waiting to retry), unless an attempt's answer
+/// was lost: WeChat may have taken and counted that one.
+pub async fn release(db: impl PgExecutor<'_>, article: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM mass_send_ledger WHERE article_id = $1 AND NOT answer_lost")
         .bind(article)
         .execute(db)
         .await?;

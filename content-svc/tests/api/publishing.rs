@@ -786,5 +786,50 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
     app.stop().await;
 }
 
+#[tokio::test]
+async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_answer_was_lost() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let canceller = client.clone();
+    let cancel = |id: String| {
+        let mut client = canceller.clone();
+        async move {
+            client
+                .cancel_schedule(by(article(&id), PUBLISHER_KEY, "chen"))
+                .await
+                .expect("cancelled");
+        }
+    };
+
+    // WeChat is busy: nothing was sent, the send waits to retry, and is cancelled.
+    let refused = stack.approved("今日停水通知", pb::Channel::MassSend).await;
+    stack.wechat_busy(SENDALL, 3);
+    let waiting = client
+        .publish_article(by(article(&refused), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("publish answers")
+        .into_inner();
+    assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
+    cancel(refused).await;
+    assert_eq!(
+        stack.quota().await.used,
+        0,
+        "nothing went out: the quota is back"
+    );
+
+    // WeChat's answer is lost: the send may have gone out, and stays counted.
+    let lost = stack.approved("明日恢复供水", pb::Channel::MassSend).await;
+    stack.wechat_loses_answer(SENDALL);
+    let waiting = client
+        .publish_article(by(article(&lost), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("publish answers")
+        .into_inner();
+    assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
+    cancel(lost).await;
+    assert_eq!(stack.quota().await.used, 1, "WeChat may have counted it");
+    stack.app.stop().await;
+}
+
 const SENDALL: &str = "/cgi-bin/message/mass/sendall";
 const SUBMIT: &str = "/cgi-bin/freepublish/submit";
