@@ -162,6 +162,7 @@ impl Background {
             self.intake,
             self.signal.clone(),
             held,
+            drain.clone(),
         );
         runtime.spawn_consumer(Arc::new(handler));
         runtime.spawn_outbox_relay(self.signal.clone(), self.config.outbox_poll_interval);

@@ -1,7 +1,8 @@
 //! The `interaction-inbound` consumer: the runner decodes each WeChat callback and
 //! hands a citizen's callbacks, in order, to one of its lanes; each batch is applied
-//! in one transaction by `app::callbacks`, then the relay is woken and answers held
-//! for citizens whose window reopened are sent.
+//! in one transaction by `app::callbacks`, then the relay is woken and citizens whose
+//! window reopened are handed to the [`HeldFlusher`], which sends their held answers
+//! after the batch is acked.
 
 use platform::ids::{AccountId, OpenId};
 use std::future::Future;
@@ -12,9 +13,11 @@ use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
 use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use platform::outbox::OutboxSignal;
+use platform::shutdown::Drain;
 use sqlx::PgPool;
 use tracing::Instrument as _;
 
+use super::held::HeldFlusher;
 use crate::app::callbacks::{Applied, Callbacks};
 use crate::domain::Intake;
 use crate::replies::RulesCache;
@@ -57,12 +60,13 @@ pub struct InboundHandler<H> {
     db: PgPool,
     callbacks: Callbacks,
     signal: OutboxSignal,
-    held: H,
+    held: HeldFlusher<H>,
 }
 
 impl<H: HeldAnswers> InboundHandler<H> {
     /// A handler deciding with the shared rules cache (the reply path's too, so both
-    /// decide alike), waking the relay through `signal` after each commit.
+    /// decide alike), waking the relay through `signal` after each commit; held
+    /// answers are sent by `held` in tasks of `drain`.
     pub fn new(
         db: PgPool,
         cache: Arc<RulesCache>,
@@ -70,12 +74,13 @@ impl<H: HeldAnswers> InboundHandler<H> {
         intake: Arc<Intake>,
         signal: OutboxSignal,
         held: H,
+        drain: Drain,
     ) -> Self {
         Self {
             db,
             callbacks: Callbacks::new(cache, directory, intake),
             signal,
-            held,
+            held: HeldFlusher::new(held, drain),
         }
     }
 
@@ -96,11 +101,12 @@ impl<H: HeldAnswers> InboundHandler<H> {
         Ok(applied)
     }
 
-    /// After the commit: wake the relay and send the answers held for citizens whose
-    /// message reopened their 48-hour window. A failed send leaves the answers held
-    /// for the next message; the events are never retried for it (their effects are
-    /// committed).
-    async fn after_commit(&self, events: &[Received<InboundEvent>], applied: &[Applied]) {
+    /// After the commit: wake the relay and hand the citizens whose message reopened
+    /// their 48-hour window to the flusher. Their WeChat calls are not awaited here:
+    /// the lane would wait for them before the batch is acked, and so would every
+    /// other citizen of the lane. A failed send leaves the answers held for the next
+    /// message; the events are never retried for it (their effects are committed).
+    fn after_commit(&self, events: &[Received<InboundEvent>], applied: &[Applied]) {
         let mut queued = false;
         for applied in applied {
             let outcome = match applied {
@@ -121,15 +127,8 @@ impl<H: HeldAnswers> InboundHandler<H> {
                 held_answers: true, ..
             } = applied
             {
-                let event = &received.event;
-                match self.held.flush(&event.account, &event.openid).await {
-                    Ok(sent) => {
-                        tracing::info!(event_id = %event.event_id, sent, "held answers sent")
-                    }
-                    Err(error) => {
-                        tracing::warn!(event_id = %event.event_id, %error, "cannot send held answers; they stay held")
-                    }
-                }
+                self.held
+                    .request(&received.event.account, &received.event.openid);
             }
         }
     }
@@ -158,7 +157,7 @@ impl<H: HeldAnswers> EventHandler for InboundHandler<H> {
             .apply_all(events)
             .await
             .map_err(HandleError::database)?;
-        self.after_commit(events, &applied).await;
+        self.after_commit(events, &applied);
         Ok(())
     }
 }

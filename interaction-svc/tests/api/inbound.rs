@@ -10,7 +10,7 @@ use proto::events::v1::{DeadLetter, FollowerChanged, TicketChangeKind, TicketCha
 use wechat_sim::traffic::CitizenAction;
 
 use crate::citizen::{Citizen, eventually, text_of};
-use crate::helpers::{ACCOUNT, TestApp, spawn_app};
+use crate::helpers::{ACCOUNT, TestApp, spawn_app, spawn_app_with_wechat};
 
 #[derive(Debug, sqlx::FromRow)]
 struct Follower {
@@ -556,4 +556,98 @@ async fn a_digit_after_closing_records_the_rating_and_opens_no_ticket() {
     app.publish(&citizen.says("5")).await;
     app.wait_for_thread_messages(&citizen.openid, 1).await;
     assert_eq!(app.tickets_of(&citizen.openid).await.len(), 2);
+}
+
+/// The consumer's lane of a citizen's callbacks (as `platform::consumer` picks it,
+/// by openid over its four lanes).
+fn lane_of(openid: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    openid.hash(&mut hasher);
+    hasher.finish() % 4
+}
+
+#[tokio::test]
+async fn a_returning_citizens_held_answers_do_not_hold_up_the_other_citizens_of_their_lane() {
+    use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
+    // Every WeChat call takes 2 s: the token, then the held answer, 4 s in all.
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let faults = reqwest::Client::new()
+        .post(format!("{}/sim/faults", mock.base_url()))
+        .header("content-type", "application/json")
+        .body(r#"{"latency_ms":2000}"#)
+        .send()
+        .await
+        .expect("fault injected");
+    assert!(faults.status().is_success());
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut away = Citizen::new();
+    app.insert_follower(&away.openid, Some(3 * 24 * 60)).await;
+    let ticket = app
+        .insert_citizen_ticket(&away.openid, "social-security", "answered", 5000)
+        .await;
+    sqlx::query("UPDATE tickets SET awaiting_citizen = true WHERE id = $1")
+        .bind(ticket)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery, at)
+         VALUES ($1, $2, 'outbound', 'social-security', 'text', '路灯已修好。', 'held',
+                 now() - interval '2 days')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(ticket)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let mut other = std::iter::repeat_with(Citizen::new)
+        .find(|candidate| lane_of(&candidate.openid) == lane_of(&away.openid))
+        .unwrap();
+
+    let back = away.says("在吗？");
+    mock.state()
+        .record_interaction(DEMO_APPID, &away.openid, back.create_time())
+        .unwrap();
+    app.publish(&back).await;
+    eventually("the held answer is being sent", || async {
+        let sending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_messages WHERE ticket_id = $1 AND delivery = 'sending')",
+        )
+        .bind(ticket)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        sending.then_some(())
+    })
+    .await;
+
+    let started = std::time::Instant::now();
+    app.publish(&other.says("小区门口的路灯不亮了")).await;
+    eventually("the other citizen's ticket opens", || async {
+        (app.tickets_of(&other.openid).await.len() == 1).then_some(())
+    })
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_millis(1500),
+        "the other citizen waited {waited:?} behind a held-answer flush"
+    );
+    eventually("the held answer is sent", || async {
+        let delivery: String = sqlx::query_scalar(
+            "SELECT delivery FROM ticket_messages WHERE ticket_id = $1 AND direction = 'outbound'",
+        )
+        .bind(ticket)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        (delivery == "sent").then_some(())
+    })
+    .await;
+    assert_eq!(
+        mock.state().calls_to("/cgi-bin/message/custom/send").len(),
+        1
+    );
 }
