@@ -206,14 +206,7 @@ impl Articles {
         require(who, Role::Editor, "edit an article")?;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
-        // A reviewer's or publisher's key sees every department's articles; editing
-        // stays with the article's department.
-        if row.department != who.department && !who.actor.roles.contains(&Role::Admin) {
-            return Err(AppError::Forbidden(format!(
-                "an editor edits only their department's articles; this one is {}'s",
-                row.department
-            )));
-        }
+        own_department(who, &row, "edits")?;
         if !row.state().editable() {
             return Err(review::ReviewError::WrongState {
                 state: row.state(),
@@ -354,6 +347,9 @@ impl Articles {
     ) -> Result<ArticleView, AppError> {
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
+        if action == Action::Submit {
+            own_department(who, &row, "submits")?;
+        }
         let goes_out = matches!(
             action,
             Action::Schedule | Action::CancelSchedule | Action::Publish
@@ -1482,6 +1478,19 @@ async fn record_overrides(
         store::add_override(tx, row.id, row.version, key, &who.actor.id, reason.trim()).await?;
     }
     Ok(())
+}
+
+/// Writing and submitting stay with the article's department (admins aside): a
+/// key that also reviews or publishes sees every department's articles, but its
+/// editor writes for their own.
+fn own_department(who: &Who, row: &ArticleRow, verb: &str) -> Result<(), AppError> {
+    if row.department == who.department || who.actor.roles.contains(&Role::Admin) {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(format!(
+        "an editor {verb} only their department's articles; this one is {}'s",
+        row.department
+    )))
 }
 
 /// A member of a message goes out with its headline, never alone.

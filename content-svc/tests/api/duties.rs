@@ -141,3 +141,34 @@ async fn the_author_may_not_override_the_hits_of_their_own_text() {
     assert!(overridden.hits.iter().all(|h| h.overridden));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_editor_whose_key_also_reviews_cannot_submit_another_departments_draft() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let id = client
+        .create_article(by(
+            create("停水通知", "<p>本周六停水。</p>", pb::Channel::Freepublish),
+            WATER_EDITOR_KEY,
+            "zhou",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    // press:li's key reviews too, so it sees the water bureau's draft; sending it to
+    // review is the water bureau's decision.
+    let refused = client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("water"), "{}", refused.message());
+    let submitted = client
+        .submit_article(by(article(&id), WATER_EDITOR_KEY, "zhou"))
+        .await
+        .expect("its own department submits it")
+        .into_inner();
+    assert_eq!(submitted.state, pb::ArticleState::Submitted as i32);
+    app.stop().await;
+}
