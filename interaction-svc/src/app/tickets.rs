@@ -140,16 +140,27 @@ impl Tickets {
         note: &str,
     ) -> Result<TicketRow, ActionError> {
         // A ticket closed without an answer must say why, or the history cannot
-        // tell a resolved request from a dropped one.
-        let justified = |row: &TicketRow| {
-            if note.is_empty() && row.state != TicketState::Answered.as_str() {
-                return Err(ActionError::ReasonRequired(id));
-            }
-            Ok(())
-        };
-        let closed = self
-            .act(id, agent, TicketEvent::Closed, note, justified)
-            .await?;
+        // tell a resolved request from a dropped one. "Answered" means in this
+        // round, whatever the state now: the citizen's thanks moves it back to
+        // acknowledged, and a reopened ticket needs a new answer.
+        let actor = agent.actor();
+        let mut tx = self.db.begin().await?;
+        let before = lock_reached(&mut tx, id, Some(agent)).await?;
+        if note.is_empty()
+            && before.state != TicketState::Answered.as_str()
+            && !tickets::answered_this_round(&mut tx, id).await?
+        {
+            return Err(ActionError::ReasonRequired(id));
+        }
+        let closed = lifecycle::change(
+            &mut tx,
+            &before,
+            TicketEvent::Closed,
+            Cause::now(&actor, note),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox.notify();
         // The close is committed: a caller leaving now (its deadline, a proxy) must
         // not take the rating question with it (see `outlive_caller`).
         let this = self.clone();

@@ -11,7 +11,7 @@ use platform::ids::{AccountId, OpenId};
 use sqlx::PgPool;
 
 pub use crate::domain::ticket::{Delivery, Scope};
-use crate::domain::{PageSize, PageToken, TicketId, TicketState};
+use crate::domain::{ChangeKind, PageSize, PageToken, TicketId, TicketState};
 pub use lifecycle::{ActionError, Cause};
 
 /// A ticket as stored.
@@ -157,6 +157,27 @@ pub async fn record_transition(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Whether ticket `id` was answered since it was opened or last reopened. Read from
+/// the history, since the state moves on: the citizen's reply to an answer ("谢谢")
+/// takes the ticket from answered back to acknowledged.
+pub async fn answered_this_round(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: TicketId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM ticket_transitions
+              WHERE ticket_id = $1 AND action = $2
+                AND id > COALESCE((SELECT max(id) FROM ticket_transitions
+                                    WHERE ticket_id = $1 AND action = $3), 0))",
+    )
+    .bind(id.0)
+    .bind(ChangeKind::Replied.as_str())
+    .bind(ChangeKind::Reopened.as_str())
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Records that the citizen was asked to rate the answer (`rating_requested_at`),

@@ -9,6 +9,7 @@ use proto::interaction::v1::{
 use tonic::Code;
 use wechat_sim::api_server::{DEMO_APPID, FaultRequest, MockWechat, SimConfig};
 
+use crate::citizen::{Citizen, eventually};
 use crate::helpers::{
     ACCOUNT, EDITOR_KEY, SOCIAL_AGENT_KEY, SOCIAL_VIEWER_KEY, TRANSPORT_AGENT_KEY, TestApp,
     spawn_app_with_wechat,
@@ -966,4 +967,55 @@ async fn reopening_withdraws_a_rating_question_still_held() {
     })
     .await;
     assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+}
+
+#[tokio::test]
+async fn an_answered_ticket_closes_without_a_note_after_the_citizens_thanks_but_not_once_reopened()
+{
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut citizen = Citizen::new();
+    app.insert_follower(&citizen.openid, Some(5)).await;
+    mock.state()
+        .record_interaction(
+            DEMO_APPID,
+            &citizen.openid,
+            Utc::now() - Duration::minutes(5),
+        )
+        .unwrap();
+    let id = app
+        .insert_citizen_ticket(&citizen.openid, "social-security", "acknowledged", 30)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent
+        .reply_to_ticket(reply(id, "路灯已修好。"))
+        .await
+        .expect("answered");
+    // The citizen's thanks joins the ticket: answered → acknowledged.
+    app.publish(&citizen.says("好的，谢谢")).await;
+    eventually("the thanks joins the ticket", || async {
+        (get(&app, id).await.state == TicketState::Acknowledged as i32).then_some(())
+    })
+    .await;
+
+    let closed = agent
+        .close_ticket(action(id))
+        .await
+        .expect("an answered ticket closes without a note")
+        .into_inner();
+    assert_eq!(closed.state, TicketState::Closed as i32);
+
+    // A new round needs a new answer (or a note) before it closes.
+    agent
+        .reopen_ticket(TicketActionRequest {
+            id: id.to_string(),
+            note: "市民反映仍未修好".into(),
+        })
+        .await
+        .expect("reopened");
+    let refused = agent
+        .close_ticket(action(id))
+        .await
+        .expect_err("not answered since it was reopened");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
 }

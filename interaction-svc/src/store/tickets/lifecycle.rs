@@ -26,8 +26,11 @@ pub enum ActionError {
     /// The assignment names the department and agent the ticket already has.
     #[error("ticket {0} already has this department and assignee; nothing to change")]
     NoChange(TicketId),
-    /// Closing a ticket that was never answered needs a note saying why.
-    #[error("ticket {0} has no answer; closing it needs a note saying why")]
+    /// Closing a ticket not answered since it was opened or last reopened needs a
+    /// note saying why.
+    #[error(
+        "ticket {0} has no answer since it was opened or reopened; closing it needs a note saying why"
+    )]
     ReasonRequired(TicketId),
     /// Another answer to the ticket is still being sent; answers go out in order.
     #[error("another answer to ticket {0} is still being sent; try again")]
