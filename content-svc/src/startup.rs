@@ -112,7 +112,11 @@ impl Application {
                 tracing::info!(services = seeded, "directory seeded");
             }
         }
-        // After the seed, so the first load holds it.
+        let refolded = crate::app::search::refold_index(&runtime.db, search.segmenter()).await?;
+        if refolded > 0 {
+            tracing::info!(documents = refolded, "search index folded to half-width");
+        }
+        // After the seed and the refold, so the first load holds them.
         let search_follower = match live_index {
             Some(live) => Some(crate::jobs::search_index::start(runtime.db.clone(), live).await?),
             None => None,

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::AppError;
 use crate::domain::article::strip_html;
-use crate::domain::search::{Match, SearchQuery, Segmenter};
+use crate::domain::search::{Match, SearchQuery, Segmenter, folds};
 use crate::domain::search_index::{DocKind, IndexHit, SearchIndex};
 use crate::store::articles::ArticleRow;
 use crate::store::search::{self as store, HitRow, IndexDoc, SearchFilter};
@@ -351,6 +351,38 @@ impl LiveIndex {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Indexes again, once per install, the services and published articles indexed
+/// before search folded full-width text (migration 0015): only those whose text the
+/// fold changes, in one transaction; a replica starting at the same time finds it
+/// done. Returns how many documents were indexed again.
+pub async fn refold_index(db: &PgPool, segmenter: &Segmenter) -> Result<usize, AppError> {
+    let mut tx = db.begin().await?;
+    if !store::take_width_refold(&mut tx).await? {
+        return Ok(0);
+    }
+    let mut refolded = 0;
+    for row in crate::store::services::all(&mut *tx).await? {
+        let texts = [&row.name, &row.description, &row.how_to_apply];
+        let lists = row.keywords.iter().chain(&row.synonyms);
+        if texts.into_iter().chain(lists).any(|t| folds(t)) {
+            index_service(&mut tx, segmenter, &row).await?;
+            refolded += 1;
+        }
+    }
+    for row in crate::store::articles::all_published(&mut *tx).await? {
+        if [&row.title, &row.digest, &row.body]
+            .into_iter()
+            .any(|t| folds(t))
+        {
+            let url = row.url.clone().unwrap_or_default();
+            index_article(&mut tx, segmenter, &row, &url).await?;
+            refolded += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(refolded)
 }
 
 /// Indexes a directory service as it is after a change (in that change's transaction).

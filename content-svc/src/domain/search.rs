@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use jieba_rs::Jieba;
+use unicode_normalization::UnicodeNormalization;
 
 use super::search_index::DocKind;
 
@@ -118,6 +119,27 @@ const EXTRA_WORDS: &[&str] = &[
     "办事大厅",
 ];
 
+/// `text` with each character that NFKC makes one other character replaced by it:
+/// full-width letters, digits and punctuation (１２３４５, ＡＢＣ) become half-width and
+/// the ideographic space a space, as a citizen's input method may type either. One
+/// character for one, so positions in the text stay those of the original.
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut nfkc = std::iter::once(c).nfkc();
+            match (nfkc.next(), nfkc.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Whether [`fold`] changes `text` (its index entry, if any, predates the fold).
+pub fn folds(text: &str) -> bool {
+    fold(text) != text
+}
+
 /// A jieba segmenter with the install's words. Cheap to clone.
 #[derive(Clone)]
 pub struct Segmenter(Arc<Jieba>);
@@ -135,19 +157,21 @@ impl Segmenter {
         let mut jieba = Jieba::new();
         let builtin = SYNONYMS.iter().flat_map(|g| g.iter()).chain(EXTRA_WORDS);
         for word in builtin.copied().chain(words) {
-            let word = word.trim();
+            let word = fold(word.trim());
             if word.chars().count() >= 2 {
-                jieba.add_word(word, None, None);
+                jieba.add_word(&word, None, None);
             }
         }
         Self(Arc::new(jieba))
     }
 
-    /// The searchable words of `text` (search mode: 社保卡 also gives 社保), lower
-    /// case, without punctuation, each once, in order.
+    /// The searchable words of `text` (search mode: 社保卡 also gives 社保), folded
+    /// to half-width and lower case, without punctuation, each once, in order. Both
+    /// documents and queries go through here, so １２３４５ finds 12345 and back.
     pub fn words(&self, text: &str) -> Vec<String> {
+        let text = fold(text);
         let mut out: Vec<String> = Vec::new();
-        for token in self.0.cut_for_search(text, true) {
+        for token in self.0.cut_for_search(&text, true) {
             let word: String = token
                 .word
                 .chars()
@@ -319,7 +343,7 @@ impl SearchQuery {
     /// Up to `width` characters of `text` around the first term found, with every
     /// term found marked `<em>…</em>`; the rest is escaped for HTML.
     pub fn snippet(&self, text: &str, width: usize) -> String {
-        let lower = text.to_lowercase();
+        let lower = fold(text).to_lowercase();
         let chars: Vec<char> = text.chars().collect();
         let lower_chars: Vec<char> = lower.chars().collect();
         // Lowercasing may change the length of non-CJK text; fall back to the start.
@@ -338,21 +362,32 @@ impl SearchQuery {
         let mut terms: Vec<&String> = self.terms.iter().collect();
         // Longer terms first, so 社保卡 is marked whole rather than 社保 inside it.
         terms.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
+        // Terms are matched in the folded text (１２３４５ is 12345) and marked
+        // around the characters as written; folding keeps one character for one.
+        let folded: Vec<char> = fold(&piece).chars().collect();
+        let terms: Vec<Vec<char>> = terms.iter().map(|t| t.chars().collect()).collect();
         let mut marked = String::with_capacity(piece.len() + 32);
-        let mut rest = piece.as_str();
-        'outer: while !rest.is_empty() {
+        let mut i = 0;
+        'outer: while i < folded.len() {
             for term in &terms {
-                if let Some(tail) = rest.strip_prefix(term.as_str()) {
+                let end = i + term.len();
+                let found = !term.is_empty()
+                    && end <= folded.len()
+                    && folded[i..end]
+                        .iter()
+                        .zip(term)
+                        .all(|(c, t)| c.to_lowercase().eq(std::iter::once(*t)));
+                if found {
+                    let written: String = chars[start + i..start + end].iter().collect();
                     marked.push_str("<em>");
-                    marked.push_str(&escape(term));
+                    marked.push_str(&escape(&written));
                     marked.push_str("</em>");
-                    rest = tail;
+                    i = end;
                     continue 'outer;
                 }
             }
-            let c = rest.chars().next().unwrap_or(' ');
-            marked.push_str(&escape(c.encode_utf8(&mut [0; 4])));
-            rest = &rest[c.len_utf8()..];
+            marked.push_str(&escape(chars[start + i].encode_utf8(&mut [0; 4])));
+            i += 1;
         }
         let prefix = if start > 0 { "…" } else { "" };
         let suffix = if end < chars.len() { "…" } else { "" };
@@ -499,6 +534,19 @@ mod tests {
         // 社保 is not all of 社保卡: nothing to split.
         let q = SearchQuery::parse(&s, "社保卡补办").unwrap();
         assert_eq!(q.tsquery_split(), None);
+    }
+
+    #[test]
+    fn full_width_text_is_searched_as_half_width() {
+        let s = Segmenter::default();
+        assert_eq!(s.words("拨打１２３４５热线"), s.words("拨打12345热线"));
+        assert_eq!(s.words("ＡＢＣ"), ["abc"]);
+        let q = SearchQuery::parse(&s, "１２３４５").unwrap();
+        assert_eq!(q.tsquery_all(), "'12345'");
+        assert_eq!(
+            q.snippet("请拨打１２３４５", 80),
+            "请拨打<em>１２３４５</em>"
+        );
     }
 
     #[test]

@@ -198,6 +198,15 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ArticleRow>
         .await
 }
 
+/// Every published article (the ones search holds).
+pub async fn all_published(db: impl PgExecutor<'_>) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles WHERE state = 'published'"
+    ))
+    .fetch_all(db)
+    .await
+}
+
 /// Reads and locks an article for a transition.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,

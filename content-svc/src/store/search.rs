@@ -301,3 +301,15 @@ pub async fn change_number<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<i64, sql
         .fetch_one(db)
         .await
 }
+
+/// Takes the pending re-index of the width fold (migration 0015), if no replica has:
+/// whether this transaction is to do it. Another replica's waits for this one's
+/// commit and then finds it taken.
+pub async fn take_width_refold(tx: &mut Transaction<'_, Postgres>) -> Result<bool, sqlx::Error> {
+    let taken: Option<String> = sqlx::query_scalar(
+        "DELETE FROM search_refolds WHERE reason = 'width_fold' RETURNING reason",
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(taken.is_some())
+}

@@ -83,6 +83,13 @@ pub async fn get(db: &PgPool, id: uuid::Uuid) -> Result<Option<ServiceRow>, sqlx
     .await
 }
 
+/// Every service of every account.
+pub async fn all(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<ServiceRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM directory_entries"))
+        .fetch_all(db)
+        .await
+}
+
 fn accounts(draft: &ServiceDraft) -> Vec<String> {
     draft
         .also_shown_on

@@ -194,3 +194,32 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn the_hall_search_finds_full_width_digits_as_half_width_ones() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/lincheng-directory.tsv");
+    let app = crate::helpers::spawn_app_with(
+        platform::testing::TestNats::new(),
+        &[("CONTENT_DIRECTORY_FILE", seed)],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{}/hall/lincheng", app.hall_port);
+    let client = reqwest::Client::new();
+    let mut hits = Vec::new();
+    // A citizen's input method may type the hotline's number full-width.
+    for query in ["12345", "１２３４５"] {
+        let html = client
+            .get(&base)
+            .query(&[("q", query)])
+            .send()
+            .await
+            .expect("hall answers")
+            .text()
+            .await
+            .expect("page");
+        hits.push(html.matches("<article class=\"hit\"").count());
+    }
+    assert!(hits[0] > 0, "12345 finds the hotline's services");
+    assert_eq!(hits[1], hits[0], "１２３４５ finds what 12345 finds");
+    app.stop().await;
+}

@@ -613,3 +613,39 @@ async fn a_change_never_announced_makes_the_replica_load_its_index_again() {
     assert_eq!(answered_by(&metrics(&app).await, "memory"), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_service_indexed_before_the_width_fold_is_found_after_the_refold() {
+    let app = spawn_app().await;
+    // A service the previous release indexed: its full-width name is in the index
+    // as it segmented it then (here: not at all), until the refold indexes it again.
+    app.insert_entry(crate::helpers::Entry {
+        account: "chenzhou",
+        category: "social_security",
+        name: "１２３４５市民服务热线",
+        department: "city-office",
+        position: 1,
+    })
+    .await;
+    sqlx::query("INSERT INTO search_refolds (reason) VALUES ('width_fold')")
+        .execute(&app.db)
+        .await
+        .expect("refold pending");
+    let segmenter = content_svc::domain::search::Segmenter::default();
+    let refolded = content_svc::app::search::refold_index(&app.db, &segmenter)
+        .await
+        .expect("refolded");
+    assert_eq!(refolded, 1);
+    for query in ["12345", "１２３４５"] {
+        assert_eq!(
+            titles(&app, "chenzhou", query).await,
+            ["１２３４５市民服务热线"],
+            "{query}"
+        );
+    }
+    let again = content_svc::app::search::refold_index(&app.db, &segmenter)
+        .await
+        .expect("refold done");
+    assert_eq!(again, 0, "once per install");
+    app.stop().await;
+}
