@@ -105,15 +105,18 @@ impl RoutingTable {
 
     /// The route of a message whose words are `text`; `fallback_department` when the
     /// account has no rule that applies.
+    /// Text and keywords are compared as the reply rules compare them
+    /// ([`reply_rules::fold`]): a message a keyword rule answers as `ETC` when typed
+    /// `ＥＴＣ` must also reach the department routed on `ETC`.
     pub fn route(&self, text: &str, fallback_department: &str) -> Route {
-        let text = text.to_lowercase();
+        let text = reply_rules::fold(text);
         let matched = self
             .keyword_rules
             .iter()
             .find(|rule| {
                 rule.keywords
                     .iter()
-                    .map(|k| k.trim().to_lowercase())
+                    .map(|k| reply_rules::fold(k.trim()))
                     .any(|k| !k.is_empty() && text.contains(&k))
             })
             .or(self.default_rule.as_ref());
@@ -210,5 +213,25 @@ mod tests {
         let table = RoutingTable::new([rule(&["  ", "ETC"], "transport", "help", 0, 0)]);
         assert_eq!(table.route("etc办理", "fallback").department, "transport");
         assert_eq!(table.route("hello", "fallback").department, "fallback");
+    }
+
+    #[test]
+    fn full_width_text_and_keywords_route_like_the_reply_rules_match() {
+        let table = RoutingTable::new([
+            rule(&["ETC"], "transport", "help", 0, 0),
+            rule(&["１２３４５"], "mayor-hotline", "help", 0, 0),
+        ]);
+        assert_eq!(
+            table.route("ＥＴＣ怎么办理", "fallback").department,
+            "transport"
+        );
+        assert_eq!(
+            table.route("ｅｔｃ　怎么办理", "fallback").department,
+            "transport"
+        );
+        assert_eq!(
+            table.route("打12345没人接", "fallback").department,
+            "mayor-hotline"
+        );
     }
 }

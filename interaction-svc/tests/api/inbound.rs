@@ -651,3 +651,41 @@ async fn a_returning_citizens_held_answers_do_not_hold_up_the_other_citizens_of_
         1
     );
 }
+
+#[tokio::test]
+async fn a_full_width_message_is_routed_like_the_reply_rules_read_it() {
+    let app = spawn_app().await;
+    let notifier = app.rules_notifier().await;
+    rules::create_routing_rule(
+        &app.db,
+        &notifier,
+        routing_rule(&["ETC"], "transport", "help"),
+    )
+    .await
+    .expect("routing rule saved");
+    let nats = app.nats().await;
+    let half_width = Citizen::new().says("etc怎么办理");
+    eventually("the routing rule is in effect", || async {
+        let reply = app.passive_reply(&nats, &half_width).await;
+        text_of(&reply)
+            .is_some_and(|t| t.contains("transport"))
+            .then_some(())
+    })
+    .await;
+
+    // What a Chinese input method types in its full-width mode.
+    let mut citizen = Citizen::new();
+    let question = citizen.says("ＥＴＣ怎么办理");
+    let reply = app.passive_reply(&nats, &question).await;
+    assert!(
+        text_of(&reply).is_some_and(|t| t.contains("transport")),
+        "{reply:?}"
+    );
+    app.publish(&question).await;
+    app.wait_for_thread_messages(&citizen.openid, 1).await;
+    let tickets = app.tickets_of(&citizen.openid).await;
+    assert_eq!(
+        (tickets[0].department.as_str(), tickets[0].category.as_str()),
+        ("transport", "help")
+    );
+}
