@@ -197,6 +197,15 @@ impl Callbacks {
                         }
                         queued_events = true;
                     }
+                    // Locked, so the ticket cannot close before the message joins it.
+                    _ if decision.joins_active
+                        && tickets_inbound::lock_active(tx, citizen.account, citizen.openid)
+                            .await?
+                            .is_some() =>
+                    {
+                        self.place(tx, citizen, message, &rules, None).await?;
+                        queued_events = true;
+                    }
                     _ => {}
                 }
                 if let Some(AutoAnswer::Service {

@@ -60,6 +60,11 @@ pub struct Decision {
     pub reply: Reply,
     /// The message opens a ticket or joins the citizen's active one.
     pub ticket: bool,
+    /// A rule answered the message fully, so it opens no ticket; but if the
+    /// citizen has a ticket still being handled, the message joins it. A follow-up
+    /// to a complaint ("你们答复的社保卡补办办法不对") must reach the department even
+    /// when a keyword in it has a canned answer.
+    pub joins_active: bool,
     /// The message is the rating of the citizen's last closed ticket.
     pub rating: Option<u8>,
     /// What answered without a person, if anything did.
@@ -96,6 +101,7 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
     let nothing = Decision {
         reply: Reply::Nothing,
         ticket: false,
+        joins_active: false,
         rating: None,
         answered: None,
         asked_again: false,
@@ -119,6 +125,7 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
                 return Decision {
                     reply: Reply::Rule(rule.reply.clone()),
                     ticket: !rule.resolves,
+                    joins_active: rule.resolves,
                     answered: Some(by_rule(rule, matched)),
                     ..nothing
                 };
@@ -239,11 +246,21 @@ mod tests {
             Decision {
                 reply: Reply::Acknowledgement,
                 ticket: true,
+                joins_active: false,
                 rating: None,
                 answered: None,
                 asked_again: false,
             }
         );
+    }
+
+    #[test]
+    fn a_resolving_rule_opens_no_ticket_but_its_message_joins_an_active_one() {
+        let rules = RuleSet::new([rule(MatchKind::Contains, &["社保"], 0, 0, "see the menu")]);
+        let decision = decide(&rules, &text("你们答复的社保卡补办办法不对"), false);
+        assert_eq!(decision.reply, said("see the menu"));
+        assert!(!decision.ticket);
+        assert!(decision.joins_active);
     }
 
     #[test]
@@ -282,6 +299,7 @@ mod tests {
             Decision {
                 reply: Reply::RatingThanks,
                 ticket: false,
+                joins_active: false,
                 rating: Some(5),
                 answered: None,
                 asked_again: false,

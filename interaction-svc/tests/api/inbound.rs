@@ -689,3 +689,61 @@ async fn a_full_width_message_is_routed_like_the_reply_rules_read_it() {
         ("transport", "help")
     );
 }
+
+#[tokio::test]
+async fn a_follow_up_a_rule_fully_answers_still_joins_the_citizens_active_ticket() {
+    let app = spawn_app().await;
+    let notifier = app.rules_notifier().await;
+    rules::create_reply_rule(
+        &app.db,
+        &notifier,
+        ReplyRule {
+            id: uuid::Uuid::nil(),
+            account: ACCOUNT.into(),
+            kind: MatchKind::Contains,
+            patterns: vec!["社保".into()],
+            priority: 0,
+            reply: ReplyContent::Text("社保业务请点击菜单“办事服务”。".into()),
+            resolves: true,
+            enabled: true,
+            created_at: Utc::now(),
+        },
+    )
+    .await
+    .expect("rule saved");
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    let ticket = app
+        .insert_citizen_ticket(&citizen.openid, "social-security", "answered", 60)
+        .await;
+    let follow_up = citizen.says("你们答复的社保卡补办办法不对，窗口说不能这样办");
+    // The citizen still gets the rule's answer.
+    eventually("the rule is in effect", || async {
+        let reply = app.passive_reply(&nats, &follow_up).await;
+        (text_of(&reply) == Some("社保业务请点击菜单“办事服务”。")).then_some(())
+    })
+    .await;
+
+    app.publish(&follow_up).await;
+    // The rule's answer is announced in the transaction that applies the message.
+    eventually("the follow-up is applied", || async {
+        let announced: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE subject LIKE 'interaction.%.autoreply.%')",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        announced.then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.thread_of(ticket).await,
+        ["你们答复的社保卡补办办法不对，窗口说不能这样办"]
+    );
+    let tickets = app.tickets_of(&citizen.openid).await;
+    assert_eq!(tickets.len(), 1, "no second ticket");
+    assert_eq!(
+        tickets[0].state, "acknowledged",
+        "the department is needed again"
+    );
+}
