@@ -175,6 +175,11 @@ pub enum Tickets {
         /// Who answers, shown in the thread.
         #[arg(long)]
         agent: Option<String>,
+        /// This answer's id (a fresh one by default). Re-running a call that timed out
+        /// with the id it printed reports how that answer left instead of sending it
+        /// to the citizen twice.
+        #[arg(long)]
+        request_id: Option<String>,
     },
     /// Closes a ticket; the citizen is asked to rate the answer.
     Close {

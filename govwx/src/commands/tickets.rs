@@ -95,18 +95,39 @@ pub async fn run(command: Tickets, target: &Target, out: &Out) -> Result<(), Err
             let ticket = client.assign_ticket(request).await.map_err(status)?;
             done(out, &ticket.into_inner())
         }
-        Tickets::Reply { id, text, agent } => {
+        Tickets::Reply {
+            id,
+            text,
+            agent,
+            request_id,
+        } => {
             let text = if text == "-" { read_stdin()? } else { text };
+            let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let request = ReplyToTicketRequest {
-                id,
+                id: id.clone(),
                 text,
                 agent: agent.unwrap_or_default(),
+                request_id: request_id.clone(),
             };
-            let response = client
-                .reply_to_ticket(request)
-                .await
-                .map_err(status)?
-                .into_inner();
+            let response = match client.reply_to_ticket(request).await {
+                Ok(response) => response.into_inner(),
+                Err(error) => {
+                    // The answer may be on its way: the same id makes a retry safe.
+                    if matches!(
+                        error.code(),
+                        tonic::Code::DeadlineExceeded
+                            | tonic::Code::Unavailable
+                            | tonic::Code::Cancelled
+                            | tonic::Code::Unknown
+                    ) {
+                        eprintln!(
+                            "govwx: to retry this answer without sending it twice, add \
+                             --request-id {request_id}"
+                        );
+                    }
+                    return Err(status(error));
+                }
+            };
             let ticket = response.ticket.unwrap_or_default();
             if out.json {
                 return out.document(&json!({

@@ -177,10 +177,15 @@ impl Tickets {
     /// Records the rating question behind the ticket's answers, then sends (or
     /// holds) it.
     async fn ask_for_rating(&self, id: TicketId, closed: &TicketRow) -> Result<(), String> {
-        let (_, question) = self
-            .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION)
+        let question = match self
+            .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION, None)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| error.to_string())?
+        {
+            Turn::Take(_, question) => question,
+            // Only a request id finds an earlier answer; the question has none.
+            Turn::Given(..) => return Ok(()),
+        };
         self.deliverer
             .ask_for_rating(closed, &question)
             .await
@@ -242,20 +247,36 @@ impl Tickets {
     /// Everything after the first commit runs even if the caller leaves
     /// ([`Self::outlive_caller`]).
     #[tracing::instrument(skip_all, fields(ticket = %id))]
+    ///
+    /// `request_id`, the caller's id for this answer, makes a retry safe: a call
+    /// whose caller gave up still sends its answer, and the retry reports how that
+    /// answer left (waiting while it is being sent) instead of sending it again.
     pub async fn reply(
         &self,
         id: TicketId,
         agent: Agent<'_>,
         text: &AnswerText,
+        request_id: Option<&str>,
     ) -> Result<(TicketRow, Delivery), AnswerError> {
         let actor = agent.actor();
         let replyable = |row: &TicketRow| -> Result<(), ActionError> {
             TicketEvent::Replied.apply(Some(row.state()?))?;
             Ok(())
         };
-        let (row, outgoing) = self
-            .take_turn(id, Some(agent), replyable, &actor, text.as_str())
-            .await?;
+        let (row, outgoing) = match self
+            .take_turn(
+                id,
+                Some(agent),
+                replyable,
+                &actor,
+                text.as_str(),
+                request_id,
+            )
+            .await?
+        {
+            Turn::Take(row, outgoing) => (row, outgoing),
+            Turn::Given(row, delivery) => return Ok((row, delivery)),
+        };
         let this = self.clone();
         self.outlive_caller(async move { this.deliver(id, row, outgoing, &actor).await })
             .await
@@ -339,18 +360,37 @@ impl Tickets {
         admit: impl Fn(&TicketRow) -> Result<(), ActionError>,
         author: &str,
         text: &str,
-    ) -> Result<(TicketRow, Outgoing), ActionError> {
+        request_id: Option<&str>,
+    ) -> Result<Turn, ActionError> {
         let deadline = tokio::time::Instant::now() + TURN_WAIT;
         loop {
             let mut tx = self.db.begin().await?;
             // The row lock (held for these few statements only) orders two
             // messages recorded at the same moment.
             let row = lock_reached(&mut tx, id, agent).await?;
-            admit(&row)?;
-            if !thread::is_sending(&mut tx, id).await? {
-                let outgoing = thread::insert_sending(&mut tx, id, author, text).await?;
-                tx.commit().await?;
-                return Ok((row, outgoing));
+            // A retry of an answer already recorded reports how that one left, before
+            // the state check (the first attempt may have answered the ticket).
+            let earlier = match request_id {
+                Some(request_id) => thread::answer_of_request(&mut tx, id, request_id).await?,
+                None => None,
+            };
+            match earlier {
+                Some((body, _)) if body != text => return Err(ActionError::RequestReused(id)),
+                Some((_, delivery)) => match delivery.as_str() {
+                    "sent" => return Ok(Turn::Given(row, Delivery::Sent)),
+                    "held" => return Ok(Turn::Given(row, Delivery::Held)),
+                    "sending" => {}
+                    _ => return Err(ActionError::EarlierOutcomeUnknown(id)),
+                },
+                None => {
+                    admit(&row)?;
+                    if !thread::is_sending(&mut tx, id).await? {
+                        let outgoing =
+                            thread::insert_sending(&mut tx, id, author, text, request_id).await?;
+                        tx.commit().await?;
+                        return Ok(Turn::Take(row, outgoing));
+                    }
+                }
             }
             tx.rollback().await?;
             if tokio::time::Instant::now() >= deadline {
@@ -419,6 +459,14 @@ async fn lock_reached(
         }
         _ => Ok(row),
     }
+}
+
+/// A message's turn in the ticket's thread.
+enum Turn {
+    /// Recorded as `sending`: this call sends it.
+    Take(TicketRow, Outgoing),
+    /// The caller's request already recorded this answer, and it left so.
+    Given(TicketRow, Delivery),
 }
 
 /// How long an answer waits for an earlier answer to the same ticket to leave.

@@ -97,6 +97,14 @@ impl From<GrpcError> for Status {
             | GrpcError::AccountNotFound(_)
             | GrpcError::RuleNotFound(_)
             | GrpcError::Action(ActionError::NotFound(_)) => ErrorCode::NotFound,
+            GrpcError::Action(ActionError::RequestReused(_)) => ErrorCode::InvalidArgument,
+            GrpcError::Action(ActionError::EarlierOutcomeUnknown(_)) => {
+                return ErrorCode::FailedPrecondition.status(
+                    "this answer's earlier attempt may have reached the citizen (WeChat's \
+                     answer was lost); it is in the thread as failed (delivery unknown) and \
+                     will not be sent again. Check with the citizen before answering again",
+                );
+            }
             GrpcError::Action(ActionError::Transition(_))
             | GrpcError::Action(ActionError::CitizenHasActiveTicket)
             | GrpcError::Action(ActionError::NoChange(_))

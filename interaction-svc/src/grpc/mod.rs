@@ -36,6 +36,8 @@ const ADMINS: &[Role] = &[Role::Admin];
 /// The most characters of a note, an agent's or a department's name.
 const MAX_NOTE_CHARS: usize = 500;
 const MAX_NAME_CHARS: usize = 64;
+/// ReplyToTicketRequest.request_id (a UUID is 36).
+const MAX_REQUEST_ID_CHARS: usize = 64;
 
 /// The gRPC service implementation.
 #[derive(Clone)]

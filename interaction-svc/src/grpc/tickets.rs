@@ -7,8 +7,8 @@ use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{
-    AGENTS, GrpcError, InteractionGrpc, MAX_NAME_CHARS, MAX_NOTE_CHARS, READERS, bounded, convert,
-    non_empty, watch,
+    AGENTS, GrpcError, InteractionGrpc, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_REQUEST_ID_CHARS,
+    READERS, bounded, convert, non_empty, watch,
 };
 use crate::app::tickets::Assignment;
 use crate::domain::{Agent, AnswerText, PageSize, PageToken, TicketId, TicketState};
@@ -125,9 +125,11 @@ impl InteractionGrpc {
         let id = TicketId::parse(&request.id).map_err(GrpcError::from)?;
         let text = AnswerText::parse(&request.text).map_err(GrpcError::from)?;
         let name = bounded("agent", &request.agent, MAX_NAME_CHARS)?;
+        let request_id = bounded("request_id", &request.request_id, MAX_REQUEST_ID_CHARS)?;
+        let request_id = (!request_id.is_empty()).then_some(request_id);
         let (row, delivery) = self
             .tickets
-            .reply(id, agent(&caller, name), &text)
+            .reply(id, agent(&caller, name), &text, request_id)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::ReplyToTicketResponse {

@@ -46,23 +46,27 @@ pub struct Outgoing {
     pub body: String,
 }
 
-/// Records an outbound message as `sending`, to be settled after the WeChat call.
+/// Records an outbound message as `sending`, to be settled after the WeChat call;
+/// `request_id` is the caller's id for it, if it gave one.
 pub async fn insert_sending(
     tx: &mut Transaction<'_, Postgres>,
     ticket: TicketId,
     author: &str,
     text: &str,
+    request_id: Option<&str>,
 ) -> Result<Outgoing, sqlx::Error> {
     let id = uuid::Uuid::now_v7();
     sqlx::query(
         "INSERT INTO ticket_messages
-             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
-         VALUES ($1, $2, 'outbound', $3, 'text', $4, 'sending', now())",
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since,
+              request_id)
+         VALUES ($1, $2, 'outbound', $3, 'text', $4, 'sending', now(), $5)",
     )
     .bind(id)
     .bind(ticket.0)
     .bind(author)
     .bind(text)
+    .bind(request_id)
     .execute(&mut **tx)
     .await?;
     Ok(Outgoing {
@@ -70,6 +74,22 @@ pub async fn insert_sending(
         ticket_id: ticket.0,
         body: text.to_owned(),
     })
+}
+
+/// The answer a caller's request `request_id` recorded on `ticket`, if it is still
+/// in the thread (one WeChat refused was removed): its text and its delivery.
+pub async fn answer_of_request(
+    tx: &mut Transaction<'_, Postgres>,
+    ticket: TicketId,
+    request_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT body, delivery FROM ticket_messages WHERE ticket_id = $1 AND request_id = $2",
+    )
+    .bind(ticket.0)
+    .bind(request_id)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// Whether a message to `ticket` is being sent now (answers to one ticket go out

@@ -81,6 +81,7 @@ async fn a_county_key_cannot_read_or_act_on_the_citys_tickets_followers_or_rules
         "reply",
         county
             .reply_to_ticket(ReplyToTicketRequest {
+                request_id: String::new(),
                 id: id.clone(),
                 text: "已处理".into(),
                 agent: String::new(),

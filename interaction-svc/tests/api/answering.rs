@@ -46,6 +46,7 @@ fn action(id: uuid::Uuid) -> TicketActionRequest {
 
 fn reply(id: uuid::Uuid, text: &str) -> ReplyToTicketRequest {
     ReplyToTicketRequest {
+        request_id: String::new(),
         id: id.to_string(),
         text: text.into(),
         agent: String::new(),
@@ -97,6 +98,7 @@ async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_
     assert_eq!(acknowledged.state, TicketState::Acknowledged as i32);
     let answered = agent
         .reply_to_ticket(ReplyToTicketRequest {
+            request_id: String::new(),
             agent: "王芳".into(),
             ..reply(id, "路灯已报修，预计明天修复。")
         })
@@ -670,6 +672,7 @@ async fn bad_answers_are_invalid_arguments_naming_the_field() {
 
 fn reply_to(id: &str) -> ReplyToTicketRequest {
     ReplyToTicketRequest {
+        request_id: String::new(),
         id: id.into(),
         text: "好的".into(),
         agent: String::new(),
@@ -799,6 +802,7 @@ async fn a_ticket_reopened_after_its_rating_can_be_rated_again_when_closed_again
     agent.reopen_ticket(action(id)).await.expect("reopened");
     agent
         .reply_to_ticket(ReplyToTicketRequest {
+            request_id: String::new(),
             id: id.to_string(),
             text: "已重新处理，路灯已更换".into(),
             agent: String::new(),
@@ -837,6 +841,7 @@ async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
         .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
     let reply = |text: &str| ReplyToTicketRequest {
+        request_id: String::new(),
         id: id.to_string(),
         text: text.into(),
         agent: String::new(),

@@ -359,6 +359,7 @@ fn text(content: &str) -> CitizenAction {
 
 fn reply(ticket: &Ticket, text: &str) -> ReplyToTicketRequest {
     ReplyToTicketRequest {
+        request_id: String::new(),
         id: ticket.id.clone(),
         text: text.into(),
         agent: "王芳".into(),

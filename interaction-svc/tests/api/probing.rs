@@ -47,6 +47,7 @@ async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
             field,
             agent
                 .reply_to_ticket(ReplyToTicketRequest {
+                    request_id: String::new(),
                     id: ticket.to_string(),
                     text: text.into(),
                     agent: name.into(),

@@ -50,6 +50,7 @@ async fn ticket_in_window(app: &TestApp, mock: &MockWechat) -> uuid::Uuid {
 
 fn reply(id: uuid::Uuid, text: &str) -> ReplyToTicketRequest {
     ReplyToTicketRequest {
+        request_id: String::new(),
         id: id.to_string(),
         text: text.into(),
         agent: String::new(),
@@ -297,6 +298,48 @@ async fn an_answer_whose_caller_gave_up_is_still_sent_and_the_next_answer_is_not
     .await
     .unwrap();
     assert_eq!(history, ["replied", "replied"]);
+}
+
+/// The agent's client gave up on an answer that is still sent; its retry with the
+/// same request id reports how that answer left instead of giving the citizen a
+/// second copy (it did: the retry waited its turn behind the first and went out too).
+#[tokio::test]
+async fn a_retry_with_the_same_request_id_reports_the_answer_instead_of_sending_it_twice() {
+    let mock = slow_mock(1500).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    let answer = ReplyToTicketRequest {
+        request_id: "9b1c2f0e-retry-of-one-answer".into(),
+        ..reply(id, "已转交相关科室处理。")
+    };
+
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(impatient(answer.clone()))
+        .await
+        .expect_err("the caller's deadline passes first");
+    let retried = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(answer.clone())
+        .await
+        .expect("the retry reports the first call's answer")
+        .into_inner();
+    assert_eq!(retried.delivery, DeliveryStatus::Sent as i32);
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1, "sent once");
+    assert_eq!(outbound_deliveries(&app, id).await, ["sent"]);
+
+    let reused = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(ReplyToTicketRequest {
+            text: "另一条答复".into(),
+            ..answer
+        })
+        .await
+        .expect_err("one request id is one answer");
+    assert_eq!(reused.code(), tonic::Code::InvalidArgument, "{reused:?}");
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
 }
 
 #[tokio::test]

@@ -354,6 +354,7 @@ impl Agent {
                         id: id.clone(),
                         text: text.clone(),
                         agent: "chaos-agent".to_owned(),
+                        ..Default::default()
                     }))
                     .await;
                 match reply {

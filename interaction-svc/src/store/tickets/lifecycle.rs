@@ -35,6 +35,13 @@ pub enum ActionError {
     /// Another answer to the ticket is still being sent; answers go out in order.
     #[error("another answer to ticket {0} is still being sent; try again")]
     AnswerInFlight(TicketId),
+    /// A request id already used for another text on this ticket.
+    #[error("request_id was already used for another answer to ticket {0}")]
+    RequestReused(TicketId),
+    /// A retry of an answer whose earlier attempt's outcome is unknown (WeChat's
+    /// answer was lost): it may have reached the citizen and is never sent again.
+    #[error("this answer's earlier attempt may have reached the citizen (ticket {0})")]
+    EarlierOutcomeUnknown(TicketId),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
