@@ -127,7 +127,9 @@ impl std::fmt::Debug for AesKey {
 }
 
 /// Which key decrypted a message; a hit on the previous key means a rotation is
-/// still in flight (WeChat may deliver with the old key for a while).
+/// still in flight (WeChat may deliver with the old key for a while). The reply to
+/// that message must be sealed with the same key: until the admin saves the new key
+/// in the console, WeChat reads replies with the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySlot {
     /// The current EncodingAESKey.
@@ -140,7 +142,8 @@ pub enum KeySlot {
 ///
 /// It may hold a previous key: decryption falls back to it when the current key
 /// fails, so an admin can rotate the EncodingAESKey without dropping callbacks.
-/// Encryption always uses the current key.
+/// Encryption uses the current key unless given a [`KeySlot`]: a reply goes out
+/// under the key its callback came in with.
 #[derive(Clone)]
 pub struct MessageCrypto {
     current: AesKey,
@@ -205,19 +208,35 @@ impl MessageCrypto {
         &self.appid
     }
 
-    /// Encrypts a message with a fresh random prefix and returns the base64 text.
+    /// Encrypts a message with the current key and a fresh random prefix and returns
+    /// the base64 text.
     pub fn encrypt(&self, msg: &str) -> Result<String, CryptoError> {
-        let mut random = [0u8; RANDOM_LEN];
-        // Alphanumeric like Tencent's reference code, in case a peer treats it as text.
-        for (slot, byte) in random.iter_mut().zip(rand::rng().sample_iter(Alphanumeric)) {
-            *slot = byte;
-        }
-        self.encrypt_with_random(msg, &random)
+        self.encrypt_with_key(KeySlot::Current, msg)
     }
 
-    /// Encrypts a message with the given 16-byte random prefix (deterministic; for tests).
+    /// Encrypts a message with the key in `slot` and a fresh random prefix.
+    pub fn encrypt_with_key(&self, slot: KeySlot, msg: &str) -> Result<String, CryptoError> {
+        let mut random = [0u8; RANDOM_LEN];
+        // Alphanumeric like Tencent's reference code, in case a peer treats it as text.
+        for (out, byte) in random.iter_mut().zip(rand::rng().sample_iter(Alphanumeric)) {
+            *out = byte;
+        }
+        self.encrypt_bytes(self.key(slot), msg, &random)
+    }
+
+    /// Encrypts a message with the current key and the given 16-byte random prefix
+    /// (deterministic; for tests).
     pub fn encrypt_with_random(
         &self,
+        msg: &str,
+        random: &[u8; RANDOM_LEN],
+    ) -> Result<String, CryptoError> {
+        self.encrypt_bytes(&self.current, msg, random)
+    }
+
+    fn encrypt_bytes(
+        &self,
+        key: &AesKey,
         msg: &str,
         random: &[u8; RANDOM_LEN],
     ) -> Result<String, CryptoError> {
@@ -231,10 +250,18 @@ impl MessageCrypto {
         plain.extend_from_slice(self.appid.as_bytes());
         // pad is 1..=32, so it fits a byte.
         plain.resize(unpadded + pad, pad as u8);
-        let key = &self.current;
         let ciphertext = cbc::Encryptor::<Aes256>::new(key.as_bytes().into(), &key.iv().into())
             .encrypt_padded_vec_mut::<NoPadding>(&plain);
         Ok(STANDARD.encode(ciphertext))
+    }
+
+    fn key(&self, slot: KeySlot) -> &AesKey {
+        match slot {
+            KeySlot::Current => &self.current,
+            // `Previous` comes from a decryption by a crypto that has a previous key;
+            // without one, the current key is the only one WeChat can hold.
+            KeySlot::Previous => self.previous.as_ref().unwrap_or(&self.current),
+        }
     }
 
     /// Decrypts the base64 `Encrypt` text, trying the previous key if the current fails.
@@ -261,7 +288,8 @@ impl MessageCrypto {
         }
     }
 
-    /// Encrypts a reply and wraps it in the signed envelope, with a fresh random prefix.
+    /// Encrypts a reply with the current key and wraps it in the signed envelope, with
+    /// a fresh random prefix.
     pub fn seal(
         &self,
         token: &str,
@@ -269,7 +297,20 @@ impl MessageCrypto {
         nonce: &str,
         msg: &str,
     ) -> Result<EncryptedEnvelope, CryptoError> {
-        let encrypt = self.encrypt(msg)?;
+        self.seal_with_key(KeySlot::Current, token, timestamp, nonce, msg)
+    }
+
+    /// Like [`seal`](Self::seal) with the key in `slot`: the one that opened the
+    /// callback this replies to.
+    pub fn seal_with_key(
+        &self,
+        slot: KeySlot,
+        token: &str,
+        timestamp: &str,
+        nonce: &str,
+        msg: &str,
+    ) -> Result<EncryptedEnvelope, CryptoError> {
+        let encrypt = self.encrypt_with_key(slot, msg)?;
         Ok(envelope(token, timestamp, nonce, encrypt))
     }
 

@@ -6,7 +6,7 @@
 //! checked here before anything is sent. The parsers let `wechat-sim` check what the
 //! gateway answered.
 
-use crate::crypto::{CryptoError, EncryptedEnvelope, MessageCrypto};
+use crate::crypto::{CryptoError, EncryptedEnvelope, KeySlot, MessageCrypto};
 use crate::message::InboundMessage;
 use crate::signature::{self, SignatureError};
 use crate::xml::{self, Element, XmlError, push_cdata_element, push_text_element};
@@ -328,8 +328,25 @@ impl Reply {
         timestamp: &str,
         nonce: &str,
     ) -> Result<String, ReplyError> {
+        self.to_encrypted_xml_with_key(answering, crypto, KeySlot::Current, token, timestamp, nonce)
+    }
+
+    /// Like [`to_encrypted_xml`](Self::to_encrypted_xml), sealed with the key in
+    /// `slot`: pass the slot that decrypted the callback, so that during a key
+    /// rotation WeChat can read the answer with the key it sent the callback with.
+    pub fn to_encrypted_xml_with_key(
+        &self,
+        answering: Answering,
+        crypto: &MessageCrypto,
+        slot: KeySlot,
+        token: &str,
+        timestamp: &str,
+        nonce: &str,
+    ) -> Result<String, ReplyError> {
         let plain = self.to_xml(answering)?;
-        Ok(crypto.seal(token, timestamp, nonce, &plain)?.to_xml())
+        Ok(crypto
+            .seal_with_key(slot, token, timestamp, nonce, &plain)?
+            .to_xml())
     }
 
     /// Reads a plaintext reply (no context check; call [`validate`](Self::validate)

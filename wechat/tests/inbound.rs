@@ -391,6 +391,39 @@ fn the_previous_key_decrypts_during_a_rotation() {
 }
 
 #[test]
+fn a_reply_sealed_with_the_previous_key_opens_with_that_key() {
+    let old = MessageCrypto::new(OA_KEY, "wxb11529c136998cb6").unwrap();
+    let rotated = MessageCrypto::new(E_KEY, "wxb11529c136998cb6")
+        .unwrap()
+        .with_previous_key(OA_KEY)
+        .unwrap();
+    let sealed = rotated
+        .seal_with_key(
+            KeySlot::Previous,
+            "pamtest",
+            "1409304348",
+            "xxxxxx",
+            "<xml/>",
+        )
+        .unwrap();
+    assert_eq!(old.decrypt(&sealed.encrypt).unwrap(), "<xml/>");
+    let sealed = rotated
+        .seal_with_key(
+            KeySlot::Current,
+            "pamtest",
+            "1409304348",
+            "xxxxxx",
+            "<xml/>",
+        )
+        .unwrap();
+    assert!(old.decrypt(&sealed.encrypt).is_err());
+    // With no previous key there is only the current one to seal with.
+    let plain = MessageCrypto::new(E_KEY, "wxb11529c136998cb6").unwrap();
+    let sealed = plain.encrypt_with_key(KeySlot::Previous, "<xml/>").unwrap();
+    assert_eq!(plain.decrypt(&sealed).unwrap(), "<xml/>");
+}
+
+#[test]
 fn a_debug_print_never_shows_the_key() {
     let printed = format!("{:?}", oa_crypto());
     assert!(printed.contains(APPID));

@@ -13,6 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::{Duration, Instant};
+use wechat::crypto::KeySlot;
 use wechat::message::{InboundEnvelope, InboundMessage, MessageError};
 use wechat::reply::{Answering, NO_REPLY, Reply};
 use wechat::signature::{verify_msg_signature, verify_signature};
@@ -182,7 +183,7 @@ async fn handle(
         // with the encryption dropped, would carry any plaintext body.
         claim_signature(state, account, &signed, &body).await?;
     }
-    let plaintext = open(account, &query, &signed, &body, encrypted)?;
+    let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
     *kind = type_label(&message);
     if message.header.to_user_name != account.original_id {
@@ -243,7 +244,7 @@ async fn handle(
         other => other,
     };
 
-    let (answer, outcome) = render(account, &message, fetched, encrypted, &signed);
+    let (answer, outcome) = render(account, &message, fetched, opened_with, &signed);
     metrics::counter!(
         "gateway_replies_total",
         "account" => account.id.clone(),
@@ -371,19 +372,20 @@ fn authenticate<'q>(
     Ok(Signed { timestamp, nonce })
 }
 
-/// The message XML: the body itself, or the verified and decrypted `<Encrypt>`.
+/// The message XML: the body itself, or the verified and decrypted `<Encrypt>` with
+/// the key that opened it (`None`: the callback came in plain).
 fn open<'b>(
     account: &AccountConfig,
     query: &CallbackQuery,
     signed: &Signed<'_>,
     body: &'b Bytes,
     encrypted: bool,
-) -> Result<Cow<'b, str>, CallbackError> {
+) -> Result<(Cow<'b, str>, Option<KeySlot>), CallbackError> {
     use secrecy::ExposeSecret;
     let not_utf8 = || CallbackError::Message(MessageError::Xml(XmlError::NotUtf8));
     if !encrypted {
         return std::str::from_utf8(body)
-            .map(Cow::Borrowed)
+            .map(|xml| (Cow::Borrowed(xml), None))
             .map_err(|_| not_utf8());
     }
     // Config guarantees a key for compatible and safe accounts.
@@ -408,18 +410,20 @@ fn open<'b>(
     let (plaintext, slot) = crypto
         .decrypt_with_slot(&encrypt)
         .map_err(CallbackError::Decrypt)?;
-    if slot == wechat::crypto::KeySlot::Previous {
+    if slot == KeySlot::Previous {
         tracing::info!(account = %account.id, "decrypted with the previous EncodingAESKey");
     }
-    Ok(Cow::Owned(plaintext))
+    Ok((Cow::Owned(plaintext), Some(slot)))
 }
 
-/// The response body for what the reply path produced.
+/// The response body for what the reply path produced, sealed with the key that
+/// opened the callback (`opened_with`; plain when it came in plain): mid-rotation,
+/// WeChat reads the answer with the key it sent the callback with, not our new one.
 fn render(
     account: &AccountConfig,
     message: &InboundMessage,
     fetched: Fetched,
-    encrypted: bool,
+    opened_with: Option<KeySlot>,
     signed: &Signed<'_>,
 ) -> (String, ReplyOutcome) {
     use secrecy::ExposeSecret;
@@ -438,10 +442,11 @@ fn render(
     };
     let reply = Reply::to(message, now_secs(), body);
     let answering = Answering::of(message);
-    let xml = match (&account.crypto, encrypted) {
-        (Some(crypto), true) => reply.to_encrypted_xml(
+    let xml = match (&account.crypto, opened_with) {
+        (Some(crypto), Some(slot)) => reply.to_encrypted_xml_with_key(
             answering,
             crypto,
+            slot,
             account.token.expose_secret(),
             signed.timestamp,
             signed.nonce,

@@ -8,7 +8,9 @@ use std::time::Duration;
 use proto::events::v1::{NewsArticle, NewsReply, PassiveReply, TextReply, passive_reply};
 use wechat::reply::{Reply, ReplyBody};
 
-use crate::helpers::{Options, spawn_app, spawn_app_with};
+use wechat::crypto::MessageCrypto;
+
+use crate::helpers::{Options, PREVIOUS_AES_KEY, spawn_app, spawn_app_with};
 use crate::samples;
 
 fn text_reply(content: &str) -> PassiveReply {
@@ -47,6 +49,40 @@ async fn a_responder_s_text_becomes_the_encrypted_reply_in_safe_mode() {
         asked.header.unwrap().event_id,
         format!("{}:oCitizen:501", app.safe.id)
     );
+}
+
+/// During a key rotation (new key current, old key previous, the console not yet
+/// saved) WeChat encrypts with the old key and reads the reply with it too.
+#[tokio::test]
+async fn a_reply_to_a_callback_encrypted_with_the_previous_key_is_sealed_with_that_key() {
+    let app = spawn_app().await;
+    for account in [&app.safe, &app.compat] {
+        app.responder(&account.id, Duration::ZERO, |_| text_reply("已收到"))
+            .await;
+        let previous = MessageCrypto::new(PREVIOUS_AES_KEY, &account.appid).unwrap();
+        let xml = samples::text("oRotate", 511, "old key");
+        let (status, body) = app
+            .post_text(
+                &account.id,
+                &account.encrypted_callback_with(&xml, &previous),
+            )
+            .await;
+        assert_eq!(status, 200, "{}", account.id);
+        let reply = Reply::open_encrypted(body.as_bytes(), &previous, &account.token);
+        assert!(
+            matches!(&reply, Ok(r) if r.body == ReplyBody::Text { content: "已收到".into() }),
+            "{}: WeChat, still on the previous key, cannot read the reply: {reply:?}",
+            account.id
+        );
+
+        // A callback under the new key is answered under the new key.
+        let xml = samples::text("oRotate", 512, "new key");
+        let (_, body) = app
+            .post_text(&account.id, &account.encrypted_callback(&xml))
+            .await;
+        Reply::open_encrypted(body.as_bytes(), &account.crypto, &account.token)
+            .expect("sealed with the current key");
+    }
 }
 
 #[tokio::test]
