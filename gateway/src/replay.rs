@@ -1,13 +1,16 @@
 //! Replay protection for accounts that take unencrypted callbacks (plaintext and
 //! compatible mode). WeChat's `signature` covers only the token, `timestamp` and
 //! `nonce`, not the body: a captured signed URL could carry any body for the whole
-//! timestamp window. So the first body seen with a (timestamp, nonce) is recorded in
-//! a KV bucket every replica shares; the same body again is WeChat's retry
-//! (deduplicated downstream as always), another body is refused. The signed query of
-//! a compatible account's encrypted callback, and of a URL check, is recorded too:
-//! with `msg_signature` dropped, or as a POST, it would otherwise carry a plaintext
-//! body. The key leaves the signature out: the token, timestamp and nonce decide it,
-//! and its hex digits could be given in either case.
+//! timestamp window. So the first body seen with a signature is recorded in a KV
+//! bucket every replica shares; the same body again is WeChat's retry (deduplicated
+//! downstream as always), another body is refused. The signed query of a compatible
+//! account's encrypted callback, and of a URL check, is recorded too: with
+//! `msg_signature` dropped, or as a POST, it would otherwise carry a plaintext body.
+//!
+//! The key is the signature with its hex digits in lower case, and nothing else: it
+//! is all the check proves, so it must grant one body wherever it passes. Not the
+//! account: two accounts sharing a Token accept each other's signatures. Not the
+//! digits as given: the check reads either case.
 //!
 //! The record is one JetStream write (`update` at revision 0, i.e. create) per
 //! callback, plus one read when the key already exists (a retry or a replay). Safe
@@ -63,16 +66,10 @@ impl SignatureLedger {
         Ok(Self { kv })
     }
 
-    /// Records that `account`'s callback signed with (`timestamp`, `nonce`) carried
-    /// `body`, and says whether that signed query was seen before.
-    pub async fn claim(
-        &self,
-        account: &str,
-        timestamp: &str,
-        nonce: &str,
-        body: &[u8],
-    ) -> Result<Seen, String> {
-        let key = key(account, timestamp, nonce);
+    /// Records that the callback carrying the verified `signature` carried `body`,
+    /// and says whether that signature was seen before, on any account.
+    pub async fn claim(&self, signature: &str, body: &[u8]) -> Result<Seen, String> {
+        let key = key(signature);
         let digest = Bytes::copy_from_slice(&Sha256::digest(body));
         match self.kv.update(&key, digest.clone(), 0).await {
             Ok(_) => return Ok(Seen::First),
@@ -88,14 +85,10 @@ impl SignatureLedger {
     }
 }
 
-/// A fixed-size, KV-safe key for a signed query.
-fn key(account: &str, timestamp: &str, nonce: &str) -> String {
-    let mut hash = Sha256::new();
-    for part in [account, timestamp, nonce] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    hex::encode(&hash.finalize()[..16])
+/// The ledger key of a verified signature: its 40 hex digits (the check refuses
+/// anything else, so the key is KV-safe), folded to one case.
+fn key(signature: &str) -> String {
+    signature.to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -103,13 +96,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_differ_by_every_signed_part_and_are_kv_safe() {
-        let base = key("city", "1700000000", "n1");
-        assert_eq!(base, key("city", "1700000000", "n1"));
-        assert_ne!(base, key("county", "1700000000", "n1"));
-        assert_ne!(base, key("city", "1700000001", "n1"));
-        assert_ne!(base, key("city", "1700000000", "n2"));
-        assert_eq!(base.len(), 32);
-        assert!(base.chars().all(|c| c.is_ascii_hexdigit()));
+    fn a_signature_in_either_case_is_one_key() {
+        let lower = "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff";
+        assert_eq!(key(lower), lower);
+        assert_eq!(key(&lower.to_ascii_uppercase()), lower);
+        assert_eq!(key("F21891DE399b4e33a1a93c9a7b8a8fffb5a443ff"), lower);
     }
 }

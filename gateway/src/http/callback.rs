@@ -69,6 +69,7 @@ impl<'q> CallbackQuery<'q> {
 
 /// The parameters that passed the signature check.
 struct Signed<'a> {
+    signature: &'a str,
     timestamp: &'a str,
     nonce: &'a str,
 }
@@ -91,7 +92,7 @@ pub async fn verify_url(
             .ok_or(CallbackError::BadQuery("echostr"))?;
         if account.mode != Mode::Safe {
             // Its signed query must not serve again for a plaintext callback.
-            claim_signature(&state, account, &signed, echostr.as_bytes()).await?;
+            claim_signature(&state, &signed, echostr.as_bytes()).await?;
         }
         Ok::<_, CallbackError>(echostr.to_owned())
     }
@@ -181,7 +182,7 @@ async fn handle(
         // The signature does not cover the body: bind it to the first body it carried.
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
-        claim_signature(state, account, &signed, &body).await?;
+        claim_signature(state, &signed, &body).await?;
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -279,21 +280,18 @@ async fn handle(
         .into_response())
 }
 
-/// Binds a signed query of an account that takes unencrypted callbacks to the first
-/// body it carried (see `replay`): the same body again is WeChat's retry, another is
-/// refused.
+/// Binds a signature an account that takes unencrypted callbacks accepted to the
+/// first body it carried, on any account (see `replay`): the same body again is
+/// WeChat's retry, another is refused.
 async fn claim_signature(
     state: &AppState,
-    account: &AccountConfig,
     signed: &Signed<'_>,
     body: &[u8],
 ) -> Result<(), CallbackError> {
     let inner = &state.inner;
     let claimed = tokio::time::timeout(
         inner.limits.publish_deadline / 4,
-        inner
-            .signatures
-            .claim(&account.id, signed.timestamp, signed.nonce, body),
+        inner.signatures.claim(signed.signature, body),
     )
     .await
     .unwrap_or_else(|_| Err("timed out".to_owned()));
@@ -369,7 +367,11 @@ fn authenticate<'q>(
     }
     verify_signature(account.token.expose_secret(), timestamp, nonce, signature)
         .map_err(CallbackError::Signature)?;
-    Ok(Signed { timestamp, nonce })
+    Ok(Signed {
+        signature,
+        timestamp,
+        nonce,
+    })
 }
 
 /// The message XML: the body itself, or the verified and decrypted `<Encrypt>` with

@@ -45,6 +45,7 @@ async fn callbacks_are_answered_once_an_r3_stream_holds_them_and_not_without_a_q
     let app = spawn_app_with(Options {
         nats_url: Some(cluster.url.clone()),
         extra: vec![("NATS_PREFIX", prefix.as_str()), ("NATS_REPLICAS", "3")],
+        ..Options::default()
     })
     .await;
     let callback = |n: u32| {

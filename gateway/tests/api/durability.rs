@@ -18,6 +18,7 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
             ("PUBLISH_DEADLINE", "1s"),
             ("REPLY_BUDGET", "300ms"),
         ],
+        ..Options::default()
     })
     .await;
     let xml = samples::text("oOutage", 99, "停水了");
@@ -61,6 +62,7 @@ async fn a_publish_stored_though_its_pub_ack_came_late_counts_as_accepted_not_as
     let app = spawn_app_with(Options {
         nats_url: Some(proxy.url().to_owned()),
         extra: vec![("CALLBACK_DEADLINE", "4s"), ("PUBLISH_DEADLINE", "3s")],
+        ..Options::default()
     })
     .await;
     let xml = samples::text("oSlowAck", 7, "路灯坏了");

@@ -92,6 +92,9 @@ pub struct Options<'a> {
     /// NATS URL for the gateway (a chaos proxy); the test's own client uses the real one.
     pub nats_url: Option<String>,
     pub extra: Vec<(&'a str, &'a str)>,
+    /// Every account configured with one callback Token (an admin chose the same
+    /// Token in each console), so each accepts the others' signatures.
+    pub same_token: bool,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -105,7 +108,11 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
     let account = |kind: &str, appid: &str| TestAccount {
         id: format!("{kind}-{suffix}"),
         appid: appid.to_owned(),
-        token: format!("token-{kind}"),
+        token: if options.same_token {
+            "token-shared".to_owned()
+        } else {
+            format!("token-{kind}")
+        },
         crypto: MessageCrypto::new(AES_KEY, appid).unwrap(),
     };
     let plain = account("plain", "wx00000000000000p1");

@@ -2,7 +2,7 @@
 //! and compatible mode without encryption): a captured signed URL cannot carry a
 //! new body, on any replica, while WeChat's own retry (same body) still goes through.
 
-use crate::helpers::{Callback, spawn_app, spawn_replica};
+use crate::helpers::{Callback, Options, spawn_app, spawn_app_with, spawn_replica};
 use crate::samples;
 
 #[tokio::test]
@@ -72,6 +72,41 @@ async fn a_signature_in_upper_case_is_the_same_signed_query() {
     forged.set("signature", &signature.to_ascii_uppercase());
 
     assert_replay_refused(&app, &app.plain.id, &forged).await;
+}
+
+/// A signature proves the Token, timestamp and nonce, not the account: two accounts
+/// sharing a Token accept each other's signatures, so one must not carry a forged
+/// body to the other (whose `gh_` id is public).
+#[tokio::test]
+async fn a_signature_captured_on_one_account_cannot_carry_a_body_to_another_with_the_same_token() {
+    let app = spawn_app_with(Options {
+        same_token: true,
+        ..Options::default()
+    })
+    .await;
+    let original = app
+        .plain
+        .plain_callback(&samples::text("oCitizen", 7401, "路灯坏了"));
+    assert_eq!(app.post_text(&app.plain.id, &original).await.0, 200);
+
+    let forged = Callback {
+        query: original.query.clone(),
+        body: samples::text("oAttacker", 7402, "伪造的留言"),
+    };
+    assert_replay_refused(&app, &app.compat.id, &forged).await;
+    // Nor with the signature's digits in the other case.
+    let mut shouted = Callback {
+        query: original.query.clone(),
+        body: forged.body.clone(),
+    };
+    let signature = crate::helpers::TestAccount::query_value(&original, "signature");
+    shouted.set("signature", &signature.to_ascii_uppercase());
+    assert_replay_refused(&app, &app.compat.id, &shouted).await;
+    let stored = app.stored().await;
+    assert!(
+        stored.iter().all(|(_, id, _)| id.contains("oCitizen")),
+        "{stored:?}"
+    );
 }
 
 #[tokio::test]
