@@ -47,21 +47,44 @@ impl SignatureLedger {
     /// Opens (creating if needed) the namespaced bucket. Entries live a little
     /// longer than the timestamp window on either side, past which the timestamp
     /// check refuses the signature anyway.
+    ///
+    /// A bucket created under a shorter `TIMESTAMP_WINDOW` gets its max age raised:
+    /// otherwise a signature would age out of the ledger while its timestamp is still
+    /// accepted, and could carry a second body. It is never lowered, as replicas of
+    /// the release that set it may still be running with their longer window.
     pub async fn open(
         jetstream: &jetstream::Context,
         namespace: &Namespace,
         window: Duration,
     ) -> Result<Self, String> {
         let bucket = namespace.name(SIGNATURE_BUCKET);
+        let needed = window * 2 + Duration::from_secs(60);
         let config = kv_bucket_stream(
             &bucket,
             "gateway: the body hash each plaintext callback signature carried",
-            window * 2 + Duration::from_secs(60),
+            needed,
         );
-        jetstream
+        let stream = jetstream
             .get_or_create_stream(config)
             .await
             .map_err(|e| format!("cannot create KV bucket {bucket}: {e}"))?;
+        let current = &stream.cached_info().config;
+        // Zero is "no limit": already long enough.
+        if !current.max_age.is_zero() && current.max_age < needed {
+            tracing::info!(
+                bucket,
+                from = ?current.max_age,
+                to = ?needed,
+                "raising the signature ledger's max age to cover TIMESTAMP_WINDOW"
+            );
+            jetstream
+                .update_stream(jetstream::stream::Config {
+                    max_age: needed,
+                    ..current.clone()
+                })
+                .await
+                .map_err(|e| format!("cannot raise the max age of KV bucket {bucket}: {e}"))?;
+        }
         let kv = crate::reply::open_bucket(jetstream, &bucket).await?;
         Ok(Self { kv })
     }

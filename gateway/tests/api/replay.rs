@@ -2,6 +2,10 @@
 //! and compatible mode without encryption): a captured signed URL cannot carry a
 //! new body, on any replica, while WeChat's own retry (same body) still goes through.
 
+use std::time::Duration;
+
+use async_nats::jetstream;
+
 use crate::helpers::{Callback, Options, spawn_app, spawn_app_with, spawn_replica};
 use crate::samples;
 
@@ -163,4 +167,45 @@ async fn a_url_checks_signed_query_cannot_carry_a_callback() {
         .await
         .unwrap();
     assert_eq!(again.status(), 200);
+}
+
+/// Creates the signature ledger's bucket as a gateway with another TIMESTAMP_WINDOW
+/// left it, starts one with the default window (300 s) on it, and returns the
+/// bucket stream's max age after start-up.
+async fn ledger_max_age_after_start_over(left_by_earlier_release: Duration) -> Duration {
+    let nats = platform::testing::TestNats::new();
+    let js = jetstream::new(nats.connect().await);
+    let bucket = nats.namespace.name(gateway::replay::SIGNATURE_BUCKET);
+    js.get_or_create_stream(wechat::token::kv_bucket_stream(
+        &bucket,
+        "an earlier release's ledger",
+        left_by_earlier_release,
+    ))
+    .await
+    .unwrap();
+    let _app = spawn_app_with(Options {
+        extra: vec![("NATS_PREFIX", nats.prefix.as_str())],
+        ..Options::default()
+    })
+    .await;
+    let mut stream = js.get_stream(format!("KV_{bucket}")).await.unwrap();
+    stream.info().await.unwrap().config.max_age
+}
+
+#[tokio::test]
+async fn the_signature_ledger_keeps_entries_as_long_as_a_raised_timestamp_window_accepts_them() {
+    // What TIMESTAMP_WINDOW=1s left: 2 x 1 s + 60 s.
+    let max_age = ledger_max_age_after_start_over(Duration::from_secs(62)).await;
+    assert_eq!(
+        max_age,
+        Duration::from_secs(2 * 300 + 60),
+        "a signature must stay in the ledger while its timestamp is accepted (300 s either side)"
+    );
+}
+
+#[tokio::test]
+async fn a_longer_ledger_max_age_is_not_lowered_at_start_up() {
+    // Replicas of a release with a longer window may still be running.
+    let longer = Duration::from_secs(2 * 3600 + 60);
+    assert_eq!(ledger_max_age_after_start_over(longer).await, longer);
 }
