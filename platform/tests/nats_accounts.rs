@@ -86,10 +86,18 @@ accounts {{
             }
         }
     });
-    let answer = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request("echo", "ping".into()),
-    )
+    // The responder's subscription reaches the server on its own connection: until
+    // it has, a request finds no responder.
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match client.request("echo", "ping".into()).await {
+                Err(error) if error.kind() == async_nats::RequestErrorKind::NoResponders => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                answered => return answered,
+            }
+        }
+    })
     .await
     .expect("the answer arrives within 5 s")
     .expect("the responder answers");
