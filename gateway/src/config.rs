@@ -236,12 +236,14 @@ pub struct Config {
 impl Config {
     /// Reads the configuration; every error names its variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let accounts = WechatAccounts::from_env(env)?;
-        let demo = accounts.is_demo();
-        let accounts = accounts
+        let settings = WechatAccounts::from_env(env)?;
+        let demo = settings.is_demo();
+        let accounts = settings
             .iter()
             .map(AccountConfig::from_settings)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let pairs: Vec<_> = settings.iter().zip(&accounts).collect();
+        refuse_tokens_shared_across_modes(&pairs)?;
         Ok(Self {
             common: CommonConfig::from_env(env, DEFAULT_ADMIN_PORT)?,
             http_addr: env.parse_or("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -254,6 +256,33 @@ impl Config {
             edge_rules_refresh: env.period_or("EDGE_RULES_REFRESH", Duration::from_secs(60))?,
         })
     }
+}
+
+/// A safe-mode callback's `signature` is never entered in the replay ledger (its
+/// `msg_signature` covers the body), so a plaintext or compatible account with the same
+/// Token would take a signed query captured from it with any body: refused at
+/// start-up, naming both accounts, never the Token. Accounts of one kind may share a
+/// Token (the ledger is keyed on the signature).
+fn refuse_tokens_shared_across_modes(
+    accounts: &[(&AccountSettings, &AccountConfig)],
+) -> Result<(), ConfigError> {
+    for (settings, account) in accounts.iter().filter(|(_, a)| a.mode != Mode::Safe) {
+        let token = account.token.expose_secret();
+        if let Some((_, safe)) = accounts
+            .iter()
+            .find(|(_, other)| other.mode == Mode::Safe && other.token.expose_secret() == token)
+        {
+            return Err(ConfigError::InvalidSecret {
+                var: settings.var("TOKEN"),
+                reason: format!(
+                    "the same Token as account {} (safe mode): a signed query captured from \
+                     its callbacks would be taken here with any body; give each its own Token",
+                    safe.id
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -303,6 +332,18 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("t0ken"), "{debug}");
         assert!(!debug.contains("abcdefghij"), "{debug}");
+    }
+
+    #[test]
+    fn a_token_shared_by_a_safe_and_a_plaintext_account_is_refused() {
+        let env = city().with("WECHAT_CITY_TOKEN", "t0ken-water");
+        let error = Config::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("WECHAT_CITY_TOKEN"), "{error}");
+        assert!(error.contains("water-dept"), "{error}");
+        assert!(!error.contains("t0ken"), "{error}");
+        // Two accounts of one kind may share one.
+        let both_plain = env.with("WECHAT_WATER_DEPT_MODE", "plaintext");
+        assert!(Config::from_env(&both_plain).is_ok());
     }
 
     #[test]

@@ -92,8 +92,10 @@ pub struct Options<'a> {
     /// NATS URL for the gateway (a chaos proxy); the test's own client uses the real one.
     pub nats_url: Option<String>,
     pub extra: Vec<(&'a str, &'a str)>,
-    /// Every account configured with one callback Token (an admin chose the same
-    /// Token in each console), so each accepts the others' signatures.
+    /// The plaintext and compatible accounts configured with one callback Token (an
+    /// admin chose the same Token in each console), so each accepts the other's
+    /// signatures; the safe account keeps its own (a Token shared with a safe account
+    /// is refused at start-up).
     pub same_token: bool,
 }
 
@@ -108,7 +110,7 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
     let account = |kind: &str, appid: &str| TestAccount {
         id: format!("{kind}-{suffix}"),
         appid: appid.to_owned(),
-        token: if options.same_token {
+        token: if options.same_token && kind != "safe" {
             "token-shared".to_owned()
         } else {
             format!("token-{kind}")
