@@ -29,7 +29,8 @@ fn account(id: &str, mode: Mode) -> CallbackAccount {
         id: id.to_owned(),
         appid: "wxe2e0000000000001".to_owned(),
         original_id: "gh_e2e000000001".to_owned(),
-        token: "e2e-token".to_owned(),
+        // One Token each: a safe account's shared with another kind is refused.
+        token: format!("e2e-token-{id}"),
         aes_key: KEY.to_owned(),
         mode,
     }
