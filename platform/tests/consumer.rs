@@ -126,17 +126,14 @@ async fn prepared(test_nats: &TestNats) -> jetstream::Context {
 }
 
 async fn publish(js: &jetstream::Context, test_nats: &TestNats, payload: &str) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, payload);
-    js.publish_with_headers(
-        test_nats.namespace.subject("wechat.inbound.city.msg.text"),
-        headers,
-        payload.to_owned().into(),
+    platform::testing::publish_event(
+        js,
+        &test_nats.namespace,
+        "wechat.inbound.city.msg.text",
+        payload,
+        payload.as_bytes().to_vec(),
     )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    .await;
 }
 
 /// Waits until the consumer has acked everything in the stream.

@@ -37,17 +37,14 @@ impl StreamEvent for Text {
 }
 
 async fn publish(js: &jetstream::Context, t: &TestNats, payload: &str) {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, payload);
-    js.publish_with_headers(
-        t.namespace.subject("wechat.inbound.city.msg.text"),
-        headers,
-        payload.to_owned().into(),
+    platform::testing::publish_event(
+        js,
+        &t.namespace,
+        "wechat.inbound.city.msg.text",
+        payload,
+        payload.as_bytes().to_vec(),
     )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    .await;
 }
 
 async fn dead_letters(js: &jetstream::Context, t: &TestNats) -> u64 {
