@@ -26,13 +26,15 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::nats::{ConsumerSpec, DEADLETTER, Namespace, NatsError, provision_consumer};
 use crate::shutdown::Drain;
+
+mod pull;
+use pull::Puller;
 
 /// A payload type a consumer's runner decodes for its handler.
 pub trait StreamEvent: Sized + Send + Sync + 'static {
@@ -171,8 +173,10 @@ struct Job<E> {
     message: jetstream::Message,
 }
 
-/// Runs `handler` over its durable consumer until the drain begins or the message
-/// stream ends. Events already handed to a lane are finished before it returns.
+/// Runs `handler` over its durable consumer until the drain begins or the NATS
+/// connection closes for good. Events already handed to a lane are finished before it
+/// returns; messages pulled but not yet handed to a lane go back to the server at once,
+/// for another replica (see `pull`).
 pub async fn run_consumer<H: EventHandler>(
     jetstream: jetstream::Context,
     namespace: Namespace,
@@ -182,11 +186,13 @@ pub async fn run_consumer<H: EventHandler>(
 ) -> Result<(), NatsError> {
     let spec = H::CONSUMER;
     let consumer = provision_consumer(&jetstream, &namespace, &spec).await?;
-    let mut messages = consumer.messages().await.map_err(|e| NatsError::Consumer {
-        stream: namespace.name(spec.stream.name),
-        durable: namespace.name(spec.durable),
-        reason: e.to_string(),
-    })?;
+    let mut puller = Puller::start(consumer, jetstream.clone())
+        .await
+        .map_err(|e| NatsError::Consumer {
+            stream: namespace.name(spec.stream.name),
+            durable: namespace.name(spec.durable),
+            reason: e.to_string(),
+        })?;
     let runner = Arc::new(Runner {
         jetstream,
         namespace,
@@ -203,22 +209,21 @@ pub async fn run_consumer<H: EventHandler>(
     }
     tracing::info!(durable = spec.durable, lanes, "consumer started");
     let mut next_free_lane = 0;
+    let mut ended = None;
+    // A message pulled but not given to a lane when the drain began.
+    let mut unhandled = Vec::new();
     loop {
         let next = tokio::select! {
             () = drain.stopping().cancelled() => break,
-            next = messages.next() => next,
+            next = puller.next() => next,
         };
         let message = match next {
-            None => break,
-            Some(Err(error)) => {
-                // Heartbeat misses and reconnects surface here; the stream recovers by itself.
-                tracing::warn!(durable = spec.durable, %error, "consumer stream error");
-                tokio::select! {
-                    () = drain.stopping().cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
-                }
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(error) => {
+                ended = Some(error);
+                break;
             }
-            Some(Ok(message)) => message,
         };
         let Some(job) = runner.decode(message).await else {
             continue;
@@ -230,10 +235,30 @@ pub async fn run_consumer<H: EventHandler>(
                 next_free_lane
             }
         };
-        if senders[lane].send(job).await.is_err() {
-            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
-            break;
+        let permit = tokio::select! {
+            () = drain.stopping().cancelled() => {
+                unhandled.push(job.message);
+                break;
+            }
+            permit = senders[lane].reserve() => permit,
+        };
+        match permit {
+            Ok(permit) => permit.send(job),
+            Err(_) => {
+                tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+                unhandled.push(job.message);
+                break;
+            }
         }
+    }
+    let handed_back = puller.stop(unhandled).await;
+    if handed_back > 0 {
+        tracing::info!(
+            durable = spec.durable,
+            handed_back,
+            "pulled messages handed back for another replica"
+        );
+        runner.count("handed_back", handed_back as u64);
     }
     drop(senders);
     while let Some(joined) = workers.join_next().await {
@@ -242,7 +267,14 @@ pub async fn run_consumer<H: EventHandler>(
         }
     }
     tracing::info!(durable = spec.durable, "consumer stopped");
-    Ok(())
+    match ended {
+        Some(error) => Err(NatsError::Consumer {
+            stream: runner.namespace.name(spec.stream.name),
+            durable: runner.namespace.name(spec.durable),
+            reason: error.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn lane_of(key: &str, lanes: usize) -> usize {

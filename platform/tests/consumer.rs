@@ -312,6 +312,104 @@ async fn a_failed_batch_is_handled_again_one_event_at_a_time() {
     assert_eq!(handler.total(), 200);
 }
 
+/// Messages come back to another replica only after this long unless handed back.
+const SLOW_REDELIVERY: ConsumerSpec = ConsumerSpec {
+    ack_wait: Duration::from_secs(600),
+    ..SPEC
+};
+
+/// One replica of a service: records what it handled; while `gate` is closed, its one
+/// lane waits inside the handler, so what it pulls piles up in front of the lane.
+struct Replica {
+    handled: Mutex<Vec<String>>,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Replica {
+    fn new(gate: tokio::sync::watch::Receiver<bool>) -> Arc<Self> {
+        Arc::new(Self {
+            handled: Mutex::new(Vec::new()),
+            gate,
+        })
+    }
+
+    fn handled(&self) -> Vec<String> {
+        self.handled.lock().unwrap().clone()
+    }
+}
+
+impl EventHandler for Replica {
+    const CONSUMER: ConsumerSpec = SLOW_REDELIVERY;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        let mut gate = self.gate.clone();
+        gate.wait_for(|open| *open).await.unwrap();
+        self.handled.lock().unwrap().push(event.event.id.clone());
+        Ok(())
+    }
+}
+
+/// Messages the consumer has delivered and not had acked (0 before the runner made it).
+async fn ack_pending(js: &jetstream::Context, test_nats: &TestNats) -> usize {
+    let consumer = js
+        .get_stream(test_nats.namespace.name("WECHAT_INBOUND"))
+        .await
+        .unwrap()
+        .get_consumer::<jetstream::consumer::pull::Config>(
+            &test_nats.namespace.name(SLOW_REDELIVERY.durable),
+        )
+        .await;
+    match consumer {
+        Ok(mut consumer) => consumer.info().await.unwrap().num_ack_pending,
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test]
+async fn a_draining_replica_hands_back_what_it_pulled_but_did_not_handle() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let total = 600;
+    for n in 0..total {
+        publish(&js, &test_nats, &format!("o{n}:{n}")).await;
+    }
+    let (open_old, gate) = tokio::sync::watch::channel(false);
+    let old = Replica::new(gate);
+    let running = Running::start(&js, &test_nats, old.clone());
+    // More pulled than its lane holds (1 handled + 256 queued): the rest waits in the
+    // replica when the rolling update stops it.
+    for _ in 0..400 {
+        if ack_pending(&js, &test_nats).await >= 400 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ack_pending(&js, &test_nats).await >= 400);
+    running.drain.begin();
+    open_old.send(true).unwrap();
+    running.task.await.unwrap().unwrap();
+    let kept = old.handled();
+    assert!(kept.len() < total, "the old replica handled everything");
+
+    let (_open_new, gate) = tokio::sync::watch::channel(true);
+    let new = Replica::new(gate);
+    let running = Running::start(&js, &test_nats, new.clone());
+    // Within the test's time, far inside the 10 minutes an unreturned message waits.
+    for _ in 0..1200 {
+        if kept.len() + new.handled().len() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+    let mut all: Vec<String> = kept.into_iter().chain(new.handled()).collect();
+    assert_eq!(all.len(), total, "handled {} of {total}", all.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "an event was handled twice");
+}
+
 // === the outbox ===
 
 async fn outbox_db(db: &TestDb) -> sqlx::PgPool {
