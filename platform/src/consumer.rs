@@ -118,6 +118,9 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 }
 
+/// The `outcome` label of `consumer_messages_total`.
+const OUTCOMES: [&str; 4] = ["ok", "retry", "deadletter", "handed_back"];
+
 /// How long a failed consumer waits before it starts again.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
@@ -185,6 +188,12 @@ pub async fn run_consumer<H: EventHandler>(
     drain: Drain,
 ) -> Result<(), NatsError> {
     let spec = H::CONSUMER;
+    // Exported at 0 from the start: Prometheus' increase() cannot see a counter's first
+    // step, so a series born at its first dead letter would never fire the alert.
+    for outcome in OUTCOMES {
+        metrics::counter!("consumer_messages_total", "consumer" => spec.durable, "outcome" => outcome)
+            .increment(0);
+    }
     let consumer = provision_consumer(&jetstream, &namespace, &spec).await?;
     let mut puller = Puller::start(consumer, jetstream.clone())
         .await

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream;
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use prost::Message as _;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 
-use crate::nats::Namespace;
+use crate::nats::{DEADLETTER, Namespace};
 
 /// The outbox and processed-events tables, as each service's migration creates them.
 pub const SCHEMA: &str = include_str!("../sql/outbox.sql");
@@ -144,6 +145,7 @@ impl Relay {
         }
         // Send the whole batch, then await the acks: one round trip, not one per event.
         let mut acks = Vec::with_capacity(pending.len());
+        let mut oversized = Vec::new();
         let mut failure = None;
         for event in &pending {
             let mut headers = HeaderMap::new();
@@ -155,6 +157,11 @@ impl Relay {
                 .await
             {
                 Ok(ack) => acks.push((event.id, subject, ack)),
+                // Never publishable: stopping the pass here would hold every later
+                // event of the service behind it for good.
+                Err(error) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    oversized.push(event);
+                }
                 Err(error) => {
                     failure = Some(RelayError::Publish {
                         subject,
@@ -184,8 +191,20 @@ impl Relay {
                 }
             }
         }
+        let mut settled = published.clone();
+        for event in oversized {
+            match self.dead_letter_oversized(event).await {
+                Ok(()) => settled.push(event.id),
+                Err(reason) => {
+                    failure.get_or_insert(RelayError::Publish {
+                        subject: self.namespace.subject(&event.subject),
+                        reason,
+                    });
+                }
+            }
+        }
         sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&published)
+            .bind(&settled)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -199,6 +218,61 @@ impl Relay {
             }
             None => Ok(published.len()),
         }
+    }
+
+    /// Replaces an event larger than the server's `max_payload` by a dead letter that
+    /// names it (without its payload, which cannot travel either); its row is then
+    /// settled like a published one.
+    async fn dead_letter_oversized(&self, event: &Pending) -> Result<(), String> {
+        let reason = format!(
+            "event of {} bytes is larger than the NATS server accepts (max_payload); \
+             it was never published",
+            event.payload.len()
+        );
+        tracing::error!(
+            service = self.service,
+            subject = %event.subject,
+            row = event.id,
+            bytes = event.payload.len(),
+            "outbox event too large to publish; dead-lettered"
+        );
+        let letter = proto::events::v1::DeadLetter {
+            header: Some(proto::events::v1::EventHeader {
+                event_id: event.event_id.clone(),
+                account: event
+                    .subject
+                    .split('.')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned(),
+                occurred_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+            }),
+            service: self.service.to_owned(),
+            stream: "outbox".to_owned(),
+            subject: event.subject.clone(),
+            stream_sequence: 0,
+            deliveries: 1,
+            reason,
+            payload: Vec::new(),
+        };
+        let subject = self.namespace.subject(&format!(
+            "{}.{}.outbox",
+            DEADLETTER.subjects.trim_end_matches(".>"),
+            self.service
+        ));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("outbox:{}", event.event_id).as_str(),
+        );
+        self.jetstream
+            .publish_with_headers(subject, headers, letter.encode_to_vec().into())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        metrics::counter!("outbox_dead_lettered_total", "service" => self.service).increment(1);
+        Ok(())
     }
 
     /// Publishes until the outbox is empty; returns how many events it published.
@@ -250,6 +324,14 @@ impl Relay {
         writers_done: impl Future<Output = ()> + Send,
     ) {
         tracing::info!(service = self.service, "outbox relay started");
+        // At 0 from the start, so the alerts' increase() sees the first failure.
+        for counter in [
+            "outbox_published_total",
+            "outbox_publish_failures_total",
+            "outbox_dead_lettered_total",
+        ] {
+            metrics::counter!(counter, "service" => self.service).increment(0);
+        }
         let mut writers_done = std::pin::pin!(writers_done);
         let mut last_purge = Instant::now();
         // The gauge is refreshed once per `poll`, not on every wake-up: a busy service

@@ -221,6 +221,24 @@ async fn first_dead_letter(
 }
 
 #[tokio::test]
+async fn a_consumer_exports_its_outcome_counters_at_zero_before_any_message() {
+    let handle = platform::telemetry::metrics_handle();
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let running = Running::start(&js, &test_nats, flaky(0, false));
+    wait_until_settled(&js, &test_nats, 0).await;
+    let page = handle.render();
+    running.stop().await;
+    for outcome in ["ok", "retry", "deadletter", "handed_back"] {
+        let series = format!(
+            "consumer_messages_total{{consumer=\"{}\",outcome=\"{outcome}\"}}",
+            SPEC.durable
+        );
+        assert!(page.contains(&series), "{series} missing from:\n{page}");
+    }
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried_until_the_handler_succeeds() {
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
@@ -506,6 +524,61 @@ async fn the_relay_publishes_what_committed_with_its_event_id_and_nothing_rolled
     assert_eq!(relay.pending().await.unwrap(), 0);
     let message = published.next().await.unwrap().unwrap();
     assert_eq!(message.payload.as_ref(), b"e4");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_nats_is_dead_lettered_and_the_events_behind_it_still_go_out() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let db = TestDb::new("outbox_oversized");
+    let pool = outbox_db(&db).await;
+    // An editor's 1.2 MB comment in an event: over nats-server's 1 MB max_payload.
+    let huge = vec![b'x'; 1_200_000];
+    let mut tx = pool.begin().await.unwrap();
+    for (id, payload) in [("big", huge.as_slice()), ("after", b"after".as_slice())] {
+        let event = OutboxEvent {
+            subject: "content.city.article.submitted",
+            event_id: id,
+            payload,
+        };
+        outbox::enqueue(&mut tx, event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let relay = Relay::new(
+        "test",
+        pool.clone(),
+        js.clone(),
+        test_nats.namespace.clone(),
+    );
+    let failed = relay.publish_pending().await;
+    assert!(failed.is_ok(), "{failed:?}");
+    assert_eq!(relay.pending().await.unwrap(), 0);
+    let mut published = js
+        .get_stream(test_nats.namespace.name("CONTENT"))
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap();
+    let message = published.next().await.unwrap().unwrap();
+    assert_eq!(message.payload.as_ref(), b"after");
+    let (subject, letter) = first_dead_letter(&js, &test_nats).await;
+    assert_eq!(
+        subject,
+        test_nats.namespace.subject("deadletter.test.outbox")
+    );
+    assert_eq!(letter.header.unwrap().event_id, "big");
+    assert_eq!(letter.subject, "content.city.article.submitted");
+    assert!(
+        letter.reason.contains("1200000 bytes"),
+        "reason: {}",
+        letter.reason
+    );
     pool.close().await;
 }
 
