@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use proto::interaction::v1 as pb;
 
 /// Why a ticket value from outside is unusable.
@@ -328,11 +328,19 @@ impl PageToken {
         }
         let (micros, id) = raw.split_once('_').ok_or(TicketInputError::BadPageToken)?;
         let micros: i64 = micros.parse().map_err(|_| TicketInputError::BadPageToken)?;
-        let opened_at =
-            DateTime::from_timestamp_micros(micros).ok_or(TicketInputError::BadPageToken)?;
+        let opened_at = DateTime::from_timestamp_micros(micros)
+            .filter(storable)
+            .ok_or(TicketInputError::BadPageToken)?;
         let id = TicketId::parse(id).map_err(|_| TicketInputError::BadPageToken)?;
         Ok(Some(Self { opened_at, id }))
     }
+}
+
+/// Whether PostgreSQL can hold `at` (`timestamptz` starts in 4713 BC): a token
+/// before that is no ticket's position and must not reach the query, which would
+/// fail as INTERNAL. Year 1 is a bound no ticket comes near.
+fn storable(at: &DateTime<Utc>) -> bool {
+    at.year() >= 1
 }
 
 #[cfg(test)]
@@ -455,6 +463,11 @@ mod tests {
         );
         assert_eq!(
             PageToken::decode("12_not-a-uuid"),
+            Err(TicketInputError::BadPageToken)
+        );
+        // Before 4713 BC: PostgreSQL cannot hold it.
+        assert_eq!(
+            PageToken::decode(&format!("-300000000000000000_{}", TicketId::generate())),
             Err(TicketInputError::BadPageToken)
         );
     }

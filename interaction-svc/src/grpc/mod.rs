@@ -91,7 +91,7 @@ impl InteractionGrpc {
         }
         Err(GrpcError::invalid(
             field,
-            "is not a department of this install",
+            format!("{id} is not a department of this install"),
         ))
     }
 }

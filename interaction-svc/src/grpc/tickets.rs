@@ -23,6 +23,10 @@ impl InteractionGrpc {
         caller.require_any(READERS)?;
         let request = request.into_inner();
         let department = queue_of(&caller, &request.department)?;
+        if let Some(department) = &department {
+            // An admin's typo would list nothing and look like an empty queue.
+            self.known_department("department", department)?;
+        }
         let states = request
             .states
             .iter()

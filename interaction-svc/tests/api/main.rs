@@ -4,6 +4,7 @@ mod accounts;
 mod answering;
 mod citizen;
 mod consumer_faults;
+mod department_reach;
 mod directory;
 mod directory_bootstrap;
 mod drain;
