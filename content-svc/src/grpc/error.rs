@@ -6,6 +6,7 @@ use tonic::Status;
 use crate::app::AppError;
 use crate::domain::DirectoryInputError;
 use crate::domain::review::ReviewError;
+use crate::domain::text::TextError;
 
 /// Everything a gRPC handler of this service can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,9 @@ pub enum GrpcError {
     /// A request field is unusable (the message names it).
     #[error("{0}")]
     Invalid(String),
+    /// A free-text field is too long (the message names it).
+    #[error(transparent)]
+    Text(#[from] TextError),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -23,7 +27,9 @@ pub enum GrpcError {
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
         let code = match &error {
-            GrpcError::Directory(_) | GrpcError::Invalid(_) => ErrorCode::InvalidArgument,
+            GrpcError::Directory(_) | GrpcError::Invalid(_) | GrpcError::Text(_) => {
+                ErrorCode::InvalidArgument
+            }
             GrpcError::App(app) => match app {
                 AppError::NotFound | AppError::ServiceNotFound => ErrorCode::NotFound,
                 AppError::Service(_) => ErrorCode::InvalidArgument,

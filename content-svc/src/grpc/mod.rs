@@ -25,6 +25,7 @@ use crate::app::search::Search;
 use crate::domain::review::{Action, Actor};
 use crate::domain::screening::Entry;
 use crate::domain::search::SearchQuery;
+use crate::domain::text;
 use crate::store::search::SearchFilter;
 pub use error::GrpcError;
 
@@ -92,6 +93,23 @@ fn who<T>(request: &Request<T>, allowed: &[Role]) -> Result<Who, Status> {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// A comment or reason, checked before anything is done with it.
+fn note<'a>(field: &str, value: &'a str) -> Result<&'a str, GrpcError> {
+    text::check_note(field, value)?;
+    Ok(value)
+}
+
+/// Hit overrides as (key, reason), each reason checked as a [`note`].
+fn overrides(raw: Vec<pb::HitOverride>) -> Result<Vec<(String, String)>, GrpcError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            note(&format!("overrides[{i}].reason"), &o.reason)?;
+            Ok((o.key, o.reason))
+        })
+        .collect()
+}
+
 impl ContentGrpc {
     async fn act(
         &self,
@@ -102,6 +120,7 @@ impl ContentGrpc {
         overrides: &[(String, String)],
         at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Reply<pb::Article> {
+        let comment = note("comment", comment)?;
         let id = convert::article_id(id)?;
         let view = self
             .articles
@@ -374,11 +393,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
         let req = request.into_inner();
-        let overrides: Vec<(String, String)> = req
-            .overrides
-            .into_iter()
-            .map(|o| (o.key, o.reason))
-            .collect();
+        let overrides = overrides(req.overrides)?;
         let action = if req.approve {
             Action::Approve
         } else {
@@ -392,11 +407,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
         let req = request.into_inner();
         let id = convert::article_id(&req.id)?;
-        let overrides: Vec<(String, String)> = req
-            .overrides
-            .into_iter()
-            .map(|o| (o.key, o.reason))
-            .collect();
+        let overrides = overrides(req.overrides)?;
         let view = self
             .articles
             .override_hits(&who, id, &overrides)
@@ -458,10 +469,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     async fn retract_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
+        let comment = note("comment", &req.comment)?;
         let id = convert::article_id(&req.id)?;
         let view = self
             .articles
-            .retract(&who, id, &req.comment)
+            .retract(&who, id, comment)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
@@ -473,6 +485,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
+        note("reason", &req.reason)?;
         let id = convert::article_id(&req.id)?;
         let notice = convert::content(req.notice)?;
         let view = self
@@ -489,6 +502,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
+        note("reason", &req.reason)?;
         let id = convert::article_id(&req.id)?;
         let view = self
             .articles

@@ -10,6 +10,7 @@ mod duties;
 mod hall;
 mod helpers;
 mod import;
+mod input_checks;
 mod lexicon;
 mod menus;
 mod messages;
