@@ -112,11 +112,8 @@ impl Application {
                 tracing::info!(services = seeded, "directory seeded");
             }
         }
-        let refolded = crate::app::search::refold_index(&runtime.db, search.segmenter()).await?;
-        if refolded > 0 {
-            tracing::info!(documents = refolded, "search index folded to half-width");
-        }
-        // After the seed and the refold, so the first load holds them.
+        // After the seed, so the first load holds it (the width-fold refold runs in
+        // the background: its changes reach the index as announced).
         let search_follower = match live_index {
             Some(live) => Some(crate::jobs::search_index::start(runtime.db.clone(), live).await?),
             None => None,
@@ -179,6 +176,12 @@ impl Application {
                 .drain
                 .spawn(follower.run(self.runtime.drain.clone()));
         }
+        // In the background: a large install's refold takes minutes (jobs/refold.rs).
+        self.runtime.drain.spawn(crate::jobs::refold::run(
+            db.clone(),
+            self.search.segmenter().clone(),
+            self.runtime.drain.clone(),
+        ));
         self.runtime.drain.spawn(crate::jobs::scheduler::run(
             self.articles.clone(),
             self.content.scheduler_interval,

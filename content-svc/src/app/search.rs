@@ -353,36 +353,94 @@ impl LiveIndex {
     }
 }
 
+/// Documents the width-fold re-index reads and indexes per transaction: the
+/// `search_version` row lock (migration 0012's trigger) is held only that long, and
+/// a page of article bodies is a few megabytes at most.
+pub const REFOLD_PAGE: i64 = 100;
+
+/// What one page of the width-fold re-index did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefoldStep {
+    /// A page was read; this many of its documents were indexed again.
+    Page(usize),
+    /// Nothing is pending (any more).
+    Done,
+}
+
 /// Indexes again, once per install, the services and published articles indexed
-/// before search folded full-width text (migration 0015): only those whose text the
-/// fold changes, in one transaction; a replica starting at the same time finds it
-/// done. Returns how many documents were indexed again.
+/// before search folded full-width text (migration 0015), to the end: only those
+/// whose text the fold changes. Returns how many documents were indexed again. The
+/// service runs it page by page in the background (`jobs::refold`); tests call this.
 pub async fn refold_index(db: &PgPool, segmenter: &Segmenter) -> Result<usize, AppError> {
-    let mut tx = db.begin().await?;
-    if !store::take_width_refold(&mut tx).await? {
-        return Ok(0);
-    }
     let mut refolded = 0;
-    for row in crate::store::services::all(&mut *tx).await? {
-        let texts = [&row.name, &row.description, &row.how_to_apply];
-        let lists = row.keywords.iter().chain(&row.synonyms);
-        if texts.into_iter().chain(lists).any(|t| folds(t)) {
-            index_service(&mut tx, segmenter, &row).await?;
-            refolded += 1;
-        }
+    while let RefoldStep::Page(n) = refold_page(db, segmenter).await? {
+        refolded += n;
     }
-    for row in crate::store::articles::all_published(&mut *tx).await? {
-        if [&row.title, &row.digest, &row.body]
-            .into_iter()
-            .any(|t| folds(t))
-        {
-            let url = row.url.clone().unwrap_or_default();
-            index_article(&mut tx, segmenter, &row, &url).await?;
-            refolded += 1;
+    Ok(refolded)
+}
+
+/// Indexes again the next page of the width-fold re-index, in one transaction that
+/// also saves the cursor (a restart resumes after the last committed page) and, on
+/// the last page, removes the pending marker. Replicas doing it at once take turns.
+pub async fn refold_page(db: &PgPool, segmenter: &Segmenter) -> Result<RefoldStep, AppError> {
+    use crate::store::search::RefoldCursor;
+    let mut tx = db.begin().await?;
+    let Some(cursor) = store::lock_width_refold(&mut tx).await? else {
+        return Ok(RefoldStep::Done);
+    };
+    let mut refolded = 0;
+    let next = match cursor {
+        RefoldCursor::Services(after) => {
+            let rows = crate::store::services::page(&mut *tx, after, REFOLD_PAGE).await?;
+            for row in &rows {
+                let texts = [&row.name, &row.description, &row.how_to_apply];
+                let lists = row.keywords.iter().chain(&row.synonyms);
+                if texts.into_iter().chain(lists).any(|t| folds(t)) {
+                    index_service(&mut tx, segmenter, row).await?;
+                    refolded += 1;
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == REFOLD_PAGE => {
+                    Some(RefoldCursor::Services(Some(last.id)))
+                }
+                _ => Some(RefoldCursor::Articles(None)),
+            }
         }
+        RefoldCursor::Articles(after) => {
+            let rows =
+                crate::store::articles::published_texts(&mut *tx, after, REFOLD_PAGE).await?;
+            for row in &rows {
+                if [&row.title, &row.digest, &row.body]
+                    .into_iter()
+                    .any(|t| folds(t))
+                {
+                    let text = ArticleText {
+                        id: row.id,
+                        account: &row.account,
+                        title: &row.title,
+                        digest: &row.digest,
+                        body: &row.body,
+                    };
+                    let url = row.url.as_deref().unwrap_or_default();
+                    index_article_text(&mut tx, segmenter, &text, url).await?;
+                    refolded += 1;
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == REFOLD_PAGE => {
+                    Some(RefoldCursor::Articles(Some(last.id)))
+                }
+                _ => None,
+            }
+        }
+    };
+    match next {
+        Some(cursor) => store::save_width_refold(&mut tx, &cursor).await?,
+        None => store::finish_width_refold(&mut tx).await?,
     }
     tx.commit().await?;
-    Ok(refolded)
+    Ok(RefoldStep::Page(refolded))
 }
 
 /// Indexes a directory service as it is after a change (in that change's transaction).
@@ -444,25 +502,50 @@ pub async fn index_article(
     row: &ArticleRow,
     url: &str,
 ) -> Result<(), sqlx::Error> {
-    let text = strip_html(&row.body);
+    let text = ArticleText {
+        id: row.id,
+        account: &row.account,
+        title: &row.title,
+        digest: &row.digest,
+        body: &row.body,
+    };
+    index_article_text(tx, segmenter, &text, url).await
+}
+
+/// What search indexes of an article.
+struct ArticleText<'a> {
+    id: uuid::Uuid,
+    account: &'a str,
+    title: &'a str,
+    digest: &'a str,
+    body: &'a str,
+}
+
+async fn index_article_text(
+    tx: &mut Transaction<'_, Postgres>,
+    segmenter: &Segmenter,
+    row: &ArticleText<'_>,
+    url: &str,
+) -> Result<(), sqlx::Error> {
+    let text = strip_html(row.body);
     let summary = if row.digest.is_empty() {
         text.as_str()
     } else {
-        row.digest.as_str()
+        row.digest
     };
     store::upsert(
         tx,
         &IndexDoc {
             kind: "article",
             ref_id: row.id,
-            accounts: vec![row.account.clone()],
+            accounts: vec![row.account.to_owned()],
             category: "",
-            title: &row.title,
+            title: row.title,
             summary,
             url,
             enabled: true,
-            title_words: segmenter.indexable(&row.title),
-            keyword_words: segmenter.indexable(&row.digest),
+            title_words: segmenter.indexable(row.title),
+            keyword_words: segmenter.indexable(row.digest),
             body_words: segmenter.indexable(&text),
         },
     )

@@ -1,4 +1,5 @@
 //! Background work, safe with several replicas.
 
+pub mod refold;
 pub mod scheduler;
 pub mod search_index;

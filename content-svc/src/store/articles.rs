@@ -198,11 +198,31 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ArticleRow>
         .await
 }
 
-/// Every published article (the ones search holds).
-pub async fn all_published(db: impl PgExecutor<'_>) -> Result<Vec<ArticleRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM articles WHERE state = 'published'"
-    ))
+/// The text of a published article, as search indexes it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PublishedText {
+    pub id: Uuid,
+    pub account: String,
+    pub title: String,
+    pub digest: String,
+    pub body: String,
+    pub url: Option<String>,
+}
+
+/// Up to `limit` published articles after `after`, in id order, with only the
+/// columns search indexes (a page at a time: bodies are large).
+pub async fn published_texts(
+    db: impl PgExecutor<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<PublishedText>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, account, title, digest, body, url FROM articles
+          WHERE state = 'published' AND ($1::uuid IS NULL OR id > $1)
+          ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

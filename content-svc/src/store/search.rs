@@ -302,14 +302,53 @@ pub async fn change_number<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<i64, sql
         .await
 }
 
-/// Takes the pending re-index of the width fold (migration 0015), if no replica has:
-/// whether this transaction is to do it. Another replica's waits for this one's
-/// commit and then finds it taken.
-pub async fn take_width_refold(tx: &mut Transaction<'_, Postgres>) -> Result<bool, sqlx::Error> {
-    let taken: Option<String> = sqlx::query_scalar(
-        "DELETE FROM search_refolds WHERE reason = 'width_fold' RETURNING reason",
+/// Where the pending re-index of the width fold (migrations 0015, 0016) has got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefoldCursor {
+    /// Services after this id (none: from the first).
+    Services(Option<uuid::Uuid>),
+    /// Published articles after this id (none: from the first).
+    Articles(Option<uuid::Uuid>),
+}
+
+/// Locks the pending width-fold re-index for this transaction and says where it has
+/// got to; none when it is done. Another replica's transaction waits for this one's
+/// commit and then continues from the cursor this one saved.
+pub async fn lock_width_refold(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<Option<RefoldCursor>, sqlx::Error> {
+    let row: Option<(String, Option<uuid::Uuid>)> = sqlx::query_as(
+        "SELECT phase, after_id FROM search_refolds WHERE reason = 'width_fold' FOR UPDATE",
     )
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(taken.is_some())
+    Ok(row.map(|(phase, after)| match phase.as_str() {
+        "article" => RefoldCursor::Articles(after),
+        _ => RefoldCursor::Services(after),
+    }))
+}
+
+/// Saves how far the width-fold re-index got (in the transaction of that page).
+pub async fn save_width_refold(
+    tx: &mut Transaction<'_, Postgres>,
+    cursor: &RefoldCursor,
+) -> Result<(), sqlx::Error> {
+    let (phase, after) = match cursor {
+        RefoldCursor::Services(after) => ("service", after),
+        RefoldCursor::Articles(after) => ("article", after),
+    };
+    sqlx::query("UPDATE search_refolds SET phase = $1, after_id = $2 WHERE reason = 'width_fold'")
+        .bind(phase)
+        .bind(after)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks the width-fold re-index done (in the transaction of its last page).
+pub async fn finish_width_refold(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM search_refolds WHERE reason = 'width_fold'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -83,11 +83,20 @@ pub async fn get(db: &PgPool, id: uuid::Uuid) -> Result<Option<ServiceRow>, sqlx
     .await
 }
 
-/// Every service of every account.
-pub async fn all(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<ServiceRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM directory_entries"))
-        .fetch_all(db)
-        .await
+/// Up to `limit` services of every account after `after`, in id order.
+pub async fn page(
+    db: impl sqlx::PgExecutor<'_>,
+    after: Option<uuid::Uuid>,
+    limit: i64,
+) -> Result<Vec<ServiceRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM directory_entries
+          WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 fn accounts(draft: &ServiceDraft) -> Vec<String> {

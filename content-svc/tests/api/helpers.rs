@@ -59,6 +59,22 @@ pub async fn spawn_app() -> TestApp {
 
 /// content-svc on `test_nats` with extra settings (e.g. the mock WeChat's URL).
 pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> TestApp {
+    let (app, ()) = spawn_app_arranged(test_nats, extra, |_| async {}).await;
+    app
+}
+
+/// content-svc on a database migrated and then arranged by `arrange` (rows an
+/// earlier release left, a lock another replica holds) before the service builds;
+/// returns what `arrange` returned too.
+pub async fn spawn_app_arranged<T, F, Fut>(
+    test_nats: TestNats,
+    extra: &[(&str, &str)],
+    arrange: F,
+) -> (TestApp, T)
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     let test_db = TestDb::new("content");
     let mut env = service_env(
         &test_db,
@@ -69,6 +85,13 @@ pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> Test
         env = env.with(key, *value);
     }
     let config = Config::from_env(&env).expect("test configuration is valid");
+    content_svc::startup::migrate(&config)
+        .await
+        .expect("migrations apply to the test database");
+    let arranging = PgPool::connect(&test_db.url())
+        .await
+        .expect("test database exists after the migrations");
+    let arranged = arrange(arranging).await;
     let app = Application::build(config)
         .await
         .expect("content-svc builds against the test database and NATS");
@@ -87,7 +110,7 @@ pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> Test
     let db = PgPool::connect(&test_db.url())
         .await
         .expect("test database exists after build");
-    TestApp {
+    let app = TestApp {
         client: ContentServiceClient::new(channel.clone()),
         channel,
         db,
@@ -97,7 +120,8 @@ pub async fn spawn_app_with(test_nats: TestNats, extra: &[(&str, &str)]) -> Test
         server: Some(server),
         _nats: test_nats,
         _test_db: test_db,
-    }
+    };
+    (app, arranged)
 }
 
 impl TestApp {

@@ -1,0 +1,43 @@
+//! Indexes again, in the background, the documents indexed before search folded
+//! full-width text (migration 0015): a page per transaction (`app::search::
+//! refold_page`), so the replica is ready at once, memory holds one page of bodies,
+//! and publications wait on the `search_version` row lock for one page at most.
+//! The cursor is saved with each page: a restart (or another replica) resumes after
+//! the last committed page. Until it is done, a full-width query may miss a document
+//! not yet indexed again, as it did before the fold.
+
+use std::time::Duration;
+
+use platform::shutdown::Drain;
+use sqlx::PgPool;
+
+use crate::app::search::{RefoldStep, refold_page};
+use crate::domain::search::Segmenter;
+
+/// Waits after a failed page before trying it again.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Runs the pending refold, if any, to its end or until the drain begins.
+pub async fn run(db: PgPool, segmenter: Segmenter, drain: Drain) {
+    let mut refolded = 0;
+    loop {
+        if drain.stopping().is_cancelled() {
+            return;
+        }
+        match refold_page(&db, &segmenter).await {
+            Ok(RefoldStep::Page(n)) => refolded += n,
+            Ok(RefoldStep::Done) => break,
+            Err(error) => {
+                metrics::counter!("content_search_refold_failures_total").increment(1);
+                tracing::warn!(%error, "search refold: a page failed; trying it again");
+                tokio::select! {
+                    _ = drain.stopping().cancelled() => return,
+                    _ = tokio::time::sleep(RETRY) => {}
+                }
+            }
+        }
+    }
+    if refolded > 0 {
+        tracing::info!(documents = refolded, "search index folded to half-width");
+    }
+}
