@@ -10,13 +10,14 @@ use super::AppError;
 use super::rollups::{department_scorecard, office_midnight};
 use crate::domain::AccountId;
 use crate::domain::inspection::{
-    AccountState, Alarm, InspectionRules, ReplyPath, days_since, reply_path_window,
+    AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
 };
 use crate::domain::rollup::{Metric, office_day};
 use crate::store::{alarms, articles, rollups};
 
-/// Loads what the checks read about `account` on `today`, at `now` (a past day is
-/// read as at its end).
+/// Loads what the checks read about `account` on `today`, at `now`. A past day is
+/// read as at its end: a step done after it (a late acknowledgement, a close) or an
+/// escalation after it does not change what that day showed.
 pub async fn account_state(
     db: &PgPool,
     rules: &InspectionRules,
@@ -27,20 +28,18 @@ pub async fn account_state(
 ) -> Result<AccountState, AppError> {
     let last_published_on = articles::last_published_on(db, account, today).await?;
     let end = office_midnight(today + Days::new(1), office);
-    let judged_at = now.min(end);
+    // Every fact below is taken as it stood at `as_at`.
+    let as_at = now.min(end);
     let interaction_from = rules.interaction_from(today);
     let window_start = office_midnight(interaction_from, office);
     // A ticket still inside its acknowledgement deadline is not unanswered yet.
     let recent: Vec<_> = rollups::tickets_opened(db, account, window_start, end)
         .await?
         .into_iter()
-        .filter(|t| acknowledgement_judged(t, judged_at))
+        .filter(|t| acknowledgement_judged(t, as_at))
         .collect();
     let recent_tickets = recent.len() as i64;
-    let recent_answered = recent
-        .iter()
-        .filter(|t| t.acknowledged_at.is_some() || t.closed_at.is_some())
-        .count() as i64;
+    let recent_answered = recent.iter().filter(|t| answered_by(t, as_at)).count() as i64;
     let recent_auto_replies = rollups::values_of(
         db,
         Some(account),
@@ -52,7 +51,7 @@ pub async fn account_state(
     .iter()
     .map(|v| v.value)
     .sum();
-    let window = reply_path_window(now.min(end), office, rules.reply_path_hours);
+    let window = reply_path_window(as_at, office, rules.reply_path_hours);
     let reply_path = reply_paths(
         rollups::values_of(
             db,
@@ -70,11 +69,12 @@ pub async fn account_state(
     let overdue_start = office_midnight(rules.overdue_from(today), office);
     let mut departments: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
-        // Only tickets with a deadline decided at `now` (met or missed): fresh ones,
+        // Only tickets with a deadline decided at `as_at` (met or missed): fresh ones,
         // inside every deadline, would dilute the share.
-        if !any_deadline_judged(&ticket, judged_at) {
+        if !any_deadline_judged(&ticket, as_at) {
             continue;
         }
+        let overdue = overdue_by(&ticket, as_at);
         // A ticket counts for the department that let a deadline pass, even if it
         // was moved on since (退单改派); otherwise for its owner.
         let responsible = ticket
@@ -83,8 +83,16 @@ pub async fn account_state(
             .unwrap_or(ticket.department);
         let entry = departments.entry(responsible).or_default();
         entry.0 += 1;
-        entry.1 += i64::from(ticket.overdue_count > 0);
+        entry.1 += i64::from(overdue);
     }
+    // Whether a ticket was open and escalated twice at a past day's end cannot be
+    // read back: `ticket_times` keeps the newest close and reopen, not their history.
+    // A past day is answered with the alarms the job raised on it, as it stood then.
+    let escalated_twice = if now >= end {
+        alarms::subjects(db, account, AlarmRule::EscalatedTwice.as_str(), today).await?
+    } else {
+        alarms::escalated_twice(db, account).await?
+    };
     Ok(AccountState {
         last_published_on,
         recent_tickets,
@@ -95,7 +103,7 @@ pub async fn account_state(
             .into_iter()
             .map(|(department, (opened, overdue))| (department, opened, overdue))
             .collect(),
-        escalated_twice: alarms::escalated_twice(db, account).await?,
+        escalated_twice,
     })
 }
 
@@ -105,19 +113,31 @@ pub fn datacube_since(today: NaiveDate) -> NaiveDate {
     today - Days::new(7)
 }
 
-/// Whether a ticket's acknowledgement is decided at `now`: done (acknowledged, replied
-/// or closed) or due. A ticket without a deadline is judged at once.
-fn acknowledgement_judged(ticket: &rollups::TicketTimes, now: DateTime<Utc>) -> bool {
-    ticket.acknowledged_at.is_some()
-        || ticket.closed_at.is_some()
-        || ticket.acknowledge_due_at.is_none_or(|due| due <= now)
+/// Whether a ticket was acknowledged, replied to or closed by `at`.
+fn answered_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
+    ticket.acknowledged_at.is_some_and(|t| t <= at) || ticket.closed_at.is_some_and(|t| t <= at)
 }
 
-/// Whether any of a ticket's deadlines is decided at `now`, met or missed.
-fn any_deadline_judged(ticket: &rollups::TicketTimes, now: DateTime<Utc>) -> bool {
-    ticket.overdue_count > 0
-        || acknowledgement_judged(ticket, now)
-        || ticket.resolve_due_at.is_some_and(|due| due <= now)
+/// Whether a ticket's acknowledgement is decided at `at`: done (acknowledged, replied
+/// or closed) by then, or due. A ticket without a deadline is judged at once.
+fn acknowledgement_judged(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
+    answered_by(ticket, at) || ticket.acknowledge_due_at.is_none_or(|due| due <= at)
+}
+
+/// Whether a ticket had been escalated (a deadline missed) by `at`. A row folded
+/// before the escalation times were kept has only its count, taken as it is.
+fn overdue_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
+    match (ticket.acknowledge_missed_at, ticket.resolve_missed_at) {
+        (None, None) => ticket.overdue_count > 0,
+        (ack, resolve) => ack.is_some_and(|t| t <= at) || resolve.is_some_and(|t| t <= at),
+    }
+}
+
+/// Whether any of a ticket's deadlines is decided at `at`, met or missed.
+fn any_deadline_judged(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
+    overdue_by(ticket, at)
+        || acknowledgement_judged(ticket, at)
+        || ticket.resolve_due_at.is_some_and(|due| due <= at)
 }
 
 /// The hourly counters the reply-path check reads.
@@ -216,7 +236,9 @@ pub async fn readiness(
     let found = rules.check(&state, day);
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
     let from = rules.overdue_from(day);
-    let scores = department_scorecard(db, account, from, day, now, office).await?;
+    // The scorecard as it stood at the day's end (or now, for today).
+    let as_at = now.min(office_midnight(day + Days::new(1), office));
+    let scores = department_scorecard(db, account, from, day, as_at, office).await?;
     let (in_range, in_time) = scores.iter().fold((0, 0), |(n, k), s| {
         (n + s.acknowledge_judged, k + s.acknowledged_in_time)
     });

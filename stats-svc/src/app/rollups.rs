@@ -112,7 +112,8 @@ fn judged<'a>(
 }
 
 /// Every department's score over `from..=to` (office days) as it stands at `now`, the
-/// best acknowledgement compliance first (then the most tickets).
+/// best acknowledgement compliance first (then the most tickets). A step done after
+/// `now` is not done yet, so a past `now` gives the scorecard as it stood then.
 pub async fn department_scorecard(
     db: &PgPool,
     account: &AccountId,
@@ -143,10 +144,12 @@ pub async fn department_scorecard(
     let start = office_midnight(from, office);
     let end = office_midnight(to + chrono::Days::new(1), office);
     let mut times: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for ticket in rollups::tickets_opened(db, account, start, end).await? {
+    for mut ticket in rollups::tickets_opened(db, account, start, end).await? {
         let Some(opened) = ticket.opened_at else {
             continue;
         };
+        ticket.acknowledged_at = ticket.acknowledged_at.filter(|at| *at <= now);
+        ticket.closed_at = ticket.closed_at.filter(|at| *at <= now);
         let owner = ticket.department.as_str();
         score_of(&mut scores, owner).tickets_in_range += 1;
         if let Some((department, in_time)) = judged(

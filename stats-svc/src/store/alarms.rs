@@ -112,3 +112,21 @@ pub async fn escalated_twice(db: &PgPool, account: &AccountId) -> Result<Vec<Str
     .fetch_all(db)
     .await
 }
+
+/// The subjects of the `rule` alarms stored for `account` on `day`.
+pub async fn subjects(
+    db: &PgPool,
+    account: &AccountId,
+    rule: &str,
+    day: NaiveDate,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE account = $1 AND rule = $2 AND day = $3
+          ORDER BY subject",
+    )
+    .bind(account.as_str())
+    .bind(rule)
+    .bind(day)
+    .fetch_all(db)
+    .await
+}

@@ -223,6 +223,10 @@ pub struct TicketTimes {
     pub closed_at: Option<DateTime<Utc>>,
     pub acknowledge_due_at: Option<DateTime<Utc>>,
     pub resolve_due_at: Option<DateTime<Utc>>,
+    /// When each deadline first went unmet (the sweeper's escalation); `None` also
+    /// for rows folded before these were kept, whose `overdue_count` has no time.
+    pub acknowledge_missed_at: Option<DateTime<Utc>>,
+    pub resolve_missed_at: Option<DateTime<Utc>>,
     pub overdue_count: i32,
 }
 
@@ -236,7 +240,7 @@ pub async fn tickets_opened(
     sqlx::query_as(
         "SELECT department, acknowledged_by, closed_by, acknowledge_missed_by,
                 resolve_missed_by, opened_at, acknowledged_at, closed_at, acknowledge_due_at,
-                resolve_due_at, overdue_count
+                resolve_due_at, acknowledge_missed_at, resolve_missed_at, overdue_count
            FROM ticket_times
           WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",
     )

@@ -408,3 +408,69 @@ async fn a_ticket_closed_straight_from_open_was_acknowledged_when_closed() {
     db.close().await;
     app.stop().await;
 }
+
+/// A citizen's ticket arrives on 20 November at 09:00 (office time), due for
+/// acknowledgement at 09:00 the next day; the sweeper escalates it then, and the
+/// department acknowledges it only on 26 November. Inspection readiness of 22
+/// November is the same whether it is asked that morning or a week later: the late
+/// acknowledgement does not mend the interaction channel of a day already over.
+#[tokio::test]
+async fn readiness_of_a_past_day_ignores_what_happened_after_it() {
+    use ev::TicketChangeKind as K;
+    use stats_svc::app::inspection::readiness;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let t = |suffix: &str, kind, occurred: &str| {
+        ticket(
+            &format!("late-{suffix}"),
+            "late",
+            "water",
+            kind,
+            occurred,
+            "2026-11-20T01:00:00Z",
+            "2026-11-21T01:00:00Z",
+            "2026-12-10T01:00:00Z",
+        )
+    };
+    publish_ticket(&app, &t("open", K::Opened, "2026-11-20T01:00:00Z")).await;
+    let mut overdue = t("overdue", K::Overdue, "2026-11-21T01:00:00Z");
+    overdue.deadline = ev::TicketDeadline::Acknowledge as i32;
+    publish_ticket(&app, &overdue).await;
+    wait_for_applied(&db, 2).await;
+    let account = AccountId::parse("chenzhou").unwrap();
+    let rules = InspectionRules::default();
+    let day: chrono::NaiveDate = "2026-11-22".parse().unwrap();
+    let that_morning = readiness(
+        &db,
+        &rules,
+        &account,
+        day,
+        at("2026-11-22T02:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !that_morning.interaction_ok,
+        "a ticket a day past its deadline, nothing answered: {that_morning:?}"
+    );
+
+    publish_ticket(&app, &t("ack", K::Acknowledged, "2026-11-26T02:00:00Z")).await;
+    wait_for_applied(&db, 3).await;
+    let a_week_later = readiness(
+        &db,
+        &rules,
+        &account,
+        day,
+        at("2026-11-30T02:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a_week_later, that_morning,
+        "22 November read a week later differs from 22 November read that morning"
+    );
+    db.close().await;
+    app.stop().await;
+}
