@@ -583,6 +583,41 @@ async fn an_event_too_large_for_nats_is_dead_lettered_and_the_events_behind_it_s
 }
 
 #[tokio::test]
+async fn the_purge_deletes_event_claims_older_than_any_redelivery_and_keeps_the_rest() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let db = TestDb::new("claims_purge");
+    let pool = outbox_db(&db).await;
+    let mut tx = pool.begin().await.unwrap();
+    let ids = ["old-1", "old-2", "recent"];
+    platform::db::claim_events(&mut tx, &ids).await.unwrap();
+    tx.commit().await.unwrap();
+    let retention = outbox::claim_retention();
+    assert!(retention >= Duration::from_secs(30 * 24 * 3600));
+    sqlx::query(
+        "UPDATE processed_events SET processed_at = now() - make_interval(secs => $1) - interval '1 hour'
+          WHERE event_id LIKE 'old-%'",
+    )
+    .bind(retention.as_secs_f64())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let relay = Relay::new("test", pool.clone(), js, test_nats.namespace.clone());
+    let (_, claims) = relay.purge_old().await.unwrap();
+    assert_eq!(claims, 2);
+    let left: Vec<String> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["recent"]);
+    // A redelivery of the recent event is still refused.
+    let mut tx = pool.begin().await.unwrap();
+    assert!(!platform::db::claim_event(&mut tx, "recent").await.unwrap());
+    tx.rollback().await.unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
 async fn claim_events_says_which_ids_are_new_in_one_round_trip() {
     let db = TestDb::new("claims");
     let pool = outbox_db(&db).await;
