@@ -76,6 +76,36 @@ fn msg_id(message: &InboundMessage) -> Option<String> {
     }
 }
 
+/// Every value [`type_label`] returns (keep the two in step), so that start-up can
+/// register each account's counters at 0 before its first callback.
+pub const TYPE_LABELS: &[&str] = &[
+    "text",
+    "image",
+    "voice",
+    "video",
+    "shortvideo",
+    "location",
+    "link",
+    "unknown_msg",
+    "subscribe",
+    "unsubscribe",
+    "SCAN",
+    "LOCATION",
+    "CLICK",
+    "VIEW",
+    "scancode_push",
+    "scancode_waitmsg",
+    "pic_sysphoto",
+    "pic_photo_or_album",
+    "pic_weixin",
+    "location_select",
+    "view_miniprogram",
+    "MASSSENDJOBFINISH",
+    "TEMPLATESENDJOBFINISH",
+    "PUBLISHJOBFINISH",
+    "unknown_event",
+];
+
 /// The metric `type` label: a known message type or event, else `unknown_msg` /
 /// `unknown_event`. Never a value taken from the request, so cardinality stays bounded.
 pub fn type_label(message: &InboundMessage) -> &'static str {

@@ -39,6 +39,9 @@ impl Application {
     /// Connects to NATS, provisions `WECHAT_INBOUND` and the reply bucket, and binds
     /// the callback and admin ports (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Installed first, so the counters registered at 0 below and the rules
+        // loaded while building are not recorded into nothing.
+        telemetry::metrics_handle();
         if config.demo {
             tracing::warn!(
                 account = crate::config::DEMO_ACCOUNT.id,

@@ -21,7 +21,7 @@ use wechat::xml::XmlError;
 
 use super::{AppState, CallbackError};
 use crate::config::{AccountConfig, Mode};
-use crate::event::{inbound_event, type_label};
+use crate::event::{TYPE_LABELS, inbound_event, type_label};
 use crate::publish::Durable;
 use crate::replay::Seen;
 use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, UnsentReply};
@@ -462,6 +462,40 @@ fn render(
             tracing::warn!(account = %account.id, reason = error.reason(), "passive reply refused");
             (success(), ReplyOutcome::Invalid)
         }
+    }
+}
+
+/// Registers at 0 every `gateway_callbacks_total` series the alerts read, for each
+/// configured account and `unknown`: a series first exported at its first callback
+/// would hide that step from `rate()` and `increase()`, so a burst of `not_durable`
+/// between two scrapes went unseen, and an account silent on a replica since its
+/// start had no `accepted` series at 0 for `GovwxAccountSilent` to see.
+pub(super) fn register_counters<'a>(accounts: impl IntoIterator<Item = &'a str>) {
+    let zero = |account: &str, kind: &'static str, outcome: &'static str| {
+        metrics::counter!(
+            "gateway_callbacks_total",
+            "account" => account.to_owned(),
+            "type" => kind,
+            "outcome" => outcome,
+        )
+        .increment(0);
+    };
+    zero("unknown", "unknown", "unknown_account");
+    zero("unknown", "url_check", "unknown_account");
+    for account in accounts {
+        for kind in TYPE_LABELS {
+            zero(account, kind, "accepted");
+            for reason in CallbackError::AFTER_PARSING {
+                zero(account, kind, reason);
+            }
+        }
+        for reason in CallbackError::BEFORE_PARSING {
+            zero(account, "unknown", reason);
+        }
+        for reason in CallbackError::URL_CHECK {
+            zero(account, "url_check", reason);
+        }
+        zero(account, "url_check", "verified");
     }
 }
 

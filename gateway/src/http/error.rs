@@ -47,6 +47,38 @@ pub enum CallbackError {
 }
 
 impl CallbackError {
+    /// Every reason a callback can be refused with before its XML is parsed, when its
+    /// `type` label is still `unknown` (`unknown_account` aside: its account is too).
+    pub const BEFORE_PARSING: &[&str] = &[
+        "overloaded",
+        "bad_query",
+        "stale_timestamp",
+        "bad_signature",
+        "malformed_signature",
+        "body_too_large",
+        "body_unreadable",
+        "body_timeout",
+        "replayed_signature",
+        "bad_msg_signature",
+        "malformed_msg_signature",
+        "missing_encrypt",
+        "decrypt_failed",
+        "appid_mismatch",
+        "malformed_xml",
+        "doctype_forbidden",
+        "entity_forbidden",
+    ];
+    /// The reasons a parsed callback can be refused with (`type` is its own).
+    pub const AFTER_PARSING: &[&str] = &["wrong_recipient", "not_durable"];
+    /// The reasons a URL check can be refused with.
+    pub const URL_CHECK: &[&str] = &[
+        "bad_query",
+        "stale_timestamp",
+        "bad_signature",
+        "malformed_signature",
+        "replayed_signature",
+    ];
+
     /// The HTTP status WeChat (or whoever sent it) receives.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -125,5 +157,50 @@ impl CallbackError {
         )
         .increment(1);
         (self.status(), reason).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wechat::xml::XmlError;
+
+    use super::*;
+
+    #[test]
+    fn every_reason_is_in_a_list_start_up_registers() {
+        let errors = [
+            CallbackError::UnknownAccount,
+            CallbackError::BodyTooLarge,
+            CallbackError::BodyUnreadable,
+            CallbackError::BodyTimeout,
+            CallbackError::BadQuery("nonce"),
+            CallbackError::StaleTimestamp,
+            CallbackError::Signature(SignatureError::Mismatch),
+            CallbackError::Signature(SignatureError::Malformed),
+            CallbackError::MsgSignature(SignatureError::Mismatch),
+            CallbackError::MsgSignature(SignatureError::Malformed),
+            CallbackError::MissingEncrypt,
+            CallbackError::Decrypt(CryptoError::BadPadding),
+            CallbackError::Decrypt(CryptoError::AppIdMismatch {
+                expected: String::new(),
+                found: String::new(),
+            }),
+            CallbackError::Message(MessageError::Xml(XmlError::NotUtf8)),
+            CallbackError::Message(MessageError::Xml(XmlError::DoctypeForbidden)),
+            CallbackError::Message(MessageError::Xml(XmlError::EntityForbidden("x".into()))),
+            CallbackError::WrongRecipient,
+            CallbackError::NotDurable,
+            CallbackError::ReplayedSignature,
+            CallbackError::Overloaded,
+        ];
+        for error in errors {
+            let reason = error.reason();
+            assert!(
+                reason == "unknown_account"
+                    || CallbackError::BEFORE_PARSING.contains(&reason)
+                    || CallbackError::AFTER_PARSING.contains(&reason),
+                "{reason} is never registered at 0"
+            );
+        }
     }
 }

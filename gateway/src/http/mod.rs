@@ -43,6 +43,7 @@ impl AppState {
         replier: Replier,
         signatures: SignatureLedger,
     ) -> Self {
+        callback::register_counters(accounts.iter().map(|a| &*a.id));
         Self {
             inner: Arc::new(Inner {
                 accounts: accounts

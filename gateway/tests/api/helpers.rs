@@ -358,6 +358,12 @@ impl TestApp {
 
     /// Sum of a metric's samples whose labels include every `(name, value)`.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.metric_samples(name, labels).await.iter().sum()
+    }
+
+    /// A metric's samples whose labels include every `(name, value)`, one per series
+    /// (none: no such series is exported).
+    pub async fn metric_samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         let text = self
             .http
             .get(format!("{}/metrics", self.admin))
@@ -375,7 +381,7 @@ impl TestApp {
                     .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .collect()
     }
 
     /// Waits (bounded) until the reply bucket holds `n` entries; false if it never does.

@@ -8,6 +8,7 @@ mod drain;
 mod durability;
 mod edge;
 mod helpers;
+mod metrics;
 mod overload;
 mod rejections;
 mod replay;
