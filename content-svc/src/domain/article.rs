@@ -5,6 +5,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use uuid::Uuid;
 
+use super::text::{TextError, check_line, check_text};
+
 /// Longest title WeChat accepts, in characters.
 pub const TITLE_MAX: usize = 32;
 /// Longest author name, in characters.
@@ -45,6 +47,8 @@ pub enum ArticleInputError {
     ExternalImage(String),
     #[error("cover: give cover_media_id or cover_image_id, not both")]
     TwoCovers,
+    #[error(transparent)]
+    Text(#[from] TextError),
 }
 
 /// A mass send's idempotency key (`clientmsgid`, at most 64 bytes): the headline's
@@ -86,6 +90,19 @@ impl ArticleContent {
     /// Validates every field and sanitises the body (the sanitised body is what is
     /// measured against WeChat's limits, since it is what goes out).
     pub fn parse(mut raw: ArticleContent) -> Result<Self, ArticleInputError> {
+        // Control characters are refused before anything else is looked at; the
+        // digest and the body may hold line breaks and tabs.
+        for (field, value) in [
+            ("title", &raw.title),
+            ("author", &raw.author),
+            ("cover_media_id", &raw.cover_media_id),
+            ("source_url", &raw.source_url),
+            ("column", &raw.column),
+        ] {
+            check_line(field, value)?;
+        }
+        check_text("digest", &raw.digest)?;
+        check_text("body", &raw.body)?;
         raw.title = raw.title.trim().to_owned();
         raw.author = raw.author.trim().to_owned();
         raw.digest = raw.digest.trim().to_owned();
@@ -290,6 +307,32 @@ mod tests {
         assert!(
             ArticleContent::parse(ArticleContent {
                 title: "字".repeat(32),
+                ..content()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field_but_the_body_keeps_line_breaks() {
+        let error = ArticleContent::parse(ArticleContent {
+            title: "停水\u{0}通知".into(),
+            ..content()
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "title must not hold control characters");
+        let error = ArticleContent::parse(ArticleContent {
+            cover_media_id: "MEDIA\u{1b}1".into(),
+            ..content()
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cover_media_id must not hold control characters"
+        );
+        assert!(
+            ArticleContent::parse(ArticleContent {
+                body: "<p>第一段</p>\n\t<p>第二段</p>".into(),
                 ..content()
             })
             .is_ok()

@@ -114,6 +114,8 @@ pub enum MenuError {
     BadUrl { place: String },
     #[error("button {place}: {code:?} is not a directory category")]
     UnknownCategory { place: String, code: String },
+    #[error("button {place}: {field} must not hold control characters")]
+    Control { place: String, field: &'static str },
 }
 
 /// WeChat's length of a name: a character beyond ASCII counts 4 bytes (so 16 bytes
@@ -134,6 +136,11 @@ fn check_action(place: &str, action: &Action) -> Result<(), MenuError> {
     let need = |field: &'static str, value: &str, max: usize| {
         if value.trim().is_empty() {
             Err(MenuError::Missing {
+                place: place.to_owned(),
+                field,
+            })
+        } else if value.chars().any(char::is_control) {
+            Err(MenuError::Control {
                 place: place.to_owned(),
                 field,
             })
@@ -196,6 +203,12 @@ fn check_name(place: &str, name: &str, max: usize) -> Result<(), MenuError> {
     if name.trim().is_empty() {
         return Err(MenuError::EmptyName {
             place: place.to_owned(),
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(MenuError::Control {
+            place: place.to_owned(),
+            field: "name",
         });
     }
     if name_bytes(name) > max {

@@ -1,6 +1,7 @@
 //! A convenience service of the directory as written by its owning department:
 //! the checks every write (gRPC or seed file) goes through, and the seed format.
 
+use super::text::{TextError, check_line, check_text};
 use super::{AccountId, CategoryCode, DirectoryInputError};
 
 /// Why a service cannot be saved. Each message names the field (or seed line).
@@ -34,6 +35,8 @@ pub enum ServiceError {
     BadPhone,
     #[error("seed line {line}: {reason}")]
     Seed { line: usize, reason: String },
+    #[error(transparent)]
+    Text(#[from] TextError),
 }
 
 /// A service as its department writes it, checked.
@@ -100,6 +103,13 @@ fn text(
     required: bool,
 ) -> Result<String, ServiceError> {
     let value = raw.trim();
+    // A description and how to apply are shown as paragraphs; every other field
+    // is one line.
+    if matches!(field, "description" | "how_to_apply") {
+        check_text(field, value)?;
+    } else {
+        check_line(field, value)?;
+    }
     if required && value.is_empty() {
         return Err(ServiceError::Required { field });
     }
@@ -131,6 +141,7 @@ fn words(field: &'static str, raw: &[&str]) -> Result<Vec<String>, ServiceError>
 impl ServiceDraft {
     /// Checks every field; the first broken rule is the error.
     pub fn parse(raw: &RawService<'_>) -> Result<Self, ServiceError> {
+        check_line("account", raw.account)?;
         let account = AccountId::parse(raw.account.trim()).map_err(DirectoryInputError::from)?;
         let category = CategoryCode::parse(raw.category.trim())?;
         let url = text("url", raw.url, URL_MAX, false)?;
@@ -161,6 +172,7 @@ impl ServiceDraft {
         }
         let mut also_shown_on = Vec::new();
         for other in &raw.also_shown_on {
+            check_line("also_shown_on", other)?;
             let other = AccountId::parse(other.trim()).map_err(DirectoryInputError::from)?;
             if other != account && !also_shown_on.contains(&other) {
                 also_shown_on.push(other);

@@ -82,6 +82,8 @@ fn actor<T>(request: &Request<T>, caller: &Caller) -> Result<String, Status> {
 }
 
 fn key(account: &str, tag_id: u64) -> Result<MenuKey, Status> {
+    crate::domain::text::check_line("account", account)
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
     let tag_id = i64::try_from(tag_id)
         .map_err(|_| Status::invalid_argument("tag_id is not a WeChat user tag id"))?;
     Ok(MenuKey {

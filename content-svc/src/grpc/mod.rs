@@ -99,11 +99,19 @@ fn note<'a>(field: &str, value: &'a str) -> Result<&'a str, GrpcError> {
     Ok(value)
 }
 
-/// Hit overrides as (key, reason), each reason checked as a [`note`].
+/// A single-line field or an identifier (an account, an openid, a word): no
+/// control character, so it cannot fail in PostgreSQL after a side effect.
+fn line<'a>(field: &str, value: &'a str) -> Result<&'a str, GrpcError> {
+    text::check_line(field, value)?;
+    Ok(value)
+}
+
+/// Hit overrides as (key, reason), each key a [`line`], each reason a [`note`].
 fn overrides(raw: Vec<pb::HitOverride>) -> Result<Vec<(String, String)>, GrpcError> {
     raw.into_iter()
         .enumerate()
         .map(|(i, o)| {
+            line(&format!("overrides[{i}].key"), &o.key)?;
             note(&format!("overrides[{i}].reason"), &o.reason)?;
             Ok((o.key, o.reason))
         })
@@ -139,6 +147,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::ListServicesResponse> {
         let caller = caller(&request)?;
         caller.require_any(READERS)?;
+        line("account", &request.get_ref().account)?;
         let listing = convert::listing(request.get_ref()).map_err(GrpcError::from)?;
         // Another account's directory looks absent to this key.
         if !caller.may_access(listing.account.as_str()) {
@@ -226,10 +235,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let caller = caller(&request)?;
         caller.require_any(READERS)?;
         let req = request.get_ref();
-        let account = req.account.trim();
+        let account = line("account", req.account.trim())?;
         if account.is_empty() {
             return Err(Status::invalid_argument("account is required"));
         }
+        text::check_text("query", &req.query).map_err(GrpcError::from)?;
         // Another account's documents look absent to this key.
         if !caller.may_access(account) {
             return Err(Status::not_found(format!("account {account} not found")));
@@ -283,7 +293,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Editor])?;
         let req = request.into_inner();
-        let account = req.account.trim().to_owned();
+        let account = line("account", req.account.trim())?.to_owned();
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
@@ -350,7 +360,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             0 => 50,
             n => n.min(200),
         } as i64;
-        let account = req.account.trim();
+        let account = line("account", req.account.trim())?;
         let rows = self
             .articles
             .list(
@@ -456,6 +466,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
         let id = convert::article_id(&req.id)?;
+        for (i, openid) in req.openids.iter().enumerate() {
+            line(&format!("openids[{i}]"), openid)?;
+        }
         let sent = self
             .articles
             .preview(&who, id, &req.openids)
@@ -503,6 +516,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
         note("reason", &req.reason)?;
+        text::check_text("body", &req.body).map_err(GrpcError::from)?;
         let id = convert::article_id(&req.id)?;
         let view = self
             .articles
@@ -515,7 +529,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     async fn upload_image(&self, request: Request<pb::UploadImageRequest>) -> Reply<pb::Image> {
         let who = who(&request, &[Role::Editor])?;
         let req = request.into_inner();
-        let account = req.account.trim();
+        let account = line("account", req.account.trim())?;
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
@@ -534,7 +548,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::ArticleMessage> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
-        let account = req.account.trim();
+        let account = line("account", req.account.trim())?;
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
@@ -604,6 +618,8 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::LexiconEntry> {
         let who = who(&request, &[Role::Admin])?;
         let req = request.into_inner();
+        line("category", &req.category)?;
+        line("word", &req.word)?;
         let entry =
             Entry::parse(req.category.trim(), &req.word).map_err(|e| GrpcError::App(e.into()))?;
         self.articles
@@ -622,10 +638,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         request: Request<pb::DeleteLexiconEntryRequest>,
     ) -> Reply<pb::DeleteLexiconEntryResponse> {
         let who = who(&request, &[Role::Admin])?;
+        let word = line("word", &request.get_ref().word)?;
         let deleted = self
             .articles
             .lexicon()
-            .delete(&request.get_ref().word, &who.actor.id)
+            .delete(word, &who.actor.id)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::DeleteLexiconEntryResponse { deleted }))
@@ -636,7 +653,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         request: Request<pb::GetQuotaStatusRequest>,
     ) -> Reply<pb::QuotaStatus> {
         let who = who(&request, &[Role::Publisher, Role::Reviewer])?;
-        let account = request.get_ref().account.trim().to_owned();
+        let account = line("account", request.get_ref().account.trim())?.to_owned();
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }

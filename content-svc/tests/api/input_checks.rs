@@ -6,8 +6,8 @@ use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{Stack, article, create, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, by};
+use crate::articles::{Stack, article, create, next_event, spawn_stack};
+use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, WATER_EDITOR_KEY, by, spawn_app};
 
 /// 李 of the press office creates a draft on `demo`; its id.
 async fn draft(stack: &Stack) -> String {
@@ -82,4 +82,89 @@ async fn a_comment_of_a_megabyte_is_refused_by_name_and_the_article_stays_a_draf
         .submit_article(by(article(&id), AUTHOR_KEY, "li"))
         .await
         .expect("submitted");
+}
+
+#[tokio::test]
+async fn a_retraction_whose_reason_holds_a_nul_is_refused_before_wechat_deletes_the_article() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    next_event(&mut published).await;
+
+    let refused = client
+        .retract_article(by(
+            pb::ArticleRef {
+                id: id.clone(),
+                comment: "内容有误\u{0}撤回".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        refused.message(),
+        "comment must not hold control characters"
+    );
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/freepublish/delete")
+            .len(),
+        0,
+        "WeChat was not asked to delete the article"
+    );
+    let (state, _) = state_and_audit(&stack, &id).await;
+    assert_eq!(state, pb::ArticleState::Published as i32);
+}
+
+#[tokio::test]
+async fn a_title_holding_a_nul_is_an_invalid_argument_naming_the_title() {
+    let stack = spawn_stack(AccountKind::Service).await;
+
+    let refused = stack
+        .app
+        .client
+        .clone()
+        .create_article(by(
+            create("停水\u{0}通知", "<p>正文</p>", pb::Channel::Freepublish),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(refused.message(), "title must not hold control characters");
+}
+
+#[tokio::test]
+async fn a_directory_service_whose_name_holds_a_control_character_is_refused_by_name() {
+    let app = spawn_app().await;
+    let service = pb::Service {
+        account: "chenzhou".into(),
+        category: "utilities".into(),
+        name: "水费\u{0}缴纳".into(),
+        url: "https://water.example.gov.cn/pay".into(),
+        enabled: true,
+        ..pb::Service::default()
+    };
+
+    let refused = app
+        .client
+        .clone()
+        .create_service(by(service, WATER_EDITOR_KEY, "liu"))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(refused.message(), "name must not hold control characters");
 }
