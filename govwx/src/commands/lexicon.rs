@@ -165,17 +165,74 @@ fn read_entries(file: &Path, default: Option<&str>) -> Result<Vec<LexiconEntry>,
             Some((word, category)) => (word.trim(), category.trim()),
             None => (line, default.unwrap_or("")),
         };
-        if category.is_empty() {
-            return Err(Error::Input(format!(
-                "{}:{}: {word:?} has no category (add `,category` or pass --category)",
+        let bad = |reason: String| {
+            Error::Input(format!(
+                "{}:{}: {reason}; nothing was imported",
                 file.display(),
                 number + 1
+            ))
+        };
+        if category.is_empty() {
+            return Err(bad(format!(
+                "{word:?} has no category (add `,category` or pass --category)"
             )));
         }
+        check_entry(word, category).map_err(bad)?;
         entries.push(LexiconEntry {
             word: word.to_owned(),
             category: category.to_owned(),
         });
     }
     Ok(entries)
+}
+
+/// The categories content-svc takes (`content-svc/src/domain/screening.rs`,
+/// `Category::as_str`, plus `allow` for the allowlist).
+const CATEGORIES: [&str; 7] = [
+    "political",
+    "violence",
+    "vulgar",
+    "advertising",
+    "fraud",
+    "wrong",
+    "allow",
+];
+
+/// The checks content-svc makes of one entry (`Entry::parse`), so a file is refused
+/// whole before its first word is sent: a known category, at most 64 characters,
+/// and a letter or digit. (The server counts letters after NFKC: a word made only
+/// of compatibility forms such as `㈠` passes there and is refused here; add it
+/// with `lexicon add`.)
+fn check_entry(word: &str, category: &str) -> Result<(), String> {
+    if !CATEGORIES.contains(&category) {
+        return Err(format!(
+            "category {category:?} is not one of {}",
+            CATEGORIES.join(", ")
+        ));
+    }
+    if word.chars().count() > 64 {
+        return Err(format!("{word:?} is longer than 64 characters"));
+    }
+    if !word.chars().any(char::is_alphanumeric) {
+        return Err(format!("{word:?} has no letters or digits"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_checked_as_content_svc_checks_them() {
+        assert!(check_entry("红旗", "political").is_ok());
+        assert!(check_entry("人民", "allow").is_ok());
+        assert!(
+            check_entry("红旗", "politcal")
+                .unwrap_err()
+                .contains("\"politcal\"")
+        );
+        assert!(check_entry("、。", "political").is_err());
+        assert!(check_entry(&"字".repeat(65), "wrong").is_err());
+    }
 }

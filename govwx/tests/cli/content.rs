@@ -1,6 +1,6 @@
 //! The content commands against a real content-svc: a directory seed file imported
-//! (again: unchanged; a bad line: one line naming it), searched in Chinese, and a
-//! file checked against the lexicon.
+//! (again: unchanged; a bad line: one line naming it), searched in Chinese, a
+//! file checked against the lexicon, and a lexicon file refused whole.
 
 use crate::helpers::{DEV_ADMIN_KEY, EDITOR_KEY, REVIEWER_KEY, Stack};
 
@@ -188,6 +188,31 @@ async fn a_file_is_checked_against_the_lexicon_with_every_hit_placed() {
         .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_lexicon_file_with_a_bad_second_line_imports_nothing_and_names_the_line() {
+    let stack = Stack::with_content().await;
+    let file = tempdir().join("words.txt");
+    std::fs::write(&file, "审查测试甲,political\n审查测试乙,politcal\n").unwrap();
+    let path = file.to_str().unwrap();
+
+    let run = stack.run(DEV_ADMIN_KEY, &["lexicon", "import", path]).await;
+
+    assert_eq!(run.code, 65, "{run:?}");
+    assert!(
+        run.stderr.starts_with(&format!("govwx: {path}:2: ")),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("\"politcal\""), "{run:?}");
+    let listed = stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &["lexicon", "list", "--category", "political"],
+        )
+        .await;
+    assert!(!listed.contains("审查测试甲"), "{listed}");
     stack.stop().await;
 }
 
