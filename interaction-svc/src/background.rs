@@ -9,10 +9,12 @@ use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 
 use crate::config::InteractionConfig;
+use crate::delivery::Deliverer;
 use crate::domain::{DeadlinePolicy, Intake};
 use crate::events::directory::{self as directory_events, DirectoryHandler};
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
 use crate::jobs::directory_sync::{self, DirectorySync};
+use crate::jobs::held_retry;
 use crate::jobs::sweeper;
 use crate::replies::directory::{self as directory_cache, DirectoryCache, DirectoryNotifier};
 use crate::replies::{self, Responder, RulesCache};
@@ -102,6 +104,16 @@ impl Background {
     /// The deadlines new tickets get, which reopened tickets get again.
     pub fn deadline_policy(&self) -> &DeadlinePolicy {
         &self.intake.policy
+    }
+
+    /// Starts the retry of held answers a busy WeChat did not take, every
+    /// `SWEEP_INTERVAL` like the deadline sweeper.
+    pub fn spawn_held_retry(&self, runtime: &ServiceRuntime, deliverer: Deliverer) {
+        runtime.drain.spawn(held_retry::run(
+            deliverer,
+            self.config.sweep_interval,
+            runtime.drain.clone(),
+        ));
     }
 
     /// The relay's wake-up, for other writers of the outbox.

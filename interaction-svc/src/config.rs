@@ -139,8 +139,13 @@ pub struct InteractionConfig {
     pub default_department: String,
     /// `INTERACTION_ESCALATION_DEPARTMENT`: the supervision office (督办) told of overdue tickets.
     pub escalation_department: String,
-    /// `SWEEP_INTERVAL`: how often overdue tickets are looked for.
+    /// `SWEEP_INTERVAL`: how often overdue tickets, and held answers due for a retry,
+    /// are looked for.
     pub sweep_interval: Duration,
+    /// `HELD_RETRY_BACKOFF` (default 1m): the wait before held answers whose flush met
+    /// a busy or unreachable WeChat are tried again; it doubles with each failure, up
+    /// to 30 minutes, while the citizen's window is open.
+    pub held_retry_backoff: Duration,
     /// `OUTBOX_POLL_INTERVAL`: the relay's safety-net poll (it is also woken after each commit).
     pub outbox_poll_interval: Duration,
     /// `RULES_RELOAD_INTERVAL`: the safety-net reload of every cached rule set.
@@ -217,6 +222,7 @@ impl InteractionConfig {
             default_department,
             escalation_department,
             sweep_interval: env.period_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
+            held_retry_backoff: env.period_or("HELD_RETRY_BACKOFF", Duration::from_secs(60))?,
             outbox_poll_interval: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             rules_reload_interval: env
                 .period_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
@@ -278,6 +284,7 @@ mod tests {
         assert_eq!(config.default_department, "citizen-services");
         assert_eq!(config.escalation_department, "supervision");
         assert_eq!(config.sweep_interval, Duration::from_secs(30));
+        assert_eq!(config.held_retry_backoff, Duration::from_secs(60));
     }
 
     #[test]
@@ -306,6 +313,7 @@ mod tests {
             ("INTERACTION_ACKNOWLEDGE_LIMIT", "1w"),
             ("INTERACTION_RESOLVE_LIMITS", "complaint"),
             ("SWEEP_INTERVAL", "often"),
+            ("HELD_RETRY_BACKOFF", "soon"),
         ] {
             let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert!(error.to_string().starts_with(var), "{var}: {error}");

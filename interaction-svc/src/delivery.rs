@@ -4,7 +4,9 @@
 //! last interaction (errcode 45015 outside it) and at most 20 per window (45047).
 //! An answer outside the window is therefore *held*: stored with delivery `held`,
 //! the ticket marked `awaiting_citizen`, and sent by [`Deliverer::flush_held`] as
-//! soon as the citizen writes again (the inbound consumer calls it).
+//! soon as the citizen writes again (the inbound consumer calls it); a flush a busy
+//! or unreachable WeChat did not take is retried by [`Deliverer::retry_held`]
+//! (`jobs::held_retry`) while the window is open.
 //!
 //! No transaction is open while WeChat is called: a message is committed as
 //! `sending` first and settled afterwards (`store::thread`); answering a ticket is
@@ -79,6 +81,8 @@ impl From<sqlx::Error> for AnswerError {
 pub struct Deliverer {
     db: PgPool,
     clients: Arc<HashMap<String, Client>>,
+    /// The first wait before held answers a busy WeChat did not take are retried.
+    retry_backoff: TimeDelta,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -95,7 +99,15 @@ impl Deliverer {
         Self {
             db,
             clients: Arc::new(clients),
+            retry_backoff: TimeDelta::minutes(1),
         }
+    }
+
+    /// Waits `backoff` (doubling with each failure) before retrying held answers a
+    /// busy or unreachable WeChat did not take (`HELD_RETRY_BACKOFF`; default 1 minute).
+    pub fn with_retry_backoff(mut self, backoff: std::time::Duration) -> Self {
+        self.retry_backoff = TimeDelta::from_std(backoff).unwrap_or(thread::RETRY_BACKOFF_MAX);
+        self
     }
 
     /// Builds a client per configured account, all sharing the access-token cache in
@@ -213,8 +225,16 @@ impl Deliverer {
             .iter()
             .map(|m| m.id)
             .collect();
+        // A transient failure inside the window is retried by the sweeper's held-answer
+        // pass; otherwise the citizen's next message brings the rest.
+        let then = match &failure {
+            Some(DeliveryError::Unavailable(_)) => thread::Kept::Retry {
+                backoff: self.retry_backoff,
+            },
+            _ => thread::Kept::UntilCitizenWrites,
+        };
         let mut tx = self.db.begin().await?;
-        thread::settle_flush(&mut tx, &sent, &kept).await?;
+        thread::settle_flush(&mut tx, &sent, &kept, then).await?;
         if let Some(message) = unknown {
             thread::fail_unknown(&mut tx, message).await?;
         }
@@ -225,6 +245,36 @@ impl Deliverer {
             Some(error) => Err(error),
             None => Ok(sent.len()),
         }
+    }
+
+    /// Retries the held answers due at `now` (their flush met a transient WeChat
+    /// failure) of citizens whose window is still open, up to `limit` messages'
+    /// citizens per call; safe on every replica at once (see
+    /// `thread::lease_due_retries`). Returns how many citizens were tried and how
+    /// many answers were sent.
+    #[tracing::instrument(skip_all)]
+    pub async fn retry_held(
+        &self,
+        now: chrono::DateTime<Utc>,
+        limit: i64,
+        drain: &platform::shutdown::Drain,
+    ) -> Result<RetryReport, DeliveryError> {
+        let citizens = thread::lease_due_retries(&self.db, now, WINDOW, limit).await?;
+        let mut report = RetryReport::default();
+        for (account, openid) in &citizens {
+            // What is left keeps its lease and is retried once it runs out.
+            if drain.is_stopping() {
+                break;
+            }
+            report.citizens += 1;
+            match self.flush_held(account, openid).await {
+                Ok(sent) => report.sent += sent,
+                Err(error) => {
+                    tracing::warn!(%error, account = %account, "held answers retried, not sent; retrying later")
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Sends what is held for the citizen if their window is open now. Call it after
@@ -286,6 +336,15 @@ impl Deliverer {
         }
         Ok(delivery)
     }
+}
+
+/// What one pass of [`Deliverer::retry_held`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryReport {
+    /// Citizens whose held answers were tried again.
+    pub citizens: usize,
+    /// Answers sent.
+    pub sent: usize,
 }
 
 /// What a customer-service call's result means for the answer.

@@ -46,7 +46,8 @@ impl Application {
             &runtime.namespace,
             &config.wechat,
         )
-        .await?;
+        .await?
+        .with_retry_backoff(config.interaction.held_retry_backoff);
         // The shared access-token bucket gets NATS_REPLICAS copies, like the streams.
         let token_bucket = runtime.namespace.name(wechat::token::DEFAULT_BUCKET);
         let replicas = runtime.config.nats.streams.replicas;
@@ -133,6 +134,8 @@ impl Application {
             self.departments.clone(),
             self.rule_accounts.clone(),
         );
+        self.background
+            .spawn_held_retry(&self.runtime, self.deliverer.clone());
         self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(
             grpc,

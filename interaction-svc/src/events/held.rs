@@ -91,7 +91,9 @@ async fn flush_once<H: HeldAnswers>(held: &H, permits: &Semaphore, (account, ope
     let _permit = permits.acquire().await;
     match held.flush(account, openid).await {
         Ok(sent) => tracing::info!(sent, "held answers sent"),
-        // They stay held and go out with the citizen's next message.
+        // They stay held: a transient failure is retried after a backoff by
+        // `jobs::held_retry` while the window is open, anything else goes out with
+        // the citizen's next message.
         Err(error) => tracing::warn!(%error, "cannot send held answers; they stay held"),
     }
 }

@@ -3,4 +3,5 @@
 //! under the drain.
 
 pub mod directory_sync;
+pub mod held_retry;
 pub mod sweeper;

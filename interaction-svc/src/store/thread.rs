@@ -165,26 +165,98 @@ pub async fn claim_held(
         .collect())
 }
 
+/// What becomes of the messages a flush kept held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// They wait for the citizen's next message (the window closed, or WeChat
+    /// refused them for a reason retrying will not fix).
+    UntilCitizenWrites,
+    /// WeChat failed transiently (busy, rate limit, unreachable): the held-answer
+    /// retry (`jobs::held_retry`) tries again after a backoff while the window is open.
+    /// `backoff` is the first wait; it doubles with each failure.
+    Retry { backoff: chrono::TimeDelta },
+}
+
+/// The longest wait between two retries of a held answer: the first waits the
+/// configured backoff (`HELD_RETRY_BACKOFF`), each next one twice as long, since
+/// WeChat's busy spells and per-minute quotas pass within minutes and the window
+/// lasts 48 hours.
+pub const RETRY_BACKOFF_MAX: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// How long a retry pass owns the citizens it picked: another replica's pass leaves
+/// them alone meanwhile, and a pass that stopped half-way (the drain, a crash)
+/// hands them back after it.
+pub const RETRY_LEASE_MINUTES: i32 = 5;
+
+/// Picks up to `limit` held messages due for a retry at `now` whose citizen's
+/// window (`window`, from their last interaction) is still open, pushes their retry
+/// time a lease ahead so other replicas skip them, and returns their citizens, each
+/// once. The flush itself claims the messages (`claim_held`), so a citizen picked
+/// twice is still sent each answer once.
+pub async fn lease_due_retries(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    window: chrono::TimeDelta,
+    limit: i64,
+) -> Result<Vec<(AccountId, OpenId)>, sqlx::Error> {
+    let mut citizens: Vec<(AccountId, OpenId)> = sqlx::query_as(
+        "WITH due AS (
+             SELECT m.id FROM ticket_messages m
+               JOIN tickets t ON t.id = m.ticket_id
+               JOIN followers f ON f.account = t.account AND f.openid = t.openid
+              WHERE m.delivery = 'held' AND m.retry_at <= $1
+                AND f.last_interaction_at > $1 - $2
+              ORDER BY m.retry_at
+              LIMIT $3
+              FOR UPDATE OF m SKIP LOCKED)
+         UPDATE ticket_messages m SET retry_at = $1 + make_interval(mins => $4)
+           FROM due, tickets t
+          WHERE m.id = due.id AND t.id = m.ticket_id
+         RETURNING t.account, t.openid",
+    )
+    .bind(now)
+    .bind(window)
+    .bind(limit)
+    .bind(RETRY_LEASE_MINUTES)
+    .fetch_all(db)
+    .await?;
+    citizens.sort();
+    citizens.dedup();
+    Ok(citizens)
+}
+
 /// Settles a flush of held messages: `sent` are marked sent (with a history entry
-/// per ticket), `kept` go back to held, and a ticket with nothing held any more
-/// stops awaiting the citizen.
+/// per ticket), `kept` go back to held (to be retried or not, as `then` says), and
+/// a ticket with nothing held any more stops awaiting the citizen.
 pub async fn settle_flush(
     tx: &mut Transaction<'_, Postgres>,
     sent: &[uuid::Uuid],
     kept: &[uuid::Uuid],
+    then: Kept,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL
+        "UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL, retry_at = NULL
           WHERE id = ANY($1) AND delivery = 'sending'",
     )
     .bind(sent)
     .execute(&mut **tx)
     .await?;
+    // Backoff after this flush: first, first·2, first·4, … up to the maximum.
+    let backoff = match then {
+        Kept::Retry { backoff } => Some(backoff),
+        Kept::UntilCitizenWrites => None,
+    };
     sqlx::query(
-        "UPDATE ticket_messages SET delivery = 'held', sending_since = NULL
+        "UPDATE ticket_messages
+            SET delivery = 'held', sending_since = NULL,
+                retry_at = CASE WHEN $2 IS NOT NULL
+                                THEN now() + LEAST($3, $2 * power(2, LEAST(retries, 16))) END,
+                retries = CASE WHEN $2 IS NULL THEN 0 ELSE retries + 1 END
           WHERE id = ANY($1) AND delivery = 'sending'",
     )
     .bind(kept)
+    .bind(backoff)
+    .bind(RETRY_BACKOFF_MAX)
     .execute(&mut **tx)
     .await?;
     // A rating question held until now is asked now.

@@ -896,6 +896,76 @@ async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
 }
 
 #[tokio::test]
+async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is_open() {
+    let mock = mock().await;
+    // A sweeper that runs often and a first retry that waits 1 ms, so the test need
+    // not wait minutes; the backoff's growth is the store's.
+    let fast = [("SWEEP_INTERVAL", "100ms"), ("HELD_RETRY_BACKOFF", "1ms")];
+    let env: Vec<_> = crate::helpers::wechat_env(&mock)
+        .into_iter()
+        .chain(fast)
+        .collect();
+    let app = crate::helpers::spawn_app_with(&env).await;
+    let mut citizen = Citizen::new();
+    let openid = citizen.openid.clone();
+    // Last wrote three days ago: the answer is held.
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent
+        .reply_to_ticket(reply(id, "A1 预计明天修复"))
+        .await
+        .expect("held");
+    // The citizen writes; the flush their message triggers meets a busy WeChat (the
+    // client's three tries), and nobody answers again.
+    mock.state()
+        .inject(&FaultRequest {
+            busy: Some(3),
+            busy_path: Some(CUSTOM_SEND.into()),
+            ..FaultRequest::default()
+        })
+        .expect("fault injected");
+    let message = citizen.says("怎么样了");
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, message.create_time())
+        .expect("window open");
+    app.publish(&message).await;
+
+    // WeChat takes messages again after its busy spell: the retry sends A1.
+    let delivered = || {
+        sent_texts(&mock)
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect::<Vec<_>>()
+    };
+    eventually("A1 delivered by the retry", || async {
+        (!delivered().is_empty()).then_some(())
+    })
+    .await;
+    let settled: (String, bool) = sqlx::query_as(
+        "SELECT m.delivery, t.awaiting_citizen FROM ticket_messages m
+           JOIN tickets t ON t.id = m.ticket_id
+          WHERE m.ticket_id = $1 AND m.direction = 'outbound'",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .expect("read");
+    assert_eq!(settled, ("sent".to_owned(), false));
+    // Exactly once: it is settled `sent`, which no flush or retry claims again.
+    assert_eq!(delivered(), ["A1 预计明天修复"]);
+    let busy = mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .iter()
+        .filter(|call| call.errcode != 0)
+        .count();
+    assert_eq!(busy, 3, "the first flush met the busy spell");
+}
+
+#[tokio::test]
 async fn a_rating_question_held_while_the_citizen_was_away_is_answered_when_they_have_it() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
