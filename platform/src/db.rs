@@ -42,6 +42,9 @@ pub struct DbConfig {
     pub options: PgConnectOptions,
     /// `DATABASE_MAX_CONNECTIONS`, default 10.
     pub max_connections: u32,
+    /// `DATABASE_CONNECT_TIMEOUT`: how long start-up keeps trying to reach PostgreSQL
+    /// (a failover, or the database starting with the pods), default 2m.
+    pub connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for DbConfig {
             .field("port", &self.options.get_port())
             .field("database", &self.database())
             .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -88,6 +92,8 @@ impl DbConfig {
         Ok(Self {
             options: options.log_statements(tracing::log::LevelFilter::Debug),
             max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            connect_timeout: env
+                .duration_or("DATABASE_CONNECT_TIMEOUT", Duration::from_secs(120))?,
         })
     }
 
@@ -103,16 +109,33 @@ pub async fn connect_and_migrate(
     migrator: &Migrator,
 ) -> Result<PgPool, DbError> {
     let database = config.database();
-    create_database_if_absent(&config.options).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(config.options.clone())
-        .await
-        .map_err(|source| DbError::Connect {
-            database: database.clone(),
-            source,
-        })?;
+    // A pod starting during a failover, or with the database, waits for it instead of
+    // exiting into a crash loop whose back-off outlasts the outage.
+    let deadline = tokio::time::Instant::now() + config.connect_timeout;
+    let pool = loop {
+        let attempt = async {
+            create_database_if_absent(&config.options).await?;
+            PgPoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(config.options.clone())
+                .await
+                .map_err(|source| DbError::Connect {
+                    database: database.clone(),
+                    source,
+                })
+        };
+        match attempt.await {
+            Ok(pool) => break pool,
+            Err(DbError::Connect { source, .. })
+                if is_unreachable(&source) && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%database, error = %source, "postgres unreachable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    };
     // sqlx takes an advisory lock, so replicas starting together migrate once.
     tolerant(migrator)
         .await
@@ -124,6 +147,20 @@ pub async fn connect_and_migrate(
         .await
         .map_err(|source| DbError::Migrate { database, source })?;
     Ok(pool)
+}
+
+/// Errors that say PostgreSQL is not there yet (refused, timed out, starting up, shutting
+/// down), as opposed to a wrong password or database name, which waiting does not mend.
+fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => matches!(
+            e.code().as_deref(),
+            // cannot_connect_now, admin_shutdown, crash_shutdown
+            Some("57P03" | "57P01" | "57P02")
+        ),
+        _ => false,
+    }
 }
 
 /// `migrator` that accepts applied versions it does not know. During a rollout or a

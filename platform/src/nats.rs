@@ -103,7 +103,8 @@ pub struct NatsConfig {
     pub user: Option<(String, SecretString)>,
     /// `NATS_TOKEN` (or `NATS_TOKEN_FILE`), optional.
     pub token: Option<SecretString>,
-    /// `NATS_CONNECT_TIMEOUT`: how long start-up waits for the first connection, default 10s.
+    /// `NATS_CONNECT_TIMEOUT`: how long start-up waits for the first connection, default
+    /// 2m: a pod starting while NATS restarts waits for it instead of crash-looping.
     pub connect_timeout: Duration,
     /// `NATS_CA_FILE`: a PEM file of the CA that signed the servers' certificates; with
     /// it (or a `tls://` URL) the connection must use TLS (rustls) and verify the server.
@@ -185,7 +186,7 @@ impl NatsConfig {
             namespace,
             user,
             token: env.secret("NATS_TOKEN")?,
-            connect_timeout: env.duration_or("NATS_CONNECT_TIMEOUT", Duration::from_secs(10))?,
+            connect_timeout: env.duration_or("NATS_CONNECT_TIMEOUT", Duration::from_secs(120))?,
             ca_file: env.get("NATS_CA_FILE").map(std::path::PathBuf::from),
             streams: StreamSettings::from_env(env)?,
         })
@@ -234,13 +235,24 @@ pub async fn connect(
             url: redacted(&config.url),
             reason: e.to_string(),
         })?;
-    let deadline = tokio::time::Instant::now() + config.connect_timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + config.connect_timeout;
+    let mut next_word = started + Duration::from_secs(10);
     while client.connection_state() != async_nats::connection::State::Connected {
-        if tokio::time::Instant::now() > deadline {
+        let now = tokio::time::Instant::now();
+        if now > deadline {
             return Err(NatsError::Connect {
                 url: redacted(&config.url),
                 reason: format!("not connected after {:?}", config.connect_timeout),
             });
+        }
+        if now > next_word {
+            next_word = now + Duration::from_secs(10);
+            tracing::warn!(
+                url = %redacted(&config.url),
+                waited = ?now.duration_since(started),
+                "nats not reachable yet; still trying"
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

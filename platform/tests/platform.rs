@@ -136,6 +136,57 @@ async fn migrations_apply_on_a_fresh_database_that_is_created_if_absent() {
 }
 
 #[tokio::test]
+async fn startup_waits_for_a_postgres_that_comes_up_after_it() {
+    let test_db = TestDb::new("late_postgres");
+    // A port nothing listens on yet: PostgreSQL "restarting" when the pod starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let real: std::net::SocketAddr = {
+        let server = platform::testing::test_database_server();
+        let host_port = server.rsplit('@').next().unwrap().trim_end_matches('/');
+        tokio::net::lookup_host(host_port)
+            .await
+            .unwrap()
+            .next()
+            .unwrap()
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{}", test_db.name);
+    let env = Env::from_pairs([("DATABASE_URL", url.as_str())]);
+    let config = DbConfig::from_env(&env, "unused").unwrap();
+    let mut starting =
+        tokio::spawn(async move { connect_and_migrate(&config, &TEST_MIGRATOR).await });
+    // Refused connections meanwhile (each fails in well under a millisecond): start-up
+    // must still be trying half a second later.
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut starting).await;
+    assert!(early.is_err(), "start-up gave up at once: {early:?}");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(real).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    let pool = tokio::time::timeout(Duration::from_secs(60), starting)
+        .await
+        .expect("start-up did not finish once postgres was there")
+        .unwrap()
+        .unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, 1);
+    pool.close().await;
+}
+
+#[tokio::test]
 async fn unreachable_nats_is_a_clear_startup_error() {
     let env = Env::from_pairs([
         ("NATS_URL", "nats://127.0.0.1:1"),
