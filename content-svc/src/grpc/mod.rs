@@ -13,7 +13,7 @@ pub mod menus;
 mod screen_text;
 
 use platform::Role;
-use platform::grpc::{Caller, caller};
+use platform::grpc::{AccountScope, Caller, caller};
 use proto::content::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -104,6 +104,21 @@ fn note<'a>(field: &str, value: &'a str) -> Result<&'a str, GrpcError> {
 fn line<'a>(field: &str, value: &'a str) -> Result<&'a str, GrpcError> {
     text::check_line(field, value)?;
     Ok(value)
+}
+
+/// The lexicon has no account: it screens every account's articles, so only a key
+/// reaching every account may change it (a county's admin may not change the city's).
+fn lexicon_writer<T>(request: &Request<T>) -> Result<Who, Status> {
+    let who = who(request, &[Role::Admin])?;
+    if who.accounts != AccountScope::All {
+        return Err(GrpcError::from(app::AppError::Forbidden(
+            "the lexicon screens every account's articles: only an admin key reaching all \
+             accounts may change it"
+                .into(),
+        ))
+        .into());
+    }
+    Ok(who)
 }
 
 /// Hit overrides as (key, reason), each key a [`line`], each reason a [`note`].
@@ -616,7 +631,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         &self,
         request: Request<pb::LexiconEntry>,
     ) -> Reply<pb::LexiconEntry> {
-        let who = who(&request, &[Role::Admin])?;
+        let who = lexicon_writer(&request)?;
         let req = request.into_inner();
         line("category", &req.category)?;
         line("word", &req.word)?;
@@ -637,7 +652,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         &self,
         request: Request<pb::DeleteLexiconEntryRequest>,
     ) -> Reply<pb::DeleteLexiconEntryResponse> {
-        let who = who(&request, &[Role::Admin])?;
+        let who = lexicon_writer(&request)?;
         let word = line("word", &request.get_ref().word)?;
         let deleted = self
             .articles

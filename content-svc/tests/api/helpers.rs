@@ -17,6 +17,8 @@ pub const EDITOR_KEY: &str = "press-editor-key-01";
 pub const COUNTY_KEY: &str = "county-viewer-key-01";
 /// A county (`yizhang`) new-media office's reviewer: its own account only.
 pub const COUNTY_REVIEWER_KEY: &str = "county-reviewer-key-1";
+/// A county (`yizhang`) office's admin: its own account only.
+pub const COUNTY_ADMIN_KEY: &str = "county-admin-key-0001";
 
 /// The press office's editors (who may also review, so an author can try to).
 pub const AUTHOR_KEY: &str = "press-author-key-01";
@@ -35,7 +37,8 @@ const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         water:editor:water-editor-key-01,\
                         media:publisher:media-publisher-key-01,\
                         yizhang-office@yizhang:viewer:county-viewer-key-01,\
-                        yizhang-media@yizhang:reviewer+publisher:county-reviewer-key-1";
+                        yizhang-media@yizhang:reviewer+publisher:county-reviewer-key-1,\
+                        yizhang-admin@yizhang:admin:county-admin-key-0001";
 
 /// A running content-svc. Dropping it stops the server and then removes the
 /// test database and streams (the fixtures are the last fields).

@@ -1,13 +1,17 @@
-//! Free text and times in content-svc's requests are checked at the door, before
-//! anything is done: a refusal is INVALID_ARGUMENT naming the field, and nothing
-//! changes (no audit row, no event, no WeChat call).
+//! content-svc's requests are checked at the door, before anything is done: free
+//! text and times are INVALID_ARGUMENT naming the field, a key without the reach a
+//! change needs is PERMISSION_DENIED, and nothing changes (no audit row, no event,
+//! no WeChat call).
 
 use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{Stack, article, create, next_event, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, WATER_EDITOR_KEY, by, spawn_app};
+use crate::helpers::{
+    ADMIN_KEY, AUTHOR_KEY, COUNTY_ADMIN_KEY, PUBLISHER_KEY, REVIEWER_KEY, WATER_EDITOR_KEY, authed,
+    by, spawn_app,
+};
 
 /// 李 of the press office creates a draft on `demo`; its id.
 async fn draft(stack: &Stack) -> String {
@@ -167,4 +171,59 @@ async fn a_directory_service_whose_name_holds_a_control_character_is_refused_by_
 
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(refused.message(), "name must not hold control characters");
+}
+
+#[tokio::test]
+async fn a_county_admin_may_not_change_the_lexicon_that_screens_the_citys_articles() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let entry = pb::LexiconEntry {
+        word: "刷票".into(),
+        category: "fraud".into(),
+    };
+    client
+        .put_lexicon_entry(authed(entry.clone(), ADMIN_KEY))
+        .await
+        .expect("the city's admin adds it");
+
+    let deleted = client
+        .delete_lexicon_entry(authed(
+            pb::DeleteLexiconEntryRequest {
+                word: "刷票".into(),
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .expect_err("refused");
+    let put = client
+        .put_lexicon_entry(authed(
+            pb::LexiconEntry {
+                word: "刷票".into(),
+                category: "allow".into(),
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .expect_err("refused");
+
+    for refused in [&deleted, &put] {
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        assert!(
+            refused.message().contains("all accounts"),
+            "{}",
+            refused.message()
+        );
+    }
+    let entries = client
+        .list_lexicon(authed(
+            pb::ListLexiconRequest {
+                category: String::new(),
+            },
+            REVIEWER_KEY,
+        ))
+        .await
+        .expect("listed")
+        .into_inner()
+        .entries;
+    assert!(entries.contains(&entry), "{entries:?}");
 }
