@@ -28,6 +28,10 @@ pub enum Error {
     /// `lexicon check` found sensitive words (they are printed on stdout).
     #[error("{count} sensitive-word hit(s) in {file}")]
     Hits { count: usize, file: String },
+    /// `articles publish` was answered with the article FAILED; the failure says why
+    /// (and whether WeChat may have published it all the same).
+    #[error("article {id} was not published: {}", failure.replace(['\n', '\r'], " "))]
+    NotPublished { id: String, failure: String },
     /// Standard output could not be written.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -42,6 +46,7 @@ impl Error {
             Error::Unreachable { .. } => 69,
             Error::Output(_) => 74,
             Error::Hits { .. } => 6,
+            Error::NotPublished { .. } => 7,
             Error::Status { status, .. } => match status.code() {
                 Code::NotFound => 3,
                 Code::Unauthenticated | Code::PermissionDenied => 4,

@@ -20,6 +20,7 @@ const ACTOR_HEADER: &str = "x-actor";
 pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Error> {
     let mut client = target.content().await?;
     let status = |s| target.status(s);
+    let publishing = matches!(command, Articles::Publish { .. });
     let article = match command {
         Articles::List {
             account,
@@ -166,17 +167,27 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
     };
     let article = article.map_err(status)?.into_inner();
     if out.json {
-        return out.document(&article_json(out, &article));
+        out.document(&article_json(out, &article))?;
+    } else {
+        let mut line = format!("article {}: {}", article.id, state_label(&article));
+        let open_hits = article.hits.iter().filter(|h| !h.overridden).count();
+        if open_hits > 0 {
+            line.push_str(&format!(
+                "; {open_hits} sensitive-word hit(s) to settle (govwx articles show {})",
+                article.id
+            ));
+        }
+        out.line(&line)?;
     }
-    let mut line = format!("article {}: {}", article.id, state_label(&article));
-    let open_hits = article.hits.iter().filter(|h| !h.overridden).count();
-    if open_hits > 0 {
-        line.push_str(&format!(
-            "; {open_hits} sensitive-word hit(s) to settle (govwx articles show {})",
-            article.id
-        ));
+    // PublishArticle answers OK with the article FAILED when WeChat refused it or its
+    // answer was lost (then it may be published already): a script must not go on.
+    if publishing && article.state == ArticleState::Failed as i32 {
+        return Err(Error::NotPublished {
+            id: article.id,
+            failure: article.failure,
+        });
     }
-    out.line(&line)
+    Ok(())
 }
 
 fn refer(id: String, comment: Option<String>) -> ArticleRef {

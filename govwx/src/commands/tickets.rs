@@ -102,7 +102,18 @@ pub async fn run(command: Tickets, target: &Target, out: &Out) -> Result<(), Err
             request_id,
         } => {
             let text = if text == "-" { read_stdin()? } else { text };
-            let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let request_id = match request_id {
+                Some(given) => given,
+                None => {
+                    let made = uuid::Uuid::new_v4().to_string();
+                    // Before the call, so a script killed part-way (`timeout`) still has it.
+                    eprintln!(
+                        "govwx: request id {made} (re-run with --request-id {made} to learn \
+                         how this answer left instead of sending it twice)"
+                    );
+                    made
+                }
+            };
             let request = ReplyToTicketRequest {
                 id: id.clone(),
                 text,

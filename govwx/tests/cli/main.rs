@@ -1,6 +1,7 @@
 //! The `govwx` binary against a real interaction-svc (in-process, port 0) on real
 //! NATS and PostgreSQL, with WeChat played by `wechat-sim`'s mock API.
 
+mod articles;
 mod content;
 mod helpers;
 mod menu;

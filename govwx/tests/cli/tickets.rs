@@ -74,13 +74,19 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
     );
 
     // The answer goes out through WeChat, and the watching department sees it.
-    let replied = stack
-        .ok(
+    let run = stack
+        .run(
             SOCIAL_AGENT_KEY,
             &["tickets", "reply", &streetlight, ANSWER],
         )
         .await;
-    assert!(replied.contains("answer sent to the citizen"), "{replied}");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("answer sent to the citizen"), "{run:?}");
+    // The id a retry would need is said before the call (a script killed part-way has it).
+    assert!(
+        run.stderr.starts_with("govwx: request id ") && run.stderr.contains("--request-id "),
+        "{run:?}"
+    );
     let sent: Vec<_> = stack
         .mock
         .state()
