@@ -129,6 +129,7 @@ impl Application {
             settings: self.settings.clone(),
             auth: self.runtime.auth(),
             trust_loopback: self.settings.trust_loopback,
+            clock: self.clock.clone(),
         };
         let app = crate::http::router(state)
             .into_make_service_with_connect_info::<std::net::SocketAddr>();

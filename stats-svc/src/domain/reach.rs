@@ -2,7 +2,7 @@
 //! asked for only after 08:00 the next day (office time), each API takes a range of at
 //! most a few days, and a missing range is pulled in chunks that respect it.
 
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Utc};
 
 /// One datacube API and its longest range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,26 @@ pub fn latest_available(now: DateTime<Utc>, office: FixedOffset) -> NaiveDate {
     local.date_naive() - Days::new(back)
 }
 
+/// The first day of the month before `today`'s: the last month whose articles have all
+/// been published (its figures may still be coming, see [`month_final_on`]).
+pub fn last_finished_month(today: NaiveDate) -> NaiveDate {
+    let this_month = today.with_day(1).unwrap_or(today);
+    this_month - Months::new(1)
+}
+
+/// The day (from 08:00 office time) the day-7 figures of the last articles of `month`
+/// (the first of a month) can be pulled: its last day plus seven. Until then the
+/// month's WCI is provisional.
+pub fn month_final_on(month: NaiveDate) -> NaiveDate {
+    let last_day = month.with_day(1).unwrap_or(month) + Months::new(1) - Days::new(1);
+    last_day + Days::new(CubeApi::ArticleTotal.settle_days() + 1)
+}
+
+/// Whether some of `month`'s article figures may still be pulled at `now`.
+pub fn month_provisional(month: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
+    latest_available(now, office) + Days::new(1) < month_final_on(month)
+}
+
 /// The calls that cover `from..=to`, each at most `max_span` days, oldest first.
 pub fn chunks(from: NaiveDate, to: NaiveDate, max_span: u64) -> Vec<(NaiveDate, NaiveDate)> {
     let mut calls = Vec::new();
@@ -115,6 +135,32 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_month_is_final_once_its_last_articles_day_seven_figures_can_be_pulled() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        assert_eq!(last_finished_month(day("2026-12-03")), day("2026-11-01"));
+        assert_eq!(last_finished_month(day("2026-01-31")), day("2025-12-01"));
+        assert_eq!(month_final_on(day("2026-11-01")), day("2026-12-07"));
+        assert_eq!(month_final_on(day("2026-02-01")), day("2026-03-07"));
+        let november = day("2026-11-01");
+        // 7 December, 07:59 and 08:00 office time.
+        assert!(month_provisional(
+            november,
+            at("2026-12-06T23:59:00Z"),
+            office()
+        ));
+        assert!(!month_provisional(
+            november,
+            at("2026-12-07T00:00:00Z"),
+            office()
+        ));
+        assert!(month_provisional(
+            day("2026-12-01"),
+            at("2026-12-07T00:00:00Z"),
+            office()
+        ));
     }
 
     #[test]

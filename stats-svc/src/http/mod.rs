@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use platform::Role;
 use platform::grpc::{AuthInterceptor, key_digest};
 use serde::Deserialize;
@@ -24,8 +24,10 @@ use sqlx::PgPool;
 use crate::app;
 use crate::config::StatsSettings;
 use crate::domain::AccountId;
+use crate::domain::reach;
 use crate::domain::rollup::office_day;
 use crate::domain::wci::{V14_2, WciVersion};
+use crate::jobs::Clock;
 use crate::store::sessions::{self, Session};
 
 /// The vendored Apache ECharts (see `static/README.md`).
@@ -44,6 +46,8 @@ pub struct DashboardState {
     pub auth: AuthInterceptor,
     /// Whether a loopback peer needs no login.
     pub trust_loopback: bool,
+    /// What "today" is (the ranking page's default month; tests fix it).
+    pub clock: Clock,
 }
 
 /// The dashboard's routes; serve with `into_make_service_with_connect_info::<SocketAddr>()`.
@@ -203,10 +207,11 @@ async fn ranking(
         Ok(None) => return to_login(),
         Err(response) => return response,
     };
-    let today = office_day(Utc::now(), state.settings.office);
-    let this_month = today.with_day(1).unwrap_or(today);
+    let now = (state.clock)();
+    let today = office_day(now, state.settings.office);
     let month = match query.month.as_deref().filter(|m| !m.is_empty()) {
-        None => this_month,
+        // The running month is empty for its first week (day-7 figures come on day 8).
+        None => reach::last_finished_month(today),
         Some(raw) => match crate::domain::rollup::parse_month(raw) {
             Some(month) => month,
             None => {
@@ -225,7 +230,11 @@ async fn ranking(
         .unwrap_or(V14_2);
     match app::dashboard::ranking_page(&state.db, viewer.accounts.as_deref(), month, version).await
     {
-        Ok((list, trend)) => Html(pages::ranking(month, version, &list, &trend)).into_response(),
+        Ok((list, trend)) => {
+            let provisional = reach::month_provisional(month, now, state.settings.office)
+                .then(|| reach::month_final_on(month));
+            Html(pages::ranking(month, version, provisional, &list, &trend)).into_response()
+        }
         Err(error) => internal(error),
     }
 }

@@ -327,10 +327,12 @@ chart('compliance').setOption({tooltip:{},grid:{left:110,right:40,bottom:20},
  series:[{type:'bar',data:d.compliance,label:{show:true,position:'right',formatter:'{c}%'},itemStyle:{color:'#1565c0'}}]});
 "#;
 
-/// The monthly WCI ranking and its six-month trend.
+/// The monthly WCI ranking and its six-month trend; `provisional`: the day the month's
+/// last day-7 figures come in, while some are still to come.
 pub fn ranking(
     month: NaiveDate,
     version: WciVersion,
+    provisional: Option<NaiveDate>,
     list: &[Ranked],
     trend: &[(NaiveDate, Vec<Ranked>)],
 ) -> String {
@@ -393,9 +395,17 @@ pub fn ranking(
             )
         })
         .collect();
+    let note = provisional
+        .map(|day| {
+            format!(
+                "<p class=\"muted\">数据未定：各文章按发布后第 7 天的数据计分，{} 08:00 后本月数据方告齐全，排名可能变动。</p>",
+                day.format("%Y-%m-%d")
+            )
+        })
+        .unwrap_or_default();
     let body = format!(
         "<form class=\"inline\" method=\"get\"><label>月份 <input type=\"month\" name=\"month\" value=\"{month_text}\"></label>\
-         <label>算法 <select name=\"version\">{options}</select></label><button>查看</button></form>\
+         <label>算法 <select name=\"version\">{options}</select></label><button>查看</button></form>{note}\
          <div class=\"grid\"><div class=\"card\"><h2>{month_text} WCI 排行（前 10）</h2><div id=\"rank\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>WCI 走势（近 6 个月）</h2><div id=\"trend\" class=\"chart\"></div></div>\
          <div class=\"card wide\"><h2>全部排名</h2>{table}</div></div>\

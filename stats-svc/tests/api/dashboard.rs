@@ -41,6 +41,11 @@ async fn start(trust_loopback: &str) -> Running {
 }
 
 async fn start_with(settings: &[(&str, &str)]) -> Running {
+    start_with_clock(settings, stats_svc::jobs::system_clock()).await
+}
+
+/// [`start_with`] with the service reading `clock` (the dashboard's "today" too).
+async fn start_with_clock(settings: &[(&str, &str)], clock: stats_svc::jobs::Clock) -> Running {
     let db = TestDb::new("stats");
     let nats = TestNats::new();
     let env = service_env(
@@ -51,7 +56,7 @@ async fn start_with(settings: &[(&str, &str)]) -> Running {
             .copied()
             .chain([("DATACUBE_INTERVAL", "0s")]),
     );
-    let app = Application::build(Config::from_env(&env).unwrap())
+    let app = Application::build_with_clock(Config::from_env(&env).unwrap(), clock)
         .await
         .unwrap();
     let (http, grpc) = (app.http_port(), app.grpc_port());
@@ -526,5 +531,70 @@ async fn a_key_removed_from_the_key_file_ends_its_sessions_and_logs_in_no_more()
         "nor can it log in again"
     );
     std::fs::remove_dir_all(&dir).ok();
+    app.stop().await;
+}
+
+/// Fetches `path` from the dashboard (on loopback: no login) as text.
+async fn page(app: &Running, path: &str) -> String {
+    reqwest::get(format!("{}{path}", app.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// On 3 December the month's day-7 figures have not begun to come in (the datacube
+/// pulls them on day 8), so the ranking page opens on November, which is still
+/// marked provisional: its last articles' figures arrive on 7 December after 08:00.
+/// From then on November is final.
+#[tokio::test]
+async fn the_ranking_page_opens_on_the_last_month_and_marks_it_provisional_while_it_fills() {
+    let clock_at = |rfc3339: &str| -> stats_svc::jobs::Clock {
+        let now = chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .to_utc();
+        std::sync::Arc::new(move || now)
+    };
+    let app = start_with_clock(&[("API_KEYS", KEYS)], clock_at("2026-12-03T02:00:00Z")).await;
+    app.grpc
+        .clone()
+        .record_article_figures(authed(
+            pb::RecordArticleFiguresRequest {
+                account: "chenzhou".to_owned(),
+                article_id: "chenzhou-nov".to_owned(),
+                title: "通知".to_owned(),
+                published_on: "2026-11-10".to_owned(),
+                headline: Some(true),
+                reads: 9_000,
+                ..Default::default()
+            },
+            EDITOR_KEY,
+        ))
+        .await
+        .unwrap();
+    let default = page(&app, "/ranking").await;
+    assert!(
+        default.contains("value=\"2026-11\"") && default.contains(">chenzhou<"),
+        "on 3 December the ranking page does not open on November's list"
+    );
+    assert!(
+        default.contains("数据未定"),
+        "November, still filling on 3 December, is not marked provisional"
+    );
+    let october = page(&app, "/ranking?month=2026-10").await;
+    assert!(
+        !october.contains("数据未定"),
+        "October, final since 7 November, is marked provisional"
+    );
+    app.stop().await;
+
+    let app = start_with_clock(&[("API_KEYS", KEYS)], clock_at("2026-12-07T01:00:00Z")).await;
+    assert!(
+        !page(&app, "/ranking?month=2026-11")
+            .await
+            .contains("数据未定"),
+        "November is marked provisional after its last day's figures came in"
+    );
     app.stop().await;
 }
