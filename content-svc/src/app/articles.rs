@@ -984,12 +984,21 @@ impl Articles {
         };
         // The quota WeChat may have counted stays counted, even if the send is
         // cancelled or fails for good later.
-        let sent = match sent {
+        // A mass send that may have reached WeChat goes again only after WeChat's
+        // minute for a repeated clientmsgid (45066 within it would tell nothing).
+        let (sent, not_before) = match sent {
             Err(SendError::AnswerLost(reason)) => {
                 ledger::answer_lost(&self.db, id).await?;
-                Err(SendError::Transient(reason))
+                (
+                    Err(SendError::Transient(reason)),
+                    publishing::CLIENT_MSG_ID_WAIT,
+                )
             }
-            other => other,
+            Err(SendError::RetryTooFast(reason)) => (
+                Err(SendError::Transient(reason)),
+                publishing::CLIENT_MSG_ID_WAIT,
+            ),
+            other => (other, Duration::ZERO),
         };
         match sent {
             Ok(handed) => {
@@ -1033,7 +1042,7 @@ impl Articles {
                 self.fail_send(id, reason).await
             }
             Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
-                let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6));
+                let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6)).max(not_before);
                 tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");
                 let at = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
                 self.retry_at(&row, at, &reason, true).await

@@ -64,6 +64,11 @@ pub enum SendError {
     /// transient failure: the same `clientmsgid` cannot send it twice.
     #[error("{0}")]
     AnswerLost(String),
+    /// WeChat refused a mass send's retry as too fast (45066): an earlier attempt
+    /// with its `clientmsgid` reached WeChat less than a minute ago. Nothing was sent
+    /// now; retried with the same `clientmsgid` no sooner than [`CLIENT_MSG_ID_WAIT`].
+    #[error("{0}")]
+    RetryTooFast(String),
     /// WeChat's answer to `freepublish/submit` was lost (a timeout, a proxy's 5xx,
     /// an unreadable body): the article may be published. Unlike a mass send it
     /// carries no key WeChat would refuse a second time, so it is never retried.
@@ -84,7 +89,12 @@ impl From<ApiError> for SendError {
             | ApiError::Http(_)
             | ApiError::Status(_)
             | ApiError::TokenCache(_) => true,
-            ApiError::Wechat { code, .. } => code.is_busy() || code.0 == 45009 || code.0 == 45011,
+            ApiError::Wechat { code, .. } => {
+                code.is_busy()
+                    || *code == ErrCode::API_DAILY_QUOTA
+                    || *code == ErrCode::API_MINUTE_QUOTA
+                    || *code == ErrCode::CLIENT_MSG_ID_RETRY_TOO_FAST
+            }
             ApiError::Decode(_) | ApiError::Config(_) => false,
         };
         if transient {
@@ -94,6 +104,12 @@ impl From<ApiError> for SendError {
         }
     }
 }
+
+/// How long a mass send waits before it goes again with the same `clientmsgid`
+/// after an attempt that may have reached WeChat (a lost answer, or 45066): WeChat
+/// refuses a repeated `clientmsgid` within a minute of the send (45066), and only a
+/// retry it takes as a repeat (45065) says the first went out.
+pub const CLIENT_MSG_ID_WAIT: std::time::Duration = std::time::Duration::from_secs(65);
 
 /// WeChat's per-minute limit, checked and counted before each call.
 #[derive(Clone)]
@@ -217,6 +233,11 @@ impl Publisher {
             let sent = match client.mass_send(&send).await {
                 Err(ApiError::Wechat { code, .. }) if code == ErrCode::DUPLICATE_CLIENT_MSG_ID => {
                     return Err(SendError::AlreadySent);
+                }
+                Err(error @ ApiError::Wechat { code, .. })
+                    if code == ErrCode::CLIENT_MSG_ID_RETRY_TOO_FAST =>
+                {
+                    return Err(SendError::RetryTooFast(error.to_string()));
                 }
                 Err(error) if error.outcome_unknown() => {
                     return Err(SendError::AnswerLost(error.to_string()));

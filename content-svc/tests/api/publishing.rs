@@ -644,6 +644,34 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
         .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted; the send is retried");
+    // WeChat refuses the same clientmsgid within a minute of the send (45066), so
+    // the retry waits that minute (a retry refused so was recorded failed, and a
+    // publish again after a day, when WeChat has forgotten the id, pushed twice).
+    let first = stack.mock.state().calls_to(SENDALL)[0].at;
+    let retry_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM articles WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("retry scheduled");
+    assert!(
+        retry_at >= first + chrono::Duration::seconds(60),
+        "retry at {retry_at}, the lost send at {first}"
+    );
+    // The minute passes (for WeChat's memory and for the retry).
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&stack.app.db)
+        .await
+        .expect("retry due");
     let event = next_event(&mut published).await;
     assert_eq!(event.article_id, id);
 

@@ -6,7 +6,7 @@ use axum::http::Method;
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, Utc};
 use serde_json::{Value, json};
 
-use super::state::{Account, AccountKind, Publish, TokenRec, Window, World, WxErr};
+use super::state::{Account, AccountKind, ClientMsg, Publish, TokenRec, Window, World, WxErr};
 
 /// A decoded API request.
 pub(crate) struct Req<'a> {
@@ -463,10 +463,21 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         }
     }
     let is_article = mass_content(account, &req.body)?;
-    if let Some(client_id) = str_field(&req.body, "clientmsgid")
-        && account.mass_client_ids.contains(client_id)
-    {
-        return Err(WxErr::new(45065, "clientmsgid exist"));
+    if let Some(client_id) = str_field(&req.body, "clientmsgid") {
+        // WeChat remembers a clientmsgid for 24 hours, and refuses any repeat within
+        // a minute of the send as too fast (the send is not carried out again).
+        account
+            .mass_client_ids
+            .retain(|_, taken| now - taken.taken_at < ChronoDuration::hours(24));
+        if let Some(taken) = account.mass_client_ids.get(client_id) {
+            if now - taken.taken_at < ChronoDuration::seconds(60) {
+                return Err(WxErr::new(
+                    45066,
+                    "clientmsgid retry too fast, retry after 1 minute",
+                ));
+            }
+            return Err(WxErr::new(45065, "clientmsgid exist"));
+        }
     }
     let used = match account.kind {
         AccountKind::Subscription => account
@@ -488,10 +499,13 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         return Err(WxErr::new(45028, "has no masssend quota"));
     }
     account.mass_sends.push(now);
+    let msg_id = 1_000_000_000u64 + id;
     if let Some(client_id) = str_field(&req.body, "clientmsgid") {
-        account.mass_client_ids.insert(client_id.to_owned());
+        account
+            .mass_client_ids
+            .insert(client_id.to_owned(), ClientMsg { taken_at: now });
     }
-    let mut answer = json!({"msg_id": 1_000_000_000u64 + id});
+    let mut answer = json!({"msg_id": msg_id});
     if is_article {
         answer["msg_data_id"] = json!(2_247_000_000u64 + id);
     }

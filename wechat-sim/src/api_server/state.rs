@@ -2,7 +2,7 @@
 //!
 //! Everything sits behind one mutex in [`SimState`]; no lock is held across an await.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -155,6 +155,11 @@ pub struct FaultRequest {
     /// Revoke the live tokens of this appid at once (40001 from then on).
     #[serde(default)]
     pub revoke_token: Option<String>,
+    /// Make every remembered mass-send `clientmsgid` this many seconds older, as if
+    /// that time had passed: 60 ends the minute of 45066, 86400 makes WeChat forget
+    /// them (a repeated `clientmsgid` is then sent again).
+    #[serde(default)]
+    pub age_client_msg_ids_secs: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -195,6 +200,12 @@ pub(crate) struct Publish {
     pub(crate) polls: u32,
 }
 
+/// A mass send taken under a `clientmsgid`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientMsg {
+    pub(crate) taken_at: DateTime<Utc>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Account {
     pub(crate) secret: String,
@@ -206,7 +217,10 @@ pub(crate) struct Account {
     pub(crate) follower_index: HashMap<String, usize>,
     pub(crate) windows: HashMap<String, Window>,
     pub(crate) mass_sends: Vec<DateTime<Utc>>,
-    pub(crate) mass_client_ids: HashSet<String>,
+    /// The `clientmsgid`s of mass sends taken, as WeChat remembers them: for 24
+    /// hours (45065 within, a new send after), and refusing any retry within a minute
+    /// of the send (45066).
+    pub(crate) mass_client_ids: HashMap<String, ClientMsg>,
     pub(crate) previews: Vec<DateTime<Utc>>,
     pub(crate) menu: Option<Value>,
     /// Conditional menus by `menuid` (`menu/addconditional`).
@@ -228,7 +242,7 @@ impl Account {
             follower_index: HashMap::new(),
             windows: HashMap::new(),
             mass_sends: Vec::new(),
-            mass_client_ids: HashSet::new(),
+            mass_client_ids: HashMap::new(),
             previews: Vec::new(),
             menu: None,
             conditional_menus: BTreeMap::new(),
@@ -436,6 +450,14 @@ impl SimState {
         }
         if let Some(ms) = faults.latency_ms {
             world.faults.latency = Duration::from_millis(ms);
+        }
+        if let Some(secs) = faults.age_client_msg_ids_secs {
+            let age = chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000));
+            for account in world.accounts.values_mut() {
+                for taken in account.mass_client_ids.values_mut() {
+                    taken.taken_at -= age;
+                }
+            }
         }
         Ok(())
     }

@@ -166,12 +166,36 @@ async fn mass_send_to_all_and_to_a_tag_and_preview() {
         .await
         .unwrap();
     assert!(preview.msg_id.is_some());
+}
 
-    let err = client
-        .mass_send(&MassSend::to_all(MassContent::text("重复")).client_msg_id("m-1"))
-        .await
-        .unwrap_err();
+#[tokio::test]
+async fn a_repeated_clientmsgid_is_too_fast_for_a_minute_a_duplicate_for_a_day_then_forgotten() {
+    let mock = spawn_mock().await;
+    let client = local_client(&mock, APPID, SECRET);
+    let send = MassSend::to_all(MassContent::text("明天停水")).client_msg_id("m-1");
+    client.mass_send(&send).await.unwrap();
+
+    // Within the minute: refused as too fast, nothing sent.
+    let err = client.mass_send(&send).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrCode::CLIENT_MSG_ID_RETRY_TOO_FAST));
+    // After it, for a day: a duplicate of the send WeChat took.
+    inject(&mock, serde_json::json!({"age_client_msg_ids_secs": 60})).await;
+    let err = client.mass_send(&send).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrCode::DUPLICATE_CLIENT_MSG_ID));
+    // After a day WeChat has forgotten it: the same clientmsgid goes out again.
+    inject(
+        &mock,
+        serde_json::json!({"age_client_msg_ids_secs": 86_400}),
+    )
+    .await;
+    client.mass_send(&send).await.unwrap();
+    let carried_out = mock
+        .state()
+        .calls_to("/cgi-bin/message/mass/sendall")
+        .iter()
+        .filter(|call| call.errcode == 0)
+        .count();
+    assert_eq!(carried_out, 2);
 }
 
 #[tokio::test]

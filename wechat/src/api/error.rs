@@ -85,6 +85,10 @@ impl ErrCode {
     pub const MENU_MINIPROGRAM_NOT_LINKED: Self = Self(45064);
     /// `45065`: a mass send with the same `clientmsgid` already exists.
     pub const DUPLICATE_CLIENT_MSG_ID: Self = Self(45065);
+    /// `45066`: a mass send with the same `clientmsgid` was retried within a minute
+    /// ("clientmsgid retry too fast, retry after 1 minute"); nothing was sent, and the
+    /// same `clientmsgid` may be tried again a minute later.
+    pub const CLIENT_MSG_ID_RETRY_TOO_FAST: Self = Self(45066);
     /// `45157`: invalid or duplicate tag name.
     pub const INVALID_TAG_NAME: Self = Self(45157);
     /// `45158`: tag name longer than 30 bytes.
