@@ -18,6 +18,29 @@ pub struct InboundEvent {
     pub payload: bytes::Bytes,
 }
 
+impl InboundEvent {
+    /// How logs name the event: never by its event_id, which carries the citizen's
+    /// openid (`FromUserName`), but as `{account}:{digest}`, where the digest is the
+    /// first 8 bytes of the event_id's SHA-256 in hex (the start of its reply-bucket
+    /// key). Computed only when a line is written.
+    pub fn log_ref(&self) -> LogRef<'_> {
+        LogRef(&self.event_id)
+    }
+}
+
+/// An event named without its openid: see [`InboundEvent::log_ref`].
+pub struct LogRef<'a>(&'a str);
+
+impl std::fmt::Display for LogRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use sha2::{Digest, Sha256};
+        // Account ids have no `:` (config checks `a-z 0-9 - _`).
+        let account = self.0.split(':').next().unwrap_or_default();
+        let digest = Sha256::digest(self.0.as_bytes());
+        write!(f, "{account}:{}", hex::encode(&digest[..8]))
+    }
+}
+
 /// Builds the event for `message`, whose decrypted XML is `plaintext`.
 pub fn inbound_event(
     namespace: &Namespace,
@@ -163,6 +186,26 @@ mod tests {
         let header = inbound.header.unwrap();
         assert_eq!(header.occurred_at.unwrap().seconds, 1_700_000_000);
         assert_eq!(type_label(&message), "text");
+    }
+
+    #[test]
+    fn logs_name_an_event_by_its_account_and_a_digest_without_the_openid() {
+        let xml = "<xml><ToUserName>gh_city</ToUserName><FromUserName>oUser1</FromUserName>\
+            <CreateTime>1700000000</CreateTime><MsgType>text</MsgType>\
+            <Content>hi</Content><MsgId>42</MsgId></xml>";
+        let message = InboundMessage::parse(xml.as_bytes()).unwrap();
+        let event = inbound_event(
+            &Namespace::default(),
+            "city",
+            &message,
+            xml,
+            SystemTime::now(),
+        );
+        let logged = event.log_ref().to_string();
+        assert!(!logged.contains("oUser1"), "{logged}");
+        assert!(logged.starts_with("city:"), "{logged}");
+        assert_eq!(logged.len(), "city:".len() + 16);
+        assert_eq!(logged, event.log_ref().to_string(), "stable");
     }
 
     #[test]

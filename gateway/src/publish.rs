@@ -70,10 +70,10 @@ impl Publisher {
             };
             let retry_at = Instant::now() + backoff;
             if retry_at >= until {
-                tracing::warn!(event_id = %event.event_id, attempts, %error, "publish not acknowledged before the deadline");
+                tracing::warn!(event = %event.log_ref(), attempts, %error, "publish not acknowledged before the deadline");
                 break Err(NotDurable { attempts });
             }
-            tracing::debug!(event_id = %event.event_id, attempts, %error, "publish failed; retrying");
+            tracing::debug!(event = %event.log_ref(), attempts, %error, "publish failed; retrying");
             metrics::counter!("gateway_publish_retries_total").increment(1);
             tokio::time::sleep_until(retry_at).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);

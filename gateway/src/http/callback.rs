@@ -266,7 +266,7 @@ async fn handle(
         Durable::Duplicate => "duplicate",
     };
     count(account, kind, accepted);
-    tracing::debug!(account = %account.id, event_id = %event.event_id, accepted, reply = outcome.as_str(), "callback answered");
+    tracing::debug!(event = %event.log_ref(), accepted, reply = outcome.as_str(), "callback answered");
     let content_type = if outcome == ReplyOutcome::Answered || outcome == ReplyOutcome::Cached {
         "application/xml; charset=utf-8"
     } else {

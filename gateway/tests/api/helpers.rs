@@ -12,7 +12,7 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use gateway::{Application, Config};
 use platform::Env;
-use platform::testing::TestNats;
+use platform::testing::{ServiceProcess, TestNats, free_port};
 use prost::Message as _;
 use proto::events::v1::{Inbound, PassiveReply};
 use tokio::sync::oneshot;
@@ -58,16 +58,7 @@ pub struct Replica {
 
 impl Replica {
     pub async fn post_text(&self, account: &str, callback: &Callback) -> (u16, String) {
-        let response = self
-            .http
-            .post(format!("{}/wechat/{account}", self.base))
-            .query(&callback.query)
-            .body(callback.body.clone())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        post_text(&self.http, &self.base, account, callback).await
     }
 }
 
@@ -103,9 +94,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
-pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
-    platform::telemetry::init_test_tracing();
-    let nats = TestNats::new();
+/// The test's three accounts and the gateway's configuration for them.
+struct Setup {
+    env: Env,
+    plain: TestAccount,
+    compat: TestAccount,
+    safe: TestAccount,
+}
+
+fn setup(nats: &TestNats, options: Options<'_>) -> Setup {
     let suffix = &nats.prefix[1..9];
     let account = |kind: &str, appid: &str| TestAccount {
         id: format!("{kind}-{suffix}"),
@@ -156,6 +153,23 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
     for (key, value) in options.extra {
         env = env.with(key, value);
     }
+    Setup {
+        env,
+        plain,
+        compat,
+        safe,
+    }
+}
+
+pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
+    platform::telemetry::init_test_tracing();
+    let nats = TestNats::new();
+    let Setup {
+        env,
+        plain,
+        compat,
+        safe,
+    } = setup(&nats, options);
     let config = Config::from_env(&env).expect("test config is valid");
     let app = Application::build(config).await.expect("gateway builds");
     // A replica reaches NATS directly, whatever proxy this one uses.
@@ -180,6 +194,71 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
     }
+}
+
+/// The gateway's own binary on the same configuration, logging at the default level
+/// (INFO) as in production: for what only its log shows.
+pub struct TestProcess {
+    pub gateway: ServiceProcess,
+    pub base: String,
+    /// The plaintext account (the others are configured too).
+    pub plain: TestAccount,
+    http: reqwest::Client,
+    nats: TestNats,
+}
+
+pub async fn spawn_process_with(options: Options<'_>) -> TestProcess {
+    let nats = TestNats::new();
+    let Setup { env, plain, .. } = setup(&nats, options);
+    let http_addr = format!("127.0.0.1:{}", free_port());
+    let env = env.with("HTTP_ADDR", http_addr.clone());
+    let mut gateway = ServiceProcess::spawn(env!("CARGO_BIN_EXE_gateway"), &env);
+    gateway.wait_ready(Duration::from_secs(60)).await;
+    TestProcess {
+        gateway,
+        base: format!("http://{http_addr}"),
+        plain,
+        http: reqwest::Client::new(),
+        nats,
+    }
+}
+
+impl TestProcess {
+    pub async fn post_text(&self, account: &str, callback: &Callback) -> (u16, String) {
+        post_text(&self.http, &self.base, account, callback).await
+    }
+
+    /// Stops the gateway (SIGTERM) and returns everything it logged.
+    pub async fn stop(&mut self) -> String {
+        self.gateway.terminate();
+        let exited = self.gateway.wait_exit(Duration::from_secs(30)).await;
+        let output = self.gateway.output();
+        assert!(exited.is_some(), "the gateway did not exit:\n{output}");
+        output
+    }
+}
+
+impl Drop for TestProcess {
+    fn drop(&mut self) {
+        delete_reply_bucket(&self.nats);
+    }
+}
+
+async fn post_text(
+    http: &reqwest::Client,
+    base: &str,
+    account: &str,
+    callback: &Callback,
+) -> (u16, String) {
+    let response = http
+        .post(format!("{base}/wechat/{account}"))
+        .query(&callback.query)
+        .body(callback.body.clone())
+        .send()
+        .await
+        .expect("request is sent");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
 }
 
 /// A callback as WeChat would send it.
@@ -442,27 +521,28 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // The reply bucket's stream is `KV_…`, outside the namespace TestNats removes.
-        let url = self.nats.url().to_owned();
-        let stream = format!(
-            "KV_{}",
-            self.nats.namespace.name(gateway::reply::REPLY_BUCKET)
-        );
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(client) = async_nats::connect(url.as_str()).await {
-                    let _ = jetstream::new(client).delete_stream(&stream).await;
-                }
-            });
-        })
-        .join();
+        delete_reply_bucket(&self.nats);
     }
+}
+
+/// Deletes the reply bucket's stream: `KV_…`, outside the namespace TestNats removes.
+fn delete_reply_bucket(nats: &TestNats) {
+    let url = nats.url().to_owned();
+    let stream = format!("KV_{}", nats.namespace.name(gateway::reply::REPLY_BUCKET));
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            if let Ok(client) = async_nats::connect(url.as_str()).await {
+                let _ = jetstream::new(client).delete_stream(&stream).await;
+            }
+        });
+    })
+    .join();
 }
 
 /// Returns once the server has processed everything this client sent before (a

@@ -8,6 +8,7 @@ mod drain;
 mod durability;
 mod edge;
 mod helpers;
+mod logs;
 mod metrics;
 mod overload;
 mod rejections;
