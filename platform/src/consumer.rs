@@ -380,6 +380,8 @@ impl<H: EventHandler> Runner<H> {
     }
 
     /// Acks, retries or dead-letters one handled message; returns the outcome label.
+    /// Logs name the message by subject and stream sequence, never by event id: an
+    /// inbound event's id holds the citizen's openid.
     async fn settle(
         &self,
         event: &Received<H::Event>,
@@ -391,7 +393,7 @@ impl<H: EventHandler> Runner<H> {
         match result {
             Ok(()) => {
                 if let Err(error) = message.ack().await {
-                    tracing::warn!(%error, event_id, "ack failed; the message will be redelivered");
+                    tracing::warn!(%error, subject = %event.subject, stream_sequence = event.stream_sequence, "ack failed; the message will be redelivered");
                 }
                 if let Some(stored_at) = event.stored_at {
                     let lag = (Utc::now() - stored_at).to_std().unwrap_or_default();
@@ -401,7 +403,7 @@ impl<H: EventHandler> Runner<H> {
                 "ok"
             }
             Err(HandleError::Transient(reason)) if event.delivered < spec.max_deliver => {
-                tracing::warn!(event_id, delivered = event.delivered, %reason, "handler failed, will retry");
+                tracing::warn!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "handler failed, will retry");
                 let backoff = retry_backoff(event.delivered);
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
@@ -434,12 +436,12 @@ impl<H: EventHandler> Runner<H> {
     ) -> &'static str {
         match self.dead_letter(message, letter, reason).await {
             Ok(()) => {
-                tracing::error!(event_id = letter.event_id, delivered = letter.delivered, %reason, "message dead-lettered");
+                tracing::error!(subject = letter.subject, stream_sequence = letter.stream_sequence, delivered = letter.delivered, %reason, "message dead-lettered");
                 let _ = message.ack_with(AckKind::Term).await;
                 "deadletter"
             }
             Err(error) => {
-                tracing::error!(%error, event_id = letter.event_id, "cannot dead-letter; will retry");
+                tracing::error!(%error, subject = letter.subject, stream_sequence = letter.stream_sequence, "cannot dead-letter; will retry");
                 let _ = message
                     .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
                     .await;

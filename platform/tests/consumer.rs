@@ -272,6 +272,44 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
     running.stop().await;
 }
 
+/// Log lines written while the returned guard lives (this thread's tasks: tokio::test
+/// runs them on one thread).
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(lines.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    (lines, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn retries_and_dead_letters_are_logged_without_the_event_id_that_holds_an_openid() {
+    let (lines, _guard) = capture_logs();
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let openid = "oCitizenOpenid0000000000001";
+    publish(&js, &test_nats, &format!("{openid}:1")).await;
+    let running = Running::start(&js, &test_nats, flaky(1, true));
+    first_dead_letter(&js, &test_nats).await;
+    running.stop().await;
+    let logged = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("message dead-lettered"), "{logged}");
+    assert!(!logged.contains(openid), "{logged}");
+}
+
 #[tokio::test]
 async fn an_undecodable_payload_is_dead_lettered_by_the_runner_without_reaching_the_handler() {
     let test_nats = TestNats::new();
