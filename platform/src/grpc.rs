@@ -302,6 +302,23 @@ impl ApiKeys {
             .collect()
     }
 
+    /// Whether some key of `department` reaches `account`; `None` when no key names the
+    /// department (one that only receives work, such as an escalation desk). A service
+    /// handing a citizen's ticket to a department checks this, so the ticket never lands
+    /// where nobody who can see the account would find it.
+    pub fn department_reaches(&self, department: &str, account: &str) -> Option<bool> {
+        let mut named = false;
+        for caller in self.by_digest.values() {
+            if caller.department == department {
+                named = true;
+                if caller.accounts.contains(account) {
+                    return Some(true);
+                }
+            }
+        }
+        named.then_some(false)
+    }
+
     /// How many keys are configured.
     pub fn len(&self) -> usize {
         self.by_digest.len()
@@ -371,6 +388,11 @@ impl AuthInterceptor {
     pub fn caller_with_digest(&self, digest: &[u8]) -> Option<Caller> {
         let digest: [u8; 32] = digest.try_into().ok()?;
         self.current().by_digest.get(&digest).cloned()
+    }
+
+    /// [`ApiKeys::department_reaches`] over the keys in use now.
+    pub fn department_reaches(&self, department: &str, account: &str) -> Option<bool> {
+        self.current().department_reaches(department, account)
     }
 
     fn current(&self) -> Arc<ApiKeys> {
@@ -626,6 +648,30 @@ mod tests {
         assert_eq!(
             interceptor.call(malformed).unwrap_err().code(),
             tonic::Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn a_department_reaches_the_accounts_of_any_of_its_keys() {
+        let keys = ApiKeys::parse(
+            "transport@chenzhou:agent:key-transport-city, transport@yizhang:viewer:key-transport-yz, \
+             county-desk@yizhang:agent:key-county-desk1, city-office:admin:key-admin-1234",
+        )
+        .unwrap();
+        assert_eq!(keys.department_reaches("transport", "yizhang"), Some(true));
+        assert_eq!(
+            keys.department_reaches("county-desk", "chenzhou"),
+            Some(false)
+        );
+        assert_eq!(
+            keys.department_reaches("city-office", "anything"),
+            Some(true)
+        );
+        assert_eq!(keys.department_reaches("escalation", "chenzhou"), None);
+        let interceptor = AuthInterceptor::new(keys);
+        assert_eq!(
+            interceptor.department_reaches("county-desk", "yizhang"),
+            Some(true)
         );
     }
 
