@@ -99,18 +99,20 @@ pub async fn list(
     .await
 }
 
+/// The statement of [`escalated_twice`] (`$1` the account); public so a test can check
+/// its plan. `overdue_count >= 2` lets it read the partial index `ticket_times_escalated`.
+pub const ESCALATED_TWICE_SQL: &str = "SELECT ticket_id FROM ticket_times
+      WHERE account = $1 AND overdue_count >= 2
+        AND (last_closed_at IS NULL OR last_reopened_at > last_closed_at)
+      ORDER BY ticket_id";
+
 /// The tickets of `account` that went overdue at least twice and are open (never
 /// closed, or reopened after their last close).
 pub async fn escalated_twice(db: &PgPool, account: &AccountId) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT ticket_id FROM ticket_times
-          WHERE account = $1 AND overdue_count >= 2
-            AND (last_closed_at IS NULL OR last_reopened_at > last_closed_at)
-          ORDER BY ticket_id",
-    )
-    .bind(account.as_str())
-    .fetch_all(db)
-    .await
+    sqlx::query_scalar(ESCALATED_TWICE_SQL)
+        .bind(account.as_str())
+        .fetch_all(db)
+        .await
 }
 
 /// The subjects of the `rule` alarms stored for `account` on `day`.

@@ -134,21 +134,24 @@ pub async fn last_published_on(
     .await
 }
 
-/// Every account this service has heard of: callbacks, tickets, articles, or
-/// followers counted by the datacube since `since` (an account that never publishes
-/// and whose followers never write is the 僵尸 account inspection looks for).
+/// The statement of [`known_accounts`] (`$1` since, `$2` the followers metric); public so
+/// a test can check its plan.
+pub const KNOWN_ACCOUNTS_SQL: &str = "SELECT account FROM account_inbound
+     UNION SELECT account FROM article_figures
+     UNION SELECT account FROM ticket_accounts
+     UNION SELECT account FROM daily_counts WHERE day >= $1 AND metric = $2
+     ORDER BY 1";
+
+/// Every account this service has heard of: callbacks, tickets (`ticket_accounts`, not
+/// a scan of every ticket), articles, or followers counted by the datacube since `since`
+/// (an account that never publishes and whose followers never write is the 僵尸
+/// account inspection looks for).
 pub async fn known_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT account FROM account_inbound
-         UNION SELECT account FROM article_figures
-         UNION SELECT account FROM ticket_times
-         UNION SELECT account FROM daily_counts WHERE day >= $1 AND metric = $2
-         ORDER BY 1",
-    )
-    .bind(since)
-    .bind(Metric::WxFollowers.as_str())
-    .fetch_all(db)
-    .await
+    sqlx::query_scalar(KNOWN_ACCOUNTS_SQL)
+        .bind(since)
+        .bind(Metric::WxFollowers.as_str())
+        .fetch_all(db)
+        .await
 }
 
 /// Accounts whose followers the datacube counted since `since`.

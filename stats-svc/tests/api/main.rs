@@ -13,4 +13,5 @@ mod judging;
 mod migrations;
 mod overview;
 mod rollups;
+mod scans;
 mod startup;
