@@ -81,7 +81,11 @@ pub async fn verify_url(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(account) = state.inner.accounts.get(&id) else {
-        return CallbackError::UnknownAccount.respond("unknown", "url_check");
+        return CallbackError::UnknownAccount.respond(
+            &state.inner.rejections,
+            "unknown",
+            "url_check",
+        );
     };
     let checked = async {
         let query = CallbackQuery::parse(query.as_deref())?;
@@ -107,7 +111,7 @@ pub async fn verify_url(
             )
                 .into_response()
         }
-        Err(error) => error.respond(&account.id, "url_check"),
+        Err(error) => error.respond(&state.inner.rejections, &account.id, "url_check"),
     }
 }
 
@@ -120,11 +124,15 @@ pub async fn receive(
 ) -> Response {
     let started = Instant::now();
     let Some(account) = state.inner.accounts.get(&id) else {
-        return CallbackError::UnknownAccount.respond("unknown", "unknown");
+        return CallbackError::UnknownAccount.respond(
+            &state.inner.rejections,
+            "unknown",
+            "unknown",
+        );
     };
     // Held until the answer is built; none left means refuse now, not queue.
     let Ok(_permit) = state.inner.in_flight.clone().try_acquire_owned() else {
-        return CallbackError::Overloaded.respond(&account.id, "unknown");
+        return CallbackError::Overloaded.respond(&state.inner.rejections, &account.id, "unknown");
     };
     let mut kind = "unknown";
     let response = match handle(
@@ -138,7 +146,7 @@ pub async fn receive(
     .await
     {
         Ok(response) => response,
-        Err(error) => error.respond(&account.id, kind),
+        Err(error) => error.respond(&state.inner.rejections, &account.id, kind),
     };
     metrics::histogram!("gateway_callback_seconds", "account" => account.id.clone())
         .record(started.elapsed().as_secs_f64());

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use platform::nats::Namespace;
 
-pub use error::CallbackError;
+pub use error::{CallbackError, REJECTION_LOG_PERIOD, RejectionLog};
 
 use crate::config::{AccountConfig, Limits};
 use crate::publish::Publisher;
@@ -32,6 +32,8 @@ struct Inner {
     signatures: SignatureLedger,
     /// One permit per callback being handled (`Limits::max_in_flight`).
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Which rejections get a log line.
+    rejections: RejectionLog,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
                 publisher,
                 replier,
                 signatures,
+                rejections: RejectionLog::default(),
             }),
         }
     }

@@ -1,6 +1,9 @@
-//! What the gateway's own binary logs at the default level: no citizen's openid.
+//! What the gateway's own binary logs at the default level: no citizen's openid,
+//! and no line per request for what anyone on the internet can send.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use gateway::http::REJECTION_LOG_PERIOD;
 
 use platform::testing::ChaosProxy;
 
@@ -36,4 +39,42 @@ async fn a_callback_not_made_durable_is_logged_without_the_citizens_openid() {
         "the outage is logged:\n{output}"
     );
     assert!(!output.contains(openid), "the openid is logged:\n{output}");
+}
+
+#[tokio::test]
+async fn a_flood_of_rejections_writes_a_bounded_number_of_warnings() {
+    const FLOOD: usize = 50;
+    let mut app = spawn_process_with(Options::default()).await;
+    let xml = samples::text("oFlood", 1, "hi");
+
+    let started = Instant::now();
+    for _ in 0..FLOOD {
+        let callback = app.plain.plain_callback(&xml);
+        let (status, _) = app.post_text("no-such-account", &callback).await;
+        assert_eq!(status, 404);
+        let mut forged = app.plain.plain_callback(&xml);
+        forged.set("signature", &"0".repeat(40));
+        let (status, _) = app.post_text(&app.plain.id, &forged).await;
+        assert_eq!(status, 401);
+    }
+    // One line per period the flood lasted, however slowly the machine sent it.
+    let periods = started.elapsed().as_secs() / REJECTION_LOG_PERIOD.as_secs() + 1;
+
+    let output = app.stop().await;
+    let warnings = |reason: &str| {
+        output
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("callback rejected") && l.contains(reason))
+            .count() as u64
+    };
+    assert_eq!(warnings("unknown_account"), 0, "{output}");
+    let bad_signature = warnings("bad_signature");
+    assert!(
+        bad_signature >= 1,
+        "a misconfiguration still warns:\n{output}"
+    );
+    assert!(
+        bad_signature <= periods,
+        "{bad_signature} warnings:\n{output}"
+    );
 }
