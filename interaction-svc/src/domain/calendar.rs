@@ -201,10 +201,22 @@ pub struct Deadlines {
 }
 
 /// WeChat lets an account answer through the customer-service API only within 48 hours
-/// of the citizen's last message; acknowledging later would reach nobody.
-const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(48);
-/// Margin inside the window, so an acknowledgement on the deadline still arrives.
-const WINDOW_MARGIN: Duration = Duration::hours(1);
+/// of the citizen's last interaction; an answer later is held until they write again.
+pub const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(48);
+/// How long before the window closes the department is warned about a ticket still
+/// unanswered (`jobs::sweeper`): time to answer on the same or the next morning.
+pub const WINDOW_WARNING: Duration = Duration::hours(6);
+
+/// When the customer-service window of a citizen whose last interaction was at
+/// `last_interaction` closes: an answer after it waits for their next message.
+///
+/// It is deliberately not a deadline: the department is judged (escalated, scored)
+/// on the working-day calendar, since capping that at 48 hours put deadlines inside
+/// weekends and holidays, when offices are closed. The window only decides whether
+/// an answer reaches the citizen now, and warns the department before it closes.
+pub fn window_closes_at(last_interaction: DateTime<Utc>) -> DateTime<Utc> {
+    last_interaction + CUSTOMER_SERVICE_WINDOW
+}
 
 impl Default for DeadlinePolicy {
     /// domain.md §2: acknowledge within 1 working day; consultations and help
@@ -251,7 +263,8 @@ impl DeadlinePolicy {
         Ok((limits, default))
     }
 
-    /// The deadlines of a ticket of `category` opened at `arrived`.
+    /// The deadlines of a ticket of `category` opened at `arrived`, both on the
+    /// working-day calendar (the customer-service window is [`window_closes_at`]).
     pub fn deadlines(&self, arrived: DateTime<Utc>, category: &str) -> Deadlines {
         let resolve_limit = self
             .resolve
@@ -262,7 +275,6 @@ impl DeadlinePolicy {
         let acknowledge_due_at = self
             .calendar
             .deadline(arrived, self.acknowledge)
-            .min(arrived + CUSTOMER_SERVICE_WINDOW - WINDOW_MARGIN)
             .min(resolve_due_at);
         Deadlines {
             acknowledge_due_at,
@@ -361,12 +373,16 @@ mod tests {
     }
 
     #[test]
-    fn acknowledgement_stays_inside_the_customer_service_window() {
+    fn acknowledgement_is_judged_on_working_days_and_the_window_is_apart() {
         let policy = DeadlinePolicy::default();
-        // Friday 16:00 + 1 working day = Monday 17:30, beyond 48 hours: capped at 47 hours.
+        // Friday 16:00 + 1 working day = Monday 17:30, beyond the 48-hour window: the
+        // department is still judged by Monday (the window is not a deadline).
         let friday = cst(2026, 11, 27, 16, 0);
         let deadlines = policy.deadlines(friday, "consultation");
-        assert_eq!(deadlines.acknowledge_due_at, friday + Duration::hours(47));
+        assert_eq!(deadlines.acknowledge_due_at, cst(2026, 11, 30, 17, 30));
+        // The window closes Sunday 16:00; the sweeper warns 6 hours before.
+        assert_eq!(window_closes_at(friday), cst(2026, 11, 29, 16, 0));
+        assert!(window_closes_at(friday) < deadlines.acknowledge_due_at);
         // Friday is day 0 (offices still open); 3 working days later is Wednesday.
         assert_eq!(deadlines.resolve_due_at, cst(2026, 12, 2, 17, 30));
         // An emergency must be acknowledged no later than it must be resolved.
@@ -378,6 +394,40 @@ mod tests {
             policy.deadlines(friday, "other").resolve_due_at,
             deadlines.resolve_due_at
         );
+    }
+
+    #[test]
+    fn a_ticket_arriving_on_a_holiday_or_weekend_is_due_on_a_working_day() {
+        // National Day week 2026: Oct 1–7 off (Thu Oct 1 .. Wed Oct 7).
+        let policy = DeadlinePolicy {
+            calendar: WorkCalendar::new(
+                FixedOffset::east_opt(8 * 3600).unwrap(),
+                NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                NaiveTime::from_hms_opt(17, 30, 0).unwrap(),
+                WorkCalendar::parse_dates("2026-10-01..2026-10-07").unwrap(),
+                BTreeSet::new(),
+            )
+            .unwrap(),
+            ..DeadlinePolicy::default()
+        };
+        let working_day = |at: DateTime<Utc>| {
+            policy
+                .calendar
+                .is_working_day(at.with_timezone(&policy.calendar.offset()).date_naive())
+        };
+        // Written on Fri Oct 2 10:00 (a holiday): counted from Thu Oct 8 (day 0), so
+        // acknowledged by Fri Oct 9 17:30, not Oct 4 09:00 inside the holiday.
+        let holiday = cst(2026, 10, 2, 10, 0);
+        let deadlines = policy.deadlines(holiday, "consultation");
+        assert_eq!(deadlines.acknowledge_due_at, cst(2026, 10, 9, 17, 30));
+        assert!(working_day(deadlines.acknowledge_due_at));
+        assert!(working_day(deadlines.resolve_due_at));
+        // Written on a Saturday: due on Tuesday, a working day.
+        let saturday = cst(2026, 11, 28, 11, 0);
+        let deadlines = policy.deadlines(saturday, "complaint");
+        assert_eq!(deadlines.acknowledge_due_at, cst(2026, 12, 1, 17, 30));
+        assert!(working_day(deadlines.acknowledge_due_at));
+        assert!(working_day(deadlines.resolve_due_at));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! unmarked late ticket (see `store::tickets::citizen::lock_overdue`), and it marks
 //! it, records the transition and queues the event together.
 //!
-//! It also gives up answers a stopped replica left `sending` ([`give_up_stale_sends`]).
+//! It also warns about unanswered tickets whose citizen's 48-hour window is about to
+//! close ([`warn_closing_windows`]; the window is not a deadline) and gives up
+//! answers a stopped replica left `sending` ([`give_up_stale_sends`]).
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use chrono::{DateTime, Utc};
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 
+use crate::domain::calendar::{CUSTOMER_SERVICE_WINDOW, WINDOW_WARNING};
 use crate::domain::{Deadline, TicketEvent};
 use crate::store::thread;
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
@@ -125,6 +128,36 @@ pub async fn give_up_stale_sends(db: &PgPool, now: DateTime<Utc>) -> Result<usiz
     Ok(failed)
 }
 
+/// Tickets warned of a closing window per call.
+const WINDOW_BATCH: i64 = 500;
+
+/// Warns about tickets still unanswered whose citizen's 48-hour window closes
+/// within [`WINDOW_WARNING`] of `now`: a history note on the ticket and a log line
+/// naming the department, once per window. The window is not a deadline (the
+/// department is judged on working days, see `domain::calendar`), but an answer
+/// after it reaches the citizen only when they write again. Returns how many
+/// tickets were warned about.
+#[tracing::instrument(skip(db))]
+pub async fn warn_closing_windows(db: &PgPool, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let noted = citizen::note_closing_windows(
+        &mut tx,
+        now,
+        CUSTOMER_SERVICE_WINDOW,
+        WINDOW_WARNING,
+        WINDOW_BATCH,
+    )
+    .await?;
+    tx.commit().await?;
+    for (ticket, department, closes) in &noted {
+        tracing::warn!(ticket = %ticket, %department, %closes, "citizen's window closes soon; ticket unanswered");
+    }
+    if !noted.is_empty() {
+        metrics::counter!("interaction_window_closing_total").increment(noted.len() as u64);
+    }
+    Ok(noted.len())
+}
+
 /// Sweeps every `interval` until the drain begins.
 pub async fn run(
     db: PgPool,
@@ -145,6 +178,9 @@ pub async fn run(
             Ok(report) if report.total() > 0 => signal.notify(),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "deadline sweep failed; retrying next interval"),
+        }
+        if let Err(error) = warn_closing_windows(&db, Utc::now()).await {
+            tracing::warn!(%error, "closing windows not checked; retrying next interval");
         }
         if let Err(error) = give_up_stale_sends(&db, Utc::now()).await {
             tracing::warn!(%error, "stale sends not checked; retrying next interval");

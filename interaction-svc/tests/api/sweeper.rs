@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use interaction_svc::domain::DeadlinePolicy;
-use interaction_svc::jobs::sweeper::sweep_once;
+use interaction_svc::jobs::sweeper::{sweep_once, warn_closing_windows};
 use prost::Message as _;
 use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
 use proto::interaction::v1::TicketActionRequest;
@@ -233,4 +233,50 @@ async fn a_reopened_ticket_late_in_its_first_round_is_escalated_when_its_new_dea
     let later = Utc::now() + Duration::days(30);
     let report = sweep_once(&app.db, later, "supervision").await.unwrap();
     assert_eq!((report.acknowledge_overdue, report.resolve_overdue), (1, 1));
+}
+
+#[tokio::test]
+async fn an_unanswered_ticket_is_noted_once_before_the_citizens_window_closes() {
+    let app = spawn_app().await;
+    // Wrote 43 hours ago: the window closes in 5 hours, within the 6-hour warning.
+    app.insert_follower("o-closing", Some(43 * 60)).await;
+    let closing = app
+        .insert_citizen_ticket("o-closing", "transport", "acknowledged", 43 * 60)
+        .await;
+    // Wrote an hour ago: 47 hours left, nothing to say yet.
+    app.insert_follower("o-recent", Some(60)).await;
+    let recent = app
+        .insert_citizen_ticket("o-recent", "transport", "open", 60)
+        .await;
+
+    warn_closing_windows(&app.db, Utc::now()).await.unwrap();
+    assert_eq!(warn_closing_windows(&app.db, Utc::now()).await.unwrap(), 0);
+
+    let notes = |id: uuid::Uuid| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT note FROM ticket_transitions WHERE ticket_id = $1 AND action = 'window_closing'",
+            )
+            .bind(id)
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let noted = notes(closing).await;
+    assert_eq!(noted.len(), 1, "noted once: {noted:?}");
+    assert!(
+        noted[0].contains("48-hour window closes at"),
+        "{}",
+        noted[0]
+    );
+    assert!(notes(recent).await.is_empty());
+    // The deadline is untouched: the window is not what the department is judged by.
+    let overdue: bool = sqlx::query_scalar("SELECT overdue FROM tickets WHERE id = $1")
+        .bind(closing)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!overdue);
 }

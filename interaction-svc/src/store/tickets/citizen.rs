@@ -226,3 +226,57 @@ pub async fn lock_overdue(
     .fetch_all(&mut **tx)
     .await
 }
+
+/// The history action of a warning that the citizen's window is closing.
+pub const WINDOW_CLOSING: &str = "window_closing";
+
+/// Notes, in the history of every ticket still waiting for its first answer of the
+/// round (open, reopened, acknowledged; nothing held) whose citizen's window closes
+/// within `warning` of `now`, that an answer after `closes` is held until the
+/// citizen writes again; once per window (a note since the last interaction counts).
+/// At most `limit` tickets per call, each locked (`FOR UPDATE SKIP LOCKED`) so
+/// replicas sweeping together note it once. Returns the tickets noted.
+pub async fn note_closing_windows(
+    tx: &mut Transaction<'_, Postgres>,
+    now: DateTime<Utc>,
+    window: chrono::TimeDelta,
+    warning: chrono::TimeDelta,
+    limit: i64,
+) -> Result<Vec<(TicketId, String, DateTime<Utc>)>, sqlx::Error> {
+    let noted: Vec<(uuid::Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "WITH closing AS (
+             SELECT t.id, t.state, t.department, f.last_interaction_at + $2 AS closes
+               FROM tickets t
+               JOIN followers f ON f.account = t.account AND f.openid = t.openid
+              WHERE t.state IN ('open', 'reopened', 'acknowledged')
+                AND NOT t.awaiting_citizen
+                AND f.last_interaction_at + $2 > $1
+                AND f.last_interaction_at + $2 - $3 <= $1
+                AND NOT EXISTS (SELECT 1 FROM ticket_transitions h
+                                 WHERE h.ticket_id = t.id AND h.action = $4
+                                   AND h.at >= f.last_interaction_at)
+              LIMIT $5
+              FOR UPDATE OF t SKIP LOCKED),
+         noted AS (
+             INSERT INTO ticket_transitions
+                    (ticket_id, from_state, to_state, actor, action, note, at)
+             SELECT id, state, state, 'system', $4,
+                    'the citizen''s 48-hour window closes at '
+                        || to_char(closes AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+                        || ' UTC; an answer after it is held until they write again', $1
+               FROM closing
+             RETURNING ticket_id)
+         SELECT c.id, c.department, c.closes FROM closing c JOIN noted n ON n.ticket_id = c.id",
+    )
+    .bind(now)
+    .bind(window)
+    .bind(warning)
+    .bind(WINDOW_CLOSING)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(noted
+        .into_iter()
+        .map(|(id, department, closes)| (TicketId(id), department, closes))
+        .collect())
+}
