@@ -1025,7 +1025,12 @@ impl Articles {
             // An earlier attempt went out though its answer was lost (the retry's
             // `clientmsgid` told): published, with WeChat's job id and counts unknown,
             // and the quota it used kept.
-            Err(SendError::AlreadySent) => {
+            Err(SendError::AlreadySent { msg_id }) => {
+                // The earlier send's job id, recorded as a send's is: its
+                // MASSSENDJOBFINISH and a retraction (message/mass/delete) need it.
+                if let Some(msg_id) = msg_id.as_deref() {
+                    store::set_job(&self.db, id, None, None, Some(msg_id), None).await?;
+                }
                 tracing::warn!(article = %id, "mass send already taken by wechat in an earlier attempt; recorded as published");
                 self.finish(id, Outcome::AlreadySent, &Uuid::now_v7().to_string())
                     .await

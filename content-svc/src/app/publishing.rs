@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sqlx::{PgPool, Postgres, Transaction};
-use wechat::api::mass::{MassContent, MassSend};
+use wechat::api::mass::{MassContent, MassSend, MassSendOutcome};
 use wechat::api::media::ImageFile;
 use wechat::api::publish::DraftArticle;
 use wechat::api::{ApiError, Client, ErrCode};
@@ -57,8 +57,9 @@ pub enum SendError {
     Permanent(String),
     /// WeChat already holds a mass send with this headline's `clientmsgid`: an
     /// earlier attempt, whose answer was lost, went out. Nothing was sent again.
+    /// `msg_id` is that send's job id, as WeChat's 45065 answer names it.
     #[error("wechat already took this mass send (clientmsgid) in an earlier attempt")]
-    AlreadySent,
+    AlreadySent { msg_id: Option<String> },
     /// WeChat's answer to a mass send was lost (a timeout, a proxy's 5xx, an
     /// unreadable body): it may have gone out and been counted. Retried like a
     /// transient failure: the same `clientmsgid` cannot send it twice.
@@ -230,9 +231,12 @@ impl Publisher {
             .client_msg_id(client_msg_id(head.id, head.send_generation));
             send.send_ignore_reprint = u8::from(head.send_ignore_reprint);
             self.pass(&head.account, api::MASS_SENDALL).await?;
-            let sent = match client.mass_send(&send).await {
-                Err(ApiError::Wechat { code, .. }) if code == ErrCode::DUPLICATE_CLIENT_MSG_ID => {
-                    return Err(SendError::AlreadySent);
+            let sent = match client.mass_send_keyed(&send).await {
+                Ok(MassSendOutcome::Sent(sent)) => sent,
+                Ok(MassSendOutcome::AlreadyTaken { msg_id }) => {
+                    return Err(SendError::AlreadySent {
+                        msg_id: msg_id.map(|id| id.to_string()),
+                    });
                 }
                 Err(error @ ApiError::Wechat { code, .. })
                     if code == ErrCode::CLIENT_MSG_ID_RETRY_TOO_FAST =>
@@ -242,7 +246,7 @@ impl Publisher {
                 Err(error) if error.outcome_unknown() => {
                     return Err(SendError::AnswerLost(error.to_string()));
                 }
-                other => other?,
+                Err(error) => return Err(error.into()),
             };
             Ok(Handed {
                 media_id,

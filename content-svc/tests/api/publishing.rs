@@ -701,6 +701,58 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
 }
 
 #[tokio::test]
+async fn a_mass_send_recorded_published_by_its_duplicate_answer_can_be_retracted_by_its_msg_id() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    stack.wechat_loses_answer(SENDALL);
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried");
+    // WeChat's minute for the clientmsgid passes; the retry meets 45065, whose
+    // answer names the send WeChat took.
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&stack.app.db)
+        .await
+        .expect("retry due");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+
+    client
+        .retract_article(by(
+            pb::ArticleRef {
+                id: id.clone(),
+                comment: "内容有误，撤回".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("retracted on WeChat by the send's msg_id");
+    let deletes = stack.mock.state().calls_to("/cgi-bin/message/mass/delete");
+    assert_eq!(deletes.len(), 1);
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT mass_msg_id FROM articles WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("read");
+    let deleted = deletes[0].body.as_ref().expect("body")["msg_id"].to_string();
+    assert_eq!(Some(deleted), recorded);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
 async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again() {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();

@@ -100,7 +100,10 @@ pub(super) async fn api_call(
             (endpoint.op)(&mut world, &req)
         })
     };
-    let answer = result.unwrap_or_else(|e| json!({"errcode": e.code, "errmsg": e.msg}));
+    let answer = result.unwrap_or_else(|e| match e.msg_id {
+        Some(msg_id) => json!({"errcode": e.code, "errmsg": e.msg, "msg_id": msg_id}),
+        None => json!({"errcode": e.code, "errmsg": e.msg}),
+    });
     let errcode = answer.get("errcode").and_then(Value::as_i64).unwrap_or(0);
     let appid = appid.or_else(|| query.get("appid").cloned()).or_else(|| {
         recorded_body

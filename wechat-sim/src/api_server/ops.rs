@@ -476,7 +476,11 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
                     "clientmsgid retry too fast, retry after 1 minute",
                 ));
             }
-            return Err(WxErr::new(45065, "clientmsgid exist"));
+            // WeChat's answer names the send it took, as a first answer would.
+            return Err(WxErr {
+                msg_id: Some(taken.msg_id),
+                ..WxErr::new(45065, "clientmsgid exist")
+            });
         }
     }
     let used = match account.kind {
@@ -501,9 +505,13 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     account.mass_sends.push(now);
     let msg_id = 1_000_000_000u64 + id;
     if let Some(client_id) = str_field(&req.body, "clientmsgid") {
-        account
-            .mass_client_ids
-            .insert(client_id.to_owned(), ClientMsg { taken_at: now });
+        account.mass_client_ids.insert(
+            client_id.to_owned(),
+            ClientMsg {
+                taken_at: now,
+                msg_id,
+            },
+        );
     }
     let mut answer = json!({"msg_id": msg_id});
     if is_article {

@@ -100,6 +100,8 @@ pub struct WxErr {
     pub code: i64,
     /// The `errmsg`.
     pub msg: String,
+    /// The `msg_id` some answers carry (45065: the mass send already taken).
+    pub msg_id: Option<u64>,
 }
 
 impl WxErr {
@@ -107,6 +109,7 @@ impl WxErr {
         Self {
             code,
             msg: msg.into(),
+            msg_id: None,
         }
     }
 }
@@ -204,6 +207,7 @@ pub(crate) struct Publish {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientMsg {
     pub(crate) taken_at: DateTime<Utc>,
+    pub(crate) msg_id: u64,
 }
 
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use wechat::api::custom::{CustomMessage, MiniProgramPage, NewsArticle};
-use wechat::api::mass::{MassContent, MassSend};
+use wechat::api::mass::{MassContent, MassSend, MassSendOutcome};
 use wechat::api::menu::{Button, Menu};
 use wechat::api::publish::{DraftArticle, PublishState};
 use wechat::api::template::TemplateMessage;
@@ -173,7 +173,7 @@ async fn a_repeated_clientmsgid_is_too_fast_for_a_minute_a_duplicate_for_a_day_t
     let mock = spawn_mock().await;
     let client = local_client(&mock, APPID, SECRET);
     let send = MassSend::to_all(MassContent::text("明天停水")).client_msg_id("m-1");
-    client.mass_send(&send).await.unwrap();
+    let first = client.mass_send(&send).await.unwrap();
 
     // Within the minute: refused as too fast, nothing sent.
     let err = client.mass_send(&send).await.unwrap_err();
@@ -182,6 +182,13 @@ async fn a_repeated_clientmsgid_is_too_fast_for_a_minute_a_duplicate_for_a_day_t
     inject(&mock, serde_json::json!({"age_client_msg_ids_secs": 60})).await;
     let err = client.mass_send(&send).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrCode::DUPLICATE_CLIENT_MSG_ID));
+    // The 45065 answer names the send taken, as the keyed call keeps it.
+    assert_eq!(
+        client.mass_send_keyed(&send).await.unwrap(),
+        MassSendOutcome::AlreadyTaken {
+            msg_id: Some(first.msg_id)
+        }
+    );
     // After a day WeChat has forgotten it: the same clientmsgid goes out again.
     inject(
         &mock,

@@ -159,10 +159,48 @@ struct Preview<'a> {
     content: &'a MassContent,
 }
 
+/// What a mass send with a `clientmsgid` came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MassSendOutcome {
+    /// WeChat took it now.
+    Sent(MassSent),
+    /// WeChat had taken a send with this `clientmsgid` before (45065: an earlier
+    /// attempt whose answer was lost went out); nothing was sent now. `msg_id` is
+    /// that send's job id, when WeChat's answer names it.
+    AlreadyTaken {
+        /// The earlier send's job id.
+        msg_id: Option<u64>,
+    },
+}
+
 impl Client {
     /// Mass-sends to all followers or a tag (`POST /cgi-bin/message/mass/sendall`).
     pub async fn mass_send(&self, send: &MassSend) -> Result<MassSent, ApiError> {
         self.post("/cgi-bin/message/mass/sendall", send).await
+    }
+
+    /// Mass-sends like [`Client::mass_send`], but a 45065 answer (the
+    /// `clientmsgid`'s send was taken earlier) is an outcome keeping the earlier
+    /// send's `msg_id`, so the caller can record it like a send's job id (the job's
+    /// `MASSSENDJOBFINISH` names it, and deleting the send needs it).
+    pub async fn mass_send_keyed(&self, send: &MassSend) -> Result<MassSendOutcome, ApiError> {
+        #[derive(Deserialize)]
+        struct Taken {
+            errcode: i64,
+            #[serde(default)]
+            msg_id: Option<u64>,
+        }
+        self.post_reading("/cgi-bin/message/mass/sendall", send, |bytes| {
+            if let Ok(taken) = serde_json::from_slice::<Taken>(bytes)
+                && taken.errcode == super::ErrCode::DUPLICATE_CLIENT_MSG_ID.0
+            {
+                return Ok(MassSendOutcome::AlreadyTaken {
+                    msg_id: taken.msg_id,
+                });
+            }
+            super::decode(bytes).map(MassSendOutcome::Sent)
+        })
+        .await
     }
 
     /// Sends a preview of mass content to one follower (`POST /cgi-bin/message/mass/preview`).
