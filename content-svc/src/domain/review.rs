@@ -439,9 +439,36 @@ pub fn post_publish_edit_size(before: &str, after: &str) -> usize {
     (a.len() - prefix - suffix).max(b.len() - prefix - suffix)
 }
 
+/// How far ahead an article may be scheduled: a year. A later time is a typo,
+/// and one in the year 200000 would wait in the schedule for ever.
+pub const SCHEDULE_AHEAD_MAX_DAYS: i64 = 366;
+
+/// Checks the time an article is scheduled for, `now` being now; the message
+/// names the field (`at`).
+pub fn check_schedule_time(
+    at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    if at > now + chrono::Duration::days(SCHEDULE_AHEAD_MAX_DAYS) {
+        return Err(format!(
+            "at ({}) is more than {SCHEDULE_AHEAD_MAX_DAYS} days ahead",
+            at.to_rfc3339()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_article_is_scheduled_at_most_a_year_ahead() {
+        let now = chrono::Utc::now();
+        assert!(check_schedule_time(now + chrono::Duration::days(366), now).is_ok());
+        let err = check_schedule_time(now + chrono::Duration::days(367), now).unwrap_err();
+        assert!(err.starts_with("at ("), "{err}");
+    }
 
     fn actor(id: &str, role: Role) -> Actor {
         Actor {

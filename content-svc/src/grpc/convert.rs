@@ -320,6 +320,11 @@ pub fn parse_page_token(raw: &str) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>
     let bad = || GrpcError::Invalid("page_token is not one this service issued".into());
     let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
+    // Every token issued is an update time after 1970; PostgreSQL cannot compare
+    // one before 4713 BC at all.
+    if micros < 0 {
+        return Err(bad());
+    }
     Ok(Some((
         DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
         id.parse().map_err(|_| bad())?,

@@ -106,6 +106,16 @@ fn line<'a>(field: &str, value: &'a str) -> Result<&'a str, GrpcError> {
     Ok(value)
 }
 
+/// Another account looks absent to this key (`AppError::NotFound` would say
+/// "article not found" of an account).
+fn reach(who: &Who, account: &str) -> Result<(), Status> {
+    if who.accounts.contains(account) {
+        Ok(())
+    } else {
+        Err(Status::not_found(format!("account {account} not found")))
+    }
+}
+
 /// The lexicon has no account: it screens every account's articles, so only a key
 /// reaching every account may change it (a county's admin may not change the city's).
 fn lexicon_writer<T>(request: &Request<T>) -> Result<Who, Status> {
@@ -312,6 +322,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
+        reach(&who, &account)?;
         let channel = convert::channel(&req)?;
         let content = convert::content(req.content)?;
         let view = self
@@ -447,8 +458,13 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
-        let at =
-            convert::time(req.at).ok_or_else(|| GrpcError::Invalid("at is required".into()))?;
+        let at = req
+            .at
+            .ok_or_else(|| GrpcError::Invalid("at is required".into()))?;
+        let at = convert::time(Some(at))
+            .ok_or_else(|| GrpcError::Invalid("at is not a time this service can keep".into()))?;
+        crate::domain::review::check_schedule_time(at, chrono::Utc::now())
+            .map_err(GrpcError::Invalid)?;
         self.act(&who, &req.id, Action::Schedule, "", &[], Some(at))
             .await
     }
@@ -548,6 +564,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
+        reach(&who, account)?;
         let image = self
             .articles
             .media()
@@ -567,6 +584,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
+        reach(&who, account)?;
         let message = match req.message_id.trim() {
             "" => None,
             id => Some(convert::message_id(id)?),
@@ -672,11 +690,18 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
         }
-        let (kind, used, limit, next) = self
-            .articles
-            .quota_status(&who, &account)
-            .await
-            .map_err(GrpcError::from)?;
+        reach(&who, &account)?;
+        let (kind, used, limit, next) =
+            self.articles
+                .quota_status(&who, &account)
+                .await
+                .map_err(|e| match e {
+                    // The only thing missing here is the account (WeChat's kind unknown).
+                    app::AppError::NotFound => {
+                        Status::not_found(format!("account {account} not found"))
+                    }
+                    e => GrpcError::from(e).into(),
+                })?;
         let rates = self
             .articles
             .call_rates(&who, &account)

@@ -9,8 +9,8 @@ use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{Stack, article, create, next_event, spawn_stack};
 use crate::helpers::{
-    ADMIN_KEY, AUTHOR_KEY, COUNTY_ADMIN_KEY, PUBLISHER_KEY, REVIEWER_KEY, WATER_EDITOR_KEY, authed,
-    by, spawn_app,
+    ADMIN_KEY, AUTHOR_KEY, COUNTY_ADMIN_KEY, COUNTY_REVIEWER_KEY, PUBLISHER_KEY, REVIEWER_KEY,
+    WATER_EDITOR_KEY, authed, by, spawn_app,
 };
 
 /// 李 of the press office creates a draft on `demo`; its id.
@@ -226,4 +226,86 @@ async fn a_county_admin_may_not_change_the_lexicon_that_screens_the_citys_articl
         .into_inner()
         .entries;
     assert!(entries.contains(&entry), "{entries:?}");
+}
+
+#[tokio::test]
+async fn a_page_token_from_before_1970_is_an_invalid_argument_not_an_internal_error() {
+    let app = spawn_app().await;
+
+    let refused = app
+        .client
+        .clone()
+        .list_articles(by(
+            pb::ListArticlesRequest {
+                // Before 4713 BC, which PostgreSQL cannot hold.
+                page_token: format!("-300000000000000000_{}", uuid::Uuid::nil()),
+                ..Default::default()
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        refused.message(),
+        "page_token is not one this service issued"
+    );
+}
+
+#[tokio::test]
+async fn a_schedule_beyond_a_year_or_beyond_any_calendar_is_refused_naming_at() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let schedule = |seconds: i64| {
+        by(
+            pb::ScheduleArticleRequest {
+                id: id.clone(),
+                at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        )
+    };
+    let mut client = stack.app.client.clone();
+
+    // 1 January 200000.
+    let far = client
+        .schedule_article(schedule(6_249_223_008_000))
+        .await
+        .expect_err("refused");
+    let beyond = client
+        .schedule_article(schedule(i64::MAX))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(far.code(), Code::InvalidArgument);
+    assert!(far.message().contains("days ahead"), "{}", far.message());
+    assert_eq!(beyond.code(), Code::InvalidArgument);
+    assert_eq!(beyond.message(), "at is not a time this service can keep");
+    let (state, _) = state_and_audit(&stack, &id).await;
+    assert_eq!(state, pb::ArticleState::Approved as i32);
+}
+
+#[tokio::test]
+async fn another_accounts_quota_is_an_account_not_found_not_an_article() {
+    let stack = spawn_stack(AccountKind::Service).await;
+
+    let refused = stack
+        .app
+        .client
+        .clone()
+        .get_quota_status(by(
+            pb::GetQuotaStatusRequest {
+                account: "demo".into(),
+            },
+            COUNTY_REVIEWER_KEY,
+            "zhou",
+        ))
+        .await
+        .expect_err("refused");
+
+    assert_eq!(refused.code(), Code::NotFound);
+    assert_eq!(refused.message(), "account demo not found");
 }
