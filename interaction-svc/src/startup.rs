@@ -133,6 +133,7 @@ impl Application {
             watch,
             self.departments.clone(),
             self.rule_accounts.clone(),
+            self.runtime.auth(),
         );
         self.background
             .spawn_held_retry(&self.runtime, self.deliverer.clone());

@@ -14,6 +14,7 @@ mod tickets;
 mod watch;
 
 use platform::Role;
+use platform::grpc::AuthInterceptor;
 use platform::ids::{AccountId, OpenId};
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -49,6 +50,8 @@ pub struct InteractionGrpc {
     departments: Arc<Departments>,
     /// The accounts rules may name; `None`: any (no `WECHAT_ACCOUNTS` configured).
     accounts: Option<Arc<BTreeSet<String>>>,
+    /// The API keys in use: which accounts each department's agents reach.
+    keys: AuthInterceptor,
 }
 
 impl InteractionGrpc {
@@ -61,6 +64,7 @@ impl InteractionGrpc {
         watch: QueueWatch,
         departments: Departments,
         accounts: Option<BTreeSet<String>>,
+        keys: AuthInterceptor,
     ) -> Self {
         Self {
             tickets,
@@ -69,6 +73,7 @@ impl InteractionGrpc {
             watch,
             departments: Arc::new(departments),
             accounts: accounts.map(Arc::new),
+            keys,
         }
     }
 
@@ -93,6 +98,27 @@ impl InteractionGrpc {
             field,
             format!("{id} is not a department of this install"),
         ))
+    }
+
+    /// Refuses a department none of whose keys reaches `account`: a ticket of that
+    /// account sent there would be seen by nobody (its agents get NOT_FOUND, the sender
+    /// loses it from its queue). A department no key names (an escalation desk that
+    /// only receives work) is accepted.
+    fn serves_account(
+        &self,
+        field: &'static str,
+        id: &str,
+        account: &str,
+    ) -> Result<(), GrpcError> {
+        match self.keys.department_reaches(id, account) {
+            Some(false) => Err(GrpcError::invalid(
+                field,
+                format!(
+                    "{id} has no API key that reaches account {account}; its agents could not see the ticket"
+                ),
+            )),
+            Some(true) | None => Ok(()),
+        }
     }
 }
 

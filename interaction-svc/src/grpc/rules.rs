@@ -109,6 +109,7 @@ impl InteractionGrpc {
         rule.validate().map_err(GrpcError::from)?;
         self.configured_account(&rule.account)?;
         self.known_department("department", rule.department.trim())?;
+        self.serves_account("department", rule.department.trim(), &rule.account)?;
         let saved = self
             .rules
             .create_routing_rule(rule)

@@ -106,6 +106,12 @@ impl InteractionGrpc {
         let note = bounded("note", &request.note, MAX_NOTE_CHARS)?;
         if !department.is_empty() {
             self.known_department("department", department)?;
+            let view = self
+                .tickets
+                .get(id, agent(&caller, ""))
+                .await
+                .map_err(GrpcError::from)?;
+            self.serves_account("department", department, view.ticket.account.as_str())?;
         }
         let assignment = Assignment {
             department: (!department.is_empty()).then_some(department),

@@ -20,6 +20,8 @@ pub const COUNTY_AGENT_KEY: &str = "county-agent-key-0001";
 pub const COUNTY_ADMIN_KEY: &str = "county-admin-key-0001";
 /// The county's account.
 pub const COUNTY: &str = "yizhang";
+/// A city-only department's agent: `transport-city` reaches the city's account only.
+pub const CITY_TRANSPORT_KEY: &str = "city-transport-key-01";
 
 pub struct TestApp {
     pub grpc_port: u16,
@@ -75,7 +77,8 @@ pub async fn spawn_app_in(test_db: TestDb, database_url: &str, extra: &[(&str, &
          transport:agent:{TRANSPORT_AGENT_KEY},publicity:editor:{EDITOR_KEY},\
          social-security:viewer:{SOCIAL_VIEWER_KEY},\
          social-security@{COUNTY}:agent+viewer:{COUNTY_AGENT_KEY},\
-         yizhang-office@{COUNTY}:admin:{COUNTY_ADMIN_KEY}"
+         yizhang-office@{COUNTY}:admin:{COUNTY_ADMIN_KEY},\
+         transport-city@{ACCOUNT}:agent:{CITY_TRANSPORT_KEY}"
     );
     let env = service_env(
         &test_db,
