@@ -101,9 +101,12 @@ pub async fn list(
 
 /// The statement of [`escalated_twice`] (`$1` the account); public so a test can check
 /// its plan. `overdue_count >= 2` lets it read the partial index `ticket_times_escalated`.
+/// A row written before `last_closed_at` existed (0007 filled it once) has its close in
+/// `closed_at` only.
 pub const ESCALATED_TWICE_SQL: &str = "SELECT ticket_id FROM ticket_times
       WHERE account = $1 AND overdue_count >= 2
-        AND (last_closed_at IS NULL OR last_reopened_at > last_closed_at)
+        AND (COALESCE(last_closed_at, closed_at) IS NULL
+             OR last_reopened_at > COALESCE(last_closed_at, closed_at))
       ORDER BY ticket_id";
 
 /// The tickets of `account` that went overdue at least twice and are open (never

@@ -238,8 +238,15 @@ pub async fn tickets_opened(
     until: DateTime<Utc>,
 ) -> Result<Vec<TicketTimes>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT department, acknowledged_by, closed_by, acknowledge_missed_by,
-                resolve_missed_by, opened_at, acknowledged_at, closed_at, acknowledge_due_at,
+        // A close is the acknowledgement of a ticket closed straight from open. Migration
+        // 0011 folded that into the rows of its day only; the previous release (during a
+        // rollout, after a rollback) still writes closes without it, so it is read here.
+        "SELECT department,
+                CASE WHEN acknowledged_at IS NULL THEN closed_by ELSE acknowledged_by END
+                    AS acknowledged_by,
+                closed_by, acknowledge_missed_by, resolve_missed_by, opened_at,
+                COALESCE(acknowledged_at, closed_at) AS acknowledged_at, closed_at,
+                acknowledge_due_at,
                 resolve_due_at, acknowledge_missed_at, resolve_missed_at, overdue_count
            FROM ticket_times
           WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",
@@ -277,12 +284,14 @@ pub const TICKET_SUMMARIES_SQL: &str = "SELECT account,
                                    AND (acknowledged_at IS NOT NULL OR closed_at IS NOT NULL))
                     AS recent_answered,
                 count(*) FILTER (WHERE opened_at >= $2
-                                   AND (acknowledged_at IS NOT NULL OR acknowledge_due_at <= $4))
+                                   AND (acknowledged IS NOT NULL OR acknowledge_due_at <= $4))
                     AS in_window,
-                count(*) FILTER (WHERE opened_at >= $2 AND acknowledged_at IS NOT NULL
-                                   AND (acknowledge_due_at IS NULL OR acknowledged_at <= acknowledge_due_at))
+                count(*) FILTER (WHERE opened_at >= $2 AND acknowledged IS NOT NULL
+                                   AND (acknowledge_due_at IS NULL OR acknowledged <= acknowledge_due_at))
                     AS acknowledged_in_time
-           FROM ticket_times
+           FROM ticket_times,
+                -- A close is the acknowledgement (see `tickets_opened`).
+                LATERAL (SELECT COALESCE(acknowledged_at, closed_at) AS acknowledged) a
           WHERE opened_at >= LEAST($1, $2) AND opened_at < $3
           GROUP BY account";
 

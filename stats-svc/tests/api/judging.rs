@@ -474,3 +474,64 @@ async fn readiness_of_a_past_day_ignores_what_happened_after_it() {
     db.close().await;
     app.stop().await;
 }
+
+/// The previous release (still running during a rollout, or again after a rollback)
+/// folds a close straight from open without the acknowledgement migration 0011 gave
+/// older rows once. Such a row, closed ten minutes after it came in, counts as
+/// acknowledged in time in the scorecard and in inspection readiness.
+#[tokio::test]
+async fn a_close_written_by_the_previous_release_counts_as_the_acknowledgement() {
+    use stats_svc::app::inspection::readiness;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    // The row as the previous release's `record_ticket` leaves it.
+    sqlx::query(
+        "INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at,
+                                   closed_at, last_closed_at, closed_by, acknowledge_due_at,
+                                   resolve_due_at, deadlines_at)
+         VALUES ('chenzhou', 'old-dup', 'water', $1, $1, $2, $2, 'water', $3, $4, $1)",
+    )
+    .bind(at("2026-11-30T01:00:00Z"))
+    .bind(at("2026-11-30T01:10:00Z"))
+    .bind(at("2026-11-30T02:00:00Z"))
+    .bind(at("2026-11-30T04:00:00Z"))
+    .execute(&db)
+    .await
+    .unwrap();
+    let card = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let water = &card.departments[0];
+    assert_eq!(
+        (water.acknowledge_judged, water.acknowledged_in_time),
+        (1, 1.0),
+        "closed 10 minutes after opening by the previous release, yet judged late"
+    );
+    let report = readiness(
+        &db,
+        &InspectionRules::default(),
+        &AccountId::parse("chenzhou").unwrap(),
+        "2026-11-30".parse().unwrap(),
+        at("2026-11-30T06:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.acknowledged_in_time, 1.0,
+        "readiness judges the previous release's close late: {report:?}"
+    );
+    db.close().await;
+    app.stop().await;
+}
