@@ -7,8 +7,9 @@
 //! it, records the transition and queues the event together.
 //!
 //! It also warns about unanswered tickets whose citizen's 48-hour window is about to
-//! close ([`warn_closing_windows`]; the window is not a deadline) and gives up
-//! answers a stopped replica left `sending` ([`give_up_stale_sends`]).
+//! close ([`warn_closing_windows`]; the window is not a deadline), deletes directory
+//! answers past their use ([`prune_directory_answers`]) and gives up answers a
+//! stopped replica left `sending` ([`give_up_stale_sends`]).
 
 use std::time::Duration;
 
@@ -18,9 +19,9 @@ use sqlx::PgPool;
 
 use crate::domain::calendar::{CUSTOMER_SERVICE_WINDOW, WINDOW_WARNING};
 use crate::domain::{Deadline, TicketEvent};
-use crate::store::thread;
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
 use crate::store::tickets::{SYSTEM_ACTOR, citizen};
+use crate::store::{directory, thread};
 use platform::outbox::OutboxSignal;
 
 /// Tickets marked per statement, so a backlog after downtime is taken in bites.
@@ -158,6 +159,20 @@ pub async fn warn_closing_windows(db: &PgPool, now: DateTime<Utc>) -> Result<usi
     Ok(noted.len())
 }
 
+/// How long a directory answer is kept: far beyond the 30-minute follow-up it
+/// serves, so a follow-up delivered late (a consumer backlog) still finds it.
+pub const DIRECTORY_ANSWER_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Directory answers deleted per sweep; the rest wait for the next one.
+const PRUNE_BATCH: i64 = 1000;
+
+/// Deletes directory answers older than [`DIRECTORY_ANSWER_RETENTION`] at `now`
+/// (idempotent, so every replica may run it). Returns how many were deleted.
+#[tracing::instrument(skip(db))]
+pub async fn prune_directory_answers(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    directory::prune_answers(db, now - DIRECTORY_ANSWER_RETENTION, PRUNE_BATCH).await
+}
+
 /// Sweeps every `interval` until the drain begins.
 pub async fn run(
     db: PgPool,
@@ -181,6 +196,9 @@ pub async fn run(
         }
         if let Err(error) = warn_closing_windows(&db, Utc::now()).await {
             tracing::warn!(%error, "closing windows not checked; retrying next interval");
+        }
+        if let Err(error) = prune_directory_answers(&db, Utc::now()).await {
+            tracing::warn!(%error, "old directory answers not pruned; retrying next interval");
         }
         if let Err(error) = give_up_stale_sends(&db, Utc::now()).await {
             tracing::warn!(%error, "stale sends not checked; retrying next interval");

@@ -314,3 +314,23 @@ pub async fn clear_answer(
         .await?;
     Ok(())
 }
+
+/// Deletes up to `limit` directory answers given before `before` (they serve a
+/// follow-up within minutes, `domain::directory::FOLLOW_UP_WINDOW`; kept beyond
+/// that they are only the citizen's data). Returns how many were deleted.
+pub async fn prune_answers(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM directory_answers
+          WHERE (account, openid) IN (SELECT account, openid FROM directory_answers
+                                       WHERE answered_at < $1 LIMIT $2)",
+    )
+    .bind(before)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

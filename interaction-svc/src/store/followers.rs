@@ -73,7 +73,10 @@ pub async fn subscribe(
     Ok(applied == 1)
 }
 
-/// Records an unfollow at `at`. Returns false when a later follow is already recorded.
+/// Records an unfollow at `at` and forgets the follower's reported location (WeChat
+/// asks accounts to delete a user's data when they unfollow; the openid, the dates
+/// and the tickets stay, as the record of the service given). Returns false when a
+/// later follow is already recorded.
 pub async fn unsubscribe(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
@@ -83,7 +86,9 @@ pub async fn unsubscribe(
     let applied = sqlx::query(
         "INSERT INTO followers (account, openid, subscribed, unsubscribed_at) VALUES ($1, $2, false, $3)
          ON CONFLICT (account, openid) DO UPDATE
-            SET subscribed = false, unsubscribed_at = EXCLUDED.unsubscribed_at
+            SET subscribed = false, unsubscribed_at = EXCLUDED.unsubscribed_at,
+                latitude = NULL, longitude = NULL, location_precision = NULL,
+                location_at = NULL
           WHERE followers.subscribed_at IS NULL OR followers.subscribed_at <= EXCLUDED.unsubscribed_at",
     )
     .bind(account)
@@ -104,7 +109,9 @@ pub struct ReportedLocation {
     pub at: DateTime<Utc>,
 }
 
-/// Keeps the newest reported location.
+/// Keeps the newest reported location, unless it was reported before the follower's
+/// unfollow (a late or redelivered report must not bring back what the unfollow
+/// deleted).
 pub async fn locate(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
@@ -114,7 +121,8 @@ pub async fn locate(
     sqlx::query(
         "UPDATE followers
             SET latitude = $3, longitude = $4, location_precision = $5, location_at = $6
-          WHERE account = $1 AND openid = $2 AND (location_at IS NULL OR location_at <= $6)",
+          WHERE account = $1 AND openid = $2 AND (location_at IS NULL OR location_at <= $6)
+            AND (unsubscribed_at IS NULL OR unsubscribed_at < $6)",
     )
     .bind(account)
     .bind(openid)

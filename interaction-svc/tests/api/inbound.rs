@@ -222,6 +222,44 @@ async fn an_older_follow_handled_late_does_not_rewind_the_newer_one() {
 }
 
 #[tokio::test]
+async fn an_unfollow_deletes_the_followers_location() {
+    let app = spawn_app().await;
+    let mut citizen = Citizen::new();
+    app.publish(&citizen.does(CitizenAction::Subscribe)).await;
+    app.publish(&citizen.does(CitizenAction::LocationEvent {
+        latitude: 25.77,
+        longitude: 113.01,
+        precision: 30.0,
+    }))
+    .await;
+    eventually("the location is recorded", || async {
+        app.follower(&citizen.openid)
+            .await
+            .filter(|f| f.latitude.is_some())
+    })
+    .await;
+
+    app.publish(&citizen.does(CitizenAction::Unsubscribe)).await;
+    eventually("the unfollow is recorded", || async {
+        app.follower(&citizen.openid)
+            .await
+            .filter(|f| !f.subscribed)
+    })
+    .await;
+
+    let location: (Option<f64>, Option<f64>, Option<f64>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT latitude, longitude, location_precision, location_at
+               FROM followers WHERE account = $1 AND openid = $2",
+    )
+    .bind(ACCOUNT)
+    .bind(&citizen.openid)
+    .fetch_one(&app.db)
+    .await
+    .expect("read follower");
+    assert_eq!(location, (None, None, None, None));
+}
+
+#[tokio::test]
 async fn a_menu_click_opens_the_window_and_a_later_location_report_is_recorded_without_it() {
     let app = spawn_app().await;
     let mut citizen = Citizen::new();

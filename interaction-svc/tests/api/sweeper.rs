@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use interaction_svc::domain::DeadlinePolicy;
-use interaction_svc::jobs::sweeper::{sweep_once, warn_closing_windows};
+use interaction_svc::jobs::sweeper::{prune_directory_answers, sweep_once, warn_closing_windows};
 use prost::Message as _;
 use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
 use proto::interaction::v1::TicketActionRequest;
@@ -279,4 +279,30 @@ async fn an_unanswered_ticket_is_noted_once_before_the_citizens_window_closes() 
         .await
         .unwrap();
     assert!(!overdue);
+}
+
+#[tokio::test]
+async fn directory_answers_past_their_use_are_pruned() {
+    let app = spawn_app().await;
+    for (openid, hours_ago) in [("o-old", 25), ("o-fresh", 0)] {
+        sqlx::query(
+            "INSERT INTO directory_answers
+                 (account, openid, event_id, service_id, service_name, msg_type, body, answered_at)
+             VALUES ($1, $2, 'e', $3, '公积金提取', 'news', '{}',
+                     now() - make_interval(hours => $4))",
+        )
+        .bind(ACCOUNT)
+        .bind(openid)
+        .bind(uuid::Uuid::now_v7())
+        .bind(hours_ago)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    prune_directory_answers(&app.db, Utc::now()).await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT openid FROM directory_answers")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, ["o-fresh"]);
 }
