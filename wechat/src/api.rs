@@ -340,7 +340,15 @@ impl Client {
     {
         let mut token_retried = false;
         loop {
-            let token = self.access_token().await?;
+            let token = self.access_token().await.map_err(|error| {
+                // A token fetch whose answer was lost says nothing about the call,
+                // which was never made: callers must not record "may have been sent".
+                if error.outcome_unknown() {
+                    ApiError::TokenUnavailable(Box::new(error))
+                } else {
+                    error
+                }
+            })?;
             let result = self.retry_busy(|| attempt(token.clone())).await;
             match result {
                 Err(ApiError::Wechat { code, .. })

@@ -89,7 +89,8 @@ impl From<ApiError> for SendError {
             ApiError::Timeout
             | ApiError::Http(_)
             | ApiError::Status(_)
-            | ApiError::TokenCache(_) => true,
+            | ApiError::TokenCache(_)
+            | ApiError::TokenUnavailable(_) => true,
             ApiError::Wechat { code, .. } => {
                 code.is_busy()
                     || *code == ErrCode::API_DAILY_QUOTA

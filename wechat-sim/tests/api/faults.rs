@@ -60,3 +60,31 @@ async fn slow_answers_hit_the_per_call_timeout() {
         .unwrap_err();
     assert!(matches!(err, ApiError::Timeout), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_lost_token_fetch_is_a_definite_failure_and_the_call_is_never_made() {
+    let mock = spawn_mock().await;
+    mock.state().add_followers(APPID, ["citizen-1"]).unwrap();
+    interact(&mock, APPID, "citizen-1").await;
+    let client = local_client(&mock, APPID, SECRET);
+    // The token fetch reaches WeChat but its answer is lost (a proxy's 502).
+    inject(
+        &mock,
+        json!({"lose_answers": 1, "lose_path": "/cgi-bin/stable_token"}),
+    )
+    .await;
+
+    let error = client
+        .send_custom_message(&wechat::api::custom::CustomMessage::text(
+            "citizen-1",
+            "您好",
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ApiError::TokenUnavailable(_)), "{error:?}");
+    assert!(
+        !error.outcome_unknown(),
+        "nothing can have reached the citizen"
+    );
+    assert_eq!(calls_to(&mock, "/cgi-bin/message/custom/send"), 0);
+}

@@ -168,6 +168,10 @@ pub enum ApiError {
     /// The shared access-token cache failed.
     #[error(transparent)]
     TokenCache(#[from] crate::token::TokenCacheError),
+    /// The access token could not be had (its fetch timed out, got a 5xx, or an
+    /// unreadable answer): the call itself was never made, so nothing was done.
+    #[error("no access token: {0}")]
+    TokenUnavailable(#[source] Box<ApiError>),
     /// The client was configured wrongly (for example an unparsable base URL).
     #[error("invalid api client configuration: {0}")]
     Config(String),
@@ -194,7 +198,11 @@ impl ApiError {
             // A front end's 4xx means the request went no further.
             Self::Status(status) => *status >= 500,
             Self::Http(error) => !(error.is_connect() || error.is_builder()),
-            Self::Wechat { .. } | Self::TokenCache(_) | Self::Config(_) => false,
+            // The token fetch's own answer may be lost; the business call was not made.
+            Self::Wechat { .. }
+            | Self::TokenCache(_)
+            | Self::TokenUnavailable(_)
+            | Self::Config(_) => false,
         }
     }
 
@@ -225,6 +233,7 @@ mod tests {
         };
         assert!(!wechat.outcome_unknown());
         assert!(!ApiError::Config("base url".into()).outcome_unknown());
+        assert!(!ApiError::TokenUnavailable(Box::new(ApiError::Timeout)).outcome_unknown());
     }
 
     #[tokio::test]
