@@ -46,7 +46,7 @@ pub struct DashboardState {
     pub auth: AuthInterceptor,
     /// Whether a loopback peer needs no login.
     pub trust_loopback: bool,
-    /// What "today" is (the ranking page's default month; tests fix it).
+    /// What "today" is for the pages (tests fix it); sessions expire by the system clock.
     pub clock: Clock,
 }
 
@@ -133,7 +133,7 @@ async fn overview(
         Ok(None) => return to_login(),
         Err(response) => return response,
     };
-    let now = Utc::now();
+    let now = (state.clock)();
     let today = office_day(now, state.settings.office);
     match app::dashboard::overview(
         &state.db,
@@ -179,7 +179,7 @@ async fn account(
         &state.db,
         &state.settings.rules,
         &id,
-        Utc::now(),
+        (state.clock)(),
         days,
         state.settings.office,
     )

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde_json::json;
 
 use crate::app::dashboard::{AccountLine, AccountPage};
@@ -166,10 +166,14 @@ pub fn overview(today: NaiveDate, lines: &[AccountLine], alarms: &[AlarmRow]) ->
 
 /// An account's charts: followers, messages and tickets, department compliance.
 pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
+    // Up to 366 days: across a new year `MM-DD` would name two days alike.
+    let across_years =
+        page.days.first().map(|d| d.day.year()) != page.days.last().map(|d| d.day.year());
+    let date_format = if across_years { "%Y-%m-%d" } else { "%m-%d" };
     let dates: Vec<String> = page
         .days
         .iter()
-        .map(|d| d.day.format("%m-%d").to_string())
+        .map(|d| d.day.format(date_format).to_string())
         .collect();
     let pick = |f: &dyn Fn(&crate::app::dashboard::DayFigures) -> i64| -> Vec<i64> {
         page.days.iter().map(f).collect()

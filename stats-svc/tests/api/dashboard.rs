@@ -598,3 +598,20 @@ async fn the_ranking_page_opens_on_the_last_month_and_marks_it_provisional_while
     );
     app.stop().await;
 }
+
+/// An account page over 90 days on 1 March runs from December to March: its charts'
+/// dates carry the year, so 31 December 2025 and 1 January 2026 are told apart from
+/// the same days a year on (a 366-day page would show each `MM-DD` twice).
+#[tokio::test]
+async fn an_account_page_across_new_year_labels_its_days_with_the_year() {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-03-01T02:00:00Z")
+        .unwrap()
+        .to_utc();
+    let app = start_with_clock(&[("API_KEYS", KEYS)], std::sync::Arc::new(move || now)).await;
+    let account = page(&app, "/account/chenzhou?days=90").await;
+    assert!(
+        account.contains("\"2025-12-31\"") && account.contains("\"2026-01-01\""),
+        "the charts' dates across new year carry no year"
+    );
+    app.stop().await;
+}
