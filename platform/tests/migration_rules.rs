@@ -1,0 +1,130 @@
+//! The rules every new migration of every service keeps, so that the previous release's
+//! binary keeps working on the migrated database: a rollout runs both, a rollback runs
+//! the old one on it. The migrations written before these rules are listed as they are
+//! (stats-svc 0008 broke them: its NOT NULL column without a default failed the previous
+//! binary's session INSERT).
+
+use std::path::{Path, PathBuf};
+
+/// The last migration of each service written before the rules; later ones keep them.
+const GRANDFATHERED: [(&str, u32); 3] = [
+    ("interaction-svc", 9),
+    ("content-svc", 15),
+    ("stats-svc", 11),
+];
+
+fn migrations(service: &str) -> Vec<(u32, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(service)
+        .join("migrations");
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            let number = name.split('_').next()?.parse().ok()?;
+            name.ends_with(".sql").then_some((number, path))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The statements of a migration, upper-cased, comments removed, whitespace folded.
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ");
+    without_comments
+        .split(';')
+        .map(|s| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// What a migration does that the previous release, still running during a rollout or
+/// back after a rollback, cannot take. Indexes on existing tables are not checked here:
+/// CREATE INDEX CONCURRENTLY would wait for every older snapshot, including the replicas
+/// waiting in sqlx's migration lock for the migrating one, so each such migration says
+/// in its comments which lock it takes and for how long.
+fn violations(sql: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for statement in statements(sql) {
+        if !statement.starts_with("ALTER TABLE") {
+            continue;
+        }
+        for clause in statement.split(',') {
+            if clause.contains("ADD COLUMN")
+                && clause.contains("NOT NULL")
+                && !clause.contains("DEFAULT")
+            {
+                found.push(format!("NOT NULL column without a default: {clause}"));
+            }
+        }
+        if statement.contains("SET NOT NULL") {
+            found.push(format!("SET NOT NULL on existing rows: {statement}"));
+        }
+        if statement.contains("DROP COLUMN")
+            || statement.contains(" RENAME ")
+            || statement.contains(" TYPE ")
+        {
+            found.push(format!(
+                "drops, renames or retypes what the previous release reads: {statement}"
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn new_migrations_keep_the_previous_release_working() {
+    let mut broken = Vec::new();
+    for (service, last_grandfathered) in GRANDFATHERED {
+        let all = migrations(service);
+        assert!(
+            all.iter().any(|(n, _)| *n == last_grandfathered),
+            "{service}: migration {last_grandfathered} not found"
+        );
+        for (number, path) in all {
+            if number <= last_grandfathered {
+                continue;
+            }
+            let sql = std::fs::read_to_string(&path).unwrap();
+            for violation in violations(&sql) {
+                broken.push(format!("{}: {violation}", path.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn the_rules_catch_what_breaks_the_previous_release() {
+    assert_eq!(
+        violations("ALTER TABLE dashboard_sessions ADD COLUMN key_digest bytea NOT NULL;").len(),
+        1
+    );
+    assert_eq!(
+        violations("ALTER TABLE t ALTER COLUMN c SET NOT NULL;").len(),
+        1
+    );
+    assert_eq!(violations("ALTER TABLE t DROP COLUMN c;").len(), 1);
+    assert_eq!(violations("ALTER TABLE t RENAME COLUMN c TO d;").len(), 1);
+    assert!(
+        violations(
+            "ALTER TABLE ticket_messages ADD COLUMN request_id text; -- NOT NULL later\n\
+             ALTER TABLE articles ADD COLUMN generation integer NOT NULL DEFAULT 0,\n\
+                 ADD COLUMN note text;\n\
+             CREATE TABLE refolds (id bigint PRIMARY KEY, phase text NOT NULL);"
+        )
+        .is_empty()
+    );
+}
