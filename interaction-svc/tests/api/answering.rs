@@ -966,6 +966,58 @@ async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is
 }
 
 #[tokio::test]
+async fn replicas_retrying_the_same_held_answer_send_it_once() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    let mut citizen = Citizen::new();
+    let openid = citizen.openid.clone();
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent
+        .reply_to_ticket(reply(id, "A1 预计明天修复"))
+        .await
+        .expect("held");
+    mock.state()
+        .inject(&FaultRequest {
+            busy: Some(3),
+            busy_path: Some(CUSTOM_SEND.into()),
+            ..FaultRequest::default()
+        })
+        .expect("fault injected");
+    let message = citizen.says("怎么样了");
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, message.create_time())
+        .expect("window open");
+    app.publish(&message).await;
+    eventually("the flush failed and scheduled a retry", || async {
+        let due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_messages
+                             WHERE ticket_id = $1 AND delivery = 'held' AND retry_at IS NOT NULL)",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("read");
+        due.then_some(())
+    })
+    .await;
+
+    // Two replicas' passes after the (1-minute) backoff, at once.
+    let later = Utc::now() + Duration::minutes(2);
+    let drain = platform::shutdown::Drain::new();
+    let (first, second) = tokio::join!(
+        app.deliverer.retry_held(later, 100, &drain),
+        app.deliverer.retry_held(later, 100, &drain),
+    );
+    assert_eq!(first.unwrap().sent + second.unwrap().sent, 1);
+    let texts: Vec<String> = sent_texts(&mock).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, ["A1 预计明天修复"]);
+}
+
+#[tokio::test]
 async fn a_rating_question_held_while_the_citizen_was_away_is_answered_when_they_have_it() {
     let mock = mock().await;
     let app = spawn_app_with_wechat(&mock).await;
