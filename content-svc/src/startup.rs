@@ -59,8 +59,15 @@ impl Application {
             tracing::info!(entries = seeded, "lexicon seeded");
         }
         let bucket = runtime.namespace.name(wechat::token::DEFAULT_BUCKET);
-        let cache =
-            SharedTokenCache::open(&runtime.jetstream, SharedCacheConfig::new(bucket)).await?;
+        // NATS_REPLICAS copies, like the streams: created so, and an existing bucket's
+        // (created with one by an earlier release) raised.
+        let replicas = runtime.config.nats.streams.replicas;
+        let cache = SharedTokenCache::open(
+            &runtime.jetstream,
+            SharedCacheConfig::new(bucket.clone()).with_replicas(replicas),
+        )
+        .await?;
+        platform::nats::replicate_bucket(&runtime.jetstream, &bucket, replicas).await?;
         let tokens = TokenSource::from(cache);
         let mut clients = HashMap::new();
         let mut menu_clients = HashMap::new();

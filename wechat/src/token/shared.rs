@@ -36,6 +36,11 @@ pub struct SharedCacheConfig {
     pub lease: Duration,
     /// How long a caller waits for another replica's refresh before giving up.
     pub wait_timeout: Duration,
+    /// Copies of the bucket a new bucket is created with: the install's
+    /// `NATS_REPLICAS` (3 on the prod cluster), or a node's loss takes every
+    /// replica's tokens with it. An existing bucket's are raised by the service
+    /// (`platform::nats::replicate_bucket`, which knows the cluster's size).
+    pub replicas: usize,
 }
 
 impl SharedCacheConfig {
@@ -49,7 +54,14 @@ impl SharedCacheConfig {
             refresh_ahead: Duration::from_secs(120),
             lease: Duration::from_secs(20),
             wait_timeout: Duration::from_secs(25),
+            replicas: 1,
         }
+    }
+
+    /// The same, the bucket created with `replicas` copies.
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 }
 
@@ -153,7 +165,7 @@ impl SharedTokenCache {
         let kv = match jetstream.get_key_value(&config.bucket).await {
             Ok(kv) => kv,
             Err(_) => {
-                create_bucket(jetstream, &config.bucket).await?;
+                create_bucket(jetstream, &config).await?;
                 jetstream
                     .get_key_value(&config.bucket)
                     .await
@@ -485,19 +497,26 @@ pub fn kv_bucket_stream(
 
 async fn create_bucket(
     jetstream: &jetstream::Context,
-    bucket: &str,
+    config: &SharedCacheConfig,
 ) -> Result<(), TokenCacheError> {
-    // Keys of retired accounts age out; live keys are rewritten every ~2 h.
-    let config = kv_bucket_stream(
-        bucket,
-        "wechat access tokens, one key per appid",
-        Duration::from_secs(24 * 3600),
-    );
     jetstream
-        .get_or_create_stream(config)
+        .get_or_create_stream(bucket_stream(config))
         .await
         .map_err(|e| TokenCacheError::kv("create bucket", e))?;
     Ok(())
+}
+
+/// The token bucket's stream, with the configured copies.
+fn bucket_stream(config: &SharedCacheConfig) -> jetstream::stream::Config {
+    // Keys of retired accounts age out; live keys are rewritten every ~2 h.
+    jetstream::stream::Config {
+        num_replicas: config.replicas.max(1),
+        ..kv_bucket_stream(
+            &config.bucket,
+            "wechat access tokens, one key per appid",
+            Duration::from_secs(24 * 3600),
+        )
+    }
 }
 
 fn encode(slot: &Slot) -> bytes::Bytes {
@@ -522,4 +541,22 @@ fn check_key(appid: &str) -> Result<(), TokenCacheError> {
 fn uuid_like() -> String {
     use rand::Rng;
     format!("{:016x}", rand::rng().random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_bucket_is_created_with_the_configured_replicas() {
+        let config = SharedCacheConfig::new("wechat_access_tokens").with_replicas(3);
+        let stream = bucket_stream(&config);
+        assert_eq!(stream.num_replicas, 3);
+        assert_eq!(stream.name, "KV_wechat_access_tokens");
+        assert_eq!(
+            bucket_stream(&SharedCacheConfig::new("b")).num_replicas,
+            1,
+            "a single server's default"
+        );
+    }
 }
