@@ -134,7 +134,12 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
+            // An idle pooled connection is dropped after 30 s, before WeChat's front end
+            // or a NAT closes it under a request (reqwest's default keeps it 90 s); a
+            // connect that hangs fails in 5 s, leaving the rest of the call's timeout.
             None => reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(5))
                 .build()
                 .map_err(|e| ApiError::Config(e.to_string()))?,
         };
@@ -456,8 +461,37 @@ impl Client {
         if status != reqwest::StatusCode::OK {
             return Err(ApiError::Status(status.as_u16()));
         }
-        response.bytes().await.map_err(ApiError::from_reqwest)
+        read_body(response).await
     }
+}
+
+/// The largest answer read: WeChat's largest JSON answers (a 10,000-openid user page,
+/// a datacube range) are well under 1 MB; a misbehaving proxy's endless body must
+/// not take the service's memory.
+pub(crate) const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Reads an answer's body, refusing one over [`MAX_ANSWER_BYTES`] (as undecodable:
+/// the call was made, its answer cannot be used).
+pub(crate) async fn read_body(mut response: reqwest::Response) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::Decode(format!(
+            "answer larger than {MAX_ANSWER_BYTES} bytes, not read"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ApiError::from_reqwest)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
 }
 
 /// Decodes a WeChat answer: `{errcode != 0, errmsg}` becomes an error, anything else `R`.
@@ -503,6 +537,39 @@ impl Issued {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_refused_with_a_clear_error() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A "WeChat" whose token answer is valid JSON padded past the cap, without a
+        // Content-Length (chunked by closing), so only the reading can stop it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let pad = "a".repeat(MAX_ANSWER_BYTES);
+            let body = format!(r#"{{"access_token":"t","expires_in":7200,"pad":"{pad}"}}"#);
+            let head =
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+        });
+        let client = Client::builder(
+            "wx_cap",
+            "secret".to_owned().into(),
+            crate::token::LocalTokenCache::default().into(),
+        )
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+        let error = client.fetch_stable_token(false).await.unwrap_err();
+        assert!(
+            matches!(&error, ApiError::Decode(message) if message.contains("larger than")),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn an_absurd_token_lifetime_is_bounded_instead_of_overflowing() {

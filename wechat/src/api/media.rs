@@ -110,7 +110,7 @@ impl Client {
         if status != reqwest::StatusCode::OK {
             return Err(ApiError::Status(status.as_u16()));
         }
-        let bytes = response.bytes().await.map_err(ApiError::from_reqwest)?;
+        let bytes = super::read_body(response).await?;
         decode(&bytes)
     }
 }
