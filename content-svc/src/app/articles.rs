@@ -1333,7 +1333,9 @@ impl Articles {
                 msg_data_id,
                 sent,
                 total,
+                at,
             } => {
+                let now = *at;
                 let url = urls
                     .iter()
                     .find(|(i, _)| *i == idx)
@@ -1433,6 +1435,10 @@ pub enum Outcome {
         msg_data_id: Option<String>,
         sent: u64,
         total: u64,
+        /// When WeChat finished the job (its callback's `CreateTime`): the article's
+        /// publication time, whenever the callback is applied (a backlog drained
+        /// after midnight must not move it to the next day).
+        at: DateTime<Utc>,
     },
     /// A mass send WeChat had already taken in an earlier attempt whose answer was
     /// lost: published, its job id, URLs and counts unknown.

@@ -53,6 +53,7 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
                     msg_data_id: job.article_id.clone(),
                     sent: 0,
                     total: 0,
+                    at: event.occurred_at,
                 },
                 // Still publishing: WeChat sends another callback when it is done.
                 PublishStatus::Publishing => return None,
@@ -80,6 +81,7 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
                     msg_data_id: None,
                     sent: job.sent_count.unwrap_or(0),
                     total: job.total_count.unwrap_or(0),
+                    at: event.occurred_at,
                 }
             } else {
                 Outcome::Failed(format!(

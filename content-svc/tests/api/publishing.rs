@@ -582,6 +582,55 @@ async fn a_job_result_of_another_account_with_the_same_job_id_leaves_the_article
 }
 
 #[tokio::test]
+async fn a_job_finished_at_23_55_beijing_time_and_applied_after_midnight_is_published_that_day() {
+    let app = crate::helpers::spawn_app_with(
+        platform::testing::TestNats::new(),
+        &[("SCHEDULER_INTERVAL", "1h")],
+    )
+    .await;
+    let mock = wechat_sim::api_server::MockWechat::start(Default::default())
+        .await
+        .expect("mock starts");
+    let id = crate::scheduler::in_publishing(&app.db, 1, "now()", Some("P-")).await[0];
+    let articles = crate::scheduler::replica(&app.db, &mock);
+    // WeChat finished the job at 23:55 on 15 January in Beijing (the callback's
+    // CreateTime); the callback is applied now, long after midnight.
+    let finished: chrono::DateTime<chrono::Utc> =
+        "2026-01-15T23:55:00+08:00".parse().expect("a time");
+    let mut tx = app.db.begin().await.expect("tx");
+    let applied = articles
+        .apply_job_result(
+            &mut tx,
+            "demo",
+            Job::Publish("P-1"),
+            Outcome::Published {
+                urls: vec![(1, "https://mp.weixin.qq.com/s/late".into())],
+                msg_data_id: None,
+                sent: 0,
+                total: 0,
+                at: finished,
+            },
+            "evt-late",
+        )
+        .await
+        .expect("applied");
+    tx.commit().await.expect("commit");
+    assert!(applied);
+    let day: chrono::NaiveDate = sqlx::query_scalar(
+        "SELECT (published_at AT TIME ZONE 'Asia/Shanghai')::date FROM articles WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .expect("read");
+    assert_eq!(
+        day,
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 15).expect("a day")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
