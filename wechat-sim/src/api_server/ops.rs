@@ -483,18 +483,7 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
             });
         }
     }
-    let used = match account.kind {
-        AccountKind::Subscription => account
-            .mass_sends
-            .iter()
-            .filter(|t| t.date_naive() == now.date_naive())
-            .count(),
-        AccountKind::Service => account
-            .mass_sends
-            .iter()
-            .filter(|t| t.year() == now.year() && t.month() == now.month())
-            .count(),
-    };
+    let used = mass_sends_in_period(account.kind, &account.mass_sends, now);
     let quota = match account.kind {
         AccountKind::Subscription => 1,
         AccountKind::Service => 4,
@@ -1131,4 +1120,59 @@ fn dc_user_read(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         })
         .collect();
     Ok(json!({"list": list}))
+}
+
+/// Mass sends counted against the quota at `now`: a subscription account's of the
+/// same day, a service account's of the same month, in Beijing time (+08:00) as
+/// WeChat counts them (by UTC, a send at 23:00 Beijing time and one at 01:00 the
+/// next morning fell on one day).
+fn mass_sends_in_period(kind: AccountKind, sends: &[DateTime<Utc>], now: DateTime<Utc>) -> usize {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+    let now = now.with_timezone(&beijing);
+    sends
+        .iter()
+        .map(|t| t.with_timezone(&beijing))
+        .filter(|t| match kind {
+            AccountKind::Subscription => t.date_naive() == now.date_naive(),
+            AccountKind::Service => t.year() == now.year() && t.month() == now.month(),
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod quota_tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("a time")
+    }
+
+    #[test]
+    fn mass_send_quotas_are_counted_by_beijing_day_and_month() {
+        // 23:00 on 15 January in Beijing, and 01:00 on the 16th: two days.
+        let sends = [at("2026-01-15T23:00:00+08:00")];
+        let next_morning = at("2026-01-16T01:00:00+08:00");
+        assert_eq!(
+            mass_sends_in_period(AccountKind::Subscription, &sends, next_morning),
+            0
+        );
+        let same_evening = at("2026-01-15T23:30:00+08:00");
+        assert_eq!(
+            mass_sends_in_period(AccountKind::Subscription, &sends, same_evening),
+            1
+        );
+        // 23:00 on 31 January in Beijing, and 01:00 on 1 February: two months.
+        let sends = [at("2026-01-31T23:00:00+08:00")];
+        let february = at("2026-02-01T01:00:00+08:00");
+        assert_eq!(
+            mass_sends_in_period(AccountKind::Service, &sends, february),
+            0
+        );
+        // 00:30 on 1 February in Beijing is still 31 January in UTC.
+        let sends = [at("2026-02-01T00:30:00+08:00")];
+        assert_eq!(
+            mass_sends_in_period(AccountKind::Service, &sends, february),
+            1
+        );
+    }
 }
