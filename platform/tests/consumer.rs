@@ -198,12 +198,13 @@ fn flaky(failures: i64, permanent: bool) -> Arc<Flaky> {
     })
 }
 
-async fn first_dead_letter(
+/// Every message of `stream` from its start, through a fresh consumer.
+async fn read_stream(
     js: &jetstream::Context,
     test_nats: &TestNats,
-) -> (String, proto::events::v1::DeadLetter) {
-    let letter = js
-        .get_stream(test_nats.namespace.name("DEADLETTER"))
+    stream: &str,
+) -> jetstream::consumer::pull::Stream {
+    js.get_stream(test_nats.namespace.name(stream))
         .await
         .unwrap()
         .create_consumer(jetstream::consumer::pull::Config::default())
@@ -212,6 +213,14 @@ async fn first_dead_letter(
         .messages()
         .await
         .unwrap()
+}
+
+async fn first_dead_letter(
+    js: &jetstream::Context,
+    test_nats: &TestNats,
+) -> (String, proto::events::v1::DeadLetter) {
+    let letter = read_stream(js, test_nats, "DEADLETTER")
+        .await
         .next()
         .await
         .unwrap()
@@ -529,16 +538,7 @@ async fn the_relay_publishes_what_committed_with_its_event_id_and_nothing_rolled
     tx.commit().await.unwrap();
     signal.notify();
 
-    let mut published = js
-        .get_stream(test_nats.namespace.name("INTERACTION"))
-        .await
-        .unwrap()
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap()
-        .messages()
-        .await
-        .unwrap();
+    let mut published = read_stream(&js, &test_nats, "INTERACTION").await;
     let mut ids = Vec::new();
     for _ in 0..2 {
         let message = published.next().await.unwrap().unwrap();
@@ -593,16 +593,7 @@ async fn an_event_too_large_for_nats_is_dead_lettered_and_the_events_behind_it_s
     let failed = relay.publish_pending().await;
     assert!(failed.is_ok(), "{failed:?}");
     assert_eq!(relay.pending().await.unwrap(), 0);
-    let mut published = js
-        .get_stream(test_nats.namespace.name("CONTENT"))
-        .await
-        .unwrap()
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap()
-        .messages()
-        .await
-        .unwrap();
+    let mut published = read_stream(&js, &test_nats, "CONTENT").await;
     let message = published.next().await.unwrap().unwrap();
     assert_eq!(message.payload.as_ref(), b"after");
     let (subject, letter) = first_dead_letter(&js, &test_nats).await;
