@@ -99,6 +99,14 @@ impl Puller {
                     }));
                 }
                 Some(StatusCode::IDLE_HEARTBEAT) => {}
+                // Nobody answers for the consumer (it is gone, or a cluster is electing its
+                // leader): asking again at once would spin; the supervisor provisions it
+                // again after its restart delay.
+                Some(StatusCode::NO_RESPONDERS) => {
+                    return Err(PullError::Ended(
+                        "no responders for the consumer".to_owned(),
+                    ));
+                }
                 Some(status) => {
                     let description = message.description.clone().unwrap_or_default();
                     if description == "Consumer Deleted"
@@ -115,9 +123,16 @@ impl Puller {
                         .and_then(|v| v.as_str().parse().ok());
                     match unserved {
                         Some(unserved) => self.asked = self.asked.saturating_sub(unserved),
-                        None => {
+                        None if matches!(
+                            status,
+                            StatusCode::TIMEOUT | StatusCode::REQUEST_TERMINATED
+                        ) =>
+                        {
                             tracing::debug!(%status, %description, "pull request ended");
                             self.asked = 0;
+                        }
+                        None => {
+                            return Err(PullError::Ended(format!("{status}: {description}")));
                         }
                     }
                 }
