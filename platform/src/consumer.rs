@@ -23,14 +23,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind};
 use chrono::{DateTime, Utc};
-use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::nats::{ConsumerSpec, DEADLETTER, Namespace, NatsError, provision_consumer};
+use crate::nats::{ConsumerSpec, Namespace, NatsError, provision_consumer, publish_dead_letter};
 use crate::shutdown::Drain;
 
 mod pull;
@@ -472,23 +470,14 @@ impl<H: EventHandler> Runner<H> {
             reason: reason.to_owned(),
             payload: message.payload.to_vec(),
         };
-        let subject = self.namespace.subject(&format!(
-            "{}.{service}.{}",
-            DEADLETTER.subjects.trim_end_matches(".>"),
-            spec.stream.name.to_ascii_lowercase()
-        ));
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            format!("{}:{}", spec.durable, letter.stream_sequence).as_str(),
-        );
-        self.jetstream
-            .publish_with_headers(subject, headers, dead.encode_to_vec().into())
-            .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        publish_dead_letter(
+            &self.jetstream,
+            &self.namespace,
+            &spec.stream.name.to_ascii_lowercase(),
+            &format!("{}:{}", spec.durable, letter.stream_sequence),
+            &dead,
+        )
+        .await
     }
 }
 

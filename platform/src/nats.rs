@@ -549,6 +549,32 @@ pub async fn provision_consumer(
     Ok(existing)
 }
 
+/// Publishes `letter` on `deadletter.{letter.service}.{source}` under `message_id` (so a
+/// retry is stored once) and waits until JetStream has stored it.
+pub(crate) async fn publish_dead_letter(
+    jetstream: &jetstream::Context,
+    namespace: &Namespace,
+    source: &str,
+    message_id: &str,
+    letter: &proto::events::v1::DeadLetter,
+) -> Result<(), String> {
+    use prost::Message as _;
+    let subject = namespace.subject(&format!(
+        "{}.{}.{source}",
+        DEADLETTER.subjects.trim_end_matches(".>"),
+        letter.service
+    ));
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
+    jetstream
+        .publish_with_headers(subject, headers, letter.encode_to_vec().into())
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Where a user's answers arrive (requests, PubAcks, pulled messages): `_INBOX_{user}`,
 /// so the user's NATS permissions can let it read its own answers and nobody else's
 /// (deploy/k8s/infra/nats-values.yaml).

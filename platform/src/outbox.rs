@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use prost::Message as _;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 
-use crate::nats::{DEADLETTER, Namespace};
+use crate::nats::{Namespace, publish_dead_letter};
 
 /// The outbox and processed-events tables, as each service's migration creates them.
 pub const SCHEMA: &str = include_str!("../sql/outbox.sql");
@@ -273,22 +272,14 @@ impl Relay {
             reason,
             payload: Vec::new(),
         };
-        let subject = self.namespace.subject(&format!(
-            "{}.{}.outbox",
-            DEADLETTER.subjects.trim_end_matches(".>"),
-            self.service
-        ));
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            format!("outbox:{}", event.event_id).as_str(),
-        );
-        self.jetstream
-            .publish_with_headers(subject, headers, letter.encode_to_vec().into())
-            .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())?;
+        publish_dead_letter(
+            &self.jetstream,
+            &self.namespace,
+            "outbox",
+            &format!("outbox:{}", event.event_id),
+            &letter,
+        )
+        .await?;
         metrics::counter!("outbox_dead_lettered_total", "service" => self.service).increment(1);
         Ok(())
     }
