@@ -6,7 +6,9 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::inspection::{REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths};
+use super::inspection::{
+    REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths, tickets_opened_in_window,
+};
 use super::ranking::{Ranked, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
@@ -56,6 +58,9 @@ pub struct AccountPage {
     pub hits: Hits,
     pub departments: Vec<DepartmentScore>,
     pub readiness: Readiness,
+    /// Tickets opened in the interaction window, judged or not (the readiness counts
+    /// only those past their acknowledgement deadline or answered).
+    pub recent_opened: i64,
     pub alarms: Vec<AlarmRow>,
     /// The inspection's interaction window, in days (the readiness line's "近 N 天").
     pub interaction_days: i64,
@@ -139,6 +144,7 @@ pub async fn account_page(
     let departments =
         department_scorecard(db, account, today - Days::new(29), today, now, office).await?;
     let readiness = readiness(db, rules, account, today, now, office).await?;
+    let recent_opened = tickets_opened_in_window(db, rules, account, today, now, office).await?;
     let scope = [account.as_str().to_owned()];
     let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
     Ok(AccountPage {
@@ -148,6 +154,7 @@ pub async fn account_page(
         hits,
         departments,
         readiness,
+        recent_opened,
         alarms,
         interaction_days: rules.interaction_days,
     })
@@ -209,6 +216,8 @@ pub async fn overview(
         reply_path: ReplyPath::default(),
         interaction_ok: true,
         acknowledged_in_time: 1.0,
+        acknowledge_judged: 0,
+        acknowledged_on_time: 0,
         alarms: Vec::new(),
     };
     for account in articles::inbound_accounts(db).await? {
@@ -229,9 +238,9 @@ pub async fn overview(
         let line = lines.entry(t.account).or_insert_with(blank);
         line.recent_tickets = t.recent;
         line.recent_answered = t.recent_answered;
-        if t.in_window > 0 {
-            line.acknowledged_in_time = t.acknowledged_in_time as f64 / t.in_window as f64;
-        }
+        line.acknowledge_judged = t.in_window;
+        line.acknowledged_on_time = t.acknowledged_in_time;
+        line.acknowledged_in_time = line.acknowledged_rate().unwrap_or(1.0);
     }
     let auto_replies = rollups::values_of(
         db,

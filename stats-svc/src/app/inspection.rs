@@ -7,7 +7,7 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::rollups::{department_scorecard, office_midnight};
+use super::rollups::{department_scorecard, office_midnight, rate};
 use crate::domain::AccountId;
 use crate::domain::inspection::{
     AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
@@ -105,6 +105,29 @@ pub async fn account_state(
             .collect(),
         escalated_twice,
     })
+}
+
+/// How many tickets `account` opened in the interaction window that ends with `day`,
+/// by `now` (a past day as at its end), judged or not: the readiness's
+/// `recent_tickets` counts only those whose acknowledgement is decided, which on a
+/// Monday morning leaves out a weekend's tickets due that evening.
+pub async fn tickets_opened_in_window(
+    db: &PgPool,
+    rules: &InspectionRules,
+    account: &AccountId,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<i64, AppError> {
+    let end = office_midnight(day + Days::new(1), office);
+    let as_at = now.min(end);
+    let start = office_midnight(rules.interaction_from(day), office);
+    let opened = rollups::tickets_opened(db, account, start, end)
+        .await?
+        .iter()
+        .filter(|t| t.opened_at.is_none_or(|at| at <= as_at))
+        .count();
+    Ok(opened as i64)
 }
 
 /// Accounts the datacube counted followers of in the week before `today` are checked
@@ -219,8 +242,21 @@ pub struct Readiness {
     /// Citizen messages over the reply-path window, and what answered them.
     pub reply_path: ReplyPath,
     pub interaction_ok: bool,
+    /// The share acknowledged in time over the overdue window (1 when nothing is
+    /// judged: the wire's figure; pages read [`Readiness::acknowledged_rate`]).
     pub acknowledged_in_time: f64,
+    /// Its base: tickets whose acknowledgement is judged, and those acknowledged in time.
+    pub acknowledge_judged: i64,
+    pub acknowledged_on_time: i64,
     pub alarms: Vec<Alarm>,
+}
+
+impl Readiness {
+    /// The share acknowledged in time, `None` while no ticket's acknowledgement is
+    /// judged (no data is not 100%).
+    pub fn acknowledged_rate(&self) -> Option<f64> {
+        rate(self.acknowledged_on_time, self.acknowledge_judged)
+    }
 }
 
 /// The readiness report of `account` on `day`, at `now` (a past day as at its end).
@@ -251,11 +287,9 @@ pub async fn readiness(
         recent_auto_replies: state.recent_auto_replies,
         reply_path: state.reply_path,
         interaction_ok: rules.interaction_ok(&state),
-        acknowledged_in_time: if in_range == 0 {
-            1.0
-        } else {
-            in_time as f64 / in_range as f64
-        },
+        acknowledged_in_time: rate(in_time, in_range).unwrap_or(1.0),
+        acknowledge_judged: in_range,
+        acknowledged_on_time: in_time,
         alarms: found,
     })
 }

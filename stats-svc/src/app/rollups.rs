@@ -58,9 +58,16 @@ impl DepartmentScore {
     }
 
     /// The share acknowledged by the deadline, of the tickets whose acknowledgement is
-    /// judged (1 when there are none: nothing was late).
+    /// judged (1 when there are none: nothing was late). The wire's figure; a page
+    /// shows [`Self::acknowledged_rate`], which tells "no data" from 100%.
     pub fn acknowledged_share(&self) -> f64 {
         share(self.acknowledged_in_time, self.acknowledge_judged)
+    }
+
+    /// The share acknowledged by the deadline, `None` while nothing is judged: a
+    /// department with no ticket due yet has no rate, not a perfect one.
+    pub fn acknowledged_rate(&self) -> Option<f64> {
+        rate(self.acknowledged_in_time, self.acknowledge_judged)
     }
 
     /// The share closed by the deadline, of the tickets whose resolution is judged.
@@ -70,11 +77,12 @@ impl DepartmentScore {
 }
 
 fn share(count: i64, of: i64) -> f64 {
-    if of == 0 {
-        1.0
-    } else {
-        count as f64 / of as f64
-    }
+    rate(count, of).unwrap_or(1.0)
+}
+
+/// `count` of `of`, `None` when `of` is 0.
+pub fn rate(count: i64, of: i64) -> Option<f64> {
+    (of > 0).then(|| count as f64 / of as f64)
 }
 
 fn score_of<'a>(
@@ -112,7 +120,8 @@ fn judged<'a>(
 }
 
 /// Every department's score over `from..=to` (office days) as it stands at `now`, the
-/// best acknowledgement compliance first (then the most tickets). A step done after
+/// best acknowledgement compliance first (then the most tickets), departments with
+/// nothing judged last: they have no rate to rank by. A step done after
 /// `now` is not done yet, so a past `now` gives the scorecard as it stood then.
 pub async fn department_scorecard(
     db: &PgPool,
@@ -202,8 +211,10 @@ pub async fn department_scorecard(
     }
     let mut scores: Vec<DepartmentScore> = scores.into_values().collect();
     scores.sort_by(|a, b| {
-        b.acknowledged_share()
-            .total_cmp(&a.acknowledged_share())
+        let (ra, rb) = (a.acknowledged_rate(), b.acknowledged_rate());
+        ra.is_none()
+            .cmp(&rb.is_none())
+            .then(rb.unwrap_or(0.0).total_cmp(&ra.unwrap_or(0.0)))
             .then(b.tickets_in_range.cmp(&a.tickets_in_range))
             .then(a.department.cmp(&b.department))
     });

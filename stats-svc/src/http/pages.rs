@@ -89,6 +89,15 @@ fn yes_no(ok: bool, yes: &str, no: &str) -> String {
     }
 }
 
+/// An on-time share with its base ("97%（29/30）"), or "—" when nothing is judged:
+/// no data must not read as 100%.
+fn on_time(rate: Option<f64>, count: i64, of: i64) -> String {
+    match rate {
+        Some(rate) => format!("{:.0}%（{count}/{of}）", rate * 100.0),
+        None => "—".to_owned(),
+    }
+}
+
 fn rule_name(rule: &str) -> &'static str {
     match rule {
         "no_update" => "更新间隔超期",
@@ -144,11 +153,15 @@ pub fn overview(today: NaiveDate, lines: &[AccountLine], alarms: &[AlarmRow]) ->
         let _ = write!(
             rows,
             "<tr><td><a href=\"/account/{id}\">{id}</a></td><td>{last}</td><td>{days}</td>\
-             <td>{update}</td><td>{interaction}</td><td>{share:.0}%</td></tr>",
+             <td>{update}</td><td>{interaction}</td><td>{share}</td></tr>",
             id = esc(&line.account),
             update = yes_no(r.update_ok, "正常", "超期"),
             interaction = yes_no(r.interaction_ok, "正常", "失效"),
-            share = r.acknowledged_in_time * 100.0,
+            share = on_time(
+                r.acknowledged_rate(),
+                r.acknowledged_on_time,
+                r.acknowledge_judged
+            ),
         );
     }
     if lines.is_empty() {
@@ -198,8 +211,9 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         "articleReads": page.days.iter().map(|d| d.article_reads).collect::<Vec<_>>(),
         // Ranked bars read bottom-up, so the best department goes last.
         "departments": departments.iter().rev().map(|d| d.department.clone()).collect::<Vec<_>>(),
+        // No bar (null) for a department with nothing judged.
         "compliance": departments.iter().rev()
-            .map(|d| (d.acknowledged_share() * 1000.0).round() / 10.0)
+            .map(|d| d.acknowledged_rate().map(|r| (r * 1000.0).round() / 10.0))
             .collect::<Vec<_>>(),
     });
     let mut table = String::from(
@@ -211,7 +225,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         let _ = write!(
             table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{:.0}%</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td></tr>",
             esc(if d.department.is_empty() {
                 "未分派"
             } else {
@@ -223,7 +237,11 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
             d.overdue,
             duration(median),
             duration(p90),
-            d.acknowledged_share() * 100.0,
+            on_time(
+                d.acknowledged_rate(),
+                d.acknowledged_in_time,
+                d.acknowledge_judged
+            ),
             if d.rated == 0 {
                 "—".to_owned()
             } else {
@@ -236,7 +254,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
     let body = format!(
         "<form class=\"inline\" method=\"get\"><strong>{name}</strong>\
          <select name=\"days\">{options}</select><button>查看</button></form>\
-         <p>最近发布：{last} · 更新 {update} · 互动 {interaction} · 近 {window} 天留言 {tickets} 件，已回应 {answered} 件，自动回复 {auto} 次</p>\
+         <p>最近发布：{last} · 更新 {update} · 互动 {interaction} · 近 {window} 天留言 {opened} 件，已回应 {answered} 件，超过受理时限未回应 {late} 件，自动回复 {auto} 次</p>\
          <div class=\"grid\">\
          <div class=\"card\"><h2>粉丝增长</h2><div id=\"followers\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>消息与工单</h2><div id=\"traffic\" class=\"chart\"></div></div>\
@@ -261,8 +279,11 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         update = yes_no(r.update_ok, "正常", "超期"),
         interaction = yes_no(r.interaction_ok, "正常", "失效"),
         window = page.interaction_days,
-        tickets = r.recent_tickets,
+        // Tickets opened in the window, whether due or not; of the judged ones
+        // (`recent_tickets`), those not answered are past their deadline.
+        opened = page.recent_opened,
         answered = r.recent_answered,
+        late = r.recent_tickets - r.recent_answered,
         auto = r.recent_auto_replies,
         alarms = alarms_table(&page.alarms),
         hits = [

@@ -1,0 +1,311 @@
+//! What the readiness figures say on the pages, read as a leader reads them: no data
+//! is not 100% (and ranks after a department with a real rate), a weekend's tickets
+//! still inside their deadline count as opened on a Monday morning, and a greeting
+//! or a canned menu reply is no answer to a citizen. Events go in through JetStream,
+//! the pages come out over HTTP at the service's injected clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use platform::testing::{TestDb, TestNats, service_env};
+use prost::Message as _;
+use proto::events::v1 as ev;
+use stats_svc::{Application, Config};
+
+const KEYS: &str = "city-office:admin:city-office-admin-key,\
+                    statistics:viewer:statistics-viewer-key";
+
+/// 09:00 on Monday 30 November 2026, office time.
+const MONDAY_NINE: &str = "2026-11-30T01:00:00Z";
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+fn ts(rfc3339: &str) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: at(rfc3339).timestamp(),
+        nanos: 0,
+    })
+}
+
+struct Running {
+    http: String,
+    jetstream: async_nats::jetstream::Context,
+    nats: TestNats,
+    db: TestDb,
+    published: i64,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// The service with its clock (the pages' "today" and "now") at `now`, its
+/// dashboard open on loopback.
+async fn start_at(now: &str) -> Running {
+    let db = TestDb::new("stats");
+    let nats = TestNats::new();
+    let env = service_env(
+        &db,
+        &nats,
+        [
+            ("API_KEYS", KEYS),
+            ("DASHBOARD_TRUST_LOOPBACK", "true"),
+            ("DATACUBE_INTERVAL", "0s"),
+        ],
+    );
+    let now = at(now);
+    let app = Application::build_with_clock(Config::from_env(&env).unwrap(), Arc::new(move || now))
+        .await
+        .unwrap();
+    let http = format!("http://127.0.0.1:{}", app.http_port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let jetstream = async_nats::jetstream::new(nats.connect().await);
+    Running {
+        http,
+        jetstream,
+        nats,
+        db,
+        published: 0,
+        stop,
+        server,
+    }
+}
+
+impl Running {
+    async fn publish(&mut self, subject: &str, id: &str, payload: Vec<u8>) {
+        platform::testing::publish_event(
+            &self.jetstream,
+            &self.nats.namespace,
+            subject,
+            id,
+            payload,
+        )
+        .await;
+        self.published += 1;
+    }
+
+    async fn ticket(&mut self, account: &str, change: ev::TicketChanged) {
+        let subject =
+            format!("interaction.{account}.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        self.publish(&subject, &id, change.encode_to_vec()).await;
+    }
+
+    /// Waits until every event published so far is applied.
+    async fn settle(&self) {
+        let db = sqlx::PgPool::connect(&self.db.url()).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            if applied >= self.published {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {applied} of {} applied",
+                self.published
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn page(&self, path: &str) -> String {
+        reqwest::get(format!("{}{path}", self.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+    }
+}
+
+/// A ticket change of `account`, the ticket opened at `opened` with its
+/// acknowledgement due at `ack_due`.
+fn change(
+    account: &str,
+    id: &str,
+    ticket: &str,
+    department: &str,
+    kind: ev::TicketChangeKind,
+    occurred: &str,
+    (opened, ack_due): (&str, &str),
+) -> ev::TicketChanged {
+    ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: id.to_owned(),
+            account: account.to_owned(),
+            occurred_at: ts(occurred),
+        }),
+        kind: kind as i32,
+        ticket_id: ticket.to_owned(),
+        department: department.to_owned(),
+        opened_at: ts(opened),
+        acknowledge_due_at: ts(ack_due),
+        resolve_due_at: ts("2026-12-10T10:00:00Z"),
+        ..Default::default()
+    }
+}
+
+/// The cells of the table row whose first cell is `first`.
+fn row(html: &str, first: &str) -> Vec<String> {
+    let start = html
+        .find(&format!("<tr><td>{first}</td>"))
+        .unwrap_or_else(|| panic!("no row {first} in {html}"));
+    let row = &html[start..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    row.split("<td>")
+        .skip(1)
+        .map(|cell| cell.trim_end_matches("</td>").to_owned())
+        .collect()
+}
+
+/// The readiness line of an account page.
+fn readiness_line(html: &str) -> &str {
+    let start = html.find("最近发布").expect("readiness line");
+    let line = &html[start..];
+    &line[..line.find("</p>").unwrap()]
+}
+
+/// Saturday 28 November, 10:00 office time; the acknowledgement is due at 18:00 on
+/// Monday 30 November.
+const SATURDAY_TEN: &str = "2026-11-28T02:00:00Z";
+const MONDAY_SIX_PM: &str = "2026-11-30T10:00:00Z";
+
+#[tokio::test]
+async fn a_weekends_tickets_due_monday_evening_count_as_opened_on_monday_morning() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_at(MONDAY_NINE).await;
+    for n in 0..30 {
+        let t = format!("w{n}");
+        let deadlines = (SATURDAY_TEN, MONDAY_SIX_PM);
+        app.ticket(
+            "chenzhou",
+            change(
+                "chenzhou",
+                &format!("{t}-open"),
+                &t,
+                "water",
+                K::Opened,
+                SATURDAY_TEN,
+                deadlines,
+            ),
+        )
+        .await;
+        if n < 3 {
+            // Three acknowledged on Sunday.
+            app.ticket(
+                "chenzhou",
+                change(
+                    "chenzhou",
+                    &format!("{t}-ack"),
+                    &t,
+                    "water",
+                    K::Acknowledged,
+                    "2026-11-29T02:00:00Z",
+                    deadlines,
+                ),
+            )
+            .await;
+        }
+    }
+    app.settle().await;
+    let html = app.page("/account/chenzhou").await;
+    let line = readiness_line(&html);
+    assert!(
+        line.contains("近 7 天留言 30 件，已回应 3 件，超过受理时限未回应 0 件"),
+        "{line}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_department_with_nothing_judged_shows_no_rate_and_ranks_after_29_of_30() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_at(MONDAY_NINE).await;
+    // Water: 30 tickets of Saturday due at noon, 29 acknowledged at 11:00.
+    let saturday_noon = "2026-11-28T04:00:00Z";
+    for n in 0..30 {
+        let t = format!("w{n}");
+        let deadlines = (SATURDAY_TEN, saturday_noon);
+        app.ticket(
+            "chenzhou",
+            change(
+                "chenzhou",
+                &format!("{t}-open"),
+                &t,
+                "water",
+                K::Opened,
+                SATURDAY_TEN,
+                deadlines,
+            ),
+        )
+        .await;
+        if n < 29 {
+            app.ticket(
+                "chenzhou",
+                change(
+                    "chenzhou",
+                    &format!("{t}-ack"),
+                    &t,
+                    "water",
+                    K::Acknowledged,
+                    "2026-11-28T03:00:00Z",
+                    deadlines,
+                ),
+            )
+            .await;
+        }
+    }
+    // Parks, and the county's only department: one ticket each, opened at 08:30 on
+    // Monday and due that evening; nothing of theirs is judged yet.
+    let monday_half_eight = "2026-11-30T00:30:00Z";
+    for (account, department) in [("chenzhou", "parks"), ("yizhang", "county-office")] {
+        app.ticket(
+            account,
+            change(
+                account,
+                &format!("{account}-p1-open"),
+                "p1",
+                department,
+                K::Opened,
+                monday_half_eight,
+                (monday_half_eight, MONDAY_SIX_PM),
+            ),
+        )
+        .await;
+    }
+    app.settle().await;
+
+    let html = app.page("/account/chenzhou").await;
+    let (water, parks) = (row(&html, "water"), row(&html, "parks"));
+    // 部门 受理 答复 办结 超期 响应中位数 P90 按时响应 满意度
+    assert_eq!(water[7], "97%（29/30）", "{water:?}");
+    assert_eq!(parks[7], "—", "no data is not 100%: {parks:?}");
+    assert!(
+        html.find("<tr><td>water</td>") < html.find("<tr><td>parks</td>"),
+        "the department with a rate ranks above the one with none"
+    );
+
+    let overview = app.page("/").await;
+    assert_eq!(
+        row(&overview, "<a href=\"/account/chenzhou\">chenzhou</a>")[5],
+        "97%（29/30）"
+    );
+    assert_eq!(
+        row(&overview, "<a href=\"/account/yizhang\">yizhang</a>")[5],
+        "—"
+    );
+    app.stop().await;
+}
