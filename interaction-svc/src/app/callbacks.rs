@@ -176,6 +176,7 @@ impl Callbacks {
                             citizen.account,
                             citizen.openid,
                             citizen.event_id,
+                            citizen.at,
                         )
                         .await?
                     }

@@ -14,9 +14,16 @@ pub use reply_rules::rules::{
     parse_id,
 };
 
+use super::calendar::CUSTOMER_SERVICE_WINDOW;
 use super::directory::{self, Directory, PendingAnswer};
 use super::incoming::Incoming;
 use super::rating;
+
+/// How long after the rating question a lone digit still rates the ticket. The
+/// question is sent inside the citizen's 48-hour window and is answered in it or not
+/// at all: a digit days later answers something else (a greeting's "回复1查询…"), and
+/// must not put a rating on a months-old ticket.
+pub const RATING_ANSWER_WINDOW: chrono::Duration = CUSTOMER_SERVICE_WINDOW;
 
 /// The immediate answer to a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]

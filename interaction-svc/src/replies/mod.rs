@@ -86,6 +86,7 @@ impl Responder {
                 &inbound.account,
                 &inbound.openid,
                 inbound.event_id.as_str(),
+                inbound.occurred_at,
             )
             .await?
             .is_some(),

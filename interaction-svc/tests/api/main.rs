@@ -15,6 +15,7 @@ mod inbound;
 mod migrations;
 mod probing;
 mod queue;
+mod ratings;
 mod reply_path;
 mod rules;
 mod slow_watcher;

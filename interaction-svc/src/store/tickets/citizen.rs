@@ -10,6 +10,7 @@ use platform::ids::{AccountId, OpenId};
 use sqlx::{PgExecutor, Postgres, Transaction};
 
 use super::{TICKET_COLUMNS, TicketRow};
+use crate::domain::rules::RATING_ANSWER_WINDOW;
 use crate::domain::{Deadline, Deadlines, TicketId};
 
 /// A ticket to open.
@@ -108,18 +109,24 @@ pub async fn active(
     .await
 }
 
-/// The ticket waiting for this citizen's rating: the one last asked to be rated, if
-/// it is closed, has no rating yet (or got it from `event_id` itself: the reply path
-/// may look after the consumer has recorded it), and was asked after the citizen's
-/// newest ticket opened. A question held while the citizen was away goes out after
-/// the message that brought them back, which may have opened a ticket of its own.
-/// Both times are the database's (the opening's history entry): a message's
-/// CreateTime is WeChat's clock.
+/// The ticket waiting for the rating a digit the citizen sent at `at` would give: the
+/// one last asked to be rated, if it is closed, has no rating yet (or got it from
+/// `event_id` itself: the reply path may look after the consumer has recorded it),
+/// and was asked after the citizen's newest ticket opened. A question held while the
+/// citizen was away goes out after the message that brought them back, which may
+/// have opened a ticket of its own. Those two times are the database's (the opening's
+/// history entry): a message's CreateTime is WeChat's clock.
+///
+/// A question expires: `at` must be within [`RATING_ANSWER_WINDOW`] of it, and no
+/// unfollow may be recorded since (a re-follow clears `unsubscribed_at`, but its own
+/// `subscribed_at` after the question shows the unfollow before it). These compare
+/// the two clocks; a skew of seconds does not matter against hours and an unfollow.
 pub async fn awaiting_rating(
     db: impl PgExecutor<'_>,
     account: &AccountId,
     openid: &OpenId,
     event_id: &str,
+    at: DateTime<Utc>,
 ) -> Result<Option<TicketId>, sqlx::Error> {
     let id: Option<(uuid::Uuid,)> = sqlx::query_as(
         "SELECT id FROM (
@@ -131,11 +138,19 @@ pub async fn awaiting_rating(
                 (SELECT max(tr.at) FROM ticket_transitions tr
                    JOIN tickets o ON o.id = tr.ticket_id
                   WHERE o.account = $1 AND o.openid = $2 AND tr.action = 'opened'),
-                '-infinity')",
+                '-infinity')
+            AND rating_requested_at + $5 >= $4
+            AND NOT EXISTS (
+                SELECT 1 FROM followers f
+                 WHERE f.account = $1 AND f.openid = $2
+                   AND (f.unsubscribed_at > asked.rating_requested_at
+                        OR f.subscribed_at > asked.rating_requested_at))",
     )
     .bind(account)
     .bind(openid)
     .bind(event_id)
+    .bind(at)
+    .bind(RATING_ANSWER_WINDOW)
     .fetch_optional(db)
     .await?;
     Ok(id.map(|(id,)| TicketId(id)))

@@ -1,0 +1,170 @@
+//! When a lone digit is a rating: only while the rating question is fresh (within
+//! `RATING_ANSWER_WINDOW` of it) and the citizen has not unfollowed since. Otherwise
+//! the digit is an ordinary message, which a keyword rule for it answers.
+
+use interaction_svc::store::rules::RulesNotifier;
+use wechat_sim::traffic::CitizenAction;
+
+use crate::citizen::{Citizen, eventually, text_of};
+use crate::helpers::{ACCOUNT, TestApp, spawn_app};
+
+const GUIDE: &str = "社保办理指南：https://rsj.lincheng.example.gov.cn/guide";
+
+/// Saves the greeting's menu rule "1" (answers fully) and waits until the reply path
+/// answers with it.
+async fn menu_rule_one(app: &TestApp) {
+    sqlx::query(
+        "INSERT INTO reply_rules (id, account, match_kind, patterns, reply_text, resolves)
+         VALUES ($1, $2, 'exact', '{1}', $3, true)",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(ACCOUNT)
+    .bind(GUIDE)
+    .execute(&app.db)
+    .await
+    .expect("rule saved");
+    RulesNotifier::new(app.nats().await, app.namespace().clone())
+        .changed(ACCOUNT)
+        .await;
+    let nats = app.nats().await;
+    let mut probe = Citizen::new();
+    let nats = &nats;
+    eventually("the rule is in effect", || {
+        let one = probe.says("1");
+        async move {
+            let reply = app.passive_reply(nats, &one).await;
+            (text_of(&reply) == Some(GUIDE)).then_some(())
+        }
+    })
+    .await;
+}
+
+/// A closed ticket of `openid` whose rating was asked `hours_ago`.
+async fn asked_to_rate(app: &TestApp, openid: &str, hours_ago: i32) -> uuid::Uuid {
+    let ticket = app
+        .insert_citizen_ticket(openid, "social-security", "closed", 60 * 24 * 200)
+        .await;
+    sqlx::query(
+        "UPDATE tickets SET closed_at = now() - make_interval(hours => $2),
+                            rating_requested_at = now() - make_interval(hours => $2)
+          WHERE id = $1",
+    )
+    .bind(ticket)
+    .bind(hours_ago)
+    .execute(&app.db)
+    .await
+    .expect("ask for the rating");
+    ticket
+}
+
+/// Publishes `digit` and waits until the rule's answer to it is announced (in the
+/// transaction that applies it); returns the ticket's rating then.
+async fn digit_applied(app: &TestApp, ticket: uuid::Uuid, announced_before: i64) -> Option<i16> {
+    eventually("the digit is applied", || async {
+        let announced: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE subject LIKE 'interaction.%.autoreply.%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        (announced > announced_before).then_some(())
+    })
+    .await;
+    sqlx::query_scalar("SELECT rating FROM tickets WHERE id = $1")
+        .bind(ticket)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn rated_events(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE subject LIKE 'interaction.%.ticket.rated'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_digit_long_after_the_rating_question_is_answered_by_the_rule_and_rates_nothing() {
+    let app = spawn_app().await;
+    menu_rule_one(&app).await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    // Asked in March, unanswered; the citizen writes "1" in November.
+    let ticket = asked_to_rate(&app, &citizen.openid, 49).await;
+
+    let one = citizen.says("1");
+    let reply = app.passive_reply(&nats, &one).await;
+    assert_eq!(text_of(&reply), Some(GUIDE), "{reply:?}");
+    app.publish(&one).await;
+
+    assert_eq!(digit_applied(&app, ticket, 0).await, None);
+    assert_eq!(rated_events(&app).await, 0);
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE openid = $1")
+        .bind(&citizen.openid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(tickets, 1, "the rule answered fully: no new ticket");
+}
+
+#[tokio::test]
+async fn a_digit_after_unfollowing_and_following_again_is_no_rating() {
+    let app = spawn_app().await;
+    menu_rule_one(&app).await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    // Asked an hour ago; the citizen unfollowed and followed again since.
+    let ticket = asked_to_rate(&app, &citizen.openid, 1).await;
+    app.publish(&citizen.does(CitizenAction::Unsubscribe)).await;
+    app.publish(&citizen.does(CitizenAction::Subscribe)).await;
+    eventually("the follow is applied", || async {
+        let follows: Option<bool> = sqlx::query_scalar(
+            "SELECT subscribed FROM followers WHERE account = $1 AND openid = $2",
+        )
+        .bind(ACCOUNT)
+        .bind(&citizen.openid)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap();
+        (follows == Some(true)).then_some(())
+    })
+    .await;
+
+    let one = citizen.says("1");
+    let reply = app.passive_reply(&nats, &one).await;
+    assert_eq!(text_of(&reply), Some(GUIDE), "{reply:?}");
+    app.publish(&one).await;
+
+    assert_eq!(digit_applied(&app, ticket, 0).await, None);
+    assert_eq!(rated_events(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_digit_within_the_window_of_the_question_still_rates() {
+    let app = spawn_app().await;
+    menu_rule_one(&app).await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    let ticket = asked_to_rate(&app, &citizen.openid, 47).await;
+
+    let one = citizen.says("1");
+    let reply = app.passive_reply(&nats, &one).await;
+    assert!(
+        text_of(&reply).is_some_and(|t| t.contains("感谢您的评价")),
+        "{reply:?}"
+    );
+    app.publish(&one).await;
+    let rating = eventually("the rating is recorded", || async {
+        let rating: Option<i16> = sqlx::query_scalar("SELECT rating FROM tickets WHERE id = $1")
+            .bind(ticket)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        rating
+    })
+    .await;
+    assert_eq!(rating, 1);
+}
