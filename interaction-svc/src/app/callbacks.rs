@@ -186,6 +186,7 @@ impl Callbacks {
                 facts.rating_requested = awaiting.is_some();
                 facts.pending = before.as_ref();
                 let decision = rules::decide(&rules.replies, incoming, &facts);
+                let mut joined = false;
                 match (decision.rating, awaiting) {
                     (Some(rating), Some(ticket)) => {
                         queued_events |= rate(tx, citizen, ticket, rating).await?;
@@ -206,12 +207,16 @@ impl Callbacks {
                     {
                         self.place(tx, citizen, message, &rules, None).await?;
                         queued_events = true;
+                        joined = true;
                     }
                     _ => {}
                 }
+                // A question that joined the ticket is before the department already:
+                // asking again must not bring it along a second time.
                 if let Some(AutoAnswer::Service {
                     service_id, name, ..
                 }) = &decision.answered
+                    && !joined
                 {
                     let answer = PendingAnswer {
                         event_id: citizen.event_id.to_owned(),

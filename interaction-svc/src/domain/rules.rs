@@ -67,10 +67,10 @@ pub struct Decision {
     pub reply: Reply,
     /// The message opens a ticket or joins the citizen's active one.
     pub ticket: bool,
-    /// A rule answered the message fully, so it opens no ticket; but if the
-    /// citizen has a ticket still being handled, the message joins it. A follow-up
-    /// to a complaint ("你们答复的社保卡补办办法不对") must reach the department even
-    /// when a keyword in it has a canned answer.
+    /// A rule or the directory answered the message fully, so it opens no ticket;
+    /// but if the citizen has a ticket still being handled, the message joins it. A
+    /// follow-up to a complaint ("你们答复的社保卡补办办法不对", "公积金提取需要购房合同吗")
+    /// must reach the department even when a keyword or a service card answers it.
     pub joins_active: bool,
     /// The message is the rating of the citizen's last closed ticket.
     pub rating: Option<u8>,
@@ -148,6 +148,7 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
             match service {
                 Some(found) => Decision {
                     reply: Reply::Directory(directory::service_reply(found.service)),
+                    joins_active: true,
                     answered: Some(AutoAnswer::Service {
                         service_id: found.service.id,
                         name: found.service.name.clone(),
@@ -408,7 +409,8 @@ mod tests {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let facts = with_directory(&directory, None, at);
         let decision = super::decide(&RuleSet::default(), &text("公积金怎么提取"), &facts);
-        assert!(!decision.ticket);
+        // No new ticket, but a follow-up to one still being handled joins it.
+        assert!(!decision.ticket && decision.joins_active);
         let Reply::Directory(ReplyContent::News(cards)) = &decision.reply else {
             panic!("a card: {decision:?}")
         };

@@ -6,6 +6,7 @@ mod citizen;
 mod consumer_faults;
 mod department_reach;
 mod directory;
+mod directory_answers;
 mod directory_bootstrap;
 mod drain;
 mod e2e;
