@@ -1,5 +1,6 @@
-//! The `events.v1.Inbound` envelope a verified callback becomes, its subject, and the
-//! bounded `type` label metrics use. Pure: no I/O.
+//! The `events.v1.Inbound` envelope a verified callback becomes, and its subject.
+//! Pure: no I/O. (The bounded `type` label of the metrics is the `wechat` crate's
+//! `InboundType::label`.)
 
 use std::time::SystemTime;
 
@@ -99,70 +100,6 @@ fn msg_id(message: &InboundMessage) -> Option<String> {
     }
 }
 
-/// Every value [`type_label`] returns (keep the two in step), so that start-up can
-/// register each account's counters at 0 before its first callback.
-pub const TYPE_LABELS: &[&str] = &[
-    "text",
-    "image",
-    "voice",
-    "video",
-    "shortvideo",
-    "location",
-    "link",
-    "unknown_msg",
-    "subscribe",
-    "unsubscribe",
-    "SCAN",
-    "LOCATION",
-    "CLICK",
-    "VIEW",
-    "scancode_push",
-    "scancode_waitmsg",
-    "pic_sysphoto",
-    "pic_photo_or_album",
-    "pic_weixin",
-    "location_select",
-    "view_miniprogram",
-    "MASSSENDJOBFINISH",
-    "TEMPLATESENDJOBFINISH",
-    "PUBLISHJOBFINISH",
-    "unknown_event",
-];
-
-/// The metric `type` label: a known message type or event, else `unknown_msg` /
-/// `unknown_event`. Never a value taken from the request, so cardinality stays bounded.
-pub fn type_label(message: &InboundMessage) -> &'static str {
-    match &message.payload {
-        Payload::Text(_) => "text",
-        Payload::Image(_) => "image",
-        Payload::Voice(_) => "voice",
-        Payload::Video(_) => "video",
-        Payload::ShortVideo(_) => "shortvideo",
-        Payload::Location(_) => "location",
-        Payload::Link(_) => "link",
-        Payload::Unknown => "unknown_msg",
-        Payload::Event { kind, .. } => match kind {
-            Event::Subscribe { .. } => "subscribe",
-            Event::Unsubscribe => "unsubscribe",
-            Event::Scan { .. } => "SCAN",
-            Event::Location { .. } => "LOCATION",
-            Event::Click { .. } => "CLICK",
-            Event::View { .. } => "VIEW",
-            Event::ScanCodePush(_) => "scancode_push",
-            Event::ScanCodeWaitMsg(_) => "scancode_waitmsg",
-            Event::PicSysPhoto(_) => "pic_sysphoto",
-            Event::PicPhotoOrAlbum(_) => "pic_photo_or_album",
-            Event::PicWeixin(_) => "pic_weixin",
-            Event::LocationSelect(_) => "location_select",
-            Event::ViewMiniprogram { .. } => "view_miniprogram",
-            Event::MassSendJobFinish(_) => "MASSSENDJOBFINISH",
-            Event::TemplateSendJobFinish(_) => "TEMPLATESENDJOBFINISH",
-            Event::PublishJobFinish(_) => "PUBLISHJOBFINISH",
-            Event::Unknown => "unknown_event",
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +122,6 @@ mod tests {
         assert_eq!(inbound.raw_xml, xml);
         let header = inbound.header.unwrap();
         assert_eq!(header.occurred_at.unwrap().seconds, 1_700_000_000);
-        assert_eq!(type_label(&message), "text");
     }
 
     #[test]

@@ -402,6 +402,117 @@ pub enum Payload {
     Unknown,
 }
 
+/// Declares [`InboundType`], its [`ALL`](InboundType::ALL) list and its
+/// [`LABELS`](InboundType::LABELS) from one table, so that no type can be left out of
+/// the lists that metrics register at start-up.
+macro_rules! inbound_types {
+    ($($(#[$doc:meta])* $variant:ident => $label:literal,)*) => {
+        /// What a callback is, as one of a closed set: every typed message and event
+        /// of [`Payload`] and [`Event`], plus one for an unknown `MsgType` and one for
+        /// an unknown `Event`. [`InboundMessage::inbound_type`] maps a parsed message
+        /// to it with a match the compiler checks for every variant.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum InboundType {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl InboundType {
+            /// Every type, in the order of [`InboundType::LABELS`].
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+            /// Every label [`InboundType::label`] returns.
+            pub const LABELS: &'static [&'static str] = &[$($label,)*];
+
+            /// A bounded name for metric labels: the `MsgType` or `Event` as WeChat
+            /// spells it for a known type, `unknown_msg` / `unknown_event` otherwise.
+            /// Metric values that alert rules read: never rename one.
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+inbound_types! {
+    /// `text`.
+    Text => "text",
+    /// `image`.
+    Image => "image",
+    /// `voice`.
+    Voice => "voice",
+    /// `video`.
+    Video => "video",
+    /// `shortvideo`.
+    ShortVideo => "shortvideo",
+    /// `location` (a message, not the `LOCATION` event).
+    Location => "location",
+    /// `link`.
+    Link => "link",
+    /// A `MsgType` this crate does not type.
+    UnknownMessage => "unknown_msg",
+    /// Event `subscribe`.
+    Subscribe => "subscribe",
+    /// Event `unsubscribe`.
+    Unsubscribe => "unsubscribe",
+    /// Event `SCAN`.
+    Scan => "SCAN",
+    /// Event `LOCATION`.
+    LocationEvent => "LOCATION",
+    /// Event `CLICK`.
+    Click => "CLICK",
+    /// Event `VIEW`.
+    View => "VIEW",
+    /// Event `scancode_push`.
+    ScanCodePush => "scancode_push",
+    /// Event `scancode_waitmsg`.
+    ScanCodeWaitMsg => "scancode_waitmsg",
+    /// Event `pic_sysphoto`.
+    PicSysPhoto => "pic_sysphoto",
+    /// Event `pic_photo_or_album`.
+    PicPhotoOrAlbum => "pic_photo_or_album",
+    /// Event `pic_weixin`.
+    PicWeixin => "pic_weixin",
+    /// Event `location_select`.
+    LocationSelect => "location_select",
+    /// Event `view_miniprogram`.
+    ViewMiniprogram => "view_miniprogram",
+    /// Event `MASSSENDJOBFINISH`.
+    MassSendJobFinish => "MASSSENDJOBFINISH",
+    /// Event `TEMPLATESENDJOBFINISH`.
+    TemplateSendJobFinish => "TEMPLATESENDJOBFINISH",
+    /// Event `PUBLISHJOBFINISH`.
+    PublishJobFinish => "PUBLISHJOBFINISH",
+    /// An `Event` this crate does not type.
+    UnknownEvent => "unknown_event",
+}
+
+impl InboundType {
+    /// Reports whether this is an event (`MsgType=event`).
+    pub const fn is_event(self) -> bool {
+        !matches!(
+            self,
+            Self::Text
+                | Self::Image
+                | Self::Voice
+                | Self::Video
+                | Self::ShortVideo
+                | Self::Location
+                | Self::Link
+                | Self::UnknownMessage
+        )
+    }
+
+    /// The `MsgType` (for a message) or `Event` (for an event) the parser reads as
+    /// this type; `None` for the two unknown types, which stand for any other name.
+    pub const fn wire_name(self) -> Option<&'static str> {
+        match self {
+            Self::UnknownMessage | Self::UnknownEvent => None,
+            known => Some(known.label()),
+        }
+    }
+}
+
 /// A parsed inbound callback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundMessage {
@@ -439,6 +550,41 @@ impl InboundMessage {
             payload,
             fields: root,
         })
+    }
+
+    /// Returns which of the closed set of [`InboundType`]s this message is. The
+    /// match has no catch-all arm, so a new [`Payload`] or [`Event`] variant does not
+    /// compile until it has a type, and with it a label in [`InboundType::LABELS`].
+    pub fn inbound_type(&self) -> InboundType {
+        match &self.payload {
+            Payload::Text(_) => InboundType::Text,
+            Payload::Image(_) => InboundType::Image,
+            Payload::Voice(_) => InboundType::Voice,
+            Payload::Video(_) => InboundType::Video,
+            Payload::ShortVideo(_) => InboundType::ShortVideo,
+            Payload::Location(_) => InboundType::Location,
+            Payload::Link(_) => InboundType::Link,
+            Payload::Unknown => InboundType::UnknownMessage,
+            Payload::Event { kind, .. } => match kind {
+                Event::Subscribe { .. } => InboundType::Subscribe,
+                Event::Unsubscribe => InboundType::Unsubscribe,
+                Event::Scan { .. } => InboundType::Scan,
+                Event::Location { .. } => InboundType::LocationEvent,
+                Event::Click { .. } => InboundType::Click,
+                Event::View { .. } => InboundType::View,
+                Event::ScanCodePush(_) => InboundType::ScanCodePush,
+                Event::ScanCodeWaitMsg(_) => InboundType::ScanCodeWaitMsg,
+                Event::PicSysPhoto(_) => InboundType::PicSysPhoto,
+                Event::PicPhotoOrAlbum(_) => InboundType::PicPhotoOrAlbum,
+                Event::PicWeixin(_) => InboundType::PicWeixin,
+                Event::LocationSelect(_) => InboundType::LocationSelect,
+                Event::ViewMiniprogram { .. } => InboundType::ViewMiniprogram,
+                Event::MassSendJobFinish(_) => InboundType::MassSendJobFinish,
+                Event::TemplateSendJobFinish(_) => InboundType::TemplateSendJobFinish,
+                Event::PublishJobFinish(_) => InboundType::PublishJobFinish,
+                Event::Unknown => InboundType::UnknownEvent,
+            },
+        }
     }
 
     /// Reports whether this is a user message (as opposed to an event), which is

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use wechat::crypto::{CryptoError, MessageCrypto};
-use wechat::message::{InboundEnvelope, InboundMessage};
+use wechat::message::{InboundEnvelope, InboundMessage, InboundType};
 use wechat::reply::Reply;
 use wechat::signature;
 use wechat::xml::{self, Element};
@@ -77,40 +77,26 @@ const FIELDS: &[&str] = &[
     "Image",
 ];
 
-const MSG_TYPES: &[&str] = &[
-    "text",
-    "image",
-    "voice",
-    "video",
-    "shortvideo",
-    "location",
-    "link",
-    "event",
-    "music",
-    "news",
-    "transfer_customer_service",
-    "",
-];
+/// Names the parser does not type (and the empty one), besides every name it does.
+const OTHER_MSG_TYPES: &[&str] = &["music", "news", "transfer_customer_service", ""];
+const OTHER_EVENTS: &[&str] = &["kf_create_session", ""];
 
-const EVENTS: &[&str] = &[
-    "subscribe",
-    "unsubscribe",
-    "SCAN",
-    "LOCATION",
-    "CLICK",
-    "VIEW",
-    "scancode_push",
-    "scancode_waitmsg",
-    "pic_sysphoto",
-    "pic_photo_or_album",
-    "pic_weixin",
-    "location_select",
-    "view_miniprogram",
-    "MASSSENDJOBFINISH",
-    "TEMPLATESENDJOBFINISH",
-    "PUBLISHJOBFINISH",
-    "",
-];
+/// `MsgType` values: every one the parser types (from its own list), `event`, others.
+fn msg_types() -> Vec<&'static str> {
+    let typed = InboundType::ALL.iter().filter(|t| !t.is_event());
+    let mut names: Vec<_> = typed.filter_map(|t| t.wire_name()).collect();
+    names.push("event");
+    names.extend(OTHER_MSG_TYPES);
+    names
+}
+
+/// `Event` values: every one the parser types (from its own list), then others.
+fn events() -> Vec<&'static str> {
+    let typed = InboundType::ALL.iter().filter(|t| t.is_event());
+    let mut names: Vec<_> = typed.filter_map(|t| t.wire_name()).collect();
+    names.extend(OTHER_EVENTS);
+    names
+}
 
 /// Text values that tend to break parsers: numbers at their limits, markup, entities,
 /// control characters, non-BMP characters.
@@ -126,8 +112,8 @@ fn tricky_text() -> impl Strategy<Value = String> {
         Just("]]>".to_owned()),
         Just("\u{1d}\0\u{feff}".to_owned()),
         Just("😀中文".to_owned()),
-        prop::sample::select(MSG_TYPES).prop_map(str::to_owned),
-        prop::sample::select(EVENTS).prop_map(str::to_owned),
+        prop::sample::select(msg_types()).prop_map(str::to_owned),
+        prop::sample::select(events()).prop_map(str::to_owned),
     ]
 }
 
@@ -159,8 +145,8 @@ fn element() -> impl Strategy<Value = Element> {
 /// A message-shaped document: `<xml>` with known fields, serialised.
 fn message_doc() -> impl Strategy<Value = String> {
     (
-        prop::sample::select(MSG_TYPES),
-        prop::sample::select(EVENTS),
+        prop::sample::select(msg_types()),
+        prop::sample::select(events()),
         prop::collection::vec(element(), 0..12),
     )
         .prop_map(|(msg_type, event, fields)| {
@@ -323,7 +309,20 @@ proptest! {
         let first = InboundMessage::parse(doc.as_bytes());
         // The parser reads the tree, so the canonical rewrite means the same message.
         let rewritten = xml::parse(doc.as_bytes()).unwrap().to_xml();
-        prop_assert_eq!(InboundMessage::parse(rewritten.as_bytes()), first);
+        prop_assert_eq!(InboundMessage::parse(rewritten.as_bytes()), first.clone());
+        // Whatever it parses to has a label start-up registers (the gateway's
+        // counters at 0); a typed one is labelled by the name it was sent with.
+        if let Ok(message) = first {
+            let label = message.inbound_type().label();
+            prop_assert!(InboundType::LABELS.contains(&label), "{} unlisted", label);
+            let sent = match &message.payload {
+                wechat::message::Payload::Event { event, .. } => event,
+                _ => &message.header.msg_type,
+            };
+            if let Some(name) = message.inbound_type().wire_name() {
+                prop_assert_eq!(name, sent.as_str());
+            }
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use cbc::cipher::{BlockEncryptMut, KeyIvInit};
 use proptest::prelude::*;
 use wechat::crypto::{AesKey, CryptoError, KeySlot, MessageCrypto};
 use wechat::message::{
-    Event, InboundEnvelope, InboundMessage, MessageError, MsgId, Payload, PublishStatus,
-    TemplateSendStatus, subject_token,
+    Event, InboundEnvelope, InboundMessage, InboundType, MessageError, MsgId, Payload,
+    PublishStatus, TemplateSendStatus, subject_token,
 };
 use wechat::reply::{Answering, Article, Reply, ReplyBody, ReplyError};
 use wechat::signature::{self, SignatureError};
@@ -958,6 +958,45 @@ fn an_unknown_msg_type_is_kept_with_all_its_fields() {
     assert_eq!(msg.fields.text_of("AppId"), Some("wxapp"));
     assert_eq!(msg.kind(), ("msg", "miniprogrampage".to_owned()));
     assert!(msg.is_user_message());
+}
+
+/// A document every typed message and event parses from: it carries each field some
+/// type requires, and the parser reads only its own type's.
+fn any_type(name: &str, is_event: bool) -> String {
+    let fields = "<MsgId>1</MsgId><MsgID>2</MsgID><Location_X>23.1</Location_X>\
+        <Location_Y>113.3</Location_Y><Latitude>23.1</Latitude><Longitude>113.3</Longitude>\
+        <PublishEventInfo><publish_id>3</publish_id><publish_status>0</publish_status>\
+        </PublishEventInfo>";
+    if is_event {
+        event(name, fields)
+    } else {
+        wrap(name, fields)
+    }
+}
+
+#[test]
+fn every_type_the_parser_reads_is_listed_with_its_wechat_name_as_label() {
+    for &listed in InboundType::ALL {
+        let Some(name) = listed.wire_name() else {
+            continue;
+        };
+        let msg = parse(&any_type(name, listed.is_event()));
+        assert_eq!(msg.inbound_type(), listed, "{name}");
+        // Metric values alert rules read: the name WeChat sends, exactly.
+        assert_eq!(listed.label(), name);
+    }
+    let unknown_msg = parse(&any_type("miniprogrampage", false));
+    assert_eq!(unknown_msg.inbound_type().label(), "unknown_msg");
+    let unknown_event = parse(&any_type("kf_create_session", true));
+    assert_eq!(unknown_event.inbound_type().label(), "unknown_event");
+    assert_eq!(
+        InboundType::ALL
+            .iter()
+            .map(|t| t.label())
+            .collect::<Vec<_>>(),
+        InboundType::LABELS,
+        "one label per type, in the same order"
+    );
 }
 
 #[test]

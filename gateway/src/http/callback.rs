@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::{Duration, Instant};
 use wechat::crypto::KeySlot;
-use wechat::message::{InboundEnvelope, InboundMessage, MessageError};
+use wechat::message::{InboundEnvelope, InboundMessage, InboundType, MessageError};
 use wechat::reply::{Answering, NO_REPLY, Reply};
 use wechat::signature::{verify_msg_signature, verify_signature};
 use wechat::xml::XmlError;
 
 use super::{AppState, CallbackError};
 use crate::config::{AccountConfig, Mode};
-use crate::event::{TYPE_LABELS, inbound_event, type_label};
+use crate::event::inbound_event;
 use crate::publish::Durable;
 use crate::replay::Seen;
 use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, UnsentReply};
@@ -194,7 +194,7 @@ async fn handle(
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
-    *kind = type_label(&message);
+    *kind = message.inbound_type().label();
     if message.header.to_user_name != account.original_id {
         return Err(CallbackError::WrongRecipient);
     }
@@ -491,7 +491,7 @@ pub(super) fn register_counters<'a>(accounts: impl IntoIterator<Item = &'a str>)
     zero("unknown", "unknown", "unknown_account");
     zero("unknown", "url_check", "unknown_account");
     for account in accounts {
-        for kind in TYPE_LABELS {
+        for kind in InboundType::LABELS {
             zero(account, kind, "accepted");
             for reason in CallbackError::AFTER_PARSING {
                 zero(account, kind, reason);

@@ -1,6 +1,8 @@
 //! The callback counters the alerts read are exported at 0 from start-up, so
 //! `rate()` and `increase()` see a replica's first callbacks and its silence.
 
+use wechat::message::InboundType;
+
 use crate::helpers::spawn_app;
 use crate::samples;
 
@@ -27,6 +29,14 @@ async fn right_after_start_every_account_exports_the_alerted_outcomes_at_zero() 
                 .await;
             assert_eq!(samples, [0.0], "{account} {kind} {outcome}");
         }
+        // One per type the parser can return: the wechat crate's list of labels.
+        let accepted = app
+            .metric_samples(
+                "gateway_callbacks_total",
+                &[("account", account), ("outcome", "accepted")],
+            )
+            .await;
+        assert_eq!(accepted, vec![0.0; InboundType::LABELS.len()], "{account}");
     }
     let unknown = app
         .metric_samples(
