@@ -20,6 +20,11 @@ pub struct InboundEvent {
 }
 
 impl InboundEvent {
+    /// The account the event came to: the event_id's first part.
+    pub fn account(&self) -> &str {
+        account_of(&self.event_id)
+    }
+
     /// How logs name the event: never by its event_id, which carries the citizen's
     /// openid (`FromUserName`), but as `{account}:{digest}`, where the digest is the
     /// first 8 bytes of the event_id's SHA-256 in hex (the start of its reply-bucket
@@ -35,11 +40,16 @@ pub struct LogRef<'a>(&'a str);
 impl std::fmt::Display for LogRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use sha2::{Digest, Sha256};
-        // Account ids have no `:` (config checks `a-z 0-9 - _`).
-        let account = self.0.split(':').next().unwrap_or_default();
+        let account = account_of(self.0);
         let digest = Sha256::digest(self.0.as_bytes());
         write!(f, "{account}:{}", hex::encode(&digest[..8]))
     }
+}
+
+/// The account part of an event_id (`{account}:…`): account ids have no `:` (config
+/// checks `a-z 0-9 - _`).
+fn account_of(event_id: &str) -> &str {
+    event_id.split(':').next().unwrap_or_default()
 }
 
 /// Builds the event for `message`, whose decrypted XML is `plaintext`.
@@ -141,6 +151,7 @@ mod tests {
         assert!(!logged.contains("oUser1"), "{logged}");
         assert!(logged.starts_with("city:"), "{logged}");
         assert_eq!(logged.len(), "city:".len() + 16);
+        assert_eq!(event.account(), "city");
         assert_eq!(logged, event.log_ref().to_string(), "stable");
     }
 

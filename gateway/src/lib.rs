@@ -10,6 +10,7 @@ pub mod config;
 pub mod edge;
 pub mod event;
 pub mod http;
+pub mod log_limit;
 pub mod publish;
 pub mod replay;
 pub mod reply;

@@ -1,6 +1,7 @@
 //! Making a callback durable: a JetStream publish with `Nats-Msg-Id`, awaited until
 //! the PubAck, retried with a short backoff until the publish deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage;
@@ -8,12 +9,15 @@ use tokio::time::Instant;
 
 use crate::batch::NatsBatcher;
 use crate::event::InboundEvent;
+use crate::log_limit::LogLimiter;
 
 /// Longest wait for one PubAck before publishing again (JetStream drops the repeat);
 /// at most a quarter of the deadline, so a short deadline still gets retries.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_millis(400);
+/// The log limiter's cause for a callback JetStream never acked.
+pub const UNACKNOWLEDGED: &str = "publish_not_acknowledged";
 
 /// What JetStream said about a stored callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +40,18 @@ pub struct NotDurable {
 pub struct Publisher {
     batcher: NatsBatcher,
     deadline: Duration,
+    /// During a NATS outage every callback fails: a line per account and period.
+    logs: Arc<LogLimiter>,
 }
 
 impl Publisher {
     /// A publisher that keeps trying for `deadline` per event.
     pub fn new(batcher: NatsBatcher, deadline: Duration) -> Self {
-        Self { batcher, deadline }
+        Self {
+            batcher,
+            deadline,
+            logs: Arc::default(),
+        }
     }
 
     /// Publishes `event` and waits for its PubAck, retrying until the deadline.
@@ -70,7 +80,17 @@ impl Publisher {
             };
             let retry_at = Instant::now() + backoff;
             if retry_at >= until {
-                tracing::warn!(event = %event.log_ref(), attempts, %error, "publish not acknowledged before the deadline");
+                let now = std::time::Instant::now();
+                if let Some(suppressed) = self.logs.admit(event.account(), UNACKNOWLEDGED, now) {
+                    tracing::warn!(
+                        account = event.account(),
+                        event = %event.log_ref(),
+                        attempts,
+                        %error,
+                        suppressed,
+                        "publish not acknowledged before the deadline"
+                    );
+                }
                 break Err(NotDurable { attempts });
             }
             tracing::debug!(event = %event.log_ref(), attempts, %error, "publish failed; retrying");

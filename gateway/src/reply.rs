@@ -26,6 +26,7 @@ use platform::nats::Namespace;
 
 use crate::batch::NatsBatcher;
 use crate::edge::EdgeRules;
+use crate::log_limit::LogLimiter;
 use prost::Message as _;
 use proto::events::v1::{PassiveReply, passive_reply};
 use sha2::{Digest, Sha256};
@@ -258,7 +259,13 @@ pub struct ReplyCache {
     /// wake the NATS client for each reply (one write, and one server read, per reply).
     writes: NatsBatcher,
     drain: Drain,
+    /// While NATS is away every read or write fails: a line per account and period.
+    logs: Arc<LogLimiter>,
 }
+
+/// The log limiter's causes for the bucket's failures.
+const READ_FAILED: &str = "reply_cache_read_failed";
+const WRITE_FAILED: &str = "reply_cache_write_failed";
 
 /// How long a generation of the in-process cache lasts, so a reply is kept 30-60 s.
 /// WeChat retries a callback twice, about 5 s apart, so its retries come within ~15 s;
@@ -300,6 +307,7 @@ impl ReplyCache {
             kv,
             writes,
             drain,
+            logs: Arc::default(),
         })
     }
 
@@ -309,12 +317,15 @@ impl ReplyCache {
         local.young.get(key).or_else(|| local.old.get(key)).cloned()
     }
 
-    /// The reply any replica gave for `key`, waiting at most until `until`.
-    pub async fn shared(&self, key: &ReplyKey, until: Instant) -> Option<Bytes> {
+    /// The reply any replica gave for `account`'s `key`, waiting at most until `until`.
+    pub async fn shared(&self, account: &str, key: &ReplyKey, until: Instant) -> Option<Bytes> {
         match tokio::time::timeout_at(until, self.kv.get(key.kv_key())).await {
             Ok(Ok(found)) => found.filter(|v| !v.is_empty()),
             Ok(Err(error)) => {
-                tracing::warn!(%error, "reply cache read failed");
+                let now = std::time::Instant::now();
+                if let Some(suppressed) = self.logs.admit(account, READ_FAILED, now) {
+                    tracing::warn!(account, %error, suppressed, "reply cache read failed");
+                }
                 None
             }
             Err(_) => None,
@@ -336,16 +347,21 @@ impl ReplyCache {
         local.young.insert(key, Bytes::copy_from_slice(encoded));
     }
 
-    /// Writes a reply to the bucket, for a retry that reaches another replica, in a
-    /// task the drain awaits. `why` labels `gateway_replies_shared_total`.
-    pub fn share(&self, key: ReplyKey, encoded: Bytes, why: ShareReason) {
+    /// Writes `account`'s reply to the bucket, for a retry that reaches another
+    /// replica, in a task the drain awaits. `why` labels `gateway_replies_shared_total`.
+    pub fn share(&self, account: &str, key: ReplyKey, encoded: Bytes, why: ShareReason) {
         metrics::counter!("gateway_replies_shared_total", "why" => why.as_str()).increment(1);
         let writes = self.writes.clone();
+        let logs = self.logs.clone();
+        let account: Box<str> = account.into();
         let subject = format!("{}{}", self.put_prefix, key.kv_key());
         self.drain.spawn(async move {
             let put = PublishMessage::build().payload(encoded);
             if let Err(error) = writes.publish(subject.into(), put).await {
-                tracing::warn!(%error, "reply cache write failed");
+                let now = std::time::Instant::now();
+                if let Some(suppressed) = logs.admit(&account, WRITE_FAILED, now) {
+                    tracing::warn!(account = &*account, %error, suppressed, "reply cache write failed");
+                }
             }
         });
     }
@@ -376,14 +392,16 @@ impl ShareReason {
 /// WeChat never got it and will retry, so it is shared.
 pub struct UnsentReply<'a> {
     cache: &'a ReplyCache,
+    account: &'a str,
     key: ReplyKey,
     encoded: Option<Bytes>,
 }
 
 impl<'a> UnsentReply<'a> {
-    pub fn new(cache: &'a ReplyCache, key: ReplyKey, encoded: Bytes) -> Self {
+    pub fn new(cache: &'a ReplyCache, account: &'a str, key: ReplyKey, encoded: Bytes) -> Self {
         Self {
             cache,
+            account,
             key,
             encoded: Some(encoded),
         }
@@ -395,7 +413,8 @@ impl<'a> UnsentReply<'a> {
         if let Some(encoded) = self.encoded.take() {
             self.cache.remember(self.key, &encoded);
             if late {
-                self.cache.share(self.key, encoded, ShareReason::Late);
+                self.cache
+                    .share(self.account, self.key, encoded, ShareReason::Late);
             }
         }
     }
@@ -410,7 +429,7 @@ impl Drop for UnsentReply<'_> {
     fn drop(&mut self) {
         if let Some(encoded) = self.encoded.take() {
             self.cache
-                .share(self.key, encoded, ShareReason::Undelivered);
+                .share(self.account, self.key, encoded, ShareReason::Undelivered);
         }
     }
 }

@@ -28,6 +28,8 @@ use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, UnsentReply};
 
 /// How long a duplicate callback may wait for the shared reply cache.
 const SHARED_CACHE_WAIT: Duration = Duration::from_millis(250);
+/// The log limiter's cause for a replay check the ledger could not answer.
+const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
 
 /// The query WeChat signs a callback with. Every field is optional here so that a
 /// missing one is our `bad_query` naming it. Values borrow from the request's query
@@ -81,11 +83,7 @@ pub async fn verify_url(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(account) = state.inner.accounts.get(&id) else {
-        return CallbackError::UnknownAccount.respond(
-            &state.inner.rejections,
-            "unknown",
-            "url_check",
-        );
+        return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "url_check");
     };
     let checked = async {
         let query = CallbackQuery::parse(query.as_deref())?;
@@ -96,7 +94,7 @@ pub async fn verify_url(
             .ok_or(CallbackError::BadQuery("echostr"))?;
         if account.mode != Mode::Safe {
             // Its signed query must not serve again for a plaintext callback.
-            claim_signature(&state, &signed, echostr.as_bytes()).await?;
+            claim_signature(&state, account, &signed, echostr.as_bytes()).await?;
         }
         Ok::<_, CallbackError>(echostr.to_owned())
     }
@@ -111,7 +109,7 @@ pub async fn verify_url(
             )
                 .into_response()
         }
-        Err(error) => error.respond(&state.inner.rejections, &account.id, "url_check"),
+        Err(error) => error.respond(&state.inner.logs, &account.id, "url_check"),
     }
 }
 
@@ -124,15 +122,11 @@ pub async fn receive(
 ) -> Response {
     let started = Instant::now();
     let Some(account) = state.inner.accounts.get(&id) else {
-        return CallbackError::UnknownAccount.respond(
-            &state.inner.rejections,
-            "unknown",
-            "unknown",
-        );
+        return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "unknown");
     };
     // Held until the answer is built; none left means refuse now, not queue.
     let Ok(_permit) = state.inner.in_flight.clone().try_acquire_owned() else {
-        return CallbackError::Overloaded.respond(&state.inner.rejections, &account.id, "unknown");
+        return CallbackError::Overloaded.respond(&state.inner.logs, &account.id, "unknown");
     };
     let mut kind = "unknown";
     let response = match handle(
@@ -146,7 +140,7 @@ pub async fn receive(
     .await
     {
         Ok(response) => response,
-        Err(error) => error.respond(&state.inner.rejections, &account.id, kind),
+        Err(error) => error.respond(&state.inner.logs, &account.id, kind),
     };
     metrics::histogram!("gateway_callback_seconds", "account" => account.id.clone())
         .record(started.elapsed().as_secs_f64());
@@ -190,7 +184,7 @@ async fn handle(
         // The signature does not cover the body: bind it to the first body it carried.
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
-        claim_signature(state, &signed, &body).await?;
+        claim_signature(state, account, &signed, &body).await?;
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -224,6 +218,7 @@ async fn handle(
             cached: false,
         } => Some(UnsentReply::new(
             inner.replier.cache(),
+            &account.id,
             key,
             encoded.clone(),
         )),
@@ -242,7 +237,12 @@ async fn handle(
         Fetched::Reply { cached: true, .. } => fetched,
         other if durable == Durable::Duplicate => {
             let cache_until = Instant::now() + SHARED_CACHE_WAIT;
-            match inner.replier.cache().shared(&key, cache_until).await {
+            match inner
+                .replier
+                .cache()
+                .shared(&account.id, &key, cache_until)
+                .await
+            {
                 Some(encoded) => Fetched::Reply {
                     encoded,
                     cached: true,
@@ -293,6 +293,7 @@ async fn handle(
 /// WeChat's retry, another is refused.
 async fn claim_signature(
     state: &AppState,
+    account: &AccountConfig,
     signed: &Signed<'_>,
     body: &[u8],
 ) -> Result<(), CallbackError> {
@@ -310,8 +311,17 @@ async fn claim_signature(
             // The ledger lives on the NATS that must also take the callback: if it
             // cannot answer, the publish fails too and WeChat redelivers. Refusing
             // here instead would turn a NATS hiccup into lost messages.
+            // Every callback of the outage meets it: a line per account and period.
             metrics::counter!("gateway_replay_check_skipped_total").increment(1);
-            tracing::warn!(%error, "signature ledger unavailable; replay check skipped");
+            let now = std::time::Instant::now();
+            if let Some(suppressed) = inner.logs.admit(&account.id, LEDGER_UNAVAILABLE, now) {
+                tracing::warn!(
+                    account = %account.id,
+                    %error,
+                    suppressed,
+                    "signature ledger unavailable; replay check skipped"
+                );
+            }
             Ok(())
         }
     }

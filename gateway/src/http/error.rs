@@ -1,9 +1,7 @@
 //! The one error enum of the callback endpoint, mapped once to a status, a reason
 //! code, a log line and a metric.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,48 +9,7 @@ use wechat::crypto::CryptoError;
 use wechat::message::MessageError;
 use wechat::signature::SignatureError;
 
-/// At most one WARN line per account and rejection reason in this period.
-pub const REJECTION_LOG_PERIOD: Duration = Duration::from_secs(10);
-
-/// Which rejections get a log line: the first of each (account, reason) in every
-/// [`REJECTION_LOG_PERIOD`], so a misconfigured account or a client sending garbage
-/// cannot write one line per request. Keys are configured account ids and static
-/// reasons: bounded.
-#[derive(Default)]
-pub struct RejectionLog {
-    windows: Mutex<HashMap<&'static str, HashMap<Box<str>, Window>>>,
-}
-
-struct Window {
-    until: Instant,
-    suppressed: u64,
-}
-
-impl RejectionLog {
-    /// `Some(lines left out since the last one)` when this rejection is to be logged.
-    pub fn admit(&self, account: &str, reason: &'static str, now: Instant) -> Option<u64> {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let by_account = windows.entry(reason).or_default();
-        match by_account.get_mut(account) {
-            Some(window) if now < window.until => {
-                window.suppressed += 1;
-                None
-            }
-            Some(window) => {
-                window.until = now + REJECTION_LOG_PERIOD;
-                Some(std::mem::take(&mut window.suppressed))
-            }
-            None => {
-                let window = Window {
-                    until: now + REJECTION_LOG_PERIOD,
-                    suppressed: 0,
-                };
-                by_account.insert(account.into(), window);
-                Some(0)
-            }
-        }
-    }
-}
+use crate::log_limit::LogLimiter;
 
 /// Why a callback was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -191,8 +148,9 @@ impl CallbackError {
     /// `unknown_account` (anyone on the internet) and `overloaded` (every refused
     /// callback while saturated) are logged at DEBUG: their counters are the signal. The
     /// others are logged at WARN, at most once per account and reason every
-    /// [`REJECTION_LOG_PERIOD`] through `log`, with the number of lines left out.
-    pub fn respond(self, log: &RejectionLog, account: &str, kind: &'static str) -> Response {
+    /// [`LOG_PERIOD`](crate::log_limit::LOG_PERIOD) through `log`, with the number of
+    /// lines left out.
+    pub fn respond(self, log: &LogLimiter, account: &str, kind: &'static str) -> Response {
         let reason = self.reason();
         let status = self.status().as_u16();
         match self {
@@ -228,25 +186,6 @@ mod tests {
     use wechat::xml::XmlError;
 
     use super::*;
-
-    #[test]
-    fn a_rejection_is_logged_once_per_account_and_reason_in_a_period() {
-        let log = RejectionLog::default();
-        let start = Instant::now();
-        assert_eq!(log.admit("city", "bad_signature", start), Some(0));
-        for _ in 0..100 {
-            assert_eq!(log.admit("city", "bad_signature", start), None);
-        }
-        assert_eq!(log.admit("city", "decrypt_failed", start), Some(0));
-        assert_eq!(log.admit("county", "bad_signature", start), Some(0));
-        let later = start + REJECTION_LOG_PERIOD;
-        assert_eq!(
-            log.admit("city", "bad_signature", later),
-            Some(100),
-            "the next line says how many were left out"
-        );
-        assert_eq!(log.admit("city", "bad_signature", later), None);
-    }
 
     #[test]
     fn every_reason_is_in_a_list_start_up_registers() {

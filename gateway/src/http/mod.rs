@@ -10,9 +10,10 @@ use axum::Router;
 use axum::routing::get;
 use platform::nats::Namespace;
 
-pub use error::{CallbackError, REJECTION_LOG_PERIOD, RejectionLog};
+pub use error::CallbackError;
 
 use crate::config::{AccountConfig, Limits};
+use crate::log_limit::LogLimiter;
 use crate::publish::Publisher;
 use crate::replay::SignatureLedger;
 use crate::reply::Replier;
@@ -32,8 +33,8 @@ struct Inner {
     signatures: SignatureLedger,
     /// One permit per callback being handled (`Limits::max_in_flight`).
     in_flight: Arc<tokio::sync::Semaphore>,
-    /// Which rejections get a log line.
-    rejections: RejectionLog,
+    /// Which rejections, and which signature-ledger failures, get a log line.
+    logs: LogLimiter,
 }
 
 impl AppState {
@@ -58,7 +59,7 @@ impl AppState {
                 publisher,
                 replier,
                 signatures,
-                rejections: RejectionLog::default(),
+                logs: LogLimiter::default(),
             }),
         }
     }

@@ -1,9 +1,10 @@
 //! What the gateway's own binary logs at the default level: no citizen's openid,
-//! and no line per request for what anyone on the internet can send.
+//! and no line per request for what anyone on the internet can send, nor for each
+//! callback of a NATS outage.
 
 use std::time::{Duration, Instant};
 
-use gateway::http::REJECTION_LOG_PERIOD;
+use gateway::log_limit::LOG_PERIOD;
 
 use platform::testing::ChaosProxy;
 
@@ -42,6 +43,62 @@ async fn a_callback_not_made_durable_is_logged_without_the_citizens_openid() {
 }
 
 #[tokio::test]
+async fn callbacks_during_a_nats_outage_write_one_warning_per_period_not_one_each() {
+    const CALLBACKS: u64 = 30;
+    let proxy = ChaosProxy::start(&platform::testing::test_nats_url()).await;
+    let mut app = spawn_process_with(Options {
+        nats_url: Some(proxy.url().to_owned()),
+        extra: vec![
+            ("CALLBACK_DEADLINE", "1500ms"),
+            ("PUBLISH_DEADLINE", "1s"),
+            ("REPLY_BUDGET", "300ms"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    proxy.cut();
+    app.gateway.wait_unready(Duration::from_secs(10)).await;
+
+    let started = Instant::now();
+    let callbacks: Vec<_> = (0..CALLBACKS)
+        .map(|i| {
+            let xml = samples::text(&format!("oOutage{i}"), 5000 + i, "停水了");
+            app.plain.plain_callback(&xml)
+        })
+        .collect();
+    let answers = futures::future::join_all(
+        callbacks
+            .iter()
+            .map(|callback| app.post_text(&app.plain.id, callback)),
+    )
+    .await;
+    let periods = started.elapsed().as_secs() / LOG_PERIOD.as_secs() + 1;
+
+    assert!(
+        answers.iter().all(|(status, _)| *status == 503),
+        "{answers:?}"
+    );
+    let output = app.stop().await;
+    let warnings = |message: &str| {
+        output
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains(message))
+            .count() as u64
+    };
+    for message in [
+        "publish not acknowledged before the deadline",
+        "signature ledger unavailable",
+    ] {
+        let lines = warnings(message);
+        assert!(lines >= 1, "the outage is logged:\n{output}");
+        assert!(
+            lines <= periods,
+            "{lines} lines '{message}' for {CALLBACKS} callbacks:\n{output}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_flood_of_rejections_writes_a_bounded_number_of_warnings() {
     const FLOOD: usize = 50;
     let mut app = spawn_process_with(Options::default()).await;
@@ -58,7 +115,7 @@ async fn a_flood_of_rejections_writes_a_bounded_number_of_warnings() {
         assert_eq!(status, 401);
     }
     // One line per period the flood lasted, however slowly the machine sent it.
-    let periods = started.elapsed().as_secs() / REJECTION_LOG_PERIOD.as_secs() + 1;
+    let periods = started.elapsed().as_secs() / LOG_PERIOD.as_secs() + 1;
 
     let output = app.stop().await;
     let warnings = |reason: &str| {

@@ -306,7 +306,7 @@ async fn a_reply_never_answered_with_is_shared_and_one_answered_in_time_stays_in
     let shared = async |key: &ReplyKey| {
         for _ in 0..250 {
             let until = tokio::time::Instant::now() + Duration::from_secs(1);
-            if let Some(found) = cache.shared(key, until).await {
+            if let Some(found) = cache.shared("acct", key, until).await {
                 return Some(found);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -317,20 +317,20 @@ async fn a_reply_never_answered_with_is_shared_and_one_answered_in_time_stays_in
     // Dropped unanswered: the handler was cancelled (WeChat left) or the callback
     // was not made durable. WeChat retries, perhaps on another replica.
     let dropped = ReplyKey::of("acct:oCitizen:1");
-    drop(UnsentReply::new(&cache, dropped, reply("one")));
+    drop(UnsentReply::new(&cache, "acct", dropped, reply("one")));
     assert_eq!(shared(&dropped).await, Some(reply("one")));
 
     // Answered in time: in process only. Answered late: shared too.
     let in_time = ReplyKey::of("acct:oCitizen:2");
-    UnsentReply::new(&cache, in_time, reply("two")).answered(false);
+    UnsentReply::new(&cache, "acct", in_time, reply("two")).answered(false);
     let late = ReplyKey::of("acct:oCitizen:3");
-    UnsentReply::new(&cache, late, reply("three")).answered(true);
+    UnsentReply::new(&cache, "acct", late, reply("three")).answered(true);
     assert_eq!(shared(&late).await, Some(reply("three")));
     assert_eq!(cache.local(&in_time), Some(reply("two")));
     // Writes leave in order (one runtime thread, one batcher): had the in-time reply
     // been shared, it would be in the bucket before the late one.
     let until = tokio::time::Instant::now() + Duration::from_secs(1);
-    assert_eq!(cache.shared(&in_time, until).await, None);
+    assert_eq!(cache.shared("acct", &in_time, until).await, None);
 }
 
 #[tokio::test]
