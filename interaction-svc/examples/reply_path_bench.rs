@@ -196,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
             enabled: true,
             created_at: chrono::Utc::now(),
         },
+        None,
     )
     .await?;
 

@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 
 use crate::domain::{ReplyRule, RoutingRule};
-use crate::store::rules::{self, RulesNotifier, RulesStoreError};
+use crate::store::rules::{self, CreateRequest, RulesNotifier, RulesStoreError};
 
 /// The rule use cases. Cheap to clone.
 #[derive(Clone)]
@@ -22,8 +22,14 @@ impl Rules {
         rules::list_reply_rules(&self.db, account).await
     }
 
-    pub async fn create_reply_rule(&self, rule: ReplyRule) -> Result<ReplyRule, RulesStoreError> {
-        rules::create_reply_rule(&self.db, &self.notifier, rule).await
+    /// Creates `rule`; with `request`, once per request id and account (a retry gets
+    /// the rule the first call created).
+    pub async fn create_reply_rule(
+        &self,
+        rule: ReplyRule,
+        request: Option<CreateRequest<'_>>,
+    ) -> Result<ReplyRule, RulesStoreError> {
+        rules::create_reply_rule(&self.db, &self.notifier, rule, request).await
     }
 
     /// `None` if there is no such rule among `accounts`' (`None`: every account's).
@@ -48,11 +54,14 @@ impl Rules {
         rules::list_routing_rules(&self.db, account).await
     }
 
+    /// Creates `rule`; with `request`, once per request id and account (a retry gets
+    /// the rule the first call created).
     pub async fn create_routing_rule(
         &self,
         rule: RoutingRule,
+        request: Option<CreateRequest<'_>>,
     ) -> Result<RoutingRule, RulesStoreError> {
-        rules::create_routing_rule(&self.db, &self.notifier, rule).await
+        rules::create_routing_rule(&self.db, &self.notifier, rule, request).await
     }
 
     /// Whether there was such a rule among `accounts`' (`None`: every account's).

@@ -7,6 +7,7 @@ use crate::delivery::{AnswerError, DeliveryError};
 use crate::domain::RuleError;
 use crate::domain::follower::FollowerInputError;
 use crate::domain::ticket::{AnswerTextError, TicketInputError};
+use crate::store::rules::RequestConflict;
 use crate::store::tickets::lifecycle::ActionError;
 
 /// Everything a gRPC handler of this service can fail with.
@@ -30,6 +31,9 @@ pub enum GrpcError {
     FollowerNotFound(String),
     #[error("rule {0} not found")]
     RuleNotFound(String),
+    /// A create's request_id that names another request, or a rule deleted since.
+    #[error(transparent)]
+    RuleRequest(#[from] RequestConflict),
     #[error(transparent)]
     Action(#[from] ActionError),
     #[error(transparent)]
@@ -97,7 +101,11 @@ impl From<GrpcError> for Status {
             | GrpcError::AccountNotFound(_)
             | GrpcError::RuleNotFound(_)
             | GrpcError::Action(ActionError::NotFound(_)) => ErrorCode::NotFound,
-            GrpcError::Action(ActionError::RequestReused(_)) => ErrorCode::InvalidArgument,
+            GrpcError::Action(ActionError::RequestReused(_))
+            | GrpcError::RuleRequest(RequestConflict::Reused { .. }) => ErrorCode::InvalidArgument,
+            GrpcError::RuleRequest(RequestConflict::Deleted { .. }) => {
+                ErrorCode::FailedPrecondition
+            }
             GrpcError::Action(ActionError::EarlierOutcomeUnknown(_)) => {
                 return ErrorCode::FailedPrecondition.status(
                     "this answer's earlier attempt may have reached the citizen (WeChat's \

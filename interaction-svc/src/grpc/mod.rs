@@ -37,7 +37,7 @@ const ADMINS: &[Role] = &[Role::Admin];
 /// The most characters of a note, an agent's or a department's name.
 const MAX_NOTE_CHARS: usize = 500;
 const MAX_NAME_CHARS: usize = 64;
-/// ReplyToTicketRequest.request_id (a UUID is 36).
+/// The request_id of ReplyToTicket, CreateReplyRule and CreateRoutingRule (a UUID is 36).
 const MAX_REQUEST_ID_CHARS: usize = 64;
 
 /// The gRPC service implementation.
@@ -191,7 +191,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
 
     async fn create_reply_rule(
         &self,
-        request: Request<pb::ReplyRule>,
+        request: Request<pb::CreateReplyRuleRequest>,
     ) -> Result<Response<pb::ReplyRule>, Status> {
         InteractionGrpc::create_reply_rule(self, request).await
     }
@@ -219,7 +219,7 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
 
     async fn create_routing_rule(
         &self,
-        request: Request<pb::RoutingRule>,
+        request: Request<pb::CreateRoutingRuleRequest>,
     ) -> Result<Response<pb::RoutingRule>, Status> {
         InteractionGrpc::create_routing_rule(self, request).await
     }
@@ -269,6 +269,24 @@ pub(crate) fn bounded<'a>(
     crate::domain::rules::check_text(field, value)
         .map_err(|_| GrpcError::invalid(field, "must not hold control characters"))?;
     Ok(value)
+}
+
+/// A caller's id for a create (`CreateReplyRuleRequest.request_id`, …), trimmed:
+/// `None` when empty; an identifier, so at most [`MAX_REQUEST_ID_CHARS`] and no
+/// control character at all (not even the tab a free text may hold).
+pub(crate) fn request_id(raw: &str) -> Result<Option<&str>, GrpcError> {
+    match raw.trim() {
+        "" => Ok(None),
+        value if value.chars().count() > MAX_REQUEST_ID_CHARS => Err(GrpcError::invalid(
+            "request_id",
+            format!("must be at most {MAX_REQUEST_ID_CHARS} characters"),
+        )),
+        value if value.chars().any(char::is_control) => Err(GrpcError::invalid(
+            "request_id",
+            "must not hold control characters",
+        )),
+        value => Ok(Some(value)),
+    }
 }
 
 /// A trimmed field that must be set: an identifier, so no control character at all

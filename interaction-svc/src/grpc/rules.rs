@@ -5,10 +5,12 @@ use platform::grpc::caller;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{ADMINS, GrpcError, InteractionGrpc, required};
+use prost::Message as _;
+
+use super::{ADMINS, GrpcError, InteractionGrpc, request_id, required};
 use crate::domain::rules::parse_id;
 use crate::domain::{ReplyRule, RoutingRule};
-use crate::store::rules::RulesStoreError;
+use crate::store::rules::{CreateRequest, RulesStoreError};
 
 impl InteractionGrpc {
     pub(super) async fn list_reply_rules(
@@ -30,16 +32,21 @@ impl InteractionGrpc {
 
     pub(super) async fn create_reply_rule(
         &self,
-        request: Request<pb::ReplyRule>,
+        request: Request<pb::CreateReplyRuleRequest>,
     ) -> Result<Response<pb::ReplyRule>, Status> {
         let caller = caller(&request)?.clone();
         caller.require_any(ADMINS)?;
-        let rule = ReplyRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let mut request = request.into_inner();
+        let raw_id = std::mem::take(&mut request.request_id);
+        let request_id = request_id(&raw_id)?;
+        // What a retry must repeat: the request as received, its id cleared.
+        let body = request.encode_to_vec();
+        let rule = ReplyRule::from_proto(reply_rule_of(request)).map_err(GrpcError::from)?;
         reached(&caller, &rule.account)?;
         self.configured_account(&rule.account)?;
         let saved = self
             .rules
-            .create_reply_rule(rule)
+            .create_reply_rule(rule, created_once(request_id, &body))
             .await
             .map_err(rules_error)?;
         Ok(Response::new(saved.to_proto()))
@@ -100,11 +107,16 @@ impl InteractionGrpc {
 
     pub(super) async fn create_routing_rule(
         &self,
-        request: Request<pb::RoutingRule>,
+        request: Request<pb::CreateRoutingRuleRequest>,
     ) -> Result<Response<pb::RoutingRule>, Status> {
         let caller = caller(&request)?.clone();
         caller.require_any(ADMINS)?;
-        let rule = RoutingRule::from_proto(request.into_inner()).map_err(GrpcError::from)?;
+        let mut request = request.into_inner();
+        let raw_id = std::mem::take(&mut request.request_id);
+        let request_id = request_id(&raw_id)?;
+        // What a retry must repeat: the request as received, its id cleared.
+        let body = request.encode_to_vec();
+        let rule = RoutingRule::from_proto(routing_rule_of(request)).map_err(GrpcError::from)?;
         reached(&caller, &rule.account)?;
         rule.validate().map_err(GrpcError::from)?;
         self.configured_account(&rule.account)?;
@@ -112,7 +124,7 @@ impl InteractionGrpc {
         self.serves_account("department", rule.department.trim(), &rule.account)?;
         let saved = self
             .rules
-            .create_routing_rule(rule)
+            .create_routing_rule(rule, created_once(request_id, &body))
             .await
             .map_err(rules_error)?;
         Ok(Response::new(saved.to_proto()))
@@ -154,6 +166,39 @@ fn rule_id(raw: &str) -> Result<uuid::Uuid, GrpcError> {
 fn rules_error(error: RulesStoreError) -> GrpcError {
     match error {
         RulesStoreError::Invalid(error) => GrpcError::Rule(error),
+        RulesStoreError::Request(conflict) => GrpcError::RuleRequest(conflict),
         RulesStoreError::Db(error) => GrpcError::Database(error),
+    }
+}
+
+/// A create's request id, if it has one, with the request it came with.
+fn created_once<'a>(id: Option<&'a str>, body: &'a [u8]) -> Option<CreateRequest<'a>> {
+    id.map(|id| CreateRequest { id, body })
+}
+
+/// The rule a create asks for, as `ReplyRule::from_proto` reads it (no id yet).
+fn reply_rule_of(request: pb::CreateReplyRuleRequest) -> pb::ReplyRule {
+    pb::ReplyRule {
+        id: String::new(),
+        account: request.account,
+        r#match: request.r#match,
+        patterns: request.patterns,
+        priority: request.priority,
+        text: request.text,
+        news: request.news,
+        resolves: request.resolves,
+        enabled: request.enabled,
+    }
+}
+
+/// The rule a create asks for, as `RoutingRule::from_proto` reads it (no id yet).
+fn routing_rule_of(request: pb::CreateRoutingRuleRequest) -> pb::RoutingRule {
+    pb::RoutingRule {
+        id: String::new(),
+        account: request.account,
+        keywords: request.keywords,
+        category: request.category,
+        department: request.department,
+        priority: request.priority,
     }
 }

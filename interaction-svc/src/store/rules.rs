@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use platform::nats::Namespace;
-use sqlx::PgPool;
 use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{NewsItem, ReplyContent, ReplyRule, RoutingRule, RuleError};
 
@@ -18,8 +18,76 @@ use crate::domain::{NewsItem, ReplyContent, ReplyRule, RoutingRule, RuleError};
 pub enum RulesStoreError {
     #[error(transparent)]
     Invalid(#[from] RuleError),
+    #[error(transparent)]
+    Request(#[from] RequestConflict),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+}
+
+/// Which table a rule is in; `rule_requests.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Reply,
+    Routing,
+}
+
+impl RuleKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Routing => "routing",
+        }
+    }
+
+    /// The kind a `rule_requests` row names (the table's CHECK allows these two).
+    fn from_stored(stored: &str) -> Self {
+        if stored == "reply" {
+            Self::Reply
+        } else {
+            Self::Routing
+        }
+    }
+}
+
+impl std::fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The caller's id for a create and the request it came with, which a retry repeats.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateRequest<'a> {
+    /// At most 64 characters, no control characters (checked at the door).
+    pub id: &'a str,
+    /// The request as received, its id cleared: what "the same request" means.
+    pub body: &'a [u8],
+}
+
+/// Why a create's request id cannot be honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestConflict {
+    /// The id created another rule, or this kind of rule from another request.
+    #[error(
+        "request_id was already used for another rule of account {account} (it created \
+         {kind} rule {rule} from a different request); a retry repeats its request \
+         unchanged, a new rule needs a new request_id"
+    )]
+    Reused {
+        account: String,
+        kind: RuleKind,
+        rule: uuid::Uuid,
+    },
+    /// The rule the id created has been deleted since.
+    #[error(
+        "request_id created {kind} rule {rule} of account {account}, which has been \
+         deleted since; a new rule needs a new request_id"
+    )]
+    Deleted {
+        account: String,
+        kind: RuleKind,
+        rule: uuid::Uuid,
+    },
 }
 
 pub use reply_rules::{CHANGED_WILDCARD, changed_subject};
@@ -138,14 +206,31 @@ pub async fn get_reply_rule(
 }
 
 /// Saves a new reply rule (its `id` and `created_at` are assigned here) and
-/// announces the change.
+/// announces the change. With `request`, a retry of an earlier create with the same
+/// id returns the rule that create made (as it is now), announcing nothing.
 #[tracing::instrument(skip_all, fields(account = %rule.account))]
 pub async fn create_reply_rule(
     db: &PgPool,
     notifier: &RulesNotifier,
     rule: ReplyRule,
+    request: Option<CreateRequest<'_>>,
 ) -> Result<ReplyRule, RulesStoreError> {
     rule.validate()?;
+    let id = uuid::Uuid::now_v7();
+    let mut tx = db.begin().await?;
+    if let Some(request) = request
+        && let Some(earlier) = claim(&mut tx, &rule.account, RuleKind::Reply, request, id).await?
+    {
+        tx.rollback().await?;
+        let gone = || RequestConflict::Deleted {
+            account: rule.account.clone(),
+            kind: RuleKind::Reply,
+            rule: earlier,
+        };
+        return get_reply_rule(db, earlier)
+            .await?
+            .ok_or_else(|| gone().into());
+    }
     let (text, news) = text_and_news(&rule.reply);
     let row: ReplyRuleRow = sqlx::query_as(&format!(
         "INSERT INTO reply_rules (id, account, match_kind, patterns, priority, reply_text,
@@ -153,7 +238,7 @@ pub async fn create_reply_rule(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING {REPLY_COLUMNS}"
     ))
-    .bind(uuid::Uuid::now_v7())
+    .bind(id)
     .bind(&rule.account)
     .bind(rule.kind.as_str())
     .bind(&rule.patterns)
@@ -162,11 +247,59 @@ pub async fn create_reply_rule(
     .bind(Json(news))
     .bind(rule.resolves)
     .bind(rule.enabled)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
     let saved = ReplyRule::try_from(row)?;
+    tx.commit().await?;
     notifier.changed(&saved.account).await;
     Ok(saved)
+}
+
+/// Records, in the create's transaction, that `request` creates rule `id`. If an
+/// earlier call with the same id on `account` did (a concurrent one waits here until
+/// that call's transaction ends), returns the id of the rule it created, once sure it
+/// was the same request.
+async fn claim(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &str,
+    kind: RuleKind,
+    request: CreateRequest<'_>,
+    id: uuid::Uuid,
+) -> Result<Option<uuid::Uuid>, RulesStoreError> {
+    let claimed = sqlx::query(
+        "INSERT INTO rule_requests (account, request_id, kind, body, rule_id)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account, request_id) DO NOTHING",
+    )
+    .bind(account)
+    .bind(request.id)
+    .bind(kind.as_str())
+    .bind(request.body)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        return Ok(None);
+    }
+    // A statement of its own: its snapshot, unlike the INSERT's, sees the row the
+    // conflicting transaction committed.
+    let (earlier_kind, body, rule): (String, Vec<u8>, uuid::Uuid) = sqlx::query_as(
+        "SELECT kind, body, rule_id FROM rule_requests WHERE account = $1 AND request_id = $2",
+    )
+    .bind(account)
+    .bind(request.id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if earlier_kind != kind.as_str() || body != request.body {
+        return Err(RequestConflict::Reused {
+            account: account.to_owned(),
+            kind: RuleKind::from_stored(&earlier_kind),
+            rule,
+        }
+        .into());
+    }
+    Ok(Some(rule))
 }
 
 /// Replaces the reply rule `rule.id` (keeping its account and creation time) and
@@ -280,14 +413,31 @@ pub async fn list_routing_rules(
 }
 
 /// Saves a new routing rule (empty keywords: the account's default department) and
-/// announces the change.
+/// announces the change. With `request`, a retry of an earlier create with the same
+/// id returns the rule that create made (as it is now), announcing nothing.
 #[tracing::instrument(skip_all, fields(account = %rule.account))]
 pub async fn create_routing_rule(
     db: &PgPool,
     notifier: &RulesNotifier,
     rule: RoutingRule,
+    request: Option<CreateRequest<'_>>,
 ) -> Result<RoutingRule, RulesStoreError> {
     rule.validate()?;
+    let id = uuid::Uuid::now_v7();
+    let mut tx = db.begin().await?;
+    if let Some(request) = request
+        && let Some(earlier) = claim(&mut tx, &rule.account, RuleKind::Routing, request, id).await?
+    {
+        tx.rollback().await?;
+        let gone = || RequestConflict::Deleted {
+            account: rule.account.clone(),
+            kind: RuleKind::Routing,
+            rule: earlier,
+        };
+        return get_routing_rule(db, earlier)
+            .await?
+            .ok_or_else(|| gone().into());
+    }
     let keywords: Vec<&str> = rule
         .keywords
         .iter()
@@ -299,17 +449,33 @@ pub async fn create_routing_rule(
          VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {ROUTING_COLUMNS}"
     ))
-    .bind(uuid::Uuid::now_v7())
+    .bind(id)
     .bind(&rule.account)
     .bind(&keywords)
     .bind(rule.category.trim())
     .bind(rule.department.trim())
     .bind(rule.priority)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
     let saved = RoutingRule::from(row);
+    tx.commit().await?;
     notifier.changed(&saved.account).await;
     Ok(saved)
+}
+
+/// One routing rule.
+#[tracing::instrument(skip(db))]
+pub async fn get_routing_rule(
+    db: &PgPool,
+    id: uuid::Uuid,
+) -> Result<Option<RoutingRule>, sqlx::Error> {
+    let row: Option<RoutingRuleRow> = sqlx::query_as(&format!(
+        "SELECT {ROUTING_COLUMNS} FROM routing_rules WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(RoutingRule::from))
 }
 
 /// Deletes a routing rule of `accounts` (`None`: any) and announces the change;

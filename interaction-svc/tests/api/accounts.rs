@@ -10,7 +10,10 @@ use proto::interaction::v1::{
 };
 use tonic::Code;
 
-use crate::helpers::{ACCOUNT, ADMIN_KEY, COUNTY, COUNTY_ADMIN_KEY, COUNTY_AGENT_KEY, spawn_app};
+use crate::helpers::{
+    ACCOUNT, ADMIN_KEY, COUNTY, COUNTY_ADMIN_KEY, COUNTY_AGENT_KEY, new_reply_rule,
+    new_routing_rule, spawn_app,
+};
 
 fn not_found<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>) {
     let status = result.expect_err(what);
@@ -145,17 +148,17 @@ async fn a_county_key_cannot_read_or_act_on_the_citys_tickets_followers_or_rules
         ..Default::default()
     };
     let city_rule = city_admin
-        .create_reply_rule(rule.clone())
+        .create_reply_rule(new_reply_rule(rule.clone()))
         .await
         .unwrap()
         .into_inner();
     let city_route = city_admin
-        .create_routing_rule(RoutingRule {
+        .create_routing_rule(new_routing_rule(RoutingRule {
             account: ACCOUNT.into(),
             keywords: vec!["社保".into()],
             department: "social-security".into(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -178,7 +181,9 @@ async fn a_county_key_cannot_read_or_act_on_the_citys_tickets_followers_or_rules
     );
     not_found(
         "create reply rule",
-        county_admin.create_reply_rule(rule.clone()).await,
+        county_admin
+            .create_reply_rule(new_reply_rule(rule.clone()))
+            .await,
     );
     not_found(
         "update reply rule",
@@ -217,10 +222,10 @@ async fn a_county_key_cannot_read_or_act_on_the_citys_tickets_followers_or_rules
 
     // The county's admin still manages its own account.
     county_admin
-        .create_reply_rule(ReplyRule {
+        .create_reply_rule(new_reply_rule(ReplyRule {
             account: COUNTY.into(),
             ..rule
-        })
+        }))
         .await
         .expect("the county's own rule");
 }

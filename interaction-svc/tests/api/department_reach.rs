@@ -6,7 +6,9 @@ use proto::interaction::v1::{
 };
 use tonic::Code;
 
-use crate::helpers::{ADMIN_KEY, COUNTY, COUNTY_ADMIN_KEY, COUNTY_AGENT_KEY, spawn_app};
+use crate::helpers::{
+    ADMIN_KEY, COUNTY, COUNTY_ADMIN_KEY, COUNTY_AGENT_KEY, new_routing_rule, spawn_app,
+};
 
 #[tokio::test]
 async fn a_page_token_from_before_4713_bc_is_an_invalid_argument() {
@@ -88,13 +90,13 @@ async fn a_county_routing_rule_cannot_route_to_a_city_only_department() {
     let mut county_admin = app.client(Some(COUNTY_ADMIN_KEY)).await;
 
     let created = county_admin
-        .create_routing_rule(RoutingRule {
+        .create_routing_rule(new_routing_rule(RoutingRule {
             account: COUNTY.into(),
             department: "transport-city".into(),
             keywords: vec!["公交".into()],
             category: "交通".into(),
             ..Default::default()
-        })
+        }))
         .await;
 
     let status = created.expect_err("the rule would strand every matching ticket");

@@ -20,7 +20,9 @@ use wechat_sim::traffic::{
 };
 
 use crate::citizen::{Callback, Citizen, GH_ID, eventually};
-use crate::helpers::{ACCOUNT, ADMIN_KEY, TestApp, spawn_app, spawn_app_with, wechat_env};
+use crate::helpers::{
+    ACCOUNT, ADMIN_KEY, TestApp, new_reply_rule, spawn_app, spawn_app_with, wechat_env,
+};
 
 /// content-svc's seed for 临城市, shown here on [`ACCOUNT`].
 const SEED: &str = include_str!("../../../content-svc/seed/lincheng-directory.tsv");
@@ -336,7 +338,7 @@ async fn a_category_click_lists_its_services_and_a_rule_still_comes_first() {
     let rule = app
         .client(Some(ADMIN_KEY))
         .await
-        .create_reply_rule(proto::interaction::v1::ReplyRule {
+        .create_reply_rule(new_reply_rule(proto::interaction::v1::ReplyRule {
             account: ACCOUNT.into(),
             r#match: proto::interaction::v1::MatchKind::MenuClick as i32,
             patterns: vec!["category:housing_fund".into()],
@@ -344,7 +346,7 @@ async fn a_category_click_lists_its_services_and_a_rule_still_comes_first() {
             resolves: true,
             enabled: true,
             ..Default::default()
-        })
+        }))
         .await
         .expect("rule created")
         .into_inner();

@@ -25,7 +25,8 @@ use wechat_sim::traffic::{
 
 use crate::citizen::{GH_ID, eventually};
 use crate::helpers::{
-    ACCOUNT, ADMIN_KEY, Replica, SOCIAL_AGENT_KEY, TestApp, spawn_app_with, wechat_env,
+    ACCOUNT, ADMIN_KEY, Replica, SOCIAL_AGENT_KEY, TestApp, new_reply_rule, new_routing_rule,
+    spawn_app_with, wechat_env,
 };
 
 const QUESTION: &str = "社保卡丢了怎么补办";
@@ -75,14 +76,14 @@ impl Platform {
 
         app.client(Some(ADMIN_KEY))
             .await
-            .create_routing_rule(RoutingRule {
+            .create_routing_rule(new_routing_rule(RoutingRule {
                 account: ACCOUNT.into(),
                 keywords: vec!["社保".into()],
                 category: "consultation".into(),
                 department: DEPARTMENT.into(),
                 priority: 10,
                 ..Default::default()
-            })
+            }))
             .await
             .expect("routing rule created");
         Self {
@@ -286,17 +287,17 @@ async fn keyword_answers_come_from_the_gateways_copy_of_the_rules_even_while_int
         ..Default::default()
     };
     let created = admin
-        .create_reply_rule(hours("工作日 9:00-17:00"))
+        .create_reply_rule(new_reply_rule(hours("工作日 9:00-17:00")))
         .await
         .expect("rule created")
         .into_inner();
     admin
-        .create_reply_rule(ReplyRule {
+        .create_reply_rule(new_reply_rule(ReplyRule {
             r#match: MatchKind::Exact as i32,
             patterns: vec!["5".into()],
             text: "menu five".into(),
             ..hours("")
-        })
+        }))
         .await
         .expect("rule created");
     // The change notices reach the gateway, which asks interaction-svc for the rules.

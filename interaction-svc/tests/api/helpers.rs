@@ -344,3 +344,35 @@ impl TestApp {
         events
     }
 }
+
+/// The CreateReplyRule request for `rule` (its id dropped: the service assigns it),
+/// without a request id.
+pub fn new_reply_rule(
+    rule: proto::interaction::v1::ReplyRule,
+) -> proto::interaction::v1::CreateReplyRuleRequest {
+    proto::interaction::v1::CreateReplyRuleRequest {
+        account: rule.account,
+        r#match: rule.r#match,
+        patterns: rule.patterns,
+        priority: rule.priority,
+        text: rule.text,
+        news: rule.news,
+        resolves: rule.resolves,
+        enabled: rule.enabled,
+        request_id: String::new(),
+    }
+}
+
+/// The CreateRoutingRule request for `rule` (its id dropped), without a request id.
+pub fn new_routing_rule(
+    rule: proto::interaction::v1::RoutingRule,
+) -> proto::interaction::v1::CreateRoutingRuleRequest {
+    proto::interaction::v1::CreateRoutingRuleRequest {
+        account: rule.account,
+        keywords: rule.keywords,
+        category: rule.category,
+        department: rule.department,
+        priority: rule.priority,
+        request_id: String::new(),
+    }
+}

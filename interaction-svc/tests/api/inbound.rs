@@ -303,6 +303,7 @@ async fn a_text_message_opens_a_ticket_routed_by_keyword_and_a_second_message_jo
         &app.db,
         &notifier,
         routing_rule(&["社保"], "social-security", "help"),
+        None,
     )
     .await
     .expect("routing rule saved");
@@ -429,6 +430,7 @@ async fn a_message_a_rule_fully_answers_opens_no_ticket() {
             enabled: true,
             created_at: Utc::now(),
         },
+        None,
     )
     .await
     .expect("rule saved");
@@ -698,6 +700,7 @@ async fn a_full_width_message_is_routed_like_the_reply_rules_read_it() {
         &app.db,
         &notifier,
         routing_rule(&["ETC"], "transport", "help"),
+        None,
     )
     .await
     .expect("routing rule saved");
@@ -746,6 +749,7 @@ async fn a_follow_up_a_rule_fully_answers_still_joins_the_citizens_active_ticket
             enabled: true,
             created_at: Utc::now(),
         },
+        None,
     )
     .await
     .expect("rule saved");

@@ -10,7 +10,9 @@ use proto::interaction::v1::{
 use tonic::Code;
 use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
 
-use crate::helpers::{ACCOUNT, ADMIN_KEY, SOCIAL_AGENT_KEY, spawn_app_with_wechat};
+use crate::helpers::{
+    ACCOUNT, ADMIN_KEY, SOCIAL_AGENT_KEY, new_reply_rule, new_routing_rule, spawn_app_with_wechat,
+};
 
 fn invalid<T: std::fmt::Debug>(field: &str, result: Result<T, tonic::Status>) {
     let status = result.expect_err(field);
@@ -164,80 +166,80 @@ async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
     invalid(
         "text",
         admin
-            .create_reply_rule(ReplyRule {
+            .create_reply_rule(new_reply_rule(ReplyRule {
                 text: "水".repeat(400_000),
                 ..rule.clone()
-            })
+            }))
             .await,
     );
     invalid(
         "text",
         admin
-            .create_reply_rule(ReplyRule {
+            .create_reply_rule(new_reply_rule(ReplyRule {
                 text: "停水\0".into(),
                 ..rule.clone()
-            })
+            }))
             .await,
     );
     invalid(
         "patterns",
         admin
-            .create_reply_rule(ReplyRule {
+            .create_reply_rule(new_reply_rule(ReplyRule {
                 patterns: (0..10_000).map(|i| format!("k{i}")).collect(),
                 ..rule.clone()
-            })
+            }))
             .await,
     );
     invalid(
         "news.url",
         admin
-            .create_reply_rule(ReplyRule {
+            .create_reply_rule(new_reply_rule(ReplyRule {
                 text: String::new(),
                 news: vec![article("javascript:alert(1)")],
                 ..rule.clone()
-            })
+            }))
             .await,
     );
     invalid(
         "news",
         admin
-            .create_reply_rule(ReplyRule {
+            .create_reply_rule(new_reply_rule(ReplyRule {
                 text: String::new(),
                 news: vec![
                     article("https://example.gov.cn/1"),
                     article("https://example.gov.cn/2"),
                 ],
                 ..rule.clone()
-            })
+            }))
             .await,
     );
     invalid(
         "keywords",
         admin
-            .create_routing_rule(RoutingRule {
+            .create_routing_rule(new_routing_rule(RoutingRule {
                 account: ACCOUNT.into(),
                 keywords: vec!["社保\0".into()],
                 department: "social-security".into(),
                 ..Default::default()
-            })
+            }))
             .await,
     );
     // An account the install does not serve: its rule would never fire.
     invalid(
         "account",
         admin
-            .create_reply_rule(ReplyRule {
+            .create_reply_rule(new_reply_rule(ReplyRule {
                 account: "nowhere".into(),
                 ..rule.clone()
-            })
+            }))
             .await,
     );
     admin
-        .create_reply_rule(ReplyRule {
+        .create_reply_rule(new_reply_rule(ReplyRule {
             text: String::new(),
             news: vec![article("https://example.gov.cn/notice")],
             ..rule
-        })
+        }))
         .await
         .expect("a valid news rule");
 }
@@ -263,12 +265,12 @@ async fn the_history_says_who_got_a_ticket_and_refuses_empty_or_unexplained_chan
         "department",
         app.client(Some(ADMIN_KEY))
             .await
-            .create_routing_rule(RoutingRule {
+            .create_routing_rule(new_routing_rule(RoutingRule {
                 account: ACCOUNT.into(),
                 keywords: vec!["社保".into()],
                 department: "no-such-dept".into(),
                 ..Default::default()
-            })
+            }))
             .await,
     );
 

@@ -19,7 +19,7 @@ fn rule(kind: MatchKind, patterns: &[&str], priority: i32, text: &str) -> ReplyR
 
 impl TestApp {
     async fn save_rule(&self, rule: ReplyRule) -> ReplyRule {
-        rules::create_reply_rule(&self.db, &self.rules_notifier().await, rule)
+        rules::create_reply_rule(&self.db, &self.rules_notifier().await, rule, None)
             .await
             .expect("rule saved")
     }
@@ -236,6 +236,7 @@ async fn rule_changes_reach_every_replica_without_a_restart() {
         &app.db,
         &notifier,
         rule(MatchKind::Exact, &["停水通知"], 0, "本周无计划停水。"),
+        None,
     )
     .await
     .unwrap();
