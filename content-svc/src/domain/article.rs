@@ -113,6 +113,9 @@ impl ArticleContent {
         limit("author", &raw.author, AUTHOR_MAX)?;
         limit("digest", &raw.digest, DIGEST_MAX)?;
         raw.body = sanitize(&raw.body);
+        // A character reference (`&#x202E;`, `&#1;`) is a character only once the
+        // HTML is parsed: the sanitised body is checked again.
+        check_text("body", &raw.body)?;
         raw.cover_media_id = raw.cover_media_id.trim().to_owned();
         if !raw.cover_media_id.is_empty() && raw.cover_image_id.is_some() {
             return Err(ArticleInputError::TwoCovers);
@@ -240,18 +243,245 @@ fn configure(builder: &mut ammonia::Builder<'static>) {
     builder
         .add_generic_attributes(["style"])
         .add_tag_attributes("img", ["data-src", "data-type"])
+        // `<bdo dir="rtl">` shows its text reversed while the screener reads it in
+        // order (the reason text checks refuse U+202E).
+        .rm_tag_attributes("bdo", ["dir"])
         .add_tags(["section"])
         .add_url_schemes([IMAGE_SCHEME])
         .link_rel(Some("noopener noreferrer"));
 }
 
 /// ammonia's defaults (no scripts, styles or event attributes, safe URL schemes),
-/// plus the inline styles and images WeChat articles are made of.
+/// plus the inline styles (filtered by [`filter_style`]) and images WeChat
+/// articles are made of.
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     configure(&mut builder);
+    builder.attribute_filter(|_element, attribute, value| {
+        if attribute != "style" {
+            return Some(value.into());
+        }
+        let kept = filter_style(value);
+        (!kept.is_empty()).then(|| kept.into())
+    });
     builder
 });
+
+/// Keeps the declarations of an inline style that an editor uses to lay out and
+/// colour text, and drops the rest: the screener reads every character of the body,
+/// so a style that hides characters from readers (`display:none`,
+/// `visibility:hidden`, `font-size:0`, a transparent colour, a negative or huge
+/// offset) or reorders them (`direction`, `unicode-bidi`) would let `vpn翻<span
+/// style="display:none">x</span>墙` pass as "vpn翻x墙" while readers see vpn翻墙.
+///
+/// An allow-list of properties, each with the values it may take; a declaration
+/// whose value holds anything beyond letters, digits, `#`, `.`, `%`, `,`, `-`,
+/// parentheses and spaces (comments, escapes, strings, `!important`, `url(`) is
+/// dropped whole, so what is kept is exactly what was checked.
+fn filter_style(style: &str) -> String {
+    let mut kept = Vec::new();
+    for declaration in style.split(';') {
+        let Some((property, value)) = declaration.split_once(':') else {
+            continue;
+        };
+        let property = property.trim().to_ascii_lowercase();
+        let value = value.trim().to_ascii_lowercase();
+        let plain = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " #.%,-()".contains(c));
+        if plain && !value.is_empty() && style_value_allowed(&property, &value) {
+            kept.push(format!("{property}:{value}"));
+        }
+    }
+    kept.join(";")
+}
+
+/// The smallest font an editor may set: WeChat's editor offers 12 px and up. A
+/// relative size may not shrink (`0.8em` nested ten times is invisible).
+const FONT_MIN_PX: f64 = 12.0;
+/// The largest offset (margin, padding, indent, spacing): past it text can be
+/// pushed off a phone's screen.
+const OFFSET_MAX_PX: f64 = 100.0;
+
+fn style_value_allowed(property: &str, value: &str) -> bool {
+    let tokens = style_tokens(value);
+    let all = |ok: &dyn Fn(&str) -> bool| !tokens.is_empty() && tokens.iter().all(|t| ok(t));
+    let one = |ok: &dyn Fn(&str) -> bool| tokens.len() == 1 && ok(tokens[0]);
+    let keyword = |words: &[&str]| one(&|t| words.contains(&t));
+    let offset = |t: &str| t == "auto" || length(t).is_some_and(|px| px <= OFFSET_MAX_PX);
+    match property {
+        "text-align" => keyword(&["left", "right", "center", "justify", "start", "end"]),
+        "font-weight" => keyword(&[
+            "normal", "bold", "bolder", "lighter", "100", "200", "300", "400", "500", "600", "700",
+            "800", "900",
+        ]),
+        "font-style" => keyword(&["normal", "italic", "oblique"]),
+        "text-decoration" | "text-decoration-line" => all(&|t| {
+            [
+                "none",
+                "underline",
+                "overline",
+                "line-through",
+                "solid",
+                "double",
+                "dotted",
+                "dashed",
+                "wavy",
+            ]
+            .contains(&t)
+                || colour(t, false)
+        }),
+        "vertical-align" => keyword(&[
+            "baseline",
+            "middle",
+            "top",
+            "bottom",
+            "text-top",
+            "text-bottom",
+            "sub",
+            "super",
+        ]),
+        "box-sizing" => keyword(&["border-box", "content-box"]),
+        "word-break" => keyword(&["normal", "break-all", "keep-all", "break-word"]),
+        "overflow-wrap" | "word-wrap" => keyword(&["normal", "break-word", "anywhere"]),
+        "color" => one(&|t| colour(t, true)),
+        "background-color" => one(&|t| colour(t, false)),
+        "font-size" => one(&font_size),
+        "line-height" => one(&|t| {
+            t == "normal" || t.parse::<f64>().is_ok_and(|n| n >= 1.0) || length(t).is_some()
+        }),
+        "letter-spacing" => one(&|t| t == "normal" || offset(t)),
+        "text-indent" => one(&offset),
+        "margin" | "padding" if tokens.len() <= 4 => all(&offset),
+        "margin-top" | "margin-right" | "margin-bottom" | "margin-left" | "padding-top"
+        | "padding-right" | "padding-bottom" | "padding-left" => one(&offset),
+        // Sizes of a box whose overflow stays visible: they cannot hide text.
+        "width" | "max-width" | "height" | "min-height" => {
+            one(&|t| t == "auto" || length(t).is_some())
+        }
+        "border-radius" => all(&|t| length(t).is_some()),
+        "border" | "border-top" | "border-right" | "border-bottom" | "border-left" => all(&|t| {
+            ["none", "solid", "dashed", "dotted", "double"].contains(&t)
+                || length(t).is_some()
+                || colour(t, false)
+        }),
+        _ => false,
+    }
+}
+
+/// Splits a value at spaces outside parentheses (`rgb(0, 0, 0)` is one token).
+fn style_tokens(value: &str) -> Vec<&str> {
+    let mut tokens = Vec::new();
+    let (mut depth, mut start) = (0usize, None);
+    for (i, c) in value.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c == ' ' && depth == 0 {
+            if let Some(s) = start.take() {
+                tokens.push(&value[s..i]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        tokens.push(&value[s..]);
+    }
+    tokens
+}
+
+/// A non-negative length in CSS pixels (`em`, `rem` and `%` counted at 16 px; a
+/// negative length moves text over other text or off the screen).
+fn length(token: &str) -> Option<f64> {
+    if token == "0" {
+        return Some(0.0);
+    }
+    let split = token.find(|c: char| c.is_ascii_alphabetic() || c == '%')?;
+    let (number, unit) = token.split_at(split);
+    let n: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let px = match unit {
+        "px" => n,
+        "pt" => n * 4.0 / 3.0,
+        "em" | "rem" => n * 16.0,
+        "%" => n * 16.0 / 100.0,
+        "vw" => n * 3.75,
+        _ => return None,
+    };
+    Some(px)
+}
+
+fn font_size(token: &str) -> bool {
+    if [
+        "small",
+        "medium",
+        "large",
+        "x-large",
+        "xx-large",
+        "xxx-large",
+        "larger",
+    ]
+    .contains(&token)
+    {
+        return true;
+    }
+    let Some(px) = length(token) else {
+        return false;
+    };
+    if token.ends_with("rem") || token.ends_with("px") || token.ends_with("pt") {
+        px >= FONT_MIN_PX
+    } else if token.ends_with("em") || token.ends_with('%') {
+        // Relative to the parent: it may keep or grow the size, never shrink it.
+        px >= 16.0
+    } else {
+        false
+    }
+}
+
+/// A colour without transparency (`#rgb`, `#rrggbb`, `rgb(…)`, a name), or for
+/// text, `rgba(…)` at least half opaque (WeChat's editor writes
+/// `rgba(0, 0, 0, 0.9)`); `transparent` and `#rrggbbaa` are refused everywhere.
+fn colour(token: &str, text: bool) -> bool {
+    if let Some(hex) = token.strip_prefix('#') {
+        return matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    if let Some(inner) = token.strip_prefix("rgb(").and_then(|t| t.strip_suffix(')')) {
+        return colour_numbers(inner, 3).is_some();
+    }
+    if let Some(inner) = token
+        .strip_prefix("rgba(")
+        .and_then(|t| t.strip_suffix(')'))
+    {
+        return colour_numbers(inner, 4).is_some_and(|parts| {
+            let alpha = parts[3];
+            let alpha = match alpha.strip_suffix('%') {
+                Some(p) => p.parse::<f64>().map(|p| p / 100.0),
+                None => alpha.parse::<f64>(),
+            };
+            alpha.is_ok_and(|a| a >= if text { 0.5 } else { 0.0 })
+        });
+    }
+    token != "transparent" && token.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// The `count` comma-separated non-negative numbers (or percentages) of a colour
+/// function.
+fn colour_numbers(inner: &str, count: usize) -> Option<Vec<&str>> {
+    let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+    let ok = parts.len() == count
+        && parts.iter().all(|p| {
+            p.strip_suffix('%')
+                .unwrap_or(p)
+                .parse::<f64>()
+                .is_ok_and(|n| n.is_finite() && n >= 0.0)
+        });
+    ok.then_some(parts)
+}
 
 /// Sanitises article HTML with a real HTML parser (never regexes).
 pub fn sanitize(html: &str) -> String {
@@ -443,5 +673,91 @@ mod tests {
         })
         .unwrap();
         assert_eq!(parsed.screened_fields()[3].1, "甲乙 & 丙");
+    }
+
+    #[test]
+    fn a_span_hidden_with_display_none_is_shown_so_readers_see_what_the_screener_reads() {
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: r#"<p>vpn翻<span style="display:none">x</span>墙</p>"#.into(),
+            ..content()
+        })
+        .unwrap();
+        // The screener reads "vpn翻x墙" either way (no hit); without the style a
+        // reader sees the x too, so the word nobody screened is not what is shown.
+        assert_eq!(parsed.body, "<p>vpn翻<span>x</span>墙</p>");
+        assert_eq!(parsed.screened_fields()[3].1, "vpn翻x墙");
+    }
+
+    #[test]
+    fn styles_that_hide_or_reorder_text_are_dropped() {
+        for style in [
+            "display:none",
+            "visibility:hidden",
+            "font-size:0",
+            "font-size:0px",
+            "font-size:1px",
+            "font-size:0.5em",
+            "font-size:smaller",
+            "direction:rtl;unicode-bidi:bidi-override",
+            "color:transparent",
+            "color:rgba(0, 0, 0, 0)",
+            "color:#ffffff00",
+            "opacity:0",
+            "position:absolute;left:-9999px",
+            "text-indent:-9999px",
+            "margin-left:9999px",
+            "letter-spacing:-1em",
+            "transform:scaleX(-1)",
+            "\\64isplay:none",
+            "color:red/*;*/",
+            "color:red !important",
+            "background-image:url(https://evil.example/x.png)",
+        ] {
+            assert_eq!(filter_style(style), "", "{style}");
+        }
+        let body = sanitize(r#"<p><bdo dir="rtl">票发开代</bdo></p>"#);
+        assert!(!body.contains("dir"), "{body}");
+    }
+
+    #[test]
+    fn the_styles_editors_use_survive_the_sanitiser() {
+        let body = sanitize(
+            r#"<section style="text-align: center; margin: 10px 0; padding: 0 16px; box-sizing: border-box"><p style="color: rgba(0, 0, 0, 0.9); font-size: 15px; line-height: 1.75; letter-spacing: 1px; text-indent: 2em"><span style="font-weight: bold; color: #C8161D; background-color: #fff1b8">停水</span>通知</p><img src="https://mmbiz.qpic.cn/a.png" style="width:100%"></section>"#,
+        );
+        for kept in [
+            "text-align:center;margin:10px 0;padding:0 16px;box-sizing:border-box",
+            "color:rgba(0, 0, 0, 0.9);font-size:15px;line-height:1.75;letter-spacing:1px;text-indent:2em",
+            "font-weight:bold;color:#c8161d;background-color:#fff1b8",
+            "style=\"width:100%\"",
+        ] {
+            assert!(body.contains(kept), "{kept} not in {body}");
+        }
+        // Only the hiding declaration goes; the rest of the attribute stays.
+        assert_eq!(
+            filter_style("color:red;display:none;font-size:16px"),
+            "color:red;font-size:16px"
+        );
+    }
+
+    #[test]
+    fn a_bidi_override_written_as_a_character_reference_is_refused() {
+        let error = ArticleContent::parse(ArticleContent {
+            body: "<p>&#x202E;票发开代&#x202C;</p>".into(),
+            ..content()
+        })
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("body must not hold U+202E"),
+            "{error}"
+        );
+        let error = ArticleContent::parse(ArticleContent {
+            title: "\u{202E}票发开代\u{202C}".into(),
+            ..content()
+        })
+        .unwrap_err();
+        assert!(matches!(
+            error,
+            ArticleInputError::Text(TextError::Bidi { ref field, character: '\u{202E}' }) if field == "title"
+        ));
     }
 }
