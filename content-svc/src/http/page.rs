@@ -1,13 +1,26 @@
-//! The hall's HTML. Every text from the database is escaped; search snippets arrive
-//! escaped with `<em>` around the matched words (`domain::search`).
+//! The hall's HTML. Every text from the database is escaped and loses its
+//! bidirectional formatting characters ([`shown`]); search snippets arrive escaped
+//! with `<em>` around the matched words (`domain::search`).
 
 use std::fmt::Write as _;
 
 use super::SearchOutcome;
 use crate::app::hall::HallCategory;
+use crate::domain::text::is_bidi_format;
 use crate::store::hall::HallRow;
 
 pub use platform::html::esc;
+
+/// Text as the page shows it: escaped, and without bidirectional formatting
+/// characters, so it reads in the order the sensitive-word screener read it (input
+/// checks refuse them now; a row stored before they did may still hold one).
+fn shown(text: &str) -> String {
+    esc(&without_bidi(text))
+}
+
+fn without_bidi(text: &str) -> String {
+    text.chars().filter(|&c| !is_bidi_format(c)).collect()
+}
 
 /// Only http(s) links are rendered as links (the directory accepts no others; this
 /// keeps a `javascript:` URL out even if one got into the database).
@@ -87,8 +100,11 @@ pub fn message(title: &str, text: &str) -> String {
 
 /// The hall: header with the search box, the results of `query` if any, the
 /// category shortcuts, then every category with its services.
+///
+/// The account's id is not shown: it is an internal name ("city", "lincheng_gov"),
+/// and no display name of an account is configured.
 pub fn hall(
-    account: &str,
+    _account: &str,
     categories: &[HallCategory],
     query: &str,
     results: Option<&SearchOutcome>,
@@ -103,7 +119,7 @@ pub fn hall(
          <input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"搜索服务，如：社保卡补办\" \
          aria-label=\"搜索服务\" maxlength=\"100\"><button type=\"submit\">搜索</button></form></header>",
         categories.len(),
-        esc(query),
+        shown(query),
     );
     if let Some(results) = results {
         render_results(&mut out, query, results);
@@ -115,7 +131,7 @@ pub fn hall(
                 out,
                 "<a href=\"#c-{}\">{}</a>",
                 esc(&category.code),
-                esc(&category.name)
+                shown(&category.name)
             );
         }
         out.push_str("</nav>");
@@ -127,18 +143,14 @@ pub fn hall(
             out,
             "<section id=\"c-{}\"><h2>{}</h2>",
             esc(&category.code),
-            esc(&category.name)
+            shown(&category.name)
         );
         for service in &category.services {
             render_service(&mut out, service);
         }
         out.push_str("</section>");
     }
-    let _ = write!(
-        out,
-        "<footer>{} · 如需帮助请拨打 12345 政务服务便民热线</footer>",
-        esc(account)
-    );
+    out.push_str("<footer>如需帮助请拨打 12345 政务服务便民热线</footer>");
     tail(&mut out);
     out
 }
@@ -153,14 +165,14 @@ fn render_results(out: &mut String, query: &str, results: &SearchOutcome) {
             let _ = write!(
                 out,
                 "<h2>“{}”的搜索结果</h2><p class=\"note\">没有找到相关服务，换个说法试试，或拨打 12345 咨询。</p>",
-                esc(query)
+                shown(query)
             );
         }
         Ok(hits) => {
             let _ = write!(
                 out,
                 "<h2>“{}”的搜索结果（{} 条）</h2>",
-                esc(query),
+                shown(query),
                 hits.len()
             );
             for hit in hits {
@@ -175,9 +187,9 @@ fn render_results(out: &mut String, query: &str, results: &SearchOutcome) {
                     out,
                     "<article class=\"hit\"><h3><a href=\"{href}\">{}</a><span class=\"kind\">{kind}</span></h3>\
                      <p class=\"snippet\">{}</p></article>",
-                    esc(&row.title),
+                    shown(&row.title),
                     // Escaped by the search, with <em> around matched words.
-                    hit.snippet
+                    without_bidi(&hit.snippet)
                 );
             }
         }
@@ -190,40 +202,43 @@ fn render_service(out: &mut String, service: &HallRow) {
         out,
         "<article id=\"s-{}\"><h3>{}</h3>",
         service.id,
-        esc(&service.name)
+        shown(&service.name)
     );
     if !service.description.is_empty() {
-        let _ = write!(out, "<p class=\"desc\">{}</p>", esc(&service.description));
+        let _ = write!(out, "<p class=\"desc\">{}</p>", shown(&service.description));
     }
     out.push_str("<dl>");
     if !service.how_to_apply.is_empty() {
         let _ = write!(
             out,
             "<dt>办理方式</dt><dd>{}</dd>",
-            esc(&service.how_to_apply)
+            shown(&service.how_to_apply)
         );
     }
     if !service.hours.is_empty() {
-        let _ = write!(out, "<dt>办公时间</dt><dd>{}</dd>", esc(&service.hours));
+        let _ = write!(out, "<dt>办公时间</dt><dd>{}</dd>", shown(&service.hours));
     }
     if !service.phone.is_empty() {
         let _ = write!(
             out,
             "<dt>咨询电话</dt><dd><a href=\"tel:{}\">{}</a></dd>",
             esc(&tel(&service.phone)),
-            esc(&service.phone)
+            shown(&service.phone)
         );
     }
     if !service.miniprogram_appid.is_empty() {
+        // WeChat's search finds a mini-program by its name, not by AppID or page
+        // path, so those are no instructions for a citizen: the way in is told by
+        // how to apply or on the phone.
+        let way_in = match (service.how_to_apply.is_empty(), service.phone.is_empty()) {
+            (false, false) => "进入方式见上方办理方式，或拨打咨询电话",
+            (false, true) => "进入方式见上方办理方式",
+            (true, false) => "进入方式请拨打咨询电话",
+            (true, true) => "进入方式请拨打 12345 咨询",
+        };
         let _ = write!(
             out,
-            "<dt>小程序</dt><dd>在微信中搜索小程序（AppID {}）{}</dd>",
-            esc(&service.miniprogram_appid),
-            if service.miniprogram_path.is_empty() {
-                String::new()
-            } else {
-                format!("，页面 {}", esc(&service.miniprogram_path))
-            }
+            "<dt>小程序</dt><dd>可在微信小程序中办理，{way_in}</dd>"
         );
     }
     out.push_str("</dl>");
@@ -270,5 +285,58 @@ mod tests {
         assert!(!html.contains("javascript:"));
         assert!(html.contains("href=\"tel:0735-12345\""));
         assert!(html.contains("name=\"viewport\""));
+    }
+
+    fn hall_of(services: Vec<HallRow>) -> String {
+        let categories = vec![HallCategory {
+            code: "social_security".into(),
+            name: "社保".into(),
+            services,
+        }];
+        hall("lincheng_gov", &categories, "", None)
+    }
+
+    #[test]
+    fn the_page_does_not_show_the_accounts_internal_id() {
+        let html = hall_of(vec![row("社保卡补办", "https://example.gov.cn/sbk")]);
+        assert!(!html.contains("lincheng_gov"), "{html}");
+        assert!(html.contains("<footer>如需帮助请拨打 12345 政务服务便民热线</footer>"));
+    }
+
+    #[test]
+    fn a_mini_program_service_tells_how_to_get_in_not_its_appid_or_path() {
+        let service = HallRow {
+            miniprogram_appid: "wx0123456789abcdef".into(),
+            miniprogram_path: "pages/sbk/index".into(),
+            ..row("社保卡补办", "")
+        };
+        let html = hall_of(vec![service.clone()]);
+        assert!(!html.contains("wx0123456789abcdef"), "{html}");
+        assert!(!html.contains("pages/sbk"), "{html}");
+        assert!(html.contains("<dt>办理方式</dt><dd>带身份证到窗口</dd>"));
+        assert!(html.contains("href=\"tel:0735-12345\""));
+        assert!(
+            html.contains("<dd>可在微信小程序中办理，进入方式见上方办理方式，或拨打咨询电话</dd>"),
+            "{html}"
+        );
+        let bare = HallRow {
+            how_to_apply: String::new(),
+            phone: String::new(),
+            ..service
+        };
+        assert!(
+            hall_of(vec![bare])
+                .contains("<dd>可在微信小程序中办理，进入方式请拨打 12345 咨询</dd>")
+        );
+    }
+
+    #[test]
+    fn a_stored_right_to_left_override_is_not_shown() {
+        let html = hall_of(vec![row(
+            "\u{202E}票发开代\u{202C}",
+            "https://example.gov.cn/x",
+        )]);
+        assert!(!html.contains('\u{202E}') && !html.contains('\u{202C}'));
+        assert!(html.contains("<h3>票发开代</h3>"), "{html}");
     }
 }
