@@ -7,7 +7,7 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::rollups::{department_scorecard, office_midnight, rate};
+use super::rollups::{MOVE_GRACE, office_midnight, rate, unacknowledged_move};
 use crate::domain::AccountId;
 use crate::domain::inspection::{
     AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
@@ -76,9 +76,17 @@ pub async fn account_state(
         }
         let overdue = overdue_by(&ticket, as_at);
         // A ticket counts for the department that let a deadline pass, even if it
-        // was moved on since (退单改派); otherwise for its owner.
-        let responsible = ticket
-            .acknowledge_missed_by
+        // was moved on since (退单改派); otherwise for its owner. A deadline that
+        // passed within the grace after an unacknowledged move is the mover's (the
+        // first one's, when it moved more than once).
+        let passed_on = unacknowledged_move(&ticket, as_at).and_then(|(mover, moved_in)| {
+            ticket
+                .acknowledge_missed_at
+                .is_some_and(|missed| missed < moved_in + MOVE_GRACE)
+                .then(|| mover.to_owned())
+        });
+        let responsible = passed_on
+            .or(ticket.acknowledge_missed_by)
             .or(ticket.resolve_missed_by)
             .unwrap_or(ticket.department);
         let entry = departments.entry(responsible).or_default();
@@ -271,13 +279,27 @@ pub async fn readiness(
     let state = account_state(db, rules, account, day, now, office).await?;
     let found = rules.check(&state, day);
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
-    let from = rules.overdue_from(day);
-    // The scorecard as it stood at the day's end (or now, for today).
-    let as_at = now.min(office_midnight(day + Days::new(1), office));
-    let scores = department_scorecard(db, account, from, day, as_at, office).await?;
-    let (in_range, in_time) = scores.iter().fold((0, 0), |(n, k), s| {
-        (n + s.acknowledge_judged, k + s.acknowledged_in_time)
-    });
+    // Each ticket once, by whether the citizen had an acknowledgement by its deadline,
+    // as it stood at the day's end (or now, for today): the scorecard judges a ticket
+    // moved on unacknowledged for two departments, and the overview reads tickets so.
+    let end = office_midnight(day + Days::new(1), office);
+    let as_at = now.min(end);
+    let (mut in_range, mut in_time) = (0, 0);
+    for ticket in rollups::tickets_opened(
+        db,
+        account,
+        office_midnight(rules.overdue_from(day), office),
+        end,
+    )
+    .await?
+    {
+        let acknowledged = ticket.acknowledged_at.filter(|at| *at <= as_at);
+        let due = ticket.acknowledge_due_at;
+        if acknowledged.is_some() || due.is_some_and(|due| due <= as_at) {
+            in_range += 1;
+            in_time += i64::from(acknowledged.is_some_and(|at| due.is_none_or(|due| at <= due)));
+        }
+    }
     Ok(Readiness {
         last_published_on: state.last_published_on,
         days_since_update,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
@@ -119,6 +119,68 @@ fn judged<'a>(
     }
 }
 
+/// How long the department that takes over a moved ticket (退单改派) has to acknowledge
+/// it before the deadline counts against it: a ticket passed on minutes before its
+/// deadline is the mover's lateness, not the receiver's.
+pub const MOVE_GRACE: TimeDelta = TimeDelta::hours(2);
+
+/// The move that passed `ticket` on before anyone acknowledged it and before its
+/// acknowledgement deadline, as of `now`: the department that moved it away, and when
+/// the ticket reached its owner now. A move after the deadline is judged by
+/// [`judged`] already (the missed deadline is the mover's).
+pub fn unacknowledged_move(
+    ticket: &rollups::TicketTimes,
+    now: DateTime<Utc>,
+) -> Option<(&str, DateTime<Utc>)> {
+    let mover = ticket.moved_away_by.as_deref()?;
+    let moved = ticket.moved_away_at.filter(|at| *at <= now)?;
+    let unacknowledged = ticket
+        .acknowledged_at
+        .is_none_or(|acknowledged| moved < acknowledged || acknowledged > now);
+    let before_deadline = ticket.acknowledge_due_at.is_none_or(|due| moved < due);
+    (unacknowledged && before_deadline).then(|| (mover, ticket.moved_in_at.unwrap_or(moved)))
+}
+
+/// Whom a ticket's acknowledgement is judged against, and whether in time (see
+/// [`judged`]). A department that moved the ticket on unacknowledged before its
+/// deadline is judged for it, late: passing a ticket on is no response to the
+/// citizen (国办函〔2025〕66号 puts a return through 派单异议审核, which this platform
+/// does not hold), so moving every ticket on cannot make a department's rate. The
+/// department that took it over is judged against the deadline or [`MOVE_GRACE`]
+/// after the move, whichever is later.
+fn acknowledgement_judged<'a>(
+    ticket: &'a rollups::TicketTimes,
+    owner: &'a str,
+    now: DateTime<Utc>,
+) -> Vec<(&'a str, bool)> {
+    let Some((mover, moved_in)) = unacknowledged_move(ticket, now) else {
+        return judged(
+            ticket.acknowledged_at,
+            ticket.acknowledge_due_at,
+            ticket.acknowledged_by.as_deref(),
+            ticket.acknowledge_missed_by.as_deref(),
+            owner,
+            now,
+        )
+        .into_iter()
+        .collect();
+    };
+    let due = ticket
+        .acknowledge_due_at
+        .map(|due| due.max(moved_in + MOVE_GRACE));
+    // The sweeper's escalation at the first deadline named the receiver; within the
+    // grace it is not the receiver's miss, so who missed is left to `judged`.
+    let receiver = judged(
+        ticket.acknowledged_at,
+        due,
+        ticket.acknowledged_by.as_deref(),
+        None,
+        owner,
+        now,
+    );
+    std::iter::once((mover, false)).chain(receiver).collect()
+}
+
 /// Every department's score over `from..=to` (office days) as it stands at `now`, the
 /// best acknowledgement compliance first (then the most tickets), departments with
 /// nothing judged last: they have no rate to rank by. A step done after
@@ -161,14 +223,7 @@ pub async fn department_scorecard(
         ticket.closed_at = ticket.closed_at.filter(|at| *at <= now);
         let owner = ticket.department.as_str();
         score_of(&mut scores, owner).tickets_in_range += 1;
-        if let Some((department, in_time)) = judged(
-            ticket.acknowledged_at,
-            ticket.acknowledge_due_at,
-            ticket.acknowledged_by.as_deref(),
-            ticket.acknowledge_missed_by.as_deref(),
-            owner,
-            now,
-        ) {
+        for (department, in_time) in acknowledgement_judged(&ticket, owner, now) {
             let score = score_of(&mut scores, department);
             score.acknowledge_judged += 1;
             score.acknowledged_in_time += i64::from(in_time);

@@ -250,6 +250,9 @@ pub struct TicketFact {
     pub rating: Option<u8>,
     /// For `OVERDUE`: which deadline passed.
     pub deadline: ev::TicketDeadline,
+    /// For `ASSIGNED`: the department the ticket was moved away from (empty when the
+    /// department did not change).
+    pub previous_department: String,
 }
 
 fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
@@ -287,6 +290,7 @@ impl TryFrom<&ev::TicketChanged> for TicketFact {
                 .ok()
                 .filter(|r| (1..=5).contains(r)),
             deadline: event.deadline(),
+            previous_department: event.previous_department.clone(),
         })
     }
 }

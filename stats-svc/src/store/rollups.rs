@@ -67,12 +67,14 @@ pub async fn record_ticket(
              acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
              overdue_count, rating, last_closed_at, last_reopened_at, deadlines_at,
              acknowledged_by, closed_by, acknowledge_missed_at, acknowledge_missed_by,
-             resolve_missed_at, resolve_missed_by)
+             resolve_missed_at, resolve_missed_by, moved_away_by, moved_away_at, moved_in_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13, $14,
                  CASE WHEN $6::timestamptz IS NULL THEN NULL ELSE $3 END,
                  CASE WHEN $8::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $15, CASE WHEN $15::timestamptz IS NULL THEN NULL ELSE $3 END,
-                 $16, CASE WHEN $16::timestamptz IS NULL THEN NULL ELSE $3 END)
+                 $16, CASE WHEN $16::timestamptz IS NULL THEN NULL ELSE $3 END,
+                 $17, CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END,
+                 CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END)
          ON CONFLICT (account, ticket_id) DO UPDATE SET
              department = CASE WHEN ticket_times.department_at IS NULL
                                  OR EXCLUDED.department_at >= ticket_times.department_at
@@ -97,6 +99,12 @@ pub async fn record_ticket(
                                       THEN COALESCE(EXCLUDED.resolve_missed_by, ticket_times.resolve_missed_by)
                                       ELSE ticket_times.resolve_missed_by END,
              resolve_missed_at = LEAST(ticket_times.resolve_missed_at, EXCLUDED.resolve_missed_at),
+             moved_away_by = CASE WHEN EXCLUDED.moved_away_at < ticket_times.moved_away_at
+                                       OR ticket_times.moved_away_at IS NULL
+                                  THEN COALESCE(EXCLUDED.moved_away_by, ticket_times.moved_away_by)
+                                  ELSE ticket_times.moved_away_by END,
+             moved_away_at = LEAST(ticket_times.moved_away_at, EXCLUDED.moved_away_at),
+             moved_in_at = GREATEST(ticket_times.moved_in_at, EXCLUDED.moved_in_at),
              acknowledged_at = LEAST(ticket_times.acknowledged_at, EXCLUDED.acknowledged_at),
              answered_at = LEAST(ticket_times.answered_at, EXCLUDED.answered_at),
              closed_at = LEAST(ticket_times.closed_at, EXCLUDED.closed_at),
@@ -136,6 +144,13 @@ pub async fn record_ticket(
     )
     .bind(missed(TicketDeadline::Acknowledge))
     .bind(missed(TicketDeadline::Resolve))
+    // A move (退单改派): the department it left, at the change's time.
+    .bind(
+        (fact.kind == K::Assigned
+            && !fact.previous_department.is_empty()
+            && fact.previous_department != fact.department)
+            .then_some(fact.previous_department.as_str()),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -228,6 +243,12 @@ pub struct TicketTimes {
     pub acknowledge_missed_at: Option<DateTime<Utc>>,
     pub resolve_missed_at: Option<DateTime<Utc>>,
     pub overdue_count: i32,
+    /// The first move of the ticket to another department (退单改派): the department
+    /// it left and when; and when the last move happened (the one that gave it to
+    /// `department`). `None` for a ticket never moved, or moved before these were kept.
+    pub moved_away_by: Option<String>,
+    pub moved_away_at: Option<DateTime<Utc>>,
+    pub moved_in_at: Option<DateTime<Utc>>,
 }
 
 /// The tickets of `account` opened in `[from, until)`.
@@ -247,7 +268,8 @@ pub async fn tickets_opened(
                 closed_by, acknowledge_missed_by, resolve_missed_by, opened_at,
                 COALESCE(acknowledged_at, closed_at) AS acknowledged_at, closed_at,
                 acknowledge_due_at,
-                resolve_due_at, acknowledge_missed_at, resolve_missed_at, overdue_count
+                resolve_due_at, acknowledge_missed_at, resolve_missed_at, overdue_count,
+                moved_away_by, moved_away_at, moved_in_at
            FROM ticket_times
           WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",
     )

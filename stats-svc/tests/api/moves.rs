@@ -1,0 +1,150 @@
+//! Tickets moved on (退单改派) before anyone acknowledged them: the department that
+//! passed a ticket on is judged for its acknowledgement, so moving every ticket on
+//! cannot make its rate; the department that took it over shortly before the
+//! deadline is not charged for missing it.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use proto::events::v1 as ev;
+use proto::stats::v1 as pb;
+
+use crate::helpers::{TestApp, VIEWER_KEY, authed, spawn_app};
+
+/// 09:00 on 30 November 2026, office time.
+const NINE_AM: i64 = 1_796_000_400;
+const MINUTE: i64 = 60;
+const HOUR: i64 = 3600;
+
+fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+/// A change of ticket `m1` (opened at 09:00, acknowledgement due 10:00, resolution
+/// due 12:00) at `at`, owned by `department` after it.
+fn change(id: &str, department: &str, kind: ev::TicketChangeKind, at: i64) -> ev::TicketChanged {
+    ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: id.to_owned(),
+            account: "chenzhou".to_owned(),
+            occurred_at: ts(at),
+        }),
+        kind: kind as i32,
+        ticket_id: "m1".to_owned(),
+        department: department.to_owned(),
+        opened_at: ts(NINE_AM),
+        acknowledge_due_at: ts(NINE_AM + HOUR),
+        resolve_due_at: ts(NINE_AM + 3 * HOUR),
+        ..Default::default()
+    }
+}
+
+async fn wait_for_applied(app: &TestApp, count: i64) {
+    let db = app.db().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if applied >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {applied} of {count} events applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_moved_on_unacknowledged_just_before_its_deadline_is_late_for_the_department_that_moved_it()
+ {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    // Water sits on the ticket and passes it to roads at 09:55 (退单改派), five
+    // minutes before the 10:00 acknowledgement; the sweeper escalates it at 10:00,
+    // under roads; roads acknowledges at 10:30.
+    let moved = ev::TicketChanged {
+        previous_department: "water".to_owned(),
+        ..change("m-assign", "roads", K::Assigned, NINE_AM + 55 * MINUTE)
+    };
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..change("m-overdue", "roads", K::Overdue, NINE_AM + HOUR)
+    };
+    let changes = [
+        change("m-open", "water", K::Opened, NINE_AM),
+        moved,
+        overdue,
+        change(
+            "m-ack",
+            "roads",
+            K::Acknowledged,
+            NINE_AM + HOUR + 30 * MINUTE,
+        ),
+    ];
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let of = |name: &str| {
+        scorecard
+            .departments
+            .iter()
+            .find(|d| d.department == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", scorecard.departments))
+            .clone()
+    };
+    let (water, roads) = (of("water"), of("roads"));
+    assert_eq!(
+        (water.acknowledge_judged, water.acknowledged_in_time),
+        (1, 0.0),
+        "water passed it on unacknowledged: judged, late"
+    );
+    assert_eq!(
+        (roads.acknowledge_judged, roads.acknowledged_in_time),
+        (1, 1.0),
+        "roads acknowledged within the grace after the move"
+    );
+
+    // The overdue-share alarm names water, not roads.
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
+    let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &clock,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .expect("inspection runs");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["water"]);
+    app.stop().await;
+}
