@@ -37,6 +37,12 @@ pub const FOLLOW_UP_WINDOW: Duration = Duration::minutes(30);
 /// as content-svc's menus built from the directory send it.
 pub const CATEGORY_KEY_PREFIX: &str = "category:";
 
+/// The answer to a click on a category with no services: where else the citizen
+/// gets the service (the menu's online hall, the 12345 hotline), as the listing's
+/// own overflow line points to the hall.
+pub const NO_SERVICES: &str =
+    "该类办事服务正在整理中，请查看菜单中的办事大厅，或拨打12345政务服务便民热线咨询。";
+
 /// Words that carry no subject, removed before matching (longest first).
 const FILLERS: &[&str] = &[
     "怎么办理",
@@ -344,15 +350,15 @@ pub fn service_reply(service: &DirectoryService) -> ReplyContent {
 
 /// The passive reply for a category click: news cards (an event's reply holds up to
 /// eight) when every service has a page and they fit, else a text listing with links,
-/// cut to WeChat's 2,048 bytes. `None` for an unknown or empty category.
-pub fn category_reply(services: &[&DirectoryService]) -> Option<ReplyContent> {
+/// cut to WeChat's 2,048 bytes. An unknown or empty category (its services not
+/// yet replicated, or all withdrawn) gets [`NO_SERVICES`]: the citizen tapped a menu
+/// button and must not be left without an answer.
+pub fn category_reply(services: &[&DirectoryService]) -> ReplyContent {
     if services.is_empty() {
-        return None;
+        return ReplyContent::Text(NO_SERVICES.to_owned());
     }
     if services.len() <= MAX_NEWS_ARTICLES && services.iter().all(|s| !s.url.trim().is_empty()) {
-        return Some(ReplyContent::News(
-            services.iter().map(|s| card(s)).collect(),
-        ));
+        return ReplyContent::News(services.iter().map(|s| card(s)).collect());
     }
     const MORE: &str = "\n……更多服务请查看菜单中的办事大厅";
     let mut text = String::from("相关办事服务：");
@@ -373,7 +379,7 @@ pub fn category_reply(services: &[&DirectoryService]) -> Option<ReplyContent> {
         }
         text.push_str(&line);
     }
-    Some(ReplyContent::Text(text))
+    ReplyContent::Text(text)
 }
 
 fn card(service: &DirectoryService) -> NewsItem {
@@ -567,20 +573,23 @@ mod tests {
         let names: Vec<&str> = social.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names.len(), 3);
         assert!(names.contains(&"社保卡补办"));
-        let Some(ReplyContent::News(cards)) = category_reply(&social) else {
+        let ReplyContent::News(cards) = category_reply(&social) else {
             panic!("news cards")
         };
         assert_eq!(cards.len(), 3);
         assert!(cards.iter().all(|c| c.url.starts_with("https://")));
         // A mini-program-only service has no page for a card: the listing is text.
         let medical = d.category("medical_insurance");
-        let Some(ReplyContent::Text(text)) = category_reply(&medical) else {
+        let ReplyContent::Text(text) = category_reply(&medical) else {
             panic!("a text listing")
         };
         assert!(text.contains("<a href=\"https://ybj.lincheng.example.gov.cn/bx\">医保报销</a>"));
         assert!(text.contains("医保异地就医备案"));
         assert!(d.category("nope").is_empty());
-        assert_eq!(category_reply(&[]), None);
+        assert_eq!(
+            category_reply(&[]),
+            ReplyContent::Text(NO_SERVICES.to_owned())
+        );
         assert_eq!(
             category_key("category:social_security"),
             Some("social_security")
@@ -603,7 +612,7 @@ mod tests {
             })
             .collect();
         let d = Directory::new(services);
-        let Some(ReplyContent::Text(text)) = category_reply(&d.category("c")) else {
+        let ReplyContent::Text(text) = category_reply(&d.category("c")) else {
             panic!("text")
         };
         assert!(text.len() <= MAX_REPLY_TEXT_BYTES);

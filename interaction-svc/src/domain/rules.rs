@@ -181,20 +181,23 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
                     ..nothing
                 };
             }
-            let listing = directory::category_key(key).and_then(|category| {
-                let services = facts.directory?.category(category);
-                Some((category, directory::category_reply(&services)?))
-            });
-            match listing {
-                Some((category, reply)) => Decision {
-                    reply: Reply::Directory(reply),
-                    answered: Some(AutoAnswer::Category {
-                        category: category.to_owned(),
-                        key: key.clone(),
-                    }),
-                    ..nothing
-                },
-                None => nothing,
+            let Some(category) = directory::category_key(key) else {
+                return nothing;
+            };
+            // A menu button that answers nothing is a broken interaction channel
+            // (domain.md §1.3): a category without services still gets an answer.
+            let services = facts
+                .directory
+                .map(|d| d.category(category))
+                .unwrap_or_default();
+            Decision {
+                reply: Reply::Directory(directory::category_reply(&services)),
+                // The pointer elsewhere served no service: not the directory's answer.
+                answered: (!services.is_empty()).then(|| AutoAnswer::Category {
+                    category: category.to_owned(),
+                    key: key.clone(),
+                }),
+                ..nothing
             }
         }
         _ => nothing,
@@ -516,8 +519,15 @@ mod tests {
         let unknown = Incoming::Click {
             key: "category:weather".into(),
         };
+        let decision = super::decide(&RuleSet::default(), &unknown, &facts);
         assert_eq!(
-            super::decide(&RuleSet::default(), &unknown, &facts).reply,
+            decision.reply,
+            Reply::Directory(ReplyContent::Text(directory::NO_SERVICES.into()))
+        );
+        assert_eq!((decision.answered, decision.ticket), (None, false));
+        let other = Incoming::Click { key: "MAP".into() };
+        assert_eq!(
+            super::decide(&RuleSet::default(), &other, &facts).reply,
             Reply::Nothing
         );
         let rules = RuleSet::new([rule(

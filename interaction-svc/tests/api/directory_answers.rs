@@ -1,12 +1,14 @@
 //! What a directory answer does besides the card: a follow-up the directory can
-//! answer still reaches the citizen's ticket being handled.
+//! answer still reaches the citizen's ticket being handled, and a category button
+//! with no services still answers.
 
 use async_nats::jetstream;
 use chrono::Utc;
 use prost::Message as _;
 use proto::events::v1::{DirectoryServiceChanged, EventHeader, PassiveReply, passive_reply};
+use wechat_sim::traffic::CitizenAction;
 
-use crate::citizen::{Citizen, eventually};
+use crate::citizen::{Citizen, eventually, text_of};
 use crate::helpers::{ACCOUNT, TestApp, spawn_app};
 
 /// Publishes one housing-fund service on CONTENT as content-svc's relay does, and
@@ -124,4 +126,39 @@ async fn a_follow_up_the_directory_answers_still_joins_the_citizens_active_ticke
     })
     .await;
     assert_eq!(thread, ["公积金提取需要购房合同吗", "没用"]);
+}
+
+#[tokio::test]
+async fn a_click_on_a_category_without_services_still_answers() {
+    let app = spawn_app().await;
+    publish_fund_withdrawal(&app).await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+
+    let click = citizen.does(CitizenAction::Click {
+        key: "category:weather".into(),
+    });
+    let reply = app.passive_reply(&nats, &click).await;
+
+    let text = text_of(&reply).unwrap_or_else(|| panic!("a text answer: {reply:?}"));
+    assert!(
+        text.contains("办事大厅") && text.contains("12345"),
+        "{text}"
+    );
+    // It opens nothing.
+    app.publish(&click).await;
+    app.publish(&citizen.says("公积金怎么提取")).await;
+    eventually("the later question is applied", || async {
+        let announced: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE subject LIKE 'interaction.%.autoreply.%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        // The card for the question, applied after the click (the probe only asked
+        // the reply path, which records nothing).
+        (announced >= 1).then_some(())
+    })
+    .await;
+    assert!(tickets_of(&app, &citizen.openid).await.is_empty());
 }
