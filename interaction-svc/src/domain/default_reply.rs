@@ -4,6 +4,25 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 
+use super::calendar::window_closes_at;
+
+/// Added when the promised date is after the citizen's 48-hour window closes: an
+/// answer sent later is held until they write again (`delivery`), and they cannot
+/// know that unless told (domain.md §2: the first reply lands inside the window in
+/// any case, so the acknowledgement is the one chance to say it).
+pub const WRITE_AFTER_THE_DATE: &str = "因微信平台仅能在您留言后48小时内向您发送消息，请于上述时间后向本公众号发送任意消息，以接收答复。";
+
+/// What follows an acknowledgement promising `deadline` for a message received at
+/// `arrived`: [`WRITE_AFTER_THE_DATE`] when the date falls after the window the
+/// message opens, else nothing.
+pub fn write_again_hint(deadline: DateTime<Utc>, arrived: DateTime<Utc>) -> &'static str {
+    if deadline > window_closes_at(arrived) {
+        WRITE_AFTER_THE_DATE
+    } else {
+        ""
+    }
+}
+
 /// The acknowledgement text for a message routed to `department` whose
 /// acknowledgement deadline is `deadline`, shown in the office's local time.
 pub fn acknowledgement(department: &str, deadline: DateTime<Utc>, offset: FixedOffset) -> String {

@@ -25,6 +25,8 @@ pub struct Intake {
 pub struct Placement {
     pub route: Route,
     pub deadlines: Deadlines,
+    /// When the message arrived (its CreateTime): the citizen's window opens then.
+    pub arrived: DateTime<Utc>,
 }
 
 impl Intake {
@@ -32,7 +34,11 @@ impl Intake {
     pub fn place(&self, routing: &RoutingTable, text: &str, arrived: DateTime<Utc>) -> Placement {
         let route = routing.route(text, &self.fallback_department);
         let deadlines = self.policy.deadlines(arrived, &route.category);
-        Placement { route, deadlines }
+        Placement {
+            route,
+            deadlines,
+            arrived,
+        }
     }
 
     /// The acknowledgement the citizen gets for `placement`.
@@ -40,27 +46,32 @@ impl Intake {
         self.opened_acknowledgement(
             &placement.route.department,
             placement.deadlines.acknowledge_due_at,
+            placement.arrived,
         )
     }
 
-    /// The acknowledgement of a ticket opened for `department`, to be acknowledged
-    /// by `acknowledge_due_at`.
+    /// The acknowledgement of a ticket opened for `department` by a message received
+    /// at `arrived`, to be acknowledged by `acknowledge_due_at`; a date past the
+    /// message's 48-hour window comes with the hint to write again after it.
     pub fn opened_acknowledgement(
         &self,
         department: &str,
         acknowledge_due_at: DateTime<Utc>,
+        arrived: DateTime<Utc>,
     ) -> String {
-        default_reply::acknowledgement(
+        let promise = default_reply::acknowledgement(
             self.departments.display(department),
             acknowledge_due_at,
             self.policy.calendar.offset(),
-        )
+        );
+        promise + default_reply::write_again_hint(acknowledge_due_at, arrived)
     }
 
     /// The acknowledgement for a message received at `arrived` that joins the
     /// citizen's active ticket (of `department`, in `state`, with `deadlines`): the
     /// consumer adds it to that ticket, so the citizen is told that ticket's
-    /// department and deadline, not a new one's.
+    /// department and deadline, not a new one's (with the hint to write again after a
+    /// date past the message's 48-hour window).
     pub fn joined_acknowledgement(
         &self,
         department: &str,
@@ -69,11 +80,12 @@ impl Intake {
         arrived: DateTime<Utc>,
     ) -> String {
         let due = next_due(state, deadlines);
-        default_reply::joined_acknowledgement(
+        let promise = default_reply::joined_acknowledgement(
             self.departments.display(department),
             (due > arrived).then_some(due),
             self.policy.calendar.offset(),
-        )
+        );
+        promise + default_reply::write_again_hint(due, arrived)
     }
 }
 
@@ -117,6 +129,62 @@ mod tests {
             acknowledgement.contains("已转市民服务中心办理"),
             "{acknowledgement}"
         );
+    }
+
+    #[test]
+    fn a_promise_past_the_48_hour_window_tells_the_citizen_to_write_again_after_it() {
+        use super::super::calendar::WorkCalendar;
+        use super::super::default_reply::WRITE_AFTER_THE_DATE;
+        // National Day week 2026: Oct 1–7 off.
+        let calendar = WorkCalendar::new(
+            chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+            chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            chrono::NaiveTime::from_hms_opt(17, 30, 0).unwrap(),
+            WorkCalendar::parse_dates("2026-10-01..2026-10-07").unwrap(),
+            Default::default(),
+        )
+        .unwrap();
+        let intake = Intake {
+            policy: DeadlinePolicy {
+                calendar,
+                ..DeadlinePolicy::default()
+            },
+            fallback_department: "citizen-services".into(),
+            departments: Departments::parse("citizen-services=市民服务中心").unwrap(),
+        };
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let placed = |arrived: &str| {
+            let placement = intake.place(&RoutingTable::default(), "你好", at(arrived));
+            intake.acknowledgement(&placement)
+        };
+
+        // Thursday Oct 1, 10:00 in China: answered by Friday Oct 9, a week away.
+        let holiday = placed("2026-10-01T02:00:00Z");
+        assert!(holiday.contains("2026年10月9日17:30"), "{holiday}");
+        assert!(holiday.ends_with(WRITE_AFTER_THE_DATE), "{holiday}");
+        // Monday Nov 23, 10:00: answered by Tuesday 17:30, inside the window.
+        let weekday = placed("2026-11-23T02:00:00Z");
+        assert!(weekday.contains("2026年11月24日17:30"), "{weekday}");
+        assert!(!weekday.contains(WRITE_AFTER_THE_DATE), "{weekday}");
+
+        // A follow-up joining a ticket due after the window is told the same.
+        let deadlines = intake
+            .policy
+            .deadlines(at("2026-10-01T02:00:00Z"), "consultation");
+        let joined = intake.joined_acknowledgement(
+            "citizen-services",
+            TicketState::Open,
+            &deadlines,
+            at("2026-10-02T02:00:00Z"),
+        );
+        assert!(joined.ends_with(WRITE_AFTER_THE_DATE), "{joined}");
+        let late = intake.joined_acknowledgement(
+            "citizen-services",
+            TicketState::Open,
+            &deadlines,
+            at("2026-10-08T02:00:00Z"),
+        );
+        assert!(!late.contains(WRITE_AFTER_THE_DATE), "{late}");
     }
 
     #[test]

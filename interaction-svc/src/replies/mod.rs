@@ -125,8 +125,11 @@ impl Responder {
                     Some(ticket)
                         if ticket.opened_event_id.as_deref() == Some(inbound.event_id.as_str()) =>
                     {
-                        self.intake
-                            .opened_acknowledgement(&ticket.department, ticket.acknowledge_due_at)
+                        self.intake.opened_acknowledgement(
+                            &ticket.department,
+                            ticket.acknowledge_due_at,
+                            inbound.occurred_at,
+                        )
                     }
                     Some(ticket) => self.intake.joined_acknowledgement(
                         &ticket.department,

@@ -421,10 +421,12 @@ async fn a_citizens_message_becomes_a_routed_ticket_that_the_department_answers_
     assert_eq!(opened.category, "consultation");
     assert_eq!(opened.summary, QUESTION);
     let china = FixedOffset::east_opt(8 * 3600).unwrap();
+    let due = utc(opened.acknowledge_due_at);
     assert_eq!(
         acknowledgement,
-        default_reply::acknowledgement(DEPARTMENT, utc(opened.acknowledge_due_at), china),
-        "the citizen is told who has it and by when"
+        default_reply::acknowledgement(DEPARTMENT, due, china)
+            + default_reply::write_again_hint(due, utc(opened.opened_at)),
+        "the citizen is told who has it and by when (and, on a Friday, to write again)"
     );
     let listed = platform.tickets_of(&citizen.openid).await;
     assert_eq!(listed.len(), 1, "three deliveries, one ticket");
