@@ -10,6 +10,11 @@ const SYSTEM_SENDERS: [&str; 1] = ["mphelper"];
 /// How many characters of the first message a ticket's summary keeps.
 const SUMMARY_CHARS: usize = 60;
 
+/// The answer to a voice message WeChat did not transcribe (no `Recognition`).
+pub const VOICE_UNREADABLE: &str = "暂不支持收听语音，请用文字描述您的诉求。";
+/// The answer to a video or short video.
+pub const VIDEO_UNREADABLE: &str = "暂不支持观看视频，请用文字描述您的诉求。";
+
 /// A callback, as interaction-svc sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
@@ -65,6 +70,18 @@ impl CitizenMessage {
     /// The ticket summary: the first characters of the body.
     pub fn summary(&self) -> String {
         self.body.chars().take(SUMMARY_CHARS).collect()
+    }
+
+    /// What to tell the citizen when nobody can read the message: an untranscribed
+    /// voice message or a video is only a media_id in a thread, which no department
+    /// desk can play, so it must not become a ticket. `None` for anything readable
+    /// (a picture's URL opens in the desk's browser).
+    pub fn unreadable(&self) -> Option<&'static str> {
+        match self.msg_type.as_str() {
+            "voice" if self.text.is_empty() => Some(VOICE_UNREADABLE),
+            "video" | "shortvideo" => Some(VIDEO_UNREADABLE),
+            _ => None,
+        }
     }
 }
 
@@ -202,6 +219,39 @@ mod tests {
         };
         assert_eq!(m.text, "路灯坏了");
         assert_eq!(m.msg_type, "voice");
+        assert_eq!(m.unreadable(), None);
+    }
+
+    #[test]
+    fn untranscribed_voice_and_video_are_unreadable_and_pictures_are_not() {
+        let message_of = |body: &str| {
+            let Incoming::Message(m) = Incoming::of(&parse(&message("o1", body))) else {
+                panic!("a message: {body}")
+            };
+            m
+        };
+        let silent = message_of(
+            "<MsgType><![CDATA[voice]]></MsgType><MediaId><![CDATA[m]]></MediaId>\
+             <Format><![CDATA[amr]]></Format><Recognition><![CDATA[ ]]></Recognition><MsgId>7</MsgId>",
+        );
+        assert_eq!(silent.unreadable(), Some(VOICE_UNREADABLE));
+        let untranscribed = message_of(
+            "<MsgType><![CDATA[voice]]></MsgType><MediaId><![CDATA[m]]></MediaId>\
+             <Format><![CDATA[amr]]></Format><MsgId>8</MsgId>",
+        );
+        assert_eq!(untranscribed.unreadable(), Some(VOICE_UNREADABLE));
+        for kind in ["video", "shortvideo"] {
+            let video = message_of(&format!(
+                "<MsgType><![CDATA[{kind}]]></MsgType><MediaId><![CDATA[m]]></MediaId>\
+                 <ThumbMediaId><![CDATA[t]]></ThumbMediaId><MsgId>9</MsgId>"
+            ));
+            assert_eq!(video.unreadable(), Some(VIDEO_UNREADABLE), "{kind}");
+        }
+        let picture = message_of(
+            "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://mmbiz/p]]></PicUrl>\
+             <MediaId><![CDATA[m]]></MediaId><MsgId>10</MsgId>",
+        );
+        assert_eq!(picture.unreadable(), None);
     }
 
     #[test]

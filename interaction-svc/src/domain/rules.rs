@@ -38,6 +38,9 @@ pub enum Reply {
     RatingThanks,
     /// "Received; {department} will answer by {deadline}" (see `default_reply`).
     Acknowledgement,
+    /// Nobody can read the message (`CitizenMessage::unreadable`): the words asking
+    /// the citizen to write instead.
+    Unreadable(&'static str),
 }
 
 /// What answered a callback without a person (announced as `events.v1.AutoReplied`).
@@ -125,6 +128,14 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
                 return Decision {
                     reply: Reply::RatingThanks,
                     rating: Some(value),
+                    ..nothing
+                };
+            }
+            // No rule, service or person can answer a recording nobody can play: no
+            // ticket, not even joining one (a media_id in the thread helps no desk).
+            if let Some(words) = message.unreadable() {
+                return Decision {
+                    reply: Reply::Unreadable(words),
                     ..nothing
                 };
             }
@@ -322,6 +333,27 @@ mod tests {
             Reply::Acknowledgement
         );
         assert_eq!(may_be_rating(&text("3")), Some(3));
+    }
+
+    #[test]
+    fn a_voice_message_nobody_can_hear_asks_for_words_and_opens_no_ticket() {
+        let silent = Incoming::Message(reply_rules::CitizenMessage {
+            msg_type: "voice".into(),
+            text: String::new(),
+            body: "[语音] media_id=m".into(),
+            location: None,
+        });
+        assert_eq!(
+            decide(&RuleSet::default(), &silent, true),
+            Decision {
+                reply: Reply::Unreadable(reply_rules::incoming::VOICE_UNREADABLE),
+                ticket: false,
+                joins_active: false,
+                rating: None,
+                answered: None,
+                asked_again: false,
+            }
+        );
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl Responder {
             Reply::Rule(content) => (content.to_passive_reply(), rule_label(&content)),
             Reply::Directory(content) => (content.to_passive_reply(), directory_label(&content)),
             Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
+            Reply::Unreadable(words) => (text_reply(words.to_owned()), "unreadable"),
             Reply::Acknowledgement => {
                 // The consumer adds a message to the citizen's ticket still being
                 // handled, if there is one: tell them that ticket's department and

@@ -25,3 +25,4 @@ mod startup;
 mod sweeper;
 mod telemetry;
 mod tickets;
+mod unreadable;
