@@ -6,11 +6,12 @@
 //! the last committed page. Until it is done, a full-width query may miss a document
 //! not yet indexed again, as it did before the fold.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 
+use super::failure_log::FailureLog;
 use crate::app::search::{RefoldStep, refold_page};
 use crate::domain::search::Segmenter;
 
@@ -20,16 +21,22 @@ const RETRY: Duration = Duration::from_secs(5);
 /// Runs the pending refold, if any, to its end or until the drain begins.
 pub async fn run(db: PgPool, segmenter: Segmenter, drain: Drain) {
     let mut refolded = 0;
+    // While the database is down every page fails: one line a minute.
+    let mut log = FailureLog::new("search refold").warnings();
     loop {
         if drain.stopping().is_cancelled() {
             return;
         }
-        match refold_page(&db, &segmenter).await {
+        let page = refold_page(&db, &segmenter).await;
+        if page.is_ok() {
+            log.success(Instant::now());
+        }
+        match page {
             Ok(RefoldStep::Page(n)) => refolded += n,
             Ok(RefoldStep::Done) => break,
             Err(error) => {
                 metrics::counter!("content_search_refold_failures_total").increment(1);
-                tracing::warn!(%error, "search refold: a page failed; trying it again");
+                log.failure("page", &error, Instant::now());
                 tokio::select! {
                     _ = drain.stopping().cancelled() => return,
                     _ = tokio::time::sleep(RETRY) => {}

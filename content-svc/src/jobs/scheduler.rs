@@ -4,11 +4,16 @@
 //! restart. A send cut off after its claim (or a publish-now whose caller went away)
 //! leaves the article in `publishing` without a WeChat job: after `stuck_after` it is
 //! failed, never sent again, so a person checks WeChat before publishing it again.
+//! While the database is down every tick fails: the failures are counted
+//! (`content_scheduler_failures_total{step}`) and logged through a
+//! [`FailureLog`], the first at once, then one line a minute.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use platform::shutdown::Drain;
 
+use super::failure_log::FailureLog;
+use crate::app::AppError;
 use crate::app::articles::Articles;
 
 /// Articles claimed per tick and replica.
@@ -22,31 +27,40 @@ pub async fn run(articles: Articles, interval: Duration, stuck_after: Duration, 
     // interval keeps this scheduler out of its own race).
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut log = FailureLog::new("scheduler");
     loop {
         tokio::select! {
             _ = drain.stopping().cancelled() => break,
             _ = tick.tick() => {}
         }
-        loop {
-            match articles.fail_unknown_sends(stuck_after, BATCH).await {
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::error!(%error, "failing unknown sends failed");
-                    break;
-                }
+        let failures = [
+            ("sweep", sweep(&articles, stuck_after).await),
+            ("send", send(&articles).await),
+        ];
+        let mut failed = false;
+        for (step, outcome) in failures {
+            if let Err(error) = outcome {
+                metrics::counter!("content_scheduler_failures_total", "step" => step).increment(1);
+                log.failure(step, &error, Instant::now());
+                failed = true;
             }
         }
-        loop {
-            match articles.send_due(BATCH).await {
-                // A full batch: more may be due in the same second.
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::error!(%error, "scheduler tick failed");
-                    break;
-                }
-            }
+        if !failed {
+            log.success(Instant::now());
         }
     }
+}
+
+/// Fails the sends of unknown outcome, a batch at a time.
+async fn sweep(articles: &Articles, stuck_after: Duration) -> Result<(), AppError> {
+    // A full batch: more may be stuck.
+    while articles.fail_unknown_sends(stuck_after, BATCH).await? as i64 == BATCH {}
+    Ok(())
+}
+
+/// Claims and sends the due articles, a batch at a time.
+async fn send(articles: &Articles) -> Result<(), AppError> {
+    // A full batch: more may be due in the same second.
+    while articles.send_due(BATCH).await? as i64 == BATCH {}
+    Ok(())
 }

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::mpsc;
 
+use super::failure_log::FailureLog;
 use crate::app::AppError;
 use crate::app::search::LiveIndex;
 use crate::domain::search_index::DocKind;
@@ -59,16 +60,19 @@ impl Follower {
     /// succeed again.
     pub async fn run(mut self, drain: Drain) {
         let mut retry = RETRY_MIN;
+        // While the database is down every attempt fails: one line a minute.
+        let mut log = FailureLog::new("search index").warnings();
         loop {
             let started = Instant::now();
             let outcome = tokio::select! {
                 _ = drain.stopping().cancelled() => return,
-                outcome = self.follow() => outcome,
+                outcome = self.follow(&mut log) => outcome,
             };
             self.live.lost();
             if let Err(error) = outcome {
                 metrics::counter!("content_search_index_failures_total").increment(1);
-                tracing::warn!(%error, "search index: following the database failed; searching the database meanwhile");
+                // Searches go to the database meanwhile.
+                log.failure("follow", &error, Instant::now());
             }
             // Back off only while failing fast; after a long healthy run, the shortest wait.
             if started.elapsed() > RETRY_MAX {
@@ -82,12 +86,16 @@ impl Follower {
         }
     }
 
-    async fn follow(&mut self) -> Result<(), AppError> {
+    /// Listens and loads (unless still listening since start-up), then applies
+    /// changes until they may have been missed; `log` hears that it works again
+    /// once listening and loaded.
+    async fn follow(&mut self, log: &mut FailureLog) -> Result<(), AppError> {
         let mut listening = match self.listening.take() {
             Some(listening) => listening,
             None => {
                 let listening = listen(&self.db).await?;
                 load(&self.live).await?;
+                log.success(Instant::now());
                 listening
             }
         };
