@@ -390,6 +390,11 @@ pub enum Articles {
         /// For a mass send: only followers with this tag id.
         #[arg(long, default_value_t = 0)]
         tag: u64,
+        /// This create's id (a fresh one by default, printed on stderr first).
+        /// Re-running a call that timed out with the id it printed answers the
+        /// article that call created instead of creating a second one.
+        #[arg(long)]
+        request_id: Option<String>,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -444,6 +449,9 @@ pub enum Articles {
         /// When: `YYYY-MM-DD HH:MM` in --tz, or RFC 3339.
         #[arg(long)]
         at: String,
+        /// As for `publish`.
+        #[arg(long)]
+        confirm_possible_duplicate: bool,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -453,9 +461,16 @@ pub enum Articles {
         #[command(flatten)]
         actor: ActorArg,
     },
-    /// Hands an approved article to WeChat now.
+    /// Hands an approved (or failed) article to WeChat now.
     Publish {
         id: String,
+        /// You checked the account's sent messages in WeChat's console and the
+        /// article's last send, whose outcome is unknown (its answer was lost, or it
+        /// was cut off mid-way), did not reach followers: send it again. Without it
+        /// such an article is refused (exit 5), as a second send could push it twice.
+        /// Recorded in the article's review trail with --actor.
+        #[arg(long)]
+        confirm_possible_duplicate: bool,
         #[command(flatten)]
         actor: ActorArg,
     },

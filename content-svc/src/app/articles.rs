@@ -21,6 +21,7 @@ use super::media::{self as images, Media};
 use super::publishing::{self, Publisher, SendError};
 use crate::domain::article::ArticleContent;
 use crate::domain::quota::{self, QuotaExhausted};
+use crate::domain::request::{CreateKind, CreateRequest};
 use crate::domain::review::{
     self, Action, Actor, ArticleState, Decision, ReviewHistory, ReviewStage, Subject,
 };
@@ -83,6 +84,20 @@ pub enum Channel {
         ignore_reprint: bool,
     },
 }
+
+/// What a publisher's send (publish now, or a schedule) carries besides its action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions {
+    /// The time to schedule for.
+    pub at: Option<DateTime<Utc>>,
+    /// The publisher checked WeChat's console: the last send, whose outcome is
+    /// unknown, did not reach followers (`domain::review::check_send_again`).
+    pub confirm_possible_duplicate: bool,
+}
+
+/// The audit action of a publisher's confirmation that a send of unknown outcome
+/// did not reach followers.
+const CONFIRM_POSSIBLE_DUPLICATE: &str = "confirm_possible_duplicate";
 
 /// A hit of the current version and its override, if any: (reviewer, reason).
 pub type ScreenedHit = (Hit, Option<(String, String)>);
@@ -150,13 +165,15 @@ impl Articles {
         &self.lexicon
     }
 
-    /// Creates a draft owned by the caller's department.
+    /// Creates a draft owned by the caller's department. A retry of a call that gave
+    /// `request` is answered with the article that call created, as it is now.
     pub async fn create(
         &self,
         who: &Who,
         account: &str,
         content: ArticleContent,
         channel: Channel,
+        request: Option<&CreateRequest>,
     ) -> Result<ArticleView, AppError> {
         require(who, Role::Editor, "create an article")?;
         if !who.accounts.contains(account) {
@@ -177,6 +194,13 @@ impl Articles {
             }
         };
         let mut tx = self.db.begin().await?;
+        let kind = CreateKind::Article;
+        if let Some(earlier) =
+            super::requests::claim(&mut tx, account, request, kind, &who.department, id).await?
+        {
+            drop(tx);
+            return self.get(who, earlier).await;
+        }
         images::check_images(&mut tx, account, &content).await?;
         store::insert(
             &mut tx,
@@ -335,7 +359,8 @@ impl Articles {
 
     /// Submits, withdraws, approves or rejects, schedules or cancels, or publishes
     /// now. `overrides` (hit key, reason) are recorded first (reviewers and
-    /// publishers only); `at` is the time to schedule for.
+    /// publishers only); `send` has the time to schedule for and the publisher's
+    /// confirmation of a send again after one of unknown outcome.
     pub async fn act(
         &self,
         who: &Who,
@@ -343,8 +368,9 @@ impl Articles {
         action: Action,
         comment: &str,
         overrides: &[(String, String)],
-        at: Option<DateTime<Utc>>,
+        send: SendOptions,
     ) -> Result<ArticleView, AppError> {
+        let at = send.at;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
         if action == Action::Submit {
@@ -387,6 +413,33 @@ impl Articles {
             comment,
         )?;
         if matches!(action, Action::Schedule | Action::Publish) {
+            // Before anything is reserved or sent: WeChat may hold the last send.
+            if review::check_send_again(row.send_outcome_unknown, send.confirm_possible_duplicate)?
+            {
+                store::set_send_outcome_unknown(&mut *tx, id, false).await?;
+                let failure = match row.failure.as_deref().map(str::trim) {
+                    Some(failure) if !failure.is_empty() => format!(" (last failure: {failure})"),
+                    _ => String::new(),
+                };
+                store::audit(
+                    &mut tx,
+                    &Audit {
+                        article_id: id,
+                        action: CONFIRM_POSSIBLE_DUPLICATE,
+                        from: row.state(),
+                        to: row.state(),
+                        actor: &who.actor.id,
+                        role: &who.role_name(),
+                        version: row.version,
+                        stage: None,
+                        comment: &format!(
+                            "confirmed that the last send, whose outcome was unknown, did not \
+                             reach followers; sent again{failure}"
+                        ),
+                    },
+                )
+                .await?;
+            }
             // A new send: the ids of a failed job before it would hide this one,
             // cut off mid-way, from the stuck-send sweep (which looks for none).
             store::forget_job(&mut tx, id).await?;
@@ -989,6 +1042,8 @@ impl Articles {
         let (sent, not_before) = match sent {
             Err(SendError::AnswerLost(reason)) => {
                 ledger::answer_lost(&self.db, id).await?;
+                // Should its retries fail too, a send again may push it twice.
+                store::set_send_outcome_unknown(&self.db, id, true).await?;
                 (
                     Err(SendError::Transient(reason)),
                     publishing::CLIENT_MSG_ID_WAIT,
@@ -1039,6 +1094,7 @@ impl Articles {
             // person decides, at once rather than when the stuck sweep would.
             Err(SendError::OutcomeUnknown(reason)) => {
                 tracing::warn!(article = %id, %reason, "freepublish/submit's answer was lost; article failed, not submitted again");
+                store::set_send_outcome_unknown(&self.db, id, true).await?;
                 let reason = format!(
                     "WeChat's answer to the submission was lost ({reason}): it may have \
                      published the article; check the account's published list \
@@ -1189,6 +1245,8 @@ impl Articles {
         );
         for row in &stuck {
             tracing::warn!(article = %row.id, account = %row.account, since = %row.updated_at, "send outcome unknown; article failed");
+            // A send again needs the publisher's confirmation that nobody got it.
+            store::set_send_outcome_unknown(&mut *tx, row.id, true).await?;
             self.finish_message(
                 &mut tx,
                 row,
@@ -1232,6 +1290,9 @@ impl Articles {
             && row.state() == ArticleState::Publishing
         {
             store::next_send_generation(tx, row.id).await?;
+            // Nothing of this send reached anybody (an attempt whose answer was
+            // lost would have taken this clientmsgid and left no job to fail).
+            store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
         }
         self.finish_message(tx, &row, outcome, event_id).await?;
         Ok(true)

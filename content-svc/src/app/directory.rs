@@ -15,8 +15,9 @@ use uuid::Uuid;
 use super::AppError;
 use super::articles::Who;
 use super::lexicon::Lexicon;
-use super::search;
+use super::{requests, search};
 use crate::domain::ServiceListing;
+use crate::domain::request::{CreateKind, CreateRequest, RequestIdError};
 use crate::domain::search::Segmenter;
 use crate::domain::service::{ServiceDraft, parse_seed};
 use crate::store::directory::{self, DirectoryEntryRow};
@@ -149,18 +150,44 @@ impl Directory {
     }
 
     /// Creates a service. An editor creates for their own department only; every
-    /// account showing it must be within the key's reach.
-    pub async fn create(&self, who: &Who, draft: ServiceDraft) -> Result<ServiceRow, AppError> {
+    /// account showing it must be within the key's reach. A retry of a call that
+    /// gave `request` is answered with the service that call created, as it is now.
+    pub async fn create(
+        &self,
+        who: &Who,
+        draft: ServiceDraft,
+        request: Option<&CreateRequest>,
+    ) -> Result<ServiceRow, AppError> {
         may_write_department(who, &draft.department)?;
-        self.screen(&draft, "").await?;
         for account in draft.accounts() {
             if !who.accounts.contains(account.as_str()) {
                 return Err(AppError::Invalid(format!("account {account} not found")));
             }
         }
         let mut tx = self.db.begin().await?;
+        let id = Uuid::now_v7();
+        let kind = CreateKind::Service;
+        let account = draft.account.as_str();
+        if let Some(earlier) =
+            requests::claim(&mut tx, account, request, kind, &who.department, id).await?
+        {
+            drop(tx);
+            return match store::get(&self.db, earlier).await? {
+                Some(row) if visible(who, &row) => Ok(row),
+                Some(_) => Err(AppError::ServiceNotFound),
+                None => Err(RequestIdError::Gone {
+                    id: request
+                        .map(|r| r.id.as_str().to_owned())
+                        .unwrap_or_default(),
+                    what: "service",
+                    result: earlier,
+                }
+                .into()),
+            };
+        }
+        self.screen(&draft, "").await?;
         require_category(&mut tx, &draft).await?;
-        let row = store::upsert(&mut tx, Uuid::now_v7(), &draft).await?;
+        let row = store::upsert(&mut tx, id, &draft).await?;
         self.record(&mut tx, who, &row, Change::Created).await?;
         tx.commit().await?;
         self.signal.notify();

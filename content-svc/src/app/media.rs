@@ -18,6 +18,7 @@ use super::articles::Who;
 use super::publishing::{Publisher, SendError, draft};
 use crate::domain::article::{ArticleContent, replace_image};
 use crate::domain::media::{self, ImageKind};
+use crate::domain::request::{CreateKind, CreateRequest, RequestIdError};
 use crate::store::articles::ArticleRow;
 use crate::store::media::{self as store, ImageRow, NewImage};
 
@@ -34,11 +35,14 @@ impl Media {
     }
 
     /// Stores an uploaded image of `account` for the caller's department (editors).
+    /// A retry of a call that gave `request` is answered with the image that call
+    /// stored.
     pub async fn upload(
         &self,
         who: &Who,
         account: &str,
         data: &[u8],
+        request: Option<&CreateRequest>,
     ) -> Result<ImageRow, AppError> {
         if !who
             .actor
@@ -57,9 +61,30 @@ impl Media {
         }
         let kind = media::check_image(data)?;
         let id = Uuid::now_v7();
+        let mut tx = self.db.begin().await?;
+        let create = CreateKind::Image;
+        if let Some(earlier) =
+            super::requests::claim(&mut tx, account, request, create, &who.department, id).await?
+        {
+            drop(tx);
+            return store::get_many(&self.db, &[earlier])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    RequestIdError::Gone {
+                        id: request
+                            .map(|r| r.id.as_str().to_owned())
+                            .unwrap_or_default(),
+                        what: "image",
+                        result: earlier,
+                    }
+                    .into()
+                });
+        }
         let filename = format!("{id}.{}", kind.extension());
-        Ok(store::insert(
-            &self.db,
+        let image = store::insert(
+            &mut *tx,
             &NewImage {
                 id,
                 account,
@@ -70,7 +95,9 @@ impl Media {
                 uploaded_by: &who.actor.id,
             },
         )
-        .await?)
+        .await?;
+        tx.commit().await?;
+        Ok(image)
     }
 
     /// The WeChat drafts of a message's articles (headline first): body images

@@ -13,11 +13,13 @@ pub mod media;
 pub mod menus;
 pub mod messages;
 pub mod publishing;
+pub mod requests;
 pub mod search;
 
 use crate::domain::article::ArticleInputError;
 use crate::domain::media::ImageError;
 use crate::domain::quota::{QuotaExhausted, RateLimited};
+use crate::domain::request::RequestIdError;
 use crate::domain::review::ReviewError;
 use crate::domain::screening::LexiconError;
 use crate::domain::service::ServiceError;
@@ -61,4 +63,7 @@ pub enum AppError {
     /// A request field is unusable; the message names it.
     #[error("{0}")]
     Invalid(String),
+    /// A caller's request id used for another request, or whose service is gone.
+    #[error(transparent)]
+    Request(#[from] RequestIdError),
 }

@@ -1,12 +1,13 @@
 //! Pure types and rules of content; no I/O (no sqlx, tonic, axum or NATS).
 //! One file per aggregate: the directory, articles, their review workflow, the
-//! sensitive-word screening and WeChat's send quotas.
+//! sensitive-word screening, WeChat's send quotas and callers' request ids.
 
 pub mod article;
 pub mod directory;
 pub mod media;
 pub mod menu;
 pub mod quota;
+pub mod request;
 pub mod review;
 pub mod screening;
 pub mod search;

@@ -228,6 +228,13 @@ pub enum ReviewError {
         "WeChat allows an edit of at most 20 characters after sending (title and cover fixed); this one changes {0}"
     )]
     EditTooLarge(usize),
+    /// (Within the 200 characters of a status message.)
+    #[error(
+        "the last send may have reached followers (its outcome is unknown): check the \
+         account's sent messages in WeChat's console, then publish again with \
+         confirm_possible_duplicate if they did not get it"
+    )]
+    PossibleDuplicate,
 }
 
 /// The facts a decision needs.
@@ -407,6 +414,20 @@ pub fn decide(
     }
 }
 
+/// Whether a publisher's send (publish now, or a schedule) may go. While the
+/// article's last send has an unknown outcome (WeChat's answer was lost, or the send
+/// was cut off mid-way), WeChat may have pushed it: a mass send's `clientmsgid`
+/// stops a second push for 24 hours only, and a free publication has none. So a
+/// send again needs the publisher's explicit confirmation that the followers did
+/// not get it; returns whether that confirmation is what let it go (to be audited).
+pub fn check_send_again(outcome_unknown: bool, confirmed: bool) -> Result<bool, ReviewError> {
+    match (outcome_unknown, confirmed) {
+        (false, _) => Ok(false),
+        (true, true) => Ok(true),
+        (true, false) => Err(ReviewError::PossibleDuplicate),
+    }
+}
+
 /// A hit that nobody overrode blocks every step that moves an article forward.
 fn gate(subject: &Subject<'_>) -> Result<(), ReviewError> {
     if subject.open_hits > 0 {
@@ -461,6 +482,21 @@ pub fn check_schedule_time(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_send_again_after_an_unknown_outcome_needs_the_publishers_confirmation() {
+        assert_eq!(check_send_again(false, false), Ok(false));
+        assert_eq!(check_send_again(false, true), Ok(false));
+        assert_eq!(check_send_again(true, true), Ok(true));
+        let refused = check_send_again(true, false).unwrap_err().to_string();
+        assert!(
+            refused.starts_with("the last send may have reached followers")
+                && refused.chars().count() <= 200
+                && refused.contains("WeChat's console")
+                && refused.contains("confirm_possible_duplicate"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn an_article_is_scheduled_at_most_a_year_ahead() {

@@ -6,6 +6,7 @@ use proto::content::v1 as pb;
 use super::GrpcError;
 use crate::app::articles::{ArticleView, Channel};
 use crate::domain::article::ArticleContent;
+use crate::domain::request::{CreateRequest, RequestId};
 use crate::domain::review::ArticleState;
 use crate::domain::service::{RawService, ServiceDraft, ServiceError};
 use crate::domain::{DirectoryInputError, ServiceListing};
@@ -81,6 +82,8 @@ pub fn service(row: ServiceRow) -> pb::Service {
         enabled: row.enabled,
         position: row.position,
         updated_at: Some(timestamp(row.updated_at)),
+        // The caller's, for CreateService only: never answered.
+        request_id: String::new(),
     }
 }
 
@@ -108,6 +111,19 @@ pub fn search_hit(hit: crate::app::search::Hit) -> pb::SearchHit {
         category: hit.row.category,
         score: hit.row.rank,
     }
+}
+
+/// A create call's request id, with the request as sent without it (`body`, the
+/// message after its `request_id` was taken out): none when no id was given.
+pub fn create_request(
+    request_id: &str,
+    body: &impl prost::Message,
+) -> Result<Option<CreateRequest>, GrpcError> {
+    let id = RequestId::parse(request_id).map_err(|e| GrpcError::Invalid(e.to_string()))?;
+    Ok(id.map(|id| CreateRequest {
+        id,
+        body: body.encode_to_vec(),
+    }))
 }
 
 /// A directory service id.

@@ -5,6 +5,7 @@ use tonic::Status;
 
 use crate::app::AppError;
 use crate::domain::DirectoryInputError;
+use crate::domain::request::RequestIdError;
 use crate::domain::review::ReviewError;
 use crate::domain::text::TextError;
 
@@ -41,6 +42,8 @@ impl From<GrpcError> for Status {
                 AppError::Review(_) => ErrorCode::FailedPrecondition,
                 AppError::Quota(_) | AppError::RateLimited(_) => ErrorCode::ResourceExhausted,
                 AppError::Image(_) => ErrorCode::InvalidArgument,
+                AppError::Request(RequestIdError::Gone { .. }) => ErrorCode::NotFound,
+                AppError::Request(_) => ErrorCode::InvalidArgument,
                 AppError::Wechat(_) => ErrorCode::FailedPrecondition,
                 // ErrorCode::status logs the detail and answers a generic message.
                 AppError::Database(_) => ErrorCode::Internal,

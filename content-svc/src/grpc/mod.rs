@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::app;
-use crate::app::articles::{Articles, Who};
+use crate::app::articles::{Articles, SendOptions, Who};
 use crate::app::directory::Directory;
 use crate::app::search::Search;
 use crate::domain::review::{Action, Actor};
@@ -151,13 +151,13 @@ impl ContentGrpc {
         action: Action,
         comment: &str,
         overrides: &[(String, String)],
-        at: Option<chrono::DateTime<chrono::Utc>>,
+        send: SendOptions,
     ) -> Reply<pb::Article> {
         let comment = note("comment", comment)?;
         let id = convert::article_id(id)?;
         let view = self
             .articles
-            .act(who, id, action, comment, overrides, at)
+            .act(who, id, action, comment, overrides, send)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
@@ -213,7 +213,10 @@ impl pb::content_service_server::ContentService for ContentGrpc {
 
     async fn create_service(&self, request: Request<pb::Service>) -> Reply<pb::Service> {
         let who = who(&request, DIRECTORY_WRITERS)?;
-        let draft = convert::service_draft(request.get_ref(), &who.department)
+        let mut req = request.into_inner();
+        let request_id = std::mem::take(&mut req.request_id);
+        let create = convert::create_request(&request_id, &req)?;
+        let draft = convert::service_draft(&req, &who.department)
             .map_err(|e| GrpcError::from(crate::app::AppError::from(e)))?;
         // Another account looks absent to this key.
         if !who.accounts.contains(draft.account.as_str()) {
@@ -224,7 +227,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         }
         let row = self
             .directory
-            .create(&who, draft)
+            .create(&who, draft, create.as_ref())
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::service(row)))
@@ -317,7 +320,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         request: Request<pb::CreateArticleRequest>,
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Editor])?;
-        let req = request.into_inner();
+        let mut req = request.into_inner();
+        let request_id = std::mem::take(&mut req.request_id);
+        let create = convert::create_request(&request_id, &req)?;
         let account = line("account", req.account.trim())?.to_owned();
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
@@ -327,7 +332,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let content = convert::content(req.content)?;
         let view = self
             .articles
-            .create(&who, &account, content, channel)
+            .create(&who, &account, content, channel, create.as_ref())
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
@@ -412,14 +417,16 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     async fn submit_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Editor])?;
         let req = request.into_inner();
-        self.act(&who, &req.id, Action::Submit, &req.comment, &[], None)
+        let send = SendOptions::default();
+        self.act(&who, &req.id, Action::Submit, &req.comment, &[], send)
             .await
     }
 
     async fn withdraw_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Editor])?;
         let req = request.into_inner();
-        self.act(&who, &req.id, Action::Withdraw, &req.comment, &[], None)
+        let send = SendOptions::default();
+        self.act(&who, &req.id, Action::Withdraw, &req.comment, &[], send)
             .await
     }
 
@@ -435,7 +442,8 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         } else {
             Action::Reject
         };
-        self.act(&who, &req.id, action, &req.comment, &overrides, None)
+        let send = SendOptions::default();
+        self.act(&who, &req.id, action, &req.comment, &overrides, send)
             .await
     }
 
@@ -465,7 +473,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             .ok_or_else(|| GrpcError::Invalid("at is not a time this service can keep".into()))?;
         crate::domain::review::check_schedule_time(at, chrono::Utc::now())
             .map_err(GrpcError::Invalid)?;
-        self.act(&who, &req.id, Action::Schedule, "", &[], Some(at))
+        let send = SendOptions {
+            at: Some(at),
+            confirm_possible_duplicate: req.confirm_possible_duplicate,
+        };
+        self.act(&who, &req.id, Action::Schedule, "", &[], send)
             .await
     }
 
@@ -478,15 +490,22 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             Action::CancelSchedule,
             &req.comment,
             &[],
-            None,
+            SendOptions::default(),
         )
         .await
     }
 
-    async fn publish_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
+    async fn publish_article(
+        &self,
+        request: Request<pb::PublishArticleRequest>,
+    ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
-        self.act(&who, &req.id, Action::Publish, &req.comment, &[], None)
+        let send = SendOptions {
+            at: None,
+            confirm_possible_duplicate: req.confirm_possible_duplicate,
+        };
+        self.act(&who, &req.id, Action::Publish, &req.comment, &[], send)
             .await
     }
 
@@ -559,7 +578,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
 
     async fn upload_image(&self, request: Request<pb::UploadImageRequest>) -> Reply<pb::Image> {
         let who = who(&request, &[Role::Editor])?;
-        let req = request.into_inner();
+        let mut req = request.into_inner();
+        let request_id = std::mem::take(&mut req.request_id);
+        let create = convert::create_request(&request_id, &req)?;
         let account = line("account", req.account.trim())?;
         if account.is_empty() {
             return Err(GrpcError::Invalid("account is required".into()).into());
@@ -568,7 +589,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let image = self
             .articles
             .media()
-            .upload(&who, account, &req.data)
+            .upload(&who, account, &req.data, create.as_ref())
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::image(image)))

@@ -48,6 +48,9 @@ pub struct ArticleRow {
     /// Which send of the article a mass send is (its `clientmsgid`, with the id):
     /// moved on only by WeChat's verdict that a job failed.
     pub send_generation: i32,
+    /// Whether its last send may have reached followers unbeknown (migration 0018):
+    /// a send again then needs the publisher's confirmation.
+    pub send_outcome_unknown: bool,
 }
 
 impl ArticleRow {
@@ -88,7 +91,7 @@ pub(crate) const COLUMNS: &str =
     digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
     mass_msg_id, msg_data_id, url, failure, published_at, updated_at, correction_of,
-    cover_image_id, message_id, message_position, send_generation";
+    cover_image_id, message_id, message_position, send_generation, send_outcome_unknown";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -386,6 +389,21 @@ pub async fn next_send_generation(
     sqlx::query("UPDATE articles SET send_generation = send_generation + 1 WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks (or clears) the article's last send as one that may have reached
+/// followers without this service knowing (its answer lost, or cut off mid-way).
+pub async fn set_send_outcome_unknown(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    unknown: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET send_outcome_unknown = $2 WHERE id = $1")
+        .bind(id)
+        .bind(unknown)
+        .execute(db)
         .await?;
     Ok(())
 }

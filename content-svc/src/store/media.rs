@@ -32,7 +32,7 @@ pub struct NewImage<'a> {
 }
 
 /// Stores an uploaded image (its digest computed by PostgreSQL).
-pub async fn insert(db: &PgPool, new: &NewImage<'_>) -> Result<ImageRow, sqlx::Error> {
+pub async fn insert(db: impl PgExecutor<'_>, new: &NewImage<'_>) -> Result<ImageRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO article_images (id, account, department, filename, content_type, bytes, sha256, uploaded_by)
          VALUES ($1, $2, $3, $4, $5, $6, encode(sha256($6), 'hex'), $7)

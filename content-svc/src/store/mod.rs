@@ -11,5 +11,6 @@ pub mod lexicon;
 pub mod media;
 pub mod menus;
 pub mod messages;
+pub mod requests;
 pub mod search;
 pub mod services;

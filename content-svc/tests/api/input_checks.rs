@@ -7,7 +7,7 @@ use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{Stack, article, create, next_event, spawn_stack};
+use crate::articles::{Stack, article, create, next_event, publish, spawn_stack};
 use crate::helpers::{
     ADMIN_KEY, AUTHOR_KEY, COUNTY_ADMIN_KEY, COUNTY_REVIEWER_KEY, PUBLISHER_KEY, REVIEWER_KEY,
     WATER_EDITOR_KEY, authed, by, spawn_app,
@@ -95,7 +95,7 @@ async fn a_retraction_whose_reason_holds_a_nul_is_refused_before_wechat_deletes_
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("handed to wechat");
     next_event(&mut published).await;
@@ -263,6 +263,7 @@ async fn a_schedule_beyond_a_year_or_beyond_any_calendar_is_refused_naming_at() 
             pb::ScheduleArticleRequest {
                 id: id.clone(),
                 at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+                ..Default::default()
             },
             PUBLISHER_KEY,
             "chen",

@@ -5,7 +5,7 @@ use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{article, create, next_event, spawn_stack};
+use crate::articles::{article, create, next_event, publish, spawn_stack};
 use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
 
 fn compose(ids: &[&String], message: &str) -> pb::ComposeMessageRequest {
@@ -88,7 +88,7 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
 
     // An article of the message does not go out alone.
     let alone = client
-        .publish_article(by(article(&roads), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&roads), PUBLISHER_KEY, "chen"))
         .await
         .unwrap_err();
     assert_eq!(alone.code(), Code::FailedPrecondition);
@@ -96,7 +96,7 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
 
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&buses), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&buses), PUBLISHER_KEY, "chen"))
         .await
         .expect("the headline sends the message");
     let mut events = Vec::new();
@@ -195,7 +195,7 @@ async fn a_mass_sent_message_is_one_send_and_each_article_gets_its_url_from_mass
         .expect("composed");
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&first), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&first), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
     let mut events = [
@@ -249,6 +249,7 @@ async fn a_scheduled_headline_takes_its_message_along_when_the_scheduler_sends_i
                     seconds: chrono::Utc::now().timestamp(),
                     nanos: 0,
                 }),
+                ..Default::default()
             },
             PUBLISHER_KEY,
             "chen",
@@ -265,6 +266,7 @@ async fn a_scheduled_headline_takes_its_message_along_when_the_scheduler_sends_i
                     seconds: chrono::Utc::now().timestamp(),
                     nanos: 0,
                 }),
+                ..Default::default()
             },
             PUBLISHER_KEY,
             "chen",
@@ -306,7 +308,7 @@ async fn a_message_waiting_to_retry_can_be_cancelled_and_its_articles_are_ready_
     // the schedule to retry.
     stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
     client
-        .publish_article(by(article(&water), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted; the send is retried");
     let state = |id: &String| {
@@ -385,7 +387,7 @@ async fn a_message_does_not_go_out_with_an_article_whose_new_hits_are_not_overri
         .expect("added");
     for refused in [
         client
-            .publish_article(by(article(&head), PUBLISHER_KEY, "chen"))
+            .publish_article(by(publish(&head), PUBLISHER_KEY, "chen"))
             .await
             .unwrap_err(),
         client
@@ -396,6 +398,7 @@ async fn a_message_does_not_go_out_with_an_article_whose_new_hits_are_not_overri
                         seconds: chrono::Utc::now().timestamp() + 3600,
                         nanos: 0,
                     }),
+                    ..Default::default()
                 },
                 PUBLISHER_KEY,
                 "chen",
@@ -473,7 +476,7 @@ async fn a_preview_that_a_recompose_overtook_leaves_no_draft_and_the_message_goe
 
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&head), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&head), PUBLISHER_KEY, "chen"))
         .await
         .expect("published");
     for _ in 0..2 {

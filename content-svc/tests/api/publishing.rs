@@ -7,7 +7,7 @@ use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{approve, article, create, next_event, spawn_stack};
+use crate::articles::{approve, article, create, next_event, publish, spawn_stack};
 use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-chart-of-the-pipes-";
@@ -22,6 +22,7 @@ async fn upload(
             pb::UploadImageRequest {
                 account: "demo".into(),
                 data: data.to_vec(),
+                ..Default::default()
             },
             AUTHOR_KEY,
             "li",
@@ -42,6 +43,7 @@ async fn body_images_are_uploaded_once_and_rewritten_and_a_cover_image_becomes_a
             pb::UploadImageRequest {
                 account: "demo".into(),
                 data: b"GIF89a".to_vec(),
+                ..Default::default()
             },
             AUTHOR_KEY,
             "li",
@@ -93,7 +95,7 @@ async fn body_images_are_uploaded_once_and_rewritten_and_a_cover_image_becomes_a
     let id = stack.approved_with(request).await;
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
     let event = next_event(&mut published).await;
@@ -128,7 +130,7 @@ async fn body_images_are_uploaded_once_and_rewritten_and_a_cover_image_becomes_a
     }
     let second = stack.approved_with(request).await;
     client
-        .publish_article(by(article(&second), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&second), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
     let event = next_event(&mut published).await;
@@ -155,7 +157,7 @@ async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_t
     .await
     .expect("ledger arranged");
     let refused = client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
@@ -199,7 +201,7 @@ async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_t
         .expect("time passes");
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
     assert_eq!(next_event(&mut published).await.article_id, id);
@@ -265,7 +267,7 @@ async fn a_hit_overridden_before_publishing_does_not_block_the_edit_after_it() {
     }
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
     next_event(&mut published).await;
@@ -324,6 +326,7 @@ async fn a_scheduled_article_is_screened_again_when_it_goes_out() {
                     seconds: chrono::Utc::now().timestamp() + 3,
                     nanos: 0,
                 }),
+                ..Default::default()
             },
             PUBLISHER_KEY,
             "chen",
@@ -358,7 +361,7 @@ async fn one_edit_of_at_most_twenty_characters_is_recorded_after_publishing() {
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent");
     next_event(&mut published).await;
@@ -468,6 +471,7 @@ async fn a_scheduled_send_over_the_limit_waits_for_the_next_minute_without_using
                     seconds: chrono::Utc::now().timestamp(),
                     nanos: 0,
                 }),
+                ..Default::default()
             },
             PUBLISHER_KEY,
             "chen",
@@ -514,7 +518,7 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
     stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted");
     assert_eq!(next_event(&mut published).await.article_id, id);
@@ -648,7 +652,7 @@ async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
     stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
     let mut outcome = stack.watch("*").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted");
     // The approval's own event may still be on its way from the outbox: the
@@ -690,7 +694,7 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
     stack.wechat_loses_answer(SENDALL);
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted; the send is retried");
     // WeChat refuses the same clientmsgid within a minute of the send (45066), so
@@ -757,7 +761,7 @@ async fn a_mass_send_recorded_published_by_its_duplicate_answer_can_be_retracted
     stack.wechat_loses_answer(SENDALL);
     let mut published = stack.watch("published").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted; the send is retried");
     // WeChat's minute for the clientmsgid passes; the retry meets 45065, whose
@@ -811,7 +815,7 @@ async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again
     stack.wechat_loses_answer(SUBMIT);
     let mut failed = stack.watch("failed").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("accepted");
     let event = next_event(&mut failed).await;
@@ -898,7 +902,7 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
         accounts: platform::grpc::AccountScope::All,
     };
     articles
-        .act(&chen, id, Action::Publish, "", &[], None)
+        .act(&chen, id, Action::Publish, "", &[], Default::default())
         .await
         .expect("published again");
     let sends = mock.state().calls_to(SENDALL);
@@ -934,7 +938,7 @@ async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_
     let refused = stack.approved("今日停水通知", pb::Channel::MassSend).await;
     stack.wechat_busy(SENDALL, 3);
     let waiting = client
-        .publish_article(by(article(&refused), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&refused), PUBLISHER_KEY, "chen"))
         .await
         .expect("publish answers")
         .into_inner();
@@ -950,7 +954,7 @@ async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_
     let lost = stack.approved("明日恢复供水", pb::Channel::MassSend).await;
     stack.wechat_loses_answer(SENDALL);
     let waiting = client
-        .publish_article(by(article(&lost), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&lost), PUBLISHER_KEY, "chen"))
         .await
         .expect("publish answers")
         .into_inner();

@@ -243,7 +243,7 @@ async fn the_scheduler_fails_an_article_left_publishing_longer_than_publishing_s
 async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck_sweep() {
     use proto::content::v1 as pb;
 
-    use crate::articles::{article, next_event, spawn_stack};
+    use crate::articles::{next_event, publish, spawn_stack};
     use crate::helpers::{PUBLISHER_KEY, by};
 
     let stack = spawn_stack(wechat_sim::api_server::AccountKind::Service).await;
@@ -253,7 +253,7 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
     stack.callbacks.fail_next_publish(3);
     let mut failed = stack.watch("failed").await;
     client
-        .publish_article(by(article(&id), PUBLISHER_KEY, "chen"))
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
         .await
         .expect("handed to wechat");
     assert_eq!(next_event(&mut failed).await.article_id, id);
@@ -271,7 +271,7 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
     // Published again, with WeChat slow; the caller goes away after 500 ms, before
     // the new job's id is recorded.
     latency(3000);
-    let mut request = by(article(&id), PUBLISHER_KEY, "chen");
+    let mut request = by(publish(&id), PUBLISHER_KEY, "chen");
     request.set_timeout(std::time::Duration::from_millis(500));
     let gone = client.publish_article(request).await.expect_err("cut off");
     assert!(

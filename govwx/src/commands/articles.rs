@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use proto::content::v1::{
     self as pb, ArticleContent, ArticleRef, ArticleState, CreateArticleRequest, GetArticleRequest,
     GetQuotaStatusRequest, HitOverride, ListArticlesRequest, OverrideHitsRequest,
-    ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
+    PublishArticleRequest, ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -84,6 +84,7 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             content,
             mass_send,
             tag,
+            request_id,
             actor,
         } => {
             let channel = if mass_send {
@@ -91,14 +92,28 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             } else {
                 pb::Channel::Freepublish
             };
+            let content = read_content(content)?;
+            let request_id = super::request_id(
+                request_id,
+                "to get the article this call creates instead of creating another",
+            );
             let message = CreateArticleRequest {
                 account: account.account,
-                content: Some(read_content(content)?),
+                content: Some(content),
                 channel: channel as i32,
                 mass_tag_id: tag,
                 send_ignore_reprint: false,
+                request_id: request_id.clone(),
             };
-            client.create_article(acting(message, &actor)?).await
+            let created = client.create_article(acting(message, &actor)?).await;
+            // The article may have been created all the same: the id finds it.
+            if created.as_ref().is_err_and(super::may_have_been_done) {
+                eprintln!(
+                    "govwx: to retry without creating a second article, add --request-id \
+                     {request_id}"
+                );
+            }
+            created
         }
         Articles::Update { id, content, actor } => {
             let message = UpdateArticleRequest {
@@ -143,7 +158,12 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             };
             client.override_hits(acting(message, &actor)?).await
         }
-        Articles::Schedule { id, at, actor } => {
+        Articles::Schedule {
+            id,
+            at,
+            confirm_possible_duplicate,
+            actor,
+        } => {
             let at = parse_time(&at, out)?;
             let message = ScheduleArticleRequest {
                 id,
@@ -151,6 +171,7 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                     seconds: at.timestamp(),
                     nanos: 0,
                 }),
+                confirm_possible_duplicate,
             };
             client.schedule_article(acting(message, &actor)?).await
         }
@@ -159,13 +180,34 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                 .cancel_schedule(acting(refer(id, None), &actor)?)
                 .await
         }
-        Articles::Publish { id, actor } => {
-            client
-                .publish_article(acting(refer(id, None), &actor)?)
-                .await
+        Articles::Publish {
+            id,
+            confirm_possible_duplicate,
+            actor,
+        } => {
+            let message = PublishArticleRequest {
+                id,
+                comment: String::new(),
+                confirm_possible_duplicate,
+            };
+            client.publish_article(acting(message, &actor)?).await
         }
     };
-    let article = article.map_err(status)?.into_inner();
+    let article = match article {
+        Ok(article) => article.into_inner(),
+        Err(error) => {
+            // content-svc names the request field; this is the flag that sets it.
+            if error.code() == tonic::Code::FailedPrecondition
+                && error.message().contains("confirm_possible_duplicate")
+            {
+                eprintln!(
+                    "govwx: once you have checked that the followers did not get it, re-run \
+                     with --confirm-possible-duplicate"
+                );
+            }
+            return Err(status(error));
+        }
+    };
     if out.json {
         out.document(&article_json(out, &article))?;
     } else {

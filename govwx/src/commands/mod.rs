@@ -17,6 +17,29 @@ use crate::client::Targets;
 use crate::error::Error;
 use crate::output::Out;
 
+/// The id of a call a script may retry: the one given (`--request-id`), or a fresh
+/// UUID, printed on stderr before the call so a script stopped part-way (by
+/// `timeout`, say) still has it. `retry` says what a re-run with it does.
+pub(crate) fn request_id(given: Option<String>, retry: &str) -> String {
+    given.unwrap_or_else(|| {
+        let made = uuid::Uuid::new_v4().to_string();
+        eprintln!("govwx: request id {made} (re-run with --request-id {made} {retry})");
+        made
+    })
+}
+
+/// Whether a failed call may have been done all the same (its answer was lost on
+/// the way, or the caller gave up waiting): a retry with the same request id is safe.
+pub(crate) fn may_have_been_done(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::DeadlineExceeded
+            | tonic::Code::Unavailable
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
+    )
+}
+
 /// Dispatches a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
     let Cli { global, command } = cli;

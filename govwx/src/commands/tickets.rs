@@ -102,18 +102,10 @@ pub async fn run(command: Tickets, target: &Target, out: &Out) -> Result<(), Err
             request_id,
         } => {
             let text = if text == "-" { read_stdin()? } else { text };
-            let request_id = match request_id {
-                Some(given) => given,
-                None => {
-                    let made = uuid::Uuid::new_v4().to_string();
-                    // Before the call, so a script killed part-way (`timeout`) still has it.
-                    eprintln!(
-                        "govwx: request id {made} (re-run with --request-id {made} to learn \
-                         how this answer left instead of sending it twice)"
-                    );
-                    made
-                }
-            };
+            let request_id = super::request_id(
+                request_id,
+                "to learn how this answer left instead of sending it twice",
+            );
             let request = ReplyToTicketRequest {
                 id: id.clone(),
                 text,
@@ -124,13 +116,7 @@ pub async fn run(command: Tickets, target: &Target, out: &Out) -> Result<(), Err
                 Ok(response) => response.into_inner(),
                 Err(error) => {
                     // The answer may be on its way: the same id makes a retry safe.
-                    if matches!(
-                        error.code(),
-                        tonic::Code::DeadlineExceeded
-                            | tonic::Code::Unavailable
-                            | tonic::Code::Cancelled
-                            | tonic::Code::Unknown
-                    ) {
+                    if super::may_have_been_done(&error) {
                         eprintln!(
                             "govwx: to retry this answer without sending it twice, add \
                              --request-id {request_id}"

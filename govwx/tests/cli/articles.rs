@@ -40,14 +40,125 @@ async fn a_publish_whose_answer_from_wechat_was_lost_exits_non_zero_saying_it_ma
     stack.stop().await;
 }
 
-/// An article written by li and approved by wang, zhao and chen (三审, each a
-/// different person), through the commands an office would use.
-async fn approved(stack: &Stack) -> String {
+#[tokio::test]
+async fn a_publish_again_after_a_lost_answer_needs_confirm_possible_duplicate() {
+    let stack = Stack::with_content().await;
+    let id = approved(&stack).await;
+    stack
+        .mock
+        .state()
+        .inject(&FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some(SUBMIT.into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let publish = ["articles", "publish", &id, "--actor", "chen"];
+    assert_eq!(stack.run(DEV_ADMIN_KEY, &publish).await.code, 7);
+
+    // Again as before: refused, WeChat not called.
+    let refused = stack.run(DEV_ADMIN_KEY, &publish).await;
+    assert_eq!(refused.code, 5, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("govwx: FAILED_PRECONDITION: the last send may have reached followers")
+            && refused
+                .stderr
+                .contains("re-run with --confirm-possible-duplicate"),
+        "{refused:?}"
+    );
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+
+    // Checked in WeChat's console: not published. Confirmed, it goes out.
+    let confirmed = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &[&publish[..], &["--confirm-possible-duplicate"]].concat(),
+        )
+        .await;
+    assert_eq!(confirmed.code, 0, "{confirmed:?}");
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 2);
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let confirmation = shown["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .find(|e| e["action"] == "confirm_possible_duplicate")
+        .expect("the confirmation is in the trail")
+        .clone();
+    assert_eq!(confirmation["actor"], "city-office:chen");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn articles_create_says_its_request_id_first_and_a_rerun_with_it_creates_nothing_more() {
+    let stack = Stack::with_content().await;
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    let create = [
+        "--json",
+        "articles",
+        "create",
+        body.to_str().unwrap(),
+        "--title",
+        "停水通知",
+        "--cover",
+        "MEDIA_COVER_1",
+        "--account",
+        ACCOUNT,
+        "--actor",
+        "li",
+    ];
+
+    let first = stack.run(DEV_ADMIN_KEY, &create).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let request_id = first
+        .stderr
+        .strip_prefix("govwx: request id ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the request id is said first: {first:?}"))
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&request_id).is_ok(), "{request_id}");
+    assert!(
+        first
+            .stderr
+            .contains(&format!("re-run with --request-id {request_id}")),
+        "{first:?}"
+    );
+    let created: serde_json::Value = serde_json::from_str(&first.stdout).expect("JSON");
+
+    // The script re-runs it with the id (its first run timed out, say).
+    let rerun = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &[&create[..], &["--request-id", &request_id]].concat(),
+        )
+        .await;
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert!(rerun.stderr.is_empty(), "no new id: {rerun:?}");
+    let again: serde_json::Value = serde_json::from_str(&rerun.stdout).expect("JSON");
+    assert_eq!(again["id"], created["id"]);
+    let listed = stack
+        .json(DEV_ADMIN_KEY, &["articles", "list", "--account", ACCOUNT])
+        .await;
+    assert_eq!(listed["articles"].as_array().expect("articles").len(), 1);
+    stack.stop().await;
+}
+
+/// A Markdown body file of `text`.
+fn write_body(text: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("govwx-articles-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let body = dir.join("notice.md");
-    std::fs::write(&body, "本周六上午九点至十二点停水。\n").unwrap();
+    std::fs::write(&body, text).unwrap();
+    body
+}
+
+/// An article written by li and approved by wang, zhao and chen (三审, each a
+/// different person), through the commands an office would use.
+async fn approved(stack: &Stack) -> String {
+    let body = write_body("本周六上午九点至十二点停水。\n");
     let created = stack
         .json(
             DEV_ADMIN_KEY,

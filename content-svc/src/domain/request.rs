@@ -1,0 +1,201 @@
+//! A caller's id for one create call (`request_id` of CreateService, CreateArticle
+//! and UploadImage). A call whose caller gave up (its deadline, a proxy's timeout)
+//! may have created its service, article or image all the same; its retry carries
+//! the same id and is answered with what the first call created, instead of making
+//! a second one. The same id with other fields is another request, and refused.
+
+use uuid::Uuid;
+
+/// The most characters of a request id (a UUID is 36), as interaction-svc's
+/// `ReplyToTicketRequest.request_id`.
+pub const REQUEST_ID_MAX_CHARS: usize = 64;
+
+/// A caller's id for one create call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Parses the field as sent; empty (or blank) is none: every such call creates.
+    pub fn parse(raw: &str) -> Result<Option<Self>, RequestIdError> {
+        let value = raw.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.chars().count() > REQUEST_ID_MAX_CHARS {
+            return Err(RequestIdError::TooLong);
+        }
+        if value.chars().any(char::is_control) {
+            return Err(RequestIdError::Control);
+        }
+        Ok(Some(Self(value.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a create call makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateKind {
+    Service,
+    Article,
+    Image,
+}
+
+impl CreateKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Article => "article",
+            Self::Image => "image",
+        }
+    }
+
+    /// The RPC that makes it, as a caller knows it.
+    pub const fn rpc(self) -> &'static str {
+        match self {
+            Self::Service => "CreateService",
+            Self::Article => "CreateArticle",
+            Self::Image => "UploadImage",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Self::Service, Self::Article, Self::Image]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// A create call that carries an id: the id, and the request as sent without it
+/// (its digest tells a retry, which repeats every field, from another request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub id: RequestId,
+    pub body: Vec<u8>,
+}
+
+/// The first call that gave an id, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierRequest {
+    /// Its [`CreateKind`]'s stored name.
+    pub kind: String,
+    /// The department of the key that made it.
+    pub department: String,
+    /// Whether its body's digest is this call's.
+    pub same_body: bool,
+    /// What it created.
+    pub result: Uuid,
+}
+
+/// Decides a call whose id an earlier call of the same account holds: a retry (the
+/// same RPC, department and fields) is answered with the earlier call's result;
+/// anything else is refused, naming what the id was used for.
+pub fn replay(
+    earlier: &EarlierRequest,
+    kind: CreateKind,
+    department: &str,
+    id: &RequestId,
+) -> Result<Uuid, RequestIdError> {
+    let used_by = if CreateKind::parse(&earlier.kind) != Some(kind) {
+        let rpc = CreateKind::parse(&earlier.kind).map_or("another", CreateKind::rpc);
+        format!("an earlier {rpc} call")
+    } else if earlier.department != department {
+        "another department's call".to_owned()
+    } else if !earlier.same_body {
+        format!("an earlier {} call with other fields", kind.rpc())
+    } else {
+        return Ok(earlier.result);
+    };
+    Err(RequestIdError::Reused {
+        id: id.as_str().to_owned(),
+        used_by,
+    })
+}
+
+/// A request id that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestIdError {
+    #[error("request_id must be at most {REQUEST_ID_MAX_CHARS} characters")]
+    TooLong,
+    #[error("request_id must not hold control characters")]
+    Control,
+    #[error(
+        "request_id {id} was already used by {used_by} on this account; a new call needs a \
+         new request_id"
+    )]
+    Reused { id: String, used_by: String },
+    /// The first call's service was deleted since (articles and images stay).
+    #[error("the {what} {result} that request_id {id} created has been deleted since")]
+    Gone {
+        id: String,
+        what: &'static str,
+        result: Uuid,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> RequestId {
+        RequestId::parse(raw).unwrap().unwrap()
+    }
+
+    fn earlier(kind: &str, department: &str, same_body: bool) -> EarlierRequest {
+        EarlierRequest {
+            kind: kind.into(),
+            department: department.into(),
+            same_body,
+            result: Uuid::from_u128(7),
+        }
+    }
+
+    #[test]
+    fn a_blank_id_is_none_and_a_long_or_controlled_one_is_refused() {
+        assert_eq!(RequestId::parse("  ").unwrap(), None);
+        assert_eq!(id(" 0b4d-1 ").as_str(), "0b4d-1");
+        assert_eq!(
+            RequestId::parse(&"a".repeat(64)).unwrap().unwrap().0.len(),
+            64
+        );
+        assert_eq!(
+            RequestId::parse(&"a".repeat(65)),
+            Err(RequestIdError::TooLong)
+        );
+        assert_eq!(RequestId::parse("a\u{0}b"), Err(RequestIdError::Control));
+    }
+
+    #[test]
+    fn a_retry_gets_the_first_result_and_anything_else_is_refused_saying_why() {
+        let rid = id("r-1");
+        let first = earlier("article", "press", true);
+        assert_eq!(
+            replay(&first, CreateKind::Article, "press", &rid),
+            Ok(Uuid::from_u128(7))
+        );
+        let refusal = |e: &EarlierRequest, kind, department| {
+            replay(e, kind, department, &rid).unwrap_err().to_string()
+        };
+        let other_fields = refusal(
+            &earlier("article", "press", false),
+            CreateKind::Article,
+            "press",
+        );
+        assert!(
+            other_fields.starts_with(
+                "request_id r-1 was already used by an earlier CreateArticle call with other fields"
+            ),
+            "{other_fields}"
+        );
+        assert!(
+            refusal(&first, CreateKind::Image, "press")
+                .contains("used by an earlier CreateArticle call on this account")
+        );
+        assert!(
+            refusal(&first, CreateKind::Article, "water").contains("another department's call")
+        );
+    }
+}
