@@ -8,6 +8,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod failure_log;
 pub mod grpc;
 pub mod html;
 pub mod ids;

@@ -18,6 +18,7 @@ use async_nats::jetstream::{self, context::PublishErrorKind};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 
+use crate::failure_log::FailureLog;
 use crate::nats::{Namespace, publish_dead_letter};
 
 /// The outbox and processed-events tables, as each service's migration creates them.
@@ -340,9 +341,10 @@ impl Relay {
         Ok((published, claims))
     }
 
-    async fn pass(&self) {
-        if let Err(error) = self.publish_pending().await {
-            tracing::warn!(service = self.service, %error, "outbox relay pass failed; retrying later");
+    async fn pass(&self, log: &mut FailureLog) {
+        match self.publish_pending().await {
+            Ok(_) => log.success(Instant::now()),
+            Err(error) => log.failure("outbox publish", &error, Instant::now()),
         }
     }
 
@@ -365,29 +367,36 @@ impl Relay {
             metrics::counter!(counter, "service" => self.service).increment(0);
         }
         let mut writers_done = std::pin::pin!(writers_done);
+        // While PostgreSQL is down every pass fails, once a second and more: a line
+        // each would bury the log of every service (see FailureLog).
+        let mut publish_log = FailureLog::new(self.service).warnings();
+        let mut count_log = FailureLog::new(self.service).warnings();
+        let mut purge_log = FailureLog::new(self.service).warnings();
         let mut last_purge = Instant::now();
         // The gauge is refreshed once per `poll`, not on every wake-up: a busy service
         // wakes the relay after each commit, and counting is a query of its own.
         let mut last_count: Option<Instant> = None;
         loop {
-            self.pass().await;
+            self.pass(&mut publish_log).await;
             if last_count.is_none_or(|at| at.elapsed() >= poll) {
                 last_count = Some(Instant::now());
-                if let Err(error) = self.pending().await {
-                    tracing::warn!(service = self.service, %error, "cannot count the outbox");
+                match self.pending().await {
+                    Ok(_) => count_log.success(Instant::now()),
+                    Err(error) => count_log.failure("outbox count", &error, Instant::now()),
                 }
             }
             if last_purge.elapsed() >= PURGE_EVERY {
                 last_purge = Instant::now();
                 match self.purge_old().await {
                     Ok((published, claims)) => {
+                        purge_log.success(Instant::now());
                         tracing::debug!(
                             published,
                             claims,
                             "old outbox rows and event claims purged"
                         );
                     }
-                    Err(error) => tracing::warn!(%error, "outbox purge failed"),
+                    Err(error) => purge_log.failure("outbox purge", &error, Instant::now()),
                 }
             }
             tokio::select! {
@@ -396,7 +405,7 @@ impl Relay {
                 () = tokio::time::sleep(poll) => {}
             }
         }
-        self.pass().await;
+        self.pass(&mut publish_log).await;
         match self.pending().await {
             Ok(0) => tracing::info!(service = self.service, "outbox relay stopped"),
             Ok(left) => tracing::warn!(

@@ -1,6 +1,5 @@
 //! Background work, safe with several replicas.
 
-pub mod failure_log;
 pub mod refold;
 pub mod scheduler;
 pub mod search_index;

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 
-use super::failure_log::FailureLog;
 use crate::app::search::{RefoldStep, refold_page};
 use crate::domain::search::Segmenter;
+use platform::failure_log::FailureLog;
 
 /// Waits after a failed page before trying it again.
 const RETRY: Duration = Duration::from_secs(5);

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use platform::shutdown::Drain;
 
-use super::failure_log::FailureLog;
 use crate::app::AppError;
 use crate::app::articles::Articles;
+use platform::failure_log::FailureLog;
 
 /// Articles claimed per tick and replica.
 const BATCH: i64 = 20;

@@ -16,11 +16,11 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::failure_log::FailureLog;
 use crate::app::AppError;
 use crate::app::search::LiveIndex;
 use crate::domain::search_index::DocKind;
 use crate::store::search::CHANGES_CHANNEL;
+use platform::failure_log::FailureLog;
 
 /// Announcements applied together (one read of their documents).
 const BATCH: usize = 500;

@@ -1,6 +1,7 @@
 //! How a periodic job reports a failure that repeats. While PostgreSQL is down
-//! every tick fails (the scheduler's twice a second per replica), and a line per
-//! failure buries everything else in the log: the first failure is logged, then at
+//! every pass fails (content-svc's scheduler twice a second per replica, every
+//! service's outbox relay each time it wakes), and a line per failure buries
+//! everything else in the log: the first failure is logged, then at
 //! most one line per [`EVERY`] while it keeps failing, saying how many failures
 //! were not logged, and one line when the job works again. Every failure is counted
 //! by the caller's metric, logged or not. The clock is the caller's (`now`), so the
