@@ -1,8 +1,10 @@
 //! Seeds a local run with history: 90 days (or `SEED_DAYS`) of realistic callbacks,
 //! automatic answers (reply rules, the directory) and ticket changes for each account named on the command line (default `demo`),
 //! published to JetStream as the gateway and interaction-svc publish them, and 40
-//! articles a month with reach figures entered over gRPC, so the dashboard shows full
-//! charts within a minute of `deploy/dev/run.sh`.
+//! articles a month announced as content-svc publishes them, with reach figures
+//! entered over gRPC once stats-svc has them (not for an account whose articles the
+//! datacube pulls: its figures come from there), so the dashboard shows full charts
+//! within a minute of `deploy/dev/run.sh`.
 //!
 //! ```sh
 //! cargo run -p stats-svc --example seed_history -- demo chenzhou yizhang
@@ -182,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut grpc = pb::stats_service_client::StatsServiceClient::connect(grpc_url).await?;
     let today = Utc::now().date_naive();
+    let mut entries = Vec::new();
     for (a, account) in accounts.iter().enumerate() {
         let mut rng = Lcg(a as u64 + 7);
         for back in 0..days {
@@ -316,25 +319,37 @@ async fn main() -> anyhow::Result<()> {
                         .await?;
                 }
             }
-            // About 1.3 articles a day, figures as on their seventh day.
+            // About 1.3 articles a day, announced as content-svc publishes them; their
+            // figures (as on their seventh day) are entered once stats-svc has them.
             for n in 0..(1 + rng.below(2)) {
-                let reads = 800 + rng.below(6000) * (a as u64 % 3 + 1);
-                let request = pb::RecordArticleFiguresRequest {
-                    account: account.clone(),
-                    article_id: format!("seed-{day}-{n}"),
+                let article = format!("seed-{account}-{day}-{n}");
+                let sent = at(&mut rng);
+                let published = ev::ArticleChanged {
+                    header: header(&format!("{article}-published"), account, sent),
+                    transition: ev::ArticleTransition::Published as i32,
+                    article_id: article.clone(),
                     title: "政务信息".to_owned(),
-                    published_on: day.to_string(),
-                    headline: Some(n == 0),
+                    headline: n == 0,
+                    published_at: ts(sent),
+                    ..Default::default()
+                };
+                publisher
+                    .send(
+                        &format!("content.{account}.article.published"),
+                        &format!("{article}-published"),
+                        published.encode_to_vec(),
+                    )
+                    .await?;
+                let reads = 800 + rng.below(6000) * (a as u64 % 3 + 1);
+                entries.push(pb::RecordArticleFiguresRequest {
+                    account: account.clone(),
+                    article_id: article,
                     reads,
                     zaikan: reads / 80,
                     likes: reads / 40,
                     shares: reads / 25,
-                };
-                let mut request = tonic::Request::new(request);
-                request
-                    .metadata_mut()
-                    .insert("authorization", format!("Bearer {key}").parse()?);
-                grpc.record_article_figures(request).await?;
+                    ..Default::default()
+                });
             }
         }
         println!("{account}: {days} days seeded");
@@ -343,5 +358,54 @@ async fn main() -> anyhow::Result<()> {
         ack.await?;
     }
     println!("{} events published", publisher.sent);
+    enter_figures(&mut grpc, &key, entries).await?;
+    Ok(())
+}
+
+/// Enters each article's figures, waiting for stats-svc to have the article (its
+/// consumer may still be applying the announcements). An account whose articles the
+/// datacube pulls refuses hand-entered reads: its figures come from there.
+async fn enter_figures(
+    grpc: &mut pb::stats_service_client::StatsServiceClient<tonic::transport::Channel>,
+    key: &str,
+    entries: Vec<pb::RecordArticleFiguresRequest>,
+) -> anyhow::Result<()> {
+    let mut skipped = std::collections::BTreeSet::new();
+    let mut entered = 0;
+    for entry in entries {
+        if skipped.contains(&entry.account) {
+            continue;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let mut request = tonic::Request::new(entry.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {key}").parse()?);
+            match grpc.record_article_figures(request).await {
+                Ok(_) => {
+                    entered += 1;
+                    break;
+                }
+                Err(status)
+                    if status.code() == tonic::Code::NotFound
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    println!(
+                        "{}: figures not entered: {}",
+                        entry.account,
+                        status.message()
+                    );
+                    skipped.insert(entry.account.clone());
+                    break;
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+    }
+    println!("{entered} articles' figures entered");
     Ok(())
 }

@@ -19,4 +19,7 @@ pub enum AppError {
     /// A WeChat API call failed (only jobs call WeChat).
     #[error("wechat: {0}")]
     Wechat(#[from] wechat::api::ApiError),
+    /// A hand entry of an article's figures broke a rule (`domain::figures`).
+    #[error(transparent)]
+    Figures(#[from] crate::domain::figures::EntryRefused),
 }

@@ -6,6 +6,8 @@ use chrono::{Datelike, NaiveDate};
 use sqlx::PgPool;
 
 use super::AppError;
+use crate::domain::AccountId;
+use crate::domain::figures::{self, FigureEntry};
 use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
 use crate::store::articles::{self, ArticleEntry};
 
@@ -140,9 +142,45 @@ fn rank<'a>(
     ranked
 }
 
-/// Stores an article's figures as entered (who entered them is in `entry`).
-pub async fn record_article_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), AppError> {
-    Ok(articles::upsert_figures(db, entry).await?)
+/// Who enters figures: the key's department and fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnteredBy {
+    pub department: String,
+    pub key_id: String,
+}
+
+/// Stores a hand entry of 在看, likes (and, where the datacube does not pull them,
+/// reads and shares) for `article_id` of `account`, if `domain::figures::decide`
+/// accepts it, with a record of who entered what.
+pub async fn record_article_figures(
+    db: &PgPool,
+    account: &AccountId,
+    article_id: &str,
+    entry: &FigureEntry,
+    by: &EnteredBy,
+) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let known = articles::known_article(&mut tx, account, article_id).await?;
+    let accepted = figures::decide(article_id, known, entry)?;
+    articles::record_entry(
+        &mut tx,
+        &ArticleEntry {
+            account: account.clone(),
+            article_id: article_id.to_owned(),
+            title: entry.title.clone(),
+            published_on: accepted.published_on,
+            headline: accepted.headline,
+            reads: entry.reads,
+            zaikan: entry.zaikan,
+            likes: entry.likes,
+            shares: entry.shares,
+            entered_by: by.department.clone(),
+            key_id: by.key_id.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

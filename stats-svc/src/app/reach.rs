@@ -11,6 +11,7 @@ use wechat::api::datacube::ArticleTotal;
 
 use super::AppError;
 use crate::domain::AccountId;
+use crate::domain::figures::datacube_headline;
 use crate::domain::reach::{CubeApi, chunks, due_range, latest_available};
 use crate::domain::rollup::{Metric, Tally};
 use crate::store::reach::{self, PulledArticle};
@@ -164,7 +165,7 @@ fn day_seven(total: &ArticleTotal) -> PulledArticle {
         msgid: total.msgid.clone(),
         title: total.title.clone(),
         published_on: total.ref_date,
-        headline: total.msgid.rsplit('_').next() == Some("1"),
+        headline: datacube_headline(&total.msgid),
         reads: i64::try_from(reads).unwrap_or(i64::MAX),
         shares: i64::try_from(shares).unwrap_or(i64::MAX),
     }

@@ -5,6 +5,7 @@ use tonic::Status;
 
 use crate::app::AppError;
 use crate::domain::InboundError;
+use crate::domain::figures::EntryRefused;
 
 /// Everything a gRPC handler of this service can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,15 @@ impl From<GrpcError> for Status {
         let code = match &error {
             GrpcError::Input(_) | GrpcError::Field { .. } => ErrorCode::InvalidArgument,
             GrpcError::AccountNotFound => ErrorCode::NotFound,
+            GrpcError::App(AppError::Figures(refused)) => match refused {
+                EntryRefused::Nothing => ErrorCode::InvalidArgument,
+                EntryRefused::UnknownArticle(_) => ErrorCode::NotFound,
+                // The request is well formed; what is stored decides against it.
+                EntryRefused::NotTheDatacubeId(_)
+                | EntryRefused::DatacubeFigures(_)
+                | EntryRefused::PublishedOn { .. }
+                | EntryRefused::Headline { .. } => ErrorCode::FailedPrecondition,
+            },
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,
         };
@@ -53,6 +63,22 @@ mod tests {
         let status = Status::from(GrpcError::from(InboundError::MissingAccount));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(status.message(), "account is required");
+    }
+
+    #[test]
+    fn refused_entries_say_why_with_the_code_of_their_cause() {
+        let status = Status::from(GrpcError::from(AppError::from(
+            EntryRefused::UnknownArticle("made-up".into()),
+        )));
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert!(status.message().contains("\"made-up\" is not known"));
+        let status = Status::from(GrpcError::from(AppError::from(
+            EntryRefused::DatacubeFigures("2026111001_1".into()),
+        )));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(status.message().contains("come from WeChat's datacube"));
+        let status = Status::from(GrpcError::from(AppError::from(EntryRefused::Nothing)));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
     }
 
     #[test]

@@ -16,11 +16,12 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::app;
+use crate::app::ranking::EnteredBy;
 use crate::config::StatsSettings;
 use crate::domain::AccountId;
+use crate::domain::figures::FigureEntry;
 use crate::domain::rollup::{Metric, office_day};
 use crate::domain::wci::{V14_2, WciVersion};
-use crate::store::articles::ArticleEntry;
 pub use error::GrpcError;
 
 /// Roles that may read statistics (admin implies viewer).
@@ -132,21 +133,33 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         let count = |field: &'static str, value: u64| {
             i64::try_from(value).map_err(|_| GrpcError::field(field, "is too large"))
         };
-        let entry = ArticleEntry {
-            account,
-            article_id: req.article_id.trim().to_owned(),
+        let published_on = if req.published_on.is_empty() {
+            None
+        } else {
+            Some(convert::day("published_on", &req.published_on)?)
+        };
+        let entry = FigureEntry {
             title: req.title.clone(),
-            published_on: convert::day("published_on", &req.published_on)?,
+            published_on,
             headline: req.headline,
             reads: count("reads", req.reads)?,
             zaikan: count("zaikan", req.zaikan)?,
             likes: count("likes", req.likes)?,
             shares: count("shares", req.shares)?,
-            entered_by: caller.department.clone(),
         };
-        app::ranking::record_article_figures(&self.db, &entry)
-            .await
-            .map_err(GrpcError::from)?;
+        let by = EnteredBy {
+            department: caller.department.clone(),
+            key_id: caller.key_id.clone(),
+        };
+        app::ranking::record_article_figures(
+            &self.db,
+            &account,
+            req.article_id.trim(),
+            &entry,
+            &by,
+        )
+        .await
+        .map_err(GrpcError::from)?;
         Ok(Response::new(pb::RecordArticleFiguresResponse {}))
     }
 

@@ -5,41 +5,96 @@ use chrono::NaiveDate;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::AccountId;
+use crate::domain::figures::{KnownArticle, StoredArticle};
 use crate::domain::rollup::Metric;
 
-/// An article's figures as entered or pulled.
+/// An accepted hand entry, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArticleEntry {
     pub account: AccountId,
     pub article_id: String,
     pub title: String,
+    /// The day and flag of a row the entry creates (a stored row keeps its own).
     pub published_on: NaiveDate,
-    /// `None` keeps what is stored.
-    pub headline: Option<bool>,
+    pub headline: bool,
+    /// 0 keeps what is stored.
     pub reads: i64,
     pub zaikan: i64,
     pub likes: i64,
     pub shares: i64,
-    /// Who entered them (a department, or `datacube`).
+    /// The department of the key that entered them.
     pub entered_by: String,
+    /// The key's fingerprint (`Caller::key_id`).
+    pub key_id: String,
 }
 
-/// Stores an article's figures entered by hand. A figure of 0, an empty title and no
-/// headline flag keep what is stored: the datacube pulls reads, shares, the title
-/// and the flag, and an editor enters the 在看 and likes it lacks, one at a time.
-pub async fn upsert_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), sqlx::Error> {
+/// What the service knows of `article_id` of `account`, for the rules of a hand entry;
+/// the article's row (if any) is locked until `tx` ends, so a concurrent entry waits.
+pub async fn known_article(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &AccountId,
+    article_id: &str,
+) -> Result<KnownArticle, sqlx::Error> {
+    let stored: Option<(NaiveDate, bool, bool)> = sqlx::query_as(
+        "SELECT published_on, headline, (pulled_at IS NOT NULL OR entered_by = 'datacube')
+           FROM article_figures WHERE account = $1 AND article_id = $2 FOR UPDATE",
+    )
+    .bind(account.as_str())
+    .bind(article_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let summary_day: Option<NaiveDate> = sqlx::query_scalar(
+        "SELECT min(day) FROM daily_counts WHERE account = $1 AND metric = $2 AND key = $3",
+    )
+    .bind(account.as_str())
+    .bind(Metric::WxArticleReads.as_str())
+    .bind(article_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let datacube_reached: Option<NaiveDate> = sqlx::query_scalar(
+        "SELECT max(last_day) FROM datacube_progress
+          WHERE account = $1 AND api IN ('getarticlesummary', 'getarticletotal')",
+    )
+    .bind(account.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(KnownArticle {
+        stored: stored.map(|(published_on, headline, pulled)| StoredArticle {
+            published_on,
+            headline,
+            pulled,
+        }),
+        summary_day,
+        datacube_reached,
+    })
+}
+
+/// Stores an accepted hand entry and its audit row (`article_figure_entries`). A
+/// figure of 0 and an empty title keep what is stored; a stored row keeps its day and
+/// headline flag, and the datacube's reads and shares stay even under a pull that
+/// landed after the entry was decided.
+pub async fn record_entry(
+    tx: &mut Transaction<'_, Postgres>,
+    entry: &ArticleEntry,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO article_figures (account, article_id, title, published_on, headline,
              reads, zaikan, likes, shares, entered_by)
-         VALUES ($1, $2, $3, $4, COALESCE($5, false), $6, $7, $8, $9, $10)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (account, article_id) DO UPDATE SET
              title = COALESCE(NULLIF(EXCLUDED.title, ''), article_figures.title),
-             published_on = EXCLUDED.published_on,
-             headline = COALESCE($5, article_figures.headline),
-             reads = CASE WHEN EXCLUDED.reads = 0 THEN article_figures.reads ELSE EXCLUDED.reads END,
+             reads = CASE WHEN EXCLUDED.reads = 0 OR article_figures.pulled_at IS NOT NULL
+                               OR article_figures.entered_by = 'datacube'
+                          THEN article_figures.reads ELSE EXCLUDED.reads END,
+             shares = CASE WHEN EXCLUDED.shares = 0 OR article_figures.pulled_at IS NOT NULL
+                                OR article_figures.entered_by = 'datacube'
+                           THEN article_figures.shares ELSE EXCLUDED.shares END,
              zaikan = CASE WHEN EXCLUDED.zaikan = 0 THEN article_figures.zaikan ELSE EXCLUDED.zaikan END,
              likes = CASE WHEN EXCLUDED.likes = 0 THEN article_figures.likes ELSE EXCLUDED.likes END,
-             shares = CASE WHEN EXCLUDED.shares = 0 THEN article_figures.shares ELSE EXCLUDED.shares END,
+             -- A pulled row keeps its mark once an editor's department is written here.
+             pulled_at = CASE WHEN article_figures.entered_by = 'datacube'
+                              THEN COALESCE(article_figures.pulled_at, article_figures.updated_at)
+                              ELSE article_figures.pulled_at END,
              entered_by = EXCLUDED.entered_by, updated_at = now()",
     )
     .bind(entry.account.as_str())
@@ -52,7 +107,23 @@ pub async fn upsert_figures(db: &PgPool, entry: &ArticleEntry) -> Result<(), sql
     .bind(entry.likes)
     .bind(entry.shares)
     .bind(&entry.entered_by)
-    .execute(db)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO article_figure_entries (account, article_id, department, key_id, title,
+             reads, zaikan, likes, shares)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(entry.account.as_str())
+    .bind(&entry.article_id)
+    .bind(&entry.entered_by)
+    .bind(&entry.key_id)
+    .bind(&entry.title)
+    .bind(entry.reads)
+    .bind(entry.zaikan)
+    .bind(entry.likes)
+    .bind(entry.shares)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -80,19 +80,21 @@ pub async fn store_chunk(
         .await?;
     }
     for a in articles {
-        // Likes and 在看 are not in the API: figures entered by hand are kept. The
-        // datacube knows the article's day and place in its message (`_1`: the
-        // headline) for certain, so they replace what an editor's entry of 在看 and
-        // likes before the day-7 pull had to leave unset; an entered title stays.
+        // Likes and 在看 are not in the API: figures entered by hand are kept, and
+        // `pulled_at` marks the reads and shares as the datacube's (a hand entry never
+        // replaces them, domain::figures). The datacube knows the article's day and
+        // place in its message (`_1`: the headline) for certain, so they replace what
+        // an entry of 在看 and likes before the day-7 pull took from the daily
+        // summary; an entered title stays.
         sqlx::query(
             "INSERT INTO article_figures (account, article_id, title, published_on, headline,
-                 reads, shares, entered_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'datacube')
+                 reads, shares, entered_by, pulled_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'datacube', now())
              ON CONFLICT (account, article_id) DO UPDATE SET
                  reads = EXCLUDED.reads, shares = EXCLUDED.shares,
                  title = COALESCE(NULLIF(article_figures.title, ''), EXCLUDED.title),
                  published_on = EXCLUDED.published_on, headline = EXCLUDED.headline,
-                 updated_at = now()",
+                 pulled_at = now(), updated_at = now()",
         )
         .bind(account.as_str())
         .bind(&a.msgid)

@@ -1,8 +1,8 @@
 //! The dashboard as a leader opens it: pages rendered from a real run's data (events
-//! through JetStream and the consumers, figures entered over gRPC), loaded in
-//! headless Chromium with a CJK font, screenshots kept under
-//! `target/tmp/stats-dashboard/`; and, off loopback, a viewer's key once, then a
-//! session cookie.
+//! through JetStream and the consumers, articles' reads from the datacube and their
+//! 在看 and likes entered over gRPC), loaded in headless Chromium with a CJK font,
+//! screenshots kept under `target/tmp/stats-dashboard/`; and, off loopback, a
+//! viewer's key once, then a session cookie.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,10 +12,11 @@ use platform::testing::{TestDb, TestNats, service_env};
 use prost::Message as _;
 use proto::events::v1 as ev;
 use proto::stats::v1 as pb;
+use stats_svc::store::reach::PulledArticle;
 use stats_svc::{Application, Config};
 use tonic::transport::Channel;
 
-use crate::helpers::{EDITOR_KEY, authed};
+use crate::helpers::{EDITOR_KEY, authed, pull_articles, pulled};
 
 const KEYS: &str = "city-office:admin:city-office-admin-key,\
                     statistics:viewer:statistics-viewer-key,\
@@ -247,27 +248,36 @@ async fn feed(app: &Running) {
             }
         }
     }
+    // Each article's reads and shares as the datacube's day-7 pull stores them, its
+    // 在看 and likes entered by the press office.
     let today = Utc::now().date_naive();
+    let figures = sqlx::PgPool::connect(&app.db.url()).await.unwrap();
     for (account, reads) in [
         ("chenzhou", 9_000u64),
         ("yizhang", 4_000),
         ("guiyang", 2_500),
     ] {
+        let articles: Vec<PulledArticle> = (0..40u64)
+            .map(|n| PulledArticle {
+                msgid: format!("{account}-{n}"),
+                title: "通知".to_owned(),
+                published_on: today - Days::new(n),
+                headline: n % 2 == 0,
+                reads: (reads + n * 37) as i64,
+                shares: (reads / 30) as i64,
+            })
+            .collect();
+        pull_articles(&figures, account, &articles).await;
         for n in 0..40u64 {
-            let published = today - Days::new(n);
             app.grpc
                 .clone()
                 .record_article_figures(authed(
                     pb::RecordArticleFiguresRequest {
                         account: account.to_owned(),
                         article_id: format!("{account}-{n}"),
-                        title: "通知".to_owned(),
-                        published_on: published.to_string(),
-                        headline: Some(n % 2 == 0),
-                        reads: reads + n * 37,
                         zaikan: reads / 100,
                         likes: reads / 50,
-                        shares: reads / 30,
+                        ..Default::default()
                     },
                     EDITOR_KEY,
                 ))
@@ -275,6 +285,7 @@ async fn feed(app: &Running) {
                 .unwrap();
         }
     }
+    figures.close().await;
     let pool = sqlx::PgPool::connect(&app.db.url()).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -557,22 +568,14 @@ async fn the_ranking_page_opens_on_the_last_month_and_marks_it_provisional_while
         std::sync::Arc::new(move || now)
     };
     let app = start_with_clock(&[("API_KEYS", KEYS)], clock_at("2026-12-03T02:00:00Z")).await;
-    app.grpc
-        .clone()
-        .record_article_figures(authed(
-            pb::RecordArticleFiguresRequest {
-                account: "chenzhou".to_owned(),
-                article_id: "chenzhou-nov".to_owned(),
-                title: "通知".to_owned(),
-                published_on: "2026-11-10".to_owned(),
-                headline: Some(true),
-                reads: 9_000,
-                ..Default::default()
-            },
-            EDITOR_KEY,
-        ))
-        .await
-        .unwrap();
+    let figures = sqlx::PgPool::connect(&app.db.url()).await.unwrap();
+    pull_articles(
+        &figures,
+        "chenzhou",
+        &[pulled("2026111001_1", "2026-11-10", 9_000, 0)],
+    )
+    .await;
+    figures.close().await;
     let default = page(&app, "/ranking").await;
     assert!(
         default.contains("value=\"2026-11\"") && default.contains(">chenzhou<"),

@@ -6,9 +6,13 @@ use std::time::Duration;
 use async_nats::jetstream;
 use platform::testing::{TestDb, TestNats, service_env};
 use prost::Message as _;
+use proto::events::v1 as ev;
 use proto::events::v1::{EventHeader, Inbound, InboundKind};
 use proto::stats::v1::stats_service_client::StatsServiceClient;
 use proto::stats::v1::{AccountOverview, GetAccountOverviewRequest};
+use stats_svc::domain::AccountId;
+use stats_svc::domain::rollup::{Metric, Tally};
+use stats_svc::store::reach::{PulledArticle, store_chunk};
 use stats_svc::{Application, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,11 +26,17 @@ pub const VIEWER_KEY: &str = "statistics-viewer-key";
 pub const EDITOR_KEY: &str = "press-editor-key-01";
 /// A county (`yizhang`) office's key: its own account only.
 pub const COUNTY_KEY: &str = "county-viewer-key-01";
+/// The county's (`yizhang`) press office: an editor of its own account only.
+pub const COUNTY_EDITOR_KEY: &str = "county-editor-key-01";
+/// The ticket desk: an agent, no editor.
+pub const AGENT_KEY: &str = "ticket-desk-agent-key-01";
 
 const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         statistics:viewer:statistics-viewer-key,\
                         press:editor:press-editor-key-01,\
-                        yizhang-office@yizhang:viewer:county-viewer-key-01";
+                        yizhang-office@yizhang:viewer:county-viewer-key-01,\
+                        yizhang-press@yizhang:editor:county-editor-key-01,\
+                        ticket-desk:agent:ticket-desk-agent-key-01";
 
 /// A running stats-svc. Dropping it stops the server before the test database
 /// and streams are removed (the fixtures are the last fields).
@@ -270,4 +280,123 @@ pub fn authed<T>(message: T, key: &str) -> tonic::Request<T> {
         format!("Bearer {key}").parse().expect("ascii key"),
     );
     request
+}
+
+/// Announces `article` of `account` as content-svc does when it goes out at
+/// `published` (RFC 3339): a headline, `content.{account}.article.published`.
+pub async fn publish_article(app: &TestApp, account: &str, article: &str, published: &str) {
+    let published = chrono::DateTime::parse_from_rfc3339(published)
+        .expect("an RFC 3339 time")
+        .to_utc();
+    let event = ev::ArticleChanged {
+        header: Some(ev::EventHeader {
+            event_id: format!("content:{account}:{article}:published"),
+            account: account.to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: published.timestamp(),
+                nanos: 0,
+            }),
+        }),
+        transition: ev::ArticleTransition::Published as i32,
+        article_id: article.to_owned(),
+        title: "冬季供暖通知".to_owned(),
+        headline: true,
+        published_at: Some(prost_types::Timestamp {
+            seconds: published.timestamp(),
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        format!("content:{account}:{article}:published").as_str(),
+    );
+    app.jetstream
+        .publish_with_headers(
+            app.nats
+                .namespace
+                .subject(&format!("content.{account}.article.published")),
+            headers,
+            event.encode_to_vec().into(),
+        )
+        .await
+        .expect("publish sent")
+        .await
+        .expect("JetStream acked the publish");
+}
+
+/// Waits until the `stats-content` consumer stored `article`.
+pub async fn wait_for_article(db: &sqlx::PgPool, article: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT article_id FROM article_figures WHERE article_id = $1")
+                .bind(article)
+                .fetch_optional(db)
+                .await
+                .unwrap();
+        if found.is_some() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{article} not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The datacube's day-7 pull (`getarticletotal`) of `articles` for `account`, as the
+/// job stores it.
+pub async fn pull_articles(db: &sqlx::PgPool, account: &str, articles: &[PulledArticle]) {
+    let last = articles
+        .iter()
+        .map(|a| a.published_on)
+        .max()
+        .expect("articles to pull");
+    store_chunk(
+        db,
+        &AccountId::parse(account).unwrap(),
+        "getarticletotal",
+        last,
+        &[],
+        articles,
+    )
+    .await
+    .expect("the pull is stored");
+}
+
+/// The datacube's daily article summary (`getarticlesummary`) of `day`: `msgid` read
+/// `reads` times, as the job stores it the morning after.
+pub async fn summarise_article(
+    db: &sqlx::PgPool,
+    account: &str,
+    day: chrono::NaiveDate,
+    msgid: &str,
+    reads: i64,
+) {
+    let account = AccountId::parse(account).unwrap();
+    let tally = Tally {
+        account: account.clone(),
+        day,
+        metric: Metric::WxArticleReads,
+        key: msgid.to_owned(),
+        value: reads,
+    };
+    store_chunk(db, &account, "getarticlesummary", day, &[tally], &[])
+        .await
+        .expect("the summary is stored");
+}
+
+/// An article as the datacube's day-7 pull reports it (headline: index 1).
+pub fn pulled(msgid: &str, published_on: &str, reads: i64, shares: i64) -> PulledArticle {
+    PulledArticle {
+        msgid: msgid.to_owned(),
+        title: "冬季供暖通知".to_owned(),
+        published_on: published_on.parse().unwrap(),
+        headline: msgid.ends_with("_1"),
+        reads,
+        shares,
+    }
 }

@@ -16,7 +16,7 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 use stats_svc::store::reach::{PulledArticle, store_chunk};
 
-use crate::helpers::{EDITOR_KEY, TestApp, VIEWER_KEY, authed, spawn_app};
+use crate::helpers::{EDITOR_KEY, TestApp, VIEWER_KEY, authed, spawn_app, summarise_article};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
@@ -290,7 +290,16 @@ async fn figures_entered_before_the_day_seven_pull_keep_the_datacube_headline() 
     // chenzhou: datacube first, then the editor.
     pull("chenzhou").await;
     enter(&app, "chenzhou", "2026111001_1", 250, 400).await;
-    // yizhang: the editor first (day 7), then the datacube (day 8).
+    // yizhang: the editor first (day 7: the daily summary has named the article since
+    // the morning after it was sent), then the datacube's day-7 pull (day 8).
+    summarise_article(
+        &db,
+        "yizhang",
+        "2026-11-10".parse().unwrap(),
+        "2026111001_1",
+        12_000,
+    )
+    .await;
     enter(&app, "yizhang", "2026111001_1", 250, 400).await;
     pull("yizhang").await;
 

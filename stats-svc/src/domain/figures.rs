@@ -1,0 +1,346 @@
+//! Figures entered by hand (`RecordArticleFigures`): which article an entry may name
+//! and which of its figures it may set, decided from what the service already knows
+//! of the article. No I/O.
+//!
+//! The monthly ranking ranks accounts against each other, so a hand entry must not
+//! be able to lift one: reads and shares are WeChat's (the datacube's day-7 figures,
+//! domain.md §1.2), and so are an article's day and headline flag (they decide which
+//! month it counts in and whether it feeds WCI's headline term). What the datacube
+//! lacks, 在看 and likes, is what a hand entry is for.
+
+use chrono::{Days, NaiveDate};
+
+/// What an editor asks to enter (0 and an empty title keep what is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FigureEntry {
+    pub title: String,
+    /// `None`: the stored day.
+    pub published_on: Option<NaiveDate>,
+    /// `None`: the stored flag.
+    pub headline: Option<bool>,
+    pub reads: i64,
+    pub zaikan: i64,
+    pub likes: i64,
+    pub shares: i64,
+}
+
+/// What the service knows of the article an entry names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KnownArticle {
+    /// Its row in `article_figures`: announced on CONTENT, pulled from the datacube
+    /// or entered before.
+    pub stored: Option<StoredArticle>,
+    /// The first day the datacube's daily article summary (`getarticlesummary`,
+    /// pulled the morning after) reported this id: the day the article was sent.
+    pub summary_day: Option<NaiveDate>,
+    /// The last day the datacube's article pulls reached for the account, if it ever
+    /// pulled them.
+    pub datacube_reached: Option<NaiveDate>,
+}
+
+/// An article's stored row, as far as the rules need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredArticle {
+    pub published_on: NaiveDate,
+    pub headline: bool,
+    /// Its reads and shares are the datacube's day-7 figures.
+    pub pulled: bool,
+}
+
+/// What an accepted entry writes besides the figures it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// The day and flag of a row the entry creates (a stored row keeps its own).
+    pub published_on: NaiveDate,
+    pub headline: bool,
+}
+
+/// Why an entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryRefused {
+    #[error("nothing to enter: give zaikan, likes, reads, shares or a title")]
+    Nothing,
+    #[error(
+        "article {0:?} is not known for this account: neither announced on CONTENT nor \
+         reported by WeChat's datacube"
+    )]
+    UnknownArticle(String),
+    #[error(
+        "article {0:?} is not a datacube id; WeChat's datacube reports this account's \
+         articles, so enter their figures under its id ({{msg_data_id}}_{{index}})"
+    )]
+    NotTheDatacubeId(String),
+    #[error(
+        "reads and shares of article {0:?} come from WeChat's datacube: send them as 0 and \
+         enter only zaikan, likes or the title"
+    )]
+    DatacubeFigures(String),
+    #[error("published_on: article {id:?} was published on {stored}, not {given}")]
+    PublishedOn {
+        id: String,
+        stored: NaiveDate,
+        given: NaiveDate,
+    },
+    #[error("headline: article {id:?} is {}the first article of its message", negation(.stored))]
+    Headline { id: String, stored: bool },
+}
+
+/// "not " unless `holds`.
+fn negation(holds: &bool) -> &'static str {
+    if *holds { "" } else { "not " }
+}
+
+/// How many days before an article's day the datacube's article pulls must have
+/// reached for its figures to be the datacube's: the day-7 pull lags a week, so an
+/// account pulled today has reached about a week back. An account whose pulls stopped
+/// long before (its datacube turned off) takes its new articles' figures by hand.
+const DATACUBE_LAG_DAYS: u64 = 7;
+
+/// Whether `id` is a datacube id `{msg_data_id}_{index}` whose index is 1: the first
+/// article of its message (头条).
+pub fn datacube_headline(id: &str) -> bool {
+    id.rsplit_once('_').is_some_and(|(_, index)| index == "1")
+}
+
+/// Decides whether the entry `entry` for the article `id`, of which the service knows
+/// `known`, may be stored:
+///
+/// - the article must be known: announced on CONTENT, or reported by the datacube;
+/// - on an account whose articles the datacube pulls, it must be named by the
+///   datacube's id (CONTENT's id of the same article would count it twice), and its
+///   reads and shares are the datacube's alone: they arrive with the day-7 pull and
+///   are never set by hand, before it (they would lift the running week and the
+///   provisional month) or after it;
+/// - elsewhere reads and shares are entered by hand, except on a row that already
+///   holds the datacube's (an account whose pulls stopped keeps what they brought);
+/// - the day and headline flag are the service's (CONTENT's or the datacube's): an
+///   entry may repeat them, never change them.
+pub fn decide(
+    id: &str,
+    known: KnownArticle,
+    entry: &FigureEntry,
+) -> Result<Accepted, EntryRefused> {
+    let sets_reach = entry.reads != 0 || entry.shares != 0;
+    if !sets_reach && entry.zaikan == 0 && entry.likes == 0 && entry.title.is_empty() {
+        return Err(EntryRefused::Nothing);
+    }
+    let known_day = known
+        .stored
+        .map(|s| s.published_on)
+        .or(known.summary_day)
+        .ok_or_else(|| EntryRefused::UnknownArticle(id.to_owned()))?;
+    let datacube_account = known
+        .datacube_reached
+        .is_some_and(|reached| reached + Days::new(DATACUBE_LAG_DAYS) >= known_day);
+    let pulled = known.stored.is_some_and(|s| s.pulled);
+    if datacube_account && !pulled && known.summary_day.is_none() {
+        return Err(EntryRefused::NotTheDatacubeId(id.to_owned()));
+    }
+    let (published_on, headline) = match known.stored {
+        Some(stored) => (stored.published_on, stored.headline),
+        None => (known_day, datacube_headline(id)),
+    };
+    if let Some(given) = entry.published_on
+        && given != published_on
+    {
+        return Err(EntryRefused::PublishedOn {
+            id: id.to_owned(),
+            stored: published_on,
+            given,
+        });
+    }
+    if let Some(given) = entry.headline
+        && given != headline
+    {
+        return Err(EntryRefused::Headline {
+            id: id.to_owned(),
+            stored: headline,
+        });
+    }
+    if sets_reach && (datacube_account || pulled) {
+        return Err(EntryRefused::DatacubeFigures(id.to_owned()));
+    }
+    Ok(Accepted {
+        published_on,
+        headline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn likes(zaikan: i64, likes: i64) -> FigureEntry {
+        FigureEntry {
+            title: String::new(),
+            published_on: None,
+            headline: None,
+            reads: 0,
+            zaikan,
+            likes,
+            shares: 0,
+        }
+    }
+
+    fn reach(reads: i64) -> FigureEntry {
+        FigureEntry {
+            reads,
+            ..likes(0, 0)
+        }
+    }
+
+    fn stored(published_on: &str, headline: bool, pulled: bool) -> Option<StoredArticle> {
+        Some(StoredArticle {
+            published_on: day(published_on),
+            headline,
+            pulled,
+        })
+    }
+
+    #[test]
+    fn an_article_nobody_announced_or_reported_is_unknown() {
+        let refused = decide("made-up", KnownArticle::default(), &likes(10, 10)).unwrap_err();
+        assert_eq!(refused, EntryRefused::UnknownArticle("made-up".into()));
+    }
+
+    #[test]
+    fn a_datacube_article_takes_zaikan_and_likes_but_never_reads_or_shares() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", true, true),
+            summary_day: Some(day("2026-11-10")),
+            datacube_reached: Some(day("2026-11-30")),
+        };
+        let accepted = decide("2026111001_1", known, &likes(250, 400)).unwrap();
+        assert_eq!(accepted.published_on, day("2026-11-10"));
+        assert_eq!(
+            decide("2026111001_1", known, &reach(100_001)).unwrap_err(),
+            EntryRefused::DatacubeFigures("2026111001_1".into())
+        );
+        let shares = FigureEntry {
+            shares: 5,
+            ..likes(1, 0)
+        };
+        assert!(matches!(
+            decide("2026111001_1", known, &shares),
+            Err(EntryRefused::DatacubeFigures(_))
+        ));
+    }
+
+    #[test]
+    fn before_the_day_seven_pull_the_summary_names_the_article_its_day_and_headline() {
+        let known = KnownArticle {
+            stored: None,
+            summary_day: Some(day("2026-11-10")),
+            datacube_reached: Some(day("2026-11-15")),
+        };
+        let accepted = decide("2026111001_1", known, &likes(250, 400)).unwrap();
+        assert_eq!(
+            accepted,
+            Accepted {
+                published_on: day("2026-11-10"),
+                headline: true
+            }
+        );
+        assert!(
+            !decide("2026111001_2", known, &likes(1, 1))
+                .unwrap()
+                .headline
+        );
+        // Reads before the pull would lift the running week until day 8.
+        assert!(matches!(
+            decide("2026111001_1", known, &reach(9_000)),
+            Err(EntryRefused::DatacubeFigures(_))
+        ));
+    }
+
+    #[test]
+    fn on_a_datacube_account_contents_id_of_an_article_is_refused() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", true, false),
+            summary_day: None,
+            datacube_reached: Some(day("2026-11-09")),
+        };
+        assert_eq!(
+            decide("art-42", known, &likes(250, 400)).unwrap_err(),
+            EntryRefused::NotTheDatacubeId("art-42".into())
+        );
+    }
+
+    #[test]
+    fn without_the_datacube_an_announced_article_takes_every_figure() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", false, false),
+            ..KnownArticle::default()
+        };
+        assert!(decide("art-42", known, &reach(3_000)).is_ok());
+        // An account whose datacube stopped a month before the article.
+        let stopped = KnownArticle {
+            datacube_reached: Some(day("2026-10-01")),
+            ..known
+        };
+        assert!(decide("art-42", stopped, &reach(3_000)).is_ok());
+        // Its pulled articles keep the datacube's figures.
+        let pulled = KnownArticle {
+            stored: stored("2026-09-28", false, true),
+            ..stopped
+        };
+        assert!(matches!(
+            decide("2026092801_2", pulled, &reach(3_000)),
+            Err(EntryRefused::DatacubeFigures(_))
+        ));
+    }
+
+    #[test]
+    fn the_day_and_headline_flag_may_be_repeated_never_changed() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", false, false),
+            ..KnownArticle::default()
+        };
+        let same = FigureEntry {
+            published_on: Some(day("2026-11-10")),
+            headline: Some(false),
+            ..likes(3, 0)
+        };
+        assert!(decide("art-42", known, &same).is_ok());
+        let moved = FigureEntry {
+            published_on: Some(day("2026-12-01")),
+            ..likes(3, 0)
+        };
+        assert_eq!(
+            decide("art-42", known, &moved).unwrap_err().to_string(),
+            "published_on: article \"art-42\" was published on 2026-11-10, not 2026-12-01"
+        );
+        let promoted = FigureEntry {
+            headline: Some(true),
+            ..likes(3, 0)
+        };
+        assert_eq!(
+            decide("art-42", known, &promoted).unwrap_err().to_string(),
+            "headline: article \"art-42\" is not the first article of its message"
+        );
+    }
+
+    #[test]
+    fn an_entry_without_a_figure_or_title_is_refused() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", false, false),
+            ..KnownArticle::default()
+        };
+        assert_eq!(
+            decide("art-42", known, &likes(0, 0)).unwrap_err(),
+            EntryRefused::Nothing
+        );
+    }
+
+    #[test]
+    fn the_headline_is_index_one_of_a_datacube_id() {
+        assert!(datacube_headline("2026111001_1"));
+        assert!(!datacube_headline("2026111001_11"));
+        assert!(!datacube_headline("2026111001_2"));
+        assert!(!datacube_headline("art-1"));
+    }
+}

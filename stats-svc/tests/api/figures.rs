@@ -1,0 +1,439 @@
+//! Figures entered by hand (`RecordArticleFigures`) as the monthly ranking meets
+//! them: an editor adds the 在看 and likes WeChat's datacube lacks, and the ranking
+//! uses them; reads and shares stay the datacube's, an article must be one the
+//! service knows for the account (by the datacube's id where the datacube pulls the
+//! account), its day and headline flag are not the editor's to change, another
+//! account's articles are out of reach, and every accepted entry is kept with who
+//! made it.
+
+use proto::stats::v1 as pb;
+
+use crate::helpers::{
+    AGENT_KEY, COUNTY_EDITOR_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article,
+    pull_articles, pulled, spawn_app, summarise_article, wait_for_article,
+};
+
+async fn enter(
+    app: &TestApp,
+    key: &str,
+    request: pb::RecordArticleFiguresRequest,
+) -> Result<(), tonic::Status> {
+    app.client
+        .clone()
+        .record_article_figures(authed(request, key))
+        .await
+        .map(|_| ())
+}
+
+fn figures(account: &str, article: &str) -> pb::RecordArticleFiguresRequest {
+    pb::RecordArticleFiguresRequest {
+        account: account.to_owned(),
+        article_id: article.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// November's v14.2 list as the city's viewer sees it: (account, WCI).
+async fn november(app: &TestApp) -> Vec<(String, f64)> {
+    app.client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts
+        .into_iter()
+        .map(|a| (a.account, a.wci))
+        .collect()
+}
+
+/// (reads, shares, zaikan, likes, published_on, headline) of a stored article.
+async fn stored(
+    db: &sqlx::PgPool,
+    account: &str,
+    article: &str,
+) -> Option<(i64, i64, i64, i64, chrono::NaiveDate, bool)> {
+    sqlx::query_as(
+        "SELECT reads, shares, zaikan, likes, published_on, headline FROM article_figures
+          WHERE account = $1 AND article_id = $2",
+    )
+    .bind(account)
+    .bind(article)
+    .fetch_optional(db)
+    .await
+    .unwrap()
+}
+
+async fn entries(db: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM article_figure_entries")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+fn assert_refused(result: Result<(), tonic::Status>, code: tonic::Code, says: &str) {
+    let status = result.expect_err("the entry is refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(status.message().contains(says), "{status:?}");
+}
+
+/// Two accounts with the same datacube article: the one whose editor entered 在看
+/// and likes ranks above the other, its reads and shares are still the datacube's,
+/// and the entry is on record with the editor's department and key.
+#[tokio::test]
+async fn zaikan_and_likes_entered_for_a_datacube_article_lift_its_account_in_the_ranking() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    for account in ["chenzhou", "yizhang"] {
+        pull_articles(
+            &db,
+            account,
+            &[pulled("2026111001_1", "2026-11-10", 20_000, 300)],
+        )
+        .await;
+    }
+    let before = november(&app).await;
+    assert!((before[0].1 - before[1].1).abs() < 1e-9, "{before:?}");
+
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 250,
+            likes: 400,
+            published_on: "2026-11-10".to_owned(),
+            headline: Some(true),
+            ..figures("chenzhou", "2026111001_1")
+        },
+    )
+    .await
+    .expect("an editor enters 在看 and likes of a datacube article");
+
+    let after = november(&app).await;
+    assert_eq!(after[0].0, "chenzhou", "{after:?}");
+    assert!(after[0].1 > after[1].1, "{after:?}");
+    let (reads, shares, zaikan, likes, _, headline) =
+        stored(&db, "chenzhou", "2026111001_1").await.unwrap();
+    assert_eq!(
+        (reads, shares, zaikan, likes, headline),
+        (20_000, 300, 250, 400, true),
+        "the datacube's reads and shares stay"
+    );
+    let audit: (String, String, String, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT account, article_id, department, reads, shares, zaikan, likes
+           FROM article_figure_entries",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("the entry is on record");
+    assert_eq!(
+        audit,
+        (
+            "chenzhou".to_owned(),
+            "2026111001_1".to_owned(),
+            "press".to_owned(),
+            0,
+            0,
+            250,
+            400
+        )
+    );
+    let key_id: String = sqlx::query_scalar("SELECT key_id FROM article_figure_entries")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        key_id.len(),
+        8,
+        "the key's fingerprint, not the key: {key_id}"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// The datacube's reads and shares are never entered by hand: not over a pulled
+/// article's, and not before the day-7 pull of an article the daily summary named.
+#[tokio::test]
+async fn reads_and_shares_of_a_datacube_account_are_refused() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2026111001_1", "2026-11-10", 2_000, 30)],
+    )
+    .await;
+    summarise_article(
+        &db,
+        "chenzhou",
+        "2026-11-20".parse().unwrap(),
+        "2026112001_1",
+        900,
+    )
+    .await;
+    let before = november(&app).await;
+
+    for request in [
+        pb::RecordArticleFiguresRequest {
+            reads: 100_001,
+            published_on: "2026-11-10".to_owned(),
+            ..figures("chenzhou", "2026111001_1")
+        },
+        pb::RecordArticleFiguresRequest {
+            shares: 9_000,
+            zaikan: 10,
+            ..figures("chenzhou", "2026111001_1")
+        },
+        pb::RecordArticleFiguresRequest {
+            reads: 100_001,
+            zaikan: 10,
+            published_on: "2026-11-20".to_owned(),
+            headline: Some(true),
+            ..figures("chenzhou", "2026112001_1")
+        },
+    ] {
+        let article = request.article_id.clone();
+        assert_refused(
+            enter(&app, EDITOR_KEY, request).await,
+            tonic::Code::FailedPrecondition,
+            &format!("reads and shares of article {article:?} come from WeChat's datacube"),
+        );
+    }
+    let (reads, shares, zaikan, ..) = stored(&db, "chenzhou", "2026111001_1").await.unwrap();
+    assert_eq!((reads, shares, zaikan), (2_000, 30, 0));
+    assert_eq!(stored(&db, "chenzhou", "2026112001_1").await, None);
+    assert_eq!(entries(&db).await, 0);
+    assert_eq!(november(&app).await, before);
+    db.close().await;
+    app.stop().await;
+}
+
+/// An article nobody announced and the datacube never reported cannot be made up.
+#[tokio::test]
+async fn an_article_the_service_does_not_know_is_refused() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                title: "通知".to_owned(),
+                published_on: "2026-11-10".to_owned(),
+                headline: Some(true),
+                reads: 100_001,
+                zaikan: 5_000,
+                likes: 5_000,
+                shares: 5_000,
+                ..figures("chenzhou", "made-up-1")
+            },
+        )
+        .await,
+        tonic::Code::NotFound,
+        "article \"made-up-1\" is not known for this account",
+    );
+    assert_eq!(stored(&db, "chenzhou", "made-up-1").await, None);
+    assert_eq!(entries(&db).await, 0);
+    assert!(november(&app).await.is_empty());
+    db.close().await;
+    app.stop().await;
+}
+
+/// On an account the datacube pulls, content-svc's id of an article would count it a
+/// second time beside the datacube's row of it.
+#[tokio::test]
+async fn contents_id_of_an_article_on_a_datacube_account_is_refused() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_article(&app, "chenzhou", "art-7", "2026-11-10T02:00:00Z").await;
+    wait_for_article(&db, "art-7").await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2026111001_1", "2026-11-10", 2_000, 30)],
+    )
+    .await;
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                zaikan: 40,
+                published_on: "2026-11-10".to_owned(),
+                ..figures("chenzhou", "art-7")
+            },
+        )
+        .await,
+        tonic::Code::FailedPrecondition,
+        "enter their figures under its id ({msg_data_id}_{index})",
+    );
+    let ranked: Vec<(String, f64)> = november(&app).await;
+    let articles: u64 = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts[0]
+        .articles;
+    assert_eq!((ranked.len(), articles), (1, 1), "the article counts once");
+    db.close().await;
+    app.stop().await;
+}
+
+/// The day decides the month an article counts in, the flag WCI's headline term: an
+/// entry may repeat them, not change them.
+#[tokio::test]
+async fn an_articles_day_and_headline_flag_cannot_be_changed_by_hand() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2026111001_2", "2026-11-10", 2_000, 30)],
+    )
+    .await;
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                published_on: "2026-11-10".to_owned(),
+                headline: Some(true),
+                zaikan: 40,
+                ..figures("chenzhou", "2026111001_2")
+            },
+        )
+        .await,
+        tonic::Code::FailedPrecondition,
+        "headline: article \"2026111001_2\" is not the first article of its message",
+    );
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                published_on: "2026-12-01".to_owned(),
+                zaikan: 40,
+                ..figures("chenzhou", "2026111001_2")
+            },
+        )
+        .await,
+        tonic::Code::FailedPrecondition,
+        "published_on: article \"2026111001_2\" was published on 2026-11-10, not 2026-12-01",
+    );
+    assert_refused(
+        enter(&app, EDITOR_KEY, figures("chenzhou", "2026111001_2")).await,
+        tonic::Code::InvalidArgument,
+        "nothing to enter",
+    );
+    let (.., published_on, headline) = stored(&db, "chenzhou", "2026111001_2").await.unwrap();
+    assert_eq!(
+        (published_on.to_string(), headline),
+        ("2026-11-10".to_owned(), false)
+    );
+    assert_eq!(entries(&db).await, 0);
+    db.close().await;
+    app.stop().await;
+}
+
+/// A county's editor enters its own account's figures and cannot reach the city's
+/// (answered as if the account did not exist); roles other than editor, publisher or
+/// admin enter nothing.
+#[tokio::test]
+async fn an_editor_enters_figures_of_its_own_accounts_only() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    for account in ["chenzhou", "yizhang"] {
+        pull_articles(
+            &db,
+            account,
+            &[pulled("2026111001_1", "2026-11-10", 2_000, 30)],
+        )
+        .await;
+    }
+    let zaikan = |account: &str| pb::RecordArticleFiguresRequest {
+        zaikan: 40,
+        ..figures(account, "2026111001_1")
+    };
+    assert_refused(
+        enter(&app, COUNTY_EDITOR_KEY, zaikan("chenzhou")).await,
+        tonic::Code::NotFound,
+        "account not found",
+    );
+    for key in [VIEWER_KEY, AGENT_KEY] {
+        assert_refused(
+            enter(&app, key, zaikan("chenzhou")).await,
+            tonic::Code::PermissionDenied,
+            "needs one of the roles [editor, publisher]",
+        );
+    }
+    assert_eq!(stored(&db, "chenzhou", "2026111001_1").await.unwrap().2, 0);
+    enter(&app, COUNTY_EDITOR_KEY, zaikan("yizhang"))
+        .await
+        .expect("the county's editor enters its own account's figures");
+    let by: Vec<(String, String)> =
+        sqlx::query_as("SELECT account, department FROM article_figure_entries")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(by, [("yizhang".to_owned(), "yizhang-press".to_owned())]);
+    db.close().await;
+    app.stop().await;
+}
+
+/// An account the datacube does not pull: its articles, announced on CONTENT, take
+/// every figure by hand, and a hand figure can be corrected by hand.
+#[tokio::test]
+async fn without_the_datacube_an_announced_articles_figures_are_entered_and_corrected() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_article(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z").await;
+    wait_for_article(&db, "g-1").await;
+    assert!(november(&app).await.is_empty(), "announced, no figures yet");
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 3_000,
+            shares: 20,
+            zaikan: 15,
+            ..figures("guiyang", "g-1")
+        },
+    )
+    .await
+    .expect("figures of an account the datacube does not pull");
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 2_800,
+            ..figures("guiyang", "g-1")
+        },
+    )
+    .await
+    .expect("a correction");
+    let (reads, shares, zaikan, _, published_on, headline) =
+        stored(&db, "guiyang", "g-1").await.unwrap();
+    assert_eq!(
+        (reads, shares, zaikan, published_on.to_string(), headline),
+        (2_800, 20, 15, "2026-11-10".to_owned(), true)
+    );
+    assert_eq!(november(&app).await.len(), 1);
+    assert_eq!(entries(&db).await, 2);
+    db.close().await;
+    app.stop().await;
+}
