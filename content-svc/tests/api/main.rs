@@ -3,6 +3,7 @@
 
 mod articles;
 mod auth;
+mod bidi;
 mod directory;
 mod directory_writes;
 mod drain;

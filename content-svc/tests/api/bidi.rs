@@ -1,0 +1,113 @@
+//! Text that would show citizens a word in an order the sensitive-word screener did
+//! not read (a bidirectional formatting character) is refused at the door, naming
+//! the field and the code point; a style that hides part of an article is dropped.
+
+use proto::content::v1 as pb;
+use tonic::Code;
+use wechat_sim::api_server::AccountKind;
+
+use crate::articles::{create, spawn_stack};
+use crate::helpers::{AUTHOR_KEY, WATER_EDITOR_KEY, authed, by, spawn_app};
+
+#[tokio::test]
+async fn a_directory_service_named_with_a_right_to_left_override_is_refused_naming_the_code_point()
+{
+    let app = spawn_app().await;
+    // Screened as 票发开代 (no hit), shown on the hall as 代开发票.
+    let service = pb::Service {
+        account: "chenzhou".into(),
+        category: "utilities".into(),
+        name: "\u{202E}票发开代\u{202C}".into(),
+        url: "https://water.example.gov.cn/pay".into(),
+        enabled: true,
+        ..pb::Service::default()
+    };
+    let status = app
+        .client
+        .clone()
+        .create_service(authed(service, WATER_EDITOR_KEY))
+        .await
+        .expect_err("a right-to-left override in the name");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "name must not hold U+202E (RIGHT-TO-LEFT OVERRIDE): it changes the order readers \
+         see the text in"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_article_with_a_bidi_override_is_refused_and_a_hidden_span_is_shown() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let status = client
+        .create_article(by(
+            create(
+                "\u{202E}票发开代\u{202C}",
+                "<p>本周六停水。</p>",
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect_err("a right-to-left override in the title");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("title must not hold U+202E"),
+        "{}",
+        status.message()
+    );
+    // The same character as an HTML character reference in the body.
+    let status = client
+        .create_article(by(
+            create(
+                "停水通知",
+                "<p>&#x202E;票发开代&#x202C;</p>",
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect_err("a right-to-left override in the body");
+    assert!(
+        status.message().starts_with("body must not hold U+202E"),
+        "{}",
+        status.message()
+    );
+
+    let created = client
+        .create_article(by(
+            create(
+                "停水通知",
+                r#"<p style="text-align:center">本周六<span style="display:none">不</span>停水。</p>"#,
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    let body = client
+        .get_article(by(
+            pb::GetArticleRequest {
+                id: created.id.clone(),
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("readable")
+        .into_inner()
+        .article
+        .and_then(|a| a.content)
+        .expect("content")
+        .body;
+    assert_eq!(
+        body,
+        r#"<p style="text-align:center">本周六<span>不</span>停水。</p>"#
+    );
+}
