@@ -259,6 +259,11 @@ pub enum AddRule {
         /// Add it switched off.
         #[arg(long)]
         disabled: bool,
+        /// This create's id (a fresh one by default, printed on stderr first).
+        /// Re-running a call that timed out with the id it printed answers the rule
+        /// that call created instead of adding a second one.
+        #[arg(long)]
+        request_id: Option<String>,
     },
     /// Sends tickets with a keyword to a department (no keyword: the account's default).
     Routing {
@@ -276,6 +281,9 @@ pub enum AddRule {
         /// Higher is tried first.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i32,
+        /// As for `rules add reply`.
+        #[arg(long)]
+        request_id: Option<String>,
     },
 }
 

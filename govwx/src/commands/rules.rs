@@ -1,8 +1,8 @@
 //! `govwx rules …`: auto-reply and routing rules of an account.
 
 use proto::interaction::v1::{
-    DeleteRuleRequest, ListReplyRulesRequest, ListRoutingRulesRequest, MatchKind, ReplyRule,
-    RoutingRule,
+    CreateReplyRuleRequest, CreateRoutingRuleRequest, DeleteRuleRequest, ListReplyRulesRequest,
+    ListRoutingRulesRequest, MatchKind, ReplyRule, RoutingRule,
 };
 use serde_json::json;
 
@@ -11,6 +11,17 @@ use crate::client::Target;
 use crate::error::Error;
 use crate::json;
 use crate::output::{Out, or_dash, shorten, table};
+
+/// What a re-run of `rules add` with its request id does.
+const RETRY: &str = "to get the rule this call adds instead of adding a second one";
+
+/// Says how to retry a create whose rule may have been added all the same.
+fn retry_hint(error: tonic::Status, request_id: &str) -> tonic::Status {
+    if super::may_have_been_done(&error) {
+        eprintln!("govwx: to retry without adding a second rule, add --request-id {request_id}");
+    }
+    error
+}
 
 pub async fn run(command: Rules, target: &Target, out: &Out) -> Result<(), Error> {
     let mut client = target.interaction().await?;
@@ -57,9 +68,10 @@ pub async fn run(command: Rules, target: &Target, out: &Out) -> Result<(), Error
             priority,
             resolves,
             disabled,
+            request_id,
         }) => {
-            let rule = ReplyRule {
-                id: String::new(),
+            let request_id = super::request_id(request_id, RETRY);
+            let rule = CreateReplyRuleRequest {
                 account: account.account,
                 r#match: match_kind_of(match_kind) as i32,
                 patterns,
@@ -68,10 +80,12 @@ pub async fn run(command: Rules, target: &Target, out: &Out) -> Result<(), Error
                 news: Vec::new(),
                 resolves,
                 enabled: !disabled,
+                request_id: request_id.clone(),
             };
             let rule = client
                 .create_reply_rule(rule)
                 .await
+                .map_err(|e| retry_hint(e, &request_id))
                 .map_err(status)?
                 .into_inner();
             if out.json {
@@ -85,18 +99,21 @@ pub async fn run(command: Rules, target: &Target, out: &Out) -> Result<(), Error
             department,
             category,
             priority,
+            request_id,
         }) => {
-            let rule = RoutingRule {
-                id: String::new(),
+            let request_id = super::request_id(request_id, RETRY);
+            let rule = CreateRoutingRuleRequest {
                 account: account.account,
                 keywords,
                 category,
                 department,
                 priority,
+                request_id: request_id.clone(),
             };
             let rule = client
                 .create_routing_rule(rule)
                 .await
+                .map_err(|e| retry_hint(e, &request_id))
                 .map_err(status)?
                 .into_inner();
             if out.json {

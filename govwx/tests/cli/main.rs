@@ -6,5 +6,6 @@ mod content;
 mod helpers;
 mod menu;
 mod readme;
+mod rules;
 mod tickets;
 mod tls;
