@@ -76,6 +76,7 @@ fn answered(
             category.to_owned()
         },
         inbound_event_id: id.trim_end_matches("-ar").to_owned(),
+        answered: ev::AnsweredInbound::Message as i32,
     };
     (
         format!("interaction.{account}.autoreply.{subject}"),

@@ -243,6 +243,11 @@ impl Callbacks {
                 citizen.account,
                 citizen.openid,
                 citizen.event_id,
+                // A greeting or a menu click's reply answers no question of the citizen.
+                match incoming {
+                    Incoming::Message(_) => proto::events::v1::AnsweredInbound::Message,
+                    _ => proto::events::v1::AnsweredInbound::Event,
+                },
                 answer,
                 citizen.at,
             )

@@ -9,7 +9,10 @@ use sqlx::{Postgres, Transaction};
 
 use crate::domain::AutoAnswer;
 
-/// Queues the announcement that `answer` answered the callback `inbound_event_id`.
+/// Queues the announcement that `answer` answered the callback `inbound_event_id`,
+/// which was a citizen's message or an event (`answered`: a greeting or a menu
+/// click's reply answers no question of the citizen, and the inspection must not
+/// count it as one).
 /// The event id is the callback's plus `:autoreply`, so a callback is announced once
 /// (a redelivered callback is claimed before this runs, and the outbox's and
 /// JetStream's duplicate checks catch the rest).
@@ -18,6 +21,7 @@ pub async fn announce(
     account: &AccountId,
     openid: &OpenId,
     inbound_event_id: &str,
+    answered: ev::AnsweredInbound,
     answer: &AutoAnswer,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -38,6 +42,7 @@ pub async fn announce(
         openid: openid.to_string(),
         source: source as i32,
         inbound_event_id: inbound_event_id.to_owned(),
+        answered: answered as i32,
         ..Default::default()
     };
     match answer {

@@ -50,6 +50,10 @@ pub struct AutoReplyFact {
     pub matched: String,
     pub service_id: String,
     pub category: String,
+    /// Whether it answered a citizen's message, rather than an event (the subscribe
+    /// greeting, a menu click's canned reply or category listing). An event written
+    /// before interaction-svc said which is taken as a message, as it was counted then.
+    pub answers_message: bool,
 }
 
 fn time(at: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
@@ -94,6 +98,7 @@ impl TryFrom<&ev::AutoReplied> for AutoReplyFact {
             matched: event.matched.clone(),
             service_id: event.service_id.clone(),
             category: event.category.clone(),
+            answers_message: event.answered() != ev::AnsweredInbound::Event,
         })
     }
 }
@@ -101,7 +106,11 @@ impl TryFrom<&ev::AutoReplied> for AutoReplyFact {
 impl AutoReplyFact {
     /// The counters this answer grows, on the office day (and hour) of the callback
     /// it answered:
-    /// - `auto_replies` by source, and `auto_replies_by_hour` by office hour;
+    /// - `auto_replies` by source, and `auto_replies_by_hour` by office hour, only for
+    ///   an answer to a citizen's message: the inspection's interaction checks read
+    ///   them as "something answers citizens", which a greeting or a menu's canned
+    ///   reply is not (six tickets unanswered past their deadline and two follows
+    ///   greeted must still be a broken channel);
     /// - a rule: `rule_hits` by rule id and `keyword_hits` by what matched;
     /// - a directory service: `directory_service_hits` by service id, and its
     ///   category's `directory_category_hits`;
@@ -115,10 +124,11 @@ impl AutoReplyFact {
             value: 1,
         };
         let hour = self.occurred_at.with_timezone(&office).hour();
-        let mut tallies = vec![
-            tally(Metric::AutoReplies, self.source.as_str()),
-            tally(Metric::AutoRepliesByHour, &format!("{hour:02}")),
-        ];
+        let mut tallies = Vec::new();
+        if self.answers_message {
+            tallies.push(tally(Metric::AutoReplies, self.source.as_str()));
+            tallies.push(tally(Metric::AutoRepliesByHour, &format!("{hour:02}")));
+        }
         match self.source {
             AutoReplySource::Rule => {
                 tallies.push(tally(Metric::RuleHits, &self.rule_id));
@@ -167,6 +177,7 @@ mod tests {
             service_id: "svc-12".to_owned(),
             category: "housing".to_owned(),
             inbound_event_id: "chenzhou:o1:1".to_owned(),
+            answered: ev::AnsweredInbound::Message as i32,
         }
     }
 
@@ -215,6 +226,28 @@ mod tests {
                 .map(|(m, k, _)| (*m, k.as_str()))
                 .collect::<Vec<_>>(),
             [("directory_category_hits", "housing")]
+        );
+    }
+
+    #[test]
+    fn a_greeting_or_menu_reply_counts_its_hits_but_answers_no_citizen() {
+        let mut event = replied(ev::AutoReplySource::Rule);
+        event.answered = ev::AnsweredInbound::Event as i32;
+        event.matched.clear();
+        let fact = AutoReplyFact::try_from(&event).unwrap();
+        assert_eq!(
+            keys(&fact.tallies(office())),
+            [("rule_hits", "r7".to_owned(), "2026-12-01".to_owned())]
+        );
+        // Written before the field existed: an answer, as it was counted then.
+        event.answered = ev::AnsweredInbound::Unspecified as i32;
+        let metrics: Vec<_> = keys(&AutoReplyFact::try_from(&event).unwrap().tallies(office()))
+            .into_iter()
+            .map(|(m, _, _)| m)
+            .collect();
+        assert_eq!(
+            metrics,
+            ["auto_replies", "auto_replies_by_hour", "rule_hits"]
         );
     }
 

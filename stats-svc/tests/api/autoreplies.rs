@@ -55,6 +55,7 @@ async fn publish_answer(app: &TestApp, account: &str, msg_id: &str, a: &Answer<'
         service_id: a.service_id.to_owned(),
         category: a.category.to_owned(),
         inbound_event_id: format!("{account}:o_citizen:{}", a.id),
+        answered: ev::AnsweredInbound::Message as i32,
     };
     let source = match a.source {
         ev::AutoReplySource::Rule => "rule",

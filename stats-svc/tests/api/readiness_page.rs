@@ -89,8 +89,7 @@ impl Running {
     }
 
     async fn ticket(&mut self, account: &str, change: ev::TicketChanged) {
-        let subject =
-            format!("interaction.{account}.ticket.{:?}", change.kind()).to_lowercase();
+        let subject = format!("interaction.{account}.ticket.{:?}", change.kind()).to_lowercase();
         let id = change.header.as_ref().unwrap().event_id.clone();
         self.publish(&subject, &id, change.encode_to_vec()).await;
     }
@@ -306,6 +305,97 @@ async fn a_department_with_nothing_judged_shows_no_rate_and_ranks_after_29_of_30
     assert_eq!(
         row(&overview, "<a href=\"/account/yizhang\">yizhang</a>")[5],
         "—"
+    );
+    app.stop().await;
+}
+
+/// Six tickets of Friday went past their acknowledgement deadline unanswered; on
+/// Sunday two citizens followed and got the greeting, and one clicked a menu key
+/// with a canned reply. Nothing answered a citizen: the channel is broken
+/// (未提供有效互动功能, a single veto), and the hour chart shows no answers.
+#[tokio::test]
+async fn greetings_and_menu_replies_do_not_hide_unanswered_tickets() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_at(MONDAY_NINE).await;
+    let (friday_ten, friday_six_pm) = ("2026-11-27T02:00:00Z", "2026-11-27T10:00:00Z");
+    for n in 0..6 {
+        let t = format!("f{n}");
+        app.ticket(
+            "chenzhou",
+            change(
+                "chenzhou",
+                &format!("{t}-open"),
+                &t,
+                "water",
+                K::Opened,
+                friday_ten,
+                (friday_ten, friday_six_pm),
+            ),
+        )
+        .await;
+    }
+    for (id, matched) in [("g1", ""), ("g2", ""), ("c1", "MENU_HOURS")] {
+        let answer = ev::AutoReplied {
+            header: Some(ev::EventHeader {
+                event_id: format!("{id}:autoreply"),
+                account: "chenzhou".to_owned(),
+                occurred_at: ts("2026-11-29T02:00:00Z"),
+            }),
+            openid: format!("o_{id}"),
+            source: ev::AutoReplySource::Rule as i32,
+            rule_id: "r-welcome".to_owned(),
+            matched: matched.to_owned(),
+            inbound_event_id: id.to_owned(),
+            answered: ev::AnsweredInbound::Event as i32,
+            ..Default::default()
+        };
+        app.publish(
+            "interaction.chenzhou.autoreply.rule",
+            &format!("{id}:autoreply"),
+            answer.encode_to_vec(),
+        )
+        .await;
+    }
+    app.settle().await;
+
+    let db = sqlx::PgPool::connect(&app.db.url()).await.unwrap();
+    let now = at(MONDAY_NINE);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &(Arc::new(move || now) as stats_svc::jobs::Clock),
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .unwrap();
+    let broken: Vec<(String, String)> = sqlx::query_as(
+        "SELECT subject, detail FROM alarms
+          WHERE account = 'chenzhou' AND rule = 'interaction_broken' AND day = '2026-11-30'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        broken.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        [""],
+        "{broken:?}"
+    );
+
+    let html = app.page("/account/chenzhou").await;
+    let line = readiness_line(&html);
+    assert!(
+        line.contains("互动 <span class=\"bad\">失效</span>"),
+        "{line}"
+    );
+    assert!(line.contains("自动回复 0 次"), "{line}");
+    assert!(
+        html.contains(&format!("\"autoHours\":{:?}", [0; 24]).replace(' ', "")),
+        "no greeting on the hour chart"
+    );
+    // The rule's own hits still count the click.
+    assert!(
+        html.contains("<tr><td>MENU_HOURS</td><td>1</td></tr>"),
+        "keyword hits"
     );
     app.stop().await;
 }
