@@ -116,6 +116,13 @@ pub enum MenuError {
     UnknownCategory { place: String, code: String },
     #[error("button {place}: {field} must not hold control characters")]
     Control { place: String, field: &'static str },
+    /// A bidirectional formatting character (`domain::text::is_bidi_format`): the
+    /// label would read differently from what the screener read.
+    #[error("button {place}: {source}")]
+    Bidi {
+        place: String,
+        source: crate::domain::text::TextError,
+    },
 }
 
 /// WeChat's length of a name: a character beyond ASCII counts 4 bytes (so 16 bytes
@@ -211,6 +218,10 @@ fn check_name(place: &str, name: &str, max: usize) -> Result<(), MenuError> {
             field: "name",
         });
     }
+    crate::domain::text::check_bidi("name", name).map_err(|source| MenuError::Bidi {
+        place: place.to_owned(),
+        source,
+    })?;
     if name_bytes(name) > max {
         return Err(MenuError::NameTooLong {
             place: place.to_owned(),
@@ -437,5 +448,21 @@ mod tests {
         assert_eq!(json[1]["sub_buttons"][0]["action"]["type"], "click");
         let back: Vec<Button> = serde_json::from_value(json).unwrap();
         assert_eq!(back, menu());
+    }
+
+    #[test]
+    fn a_button_named_with_a_right_to_left_override_is_refused() {
+        let mut buttons = vec![Button {
+            name: "\u{202E}票发开代\u{202C}".into(),
+            sub_buttons: vec![],
+            action: Some(Action::ServiceHall),
+        }];
+        assert_eq!(
+            validate(&buttons).unwrap_err().to_string(),
+            "button 1: name must not hold U+202E (RIGHT-TO-LEFT OVERRIDE): it changes the \
+             order readers see the text in"
+        );
+        buttons[0].name = "办事大厅".into();
+        assert_eq!(validate(&buttons), Ok(()));
     }
 }
