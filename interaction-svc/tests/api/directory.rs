@@ -9,8 +9,8 @@ use async_nats::jetstream;
 use chrono::Utc;
 use prost::Message as _;
 use proto::events::v1::{
-    AutoReplied, AutoReplySource, DirectoryServiceChanged, EventHeader, PassiveReply,
-    TicketChanged, passive_reply,
+    AnsweredInbound, AutoReplied, AutoReplySource, DirectoryServiceChanged, EventHeader,
+    PassiveReply, TicketChanged, passive_reply,
 };
 use wechat::reply::ReplyBody;
 use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
@@ -217,6 +217,8 @@ async fn a_question_the_directory_answers_opens_no_ticket_until_the_citizen_asks
         &format!("interaction.{ACCOUNT}.autoreply.directory_service")
     );
     assert_eq!(event.source(), AutoReplySource::DirectoryService);
+    // A citizen's question was answered: the inspection counts it as answering.
+    assert_eq!(event.answered(), AnsweredInbound::Message);
     assert_eq!(event.service_id, fund_id.to_string());
     assert_eq!(event.category, "housing_fund");
     assert_eq!(event.matched, "公积金提取");
@@ -333,6 +335,8 @@ async fn a_category_click_lists_its_services_and_a_rule_still_comes_first() {
         &format!("interaction.{ACCOUNT}.autoreply.directory_category")
     );
     assert_eq!(event.source(), AutoReplySource::DirectoryCategory);
+    // A menu click is no question: the inspection must not count it as an answer.
+    assert_eq!(event.answered(), AnsweredInbound::Event);
     assert_eq!(event.category, "housing_fund");
     assert_eq!(event.matched, "category:housing_fund");
     assert_eq!(app.ticket_count(&citizen.openid).await, 0);
@@ -366,6 +370,7 @@ async fn a_category_click_lists_its_services_and_a_rule_still_comes_first() {
     app.publish(&click).await;
     let announced = app.auto_replies(&other.openid, 1).await;
     assert_eq!(announced[0].1.source(), AutoReplySource::Rule);
+    assert_eq!(announced[0].1.answered(), AnsweredInbound::Event);
     assert_eq!(announced[0].1.rule_id, rule.id);
     assert_eq!(announced[0].1.matched, "category:housing_fund");
 }
