@@ -793,6 +793,10 @@ impl Articles {
         }
         refuse_member(&row)?;
         let rows = self.message_rows(&row).await?;
+        // Screened as the send is: a preview reaches real followers, and a word may
+        // have joined the lexicon since the article was approved.
+        self.refuse_open_hits(&mut *self.db.acquire().await?, &rows)
+            .await?;
         let drafts = self.media.drafts(&rows).await.map_err(refusal)?;
         let media_id = self
             .publisher

@@ -355,6 +355,60 @@ async fn a_scheduled_article_is_screened_again_when_it_goes_out() {
 }
 
 #[tokio::test]
+async fn a_preview_is_refused_after_a_word_of_it_joins_the_lexicon_since_its_approval() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved_with(create(
+            "道路施工公告",
+            "<p>施工期间请刷票绕行。</p>",
+            pb::Channel::Freepublish,
+        ))
+        .await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower added");
+    client
+        .put_lexicon_entry(authed(
+            pb::LexiconEntry {
+                word: "刷票".into(),
+                category: "fraud".into(),
+            },
+            ADMIN_KEY,
+        ))
+        .await
+        .expect("added");
+    let refused = client
+        .preview_article(by(
+            pb::PreviewArticleRequest {
+                id: id.clone(),
+                openids: vec!["o-director".into()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect_err("refused like the send");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("sensitive-word"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/preview")
+            .is_empty(),
+        "nothing went to followers"
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
 async fn one_edit_of_at_most_twenty_characters_is_recorded_after_publishing() {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
