@@ -412,6 +412,13 @@ impl Articles {
             &action,
             comment,
         )?;
+        // Drafts may be incomplete; what goes to review must be sendable.
+        if action == Action::Submit && !row.content().has_cover() {
+            return Err(review::ReviewError::NoCover {
+                article: id.to_string(),
+            }
+            .into());
+        }
         if matches!(action, Action::Schedule | Action::Publish) {
             // Before anything is reserved or sent: WeChat may hold the last send.
             if review::check_send_again(row.send_outcome_unknown, send.confirm_possible_duplicate)?

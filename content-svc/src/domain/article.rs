@@ -145,6 +145,13 @@ impl ArticleContent {
         Ok(raw)
     }
 
+    /// Whether the article has a cover, a material or an uploaded image: WeChat's
+    /// draft/add requires `thumb_media_id` (40007 without it), so an article without
+    /// one would pass its reviews and fail at the send.
+    pub fn has_cover(&self) -> bool {
+        !self.cover_media_id.trim().is_empty() || self.cover_image_id.is_some()
+    }
+
     /// The uploaded images the body refers to (`image:{id}`), each once, in order.
     pub fn body_images(&self) -> Vec<Uuid> {
         let mut ids = Vec::new();

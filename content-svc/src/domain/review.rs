@@ -195,6 +195,11 @@ pub enum ReviewError {
         reviewer: String,
         stage: &'static str,
     },
+    #[error(
+        "article {article} has no cover (cover_media_id or cover_image_id); WeChat's draft \
+         needs one, so it cannot be submitted without"
+    )]
+    NoCover { article: String },
     #[error("only the author may withdraw an article")]
     NotAuthor,
     #[error("a reason is required to {0}")]

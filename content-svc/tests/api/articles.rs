@@ -636,3 +636,30 @@ async fn a_second_mass_send_in_a_day_is_refused_before_wechat_and_a_scheduled_pu
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_draft_without_a_cover_is_saved_but_not_submitted() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let mut request = create("停水通知", "<p>本周六停水。</p>", pb::Channel::Freepublish);
+    if let Some(content) = request.content.as_mut() {
+        content.cover_media_id.clear();
+    }
+    let id = client
+        .create_article(by(request, AUTHOR_KEY, "li"))
+        .await
+        .expect("a draft may be incomplete")
+        .into_inner()
+        .id;
+    let refused = client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect_err("WeChat's draft needs a cover");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains(&id) && refused.message().contains("cover"),
+        "{}",
+        refused.message()
+    );
+    stack.app.stop().await;
+}
