@@ -352,9 +352,10 @@ pub struct ContentArgs {
     /// The summary shown in the feed (at most 128 characters).
     #[arg(long, default_value = "")]
     pub digest: String,
-    /// The cover: a permanent material's media id.
-    #[arg(long, default_value = "")]
-    pub cover: String,
+    /// The cover: a permanent material's media id. `update` without it keeps the
+    /// draft's cover (a material or an uploaded image).
+    #[arg(long)]
+    pub cover: Option<String>,
     /// The "阅读原文" link.
     #[arg(long, default_value = "")]
     pub source_url: String,

@@ -116,9 +116,25 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             created
         }
         Articles::Update { id, content, actor } => {
+            let keeps_cover = content.cover.is_none();
+            let mut content = read_content(content)?;
+            if keeps_cover {
+                // UpdateArticle replaces the whole content: without the current cover
+                // it would be dropped, and the article refused at submission.
+                let current = client
+                    .get_article(GetArticleRequest { id: id.clone() })
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .article
+                    .and_then(|a| a.content)
+                    .unwrap_or_default();
+                content.cover_media_id = current.cover_media_id;
+                content.cover_image_id = current.cover_image_id;
+            }
             let message = UpdateArticleRequest {
                 id,
-                content: Some(read_content(content)?),
+                content: Some(content),
             };
             client.update_article(acting(message, &actor)?).await
         }
@@ -314,7 +330,7 @@ fn read_content(args: ContentArgs) -> Result<ArticleContent, Error> {
         author: args.author,
         digest: args.digest,
         body,
-        cover_media_id: args.cover,
+        cover_media_id: args.cover.unwrap_or_default(),
         source_url: args.source_url,
         column: args.column,
         open_comment: args.comments,

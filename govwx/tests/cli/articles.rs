@@ -191,3 +191,55 @@ async fn approved(stack: &Stack) -> String {
     }
     id
 }
+
+#[tokio::test]
+async fn an_update_without_cover_keeps_the_drafts_cover() {
+    let stack = Stack::with_content().await;
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    let created = stack
+        .json(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "create",
+                body.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--cover",
+                "MEDIA_COVER_1",
+                "--account",
+                ACCOUNT,
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let fixed = write_body("本周日上午九点至十二点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                fixed.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(shown["article"]["version"], 2, "{shown}");
+    assert_eq!(
+        shown["article"]["content"]["cover_media_id"], "MEDIA_COVER_1",
+        "{shown}"
+    );
+    stack
+        .ok(DEV_ADMIN_KEY, &["articles", "submit", &id, "--actor", "li"])
+        .await;
+    stack.stop().await;
+}
