@@ -406,15 +406,17 @@ pub fn decide(
         }
         Action::Correct => {
             need(actor, Role::Publisher, "correct")?;
-            if state != S::Published {
+            // The urgent order in practice is retract first, then publish the notice
+            // (domain.md §3), so a retracted original may be corrected too.
+            if !matches!(state, S::Published | S::Retracted) {
                 return wrong("corrected");
             }
             if reason.trim().is_empty() {
                 return Err(ReviewError::ReasonRequired("correct"));
             }
-            // The original stays published; the correction is a new article (a notice
+            // The original stays as it is; the correction is a new article (a notice
             // linked to it) that goes through review like any other.
-            to(S::Published)
+            to(state)
         }
     }
 }
@@ -536,6 +538,37 @@ mod tests {
             &action,
             "ok",
         )
+    }
+
+    #[test]
+    fn a_retracted_article_may_be_corrected_and_stays_retracted() {
+        let publisher = actor("office:chen", Role::Publisher);
+        let history = ReviewHistory::default();
+        let d = walk(
+            ArticleState::Retracted,
+            &history,
+            &publisher,
+            Action::Correct,
+        )
+        .unwrap();
+        assert_eq!(d.next, ArticleState::Retracted);
+        let d = walk(
+            ArticleState::Published,
+            &history,
+            &publisher,
+            Action::Correct,
+        )
+        .unwrap();
+        assert_eq!(d.next, ArticleState::Published);
+        assert!(
+            walk(
+                ArticleState::Approved,
+                &history,
+                &publisher,
+                Action::Correct
+            )
+            .is_err()
+        );
     }
 
     #[test]

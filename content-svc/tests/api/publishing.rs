@@ -1020,3 +1020,82 @@ async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_
 
 const SENDALL: &str = "/cgi-bin/message/mass/sendall";
 const SUBMIT: &str = "/cgi-bin/freepublish/submit";
+
+#[tokio::test]
+async fn a_retracted_article_gets_its_correction_notice_linked_in_its_history() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved("今日停水通知", pb::Channel::Freepublish)
+        .await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+    // The urgent order: retract the wrong article first…
+    client
+        .retract_article(by(
+            pb::ArticleRef {
+                id: id.clone(),
+                comment: "停水时间有误，撤回".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("retracted");
+
+    // …then the correction notice.
+    let notice = client
+        .correct_article(by(
+            pb::CorrectArticleRequest {
+                id: id.clone(),
+                reason: "停水时间有误".into(),
+                notice: Some(pb::ArticleContent {
+                    title: "更正说明".into(),
+                    body: "<p>停水时间更正为周日上午。</p>".into(),
+                    cover_media_id: "MEDIA_COVER_1".into(),
+                    ..Default::default()
+                }),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("a correction follows the retraction")
+        .into_inner();
+    assert_eq!(notice.correction_of, id);
+    assert_eq!(notice.state, pb::ArticleState::Draft as i32);
+
+    let original = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!(
+        original.article.map(|a| a.state),
+        Some(pb::ArticleState::Retracted as i32),
+        "the original stays retracted"
+    );
+    let last: Vec<(&str, &str)> = original
+        .audit
+        .iter()
+        .rev()
+        .take(2)
+        .map(|a| (a.action.as_str(), a.comment.as_str()))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("correct", "停水时间有误"),
+            ("retract", "停水时间有误，撤回")
+        ]
+    );
+    stack.app.stop().await;
+}
