@@ -440,6 +440,10 @@ pub enum Articles {
         /// Override a sensitive-word hit first: `KEY=REASON` (keys: `articles show`).
         #[arg(long = "override", value_name = "KEY=REASON")]
         overrides: Vec<String>,
+        /// The version you read (`articles show`); refused if the article changed
+        /// since. Without it, the version current when govwx reads the article.
+        #[arg(long)]
+        read_version: Option<u32>,
         #[command(flatten)]
         actor: ActorArg,
     },
@@ -449,6 +453,9 @@ pub enum Articles {
         /// `KEY=REASON` (keys: `articles show`).
         #[arg(long = "override", value_name = "KEY=REASON", required = true)]
         overrides: Vec<String>,
+        /// As for `review`.
+        #[arg(long)]
+        read_version: Option<u32>,
         #[command(flatten)]
         actor: ActorArg,
     },

@@ -360,7 +360,9 @@ impl Articles {
     /// Submits, withdraws, approves or rejects, schedules or cancels, or publishes
     /// now. `overrides` (hit key, reason) are recorded first (reviewers and
     /// publishers only); `send` has the time to schedule for and the publisher's
-    /// confirmation of a send again after one of unknown outcome.
+    /// confirmation of a send again after one of unknown outcome; `read_version`,
+    /// when given, is the version the actor read, refused if no longer current.
+    #[allow(clippy::too_many_arguments)]
     pub async fn act(
         &self,
         who: &Who,
@@ -369,10 +371,12 @@ impl Articles {
         comment: &str,
         overrides: &[(String, String)],
         send: SendOptions,
+        read_version: Option<i32>,
     ) -> Result<ArticleView, AppError> {
         let at = send.at;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
+        review::check_read_version(read_version, row.version)?;
         if action == Action::Submit {
             own_department(who, &row, "submits")?;
         }
@@ -507,6 +511,7 @@ impl Articles {
         who: &Who,
         id: Uuid,
         overrides: &[(String, String)],
+        read_version: Option<i32>,
     ) -> Result<ArticleView, AppError> {
         if overrides.is_empty() {
             return Err(AppError::Invalid(
@@ -515,6 +520,7 @@ impl Articles {
         }
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
+        review::check_read_version(read_version, row.version)?;
         let hits = self.screen(&row.content()).await?;
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
         let keys: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();

@@ -200,6 +200,8 @@ pub enum ReviewError {
          needs one, so it cannot be submitted without"
     )]
     NoCover { article: String },
+    #[error("the article changed since you read it: version {current} is current")]
+    StaleVersion { current: i32 },
     #[error("only the author may withdraw an article")]
     NotAuthor,
     #[error("a reason is required to {0}")]
@@ -484,6 +486,16 @@ pub fn check_schedule_time(
         ));
     }
     Ok(())
+}
+
+/// Refuses a review or an override of a version other than the one the reviewer
+/// read (`read`, when given): the editor may have withdrawn, edited and resubmitted
+/// since, and an approval applies to the current version.
+pub fn check_read_version(read: Option<i32>, current: i32) -> Result<(), ReviewError> {
+    match read {
+        Some(read) if read != current => Err(ReviewError::StaleVersion { current }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

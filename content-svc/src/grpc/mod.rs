@@ -131,6 +131,16 @@ fn lexicon_writer<T>(request: &Request<T>) -> Result<Who, Status> {
     Ok(who)
 }
 
+/// The version a reviewer read: 0 (an older client) is not checked.
+fn read_version(version: u32) -> Result<Option<i32>, GrpcError> {
+    if version == 0 {
+        return Ok(None);
+    }
+    i32::try_from(version)
+        .map(Some)
+        .map_err(|_| GrpcError::Invalid(format!("version: {version} is not a version")))
+}
+
 /// Hit overrides as (key, reason), each key a [`line`], each reason a [`note`].
 fn overrides(raw: Vec<pb::HitOverride>) -> Result<Vec<(String, String)>, GrpcError> {
     raw.into_iter()
@@ -144,6 +154,7 @@ fn overrides(raw: Vec<pb::HitOverride>) -> Result<Vec<(String, String)>, GrpcErr
 }
 
 impl ContentGrpc {
+    #[allow(clippy::too_many_arguments)]
     async fn act(
         &self,
         who: &Who,
@@ -152,12 +163,13 @@ impl ContentGrpc {
         comment: &str,
         overrides: &[(String, String)],
         send: SendOptions,
+        read_version: Option<i32>,
     ) -> Reply<pb::Article> {
         let comment = note("comment", comment)?;
         let id = convert::article_id(id)?;
         let view = self
             .articles
-            .act(who, id, action, comment, overrides, send)
+            .act(who, id, action, comment, overrides, send, read_version)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
@@ -418,7 +430,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let who = who(&request, &[Role::Editor])?;
         let req = request.into_inner();
         let send = SendOptions::default();
-        self.act(&who, &req.id, Action::Submit, &req.comment, &[], send)
+        self.act(&who, &req.id, Action::Submit, &req.comment, &[], send, None)
             .await
     }
 
@@ -426,8 +438,16 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let who = who(&request, &[Role::Editor])?;
         let req = request.into_inner();
         let send = SendOptions::default();
-        self.act(&who, &req.id, Action::Withdraw, &req.comment, &[], send)
-            .await
+        self.act(
+            &who,
+            &req.id,
+            Action::Withdraw,
+            &req.comment,
+            &[],
+            send,
+            None,
+        )
+        .await
     }
 
     async fn review_article(
@@ -443,7 +463,8 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             Action::Reject
         };
         let send = SendOptions::default();
-        self.act(&who, &req.id, action, &req.comment, &overrides, send)
+        let read = read_version(req.version)?;
+        self.act(&who, &req.id, action, &req.comment, &overrides, send, read)
             .await
     }
 
@@ -452,9 +473,10 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let req = request.into_inner();
         let id = convert::article_id(&req.id)?;
         let overrides = overrides(req.overrides)?;
+        let read = read_version(req.version)?;
         let view = self
             .articles
-            .override_hits(&who, id, &overrides)
+            .override_hits(&who, id, &overrides, read)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
@@ -477,7 +499,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             at: Some(at),
             confirm_possible_duplicate: req.confirm_possible_duplicate,
         };
-        self.act(&who, &req.id, Action::Schedule, "", &[], send)
+        self.act(&who, &req.id, Action::Schedule, "", &[], send, None)
             .await
     }
 
@@ -491,6 +513,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             &req.comment,
             &[],
             SendOptions::default(),
+            None,
         )
         .await
     }
@@ -505,8 +528,16 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             at: None,
             confirm_possible_duplicate: req.confirm_possible_duplicate,
         };
-        self.act(&who, &req.id, Action::Publish, &req.comment, &[], send)
-            .await
+        self.act(
+            &who,
+            &req.id,
+            Action::Publish,
+            &req.comment,
+            &[],
+            send,
+            None,
+        )
+        .await
     }
 
     async fn preview_article(

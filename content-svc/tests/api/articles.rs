@@ -217,6 +217,7 @@ pub(crate) fn approve(id: &str) -> pb::ReviewArticleRequest {
         approve: true,
         comment: "同意".into(),
         overrides: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -297,6 +298,7 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
                     key: hit.key.clone(),
                     reason: "提醒市民勿用翻墙工具，属正面引用".into(),
                 }],
+                ..Default::default()
             },
             REVIEWER_KEY,
             "wang",
@@ -661,5 +663,104 @@ async fn a_draft_without_a_cover_is_saved_but_not_submitted() {
         "{}",
         refused.message()
     );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn an_approval_of_a_version_the_editor_replaced_since_is_refused() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = client
+        .create_article(by(
+            create("停水通知", "<p>本周六停水。</p>", pb::Channel::Freepublish),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted");
+    // 王 opens version 1; meanwhile 李 withdraws, edits and resubmits.
+    let read = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .article
+        .expect("an article")
+        .version;
+    assert_eq!(read, 1);
+    client
+        .withdraw_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("withdrawn");
+    client
+        .update_article(by(
+            pb::UpdateArticleRequest {
+                id: id.clone(),
+                content: create("停水通知", "<p>本周日停水。</p>", pb::Channel::Freepublish)
+                    .content,
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("edited");
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("resubmitted");
+
+    let stale = pb::ReviewArticleRequest {
+        version: read,
+        ..approve(&id)
+    };
+    let refused = client
+        .review_article(by(stale, REVIEWER_KEY, "wang"))
+        .await
+        .expect_err("version 1 is no longer current");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("the article changed since you read it: version 2 is current"),
+        "{}",
+        refused.message()
+    );
+    let refused = client
+        .override_hits(by(
+            pb::OverrideHitsRequest {
+                id: id.clone(),
+                overrides: vec![pb::HitOverride {
+                    key: "body:0:1".into(),
+                    reason: "正面引用".into(),
+                }],
+                version: read,
+            },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect_err("nor an override of it");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+
+    let current = pb::ReviewArticleRequest {
+        version: 2,
+        ..approve(&id)
+    };
+    let reviewed = client
+        .review_article(by(current, REVIEWER_KEY, "wang"))
+        .await
+        .expect("the current version is approved")
+        .into_inner();
+    assert_eq!(reviewed.state, pb::ArticleState::FirstReviewed as i32);
     stack.app.stop().await;
 }

@@ -118,6 +118,7 @@ async fn the_author_may_not_override_the_hits_of_their_own_text() {
                 reason: reason.into(),
             })
             .collect(),
+        ..Default::default()
     };
     let refused = client
         .override_hits(by(overrides("自己放行"), AUTHOR_KEY, "li"))

@@ -244,6 +244,7 @@ async fn a_hit_overridden_before_publishing_does_not_block_the_edit_after_it() {
                     key: created.hits[0].key.clone(),
                     reason: "反面引用，提醒市民".into(),
                 }],
+                ..Default::default()
             },
             REVIEWER_KEY,
             "wang",
@@ -956,7 +957,15 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
         accounts: platform::grpc::AccountScope::All,
     };
     articles
-        .act(&chen, id, Action::Publish, "", &[], Default::default())
+        .act(
+            &chen,
+            id,
+            Action::Publish,
+            "",
+            &[],
+            Default::default(),
+            None,
+        )
         .await
         .expect("published again");
     let sends = mock.state().calls_to(SENDALL);

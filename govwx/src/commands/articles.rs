@@ -153,24 +153,36 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             decision,
             comment,
             overrides,
+            read_version,
             actor,
         } => {
+            let version = match read_version {
+                Some(version) => version,
+                None => current_version(&mut client, &id).await.map_err(status)?,
+            };
             let message = ReviewArticleRequest {
                 id,
                 approve: decision == Decision::Approve,
                 comment: comment.unwrap_or_default(),
                 overrides: parse_overrides(&overrides)?,
+                version,
             };
             client.review_article(acting(message, &actor)?).await
         }
         Articles::Override {
             id,
             overrides,
+            read_version,
             actor,
         } => {
+            let version = match read_version {
+                Some(version) => version,
+                None => current_version(&mut client, &id).await.map_err(status)?,
+            };
             let message = OverrideHitsRequest {
                 id,
                 overrides: parse_overrides(&overrides)?,
+                version,
             };
             client.override_hits(acting(message, &actor)?).await
         }
@@ -307,6 +319,19 @@ fn state_label(article: &pb::Article) -> String {
         _ => "",
     };
     format!("{}{waiting}", state_name(article.state))
+}
+
+/// The article's current version, sent with a review or an override so that it
+/// applies only to that version (content-svc refuses it if the article changed).
+async fn current_version(
+    client: &mut pb::content_service_client::ContentServiceClient<crate::client::Authed>,
+    id: &str,
+) -> Result<u32, tonic::Status> {
+    let detail = client
+        .get_article(GetArticleRequest { id: id.to_owned() })
+        .await?
+        .into_inner();
+    Ok(detail.article.map_or(0, |a| a.version))
 }
 
 /// Reads the body file; Markdown becomes HTML (the server sanitises it either way).

@@ -243,3 +243,81 @@ async fn an_update_without_cover_keeps_the_drafts_cover() {
         .await;
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_review_of_a_version_read_before_an_edit_is_refused_and_of_the_current_one_passes() {
+    let stack = Stack::with_content().await;
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    let created = stack
+        .json(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "create",
+                body.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--cover",
+                "MEDIA_COVER_1",
+                "--account",
+                ACCOUNT,
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    // 王 read version 1; 李 edits it before submitting.
+    let fixed = write_body("本周日上午九点至十二点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                fixed.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    stack
+        .ok(DEV_ADMIN_KEY, &["articles", "submit", &id, "--actor", "li"])
+        .await;
+
+    let stale = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "review",
+                &id,
+                "approve",
+                "--read-version",
+                "1",
+                "--actor",
+                "wang",
+            ],
+        )
+        .await;
+    assert_ne!(stale.code, 0, "{stale:?}");
+    assert!(
+        stale
+            .stderr
+            .contains("the article changed since you read it: version 2 is current"),
+        "{stale:?}"
+    );
+    // Without --read-version, govwx reads the article and approves the version it read.
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &["articles", "review", &id, "approve", "--actor", "wang"],
+        )
+        .await;
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(shown["article"]["state"], "first_reviewed", "{shown}");
+    stack.stop().await;
+}
