@@ -483,6 +483,10 @@ impl Articles {
         if let (Action::Approve, Some(stage)) = (&action, decision.stage) {
             store::record_review(&mut tx, id, row.round, stage, &who.actor.id, row.version).await?;
         }
+        let comment = match (&action, at) {
+            (Action::Schedule, Some(at)) => review::schedule_comment(at, comment),
+            _ => comment.to_owned(),
+        };
         self.apply(
             &mut tx,
             &row,
@@ -490,7 +494,7 @@ impl Articles {
             decision,
             &who.actor.id,
             &who.role_name(),
-            comment,
+            &comment,
             at,
             None,
         )

@@ -488,6 +488,20 @@ pub fn check_schedule_time(
     Ok(())
 }
 
+/// The audit comment of a schedule: the time it was set for, in Beijing time (ISO
+/// 8601, +08:00), since a reschedule overwrites `scheduled_for` and the trail is
+/// then the only record of who set which time; the publisher's comment follows.
+pub fn schedule_comment(at: chrono::DateTime<chrono::Utc>, comment: &str) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+    let at = at
+        .with_timezone(&beijing)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    match comment.trim() {
+        "" => format!("scheduled for {at}"),
+        comment => format!("scheduled for {at}: {comment}"),
+    }
+}
+
 /// Refuses a review or an override of a version other than the one the reviewer
 /// read (`read`, when given): the editor may have withdrawn, edited and resubmitted
 /// since, and an approval applies to the current version.
@@ -550,6 +564,21 @@ mod tests {
             &action,
             "ok",
         )
+    }
+
+    #[test]
+    fn a_schedules_comment_names_its_time_in_beijing_time() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            schedule_comment(at, ""),
+            "scheduled for 2026-12-06T20:00:00+08:00"
+        );
+        assert_eq!(
+            schedule_comment(at, " 晚间推送 "),
+            "scheduled for 2026-12-06T20:00:00+08:00: 晚间推送"
+        );
     }
 
     #[test]

@@ -1108,3 +1108,55 @@ async fn a_retracted_article_gets_its_correction_notice_linked_in_its_history() 
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn each_schedule_and_reschedule_records_its_time_and_its_publisher_in_the_history() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved("今日停水通知", pb::Channel::Freepublish)
+        .await;
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let tomorrow = chrono::Utc::now().timestamp() + 86_400;
+    let mut expected = Vec::new();
+    for (seconds, key, person) in [
+        (tomorrow, PUBLISHER_KEY, "chen"),
+        (tomorrow + 3_600, PUBLISHER_KEY, "zhao"),
+    ] {
+        client
+            .schedule_article(by(
+                pb::ScheduleArticleRequest {
+                    id: id.clone(),
+                    at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+                    ..Default::default()
+                },
+                key,
+                person,
+            ))
+            .await
+            .expect("scheduled");
+        let at = chrono::DateTime::from_timestamp(seconds, 0)
+            .unwrap()
+            .with_timezone(&beijing)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        expected.push((format!("media:{person}"), format!("scheduled for {at}")));
+    }
+
+    let detail = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    let schedules: Vec<(String, String)> = detail
+        .audit
+        .iter()
+        .filter(|a| a.action == "schedule")
+        .map(|a| (a.actor.clone(), a.comment.clone()))
+        .collect();
+    assert_eq!(schedules, expected);
+    stack.app.stop().await;
+}
