@@ -18,6 +18,7 @@ use crate::domain::AccountId;
 use crate::events::autoreplies::AutoReplyHandler;
 use crate::events::content::ContentHandler;
 use crate::events::inbound::{CONSUMER, InboundHandler};
+use crate::events::retractions::RetractionHandler;
 use crate::events::tickets::TicketHandler;
 use crate::grpc::StatsGrpc;
 use crate::http::DashboardState;
@@ -70,6 +71,7 @@ impl Application {
             CONSUMER,
             crate::events::tickets::CONSUMER,
             crate::events::content::CONSUMER,
+            crate::events::retractions::CONSUMER,
             crate::events::autoreplies::CONSUMER,
         ] {
             platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &spec)
@@ -153,6 +155,8 @@ impl Application {
             .spawn_consumer(Arc::new(TicketHandler::new(db.clone(), office)));
         self.runtime
             .spawn_consumer(Arc::new(ContentHandler::new(db.clone(), office)));
+        self.runtime
+            .spawn_consumer(Arc::new(RetractionHandler::new(db.clone(), office)));
         self.runtime
             .spawn_consumer(Arc::new(AutoReplyHandler::new(db.clone(), office)));
         let signal = OutboxSignal::new();

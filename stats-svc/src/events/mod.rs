@@ -3,4 +3,5 @@
 pub mod autoreplies;
 pub mod content;
 pub mod inbound;
+pub mod retractions;
 pub mod tickets;

@@ -155,6 +155,30 @@ pub async fn record_published(
     Ok(())
 }
 
+/// Records that an article was retracted on `retracted_on` (an office day). The first
+/// retraction's day stays; a retraction that arrives before its publication (the two
+/// come through different consumers) leaves a row that [`record_published`] completes,
+/// dated no later than the retraction.
+pub async fn record_retracted(
+    tx: &mut Transaction<'_, Postgres>,
+    account: &AccountId,
+    article_id: &str,
+    retracted_on: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO article_figures (account, article_id, published_on, retracted_on)
+         VALUES ($1, $2, $3, $3)
+         ON CONFLICT (account, article_id) DO UPDATE SET
+             retracted_on = LEAST(article_figures.retracted_on, EXCLUDED.retracted_on)",
+    )
+    .bind(account.as_str())
+    .bind(article_id)
+    .bind(retracted_on)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// One article's figures for the index.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArticleRow {
@@ -190,14 +214,18 @@ pub async fn published_between(
     .await
 }
 
-/// The latest day `account` published on, on or before `day`.
+/// The latest day `account` published on, on or before `day`, of the articles still
+/// up at the end of `day`: a retracted article is gone from the account, and an
+/// inspector sees nothing of it.
 pub async fn last_published_on(
     db: &PgPool,
     account: &AccountId,
     day: NaiveDate,
 ) -> Result<Option<NaiveDate>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT max(published_on) FROM article_figures WHERE account = $1 AND published_on <= $2",
+        "SELECT max(published_on) FROM article_figures
+          WHERE account = $1 AND published_on <= $2
+            AND (retracted_on IS NULL OR retracted_on > $2)",
     )
     .bind(account.as_str())
     .bind(day)
@@ -234,13 +262,15 @@ pub async fn datacube_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<Stri
         .await
 }
 
-/// Every account with articles, and the latest day it published on (on or before `day`).
+/// Every account with articles, and the latest day it published on (on or before `day`,
+/// of the articles not retracted by then, as [`last_published_on`]).
 pub async fn last_published_by_account(
     db: &PgPool,
     day: NaiveDate,
 ) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT account, max(published_on) FILTER (WHERE published_on <= $1)
+        "SELECT account, max(published_on) FILTER (
+                    WHERE published_on <= $1 AND (retracted_on IS NULL OR retracted_on > $1))
            FROM article_figures GROUP BY account",
     )
     .bind(day)

@@ -326,6 +326,65 @@ pub async fn publish_article(app: &TestApp, account: &str, article: &str, publis
         .expect("JetStream acked the publish");
 }
 
+/// Announces that `article` of `account` was retracted (deleted on WeChat) at
+/// `retracted` (RFC 3339), as content-svc does: `content.{account}.article.retracted`,
+/// under `msg_id` (a redelivery of the same event comes under another one).
+pub async fn retract_article(
+    app: &TestApp,
+    account: &str,
+    article: &str,
+    retracted: &str,
+    msg_id: &str,
+) {
+    let retracted = chrono::DateTime::parse_from_rfc3339(retracted)
+        .expect("an RFC 3339 time")
+        .to_utc();
+    let event = ev::ArticleChanged {
+        header: Some(ev::EventHeader {
+            event_id: format!("content:{account}:{article}:retracted"),
+            account: account.to_owned(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: retracted.timestamp(),
+                nanos: 0,
+            }),
+        }),
+        transition: ev::ArticleTransition::Retracted as i32,
+        article_id: article.to_owned(),
+        title: "冬季供暖通知".to_owned(),
+        reason: "数据有误".to_owned(),
+        ..Default::default()
+    };
+    app.publish_on(
+        &format!("content.{account}.article.retracted"),
+        msg_id,
+        event.encode_to_vec(),
+    )
+    .await;
+}
+
+/// Waits until stats-svc has processed the retraction of `article` of `account` (its
+/// event id claimed), whatever it did with it.
+pub async fn wait_for_retraction(db: &sqlx::PgPool, account: &str, article: &str) {
+    let event_id = format!("content:{account}:{article}:retracted");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT event_id FROM processed_events WHERE event_id = $1")
+                .bind(&event_id)
+                .fetch_optional(db)
+                .await
+                .unwrap();
+        if found.is_some() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retraction of {article} was not processed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the `stats-content` consumer stored `article`.
 pub async fn wait_for_article(db: &sqlx::PgPool, article: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -14,8 +14,8 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 
 use crate::helpers::{
-    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, spawn_app,
-    wait_for_article,
+    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, retract_article,
+    spawn_app, wait_for_article, wait_for_retraction,
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -123,6 +123,86 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
     assert_eq!(report.last_published_on, "2026-11-20");
     assert_eq!(report.days_since_update, 9);
     assert!(report.update_ok && report.interaction_ok);
+    db.close().await;
+    app.stop().await;
+}
+
+async fn readiness(app: &TestApp, date: &str) -> pb::ReadinessReport {
+    app.client
+        .clone()
+        .get_readiness_report(authed(
+            pb::GetReadinessReportRequest {
+                account: "chenzhou".to_owned(),
+                date: date.to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_retracted_article_is_no_update_and_the_gap_alarm_fires_ten_days_after_the_last_one_left()
+{
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let rules = InspectionRules::default();
+    // The only article in two weeks goes out at 20:00 on 25 November (office time) and
+    // is deleted on WeChat at 10:00 the next morning; the retraction is redelivered.
+    publish_article(&app, "chenzhou", "a-1", "2026-11-25T12:00:00Z").await;
+    wait_for_article(&db, "a-1").await;
+    retract_article(&app, "chenzhou", "a-1", "2026-11-26T02:00:00Z", "m-1").await;
+    retract_article(&app, "chenzhou", "a-1", "2026-11-26T02:00:00Z", "m-1-again").await;
+    wait_for_retraction(&db, "chenzhou", "a-1").await;
+
+    // 25 November, read as at its end, still had it.
+    let before = readiness(&app, "2026-11-25").await;
+    assert_eq!(before.last_published_on, "2026-11-25");
+    assert!(before.update_ok);
+
+    // On 5 December (day 10 after it) the inspector sees nothing: the alarm fires.
+    let day_ten = clock("2026-12-05T02:00:00Z");
+    assert_eq!(
+        check_once(&db, &rules, &day_ten, office()).await.unwrap(),
+        1
+    );
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM alarms WHERE account = 'chenzhou' AND rule = 'no_update'
+            AND day = '2026-12-05'",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("a no_update alarm on 5 December");
+    assert!(!detail.contains("2026-11-25"), "{detail}");
+    let report = readiness(&app, "2026-12-05").await;
+    assert_eq!(
+        report.last_published_on, "",
+        "no article left on the account"
+    );
+    assert!(!report.update_ok);
+    assert!(report.alarms.iter().any(|a| a.rule == "no_update"));
+    // The dashboard's overview reads the same.
+    let lines = stats_svc::store::articles::last_published_by_account(
+        &db,
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lines, vec![("chenzhou".to_owned(), None)]);
+
+    // An article published afterwards counts.
+    publish_article(&app, "chenzhou", "a-2", "2026-12-06T02:00:00Z").await;
+    wait_for_article(&db, "a-2").await;
+    let after = readiness(&app, "2026-12-06").await;
+    assert_eq!(after.last_published_on, "2026-12-06");
+    assert!(after.update_ok);
+    assert_eq!(
+        check_once(&db, &rules, &clock("2026-12-06T03:00:00Z"), office())
+            .await
+            .unwrap(),
+        0
+    );
     db.close().await;
     app.stop().await;
 }
