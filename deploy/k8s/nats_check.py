@@ -84,6 +84,12 @@ EXPECTED = [
     ("stats-svc", "pub", "wechat.inbound.demo.msg.text", False),
     ("stats-svc", "pub", "$JS.API.STREAM.DELETE.STATS", False),
     ("stats-svc", "sub", "interaction.>", False),
+    # Each durable it reads with is granted by name (e493473 added the second one).
+    ("stats-svc", "pub", "$JS.API.CONSUMER.CREATE.CONTENT.stats-content.content.demo.article.published", True),
+    ("stats-svc", "pub", "$JS.API.CONSUMER.CREATE.CONTENT.stats-content-retractions.content.demo.article.retracted", True),
+    ("stats-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.CONTENT.stats-content-retractions", True),
+    ("stats-svc", "pub", "$JS.ACK.CONTENT.stats-content-retractions.1.2.3.4.5", True),
+    ("stats-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.CONTENT.content-search", False),
 ]
 
 VARIABLE = re.compile(r"^<<\s+\$(\w+)\s+>>$")
