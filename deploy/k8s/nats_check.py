@@ -84,15 +84,43 @@ EXPECTED = [
     ("stats-svc", "pub", "wechat.inbound.demo.msg.text", False),
     ("stats-svc", "pub", "$JS.API.STREAM.DELETE.STATS", False),
     ("stats-svc", "sub", "interaction.>", False),
-    # Each durable it reads with is granted by name (e493473 added the second one).
+    # Each durable is granted by name (reading them: consumer_probes, from the code).
     ("stats-svc", "pub", "$JS.API.CONSUMER.CREATE.CONTENT.stats-content.content.demo.article.published", True),
     ("stats-svc", "pub", "$JS.API.CONSUMER.CREATE.CONTENT.stats-content-retractions.content.demo.article.retracted", True),
-    ("stats-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.CONTENT.stats-content-retractions", True),
-    ("stats-svc", "pub", "$JS.ACK.CONTENT.stats-content-retractions.1.2.3.4.5", True),
     ("stats-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.CONTENT.content-search", False),
 ]
 
 VARIABLE = re.compile(r"^<<\s+\$(\w+)\s+>>$")
+
+REPO = VALUES.parents[3]
+SERVICES = ("gateway", "interaction-svc", "content-svc", "stats-svc")
+CONSUMER = re.compile(r'stream:\s*(\w+),\s*durable:\s*"([^"]+)"')
+STREAM = re.compile(r'pub const (\w+): StreamSpec = StreamSpec \{\s*name:\s*"([^"]+)"')
+
+
+def durables():
+    """Every (user, stream, durable) the services' code reads with (ConsumerSpec literals):
+    a durable added in code and not granted in the values would be refused in production
+    only, since tests run without NATS users."""
+    streams = dict(STREAM.findall((REPO / "platform" / "src" / "nats.rs").read_text()))
+    found = []
+    for service in SERVICES:
+        for path in sorted((REPO / service / "src").rglob("*.rs")):
+            for constant, durable in CONSUMER.findall(path.read_text()):
+                found.append((service, streams.get(constant, constant), durable))
+    return found
+
+
+def consumer_probes():
+    return [
+        probe
+        for user, stream, durable in durables()
+        for probe in (
+            (user, "pub", f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", True),
+            (user, "pub", f"$JS.API.CONSUMER.INFO.{stream}.{durable}", True),
+            (user, "pub", f"$JS.ACK.{stream}.{durable}.1.2.3.4.5", True),
+        )
+    ]
 
 
 def values():
@@ -249,7 +277,8 @@ def check():
                     failures.append(f"{user} logs in with a wrong password")
                 except Refused:
                     pass
-            for user, op, subject, want in EXPECTED:
+            probes = EXPECTED + consumer_probes()
+            for user, op, subject, want in probes:
                 if user not in clients:
                     continue
                 got = clients[user].allowed(op, subject)
@@ -265,7 +294,10 @@ def check():
         print(f"nats accounts: {failure}", file=sys.stderr)
     if failures:
         sys.exit(1)
-    print(f"nats accounts: {len(found)} users log in; {len(EXPECTED)} permissions as expected")
+    print(
+        f"nats accounts: {len(found)} users log in; {len(EXPECTED)} permissions as expected; "
+        f"{len(durables())} durables of the services' code granted to their users"
+    )
 
 
 def main():
