@@ -81,6 +81,47 @@ string_id!(
     512
 );
 
+/// A caller's id for one call it may retry (`request_id` of the creates, of
+/// ReplyToTicket…): the same on every retry, so the retry is answered with what the
+/// first call did instead of doing it again. A UUID is 36 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+/// Why a request id was refused (the field's name is the caller's to add).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestIdError {
+    #[error("must be at most {} characters", RequestId::MAX_CHARS)]
+    TooLong,
+    #[error("must not hold control characters")]
+    Control,
+}
+
+impl RequestId {
+    /// The most characters of a request id.
+    pub const MAX_CHARS: usize = 64;
+
+    /// The field as sent, trimmed; empty (or blank) is none: such a call is not
+    /// matched with any other. An identifier: no control character at all.
+    pub fn parse(raw: &str) -> Result<Option<Self>, RequestIdError> {
+        let value = raw.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.chars().count() > Self::MAX_CHARS {
+            return Err(RequestIdError::TooLong);
+        }
+        if value.chars().any(char::is_control) {
+            return Err(RequestIdError::Control);
+        }
+        Ok(Some(Self(value.to_owned())))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +134,21 @@ mod tests {
             "openid is longer than 128 bytes"
         );
         assert_eq!(EventId::parse("city:o1:42").unwrap().as_str(), "city:o1:42");
+    }
+
+    #[test]
+    fn a_blank_request_id_is_none_and_a_long_or_controlled_one_is_refused() {
+        assert_eq!(RequestId::parse("  "), Ok(None));
+        assert_eq!(
+            RequestId::parse(" 0b4d-1 ").unwrap().unwrap().as_str(),
+            "0b4d-1"
+        );
+        assert!(RequestId::parse(&"a".repeat(64)).unwrap().is_some());
+        assert_eq!(
+            RequestId::parse(&"a".repeat(65)),
+            Err(RequestIdError::TooLong)
+        );
+        assert_eq!(RequestId::parse("a\u{0}b"), Err(RequestIdError::Control));
+        assert_eq!(RequestId::parse("a\tb"), Err(RequestIdError::Control));
     }
 }

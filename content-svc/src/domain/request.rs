@@ -6,34 +6,7 @@
 
 use uuid::Uuid;
 
-/// The most characters of a request id (a UUID is 36), as interaction-svc's
-/// `ReplyToTicketRequest.request_id`.
-pub const REQUEST_ID_MAX_CHARS: usize = 64;
-
-/// A caller's id for one create call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(String);
-
-impl RequestId {
-    /// Parses the field as sent; empty (or blank) is none: every such call creates.
-    pub fn parse(raw: &str) -> Result<Option<Self>, RequestIdError> {
-        let value = raw.trim();
-        if value.is_empty() {
-            return Ok(None);
-        }
-        if value.chars().count() > REQUEST_ID_MAX_CHARS {
-            return Err(RequestIdError::TooLong);
-        }
-        if value.chars().any(char::is_control) {
-            return Err(RequestIdError::Control);
-        }
-        Ok(Some(Self(value.to_owned())))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use platform::ids::RequestId;
 
 /// What a create call makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +91,8 @@ pub fn replay(
 /// A request id that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestIdError {
-    #[error("request_id must be at most {REQUEST_ID_MAX_CHARS} characters")]
-    TooLong,
-    #[error("request_id must not hold control characters")]
-    Control,
+    #[error("request_id {0}")]
+    Invalid(#[from] platform::ids::RequestIdError),
     #[error(
         "request_id {id} was already used by {used_by} on this account; a new call needs a \
          new request_id"
@@ -151,21 +122,6 @@ mod tests {
             same_body,
             result: Uuid::from_u128(7),
         }
-    }
-
-    #[test]
-    fn a_blank_id_is_none_and_a_long_or_controlled_one_is_refused() {
-        assert_eq!(RequestId::parse("  ").unwrap(), None);
-        assert_eq!(id(" 0b4d-1 ").as_str(), "0b4d-1");
-        assert_eq!(
-            RequestId::parse(&"a".repeat(64)).unwrap().unwrap().0.len(),
-            64
-        );
-        assert_eq!(
-            RequestId::parse(&"a".repeat(65)),
-            Err(RequestIdError::TooLong)
-        );
-        assert_eq!(RequestId::parse("a\u{0}b"), Err(RequestIdError::Control));
     }
 
     #[test]

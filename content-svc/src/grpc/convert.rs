@@ -119,7 +119,8 @@ pub fn create_request(
     request_id: &str,
     body: &impl prost::Message,
 ) -> Result<Option<CreateRequest>, GrpcError> {
-    let id = RequestId::parse(request_id).map_err(|e| GrpcError::Invalid(e.to_string()))?;
+    let id =
+        RequestId::parse(request_id).map_err(|e| GrpcError::Invalid(format!("request_id {e}")))?;
     Ok(id.map(|id| CreateRequest {
         id,
         body: body.encode_to_vec(),

@@ -15,7 +15,7 @@ mod watch;
 
 use platform::Role;
 use platform::grpc::AuthInterceptor;
-use platform::ids::{AccountId, OpenId};
+use platform::ids::{AccountId, OpenId, RequestId};
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -37,8 +37,8 @@ const ADMINS: &[Role] = &[Role::Admin];
 /// The most characters of a note, an agent's or a department's name.
 const MAX_NOTE_CHARS: usize = 500;
 const MAX_NAME_CHARS: usize = 64;
-/// The request_id of ReplyToTicket, CreateReplyRule and CreateRoutingRule (a UUID is 36).
-const MAX_REQUEST_ID_CHARS: usize = 64;
+/// The request_id of ReplyToTicket (the creates check theirs with RequestId::parse).
+const MAX_REQUEST_ID_CHARS: usize = RequestId::MAX_CHARS;
 
 /// The gRPC service implementation.
 #[derive(Clone)]
@@ -272,21 +272,10 @@ pub(crate) fn bounded<'a>(
 }
 
 /// A caller's id for a create (`CreateReplyRuleRequest.request_id`, …), trimmed:
-/// `None` when empty; an identifier, so at most [`MAX_REQUEST_ID_CHARS`] and no
-/// control character at all (not even the tab a free text may hold).
+/// `None` when empty; checked as `platform::ids::RequestId` checks every service's.
 pub(crate) fn request_id(raw: &str) -> Result<Option<&str>, GrpcError> {
-    match raw.trim() {
-        "" => Ok(None),
-        value if value.chars().count() > MAX_REQUEST_ID_CHARS => Err(GrpcError::invalid(
-            "request_id",
-            format!("must be at most {MAX_REQUEST_ID_CHARS} characters"),
-        )),
-        value if value.chars().any(char::is_control) => Err(GrpcError::invalid(
-            "request_id",
-            "must not hold control characters",
-        )),
-        value => Ok(Some(value)),
-    }
+    RequestId::parse(raw).map_err(|e| GrpcError::invalid("request_id", e.to_string()))?;
+    Ok(Some(raw.trim()).filter(|value| !value.is_empty()))
 }
 
 /// A trimmed field that must be set: an identifier, so no control character at all
