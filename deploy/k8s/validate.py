@@ -8,7 +8,9 @@
    schemas/README.md), closed like the API server's pruning would make them.
 3. Pod Security "restricted" for every pod template, plus this platform's own rules:
    read-only root, no service-account token, a startupProbe, a preStop sleep that fits
-   in terminationGracePeriodSeconds, no replicas under an HPA, PDBs that allow drains.
+   in terminationGracePeriodSeconds, a readiness probe that waits out /readyz's
+   database ping, no replicas under an HPA, PDBs that allow drains, every image tagged
+   with the overlay's release (and, in prod, pinned by digest).
 4. Every alert of the PrometheusRule has a runbook section in docs/operations.md.
 5. With --rules-out FILE, writes the rule groups as a Prometheus rule file (check.sh
    runs `promtool check rules` on it: every expression parses).
@@ -29,6 +31,13 @@ import yaml
 KUBERNETES_VERSION = "1.31.0"
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+# How long /readyz waits for the database (platform/src/admin.rs); a readiness probe
+# that gives up sooner turns a slow ping into "not ready" on every replica at once.
+READYZ_DB_PING = re.search(
+    r"READYZ_DB_PING: Duration = Duration::from_secs\((\d+)\)",
+    (ROOT / "platform" / "src" / "admin.rs").read_text(),
+)
+READYZ_DB_PING_SECONDS = int(READYZ_DB_PING.group(1)) if READYZ_DB_PING else None
 OPTIONAL = [HERE / "optional" / "httproute.yaml"]
 
 # Volume types the restricted profile allows.
@@ -150,6 +159,16 @@ def check_lifecycle(spec, c, where):
     problems = []
     if "startupProbe" not in c:
         problems.append(f"{where}: no startupProbe (liveness would kill a slow start)")
+    readiness = c.get("readinessProbe")
+    if readiness is None:
+        problems.append(f"{where}: no readinessProbe")
+    elif READYZ_DB_PING_SECONDS is None:
+        problems.append("READYZ_DB_PING not found in platform/src/admin.rs")
+    elif readiness.get("timeoutSeconds", 1) <= READYZ_DB_PING_SECONDS:
+        problems.append(
+            f"{where}: readinessProbe timeoutSeconds {readiness.get('timeoutSeconds', 1)} "
+            f"does not exceed /readyz's {READYZ_DB_PING_SECONDS}s database ping"
+        )
     grace = spec.get("terminationGracePeriodSeconds", 30)
     command = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     sleep = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds")
@@ -179,8 +198,7 @@ def check_objects(objs):
         # characters, so the release in it must be lowercase letters, digits, '-' and '.'.
         if o["kind"] == "Job" and not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?", o["metadata"]["name"]):
             problems.append(f"{name_of(o)}: not a valid Job name (check the overlay's release)")
-        if o["kind"] == "Deployment" and ":" not in o["spec"]["template"]["spec"]["containers"][0]["image"]:
-            problems.append(f"{name_of(o)}: image without a tag")
+    problems += check_images(objs)
     problems += check_wechat_api_side(objs)
     for o in objs:
         if o["kind"] != "PodDisruptionBudget":
@@ -191,6 +209,38 @@ def check_objects(objs):
             problems.append(f"{name_of(o)}: minAvailable blocks every node drain")
         if spec.get("maxUnavailable") == 0:
             problems.append(f"{name_of(o)}: maxUnavailable 0 blocks every node drain")
+    return problems
+
+
+IMAGE = re.compile(r"(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]*))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
+
+
+def check_images(objs, pinned=None):
+    """Every image of ours carries the overlay's release as its tag (the release also
+    names the migration Jobs, so the two cannot drift apart); a production overlay
+    (one with a NATS_REPLICAS of 3, i.e. prod) also pins it by digest."""
+    release = next(
+        (o["data"]["release"] for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "govwx-release"),
+        None,
+    )
+    if pinned is None:
+        pinned = any(
+            o["kind"] == "ConfigMap" and o["metadata"]["name"] == "govwx-common" and o["data"].get("NATS_REPLICAS") == "3"
+            for o in objs
+        )
+    problems = []
+    for o in objs:
+        for spec in pod_templates(o):
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                image = IMAGE.fullmatch(c["image"])
+                if image is None or not image["name"].endswith("govwx"):
+                    continue
+                if image["tag"] is None:
+                    problems.append(f"{name_of(o)}: image {c['image']} without a tag")
+                elif release is not None and image["tag"] != release:
+                    problems.append(f"{name_of(o)}: image tag {image['tag']} is not the release {release}")
+                if pinned and image["digest"] is None:
+                    problems.append(f"{name_of(o)}: image {c['image']} not pinned by digest (@sha256:…)")
     return problems
 
 

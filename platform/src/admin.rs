@@ -13,6 +13,11 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+/// How long `/readyz` waits for the database. The manifests' readiness probes wait
+/// longer (`deploy/k8s/validate.py` reads this line), or a slow ping would fail every
+/// replica's probe at once instead of answering "database unreachable".
+pub const READYZ_DB_PING: Duration = Duration::from_secs(2);
+
 /// What `/readyz` checks. Each dependency is optional: the gateway has no database.
 #[derive(Clone, Default)]
 pub struct Readiness {
@@ -69,7 +74,7 @@ impl Readiness {
                 problems.push("migrations not applied");
             }
             let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db);
-            match tokio::time::timeout(Duration::from_secs(2), ping).await {
+            match tokio::time::timeout(READYZ_DB_PING, ping).await {
                 Ok(Ok(_)) => {}
                 _ => problems.push("database unreachable"),
             }
