@@ -98,6 +98,10 @@ pub enum Command {
     /// Statistics (stats-svc).
     #[command(subcommand)]
     Stats(Stats),
+    /// Messages a service's consumer gave up on (the DEADLETTER stream): list them,
+    /// replay them once the cause is fixed. Talks to NATS as the `ops` user, not to
+    /// the services (no API key).
+    Deadletters(Deadletters),
     /// Prints a shell completion script, e.g. `govwx completions bash > /etc/bash_completion.d/govwx`.
     Completions {
         #[arg(value_enum)]
@@ -678,6 +682,65 @@ pub enum Stats {
         /// YYYY-MM-DD; omitted: today.
         #[arg(long)]
         date: Option<String>,
+    },
+}
+
+/// Dead-letter commands and the NATS connection they use.
+#[derive(Debug, Args)]
+pub struct Deadletters {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(subcommand)]
+    pub command: DeadlettersCommand,
+}
+
+/// How to reach NATS. The password is never a flag value (it would stay in shell
+/// history and `ps`): GOVWX_NATS_PASSWORD or --nats-password-file.
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// NATS server URL (several separated by commas; `tls://` turns TLS on).
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    pub nats_url: String,
+    /// The NATS user (`ops` in production: deploy/k8s/infra/nats-values.yaml); its
+    /// answers come to the inbox `_INBOX_{user}`, the only one it may read.
+    #[arg(long, env = "GOVWX_NATS_USER", global = true)]
+    pub nats_user: Option<String>,
+    /// File holding the user's password (else GOVWX_NATS_PASSWORD).
+    #[arg(long, env = "GOVWX_NATS_PASSWORD_FILE", global = true)]
+    pub nats_password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the NATS servers' certificates; turns TLS on.
+    #[arg(long, env = "GOVWX_NATS_CA_FILE", global = true)]
+    pub nats_ca_file: Option<PathBuf>,
+    /// The services' NATS_PREFIX (none in production).
+    #[arg(long, env = "NATS_PREFIX", default_value = "", global = true)]
+    pub nats_prefix: String,
+}
+
+/// What to do with dead letters.
+#[derive(Debug, Subcommand)]
+pub enum DeadlettersCommand {
+    /// Lists the dead letters, oldest first: who gave up on which message, after how
+    /// many deliveries, why, and when (letters are kept 30 days).
+    List {
+        /// Only the letters of one service (interaction-svc, content-svc, stats-svc).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Publishes each letter's original message again on its original subject, so the
+    /// consumers of that subject apply it (each at most once: their processed_events).
+    /// Every letter is read first; a sequence that is not there replays nothing.
+    Replay {
+        /// The letters' sequences in DEADLETTER (`deadletters list`).
+        #[arg(required = true, value_name = "DEADLETTER_SEQ")]
+        sequences: Vec<u64>,
+        /// Delete each letter from DEADLETTER once its message is stored again.
+        #[arg(long)]
+        delete: bool,
     },
 }
 

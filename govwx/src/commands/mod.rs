@@ -1,6 +1,7 @@
 //! One module per area; each turns a subcommand into calls and prints the result.
 
 mod articles;
+mod deadletters;
 mod directory;
 mod followers;
 mod lexicon;
@@ -59,6 +60,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             clap_mangen::Man::new(Cli::command()).render(&mut buffer)?;
             return out.line(String::from_utf8_lossy(&buffer).trim_end());
         }
+        // Dead letters are read from NATS, not from a service: no API key.
+        Command::Deadletters(command) => return deadletters::run(command, &out).await,
         _ => {}
     }
     let targets = Targets::new(&global)?;
@@ -93,6 +96,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             search::run(query, &targets.content(&global), &out).await
         }
         Command::Stats(command) => stats::run(command, &targets.stats(&global), &out).await,
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Deadletters(_) => {
+            unreachable!("handled above")
+        }
     }
 }

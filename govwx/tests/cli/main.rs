@@ -3,6 +3,7 @@
 
 mod articles;
 mod content;
+mod deadletters;
 mod helpers;
 mod menu;
 mod readme;
