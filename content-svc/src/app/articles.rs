@@ -298,27 +298,14 @@ impl Articles {
         Ok(())
     }
 
-    /// The audit trail and, if the article changed since its last review, the
-    /// version last reviewed (so a reviewer sees the diff).
+    /// The audit trail and the version last reviewed, if any (so a reviewer sees
+    /// the diff, and an audit what was approved).
     pub async fn history(
         &self,
         view: &ArticleView,
-    ) -> Result<(Vec<store::AuditRow>, Option<(i32, ArticleContent)>), AppError> {
+    ) -> Result<(Vec<store::AuditRow>, Option<store::VersionRow>), AppError> {
         let audit = store::audit_trail(&self.db, view.row.id).await?;
-        let reviewed = store::last_reviewed(&self.db, view.row.id).await?.map(
-            |(version, title, author, digest, body)| {
-                (
-                    version,
-                    ArticleContent {
-                        title,
-                        author,
-                        digest,
-                        body,
-                        ..Default::default()
-                    },
-                )
-            },
-        );
+        let reviewed = store::last_reviewed(&self.db, view.row.id).await?;
         Ok((audit, reviewed))
     }
 

@@ -380,12 +380,15 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             .map_err(GrpcError::from)?;
         let changed = reviewed
             .as_ref()
-            .is_some_and(|(v, _)| *v != view.row.version);
+            .is_some_and(|v| v.version != view.row.version);
         Ok(Response::new(pb::ArticleDetail {
-            last_reviewed_version: reviewed.as_ref().map(|(v, _)| *v as u32).unwrap_or(0),
+            last_reviewed_version: reviewed.as_ref().map(|v| v.version as u32).unwrap_or(0),
+            last_reviewed_settings_recorded: reviewed
+                .as_ref()
+                .is_some_and(|v| v.settings_recorded()),
             last_reviewed_content: reviewed
                 .filter(|_| changed)
-                .map(|(_, c)| convert::reviewed_content(c)),
+                .map(|v| convert::reviewed_content(v.content())),
             article: Some(convert::article(view)),
             audit: audit.into_iter().map(convert::audit).collect(),
         }))

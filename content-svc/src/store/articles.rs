@@ -146,9 +146,12 @@ async fn insert_version(
     c: &ArticleContent,
     by: &str,
 ) -> Result<(), sqlx::Error> {
+    // The whole content, so a review's version says what was approved: the cover,
+    // the 阅读原文 link and the comment flags go out with the text.
     sqlx::query(
-        "INSERT INTO article_versions (article_id, version, title, author_name, digest, body, edited_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO article_versions (article_id, version, title, author_name, digest, body, edited_by,
+            cover_media_id, cover_image_id, source_url, column_name, open_comment, only_fans_can_comment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(id)
     .bind(version)
@@ -157,6 +160,12 @@ async fn insert_version(
     .bind(&c.digest)
     .bind(&c.body)
     .bind(by)
+    .bind(&c.cover_media_id)
+    .bind(c.cover_image_id)
+    .bind(&c.source_url)
+    .bind(&c.column)
+    .bind(c.open_comment)
+    .bind(c.only_fans_can_comment)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -598,13 +607,57 @@ pub async fn record_review(
     Ok(())
 }
 
-/// The version last reviewed (any round) and its content, if any.
-pub async fn last_reviewed(
-    db: &PgPool,
-    id: Uuid,
-) -> Result<Option<(i32, String, String, String, String)>, sqlx::Error> {
+/// A version as stored. The fields besides the text are `None` where they were
+/// not recorded (a version saved before migration 0019).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    pub version: i32,
+    pub title: String,
+    pub author_name: String,
+    pub digest: String,
+    pub body: String,
+    pub cover_media_id: Option<String>,
+    pub cover_image_id: Option<Uuid>,
+    pub source_url: Option<String>,
+    pub column_name: Option<String>,
+    pub open_comment: Option<bool>,
+    pub only_fans_can_comment: Option<bool>,
+}
+
+impl VersionRow {
+    /// Whether the cover, link, column and comment flags were recorded with it
+    /// (written together since migration 0019; `cover_image_id` may be NULL then).
+    pub fn settings_recorded(&self) -> bool {
+        self.cover_media_id.is_some()
+            && self.source_url.is_some()
+            && self.column_name.is_some()
+            && self.open_comment.is_some()
+            && self.only_fans_can_comment.is_some()
+    }
+
+    /// The content of the version; fields not recorded are empty.
+    pub fn content(&self) -> ArticleContent {
+        ArticleContent {
+            title: self.title.clone(),
+            author: self.author_name.clone(),
+            digest: self.digest.clone(),
+            body: self.body.clone(),
+            cover_media_id: self.cover_media_id.clone().unwrap_or_default(),
+            cover_image_id: self.cover_image_id,
+            source_url: self.source_url.clone().unwrap_or_default(),
+            column: self.column_name.clone().unwrap_or_default(),
+            open_comment: self.open_comment.unwrap_or_default(),
+            only_fans_can_comment: self.only_fans_can_comment.unwrap_or_default(),
+        }
+    }
+}
+
+/// The version last reviewed (any round), if any.
+pub async fn last_reviewed(db: &PgPool, id: Uuid) -> Result<Option<VersionRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT v.version, v.title, v.author_name, v.digest, v.body
+        "SELECT v.version, v.title, v.author_name, v.digest, v.body, v.cover_media_id,
+                v.cover_image_id, v.source_url, v.column_name, v.open_comment,
+                v.only_fans_can_comment
            FROM article_versions v
           WHERE v.article_id = $1
             AND v.version = (SELECT max(version) FROM article_reviews WHERE article_id = $1)",

@@ -10,6 +10,7 @@ mod drain;
 mod duties;
 mod hall;
 mod helpers;
+mod history;
 mod import;
 mod input_checks;
 mod lexicon;

@@ -435,11 +435,64 @@ fn content_json(c: &ArticleContent) -> Value {
         "digest": c.digest,
         "body": c.body,
         "cover_media_id": c.cover_media_id,
+        "cover_image_id": c.cover_image_id,
         "source_url": c.source_url,
         "column": c.column,
         "open_comment": c.open_comment,
         "only_fans_can_comment": c.only_fans_can_comment,
     })
+}
+
+/// The settings a version saved before content-svc kept them per version does not
+/// have: null ("not recorded"), not the empty or false value the wire carries.
+const VERSION_SETTINGS: [&str; 6] = [
+    "cover_media_id",
+    "cover_image_id",
+    "source_url",
+    "column",
+    "open_comment",
+    "only_fans_can_comment",
+];
+
+fn reviewed_json(c: &ArticleContent, settings_recorded: bool) -> Value {
+    let mut value = content_json(c);
+    if !settings_recorded && let Some(fields) = value.as_object_mut() {
+        for name in VERSION_SETTINGS {
+            fields.insert(name.to_owned(), Value::Null);
+        }
+    }
+    value
+}
+
+/// The lines of the version last reviewed, when the article changed since: what
+/// the reviewers passed besides the text, or that it was not recorded.
+fn reviewed_fields(detail: &pb::ArticleDetail) -> Option<String> {
+    let c = detail.last_reviewed_content.as_ref()?;
+    let recorded = detail.last_reviewed_settings_recorded;
+    let setting = |value: String| {
+        if recorded {
+            or_dash(&value)
+        } else {
+            "not recorded".to_owned()
+        }
+    };
+    let cover = if c.cover_image_id.is_empty() {
+        c.cover_media_id.clone()
+    } else {
+        format!("image:{}", c.cover_image_id)
+    };
+    let comments = match (c.open_comment, c.only_fans_can_comment) {
+        (false, _) => "closed",
+        (true, false) => "open",
+        (true, true) => "followers only",
+    };
+    Some(fields(&[
+        ("title", c.title.clone()),
+        ("digest", or_dash(&c.digest)),
+        ("cover", setting(cover)),
+        ("阅读原文", setting(c.source_url.clone())),
+        ("comments", setting(comments.to_owned())),
+    ]))
 }
 
 fn print_list(out: &Out, page: &pb::ListArticlesResponse) -> Result<(), Error> {
@@ -508,7 +561,10 @@ fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
             "article": article_json(out, &a),
             "audit": audit,
             "last_reviewed_version": detail.last_reviewed_version,
-            "last_reviewed_content": detail.last_reviewed_content.as_ref().map(content_json),
+            "last_reviewed_content": detail.last_reviewed_content.as_ref().map(|c| {
+                reviewed_json(c, detail.last_reviewed_settings_recorded)
+            }),
+            "last_reviewed_settings_recorded": detail.last_reviewed_settings_recorded,
         }));
     }
     let content = a.content.clone().unwrap_or_default();
@@ -548,6 +604,13 @@ fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
             &["key", "field", "text", "word", "category", "status"],
             rows,
         ));
+    }
+    if let Some(reviewed) = reviewed_fields(detail) {
+        text.push_str(&format!(
+            "\n\nLAST REVIEWED (version {}, changed since)\n",
+            detail.last_reviewed_version
+        ));
+        text.push_str(&reviewed);
     }
     if !detail.audit.is_empty() {
         let rows = detail.audit.iter().map(|e| {
