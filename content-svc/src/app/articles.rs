@@ -27,11 +27,17 @@ use crate::domain::review::{
 };
 use crate::domain::screening::Hit;
 use crate::domain::search::Segmenter;
-use crate::store::articles::{self as store, ArticleRow, Audit, ListFilter, NewArticle};
+use crate::store::articles::{self as store, ArticleRow, Audit, Claimed, ListFilter, NewArticle};
 use crate::store::lexicon as ledger;
 
 /// Sends that fail transiently are retried this many times, with backoff.
 const MAX_ATTEMPTS: i32 = 5;
+/// Who the trail names for the steps of a send the service takes by itself (a
+/// claim, a retry, a send refused or given up, one of unknown outcome failed):
+/// (actor, role).
+const SCHEDULER: (&str, &str) = ("scheduler", "system");
+/// Who the trail names for WeChat's verdict on a job.
+const WECHAT: (&str, &str) = ("system", "wechat");
 /// The audit action of the one edit WeChat allows after sending.
 const POST_PUBLISH_EDIT: &str = "post_publish_edit";
 
@@ -382,6 +388,9 @@ impl Articles {
         }
         let hits = self.screen(&row.content()).await?;
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
+        if !overrides.is_empty() {
+            audit_overrides(&mut tx, who, &row, overrides).await?;
+        }
         let open_hits = open_hits(&mut tx, &row, &hits).await?;
         let history = ReviewHistory {
             passed: store::round_reviews(&mut tx, id, row.round)
@@ -514,22 +523,7 @@ impl Articles {
         review::check_read_version(read_version, row.version)?;
         let hits = self.screen(&row.content()).await?;
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
-        let keys: Vec<&str> = overrides.iter().map(|(k, _)| k.as_str()).collect();
-        store::audit(
-            &mut tx,
-            &Audit {
-                article_id: id,
-                action: "override",
-                from: row.state(),
-                to: row.state(),
-                actor: &who.actor.id,
-                role: &who.role_name(),
-                version: row.version,
-                stage: None,
-                comment: &keys.join(", "),
-            },
-        )
-        .await?;
+        audit_overrides(&mut tx, who, &row, overrides).await?;
         tx.commit().await?;
         self.get(who, id).await
     }
@@ -1095,7 +1089,8 @@ impl Articles {
                     store::set_job(&self.db, id, None, None, Some(msg_id), None).await?;
                 }
                 tracing::warn!(article = %id, "mass send already taken by wechat in an earlier attempt; recorded as published");
-                self.finish(id, Outcome::AlreadySent, &Uuid::now_v7().to_string())
+                let event_id = Uuid::now_v7().to_string();
+                self.finish(id, Outcome::AlreadySent, &event_id, WECHAT)
                     .await
             }
             // Submitted, perhaps: a second submit could publish it twice, so a
@@ -1118,7 +1113,10 @@ impl Articles {
             }
             Err(error) => {
                 let reason = match error {
-                    SendError::Transient(r) | SendError::Permanent(r) => r,
+                    SendError::Transient(r) => {
+                        format!("gave up after {} attempts: {r}", row.attempts)
+                    }
+                    SendError::Permanent(r) => r,
                     other => other.to_string(),
                 };
                 tracing::warn!(article = %id, %reason, "send failed for good");
@@ -1130,7 +1128,8 @@ impl Articles {
 
     /// Fails a send that did not (or may not) reach WeChat, with `reason`.
     async fn fail_send(&self, id: Uuid, reason: String) -> Result<(), AppError> {
-        self.finish(id, Outcome::Failed(reason), &Uuid::now_v7().to_string())
+        let event_id = Uuid::now_v7().to_string();
+        self.finish(id, Outcome::Failed(reason), &event_id, SCHEDULER)
             .await
     }
 
@@ -1184,8 +1183,29 @@ impl Articles {
             )
             .await?;
         }
+        if store::retry_later(&mut *tx, head.id, at, reason).await? {
+            let attempts = if counted {
+                head.attempts
+            } else {
+                (head.attempts - 1).max(0)
+            };
+            store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: head.id,
+                    action: "retry",
+                    from: ArticleState::Publishing,
+                    to: ArticleState::Scheduled,
+                    actor: SCHEDULER.0,
+                    role: SCHEDULER.1,
+                    version: head.version,
+                    stage: None,
+                    comment: &review::retry_comment(reason, at, counted, attempts, MAX_ATTEMPTS),
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
-        store::retry_later(&self.db, head.id, at, reason).await?;
         Ok(())
     }
 
@@ -1225,8 +1245,34 @@ impl Articles {
     /// Claims due scheduled articles and sends each (the scheduler's tick); returns
     /// how many it claimed.
     pub async fn send_due(&self, limit: i64) -> Result<usize, AppError> {
-        let claimed = store::claim_due(&self.db, limit).await?;
-        for (id, _) in &claimed {
+        // The claim and its audit rows commit before WeChat is called: the trail says
+        // when the scheduler took it and which attempt it was.
+        let mut tx = self.db.begin().await?;
+        let claimed = store::claim_due(&mut tx, limit).await?;
+        for claim in &claimed {
+            store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: claim.id,
+                    action: "claim",
+                    from: ArticleState::Scheduled,
+                    to: ArticleState::Publishing,
+                    actor: SCHEDULER.0,
+                    role: SCHEDULER.1,
+                    version: claim.version,
+                    stage: None,
+                    comment: &review::claim_comment(
+                        claim.scheduled_for,
+                        claim.next_attempt_at,
+                        claim.attempts,
+                        MAX_ATTEMPTS,
+                    ),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        for Claimed { id, .. } in &claimed {
             if let Err(error) = self.send(*id).await {
                 tracing::error!(article = %id, %error, "scheduled send failed");
             }
@@ -1260,6 +1306,7 @@ impl Articles {
                 row,
                 Outcome::Failed(reason.clone()),
                 &Uuid::now_v7().to_string(),
+                SCHEDULER,
             )
             .await?;
         }
@@ -1302,14 +1349,23 @@ impl Articles {
             // lost would have taken this clientmsgid and left no job to fail).
             store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
         }
-        self.finish_message(tx, &row, outcome, event_id).await?;
+        self.finish_message(tx, &row, outcome, event_id, WECHAT)
+            .await?;
         Ok(true)
     }
 
-    async fn finish(&self, id: Uuid, outcome: Outcome, event_id: &str) -> Result<(), AppError> {
+    /// Applies `outcome` to article `id` (and its message), `by` (actor, role) in
+    /// the trail.
+    async fn finish(
+        &self,
+        id: Uuid,
+        outcome: Outcome,
+        event_id: &str,
+        by: (&str, &str),
+    ) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
         let row = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-        self.finish_message(&mut tx, &row, outcome, event_id)
+        self.finish_message(&mut tx, &row, outcome, event_id, by)
             .await?;
         tx.commit().await?;
         self.signal.notify();
@@ -1324,8 +1380,10 @@ impl Articles {
         head: &ArticleRow,
         outcome: Outcome,
         event_id: &str,
+        by: (&str, &str),
     ) -> Result<(), AppError> {
-        self.finish_in(tx, head, &outcome, 1, head.msg_data_id.as_deref(), event_id)
+        let msg_data_id = head.msg_data_id.as_deref();
+        self.finish_in(tx, head, &outcome, 1, msg_data_id, event_id, by)
             .await?;
         let Some(message) = head.message_id.filter(|_| head.is_message_headline()) else {
             return Ok(());
@@ -1351,6 +1409,7 @@ impl Articles {
                 position as u32,
                 msg_data_id.as_deref(),
                 event_id,
+                by,
             )
             .await?;
         }
@@ -1358,6 +1417,7 @@ impl Articles {
     }
 
     /// Applies a verdict to one article, the `idx`-th of its message.
+    #[allow(clippy::too_many_arguments)]
     async fn finish_in(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -1366,6 +1426,7 @@ impl Articles {
         idx: u32,
         message_data_id: Option<&str>,
         event_id: &str,
+        by: (&str, &str),
     ) -> Result<(), AppError> {
         let action = match outcome {
             Outcome::Published { .. } | Outcome::AlreadySent => Action::Confirm,
@@ -1461,8 +1522,8 @@ impl Articles {
                 action: action_name(&action),
                 from: row.state(),
                 to: decision.next,
-                actor: "system",
-                role: "wechat",
+                actor: by.0,
+                role: by.1,
                 version: row.version,
                 stage: None,
                 comment: &comment,
@@ -1567,6 +1628,36 @@ async fn record_overrides(
         store::add_override(tx, row.id, row.version, key, &who.actor.id, reason.trim()).await?;
     }
     Ok(())
+}
+
+/// The audit row of overrides, wherever they were given (`OverrideHits`, or with a
+/// review): who, the version, and each hit's key with its reason.
+async fn audit_overrides(
+    tx: &mut Transaction<'_, Postgres>,
+    who: &Who,
+    row: &ArticleRow,
+    overrides: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    let comment = overrides
+        .iter()
+        .map(|(key, reason)| format!("{key}: {}", reason.trim()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    store::audit(
+        tx,
+        &Audit {
+            article_id: row.id,
+            action: "override",
+            from: row.state(),
+            to: row.state(),
+            actor: &who.actor.id,
+            role: &who.role_name(),
+            version: row.version,
+            stage: None,
+            comment: &comment,
+        },
+    )
+    .await
 }
 
 /// Writing and submitting stay with the article's department (admins aside): a

@@ -492,13 +492,60 @@ pub fn check_schedule_time(
 /// 8601, +08:00), since a reschedule overwrites `scheduled_for` and the trail is
 /// then the only record of who set which time; the publisher's comment follows.
 pub fn schedule_comment(at: chrono::DateTime<chrono::Utc>, comment: &str) -> String {
-    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-    let at = at
-        .with_timezone(&beijing)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let at = beijing(at);
     match comment.trim() {
         "" => format!("scheduled for {at}"),
         comment => format!("scheduled for {at}: {comment}"),
+    }
+}
+
+/// A time as the office reads it in the trail: ISO 8601 in Beijing time (+08:00).
+pub fn beijing(at: chrono::DateTime<chrono::Utc>) -> String {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+    at.with_timezone(&offset)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// The audit comment of the scheduler's claim of a due article: when it was due
+/// and which attempt this is, so a send later than its time is explained by the
+/// trail (a retry's own time, the attempts before it).
+pub fn claim_comment(
+    scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+    retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    attempt: i32,
+    max_attempts: i32,
+) -> String {
+    let due = match (scheduled_for, retry_at) {
+        (Some(at), Some(retry)) => format!(
+            "a retry due {} (scheduled for {})",
+            beijing(retry),
+            beijing(at)
+        ),
+        (Some(at), None) => format!("due {}", beijing(at)),
+        (None, Some(retry)) => format!("a retry due {}", beijing(retry)),
+        (None, None) => "due".to_owned(),
+    };
+    format!("claimed for sending: {due}; attempt {attempt} of {max_attempts}")
+}
+
+/// The audit comment of a send put back on the schedule: why, and when it goes
+/// again. `counted`: the failed attempt counts against `max_attempts` (a wait for
+/// WeChat's per-minute limit does not); `attempts` is how many were used.
+pub fn retry_comment(
+    reason: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    counted: bool,
+    attempts: i32,
+    max_attempts: i32,
+) -> String {
+    let at = beijing(at);
+    if counted {
+        format!(
+            "the send failed ({reason}); sent again at {at}, attempt {} of {max_attempts}",
+            attempts + 1
+        )
+    } else {
+        format!("{reason}; sent again at {at}, no attempt used")
     }
 }
 
@@ -578,6 +625,33 @@ mod tests {
         assert_eq!(
             schedule_comment(at, " 晚间推送 "),
             "scheduled for 2026-12-06T20:00:00+08:00: 晚间推送"
+        );
+    }
+
+    #[test]
+    fn the_schedulers_claim_and_retry_say_when_and_which_attempt_in_beijing_time() {
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+        assert_eq!(
+            claim_comment(Some(at("2026-12-06T02:00:00Z")), None, 1, 5),
+            "claimed for sending: due 2026-12-06T10:00:00+08:00; attempt 1 of 5"
+        );
+        assert_eq!(
+            claim_comment(
+                Some(at("2026-12-06T02:00:00Z")),
+                Some(at("2026-12-06T02:03:05Z")),
+                2,
+                5
+            ),
+            "claimed for sending: a retry due 2026-12-06T10:03:05+08:00 (scheduled for \
+             2026-12-06T10:00:00+08:00); attempt 2 of 5"
+        );
+        assert_eq!(
+            retry_comment("busy", at("2026-12-06T02:00:10Z"), true, 1, 5),
+            "the send failed (busy); sent again at 2026-12-06T10:00:10+08:00, attempt 2 of 5"
+        );
+        assert_eq!(
+            retry_comment("60 a minute", at("2026-12-06T02:01:00Z"), false, 1, 5),
+            "60 a minute; sent again at 2026-12-06T10:01:00+08:00, no attempt used"
         );
     }
 

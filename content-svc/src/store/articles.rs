@@ -441,14 +441,15 @@ pub async fn set_outcome(
     Ok(())
 }
 
-/// Puts a due article back for a later attempt after a transient failure.
+/// Puts a due article back for a later attempt after a transient failure;
+/// returns whether it was still in `publishing` (and so was put back).
 pub async fn retry_later(
-    db: &PgPool,
+    db: impl PgExecutor<'_>,
     id: Uuid,
     at: DateTime<Utc>,
     failure: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
         "UPDATE articles SET state = 'scheduled', next_attempt_at = $2, failure = $3, updated_at = now()
          WHERE id = $1 AND state = 'publishing'",
     )
@@ -457,12 +458,27 @@ pub async fn retry_later(
     .bind(failure)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(moved.rows_affected() == 1)
+}
+
+/// A due article the scheduler claimed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    /// This attempt's number.
+    pub attempts: i32,
+    pub version: i32,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Set when the claim is a retry's.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// Claims due scheduled articles: each row is taken by exactly one replica
 /// (`FOR UPDATE SKIP LOCKED`) and leaves `scheduled` in the same statement.
-pub async fn claim_due(db: &PgPool, limit: i64) -> Result<Vec<(Uuid, i32)>, sqlx::Error> {
+pub async fn claim_due(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE articles a SET state = 'publishing', attempts = attempts + 1, updated_at = now()
            FROM (SELECT id FROM articles
@@ -472,10 +488,10 @@ pub async fn claim_due(db: &PgPool, limit: i64) -> Result<Vec<(Uuid, i32)>, sqlx
                   LIMIT $1
                   FOR UPDATE SKIP LOCKED) due
           WHERE a.id = due.id
-         RETURNING a.id, a.attempts",
+         RETURNING a.id, a.attempts, a.version, a.scheduled_for, a.next_attempt_at",
     )
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(&mut **tx)
     .await
 }
 

@@ -5,8 +5,8 @@
 use proto::content::v1 as pb;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{approve, article, create, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, REVIEWER_KEY, by};
+use crate::articles::{Stack, approve, article, create, next_event, spawn_stack};
+use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
 
 #[tokio::test]
 async fn the_version_a_reviewer_passed_keeps_its_cover_link_and_comment_flags_after_an_edit() {
@@ -88,5 +88,229 @@ async fn the_version_a_reviewer_passed_keeps_its_cover_link_and_comment_flags_af
             true
         )
     );
+    stack.app.stop().await;
+}
+
+/// The article's audit trail, oldest first.
+async fn trail(stack: &Stack, id: &str) -> Vec<pb::AuditEntry> {
+    stack
+        .app
+        .client
+        .clone()
+        .get_article(by(
+            pb::GetArticleRequest { id: id.into() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .audit
+}
+
+#[tokio::test]
+async fn an_override_given_with_a_review_is_audited_as_an_override_with_its_reason() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = client
+        .create_article(by(
+            create(
+                "停水通知",
+                "<p>详见市水务集团公告。</p>",
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted");
+    // The lexicon grows after the submission: the first review meets the hit.
+    client
+        .put_lexicon_entry(authed(
+            pb::LexiconEntry {
+                word: "水务集团".into(),
+                category: "wrong".into(),
+            },
+            ADMIN_KEY,
+        ))
+        .await
+        .expect("word added");
+    let hit = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .article
+        .expect("article")
+        .hits
+        .remove(0);
+    client
+        .review_article(by(
+            pb::ReviewArticleRequest {
+                overrides: vec![pb::HitOverride {
+                    key: hit.key.clone(),
+                    reason: "集团全称无误".into(),
+                }],
+                ..approve(&id)
+            },
+            REVIEWER_KEY,
+            "wang",
+        ))
+        .await
+        .expect("approved with the override");
+
+    let rows: Vec<(String, String, u32, String)> = trail(&stack, &id)
+        .await
+        .into_iter()
+        .filter(|a| a.action != "submit")
+        .map(|a| (a.action, a.actor, a.version, a.comment))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "override".to_owned(),
+                "media:wang".to_owned(),
+                1,
+                format!("{}: 集团全称无误", hit.key)
+            ),
+            (
+                "approve".to_owned(),
+                "media:wang".to_owned(),
+                1,
+                "同意".to_owned()
+            ),
+        ]
+    );
+    stack.app.stop().await;
+}
+
+/// Schedules `id` for `at_seconds` as 陈.
+async fn schedule(stack: &Stack, id: &str, at_seconds: i64) {
+    stack
+        .app
+        .client
+        .clone()
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: id.into(),
+                at: Some(prost_types::Timestamp {
+                    seconds: at_seconds,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("scheduled");
+}
+
+#[tokio::test]
+async fn a_scheduled_send_retried_after_a_busy_wechat_names_the_scheduler_for_each_claim_and_retry()
+{
+    let stack = spawn_stack(AccountKind::Service).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    // "System busy" until the API client gives up (three tries).
+    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    let mut published = stack.watch("published").await;
+    schedule(&stack, &id, chrono::Utc::now().timestamp()).await;
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+
+    let rows: Vec<(String, String, String, String)> = trail(&stack, &id)
+        .await
+        .into_iter()
+        .skip_while(|a| a.action != "schedule")
+        .skip(1)
+        .map(|a| {
+            let to = pb::ArticleState::try_from(a.to_state)
+                .map(|s| s.as_str_name().to_owned())
+                .unwrap_or_default();
+            (a.action, a.actor, to, a.comment)
+        })
+        .collect();
+    let actions: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(action, actor, to, _)| (action.as_str(), actor.as_str(), to.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("claim", "scheduler", "ARTICLE_STATE_PUBLISHING"),
+            ("retry", "scheduler", "ARTICLE_STATE_SCHEDULED"),
+            ("claim", "scheduler", "ARTICLE_STATE_PUBLISHING"),
+            ("confirm", "system", "ARTICLE_STATE_PUBLISHED"),
+        ]
+    );
+    let comments: Vec<&str> = rows.iter().map(|(.., c)| c.as_str()).collect();
+    assert!(
+        comments[0].starts_with("claimed for sending: due ")
+            && comments[0].ends_with("+08:00; attempt 1 of 5"),
+        "{comments:?}"
+    );
+    assert!(
+        comments[1].starts_with("the send failed (")
+            && comments[1].ends_with("+08:00, attempt 2 of 5"),
+        "{comments:?}"
+    );
+    assert!(
+        comments[2].starts_with("claimed for sending: a retry due ")
+            && comments[2].ends_with("attempt 2 of 5"),
+        "{comments:?}"
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_send_given_up_after_its_last_attempt_says_so_in_the_trail() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    // "System busy" until the API client gives up (three tries).
+    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    let mut failed = stack.watch("failed").await;
+    schedule(&stack, &id, chrono::Utc::now().timestamp() + 2).await;
+    // Four attempts were used up before this one (as if retried since).
+    sqlx::query("UPDATE articles SET attempts = 4 WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&stack.app.db)
+        .await
+        .expect("arranged");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    assert!(
+        event.reason.starts_with("gave up after 5 attempts: "),
+        "{}",
+        event.reason
+    );
+
+    let last: Vec<(String, String, String)> = trail(&stack, &id)
+        .await
+        .into_iter()
+        .rev()
+        .take(2)
+        .map(|a| (a.action, a.actor, a.comment))
+        .collect();
+    assert_eq!(
+        (last[1].0.as_str(), last[1].1.as_str()),
+        ("claim", "scheduler")
+    );
+    assert!(last[1].2.ends_with("attempt 5 of 5"), "{last:?}");
+    assert_eq!(
+        (last[0].0.as_str(), last[0].1.as_str()),
+        ("fail", "scheduler")
+    );
+    assert_eq!(last[0].2, event.reason);
     stack.app.stop().await;
 }

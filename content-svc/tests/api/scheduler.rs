@@ -176,7 +176,7 @@ async fn racing_replicas_fail_each_send_of_unknown_outcome_once_and_send_nothing
         .fetch_all(&app.db)
         .await
         .unwrap();
-        assert_eq!(trail, [("fail".to_owned(), "system".to_owned())]);
+        assert_eq!(trail, [("fail".to_owned(), "scheduler".to_owned())]);
         let events: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM outbox WHERE subject = 'content.demo.article.failed' AND event_id LIKE '%:' || $1",
         )
