@@ -451,6 +451,19 @@ pub enum Articles {
         #[command(flatten)]
         actor: ActorArg,
     },
+    /// Sends an approved, scheduled or failed article back to draft for revision
+    /// (a schedule is cancelled; the new version needs three new reviews).
+    Return {
+        id: String,
+        /// What the editor is to change (required).
+        #[arg(long)]
+        reason: String,
+        /// As for `review`.
+        #[arg(long)]
+        read_version: Option<u32>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
     /// Overrides sensitive-word hits without moving the article.
     Override {
         id: String,

@@ -464,6 +464,22 @@ impl Articles {
             // unless an attempt's answer was lost, which the release keeps.
             ledger::release(&mut *tx, id).await?;
         }
+        if action == Action::Return {
+            // A message goes out whole: a draft in it would hold every other back.
+            if let (Some(message), Some(position)) = (row.message_id, row.message_position) {
+                return Err(review::ReviewError::ReturnInMessage {
+                    position,
+                    message: message.to_string(),
+                }
+                .into());
+            }
+            // The schedule is cancelled, as CancelSchedule does.
+            store::set_schedule(&mut tx, id, None).await?;
+            ledger::release(&mut *tx, id).await?;
+            // WeChat's draft was made of the version approved: a send after the
+            // revision must make one of the new version.
+            store::forget_draft(&mut *tx, id).await?;
+        }
         if action == Action::Publish {
             // Published anew (after a failure, too): the send has all its retries.
             store::reset_attempts(&mut tx, id).await?;
@@ -957,7 +973,8 @@ impl Articles {
             (Action::Withdraw, _) => Some(ev::ArticleTransition::Withdrawn),
             (Action::Approve, Some(ReviewStage::Final)) => Some(ev::ArticleTransition::Approved),
             (Action::Approve, _) => Some(ev::ArticleTransition::Reviewed),
-            (Action::Reject, _) => Some(ev::ArticleTransition::Rejected),
+            // Back to draft with a reason, as a rejection (stage unset: after approval).
+            (Action::Reject | Action::Return, _) => Some(ev::ArticleTransition::Rejected),
             (Action::Schedule | Action::CancelSchedule, _) => {
                 Some(ev::ArticleTransition::Scheduled)
             }
@@ -1812,6 +1829,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Fail => "fail",
         Action::Retract => "retract",
         Action::Correct => "correct",
+        Action::Return => "return",
     }
 }
 

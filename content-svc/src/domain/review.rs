@@ -168,6 +168,9 @@ pub enum Action {
     Retract,
     /// Publish a correction notice for a published article.
     Correct,
+    /// Send an approved, scheduled or failed article back to draft for revision
+    /// (with a reason): a mistake noticed after the final approval.
+    Return,
 }
 
 /// A refused action, saying which rule or which role.
@@ -227,6 +230,11 @@ pub enum ReviewError {
         channel: String,
         headline_channel: String,
     },
+    #[error(
+        "the article is number {position} of message {message}; take it out of the message \
+         (recompose or dissolve it) before returning it for revision"
+    )]
+    ReturnInMessage { position: i16, message: String },
     #[error("article {article} already belongs to message {message}")]
     InAnotherMessage { article: String, message: String },
     #[error("WeChat allows one edit of a sent article; it was edited after publishing already")]
@@ -419,6 +427,28 @@ pub fn decide(
             // The original stays as it is; the correction is a new article (a notice
             // linked to it) that goes through review like any other.
             to(state)
+        }
+        Action::Return => {
+            // A review decision, as a rejection is; any stage's reviewer may spot
+            // the mistake (先审后发: nothing goes out that a reviewer doubts).
+            if !(actor.has(Role::Reviewer) || actor.has(Role::Publisher)) {
+                return Err(ReviewError::RoleNeeded {
+                    role: "reviewer or publisher",
+                    action: "return an article for revision",
+                });
+            }
+            // Not once it is with WeChat (publishing) or out (published: retract,
+            // then correct); before approval a rejection does it.
+            if !matches!(state, S::Approved | S::Scheduled | S::Failed) {
+                return wrong("returned for revision");
+            }
+            if reason.trim().is_empty() {
+                return Err(ReviewError::ReasonRequired(
+                    "return an article for revision",
+                ));
+            }
+            // A draft again: its next submission opens a new round of three reviews.
+            to(S::Draft)
         }
     }
 }
@@ -653,6 +683,65 @@ mod tests {
             retry_comment("60 a minute", at("2026-12-06T02:01:00Z"), false, 1, 5),
             "60 a minute; sent again at 2026-12-06T10:01:00+08:00, no attempt used"
         );
+    }
+
+    #[test]
+    fn an_approved_scheduled_or_failed_article_is_returned_to_draft_with_a_reason() {
+        let reviewer = actor("office:wang", Role::Reviewer);
+        let publisher = actor("office:chen", Role::Publisher);
+        let history = ReviewHistory::default();
+        for state in [
+            ArticleState::Approved,
+            ArticleState::Scheduled,
+            ArticleState::Failed,
+        ] {
+            for who in [&reviewer, &publisher] {
+                assert_eq!(
+                    walk(state, &history, who, Action::Return).unwrap().next,
+                    ArticleState::Draft,
+                    "{state} by {}",
+                    who.id
+                );
+            }
+        }
+        let subject = Subject {
+            state: ArticleState::Approved,
+            author: "dept:li",
+            writers: &[],
+            history: &history,
+            open_hits: 0,
+        };
+        assert_eq!(
+            decide(&subject, &reviewer, &Action::Return, " ").unwrap_err(),
+            ReviewError::ReasonRequired("return an article for revision")
+        );
+        assert_eq!(
+            walk(
+                ArticleState::Approved,
+                &history,
+                &actor("dept:li", Role::Editor),
+                Action::Return
+            )
+            .unwrap_err()
+            .to_string(),
+            "the reviewer or publisher role is needed to return an article for revision"
+        );
+        for state in [
+            ArticleState::Draft,
+            ArticleState::Submitted,
+            ArticleState::SecondReviewed,
+            ArticleState::Publishing,
+            ArticleState::Published,
+            ArticleState::Retracted,
+        ] {
+            assert!(
+                matches!(
+                    walk(state, &history, &publisher, Action::Return),
+                    Err(ReviewError::WrongState { .. })
+                ),
+                "{state}"
+            );
+        }
     }
 
     #[test]

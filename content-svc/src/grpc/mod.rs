@@ -485,6 +485,19 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         Ok(Response::new(convert::article(view)))
     }
 
+    async fn return_for_revision(
+        &self,
+        request: Request<pb::ReturnForRevisionRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
+        let req = request.into_inner();
+        note("reason", &req.reason)?;
+        let read = read_version(req.version)?;
+        let send = SendOptions::default();
+        self.act(&who, &req.id, Action::Return, &req.reason, &[], send, read)
+            .await
+    }
+
     async fn schedule_article(
         &self,
         request: Request<pb::ScheduleArticleRequest>,

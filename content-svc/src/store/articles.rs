@@ -724,6 +724,15 @@ pub async fn add_override(
     Ok(())
 }
 
+/// Forgets the WeChat draft made of the article (its content is to change).
+pub async fn forget_draft(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET media_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Keeps the WeChat draft made for a preview, so the send reuses it.
 pub async fn set_media_id(
     db: impl PgExecutor<'_>,

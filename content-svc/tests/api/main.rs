@@ -19,6 +19,7 @@ mod messages;
 mod migrations;
 mod publishing;
 mod requests;
+mod returns;
 mod scheduler;
 mod screen_text;
 mod search;

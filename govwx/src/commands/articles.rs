@@ -4,7 +4,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use proto::content::v1::{
     self as pb, ArticleContent, ArticleRef, ArticleState, CreateArticleRequest, GetArticleRequest,
     GetQuotaStatusRequest, HitOverride, ListArticlesRequest, OverrideHitsRequest,
-    PublishArticleRequest, ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
+    PublishArticleRequest, ReturnForRevisionRequest, ReviewArticleRequest, ScheduleArticleRequest,
+    UpdateArticleRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -168,6 +169,23 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                 version,
             };
             client.review_article(acting(message, &actor)?).await
+        }
+        Articles::Return {
+            id,
+            reason,
+            read_version,
+            actor,
+        } => {
+            let version = match read_version {
+                Some(version) => version,
+                None => current_version(&mut client, &id).await.map_err(status)?,
+            };
+            let message = ReturnForRevisionRequest {
+                id,
+                reason,
+                version,
+            };
+            client.return_for_revision(acting(message, &actor)?).await
         }
         Articles::Override {
             id,

@@ -321,3 +321,74 @@ async fn a_review_of_a_version_read_before_an_edit_is_refused_and_of_the_current
     assert_eq!(shown["article"]["state"], "first_reviewed", "{shown}");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_approved_article_returned_for_revision_shows_the_cover_its_reviewers_passed() {
+    let stack = Stack::with_content().await;
+    let id = approved(&stack).await;
+    let returned = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "return",
+                &id,
+                "--reason",
+                "封面图有误",
+                "--actor",
+                "zhao",
+            ],
+        )
+        .await;
+    assert_eq!(returned.code, 0, "{returned:?}");
+    assert!(
+        returned.stdout.contains(&format!("article {id}: draft")),
+        "{returned:?}"
+    );
+    // The editor changes the cover (the text stays).
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                body.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--cover",
+                "MEDIA_COVER_2",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+
+    let shown = stack.ok(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let reviewed = shown
+        .split("LAST REVIEWED (version 1, changed since)\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no last reviewed section: {shown}"));
+    assert!(
+        reviewed
+            .lines()
+            .any(|l| l.starts_with("cover:") && l.ends_with("MEDIA_COVER_1")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("封面图有误"),
+        "the return in the trail: {shown}"
+    );
+    let json = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(json["last_reviewed_settings_recorded"], true, "{json}");
+    assert_eq!(
+        json["last_reviewed_content"]["cover_media_id"], "MEDIA_COVER_1",
+        "{json}"
+    );
+    assert_eq!(
+        json["article"]["content"]["cover_media_id"],
+        "MEDIA_COVER_2"
+    );
+    stack.stop().await;
+}
