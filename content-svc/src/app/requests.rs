@@ -2,7 +2,8 @@
 //! taken in the create's transaction, and a retry is answered with the first
 //! call's result instead of creating again.
 
-use sqlx::{Postgres, Transaction};
+use chrono::Utc;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::AppError;
@@ -33,5 +34,21 @@ pub(crate) async fn claim(
             department,
             &request.id,
         )?)),
+    }
+}
+
+/// Forgets the request ids taken more than [`request::RETENTION_DAYS`] ago (the
+/// scheduler's hourly step); returns how many. Safe with several replicas: each
+/// batch deletes what it finds.
+pub async fn prune(db: &PgPool) -> Result<u64, AppError> {
+    const BATCH: i64 = 1_000;
+    let before = Utc::now() - chrono::Duration::days(request::RETENTION_DAYS);
+    let mut pruned = 0;
+    loop {
+        let deleted = store::prune(db, before, BATCH).await?;
+        pruned += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(pruned);
+        }
     }
 }

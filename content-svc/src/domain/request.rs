@@ -8,6 +8,12 @@ use uuid::Uuid;
 
 pub use platform::ids::RequestId;
 
+/// How long a request id is kept: a retry of a create whose caller gave up comes
+/// within minutes (a deadline, a proxy's timeout) or, for a script stopped part-way,
+/// the next working days; a retry after that creates anew. 30 days keeps a month of
+/// holidays in, and the table to a month of creates.
+pub const RETENTION_DAYS: i64 = 30;
+
 /// What a create call makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateKind {

@@ -6,7 +6,9 @@
 //! failed, never sent again, so a person checks WeChat before publishing it again.
 //! While the database is down every tick fails: the failures are counted
 //! (`content_scheduler_failures_total{step}`) and logged through a
-//! [`FailureLog`], the first at once, then one line a minute.
+//! [`FailureLog`], the first at once, then one line a minute. Once an hour it also
+//! forgets create calls' request ids older than their retention
+//! (`domain::request::RETENTION_DAYS`).
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,8 @@ use platform::failure_log::FailureLog;
 
 /// Articles claimed per tick and replica.
 const BATCH: i64 = 20;
+/// How often request ids past their retention are deleted: they age by days.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Claims and sends due articles every `interval` until the drain begins, and fails
 /// sends whose outcome is unknown after `stuck_after`.
@@ -28,15 +32,25 @@ pub async fn run(articles: Articles, interval: Duration, stuck_after: Duration, 
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut log = FailureLog::new("scheduler");
+    let mut pruned_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = drain.stopping().cancelled() => break,
             _ = tick.tick() => {}
         }
-        let failures = [
-            ("sweep", sweep(&articles, stuck_after).await),
-            ("send", send(&articles).await),
-        ];
+        let swept = sweep(&articles, stuck_after).await;
+        let sent = send(&articles).await;
+        // After the sends: a first prune after months may take a while.
+        let pruned = if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            let pruned = prune(&articles).await;
+            if pruned.is_ok() {
+                pruned_at = Some(Instant::now());
+            }
+            pruned
+        } else {
+            Ok(())
+        };
+        let failures = [("sweep", swept), ("send", sent), ("prune", pruned)];
         let mut failed = false;
         for (step, outcome) in failures {
             if let Err(error) = outcome {
@@ -55,6 +69,15 @@ pub async fn run(articles: Articles, interval: Duration, stuck_after: Duration, 
 async fn sweep(articles: &Articles, stuck_after: Duration) -> Result<(), AppError> {
     // A full batch: more may be stuck.
     while articles.fail_unknown_sends(stuck_after, BATCH).await? as i64 == BATCH {}
+    Ok(())
+}
+
+/// Deletes the request ids past their retention.
+async fn prune(articles: &Articles) -> Result<(), AppError> {
+    let pruned = crate::app::requests::prune(articles.db()).await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "request ids past their retention deleted");
+    }
     Ok(())
 }
 

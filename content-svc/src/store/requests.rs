@@ -1,7 +1,8 @@
 //! Callers' ids of create calls (`create_requests`, migration 0017): one row per
 //! account and id, written in the create's transaction.
 
-use sqlx::{Postgres, Transaction};
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::domain::request::{CreateKind, CreateRequest, EarlierRequest};
@@ -52,4 +53,23 @@ pub async fn claim(
         same_body,
         result,
     }))
+}
+
+/// Deletes up to `limit` request ids taken before `before`; returns how many.
+pub async fn prune(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    // A batch at a time: a first prune after months deletes many rows, and one
+    // statement would hold their locks and a long transaction.
+    let deleted = sqlx::query(
+        "DELETE FROM create_requests WHERE ctid IN
+            (SELECT ctid FROM create_requests WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind(before)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(deleted.rows_affected())
 }

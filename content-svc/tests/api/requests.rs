@@ -257,3 +257,45 @@ async fn an_image_uploaded_twice_with_one_request_id_is_stored_once() {
     assert_eq!(count(&app, "SELECT count(*) FROM article_images").await, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn request_ids_past_their_thirty_days_are_forgotten_by_the_scheduler_and_newer_ones_kept() {
+    let (app, ()) = crate::helpers::spawn_app_arranged(
+        platform::testing::TestNats::new(),
+        &[("SCHEDULER_INTERVAL", "100ms")],
+        |db| async move {
+            for (request_id, age) in [("old", "31 days"), ("recent", "29 days")] {
+                sqlx::query(
+                    "INSERT INTO create_requests
+                         (account, request_id, kind, department, body_sha256, result_id, created_at)
+                     VALUES ('demo', $1, 'article', 'press', sha256(''::bytea), $2, now() - $3::interval)",
+                )
+                .bind(request_id)
+                .bind(uuid::Uuid::now_v7())
+                .bind(age)
+                .execute(&db)
+                .await
+                .expect("arranged");
+            }
+        },
+    )
+    .await;
+    // The scheduler's first tick prunes; wait for it (bounded).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let left: Vec<String> =
+            sqlx::query_scalar("SELECT request_id FROM create_requests ORDER BY request_id")
+                .fetch_all(&app.db)
+                .await
+                .expect("read");
+        if left == ["recent"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not pruned: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
