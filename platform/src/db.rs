@@ -1,11 +1,12 @@
 //! PostgreSQL: one database per service, created if absent, migrated at start-up.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::migrate::{Migrate, MigrateError, Migration, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::config::{ConfigError, Env};
@@ -29,7 +30,28 @@ pub enum DbError {
     Migrate {
         database: String,
         #[source]
-        source: sqlx::migrate::MigrateError,
+        source: MigrateError,
+    },
+    /// Every attempt at a migration waited longer than the lock timeout for a lock that
+    /// other transactions held, until the migration deadline: nothing of it was applied,
+    /// and the release already serving was never held up for longer than one timeout.
+    #[error(
+        "migration {version} ({description}) on {database} gave up after {attempts} attempts \
+         over {waited}: each waited more than DATABASE_MIGRATION_LOCK_TIMEOUT ({lock_timeout}) \
+         for a lock other transactions held (pg_stat_activity shows the oldest ones); \
+         nothing of it was applied: {source}",
+        waited = shown(*waited),
+        lock_timeout = shown(*lock_timeout)
+    )]
+    MigrationLocked {
+        database: String,
+        version: i64,
+        description: String,
+        attempts: u32,
+        waited: Duration,
+        lock_timeout: Duration,
+        #[source]
+        source: sqlx::Error,
     },
 }
 
@@ -45,6 +67,15 @@ pub struct DbConfig {
     /// `DATABASE_CONNECT_TIMEOUT`: how long start-up keeps trying to reach PostgreSQL
     /// (a failover, or the database starting with the pods), default 2m.
     pub connect_timeout: Duration,
+    /// `DATABASE_MIGRATION_LOCK_TIMEOUT`: how long a migration statement may wait for a
+    /// lock (PostgreSQL's `lock_timeout`, on the migrating connection only) before its
+    /// attempt gives up, default 5s. While it waits, every query on that table queues
+    /// behind it, so this bounds how long a migration can stall the serving release.
+    pub migration_lock_timeout: Duration,
+    /// `DATABASE_MIGRATION_DEADLINE`: how long migrating keeps retrying an attempt that
+    /// gave up on a lock before failing with [`DbError::MigrationLocked`], default 2m
+    /// (within the pods' 5-minute startup probe; the migration Job sets its own).
+    pub migration_deadline: Duration,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -56,6 +87,8 @@ impl std::fmt::Debug for DbConfig {
             .field("database", &self.database())
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
+            .field("migration_lock_timeout", &self.migration_lock_timeout)
+            .field("migration_deadline", &self.migration_deadline)
             .finish()
     }
 }
@@ -94,6 +127,11 @@ impl DbConfig {
             max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             connect_timeout: env
                 .duration_or("DATABASE_CONNECT_TIMEOUT", Duration::from_secs(120))?,
+            // Zero would switch PostgreSQL's lock_timeout off: the stall this prevents.
+            migration_lock_timeout: env
+                .period_or("DATABASE_MIGRATION_LOCK_TIMEOUT", Duration::from_secs(5))?,
+            migration_deadline: env
+                .duration_or("DATABASE_MIGRATION_DEADLINE", Duration::from_secs(120))?,
         })
     }
 
@@ -136,16 +174,7 @@ pub async fn connect_and_migrate(
             Err(error) => return Err(error),
         }
     };
-    // sqlx takes an advisory lock, so replicas starting together migrate once.
-    tolerant(migrator)
-        .await
-        .map_err(|source| DbError::Migrate {
-            database: database.clone(),
-            source,
-        })?
-        .run(&pool)
-        .await
-        .map_err(|source| DbError::Migrate { database, source })?;
+    migrate(config, migrator).await?;
     Ok(pool)
 }
 
@@ -163,29 +192,301 @@ fn is_unreachable(error: &sqlx::Error) -> bool {
     }
 }
 
-/// `migrator` that accepts applied versions it does not know. During a rollout or a
-/// rollback the database may already hold the next release's migration (expand/contract:
-/// each migration stays compatible with the previous release), and the older binary must
-/// still start; sqlx refuses by default (`VersionMissing`). A known migration whose
-/// checksum changed is still refused.
-async fn tolerant(migrator: &Migrator) -> Result<Migrator, sqlx::migrate::MigrateError> {
-    let mut tolerant = Migrator::new(Resolved(migrator.iter().cloned().collect())).await?;
-    tolerant.set_ignore_missing(true);
-    Ok(tolerant)
+/// The `application_name` of the connection that migrates, as `pg_stat_activity`
+/// shows it.
+pub const MIGRATOR_APPLICATION_NAME: &str = "govwx-migrator";
+
+/// First pause after an attempt gave up on a lock; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Applies `migrator`'s pending migrations on a connection of its own, whose
+/// `lock_timeout` is [`DbConfig::migration_lock_timeout`]: a migration that needs a lock
+/// (ALTER TABLE, CREATE INDEX) on a table a long transaction uses gives up after that
+/// timeout instead of queueing every other query on the table behind it for as long as
+/// that transaction lasts. The attempt is retried with back-off until
+/// [`DbConfig::migration_deadline`]. The pool's connections never get this setting.
+///
+/// Applied versions this binary does not know are accepted: during a rollout or a
+/// rollback the database may already hold the next release's migration
+/// (expand/contract: each migration stays compatible with the previous release), and
+/// the older binary must still start. A known migration whose checksum changed is
+/// refused.
+pub async fn migrate(config: &DbConfig, migrator: &Migrator) -> Result<(), DbError> {
+    let database = config.database();
+    let failed = |source: MigrateError| DbError::Migrate {
+        database: database.clone(),
+        source,
+    };
+    let mut conn = config
+        .options
+        .clone()
+        .application_name(MIGRATOR_APPLICATION_NAME)
+        .connect()
+        .await
+        .map_err(|source| DbError::Connect {
+            database: database.clone(),
+            source,
+        })?;
+    let key = take_migration_lock(&mut conn, &database)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    let outcome = migrate_locked(&mut conn, config, migrator, &database).await;
+    // Closing the session releases the advisory lock too, should the unlock fail.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    outcome
 }
 
-/// Migrations already resolved (by `sqlx::migrate!()`), as a source for [`Migrator::new`].
-#[derive(Debug)]
-struct Resolved(Vec<sqlx::migrate::Migration>);
+/// How often a migrator polls for the advisory lock another one holds.
+const LOCK_POLL: Duration = Duration::from_millis(500);
 
-impl sqlx::migrate::MigrationSource<'static> for Resolved {
-    fn resolve(
-        self,
-    ) -> futures::future::BoxFuture<
-        'static,
-        Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
-    > {
-        Box::pin(async move { Ok(self.0) })
+/// Takes the advisory lock that makes migrators of one database take turns (replicas
+/// starting together, the migration Job), and returns its key. It is sqlx's lock, so
+/// the binaries of earlier releases, which take it through sqlx, take turns with this
+/// one. A waiter polls instead of waiting in `pg_advisory_lock`: a statement waiting
+/// holds a snapshot, which a CREATE INDEX CONCURRENTLY of the migrator it waits for
+/// would wait for in turn (a deadlock, stats-svc migration 0012). Waiting holds up
+/// only other migrators, and the one migrating is bounded by its own deadline.
+async fn take_migration_lock(conn: &mut PgConnection, database: &str) -> Result<i64, sqlx::Error> {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let key = migration_lock_key(&name);
+    let mut waited = false;
+    loop {
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+        if taken {
+            return Ok(key);
+        }
+        if !waited {
+            tracing::info!(%database, "another process is migrating this database; waiting for it");
+            waited = true;
+        }
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+}
+
+/// The advisory lock key sqlx's migrator takes for `database` (sqlx-postgres'
+/// `generate_lock_id`: a constant times the CRC-32 of the name), as `pg_locks` shows it
+/// (`classid` the high 32 bits, `objid` the low).
+pub fn migration_lock_key(database: &str) -> i64 {
+    0x3d32_ad9e * i64::from(crc32(database.as_bytes()))
+}
+
+/// CRC-32 (ISO HDLC, the zlib one).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Applies the pending migrations under the advisory lock, retrying an attempt that gave
+/// up on a lock.
+async fn migrate_locked(
+    conn: &mut PgConnection,
+    config: &DbConfig,
+    migrator: &Migrator,
+    database: &str,
+) -> Result<(), DbError> {
+    let failed = |source: MigrateError| DbError::Migrate {
+        database: database.to_owned(),
+        source,
+    };
+    conn.ensure_migrations_table().await.map_err(failed)?;
+    let started = tokio::time::Instant::now();
+    let deadline = started + config.migration_deadline;
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let (migration, error) = match apply_pending(conn, config, migrator, database).await {
+            Ok(()) => return Ok(()),
+            Err(failure) => failure,
+        };
+        // A `-- no-transaction` migration is not rolled back whole: it is not retried.
+        let retryable = !migration.is_some_and(|m| m.no_tx);
+        let source = match lock_conflict(error) {
+            Ok(source) if retryable => source,
+            Ok(source) => {
+                let version = migration.map(|m| m.version).unwrap_or_default();
+                return Err(failed(MigrateError::ExecuteMigration(source, version)));
+            }
+            Err(error) => return Err(failed(error)),
+        };
+        let (version, description) = migration
+            .map(|m| (m.version, m.description.to_string()))
+            .unwrap_or_default();
+        // The failed transaction's ROLLBACK is only queued by sqlx; until it is sent,
+        // the aborted transaction keeps every lock it had taken (another table's, say)
+        // through the pause below. The round trip sends it now.
+        conn.ping().await.map_err(|e| failed(e.into()))?;
+        let oldest = oldest_transaction(conn).await;
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            tracing::error!(
+                %database, version, %description, attempts,
+                waited = %shown(now - started),
+                oldest_transaction = %oldest,
+                "migration gave up: could not take its locks before DATABASE_MIGRATION_DEADLINE"
+            );
+            return Err(DbError::MigrationLocked {
+                database: database.to_owned(),
+                version,
+                description,
+                attempts,
+                waited: now - started,
+                lock_timeout: config.migration_lock_timeout,
+                source,
+            });
+        }
+        // The last attempt comes at the deadline itself.
+        let pause = backoff.min(deadline - now);
+        tracing::warn!(
+            %database, version, %description, attempt = attempts,
+            lock_timeout = %shown(config.migration_lock_timeout),
+            retry_in = %shown(pause),
+            oldest_transaction = %oldest,
+            error = %source,
+            "migration waited longer than the lock timeout for a lock others hold; \
+             nothing of it was applied, retrying"
+        );
+        tokio::time::sleep(pause).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One attempt: every pending migration in order. On failure, the migration being
+/// applied (none while reading the applied versions) and the error.
+async fn apply_pending<'m>(
+    conn: &mut PgConnection,
+    config: &DbConfig,
+    migrator: &'m Migrator,
+    database: &str,
+) -> Result<(), (Option<&'m Migration>, MigrateError)> {
+    set_lock_timeout(conn, config.migration_lock_timeout)
+        .await
+        .map_err(|e| (None, e.into()))?;
+    if let Some(version) = conn.dirty_version().await.map_err(|e| (None, e))? {
+        return Err((None, MigrateError::Dirty(version)));
+    }
+    let applied: HashMap<i64, _> = conn
+        .list_applied_migrations()
+        .await
+        .map_err(|e| (None, e))?
+        .into_iter()
+        .map(|m| (m.version, m.checksum))
+        .collect();
+    for migration in migrator.iter() {
+        if migration.migration_type.is_down_migration() {
+            continue;
+        }
+        match applied.get(&migration.version) {
+            Some(checksum) if *checksum != migration.checksum => {
+                return Err((None, MigrateError::VersionMismatch(migration.version)));
+            }
+            Some(_) => {}
+            None => {
+                // A `-- no-transaction` migration exists for CREATE INDEX CONCURRENTLY
+                // (one statement): its waits block no reads or writes, and a build that
+                // a timeout cancels leaves an INVALID index behind that makes every
+                // retry fail, so it waits as long as it must.
+                if migration.no_tx {
+                    set_lock_timeout(conn, Duration::ZERO)
+                        .await
+                        .map_err(|e| (Some(migration), e.into()))?;
+                }
+                let elapsed = conn
+                    .apply(migration)
+                    .await
+                    .map_err(|e| (Some(migration), e))?;
+                if migration.no_tx {
+                    set_lock_timeout(conn, config.migration_lock_timeout)
+                        .await
+                        .map_err(|e| (Some(migration), e.into()))?;
+                }
+                tracing::info!(
+                    %database,
+                    version = migration.version,
+                    description = %migration.description,
+                    elapsed = ?elapsed,
+                    "applied migration"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A duration for a log line or an error, to the millisecond.
+fn shown(duration: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_millis(duration.as_millis() as u64))
+}
+
+/// Sets the session's `lock_timeout`; zero waits without limit.
+async fn set_lock_timeout(conn: &mut PgConnection, timeout: Duration) -> Result<(), sqlx::Error> {
+    // Whole milliseconds, rounded up: a timeout under 1 ms would round to 0, "no limit".
+    let millis = timeout.as_nanos().div_ceil(1_000_000);
+    sqlx::query(&format!("SET lock_timeout = {millis}"))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The database error of an attempt that gave up on a lock: `lock_timeout` expired
+/// (55P03), or PostgreSQL chose it as a deadlock's victim (40P01). Both roll the
+/// migration's transaction back whole, so trying again later is safe. Any other
+/// error is given back.
+fn lock_conflict(error: MigrateError) -> Result<sqlx::Error, MigrateError> {
+    let is_conflict = |source: &sqlx::Error| {
+        matches!(source, sqlx::Error::Database(e)
+            if matches!(e.code().as_deref(), Some("55P03" | "40P01")))
+    };
+    match error {
+        MigrateError::Execute(source) | MigrateError::ExecuteMigration(source, _)
+            if is_conflict(&source) =>
+        {
+            Ok(source)
+        }
+        error => Err(error),
+    }
+}
+
+/// The oldest open transaction on the database besides the migrator, for the log of an
+/// attempt that gave up: most often the one holding the lock.
+async fn oldest_transaction(conn: &mut PgConnection) -> String {
+    let row: Result<Option<(i32, String, String, f64)>, _> = sqlx::query_as(
+        "SELECT pid, coalesce(application_name, ''), coalesce(state, ''),
+                extract(epoch FROM now() - xact_start)::float8
+           FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND xact_start IS NOT NULL
+          ORDER BY xact_start LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await;
+    match row {
+        Ok(Some((pid, application, state, age))) => format!(
+            "pid {pid} ({application:?}, {state}) open for {}",
+            shown(Duration::from_secs(age.max(0.0) as u64))
+        ),
+        Ok(None) => "none".to_owned(),
+        Err(e) => format!("unknown ({e})"),
     }
 }
 
@@ -263,6 +564,28 @@ pub async fn claim_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_migration_lock_key_is_a_crc32_of_the_name() {
+        // The CRC-32 check value; tests/migration_locks.rs compares the key with the
+        // lock sqlx's own migrator takes.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn the_migration_lock_timeout_defaults_to_5s_and_is_never_off() {
+        let config = DbConfig::from_env(&Env::from_pairs([("X", "")]), "x").unwrap();
+        assert_eq!(config.migration_lock_timeout, Duration::from_secs(5));
+        assert_eq!(config.migration_deadline, Duration::from_secs(120));
+        let env = Env::from_pairs([("DATABASE_MIGRATION_LOCK_TIMEOUT", "0")]);
+        let error = DbConfig::from_env(&env, "x").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("DATABASE_MIGRATION_LOCK_TIMEOUT"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn server_url_gets_the_service_database() {
