@@ -9,7 +9,7 @@ use super::AppError;
 use super::inspection::{
     REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths, tickets_opened_in_window,
 };
-use super::ranking::{Ranked, monthly_rankings};
+use super::ranking::{Ranked, Ranking, monthly_ranking, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
 use crate::domain::autoreply::AutoReplySource;
@@ -19,6 +19,7 @@ use crate::domain::inspection::{
 use crate::domain::rollup::{Metric, office_day};
 use crate::domain::wci::WciVersion;
 use crate::store::alarms::{self, AlarmRow};
+use crate::store::reach::{self, PullFailure};
 use crate::store::{articles, rollups};
 
 /// One day's figures of an account's charts.
@@ -64,6 +65,9 @@ pub struct AccountPage {
     pub alarms: Vec<AlarmRow>,
     /// The inspection's interaction window, in days (the readiness line's "近 N 天").
     pub interaction_days: i64,
+    /// The account's failing datacube pulls (its reach and WCI figures stop at each
+    /// one's last day pulled).
+    pub pull_failures: Vec<PullFailure>,
 }
 
 /// How many keys each top list of the hits shows.
@@ -157,6 +161,7 @@ pub async fn account_page(
         recent_opened,
         alarms,
         interaction_days: rules.interaction_days,
+        pull_failures: reach::failures(db, Some(&scope)).await?,
     })
 }
 
@@ -288,17 +293,17 @@ pub async fn overview(
     Ok((lines, alarms))
 }
 
-/// The ranking page: the month's list and each account's WCI over the six months up to it.
+/// The ranking page at `now`: the month's list (every account in reach, whether final)
+/// and each account's WCI over the six months up to it.
 pub async fn ranking_page(
     db: &PgPool,
     accounts: Option<&[String]>,
     month: NaiveDate,
     version: WciVersion,
-) -> Result<(Vec<Ranked>, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<(Ranking, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
     let trend = monthly_rankings(db, accounts, month, 6, version).await?;
-    let list = trend
-        .last()
-        .map(|(_, list)| list.clone())
-        .unwrap_or_default();
-    Ok((list, trend))
+    let ranking = monthly_ranking(db, accounts, month, version, now, office).await?;
+    Ok((ranking, trend))
 }

@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::figures::{self, FigureEntry};
+use crate::domain::reach::{CubeApi, article_pull_behind, figures_final_on, period_provisional};
 use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
 use crate::store::articles::{self, ArticleEntry};
+use crate::store::reach;
 
 /// One account's place in a month's list.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,8 +19,36 @@ pub struct Ranked {
     pub rank: u32,
     pub account: String,
     pub wci: f64,
+    /// Articles counted (those with figures).
     pub articles: u64,
     pub reads: u64,
+    /// Published nothing in the period: ranked after every account with articles, all
+    /// such accounts sharing one place.
+    pub published_nothing: bool,
+    /// Its datacube article pull is failing and has not reached the period's last day,
+    /// so its figures (and the list) are not final.
+    pub figures_incomplete: bool,
+}
+
+impl Ranked {
+    /// Whether the account has a WCI in the period (an article with figures).
+    pub fn has_index(&self) -> bool {
+        self.articles > 0
+    }
+}
+
+/// A period's list and whether it is final.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    pub list: Vec<Ranked>,
+    /// The day (from 08:00 office time) the day-7 figures of the period's last
+    /// articles can be pulled.
+    pub final_on: NaiveDate,
+    /// Before `final_on`: day-7 figures of the period's articles are still to come.
+    pub awaiting_figures: bool,
+    /// The figures may still change: before `final_on`, or while an account of the
+    /// list has incomplete figures (`Ranked::figures_incomplete`).
+    pub provisional: bool,
 }
 
 /// The first and last day of the month that starts on `first`.
@@ -35,16 +65,29 @@ pub fn week_span(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     (sunday, sunday + chrono::Days::new(6))
 }
 
-/// Every account in `accounts` (`None`: all) that published in the month starting on
-/// `first`, ranked by `version`'s WCI over the articles' day-7 figures (d = 30).
+/// Every account in `accounts` (`None`: all) the service knows, ranked by `version`'s
+/// WCI over the articles' day-7 figures (d = 30) of the month starting on `first`,
+/// those without articles last; provisional as [`Ranking::provisional`] at `now`.
 pub async fn monthly_ranking(
     db: &PgPool,
     accounts: Option<&[String]>,
     first: NaiveDate,
     version: WciVersion,
-) -> Result<Vec<Ranked>, AppError> {
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<Ranking, AppError> {
     let (from, to) = month_span(first.with_day(1).unwrap_or(first));
-    ranking(db, accounts, from, to, time_base(30, true), version).await
+    ranking(
+        db,
+        accounts,
+        from,
+        to,
+        time_base(30, true),
+        version,
+        now,
+        office,
+    )
+    .await
 }
 
 /// The weekly list (Sunday to Saturday, d = 7) of the week holding `day`.
@@ -53,9 +96,11 @@ pub async fn weekly_ranking(
     accounts: Option<&[String]>,
     day: NaiveDate,
     version: WciVersion,
-) -> Result<Vec<Ranked>, AppError> {
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<Ranking, AppError> {
     let (from, to) = week_span(day);
-    ranking(db, accounts, from, to, 7, version).await
+    ranking(db, accounts, from, to, 7, version, now, office).await
 }
 
 /// The monthly lists of the `months` months ending with the one starting on `last`,
@@ -89,6 +134,7 @@ pub async fn monthly_rankings(
     Ok(lists)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn ranking(
     db: &PgPool,
     accounts: Option<&[String]>,
@@ -96,9 +142,50 @@ async fn ranking(
     to: NaiveDate,
     days: u32,
     version: WciVersion,
-) -> Result<Vec<Ranked>, AppError> {
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<Ranking, AppError> {
     let rows = articles::published_between(db, accounts, from, to).await?;
-    Ok(rank(rows.iter(), days, version))
+    let mut list = rank(rows.iter(), days, version);
+    // An account that published nothing is what a leader must see most: it stays in
+    // the list, after every account with an index.
+    let in_scope = |account: &String| accounts.is_none_or(|scope| scope.contains(account));
+    let published = articles::accounts_published_between(db, from, to).await?;
+    let known = articles::known_accounts(db, from).await?;
+    let place = u32::try_from(list.len() + 1).unwrap_or(u32::MAX);
+    for account in known.into_iter().filter(in_scope) {
+        if list.iter().any(|r| r.account == account) {
+            continue;
+        }
+        list.push(Ranked {
+            rank: place,
+            published_nothing: !published.contains(&account),
+            account,
+            wci: 0.0,
+            articles: 0,
+            reads: 0,
+            figures_incomplete: false,
+        });
+    }
+    let mut incomplete = false;
+    for failure in reach::failures(db, accounts).await? {
+        if failure.api != CubeApi::ArticleTotal.as_str()
+            || !article_pull_behind(true, failure.last_day, to)
+        {
+            continue;
+        }
+        if let Some(entry) = list.iter_mut().find(|r| r.account == failure.account) {
+            entry.figures_incomplete = true;
+            incomplete = true;
+        }
+    }
+    let awaiting_figures = period_provisional(to, now, office);
+    Ok(Ranking {
+        list,
+        final_on: figures_final_on(to),
+        awaiting_figures,
+        provisional: awaiting_figures || incomplete,
+    })
 }
 
 /// Ranks the accounts of `rows` by `version`'s WCI over a period of `days`.
@@ -132,6 +219,8 @@ fn rank<'a>(
                 wci: version.score(&period),
                 articles: period.articles,
                 reads: period.total.reads as u64,
+                published_nothing: false,
+                figures_incomplete: false,
             }
         })
         .collect();

@@ -17,14 +17,20 @@ use crate::domain::rollup::{Metric, Tally};
 use crate::store::reach::{self, PulledArticle};
 
 /// What one pull did for one account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct PullReport {
-    /// Datacube calls made.
+    /// Datacube calls made (failed ones included).
     pub calls: usize,
+    /// The APIs whose pull failed this time, and why (recorded in `datacube_failures`;
+    /// the other APIs were still pulled).
+    pub failures: Vec<(CubeApi, wechat::api::ApiError)>,
 }
 
 /// Pulls every API's due range for `account` at `now`, oldest chunk first, stopping
-/// early (progress kept) when `stop` says so.
+/// early (progress kept) when `stop` says so. A failing call ends its API's pull for
+/// this run, is recorded (`datacube_failures`, `stats_datacube_failures_total{api}`)
+/// and leaves the other APIs to be pulled: a refused user summary must not hold back
+/// the articles' day-7 figures the ranking reads. Errors only for the database.
 pub async fn pull_account(
     db: &PgPool,
     client: &Client,
@@ -36,21 +42,68 @@ pub async fn pull_account(
 ) -> Result<PullReport, AppError> {
     let latest = latest_available(now, office);
     let mut report = PullReport::default();
-    for api in CubeApi::ALL {
+    'apis: for api in CubeApi::ALL {
         let done = reach::progress(db, account, api.as_str()).await?;
-        let Some((from, to)) = due_range(api, done, latest, backfill_days) else {
-            continue;
-        };
-        for (begin, end) in chunks(from, to, api.max_span()) {
-            if stop() {
-                return Ok(report);
+        if let Some((from, to)) = due_range(api, done, latest, backfill_days) {
+            for (begin, end) in chunks(from, to, api.max_span()) {
+                if stop() {
+                    return Ok(report);
+                }
+                report.calls += 1;
+                match fetch(client, account, api, begin, end).await {
+                    Ok((values, articles)) => {
+                        reach::store_chunk(db, account, api.as_str(), end, &values, &articles)
+                            .await?;
+                    }
+                    Err(error) => {
+                        let reason = failure_reason(&error);
+                        metrics::counter!(
+                            "stats_datacube_failures_total",
+                            "api" => api.as_str(),
+                            "reason" => reason.clone(),
+                        )
+                        .increment(1);
+                        reach::record_failure(
+                            db,
+                            account,
+                            api.as_str(),
+                            &failure_text(&error),
+                            now,
+                        )
+                        .await?;
+                        report.failures.push((api, error));
+                        continue 'apis;
+                    }
+                }
             }
-            let (values, articles) = fetch(client, account, api, begin, end).await?;
-            report.calls += 1;
-            reach::store_chunk(db, account, api.as_str(), end, &values, &articles).await?;
         }
+        reach::clear_failure(db, account, api.as_str()).await?;
     }
     Ok(report)
+}
+
+/// Why a call failed, as a metric label: WeChat's errcode, or the kind of failure.
+fn failure_reason(error: &wechat::api::ApiError) -> String {
+    use wechat::api::ApiError;
+    match error {
+        ApiError::Wechat { code, .. } => code.0.to_string(),
+        ApiError::Timeout => "timeout".to_owned(),
+        ApiError::Http(_) => "transport".to_owned(),
+        ApiError::Status(_) => "http_status".to_owned(),
+        ApiError::Decode(_) => "decode".to_owned(),
+        _ => "token".to_owned(),
+    }
+}
+
+/// Why a call failed, as the dashboard shows it: the errcode and WeChat's message.
+fn failure_text(error: &wechat::api::ApiError) -> String {
+    let text = error.to_string();
+    // WeChat's errmsg ends with a request id ("rid: …") useful to support only.
+    text.split(" rid:")
+        .next()
+        .unwrap_or(&text)
+        .trim()
+        .to_owned()
 }
 
 async fn fetch(
@@ -59,7 +112,7 @@ async fn fetch(
     api: CubeApi,
     begin: NaiveDate,
     end: NaiveDate,
-) -> Result<(Vec<Tally>, Vec<PulledArticle>), AppError> {
+) -> Result<(Vec<Tally>, Vec<PulledArticle>), wechat::api::ApiError> {
     let mut sums: BTreeMap<(NaiveDate, Metric, String), i64> = BTreeMap::new();
     let mut add = |day, metric, key: String, value: u64| {
         *sums.entry((day, metric, key)).or_default() += i64::try_from(value).unwrap_or(i64::MAX);
@@ -179,6 +232,16 @@ pub async fn take_lease(
     lease: chrono::TimeDelta,
 ) -> Result<bool, AppError> {
     Ok(reach::take_lease(db, LEASE, holder, now, now + lease).await?)
+}
+
+/// Forgets the failures of accounts other than `accounts` (no longer pulled).
+pub async fn forget_failures_except(db: &PgPool, accounts: &[String]) -> Result<(), AppError> {
+    Ok(reach::forget_failures_except(db, accounts).await?)
+}
+
+/// How many accounts have a failing datacube pull (`stats_datacube_accounts_failing`).
+pub async fn failing_accounts(db: &PgPool) -> Result<i64, AppError> {
+    Ok(reach::failing_accounts(db).await?)
 }
 
 /// Gives the datacube lease back.

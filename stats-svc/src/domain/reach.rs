@@ -88,12 +88,32 @@ pub fn last_finished_month(today: NaiveDate) -> NaiveDate {
 /// month's WCI is provisional.
 pub fn month_final_on(month: NaiveDate) -> NaiveDate {
     let last_day = month.with_day(1).unwrap_or(month) + Months::new(1) - Days::new(1);
+    figures_final_on(last_day)
+}
+
+/// The day (from 08:00 office time) the day-7 figures of the articles of `last_day`
+/// (a period's last) can be pulled.
+pub fn figures_final_on(last_day: NaiveDate) -> NaiveDate {
     last_day + Days::new(CubeApi::ArticleTotal.settle_days() + 1)
 }
 
 /// Whether some of `month`'s article figures may still be pulled at `now`.
 pub fn month_provisional(month: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
     latest_available(now, office) + Days::new(1) < month_final_on(month)
+}
+
+/// Whether some article figures of a period ending on `last_day` may still be pulled
+/// at `now` (by the calendar: see [`article_pull_behind`] for an account whose pulls fail).
+pub fn period_provisional(last_day: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
+    latest_available(now, office) + Days::new(1) < figures_final_on(last_day)
+}
+
+/// Whether an account's figures of a period ending on `last_day` are incomplete
+/// because its article pull (`getarticletotal`) is failing: it has not reached that
+/// day (`reached`: the last day pulled, if any). Such a period is not final whatever
+/// the calendar says, until the pull catches up.
+pub fn article_pull_behind(failing: bool, reached: Option<NaiveDate>, last_day: NaiveDate) -> bool {
+    failing && reached.is_none_or(|day| day < last_day)
 }
 
 /// The calls that cover `from..=to`, each at most `max_span` days, oldest first.
@@ -161,6 +181,22 @@ mod tests {
             at("2026-12-07T00:00:00Z"),
             office()
         ));
+    }
+
+    #[test]
+    fn a_failing_article_pull_leaves_the_periods_it_did_not_reach_incomplete() {
+        let end = day("2026-10-31");
+        assert!(article_pull_behind(true, Some(day("2026-10-20")), end));
+        assert!(article_pull_behind(true, None, end), "it never pulled");
+        assert!(
+            !article_pull_behind(true, Some(end), end),
+            "it reached the month's end first"
+        );
+        assert!(
+            !article_pull_behind(false, Some(day("2026-10-20")), end),
+            "behind by the calendar only"
+        );
+        assert_eq!(figures_final_on(end), month_final_on(day("2026-10-01")));
     }
 
     #[test]

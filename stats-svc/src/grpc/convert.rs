@@ -123,6 +123,8 @@ pub fn ranked(r: &Ranked) -> pb::RankedAccount {
         wci: r.wci,
         articles: r.articles,
         reads: r.reads,
+        published_nothing: r.published_nothing,
+        figures_incomplete: r.figures_incomplete,
     }
 }
 
@@ -164,6 +166,8 @@ pub fn readiness(account: &AccountId, day: NaiveDate, r: Readiness) -> pb::Readi
         reply_path_messages: r.reply_path.messages,
         reply_path_answered: r.reply_path.answered,
         acknowledged_in_time: r.acknowledged_in_time,
+        acknowledge_judged: r.acknowledge_judged,
+        acknowledged_on_time: r.acknowledged_on_time,
         alarms: r.alarms.into_iter().map(alarm).collect(),
     }
 }
@@ -208,6 +212,45 @@ mod tests {
         assert!(message(range("2024-01-01", "2026-11-01").unwrap_err()).starts_with("to:"));
         assert!(message(month("2026-13").unwrap_err()).starts_with("month:"));
         assert_eq!(month("2026-11").unwrap().to_string(), "2026-11-01");
+    }
+
+    #[test]
+    fn a_readiness_report_says_how_many_tickets_its_share_judged() {
+        let report = |judged: i64, on_time: i64| Readiness {
+            last_published_on: None,
+            days_since_update: None,
+            update_ok: false,
+            recent_tickets: 0,
+            recent_answered: 0,
+            recent_auto_replies: 0,
+            reply_path: crate::domain::inspection::ReplyPath::default(),
+            interaction_ok: true,
+            acknowledged_in_time: if judged == 0 {
+                1.0
+            } else {
+                on_time as f64 / judged as f64
+            },
+            acknowledge_judged: judged,
+            acknowledged_on_time: on_time,
+            alarms: Vec::new(),
+        };
+        let account = AccountId::parse("chenzhou").unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        // Nothing judged: the share stays 1 for older clients, the base says 0.
+        let none = readiness(&account, day, report(0, 0));
+        assert_eq!(
+            (none.acknowledged_in_time, none.acknowledge_judged),
+            (1.0, 0)
+        );
+        let all = readiness(&account, day, report(4, 4));
+        assert_eq!(
+            (
+                all.acknowledged_in_time,
+                all.acknowledge_judged,
+                all.acknowledged_on_time
+            ),
+            (1.0, 4, 4)
+        );
     }
 
     #[test]

@@ -181,24 +181,35 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             })?
         };
         let scope = caller.accounts.filter();
-        let (ranked, week_from) = if req.week_of.is_empty() {
+        let (now, office) = (chrono::Utc::now(), self.settings.office);
+        let (ranking, week_from) = if req.week_of.is_empty() {
             let first = convert::month(&req.month)?;
-            let ranked = app::ranking::monthly_ranking(&self.db, scope.as_deref(), first, version)
-                .await
-                .map_err(GrpcError::from)?;
-            (ranked, String::new())
+            let ranking = app::ranking::monthly_ranking(
+                &self.db,
+                scope.as_deref(),
+                first,
+                version,
+                now,
+                office,
+            )
+            .await
+            .map_err(GrpcError::from)?;
+            (ranking, String::new())
         } else {
             let day = convert::day("week_of", &req.week_of)?;
-            let ranked = app::ranking::weekly_ranking(&self.db, scope.as_deref(), day, version)
-                .await
-                .map_err(GrpcError::from)?;
-            (ranked, app::ranking::week_span(day).0.to_string())
+            let ranking =
+                app::ranking::weekly_ranking(&self.db, scope.as_deref(), day, version, now, office)
+                    .await
+                    .map_err(GrpcError::from)?;
+            (ranking, app::ranking::week_span(day).0.to_string())
         };
         Ok(Response::new(pb::MonthlyRanking {
             month: req.month.clone(),
             version: version.name.to_owned(),
-            accounts: ranked.iter().map(convert::ranked).collect(),
+            accounts: ranking.list.iter().map(convert::ranked).collect(),
             week_from,
+            provisional: ranking.provisional,
+            final_on: ranking.final_on.to_string(),
         }))
     }
 

@@ -228,12 +228,18 @@ async fn ranking(
         .as_deref()
         .and_then(WciVersion::by_name)
         .unwrap_or(V14_2);
-    match app::dashboard::ranking_page(&state.db, viewer.accounts.as_deref(), month, version).await
+    match app::dashboard::ranking_page(
+        &state.db,
+        viewer.accounts.as_deref(),
+        month,
+        version,
+        now,
+        state.settings.office,
+    )
+    .await
     {
-        Ok((list, trend)) => {
-            let provisional = reach::month_provisional(month, now, state.settings.office)
-                .then(|| reach::month_final_on(month));
-            Html(pages::ranking(month, version, provisional, &list, &trend)).into_response()
+        Ok((ranking, trend)) => {
+            Html(pages::ranking(month, version, &ranking, &trend)).into_response()
         }
         Err(error) => internal(error),
     }

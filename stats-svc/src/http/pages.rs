@@ -8,9 +8,10 @@ use chrono::{Datelike, NaiveDate};
 use serde_json::json;
 
 use crate::app::dashboard::{AccountLine, AccountPage};
-use crate::app::ranking::Ranked;
+use crate::app::ranking::{Ranked, Ranking};
 use crate::domain::wci::{VERSIONS, WciVersion};
 use crate::store::alarms::AlarmRow;
+use crate::store::reach::PullFailure;
 
 pub use platform::html::esc;
 
@@ -251,9 +252,10 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
     }
     table.push_str("</table>");
     let r = &page.readiness;
+    let failing = pull_failures(&page.pull_failures);
     let body = format!(
         "<form class=\"inline\" method=\"get\"><strong>{name}</strong>\
-         <select name=\"days\">{options}</select><button>查看</button></form>\
+         <select name=\"days\">{options}</select><button>查看</button></form>{failing}\
          <p>最近发布：{last} · 更新 {update} · 互动 {interaction} · 近 {window} 天留言 {opened} 件，已回应 {answered} 件，超过受理时限未回应 {late} 件，自动回复 {auto} 次</p>\
          <div class=\"grid\">\
          <div class=\"card\"><h2>粉丝增长</h2><div id=\"followers\" class=\"chart\"></div></div>\
@@ -352,27 +354,74 @@ chart('compliance').setOption({tooltip:{},grid:{left:110,right:40,bottom:20},
  series:[{type:'bar',data:d.compliance,label:{show:true,position:'right',formatter:'{c}%'},itemStyle:{color:'#1565c0'}}]});
 "#;
 
-/// The monthly WCI ranking and its six-month trend; `provisional`: the day the month's
-/// last day-7 figures come in, while some are still to come.
+/// The account's failing datacube pulls: what is missing since when, and why.
+fn pull_failures(failures: &[PullFailure]) -> String {
+    if failures.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{api}（数据截至 {last}，自 {since} 起连续失败 {n} 次：{error}）",
+                api = esc(&f.api),
+                last = f
+                    .last_day
+                    .map_or_else(|| "无".to_owned(), |d| d.to_string()),
+                since = f.first_failed_at.format("%Y-%m-%d %H:%M UTC"),
+                n = f.failures,
+                error = esc(&f.error),
+            )
+        })
+        .collect();
+    format!(
+        "<p class=\"bad\">微信数据接口拉取失败，阅读与 WCI 数据不全，相关月份排名未定：{}</p>",
+        items.join("；")
+    )
+}
+
+/// The monthly WCI ranking and its six-month trend, marked 数据未定 while the month's
+/// day-7 figures are still to come or an account's datacube pull is failing.
 pub fn ranking(
     month: NaiveDate,
     version: WciVersion,
-    provisional: Option<NaiveDate>,
-    list: &[Ranked],
+    ranking: &Ranking,
     trend: &[(NaiveDate, Vec<Ranked>)],
 ) -> String {
+    let list = &ranking.list;
     let month_text = month.format("%Y-%m").to_string();
     let mut table = String::from(
         "<table><tr><th>名次</th><th>公众号</th><th>WCI</th><th>文章数</th><th>阅读数</th></tr>",
     );
     for r in list {
+        let flag = if r.figures_incomplete {
+            " <span class=\"bad\">数据不全</span>"
+        } else {
+            ""
+        };
+        let (wci, articles, reads) = if r.has_index() {
+            (
+                format!("{:.2}", r.wci),
+                r.articles.to_string(),
+                r.reads.to_string(),
+            )
+        } else if r.published_nothing {
+            (
+                "—".to_owned(),
+                "0 <span class=\"bad\">无发文</span>".to_owned(),
+                "—".to_owned(),
+            )
+        } else {
+            (
+                "—".to_owned(),
+                "<span class=\"muted\">待统计</span>".to_owned(),
+                "—".to_owned(),
+            )
+        };
         let _ = write!(
             table,
-            "<tr><td>{}</td><td><a href=\"/account/{id}\">{id}</a></td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><a href=\"/account/{id}\">{id}</a>{flag}</td><td>{wci}</td><td>{articles}</td><td>{reads}</td></tr>",
             r.rank,
-            r.wci,
-            r.articles,
-            r.reads,
             id = esc(&r.account),
         );
     }
@@ -380,7 +429,7 @@ pub fn ranking(
         table.push_str("<tr><td colspan=\"5\" class=\"muted\">本月暂无文章数据</td></tr>");
     }
     table.push_str("</table>");
-    let top: Vec<&Ranked> = list.iter().take(10).collect();
+    let top: Vec<&Ranked> = list.iter().filter(|r| r.has_index()).take(10).collect();
     let months: Vec<String> = trend
         .iter()
         .map(|(m, _)| m.format("%Y-%m").to_string())
@@ -393,7 +442,7 @@ pub fn ranking(
                 .map(|(_, ranked)| {
                     ranked
                         .iter()
-                        .find(|x| x.account == r.account)
+                        .find(|x| x.account == r.account && x.has_index())
                         .map(|x| (x.wci * 100.0).round() / 100.0)
                 })
                 .collect();
@@ -420,14 +469,26 @@ pub fn ranking(
             )
         })
         .collect();
-    let note = provisional
-        .map(|day| {
-            format!(
-                "<p class=\"muted\">数据未定：各文章按发布后第 7 天的数据计分，{} 08:00 后本月数据方告齐全，排名可能变动。</p>",
-                day.format("%Y-%m-%d")
-            )
-        })
-        .unwrap_or_default();
+    let mut note = String::new();
+    if ranking.awaiting_figures {
+        let _ = write!(
+            note,
+            "<p class=\"muted\">数据未定：各文章按发布后第 7 天的数据计分，{} 08:00 后本月数据方告齐全，排名可能变动。</p>",
+            ranking.final_on.format("%Y-%m-%d")
+        );
+    }
+    let incomplete: Vec<String> = list
+        .iter()
+        .filter(|r| r.figures_incomplete)
+        .map(|r| esc(&r.account))
+        .collect();
+    if !incomplete.is_empty() {
+        let _ = write!(
+            note,
+            "<p class=\"bad\">数据未定：{} 的微信数据接口拉取失败，本月文章数据不全；接口恢复并补齐后排名可能变动。</p>",
+            incomplete.join("、")
+        );
+    }
     let body = format!(
         "<form class=\"inline\" method=\"get\"><label>月份 <input type=\"month\" name=\"month\" value=\"{month_text}\"></label>\
          <label>算法 <select name=\"version\">{options}</select></label><button>查看</button></form>{note}\

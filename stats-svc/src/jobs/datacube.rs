@@ -12,7 +12,9 @@ use sqlx::PgPool;
 use wechat::api::Client;
 
 use super::Clock;
-use crate::app::reach::{pull_account, release_lease, take_lease};
+use crate::app::reach::{
+    failing_accounts, forget_failures_except, pull_account, release_lease, take_lease,
+};
 use crate::domain::AccountId;
 
 /// How long a lease lasts: far longer than one account's pull (a few hundred calls
@@ -66,15 +68,31 @@ impl DatacubeJob {
             )
             .await
             {
-                Ok(report) => calls += report.calls,
-                // One account's failure (a suspended account, an unverified one)
-                // does not stop the others; it is retried next run.
+                Ok(report) => {
+                    calls += report.calls;
+                    // One account's failure (a suspended account, a rotated AppSecret)
+                    // does not stop the others; it is recorded and retried next run.
+                    for (api, error) in &report.failures {
+                        tracing::warn!(
+                            account = account.as_str(),
+                            api = api.as_str(),
+                            %error,
+                            "datacube pull failed"
+                        );
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(account = account.as_str(), %error, "datacube pull failed");
                     result = Err(error);
                 }
             }
         }
+        let pulled: Vec<String> = self
+            .clients
+            .iter()
+            .map(|(account, _)| account.as_str().to_owned())
+            .collect();
+        forget_failures_except(&self.db, &pulled).await?;
         release_lease(&self.db, &self.holder).await?;
         metrics::counter!("stats_datacube_calls_total").increment(calls as u64);
         result.map(|()| Some(calls))
@@ -107,6 +125,14 @@ impl DatacubeJob {
                 }
                 outcome = self.run_once(&drain) => outcome,
             };
+            // Every replica exports the count from the database, so the gauge does not
+            // depend on which one holds the lease (nor stay stale on one that lost it).
+            match failing_accounts(&self.db).await {
+                Ok(failing) => {
+                    metrics::gauge!("stats_datacube_accounts_failing").set(failing as f64)
+                }
+                Err(error) => tracing::warn!(%error, "datacube failures not counted"),
+            }
             match outcome {
                 Ok(Some(calls)) if calls > 0 => tracing::info!(calls, "datacube pulled"),
                 Ok(_) => {}

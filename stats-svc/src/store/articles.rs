@@ -214,6 +214,22 @@ pub async fn published_between(
     .await
 }
 
+/// The accounts with an article published from `from` to `to` (inclusive), with
+/// figures or not.
+pub async fn accounts_published_between(
+    db: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT account FROM article_figures WHERE published_on BETWEEN $1 AND $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
 /// The latest day `account` published on, on or before `day`, of the articles still
 /// up at the end of `day`: a retracted article is gone from the account, and an
 /// inspector sees nothing of it.

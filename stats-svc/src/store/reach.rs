@@ -130,3 +130,88 @@ pub struct PulledArticle {
     pub reads: i64,
     pub shares: i64,
 }
+
+/// Records that pulling `api` for `account` failed at `at` with `error`; the first
+/// failure's time stays until the API succeeds again.
+pub async fn record_failure(
+    db: &PgPool,
+    account: &AccountId,
+    api: &str,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO datacube_failures (account, api, error, first_failed_at, last_failed_at, failures)
+         VALUES ($1, $2, $3, $4, $4, 1)
+         ON CONFLICT (account, api) DO UPDATE SET error = EXCLUDED.error,
+             last_failed_at = EXCLUDED.last_failed_at,
+             failures = datacube_failures.failures + 1",
+    )
+    .bind(account.as_str())
+    .bind(api)
+    .bind(error)
+    .bind(at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Clears the failure of `api` for `account`: a pull of it succeeded, or nothing of it
+/// was due.
+pub async fn clear_failure(db: &PgPool, account: &AccountId, api: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM datacube_failures WHERE account = $1 AND api = $2")
+        .bind(account.as_str())
+        .bind(api)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Forgets the failures of accounts the job no longer pulls (taken out of
+/// `WECHAT_ACCOUNTS`), so they do not stay failing for ever.
+pub async fn forget_failures_except(db: &PgPool, accounts: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM datacube_failures WHERE NOT (account = ANY($1))")
+        .bind(accounts)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// How many accounts have a failing datacube pull.
+pub async fn failing_accounts(db: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(DISTINCT account) FROM datacube_failures")
+        .fetch_one(db)
+        .await
+}
+
+/// An account's failing datacube pull.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PullFailure {
+    pub account: String,
+    pub api: String,
+    pub error: String,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
+    pub failures: i64,
+    /// The last day of `api` pulled, if any.
+    pub last_day: Option<NaiveDate>,
+}
+
+/// The failing pulls of the accounts in `accounts` (`None`: every account), with how
+/// far each API got.
+pub async fn failures(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+) -> Result<Vec<PullFailure>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT f.account, f.api, f.error, f.first_failed_at, f.last_failed_at, f.failures,
+                p.last_day
+           FROM datacube_failures f
+           LEFT JOIN datacube_progress p ON p.account = f.account AND p.api = f.api
+          WHERE $1::text[] IS NULL OR f.account = ANY($1)
+          ORDER BY f.account, f.api",
+    )
+    .bind(accounts)
+    .fetch_all(db)
+    .await
+}

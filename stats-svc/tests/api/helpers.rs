@@ -42,6 +42,8 @@ const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
 /// and streams are removed (the fixtures are the last fields).
 pub struct TestApp {
     pub client: StatsServiceClient<Channel>,
+    /// The dashboard's port (open on loopback, at the system clock).
+    pub http_port: u16,
     pub jetstream: jetstream::Context,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -58,6 +60,7 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("stats-svc builds against the test database and NATS");
     let grpc_port = app.grpc_port();
+    let http_port = app.http_port();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -70,6 +73,7 @@ pub async fn spawn_app() -> TestApp {
     let jetstream = jetstream::new(test_nats.connect().await);
     TestApp {
         client: StatsServiceClient::new(channel),
+        http_port,
         jetstream,
         shutdown: Some(shutdown),
         server: Some(server),

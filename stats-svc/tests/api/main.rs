@@ -14,6 +14,8 @@ mod judging;
 mod migrations;
 mod moves;
 mod overview;
+mod pull_failures;
+mod ranking;
 mod readiness_page;
 mod rollups;
 mod scans;

@@ -1,0 +1,80 @@
+//! The monthly list as a leader reads it: an account that published nothing in the
+//! month is not left out but ranked after every account with articles, shown as
+//! 无发文 with no index, in gRPC and on the ranking page.
+
+use proto::stats::v1 as pb;
+
+use crate::helpers::{
+    COUNTY_KEY, T0, TestApp, VIEWER_KEY, authed, pull_articles, pulled, spawn_app, text_message,
+};
+
+async fn november(app: &TestApp, key: &str) -> Vec<pb::RankedAccount> {
+    app.client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts
+}
+
+#[tokio::test]
+async fn an_account_that_published_nothing_is_ranked_last_as_publishing_nothing() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-12", 300, 2)]).await;
+    // yizhang only hears from citizens: it published nothing in November.
+    app.publish(&text_message("yizhang", "y-1", T0)).await;
+    app.wait_for_overview("yizhang", |o| o.messages == 1).await;
+
+    let list = november(&app, VIEWER_KEY).await;
+    let places: Vec<(u32, &str, bool)> = list
+        .iter()
+        .map(|a| (a.rank, a.account.as_str(), a.published_nothing))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (1, "anren", false),
+            (2, "chenzhou", false),
+            (3, "yizhang", true)
+        ]
+    );
+    let yizhang = &list[2];
+    assert_eq!((yizhang.wci, yizhang.articles, yizhang.reads), (0.0, 0, 0));
+
+    // The county's key sees its own account, which published nothing: first and only.
+    let county = november(&app, COUNTY_KEY).await;
+    assert_eq!(county.len(), 1);
+    assert!(
+        county[0].published_nothing && county[0].rank == 1,
+        "{county:?}"
+    );
+
+    let page = reqwest::get(format!(
+        "http://127.0.0.1:{}/ranking?month=2026-11",
+        app.http_port
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let row = page
+        .split("<tr>")
+        .find(|row| row.contains("/account/yizhang"))
+        .expect("yizhang has a row in 全部排名");
+    assert!(
+        row.starts_with("<td>3</td>") && row.contains("<td>—</td>") && row.contains("无发文"),
+        "{row}"
+    );
+    db.close().await;
+    app.stop().await;
+}
