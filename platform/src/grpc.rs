@@ -164,6 +164,32 @@ pub fn caller<T>(request: &Request<T>) -> Result<&Caller, Status> {
     })
 }
 
+/// The [`key_digest`] of the key a call came with, put beside its [`Caller`] by
+/// [`AuthInterceptor`]: what outlives the call's start (a stream) looks the key up
+/// again with it ([`AuthInterceptor::caller_with_digest`]), so a key removed from
+/// the key file stops it too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CallerKey(pub [u8; 32]);
+
+impl fmt::Debug for CallerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallerKey(..)")
+    }
+}
+
+/// The key digest of a request that passed [`AuthInterceptor`].
+pub fn caller_key<T>(request: &Request<T>) -> Result<CallerKey, Status> {
+    request
+        .extensions()
+        .get::<CallerKey>()
+        .copied()
+        .ok_or_else(|| {
+            Status::unauthenticated(
+                "missing caller: the service is not behind the auth interceptor",
+            )
+        })
+}
+
 /// API keys and their callers. Keys are kept only as SHA-256 digests, so a heap
 /// dump or a debug print never shows one.
 #[derive(Clone, Default)]
@@ -358,6 +384,8 @@ pub struct AuthInterceptor {
 #[derive(Debug)]
 struct KeyRing {
     current: RwLock<Arc<ApiKeys>>,
+    /// Bumped after each swap, for what holds a caller beyond its call's start.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 impl AuthInterceptor {
@@ -368,6 +396,7 @@ impl AuthInterceptor {
         let every = keys.reload_every;
         let ring = Arc::new(KeyRing {
             current: RwLock::new(Arc::new(keys)),
+            reloads: tokio::sync::watch::Sender::new(0),
         });
         if let (Some(path), Ok(runtime)) = (source, tokio::runtime::Handle::try_current()) {
             // The content the keys were read from, so the first change is seen.
@@ -388,6 +417,12 @@ impl AuthInterceptor {
     pub fn caller_with_digest(&self, digest: &[u8]) -> Option<Caller> {
         let digest: [u8; 32] = digest.try_into().ok()?;
         self.current().by_digest.get(&digest).cloned()
+    }
+
+    /// Changes after each reload of the key file (never without one): a long-lived
+    /// call (a stream) awaits it to look its caller up again.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.keys.reloads.subscribe()
     }
 
     /// [`ApiKeys::department_reaches`] over the keys in use now.
@@ -439,6 +474,7 @@ async fn watch_key_file(
                 keys.reload_every = every;
                 let count = keys.len();
                 *ring.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                ring.reloads.send_modify(|generation| *generation += 1);
                 metrics::counter!("grpc_api_keys_reloads_total", "outcome" => "applied")
                     .increment(1);
                 tracing::info!(path = %path.display(), keys = count, "api keys reloaded");
@@ -473,13 +509,15 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 "authorization must be: Bearer <api key>",
             );
         };
-        let Some(caller) = self.current().lookup(key).cloned() else {
+        let digest = digest(key);
+        let Some(caller) = self.current().by_digest.get(&digest).cloned() else {
             return refuse("unknown_key", "unknown api key");
         };
         // The span of `GrpcTelemetryLayer` is current here; the department (never the
         // key) labels the rest of the call's logs.
         tracing::Span::current().record("department", caller.department.as_str());
         request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(CallerKey(digest));
         Ok(request)
     }
 }
@@ -625,6 +663,12 @@ mod tests {
         assert_eq!(caller.department, "social-security");
         assert!(caller.has_role(Role::Agent));
         assert!(!caller.has_role(Role::Publisher));
+        // The key's digest rides along, so a stream can look its caller up again.
+        let key = caller_key(&request).unwrap();
+        assert_eq!(
+            interceptor.caller_with_digest(&key.0).as_ref(),
+            Some(caller)
+        );
     }
 
     #[test]
@@ -782,16 +826,19 @@ mod tests {
             ("API_KEYS_RELOAD_INTERVAL", "20ms"),
         ]);
         let mut interceptor = AuthInterceptor::new(ApiKeys::from_env(&env).unwrap());
+        let reloads = interceptor.reloads();
         assert_eq!(
             call(&mut interceptor, "old-key-123456").unwrap().department,
             "press"
         );
+        assert!(!reloads.has_changed().unwrap(), "nothing reloaded yet");
 
         std::fs::write(&path, "press@chenzhou:editor:new-key-123456\n").unwrap();
         eventually("the new key is accepted", || {
             call(&mut interceptor, "new-key-123456").is_ok()
         })
         .await;
+        assert!(reloads.has_changed().unwrap(), "a reload is announced");
         let status = call(&mut interceptor, "old-key-123456").unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
         assert!(

@@ -2,7 +2,7 @@
 
 use platform::Caller;
 use platform::grpc::AccountScope;
-use platform::grpc::caller;
+use platform::grpc::{caller, caller_key};
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -70,13 +70,19 @@ impl InteractionGrpc {
         request: Request<pb::WatchQueueRequest>,
     ) -> Result<Response<watch::QueueStream>, Status> {
         let caller = caller(&request)?.clone();
+        let key = caller_key(&request)?;
         caller.require_any(READERS)?;
         let department = queue_of(&caller, &request.get_ref().department)?;
         let watched = watch::Watched {
             department,
             accounts: caller.accounts.filter(),
         };
-        let stream = self.watch.watch(watched, &caller.key_id).await?;
+        let holder = watch::Holder {
+            caller,
+            key,
+            keys: self.keys.clone(),
+        };
+        let stream = self.watch.watch(watched, holder).await?;
         Ok(Response::new(stream))
     }
 

@@ -5,6 +5,14 @@
 //! and costs the stream nothing. The ticket is re-read from the database for each
 //! event, so the watcher always gets its current state.
 //!
+//! A core subscription has no memory: while this service's NATS connection is down
+//! (and the client re-subscribes silently after it comes back) every change
+//! published meanwhile is lost. So a watch never outlives a gap: it ends with
+//! `UNAVAILABLE` when the link drops or was re-made, and when the service drains,
+//! and the client watches again and lists the queue to catch up (the proto's
+//! contract). It also ends, `UNAUTHENTICATED`, when its key is removed or its
+//! rights change in the key file, as every other call would be refused.
+//!
 //! A watcher that stops reading must cost the service nothing more than its buffer:
 //! a task of its own reads NATS and the database (so no connection is ever held
 //! while the client's HTTP/2 window is shut) and hands events to a bounded buffer;
@@ -14,10 +22,14 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use platform::Caller;
 use platform::Drain;
+use platform::grpc::{AuthInterceptor, CallerKey};
 use platform::nats::Namespace;
 use prost::Message;
 use proto::events::v1::{TicketChangeKind, TicketChanged};
@@ -33,6 +45,12 @@ use crate::store::tickets;
 
 /// The stream a `WatchQueue` call returns.
 pub type QueueStream = Pin<Box<dyn Stream<Item = Result<pb::QueueEvent, Status>> + Send>>;
+
+/// How often a watch looks at its NATS link. async-nats reports no event to a
+/// subscriber (and the service's connection has no callback), so the state is read:
+/// a drop is seen within this time, and a drop the client recovered from in between
+/// by the connection count it left.
+const LINK_CHECK: Duration = Duration::from_millis(100);
 
 /// What a queue watch needs: NATS, the database, and the drain that ends every
 /// watch when the service stops (so an open stream never holds up a shutdown).
@@ -67,6 +85,33 @@ pub struct Watched {
     pub accounts: Option<Vec<String>>,
 }
 
+/// Who holds a watch: the caller as the call began, and what looks its key up
+/// again after each reload of the key file.
+#[derive(Clone)]
+pub struct Holder {
+    pub caller: Caller,
+    pub key: CallerKey,
+    pub keys: AuthInterceptor,
+}
+
+impl Holder {
+    /// Refuses when the key is gone or no longer gives the rights the watch began
+    /// with (department, roles, accounts): any change ends it, and a new watch gets
+    /// whatever the key gives now.
+    fn still_valid(&self) -> Result<(), Status> {
+        match self.keys.caller_with_digest(&self.key.0) {
+            None => Err(Status::unauthenticated(
+                "queue watch ended: the api key was removed",
+            )),
+            Some(now) if now != self.caller => Err(Status::unauthenticated(
+                "queue watch ended: the api key's department, roles or accounts changed; \
+                 watch again",
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// One open watch of a key; dropping it (the stream ends or the client goes) frees
 /// the key's slot.
 struct Slot {
@@ -86,14 +131,67 @@ impl Drop for Slot {
     }
 }
 
+/// The NATS link as a watch began: a change means events may have been missed.
+struct Link {
+    nats: async_nats::Client,
+    connects: u64,
+}
+
+impl Link {
+    fn new(nats: &async_nats::Client) -> Self {
+        Self {
+            nats: nats.clone(),
+            connects: nats.statistics().connects.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Whether the connection is down, or was re-made, since the watch began.
+    fn broken(&self) -> bool {
+        self.nats.connection_state() != async_nats::connection::State::Connected
+            || self.nats.statistics().connects.load(Ordering::SeqCst) != self.connects
+    }
+}
+
+/// Why a watch ends with an error the client must act on.
+#[derive(Debug, Clone, Copy)]
+enum Gap {
+    /// The NATS link dropped (or was re-made): changes may have been missed.
+    LinkLost,
+    /// The service is draining.
+    Draining,
+}
+
+impl Gap {
+    fn status(self) -> Status {
+        let (reason, why) = match self {
+            Gap::LinkLost => (
+                "nats_link_lost",
+                "the service lost its link to the event bus, so changes may have been missed",
+            ),
+            Gap::Draining => ("draining", "the service is shutting down"),
+        };
+        metrics::counter!("queue_watch_dropped_total", "reason" => reason).increment(1);
+        tracing::warn!(reason, "queue watch ended");
+        Status::unavailable(format!(
+            "queue watch ended: {why}; watch again, then list the queue (ListTickets) to catch up"
+        ))
+    }
+}
+
 impl QueueWatch {
     /// Subscribes (and waits until the server has the subscription, so no event
     /// published after this returns is missed) and returns the stream of events.
-    /// `key` is the caller's key fingerprint, for the per-key limit.
-    pub async fn watch(&self, watched: Watched, key: &str) -> Result<QueueStream, GrpcError> {
-        let slot = self.take_slot(key)?;
+    /// The holder's key fingerprint counts against the per-key limit.
+    pub async fn watch(&self, watched: Watched, holder: Holder) -> Result<QueueStream, Status> {
+        let key = holder.caller.key_id.clone();
+        let slot = self.take_slot(&key)?;
+        // Taken before the subscription: a reload between the call's start and this
+        // is caught by the check below, one after it by the task.
+        let mut reloads = holder.keys.reloads();
+        holder.still_valid()?;
+        let link = Link::new(&self.nats);
         let subject = self.namespace.subject("interaction.*.ticket.>");
-        let subscriber = self
+        let mut subscriber = self
             .nats
             .subscribe(subject)
             .await
@@ -102,23 +200,49 @@ impl QueueWatch {
             .flush()
             .await
             .map_err(|e| GrpcError::Watch(e.to_string()))?;
+        if link.broken() {
+            return Err(GrpcError::Watch("the nats link dropped while subscribing".into()).into());
+        }
         tracing::info!(department = ?watched.department, key, "queue watch started");
         let (events_tx, events_rx) = mpsc::channel(self.limits.buffer.max(1));
         let (ended_tx, ended_rx) = oneshot::channel::<Status>();
         let db = self.db.clone();
         let escalation = self.escalation_department.clone();
         let buffer = self.limits.buffer;
-        let stopped = self.drain.stopping().clone().cancelled_owned();
-        let mut messages = Box::pin(subscriber.take_until(stopped));
+        let stopping = self.drain.stopping().clone();
         tokio::spawn(async move {
-            loop {
-                // A client that went away frees its subscription at once, not at
-                // the next event.
+            let mut check = tokio::time::interval(LINK_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let ended = loop {
+                // Biased: a gap or a revoked key ends the watch before any further
+                // event is passed on.
                 let message = tokio::select! {
+                    biased;
+                    // A client that went away frees its subscription at once, not at
+                    // the next event.
                     _ = events_tx.closed() => return,
-                    message = messages.next() => message,
+                    _ = stopping.cancelled() => break Gap::Draining.status(),
+                    _ = check.tick() => {
+                        if link.broken() {
+                            break Gap::LinkLost.status();
+                        }
+                        continue;
+                    }
+                    Ok(()) = reloads.changed() => {
+                        if let Err(status) = holder.still_valid() {
+                            metrics::counter!("queue_watch_dropped_total", "reason" => "key_changed")
+                                .increment(1);
+                            tracing::warn!(key = holder.caller.key_id, "queue watch of a removed or changed key ended");
+                            break status;
+                        }
+                        continue;
+                    }
+                    message = subscriber.next() => message,
                 };
-                let Some(message) = message else { return };
+                // The subscription only ends when the client does: a gap as well.
+                let Some(message) = message else {
+                    break Gap::LinkLost.status();
+                };
                 let Some(event) = queue_event(&db, &watched, &escalation, &message.payload).await
                 else {
                     continue;
@@ -132,14 +256,15 @@ impl QueueWatch {
                         metrics::counter!("queue_watch_dropped_total", "reason" => "slow_reader")
                             .increment(1);
                         tracing::warn!(buffer, "slow queue watcher dropped");
-                        let _ = ended_tx.send(Status::resource_exhausted(format!(
+                        break Status::resource_exhausted(format!(
                             "queue watch ended: more than {buffer} events were left unread; \
                              read faster, then watch again and list the queue to catch up"
-                        )));
-                        return;
+                        ));
                     }
                 }
-            }
+            };
+            // The client reads what was buffered first, then this.
+            let _ = ended_tx.send(ended);
         });
         let events = futures::stream::unfold(events_rx, |mut rx| async move {
             rx.recv().await.map(|event| (event, rx))
