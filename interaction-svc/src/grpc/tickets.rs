@@ -73,6 +73,12 @@ impl InteractionGrpc {
         let key = caller_key(&request)?;
         caller.require_any(READERS)?;
         let department = queue_of(&caller, &request.get_ref().department)?;
+        if !request.get_ref().department.trim().is_empty()
+            && let Some(department) = &department
+        {
+            // An admin's typo would watch a queue nobody routes to: silent forever.
+            self.known_department("department", department)?;
+        }
         let watched = watch::Watched {
             department,
             accounts: caller.accounts.filter(),

@@ -242,6 +242,23 @@ async fn watch_when_connected(app: &TestApp, key: &'static str) -> Streaming<Que
 }
 
 #[tokio::test]
+async fn an_admins_watch_of_an_unknown_department_is_refused() {
+    let app = spawn_app().await;
+    let refused = app
+        .client(Some(ADMIN_KEY))
+        .await
+        .watch_queue(WatchQueueRequest {
+            department: "social-securty".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("social-securty"), "{refused:?}");
+    // A department the install has is watched as before.
+    watch(&app, ADMIN_KEY, "social-security").await;
+}
+
+#[tokio::test]
 async fn a_key_removed_or_narrowed_in_the_key_file_ends_its_open_watches() {
     let file = std::env::temp_dir().join(format!("interaction-keys-{}", uuid::Uuid::new_v4()));
     let admin = format!("city-office:admin:{ADMIN_KEY}");
