@@ -4,6 +4,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use sqlx::PgPool;
@@ -43,7 +44,22 @@ pub struct ServiceConfig {
     pub db: DbConfig,
     /// `API_KEYS` / `API_KEYS_FILE`.
     pub api_keys: ApiKeys,
+    /// `GRPC_KEEPALIVE_INTERVAL`: how long a gRPC connection may stay silent before
+    /// the server sends an HTTP/2 PING.
+    pub grpc_keepalive_interval: Duration,
+    /// `GRPC_KEEPALIVE_TIMEOUT`: how long the server waits for the PING's answer
+    /// before it closes the connection, ending its calls and streams.
+    pub grpc_keepalive_timeout: Duration,
 }
+
+/// A client that died without closing its connection (a desk PC switched off, a
+/// NAT that forgot the flow) sends no FIN: without PINGs its streams, and the
+/// per-key watch slots they hold, stay open until the kernel gives up, hours later.
+/// A live client answers PINGs even while it reads nothing (flow control does not
+/// hold them back), so a slow reader is not taken for a dead one.
+pub const GRPC_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// See [`GRPC_KEEPALIVE_INTERVAL`]: a dead client is found within 40 s.
+pub const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServiceConfig {
     /// Reads every platform setting of a service.
@@ -57,6 +73,10 @@ impl ServiceConfig {
             nats: NatsConfig::from_env(env)?,
             db: DbConfig::from_env(env, defaults.database)?,
             api_keys: ApiKeys::from_env(env)?,
+            grpc_keepalive_interval: env
+                .period_or("GRPC_KEEPALIVE_INTERVAL", GRPC_KEEPALIVE_INTERVAL)?,
+            grpc_keepalive_timeout: env
+                .period_or("GRPC_KEEPALIVE_TIMEOUT", GRPC_KEEPALIVE_TIMEOUT)?,
         })
     }
 }
@@ -213,6 +233,8 @@ impl ServiceRuntime {
 
         let stop_grpc = CancellationToken::new();
         let grpc = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(self.config.grpc_keepalive_interval))
+            .http2_keepalive_timeout(Some(self.config.grpc_keepalive_timeout))
             .layer(crate::grpc::GrpcTelemetryLayer::new())
             .add_routes(routes)
             .add_service(health_service)

@@ -7,6 +7,7 @@ use prost::Message;
 use proto::events::v1::{
     EventHeader, TicketChangeKind, TicketChanged, TicketState as EventTicketState,
 };
+use proto::interaction::v1::interaction_service_client::InteractionServiceClient;
 use proto::interaction::v1::{
     AssignTicketRequest, ListTicketsRequest, QueueEvent, QueueEventKind, WatchQueueRequest,
 };
@@ -291,5 +292,64 @@ async fn a_key_removed_or_narrowed_in_the_key_file_ends_its_open_watches() {
     announce_opened(&app, id, "social-security").await;
     assert_eq!(next(&mut kept).await.ticket.unwrap().id, id.to_string());
     let _ = std::fs::remove_file(&file);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_whose_client_vanished_frees_its_keys_slot() {
+    let app = spawn_app_with(&[
+        ("WATCH_STREAMS_PER_KEY", "1"),
+        ("GRPC_KEEPALIVE_INTERVAL", "200ms"),
+        ("GRPC_KEEPALIVE_TIMEOUT", "300ms"),
+    ])
+    .await;
+    // The desk's PC goes away without closing its connection: nothing more crosses
+    // the link, not even a reset.
+    let link = ChaosProxy::start(&format!("127.0.0.1:{}", app.grpc_port)).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", link.addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(WatchQueueRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {SOCIAL_AGENT_KEY}").parse().unwrap(),
+    );
+    let _vanished = InteractionServiceClient::new(channel)
+        .watch_queue(request)
+        .await
+        .expect("watch starts")
+        .into_inner();
+    let held = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .watch_queue(WatchQueueRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(held.code(), Code::ResourceExhausted, "{held:?}");
+    link.blackhole();
+
+    // The server's PING goes unanswered, it closes the connection, and the key's
+    // one watch is the desk's to take again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = app
+            .client(Some(SOCIAL_AGENT_KEY))
+            .await
+            .watch_queue(WatchQueueRequest::default())
+            .await;
+        match again {
+            Ok(_) => break,
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the vanished client still holds the key's watch"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
     app.stop().await;
 }
