@@ -182,6 +182,7 @@ impl Background {
             runtime.db.clone(),
             self.config.sweep_interval,
             self.config.escalation_department.clone(),
+            self.config.retention,
             self.signal,
             drain.clone(),
         ));

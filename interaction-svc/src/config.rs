@@ -8,6 +8,9 @@ use platform::accounts::WechatAccounts;
 use platform::service::ServiceConfig;
 use platform::{ConfigError, Env};
 
+use crate::domain::retention::{
+    DEFAULT_FOLLOWER_RETENTION, DEFAULT_TICKET_RETENTION, RetentionPolicy,
+};
 use crate::domain::{DeadlinePolicy, Departments, TimeLimit, WorkCalendar};
 use crate::grpc::WatchLimits;
 use crate::startup::DEFAULTS;
@@ -160,6 +163,10 @@ pub struct InteractionConfig {
     /// not reading before its watch is ended; `WATCH_STREAMS_PER_KEY` (default 8): the
     /// watches one API key may hold open.
     pub watch: WatchLimits,
+    /// `TICKET_RETENTION` (default 365d, at least 48h): how long after closing a
+    /// ticket keeps its citizen data; `FOLLOWER_RETENTION` (default 30d, at least 7d):
+    /// how long a follower who unfollowed is kept. Applied by the sweeper.
+    pub retention: RetentionPolicy,
 }
 
 impl InteractionConfig {
@@ -207,6 +214,18 @@ impl InteractionConfig {
             env.string_or("INTERACTION_DEFAULT_DEPARTMENT", "citizen-services");
         let escalation_department =
             env.string_or("INTERACTION_ESCALATION_DEPARTMENT", "supervision");
+        let too_short =
+            |var: &str, error: crate::domain::retention::TooShort| invalid(var, error.to_string());
+        let retention = RetentionPolicy {
+            closed_tickets: RetentionPolicy::check_tickets(
+                env.period_or("TICKET_RETENTION", DEFAULT_TICKET_RETENTION)?,
+            )
+            .map_err(|e| too_short("TICKET_RETENTION", e))?,
+            unfollowed: RetentionPolicy::check_followers(
+                env.period_or("FOLLOWER_RETENTION", DEFAULT_FOLLOWER_RETENTION)?,
+            )
+            .map_err(|e| too_short("FOLLOWER_RETENTION", e))?,
+        };
         let departments = Departments::parse(&env.string_or("INTERACTION_DEPARTMENTS", ""))
             .map_err(|reason| invalid("INTERACTION_DEPARTMENTS", reason))?
             .with_ids([default_department.as_str(), escalation_department.as_str()]);
@@ -230,6 +249,7 @@ impl InteractionConfig {
                 buffer: env.parse_or("WATCH_BUFFER", 64)?,
                 per_key: env.parse_or("WATCH_STREAMS_PER_KEY", 8)?,
             },
+            retention,
         })
     }
 }
@@ -285,6 +305,23 @@ mod tests {
         assert_eq!(config.escalation_department, "supervision");
         assert_eq!(config.sweep_interval, Duration::from_secs(30));
         assert_eq!(config.held_retry_backoff, Duration::from_secs(60));
+        assert_eq!(config.retention, RetentionPolicy::default());
+    }
+
+    #[test]
+    fn retention_periods_are_read_and_too_short_ones_refused() {
+        let env = Env::from_pairs([("TICKET_RETENTION", "730d"), ("FOLLOWER_RETENTION", "90d")]);
+        let config = InteractionConfig::from_env(&env).unwrap();
+        assert_eq!(
+            config.retention.closed_tickets,
+            chrono::TimeDelta::days(730)
+        );
+        assert_eq!(config.retention.unfollowed, chrono::TimeDelta::days(90));
+        for (var, value) in [("TICKET_RETENTION", "1h"), ("FOLLOWER_RETENTION", "1d")] {
+            let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
+            assert!(error.to_string().starts_with(var), "{var}: {error}");
+            assert!(error.to_string().contains("at least"), "{error}");
+        }
     }
 
     #[test]
@@ -314,6 +351,7 @@ mod tests {
             ("INTERACTION_RESOLVE_LIMITS", "complaint"),
             ("SWEEP_INTERVAL", "often"),
             ("HELD_RETRY_BACKOFF", "soon"),
+            ("TICKET_RETENTION", "forever"),
         ] {
             let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert!(error.to_string().starts_with(var), "{var}: {error}");

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 
 use crate::domain::follower::FollowerTag;
 use crate::store::followers_read::{self, FollowerQuery, FollowerRow, Tagged};
+use crate::store::retention::{self, Erasure, ErasureRequest};
 
 /// The follower use cases. Cheap to clone.
 #[derive(Clone)]
@@ -42,5 +43,29 @@ impl Followers {
         remove: &[FollowerTag],
     ) -> Result<Tagged, sqlx::Error> {
         followers_read::tag(&self.db, account, openid, add, remove).await
+    }
+
+    /// Erases one citizen's data on their request (`store::retention::erase_citizen`),
+    /// refused while a ticket of theirs is still being handled.
+    pub async fn erase(&self, request: &ErasureRequest<'_>) -> Result<Erasure, sqlx::Error> {
+        let erasure = retention::erase_citizen(&self.db, request).await?;
+        if let Erasure::Done { audit_id, removed } = &erasure {
+            // No openid in the log: the audit row names the citizen by a digest.
+            tracing::info!(
+                erasure = %audit_id,
+                account = %request.account,
+                requested_by = request.requested_by,
+                key = request.key_id,
+                tickets = removed.tickets,
+                messages = removed.messages,
+                transitions = removed.transitions,
+                followers = removed.followers,
+                follower_tags = removed.follower_tags,
+                directory_answers = removed.directory_answers,
+                "citizen's data erased on request"
+            );
+            metrics::counter!("interaction_erasures_total").increment(1);
+        }
+        Ok(erasure)
     }
 }

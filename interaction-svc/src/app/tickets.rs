@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tracing::Instrument as _;
 
 use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION};
+use crate::domain::retention::ERASED_OPENID;
 use crate::domain::{
     Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
 };
@@ -206,6 +207,9 @@ impl Tickets {
         let cause = Cause::now(&actor, note);
         let mut tx = self.db.begin().await?;
         let before = lock_reached(&mut tx, id, Some(agent)).await?;
+        if before.openid.as_str() == ERASED_OPENID {
+            return Err(ActionError::Erased(id));
+        }
         let deadlines = self.policy.deadlines(cause.at, &before.category);
         let after =
             lifecycle::change(&mut tx, &before, TicketEvent::Reopened(deadlines), cause).await?;

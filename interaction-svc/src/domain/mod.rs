@@ -7,6 +7,7 @@ pub mod directory;
 pub mod follower;
 pub mod intake;
 pub mod lifecycle;
+pub mod retention;
 pub mod routing;
 pub mod rules;
 pub mod ticket;

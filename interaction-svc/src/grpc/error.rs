@@ -31,6 +31,12 @@ pub enum GrpcError {
     FollowerNotFound(String),
     #[error("rule {0} not found")]
     RuleNotFound(String),
+    /// An erasure asked while tickets of the citizen are still being handled.
+    #[error(
+        "the citizen has tickets still being handled: {}; close them (with a note) before erasing their data",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    OpenTickets(Vec<crate::domain::TicketId>),
     /// A create's request_id that names another request, or a rule deleted since.
     #[error(transparent)]
     RuleRequest(#[from] RequestConflict),
@@ -114,7 +120,9 @@ impl From<GrpcError> for Status {
                 );
             }
             GrpcError::Action(ActionError::Transition(_))
+            | GrpcError::OpenTickets(_)
             | GrpcError::Action(ActionError::CitizenHasActiveTicket)
+            | GrpcError::Action(ActionError::Erased(_))
             | GrpcError::Action(ActionError::NoChange(_))
             | GrpcError::Action(ActionError::ReasonRequired(_)) => ErrorCode::FailedPrecondition,
             GrpcError::Delivery(DeliveryError::Refused(code))

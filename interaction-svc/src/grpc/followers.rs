@@ -1,13 +1,18 @@
-//! Follower RPCs: read (agents, viewers) and tag (agents).
+//! Follower RPCs: read (agents, viewers), tag (agents) and erase a citizen's data
+//! on request (admins).
 
 use platform::grpc::caller;
 use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{AGENTS, GrpcError, InteractionGrpc, READERS, account_id, convert, non_empty, open_id};
+use super::{
+    ADMINS, AGENTS, GrpcError, InteractionGrpc, MAX_NOTE_CHARS, READERS, account_id, bounded,
+    convert, non_empty, open_id,
+};
 use crate::domain::PageSize;
 use crate::domain::follower::FollowerTag;
 use crate::store::followers_read::{FollowerQuery, MAX_TAGS_PER_FOLLOWER, Tagged};
+use crate::store::retention::{ERASED_OPENID, Erasure, ErasureRequest};
 
 impl InteractionGrpc {
     pub(super) async fn get_follower(
@@ -102,6 +107,59 @@ impl InteractionGrpc {
                 format!("a follower carries at most {MAX_TAGS_PER_FOLLOWER} tags (WeChat's limit)"),
             )
             .into()),
+        }
+    }
+
+    pub(super) async fn erase_citizen(
+        &self,
+        request: Request<pb::EraseCitizenRequest>,
+    ) -> Result<Response<pb::EraseCitizenResponse>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require_any(ADMINS)?;
+        let request = request.into_inner();
+        let account = account_id(&request.account)?;
+        let openid = open_id(&request.openid)?;
+        if openid.as_str() == ERASED_OPENID {
+            return Err(
+                GrpcError::invalid("openid", "names no citizen (erased tickets' mark)").into(),
+            );
+        }
+        let reason = bounded("reason", &request.reason, MAX_NOTE_CHARS)?;
+        if reason.is_empty() {
+            return Err(GrpcError::invalid(
+                "reason",
+                "must say which request of the citizen this is (kept in the audit)",
+            )
+            .into());
+        }
+        if !caller.may_access(account.as_str()) {
+            return Err(GrpcError::AccountNotFound(account.to_string()).into());
+        }
+        let erasure = self
+            .followers
+            .erase(&ErasureRequest {
+                account: &account,
+                openid: &openid,
+                requested_by: &caller.department,
+                key_id: &caller.key_id,
+                reason,
+            })
+            .await
+            .map_err(GrpcError::from)?;
+        match erasure {
+            Erasure::Done { audit_id, removed } => {
+                let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                Ok(Response::new(pb::EraseCitizenResponse {
+                    erasure_id: audit_id.to_string(),
+                    followers: count(removed.followers),
+                    follower_tags: count(removed.follower_tags),
+                    directory_answers: count(removed.directory_answers),
+                    tickets: count(removed.tickets),
+                    messages: count(removed.messages),
+                    transitions: count(removed.transitions),
+                }))
+            }
+            Erasure::OpenTickets(open) => Err(GrpcError::OpenTickets(open).into()),
         }
     }
 }

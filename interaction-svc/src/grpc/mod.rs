@@ -3,8 +3,9 @@
 //! RPCs are grouped: tickets (and the queue watch), rules, followers.
 //!
 //! Permissions: reading tickets and followers needs `agent` or `viewer`; acting on
-//! tickets and tagging followers needs `agent`; rules need `admin`. Which tickets a
-//! department sees is the application's rule (`domain::Agent::scope`).
+//! tickets and tagging followers needs `agent`; rules and erasing a citizen's data
+//! need `admin`. Which tickets a department sees is the application's rule
+//! (`domain::Agent::scope`).
 
 mod convert;
 mod error;
@@ -31,7 +32,7 @@ pub use watch::{QueueStream, QueueWatch, WatchLimits};
 const READERS: &[Role] = &[Role::Agent, Role::Viewer];
 /// Roles that may act on tickets and tag followers.
 const AGENTS: &[Role] = &[Role::Agent];
-/// Roles that may change rules.
+/// Roles that may change rules and erase a citizen's data.
 const ADMINS: &[Role] = &[Role::Admin];
 
 /// The most characters of a note, an agent's or a department's name.
@@ -250,6 +251,13 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
         request: Request<pb::TagFollowerRequest>,
     ) -> Result<Response<pb::Follower>, Status> {
         InteractionGrpc::tag_follower(self, request).await
+    }
+
+    async fn erase_citizen(
+        &self,
+        request: Request<pb::EraseCitizenRequest>,
+    ) -> Result<Response<pb::EraseCitizenResponse>, Status> {
+        InteractionGrpc::erase_citizen(self, request).await
     }
 }
 

@@ -8,8 +8,9 @@
 //!
 //! It also warns about unanswered tickets whose citizen's 48-hour window is about to
 //! close ([`warn_closing_windows`]; the window is not a deadline), deletes directory
-//! answers past their use ([`prune_directory_answers`]) and gives up answers a
-//! stopped replica left `sending` ([`give_up_stale_sends`]).
+//! answers past their use ([`prune_directory_answers`]), removes citizens' data past
+//! its retention ([`retain`]) and gives up answers a stopped replica left `sending`
+//! ([`give_up_stale_sends`]).
 
 use std::time::Duration;
 
@@ -18,10 +19,11 @@ use platform::shutdown::Drain;
 use sqlx::PgPool;
 
 use crate::domain::calendar::{CUSTOMER_SERVICE_WINDOW, WINDOW_WARNING};
+use crate::domain::retention::{RULE_REQUEST_RETENTION, RetentionPolicy};
 use crate::domain::{Deadline, TicketEvent};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
 use crate::store::tickets::{SYSTEM_ACTOR, citizen};
-use crate::store::{directory, thread};
+use crate::store::{directory, retention, thread};
 use platform::outbox::OutboxSignal;
 
 /// Tickets marked per statement, so a backlog after downtime is taken in bites.
@@ -173,11 +175,82 @@ pub async fn prune_directory_answers(db: &PgPool, now: DateTime<Utc>) -> Result<
     directory::prune_answers(db, now - DIRECTORY_ANSWER_RETENTION, PRUNE_BATCH).await
 }
 
+/// Closed tickets anonymised per sweep, in one transaction; the rest wait for the
+/// next sweep (a first run over years of tickets is taken in bites of this size).
+pub const RETENTION_TICKET_BATCH: i64 = 500;
+/// Followers and rule request ids deleted per sweep.
+pub const RETENTION_ROW_BATCH: i64 = 1000;
+
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Closed tickets whose citizen data was removed, and their messages and
+    /// transitions changed.
+    pub tickets: retention::Removed,
+    /// Followers deleted (with their tags) a while after they unfollowed.
+    pub followers: u64,
+    pub rule_requests: u64,
+}
+
+/// Removes citizens' data past `policy` at `now` (domain::retention): anonymises up
+/// to [`RETENTION_TICKET_BATCH`] tickets closed longer than `policy.closed_tickets`,
+/// deletes up to [`RETENTION_ROW_BATCH`] followers who unfollowed longer than
+/// `policy.unfollowed` ago (not while a ticket of theirs is being handled) and as
+/// many create request ids older than [`RULE_REQUEST_RETENTION`]. Rows are locked
+/// with `SKIP LOCKED` or deleted idempotently, so every replica may run it.
+#[tracing::instrument(skip(db))]
+pub async fn retain(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    policy: &RetentionPolicy,
+) -> Result<RetentionReport, sqlx::Error> {
+    let tickets = retention::anonymise_closed_tickets(
+        db,
+        now.checked_sub_signed(policy.closed_tickets)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        RETENTION_TICKET_BATCH,
+    )
+    .await?;
+    let followers = retention::prune_unfollowed(
+        db,
+        now.checked_sub_signed(policy.unfollowed)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        RETENTION_ROW_BATCH,
+    )
+    .await?;
+    let rule_requests =
+        retention::prune_rule_requests(db, now - RULE_REQUEST_RETENTION, RETENTION_ROW_BATCH)
+            .await?;
+    let report = RetentionReport {
+        tickets,
+        followers,
+        rule_requests,
+    };
+    if report != RetentionReport::default() {
+        tracing::info!(
+            tickets = tickets.tickets,
+            messages = tickets.messages,
+            transitions = tickets.transitions,
+            followers,
+            rule_requests,
+            "citizen data past its retention removed"
+        );
+        metrics::counter!("interaction_retention_removed_total", "what" => "tickets")
+            .increment(tickets.tickets);
+        metrics::counter!("interaction_retention_removed_total", "what" => "followers")
+            .increment(followers);
+        metrics::counter!("interaction_retention_removed_total", "what" => "rule_requests")
+            .increment(rule_requests);
+    }
+    Ok(report)
+}
+
 /// Sweeps every `interval` until the drain begins.
 pub async fn run(
     db: PgPool,
     interval: Duration,
     escalate_to: String,
+    retention: RetentionPolicy,
     signal: OutboxSignal,
     drain: Drain,
 ) {
@@ -199,6 +272,9 @@ pub async fn run(
         }
         if let Err(error) = prune_directory_answers(&db, Utc::now()).await {
             tracing::warn!(%error, "old directory answers not pruned; retrying next interval");
+        }
+        if let Err(error) = retain(&db, Utc::now(), &retention).await {
+            tracing::warn!(%error, "citizen data past its retention not removed; retrying next interval");
         }
         if let Err(error) = give_up_stale_sends(&db, Utc::now()).await {
             tracing::warn!(%error, "stale sends not checked; retrying next interval");

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod followers;
 pub mod followers_read;
 pub mod outbox;
+pub mod retention;
 pub mod rules;
 pub mod thread;
 pub mod tickets;

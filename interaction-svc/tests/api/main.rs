@@ -18,6 +18,7 @@ mod probing;
 mod queue;
 mod ratings;
 mod reply_path;
+mod retention;
 mod rules;
 mod slow_watcher;
 mod slow_wechat;

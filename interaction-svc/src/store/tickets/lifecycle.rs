@@ -20,6 +20,12 @@ pub enum ActionError {
     NotFound(TicketId),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// The ticket's citizen data was removed (by age or on the citizen's request):
+    /// reopening it would open a request nobody can answer, the citizen unknown.
+    #[error(
+        "ticket {0}'s citizen data was erased (retention or the citizen's request); it cannot be reopened"
+    )]
+    Erased(TicketId),
     /// Reopening would give the citizen a second active ticket on the account.
     #[error("the citizen already has an active ticket on this account")]
     CitizenHasActiveTicket,
