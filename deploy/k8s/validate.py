@@ -10,7 +10,8 @@
    read-only root, no service-account token, a startupProbe, a preStop sleep that fits
    in terminationGracePeriodSeconds, a readiness probe that waits out /readyz's
    database ping, no replicas under an HPA, PDBs that allow drains, every image tagged
-   with the overlay's release (and, in prod, pinned by digest).
+   with the overlay's release (and, in prod, pinned by digest), every monitor and rule
+   labelled for the Prometheus selectors of docs/operations.md (step 0).
 4. Every alert of the PrometheusRule has a runbook section in docs/operations.md.
 5. With --rules-out FILE, writes the rule groups as a Prometheus rule file (check.sh
    runs `promtool check rules` on it: every expression parses).
@@ -199,6 +200,11 @@ def check_objects(objs):
         if o["kind"] == "Job" and not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?", o["metadata"]["name"]):
             problems.append(f"{name_of(o)}: not a valid Job name (check the overlay's release)")
     problems += check_images(objs)
+    for o in objs:
+        if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule") and (
+            o["metadata"].get("labels", {}).get("govwx.example/monitoring") != "true"
+        ):
+            problems.append(f"{name_of(o)}: no govwx.example/monitoring=true (Prometheus would not load it)")
     problems += check_wechat_api_side(objs)
     for o in objs:
         if o["kind"] != "PodDisruptionBudget":
