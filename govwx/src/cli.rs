@@ -332,6 +332,19 @@ pub enum Followers {
         #[arg(long)]
         remove: Vec<String>,
     },
+    /// Erases one citizen's data on their request (admin key): their follower row,
+    /// tags and directory answer, and the openid and texts of their tickets (the
+    /// tickets' skeleton stays). Refused (exit 5) while a ticket of theirs is not
+    /// closed, naming it. Audited with the key's department and --reason.
+    Erase {
+        #[command(flatten)]
+        account: AccountArg,
+        openid: String,
+        /// The citizen's request as the office records it (a case number, the
+        /// channel it came by), kept in the audit; required.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// The person acting on an article, sent as `x-actor` (the key names the department).

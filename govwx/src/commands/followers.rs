@@ -1,7 +1,8 @@
-//! `govwx followers …`: an account's followers and their tags.
+//! `govwx followers …`: an account's followers and their tags, and erasing one
+//! citizen's data on request.
 
 use proto::interaction::v1::{
-    Follower, GetFollowerRequest, ListFollowersRequest, TagFollowerRequest,
+    EraseCitizenRequest, Follower, GetFollowerRequest, ListFollowersRequest, TagFollowerRequest,
 };
 use serde_json::json;
 
@@ -87,6 +88,42 @@ pub async fn run(command: Followers, target: &Target, out: &Out) -> Result<(), E
             };
             let follower = client.tag_follower(request).await.map_err(status)?;
             show(out, &follower.into_inner())
+        }
+        Followers::Erase {
+            account,
+            openid,
+            reason,
+        } => {
+            let request = EraseCitizenRequest {
+                account: account.account,
+                openid,
+                reason,
+            };
+            let erased = client
+                .erase_citizen(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if out.json {
+                return out.document(&json!({
+                    "erasure_id": erased.erasure_id,
+                    "followers": erased.followers,
+                    "follower_tags": erased.follower_tags,
+                    "directory_answers": erased.directory_answers,
+                    "tickets": erased.tickets,
+                    "messages": erased.messages,
+                    "transitions": erased.transitions,
+                }));
+            }
+            out.line(&fields(&[
+                ("erasure", erased.erasure_id),
+                ("followers", erased.followers.to_string()),
+                ("tags", erased.follower_tags.to_string()),
+                ("directory answers", erased.directory_answers.to_string()),
+                ("tickets anonymised", erased.tickets.to_string()),
+                ("messages", erased.messages.to_string()),
+                ("history entries", erased.transitions.to_string()),
+            ]))
         }
     }
 }

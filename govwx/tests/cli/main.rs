@@ -4,6 +4,7 @@
 mod articles;
 mod content;
 mod deadletters;
+mod followers;
 mod helpers;
 mod menu;
 mod readme;
