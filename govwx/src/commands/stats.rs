@@ -114,8 +114,10 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                             "acknowledge_p90_seconds": d.acknowledge_p90_seconds,
                             "resolve_median_seconds": d.resolve_median_seconds,
                             "resolve_p90_seconds": d.resolve_p90_seconds,
-                            "acknowledged_in_time": d.acknowledged_in_time,
-                            "resolved_in_time": d.resolved_in_time,
+                            "acknowledged_in_time": judged_share(d.acknowledged_in_time, d.acknowledge_judged),
+                            "resolved_in_time": judged_share(d.resolved_in_time, d.resolve_judged),
+                            "acknowledge_judged": d.acknowledge_judged,
+                            "resolve_judged": d.resolve_judged,
                             "tickets_in_range": d.tickets_in_range,
                         })
                     })
@@ -130,8 +132,8 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                     d.department.clone(),
                     d.tickets_in_range.to_string(),
                     d.overdue.to_string(),
-                    percent(d.acknowledged_in_time),
-                    percent(d.resolved_in_time),
+                    share(d.acknowledged_in_time, d.acknowledge_judged),
+                    share(d.resolved_in_time, d.resolve_judged),
                     duration(d.acknowledge_median_seconds),
                     duration(d.resolve_median_seconds),
                     if d.rated == 0 {
@@ -178,29 +180,55 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                             "wci": a.wci,
                             "articles": a.articles,
                             "reads": a.reads,
+                            "published_nothing": a.published_nothing,
+                            "figures_incomplete": a.figures_incomplete,
                         })
                     })
                     .collect();
                 return out.document(&json!({
                     "month": ranking.month,
                     "version": ranking.version,
+                    "provisional": ranking.provisional,
+                    "final_on": ranking.final_on,
                     "accounts": accounts,
                 }));
             }
             let rows = ranking.accounts.iter().map(|a| {
+                let note = match (a.published_nothing, a.figures_incomplete) {
+                    (_, true) => "figures incomplete (datacube pull failing)",
+                    (true, false) => "published nothing",
+                    (false, false) if a.articles == 0 => "no figures yet",
+                    _ => "",
+                };
                 vec![
                     a.rank.to_string(),
                     a.account.clone(),
-                    format!("{:.2}", a.wci),
+                    if a.articles == 0 {
+                        "—".to_owned()
+                    } else {
+                        format!("{:.2}", a.wci)
+                    },
                     a.articles.to_string(),
                     a.reads.to_string(),
+                    or_dash(note),
                 ]
             });
+            let status = if ranking.provisional {
+                format!(
+                    " (provisional: figures may change; complete from {} 08:00 unless a pull is failing)",
+                    ranking.final_on
+                )
+            } else {
+                String::new()
+            };
             out.line(&format!(
-                "WCI {} for {}\n{}",
+                "WCI {} for {}{status}\n{}",
                 ranking.version,
                 ranking.month,
-                table(&["rank", "account", "wci", "articles", "reads"], rows)
+                table(
+                    &["rank", "account", "wci", "articles", "reads", "note"],
+                    rows
+                )
             ))
         }
         Stats::Alarms { account, range } => {
@@ -247,7 +275,9 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                     "recent_tickets": r.recent_tickets,
                     "recent_answered": r.recent_answered,
                     "interaction_ok": r.interaction_ok,
-                    "acknowledged_in_time": r.acknowledged_in_time,
+                    "acknowledged_in_time": judged_share(r.acknowledged_in_time, r.acknowledge_judged),
+                    "acknowledge_judged": r.acknowledge_judged,
+                    "acknowledged_on_time": r.acknowledged_on_time,
                     "alarms": alarms,
                 }));
             }
@@ -273,7 +303,10 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                         r.recent_tickets
                     ),
                 ),
-                ("acknowledged in time", percent(r.acknowledged_in_time)),
+                (
+                    "acknowledged in time",
+                    share(r.acknowledged_in_time, r.acknowledge_judged),
+                ),
             ]);
             if !r.alarms.is_empty() {
                 text.push_str("\n\nALARMS\n");
@@ -310,6 +343,22 @@ fn last_month(out: &Out) -> String {
 
 fn percent(share: f64) -> String {
     format!("{:.0}%", share * 100.0)
+}
+
+/// A share of `judged` tickets as stats-svc sends it: 1 when nothing was judged, which
+/// is no figure ("—", not 100%). A share below 1 with no base comes from a server
+/// older than the judged counts, and is shown as it is.
+fn judged_share(share: f64, judged: i64) -> Option<f64> {
+    (judged > 0 || share < 1.0).then_some(share)
+}
+
+/// [`judged_share`] for the table, with its base when known: "97% (29)", or "—".
+fn share(rate: f64, judged: i64) -> String {
+    match judged_share(rate, judged) {
+        None => "—".to_owned(),
+        Some(rate) if judged > 0 => format!("{} ({judged})", percent(rate)),
+        Some(rate) => percent(rate),
+    }
 }
 
 /// Seconds as the unit a department thinks in.
@@ -349,4 +398,19 @@ fn alarm_table(out: &Out, alarms: &[Alarm]) -> String {
         ]
     });
     table(&["day", "rule", "subject", "detail", "raised"], rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_with_nothing_judged_is_a_dash_not_a_hundred_percent() {
+        assert_eq!(share(1.0, 0), "—");
+        assert_eq!(judged_share(1.0, 0), None);
+        assert_eq!(share(1.0, 4), "100% (4)");
+        assert_eq!(share(0.75, 4), "75% (4)");
+        // A server before the judged counts: a share below 1 is a real one.
+        assert_eq!(share(0.5, 0), "50%");
+    }
 }
