@@ -944,16 +944,21 @@ async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is
         (!delivered().is_empty()).then_some(())
     })
     .await;
-    let settled: (String, bool) = sqlx::query_as(
-        "SELECT m.delivery, t.awaiting_citizen FROM ticket_messages m
-           JOIN tickets t ON t.id = m.ticket_id
-          WHERE m.ticket_id = $1 AND m.direction = 'outbound'",
-    )
-    .bind(id)
-    .fetch_one(&app.db)
-    .await
-    .expect("read");
-    assert_eq!(settled, ("sent".to_owned(), false));
+    // The mock records the call before the service settles it (a second
+    // transaction): wait for the settlement rather than read it at once.
+    eventually("A1 settled sent, nothing left held", || async {
+        let settled: (String, bool) = sqlx::query_as(
+            "SELECT m.delivery, t.awaiting_citizen FROM ticket_messages m
+               JOIN tickets t ON t.id = m.ticket_id
+              WHERE m.ticket_id = $1 AND m.direction = 'outbound'",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("read");
+        (settled == ("sent".to_owned(), false)).then_some(())
+    })
+    .await;
     // Exactly once: it is settled `sent`, which no flush or retry claims again.
     assert_eq!(delivered(), ["A1 预计明天修复"]);
     let busy = mock
