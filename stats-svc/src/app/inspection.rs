@@ -7,7 +7,9 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::rollups::{MOVE_GRACE, office_midnight, rate, unacknowledged_move};
+use super::rollups::{
+    MOVE_GRACE, office_midnight, rate, unacknowledged_last_move, unacknowledged_move,
+};
 use crate::domain::AccountId;
 use crate::domain::inspection::{
     AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
@@ -77,9 +79,10 @@ pub async fn account_state(
         let overdue = overdue_by(&ticket, as_at);
         // A ticket counts for the department that let a deadline pass, even if it
         // was moved on since (退单改派); otherwise for its owner. A deadline that
-        // passed within the grace after an unacknowledged move is the mover's (the
-        // first one's, when it moved more than once).
-        let passed_on = unacknowledged_move(&ticket, as_at).and_then(|(mover, moved_in)| {
+        // passed within the grace after an unacknowledged move is the mover's: the
+        // last one's, which held the ticket until just before it (A→B→C: B's).
+        let passed_on = unacknowledged_move(&ticket, as_at).and_then(|(first, moved_in)| {
+            let mover = unacknowledged_last_move(&ticket, as_at).unwrap_or(first);
             ticket
                 .acknowledge_missed_at
                 .is_some_and(|missed| missed < moved_in + MOVE_GRACE)

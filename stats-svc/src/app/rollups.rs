@@ -141,6 +141,24 @@ pub fn unacknowledged_move(
     (unacknowledged && before_deadline).then(|| (mover, ticket.moved_in_at.unwrap_or(moved)))
 }
 
+/// The last move of `ticket`, when it was another department's than the first mover's
+/// and also passed the ticket on unacknowledged before its acknowledgement deadline,
+/// as of `now`: that department (B of A→B→C, which sat on the ticket after A). A
+/// department between the first and the last of three moves or more is not kept.
+pub fn unacknowledged_last_move(ticket: &rollups::TicketTimes, now: DateTime<Utc>) -> Option<&str> {
+    let (first, _) = unacknowledged_move(ticket, now)?;
+    let last = ticket
+        .moved_in_by
+        .as_deref()
+        .filter(|last| *last != first)?;
+    let moved = ticket.moved_in_at.filter(|at| *at <= now)?;
+    let unacknowledged = ticket
+        .acknowledged_at
+        .is_none_or(|acknowledged| moved < acknowledged || acknowledged > now);
+    let before_deadline = ticket.acknowledge_due_at.is_none_or(|due| moved < due);
+    (unacknowledged && before_deadline).then_some(last)
+}
+
 /// Whom a ticket's acknowledgement is judged against, and whether in time (see
 /// [`judged`]). A department that moved the ticket on unacknowledged before its
 /// deadline is judged for it, late: passing a ticket on is no response to the
@@ -178,7 +196,12 @@ fn acknowledgement_judged<'a>(
         owner,
         now,
     );
-    std::iter::once((mover, false)).chain(receiver).collect()
+    // Every department kept that passed it on unacknowledged is judged, late.
+    let last_mover = unacknowledged_last_move(ticket, now).map(|last| (last, false));
+    std::iter::once((mover, false))
+        .chain(last_mover)
+        .chain(receiver)
+        .collect()
 }
 
 /// Every department's score over `from..=to` (office days) as it stands at `now`, the

@@ -67,14 +67,15 @@ pub async fn record_ticket(
              acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
              overdue_count, rating, last_closed_at, last_reopened_at, deadlines_at,
              acknowledged_by, closed_by, acknowledge_missed_at, acknowledge_missed_by,
-             resolve_missed_at, resolve_missed_by, moved_away_by, moved_away_at, moved_in_at)
+             resolve_missed_at, resolve_missed_by, moved_away_by, moved_away_at, moved_in_at,
+             moved_in_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13, $14,
                  CASE WHEN $6::timestamptz IS NULL THEN NULL ELSE $3 END,
                  CASE WHEN $8::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $15, CASE WHEN $15::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $16, CASE WHEN $16::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $17, CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END,
-                 CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END)
+                 CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END, $17)
          ON CONFLICT (account, ticket_id) DO UPDATE SET
              department = CASE WHEN ticket_times.department_at IS NULL
                                  OR EXCLUDED.department_at >= ticket_times.department_at
@@ -104,6 +105,10 @@ pub async fn record_ticket(
                                   THEN COALESCE(EXCLUDED.moved_away_by, ticket_times.moved_away_by)
                                   ELSE ticket_times.moved_away_by END,
              moved_away_at = LEAST(ticket_times.moved_away_at, EXCLUDED.moved_away_at),
+             moved_in_by = CASE WHEN EXCLUDED.moved_in_at > ticket_times.moved_in_at
+                                     OR ticket_times.moved_in_at IS NULL
+                                THEN COALESCE(EXCLUDED.moved_in_by, ticket_times.moved_in_by)
+                                ELSE ticket_times.moved_in_by END,
              moved_in_at = GREATEST(ticket_times.moved_in_at, EXCLUDED.moved_in_at),
              acknowledged_at = LEAST(ticket_times.acknowledged_at, EXCLUDED.acknowledged_at),
              answered_at = LEAST(ticket_times.answered_at, EXCLUDED.answered_at),
@@ -249,6 +254,9 @@ pub struct TicketTimes {
     pub moved_away_by: Option<String>,
     pub moved_away_at: Option<DateTime<Utc>>,
     pub moved_in_at: Option<DateTime<Utc>>,
+    /// The department the last move left (`moved_away_by` for a ticket moved once);
+    /// `None` also for rows written before it was kept.
+    pub moved_in_by: Option<String>,
 }
 
 /// The tickets of `account` opened in `[from, until)`.
@@ -269,7 +277,7 @@ pub async fn tickets_opened(
                 COALESCE(acknowledged_at, closed_at) AS acknowledged_at, closed_at,
                 acknowledge_due_at,
                 resolve_due_at, acknowledge_missed_at, resolve_missed_at, overdue_count,
-                moved_away_by, moved_away_at, moved_in_at
+                moved_away_by, moved_away_at, moved_in_at, moved_in_by
            FROM ticket_times
           WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",
     )

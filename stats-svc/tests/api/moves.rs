@@ -148,3 +148,98 @@ async fn a_ticket_moved_on_unacknowledged_just_before_its_deadline_is_late_for_t
     assert_eq!(subjects, ["water"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_passed_it_on() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    // Water passes the ticket to parks at 09:05; parks sits on it for fifty minutes and
+    // passes it to roads at 09:55, five minutes before the 10:00 acknowledgement; the
+    // sweeper escalates it at 10:00, under roads; roads acknowledges at 10:30.
+    let move_to = |id: &str, from: &str, to: &str, at: i64| ev::TicketChanged {
+        previous_department: from.to_owned(),
+        ..change(id, to, K::Assigned, at)
+    };
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..change("m-overdue", "roads", K::Overdue, NINE_AM + HOUR)
+    };
+    let changes = [
+        change("m-open", "water", K::Opened, NINE_AM),
+        move_to("m-to-parks", "water", "parks", NINE_AM + 5 * MINUTE),
+        move_to("m-to-roads", "parks", "roads", NINE_AM + 55 * MINUTE),
+        overdue,
+        change(
+            "m-ack",
+            "roads",
+            K::Acknowledged,
+            NINE_AM + HOUR + 30 * MINUTE,
+        ),
+    ];
+    // Published last move first: the order events arrive in does not matter.
+    for change in changes.iter().rev() {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let judged = |name: &str| {
+        scorecard
+            .departments
+            .iter()
+            .find(|d| d.department == name)
+            .map(|d| (d.acknowledge_judged, d.acknowledged_in_time))
+    };
+    assert_eq!(
+        judged("water"),
+        Some((1, 0.0)),
+        "water passed it on unacknowledged"
+    );
+    assert_eq!(
+        judged("parks"),
+        Some((1, 0.0)),
+        "parks sat on it and passed it on unacknowledged: {scorecard:?}"
+    );
+    assert_eq!(
+        judged("roads"),
+        Some((1, 1.0)),
+        "roads acknowledged within the grace"
+    );
+
+    // The missed deadline is parks', which held the ticket until five minutes before it.
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
+    let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &clock,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .expect("inspection runs");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["parks"]);
+    app.stop().await;
+}
