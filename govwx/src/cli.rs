@@ -389,15 +389,18 @@ pub struct ContentArgs {
 /// Article commands.
 #[derive(Debug, Subcommand)]
 pub enum Articles {
-    /// Lists an account's articles.
+    /// Lists an account's articles, newest created first (a page never skips or
+    /// repeats one that changes while you page).
     List {
         #[command(flatten)]
         account: AccountArg,
         /// Only this state.
         #[arg(long, value_enum)]
         state: Option<ArticleStateArg>,
+        /// Articles per page (1-200; the server's default is 50).
         #[arg(long)]
         limit: Option<u32>,
+        /// The page after a previous list (its `next_page_token`).
         #[arg(long)]
         page_token: Option<String>,
     },

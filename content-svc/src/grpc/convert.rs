@@ -267,6 +267,7 @@ pub fn article_row(row: ArticleRow) -> pb::Article {
         failure: row.failure.unwrap_or_default(),
         hits: Vec::new(),
         updated_at: Some(timestamp(row.updated_at)),
+        created_at: Some(timestamp(row.created_at)),
         published_at: row.published_at.map(timestamp),
         message_id: row.message_id.map(|id| id.to_string()).unwrap_or_default(),
         message_position: row.message_position.unwrap_or(0).max(0) as u32,
@@ -324,28 +325,63 @@ pub fn reviewed_content(c: ArticleContent) -> pb::ArticleContent {
     wire_content(c)
 }
 
-/// A page token: the last article's (updated_at, id).
-pub fn page_token(row: &ArticleRow) -> String {
-    format!("{}_{}", row.updated_at.timestamp_micros(), row.id)
+/// The page size of ListArticles when none is asked for, and the most it answers.
+pub const PAGE_SIZE_DEFAULT: u32 = 50;
+pub const PAGE_SIZE_MAX: u32 = 200;
+
+/// The page size asked for. Above the maximum is refused, as ListTickets does:
+/// quietly answering fewer made a caller's "a short page is the last" wrong.
+pub fn page_size(requested: u32) -> Result<i64, GrpcError> {
+    match requested {
+        0 => Ok(PAGE_SIZE_DEFAULT.into()),
+        n if n <= PAGE_SIZE_MAX => Ok(n.into()),
+        n => Err(GrpcError::Invalid(format!(
+            "page_size must be at most {PAGE_SIZE_MAX} (asked for {n})"
+        ))),
+    }
 }
 
-/// Parses a page token.
+/// Marks a token keyed on creation (`c{micros}_{id}`); tokens issued before were
+/// `{micros}_{id}` of the last change, a position in another order.
+const PAGE_TOKEN_CREATED: char = 'c';
+
+/// A page token: the last article's (created_at, id).
+pub fn page_token(row: &ArticleRow) -> String {
+    format!(
+        "{PAGE_TOKEN_CREATED}{}_{}",
+        row.created_at.timestamp_micros(),
+        row.id
+    )
+}
+
+/// Parses a page token into the (created_at, id) the next page starts below.
 pub fn parse_page_token(raw: &str) -> Result<Option<(DateTime<Utc>, uuid::Uuid)>, GrpcError> {
     if raw.is_empty() {
         return Ok(None);
     }
     let bad = || GrpcError::Invalid("page_token is not one this service issued".into());
-    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    // Every token issued is an update time after 1970; PostgreSQL cannot compare
-    // one before 4713 BC at all.
-    if micros < 0 {
-        return Err(bad());
+    match raw.strip_prefix(PAGE_TOKEN_CREATED) {
+        Some(key) => Ok(Some(position(key).ok_or_else(bad)?)),
+        // Continuing an older walk in the new order would skip or repeat articles.
+        None if position(raw).is_some() => Err(GrpcError::Invalid(
+            "page_token is from a listing by last change, which this service no longer \
+             gives: list again from the first page (without page_token)"
+                .into(),
+        )),
+        None => Err(bad()),
     }
-    Ok(Some((
-        DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
-        id.parse().map_err(|_| bad())?,
-    )))
+}
+
+/// `{micros}_{uuid}`.
+fn position(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+    let (micros, id) = raw.split_once('_')?;
+    let micros: i64 = micros.parse().ok()?;
+    // Every token issued is a time after 1970; PostgreSQL cannot compare one
+    // before 4713 BC at all.
+    if micros < 0 {
+        return None;
+    }
+    Some((DateTime::from_timestamp_micros(micros)?, id.parse().ok()?))
 }
 
 /// An uploaded image as served.

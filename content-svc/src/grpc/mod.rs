@@ -402,10 +402,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let req = request.into_inner();
         let state = convert::state_filter(req.state)?;
         let before = convert::parse_page_token(&req.page_token)?;
-        let size = match req.page_size {
-            0 => 50,
-            n => n.min(200),
-        } as i64;
+        let size = convert::page_size(req.page_size)?;
         let account = line("account", req.account.trim())?;
         let rows = self
             .articles

@@ -40,6 +40,8 @@ pub struct ArticleRow {
     pub failure: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Set once, at creation: the listing's key, as it never moves.
+    pub created_at: DateTime<Utc>,
     pub correction_of: Option<Uuid>,
     pub cover_image_id: Option<Uuid>,
     /// The multi-article message it belongs to, and its place there (1: the headline).
@@ -90,7 +92,7 @@ pub(crate) const COLUMNS: &str =
     "id, account, department, author_id, state, version, round, title, author_name,
     digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
-    mass_msg_id, msg_data_id, url, failure, published_at, updated_at, correction_of,
+    mass_msg_id, msg_data_id, url, failure, published_at, updated_at, created_at, correction_of,
     cover_image_id, message_id, message_position, send_generation, send_outcome_unknown";
 
 /// What a new article is.
@@ -282,11 +284,13 @@ pub struct ListFilter<'a> {
     pub department: Option<&'a str>,
     pub state: Option<ArticleState>,
     pub limit: i64,
-    /// Keyset paging: articles updated before this (time, id).
+    /// Keyset paging: articles created before this (created_at, id).
     pub before: Option<(DateTime<Utc>, Uuid)>,
 }
 
-/// Lists articles, most recently changed first.
+/// Lists articles, most recently created first. The key is (created_at, id),
+/// which no change moves: keyed on updated_at, an article reviewed while a program
+/// paged through jumped ahead of its cursor and was missing from the whole walk.
 pub async fn list(db: &PgPool, filter: &ListFilter<'_>) -> Result<Vec<ArticleRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM articles
@@ -294,8 +298,8 @@ pub async fn list(db: &PgPool, filter: &ListFilter<'_>) -> Result<Vec<ArticleRow
             AND ($2::text IS NULL OR account = $2)
             AND ($3::text IS NULL OR department = $3)
             AND ($4::text IS NULL OR state = $4)
-            AND ($5::timestamptz IS NULL OR (updated_at, id) < ($5, $6))
-          ORDER BY updated_at DESC, id DESC
+            AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+          ORDER BY created_at DESC, id DESC
           LIMIT $7"
     ))
     .bind(filter.accounts.as_deref())

@@ -14,6 +14,7 @@ mod history;
 mod import;
 mod input_checks;
 mod lexicon;
+mod listing;
 mod menus;
 mod messages;
 mod migrations;
