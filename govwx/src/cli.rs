@@ -350,7 +350,8 @@ pub enum Followers {
 /// The person acting on an article, sent as `x-actor` (the key names the department).
 #[derive(Debug, Args)]
 pub struct ActorArg {
-    /// Who acts (ASCII, e.g. zhang.wei); omitted: the key's department.
+    /// Who acts (e.g. zhang.wei or 王芳: a name in Chinese goes as x-actor-bin);
+    /// omitted: the key's department.
     #[arg(long, env = "GOVWX_ACTOR")]
     pub actor: Option<String>,
 }

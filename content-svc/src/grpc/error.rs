@@ -21,6 +21,9 @@ pub enum GrpcError {
     /// A free-text field is too long (the message names it).
     #[error(transparent)]
     Text(#[from] TextError),
+    /// The person named in the metadata cannot be read (`actor`).
+    #[error(transparent)]
+    Actor(#[from] super::actor::ActorError),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -28,9 +31,10 @@ pub enum GrpcError {
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
         let code = match &error {
-            GrpcError::Directory(_) | GrpcError::Invalid(_) | GrpcError::Text(_) => {
-                ErrorCode::InvalidArgument
-            }
+            GrpcError::Directory(_)
+            | GrpcError::Invalid(_)
+            | GrpcError::Text(_)
+            | GrpcError::Actor(_) => ErrorCode::InvalidArgument,
             GrpcError::App(app) => match app {
                 AppError::NotFound | AppError::ServiceNotFound => ErrorCode::NotFound,
                 AppError::Service(_) => ErrorCode::InvalidArgument,

@@ -15,8 +15,6 @@ use crate::store::menus::VersionRow;
 const READERS: &[Role] = &Role::ALL;
 /// Who may save, publish, restore and delete menus.
 const WRITERS: &[Role] = &[Role::Admin, Role::Publisher];
-/// The metadata naming the person who acts (as for articles).
-const ACTOR_HEADER: &str = "x-actor";
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -62,23 +60,6 @@ fn authorize<'r, T>(
         return Err(Status::not_found(format!("account {account} not found")));
     }
     Ok(caller)
-}
-
-/// `department:person` from `x-actor`, or the key's department.
-fn actor<T>(request: &Request<T>, caller: &Caller) -> Result<String, Status> {
-    let person = request
-        .metadata()
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|p| !p.is_empty());
-    match person {
-        Some(p) if p.len() > 64 || p.contains(':') => Err(Status::invalid_argument(
-            "x-actor must be a name of at most 64 bytes without ':'",
-        )),
-        Some(p) => Ok(format!("{}:{p}", caller.department)),
-        None => Ok(caller.department.clone()),
-    }
 }
 
 fn key(account: &str, tag_id: u64) -> Result<MenuKey, Status> {
@@ -150,7 +131,7 @@ impl pb::menu_service_server::MenuService for MenuGrpc {
     async fn save_menu(&self, request: Request<pb::SaveMenuRequest>) -> Reply<pb::MenuVersion> {
         let req = request.get_ref();
         let caller = authorize(&request, WRITERS, &req.account)?;
-        let actor = actor(&request, caller)?;
+        let actor = super::actor_id(&request, caller)?;
         let key = key(&req.account, req.tag_id)?;
         let buttons = buttons(&req.buttons)?;
         let row = self
@@ -181,7 +162,7 @@ impl pb::menu_service_server::MenuService for MenuGrpc {
     async fn publish_menu(&self, request: Request<pb::PublishMenuRequest>) -> Reply<pb::Menu> {
         let req = request.get_ref();
         let caller = authorize(&request, WRITERS, &req.account)?;
-        let actor = actor(&request, caller)?;
+        let actor = super::actor_id(&request, caller)?;
         let number = match req.version {
             0 => None,
             n => Some(version(n)?),
@@ -200,7 +181,7 @@ impl pb::menu_service_server::MenuService for MenuGrpc {
     ) -> Reply<pb::Menu> {
         let req = request.get_ref();
         let caller = authorize(&request, WRITERS, &req.account)?;
-        let actor = actor(&request, caller)?;
+        let actor = super::actor_id(&request, caller)?;
         if req.version == 0 {
             return Err(Status::invalid_argument("version is required"));
         }
@@ -219,7 +200,7 @@ impl pb::menu_service_server::MenuService for MenuGrpc {
     async fn delete_conditional_menu(&self, request: Request<pb::MenuRef>) -> Reply<pb::Menu> {
         let req = request.get_ref();
         let caller = authorize(&request, WRITERS, &req.account)?;
-        let actor = actor(&request, caller)?;
+        let actor = super::actor_id(&request, caller)?;
         let view = self
             .menus
             .unpublish_conditional(&key(&req.account, req.tag_id)?, &actor)

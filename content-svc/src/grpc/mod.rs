@@ -6,6 +6,7 @@
 //! the README's roles table; the workflow's own role rules live in
 //! `domain::review` so every door applies them alike.
 
+pub(crate) mod actor;
 mod convert;
 mod directory_import;
 mod error;
@@ -37,8 +38,6 @@ const WORKFLOW: &[Role] = &[Role::Editor, Role::Reviewer, Role::Publisher];
 const DIRECTORY_WRITERS: &[Role] = &[Role::Editor, Role::Admin];
 /// Who may read the lexicon.
 const LEXICON_READERS: &[Role] = &[Role::Reviewer, Role::Publisher];
-/// The metadata naming the person who acts.
-const ACTOR_HEADER: &str = "x-actor";
 
 /// The gRPC service implementation.
 #[derive(Clone)]
@@ -61,26 +60,21 @@ impl ContentGrpc {
     }
 }
 
-/// The acting person: `department:person` from the `x-actor` metadata, or the
-/// department alone when the key belongs to one person.
+/// `department:person` with the person named in the metadata ([`actor`]), or the
+/// department alone when none is named (the key belongs to one person).
+pub(crate) fn actor_id<T>(request: &Request<T>, caller: &Caller) -> Result<String, Status> {
+    let person = actor::person(request.metadata()).map_err(GrpcError::from)?;
+    Ok(match person {
+        Some(person) => format!("{}:{person}", caller.department),
+        None => caller.department.clone(),
+    })
+}
+
+/// The acting person ([`actor_id`]) with the key's roles and reach.
 fn who<T>(request: &Request<T>, allowed: &[Role]) -> Result<Who, Status> {
     let caller: &Caller = caller(request)?;
     caller.require_any(allowed)?;
-    let person = request
-        .metadata()
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|p| !p.is_empty());
-    if person.is_some_and(|p| p.len() > 64 || p.contains(':')) {
-        return Err(Status::invalid_argument(
-            "x-actor must be a name of at most 64 bytes without ':'",
-        ));
-    }
-    let id = match person {
-        Some(person) => format!("{}:{person}", caller.department),
-        None => caller.department.clone(),
-    };
+    let id = actor_id(request, caller)?;
     Ok(Who {
         actor: Actor {
             id,

@@ -1,6 +1,7 @@
 //! content-svc's API against real PostgreSQL and NATS: one binary, a fresh
 //! database and namespace per test, a module per feature.
 
+mod actors;
 mod articles;
 mod auth;
 mod bidi;

@@ -15,8 +15,10 @@ use crate::client::Target;
 use crate::error::Error;
 use crate::output::{Out, enum_name, fields, or_dash, shorten, table};
 
-/// The metadata naming the person who acts (content-svc's `x-actor`).
+/// The metadata naming the person who acts (content-svc's `x-actor`): visible ASCII.
 const ACTOR_HEADER: &str = "x-actor";
+/// The same as binary metadata (UTF-8): how a name in Chinese is sent.
+const ACTOR_BIN_HEADER: &str = "x-actor-bin";
 
 pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Error> {
     let mut client = target.content().await?;
@@ -285,16 +287,39 @@ fn refer(id: String, comment: Option<String>) -> ArticleRef {
     }
 }
 
-/// `message` as a request naming the acting person, if given.
+/// `message` as a request naming the acting person, if given: an ASCII name as
+/// `x-actor` (what every content-svc reads), any other (王芳) as `x-actor-bin`, its
+/// UTF-8 bytes, since an ASCII metadata value cannot carry it. A `%` goes binary
+/// too: in `x-actor` content-svc reads it as the start of an escape.
 pub(crate) fn acting<T>(message: T, actor: &ActorArg) -> Result<Request<T>, Error> {
     let mut request = Request::new(message);
-    if let Some(actor) = actor.actor.as_deref().filter(|a| !a.trim().is_empty()) {
-        let value = actor.trim().parse().map_err(|_| {
-            Error::Input(format!(
-                "--actor {actor:?}: a name in ASCII letters, digits and punctuation (e.g. zhang.wei)"
-            ))
-        })?;
-        request.metadata_mut().insert(ACTOR_HEADER, value);
+    let Some(actor) = actor
+        .actor
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(request);
+    };
+    if actor.chars().any(char::is_control) {
+        return Err(Error::Input(format!(
+            "--actor {actor:?}: a name without control characters"
+        )));
+    }
+    let metadata = request.metadata_mut();
+    if actor
+        .bytes()
+        .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'%')
+    {
+        let value = actor
+            .parse()
+            .map_err(|_| Error::Input(format!("--actor {actor:?}: not a metadata value")))?;
+        metadata.insert(ACTOR_HEADER, value);
+    } else {
+        metadata.insert_bin(
+            ACTOR_BIN_HEADER,
+            tonic::metadata::BinaryMetadataValue::from_bytes(actor.as_bytes()),
+        );
     }
     Ok(request)
 }
@@ -651,4 +676,52 @@ fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
         ));
     }
     out.line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(name: &str) -> Request<()> {
+        acting(
+            (),
+            &ActorArg {
+                actor: Some(name.into()),
+            },
+        )
+        .expect("a name govwx sends")
+    }
+
+    #[test]
+    fn a_chinese_name_is_sent_as_x_actor_bin_and_an_ascii_one_as_x_actor() {
+        let chinese = sent(" 王芳 ");
+        let bin = chinese
+            .metadata()
+            .get_bin(ACTOR_BIN_HEADER)
+            .expect("binary");
+        assert_eq!(bin.to_bytes().expect("base64").as_ref(), "王芳".as_bytes());
+        assert!(chinese.metadata().get(ACTOR_HEADER).is_none());
+
+        let ascii = sent("zhang.wei");
+        assert_eq!(ascii.metadata().get(ACTOR_HEADER).unwrap(), "zhang.wei");
+        assert!(ascii.metadata().get_bin(ACTOR_BIN_HEADER).is_none());
+
+        let percent = sent("li%20");
+        let bin = percent
+            .metadata()
+            .get_bin(ACTOR_BIN_HEADER)
+            .expect("binary");
+        assert_eq!(bin.to_bytes().expect("base64").as_ref(), b"li%20");
+    }
+
+    #[test]
+    fn a_name_with_a_control_character_is_refused_before_sending() {
+        let refused = acting(
+            (),
+            &ActorArg {
+                actor: Some("王\n芳".into()),
+            },
+        );
+        assert!(matches!(refused, Err(Error::Input(_))));
+    }
 }
