@@ -180,9 +180,12 @@ pub async fn connect_and_migrate(
 
 /// Errors that say PostgreSQL is not there yet (refused, timed out, starting up, shutting
 /// down), as opposed to a wrong password or database name, which waiting does not mend.
+/// Nor does it mend a server certificate that does not verify: rustls reports that as an
+/// I/O error of kind `InvalidData`, which must not be waited out for `connect_timeout`.
 fn is_unreachable(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+        sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(e) => matches!(
             e.code().as_deref(),
             // cannot_connect_now, admin_shutdown, crash_shutdown
