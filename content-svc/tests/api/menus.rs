@@ -628,3 +628,31 @@ async fn a_failed_publication_is_recorded_and_one_at_a_time_is_enforced() {
     assert!(menu.last_error.is_empty());
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_menu_saved_by_a_person_named_in_chinese_names_them_or_is_refused() {
+    use tonic::metadata::{AsciiMetadataValue, BinaryMetadataValue};
+    let mut s = stack().await;
+
+    // 王芳's UTF-8 written raw into x-actor: refused, not saved by "media".
+    let mut raw = crate::helpers::authed(save(0, city_menu(), "首版"), PUBLISHER_KEY);
+    let bytes = AsciiMetadataValue::try_from("王芳".as_bytes()).expect("obs-text header");
+    raw.metadata_mut().insert("x-actor", bytes);
+    let refused = s.menus.save_menu(raw).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
+    let mut binary = crate::helpers::authed(save(0, city_menu(), "首版"), PUBLISHER_KEY);
+    let name = BinaryMetadataValue::from_bytes("王芳".as_bytes());
+    binary.metadata_mut().insert_bin("x-actor-bin", name);
+    s.menus.save_menu(binary).await.expect("saved by 王芳");
+    let versions = s
+        .menus
+        .list_menu_versions(by(menu_ref(0), VIEWER_KEY, "li"))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    let saved_by: Vec<&str> = versions.iter().map(|v| v.saved_by.as_str()).collect();
+    assert_eq!(saved_by, ["media:王芳"]);
+    s.app.stop().await;
+}
