@@ -45,6 +45,10 @@ pub struct StoredArticle {
     pub headline: bool,
     /// Its reads and shares are the datacube's day-7 figures.
     pub pulled: bool,
+    /// Its stored figures (0: none yet, unless `pulled`).
+    pub reads: i64,
+    pub zaikan: i64,
+    pub likes: i64,
 }
 
 /// What an accepted entry writes besides the figures it carries.
@@ -83,6 +87,34 @@ pub enum EntryRefused {
     },
     #[error("headline: article {id:?} is {}the first article of its message", negation(.stored))]
     Headline { id: String, stored: bool },
+    /// 在看 or likes above the article's reads: each needs a reader, and a reader
+    /// read it at least once.
+    #[error(
+        "{}: article {id:?} was read {reads} times{}, and every 在看 or like needs a reader",
+        above(*.zaikan, *.likes, *.reads),
+        if *.reads_entered { " (the reads of this entry)" } else { "" }
+    )]
+    AboveReads {
+        id: String,
+        zaikan: i64,
+        likes: i64,
+        reads: i64,
+        /// The reads bounding them are the entry's own (else the stored ones).
+        reads_entered: bool,
+    },
+}
+
+/// Names the figures above `reads`: "zaikan 500 and likes 900 are above the reads".
+fn above(zaikan: i64, likes: i64, reads: i64) -> String {
+    let mut named = Vec::new();
+    if zaikan > reads {
+        named.push(format!("zaikan {zaikan}"));
+    }
+    if likes > reads {
+        named.push(format!("likes {likes}"));
+    }
+    let verb = if named.len() > 1 { "are" } else { "is" };
+    format!("{} {verb} above its reads", named.join(" and "))
 }
 
 /// "not " unless `holds`.
@@ -114,7 +146,14 @@ pub fn datacube_headline(id: &str) -> bool {
 /// - elsewhere reads and shares are entered by hand, except on a row that already
 ///   holds the datacube's (an account whose pulls stopped keeps what they brought);
 /// - the day and headline flag are the service's (CONTENT's or the datacube's): an
-///   entry may repeat them, never change them.
+///   entry may repeat them, never change them;
+/// - 在看 and likes are at most the article's reads, once those are known (the
+///   datacube's day-7 reads, or reads entered by hand where it does not pull them):
+///   a like needs a reader and a reader reads at least once. Readers would bound them
+///   tighter, but only the daily summary has them, day by day, and not past its
+///   days; reads never refuse a true figure. Before the reads are known (a datacube
+///   article before its day-7 pull) nothing bounds them here: the pull caps them
+///   (`store::reach::store_chunk`).
 pub fn decide(
     id: &str,
     known: KnownArticle,
@@ -160,10 +199,49 @@ pub fn decide(
     if sets_reach && (datacube_account || pulled) {
         return Err(EntryRefused::DatacubeFigures(id.to_owned()));
     }
+    within_reads(id, known.stored, entry)?;
     Ok(Accepted {
         published_on,
         headline,
     })
+}
+
+/// Refuses an entry that leaves 在看 or likes above the article's known reads,
+/// checking only what the entry sets (a title alone passes a row stored before the
+/// bound existed).
+fn within_reads(
+    id: &str,
+    stored: Option<StoredArticle>,
+    entry: &FigureEntry,
+) -> Result<(), EntryRefused> {
+    let (stored_reads, zaikan, likes) = match stored {
+        // 0 reads on a row not pulled are reads not known yet.
+        Some(s) if s.pulled || s.reads != 0 => (Some(s.reads), s.zaikan, s.likes),
+        Some(s) => (None, s.zaikan, s.likes),
+        None => (None, 0, 0),
+    };
+    let reads_entered = entry.reads != 0;
+    let Some(reads) = reads_entered.then_some(entry.reads).or(stored_reads) else {
+        return Ok(());
+    };
+    let zaikan = if entry.zaikan != 0 {
+        entry.zaikan
+    } else {
+        zaikan
+    };
+    let likes = if entry.likes != 0 { entry.likes } else { likes };
+    let checked_zaikan = reads_entered || entry.zaikan != 0;
+    let checked_likes = reads_entered || entry.likes != 0;
+    if (checked_zaikan && zaikan > reads) || (checked_likes && likes > reads) {
+        return Err(EntryRefused::AboveReads {
+            id: id.to_owned(),
+            zaikan: if checked_zaikan { zaikan } else { 0 },
+            likes: if checked_likes { likes } else { 0 },
+            reads,
+            reads_entered,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -198,6 +276,9 @@ mod tests {
             published_on: day(published_on),
             headline,
             pulled,
+            reads: if pulled { 20_000 } else { 0 },
+            zaikan: 0,
+            likes: 0,
         })
     }
 
@@ -342,5 +423,107 @@ mod tests {
         assert!(!datacube_headline("2026111001_11"));
         assert!(!datacube_headline("2026111001_2"));
         assert!(!datacube_headline("art-1"));
+    }
+    #[test]
+    fn zaikan_or_likes_above_the_pulled_reads_are_refused_naming_them() {
+        let known = KnownArticle {
+            stored: Some(StoredArticle {
+                reads: 300,
+                ..stored("2026-11-10", true, true).unwrap()
+            }),
+            summary_day: Some(day("2026-11-10")),
+            datacube_reached: Some(day("2026-11-30")),
+        };
+        let refused = decide("2026111001_1", known, &likes(0, 1_000_000)).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "likes 1000000 is above its reads: article \"2026111001_1\" was read 300 times, \
+             and every 在看 or like needs a reader"
+        );
+        assert!(matches!(
+            decide("2026111001_1", known, &likes(301, 301)),
+            Err(EntryRefused::AboveReads {
+                zaikan: 301,
+                likes: 301,
+                ..
+            })
+        ));
+        assert!(decide("2026111001_1", known, &likes(300, 300)).is_ok());
+        // Pulled with no reader at all: nothing to like.
+        let unread = KnownArticle {
+            stored: Some(StoredArticle {
+                reads: 0,
+                ..known.stored.unwrap()
+            }),
+            ..known
+        };
+        assert!(decide("2026111001_1", unread, &likes(1, 0)).is_err());
+    }
+
+    #[test]
+    fn before_the_reads_are_known_zaikan_and_likes_are_not_bounded_here() {
+        let known = KnownArticle {
+            stored: None,
+            summary_day: Some(day("2026-11-10")),
+            datacube_reached: Some(day("2026-11-15")),
+        };
+        assert!(decide("2026111001_1", known, &likes(5_000, 9_000)).is_ok());
+    }
+
+    #[test]
+    fn reads_entered_by_hand_bound_the_zaikan_and_likes_stored_or_entered_with_them() {
+        let known = KnownArticle {
+            stored: Some(StoredArticle {
+                zaikan: 15,
+                likes: 500,
+                ..stored("2026-11-10", false, false).unwrap()
+            }),
+            ..KnownArticle::default()
+        };
+        // The stored likes were entered before any reads.
+        assert_eq!(
+            decide("art-42", known, &reach(400)).unwrap_err(),
+            EntryRefused::AboveReads {
+                id: "art-42".into(),
+                zaikan: 15,
+                likes: 500,
+                reads: 400,
+                reads_entered: true
+            }
+        );
+        let corrected = FigureEntry {
+            likes: 40,
+            ..reach(400)
+        };
+        assert!(decide("art-42", known, &corrected).is_ok());
+        let read = KnownArticle {
+            stored: Some(StoredArticle {
+                reads: 400,
+                likes: 40,
+                ..known.stored.unwrap()
+            }),
+            ..known
+        };
+        assert!(matches!(
+            decide("art-42", read, &likes(401, 0)),
+            Err(EntryRefused::AboveReads {
+                reads_entered: false,
+                ..
+            })
+        ));
+        // A title alone is not held to a bound it does not touch.
+        let legacy = KnownArticle {
+            stored: Some(StoredArticle {
+                reads: 400,
+                likes: 900,
+                ..known.stored.unwrap()
+            }),
+            ..known
+        };
+        let title = FigureEntry {
+            title: "冬季供暖通知".into(),
+            ..likes(0, 0)
+        };
+        assert!(decide("art-42", legacy, &title).is_ok());
     }
 }

@@ -41,11 +41,17 @@ impl From<GrpcError> for Status {
             GrpcError::App(AppError::Figures(refused)) => match refused {
                 EntryRefused::Nothing => ErrorCode::InvalidArgument,
                 EntryRefused::UnknownArticle(_) => ErrorCode::NotFound,
+                // Likes above the reads the same entry gives: the request contradicts itself.
+                EntryRefused::AboveReads {
+                    reads_entered: true,
+                    ..
+                } => ErrorCode::InvalidArgument,
                 // The request is well formed; what is stored decides against it.
                 EntryRefused::NotTheDatacubeId(_)
                 | EntryRefused::DatacubeFigures(_)
                 | EntryRefused::PublishedOn { .. }
-                | EntryRefused::Headline { .. } => ErrorCode::FailedPrecondition,
+                | EntryRefused::Headline { .. }
+                | EntryRefused::AboveReads { .. } => ErrorCode::FailedPrecondition,
             },
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,
@@ -79,6 +85,26 @@ mod tests {
         assert!(status.message().contains("come from WeChat's datacube"));
         let status = Status::from(GrpcError::from(AppError::from(EntryRefused::Nothing)));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn likes_above_the_reads_are_invalid_only_against_the_entrys_own_reads() {
+        let above = |reads_entered| {
+            Status::from(GrpcError::from(AppError::from(EntryRefused::AboveReads {
+                id: "art-42".into(),
+                zaikan: 0,
+                likes: 500,
+                reads: 400,
+                reads_entered,
+            })))
+        };
+        assert_eq!(above(true).code(), tonic::Code::InvalidArgument);
+        assert_eq!(above(false).code(), tonic::Code::FailedPrecondition);
+        assert!(
+            above(false)
+                .message()
+                .starts_with("likes 500 is above its reads")
+        );
     }
 
     #[test]

@@ -35,8 +35,9 @@ pub async fn known_article(
     account: &AccountId,
     article_id: &str,
 ) -> Result<KnownArticle, sqlx::Error> {
-    let stored: Option<(NaiveDate, bool, bool)> = sqlx::query_as(
-        "SELECT published_on, headline, (pulled_at IS NOT NULL OR entered_by = 'datacube')
+    let stored: Option<(NaiveDate, bool, bool, i64, i64, i64)> = sqlx::query_as(
+        "SELECT published_on, headline, (pulled_at IS NOT NULL OR entered_by = 'datacube'),
+                reads, zaikan, likes
            FROM article_figures WHERE account = $1 AND article_id = $2 FOR UPDATE",
     )
     .bind(account.as_str())
@@ -59,10 +60,15 @@ pub async fn known_article(
     .fetch_one(&mut **tx)
     .await?;
     Ok(KnownArticle {
-        stored: stored.map(|(published_on, headline, pulled)| StoredArticle {
-            published_on,
-            headline,
-            pulled,
+        stored: stored.map(|(published_on, headline, pulled, reads, zaikan, likes)| {
+            StoredArticle {
+                published_on,
+                headline,
+                pulled,
+                reads,
+                zaikan,
+                likes,
+            }
         }),
         summary_day,
         datacube_reached,

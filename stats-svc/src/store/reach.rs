@@ -85,13 +85,17 @@ pub async fn store_chunk(
         // replaces them, domain::figures). The datacube knows the article's day and
         // place in its message (`_1`: the headline) for certain, so they replace what
         // an entry of 在看 and likes before the day-7 pull took from the daily
-        // summary; an entered title stays.
+        // summary; an entered title stays. 在看 and likes entered before the reads were
+        // known are capped at them: each needs a reader (domain::figures), and the
+        // entry as given stays in `article_figure_entries`.
         sqlx::query(
             "INSERT INTO article_figures (account, article_id, title, published_on, headline,
                  reads, shares, entered_by, pulled_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'datacube', now())
              ON CONFLICT (account, article_id) DO UPDATE SET
                  reads = EXCLUDED.reads, shares = EXCLUDED.shares,
+                 zaikan = LEAST(article_figures.zaikan, EXCLUDED.reads),
+                 likes = LEAST(article_figures.likes, EXCLUDED.reads),
                  title = COALESCE(NULLIF(article_figures.title, ''), EXCLUDED.title),
                  published_on = EXCLUDED.published_on, headline = EXCLUDED.headline,
                  pulled_at = now(), updated_at = now()",

@@ -439,3 +439,79 @@ async fn without_the_datacube_an_announced_articles_figures_are_entered_and_corr
     db.close().await;
     app.stop().await;
 }
+
+/// An editor key cannot lift its account with likes nobody gave: 在看 and likes above
+/// the article's day-7 reads are refused, naming them, and leave the figures, the
+/// ranking and the entry record as they were; entered before the day-7 pull (the
+/// reads not known yet) they are taken, and capped at the reads when the pull lands.
+#[tokio::test]
+async fn likes_or_zaikan_above_the_articles_reads_are_refused_or_capped_by_the_pull() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    for account in ["chenzhou", "yizhang"] {
+        pull_articles(
+            &db,
+            account,
+            &[pulled("2026111001_1", "2026-11-10", 300, 5)],
+        )
+        .await;
+    }
+    let before = november(&app).await;
+
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                likes: 1_000_000,
+                ..figures("chenzhou", "2026111001_1")
+            },
+        )
+        .await,
+        tonic::Code::FailedPrecondition,
+        "likes 1000000 is above its reads",
+    );
+    assert_eq!(november(&app).await, before, "the ranking did not move");
+    assert_eq!(entries(&db).await, 0);
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 300,
+            likes: 120,
+            ..figures("chenzhou", "2026111001_1")
+        },
+    )
+    .await
+    .expect("as many 在看 as reads at most");
+
+    // Before the day-7 pull: the daily summary names the article, its reads are not
+    // known yet.
+    let day: chrono::NaiveDate = "2026-11-20".parse().unwrap();
+    summarise_article(&db, "yizhang", day, "2026112001_1", 40).await;
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 50,
+            likes: 900_000,
+            ..figures("yizhang", "2026112001_1")
+        },
+    )
+    .await
+    .expect("taken while the reads are not known");
+    pull_articles(
+        &db,
+        "yizhang",
+        &[pulled("2026112001_1", "2026-11-20", 600, 9)],
+    )
+    .await;
+    let (reads, _, zaikan, likes, _, _) = stored(&db, "yizhang", "2026112001_1").await.unwrap();
+    assert_eq!(
+        (reads, zaikan, likes),
+        (600, 50, 600),
+        "likes capped at the reads"
+    );
+    db.close().await;
+    app.stop().await;
+}
