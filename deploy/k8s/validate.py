@@ -201,6 +201,11 @@ def check_objects(objs):
             problems.append(f"{name_of(o)}: not a valid Job name (check the overlay's release)")
     problems += check_images(objs)
     for o in objs:
+        # base's placeholder host means the overlay forgot its Ingress patch (and the
+        # service hall's links, which follow the host, point nowhere).
+        if o["kind"] == "Ingress" and any(r.get("host") == BASE_HOST for r in o["spec"].get("rules", [])):
+            problems.append(f"{name_of(o)}: still base's placeholder host {BASE_HOST} (patch it in the overlay)")
+    for o in objs:
         if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule") and (
             o["metadata"].get("labels", {}).get("govwx.example/monitoring") != "true"
         ):
@@ -218,6 +223,7 @@ def check_objects(objs):
     return problems
 
 
+BASE_HOST = "wechat.example.invalid"
 IMAGE = re.compile(r"(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]*))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
 
 
