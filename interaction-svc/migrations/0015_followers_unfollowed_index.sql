@@ -1,4 +1,4 @@
--- no-transaction
 -- Followers who unfollowed, by when: what the sweeper's retention pass looks for.
--- CONCURRENTLY, alone in its migration, for the reason 0014 gives.
-CREATE INDEX CONCURRENTLY followers_unfollowed ON followers (unsubscribed_at) WHERE NOT subscribed;
+-- Plain CREATE INDEX, in a migration of its own, for the reasons 0014 gives: follower
+-- writes wait for the build (seconds), reads go on.
+CREATE INDEX followers_unfollowed ON followers (unsubscribed_at) WHERE NOT subscribed;
