@@ -32,6 +32,9 @@ pub struct Published {
     pub article_id: String,
     pub title: String,
     pub headline: bool,
+    /// WeChat's message id (`None` when the event has none), under which the datacube
+    /// reports the article (`{msg_data_id}_{index}`).
+    pub msg_data_id: Option<String>,
     pub published_at: DateTime<Utc>,
 }
 
@@ -60,6 +63,7 @@ impl StreamEvent for Published {
             article_id: event.article_id,
             title: event.title,
             headline: event.headline,
+            msg_data_id: Some(event.msg_data_id).filter(|id| !id.is_empty()),
             published_at,
         })
     }
@@ -107,6 +111,7 @@ impl EventHandler for ContentHandler {
                 &article.title,
                 office_day(article.published_at, self.office),
                 article.headline,
+                article.msg_data_id.as_deref(),
             )
             .await
             .map_err(HandleError::database)?;

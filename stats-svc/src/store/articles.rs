@@ -134,7 +134,8 @@ pub async fn record_entry(
     Ok(())
 }
 
-/// Records that an article went out (figures, if any, are kept).
+/// Records that an article went out (figures, if any, are kept), with WeChat's id of
+/// its message (`msg_data_id`) when the event names it.
 pub async fn record_published(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
@@ -142,20 +143,24 @@ pub async fn record_published(
     title: &str,
     published_on: NaiveDate,
     headline: bool,
+    msg_data_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO article_figures (account, article_id, title, published_on, headline)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO article_figures (account, article_id, title, published_on, headline,
+             msg_data_id)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (account, article_id) DO UPDATE SET
              title = EXCLUDED.title,
              published_on = LEAST(article_figures.published_on, EXCLUDED.published_on),
-             headline = EXCLUDED.headline",
+             headline = EXCLUDED.headline,
+             msg_data_id = COALESCE(EXCLUDED.msg_data_id, article_figures.msg_data_id)",
     )
     .bind(account.as_str())
     .bind(article_id)
     .bind(title)
     .bind(published_on)
     .bind(headline)
+    .bind(msg_data_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -236,6 +241,19 @@ pub async fn accounts_published_between(
     .await
 }
 
+/// Which rows of `article_figures f` stand for an article still up at the end of `$1`:
+/// not retracted by then, and not the datacube's row (`{msg_data_id}_{index}`) of a
+/// message CONTENT announced. A retraction names content-svc's id only, so the
+/// datacube's row of a retracted article would keep it the last update; CONTENT's rows
+/// of that message carry the same day and their retractions, and speak for it (an
+/// article of the message still up keeps the day).
+const STILL_UP: &str = "f.published_on <= $1
+    AND (f.retracted_on IS NULL OR f.retracted_on > $1)
+    AND NOT (f.msg_data_id IS NULL AND f.article_id ~ '_[0-9]+$'
+             AND EXISTS (SELECT 1 FROM article_figures c
+                          WHERE c.account = f.account
+                            AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')))";
+
 /// The latest day `account` published on, on or before `day`, of the articles still
 /// up at the end of `day`: a retracted article is gone from the account, and an
 /// inspector sees nothing of it.
@@ -244,13 +262,11 @@ pub async fn last_published_on(
     account: &AccountId,
     day: NaiveDate,
 ) -> Result<Option<NaiveDate>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT max(published_on) FROM article_figures
-          WHERE account = $1 AND published_on <= $2
-            AND (retracted_on IS NULL OR retracted_on > $2)",
-    )
-    .bind(account.as_str())
+    sqlx::query_scalar(&format!(
+        "SELECT max(f.published_on) FROM article_figures f WHERE f.account = $2 AND {STILL_UP}"
+    ))
     .bind(day)
+    .bind(account.as_str())
     .fetch_one(db)
     .await
 }
@@ -290,11 +306,10 @@ pub async fn last_published_by_account(
     db: &PgPool,
     day: NaiveDate,
 ) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT account, max(published_on) FILTER (
-                    WHERE published_on <= $1 AND (retracted_on IS NULL OR retracted_on > $1))
-           FROM article_figures GROUP BY account",
-    )
+    sqlx::query_as(&format!(
+        "SELECT f.account, max(f.published_on) FILTER (WHERE {STILL_UP})
+           FROM article_figures f GROUP BY f.account"
+    ))
     .bind(day)
     .fetch_all(db)
     .await

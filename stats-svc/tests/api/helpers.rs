@@ -289,6 +289,18 @@ pub fn authed<T>(message: T, key: &str) -> tonic::Request<T> {
 /// Announces `article` of `account` as content-svc does when it goes out at
 /// `published` (RFC 3339): a headline, `content.{account}.article.published`.
 pub async fn publish_article(app: &TestApp, account: &str, article: &str, published: &str) {
+    publish_article_in(app, account, article, published, "").await;
+}
+
+/// Announces `article` as [`publish_article`] does, sent in WeChat's message
+/// `msg_data_id` (the datacube's id of it is `{msg_data_id}_{index}`).
+pub async fn publish_article_in(
+    app: &TestApp,
+    account: &str,
+    article: &str,
+    published: &str,
+    msg_data_id: &str,
+) {
     let published = chrono::DateTime::parse_from_rfc3339(published)
         .expect("an RFC 3339 time")
         .to_utc();
@@ -305,6 +317,7 @@ pub async fn publish_article(app: &TestApp, account: &str, article: &str, publis
         article_id: article.to_owned(),
         title: "冬季供暖通知".to_owned(),
         headline: true,
+        msg_data_id: msg_data_id.to_owned(),
         published_at: Some(prost_types::Timestamp {
             seconds: published.timestamp(),
             nanos: 0,

@@ -14,8 +14,8 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 
 use crate::helpers::{
-    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, retract_article,
-    spawn_app, wait_for_article, wait_for_retraction,
+    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, publish_article_in,
+    pull_articles, pulled, retract_article, spawn_app, wait_for_article, wait_for_retraction,
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -310,5 +310,96 @@ async fn entered_figures_rank_the_accounts_by_wci_within_the_callers_reach() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    app.stop().await;
+}
+
+/// The datacube reports an article under its own id (`{msg_data_id}_{index}`), a row a
+/// retraction (naming content-svc's id) does not mark: once the day-7 pull brought it,
+/// a retracted article was the account's last update again and the gap alarm stayed
+/// silent. An article of the same message still up keeps the day.
+#[tokio::test]
+async fn a_retracted_article_stays_gone_once_the_datacube_reports_it() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let rules = InspectionRules::default();
+    publish_article(&app, "chenzhou", "a-0", "2026-11-10T02:00:00Z").await;
+    publish_article_in(
+        &app,
+        "chenzhou",
+        "a-1",
+        "2026-11-25T12:00:00Z",
+        "2026112501",
+    )
+    .await;
+    wait_for_article(&db, "a-0").await;
+    wait_for_article(&db, "a-1").await;
+    retract_article(&app, "chenzhou", "a-1", "2026-11-26T02:00:00Z", "m-1").await;
+    wait_for_retraction(&db, "chenzhou", "a-1").await;
+    // The day-7 pull on 3 December brings the same article under the datacube's id.
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2026112501_1", "2026-11-25", 900, 4)],
+    )
+    .await;
+
+    let report = readiness(&app, "2026-12-03").await;
+    assert_eq!(report.last_published_on, "2026-11-10", "a-1 is gone");
+    assert!(!report.update_ok);
+    assert_eq!(
+        check_once(&db, &rules, &clock("2026-12-03T02:00:00Z"), office())
+            .await
+            .unwrap(),
+        1,
+        "23 days since the last article still up"
+    );
+    let lines = stats_svc::store::articles::last_published_by_account(
+        &db,
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lines,
+        vec![(
+            "chenzhou".to_owned(),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 10)
+        )]
+    );
+
+    // A message of two: its second article, still up, keeps the day.
+    publish_article_in(
+        &app,
+        "chenzhou",
+        "b-1",
+        "2026-12-04T02:00:00Z",
+        "2026120401",
+    )
+    .await;
+    publish_article_in(
+        &app,
+        "chenzhou",
+        "b-2",
+        "2026-12-04T02:00:00Z",
+        "2026120401",
+    )
+    .await;
+    wait_for_article(&db, "b-2").await;
+    retract_article(&app, "chenzhou", "b-1", "2026-12-04T03:00:00Z", "m-2").await;
+    wait_for_retraction(&db, "chenzhou", "b-1").await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[
+            pulled("2026120401_1", "2026-12-04", 900, 4),
+            pulled("2026120401_2", "2026-12-04", 300, 1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        readiness(&app, "2026-12-12").await.last_published_on,
+        "2026-12-04"
+    );
+    db.close().await;
     app.stop().await;
 }
