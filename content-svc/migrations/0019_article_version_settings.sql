@@ -11,15 +11,6 @@ ALTER TABLE article_versions
     ADD COLUMN open_comment boolean,
     ADD COLUMN only_fans_can_comment boolean;
 
--- An article's current version is known: its row holds exactly that version's
--- content (every write of these columns writes a new version with them). Earlier
--- versions stay NULL.
-UPDATE article_versions v
-   SET cover_media_id = a.cover_media_id,
-       cover_image_id = a.cover_image_id,
-       source_url = a.source_url,
-       column_name = a.column_name,
-       open_comment = a.open_comment,
-       only_fans_can_comment = a.only_fans_can_comment
-  FROM articles a
- WHERE a.id = v.article_id AND a.version = v.version;
+-- The current versions are filled in by 0020, a migration of its own: an UPDATE here
+-- would hold this ALTER's ACCESS EXCLUSIVE lock (every read of article_versions by the
+-- serving release waits) for the whole backfill.
