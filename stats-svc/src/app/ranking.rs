@@ -151,10 +151,17 @@ async fn ranking(
     // the list, after every account with an index.
     let in_scope = |account: &String| accounts.is_none_or(|scope| scope.contains(account));
     let published = articles::accounts_published_between(db, from, to).await?;
-    let known = articles::known_accounts(db, from).await?;
+    let known: Vec<String> = articles::known_accounts(db, from)
+        .await?
+        .into_iter()
+        .filter(in_scope)
+        .collect();
+    // Without a creation date, the first day the service saw an account stands in for
+    // it: a period before it is no period the account was in the install.
+    let later = articles::first_seen_after(db, &known, to).await?;
     let place = u32::try_from(list.len() + 1).unwrap_or(u32::MAX);
-    for account in known.into_iter().filter(in_scope) {
-        if list.iter().any(|r| r.account == account) {
+    for account in known {
+        if list.iter().any(|r| r.account == account) || later.contains(&account) {
             continue;
         }
         list.push(Ranked {

@@ -291,6 +291,28 @@ pub async fn known_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>
         .await
 }
 
+/// Of `accounts`, those this service first heard of after `day`: no counter (callbacks,
+/// tickets, the datacube's figures, its backfill included) and no article on or before
+/// it. An account added to the install later did not exist here then, and is no 无发文
+/// of that period. Each account's first day is an index lookup (`daily_counts` and
+/// `article_figures` both lead with the account).
+pub async fn first_seen_after(
+    db: &PgPool,
+    accounts: &[String],
+    day: NaiveDate,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT k.account FROM unnest($1::text[]) AS k(account)
+          WHERE LEAST((SELECT min(d.day) FROM daily_counts d WHERE d.account = k.account),
+                      (SELECT min(f.published_on) FROM article_figures f
+                        WHERE f.account = k.account)) > $2",
+    )
+    .bind(accounts)
+    .bind(day)
+    .fetch_all(db)
+    .await
+}
+
 /// Accounts whose followers the datacube counted since `since`.
 pub async fn datacube_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT account FROM daily_counts WHERE day >= $1 AND metric = $2")

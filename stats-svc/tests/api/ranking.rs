@@ -78,3 +78,47 @@ async fn an_account_that_published_nothing_is_ranked_last_as_publishing_nothing(
     db.close().await;
     app.stop().await;
 }
+
+/// An account added to the install in December was not in November's list: without a
+/// creation date, the first day the service saw it stands in for one, and it appears
+/// from the month it was first seen in.
+#[tokio::test]
+async fn an_account_first_seen_after_the_month_is_not_listed_as_publishing_nothing() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    // yizhang's first callback comes on 2 December.
+    let december = chrono::DateTime::parse_from_rfc3339("2026-12-02T02:00:00Z")
+        .unwrap()
+        .timestamp();
+    app.publish(&text_message("yizhang", "y-1", december)).await;
+    app.wait_for_overview("yizhang", |o| o.messages == 1).await;
+
+    let accounts: Vec<String> = november(&app, VIEWER_KEY)
+        .await
+        .into_iter()
+        .map(|a| a.account)
+        .collect();
+    assert_eq!(accounts, ["anren"]);
+    let list = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-12".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    assert!(
+        list.iter()
+            .any(|a| a.account == "yizhang" && a.published_nothing),
+        "{list:?}"
+    );
+    db.close().await;
+    app.stop().await;
+}
