@@ -251,6 +251,16 @@ fn print_list(out: &Out, tickets: &[Ticket]) -> Result<(), Error> {
     ))
 }
 
+/// A thread message's delivery as `tickets show` prints it. An answer still being
+/// sent says so: a reply that timed out sends the agent here to look for it before
+/// answering again.
+fn delivery_label(delivery: i32) -> String {
+    match DeliveryStatus::try_from(delivery) {
+        Ok(DeliveryStatus::Sending) => "sending (WeChat has not answered yet)".to_owned(),
+        _ => json::delivery(delivery),
+    }
+}
+
 fn print_ticket(out: &Out, t: &Ticket) -> Result<(), Error> {
     let rating = if t.rating == 0 {
         "-".to_owned()
@@ -278,7 +288,7 @@ fn print_ticket(out: &Out, t: &Ticket) -> Result<(), Error> {
                 out.time(m.at.as_ref()),
                 m.author.clone(),
                 m.msg_type.clone(),
-                json::delivery(m.delivery),
+                delivery_label(m.delivery),
                 m.text.clone(),
             ]
         });
@@ -384,4 +394,19 @@ fn print_event(out: &Out, event: &QueueEvent) -> Result<(), Error> {
         state_label(&ticket),
         shorten(&ticket.summary, TEXT_WIDTH)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_on_its_way_shows_as_sending_not_unspecified() {
+        assert_eq!(
+            delivery_label(DeliveryStatus::Sending as i32),
+            "sending (WeChat has not answered yet)"
+        );
+        assert_eq!(json::delivery(DeliveryStatus::Sending as i32), "sending");
+        assert_eq!(delivery_label(DeliveryStatus::Sent as i32), "sent");
+    }
 }

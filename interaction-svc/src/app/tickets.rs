@@ -17,7 +17,7 @@ use crate::domain::{
     Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
 };
 use crate::store::thread::{self, Outgoing};
-use crate::store::tickets::lifecycle::{self, ActionError, Cause};
+use crate::store::tickets::lifecycle::{self, ActionError, Cause, InFlight};
 use crate::store::tickets::{
     self, MessageRow, SYSTEM_ACTOR, TicketQuery, TicketRow, TransitionRow,
 };
@@ -84,7 +84,7 @@ impl Tickets {
     pub async fn get(&self, id: TicketId, agent: Agent<'_>) -> Result<TicketView, ActionError> {
         let ticket = tickets::get(&self.db, id)
             .await?
-            .filter(|row| agent.reaches(row.account.as_str(), &row.department))
+            .filter(|row| agent.reads(row.account.as_str(), &row.department, row.overdue))
             .ok_or(ActionError::NotFound(id))?;
         let thread = tickets::thread(&self.db, id, tickets::MAX_THREAD).await?;
         let history = tickets::history(&self.db, id, tickets::MAX_HISTORY).await?;
@@ -378,6 +378,11 @@ impl Tickets {
                 Some(request_id) => thread::answer_of_request(&mut tx, id, request_id).await?,
                 None => None,
             };
+            let in_flight = match (&earlier, request_id) {
+                (Some(_), _) => InFlight::Recorded,
+                (None, Some(_)) => InFlight::NotRecorded,
+                (None, None) => InFlight::Unidentified,
+            };
             match earlier {
                 Some((body, _)) if body != text => return Err(ActionError::RequestReused(id)),
                 Some((_, delivery)) => match delivery.as_str() {
@@ -398,7 +403,7 @@ impl Tickets {
             }
             tx.rollback().await?;
             if tokio::time::Instant::now() >= deadline {
-                return Err(ActionError::AnswerInFlight(id));
+                return Err(ActionError::AnswerInFlight(id, in_flight));
             }
             tokio::time::sleep(TURN_POLL).await;
         }

@@ -199,6 +199,9 @@ pub struct Agent<'a> {
     /// The accounts the key reaches; `None`: every account. Even an admin sees only
     /// its key's accounts: a county's admin is not the city's.
     pub accounts: Option<&'a BTreeSet<String>>,
+    /// The key's department is the supervision office (督办,
+    /// `INTERACTION_ESCALATION_DEPARTMENT`), which is told of every overdue ticket.
+    pub supervises: bool,
 }
 
 impl Agent<'_> {
@@ -211,6 +214,24 @@ impl Agent<'_> {
     /// and act on; any other ticket must look absent.
     pub fn reaches(&self, account: &str, department: &str) -> bool {
         in_scope(self.scope(), department) && self.accounts.is_none_or(|set| set.contains(account))
+    }
+
+    /// Whether this agent may read (not act on) a ticket of `account` owned by
+    /// `department`: its own, and for the supervision office every overdue ticket of
+    /// its accounts. 督办 follows up a breached deadline with the owning department
+    /// (domain.md §2: the closed loop's 督办, escalation on breach), so it must open
+    /// the tickets WatchQueue announces to it as overdue; answering, assigning or
+    /// closing them stays the owner's (`reaches`).
+    pub fn reads(&self, account: &str, department: &str, overdue: bool) -> bool {
+        self.reaches(account, department)
+            || (self.reads_overdue_everywhere(overdue)
+                && self.accounts.is_none_or(|set| set.contains(account)))
+    }
+
+    /// Whether a list of overdue tickets (`overdue_only`) may span every department:
+    /// the supervision office's view, by the rule of `reads`.
+    pub fn reads_overdue_everywhere(&self, overdue_only: bool) -> bool {
+        self.supervises && overdue_only
     }
 
     /// Who acted, for the history and the event: the department, plus the agent if
@@ -424,6 +445,7 @@ mod tests {
             admin: false,
             name: "王芳",
             accounts: None,
+            supervises: false,
         };
         assert_eq!(agent.scope(), Some("social-security"));
         assert_eq!(agent.actor(), "social-security/王芳");
@@ -435,11 +457,36 @@ mod tests {
             admin: true,
             name: "",
             accounts: Some(&county),
+            supervises: false,
         };
         assert_eq!(admin.scope(), None);
         assert_eq!(admin.actor(), "city-office");
         assert!(admin.reaches("yizhang", "transport"));
         assert!(!admin.reaches("chenzhou", "transport"));
+    }
+
+    #[test]
+    fn the_supervision_office_reads_overdue_tickets_of_its_accounts_and_acts_on_none() {
+        let county: BTreeSet<String> = ["yizhang".to_owned()].into();
+        let supervision = Agent {
+            department: "supervision",
+            admin: false,
+            name: "",
+            accounts: Some(&county),
+            supervises: true,
+        };
+        assert!(supervision.reads("yizhang", "transport", true));
+        assert!(!supervision.reads("yizhang", "transport", false));
+        assert!(!supervision.reads("chenzhou", "transport", true));
+        assert!(!supervision.reaches("yizhang", "transport"));
+        assert!(supervision.reads_overdue_everywhere(true));
+        assert!(!supervision.reads_overdue_everywhere(false));
+        let agent = Agent {
+            supervises: false,
+            ..supervision
+        };
+        assert!(!agent.reads("yizhang", "transport", true));
+        assert!(!agent.reads_overdue_everywhere(true));
     }
 
     #[test]

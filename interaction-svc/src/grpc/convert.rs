@@ -63,8 +63,9 @@ pub fn message(row: MessageRow) -> pb::TicketMessage {
         "sent" => pb::DeliveryStatus::Sent,
         "held" => pb::DeliveryStatus::Held,
         "failed" => pb::DeliveryStatus::Failed,
-        // On its way to WeChat (for a few seconds at most): the API has no status
-        // for it yet.
+        // What an answer that timed out waiting for its turn tells its caller to look
+        // for in the thread.
+        "sending" => pb::DeliveryStatus::Sending,
         _ => pb::DeliveryStatus::Unspecified,
     };
     pb::TicketMessage {

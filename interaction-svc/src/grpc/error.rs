@@ -8,7 +8,7 @@ use crate::domain::RuleError;
 use crate::domain::follower::FollowerInputError;
 use crate::domain::ticket::{AnswerTextError, TicketInputError};
 use crate::store::rules::RequestConflict;
-use crate::store::tickets::lifecycle::ActionError;
+use crate::store::tickets::lifecycle::{ActionError, InFlight};
 
 /// Everything a gRPC handler of this service can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -151,15 +151,31 @@ impl From<GrpcError> for Status {
                      Check with the citizen before answering again",
                 );
             }
-            GrpcError::Action(ActionError::AnswerInFlight(id)) => {
-                // This answer was not recorded, but the one in flight may be the same
-                // text from a call whose caller gave up (it is sent all the same): a
-                // blind retry would give the citizen that answer twice.
+            // These messages fit platform's 200-character limit with the ticket id:
+            // the advice is their point.
+            GrpcError::Action(ActionError::AnswerInFlight(id, InFlight::Unidentified)) => {
+                // Not UNAVAILABLE, which retry policies retry on their own: the answer
+                // in flight may be this text from a call whose caller gave up, and
+                // without a request id a retry would go out as a second answer.
+                return ErrorCode::FailedPrecondition.status(format!(
+                    "another answer to ticket {id} is still being sent; this one was not \
+                     recorded. It may be this text from a call that timed out: check the \
+                     thread (SENDING) first"
+                ));
+            }
+            GrpcError::Action(ActionError::AnswerInFlight(id, InFlight::NotRecorded)) => {
+                // The request id makes a retry safe: it finds the answer if a call
+                // recorded it, and records it once otherwise.
                 return ErrorCode::Unavailable.status(format!(
-                    "another answer to ticket {id} is still being sent (answers go out in \
-                     order); this one was not recorded. If a previous call with this answer \
-                     timed out, it is being sent: check the ticket's thread before sending \
-                     it again"
+                    "another answer to ticket {id} is still being sent; this one was not \
+                     recorded. Retrying with the same request_id is safe: it is sent once"
+                ));
+            }
+            GrpcError::Action(ActionError::AnswerInFlight(id, InFlight::Recorded)) => {
+                return ErrorCode::Unavailable.status(format!(
+                    "this request_id's answer to ticket {id} is recorded and still being \
+                     sent. Retrying with the same request_id is safe: it reports how it left, \
+                     never sends it twice"
                 ));
             }
             GrpcError::TooManyWatches(_) => ErrorCode::ResourceExhausted,

@@ -22,7 +22,17 @@ impl InteractionGrpc {
         let caller = caller(&request)?.clone();
         caller.require_any(READERS)?;
         let request = request.into_inner();
-        let department = queue_of(&caller, &request.department)?;
+        let department = if self
+            .agent(&caller, "")
+            .reads_overdue_everywhere(request.overdue_only)
+        {
+            // The supervision office's list of breached deadlines (`Agent::reads`):
+            // every department's, or the one it names.
+            let named = request.department.trim();
+            (!named.is_empty()).then(|| named.to_owned())
+        } else {
+            queue_of(&caller, &request.department)?
+        };
         if let Some(department) = &department {
             // An admin's typo would list nothing and look like an empty queue.
             self.known_department("department", department)?;
@@ -59,7 +69,7 @@ impl InteractionGrpc {
         let id = TicketId::parse(&request.get_ref().id).map_err(GrpcError::from)?;
         let view = self
             .tickets
-            .get(id, agent(&caller, ""))
+            .get(id, self.agent(&caller, ""))
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::ticket_view(view)))
@@ -99,7 +109,7 @@ impl InteractionGrpc {
         let (caller, id, note) = ticket_action(&request)?;
         let row = self
             .tickets
-            .acknowledge(id, agent(&caller, ""), note)
+            .acknowledge(id, self.agent(&caller, ""), note)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::ticket(row)))
@@ -120,7 +130,7 @@ impl InteractionGrpc {
             self.known_department("department", department)?;
             let view = self
                 .tickets
-                .get(id, agent(&caller, ""))
+                .get(id, self.agent(&caller, ""))
                 .await
                 .map_err(GrpcError::from)?;
             self.serves_account("department", department, view.ticket.account.as_str())?;
@@ -131,7 +141,7 @@ impl InteractionGrpc {
         };
         let row = self
             .tickets
-            .assign(id, agent(&caller, ""), assignment, note)
+            .assign(id, self.agent(&caller, ""), assignment, note)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::ticket(row)))
@@ -151,7 +161,7 @@ impl InteractionGrpc {
         let request_id = (!request_id.is_empty()).then_some(request_id);
         let (row, delivery) = self
             .tickets
-            .reply(id, agent(&caller, name), &text, request_id)
+            .reply(id, self.agent(&caller, name), &text, request_id)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::ReplyToTicketResponse {
@@ -167,7 +177,7 @@ impl InteractionGrpc {
         let (caller, id, note) = ticket_action(&request)?;
         let row = self
             .tickets
-            .close(id, agent(&caller, ""), note)
+            .close(id, self.agent(&caller, ""), note)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::ticket(row)))
@@ -180,23 +190,26 @@ impl InteractionGrpc {
         let (caller, id, note) = ticket_action(&request)?;
         let row = self
             .tickets
-            .reopen(id, agent(&caller, ""), note)
+            .reopen(id, self.agent(&caller, ""), note)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::ticket(row)))
     }
 }
 
-/// The caller as the application knows it, with the agent it names (may be empty).
-fn agent<'a>(caller: &'a Caller, name: &'a str) -> Agent<'a> {
-    Agent {
-        department: &caller.department,
-        admin: caller.is_admin(),
-        name,
-        accounts: match &caller.accounts {
-            AccountScope::All => None,
-            AccountScope::Only(accounts) => Some(accounts),
-        },
+impl InteractionGrpc {
+    /// The caller as the application knows it, with the agent it names (may be empty).
+    fn agent<'a>(&'a self, caller: &'a Caller, name: &'a str) -> Agent<'a> {
+        Agent {
+            department: &caller.department,
+            admin: caller.is_admin(),
+            name,
+            accounts: match &caller.accounts {
+                AccountScope::All => None,
+                AccountScope::Only(accounts) => Some(accounts),
+            },
+            supervises: caller.department == self.watch.escalation_department,
+        }
     }
 }
 

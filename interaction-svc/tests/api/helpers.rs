@@ -22,6 +22,9 @@ pub const COUNTY_ADMIN_KEY: &str = "county-admin-key-0001";
 pub const COUNTY: &str = "yizhang";
 /// A city-only department's agent: `transport-city` reaches the city's account only.
 pub const CITY_TRANSPORT_KEY: &str = "city-transport-key-01";
+/// The supervision office (督办, the default `INTERACTION_ESCALATION_DEPARTMENT`),
+/// reaching the city's account only.
+pub const SUPERVISION_KEY: &str = "supervision-key-0001";
 
 pub struct TestApp {
     pub grpc_port: u16,
@@ -78,7 +81,8 @@ pub async fn spawn_app_in(test_db: TestDb, database_url: &str, extra: &[(&str, &
          social-security:viewer:{SOCIAL_VIEWER_KEY},\
          social-security@{COUNTY}:agent+viewer:{COUNTY_AGENT_KEY},\
          yizhang-office@{COUNTY}:admin:{COUNTY_ADMIN_KEY},\
-         transport-city@{ACCOUNT}:agent:{CITY_TRANSPORT_KEY}"
+         transport-city@{ACCOUNT}:agent:{CITY_TRANSPORT_KEY},\
+         supervision@{ACCOUNT}:agent+viewer:{SUPERVISION_KEY}"
     );
     let env = service_env(
         &test_db,

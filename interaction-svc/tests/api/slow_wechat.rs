@@ -416,3 +416,151 @@ async fn the_rating_question_after_a_close_whose_caller_gave_up_is_still_asked()
     assert!(requested.is_some(), "the question counts as asked");
     assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
 }
+
+/// An answer that waited 20 s behind one still being sent: UNAVAILABLE (which retry
+/// policies retry on their own) only where a retry cannot send the citizen a second
+/// copy, i.e. with a request id, and the message says what was recorded.
+#[tokio::test]
+async fn an_answer_that_waited_too_long_is_retryable_only_with_its_request_id() {
+    let mock = slow_mock(0).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    // A call with request id "first" whose caller gave up: its answer is on its
+    // way to WeChat (as `sending` as a WeChat that has not answered leaves it).
+    let in_flight = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body,
+                                      delivery, sending_since, request_id)
+         VALUES ($1, $2, 'outbound', 'social-security', 'text', '已转交相关科室处理。',
+                 'sending', now(), 'first')",
+    )
+    .bind(in_flight)
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let answer = |request_id: &str| ReplyToTicketRequest {
+        request_id: request_id.into(),
+        ..reply(id, "已转交相关科室处理。")
+    };
+    let (blind, other, same) = tokio::join!(
+        async {
+            app.client(Some(SOCIAL_AGENT_KEY))
+                .await
+                .reply_to_ticket(answer(""))
+                .await
+        },
+        async {
+            app.client(Some(SOCIAL_AGENT_KEY))
+                .await
+                .reply_to_ticket(answer("second"))
+                .await
+        },
+        async {
+            app.client(Some(SOCIAL_AGENT_KEY))
+                .await
+                .reply_to_ticket(answer("first"))
+                .await
+        },
+    );
+
+    let blind = blind.expect_err("the turn never came");
+    assert_eq!(blind.code(), tonic::Code::FailedPrecondition, "{blind:?}");
+    assert!(blind.message().contains("not recorded"), "{blind:?}");
+    assert!(
+        blind.message().contains("check the thread (SENDING)"),
+        "{blind:?}"
+    );
+    let other = other.expect_err("the turn never came");
+    assert_eq!(other.code(), tonic::Code::Unavailable, "{other:?}");
+    assert!(other.message().contains("not recorded"), "{other:?}");
+    assert!(
+        other.message().contains("same request_id is safe"),
+        "{other:?}"
+    );
+    let same = same.expect_err("its answer is still being sent");
+    assert_eq!(same.code(), tonic::Code::Unavailable, "{same:?}");
+    assert!(!same.message().contains("not recorded"), "{same:?}");
+    assert!(same.message().contains("is recorded"), "{same:?}");
+    assert!(same.message().contains("never sends it twice"), "{same:?}");
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
+
+    // WeChat answers: the retries the messages promised are safe.
+    sqlx::query("UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL WHERE id = $1")
+        .bind(in_flight)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    for request_id in ["first", "second"] {
+        let retried = app
+            .client(Some(SOCIAL_AGENT_KEY))
+            .await
+            .reply_to_ticket(answer(request_id))
+            .await
+            .expect("the retry is answered")
+            .into_inner();
+        assert_eq!(retried.delivery, DeliveryStatus::Sent as i32);
+    }
+    assert_eq!(
+        mock.state().calls_to(CUSTOM_SEND).len(),
+        1,
+        "\"second\" sent once"
+    );
+    assert_eq!(outbound_deliveries(&app, id).await, ["sent", "sent"]);
+}
+
+/// An answer WeChat has not answered yet shows in the thread as SENDING (it showed
+/// UNSPECIFIED), which is what a caller told "another answer is still being sent"
+/// looks for.
+#[tokio::test]
+async fn an_answer_on_its_way_to_wechat_shows_as_sending_in_the_thread() {
+    let mock = slow_mock(1500).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let answer = tokio::spawn(async move {
+        agent
+            .reply_to_ticket(reply(id, "已转交相关科室处理。"))
+            .await
+    });
+    app.wait_until_sending(id).await;
+
+    let thread = |ticket: proto::interaction::v1::Ticket| -> Vec<(String, i32)> {
+        ticket
+            .thread
+            .into_iter()
+            .map(|m| (m.text, m.delivery))
+            .collect()
+    };
+    let during = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.is_finished(), "WeChat has not answered yet");
+    assert_eq!(
+        thread(during),
+        [(
+            "已转交相关科室处理。".to_owned(),
+            DeliveryStatus::Sending as i32
+        )]
+    );
+
+    answer.await.unwrap().expect("the answer is sent");
+    let after = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        thread(after),
+        [(
+            "已转交相关科室处理。".to_owned(),
+            DeliveryStatus::Sent as i32
+        )]
+    );
+}

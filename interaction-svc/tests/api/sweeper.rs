@@ -6,10 +6,15 @@ use interaction_svc::domain::DeadlinePolicy;
 use interaction_svc::jobs::sweeper::{prune_directory_answers, sweep_once, warn_closing_windows};
 use prost::Message as _;
 use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
-use proto::interaction::v1::TicketActionRequest;
+use proto::interaction::v1::{
+    AssignTicketRequest, GetTicketRequest, ListTicketsRequest, ReplyToTicketRequest,
+    TicketActionRequest,
+};
 
 use crate::citizen::eventually;
-use crate::helpers::{ACCOUNT, SOCIAL_AGENT_KEY, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{
+    ACCOUNT, SOCIAL_AGENT_KEY, SUPERVISION_KEY, TestApp, spawn_app, spawn_app_with,
+};
 
 impl TestApp {
     /// Inserts `n` tickets in `state` whose acknowledgement deadline passed a minute ago
@@ -305,4 +310,112 @@ async fn directory_answers_past_their_use_are_pruned() {
         .await
         .unwrap();
     assert_eq!(left, ["o-fresh"]);
+}
+
+/// WatchQueue tells the supervision office (督办) of every overdue ticket; it opens
+/// and lists them (reads them across departments) but acts on none: answering,
+/// assigning and acknowledging stay the owning department's.
+#[tokio::test]
+async fn the_supervision_office_reads_the_overdue_tickets_it_is_told_of_and_acts_on_none() {
+    let app = spawn_app().await;
+    let late = app.insert_late_tickets(1, "open").await[0];
+    let on_time = app.insert_ticket("transport", "open", 10).await;
+    let report = sweep_once(&app.db, Utc::now(), "supervision")
+        .await
+        .unwrap();
+    assert_eq!(report.acknowledge_overdue, 1, "{report:?}");
+    let mut supervision = app.client(Some(SUPERVISION_KEY)).await;
+
+    let read = supervision
+        .get_ticket(GetTicketRequest {
+            id: late.to_string(),
+        })
+        .await
+        .expect("the overdue ticket it was told of opens")
+        .into_inner();
+    assert_eq!(
+        (read.department.as_str(), read.overdue),
+        ("transport", true)
+    );
+    assert!(!read.history.is_empty());
+    let hidden = supervision
+        .get_ticket(GetTicketRequest {
+            id: on_time.to_string(),
+        })
+        .await
+        .expect_err("a ticket on time is the department's alone");
+    assert_eq!(hidden.code(), tonic::Code::NotFound, "{hidden:?}");
+
+    let listed = supervision
+        .list_tickets(ListTicketsRequest {
+            overdue_only: true,
+            ..Default::default()
+        })
+        .await
+        .expect("the overdue tickets of every department are listed")
+        .into_inner();
+    let ids: Vec<String> = listed.tickets.iter().map(|t| t.id.clone()).collect();
+    assert_eq!(ids, [late.to_string()]);
+    let named = supervision
+        .list_tickets(ListTicketsRequest {
+            overdue_only: true,
+            department: "transport".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("one department's overdue tickets are listed")
+        .into_inner();
+    assert_eq!(named.tickets.len(), 1);
+    let own_queue = supervision
+        .list_tickets(ListTicketsRequest::default())
+        .await
+        .expect("its own queue is listed")
+        .into_inner();
+    assert!(own_queue.tickets.is_empty(), "{own_queue:?}");
+    let other_queue = supervision
+        .list_tickets(ListTicketsRequest {
+            department: "transport".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another department's whole queue is not its to list");
+    assert_eq!(other_queue.code(), tonic::Code::PermissionDenied);
+
+    let acknowledged = supervision
+        .acknowledge_ticket(TicketActionRequest {
+            id: late.to_string(),
+            note: String::new(),
+        })
+        .await
+        .expect_err("acting stays the owner's");
+    assert_eq!(
+        acknowledged.code(),
+        tonic::Code::NotFound,
+        "{acknowledged:?}"
+    );
+    let assigned = supervision
+        .assign_ticket(AssignTicketRequest {
+            id: late.to_string(),
+            department: String::new(),
+            assignee: "王芳".into(),
+            note: String::new(),
+        })
+        .await
+        .expect_err("acting stays the owner's");
+    assert_eq!(assigned.code(), tonic::Code::NotFound, "{assigned:?}");
+    let replied = supervision
+        .reply_to_ticket(ReplyToTicketRequest {
+            id: late.to_string(),
+            text: "请尽快处理".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("acting stays the owner's");
+    assert_eq!(replied.code(), tonic::Code::NotFound, "{replied:?}");
+    let state: String = sqlx::query_scalar("SELECT state FROM tickets WHERE id = $1")
+        .bind(late)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "open");
 }

@@ -38,9 +38,10 @@ pub enum ActionError {
         "ticket {0} has no answer since it was opened or reopened; closing it needs a note saying why"
     )]
     ReasonRequired(TicketId),
-    /// Another answer to the ticket is still being sent; answers go out in order.
-    #[error("another answer to ticket {0} is still being sent; try again")]
-    AnswerInFlight(TicketId),
+    /// Another answer to the ticket (or this request's own) is still being sent
+    /// after the wait; answers go out in order.
+    #[error("an answer to ticket {0} is still being sent ({1:?})")]
+    AnswerInFlight(TicketId, InFlight),
     /// A request id already used for another text on this ticket.
     #[error("request_id was already used for another answer to ticket {0}")]
     RequestReused(TicketId),
@@ -50,6 +51,21 @@ pub enum ActionError {
     EarlierOutcomeUnknown(TicketId),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// What an answer that timed out waiting for its turn left behind, which decides
+/// whether the caller may retry it blindly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    /// Not recorded, and without a request id a retry cannot be told from a new
+    /// answer: the one in flight may be this text from a call whose caller gave up.
+    Unidentified,
+    /// Not recorded; a retry with the same request id finds the answer if an
+    /// earlier call recorded it, so it is safe.
+    NotRecorded,
+    /// This request id's answer is the one being sent; a retry with the id reports
+    /// how it left.
+    Recorded,
 }
 
 impl ActionError {
