@@ -115,6 +115,10 @@ pub struct ServiceRuntime {
     pub db: PgPool,
     pub drain: Drain,
     readiness: Readiness,
+    /// One key ring per service: every interceptor, the dashboard's login and the open
+    /// watches' re-checks share it, so the key file is re-read once and they never
+    /// disagree about a key for an interval.
+    auth: AuthInterceptor,
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
 }
@@ -153,6 +157,7 @@ impl ServiceRuntime {
                 "API_KEYS is empty: every gRPC call will be refused"
             );
         }
+        let auth = AuthInterceptor::new(config.api_keys.clone());
         Ok(Self {
             name,
             config,
@@ -162,6 +167,7 @@ impl ServiceRuntime {
             db,
             drain: Drain::new(),
             readiness,
+            auth,
             grpc_listener,
             admin_listener,
         })
@@ -211,9 +217,10 @@ impl ServiceRuntime {
             .spawn_final(async move { relay.run(signal, poll, drain.work_done()).await });
     }
 
-    /// The interceptor that authenticates this service's gRPC calls.
+    /// The interceptor that authenticates this service's gRPC calls (a handle on the
+    /// service's one key ring).
     pub fn auth(&self) -> AuthInterceptor {
-        AuthInterceptor::new(self.config.api_keys.clone())
+        self.auth.clone()
     }
 
     /// Serves `routes` (the service's own gRPC services, named in `served` for
