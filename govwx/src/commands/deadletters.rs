@@ -563,6 +563,8 @@ fn print_replayed(done: &[Replayed], out: &Out) -> Result<(), Error> {
 }
 
 /// `NATS_URL` as it may be shown: credentials in a URL's user part become `***`.
+/// The rule of `platform::nats`'s own `redacted`, repeated: govwx, a client shipped to
+/// departments, does not link `platform` (sqlx, axum) for one function.
 fn redacted(urls: &str) -> String {
     urls.split(',')
         .map(|url| {
