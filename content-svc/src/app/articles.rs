@@ -973,8 +973,10 @@ impl Articles {
             (Action::Withdraw, _) => Some(ev::ArticleTransition::Withdrawn),
             (Action::Approve, Some(ReviewStage::Final)) => Some(ev::ArticleTransition::Approved),
             (Action::Approve, _) => Some(ev::ArticleTransition::Reviewed),
-            // Back to draft with a reason, as a rejection (stage unset: after approval).
-            (Action::Reject | Action::Return, _) => Some(ev::ArticleTransition::Rejected),
+            (Action::Reject, _) => Some(ev::ArticleTransition::Rejected),
+            // Not a rejection: the article had passed its three reviews, and a
+            // consumer counting rejections per stage must not count it.
+            (Action::Return, _) => Some(ev::ArticleTransition::Returned),
             (Action::Schedule | Action::CancelSchedule, _) => {
                 Some(ev::ArticleTransition::Scheduled)
             }

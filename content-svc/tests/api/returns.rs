@@ -3,6 +3,7 @@
 //! three reviews again.
 
 use proto::content::v1 as pb;
+use proto::events::v1 as ev;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
@@ -51,7 +52,7 @@ async fn a_scheduled_article_returned_for_revision_is_unscheduled_and_needs_thre
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
 
     // 赵 notices the wrong date after the approval.
-    let mut rejected = stack.watch("rejected").await;
+    let mut returned_events = stack.watch("returned").await;
     let returned = client
         .return_for_revision(by(
             return_for(&id, "停水日期应为周日"),
@@ -63,11 +64,31 @@ async fn a_scheduled_article_returned_for_revision_is_unscheduled_and_needs_thre
         .into_inner();
     assert_eq!(returned.state, pb::ArticleState::Draft as i32);
     assert_eq!(returned.scheduled_for, None);
-    let event = next_event(&mut rejected).await;
+    // Announced as a return, not a rejection: it had passed its three reviews.
+    let event = next_event(&mut returned_events).await;
     assert_eq!(
-        (event.article_id.as_str(), event.reason.as_str()),
-        (id.as_str(), "停水日期应为周日")
+        (
+            event.transition,
+            event.article_id.as_str(),
+            event.reason.as_str(),
+            event.actor.as_str(),
+            event.stage,
+        ),
+        (
+            ev::ArticleTransition::Returned as i32,
+            id.as_str(),
+            "停水日期应为周日",
+            "media:zhao",
+            ev::ReviewStage::Unspecified as i32,
+        )
     );
+    let rejections: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE subject = 'content.demo.article.rejected'",
+    )
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("outbox read");
+    assert_eq!(rejections, 0, "a return is not announced as a rejection");
     let detail = client
         .get_article(by(
             pb::GetArticleRequest { id: id.clone() },
