@@ -1001,6 +1001,9 @@ impl Articles {
             if let Some(linked) = linked {
                 event.correction_of = linked.to_string();
             }
+            if *action == Action::Retract {
+                event.message_index = message_index(row);
+            }
             announce(tx, &self.segmenter, row, event, &Uuid::now_v7().to_string()).await?;
         }
         Ok(())
@@ -1509,6 +1512,7 @@ impl Articles {
                     .unwrap_or_default();
                 // The first article of a message is its headline (头条).
                 event.headline = idx == 1;
+                event.message_index = idx;
                 // A message's counts are the message's: on its headline only, so a
                 // consumer summing them counts each send once.
                 if idx == 1 {
@@ -1523,6 +1527,7 @@ impl Articles {
                 let mut event = event_of(row, ev::ArticleTransition::Published, "system");
                 event.msg_data_id = message_data_id.unwrap_or_default().to_owned();
                 event.headline = idx == 1;
+                event.message_index = idx;
                 event.published_at = Some(timestamp(now));
                 (ALREADY_SENT.to_owned(), event)
             }
@@ -1867,6 +1872,15 @@ fn event_of(
         url: row.url.clone().unwrap_or_default(),
         msg_data_id: row.msg_data_id.clone().unwrap_or_default(),
         ..Default::default()
+    }
+}
+
+/// An article's place in the message it went out in, 1-based as WeChat's `idx`
+/// and the datacube's `{msg_data_id}_{index}`: a lone article is its message's first.
+fn message_index(row: &ArticleRow) -> u32 {
+    match (row.message_id, row.message_position) {
+        (Some(_), Some(position)) if position > 0 => position as u32,
+        _ => 1,
     }
 }
 

@@ -371,6 +371,10 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
     );
     assert!(!event.msg_data_id.is_empty());
     assert!(event.headline);
+    assert_eq!(
+        event.message_index, 1,
+        "a lone article is its message's first"
+    );
     // Published: Chinese search finds it, with the word marked.
     let hits = client
         .search(by(
@@ -472,7 +476,11 @@ async fn an_article_passes_three_different_reviewers_and_its_url_comes_back_from
         .expect("retracted")
         .into_inner();
     assert_eq!(gone.state, pb::ArticleState::Retracted as i32);
-    assert_eq!(next_event(&mut retracted).await.reason, "内容有误，撤回");
+    let event = next_event(&mut retracted).await;
+    assert_eq!(
+        (event.reason.as_str(), event.message_index),
+        ("内容有误，撤回", 1)
+    );
     assert_eq!(
         stack
             .mock

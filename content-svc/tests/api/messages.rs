@@ -110,6 +110,16 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
         .map(|e| e.article_id.clone())
         .collect();
     assert_eq!(headline, vec![buses.clone()]);
+    // Each names its place, as the datacube's `{msg_data_id}_{index}` does.
+    let mut places: Vec<_> = events
+        .iter()
+        .map(|e| (e.article_id.clone(), e.message_index))
+        .collect();
+    places.sort_by_key(|(_, index)| *index);
+    assert_eq!(
+        places,
+        vec![(buses.clone(), 1), (water.clone(), 2), (roads.clone(), 3)]
+    );
     let mut urls: Vec<_> = events.iter().map(|e| e.url.clone()).collect();
     urls.sort();
     urls.dedup();
@@ -144,6 +154,7 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
     }
 
     // Retracting the second article deletes only it: the message's WeChat id, index 2.
+    let mut retracted = stack.watch("retracted").await;
     client
         .retract_article(by(
             pb::ArticleRef {
@@ -174,6 +185,16 @@ async fn three_approved_articles_go_out_as_one_message_headline_first() {
         body["article_id"].as_str(),
         Some(headline.msg_data_id.as_str()),
         "deleted through the headline's published article id"
+    );
+    // The event names the article as the datacube does: the message's id, index 2.
+    let event = next_event(&mut retracted).await;
+    assert_eq!(
+        (
+            event.article_id.as_str(),
+            event.msg_data_id.as_str(),
+            event.message_index
+        ),
+        (water.as_str(), headline.msg_data_id.as_str(), 2)
     );
     stack.app.stop().await;
 }
