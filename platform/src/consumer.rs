@@ -16,7 +16,8 @@
 //!
 //! A handler makes its effect idempotent with [`crate::db::claim_event`] in the
 //! transaction of the effect: JetStream delivers at least once, and the runner acks
-//! only after the handler returned.
+//! only after the handler returned. [`apply_once`] is that whole body for a batch whose
+//! effects are all in the service's database.
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind};
 use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -73,6 +75,69 @@ impl HandleError {
     pub fn database(error: sqlx::Error) -> Self {
         Self::Transient(format!("database: {error}"))
     }
+}
+
+/// What [`apply_once`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Events claimed and applied now.
+    pub new: usize,
+    /// Events claimed before (a redelivery, or an event id the batch holds twice):
+    /// skipped.
+    pub redelivered: usize,
+}
+
+/// A batch handler's body when its effects are all in the service's database: in one
+/// transaction, claims the events' ids ([`crate::db::claim_events`]), applies each
+/// newly claimed event with `apply`, in order, and commits. An event claimed before
+/// is skipped, so a redelivery has no second effect; any error rolls the claims back
+/// with the effects, so the retry applies them. Every database error is
+/// [`HandleError::database`].
+///
+/// The closures take what they use by value (`async move`, with a copy or a clone made
+/// before): Rust 1.95 cannot prove a handler's future `Send`, as `handle_batch` must
+/// be, when an async closure it passes on borrows from the handler
+/// (rust-lang/rust#149407: "the type `{async closure…}` does not fulfill the required
+/// lifetime").
+pub async fn apply_once<E: StreamEvent>(
+    db: &PgPool,
+    events: &[Received<E>],
+    apply: impl AsyncFnMut(&mut Transaction<'_, Postgres>, &E) -> Result<(), sqlx::Error>,
+) -> Result<Applied, HandleError> {
+    apply_once_then(db, events, apply, async |_, _| Ok(())).await
+}
+
+/// [`apply_once`] for a handler that folds its batch: what `apply` returns for each
+/// new event goes, in order, to `finish`, which runs in the same transaction before
+/// the commit (counters summed into one upsert per key, in key order, so concurrent
+/// batches cannot deadlock).
+pub async fn apply_once_then<E: StreamEvent, T>(
+    db: &PgPool,
+    events: &[Received<E>],
+    mut apply: impl AsyncFnMut(&mut Transaction<'_, Postgres>, &E) -> Result<T, sqlx::Error>,
+    finish: impl AsyncFnOnce(&mut Transaction<'_, Postgres>, Vec<T>) -> Result<(), sqlx::Error>,
+) -> Result<Applied, HandleError> {
+    let ids: Vec<&str> = events.iter().map(|e| e.event.event_id()).collect();
+    let mut tx = db.begin().await.map_err(HandleError::database)?;
+    let claimed = crate::db::claim_events(&mut tx, &ids)
+        .await
+        .map_err(HandleError::database)?;
+    let mut applied = Vec::with_capacity(events.len());
+    for (received, _) in events.iter().zip(&claimed).filter(|(_, new)| **new) {
+        let output = apply(&mut tx, &received.event)
+            .await
+            .map_err(HandleError::database)?;
+        applied.push(output);
+    }
+    let outcome = Applied {
+        new: applied.len(),
+        redelivered: events.len() - applied.len(),
+    };
+    finish(&mut tx, applied)
+        .await
+        .map_err(HandleError::database)?;
+    tx.commit().await.map_err(HandleError::database)?;
+    Ok(outcome)
 }
 
 /// A typed job run for the messages of one durable consumer.

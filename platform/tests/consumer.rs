@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, run_consumer};
+use platform::consumer::{
+    Applied, EventHandler, HandleError, Received, StreamEvent, apply_once_then, run_consumer,
+};
 use platform::nats::{self, ConsumerSpec, WECHAT_INBOUND};
 use platform::outbox::{self, OutboxEvent, OutboxSignal, Relay};
 use platform::shutdown::Drain;
@@ -701,5 +703,166 @@ async fn claim_events_says_which_ids_are_new_in_one_round_trip() {
     let mut tx = pool.begin().await.unwrap();
     assert!(!platform::db::claim_event(&mut tx, "c").await.unwrap());
     tx.rollback().await.unwrap();
+    pool.close().await;
+}
+
+/// Applies `Numbered` events through `apply_once_then`: each new event is recorded in
+/// `applied`, and the batch adds each key's numbers to `sums` once it is through. The
+/// event numbered `fail_on` fails its apply with a database error.
+struct Summing {
+    db: sqlx::PgPool,
+    fail_on: Option<u32>,
+}
+
+impl Summing {
+    async fn apply(&self, events: &[Received<Numbered>]) -> Result<Applied, HandleError> {
+        let fail_on = self.fail_on;
+        apply_once_then(
+            &self.db,
+            events,
+            async move |tx, event| {
+                if fail_on == Some(event.n) {
+                    sqlx::query("SELECT 1 / 0").execute(&mut **tx).await?;
+                }
+                sqlx::query("INSERT INTO applied (event_id) VALUES ($1)")
+                    .bind(&event.id)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok((event.key.clone(), i64::from(event.n)))
+            },
+            async |tx, numbers| {
+                for (key, n) in numbers {
+                    sqlx::query(
+                        "INSERT INTO sums (key, total) VALUES ($1, $2)
+                         ON CONFLICT (key) DO UPDATE SET total = sums.total + EXCLUDED.total",
+                    )
+                    .bind(key)
+                    .bind(n)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+}
+
+// As a handler too, so the compiler checks that the helper's future is `Send`, as
+// `handle_batch` requires.
+impl EventHandler for Summing {
+    const CONSUMER: ConsumerSpec = SPEC;
+    const BATCH: usize = 16;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        self.handle_batch(std::slice::from_ref(event)).await
+    }
+
+    async fn handle_batch(&self, events: &[Received<Numbered>]) -> Result<(), HandleError> {
+        self.apply(events).await.map(|_| ())
+    }
+}
+
+fn received(payloads: &[&str]) -> Vec<Received<Numbered>> {
+    payloads
+        .iter()
+        .zip(1..)
+        .map(|(payload, sequence)| Received {
+            event: Numbered::decode(payload.as_bytes()).unwrap(),
+            subject: "wechat.inbound.city.msg.text".to_owned(),
+            delivered: 1,
+            stream_sequence: sequence,
+            stored_at: None,
+        })
+        .collect()
+}
+
+async fn summing_db(db: &TestDb) -> sqlx::PgPool {
+    let pool = outbox_db(db).await;
+    pool.execute(
+        "CREATE TABLE applied (event_id text NOT NULL);
+         CREATE TABLE sums (key text PRIMARY KEY, total bigint NOT NULL);",
+    )
+    .await
+    .unwrap();
+    pool
+}
+
+async fn applied_and_sums(pool: &sqlx::PgPool) -> (Vec<String>, Vec<(String, i64)>) {
+    let applied = sqlx::query_scalar("SELECT event_id FROM applied ORDER BY event_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let sums = sqlx::query_as("SELECT key, total FROM sums ORDER BY key")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    (applied, sums)
+}
+
+#[tokio::test]
+async fn apply_once_applies_an_event_redelivered_in_a_later_batch_only_once() {
+    let db = TestDb::new("apply_once");
+    let pool = summing_db(&db).await;
+    let handler = Summing {
+        db: pool.clone(),
+        fail_on: None,
+    };
+    let first = handler.apply(&received(&["a:1", "a:2"])).await.unwrap();
+    assert_eq!(
+        first,
+        Applied {
+            new: 2,
+            redelivered: 0
+        }
+    );
+    // a:2 again, and b:3 twice in one batch.
+    let second = handler
+        .apply(&received(&["a:2", "b:3", "b:3"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        Applied {
+            new: 1,
+            redelivered: 2
+        }
+    );
+    let (applied, sums) = applied_and_sums(&pool).await;
+    assert_eq!(applied, ["a:1", "a:2", "b:3"]);
+    assert_eq!(sums, [("a".to_owned(), 3), ("b".to_owned(), 3)]);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn an_error_applying_one_event_rolls_back_the_claims_of_the_whole_batch() {
+    let db = TestDb::new("apply_once_fails");
+    let pool = summing_db(&db).await;
+    let batch = received(&["a:1", "a:2", "b:3"]);
+    let failing = Summing {
+        db: pool.clone(),
+        fail_on: Some(2),
+    };
+    let error = failing.handle_batch(&batch).await.unwrap_err();
+    assert!(
+        matches!(&error, HandleError::Transient(reason) if reason.starts_with("database:")),
+        "{error}"
+    );
+    let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(claims, 0);
+    assert_eq!(applied_and_sums(&pool).await, (vec![], vec![]));
+    // The redelivery applies the whole batch, a:1 included.
+    let handler = Summing {
+        db: pool.clone(),
+        fail_on: None,
+    };
+    handler.handle_batch(&batch).await.unwrap();
+    let (applied, sums) = applied_and_sums(&pool).await;
+    assert_eq!(applied, ["a:1", "a:2", "b:3"]);
+    assert_eq!(sums, [("a".to_owned(), 3), ("b".to_owned(), 3)]);
     pool.close().await;
 }
