@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::FixedOffset;
-use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once_then};
 use platform::nats::{ConsumerSpec, INTERACTION, PATIENT_DELIVERIES};
 use prost::Message as _;
 use sqlx::PgPool;
@@ -67,21 +67,14 @@ impl EventHandler for AutoReplyHandler {
 
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     async fn handle_batch(&self, events: &[Received<AutoReplyEvent>]) -> Result<(), HandleError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.event.0.event_id.as_str()).collect();
-        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
-        let claimed = platform::db::claim_events(&mut tx, &ids)
-            .await
-            .map_err(HandleError::database)?;
-        let tallies: Vec<_> = events
-            .iter()
-            .zip(&claimed)
-            .filter(|(_, new)| **new)
-            .flat_map(|(event, _)| event.event.0.tallies(self.office))
-            .collect();
-        rollups::add(&mut tx, &tallies)
-            .await
-            .map_err(HandleError::database)?;
-        tx.commit().await.map_err(HandleError::database)?;
+        let office = self.office;
+        apply_once_then(
+            &self.db,
+            events,
+            async move |_, AutoReplyEvent(fact)| Ok(fact.tallies(office)),
+            async |tx, tallies| rollups::add(tx, &tallies.concat()).await,
+        )
+        .await?;
         Ok(())
     }
 }

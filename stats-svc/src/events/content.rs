@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once};
 use platform::ids::AccountId;
 use platform::nats::{CONTENT, ConsumerSpec, PATIENT_DELIVERIES};
 use prost::Message as _;
@@ -97,26 +97,20 @@ impl EventHandler for ContentHandler {
     }
 
     async fn handle_batch(&self, events: &[Received<Published>]) -> Result<(), HandleError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.event.event_id.as_str()).collect();
-        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
-        let claimed = platform::db::claim_events(&mut tx, &ids)
-            .await
-            .map_err(HandleError::database)?;
-        for (event, _) in events.iter().zip(&claimed).filter(|(_, new)| **new) {
-            let article = &event.event;
+        let office = self.office;
+        apply_once(&self.db, events, async move |tx, article| {
             articles::record_published(
-                &mut tx,
+                tx,
                 &article.account,
                 &article.article_id,
                 &article.title,
-                office_day(article.published_at, self.office),
+                office_day(article.published_at, office),
                 article.headline,
                 article.msg_data_id.as_deref(),
             )
             .await
-            .map_err(HandleError::database)?;
-        }
-        tx.commit().await.map_err(HandleError::database)?;
+        })
+        .await?;
         Ok(())
     }
 }

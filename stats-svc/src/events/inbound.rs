@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use chrono::FixedOffset;
-use platform::consumer::{EventHandler, HandleError, Received};
+use platform::consumer::{EventHandler, HandleError, Received, apply_once_then};
 use platform::inbound::InboundEvent;
 use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use sqlx::PgPool;
 
 use crate::domain::InboundFact;
-use crate::store::account_inbound::{self, Recorded};
+use crate::store::account_inbound;
 
 /// The durable consumer over every inbound callback.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -53,16 +53,15 @@ impl EventHandler for InboundHandler {
 
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     async fn handle_batch(&self, events: &[Received<InboundEvent>]) -> Result<(), HandleError> {
-        let facts: Vec<InboundFact> = events.iter().map(|e| InboundFact::from(&e.event)).collect();
-        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
-        let recorded = account_inbound::record_all(&mut tx, &facts, self.office)
-            .await
-            .map_err(HandleError::database)?;
-        tx.commit().await.map_err(HandleError::database)?;
-        let duplicates = recorded
-            .iter()
-            .filter(|r| **r == Recorded::Duplicate)
-            .count();
+        let office = self.office;
+        let applied = apply_once_then(
+            &self.db,
+            events,
+            async |_, event| Ok(InboundFact::from(event)),
+            async move |tx, facts| account_inbound::add_all(tx, &facts, office).await,
+        )
+        .await?;
+        let duplicates = applied.redelivered;
         if duplicates > 0 {
             tracing::debug!(duplicates, "inbound events already counted");
             metrics::counter!("stats_inbound_duplicates_total").increment(duplicates as u64);

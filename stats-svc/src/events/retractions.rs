@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once};
 use platform::ids::AccountId;
 use platform::nats::{CONTENT, ConsumerSpec, PATIENT_DELIVERIES};
 use prost::Message as _;
@@ -93,23 +93,17 @@ impl EventHandler for RetractionHandler {
     }
 
     async fn handle_batch(&self, events: &[Received<Retracted>]) -> Result<(), HandleError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.event.event_id.as_str()).collect();
-        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
-        let claimed = platform::db::claim_events(&mut tx, &ids)
-            .await
-            .map_err(HandleError::database)?;
-        for (event, _) in events.iter().zip(&claimed).filter(|(_, new)| **new) {
-            let retracted = &event.event;
+        let office = self.office;
+        apply_once(&self.db, events, async move |tx, retracted| {
             articles::record_retracted(
-                &mut tx,
+                tx,
                 &retracted.account,
                 &retracted.article_id,
-                office_day(retracted.retracted_at, self.office),
+                office_day(retracted.retracted_at, office),
             )
             .await
-            .map_err(HandleError::database)?;
-        }
-        tx.commit().await.map_err(HandleError::database)?;
+        })
+        .await?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::FixedOffset;
-use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once_then};
 use platform::nats::{ConsumerSpec, INTERACTION, PATIENT_DELIVERIES};
 use prost::Message as _;
 use sqlx::PgPool;
@@ -68,23 +68,18 @@ impl EventHandler for TicketHandler {
 
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     async fn handle_batch(&self, events: &[Received<TicketEvent>]) -> Result<(), HandleError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.event.0.event_id.as_str()).collect();
-        let mut tx = self.db.begin().await.map_err(HandleError::database)?;
-        let claimed = platform::db::claim_events(&mut tx, &ids)
-            .await
-            .map_err(HandleError::database)?;
-        let mut tallies = Vec::new();
-        for (event, _) in events.iter().zip(&claimed).filter(|(_, new)| **new) {
-            let fact = &event.event.0;
-            tallies.extend(fact.tallies(self.office));
-            rollups::record_ticket(&mut tx, fact)
-                .await
-                .map_err(HandleError::database)?;
-        }
-        rollups::add(&mut tx, &tallies)
-            .await
-            .map_err(HandleError::database)?;
-        tx.commit().await.map_err(HandleError::database)?;
+        let office = self.office;
+        apply_once_then(
+            &self.db,
+            events,
+            async move |tx, TicketEvent(fact)| {
+                rollups::record_ticket(tx, fact).await?;
+                Ok(fact.tallies(office))
+            },
+            // The batch's counters in one upsert per key, in key order.
+            async |tx, tallies| rollups::add(tx, &tallies.concat()).await,
+        )
+        .await?;
         Ok(())
     }
 }

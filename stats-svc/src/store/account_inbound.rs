@@ -1,5 +1,6 @@
-//! Per-account inbound counters and the processed-events guard that keeps them exact;
-//! the same transaction grows the daily rollups (`store::rollups`).
+//! Per-account inbound counters; the same transaction grows the daily rollups
+//! (`store::rollups`) and claims the events (`platform::consumer::apply_once_then`), so
+//! each event counts once.
 
 use std::collections::BTreeMap;
 
@@ -8,15 +9,6 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AccountId, Counts, InboundFact};
 use crate::store::rollups;
-
-/// What recording an inbound event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// The counters grew.
-    Applied,
-    /// The event_id was already processed; nothing changed.
-    Duplicate,
-}
 
 /// An account's counters as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,21 +26,18 @@ struct AccountInboundRow {
     last_inbound_at: Option<DateTime<Utc>>,
 }
 
-/// Counts each inbound event once, in the caller's transaction: the event ids are
-/// claimed (`platform::db::claim_events`) with the counter updates, so a redelivery
-/// (or a duplicate that slipped past JetStream's window) finds its id and changes
-/// nothing. One upsert per account, whatever the number of events.
+/// Counts inbound events, in the caller's transaction, which has claimed them (a
+/// redelivery, or a duplicate that slipped past JetStream's window, is not among
+/// `facts`). One upsert per account, whatever the number of events.
 #[tracing::instrument(skip_all, fields(events = facts.len()))]
-pub async fn record_all(
+pub async fn add_all(
     tx: &mut Transaction<'_, Postgres>,
     facts: &[InboundFact],
     office: FixedOffset,
-) -> Result<Vec<Recorded>, sqlx::Error> {
-    let ids: Vec<&str> = facts.iter().map(|f| f.event_id.as_str()).collect();
-    let claimed = platform::db::claim_events(tx, &ids).await?;
+) -> Result<(), sqlx::Error> {
     let mut per_account: BTreeMap<&str, (Counts, Option<DateTime<Utc>>)> = BTreeMap::new();
     let mut tallies = Vec::with_capacity(facts.len() * 2);
-    for (fact, _) in facts.iter().zip(&claimed).filter(|(_, new)| **new) {
+    for fact in facts {
         tallies.extend(fact.tallies(office));
         let add = fact.increments();
         let (sum, last) = per_account.entry(fact.account.as_str()).or_default();
@@ -80,17 +69,7 @@ pub async fn record_all(
         .execute(&mut **tx)
         .await?;
     }
-    rollups::add(tx, &tallies).await?;
-    Ok(claimed
-        .into_iter()
-        .map(|new| {
-            if new {
-                Recorded::Applied
-            } else {
-                Recorded::Duplicate
-            }
-        })
-        .collect())
+    rollups::add(tx, &tallies).await
 }
 
 /// An account's counters; zeros and no time for an account never seen.
