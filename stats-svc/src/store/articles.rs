@@ -202,22 +202,39 @@ pub struct ArticleRow {
     pub shares: i64,
 }
 
+/// Which rows of `article_figures f` carry the datacube's reads and shares (pulled;
+/// rows pulled before `pulled_at` existed still say `entered_by = 'datacube'`).
+const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
+
 /// Articles with figures (pulled or entered) published from `from` to `to`
 /// (inclusive), of the accounts in `accounts` (`None`: every account). A row only
 /// announced on CONTENT has no figures yet, and the datacube knows the same article
-/// under its own id, so counting it would count the article twice.
+/// under its own id, so counting it would count the article twice. For the same
+/// reason a row entered by hand under CONTENT's id does not count once the datacube
+/// pulled its message (a row `{msg_data_id}_{index}`): figures are entered so while
+/// the account's pulls are stopped (a rotated AppSecret) or before its first pull,
+/// and the pull that resumes or backfills brings the same articles under its ids.
+/// The pulled message ids are read once (an uncorrelated, hashed `IN`, as in
+/// `STILL_UP`).
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<ArticleRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT account, published_on, headline, reads, zaikan, likes, shares FROM article_figures
-          WHERE published_on BETWEEN $1 AND $2 AND entered_by <> ''
-            AND ($3::text[] IS NULL OR account = ANY($3))
-          ORDER BY account",
-    )
+    sqlx::query_as(&format!(
+        "SELECT f.account, f.published_on, f.headline, f.reads, f.zaikan, f.likes, f.shares
+           FROM article_figures f
+          WHERE f.published_on BETWEEN $1 AND $2 AND f.entered_by <> ''
+            AND ($3::text[] IS NULL OR f.account = ANY($3))
+            AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
+                     AND (f.account, f.msg_data_id) IN (
+                         SELECT d.account, regexp_replace(d.article_id, '_[0-9]+$', '')
+                           FROM article_figures d
+                          WHERE (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
+                            AND d.article_id ~ '_[0-9]+$'))
+          ORDER BY f.account"
+    ))
     .bind(from)
     .bind(to)
     .bind(accounts)

@@ -109,9 +109,32 @@ pub async fn store_chunk(
         .bind(a.shares)
         .execute(&mut *tx)
         .await?;
+        // 在看 and likes entered under CONTENT's id while the account was not pulled
+        // (its pulls stopped, or before its first) move to the datacube's row, which
+        // the ranking counts from now on instead (`store::articles::published_between`):
+        // the headline is index 1, another article of the message is known by its title.
+        // Capped at the pulled reads like any entry; a row entered on its own keeps its.
+        sqlx::query(
+            "UPDATE article_figures d
+                SET zaikan = LEAST(h.zaikan, d.reads), likes = LEAST(h.likes, d.reads),
+                    updated_at = now()
+               FROM article_figures h
+              WHERE d.account = $1 AND d.article_id = $2 AND d.zaikan = 0 AND d.likes = 0
+                AND h.account = d.account AND h.msg_data_id = regexp_replace($2, '_[0-9]+$', '')
+                AND h.pulled_at IS NULL AND h.entered_by NOT IN ('', 'datacube')
+                AND (h.zaikan > 0 OR h.likes > 0)
+                AND (($3 AND h.headline) OR h.title = d.title)",
+        )
+        .bind(account.as_str())
+        .bind(&a.msgid)
+        .bind(a.headline)
+        .execute(&mut *tx)
+        .await?;
     }
+    // The first chunk's last day stays as `first_day` (a row from before migration
+    // 0020 keeps none: its first day is not known).
     sqlx::query(
-        "INSERT INTO datacube_progress (account, api, last_day) VALUES ($1, $2, $3)
+        "INSERT INTO datacube_progress (account, api, last_day, first_day) VALUES ($1, $2, $3, $3)
          ON CONFLICT (account, api) DO UPDATE SET last_day = GREATEST(datacube_progress.last_day, EXCLUDED.last_day)",
     )
     .bind(account.as_str())

@@ -10,7 +10,7 @@ use proto::stats::v1 as pb;
 
 use crate::helpers::{
     AGENT_KEY, COUNTY_EDITOR_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article,
-    pull_articles, pulled, spawn_app, summarise_article, wait_for_article,
+    publish_article_in, pull_articles, pulled, spawn_app, summarise_article, wait_for_article,
 };
 
 async fn enter(
@@ -511,6 +511,80 @@ async fn likes_or_zaikan_above_the_articles_reads_are_refused_or_capped_by_the_p
         (reads, zaikan, likes),
         (600, 50, 600),
         "likes capped at the reads"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// An account the datacube did not pull yet (added to the install, or its AppSecret
+/// rotated so its pulls stopped): its editors enter an article's figures under
+/// content-svc's id, as they must. When the pull starts (or resumes) it brings the
+/// same article under its own id, `{msg_data_id}_1`; the month counts it once, with
+/// the datacube's reads and the 在看 and likes the editors entered, in the list and in
+/// the trend.
+#[tokio::test]
+async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_article_in(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z", "2247483900").await;
+    wait_for_article(&db, "g-1").await;
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 3_000,
+            shares: 20,
+            zaikan: 15,
+            likes: 30,
+            ..figures("guiyang", "g-1")
+        },
+    )
+    .await
+    .expect("figures of an account the datacube does not pull yet");
+    pull_articles(
+        &db,
+        "guiyang",
+        &[pulled("2247483900_1", "2026-11-10", 3_100, 22)],
+    )
+    .await;
+
+    let list = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    let guiyang = list.iter().find(|a| a.account == "guiyang").unwrap();
+    assert_eq!((guiyang.articles, guiyang.reads), (1, 3_100), "{list:?}");
+    let trend = stats_svc::app::ranking::monthly_rankings(
+        &db,
+        None,
+        "2026-11-01".parse().unwrap(),
+        1,
+        stats_svc::domain::wci::V14_2,
+    )
+    .await
+    .unwrap();
+    let (_, november) = &trend[0];
+    assert_eq!(
+        november.iter().map(|r| r.articles).collect::<Vec<_>>(),
+        [1],
+        "{november:?}"
+    );
+    let (reads, shares, zaikan, likes, _, _) =
+        stored(&db, "guiyang", "2247483900_1").await.unwrap();
+    assert_eq!(
+        (reads, shares, zaikan, likes),
+        (3_100, 22, 15, 30),
+        "the entered 在看 and likes move to the pulled row"
     );
     db.close().await;
     app.stop().await;
