@@ -2,6 +2,12 @@
 //! matched in one Aho-Corasick pass over normalised text, every hit reported with
 //! its position in the original text.
 //!
+//! The pass reports overlapping matches: a non-overlapping one (leftmost-longest)
+//! let an allowed phrase or a flagged word swallow a flagged word that merely
+//! overlapped it (allowed 中国共产党 hid 党内派系 in 中国共产党内派系). A flagged
+//! word is let through only where an allowed phrase covers it whole, and one lying
+//! within a longer flagged word's hit is not reported again (that hit marks the text).
+//!
 //! Normalisation maps each original character to at most one character, so a hit
 //! maps back exactly: NFKC (full-width → half-width), lower case, traditional →
 //! simplified (OpenCC's character table), and characters that are neither letters
@@ -178,9 +184,8 @@ impl std::fmt::Debug for Screener {
 }
 
 impl Screener {
-    /// Compiles `entries`. Allowlisted words join the same automaton: matching is
-    /// leftmost-longest, so an allowlisted phrase that covers a flagged word wins
-    /// and nothing is reported there.
+    /// Compiles `entries`. Allowlisted words join the same automaton; see
+    /// [`screen`](Self::screen) for what they let through.
     pub fn new(entries: Vec<Entry>) -> Self {
         let mut patterns: Vec<Entry> = Vec::with_capacity(entries.len());
         let mut normalized: Vec<String> = Vec::with_capacity(entries.len());
@@ -200,7 +205,8 @@ impl Screener {
         }
         let automaton = (!normalized.is_empty()).then(|| {
             AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
+                // Standard: the only kind that reports overlapping matches.
+                .match_kind(MatchKind::Standard)
                 .build(&normalized)
                 .expect("normalised lexicon words are non-empty literals")
         });
@@ -220,7 +226,9 @@ impl Screener {
         self.patterns.is_empty()
     }
 
-    /// Screens one field's text.
+    /// Screens one field's text: every flagged word found, overlapping ones
+    /// included, except where an allowed phrase covers it whole or a longer flagged
+    /// word's hit contains it; in order of position.
     pub fn screen(&self, field: &'static str, text: &str) -> Vec<Hit> {
         let Some(automaton) = &self.automaton else {
             return Vec::new();
@@ -233,14 +241,39 @@ impl Screener {
             char_at[byte] = i;
         }
         char_at[normalized.len()] = origin.len();
-        let mut hits = Vec::new();
-        for m in automaton.find_iter(&normalized) {
+        // Spans in bytes of `normalized`; a flagged one with its word and category.
+        let mut allowed: Vec<(usize, usize)> = Vec::new();
+        let mut flagged: Vec<(usize, usize, &Entry, Category)> = Vec::new();
+        for m in automaton.find_overlapping_iter(&normalized) {
             let entry = &self.patterns[m.pattern().as_usize()];
-            let EntryKind::Flag(category) = entry.kind else {
+            match entry.kind {
+                EntryKind::Allow => allowed.push((m.start(), m.end())),
+                EntryKind::Flag(category) => flagged.push((m.start(), m.end(), entry, category)),
+            }
+        }
+        // By start, the longer first: whatever contains a span comes before it, so
+        // one sweep keeping the furthest end seen tells whether it is contained.
+        allowed.sort_unstable_by_key(|&(start, end)| (start, std::cmp::Reverse(end)));
+        flagged.sort_unstable_by_key(|&(start, end, ..)| (start, std::cmp::Reverse(end)));
+        let mut allowed = allowed.into_iter().peekable();
+        let mut allowed_end = 0;
+        let mut flagged_end = 0;
+        let mut hits = Vec::new();
+        for (start, end, entry, category) in flagged {
+            while let Some(&(a_start, a_end)) = allowed.peek() {
+                if a_start > start {
+                    break;
+                }
+                allowed_end = allowed_end.max(a_end);
+                allowed.next();
+            }
+            let covered = allowed_end >= end || flagged_end >= end;
+            flagged_end = flagged_end.max(end);
+            if covered {
                 continue;
-            };
-            let first = char_at[m.start()];
-            let last = char_at[m.end()] - 1;
+            }
+            let first = char_at[start];
+            let last = char_at[end] - 1;
             let (start, end) = (origin[first], origin[last] + 1);
             hits.push(Hit {
                 field,
@@ -360,6 +393,47 @@ mod tests {
         ]);
         assert!(screener.screen("title", "五星红旗迎风飘扬").is_empty());
         assert_eq!(screener.screen("title", "一面红旗").len(), 1);
+    }
+
+    #[test]
+    fn an_allowed_phrase_hides_only_the_flagged_words_it_covers_whole() {
+        let screener = Screener::new(vec![
+            Entry::parse("allow", "中国共产党").unwrap(),
+            Entry::parse("political", "党内派系").unwrap(),
+            Entry::parse("political", "共产").unwrap(),
+        ]);
+        // 党内派系 starts inside the allowed phrase and runs past it: reported.
+        let hits = screener.screen("body", "中国共产党内派系");
+        let found: Vec<_> = hits
+            .iter()
+            .map(|h| (h.word.as_str(), h.start, h.end))
+            .collect();
+        assert_eq!(found, vec![("党内派系", 4, 8)]);
+        assert_eq!(hits[0].text, "党内派系");
+        // 共产 lies within it: let through.
+        assert!(screener.screen("body", "中国共产党领导").is_empty());
+    }
+
+    #[test]
+    fn a_flagged_word_overlapping_another_is_reported_too() {
+        let screener = Screener::new(vec![
+            Entry::parse("fraud", "代开发票").unwrap(),
+            Entry::parse("advertising", "发票优惠").unwrap(),
+            Entry::parse("fraud", "开发").unwrap(),
+        ]);
+        let found: Vec<_> = screener
+            .screen("body", "代开发票优惠")
+            .into_iter()
+            .map(|h| (h.word, h.category, h.start))
+            .collect();
+        // 开发 lies within 代开发票, whose hit already marks that text.
+        assert_eq!(
+            found,
+            vec![
+                ("代开发票".to_owned(), Category::Fraud, 0),
+                ("发票优惠".to_owned(), Category::Advertising, 2)
+            ]
+        );
     }
 
     #[test]
