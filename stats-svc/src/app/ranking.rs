@@ -8,7 +8,9 @@ use sqlx::PgPool;
 use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::figures::{self, FigureEntry};
-use crate::domain::reach::{CubeApi, article_pull_behind, figures_final_on, period_provisional};
+use crate::domain::reach::{
+    CubeApi, article_pull_awaited, article_pull_behind, figures_final_on, period_provisional,
+};
 use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
 use crate::store::articles::{self, ArticleEntry};
 use crate::store::reach;
@@ -186,7 +188,19 @@ async fn ranking(
             incomplete = true;
         }
     }
-    let awaiting_figures = period_provisional(to, now, office);
+    // The calendar alone would call the period final at 08:00 on its last day + 7,
+    // though the hourly pull of its last articles lands later (or a backlog later).
+    let progress = reach::progress_of(db, accounts).await?;
+    let mut awaited = false;
+    for entry in &list {
+        let pulled: Vec<(CubeApi, NaiveDate)> = progress
+            .iter()
+            .filter(|p| p.account == entry.account)
+            .filter_map(|p| Some((CubeApi::parse(&p.api)?, p.last_day)))
+            .collect();
+        awaited |= article_pull_awaited(&pulled, to, now, office);
+    }
+    let awaiting_figures = period_provisional(to, now, office) || awaited;
     Ok(Ranking {
         list,
         final_on: figures_final_on(to),

@@ -40,6 +40,11 @@ impl CubeApi {
         }
     }
 
+    /// The API named `name` ([`CubeApi::as_str`]).
+    pub fn parse(name: &str) -> Option<CubeApi> {
+        CubeApi::ALL.into_iter().find(|api| api.as_str() == name)
+    }
+
     /// The most days one call may cover.
     pub fn max_span(self) -> u64 {
         match self {
@@ -114,6 +119,35 @@ pub fn period_provisional(last_day: NaiveDate, now: DateTime<Utc>, office: Fixed
 /// the calendar says, until the pull catches up.
 pub fn article_pull_behind(failing: bool, reached: Option<NaiveDate>, last_day: NaiveDate) -> bool {
     failing && reached.is_none_or(|day| day < last_day)
+}
+
+/// How far behind what is due an account's newest pull may be and the account still
+/// count as pulled: beyond it the pulls stopped without a failure on record (the
+/// account was taken out of `WECHAT_ACCOUNTS`, whose failures are forgotten, or the
+/// job was turned off), and nothing more will come for it.
+const STOPPED_AFTER_DAYS: u64 = 7;
+
+/// Whether an account's article figures of a period ending on `last_day` are still to
+/// come at `now` from a pull that is not failing, from its progress (each API with the
+/// last day pulled): its `getarticletotal` has not reached `last_day` (or never ran),
+/// while it is still pulled (some API within [`STOPPED_AFTER_DAYS`] of its due day).
+/// The calendar calls a month final at 08:00 on the 7th, but the hourly pull of the
+/// last day's articles lands up to an hour later, or a backlog later still.
+pub fn article_pull_awaited(
+    progress: &[(CubeApi, NaiveDate)],
+    last_day: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> bool {
+    let latest = latest_available(now, office);
+    let pulled = progress.iter().any(|(api, day)| {
+        *day + Days::new(STOPPED_AFTER_DAYS) >= latest - Days::new(api.settle_days())
+    });
+    let articles = progress
+        .iter()
+        .find(|(api, _)| *api == CubeApi::ArticleTotal)
+        .map(|(_, day)| *day);
+    pulled && articles.is_none_or(|day| day < last_day)
 }
 
 /// The calls that cover `from..=to`, each at most `max_span` days, oldest first.
@@ -197,6 +231,49 @@ mod tests {
             "behind by the calendar only"
         );
         assert_eq!(figures_final_on(end), month_final_on(day("2026-10-01")));
+    }
+
+    #[test]
+    fn a_period_waits_for_an_article_pull_still_running_not_for_one_that_stopped() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let end = day("2026-11-30");
+        // 08:30 on 7 December: 30 November's articles are due, not pulled yet.
+        let now = at("2026-12-07T00:30:00Z");
+        let articles = |d: &str| (CubeApi::ArticleTotal, day(d));
+        assert!(article_pull_awaited(
+            &[articles("2026-11-29")],
+            end,
+            now,
+            office()
+        ));
+        assert!(!article_pull_awaited(
+            &[articles("2026-11-30")],
+            end,
+            now,
+            office()
+        ));
+        assert!(
+            article_pull_awaited(
+                &[(CubeApi::UserSummary, day("2026-12-05"))],
+                end,
+                now,
+                office()
+            ),
+            "pulled, its articles not yet"
+        );
+        assert!(
+            !article_pull_awaited(&[articles("2026-11-18")], end, now, office()),
+            "stopped on 25 November (taken out of WECHAT_ACCOUNTS): nothing more comes"
+        );
+        assert!(
+            !article_pull_awaited(&[], end, now, office()),
+            "never pulled"
+        );
+        assert_eq!(
+            CubeApi::parse("getarticletotal"),
+            Some(CubeApi::ArticleTotal)
+        );
+        assert_eq!(CubeApi::parse("getfoo"), None);
     }
 
     #[test]

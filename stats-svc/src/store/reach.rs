@@ -145,6 +145,32 @@ pub async fn store_chunk(
     tx.commit().await
 }
 
+/// How far one API's pull got for one account.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Progress {
+    pub account: String,
+    pub api: String,
+    /// The last day of its first chunk (migration 0020; `None` for a pull begun
+    /// before it).
+    pub first_day: Option<NaiveDate>,
+    pub last_day: NaiveDate,
+}
+
+/// The progress of every API of the accounts in `accounts` (`None`: every account).
+pub async fn progress_of(
+    db: &PgPool,
+    accounts: Option<&[String]>,
+) -> Result<Vec<Progress>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account, api, first_day, last_day FROM datacube_progress
+          WHERE $1::text[] IS NULL OR account = ANY($1)
+          ORDER BY account, api",
+    )
+    .bind(accounts)
+    .fetch_all(db)
+    .await
+}
+
 /// An article's reach on its seventh day, from `getarticletotal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PulledArticle {

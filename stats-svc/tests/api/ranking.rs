@@ -122,3 +122,43 @@ async fn an_account_first_seen_after_the_month_is_not_listed_as_publishing_nothi
     db.close().await;
     app.stop().await;
 }
+
+/// At 08:30 on 7 December the calendar calls November final, but the hourly pull of
+/// 30 November's articles (due from 08:00) has not landed: the list stays provisional
+/// until it has, though no pull is failing.
+#[tokio::test]
+async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    // Pulled since October.
+    pull_articles(&db, "anren", &[pulled("a_0", "2026-10-25", 1_000, 4)]).await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-29", 5_000, 40)]).await;
+    let november = |now: &str| {
+        let db = db.clone();
+        let now = chrono::DateTime::parse_from_rfc3339(now).unwrap().to_utc();
+        async move {
+            stats_svc::app::ranking::monthly_ranking(
+                &db,
+                None,
+                "2026-11-01".parse().unwrap(),
+                stats_svc::domain::wci::V14_2,
+                now,
+                chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let ranking = november("2026-12-07T00:30:00Z").await;
+    assert!(
+        ranking.provisional && ranking.awaiting_figures,
+        "30 November's articles are not pulled yet: {ranking:?}"
+    );
+    assert!(!ranking.list[0].figures_incomplete, "{ranking:?}");
+
+    pull_articles(&db, "anren", &[pulled("a_2", "2026-11-30", 700, 4)]).await;
+    let ranking = november("2026-12-07T00:30:00Z").await;
+    assert!(!ranking.provisional, "{ranking:?}");
+    db.close().await;
+    app.stop().await;
+}
