@@ -7,7 +7,8 @@ use sqlx::PgPool;
 
 use super::AppError;
 use super::inspection::{
-    REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths, tickets_opened_in_window,
+    REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths, silent_since,
+    tickets_opened_in_window,
 };
 use super::ranking::{Ranked, Ranking, monthly_ranking, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
@@ -284,9 +285,14 @@ pub async fn overview(
         };
         line.interaction_ok = rules.interaction_ok(&state);
     }
+    // An account out of the install (silent for a month) is not checked by the job
+    // either (`inspection::silent_since`).
+    let listed: Vec<String> = lines.keys().cloned().collect();
+    let gone = articles::last_seen_before(db, &listed, silent_since(today)).await?;
     let lines = lines
         .into_iter()
         .filter(|(account, _)| accounts.is_none_or(|scope| scope.contains(account)))
+        .filter(|(account, _)| !gone.contains(account))
         .map(|(account, readiness)| AccountLine { account, readiness })
         .collect();
     let alarms = alarms::list(db, accounts, today - Days::new(29), today).await?;

@@ -147,6 +147,16 @@ pub fn datacube_since(today: NaiveDate) -> NaiveDate {
     today - Days::new(7)
 }
 
+/// An account nothing was heard of since before this day (no callback, ticket,
+/// datacube figure or article in the 30 days before `today`) is taken to be out of the
+/// install and is not checked: a removed account would otherwise raise the update-gap
+/// alarm every day for ever. A month, not `ALARM_STALE_DAYS`: an account silent in
+/// every way (no datacube, followers who never write) still raises it for the weeks
+/// after its stale limit.
+pub fn silent_since(today: NaiveDate) -> NaiveDate {
+    today - Days::new(30)
+}
+
 /// Whether a ticket was acknowledged, replied to or closed by `at`.
 fn answered_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
     ticket.acknowledged_at.is_some_and(|t| t <= at) || ticket.closed_at.is_some_and(|t| t <= at)
@@ -219,7 +229,12 @@ pub async fn run_checks(
     office: FixedOffset,
 ) -> Result<usize, AppError> {
     let mut raised = 0;
-    for account in articles::known_accounts(db, datacube_since(today)).await? {
+    let known = articles::known_accounts(db, datacube_since(today)).await?;
+    let gone = articles::last_seen_before(db, &known, silent_since(today)).await?;
+    for account in known {
+        if gone.contains(&account) {
+            continue;
+        }
         let Ok(account) = AccountId::parse(account.as_str()) else {
             continue;
         };

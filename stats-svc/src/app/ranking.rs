@@ -161,9 +161,15 @@ async fn ranking(
     // Without a creation date, the first day the service saw an account stands in for
     // it: a period before it is no period the account was in the install.
     let later = articles::first_seen_after(db, &known, to).await?;
+    // Nor is the period after the last day it was heard of: an account taken out of the
+    // install is silent from then on, and was not in those periods either.
+    let gone = articles::last_seen_before(db, &known, from).await?;
     let place = u32::try_from(list.len() + 1).unwrap_or(u32::MAX);
     for account in known {
-        if list.iter().any(|r| r.account == account) || later.contains(&account) {
+        if list.iter().any(|r| r.account == account)
+            || later.contains(&account)
+            || gone.contains(&account)
+        {
             continue;
         }
         list.push(Ranked {

@@ -332,6 +332,29 @@ pub async fn first_seen_after(
     .await
 }
 
+/// Of `accounts`, those this service last heard of before `day`: no counter
+/// (callbacks, tickets, the datacube's figures) and no article on or after it, the
+/// mirror of [`first_seen_after`]. An account taken out of the install (out of
+/// `WECHAT_ACCOUNTS`) goes silent: every configured account's followers are counted
+/// by the datacube each day, and the callbacks of one that is not pulled keep coming.
+/// An account the service never counted anything of is not among them.
+pub async fn last_seen_before(
+    db: &PgPool,
+    accounts: &[String],
+    day: NaiveDate,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT k.account FROM unnest($1::text[]) AS k(account)
+          WHERE GREATEST((SELECT max(d.day) FROM daily_counts d WHERE d.account = k.account),
+                         (SELECT max(f.published_on) FROM article_figures f
+                           WHERE f.account = k.account)) < $2",
+    )
+    .bind(accounts)
+    .bind(day)
+    .fetch_all(db)
+    .await
+}
+
 /// Accounts whose followers the datacube counted since `since`.
 pub async fn datacube_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT account FROM daily_counts WHERE day >= $1 AND metric = $2")

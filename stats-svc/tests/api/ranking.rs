@@ -5,7 +5,7 @@
 use proto::stats::v1 as pb;
 
 use crate::helpers::{
-    COUNTY_KEY, T0, TestApp, VIEWER_KEY, authed, pull_articles, pulled, spawn_app, text_message,
+    COUNTY_KEY, TestApp, VIEWER_KEY, authed, pull_articles, pulled, spawn_app, text_message,
 };
 
 async fn november(app: &TestApp, key: &str) -> Vec<pb::RankedAccount> {
@@ -31,7 +31,11 @@ async fn an_account_that_published_nothing_is_ranked_last_as_publishing_nothing(
     pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
     pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-12", 300, 2)]).await;
     // yizhang only hears from citizens: it published nothing in November.
-    app.publish(&text_message("yizhang", "y-1", T0)).await;
+    let november_15 = chrono::DateTime::parse_from_rfc3339("2026-11-15T02:00:00Z")
+        .unwrap()
+        .timestamp();
+    app.publish(&text_message("yizhang", "y-1", november_15))
+        .await;
     app.wait_for_overview("yizhang", |o| o.messages == 1).await;
 
     let list = november(&app, VIEWER_KEY).await;
@@ -159,6 +163,77 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
     pull_articles(&db, "anren", &[pulled("a_2", "2026-11-30", 700, 4)]).await;
     let ranking = november("2026-12-07T00:30:00Z").await;
     assert!(!ranking.provisional, "{ranking:?}");
+    db.close().await;
+    app.stop().await;
+}
+
+/// An account taken out of the install in October (its callbacks and pulls stop) is
+/// not listed 无发文 in December, nor checked by the inspection job, which would raise
+/// the update-gap alarm for it every day; an account still heard from is both.
+#[tokio::test]
+async fn an_account_last_heard_of_before_the_month_is_neither_listed_nor_alarmed() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    // yizhang: an article and a callback in October, then nothing.
+    pull_articles(&db, "yizhang", &[pulled("y_1", "2026-10-12", 900, 3)]).await;
+    app.publish(&text_message(
+        "yizhang",
+        "y-1",
+        at("2026-10-20T02:00:00Z").timestamp(),
+    ))
+    .await;
+    app.wait_for_overview("yizhang", |o| o.messages == 1).await;
+    // chenzhou: its last article in November, a citizen writes in December.
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-20", 300, 2)]).await;
+    app.publish(&text_message(
+        "chenzhou",
+        "c-1",
+        at("2026-12-10T02:00:00Z").timestamp(),
+    ))
+    .await;
+    app.wait_for_overview("chenzhou", |o| o.messages == 1).await;
+
+    let list = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-12".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    let listed: Vec<(&str, bool)> = list
+        .iter()
+        .map(|a| (a.account.as_str(), a.published_nothing))
+        .collect();
+    assert_eq!(listed, [("chenzhou", true)]);
+
+    let raised = stats_svc::app::inspection::run_checks(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        "2026-12-20".parse().unwrap(),
+        at("2026-12-20T02:00:00Z").to_utc(),
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(raised > 0);
+    let alarmed: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT account, rule FROM alarms ORDER BY 1, 2")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        alarmed,
+        [("chenzhou".to_owned(), "no_update".to_owned())],
+        "yizhang is out of the install"
+    );
     db.close().await;
     app.stop().await;
 }
