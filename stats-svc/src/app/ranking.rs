@@ -252,8 +252,16 @@ fn rank<'a>(
         })
         .collect();
     ranked.sort_by(|a, b| b.wci.total_cmp(&a.wci).then(a.account.cmp(&b.account)));
-    for (place, entry) in ranked.iter_mut().enumerate() {
-        entry.rank = u32::try_from(place + 1).unwrap_or(u32::MAX);
+    // Standard competition ranking (1, 1, 3): accounts with the same WCI share a place,
+    // listed by id; the id is no merit, so it must not decide who is second.
+    let mut previous: Option<(f64, u32)> = None;
+    for (index, entry) in ranked.iter_mut().enumerate() {
+        let place = match previous {
+            Some((wci, place)) if wci == entry.wci => place,
+            _ => u32::try_from(index + 1).unwrap_or(u32::MAX),
+        };
+        entry.rank = place;
+        previous = Some((entry.wci, place));
     }
     ranked
 }
@@ -313,6 +321,42 @@ mod tests {
         );
         let (from, _) = week_span("2026-11-29".parse().unwrap());
         assert_eq!(from.to_string(), "2026-11-29");
+    }
+
+    fn row(account: &str, reads: i64) -> articles::ArticleRow {
+        articles::ArticleRow {
+            account: account.to_owned(),
+            published_on: "2026-11-10".parse().unwrap(),
+            headline: true,
+            reads,
+            zaikan: 10,
+            likes: 5,
+            shares: 3,
+        }
+    }
+
+    #[test]
+    fn accounts_with_the_same_wci_share_a_place_and_the_next_skips_it() {
+        let rows = [
+            row("yizhang", 800),
+            row("anren", 3_000),
+            row("chenzhou", 3_000),
+            row("guiyang", 3_000),
+        ];
+        let ranked = rank(rows.iter(), 30, crate::domain::wci::V14_2);
+        let places: Vec<(u32, &str)> = ranked
+            .iter()
+            .map(|r| (r.rank, r.account.as_str()))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                (1, "anren"),
+                (1, "chenzhou"),
+                (1, "guiyang"),
+                (4, "yizhang")
+            ]
+        );
     }
 
     #[test]
