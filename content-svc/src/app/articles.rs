@@ -1630,13 +1630,8 @@ async fn record_overrides(
         .into());
     }
     // Overriding a hit is a reviewer's judgement of someone else's text.
-    if who.actor.id == row.author_id
-        || store::writers(&mut **tx, row.id)
-            .await?
-            .contains(&who.actor.id)
-    {
-        return Err(review::ReviewError::AuthorReviews.into());
-    }
+    let writers = store::writers(&mut **tx, row.id).await?;
+    review::check_not_a_writer(&who.actor.id, &row.author_id, &writers)?;
     for (key, reason) in overrides {
         if reason.trim().is_empty() {
             return Err(AppError::Invalid(format!(

@@ -189,6 +189,15 @@ pub enum ReviewError {
     #[error("the author of an article, or anyone who edited it, may not review it")]
     AuthorReviews,
     #[error(
+        "{actor} may be {other}, who {did}: a department acting without naming a person \
+         (x-actor) stands for each of its people"
+    )]
+    MayBeSamePerson {
+        actor: String,
+        other: String,
+        did: String,
+    },
+    #[error(
         "{hits} sensitive-word hit(s) of article {article} are not overridden; a reviewer \
          must override each with a reason"
     )]
@@ -339,19 +348,21 @@ pub fn decide(
                 });
             };
             need(actor, stage.role(), verb)?;
-            if actor.id == subject.author || subject.writers.contains(&actor.id) {
-                return Err(ReviewError::AuthorReviews);
-            }
-            if let Some((done, _)) = subject
-                .history
-                .passed
-                .iter()
-                .find(|(_, who)| *who == actor.id)
-            {
-                return Err(ReviewError::SameReviewer {
-                    reviewer: actor.id.clone(),
-                    stage: done.as_str(),
-                });
+            check_not_a_writer(&actor.id, subject.author, subject.writers)?;
+            for (done, who) in &subject.history.passed {
+                if *who == actor.id {
+                    return Err(ReviewError::SameReviewer {
+                        reviewer: actor.id.clone(),
+                        stage: done.as_str(),
+                    });
+                }
+                if may_be_same_person(&actor.id, who) {
+                    return Err(ReviewError::MayBeSamePerson {
+                        actor: actor.id.clone(),
+                        other: who.clone(),
+                        did: format!("did the {} review", done.as_str()),
+                    });
+                }
             }
             if *action == Action::Reject {
                 if reason.trim().is_empty() {
@@ -464,6 +475,41 @@ pub fn check_send_again(outcome_unknown: bool, confirmed: bool) -> Result<bool, 
         (false, _) => Ok(false),
         (true, true) => Ok(true),
         (true, false) => Err(ReviewError::PossibleDuplicate),
+    }
+}
+
+/// Whether two actor ids may name the same person, for the separation of duties.
+/// An id is `department:person`, or the department alone when the caller named
+/// nobody (no `x-actor`): that may be any of the department's people, so it
+/// conflicts with each of them, and they with it. (Only the author's own rights,
+/// such as a withdrawal, need the very same id.)
+pub fn may_be_same_person(a: &str, b: &str) -> bool {
+    match (a.split_once(':'), b.split_once(':')) {
+        (Some(_), Some(_)) | (None, None) => a == b,
+        (None, Some((department, _))) => a == department,
+        (Some((department, _)), None) => b == department,
+    }
+}
+
+/// Refuses `actor` (an id) a review or an override of an article that `author`
+/// wrote and `writers` edited, when they may be the same person
+/// ([`may_be_same_person`]).
+pub fn check_not_a_writer(
+    actor: &str,
+    author: &str,
+    writers: &[String],
+) -> Result<(), ReviewError> {
+    let writers = || std::iter::once(author).chain(writers.iter().map(String::as_str));
+    if writers().any(|writer| writer == actor) {
+        return Err(ReviewError::AuthorReviews);
+    }
+    match writers().find(|writer| may_be_same_person(actor, writer)) {
+        Some(writer) => Err(ReviewError::MayBeSamePerson {
+            actor: actor.to_owned(),
+            other: writer.to_owned(),
+            did: "wrote a version of the article".to_owned(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -844,6 +890,86 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error, ReviewError::AuthorReviews);
+    }
+
+    #[test]
+    fn a_department_acting_without_a_named_person_conflicts_with_each_of_its_people() {
+        assert!(may_be_same_person("press", "press:li"));
+        assert!(may_be_same_person("press:li", "press"));
+        assert!(may_be_same_person("press", "press"));
+        assert!(!may_be_same_person("press:li", "press:wang"));
+        assert!(!may_be_same_person("press", "media:li"));
+        assert!(!may_be_same_person("press", "media"));
+        assert!(!may_be_same_person("press", "pressroom:li"));
+
+        // Written by the department, reviewed by one of its people, and the other way.
+        for (author, reviewer) in [("press", "press:li"), ("press:li", "press")] {
+            let subject = Subject {
+                state: ArticleState::Submitted,
+                author,
+                writers: &[],
+                history: &ReviewHistory::default(),
+                open_hits: 0,
+            };
+            let refused = decide(
+                &subject,
+                &actor(reviewer, Role::Reviewer),
+                &Action::Approve,
+                "",
+            )
+            .unwrap_err();
+            assert_eq!(
+                refused,
+                ReviewError::MayBeSamePerson {
+                    actor: reviewer.into(),
+                    other: author.into(),
+                    did: "wrote a version of the article".into(),
+                },
+                "{author} → {reviewer}"
+            );
+        }
+        // An earlier review by the department, then one of its people, and the other way.
+        for (first, second) in [("media", "media:wang"), ("media:wang", "media")] {
+            let history = ReviewHistory {
+                passed: vec![(ReviewStage::First, first.into())],
+            };
+            let refused = walk(
+                ArticleState::FirstReviewed,
+                &history,
+                &actor(second, Role::Reviewer),
+                Action::Approve,
+            )
+            .unwrap_err();
+            assert_eq!(
+                refused.to_string(),
+                format!(
+                    "{second} may be {first}, who did the first review: a department acting \
+                     without naming a person (x-actor) stands for each of its people"
+                )
+            );
+        }
+        // Another department's bare key, and two named people, are different people.
+        assert!(
+            walk(
+                ArticleState::Submitted,
+                &ReviewHistory::default(),
+                &actor("media", Role::Reviewer),
+                Action::Approve,
+            )
+            .is_ok()
+        );
+        let history = ReviewHistory {
+            passed: vec![(ReviewStage::First, "media:wang".into())],
+        };
+        assert!(
+            walk(
+                ArticleState::FirstReviewed,
+                &history,
+                &actor("media:zhao", Role::Reviewer),
+                Action::Approve,
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -61,7 +61,9 @@ impl ContentGrpc {
 }
 
 /// `department:person` with the person named in the metadata ([`actor`]), or the
-/// department alone when none is named (the key belongs to one person).
+/// department alone when none is named. That may be any of the department's people,
+/// so the separation of duties takes it for each of them
+/// ([`may_be_same_person`](crate::domain::review::may_be_same_person)).
 pub(crate) fn actor_id<T>(request: &Request<T>, caller: &Caller) -> Result<String, Status> {
     let person = actor::person(request.metadata()).map_err(GrpcError::from)?;
     Ok(match person {
