@@ -57,8 +57,11 @@ pub enum Incoming {
 pub struct CitizenMessage {
     /// WeChat's MsgType (`text`, `image`, `voice`, …).
     pub msg_type: String,
-    /// The text rules match: the text, the voice recognition, a link's title, …
-    /// Empty for media without words.
+    /// The words rules, the directory and routing read: the text, or the voice
+    /// recognition. Empty for anything else: a picture, and also a location or a link,
+    /// whose label or title names a place or a page, not the citizen's question (a
+    /// location labelled 社保大厦 is no question about 社保, and must reach a person
+    /// with its coordinates rather than get 社保's keyword answer).
     pub text: String,
     /// The thread entry: the text, or a description of the media.
     pub body: String,
@@ -124,13 +127,13 @@ impl Incoming {
             ),
             Payload::Location(m) => Self::Message(CitizenMessage {
                 msg_type: "location".to_owned(),
-                text: m.label.clone(),
+                text: String::new(),
                 body: format!("[位置] {} ({}, {})", m.label, m.latitude, m.longitude),
                 location: Some((m.latitude, m.longitude)),
             }),
             Payload::Link(m) => citizen(
                 "link",
-                format!("{} {}", m.title, m.description),
+                String::new(),
                 format!("[链接] {} {}", m.title, m.url),
             ),
             Payload::Event { kind, .. } => match kind {
@@ -324,6 +327,45 @@ mod tests {
         for open in [&scan_menu, &click, &text] {
             assert!(open.is_interaction(), "{open:?}");
         }
+    }
+
+    #[test]
+    fn a_location_or_a_link_carries_no_words_for_rules_and_keeps_what_it_points_at() {
+        use crate::rules::{MatchKind, RuleSet, answer_without_state};
+        use crate::testing::rule;
+
+        let rules = RuleSet::new([
+            rule(MatchKind::Contains, &["社保"], 0, 0, "social security"),
+            rule(MatchKind::Exact, &["社保大厦"], 9, 0, "the building"),
+            rule(MatchKind::Regex, &["."], 0, 0, "anything"),
+        ]);
+        let location = Incoming::of(&parse(&message(
+            "o1",
+            "<MsgType><![CDATA[location]]></MsgType><Location_X>25.77</Location_X>\
+             <Location_Y>113.01</Location_Y><Scale>15</Scale>\
+             <Label><![CDATA[社保大厦]]></Label><MsgId>11</MsgId>",
+        )));
+        let link = Incoming::of(&parse(&message(
+            "o1",
+            "<MsgType><![CDATA[link]]></MsgType><Title><![CDATA[社保卡补办指南]]></Title>\
+             <Description><![CDATA[社保 公积金]]></Description>\
+             <Url><![CDATA[https://mp.weixin.qq.com/s/abc]]></Url><MsgId>12</MsgId>",
+        )));
+        for incoming in [&location, &link] {
+            assert_eq!(rules.answer(incoming), None, "{incoming:?}");
+            assert_eq!(answer_without_state(&rules, incoming), None, "{incoming:?}");
+            let m = incoming.message().expect("a message");
+            assert_eq!(m.text, "", "{incoming:?}");
+            assert_eq!(m.unreadable(), None, "{incoming:?}");
+        }
+        let m = location.message().unwrap();
+        assert_eq!(m.body, "[位置] 社保大厦 (25.77, 113.01)");
+        assert_eq!(m.location, Some((25.77, 113.01)));
+        let m = link.message().unwrap();
+        assert_eq!(
+            m.body,
+            "[链接] 社保卡补办指南 https://mp.weixin.qq.com/s/abc"
+        );
     }
 
     #[test]

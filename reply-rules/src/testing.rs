@@ -1,6 +1,7 @@
 //! Rules and messages for tests, here and in interaction-svc (feature `testing`).
 
 use chrono::DateTime;
+use wechat::message::InboundMessage;
 
 use crate::incoming::{CitizenMessage, Incoming};
 use crate::rules::{MatchKind, ReplyContent, ReplyRule};
@@ -29,4 +30,35 @@ pub fn text(words: &str) -> Incoming {
         body: words.into(),
         location: None,
     })
+}
+
+/// A callback of citizen `o1` whose elements after `MsgType` are `body`, classified.
+pub fn callback(msg_type: &str, body: &str) -> Incoming {
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName>\
+         <CreateTime>1700000000</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{body}</xml>"
+    );
+    Incoming::of(&InboundMessage::parse(xml.as_bytes()).expect("test XML parses"))
+}
+
+/// A location message labelled `label`.
+pub fn location(label: &str) -> Incoming {
+    callback(
+        "location",
+        &format!(
+            "<Location_X>25.77</Location_X><Location_Y>113.01</Location_Y><Scale>15</Scale>\
+             <Label><![CDATA[{label}]]></Label><MsgId>11</MsgId>"
+        ),
+    )
+}
+
+/// A link titled and described `title`.
+pub fn link(title: &str) -> Incoming {
+    callback(
+        "link",
+        &format!(
+            "<Title><![CDATA[{title}]]></Title><Description><![CDATA[{title}]]></Description>\
+             <Url><![CDATA[https://mp.weixin.qq.com/s/abc]]></Url><MsgId>12</MsgId>"
+        ),
+    )
 }

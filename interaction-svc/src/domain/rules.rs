@@ -357,6 +357,26 @@ mod tests {
     }
 
     #[test]
+    fn a_location_or_a_link_is_no_question_and_goes_to_a_person() {
+        use reply_rules::testing::{link, location};
+        let rules = RuleSet::new([
+            rule(MatchKind::Contains, &["社保"], 0, 0, "social security"),
+            rule(MatchKind::Exact, &["5"], 9, 0, "menu five"),
+        ]);
+        let directory = small_directory();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let facts = Facts {
+            rating_requested: true,
+            ..with_directory(&directory, None, at)
+        };
+        for incoming in [location("社保大厦"), link("社保卡补办"), location("5")] {
+            let decision = super::decide(&rules, &incoming, &facts);
+            assert_eq!(decision.reply, Reply::Acknowledgement, "{incoming:?}");
+            assert!(decision.ticket && decision.answered.is_none() && decision.rating.is_none());
+        }
+    }
+
+    #[test]
     fn disabled_rules_and_broken_regexes_are_left_out() {
         let mut disabled = rule(MatchKind::Contains, &["a"], 0, 0, "off");
         disabled.enabled = false;
@@ -621,7 +641,7 @@ mod tests {
                 ]),
                 1..3,
             ),
-            shape in 0..4u8,
+            shape in 0..6u8,
             rating_requested: bool,
             with_directory: bool,
             pending_service in proptest::option::of(1..4u128),
@@ -638,6 +658,8 @@ mod tests {
             let incoming = match shape {
                 0 | 1 => text(&said),
                 2 => Incoming::Click { key: said },
+                3 => reply_rules::testing::location(&said),
+                4 => reply_rules::testing::link(&said),
                 _ => Incoming::Subscribe { scene: None },
             };
             let directory = small_directory();
