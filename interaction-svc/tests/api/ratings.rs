@@ -168,3 +168,55 @@ async fn a_digit_within_the_window_of_the_question_still_rates() {
     .await;
     assert_eq!(rating, 1);
 }
+
+#[tokio::test]
+async fn a_digit_while_the_rating_question_is_still_being_sent_rates_and_opens_no_ticket() {
+    let app = spawn_app().await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    // Closed, and the question committed as `sending`: WeChat has delivered it, but
+    // the service has not recorded its answer (nor `rating_requested_at`) yet.
+    let ticket = app
+        .insert_citizen_ticket(&citizen.openid, "social-security", "closed", 60)
+        .await;
+    sqlx::query("UPDATE tickets SET closed_at = now() - interval '1 second' WHERE id = $1;")
+        .bind(ticket)
+        .execute(&app.db)
+        .await
+        .expect("close");
+    sqlx::query(
+        "INSERT INTO ticket_messages
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
+         VALUES ($1, $2, 'outbound', 'system', 'text', $3, 'sending', now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(ticket)
+    .bind(interaction_svc::delivery::RATING_QUESTION)
+    .execute(&app.db)
+    .await
+    .expect("the question on its way");
+
+    let five = citizen.says("5");
+    let reply = app.passive_reply(&nats, &five).await;
+    assert!(
+        text_of(&reply).is_some_and(|t| t.contains("感谢您的评价")),
+        "{reply:?}"
+    );
+    app.publish(&five).await;
+    let rating = eventually("the rating is recorded", || async {
+        let rating: Option<i16> = sqlx::query_scalar("SELECT rating FROM tickets WHERE id = $1")
+            .bind(ticket)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        rating
+    })
+    .await;
+    assert_eq!(rating, 5);
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE openid = $1")
+        .bind(&citizen.openid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(tickets, 1, "the digit opened no ticket \"5\"");
+}

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use platform::ids::{AccountId, OpenId};
 use sqlx::{PgExecutor, Postgres, Transaction};
 
-use super::{TICKET_COLUMNS, TicketRow};
+use super::{SYSTEM_ACTOR, TICKET_COLUMNS, TicketRow};
 use crate::domain::rules::RATING_ANSWER_WINDOW;
 use crate::domain::{Deadline, Deadlines, TicketId};
 
@@ -117,6 +117,11 @@ pub async fn active(
 /// have opened a ticket of its own. Those two times are the database's (the opening's
 /// history entry): a message's CreateTime is WeChat's clock.
 ///
+/// A question on its way to WeChat (`sending`, by [`SYSTEM_ACTOR`]) counts as asked
+/// since it was committed so: `rating_requested_at` is only written once WeChat has
+/// answered, and a citizen quick to reply has the question before that, so their
+/// digit must not open a ticket "5". A question held, not yet sent, does not count.
+///
 /// A question expires: `at` must be within [`RATING_ANSWER_WINDOW`] of it, and no
 /// unfollow may be recorded since (a re-follow clears `unsubscribed_at`, but its own
 /// `subscribed_at` after the question shows the unfollow before it). These compare
@@ -130,27 +135,37 @@ pub async fn awaiting_rating(
 ) -> Result<Option<TicketId>, sqlx::Error> {
     let id: Option<(uuid::Uuid,)> = sqlx::query_as(
         "SELECT id FROM (
-             SELECT id, state, rating, rated_event_id, rating_requested_at FROM tickets
-              WHERE account = $1 AND openid = $2 AND rating_requested_at IS NOT NULL
-              ORDER BY rating_requested_at DESC, id DESC LIMIT 1) asked
+             SELECT id, state, rating, rated_event_id, asked_at FROM (
+                 SELECT t.id, t.state, t.rating, t.rated_event_id,
+                        COALESCE(t.rating_requested_at,
+                                 CASE WHEN t.state = 'closed' THEN (
+                                     SELECT min(m.sending_since) FROM ticket_messages m
+                                      WHERE m.ticket_id = t.id AND m.direction = 'outbound'
+                                        AND m.author = $6 AND m.delivery = 'sending')
+                                 END) AS asked_at
+                   FROM tickets t
+                  WHERE t.account = $1 AND t.openid = $2) citizen
+              WHERE asked_at IS NOT NULL
+              ORDER BY asked_at DESC, id DESC LIMIT 1) asked
           WHERE state = 'closed' AND (rating IS NULL OR rated_event_id = $3)
-            AND rating_requested_at >= COALESCE(
+            AND asked_at >= COALESCE(
                 (SELECT max(tr.at) FROM ticket_transitions tr
                    JOIN tickets o ON o.id = tr.ticket_id
                   WHERE o.account = $1 AND o.openid = $2 AND tr.action = 'opened'),
                 '-infinity')
-            AND rating_requested_at + $5 >= $4
+            AND asked_at + $5 >= $4
             AND NOT EXISTS (
                 SELECT 1 FROM followers f
                  WHERE f.account = $1 AND f.openid = $2
-                   AND (f.unsubscribed_at > asked.rating_requested_at
-                        OR f.subscribed_at > asked.rating_requested_at))",
+                   AND (f.unsubscribed_at > asked.asked_at
+                        OR f.subscribed_at > asked.asked_at))",
     )
     .bind(account)
     .bind(openid)
     .bind(event_id)
     .bind(at)
     .bind(RATING_ANSWER_WINDOW)
+    .bind(SYSTEM_ACTOR)
     .fetch_optional(db)
     .await?;
     Ok(id.map(|(id,)| TicketId(id)))
