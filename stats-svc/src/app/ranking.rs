@@ -9,7 +9,8 @@ use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::figures::{self, FigureEntry};
 use crate::domain::reach::{
-    CubeApi, article_pull_awaited, article_pull_behind, figures_final_on, period_provisional,
+    CubeApi, article_pull_awaited, article_pull_began_within, article_pull_behind,
+    figures_final_on, period_provisional,
 };
 use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
 use crate::store::articles::{self, ArticleEntry};
@@ -28,8 +29,15 @@ pub struct Ranked {
     /// such accounts sharing one place.
     pub published_nothing: bool,
     /// Its datacube article pull is failing and has not reached the period's last day,
-    /// so its figures (and the list) are not final.
+    /// so its figures (and the list) are not final; or it began inside the period
+    /// (`pull_began`).
     pub figures_incomplete: bool,
+    /// Its article pull is failing short of the period's last day (the list is
+    /// provisional until it catches up).
+    pub pull_failing: bool,
+    /// The first day its datacube article pull brought, when that is inside the period
+    /// (an account added mid-month): its figures before that day are missing for good.
+    pub pull_began: Option<NaiveDate>,
 }
 
 impl Ranked {
@@ -180,6 +188,8 @@ async fn ranking(
             articles: 0,
             reads: 0,
             figures_incomplete: false,
+            pull_failing: false,
+            pull_began: None,
         });
     }
     let mut incomplete = false;
@@ -191,6 +201,7 @@ async fn ranking(
         }
         if let Some(entry) = list.iter_mut().find(|r| r.account == failure.account) {
             entry.figures_incomplete = true;
+            entry.pull_failing = true;
             incomplete = true;
         }
     }
@@ -198,13 +209,21 @@ async fn ranking(
     // though the hourly pull of its last articles lands later (or a backlog later).
     let progress = reach::progress_of(db, accounts).await?;
     let mut awaited = false;
-    for entry in &list {
+    for entry in &mut list {
         let pulled: Vec<(CubeApi, NaiveDate)> = progress
             .iter()
             .filter(|p| p.account == entry.account)
             .filter_map(|p| Some((CubeApi::parse(&p.api)?, p.last_day)))
             .collect();
         awaited |= article_pull_awaited(&pulled, to, now, office);
+        let began = progress
+            .iter()
+            .find(|p| p.account == entry.account && p.api == CubeApi::ArticleTotal.as_str())
+            .and_then(|p| p.first_day);
+        if article_pull_began_within(began, from, to) {
+            entry.figures_incomplete = true;
+            entry.pull_began = began;
+        }
     }
     let awaiting_figures = period_provisional(to, now, office) || awaited;
     Ok(Ranking {
@@ -248,6 +267,8 @@ fn rank<'a>(
                 reads: period.total.reads as u64,
                 published_nothing: false,
                 figures_incomplete: false,
+                pull_failing: false,
+                pull_began: None,
             }
         })
         .collect();

@@ -150,6 +150,20 @@ pub fn article_pull_awaited(
     pulled && articles.is_none_or(|day| day < last_day)
 }
 
+/// Whether an account's article pull began inside the period `from..=to`
+/// (`first_day`: its first day pulled, if known): an account added to the install
+/// mid-month, further back than the backfill reaches, has the datacube's figures of
+/// the month's last days only, and its place in that month's list is not comparable.
+/// A pull that began after the period has none of it (the account's figures then, if
+/// any, were entered by hand), one that began on or before its first day all of it.
+pub fn article_pull_began_within(
+    first_day: Option<NaiveDate>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> bool {
+    first_day.is_some_and(|day| day > from && day <= to)
+}
+
 /// The calls that cover `from..=to`, each at most `max_span` days, oldest first.
 pub fn chunks(from: NaiveDate, to: NaiveDate, max_span: u64) -> Vec<(NaiveDate, NaiveDate)> {
     let mut calls = Vec::new();
@@ -274,6 +288,22 @@ mod tests {
             Some(CubeApi::ArticleTotal)
         );
         assert_eq!(CubeApi::parse("getfoo"), None);
+    }
+
+    #[test]
+    fn an_article_pull_begun_within_a_period_leaves_it_incomplete() {
+        let (from, to) = (day("2026-11-01"), day("2026-11-30"));
+        assert!(article_pull_began_within(Some(day("2026-11-16")), from, to));
+        assert!(!article_pull_began_within(Some(from), from, to));
+        assert!(!article_pull_began_within(
+            Some(day("2026-12-01")),
+            from,
+            to
+        ));
+        assert!(
+            !article_pull_began_within(None, from, to),
+            "begun before 0020"
+        );
     }
 
     #[test]

@@ -479,9 +479,19 @@ pub fn ranking(
     }
     let incomplete: Vec<String> = list
         .iter()
-        .filter(|r| r.figures_incomplete)
+        .filter(|r| r.pull_failing)
         .map(|r| esc(&r.account))
         .collect();
+    for r in list {
+        if let Some(began) = r.pull_began {
+            let _ = write!(
+                note,
+                "<p class=\"bad\">数据不全：{} 自 {} 起才接入微信数据接口，本月此前的文章没有第 7 天数据，排名仅供参考。</p>",
+                esc(&r.account),
+                began.format("%m-%d")
+            );
+        }
+    }
     if !incomplete.is_empty() {
         let _ = write!(
             note,

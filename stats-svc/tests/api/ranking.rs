@@ -237,3 +237,38 @@ async fn an_account_last_heard_of_before_the_month_is_neither_listed_nor_alarmed
     db.close().await;
     app.stop().await;
 }
+
+/// An account added to the install in mid-November, further back than the backfill
+/// reaches (its first article pull brought 16 November): its November figures miss
+/// the first half of the month for good, and it is marked 数据不全 in gRPC and on the
+/// page; an account pulled from before the month is not.
+#[tokio::test]
+async fn an_account_whose_article_pull_began_mid_month_is_marked_incomplete() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_0", "2026-10-25", 1_000, 4)]).await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    pull_articles(&db, "guiyang", &[pulled("g_1", "2026-11-16", 4_000, 30)]).await;
+
+    let list = november(&app, VIEWER_KEY).await;
+    let marked: Vec<(&str, bool)> = list
+        .iter()
+        .map(|a| (a.account.as_str(), a.figures_incomplete))
+        .collect();
+    assert_eq!(marked, [("anren", false), ("guiyang", true)]);
+    let page = reqwest::get(format!(
+        "http://127.0.0.1:{}/ranking?month=2026-11",
+        app.http_port
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        page.contains("guiyang 自 11-16 起才接入微信数据接口"),
+        "{page}"
+    );
+    db.close().await;
+    app.stop().await;
+}
