@@ -407,10 +407,13 @@ async fn apply_pending<'m>(
             None => {
                 // A `-- no-transaction` migration exists for CREATE INDEX CONCURRENTLY
                 // (one statement): its waits block no reads or writes, and a build that
-                // a timeout cancels leaves an INVALID index behind that makes every
-                // retry fail, so it waits as long as it must.
+                // a timeout cancels leaves an INVALID index behind, to be dropped and
+                // built again by the next run, so it waits as long as it must.
                 if migration.no_tx {
                     set_lock_timeout(conn, Duration::ZERO)
+                        .await
+                        .map_err(|e| (Some(migration), e.into()))?;
+                    drop_invalid_indexes(conn, migration, database)
                         .await
                         .map_err(|e| (Some(migration), e.into()))?;
                 }
@@ -434,6 +437,146 @@ async fn apply_pending<'m>(
         }
     }
     Ok(())
+}
+
+/// Drops what an earlier attempt of `migration` left: an INVALID index it creates
+/// (a `CREATE INDEX CONCURRENTLY` that failed on duplicate rows, was cancelled, or
+/// whose pod was killed), which would make every new attempt fail with "already
+/// exists" (or, under `IF NOT EXISTS`, succeed and leave the index unused). Only
+/// under the migration lock: the build that left it has ended, since its session
+/// held that lock, and no other migrator builds it meanwhile.
+async fn drop_invalid_indexes(
+    conn: &mut PgConnection,
+    migration: &Migration,
+    database: &str,
+) -> Result<(), sqlx::Error> {
+    for name in concurrent_index_names(&migration.sql) {
+        // PostgreSQL reads the name as the migration wrote it (quoted, qualified,
+        // on the search path), and regclass prints it back quoted where it must be.
+        let invalid: Option<String> = sqlx::query_scalar(
+            "SELECT indexrelid::regclass::text FROM pg_index
+              WHERE indexrelid = to_regclass($1) AND NOT indisvalid",
+        )
+        .bind(&name)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(index) = invalid else { continue };
+        tracing::warn!(
+            %database,
+            version = migration.version,
+            description = %migration.description,
+            %index,
+            "dropping the INVALID index an earlier attempt of this migration left, \
+             then building it again"
+        );
+        sqlx::query(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The index names of `sql`'s `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS]
+/// name` statements, as written (an unnamed index has none to look for).
+fn concurrent_index_names(sql: &str) -> Vec<String> {
+    let tokens = sql_tokens(sql);
+    let is = |i: usize, keyword: &str| {
+        tokens
+            .get(i)
+            .is_some_and(|token| token.eq_ignore_ascii_case(keyword))
+    };
+    let mut names = Vec::new();
+    for start in 0..tokens.len() {
+        if !is(start, "CREATE") {
+            continue;
+        }
+        let mut i = start + 1;
+        if is(i, "UNIQUE") {
+            i += 1;
+        }
+        if !(is(i, "INDEX") && is(i + 1, "CONCURRENTLY")) {
+            continue;
+        }
+        i += 2;
+        if is(i, "IF") && is(i + 1, "NOT") && is(i + 2, "EXISTS") {
+            i += 3;
+        }
+        match tokens.get(i) {
+            Some(name) if !is(i, "ON") && name != "(" => names.push(name.clone()),
+            _ => {}
+        }
+    }
+    names
+}
+
+/// `sql` as words (a qualified or quoted name is one: `public."Widgets by name"`) and
+/// single punctuation characters, without comments or string literals.
+fn sql_tokens(sql: &str) -> Vec<String> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '\'' {
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    i += 2;
+                } else if chars[i] == '\'' {
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
+            i += 1;
+        } else if c == '"' || c.is_alphanumeric() || c == '_' {
+            let start = i;
+            loop {
+                if chars.get(i) == Some(&'"') {
+                    i += 1;
+                    while i < chars.len() {
+                        if chars[i] == '"' && chars.get(i + 1) == Some(&'"') {
+                            i += 2;
+                        } else if chars[i] == '"' {
+                            break;
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    i += 1;
+                } else {
+                    while chars
+                        .get(i)
+                        .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                    {
+                        i += 1;
+                    }
+                }
+                if chars.get(i) == Some(&'.') {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            tokens.push(chars[start..i.min(chars.len())].iter().collect());
+        } else {
+            tokens.push(c.to_string());
+            i += 1;
+        }
+    }
+    tokens
 }
 
 /// A duration for a log line or an error, to the millisecond.
@@ -573,6 +716,26 @@ mod tests {
         // The CRC-32 check value; tests/migration_locks.rs compares the key with the
         // lock sqlx's own migrator takes.
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn the_names_of_concurrent_index_builds_are_read_as_written() {
+        let sql = "-- no-transaction
+            -- CREATE INDEX CONCURRENTLY commented_out ON t (a);
+            /* CREATE INDEX CONCURRENTLY in_a_block ON t (a); */
+            CREATE UNIQUE INDEX CONCURRENTLY tickets_by_number ON tickets (number);
+            create index concurrently if not exists Lower_Case on t (a);
+            CREATE INDEX CONCURRENTLY public.\"Widgets by name\" ON widgets (name);
+            CREATE INDEX CONCURRENTLY ON unnamed (a);
+            CREATE INDEX not_concurrent ON t (a) WHERE b <> 'CREATE INDEX CONCURRENTLY x';";
+        assert_eq!(
+            concurrent_index_names(sql),
+            [
+                "tickets_by_number",
+                "Lower_Case",
+                "public.\"Widgets by name\""
+            ]
+        );
     }
 
     #[test]

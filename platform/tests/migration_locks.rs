@@ -20,6 +20,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/lock_migrations
 static CONCURRENT_INDEX: sqlx::migrate::Migrator =
     sqlx::migrate!("tests/concurrent_index_migrations");
 
+/// `-- no-transaction`: `CREATE UNIQUE INDEX CONCURRENTLY widgets_name_unique ON
+/// widgets (name)`.
+static UNIQUE_INDEX: sqlx::migrate::Migrator = sqlx::migrate!("tests/unique_index_migrations");
+
 /// Generous bounds for outcomes awaited; none of them measures speed.
 const OUTCOME: Duration = Duration::from_secs(60);
 
@@ -388,4 +392,49 @@ async fn a_concurrent_index_build_waits_past_the_lock_timeout_without_blocking_w
     .unwrap();
     assert!(valid);
     pool.close().await;
+}
+
+async fn index_valid(conn: &mut PgConnection, index: &str) -> Option<bool> {
+    sqlx::query_scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)")
+        .bind(index)
+        .fetch_optional(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_concurrent_build_that_failed_is_built_again_once_its_cause_is_gone() {
+    let (test_db, config) = busy_database("migration_invalid_index", &[]).await;
+    let mut conn = connect(&test_db).await;
+    sqlx::query("INSERT INTO widgets VALUES (2, '社保')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let error = db::migrate(&config, &UNIQUE_INDEX).await.unwrap_err();
+    assert!(error.to_string().contains("widgets_name_unique"), "{error}");
+    // What PostgreSQL leaves of a failed concurrent build.
+    assert_eq!(
+        index_valid(&mut conn, "widgets_name_unique").await,
+        Some(false)
+    );
+
+    sqlx::query("DELETE FROM widgets WHERE id = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (lines, _guard) = capture_logs();
+    db::migrate(&config, &UNIQUE_INDEX).await.unwrap();
+    assert_eq!(
+        index_valid(&mut conn, "widgets_name_unique").await,
+        Some(true)
+    );
+    let logs = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("dropping the INVALID index") && logs.contains("widgets_name_unique"),
+        "{logs}"
+    );
+    assert_eq!(conn.list_applied_migrations().await.unwrap().len(), 1);
+    // Applied: a third run has nothing to do.
+    db::migrate(&config, &UNIQUE_INDEX).await.unwrap();
 }
