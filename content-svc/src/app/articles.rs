@@ -27,6 +27,7 @@ use crate::domain::review::{
 };
 use crate::domain::screening::Hit;
 use crate::domain::search::Segmenter;
+use crate::domain::version::{self, ReviewStep, VersionOutcome};
 use crate::store::articles::{self as store, ArticleRow, Audit, Claimed, ListFilter, NewArticle};
 use crate::store::lexicon as ledger;
 
@@ -313,6 +314,61 @@ impl Articles {
         let audit = store::audit_trail(&self.db, view.row.id).await?;
         let reviewed = store::last_reviewed(&self.db, view.row.id).await?;
         Ok((audit, reviewed))
+    }
+
+    /// A page of the article's versions below `before` (the newest when `None`),
+    /// newest first, each with its review; and whether older ones are left.
+    /// Whoever may read the article may read its versions.
+    pub async fn versions(
+        &self,
+        who: &Who,
+        id: Uuid,
+        before: Option<i32>,
+        limit: i64,
+    ) -> Result<(Vec<VersionView>, bool), AppError> {
+        let row = self.visible(who, id).await?;
+        // One more than the page tells whether another page follows.
+        let mut versions = store::versions(&self.db, id, before, limit + 1).await?;
+        let more = versions.len() as i64 > limit;
+        versions.truncate(limit as usize);
+        let numbers: Vec<i32> = versions.iter().map(|v| v.version).collect();
+        let mut steps: HashMap<i32, Vec<store::AuditRow>> = HashMap::new();
+        for step in store::review_steps(&self.db, id, &numbers).await? {
+            steps.entry(step.version).or_default().push(step);
+        }
+        let views = versions
+            .into_iter()
+            .map(|summary| {
+                let own = steps.remove(&summary.version).unwrap_or_default();
+                version_view(summary, own, row.version)
+            })
+            .collect();
+        Ok((views, more))
+    }
+
+    /// One version of the article, whole, with its review.
+    pub async fn version(
+        &self,
+        who: &Who,
+        id: Uuid,
+        version: i32,
+    ) -> Result<(VersionView, store::VersionRow), AppError> {
+        let row = self.visible(who, id).await?;
+        let (summary, content) = store::version(&self.db, id, version)
+            .await?
+            .ok_or(AppError::VersionNotFound(version))?;
+        let steps = store::review_steps(&self.db, id, &[version]).await?;
+        Ok((version_view(summary, steps, row.version), content))
+    }
+
+    /// The article, if the caller may see it; `NotFound` otherwise, as for a
+    /// missing one.
+    async fn visible(&self, who: &Who, id: Uuid) -> Result<ArticleRow, AppError> {
+        let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+        if !who.sees(&row) {
+            return Err(AppError::NotFound);
+        }
+        Ok(row)
     }
 
     /// Lists the articles the caller sees, most recently changed first.
@@ -1867,6 +1923,33 @@ fn event_of(
         url: row.url.clone().unwrap_or_default(),
         msg_data_id: row.msg_data_id.clone().unwrap_or_default(),
         ..Default::default()
+    }
+}
+
+/// A version as a reviewer lists it: its review steps and what they came to.
+#[derive(Debug, Clone)]
+pub struct VersionView {
+    pub summary: store::VersionSummaryRow,
+    pub outcome: VersionOutcome,
+    pub steps: Vec<store::AuditRow>,
+    pub current: bool,
+}
+
+fn version_view(
+    summary: store::VersionSummaryRow,
+    steps: Vec<store::AuditRow>,
+    current: i32,
+) -> VersionView {
+    let outcome = version::outcome(
+        steps
+            .iter()
+            .filter_map(|s| ReviewStep::from_audit(&s.action, s.stage.as_deref())),
+    );
+    VersionView {
+        current: summary.version == current,
+        summary,
+        outcome,
+        steps,
     }
 }
 

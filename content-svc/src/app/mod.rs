@@ -32,6 +32,9 @@ pub enum AppError {
     /// No such article, or one the caller may not see (indistinguishable on purpose).
     #[error("article not found")]
     NotFound,
+    /// The article (which the caller sees) never had this version.
+    #[error("the article has no version {0}")]
+    VersionNotFound(i32),
     /// A rule of the workflow or a missing role.
     #[error(transparent)]
     Review(#[from] ReviewError),

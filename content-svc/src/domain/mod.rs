@@ -14,6 +14,7 @@ pub mod search;
 pub mod search_index;
 pub mod service;
 pub mod text;
+pub mod version;
 
 pub use directory::{CategoryCode, DirectoryInputError, ServiceListing};
 /// Accounts are the shared `platform::ids::AccountId`; a blank one is "account is required".

@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 use proto::content::v1 as pb;
 
 use super::GrpcError;
-use crate::app::articles::{ArticleView, Channel};
+use crate::app::articles::{ArticleView, Channel, VersionView};
 use crate::domain::article::ArticleContent;
 use crate::domain::request::{CreateRequest, RequestId};
 use crate::domain::review::ArticleState;
 use crate::domain::service::{RawService, ServiceDraft, ServiceError};
+use crate::domain::version::VersionOutcome;
 use crate::domain::{DirectoryInputError, ServiceListing};
-use crate::store::articles::{ArticleRow, AuditRow};
+use crate::store::articles::{ArticleRow, AuditRow, VersionRow};
 use crate::store::directory::DirectoryEntryRow;
 use crate::store::services::{CategoryRow, ServiceRow};
 
@@ -382,6 +383,78 @@ fn position(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
         return None;
     }
     Some((DateTime::from_timestamp_micros(micros)?, id.parse().ok()?))
+}
+
+/// The page size of ListArticleVersions when none is asked for, and the most it
+/// answers (a version's row holds its whole body only on GetArticleVersion).
+pub const VERSIONS_PAGE_DEFAULT: u32 = 20;
+pub const VERSIONS_PAGE_MAX: u32 = 50;
+
+/// A ListArticleVersions page size; above the maximum is refused, as ListArticles does.
+pub fn versions_page_size(requested: u32) -> Result<i64, GrpcError> {
+    match requested {
+        0 => Ok(VERSIONS_PAGE_DEFAULT.into()),
+        n if n <= VERSIONS_PAGE_MAX => Ok(n.into()),
+        n => Err(GrpcError::Invalid(format!(
+            "page_size must be at most {VERSIONS_PAGE_MAX} (asked for {n})"
+        ))),
+    }
+}
+
+/// Marks a versions page token: `v{n}`, the next page lists the versions below n.
+const VERSIONS_TOKEN: char = 'v';
+
+/// The token of the page after one whose oldest version is `last`.
+pub fn versions_page_token(last: i32) -> String {
+    format!("{VERSIONS_TOKEN}{last}")
+}
+
+/// The version a versions page starts below (`None`: from the newest).
+pub fn parse_versions_page_token(raw: &str) -> Result<Option<i32>, GrpcError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.strip_prefix(VERSIONS_TOKEN)
+        .and_then(|n| n.parse::<i32>().ok())
+        .filter(|n| *n > 1)
+        .map(Some)
+        .ok_or_else(|| GrpcError::Invalid("page_token is not one this service issued".into()))
+}
+
+/// A version number asked for: 1 and up.
+pub fn version_number(raw: u32) -> Result<i32, GrpcError> {
+    i32::try_from(raw)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| GrpcError::Invalid(format!("version must be 1 or more (got {raw})")))
+}
+
+/// A version as listed.
+pub fn version_summary(view: VersionView) -> pb::ArticleVersionSummary {
+    pb::ArticleVersionSummary {
+        version: view.summary.version as u32,
+        edited_by: view.summary.edited_by,
+        created_at: Some(timestamp(view.summary.created_at)),
+        title: view.summary.title,
+        outcome: match view.outcome {
+            VersionOutcome::NotReviewed => pb::VersionOutcome::NotReviewed,
+            VersionOutcome::InReview => pb::VersionOutcome::InReview,
+            VersionOutcome::Approved => pb::VersionOutcome::Approved,
+            VersionOutcome::Rejected => pb::VersionOutcome::Rejected,
+            VersionOutcome::Returned => pb::VersionOutcome::Returned,
+        } as i32,
+        reviews: view.steps.into_iter().map(audit).collect(),
+        current: view.current,
+    }
+}
+
+/// A version with its whole content.
+pub fn version(view: VersionView, content: VersionRow) -> pb::ArticleVersion {
+    pb::ArticleVersion {
+        summary: Some(version_summary(view)),
+        settings_recorded: content.settings_recorded(),
+        content: Some(wire_content(content.content())),
+    }
 }
 
 /// An uploaded image as served.

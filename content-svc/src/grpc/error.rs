@@ -36,7 +36,9 @@ impl From<GrpcError> for Status {
             | GrpcError::Text(_)
             | GrpcError::Actor(_) => ErrorCode::InvalidArgument,
             GrpcError::App(app) => match app {
-                AppError::NotFound | AppError::ServiceNotFound => ErrorCode::NotFound,
+                AppError::NotFound | AppError::ServiceNotFound | AppError::VersionNotFound(_) => {
+                    ErrorCode::NotFound
+                }
                 AppError::Service(_) => ErrorCode::InvalidArgument,
                 AppError::Forbidden(_) => ErrorCode::PermissionDenied,
                 AppError::Article(_) | AppError::Lexicon(_) | AppError::Invalid(_) => {

@@ -390,6 +390,47 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         }))
     }
 
+    async fn list_article_versions(
+        &self,
+        request: Request<pb::ListArticleVersionsRequest>,
+    ) -> Reply<pb::ListArticleVersionsResponse> {
+        let who = who(&request, WORKFLOW)?;
+        let req = request.get_ref();
+        let id = convert::article_id(&req.id)?;
+        let size = convert::versions_page_size(req.page_size)?;
+        let before = convert::parse_versions_page_token(&req.page_token)?;
+        let (versions, more) = self
+            .articles
+            .versions(&who, id, before, size)
+            .await
+            .map_err(GrpcError::from)?;
+        let next_page_token = versions
+            .last()
+            .filter(|_| more)
+            .map(|v| convert::versions_page_token(v.summary.version))
+            .unwrap_or_default();
+        Ok(Response::new(pb::ListArticleVersionsResponse {
+            versions: versions.into_iter().map(convert::version_summary).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_article_version(
+        &self,
+        request: Request<pb::GetArticleVersionRequest>,
+    ) -> Reply<pb::ArticleVersion> {
+        let who = who(&request, WORKFLOW)?;
+        let req = request.get_ref();
+        let id = convert::article_id(&req.id)?;
+        let version = convert::version_number(req.version)?;
+        let (view, content) = self
+            .articles
+            .version(&who, id, version)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::version(view, content)))
+    }
+
     async fn list_articles(
         &self,
         request: Request<pb::ListArticlesRequest>,

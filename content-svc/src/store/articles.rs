@@ -687,6 +687,91 @@ pub async fn last_reviewed(db: &PgPool, id: Uuid) -> Result<Option<VersionRow>, 
     .await
 }
 
+/// What a list of versions shows of each: who saved it, when, its title.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionSummaryRow {
+    pub version: i32,
+    pub edited_by: String,
+    pub created_at: DateTime<Utc>,
+    pub title: String,
+}
+
+/// Up to `limit` versions below `before` (all when `None`), newest first: a range
+/// of the primary key, whatever the number of versions.
+pub async fn versions(
+    db: &PgPool,
+    id: Uuid,
+    before: Option<i32>,
+    limit: i64,
+) -> Result<Vec<VersionSummaryRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, edited_by, created_at, title
+           FROM article_versions
+          WHERE article_id = $1 AND ($2::integer IS NULL OR version < $2)
+          ORDER BY version DESC
+          LIMIT $3",
+    )
+    .bind(id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// One version: who saved it and when, and its whole content.
+pub async fn version(
+    db: &PgPool,
+    id: Uuid,
+    version: i32,
+) -> Result<Option<(VersionSummaryRow, VersionRow)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        #[sqlx(flatten)]
+        content: VersionRow,
+        edited_by: String,
+        created_at: DateTime<Utc>,
+    }
+    let stored: Option<Stored> = sqlx::query_as(
+        "SELECT version, title, author_name, digest, body, cover_media_id, cover_image_id,
+                source_url, column_name, open_comment, only_fans_can_comment, edited_by,
+                created_at
+           FROM article_versions WHERE article_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(db)
+    .await?;
+    Ok(stored.map(|s| {
+        let summary = VersionSummaryRow {
+            version: s.content.version,
+            edited_by: s.edited_by,
+            created_at: s.created_at,
+            title: s.content.title.clone(),
+        };
+        (summary, s.content)
+    }))
+}
+
+/// The trail's review rows (submit, approve, reject, return) of some versions,
+/// oldest first.
+pub async fn review_steps(
+    db: &PgPool,
+    id: Uuid,
+    versions: &[i32],
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT action, from_state, to_state, actor, role, version, stage, comment, created_at
+           FROM article_audit
+          WHERE article_id = $1 AND version = ANY($2)
+            AND action IN ('submit', 'approve', 'reject', 'return')
+          ORDER BY id",
+    )
+    .bind(id)
+    .bind(versions)
+    .fetch_all(db)
+    .await
+}
+
 /// An override as stored: (hit key, reviewer, reason).
 pub type OverrideRow = (String, String, String);
 

@@ -27,3 +27,4 @@ mod screen_text;
 mod search;
 mod send_again;
 mod startup;
+mod versions;
