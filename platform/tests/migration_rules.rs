@@ -72,6 +72,13 @@ fn violations(sql: &str) -> Vec<String> {
     // (platform/README.md, "Writing a migration").
     let mut altered: Vec<String> = Vec::new();
     for statement in statements(sql) {
+        if statement.contains("INDEX CONCURRENTLY") && !statement.contains("IF NOT EXISTS") {
+            found.push(format!(
+                "a concurrent index build without IF NOT EXISTS (a pod stopped after the build \
+                 and before sqlx recorded the migration would fail every later start-up with \
+                 \"already exists\"): {statement}"
+            ));
+        }
         if let Some(table) = slow_on(&statement)
             && altered.contains(&table)
         {
@@ -188,6 +195,16 @@ fn the_rules_catch_what_breaks_the_previous_release() {
         )
         .len(),
         1
+    );
+    assert_eq!(
+        violations("CREATE INDEX CONCURRENTLY tickets_closed ON tickets (closed_at);").len(),
+        1
+    );
+    assert!(
+        violations(
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS tickets_closed ON tickets (closed_at);"
+        )
+        .is_empty()
     );
     assert!(
         violations(
