@@ -407,6 +407,20 @@ pub enum Articles {
     },
     /// Shows an article, its sensitive-word hits and its review trail.
     Show { id: String },
+    /// Lists an article's versions, newest first: who saved each, when, and what its
+    /// review came to; with VERSION, shows that version whole (its body too).
+    Versions {
+        id: String,
+        /// A version to show whole (1 and up) instead of the list.
+        #[arg(value_name = "VERSION")]
+        number: Option<u32>,
+        /// Versions per page (1-50; the server's default is 20).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The page after a previous list (its `next_page_token`).
+        #[arg(long)]
+        page_token: Option<String>,
+    },
     /// Writes a new draft.
     Create {
         #[command(flatten)]

@@ -3,9 +3,9 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use proto::content::v1::{
     self as pb, ArticleContent, ArticleRef, ArticleState, CreateArticleRequest, GetArticleRequest,
-    GetQuotaStatusRequest, HitOverride, ListArticlesRequest, OverrideHitsRequest,
-    PublishArticleRequest, ReturnForRevisionRequest, ReviewArticleRequest, ScheduleArticleRequest,
-    UpdateArticleRequest,
+    GetArticleVersionRequest, GetQuotaStatusRequest, HitOverride, ListArticleVersionsRequest,
+    ListArticlesRequest, OverrideHitsRequest, PublishArticleRequest, ReturnForRevisionRequest,
+    ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -51,6 +51,36 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                 .map_err(status)?
                 .into_inner();
             return print_detail(out, &detail);
+        }
+        Articles::Versions {
+            id,
+            number: Some(version),
+            ..
+        } => {
+            let version = client
+                .get_article_version(GetArticleVersionRequest { id, version })
+                .await
+                .map_err(status)?
+                .into_inner();
+            return print_version(out, &version);
+        }
+        Articles::Versions {
+            id,
+            number: None,
+            limit,
+            page_token,
+        } => {
+            let request = ListArticleVersionsRequest {
+                id,
+                page_size: limit.unwrap_or(0),
+                page_token: page_token.unwrap_or_default(),
+            };
+            let page = client
+                .list_article_versions(request)
+                .await
+                .map_err(status)?
+                .into_inner();
+            return print_versions(out, &page);
         }
         Articles::Quota { account } => {
             let request = GetQuotaStatusRequest {
@@ -578,6 +608,166 @@ fn print_list(out: &Out, page: &pb::ListArticlesResponse) -> Result<(), Error> {
         eprintln!("more: --page-token {}", page.next_page_token);
     }
     Ok(())
+}
+
+fn outcome_name(value: i32) -> String {
+    pb::VersionOutcome::try_from(value)
+        .map(|o| enum_name(o.as_str_name(), "VERSION_OUTCOME_"))
+        .unwrap_or_else(|_| format!("unknown({value})"))
+}
+
+fn audit_json(out: &Out, e: &pb::AuditEntry) -> Value {
+    json!({
+        "action": e.action,
+        "from_state": state_name(e.from_state),
+        "to_state": state_name(e.to_state),
+        "actor": e.actor,
+        "role": e.role,
+        "version": e.version,
+        "stage": e.stage,
+        "comment": e.comment,
+        "at": out.json_time(e.at.as_ref()),
+    })
+}
+
+fn version_json(out: &Out, v: &pb::ArticleVersionSummary) -> Value {
+    json!({
+        "version": v.version,
+        "edited_by": v.edited_by,
+        "created_at": out.json_time(v.created_at.as_ref()),
+        "title": v.title,
+        "outcome": outcome_name(v.outcome),
+        "current": v.current,
+        "reviews": v.reviews.iter().map(|e| audit_json(out, e)).collect::<Vec<_>>(),
+    })
+}
+
+/// Who decided a version's outcome: its last review step (nobody for a version
+/// not reviewed).
+fn decided_by(v: &pb::ArticleVersionSummary) -> String {
+    match v.reviews.last() {
+        Some(step) if step.action != "submit" => step.actor.clone(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn print_versions(out: &Out, page: &pb::ListArticleVersionsResponse) -> Result<(), Error> {
+    if out.json {
+        let versions: Vec<_> = page.versions.iter().map(|v| version_json(out, v)).collect();
+        return out.document(&json!({
+            "versions": versions,
+            "next_page_token": page.next_page_token,
+        }));
+    }
+    if page.versions.is_empty() {
+        eprintln!("no versions");
+        return Ok(());
+    }
+    let rows = page.versions.iter().map(|v| {
+        let version = if v.current {
+            format!("{} (current)", v.version)
+        } else {
+            v.version.to_string()
+        };
+        vec![
+            version,
+            v.edited_by.clone(),
+            out.time(v.created_at.as_ref()),
+            outcome_name(v.outcome),
+            decided_by(v),
+            shorten(&v.title, 32),
+        ]
+    });
+    out.line(&table(
+        &[
+            "version",
+            "saved by",
+            "saved",
+            "review",
+            "decided by",
+            "title",
+        ],
+        rows,
+    ))?;
+    if !page.next_page_token.is_empty() {
+        eprintln!("more: --page-token {}", page.next_page_token);
+    }
+    Ok(())
+}
+
+fn print_version(out: &Out, version: &pb::ArticleVersion) -> Result<(), Error> {
+    let v = version.summary.clone().unwrap_or_default();
+    let c = version.content.clone().unwrap_or_default();
+    if out.json {
+        let mut value = version_json(out, &v);
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert(
+                "content".to_owned(),
+                reviewed_json(&c, version.settings_recorded),
+            );
+            fields.insert(
+                "settings_recorded".to_owned(),
+                Value::Bool(version.settings_recorded),
+            );
+        }
+        return out.document(&value);
+    }
+    let setting = |value: String| {
+        if version.settings_recorded {
+            or_dash(&value)
+        } else {
+            "not recorded".to_owned()
+        }
+    };
+    let cover = if c.cover_image_id.is_empty() {
+        c.cover_media_id.clone()
+    } else {
+        format!("image:{}", c.cover_image_id)
+    };
+    let mut text = fields(&[
+        (
+            "version",
+            if v.current {
+                format!("{} (current)", v.version)
+            } else {
+                v.version.to_string()
+            },
+        ),
+        ("saved by", v.edited_by.clone()),
+        ("saved", out.time(v.created_at.as_ref())),
+        ("review", outcome_name(v.outcome)),
+        ("title", c.title.clone()),
+        ("author", or_dash(&c.author)),
+        ("digest", or_dash(&c.digest)),
+        ("cover", setting(cover)),
+        ("阅读原文", setting(c.source_url.clone())),
+    ]);
+    text.push_str(
+        "
+
+BODY
+",
+    );
+    text.push_str(&c.body);
+    if !v.reviews.is_empty() {
+        let rows = v.reviews.iter().map(|e| {
+            vec![
+                out.time(e.at.as_ref()),
+                e.actor.clone(),
+                e.action.clone(),
+                or_dash(&e.stage),
+                or_dash(&e.comment),
+            ]
+        });
+        text.push_str(
+            "
+
+REVIEW
+",
+        );
+        text.push_str(&table(&["at", "actor", "action", "stage", "comment"], rows));
+    }
+    out.line(&text)
 }
 
 fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {

@@ -392,3 +392,103 @@ async fn an_approved_article_returned_for_revision_shows_the_cover_its_reviewers
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn articles_versions_lists_each_version_with_its_review_and_shows_an_earlier_one_whole() {
+    let stack = Stack::with_content().await;
+    let id = approved(&stack).await;
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "return",
+                &id,
+                "--reason",
+                "日期有误",
+                "--actor",
+                "zhao",
+            ],
+        )
+        .await;
+    let fixed = write_body("本周日上午九点至十二点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                fixed.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+
+    let listed = stack
+        .json(DEV_ADMIN_KEY, &["articles", "versions", &id])
+        .await;
+    let versions = listed["versions"].as_array().expect("versions");
+    let summary: Vec<_> = versions
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap_or_default(),
+                v["outcome"].as_str().unwrap_or_default().to_owned(),
+                v["current"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (2, "not_reviewed".to_owned(), true),
+            (1, "returned".to_owned(), false),
+        ],
+        "{listed}"
+    );
+    assert_eq!(listed["next_page_token"], "", "{listed}");
+    let table = stack
+        .ok(DEV_ADMIN_KEY, &["articles", "versions", &id])
+        .await;
+    assert!(
+        table.contains("2 (current)") && table.contains("returned"),
+        "{table}"
+    );
+
+    // The version the three reviewers approved, whole.
+    let first = stack
+        .json(DEV_ADMIN_KEY, &["articles", "versions", &id, "1"])
+        .await;
+    assert_eq!(first["version"], 1, "{first}");
+    assert!(
+        first["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("本周六")),
+        "{first}"
+    );
+    let steps: Vec<_> = first["reviews"]
+        .as_array()
+        .expect("reviews")
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        steps,
+        ["submit", "approve", "approve", "approve", "return"],
+        "{first}"
+    );
+    let missing = stack
+        .run(DEV_ADMIN_KEY, &["articles", "versions", &id, "7"])
+        .await;
+    assert_ne!(missing.code, 0, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no version 7"),
+        "{}",
+        missing.stderr
+    );
+    stack.stop().await;
+}
