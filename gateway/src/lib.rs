@@ -11,6 +11,7 @@ pub mod edge;
 pub mod event;
 pub mod http;
 pub mod log_limit;
+pub mod missed;
 pub mod publish;
 pub mod replay;
 pub mod reply;

@@ -56,11 +56,22 @@ impl Publisher {
 
     /// Publishes `event` and waits for its PubAck, retrying until the deadline.
     pub async fn publish(&self, event: &InboundEvent) -> Result<Durable, NotDurable> {
+        self.publish_until(event, Instant::now() + self.deadline)
+            .await
+    }
+
+    /// [`Publisher::publish`], giving up at `until` (a missed-reply marker must not
+    /// hold the answer past WeChat's deadline).
+    pub async fn publish_until(
+        &self,
+        event: &InboundEvent,
+        until: Instant,
+    ) -> Result<Durable, NotDurable> {
         let started = Instant::now();
-        let until = started + self.deadline;
+        let deadline = until.saturating_duration_since(started);
         let subject = async_nats::Subject::from(event.subject.as_str());
         let mut backoff = FIRST_BACKOFF;
-        let attempt_timeout = ATTEMPT_TIMEOUT.min(self.deadline / 4);
+        let attempt_timeout = ATTEMPT_TIMEOUT.min(deadline / 4);
         let mut attempts = 0;
         let result = loop {
             attempts += 1;

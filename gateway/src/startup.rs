@@ -56,7 +56,7 @@ impl Application {
         nats::provision_with(
             &jetstream,
             &namespace,
-            &[WECHAT_INBOUND],
+            &[WECHAT_INBOUND, crate::missed::WECHAT_MISSED_REPLIES],
             &config.nats.streams,
         )
         .await?;

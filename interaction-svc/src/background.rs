@@ -12,6 +12,7 @@ use crate::config::InteractionConfig;
 use crate::delivery::Deliverer;
 use crate::domain::{DeadlinePolicy, Intake};
 use crate::events::directory::{self as directory_events, DirectoryHandler};
+use crate::events::missed::{self, MissedReplyHandler};
 use crate::events::{CONSUMER, HeldAnswers, InboundHandler};
 use crate::jobs::directory_sync::{self, DirectorySync};
 use crate::jobs::held_retry;
@@ -71,6 +72,21 @@ impl Background {
             &directory_events::CONSUMER,
         )
         .await?;
+        // The gateways write this stream; created here too, so the consumer can be
+        // provisioned before any gateway ever started.
+        platform::nats::provision_with(
+            &runtime.jetstream,
+            &runtime.namespace,
+            &[missed::WECHAT_MISSED_REPLIES],
+            &runtime.config.nats.streams,
+        )
+        .await?;
+        platform::nats::provision_consumer(
+            &runtime.jetstream,
+            &runtime.namespace,
+            &missed::CONSUMER,
+        )
+        .await?;
         let cache = Arc::new(RulesCache::new(runtime.db.clone()));
         let accounts = cache.reload_all().await?;
         tracing::info!(accounts, "rules cache loaded");
@@ -114,6 +130,12 @@ impl Background {
             self.config.sweep_interval,
             runtime.drain.clone(),
         ));
+    }
+
+    /// Starts sending the passive replies the gateways missed
+    /// (`events.v1.ReplyMissed`) through the customer-service API.
+    pub fn spawn_missed_replies(&self, runtime: &ServiceRuntime, deliverer: Deliverer) {
+        runtime.spawn_consumer(Arc::new(MissedReplyHandler::new(deliverer)));
     }
 
     /// The relay's wake-up, for other writers of the outbox.

@@ -338,6 +338,104 @@ impl Deliverer {
     }
 }
 
+/// What became of a reply the gateway missed ([`Deliverer::send_missed_reply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissedReply {
+    /// Sent now through the customer-service API.
+    Sent,
+    /// Sent, given up or being sent by an earlier delivery of the marker: nothing
+    /// was sent now.
+    AlreadyHandled,
+    /// The callback was applied and decided no reply.
+    NoReply,
+    /// The callback is not applied yet (its consumer lags): ask again later.
+    NotApplied,
+    /// WeChat refused it, or its answer was lost (the citizen may have it): given up,
+    /// never sent again.
+    GivenUp,
+}
+
+impl Deliverer {
+    /// Sends, through the customer-service API, the passive reply decided for
+    /// callback `event_id` when it was applied (`store::decided_replies`), which the
+    /// gateway did not get in time (`events.v1.ReplyMissed`). Once: the reply is
+    /// claimed (`sending`) and committed before WeChat is called, so a redelivered
+    /// marker, or two replicas, send nothing twice. A busy or unreachable WeChat hands
+    /// it back (`DeliveryError::Unavailable`) for the marker's redelivery.
+    #[tracing::instrument(skip_all)]
+    pub async fn send_missed_reply(&self, event_id: &str) -> Result<MissedReply, DeliveryError> {
+        use crate::store::decided_replies::{self, Claimed};
+        let decided = match decided_replies::claim(&self.db, event_id).await? {
+            Claimed::Reply(decided) => decided,
+            Claimed::Handled => return Ok(MissedReply::AlreadyHandled),
+            Claimed::NoReply => return Ok(MissedReply::NoReply),
+            Claimed::NotApplied => return Ok(MissedReply::NotApplied),
+        };
+        let client = match self.client(&decided.account) {
+            Ok(client) => client,
+            Err(error) => {
+                decided_replies::settle(&self.db, event_id, "failed").await?;
+                return Err(error);
+            }
+        };
+        let Some(message) = missed_message(decided.openid.as_str(), &decided.reply) else {
+            // Nothing the customer-service API carries (a media reply: interaction-svc
+            // decides none).
+            decided_replies::settle(&self.db, event_id, "failed").await?;
+            return Ok(MissedReply::GivenUp);
+        };
+        let outcome = classify(client.send_custom_message(&message).await);
+        record_outcome(
+            &decided.account,
+            match &outcome {
+                Ok(Delivery::Sent) => "missed_reply_sent",
+                Err(DeliveryError::Unavailable(_)) => "missed_reply_unavailable",
+                _ => "missed_reply_given_up",
+            },
+        );
+        match outcome {
+            Ok(Delivery::Sent) => {
+                decided_replies::settle(&self.db, event_id, "sent").await?;
+                Ok(MissedReply::Sent)
+            }
+            Err(error @ DeliveryError::Unavailable(_)) => {
+                decided_replies::release(&self.db, event_id).await?;
+                Err(error)
+            }
+            // 45015 (the window the callback itself opened is closed: an unfollow, a
+            // marker past 48 hours), a refusal, or an answer lost.
+            Ok(Delivery::Held) | Err(_) => {
+                decided_replies::settle(&self.db, event_id, "failed").await?;
+                Ok(MissedReply::GivenUp)
+            }
+        }
+    }
+}
+
+/// The customer-service message carrying an encoded `PassiveReply` to `openid`: a
+/// text, or a news reply's first card (WeChat's limit for a customer-service news
+/// message, and all a reply to a citizen's message holds).
+fn missed_message(openid: &str, encoded: &[u8]) -> Option<CustomMessage> {
+    use prost::Message as _;
+    use proto::events::v1::{PassiveReply, passive_reply::Body};
+    match PassiveReply::decode(encoded).ok()?.body? {
+        Body::Text(text) => Some(CustomMessage::text(openid, text.content)),
+        Body::News(news) => {
+            let card = news.articles.into_iter().next()?;
+            Some(CustomMessage::news(
+                openid,
+                wechat::api::custom::NewsArticle {
+                    title: card.title,
+                    description: card.description,
+                    url: card.url,
+                    picurl: card.pic_url,
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// What one pass of [`Deliverer::retry_held`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetryReport {

@@ -137,6 +137,8 @@ impl Application {
         );
         self.background
             .spawn_held_retry(&self.runtime, self.deliverer.clone());
+        self.background
+            .spawn_missed_replies(&self.runtime, self.deliverer.clone());
         self.background.spawn(&self.runtime, self.deliverer.clone());
         let routes = tonic::service::Routes::new(InteractionServiceServer::with_interceptor(
             grpc,

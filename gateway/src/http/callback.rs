@@ -252,6 +252,34 @@ async fn handle(
         }
         other => other,
     };
+    if let Fetched::Nothing(missed) = fetched
+        && crate::missed::is_missed(missed)
+    {
+        // The reply was wanted but did not come back: interaction-svc sends it
+        // through the customer-service API once this marker is durable. Awaited
+        // before the `success`, so a gateway stopping now cannot lose it; one that
+        // cannot be stored by WeChat's deadline gets no answer, as an inbound event
+        // that cannot, and WeChat's retry asks for the reply again.
+        let marker = crate::missed::marker(
+            &inner.namespace,
+            &account.id,
+            &event,
+            message.header.create_time,
+            missed,
+        );
+        let until = started + limits.callback_deadline;
+        let stored = inner.publisher.publish_until(&marker, until).await;
+        metrics::counter!(
+            "gateway_replies_missed_total",
+            "account" => account.id.clone(),
+            "stored" => if stored.is_ok() { "yes" } else { "no" },
+        )
+        .increment(1);
+        if stored.is_err() {
+            tokio::time::sleep_until(until).await;
+            return Err(CallbackError::NotDurable);
+        }
+    }
 
     let (answer, outcome) = render(account, &message, fetched, opened_with, &signed);
     metrics::counter!(

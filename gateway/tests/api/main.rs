@@ -10,6 +10,7 @@ mod edge;
 mod helpers;
 mod logs;
 mod metrics;
+mod missed;
 mod overload;
 mod rejections;
 mod replay;

@@ -17,15 +17,19 @@ use sqlx::{Postgres, Transaction};
 
 use crate::domain::directory::{self, PendingAnswer};
 use crate::domain::incoming::{CitizenMessage, Incoming};
-use crate::domain::rules;
+use crate::domain::rules::{self, Reply};
 use crate::domain::{AutoAnswer, Facts, Intake, TicketEvent, TicketId};
 use crate::replies::directory::DirectoryCache;
-use crate::replies::{AccountRules, RulesCache};
+use crate::replies::{self, AccountRules, RulesCache};
+use crate::store::decided_replies::{self, Decided};
 use crate::store::followers::{self, ReportedLocation};
 use crate::store::thread;
+use crate::store::tickets::TicketRow;
 use crate::store::tickets::citizen::{self as tickets_inbound, NewTicket, Placed};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause};
 use crate::store::{autoreplies, directory as directory_store};
+use prost::Message as _;
+use proto::events::v1::PassiveReply;
 
 /// The history's actor for what citizens do.
 const CITIZEN: &str = "citizen";
@@ -126,6 +130,7 @@ impl Callbacks {
             .map(|&i| (&events[i].account, &events[i].openid))
             .collect();
         let mut pending = directory_store::pending_answers(tx, &askers).await?;
+        let mut decided = Vec::new();
         for &i in &fresh {
             let event = events[i];
             let citizen = Citizen {
@@ -134,28 +139,38 @@ impl Callbacks {
                 at: event.occurred_at,
                 event_id: event.event_id.as_str(),
             };
-            let queued_events = self
+            let (queued_events, reply) = self
                 .apply_fresh(tx, &citizen, &incoming[i], &mut pending)
                 .await?;
+            if let Some(reply) = reply {
+                decided.push(Decided {
+                    event_id: event.event_id.as_str().to_owned(),
+                    account: event.account.clone(),
+                    openid: event.openid.clone(),
+                    reply,
+                });
+            }
             applied[i] = Applied::Changed {
                 queued_events,
                 held_answers: false,
             };
         }
+        decided_replies::record(tx, &decided).await?;
         mark_held_answers(tx, events, &incoming, &fresh, &mut applied).await?;
         Ok(applied)
     }
 
     /// Applies one claimed event; `pending` holds the batch's citizens' last directory
     /// answers, kept current as this event records or clears one. Returns whether
-    /// events were queued in the outbox.
+    /// events were queued in the outbox, and the encoded passive reply decided for it
+    /// (if any), kept for the gateway missing it (`events::missed`).
     async fn apply_fresh(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         citizen: &Citizen<'_>,
         incoming: &Incoming,
         pending: &mut PendingAnswers,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<(bool, Option<Vec<u8>>), sqlx::Error> {
         let rules = self.cache.get(citizen.account.as_str()).await?;
         let directory = self.directory.get(citizen.account.as_str());
         let mut queued_events = update_follower(tx, citizen, incoming).await?;
@@ -166,7 +181,7 @@ impl Callbacks {
             at: citizen.at,
             event_id: citizen.event_id,
         };
-        let answered = match incoming {
+        let (answered, reply) = match incoming {
             Incoming::Message(message) => {
                 let key = (citizen.account.clone(), citizen.openid.clone());
                 let awaiting = match rules::may_be_rating(incoming) {
@@ -187,13 +202,14 @@ impl Callbacks {
                 facts.pending = before.as_ref();
                 let decision = rules::decide(&rules.replies, incoming, &facts);
                 let mut joined = false;
+                let mut placed = None;
                 match (decision.rating, awaiting) {
                     (Some(rating), Some(ticket)) => {
                         queued_events |= rate(tx, citizen, ticket, rating).await?;
                     }
                     _ if decision.ticket => {
                         let first = before.as_ref().filter(|_| decision.asked_again);
-                        self.place(tx, citizen, message, &rules, first).await?;
+                        placed = Some(self.place(tx, citizen, message, &rules, first).await?);
                         if first.is_some() {
                             pending.remove(&key);
                         }
@@ -205,7 +221,7 @@ impl Callbacks {
                             .await?
                             .is_some() =>
                     {
-                        self.place(tx, citizen, message, &rules, None).await?;
+                        placed = Some(self.place(tx, citizen, message, &rules, None).await?);
                         queued_events = true;
                         joined = true;
                     }
@@ -230,12 +246,22 @@ impl Callbacks {
                         .await?;
                     pending.insert(key, answer);
                 }
-                decision.answered
+                // The acknowledgement the reply path gives: of the ticket the message
+                // opened, or of the one it joined as it was before.
+                let acknowledgement = match (&decision.reply, &placed) {
+                    (Reply::Acknowledgement, Some((ticket, opened))) => Some(
+                        replies::acknowledgement_of(&self.intake, ticket, *opened, citizen.at)?,
+                    ),
+                    _ => None,
+                };
+                let reply = replies::encode(decision.reply, acknowledgement).0;
+                (decision.answered, reply)
             }
             Incoming::Subscribe { .. } | Incoming::Click { .. } => {
-                rules::decide(&rules.replies, incoming, &facts).answered
+                let decision = rules::decide(&rules.replies, incoming, &facts);
+                (decision.answered, replies::encode(decision.reply, None).0)
             }
-            _ => None,
+            _ => (None, PassiveReply::default()),
         };
         if let Some(answer) = &answered {
             autoreplies::announce(
@@ -254,13 +280,15 @@ impl Callbacks {
             .await?;
             queued_events = true;
         }
-        Ok(queued_events)
+        let reply = reply.body.is_some().then(|| reply.encode_to_vec());
+        Ok((queued_events, reply))
     }
 
     /// Opens a ticket for the message, or adds it to the citizen's active ticket. A
     /// citizen asking again after a directory answer (`first`) brings their first
     /// question along: it routes the ticket, is its summary and leads its thread, and
-    /// the history notes what the directory answered.
+    /// the history notes what the directory answered. Returns the ticket opened
+    /// (`true`) or joined, as it was before the message.
     async fn place(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -268,7 +296,7 @@ impl Callbacks {
         message: &CitizenMessage,
         rules: &AccountRules,
         first: Option<&PendingAnswer>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(TicketRow, bool), sqlx::Error> {
         let words = directory::ticket_words(&message.text, first);
         let placement = self.intake.place(&rules.routing, &words, citizen.at);
         let summary = match first {
@@ -315,6 +343,7 @@ impl Callbacks {
             event_id: Some(&event_id),
             at: citizen.at,
         };
+        let placed = (ticket.clone(), event == TicketEvent::Opened);
         let ticket = lifecycle::change(tx, &ticket, event, cause)
             .await
             .map_err(ActionError::into_database)?;
@@ -344,7 +373,7 @@ impl Callbacks {
             citizen.at,
         )
         .await?;
-        Ok(())
+        Ok(placed)
     }
 }
 

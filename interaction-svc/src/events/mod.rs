@@ -3,5 +3,6 @@
 pub mod directory;
 mod held;
 pub mod inbound;
+pub mod missed;
 
 pub use inbound::{CONSUMER, HeldAnswers, InboundHandler, NoHeldAnswers};

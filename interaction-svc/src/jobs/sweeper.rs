@@ -175,6 +175,19 @@ pub async fn prune_directory_answers(db: &PgPool, now: DateTime<Utc>) -> Result<
     directory::prune_answers(db, now - DIRECTORY_ANSWER_RETENTION, PRUNE_BATCH).await
 }
 
+/// How long the reply decided for each callback is kept (`store::decided_replies`):
+/// a missed reply's marker comes within seconds, or after a lagging consumer within
+/// the marker's retries (about 14 minutes); a day keeps it through an outage of
+/// either consumer, and the stream keeps markers a day.
+pub const DECIDED_REPLY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Deletes decided replies older than [`DECIDED_REPLY_RETENTION`] at `now` (idempotent,
+/// every replica may run it). Returns how many were deleted.
+#[tracing::instrument(skip(db))]
+pub async fn prune_decided_replies(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    crate::store::decided_replies::prune(db, now - DECIDED_REPLY_RETENTION, PRUNE_BATCH).await
+}
+
 /// Closed tickets anonymised per sweep, in one transaction; the rest wait for the
 /// next sweep (a first run over years of tickets is taken in bites of this size).
 pub const RETENTION_TICKET_BATCH: i64 = 500;
@@ -272,6 +285,9 @@ pub async fn run(
         }
         if let Err(error) = prune_directory_answers(&db, Utc::now()).await {
             tracing::warn!(%error, "old directory answers not pruned; retrying next interval");
+        }
+        if let Err(error) = prune_decided_replies(&db, Utc::now()).await {
+            tracing::warn!(%error, "old decided replies not pruned; retrying next interval");
         }
         if let Err(error) = retain(&db, Utc::now(), &retention).await {
             tracing::warn!(%error, "citizen data past its retention not removed; retrying next interval");

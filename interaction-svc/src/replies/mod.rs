@@ -24,6 +24,7 @@ use crate::domain::incoming::Incoming;
 use crate::domain::rules::{self, Facts, Reply, ReplyContent};
 use crate::domain::{Deadlines, Intake, directory as directory_domain, rating};
 use crate::store::directory as directory_store;
+use crate::store::tickets::TicketRow;
 use crate::store::tickets::citizen as tickets_inbound;
 pub use cache::{AccountRules, RulesCache};
 use directory::DirectoryCache;
@@ -109,12 +110,7 @@ impl Responder {
             event_id: inbound.event_id.as_str(),
         };
         let decision = rules::decide(&rules.replies, &incoming, &facts);
-        Ok(match decision.reply {
-            Reply::Nothing => (PassiveReply::default(), "none"),
-            Reply::Rule(content) => (content.to_passive_reply(), rule_label(&content)),
-            Reply::Directory(content) => (content.to_passive_reply(), directory_label(&content)),
-            Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
-            Reply::Unreadable(words) => (text_reply(words.to_owned()), "unreadable"),
+        let acknowledgement = match decision.reply {
             Reply::Acknowledgement => {
                 // The consumer adds a message to the citizen's ticket still being
                 // handled, if there is one: tell them that ticket's department and
@@ -122,25 +118,12 @@ impl Responder {
                 // callback opened (the consumer got there first) is a new one.
                 let active =
                     tickets_inbound::active(&self.db, &inbound.account, &inbound.openid).await?;
-                let text = match active {
-                    Some(ticket)
-                        if ticket.opened_event_id.as_deref() == Some(inbound.event_id.as_str()) =>
-                    {
-                        self.intake.opened_acknowledgement(
-                            &ticket.department,
-                            ticket.acknowledge_due_at,
-                            inbound.occurred_at,
-                        )
+                Some(match active {
+                    Some(ticket) => {
+                        let opened =
+                            ticket.opened_event_id.as_deref() == Some(inbound.event_id.as_str());
+                        acknowledgement_of(&self.intake, &ticket, opened, inbound.occurred_at)?
                     }
-                    Some(ticket) => self.intake.joined_acknowledgement(
-                        &ticket.department,
-                        ticket.state()?,
-                        &Deadlines {
-                            acknowledge_due_at: ticket.acknowledge_due_at,
-                            resolve_due_at: ticket.resolve_due_at,
-                        },
-                        inbound.occurred_at,
-                    ),
                     None => {
                         let text = incoming.message().map_or("", |m| m.text.as_str());
                         let first = pending.as_ref().filter(|_| decision.asked_again);
@@ -150,11 +133,53 @@ impl Responder {
                                 .place(&rules.routing, &words, inbound.occurred_at);
                         self.intake.acknowledgement(&placement)
                     }
-                };
-                (text_reply(text), "acknowledgement")
+                })
             }
-        })
+            _ => None,
+        };
+        Ok(encode(decision.reply, acknowledgement))
     }
+}
+
+/// The passive reply for `reply`, and a label for metrics; `acknowledgement` is the
+/// text of an acknowledgement (it depends on the citizen's ticket: the reply path
+/// and the consumer each find it). Shared by the reply path and the consumer, which
+/// records it for a reply the gateway may miss (`store::decided_replies`).
+pub fn encode(reply: Reply, acknowledgement: Option<String>) -> (PassiveReply, &'static str) {
+    match reply {
+        Reply::Nothing => (PassiveReply::default(), "none"),
+        Reply::Rule(content) => (content.to_passive_reply(), rule_label(&content)),
+        Reply::Directory(content) => (content.to_passive_reply(), directory_label(&content)),
+        Reply::RatingThanks => (text_reply(rating::THANKS.to_owned()), "rating_thanks"),
+        Reply::Unreadable(words) => (text_reply(words.to_owned()), "unreadable"),
+        Reply::Acknowledgement => match acknowledgement {
+            Some(text) => (text_reply(text), "acknowledgement"),
+            None => (PassiveReply::default(), "none"),
+        },
+    }
+}
+
+/// The acknowledgement of a message that opened `ticket` (`opened`) or joined it
+/// (the ticket as it was before the message), received at `at`.
+pub fn acknowledgement_of(
+    intake: &Intake,
+    ticket: &TicketRow,
+    opened: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, sqlx::Error> {
+    Ok(if opened {
+        intake.opened_acknowledgement(&ticket.department, ticket.acknowledge_due_at, at)
+    } else {
+        intake.joined_acknowledgement(
+            &ticket.department,
+            ticket.state()?,
+            &Deadlines {
+                acknowledge_due_at: ticket.acknowledge_due_at,
+                resolve_due_at: ticket.resolve_due_at,
+            },
+            at,
+        )
+    })
 }
 
 fn text_reply(content: String) -> PassiveReply {

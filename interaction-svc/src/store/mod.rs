@@ -2,6 +2,7 @@
 //! integration tests (the workspace does not use sqlx's offline metadata).
 
 pub mod autoreplies;
+pub mod decided_replies;
 pub mod directory;
 pub mod followers;
 pub mod followers_read;

@@ -110,7 +110,7 @@ impl TestApp {
     }
 
     /// Publishes the seed and waits until the reply path answers from it.
-    async fn seed_directory(&self) -> Vec<(uuid::Uuid, DirectoryServiceChanged)> {
+    pub(crate) async fn seed_directory(&self) -> Vec<(uuid::Uuid, DirectoryServiceChanged)> {
         let changes = seed_changes();
         for (_, event) in &changes {
             self.publish_directory(event).await;

@@ -68,7 +68,7 @@ impl Platform {
             aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".to_owned(),
             mode: Mode::Safe,
         };
-        let (gateway_url, stop, edge) = start_gateway(&app, &account).await;
+        let (gateway_url, stop, edge) = start_gateway(&app, &account, &[]).await;
         let edge = edge.expect("edge rules are on by default");
         let signer = CallbackSigner::new(account).expect("valid account");
         let check = ReplyCheck::new(&signer);
@@ -236,7 +236,17 @@ pub(crate) async fn spawn_gateway(
     app: &TestApp,
     account: &CallbackAccount,
 ) -> (String, oneshot::Sender<()>) {
-    let (url, stop, _) = start_gateway(app, account).await;
+    let (url, stop, _) = start_gateway(app, account, &[]).await;
+    (url, stop)
+}
+
+/// [`spawn_gateway`] with more settings (`extra`: variable, value).
+pub(crate) async fn spawn_gateway_with(
+    app: &TestApp,
+    account: &CallbackAccount,
+    extra: &[(&str, &str)],
+) -> (String, oneshot::Sender<()>) {
+    let (url, stop, _) = start_gateway(app, account, extra).await;
     (url, stop)
 }
 
@@ -244,6 +254,7 @@ pub(crate) async fn spawn_gateway(
 async fn start_gateway(
     app: &TestApp,
     account: &CallbackAccount,
+    extra: &[(&str, &str)],
 ) -> (String, oneshot::Sender<()>, Option<Arc<EdgeRules>>) {
     let nats = app.test_nats();
     let var = |suffix: &str| format!("WECHAT_{}_{suffix}", gateway::config::env_id(&account.id));
@@ -259,6 +270,9 @@ async fn start_gateway(
     .with(&var("TOKEN"), account.token.clone())
     .with(&var("AES_KEY"), account.aes_key.clone())
     .with(&var("MODE"), account.mode.as_str());
+    let env = extra
+        .iter()
+        .fold(env, |env, (name, value)| env.with(name, *value));
     let config = gateway::Config::from_env(&env).expect("gateway configuration is valid");
     let gateway = gateway::Application::build(config)
         .await

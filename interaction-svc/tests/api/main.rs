@@ -14,6 +14,7 @@ mod followers;
 mod helpers;
 mod inbound;
 mod migrations;
+mod missed_replies;
 mod places;
 mod probing;
 mod queue;

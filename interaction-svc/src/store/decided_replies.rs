@@ -1,0 +1,128 @@
+//! The passive reply decided for each citizen's callback (`decided_replies`), kept
+//! for a reply the gateway did not get in time (`events::missed`): sent once through
+//! the customer-service API, `decided` → `sending` → `sent` | `failed`.
+
+use chrono::{DateTime, Utc};
+use platform::ids::{AccountId, OpenId};
+use sqlx::{PgPool, Postgres, Transaction};
+
+/// One callback's decided reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub event_id: String,
+    pub account: AccountId,
+    pub openid: OpenId,
+    /// The encoded `events.v1.PassiveReply`.
+    pub reply: Vec<u8>,
+}
+
+/// Records a batch's decided replies in its transaction, one statement for all.
+pub async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    decided: &[Decided],
+) -> Result<(), sqlx::Error> {
+    if decided.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = decided.iter().map(|d| d.event_id.as_str()).collect();
+    let accounts: Vec<&str> = decided.iter().map(|d| d.account.as_str()).collect();
+    let openids: Vec<&str> = decided.iter().map(|d| d.openid.as_str()).collect();
+    let replies: Vec<&[u8]> = decided.iter().map(|d| d.reply.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO decided_replies (event_id, account, openid, reply)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&accounts)
+    .bind(&openids)
+    .bind(&replies)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a missed reply's callback left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// Its reply, now `sending`: this caller alone sends it.
+    Reply(Decided),
+    /// Sent, failed or being sent already: nothing to do.
+    Handled,
+    /// The callback was applied and decided no reply.
+    NoReply,
+    /// The callback is not applied yet: ask again later.
+    NotApplied,
+}
+
+/// Takes callback `event_id`'s decided reply for sending (`decided` → `sending`,
+/// committed before WeChat is called), or says why there is none to send.
+pub async fn claim(db: &PgPool, event_id: &str) -> Result<Claimed, sqlx::Error> {
+    let claimed: Option<(AccountId, OpenId, Vec<u8>)> = sqlx::query_as(
+        "UPDATE decided_replies SET delivery = 'sending', sending_since = now()
+          WHERE event_id = $1 AND delivery = 'decided'
+         RETURNING account, openid, reply",
+    )
+    .bind(event_id)
+    .fetch_optional(db)
+    .await?;
+    if let Some((account, openid, reply)) = claimed {
+        return Ok(Claimed::Reply(Decided {
+            event_id: event_id.to_owned(),
+            account,
+            openid,
+            reply,
+        }));
+    }
+    let (decided, applied): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM decided_replies WHERE event_id = $1),
+                EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
+    )
+    .bind(event_id)
+    .fetch_one(db)
+    .await?;
+    Ok(match (decided, applied) {
+        (true, _) => Claimed::Handled,
+        (false, true) => Claimed::NoReply,
+        (false, false) => Claimed::NotApplied,
+    })
+}
+
+/// Records how a `sending` reply left: `sent` or `failed` (never sent again).
+pub async fn settle(db: &PgPool, event_id: &str, delivery: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE decided_replies SET delivery = $2, sending_since = NULL
+          WHERE event_id = $1 AND delivery = 'sending'",
+    )
+    .bind(event_id)
+    .bind(delivery)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Hands a `sending` reply WeChat did not take (busy, unreachable) back, for the
+/// marker's redelivery to send.
+pub async fn release(db: &PgPool, event_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE decided_replies SET delivery = 'decided', sending_since = NULL
+          WHERE event_id = $1 AND delivery = 'sending'",
+    )
+    .bind(event_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` replies decided before `before`. Returns how many.
+pub async fn prune(db: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM decided_replies WHERE event_id IN (
+             SELECT event_id FROM decided_replies WHERE decided_at < $1 LIMIT $2)",
+    )
+    .bind(before)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

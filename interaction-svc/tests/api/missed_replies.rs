@@ -1,0 +1,172 @@
+//! A passive reply the gateway asked for and did not get in time (`REPLY_BUDGET`
+//! spent, no responder) is not lost: the gateway leaves a `ReplyMissed` marker on
+//! JetStream before its `success`, and interaction-svc sends the reply decided when
+//! the callback was applied through the customer-service API, once. Through the real
+//! gateway, with the mock as WeChat.
+
+use chrono::Utc;
+use interaction_svc::delivery::MissedReply;
+use wechat_sim::api_server::{DEMO_APPID, MockWechat, RecordedCall, SimConfig};
+use wechat_sim::traffic::{
+    CallbackAccount, CallbackClient, CallbackSigner, CheckedReply, CitizenAction, Follower, Mode,
+    ReplyCheck, RetryPolicy,
+};
+
+use crate::citizen::{GH_ID, eventually};
+use crate::helpers::{ACCOUNT, TestApp, spawn_app_with, wechat_env};
+
+const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+
+/// interaction-svc with the mock as WeChat, the directory seeded, and a gateway
+/// whose reply budget is spent before it asks: every reply it asks for is missed.
+async fn platform() -> (
+    MockWechat,
+    TestApp,
+    CallbackSigner,
+    CallbackClient,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    app.seed_directory().await;
+    let account = CallbackAccount {
+        id: ACCOUNT.to_owned(),
+        appid: DEMO_APPID.to_owned(),
+        original_id: GH_ID.to_owned(),
+        token: "chenzhou-token".to_owned(),
+        aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".to_owned(),
+        mode: Mode::Safe,
+    };
+    let (url, stop) =
+        crate::e2e::spawn_gateway_with(&app, &account, &[("REPLY_BUDGET", "1ms")]).await;
+    let signer = CallbackSigner::new(account).expect("valid account");
+    let client = CallbackClient::new(&url, RetryPolicy::default()).unwrap();
+    (mock, app, signer, client, stop)
+}
+
+/// A new citizen, whose window the mock has open (their message opens it).
+fn citizen(mock: &MockWechat) -> Follower {
+    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now())
+        .unwrap();
+    Follower::new(openid)
+}
+
+/// The citizen writes `words` through the gateway, which answers `success`.
+async fn says_and_gets_success(
+    signer: &CallbackSigner,
+    wechat: &CallbackClient,
+    citizen: &mut Follower,
+    words: &str,
+) {
+    let callback = signer
+        .sign(
+            citizen,
+            &CitizenAction::Text {
+                content: words.to_owned(),
+            },
+        )
+        .unwrap();
+    let delivery = wechat.deliver(&callback).await;
+    assert!(!delivery.retried(), "answered within WeChat's 5 s");
+    let (status, body) = delivery.answer().expect("the gateway answers");
+    let check = ReplyCheck::new(signer);
+    match check.check(&callback, status, body) {
+        Ok(CheckedReply::NoReply) => {}
+        other => panic!("the reply budget is spent: expected success, got {other:?}"),
+    }
+}
+
+/// The customer-service messages the mock took for `openid` (their JSON bodies).
+fn sent_to(mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
+    mock.state()
+        .calls_to(CUSTOM_SEND)
+        .into_iter()
+        .filter(|call| call.errcode == 0)
+        .filter(|call| {
+            call.body
+                .as_ref()
+                .is_some_and(|body| body["touser"] == openid)
+        })
+        .collect()
+}
+
+/// The callback's event id, as the decided reply is kept under it.
+async fn event_id_of(app: &TestApp, openid: &str) -> String {
+    sqlx::query_scalar("SELECT event_id FROM decided_replies WHERE openid = $1")
+        .bind(openid)
+        .fetch_one(&app.db)
+        .await
+        .expect("one decided reply")
+}
+
+#[tokio::test]
+async fn a_directory_card_the_gateway_did_not_get_in_time_is_sent_once_as_a_customer_service_message()
+ {
+    let (mock, app, signer, wechat, _stop) = platform().await;
+    let mut citizen = citizen(&mock);
+    let openid = citizen.openid.clone();
+
+    says_and_gets_success(&signer, &wechat, &mut citizen, "公积金怎么提取").await;
+
+    let sent = eventually("the card sent through the customer-service API", || async {
+        let sent = sent_to(&mock, &openid);
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let body = sent[0].body.as_ref().unwrap();
+    assert_eq!(body["msgtype"], "news");
+    let card = &body["news"]["articles"][0];
+    assert_eq!(card["title"], "公积金提取");
+    assert_eq!(card["url"], "https://gjj.lincheng.example.gov.cn/tq");
+
+    // A redelivered marker (or another replica's) sends nothing again.
+    let event_id = event_id_of(&app, &openid).await;
+    assert_eq!(
+        app.deliverer.send_missed_reply(&event_id).await.unwrap(),
+        MissedReply::AlreadyHandled
+    );
+    assert_eq!(sent_to(&mock, &openid).len(), 1);
+}
+
+#[tokio::test]
+async fn an_acknowledgement_the_gateway_did_not_get_in_time_reaches_the_citizen_with_its_ticket() {
+    let (mock, app, signer, wechat, _stop) = platform().await;
+    let mut citizen = citizen(&mock);
+    let openid = citizen.openid.clone();
+
+    says_and_gets_success(&signer, &wechat, &mut citizen, "我家楼下的路灯坏了三天了").await;
+
+    let sent = eventually("the acknowledgement sent", || async {
+        let sent = sent_to(&mock, &openid);
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let body = sent[0].body.as_ref().unwrap();
+    assert_eq!(body["msgtype"], "text");
+    let text = body["text"]["content"].as_str().unwrap();
+    assert!(text.contains("已收到"), "{text}");
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE openid = $1")
+        .bind(&openid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(tickets, 1);
+}
+
+#[test]
+fn the_gateway_and_interaction_svc_name_the_same_stream_of_markers() {
+    assert_eq!(
+        gateway::missed::WECHAT_MISSED_REPLIES,
+        interaction_svc::events::missed::WECHAT_MISSED_REPLIES
+    );
+    assert_eq!(
+        interaction_svc::events::missed::CONSUMER.filter_subject,
+        gateway::missed::WECHAT_MISSED_REPLIES.subjects
+    );
+}
