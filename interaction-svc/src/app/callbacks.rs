@@ -361,7 +361,8 @@ impl Callbacks {
                 first.answered_at,
             )
             .await?;
-            directory_store::clear_answer(tx, citizen.account, citizen.openid).await?;
+            directory_store::consume_answer(tx, citizen.account, citizen.openid, citizen.event_id)
+                .await?;
             metrics::counter!("interaction_directory_asked_again_total").increment(1);
         }
         thread::insert_inbound(

@@ -98,7 +98,13 @@ impl Responder {
         // answers (is it asked again?): one primary-key read, skipped for the rest.
         let pending = match &incoming {
             Incoming::Message(_) if rules.replies.answer(&incoming).is_none() => {
-                directory_store::pending_answer(&self.db, &inbound.account, &inbound.openid).await?
+                directory_store::pending_answer(
+                    &self.db,
+                    &inbound.account,
+                    &inbound.openid,
+                    inbound.event_id.as_str(),
+                )
+                .await?
             }
             _ => None,
         };

@@ -227,24 +227,31 @@ struct CitizenAnswerRow {
     answer: AnswerRow,
 }
 
-/// The last question the directory answered for the citizen.
+/// The last question the directory answered for the citizen, as callback
+/// `event_id` finds it: still pending, or taken over by that very callback (the
+/// consumer applied it before its reply was asked for: it asked again, and its reply
+/// is the acknowledgement). One another callback took over is not pending.
 pub async fn pending_answer(
     db: impl PgExecutor<'_>,
     account: &AccountId,
     openid: &OpenId,
+    event_id: &str,
 ) -> Result<Option<PendingAnswer>, sqlx::Error> {
     let row: Option<AnswerRow> = sqlx::query_as(
         "SELECT event_id, service_id, service_name, msg_type, body, answered_at
-           FROM directory_answers WHERE account = $1 AND openid = $2",
+           FROM directory_answers
+          WHERE account = $1 AND openid = $2 AND (consumed_by IS NULL OR consumed_by = $3)",
     )
     .bind(account)
     .bind(openid)
+    .bind(event_id)
     .fetch_optional(db)
     .await?;
     Ok(row.map(PendingAnswer::from))
 }
 
-/// [`pending_answer`] for the citizens of a batch, in one statement.
+/// [`pending_answer`] for the citizens of a batch, in one statement (answers taken
+/// over already are not pending: the batch's own events are all new).
 pub async fn pending_answers(
     tx: &mut Transaction<'_, Postgres>,
     citizens: &[(&AccountId, &OpenId)],
@@ -260,7 +267,8 @@ pub async fn pending_answers(
            FROM directory_answers a
            JOIN (SELECT DISTINCT account, openid
                    FROM unnest($1::text[], $2::text[]) AS c(account, openid)) c
-             ON a.account = c.account AND a.openid = c.openid",
+             ON a.account = c.account AND a.openid = c.openid
+          WHERE a.consumed_by IS NULL",
     )
     .bind(accounts)
     .bind(openids)
@@ -286,7 +294,7 @@ pub async fn record_answer(
          ON CONFLICT (account, openid) DO UPDATE SET
              event_id = EXCLUDED.event_id, service_id = EXCLUDED.service_id,
              service_name = EXCLUDED.service_name, msg_type = EXCLUDED.msg_type,
-             body = EXCLUDED.body, answered_at = EXCLUDED.answered_at",
+             body = EXCLUDED.body, answered_at = EXCLUDED.answered_at, consumed_by = NULL",
     )
     .bind(account)
     .bind(openid)
@@ -301,15 +309,20 @@ pub async fn record_answer(
     Ok(())
 }
 
-/// Forgets the citizen's last directory answer (a ticket now carries it).
-pub async fn clear_answer(
+/// Marks the citizen's last directory answer taken over by callback `event_id` (a
+/// ticket now carries it): no later message finds it pending, but that callback's
+/// reply, which the gateway may ask for after this commit, still does
+/// ([`pending_answer`]). Deleted by age like the others.
+pub async fn consume_answer(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
     openid: &OpenId,
+    event_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM directory_answers WHERE account = $1 AND openid = $2")
+    sqlx::query("UPDATE directory_answers SET consumed_by = $3 WHERE account = $1 AND openid = $2")
         .bind(account)
         .bind(openid)
+        .bind(event_id)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -274,6 +274,36 @@ async fn a_question_the_directory_answers_opens_no_ticket_until_the_citizen_asks
     assert_eq!(app.auto_replies(&citizen.openid, 1).await.len(), 1);
 }
 
+/// The consumer may apply a message before the gateway's reply request for it is
+/// served: a citizen asking the same again then still gets the acknowledgement of the
+/// ticket it opened, not the card that did not help (the answer it took over is
+/// pending for it alone).
+#[tokio::test]
+async fn asking_again_applied_before_its_reply_is_asked_for_gets_the_acknowledgement() {
+    let app = spawn_app().await;
+    app.seed_directory().await;
+    let nats = app.nats().await;
+    let mut citizen = Citizen::new();
+    let question = citizen.says("公积金怎么提取");
+    app.publish(&question).await;
+    app.auto_replies(&citizen.openid, 1).await;
+
+    let again = citizen.says("公积金怎么提取");
+    app.publish(&again).await;
+    eventually("the ticket opened by asking again", || async {
+        (app.ticket_count(&citizen.openid).await == 1).then_some(())
+    })
+    .await;
+    let reply = app.passive_reply(&nats, &again).await;
+    assert!(text_of(&reply).contains("已收到"), "{reply:?}");
+
+    // A later question about the same service is no longer asking again about the
+    // first: the answer was taken over.
+    let later = citizen.says("公积金怎么提取");
+    let reply = app.passive_reply(&nats, &later).await;
+    assert!(card_of(&reply).is_some(), "{reply:?}");
+}
+
 #[tokio::test]
 async fn complaints_and_unrelated_messages_still_open_tickets() {
     let app = spawn_app().await;
@@ -594,12 +624,13 @@ async fn a_batch_of_one_citizens_callbacks_applies_as_one_at_a_time_would() {
             .await
             .unwrap();
     assert_eq!(thread, ["公积金怎么提取", "还是不会弄"]);
-    let pending: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM directory_answers WHERE openid = $1")
-            .bind(&citizen.openid)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM directory_answers WHERE openid = $1 AND consumed_by IS NULL",
+    )
+    .bind(&citizen.openid)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(pending, 0, "the ticket carries the first question now");
     let last: chrono::DateTime<Utc> =
         sqlx::query_scalar("SELECT last_interaction_at FROM followers WHERE openid = $1")
