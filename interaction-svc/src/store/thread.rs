@@ -115,7 +115,9 @@ pub async fn settle(
     delivery: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE ticket_messages SET delivery = $2, sending_since = NULL
+        "UPDATE ticket_messages
+            SET delivery = $2, sending_since = NULL,
+                held_at = CASE WHEN $2 = 'held' THEN now() END
           WHERE id = $1 AND delivery = 'sending'",
     )
     .bind(message)
@@ -188,11 +190,16 @@ pub const RETRY_BACKOFF_MAX: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 /// hands them back after it.
 pub const RETRY_LEASE_MINUTES: i32 = 5;
 
-/// Picks up to `limit` held messages due for a retry at `now` whose citizen's
-/// window (`window`, from their last interaction) is still open, pushes their retry
-/// time a lease ahead so other replicas skip them, and returns their citizens, each
-/// once. The flush itself claims the messages (`claim_held`), so a citizen picked
-/// twice is still sent each answer once.
+/// Picks up to `limit` held messages whose citizen's window (`window`, from their
+/// last interaction) is still open and that are due at `now`: a retry after a
+/// transient failure (`retry_at` passed), or one waiting for the citizen who wrote
+/// after it was held (`held_at`), whose flush was lost (the service stopped before
+/// it ran, or it failed and the message was redelivered as a duplicate, which asks
+/// for none). Pushes their retry time a lease ahead so other replicas skip them, and
+/// returns their citizens, each once. The flush itself claims the messages
+/// (`claim_held`), so a citizen picked twice is still sent each answer once, and a
+/// flush that keeps one held moves its `held_at` on (not picked again until the
+/// citizen writes again).
 pub async fn lease_due_retries(
     db: &PgPool,
     now: DateTime<Utc>,
@@ -204,9 +211,12 @@ pub async fn lease_due_retries(
              SELECT m.id FROM ticket_messages m
                JOIN tickets t ON t.id = m.ticket_id
                JOIN followers f ON f.account = t.account AND f.openid = t.openid
-              WHERE m.delivery = 'held' AND m.retry_at <= $1
+              WHERE m.delivery = 'held'
+                AND (m.retry_at <= $1
+                     OR (m.retry_at IS NULL
+                         AND f.last_interaction_at > COALESCE(m.held_at, m.at)))
                 AND f.last_interaction_at > $1 - $2
-              ORDER BY m.retry_at
+              ORDER BY m.retry_at NULLS FIRST
               LIMIT $3
               FOR UPDATE OF m SKIP LOCKED)
          UPDATE ticket_messages m SET retry_at = $1 + make_interval(mins => $4)
@@ -248,7 +258,7 @@ pub async fn settle_flush(
     };
     sqlx::query(
         "UPDATE ticket_messages
-            SET delivery = 'held', sending_since = NULL,
+            SET delivery = 'held', sending_since = NULL, held_at = now(),
                 retry_at = CASE WHEN $2 IS NOT NULL
                                 THEN now() + LEAST($3, $2 * power(2, LEAST(retries, 16))) END,
                 retries = CASE WHEN $2 IS NULL THEN 0 ELSE retries + 1 END

@@ -11,6 +11,7 @@ mod directory_bootstrap;
 mod drain;
 mod e2e;
 mod followers;
+mod held_answers;
 mod helpers;
 mod inbound;
 mod migrations;

@@ -1,0 +1,109 @@
+//! Answers held for a citizen outside the 48-hour window are not left stuck when the
+//! flush their next message asks for is lost (the service stopped before it ran, it
+//! failed, or the message came again as a duplicate, which asks for none): the
+//! held-answer retry also takes an answer whose citizen wrote after it was held.
+
+use chrono::Utc;
+use proto::interaction::v1::ReplyToTicketRequest;
+use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
+
+use crate::helpers::{SOCIAL_AGENT_KEY, spawn_app_with_wechat};
+
+const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
+
+#[tokio::test]
+async fn an_answer_held_until_the_citizen_writes_is_sent_once_by_the_retry_when_their_flush_was_lost()
+ {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with_wechat(&mock).await;
+    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
+    // Last wrote three days ago: the answer is held.
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(ReplyToTicketRequest {
+            request_id: String::new(),
+            id: id.to_string(),
+            text: "路灯明天修复".into(),
+            agent: String::new(),
+        })
+        .await
+        .expect("held");
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty(), "held");
+
+    // The citizen writes again, but the flush their message asked for never ran.
+    app.insert_follower(&openid, Some(0)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now())
+        .expect("window open");
+
+    let drain = platform::shutdown::Drain::new();
+    let report = app
+        .deliverer
+        .retry_held(Utc::now(), 100, &drain)
+        .await
+        .expect("retry pass");
+    assert_eq!(report.sent, 1, "{report:?}");
+    let sent = mock.state().calls_to(CUSTOM_SEND);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body.as_ref().unwrap()["text"]["content"],
+        "路灯明天修复"
+    );
+    // Sent once: the next passes (or another replica) find nothing held.
+    let again = app
+        .deliverer
+        .retry_held(Utc::now(), 100, &drain)
+        .await
+        .expect("retry pass");
+    assert_eq!(again.sent, 0);
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_wechat_refused_on_a_flush_waits_for_the_citizen_instead_of_every_pass() {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with_wechat(&mock).await;
+    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(ReplyToTicketRequest {
+            request_id: String::new(),
+            id: id.to_string(),
+            text: "路灯明天修复".into(),
+            agent: String::new(),
+        })
+        .await
+        .expect("held");
+    // The citizen wrote, but WeChat (the mock, which saw no message of theirs) does
+    // not take the answer: it is held again.
+    app.insert_follower(&openid, Some(0)).await;
+    let drain = platform::shutdown::Drain::new();
+    let first = app
+        .deliverer
+        .retry_held(Utc::now(), 100, &drain)
+        .await
+        .expect("retry pass");
+    assert_eq!((first.citizens, first.sent), (1, 0));
+    let tried = mock.state().calls_to(CUSTOM_SEND).len();
+    assert_eq!(tried, 1);
+    // Held again after the citizen's last message: the next pass leaves it alone.
+    let second = app
+        .deliverer
+        .retry_held(Utc::now(), 100, &drain)
+        .await
+        .expect("retry pass");
+    assert_eq!(second.citizens, 0);
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), tried);
+}
