@@ -161,7 +161,8 @@ pub struct InteractionConfig {
     pub accounts: Option<std::collections::BTreeSet<String>>,
     /// `WATCH_BUFFER` (default 64): queue events held for a `WatchQueue` client that is
     /// not reading before its watch is ended; `WATCH_STREAMS_PER_KEY` (default 8): the
-    /// watches one API key may hold open.
+    /// watches one API key may hold open; `WATCH_RESUME_LIMIT` (default 20000): the most
+    /// ticket changes (every department's) one `WatchQueue` resume replays.
     pub watch: WatchLimits,
     /// `TICKET_RETENTION` (default 365d, at least 48h): how long after closing a
     /// ticket keeps its citizen data; `FOLLOWER_RETENTION` (default 30d, at least 7d):
@@ -248,6 +249,7 @@ impl InteractionConfig {
             watch: WatchLimits {
                 buffer: env.parse_or("WATCH_BUFFER", 64)?,
                 per_key: env.parse_or("WATCH_STREAMS_PER_KEY", 8)?,
+                resume: env.parse_or("WATCH_RESUME_LIMIT", 20_000)?,
             },
             retention,
         })

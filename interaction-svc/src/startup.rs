@@ -111,6 +111,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let watch = QueueWatch {
             nats: self.runtime.nats.clone(),
+            jetstream: self.runtime.jetstream.clone(),
             namespace: self.runtime.namespace.clone(),
             db: self.runtime.db.clone(),
             drain: self.runtime.drain.clone(),

@@ -48,6 +48,9 @@ pub enum GrpcError {
     TooManyWatches(usize),
     #[error("cannot watch the queue: {0}")]
     Watch(String),
+    /// A `WatchQueue` resume from a position the stream cannot serve.
+    #[error(transparent)]
+    Resume(#[from] super::watch::ResumeError),
     /// The answer's task ended without a result; the thread says what happened.
     #[error("{0}")]
     Interrupted(String),
@@ -179,6 +182,13 @@ impl From<GrpcError> for Status {
                 ));
             }
             GrpcError::TooManyWatches(_) => ErrorCode::ResourceExhausted,
+            // platform's codes have no OUT_OF_RANGE, the code gRPC gives a position
+            // past what can be served; the messages stay under its 200 characters.
+            GrpcError::Resume(resume) => {
+                return Status::out_of_range(format!(
+                    "{resume}; watch without after and list the queue (ListTickets)"
+                ));
+            }
             GrpcError::Watch(_) => {
                 tracing::warn!(%error, "queue watch failed");
                 return ErrorCode::Unavailable.status("the queue cannot be watched now; retry");

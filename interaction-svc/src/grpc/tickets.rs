@@ -98,8 +98,20 @@ impl InteractionGrpc {
             key,
             keys: self.keys.clone(),
         };
-        let stream = self.watch.watch(watched, holder).await?;
-        Ok(Response::new(stream))
+        let after = request.get_ref().after;
+        let watching = self.watch.watch(watched, holder, after).await?;
+        let mut response = Response::new(watching.events);
+        // Sent with the response's headers, before any event: a client that sees
+        // no event before the stream ends still has a point to resume from.
+        response.metadata_mut().insert(
+            watch::POSITION_HEADER,
+            watching
+                .start
+                .to_string()
+                .parse()
+                .expect("digits are ASCII"),
+        );
+        Ok(response)
     }
 
     pub(super) async fn acknowledge_ticket(

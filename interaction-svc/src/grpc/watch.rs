@@ -1,24 +1,33 @@
 //! `WatchQueue`: a department's queue as a stream of changes.
 //!
-//! Every replica's outbox relay publishes `TicketChanged` to JetStream; a core NATS
-//! subscription sees those publishes too, so a watcher needs no consumer of its own
-//! and costs the stream nothing. The ticket is re-read from the database for each
-//! event, so the watcher always gets its current state.
+//! Every replica's outbox relay publishes `TicketChanged` to the INTERACTION stream.
+//! A watch reads that stream through a consumer of its own (ephemeral, unnamed, in
+//! memory, unacknowledged, filtered to ticket changes), so each event carries the
+//! stream sequence of its change as its position, and a watcher that was away
+//! resumes with `after`: the consumer simply starts after that position. Replay and
+//! the live changes are one ordered read of one stream, so nothing is missed or
+//! doubled where the one turns into the other; a gap in that read (a consumer
+//! sequence skipped, a missed heartbeat) ends the watch, and the client resumes. The ticket is re-read from the database for each event,
+//! so the watcher always gets its current state.
 //!
-//! A core subscription has no memory: while this service's NATS connection is down
-//! (and the client re-subscribes silently after it comes back) every change
-//! published meanwhile is lost. So a watch never outlives a gap: it ends with
-//! `UNAVAILABLE` when the link drops or was re-made, and when the service drains,
-//! and the client watches again and lists the queue to catch up (the proto's
-//! contract). It also ends, `UNAUTHENTICATED`, when its key is removed or its
-//! rights change in the key file, as every other call would be refused.
+//! A resume is bounded: a position older than the stream keeps, or more than
+//! `WATCH_RESUME_LIMIT` ticket changes behind, is OUT_OF_RANGE and the client
+//! re-lists; so is a position ahead of the stream (another install's, or a stream
+//! recreated since).
+//!
+//! A watch still ends with `UNAVAILABLE` when the service's NATS link drops or was
+//! re-made, and when the service drains: the client resumes on whichever replica
+//! answers. It also ends, `UNAUTHENTICATED`, when its key is removed or its rights
+//! change in the key file, as every other call would be refused.
 //!
 //! A watcher that stops reading must cost the service nothing more than its buffer:
 //! a task of its own reads NATS and the database (so no connection is ever held
 //! while the client's HTTP/2 window is shut) and hands events to a bounded buffer;
 //! when the buffer is full, the watch ends with `RESOURCE_EXHAUSTED` once the client
-//! has read what was buffered, and its subscription is gone at once. A key holds at
-//! most a few watches at a time.
+//! has read what was buffered, and its consumer is dropped at once. While it
+//! replays, the task waits for the client instead (a replay comes faster than any
+//! client reads), for `REPLAY_PATIENCE` per event. A key holds at most a few
+//! watches at a time.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -26,6 +35,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures::{Stream, StreamExt};
 use platform::Caller;
 use platform::Drain;
@@ -52,11 +63,17 @@ pub type QueueStream = Pin<Box<dyn Stream<Item = Result<pb::QueueEvent, Status>>
 /// by the connection count it left.
 const LINK_CHECK: Duration = Duration::from_millis(100);
 
+/// How long a replaying watch waits for its client to take one more event before
+/// ending it as a slow reader: a replay is handed over as fast as the client reads,
+/// but a client that stopped reading must not hold its consumer for ever.
+const REPLAY_PATIENCE: Duration = Duration::from_secs(30);
+
 /// What a queue watch needs: NATS, the database, and the drain that ends every
 /// watch when the service stops (so an open stream never holds up a shutdown).
 #[derive(Clone)]
 pub struct QueueWatch {
     pub nats: async_nats::Client,
+    pub jetstream: jetstream::Context,
     pub namespace: Namespace,
     pub db: PgPool,
     pub drain: Drain,
@@ -75,6 +92,48 @@ pub struct WatchLimits {
     pub buffer: usize,
     /// Watches one API key may hold open at once.
     pub per_key: usize,
+    /// The most ticket changes (every department's) a resume may replay.
+    pub resume: u64,
+}
+
+/// The response header naming the position a watch starts after.
+pub const POSITION_HEADER: &str = "x-queue-position";
+
+/// A started watch: its events, and the position it starts after (the
+/// `x-queue-position` header), which a client that sees no event resumes from.
+pub struct Watching {
+    pub events: QueueStream,
+    pub start: u64,
+}
+
+/// Why a watch cannot resume from the position it was given; the client re-lists.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    #[error(
+        "position {after} is ahead of every ticket change ({last}): not this install's, or from before the stream was recreated"
+    )]
+    Ahead { after: u64, last: u64 },
+    #[error(
+        "the ticket changes after position {after} are no longer kept (the oldest kept is {first})"
+    )]
+    Expired { after: u64, first: u64 },
+    #[error(
+        "position {after} is {behind} ticket changes behind, more than a watch replays ({limit})"
+    )]
+    TooFarBehind { after: u64, behind: u64, limit: u64 },
+}
+
+/// Whether the stream, holding sequences `first..=last` (`first == last + 1` when
+/// empty), still has every change after `after`.
+fn resumable(after: u64, first: u64, last: u64) -> Result<(), ResumeError> {
+    if after > last {
+        return Err(ResumeError::Ahead { after, last });
+    }
+    // The change right after `after` must still be kept (or not yet written).
+    if after.saturating_add(1) < first {
+        return Err(ResumeError::Expired { after, first });
+    }
+    Ok(())
 }
 
 /// Which queue a watch follows: one department's, or every one (admins).
@@ -166,44 +225,95 @@ impl Gap {
         let (reason, why) = match self {
             Gap::LinkLost => (
                 "nats_link_lost",
-                "the service lost its link to the event bus, so changes may have been missed",
+                "the service lost its link to the event bus",
             ),
             Gap::Draining => ("draining", "the service is shutting down"),
         };
         metrics::counter!("queue_watch_dropped_total", "reason" => reason).increment(1);
         tracing::warn!(reason, "queue watch ended");
         Status::unavailable(format!(
-            "queue watch ended: {why}; watch again, then list the queue (ListTickets) to catch up"
+            "queue watch ended: {why}; watch again with after = the last position to resume \
+             (if refused, watch and list the queue: ListTickets)"
         ))
     }
 }
 
 impl QueueWatch {
-    /// Subscribes (and waits until the server has the subscription, so no event
-    /// published after this returns is missed) and returns the stream of events.
-    /// The holder's key fingerprint counts against the per-key limit.
-    pub async fn watch(&self, watched: Watched, holder: Holder) -> Result<QueueStream, Status> {
+    /// Starts an ordered consumer on the INTERACTION stream's ticket changes after
+    /// `after` (resuming), or after the stream's last change (a new watch: every
+    /// change stored once this returns is delivered), and returns the stream of
+    /// events. The holder's key fingerprint counts against the per-key limit.
+    pub async fn watch(
+        &self,
+        watched: Watched,
+        holder: Holder,
+        after: Option<u64>,
+    ) -> Result<Watching, Status> {
         let key = holder.caller.key_id.clone();
         let slot = self.take_slot(&key)?;
-        // Taken before the subscription: a reload between the call's start and this
-        // is caught by the check below, one after it by the task.
+        // Taken before the consumer: a reload between the call's start and this is
+        // caught by the check below, one after it by the task.
         let mut reloads = holder.keys.reloads();
         holder.still_valid()?;
         let link = Link::new(&self.nats);
-        let subject = self.namespace.subject("interaction.*.ticket.>");
-        let mut subscriber = self
-            .nats
-            .subscribe(subject)
+        let watch_failed = |e: &dyn std::fmt::Display| GrpcError::Watch(e.to_string());
+        let stream = self
+            .jetstream
+            .get_stream(self.namespace.name(platform::nats::INTERACTION.name))
             .await
-            .map_err(|e| GrpcError::Watch(e.to_string()))?;
-        self.nats
-            .flush()
+            .map_err(|e| watch_failed(&e))?;
+        let state = stream.cached_info().state.clone();
+        // What a resume replays ends at the last change stored now; later ones are live.
+        let replay_until = state.last_sequence;
+        let start = match after {
+            Some(after) => {
+                resumable(after, state.first_sequence, state.last_sequence)
+                    .map_err(GrpcError::from)?;
+                after
+            }
+            None => state.last_sequence,
+        };
+        // Not the library's ordered consumer: it recreates itself (a named create,
+        // retried for ever) after a gap, which the NATS permissions refuse, and
+        // the watch would hang silently. This one is unnamed, and a gap (a consumer
+        // sequence skipped, a missed heartbeat, a deleted consumer) ends the watch:
+        // the client resumes after its last position.
+        let consumer = stream
+            .create_consumer(pull::Config {
+                filter_subject: self.namespace.subject("interaction.*.ticket.>"),
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: start + 1,
+                },
+                ack_policy: AckPolicy::None,
+                max_deliver: 1,
+                // The server removes it this long after its watch stops pulling.
+                inactive_threshold: Duration::from_secs(30),
+                memory_storage: true,
+                num_replicas: 1,
+                ..Default::default()
+            })
             .await
-            .map_err(|e| GrpcError::Watch(e.to_string()))?;
+            .map_err(|e| watch_failed(&e))?;
+        if after.is_some() {
+            // Bounds the work of one call: every ticket change since (every
+            // department's: each is read to find the watcher's own).
+            let behind = consumer.cached_info().num_pending;
+            if behind > self.limits.resume {
+                metrics::counter!("queue_watch_refused_total", "reason" => "resume_too_far")
+                    .increment(1);
+                return Err(GrpcError::from(ResumeError::TooFarBehind {
+                    after: start,
+                    behind,
+                    limit: self.limits.resume,
+                })
+                .into());
+            }
+        }
+        let mut messages = consumer.messages().await.map_err(|e| watch_failed(&e))?;
         if link.broken() {
             return Err(GrpcError::Watch("the nats link dropped while subscribing".into()).into());
         }
-        tracing::info!(department = ?watched.department, key, "queue watch started");
+        tracing::info!(department = ?watched.department, key, after, start, "queue watch started");
         let (events_tx, events_rx) = mpsc::channel(self.limits.buffer.max(1));
         let (ended_tx, ended_rx) = oneshot::channel::<Status>();
         let db = self.db.clone();
@@ -211,6 +321,7 @@ impl QueueWatch {
         let buffer = self.limits.buffer;
         let stopping = self.drain.stopping().clone();
         tokio::spawn(async move {
+            let mut delivered = 0u64;
             let mut check = tokio::time::interval(LINK_CHECK);
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let ended = loop {
@@ -218,8 +329,8 @@ impl QueueWatch {
                 // event is passed on.
                 let message = tokio::select! {
                     biased;
-                    // A client that went away frees its subscription at once, not at
-                    // the next event.
+                    // A client that went away frees its consumer at once, not at the
+                    // next event.
                     _ = events_tx.closed() => return,
                     _ = stopping.cancelled() => break Gap::Draining.status(),
                     _ = check.tick() => {
@@ -237,30 +348,65 @@ impl QueueWatch {
                         }
                         continue;
                     }
-                    message = subscriber.next() => message,
+                    message = messages.next() => message,
                 };
-                // The subscription only ends when the client does: a gap as well.
-                let Some(message) = message else {
+                // The consumer only ends (or fails) when the stream or the link does:
+                // a gap as well.
+                let message = match message {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "queue watch's consumer failed");
+                        break Gap::LinkLost.status();
+                    }
+                    None => break Gap::LinkLost.status(),
+                };
+                let Ok(info) = message.info() else {
+                    tracing::warn!("a ticket change without its stream sequence");
                     break Gap::LinkLost.status();
                 };
-                let Some(event) = queue_event(&db, &watched, &escalation, &message.payload).await
+                if info.consumer_sequence != delivered + 1 {
+                    tracing::warn!(
+                        expected = delivered + 1,
+                        got = info.consumer_sequence,
+                        "queue watch's consumer skipped messages"
+                    );
+                    break Gap::LinkLost.status();
+                }
+                delivered = info.consumer_sequence;
+                let position = info.stream_sequence;
+                let Some(event) =
+                    queue_event(&db, &watched, &escalation, &message.payload, position).await
                 else {
                     continue;
                 };
                 let failed = event.is_err();
+                let slow_reader = || {
+                    metrics::counter!("queue_watch_dropped_total", "reason" => "slow_reader")
+                        .increment(1);
+                    tracing::warn!(buffer, "slow queue watcher dropped");
+                    Status::resource_exhausted(format!(
+                        "queue watch ended: more than {buffer} events were left unread; \
+                         read faster, then watch again with after = the last position"
+                    ))
+                };
+                if position <= replay_until {
+                    // Replaying: wait for the client, within reason.
+                    let sent = tokio::select! {
+                        biased;
+                        _ = stopping.cancelled() => break Gap::Draining.status(),
+                        sent = tokio::time::timeout(REPLAY_PATIENCE, events_tx.send(event)) => sent,
+                    };
+                    match sent {
+                        Ok(Ok(())) if !failed => continue,
+                        Ok(_) => return,
+                        Err(_) => break slow_reader(),
+                    }
+                }
                 match events_tx.try_send(event) {
                     Ok(()) if !failed => {}
                     Ok(()) => return,
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        metrics::counter!("queue_watch_dropped_total", "reason" => "slow_reader")
-                            .increment(1);
-                        tracing::warn!(buffer, "slow queue watcher dropped");
-                        break Status::resource_exhausted(format!(
-                            "queue watch ended: more than {buffer} events were left unread; \
-                             read faster, then watch again and list the queue to catch up"
-                        ));
-                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => break slow_reader(),
                 }
             };
             // The client reads what was buffered first, then this.
@@ -275,7 +421,10 @@ impl QueueWatch {
             let _slot = &slot;
             item
         });
-        Ok(Box::pin(stream))
+        Ok(Watching {
+            events: Box::pin(stream),
+            start,
+        })
     }
 
     /// Counts a watch against `key`'s limit.
@@ -311,6 +460,7 @@ async fn queue_event(
     watched: &Watched,
     escalation: &str,
     payload: &[u8],
+    position: u64,
 ) -> Option<Result<pb::QueueEvent, Status>> {
     let event = match TicketChanged::decode(payload) {
         Ok(event) => event,
@@ -328,6 +478,7 @@ async fn queue_event(
         Ok(Some(row)) => Some(Ok(pb::QueueEvent {
             kind: kind as i32,
             ticket: Some(convert::ticket(row)),
+            position,
         })),
         Ok(None) => None,
         // Ending the stream with an error lets the client re-watch (and
@@ -432,6 +583,33 @@ mod tests {
             !open.lock().unwrap().contains_key("key-b"),
             "a key without watches holds no entry"
         );
+    }
+
+    #[test]
+    fn a_resume_needs_every_change_after_its_position_still_kept() {
+        // The stream keeps 5..=9.
+        assert_eq!(resumable(9, 5, 9), Ok(()), "nothing missed yet");
+        assert_eq!(
+            resumable(4, 5, 9),
+            Ok(()),
+            "the next change is the oldest kept"
+        );
+        assert_eq!(
+            resumable(3, 5, 9),
+            Err(ResumeError::Expired { after: 3, first: 5 })
+        );
+        assert_eq!(
+            resumable(10, 5, 9),
+            Err(ResumeError::Ahead { after: 10, last: 9 })
+        );
+        // Everything expired: the empty stream's first is its last + 1.
+        assert_eq!(resumable(9, 10, 9), Ok(()));
+        assert_eq!(
+            resumable(0, 1, 0),
+            Ok(()),
+            "a new stream, a watch from its start"
+        );
+        assert!(resumable(8, 10, 9).is_err());
     }
 
     #[test]

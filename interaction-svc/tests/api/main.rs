@@ -19,6 +19,7 @@ mod missed_replies;
 mod places;
 mod probing;
 mod queue;
+mod queue_resume;
 mod ratings;
 mod reply_path;
 mod retention;

@@ -26,6 +26,7 @@ pub(crate) async fn watch(
         .await
         .watch_queue(WatchQueueRequest {
             department: department.into(),
+            ..Default::default()
         })
         .await
         .expect("watch starts")
@@ -125,6 +126,7 @@ async fn a_department_cannot_watch_another_departments_queue() {
         .await
         .watch_queue(WatchQueueRequest {
             department: "transport".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -250,6 +252,7 @@ async fn an_admins_watch_of_an_unknown_department_is_refused() {
         .await
         .watch_queue(WatchQueueRequest {
             department: "social-securty".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

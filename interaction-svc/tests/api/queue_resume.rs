@@ -1,0 +1,270 @@
+//! `WatchQueue` resumed with `after`: a desk program that lost its stream picks up
+//! exactly where it left off, or is told plainly that it cannot.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use proto::events::v1::{EventHeader, TicketChangeKind, TicketChanged};
+use proto::interaction::v1::{QueueEvent, QueueEventKind, WatchQueueRequest};
+use tonic::{Code, Status, Streaming};
+
+use crate::helpers::{
+    ADMIN_KEY, SOCIAL_AGENT_KEY, TRANSPORT_AGENT_KEY, TestApp, spawn_app, spawn_app_with,
+};
+use crate::queue::{announce_opened, next};
+
+/// A watch of the key's queue, resumed after `after` when given: the stream and the
+/// position it starts after (the `x-queue-position` header).
+async fn watch_after(
+    app: &TestApp,
+    key: &'static str,
+    after: Option<u64>,
+) -> Result<(Streaming<QueueEvent>, u64), Status> {
+    let response = app
+        .client(Some(key))
+        .await
+        .watch_queue(WatchQueueRequest {
+            after,
+            ..Default::default()
+        })
+        .await?;
+    let start = response
+        .metadata()
+        .get("x-queue-position")
+        .expect("the watch names its start")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    Ok((response.into_inner(), start))
+}
+
+/// Announces that `id` moved from `from` to `to`, as AssignTicket does.
+async fn announce_assigned(app: &TestApp, id: uuid::Uuid, from: &str, to: &str) {
+    let event_id = format!("test:assigned:{id}:{to}");
+    let event = TicketChanged {
+        header: Some(EventHeader {
+            event_id: event_id.clone(),
+            account: "chenzhou".into(),
+            occurred_at: None,
+        }),
+        kind: TicketChangeKind::Assigned as i32,
+        ticket_id: id.to_string(),
+        department: to.into(),
+        previous_department: from.into(),
+        ..Default::default()
+    };
+    sqlx::query("UPDATE tickets SET department = $2 WHERE id = $1")
+        .bind(id)
+        .bind(to)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)")
+        .bind(event_id)
+        .bind("interaction.chenzhou.ticket.assigned")
+        .bind(event.encode_to_vec())
+        .execute(&app.db)
+        .await
+        .unwrap();
+}
+
+/// Reads `stream` until `id`'s event arrives: what came before it, and it.
+async fn until(stream: &mut Streaming<QueueEvent>, id: uuid::Uuid) -> Vec<QueueEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let event = next(stream).await;
+        let done = event.ticket.as_ref().unwrap().id == id.to_string();
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn ids(events: &[QueueEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.ticket.as_ref().unwrap().id.clone())
+        .collect()
+}
+
+fn assert_increasing(events: &[QueueEvent]) {
+    for pair in events.windows(2) {
+        assert!(pair[0].position < pair[1].position, "{events:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_watch_gets_each_change_made_while_away_once_then_the_live_ones() {
+    let app = spawn_app().await;
+    // The admin's watch stays open: it tells the test when the relay has published.
+    let (mut all, _) = watch_after(&app, ADMIN_KEY, None).await.unwrap();
+    let (mut social, _) = watch_after(&app, SOCIAL_AGENT_KEY, None).await.unwrap();
+    let known = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, known, "social-security").await;
+    let seen = next(&mut social).await;
+    assert_eq!(seen.ticket.unwrap().id, known.to_string());
+    until(&mut all, known).await;
+    // The desk's link breaks.
+    drop(social);
+
+    // Meanwhile: a new ticket, the known one reassigned away, another department's.
+    let new = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, new, "social-security").await;
+    until(&mut all, new).await;
+    announce_assigned(&app, known, "social-security", "transport").await;
+    until(&mut all, known).await;
+    let others = app.insert_ticket("transport", "open", 0).await;
+    announce_opened(&app, others, "transport").await;
+    until(&mut all, others).await;
+
+    let (mut resumed, start) = watch_after(&app, SOCIAL_AGENT_KEY, Some(seen.position))
+        .await
+        .expect("the position is resumable");
+    assert_eq!(start, seen.position);
+    let live = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, live, "social-security").await;
+    let events = until(&mut resumed, live).await;
+    assert_eq!(
+        ids(&events),
+        [new, known, live].map(|id| id.to_string()),
+        "each missed change once, in order, then the live one; never transport's own"
+    );
+    assert_eq!(events[1].kind, QueueEventKind::Assigned as i32);
+    assert_eq!(
+        events[1].ticket.as_ref().unwrap().department,
+        "transport",
+        "a replayed change shows the ticket as it is now"
+    );
+    assert!(events[0].position > seen.position);
+    assert_increasing(&events);
+    // Nothing is delivered twice after the live one either.
+    let after_live = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, after_live, "social-security").await;
+    assert_eq!(
+        ids(&until(&mut resumed, after_live).await),
+        [after_live.to_string()]
+    );
+
+    // Transport, resuming from the same point, gets its own changes only: the
+    // ticket moved to it and its new one, nothing of social-security's.
+    let (mut transport, _) = watch_after(&app, TRANSPORT_AGENT_KEY, Some(seen.position))
+        .await
+        .unwrap();
+    let events = until(&mut transport, others).await;
+    assert_eq!(ids(&events), [known, others].map(|id| id.to_string()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn changes_racing_the_switch_from_replay_to_live_are_each_delivered_once() {
+    // The relay publishes each change within moments (not a second's batch), so
+    // they land while the resume reads the stream's end, starts its consumer and
+    // replays.
+    let app = spawn_app_with(&[("OUTBOX_POLL_INTERVAL", "5ms")]).await;
+    let (mut all, _) = watch_after(&app, ADMIN_KEY, None).await.unwrap();
+    // A watch that saw nothing resumes from its header's position.
+    let (first, start) = watch_after(&app, SOCIAL_AGENT_KEY, None).await.unwrap();
+    drop(first);
+    let mut expected = Vec::new();
+    for _ in 0..20 {
+        let id = app.insert_ticket("social-security", "open", 0).await;
+        announce_opened(&app, id, "social-security").await;
+        expected.push(id);
+    }
+    until(&mut all, *expected.last().unwrap()).await;
+
+    // More changes while the resume starts, replays and goes live.
+    let mut racing = Vec::new();
+    for _ in 0..20 {
+        racing.push(app.insert_ticket("social-security", "open", 0).await);
+    }
+    let (resumed, ()) = tokio::join!(watch_after(&app, SOCIAL_AGENT_KEY, Some(start)), async {
+        for id in &racing {
+            announce_opened(&app, *id, "social-security").await;
+            tokio::task::yield_now().await;
+        }
+    });
+    let (mut resumed, _) = resumed.unwrap();
+    expected.extend(&racing);
+    let sentinel = app.insert_ticket("social-security", "open", 0).await;
+    let mut events = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    while counts.len() < expected.len() {
+        let event = next(&mut resumed).await;
+        *counts
+            .entry(event.ticket.as_ref().unwrap().id.clone())
+            .or_default() += 1;
+        events.push(event);
+    }
+    announce_opened(&app, sentinel, "social-security").await;
+    events.extend(until(&mut resumed, sentinel).await);
+    for id in &expected {
+        let times = events
+            .iter()
+            .filter(|e| e.ticket.as_ref().unwrap().id == id.to_string())
+            .count();
+        assert_eq!(times, 1, "{id} delivered {times} times");
+    }
+    assert_eq!(
+        events.len(),
+        expected.len() + 1,
+        "nothing else, nothing twice"
+    );
+    assert_increasing(&events);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_resume_the_stream_cannot_serve_is_out_of_range_and_says_to_relist() {
+    let app = spawn_app_with(&[("WATCH_RESUME_LIMIT", "2")]).await;
+    let (mut all, start) = watch_after(&app, ADMIN_KEY, None).await.unwrap();
+    let mut last = uuid::Uuid::nil();
+    for department in ["social-security", "transport", "social-security"] {
+        last = app.insert_ticket(department, "open", 0).await;
+        announce_opened(&app, last, department).await;
+    }
+    let events = until(&mut all, last).await;
+    let refused = |result: Result<(Streaming<QueueEvent>, u64), Status>, what: &str| {
+        let status = result.err().unwrap_or_else(|| panic!("{what}: resumed"));
+        assert_eq!(status.code(), Code::OutOfRange, "{what}: {status:?}");
+        assert!(status.message().contains("ListTickets"), "{status:?}");
+        status
+    };
+
+    // Three changes behind (every department's count: each is read), over the limit.
+    let status = refused(
+        watch_after(&app, SOCIAL_AGENT_KEY, Some(start)).await,
+        "too far",
+    );
+    assert!(
+        status.message().contains("3 ticket changes behind"),
+        "{status:?}"
+    );
+    // Two behind is within it.
+    watch_after(&app, SOCIAL_AGENT_KEY, Some(events[0].position))
+        .await
+        .expect("within the limit");
+    // A position no change has yet (another install's, or a recreated stream's).
+    refused(
+        watch_after(&app, SOCIAL_AGENT_KEY, Some(events[2].position + 100)).await,
+        "ahead",
+    );
+    // Changes no longer kept (the stream's age limit, here a purge).
+    let jetstream = async_nats::jetstream::new(app.nats().await);
+    let stream = jetstream
+        .get_stream(app.namespace().name("INTERACTION"))
+        .await
+        .unwrap();
+    stream.purge().sequence(events[2].position).await.unwrap();
+    let status = refused(
+        watch_after(&app, SOCIAL_AGENT_KEY, Some(events[0].position)).await,
+        "expired",
+    );
+    assert!(status.message().contains("no longer kept"), "{status:?}");
+    watch_after(&app, SOCIAL_AGENT_KEY, Some(events[1].position))
+        .await
+        .expect("the next change is still kept");
+    app.stop().await;
+}
