@@ -324,12 +324,15 @@ fn print_ticket(out: &Out, t: &Ticket) -> Result<(), Error> {
 }
 
 /// Streams the queue; reconnects with a growing pause (up to [`MAX_BACKOFF`]) after
-/// the link or the server goes away, and gives up only on an error a retry cannot
-/// fix (a wrong key, a refused department).
+/// the link or the server goes away, resuming after the last change it printed (or
+/// the position the watch started at), so nothing made meanwhile is missed or
+/// printed twice; gives up only on an error a retry cannot fix (a wrong key, a
+/// refused department).
 async fn watch(target: &Target, out: &Out, department: String) -> Result<(), Error> {
     let mut backoff = Duration::from_secs(1);
+    let mut position = None;
     loop {
-        match watch_once(target, out, department.clone(), &mut backoff).await {
+        match watch_once(target, out, department.clone(), &mut backoff, &mut position).await {
             // A draining server ends every watch; its replacement may take a moment.
             Ok(()) => eprintln!(
                 "govwx: {} at {} ended the watch; reconnecting in {}s",
@@ -337,6 +340,17 @@ async fn watch(target: &Target, out: &Out, department: String) -> Result<(), Err
                 target.addr,
                 backoff.as_secs()
             ),
+            Err(error) if resume_refused(&error) => {
+                // The server keeps a bounded past: say plainly what is lost, and
+                // watch from now on at once.
+                eprintln!(
+                    "govwx: {error}; the changes since the last one printed cannot be \
+                     replayed: watching from now on; list the queue (govwx tickets list) \
+                     for what was missed"
+                );
+                position = None;
+                continue;
+            }
             Err(error) if error.is_transient() => {
                 eprintln!("govwx: {error}; reconnecting in {}s", backoff.as_secs());
             }
@@ -347,12 +361,19 @@ async fn watch(target: &Target, out: &Out, department: String) -> Result<(), Err
     }
 }
 
-/// One watch call: returns when the server ends the stream.
+/// Whether the server refused to resume from the position given (OUT_OF_RANGE).
+fn resume_refused(error: &Error) -> bool {
+    matches!(error, Error::Status { status, .. } if status.code() == tonic::Code::OutOfRange)
+}
+
+/// One watch call, resumed after `position` when there is one: returns when the
+/// server ends the stream, `position` left at the last change printed.
 async fn watch_once(
     target: &Target,
     out: &Out,
     department: String,
     backoff: &mut Duration,
+    position: &mut Option<u64>,
 ) -> Result<(), Error> {
     let mut client = target.interaction().await?;
     let queue = if department.is_empty() {
@@ -360,18 +381,38 @@ async fn watch_once(
     } else {
         format!("{department}'s queue")
     };
-    let mut stream = client
-        .watch_queue(WatchQueueRequest { department })
+    let response = client
+        .watch_queue(WatchQueueRequest {
+            department,
+            after: *position,
+        })
         .await
-        .map_err(|s| target.status(s))?
-        .into_inner();
-    // The server subscribes before it answers, so from this line on no change is
-    // missed; scripts (and the tests) wait for it before acting.
-    eprintln!("govwx: watching {queue} at {}", target.addr);
+        .map_err(|s| target.status(s))?;
+    let resumed = position.is_some();
+    if position.is_none() {
+        // Where this watch starts: a watch that ends before any change resumes here.
+        *position = response
+            .metadata()
+            .get("x-queue-position")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+    }
+    let mut stream = response.into_inner();
+    // The server starts its consumer before it answers, so from this line on no
+    // change is missed; scripts (and the tests) wait for it before acting.
+    if resumed {
+        eprintln!(
+            "govwx: watching {queue} at {} (resumed after the last change printed)",
+            target.addr
+        );
+    } else {
+        eprintln!("govwx: watching {queue} at {}", target.addr);
+    }
     *backoff = Duration::from_secs(1);
     while let Some(event) = stream.next().await {
         let event = event.map_err(|s| target.status(s))?;
         print_event(out, &event)?;
+        *position = Some(event.position);
     }
     Ok(())
 }
@@ -382,6 +423,7 @@ fn print_event(out: &Out, event: &QueueEvent) -> Result<(), Error> {
         return out.json_line(&json!({
             "kind": json::queue_kind(event.kind),
             "ticket": json::ticket(out, &ticket),
+            "position": event.position,
         }));
     }
     let now = chrono::Utc::now().with_timezone(&out.tz);

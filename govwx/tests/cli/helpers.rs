@@ -352,6 +352,19 @@ impl Watch {
     /// The first event it prints of `kind` whose ticket has `field` = `value`,
     /// parsed (each line is one JSON document); earlier events are passed over.
     pub async fn until(&mut self, kind: &str, field: &str, value: &str) -> serde_json::Value {
+        let mut passed = self.until_all(kind, field, value).await;
+        passed.pop().expect("the event found")
+    }
+
+    /// The events it prints up to and including the first of `kind` whose ticket
+    /// has `field` = `value`.
+    pub async fn until_all(
+        &mut self,
+        kind: &str,
+        field: &str,
+        value: &str,
+    ) -> Vec<serde_json::Value> {
+        let mut passed = Vec::new();
         loop {
             let line =
                 tokio::time::timeout(std::time::Duration::from_secs(10), self.stdout.next_line())
@@ -361,8 +374,10 @@ impl Watch {
                     .expect("watch still running");
             let event: serde_json::Value =
                 serde_json::from_str(&line).expect("each watch line is a JSON document");
-            if event["kind"] == kind && event["ticket"][field] == value {
-                return event;
+            let found = event["kind"] == kind && event["ticket"][field] == value;
+            passed.push(event);
+            if found {
+                return passed;
             }
         }
     }

@@ -163,18 +163,27 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
     assert_eq!(opened["ticket"]["state"], "open");
     assert_eq!(opened["ticket"]["department"], "citizen-services");
 
-    // The link drops: the watch says so, reconnects once it is back, and goes on.
+    // The link drops: the watch says so, reconnects once it is back, resumes where
+    // it left off (what changed meanwhile is printed, once) and goes on.
     link.cut();
     watch.says("reconnecting").await;
-    link.restore();
-    watch.says("govwx: watching").await;
     stack
         .ok(
             SOCIAL_AGENT_KEY,
             &["tickets", "ack", &bus, "--note", "在查"],
         )
         .await;
+    link.restore();
+    watch.says("govwx: watching").await;
     watch.until("acknowledged", "id", &bus).await;
+    stack
+        .ok(TRANSPORT_AGENT_KEY, &["tickets", "ack", &other])
+        .await;
+    let passed = watch.until_all("acknowledged", "id", &other).await;
+    assert!(
+        !passed.iter().any(|e| e["ticket"]["id"] == bus.as_str()),
+        "the change made while away printed twice: {passed:?}"
+    );
 
     // Rules are an admin's: add a routing rule and find it listed.
     let added = stack
