@@ -273,19 +273,56 @@ const STILL_UP: &str = "f.published_on <= $1
                  SELECT c.account, c.msg_data_id FROM article_figures c
                   WHERE c.msg_data_id IS NOT NULL))";
 
+/// Each article's first day in the datacube's daily article summary
+/// (`getarticlesummary`, pulled the morning after: the day it was sent, as
+/// `figures::KnownArticle::summary_day` reads it), on or before `$1`, as rows
+/// `(account, day)`; `metric` names the parameter holding the summary's metric. An
+/// account that publishes outside content-svc announces nothing on CONTENT, and its
+/// articles reach `article_figures` only with the day-7 pull: without these its last
+/// update lagged a week, and the update-gap alarm fired on a gap an article had closed
+/// days before. Only days the day-7 pull has not reached count (those it reached have
+/// their articles' rows, with the datacube's own day), read over the 31 days before
+/// `$1` (an index range, not every summary ever pulled; a pull further behind is a
+/// failing one, 数据不全), and the articles of a message CONTENT announced are left
+/// out, as in `STILL_UP`: CONTENT's rows carry their day and their retractions. The
+/// message ids are matched on the few rows left (`OFFSET 0` keeps the planner from
+/// running the pattern on every row first).
+fn summarised(metric: &str) -> String {
+    format!(
+        "(SELECT u.account, u.day FROM (
+             SELECT t.account, t.key, t.day FROM (
+                 SELECT s.account, s.key, min(s.day) AS day FROM daily_counts s
+                  WHERE s.metric = {metric} AND s.day <= $1 AND s.day > $1::date - 31
+                  GROUP BY s.account, s.key) t
+               LEFT JOIN datacube_progress p
+                 ON p.account = t.account AND p.api = 'getarticletotal'
+              WHERE p.last_day IS NULL OR t.day > p.last_day
+             OFFSET 0) u
+          WHERE NOT ((u.account, regexp_replace(u.key, '_[0-9]+$', '')) IN (
+              SELECT c.account, c.msg_data_id FROM article_figures c
+               WHERE c.msg_data_id IS NOT NULL)))"
+    )
+}
+
 /// The latest day `account` published on, on or before `day`, of the articles still
 /// up at the end of `day`: a retracted article is gone from the account, and an
-/// inspector sees nothing of it.
+/// inspector sees nothing of it. An article the daily summary reported counts from the
+/// day it was sent, before its day-7 pull (`summarised`).
 pub async fn last_published_on(
     db: &PgPool,
     account: &AccountId,
     day: NaiveDate,
 ) -> Result<Option<NaiveDate>, sqlx::Error> {
     sqlx::query_scalar(&format!(
-        "SELECT max(f.published_on) FROM article_figures f WHERE f.account = $2 AND {STILL_UP}"
+        "SELECT GREATEST(
+             (SELECT max(f.published_on) FROM article_figures f
+               WHERE f.account = $2 AND {STILL_UP}),
+             (SELECT max(s.day) FROM {summary} s WHERE s.account = $2))",
+        summary = summarised("$3"),
     ))
     .bind(day)
     .bind(account.as_str())
+    .bind(Metric::WxArticleReads.as_str())
     .fetch_one(db)
     .await
 }
@@ -365,16 +402,23 @@ pub async fn datacube_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<Stri
 }
 
 /// Every account with articles, and the latest day it published on (on or before `day`,
-/// of the articles not retracted by then, as [`last_published_on`]).
+/// of the articles not retracted by then, and the daily summary's, as
+/// [`last_published_on`]).
 pub async fn last_published_by_account(
     db: &PgPool,
     day: NaiveDate,
 ) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT f.account, max(f.published_on) FILTER (WHERE {STILL_UP})
-           FROM article_figures f GROUP BY f.account"
+        "SELECT x.account, max(x.day) FROM (
+             SELECT f.account, max(f.published_on) FILTER (WHERE {STILL_UP}) AS day
+               FROM article_figures f GROUP BY f.account
+             UNION ALL
+             SELECT s.account, s.day FROM {summary} s) x
+          GROUP BY x.account",
+        summary = summarised("$2"),
     ))
     .bind(day)
+    .bind(Metric::WxArticleReads.as_str())
     .fetch_all(db)
     .await
 }

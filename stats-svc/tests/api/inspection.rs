@@ -15,7 +15,8 @@ use stats_svc::jobs::inspection::{Clock, check_once};
 
 use crate::helpers::{
     COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, publish_article_in,
-    pull_articles, pulled, retract_article, spawn_app, wait_for_article, wait_for_retraction,
+    pull_articles, pulled, retract_article, spawn_app, summarise_article, wait_for_article,
+    wait_for_retraction,
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -400,6 +401,75 @@ async fn a_retracted_article_stays_gone_once_the_datacube_reports_it() {
         readiness(&app, "2026-12-12").await.last_published_on,
         "2026-12-04"
     );
+    db.close().await;
+    app.stop().await;
+}
+
+/// An account that publishes outside content-svc announces nothing on CONTENT: its
+/// article of 18 November reaches the datacube's daily summary the morning after, and
+/// its day-7 figures only on the 25th. On the 20th, ten days after its article of the
+/// 10th, its last update is the 18th and no update-gap alarm fires. A summary of a
+/// message CONTENT announced does not bring back an article retracted since.
+#[tokio::test]
+async fn an_article_published_outside_content_svc_counts_from_its_daily_summary() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    pull_articles(
+        &db,
+        "anren",
+        &[pulled("2247480010_1", "2026-11-10", 900, 3)],
+    )
+    .await;
+    summarise_article(&db, "anren", day("2026-11-18"), "2247480018_1", 300).await;
+
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2247470008_1", "2026-11-08", 500, 1)],
+    )
+    .await;
+    publish_article_in(
+        &app,
+        "chenzhou",
+        "c-1",
+        "2026-11-18T02:00:00Z",
+        "2247470018",
+    )
+    .await;
+    wait_for_article(&db, "c-1").await;
+    retract_article(&app, "chenzhou", "c-1", "2026-11-19T02:00:00Z", "r-1").await;
+    wait_for_retraction(&db, "chenzhou", "c-1").await;
+    summarise_article(&db, "chenzhou", day("2026-11-18"), "2247470018_1", 40).await;
+
+    let rules = InspectionRules::default();
+    check_once(&db, &rules, &clock("2026-11-20T02:00:00Z"), office())
+        .await
+        .unwrap();
+    let alarmed: Vec<(String, String)> =
+        sqlx::query_as("SELECT account, rule FROM alarms ORDER BY 1, 2")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        alarmed,
+        [("chenzhou".to_owned(), "no_update".to_owned())],
+        "anren published on the 18th; chenzhou's article of the 18th was retracted"
+    );
+    let readiness = app
+        .client
+        .clone()
+        .get_readiness_report(authed(
+            pb::GetReadinessReportRequest {
+                account: "anren".to_owned(),
+                date: "2026-11-20".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(readiness.last_published_on, "2026-11-18");
     db.close().await;
     app.stop().await;
 }
