@@ -35,10 +35,12 @@ async fn hits_are_placed_by_line_and_column_in_text_and_html() {
             )
         })
         .collect();
+    // 翻墙软件 overlaps vpn翻墙: a hit of its own (leftmost-longest matching hid it).
     assert_eq!(
         found,
         [
             (2, 6, "ＶＰＮ 翻-牆", "vpn翻墙", "political"),
+            (2, 10, "翻-牆 软件", "翻墙软件", "political"),
             (3, 3, "刷单返利", "刷单返利", "fraud"),
         ]
     );
