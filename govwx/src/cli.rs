@@ -370,8 +370,7 @@ pub struct ContentArgs {
     /// The summary shown in the feed (at most 128 characters).
     #[arg(long, default_value = "")]
     pub digest: String,
-    /// The cover: a permanent material's media id. `update` without it keeps the
-    /// draft's cover (a material or an uploaded image).
+    /// The cover: a permanent material's media id.
     #[arg(long)]
     pub cover: Option<String>,
     /// The "阅读原文" link.
@@ -385,6 +384,38 @@ pub struct ContentArgs {
     /// Only followers may comment.
     #[arg(long)]
     pub fans_only_comments: bool,
+}
+
+/// What `articles update` writes: the body, and each field given. A field not given
+/// keeps the draft's value (UpdateArticle replaces the whole content, so govwx reads
+/// the draft first); an empty one (`--digest ""`) clears it, `=false` turns a flag off.
+#[derive(Debug, Args)]
+pub struct UpdateContentArgs {
+    /// The body: a Markdown file (`.md`, `.markdown`, turned into HTML) or an HTML file.
+    pub file: PathBuf,
+    /// The title (at most 32 characters).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The byline (at most 16 characters).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The summary shown in the feed (at most 128 characters).
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// The cover: a permanent material's media id (it replaces an uploaded image).
+    #[arg(long)]
+    pub cover: Option<String>,
+    /// The "阅读原文" link.
+    #[arg(long)]
+    pub source_url: Option<String>,
+    #[arg(long)]
+    pub column: Option<String>,
+    /// Open comments (`--comments=false` closes them).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub comments: Option<bool>,
+    /// Only followers may comment (`--fans-only-comments=false`: anyone).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub fans_only_comments: Option<bool>,
 }
 
 /// Article commands.
@@ -442,11 +473,12 @@ pub enum Articles {
         #[command(flatten)]
         actor: ActorArg,
     },
-    /// Replaces a draft's content (the previous version is kept).
+    /// Replaces a draft's body and the fields given; the others keep their value
+    /// (the previous version is kept).
     Update {
         id: String,
         #[command(flatten)]
-        content: ContentArgs,
+        content: UpdateContentArgs,
         #[command(flatten)]
         actor: ActorArg,
     },

@@ -149,22 +149,18 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             created
         }
         Articles::Update { id, content, actor } => {
-            let keeps_cover = content.cover.is_none();
-            let mut content = read_content(content)?;
-            if keeps_cover {
-                // UpdateArticle replaces the whole content: without the current cover
-                // it would be dropped, and the article refused at submission.
-                let current = client
-                    .get_article(GetArticleRequest { id: id.clone() })
-                    .await
-                    .map_err(status)?
-                    .into_inner()
-                    .article
-                    .and_then(|a| a.content)
-                    .unwrap_or_default();
-                content.cover_media_id = current.cover_media_id;
-                content.cover_image_id = current.cover_image_id;
-            }
+            // UpdateArticle replaces the whole content: a field the command does not
+            // name is the draft's, else it would be dropped (the cover too, and the
+            // article then refused at submission).
+            let current = client
+                .get_article(GetArticleRequest { id: id.clone() })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .article
+                .and_then(|a| a.content)
+                .unwrap_or_default();
+            let content = updated_content(content, current)?;
             let message = UpdateArticleRequest {
                 id,
                 content: Some(content),
@@ -409,20 +405,7 @@ async fn current_version(
 
 /// Reads the body file; Markdown becomes HTML (the server sanitises it either way).
 fn read_content(args: ContentArgs) -> Result<ArticleContent, Error> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| Error::Input(format!("cannot read {}: {e}", args.file.display())))?;
-    let markdown = args
-        .file
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown"));
-    let body = if markdown {
-        let mut html = String::new();
-        pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(&text));
-        html
-    } else {
-        text
-    };
+    let body = read_body(&args.file)?;
     Ok(ArticleContent {
         title: args.title,
         author: args.author,
@@ -436,6 +419,51 @@ fn read_content(args: ContentArgs) -> Result<ArticleContent, Error> {
         // Fields the server grows (an uploaded cover, say) keep their defaults.
         ..ArticleContent::default()
     })
+}
+
+/// An update's content: the body and each field given, the draft's (`current`)
+/// value for the others; a cover given replaces an uploaded image too.
+fn updated_content(
+    args: crate::cli::UpdateContentArgs,
+    current: ArticleContent,
+) -> Result<ArticleContent, Error> {
+    let body = read_body(&args.file)?;
+    // Every field is named (no `..`): one the server grows must be decided here, not
+    // silently reset again.
+    let (cover_media_id, cover_image_id) = match args.cover {
+        Some(cover) => (cover, String::new()),
+        None => (current.cover_media_id, current.cover_image_id),
+    };
+    Ok(ArticleContent {
+        title: args.title.unwrap_or(current.title),
+        author: args.author.unwrap_or(current.author),
+        digest: args.digest.unwrap_or(current.digest),
+        body,
+        cover_media_id,
+        cover_image_id,
+        source_url: args.source_url.unwrap_or(current.source_url),
+        column: args.column.unwrap_or(current.column),
+        open_comment: args.comments.unwrap_or(current.open_comment),
+        only_fans_can_comment: args
+            .fans_only_comments
+            .unwrap_or(current.only_fans_can_comment),
+    })
+}
+
+/// A body file: Markdown (`.md`, `.markdown`) turned into HTML, or HTML as it is.
+fn read_body(file: &std::path::Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Input(format!("cannot read {}: {e}", file.display())))?;
+    let markdown = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown"));
+    if !markdown {
+        return Ok(text);
+    }
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(&text));
+    Ok(html)
 }
 
 /// `KEY=REASON` pairs.

@@ -245,6 +245,111 @@ async fn an_update_without_cover_keeps_the_drafts_cover() {
 }
 
 #[tokio::test]
+async fn an_update_keeps_every_field_it_does_not_name_and_an_empty_one_clears_it() {
+    let stack = Stack::with_content().await;
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    let created = stack
+        .json(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "create",
+                body.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--author",
+                "市水务局",
+                "--digest",
+                "周六上午停水三小时",
+                "--cover",
+                "MEDIA_COVER_1",
+                "--source-url",
+                "https://example.gov.cn/water",
+                "--column",
+                "便民通知",
+                "--comments",
+                "--fans-only-comments",
+                "--account",
+                ACCOUNT,
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let content = |shown: &serde_json::Value| shown["article"]["content"].clone();
+
+    // The body and the title given, as before: every other field as it was.
+    let fixed = write_body("本周日上午九点至十二点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                fixed.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(shown["article"]["version"], 2, "{shown}");
+    let kept = content(&shown);
+    assert!(kept["body"].as_str().unwrap().contains("周日"), "{shown}");
+    for (field, value) in [
+        ("title", serde_json::json!("停水通知")),
+        ("author", serde_json::json!("市水务局")),
+        ("digest", serde_json::json!("周六上午停水三小时")),
+        ("cover_media_id", serde_json::json!("MEDIA_COVER_1")),
+        (
+            "source_url",
+            serde_json::json!("https://example.gov.cn/water"),
+        ),
+        ("column", serde_json::json!("便民通知")),
+        ("open_comment", serde_json::json!(true)),
+        ("only_fans_can_comment", serde_json::json!(true)),
+    ] {
+        assert_eq!(kept[field], value, "{field}: {shown}");
+    }
+
+    // An empty value clears a field, =false turns a flag off; the rest (the title,
+    // not given either) stays.
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                fixed.to_str().unwrap(),
+                "--digest",
+                "",
+                "--source-url",
+                "",
+                "--fans-only-comments=false",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let changed = content(&shown);
+    assert_eq!(changed["digest"], "", "{shown}");
+    assert_eq!(changed["source_url"], "", "{shown}");
+    assert_eq!(changed["only_fans_can_comment"], false, "{shown}");
+    assert_eq!(changed["open_comment"], true, "{shown}");
+    assert_eq!(changed["title"], "停水通知", "{shown}");
+    assert_eq!(changed["author"], "市水务局", "{shown}");
+    assert_eq!(changed["column"], "便民通知", "{shown}");
+    assert_eq!(changed["cover_media_id"], "MEDIA_COVER_1", "{shown}");
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn a_review_of_a_version_read_before_an_edit_is_refused_and_of_the_current_one_passes() {
     let stack = Stack::with_content().await;
     let body = write_body("本周六上午九点至十二点停水。\n");
