@@ -2,7 +2,7 @@
 //! click, a citizen's message, … Both doors (the inbound consumer and the reply path)
 //! classify a callback here, so they always agree.
 
-use wechat::message::{Event, InboundMessage, Payload};
+use wechat::message::{Event, InboundMessage, Payload, ScanCode};
 
 /// Senders that are WeChat itself, not citizens (job-finish events).
 const SYSTEM_SENDERS: [&str; 1] = ["mphelper"];
@@ -23,7 +23,9 @@ pub enum Incoming {
         scene: Option<String>,
     },
     Unsubscribe,
-    /// A follower scanned a parametric QR code.
+    /// A follower scanned a parametric QR code: answered with the subscribe greeting,
+    /// as the same scan by someone not yet following is (WeChat opens the chat, and
+    /// silence there looks like a dead channel).
     Scan {
         scene: String,
     },
@@ -34,19 +36,23 @@ pub enum Incoming {
         longitude: f64,
         precision: Option<f64>,
     },
-    /// A `click` menu button.
+    /// A `click` menu button, or a `scancode_push` one: WeChat's client shows or opens
+    /// what was scanned by itself, so only the button's key is ours to answer.
     Click {
         key: String,
     },
-    /// Another action that opens the 48-hour window: a scan-code menu button, a
-    /// message of a type this platform does not know.
+    /// Another action that opens the 48-hour window: a message of a type this
+    /// platform does not know.
     OtherInteraction,
     /// Another event from a citizen that does not open the window (WeChat opens it
     /// for messages, follows, QR scans and the click and scan-code menus only): a
     /// link or mini-program menu, a photo or location menu (whose picture or location
     /// comes as a message of its own), an event this platform does not know.
     Activity,
-    /// A citizen's message; `text` is what rules and routing look at.
+    /// A citizen's message; `text` is what rules and routing look at. A
+    /// `scancode_waitmsg` menu button comes as one too (`menu_key`): WeChat's client
+    /// shows "消息接收中" and leaves the scan result to the account, so it is something
+    /// the citizen sends, for a rule of the button's key or else a person.
     Message(CitizenMessage),
     /// A job-finish event or another system notice: not from a citizen.
     System,
@@ -67,6 +73,9 @@ pub struct CitizenMessage {
     pub body: String,
     /// A reported location, for the follower record.
     pub location: Option<(f64, f64)>,
+    /// The key of the scan-code menu button that sent it (`scancode_waitmsg`), which
+    /// `menu_click` rules match; `None` for a message the citizen wrote.
+    pub menu_key: Option<String>,
 }
 
 impl CitizenMessage {
@@ -100,6 +109,7 @@ impl Incoming {
                 text,
                 body,
                 location: None,
+                menu_key: None,
             })
         };
         match &message.payload {
@@ -130,6 +140,7 @@ impl Incoming {
                 text: String::new(),
                 body: format!("[位置] {} ({}, {})", m.label, m.latitude, m.longitude),
                 location: Some((m.latitude, m.longitude)),
+                menu_key: None,
             }),
             Payload::Link(m) => citizen(
                 "link",
@@ -153,8 +164,16 @@ impl Incoming {
                     longitude: *longitude,
                     precision: *precision,
                 },
-                Event::Click { key } => Self::Click { key: key.clone() },
-                Event::ScanCodePush(_) | Event::ScanCodeWaitMsg(_) => Self::OtherInteraction,
+                Event::Click { key } | Event::ScanCodePush(ScanCode { key, .. }) => {
+                    Self::Click { key: key.clone() }
+                }
+                Event::ScanCodeWaitMsg(scan) => Self::Message(CitizenMessage {
+                    msg_type: "scancode".to_owned(),
+                    text: String::new(),
+                    body: format!("[扫码] {} ({})", scan.scan_result, scan.scan_type),
+                    location: None,
+                    menu_key: Some(scan.key.clone()),
+                }),
                 Event::MassSendJobFinish(_)
                 | Event::TemplateSendJobFinish(_)
                 | Event::PublishJobFinish(_) => Self::System,
@@ -184,6 +203,15 @@ impl Incoming {
             self,
             Self::System | Self::Unsubscribe | Self::Location { .. } | Self::Activity
         )
+    }
+
+    /// The menu key `menu_click` rules match: a click's, or a scan-code button's.
+    pub fn menu_key(&self) -> Option<&str> {
+        match self {
+            Self::Click { key } => Some(key),
+            Self::Message(message) => message.menu_key.as_deref(),
+            _ => None,
+        }
     }
 
     /// The citizen's message, if it is one.
@@ -369,12 +397,38 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_code_button_that_waits_is_a_message_carrying_the_result() {
+        use crate::testing::scan;
+        assert_eq!(
+            scan("SCAN_PUSH", false, "https://x.cn"),
+            Incoming::Click {
+                key: "SCAN_PUSH".into()
+            }
+        );
+        let waits = scan("SCAN_WAIT", true, "6901234567892");
+        assert!(waits.is_interaction());
+        assert_eq!(waits.menu_key(), Some("SCAN_WAIT"));
+        assert_eq!(
+            waits.message(),
+            Some(&CitizenMessage {
+                msg_type: "scancode".into(),
+                text: String::new(),
+                body: "[扫码] 6901234567892 (qrcode)".into(),
+                location: None,
+                menu_key: Some("SCAN_WAIT".into()),
+            })
+        );
+        assert_eq!(crate::testing::text("SCAN_WAIT").menu_key(), None);
+    }
+
+    #[test]
     fn a_summary_keeps_the_first_characters() {
         let m = CitizenMessage {
             msg_type: "text".into(),
             text: String::new(),
             body: "字".repeat(100),
             location: None,
+            menu_key: None,
         };
         assert_eq!(m.summary().chars().count(), 60);
     }

@@ -30,9 +30,10 @@ pub enum MatchKind {
     Contains,
     /// The message matches the regular expression.
     Regex,
-    /// A menu CLICK with this key.
+    /// A menu CLICK with this key, or a scan-code menu button (`scancode_push`,
+    /// `scancode_waitmsg`) with it.
     MenuClick,
-    /// The greeting sent on subscribe.
+    /// The greeting sent on subscribe, and when a follower scans a parametric QR code.
     Subscribe,
 }
 
@@ -415,8 +416,9 @@ impl Compiled {
             found.map(|(k, _)| k.as_str())
         }
         match (self.rule.kind, incoming) {
-            (MatchKind::Subscribe, Incoming::Subscribe { .. }) => Some(""),
-            (MatchKind::MenuClick, Incoming::Click { key }) => {
+            (MatchKind::Subscribe, Incoming::Subscribe { .. } | Incoming::Scan { .. }) => Some(""),
+            (MatchKind::MenuClick, _) => {
+                let key = incoming.menu_key()?;
                 keyword(self.keywords.iter().find(|(k, _)| k == key))
             }
             (MatchKind::Exact, Incoming::Message(_)) => {
@@ -515,8 +517,9 @@ pub fn may_be_rating(incoming: &Incoming) -> Option<u8> {
 }
 
 /// The rule that answers `incoming` whatever else is known about the citizen, if one
-/// does: the gateway answers these callbacks itself. That is a subscribe greeting, a
-/// menu click or a message a rule answers — unless the message is a lone digit, which
+/// does: the gateway answers these callbacks itself. That is a subscribe greeting (on
+/// a follow or a follower's QR scan), a menu click (or scan-code button) or a message a
+/// rule answers — unless the message is a lone digit, which
 /// may rate the citizen's last ticket (only interaction-svc knows). `decide` in
 /// interaction-svc tries a rating first and rules next, so for every callback this
 /// answers, it gives the same reply.
@@ -526,9 +529,10 @@ pub fn answer_without_state<'r>(
 ) -> Option<(&'r ReplyRule, &'r str)> {
     match incoming {
         Incoming::Message(_) if may_be_rating(incoming).is_some() => None,
-        Incoming::Message(_) | Incoming::Subscribe { .. } | Incoming::Click { .. } => {
-            rules.answer(incoming)
-        }
+        Incoming::Message(_)
+        | Incoming::Subscribe { .. }
+        | Incoming::Scan { .. }
+        | Incoming::Click { .. } => rules.answer(incoming),
         _ => None,
     }
 }
@@ -657,6 +661,37 @@ mod tests {
             Some(&ReplyContent::Text("12345".into()))
         );
         assert_eq!(said(&rules, &click("category:社保")), None);
+    }
+
+    #[test]
+    fn scan_code_buttons_are_answered_by_their_keys_rule_and_a_follower_scan_by_the_greeting() {
+        use crate::testing::scan;
+        let rules = RuleSet::new([
+            rule(MatchKind::Subscribe, &[], 0, 0, "welcome"),
+            rule(MatchKind::MenuClick, &["SCAN_PERMIT"], 0, 0, "permit"),
+            rule(MatchKind::Contains, &["http"], 0, 0, "a keyword"),
+        ]);
+        for waits in [false, true] {
+            let matched = scan("SCAN_PERMIT", waits, "https://zw.example.cn/p/1");
+            assert_eq!(
+                said(&rules, &matched),
+                Some(&ReplyContent::Text("permit".into())),
+                "waits: {waits}"
+            );
+            let other = scan("SCAN_OTHER", waits, "https://zw.example.cn/p/1");
+            assert_eq!(
+                said(&rules, &other),
+                None,
+                "waits: {waits}: no rule's words"
+            );
+        }
+        let follower = Incoming::Scan {
+            scene: "hall_3".into(),
+        };
+        assert_eq!(
+            said(&rules, &follower),
+            Some(&ReplyContent::Text("welcome".into()))
+        );
     }
 
     #[test]

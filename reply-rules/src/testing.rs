@@ -29,6 +29,7 @@ pub fn text(words: &str) -> Incoming {
         text: words.into(),
         body: words.into(),
         location: None,
+        menu_key: None,
     })
 }
 
@@ -59,6 +60,24 @@ pub fn link(title: &str) -> Incoming {
         &format!(
             "<Title><![CDATA[{title}]]></Title><Description><![CDATA[{title}]]></Description>\
              <Url><![CDATA[https://mp.weixin.qq.com/s/abc]]></Url><MsgId>12</MsgId>"
+        ),
+    )
+}
+
+/// A `scancode_push` (`waits` false) or `scancode_waitmsg` menu button `key`'s scan
+/// of `result`.
+pub fn scan(key: &str, waits: bool, result: &str) -> Incoming {
+    let event = if waits {
+        "scancode_waitmsg"
+    } else {
+        "scancode_push"
+    };
+    callback(
+        "event",
+        &format!(
+            "<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey>\
+             <ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>\
+             <ScanResult><![CDATA[{result}]]></ScanResult></ScanCodeInfo>"
         ),
     )
 }

@@ -139,18 +139,22 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
                     ..nothing
                 };
             }
+            // A scan-code button's result is a menu action, like a click: a rule of its
+            // key that answers it fully adds nothing to the citizen's active ticket, and
+            // it asks no directory answer again.
+            let from_menu = message.menu_key.is_some();
             if let Some((rule, matched)) = rules.answer(incoming) {
                 return Decision {
                     reply: Reply::Rule(rule.reply.clone()),
                     ticket: !rule.resolves,
-                    joins_active: rule.resolves,
+                    joins_active: rule.resolves && !from_menu,
                     answered: Some(by_rule(rule, matched)),
                     ..nothing
                 };
             }
-            let pending = facts
-                .pending
-                .filter(|p| p.event_id != facts.event_id && p.is_followed_by(facts.at));
+            let pending = facts.pending.filter(|p| {
+                !from_menu && p.event_id != facts.event_id && p.is_followed_by(facts.at)
+            });
             let service = facts
                 .directory
                 .and_then(|d| d.answer(&message.text))
@@ -176,7 +180,7 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
                 },
             }
         }
-        Incoming::Subscribe { .. } => match rules.answer(incoming) {
+        Incoming::Subscribe { .. } | Incoming::Scan { .. } => match rules.answer(incoming) {
             Some((rule, matched)) => Decision {
                 reply: Reply::Rule(rule.reply.clone()),
                 answered: Some(by_rule(rule, matched)),
@@ -342,6 +346,7 @@ mod tests {
             text: String::new(),
             body: "[语音] media_id=m".into(),
             location: None,
+            menu_key: None,
         });
         assert_eq!(
             decide(&RuleSet::default(), &silent, true),
@@ -374,6 +379,49 @@ mod tests {
             assert_eq!(decision.reply, Reply::Acknowledgement, "{incoming:?}");
             assert!(decision.ticket && decision.answered.is_none() && decision.rating.is_none());
         }
+    }
+
+    #[test]
+    fn a_scan_code_button_gets_its_keys_rule_or_a_person_and_a_follower_scan_the_greeting() {
+        use reply_rules::testing::scan;
+        let rules = RuleSet::new([
+            rule(MatchKind::Subscribe, &[], 0, 0, "welcome"),
+            rule(MatchKind::MenuClick, &["SCAN_PERMIT"], 0, 0, "permit"),
+        ]);
+        let directory = small_directory();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let pending = PendingAnswer {
+            event_id: "first".into(),
+            service_id: uuid::Uuid::from_u128(1),
+            service_name: "公积金提取".into(),
+            msg_type: "text".into(),
+            body: "公积金怎么提取".into(),
+            answered_at: at,
+        };
+        let facts = with_directory(&directory, Some(&pending), at);
+        let decide = |incoming: &Incoming| super::decide(&rules, incoming, &facts);
+
+        // A rule of the button's key answers either kind, and opens or joins nothing.
+        for waits in [false, true] {
+            let decision = decide(&scan("SCAN_PERMIT", waits, "社保卡"));
+            assert_eq!(decision.reply, said("permit"), "waits: {waits}");
+            assert!(!decision.ticket && !decision.joins_active, "waits: {waits}");
+        }
+        // Without one, a button that waits for the account's answer reaches a person
+        // with the result (no earlier question brought along); a push button's result
+        // was shown by WeChat's client.
+        let decision = decide(&scan("SCAN_REPORT", true, "LAMP-0423"));
+        assert_eq!(decision.reply, Reply::Acknowledgement);
+        assert!(decision.ticket && !decision.asked_again);
+        let decision = decide(&scan("SCAN_REPORT", false, "LAMP-0423"));
+        assert_eq!((decision.reply, decision.ticket), (Reply::Nothing, false));
+
+        let follower = Incoming::Scan {
+            scene: "hall_3".into(),
+        };
+        let decision = decide(&follower);
+        assert_eq!(decision.reply, said("welcome"));
+        assert!(!decision.ticket);
     }
 
     #[test]
@@ -641,7 +689,7 @@ mod tests {
                 ]),
                 1..3,
             ),
-            shape in 0..6u8,
+            shape in 0..9u8,
             rating_requested: bool,
             with_directory: bool,
             pending_service in proptest::option::of(1..4u128),
@@ -660,6 +708,9 @@ mod tests {
                 2 => Incoming::Click { key: said },
                 3 => reply_rules::testing::location(&said),
                 4 => reply_rules::testing::link(&said),
+                5 => reply_rules::testing::scan(&said, false, &said),
+                6 => reply_rules::testing::scan(&said, true, &said),
+                7 => Incoming::Scan { scene: said },
                 _ => Incoming::Subscribe { scene: None },
             };
             let directory = small_directory();

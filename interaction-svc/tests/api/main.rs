@@ -24,6 +24,7 @@ mod ratings;
 mod reply_path;
 mod retention;
 mod rules;
+mod scans;
 mod slow_watcher;
 mod slow_wechat;
 mod startup;
