@@ -6,20 +6,31 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use super::calendar::window_closes_at;
 
-/// Added when the promised date is after the citizen's 48-hour window closes: an
-/// answer sent later is held until they write again (`delivery`), and they cannot
-/// know that unless told (domain.md §2: the first reply lands inside the window in
-/// any case, so the acknowledgement is the one chance to say it).
-pub const WRITE_AFTER_THE_DATE: &str = "因微信平台仅能在您留言后48小时内向您发送消息，请于上述时间后向本公众号发送任意消息，以接收答复。";
+/// How the hint to write again begins. It is added when the ticket may be answered
+/// after the citizen's 48-hour window closes: an answer sent later is held until they
+/// write again (`delivery`), and they cannot know that unless told (domain.md §2: the
+/// first reply lands inside the window in any case, so the acknowledgement is the
+/// one chance to say it).
+pub const WRITE_AGAIN: &str = "因微信平台仅能在您留言后48小时内向您发送消息，";
 
-/// What follows an acknowledgement promising `deadline` for a message received at
-/// `arrived`: [`WRITE_AFTER_THE_DATE`] when the date falls after the window the
-/// message opens, else nothing.
-pub fn write_again_hint(deadline: DateTime<Utc>, arrived: DateTime<Utc>) -> &'static str {
-    if deadline > window_closes_at(arrived) {
-        WRITE_AFTER_THE_DATE
+/// What follows an acknowledgement for a message received at `arrived` on a ticket to
+/// be resolved by `resolve_due_at`: the hint to send any message after that date
+/// (shown in the office's local time) when the date falls after the window the
+/// message opens, else nothing. The resolve deadline, not the acknowledgement date
+/// the acknowledgement promises: a ticket acknowledged inside the window may still be
+/// answered after it, within its resolve limit, and that answer is held as well.
+pub fn write_again_hint(
+    resolve_due_at: DateTime<Utc>,
+    arrived: DateTime<Utc>,
+    offset: FixedOffset,
+) -> String {
+    if resolve_due_at > window_closes_at(arrived) {
+        format!(
+            "{WRITE_AGAIN}如届时未收到答复，请于{}后向本公众号发送任意消息，以接收答复。",
+            local_deadline(resolve_due_at, offset)
+        )
     } else {
-        ""
+        String::new()
     }
 }
 

@@ -45,33 +45,34 @@ impl Intake {
     pub fn acknowledgement(&self, placement: &Placement) -> String {
         self.opened_acknowledgement(
             &placement.route.department,
-            placement.deadlines.acknowledge_due_at,
+            &placement.deadlines,
             placement.arrived,
         )
     }
 
     /// The acknowledgement of a ticket opened for `department` by a message received
-    /// at `arrived`, to be acknowledged by `acknowledge_due_at`; a date past the
+    /// at `arrived`, promising its acknowledgement date; a resolve deadline past the
     /// message's 48-hour window comes with the hint to write again after it.
     pub fn opened_acknowledgement(
         &self,
         department: &str,
-        acknowledge_due_at: DateTime<Utc>,
+        deadlines: &Deadlines,
         arrived: DateTime<Utc>,
     ) -> String {
+        let offset = self.policy.calendar.offset();
         let promise = default_reply::acknowledgement(
             self.departments.display(department),
-            acknowledge_due_at,
-            self.policy.calendar.offset(),
+            deadlines.acknowledge_due_at,
+            offset,
         );
-        promise + default_reply::write_again_hint(acknowledge_due_at, arrived)
+        promise + &default_reply::write_again_hint(deadlines.resolve_due_at, arrived, offset)
     }
 
     /// The acknowledgement for a message received at `arrived` that joins the
     /// citizen's active ticket (of `department`, in `state`, with `deadlines`): the
     /// consumer adds it to that ticket, so the citizen is told that ticket's
-    /// department and deadline, not a new one's (with the hint to write again after a
-    /// date past the message's 48-hour window).
+    /// department and deadline, not a new one's (with the hint to write again after its
+    /// resolve deadline when that is past the message's 48-hour window).
     pub fn joined_acknowledgement(
         &self,
         department: &str,
@@ -80,12 +81,13 @@ impl Intake {
         arrived: DateTime<Utc>,
     ) -> String {
         let due = next_due(state, deadlines);
+        let offset = self.policy.calendar.offset();
         let promise = default_reply::joined_acknowledgement(
             self.departments.display(department),
             (due > arrived).then_some(due),
-            self.policy.calendar.offset(),
+            offset,
         );
-        promise + default_reply::write_again_hint(due, arrived)
+        promise + &default_reply::write_again_hint(deadlines.resolve_due_at, arrived, offset)
     }
 }
 
@@ -132,9 +134,10 @@ mod tests {
     }
 
     #[test]
-    fn a_promise_past_the_48_hour_window_tells_the_citizen_to_write_again_after_it() {
-        use super::super::calendar::WorkCalendar;
-        use super::super::default_reply::WRITE_AFTER_THE_DATE;
+    fn a_ticket_resolved_after_the_48_hour_window_tells_the_citizen_to_write_again_after_its_date()
+    {
+        use super::super::calendar::{TimeLimit, WorkCalendar};
+        use super::super::default_reply::WRITE_AGAIN;
         // National Day week 2026: Oct 1–7 off.
         let calendar = WorkCalendar::new(
             chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
@@ -158,33 +161,69 @@ mod tests {
             intake.acknowledgement(&placement)
         };
 
-        // Thursday Oct 1, 10:00 in China: answered by Friday Oct 9, a week away.
+        // Thursday Oct 1, 10:00 in China: acknowledged by Friday Oct 9, resolved
+        // (3 working days) by Tuesday Oct 13: write after that date.
         let holiday = placed("2026-10-01T02:00:00Z");
-        assert!(holiday.contains("2026年10月9日17:30"), "{holiday}");
-        assert!(holiday.ends_with(WRITE_AFTER_THE_DATE), "{holiday}");
-        // Monday Nov 23, 10:00: answered by Tuesday 17:30, inside the window.
+        assert!(
+            holiday.contains("将于2026年10月9日17:30前答复您"),
+            "{holiday}"
+        );
+        assert!(holiday.contains(WRITE_AGAIN), "{holiday}");
+        assert!(
+            holiday.ends_with("请于2026年10月13日17:30后向本公众号发送任意消息，以接收答复。"),
+            "{holiday}"
+        );
+        // Monday Nov 23, 10:00: acknowledged by Tuesday 17:30, inside the window, but
+        // the answer may come up to Thursday 17:30 (3 working days), after it: such an
+        // answer is held too, so the citizen is told to write after Thursday.
         let weekday = placed("2026-11-23T02:00:00Z");
-        assert!(weekday.contains("2026年11月24日17:30"), "{weekday}");
-        assert!(!weekday.contains(WRITE_AFTER_THE_DATE), "{weekday}");
+        assert!(
+            weekday.contains("将于2026年11月24日17:30前答复您"),
+            "{weekday}"
+        );
+        assert!(
+            weekday.ends_with("请于2026年11月26日17:30后向本公众号发送任意消息，以接收答复。"),
+            "{weekday}"
+        );
+        // An emergency, resolved within 2 hours, is answered inside the window.
+        let emergency = Intake {
+            policy: DeadlinePolicy {
+                resolve: Default::default(),
+                default_resolve: TimeLimit::Hours(2),
+                ..intake.policy.clone()
+            },
+            ..intake.clone()
+        };
+        let placement = emergency.place(
+            &RoutingTable::default(),
+            "着火了",
+            at("2026-11-23T02:00:00Z"),
+        );
+        let told = emergency.acknowledgement(&placement);
+        assert!(!told.contains(WRITE_AGAIN), "{told}");
 
-        // A follow-up joining a ticket due after the window is told the same.
+        // A follow-up joining a ticket resolved after its window is told the same;
+        // one after the resolve deadline is not (no date left to name).
         let deadlines = intake
             .policy
             .deadlines(at("2026-10-01T02:00:00Z"), "consultation");
         let joined = intake.joined_acknowledgement(
             "citizen-services",
-            TicketState::Open,
+            TicketState::Acknowledged,
             &deadlines,
-            at("2026-10-02T02:00:00Z"),
+            at("2026-10-09T02:00:00Z"),
         );
-        assert!(joined.ends_with(WRITE_AFTER_THE_DATE), "{joined}");
+        assert!(
+            joined.ends_with("请于2026年10月13日17:30后向本公众号发送任意消息，以接收答复。"),
+            "{joined}"
+        );
         let late = intake.joined_acknowledgement(
             "citizen-services",
-            TicketState::Open,
+            TicketState::Acknowledged,
             &deadlines,
-            at("2026-10-08T02:00:00Z"),
+            at("2026-10-14T02:00:00Z"),
         );
-        assert!(!late.contains(WRITE_AFTER_THE_DATE), "{late}");
+        assert!(!late.contains(WRITE_AGAIN), "{late}");
     }
 
     #[test]
@@ -226,7 +265,13 @@ mod tests {
             acknowledged.contains("2026年11月27日17:30"),
             "{acknowledged}"
         );
-        assert!(late.ends_with("将尽快答复您。"), "{late}");
-        assert!(!late.contains("2026年"), "{late}");
+        // The passed acknowledgement date is not promised again; the hint to write
+        // again names the resolve deadline, still ahead.
+        assert!(late.contains("将尽快答复您。"), "{late}");
+        assert!(!late.contains("2026年11月24日"), "{late}");
+        assert!(
+            late.ends_with("请于2026年11月27日17:30后向本公众号发送任意消息，以接收答复。"),
+            "{late}"
+        );
     }
 }

@@ -173,18 +173,14 @@ pub fn acknowledgement_of(
     opened: bool,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, sqlx::Error> {
+    let deadlines = Deadlines {
+        acknowledge_due_at: ticket.acknowledge_due_at,
+        resolve_due_at: ticket.resolve_due_at,
+    };
     Ok(if opened {
-        intake.opened_acknowledgement(&ticket.department, ticket.acknowledge_due_at, at)
+        intake.opened_acknowledgement(&ticket.department, &deadlines, at)
     } else {
-        intake.joined_acknowledgement(
-            &ticket.department,
-            ticket.state()?,
-            &Deadlines {
-                acknowledge_due_at: ticket.acknowledge_due_at,
-                resolve_due_at: ticket.resolve_due_at,
-            },
-            at,
-        )
+        intake.joined_acknowledgement(&ticket.department, ticket.state()?, &deadlines, at)
     })
 }
 

@@ -439,7 +439,11 @@ async fn a_citizens_message_becomes_a_routed_ticket_that_the_department_answers_
     assert_eq!(
         acknowledgement,
         default_reply::acknowledgement(DEPARTMENT, due, china)
-            + default_reply::write_again_hint(due, utc(opened.opened_at)),
+            + &default_reply::write_again_hint(
+                utc(opened.resolve_due_at),
+                utc(opened.opened_at),
+                china
+            ),
         "the citizen is told who has it and by when (and, on a Friday, to write again)"
     );
     let listed = platform.tickets_of(&citizen.openid).await;
