@@ -30,6 +30,7 @@ use crate::domain::search::Segmenter;
 use crate::domain::version::{self, ReviewStep, VersionOutcome};
 use crate::store::articles::{self as store, ArticleRow, Audit, Claimed, ListFilter, NewArticle};
 use crate::store::lexicon as ledger;
+use crate::store::messages;
 
 /// Sends that fail transiently are retried this many times, with backoff.
 const MAX_ATTEMPTS: i32 = 5;
@@ -424,6 +425,15 @@ impl Articles {
     ) -> Result<ArticleView, AppError> {
         let at = send.at;
         let mut tx = self.db.begin().await?;
+        if action == Action::Return {
+            // A return may take the article out of its message and close the others
+            // up: the message and its articles are locked first, in the order
+            // ComposeMessage and a send take them.
+            if let Some(message) = store::get(&self.db, id).await?.and_then(|r| r.message_id) {
+                messages::lock(&mut tx, message).await?;
+                messages::lock_articles(&mut tx, message).await?;
+            }
+        }
         let row = self.lock_visible(&mut tx, who, id).await?;
         review::check_read_version(read_version, row.version)?;
         if action == Action::Submit {
@@ -522,12 +532,9 @@ impl Articles {
         }
         if action == Action::Return {
             // A message goes out whole: a draft in it would hold every other back.
-            if let (Some(message), Some(position)) = (row.message_id, row.message_position) {
-                return Err(review::ReviewError::ReturnInMessage {
-                    position,
-                    message: message.to_string(),
-                }
-                .into());
+            if let Some(message) = row.message_id {
+                self.take_out_of_message(&mut tx, who, &row, message)
+                    .await?;
             }
             // The schedule is cancelled, as CancelSchedule does.
             store::set_schedule(&mut tx, id, None).await?;
@@ -1061,6 +1068,109 @@ impl Articles {
                 event.message_index = message_index(row);
             }
             announce(tx, &self.segmenter, row, event, &Uuid::now_v7().to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes an article being returned for revision out of its message. The others
+    /// stay approved (or failed) and close up in their order, the next one the
+    /// headline if the headline is returned; the message's WeChat draft is forgotten,
+    /// and its schedule cancelled (a mass send's reservation given back), so nothing
+    /// goes out that the publisher did not compose: they recompose it (the revised
+    /// article back in once approved again) or send it as it now is. A message left
+    /// empty is deleted. Not once its headline is with WeChat or sent.
+    async fn take_out_of_message(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        who: &Who,
+        row: &ArticleRow,
+        message: Uuid,
+    ) -> Result<(), AppError> {
+        let members = messages::articles(&mut **tx, message).await?;
+        if let Some(head) = members.first().filter(|h| h.message_position == Some(1))
+            && !matches!(
+                head.state(),
+                ArticleState::Approved | ArticleState::Scheduled | ArticleState::Failed
+            )
+        {
+            return Err(AppError::MessageGoingOut {
+                message: message.to_string(),
+                headline: head.id.to_string(),
+                state: head.state(),
+            });
+        }
+        let total = members.len();
+        messages::take_out(tx, row.id).await?;
+        store::audit(
+            tx,
+            &Audit {
+                article_id: row.id,
+                action: "compose",
+                from: row.state(),
+                to: row.state(),
+                actor: &who.actor.id,
+                role: &who.role_name(),
+                version: row.version,
+                stage: None,
+                comment: &format!(
+                    "taken out of message {message} (article {} of {total}) to be revised",
+                    row.message_position.unwrap_or_default()
+                ),
+            },
+        )
+        .await?;
+        let rest: Vec<ArticleRow> = members.into_iter().filter(|m| m.id != row.id).collect();
+        if rest.is_empty() {
+            messages::delete(tx, message).await?;
+            return Ok(());
+        }
+        for (i, member) in rest.iter().enumerate() {
+            let position = i as i16 + 1;
+            // In order, each into the place just freed: (message, position) is unique.
+            messages::place(tx, member.id, message, position).await?;
+            store::audit(
+                tx,
+                &Audit {
+                    article_id: member.id,
+                    action: "compose",
+                    from: member.state(),
+                    to: member.state(),
+                    actor: &who.actor.id,
+                    role: &who.role_name(),
+                    version: member.version,
+                    stage: None,
+                    comment: &format!(
+                        "article {position} of {} in message {message}: article {} was \
+                         returned for revision and taken out",
+                        rest.len(),
+                        row.id
+                    ),
+                },
+            )
+            .await?;
+            if member.state() == ArticleState::Scheduled {
+                store::set_schedule(tx, member.id, None).await?;
+                ledger::release(&mut **tx, member.id).await?;
+                self.apply(
+                    tx,
+                    member,
+                    &Action::CancelSchedule,
+                    Decision {
+                        next: ArticleState::Approved,
+                        stage: None,
+                    },
+                    &who.actor.id,
+                    &who.role_name(),
+                    &format!(
+                        "the message's article {} was returned for revision: recompose \
+                         the message and schedule it again",
+                        row.id
+                    ),
+                    None,
+                    None,
+                )
+                .await?;
+            }
         }
         Ok(())
     }

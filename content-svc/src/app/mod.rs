@@ -20,7 +20,7 @@ use crate::domain::article::ArticleInputError;
 use crate::domain::media::ImageError;
 use crate::domain::quota::{QuotaExhausted, RateLimited};
 use crate::domain::request::RequestIdError;
-use crate::domain::review::ReviewError;
+use crate::domain::review::{ArticleState, ReviewError};
 use crate::domain::screening::LexiconError;
 use crate::domain::service::ServiceError;
 
@@ -32,6 +32,16 @@ pub enum AppError {
     /// No such article, or one the caller may not see (indistinguishable on purpose).
     #[error("article not found")]
     NotFound,
+    /// An article of a message whose headline is with WeChat or sent cannot leave it.
+    #[error(
+        "the article's message {message} is {state} (its headline {headline}); an article \
+         of it can no longer be returned for revision"
+    )]
+    MessageGoingOut {
+        message: String,
+        headline: String,
+        state: ArticleState,
+    },
     /// The article (which the caller sees) never had this version.
     #[error("the article has no version {0}")]
     VersionNotFound(i32),

@@ -50,7 +50,9 @@ impl From<GrpcError> for Status {
                 AppError::Image(_) => ErrorCode::InvalidArgument,
                 AppError::Request(RequestIdError::Gone { .. }) => ErrorCode::NotFound,
                 AppError::Request(_) => ErrorCode::InvalidArgument,
-                AppError::Wechat(_) => ErrorCode::FailedPrecondition,
+                AppError::Wechat(_) | AppError::MessageGoingOut { .. } => {
+                    ErrorCode::FailedPrecondition
+                }
                 // ErrorCode::status logs the detail and answers a generic message.
                 AppError::Database(_) => ErrorCode::Internal,
             },

@@ -103,3 +103,33 @@ pub async fn place(
         .await?;
     Ok(())
 }
+
+/// Locks a message's articles in position order, as every path that moves several
+/// of them does, so two such transactions wait for each other instead of deadlocking.
+pub async fn lock_articles(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT id FROM articles WHERE message_id = $1 ORDER BY message_position FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Takes one article out of its message (its draft of the message forgotten).
+pub async fn take_out(
+    tx: &mut Transaction<'_, Postgres>,
+    article: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET message_id = NULL, message_position = NULL, media_id = NULL, updated_at = now()
+          WHERE id = $1",
+    )
+    .bind(article)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
