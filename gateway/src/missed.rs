@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use platform::nats::{Namespace, StreamSpec};
 use proto::events::v1::{EventHeader, ReplyMissed};
+use reply_rules::Incoming;
+use wechat::message::InboundMessage;
 
 use crate::event::InboundEvent;
 use crate::reply::ReplyOutcome;
@@ -26,11 +28,17 @@ pub const WECHAT_MISSED_REPLIES: StreamSpec = StreamSpec {
 /// stored once inside the duplicate window (interaction-svc sends once regardless).
 pub const MESSAGE_ID_SUFFIX: &str = ":reply_missed";
 
-/// Whether a callback that got `outcome` from the reply path leaves a marker: the
+/// Whether `message`, which got `outcome` from the reply path, leaves a marker: the
 /// reply was wanted and may exist, but did not come back. A deliberate `no_reply`,
 /// an `invalid` reply (WeChat would refuse it as a message too) and edge answers
-/// (never asked, never missed) leave none.
-pub fn is_missed(outcome: ReplyOutcome) -> bool {
+/// (never asked, never missed) leave none; nor does a system sender's callback (a
+/// job-finish event): interaction-svc records nothing for it, and would wait for it
+/// until the marker was dead-lettered.
+pub fn leaves_marker(message: &InboundMessage, outcome: ReplyOutcome) -> bool {
+    is_missed(outcome) && Incoming::of(message).is_from_citizen()
+}
+
+fn is_missed(outcome: ReplyOutcome) -> bool {
     matches!(
         outcome,
         ReplyOutcome::Timeout | ReplyOutcome::NoResponder | ReplyOutcome::Error
@@ -86,6 +94,30 @@ mod tests {
         assert_eq!(header.event_id, "city:oUser1:42");
         assert_eq!(header.occurred_at.unwrap().seconds, 1_700_000_000);
         assert_eq!(missed.reason, "timeout");
+    }
+
+    #[test]
+    fn a_system_senders_callback_leaves_no_marker() {
+        let event = |from: &str, inner: &str| {
+            let xml = format!(
+                "<xml><ToUserName>gh_city</ToUserName><FromUserName>{from}</FromUserName>\
+                 <CreateTime>1700000000</CreateTime>{inner}</xml>"
+            );
+            InboundMessage::parse(xml.as_bytes()).unwrap()
+        };
+        let text = event(
+            "oUser1",
+            "<MsgType>text</MsgType><Content>hi</Content><MsgId>42</MsgId>",
+        );
+        let job = event(
+            "mphelper",
+            "<MsgType>event</MsgType><Event>PUBLISHJOBFINISH</Event>\
+             <PublishEventInfo><publish_id>1</publish_id><publish_status>0</publish_status>\
+             </PublishEventInfo>",
+        );
+        assert!(leaves_marker(&text, ReplyOutcome::NoResponder));
+        assert!(!leaves_marker(&text, ReplyOutcome::NoReply));
+        assert!(!leaves_marker(&job, ReplyOutcome::NoResponder));
     }
 
     #[test]

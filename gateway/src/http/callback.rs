@@ -253,7 +253,7 @@ async fn handle(
         other => other,
     };
     if let Fetched::Nothing(missed) = fetched
-        && crate::missed::is_missed(missed)
+        && crate::missed::leaves_marker(&message, missed)
     {
         // The reply was wanted but did not come back: interaction-svc sends it
         // through the customer-service API once this marker is durable. Awaited

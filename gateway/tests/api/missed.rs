@@ -99,3 +99,18 @@ async fn a_reply_slower_than_the_budget_is_marked_missed_and_one_in_time_or_none
     assert_eq!(markers.len(), 1);
     assert_eq!(markers[0].2.reason, "timeout");
 }
+
+#[tokio::test]
+async fn a_job_finish_event_without_a_responder_leaves_no_marker() {
+    let app = spawn_app().await;
+    let sample = samples::all()
+        .into_iter()
+        .find(|s| s.name == "PUBLISHJOBFINISH")
+        .unwrap();
+    let (status, body) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&sample.xml))
+        .await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    assert_eq!(app.stored().await.len(), 1);
+    assert!(markers(&app).await.is_empty());
+}
