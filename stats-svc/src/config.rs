@@ -9,6 +9,7 @@ use platform::service::{ServiceConfig, ServiceDefaults};
 use platform::{ConfigError, Env};
 
 use crate::domain::inspection::InspectionRules;
+use crate::domain::install::Install;
 use crate::domain::rollup::CHINA_STANDARD_TIME;
 
 /// The service's name, database and default ports (see the README's ports table).
@@ -36,6 +37,9 @@ pub struct StatsSettings {
     /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30),
     /// `ALARM_REPLY_PATH_HOURS` (3), `ALARM_REPLY_PATH_MESSAGES` (5).
     pub rules: InspectionRules,
+    /// `WECHAT_ACCOUNTS`: the accounts the lists and the inspection hold to (unnamed
+    /// when the variable is unset and the demo account stands in).
+    pub install: Install,
     /// `INSPECTION_INTERVAL` (default 1h): how often the checks run.
     pub inspection_interval: Duration,
     /// `OUTBOX_POLL_INTERVAL` (default 5s): the relay's safety-net poll.
@@ -106,8 +110,15 @@ impl StatsSettings {
                 "must be between 0 and 1",
             ));
         }
+        let accounts = WechatAccounts::from_env(env)?;
+        let install = if accounts.is_demo() {
+            Install::unnamed()
+        } else {
+            Install::named(accounts.iter().map(|a| a.id().to_string()))
+        };
         Ok(Self {
             office,
+            install,
             rules: InspectionRules {
                 stale_after_days: bounded("ALARM_STALE_DAYS", defaults.stale_after_days, 366)?,
                 interaction_days: bounded(
@@ -134,7 +145,7 @@ impl StatsSettings {
             },
             inspection_interval: env.period_or("INSPECTION_INTERVAL", Duration::from_secs(3600))?,
             outbox_poll: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(5))?,
-            datacube: DatacubeSettings::from_env(env)?,
+            datacube: DatacubeSettings::from_env(env, &accounts)?,
             http_addr: env.parse_or("HTTP_ADDR", ([127, 0, 0, 1], 8083).into())?,
             trust_loopback: env.parse_or("DASHBOARD_TRUST_LOOPBACK", true)?,
         })
@@ -142,10 +153,9 @@ impl StatsSettings {
 }
 
 impl DatacubeSettings {
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    fn from_env(env: &Env, accounts: &WechatAccounts) -> Result<Self, ConfigError> {
         let interval = env.duration_or("DATACUBE_INTERVAL", Duration::from_secs(3600))?;
         let base_url = env.get("WECHAT_API_BASE_URL").map(str::to_owned);
-        let accounts = WechatAccounts::from_env(env)?;
         // Secrets are read only when the job runs. The demo account (WECHAT_ACCOUNTS
         // unset) is no real account: against the real WeChat it could only be refused,
         // and a test or a laptop would call out to the internet on every start (and
@@ -226,6 +236,18 @@ mod tests {
         .unwrap();
         assert_eq!(sim.stats.datacube.accounts.len(), 1);
         assert_eq!(sim.stats.datacube.base_url, "http://127.0.0.1:9100");
+    }
+
+    #[test]
+    fn the_install_names_the_configured_accounts_and_none_for_the_demo() {
+        let demo = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert!(!demo.stats.install.is_named());
+        let named = Config::from_env(&Env::from_pairs([
+            ("WECHAT_ACCOUNTS", "chenzhou,yizhang"),
+            ("DATACUBE_INTERVAL", "0s"),
+        ]))
+        .unwrap();
+        assert_eq!(named.stats.install, Install::named(["chenzhou", "yizhang"]));
     }
 
     #[test]

@@ -165,6 +165,7 @@ impl Application {
         self.runtime.drain.spawn(inspection::run(
             db.clone(),
             self.settings.rules,
+            self.settings.install.clone(),
             self.clock.clone(),
             office,
             self.settings.inspection_interval,

@@ -17,6 +17,7 @@ use crate::domain::autoreply::AutoReplySource;
 use crate::domain::inspection::{
     AccountState, InspectionRules, ReplyPath, days_since, reply_path_window,
 };
+use crate::domain::install::Install;
 use crate::domain::rollup::{Metric, office_day};
 use crate::domain::wci::WciVersion;
 use crate::store::alarms::{self, AlarmRow};
@@ -197,6 +198,7 @@ pub struct AccountLine {
 pub async fn overview(
     db: &PgPool,
     rules: &InspectionRules,
+    install: &Install,
     accounts: Option<&[String]>,
     now: DateTime<Utc>,
     office: FixedOffset,
@@ -228,6 +230,10 @@ pub async fn overview(
     };
     for account in articles::inbound_accounts(db).await? {
         lines.entry(account).or_insert_with(blank);
+    }
+    // However silent: nothing heard of it is what the page must show.
+    for account in install.accounts() {
+        lines.entry(account.to_owned()).or_insert_with(blank);
     }
     for account in articles::datacube_accounts(db, datacube_since(today)).await? {
         lines.entry(account).or_insert_with(blank);
@@ -285,14 +291,18 @@ pub async fn overview(
         };
         line.interaction_ok = rules.interaction_ok(&state);
     }
-    // An account out of the install (silent for a month) is not checked by the job
-    // either (`inspection::silent_since`).
+    // The accounts the job checks, no other (`Install::checks`): an account out of the
+    // install is not named, or (none named) silent for a month.
     let listed: Vec<String> = lines.keys().cloned().collect();
-    let gone = articles::last_seen_before(db, &listed, silent_since(today)).await?;
+    let silent = if install.is_named() {
+        Vec::new()
+    } else {
+        articles::last_seen_before(db, &listed, silent_since(today)).await?
+    };
     let lines = lines
         .into_iter()
         .filter(|(account, _)| accounts.is_none_or(|scope| scope.contains(account)))
-        .filter(|(account, _)| !gone.contains(account))
+        .filter(|(account, _)| install.checks(account, silent.contains(account)))
         .map(|(account, readiness)| AccountLine { account, readiness })
         .collect();
     let alarms = alarms::list(db, accounts, today - Days::new(29), today).await?;
@@ -304,12 +314,13 @@ pub async fn overview(
 pub async fn ranking_page(
     db: &PgPool,
     accounts: Option<&[String]>,
+    install: &Install,
     month: NaiveDate,
     version: WciVersion,
     now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<(Ranking, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
     let trend = monthly_rankings(db, accounts, month, 6, version).await?;
-    let ranking = monthly_ranking(db, accounts, month, version, now, office).await?;
+    let ranking = monthly_ranking(db, accounts, install, month, version, now, office).await?;
     Ok((ranking, trend))
 }

@@ -14,6 +14,7 @@ use crate::domain::AccountId;
 use crate::domain::inspection::{
     AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
 };
+use crate::domain::install::Install;
 use crate::domain::rollup::{Metric, office_day};
 use crate::store::{alarms, articles, rollups};
 
@@ -147,14 +148,36 @@ pub fn datacube_since(today: NaiveDate) -> NaiveDate {
     today - Days::new(7)
 }
 
-/// An account nothing was heard of since before this day (no callback, ticket,
-/// datacube figure or article in the 30 days before `today`) is taken to be out of the
-/// install and is not checked: a removed account would otherwise raise the update-gap
-/// alarm every day for ever. A month, not `ALARM_STALE_DAYS`: an account silent in
+/// Where the install names no accounts (`WECHAT_ACCOUNTS` unset), an account nothing
+/// was heard of since before this day (no callback, ticket, datacube figure or article
+/// in the 30 days before `today`) is taken to be out of the install and is not checked:
+/// a removed account would otherwise raise the update-gap alarm every day for ever.
+/// Where it names them, the names decide ([`Install::checks`]). A month, not `ALARM_STALE_DAYS`: an account silent in
 /// every way (no datacube, followers who never write) still raises it for the weeks
 /// after its stale limit.
 pub fn silent_since(today: NaiveDate) -> NaiveDate {
     today - Days::new(30)
+}
+
+/// The accounts the inspection checks on `today` (and `/` shows): every account the
+/// install names, heard of or not; without names, every account heard of but those
+/// silent since [`silent_since`].
+pub async fn checked_accounts(
+    db: &PgPool,
+    install: &Install,
+    today: NaiveDate,
+) -> Result<Vec<String>, AppError> {
+    let mut accounts = articles::known_accounts(db, datacube_since(today)).await?;
+    accounts.extend(install.accounts().map(str::to_owned));
+    accounts.sort();
+    accounts.dedup();
+    let silent = if install.is_named() {
+        Vec::new()
+    } else {
+        articles::last_seen_before(db, &accounts, silent_since(today)).await?
+    };
+    accounts.retain(|account| install.checks(account, silent.contains(account)));
+    Ok(accounts)
 }
 
 /// Whether a ticket was acknowledged, replied to or closed by `at`.
@@ -224,17 +247,13 @@ pub fn reply_paths(
 pub async fn run_checks(
     db: &PgPool,
     rules: &InspectionRules,
+    install: &Install,
     today: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<usize, AppError> {
     let mut raised = 0;
-    let known = articles::known_accounts(db, datacube_since(today)).await?;
-    let gone = articles::last_seen_before(db, &known, silent_since(today)).await?;
-    for account in known {
-        if gone.contains(&account) {
-            continue;
-        }
+    for account in checked_accounts(db, install, today).await? {
         let Ok(account) = AccountId::parse(account.as_str()) else {
             continue;
         };

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::figures::{self, FigureEntry};
+use crate::domain::install::Install;
 use crate::domain::reach::{
     CubeApi, article_pull_awaited, article_pull_began_within, article_pull_behind,
     figures_final_on, period_provisional,
@@ -81,6 +82,7 @@ pub fn week_span(day: NaiveDate) -> (NaiveDate, NaiveDate) {
 pub async fn monthly_ranking(
     db: &PgPool,
     accounts: Option<&[String]>,
+    install: &Install,
     first: NaiveDate,
     version: WciVersion,
     now: DateTime<Utc>,
@@ -90,6 +92,7 @@ pub async fn monthly_ranking(
     ranking(
         db,
         accounts,
+        install,
         from,
         to,
         time_base(30, true),
@@ -104,13 +107,14 @@ pub async fn monthly_ranking(
 pub async fn weekly_ranking(
     db: &PgPool,
     accounts: Option<&[String]>,
+    install: &Install,
     day: NaiveDate,
     version: WciVersion,
     now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<Ranking, AppError> {
     let (from, to) = week_span(day);
-    ranking(db, accounts, from, to, 7, version, now, office).await
+    ranking(db, accounts, install, from, to, 7, version, now, office).await
 }
 
 /// The monthly lists of the `months` months ending with the one starting on `last`,
@@ -148,6 +152,7 @@ pub async fn monthly_rankings(
 async fn ranking(
     db: &PgPool,
     accounts: Option<&[String]>,
+    install: &Install,
     from: NaiveDate,
     to: NaiveDate,
     days: u32,
@@ -169,14 +174,15 @@ async fn ranking(
     // Without a creation date, the first day the service saw an account stands in for
     // it: a period before it is no period the account was in the install.
     let later = articles::first_seen_after(db, &known, to).await?;
-    // Nor is the period after the last day it was heard of: an account taken out of the
-    // install is silent from then on, and was not in those periods either.
+    // Nor is the period after the last day it was heard of, for an account the install
+    // does not name (any more): taken out, it is silent from then on, and was not in
+    // those periods either. One it names is in, however silent (`Install::lists`).
     let gone = articles::last_seen_before(db, &known, from).await?;
     let place = u32::try_from(list.len() + 1).unwrap_or(u32::MAX);
     for account in known {
         if list.iter().any(|r| r.account == account)
             || later.contains(&account)
-            || gone.contains(&account)
+            || !install.lists(&account, gone.contains(&account))
         {
             continue;
         }

@@ -4,6 +4,7 @@ pub mod autoreply;
 pub mod figures;
 pub mod inbound;
 pub mod inspection;
+pub mod install;
 pub mod reach;
 pub mod rollup;
 pub mod wci;

@@ -187,6 +187,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             let ranking = app::ranking::monthly_ranking(
                 &self.db,
                 scope.as_deref(),
+                &self.settings.install,
                 first,
                 version,
                 now,
@@ -197,10 +198,17 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             (ranking, String::new())
         } else {
             let day = convert::day("week_of", &req.week_of)?;
-            let ranking =
-                app::ranking::weekly_ranking(&self.db, scope.as_deref(), day, version, now, office)
-                    .await
-                    .map_err(GrpcError::from)?;
+            let ranking = app::ranking::weekly_ranking(
+                &self.db,
+                scope.as_deref(),
+                &self.settings.install,
+                day,
+                version,
+                now,
+                office,
+            )
+            .await
+            .map_err(GrpcError::from)?;
             (ranking, app::ranking::week_span(day).0.to_string())
         };
         Ok(Response::new(pb::MonthlyRanking {

@@ -138,6 +138,7 @@ async fn overview(
     match app::dashboard::overview(
         &state.db,
         &state.settings.rules,
+        &state.settings.install,
         viewer.accounts.as_deref(),
         now,
         state.settings.office,
@@ -231,6 +232,7 @@ async fn ranking(
     match app::dashboard::ranking_page(
         &state.db,
         viewer.accounts.as_deref(),
+        &state.settings.install,
         month,
         version,
         now,

@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::app::inspection::run_checks;
 use crate::domain::inspection::InspectionRules;
+use crate::domain::install::Install;
 use crate::domain::rollup::office_day;
 
 pub use super::{Clock, system_clock};
@@ -19,17 +20,20 @@ pub use super::{Clock, system_clock};
 pub async fn check_once(
     db: &PgPool,
     rules: &InspectionRules,
+    install: &Install,
     clock: &Clock,
     office: FixedOffset,
 ) -> Result<usize, crate::app::AppError> {
     let now = clock();
-    run_checks(db, rules, office_day(now, office), now, office).await
+    run_checks(db, rules, install, office_day(now, office), now, office).await
 }
 
 /// Runs the checks every `interval` until the drain begins.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: PgPool,
     rules: InspectionRules,
+    install: Install,
     clock: Clock,
     office: FixedOffset,
     interval: Duration,
@@ -44,7 +48,7 @@ pub async fn run(
             () = drain.stopping().cancelled() => break,
             _ = ticks.tick() => {}
         }
-        match check_once(&db, &rules, &clock, office).await {
+        match check_once(&db, &rules, &install, &clock, office).await {
             Ok(0) => {}
             Ok(raised) => {
                 tracing::info!(raised, "inspection alarms raised");

@@ -371,10 +371,10 @@ pub async fn first_seen_after(
 
 /// Of `accounts`, those this service last heard of before `day`: no counter
 /// (callbacks, tickets, the datacube's figures) and no article on or after it, the
-/// mirror of [`first_seen_after`]. An account taken out of the install (out of
-/// `WECHAT_ACCOUNTS`) goes silent: every configured account's followers are counted
-/// by the datacube each day, and the callbacks of one that is not pulled keep coming.
-/// An account the service never counted anything of is not among them.
+/// mirror of [`first_seen_after`]. An account taken out of the install goes silent;
+/// so may one still in it (no datacube, followers who never write), which is why the
+/// accounts `WECHAT_ACCOUNTS` names are exempt (`domain::install`). An account the
+/// service never counted anything of is not among them.
 pub async fn last_seen_before(
     db: &PgPool,
     accounts: &[String],

@@ -266,15 +266,27 @@ async fn messages_nothing_answered_for_hours_raise_the_reply_path_alarm() {
     let rules = InspectionRules::default();
 
     // 09:05: the window (06:00-08:00 and the settling hour) holds none of them yet.
-    check_once(&db, &rules, &clock("2026-11-30T01:05:00Z"), office())
-        .await
-        .unwrap();
+    check_once(
+        &db,
+        &rules,
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-30T01:05:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
     assert!(reply_path_alarms(&db, "chenzhou").await.is_empty());
 
     // 10:30: 07:00-10:00 holds six messages and not one answer.
-    check_once(&db, &rules, &clock("2026-11-30T02:30:00Z"), office())
-        .await
-        .unwrap();
+    check_once(
+        &db,
+        &rules,
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-30T02:30:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
     let alarms = reply_path_alarms(&db, "chenzhou").await;
     assert_eq!(alarms.len(), 1, "{alarms:?}");
     assert_eq!(alarms[0].0, "interaction_broken");
@@ -334,6 +346,7 @@ async fn messages_a_ticket_or_a_rule_took_in_raise_no_reply_path_alarm() {
     check_once(
         &db,
         &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:30:00Z"),
         office(),
     )

@@ -58,7 +58,15 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
 
     // 29 November is day 9: nothing yet.
     let day_nine = clock("2026-11-29T02:00:00Z");
-    check_once(&db, &rules, &day_nine, office()).await.unwrap();
+    check_once(
+        &db,
+        &rules,
+        &stats_svc::domain::install::Install::unnamed(),
+        &day_nine,
+        office(),
+    )
+    .await
+    .unwrap();
     let raised: i64 = sqlx::query_scalar("SELECT count(*) FROM alarms WHERE day = '2026-11-29'")
         .fetch_one(&db)
         .await
@@ -68,11 +76,27 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
     // 30 November is day 10: the alarm, once however often the job runs that day.
     let day_ten = clock("2026-11-30T02:00:00Z");
     assert_eq!(
-        check_once(&db, &rules, &day_ten, office()).await.unwrap(),
+        check_once(
+            &db,
+            &rules,
+            &stats_svc::domain::install::Install::unnamed(),
+            &day_ten,
+            office()
+        )
+        .await
+        .unwrap(),
         1
     );
     assert_eq!(
-        check_once(&db, &rules, &day_ten, office()).await.unwrap(),
+        check_once(
+            &db,
+            &rules,
+            &stats_svc::domain::install::Install::unnamed(),
+            &day_ten,
+            office()
+        )
+        .await
+        .unwrap(),
         0
     );
 
@@ -165,7 +189,15 @@ async fn a_retracted_article_is_no_update_and_the_gap_alarm_fires_ten_days_after
     // On 5 December (day 10 after it) the inspector sees nothing: the alarm fires.
     let day_ten = clock("2026-12-05T02:00:00Z");
     assert_eq!(
-        check_once(&db, &rules, &day_ten, office()).await.unwrap(),
+        check_once(
+            &db,
+            &rules,
+            &stats_svc::domain::install::Install::unnamed(),
+            &day_ten,
+            office()
+        )
+        .await
+        .unwrap(),
         1
     );
     let detail: String = sqlx::query_scalar(
@@ -199,9 +231,15 @@ async fn a_retracted_article_is_no_update_and_the_gap_alarm_fires_ten_days_after
     assert_eq!(after.last_published_on, "2026-12-06");
     assert!(after.update_ok);
     assert_eq!(
-        check_once(&db, &rules, &clock("2026-12-06T03:00:00Z"), office())
-            .await
-            .unwrap(),
+        check_once(
+            &db,
+            &rules,
+            &stats_svc::domain::install::Install::unnamed(),
+            &clock("2026-12-06T03:00:00Z"),
+            office()
+        )
+        .await
+        .unwrap(),
         0
     );
     db.close().await;
@@ -348,9 +386,15 @@ async fn a_retracted_article_stays_gone_once_the_datacube_reports_it() {
     assert_eq!(report.last_published_on, "2026-11-10", "a-1 is gone");
     assert!(!report.update_ok);
     assert_eq!(
-        check_once(&db, &rules, &clock("2026-12-03T02:00:00Z"), office())
-            .await
-            .unwrap(),
+        check_once(
+            &db,
+            &rules,
+            &stats_svc::domain::install::Install::unnamed(),
+            &clock("2026-12-03T02:00:00Z"),
+            office()
+        )
+        .await
+        .unwrap(),
         1,
         "23 days since the last article still up"
     );
@@ -443,9 +487,15 @@ async fn an_article_published_outside_content_svc_counts_from_its_daily_summary(
     summarise_article(&db, "chenzhou", day("2026-11-18"), "2247470018_1", 40).await;
 
     let rules = InspectionRules::default();
-    check_once(&db, &rules, &clock("2026-11-20T02:00:00Z"), office())
-        .await
-        .unwrap();
+    check_once(
+        &db,
+        &rules,
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-20T02:00:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
     let alarmed: Vec<(String, String)> =
         sqlx::query_as("SELECT account, rule FROM alarms ORDER BY 1, 2")
             .fetch_all(&db)

@@ -98,6 +98,7 @@ async fn alarms_at_ten(
     check_once(
         db,
         &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:00:00Z"),
         office(),
     )

@@ -134,6 +134,7 @@ async fn a_ticket_moved_on_unacknowledged_just_before_its_deadline_is_late_for_t
     stats_svc::jobs::inspection::check_once(
         &db,
         &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
     )
@@ -229,6 +230,7 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
     stats_svc::jobs::inspection::check_once(
         &db,
         &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
     )

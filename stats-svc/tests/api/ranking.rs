@@ -144,6 +144,7 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
             stats_svc::app::ranking::monthly_ranking(
                 &db,
                 None,
+                &stats_svc::domain::install::Install::unnamed(),
                 "2026-11-01".parse().unwrap(),
                 stats_svc::domain::wci::V14_2,
                 now,
@@ -217,6 +218,7 @@ async fn an_account_last_heard_of_before_the_month_is_neither_listed_nor_alarmed
     let raised = stats_svc::app::inspection::run_checks(
         &db,
         &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
         "2026-12-20".parse().unwrap(),
         at("2026-12-20T02:00:00Z").to_utc(),
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
@@ -234,6 +236,87 @@ async fn an_account_last_heard_of_before_the_month_is_neither_listed_nor_alarmed
         [("chenzhou".to_owned(), "no_update".to_owned())],
         "yizhang is out of the install"
     );
+    db.close().await;
+    app.stop().await;
+}
+
+/// Where `WECHAT_ACCOUNTS` names the accounts, a named account that publishes nothing
+/// and no follower writes to (yizhang, last heard of in October, no datacube) is the
+/// deadest account: 60 days on it is still listed 无发文, alarmed and on `/`; an account
+/// no longer named (anren, seen only in October) is neither listed, alarmed nor shown.
+#[tokio::test]
+async fn a_named_account_silent_for_sixty_days_is_listed_and_alarmed_an_unnamed_one_is_not() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let install = stats_svc::domain::install::Install::named(["chenzhou", "yizhang"]);
+    // yizhang: a callback in October, then nothing (no article ever, no datacube).
+    app.publish(&text_message(
+        "yizhang",
+        "y-1",
+        at("2026-10-20T02:00:00Z").timestamp(),
+    ))
+    .await;
+    app.wait_for_overview("yizhang", |o| o.messages == 1).await;
+    // anren: out of WECHAT_ACCOUNTS, its articles of October only.
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-10-12", 900, 3)]).await;
+    // chenzhou: heard from in December.
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-12-15", 300, 2)]).await;
+
+    let now = at("2026-12-20T02:00:00Z");
+    let december = stats_svc::app::ranking::monthly_ranking(
+        &db,
+        None,
+        &install,
+        "2026-12-01".parse().unwrap(),
+        stats_svc::domain::wci::V14_2,
+        now,
+        office,
+    )
+    .await
+    .unwrap();
+    let listed: Vec<(&str, bool)> = december
+        .list
+        .iter()
+        .map(|a| (a.account.as_str(), a.published_nothing))
+        .collect();
+    assert_eq!(listed, [("chenzhou", false), ("yizhang", true)]);
+
+    let raised = stats_svc::app::inspection::run_checks(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &install,
+        "2026-12-20".parse().unwrap(),
+        now,
+        office,
+    )
+    .await
+    .unwrap();
+    assert!(raised > 0);
+    let alarmed: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT account, rule FROM alarms ORDER BY 1, 2")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        alarmed,
+        [("yizhang".to_owned(), "no_update".to_owned())],
+        "chenzhou published this month; anren is out of the install"
+    );
+
+    let (lines, _) = stats_svc::app::dashboard::overview(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &install,
+        None,
+        now,
+        office,
+    )
+    .await
+    .unwrap();
+    let shown: Vec<&str> = lines.iter().map(|l| l.account.as_str()).collect();
+    assert_eq!(shown, ["chenzhou", "yizhang"]);
     db.close().await;
     app.stop().await;
 }

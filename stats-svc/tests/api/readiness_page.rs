@@ -363,6 +363,7 @@ async fn greetings_and_menu_replies_do_not_hide_unanswered_tickets() {
     stats_svc::jobs::inspection::check_once(
         &db,
         &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
         &(Arc::new(move || now) as stats_svc::jobs::Clock),
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
     )

@@ -516,9 +516,15 @@ async fn a_ticket_moved_on_after_missing_its_deadline_is_late_for_the_department
     let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
     let clock: Clock = std::sync::Arc::new(move || now);
     let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    check_once(&db, &InspectionRules::default(), &clock, office)
-        .await
-        .expect("inspection runs");
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        office,
+    )
+    .await
+    .expect("inspection runs");
     let subjects: Vec<String> = sqlx::query_scalar(
         "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'",
     )
@@ -571,9 +577,15 @@ async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
     let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
     let clock: Clock = std::sync::Arc::new(move || now);
     let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    check_once(&db, &InspectionRules::default(), &clock, office)
-        .await
-        .unwrap();
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        office,
+    )
+    .await
+    .unwrap();
     let escalated: Vec<String> = sqlx::query_scalar(
         // The service's own hourly run, on the real date, may raise its own: that day's aside.
         "SELECT subject FROM alarms WHERE rule = 'escalated_twice' AND day = '2026-11-30'
