@@ -58,8 +58,9 @@ EXPECTED = [
     ("interaction-svc", "pub", "deadletter.interaction-svc.wechat_inbound", True),
     ("interaction-svc", "pub", "$JS.ACK.WECHAT_INBOUND.interaction-inbound.1.2.3.4.5", True),
     ("interaction-svc", "sub", "wechat.reply.*", True),
-    # WatchQueue reads ticket changes through its consumers, not a subscription.
-    ("interaction-svc", "sub", "interaction.*.ticket.>", False),
+    # WatchQueue reads ticket changes through its consumers; the subscription is the
+    # previous release's, kept for its pods during a rollout or rollback (one release).
+    ("interaction-svc", "sub", "interaction.*.ticket.>", True),
     ("interaction-svc", "sub", "_INBOX_interaction-svc.>", True),
     ("interaction-svc", "pub", "$JS.API.CONSUMER.CREATE.INTERACTION", True),
     ("interaction-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.INTERACTION.abc123", True),
