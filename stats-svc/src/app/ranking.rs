@@ -55,8 +55,13 @@ pub struct Ranking {
     /// The day (from 08:00 office time) the day-7 figures of the period's last
     /// articles can be pulled.
     pub final_on: NaiveDate,
-    /// Before `final_on`: day-7 figures of the period's articles are still to come.
+    /// Day-7 figures of the period's articles are still to come: before `final_on`,
+    /// or after it while [`Ranking::awaiting_pull`] names an account.
     pub awaiting_figures: bool,
+    /// From `final_on` on, the listed accounts still pulled whose pull has not reached
+    /// the period's last day's articles yet: the calendar is past, the pull is what the
+    /// list waits for (empty before `final_on`, when the calendar says it all).
+    pub awaiting_pull: Vec<String>,
     /// The figures may still change: before `final_on`, or while an account of the
     /// list has incomplete figures (`Ranked::figures_incomplete`).
     pub provisional: bool,
@@ -214,14 +219,16 @@ async fn ranking(
     // The calendar alone would call the period final at 08:00 on its last day + 7,
     // though the hourly pull of its last articles lands later (or a backlog later).
     let progress = reach::progress_of(db, accounts).await?;
-    let mut awaited = false;
+    let mut awaiting_pull = Vec::new();
     for entry in &mut list {
         let pulled: Vec<(CubeApi, NaiveDate)> = progress
             .iter()
             .filter(|p| p.account == entry.account)
             .filter_map(|p| Some((CubeApi::parse(&p.api)?, p.last_day)))
             .collect();
-        awaited |= article_pull_awaited(&pulled, to, now, office);
+        if article_pull_awaited(&pulled, to, now, office) {
+            awaiting_pull.push(entry.account.clone());
+        }
         let began = progress
             .iter()
             .find(|p| p.account == entry.account && p.api == CubeApi::ArticleTotal.as_str())
@@ -231,11 +238,16 @@ async fn ranking(
             entry.pull_began = began;
         }
     }
-    let awaiting_figures = period_provisional(to, now, office) || awaited;
+    let calendar = period_provisional(to, now, office);
+    if calendar {
+        awaiting_pull.clear();
+    }
+    let awaiting_figures = calendar || !awaiting_pull.is_empty();
     Ok(Ranking {
         list,
         final_on: figures_final_on(to),
         awaiting_figures,
+        awaiting_pull,
         provisional: awaiting_figures || incomplete,
     })
 }

@@ -470,7 +470,15 @@ pub fn ranking(
         })
         .collect();
     let mut note = String::new();
-    if ranking.awaiting_figures {
+    if !ranking.awaiting_pull.is_empty() {
+        // Past `final_on` 08:00: naming that time would say the wait is over.
+        let accounts: Vec<String> = ranking.awaiting_pull.iter().map(|a| esc(a)).collect();
+        let _ = write!(
+            note,
+            "<p class=\"muted\">数据未定：{} 本月最后一天文章的第 7 天数据尚未从微信数据接口拉取（每小时拉取），拉取后本月数据方告齐全，排名可能变动。</p>",
+            accounts.join("、")
+        );
+    } else if ranking.awaiting_figures {
         let _ = write!(
             note,
             "<p class=\"muted\">数据未定：各文章按发布后第 7 天的数据计分，{} 08:00 后本月数据方告齐全，排名可能变动。</p>",
@@ -525,6 +533,49 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+
+    /// On 7 December after 08:00 November waits for anren's pull of 30 November's
+    /// articles: the note said the data was complete "after 2026-12-07 08:00", a time
+    /// already past; it says what the month waits for.
+    #[test]
+    fn a_month_past_its_final_day_names_the_pull_it_waits_for_not_a_past_time() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let mut ranking = Ranking {
+            list: vec![Ranked {
+                rank: 1,
+                account: "anren".to_owned(),
+                wci: 500.0,
+                articles: 2,
+                reads: 6_000,
+                published_nothing: false,
+                figures_incomplete: false,
+                pull_failing: false,
+                pull_began: None,
+            }],
+            final_on: day(7),
+            awaiting_figures: true,
+            awaiting_pull: vec!["anren".to_owned()],
+            provisional: true,
+        };
+        let november = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let html = ranking_page_text(november, &ranking);
+        assert!(!html.contains("2026-12-07 08:00"), "{html}");
+        assert!(
+            html.contains("数据未定：anren 本月最后一天文章的第 7 天数据尚未从微信数据接口拉取"),
+            "{html}"
+        );
+        // Before the 7th the calendar is what the month waits for.
+        ranking.awaiting_pull.clear();
+        let html = ranking_page_text(november, &ranking);
+        assert!(
+            html.contains("2026-12-07 08:00 后本月数据方告齐全"),
+            "{html}"
+        );
+    }
+
+    fn ranking_page_text(month: NaiveDate, list: &Ranking) -> String {
+        ranking(month, crate::domain::wci::V14_2, list, &[])
+    }
 
     #[test]
     fn text_from_the_database_is_escaped() {

@@ -159,6 +159,13 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
         ranking.provisional && ranking.awaiting_figures,
         "30 November's articles are not pulled yet: {ranking:?}"
     );
+    assert_eq!(ranking.awaiting_pull, ["anren"], "{ranking:?}");
+    // Before 08:00 on the 7th the calendar alone holds the month back.
+    let early = november("2026-12-06T23:30:00Z").await;
+    assert!(
+        early.awaiting_figures && early.awaiting_pull.is_empty(),
+        "{early:?}"
+    );
     assert!(!ranking.list[0].figures_incomplete, "{ranking:?}");
 
     pull_articles(&db, "anren", &[pulled("a_2", "2026-11-30", 700, 4)]).await;
