@@ -13,7 +13,13 @@ pub enum CubeApi {
     UserCumulate,
     /// `getuserread`: 3 days.
     UserRead,
-    /// `getarticlesummary`: 1 day (each article read that day, with its day's figures).
+    /// `getarticlesummary`: 1 day (the articles mass-sent that day, with that day's
+    /// figures, as wechat-sim serves it). What the code relies on is only that an
+    /// article is in the summary of the day it was sent: its first day there is taken
+    /// as its sending day (`figures::KnownArticle::summary_day`,
+    /// `store::articles::last_published_by_account`). wechat-protocol.md gives the span
+    /// only; domain.md adds that articles with fewer than 3 events are left out, so such
+    /// an article has no summary day, or a later one.
     ArticleSummary,
     /// `getarticletotal`: 1 day (the articles sent that day).
     ArticleTotal,
