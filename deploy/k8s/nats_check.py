@@ -63,7 +63,11 @@ EXPECTED = [
     ("interaction-svc", "sub", "interaction.*.ticket.>", True),
     ("interaction-svc", "sub", "_INBOX_interaction-svc.>", True),
     ("interaction-svc", "pub", "$JS.API.CONSUMER.CREATE.INTERACTION", True),
-    ("interaction-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.INTERACTION.abc123", True),
+    # WatchQueue's consumers push to the inbox; none is pulled, stats-svc's least of all.
+    ("interaction-svc", "pub", "$JS.FC.INTERACTION.abc123.x1y2", True),
+    ("interaction-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.INTERACTION.abc123", False),
+    ("interaction-svc", "pub", "$JS.API.CONSUMER.MSG.NEXT.INTERACTION.stats-tickets", False),
+    ("interaction-svc", "pub", "$JS.FC.WECHAT_INBOUND.abc123.x1y2", False),
     ("interaction-svc", "pub", "$JS.API.CONSUMER.CREATE.INTERACTION.stats-tickets.interaction.>", False),
     ("interaction-svc", "pub", "$JS.API.CONSUMER.DELETE.INTERACTION.stats-tickets", False),
     ("interaction-svc", "pub", "$JS.ACK.INTERACTION.stats-tickets.1.2.3.4.5", False),

@@ -7,8 +7,16 @@
 //! resumes with `after`: the consumer simply starts after that position. Replay and
 //! the live changes are one ordered read of one stream, so nothing is missed or
 //! doubled where the one turns into the other; a gap in that read (a consumer
-//! sequence skipped, a missed heartbeat) ends the watch, and the client resumes. The ticket is re-read from the database for each event,
-//! so the watcher always gets its current state.
+//! sequence skipped, a missed heartbeat) ends the watch, and the client resumes. The
+//! ticket is re-read from the database for each event, so the watcher always gets its
+//! current state.
+//!
+//! The consumer pushes to an inbox of the service's own (`_INBOX_interaction-svc.…`,
+//! which no other NATS user may read), not pulled: pulling needs a grant to pull from
+//! any consumer on INTERACTION (the server names an unnamed one, so the grant cannot
+//! name it), stats-svc's durables included. Flow control keeps what the server sends
+//! ahead of the watch bounded: its requests are answered only once the watch has read
+//! every change before them (see [`Deliveries`]).
 //!
 //! A resume is bounded: a position older than the stream keeps, or more than
 //! `WATCH_RESUME_LIMIT` ticket changes behind, is OUT_OF_RANGE and the client
@@ -36,7 +44,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, push};
+use async_nats::{HeaderMap, StatusCode, Subscriber};
 use futures::{Stream, StreamExt};
 use platform::Caller;
 use platform::Drain;
@@ -67,6 +76,17 @@ const LINK_CHECK: Duration = Duration::from_millis(100);
 /// ending it as a slow reader: a replay is handed over as fast as the client reads,
 /// but a client that stopped reading must not hold its consumer for ever.
 const REPLAY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How often the server tells an idle watch it is still there (NATS idle heartbeat);
+/// [`MISSED_HEARTBEATS`] of silence ends the watch. A pushed consumer says nothing
+/// when it is gone (deleted, the server restarted): only the silence tells.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Silence after which the consumer is taken for lost: two heartbeats.
+const MISSED_HEARTBEATS: Duration = Duration::from_secs(10);
+
+/// How long the server keeps a watch's consumer once nobody reads its inbox.
+const INACTIVE: Duration = Duration::from_secs(30);
 
 /// What a queue watch needs: NATS, the database, and the drain that ends every
 /// watch when the service stops (so an open stream never holds up a shutdown).
@@ -238,6 +258,140 @@ impl Gap {
     }
 }
 
+/// Why a watch's consumer can no longer be read without a gap.
+#[derive(Debug, thiserror::Error)]
+enum Lost {
+    #[error("nothing from the consumer, not even a heartbeat, for {0:?}")]
+    Silent(Duration),
+    #[error("the consumer skipped changes: expected delivery {expected}, the server is at {got}")]
+    Skipped { expected: u64, got: u64 },
+    #[error("the consumer's inbox was closed")]
+    Closed,
+    #[error("a change without its stream sequence: {0}")]
+    NoSequence(String),
+    #[error("the consumer sent status {0}")]
+    Status(StatusCode),
+}
+
+/// A pushed consumer's inbox, read in order: the changes, with the flow control and
+/// heartbeats NATS sends beside them answered and checked here.
+///
+/// NATS 2.9 stops pushing once the bytes it sent beyond its last answered flow-control
+/// request pass a window, and asks again: the request is answered when this read
+/// reaches it (so a watch waiting for a slow client holds the server back instead of
+/// piling changes up here); a request lost on the way is named again in every idle
+/// heartbeat's `Nats-Consumer-Stalled` while the server waits, and answered from
+/// there. async-nats' push stream answers the request but not the heartbeat's.
+struct Deliveries {
+    nats: async_nats::Client,
+    jetstream: jetstream::Context,
+    inbox: Subscriber,
+    /// The consumer sequence of the last change read.
+    delivered: u64,
+    /// When the silence since the last thing read becomes a lost consumer.
+    silence: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Deliveries {
+    fn new(nats: async_nats::Client, jetstream: jetstream::Context, inbox: Subscriber) -> Self {
+        Self {
+            nats,
+            jetstream,
+            inbox,
+            delivered: 0,
+            silence: Box::pin(tokio::time::sleep(MISSED_HEARTBEATS)),
+        }
+    }
+
+    /// The next change: its stream sequence (its position) and payload. Cancel-safe
+    /// (the watch's `select!` drops it on every other wake-up): nothing is awaited but
+    /// the inbox and the silence timer, and answers are sent without waiting.
+    async fn next(&mut self) -> Result<(u64, prost::bytes::Bytes), Lost> {
+        loop {
+            // Biased: what arrived while the watch waited for its client is read
+            // before the silence counts.
+            let message = tokio::select! {
+                biased;
+                message = self.inbox.next() => message.ok_or(Lost::Closed)?,
+                _ = &mut self.silence => return Err(Lost::Silent(MISSED_HEARTBEATS)),
+            };
+            self.silence
+                .as_mut()
+                .reset(tokio::time::Instant::now() + MISSED_HEARTBEATS);
+            match message.status {
+                None => {}
+                // Both a flow-control request (it has a reply subject) and an idle
+                // heartbeat come as 100.
+                Some(StatusCode::IDLE_HEARTBEAT) => {
+                    if let Some(reply) = message.reply {
+                        self.answer(reply.to_string());
+                    } else if let Some(headers) = &message.headers {
+                        self.heartbeat(headers)?;
+                    }
+                    continue;
+                }
+                Some(status) => return Err(Lost::Status(status)),
+            }
+            let message = jetstream::Message {
+                message,
+                context: self.jetstream.clone(),
+            };
+            let (consumer, stream) = match message.info() {
+                Ok(info) => (info.consumer_sequence, info.stream_sequence),
+                Err(error) => return Err(Lost::NoSequence(error.to_string())),
+            };
+            if consumer != self.delivered + 1 {
+                return Err(Lost::Skipped {
+                    expected: self.delivered + 1,
+                    got: consumer,
+                });
+            }
+            self.delivered = consumer;
+            return Ok((stream, message.message.payload));
+        }
+    }
+
+    /// An idle heartbeat: see [`heartbeat_check`].
+    fn heartbeat(&mut self, headers: &HeaderMap) -> Result<(), Lost> {
+        if let Some(stalled) = heartbeat_check(headers, self.delivered)? {
+            self.answer(stalled);
+        }
+        Ok(())
+    }
+
+    /// Answers a flow-control request. A failed answer leaves the server waiting: the
+    /// next heartbeat names the request again.
+    fn answer(&self, subject: String) {
+        let nats = self.nats.clone();
+        tokio::spawn(async move {
+            if let Err(error) = nats.publish(subject, Default::default()).await {
+                tracing::warn!(%error, "queue watch's flow-control answer not sent");
+            }
+        });
+    }
+}
+
+/// What an idle heartbeat says to a watch that has read up to consumer sequence
+/// `delivered`: a gap when the server's last delivery is another (one dropped here,
+/// the inbox full, shows only so when nothing follows it), else the flow-control
+/// request the server still waits for, if any, to answer.
+fn heartbeat_check(headers: &HeaderMap, delivered: u64) -> Result<Option<String>, Lost> {
+    let last = headers
+        .get(async_nats::header::NATS_LAST_CONSUMER)
+        .and_then(|v| v.as_str().parse::<u64>().ok());
+    if let Some(last) = last
+        && last != delivered
+    {
+        return Err(Lost::Skipped {
+            expected: delivered + 1,
+            got: last,
+        });
+    }
+    Ok(headers
+        .get("Nats-Consumer-Stalled")
+        .map(|v| v.as_str().to_owned()))
+}
+
 impl QueueWatch {
     /// Starts an ordered consumer on the INTERACTION stream's ticket changes after
     /// `after` (resuming), or after the stream's last change (a new watch: every
@@ -277,17 +431,27 @@ impl QueueWatch {
         // retried for ever) after a gap, which the NATS permissions refuse, and
         // the watch would hang silently. This one is unnamed, and a gap (a consumer
         // sequence skipped, a missed heartbeat, a deleted consumer) ends the watch:
-        // the client resumes after its last position.
+        // the client resumes after its last position. The inbox is read before the
+        // consumer exists, so the server finds its reader at once.
+        let inbox = self.nats.new_inbox();
+        let subscriber = self
+            .nats
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| watch_failed(&e))?;
         let consumer = stream
-            .create_consumer(pull::Config {
+            .create_consumer(push::Config {
+                deliver_subject: inbox,
                 filter_subject: self.namespace.subject("interaction.*.ticket.>"),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: start + 1,
                 },
                 ack_policy: AckPolicy::None,
                 max_deliver: 1,
-                // The server removes it this long after its watch stops pulling.
-                inactive_threshold: Duration::from_secs(30),
+                flow_control: true,
+                idle_heartbeat: HEARTBEAT,
+                // The server removes it this long after its inbox is no longer read.
+                inactive_threshold: INACTIVE,
                 memory_storage: true,
                 num_replicas: 1,
                 ..Default::default()
@@ -309,7 +473,7 @@ impl QueueWatch {
                 .into());
             }
         }
-        let mut messages = consumer.messages().await.map_err(|e| watch_failed(&e))?;
+        let mut deliveries = Deliveries::new(self.nats.clone(), self.jetstream.clone(), subscriber);
         if link.broken() {
             return Err(GrpcError::Watch("the nats link dropped while subscribing".into()).into());
         }
@@ -321,13 +485,12 @@ impl QueueWatch {
         let buffer = self.limits.buffer;
         let stopping = self.drain.stopping().clone();
         tokio::spawn(async move {
-            let mut delivered = 0u64;
             let mut check = tokio::time::interval(LINK_CHECK);
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let ended = loop {
                 // Biased: a gap or a revoked key ends the watch before any further
                 // event is passed on.
-                let message = tokio::select! {
+                let delivery = tokio::select! {
                     biased;
                     // A client that went away frees its consumer at once, not at the
                     // next event.
@@ -348,34 +511,16 @@ impl QueueWatch {
                         }
                         continue;
                     }
-                    message = messages.next() => message,
+                    delivery = deliveries.next() => delivery,
                 };
-                // The consumer only ends (or fails) when the stream or the link does:
-                // a gap as well.
-                let message = match message {
-                    Some(Ok(message)) => message,
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "queue watch's consumer failed");
+                let (position, payload) = match delivery {
+                    Ok(change) => change,
+                    Err(lost) => {
+                        tracing::warn!(%lost, "queue watch's consumer lost");
                         break Gap::LinkLost.status();
                     }
-                    None => break Gap::LinkLost.status(),
                 };
-                let Ok(info) = message.info() else {
-                    tracing::warn!("a ticket change without its stream sequence");
-                    break Gap::LinkLost.status();
-                };
-                if info.consumer_sequence != delivered + 1 {
-                    tracing::warn!(
-                        expected = delivered + 1,
-                        got = info.consumer_sequence,
-                        "queue watch's consumer skipped messages"
-                    );
-                    break Gap::LinkLost.status();
-                }
-                delivered = info.consumer_sequence;
-                let position = info.stream_sequence;
-                let Some(event) =
-                    queue_event(&db, &watched, &escalation, &message.payload, position).await
+                let Some(event) = queue_event(&db, &watched, &escalation, &payload, position).await
                 else {
                     continue;
                 };
@@ -626,5 +771,24 @@ mod tests {
         assert!(!concerns(&city, &county, "supervision"));
         city.header.as_mut().unwrap().account = "yizhang".into();
         assert!(concerns(&city, &county, "supervision"));
+    }
+    #[test]
+    fn a_heartbeat_after_a_dropped_delivery_is_a_gap_and_a_stall_is_answered() {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Last-Consumer", "7");
+        headers.insert("Nats-Last-Stream", "40");
+        assert!(matches!(heartbeat_check(&headers, 7), Ok(None)));
+        assert!(matches!(
+            heartbeat_check(&headers, 6),
+            Err(Lost::Skipped {
+                expected: 7,
+                got: 7
+            })
+        ));
+        headers.insert("Nats-Consumer-Stalled", "$JS.FC.INTERACTION.abc.x1y2");
+        assert_eq!(
+            heartbeat_check(&headers, 7).unwrap().as_deref(),
+            Some("$JS.FC.INTERACTION.abc.x1y2")
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use futures::TryStreamExt;
 use prost::Message;
 use proto::events::v1::{EventHeader, TicketChangeKind, TicketChanged};
 use proto::interaction::v1::{QueueEvent, QueueEventKind, WatchQueueRequest};
@@ -266,5 +267,211 @@ async fn a_resume_the_stream_cannot_serve_is_out_of_range_and_says_to_relist() {
     watch_after(&app, SOCIAL_AGENT_KEY, Some(events[1].position))
         .await
         .expect("the next change is still kept");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_whose_consumer_is_removed_ends_unavailable_and_resumes() {
+    let app = spawn_app().await;
+    let (mut watch, start) = watch_after(&app, SOCIAL_AGENT_KEY, None).await.unwrap();
+    // A pushed consumer says nothing when it goes (deleted here, as a server restart
+    // loses one kept in memory): the watch hears no heartbeat and ends.
+    let jetstream = async_nats::jetstream::new(app.nats().await);
+    let stream = jetstream
+        .get_stream(app.namespace().name("INTERACTION"))
+        .await
+        .unwrap();
+    let names: Vec<String> = stream.consumer_names().try_collect().await.unwrap();
+    assert_eq!(names.len(), 1, "the watch's own consumer: {names:?}");
+    stream.delete_consumer(&names[0]).await.unwrap();
+    let missed = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, missed, "social-security").await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), watch.message())
+        .await
+        .expect("the watch ends within 30 s")
+        .expect_err("the watch ends with an error, not an event or OK");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    let (mut resumed, _) = watch_after(&app, SOCIAL_AGENT_KEY, Some(start))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&until(&mut resumed, missed).await),
+        [missed.to_string()]
+    );
+    app.stop().await;
+}
+
+/// nats-server with the accounts production runs with (deploy/k8s/infra/nats-values.yaml,
+/// rendered as the chart renders them by deploy/k8s/nats_check.py, fresh passwords),
+/// so the service logs in as its own user with its own grants. Stopped when dropped.
+struct ProductionNats {
+    server: std::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+    interaction_password: String,
+}
+
+impl ProductionNats {
+    async fn start() -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_owned();
+        let dir =
+            std::env::temp_dir().join(format!("interaction-accounts-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // check.sh's virtualenv has PyYAML; the system's python may too.
+        let venv = root.join(".local/k8s-venv/bin/python");
+        let python = if venv.exists() {
+            venv
+        } else {
+            "python3".into()
+        };
+        let port = platform::testing::free_port();
+        let secrets = dir.join("secrets");
+        let rendered = std::process::Command::new(python)
+            .arg(root.join("deploy/k8s/nats_check.py"))
+            .args(["render", "--port", &port.to_string(), "--store"])
+            .arg(dir.join("js"))
+            .arg("--secrets")
+            .arg(&secrets)
+            .output()
+            .expect("nats_check.py runs (python3 with PyYAML)");
+        assert!(rendered.status.success(), "{rendered:?}");
+        let conf = dir.join("nats.conf");
+        std::fs::write(&conf, &rendered.stdout).unwrap();
+        let mut server_env = Vec::new();
+        let mut interaction_password = None;
+        for line in std::fs::read_to_string(&secrets).unwrap().lines() {
+            let mut fields = line.splitn(3, ' ');
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some("server"), Some(name), Some(value)) => {
+                    server_env.push((name.to_owned(), value.to_owned()))
+                }
+                (Some("user"), Some("interaction-svc"), Some(password)) => {
+                    interaction_password = Some(password.to_owned())
+                }
+                _ => {}
+            }
+        }
+        let server = std::process::Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .envs(server_env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("nats-server.log")).unwrap())
+            .spawn()
+            .expect("nats-server starts");
+        let url = format!("nats://127.0.0.1:{port}");
+        // The harness's `stack` user connects without credentials (no_auth_user); the
+        // client retries until the server listens.
+        let started = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connect(&url)
+                .await
+                .unwrap()
+                .flush()
+                .await
+        })
+        .await;
+        assert!(
+            matches!(started, Ok(Ok(()))),
+            "nats-server listens within 10 s"
+        );
+        Self {
+            server,
+            dir,
+            url,
+            interaction_password: interaction_password.expect("interaction-svc's password"),
+        }
+    }
+
+    /// What the server refused someone (it logs every refusal).
+    fn violations(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("nats-server.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("Violation"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for ProductionNats {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn a_watch_under_productions_nats_grants_replays_past_flow_control_and_goes_live() {
+    // interaction-svc's user may create unnamed consumers on INTERACTION, read its own
+    // inbox and answer flow control, but pull from no consumer there.
+    let nats = ProductionNats::start().await;
+    let app = spawn_app_with(&[
+        ("NATS_URL", nats.url.as_str()),
+        ("NATS_PREFIX", ""),
+        ("NATS_USER", "interaction-svc"),
+        ("NATS_PASSWORD", nats.interaction_password.as_str()),
+    ])
+    .await;
+    let (watch, start) = watch_after(&app, SOCIAL_AGENT_KEY, None).await.unwrap();
+    drop(watch);
+
+    // Enough bytes of changes that the server asks for flow control several times
+    // while replaying them (2.9's window starts at 2 MiB, a sixteenth of 32 MiB, asked
+    // at half of it, and doubles on each answer): one ticket's, published as the relay
+    // publishes them, each made 2 KiB long by its event id.
+    let ticket = app.insert_ticket("social-security", "open", 0).await;
+    let changed = TicketChanged {
+        header: Some(EventHeader {
+            event_id: "e".repeat(2048),
+            account: "chenzhou".into(),
+            occurred_at: None,
+        }),
+        kind: TicketChangeKind::Opened as i32,
+        ticket_id: ticket.to_string(),
+        department: "social-security".into(),
+        ..Default::default()
+    };
+    let stack = async_nats::connect(&nats.url).await.unwrap();
+    let jetstream = async_nats::jetstream::new(stack);
+    const CHANGES: usize = 4000;
+    let mut acks = Vec::with_capacity(CHANGES);
+    for _ in 0..CHANGES {
+        acks.push(
+            jetstream
+                .publish(
+                    "interaction.chenzhou.ticket.opened",
+                    changed.encode_to_vec().into(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+
+    let (mut resumed, _) = watch_after(&app, SOCIAL_AGENT_KEY, Some(start))
+        .await
+        .expect("the watch starts under the service's own grants");
+    let mut last = start;
+    for _ in 0..CHANGES {
+        let event = next(&mut resumed).await;
+        assert!(event.position > last, "in order, once each");
+        last = event.position;
+    }
+    let live = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, live, "social-security").await;
+    assert_eq!(
+        ids(&until(&mut resumed, live).await),
+        [live.to_string()],
+        "then the live change, nothing else"
+    );
+    assert_eq!(nats.violations(), Vec::<String>::new());
     app.stop().await;
 }
