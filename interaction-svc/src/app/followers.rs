@@ -62,6 +62,7 @@ impl Followers {
                 followers = removed.followers,
                 follower_tags = removed.follower_tags,
                 directory_answers = removed.directory_answers,
+                decided_replies = removed.decided_replies,
                 "citizen's data erased on request"
             );
             metrics::counter!("interaction_erasures_total").increment(1);

@@ -28,6 +28,9 @@ pub struct Removed {
     pub followers: u64,
     pub follower_tags: u64,
     pub directory_answers: u64,
+    /// The passive replies decided for the citizen's callbacks (not audited: the
+    /// sweeper drops them within a day anyway, and their count tells nothing).
+    pub decided_replies: u64,
 }
 
 /// Anonymises up to `limit` tickets closed before `closed_before` whose citizen data
@@ -207,7 +210,8 @@ pub enum Erasure {
 }
 
 /// Erases one citizen's data on `account` in one transaction: their follower row and
-/// tags, their directory answer, and the citizen data of every ticket of theirs, as
+/// tags, their directory answer, the replies decided for their callbacks (texts
+/// addressed to them), and the citizen data of every ticket of theirs, as
 /// the retention does by age; then records the audit row. Refused, changing nothing,
 /// while a ticket of theirs is not closed (the department closes it first, with a
 /// note: erasing it would drop a request still owed an answer).
@@ -258,6 +262,15 @@ pub async fn erase_citizen(
         .rows_affected();
     removed.directory_answers =
         sqlx::query("DELETE FROM directory_answers WHERE account = $1 AND openid = $2")
+            .bind(request.account)
+            .bind(request.openid)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    // A reply still `sending` goes too: its delivery then settles no row, and the
+    // citizen asked for their data to go, not for one more message.
+    removed.decided_replies =
+        sqlx::query("DELETE FROM decided_replies WHERE account = $1 AND openid = $2")
             .bind(request.account)
             .bind(request.openid)
             .execute(&mut *tx)

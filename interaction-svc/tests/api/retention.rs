@@ -96,6 +96,7 @@ impl TestApp {
                   + (SELECT count(*) FROM followers WHERE openid = $1)
                   + (SELECT count(*) FROM follower_tags WHERE openid = $1)
                   + (SELECT count(*) FROM directory_answers WHERE openid = $1)
+                  + (SELECT count(*) FROM decided_replies WHERE openid = $1)
                   + (SELECT count(*) FROM citizen_erasures
                       WHERE citizen_sha256 = $1 OR reason LIKE '%' || $1 || '%')",
         )
@@ -104,6 +105,20 @@ impl TestApp {
         .fetch_one(&self.db)
         .await
         .unwrap()
+    }
+
+    /// The passive reply decided for a callback of `openid` (kept for a missed reply).
+    async fn insert_decided_reply(&self, openid: &str, event_id: &str) {
+        sqlx::query(
+            "INSERT INTO decided_replies (event_id, account, openid, reply)
+             VALUES ($1, $2, $3, convert_to('王女士您好，公积金提取请携带身份证', 'UTF8'))",
+        )
+        .bind(event_id)
+        .bind(ACCOUNT)
+        .bind(openid)
+        .execute(&self.db)
+        .await
+        .unwrap();
     }
 
     async fn insert_unfollowed(&self, openid: &str, days_ago: i32, tags: &[&str]) {
@@ -395,7 +410,10 @@ async fn an_admin_erases_a_citizens_data_on_request_and_the_erasure_is_audited()
         .await
         .unwrap();
     app.insert_directory_answer("o-wang").await;
+    app.insert_decided_reply("o-wang", "e-wang-1").await;
+    app.insert_decided_reply("o-wang", "e-wang-2").await;
     let other = app.insert_closed_ticket("o-li", 3).await;
+    app.insert_decided_reply("o-li", "e-li-1").await;
 
     let erased = app
         .client(Some(ADMIN_KEY))
@@ -436,6 +454,11 @@ async fn an_admin_erases_a_citizens_data_on_request_and_the_erasure_is_audited()
         .await
         .unwrap();
     assert_eq!(untouched, "o-li");
+    let kept: Vec<String> = sqlx::query_scalar("SELECT event_id FROM decided_replies")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, ["e-li-1"]);
 
     // Who asked, when, why and how much, without the openid itself.
     let audit: (String, String, String, String, i32, i32) = sqlx::query_as(
