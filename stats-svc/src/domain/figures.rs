@@ -49,6 +49,9 @@ pub struct StoredArticle {
     pub reads: i64,
     pub zaikan: i64,
     pub likes: i64,
+    /// content-svc sent it by freepublish: the datacube, which reports mass sends
+    /// only, will never have it, so its figures are entered under content-svc's id.
+    pub freepublished: bool,
 }
 
 /// What an accepted entry writes besides the figures it carries.
@@ -138,11 +141,13 @@ pub fn datacube_headline(id: &str) -> bool {
 /// `known`, may be stored:
 ///
 /// - the article must be known: announced on CONTENT, or reported by the datacube;
-/// - on an account whose articles the datacube pulls, it must be named by the
-///   datacube's id (CONTENT's id of the same article would count it twice), and its
+/// - on an account whose articles the datacube pulls, an article sent by mass send
+///   must be named by the datacube's id (CONTENT's id of the same article would count it twice), and its
 ///   reads and shares are the datacube's alone: they arrive with the day-7 pull and
 ///   are never set by hand, before it (they would lift the running week and the
-///   provisional month) or after it;
+///   provisional month) or after it; one content-svc sent by freepublish is not in
+///   the datacube (it reports 群发 only) and is entered under content-svc's id, reads
+///   and shares included, as on an account not pulled;
 /// - elsewhere reads and shares are entered by hand, except on a row that already
 ///   holds the datacube's (an account whose pulls stopped keeps what they brought);
 /// - the day and headline flag are the service's (CONTENT's or the datacube's): an
@@ -168,9 +173,11 @@ pub fn decide(
         .map(|s| s.published_on)
         .or(known.summary_day)
         .ok_or_else(|| EntryRefused::UnknownArticle(id.to_owned()))?;
-    let datacube_account = known
-        .datacube_reached
-        .is_some_and(|reached| reached + Days::new(DATACUBE_LAG_DAYS) >= known_day);
+    let freepublished = known.stored.is_some_and(|s| s.freepublished);
+    let datacube_account = !freepublished
+        && known
+            .datacube_reached
+            .is_some_and(|reached| reached + Days::new(DATACUBE_LAG_DAYS) >= known_day);
     let pulled = known.stored.is_some_and(|s| s.pulled);
     if datacube_account && !pulled && known.summary_day.is_none() {
         return Err(EntryRefused::NotTheDatacubeId(id.to_owned()));
@@ -279,6 +286,7 @@ mod tests {
             reads: if pulled { 20_000 } else { 0 },
             zaikan: 0,
             likes: 0,
+            freepublished: false,
         })
     }
 
@@ -349,6 +357,26 @@ mod tests {
             decide("art-42", known, &likes(250, 400)).unwrap_err(),
             EntryRefused::NotTheDatacubeId("art-42".into())
         );
+    }
+
+    /// The datacube reports mass sends only: a freepublished article on a datacube
+    /// account never gets its figures from it, so they are entered under
+    /// content-svc's id, reads and shares included.
+    #[test]
+    fn on_a_datacube_account_a_freepublished_article_takes_every_figure_by_hand() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", true, false).map(|s| StoredArticle {
+                freepublished: true,
+                ..s
+            }),
+            summary_day: None,
+            datacube_reached: Some(day("2026-11-09")),
+        };
+        let entry = FigureEntry {
+            shares: 30,
+            ..reach(2_000)
+        };
+        assert!(decide("art-42", known, &entry).is_ok());
     }
 
     #[test]

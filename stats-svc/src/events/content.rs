@@ -35,6 +35,9 @@ pub struct Published {
     /// WeChat's message id (`None` when the event has none), under which the datacube
     /// reports the article (`{msg_data_id}_{index}`).
     pub msg_data_id: Option<String>,
+    /// How content-svc sent it: `Some(true)` freepublish, `Some(false)` mass send,
+    /// `None` not said. The datacube reports mass sends only.
+    pub freepublished: Option<bool>,
     pub published_at: DateTime<Utc>,
 }
 
@@ -53,6 +56,11 @@ impl StreamEvent for Published {
         if event.article_id.is_empty() {
             return Err("article_id is required".to_owned());
         }
+        let freepublished = match event.channel() {
+            ev::PublishChannel::Freepublish => Some(true),
+            ev::PublishChannel::MassSend => Some(false),
+            ev::PublishChannel::Unspecified => None,
+        };
         let published_at = time(event.published_at.as_ref())
             .or_else(|| time(header.occurred_at.as_ref()))
             .ok_or("published_at is required")?;
@@ -64,6 +72,7 @@ impl StreamEvent for Published {
             title: event.title,
             headline: event.headline,
             msg_data_id: Some(event.msg_data_id).filter(|id| !id.is_empty()),
+            freepublished,
             published_at,
         })
     }
@@ -107,6 +116,7 @@ impl EventHandler for ContentHandler {
                 office_day(article.published_at, office),
                 article.headline,
                 article.msg_data_id.as_deref(),
+                article.freepublished,
             )
             .await
         })

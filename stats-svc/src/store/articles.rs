@@ -35,9 +35,9 @@ pub async fn known_article(
     account: &AccountId,
     article_id: &str,
 ) -> Result<KnownArticle, sqlx::Error> {
-    let stored: Option<(NaiveDate, bool, bool, i64, i64, i64)> = sqlx::query_as(
+    let stored: Option<(NaiveDate, bool, bool, i64, i64, i64, bool)> = sqlx::query_as(
         "SELECT published_on, headline, (pulled_at IS NOT NULL OR entered_by = 'datacube'),
-                reads, zaikan, likes
+                reads, zaikan, likes, freepublished IS TRUE
            FROM article_figures WHERE account = $1 AND article_id = $2 FOR UPDATE",
     )
     .bind(account.as_str())
@@ -60,16 +60,17 @@ pub async fn known_article(
     .fetch_one(&mut **tx)
     .await?;
     Ok(KnownArticle {
-        stored: stored.map(|(published_on, headline, pulled, reads, zaikan, likes)| {
-            StoredArticle {
+        stored: stored.map(
+            |(published_on, headline, pulled, reads, zaikan, likes, freepublished)| StoredArticle {
                 published_on,
                 headline,
                 pulled,
                 reads,
                 zaikan,
                 likes,
-            }
-        }),
+                freepublished,
+            },
+        ),
         summary_day,
         datacube_reached,
     })
@@ -135,7 +136,9 @@ pub async fn record_entry(
 }
 
 /// Records that an article went out (figures, if any, are kept), with WeChat's id of
-/// its message (`msg_data_id`) when the event names it.
+/// its message (`msg_data_id`) when the event names it, and whether it was
+/// freepublished when the event says (`None` keeps what is stored).
+#[allow(clippy::too_many_arguments)]
 pub async fn record_published(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
@@ -144,16 +147,18 @@ pub async fn record_published(
     published_on: NaiveDate,
     headline: bool,
     msg_data_id: Option<&str>,
+    freepublished: Option<bool>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO article_figures (account, article_id, title, published_on, headline,
-             msg_data_id)
-         VALUES ($1, $2, $3, $4, $5, $6)
+             msg_data_id, freepublished)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (account, article_id) DO UPDATE SET
              title = EXCLUDED.title,
              published_on = LEAST(article_figures.published_on, EXCLUDED.published_on),
              headline = EXCLUDED.headline,
-             msg_data_id = COALESCE(EXCLUDED.msg_data_id, article_figures.msg_data_id)",
+             msg_data_id = COALESCE(EXCLUDED.msg_data_id, article_figures.msg_data_id),
+             freepublished = COALESCE(EXCLUDED.freepublished, article_figures.freepublished)",
     )
     .bind(account.as_str())
     .bind(article_id)
@@ -161,6 +166,7 @@ pub async fn record_published(
     .bind(published_on)
     .bind(headline)
     .bind(msg_data_id)
+    .bind(freepublished)
     .execute(&mut **tx)
     .await?;
     Ok(())

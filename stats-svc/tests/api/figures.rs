@@ -10,7 +10,8 @@ use proto::stats::v1 as pb;
 
 use crate::helpers::{
     AGENT_KEY, COUNTY_EDITOR_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article,
-    publish_article_in, pull_articles, pulled, spawn_app, summarise_article, wait_for_article,
+    publish_article_by, publish_article_in, pull_articles, pulled, spawn_app, summarise_article,
+    wait_for_article,
 };
 
 async fn enter(
@@ -292,6 +293,65 @@ async fn contents_id_of_an_article_on_a_datacube_account_is_refused() {
         .accounts[0]
         .articles;
     assert_eq!((ranked.len(), articles), (1, 1), "the article counts once");
+    db.close().await;
+    app.stop().await;
+}
+
+/// WeChat's datacube reports mass sends (群发) only: an article content-svc sent by
+/// freepublish on an account the datacube pulls never gets figures from it, so they
+/// are entered under content-svc's id (reads and shares included) and the article
+/// counts in the ranking beside the pulled ones; it stayed 待统计 for ever before.
+#[tokio::test]
+async fn a_freepublished_article_on_a_datacube_account_takes_its_figures_by_hand() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_article_by(
+        &app,
+        "chenzhou",
+        "art-free",
+        "2026-11-12T02:00:00Z",
+        "2247483650",
+        proto::events::v1::PublishChannel::Freepublish,
+    )
+    .await;
+    wait_for_article(&db, "art-free").await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2026111001_1", "2026-11-10", 2_000, 30)],
+    )
+    .await;
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 1_500,
+            shares: 20,
+            zaikan: 40,
+            ..figures("chenzhou", "art-free")
+        },
+    )
+    .await
+    .expect("a freepublished article's figures are entered under content-svc's id");
+    let ranked = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .accounts;
+    assert_eq!(
+        (ranked[0].articles, ranked[0].reads),
+        (2, 3_500),
+        "{ranked:?}"
+    );
     db.close().await;
     app.stop().await;
 }

@@ -301,6 +301,26 @@ pub async fn publish_article_in(
     published: &str,
     msg_data_id: &str,
 ) {
+    publish_article_by(
+        app,
+        account,
+        article,
+        published,
+        msg_data_id,
+        ev::PublishChannel::Unspecified,
+    )
+    .await;
+}
+
+/// Announces `article` as [`publish_article_in`] does, sent through `channel`.
+pub async fn publish_article_by(
+    app: &TestApp,
+    account: &str,
+    article: &str,
+    published: &str,
+    msg_data_id: &str,
+    channel: ev::PublishChannel,
+) {
     let published = chrono::DateTime::parse_from_rfc3339(published)
         .expect("an RFC 3339 time")
         .to_utc();
@@ -318,6 +338,7 @@ pub async fn publish_article_in(
         title: "冬季供暖通知".to_owned(),
         headline: true,
         msg_data_id: msg_data_id.to_owned(),
+        channel: channel as i32,
         published_at: Some(prost_types::Timestamp {
             seconds: published.timestamp(),
             nanos: 0,
