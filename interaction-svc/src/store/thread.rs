@@ -47,7 +47,10 @@ pub struct Outgoing {
 }
 
 /// Records an outbound message as `sending`, to be settled after the WeChat call;
-/// `request_id` is the caller's id for it, if it gave one.
+/// `request_id` is the caller's id for it, if it gave one. Notes the citizen's last
+/// interaction as it stands (`held_after`): if the message ends up held, a later one
+/// of theirs may have been flushed before it was, and the retry then takes it
+/// (`lease_due_retries`).
 pub async fn insert_sending(
     tx: &mut Transaction<'_, Postgres>,
     ticket: TicketId,
@@ -59,8 +62,11 @@ pub async fn insert_sending(
     sqlx::query(
         "INSERT INTO ticket_messages
              (id, ticket_id, direction, author, msg_type, body, delivery, sending_since,
-              request_id)
-         VALUES ($1, $2, 'outbound', $3, 'text', $4, 'sending', now(), $5)",
+              request_id, held_after)
+         SELECT $1, $2, 'outbound', $3, 'text', $4, 'sending', now(), $5,
+                (SELECT f.last_interaction_at FROM tickets t
+                   JOIN followers f ON f.account = t.account AND f.openid = t.openid
+                  WHERE t.id = $2)",
     )
     .bind(id)
     .bind(ticket.0)
@@ -139,15 +145,18 @@ pub async fn discard(db: &PgPool, message: uuid::Uuid) -> Result<(), sqlx::Error
 
 /// Takes every message held for citizen `openid` of `account` (held → sending),
 /// oldest first. A concurrent flush for the same citizen finds none left held, so
-/// none is sent twice.
+/// none is sent twice. Notes the citizen's last interaction as `held_after`, so one
+/// the flush keeps held is retried after their next message, not every pass.
 pub async fn claim_held(
     db: &PgPool,
     account: &AccountId,
     openid: &OpenId,
 ) -> Result<Vec<Outgoing>, sqlx::Error> {
     let mut claimed: Vec<(uuid::Uuid, uuid::Uuid, String, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE ticket_messages m SET delivery = 'sending', sending_since = now()
+        "UPDATE ticket_messages m SET delivery = 'sending', sending_since = now(),
+                held_after = f.last_interaction_at
            FROM tickets t
+           LEFT JOIN followers f ON f.account = t.account AND f.openid = t.openid
           WHERE t.id = m.ticket_id AND t.account = $1 AND t.openid = $2
             AND m.delivery = 'held'
          RETURNING m.id, m.ticket_id, m.body, m.at",
@@ -198,8 +207,15 @@ pub const RETRY_LEASE_MINUTES: i32 = 5;
 /// for none). Pushes their retry time a lease ahead so other replicas skip them, and
 /// returns their citizens, each once. The flush itself claims the messages
 /// (`claim_held`), so a citizen picked twice is still sent each answer once, and a
-/// flush that keeps one held moves its `held_at` on (not picked again until the
+/// flush that keeps one held moves its `held_after` on (not picked again until the
 /// citizen writes again).
+///
+/// "Wrote after it was held" compares WeChat's clock with WeChat's: the citizen's
+/// last interaction now against the one noted when the answer was taken for sending
+/// (`held_after`), not against `held_at` (the database's now()): an answer held
+/// behind another while the flush of a message sent just before was in flight was
+/// held after that message's CreateTime, yet no flush saw it. Rows without
+/// `held_after` (taken before migration 0019) keep `held_at`'s rule.
 pub async fn lease_due_retries(
     db: &PgPool,
     now: DateTime<Utc>,
@@ -214,7 +230,8 @@ pub async fn lease_due_retries(
               WHERE m.delivery = 'held'
                 AND (m.retry_at <= $1
                      OR (m.retry_at IS NULL
-                         AND f.last_interaction_at > COALESCE(m.held_at, m.at)))
+                         AND f.last_interaction_at
+                             > COALESCE(m.held_after, m.held_at, m.at)))
                 AND f.last_interaction_at > $1 - $2
               ORDER BY m.retry_at NULLS FIRST
               LIMIT $3

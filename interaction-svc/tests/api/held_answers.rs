@@ -107,3 +107,63 @@ async fn an_answer_wechat_refused_on_a_flush_waits_for_the_citizen_instead_of_ev
     assert_eq!(second.citizens, 0);
     assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), tried);
 }
+
+#[tokio::test]
+async fn an_answer_held_after_the_citizens_message_by_the_database_clock_is_still_retried() {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with_wechat(&mock).await;
+    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    // Taken for sending while the citizen's last message was three days old: held.
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(ReplyToTicketRequest {
+            request_id: String::new(),
+            id: id.to_string(),
+            text: "请携带身份证到社保大厅办理".into(),
+            agent: String::new(),
+        })
+        .await
+        .expect("held");
+    assert!(mock.state().calls_to(CUSTOM_SEND).is_empty(), "held");
+
+    // The citizen wrote a minute ago (WeChat's CreateTime), and the answer was
+    // settled held only now (the database's clock), behind the flush that message
+    // asked for, which therefore did not see it.
+    app.insert_follower(&openid, Some(1)).await;
+    sqlx::query(
+        "UPDATE ticket_messages SET held_at = now() WHERE ticket_id = $1 AND delivery = 'held'",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now())
+        .expect("window open");
+
+    let drain = platform::shutdown::Drain::new();
+    let report = app
+        .deliverer
+        .retry_held(Utc::now(), 100, &drain)
+        .await
+        .expect("retry pass");
+    assert_eq!(report.sent, 1, "{report:?}");
+    let again = app
+        .deliverer
+        .retry_held(Utc::now(), 100, &drain)
+        .await
+        .expect("retry pass");
+    assert_eq!(again.sent, 0);
+    let sent = mock.state().calls_to(CUSTOM_SEND);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body.as_ref().unwrap()["text"]["content"],
+        "请携带身份证到社保大厅办理"
+    );
+}

@@ -1,0 +1,11 @@
+-- The citizen's last interaction (`followers.last_interaction_at`, WeChat's
+-- CreateTime of their message) as it stood when an answer was taken for sending:
+-- committed `sending`, or claimed by a flush. The held-answer retry takes a held
+-- answer whose citizen's last interaction is later than this: a message of theirs
+-- came after it was taken, and the flush that message asked for may have run while
+-- it was still `sending` (held behind another answer) and so not seen it. `held_at`
+-- (the database's clock) cannot be compared with WeChat's CreateTime for that: an
+-- answer held at 10:00:05 behind a flush of a 10:00:01 message was never retried.
+-- NULL (taken before this release): `held_at`'s rule. Nullable, no default: the
+-- previous release keeps running during a rollout.
+ALTER TABLE ticket_messages ADD COLUMN held_after timestamptz;
