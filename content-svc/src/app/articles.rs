@@ -228,12 +228,15 @@ impl Articles {
         self.get(who, id).await
     }
 
-    /// Edits a draft: a new version, the previous kept.
+    /// Edits a draft: a new version, the previous kept. `read` is the version the
+    /// edit was made on, when the client says: each save replaces the whole content,
+    /// so a save made on a version replaced since would silently drop that change.
     pub async fn update(
         &self,
         who: &Who,
         id: Uuid,
         content: ArticleContent,
+        read: Option<i32>,
     ) -> Result<ArticleView, AppError> {
         require(who, Role::Editor, "edit an article")?;
         let mut tx = self.db.begin().await?;
@@ -246,6 +249,7 @@ impl Articles {
             }
             .into());
         }
+        review::check_read_version(read, row.version)?;
         images::check_images(&mut tx, &row.account, &content).await?;
         store::update_content(&mut tx, id, row.version + 1, &content, &who.actor.id).await?;
         tx.commit().await?;

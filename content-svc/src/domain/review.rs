@@ -625,9 +625,10 @@ pub fn retry_comment(
     }
 }
 
-/// Refuses a review or an override of a version other than the one the reviewer
-/// read (`read`, when given): the editor may have withdrawn, edited and resubmitted
-/// since, and an approval applies to the current version.
+/// Refuses a review, an override or an edit of a version other than the one read
+/// (`read`, when given): the editor may have withdrawn, edited and resubmitted since,
+/// and an approval applies to the current version; another editor may have saved,
+/// and an edit replaces the whole content.
 pub fn check_read_version(read: Option<i32>, current: i32) -> Result<(), ReviewError> {
     match read {
         Some(read) if read != current => Err(ReviewError::StaleVersion { current }),

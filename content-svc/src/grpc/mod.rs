@@ -354,9 +354,16 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let req = request.into_inner();
         let id = convert::article_id(&req.id)?;
         let content = convert::content(req.content)?;
+        let read = req
+            .version
+            .map(|v| {
+                i32::try_from(v)
+                    .map_err(|_| GrpcError::Invalid(format!("version: {v} is not a version")))
+            })
+            .transpose()?;
         let view = self
             .articles
-            .update(&who, id, content)
+            .update(&who, id, content, read)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))

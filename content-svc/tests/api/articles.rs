@@ -716,6 +716,7 @@ async fn an_approval_of_a_version_the_editor_replaced_since_is_refused() {
                 id: id.clone(),
                 content: create("停水通知", "<p>本周日停水。</p>", pb::Channel::Freepublish)
                     .content,
+                version: None,
             },
             AUTHOR_KEY,
             "li",
@@ -770,5 +771,90 @@ async fn an_approval_of_a_version_the_editor_replaced_since_is_refused() {
         .expect("the current version is approved")
         .into_inner();
     assert_eq!(reviewed.state, pb::ArticleState::FirstReviewed as i32);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn an_edit_made_on_a_version_another_editor_replaced_since_is_refused() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = client
+        .create_article(by(
+            create("停水通知", "<p>本周六停水。</p>", pb::Channel::Freepublish),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    let edit = |body: &str, version: Option<u32>| pb::UpdateArticleRequest {
+        id: id.clone(),
+        content: create("停水通知", body, pb::Channel::Freepublish).content,
+        version,
+    };
+    // 李 and 张 both open version 1; 李 saves first.
+    let saved = client
+        .update_article(by(
+            edit("<p>本周六上午停水。</p>", Some(1)),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("李's edit of the current version is saved")
+        .into_inner();
+    assert_eq!(saved.version, 2);
+
+    let refused = client
+        .update_article(by(
+            edit("<p>本周日停水。</p>", Some(1)),
+            AUTHOR_KEY,
+            "zhang",
+        ))
+        .await
+        .expect_err("张's edit of version 1 would drop 李's");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("the article changed since you read it: version 2 is current"),
+        "{}",
+        refused.message()
+    );
+    let kept = client
+        .get_article(by(
+            pb::GetArticleRequest { id: id.clone() },
+            AUTHOR_KEY,
+            "zhang",
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .article
+        .expect("an article");
+    assert_eq!(kept.version, 2);
+    assert!(
+        kept.content.expect("content").body.contains("上午"),
+        "李's text stands"
+    );
+
+    // Made again on version 2 it is saved; a client that says no version (an older
+    // one) is not checked: its save wins.
+    let saved = client
+        .update_article(by(
+            edit("<p>本周六上午停水，周日恢复。</p>", Some(2)),
+            AUTHOR_KEY,
+            "zhang",
+        ))
+        .await
+        .expect("an edit of the current version is saved")
+        .into_inner();
+    assert_eq!(saved.version, 3);
+    let saved = client
+        .update_article(by(edit("<p>本周日停水。</p>", None), AUTHOR_KEY, "li"))
+        .await
+        .expect("an unchecked edit is saved")
+        .into_inner();
+    assert_eq!(saved.version, 4);
     stack.app.stop().await;
 }

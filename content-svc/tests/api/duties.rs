@@ -13,6 +13,7 @@ fn rewrite(id: &str, body: &str) -> pb::UpdateArticleRequest {
     pb::UpdateArticleRequest {
         id: id.into(),
         content: create("停水通知", body, pb::Channel::Freepublish).content,
+        version: None,
     }
 }
 

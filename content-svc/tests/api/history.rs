@@ -55,6 +55,7 @@ async fn the_version_a_reviewer_passed_keeps_its_cover_link_and_comment_flags_af
             pb::UpdateArticleRequest {
                 id: id.clone(),
                 content: Some(edited),
+                version: None,
             },
             AUTHOR_KEY,
             "li",

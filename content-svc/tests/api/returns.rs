@@ -116,6 +116,7 @@ async fn a_scheduled_article_returned_for_revision_is_unscheduled_and_needs_thre
                 id: id.clone(),
                 content: create("停水通知", "<p>本周日停水。</p>", pb::Channel::Freepublish)
                     .content,
+                version: None,
             },
             AUTHOR_KEY,
             "li",

@@ -48,6 +48,7 @@ async fn edit(app: &TestApp, id: &str, body: &str) {
             pb::UpdateArticleRequest {
                 id: id.into(),
                 content: create("停水通知", body, pb::Channel::Freepublish).content,
+                version: None,
             },
             AUTHOR_KEY,
             "li",

@@ -152,18 +152,20 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             // UpdateArticle replaces the whole content: a field the command does not
             // name is the draft's, else it would be dropped (the cover too, and the
             // article then refused at submission).
-            let current = client
+            let read = client
                 .get_article(GetArticleRequest { id: id.clone() })
                 .await
                 .map_err(status)?
                 .into_inner()
                 .article
-                .and_then(|a| a.content)
                 .unwrap_or_default();
-            let content = updated_content(content, current)?;
+            let content = updated_content(content, read.content.unwrap_or_default())?;
+            // The version those fields were read from: an edit saved by someone else
+            // since is refused, not silently overwritten with its old text.
             let message = UpdateArticleRequest {
                 id,
                 content: Some(content),
+                version: Some(read.version),
             };
             client.update_article(acting(message, &actor)?).await
         }

@@ -350,6 +350,165 @@ async fn an_update_keeps_every_field_it_does_not_name_and_an_empty_one_clears_it
 }
 
 #[tokio::test]
+async fn an_update_refuses_to_overwrite_an_edit_saved_between_its_read_and_its_write() {
+    let stack = Stack::with_content().await;
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    let created = stack
+        .json(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "create",
+                body.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--cover",
+                "MEDIA_COVER_1",
+                "--account",
+                ACCOUNT,
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let content_addr = stack
+        .govwx(DEV_ADMIN_KEY)
+        .as_std()
+        .get_envs()
+        .find(|(name, _)| *name == "GOVWX_CONTENT_ADDR")
+        .and_then(|(_, value)| value)
+        .and_then(|value| value.to_str())
+        .expect("govwx is pointed at content-svc")
+        .to_owned();
+    let relay = HoldSecondCall::start(&content_addr).await;
+
+    // 李's update reads version 1 through the relay, which holds its write...
+    let mine = write_body("本周日上午九点至十二点停水。\n");
+    let mut update = stack.govwx(DEV_ADMIN_KEY);
+    update
+        .env("GOVWX_CONTENT_ADDR", &relay.addr)
+        .args(["articles", "update", &id])
+        .arg(&mine)
+        .args(["--actor", "li"]);
+    let update = tokio::spawn(async move { update.output().await.expect("govwx runs") });
+    if relay.held.await.is_err() {
+        let run = update.await.unwrap();
+        panic!(
+            "govwx did not write: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    // ...while 张's edit is saved (version 2).
+    let theirs = write_body("本周六上午九点至下午三点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                theirs.to_str().unwrap(),
+                "--actor",
+                "zhang",
+            ],
+        )
+        .await;
+    relay.release.send(()).expect("the relay waits");
+
+    let refused = update.await.expect("govwx finished");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the article changed since you read it: version 2 is current"),
+        "{stderr}"
+    );
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(shown["article"]["version"], 2, "{shown}");
+    assert!(
+        shown["article"]["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("下午三点")),
+        "张's edit stands: {shown}"
+    );
+    stack.stop().await;
+}
+
+/// A TCP relay to content-svc for one govwx connection that holds its second gRPC
+/// call (the HTTP/2 HEADERS frame opening stream 3: the first call is stream 1)
+/// until `release`, saying so on `held`: a write after a read, held in between.
+struct HoldSecondCall {
+    addr: String,
+    held: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HoldSecondCall {
+    async fn start(upstream: &str) -> Self {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        /// "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", then frames of a 9-byte header.
+        const PREFACE: usize = 24;
+        const HEADERS: u8 = 1;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let upstream = upstream.to_owned();
+        let (held_tx, held) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (client, _) = listener.accept().await.expect("govwx connects");
+            let server = tokio::net::TcpStream::connect(&upstream)
+                .await
+                .expect("content-svc listens");
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                let _ = to_client.shutdown().await;
+            });
+            let mut preface = [0u8; PREFACE];
+            if from_client.read_exact(&mut preface).await.is_err()
+                || to_server.write_all(&preface).await.is_err()
+            {
+                return;
+            }
+            let (mut held_tx, mut release_rx) = (Some(held_tx), Some(release_rx));
+            loop {
+                let mut header = [0u8; 9];
+                if from_client.read_exact(&mut header).await.is_err() {
+                    break;
+                }
+                let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+                let stream =
+                    u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+                let mut payload = vec![0u8; length];
+                if from_client.read_exact(&mut payload).await.is_err() {
+                    break;
+                }
+                if header[3] == HEADERS
+                    && stream == 3
+                    && let (Some(held), Some(release)) = (held_tx.take(), release_rx.take())
+                {
+                    let _ = held.send(());
+                    let _ = release.await;
+                }
+                if to_server.write_all(&header).await.is_err()
+                    || to_server.write_all(&payload).await.is_err()
+                {
+                    break;
+                }
+            }
+            let _ = to_server.shutdown().await;
+        });
+        HoldSecondCall {
+            addr,
+            held,
+            release,
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_review_of_a_version_read_before_an_edit_is_refused_and_of_the_current_one_passes() {
     let stack = Stack::with_content().await;
     let body = write_body("本周六上午九点至十二点停水。\n");
