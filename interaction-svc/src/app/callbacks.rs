@@ -257,7 +257,7 @@ impl Callbacks {
                 let reply = replies::encode(decision.reply, acknowledgement).0;
                 (decision.answered, reply)
             }
-            Incoming::Subscribe { .. } | Incoming::Click { .. } => {
+            Incoming::Subscribe { .. } | Incoming::Scan { .. } | Incoming::Click { .. } => {
                 let decision = rules::decide(&rules.replies, incoming, &facts);
                 (decision.answered, replies::encode(decision.reply, None).0)
             }
@@ -269,9 +269,14 @@ impl Callbacks {
                 citizen.account,
                 citizen.openid,
                 citizen.event_id,
-                // A greeting or a menu click's reply answers no question of the citizen.
+                // A greeting or a menu click's reply answers no question of the citizen,
+                // nor does a scan-code button's (`scancode_waitmsg` comes as a message
+                // carrying the button's key, but the citizen pressed a button as for a
+                // click: the inspection counts answers to what citizens wrote).
                 match incoming {
-                    Incoming::Message(_) => proto::events::v1::AnsweredInbound::Message,
+                    Incoming::Message(message) if message.menu_key.is_none() => {
+                        proto::events::v1::AnsweredInbound::Message
+                    }
                     _ => proto::events::v1::AnsweredInbound::Event,
                 },
                 answer,

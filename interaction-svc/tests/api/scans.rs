@@ -3,9 +3,32 @@
 //! the account) reaches a person with the scan result; a follower scanning a
 //! parametric QR code gets the subscribe greeting.
 
+use prost::Message as _;
+use proto::events::v1::{AnsweredInbound, AutoReplied};
+
 use crate::citizen::{Callback, Citizen, GH_ID, eventually, inbound, text_of};
-use crate::helpers::spawn_app;
+use crate::helpers::{ACCOUNT, TestApp, spawn_app};
 use crate::places::rule_in_effect;
+
+impl TestApp {
+    /// What the AutoReplied events announced for `openid` say they answered, once
+    /// one is announced.
+    async fn answered_for(&self, openid: &str) -> Vec<AnsweredInbound> {
+        let filter = format!("interaction.{ACCOUNT}.autoreply.>");
+        eventually(&format!("AutoReplied for {openid}"), || async {
+            let found: Vec<AnsweredInbound> = self
+                .interaction_events(&filter, 0)
+                .await
+                .into_iter()
+                .map(|m| AutoReplied::decode(m.payload).unwrap())
+                .filter(|e| e.openid == openid)
+                .map(|e| e.answered())
+                .collect();
+            (!found.is_empty()).then_some(found)
+        })
+        .await
+    }
+}
 
 /// Citizen `openid`'s scan of `result` with scan-code button `key` (`event`:
 /// `scancode_waitmsg` or `scancode_push`), `seconds` after now.
@@ -38,6 +61,14 @@ async fn a_scan_code_button_gets_its_keys_rule_or_reaches_a_person_with_the_resu
         Some(PERMIT)
     );
     app.publish(&push).await;
+    let pusher = Citizen::new();
+    let waiting = scan(&pusher.openid, 1, "scancode_waitmsg", "SCAN_PERMIT", "x");
+    app.publish(&waiting).await;
+    // A button the citizen pressed, as a click: not an answer to what they wrote.
+    assert_eq!(
+        app.answered_for(&pusher.openid).await,
+        [AnsweredInbound::Event]
+    );
 
     // A waiting button no rule answers: acknowledged, and a ticket carries the result.
     let report = scan(
@@ -89,5 +120,11 @@ async fn a_follower_scanning_a_parametric_qr_code_gets_the_greeting() {
     assert_eq!(
         text_of(&app.passive_reply(&nats, &scan).await),
         Some(WELCOME)
+    );
+    // Announced as the greeting of a follow is: stats count it, as an event's answer.
+    app.publish(&scan).await;
+    assert_eq!(
+        app.answered_for(&citizen.openid).await,
+        [AnsweredInbound::Event]
     );
 }
