@@ -239,11 +239,6 @@ pub enum ReviewError {
         channel: String,
         headline_channel: String,
     },
-    #[error(
-        "the article is number {position} of message {message}; take it out of the message \
-         (recompose or dissolve it) before returning it for revision"
-    )]
-    ReturnInMessage { position: i16, message: String },
     #[error("article {article} already belongs to message {message}")]
     InAnotherMessage { article: String, message: String },
     #[error("WeChat allows one edit of a sent article; it was edited after publishing already")]
