@@ -3,9 +3,7 @@
 //! customer-service API instead (`events.v1.ReplyMissed`, README "Replies that miss
 //! the budget"). Pure: no I/O.
 
-use std::time::Duration;
-
-use platform::nats::{Namespace, StreamSpec};
+use platform::nats::Namespace;
 use proto::events::v1::{EventHeader, ReplyMissed};
 use reply_rules::Incoming;
 use wechat::message::InboundMessage;
@@ -13,16 +11,8 @@ use wechat::message::InboundMessage;
 use crate::event::InboundEvent;
 use crate::reply::ReplyOutcome;
 
-/// The stream of missed-reply markers. interaction-svc declares the same stream
-/// (`events::missed::WECHAT_MISSED_REPLIES`, a test holds them equal): a marker is needed for
-/// minutes (interaction-svc retries one whose callback it has not applied yet for
-/// about 14), a day covers an outage of its consumer through a night.
-pub const WECHAT_MISSED_REPLIES: StreamSpec = StreamSpec {
-    name: "WECHAT_MISSED_REPLIES",
-    subjects: "wechat.missed.>",
-    max_age: Duration::from_secs(24 * 3600),
-    duplicate_window: Duration::from_secs(2 * 60),
-};
+/// The stream of missed-reply markers, shared with interaction-svc, which reads it.
+pub use platform::nats::WECHAT_MISSED_REPLIES;
 
 /// The marker's `Nats-Msg-Id` suffix: a retried callback that misses again is
 /// stored once inside the duplicate window (interaction-svc sends once regardless).

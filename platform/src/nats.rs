@@ -300,6 +300,19 @@ pub const DEADLETTER: StreamSpec = StreamSpec {
     max_age: Duration::from_secs(30 * 24 * 3600),
     duplicate_window: Duration::from_secs(2 * 60),
 };
+/// Markers of passive replies the gateway asked for and did not get in time
+/// (`events.v1.ReplyMissed`), written by the gateway and read by interaction-svc,
+/// which sends those replies through the customer-service API. Both provision it
+/// (either may start first); not in [`ALL_STREAMS`], which every service provisions.
+/// A marker is needed for minutes (interaction-svc retries one whose callback it has
+/// not applied yet for about 14); a day covers an outage of its consumer through a
+/// night.
+pub const WECHAT_MISSED_REPLIES: StreamSpec = StreamSpec {
+    name: "WECHAT_MISSED_REPLIES",
+    subjects: "wechat.missed.>",
+    max_age: Duration::from_secs(24 * 3600),
+    duplicate_window: Duration::from_secs(2 * 60),
+};
 
 /// Every stream of the platform.
 pub const ALL_STREAMS: [StreamSpec; 4] = [WECHAT_INBOUND, CONTENT, INTERACTION, DEADLETTER];

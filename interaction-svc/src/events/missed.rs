@@ -8,26 +8,20 @@
 use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, StreamSpec};
+use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES};
 use prost::Message as _;
 
 use crate::delivery::{Deliverer, DeliveryError, MissedReply};
 
-/// The gateway's stream of markers (`gateway::missed::WECHAT_MISSED_REPLIES`, which writes it; the
-/// tests hold the two equal). Declared here too, so interaction-svc starting before
-/// any gateway can provision its consumer.
-pub const WECHAT_MISSED_REPLIES: StreamSpec = StreamSpec {
-    name: "WECHAT_MISSED_REPLIES",
-    subjects: "wechat.missed.>",
-    max_age: Duration::from_secs(24 * 3600),
-    duplicate_window: Duration::from_secs(2 * 60),
-};
+/// The gateway's stream of markers; interaction-svc provisions it too, so it can
+/// create its consumer before any gateway started.
+pub use platform::nats::WECHAT_MISSED_REPLIES;
 
 /// The durable consumer over every marker.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     stream: WECHAT_MISSED_REPLIES,
     durable: "interaction-missed-replies",
-    filter_subject: "wechat.missed.>",
+    filter_subject: WECHAT_MISSED_REPLIES.subjects,
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
 };

@@ -175,15 +175,3 @@ async fn an_acknowledgement_the_gateway_did_not_get_in_time_reaches_the_citizen_
         .unwrap();
     assert_eq!(tickets, 1);
 }
-
-#[test]
-fn the_gateway_and_interaction_svc_name_the_same_stream_of_markers() {
-    assert_eq!(
-        gateway::missed::WECHAT_MISSED_REPLIES,
-        interaction_svc::events::missed::WECHAT_MISSED_REPLIES
-    );
-    assert_eq!(
-        interaction_svc::events::missed::CONSUMER.filter_subject,
-        gateway::missed::WECHAT_MISSED_REPLIES.subjects
-    );
-}
