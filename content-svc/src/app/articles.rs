@@ -939,7 +939,7 @@ impl Articles {
         })?;
         ledger::lock_ledger(tx, &row.account).await?;
         if ledger::is_reserved(tx, row.id).await? {
-            // A retry of a send that already counted.
+            // A retry of this send (its send generation), which already counted.
             return Ok(());
         }
         let now = Utc::now();

@@ -111,39 +111,57 @@ pub async fn lock_ledger(
     Ok(())
 }
 
-/// The account's mass sends since `since`.
+/// The account's mass sends since `since`: each reservation's, and the earlier
+/// sends of its article that WeChat took before failing their jobs.
 pub async fn sends_since(
     db: impl PgExecutor<'_>,
     account: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT sent_at FROM mass_send_ledger WHERE account = $1 AND sent_at >= $2")
-        .bind(account)
-        .bind(since)
-        .fetch_all(db)
-        .await
+    sqlx::query_scalar(
+        "SELECT sent_at FROM mass_send_ledger WHERE account = $1 AND sent_at >= $2
+         UNION ALL
+         SELECT earlier FROM mass_send_ledger, unnest(earlier_sends) AS earlier
+          WHERE account = $1 AND earlier >= $2",
+    )
+    .bind(account)
+    .bind(since)
+    .fetch_all(db)
+    .await
 }
 
-/// Whether the article already holds a reservation (a retry of its send).
+/// Whether the article's current send already holds a reservation (a retry of that
+/// send). One of an earlier send generation is not: WeChat failed that job, and a
+/// send again is a new one.
 pub async fn is_reserved(
     tx: &mut Transaction<'_, Postgres>,
     article: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mass_send_ledger WHERE article_id = $1)")
-        .bind(article)
-        .fetch_one(&mut **tx)
-        .await
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM mass_send_ledger l JOIN articles a ON a.id = l.article_id
+                         WHERE l.article_id = $1 AND l.send_generation = a.send_generation)",
+    )
+    .bind(article)
+    .fetch_one(&mut **tx)
+    .await
 }
 
-/// Reserves a mass send for an article (before calling WeChat).
+/// Reserves a mass send for the article's current send (before calling WeChat). A
+/// reservation of an earlier generation moves to `earlier_sends`: WeChat counted it.
 pub async fn reserve(
     tx: &mut Transaction<'_, Postgres>,
     account: &str,
     article: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO mass_send_ledger (article_id, account) VALUES ($1, $2)
-         ON CONFLICT (article_id) DO NOTHING",
+        "INSERT INTO mass_send_ledger (article_id, account, send_generation)
+         SELECT id, $2, send_generation FROM articles WHERE id = $1
+         ON CONFLICT (article_id) DO UPDATE
+            SET earlier_sends = mass_send_ledger.earlier_sends || mass_send_ledger.sent_at,
+                sent_at = now(),
+                send_generation = EXCLUDED.send_generation,
+                answer_lost = false
+          WHERE mass_send_ledger.send_generation <> EXCLUDED.send_generation",
     )
     .bind(article)
     .bind(account)
@@ -161,13 +179,31 @@ pub async fn answer_lost(db: &PgPool, article: Uuid) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-/// Gives a reservation back when nothing was sent (WeChat refused the send for
-/// good, or it was cancelled while waiting to retry), unless an attempt's answer
-/// was lost: WeChat may have taken and counted that one.
+/// Gives the current send's reservation back when nothing was sent (WeChat refused
+/// the send for good, or it was cancelled while waiting to retry), unless an
+/// attempt's answer was lost: WeChat may have taken and counted that one. A
+/// reservation of an earlier send generation is never given back (WeChat took that
+/// send and failed its job); when the article has such earlier sends, the last
+/// takes the row's place again, marked as of no generation, so it stays counted.
 pub async fn release(db: impl PgExecutor<'_>, article: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mass_send_ledger WHERE article_id = $1 AND NOT answer_lost")
-        .bind(article)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "WITH current AS (
+             SELECT l.article_id, cardinality(l.earlier_sends) AS earlier
+               FROM mass_send_ledger l JOIN articles a ON a.id = l.article_id
+              WHERE l.article_id = $1 AND l.send_generation = a.send_generation
+                AND NOT l.answer_lost
+         ), gone AS (
+             DELETE FROM mass_send_ledger
+              WHERE article_id IN (SELECT article_id FROM current WHERE earlier = 0)
+         )
+         UPDATE mass_send_ledger
+            SET sent_at = earlier_sends[cardinality(earlier_sends)],
+                earlier_sends = earlier_sends[1:cardinality(earlier_sends) - 1],
+                send_generation = -1
+          WHERE article_id IN (SELECT article_id FROM current WHERE earlier > 0)",
+    )
+    .bind(article)
+    .execute(db)
+    .await?;
     Ok(())
 }

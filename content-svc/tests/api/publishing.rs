@@ -924,7 +924,12 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
     .fetch_one(&app.db)
     .await
     .expect("arranged");
-    let articles = crate::scheduler::replica(&app.db, &mock);
+    // A subscription account: one mass send a day.
+    let articles = crate::scheduler::replica_of(
+        &app.db,
+        &mock,
+        content_svc::domain::quota::AccountKind::Subscription,
+    );
     assert_eq!(articles.send_due(10).await.expect("sent"), 1);
     let msg_id: String = sqlx::query_scalar("SELECT mass_msg_id FROM articles WHERE id = $1")
         .bind(id)
@@ -946,6 +951,11 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
             .expect("applied")
     );
     tx.commit().await.expect("commit");
+    // That send was two days ago: WeChat counted it then, not today.
+    sqlx::query("UPDATE mass_send_ledger SET sent_at = sent_at - interval '2 days'")
+        .execute(&app.db)
+        .await
+        .expect("backdated");
 
     // The publisher publishes it again, as a failed article may be.
     let chen = Who {
@@ -979,6 +989,116 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
         .await
         .expect("read");
     assert_eq!(state, "publishing", "waiting for the new job's verdict");
+
+    // The send again is today's mass send, and the one two days ago stays counted
+    // (it is in this month's figures): another mass send today is refused before
+    // WeChat, which would refuse it for lack of quota.
+    let (_, used, limit, next) = articles.quota_status(&chen, "demo").await.expect("quota");
+    assert_eq!((used, limit), (1, 1), "today's send is counted");
+    assert!(next.is_some(), "the next is possible tomorrow");
+    let ledger: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT sent_at FROM mass_send_ledger UNION ALL SELECT unnest(earlier_sends) FROM mass_send_ledger")
+            .fetch_all(&app.db)
+            .await
+            .expect("ledger");
+    assert_eq!(
+        ledger.len(),
+        2,
+        "both sends WeChat took are counted: {ledger:?}"
+    );
+    let other: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id,
+                               channel)
+         VALUES (gen_random_uuid(), 'demo', 'press', 'press:li', 'approved', '停电通知',
+                 '<p>停电</p>', 'MEDIA_COVER', 'mass_send')
+         RETURNING id",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("arranged");
+    let refused = articles
+        .act(
+            &chen,
+            other,
+            Action::Publish,
+            "",
+            &[],
+            Default::default(),
+            None,
+        )
+        .await
+        .expect_err("a second mass send today");
+    assert!(
+        refused
+            .to_string()
+            .contains("mass send(s) allowed this day are used"),
+        "{refused}"
+    );
+    assert_eq!(mock.state().calls_to(SENDALL).len(), 2, "WeChat not called");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn giving_a_send_again_back_keeps_the_earlier_send_wechat_took_counted() {
+    use content_svc::store::lexicon as ledger;
+
+    let app = crate::helpers::spawn_app_with(
+        platform::testing::TestNats::new(),
+        &[("SCHEDULER_INTERVAL", "1h")],
+    )
+    .await;
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id,
+                               channel)
+         VALUES (gen_random_uuid(), 'demo', 'press', 'press:li', 'approved', '停水通知',
+                 '<p>停水</p>', 'MEDIA_COVER', 'mass_send')
+         RETURNING id",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("arranged");
+    let since = chrono::Utc::now() - chrono::Duration::days(32);
+    let counted = async || {
+        ledger::sends_since(&app.db, "demo", since)
+            .await
+            .expect("ledger")
+            .len()
+    };
+    let reserve = async || {
+        let mut tx = app.db.begin().await.expect("tx");
+        let again = ledger::is_reserved(&mut tx, id).await.expect("read");
+        if !again {
+            ledger::reserve(&mut tx, "demo", id)
+                .await
+                .expect("reserved");
+        }
+        tx.commit().await.expect("commit");
+        again
+    };
+
+    assert!(!reserve().await, "the first send reserves");
+    assert!(reserve().await, "a retry of it is the same send");
+    assert_eq!(counted().await, 1);
+    // WeChat failed its job: the send again is a new one, the first stays counted.
+    sqlx::query("UPDATE articles SET send_generation = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .expect("job failed");
+    assert!(!reserve().await, "the send again reserves anew");
+    assert_eq!(counted().await, 2);
+    // The send again is refused for good (or cancelled): only it is given back,
+    // however often that is asked.
+    ledger::release(&app.db, id).await.expect("released");
+    assert_eq!(counted().await, 1);
+    ledger::release(&app.db, id).await.expect("released");
+    assert_eq!(
+        counted().await,
+        1,
+        "the send WeChat took is never given back"
+    );
+    assert!(!reserve().await, "a later send reserves anew");
+    assert_eq!(counted().await, 2);
     app.stop().await;
 }
 

@@ -17,6 +17,11 @@ use crate::helpers::spawn_app_with;
 
 /// One replica's use cases over the shared database, with its own API client.
 pub(crate) fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
+    replica_of(db, mock, AccountKind::Service)
+}
+
+/// A replica whose account `demo` is of `kind` (its mass-send quota).
+pub(crate) fn replica_of(db: &sqlx::PgPool, mock: &MockWechat, kind: AccountKind) -> Articles {
     let client = Client::builder(
         DEMO_APPID,
         DEMO_SECRET.into(),
@@ -29,10 +34,7 @@ pub(crate) fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
         db.clone(),
         Lexicon::new(db.clone()),
         OutboxSignal::new(),
-        Publisher::new(HashMap::from([(
-            "demo".to_owned(),
-            (client, AccountKind::Service),
-        )])),
+        Publisher::new(HashMap::from([("demo".to_owned(), (client, kind))])),
         content_svc::domain::search::Segmenter::default(),
     )
 }
