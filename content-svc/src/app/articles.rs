@@ -1128,6 +1128,11 @@ impl Articles {
             messages::delete(tx, message).await?;
             return Ok(());
         }
+        if row.message_position == Some(1) && row.send_outcome_unknown {
+            // The flag guards a send again and is read on the headline only: WeChat may
+            // have the whole message, so the next headline needs the same confirmation.
+            store::set_send_outcome_unknown(&mut **tx, rest[0].id, true).await?;
+        }
         for (i, member) in rest.iter().enumerate() {
             let position = i as i16 + 1;
             // In order, each into the place just freed: (message, position) is unique.

@@ -7,7 +7,7 @@ use proto::events::v1 as ev;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{approve, article, create, next_event, spawn_stack};
+use crate::articles::{approve, article, create, next_event, publish, spawn_stack};
 use crate::helpers::{AUTHOR_KEY, EDITOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
 
 fn return_for(id: &str, reason: &str) -> pb::ReturnForRevisionRequest {
@@ -343,6 +343,72 @@ async fn an_article_of_a_message_with_wechat_is_not_returned() {
     assert_eq!(
         message_of(&stack, &message).await.expect("unchanged").len(),
         2
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_headline_returned_after_a_send_of_unknown_outcome_leaves_the_next_one_needing_confirmation()
+ {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
+    client
+        .compose_message(by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: String::new(),
+                article_ids: vec![water.clone(), power.clone()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed");
+    // The replica submitting the message stopped after its claim an hour ago: no job
+    // recorded, so WeChat may have published both. The scheduler fails it as of
+    // unknown outcome.
+    let mut failed = stack.watch("failed").await;
+    sqlx::query(
+        "UPDATE articles SET state = 'publishing', updated_at = now() - interval '1 hour'
+          WHERE id = ANY($1::uuid[])",
+    )
+    .bind(vec![water.clone(), power.clone()])
+    .execute(&stack.app.db)
+    .await
+    .expect("arranged");
+    let event = next_event(&mut failed).await;
+    assert!(
+        event.reason.contains("outcome is unknown"),
+        "{}",
+        event.reason
+    );
+
+    // 赵 returns the headline to fix it; the other article leads the message now.
+    client
+        .return_for_revision(by(return_for(&water, "标题有误"), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("the failed headline returned");
+    // Sent again without a word, it could reach every follower a second time.
+    let refused = client
+        .publish_article(by(publish(&power), PUBLISHER_KEY, "chen"))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .starts_with("the last send may have reached followers"),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/freepublish/submit")
+            .is_empty()
     );
     stack.app.stop().await;
 }
