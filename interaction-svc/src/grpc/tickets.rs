@@ -99,7 +99,8 @@ impl InteractionGrpc {
             keys: self.keys.clone(),
         };
         let after = request.get_ref().after;
-        let watching = self.watch.watch(watched, holder, after).await?;
+        let progress = request.get_ref().progress;
+        let watching = self.watch.watch(watched, holder, after, progress).await?;
         let mut response = Response::new(watching.events);
         // Sent with the response's headers, before any event: a client that sees
         // no event before the stream ends still has a point to resume from.

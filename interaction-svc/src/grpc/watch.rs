@@ -23,6 +23,14 @@
 //! re-lists; so is a position ahead of the stream (another install's, or a stream
 //! recreated since).
 //!
+//! A queue that hears little would keep an old position while other queues' changes
+//! pile up behind it, until its resume is more than `WATCH_RESUME_LIMIT` behind. A
+//! watch that asks for `progress` is therefore told, in a PROGRESS event without a
+//! ticket, how far it has read past other queues' changes ([`Passed`]): at most every
+//! [`PROGRESS_EVERY`], or at once after a tenth of the limit (at most
+//! [`PROGRESS_AFTER`]). It is opt-in: a client that predates PROGRESS would take an
+//! event without a ticket for a ticket change.
+//!
 //! A watch still ends with `UNAVAILABLE` when the service's NATS link drops or was
 //! re-made, and when the service drains: the client resumes on whichever replica
 //! answers. It also ends, `UNAUTHENTICATED`, when its key is removed or its rights
@@ -87,6 +95,15 @@ const MISSED_HEARTBEATS: Duration = Duration::from_secs(10);
 
 /// How long the server keeps a watch's consumer once nobody reads its inbox.
 const INACTIVE: Duration = Duration::from_secs(30);
+
+/// How long a watch that passed over other queues' changes waits before telling
+/// its client the position it reached (more such changes meanwhile are told at once).
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// The most changes of other queues passed over before the watch tells its client
+/// the position at once (fewer when a tenth of `WATCH_RESUME_LIMIT` is less): a
+/// client that stored it stays far inside the limit however busy the install.
+const PROGRESS_AFTER: u64 = 1000;
 
 /// What a queue watch needs: NATS, the database, and the drain that ends every
 /// watch when the service stops (so an open stream never holds up a shutdown).
@@ -392,16 +409,94 @@ fn heartbeat_check(headers: &HeaderMap, delivered: u64) -> Result<Option<String>
         .map(|v| v.as_str().to_owned()))
 }
 
+/// Other queues' changes a watch has read past since it last told its client a
+/// position (by an event of its own or a progress event).
+struct Passed {
+    /// Whether the client asked for progress events.
+    wanted: bool,
+    /// How many passed changes are told at once.
+    every: u64,
+    /// The position of the last change passed over and not yet told.
+    last: Option<u64>,
+    count: u64,
+    /// When the first untold one has waited [`PROGRESS_EVERY`].
+    due: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Passed {
+    fn new(wanted: bool, resume_limit: u64) -> Self {
+        Self {
+            wanted,
+            every: (resume_limit / 10).clamp(1, PROGRESS_AFTER),
+            last: None,
+            count: 0,
+            due: Box::pin(tokio::time::sleep(PROGRESS_EVERY)),
+        }
+    }
+
+    /// Whether a position waits to be told (the timer then means something).
+    fn waiting(&self) -> bool {
+        self.last.is_some()
+    }
+
+    /// The change at `position` did not concern the watch; true when it is time to
+    /// tell the client at once.
+    fn pass(&mut self, position: u64) -> bool {
+        if !self.wanted {
+            return false;
+        }
+        if self.last.is_none() {
+            self.due
+                .as_mut()
+                .reset(tokio::time::Instant::now() + PROGRESS_EVERY);
+        }
+        self.last = Some(position);
+        self.count += 1;
+        self.count >= self.every
+    }
+
+    /// The client was told a position at or after every passed change.
+    fn told(&mut self) {
+        self.last = None;
+        self.count = 0;
+    }
+
+    /// Hands the progress event to the client if its buffer has room: a progress the
+    /// client cannot take now waits for the next one, and never ends the watch. False
+    /// when the client is gone.
+    fn tell(&mut self, events: &mpsc::Sender<Result<pb::QueueEvent, Status>>) -> bool {
+        let Some(position) = self.last else {
+            return true;
+        };
+        let event = pb::QueueEvent {
+            kind: pb::QueueEventKind::Progress as i32,
+            ticket: None,
+            position,
+        };
+        match events.try_send(Ok(event)) {
+            Ok(()) => self.told(),
+            Err(mpsc::error::TrySendError::Full(_)) => self
+                .due
+                .as_mut()
+                .reset(tokio::time::Instant::now() + PROGRESS_EVERY),
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        }
+        true
+    }
+}
+
 impl QueueWatch {
     /// Starts an ordered consumer on the INTERACTION stream's ticket changes after
     /// `after` (resuming), or after the stream's last change (a new watch: every
     /// change stored once this returns is delivered), and returns the stream of
-    /// events. The holder's key fingerprint counts against the per-key limit.
+    /// events, with progress events when `progress` asks for them. The holder's key
+    /// fingerprint counts against the per-key limit.
     pub async fn watch(
         &self,
         watched: Watched,
         holder: Holder,
         after: Option<u64>,
+        progress: bool,
     ) -> Result<Watching, Status> {
         let key = holder.caller.key_id.clone();
         let slot = self.take_slot(&key)?;
@@ -484,6 +579,7 @@ impl QueueWatch {
         let escalation = self.escalation_department.clone();
         let buffer = self.limits.buffer;
         let stopping = self.drain.stopping().clone();
+        let mut passed = Passed::new(progress, self.limits.resume);
         tokio::spawn(async move {
             let mut check = tokio::time::interval(LINK_CHECK);
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -511,6 +607,12 @@ impl QueueWatch {
                         }
                         continue;
                     }
+                    _ = &mut passed.due, if passed.waiting() => {
+                        if !passed.tell(&events_tx) {
+                            return;
+                        }
+                        continue;
+                    }
                     delivery = deliveries.next() => delivery,
                 };
                 let (position, payload) = match delivery {
@@ -522,8 +624,13 @@ impl QueueWatch {
                 };
                 let Some(event) = queue_event(&db, &watched, &escalation, &payload, position).await
                 else {
+                    if passed.pass(position) && !passed.tell(&events_tx) {
+                        return;
+                    }
                     continue;
                 };
+                // The event's own position is past every change passed before it.
+                passed.told();
                 let failed = event.is_err();
                 let slow_reader = || {
                     metrics::counter!("queue_watch_dropped_total", "reason" => "slow_reader")

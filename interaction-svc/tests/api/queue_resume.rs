@@ -475,3 +475,58 @@ async fn a_watch_under_productions_nats_grants_replays_past_flow_control_and_goe
     assert_eq!(nats.violations(), Vec::<String>::new());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_quiet_queue_told_of_progress_resumes_after_other_queues_busy_changes() {
+    let app = spawn_app_with(&[("WATCH_RESUME_LIMIT", "5")]).await;
+    let (mut all, _) = watch_after(&app, ADMIN_KEY, None).await.unwrap();
+    let mut social = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .watch_queue(WatchQueueRequest {
+            progress: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Another department is busy: more changes than a resume replays.
+    let mut last = uuid::Uuid::nil();
+    for _ in 0..6 {
+        last = app.insert_ticket("transport", "open", 0).await;
+        announce_opened(&app, last, "transport").await;
+    }
+    let busy = until(&mut all, last).await.last().unwrap().position;
+    // The quiet queue hears no ticket, but how far it has read.
+    let mut told = 0;
+    while told < busy {
+        let event = next(&mut social).await;
+        assert_eq!(event.kind, QueueEventKind::Progress as i32, "{event:?}");
+        assert!(event.ticket.is_none(), "{event:?}");
+        assert!(event.position > told, "{event:?}");
+        told = event.position;
+    }
+    assert_eq!(told, busy);
+    drop(social);
+
+    let mine = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, mine, "social-security").await;
+    until(&mut all, mine).await;
+    let (mut resumed, _) = watch_after(&app, SOCIAL_AGENT_KEY, Some(told))
+        .await
+        .expect("resumable from the last progress");
+    assert_eq!(ids(&until(&mut resumed, mine).await), [mine.to_string()]);
+
+    // A watch that did not ask for progress (a client older than it) never gets an
+    // event without a ticket.
+    let (mut plain, _) = watch_after(&app, SOCIAL_AGENT_KEY, None).await.unwrap();
+    for _ in 0..3 {
+        last = app.insert_ticket("transport", "open", 0).await;
+        announce_opened(&app, last, "transport").await;
+    }
+    until(&mut all, last).await;
+    let own = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, own, "social-security").await;
+    assert_eq!(ids(&until(&mut plain, own).await), [own.to_string()]);
+    app.stop().await;
+}
