@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use proto::interaction::v1::{
     AssignTicketRequest, DeliveryStatus, GetTicketRequest, ListTicketsRequest, QueueEvent,
-    ReplyToTicketRequest, Ticket, TicketActionRequest, TicketState, WatchQueueRequest,
+    QueueEventKind, ReplyToTicketRequest, Ticket, TicketActionRequest, TicketState,
+    WatchQueueRequest,
 };
 use serde_json::json;
 
@@ -367,7 +368,8 @@ fn resume_refused(error: &Error) -> bool {
 }
 
 /// One watch call, resumed after `position` when there is one: returns when the
-/// server ends the stream, `position` left at the last change printed.
+/// server ends the stream, `position` left at the last change printed or the last
+/// progress position the server sent, whichever came later.
 async fn watch_once(
     target: &Target,
     out: &Out,
@@ -385,6 +387,9 @@ async fn watch_once(
         .watch_queue(WatchQueueRequest {
             department,
             after: *position,
+            // Keeps the resume point moving while other queues are busy and this one
+            // is quiet, so a reconnection stays within what the server replays.
+            progress: true,
         })
         .await
         .map_err(|s| target.status(s))?;
@@ -411,10 +416,17 @@ async fn watch_once(
     *backoff = Duration::from_secs(1);
     while let Some(event) = stream.next().await {
         let event = event.map_err(|s| target.status(s))?;
-        print_event(out, &event)?;
+        if shown(&event) {
+            print_event(out, &event)?;
+        }
         *position = Some(event.position);
     }
     Ok(())
+}
+
+/// Whether a queue event is printed: a progress event only moves the resume point.
+fn shown(event: &QueueEvent) -> bool {
+    event.kind != QueueEventKind::Progress as i32
 }
 
 fn print_event(out: &Out, event: &QueueEvent) -> Result<(), Error> {
@@ -450,5 +462,21 @@ mod tests {
         );
         assert_eq!(json::delivery(DeliveryStatus::Sending as i32), "sending");
         assert_eq!(delivery_label(DeliveryStatus::Sent as i32), "sent");
+    }
+
+    #[test]
+    fn a_progress_event_is_not_printed_and_a_ticket_change_is() {
+        let progress = QueueEvent {
+            kind: QueueEventKind::Progress as i32,
+            ticket: None,
+            position: 42,
+        };
+        assert!(!shown(&progress));
+        let opened = QueueEvent {
+            kind: QueueEventKind::Opened as i32,
+            ticket: Some(Ticket::default()),
+            position: 43,
+        };
+        assert!(shown(&opened));
     }
 }
