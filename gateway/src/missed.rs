@@ -11,9 +11,6 @@ use wechat::message::InboundMessage;
 use crate::event::InboundEvent;
 use crate::reply::ReplyOutcome;
 
-/// The stream of missed-reply markers, shared with interaction-svc, which reads it.
-pub use platform::nats::WECHAT_MISSED_REPLIES;
-
 /// The marker's `Nats-Msg-Id` suffix: a retried callback that misses again is
 /// stored once inside the duplicate window (interaction-svc sends once regardless).
 pub const MESSAGE_ID_SUFFIX: &str = ":reply_missed";

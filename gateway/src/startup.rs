@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use platform::admin::{self, Readiness};
-use platform::nats::{self, WECHAT_INBOUND};
+use platform::nats::{self, WECHAT_INBOUND, WECHAT_MISSED_REPLIES};
 use platform::service::bind;
 use platform::shutdown::DrainRunner;
 use platform::{Drain, telemetry};
@@ -56,7 +56,7 @@ impl Application {
         nats::provision_with(
             &jetstream,
             &namespace,
-            &[WECHAT_INBOUND, crate::missed::WECHAT_MISSED_REPLIES],
+            &[WECHAT_INBOUND, WECHAT_MISSED_REPLIES],
             &config.nats.streams,
         )
         .await?;

@@ -77,7 +77,7 @@ impl Background {
         platform::nats::provision_with(
             &runtime.jetstream,
             &runtime.namespace,
-            &[missed::WECHAT_MISSED_REPLIES],
+            &[platform::nats::WECHAT_MISSED_REPLIES],
             &runtime.config.nats.streams,
         )
         .await?;

@@ -16,7 +16,7 @@ async fn markers(app: &TestApp) -> Vec<(String, String, ReplyMissed)> {
     let name = app
         .nats
         .namespace
-        .name(gateway::missed::WECHAT_MISSED_REPLIES.name);
+        .name(platform::nats::WECHAT_MISSED_REPLIES.name);
     let mut stream = app.jetstream().get_stream(&name).await.unwrap();
     let count = stream.info().await.unwrap().state.messages;
     let mut out = Vec::new();

@@ -8,14 +8,10 @@
 use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES};
+use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_MISSED_REPLIES};
 use prost::Message as _;
 
 use crate::delivery::{Deliverer, DeliveryError, MissedReply};
-
-/// The gateway's stream of markers; interaction-svc provisions it too, so it can
-/// create its consumer before any gateway started.
-pub use platform::nats::WECHAT_MISSED_REPLIES;
 
 /// The durable consumer over every marker.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
