@@ -82,6 +82,32 @@ impl Who {
     }
 }
 
+/// Records `action` of `who` on `row` that leaves its state and version as they are
+/// (putting it into a message, taking it out, dissolving the message).
+pub(crate) async fn audit_in_place(
+    tx: &mut Transaction<'_, Postgres>,
+    who: &Who,
+    row: &ArticleRow,
+    action: &str,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    store::audit(
+        tx,
+        &Audit {
+            article_id: row.id,
+            action,
+            from: row.state(),
+            to: row.state(),
+            actor: &who.actor.id,
+            role: &who.role_name(),
+            version: row.version,
+            stage: None,
+            comment,
+        },
+    )
+    .await
+}
+
 /// How an article goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -1105,22 +1131,15 @@ impl Articles {
         }
         let total = members.len();
         messages::take_out(tx, row.id).await?;
-        store::audit(
+        audit_in_place(
             tx,
-            &Audit {
-                article_id: row.id,
-                action: "compose",
-                from: row.state(),
-                to: row.state(),
-                actor: &who.actor.id,
-                role: &who.role_name(),
-                version: row.version,
-                stage: None,
-                comment: &format!(
-                    "taken out of message {message} (article {} of {total}) to be revised",
-                    row.message_position.unwrap_or_default()
-                ),
-            },
+            who,
+            row,
+            "compose",
+            &format!(
+                "taken out of message {message} (article {} of {total}) to be revised",
+                row.message_position.unwrap_or_default()
+            ),
         )
         .await?;
         let rest: Vec<ArticleRow> = members.into_iter().filter(|m| m.id != row.id).collect();
@@ -1137,24 +1156,17 @@ impl Articles {
             let position = i as i16 + 1;
             // In order, each into the place just freed: (message, position) is unique.
             messages::place(tx, member.id, message, position).await?;
-            store::audit(
+            audit_in_place(
                 tx,
-                &Audit {
-                    article_id: member.id,
-                    action: "compose",
-                    from: member.state(),
-                    to: member.state(),
-                    actor: &who.actor.id,
-                    role: &who.role_name(),
-                    version: member.version,
-                    stage: None,
-                    comment: &format!(
-                        "article {position} of {} in message {message}: article {} was \
-                         returned for revision and taken out",
-                        rest.len(),
-                        row.id
-                    ),
-                },
+                who,
+                member,
+                "compose",
+                &format!(
+                    "article {position} of {} in message {message}: article {} was \
+                     returned for revision and taken out",
+                    rest.len(),
+                    row.id
+                ),
             )
             .await?;
             if member.state() == ArticleState::Scheduled {

@@ -12,10 +12,10 @@ use platform::Role;
 use uuid::Uuid;
 
 use super::AppError;
-use super::articles::{Articles, Who};
+use super::articles::{Articles, Who, audit_in_place};
 use crate::domain::article::check_message_size;
 use crate::domain::review::{ArticleState, ReviewError};
-use crate::store::articles::{self as articles_store, ArticleRow, Audit};
+use crate::store::articles::{self as articles_store, ArticleRow};
 use crate::store::messages::{self as store, MessageRow};
 
 /// A message and its articles, headline first.
@@ -130,19 +130,12 @@ impl Articles {
             }
             let position = i as i16 + 1;
             store::place(&mut tx, row.id, id, position).await?;
-            articles_store::audit(
+            audit_in_place(
                 &mut tx,
-                &Audit {
-                    article_id: row.id,
-                    action: "compose",
-                    from: row.state(),
-                    to: row.state(),
-                    actor: &who.actor.id,
-                    role: &who.role_name(),
-                    version: row.version,
-                    stage: None,
-                    comment: &format!("article {position} of {} in message {id}", ids.len()),
-                },
+                who,
+                &row,
+                "compose",
+                &format!("article {position} of {} in message {id}", ids.len()),
             )
             .await?;
         }
@@ -184,19 +177,12 @@ impl Articles {
         }
         store::clear(&mut tx, id).await?;
         for article in &articles {
-            articles_store::audit(
+            audit_in_place(
                 &mut tx,
-                &Audit {
-                    article_id: article.id,
-                    action: "dissolve",
-                    from: article.state(),
-                    to: article.state(),
-                    actor: &who.actor.id,
-                    role: &who.role_name(),
-                    version: article.version,
-                    stage: None,
-                    comment: &format!("message {id} dissolved"),
-                },
+                who,
+                article,
+                "dissolve",
+                &format!("message {id} dissolved"),
             )
             .await?;
         }
