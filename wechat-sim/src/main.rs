@@ -228,6 +228,11 @@ struct ResponderArgs {
     /// those callbacks at the edge instead of asking.
     #[arg(long)]
     rules: bool,
+    /// Answer every reply request with no reply, as interaction-svc does for a message
+    /// it has nothing to say to at once: the gateway answers `success`, as on a running
+    /// platform (without any responder it also stores a missed-reply marker).
+    #[arg(long)]
+    no_reply: bool,
 }
 
 #[derive(Args, Debug)]
@@ -446,7 +451,10 @@ async fn run_responder(args: ResponderArgs) -> anyhow::Result<()> {
         client,
         &namespace,
         &args.account,
-        args.rules,
+        traffic::nats::ResponderConfig {
+            rules: args.rules,
+            no_reply: args.no_reply,
+        },
         shutdown_signal(),
     )
     .await?;

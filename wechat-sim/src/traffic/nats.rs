@@ -87,15 +87,25 @@ pub fn keyword_snapshot(account: &str) -> ReplyRuleSnapshot {
     }
 }
 
-/// Answers every request on the reply path of `accounts` with a short text reply,
-/// in the [`RESPONDER_QUEUE_GROUP`] queue group, until `shutdown` completes; with
-/// `rules`, also the gateways' rules snapshot requests with [`keyword_snapshot`].
-/// Returns how many reply requests it answered.
+/// How a responder answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponderConfig {
+    /// Also answer the gateways' rules snapshot requests with [`keyword_snapshot`].
+    pub rules: bool,
+    /// Answer every reply request with no reply, as interaction-svc does for a message
+    /// it has nothing to say to at once (the gateway answers `success` and stores no
+    /// missed-reply marker), instead of [`canned_reply`].
+    pub no_reply: bool,
+}
+
+/// Answers every request on the reply path of `accounts` (with a short text reply,
+/// or none: `config`), in the [`RESPONDER_QUEUE_GROUP`] queue group, until `shutdown`
+/// completes. Returns how many reply requests it answered.
 pub async fn run_responder(
     client: async_nats::Client,
     namespace: &Namespace,
     accounts: &[String],
-    rules: bool,
+    config: ResponderConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<u64, NatsToolError> {
     let mut subjects: Vec<String> = accounts
@@ -103,7 +113,7 @@ pub async fn run_responder(
         .map(|account| reply_subject(namespace, account))
         .collect();
     let snapshot_prefix = namespace.subject(&reply_rules::snapshot_subject(""));
-    if rules {
+    if config.rules {
         subjects.extend(
             accounts
                 .iter()
@@ -144,6 +154,7 @@ pub async fn run_responder(
             continue;
         }
         let reply = match Inbound::decode(message.payload) {
+            Ok(_) if config.no_reply => PassiveReply::default(),
             Ok(inbound) => canned_reply(&inbound),
             Err(e) => {
                 tracing::warn!(error = %e, "request is not an Inbound; answering no reply");

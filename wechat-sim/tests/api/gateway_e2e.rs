@@ -9,7 +9,7 @@ use gateway::{Application, Config};
 use platform::Env;
 use platform::testing::TestNats;
 use tokio::sync::oneshot;
-use wechat_sim::traffic::nats::{reply_subject, run_responder, stream_count};
+use wechat_sim::traffic::nats::{ResponderConfig, reply_subject, run_responder, stream_count};
 use wechat_sim::traffic::{
     CallbackAccount, CallbackClient, CallbackSigner, CheckedReply, CitizenAction, Follower, Mode,
     ReplyCheck, RetryPolicy,
@@ -143,9 +143,15 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
     let namespace = gw.nats.namespace.clone();
     let client = gw.nats.connect().await;
     let responder = tokio::spawn(async move {
-        run_responder(client, &namespace, &["*".to_owned()], false, async {
-            let _ = stopped.await;
-        })
+        run_responder(
+            client,
+            &namespace,
+            &["*".to_owned()],
+            ResponderConfig::default(),
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
     });
     // The first request the responder answers (one not decoding as an `Inbound`, so
@@ -162,6 +168,42 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
 }
 
 #[tokio::test]
+async fn a_responder_with_nothing_to_say_gets_success_and_no_missed_reply_marker() {
+    let safe = account("e2e-safe", Mode::Safe);
+    let gw = spawn_gateway(&[&safe]).await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let namespace = gw.nats.namespace.clone();
+    let client = gw.nats.connect().await;
+    let responder = tokio::spawn(async move {
+        let config = ResponderConfig {
+            no_reply: true,
+            ..ResponderConfig::default()
+        };
+        run_responder(client, &namespace, &["*".to_owned()], config, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    wait_until_answered(&gw.nats, reply_subject(&gw.nats.namespace, &safe.id)).await;
+
+    let sent = play_every_action(&gw, &safe, false).await;
+
+    let _ = stop.send(());
+    let answered = responder.await.unwrap().unwrap();
+    assert_eq!(answered, 1 + sent, "every callback asked the responder");
+    let client = gw.nats.connect().await;
+    let name = |stream: &str| gw.nats.namespace.name(stream);
+    let inbound = stream_count(client.clone(), &name("WECHAT_INBOUND")).await;
+    assert_eq!(inbound.unwrap().messages, sent);
+    let missed = stream_count(client, &name("WECHAT_MISSED_REPLIES")).await;
+    assert_eq!(
+        missed.unwrap().messages,
+        0,
+        "a deliberate no-reply is not a missed reply"
+    );
+}
+
+#[tokio::test]
 async fn with_its_keyword_rule_the_responder_is_never_asked_for_the_loads_text() {
     let safe = account("e2e-safe", Mode::Safe);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -169,7 +211,11 @@ async fn with_its_keyword_rule_the_responder_is_never_asked_for_the_loads_text()
     let namespace = nats.namespace.clone();
     let client = nats.connect().await;
     let responder = tokio::spawn(async move {
-        run_responder(client, &namespace, &["*".to_owned()], true, async {
+        let config = ResponderConfig {
+            rules: true,
+            ..ResponderConfig::default()
+        };
+        run_responder(client, &namespace, &["*".to_owned()], config, async {
             let _ = stopped.await;
         })
         .await
