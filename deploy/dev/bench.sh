@@ -6,6 +6,9 @@
 # and writes docs/benchmarks.md. Stops what it started. Every run, like every ceiling
 # run, starts on a fresh stream: a gateway of its own in a new NATS namespace, so no
 # run pays for the duplicate window and reply bucket that earlier runs filled.
+# Without a responder the gateway also stores a missed-reply marker per callback (as
+# while interaction-svc is down); reference.sh's `gateway` case measures `success` as
+# a running platform answers it, with `wechat-sim responder --no-reply`.
 #
 #   deploy/dev/bench.sh                       # ~12 min on 2 cores (after the build)
 #   BENCH_REPEAT=1 BENCH_DURATION=5 BENCH_WARMUP=2 deploy/dev/bench.sh   # quicker, noisier
