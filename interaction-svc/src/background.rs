@@ -205,6 +205,7 @@ impl Background {
             self.config.sweep_interval,
             self.config.escalation_department.clone(),
             self.config.retention,
+            self.config.missed_reply_sending_timeout,
             self.signal,
             drain.clone(),
         ));

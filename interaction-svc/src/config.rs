@@ -149,6 +149,11 @@ pub struct InteractionConfig {
     /// a busy or unreachable WeChat are tried again; it doubles with each failure, up
     /// to 30 minutes, while the citizen's window is open.
     pub held_retry_backoff: Duration,
+    /// `MISSED_REPLY_SENDING_TIMEOUT` (default 5m): how long a missed reply may stay
+    /// `sending` before the sweeper presumes its sender stopped and gives it up
+    /// (outcome unknown, never sent again). Far longer than a customer-service call
+    /// with its retries (seconds), so a live sender records its outcome first.
+    pub missed_reply_sending_timeout: Duration,
     /// `OUTBOX_POLL_INTERVAL`: the relay's safety-net poll (it is also woken after each commit).
     pub outbox_poll_interval: Duration,
     /// `RULES_RELOAD_INTERVAL`: the safety-net reload of every cached rule set.
@@ -243,6 +248,8 @@ impl InteractionConfig {
             escalation_department,
             sweep_interval: env.period_or("SWEEP_INTERVAL", Duration::from_secs(30))?,
             held_retry_backoff: env.period_or("HELD_RETRY_BACKOFF", Duration::from_secs(60))?,
+            missed_reply_sending_timeout: env
+                .period_or("MISSED_REPLY_SENDING_TIMEOUT", Duration::from_secs(300))?,
             outbox_poll_interval: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             rules_reload_interval: env
                 .period_or("RULES_RELOAD_INTERVAL", Duration::from_secs(60))?,
@@ -307,6 +314,10 @@ mod tests {
         assert_eq!(config.escalation_department, "supervision");
         assert_eq!(config.sweep_interval, Duration::from_secs(30));
         assert_eq!(config.held_retry_backoff, Duration::from_secs(60));
+        assert_eq!(
+            config.missed_reply_sending_timeout,
+            Duration::from_secs(300)
+        );
         assert_eq!(config.retention, RetentionPolicy::default());
     }
 
@@ -353,6 +364,7 @@ mod tests {
             ("INTERACTION_RESOLVE_LIMITS", "complaint"),
             ("SWEEP_INTERVAL", "often"),
             ("HELD_RETRY_BACKOFF", "soon"),
+            ("MISSED_REPLY_SENDING_TIMEOUT", "0s"),
             ("TICKET_RETENTION", "forever"),
         ] {
             let error = InteractionConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();

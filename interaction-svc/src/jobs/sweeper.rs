@@ -9,8 +9,8 @@
 //! It also warns about unanswered tickets whose citizen's 48-hour window is about to
 //! close ([`warn_closing_windows`]; the window is not a deadline), deletes directory
 //! answers past their use ([`prune_directory_answers`]), removes citizens' data past
-//! its retention ([`retain`]) and gives up answers a stopped replica left `sending`
-//! ([`give_up_stale_sends`]).
+//! its retention ([`retain`]) and gives up answers and missed replies a stopped
+//! replica left `sending` ([`give_up_stale_sends`], [`give_up_stale_missed_replies`]).
 
 use std::time::Duration;
 
@@ -188,6 +188,36 @@ pub async fn prune_decided_replies(db: &PgPool, now: DateTime<Utc>) -> Result<u6
     crate::store::decided_replies::prune(db, now - DECIDED_REPLY_RETENTION, PRUNE_BATCH).await
 }
 
+/// Gives up the missed replies (`store::decided_replies`) left `sending` for longer
+/// than `timeout` (`MISSED_REPLY_SENDING_TIMEOUT`) at `now`: the replica sending one
+/// stopped between committing `sending` and recording WeChat's answer, and a marker
+/// redelivered since finds it being sent and sends nothing. WeChat may have
+/// delivered it, so it is marked `failed` (outcome unknown), never sent again: the
+/// citizen getting the reply twice is worse than missing it. Idempotent, every
+/// replica may run it. Returns how many were given up.
+#[tracing::instrument(skip(db))]
+pub async fn give_up_stale_missed_replies(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    timeout: Duration,
+) -> Result<u64, sqlx::Error> {
+    let timeout = chrono::TimeDelta::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX);
+    let before = now
+        .checked_sub_signed(timeout)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let failed = crate::store::decided_replies::fail_stale(db, before).await?;
+    if failed > 0 {
+        tracing::warn!(
+            failed,
+            reason = "outcome unknown",
+            "missed replies left sending by a stopped sender marked failed; not sent again"
+        );
+        metrics::counter!("interaction_missed_replies_total", "outcome" => "unknown")
+            .increment(failed);
+    }
+    Ok(failed)
+}
+
 /// Closed tickets anonymised per sweep, in one transaction; the rest wait for the
 /// next sweep (a first run over years of tickets is taken in bites of this size).
 pub const RETENTION_TICKET_BATCH: i64 = 500;
@@ -258,12 +288,14 @@ pub async fn retain(
     Ok(report)
 }
 
-/// Sweeps every `interval` until the drain begins.
+/// Sweeps every `interval` until the drain begins; a missed reply left `sending`
+/// longer than `missed_reply_timeout` is given up.
 pub async fn run(
     db: PgPool,
     interval: Duration,
     escalate_to: String,
     retention: RetentionPolicy,
+    missed_reply_timeout: Duration,
     signal: OutboxSignal,
     drain: Drain,
 ) {
@@ -294,6 +326,11 @@ pub async fn run(
         }
         if let Err(error) = give_up_stale_sends(&db, Utc::now()).await {
             tracing::warn!(%error, "stale sends not checked; retrying next interval");
+        }
+        if let Err(error) =
+            give_up_stale_missed_replies(&db, Utc::now(), missed_reply_timeout).await
+        {
+            tracing::warn!(%error, "stale missed replies not checked; retrying next interval");
         }
     }
     tracing::info!("deadline sweeper stopped");

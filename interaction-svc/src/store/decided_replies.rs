@@ -114,6 +114,21 @@ pub async fn release(db: &PgPool, event_id: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Gives up the replies left `sending` since before `before`: the replica sending
+/// them stopped between committing `sending` and recording WeChat's answer, so the
+/// citizen may have them. Marked `failed`, never sent again (a reply twice is worse
+/// than one lost). Returns how many.
+pub async fn fail_stale(db: &PgPool, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE decided_replies SET delivery = 'failed', sending_since = NULL
+          WHERE delivery = 'sending' AND sending_since < $1",
+    )
+    .bind(before)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Deletes up to `limit` replies decided before `before`. Returns how many.
 pub async fn prune(db: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(

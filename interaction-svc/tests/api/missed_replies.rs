@@ -175,3 +175,61 @@ async fn an_acknowledgement_the_gateway_did_not_get_in_time_reaches_the_citizen_
         .unwrap();
     assert_eq!(tickets, 1);
 }
+
+/// A decided reply of `openid` as a replica left it: `delivery`, taken for sending
+/// `taken_ago` before now (`sending_since`), if it was.
+async fn insert_decided_reply(
+    app: &TestApp,
+    event_id: &str,
+    delivery: &str,
+    taken_ago: Option<&str>,
+) {
+    sqlx::query(
+        "INSERT INTO decided_replies (event_id, account, openid, reply, delivery, sending_since)
+         VALUES ($1, $2, 'o-stale', convert_to('已收到', 'UTF8'), $3,
+                 now() - $4::interval)",
+    )
+    .bind(event_id)
+    .bind(ACCOUNT)
+    .bind(delivery)
+    .bind(taken_ago)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+async fn delivery_of(app: &TestApp, event_id: &str) -> String {
+    sqlx::query_scalar("SELECT delivery FROM decided_replies WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_missed_reply_left_sending_past_the_timeout_is_given_up_unsent_and_a_fresh_one_is_left_alone()
+ {
+    // A replica that stopped between committing `sending` and recording WeChat's
+    // answer: the citizen may have the reply, so it is failed, not sent again.
+    let app = spawn_app_with(&[
+        ("SWEEP_INTERVAL", "50ms"),
+        ("MISSED_REPLY_SENDING_TIMEOUT", "2m"),
+    ])
+    .await;
+    insert_decided_reply(&app, "e-stale", "sending", Some("3 minutes")).await;
+    insert_decided_reply(&app, "e-fresh", "sending", Some("1 minute")).await;
+    insert_decided_reply(&app, "e-waiting", "decided", None).await;
+
+    eventually("the stale reply given up", || async {
+        (delivery_of(&app, "e-stale").await == "failed").then_some(())
+    })
+    .await;
+    // The same statement passed over the others: within the timeout, or not taken.
+    assert_eq!(delivery_of(&app, "e-fresh").await, "sending");
+    assert_eq!(delivery_of(&app, "e-waiting").await, "decided");
+    // A redelivered marker finds it handled and sends nothing.
+    assert_eq!(
+        app.deliverer.send_missed_reply("e-stale").await.unwrap(),
+        MissedReply::AlreadyHandled
+    );
+}
