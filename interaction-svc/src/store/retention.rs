@@ -28,8 +28,8 @@ pub struct Removed {
     pub followers: u64,
     pub follower_tags: u64,
     pub directory_answers: u64,
-    /// The passive replies decided for the citizen's callbacks (not audited: the
-    /// sweeper drops them within a day anyway, and their count tells nothing).
+    /// The passive replies decided for the citizen's callbacks (texts addressed to
+    /// them, kept a day for a missed reply).
     pub decided_replies: u64,
 }
 
@@ -281,9 +281,10 @@ pub async fn erase_citizen(
     sqlx::query(
         "INSERT INTO citizen_erasures
                 (id, account, citizen_sha256, requested_by, key_id, reason, followers,
-                 follower_tags, directory_answers, tickets, messages, transitions)
+                 follower_tags, directory_answers, tickets, messages, transitions,
+                 decided_replies)
          VALUES ($1, $2, encode(sha256(convert_to($2 || ':' || $3, 'UTF8')), 'hex'), $4, $5, $6,
-                 $7, $8, $9, $10, $11, $12)",
+                 $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(audit_id)
     .bind(request.account)
@@ -297,6 +298,7 @@ pub async fn erase_citizen(
     .bind(count(removed.tickets))
     .bind(count(removed.messages))
     .bind(count(removed.transitions))
+    .bind(count(removed.decided_replies))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

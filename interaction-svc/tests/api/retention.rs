@@ -461,8 +461,9 @@ async fn an_admin_erases_a_citizens_data_on_request_and_the_erasure_is_audited()
     assert_eq!(kept, ["e-li-1"]);
 
     // Who asked, when, why and how much, without the openid itself.
-    let audit: (String, String, String, String, i32, i32) = sqlx::query_as(
-        "SELECT id::text, citizen_sha256, requested_by, reason, tickets, follower_tags
+    let audit: (String, String, String, String, i32, i32, Option<i32>) = sqlx::query_as(
+        "SELECT id::text, citizen_sha256, requested_by, reason, tickets, follower_tags,
+                decided_replies
            FROM citizen_erasures",
     )
     .fetch_one(&app.db)
@@ -481,9 +482,10 @@ async fn an_admin_erases_a_citizens_data_on_request_and_the_erasure_is_audited()
             audit.2.as_str(),
             audit.3.as_str(),
             audit.4,
-            audit.5
+            audit.5,
+            audit.6
         ),
-        (digest, "city-office", "依申请删除 2026-0042", 1, 2)
+        (digest, "city-office", "依申请删除 2026-0042", 1, 2, Some(2))
     );
 }
 
