@@ -23,7 +23,8 @@ use crate::events::tickets::TicketHandler;
 use crate::grpc::StatsGrpc;
 use crate::http::DashboardState;
 use crate::jobs::datacube::{AccountClients, DatacubeJob};
-use crate::jobs::{Clock, inspection, system_clock};
+use crate::jobs::inspection::InspectionJob;
+use crate::jobs::{Clock, system_clock};
 
 /// Inspection alarms, written by this service's outbox relay
 /// (`stats.{account}.alarm.{rule}`, `stats.v1.AlarmRaised`).
@@ -162,12 +163,14 @@ impl Application {
         let signal = OutboxSignal::new();
         self.runtime
             .spawn_outbox_relay(signal.clone(), self.settings.outbox_poll);
-        self.runtime.drain.spawn(inspection::run(
-            db.clone(),
-            self.settings.rules,
-            self.settings.install.clone(),
-            self.clock.clone(),
+        let inspection = InspectionJob {
+            db: db.clone(),
+            rules: self.settings.rules,
+            install: self.settings.install.clone(),
+            clock: self.clock.clone(),
             office,
+        };
+        self.runtime.drain.spawn(inspection.run(
             self.settings.inspection_interval,
             signal,
             self.runtime.drain.clone(),

@@ -10,7 +10,7 @@ use super::inspection::{
     REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths, silent_since,
     tickets_opened_in_window,
 };
-use super::ranking::{Ranked, Ranking, monthly_ranking, monthly_rankings};
+use super::ranking::{ListContext, Ranked, Ranking, monthly_ranking, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
 use crate::domain::autoreply::AutoReplySource;
@@ -19,7 +19,6 @@ use crate::domain::inspection::{
 };
 use crate::domain::install::Install;
 use crate::domain::rollup::{Metric, office_day};
-use crate::domain::wci::WciVersion;
 use crate::store::alarms::{self, AlarmRow};
 use crate::store::reach::{self, PullFailure};
 use crate::store::{articles, rollups};
@@ -313,14 +312,10 @@ pub async fn overview(
 /// and each account's WCI over the six months up to it.
 pub async fn ranking_page(
     db: &PgPool,
-    accounts: Option<&[String]>,
-    install: &Install,
+    context: &ListContext<'_>,
     month: NaiveDate,
-    version: WciVersion,
-    now: DateTime<Utc>,
-    office: FixedOffset,
 ) -> Result<(Ranking, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
-    let trend = monthly_rankings(db, accounts, month, 6, version).await?;
-    let ranking = monthly_ranking(db, accounts, install, month, version, now, office).await?;
+    let trend = monthly_rankings(db, context.accounts, month, 6, context.version).await?;
+    let ranking = monthly_ranking(db, context, month).await?;
     Ok((ranking, trend))
 }

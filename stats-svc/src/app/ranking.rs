@@ -67,6 +67,19 @@ pub struct Ranking {
     pub provisional: bool,
 }
 
+/// What every list of a period is drawn up with: the accounts in the caller's reach
+/// (`None`: every account), the install (which silent accounts it lists,
+/// [`Install::lists`]), the WCI version ranking them, and the moment it is read at in
+/// the office's time zone (whether its figures can still change).
+#[derive(Debug, Clone, Copy)]
+pub struct ListContext<'a> {
+    pub accounts: Option<&'a [String]>,
+    pub install: &'a Install,
+    pub version: WciVersion,
+    pub now: DateTime<Utc>,
+    pub office: FixedOffset,
+}
+
 /// The first and last day of the month that starts on `first`.
 pub fn month_span(first: NaiveDate) -> (NaiveDate, NaiveDate) {
     let next = first
@@ -81,45 +94,26 @@ pub fn week_span(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     (sunday, sunday + chrono::Days::new(6))
 }
 
-/// Every account in `accounts` (`None`: all) the service knows, ranked by `version`'s
+/// Every account in the context's reach the service knows, ranked by its version's
 /// WCI over the articles' day-7 figures (d = 30) of the month starting on `first`,
-/// those without articles last; provisional as [`Ranking::provisional`] at `now`.
+/// those without articles last; provisional as [`Ranking::provisional`] at its `now`.
 pub async fn monthly_ranking(
     db: &PgPool,
-    accounts: Option<&[String]>,
-    install: &Install,
+    context: &ListContext<'_>,
     first: NaiveDate,
-    version: WciVersion,
-    now: DateTime<Utc>,
-    office: FixedOffset,
 ) -> Result<Ranking, AppError> {
     let (from, to) = month_span(first.with_day(1).unwrap_or(first));
-    ranking(
-        db,
-        accounts,
-        install,
-        from,
-        to,
-        time_base(30, true),
-        version,
-        now,
-        office,
-    )
-    .await
+    ranking(db, context, from, to, time_base(30, true)).await
 }
 
 /// The weekly list (Sunday to Saturday, d = 7) of the week holding `day`.
 pub async fn weekly_ranking(
     db: &PgPool,
-    accounts: Option<&[String]>,
-    install: &Install,
+    context: &ListContext<'_>,
     day: NaiveDate,
-    version: WciVersion,
-    now: DateTime<Utc>,
-    office: FixedOffset,
 ) -> Result<Ranking, AppError> {
     let (from, to) = week_span(day);
-    ranking(db, accounts, install, from, to, 7, version, now, office).await
+    ranking(db, context, from, to, 7).await
 }
 
 /// The monthly lists of the `months` months ending with the one starting on `last`,
@@ -153,18 +147,22 @@ pub async fn monthly_rankings(
     Ok(lists)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The list of the period `from`..=`to` (inclusive), whose WCI takes `days` as its
+/// time base.
 async fn ranking(
     db: &PgPool,
-    accounts: Option<&[String]>,
-    install: &Install,
+    context: &ListContext<'_>,
     from: NaiveDate,
     to: NaiveDate,
     days: u32,
-    version: WciVersion,
-    now: DateTime<Utc>,
-    office: FixedOffset,
 ) -> Result<Ranking, AppError> {
+    let ListContext {
+        accounts,
+        install,
+        version,
+        now,
+        office,
+    } = *context;
     let rows = articles::published_between(db, accounts, from, to).await?;
     let mut list = rank(rows.iter(), days, version);
     // An account that published nothing is what a leader must see most: it stays in

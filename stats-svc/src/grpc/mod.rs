@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::app;
-use crate::app::ranking::EnteredBy;
+use crate::app::ranking::{EnteredBy, ListContext};
 use crate::config::StatsSettings;
 use crate::domain::AccountId;
 use crate::domain::figures::FigureEntry;
@@ -181,34 +181,24 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             })?
         };
         let scope = caller.accounts.filter();
-        let (now, office) = (chrono::Utc::now(), self.settings.office);
+        let context = ListContext {
+            accounts: scope.as_deref(),
+            install: &self.settings.install,
+            version,
+            now: chrono::Utc::now(),
+            office: self.settings.office,
+        };
         let (ranking, week_from) = if req.week_of.is_empty() {
             let first = convert::month(&req.month)?;
-            let ranking = app::ranking::monthly_ranking(
-                &self.db,
-                scope.as_deref(),
-                &self.settings.install,
-                first,
-                version,
-                now,
-                office,
-            )
-            .await
-            .map_err(GrpcError::from)?;
+            let ranking = app::ranking::monthly_ranking(&self.db, &context, first)
+                .await
+                .map_err(GrpcError::from)?;
             (ranking, String::new())
         } else {
             let day = convert::day("week_of", &req.week_of)?;
-            let ranking = app::ranking::weekly_ranking(
-                &self.db,
-                scope.as_deref(),
-                &self.settings.install,
-                day,
-                version,
-                now,
-                office,
-            )
-            .await
-            .map_err(GrpcError::from)?;
+            let ranking = app::ranking::weekly_ranking(&self.db, &context, day)
+                .await
+                .map_err(GrpcError::from)?;
             (ranking, app::ranking::week_span(day).0.to_string())
         };
         Ok(Response::new(pb::MonthlyRanking {

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::app;
+use crate::app::ranking::ListContext;
 use crate::config::StatsSettings;
 use crate::domain::AccountId;
 use crate::domain::reach;
@@ -229,17 +230,14 @@ async fn ranking(
         .as_deref()
         .and_then(WciVersion::by_name)
         .unwrap_or(V14_2);
-    match app::dashboard::ranking_page(
-        &state.db,
-        viewer.accounts.as_deref(),
-        &state.settings.install,
-        month,
+    let context = ListContext {
+        accounts: viewer.accounts.as_deref(),
+        install: &state.settings.install,
         version,
         now,
-        state.settings.office,
-    )
-    .await
-    {
+        office: state.settings.office,
+    };
+    match app::dashboard::ranking_page(&state.db, &context, month).await {
         Ok((ranking, trend)) => {
             Html(pages::ranking(month, version, &ranking, &trend)).into_response()
         }

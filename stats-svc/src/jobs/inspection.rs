@@ -28,34 +28,48 @@ pub async fn check_once(
     run_checks(db, rules, install, office_day(now, office), now, office).await
 }
 
-/// Runs the checks every `interval` until the drain begins.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    db: PgPool,
-    rules: InspectionRules,
-    install: Install,
-    clock: Clock,
-    office: FixedOffset,
-    interval: Duration,
-    signal: OutboxSignal,
-    drain: Drain,
-) {
-    tracing::info!(?interval, "inspection job started");
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = drain.stopping().cancelled() => break,
-            _ = ticks.tick() => {}
-        }
-        match check_once(&db, &rules, &install, &clock, office).await {
-            Ok(0) => {}
-            Ok(raised) => {
-                tracing::info!(raised, "inspection alarms raised");
-                signal.notify();
+/// The job's settings: what the checks read and raise alarms with, and the clock and
+/// time zone that say which office day it is.
+#[derive(Clone)]
+pub struct InspectionJob {
+    pub db: PgPool,
+    pub rules: InspectionRules,
+    pub install: Install,
+    pub clock: Clock,
+    pub office: FixedOffset,
+}
+
+impl InspectionJob {
+    /// Runs the checks every `interval` until the drain begins, waking the outbox
+    /// relay (`signal`) when an alarm was raised.
+    pub async fn run(self, interval: Duration, signal: OutboxSignal, drain: Drain) {
+        tracing::info!(?interval, "inspection job started");
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = drain.stopping().cancelled() => break,
+                _ = ticks.tick() => {}
             }
-            Err(error) => tracing::warn!(%error, "inspection failed; retrying next interval"),
+            match check_once(
+                &self.db,
+                &self.rules,
+                &self.install,
+                &self.clock,
+                self.office,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(raised) => {
+                    tracing::info!(raised, "inspection alarms raised");
+                    signal.notify();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "inspection failed; retrying next interval")
+                }
+            }
         }
+        tracing::info!("inspection job stopped");
     }
-    tracing::info!("inspection job stopped");
 }

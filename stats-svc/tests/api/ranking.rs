@@ -3,6 +3,7 @@
 //! 无发文 with no index, in gRPC and on the ranking page.
 
 use proto::stats::v1 as pb;
+use stats_svc::app::ranking::ListContext;
 
 use crate::helpers::{
     COUNTY_KEY, TestApp, VIEWER_KEY, authed, pull_articles, pulled, spawn_app, text_message,
@@ -141,17 +142,17 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
         let db = db.clone();
         let now = chrono::DateTime::parse_from_rfc3339(now).unwrap().to_utc();
         async move {
-            stats_svc::app::ranking::monthly_ranking(
-                &db,
-                None,
-                &stats_svc::domain::install::Install::unnamed(),
-                "2026-11-01".parse().unwrap(),
-                stats_svc::domain::wci::V14_2,
+            let install = stats_svc::domain::install::Install::unnamed();
+            let context = ListContext {
+                accounts: None,
+                install: &install,
+                version: stats_svc::domain::wci::V14_2,
                 now,
-                chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
-            )
-            .await
-            .unwrap()
+                office: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+            };
+            stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+                .await
+                .unwrap()
         }
     };
     let ranking = november("2026-12-07T00:30:00Z").await;
@@ -272,17 +273,17 @@ async fn a_named_account_silent_for_sixty_days_is_listed_and_alarmed_an_unnamed_
     pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-12-15", 300, 2)]).await;
 
     let now = at("2026-12-20T02:00:00Z");
-    let december = stats_svc::app::ranking::monthly_ranking(
-        &db,
-        None,
-        &install,
-        "2026-12-01".parse().unwrap(),
-        stats_svc::domain::wci::V14_2,
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
         now,
         office,
-    )
-    .await
-    .unwrap();
+    };
+    let december =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-12-01".parse().unwrap())
+            .await
+            .unwrap();
     let listed: Vec<(&str, bool)> = december
         .list
         .iter()
