@@ -137,6 +137,28 @@ pub fn datacube_headline(id: &str) -> bool {
     id.rsplit_once('_').is_some_and(|(_, index)| index == "1")
 }
 
+/// Where an article went out on WeChat, as far as content-svc's event says: the id of
+/// its message (`msg_data_id`) and its place in it (1-based, WeChat's `idx`; 1 for a
+/// lone article). Together they are the datacube's id of the same article,
+/// `{msg_data_id}_{index}`, which ties that row to this one article, not to every
+/// article of its message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessagePlace {
+    pub msg_data_id: Option<String>,
+    /// `None`: not said (an event from before content-svc named it carries 0).
+    pub index: Option<u32>,
+}
+
+impl MessagePlace {
+    /// From an event's fields, where an empty id and an index of 0 mean "not said".
+    pub fn from_event(msg_data_id: String, index: u32) -> Self {
+        Self {
+            msg_data_id: Some(msg_data_id).filter(|id| !id.is_empty()),
+            index: Some(index).filter(|index| *index > 0),
+        }
+    }
+}
+
 /// Decides whether the entry `entry` for the article `id`, of which the service knows
 /// `known`, may be stored:
 ///
@@ -288,6 +310,19 @@ mod tests {
             likes: 0,
             freepublished: false,
         })
+    }
+
+    #[test]
+    fn an_event_says_a_place_only_with_an_id_and_an_index_above_zero() {
+        let place = MessagePlace::from_event("2026112501".into(), 2);
+        assert_eq!(
+            (place.msg_data_id.as_deref(), place.index),
+            (Some("2026112501"), Some(2))
+        );
+        let before_the_field = MessagePlace::from_event("2026112501".into(), 0);
+        assert_eq!(before_the_field.index, None);
+        let no_message = MessagePlace::from_event(String::new(), 1);
+        assert_eq!(no_message.msg_data_id, None);
     }
 
     #[test]

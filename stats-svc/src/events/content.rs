@@ -1,6 +1,6 @@
 //! The `stats-content` consumer: every published article (`events.v1.ArticleChanged`,
-//! transition `published`) is recorded with its office day and headline flag, so the
-//! update-gap alarm and the monthly list know it.
+//! transition `published`) is recorded with its office day, headline flag and place in
+//! its WeChat message, so the update-gap alarm and the monthly list know it.
 
 use std::time::Duration;
 
@@ -12,8 +12,9 @@ use prost::Message as _;
 use proto::events::v1 as ev;
 use sqlx::PgPool;
 
+use crate::domain::figures::MessagePlace;
 use crate::domain::rollup::office_day;
-use crate::store::articles;
+use crate::store::articles::{self, PublishedArticle};
 
 /// The durable consumer over published articles.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -32,9 +33,9 @@ pub struct Published {
     pub article_id: String,
     pub title: String,
     pub headline: bool,
-    /// WeChat's message id (`None` when the event has none), under which the datacube
-    /// reports the article (`{msg_data_id}_{index}`).
-    pub msg_data_id: Option<String>,
+    /// WeChat's message id and the article's place in it, under which the datacube
+    /// reports the article (`{msg_data_id}_{index}`), as far as the event says.
+    pub place: MessagePlace,
     /// How content-svc sent it: `Some(true)` freepublish, `Some(false)` mass send,
     /// `None` not said. The datacube reports mass sends only.
     pub freepublished: Option<bool>,
@@ -71,7 +72,7 @@ impl StreamEvent for Published {
             article_id: event.article_id,
             title: event.title,
             headline: event.headline,
-            msg_data_id: Some(event.msg_data_id).filter(|id| !id.is_empty()),
+            place: MessagePlace::from_event(event.msg_data_id, event.message_index),
             freepublished,
             published_at,
         })
@@ -110,13 +111,15 @@ impl EventHandler for ContentHandler {
         apply_once(&self.db, events, async move |tx, article| {
             articles::record_published(
                 tx,
-                &article.account,
-                &article.article_id,
-                &article.title,
-                office_day(article.published_at, office),
-                article.headline,
-                article.msg_data_id.as_deref(),
-                article.freepublished,
+                &PublishedArticle {
+                    account: &article.account,
+                    article_id: &article.article_id,
+                    title: &article.title,
+                    published_on: office_day(article.published_at, office),
+                    headline: article.headline,
+                    place: &article.place,
+                    freepublished: article.freepublished,
+                },
             )
             .await
         })

@@ -1,6 +1,8 @@
 //! The `stats-content-retractions` consumer: every retracted article
 //! (`events.v1.ArticleChanged`, transition `retracted`: deleted on WeChat) is marked with
-//! its office day, so it stops counting as the account's last update.
+//! its office day and its place in its WeChat message, so it stops counting as the
+//! account's last update, and so does the datacube's row of it (`{msg_data_id}_{index}`),
+//! not its siblings'.
 //!
 //! A durable of its own rather than a wider filter on `stats-content`: provisioning
 //! keeps an existing durable's filter (`platform::nats::provision_consumer` updates only
@@ -17,6 +19,7 @@ use prost::Message as _;
 use proto::events::v1 as ev;
 use sqlx::PgPool;
 
+use crate::domain::figures::MessagePlace;
 use crate::domain::rollup::office_day;
 use crate::store::articles;
 
@@ -35,6 +38,9 @@ pub struct Retracted {
     pub event_id: String,
     pub account: AccountId,
     pub article_id: String,
+    /// WeChat's message id and the article's place in it, as far as the event says:
+    /// an article announced before stats-svc kept them gets them here.
+    pub place: MessagePlace,
     pub retracted_at: DateTime<Utc>,
 }
 
@@ -60,6 +66,7 @@ impl StreamEvent for Retracted {
             account: AccountId::parse(header.account.as_str())
                 .map_err(|e| format!("account: {e}"))?,
             article_id: event.article_id,
+            place: MessagePlace::from_event(event.msg_data_id, event.message_index),
             retracted_at,
         })
     }
@@ -100,6 +107,7 @@ impl EventHandler for RetractionHandler {
                 &retracted.account,
                 &retracted.article_id,
                 office_day(retracted.retracted_at, office),
+                &retracted.place,
             )
             .await
         })

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::AccountId;
-use crate::domain::figures::{KnownArticle, StoredArticle};
+use crate::domain::figures::{KnownArticle, MessagePlace, StoredArticle};
 use crate::domain::rollup::Metric;
 
 /// An accepted hand entry, as stored.
@@ -135,38 +135,54 @@ pub async fn record_entry(
     Ok(())
 }
 
+/// An article content-svc announced as sent, as [`record_published`] stores it.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishedArticle<'a> {
+    pub account: &'a AccountId,
+    pub article_id: &'a str,
+    pub title: &'a str,
+    /// The office day it went out.
+    pub published_on: NaiveDate,
+    pub headline: bool,
+    /// WeChat's id of its message and its place in it, as far as the event says.
+    pub place: &'a MessagePlace,
+    /// Sent by freepublish, by mass send, or `None`: not said.
+    pub freepublished: Option<bool>,
+}
+
+/// The place of a message's article as the column `message_index` holds it.
+fn message_index(place: &MessagePlace) -> Option<i32> {
+    place.index.and_then(|index| i32::try_from(index).ok())
+}
+
 /// Records that an article went out (figures, if any, are kept), with WeChat's id of
-/// its message (`msg_data_id`) when the event names it, and whether it was
-/// freepublished when the event says (`None` keeps what is stored).
-#[allow(clippy::too_many_arguments)]
+/// its message (`msg_data_id`) and its place in it (`message_index`) when the event
+/// names them, and whether it was freepublished when the event says; what the event
+/// does not say keeps what is stored.
 pub async fn record_published(
     tx: &mut Transaction<'_, Postgres>,
-    account: &AccountId,
-    article_id: &str,
-    title: &str,
-    published_on: NaiveDate,
-    headline: bool,
-    msg_data_id: Option<&str>,
-    freepublished: Option<bool>,
+    article: &PublishedArticle<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO article_figures (account, article_id, title, published_on, headline,
-             msg_data_id, freepublished)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+             msg_data_id, message_index, freepublished)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (account, article_id) DO UPDATE SET
              title = EXCLUDED.title,
              published_on = LEAST(article_figures.published_on, EXCLUDED.published_on),
              headline = EXCLUDED.headline,
              msg_data_id = COALESCE(EXCLUDED.msg_data_id, article_figures.msg_data_id),
+             message_index = COALESCE(EXCLUDED.message_index, article_figures.message_index),
              freepublished = COALESCE(EXCLUDED.freepublished, article_figures.freepublished)",
     )
-    .bind(account.as_str())
-    .bind(article_id)
-    .bind(title)
-    .bind(published_on)
-    .bind(headline)
-    .bind(msg_data_id)
-    .bind(freepublished)
+    .bind(article.account.as_str())
+    .bind(article.article_id)
+    .bind(article.title)
+    .bind(article.published_on)
+    .bind(article.headline)
+    .bind(article.place.msg_data_id.as_deref())
+    .bind(message_index(article.place))
+    .bind(article.freepublished)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -175,22 +191,31 @@ pub async fn record_published(
 /// Records that an article was retracted on `retracted_on` (an office day). The first
 /// retraction's day stays; a retraction that arrives before its publication (the two
 /// come through different consumers) leaves a row that [`record_published`] completes,
-/// dated no later than the retraction.
+/// dated no later than the retraction. The retraction's `place` fills what the row
+/// lacks: an article announced before its message or its place in it were kept gets
+/// them, so the datacube's row of it (`{msg_data_id}_{index}`) is matched to it and
+/// stops counting with it.
 pub async fn record_retracted(
     tx: &mut Transaction<'_, Postgres>,
     account: &AccountId,
     article_id: &str,
     retracted_on: NaiveDate,
+    place: &MessagePlace,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO article_figures (account, article_id, published_on, retracted_on)
-         VALUES ($1, $2, $3, $3)
+        "INSERT INTO article_figures (account, article_id, published_on, retracted_on,
+             msg_data_id, message_index)
+         VALUES ($1, $2, $3, $3, $4, $5)
          ON CONFLICT (account, article_id) DO UPDATE SET
-             retracted_on = LEAST(article_figures.retracted_on, EXCLUDED.retracted_on)",
+             retracted_on = LEAST(article_figures.retracted_on, EXCLUDED.retracted_on),
+             msg_data_id = COALESCE(article_figures.msg_data_id, EXCLUDED.msg_data_id),
+             message_index = COALESCE(article_figures.message_index, EXCLUDED.message_index)",
     )
     .bind(account.as_str())
     .bind(article_id)
     .bind(retracted_on)
+    .bind(place.msg_data_id.as_deref())
+    .bind(message_index(place))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -217,11 +242,14 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// announced on CONTENT has no figures yet, and the datacube knows the same article
 /// under its own id, so counting it would count the article twice. For the same
 /// reason a row entered by hand under CONTENT's id does not count once the datacube
-/// pulled its message (a row `{msg_data_id}_{index}`): figures are entered so while
-/// the account's pulls are stopped (a rotated AppSecret) or before its first pull,
-/// and the pull that resumes or backfills brings the same articles under its ids.
-/// The pulled message ids are read once (an uncorrelated, hashed `IN`, as in
-/// `STILL_UP`).
+/// pulled the same article, the row `{msg_data_id}_{message_index}`: figures are
+/// entered so while the account's pulls are stopped (a rotated AppSecret) or before
+/// its first pull, and the pull that resumes or backfills brings the same articles
+/// under its ids. Another article of the message keeps its entry until its own row
+/// comes (the datacube leaves out an article of fewer than 3 events). A row
+/// announced before its place was kept (`message_index` NULL) gives way to any
+/// pulled row of its message, as before. The pulled ids are read once (uncorrelated,
+/// hashed `IN`s, as for the last update).
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,
@@ -234,11 +262,17 @@ pub async fn published_between(
           WHERE f.published_on BETWEEN $1 AND $2 AND f.entered_by <> ''
             AND ($3::text[] IS NULL OR f.account = ANY($3))
             AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
-                     AND (f.account, f.msg_data_id) IN (
-                         SELECT d.account, regexp_replace(d.article_id, '_[0-9]+$', '')
-                           FROM article_figures d
-                          WHERE (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
-                            AND d.article_id ~ '_[0-9]+$'))
+                     AND ((f.message_index IS NOT NULL
+                           AND (f.account, f.msg_data_id || '_' || f.message_index) IN (
+                               SELECT d.account, d.article_id FROM article_figures d
+                                WHERE (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
+                                  AND d.article_id ~ '_[0-9]+$'))
+                          OR (f.message_index IS NULL
+                              AND (f.account, f.msg_data_id) IN (
+                                  SELECT d.account, regexp_replace(d.article_id, '_[0-9]+$', '')
+                                    FROM article_figures d
+                                   WHERE (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
+                                     AND d.article_id ~ '_[0-9]+$'))))
           ORDER BY f.account"
     ))
     .bind(from)
@@ -264,20 +298,41 @@ pub async fn accounts_published_between(
     .await
 }
 
+/// Whether the datacube's article `id` of `account` (SQL expressions: a row's
+/// `{msg_data_id}_{index}`) is one CONTENT announced, whose CONTENT row then speaks for
+/// it: it carries the same day and the retraction, which names content-svc's id only.
+/// A CONTENT row that knows its place in the message (`message_index`) speaks for the
+/// datacube's row of that place alone, so a retracted article's own row goes and its
+/// siblings' stay unless their CONTENT rows say otherwise; one announced before the
+/// place was kept (`message_index` NULL) speaks for every row of its message, as it
+/// did before migration 0022. The CONTENT ids are read once (uncorrelated, hashed
+/// `IN`s): correlated per row, one account of 2,200 rows took 540 ms, now 30 ms for 50
+/// such accounts.
+fn announced_on_content(account: &str, id: &str) -> String {
+    format!(
+        "(({account}, {id}) IN (
+              SELECT c.account, c.msg_data_id || '_' || c.message_index FROM article_figures c
+               WHERE c.msg_data_id IS NOT NULL AND c.message_index IS NOT NULL)
+          OR ({account}, regexp_replace({id}, '_[0-9]+$', '')) IN (
+              SELECT c.account, c.msg_data_id FROM article_figures c
+               WHERE c.msg_data_id IS NOT NULL AND c.message_index IS NULL))"
+    )
+}
+
 /// Which rows of `article_figures f` stand for an article still up at the end of `$1`:
-/// not retracted by then, and not the datacube's row (`{msg_data_id}_{index}`) of a
-/// message CONTENT announced. A retraction names content-svc's id only, so the
-/// datacube's row of a retracted article would keep it the last update; CONTENT's rows
-/// of that message carry the same day and their retractions, and speak for it (an
-/// article of the message still up keeps the day). The message ids are read once
-/// (an uncorrelated, hashed `IN`): correlated per row, one account of 2,200 rows took
-/// 540 ms, now 30 ms for 50 such accounts.
-const STILL_UP: &str = "f.published_on <= $1
-    AND (f.retracted_on IS NULL OR f.retracted_on > $1)
-    AND NOT (f.msg_data_id IS NULL AND f.article_id ~ '_[0-9]+$'
-             AND (f.account, regexp_replace(f.article_id, '_[0-9]+$', '')) IN (
-                 SELECT c.account, c.msg_data_id FROM article_figures c
-                  WHERE c.msg_data_id IS NOT NULL))";
+/// not retracted by then, and not the datacube's row (`{msg_data_id}_{index}`) of an
+/// article CONTENT announced ([`announced_on_content`]): a retraction names
+/// content-svc's id only, so the datacube's row of a retracted article would keep it
+/// the last update; CONTENT's row carries the same day and its retraction.
+fn still_up() -> String {
+    format!(
+        "f.published_on <= $1
+         AND (f.retracted_on IS NULL OR f.retracted_on > $1)
+         AND NOT (f.msg_data_id IS NULL AND f.article_id ~ '_[0-9]+$'
+                  AND {announced})",
+        announced = announced_on_content("f.account", "f.article_id"),
+    )
+}
 
 /// Each article's first day in the datacube's daily article summary
 /// (`getarticlesummary`, pulled the morning after: the day it was sent, as
@@ -289,10 +344,10 @@ const STILL_UP: &str = "f.published_on <= $1
 /// days before. Only days the day-7 pull has not reached count (those it reached have
 /// their articles' rows, with the datacube's own day), read over the 31 days before
 /// `$1` (an index range, not every summary ever pulled; a pull further behind is a
-/// failing one, 数据不全), and the articles of a message CONTENT announced are left
-/// out, as in `STILL_UP`: CONTENT's rows carry their day and their retractions. The
-/// message ids are matched on the few rows left (`OFFSET 0` keeps the planner from
-/// running the pattern on every row first).
+/// failing one, 数据不全), and the articles CONTENT announced are left out, as in
+/// [`still_up`]: CONTENT's rows carry their day and their retractions. The ids are
+/// matched on the few rows left (`OFFSET 0` keeps the planner from running the
+/// pattern on every row first).
 fn summarised(metric: &str) -> String {
     format!(
         "(SELECT u.account, u.day FROM (
@@ -304,9 +359,8 @@ fn summarised(metric: &str) -> String {
                  ON p.account = t.account AND p.api = 'getarticletotal'
               WHERE p.last_day IS NULL OR t.day > p.last_day
              OFFSET 0) u
-          WHERE NOT ((u.account, regexp_replace(u.key, '_[0-9]+$', '')) IN (
-              SELECT c.account, c.msg_data_id FROM article_figures c
-               WHERE c.msg_data_id IS NOT NULL)))"
+          WHERE NOT {announced})",
+        announced = announced_on_content("u.account", "u.key"),
     )
 }
 
@@ -322,9 +376,10 @@ pub async fn last_published_on(
     sqlx::query_scalar(&format!(
         "SELECT GREATEST(
              (SELECT max(f.published_on) FROM article_figures f
-               WHERE f.account = $2 AND {STILL_UP}),
+               WHERE f.account = $2 AND {still_up}),
              (SELECT max(s.day) FROM {summary} s WHERE s.account = $2))",
         summary = summarised("$3"),
+        still_up = still_up(),
     ))
     .bind(day)
     .bind(account.as_str())
@@ -416,12 +471,13 @@ pub async fn last_published_by_account(
 ) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT x.account, max(x.day) FROM (
-             SELECT f.account, max(f.published_on) FILTER (WHERE {STILL_UP}) AS day
+             SELECT f.account, max(f.published_on) FILTER (WHERE {still_up}) AS day
                FROM article_figures f GROUP BY f.account
              UNION ALL
              SELECT s.account, s.day FROM {summary} s) x
           GROUP BY x.account",
         summary = summarised("$2"),
+        still_up = still_up(),
     ))
     .bind(day)
     .bind(Metric::WxArticleReads.as_str())

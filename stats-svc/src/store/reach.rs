@@ -112,8 +112,10 @@ pub async fn store_chunk(
         // 在看 and likes entered under CONTENT's id while the account was not pulled
         // (its pulls stopped, or before its first) move to the datacube's row, which
         // the ranking counts from now on instead (`store::articles::published_between`):
-        // the headline is index 1, another article of the message is known by its title.
-        // Capped at the pulled reads like any entry; a row entered on its own keeps its.
+        // the article at the same place of the message (`message_index`); for a row
+        // announced before its place was kept, the headline is index 1 and another
+        // article of the message is known by its title. Capped at the pulled reads like
+        // any entry; a row entered on its own keeps its.
         sqlx::query(
             "UPDATE article_figures d
                 SET zaikan = LEAST(h.zaikan, d.reads), likes = LEAST(h.likes, d.reads),
@@ -123,7 +125,8 @@ pub async fn store_chunk(
                 AND h.account = d.account AND h.msg_data_id = regexp_replace($2, '_[0-9]+$', '')
                 AND h.pulled_at IS NULL AND h.entered_by NOT IN ('', 'datacube')
                 AND (h.zaikan > 0 OR h.likes > 0)
-                AND (($3 AND h.headline) OR h.title = d.title)",
+                AND (h.msg_data_id || '_' || h.message_index = $2
+                     OR (h.message_index IS NULL AND (($3 AND h.headline) OR h.title = d.title)))",
         )
         .bind(account.as_str())
         .bind(&a.msgid)

@@ -321,30 +321,65 @@ pub async fn publish_article_by(
     msg_data_id: &str,
     channel: ev::PublishChannel,
 ) {
+    let event = ev::ArticleChanged {
+        msg_data_id: msg_data_id.to_owned(),
+        channel: channel as i32,
+        ..published_event(account, article, published)
+    };
+    send_published(app, account, article, event).await;
+}
+
+/// Announces `article`, titled `title`, as content-svc does since it names an
+/// article's place: sent at `index` (1-based, 1 the headline) of WeChat's message
+/// `msg_data_id`, which the datacube reports as `{msg_data_id}_{index}`.
+pub async fn publish_article_at(
+    app: &TestApp,
+    account: &str,
+    article: &str,
+    title: &str,
+    published: &str,
+    msg_data_id: &str,
+    index: u32,
+) {
+    let event = ev::ArticleChanged {
+        title: title.to_owned(),
+        headline: index == 1,
+        msg_data_id: msg_data_id.to_owned(),
+        message_index: index,
+        channel: ev::PublishChannel::MassSend as i32,
+        ..published_event(account, article, published)
+    };
+    send_published(app, account, article, event).await;
+}
+
+/// content-svc's `published` event of a headline `article` sent at `published` (RFC
+/// 3339), without a message.
+fn published_event(account: &str, article: &str, published: &str) -> ev::ArticleChanged {
     let published = chrono::DateTime::parse_from_rfc3339(published)
         .expect("an RFC 3339 time")
         .to_utc();
-    let event = ev::ArticleChanged {
+    let at = prost_types::Timestamp {
+        seconds: published.timestamp(),
+        nanos: 0,
+    };
+    ev::ArticleChanged {
         header: Some(ev::EventHeader {
             event_id: format!("content:{account}:{article}:published"),
             account: account.to_owned(),
-            occurred_at: Some(prost_types::Timestamp {
-                seconds: published.timestamp(),
-                nanos: 0,
-            }),
+            occurred_at: Some(at),
         }),
         transition: ev::ArticleTransition::Published as i32,
         article_id: article.to_owned(),
         title: "冬季供暖通知".to_owned(),
         headline: true,
-        msg_data_id: msg_data_id.to_owned(),
-        channel: channel as i32,
-        published_at: Some(prost_types::Timestamp {
-            seconds: published.timestamp(),
-            nanos: 0,
-        }),
+        published_at: Some(at),
         ..Default::default()
-    };
+    }
+}
+
+/// Publishes `event` on `content.{account}.article.published`, its message id the
+/// event id.
+async fn send_published(app: &TestApp, account: &str, article: &str, event: ev::ArticleChanged) {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
         async_nats::header::NATS_MESSAGE_ID,
@@ -365,8 +400,9 @@ pub async fn publish_article_by(
 }
 
 /// Announces that `article` of `account` was retracted (deleted on WeChat) at
-/// `retracted` (RFC 3339), as content-svc does: `content.{account}.article.retracted`,
-/// under `msg_id` (a redelivery of the same event comes under another one).
+/// `retracted` (RFC 3339), as content-svc did before it named the article's place:
+/// `content.{account}.article.retracted`, under `msg_id` (a redelivery of the same
+/// event comes under another one).
 pub async fn retract_article(
     app: &TestApp,
     account: &str,
@@ -374,10 +410,35 @@ pub async fn retract_article(
     retracted: &str,
     msg_id: &str,
 ) {
+    let event = retracted_event(account, article, retracted);
+    send_retracted(app, account, msg_id, event).await;
+}
+
+/// Announces the retraction as [`retract_article`] does, naming the article's place as
+/// content-svc does now: `index` (1-based) of WeChat's message `msg_data_id`.
+pub async fn retract_article_at(
+    app: &TestApp,
+    account: &str,
+    article: &str,
+    retracted: &str,
+    msg_id: &str,
+    msg_data_id: &str,
+    index: u32,
+) {
+    let event = ev::ArticleChanged {
+        msg_data_id: msg_data_id.to_owned(),
+        message_index: index,
+        ..retracted_event(account, article, retracted)
+    };
+    send_retracted(app, account, msg_id, event).await;
+}
+
+/// content-svc's `retracted` event of `article` at `retracted` (RFC 3339).
+fn retracted_event(account: &str, article: &str, retracted: &str) -> ev::ArticleChanged {
     let retracted = chrono::DateTime::parse_from_rfc3339(retracted)
         .expect("an RFC 3339 time")
         .to_utc();
-    let event = ev::ArticleChanged {
+    ev::ArticleChanged {
         header: Some(ev::EventHeader {
             event_id: format!("content:{account}:{article}:retracted"),
             account: account.to_owned(),
@@ -391,7 +452,10 @@ pub async fn retract_article(
         title: "冬季供暖通知".to_owned(),
         reason: "数据有误".to_owned(),
         ..Default::default()
-    };
+    }
+}
+
+async fn send_retracted(app: &TestApp, account: &str, msg_id: &str, event: ev::ArticleChanged) {
     app.publish_on(
         &format!("content.{account}.article.retracted"),
         msg_id,

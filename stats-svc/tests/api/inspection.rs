@@ -14,9 +14,9 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 
 use crate::helpers::{
-    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, publish_article_in,
-    pull_articles, pulled, retract_article, spawn_app, summarise_article, wait_for_article,
-    wait_for_retraction,
+    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, publish_article_at,
+    publish_article_in, pull_articles, pulled, retract_article, retract_article_at, spawn_app,
+    summarise_article, wait_for_article, wait_for_retraction,
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -432,6 +432,126 @@ async fn a_retracted_article_stays_gone_once_the_datacube_reports_it() {
     wait_for_article(&db, "b-2").await;
     retract_article(&app, "chenzhou", "b-1", "2026-12-04T03:00:00Z", "m-2").await;
     wait_for_retraction(&db, "chenzhou", "b-1").await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[
+            pulled("2026120401_1", "2026-12-04", 900, 4),
+            pulled("2026120401_2", "2026-12-04", 300, 1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        readiness(&app, "2026-12-12").await.last_published_on,
+        "2026-12-04"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// content-svc's retraction names the article's place in its message, which is the
+/// datacube's id of it (`{msg_data_id}_{index}`): an article announced before stats-svc
+/// kept its message (nothing tied it to the datacube's rows) stops counting by its
+/// daily summary and its day-7 row once retracted, and only that article: its sibling
+/// still up keeps the day until it is retracted too. A message announced with its
+/// places keeps its day while one of its articles is still up.
+#[tokio::test]
+async fn a_retraction_naming_its_place_takes_out_that_articles_datacube_rows_not_its_siblings() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    publish_article(&app, "chenzhou", "a-0", "2026-11-10T02:00:00Z").await;
+    // Sent at 20:00 on 25 November as message 2026112501 of two, announced without it.
+    publish_article(&app, "chenzhou", "a-1", "2026-11-25T12:00:00Z").await;
+    publish_article(&app, "chenzhou", "a-2", "2026-11-25T12:00:00Z").await;
+    wait_for_article(&db, "a-0").await;
+    wait_for_article(&db, "a-1").await;
+    wait_for_article(&db, "a-2").await;
+    summarise_article(&db, "chenzhou", day("2026-11-25"), "2026112501_1", 600).await;
+    summarise_article(&db, "chenzhou", day("2026-11-25"), "2026112501_2", 200).await;
+
+    // The second article is deleted the next morning; the retraction is redelivered.
+    for msg_id in ["m-2", "m-2-again"] {
+        retract_article_at(
+            &app,
+            "chenzhou",
+            "a-2",
+            "2026-11-26T02:00:00Z",
+            msg_id,
+            "2026112501",
+            2,
+        )
+        .await;
+    }
+    wait_for_retraction(&db, "chenzhou", "a-2").await;
+    assert_eq!(
+        readiness(&app, "2026-11-28").await.last_published_on,
+        "2026-11-25",
+        "the headline of the 25th is still up"
+    );
+    retract_article_at(
+        &app,
+        "chenzhou",
+        "a-1",
+        "2026-11-27T02:00:00Z",
+        "m-1",
+        "2026112501",
+        1,
+    )
+    .await;
+    wait_for_retraction(&db, "chenzhou", "a-1").await;
+    assert_eq!(
+        readiness(&app, "2026-11-28").await.last_published_on,
+        "2026-11-10",
+        "both articles of the 25th are gone, their daily summaries with them"
+    );
+    // The day-7 pull brings both under the datacube's ids.
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[
+            pulled("2026112501_1", "2026-11-25", 900, 4),
+            pulled("2026112501_2", "2026-11-25", 300, 1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        readiness(&app, "2026-12-03").await.last_published_on,
+        "2026-11-10"
+    );
+    let lines = stats_svc::store::articles::last_published_by_account(&db, day("2026-12-03"))
+        .await
+        .unwrap();
+    assert_eq!(
+        lines,
+        vec![("chenzhou".to_owned(), Some(day("2026-11-10")))]
+    );
+
+    // A message announced with its places: its headline still up keeps its day.
+    for (article, index) in [("b-1", 1), ("b-2", 2)] {
+        publish_article_at(
+            &app,
+            "chenzhou",
+            article,
+            "冬季供暖通知",
+            "2026-12-04T02:00:00Z",
+            "2026120401",
+            index,
+        )
+        .await;
+        wait_for_article(&db, article).await;
+    }
+    retract_article_at(
+        &app,
+        "chenzhou",
+        "b-2",
+        "2026-12-04T03:00:00Z",
+        "m-3",
+        "2026120401",
+        2,
+    )
+    .await;
+    wait_for_retraction(&db, "chenzhou", "b-2").await;
     pull_articles(
         &db,
         "chenzhou",
