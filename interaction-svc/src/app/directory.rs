@@ -1,6 +1,6 @@
-//! The directory's replica: content-svc's changes applied to `directory_services`
-//! (each event once, an older version never over a newer one), and the bootstrap of
-//! an empty replica from content-svc's gRPC API.
+//! The bootstrap of the directory's replica (`directory_services`) from content-svc's
+//! gRPC API; content-svc's change events are applied by `events::directory`, each
+//! once, an older version never over a newer one (`store::directory::apply`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,22 +13,6 @@ use crate::store::directory::{self as store, ServiceVersion};
 
 /// Services read from content-svc at once during a pass.
 const FETCH_CONCURRENCY: usize = 8;
-
-/// Applies `versions` in one transaction, each event id claimed with its effect.
-/// Returns how many changed the replica.
-pub async fn replicate(db: &PgPool, versions: &[&ServiceVersion]) -> Result<usize, sqlx::Error> {
-    let ids: Vec<&str> = versions.iter().map(|v| v.event_id.as_str()).collect();
-    let mut tx = db.begin().await?;
-    let claimed = platform::db::claim_events(&mut tx, &ids).await?;
-    let mut written = 0;
-    for (version, _) in versions.iter().zip(claimed).filter(|(_, new)| *new) {
-        if store::apply(&mut tx, version).await? {
-            written += 1;
-        }
-    }
-    tx.commit().await?;
-    Ok(written)
-}
 
 /// What one bootstrap pass did.
 #[derive(Debug, Default)]

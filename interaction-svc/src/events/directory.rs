@@ -3,18 +3,19 @@
 //! replicated into `directory_services`; after each commit every replica is told to
 //! rebuild its matcher.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
+use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once};
 use platform::nats::{CONTENT, ConsumerSpec, PATIENT_DELIVERIES};
 use prost::Message as _;
 use proto::events::v1 as ev;
 use sqlx::PgPool;
 
-use crate::app::directory as app;
 use crate::replies::directory::DirectoryNotifier;
-use crate::store::directory::ServiceVersion;
+use crate::store::directory::{self as store, ServiceVersion};
 
 /// The durable consumer over directory changes.
 pub const CONSUMER: ConsumerSpec = ConsumerSpec {
@@ -107,10 +108,24 @@ impl EventHandler for DirectoryHandler {
     }
 
     async fn handle_batch(&self, events: &[Received<DirectoryChange>]) -> Result<(), HandleError> {
-        let versions: Vec<&ServiceVersion> = events.iter().map(|e| &e.event.0).collect();
-        let written = app::replicate(&self.db, &versions)
-            .await
-            .map_err(HandleError::database)?;
+        // The changes that moved the replica: an older version than the one kept (a
+        // late or replayed event) writes nothing, and no matcher need be rebuilt.
+        // Shared, not borrowed: `apply_once`'s closure must own what it captures (see
+        // its doc).
+        let written = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&written);
+        apply_once(
+            &self.db,
+            events,
+            async move |tx, DirectoryChange(version)| {
+                if store::apply(tx, version).await? {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        let written = written.load(Ordering::Relaxed);
         metrics::counter!("interaction_directory_changes_total").increment(written as u64);
         if written > 0 {
             self.notifier.changed().await;
