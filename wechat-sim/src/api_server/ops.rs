@@ -87,6 +87,12 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         true,
         super::ops_publish::mass_delete,
     ),
+    ep(
+        Method::POST,
+        "/cgi-bin/message/mass/get",
+        true,
+        super::ops_publish::mass_get,
+    ),
     ep(Method::POST, "/cgi-bin/menu/create", true, menu_create),
     ep(Method::GET, "/cgi-bin/menu/get", true, menu_get),
     ep(Method::GET, "/cgi-bin/menu/delete", true, menu_delete),
@@ -493,6 +499,7 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     }
     account.mass_sends.push(now);
     let msg_id = 1_000_000_000u64 + id;
+    account.mass_jobs.insert(msg_id, "SEND_SUCCESS");
     if let Some(client_id) = str_field(&req.body, "clientmsgid") {
         account.mass_client_ids.insert(
             client_id.to_owned(),
@@ -583,6 +590,7 @@ fn draft_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
 
 fn publish_submit(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     let id = world.next_id();
+    let outcome = world.next_publish_outcomes.pop_front().unwrap_or(0);
     let account = world.account(&req.appid)?;
     let media_id = required(&req.body, "media_id")?;
     let articles = account
@@ -598,6 +606,7 @@ fn publish_submit(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
             media_id: media_id.to_owned(),
             articles,
             polls: 0,
+            outcome,
         },
     );
     Ok(ok_with(
@@ -618,6 +627,12 @@ fn publish_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         return Ok(json!({"publish_id": publish_id, "publish_status": 1, "fail_idx": []}));
     }
     let (media_id, count) = (job.media_id.clone(), job.articles);
+    if job.outcome != 0 {
+        let fail_idx: Vec<usize> = (1..=count).collect();
+        return Ok(
+            json!({"publish_id": publish_id, "publish_status": job.outcome, "fail_idx": fail_idx}),
+        );
+    }
     // Like WeChat, a published draft leaves the draft box.
     account.drafts.remove(&media_id);
     let items: Vec<Value> = (1..=count)

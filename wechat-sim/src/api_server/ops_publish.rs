@@ -1,5 +1,6 @@
 //! Deleting what was published: `freepublish/delete` (by the `article_id` a publish
-//! job reported) and `message/mass/delete` (by a mass send's `msg_id`).
+//! job reported) and `message/mass/delete` (by a mass send's `msg_id`); and a mass
+//! send's status (`message/mass/get`).
 
 use serde_json::{Value, json};
 
@@ -32,4 +33,21 @@ pub(crate) fn mass_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxE
         Some(id) if id > 0 => Ok(json!({"errcode": 0, "errmsg": "ok"})),
         _ => Err(WxErr::new(40007, "invalid msg_id")),
     }
+}
+
+/// `POST /cgi-bin/message/mass/get {msg_id}`: the send's `msg_status` (WeChat's
+/// documentation writes the id as a string; a number is taken too).
+pub(crate) fn mass_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
+    let account = world.account(&req.appid)?;
+    let msg_id = match req.body.get("msg_id") {
+        Some(Value::String(id)) => id.parse::<u64>().ok(),
+        Some(id) => id.as_u64(),
+        None => None,
+    }
+    .ok_or_else(|| WxErr::new(40007, "invalid msg_id"))?;
+    let status = account
+        .mass_jobs
+        .get(&msg_id)
+        .ok_or_else(|| WxErr::new(40007, "invalid msg_id"))?;
+    Ok(json!({"msg_id": msg_id, "msg_status": status}))
 }

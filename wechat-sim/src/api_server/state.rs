@@ -2,7 +2,7 @@
 //!
 //! Everything sits behind one mutex in [`SimState`]; no lock is held across an await.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -201,6 +201,9 @@ pub(crate) struct Publish {
     pub(crate) media_id: String,
     pub(crate) articles: usize,
     pub(crate) polls: u32,
+    /// The `publish_status` `freepublish/get` reports once the polls are done (0:
+    /// published).
+    pub(crate) outcome: u32,
 }
 
 /// A mass send taken under a `clientmsgid`.
@@ -231,6 +234,9 @@ pub(crate) struct Account {
     pub(crate) conditional_menus: BTreeMap<u64, Value>,
     pub(crate) drafts: HashMap<String, Value>,
     pub(crate) publishes: HashMap<String, Publish>,
+    /// Each mass send's `msg_status` by its `msg_id`, as `message/mass/get` reports
+    /// it (the mock's sends go out at once).
+    pub(crate) mass_jobs: HashMap<u64, &'static str>,
     pub(crate) tags: BTreeMap<u64, String>,
 }
 
@@ -252,6 +258,7 @@ impl Account {
             conditional_menus: BTreeMap::new(),
             drafts: HashMap::new(),
             publishes: HashMap::new(),
+            mass_jobs: HashMap::new(),
             tags: BTreeMap::new(),
         }
     }
@@ -300,6 +307,9 @@ pub(crate) struct World {
     pub(crate) next_id: u64,
     /// Where job-finish callbacks go (`job_callbacks.rs`); none by default.
     pub(crate) job_callbacks: Option<Arc<super::job_callbacks::JobCallbacks>>,
+    /// How the next publish jobs end as `freepublish/get` reports them (0, success,
+    /// once this is empty).
+    pub(crate) next_publish_outcomes: VecDeque<u32>,
 }
 
 impl World {
@@ -347,6 +357,7 @@ impl SimState {
                 faults: Faults::default(),
                 next_id: 1000,
                 job_callbacks: None,
+                next_publish_outcomes: VecDeque::new(),
             })),
         }
     }
@@ -426,6 +437,14 @@ impl SimState {
             .filter(|c| c.path == path)
             .cloned()
             .collect()
+    }
+
+    /// Makes the next publish job (`freepublish/submit`) end with `status` (2
+    /// originality, 3 failed, 4 review failed, 6 banned, …) as `freepublish/get`
+    /// reports it. Its `PUBLISHJOBFINISH`, when sent, follows
+    /// [`JobCallbacks::fail_next_publish`](super::job_callbacks::JobCallbacks::fail_next_publish).
+    pub fn end_next_publish_with(&self, status: u32) {
+        self.lock().next_publish_outcomes.push_back(status);
     }
 
     /// Forgets every recorded call.

@@ -1,5 +1,6 @@
 //! Mass send to all followers or a tag (`POST /cgi-bin/message/mass/sendall`) and
-//! preview to one follower (`POST /cgi-bin/message/mass/preview`).
+//! preview to one follower (`POST /cgi-bin/message/mass/preview`); a send's status
+//! (`POST /cgi-bin/message/mass/get`) and its deletion.
 //!
 //! Subscription accounts may mass-send once a day, service accounts four times a month;
 //! past that WeChat answers [`ErrCode::NO_MASS_SEND_QUOTA`](super::ErrCode::NO_MASS_SEND_QUOTA) (45028), which is returned, never
@@ -145,6 +146,30 @@ pub struct PreviewSent {
     pub msg_id: Option<u64>,
 }
 
+/// A mass send's status, from [`Client::mass_status`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MassStatus {
+    /// `SEND_SUCCESS`, `SENDING`, `SEND_FAIL` or `DELETE` (sent, then deleted).
+    pub msg_status: String,
+}
+
+impl MassStatus {
+    /// WeChat's status of a send that went out.
+    pub const SUCCESS: &'static str = "SEND_SUCCESS";
+    /// WeChat's status of a send still going out.
+    pub const SENDING: &'static str = "SENDING";
+    /// WeChat's status of a send that failed.
+    pub const FAILED: &'static str = "SEND_FAIL";
+    /// WeChat's status of a send that went out and was deleted since.
+    pub const DELETED: &'static str = "DELETE";
+}
+
+#[derive(Serialize)]
+struct MassGet<'a> {
+    /// A string, as WeChat's documentation writes it.
+    msg_id: &'a str,
+}
+
 #[derive(Serialize)]
 struct MassDelete {
     msg_id: u64,
@@ -214,6 +239,13 @@ impl Client {
             &Preview { touser, content },
         )
         .await
+    }
+
+    /// Reads a mass send's status (`POST /cgi-bin/message/mass/get`): how the job of
+    /// `msg_id` (the id [`Client::mass_send`] returned) stands.
+    pub async fn mass_status(&self, msg_id: &str) -> Result<MassStatus, ApiError> {
+        self.post("/cgi-bin/message/mass/get", &MassGet { msg_id })
+            .await
     }
 
     /// Deletes a sent mass message (`POST /cgi-bin/message/mass/delete`) for its
