@@ -479,6 +479,10 @@ pub enum Articles {
         id: String,
         #[command(flatten)]
         content: UpdateContentArgs,
+        /// The version your edit is based on (`articles show`); refused if the article
+        /// changed since. Without it, the version govwx reads just before updating.
+        #[arg(long)]
+        read_version: Option<u32>,
         #[command(flatten)]
         actor: ActorArg,
     },

@@ -148,7 +148,12 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             }
             created
         }
-        Articles::Update { id, content, actor } => {
+        Articles::Update {
+            id,
+            content,
+            read_version,
+            actor,
+        } => {
             // UpdateArticle replaces the whole content: a field the command does not
             // name is the draft's, else it would be dropped (the cover too, and the
             // article then refused at submission).
@@ -160,12 +165,14 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                 .article
                 .unwrap_or_default();
             let content = updated_content(content, read.content.unwrap_or_default())?;
-            // The version those fields were read from: an edit saved by someone else
-            // since is refused, not silently overwritten with its old text.
+            // The version the edit is based on: the one the editor read
+            // (`--read-version`), else the one the kept fields were just read from. An
+            // edit saved by someone else since is refused, not silently overwritten
+            // with its old text.
             let message = UpdateArticleRequest {
                 id,
                 content: Some(content),
-                version: Some(read.version),
+                version: Some(read_version.unwrap_or(read.version)),
             };
             client.update_article(acting(message, &actor)?).await
         }

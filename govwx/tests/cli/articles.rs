@@ -434,6 +434,104 @@ async fn an_update_refuses_to_overwrite_an_edit_saved_between_its_read_and_its_w
     stack.stop().await;
 }
 
+#[tokio::test]
+async fn an_update_based_on_a_version_read_before_another_edit_is_refused_with_read_version() {
+    let stack = Stack::with_content().await;
+    let body = write_body("本周六上午九点至十二点停水。\n");
+    let created = stack
+        .json(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "create",
+                body.to_str().unwrap(),
+                "--title",
+                "停水通知",
+                "--cover",
+                "MEDIA_COVER_1",
+                "--account",
+                ACCOUNT,
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    // 李 read version 1 (`articles show`) and edits from it; 张 saves version 2 first.
+    let theirs = write_body("本周六上午九点至下午三点停水。\n");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                theirs.to_str().unwrap(),
+                "--actor",
+                "zhang",
+            ],
+        )
+        .await;
+
+    let mine = write_body("本周日上午九点至十二点停水。\n");
+    let stale = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                mine.to_str().unwrap(),
+                "--read-version",
+                "1",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    assert_eq!(stale.code, 5, "{stale:?}");
+    assert!(
+        stale
+            .stderr
+            .contains("the article changed since you read it: version 2 is current"),
+        "{stale:?}"
+    );
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(shown["article"]["version"], 2, "{shown}");
+    assert!(
+        shown["article"]["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("下午三点")),
+        "张's edit stands: {shown}"
+    );
+
+    // Based on the current version, the edit is saved.
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "update",
+                &id,
+                mine.to_str().unwrap(),
+                "--read-version",
+                "2",
+                "--actor",
+                "li",
+            ],
+        )
+        .await;
+    let shown = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(shown["article"]["version"], 3, "{shown}");
+    assert!(
+        shown["article"]["content"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("本周日")),
+        "李's edit saved: {shown}"
+    );
+    stack.stop().await;
+}
+
 /// A TCP relay to content-svc for one govwx connection that holds its second gRPC
 /// call (the HTTP/2 HEADERS frame opening stream 3: the first call is stream 1)
 /// until `release`, saying so on `held`: a write after a read, held in between.
