@@ -95,6 +95,11 @@ pub struct ContentConfig {
     /// `publishing` without a WeChat job before the scheduler fails it (its send's
     /// outcome unknown); longer than any send takes.
     pub publishing_stuck_after: Duration,
+    /// `PUBLISH_RECONCILE_AFTER` (default 10 min): how long an article's WeChat job
+    /// may go without its job-finish callback before WeChat is asked how it stands
+    /// (`freepublish/get`, `message/mass/get`), and how long after that it is asked
+    /// again while WeChat is still at it.
+    pub publish_reconcile_after: Duration,
     /// `OUTBOX_POLL_INTERVAL` (default 1 s): the relay's safety-net poll.
     pub outbox_poll_interval: Duration,
     /// `CONTENT_SEARCH_IN_MEMORY` (default `true`): answer searches from a copy of
@@ -132,6 +137,8 @@ impl ContentConfig {
             scheduler_interval: env.period_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,
             publishing_stuck_after: env
                 .period_or("PUBLISHING_STUCK_AFTER", Duration::from_secs(15 * 60))?,
+            publish_reconcile_after: env
+                .period_or("PUBLISH_RECONCILE_AFTER", Duration::from_secs(10 * 60))?,
             outbox_poll_interval: env.period_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
             search_in_memory: env.parse_or("CONTENT_SEARCH_IN_MEMORY", true)?,
         })
@@ -153,6 +160,10 @@ mod tests {
             config.content.publishing_stuck_after,
             Duration::from_secs(15 * 60)
         );
+        assert_eq!(
+            config.content.publish_reconcile_after,
+            Duration::from_secs(10 * 60)
+        );
     }
 
     #[test]
@@ -160,6 +171,19 @@ mod tests {
         let env = Env::from_pairs([("PUBLISHING_STUCK_AFTER", "0s")]);
         let error = Config::from_env(&env).unwrap_err().to_string();
         assert!(error.contains("PUBLISHING_STUCK_AFTER"), "{error}");
+    }
+
+    #[test]
+    fn publish_reconcile_after_reads_a_humantime_and_refuses_zero_naming_its_variable() {
+        let env = Env::from_pairs([("PUBLISH_RECONCILE_AFTER", "2m 30s")]);
+        let config = Config::from_env(&env).unwrap();
+        assert_eq!(
+            config.content.publish_reconcile_after,
+            Duration::from_secs(150)
+        );
+        let env = Env::from_pairs([("PUBLISH_RECONCILE_AFTER", "0s")]);
+        let error = Config::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("PUBLISH_RECONCILE_AFTER"), "{error}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Wiring only: the platform runtime, the gRPC service, the job-finish consumers,
-//! the outbox relay and the scheduler. No rules live here.
+//! the outbox relay, the scheduler and the publish reconciliation. No rules live here.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -193,6 +193,11 @@ impl Application {
             self.articles.clone(),
             self.content.scheduler_interval,
             self.content.publishing_stuck_after,
+            self.runtime.drain.clone(),
+        ));
+        self.runtime.drain.spawn(crate::jobs::reconcile::run(
+            self.articles.clone(),
+            self.content.publish_reconcile_after,
             self.runtime.drain.clone(),
         ));
         let grpc = ContentGrpc::new(

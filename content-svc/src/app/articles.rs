@@ -31,6 +31,7 @@ use crate::domain::version::{self, ReviewStep, VersionOutcome};
 use crate::store::articles::{self as store, ArticleRow, Audit, Claimed, ListFilter, NewArticle};
 use crate::store::lexicon as ledger;
 use crate::store::messages;
+use wechat::api::mass::MassStatus;
 
 /// Sends that fail transiently are retried this many times, with backoff.
 const MAX_ATTEMPTS: i32 = 5;
@@ -1526,10 +1527,127 @@ impl Articles {
         Ok(stuck.len())
     }
 
+    /// Settles articles whose WeChat job has had no verdict for longer than `after`
+    /// (the job-finish callback lost, or not yet come): takes up to `limit` (each by
+    /// one replica, leased for `after`: `store::claim_unsettled`), asks WeChat how
+    /// each job stands with no transaction open, and applies what it says through
+    /// [`Articles::apply_job_result`], as the callback would have been. A job still
+    /// going is asked about again `after` later. Returns what came of each taken.
+    pub async fn reconcile_jobs(
+        &self,
+        after: Duration,
+        limit: i64,
+    ) -> Result<Vec<Reconciled>, AppError> {
+        let mut tx = self.db.begin().await?;
+        let taken = store::claim_unsettled(&mut tx, after, limit).await?;
+        tx.commit().await?;
+        let mut results = Vec::with_capacity(taken.len());
+        for job in &taken {
+            let result = self.reconcile(job).await?;
+            match &result {
+                Reconciled::Settled { published, channel } => tracing::warn!(
+                    article = %job.id,
+                    account = %job.account,
+                    channel,
+                    outcome = if *published { "published" } else { "failed" },
+                    handed_at = %job.handed_at,
+                    "wechat's job-finish callback never came; article settled from the job's status"
+                ),
+                Reconciled::LookupFailed { channel, error } => tracing::warn!(
+                    article = %job.id,
+                    account = %job.account,
+                    channel,
+                    %error,
+                    "cannot ask wechat how the article's job stands; asking again later"
+                ),
+                Reconciled::StillPublishing { .. } | Reconciled::AlreadySettled { .. } => {}
+            }
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Asks WeChat about one taken job and applies its verdict.
+    async fn reconcile(&self, job: &store::Unsettled) -> Result<Reconciled, AppError> {
+        let (reference, channel) = match (&job.publish_id, &job.mass_msg_id) {
+            (Some(publish_id), _) => (Job::Publish(publish_id), FREEPUBLISH),
+            (None, Some(msg_id)) => (Job::Mass(msg_id), MASS_SEND),
+            // Its job was forgotten (a send again) since the lease.
+            (None, None) => {
+                return Ok(Reconciled::AlreadySettled {
+                    channel: FREEPUBLISH,
+                });
+            }
+        };
+        let asked = match reference {
+            Job::Publish(publish_id) => self
+                .publisher
+                .publish_status(&job.account, publish_id)
+                .await
+                .map(|status| {
+                    let urls = status
+                        .article_detail
+                        .map(|detail| {
+                            detail
+                                .item
+                                .into_iter()
+                                .map(|a| (a.idx, a.article_url))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Outcome::of_publish_job(
+                        u32::try_from(status.publish_status).unwrap_or(u32::MAX),
+                        urls,
+                        status.article_id,
+                        &status.fail_idx,
+                        job.handed_at,
+                    )
+                }),
+            Job::Mass(msg_id) => self
+                .publisher
+                .mass_status(&job.account, msg_id)
+                .await
+                .map(|status| Outcome::of_mass_status(&status.msg_status, job.handed_at)),
+        };
+        let outcome = match asked {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => return Ok(Reconciled::StillPublishing { channel }),
+            Err(SendError::Database(error)) => return Err(error.into()),
+            Err(error) => {
+                return Ok(Reconciled::LookupFailed {
+                    channel,
+                    error: error.to_string(),
+                });
+            }
+        };
+        let published = matches!(outcome, Outcome::Published { .. });
+        let mut tx = self.db.begin().await?;
+        let moved = self
+            .apply_job_result(
+                &mut tx,
+                &job.account,
+                reference,
+                outcome,
+                &Uuid::now_v7().to_string(),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(if moved == Some(true) {
+            self.signal.notify();
+            Reconciled::Settled { published, channel }
+        } else {
+            // Its callback (or a publisher's send again) got there in between.
+            Reconciled::AlreadySettled { channel }
+        })
+    }
+
     /// Applies WeChat's verdict on a job (`publish_id` or mass `msg_id`) of `account`:
-    /// published with its URL, or failed with WeChat's reason. Unknown jobs are
-    /// ignored (another tool may publish on the same account). Runs in the
-    /// consumer's transaction.
+    /// published with its URL, or failed with WeChat's reason. The one door for a
+    /// verdict, whether its job-finish callback brought it or the reconciliation
+    /// asked WeChat for it: under the article's lock, only an article still in
+    /// `publishing` moves, so whichever comes second changes nothing. Unknown jobs
+    /// are ignored (another tool may publish on the same account): `None`;
+    /// otherwise whether the article moved. Runs in the caller's transaction.
     pub async fn apply_job_result(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -1537,13 +1655,13 @@ impl Articles {
         job: Job<'_>,
         outcome: Outcome,
         event_id: &str,
-    ) -> Result<bool, AppError> {
+    ) -> Result<Option<bool>, AppError> {
         let (publish_id, msg_id) = match job {
             Job::Publish(id) => (Some(id), None),
             Job::Mass(id) => (None, Some(id)),
         };
         let Some(row) = store::lock_by_job(tx, account, publish_id, msg_id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         // WeChat says this mass send's job failed: its clientmsgid is spent on a send
         // that reached nobody, and a send again under it would be refused as already
@@ -1558,9 +1676,10 @@ impl Articles {
             // lost would have taken this clientmsgid and left no job to fail).
             store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
         }
-        self.finish_message(tx, &row, outcome, event_id, WECHAT)
+        let moved = self
+            .finish_message(tx, &row, outcome, event_id, WECHAT)
             .await?;
-        Ok(true)
+        Ok(Some(moved))
     }
 
     /// Applies `outcome` to article `id` (and its message), `by` (actor, role) in
@@ -1582,7 +1701,8 @@ impl Articles {
     }
 
     /// Applies a verdict to a headline and to every article of its message that
-    /// went out with it, each with its own URL (WeChat's `idx` is the position).
+    /// went out with it, each with its own URL (WeChat's `idx` is the position);
+    /// returns whether the headline moved.
     async fn finish_message(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -1590,12 +1710,13 @@ impl Articles {
         outcome: Outcome,
         event_id: &str,
         by: (&str, &str),
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         let msg_data_id = head.msg_data_id.as_deref();
-        self.finish_in(tx, head, &outcome, 1, msg_data_id, event_id, by)
+        let moved = self
+            .finish_in(tx, head, &outcome, 1, msg_data_id, event_id, by)
             .await?;
         let Some(message) = head.message_id.filter(|_| head.is_message_headline()) else {
-            return Ok(());
+            return Ok(moved);
         };
         let msg_data_id = match &outcome {
             Outcome::Published { msg_data_id, .. } => {
@@ -1622,10 +1743,11 @@ impl Articles {
             )
             .await?;
         }
-        Ok(())
+        Ok(moved)
     }
 
-    /// Applies a verdict to one article, the `idx`-th of its message.
+    /// Applies a verdict to one article, the `idx`-th of its message; returns
+    /// whether it moved (a verdict for an article no longer in `publishing` does not).
     #[allow(clippy::too_many_arguments)]
     async fn finish_in(
         &self,
@@ -1636,7 +1758,7 @@ impl Articles {
         message_data_id: Option<&str>,
         event_id: &str,
         by: (&str, &str),
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         let action = match outcome {
             Outcome::Published { .. } | Outcome::AlreadySent => Action::Confirm,
             Outcome::Failed(_) => Action::Fail,
@@ -1662,7 +1784,7 @@ impl Articles {
             // A late or repeated verdict for an article that moved on changes nothing.
             Err(error) => {
                 tracing::info!(article = %row.id, %error, "job result ignored");
-                return Ok(());
+                return Ok(false);
             }
         };
         let now = Utc::now();
@@ -1749,7 +1871,7 @@ impl Articles {
             &format!("{event_id}:{}", row.id),
         )
         .await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Wakes the relay (after a consumer's commit).
@@ -1786,6 +1908,94 @@ pub enum Outcome {
     AlreadySent,
     Failed(String),
 }
+
+impl Outcome {
+    /// WeChat's verdict on a free publication's job from its `publish_status`, as
+    /// `PUBLISHJOBFINISH` and `freepublish/get` both report it (with the articles'
+    /// URLs by place, its `article_id` and the failed places); `None` while it is
+    /// still publishing (1). `at` is when WeChat finished it, as far as is known.
+    pub fn of_publish_job(
+        status: u32,
+        urls: Vec<(u32, String)>,
+        article_id: Option<String>,
+        fail_idx: &[u32],
+        at: DateTime<Utc>,
+    ) -> Option<Self> {
+        let describe = match status {
+            0 => {
+                return Some(Self::Published {
+                    urls,
+                    msg_data_id: article_id,
+                    sent: 0,
+                    total: 0,
+                    at,
+                });
+            }
+            // WeChat sends another callback when it is done.
+            1 => return None,
+            2 => "originality check failed",
+            3 => "publishing failed",
+            4 => "WeChat's review refused it",
+            5 => "deleted by the user",
+            6 => "banned by the platform",
+            _ => "unknown status",
+        };
+        let places = if fail_idx.is_empty() {
+            String::new()
+        } else {
+            format!(" (fail_idx {fail_idx:?})")
+        };
+        Some(Self::Failed(format!(
+            "publish_status {status}: {describe}{places}"
+        )))
+    }
+
+    /// WeChat's verdict on a mass send's job from `message/mass/get`'s `msg_status`;
+    /// `None` while it is still going out, or for a status WeChat has not
+    /// documented. `DELETE` is a send that went out and was deleted since (in
+    /// WeChat's console): it reached followers, so it is published, as its
+    /// `MASSSENDJOBFINISH` said. The counts are unknown (0).
+    pub fn of_mass_status(status: &str, at: DateTime<Utc>) -> Option<Self> {
+        match status {
+            MassStatus::SUCCESS | MassStatus::DELETED => Some(Self::Published {
+                urls: Vec::new(),
+                msg_data_id: None,
+                sent: 0,
+                total: 0,
+                at,
+            }),
+            MassStatus::FAILED => Some(Self::Failed(format!(
+                "mass send status {status} (message/mass/get: its MASSSENDJOBFINISH never came)"
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// What asking WeChat about one job whose verdict did not come led to; `channel`
+/// is `freepublish` or `mass_send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// WeChat's answer moved the article: `published`, or failed.
+    Settled {
+        published: bool,
+        channel: &'static str,
+    },
+    /// WeChat is still at it; asked again later.
+    StillPublishing { channel: &'static str },
+    /// Its verdict arrived between the lease and the answer: nothing to do.
+    AlreadySettled { channel: &'static str },
+    /// WeChat could not be asked, or refused (a job it does not know, the
+    /// per-minute limit, a timeout): asked again later.
+    LookupFailed {
+        channel: &'static str,
+        error: String,
+    },
+}
+
+/// The channel names of the metrics and logs (the articles' `channel` column).
+const FREEPUBLISH: &str = "freepublish";
+const MASS_SEND: &str = "mass_send";
 
 /// The audit comment of an [`Outcome::AlreadySent`] article.
 const ALREADY_SENT: &str = "sent by an earlier attempt whose answer from WeChat was lost \
@@ -2142,6 +2352,43 @@ async fn announce(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_publish_jobs_status_reads_the_same_from_its_callback_and_from_freepublish_get() {
+        let at = Utc::now();
+        assert_eq!(Outcome::of_publish_job(1, Vec::new(), None, &[], at), None);
+        assert_eq!(
+            Outcome::of_publish_job(4, Vec::new(), None, &[1, 2], at),
+            Some(Outcome::Failed(
+                "publish_status 4: WeChat's review refused it (fail_idx [1, 2])".into()
+            ))
+        );
+        assert_eq!(
+            Outcome::of_publish_job(0, vec![(1, "u".into())], Some("A".into()), &[], at),
+            Some(Outcome::Published {
+                urls: vec![(1, "u".into())],
+                msg_data_id: Some("A".into()),
+                sent: 0,
+                total: 0,
+                at,
+            })
+        );
+    }
+
+    #[test]
+    fn a_mass_send_deleted_after_going_out_is_published_and_one_still_going_is_left() {
+        let at = Utc::now();
+        assert!(matches!(
+            Outcome::of_mass_status("DELETE", at),
+            Some(Outcome::Published { .. })
+        ));
+        assert!(matches!(
+            Outcome::of_mass_status("SEND_FAIL", at),
+            Some(Outcome::Failed(_))
+        ));
+        assert_eq!(Outcome::of_mass_status("SENDING", at), None);
+        assert_eq!(Outcome::of_mass_status("SOMETHING_NEW", at), None);
+    }
 
     #[test]
     fn subjects_name_the_transition_in_lower_case() {

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sqlx::{PgPool, Postgres, Transaction};
-use wechat::api::mass::{MassContent, MassSend, MassSendOutcome};
+use wechat::api::mass::{MassContent, MassSend, MassSendOutcome, MassStatus};
 use wechat::api::media::ImageFile;
-use wechat::api::publish::DraftArticle;
+use wechat::api::publish::{DraftArticle, PublishStatus};
 use wechat::api::{ApiError, Client, ErrCode};
 
 use crate::domain::article::client_msg_id;
@@ -30,9 +30,11 @@ pub mod api {
     pub const DRAFT_ADD: &str = "draft/add";
     pub const FREEPUBLISH_SUBMIT: &str = "freepublish/submit";
     pub const FREEPUBLISH_DELETE: &str = "freepublish/delete";
+    pub const FREEPUBLISH_GET: &str = "freepublish/get";
     pub const MASS_SENDALL: &str = "message/mass/sendall";
     pub const MASS_PREVIEW: &str = "message/mass/preview";
     pub const MASS_DELETE: &str = "message/mass/delete";
+    pub const MASS_GET: &str = "message/mass/get";
     pub const UPLOADIMG: &str = "media/uploadimg";
     pub const ADD_MATERIAL: &str = "material/add_material";
 }
@@ -297,6 +299,26 @@ impl Publisher {
             client.publish_delete(article_id, index).await?;
         }
         Ok(())
+    }
+
+    /// Asks WeChat how a free publication's job stands (`freepublish/get`), for a job
+    /// whose `PUBLISHJOBFINISH` did not come.
+    pub async fn publish_status(
+        &self,
+        account: &str,
+        publish_id: &str,
+    ) -> Result<PublishStatus, SendError> {
+        let client = self.client(account)?;
+        self.pass(account, api::FREEPUBLISH_GET).await?;
+        Ok(client.publish_status(publish_id).await?)
+    }
+
+    /// Asks WeChat how a mass send's job stands (`message/mass/get`), for a job whose
+    /// `MASSSENDJOBFINISH` did not come.
+    pub async fn mass_status(&self, account: &str, msg_id: &str) -> Result<MassStatus, SendError> {
+        let client = self.client(account)?;
+        self.pass(account, api::MASS_GET).await?;
+        Ok(client.mass_status(msg_id).await?)
     }
 
     /// Sends a preview of the message to each of `openids` (as a mass send would

@@ -1,7 +1,9 @@
 //! `PUBLISHJOBFINISH` and `MASSSENDJOBFINISH` from `WECHAT_INBOUND` (one durable
 //! consumer each: NATS 2.9 takes one filter subject per consumer). Each callback is
 //! claimed by its event id and applied in one transaction: the article becomes
-//! published (URL, msg_data_id) or failed (WeChat's reason).
+//! published (URL, msg_data_id) or failed (WeChat's reason). A verdict whose
+//! callback never comes is asked of WeChat by `jobs::reconcile`, through the same
+//! `Articles::apply_job_result`: whichever comes second changes nothing.
 
 use std::time::Duration;
 
@@ -42,32 +44,18 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
     };
     match kind {
         Event::PublishJobFinish(job) => {
-            let outcome = match job.publish_status {
-                PublishStatus::Success => Outcome::Published {
-                    // Every article's URL by its place (idx 1 is the headline).
-                    urls: job
-                        .articles
-                        .iter()
-                        .map(|a| (a.idx, a.url.clone()))
-                        .collect(),
-                    msg_data_id: job.article_id.clone(),
-                    sent: 0,
-                    total: 0,
-                    at: event.occurred_at,
-                },
-                // Still publishing: WeChat sends another callback when it is done.
-                PublishStatus::Publishing => return None,
-                other => Outcome::Failed(format!(
-                    "publish_status {}: {}{}",
-                    code(other),
-                    describe(other),
-                    if job.fail_idx.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (fail_idx {:?})", job.fail_idx)
-                    }
-                )),
-            };
+            // Still publishing: WeChat sends another callback when it is done.
+            let outcome = Outcome::of_publish_job(
+                code(job.publish_status),
+                // Every article's URL by its place (idx 1 is the headline).
+                job.articles
+                    .iter()
+                    .map(|a| (a.idx, a.url.clone()))
+                    .collect(),
+                job.article_id.clone(),
+                &job.fail_idx,
+                event.occurred_at,
+            )?;
             Some((job.publish_id.clone(), true, outcome))
         }
         Event::MassSendJobFinish(job) => {
@@ -110,17 +98,6 @@ fn code(status: PublishStatus) -> u32 {
     }
 }
 
-fn describe(status: PublishStatus) -> &'static str {
-    match status {
-        PublishStatus::OriginalityFailed => "originality check failed",
-        PublishStatus::Failed => "publishing failed",
-        PublishStatus::ReviewFailed => "WeChat's review refused it",
-        PublishStatus::UserDeleted => "deleted by the user",
-        PublishStatus::Banned => "banned by the platform",
-        _ => "unknown status",
-    }
-}
-
 async fn apply(
     articles: &Articles,
     db: &sqlx::PgPool,
@@ -155,7 +132,7 @@ async fn apply(
             AppError::Database(e) => HandleError::database(e),
             other => HandleError::Permanent(other.to_string()),
         })?;
-    if !applied && chrono::Utc::now() - event.occurred_at < UNRECORDED_GRACE {
+    if applied.is_none() && chrono::Utc::now() - event.occurred_at < UNRECORDED_GRACE {
         // WeChat can report a job before the sender has recorded its id (the
         // callback races the API answer): roll the claim back and let the runner
         // deliver it again. An older unknown job is another tool's, and is dropped.
@@ -167,7 +144,7 @@ async fn apply(
         )));
     }
     tx.commit().await.map_err(HandleError::database)?;
-    if applied {
+    if applied == Some(true) {
         articles.notify();
     }
     Ok(())

@@ -499,6 +499,49 @@ pub async fn claim_due(
     .await
 }
 
+/// An article whose WeChat job has had no verdict for a while, taken to ask WeChat.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Unsettled {
+    pub id: Uuid,
+    pub account: String,
+    pub publish_id: Option<String>,
+    pub mass_msg_id: Option<String>,
+    /// When the job id was recorded (`set_job` dates it): WeChat finished no
+    /// sooner.
+    pub handed_at: DateTime<Utc>,
+}
+
+/// Takes up to `limit` articles in `publishing` whose WeChat job was recorded more
+/// than `older_than` ago and that nobody asked WeChat about within `older_than`
+/// (`job_checked_at`, migration 0022), and stamps them now: the stamp is the lease,
+/// so another replica skips them (`FOR UPDATE SKIP LOCKED` while this statement
+/// runs, the stamp after). A message's other articles carry no job id and follow
+/// their headline. The stamp leaves `updated_at` alone: it dates the hand-over.
+pub async fn claim_unsettled(
+    tx: &mut Transaction<'_, Postgres>,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Unsettled>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE articles a SET job_checked_at = now()
+           FROM (SELECT id FROM articles
+                  WHERE state = 'publishing'
+                    AND (publish_id IS NOT NULL OR mass_msg_id IS NOT NULL)
+                    AND updated_at < now() - make_interval(secs => $1)
+                    AND (job_checked_at IS NULL
+                         OR job_checked_at < now() - make_interval(secs => $1))
+                  ORDER BY coalesce(job_checked_at, updated_at)
+                  LIMIT $2
+                  FOR UPDATE SKIP LOCKED) due
+          WHERE a.id = due.id
+         RETURNING a.id, a.account, a.publish_id, a.mass_msg_id, a.updated_at AS handed_at",
+    )
+    .bind(older_than.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// Everyone who wrote a version of the article (its author among them).
 pub async fn writers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT edited_by FROM article_versions WHERE article_id = $1")

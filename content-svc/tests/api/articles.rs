@@ -34,6 +34,16 @@ pub(crate) struct Stack {
 }
 
 pub(crate) async fn spawn_stack(kind: AccountKind) -> Stack {
+    spawn_stack_with(kind, true, &[]).await
+}
+
+/// The stack with content-svc's `extra` settings; without `job_callbacks` the mock
+/// sends no job-finish callback (each is lost on its way).
+pub(crate) async fn spawn_stack_with(
+    kind: AccountKind,
+    job_callbacks: bool,
+    extra: &[(&str, &str)],
+) -> Stack {
     let mut account = SimAccount::demo();
     account.kind = kind;
     let mock = MockWechat::start(SimConfig {
@@ -62,22 +72,22 @@ pub(crate) async fn spawn_stack(kind: AccountKind) -> Stack {
     let callbacks = Arc::new(
         JobCallbacks::new(&gateway_url, vec![CallbackAccount::demo()]).expect("callback config"),
     );
-    mock.state().send_job_callbacks(callbacks.clone());
+    if job_callbacks {
+        mock.state().send_job_callbacks(callbacks.clone());
+    }
     let nats = async_nats::connect(test_nats.url()).await.expect("nats");
     let prefix = test_nats.prefix.clone();
     let kind_name = match kind {
         AccountKind::Subscription => "subscription",
         AccountKind::Service => "service",
     };
-    let app = spawn_app_with(
-        test_nats,
-        &[
-            ("WECHAT_API_BASE_URL", mock.base_url()),
-            ("WECHAT_DEMO_KIND", kind_name),
-            ("SCHEDULER_INTERVAL", "200ms"),
-        ],
-    )
-    .await;
+    let mut settings = vec![
+        ("WECHAT_API_BASE_URL", mock.base_url()),
+        ("WECHAT_DEMO_KIND", kind_name),
+        ("SCHEDULER_INTERVAL", "200ms"),
+    ];
+    settings.extend_from_slice(extra);
+    let app = spawn_app_with(test_nats, &settings).await;
     Stack {
         app,
         mock,
@@ -89,6 +99,26 @@ pub(crate) async fn spawn_stack(kind: AccountKind) -> Stack {
 }
 
 impl Stack {
+    /// Puts a WeChat callback onto `WECHAT_INBOUND` as the gateway would (`suffix`
+    /// after `wechat.inbound.`, e.g. `demo.event.publishjobfinish`).
+    pub(crate) async fn deliver_inbound(&self, suffix: &str, inbound: &ev::Inbound) {
+        let jetstream = async_nats::jetstream::new(self.nats.clone());
+        let namespace = platform::nats::Namespace::new(&self.prefix).expect("test prefix");
+        let event_id = inbound
+            .header
+            .as_ref()
+            .map(|h| h.event_id.clone())
+            .unwrap_or_default();
+        platform::testing::publish_inbound(
+            &jetstream,
+            &namespace,
+            suffix,
+            &event_id,
+            inbound.encode_to_vec(),
+        )
+        .await;
+    }
+
     /// Subscribes to the account's article events before acting.
     pub(crate) async fn watch(&self, transition: &str) -> async_nats::Subscriber {
         let subscriber = self

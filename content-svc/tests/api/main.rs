@@ -20,6 +20,7 @@ mod menus;
 mod messages;
 mod migrations;
 mod publishing;
+mod reconcile;
 mod requests;
 mod returns;
 mod scheduler;

@@ -633,9 +633,13 @@ async fn a_job_result_of_another_account_with_the_same_job_id_leaves_the_article
             .expect("read")
     };
 
-    assert!(!verdict("yizhang", "evt-other").await, "not yizhang's job");
+    assert_eq!(
+        verdict("yizhang", "evt-other").await,
+        None,
+        "not yizhang's job"
+    );
     assert_eq!(state().await, "publishing");
-    assert!(verdict("demo", "evt-own").await);
+    assert_eq!(verdict("demo", "evt-own").await, Some(true));
     assert_eq!(state().await, "failed");
     app.stop().await;
 }
@@ -674,7 +678,7 @@ async fn a_job_finished_at_23_55_beijing_time_and_applied_after_midnight_is_publ
         .await
         .expect("applied");
     tx.commit().await.expect("commit");
-    assert!(applied);
+    assert_eq!(applied, Some(true));
     let day: chrono::NaiveDate = sqlx::query_scalar(
         "SELECT (published_at AT TIME ZONE 'Asia/Shanghai')::date FROM articles WHERE id = $1",
     )
@@ -938,7 +942,7 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
         .expect("job recorded");
     // WeChat took the send, then its job failed: nothing reached the followers.
     let mut tx = app.db.begin().await.expect("tx");
-    assert!(
+    assert_eq!(
         articles
             .apply_job_result(
                 &mut tx,
@@ -948,7 +952,8 @@ async fn a_mass_send_whose_job_wechat_failed_goes_out_again_under_a_new_clientms
                 "evt-mass-failed",
             )
             .await
-            .expect("applied")
+            .expect("applied"),
+        Some(true)
     );
     tx.commit().await.expect("commit");
     // That send was two days ago: WeChat counted it then, not today.

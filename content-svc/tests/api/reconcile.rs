@@ -1,0 +1,278 @@
+//! Sends whose job-finish callback never came: after PUBLISH_RECONCILE_AFTER the
+//! service asks WeChat (freepublish/get, message/mass/get) how the job stands and
+//! applies the answer as the callback would have; a callback arriving after that
+//! changes nothing, and racing replicas ask about each job once.
+
+use std::time::Duration;
+
+use proto::content::v1 as pb;
+use proto::events::v1 as ev;
+use wechat_sim::api_server::{AccountKind, MockWechat, SimConfig};
+
+use crate::articles::{Stack, next_event, publish, spawn_stack_with};
+use crate::helpers::{PUBLISHER_KEY, by};
+use crate::scheduler::{in_publishing, replica};
+
+const FREEPUBLISH_GET: &str = "/cgi-bin/freepublish/get";
+const MASS_GET: &str = "/cgi-bin/message/mass/get";
+
+/// The stack with WeChat's job-finish callbacks lost, asking WeChat after a second.
+async fn callbacks_lost(kind: AccountKind) -> Stack {
+    spawn_stack_with(kind, false, &[("PUBLISH_RECONCILE_AFTER", "1s")]).await
+}
+
+async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
+    stack
+        .app
+        .client
+        .clone()
+        .get_article(by(
+            pb::GetArticleRequest { id: id.into() },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+}
+
+/// The `/metrics` text of the admin port.
+async fn metrics(stack: &Stack) -> String {
+    reqwest::get(format!("http://127.0.0.1:{}/metrics", stack.app.admin_port))
+        .await
+        .expect("admin port answers")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// Waits until the service has applied (claimed) inbound event `event_id`.
+async fn applied(stack: &Stack, event_id: &str) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let done: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
+            )
+            .bind(event_id)
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("processed_events read");
+            if done {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the callback is applied");
+}
+
+/// WeChat's `PUBLISHJOBFINISH` for `publish_id`: published, its one article at `url`.
+fn publish_job_finish(publish_id: &str, url: &str) -> ev::Inbound {
+    let now = chrono::Utc::now().timestamp();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName>\
+         <FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{now}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>\
+         <PublishEventInfo><publish_id>{publish_id}</publish_id><publish_status>0</publish_status>\
+         <article_id><![CDATA[ARTICLE_{publish_id}]]></article_id>\
+         <article_detail><count>1</count><item><idx>1</idx>\
+         <article_url><![CDATA[{url}]]></article_url></item></article_detail>\
+         </PublishEventInfo></xml>"
+    );
+    ev::Inbound {
+        header: Some(ev::EventHeader {
+            event_id: format!("demo:mphelper:{publish_id}:late"),
+            account: "demo".into(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: now,
+                nanos: 0,
+            }),
+        }),
+        kind: ev::InboundKind::Event as i32,
+        msg_type: "event".into(),
+        raw_xml: xml,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_free_publication_whose_publishjobfinish_was_lost_is_published_from_freepublish_get_and_the_late_callback_changes_nothing()
+ {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+
+    // No PUBLISHJOBFINISH comes; WeChat is asked, says "publishing" the first time
+    // (the mock's one poll), and "published" when asked again.
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+    let publish_id: String =
+        sqlx::query_scalar("SELECT publish_id FROM articles WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("publish id recorded");
+    let url = format!("https://mp.weixin.qq.com/s/sim-{publish_id}-1");
+    assert_eq!(event.url, url);
+    assert_eq!(event.msg_data_id, format!("ARTICLE_{publish_id}"));
+    assert_eq!(stack.mock.state().calls_to(FREEPUBLISH_GET).len(), 2);
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    assert_eq!(row.url, url);
+    let confirms = |audit: &[pb::AuditEntry]| {
+        audit
+            .iter()
+            .filter(|e| e.action == "confirm" && e.to_state == pb::ArticleState::Published as i32)
+            .count()
+    };
+    assert_eq!(confirms(&article.audit), 1);
+    let text = metrics(&stack).await;
+    for result in ["still_publishing", "published"] {
+        let counted = text.lines().any(|l| {
+            l.starts_with("content_publish_reconcile_total")
+                && l.contains("channel=\"freepublish\"")
+                && l.contains(&format!("result=\"{result}\""))
+                && l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v >= 1.0)
+        });
+        assert!(counted, "{result} counted:\n{text}");
+    }
+
+    // The lost callback turns up after all: applied by the consumer, it changes
+    // nothing (the article was settled by WeChat's answer).
+    let late = publish_job_finish(&publish_id, "https://mp.weixin.qq.com/s/late");
+    let event_id = late.header.as_ref().expect("header").event_id.clone();
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &late)
+        .await;
+    applied(&stack, &event_id).await;
+    let article = detail(&stack, &id).await;
+    assert_eq!(confirms(&article.audit), 1);
+    assert_eq!(article.article.expect("article").url, url);
+    let announced: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE subject = 'content.demo.article.published'",
+    )
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("outbox read");
+    assert_eq!(announced, 1, "published announced once");
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_free_publication_wechat_refused_whose_callback_was_lost_fails_with_wechats_reason() {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack.mock.state().end_next_publish_with(4);
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    // The reason a PUBLISHJOBFINISH with this status gives.
+    assert_eq!(
+        event.reason,
+        "publish_status 4: WeChat's review refused it (fail_idx [1])"
+    );
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    // WeChat said how it ended: nothing may have reached anybody unbeknown.
+    let unknown: bool =
+        sqlx::query_scalar("SELECT send_outcome_unknown FROM articles WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("read");
+    assert!(!unknown);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_mass_send_whose_masssendjobfinish_was_lost_is_published_from_mass_get() {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+    assert_eq!(stack.mock.state().calls_to(MASS_GET).len(), 1);
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    // The send is counted, as the callback's verdict leaves it.
+    assert_eq!(stack.quota().await.used, 1);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn racing_replicas_ask_wechat_about_each_unsettled_job_once_and_not_again_before_the_age() {
+    // The service's own reconciliation waits ten minutes between looks: only the
+    // three replicas below ask.
+    let app = crate::helpers::spawn_app_with(platform::testing::TestNats::new(), &[]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    // Thirty jobs an hour with WeChat (ids it does not know: each lookup fails and
+    // the article waits), one handed a moment ago, one with no job recorded.
+    let unsettled = in_publishing(&app.db, 30, "now() - interval '1 hour'", Some("P-")).await;
+    in_publishing(&app.db, 1, "now()", Some("FRESH-")).await;
+    in_publishing(&app.db, 1, "now() - interval '1 hour'", None).await;
+
+    let after = Duration::from_secs(60);
+    let (a, b, c) = (
+        replica(&app.db, &mock),
+        replica(&app.db, &mock),
+        replica(&app.db, &mock),
+    );
+    let mut asked = 0;
+    loop {
+        let (ra, rb, rc) = tokio::join!(
+            a.reconcile_jobs(after, 7),
+            b.reconcile_jobs(after, 7),
+            c.reconcile_jobs(after, 7)
+        );
+        let taken = ra.unwrap().len() + rb.unwrap().len() + rc.unwrap().len();
+        if taken == 0 {
+            break;
+        }
+        asked += taken;
+    }
+    assert_eq!(asked, unsettled.len());
+    let calls = mock.state().calls_to("/cgi-bin/freepublish/get");
+    assert_eq!(calls.len(), unsettled.len(), "each job asked about once");
+    // WeChat does not know these jobs: they stay with it, to be asked about again
+    // once the lease is as old as the age.
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM articles WHERE state = 'publishing' AND job_checked_at IS NOT NULL",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(waiting, unsettled.len() as i64);
+    sqlx::query("UPDATE articles SET job_checked_at = now() - interval '2 minutes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.reconcile_jobs(after, 100).await.unwrap().len(),
+        unsettled.len()
+    );
+    app.stop().await;
+}
