@@ -96,6 +96,11 @@ impl EdgeRules {
     /// The encoded `PassiveReply` of the rule that answers `message` whatever the
     /// citizen's state, if the account's rules hold one.
     pub fn answer(&self, account: &str, message: &InboundMessage) -> Option<Bytes> {
+        self.answer_to(account, &Incoming::of(message))
+    }
+
+    /// [`Self::answer`] for a callback already classified.
+    pub fn answer_to(&self, account: &str, incoming: &Incoming) -> Option<Bytes> {
         let rules = {
             let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner());
             let rules = &accounts.get(account)?.rules;
@@ -104,7 +109,7 @@ impl EdgeRules {
             }
             rules.clone()
         };
-        let (rule, _) = answer_without_state(&rules, &Incoming::of(message))?;
+        let (rule, _) = answer_without_state(&rules, incoming)?;
         Some(rule.reply.to_passive_reply().encode_to_vec().into())
     }
 

@@ -29,6 +29,7 @@ use crate::edge::EdgeRules;
 use crate::log_limit::LogLimiter;
 use prost::Message as _;
 use proto::events::v1::{PassiveReply, passive_reply};
+use reply_rules::Incoming;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use wechat::message::InboundMessage;
@@ -49,6 +50,9 @@ pub enum ReplyOutcome {
     Cached,
     /// interaction-svc deliberately sent no reply.
     NoReply,
+    /// Not asked: a callback interaction-svc never answers (an unfollow, a reported
+    /// location, a link menu, …: `Incoming::may_get_passive_reply`).
+    NotAsked,
     /// Nobody listens on the reply subject.
     NoResponder,
     /// No answer inside the budget.
@@ -66,6 +70,7 @@ impl ReplyOutcome {
             Self::Answered => "answered",
             Self::Cached => "cached",
             Self::NoReply => "no_reply",
+            Self::NotAsked => "not_asked",
             Self::NoResponder => "no_responder",
             Self::Timeout => "timeout",
             Self::Invalid => "invalid",
@@ -134,8 +139,9 @@ impl Replier {
         &self.cache
     }
 
-    /// The in-process cached reply for `key`, if any, else the edge rules' answer to
-    /// `message`, else a request (carrying `inbound`) within `until`.
+    /// The in-process cached reply for `key`, if any; nothing for a callback
+    /// interaction-svc never answers; else the edge rules' answer to `message`, else a
+    /// request (carrying `inbound`) within `until`.
     pub async fn fetch(
         &self,
         account: &str,
@@ -150,8 +156,16 @@ impl Replier {
                 cached: true,
             };
         }
+        let incoming = Incoming::of(message);
+        if !incoming.may_get_passive_reply() {
+            return Fetched::Nothing(ReplyOutcome::NotAsked);
+        }
         let started = Instant::now();
-        if let Some(encoded) = self.edge.as_ref().and_then(|e| e.answer(account, message)) {
+        if let Some(encoded) = self
+            .edge
+            .as_ref()
+            .and_then(|e| e.answer_to(account, &incoming))
+        {
             metrics::histogram!("gateway_reply_seconds", "outcome" => "edge")
                 .record(started.elapsed().as_secs_f64());
             return Fetched::Reply {

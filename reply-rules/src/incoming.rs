@@ -195,6 +195,19 @@ impl Incoming {
         !matches!(self, Self::System)
     }
 
+    /// Whether interaction-svc may give it a passive reply: a message, a follow, a QR
+    /// scan, a click or scan-code menu button. The rest — an unfollow (nobody reads a
+    /// reply), a reported location, a link or photo menu, a message of an unknown type,
+    /// a system notice — it always answers with nothing, whatever it knows, so the
+    /// gateway answers `success` without asking (and leaves no missed-reply marker when
+    /// interaction-svc is down). `decide` in interaction-svc starts from this.
+    pub fn may_get_passive_reply(&self) -> bool {
+        matches!(
+            self,
+            Self::Message(_) | Self::Subscribe { .. } | Self::Scan { .. } | Self::Click { .. }
+        )
+    }
+
     /// Whether it opens the 48-hour customer-service window: a message, a follow, a
     /// QR scan, a click or scan-code menu button. An unfollow does not (nobody can be
     /// messaged after it), nor a reported location or a link menu.
@@ -354,6 +367,53 @@ mod tests {
         }
         for open in [&scan_menu, &click, &text] {
             assert!(open.is_interaction(), "{open:?}");
+        }
+    }
+
+    #[test]
+    fn only_messages_follows_scans_and_click_or_scan_menus_may_get_a_passive_reply() {
+        let of = |from: &str, body: &str| Incoming::of(&parse(&message(from, body)));
+        let event = |body: &str| of("o1", &format!("<MsgType><![CDATA[event]]></MsgType>{body}"));
+        let answerable = [
+            of(
+                "o1",
+                "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>1</MsgId>",
+            ),
+            event("<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[]]></EventKey>"),
+            event("<Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[metro]]></EventKey>"),
+            event("<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[K]]></EventKey>"),
+            event(
+                "<Event><![CDATA[scancode_waitmsg]]></Event><EventKey><![CDATA[SCAN]]></EventKey>\
+                 <ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>\
+                 <ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo>",
+            ),
+        ];
+        let silent = [
+            event("<Event><![CDATA[unsubscribe]]></Event>"),
+            event(
+                "<Event><![CDATA[VIEW]]></Event><EventKey><![CDATA[https://gov.example.cn]]></EventKey>",
+            ),
+            event(
+                "<Event><![CDATA[LOCATION]]></Event><Latitude>25.77</Latitude>\
+                 <Longitude>113.01</Longitude><Precision>30</Precision>",
+            ),
+            event("<Event><![CDATA[user_info_modified]]></Event>"),
+            of(
+                "o1",
+                "<MsgType><![CDATA[hologram]]></MsgType><MsgId>2</MsgId>",
+            ),
+            of(
+                "mphelper",
+                "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
+                 <MsgID>1</MsgID><Status><![CDATA[send success]]></Status><TotalCount>1</TotalCount>\
+                 <FilterCount>1</FilterCount><SentCount>1</SentCount><ErrorCount>0</ErrorCount>",
+            ),
+        ];
+        for incoming in &answerable {
+            assert!(incoming.may_get_passive_reply(), "{incoming:?}");
+        }
+        for incoming in &silent {
+            assert!(!incoming.may_get_passive_reply(), "{incoming:?}");
         }
     }
 

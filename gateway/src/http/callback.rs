@@ -234,7 +234,8 @@ async fn handle(
         }
     };
     let fetched = match fetched {
-        Fetched::Reply { cached: true, .. } => fetched,
+        // A retry of a callback nobody is asked about has no reply to share.
+        Fetched::Reply { cached: true, .. } | Fetched::Nothing(ReplyOutcome::NotAsked) => fetched,
         other if durable == Durable::Duplicate => {
             let cache_until = Instant::now() + SHARED_CACHE_WAIT;
             match inner

@@ -114,3 +114,54 @@ async fn a_job_finish_event_without_a_responder_leaves_no_marker() {
     assert_eq!(app.stored().await.len(), 1);
     assert!(markers(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn an_unfollow_a_location_report_or_a_link_menu_is_not_asked_about_nor_marked_missed() {
+    let app = spawn_app().await;
+    let silent: Vec<_> = samples::all()
+        .into_iter()
+        .filter(|s| matches!(s.name, "unsubscribe" | "LOCATION" | "VIEW"))
+        .collect();
+    assert_eq!(silent.len(), 3);
+
+    // interaction-svc down: nothing it could have said is missed (a retry neither).
+    for sample in silent.iter().chain(&silent[..1]) {
+        let (status, body) = app
+            .post_text(&app.safe.id, &app.safe.encrypted_callback(&sample.xml))
+            .await;
+        assert_eq!((status, body.as_str()), (200, "success"), "{}", sample.name);
+    }
+    assert_eq!(app.stored().await.len(), 3);
+    assert!(markers(&app).await.is_empty());
+
+    // interaction-svc up with something to say to anything: never asked about them.
+    let (seen, _requests) = app
+        .responder(&app.plain.id, Duration::ZERO, |_| PassiveReply {
+            body: Some(proto::events::v1::passive_reply::Body::Text(
+                proto::events::v1::TextReply {
+                    content: "收到".into(),
+                },
+            )),
+        })
+        .await;
+    for sample in &silent {
+        let (status, body) = app
+            .post_text(&app.plain.id, &app.plain.plain_callback(&sample.xml))
+            .await;
+        assert_eq!((status, body.as_str()), (200, "success"), "{}", sample.name);
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let (status, body) = app
+        .post_text(
+            &app.plain.id,
+            &app.plain
+                .plain_callback(&samples::text("oCitizen", 604, "你好")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("收到"),
+        "a message is still asked about: {body}"
+    );
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

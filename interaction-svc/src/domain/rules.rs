@@ -116,6 +116,11 @@ pub fn decide(rules: &RuleSet, incoming: &Incoming, facts: &Facts<'_>) -> Decisi
         answered: None,
         asked_again: false,
     };
+    // The gateway does not ask about these (gateway README, `not_asked`): a reply
+    // decided for one would never reach the citizen.
+    if !incoming.may_get_passive_reply() {
+        return nothing;
+    }
     let by_rule = |rule: &ReplyRule, matched: &str| AutoAnswer::Rule {
         rule_id: rule.id,
         matched: matched.to_owned(),
@@ -315,6 +320,31 @@ mod tests {
             reply_of(&RuleSet::default(), &Incoming::Unsubscribe),
             Reply::Nothing
         );
+    }
+
+    #[test]
+    fn what_the_gateway_does_not_ask_about_is_decided_nothing_whatever_the_rules() {
+        let everything = RuleSet::new([
+            rule(MatchKind::Regex, &["."], 9, 0, "anything"),
+            rule(MatchKind::Subscribe, &[], 0, 0, "welcome"),
+        ]);
+        let silent = [
+            Incoming::Unsubscribe,
+            Incoming::Location {
+                latitude: 25.77,
+                longitude: 113.01,
+                precision: None,
+            },
+            Incoming::OtherInteraction,
+            Incoming::Activity,
+            Incoming::System,
+        ];
+        for incoming in &silent {
+            assert!(!incoming.may_get_passive_reply(), "{incoming:?}");
+            let decision = decide(&everything, incoming, true);
+            assert_eq!(decision.reply, Reply::Nothing, "{incoming:?}");
+            assert!(!decision.ticket, "{incoming:?}");
+        }
     }
 
     #[test]

@@ -89,6 +89,27 @@ async fn wait_until_answered(nats: &TestNats, subject: String) {
     .expect("the responder listens");
 }
 
+/// Whether the gateway asks the responder about `action`: not about an unfollow, a
+/// reported location or a link menu, which interaction-svc never answers (gateway
+/// README, `not_asked`).
+fn asked(action: &CitizenAction) -> bool {
+    !matches!(
+        action,
+        CitizenAction::Unsubscribe
+            | CitizenAction::LocationEvent { .. }
+            | CitizenAction::View { .. }
+    )
+}
+
+fn asked_of_every_kind() -> u64 {
+    CitizenAction::every_kind()
+        .iter()
+        .filter(|a| asked(a))
+        .count() as u64
+}
+
+/// Plays every kind of action; with `expect_replies`, each one the responder is asked
+/// about must get its reply, and the rest `success`.
 async fn play_every_action(gw: &Gateway, account: &CallbackAccount, expect_replies: bool) -> u64 {
     let signer = CallbackSigner::new(account.clone()).unwrap();
     let check = ReplyCheck::new(&signer);
@@ -104,7 +125,7 @@ async fn play_every_action(gw: &Gateway, account: &CallbackAccount, expect_repli
             .unwrap_or_else(|e| panic!("{} ({}): {e}", action.label(), account.mode));
         assert_eq!(
             matches!(checked, CheckedReply::Reply { .. }),
-            expect_replies,
+            expect_replies && asked(&action),
             "{} ({}): {checked:?}",
             action.label(),
             account.mode
@@ -164,7 +185,7 @@ async fn every_citizen_action_gets_a_valid_passive_reply_from_the_responder() {
 
     let _ = stop.send(());
     let answered = responder.await.unwrap().unwrap();
-    assert_eq!(answered, 1 + 3 * CitizenAction::every_kind().len() as u64);
+    assert_eq!(answered, 1 + 3 * asked_of_every_kind());
 }
 
 #[tokio::test]
@@ -190,7 +211,11 @@ async fn a_responder_with_nothing_to_say_gets_success_and_no_missed_reply_marker
 
     let _ = stop.send(());
     let answered = responder.await.unwrap().unwrap();
-    assert_eq!(answered, 1 + sent, "every callback asked the responder");
+    assert_eq!(
+        answered,
+        1 + asked_of_every_kind(),
+        "every callback that may get a reply asked the responder"
+    );
     let client = gw.nats.connect().await;
     let name = |stream: &str| gw.nats.namespace.name(stream);
     let inbound = stream_count(client.clone(), &name("WECHAT_INBOUND")).await;
