@@ -120,6 +120,19 @@ pub enum Channel {
     },
 }
 
+/// What a publisher says of a send of unknown outcome found in WeChat.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordPublished<'a> {
+    /// The article's URL in WeChat (`https://mp.weixin.qq.com/…`).
+    pub url: &'a str,
+    /// WeChat's id of the publication, when known (a free publication's
+    /// `article_id`, which a retraction needs).
+    pub msg_data_id: Option<&'a str>,
+    /// When WeChat published it, when known; now otherwise.
+    pub at: Option<DateTime<Utc>>,
+    pub comment: &'a str,
+}
+
 /// What a publisher's send (publish now, or a schedule) carries besides its action.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendOptions {
@@ -871,6 +884,63 @@ impl Articles {
         self.get(who, id).await
     }
 
+    /// Records as published an article whose last send's outcome was unknown (and
+    /// which was failed for it): the publisher found it in the account's published
+    /// list (mp.weixin.qq.com) and gives its URL. Publishers only; audited
+    /// (`record_published`, who, the URL and `comment`) and announced as
+    /// `published`. A message's headline takes the articles that went with it
+    /// along (their URLs are WeChat's to show).
+    pub async fn record_published(
+        &self,
+        who: &Who,
+        id: Uuid,
+        record: RecordPublished<'_>,
+    ) -> Result<ArticleView, AppError> {
+        require(who, Role::Publisher, "record an article as published")?;
+        crate::domain::article::check_article_url(record.url).map_err(AppError::Invalid)?;
+        let now = Utc::now();
+        let at = record.at.unwrap_or(now);
+        if at > now + chrono::Duration::seconds(60) {
+            return Err(AppError::Invalid("published_at is in the future".into()));
+        }
+        let mut tx = self.db.begin().await?;
+        // A message and its articles are locked first, in the order a send takes them.
+        if let Some(message) = store::get(&self.db, id).await?.and_then(|r| r.message_id) {
+            messages::lock(&mut tx, message).await?;
+            messages::lock_articles(&mut tx, message).await?;
+        }
+        let row = self.lock_visible(&mut tx, who, id).await?;
+        refuse_member(&row)?;
+        review::check_record_published(row.state(), row.send_outcome_unknown)?;
+        store::set_send_outcome_unknown(&mut *tx, id, false).await?;
+        let note = match record.comment.trim() {
+            "" => String::new(),
+            comment => format!("; {comment}"),
+        };
+        let outcome = Outcome::Recorded {
+            url: Some(record.url.to_owned()),
+            msg_data_id: record.msg_data_id.map(str::to_owned),
+            at,
+            comment: format!(
+                "recorded as published by hand: the send whose outcome was unknown is in \
+                 WeChat's published list at {}{note}",
+                record.url
+            ),
+        };
+        let role = who.role_name();
+        self.finish_message(
+            &mut tx,
+            &row,
+            outcome,
+            &Uuid::now_v7().to_string(),
+            (who.actor.id.as_str(), role.as_str()),
+        )
+        .await?;
+        tx.commit().await?;
+        self.signal.notify();
+        self.get(who, id).await
+    }
+
     /// Sends a preview of an approved article to named followers before it goes
     /// out (audited; the state does not change).
     pub async fn preview(
@@ -1074,7 +1144,9 @@ impl Articles {
             (Action::Schedule | Action::CancelSchedule, _) => {
                 Some(ev::ArticleTransition::Scheduled)
             }
-            (Action::Confirm, _) => Some(ev::ArticleTransition::Published),
+            (Action::Confirm | Action::RecordPublished, _) => {
+                Some(ev::ArticleTransition::Published)
+            }
             (Action::Fail, _) => Some(ev::ArticleTransition::Failed),
             (Action::Retract, _) => Some(ev::ArticleTransition::Retracted),
             (Action::Correct, _) => Some(ev::ArticleTransition::Corrected),
@@ -1311,7 +1383,8 @@ impl Articles {
                 let reason = format!(
                     "WeChat's answer to the submission was lost ({reason}): it may have \
                      published the article; check the account's published list \
-                     (mp.weixin.qq.com) before publishing it again"
+                     (mp.weixin.qq.com) before publishing it again, and record it as \
+                     published (RecordPublished) with its URL if it is there"
                 );
                 self.fail_send(id, reason).await
             }
@@ -1504,7 +1577,8 @@ impl Articles {
         let reason = format!(
             "the send's outcome is unknown: no WeChat job was recorded within {}; check \
              the account's WeChat console (mp.weixin.qq.com) for this article before \
-             publishing it again",
+             publishing it again, and record it as published (RecordPublished) if it \
+             went out",
             humantime::format_duration(after)
         );
         for row in &stuck {
@@ -1723,6 +1797,9 @@ impl Articles {
                 msg_data_id.clone().or_else(|| head.msg_data_id.clone())
             }
             Outcome::AlreadySent => head.msg_data_id.clone(),
+            Outcome::Recorded { msg_data_id, .. } => {
+                msg_data_id.clone().or_else(|| head.msg_data_id.clone())
+            }
             Outcome::Failed(_) => None,
         };
         for member in crate::store::messages::articles(&mut **tx, message).await? {
@@ -1762,6 +1839,7 @@ impl Articles {
         let action = match outcome {
             Outcome::Published { .. } | Outcome::AlreadySent => Action::Confirm,
             Outcome::Failed(_) => Action::Fail,
+            Outcome::Recorded { .. } => Action::RecordPublished,
         };
         let system = Actor {
             id: "system".into(),
@@ -1846,6 +1924,28 @@ impl Articles {
                 event.reason = reason.clone();
                 (reason.clone(), event)
             }
+            Outcome::Recorded {
+                url,
+                msg_data_id,
+                at,
+                comment,
+            } => {
+                // The URL the publisher found is the headline's; the others' are
+                // WeChat's to show.
+                let url = url.as_deref().filter(|_| idx == 1);
+                let msg_data_id = msg_data_id.as_deref().or(message_data_id);
+                store::set_outcome(tx, row.id, url, msg_data_id, None, Some(*at)).await?;
+                let mut event = event_of(row, ev::ArticleTransition::Published, by.0);
+                event.url = url.unwrap_or_default().to_owned();
+                event.msg_data_id = msg_data_id
+                    .map(str::to_owned)
+                    .or_else(|| row.msg_data_id.clone())
+                    .unwrap_or_default();
+                event.headline = idx == 1;
+                event.message_index = idx;
+                event.published_at = Some(timestamp(*at));
+                (comment.clone(), event)
+            }
         };
         store::set_state(tx, row.id, decision.next, false).await?;
         store::audit(
@@ -1907,6 +2007,15 @@ pub enum Outcome {
     /// lost: published, its job id, URLs and counts unknown.
     AlreadySent,
     Failed(String),
+    /// A publisher found in WeChat a send whose outcome was unknown (and which was
+    /// failed for it): published at `at`, the headline at `url`; `comment` is the
+    /// trail's.
+    Recorded {
+        url: Option<String>,
+        msg_data_id: Option<String>,
+        at: DateTime<Utc>,
+        comment: String,
+    },
 }
 
 impl Outcome {
@@ -2229,6 +2338,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Retract => "retract",
         Action::Correct => "correct",
         Action::Return => "return",
+        Action::RecordPublished => "record_published",
     }
 }
 

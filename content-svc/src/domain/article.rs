@@ -202,6 +202,28 @@ pub fn image_ref(src: &str) -> Option<Uuid> {
         .ok()
 }
 
+/// The longest article URL taken (WeChat's are about 100 bytes).
+const ARTICLE_URL_MAX_BYTES: usize = 1024;
+
+/// Checks the URL of a published article as a publisher copies it from WeChat:
+/// `https://mp.weixin.qq.com/…`, one line, at most 1 KB. The error names the field.
+pub fn check_article_url(url: &str) -> Result<(), String> {
+    let on_wechat = url
+        .strip_prefix("https://mp.weixin.qq.com/")
+        .is_some_and(|path| !path.is_empty());
+    if !on_wechat
+        || url.len() > ARTICLE_URL_MAX_BYTES
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(
+            "url: expected the article's address in WeChat (https://mp.weixin.qq.com/…, at \
+             most 1 KB)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
 /// Whether `src` is on WeChat's image host, where an article's images must be.
 pub fn is_wechat_image_url(src: &str) -> bool {
     let Some(rest) = src
@@ -670,6 +692,21 @@ mod tests {
             matches!(error, ArticleInputError::ExternalImage(ref u) if u == "https://evil.example/x.png")
         );
         assert!(!is_wechat_image_url("https://mmbiz.qpic.cn.evil.example/x"));
+    }
+
+    #[test]
+    fn an_article_url_must_be_on_wechats_article_host() {
+        assert!(check_article_url("https://mp.weixin.qq.com/s/AbC-123").is_ok());
+        for bad in [
+            "",
+            "https://mp.weixin.qq.com/",
+            "http://mp.weixin.qq.com/s/x",
+            "https://mp.weixin.qq.com.evil.example/s/x",
+            "https://mp.weixin.qq.com/s/a b",
+        ] {
+            let error = check_article_url(bad).unwrap_err();
+            assert!(error.starts_with("url: "), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub enum Action {
     /// Send an approved, scheduled or failed article back to draft for revision
     /// (with a reason): a mistake noticed after the final approval.
     Return,
+    /// A publisher found in WeChat an article whose send's outcome was unknown (and
+    /// which was failed for it): recorded as published by hand
+    /// ([`check_record_published`]; the publisher's role is the use case's check).
+    RecordPublished,
 }
 
 /// A refused action, saying which rule or which role.
@@ -254,6 +258,12 @@ pub enum ReviewError {
          confirm_possible_duplicate if they did not get it"
     )]
     PossibleDuplicate,
+    /// (Within the 200 characters of a status message.)
+    #[error(
+        "the article's last send has a known outcome (WeChat refused it, or it never \
+         reached WeChat): publish it again rather than record it as published"
+    )]
+    OutcomeKnown,
 }
 
 /// The facts a decision needs.
@@ -410,6 +420,10 @@ pub fn decide(
             S::Publishing | S::Scheduled => to(S::Failed),
             _ => wrong("failed"),
         },
+        Action::RecordPublished => match state {
+            S::Failed => to(S::Published),
+            _ => wrong("recorded as published"),
+        },
         Action::Retract => {
             need(actor, Role::Publisher, "retract")?;
             if state != S::Published {
@@ -471,6 +485,27 @@ pub fn check_send_again(outcome_unknown: bool, confirmed: bool) -> Result<bool, 
         (true, true) => Ok(true),
         (true, false) => Err(ReviewError::PossibleDuplicate),
     }
+}
+
+/// Whether a publisher may record an article as published by hand: only a failed
+/// one whose last send's outcome is unknown (WeChat's answer to it was lost, or it
+/// was cut off mid-way), which WeChat may hold. One WeChat refused, or that never
+/// reached it, is published again instead: recorded published, it would claim a
+/// publication nobody made.
+pub fn check_record_published(
+    state: ArticleState,
+    outcome_unknown: bool,
+) -> Result<(), ReviewError> {
+    if state != ArticleState::Failed {
+        return Err(ReviewError::WrongState {
+            state,
+            action: "recorded as published",
+        });
+    }
+    if !outcome_unknown {
+        return Err(ReviewError::OutcomeKnown);
+    }
+    Ok(())
 }
 
 /// Whether two actor ids may name the same person, for the separation of duties.
@@ -812,6 +847,38 @@ mod tests {
                 &history,
                 &publisher,
                 Action::Correct
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn only_a_failed_article_of_unknown_outcome_is_recorded_as_published() {
+        assert_eq!(check_record_published(ArticleState::Failed, true), Ok(()));
+        assert_eq!(
+            check_record_published(ArticleState::Failed, false),
+            Err(ReviewError::OutcomeKnown)
+        );
+        assert!(matches!(
+            check_record_published(ArticleState::Publishing, true),
+            Err(ReviewError::WrongState { .. })
+        ));
+        let publisher = actor("office:chen", Role::Publisher);
+        let history = ReviewHistory::default();
+        let d = walk(
+            ArticleState::Failed,
+            &history,
+            &publisher,
+            Action::RecordPublished,
+        )
+        .unwrap();
+        assert_eq!(d.next, ArticleState::Published);
+        assert!(
+            walk(
+                ArticleState::Published,
+                &history,
+                &publisher,
+                Action::RecordPublished
             )
             .is_err()
         );

@@ -272,6 +272,7 @@ pub fn article_row(row: ArticleRow) -> pb::Article {
         published_at: row.published_at.map(timestamp),
         message_id: row.message_id.map(|id| id.to_string()).unwrap_or_default(),
         message_position: row.message_position.unwrap_or(0).max(0) as u32,
+        send_outcome_unknown: row.send_outcome_unknown,
         correction_of: row
             .correction_of
             .map(|id| id.to_string())

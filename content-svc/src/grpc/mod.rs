@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::app;
-use crate::app::articles::{Articles, SendOptions, Who};
+use crate::app::articles::{Articles, RecordPublished, SendOptions, Who};
 use crate::app::directory::Directory;
 use crate::app::search::Search;
 use crate::domain::review::{Action, Actor};
@@ -659,6 +659,36 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let view = self
             .articles
             .edit_published(&who, id, req.body, &req.reason)
+            .await
+            .map_err(GrpcError::from)?;
+        Ok(Response::new(convert::article(view)))
+    }
+
+    async fn record_published(
+        &self,
+        request: Request<pb::RecordPublishedRequest>,
+    ) -> Reply<pb::Article> {
+        let who = who(&request, &[Role::Publisher])?;
+        let req = request.into_inner();
+        let comment = note("comment", &req.comment)?;
+        let url = line("url", req.url.trim())?;
+        let msg_data_id = line("msg_data_id", req.msg_data_id.trim())?;
+        let at = match req.published_at {
+            Some(at) => Some(convert::time(Some(at)).ok_or_else(|| {
+                GrpcError::Invalid("published_at is not a time this service can keep".into())
+            })?),
+            None => None,
+        };
+        let id = convert::article_id(&req.id)?;
+        let record = RecordPublished {
+            url,
+            msg_data_id: (!msg_data_id.is_empty()).then_some(msg_data_id),
+            at,
+            comment,
+        };
+        let view = self
+            .articles
+            .record_published(&who, id, record)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))

@@ -21,6 +21,7 @@ mod messages;
 mod migrations;
 mod publishing;
 mod reconcile;
+mod record_published;
 mod requests;
 mod returns;
 mod scheduler;
