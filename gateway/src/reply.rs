@@ -46,6 +46,8 @@ pub const REPLY_BUCKET_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 pub enum ReplyOutcome {
     /// interaction-svc answered with a reply that passed validation.
     Answered,
+    /// The gateway's copy of the account's rules answered (interaction-svc not asked).
+    Edge,
     /// The reply given to an earlier delivery of this callback.
     Cached,
     /// interaction-svc deliberately sent no reply.
@@ -68,6 +70,7 @@ impl ReplyOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Answered => "answered",
+            Self::Edge => "edge",
             Self::Cached => "cached",
             Self::NoReply => "no_reply",
             Self::NotAsked => "not_asked",
@@ -79,11 +82,22 @@ impl ReplyOutcome {
     }
 }
 
+/// Where a reply came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplySource {
+    /// interaction-svc, asked for this delivery.
+    Asked,
+    /// The gateway's copy of the account's rules.
+    Edge,
+    /// An earlier delivery of the same callback (this process's or another replica's).
+    Cached,
+}
+
 /// What the reply request produced: an encoded `PassiveReply` or why there is none.
 #[derive(Debug, Clone)]
 pub enum Fetched {
     /// A `PassiveReply`, fresh or from the cache.
-    Reply { encoded: Bytes, cached: bool },
+    Reply { encoded: Bytes, source: ReplySource },
     /// No reply; the callback answers `success`.
     Nothing(ReplyOutcome),
 }
@@ -153,7 +167,7 @@ impl Replier {
         if let Some(encoded) = self.cache.local(key) {
             return Fetched::Reply {
                 encoded,
-                cached: true,
+                source: ReplySource::Cached,
             };
         }
         let incoming = Incoming::of(message);
@@ -170,7 +184,7 @@ impl Replier {
                 .record(started.elapsed().as_secs_f64());
             return Fetched::Reply {
                 encoded,
-                cached: false,
+                source: ReplySource::Edge,
             };
         }
         if self.known_silent(account, started) {
@@ -187,7 +201,7 @@ impl Replier {
             Ok(message) if message.payload.is_empty() => Fetched::Nothing(ReplyOutcome::NoReply),
             Ok(message) => Fetched::Reply {
                 encoded: message.payload,
-                cached: false,
+                source: ReplySource::Asked,
             },
             Err(kind) => Fetched::Nothing(match kind {
                 RequestErrorKind::TimedOut => ReplyOutcome::Timeout,

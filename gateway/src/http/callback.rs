@@ -24,7 +24,7 @@ use crate::config::{AccountConfig, Mode};
 use crate::event::inbound_event;
 use crate::publish::Durable;
 use crate::replay::Seen;
-use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, UnsentReply};
+use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, UnsentReply};
 
 /// How long a duplicate callback may wait for the shared reply cache.
 const SHARED_CACHE_WAIT: Duration = Duration::from_millis(250);
@@ -215,7 +215,7 @@ async fn handle(
     let unsent = match &fetched {
         Fetched::Reply {
             encoded,
-            cached: false,
+            source: ReplySource::Asked | ReplySource::Edge,
         } => Some(UnsentReply::new(
             inner.replier.cache(),
             &account.id,
@@ -235,7 +235,11 @@ async fn handle(
     };
     let fetched = match fetched {
         // A retry of a callback nobody is asked about has no reply to share.
-        Fetched::Reply { cached: true, .. } | Fetched::Nothing(ReplyOutcome::NotAsked) => fetched,
+        Fetched::Reply {
+            source: ReplySource::Cached,
+            ..
+        }
+        | Fetched::Nothing(ReplyOutcome::NotAsked) => fetched,
         other if durable == Durable::Duplicate => {
             let cache_until = Instant::now() + SHARED_CACHE_WAIT;
             match inner
@@ -246,7 +250,7 @@ async fn handle(
             {
                 Some(encoded) => Fetched::Reply {
                     encoded,
-                    cached: true,
+                    source: ReplySource::Cached,
                 },
                 None => other,
             }
@@ -289,10 +293,10 @@ async fn handle(
         "outcome" => outcome.as_str(),
     )
     .increment(1);
-    // A fresh reply is in the answer only as `Answered` (else it failed validation,
-    // or a retry's shared reply replaced it).
+    // A fresh reply is in the answer only as `Answered` or `Edge` (else it failed
+    // validation, or a retry's shared reply replaced it).
     match (unsent, outcome) {
-        (Some(unsent), ReplyOutcome::Answered) => {
+        (Some(unsent), ReplyOutcome::Answered | ReplyOutcome::Edge) => {
             unsent.answered(started.elapsed() >= limits.reply_share_after);
         }
         (Some(unsent), _) => unsent.discard(),
@@ -304,7 +308,10 @@ async fn handle(
     };
     count(account, kind, accepted);
     tracing::debug!(event = %event.log_ref(), accepted, reply = outcome.as_str(), "callback answered");
-    let content_type = if outcome == ReplyOutcome::Answered || outcome == ReplyOutcome::Cached {
+    let content_type = if matches!(
+        outcome,
+        ReplyOutcome::Answered | ReplyOutcome::Edge | ReplyOutcome::Cached
+    ) {
         "application/xml; charset=utf-8"
     } else {
         "text/plain; charset=utf-8"
@@ -477,9 +484,9 @@ fn render(
 ) -> (String, ReplyOutcome) {
     use secrecy::ExposeSecret;
     let success = || NO_REPLY.to_owned();
-    let (encoded, cached) = match fetched {
+    let (encoded, source) = match fetched {
         Fetched::Nothing(outcome) => return (success(), outcome),
-        Fetched::Reply { encoded, cached } => (encoded, cached),
+        Fetched::Reply { encoded, source } => (encoded, source),
     };
     let body = match reply::decode(&encoded) {
         Ok(Some(body)) => body,
@@ -503,8 +510,14 @@ fn render(
         _ => reply.to_xml(answering),
     };
     match xml {
-        Ok(xml) if cached => (xml, ReplyOutcome::Cached),
-        Ok(xml) => (xml, ReplyOutcome::Answered),
+        Ok(xml) => (
+            xml,
+            match source {
+                ReplySource::Asked => ReplyOutcome::Answered,
+                ReplySource::Edge => ReplyOutcome::Edge,
+                ReplySource::Cached => ReplyOutcome::Cached,
+            },
+        ),
         Err(error) => {
             tracing::warn!(account = %account.id, reason = error.reason(), "passive reply refused");
             (success(), ReplyOutcome::Invalid)

@@ -397,3 +397,78 @@ async fn a_callback_in_flight_during_shutdown_gets_its_full_answer() {
     app.stop().await.expect("run_until_stopped returns cleanly");
     assert_eq!(app.stored().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_reply_from_the_gateways_copy_of_the_rules_is_counted_as_edge_not_answered() {
+    use futures::StreamExt as _;
+    use proto::interaction::v1::{MatchKind, ReplyRule, ReplyRuleSnapshot};
+
+    let app = spawn_app().await;
+    let account = app.plain.id.clone();
+    let snapshot = ReplyRuleSnapshot {
+        account: account.clone(),
+        rules: vec![ReplyRule {
+            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            account: account.clone(),
+            r#match: MatchKind::Contains as i32,
+            patterns: vec!["营业时间".to_owned()],
+            text: "工作日 9:00-17:00".to_owned(),
+            resolves: true,
+            enabled: true,
+            ..Default::default()
+        }],
+    };
+    let ns = &app.nats.namespace;
+    let mut requests = app
+        .client
+        .subscribe(ns.subject(&reply_rules::snapshot_subject(&account)))
+        .await
+        .unwrap();
+    app.client.flush().await.unwrap();
+    let client = app.client.clone();
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let reply_to = request.reply.expect("a request");
+            let _ = client
+                .publish(reply_to, snapshot.encode_to_vec().into())
+                .await;
+            let _ = client.flush().await;
+        }
+    });
+    app.client
+        .publish(
+            ns.subject(&reply_rules::changed_subject(&account)),
+            "".into(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while app
+            .metric("gateway_edge_rules", &[("account", account.as_str())])
+            .await
+            != 1.0
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the gateway loads the rule after the notice");
+
+    let xml = samples::text("oCitizen", 511, "请问营业时间？");
+    let (status, body) = app
+        .post_text(&account, &app.plain.plain_callback(&xml))
+        .await;
+    assert_eq!(status, 200);
+    let reply = Reply::parse(body.as_bytes()).unwrap();
+    assert_eq!(
+        reply.body,
+        ReplyBody::Text {
+            content: "工作日 9:00-17:00".into()
+        }
+    );
+    for (outcome, expected) in [("edge", 1.0), ("answered", 0.0)] {
+        let labels = [("account", account.as_str()), ("outcome", outcome)];
+        let counted = app.metric("gateway_replies_total", &labels).await;
+        assert_eq!(counted, expected, "{outcome}");
+    }
+}
