@@ -165,7 +165,7 @@ measure() {
   measured_callbacks=$((after - before))
   measured_replies="$(echo "$report" | jq .replies)"
   measured_per=$((total / measured_callbacks))
-  [ -z "${INSTR_KEEP:-}" ] || { mkdir -p "$INSTR_KEEP" && cp "$out.1" "$INSTR_KEEP/callgrind.$case$3"; }
+  [ -z "${INSTR_KEEP:-}" ] || { mkdir -p "$INSTR_KEEP" && cp "$out.1" "$INSTR_KEEP/callgrind.$case${3:-}"; }
   drop_namespace "$prefix"
   prefix=""
 }
