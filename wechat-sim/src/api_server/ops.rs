@@ -590,7 +590,6 @@ fn draft_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
 
 fn publish_submit(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     let id = world.next_id();
-    let outcome = world.next_publish_outcomes.pop_front().unwrap_or(0);
     let account = world.account(&req.appid)?;
     let media_id = required(&req.body, "media_id")?;
     let articles = account
@@ -599,6 +598,10 @@ fn publish_submit(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
         .and_then(Value::as_array)
         .map(Vec::len)
         .ok_or_else(|| WxErr::new(40007, "invalid media_id"))?;
+    // Only a job WeChat took ends as `end_next_publish_with` said: a refused submit
+    // leaves the outcome for the next one.
+    let outcome = world.next_publish_outcomes.pop_front().unwrap_or(0);
+    let account = world.account(&req.appid)?;
     let publish_id = format!("{}", 2_000_000_000u64 + id);
     account.publishes.insert(
         publish_id.clone(),
@@ -1189,5 +1192,62 @@ mod quota_tests {
             mass_sends_in_period(AccountKind::Service, &sends, february),
             1
         );
+    }
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::super::ops_publish::{mass_delete, mass_get};
+    use super::super::state::{DEMO_APPID, SimConfig, SimState};
+    use super::*;
+
+    fn req<'a>(query: &'a HashMap<String, String>, body: Value) -> Req<'a> {
+        Req {
+            appid: DEMO_APPID.to_owned(),
+            query,
+            body,
+            now: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_refused_submit_leaves_the_queued_outcome_for_the_next_job() {
+        let sim = SimState::new(SimConfig {
+            publish_polls: 0,
+            ..SimConfig::default()
+        });
+        sim.end_next_publish_with(4);
+        let query = HashMap::new();
+        let mut world = sim.lock();
+        let refused = publish_submit(&mut world, &req(&query, json!({"media_id": "none"})));
+        assert!(refused.is_err());
+        world
+            .account(DEMO_APPID)
+            .unwrap()
+            .drafts
+            .insert("M".into(), json!([{"title": "t"}]));
+        let taken = publish_submit(&mut world, &req(&query, json!({"media_id": "M"}))).unwrap();
+        let publish_id = taken["publish_id"].as_str().unwrap().to_owned();
+        let status = publish_get(&mut world, &req(&query, json!({"publish_id": publish_id})));
+        assert_eq!(status.unwrap()["publish_status"], 4);
+    }
+
+    #[test]
+    fn a_deleted_mass_send_reports_delete() {
+        let sim = SimState::new(SimConfig::default());
+        let query = HashMap::new();
+        let mut world = sim.lock();
+        world
+            .account(DEMO_APPID)
+            .unwrap()
+            .mass_jobs
+            .insert(1_000_000_001, "SEND_SUCCESS");
+        mass_delete(
+            &mut world,
+            &req(&query, json!({"msg_id": 1_000_000_001u64})),
+        )
+        .unwrap();
+        let status = mass_get(&mut world, &req(&query, json!({"msg_id": "1000000001"}))).unwrap();
+        assert_eq!(status["msg_status"], "DELETE");
     }
 }

@@ -26,11 +26,17 @@ pub(crate) fn publish_delete(world: &mut World, req: &Req<'_>) -> Result<Value, 
     Ok(json!({"errcode": 0, "errmsg": "ok"}))
 }
 
-/// `POST /cgi-bin/message/mass/delete {msg_id, article_idx}`.
+/// `POST /cgi-bin/message/mass/delete {msg_id, article_idx}`: a send of the mock's
+/// is `DELETE` from then on, as `message/mass/get` reports it.
 pub(crate) fn mass_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
-    world.account(&req.appid)?;
+    let account = world.account(&req.appid)?;
     match req.body.get("msg_id").and_then(Value::as_u64) {
-        Some(id) if id > 0 => Ok(json!({"errcode": 0, "errmsg": "ok"})),
+        Some(id) if id > 0 => {
+            if let Some(status) = account.mass_jobs.get_mut(&id) {
+                *status = "DELETE";
+            }
+            Ok(json!({"errcode": 0, "errmsg": "ok"}))
+        }
         _ => Err(WxErr::new(40007, "invalid msg_id")),
     }
 }
