@@ -574,6 +574,29 @@ pub enum Articles {
         #[command(flatten)]
         actor: ActorArg,
     },
+    /// Settles as published a failed article whose last send's outcome is unknown
+    /// (`articles show` says so), after finding it in the account's published list
+    /// in WeChat's console: nothing is sent to WeChat. Publishers; a message is
+    /// settled by its headline. Recorded in the review trail with --actor.
+    RecordPublished {
+        id: String,
+        /// The article's address in WeChat (https://mp.weixin.qq.com/…).
+        #[arg(long)]
+        url: String,
+        /// Kept in the review trail.
+        #[arg(long)]
+        comment: Option<String>,
+        /// WeChat's id of the publication (a free publication's article_id), when
+        /// known: retracting it later needs it.
+        #[arg(long)]
+        msg_data_id: Option<String>,
+        /// When WeChat published it (RFC 3339, or `YYYY-MM-DD HH:MM` in --tz);
+        /// omitted: now.
+        #[arg(long)]
+        published_at: Option<String>,
+        #[command(flatten)]
+        actor: ActorArg,
+    },
     /// Mass sends left and when the next is possible.
     Quota {
         #[command(flatten)]

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone};
 use proto::content::v1::{
     self as pb, ArticleContent, ArticleRef, ArticleState, CreateArticleRequest, GetArticleRequest,
     GetArticleVersionRequest, GetQuotaStatusRequest, HitOverride, ListArticleVersionsRequest,
-    ListArticlesRequest, OverrideHitsRequest, PublishArticleRequest, ReturnForRevisionRequest,
-    ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
+    ListArticlesRequest, OverrideHitsRequest, PublishArticleRequest, RecordPublishedRequest,
+    ReturnForRevisionRequest, ReviewArticleRequest, ScheduleArticleRequest, UpdateArticleRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -247,7 +247,7 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             confirm_possible_duplicate,
             actor,
         } => {
-            let at = parse_time(&at, out)?;
+            let at = parse_time("--at", &at, out)?;
             let message = ScheduleArticleRequest {
                 id,
                 at: Some(prost_types::Timestamp {
@@ -274,6 +274,30 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                 confirm_possible_duplicate,
             };
             client.publish_article(acting(message, &actor)?).await
+        }
+        Articles::RecordPublished {
+            id,
+            url,
+            comment,
+            msg_data_id,
+            published_at,
+            actor,
+        } => {
+            let published_at = published_at
+                .map(|raw| parse_time("--published-at", &raw, out))
+                .transpose()?
+                .map(|at| prost_types::Timestamp {
+                    seconds: at.timestamp(),
+                    nanos: 0,
+                });
+            let message = RecordPublishedRequest {
+                id,
+                url,
+                comment: comment.unwrap_or_default(),
+                msg_data_id: msg_data_id.unwrap_or_default(),
+                published_at,
+            };
+            client.record_published(acting(message, &actor)?).await
         }
     };
     let article = match article {
@@ -388,15 +412,32 @@ fn channel_name(value: i32) -> String {
     )
 }
 
+/// What a publisher is to do about a send whose outcome content-svc does not know
+/// (Article.send_outcome_unknown): nothing else tells them the article may be out.
+const OUTCOME_UNKNOWN: &str = "outcome unknown: may have been sent — check the account, then \
+     record-published or publish again with --confirm-possible-duplicate";
+
 /// What the state means for whoever acts next.
 fn state_label(article: &pb::Article) -> String {
     let waiting = match ArticleState::try_from(article.state) {
         Ok(ArticleState::Submitted) => " (waits for the first review)",
         Ok(ArticleState::FirstReviewed) => " (waits for the second review)",
         Ok(ArticleState::SecondReviewed) => " (waits for the final approval)",
+        _ if article.send_outcome_unknown => {
+            return format!("{} ({OUTCOME_UNKNOWN})", state_name(article.state));
+        }
         _ => "",
     };
     format!("{}{waiting}", state_name(article.state))
+}
+
+/// The state in a list's column: the outcome-unknown flag short, `show` says more.
+fn state_column(article: &pb::Article) -> String {
+    if article.send_outcome_unknown {
+        format!("{} (outcome unknown)", state_name(article.state))
+    } else {
+        state_name(article.state)
+    }
 }
 
 /// The article's current version, sent with a review or an override so that it
@@ -490,8 +531,8 @@ fn parse_overrides(raw: &[String]) -> Result<Vec<HitOverride>, Error> {
         .collect()
 }
 
-/// `YYYY-MM-DD HH:MM` in the office's zone, or RFC 3339.
-fn parse_time(raw: &str, out: &Out) -> Result<DateTime<chrono::FixedOffset>, Error> {
+/// `YYYY-MM-DD HH:MM` in the office's zone, or RFC 3339 (the value of `flag`).
+fn parse_time(flag: &str, raw: &str, out: &Out) -> Result<DateTime<chrono::FixedOffset>, Error> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Ok(at);
     }
@@ -500,7 +541,7 @@ fn parse_time(raw: &str, out: &Out) -> Result<DateTime<chrono::FixedOffset>, Err
         .and_then(|naive| out.tz.from_local_datetime(&naive).single())
         .ok_or_else(|| {
             Error::Input(format!(
-                "--at {raw:?}: expected YYYY-MM-DD HH:MM (in {}) or RFC 3339",
+                "{flag} {raw:?}: expected YYYY-MM-DD HH:MM (in {}) or RFC 3339",
                 out.tz
             ))
         })
@@ -521,6 +562,7 @@ fn article_json(out: &Out, a: &pb::Article) -> Value {
         "url": a.url,
         "msg_data_id": a.msg_data_id,
         "failure": a.failure,
+        "send_outcome_unknown": a.send_outcome_unknown,
         "hits": a.hits.iter().map(|h| json!({
             "field": h.field,
             "start": h.start,
@@ -621,7 +663,7 @@ fn print_list(out: &Out, page: &pb::ListArticlesResponse) -> Result<(), Error> {
         let title = a.content.as_ref().map_or("", |c| c.title.as_str());
         vec![
             a.id.clone(),
-            state_name(a.state),
+            state_column(a),
             shorten(title, 32),
             a.department.clone(),
             channel_name(a.channel),

@@ -92,6 +92,134 @@ async fn a_publish_again_after_a_lost_answer_needs_confirm_possible_duplicate() 
 }
 
 #[tokio::test]
+async fn a_send_whose_outcome_is_unknown_is_flagged_and_record_published_settles_it() {
+    let stack = Stack::with_content().await;
+    let id = approved(&stack).await;
+    stack
+        .mock
+        .state()
+        .inject(&FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some(SUBMIT.into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let publish = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &["articles", "publish", &id, "--actor", "chen"],
+        )
+        .await;
+    assert_eq!(publish.code, 7, "{publish:?}");
+    assert!(
+        publish
+            .stdout
+            .contains("failed (outcome unknown: may have been sent"),
+        "{publish:?}"
+    );
+
+    // What the publisher reads: the flag and both ways out.
+    let shown = stack.ok(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let state = shown
+        .lines()
+        .find(|l| l.starts_with("state"))
+        .unwrap_or_else(|| panic!("a state line: {shown}"));
+    assert!(
+        state.contains(
+            "failed (outcome unknown: may have been sent — check the account, then \
+             record-published or publish again with --confirm-possible-duplicate)"
+        ),
+        "{shown}"
+    );
+    let json = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert_eq!(json["article"]["send_outcome_unknown"], true, "{json}");
+    let listed = stack
+        .ok(DEV_ADMIN_KEY, &["articles", "list", "--account", ACCOUNT])
+        .await;
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("failed (outcome unknown)")),
+        "{listed}"
+    );
+
+    // Found in the account's published list: recorded, nothing sent again.
+    let url = "https://mp.weixin.qq.com/s/water-notice";
+    let not_wechat = stack
+        .run(
+            DEV_ADMIN_KEY,
+            &[
+                "articles",
+                "record-published",
+                &id,
+                "--url",
+                "https://example.gov.cn/water",
+                "--actor",
+                "chen",
+            ],
+        )
+        .await;
+    assert_eq!(not_wechat.code, 5, "{not_wechat:?}");
+    assert!(
+        not_wechat.stderr.contains("INVALID_ARGUMENT") && not_wechat.stderr.contains("url"),
+        "{not_wechat:?}"
+    );
+    let record = [
+        "articles",
+        "record-published",
+        &id,
+        "--url",
+        url,
+        "--msg-data-id",
+        "2247483650_1",
+        "--published-at",
+        "2026-12-05T10:00:00+08:00",
+        "--comment",
+        "在已发表列表中找到",
+        "--actor",
+        "chen",
+    ];
+    let recorded = stack.run(DEV_ADMIN_KEY, &record).await;
+    assert_eq!(recorded.code, 0, "{recorded:?}");
+    assert_eq!(
+        recorded.stdout.trim(),
+        format!("article {id}: published"),
+        "{recorded:?}"
+    );
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+    let json = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let article = &json["article"];
+    assert_eq!(article["state"], "published", "{json}");
+    assert_eq!(article["send_outcome_unknown"], false, "{json}");
+    assert_eq!(article["url"], url, "{json}");
+    assert_eq!(article["msg_data_id"], "2247483650_1", "{json}");
+    assert_eq!(
+        article["published_at"], "2026-12-05T10:00:00+08:00",
+        "{json}"
+    );
+    let entry = json["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .find(|e| e["action"] == "record_published")
+        .unwrap_or_else(|| panic!("the record is in the trail: {json}"))
+        .clone();
+    assert_eq!(entry["actor"], "city-office:chen", "{json}");
+    assert!(
+        entry["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains(url) && c.contains("在已发表列表中找到")),
+        "{json}"
+    );
+
+    // Settled: a second record is refused.
+    let again = stack.run(DEV_ADMIN_KEY, &record).await;
+    assert_eq!(again.code, 5, "{again:?}");
+    assert!(again.stderr.contains("FAILED_PRECONDITION"), "{again:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn articles_create_says_its_request_id_first_and_a_rerun_with_it_creates_nothing_more() {
     let stack = Stack::with_content().await;
     let body = write_body("本周六上午九点至十二点停水。\n");
