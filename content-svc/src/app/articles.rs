@@ -2022,7 +2022,13 @@ impl Outcome {
     /// WeChat's verdict on a free publication's job from its `publish_status`, as
     /// `PUBLISHJOBFINISH` and `freepublish/get` both report it (with the articles'
     /// URLs by place, its `article_id` and the failed places); `None` while it is
-    /// still publishing (1). `at` is when WeChat finished it, as far as is known.
+    /// still publishing (1), and for a status WeChat has not documented (asked about
+    /// again later, or settled by a publisher). 5 ("deleted by the user after
+    /// success") and 6 ("banned by the platform after success") are publications
+    /// that went out and were taken down since: published, as `of_mass_status`
+    /// takes `DELETE` (a failure would let the article be sent again, banned content
+    /// among it); WeChat gives no URLs for them. `at` is when WeChat finished it, as
+    /// far as is known.
     pub fn of_publish_job(
         status: u32,
         urls: Vec<(u32, String)>,
@@ -2031,7 +2037,7 @@ impl Outcome {
         at: DateTime<Utc>,
     ) -> Option<Self> {
         let describe = match status {
-            0 => {
+            0 | 5 | 6 => {
                 return Some(Self::Published {
                     urls,
                     msg_data_id: article_id,
@@ -2045,9 +2051,7 @@ impl Outcome {
             2 => "originality check failed",
             3 => "publishing failed",
             4 => "WeChat's review refused it",
-            5 => "deleted by the user",
-            6 => "banned by the platform",
-            _ => "unknown status",
+            _ => return None,
         };
         let places = if fail_idx.is_empty() {
             String::new()
@@ -2482,6 +2486,30 @@ mod tests {
                 total: 0,
                 at,
             })
+        );
+    }
+
+    #[test]
+    fn a_publication_deleted_or_banned_after_success_is_published_and_an_undocumented_status_is_left()
+     {
+        let at = Utc::now();
+        for status in [5, 6] {
+            assert_eq!(
+                Outcome::of_publish_job(status, Vec::new(), Some("A".into()), &[1], at),
+                Some(Outcome::Published {
+                    urls: Vec::new(),
+                    msg_data_id: Some("A".into()),
+                    sent: 0,
+                    total: 0,
+                    at,
+                }),
+                "publish_status {status}"
+            );
+        }
+        assert_eq!(Outcome::of_publish_job(7, Vec::new(), None, &[], at), None);
+        assert_eq!(
+            Outcome::of_publish_job(u32::MAX, Vec::new(), None, &[], at),
+            None
         );
     }
 

@@ -276,3 +276,32 @@ async fn racing_replicas_ask_wechat_about_each_unsettled_job_once_and_not_again_
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_free_publication_banned_or_deleted_after_success_is_published_not_failed() {
+    for status in [6, 5] {
+        let stack = callbacks_lost(AccountKind::Service).await;
+        let mut client = stack.app.client.clone();
+        let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+        // It went out, and WeChat took it down since: freepublish/get says 6
+        // (banned after success) or 5 (deleted by the user after success).
+        stack.mock.state().end_next_publish_with(status);
+        let mut published = stack.watch("published").await;
+        client
+            .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+            .await
+            .expect("handed to wechat");
+
+        let event = next_event(&mut published).await;
+        assert_eq!(event.article_id, id, "publish_status {status}");
+        let row = detail(&stack, &id).await.article.expect("article");
+        assert_eq!(row.state, pb::ArticleState::Published as i32);
+        // Published, it is not sent again (for 6: banned content).
+        let again = client
+            .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+            .await
+            .expect_err("a published article is not sent again");
+        assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
+        stack.app.stop().await;
+    }
+}
