@@ -1859,9 +1859,12 @@ impl Articles {
             "",
         ) {
             Ok(decision) => decision,
-            // A late or repeated verdict for an article that moved on changes nothing.
+            // A late or repeated verdict for an article that moved on changes nothing,
+            // but for the URL WeChat's status answer could not give.
             Err(error) => {
-                tracing::info!(article = %row.id, %error, "job result ignored");
+                if !self.fill_url(tx, row, outcome, idx).await? {
+                    tracing::info!(article = %row.id, %error, "job result ignored");
+                }
                 return Ok(false);
             }
         };
@@ -1971,6 +1974,40 @@ impl Articles {
             &format!("{event_id}:{}", row.id),
         )
         .await?;
+        Ok(true)
+    }
+
+    /// Gives a published article without a URL the one a late verdict brings: a
+    /// send settled by the reconciliation from `message/mass/get` (or a
+    /// `freepublish/get` answer without `article_detail`) has none, and its
+    /// job-finish callback, if it comes after all, has them. No transition and no
+    /// second `published` event; the search index takes the URL. Returns whether
+    /// it filled one.
+    async fn fill_url(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        row: &ArticleRow,
+        outcome: &Outcome,
+        idx: u32,
+    ) -> Result<bool, AppError> {
+        let Outcome::Published { urls, .. } = outcome else {
+            return Ok(false);
+        };
+        if row.state() != ArticleState::Published || row.url.is_some() {
+            return Ok(false);
+        }
+        let Some((_, url)) = urls.iter().find(|(i, _)| *i == idx) else {
+            return Ok(false);
+        };
+        if !store::fill_url(&mut **tx, row.id, url).await? {
+            return Ok(false);
+        }
+        super::search::index_article(tx, &self.segmenter, row, url).await?;
+        tracing::info!(
+            article = %row.id,
+            %url,
+            "a late job-finish callback gave the published article its url"
+        );
         Ok(true)
     }
 

@@ -445,6 +445,19 @@ pub async fn set_outcome(
     Ok(())
 }
 
+/// Sets the URL of a published article that has none (its verdict came without
+/// one); returns whether it did. `updated_at` is left alone: nothing was decided.
+pub async fn fill_url(db: impl PgExecutor<'_>, id: Uuid, url: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE articles SET url = $2 WHERE id = $1 AND state = 'published' AND url IS NULL",
+    )
+    .bind(id)
+    .bind(url)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Puts a due article back for a later attempt after a transient failure;
 /// returns whether it was still in `publishing` (and so was put back).
 pub async fn retry_later(

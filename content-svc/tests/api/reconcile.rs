@@ -96,6 +96,46 @@ fn publish_job_finish(publish_id: &str, url: &str) -> ev::Inbound {
     }
 }
 
+/// WeChat's `MASSSENDJOBFINISH` for `msg_id`: sent, its one article at `url`.
+fn mass_job_finish(msg_id: &str, url: &str) -> ev::Inbound {
+    let now = chrono::Utc::now().timestamp();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName>\
+         <FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{now}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
+         <MsgID>{msg_id}</MsgID><Status><![CDATA[send success]]></Status>\
+         <TotalCount>7</TotalCount><FilterCount>7</FilterCount><SentCount>7</SentCount>\
+         <ErrorCount>0</ErrorCount><ArticleUrlResult><Count>1</Count><ResultList><item>\
+         <ArticleIdx>1</ArticleIdx><ArticleUrl><![CDATA[{url}]]></ArticleUrl></item>\
+         </ResultList></ArticleUrlResult></xml>"
+    );
+    ev::Inbound {
+        header: Some(ev::EventHeader {
+            event_id: format!("demo:mphelper:{msg_id}:late"),
+            account: "demo".into(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: now,
+                nanos: 0,
+            }),
+        }),
+        kind: ev::InboundKind::Event as i32,
+        msg_type: "event".into(),
+        raw_xml: xml,
+        ..Default::default()
+    }
+}
+
+/// Reads one text column of article `id`.
+async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
+    sqlx::query_scalar(&format!(
+        "SELECT {name}::text FROM articles WHERE id = $1::uuid"
+    ))
+    .bind(id)
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("article read")
+}
+
 #[tokio::test]
 async fn a_free_publication_whose_publishjobfinish_was_lost_is_published_from_freepublish_get_and_the_late_callback_changes_nothing()
  {
@@ -304,4 +344,60 @@ async fn a_free_publication_banned_or_deleted_after_success_is_published_not_fai
         assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
         stack.app.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_mass_send_settled_from_mass_get_takes_its_url_from_a_masssendjobfinish_that_comes_after_all()
+ {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    // message/mass/get has no URLs.
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+    assert_eq!(event.url, "");
+    assert_eq!(column(&stack, &id, "url").await, None);
+
+    let msg_id = column(&stack, &id, "mass_msg_id")
+        .await
+        .expect("msg_id recorded");
+    let url = format!("https://mp.weixin.qq.com/s/late-{msg_id}");
+    let late = mass_job_finish(&msg_id, &url);
+    let event_id = late.header.as_ref().expect("header").event_id.clone();
+    stack
+        .deliver_inbound("demo.event.masssendjobfinish", &late)
+        .await;
+    applied(&stack, &event_id).await;
+
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    assert_eq!(row.url, url);
+    let confirms = article
+        .audit
+        .iter()
+        .filter(|e| e.action == "confirm")
+        .count();
+    assert_eq!(confirms, 1, "no second transition");
+    let announced: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE subject = 'content.demo.article.published'",
+    )
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("outbox read");
+    assert_eq!(announced, 1, "published announced once");
+    let indexed: String = sqlx::query_scalar(
+        "SELECT url FROM search_documents WHERE kind = 'article' AND ref_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("indexed");
+    assert_eq!(indexed, url, "search links the article");
+    stack.app.stop().await;
 }
