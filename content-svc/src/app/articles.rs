@@ -1606,18 +1606,34 @@ impl Articles {
     /// one replica, leased for `after`: `store::claim_unsettled`), asks WeChat how
     /// each job stands with no transaction open, and applies what it says through
     /// [`Articles::apply_job_result`], as the callback would have been. A job still
-    /// going is asked about again `after` later. Returns what came of each taken.
+    /// going, or one that could not be asked about or settled (WeChat or the
+    /// database failing for it), is asked about again `after` later; the others of
+    /// the batch are asked about all the same. Once `stopping` says so (the drain
+    /// began), no more are asked: the leases of those not asked yet are given back,
+    /// so another replica takes them at its next look. Returns what came of each
+    /// asked.
     pub async fn reconcile_jobs(
         &self,
         after: Duration,
         limit: i64,
+        stopping: impl Fn() -> bool,
     ) -> Result<Vec<Reconciled>, AppError> {
         let mut tx = self.db.begin().await?;
         let taken = store::claim_unsettled(&mut tx, after, limit).await?;
         tx.commit().await?;
         let mut results = Vec::with_capacity(taken.len());
-        for job in &taken {
-            let result = self.reconcile(job).await?;
+        for (asked, job) in taken.iter().enumerate() {
+            if stopping() {
+                self.release_leases(&taken[asked..]).await;
+                break;
+            }
+            let result = match self.reconcile(job).await {
+                Ok(result) => result,
+                Err(error) => Reconciled::LookupFailed {
+                    channel: job.channel(),
+                    error: error.to_string(),
+                },
+            };
             match &result {
                 Reconciled::Settled { published, channel } => tracing::warn!(
                     article = %job.id,
@@ -1632,7 +1648,7 @@ impl Articles {
                     account = %job.account,
                     channel,
                     %error,
-                    "cannot ask wechat how the article's job stands; asking again later"
+                    "cannot ask wechat how the article's job stands, or apply its answer; asking again later"
                 ),
                 Reconciled::StillPublishing { .. } | Reconciled::AlreadySettled { .. } => {}
             }
@@ -1641,17 +1657,27 @@ impl Articles {
         Ok(results)
     }
 
+    /// Gives back the leases of jobs taken but not asked about (the drain began).
+    /// Best effort: a lease not given back only delays its job by a period.
+    async fn release_leases(&self, jobs: &[store::Unsettled]) {
+        let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
+        if let Err(error) = store::release_unsettled(&self.db, &ids).await {
+            tracing::warn!(
+                jobs = ids.len(),
+                %error,
+                "cannot give back the reconciliation's leases; those jobs wait a period"
+            );
+        }
+    }
+
     /// Asks WeChat about one taken job and applies its verdict.
     async fn reconcile(&self, job: &store::Unsettled) -> Result<Reconciled, AppError> {
-        let (reference, channel) = match (&job.publish_id, &job.mass_msg_id) {
-            (Some(publish_id), _) => (Job::Publish(publish_id), FREEPUBLISH),
-            (None, Some(msg_id)) => (Job::Mass(msg_id), MASS_SEND),
+        let channel = job.channel();
+        let reference = match (&job.publish_id, &job.mass_msg_id) {
+            (Some(publish_id), _) => Job::Publish(publish_id),
+            (None, Some(msg_id)) => Job::Mass(msg_id),
             // Its job was forgotten (a send again) since the lease.
-            (None, None) => {
-                return Ok(Reconciled::AlreadySettled {
-                    channel: FREEPUBLISH,
-                });
-            }
+            (None, None) => return Ok(Reconciled::AlreadySettled { channel }),
         };
         let asked = match reference {
             Job::Publish(publish_id) => self
@@ -2146,6 +2172,17 @@ pub enum Reconciled {
 /// The channel names of the metrics and logs (the articles' `channel` column).
 const FREEPUBLISH: &str = "freepublish";
 const MASS_SEND: &str = "mass_send";
+
+impl store::Unsettled {
+    /// The channel its job went out on, for metrics and logs.
+    fn channel(&self) -> &'static str {
+        if self.publish_id.is_none() && self.mass_msg_id.is_some() {
+            MASS_SEND
+        } else {
+            FREEPUBLISH
+        }
+    }
+}
 
 /// The audit comment of an [`Outcome::AlreadySent`] article.
 const ALREADY_SENT: &str = "sent by an earlier attempt whose answer from WeChat was lost \

@@ -40,7 +40,7 @@ pub async fn run(articles: Articles, after: Duration, drain: Drain) {
             _ = drain.stopping().cancelled() => break,
             _ = tick.tick() => {}
         }
-        match pass(&articles, after).await {
+        match pass(&articles, after, &drain).await {
             Ok(()) => log.success(Instant::now()),
             Err(error) => {
                 metrics::counter!("content_publish_reconcile_failures_total").increment(1);
@@ -50,10 +50,17 @@ pub async fn run(articles: Articles, after: Duration, drain: Drain) {
     }
 }
 
-/// Takes batches until one is not full (more may be waiting).
-async fn pass(articles: &Articles, after: Duration) -> Result<(), crate::app::AppError> {
+/// Takes batches until one is not full (more may be waiting) or the drain begins
+/// (checked before each job: a batch of slow lookups must not hold the shutdown up).
+async fn pass(
+    articles: &Articles,
+    after: Duration,
+    drain: &Drain,
+) -> Result<(), crate::app::AppError> {
     loop {
-        let results = articles.reconcile_jobs(after, BATCH).await?;
+        let results = articles
+            .reconcile_jobs(after, BATCH, || drain.is_stopping())
+            .await?;
         for result in &results {
             let (channel, result) = match result {
                 Reconciled::Settled {
@@ -75,7 +82,7 @@ async fn pass(articles: &Articles, after: Duration) -> Result<(), crate::app::Ap
             )
             .increment(1);
         }
-        if (results.len() as i64) < BATCH {
+        if (results.len() as i64) < BATCH || drain.is_stopping() {
             return Ok(());
         }
     }

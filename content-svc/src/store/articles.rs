@@ -555,6 +555,16 @@ pub async fn claim_unsettled(
     .await
 }
 
+/// Gives back the reconciliation's leases of articles `ids` (taken, not asked
+/// about): the next look of any replica takes them again.
+pub async fn release_unsettled(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET job_checked_at = NULL WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Everyone who wrote a version of the article (its author among them).
 pub async fn writers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT edited_by FROM article_versions WHERE article_id = $1")

@@ -3,15 +3,17 @@
 //! applies the answer as the callback would have; a callback arriving after that
 //! changes nothing, and racing replicas ask about each job once.
 
+use std::cell::Cell;
 use std::time::Duration;
 
+use content_svc::app::articles::Reconciled;
 use proto::content::v1 as pb;
 use proto::events::v1 as ev;
 use wechat_sim::api_server::{AccountKind, MockWechat, SimConfig};
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
 use crate::helpers::{PUBLISHER_KEY, by};
-use crate::scheduler::{in_publishing, replica};
+use crate::scheduler::{in_publishing, replica, replica_of};
 
 const FREEPUBLISH_GET: &str = "/cgi-bin/freepublish/get";
 const MASS_GET: &str = "/cgi-bin/message/mass/get";
@@ -284,9 +286,9 @@ async fn racing_replicas_ask_wechat_about_each_unsettled_job_once_and_not_again_
     let mut asked = 0;
     loop {
         let (ra, rb, rc) = tokio::join!(
-            a.reconcile_jobs(after, 7),
-            b.reconcile_jobs(after, 7),
-            c.reconcile_jobs(after, 7)
+            a.reconcile_jobs(after, 7, || false),
+            b.reconcile_jobs(after, 7, || false),
+            c.reconcile_jobs(after, 7, || false)
         );
         let taken = ra.unwrap().len() + rb.unwrap().len() + rc.unwrap().len();
         if taken == 0 {
@@ -311,7 +313,7 @@ async fn racing_replicas_ask_wechat_about_each_unsettled_job_once_and_not_again_
         .await
         .unwrap();
     assert_eq!(
-        a.reconcile_jobs(after, 100).await.unwrap().len(),
+        a.reconcile_jobs(after, 100, || false).await.unwrap().len(),
         unsettled.len()
     );
     app.stop().await;
@@ -400,4 +402,101 @@ async fn a_mass_send_settled_from_mass_get_takes_its_url_from_a_masssendjobfinis
     .expect("indexed");
     assert_eq!(indexed, url, "search links the article");
     stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_whose_verdict_cannot_be_applied_does_not_keep_the_rest_of_the_batch_from_being_asked()
+ {
+    // The service's own reconciliation waits ten minutes: the replica below asks.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let mut ids = Vec::new();
+    for title in ["停水通知", "停电通知"] {
+        let id = stack.approved(title, pb::Channel::MassSend).await;
+        client
+            .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+            .await
+            .expect("handed to wechat");
+        ids.push(id);
+    }
+    // The first taken (the older) cannot be settled: the database refuses it.
+    sqlx::query("UPDATE articles SET updated_at = now() - interval '2 hours' WHERE id = $1::uuid")
+        .bind(&ids[0])
+        .execute(&stack.app.db)
+        .await
+        .expect("aged");
+    let refuse = format!(
+        "CREATE FUNCTION refuse_settling() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'settling refused'; END $$;
+         CREATE TRIGGER refuse_settling BEFORE UPDATE ON articles FOR EACH ROW
+         WHEN (OLD.id = '{}'::uuid AND NEW.state IS DISTINCT FROM OLD.state)
+         EXECUTE FUNCTION refuse_settling();",
+        ids[0]
+    );
+    sqlx::raw_sql(&refuse)
+        .execute(&stack.app.db)
+        .await
+        .expect("trigger");
+
+    let replica = replica_of(
+        &stack.app.db,
+        &stack.mock,
+        content_svc::domain::quota::AccountKind::Service,
+    );
+    let results = replica
+        .reconcile_jobs(Duration::from_millis(1), 10, || false)
+        .await
+        .expect("the batch is gone through");
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(
+        matches!(&results[0], Reconciled::LookupFailed { channel: "mass_send", error } if error.contains("settling refused")),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[1],
+        Reconciled::Settled {
+            published: true,
+            channel: "mass_send"
+        }
+    );
+    let states: Vec<String> = sqlx::query_scalar(
+        "SELECT state::text FROM articles WHERE id = ANY($1::uuid[]) ORDER BY updated_at",
+    )
+    .bind(&ids)
+    .fetch_all(&stack.app.db)
+    .await
+    .expect("states");
+    assert_eq!(states, ["publishing", "published"]);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn once_the_drain_begins_no_more_jobs_are_asked_about_and_their_leases_are_given_back() {
+    let app = crate::helpers::spawn_app_with(platform::testing::TestNats::new(), &[]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    in_publishing(&app.db, 3, "now() - interval '1 hour'", Some("P-")).await;
+    let replica = replica(&app.db, &mock);
+    // The drain begins while the first job is being asked about.
+    let looks = Cell::new(0);
+    let results = replica
+        .reconcile_jobs(Duration::from_secs(60), 10, || {
+            looks.set(looks.get() + 1);
+            looks.get() > 1
+        })
+        .await
+        .expect("reconciled");
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(mock.state().calls_to("/cgi-bin/freepublish/get").len(), 1);
+    let leased: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM articles WHERE job_checked_at IS NOT NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        leased, 1,
+        "the two not asked about are free for the next look"
+    );
+    app.stop().await;
 }
