@@ -124,7 +124,7 @@ async fn apply(
             &mut tx,
             event.account.as_str(),
             job,
-            outcome,
+            outcome.clone(),
             event.event_id.as_str(),
         )
         .await
@@ -144,10 +144,53 @@ async fn apply(
         )));
     }
     tx.commit().await.map_err(HandleError::database)?;
-    if applied == Some(true) {
-        articles.notify();
+    match applied {
+        Some(true) => articles.notify(),
+        Some(false) => {}
+        None => dropped(event.account.as_str(), job, &outcome),
     }
     Ok(())
+}
+
+/// Logs and counts a verdict for a job no article holds, dropped after the grace:
+/// another tool's job, or one of ours whose id was never recorded (a submit whose
+/// answer was lost leaves its article `failed` with `send_outcome_unknown`). The
+/// line gives what a publisher needs to settle such an article with
+/// `RecordPublished`: the job id, WeChat's article id and URLs.
+fn dropped(account: &str, job: Job<'_>, outcome: &Outcome) {
+    let (channel, job_id) = match job {
+        Job::Publish(id) => ("freepublish", id),
+        Job::Mass(id) => ("mass_send", id),
+    };
+    metrics::counter!("content_job_finish_unrecorded_total", "channel" => channel).increment(1);
+    match outcome {
+        Outcome::Published {
+            urls, msg_data_id, ..
+        } => {
+            let urls = urls
+                .iter()
+                .map(|(idx, url)| format!("{idx}={url}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::warn!(
+                account,
+                channel,
+                job_id,
+                article_id = msg_data_id.as_deref().unwrap_or(""),
+                urls,
+                "wechat published a job no article holds; dropped (if it is an article whose \
+                 send outcome is unknown, settle it with RecordPublished)"
+            );
+        }
+        Outcome::Failed(reason) => tracing::warn!(
+            account,
+            channel,
+            job_id,
+            reason,
+            "wechat failed a job no article holds; dropped"
+        ),
+        Outcome::AlreadySent | Outcome::Recorded { .. } => {}
+    }
 }
 
 /// Applies `PUBLISHJOBFINISH`.

@@ -138,6 +138,29 @@ async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
     .expect("article read")
 }
 
+/// Waits until the `/metrics` text has a line starting with `series` whose value
+/// is at least 1.
+async fn counted(stack: &Stack, series: &str) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let text = metrics(stack).await;
+            let found = text.lines().any(|l| {
+                l.starts_with(series)
+                    && l.rsplit(' ')
+                        .next()
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .is_some_and(|v| v >= 1.0)
+            });
+            if found {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{series} counted"));
+}
+
 #[tokio::test]
 async fn a_free_publication_whose_publishjobfinish_was_lost_is_published_from_freepublish_get_and_the_late_callback_changes_nothing()
  {
@@ -405,6 +428,62 @@ async fn a_mass_send_settled_from_mass_get_takes_its_url_from_a_masssendjobfinis
 }
 
 #[tokio::test]
+async fn a_mass_send_deleted_in_wechat_before_it_was_asked_about_is_published() {
+    // The service's own reconciliation waits ten minutes: the replica below asks.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let msg_id = column(&stack, &id, "mass_msg_id")
+        .await
+        .expect("msg_id recorded");
+    // Someone deletes the send in WeChat's console before anybody asks about it.
+    let wechat = wechat::api::Client::builder(
+        wechat_sim::api_server::DEMO_APPID,
+        wechat_sim::api_server::DEMO_SECRET.to_owned().into(),
+        wechat::token::LocalTokenCache::default().into(),
+    )
+    .base_url(stack.mock.base_url())
+    .build()
+    .expect("client");
+    wechat
+        .mass_delete(msg_id.parse().expect("a number"), 0)
+        .await
+        .expect("deleted");
+    assert_eq!(
+        wechat
+            .mass_status(&msg_id)
+            .await
+            .expect("status")
+            .msg_status,
+        "DELETE"
+    );
+
+    let replica = replica_of(
+        &stack.app.db,
+        &stack.mock,
+        content_svc::domain::quota::AccountKind::Service,
+    );
+    let results = replica
+        .reconcile_jobs(Duration::from_millis(1), 10, || false)
+        .await
+        .expect("reconciled");
+    assert_eq!(
+        results,
+        vec![Reconciled::Settled {
+            published: true,
+            channel: "mass_send"
+        }]
+    );
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
 async fn a_job_whose_verdict_cannot_be_applied_does_not_keep_the_rest_of_the_batch_from_being_asked()
  {
     // The service's own reconciliation waits ten minutes: the replica below asks.
@@ -499,4 +578,29 @@ async fn once_the_drain_begins_no_more_jobs_are_asked_about_and_their_leases_are
         "the two not asked about are free for the next look"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_publishjobfinish_for_a_job_never_recorded_is_counted_when_dropped() {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    // A submit whose answer was lost: WeChat's job id was never recorded, and its
+    // callback, past the grace for a callback racing the answer, is dropped.
+    let mut late = publish_job_finish("2000009999", "https://mp.weixin.qq.com/s/lost");
+    let header = late.header.as_mut().expect("header");
+    let long_ago = chrono::Utc::now().timestamp() - 600;
+    header.occurred_at = Some(prost_types::Timestamp {
+        seconds: long_ago,
+        nanos: 0,
+    });
+    let event_id = header.event_id.clone();
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &late)
+        .await;
+    applied(&stack, &event_id).await;
+    counted(
+        &stack,
+        "content_job_finish_unrecorded_total{channel=\"freepublish\"}",
+    )
+    .await;
+    stack.app.stop().await;
 }
