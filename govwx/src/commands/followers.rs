@@ -113,6 +113,7 @@ pub async fn run(command: Followers, target: &Target, out: &Out) -> Result<(), E
                     "tickets": erased.tickets,
                     "messages": erased.messages,
                     "transitions": erased.transitions,
+                    "decided_replies": erased.decided_replies,
                 }));
             }
             out.line(&fields(&[
@@ -123,6 +124,7 @@ pub async fn run(command: Followers, target: &Target, out: &Out) -> Result<(), E
                 ("tickets anonymised", erased.tickets.to_string()),
                 ("messages", erased.messages.to_string()),
                 ("history entries", erased.transitions.to_string()),
+                ("decided replies", erased.decided_replies.to_string()),
             ]))
         }
     }

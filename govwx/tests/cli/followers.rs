@@ -44,6 +44,7 @@ async fn an_admin_erases_a_citizens_data_once_the_department_closed_their_ticket
     let erased = stack.json(ADMIN_KEY, &erase).await;
     assert_eq!(erased["followers"], 1, "{erased}");
     assert_eq!(erased["tickets"], 1, "{erased}");
+    assert!(erased["decided_replies"].is_u64(), "{erased}");
     assert!(
         !erased["erasure_id"].as_str().unwrap().is_empty(),
         "{erased}"

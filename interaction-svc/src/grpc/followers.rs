@@ -157,6 +157,7 @@ impl InteractionGrpc {
                     tickets: count(removed.tickets),
                     messages: count(removed.messages),
                     transitions: count(removed.transitions),
+                    decided_replies: count(removed.decided_replies),
                 }))
             }
             Erasure::OpenTickets(open) => Err(GrpcError::OpenTickets(open).into()),

@@ -429,9 +429,10 @@ async fn an_admin_erases_a_citizens_data_on_request_and_the_erasure_is_audited()
             erased.directory_answers,
             erased.tickets,
             erased.messages,
-            erased.transitions
+            erased.transitions,
+            erased.decided_replies
         ),
-        (1, 2, 1, 1, 2, 2)
+        (1, 2, 1, 1, 2, 2, 2)
     );
     assert_eq!(app.traces_of("o-wang", ticket).await, 0);
     let skeleton: (String, String, Option<i16>) =
