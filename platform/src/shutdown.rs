@@ -65,6 +65,32 @@ async fn received(signal: std::io::Result<tokio::signal::unix::Signal>, name: &s
     }
 }
 
+/// The ticks of a periodic job ([`Drain::every`]): `while ticks.next().await { … }`.
+#[derive(Debug)]
+pub struct Ticks {
+    interval: tokio::time::Interval,
+    stop: CancellationToken,
+}
+
+impl Ticks {
+    fn new(mut interval: tokio::time::Interval, drain: &Drain) -> Self {
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            interval,
+            stop: drain.stop.clone(),
+        }
+    }
+
+    /// Waits for the next tick: true when it comes, false once the drain has begun.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => false,
+            _ = self.interval.tick() => true,
+        }
+    }
+}
+
 /// What background work watches to know it must stop, and how the drain knows it
 /// has finished. Cheap to clone; every consumer loop and relay holds one.
 #[derive(Clone, Debug, Default)]
@@ -115,6 +141,21 @@ impl Drain {
     /// has finished, so nothing more will be written by them.
     pub async fn work_done(&self) {
         self.tasks.wait().await;
+    }
+
+    /// The ticks of a job run every `period` until the drain begins: the first at
+    /// once, a late one delayed rather than bunched with the next.
+    pub fn every(&self, period: Duration) -> Ticks {
+        Ticks::new(tokio::time::interval(period), self)
+    }
+
+    /// [`Self::every`], the first tick a `period` from now: a job that should not
+    /// run the moment its service starts.
+    pub fn every_after(&self, period: Duration) -> Ticks {
+        Ticks::new(
+            tokio::time::interval_at(Instant::now() + period, period),
+            self,
+        )
     }
 
     /// Starts the drain: stop taking new work.
@@ -375,6 +416,28 @@ impl DrainRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn a_job_ticks_at_once_and_not_again_once_the_drain_begins() {
+        let drain = Drain::new();
+        let mut ticks = drain.every(HOUR);
+        assert!(ticks.next().await, "the first tick comes at once");
+        drain.begin();
+        let after = tokio::time::timeout(Duration::from_secs(5), ticks.next()).await;
+        assert_eq!(after, Ok(false), "no waiting out the hour");
+    }
+
+    #[tokio::test]
+    async fn a_job_started_after_a_period_does_not_tick_at_once() {
+        let drain = Drain::new();
+        let mut ticks = drain.every_after(HOUR);
+        let first = tokio::time::timeout(Duration::from_millis(50), ticks.next()).await;
+        assert!(first.is_err(), "no tick before the period");
+        drain.begin();
+        assert!(!ticks.next().await);
+    }
 
     /// Before the fix the handler was installed on the first poll, and this SIGTERM
     /// ended the test process instead (nextest runs each test in its own).

@@ -22,13 +22,8 @@ pub const BATCH: i64 = 100;
 /// Retries what is due every `interval` until the drain begins.
 pub async fn run(deliverer: Deliverer, interval: Duration, drain: Drain) {
     tracing::info!(?interval, "held-answer retry started");
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = drain.stopping().cancelled() => break,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = drain.every(interval);
+    while ticks.next().await {
         match deliverer.retry_held(Utc::now(), BATCH, &drain).await {
             Ok(report) if report.citizens > 0 => {
                 tracing::info!(

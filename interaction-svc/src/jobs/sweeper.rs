@@ -300,13 +300,8 @@ pub async fn run(
     drain: Drain,
 ) {
     tracing::info!(?interval, "deadline sweeper started");
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = drain.stopping().cancelled() => break,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = drain.every(interval);
+    while ticks.next().await {
         match sweep_once(&db, Utc::now(), &escalate_to).await {
             Ok(report) if report.total() > 0 => signal.notify(),
             Ok(_) => {}

@@ -105,13 +105,8 @@ impl DatacubeJob {
             accounts = self.clients.len(),
             "datacube job started"
         );
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = drain.stopping().cancelled() => break,
-                _ = ticks.tick() => {}
-            }
+        let mut ticks = drain.every(interval);
+        while ticks.next().await {
             // A call in flight when the drain begins is abandoned: what was stored
             // stays, no transaction is open across a call, and the next run goes on.
             let outcome = tokio::select! {

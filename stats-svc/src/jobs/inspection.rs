@@ -44,13 +44,8 @@ impl InspectionJob {
     /// relay (`signal`) when an alarm was raised.
     pub async fn run(self, interval: Duration, signal: OutboxSignal, drain: Drain) {
         tracing::info!(?interval, "inspection job started");
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = drain.stopping().cancelled() => break,
-                _ = ticks.tick() => {}
-            }
+        let mut ticks = drain.every(interval);
+        while ticks.next().await {
             match check_once(
                 &self.db,
                 &self.rules,
