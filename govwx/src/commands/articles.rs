@@ -423,7 +423,7 @@ fn state_label(article: &pb::Article) -> String {
         Ok(ArticleState::Submitted) => " (waits for the first review)",
         Ok(ArticleState::FirstReviewed) => " (waits for the second review)",
         Ok(ArticleState::SecondReviewed) => " (waits for the final approval)",
-        _ if article.send_outcome_unknown => {
+        _ if failed_with_outcome_unknown(article) => {
             return format!("{} ({OUTCOME_UNKNOWN})", state_name(article.state));
         }
         _ => "",
@@ -431,9 +431,17 @@ fn state_label(article: &pb::Article) -> String {
     format!("{}{waiting}", state_name(article.state))
 }
 
+/// Whether the publisher must find out whether a failed send went out: the flag
+/// alone also stays on an article a retry published, or one scheduled to retry,
+/// where neither record-published nor a confirmed send applies.
+fn failed_with_outcome_unknown(article: &pb::Article) -> bool {
+    article.send_outcome_unknown
+        && ArticleState::try_from(article.state) == Ok(ArticleState::Failed)
+}
+
 /// The state in a list's column: the outcome-unknown flag short, `show` says more.
 fn state_column(article: &pb::Article) -> String {
-    if article.send_outcome_unknown {
+    if failed_with_outcome_unknown(article) {
         format!("{} (outcome unknown)", state_name(article.state))
     } else {
         state_name(article.state)
@@ -959,6 +967,29 @@ mod tests {
             },
         )
         .expect("a name govwx sends")
+    }
+
+    #[test]
+    fn only_a_failed_article_is_flagged_outcome_unknown() {
+        let article = |state: ArticleState| pb::Article {
+            state: state as i32,
+            send_outcome_unknown: true,
+            ..Default::default()
+        };
+        let failed = article(ArticleState::Failed);
+        assert!(state_label(&failed).contains("record-published"));
+        assert!(state_column(&failed).contains("outcome unknown"));
+        for state in [ArticleState::Published, ArticleState::Scheduled] {
+            let settled = article(state);
+            assert!(
+                !state_label(&settled).contains("outcome unknown"),
+                "{state:?}"
+            );
+            assert!(
+                !state_column(&settled).contains("outcome unknown"),
+                "{state:?}"
+            );
+        }
     }
 
     #[test]
