@@ -31,15 +31,9 @@ pub fn tick_for(after: Duration) -> Duration {
 /// Looks for jobs without a verdict every [`tick_for`]`(after)` until the drain
 /// begins.
 pub async fn run(articles: Articles, after: Duration, drain: Drain) {
-    let period = tick_for(after);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = drain.every_after(tick_for(after));
     let mut log = FailureLog::new("publish reconciliation").warnings();
-    loop {
-        tokio::select! {
-            _ = drain.stopping().cancelled() => break,
-            _ = tick.tick() => {}
-        }
+    while ticks.next().await {
         match pass(&articles, after, &drain).await {
             Ok(()) => log.success(Instant::now()),
             Err(error) => {

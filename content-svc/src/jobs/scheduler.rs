@@ -29,15 +29,10 @@ pub async fn run(articles: Articles, interval: Duration, stuck_after: Duration, 
     // The first claim one interval after start, not at once: a replica starting
     // takes no part until it has been up a moment (and a test that sets a long
     // interval keeps this scheduler out of its own race).
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = drain.every_after(interval);
     let mut log = FailureLog::new("scheduler");
     let mut pruned_at: Option<Instant> = None;
-    loop {
-        tokio::select! {
-            _ = drain.stopping().cancelled() => break,
-            _ = tick.tick() => {}
-        }
+    while ticks.next().await {
         let swept = sweep(&articles, stuck_after).await;
         let sent = send(&articles).await;
         // After the sends: a first prune after months may take a while.
