@@ -77,6 +77,10 @@ pub enum SendError {
     /// carries no key WeChat would refuse a second time, so it is never retried.
     #[error("{0}")]
     OutcomeUnknown(String),
+    /// WeChat does not know the job asked about (`freepublish/get`'s 53500,
+    /// `message/mass/get`'s 40007): not a fault of the call, and no verdict.
+    #[error("wechat does not know the job: {0}")]
+    NoSuchJob(String),
     /// The per-minute limit would be broken: nothing was called.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
@@ -106,6 +110,16 @@ impl From<ApiError> for SendError {
         } else {
             Self::Permanent(error.to_string())
         }
+    }
+}
+
+/// A status lookup's error: [`SendError::NoSuchJob`] when WeChat answers `unknown`
+/// (its errcode for a job id it does not know), as any other call's otherwise.
+fn no_such_job(error: ApiError, unknown: ErrCode) -> SendError {
+    if error.code() == Some(unknown) {
+        SendError::NoSuchJob(error.to_string())
+    } else {
+        error.into()
     }
 }
 
@@ -310,7 +324,10 @@ impl Publisher {
     ) -> Result<PublishStatus, SendError> {
         let client = self.client(account)?;
         self.pass(account, api::FREEPUBLISH_GET).await?;
-        Ok(client.publish_status(publish_id).await?)
+        client
+            .publish_status(publish_id)
+            .await
+            .map_err(|error| no_such_job(error, ErrCode::PUBLISH_NOT_FOUND))
     }
 
     /// Asks WeChat how a mass send's job stands (`message/mass/get`), for a job whose
@@ -318,7 +335,10 @@ impl Publisher {
     pub async fn mass_status(&self, account: &str, msg_id: &str) -> Result<MassStatus, SendError> {
         let client = self.client(account)?;
         self.pass(account, api::MASS_GET).await?;
-        Ok(client.mass_status(msg_id).await?)
+        client
+            .mass_status(msg_id)
+            .await
+            .map_err(|error| no_such_job(error, ErrCode::INVALID_MEDIA_ID))
     }
 
     /// Sends a preview of the message to each of `openids` (as a mass send would

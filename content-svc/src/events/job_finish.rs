@@ -70,6 +70,7 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
                     sent: job.sent_count.unwrap_or(0),
                     total: job.total_count.unwrap_or(0),
                     at: event.occurred_at,
+                    taken_down: None,
                 }
             } else {
                 Outcome::Failed(format!(
@@ -182,7 +183,7 @@ fn dropped(account: &str, job: Job<'_>, outcome: &Outcome) {
                  send outcome is unknown, settle it with RecordPublished)"
             );
         }
-        Outcome::Failed(reason) => tracing::warn!(
+        Outcome::Failed(reason) | Outcome::Unknown(reason) => tracing::warn!(
             account,
             channel,
             job_id,

@@ -65,6 +65,14 @@ async fn pass(
                     published: false,
                     channel,
                 } => (*channel, "failed"),
+                Reconciled::OutcomeUnknown {
+                    channel,
+                    job_gone: true,
+                } => (*channel, "job_unknown"),
+                Reconciled::OutcomeUnknown {
+                    channel,
+                    job_gone: false,
+                } => (*channel, "outcome_unknown"),
                 Reconciled::StillPublishing { channel } => (*channel, "still_publishing"),
                 Reconciled::AlreadySettled { channel } => (*channel, "already_settled"),
                 Reconciled::LookupFailed { channel, .. } => (*channel, "lookup_failed"),

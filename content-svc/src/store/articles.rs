@@ -232,7 +232,8 @@ pub async fn published_texts(
 ) -> Result<Vec<PublishedText>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, account, title, digest, body, url FROM articles
-          WHERE state = 'published' AND ($1::uuid IS NULL OR id > $1)
+          WHERE state = 'published' AND url IS NOT NULL AND NOT taken_down
+            AND ($1::uuid IS NULL OR id > $1)
           ORDER BY id LIMIT $2",
     )
     .bind(after)
@@ -449,13 +450,23 @@ pub async fn set_outcome(
 /// one); returns whether it did. `updated_at` is left alone: nothing was decided.
 pub async fn fill_url(db: impl PgExecutor<'_>, id: Uuid, url: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE articles SET url = $2 WHERE id = $1 AND state = 'published' AND url IS NULL",
+        "UPDATE articles SET url = $2
+          WHERE id = $1 AND state = 'published' AND url IS NULL AND NOT taken_down",
     )
     .bind(id)
     .bind(url)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Marks a publication WeChat took down after it went out (migration 0023).
+pub async fn set_taken_down(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET taken_down = true WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Puts a due article back for a later attempt after a transient failure;

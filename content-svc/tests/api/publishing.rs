@@ -672,6 +672,7 @@ async fn a_job_finished_at_23_55_beijing_time_and_applied_after_midnight_is_publ
                 sent: 0,
                 total: 0,
                 at: finished,
+                taken_down: None,
             },
             "evt-late",
         )
@@ -806,6 +807,8 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
     assert_eq!(article.state, pb::ArticleState::Published as i32);
     let last = detail.audit.last().expect("audit");
     assert!(last.comment.contains("earlier attempt"), "{}", last.comment);
+    // Its outcome is known now: no confirmation asked of anyone any more.
+    assert!(!article.send_outcome_unknown);
     // The quota it used stays used.
     let quota = stack.quota().await;
     assert_eq!(quota.used, 1);

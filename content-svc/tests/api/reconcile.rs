@@ -71,12 +71,18 @@ async fn applied(stack: &Stack, event_id: &str) {
 
 /// WeChat's `PUBLISHJOBFINISH` for `publish_id`: published, its one article at `url`.
 fn publish_job_finish(publish_id: &str, url: &str) -> ev::Inbound {
+    publish_job_finish_with(publish_id, 0, url)
+}
+
+/// WeChat's `PUBLISHJOBFINISH` for `publish_id` with `publish_status`, its one
+/// article at `url`.
+fn publish_job_finish_with(publish_id: &str, status: u32, url: &str) -> ev::Inbound {
     let now = chrono::Utc::now().timestamp();
     let xml = format!(
         "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName>\
          <FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{now}</CreateTime>\
          <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>\
-         <PublishEventInfo><publish_id>{publish_id}</publish_id><publish_status>0</publish_status>\
+         <PublishEventInfo><publish_id>{publish_id}</publish_id><publish_status>{status}</publish_status>\
          <article_id><![CDATA[ARTICLE_{publish_id}]]></article_id>\
          <article_detail><count>1</count><item><idx>1</idx>\
          <article_url><![CDATA[{url}]]></article_url></item></article_detail>\
@@ -300,7 +306,8 @@ async fn racing_replicas_ask_wechat_about_each_unsettled_job_once_and_not_again_
     in_publishing(&app.db, 1, "now()", Some("FRESH-")).await;
     in_publishing(&app.db, 1, "now() - interval '1 hour'", None).await;
 
-    let after = Duration::from_secs(60);
+    // Under three periods with WeChat: a job it does not know is not given up yet.
+    let after = Duration::from_secs(30 * 60);
     let (a, b, c) = (
         replica(&app.db, &mock),
         replica(&app.db, &mock),
@@ -331,7 +338,7 @@ async fn racing_replicas_ask_wechat_about_each_unsettled_job_once_and_not_again_
     .await
     .unwrap();
     assert_eq!(waiting, unsettled.len() as i64);
-    sqlx::query("UPDATE articles SET job_checked_at = now() - interval '2 minutes'")
+    sqlx::query("UPDATE articles SET job_checked_at = now() - interval '31 minutes'")
         .execute(&app.db)
         .await
         .unwrap();
@@ -480,6 +487,16 @@ async fn a_mass_send_deleted_in_wechat_before_it_was_asked_about_is_published() 
     );
     let row = detail(&stack, &id).await.article.expect("article");
     assert_eq!(row.state, pb::ArticleState::Published as i32);
+    // Taken down: the citizens' search does not offer it.
+    assert_eq!(hall_articles(&stack, "停水").await, Vec::<String>::new());
+    let indexed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM search_documents WHERE kind = 'article' AND ref_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("search_documents read");
+    assert_eq!(indexed, 0);
     stack.app.stop().await;
 }
 
@@ -602,5 +619,229 @@ async fn a_publishjobfinish_for_a_job_never_recorded_is_counted_when_dropped() {
         "content_job_finish_unrecorded_total{channel=\"freepublish\"}",
     )
     .await;
+    stack.app.stop().await;
+}
+
+/// The hits of a search of the demo account's service hall that are articles, by
+/// their links.
+async fn hall_articles(stack: &Stack, query: &str) -> Vec<String> {
+    let url = format!(
+        "http://127.0.0.1:{}/hall/demo?q={query}",
+        stack.app.hall_port
+    );
+    let response = reqwest::get(url).await.expect("hall answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let html = response.text().await.expect("hall page");
+    let results = &html[html.find("class=\"results\"").expect("results")..];
+    results
+        .split("<article class=\"hit\">")
+        .skip(1)
+        .filter(|hit| hit.contains("<span class=\"kind\">文章</span>"))
+        .map(|hit| {
+            let href = &hit[hit.find("href=\"").expect("a link") + 6..];
+            href[..href.find('"').expect("link ends")].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_publication_taken_down_after_success_is_not_offered_to_the_hall_search_even_when_a_late_callback_brings_its_url()
+ {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let mut published = stack.watch("published").await;
+    // One the platform banned after it went out (freepublish/get says 6), one
+    // published as usual.
+    let banned = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack.mock.state().end_next_publish_with(6);
+    client
+        .publish_article(by(publish(&banned), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    assert_eq!(next_event(&mut published).await.article_id, banned);
+    let shown = stack.approved("停电通知", pb::Channel::Freepublish).await;
+    client
+        .publish_article(by(publish(&shown), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    assert_eq!(next_event(&mut published).await.article_id, shown);
+    let shown_url = column(&stack, &shown, "url").await.expect("its url");
+
+    // Both bodies say 停水: only the one still up is found.
+    assert_eq!(
+        hall_articles(&stack, "停水").await,
+        std::slice::from_ref(&shown_url)
+    );
+    let row = detail(&stack, &banned).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+
+    // Its PUBLISHJOBFINISH comes after all, with the URL it had before the ban.
+    let publish_id = column(&stack, &banned, "publish_id")
+        .await
+        .expect("publish_id recorded");
+    let late = publish_job_finish(&publish_id, "https://mp.weixin.qq.com/s/banned");
+    let event_id = late.header.as_ref().expect("header").event_id.clone();
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &late)
+        .await;
+    applied(&stack, &event_id).await;
+    assert_eq!(column(&stack, &banned, "url").await, None);
+    assert_eq!(hall_articles(&stack, "停水").await, [shown_url]);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_free_publication_freepublish_get_reports_with_an_undocumented_status_fails_with_its_outcome_unknown_and_can_be_recorded()
+ {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack.mock.state().end_next_publish_with(9);
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    assert!(
+        event.reason.contains("publish_status 9"),
+        "{}",
+        event.reason
+    );
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "WeChat may have published it");
+    counted(
+        &stack,
+        "content_publish_reconcile_total{channel=\"freepublish\",result=\"outcome_unknown\"}",
+    )
+    .await;
+    // Not sent again blindly; a publisher who finds it records it.
+    let again = client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect_err("a send again needs confirm_possible_duplicate");
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
+    let recorded = client
+        .record_published(by(
+            pb::RecordPublishedRequest {
+                id: id.clone(),
+                url: "https://mp.weixin.qq.com/s/found".into(),
+                comment: "在已发表列表中找到".into(),
+                msg_data_id: String::new(),
+                published_at: None,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recorded")
+        .into_inner();
+    assert_eq!(recorded.state, pb::ArticleState::Published as i32);
+    assert!(!recorded.send_outcome_unknown);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_publishjobfinish_with_an_undocumented_status_fails_its_article_with_its_outcome_unknown()
+{
+    // The service's own reconciliation waits ten minutes: only the callback speaks.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let publish_id = column(&stack, &id, "publish_id")
+        .await
+        .expect("publish_id recorded");
+    let mut failed = stack.watch("failed").await;
+    let callback = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &callback)
+        .await;
+
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown);
+    assert!(row.failure.contains("publish_status 9"), "{}", row.failure);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_wechat_no_longer_knows_fails_as_outcome_unknown_once_asked_about_for_three_periods()
+{
+    // The service's own reconciliation waits ten minutes: the replica below asks.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let replica = replica_of(
+        &stack.app.db,
+        &stack.mock,
+        content_svc::domain::quota::AccountKind::Service,
+    );
+    let period = Duration::from_secs(3600);
+    // WeChat answers 53500 (freepublish/get) and 40007 (message/mass/get) for ids
+    // it does not know.
+    for (channel, column_name, unknown) in [
+        (pb::Channel::Freepublish, "publish_id", "2000404040"),
+        (pb::Channel::MassSend, "mass_msg_id", "1000404040"),
+    ] {
+        let id = stack.approved("停水通知", channel).await;
+        client
+            .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+            .await
+            .expect("handed to wechat");
+        let forget = |age: &str| {
+            format!(
+                "UPDATE articles SET {column_name} = '{unknown}', job_checked_at = NULL, \
+                 updated_at = now() - interval '{age}' WHERE id = '{id}'::uuid"
+            )
+        };
+        // Two periods with WeChat: perhaps a passing fault; asked again later.
+        sqlx::query(&forget("2 hours"))
+            .execute(&stack.app.db)
+            .await
+            .expect("job forgotten");
+        let results = replica
+            .reconcile_jobs(period, 10, || false)
+            .await
+            .expect("reconciled");
+        assert!(
+            matches!(results[..], [Reconciled::LookupFailed { .. }]),
+            "{results:?}"
+        );
+        let row = detail(&stack, &id).await.article.expect("article");
+        assert_eq!(row.state, pb::ArticleState::Publishing as i32);
+
+        // Past three periods: failed, its outcome unknown.
+        sqlx::query(&forget("4 hours"))
+            .execute(&stack.app.db)
+            .await
+            .expect("older");
+        let results = replica
+            .reconcile_jobs(period, 10, || false)
+            .await
+            .expect("reconciled");
+        assert!(
+            matches!(
+                results[..],
+                [Reconciled::OutcomeUnknown { job_gone: true, .. }]
+            ),
+            "{results:?}"
+        );
+        let row = detail(&stack, &id).await.article.expect("article");
+        assert_eq!(row.state, pb::ArticleState::Failed as i32, "{channel:?}");
+        assert!(row.send_outcome_unknown, "{channel:?}");
+        assert!(
+            row.failure.contains("no longer knows"),
+            "{channel:?}: {}",
+            row.failure
+        );
+    }
     stack.app.stop().await;
 }
