@@ -30,7 +30,8 @@
 # REF_WARMUP (s, 3), REF_CONCURRENCY (64), REF_PORT (18095), REF_ADMIN_PORT (19095),
 # REF_CASES (all eight: gateway gateway-outage gateway-reply gateway-edge-reply node node-reply
 # wechatpy wechatpy-reply),
-# REF_OUT (docs/benchmarks.md).
+# REF_OUT (docs/benchmarks.md), REF_GATEWAY (the gateway binary: target/release/gateway; another
+# build, e.g. .local/instructions-baseline/<commit>/target/release/gateway, to compare two).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -73,6 +74,7 @@ deploy/dev/up.sh
 log "building gateway and wechat-sim (release)"
 cargo build --release -q -p gateway -p wechat-sim
 sim="$root/target/release/wechat-sim"
+gateway_bin="${REF_GATEWAY:-$root/target/release/gateway}"
 # shellcheck source=deploy/dev/bench-lib.sh
 . "$root/deploy/dev/bench-lib.sh"
 
@@ -128,7 +130,7 @@ start_server() {
         sleep 0.3
       fi
       env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$root/target/release/gateway" >>"$work/${1%-reply}.log" 2>&1 &
+        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$gateway_bin" >>"$work/${1%-reply}.log" 2>&1 &
       ;;
     node)
       (cd "$local_dir/node" && REPLY="$reply" PORT="$port" exec node wechat-node.js) >>"$work/node.log" 2>&1 &
