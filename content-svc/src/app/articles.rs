@@ -32,6 +32,7 @@ use crate::store::articles::{self as store, ArticleRow, Audit, Claimed, ListFilt
 use crate::store::lexicon as ledger;
 use crate::store::messages;
 use wechat::api::mass::MassStatus;
+use wechat::message::MassSendJobFinish;
 
 /// Sends that fail transiently are retried this many times, with backoff.
 const MAX_ATTEMPTS: i32 = 5;
@@ -869,7 +870,8 @@ impl Articles {
             },
         )
         .await?;
-        // Search shows the text readers now see.
+        // Search shows the text readers now see (none for an article without a
+        // URL: index_article skips it).
         let mut edited = row.clone();
         edited.body = content.body.clone();
         edited.version = version;
@@ -1779,7 +1781,9 @@ impl Articles {
     /// published with its URL, or failed with WeChat's reason. The one door for a
     /// verdict, whether its job-finish callback brought it or the reconciliation
     /// asked WeChat for it: under the article's lock, only an article still in
-    /// `publishing` moves, so whichever comes second changes nothing. Unknown jobs
+    /// `publishing` moves, so whichever comes second changes nothing (but a
+    /// published verdict for one failed as outcome unknown records it as
+    /// published: see `finish_message`). Unknown jobs
     /// are ignored (another tool may publish on the same account): `None`;
     /// otherwise whether the article moved. Runs in the caller's transaction.
     pub async fn apply_job_result(
@@ -1851,9 +1855,38 @@ impl Articles {
         event_id: &str,
         by: (&str, &str),
     ) -> Result<bool, AppError> {
+        // WeChat's verdict on a send already failed as outcome unknown (its status
+        // was one WeChat has not documented, or its job id went unknown for a
+        // while): it went out after all, so it is recorded as published, as a
+        // publisher's RecordPublished would, and audited as such by the system.
+        let settles_unknown = head.state() == ArticleState::Failed
+            && head.send_outcome_unknown
+            && matches!(outcome, Outcome::Published { .. });
+        if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
+            let urls = urls
+                .iter()
+                .map(|(idx, url)| format!("{idx}={url}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::warn!(
+                article = %head.id,
+                urls,
+                "wechat published an article failed as a send whose outcome is unknown; \
+                 recorded as published"
+            );
+        }
         let msg_data_id = head.msg_data_id.as_deref();
         let moved = self
-            .finish_in(tx, head, &outcome, 1, msg_data_id, event_id, by)
+            .finish_in(
+                tx,
+                head,
+                &outcome,
+                1,
+                msg_data_id,
+                settles_unknown,
+                event_id,
+                by,
+            )
             .await?;
         let Some(message) = head.message_id.filter(|_| head.is_message_headline()) else {
             return Ok(moved);
@@ -1881,6 +1914,7 @@ impl Articles {
                 &outcome,
                 position as u32,
                 msg_data_id.as_deref(),
+                settles_unknown,
                 event_id,
                 by,
             )
@@ -1890,7 +1924,9 @@ impl Articles {
     }
 
     /// Applies a verdict to one article, the `idx`-th of its message; returns
-    /// whether it moved (a verdict for an article no longer in `publishing` does not).
+    /// whether it moved (a verdict for an article no longer in `publishing` does not,
+    /// unless `settles_unknown`: WeChat published a message that was failed as
+    /// outcome unknown).
     #[allow(clippy::too_many_arguments)]
     async fn finish_in(
         &self,
@@ -1899,10 +1935,12 @@ impl Articles {
         outcome: &Outcome,
         idx: u32,
         message_data_id: Option<&str>,
+        settles_unknown: bool,
         event_id: &str,
         by: (&str, &str),
     ) -> Result<bool, AppError> {
         let action = match outcome {
+            Outcome::Published { .. } if settles_unknown => Action::RecordPublished,
             Outcome::Published { .. } | Outcome::AlreadySent => Action::Confirm,
             Outcome::Failed(_) | Outcome::Unknown(_) => Action::Fail,
             Outcome::Recorded { .. } => Action::RecordPublished,
@@ -1981,10 +2019,16 @@ impl Articles {
                     event.total_count = *total;
                 }
                 event.published_at = Some(timestamp(now));
-                let comment = match taken_down {
+                let mut comment = match taken_down {
                     Some(why) => why.clone(),
                     None => url.clone().unwrap_or_default(),
                 };
+                if settles_unknown {
+                    comment = format!(
+                        "WeChat's verdict came after the send failed as outcome unknown: \
+                         it went out ({comment})"
+                    );
+                }
                 (comment, event)
             }
             Outcome::AlreadySent => {
@@ -2210,6 +2254,53 @@ impl Outcome {
         )))
     }
 
+    /// WeChat's verdict on a mass send from its `MASSSENDJOBFINISH` (`at`: the
+    /// callback's time): `send success` is published with its URLs and counts;
+    /// `send fail` and a review code `err(n)` are the failures WeChat documents;
+    /// any other `Status` is [`Outcome::Unknown`] (with a warning), as in
+    /// [`Self::of_mass_status`]: failing it outright would move its clientmsgid on
+    /// and let a publisher send it again unconfirmed, twice to followers if it went
+    /// out.
+    pub fn of_mass_job_finish(job: &MassSendJobFinish, at: DateTime<Utc>) -> Self {
+        let counts = format!(
+            "sent {}, errors {}",
+            job.sent_count.unwrap_or(0),
+            job.error_count.unwrap_or(0)
+        );
+        let status = job.status.as_str();
+        let review_code = status
+            .strip_prefix("err(")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .is_some_and(|code| !code.is_empty());
+        if job.succeeded() {
+            Self::Published {
+                urls: job
+                    .article_urls
+                    .iter()
+                    .map(|a| (a.idx, a.url.clone()))
+                    .collect(),
+                msg_data_id: None,
+                sent: job.sent_count.unwrap_or(0),
+                total: job.total_count.unwrap_or(0),
+                at,
+                taken_down: None,
+            }
+        } else if status == "send fail" || review_code {
+            Self::Failed(format!("mass send status {status:?} ({counts})"))
+        } else {
+            tracing::warn!(
+                mass_status = status,
+                msg_id = %job.msg_id,
+                "wechat's MASSSENDJOBFINISH has a Status it has not documented; the article \
+                 fails as a send whose outcome is unknown"
+            );
+            Self::Unknown(format!(
+                "mass send status {status:?} ({counts}), which WeChat has not documented: \
+                 whether the message went out is unknown; {SETTLE_UNKNOWN}"
+            ))
+        }
+    }
+
     /// WeChat's verdict on a mass send's job from `message/mass/get`'s `msg_status`;
     /// `None` while it is still going out (`SENDING`). `DELETE` is a send that went
     /// out and was deleted since (in WeChat's console): it reached followers, so it
@@ -2272,8 +2363,10 @@ pub enum Reconciled {
     },
     /// Its verdict arrived between the lease and the answer: nothing to do.
     AlreadySettled { channel: &'static str },
-    /// WeChat could not be asked, or refused (a job it does not know, the
-    /// per-minute limit, a timeout): asked again later.
+    /// WeChat could not be asked, or refused (the per-minute limit, a timeout, a
+    /// job it does not know for fewer than [`JOB_GONE_AFTER`] periods), or its
+    /// verdict could not be applied to the article (a database error): asked
+    /// again later.
     LookupFailed {
         channel: &'static str,
         error: String,
@@ -2758,6 +2851,45 @@ mod tests {
             Outcome::of_mass_status("SOMETHING_NEW", at),
             Some(Outcome::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn a_masssendjobfinish_fails_only_on_the_statuses_wechat_documents_as_failures() {
+        let at = Utc::now();
+        let job = |status: &str| MassSendJobFinish {
+            msg_id: wechat::message::MsgId(1000001),
+            status: status.into(),
+            total_count: Some(7),
+            filter_count: Some(7),
+            sent_count: Some(7),
+            error_count: Some(0),
+            article_urls: vec![wechat::message::ArticleUrl {
+                idx: 1,
+                url: "https://mp.weixin.qq.com/s/x".into(),
+            }],
+        };
+        assert!(matches!(
+            Outcome::of_mass_job_finish(&job("send success"), at),
+            Outcome::Published { sent: 7, total: 7, ref urls, .. } if urls.len() == 1
+        ));
+        for failed in ["send fail", "err(10001)", "err(20013)"] {
+            assert!(
+                matches!(
+                    Outcome::of_mass_job_finish(&job(failed), at),
+                    Outcome::Failed(_)
+                ),
+                "{failed}"
+            );
+        }
+        for unknown in ["send pending", "", "err()", "error", "SEND_SUCCESS"] {
+            assert!(
+                matches!(
+                    Outcome::of_mass_job_finish(&job(unknown), at),
+                    Outcome::Unknown(_)
+                ),
+                "{unknown:?}"
+            );
+        }
     }
 
     #[test]

@@ -494,8 +494,9 @@ pub async fn unindex_service(
     store::remove(tx, "service", id).await
 }
 
-/// Indexes a published article (in the transaction that records the publication):
-/// title weighted as a title, digest as keywords, body text as body.
+/// Indexes a published article at `url` (in the transaction that records the
+/// publication): title weighted as a title, digest as keywords, body text as body.
+/// An empty `url` indexes nothing (see `index_article_text`).
 pub async fn index_article(
     tx: &mut Transaction<'_, Postgres>,
     segmenter: &Segmenter,
@@ -521,12 +522,19 @@ struct ArticleText<'a> {
     body: &'a str,
 }
 
+/// Indexes nothing for an article without a URL: a hit in the citizens' search
+/// must link somewhere, and one that never had a URL (a mass send settled from
+/// `message/mass/get`) or lost it (taken down after it went out) has nowhere to
+/// link; every path (publication, late URL, post-publish edit, refold) comes here.
 async fn index_article_text(
     tx: &mut Transaction<'_, Postgres>,
     segmenter: &Segmenter,
     row: &ArticleText<'_>,
     url: &str,
 ) -> Result<(), sqlx::Error> {
+    if url.is_empty() {
+        return Ok(());
+    }
     let text = strip_html(row.body);
     let summary = if row.digest.is_empty() {
         text.as_str()

@@ -59,27 +59,7 @@ fn verdict(event: &InboundEvent) -> Option<(String, bool, Outcome)> {
             Some((job.publish_id.clone(), true, outcome))
         }
         Event::MassSendJobFinish(job) => {
-            let outcome = if job.succeeded() {
-                Outcome::Published {
-                    urls: job
-                        .article_urls
-                        .iter()
-                        .map(|a| (a.idx, a.url.clone()))
-                        .collect(),
-                    msg_data_id: None,
-                    sent: job.sent_count.unwrap_or(0),
-                    total: job.total_count.unwrap_or(0),
-                    at: event.occurred_at,
-                    taken_down: None,
-                }
-            } else {
-                Outcome::Failed(format!(
-                    "mass send status {:?} (sent {}, errors {})",
-                    job.status,
-                    job.sent_count.unwrap_or(0),
-                    job.error_count.unwrap_or(0)
-                ))
-            };
+            let outcome = Outcome::of_mass_job_finish(job, event.occurred_at);
             Some((job.msg_id.to_string(), false, outcome))
         }
         _ => None,

@@ -106,12 +106,18 @@ fn publish_job_finish_with(publish_id: &str, status: u32, url: &str) -> ev::Inbo
 
 /// WeChat's `MASSSENDJOBFINISH` for `msg_id`: sent, its one article at `url`.
 fn mass_job_finish(msg_id: &str, url: &str) -> ev::Inbound {
+    mass_job_finish_with(msg_id, "send success", url)
+}
+
+/// WeChat's `MASSSENDJOBFINISH` for `msg_id` with `Status` `status`, its one
+/// article at `url`.
+fn mass_job_finish_with(msg_id: &str, status: &str, url: &str) -> ev::Inbound {
     let now = chrono::Utc::now().timestamp();
     let xml = format!(
         "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName>\
          <FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{now}</CreateTime>\
          <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
-         <MsgID>{msg_id}</MsgID><Status><![CDATA[send success]]></Status>\
+         <MsgID>{msg_id}</MsgID><Status><![CDATA[{status}]]></Status>\
          <TotalCount>7</TotalCount><FilterCount>7</FilterCount><SentCount>7</SentCount>\
          <ErrorCount>0</ErrorCount><ArticleUrlResult><Count>1</Count><ResultList><item>\
          <ArticleIdx>1</ArticleIdx><ArticleUrl><![CDATA[{url}]]></ArticleUrl></item>\
@@ -843,5 +849,126 @@ async fn a_job_wechat_no_longer_knows_fails_as_outcome_unknown_once_asked_about_
             row.failure
         );
     }
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_publish_edit_of_a_publication_taken_down_does_not_offer_it_to_the_hall_search() {
+    let stack = callbacks_lost(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let mut published = stack.watch("published").await;
+    // Banned by the platform after it went out (freepublish/get says 6): no URL.
+    let banned = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack.mock.state().end_next_publish_with(6);
+    client
+        .publish_article(by(publish(&banned), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    assert_eq!(next_event(&mut published).await.article_id, banned);
+    assert!(hall_articles(&stack, "停水").await.is_empty());
+
+    // The one edit WeChat allows after sending, recorded here.
+    let edited = client
+        .edit_published_article(by(
+            pb::EditPublishedArticleRequest {
+                id: banned.clone(),
+                body: "<p>本周六上午九点至十一点停水。</p>".into(),
+                reason: "结束时间有误".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recorded")
+        .into_inner();
+    assert_eq!(edited.version, 2);
+    assert!(hall_articles(&stack, "停水").await.is_empty());
+    let indexed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM search_documents WHERE kind = 'article' AND ref_id = $1::uuid",
+    )
+    .bind(&banned)
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("search_documents read");
+    assert_eq!(indexed, 0);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_masssendjobfinish_with_an_undocumented_status_fails_its_article_with_its_outcome_unknown()
+ {
+    // The service's own reconciliation waits ten minutes: only the callback speaks.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let msg_id = column(&stack, &id, "mass_msg_id")
+        .await
+        .expect("msg_id recorded");
+    let generation = column(&stack, &id, "send_generation").await;
+    let mut failed = stack.watch("failed").await;
+    let callback = mass_job_finish_with(&msg_id, "send pending", "https://mp.weixin.qq.com/s/x");
+    stack
+        .deliver_inbound("demo.event.masssendjobfinish", &callback)
+        .await;
+
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "WeChat may have sent it");
+    assert!(row.failure.contains("send pending"), "{}", row.failure);
+    // A retry keeps its clientmsgid, so WeChat refuses a second push.
+    assert_eq!(column(&stack, &id, "send_generation").await, generation);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it_as_published() {
+    // The service's own reconciliation waits ten minutes: only the callbacks speak.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let publish_id = column(&stack, &id, "publish_id")
+        .await
+        .expect("publish_id recorded");
+    let mut failed = stack.watch("failed").await;
+    let unknown = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &unknown)
+        .await;
+    assert_eq!(next_event(&mut failed).await.article_id, id);
+
+    // WeChat's real verdict comes after all.
+    let mut published = stack.watch("published").await;
+    let url = format!("https://mp.weixin.qq.com/s/real-{publish_id}");
+    let mut verdict = publish_job_finish(&publish_id, &url);
+    verdict.header.as_mut().expect("header").event_id = format!("demo:mphelper:{publish_id}:real");
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &verdict)
+        .await;
+    let event = next_event(&mut published).await;
+    assert_eq!(event.article_id, id);
+    assert_eq!(event.url, url);
+
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    assert_eq!(row.url, url);
+    assert!(!row.send_outcome_unknown);
+    let recorded = article
+        .audit
+        .iter()
+        .find(|e| e.action == "record_published")
+        .expect("audited as a record-published");
+    assert_eq!(recorded.actor, "system");
+    assert_eq!(hall_articles(&stack, "停水").await, [url]);
     stack.app.stop().await;
 }
