@@ -1859,18 +1859,37 @@ impl Articles {
         // was one WeChat has not documented, or its job id went unknown for a
         // while): it went out after all, so it is recorded as published, as a
         // publisher's RecordPublished would, and audited as such by the system.
-        let settles_unknown = head.state() == ArticleState::Failed
+        let mut settles_unknown = head.state() == ArticleState::Failed
             && head.send_outcome_unknown
             && matches!(outcome, Outcome::Published { .. });
+        // Only while the message holds what went out: a member returned for revision
+        // since would shift the others onto its URL (WeChat's idx is the position it
+        // was sent at), and leave the returned one, which did go out, unflagged.
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
-            let urls = urls
-                .iter()
-                .map(|(idx, url)| format!("{idx}={url}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut positions = vec![1];
+            if let Some(message) = head.message_id.filter(|_| head.is_message_headline()) {
+                for member in crate::store::messages::articles(&mut **tx, message).await? {
+                    positions.extend(member.message_position.filter(|p| *p > 1).map(|p| p as u32));
+                }
+            }
+            let mut sent: Vec<u32> = urls.iter().map(|(idx, _)| *idx).collect();
+            positions.sort_unstable();
+            sent.sort_unstable();
+            if positions != sent {
+                tracing::warn!(
+                    article = %head.id,
+                    urls = %log_urls(urls),
+                    "wechat published a message failed as a send whose outcome is unknown, \
+                     but the message changed since it went out; left for a publisher to \
+                     settle (RecordPublished)"
+                );
+                settles_unknown = false;
+            }
+        }
+        if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
             tracing::warn!(
                 article = %head.id,
-                urls,
+                urls = %log_urls(urls),
                 "wechat published an article failed as a send whose outcome is unknown; \
                  recorded as published"
             );
@@ -2148,6 +2167,14 @@ pub enum Job<'a> {
     Publish(&'a str),
     /// `message/mass/sendall`'s `msg_id`.
     Mass(&'a str),
+}
+
+/// A verdict's URLs for a log line: `idx=url` by place.
+pub fn log_urls(urls: &[(u32, String)]) -> String {
+    urls.iter()
+        .map(|(idx, url)| format!("{idx}={url}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// WeChat's verdict on a job.

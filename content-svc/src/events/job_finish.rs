@@ -148,17 +148,12 @@ fn dropped(account: &str, job: Job<'_>, outcome: &Outcome) {
         Outcome::Published {
             urls, msg_data_id, ..
         } => {
-            let urls = urls
-                .iter()
-                .map(|(idx, url)| format!("{idx}={url}"))
-                .collect::<Vec<_>>()
-                .join(" ");
             tracing::warn!(
                 account,
                 channel,
                 job_id,
                 article_id = msg_data_id.as_deref().unwrap_or(""),
-                urls,
+                urls = %crate::app::articles::log_urls(urls),
                 "wechat published a job no article holds; dropped (if it is an article whose \
                  send outcome is unknown, settle it with RecordPublished)"
             );

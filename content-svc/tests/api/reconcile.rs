@@ -972,3 +972,51 @@ async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it
     assert_eq!(hall_articles(&stack, "停水").await, [url]);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_published_verdict_for_another_shape_of_message_than_the_one_failed_as_outcome_unknown_is_left_to_a_publisher()
+ {
+    // The service's own reconciliation waits ten minutes: only the callbacks speak.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let publish_id = column(&stack, &id, "publish_id")
+        .await
+        .expect("publish_id recorded");
+    let mut failed = stack.watch("failed").await;
+    let unknown = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &unknown)
+        .await;
+    assert_eq!(next_event(&mut failed).await.article_id, id);
+
+    // A verdict for two places where one article is left (as after a member was
+    // returned from a message): whose URL is whose cannot be told.
+    let url = format!("https://mp.weixin.qq.com/s/real-{publish_id}");
+    let mut verdict = publish_job_finish(&publish_id, &url);
+    let one = format!(
+        "<count>1</count><item><idx>1</idx><article_url><![CDATA[{url}]]></article_url></item>"
+    );
+    let two = format!(
+        "<count>2</count><item><idx>1</idx><article_url><![CDATA[{url}]]></article_url></item>\
+         <item><idx>2</idx><article_url><![CDATA[{url}-2]]></article_url></item>"
+    );
+    assert!(verdict.raw_xml.contains(&one));
+    verdict.raw_xml = verdict.raw_xml.replace(&one, &two);
+    let event_id = format!("demo:mphelper:{publish_id}:real");
+    verdict.header.as_mut().expect("header").event_id = event_id.clone();
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &verdict)
+        .await;
+    applied(&stack, &event_id).await;
+
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "still for a publisher to settle");
+    assert!(hall_articles(&stack, "停水").await.is_empty());
+    stack.app.stop().await;
+}
