@@ -188,19 +188,28 @@ impl TestApp {
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most 10 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    eventually_within(what, Duration::from_secs(10), check).await
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually_within<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(found) = check().await {
             return found;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "not within 10s: {what}"
+            "not within {limit:?}: {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

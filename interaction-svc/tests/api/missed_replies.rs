@@ -12,7 +12,7 @@ use wechat_sim::traffic::{
     ReplyCheck, RetryPolicy,
 };
 
-use crate::citizen::{GH_ID, eventually};
+use crate::citizen::{GH_ID, eventually_within};
 use crate::helpers::{ACCOUNT, TestApp, spawn_app_with, wechat_env};
 
 const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
@@ -90,6 +90,12 @@ async fn says_and_gets_success(
     }
 }
 
+/// How long a test waits for a missed reply to be sent: a marker that arrives before
+/// its callback is applied is retried on the consumer's backoff (0.5 s, doubling), so
+/// when the inbound consumer lags behind a busy machine the send can come at its 5th
+/// or 6th delivery, 15.5 or 31.5 s after the marker (a 10 s wait failed in CI).
+const MISSED_REPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
+
 /// The customer-service messages the mock took for `openid` (their JSON bodies).
 fn sent_to(mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
     mock.state()
@@ -122,10 +128,14 @@ async fn a_directory_card_the_gateway_did_not_get_in_time_is_sent_once_as_a_cust
 
     says_and_gets_success(&app, &signer, &wechat, &mut citizen, "公积金怎么提取").await;
 
-    let sent = eventually("the card sent through the customer-service API", || async {
-        let sent = sent_to(&mock, &openid);
-        (!sent.is_empty()).then_some(sent)
-    })
+    let sent = eventually_within(
+        "the card sent through the customer-service API",
+        MISSED_REPLY_WAIT,
+        || async {
+            let sent = sent_to(&mock, &openid);
+            (!sent.is_empty()).then_some(sent)
+        },
+    )
     .await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     let body = sent[0].body.as_ref().unwrap();
@@ -158,7 +168,7 @@ async fn an_acknowledgement_the_gateway_did_not_get_in_time_reaches_the_citizen_
     )
     .await;
 
-    let sent = eventually("the acknowledgement sent", || async {
+    let sent = eventually_within("the acknowledgement sent", MISSED_REPLY_WAIT, || async {
         let sent = sent_to(&mock, &openid);
         (!sent.is_empty()).then_some(sent)
     })
@@ -220,7 +230,7 @@ async fn a_missed_reply_left_sending_past_the_timeout_is_given_up_unsent_and_a_f
     insert_decided_reply(&app, "e-fresh", "sending", Some("1 minute")).await;
     insert_decided_reply(&app, "e-waiting", "decided", None).await;
 
-    eventually("the stale reply given up", || async {
+    eventually_within("the stale reply given up", MISSED_REPLY_WAIT, || async {
         (delivery_of(&app, "e-stale").await == "failed").then_some(())
     })
     .await;
