@@ -320,10 +320,17 @@ async fn the_supervision_office_reads_the_overdue_tickets_it_is_told_of_and_acts
     let app = spawn_app().await;
     let late = app.insert_late_tickets(1, "open").await[0];
     let on_time = app.insert_ticket("transport", "open", 10).await;
-    let report = sweep_once(&app.db, Utc::now(), "supervision")
+    sweep_once(&app.db, Utc::now(), "supervision")
         .await
         .unwrap();
-    assert_eq!(report.acknowledge_overdue, 1, "{report:?}");
+    // Found overdue by this sweep, or by the service's own sweeper just before it
+    // (its rounds run in the background; a loaded machine can delay its first).
+    let overdue: bool = sqlx::query_scalar("SELECT overdue FROM tickets WHERE id = $1")
+        .bind(late)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(overdue);
     let mut supervision = app.client(Some(SUPERVISION_KEY)).await;
 
     let read = supervision
