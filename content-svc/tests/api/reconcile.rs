@@ -926,9 +926,10 @@ async fn a_masssendjobfinish_with_an_undocumented_status_fails_its_article_with_
     stack.app.stop().await;
 }
 
-#[tokio::test]
-async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it_as_published() {
-    // The service's own reconciliation waits ten minutes: only the callbacks speak.
+/// A free publication (the service's own reconciliation waiting ten minutes, so only
+/// callbacks speak) failed as outcome unknown by a PUBLISHJOBFINISH with a status
+/// WeChat has not documented: the stack, the article and its publish_id.
+async fn failed_as_outcome_unknown() -> (Stack, String, String) {
     let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
     let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
@@ -945,6 +946,12 @@ async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it
         .deliver_inbound("demo.event.publishjobfinish", &unknown)
         .await;
     assert_eq!(next_event(&mut failed).await.article_id, id);
+    (stack, id, publish_id)
+}
+
+#[tokio::test]
+async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it_as_published() {
+    let (stack, id, publish_id) = failed_as_outcome_unknown().await;
 
     // WeChat's real verdict comes after all.
     let mut published = stack.watch("published").await;
@@ -976,23 +983,7 @@ async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it
 #[tokio::test]
 async fn a_published_verdict_for_another_shape_of_message_than_the_one_failed_as_outcome_unknown_is_left_to_a_publisher()
  {
-    // The service's own reconciliation waits ten minutes: only the callbacks speak.
-    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
-    let mut client = stack.app.client.clone();
-    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("handed to wechat");
-    let publish_id = column(&stack, &id, "publish_id")
-        .await
-        .expect("publish_id recorded");
-    let mut failed = stack.watch("failed").await;
-    let unknown = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
-    stack
-        .deliver_inbound("demo.event.publishjobfinish", &unknown)
-        .await;
-    assert_eq!(next_event(&mut failed).await.article_id, id);
+    let (stack, id, publish_id) = failed_as_outcome_unknown().await;
 
     // A verdict for two places where one article is left (as after a member was
     // returned from a message): whose URL is whose cannot be told.
