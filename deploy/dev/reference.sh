@@ -13,7 +13,10 @@
 #     reply request over NATS, the path of a question only interaction-svc can answer;
 #     `gateway-edge-reply`, with the responder also handing the gateway a keyword rule
 #     that answers the load's text, so the gateway answers from its copy of the rules,
-#     the path a citizen's keyword question takes).
+#     the path a citizen's keyword question takes);
+#   - answering `success` to a reported location (the `LOCATION` event, `-location`
+#     cases): a callback nobody ever answers, which the gateway stores without asking
+#     anyone — the non-replying path of most of a real account's `success` answers.
 # All get the same load (`wechat-sim load`: 64 keep-alive connections, distinct signed
 # and encrypted text callbacks, every answer checked), in alternating rounds, because
 # the machine's speed drifts between minutes. Writes the table to docs/benchmarks.md.
@@ -28,8 +31,8 @@
 #
 # Env: NATS_URL (default nats://127.0.0.1:4222), REF_ROUNDS (3), REF_DURATION (s, 10),
 # REF_WARMUP (s, 3), REF_CONCURRENCY (64), REF_PORT (18095), REF_ADMIN_PORT (19095),
-# REF_CASES (all eight: gateway gateway-outage gateway-reply gateway-edge-reply node node-reply
-# wechatpy wechatpy-reply),
+# REF_CASES (all eleven: gateway gateway-outage gateway-reply gateway-edge-reply gateway-location node
+# node-reply node-location wechatpy wechatpy-reply wechatpy-location),
 # REF_OUT (docs/benchmarks.md), REF_GATEWAY (the gateway binary: target/release/gateway; another
 # build, e.g. .local/instructions-baseline/<commit>/target/release/gateway, to compare two).
 set -euo pipefail
@@ -44,7 +47,7 @@ concurrency="${REF_CONCURRENCY:-64}"
 port="${REF_PORT:-18095}"
 admin_port="${REF_ADMIN_PORT:-19095}"
 out="${REF_OUT:-$root/docs/benchmarks.md}"
-cases="${REF_CASES:-gateway gateway-outage gateway-reply gateway-edge-reply node node-reply wechatpy wechatpy-reply}"
+cases="${REF_CASES:-gateway gateway-outage gateway-reply gateway-edge-reply gateway-location node node-reply node-location wechatpy wechatpy-reply wechatpy-location}"
 here="$root/deploy/dev/reference"
 local_dir="$root/.local/reference"
 work="$(mktemp -d)"
@@ -109,17 +112,23 @@ fi
 mapfile -t account < <(account_env safe)
 mapfile -t flags < <(account_flags safe)
 
+# The server of case $1: gateway-location is the gateway, node-reply node.
+server_of() {
+  local server="${1%-reply}"
+  echo "${server%-location}"
+}
+
 # Starts case $1: a server, replying when the case ends in -reply.
 start_server() {
   local reply=0
   case "$1" in *-reply) reply=1 ;; esac
-  case "${1%-reply}" in
+  case "$(server_of "$1")" in
     gateway | gateway-edge | gateway-outage)
       prefix="ref$(date +%s)"
       if [ "$1" != gateway-outage ]; then
         responder_flags=()
         case "$1" in
-          gateway) responder_flags=(--no-reply) ;;
+          gateway | gateway-location) responder_flags=(--no-reply) ;;
           gateway-edge-reply) responder_flags=(--rules) ;;
         esac
         # Before the gateway, so its first reply request (and its first request for
@@ -130,7 +139,7 @@ start_server() {
         sleep 0.3
       fi
       env NATS_PREFIX="$prefix" HTTP_ADDR="127.0.0.1:$port" ADMIN_ADDR="127.0.0.1:$admin_port" \
-        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$gateway_bin" >>"$work/${1%-reply}.log" 2>&1 &
+        RUST_LOG=warn WECHAT_ACCOUNTS=bench-safe "${account[@]}" "$gateway_bin" >>"$work/$(server_of "$1").log" 2>&1 &
       ;;
     node)
       (cd "$local_dir/node" && REPLY="$reply" PORT="$port" exec node wechat-node.js) >>"$work/node.log" 2>&1 &
@@ -145,7 +154,7 @@ start_server() {
   # Ready once it answers the URL check path at all (any status).
   for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/wechat/bench-safe" && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/${1%-reply}.log" >&2; exit 1; }
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/$(server_of "$1").log" >&2; exit 1; }
     sleep 0.1
   done
   sleep 0.5 # the workers of a cluster start after the first one listens
@@ -155,14 +164,17 @@ start_server() {
 for round in $(seq 1 "$rounds"); do
   for server in $cases; do
     start_server "$server"
-    cpu=(--cpu-of "${server%-reply}=$server_pid")
-    for child in $(pgrep -P "$server_pid" || true); do cpu+=(--cpu-of "${server%-reply}=$child"); done
+    name="$(server_of "$server")"
+    cpu=(--cpu-of "$name=$server_pid")
+    for child in $(pgrep -P "$server_pid" || true); do cpu+=(--cpu-of "$name=$child"); done
+    callback=text
+    case "$server" in *-location) callback=location ;; esac
     [ -z "$responder_pid" ] || cpu+=(--cpu-of "responder=$responder_pid")
     [ -z "${nats_pid:-}" ] || cpu+=(--cpu-of "nats-server=$nats_pid")
     log "round $round: $server (${warmup}s warm-up + ${duration}s, $concurrency connections)"
     report="$("$sim" load --gateway "http://127.0.0.1:$port" "${flags[@]}" \
       --concurrency "$concurrency" --duration "${duration}s" --warmup "${warmup}s" \
-      --prebuild 400000 "${cpu[@]}" --json 2>>"$work/load.log")"
+      --prebuild 400000 --callback "$callback" "${cpu[@]}" --json 2>>"$work/load.log")"
     stored=""
     if [[ "$server" == gateway* ]]; then
       sleep 0.5
@@ -189,13 +201,18 @@ labels = {
     "wechatpy": "wechatpy 1.8.18 on uvicorn (2 workers, httptools, uvloop), not durable",
 }
 medians, rows = {}, []
+def answer(case):
+    """What a case answers: '-reply' (a text reply), '-location' (`success` to a reported
+    location, never asked) or '' (`success` to a text)."""
+    return next((s for s in ("-reply", "-location") if case.endswith(s)), "")
+
 for case in ("gateway", "gateway-outage", "node", "wechatpy", "gateway-reply", "gateway-edge-reply", "node-reply",
-             "wechatpy-reply"):
+             "wechatpy-reply", "gateway-location", "node-location", "wechatpy-location"):
     group = sorted((r for r in runs if r["server"] == case), key=lambda r: r["callbacks_per_sec"])
     if not group:
         continue
     m = group[len(group) // 2]
-    server = case.removesuffix("-reply")
+    server = case.removesuffix(answer(case))
     def cpu(process):
         return sum(p["us_per_op"] for p in m.get("cpu", []) if p["process"] == process)
     errors = sum(r["errors"] for r in group)
@@ -209,24 +226,25 @@ for case in ("gateway", "gateway-outage", "node", "wechatpy", "gateway-reply", "
     rows.append((case, server, m, group, cpu(server), cpu("responder"), cpu("nats-server"),
                  cpu("load-generator"), errors, wrong, lost))
 
-def best_peer(reply):
-    suffix = "-reply" if reply else ""
+def best_peer(suffix):
     return max(medians.get("node" + suffix, 0), medians.get("wechatpy" + suffix, 0))
+
+answers = {"-reply": "text reply", "-location": "`success`, not asked (a reported location)", "": "`success`"}
 
 def fmt(us):
     return f"{us:.1f}" if us else "—"
 
 table = "\n".join(
-    f"| {labels[server]} | {'text reply' if case.endswith('-reply') else '`success`'} | "
+    f"| {labels[server]} | {answers[answer(case)]} | "
     f"{m['callbacks_per_sec']:,.0f} | "
     f"{group[0]['callbacks_per_sec']:,.0f}-{group[-1]['callbacks_per_sec']:,.0f} | "
     f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {fmt(own)} | {fmt(responder)} | {fmt(nats)} | "
     f"{fmt(gen)} | {errors} | {wrong} | {lost} | "
-    f"{(m['callbacks_per_sec'] / best_peer(case.endswith('-reply')) if best_peer(case.endswith('-reply')) else 0):.2f} |"
+    f"{(m['callbacks_per_sec'] / best_peer(answer(case)) if best_peer(answer(case)) else 0):.2f} |"
     for case, server, m, group, own, responder, nats, gen, errors, wrong, lost in rows)
 
 def verdict(case, factor):
-    peer = best_peer(case.endswith("-reply"))
+    peer = best_peer(answer(case))
     ours = medians.get(case, 0)
     if not peer or not ours:
         return f"{case}: not run"
@@ -246,8 +264,7 @@ def proposed(case):
     """The targets docs/benchmarks.md proposes in place of 3x and 4x ("Revised after
     runs L and M"): the gateway's own CPU per callback at most half the faster peer's,
     the whole server side (gateway, responder, nats-server) at most the peer's, p99 <= 25 ms."""
-    reply = case.endswith("-reply")
-    peers = [c + ("-reply" if reply else "") for c in ("node", "wechatpy")]
+    peers = [c + answer(case) for c in ("node", "wechatpy")]
     peer = max((c for c in peers if c in medians), key=medians.get, default=None)
     if peer is None or case not in medians or not server_cpu(peer):
         return f"{case}: not run"
@@ -277,11 +294,13 @@ case's answered with one.
 - Replying, keyword answered at the edge: {verdict("gateway-edge-reply", 3)}.
 - Replying, every reply asked of the responder: {verdict("gateway-reply", 3)}.
 - Answering `success`: {verdict("gateway", 4)}.
+- Answering `success` to a callback nobody answers (a reported location): {verdict("gateway-location", 4)}.
 
 Against the targets proposed below ("Revised after runs L and M"):
 - Replying at the edge: {proposed("gateway-edge-reply")}.
 - Replying, asked: {proposed("gateway-reply")}.
-- Answering `success`: {proposed("gateway")}."""
+- Answering `success`: {proposed("gateway")}.
+- Answering `success`, not asked: {proposed("gateway-location")}."""
 print(write_between_markers(out, "reference", results, "The reference servers, side by side"))
 PY
 log "results written to $out"

@@ -186,6 +186,9 @@ struct LoadArgs {
     /// Also report the CPU another process spends per callback (`gateway=PID`; repeat).
     #[arg(long = "cpu-of", value_name = "NAME=PID", value_parser = WatchedProcess::parse)]
     cpu_of: Vec<WatchedProcess>,
+    /// What every callback is.
+    #[arg(long, value_enum, default_value = "text")]
+    callback: traffic::load::LoadCallback,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -437,6 +440,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         },
         check_replies: !args.no_check,
         cpu_watch: args.cpu_of,
+        callback: args.callback,
         ..traffic::load::LoadConfig::default()
     };
     let report = traffic::load::run(signer, config).await?;

@@ -27,6 +27,34 @@ use super::wire::{self, Connection};
 /// The text every load callback carries (the payload size stays constant).
 pub const LOAD_TEXT: &str = "您好，请问社保卡丢了怎么补办？需要带哪些材料？";
 
+/// What every callback of a load is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadCallback {
+    /// A citizen's text message ([`LOAD_TEXT`]): the gateway asks interaction-svc
+    /// for its passive reply (or answers it from its copy of the rules).
+    #[default]
+    Text,
+    /// A reported location (the `LOCATION` event WeChat sends while a follower who
+    /// allowed it has the chat open): nobody ever answers one, so the gateway stores
+    /// it and answers `success` without asking.
+    Location,
+}
+
+impl LoadCallback {
+    fn action(self) -> CitizenAction {
+        match self {
+            Self::Text => CitizenAction::Text {
+                content: LOAD_TEXT.to_owned(),
+            },
+            Self::Location => CitizenAction::LocationEvent {
+                latitude: 25.770_5,
+                longitude: 113.014_7,
+                precision: 65.0,
+            },
+        }
+    }
+}
+
 /// How to load the gateway.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -51,6 +79,8 @@ pub struct LoadConfig {
     pub check_replies: bool,
     /// Processes whose CPU per callback the report gives (the generator's own always).
     pub cpu_watch: Vec<WatchedProcess>,
+    /// What every callback is.
+    pub callback: LoadCallback,
 }
 
 impl Default for LoadConfig {
@@ -66,6 +96,7 @@ impl Default for LoadConfig {
             retry: RetryPolicy::default(),
             check_replies: true,
             cpu_watch: Vec::new(),
+            callback: LoadCallback::Text,
         }
     }
 }
@@ -137,6 +168,7 @@ pub async fn run(
                 &run_tag,
                 slot,
                 config.followers_per_slot,
+                config.callback.action(),
             )
         })
         .collect();
@@ -272,6 +304,7 @@ impl SlotSource {
         run_tag: &str,
         slot: usize,
         followers: usize,
+        action: CitizenAction,
     ) -> Self {
         let followers = (0..followers.max(1))
             .map(|i| Follower::numbered(run_tag, (slot as u64) << 20 | i as u64))
@@ -282,9 +315,7 @@ impl SlotSource {
             followers,
             next_follower: 0,
             prebuilt: std::collections::VecDeque::new(),
-            action: CitizenAction::Text {
-                content: LOAD_TEXT.to_owned(),
-            },
+            action,
             built_inline: 0,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use wechat_sim::traffic::cpu::WatchedProcess;
 use wechat_sim::traffic::load::{self, LoadConfig};
 use wechat_sim::traffic::{
-    AttemptOutcome, CallbackAccount, CallbackClient, CallbackSigner, CitizenAction, Follower,
+    AttemptOutcome, CallbackAccount, CallbackClient, CallbackSigner, CitizenAction, Follower, Mode,
     RetryPolicy,
 };
 
@@ -135,4 +135,49 @@ async fn load_mode_at_a_fixed_rate_sends_about_that_many() {
     let report = load::run(signer, config).await.unwrap();
 
     assert!((150..=250).contains(&report.sent), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_location_load_sends_reported_locations_each_followers_once_a_second() {
+    let (base, received) = spawn_standin(0, Duration::ZERO).await;
+    let account = CallbackAccount::demo().with_mode(Mode::Plaintext);
+    let signer = Arc::new(CallbackSigner::new(account).unwrap());
+    let config = LoadConfig {
+        gateway: base,
+        concurrency: 2,
+        duration: Duration::from_millis(300),
+        prebuild: 200,
+        callback: load::LoadCallback::Location,
+        ..LoadConfig::default()
+    };
+
+    let report = load::run(signer, config).await.unwrap();
+
+    assert!(report.ok > 0, "{report:?}");
+    assert_eq!(report.errors, 0, "{report:?}");
+    assert_eq!(report.replies, 0, "{report:?}");
+    let bodies: Vec<String> = received
+        .all()
+        .into_iter()
+        .map(|(_, body)| String::from_utf8(body.to_vec()).unwrap())
+        .collect();
+    assert!(!bodies.is_empty());
+    let mut keys = std::collections::HashSet::new();
+    for body in &bodies {
+        assert!(
+            body.contains("<Event><![CDATA[LOCATION]]></Event>"),
+            "{body}"
+        );
+        assert!(!body.contains("<MsgId>"), "{body}");
+        let field = |name: &str| {
+            let start = body.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+            let end = body.find(&format!("</{name}>")).unwrap();
+            body[start..end].to_owned()
+        };
+        // The gateway's key for an event: a follower never sends two in one second.
+        assert!(
+            keys.insert((field("FromUserName"), field("CreateTime"))),
+            "{body}"
+        );
+    }
 }
