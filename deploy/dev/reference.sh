@@ -3,7 +3,7 @@
 # side by side on this machine: node-webot `wechat` on Node's cluster and wechatpy on
 # uvicorn (deploy/dev/reference/), both verifying, decrypting and parsing each
 # safe-mode callback without making anything durable, while the gateway answers only
-# after JetStream's PubAck. Each server runs two cases:
+# after JetStream's PubAck. Each server runs three cases:
 #   - answering `success` (the gateway as on a running platform: it asks, and
 #     `wechat-sim responder --no-reply` answers that it has nothing to say; the extra
 #     `gateway-outage` case runs it with no responder at all, so it also stores a
@@ -18,10 +18,11 @@
 #     cases): a callback nobody ever answers, which the gateway stores without asking
 #     anyone — the non-replying path of most of a real account's `success` answers.
 # All get the same load (`wechat-sim load`: 64 keep-alive connections, distinct signed
-# and encrypted text callbacks, every answer checked), in alternating rounds, because
-# the machine's speed drifts between minutes. Writes the table to docs/benchmarks.md.
+# and encrypted callbacks — texts, or reported locations in the -location cases —, every
+# answer checked), in alternating rounds, because the machine's speed drifts between
+# minutes. Writes the table to docs/benchmarks.md.
 #
-#   deploy/dev/reference.sh                 # 3 rounds, ~10 min after the installs
+#   deploy/dev/reference.sh                 # 3 rounds, ~13 min after the installs
 #   REF_ROUNDS=1 REF_DURATION=5 deploy/dev/reference.sh
 #   REF_CASES="gateway-reply node-reply" deploy/dev/reference.sh
 #
