@@ -1907,6 +1907,9 @@ impl Articles {
                 by,
             )
             .await?;
+        if moved && matches!(outcome, Outcome::Failed(_) | Outcome::Unknown(_)) {
+            count_failed_outcome_unknown(tx, head).await?;
+        }
         let Some(message) = head.message_id.filter(|_| head.is_message_headline()) else {
             return Ok(moved);
         };
@@ -2167,6 +2170,31 @@ pub enum Job<'a> {
     Publish(&'a str),
     /// `message/mass/sendall`'s `msg_id`.
     Mass(&'a str),
+}
+
+/// Counts a message whose headline was just failed with its send's outcome unknown
+/// (`content_send_outcome_unknown_total{account, channel}`): the one signal an
+/// operator gets that a publisher must check WeChat and settle it. Every way there
+/// (a lost answer, the stuck-send sweep, an undocumented status, a job WeChat no
+/// longer knows) sets the flag before failing, some in this transaction after `head`
+/// was read, so the flag is read back. Counted before the commit: a commit that
+/// fails and is retried counts twice, which an alert on "any" does not mind.
+async fn count_failed_outcome_unknown(
+    tx: &mut Transaction<'_, Postgres>,
+    head: &ArticleRow,
+) -> Result<(), AppError> {
+    if store::get(&mut **tx, head.id)
+        .await?
+        .is_some_and(|row| row.send_outcome_unknown)
+    {
+        metrics::counter!(
+            "content_send_outcome_unknown_total",
+            "account" => head.account.clone(),
+            "channel" => head.channel.clone()
+        )
+        .increment(1);
+    }
+    Ok(())
 }
 
 /// A verdict's URLs for a log line: `idx=url` by place.

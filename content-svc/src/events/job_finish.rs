@@ -143,7 +143,14 @@ fn dropped(account: &str, job: Job<'_>, outcome: &Outcome) {
         Job::Publish(id) => ("freepublish", id),
         Job::Mass(id) => ("mass_send", id),
     };
-    metrics::counter!("content_job_finish_unrecorded_total", "channel" => channel).increment(1);
+    // By account too: a job no article holds is another tool's (or someone's)
+    // publishing with that account's credentials, or one of its lost sends.
+    metrics::counter!(
+        "content_job_finish_unrecorded_total",
+        "account" => account.to_owned(),
+        "channel" => channel
+    )
+    .increment(1);
     match outcome {
         Outcome::Published {
             urls, msg_data_id, ..

@@ -40,7 +40,12 @@ async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
 
 /// The `/metrics` text of the admin port.
 async fn metrics(stack: &Stack) -> String {
-    reqwest::get(format!("http://127.0.0.1:{}/metrics", stack.app.admin_port))
+    metrics_on(stack.app.admin_port).await
+}
+
+/// The `/metrics` text of the admin port `port`.
+pub(crate) async fn metrics_on(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .expect("admin port answers")
         .text()
@@ -153,9 +158,14 @@ async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
 /// Waits until the `/metrics` text has a line starting with `series` whose value
 /// is at least 1.
 async fn counted(stack: &Stack, series: &str) {
+    counted_on(stack.app.admin_port, series).await;
+}
+
+/// As [`counted`], on the admin port `port`.
+pub(crate) async fn counted_on(port: u16, series: &str) {
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let text = metrics(stack).await;
+            let text = metrics_on(port).await;
             let found = text.lines().any(|l| {
                 l.starts_with(series)
                     && l.rsplit(' ')
@@ -274,6 +284,11 @@ async fn a_free_publication_wechat_refused_whose_callback_was_lost_fails_with_we
             .await
             .expect("read");
     assert!(!unknown);
+    let text = metrics(&stack).await;
+    assert!(
+        !text.contains("content_send_outcome_unknown_total"),
+        "a failure WeChat explained is no outcome unknown:\n{text}"
+    );
     stack.app.stop().await;
 }
 
@@ -622,7 +637,7 @@ async fn a_publishjobfinish_for_a_job_never_recorded_is_counted_when_dropped() {
     applied(&stack, &event_id).await;
     counted(
         &stack,
-        "content_job_finish_unrecorded_total{channel=\"freepublish\"}",
+        "content_job_finish_unrecorded_total{account=\"demo\",channel=\"freepublish\"}",
     )
     .await;
     stack.app.stop().await;
@@ -776,6 +791,12 @@ async fn a_publishjobfinish_with_an_undocumented_status_fails_its_article_with_i
     assert_eq!(row.state, pb::ArticleState::Failed as i32);
     assert!(row.send_outcome_unknown);
     assert!(row.failure.contains("publish_status 9"), "{}", row.failure);
+    // What the alert GovwxSendOutcomeUnknown reads.
+    counted(
+        &stack,
+        "content_send_outcome_unknown_total{account=\"demo\",channel=\"freepublish\"}",
+    )
+    .await;
     stack.app.stop().await;
 }
 

@@ -238,6 +238,13 @@ async fn the_scheduler_fails_an_article_left_publishing_longer_than_publishing_s
         .await
         .unwrap();
     assert_eq!(state, "failed");
+    // Flagged in the sweep's own transaction, after the row was read: counted all
+    // the same (what the alert GovwxSendOutcomeUnknown reads).
+    crate::reconcile::counted_on(
+        app.admin_port,
+        "content_send_outcome_unknown_total{account=\"demo\",channel=\"",
+    )
+    .await;
     app.stop().await;
 }
 
