@@ -8,10 +8,12 @@
 //!
 //! It also warns about unanswered tickets whose citizen's 48-hour window is about to
 //! close ([`warn_closing_windows`]; the window is not a deadline), deletes directory
-//! answers past their use ([`prune_directory_answers`]), removes citizens' data past
+//! answers and decided replies past their use ([`prune_directory_answers`],
+//! [`prune_decided_replies`]), removes citizens' data past
 //! its retention ([`retain`]) and gives up answers and missed replies a stopped
 //! replica left `sending` ([`give_up_stale_sends`], [`give_up_stale_missed_replies`]).
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -165,14 +167,44 @@ pub async fn warn_closing_windows(db: &PgPool, now: DateTime<Utc>) -> Result<usi
 /// serves, so a follow-up delivered late (a consumer backlog) still finds it.
 pub const DIRECTORY_ANSWER_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
-/// Directory answers deleted per sweep; the rest wait for the next one.
-const PRUNE_BATCH: i64 = 1000;
+/// Rows deleted per statement when pruning directory answers and decided replies.
+/// A sweep deletes batch after batch while they come back full: one batch a sweep
+/// (33 rows/s at the 30 s default) fell behind the consumer's thousands of rows a
+/// second, keeping citizens' texts past their retention. Each batch is its own
+/// statement, so no transaction or lock outlives a thousand rows.
+pub const PRUNE_BATCH: i64 = 1000;
 
-/// Deletes directory answers older than [`DIRECTORY_ANSWER_RETENTION`] at `now`
-/// (idempotent, so every replica may run it). Returns how many were deleted.
-#[tracing::instrument(skip(db))]
-pub async fn prune_directory_answers(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    directory::prune_answers(db, now - DIRECTORY_ANSWER_RETENTION, PRUNE_BATCH).await
+/// Runs `batch` (one statement deleting up to [`PRUNE_BATCH`] rows) until a batch
+/// comes back short, or until the drain begins, so a long backlog does not hold up
+/// shutdown; the next sweep of a replica still running takes the rest. Returns how
+/// many rows were deleted.
+async fn prune_in_batches<F, B>(drain: &Drain, mut batch: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> B,
+    B: Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut deleted = 0;
+    loop {
+        let done = batch().await?;
+        deleted += done;
+        // Short: nothing older is left (or another replica is taking it).
+        if done < PRUNE_BATCH as u64 || drain.is_stopping() {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Deletes directory answers older than [`DIRECTORY_ANSWER_RETENTION`] at `now`,
+/// in batches until none is left or the drain begins (idempotent, so every replica
+/// may run it). Returns how many were deleted.
+#[tracing::instrument(skip(db, drain))]
+pub async fn prune_directory_answers(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    drain: &Drain,
+) -> Result<u64, sqlx::Error> {
+    let before = now - DIRECTORY_ANSWER_RETENTION;
+    prune_in_batches(drain, || directory::prune_answers(db, before, PRUNE_BATCH)).await
 }
 
 /// How long the reply decided for each callback is kept (`store::decided_replies`):
@@ -181,11 +213,20 @@ pub async fn prune_directory_answers(db: &PgPool, now: DateTime<Utc>) -> Result<
 /// either consumer, and the stream keeps markers a day.
 pub const DECIDED_REPLY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
-/// Deletes decided replies older than [`DECIDED_REPLY_RETENTION`] at `now` (idempotent,
-/// every replica may run it). Returns how many were deleted.
-#[tracing::instrument(skip(db))]
-pub async fn prune_decided_replies(db: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    crate::store::decided_replies::prune(db, now - DECIDED_REPLY_RETENTION, PRUNE_BATCH).await
+/// Deletes decided replies older than [`DECIDED_REPLY_RETENTION`] at `now`, in
+/// batches until none is left or the drain begins (idempotent, every replica may run
+/// it). Returns how many were deleted.
+#[tracing::instrument(skip(db, drain))]
+pub async fn prune_decided_replies(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    drain: &Drain,
+) -> Result<u64, sqlx::Error> {
+    let before = now - DECIDED_REPLY_RETENTION;
+    prune_in_batches(drain, || {
+        crate::store::decided_replies::prune(db, before, PRUNE_BATCH)
+    })
+    .await
 }
 
 /// Gives up the missed replies (`store::decided_replies`) left `sending` for longer
@@ -310,10 +351,10 @@ pub async fn run(
         if let Err(error) = warn_closing_windows(&db, Utc::now()).await {
             tracing::warn!(%error, "closing windows not checked; retrying next interval");
         }
-        if let Err(error) = prune_directory_answers(&db, Utc::now()).await {
+        if let Err(error) = prune_directory_answers(&db, Utc::now(), &drain).await {
             tracing::warn!(%error, "old directory answers not pruned; retrying next interval");
         }
-        if let Err(error) = prune_decided_replies(&db, Utc::now()).await {
+        if let Err(error) = prune_decided_replies(&db, Utc::now(), &drain).await {
             tracing::warn!(%error, "old decided replies not pruned; retrying next interval");
         }
         if let Err(error) = retain(&db, Utc::now(), &retention).await {

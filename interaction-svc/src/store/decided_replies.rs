@@ -129,7 +129,9 @@ pub async fn fail_stale(db: &PgPool, before: DateTime<Utc>) -> Result<u64, sqlx:
     Ok(done.rows_affected())
 }
 
-/// Deletes up to `limit` replies decided before `before`. Returns how many.
+/// Deletes up to `limit` replies decided before `before`, in one statement of its own
+/// (the sweeper repeats it while batches come back full, `jobs::sweeper::PRUNE_BATCH`).
+/// Returns how many.
 pub async fn prune(db: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "DELETE FROM decided_replies WHERE event_id IN (

@@ -330,7 +330,8 @@ pub async fn consume_answer(
 
 /// Deletes up to `limit` directory answers given before `before` (they serve a
 /// follow-up within minutes, `domain::directory::FOLLOW_UP_WINDOW`; kept beyond
-/// that they are only the citizen's data). Returns how many were deleted.
+/// that they are only the citizen's data), in one statement (the sweeper repeats it
+/// while batches come back full). Returns how many were deleted.
 pub async fn prune_answers(
     db: impl PgExecutor<'_>,
     before: DateTime<Utc>,

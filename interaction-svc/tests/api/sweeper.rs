@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use interaction_svc::domain::DeadlinePolicy;
-use interaction_svc::jobs::sweeper::{prune_directory_answers, sweep_once, warn_closing_windows};
+use interaction_svc::jobs::sweeper::{
+    DECIDED_REPLY_RETENTION, DIRECTORY_ANSWER_RETENTION, PRUNE_BATCH, prune_decided_replies,
+    prune_directory_answers, sweep_once, warn_closing_windows,
+};
+use platform::shutdown::Drain;
 use prost::Message as _;
 use proto::events::v1::{TicketChangeKind, TicketChanged, TicketDeadline};
 use proto::interaction::v1::{
@@ -304,12 +308,122 @@ async fn directory_answers_past_their_use_are_pruned() {
         .await
         .unwrap();
     }
-    prune_directory_answers(&app.db, Utc::now()).await.unwrap();
+    prune_directory_answers(&app.db, Utc::now(), &Drain::new())
+        .await
+        .unwrap();
     let left: Vec<String> = sqlx::query_scalar("SELECT openid FROM directory_answers")
         .fetch_all(&app.db)
         .await
         .unwrap();
     assert_eq!(left, ["o-fresh"]);
+}
+
+impl TestApp {
+    /// Inserts `n` decided replies of openids `o-{name}-{i}`, decided `hours_ago`.
+    async fn insert_decided_replies(&self, name: &str, n: i64, hours_ago: i32) {
+        sqlx::query(
+            "INSERT INTO decided_replies (event_id, account, openid, reply, decided_at)
+             SELECT $1::text || ':' || i, $2, 'o-' || $1::text || '-' || i,
+                    convert_to('已收到，已转交交通运输局办理', 'UTF8'),
+                    now() - make_interval(hours => $4)
+               FROM generate_series(1, $3::bigint) AS i",
+        )
+        .bind(name)
+        .bind(ACCOUNT)
+        .bind(n)
+        .bind(hours_ago)
+        .execute(&self.db)
+        .await
+        .unwrap();
+    }
+
+    /// Inserts `n` directory answers of openids `o-{name}-{i}`, given `hours_ago`.
+    async fn insert_directory_answers(&self, name: &str, n: i64, hours_ago: i32) {
+        sqlx::query(
+            "INSERT INTO directory_answers
+                 (account, openid, event_id, service_id, service_name, msg_type, body, answered_at)
+             SELECT $1, 'o-' || $2::text || '-' || i, 'e-' || i, $3, '公积金提取', 'news', '{}',
+                    now() - make_interval(hours => $5)
+               FROM generate_series(1, $4::bigint) AS i",
+        )
+        .bind(ACCOUNT)
+        .bind(name)
+        .bind(uuid::Uuid::now_v7())
+        .bind(n)
+        .bind(hours_ago)
+        .execute(&self.db)
+        .await
+        .unwrap();
+    }
+
+    async fn openids_in(&self, table: &str) -> Vec<String> {
+        sqlx::query_scalar(&format!("SELECT openid FROM {table} ORDER BY openid"))
+            .fetch_all(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// More than two batches expired at once (a busy spell): one sweep deletes them all,
+/// not one batch a sweep (33 rows/s, behind a consumer writing thousands a second).
+/// The sweep runs 23 hours on, so rows decided 2 hours ago are past their day and
+/// rows decided now are not; the service's own sweeper, on the real clock, takes none.
+#[tokio::test]
+async fn decided_replies_past_their_day_are_all_pruned_by_one_sweep_however_many() {
+    let app = spawn_app().await;
+    let expired = 2 * PRUNE_BATCH + 1;
+    app.insert_decided_replies("old", expired, 2).await;
+    app.insert_decided_replies("fresh", 2, 0).await;
+
+    let later = Utc::now() + DECIDED_REPLY_RETENTION - Duration::hours(1);
+    let deleted = prune_decided_replies(&app.db, later, &Drain::new())
+        .await
+        .unwrap();
+
+    assert_eq!(deleted, expired as u64);
+    assert_eq!(
+        app.openids_in("decided_replies").await,
+        ["o-fresh-1", "o-fresh-2"]
+    );
+}
+
+#[tokio::test]
+async fn directory_answers_past_their_use_are_all_pruned_by_one_sweep_however_many() {
+    let app = spawn_app().await;
+    let expired = 2 * PRUNE_BATCH + 1;
+    app.insert_directory_answers("old", expired, 2).await;
+    app.insert_directory_answers("fresh", 2, 0).await;
+
+    let later = Utc::now() + DIRECTORY_ANSWER_RETENTION - Duration::hours(1);
+    let deleted = prune_directory_answers(&app.db, later, &Drain::new())
+        .await
+        .unwrap();
+
+    assert_eq!(deleted, expired as u64);
+    assert_eq!(
+        app.openids_in("directory_answers").await,
+        ["o-fresh-1", "o-fresh-2"]
+    );
+}
+
+/// Once the drain has begun, a prune finishes the batch it is on and stops, so a
+/// long backlog does not hold up shutdown; the rest waits for a running replica.
+#[tokio::test]
+async fn a_prune_of_decided_replies_stops_between_batches_once_the_drain_begins() {
+    let app = spawn_app().await;
+    app.insert_decided_replies("old", 2 * PRUNE_BATCH + 1, 2)
+        .await;
+    let drain = Drain::new();
+    drain.begin();
+
+    let later = Utc::now() + DECIDED_REPLY_RETENTION - Duration::hours(1);
+    let deleted = prune_decided_replies(&app.db, later, &drain).await.unwrap();
+
+    assert_eq!(deleted, PRUNE_BATCH as u64);
+    assert_eq!(
+        app.count("SELECT count(*) FROM decided_replies").await,
+        PRUNE_BATCH + 1
+    );
 }
 
 /// WatchQueue tells the supervision office (督办) of every overdue ticket; it opens
