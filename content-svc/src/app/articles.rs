@@ -1363,16 +1363,48 @@ impl Articles {
                 self.retry_at(&row, limited.next_at, &limited.to_string(), false)
                     .await
             }
-            // An earlier attempt went out though its answer was lost (the retry's
-            // `clientmsgid` told): published, with WeChat's job id and counts unknown,
-            // and the quota it used kept.
-            Err(SendError::AlreadySent { msg_id }) => {
-                // The earlier send's job id, recorded as a send's is: its
-                // MASSSENDJOBFINISH and a retraction (message/mass/delete) need it.
-                if let Some(msg_id) = msg_id.as_deref() {
-                    store::set_job(&self.db, id, None, None, Some(msg_id), None).await?;
-                }
-                tracing::warn!(article = %id, "mass send already taken by wechat in an earlier attempt; recorded as published");
+            // WeChat already took a send under this `clientmsgid` (the retry's 45065)
+            // and names its job: an attempt whose answer was lost, or the send of
+            // unknown outcome a publisher confirmed sending again. Taken is not sent:
+            // that job may yet fail (WeChat's review), so it is recorded as this
+            // send's job and the article stays `publishing` for its verdict, the
+            // MASSSENDJOBFINISH (redelivered: it found no article before) or the
+            // reconciliation's `message/mass/get`, as for any send handed over.
+            Err(SendError::AlreadySent {
+                msg_id: Some(msg_id),
+            }) => {
+                let mut tx = self.db.begin().await?;
+                store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
+                store::audit(
+                    &mut tx,
+                    &Audit {
+                        article_id: id,
+                        action: "already_sent",
+                        from: ArticleState::Publishing,
+                        to: ArticleState::Publishing,
+                        actor: WECHAT.0,
+                        role: WECHAT.1,
+                        version: row.version,
+                        stage: None,
+                        comment: &format!(
+                            "WeChat already has this send from an earlier attempt (its \
+                             clientmsgid refused as used, 45065): job {msg_id}, whose \
+                             verdict decides whether it went out"
+                        ),
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                tracing::warn!(article = %id, %msg_id, "mass send already taken by wechat in an earlier attempt; waiting for that job's verdict");
+                Ok(())
+            }
+            // Taken by an earlier attempt whose answer was lost, WeChat's answer not
+            // naming the job: no verdict can be asked for or matched, so it is
+            // published, its job id, URLs and counts unknown, and the quota it used
+            // kept (should WeChat fail that job, its MASSSENDJOBFINISH is dropped as a
+            // job no article holds, a warn line and GovwxJobFinishUnrecorded).
+            Err(SendError::AlreadySent { msg_id: None }) => {
+                tracing::warn!(article = %id, "mass send already taken by wechat in an earlier attempt, its job not named; recorded as published");
                 let event_id = Uuid::now_v7().to_string();
                 self.finish(id, Outcome::AlreadySent, &event_id, WECHAT)
                     .await
@@ -1813,6 +1845,44 @@ impl Articles {
             // Nothing of this send reached anybody (an attempt whose answer was
             // lost would have taken this clientmsgid and left no job to fail).
             store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
+        }
+        // WeChat's verdict that the job of a mass send already failed as outcome
+        // unknown failed: nobody got it after all. Its clientmsgid moves on, or a
+        // confirmed send again would meet 45065 under this failed job, and the flag
+        // goes (no confirmation needed); the state stays `failed`, with a trail row.
+        if let (Job::Mass(msg_id), Outcome::Failed(reason)) = (job, &outcome)
+            && row.state() == ArticleState::Failed
+            && row.send_outcome_unknown
+        {
+            store::next_send_generation(tx, row.id).await?;
+            store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
+            store::audit(
+                tx,
+                &Audit {
+                    article_id: row.id,
+                    action: "wechat_verdict",
+                    from: ArticleState::Failed,
+                    to: ArticleState::Failed,
+                    actor: WECHAT.0,
+                    role: WECHAT.1,
+                    version: row.version,
+                    stage: None,
+                    comment: &format!(
+                        "WeChat's verdict came after the send failed as outcome unknown: \
+                         job {msg_id} failed ({reason}), so nobody got it; it may be \
+                         published again without confirming a possible duplicate"
+                    ),
+                },
+            )
+            .await?;
+            tracing::warn!(
+                article = %row.id,
+                %msg_id,
+                %reason,
+                "wechat failed the job of a mass send failed as outcome unknown; its \
+                 clientmsgid moves on and a send again needs no confirmation"
+            );
+            return Ok(Some(false));
         }
         if matches!(outcome, Outcome::Unknown(_)) && row.state() == ArticleState::Publishing {
             // WeChat may have it: a send again needs the publisher's confirmation,

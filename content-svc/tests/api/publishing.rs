@@ -805,8 +805,19 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
         .into_inner();
     let article = detail.article.expect("article");
     assert_eq!(article.state, pb::ArticleState::Published as i32);
-    let last = detail.audit.last().expect("audit");
-    assert!(last.comment.contains("earlier attempt"), "{}", last.comment);
+    // WeChat's answer named the job it took: recorded as this send's, and its
+    // verdict (the job-finish callback, which found no article before) published it.
+    let taken = detail
+        .audit
+        .iter()
+        .find(|row| row.action == "already_sent")
+        .expect("audited: already sent");
+    assert!(
+        taken.comment.contains("earlier attempt"),
+        "{}",
+        taken.comment
+    );
+    assert_eq!(detail.audit.last().expect("audit").action, "confirm");
     // Its outcome is known now: no confirmation asked of anyone any more.
     assert!(!article.send_outcome_unknown);
     // The quota it used stays used.

@@ -17,6 +17,7 @@ use crate::scheduler::{in_publishing, replica, replica_of};
 
 const FREEPUBLISH_GET: &str = "/cgi-bin/freepublish/get";
 const MASS_GET: &str = "/cgi-bin/message/mass/get";
+const SENDALL: &str = "/cgi-bin/message/mass/sendall";
 
 /// The stack with WeChat's job-finish callbacks lost, asking WeChat after a second.
 async fn callbacks_lost(kind: AccountKind) -> Stack {
@@ -1030,5 +1031,150 @@ async fn a_published_verdict_for_another_shape_of_message_than_the_one_failed_as
     assert_eq!(row.state, pb::ArticleState::Failed as i32);
     assert!(row.send_outcome_unknown, "still for a publisher to settle");
     assert!(hall_articles(&stack, "停水").await.is_empty());
+    stack.app.stop().await;
+}
+
+/// A lone mass send (the service's own reconciliation waiting ten minutes, so only
+/// callbacks speak) failed as outcome unknown by a MASSSENDJOBFINISH with a Status
+/// WeChat has not documented: the stack, the article, its msg_id and its
+/// send_generation.
+async fn mass_failed_as_outcome_unknown() -> (Stack, String, String, Option<String>) {
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let msg_id = column(&stack, &id, "mass_msg_id")
+        .await
+        .expect("msg_id recorded");
+    let generation = column(&stack, &id, "send_generation").await;
+    let mut failed = stack.watch("failed").await;
+    let unknown = mass_job_finish_with(&msg_id, "send pending", "https://mp.weixin.qq.com/s/x");
+    stack
+        .deliver_inbound("demo.event.masssendjobfinish", &unknown)
+        .await;
+    assert_eq!(next_event(&mut failed).await.article_id, id);
+    (stack, id, msg_id, generation)
+}
+
+/// Delivers WeChat's real MASSSENDJOBFINISH for `msg_id` with `Status` `status`
+/// (after one of undocumented status) and waits until it is applied.
+async fn deliver_real_mass_verdict(stack: &Stack, msg_id: &str, status: &str) {
+    let mut verdict = mass_job_finish_with(msg_id, status, "https://mp.weixin.qq.com/s/x");
+    let event_id = format!("demo:mphelper:{msg_id}:real");
+    verdict.header.as_mut().expect("header").event_id = event_id.clone();
+    stack
+        .deliver_inbound("demo.event.masssendjobfinish", &verdict)
+        .await;
+    applied(stack, &event_id).await;
+}
+
+#[tokio::test]
+async fn a_late_send_fail_for_a_mass_send_failed_as_outcome_unknown_moves_its_key_on_and_clears_the_flag()
+ {
+    let (stack, id, msg_id, generation) = mass_failed_as_outcome_unknown().await;
+
+    deliver_real_mass_verdict(&stack, &msg_id, "send fail").await;
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(!row.send_outcome_unknown, "WeChat says nobody got it");
+    assert_ne!(
+        column(&stack, &id, "send_generation").await,
+        generation,
+        "WeChat said the job failed: its clientmsgid is spent"
+    );
+    let last = article.audit.last().expect("audit");
+    assert_eq!(last.action, "wechat_verdict");
+    assert!(last.comment.contains(&msg_id), "{}", last.comment);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_send_again_after_wechats_late_send_fail_goes_out_under_a_new_key_not_recorded_as_that_job()
+ {
+    let (stack, id, msg_id, _) = mass_failed_as_outcome_unknown().await;
+    let mut client = stack.app.client.clone();
+    deliver_real_mass_verdict(&stack, &msg_id, "send fail").await;
+
+    // The publisher sends it again (WeChat said nobody got it).
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent again, no confirmation needed");
+    let sends = stack.mock.state().calls_to(SENDALL);
+    let errcodes: Vec<i64> = sends.iter().map(|call| call.errcode).collect();
+    // Under the spent key WeChat would refuse it (45066, then 45065 and the failed
+    // job recorded as this send's).
+    assert_eq!(errcodes, [0, 0], "{sends:#?}");
+    let key = |i: usize| sends[i].body.as_ref().expect("body")["clientmsgid"].clone();
+    assert_ne!(key(0), key(1));
+    let again = column(&stack, &id, "mass_msg_id")
+        .await
+        .expect("the new send's msg_id");
+    assert_ne!(again, msg_id);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn wechats_send_fail_for_a_mass_send_whose_retry_met_45065_fails_it() {
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    stack.wechat_loses_answer(SENDALL);
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried");
+    let generation = column(&stack, &id, "send_generation").await;
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&stack.app.db)
+        .await
+        .expect("retry due");
+    // The retry meets 45065, which names the job WeChat took: recorded as this
+    // send's, left in publishing for its verdict.
+    let msg_id = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(msg_id) = column(&stack, &id, "mass_msg_id").await {
+                return msg_id;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the earlier send's msg_id, from 45065");
+    let errcodes: Vec<i64> = stack
+        .mock
+        .state()
+        .calls_to(SENDALL)
+        .iter()
+        .map(|call| call.errcode)
+        .collect();
+    assert_eq!(errcodes, [0, 45065]);
+    assert_eq!(
+        column(&stack, &id, "state").await.as_deref(),
+        Some("publishing"),
+        "taken by WeChat is not sent"
+    );
+
+    // WeChat's review refuses that job.
+    let mut failed = stack.watch("failed").await;
+    deliver_real_mass_verdict(&stack, &msg_id, "err(20013)").await;
+    assert_eq!(next_event(&mut failed).await.article_id, id);
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(!row.send_outcome_unknown, "WeChat says nobody got it");
+    assert_ne!(column(&stack, &id, "send_generation").await, generation);
     stack.app.stop().await;
 }
