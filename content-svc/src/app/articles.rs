@@ -1205,6 +1205,9 @@ impl Articles {
             });
         }
         let total = members.len();
+        let head_unknown = members
+            .first()
+            .is_some_and(|h| h.message_position == Some(1) && h.send_outcome_unknown);
         messages::take_out(tx, row.id).await?;
         audit_in_place(
             tx,
@@ -1217,6 +1220,12 @@ impl Articles {
             ),
         )
         .await?;
+        if head_unknown && row.message_position != Some(1) {
+            // The flag is read on the headline, but WeChat may have the whole message,
+            // this article among it: sent again alone (its own clientmsgid, or a new
+            // free publication), it needs the same confirmation.
+            store::set_send_outcome_unknown(&mut **tx, row.id, true).await?;
+        }
         let rest: Vec<ArticleRow> = members.into_iter().filter(|m| m.id != row.id).collect();
         if rest.is_empty() {
             messages::delete(tx, message).await?;
@@ -1953,8 +1962,43 @@ impl Articles {
                      but the message changed since it went out; left for a publisher to \
                      settle (RecordPublished)"
                 );
+                note_unrecorded_verdict(
+                    tx,
+                    head,
+                    urls,
+                    "the message changed since it went out (an article was returned): \
+                     left for a publisher to settle (RecordPublished)",
+                )
+                .await?;
                 settles_unknown = false;
             }
+        }
+        // WeChat says the send went out, but its article left it since (returned for
+        // revision: a draft, or further on its way again) or was failed for a known
+        // reason: the verdict moves nothing, but whoever sends it again must know it
+        // reached followers, so it is not dropped at info level.
+        if let Outcome::Published { urls, .. } = &outcome
+            && !settles_unknown
+            && !matches!(
+                head.state(),
+                ArticleState::Publishing | ArticleState::Published | ArticleState::Failed
+            )
+        {
+            tracing::warn!(
+                article = %head.id,
+                state = head.state().as_str(),
+                urls = %log_urls(urls),
+                "wechat published a send whose article has left it since (returned for \
+                 revision); not recorded as published, for a publisher to know it went out"
+            );
+            note_unrecorded_verdict(
+                tx,
+                head,
+                urls,
+                "the article has left that send since (returned for revision): not \
+                 recorded as published; sending it again reaches followers a second time",
+            )
+            .await?;
         }
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
             tracing::warn!(
@@ -2264,6 +2308,37 @@ async fn count_failed_outcome_unknown(
         )
         .increment(1);
     }
+    Ok(())
+}
+
+/// Writes in `row`'s trail (no transition) that WeChat said its send went out, at
+/// `urls`, though the verdict is not recorded as a publication, and `why`.
+async fn note_unrecorded_verdict(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &ArticleRow,
+    urls: &[(u32, String)],
+    why: &str,
+) -> Result<(), AppError> {
+    let urls = if urls.is_empty() {
+        "no URLs given".to_owned()
+    } else {
+        log_urls(urls)
+    };
+    store::audit(
+        tx,
+        &Audit {
+            article_id: row.id,
+            action: "wechat_verdict",
+            from: row.state(),
+            to: row.state(),
+            actor: WECHAT.0,
+            role: WECHAT.1,
+            version: row.version,
+            stage: None,
+            comment: &format!("WeChat's verdict: the send went out ({urls}); {why}"),
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -1178,3 +1178,44 @@ async fn wechats_send_fail_for_a_mass_send_whose_retry_met_45065_fails_it() {
     assert_ne!(column(&stack, &id, "send_generation").await, generation);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_published_verdict_for_an_article_returned_since_its_send_failed_as_outcome_unknown_is_kept_in_its_trail()
+ {
+    let (stack, id, publish_id) = failed_as_outcome_unknown().await;
+    let mut client = stack.app.client.clone();
+    client
+        .return_for_revision(by(
+            pb::ReturnForRevisionRequest {
+                id: id.clone(),
+                reason: "标题有误".into(),
+                version: 0,
+            },
+            crate::helpers::REVIEWER_KEY,
+            "zhao",
+        ))
+        .await
+        .expect("the failed article returned");
+
+    // WeChat's real verdict: it went out after all.
+    let url = format!("https://mp.weixin.qq.com/s/real-{publish_id}");
+    let mut verdict = publish_job_finish(&publish_id, &url);
+    let event_id = format!("demo:mphelper:{publish_id}:real");
+    verdict.header.as_mut().expect("header").event_id = event_id.clone();
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &verdict)
+        .await;
+    applied(&stack, &event_id).await;
+
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Draft as i32, "being revised");
+    assert!(
+        row.send_outcome_unknown,
+        "it went out: a send again is confirmed"
+    );
+    let last = article.audit.last().expect("audit");
+    assert_eq!(last.action, "wechat_verdict");
+    assert!(last.comment.contains(&url), "{}", last.comment);
+    stack.app.stop().await;
+}

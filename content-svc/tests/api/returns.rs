@@ -417,3 +417,67 @@ async fn a_headline_returned_after_a_send_of_unknown_outcome_leaves_the_next_one
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_member_returned_from_a_message_whose_send_outcome_is_unknown_needs_confirmation_to_go_out_alone()
+ {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
+    client
+        .compose_message(by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: String::new(),
+                article_ids: vec![water.clone(), power.clone()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed");
+    // The send cut off mid-way: the stuck-send sweep fails the message, its outcome
+    // unknown (WeChat may have the whole message).
+    let mut failed = stack.watch("failed").await;
+    sqlx::query(
+        "UPDATE articles SET state = 'publishing', updated_at = now() - interval '1 hour'
+          WHERE id = ANY($1::uuid[])",
+    )
+    .bind(vec![water.clone(), power.clone()])
+    .execute(&stack.app.db)
+    .await
+    .expect("arranged");
+    let event = next_event(&mut failed).await;
+    assert!(
+        event.reason.contains("outcome is unknown"),
+        "{}",
+        event.reason
+    );
+
+    // 赵 returns the member; (a shortcut for its three reviews) it is approved again.
+    client
+        .return_for_revision(by(return_for(&power, "标题有误"), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("the failed member returned");
+    sqlx::query("UPDATE articles SET state = 'approved' WHERE id = $1::uuid")
+        .bind(&power)
+        .execute(&stack.app.db)
+        .await
+        .expect("re-approved");
+    let sent = client
+        .publish_article(by(publish(&power), PUBLISHER_KEY, "chen"))
+        .await;
+    assert!(
+        sent.as_ref()
+            .is_err_and(|e| e.code() == Code::FailedPrecondition),
+        "the returned member, which may have gone out in the message, was sent again \
+         without confirm_possible_duplicate: {sent:?}; submit calls {}",
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/freepublish/submit")
+            .len()
+    );
+    stack.app.stop().await;
+}
