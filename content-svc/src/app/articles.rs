@@ -682,15 +682,16 @@ impl Articles {
         // In a message, WeChat's ids are the headline's and the article is deleted
         // by its place; a lone article is deleted whole (index 0).
         let (job, index) = match (row.message_id, row.message_position) {
-            (Some(message), Some(position)) if row.is_message_member() => {
+            (Some(message), Some(_)) if row.is_message_member() => {
                 let head = crate::store::messages::articles(&self.db, message)
                     .await?
                     .into_iter()
                     .find(|a| a.message_position == Some(1))
                     .ok_or(AppError::NotFound)?;
-                (head, position as u32)
+                // WeChat's place for it: where it was sent, not where it stands.
+                (head, sent_place(&row))
             }
-            (Some(_), Some(position)) => (row.clone(), position as u32),
+            (Some(_), Some(_)) => (row.clone(), sent_place(&row)),
             _ => (row.clone(), 0),
         };
         self.publisher.retract(&job, index).await.map_err(refusal)?;
@@ -1327,7 +1328,10 @@ impl Articles {
         }
         self.members_follow(&row, &rows[1..]).await?;
         let sent = match self.media.drafts(&rows).await {
-            Ok(drafts) => self.hand_over(&row, &drafts).await,
+            Ok(drafts) => {
+                let sent: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+                self.hand_over(&row, &sent, &drafts).await
+            }
             Err(error) => Err(error),
         };
         // The quota WeChat may have counted stays counted, even if the send is
@@ -1461,15 +1465,21 @@ impl Articles {
 
     /// Makes the draft and hands it to WeChat. The draft's media id is kept as soon
     /// as WeChat gives it, so a retry (or a publish after a failure) reuses it.
+    /// Each article's place in what is sent (`sent`, headline first) is recorded
+    /// just before the send call: WeChat's verdict, its URLs and the datacube count
+    /// from it, whatever becomes of the message later (a member returned after a send
+    /// of unknown outcome moves the others up).
     async fn hand_over(
         &self,
         row: &ArticleRow,
+        sent: &[Uuid],
         drafts: &[wechat::api::publish::DraftArticle],
     ) -> Result<publishing::Handed, SendError> {
         let media_id = self.publisher.make_draft(row, drafts).await?;
         if row.media_id.as_deref() != Some(media_id.as_str()) {
             store::set_media_id(&self.db, row.id, &media_id).await?;
         }
+        store::set_sent_positions(&self.db, sent).await?;
         self.publisher.send(row, &media_id).await
     }
 
@@ -1941,20 +1951,22 @@ impl Articles {
         let mut settles_unknown = head.state() == ArticleState::Failed
             && head.send_outcome_unknown
             && matches!(outcome, Outcome::Published { .. });
-        // Only while the message holds what went out: a member returned for revision
-        // since would shift the others onto its URL (WeChat's idx is the position it
-        // was sent at), and leave the returned one, which did go out, unflagged.
+        // Only while the message holds what went out (each article at the place it was
+        // handed over at, `sent_position`), whatever URLs the verdict carries (a
+        // MASSSENDJOBFINISH may have none): a member returned for revision since has
+        // moved the others up, and it, which did go out, is not in the message.
+        let members = match head.message_id.filter(|_| head.is_message_headline()) {
+            Some(message) => crate::store::messages::articles(&mut **tx, message)
+                .await?
+                .into_iter()
+                .filter(|m| m.message_position.is_some_and(|p| p > 1))
+                .collect(),
+            None => Vec::new(),
+        };
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
-            let mut positions = vec![1];
-            if let Some(message) = head.message_id.filter(|_| head.is_message_headline()) {
-                for member in crate::store::messages::articles(&mut **tx, message).await? {
-                    positions.extend(member.message_position.filter(|p| *p > 1).map(|p| p as u32));
-                }
-            }
-            let mut sent: Vec<u32> = urls.iter().map(|(idx, _)| *idx).collect();
-            positions.sort_unstable();
-            sent.sort_unstable();
-            if positions != sent {
+            let changed =
+                sent_place(head) != 1 || members.iter().any(|m| sent_place(m) != current_place(m));
+            if changed {
                 tracing::warn!(
                     article = %head.id,
                     urls = %log_urls(urls),
@@ -2014,7 +2026,7 @@ impl Articles {
                 tx,
                 head,
                 &outcome,
-                1,
+                sent_place(head),
                 msg_data_id,
                 settles_unknown,
                 event_id,
@@ -2024,9 +2036,9 @@ impl Articles {
         if moved && matches!(outcome, Outcome::Failed(_) | Outcome::Unknown(_)) {
             count_failed_outcome_unknown(tx, head).await?;
         }
-        let Some(message) = head.message_id.filter(|_| head.is_message_headline()) else {
+        if members.is_empty() {
             return Ok(moved);
-        };
+        }
         let msg_data_id = match &outcome {
             Outcome::Published { msg_data_id, .. } => {
                 msg_data_id.clone().or_else(|| head.msg_data_id.clone())
@@ -2037,10 +2049,23 @@ impl Articles {
             }
             Outcome::Failed(_) | Outcome::Unknown(_) => None,
         };
-        for member in crate::store::messages::articles(&mut **tx, message).await? {
-            let Some(position) = member.message_position.filter(|p| *p > 1) else {
-                continue;
-            };
+        // The URL a publisher found is the article's they record; the others' are
+        // WeChat's to show.
+        let outcome = match outcome {
+            Outcome::Recorded {
+                msg_data_id,
+                at,
+                comment,
+                ..
+            } => Outcome::Recorded {
+                url: None,
+                msg_data_id,
+                at,
+                comment,
+            },
+            other => other,
+        };
+        for member in members {
             let Some(member) = store::lock(tx, member.id).await? else {
                 continue;
             };
@@ -2048,7 +2073,7 @@ impl Articles {
                 tx,
                 &member,
                 &outcome,
-                position as u32,
+                sent_place(&member),
                 msg_data_id.as_deref(),
                 settles_unknown,
                 event_id,
@@ -2188,9 +2213,9 @@ impl Articles {
                 at,
                 comment,
             } => {
-                // The URL the publisher found is the headline's; the others' are
-                // WeChat's to show.
-                let url = url.as_deref().filter(|_| idx == 1);
+                // The URL the publisher found is the recorded article's (the others
+                // of its message are given none: finish_message).
+                let url = url.as_deref();
                 let msg_data_id = msg_data_id.as_deref().or(message_data_id);
                 store::set_outcome(tx, row.id, url, msg_data_id, None, Some(*at)).await?;
                 let mut event = event_of(row, ev::ArticleTransition::Published, by.0);
@@ -2899,8 +2924,25 @@ fn version_view(
 }
 
 /// An article's place in the message it went out in, 1-based as WeChat's `idx`
-/// and the datacube's `{msg_data_id}_{index}`: a lone article is its message's first.
+/// and the datacube's `{msg_data_id}_{index}`: the place it was handed over at
+/// (`sent_place`).
 fn message_index(row: &ArticleRow) -> u32 {
+    sent_place(row)
+}
+
+/// An article's place in the message as it was last handed to WeChat
+/// (`sent_position`, migration 0024); for a send handed over before that column,
+/// its current place.
+fn sent_place(row: &ArticleRow) -> u32 {
+    match row.sent_position {
+        Some(position) if position > 0 => position as u32,
+        _ => current_place(row),
+    }
+}
+
+/// An article's place in its message as it stands: a lone article is its
+/// message's first.
+fn current_place(row: &ArticleRow) -> u32 {
     match (row.message_id, row.message_position) {
         (Some(_), Some(position)) if position > 0 => position as u32,
         _ => 1,

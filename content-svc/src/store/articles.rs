@@ -53,6 +53,9 @@ pub struct ArticleRow {
     /// Whether its last send may have reached followers unbeknown (migration 0018):
     /// a send again then needs the publisher's confirmation.
     pub send_outcome_unknown: bool,
+    /// Its place in the message as it was last handed to WeChat (migration 0024;
+    /// 1 for a lone article): WeChat's `idx` for it, whatever the message became.
+    pub sent_position: Option<i16>,
 }
 
 impl ArticleRow {
@@ -93,7 +96,8 @@ pub(crate) const COLUMNS: &str =
     digest, body, cover_media_id, source_url, column_name, open_comment, only_fans_can_comment,
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
     mass_msg_id, msg_data_id, url, failure, published_at, updated_at, created_at, correction_of,
-    cover_image_id, message_id, message_position, send_generation, send_outcome_unknown";
+    cover_image_id, message_id, message_position, send_generation, send_outcome_unknown,
+    sent_position";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -362,7 +366,8 @@ pub async fn reset_attempts(
 /// Forgets the WeChat job of an earlier send (the draft stays, for reuse).
 pub async fn forget_job(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE articles SET publish_id = NULL, mass_msg_id = NULL, msg_data_id = NULL WHERE id = $1",
+        "UPDATE articles SET publish_id = NULL, mass_msg_id = NULL, msg_data_id = NULL,
+            sent_position = NULL WHERE id = $1",
     )
     .bind(id)
     .execute(&mut **tx)
@@ -391,6 +396,16 @@ pub async fn set_job(
     .bind(msg_data_id)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Records the places of `sent` (headline first) in the message about to be handed
+/// to WeChat: WeChat's `idx` of each.
+pub async fn set_sent_positions(db: impl PgExecutor<'_>, sent: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET sent_position = array_position($1, id) WHERE id = ANY($1)")
+        .bind(sent)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

@@ -1003,12 +1003,12 @@ async fn a_published_verdict_for_an_article_failed_as_outcome_unknown_records_it
 }
 
 #[tokio::test]
-async fn a_published_verdict_for_another_shape_of_message_than_the_one_failed_as_outcome_unknown_is_left_to_a_publisher()
+async fn a_published_verdict_for_a_lone_article_failed_as_outcome_unknown_settles_it_whatever_urls_it_names()
  {
     let (stack, id, publish_id) = failed_as_outcome_unknown().await;
 
-    // A verdict for two places where one article is left (as after a member was
-    // returned from a message): whose URL is whose cannot be told.
+    // A verdict naming two places for the one article sent: what went out is known
+    // (a lone article), not inferred from the URLs.
     let url = format!("https://mp.weixin.qq.com/s/real-{publish_id}");
     let mut verdict = publish_job_finish(&publish_id, &url);
     let one = format!(
@@ -1028,9 +1028,9 @@ async fn a_published_verdict_for_another_shape_of_message_than_the_one_failed_as
     applied(&stack, &event_id).await;
 
     let row = detail(&stack, &id).await.article.expect("article");
-    assert_eq!(row.state, pb::ArticleState::Failed as i32);
-    assert!(row.send_outcome_unknown, "still for a publisher to settle");
-    assert!(hall_articles(&stack, "停水").await.is_empty());
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    assert_eq!(row.url, url);
+    assert!(!row.send_outcome_unknown);
     stack.app.stop().await;
 }
 
@@ -1217,5 +1217,159 @@ async fn a_published_verdict_for_an_article_returned_since_its_send_failed_as_ou
     let last = article.audit.last().expect("audit");
     assert_eq!(last.action, "wechat_verdict");
     assert!(last.comment.contains(&url), "{}", last.comment);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_urlless_published_verdict_settles_a_lone_mass_send_failed_as_outcome_unknown() {
+    let (stack, id, msg_id, _) = mass_failed_as_outcome_unknown().await;
+
+    // WeChat's real verdict without ArticleUrlResult (as wechat-sim sends every one).
+    let mut verdict = mass_job_finish(&msg_id, "https://mp.weixin.qq.com/s/x");
+    let start = verdict
+        .raw_xml
+        .find("<ArticleUrlResult>")
+        .expect("has urls");
+    let end = verdict
+        .raw_xml
+        .find("</ArticleUrlResult>")
+        .expect("has urls")
+        + "</ArticleUrlResult>".len();
+    verdict.raw_xml.replace_range(start..end, "");
+    let event_id = format!("demo:mphelper:{msg_id}:real");
+    verdict.header.as_mut().expect("header").event_id = event_id.clone();
+    stack
+        .deliver_inbound("demo.event.masssendjobfinish", &verdict)
+        .await;
+    applied(&stack, &event_id).await;
+
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(
+        row.state,
+        pb::ArticleState::Published as i32,
+        "WeChat said it went out; still failed (send_outcome_unknown {})",
+        row.send_outcome_unknown
+    );
+    assert!(!row.send_outcome_unknown);
+    assert_eq!(
+        article.audit.last().expect("audit").action,
+        "record_published"
+    );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_changed_since_its_send_of_unknown_outcome_is_left_to_a_publisher_whose_record_announces_the_places_it_went_out_at()
+ {
+    // The service's own reconciliation waits ten minutes: only callbacks speak.
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
+    let gas = stack.approved("停气通知", pb::Channel::Freepublish).await;
+    client
+        .compose_message(by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: String::new(),
+                article_ids: vec![water.clone(), power.clone(), gas.clone()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed");
+    client
+        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let publish_id = column(&stack, &water, "publish_id")
+        .await
+        .expect("publish_id recorded");
+    let mut failed = stack.watch("failed").await;
+    let unknown = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &unknown)
+        .await;
+    assert_eq!(next_event(&mut failed).await.article_id, water);
+
+    // The second article is returned for revision: the third moves up to place 2.
+    client
+        .return_for_revision(by(
+            pb::ReturnForRevisionRequest {
+                id: power.clone(),
+                reason: "标题有误".into(),
+                version: 0,
+            },
+            crate::helpers::REVIEWER_KEY,
+            "zhao",
+        ))
+        .await
+        .expect("the failed member returned");
+    assert_eq!(
+        column(&stack, &gas, "message_position").await.as_deref(),
+        Some("2")
+    );
+
+    // WeChat's verdict: all three went out. The message is not what went out.
+    let url = |i: u32| format!("https://mp.weixin.qq.com/s/real-{publish_id}-{i}");
+    let mut verdict = publish_job_finish(&publish_id, &url(1));
+    let one = format!(
+        "<count>1</count><item><idx>1</idx><article_url><![CDATA[{}]]></article_url></item>",
+        url(1)
+    );
+    let three: String = (1..=3)
+        .map(|i| {
+            format!(
+                "<item><idx>{i}</idx><article_url><![CDATA[{}]]></article_url></item>",
+                url(i)
+            )
+        })
+        .collect();
+    assert!(verdict.raw_xml.contains(&one));
+    verdict.raw_xml = verdict
+        .raw_xml
+        .replace(&one, &format!("<count>3</count>{three}"));
+    let event_id = format!("demo:mphelper:{publish_id}:real");
+    verdict.header.as_mut().expect("header").event_id = event_id.clone();
+    stack
+        .deliver_inbound("demo.event.publishjobfinish", &verdict)
+        .await;
+    applied(&stack, &event_id).await;
+    let article = detail(&stack, &water).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "for a publisher to settle");
+    let noted = article.audit.last().expect("audit");
+    assert_eq!(noted.action, "wechat_verdict");
+    assert!(noted.comment.contains(&url(3)), "{}", noted.comment);
+
+    // The publisher records it: each article is announced at the place WeChat
+    // (and its datacube) gives it, the third article at 3.
+    let mut published = stack.watch("published").await;
+    client
+        .record_published(by(
+            pb::RecordPublishedRequest {
+                id: water.clone(),
+                url: url(1),
+                comment: String::new(),
+                msg_data_id: String::new(),
+                published_at: None,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recorded");
+    let mut places = Vec::new();
+    for _ in 0..2 {
+        let event = next_event(&mut published).await;
+        places.push((event.article_id, event.message_index, event.headline));
+    }
+    places.sort();
+    let mut expected = vec![(water.clone(), 1, true), (gas.clone(), 3, false)];
+    expected.sort();
+    assert_eq!(places, expected);
     stack.app.stop().await;
 }
