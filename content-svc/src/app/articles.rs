@@ -1722,10 +1722,9 @@ impl Articles {
     /// Gives back the leases of jobs taken but not asked about (the drain began).
     /// Best effort: a lease not given back only delays its job by a period.
     async fn release_leases(&self, jobs: &[store::Unsettled]) {
-        let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
-        if let Err(error) = store::release_unsettled(&self.db, &ids).await {
+        if let Err(error) = store::release_unsettled(&self.db, jobs).await {
             tracing::warn!(
-                jobs = ids.len(),
+                jobs = jobs.len(),
                 %error,
                 "cannot give back the reconciliation's leases; those jobs wait a period"
             );
@@ -2510,6 +2509,21 @@ impl Outcome {
                 at,
                 taken_down: None,
             }
+        } else if status == "send fail" && job.sent_count.unwrap_or(0) > 0 {
+            // WeChat documents that a `send success` may have failed for some
+            // followers, not that a `send fail` reached none: failing it outright
+            // would move its clientmsgid on, and a send again would reach these
+            // followers twice unconfirmed.
+            tracing::warn!(
+                msg_id = %job.msg_id,
+                sent = job.sent_count.unwrap_or(0),
+                "wechat's MASSSENDJOBFINISH says send fail but counts followers it was \
+                 sent to; the article fails as a send whose outcome is unknown"
+            );
+            Self::Unknown(format!(
+                "mass send status {status:?} ({counts}): WeChat says the send failed but \
+                 counts followers it reached; {SETTLE_UNKNOWN}"
+            ))
         } else if status == "send fail" || review_code {
             Self::Failed(format!("mass send status {status:?} ({counts})"))
         } else {
@@ -3115,11 +3129,12 @@ mod tests {
             Outcome::Published { sent: 7, total: 7, ref urls, .. } if urls.len() == 1
         ));
         for failed in ["send fail", "err(10001)", "err(20013)"] {
+            let nobody = MassSendJobFinish {
+                sent_count: Some(0),
+                ..job(failed)
+            };
             assert!(
-                matches!(
-                    Outcome::of_mass_job_finish(&job(failed), at),
-                    Outcome::Failed(_)
-                ),
+                matches!(Outcome::of_mass_job_finish(&nobody, at), Outcome::Failed(_)),
                 "{failed}"
             );
         }
@@ -3132,6 +3147,24 @@ mod tests {
                 "{unknown:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_send_fail_that_reached_some_followers_is_of_unknown_outcome() {
+        let job = MassSendJobFinish {
+            msg_id: wechat::message::MsgId(1000001),
+            status: "send fail".into(),
+            total_count: Some(5003),
+            filter_count: Some(5003),
+            sent_count: Some(5000),
+            error_count: Some(3),
+            article_urls: Vec::new(),
+        };
+        let outcome = Outcome::of_mass_job_finish(&job, Utc::now());
+        assert!(
+            matches!(&outcome, Outcome::Unknown(reason) if reason.contains("sent 5000")),
+            "{outcome:?}"
+        );
     }
 
     #[test]

@@ -548,6 +548,9 @@ pub struct Unsettled {
     /// When the job id was recorded (`set_job` dates it): WeChat finished no
     /// sooner.
     pub handed_at: DateTime<Utc>,
+    /// The lease's stamp (`job_checked_at` as this claim set it): giving the lease
+    /// back clears only this stamp, not one another replica set since.
+    pub checked_at: DateTime<Utc>,
 }
 
 /// Takes up to `limit` articles in `publishing` whose WeChat job was recorded more
@@ -573,7 +576,8 @@ pub async fn claim_unsettled(
                   LIMIT $2
                   FOR UPDATE SKIP LOCKED) due
           WHERE a.id = due.id
-         RETURNING a.id, a.account, a.publish_id, a.mass_msg_id, a.updated_at AS handed_at",
+         RETURNING a.id, a.account, a.publish_id, a.mass_msg_id, a.updated_at AS handed_at,
+                   a.job_checked_at AS checked_at",
     )
     .bind(older_than.as_secs_f64())
     .bind(limit)
@@ -581,13 +585,25 @@ pub async fn claim_unsettled(
     .await
 }
 
-/// Gives back the reconciliation's leases of articles `ids` (taken, not asked
-/// about): the next look of any replica takes them again.
-pub async fn release_unsettled(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE articles SET job_checked_at = NULL WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(db)
-        .await?;
+/// Gives back the reconciliation's leases of `jobs` (taken, not asked about): the
+/// next look of any replica takes them again. Only a lease still bearing this
+/// claim's stamp: one that expired and was taken by another replica since is that
+/// replica's.
+pub async fn release_unsettled(
+    db: impl PgExecutor<'_>,
+    jobs: &[Unsettled],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
+    let stamps: Vec<DateTime<Utc>> = jobs.iter().map(|job| job.checked_at).collect();
+    sqlx::query(
+        "UPDATE articles a SET job_checked_at = NULL
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS taken(id, stamp)
+          WHERE a.id = taken.id AND a.job_checked_at = taken.stamp",
+    )
+    .bind(&ids)
+    .bind(&stamps)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

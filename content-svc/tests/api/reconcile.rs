@@ -119,13 +119,19 @@ fn mass_job_finish(msg_id: &str, url: &str) -> ev::Inbound {
 /// article at `url`.
 fn mass_job_finish_with(msg_id: &str, status: &str, url: &str) -> ev::Inbound {
     let now = chrono::Utc::now().timestamp();
+    // Sent to all seven followers, or (any other status) to none.
+    let (sent, errors) = if status == "send success" {
+        (7, 0)
+    } else {
+        (0, 7)
+    };
     let xml = format!(
         "<xml><ToUserName><![CDATA[gh_demo]]></ToUserName>\
          <FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>{now}</CreateTime>\
          <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
          <MsgID>{msg_id}</MsgID><Status><![CDATA[{status}]]></Status>\
-         <TotalCount>7</TotalCount><FilterCount>7</FilterCount><SentCount>7</SentCount>\
-         <ErrorCount>0</ErrorCount><ArticleUrlResult><Count>1</Count><ResultList><item>\
+         <TotalCount>7</TotalCount><FilterCount>7</FilterCount><SentCount>{sent}</SentCount>\
+         <ErrorCount>{errors}</ErrorCount><ArticleUrlResult><Count>1</Count><ResultList><item>\
          <ArticleIdx>1</ArticleIdx><ArticleUrl><![CDATA[{url}]]></ArticleUrl></item>\
          </ResultList></ArticleUrlResult></xml>"
     );
@@ -1372,4 +1378,56 @@ async fn a_message_changed_since_its_send_of_unknown_outcome_is_left_to_a_publis
     expected.sort();
     assert_eq!(places, expected);
     stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_drain_gives_back_only_its_own_leases_not_those_another_replica_took_since() {
+    let app = crate::helpers::spawn_app_with(platform::testing::TestNats::new(), &[]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    in_publishing(&app.db, 3, "now() - interval '1 hour'", Some("P-")).await;
+    let replica = replica(&app.db, &mock);
+    let options = (*app.db.connect_options()).clone();
+    // While the first job is asked about, the leases of the other two expire and
+    // another replica takes them (its own stamp); then the drain begins here.
+    let looks = Cell::new(0);
+    let results = replica
+        .reconcile_jobs(Duration::from_secs(60), 10, || {
+            looks.set(looks.get() + 1);
+            if looks.get() == 2 {
+                let options = options.clone();
+                std::thread::spawn(move || {
+                    tokio::runtime::Runtime::new()
+                        .expect("runtime")
+                        .block_on(async move {
+                            let db = sqlx::PgPool::connect_with(options)
+                                .await
+                                .expect("second replica's pool");
+                            sqlx::query(
+                                "UPDATE articles SET job_checked_at = now() + interval '1 second'
+                                  WHERE id IN (SELECT id FROM articles
+                                                WHERE job_checked_at IS NOT NULL
+                                                ORDER BY id OFFSET 0)",
+                            )
+                            .execute(&db)
+                            .await
+                            .expect("taken by the other replica");
+                        });
+                })
+                .join()
+                .expect("other replica");
+            }
+            looks.get() > 1
+        })
+        .await
+        .expect("reconciled");
+    assert_eq!(results.len(), 1, "{results:?}");
+    let leased: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM articles WHERE job_checked_at IS NOT NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(leased, 3, "the other replica's leases stand");
+    app.stop().await;
 }
