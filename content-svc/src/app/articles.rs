@@ -1581,6 +1581,25 @@ impl Articles {
     /// Claims due scheduled articles and sends each (the scheduler's tick); returns
     /// how many it claimed.
     pub async fn send_due(&self, limit: i64) -> Result<usize, AppError> {
+        self.send_due_unless(limit, || false).await
+    }
+
+    /// [`Articles::send_due`] until `stopping` says so (the drain began): checked
+    /// before the claim, which then claims nothing, and before each send. The
+    /// articles claimed but not yet sent when it does go back to `scheduled`
+    /// ([`Articles::release_claims`]), so another replica, or this one's next start,
+    /// sends them: cut off by the shutdown grace mid-batch they would be failed as
+    /// outcome unknown, for a person to check each, though WeChat never saw them. A
+    /// send already begun is finished, or left to the stuck sweep if the grace cuts
+    /// it off. Returns how many it claimed.
+    pub async fn send_due_unless(
+        &self,
+        limit: i64,
+        stopping: impl Fn() -> bool,
+    ) -> Result<usize, AppError> {
+        if stopping() {
+            return Ok(0);
+        }
         // The claim and its audit rows commit before WeChat is called: the trail says
         // when the scheduler took it and which attempt it was.
         let mut tx = self.db.begin().await?;
@@ -1608,12 +1627,48 @@ impl Articles {
             .await?;
         }
         tx.commit().await?;
-        for Claimed { id, .. } in &claimed {
+        for (sent, Claimed { id, .. }) in claimed.iter().enumerate() {
+            if stopping() {
+                self.release_claims(&claimed[sent..]).await?;
+                break;
+            }
             if let Err(error) = self.send(*id).await {
                 tracing::error!(article = %id, %error, "scheduled send failed");
             }
         }
         Ok(claimed.len())
+    }
+
+    /// Puts claimed articles whose send has not begun back on the schedule, with an
+    /// audit row each, in a transaction of its own (no WeChat call in it).
+    async fn release_claims(&self, claims: &[Claimed]) -> Result<(), AppError> {
+        let ids: Vec<Uuid> = claims.iter().map(|claim| claim.id).collect();
+        let mut tx = self.db.begin().await?;
+        let released = store::release_claimed(&mut tx, &ids).await?;
+        for (id, version) in &released {
+            store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: *id,
+                    action: "release",
+                    from: ArticleState::Publishing,
+                    to: ArticleState::Scheduled,
+                    actor: SCHEDULER.0,
+                    role: SCHEDULER.1,
+                    version: *version,
+                    stage: None,
+                    comment: "the service is stopping before this article's send began: \
+                              back on the schedule, no attempt used",
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            released = released.len(),
+            "service stopping; claimed articles not yet sent put back on the schedule"
+        );
+        Ok(())
     }
 
     /// Fails articles whose send's outcome is unknown: in `publishing` for longer

@@ -1,7 +1,8 @@
 //! Sends scheduled articles when they are due. Replicas race safely: a due row is
 //! claimed with `FOR UPDATE SKIP LOCKED` and leaves `scheduled` in the same
 //! statement, so exactly one replica sends it; an unclaimed row stays due over a
-//! restart. A send cut off after its claim (or a publish-now whose caller went away)
+//! restart. Once the drain begins nothing more is claimed, and claimed articles
+//! whose send has not begun go back to `scheduled`. A send cut off after its claim (or a publish-now whose caller went away)
 //! leaves the article in `publishing` without a WeChat job: after `stuck_after` it is
 //! failed, never sent again, so a person checks WeChat before publishing it again.
 //! While the database is down every tick fails: the failures are counted
@@ -34,7 +35,7 @@ pub async fn run(articles: Articles, interval: Duration, stuck_after: Duration, 
     let mut pruned_at: Option<Instant> = None;
     while ticks.next().await {
         let swept = sweep(&articles, stuck_after).await;
-        let sent = send(&articles).await;
+        let sent = send(&articles, &drain).await;
         // After the sends: a first prune after months may take a while.
         let pruned = if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             let pruned = prune(&articles).await;
@@ -76,9 +77,14 @@ async fn prune(articles: &Articles) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Claims and sends the due articles, a batch at a time.
-async fn send(articles: &Articles) -> Result<(), AppError> {
+/// Claims and sends the due articles, a batch at a time, until the drain begins
+/// (checked before each claim and send: claims not yet sent go back on the schedule).
+async fn send(articles: &Articles, drain: &Drain) -> Result<(), AppError> {
     // A full batch: more may be due in the same second.
-    while articles.send_due(BATCH).await? as i64 == BATCH {}
+    while articles
+        .send_due_unless(BATCH, || drain.is_stopping())
+        .await? as i64
+        == BATCH
+    {}
     Ok(())
 }

@@ -538,6 +538,26 @@ pub async fn claim_due(
     .await
 }
 
+/// Puts claimed articles not yet handed to WeChat back on the schedule (the drain
+/// began between the claim and their send): `scheduled` again, still due, the
+/// claim's attempt given back. Only those still in `publishing` (nothing else
+/// moves an article this replica claimed and never sent); returns the ids and
+/// versions of those put back.
+pub async fn release_claimed(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE articles SET state = 'scheduled', attempts = greatest(attempts - 1, 0),
+                updated_at = now()
+          WHERE id = ANY($1) AND state = 'publishing'
+         RETURNING id, version",
+    )
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// An article whose WeChat job has had no verdict for a while, taken to ask WeChat.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Unsettled {

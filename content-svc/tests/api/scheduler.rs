@@ -311,3 +311,97 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
     assert_eq!(state().await.0, "failed");
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_drain_begun_mid_batch_puts_the_claims_not_yet_sent_back_on_the_schedule() {
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    // Five due articles (arranged with SQL, as above).
+    let due: usize = 5;
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, scheduled_for)
+         SELECT gen_random_uuid(), 'demo', 'press', 'press:li', 'scheduled', '停水通知 ' || n, '<p>停水</p>', 'MEDIA_COVER', now()
+           FROM generate_series(1, $1) AS n
+         RETURNING id",
+    )
+    .bind(due as i64)
+    .fetch_all(&app.db)
+    .await
+    .expect("arranged");
+    let articles = replica(&app.db, &mock);
+    let submits = || mock.state().calls_to("/cgi-bin/freepublish/submit").len();
+
+    // SIGTERM arrives while the first article is with WeChat: the drain is seen
+    // once its submission was made.
+    let claimed = articles
+        .send_due_unless(10, || submits() > 0)
+        .await
+        .expect("tick");
+    assert_eq!(claimed, due, "the whole batch was claimed before the drain");
+    assert_eq!(submits(), 1, "nothing is sent once the drain began");
+    let rows: Vec<(uuid::Uuid, String, i32, bool)> = sqlx::query_as(
+        "SELECT id, state::text, attempts, publish_id IS NOT NULL FROM articles
+          WHERE id = ANY($1) ORDER BY publish_id IS NOT NULL DESC",
+    )
+    .bind(&ids)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    // The send begun is finished: handed over, its job recorded for its verdict.
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].3),
+        ("publishing", true),
+        "{rows:?}"
+    );
+    for (id, state, attempts, job) in &rows[1..] {
+        assert_eq!(state, "scheduled", "{id}: back on the schedule; {rows:?}");
+        assert_eq!(*attempts, 0, "{id}: the claim's attempt given back");
+        assert!(!job, "{id}: never handed to WeChat");
+        let trail: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, comment FROM article_audit WHERE article_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        let actions: Vec<&str> = trail.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(actions, ["claim", "release"], "{id}");
+        assert!(trail[1].1.contains("stopping"), "{}", trail[1].1);
+    }
+    // Nothing for the stuck sweep to fail as outcome unknown, however late it looks.
+    assert_eq!(
+        articles
+            .fail_unknown_sends(std::time::Duration::ZERO, 100)
+            .await
+            .expect("sweep"),
+        0,
+        "no claimed article is left publishing without a job"
+    );
+
+    // A drain begun before the tick claims nothing.
+    assert_eq!(
+        articles.send_due_unless(10, || true).await.expect("tick"),
+        0
+    );
+    // Another replica, or the next start, sends the rest: each once.
+    assert_eq!(
+        replica(&app.db, &mock)
+            .send_due(10)
+            .await
+            .expect("next start"),
+        due - 1
+    );
+    assert_eq!(submits(), due, "each article sent exactly once");
+    let handed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM articles
+          WHERE id = ANY($1) AND state = 'publishing' AND publish_id IS NOT NULL",
+    )
+    .bind(&ids)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(handed, due as i64);
+    app.stop().await;
+}
