@@ -2,9 +2,10 @@
 //! claimed with `FOR UPDATE SKIP LOCKED` and leaves `scheduled` in the same
 //! statement, so exactly one replica sends it; an unclaimed row stays due over a
 //! restart. Once the drain begins nothing more is claimed, and claimed articles
-//! whose send has not begun go back to `scheduled`. A send cut off after its claim (or a publish-now whose caller went away)
-//! leaves the article in `publishing` without a WeChat job: after `stuck_after` it is
-//! failed, never sent again, so a person checks WeChat before publishing it again.
+//! whose send has not begun go back to `scheduled`. A send cut off after its claim
+//! (or a publish-now whose caller went away) leaves the article in `publishing`
+//! without a WeChat job: after `stuck_after` it is failed, never sent again, so a
+//! person checks WeChat before publishing it again.
 //! While the database is down every tick fails: the failures are counted
 //! (`content_scheduler_failures_total{step}`) and logged through a
 //! [`FailureLog`], the first at once, then one line a minute. Once an hour it also
