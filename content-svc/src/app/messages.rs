@@ -79,6 +79,7 @@ impl Articles {
                         }
                         .into());
                     }
+                    refuse_unsettled(&article)?;
                 }
                 store::clear(&mut tx, id).await?;
                 id
@@ -108,6 +109,7 @@ impl Articles {
                 }
                 .into());
             }
+            refuse_unsettled(&row)?;
             if let Some(other) = row.message_id.filter(|m| *m != id) {
                 return Err(ReviewError::InAnotherMessage {
                     article: row.id.to_string(),
@@ -174,6 +176,7 @@ impl Articles {
                 }
                 .into());
             }
+            refuse_unsettled(article)?;
         }
         store::clear(&mut tx, id).await?;
         for article in &articles {
@@ -190,6 +193,25 @@ impl Articles {
         tx.commit().await?;
         Ok(articles.len())
     }
+}
+
+/// Refuses to change a message (recompose, dissolve) or to put an article in one
+/// while an article's last send may have reached followers (`send_outcome_unknown`,
+/// set on the headline): WeChat may hold the message as it stood, under the
+/// headline's `clientmsgid`. Taken apart, a member would go out alone unconfirmed
+/// (the flag is read on the headline only), and a send again under that key would
+/// meet 45065 for the old line-up. The publisher settles it first: publishing the
+/// headline with `confirm_possible_duplicate` (a scheduled retry may be cancelled
+/// first), or RecordPublished once it has failed; a return for revision still takes
+/// an article out, carrying the flag.
+fn refuse_unsettled(article: &ArticleRow) -> Result<(), AppError> {
+    if article.send_outcome_unknown {
+        return Err(ReviewError::UnsettledSend {
+            article: article.id.to_string(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn describe((channel, tag): &(String, Option<i64>)) -> String {

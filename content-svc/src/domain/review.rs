@@ -260,6 +260,12 @@ pub enum ReviewError {
     PossibleDuplicate,
     /// (Within the 200 characters of a status message.)
     #[error(
+        "article {article}'s last send may have reached followers as its message stood: \
+         settle it first (publish with confirm_possible_duplicate, or record it published)"
+    )]
+    UnsettledSend { article: String },
+    /// (Within the 200 characters of a status message.)
+    #[error(
         "the article's last send has a known outcome (WeChat refused it, or it never \
          reached WeChat): publish it again rather than record it as published"
     )]

@@ -481,3 +481,115 @@ async fn a_member_returned_from_a_message_whose_send_outcome_is_unknown_needs_co
     );
     stack.app.stop().await;
 }
+
+// Review round 2, finding 1: a headline whose mass send lost its answer waits to
+// retry with the flag, which is read on the headline only. Cancelled, its message
+// could be dissolved or recomposed and a member sent alone unconfirmed (followers
+// who got the lost send got it twice). The message cannot change until the send is
+// settled; the publisher's way out is a confirmed send again of the same message.
+#[tokio::test]
+async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until_settled() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::MassSend).await;
+    let power = stack.approved("停电通知", pb::Channel::MassSend).await;
+    let roads = stack.approved("道路施工", pb::Channel::MassSend).await;
+    let compose = |message: &str, ids: Vec<String>| {
+        by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: message.into(),
+                article_ids: ids,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        )
+    };
+    let message = client
+        .compose_message(compose("", vec![water.clone(), power.clone()]))
+        .await
+        .expect("composed")
+        .into_inner();
+    // WeChat takes the message [water, power], but its answer is lost.
+    stack.wechat_loses_answer("/cgi-bin/message/mass/sendall");
+    let waiting = client
+        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("publish answers")
+        .into_inner();
+    assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
+    assert!(waiting.send_outcome_unknown);
+    // 陈 cancels the retry (allowed: the message stays as it went out) …
+    client
+        .cancel_schedule(by(article(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("cancelled");
+    // … but can neither take it apart nor change it, nor put the headline elsewhere.
+    let dissolved = client
+        .dissolve_message(by(
+            pb::MessageRef {
+                id: message.id.clone(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await;
+    let refused = dissolved.expect_err("dissolved a message whose send may have gone out");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("confirm_possible_duplicate")
+            && refused.message().contains(&water),
+        "names the article and how to settle it: {}",
+        refused.message()
+    );
+    for ids in [
+        vec![power.clone()],
+        vec![water.clone(), power.clone(), roads.clone()],
+    ] {
+        let recomposed = client.compose_message(compose(&message.id, ids)).await;
+        assert!(
+            recomposed
+                .as_ref()
+                .is_err_and(|e| e.code() == Code::FailedPrecondition),
+            "recomposed: {recomposed:?}"
+        );
+    }
+    let members_before = stack
+        .mock
+        .state()
+        .calls_to("/cgi-bin/message/mass/sendall")
+        .len();
+    let alone = client
+        .publish_article(by(publish(&power), PUBLISHER_KEY, "chen"))
+        .await;
+    assert!(
+        alone
+            .as_ref()
+            .is_err_and(|e| e.code() == Code::FailedPrecondition),
+        "the member went out alone: {alone:?}"
+    );
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/sendall")
+            .len(),
+        members_before
+    );
+    // The way out: the same message sent again, confirmed; then it is settled.
+    let sent = client
+        .publish_article(by(
+            pb::PublishArticleRequest {
+                id: water.clone(),
+                confirm_possible_duplicate: true,
+                ..Default::default()
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("sent again, confirmed")
+        .into_inner();
+    assert!(!sent.send_outcome_unknown);
+    stack.app.stop().await;
+}
