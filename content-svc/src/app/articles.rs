@@ -19,7 +19,7 @@ use super::AppError;
 use super::lexicon::Lexicon;
 use super::media::{self as images, Media};
 use super::publishing::{self, Publisher, SendError};
-use crate::domain::article::ArticleContent;
+use crate::domain::article::{ArticleContent, client_msg_id};
 use crate::domain::quota::{self, QuotaExhausted};
 use crate::domain::request::{CreateKind, CreateRequest};
 use crate::domain::review::{
@@ -1411,6 +1411,32 @@ impl Articles {
                 tracing::warn!(article = %id, %msg_id, "mass send already taken by wechat in an earlier attempt; waiting for that job's verdict");
                 Ok(())
             }
+            // Taken under this `clientmsgid` by a hand-over of the message as it stood
+            // before an article was returned: WeChat's job is that message, not this
+            // one, so neither its places nor who went out can be recorded from this
+            // line-up. Failed as outcome unknown (the job kept for its verdict, which
+            // is left to a publisher too: the message changed), for a publisher to
+            // settle by RecordPublished, which announces the places as first sent.
+            Err(SendError::LineupChanged { msg_id }) => {
+                let job = msg_id.as_deref().unwrap_or("not named");
+                tracing::warn!(article = %id, job, "mass send already taken by wechat under this clientmsgid with the message as it stood before an article was returned; failed as outcome unknown for a publisher to settle");
+                let mut tx = self.db.begin().await?;
+                if let Some(msg_id) = &msg_id {
+                    store::set_job(&mut *tx, id, None, None, Some(msg_id), None).await?;
+                }
+                store::set_send_outcome_unknown(&mut *tx, id, true).await?;
+                tx.commit().await?;
+                let reason = format!(
+                    "WeChat already took this send's clientmsgid (45065, job {job}) with the \
+                     message as it stood before an article was returned: it may have gone \
+                     out so; check the account's sent messages and record it published \
+                     (RecordPublished) if it is there (a send again meets the same answer \
+                     while WeChat keeps the key, 24 h)"
+                );
+                let event_id = Uuid::now_v7().to_string();
+                self.finish(id, Outcome::Unknown(reason), &event_id, SCHEDULER)
+                    .await
+            }
             // Taken by an earlier attempt whose answer was lost, WeChat's answer not
             // naming the job: no verdict can be asked for or matched, so it is
             // published, its job id, URLs and counts unknown, and the quota it used
@@ -1468,7 +1494,10 @@ impl Articles {
     /// Each article's place in what is sent (`sent`, headline first) is recorded
     /// just before the send call: WeChat's verdict, its URLs and the datacube count
     /// from it, whatever becomes of the message later (a member returned after a send
-    /// of unknown outcome moves the others up).
+    /// of unknown outcome moves the others up). A mass send records them once per
+    /// `clientmsgid` (`store::hand_over_lineup`): a 45065 names the job of the key's
+    /// first hand-over, and one for a line-up changed since is
+    /// [`SendError::LineupChanged`].
     async fn hand_over(
         &self,
         row: &ArticleRow,
@@ -1479,8 +1508,30 @@ impl Articles {
         if row.media_id.as_deref() != Some(media_id.as_str()) {
             store::set_media_id(&self.db, row.id, &media_id).await?;
         }
-        store::set_sent_positions(&self.db, sent).await?;
-        self.publisher.send(row, &media_id).await
+        // A mass send's key: a retry (lost answer) or a confirmed send again reuses it,
+        // and its 45065 names the job of the line-up the key was first handed over with.
+        let key = (row.channel == "mass_send").then(|| client_msg_id(row.id, row.send_generation));
+        let lineup = store::hand_over_lineup(&self.db, sent, key.as_deref()).await?;
+        let handed = self.publisher.send(row, &media_id).await;
+        match (&handed, lineup, key.as_deref()) {
+            // A new job under the key: no earlier hand-over reached WeChat with it.
+            (Ok(_), store::Lineup::Changed, _) => {
+                store::record_lineup(&self.db, sent, key.as_deref()).await?;
+            }
+            (Err(SendError::AlreadySent { msg_id }), store::Lineup::Changed, _) => {
+                return Err(SendError::LineupChanged {
+                    msg_id: msg_id.clone(),
+                });
+            }
+            // WeChat answered the key's first send without taking it.
+            (
+                Err(SendError::Transient(_) | SendError::Permanent(_) | SendError::RateLimited(_)),
+                store::Lineup::Fresh,
+                Some(key),
+            ) => store::release_lineup(&self.db, key).await?,
+            _ => {}
+        }
+        handed
     }
 
     /// Puts a send back on the schedule for `at` (`counted`: the attempt stands).

@@ -62,6 +62,15 @@ pub enum SendError {
     /// `msg_id` is that send's job id, as WeChat's 45065 answer names it.
     #[error("wechat already took this mass send (clientmsgid) in an earlier attempt")]
     AlreadySent { msg_id: Option<String> },
+    /// As [`SendError::AlreadySent`], but the key was first handed over with another
+    /// line-up (an article returned since): WeChat's job `msg_id` is that message, not
+    /// the one handed over now, and which of its articles went out at which places is
+    /// for a publisher to settle.
+    #[error(
+        "wechat already took this mass send (clientmsgid) with the message as it stood \
+         before it changed"
+    )]
+    LineupChanged { msg_id: Option<String> },
     /// WeChat's answer to a mass send was lost (a timeout, a proxy's 5xx, an
     /// unreadable body): it may have gone out and been counted. Retried like a
     /// transient failure: the same `clientmsgid` cannot send it twice.

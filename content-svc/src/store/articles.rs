@@ -363,11 +363,14 @@ pub async fn reset_attempts(
     Ok(())
 }
 
-/// Forgets the WeChat job of an earlier send (the draft stays, for reuse).
+/// Forgets the WeChat job of an earlier send (the draft stays, for reuse). A mass
+/// send's place stays while it is recorded under its `clientmsgid` (`sent_key`): a
+/// send again under that key may meet 45065 for the line-up it was first sent with.
 pub async fn forget_job(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE articles SET publish_id = NULL, mass_msg_id = NULL, msg_data_id = NULL,
-            sent_position = NULL WHERE id = $1",
+            sent_position = CASE WHEN sent_key IS NULL THEN NULL ELSE sent_position END
+          WHERE id = $1",
     )
     .bind(id)
     .execute(&mut **tx)
@@ -399,11 +402,85 @@ pub async fn set_job(
     Ok(())
 }
 
+/// How a message about to be handed to WeChat stands to the line-up its mass send's
+/// `clientmsgid` was first handed over with (`sent_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lineup {
+    /// No earlier hand-over may have taken the key (or a free publication, which has
+    /// none): the places of `sent` were recorded now.
+    Fresh,
+    /// The key was handed over before with these very articles at these places.
+    Same,
+    /// The key was handed over before with another line-up (an article returned
+    /// since): its places are kept, as a 45065 names that send's job.
+    Changed,
+}
+
 /// Records the places of `sent` (headline first) in the message about to be handed
-/// to WeChat: WeChat's `idx` of each.
-pub async fn set_sent_positions(db: impl PgExecutor<'_>, sent: &[Uuid]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE articles SET sent_position = array_position($1, id) WHERE id = ANY($1)")
-        .bind(sent)
+/// to WeChat (WeChat's `idx` of each) under `key`, the mass send's `clientmsgid` —
+/// unless that key was handed over before, when WeChat may hold it with the places
+/// recorded then: those stay, and whether `sent` differs from them is returned.
+pub async fn hand_over_lineup(
+    db: &PgPool,
+    sent: &[Uuid],
+    key: Option<&str>,
+) -> Result<Lineup, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let held: Vec<(Uuid, Option<i16>)> = match key {
+        Some(key) => {
+            sqlx::query_as("SELECT id, sent_position FROM articles WHERE sent_key = $1 FOR UPDATE")
+                .bind(key)
+                .fetch_all(&mut *tx)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let lineup = if held.is_empty() {
+        record_lineup(&mut *tx, sent, key).await?;
+        Lineup::Fresh
+    } else if held.len() == sent.len()
+        && held.iter().all(|(id, position)| {
+            sent.iter()
+                .position(|s| s == id)
+                .is_some_and(|i| *position == Some(i as i16 + 1))
+        })
+    {
+        Lineup::Same
+    } else {
+        Lineup::Changed
+    };
+    tx.commit().await?;
+    Ok(lineup)
+}
+
+/// Records `sent`'s places under `key` as what WeChat took (a fresh hand-over, or
+/// WeChat taking a changed line-up as a new send: no earlier one had the key); any
+/// other article recorded under the key is not in that send.
+pub async fn record_lineup(
+    db: impl PgExecutor<'_>,
+    sent: &[Uuid],
+    key: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH others AS (
+             UPDATE articles SET sent_key = NULL WHERE sent_key = $2 AND NOT (id = ANY($1))
+         )
+         UPDATE articles SET sent_position = array_position($1, id), sent_key = $2
+          WHERE id = ANY($1)",
+    )
+    .bind(sent)
+    .bind(key)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets that `key` was handed over: WeChat answered its first send without
+/// taking it (a refusal, a busy answer, or no call made), so its next hand-over
+/// records its own places.
+pub async fn release_lineup(db: impl PgExecutor<'_>, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET sent_key = NULL WHERE sent_key = $1")
+        .bind(key)
         .execute(db)
         .await?;
     Ok(())

@@ -1431,3 +1431,132 @@ async fn a_drain_gives_back_only_its_own_leases_not_those_another_replica_took_s
     assert_eq!(leased, 3, "the other replica's leases stand");
     app.stop().await;
 }
+
+// Review round 2, finding 2 (edge (a)): a member returned while the headline waits to
+// retry a lost mass send; the confirmed send again of [water, roads] meets 45065 for
+// the first line-up [water, power, roads]. It was announced at the new places (roads
+// at power's place 2); now it fails as outcome unknown for a publisher, whose
+// RecordPublished announces the places WeChat sent.
+#[tokio::test]
+async fn review2_a_confirmed_send_again_that_meets_45065_for_another_line_up_is_left_to_a_publisher()
+ {
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::MassSend).await;
+    let power = stack.approved("停电通知", pb::Channel::MassSend).await;
+    let roads = stack.approved("道路施工", pb::Channel::MassSend).await;
+    client
+        .compose_message(by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: String::new(),
+                article_ids: vec![water.clone(), power.clone(), roads.clone()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed");
+    // WeChat takes [water, power, roads]; the answer is lost; water waits to retry.
+    stack.wechat_loses_answer(SENDALL);
+    client
+        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried");
+    // 赵 returns power: water's retry is cancelled, roads moves up to 2.
+    client
+        .return_for_revision(by(
+            pb::ReturnForRevisionRequest {
+                id: power.clone(),
+                reason: "标题有误".into(),
+                version: 0,
+            },
+            crate::helpers::REVIEWER_KEY,
+            "zhao",
+        ))
+        .await
+        .expect("returned");
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+    // 陈 sends [water, roads] again, confirming; WeChat answers 45065 for the first.
+    let mut published = stack.watch("published").await;
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(
+            pb::PublishArticleRequest {
+                id: water.clone(),
+                confirm_possible_duplicate: true,
+                ..Default::default()
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("sent again");
+    let errcodes: Vec<i64> = stack
+        .mock
+        .state()
+        .calls_to(SENDALL)
+        .iter()
+        .map(|call| call.errcode)
+        .collect();
+    assert_eq!(errcodes, [0, 45065]);
+    let msg_id = column(&stack, &water, "mass_msg_id")
+        .await
+        .expect("job from 45065");
+    // Not announced at the places handed over now: failed as outcome unknown.
+    let mut gone = vec![
+        next_event(&mut failed).await.article_id,
+        next_event(&mut failed).await.article_id,
+    ];
+    gone.sort();
+    let mut expected = vec![water.clone(), roads.clone()];
+    expected.sort();
+    assert_eq!(gone, expected);
+    let row = detail(&stack, &water).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "for a publisher to settle");
+    assert_eq!(
+        column(&stack, &roads, "sent_position").await.as_deref(),
+        Some("3"),
+        "the place roads was first sent at is kept"
+    );
+    // WeChat's verdict on that job is left to a publisher too: the message changed.
+    deliver_real_mass_verdict(&stack, &msg_id, "send success").await;
+    let row = detail(&stack, &water).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    // The publisher records it: the places WeChat sent, roads third.
+    client
+        .record_published(by(
+            pb::RecordPublishedRequest {
+                id: water.clone(),
+                url: "https://mp.weixin.qq.com/s/found".into(),
+                comment: String::new(),
+                msg_data_id: String::new(),
+                published_at: None,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recorded");
+    let mut places = std::collections::HashMap::new();
+    while places.len() < 2 {
+        let event = next_event(&mut published).await;
+        places.insert(event.article_id.clone(), event.message_index);
+    }
+    assert_eq!(
+        places.get(&roads).copied(),
+        Some(3),
+        "WeChat sent roads third (the first line-up, power second); sent_position {:?}",
+        column(&stack, &roads, "sent_position").await
+    );
+    assert_eq!(places.get(&water).copied(), Some(1));
+    stack.app.stop().await;
+}
