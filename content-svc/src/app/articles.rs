@@ -1914,13 +1914,15 @@ impl Articles {
             },
         };
         let mut tx = self.db.begin().await?;
+        // `message/mass/get` gives no counts: its SEND_FAIL cannot say nobody got it.
         let moved = self
-            .apply_job_result(
+            .apply_verdict(
                 &mut tx,
                 &job.account,
                 reference,
                 outcome,
                 &Uuid::now_v7().to_string(),
+                false,
             )
             .await?;
         tx.commit().await?;
@@ -1950,6 +1952,22 @@ impl Articles {
         outcome: Outcome,
         event_id: &str,
     ) -> Result<Option<bool>, AppError> {
+        self.apply_verdict(tx, account, job, outcome, event_id, true)
+            .await
+    }
+
+    /// [`Self::apply_job_result`]; `counted`: the verdict says how many followers the
+    /// send reached (a `MASSSENDJOBFINISH`), unlike `message/mass/get`'s status, whose
+    /// SEND_FAIL cannot rule out that some followers got it.
+    async fn apply_verdict(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        account: &str,
+        job: Job<'_>,
+        outcome: Outcome,
+        event_id: &str,
+        counted: bool,
+    ) -> Result<Option<bool>, AppError> {
         let (publish_id, msg_id) = match job {
             Job::Publish(id) => (Some(id), None),
             Job::Mass(id) => (None, Some(id)),
@@ -1967,14 +1985,19 @@ impl Articles {
         {
             store::next_send_generation(tx, row.id).await?;
             // Nothing of this send reached anybody (an attempt whose answer was
-            // lost would have taken this clientmsgid and left no job to fail).
-            store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
+            // lost would have taken this clientmsgid and left no job to fail) — when
+            // WeChat counted it so. `message/mass/get`'s SEND_FAIL counts nothing, and
+            // a `send fail` may have reached some followers (its MASSSENDJOBFINISH,
+            // later, would count them and be ignored for a failed article): the key
+            // moves on, but a send again needs the publisher's confirmation.
+            store::set_send_outcome_unknown(&mut **tx, row.id, !counted).await?;
         }
         // WeChat's verdict that the job of a mass send already failed as outcome
         // unknown failed: nobody got it after all. Its clientmsgid moves on, or a
         // confirmed send again would meet 45065 under this failed job, and the flag
         // goes (no confirmation needed); the state stays `failed`, with a trail row.
         if let (Job::Mass(msg_id), Outcome::Failed(reason)) = (job, &outcome)
+            && counted
             && row.state() == ArticleState::Failed
             && row.send_outcome_unknown
         {
@@ -2005,6 +2028,45 @@ impl Articles {
                 %reason,
                 "wechat failed the job of a mass send failed as outcome unknown; its \
                  clientmsgid moves on and a send again needs no confirmation"
+            );
+            return Ok(Some(false));
+        }
+        // A verdict of unknown outcome (a `send fail` counting followers it was sent to)
+        // for a mass send already failed by one that counted nothing: some followers
+        // have it, so a send again needs the publisher's confirmation after all (its
+        // key moved on with the first verdict, so nothing else would stop a second
+        // push). Counted and audited as any send failed as outcome unknown.
+        if let (Job::Mass(msg_id), Outcome::Unknown(reason)) = (job, &outcome)
+            && row.state() == ArticleState::Failed
+            && !row.send_outcome_unknown
+        {
+            store::set_send_outcome_unknown(&mut **tx, row.id, true).await?;
+            store::audit(
+                tx,
+                &Audit {
+                    article_id: row.id,
+                    action: "wechat_verdict",
+                    from: ArticleState::Failed,
+                    to: ArticleState::Failed,
+                    actor: WECHAT.0,
+                    role: WECHAT.1,
+                    version: row.version,
+                    stage: None,
+                    comment: &format!(
+                        "WeChat's verdict came after the send failed: job {msg_id} is of \
+                         unknown outcome ({reason}); it may have reached followers, so a \
+                         send again needs confirm_possible_duplicate"
+                    ),
+                },
+            )
+            .await?;
+            count_failed_outcome_unknown(tx, &row).await?;
+            tracing::warn!(
+                article = %row.id,
+                %msg_id,
+                %reason,
+                "wechat's verdict on a failed mass send says some followers may have it; \
+                 marked as a send whose outcome is unknown"
             );
             return Ok(Some(false));
         }
@@ -2669,7 +2731,8 @@ impl Outcome {
                 "mass send status {status}: deleted after it went out"
             ))),
             MassStatus::FAILED => Some(Self::Failed(format!(
-                "mass send status {status} (message/mass/get: its MASSSENDJOBFINISH never came)"
+                "mass send status {status} (message/mass/get: its MASSSENDJOBFINISH never \
+                 came, and mass/get does not count the followers it reached); {SETTLE_UNKNOWN}"
             ))),
             MassStatus::SENDING => None,
             _ => {

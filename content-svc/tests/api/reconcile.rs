@@ -1560,3 +1560,57 @@ async fn review2_a_confirmed_send_again_that_meets_45065_for_another_line_up_is_
     assert_eq!(places.get(&water).copied(), Some(1));
     stack.app.stop().await;
 }
+
+// Review round 2, finding 3: a mass send failed by a verdict that counted nobody
+// (a `send fail` without SentCount, or `message/mass/get`'s SEND_FAIL, which counts
+// nothing) moves its key on and clears the flag; WeChat's later `send fail` counting
+// followers it reached was ignored at info level (a failed article), so a send again
+// went out unconfirmed to followers who had it. It now marks the send as of unknown
+// outcome.
+#[tokio::test]
+async fn review2_a_later_verdict_counting_followers_marks_a_failed_mass_send_as_of_unknown_outcome()
+{
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let msg_id = column(&stack, &id, "mass_msg_id")
+        .await
+        .expect("msg_id recorded");
+    deliver_real_mass_verdict(&stack, &msg_id, "send fail").await;
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(!row.send_outcome_unknown, "WeChat counted nobody");
+    // Later WeChat's callback for the same job: send fail, but 5 followers got it.
+    let mut late = mass_job_finish_with(&msg_id, "send fail", "https://mp.weixin.qq.com/s/x");
+    assert!(late.raw_xml.contains("<SentCount>0</SentCount>"));
+    late.raw_xml = late
+        .raw_xml
+        .replace("<SentCount>0</SentCount>", "<SentCount>5</SentCount>");
+    let event_id = format!("demo:mphelper:{msg_id}:counted");
+    late.header.as_mut().expect("header").event_id = event_id.clone();
+    stack
+        .deliver_inbound("demo.event.masssendjobfinish", &late)
+        .await;
+    applied(&stack, &event_id).await;
+    let article = detail(&stack, &id).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "some followers got it");
+    let last = article.audit.last().expect("audit");
+    assert_eq!(last.action, "wechat_verdict");
+    assert!(last.comment.contains(&msg_id), "{}", last.comment);
+    let again = client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await;
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(|e| e.code() == tonic::Code::FailedPrecondition),
+        "sent again unconfirmed: {again:?}"
+    );
+    stack.app.stop().await;
+}
