@@ -535,6 +535,9 @@ impl Articles {
             if review::check_send_again(row.send_outcome_unknown, send.confirm_possible_duplicate)?
             {
                 store::set_send_outcome_unknown(&mut *tx, id, false).await?;
+                // The job confirmed as not having reached anybody: a 45065 naming it
+                // again is not waited for a second time.
+                store::set_confirmed_job(&mut tx, id, row.mass_msg_id.as_deref()).await?;
                 let failure = match row.failure.as_deref().map(str::trim) {
                     Some(failure) if !failure.is_empty() => format!(" (last failure: {failure})"),
                     _ => String::new(),
@@ -1383,6 +1386,29 @@ impl Articles {
             // send's job and the article stays `publishing` for its verdict, the
             // MASSSENDJOBFINISH (redelivered: it found no article before) or the
             // reconciliation's `message/mass/get`, as for any send handed over.
+            // The same job the article already failed under as outcome unknown, which a
+            // publisher confirmed had not reached followers: its verdict said nothing
+            // (an undocumented status, or WeChat no longer knew it), and waiting again
+            // only fails it again a reconciliation period later, for a day. Failed at
+            // once, still of unknown outcome, the job kept for a verdict still to come.
+            Err(SendError::AlreadySent {
+                msg_id: Some(msg_id),
+            }) if store::confirmed_job(&self.db, id).await?.as_deref() == Some(msg_id.as_str()) => {
+                tracing::warn!(article = %id, %msg_id, "confirmed mass send again met 45065 for the same job it already failed under as outcome unknown; failed at once, not waited for again");
+                let mut tx = self.db.begin().await?;
+                store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
+                store::set_send_outcome_unknown(&mut *tx, id, true).await?;
+                tx.commit().await?;
+                let reason = format!(
+                    "WeChat still holds job {msg_id} under this send's clientmsgid (45065), \
+                     the send already failed as outcome unknown: it cannot go again under \
+                     that key until WeChat forgets it, 24 h after it was first sent. If it is \
+                     in the account's sent messages, record it published (RecordPublished)"
+                );
+                let event_id = Uuid::now_v7().to_string();
+                self.finish(id, Outcome::Unknown(reason), &event_id, SCHEDULER)
+                    .await
+            }
             Err(SendError::AlreadySent {
                 msg_id: Some(msg_id),
             }) => {

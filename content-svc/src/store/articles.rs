@@ -363,6 +363,33 @@ pub async fn reset_attempts(
     Ok(())
 }
 
+/// Keeps the mass send job a publisher confirmed as not having reached followers
+/// (the article's `mass_msg_id` before it is forgotten for the send again).
+pub async fn set_confirmed_job(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    job: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET confirmed_job = $2 WHERE id = $1")
+        .bind(id)
+        .bind(job)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The mass send job a publisher last confirmed for article `id` ([`set_confirmed_job`]).
+pub async fn confirmed_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT confirmed_job FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
 /// Forgets the WeChat job of an earlier send (the draft stays, for reuse). A mass
 /// send's place stays while it is recorded under its `clientmsgid` (`sent_key`): a
 /// send again under that key may meet 45065 for the line-up it was first sent with.

@@ -1614,3 +1614,55 @@ async fn review2_a_later_verdict_counting_followers_marks_a_failed_mass_send_as_
     );
     stack.app.stop().await;
 }
+
+// Review round 2, finding 4: a mass send failed as outcome unknown (a status WeChat
+// has not documented) and sent again, confirmed, met 45065 for the same job: it went
+// back to publishing to wait for that job's verdict, failed again as unknown a period
+// later, and so on for WeChat's 24 hours. It now fails at once, saying why.
+#[tokio::test]
+async fn review2_a_confirmed_send_again_meeting_45065_for_the_job_it_failed_under_fails_at_once() {
+    let (stack, id, msg_id, _) = mass_failed_as_outcome_unknown().await;
+    let mut client = stack.app.client.clone();
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+    let answered = client
+        .publish_article(by(
+            pb::PublishArticleRequest {
+                id: id.clone(),
+                confirm_possible_duplicate: true,
+                ..Default::default()
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("sent again")
+        .into_inner();
+    let errcodes: Vec<i64> = stack
+        .mock
+        .state()
+        .calls_to(SENDALL)
+        .iter()
+        .map(|call| call.errcode)
+        .collect();
+    assert_eq!(errcodes, [0, 45065]);
+    assert_eq!(
+        answered.state,
+        pb::ArticleState::Failed as i32,
+        "not left to wait for a verdict already had"
+    );
+    assert!(answered.send_outcome_unknown);
+    assert!(
+        answered.failure.contains(&msg_id) && answered.failure.contains("24 h"),
+        "{}",
+        answered.failure
+    );
+    assert_eq!(column(&stack, &id, "mass_msg_id").await, Some(msg_id));
+    stack.app.stop().await;
+}
