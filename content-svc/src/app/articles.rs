@@ -534,7 +534,10 @@ impl Articles {
             // Before anything is reserved or sent: WeChat may hold the last send.
             if review::check_send_again(row.send_outcome_unknown, send.confirm_possible_duplicate)?
             {
-                store::set_send_outcome_unknown(&mut *tx, id, false).await?;
+                // Not cleared yet: until WeChat takes this send (`set_job`), a
+                // cancel, return or rate-limited fall-back must find the message
+                // still unsettled, or it could be dissolved and a member sent alone.
+                store::confirm_send(&mut *tx, id).await?;
                 // The job confirmed as not having reached anybody: a 45065 naming it
                 // again is not waited for a second time.
                 store::set_confirmed_job(&mut tx, id, row.mass_msg_id.as_deref()).await?;

@@ -405,7 +405,10 @@ pub async fn forget_job(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<
     Ok(())
 }
 
-/// Records the WeChat job an article was handed to.
+/// Records the WeChat job an article was handed to. A send a publisher confirmed
+/// ([`confirm_send`]) is settled here, when WeChat has taken it, and not before: the
+/// flag cleared at the confirmation let a send then cancelled, returned or put back
+/// on the schedule be taken out of its message and a member sent alone.
 pub async fn set_job(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -416,7 +419,9 @@ pub async fn set_job(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE articles SET media_id = coalesce($2, media_id), publish_id = $3, mass_msg_id = $4,
-            msg_data_id = coalesce($5, msg_data_id), failure = NULL, updated_at = now()
+            msg_data_id = coalesce($5, msg_data_id), failure = NULL, updated_at = now(),
+            send_outcome_unknown = send_outcome_unknown AND NOT send_confirmed,
+            send_confirmed = false
          WHERE id = $1",
     )
     .bind(id)
@@ -533,9 +538,23 @@ pub async fn set_send_outcome_unknown(
     id: Uuid,
     unknown: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE articles SET send_outcome_unknown = $2 WHERE id = $1")
+    // A new unknown outcome voids an earlier confirmation, and a settled one has
+    // nothing left to confirm.
+    sqlx::query(
+        "UPDATE articles SET send_outcome_unknown = $2, send_confirmed = false WHERE id = $1",
+    )
+    .bind(id)
+    .bind(unknown)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records a publisher's confirmation that article `id`'s send of unknown outcome
+/// reached nobody. The flag stays until WeChat takes the send again ([`set_job`]).
+pub async fn confirm_send(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE articles SET send_confirmed = true WHERE id = $1")
         .bind(id)
-        .bind(unknown)
         .execute(db)
         .await?;
     Ok(())

@@ -590,6 +590,132 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
         .await
         .expect("sent again, confirmed")
         .into_inner();
-    assert!(!sent.send_outcome_unknown);
+    // WeChat's minute for a repeated clientmsgid is not over (45066): the send is
+    // back on the schedule and not taken, so nothing is settled yet (round 3,
+    // finding 1: the confirmation alone used to clear the flag here, and a cancel
+    // then let the message be dissolved).
+    let waiting = read(&stack, &water).await.article.expect("article");
+    assert_eq!(
+        waiting.state,
+        pb::ArticleState::Scheduled as i32,
+        "{waiting:?}"
+    );
+    assert!(waiting.send_outcome_unknown, "{waiting:?}");
+    assert!(sent.send_outcome_unknown, "{sent:?}");
+    client
+        .cancel_schedule(by(article(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("cancelled");
+    let dissolved = client
+        .dissolve_message(by(
+            pb::MessageRef {
+                id: message.id.clone(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await;
+    assert!(
+        dissolved
+            .as_ref()
+            .is_err_and(|e| e.code() == Code::FailedPrecondition),
+        "dissolved after a confirmed send WeChat never took: {dissolved:?}"
+    );
+    stack.app.stop().await;
+}
+
+// Review round 3, finding 1: confirming a send again at Schedule time cleared the
+// flag there, so cancelling that schedule left the headline approved and unflagged:
+// the message could be dissolved and a member sent alone, unconfirmed, to followers
+// who may have had the lost send. The flag now stays until WeChat takes the
+// confirmed send.
+#[tokio::test]
+async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_message_unsettled() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::MassSend).await;
+    let power = stack.approved("停电通知", pb::Channel::MassSend).await;
+    let message = client
+        .compose_message(by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: String::new(),
+                article_ids: vec![water.clone(), power.clone()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed")
+        .into_inner();
+    stack.wechat_loses_answer("/cgi-bin/message/mass/sendall");
+    let waiting = client
+        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("publish answers")
+        .into_inner();
+    assert!(waiting.send_outcome_unknown);
+    client
+        .cancel_schedule(by(article(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("cancelled");
+    // 陈 confirms the send again, but for an hour from now …
+    let scheduled = client
+        .schedule_article(by(
+            pb::ScheduleArticleRequest {
+                id: water.clone(),
+                at: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp() + 3600,
+                    nanos: 0,
+                }),
+                confirm_possible_duplicate: true,
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("scheduled, confirmed")
+        .into_inner();
+    assert_eq!(scheduled.state, pb::ArticleState::Scheduled as i32);
+    // … and cancels it before it goes: nothing settled the lost send.
+    let cancelled = client
+        .cancel_schedule(by(article(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("cancelled")
+        .into_inner();
+    assert!(cancelled.send_outcome_unknown, "{cancelled:?}");
+    let dissolved = client
+        .dissolve_message(by(
+            pb::MessageRef {
+                id: message.id.clone(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await;
+    let refused = dissolved.expect_err("dissolved a message whose send may have gone out");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let sends = stack
+        .mock
+        .state()
+        .calls_to("/cgi-bin/message/mass/sendall")
+        .len();
+    let alone = client
+        .publish_article(by(publish(&power), PUBLISHER_KEY, "chen"))
+        .await;
+    assert!(
+        alone
+            .as_ref()
+            .is_err_and(|e| e.code() == Code::FailedPrecondition),
+        "the member went out alone: {alone:?}"
+    );
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/sendall")
+            .len(),
+        sends
+    );
     stack.app.stop().await;
 }
