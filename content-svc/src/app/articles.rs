@@ -2160,8 +2160,12 @@ impl Articles {
             None => Vec::new(),
         };
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
-            let changed =
-                sent_place(head) != 1 || members.iter().any(|m| sent_place(m) != current_place(m));
+            // A revision since is not what went out either (the old text did).
+            let changed = sent_place(head) != 1
+                || revised_since_sent(head)
+                || members
+                    .iter()
+                    .any(|m| sent_place(m) != current_place(m) || revised_since_sent(m));
             if changed {
                 tracing::warn!(
                     article = %head.id,
@@ -3150,6 +3154,12 @@ fn sent_place(row: &ArticleRow) -> u32 {
         Some(position) if position > 0 => position as u32,
         _ => current_place(row),
     }
+}
+
+/// Whether the article was revised since it was last handed to WeChat
+/// (`sent_version`, migration 0028; unknown before it: not revised).
+fn revised_since_sent(row: &ArticleRow) -> bool {
+    row.sent_version.is_some_and(|sent| sent != row.version)
 }
 
 /// An article's place in its message as it stands: a lone article is its

@@ -56,6 +56,9 @@ pub struct ArticleRow {
     /// Its place in the message as it was last handed to WeChat (migration 0024;
     /// 1 for a lone article): WeChat's `idx` for it, whatever the message became.
     pub sent_position: Option<i16>,
+    /// The version handed to WeChat with `sent_position` (migration 0028): a
+    /// revision since is not what WeChat holds under the key. NULL: before 0028.
+    pub sent_version: Option<i32>,
 }
 
 impl ArticleRow {
@@ -97,7 +100,7 @@ pub(crate) const COLUMNS: &str =
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
     mass_msg_id, msg_data_id, url, failure, published_at, updated_at, created_at, correction_of,
     cover_image_id, message_id, message_position, send_generation, send_outcome_unknown,
-    sent_position";
+    sent_position, sent_version";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -458,12 +461,18 @@ pub async fn hand_over_lineup(
     key: Option<&str>,
 ) -> Result<Lineup, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let held: Vec<(Uuid, Option<i16>)> = match key {
+    // Whether each held article is still the version handed over: a revision sent
+    // under the old key is not what WeChat took (NULL, recorded before 0028: by place
+    // only, as before).
+    let held: Vec<(Uuid, Option<i16>, bool)> = match key {
         Some(key) => {
-            sqlx::query_as("SELECT id, sent_position FROM articles WHERE sent_key = $1 FOR UPDATE")
-                .bind(key)
-                .fetch_all(&mut *tx)
-                .await?
+            sqlx::query_as(
+                "SELECT id, sent_position, coalesce(sent_version = version, true)
+                   FROM articles WHERE sent_key = $1 FOR UPDATE",
+            )
+            .bind(key)
+            .fetch_all(&mut *tx)
+            .await?
         }
         None => Vec::new(),
     };
@@ -471,10 +480,12 @@ pub async fn hand_over_lineup(
         record_lineup(&mut *tx, sent, key).await?;
         Lineup::Fresh
     } else if held.len() == sent.len()
-        && held.iter().all(|(id, position)| {
-            sent.iter()
-                .position(|s| s == id)
-                .is_some_and(|i| *position == Some(i as i16 + 1))
+        && held.iter().all(|(id, position, unrevised)| {
+            *unrevised
+                && sent
+                    .iter()
+                    .position(|s| s == id)
+                    .is_some_and(|i| *position == Some(i as i16 + 1))
         })
     {
         Lineup::Same
@@ -497,7 +508,8 @@ pub async fn record_lineup(
         "WITH others AS (
              UPDATE articles SET sent_key = NULL WHERE sent_key = $2 AND NOT (id = ANY($1))
          )
-         UPDATE articles SET sent_position = array_position($1, id), sent_key = $2
+         UPDATE articles SET sent_position = array_position($1, id), sent_key = $2,
+                sent_version = version
           WHERE id = ANY($1)",
     )
     .bind(sent)

@@ -1666,3 +1666,106 @@ async fn review2_a_confirmed_send_again_meeting_45065_for_the_job_it_failed_unde
     assert_eq!(column(&stack, &id, "mass_msg_id").await, Some(msg_id));
     stack.app.stop().await;
 }
+
+// Review round 3, finding 2: an article returned after its mass send lost its answer,
+// corrected and approved again, keeps its `clientmsgid`; sent again (confirmed) it
+// was "the same line-up" by ids and places, so WeChat's 45065 and the old job's
+// verdict recorded the corrected version as published, though only the old text
+// went out. A version other than the one first handed over under the key is a
+// changed line-up: failed as outcome unknown, left to a publisher.
+#[tokio::test]
+async fn review3_a_revision_sent_again_under_the_key_of_a_lost_send_is_not_recorded_as_published() {
+    use crate::articles::{approve, article, create};
+    use crate::helpers::{AUTHOR_KEY, REVIEWER_KEY};
+    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::MassSend).await;
+    // WeChat takes version 1; the answer is lost; water waits to retry.
+    stack.wechat_loses_answer(SENDALL);
+    client
+        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried");
+    // 赵 returns it; 李 corrects it; it is approved again as version 2.
+    client
+        .return_for_revision(by(
+            pb::ReturnForRevisionRequest {
+                id: water.clone(),
+                reason: "日期有误".into(),
+                version: 0,
+            },
+            REVIEWER_KEY,
+            "zhao",
+        ))
+        .await
+        .expect("returned");
+    client
+        .update_article(by(
+            pb::UpdateArticleRequest {
+                id: water.clone(),
+                content: create("停水通知", "<p>本周日停水。</p>", pb::Channel::MassSend).content,
+                version: None,
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("edited");
+    client
+        .submit_article(by(article(&water), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted again");
+    for (key, person) in [
+        (REVIEWER_KEY, "wang"),
+        (REVIEWER_KEY, "zhao"),
+        (PUBLISHER_KEY, "chen"),
+    ] {
+        client
+            .review_article(by(approve(&water), key, person))
+            .await
+            .expect("approved again");
+    }
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+    let mut failed = stack.watch("failed").await;
+    client
+        .publish_article(by(
+            pb::PublishArticleRequest {
+                id: water.clone(),
+                confirm_possible_duplicate: true,
+                ..Default::default()
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("sent again");
+    let errcodes: Vec<i64> = stack
+        .mock
+        .state()
+        .calls_to(SENDALL)
+        .iter()
+        .map(|call| call.errcode)
+        .collect();
+    assert_eq!(errcodes, [0, 45065]);
+    let msg_id = column(&stack, &water, "mass_msg_id")
+        .await
+        .expect("job from 45065");
+    // Version 2 never went out: not waited on as that job's send.
+    assert_eq!(next_event(&mut failed).await.article_id, water);
+    let row = detail(&stack, &water).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert_eq!(row.version, 2);
+    assert!(row.send_outcome_unknown, "for a publisher to settle");
+    // The old job's verdict does not publish version 2 either.
+    deliver_real_mass_verdict(&stack, &msg_id, "send success").await;
+    let row = detail(&stack, &water).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32, "{row:?}");
+    stack.app.stop().await;
+}
