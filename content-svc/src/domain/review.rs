@@ -261,7 +261,7 @@ pub enum ReviewError {
     /// (Within the 200 characters of a status message.)
     #[error(
         "article {article}'s last send may have reached followers as its message stood: \
-         settle it first (publish with confirm_possible_duplicate, or record it published)"
+         settle it first (publish with confirm_possible_duplicate; once failed, RecordPublished)"
     )]
     UnsettledSend { article: String },
     /// (Within the 200 characters of a status message.)

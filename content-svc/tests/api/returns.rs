@@ -695,6 +695,15 @@ async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_mess
         .await;
     let refused = dissolved.expect_err("dissolved a message whose send may have gone out");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    // Round 3, finding 4's wording: RecordPublished refuses an approved article, so
+    // the refusal does not offer it as the way out here.
+    assert!(
+        refused
+            .message()
+            .contains("publish with confirm_possible_duplicate; once failed, RecordPublished"),
+        "{}",
+        refused.message()
+    );
     let sends = stack
         .mock
         .state()
