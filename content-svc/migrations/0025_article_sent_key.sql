@@ -9,4 +9,3 @@
 -- taking it, or one before this column. The previous release neither reads nor
 -- writes it (it rewrites sent_position on every hand-over, as before).
 ALTER TABLE articles ADD COLUMN sent_key text;
-CREATE INDEX articles_sent_key ON articles (sent_key) WHERE sent_key IS NOT NULL;
