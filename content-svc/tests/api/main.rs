@@ -16,6 +16,8 @@ mod import;
 mod input_checks;
 mod lexicon;
 mod listing;
+mod lost_send_verdicts;
+mod mass_send_fail;
 mod menus;
 mod messages;
 mod migrations;
