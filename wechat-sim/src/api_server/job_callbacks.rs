@@ -1,7 +1,8 @@
 //! WeChat's asynchronous job results, sent the way WeChat sends them: after a
 //! `freepublish/submit` the mock posts `PUBLISHJOBFINISH` (from `mphelper`), after a
-//! `message/mass/sendall` it posts `MASSSENDJOBFINISH`, each signed (and encrypted per
-//! the account's mode) to the gateway's callback URL, retried like any callback.
+//! `message/mass/sendall` it posts `MASSSENDJOBFINISH` (as its [`MassJobEnd`] says),
+//! each signed (and encrypted per the account's mode) to the gateway's callback URL,
+//! retried like any callback.
 //!
 //! Off unless configured with [`SimState::send_job_callbacks`].
 
@@ -16,6 +17,87 @@ use wechat::xml::push_cdata_element;
 
 use super::state::SimState;
 use crate::traffic::{CallbackAccount, CallbackClient, Mode, RetryPolicy, SignedCallback};
+
+/// How a mass send's job ends, as WeChat tells it: `message/mass/get`'s `msg_status`,
+/// and the `MASSSENDJOBFINISH` sent when job callbacks are on. Set for the next send
+/// with [`SimState::end_next_mass_send_with`]; a send ends [`MassJobEnd::sent`]
+/// otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MassJobEnd {
+    /// `message/mass/get`'s `msg_status`: `SEND_SUCCESS`, `SENDING`, `SEND_FAIL` or
+    /// `DELETE` (any other string plays one WeChat has not documented).
+    pub msg_status: String,
+    /// The `MASSSENDJOBFINISH`'s `Status`: `send success`, `send fail` or a review
+    /// code `err(n)`; `None`: no callback comes (the job is still going out).
+    pub status: Option<String>,
+    /// `SentCount`, the followers it reached (at most those it was for); `None`:
+    /// every follower. An `err(n)` counts nobody whatever this says.
+    pub sent: Option<usize>,
+}
+
+impl MassJobEnd {
+    /// `SEND_SUCCESS`, `send success`, sent to every follower: how a send ends unless
+    /// told otherwise (the mock's sends go out at once).
+    pub fn sent() -> Self {
+        Self {
+            msg_status: "SEND_SUCCESS".to_owned(),
+            status: Some("send success".to_owned()),
+            sent: None,
+        }
+    }
+
+    /// `SEND_FAIL`, `send fail`, reaching nobody: every follower it was for counted
+    /// in `ErrorCount`.
+    pub fn send_fail() -> Self {
+        Self::send_fail_reaching(0)
+    }
+
+    /// `SEND_FAIL`, `send fail`, though `SentCount` counts `sent` followers reached
+    /// (WeChat documents `FilterCount` as about `SentCount + ErrorCount`, not that a
+    /// failed job reached nobody).
+    pub fn send_fail_reaching(sent: usize) -> Self {
+        Self {
+            msg_status: "SEND_FAIL".to_owned(),
+            status: Some("send fail".to_owned()),
+            sent: Some(sent),
+        }
+    }
+
+    /// `SEND_FAIL`, `err(code)`: WeChat's review refused it before it went out
+    /// (10001 advertising, 20013 copyright, 30002 originality check, 40001 refused by
+    /// the account's administrator, …). Every count is 0, as in WeChat's sample of
+    /// such a callback.
+    pub fn refused(code: u32) -> Self {
+        Self {
+            msg_status: "SEND_FAIL".to_owned(),
+            status: Some(format!("err({code})")),
+            sent: Some(0),
+        }
+    }
+
+    /// `SENDING` for good: `message/mass/get` says it is still going out, and no
+    /// `MASSSENDJOBFINISH` comes.
+    pub fn sending() -> Self {
+        Self {
+            msg_status: "SENDING".to_owned(),
+            status: None,
+            sent: None,
+        }
+    }
+
+    /// `TotalCount`, `FilterCount`, `SentCount`, `ErrorCount` of a send to `followers`.
+    fn counts(&self, followers: usize) -> [usize; 4] {
+        let review = self
+            .status
+            .as_deref()
+            .is_some_and(|status| status.starts_with("err("));
+        if review {
+            return [0; 4];
+        }
+        let sent = self.sent.unwrap_or(followers).min(followers);
+        [followers, followers, sent, followers - sent]
+    }
+}
 
 /// Where and as whom job results are delivered.
 #[derive(Debug)]
@@ -157,9 +239,12 @@ impl JobCallbacks {
         &self,
         original_id: &str,
         msg_id: u64,
+        end: &MassJobEnd,
         followers: usize,
         articles: usize,
-    ) -> String {
+    ) -> Option<String> {
+        let status = end.status.as_deref()?;
+        let [total, filtered, sent, errors] = end.counts(followers);
         let now = chrono::Utc::now().timestamp();
         let mut xml = String::from("<xml>");
         push_cdata_element(&mut xml, "ToUserName", original_id);
@@ -168,12 +253,13 @@ impl JobCallbacks {
         push_cdata_element(&mut xml, "MsgType", "event");
         push_cdata_element(&mut xml, "Event", "MASSSENDJOBFINISH");
         xml.push_str(&format!("<MsgID>{msg_id}</MsgID>"));
-        push_cdata_element(&mut xml, "Status", "send success");
+        push_cdata_element(&mut xml, "Status", status);
         xml.push_str(&format!(
-            "<TotalCount>{followers}</TotalCount><FilterCount>{followers}</FilterCount><SentCount>{followers}</SentCount><ErrorCount>0</ErrorCount>"
+            "<TotalCount>{total}</TotalCount><FilterCount>{filtered}</FilterCount><SentCount>{sent}</SentCount><ErrorCount>{errors}</ErrorCount>"
         ));
-        // Each article's URL by its place, as WeChat reports for an mpnews send.
-        if articles > 0 {
+        // Each article's URL by its place, as WeChat reports for an mpnews send that
+        // reached followers (its sample of a refused one has none).
+        if articles > 0 && sent > 0 {
             xml.push_str(&format!(
                 "<ArticleUrlResult><Count>{articles}</Count><ResultList>"
             ));
@@ -189,7 +275,7 @@ impl JobCallbacks {
             xml.push_str("</ResultList></ArticleUrlResult>");
         }
         xml.push_str("</xml>");
-        xml
+        Some(xml)
     }
 }
 
@@ -233,6 +319,10 @@ pub(crate) fn after_call(state: &SimState, path: &str, appid: Option<&str>, answ
                 return;
             };
             let account = world.accounts.get(appid);
+            let end = account
+                .and_then(|a| a.mass_jobs.get(&msg_id))
+                .cloned()
+                .unwrap_or_else(MassJobEnd::sent);
             let followers = account
                 .map(|a| a.followers.iter().filter(|f| f.subscribed).count())
                 .unwrap_or(0);
@@ -253,7 +343,13 @@ pub(crate) fn after_call(state: &SimState, path: &str, appid: Option<&str>, answ
                 .and_then(|media_id| account.and_then(|a| a.drafts.get(media_id)))
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
-            callbacks.mass_finished(&original_id, msg_id, followers, articles)
+            // A job still going out has no result to send yet.
+            let Some(xml) =
+                callbacks.mass_finished(&original_id, msg_id, &end, followers, articles)
+            else {
+                return;
+            };
+            xml
         }
         _ => return,
     };
@@ -268,4 +364,73 @@ pub(crate) fn after_call(state: &SimState, path: &str, appid: Option<&str>, answ
             tracing::warn!("job callback not answered by the gateway");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn callbacks() -> JobCallbacks {
+        JobCallbacks::new("http://127.0.0.1:9", vec![CallbackAccount::demo()])
+            .expect("callback config")
+    }
+
+    /// The text of element `name` in `xml` (CDATA unwrapped).
+    fn field<'a>(xml: &'a str, name: &str) -> &'a str {
+        let open = format!("<{name}>");
+        let start = xml.find(&open).expect(name) + open.len();
+        let end = start + xml[start..].find(&format!("</{name}>")).expect(name);
+        let text = &xml[start..end];
+        text.strip_prefix("<![CDATA[")
+            .and_then(|t| t.strip_suffix("]]>"))
+            .unwrap_or(text)
+    }
+
+    fn counts(xml: &str) -> [&str; 4] {
+        ["TotalCount", "FilterCount", "SentCount", "ErrorCount"].map(|name| field(xml, name))
+    }
+
+    #[test]
+    fn a_masssendjobfinish_says_how_the_job_ended_with_wechats_counts() {
+        let callbacks = callbacks();
+        let sent = callbacks
+            .mass_finished("gh_demo", 7, &MassJobEnd::sent(), 5, 2)
+            .expect("a callback");
+        assert_eq!(field(&sent, "Status"), "send success");
+        assert_eq!(counts(&sent), ["5", "5", "5", "0"]);
+        assert!(
+            sent.contains("<ArticleUrlResult><Count>2</Count>"),
+            "{sent}"
+        );
+
+        // Sent to nobody: every follower it was for counted as an error, no URLs.
+        let failed = callbacks
+            .mass_finished("gh_demo", 7, &MassJobEnd::send_fail(), 5, 2)
+            .expect("a callback");
+        assert_eq!(field(&failed, "MsgID"), "7");
+        assert_eq!(field(&failed, "Status"), "send fail");
+        assert_eq!(counts(&failed), ["5", "5", "0", "5"]);
+        assert!(!failed.contains("ArticleUrlResult"), "{failed}");
+
+        let partly = callbacks
+            .mass_finished("gh_demo", 7, &MassJobEnd::send_fail_reaching(3), 5, 1)
+            .expect("a callback");
+        assert_eq!(field(&partly, "Status"), "send fail");
+        assert_eq!(counts(&partly), ["5", "5", "3", "2"]);
+
+        // WeChat's review stopped it: every count 0, as in WeChat's sample.
+        let refused = callbacks
+            .mass_finished("gh_demo", 7, &MassJobEnd::refused(10001), 5, 1)
+            .expect("a callback");
+        assert_eq!(field(&refused, "Status"), "err(10001)");
+        assert_eq!(counts(&refused), ["0", "0", "0", "0"]);
+        assert!(!refused.contains("ArticleUrlResult"), "{refused}");
+
+        // Still going out: nothing to report yet.
+        assert!(
+            callbacks
+                .mass_finished("gh_demo", 7, &MassJobEnd::sending(), 5, 1)
+                .is_none()
+        );
+    }
 }

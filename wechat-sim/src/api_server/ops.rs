@@ -6,6 +6,7 @@ use axum::http::Method;
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, Utc};
 use serde_json::{Value, json};
 
+use super::job_callbacks::MassJobEnd;
 use super::state::{Account, AccountKind, ClientMsg, Publish, TokenRec, Window, World, WxErr};
 
 /// A decoded API request.
@@ -499,7 +500,13 @@ fn mass_sendall(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     }
     account.mass_sends.push(now);
     let msg_id = 1_000_000_000u64 + id;
-    account.mass_jobs.insert(msg_id, "SEND_SUCCESS");
+    // Only a send WeChat took ends as `end_next_mass_send_with` said.
+    let end = world
+        .next_mass_ends
+        .pop_front()
+        .unwrap_or_else(MassJobEnd::sent);
+    let account = world.account(&req.appid)?;
+    account.mass_jobs.insert(msg_id, end);
     if let Some(client_id) = str_field(&req.body, "clientmsgid") {
         account.mass_client_ids.insert(
             client_id.to_owned(),
@@ -1241,7 +1248,7 @@ mod publish_tests {
             .account(DEMO_APPID)
             .unwrap()
             .mass_jobs
-            .insert(1_000_000_001, "SEND_SUCCESS");
+            .insert(1_000_000_001, MassJobEnd::sent());
         mass_delete(
             &mut world,
             &req(&query, json!({"msg_id": 1_000_000_001u64})),
@@ -1249,5 +1256,72 @@ mod publish_tests {
         .unwrap();
         let status = mass_get(&mut world, &req(&query, json!({"msg_id": "1000000001"}))).unwrap();
         assert_eq!(status["msg_status"], "DELETE");
+    }
+
+    /// A mass send of a text to every follower, under `clientmsgid` `key`.
+    fn text_to_all(key: &str) -> Value {
+        json!({
+            "filter": {"is_to_all": true},
+            "msgtype": "text",
+            "text": {"content": "停水通知"},
+            "clientmsgid": key,
+        })
+    }
+
+    fn status_of(world: &mut World, query: &HashMap<String, String>, taken: &Value) -> Value {
+        let msg_id = taken["msg_id"].as_u64().expect("a msg_id");
+        mass_get(world, &req(query, json!({"msg_id": msg_id.to_string()}))).unwrap()["msg_status"]
+            .clone()
+    }
+
+    #[test]
+    fn the_next_mass_send_taken_ends_as_told_and_a_refused_one_leaves_it_for_the_next() {
+        let sim = SimState::new(SimConfig::default());
+        sim.end_next_mass_send_with(MassJobEnd::send_fail());
+        sim.end_next_mass_send_with(MassJobEnd::refused(20013));
+        let query = HashMap::new();
+        let mut world = sim.lock();
+        // Refused before it was taken: no job, the ending stays queued.
+        let refused = mass_sendall(
+            &mut world,
+            &req(
+                &query,
+                json!({"filter": {"is_to_all": true}, "msgtype": "text"}),
+            ),
+        );
+        assert!(refused.is_err());
+        let failed = mass_sendall(&mut world, &req(&query, text_to_all("a"))).unwrap();
+        assert_eq!(status_of(&mut world, &query, &failed), "SEND_FAIL");
+        // A repeated clientmsgid is not a send taken either (45066 within the minute).
+        let again = mass_sendall(&mut world, &req(&query, text_to_all("a")));
+        assert_eq!(again.unwrap_err().code, 45066);
+        let review = mass_sendall(&mut world, &req(&query, text_to_all("b"))).unwrap();
+        assert_eq!(status_of(&mut world, &query, &review), "SEND_FAIL");
+        assert_eq!(
+            world.account(DEMO_APPID).unwrap().mass_jobs[&review["msg_id"].as_u64().unwrap()],
+            MassJobEnd::refused(20013)
+        );
+        // Nothing more queued: the next send goes out, as every send did before.
+        let sent = mass_sendall(&mut world, &req(&query, text_to_all("c"))).unwrap();
+        assert_eq!(status_of(&mut world, &query, &sent), "SEND_SUCCESS");
+    }
+
+    #[test]
+    fn a_mass_send_still_going_out_reports_sending_and_a_failed_one_cannot_be_deleted() {
+        let sim = SimState::new(SimConfig::default());
+        sim.end_next_mass_send_with(MassJobEnd::sending());
+        sim.end_next_mass_send_with(MassJobEnd::send_fail());
+        let query = HashMap::new();
+        let mut world = sim.lock();
+        let sending = mass_sendall(&mut world, &req(&query, text_to_all("a"))).unwrap();
+        assert_eq!(status_of(&mut world, &query, &sending), "SENDING");
+        let failed = mass_sendall(&mut world, &req(&query, text_to_all("b"))).unwrap();
+        mass_delete(
+            &mut world,
+            &req(&query, json!({"msg_id": failed["msg_id"]})),
+        )
+        .unwrap();
+        // WeChat deletes only a send that went out.
+        assert_eq!(status_of(&mut world, &query, &failed), "SEND_FAIL");
     }
 }

@@ -27,13 +27,16 @@ pub(crate) fn publish_delete(world: &mut World, req: &Req<'_>) -> Result<Value, 
 }
 
 /// `POST /cgi-bin/message/mass/delete {msg_id, article_idx}`: a send of the mock's
-/// is `DELETE` from then on, as `message/mass/get` reports it.
+/// that went out is `DELETE` from then on, as `message/mass/get` reports it (WeChat
+/// deletes only a send that succeeded; any other keeps its status).
 pub(crate) fn mass_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     let account = world.account(&req.appid)?;
     match req.body.get("msg_id").and_then(Value::as_u64) {
         Some(id) if id > 0 => {
-            if let Some(status) = account.mass_jobs.get_mut(&id) {
-                *status = "DELETE";
+            if let Some(job) = account.mass_jobs.get_mut(&id)
+                && job.msg_status == "SEND_SUCCESS"
+            {
+                job.msg_status = "DELETE".to_owned();
             }
             Ok(json!({"errcode": 0, "errmsg": "ok"}))
         }
@@ -51,9 +54,9 @@ pub(crate) fn mass_get(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr>
         None => None,
     }
     .ok_or_else(|| WxErr::new(40007, "invalid msg_id"))?;
-    let status = account
+    let job = account
         .mass_jobs
         .get(&msg_id)
         .ok_or_else(|| WxErr::new(40007, "invalid msg_id"))?;
-    Ok(json!({"msg_id": msg_id, "msg_status": status}))
+    Ok(json!({"msg_id": msg_id, "msg_status": job.msg_status}))
 }

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::job_callbacks::MassJobEnd;
+
 /// The demo account's appid, used when no account is configured.
 pub const DEMO_APPID: &str = platform::accounts::DEMO_ACCOUNT.appid;
 /// The demo account's AppSecret.
@@ -234,9 +236,9 @@ pub(crate) struct Account {
     pub(crate) conditional_menus: BTreeMap<u64, Value>,
     pub(crate) drafts: HashMap<String, Value>,
     pub(crate) publishes: HashMap<String, Publish>,
-    /// Each mass send's `msg_status` by its `msg_id`, as `message/mass/get` reports
-    /// it (the mock's sends go out at once).
-    pub(crate) mass_jobs: HashMap<u64, &'static str>,
+    /// How each mass send's job ended, by its `msg_id`: its `msg_status` as
+    /// `message/mass/get` reports it, and its `MASSSENDJOBFINISH`.
+    pub(crate) mass_jobs: HashMap<u64, MassJobEnd>,
     pub(crate) tags: BTreeMap<u64, String>,
 }
 
@@ -310,6 +312,8 @@ pub(crate) struct World {
     /// How the next publish jobs end as `freepublish/get` reports them (0, success,
     /// once this is empty).
     pub(crate) next_publish_outcomes: VecDeque<u32>,
+    /// How the next mass sends' jobs end ([`MassJobEnd::sent`] once this is empty).
+    pub(crate) next_mass_ends: VecDeque<MassJobEnd>,
 }
 
 impl World {
@@ -358,6 +362,7 @@ impl SimState {
                 next_id: 1000,
                 job_callbacks: None,
                 next_publish_outcomes: VecDeque::new(),
+                next_mass_ends: VecDeque::new(),
             })),
         }
     }
@@ -445,6 +450,15 @@ impl SimState {
     /// [`JobCallbacks::fail_next_publish`](super::job_callbacks::JobCallbacks::fail_next_publish).
     pub fn end_next_publish_with(&self, status: u32) {
         self.lock().next_publish_outcomes.push_back(status);
+    }
+
+    /// Makes the next mass send's job (`message/mass/sendall`) end as `end` says:
+    /// `message/mass/get` reports its `msg_status` (`SEND_FAIL`, `SENDING`, …) and its
+    /// `MASSSENDJOBFINISH`, when sent, carries its `Status` (`send fail`, `err(n)`)
+    /// and counts. Only a send WeChat takes uses it: one refused (quota, a repeated
+    /// `clientmsgid`) leaves it for the next.
+    pub fn end_next_mass_send_with(&self, end: MassJobEnd) {
+        self.lock().next_mass_ends.push_back(end);
     }
 
     /// Forgets every recorded call.
