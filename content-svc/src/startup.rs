@@ -200,6 +200,11 @@ impl Application {
             self.content.publish_reconcile_after,
             self.runtime.drain.clone(),
         ));
+        self.runtime.drain.spawn(crate::jobs::publishing_age::run(
+            db.clone(),
+            crate::jobs::publishing_age::tick_for(self.content.publish_reconcile_after),
+            self.runtime.drain.clone(),
+        ));
         let grpc = ContentGrpc::new(
             db,
             self.articles.clone(),

@@ -11,6 +11,7 @@ pub mod lexicon;
 pub mod media;
 pub mod menus;
 pub mod messages;
+pub mod publishing_age;
 pub mod requests;
 pub mod search;
 pub mod services;

@@ -22,6 +22,7 @@ mod menus;
 mod messages;
 mod migrations;
 mod publishing;
+mod publishing_age;
 mod reconcile;
 mod record_published;
 mod requests;
