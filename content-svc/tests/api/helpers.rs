@@ -3,12 +3,16 @@
 
 use content_svc::{Application, Config};
 use platform::testing::{TestDb, TestNats, service_env};
+use proto::content::v1 as pb;
 use proto::content::v1::ListServicesRequest;
 use proto::content::v1::content_service_client::ContentServiceClient;
+use proto::events::v1 as ev;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+
+use crate::articles::{Stack, next_event, publish};
 
 pub const ADMIN_KEY: &str = "city-office-admin-key";
 pub const VIEWER_KEY: &str = "transport-viewer-key";
@@ -207,4 +211,162 @@ pub fn list(account: &str, category: &str) -> ListServicesRequest {
         account: account.to_owned(),
         category: category.to_owned(),
     }
+}
+
+/// WeChat's mass send, as the mock records its calls.
+pub const SENDALL: &str = "/cgi-bin/message/mass/sendall";
+/// WeChat's free publication's submission, as the mock records its calls.
+pub const SUBMIT: &str = "/cgi-bin/freepublish/submit";
+
+/// An article as the publisher 陈 reads it.
+pub async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
+    detail_as(stack, id, PUBLISHER_KEY, "chen").await
+}
+
+/// An article as `person` with `key` reads it.
+pub async fn detail_as(stack: &Stack, id: &str, key: &str, person: &str) -> pb::ArticleDetail {
+    stack
+        .app
+        .client
+        .clone()
+        .get_article(by(pb::GetArticleRequest { id: id.into() }, key, person))
+        .await
+        .expect("read")
+        .into_inner()
+}
+
+/// Approves an article for each of `titles` on `channel` and has 陈 compose them,
+/// in that order, into one message: the message's id and the articles'.
+pub async fn approved_message<const N: usize>(
+    stack: &Stack,
+    titles: [&str; N],
+    channel: pb::Channel,
+) -> (String, [String; N]) {
+    let mut ids = Vec::with_capacity(N);
+    for title in titles {
+        ids.push(stack.approved(title, channel).await);
+    }
+    let message = stack
+        .app
+        .client
+        .clone()
+        .compose_message(by(
+            pb::ComposeMessageRequest {
+                account: "demo".into(),
+                message_id: String::new(),
+                article_ids: ids.clone(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed")
+        .into_inner();
+    let ids = ids.try_into().expect("an article for each title");
+    (message.id, ids)
+}
+
+/// A ReturnForRevision of `id` for `reason`, whatever its version.
+pub fn return_for(id: &str, reason: &str) -> pb::ReturnForRevisionRequest {
+    pb::ReturnForRevisionRequest {
+        id: id.into(),
+        reason: reason.into(),
+        version: 0,
+    }
+}
+
+/// PublishArticle's request for a send again on the publisher's word that the
+/// followers did not get the last send, whose outcome is unknown.
+pub fn confirmed(id: &str) -> pb::PublishArticleRequest {
+    pb::PublishArticleRequest {
+        confirm_possible_duplicate: true,
+        ..publish(id)
+    }
+}
+
+/// Fails `ids` as of unknown outcome the way the stuck-send sweep does: the replica
+/// handing them to WeChat stopped after its claim an hour ago, no job recorded, so
+/// WeChat may have published them. Returns the first `failed` event.
+pub async fn failed_by_the_stuck_send_sweep(stack: &Stack, ids: &[&str]) -> ev::ArticleChanged {
+    let mut failed = stack.watch("failed").await;
+    sqlx::query(
+        "UPDATE articles SET state = 'publishing', updated_at = now() - interval '1 hour'
+          WHERE id = ANY($1::uuid[])",
+    )
+    .bind(ids)
+    .execute(&stack.app.db)
+    .await
+    .expect("arranged");
+    let event = next_event(&mut failed).await;
+    assert!(
+        event.reason.contains("outcome is unknown"),
+        "{}",
+        event.reason
+    );
+    event
+}
+
+/// 陈 publishes the free publication `id` while WeChat takes its submission but
+/// loses the answer: it fails at once as possibly published (a submission has no
+/// key a retry could go under). Returns its `failed` event.
+pub async fn lost_free_publication(stack: &Stack, id: &str) -> ev::ArticleChanged {
+    stack.wechat_loses_answer(SUBMIT);
+    let mut failed = stack.watch("failed").await;
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(publish(id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("answered");
+    next_event(&mut failed).await
+}
+
+/// 陈 publishes the mass send `headline` while WeChat takes it but loses the answer:
+/// the send waits to retry under the same clientmsgid, its outcome unknown. Returns
+/// PublishArticle's answer.
+pub async fn lost_mass_send(stack: &Stack, headline: &str) -> pb::Article {
+    stack.wechat_loses_answer(SENDALL);
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(publish(headline), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("accepted; the send is retried")
+        .into_inner()
+}
+
+/// WeChat's minute for a repeated clientmsgid passes (the mock ages the keys it
+/// holds): a send again under the same key now meets 45065, naming the job WeChat
+/// took, instead of 45066.
+pub fn clientmsgid_minute_passes(stack: &Stack) {
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            age_client_msg_ids_secs: Some(60),
+            ..Default::default()
+        })
+        .expect("sim aged");
+}
+
+/// Makes the waiting retry of `id` due now, for the scheduler to take.
+pub async fn retry_due_now(stack: &Stack, id: &str) {
+    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
+        .bind(id)
+        .execute(&stack.app.db)
+        .await
+        .expect("retry due");
+}
+
+/// WeChat's errcodes for the mass sends so far, in order.
+pub fn sendall_errcodes(stack: &Stack) -> Vec<i64> {
+    stack
+        .mock
+        .state()
+        .calls_to(SENDALL)
+        .iter()
+        .map(|call| call.errcode)
+        .collect()
 }

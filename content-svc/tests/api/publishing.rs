@@ -8,7 +8,10 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{approve, article, create, next_event, publish, spawn_stack};
-use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
+use crate::helpers::{
+    ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, SENDALL, SUBMIT, authed, by,
+    clientmsgid_minute_passes, detail, lost_free_publication, lost_mass_send, retry_due_now,
+};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n-chart-of-the-pipes-";
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4];
@@ -179,16 +182,8 @@ async fn the_sixty_first_call_in_a_minute_is_refused_before_wechat_saying_when_t
     assert!(submit.next_possible_at.is_some());
     let sim = stack.mock.state();
     assert!(sim.calls_to("/cgi-bin/draft/add").is_empty());
-    assert!(sim.calls_to("/cgi-bin/freepublish/submit").is_empty());
-    let still = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    assert!(sim.calls_to(SUBMIT).is_empty());
+    let still = detail(&stack, &id).await;
     assert_eq!(
         still.article.expect("article").state,
         pb::ArticleState::Approved as i32
@@ -477,15 +472,7 @@ async fn one_edit_of_at_most_twenty_characters_is_recorded_after_publishing() {
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert!(again.message().contains("one edit"), "{}", again.message());
-    let detail = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    let detail = detail(&stack, &id).await;
     let row = detail
         .audit
         .iter()
@@ -541,15 +528,7 @@ async fn a_scheduled_send_over_the_limit_waits_for_the_next_minute_without_using
         .await
         .expect("read");
     assert_eq!(attempts, 1);
-    let detail = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    let detail = detail(&stack, &id).await;
     assert_eq!(
         detail.article.expect("article").state,
         pb::ArticleState::Published as i32
@@ -570,7 +549,7 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     // `freepublish/submit` answers "system busy" until the client gives up (three
     // tries): the draft exists, the send is retried later.
-    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    stack.wechat_busy(SUBMIT, 3);
     let mut published = stack.watch("published").await;
     client
         .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
@@ -584,7 +563,7 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
         1,
         "the retry reuses the draft"
     );
-    let submits = sim.calls_to("/cgi-bin/freepublish/submit");
+    let submits = sim.calls_to(SUBMIT);
     assert_eq!(submits.len(), 4);
     assert_eq!(
         submits[0].body, submits[3].body,
@@ -709,7 +688,7 @@ async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
     .await
     .expect("arranged");
     // Published again, its first try meets a busy WeChat: retried, not failed.
-    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    stack.wechat_busy(SUBMIT, 3);
     let mut outcome = stack.watch("*").await;
     client
         .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
@@ -748,15 +727,10 @@ async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
 #[tokio::test]
 async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_counts_as_published() {
     let stack = spawn_stack(AccountKind::Service).await;
-    let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::MassSend).await;
-    // WeChat takes the mass send, but its answer is lost on the way back (a 502).
-    stack.wechat_loses_answer(SENDALL);
     let mut published = stack.watch("published").await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("accepted; the send is retried");
+    // WeChat takes the mass send, but its answer is lost on the way back (a 502).
+    lost_mass_send(&stack, &id).await;
     // WeChat refuses the same clientmsgid within a minute of the send (45066), so
     // the retry waits that minute (a retry refused so was recorded failed, and a
     // publish again after a day, when WeChat has forgotten the id, pushed twice).
@@ -772,19 +746,8 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
         "retry at {retry_at}, the lost send at {first}"
     );
     // The minute passes (for WeChat's memory and for the retry).
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            age_client_msg_ids_secs: Some(60),
-            ..Default::default()
-        })
-        .expect("sim aged");
-    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
-        .bind(&id)
-        .execute(&stack.app.db)
-        .await
-        .expect("retry due");
+    clientmsgid_minute_passes(&stack);
+    retry_due_now(&stack, &id).await;
     let event = next_event(&mut published).await;
     assert_eq!(event.article_id, id);
 
@@ -794,15 +757,7 @@ async fn a_mass_send_whose_answer_from_wechat_was_lost_is_not_sent_again_and_cou
     let errcodes: Vec<i64> = sends.iter().map(|call| call.errcode).collect();
     assert_eq!(errcodes, [0, 45065]);
     assert_eq!(sends[0].body, sends[1].body);
-    let detail = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    let detail = detail(&stack, &id).await;
     let article = detail.article.expect("article");
     assert_eq!(article.state, pb::ArticleState::Published as i32);
     // WeChat's answer named the job it took: recorded as this send's, and its
@@ -831,27 +786,12 @@ async fn a_mass_send_recorded_published_by_its_duplicate_answer_can_be_retracted
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::MassSend).await;
-    stack.wechat_loses_answer(SENDALL);
     let mut published = stack.watch("published").await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("accepted; the send is retried");
+    lost_mass_send(&stack, &id).await;
     // WeChat's minute for the clientmsgid passes; the retry meets 45065, whose
     // answer names the send WeChat took.
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            age_client_msg_ids_secs: Some(60),
-            ..Default::default()
-        })
-        .expect("sim aged");
-    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
-        .bind(&id)
-        .execute(&stack.app.db)
-        .await
-        .expect("retry due");
+    clientmsgid_minute_passes(&stack);
+    retry_due_now(&stack, &id).await;
     assert_eq!(next_event(&mut published).await.article_id, id);
 
     client
@@ -881,17 +821,10 @@ async fn a_mass_send_recorded_published_by_its_duplicate_answer_can_be_retracted
 #[tokio::test]
 async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again() {
     let stack = spawn_stack(AccountKind::Service).await;
-    let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     // WeChat takes the submission, but its answer is lost on the way back (a 502).
     // freepublish/submit has no clientmsgid: a second submit would publish it twice.
-    stack.wechat_loses_answer(SUBMIT);
-    let mut failed = stack.watch("failed").await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("accepted");
-    let event = next_event(&mut failed).await;
+    let event = lost_free_publication(&stack, &id).await;
     assert_eq!(event.article_id, id);
     assert!(
         event.reason.contains("may have published"),
@@ -901,15 +834,7 @@ async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again
 
     let submits = stack.mock.state().calls_to(SUBMIT);
     assert_eq!(submits.len(), 1, "submitted once, never again");
-    let detail = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    let detail = detail(&stack, &id).await;
     assert_eq!(
         detail.article.expect("article").state,
         pb::ArticleState::Failed as i32
@@ -1154,20 +1079,12 @@ async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_
 
     // WeChat's answer is lost: the send may have gone out, and stays counted.
     let lost = stack.approved("明日恢复供水", pb::Channel::MassSend).await;
-    stack.wechat_loses_answer(SENDALL);
-    let waiting = client
-        .publish_article(by(publish(&lost), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("publish answers")
-        .into_inner();
+    let waiting = lost_mass_send(&stack, &lost).await;
     assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
     cancel(lost).await;
     assert_eq!(stack.quota().await.used, 1, "WeChat may have counted it");
     stack.app.stop().await;
 }
-
-const SENDALL: &str = "/cgi-bin/message/mass/sendall";
-const SUBMIT: &str = "/cgi-bin/freepublish/submit";
 
 #[tokio::test]
 async fn a_retracted_article_gets_its_correction_notice_linked_in_its_history() {
@@ -1217,15 +1134,7 @@ async fn a_retracted_article_gets_its_correction_notice_linked_in_its_history() 
     assert_eq!(notice.correction_of, id);
     assert_eq!(notice.state, pb::ArticleState::Draft as i32);
 
-    let original = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    let original = detail(&stack, &id).await;
     assert_eq!(
         original.article.map(|a| a.state),
         Some(pb::ArticleState::Retracted as i32),
@@ -1281,15 +1190,7 @@ async fn each_schedule_and_reschedule_records_its_time_and_its_publisher_in_the_
         expected.push((format!("media:{person}"), format!("scheduled for {at}")));
     }
 
-    let detail = client
-        .get_article(by(
-            pb::GetArticleRequest { id: id.clone() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner();
+    let detail = detail(&stack, &id).await;
     let schedules: Vec<(String, String)> = detail
         .audit
         .iter()

@@ -12,31 +12,18 @@ use proto::events::v1 as ev;
 use wechat_sim::api_server::{AccountKind, MockWechat, SimConfig};
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
-use crate::helpers::{PUBLISHER_KEY, by};
+use crate::helpers::{
+    PUBLISHER_KEY, REVIEWER_KEY, SENDALL, approved_message, by, clientmsgid_minute_passes,
+    confirmed, detail, lost_mass_send, retry_due_now, return_for, sendall_errcodes,
+};
 use crate::scheduler::{in_publishing, replica, replica_of};
 
 const FREEPUBLISH_GET: &str = "/cgi-bin/freepublish/get";
 const MASS_GET: &str = "/cgi-bin/message/mass/get";
-const SENDALL: &str = "/cgi-bin/message/mass/sendall";
 
 /// The stack with WeChat's job-finish callbacks lost, asking WeChat after a second.
 async fn callbacks_lost(kind: AccountKind) -> Stack {
     spawn_stack_with(kind, false, &[("PUBLISH_RECONCILE_AFTER", "1s")]).await
-}
-
-async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
-    stack
-        .app
-        .client
-        .clone()
-        .get_article(by(
-            pb::GetArticleRequest { id: id.into() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner()
 }
 
 /// The `/metrics` text of the admin port.
@@ -775,25 +762,8 @@ async fn a_free_publication_freepublish_get_reports_with_an_undocumented_status_
 #[tokio::test]
 async fn a_publishjobfinish_with_an_undocumented_status_fails_its_article_with_its_outcome_unknown()
 {
-    // The service's own reconciliation waits ten minutes: only the callback speaks.
-    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
-    let mut client = stack.app.client.clone();
-    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("handed to wechat");
-    let publish_id = column(&stack, &id, "publish_id")
-        .await
-        .expect("publish_id recorded");
-    let mut failed = stack.watch("failed").await;
-    let callback = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
-    stack
-        .deliver_inbound("demo.event.publishjobfinish", &callback)
-        .await;
-
-    let event = next_event(&mut failed).await;
-    assert_eq!(event.article_id, id);
+    // Its PUBLISHJOBFINISH says publish_status 9; only the callback speaks.
+    let (stack, id, _) = failed_as_outcome_unknown().await;
     let row = detail(&stack, &id).await.article.expect("article");
     assert_eq!(row.state, pb::ArticleState::Failed as i32);
     assert!(row.send_outcome_unknown);
@@ -925,26 +895,8 @@ async fn a_post_publish_edit_of_a_publication_taken_down_does_not_offer_it_to_th
 #[tokio::test]
 async fn a_masssendjobfinish_with_an_undocumented_status_fails_its_article_with_its_outcome_unknown()
  {
-    // The service's own reconciliation waits ten minutes: only the callback speaks.
-    let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
-    let mut client = stack.app.client.clone();
-    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("handed to wechat");
-    let msg_id = column(&stack, &id, "mass_msg_id")
-        .await
-        .expect("msg_id recorded");
-    let generation = column(&stack, &id, "send_generation").await;
-    let mut failed = stack.watch("failed").await;
-    let callback = mass_job_finish_with(&msg_id, "send pending", "https://mp.weixin.qq.com/s/x");
-    stack
-        .deliver_inbound("demo.event.masssendjobfinish", &callback)
-        .await;
-
-    let event = next_event(&mut failed).await;
-    assert_eq!(event.article_id, id);
+    // Its MASSSENDJOBFINISH says `send pending`; only the callback speaks.
+    let (stack, id, _, generation) = mass_failed_as_outcome_unknown().await;
     let row = detail(&stack, &id).await.article.expect("article");
     assert_eq!(row.state, pb::ArticleState::Failed as i32);
     assert!(row.send_outcome_unknown, "WeChat may have sent it");
@@ -959,13 +911,23 @@ async fn a_masssendjobfinish_with_an_undocumented_status_fails_its_article_with_
 /// WeChat has not documented: the stack, the article and its publish_id.
 async fn failed_as_outcome_unknown() -> (Stack, String, String) {
     let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
-    let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+    let publish_id = published_and_failed_as_outcome_unknown(&stack, &id).await;
+    (stack, id, publish_id)
+}
+
+/// Publishes the free publication `headline` (alone or leading its message) and fails
+/// it as outcome unknown by a PUBLISHJOBFINISH with a status WeChat has not
+/// documented: its publish_id.
+async fn published_and_failed_as_outcome_unknown(stack: &Stack, headline: &str) -> String {
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(publish(headline), PUBLISHER_KEY, "chen"))
         .await
         .expect("handed to wechat");
-    let publish_id = column(&stack, &id, "publish_id")
+    let publish_id = column(stack, headline, "publish_id")
         .await
         .expect("publish_id recorded");
     let mut failed = stack.watch("failed").await;
@@ -973,8 +935,25 @@ async fn failed_as_outcome_unknown() -> (Stack, String, String) {
     stack
         .deliver_inbound("demo.event.publishjobfinish", &unknown)
         .await;
-    assert_eq!(next_event(&mut failed).await.article_id, id);
-    (stack, id, publish_id)
+    assert_eq!(next_event(&mut failed).await.article_id, headline);
+    publish_id
+}
+
+/// 陈 sends `id` again, confirming, once WeChat's minute for its clientmsgid is over:
+/// WeChat answers 45065 for the send it took under that key (its answer lost).
+/// Returns PublishArticle's answer.
+async fn sent_again_confirmed_meeting_45065(stack: &Stack, id: &str) -> pb::Article {
+    clientmsgid_minute_passes(stack);
+    let answered = stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(confirmed(id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent again")
+        .into_inner();
+    assert_eq!(sendall_errcodes(stack), [0, 45065]);
+    answered
 }
 
 #[tokio::test]
@@ -1127,27 +1106,11 @@ async fn a_send_again_after_wechats_late_send_fail_goes_out_under_a_new_key_not_
 #[tokio::test]
 async fn wechats_send_fail_for_a_mass_send_whose_retry_met_45065_fails_it() {
     let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
-    let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::MassSend).await;
-    stack.wechat_loses_answer(SENDALL);
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("accepted; the send is retried");
+    lost_mass_send(&stack, &id).await;
     let generation = column(&stack, &id, "send_generation").await;
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            age_client_msg_ids_secs: Some(60),
-            ..Default::default()
-        })
-        .expect("sim aged");
-    sqlx::query("UPDATE articles SET next_attempt_at = now() WHERE id = $1::uuid")
-        .bind(&id)
-        .execute(&stack.app.db)
-        .await
-        .expect("retry due");
+    clientmsgid_minute_passes(&stack);
+    retry_due_now(&stack, &id).await;
     // The retry meets 45065, which names the job WeChat took: recorded as this
     // send's, left in publishing for its verdict.
     let msg_id = tokio::time::timeout(Duration::from_secs(30), async {
@@ -1160,14 +1123,7 @@ async fn wechats_send_fail_for_a_mass_send_whose_retry_met_45065_fails_it() {
     })
     .await
     .expect("the earlier send's msg_id, from 45065");
-    let errcodes: Vec<i64> = stack
-        .mock
-        .state()
-        .calls_to(SENDALL)
-        .iter()
-        .map(|call| call.errcode)
-        .collect();
-    assert_eq!(errcodes, [0, 45065]);
+    assert_eq!(sendall_errcodes(&stack), [0, 45065]);
     assert_eq!(
         column(&stack, &id, "state").await.as_deref(),
         Some("publishing"),
@@ -1191,15 +1147,7 @@ async fn a_published_verdict_for_an_article_returned_since_its_send_failed_as_ou
     let (stack, id, publish_id) = failed_as_outcome_unknown().await;
     let mut client = stack.app.client.clone();
     client
-        .return_for_revision(by(
-            pb::ReturnForRevisionRequest {
-                id: id.clone(),
-                reason: "标题有误".into(),
-                version: 0,
-            },
-            crate::helpers::REVIEWER_KEY,
-            "zhao",
-        ))
+        .return_for_revision(by(return_for(&id, "标题有误"), REVIEWER_KEY, "zhao"))
         .await
         .expect("the failed article returned");
 
@@ -1271,46 +1219,17 @@ async fn a_message_changed_since_its_send_of_unknown_outcome_is_left_to_a_publis
     // The service's own reconciliation waits ten minutes: only callbacks speak.
     let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
-    let gas = stack.approved("停气通知", pb::Channel::Freepublish).await;
-    client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone(), gas.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed");
-    client
-        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("handed to wechat");
-    let publish_id = column(&stack, &water, "publish_id")
-        .await
-        .expect("publish_id recorded");
-    let mut failed = stack.watch("failed").await;
-    let unknown = publish_job_finish_with(&publish_id, 9, "https://mp.weixin.qq.com/s/x");
-    stack
-        .deliver_inbound("demo.event.publishjobfinish", &unknown)
-        .await;
-    assert_eq!(next_event(&mut failed).await.article_id, water);
+    let (_, [water, power, gas]) = approved_message(
+        &stack,
+        ["停水通知", "停电通知", "停气通知"],
+        pb::Channel::Freepublish,
+    )
+    .await;
+    let publish_id = published_and_failed_as_outcome_unknown(&stack, &water).await;
 
     // The second article is returned for revision: the third moves up to place 2.
     client
-        .return_for_revision(by(
-            pb::ReturnForRevisionRequest {
-                id: power.clone(),
-                reason: "标题有误".into(),
-                version: 0,
-            },
-            crate::helpers::REVIEWER_KEY,
-            "zhao",
-        ))
+        .return_for_revision(by(return_for(&power, "标题有误"), REVIEWER_KEY, "zhao"))
         .await
         .expect("the failed member returned");
     assert_eq!(
@@ -1442,71 +1361,23 @@ async fn review2_a_confirmed_send_again_that_meets_45065_for_another_line_up_is_
  {
     let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::MassSend).await;
-    let power = stack.approved("停电通知", pb::Channel::MassSend).await;
-    let roads = stack.approved("道路施工", pb::Channel::MassSend).await;
-    client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone(), roads.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed");
+    let (_, [water, power, roads]) = approved_message(
+        &stack,
+        ["停水通知", "停电通知", "道路施工"],
+        pb::Channel::MassSend,
+    )
+    .await;
     // WeChat takes [water, power, roads]; the answer is lost; water waits to retry.
-    stack.wechat_loses_answer(SENDALL);
-    client
-        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("accepted; the send is retried");
+    lost_mass_send(&stack, &water).await;
     // 赵 returns power: water's retry is cancelled, roads moves up to 2.
     client
-        .return_for_revision(by(
-            pb::ReturnForRevisionRequest {
-                id: power.clone(),
-                reason: "标题有误".into(),
-                version: 0,
-            },
-            crate::helpers::REVIEWER_KEY,
-            "zhao",
-        ))
+        .return_for_revision(by(return_for(&power, "标题有误"), REVIEWER_KEY, "zhao"))
         .await
         .expect("returned");
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            age_client_msg_ids_secs: Some(60),
-            ..Default::default()
-        })
-        .expect("sim aged");
     // 陈 sends [water, roads] again, confirming; WeChat answers 45065 for the first.
     let mut published = stack.watch("published").await;
     let mut failed = stack.watch("failed").await;
-    client
-        .publish_article(by(
-            pb::PublishArticleRequest {
-                id: water.clone(),
-                confirm_possible_duplicate: true,
-                ..Default::default()
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("sent again");
-    let errcodes: Vec<i64> = stack
-        .mock
-        .state()
-        .calls_to(SENDALL)
-        .iter()
-        .map(|call| call.errcode)
-        .collect();
-    assert_eq!(errcodes, [0, 45065]);
+    sent_again_confirmed_meeting_45065(&stack, &water).await;
     let msg_id = column(&stack, &water, "mass_msg_id")
         .await
         .expect("job from 45065");
@@ -1622,36 +1493,7 @@ async fn review2_a_later_verdict_counting_followers_marks_a_failed_mass_send_as_
 #[tokio::test]
 async fn review2_a_confirmed_send_again_meeting_45065_for_the_job_it_failed_under_fails_at_once() {
     let (stack, id, msg_id, _) = mass_failed_as_outcome_unknown().await;
-    let mut client = stack.app.client.clone();
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            age_client_msg_ids_secs: Some(60),
-            ..Default::default()
-        })
-        .expect("sim aged");
-    let answered = client
-        .publish_article(by(
-            pb::PublishArticleRequest {
-                id: id.clone(),
-                confirm_possible_duplicate: true,
-                ..Default::default()
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("sent again")
-        .into_inner();
-    let errcodes: Vec<i64> = stack
-        .mock
-        .state()
-        .calls_to(SENDALL)
-        .iter()
-        .map(|call| call.errcode)
-        .collect();
-    assert_eq!(errcodes, [0, 45065]);
+    let answered = sent_again_confirmed_meeting_45065(&stack, &id).await;
     assert_eq!(
         answered.state,
         pb::ArticleState::Failed as i32,
@@ -1676,27 +1518,15 @@ async fn review2_a_confirmed_send_again_meeting_45065_for_the_job_it_failed_unde
 #[tokio::test]
 async fn review3_a_revision_sent_again_under_the_key_of_a_lost_send_is_not_recorded_as_published() {
     use crate::articles::{approve, article, create};
-    use crate::helpers::{AUTHOR_KEY, REVIEWER_KEY};
+    use crate::helpers::AUTHOR_KEY;
     let stack = spawn_stack_with(AccountKind::Service, false, &[]).await;
     let mut client = stack.app.client.clone();
     let water = stack.approved("停水通知", pb::Channel::MassSend).await;
     // WeChat takes version 1; the answer is lost; water waits to retry.
-    stack.wechat_loses_answer(SENDALL);
-    client
-        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("accepted; the send is retried");
+    lost_mass_send(&stack, &water).await;
     // 赵 returns it; 李 corrects it; it is approved again as version 2.
     client
-        .return_for_revision(by(
-            pb::ReturnForRevisionRequest {
-                id: water.clone(),
-                reason: "日期有误".into(),
-                version: 0,
-            },
-            REVIEWER_KEY,
-            "zhao",
-        ))
+        .return_for_revision(by(return_for(&water, "日期有误"), REVIEWER_KEY, "zhao"))
         .await
         .expect("returned");
     client
@@ -1725,35 +1555,8 @@ async fn review3_a_revision_sent_again_under_the_key_of_a_lost_send_is_not_recor
             .await
             .expect("approved again");
     }
-    stack
-        .mock
-        .state()
-        .inject(&wechat_sim::api_server::FaultRequest {
-            age_client_msg_ids_secs: Some(60),
-            ..Default::default()
-        })
-        .expect("sim aged");
     let mut failed = stack.watch("failed").await;
-    client
-        .publish_article(by(
-            pb::PublishArticleRequest {
-                id: water.clone(),
-                confirm_possible_duplicate: true,
-                ..Default::default()
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("sent again");
-    let errcodes: Vec<i64> = stack
-        .mock
-        .state()
-        .calls_to(SENDALL)
-        .iter()
-        .map(|call| call.errcode)
-        .collect();
-    assert_eq!(errcodes, [0, 45065]);
+    sent_again_confirmed_meeting_45065(&stack, &water).await;
     let msg_id = column(&stack, &water, "mass_msg_id")
         .await
         .expect("job from 45065");

@@ -10,9 +10,10 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{Stack, next_event, publish, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
+use crate::helpers::{
+    AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, SUBMIT, by, detail_as, lost_free_publication,
+};
 
-const SUBMIT: &str = "/cgi-bin/freepublish/submit";
 const URL: &str = "https://mp.weixin.qq.com/s/Zq3-found-in-the-published-list";
 
 fn record(id: &str, url: &str) -> pb::RecordPublishedRequest {
@@ -25,19 +26,9 @@ fn record(id: &str, url: &str) -> pb::RecordPublishedRequest {
     }
 }
 
+/// The article as its editor 李 reads it.
 async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
-    stack
-        .app
-        .client
-        .clone()
-        .get_article(by(
-            pb::GetArticleRequest { id: id.into() },
-            AUTHOR_KEY,
-            "li",
-        ))
-        .await
-        .expect("read")
-        .into_inner()
+    detail_as(stack, id, AUTHOR_KEY, "li").await
 }
 
 #[tokio::test]
@@ -46,13 +37,7 @@ async fn a_free_publication_whose_submission_answer_was_lost_is_recorded_publish
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    stack.wechat_loses_answer(SUBMIT);
-    let mut failed = stack.watch("failed").await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("answered");
-    let event = next_event(&mut failed).await;
+    let event = lost_free_publication(&stack, &id).await;
     assert!(event.reason.contains("RecordPublished"), "{}", event.reason);
 
     // The editor sees that it may be out, not only that it failed.

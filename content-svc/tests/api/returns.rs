@@ -8,15 +8,10 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{approve, article, create, next_event, publish, spawn_stack};
-use crate::helpers::{AUTHOR_KEY, EDITOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, by};
-
-fn return_for(id: &str, reason: &str) -> pb::ReturnForRevisionRequest {
-    pb::ReturnForRevisionRequest {
-        id: id.into(),
-        reason: reason.into(),
-        version: 0,
-    }
-}
+use crate::helpers::{
+    AUTHOR_KEY, EDITOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, SENDALL, SUBMIT, approved_message, by,
+    confirmed, detail, failed_by_the_stuck_send_sweep, lost_mass_send, return_for,
+};
 
 #[tokio::test]
 async fn a_scheduled_article_returned_for_revision_is_unscheduled_and_needs_three_new_reviews() {
@@ -188,45 +183,17 @@ async fn message_of(
         .collect())
 }
 
-async fn read(stack: &crate::articles::Stack, id: &str) -> pb::ArticleDetail {
-    stack
-        .app
-        .client
-        .clone()
-        .get_article(by(
-            pb::GetArticleRequest { id: id.into() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner()
-}
-
 #[tokio::test]
 async fn an_article_returned_from_a_scheduled_message_leaves_it_and_the_rest_waits_for_the_publisher()
  {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
-    let roads = stack
-        .approved("道路施工公告", pb::Channel::Freepublish)
-        .await;
-    let message = client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone(), roads.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed")
-        .into_inner()
-        .id;
+    let (message, [water, power, roads]) = approved_message(
+        &stack,
+        ["停水通知", "停电通知", "道路施工公告"],
+        pb::Channel::Freepublish,
+    )
+    .await;
     client
         .schedule_article(by(
             pb::ScheduleArticleRequest {
@@ -273,9 +240,9 @@ async fn an_article_returned_from_a_scheduled_message_leaves_it_and_the_rest_wai
             .expect("the message stays"),
         vec![(water.clone(), 1, approved), (roads.clone(), 2, approved)]
     );
-    let headline = read(&stack, &water).await;
+    let headline = detail(&stack, &water).await;
     assert_eq!(headline.article.expect("article").scheduled_for, None);
-    let trail = read(&stack, &roads).await.audit;
+    let trail = detail(&stack, &roads).await.audit;
     let last = trail.last().expect("a trail");
     assert_eq!(
         (last.action.as_str(), last.actor.as_str()),
@@ -312,22 +279,8 @@ async fn an_article_returned_from_a_scheduled_message_leaves_it_and_the_rest_wai
 async fn an_article_of_a_message_with_wechat_is_not_returned() {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
-    let message = client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed")
-        .into_inner()
-        .id;
+    let (message, [water, power]) =
+        approved_message(&stack, ["停水通知", "停电通知"], pb::Channel::Freepublish).await;
     // The headline handed to WeChat, the others not moved yet (they follow it in a
     // transaction of their own): the message is going out as composed.
     sqlx::query("UPDATE articles SET state = 'publishing' WHERE id = $1::uuid")
@@ -357,38 +310,12 @@ async fn a_headline_returned_after_a_send_of_unknown_outcome_leaves_the_next_one
  {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
-    client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed");
+    let (_, [water, power]) =
+        approved_message(&stack, ["停水通知", "停电通知"], pb::Channel::Freepublish).await;
     // The replica submitting the message stopped after its claim an hour ago: no job
     // recorded, so WeChat may have published both. The scheduler fails it as of
     // unknown outcome.
-    let mut failed = stack.watch("failed").await;
-    sqlx::query(
-        "UPDATE articles SET state = 'publishing', updated_at = now() - interval '1 hour'
-          WHERE id = ANY($1::uuid[])",
-    )
-    .bind(vec![water.clone(), power.clone()])
-    .execute(&stack.app.db)
-    .await
-    .expect("arranged");
-    let event = next_event(&mut failed).await;
-    assert!(
-        event.reason.contains("outcome is unknown"),
-        "{}",
-        event.reason
-    );
+    failed_by_the_stuck_send_sweep(&stack, &[&water, &power]).await;
 
     // 赵 returns the headline to fix it; the other article leads the message now.
     client
@@ -408,13 +335,7 @@ async fn a_headline_returned_after_a_send_of_unknown_outcome_leaves_the_next_one
         "{}",
         refused.message()
     );
-    assert!(
-        stack
-            .mock
-            .state()
-            .calls_to("/cgi-bin/freepublish/submit")
-            .is_empty()
-    );
+    assert!(stack.mock.state().calls_to(SUBMIT).is_empty());
     stack.app.stop().await;
 }
 
@@ -423,37 +344,11 @@ async fn a_member_returned_from_a_message_whose_send_outcome_is_unknown_needs_co
  {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    let power = stack.approved("停电通知", pb::Channel::Freepublish).await;
-    client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed");
+    let (_, [water, power]) =
+        approved_message(&stack, ["停水通知", "停电通知"], pb::Channel::Freepublish).await;
     // The send cut off mid-way: the stuck-send sweep fails the message, its outcome
     // unknown (WeChat may have the whole message).
-    let mut failed = stack.watch("failed").await;
-    sqlx::query(
-        "UPDATE articles SET state = 'publishing', updated_at = now() - interval '1 hour'
-          WHERE id = ANY($1::uuid[])",
-    )
-    .bind(vec![water.clone(), power.clone()])
-    .execute(&stack.app.db)
-    .await
-    .expect("arranged");
-    let event = next_event(&mut failed).await;
-    assert!(
-        event.reason.contains("outcome is unknown"),
-        "{}",
-        event.reason
-    );
+    failed_by_the_stuck_send_sweep(&stack, &[&water, &power]).await;
 
     // 赵 returns the member; (a shortcut for its three reviews) it is approved again.
     client
@@ -473,11 +368,7 @@ async fn a_member_returned_from_a_message_whose_send_outcome_is_unknown_needs_co
             .is_err_and(|e| e.code() == Code::FailedPrecondition),
         "the returned member, which may have gone out in the message, was sent again \
          without confirm_possible_duplicate: {sent:?}; submit calls {}",
-        stack
-            .mock
-            .state()
-            .calls_to("/cgi-bin/freepublish/submit")
-            .len()
+        stack.mock.state().calls_to(SUBMIT).len()
     );
     stack.app.stop().await;
 }
@@ -509,14 +400,10 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
         .compose_message(compose("", vec![water.clone(), power.clone()]))
         .await
         .expect("composed")
-        .into_inner();
+        .into_inner()
+        .id;
     // WeChat takes the message [water, power], but its answer is lost.
-    stack.wechat_loses_answer("/cgi-bin/message/mass/sendall");
-    let waiting = client
-        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("publish answers")
-        .into_inner();
+    let waiting = lost_mass_send(&stack, &water).await;
     assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
     assert!(waiting.send_outcome_unknown);
     // 陈 cancels the retry (allowed: the message stays as it went out) …
@@ -528,7 +415,7 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
     let dissolved = client
         .dissolve_message(by(
             pb::MessageRef {
-                id: message.id.clone(),
+                id: message.clone(),
             },
             PUBLISHER_KEY,
             "chen",
@@ -546,7 +433,7 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
         vec![power.clone()],
         vec![water.clone(), power.clone(), roads.clone()],
     ] {
-        let recomposed = client.compose_message(compose(&message.id, ids)).await;
+        let recomposed = client.compose_message(compose(&message, ids)).await;
         assert!(
             recomposed
                 .as_ref()
@@ -554,11 +441,7 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
             "recomposed: {recomposed:?}"
         );
     }
-    let members_before = stack
-        .mock
-        .state()
-        .calls_to("/cgi-bin/message/mass/sendall")
-        .len();
+    let members_before = stack.mock.state().calls_to(SENDALL).len();
     let alone = client
         .publish_article(by(publish(&power), PUBLISHER_KEY, "chen"))
         .await;
@@ -568,25 +451,10 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
             .is_err_and(|e| e.code() == Code::FailedPrecondition),
         "the member went out alone: {alone:?}"
     );
-    assert_eq!(
-        stack
-            .mock
-            .state()
-            .calls_to("/cgi-bin/message/mass/sendall")
-            .len(),
-        members_before
-    );
+    assert_eq!(stack.mock.state().calls_to(SENDALL).len(), members_before);
     // The way out: the same message sent again, confirmed; then it is settled.
     let sent = client
-        .publish_article(by(
-            pb::PublishArticleRequest {
-                id: water.clone(),
-                confirm_possible_duplicate: true,
-                ..Default::default()
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
+        .publish_article(by(confirmed(&water), PUBLISHER_KEY, "chen"))
         .await
         .expect("sent again, confirmed")
         .into_inner();
@@ -594,7 +462,7 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
     // back on the schedule and not taken, so nothing is settled yet (round 3,
     // finding 1: the confirmation alone used to clear the flag here, and a cancel
     // then let the message be dissolved).
-    let waiting = read(&stack, &water).await.article.expect("article");
+    let waiting = detail(&stack, &water).await.article.expect("article");
     assert_eq!(
         waiting.state,
         pb::ArticleState::Scheduled as i32,
@@ -609,7 +477,7 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
     let dissolved = client
         .dissolve_message(by(
             pb::MessageRef {
-                id: message.id.clone(),
+                id: message.clone(),
             },
             PUBLISHER_KEY,
             "chen",
@@ -633,27 +501,9 @@ async fn review2_a_message_whose_send_may_have_gone_out_is_not_taken_apart_until
 async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_message_unsettled() {
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
-    let water = stack.approved("停水通知", pb::Channel::MassSend).await;
-    let power = stack.approved("停电通知", pb::Channel::MassSend).await;
-    let message = client
-        .compose_message(by(
-            pb::ComposeMessageRequest {
-                account: "demo".into(),
-                message_id: String::new(),
-                article_ids: vec![water.clone(), power.clone()],
-            },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("composed")
-        .into_inner();
-    stack.wechat_loses_answer("/cgi-bin/message/mass/sendall");
-    let waiting = client
-        .publish_article(by(publish(&water), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("publish answers")
-        .into_inner();
+    let (message, [water, power]) =
+        approved_message(&stack, ["停水通知", "停电通知"], pb::Channel::MassSend).await;
+    let waiting = lost_mass_send(&stack, &water).await;
     assert!(waiting.send_outcome_unknown);
     client
         .cancel_schedule(by(article(&water), PUBLISHER_KEY, "chen"))
@@ -687,7 +537,7 @@ async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_mess
     let dissolved = client
         .dissolve_message(by(
             pb::MessageRef {
-                id: message.id.clone(),
+                id: message.clone(),
             },
             PUBLISHER_KEY,
             "chen",
@@ -704,11 +554,7 @@ async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_mess
         "{}",
         refused.message()
     );
-    let sends = stack
-        .mock
-        .state()
-        .calls_to("/cgi-bin/message/mass/sendall")
-        .len();
+    let sends = stack.mock.state().calls_to(SENDALL).len();
     let alone = client
         .publish_article(by(publish(&power), PUBLISHER_KEY, "chen"))
         .await;
@@ -718,13 +564,6 @@ async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_mess
             .is_err_and(|e| e.code() == Code::FailedPrecondition),
         "the member went out alone: {alone:?}"
     );
-    assert_eq!(
-        stack
-            .mock
-            .state()
-            .calls_to("/cgi-bin/message/mass/sendall")
-            .len(),
-        sends
-    );
+    assert_eq!(stack.mock.state().calls_to(SENDALL).len(), sends);
     stack.app.stop().await;
 }

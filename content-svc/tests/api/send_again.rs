@@ -8,33 +8,11 @@ use proto::content::v1 as pb;
 use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
-use crate::articles::{Stack, next_event, publish, spawn_stack};
-use crate::helpers::{PUBLISHER_KEY, by};
-
-const SENDALL: &str = "/cgi-bin/message/mass/sendall";
-const SUBMIT: &str = "/cgi-bin/freepublish/submit";
-
-fn confirmed(id: &str) -> pb::PublishArticleRequest {
-    pb::PublishArticleRequest {
-        confirm_possible_duplicate: true,
-        ..publish(id)
-    }
-}
-
-async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
-    stack
-        .app
-        .client
-        .clone()
-        .get_article(by(
-            pb::GetArticleRequest { id: id.into() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner()
-}
+use crate::articles::{publish, spawn_stack};
+use crate::helpers::{
+    PUBLISHER_KEY, SENDALL, SUBMIT, by, confirmed, detail, failed_by_the_stuck_send_sweep,
+    lost_free_publication,
+};
 
 fn assert_possible_duplicate(refused: &tonic::Status) {
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
@@ -57,22 +35,8 @@ async fn a_mass_send_failed_as_of_unknown_outcome_goes_out_again_only_on_the_pub
     let id = stack.approved("停水通知", pb::Channel::MassSend).await;
     // The replica sending it stopped after its claim an hour ago: no job recorded.
     // The service's scheduler fails it as of unknown outcome.
-    let mut failed = stack.watch("failed").await;
-    sqlx::query(
-        "UPDATE articles SET state = 'publishing', updated_at = now() - interval '1 hour'
-          WHERE id = $1::uuid",
-    )
-    .bind(&id)
-    .execute(&stack.app.db)
-    .await
-    .expect("arranged");
-    let event = next_event(&mut failed).await;
+    let event = failed_by_the_stuck_send_sweep(&stack, &[&id]).await;
     assert_eq!(event.article_id, id);
-    assert!(
-        event.reason.contains("outcome is unknown"),
-        "{}",
-        event.reason
-    );
 
     // Published again (or scheduled) without a word: refused, nothing sent.
     let refused = client
@@ -132,13 +96,7 @@ async fn a_free_publication_whose_submission_answer_was_lost_is_submitted_again_
     let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
     // WeChat takes the submission, but its answer is lost: failed, may be published.
-    stack.wechat_loses_answer(SUBMIT);
-    let mut failed = stack.watch("failed").await;
-    client
-        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
-        .await
-        .expect("answered");
-    assert_eq!(next_event(&mut failed).await.article_id, id);
+    assert_eq!(lost_free_publication(&stack, &id).await.article_id, id);
 
     let refused = client
         .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
