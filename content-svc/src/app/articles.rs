@@ -1394,6 +1394,9 @@ impl Articles {
             // (an undocumented status, or WeChat no longer knew it), and waiting again
             // only fails it again a reconciliation period later, for a day. Failed at
             // once, still of unknown outcome, the job kept for a verdict still to come.
+            // Whether the reconciliation asks about it stands as when the article
+            // failed under it (`awaited_job` untouched): a verdict it had said nothing
+            // (asked again, it says the same), one still awaited is asked about.
             Err(SendError::AlreadySent {
                 msg_id: Some(msg_id),
             }) if store::confirmed_job(&self.db, id).await?.as_deref() == Some(msg_id.as_str()) => {
@@ -1443,15 +1446,20 @@ impl Articles {
             // Taken under this `clientmsgid` by a hand-over of the message as it stood
             // before an article was returned: WeChat's job is that message, not this
             // one, so neither its places nor who went out can be recorded from this
-            // line-up. Failed as outcome unknown (the job kept for its verdict, which
-            // is left to a publisher too: the message changed), for a publisher to
-            // settle by RecordPublished, which announces the places as first sent.
+            // line-up. Failed as outcome unknown, for a publisher to settle by
+            // RecordPublished, which announces the places as first sent. The job is
+            // kept and its verdict awaited (`store::await_verdict`): no callback may
+            // come for it (none came for the lost send), so the reconciliation asks
+            // `message/mass/get`, and the verdict is applied as its late
+            // MASSSENDJOBFINISH would be (`finish_message`: published only while the
+            // message is still as that job took it; else noted for the publisher).
             Err(SendError::LineupChanged { msg_id }) => {
                 let job = msg_id.as_deref().unwrap_or("not named");
                 tracing::warn!(article = %id, job, "mass send already taken by wechat under this clientmsgid with the message as it stood before an article was returned; failed as outcome unknown for a publisher to settle");
                 let mut tx = self.db.begin().await?;
                 if let Some(msg_id) = &msg_id {
                     store::set_job(&mut *tx, id, None, None, Some(msg_id), None).await?;
+                    store::await_verdict(&mut *tx, id, msg_id).await?;
                 }
                 store::set_send_outcome_unknown(&mut *tx, id, true).await?;
                 tx.commit().await?;
@@ -1847,6 +1855,18 @@ impl Articles {
                     %error,
                     "cannot ask wechat how the article's job stands, or apply its answer; asking again later"
                 ),
+                Reconciled::LeftToPublisher { channel, gave_up } => tracing::warn!(
+                    article = %job.id,
+                    account = %job.account,
+                    channel,
+                    job = job.mass_msg_id.as_deref().unwrap_or(""),
+                    gave_up,
+                    failed_at = %job.handed_at,
+                    "the job of a send failed as outcome unknown cannot settle it (wechat \
+                     published the message as it stood before a change, or no verdict \
+                     within a day); no longer asked about, left for a publisher to settle \
+                     (RecordPublished)"
+                ),
                 Reconciled::StillPublishing { .. } | Reconciled::AlreadySettled { .. } => {}
             }
             results.push(result);
@@ -1869,6 +1889,9 @@ impl Articles {
     /// Asks WeChat about one taken job and applies its verdict. A job WeChat does
     /// not know fails as outcome unknown once it has been with WeChat for
     /// [`JOB_GONE_AFTER`] × `after`; before, it is a failed lookup, asked again.
+    /// The job of an article already failed as outcome unknown (`job.awaited`) is
+    /// asked about likewise, for [`AWAITED_VERDICT_FOR`] at most, and its verdict
+    /// applied as its late callback's would be.
     async fn reconcile(
         &self,
         job: &store::Unsettled,
@@ -1881,6 +1904,9 @@ impl Articles {
             // Its job was forgotten (a send again) since the lease.
             (None, None) => return Ok(Reconciled::AlreadySettled { channel }),
         };
+        if job.awaited && Utc::now() - job.handed_at >= AWAITED_VERDICT_FOR {
+            return self.give_up_awaiting(job, reference).await;
+        }
         let asked = match reference {
             Job::Publish(publish_id) => self
                 .publisher
@@ -1943,6 +1969,13 @@ impl Articles {
             },
         };
         let mut tx = self.db.begin().await?;
+        // Still failed and awaiting this job's verdict: else its callback (or a
+        // publisher's send again, or RecordPublished) got there in between.
+        if let (true, Job::Mass(msg_id)) = (job.awaited, reference)
+            && !store::lock_awaiting(&mut tx, job.id, msg_id).await?
+        {
+            return Ok(Reconciled::AlreadySettled { channel });
+        }
         // `message/mass/get` gives no counts: its SEND_FAIL cannot say nobody got it.
         let moved = self
             .apply_verdict(
@@ -1955,12 +1988,49 @@ impl Articles {
             )
             .await?;
         tx.commit().await?;
-        Ok(if moved == Some(true) {
+        if moved == Some(true) {
             self.signal.notify();
-            settled
-        } else {
+        }
+        Ok(match (job.awaited, moved, settled) {
+            (_, Some(true), settled) => settled,
+            // A failed article does not move but to `published`; the verdict was
+            // applied all the same: a SEND_FAIL moved its key on, a status that says
+            // nothing left it as it was, and a published one for a message changed
+            // since it went out was noted in its trail for a publisher.
+            (
+                true,
+                Some(false),
+                Reconciled::Settled {
+                    published: true, ..
+                },
+            ) => Reconciled::LeftToPublisher {
+                channel,
+                gave_up: false,
+            },
+            (true, Some(false), settled) => settled,
             // Its callback (or a publisher's send again) got there in between.
-            Reconciled::AlreadySettled { channel }
+            _ => Reconciled::AlreadySettled { channel },
+        })
+    }
+
+    /// Stops asking about the awaited job of an article failed as outcome unknown
+    /// whose verdict has not come within [`AWAITED_VERDICT_FOR`]: left to a
+    /// publisher, who has been told for that day (GovwxSendOutcomeUnknown).
+    async fn give_up_awaiting(
+        &self,
+        job: &store::Unsettled,
+        reference: Job<'_>,
+    ) -> Result<Reconciled, AppError> {
+        let channel = job.channel();
+        let Job::Mass(msg_id) = reference else {
+            return Ok(Reconciled::AlreadySettled { channel });
+        };
+        if !store::stop_awaiting(&self.db, job.id, msg_id).await? {
+            return Ok(Reconciled::AlreadySettled { channel });
+        }
+        Ok(Reconciled::LeftToPublisher {
+            channel,
+            gave_up: true,
         })
     }
 
@@ -2004,6 +2074,13 @@ impl Articles {
         let Some(row) = store::lock_by_job(tx, account, publish_id, msg_id).await? else {
             return Ok(None);
         };
+        // A verdict for a job awaited after its send failed as outcome unknown (a 45065
+        // for a changed line-up): had now, whichever door brought it, so the
+        // reconciliation stops asking about it.
+        let awaited = match job {
+            Job::Mass(msg_id) => store::stop_awaiting(&mut **tx, row.id, msg_id).await?,
+            Job::Publish(_) => false,
+        };
         // WeChat says this mass send's job failed: its clientmsgid is spent on a send
         // that reached nobody, and a send again under it would be refused as already
         // sent (45065) and recorded published. Only WeChat's verdict moves the key on:
@@ -2025,13 +2102,30 @@ impl Articles {
         // unknown failed: nobody got it after all. Its clientmsgid moves on, or a
         // confirmed send again would meet 45065 under this failed job, and the flag
         // goes (no confirmation needed); the state stays `failed`, with a trail row.
+        // `message/mass/get`'s SEND_FAIL for an awaited job (the reconciliation asked)
+        // counts nothing: as for a send in `publishing`, the key moves on but the
+        // flag stays, a send again needing the publisher's confirmation. (Not for a
+        // job whose verdict was had: a `send fail` counting followers kept its key.)
         if let (Job::Mass(msg_id), Outcome::Failed(reason)) = (job, &outcome)
-            && counted
+            && (counted || awaited)
             && row.state() == ArticleState::Failed
             && row.send_outcome_unknown
         {
             store::next_send_generation(tx, row.id).await?;
-            store::set_send_outcome_unknown(&mut **tx, row.id, false).await?;
+            store::set_send_outcome_unknown(&mut **tx, row.id, !counted).await?;
+            let comment = if counted {
+                format!(
+                    "WeChat's verdict came after the send failed as outcome unknown: \
+                     job {msg_id} failed ({reason}), so nobody got it; it may be \
+                     published again without confirming a possible duplicate"
+                )
+            } else {
+                format!(
+                    "WeChat's verdict came after the send failed as outcome unknown: \
+                     job {msg_id} failed ({reason}); its clientmsgid moves on, so a send \
+                     again goes out as a new send, confirming a possible duplicate"
+                )
+            };
             store::audit(
                 tx,
                 &Audit {
@@ -2043,21 +2137,28 @@ impl Articles {
                     role: WECHAT.1,
                     version: row.version,
                     stage: None,
-                    comment: &format!(
-                        "WeChat's verdict came after the send failed as outcome unknown: \
-                         job {msg_id} failed ({reason}), so nobody got it; it may be \
-                         published again without confirming a possible duplicate"
-                    ),
+                    comment: &comment,
                 },
             )
             .await?;
-            tracing::warn!(
-                article = %row.id,
-                %msg_id,
-                %reason,
-                "wechat failed the job of a mass send failed as outcome unknown; its \
-                 clientmsgid moves on and a send again needs no confirmation"
-            );
+            if counted {
+                tracing::warn!(
+                    article = %row.id,
+                    %msg_id,
+                    %reason,
+                    "wechat failed the job of a mass send failed as outcome unknown; its \
+                     clientmsgid moves on and a send again needs no confirmation"
+                );
+            } else {
+                tracing::warn!(
+                    article = %row.id,
+                    %msg_id,
+                    %reason,
+                    "wechat's message/mass/get failed the job of a mass send failed as \
+                     outcome unknown; its clientmsgid moves on, and a send again still \
+                     needs confirm_possible_duplicate (mass/get counts nobody)"
+                );
+            }
             return Ok(Some(false));
         }
         // A verdict of unknown outcome (a `send fail` counting followers it was sent to)
@@ -2804,6 +2905,15 @@ pub enum Reconciled {
     },
     /// Its verdict arrived between the lease and the answer: nothing to do.
     AlreadySettled { channel: &'static str },
+    /// The job of a send already failed as outcome unknown (a 45065 for a changed
+    /// line-up), whose answer cannot settle it: WeChat published the message as it
+    /// stood before an article was returned or revised (noted in the article's
+    /// trail), or, `gave_up`, no verdict came within [`AWAITED_VERDICT_FOR`]. Not
+    /// asked about again: a publisher settles it (`RecordPublished`).
+    LeftToPublisher {
+        channel: &'static str,
+        gave_up: bool,
+    },
     /// WeChat could not be asked, or refused (the per-minute limit, a timeout, a
     /// job it does not know for fewer than [`JOB_GONE_AFTER`] periods), or its
     /// verdict could not be applied to the article (a database error): asked
@@ -2819,6 +2929,16 @@ pub enum Reconciled {
 /// unknown: a job id is not forgotten that soon, so a few answers rule out a
 /// passing fault, and asking for ever would keep the alert firing with no way out.
 pub const JOB_GONE_AFTER: u32 = 3;
+
+/// How long after its send failed (with a 45065 for a changed line-up) the job of a
+/// send of unknown outcome is asked about at most (`message/mass/get`, every
+/// `PUBLISH_RECONCILE_AFTER`). WeChat keeps a mass send's `clientmsgid` for 24 hours
+/// from the send, which came before that failure, and a job's MASSSENDJOBFINISH
+/// comes minutes after it is sent: a day without a verdict is no job still going out
+/// but a status that never settles or a lookup that keeps failing (a day of 144
+/// calls at the default period). By then GovwxSendOutcomeUnknown has asked a
+/// publisher for a day to settle it, and the key no longer holds the send again back.
+pub const AWAITED_VERDICT_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// The channel names of the metrics and logs (the articles' `channel` column).
 const FREEPUBLISH: &str = "freepublish";

@@ -3,7 +3,9 @@
 //! claimed by its event id and applied in one transaction: the article becomes
 //! published (URL, msg_data_id) or failed (WeChat's reason). A verdict whose
 //! callback never comes is asked of WeChat by `jobs::reconcile`, through the same
-//! `Articles::apply_job_result`: whichever comes second changes nothing.
+//! `Articles::apply_job_result`: whichever comes second changes nothing. A callback
+//! for the job an article failed as outcome unknown awaits (a 45065 for a changed
+//! line-up) is applied the same way, and ends the reconciliation's asking about it.
 
 use std::time::Duration;
 

@@ -5,10 +5,17 @@
 //! there for ever. Every tick this job takes the articles whose job has been with
 //! WeChat longer than `after` (`PUBLISH_RECONCILE_AFTER`) and were not asked about
 //! within it, asks `freepublish/get` or `message/mass/get`, and applies the answer as
-//! the callback would have (`Articles::reconcile_jobs`). Replicas share the work: an
-//! article is leased to one for `after`. Each article's result is counted
-//! (`content_publish_reconcile_total{channel, result}`); a failing pass (the
-//! database down) is counted and logged through a [`FailureLog`].
+//! the callback would have (`Articles::reconcile_jobs`). It also takes the articles
+//! failed as a send whose outcome is unknown that hold a mass send job whose verdict
+//! is awaited (a send again met 45065 naming the job of the message as it stood
+//! before an article was returned or revised: no callback may ever come for it), on
+//! the same terms, for a day at most (`AWAITED_VERDICT_FOR`), and applies WeChat's
+//! answer as that job's late `MASSSENDJOBFINISH` would be: published only while the
+//! message is still as the job took it, else noted in the trail for a publisher
+//! (`left_to_publisher`); a `SEND_FAIL` moves the `clientmsgid` on, the flag kept.
+//! Replicas share the work: an article is leased to one for `after`. Each article's
+//! result is counted (`content_publish_reconcile_total{channel, result}`); a failing
+//! pass (the database down) is counted and logged through a [`FailureLog`].
 
 use std::time::{Duration, Instant};
 
@@ -75,6 +82,7 @@ async fn pass(
                 } => (*channel, "outcome_unknown"),
                 Reconciled::StillPublishing { channel } => (*channel, "still_publishing"),
                 Reconciled::AlreadySettled { channel } => (*channel, "already_settled"),
+                Reconciled::LeftToPublisher { channel, .. } => (*channel, "left_to_publisher"),
                 Reconciled::LookupFailed { channel, .. } => (*channel, "lookup_failed"),
             };
             metrics::counter!(

@@ -706,6 +706,9 @@ pub struct Unsettled {
     /// The lease's stamp (`job_checked_at` as this claim set it): giving the lease
     /// back clears only this stamp, not one another replica set since.
     pub checked_at: DateTime<Utc>,
+    /// A `failed` article whose send's outcome is unknown and whose mass send job's
+    /// verdict is awaited (`awaited_job`, migration 0030), not one in `publishing`.
+    pub awaited: bool,
 }
 
 /// Takes up to `limit` articles in `publishing` whose WeChat job was recorded more
@@ -713,17 +716,51 @@ pub struct Unsettled {
 /// (`job_checked_at`, migration 0022), and stamps them now: the stamp is the lease,
 /// so another replica skips them (`FOR UPDATE SKIP LOCKED` while this statement
 /// runs, the stamp after). A message's other articles carry no job id and follow
-/// their headline. The stamp leaves `updated_at` alone: it dates the hand-over.
+/// their headline. The stamp leaves `updated_at` alone: it dates the hand-over (for
+/// an article failed since, the failure, which recorded the job).
+/// Then, on the same terms and within `limit`, `failed` articles whose send's
+/// outcome is unknown and whose mass send job's verdict is awaited (`awaited_job`,
+/// migration 0030: a 45065 naming the job of a line-up changed since). Two
+/// statements, not one with an OR: the `publishing` one stays a read of the few
+/// articles in that state.
 pub async fn claim_unsettled(
     tx: &mut Transaction<'_, Postgres>,
     older_than: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<Unsettled>, sqlx::Error> {
-    sqlx::query_as(
+    let mut taken = claim_where(
+        tx,
+        "state = 'publishing' AND (publish_id IS NOT NULL OR mass_msg_id IS NOT NULL)",
+        older_than,
+        limit,
+    )
+    .await?;
+    let left = limit - taken.len() as i64;
+    if left > 0 {
+        taken.extend(
+            claim_where(
+                tx,
+                "state = 'failed' AND send_outcome_unknown AND awaited_job = mass_msg_id",
+                older_than,
+                left,
+            )
+            .await?,
+        );
+    }
+    Ok(taken)
+}
+
+/// [`claim_unsettled`] of the articles `condition` (a constant) selects.
+async fn claim_where(
+    tx: &mut Transaction<'_, Postgres>,
+    condition: &'static str,
+    older_than: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Unsettled>, sqlx::Error> {
+    sqlx::query_as(&format!(
         "UPDATE articles a SET job_checked_at = now()
            FROM (SELECT id FROM articles
-                  WHERE state = 'publishing'
-                    AND (publish_id IS NOT NULL OR mass_msg_id IS NOT NULL)
+                  WHERE {condition}
                     AND updated_at < now() - make_interval(secs => $1)
                     AND (job_checked_at IS NULL
                          OR job_checked_at < now() - make_interval(secs => $1))
@@ -732,12 +769,71 @@ pub async fn claim_unsettled(
                   FOR UPDATE SKIP LOCKED) due
           WHERE a.id = due.id
          RETURNING a.id, a.account, a.publish_id, a.mass_msg_id, a.updated_at AS handed_at,
-                   a.job_checked_at AS checked_at",
-    )
+                   a.job_checked_at AS checked_at, a.state = 'failed' AS awaited"
+    ))
     .bind(older_than.as_secs_f64())
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// Awaits the verdict of mass send job `msg_id`, which article `id` (failed as a send
+/// whose outcome is unknown) now holds: the reconciliation asks about it
+/// ([`claim_unsettled`]). Not when it is the job a publisher confirmed sending again
+/// after (`confirmed_job`): the article failed under it before, and whether its
+/// verdict is still awaited stands as it was then.
+pub async fn await_verdict(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    msg_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles
+            SET awaited_job = CASE WHEN confirmed_job IS NOT DISTINCT FROM $2
+                                   THEN awaited_job ELSE $2 END
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(msg_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Whether article `id` is still failed as a send whose outcome is unknown, holding
+/// mass send job `msg_id` whose verdict is awaited; locks it for this transaction.
+pub async fn lock_awaiting(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    msg_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT true FROM articles
+          WHERE id = $1 AND state = 'failed' AND send_outcome_unknown
+            AND mass_msg_id = $2 AND awaited_job = $2
+          FOR UPDATE",
+    )
+    .bind(id)
+    .bind(msg_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map(|found: Option<bool>| found.is_some())
+}
+
+/// Stops awaiting the verdict of job `msg_id` for article `id` (a verdict came, or
+/// the reconciliation gave up on it); returns whether it was awaited.
+pub async fn stop_awaiting(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    msg_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE articles SET awaited_job = NULL WHERE id = $1 AND awaited_job = $2")
+            .bind(id)
+            .bind(msg_id)
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Gives back the reconciliation's leases of `jobs` (taken, not asked about): the

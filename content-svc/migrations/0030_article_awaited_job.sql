@@ -1,0 +1,11 @@
+-- The mass send job (msg_id) of an article failed as a send whose outcome is unknown
+-- while that job's verdict has not come: a send again met 45065 naming a job WeChat
+-- took under the key with the message as it stood before an article was returned or
+-- revised. Its MASSSENDJOBFINISH may never come (none came for the lost send), so the
+-- reconciliation asks message/mass/get about it, as about a job still publishing, and
+-- applies the answer as that callback would be applied. Cleared by any verdict for the
+-- job (the callback's or the answer's) and when the reconciliation gives up (WeChat no
+-- longer knows the job, or no verdict within a day). NULL: nothing awaited (every row
+-- before this column: their jobs are not asked about). The previous release neither
+-- reads nor writes it (nullable, no default to rewrite the table).
+ALTER TABLE articles ADD COLUMN awaited_job text;
