@@ -201,7 +201,7 @@ impl Application {
             self.runtime.drain.clone(),
         ));
         self.runtime.drain.spawn(crate::jobs::publishing_age::run(
-            db.clone(),
+            self.articles.clone(),
             crate::jobs::publishing_age::tick_for(self.content.publish_reconcile_after),
             self.runtime.drain.clone(),
         ));

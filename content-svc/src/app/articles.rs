@@ -1797,6 +1797,12 @@ impl Articles {
         Ok(stuck.len())
     }
 
+    /// Each account with an article in `publishing`, and how many seconds its oldest
+    /// has been with WeChat (`jobs/publishing_age.rs`).
+    pub async fn oldest_publishing_by_account(&self) -> Result<Vec<(String, f64)>, AppError> {
+        Ok(crate::store::publishing_age::oldest_by_account(&self.db).await?)
+    }
+
     /// Settles articles whose WeChat job has had no verdict for longer than `after`
     /// (the job-finish callback lost, or not yet come): takes up to `limit` (each by
     /// one replica, leased for `after`: `store::claim_unsettled`), asks WeChat how

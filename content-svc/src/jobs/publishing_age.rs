@@ -7,7 +7,7 @@
 //! later), so only a person can. Alert *GovwxArticleStuckPublishing*.
 //!
 //! Every replica reads the same figure from the database (one indexed statement:
-//! `store::publishing_age`), so any one of them serves it and the alert takes the
+//! `Articles::oldest_publishing_by_account`), so any one of them serves it and the alert takes the
 //! largest. A gauge keeps the last value it was set to: an account shown once is set
 //! to 0 when it has no article in `publishing` left, rather than left showing the age
 //! its last stuck article had when it settled. A read that fails (the database down)
@@ -17,11 +17,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::app::articles::Articles;
 use platform::failure_log::FailureLog;
 use platform::shutdown::Drain;
-use sqlx::PgPool;
-
-use crate::store::publishing_age::oldest_by_account;
 
 /// The gauge's name.
 pub const GAUGE: &str = "content_publishing_oldest_age_seconds";
@@ -39,12 +37,12 @@ pub fn tick_for(reconcile_after: Duration) -> Duration {
 
 /// Reads the ages every `every` (the first at once: the gauge is there as soon as
 /// the replica serves) until the drain begins.
-pub async fn run(db: PgPool, every: Duration, drain: Drain) {
+pub async fn run(articles: Articles, every: Duration, drain: Drain) {
     let mut ticks = drain.every(every);
     let mut log = FailureLog::new("publishing age").warnings();
     let mut shown = Shown::default();
     while ticks.next().await {
-        match oldest_by_account(&db).await {
+        match articles.oldest_publishing_by_account().await {
             Ok(ages) => {
                 for (account, age) in shown.read(ages) {
                     metrics::gauge!(GAUGE, "account" => account).set(age);
