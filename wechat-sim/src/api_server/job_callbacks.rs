@@ -258,8 +258,10 @@ impl JobCallbacks {
             "<TotalCount>{total}</TotalCount><FilterCount>{filtered}</FilterCount><SentCount>{sent}</SentCount><ErrorCount>{errors}</ErrorCount>"
         ));
         // Each article's URL by its place, as WeChat reports for an mpnews send that
-        // reached followers (its sample of a refused one has none).
-        if articles > 0 && sent > 0 {
+        // went out (its sample of a refused one has none); a success has them even for
+        // an account without followers.
+        let went_out = end.sent.is_none_or(|reached| reached > 0);
+        if articles > 0 && went_out {
             xml.push_str(&format!(
                 "<ArticleUrlResult><Count>{articles}</Count><ResultList>"
             ));
@@ -401,6 +403,14 @@ mod tests {
         assert!(
             sent.contains("<ArticleUrlResult><Count>2</Count>"),
             "{sent}"
+        );
+        let nobody_follows = callbacks
+            .mass_finished("gh_demo", 7, &MassJobEnd::sent(), 0, 1)
+            .expect("a callback");
+        assert_eq!(counts(&nobody_follows), ["0", "0", "0", "0"]);
+        assert!(
+            nobody_follows.contains("<ArticleUrlResult><Count>1</Count>"),
+            "{nobody_follows}"
         );
 
         // Sent to nobody: every follower it was for counted as an error, no URLs.
