@@ -294,3 +294,42 @@ async fn a_mass_send_whose_callback_was_lost_and_mass_get_says_send_fail_fails_f
     );
     stack.app.stop().await;
 }
+
+// e28cb3d, through the mock's callback: a `send fail` counting followers it reached
+// is of unknown outcome, its key kept, so a send again cannot push it twice unconfirmed.
+#[tokio::test]
+async fn a_send_fail_counting_followers_reached_fails_flagged_and_keeps_its_key() {
+    let stack = stack_with_followers(true).await;
+    let id = stack.approved("停水通知", pb::Channel::MassSend).await;
+    stack
+        .mock
+        .state()
+        .end_next_mass_send_with(MassJobEnd::send_fail_reaching(3));
+    let mut failed = stack.watch("failed").await;
+    publish_now(&stack, &id).await.expect("handed to wechat");
+    let generation = column(&stack, &id, "send_generation").await;
+
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    let row = detail(&stack, &id).await.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(
+        row.failure.starts_with(
+            "mass send status \"send fail\" (sent 3, errors 4): WeChat says the send failed \
+             but counts followers it reached"
+        ),
+        "{}",
+        row.failure
+    );
+    assert!(row.send_outcome_unknown, "three followers have it");
+    assert_eq!(column(&stack, &id, "send_generation").await, generation);
+    let again = publish_now(&stack, &id).await;
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(|e| e.code() == tonic::Code::FailedPrecondition),
+        "sent again unconfirmed: {again:?}"
+    );
+    assert_eq!(sends(&stack).len(), 1, "nothing sent again");
+    stack.app.stop().await;
+}
