@@ -1,6 +1,7 @@
 //! A mass send WeChat ends in failure, as the mock WeChat plays it
 //! (`end_next_mass_send_with`): told by its `MASSSENDJOBFINISH` (`send fail`, a review's
-//! `err(n)`), the article fails with WeChat's reason and may be sent again; told only by
+//! `err(n)`), the article fails with WeChat's reason and may be sent again (unless the
+//! `send fail` counts followers reached: then its outcome is unknown); told only by
 //! the reconciliation's `message/mass/get` (`SEND_FAIL`, which counts nobody), it fails
 //! as a send whose outcome is unknown, the flag kept for a publisher to confirm.
 
