@@ -34,6 +34,7 @@ mod ops_publish;
 mod state;
 
 pub use http::router;
+pub use job_callbacks::MassJobEnd;
 pub use state::{
     AccountKind, DEMO_APPID, DEMO_SECRET, FaultRequest, RecordedCall, SimAccount, SimConfig,
     SimError, SimState, WxErr,

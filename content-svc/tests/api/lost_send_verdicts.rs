@@ -13,7 +13,7 @@ use content_svc::app::articles::Reconciled;
 use proto::content::v1 as pb;
 use proto::events::v1 as ev;
 use wechat_sim::api_server::AccountKind;
-use wechat_sim::api_server::job_callbacks::MassJobEnd;
+use wechat_sim::api_server::MassJobEnd;
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
 use crate::helpers::{

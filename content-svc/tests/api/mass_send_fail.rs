@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use proto::content::v1 as pb;
-use wechat_sim::api_server::job_callbacks::MassJobEnd;
+use wechat_sim::api_server::MassJobEnd;
 use wechat_sim::api_server::{AccountKind, DEMO_APPID, FaultRequest};
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
