@@ -280,6 +280,44 @@ pub fn article_row(row: ArticleRow) -> pb::Article {
     }
 }
 
+/// What was recorded of the article's hand-over to WeChat; `None` when nothing was.
+/// The job id is recorded on the message's headline only, so a member's comes from
+/// `headline` (its message's, when the caller may read it).
+pub fn wechat_job(row: &ArticleRow, headline: Option<&ArticleRow>) -> Option<pb::WechatJob> {
+    let carrier = if row.is_message_member() {
+        headline
+    } else {
+        Some(row)
+    };
+    let (publish_id, mass_msg_id) = carrier
+        .map(|c| (c.publish_id.clone(), c.mass_msg_id.clone()))
+        .unwrap_or_default();
+    let has_job = publish_id.is_some() || mass_msg_id.is_some();
+    let sent_position = row.sent_position.unwrap_or(0).max(0) as u32;
+    if !has_job && sent_position == 0 {
+        return None;
+    }
+    // A version without its place (forgotten for a free publication's send again)
+    // would name a hand-over the article no longer records.
+    let sent_version = if sent_position == 0 {
+        0
+    } else {
+        row.sent_version.unwrap_or(0).max(0) as u32
+    };
+    // `updated_at` dates the recording of the job id only while the job is awaited
+    // in `publishing`: nothing else writes it then (`store::articles::set_job`).
+    let handed_at = carrier
+        .filter(|c| has_job && c.state() == ArticleState::Publishing)
+        .map(|c| timestamp(c.updated_at));
+    Some(pb::WechatJob {
+        publish_id: publish_id.unwrap_or_default(),
+        mass_msg_id: mass_msg_id.unwrap_or_default(),
+        sent_position,
+        sent_version,
+        handed_at,
+    })
+}
+
 /// An article with the screening of its current version.
 pub fn article(view: ArticleView) -> pb::Article {
     let hits = view

@@ -33,3 +33,4 @@ mod search;
 mod send_again;
 mod startup;
 mod versions;
+mod wechat_job;
