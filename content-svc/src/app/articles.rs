@@ -1401,19 +1401,24 @@ impl Articles {
                 msg_id: Some(msg_id),
             }) if store::confirmed_job(&self.db, id).await?.as_deref() == Some(msg_id.as_str()) => {
                 tracing::warn!(article = %id, %msg_id, "confirmed mass send again met 45065 for the same job it already failed under as outcome unknown; failed at once, not waited for again");
-                let mut tx = self.db.begin().await?;
-                store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
-                store::set_send_outcome_unknown(&mut *tx, id, true).await?;
-                tx.commit().await?;
                 let reason = format!(
                     "WeChat still holds job {msg_id} under this send's clientmsgid (45065), \
                      the send already failed as outcome unknown: it cannot go again under \
                      that key until WeChat forgets it, 24 h after it was first sent. If it is \
                      in the account's sent messages, record it published (RecordPublished)"
                 );
+                // The job and the failure in one transaction: committed apart, the
+                // article would show `publishing` holding the job in between, and the
+                // job's callback landing then would record it from this line-up.
+                let mut tx = self.db.begin().await?;
+                store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
+                store::set_send_outcome_unknown(&mut *tx, id, true).await?;
                 let event_id = Uuid::now_v7().to_string();
-                self.finish(id, Outcome::Unknown(reason), &event_id, SCHEDULER)
-                    .await
+                self.finish_within(&mut tx, id, Outcome::Unknown(reason), &event_id, SCHEDULER)
+                    .await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(())
             }
             Err(SendError::AlreadySent {
                 msg_id: Some(msg_id),
@@ -1456,13 +1461,6 @@ impl Articles {
             Err(SendError::LineupChanged { msg_id }) => {
                 let job = msg_id.as_deref().unwrap_or("not named");
                 tracing::warn!(article = %id, job, "mass send already taken by wechat under this clientmsgid with the message as it stood before an article was returned; failed as outcome unknown for a publisher to settle");
-                let mut tx = self.db.begin().await?;
-                if let Some(msg_id) = &msg_id {
-                    store::set_job(&mut *tx, id, None, None, Some(msg_id), None).await?;
-                    store::await_verdict(&mut *tx, id, msg_id).await?;
-                }
-                store::set_send_outcome_unknown(&mut *tx, id, true).await?;
-                tx.commit().await?;
                 let reason = format!(
                     "WeChat already took this send's clientmsgid (45065, job {job}) with the \
                      message as it stood before an article was returned: it may have gone \
@@ -1470,9 +1468,23 @@ impl Articles {
                      (RecordPublished) if it is there (a send again meets the same answer \
                      while WeChat keeps the key, 24 h)"
                 );
+                // The job, its awaiting, the flag and the failure in one transaction:
+                // committed apart, the article showed `publishing` holding the job in
+                // between, and the job's callback landing then (redelivered: it found
+                // no article before) recorded this line-up as published, the changed
+                // message's check skipped, and the failure after it was ignored.
+                let mut tx = self.db.begin().await?;
+                if let Some(msg_id) = &msg_id {
+                    store::set_job(&mut *tx, id, None, None, Some(msg_id), None).await?;
+                    store::await_verdict(&mut *tx, id, msg_id).await?;
+                }
+                store::set_send_outcome_unknown(&mut *tx, id, true).await?;
                 let event_id = Uuid::now_v7().to_string();
-                self.finish(id, Outcome::Unknown(reason), &event_id, SCHEDULER)
-                    .await
+                self.finish_within(&mut tx, id, Outcome::Unknown(reason), &event_id, SCHEDULER)
+                    .await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(())
             }
             // Taken by an earlier attempt whose answer was lost, WeChat's answer not
             // naming the job: no verdict can be asked for or matched, so it is
@@ -2228,11 +2240,26 @@ impl Articles {
         by: (&str, &str),
     ) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
-        let row = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-        self.finish_message(&mut tx, &row, outcome, event_id, by)
+        self.finish_within(&mut tx, id, outcome, event_id, by)
             .await?;
         tx.commit().await?;
         self.signal.notify();
+        Ok(())
+    }
+
+    /// [`Self::finish`] in the caller's transaction, for a failure that must be
+    /// seen together with what the caller wrote before it (the caller notifies the
+    /// relay after its commit).
+    async fn finish_within(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        id: Uuid,
+        outcome: Outcome,
+        event_id: &str,
+        by: (&str, &str),
+    ) -> Result<(), AppError> {
+        let row = store::lock(tx, id).await?.ok_or(AppError::NotFound)?;
+        self.finish_message(tx, &row, outcome, event_id, by).await?;
         Ok(())
     }
 
