@@ -857,6 +857,53 @@ REVIEW
     out.line(&text)
 }
 
+/// The article's WeChat job as content-svc recorded it: what an operator gives
+/// WeChat, and the place (WeChat's idx) a publisher matches a URL of the job with.
+fn job_fields(out: &Out, job: &pb::WechatJob) -> String {
+    let mut pairs = Vec::new();
+    if !job.publish_id.is_empty() {
+        pairs.push(("publish id", job.publish_id.clone()));
+    }
+    if !job.mass_msg_id.is_empty() {
+        pairs.push(("mass msg id", job.mass_msg_id.clone()));
+    }
+    if pairs.is_empty() {
+        pairs.push(("job id", "not recorded".to_owned()));
+    }
+    if job.handed_at.is_some() {
+        pairs.push(("handed over", out.time(job.handed_at.as_ref())));
+    }
+    pairs.push((
+        "place sent",
+        match job.sent_position {
+            0 => "not recorded".to_owned(),
+            place => place.to_string(),
+        },
+    ));
+    pairs.push((
+        "version sent",
+        match job.sent_version {
+            0 => "not recorded".to_owned(),
+            version => version.to_string(),
+        },
+    ));
+    fields(&pairs)
+}
+
+/// [`job_fields`] for `--json`: null for what was not recorded (0 or empty on the
+/// wire).
+fn job_json(out: &Out, job: &pb::WechatJob) -> Value {
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let number = |n: u32| (n != 0).then_some(n);
+    json!({
+        "publish_id": text(&job.publish_id),
+        "mass_msg_id": text(&job.mass_msg_id),
+        "sent_position": number(job.sent_position),
+        "sent_version": number(job.sent_version),
+        "handed_at": out.json_time(job.handed_at.as_ref()),
+    })
+}
+
 fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
     let a = detail.article.clone().unwrap_or_default();
     if out.json {
@@ -885,6 +932,7 @@ fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
                 reviewed_json(c, detail.last_reviewed_settings_recorded)
             }),
             "last_reviewed_settings_recorded": detail.last_reviewed_settings_recorded,
+            "wechat_job": detail.wechat_job.as_ref().map(|j| job_json(out, j)),
         }));
     }
     let content = a.content.clone().unwrap_or_default();
@@ -904,6 +952,10 @@ fn print_detail(out: &Out, detail: &pb::ArticleDetail) -> Result<(), Error> {
         ("updated", out.time(a.updated_at.as_ref())),
         ("published", out.time(a.published_at.as_ref())),
     ]);
+    if let Some(job) = &detail.wechat_job {
+        text.push_str("\n\nWECHAT JOB\n");
+        text.push_str(&job_fields(out, job));
+    }
     if !a.hits.is_empty() {
         let rows = a.hits.iter().map(|h| {
             vec![
@@ -990,6 +1042,64 @@ mod tests {
                 "{state:?}"
             );
         }
+    }
+
+    fn utc() -> Out {
+        Out {
+            json: false,
+            tz: chrono::FixedOffset::east_opt(0).expect("utc"),
+        }
+    }
+
+    #[test]
+    fn the_job_shows_its_id_the_hand_over_and_the_place_and_version_sent() {
+        let job = pb::WechatJob {
+            mass_msg_id: "1000000001".into(),
+            sent_position: 2,
+            sent_version: 3,
+            handed_at: Some(prost_types::Timestamp {
+                seconds: 1_796_515_200,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let text = job_fields(&utc(), &job);
+        let lines: Vec<_> = text
+            .lines()
+            .map(str::split_whitespace)
+            .map(Iterator::collect::<Vec<_>>)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                vec!["mass", "msg", "id:", "1000000001"],
+                vec!["handed", "over:", "2026-12-06", "00:00"],
+                vec!["place", "sent:", "2"],
+                vec!["version", "sent:", "3"],
+            ],
+            "{text}"
+        );
+        let json = job_json(&utc(), &job);
+        assert_eq!(json["mass_msg_id"], "1000000001");
+        assert_eq!(json["publish_id"], Value::Null);
+        assert_eq!(json["sent_position"], 2);
+        assert_eq!(json["sent_version"], 3);
+        assert_eq!(json["handed_at"], "2026-12-06T00:00:00+00:00");
+    }
+
+    #[test]
+    fn what_the_job_did_not_record_is_said_so_not_shown_as_0() {
+        let job = pb::WechatJob {
+            publish_id: "2247483999".into(),
+            ..Default::default()
+        };
+        let text = job_fields(&utc(), &job);
+        assert!(text.contains("publish id"), "{text}");
+        assert!(!text.contains("handed over"), "{text}");
+        assert_eq!(text.matches("not recorded").count(), 2, "{text}");
+        let json = job_json(&utc(), &job);
+        assert_eq!(json["sent_position"], Value::Null);
+        assert_eq!(json["handed_at"], Value::Null);
     }
 
     #[test]

@@ -982,3 +982,45 @@ async fn articles_versions_lists_each_version_with_its_review_and_shows_an_earli
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn show_gives_the_job_an_article_was_handed_to_and_the_place_it_was_sent_at() {
+    // The mock sends no job-finish callback here: the article stays with WeChat.
+    let stack = Stack::with_content().await;
+    let id = approved(&stack).await;
+    let before = stack.ok(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    assert!(!before.contains("WECHAT JOB"), "not handed over: {before}");
+    stack
+        .ok(
+            DEV_ADMIN_KEY,
+            &["articles", "publish", &id, "--actor", "chen"],
+        )
+        .await;
+
+    let json = stack.json(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let job = &json["wechat_job"];
+    let publish_id = job["publish_id"]
+        .as_str()
+        .expect("the freepublish job's id");
+    assert_eq!(job["mass_msg_id"], serde_json::Value::Null, "{json}");
+    assert_eq!(job["sent_position"], 1, "{json}");
+    assert_eq!(job["sent_version"], 1, "{json}");
+    assert!(job["handed_at"].is_string(), "{json}");
+    let shown = stack.ok(DEV_ADMIN_KEY, &["articles", "show", &id]).await;
+    let section = shown
+        .split("WECHAT JOB\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no job section: {shown}"));
+    let line = |name: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} line: {shown}"))
+    };
+    assert_eq!(line("publish id:"), publish_id);
+    assert_eq!(line("place sent:"), "1");
+    assert_eq!(line("version sent:"), "1");
+    assert_ne!(line("handed over:"), "-");
+    stack.stop().await;
+}
