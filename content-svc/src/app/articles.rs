@@ -2293,6 +2293,8 @@ impl Articles {
                 .collect(),
             None => Vec::new(),
         };
+        // Whether the verdict is noted on the headline as a message changed since.
+        let mut noted_changed = false;
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
             // A revision since is not what went out either (the old text did).
             let changed = sent_place(head) != 1
@@ -2317,6 +2319,44 @@ impl Articles {
                 )
                 .await?;
                 settles_unknown = false;
+                noted_changed = true;
+            }
+        }
+        // The articles handed over under this send's key that have left the message
+        // since (returned for revision: a draft, or on their way again) went out too,
+        // at their places: the verdict moves none of them, but each one's trail says
+        // so, or a publisher may confirm it did not go out and push it twice. Only
+        // when the verdict is taken up (the headline moves, or is noted), not for a
+        // repeat of one already had.
+        if let Outcome::Published { urls, .. } = &outcome
+            && (settles_unknown || noted_changed || head.state() == ArticleState::Publishing)
+        {
+            let still_in: Vec<Uuid> = members.iter().map(|m| m.id).chain([head.id]).collect();
+            let job = head.mass_msg_id.as_deref().unwrap_or("not named");
+            for left in store::sent_with_but_left(&mut **tx, head.id, &still_in).await? {
+                let place = sent_place(&left);
+                let own: Vec<(u32, String)> =
+                    urls.iter().filter(|(i, _)| *i == place).cloned().collect();
+                tracing::warn!(
+                    article = %left.id,
+                    headline = %head.id,
+                    place,
+                    job,
+                    "wechat published a message an article went out in but has left since \
+                     (returned for revision); not recorded as published, noted in its trail"
+                );
+                note_unrecorded_verdict(
+                    tx,
+                    &left,
+                    &own,
+                    &format!(
+                        "it went out at place {place} in job {job} (the message of {}), but \
+                         has left that message since (returned for revision): not recorded \
+                         as published; sending it again reaches followers a second time",
+                        head.id
+                    ),
+                )
+                .await?;
             }
         }
         // WeChat says the send went out, but its article left it since (returned for

@@ -519,6 +519,26 @@ pub async fn record_lineup(
     Ok(())
 }
 
+/// The articles handed to WeChat under article `head`'s `clientmsgid` (`sent_key`)
+/// other than `head` and `still_in` (the articles of its message now): members
+/// returned since, which went out with it. None for a free publication (no key).
+pub async fn sent_with_but_left(
+    db: impl PgExecutor<'_>,
+    head: Uuid,
+    still_in: &[Uuid],
+) -> Result<Vec<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles
+          WHERE sent_key = (SELECT sent_key FROM articles WHERE id = $1)
+            AND id <> $1 AND NOT (id = ANY($2))
+          ORDER BY sent_position"
+    ))
+    .bind(head)
+    .bind(still_in)
+    .fetch_all(db)
+    .await
+}
+
 /// Forgets that `key` was handed over: WeChat answered its first send without
 /// taking it (a refusal, a busy answer, or no call made), so its next hand-over
 /// records its own places.

@@ -222,10 +222,26 @@ async fn the_job_of_a_changed_line_up_that_went_out_records_the_message_as_publi
     assert_eq!(places.get(&power).copied(), Some(2));
     let power_row = detail(&stack, &power).await.article.expect("power");
     assert_eq!(power_row.state, pb::ArticleState::Published as i32);
-    // roads went out too, but has left the message: it keeps its flag.
-    let roads_row = detail(&stack, &roads).await.article.expect("roads");
+    // roads went out too, but has left the message: it keeps its flag, and its trail
+    // says where it went out (review round 8, finding 2: it had nothing, and a
+    // publisher could confirm it had not gone out and push the revision twice).
+    let roads_detail = detail(&stack, &roads).await;
+    let roads_row = roads_detail.article.expect("roads");
     assert_eq!(roads_row.state, pb::ArticleState::Draft as i32);
     assert!(roads_row.send_outcome_unknown);
+    let noted = roads_detail
+        .audit
+        .iter()
+        .find(|e| e.action == "wechat_verdict")
+        .unwrap_or_else(|| panic!("a wechat_verdict row on roads: {:?}", roads_detail.audit));
+    assert_eq!(noted.actor, "system");
+    assert!(
+        noted
+            .comment
+            .contains(&format!("went out at place 3 in job {msg_id}")),
+        "{}",
+        noted.comment
+    );
     // The job asked about is the one WeChat named.
     let asked = stack.mock.state().calls_to(MASS_GET);
     assert!(
