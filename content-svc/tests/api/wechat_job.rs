@@ -8,7 +8,10 @@ use proto::content::v1 as pb;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{create, next_event, publish, spawn_stack, spawn_stack_with};
-use crate::helpers::{AUTHOR_KEY, PUBLISHER_KEY, approved_message, by, detail};
+use crate::helpers::{
+    AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, approved_message, by, detail, lost_free_publication,
+    return_for,
+};
 
 #[tokio::test]
 async fn a_mass_sent_messages_articles_show_its_job_and_the_place_each_was_sent_at() {
@@ -92,6 +95,41 @@ async fn a_published_free_publication_keeps_its_job_undated_and_a_draft_shows_no
         job.handed_at, None,
         "updated_at dates the verdict now, not the hand-over"
     );
+}
+
+#[tokio::test]
+async fn after_a_member_is_returned_each_article_still_shows_the_place_it_was_sent_at() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let (_, [water, power, gas]) = approved_message(
+        &stack,
+        ["停水通知", "停电通知", "停气通知"],
+        pb::Channel::Freepublish,
+    )
+    .await;
+    // WeChat takes the submission, its answer lost: no job id, outcome unknown.
+    lost_free_publication(&stack, &water).await;
+    // The second is returned for revision: the third moves up to place 2.
+    stack
+        .app
+        .client
+        .clone()
+        .return_for_revision(by(return_for(&power, "标题有误"), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("the failed member returned");
+
+    // WeChat's idx 2 is the returned article's, whatever the message is now.
+    for (id, place, in_message) in [(&water, 1, 1), (&power, 2, 0), (&gas, 3, 2)] {
+        let read = detail(&stack, id).await;
+        let a = read.article.expect("the article");
+        assert_eq!(a.message_position, in_message, "{id}");
+        let job = read.wechat_job.expect("the place it was sent at");
+        assert_eq!(
+            (job.sent_position, job.publish_id.as_str(), job.handed_at),
+            (place, "", None),
+            "{id}: no job id was recorded"
+        );
+        assert_eq!(job.sent_version, 1, "{id}");
+    }
 }
 
 /// The article once its job id is recorded (the send is handed over in the
