@@ -155,6 +155,21 @@ async fn until(
     })
 }
 
+/// How many times `message/mass/get` was asked about job `msg_id`.
+fn asks_about(stack: &Stack, msg_id: &str) -> usize {
+    stack
+        .mock
+        .state()
+        .calls_to(MASS_GET)
+        .iter()
+        .filter(|call| {
+            call.body
+                .as_ref()
+                .is_some_and(|body| body.to_string().contains(msg_id))
+        })
+        .count()
+}
+
 /// Whether `content_publish_reconcile_total{channel="mass_send", result}` is at least 1.
 async fn reconcile_counted(stack: &Stack, result: &str) -> bool {
     let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", stack.app.admin_port))
@@ -341,6 +356,23 @@ async fn the_job_of_a_changed_line_up_whose_places_moved_is_noted_for_a_publishe
         msg_id,
         ..
     } = lineup_changed(2, &[("PUBLISH_RECONCILE_AFTER", "1s")]).await;
+    // Another mass send WeChat is still sending: asked about every period, it shows
+    // the reconciliation's passes going on.
+    stack
+        .mock
+        .state()
+        .end_next_mass_send_with(MassJobEnd::sending());
+    let gas = stack.approved("燃气通知", pb::Channel::MassSend).await;
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(publish(&gas), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    let gas_job = column(&stack, &gas, "mass_msg_id")
+        .await
+        .expect("gas's job recorded");
 
     let article = until(&stack, &water, "wechat's verdict noted in the trail", |a| {
         a.audit.iter().any(|e| e.action == "wechat_verdict")
@@ -360,9 +392,18 @@ async fn the_job_of_a_changed_line_up_whose_places_moved_is_noted_for_a_publishe
         noted.comment
     );
     assert!(reconcile_counted(&stack, "left_to_publisher").await);
-    // Its verdict is had: not asked about again, period after period.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(stack.mock.state().calls_to(MASS_GET).len(), 1);
+    // Its verdict is had: not asked about again, period after period. Three more asks
+    // about gas, a period (1 s) apart, span two periods past water's lease: a pass
+    // would have taken water again by then, were it still awaited.
+    let seen = asks_about(&stack, &gas_job);
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while asks_about(&stack, &gas_job) < seen + 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the reconciliation goes on asking about gas");
+    assert_eq!(asks_about(&stack, &msg_id), 1);
     assert_eq!(column(&stack, &water, "awaited_job").await, None);
     assert_eq!(column(&stack, &water, "mass_msg_id").await, Some(msg_id));
     stack.app.stop().await;
@@ -559,6 +600,75 @@ async fn the_awaited_job_of_a_changed_line_up_is_not_asked_about_after_a_day() {
         .await
         .expect("reconciled");
     assert!(results.is_empty(), "not taken again: {results:?}");
+    stack.app.stop().await;
+}
+
+// A publisher records the message as published (RecordPublished) after the replica
+// took the awaited job and before WeChat's answer is applied: the answer finds the
+// article no longer awaiting it and applies nothing (lock_awaiting). The replica's
+// `stopping` check runs exactly there, so the publisher acts from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_recording_the_message_between_the_claim_and_wechats_answer_leaves_the_answer_unapplied()
+ {
+    let LineupChanged { stack, water, .. } = lineup_changed(2, &[]).await;
+    let replica = replica_of(
+        &stack.app.db,
+        &stack.mock,
+        content_svc::domain::quota::AccountKind::Service,
+    );
+    failed_ago(&stack, &water, "2 hours").await;
+    let client = stack.app.client.clone();
+    let recorded = std::sync::atomic::AtomicBool::new(false);
+    let results = replica
+        .reconcile_jobs(PERIOD, 10, || {
+            if !recorded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let mut client = client.clone();
+                let request = pb::RecordPublishedRequest {
+                    id: water.clone(),
+                    url: "https://mp.weixin.qq.com/s/found".into(),
+                    comment: "在公众号后台已发表列表中找到".into(),
+                    msg_data_id: String::new(),
+                    published_at: None,
+                };
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async move {
+                        client
+                            .record_published(by(request, PUBLISHER_KEY, "chen"))
+                            .await
+                            .expect("recorded by the publisher")
+                    })
+                });
+            }
+            false
+        })
+        .await
+        .expect("reconciled");
+    assert_eq!(
+        results,
+        [Reconciled::AlreadySettled {
+            channel: "mass_send"
+        }]
+    );
+    // WeChat was asked (it says the job went out); nothing of its answer applied.
+    assert_eq!(stack.mock.state().calls_to(MASS_GET).len(), 1);
+    let article = detail(&stack, &water).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    assert_eq!(row.url, "https://mp.weixin.qq.com/s/found");
+    assert_eq!(
+        article
+            .audit
+            .last()
+            .map(|e| (e.action.as_str(), e.actor.as_str())),
+        Some(("record_published", "media:chen")),
+        "{:?}",
+        article.audit
+    );
+    assert!(
+        !article.audit.iter().any(|e| e.action == "wechat_verdict"),
+        "{:?}",
+        article.audit
+    );
     stack.app.stop().await;
 }
 
