@@ -1857,6 +1857,20 @@ impl Articles {
                     handed_at = %job.handed_at,
                     "wechat's job-finish callback never came; article settled from the job's status"
                 ),
+                Reconciled::OutcomeUnknown { channel, job_gone } if job.awaited => {
+                    tracing::warn!(
+                        article = %job.id,
+                        account = %job.account,
+                        channel,
+                        job = job.mass_msg_id.as_deref().unwrap_or(""),
+                        job_gone,
+                        failed_at = %job.handed_at,
+                        "wechat's answer on the awaited job of a send already failed as \
+                         outcome unknown does not say how it ended (a job it no longer knows, \
+                         or a status it has not documented); no longer asked about, left for \
+                         a publisher to settle (RecordPublished)"
+                    )
+                }
                 Reconciled::OutcomeUnknown { channel, job_gone } => tracing::warn!(
                     article = %job.id,
                     account = %job.account,
@@ -2043,9 +2057,36 @@ impl Articles {
         let Job::Mass(msg_id) = reference else {
             return Ok(Reconciled::AlreadySettled { channel });
         };
-        if !store::stop_awaiting(&self.db, job.id, msg_id).await? {
+        let mut tx = self.db.begin().await?;
+        let Some(row) = store::lock(&mut tx, job.id).await? else {
+            return Ok(Reconciled::AlreadySettled { channel });
+        };
+        if !store::stop_awaiting(&mut *tx, job.id, msg_id).await? {
             return Ok(Reconciled::AlreadySettled { channel });
         }
+        // The trail says why nobody asks any more, for the publisher who settles it.
+        store::audit(
+            &mut tx,
+            &Audit {
+                article_id: row.id,
+                action: "wechat_verdict",
+                from: row.state(),
+                to: row.state(),
+                actor: SCHEDULER.0,
+                role: SCHEDULER.1,
+                version: row.version,
+                stage: None,
+                comment: &format!(
+                    "no longer asked about: WeChat gave no verdict on job {msg_id} within \
+                     {} of the send's failure; whether it went out is unknown, left for a \
+                     publisher to settle (RecordPublished, or a send again confirming a \
+                     possible duplicate)",
+                    humantime::format_duration(AWAITED_VERDICT_FOR.to_std().unwrap_or_default())
+                ),
+            },
+        )
+        .await?;
+        tx.commit().await?;
         Ok(Reconciled::LeftToPublisher {
             channel,
             gave_up: true,
@@ -2216,6 +2257,33 @@ impl Articles {
                 "wechat's verdict on a failed mass send says some followers may have it; \
                  marked as a send whose outcome is unknown"
             );
+            return Ok(Some(false));
+        }
+        // A verdict that says nothing of how the awaited job ended (a job WeChat no
+        // longer knows, a status it has not documented): the article stays as it
+        // failed, and nobody asks again; its trail says so for the publisher.
+        if let (Job::Mass(msg_id), Outcome::Unknown(reason), true) = (job, &outcome, awaited)
+            && row.state() == ArticleState::Failed
+            && row.send_outcome_unknown
+        {
+            store::audit(
+                tx,
+                &Audit {
+                    article_id: row.id,
+                    action: "wechat_verdict",
+                    from: ArticleState::Failed,
+                    to: ArticleState::Failed,
+                    actor: WECHAT.0,
+                    role: WECHAT.1,
+                    version: row.version,
+                    stage: None,
+                    comment: &format!(
+                        "no longer asked about: WeChat's answer on job {msg_id} does not say \
+                         how it ended ({reason})"
+                    ),
+                },
+            )
+            .await?;
             return Ok(Some(false));
         }
         if matches!(outcome, Outcome::Unknown(_)) && row.state() == ArticleState::Publishing {

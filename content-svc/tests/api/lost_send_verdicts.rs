@@ -499,6 +499,23 @@ async fn failed_ago(stack: &Stack, id: &str, age: &str) {
     .expect("aged");
 }
 
+/// Asserts that article `id`'s last trail row says job `msg_id` is no longer asked
+/// about, the article left as it was.
+async fn no_longer_asked_noted(stack: &Stack, id: &str, msg_id: &str) {
+    let article = detail(stack, id).await;
+    let noted = article
+        .audit
+        .last()
+        .filter(|e| e.action == "wechat_verdict")
+        .unwrap_or_else(|| panic!("a wechat_verdict row last: {:?}", article.audit));
+    assert!(
+        noted.comment.starts_with("no longer asked about") && noted.comment.contains(msg_id),
+        "{}",
+        noted.comment
+    );
+    assert_eq!(noted.from_state, noted.to_state);
+}
+
 /// The replica that asks here: the stack's own reconciliation waits ten minutes.
 const PERIOD: Duration = Duration::from_secs(3600);
 
@@ -560,6 +577,8 @@ async fn the_awaited_job_of_a_changed_line_up_that_wechat_no_longer_knows_is_giv
     assert!(row.send_outcome_unknown);
     assert_eq!(row.failure, failure, "nothing new to say");
     assert_eq!(column(&stack, &water, "awaited_job").await, None);
+    // But its trail says why nobody asks any more (review round 8, finding 4).
+    no_longer_asked_noted(&stack, &water, "1000404040").await;
     failed_ago(&stack, &water, "5 hours").await;
     let results = replica
         .reconcile_jobs(PERIOD, 10, || false)
@@ -571,7 +590,12 @@ async fn the_awaited_job_of_a_changed_line_up_that_wechat_no_longer_knows_is_giv
 
 #[tokio::test]
 async fn the_awaited_job_of_a_changed_line_up_is_not_asked_about_after_a_day() {
-    let LineupChanged { stack, water, .. } = lineup_changed(2, &[]).await;
+    let LineupChanged {
+        stack,
+        water,
+        msg_id,
+        ..
+    } = lineup_changed(2, &[]).await;
     let replica = replica_of(
         &stack.app.db,
         &stack.mock,
@@ -594,6 +618,8 @@ async fn the_awaited_job_of_a_changed_line_up_is_not_asked_about_after_a_day() {
     assert_eq!(row.state, pb::ArticleState::Failed as i32);
     assert!(row.send_outcome_unknown);
     assert_eq!(column(&stack, &water, "awaited_job").await, None);
+    // Its trail says why nobody asks any more (review round 8, finding 4).
+    no_longer_asked_noted(&stack, &water, &msg_id).await;
     failed_ago(&stack, &water, "26 hours").await;
     let results = replica
         .reconcile_jobs(PERIOD, 10, || false)
