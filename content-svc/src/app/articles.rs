@@ -2400,32 +2400,7 @@ impl Articles {
             && (settles_unknown || noted_changed || head.state() == ArticleState::Publishing)
         {
             let still_in: Vec<Uuid> = members.iter().map(|m| m.id).chain([head.id]).collect();
-            let job = head.mass_msg_id.as_deref().unwrap_or("not named");
-            for left in store::sent_with_but_left(&mut **tx, head.id, &still_in).await? {
-                let place = sent_place(&left);
-                let own: Vec<(u32, String)> =
-                    urls.iter().filter(|(i, _)| *i == place).cloned().collect();
-                tracing::warn!(
-                    article = %left.id,
-                    headline = %head.id,
-                    place,
-                    job,
-                    "wechat published a message an article went out in but has left since \
-                     (returned for revision); not recorded as published, noted in its trail"
-                );
-                note_unrecorded_verdict(
-                    tx,
-                    &left,
-                    &own,
-                    &format!(
-                        "it went out at place {place} in job {job} (the message of {}), but \
-                         has left that message since (returned for revision): not recorded \
-                         as published; sending it again reaches followers a second time",
-                        head.id
-                    ),
-                )
-                .await?;
-            }
+            note_sent_with_but_left(tx, head, urls, &still_in).await?;
         }
         // WeChat says the send went out, but its article left it since (returned for
         // revision: a draft, or further on its way again) or was failed for a known
@@ -2453,6 +2428,10 @@ impl Articles {
                  recorded as published; sending it again reaches followers a second time",
             )
             .await?;
+            // A returned headline took none of the others with it: they went out with
+            // it all the same (the next one now carries the flag), and each one's trail
+            // must say so too.
+            note_sent_with_but_left(tx, head, urls, &[head.id]).await?;
         }
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
             tracing::warn!(
@@ -2774,6 +2753,44 @@ async fn count_failed_outcome_unknown(
             "channel" => head.channel.clone()
         )
         .increment(1);
+    }
+    Ok(())
+}
+
+/// Notes in the trail of every article handed over under `head`'s send key other
+/// than `still_in` (returned since, or left behind by a returned headline) that
+/// WeChat published the message it went out in, at its place: the verdict moves
+/// none of them, but a publisher must not confirm it did not go out and push it twice.
+async fn note_sent_with_but_left(
+    tx: &mut Transaction<'_, Postgres>,
+    head: &ArticleRow,
+    urls: &[(u32, String)],
+    still_in: &[Uuid],
+) -> Result<(), AppError> {
+    let job = head.mass_msg_id.as_deref().unwrap_or("not named");
+    for left in store::sent_with_but_left(&mut **tx, head.id, still_in).await? {
+        let place = sent_place(&left);
+        let own: Vec<(u32, String)> = urls.iter().filter(|(i, _)| *i == place).cloned().collect();
+        tracing::warn!(
+            article = %left.id,
+            headline = %head.id,
+            place,
+            job,
+            "wechat published a message an article went out in but has left since \
+             (returned for revision); not recorded as published, noted in its trail"
+        );
+        note_unrecorded_verdict(
+            tx,
+            &left,
+            &own,
+            &format!(
+                "it went out at place {place} in job {job} (the message of {}), but \
+                 has left that message since (returned for revision): not recorded \
+                 as published; sending it again reaches followers a second time",
+                head.id
+            ),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -271,6 +271,75 @@ async fn the_job_of_a_changed_line_up_that_went_out_records_the_message_as_publi
     stack.app.stop().await;
 }
 
+// Review round 9, finding 1: the headline failed as outcome unknown is returned
+// (return is allowed from `failed`): it leaves the message and keeps its job, and the
+// flag moves to the next article. The job's late MASSSENDJOBFINISH (published) finds
+// the returned headline, a draft in no message: its trail said it went out, but the
+// articles that went out with it (power, returned earlier, and roads, the headline now)
+// had nothing, so a publisher could confirm roads had not gone out and send it twice.
+#[tokio::test]
+async fn a_published_verdict_for_a_returned_headline_notes_where_the_others_went_out() {
+    let LineupChanged {
+        stack,
+        water,
+        power,
+        roads,
+        msg_id,
+        ..
+    } = lineup_changed(2, &[]).await;
+    stack
+        .app
+        .client
+        .clone()
+        .return_for_revision(by(return_for(&water, "日期有误"), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("the failed headline returned");
+    deliver_mass_job_finish(&stack, &msg_id, "send success", 7).await;
+
+    let water_detail = detail(&stack, &water).await;
+    assert!(
+        water_detail.audit.last().is_some_and(
+            |e| e.action == "wechat_verdict" && e.comment.contains("has left that send")
+        ),
+        "{:?}",
+        water_detail.audit
+    );
+    // Each went out at its place in the job, under water's message.
+    for (id, place) in [(&power, 2), (&roads, 3)] {
+        let article = detail(&stack, id).await;
+        let row = article.article.as_ref().expect("article");
+        assert_ne!(row.state, pb::ArticleState::Published as i32, "not moved");
+        let noted = article
+            .audit
+            .iter()
+            .find(|e| e.action == "wechat_verdict")
+            .unwrap_or_else(|| {
+                panic!(
+                    "a wechat_verdict row on the article at place {place}: {:?}",
+                    article.audit
+                )
+            });
+        assert_eq!(noted.actor, "system");
+        assert_eq!(noted.from_state, noted.to_state);
+        assert!(
+            noted.comment.contains(&format!(
+                "went out at place {place} in job {msg_id} (the message of {water})"
+            )),
+            "{}",
+            noted.comment
+        );
+    }
+    // roads carries the flag: its trail is what a publisher reads before confirming.
+    assert!(
+        detail(&stack, &roads)
+            .await
+            .article
+            .expect("roads")
+            .send_outcome_unknown
+    );
+    stack.app.stop().await;
+}
+
 // Review round 8, finding 1: the LineupChanged branch committed the job (mass_msg_id)
 // while the article was still `publishing`, and failed it in a second transaction. The
 // job's MASSSENDJOBFINISH, redelivered (it found no article holding the job before),
