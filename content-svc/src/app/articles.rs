@@ -2058,12 +2058,18 @@ impl Articles {
             return Ok(Reconciled::AlreadySettled { channel });
         };
         let mut tx = self.db.begin().await?;
+        // Still failed as outcome unknown, awaiting this job: else its callback, a
+        // send again or a publisher's RecordPublished (which leaves `awaited_job` as
+        // it was) settled it since the claim, and there is nothing to give up.
+        if !store::lock_awaiting(&mut tx, job.id, msg_id).await? {
+            store::stop_awaiting(&mut *tx, job.id, msg_id).await?;
+            tx.commit().await?;
+            return Ok(Reconciled::AlreadySettled { channel });
+        }
         let Some(row) = store::lock(&mut tx, job.id).await? else {
             return Ok(Reconciled::AlreadySettled { channel });
         };
-        if !store::stop_awaiting(&mut *tx, job.id, msg_id).await? {
-            return Ok(Reconciled::AlreadySettled { channel });
-        }
+        store::stop_awaiting(&mut *tx, job.id, msg_id).await?;
         // The trail says why nobody asks any more, for the publisher who settles it.
         store::audit(
             &mut tx,

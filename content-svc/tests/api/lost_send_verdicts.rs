@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use content_svc::app::articles::Reconciled;
 use proto::content::v1 as pb;
+use proto::content::v1::content_service_client::ContentServiceClient;
 use proto::events::v1 as ev;
+use tonic::transport::Channel;
 use wechat_sim::api_server::AccountKind;
 use wechat_sim::api_server::MassJobEnd;
 
@@ -717,22 +719,7 @@ async fn a_publisher_recording_the_message_between_the_claim_and_wechats_answer_
     let results = replica
         .reconcile_jobs(PERIOD, 10, || {
             if !recorded.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                let mut client = client.clone();
-                let request = pb::RecordPublishedRequest {
-                    id: water.clone(),
-                    url: "https://mp.weixin.qq.com/s/found".into(),
-                    comment: "在公众号后台已发表列表中找到".into(),
-                    msg_data_id: String::new(),
-                    published_at: None,
-                };
-                tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(async move {
-                        client
-                            .record_published(by(request, PUBLISHER_KEY, "chen"))
-                            .await
-                            .expect("recorded by the publisher")
-                    })
-                });
+                record_published_by_chen(&client, &water);
             }
             false
         })
@@ -765,6 +752,74 @@ async fn a_publisher_recording_the_message_between_the_claim_and_wechats_answer_
         article.audit
     );
     stack.app.stop().await;
+}
+
+// Review round 9, finding 2: the same past the day mark. The replica takes the awaited
+// job to give it up; a publisher records the message published before it does: the
+// give-up finds the article no longer failed as outcome unknown, writes nothing in its
+// trail and counts nothing (it wrote "no longer asked about ... left for a publisher to
+// settle" on a published article, and answered LeftToPublisher).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_recording_the_message_between_the_claim_and_the_give_up_leaves_nothing_given_up()
+ {
+    let LineupChanged { stack, water, .. } =
+        lineup_changed(2, &[("PUBLISH_RECONCILE_AFTER", "30h")]).await;
+    let replica = replica_of(
+        &stack.app.db,
+        &stack.mock,
+        content_svc::domain::quota::AccountKind::Service,
+    );
+    failed_ago(&stack, &water, "25 hours").await;
+    let client = stack.app.client.clone();
+    let recorded = std::sync::atomic::AtomicBool::new(false);
+    let results = replica
+        .reconcile_jobs(PERIOD, 10, || {
+            if !recorded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                record_published_by_chen(&client, &water);
+            }
+            false
+        })
+        .await
+        .expect("reconciled");
+    assert_eq!(
+        results,
+        [Reconciled::AlreadySettled {
+            channel: "mass_send"
+        }]
+    );
+    assert!(stack.mock.state().calls_to(MASS_GET).is_empty());
+    let article = detail(&stack, &water).await;
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Published as i32);
+    assert_eq!(row.url, "https://mp.weixin.qq.com/s/found");
+    assert!(
+        !article.audit.iter().any(|e| e.action == "wechat_verdict"),
+        "{:?}",
+        article.audit
+    );
+    assert_eq!(column(&stack, &water, "awaited_job").await, None);
+    stack.app.stop().await;
+}
+
+/// 陈 records article `id` as published (found in the account's list), from a
+/// synchronous `stopping` check (multi-thread runtime).
+fn record_published_by_chen(client: &ContentServiceClient<Channel>, id: &str) {
+    let mut client = client.clone();
+    let request = pb::RecordPublishedRequest {
+        id: id.to_owned(),
+        url: "https://mp.weixin.qq.com/s/found".into(),
+        comment: "在公众号后台已发表列表中找到".into(),
+        msg_data_id: String::new(),
+        published_at: None,
+    };
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async move {
+            client
+                .record_published(by(request, PUBLISHER_KEY, "chen"))
+                .await
+                .expect("recorded by the publisher")
+        })
+    });
 }
 
 // Its late MASSSENDJOBFINISH comes after all: applied as today (the message changed, so
