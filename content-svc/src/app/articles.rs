@@ -2071,25 +2071,17 @@ impl Articles {
         };
         store::stop_awaiting(&mut *tx, job.id, msg_id).await?;
         // The trail says why nobody asks any more, for the publisher who settles it.
-        store::audit(
+        note_verdict(
             &mut tx,
-            &Audit {
-                article_id: row.id,
-                action: "wechat_verdict",
-                from: row.state(),
-                to: row.state(),
-                actor: SCHEDULER.0,
-                role: SCHEDULER.1,
-                version: row.version,
-                stage: None,
-                comment: &format!(
-                    "no longer asked about: WeChat gave no verdict on job {msg_id} within \
+            &row,
+            SCHEDULER,
+            &format!(
+                "no longer asked about: WeChat gave no verdict on job {msg_id} within \
                      {} of the send's failure; whether it went out is unknown, left for a \
                      publisher to settle (RecordPublished, or a send again confirming a \
                      possible duplicate)",
-                    humantime::format_duration(AWAITED_VERDICT_FOR.to_std().unwrap_or_default())
-                ),
-            },
+                humantime::format_duration(AWAITED_VERDICT_FOR.to_std().unwrap_or_default())
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -2191,21 +2183,7 @@ impl Articles {
                      again goes out as a new send, confirming a possible duplicate"
                 )
             };
-            store::audit(
-                tx,
-                &Audit {
-                    article_id: row.id,
-                    action: "wechat_verdict",
-                    from: ArticleState::Failed,
-                    to: ArticleState::Failed,
-                    actor: WECHAT.0,
-                    role: WECHAT.1,
-                    version: row.version,
-                    stage: None,
-                    comment: &comment,
-                },
-            )
-            .await?;
+            note_verdict(tx, &row, WECHAT, &comment).await?;
             if counted {
                 tracing::warn!(
                     article = %row.id,
@@ -2236,23 +2214,15 @@ impl Articles {
             && !row.send_outcome_unknown
         {
             store::set_send_outcome_unknown(&mut **tx, row.id, true).await?;
-            store::audit(
+            note_verdict(
                 tx,
-                &Audit {
-                    article_id: row.id,
-                    action: "wechat_verdict",
-                    from: ArticleState::Failed,
-                    to: ArticleState::Failed,
-                    actor: WECHAT.0,
-                    role: WECHAT.1,
-                    version: row.version,
-                    stage: None,
-                    comment: &format!(
-                        "WeChat's verdict came after the send failed: job {msg_id} is of \
+                &row,
+                WECHAT,
+                &format!(
+                    "WeChat's verdict came after the send failed: job {msg_id} is of \
                          unknown outcome ({reason}); it may have reached followers, so a \
                          send again needs confirm_possible_duplicate"
-                    ),
-                },
+                ),
             )
             .await?;
             count_failed_outcome_unknown(tx, &row).await?;
@@ -2272,22 +2242,14 @@ impl Articles {
             && row.state() == ArticleState::Failed
             && row.send_outcome_unknown
         {
-            store::audit(
+            note_verdict(
                 tx,
-                &Audit {
-                    article_id: row.id,
-                    action: "wechat_verdict",
-                    from: ArticleState::Failed,
-                    to: ArticleState::Failed,
-                    actor: WECHAT.0,
-                    role: WECHAT.1,
-                    version: row.version,
-                    stage: None,
-                    comment: &format!(
-                        "no longer asked about: WeChat's answer on job {msg_id} does not say \
+                &row,
+                WECHAT,
+                &format!(
+                    "no longer asked about: WeChat's answer on job {msg_id} does not say \
                          how it ended ({reason})"
-                    ),
-                },
+                ),
             )
             .await?;
             return Ok(Some(false));
@@ -2814,6 +2776,23 @@ async fn note_unrecorded_verdict(
     } else {
         log_urls(urls)
     };
+    note_verdict(
+        tx,
+        row,
+        WECHAT,
+        &format!("WeChat's verdict: the send went out ({urls}); {why}"),
+    )
+    .await
+}
+
+/// Writes in `row`'s trail (no transition) what came of a verdict on its send, by
+/// `actor` (WeChat's answer, or the scheduler that stopped waiting for one).
+async fn note_verdict(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &ArticleRow,
+    actor: (&str, &str),
+    comment: &str,
+) -> Result<(), AppError> {
     store::audit(
         tx,
         &Audit {
@@ -2821,11 +2800,11 @@ async fn note_unrecorded_verdict(
             action: "wechat_verdict",
             from: row.state(),
             to: row.state(),
-            actor: WECHAT.0,
-            role: WECHAT.1,
+            actor: actor.0,
+            role: actor.1,
             version: row.version,
             stage: None,
-            comment: &format!("WeChat's verdict: the send went out ({urls}); {why}"),
+            comment,
         },
     )
     .await?;
