@@ -92,9 +92,11 @@ async fn says_and_gets_success(
 
 /// How long a test waits for a missed reply to be sent: a marker that arrives before
 /// its callback is applied is retried on the consumer's backoff (0.5 s, doubling), so
-/// when the inbound consumer lags behind a busy machine the send can come at its 5th
-/// or 6th delivery, 15.5 or 31.5 s after the marker (a 10 s wait failed in CI).
-const MISSED_REPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
+/// when the inbound consumer lags behind a busy machine the send can come at its 5th,
+/// 6th or 7th delivery, 15.5, 31.5 or 63.5 s after the marker (a 10 s wait failed in
+/// CI, and a 40 s one once, with the clean-clone CI sharing the two cores with other
+/// builds). What the test checks is that the reply comes once, not how soon.
+const MISSED_REPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// The customer-service messages the mock took for `openid` (their JSON bodies).
 fn sent_to(mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
