@@ -223,6 +223,17 @@ pub async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
     detail_as(stack, id, PUBLISHER_KEY, "chen").await
 }
 
+/// Reads one column of article `id` as text.
+pub async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
+    sqlx::query_scalar(&format!(
+        "SELECT {name}::text FROM articles WHERE id = $1::uuid"
+    ))
+    .bind(id)
+    .fetch_one(&stack.app.db)
+    .await
+    .expect("article read")
+}
+
 /// An article as `person` with `key` reads it.
 pub async fn detail_as(stack: &Stack, id: &str, key: &str, person: &str) -> pb::ArticleDetail {
     stack

@@ -19,9 +19,10 @@ use wechat_sim::api_server::MassJobEnd;
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
 use crate::helpers::{
-    PUBLISHER_KEY, REVIEWER_KEY, approved_message, by, clientmsgid_minute_passes, confirmed,
-    detail, lost_mass_send, return_for, sendall_errcodes,
+    PUBLISHER_KEY, REVIEWER_KEY, approved_message, by, clientmsgid_minute_passes, column,
+    confirmed, detail, lost_mass_send, return_for, sendall_errcodes,
 };
+use crate::reconcile::applied;
 use crate::scheduler::replica_of;
 
 const MASS_GET: &str = "/cgi-bin/message/mass/get";
@@ -112,17 +113,6 @@ async fn send_again_meeting_45065(stack: &Stack, water: &str) -> String {
     column(stack, water, "mass_msg_id")
         .await
         .expect("the job 45065 named")
-}
-
-/// Reads one column of article `id` as text.
-async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
-    sqlx::query_scalar(&format!(
-        "SELECT {name}::text FROM articles WHERE id = $1::uuid"
-    ))
-    .bind(id)
-    .fetch_one(&stack.app.db)
-    .await
-    .expect("article read")
 }
 
 /// Waits (20 s at most) until `done` holds of article `id`'s detail, and returns it.
@@ -940,21 +930,5 @@ async fn deliver_mass_job_finish(stack: &Stack, msg_id: &str, status: &str, sent
     stack
         .deliver_inbound("demo.event.masssendjobfinish", &inbound)
         .await;
-    tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let done: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
-            )
-            .bind(&event_id)
-            .fetch_one(&stack.app.db)
-            .await
-            .expect("processed_events read");
-            if done {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the callback is applied");
+    applied(stack, &event_id).await;
 }

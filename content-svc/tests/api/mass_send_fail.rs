@@ -12,7 +12,7 @@ use wechat_sim::api_server::MassJobEnd;
 use wechat_sim::api_server::{AccountKind, DEMO_APPID, FaultRequest};
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
-use crate::helpers::{PUBLISHER_KEY, by};
+use crate::helpers::{PUBLISHER_KEY, by, column, detail};
 
 const SENDALL: &str = "/cgi-bin/message/mass/sendall";
 const MASS_GET: &str = "/cgi-bin/message/mass/get";
@@ -33,33 +33,6 @@ async fn stack_with_followers(callbacks: bool) -> Stack {
         .add_followers(DEMO_APPID, (1..=7).map(|n| format!("citizen-{n}")))
         .expect("followers seeded");
     stack
-}
-
-/// The article as the publisher 陈 reads it.
-async fn detail(stack: &Stack, id: &str) -> pb::ArticleDetail {
-    stack
-        .app
-        .client
-        .clone()
-        .get_article(by(
-            pb::GetArticleRequest { id: id.into() },
-            PUBLISHER_KEY,
-            "chen",
-        ))
-        .await
-        .expect("read")
-        .into_inner()
-}
-
-/// Reads one column of article `id` as text.
-async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
-    sqlx::query_scalar(&format!(
-        "SELECT {name}::text FROM articles WHERE id = $1::uuid"
-    ))
-    .bind(id)
-    .fetch_one(&stack.app.db)
-    .await
-    .expect("article read")
 }
 
 /// The errcode WeChat answered each mass send with, and the `clientmsgid` each was

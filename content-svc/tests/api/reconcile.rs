@@ -42,7 +42,7 @@ pub(crate) async fn metrics_on(port: u16) -> String {
 }
 
 /// Waits until the service has applied (claimed) inbound event `event_id`.
-async fn applied(stack: &Stack, event_id: &str) {
+pub(crate) async fn applied(stack: &Stack, event_id: &str) {
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let done: bool = sqlx::query_scalar(
