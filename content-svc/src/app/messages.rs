@@ -158,6 +158,28 @@ impl Articles {
         Ok(MessageView { message, articles })
     }
 
+    /// The headline whose WeChat job a message member's is (the job id is recorded on
+    /// the headline only); `None` for an article in no message, a headline, or a
+    /// message the caller may not read whole (an editor's, of another department:
+    /// left out rather than fail the read).
+    pub async fn headline_of(
+        &self,
+        who: &Who,
+        row: &ArticleRow,
+    ) -> Result<Option<ArticleRow>, AppError> {
+        let Some(message) = row.message_id.filter(|_| row.is_message_member()) else {
+            return Ok(None);
+        };
+        match self.get_message(who, message).await {
+            Ok(message) => Ok(message
+                .articles
+                .into_iter()
+                .find(|a| a.is_message_headline())),
+            Err(AppError::NotFound) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Takes a message apart while all its articles are still approved (audited on
     /// each); the articles stay approved and may go out alone or in another message.
     pub async fn dissolve_message(&self, who: &Who, id: Uuid) -> Result<usize, AppError> {

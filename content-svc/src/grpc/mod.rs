@@ -384,19 +384,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let changed = reviewed
             .as_ref()
             .is_some_and(|v| v.version != view.row.version);
-        // A member's job is its headline's; a headline the caller may not read (an
-        // editor's, of another department) leaves it out rather than fail the read.
-        let headline = match view.row.message_id.filter(|_| view.row.is_message_member()) {
-            Some(message) => match self.articles.get_message(&who, message).await {
-                Ok(message) => message
-                    .articles
-                    .into_iter()
-                    .find(|a| a.is_message_headline()),
-                Err(app::AppError::NotFound) => None,
-                Err(error) => return Err(GrpcError::from(error).into()),
-            },
-            None => None,
-        };
+        let headline = self
+            .articles
+            .headline_of(&who, &view.row)
+            .await
+            .map_err(GrpcError::from)?;
         let wechat_job = convert::wechat_job(&view.row, headline.as_ref());
         Ok(Response::new(pb::ArticleDetail {
             wechat_job,
