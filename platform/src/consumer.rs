@@ -68,6 +68,14 @@ pub enum HandleError {
     /// Will never succeed; dead-lettered at once.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Waits for another event to be handled first (a callback not applied yet, a job
+    /// not recorded yet): delivered again after an eighth of the time it has waited
+    /// (at least 0.25 s, at most [`MAX_WAIT_DELAY`]), so it follows the other event
+    /// closely however long that takes, without using up the deliveries meant for
+    /// failures; dead-lettered once the message is as old as a failing one would be
+    /// ([`ConsumerSpec::patience`]).
+    #[error("not yet: {0}")]
+    NotYet(String),
 }
 
 impl HandleError {
@@ -182,7 +190,7 @@ pub trait EventHandler: Send + Sync + 'static {
 }
 
 /// The `outcome` label of `consumer_messages_total`.
-const OUTCOMES: [&str; 4] = ["ok", "retry", "deadletter", "handed_back"];
+const OUTCOMES: [&str; 5] = ["ok", "retry", "waiting", "deadletter", "handed_back"];
 
 /// How long a failed consumer waits before it starts again.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
@@ -465,13 +473,30 @@ impl<H: EventHandler> Runner<H> {
                 }
                 "ok"
             }
-            Err(HandleError::Transient(reason)) if event.delivered < spec.max_deliver => {
+            Err(HandleError::Transient(reason)) if patient(&spec, event, Utc::now()) => {
                 tracing::warn!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "handler failed, will retry");
                 let backoff = retry_backoff(event.delivered);
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
             }
-            Err(HandleError::Transient(reason) | HandleError::Permanent(reason)) => {
+            Err(HandleError::NotYet(reason)) if younger_than_patience(&spec, event, Utc::now()) => {
+                tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
+                let waited = event
+                    .stored_at
+                    .and_then(|stored_at| (Utc::now() - stored_at).to_std().ok())
+                    .unwrap_or_default();
+                let delay = wait_delay(waited);
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                "waiting"
+            }
+            Err(error) => {
+                let reason = match error {
+                    HandleError::Transient(reason) | HandleError::Permanent(reason) => reason,
+                    HandleError::NotYet(reason) => format!(
+                        "still waiting after {}: {reason}",
+                        humantime::format_duration(spec.patience())
+                    ),
+                };
                 let letter = Letter {
                     subject: &event.subject,
                     event_id: event_id.to_owned(),
@@ -580,6 +605,53 @@ fn retry_backoff(delivered: i64) -> Duration {
 
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
 
+/// When a message that has `waited` since the stream stored it, for another event, is
+/// delivered again: after an eighth of that, so it follows the other event at most an
+/// eighth later than the other event's own delay, and a long wait (a stopped consumer)
+/// costs a few deliveries per doubling of its age rather than one every second.
+fn wait_delay(waited: Duration) -> Duration {
+    (waited / 8).clamp(MIN_WAIT_DELAY, MAX_WAIT_DELAY)
+}
+
+const MIN_WAIT_DELAY: Duration = Duration::from_millis(250);
+
+/// The longest a waiting message's next delivery lags behind the event it waits for.
+pub const MAX_WAIT_DELAY: Duration = Duration::from_secs(15);
+
+impl ConsumerSpec {
+    /// How long the runner keeps delivering a message that fails transiently: the
+    /// backoffs of its `max_deliver` deliveries (about 14 minutes with
+    /// [`crate::nats::PATIENT_DELIVERIES`]). A waiting message ([`HandleError::NotYet`])
+    /// gets the same time, counted from when the stream stored it.
+    pub fn patience(&self) -> Duration {
+        (1..self.max_deliver).map(retry_backoff).sum()
+    }
+}
+
+/// Whether a transient failure is delivered again: before `max_deliver` deliveries,
+/// and after them while the message is younger than the consumer's patience, since
+/// deliveries spent waiting ([`HandleError::NotYet`]) do not count as failures.
+fn patient(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> bool {
+    event.delivered < spec.max_deliver || younger_than_patience(spec, event, now)
+}
+
+/// Whether the stream stored the message less than the consumer's patience ago (a
+/// message without a stored time is not; one stored "later" than `now`, by a server
+/// whose clock is ahead, is).
+fn younger_than_patience(
+    spec: &ConsumerSpec,
+    event: &Received<impl StreamEvent>,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(stored_at) = event.stored_at else {
+        return false;
+    };
+    match (now - stored_at).to_std() {
+        Ok(age) => age < spec.patience(),
+        Err(_) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,13 +659,69 @@ mod tests {
 
     #[test]
     fn patient_deliveries_outlast_a_database_failover() {
-        let waited: Duration = (1..PATIENT_DELIVERIES).map(retry_backoff).sum();
+        let spec = ConsumerSpec {
+            max_deliver: PATIENT_DELIVERIES,
+            ..spec(WECHAT_INBOUND)
+        };
+        let waited = spec.patience();
         assert!(
             waited >= Duration::from_secs(10 * 60),
             "a transient failure dead-letters after {waited:?}"
         );
         assert_eq!(retry_backoff(1), Duration::from_millis(500));
         assert_eq!(retry_backoff(PATIENT_DELIVERIES), MAX_RETRY_BACKOFF);
+    }
+
+    #[test]
+    fn a_waiting_message_is_delivered_again_after_an_eighth_of_its_wait() {
+        let delay = |seconds: u64| wait_delay(Duration::from_secs(seconds)).as_millis();
+        assert_eq!(delay(0), 250);
+        assert_eq!(delay(8), 1_000);
+        assert_eq!(delay(30), 3_750);
+        assert_eq!(delay(120), 15_000);
+        assert_eq!(delay(14 * 60), 15_000);
+    }
+
+    fn delivery(delivered: i64, stored_at: Option<DateTime<Utc>>) -> Received<Marker> {
+        Received {
+            event: Marker,
+            subject: "wechat.inbound.city.msg.text".to_owned(),
+            delivered,
+            stream_sequence: 1,
+            stored_at,
+        }
+    }
+
+    struct Marker;
+
+    impl StreamEvent for Marker {
+        fn decode(_: &[u8]) -> Result<Self, String> {
+            Ok(Self)
+        }
+        fn event_id(&self) -> &str {
+            "m"
+        }
+    }
+
+    #[test]
+    fn a_failure_is_retried_past_max_deliver_only_while_the_message_is_younger_than_the_patience() {
+        let spec = ConsumerSpec {
+            max_deliver: 5,
+            ..spec(WECHAT_INBOUND)
+        };
+        assert_eq!(spec.patience(), Duration::from_millis(7_500));
+        let now = Utc::now();
+        let aged = |seconds: i64| Some(now - chrono::TimeDelta::seconds(seconds));
+        // Deliveries spent waiting for another event do not use up the failures'.
+        assert!(patient(&spec, &delivery(4, aged(600)), now));
+        assert!(patient(&spec, &delivery(9, aged(5)), now));
+        assert!(!patient(&spec, &delivery(9, aged(8)), now));
+        assert!(!patient(&spec, &delivery(5, None), now));
+        // A server clock ahead of ours makes a message look stored in the future.
+        assert!(patient(&spec, &delivery(9, aged(-3)), now));
+        assert!(younger_than_patience(&spec, &delivery(30, aged(7)), now));
+        assert!(!younger_than_patience(&spec, &delivery(1, aged(8)), now));
+        assert!(!younger_than_patience(&spec, &delivery(1, None), now));
     }
 
     fn spec(stream: crate::nats::StreamSpec) -> ConsumerSpec {

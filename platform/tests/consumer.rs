@@ -240,7 +240,7 @@ async fn a_consumer_exports_its_outcome_counters_at_zero_before_any_message() {
     wait_until_settled(&js, &test_nats, 0).await;
     let page = handle.render();
     running.stop().await;
-    for outcome in ["ok", "retry", "deadletter", "handed_back"] {
+    for outcome in ["ok", "retry", "waiting", "deadletter", "handed_back"] {
         let series = format!(
             "consumer_messages_total{{consumer=\"{}\",outcome=\"{outcome}\"}}",
             SPEC.durable
@@ -281,6 +281,101 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
     assert_eq!(header.account, "city");
     assert_eq!(letter.payload, b"o1:2");
     running.stop().await;
+}
+
+/// Up to 6 failed deliveries: a patience of 15.5 s (0.5 + 1 + 2 + 4 + 8).
+const WAITING_SPEC: ConsumerSpec = ConsumerSpec {
+    max_deliver: 6,
+    ..SPEC
+};
+
+/// Waits for another event on the first `waits` deliveries of each message (forever
+/// with `None`), then succeeds.
+struct Waiting {
+    waits: Option<i64>,
+    handled: AtomicUsize,
+    deliveries: AtomicUsize,
+}
+
+impl EventHandler for Waiting {
+    const CONSUMER: ConsumerSpec = WAITING_SPEC;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        self.deliveries.fetch_add(1, Ordering::SeqCst);
+        if self.waits.is_none_or(|waits| event.delivered <= waits) {
+            return Err(HandleError::NotYet(
+                "its callback is not applied".to_owned(),
+            ));
+        }
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn waiting(waits: Option<i64>) -> Arc<Waiting> {
+    Arc::new(Waiting {
+        waits,
+        handled: AtomicUsize::new(0),
+        deliveries: AtomicUsize::new(0),
+    })
+}
+
+#[tokio::test]
+async fn a_message_waiting_for_another_event_is_not_dead_lettered_after_max_deliver_deliveries() {
+    let handle = platform::telemetry::metrics_handle();
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    publish(&js, &test_nats, "o1:3").await;
+    // 7 waits (0.25 s apart while the message is younger than 2 s) are more
+    // deliveries than the 6 a failing message gets.
+    let handler = waiting(Some(7));
+    let running = Running::start(&js, &test_nats, handler.clone());
+    wait_until_settled(&js, &test_nats, 1).await;
+    running.stop().await;
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
+    assert_eq!(handler.deliveries.load(Ordering::SeqCst), 8);
+    let dead = js
+        .get_stream(test_nats.namespace.name("DEADLETTER"))
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages;
+    assert_eq!(dead, 0, "a waiting message was dead-lettered");
+    let series = format!(
+        "consumer_messages_total{{consumer=\"{}\",outcome=\"waiting\"}}",
+        SPEC.durable
+    );
+    let page = handle.render();
+    let counted = page
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    assert!(counted.is_some_and(|n| n >= 7), "{series} in:\n{page}");
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_waiting_is_dead_lettered_once_it_is_as_old_as_the_patience() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    publish(&js, &test_nats, "o1:4").await;
+    let handler = waiting(None);
+    let running = Running::start(&js, &test_nats, handler.clone());
+    let (_, letter) = first_dead_letter(&js, &test_nats).await;
+    running.stop().await;
+    assert_eq!(
+        letter.reason,
+        "still waiting after 15s 500ms: its callback is not applied"
+    );
+    assert!(
+        letter.deliveries > WAITING_SPEC.max_deliver as u64,
+        "dead-lettered after {} deliveries, as a failing message would be",
+        letter.deliveries
+    );
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 0);
 }
 
 /// Log lines written while the returned guard lives (this thread's tasks: tokio::test

@@ -119,7 +119,7 @@ async fn apply(
         // WeChat can report a job before the sender has recorded its id (the
         // callback races the API answer): roll the claim back and let the runner
         // deliver it again. An older unknown job is another tool's, and is dropped.
-        return Err(HandleError::Transient(format!(
+        return Err(HandleError::NotYet(format!(
             "job {} not recorded yet",
             match job {
                 Job::Publish(id) | Job::Mass(id) => id,
