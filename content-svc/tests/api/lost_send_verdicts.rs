@@ -848,6 +848,161 @@ async fn a_late_callback_for_the_awaited_job_of_a_changed_line_up_ends_the_askin
     stack.app.stop().await;
 }
 
+/// [`lineup_changed`] (power returned), and the reconciliation's answer on the awaited
+/// job (SEND_SUCCESS) noted for a publisher: on water, the headline (the message
+/// changed), and on power (it went out at place 2), each once.
+async fn noted_by_the_reconciliation() -> LineupChanged {
+    let changed = lineup_changed(2, &[("PUBLISH_RECONCILE_AFTER", "3h")]).await;
+    let stack = &changed.stack;
+    let replica = replica_of(
+        &stack.app.db,
+        &stack.mock,
+        content_svc::domain::quota::AccountKind::Service,
+    );
+    failed_ago(stack, &changed.water, "2 hours").await;
+    let results = replica
+        .reconcile_jobs(PERIOD, 10, || false)
+        .await
+        .expect("reconciled");
+    assert_eq!(
+        results,
+        [Reconciled::LeftToPublisher {
+            channel: "mass_send",
+            gave_up: false
+        }]
+    );
+    noted_once(
+        &detail(stack, &changed.water).await,
+        "the message changed",
+        "the headline",
+    );
+    noted_once(
+        &detail(stack, &changed.power).await,
+        &format!("went out at place 2 in job {}", changed.msg_id),
+        "the returned article",
+    );
+    changed
+}
+
+/// Asserts that `article`'s trail holds WeChat's verdict once, saying `says`.
+fn noted_once(article: &pb::ArticleDetail, says: &str, whose: &str) {
+    let verdicts: Vec<&str> = article
+        .audit
+        .iter()
+        .filter(|e| e.action == "wechat_verdict")
+        .map(|e| e.comment.as_str())
+        .collect();
+    assert!(
+        matches!(verdicts[..], [comment] if comment.contains(says)),
+        "{whose}'s trail holds WeChat's verdict once: {verdicts:#?}"
+    );
+}
+
+// Review round 9, risk 3: after the reconciliation's answer was noted, the job's
+// MASSSENDJOBFINISH comes after all, another event (its event id is no dedupe for the
+// answer's). It says what the answer said: each trail keeps the verdict once (it had it
+// twice), and nothing moves.
+#[tokio::test]
+async fn a_late_callback_repeating_a_noted_verdict_leaves_the_trails_as_they_were() {
+    let LineupChanged {
+        stack,
+        water,
+        power,
+        roads,
+        msg_id,
+        ..
+    } = noted_by_the_reconciliation().await;
+    let before = [
+        detail(&stack, &water).await,
+        detail(&stack, &power).await,
+        detail(&stack, &roads).await,
+    ];
+
+    deliver_mass_job_finish(&stack, &msg_id, "send success", 7).await;
+
+    let after = [
+        detail(&stack, &water).await,
+        detail(&stack, &power).await,
+        detail(&stack, &roads).await,
+    ];
+    noted_once(&after[0], "the message changed", "the headline");
+    noted_once(
+        &after[1],
+        &format!("went out at place 2 in job {msg_id}"),
+        "the returned article",
+    );
+    for (before, after) in before.iter().zip(&after) {
+        let (was, is) = (
+            before.article.as_ref().expect("article"),
+            after.article.as_ref().expect("article"),
+        );
+        assert_eq!(
+            (is.state, is.send_outcome_unknown, &is.failure),
+            (was.state, was.send_outcome_unknown, &was.failure),
+            "{}",
+            is.id
+        );
+        assert_eq!(after.audit, before.audit, "{}", is.id);
+    }
+    assert_eq!(
+        column(&stack, &water, "mass_msg_id").await.as_deref(),
+        Some(msg_id.as_str())
+    );
+    stack.app.stop().await;
+}
+
+// The same repeat after the noted headline was returned too (roads, the headline now,
+// took the flag): the callback finds water left that send. Water and power have the
+// verdict already and get no second row; roads, which went out at place 3 and was in
+// the message when the answer came (nothing to note then), has left it now and gets
+// its row, once.
+#[tokio::test]
+async fn a_late_callback_after_the_noted_headline_was_returned_notes_only_the_articles_without_it()
+{
+    let LineupChanged {
+        stack,
+        water,
+        power,
+        roads,
+        msg_id,
+        ..
+    } = noted_by_the_reconciliation().await;
+    assert!(
+        !detail(&stack, &roads)
+            .await
+            .audit
+            .iter()
+            .any(|e| e.action == "wechat_verdict"),
+        "roads was in the message"
+    );
+    stack
+        .app
+        .client
+        .clone()
+        .return_for_revision(by(return_for(&water, "日期有误"), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("the failed headline returned");
+
+    deliver_mass_job_finish(&stack, &msg_id, "send success", 7).await;
+
+    noted_once(
+        &detail(&stack, &water).await,
+        "the message changed",
+        "the returned headline",
+    );
+    noted_once(
+        &detail(&stack, &power).await,
+        &format!("went out at place 2 in job {msg_id}"),
+        "power",
+    );
+    noted_once(
+        &detail(&stack, &roads).await,
+        &format!("went out at place 3 in job {msg_id} (the message of {water})"),
+        "roads",
+    );
+    stack.app.stop().await;
+}
+
 // The other path that fails a send as outcome unknown keeping a job WeChat named: a
 // confirmed send again meeting 45065 for the very job it failed under. That job's
 // verdict was had (a status WeChat has not documented): asked again it says the same,

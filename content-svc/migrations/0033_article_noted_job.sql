@@ -1,0 +1,11 @@
+-- The mass send job (msg_id) whose published verdict was noted in the article's trail
+-- without being applied: WeChat said the send went out, but the message had changed
+-- since (an article returned for revision) or the article had left that send, so the
+-- trail got a `wechat_verdict` row (and each article that went out with it and left
+-- since, one of its own) for a publisher to settle it. The same job's verdict can come
+-- again through the other door (the reconciliation's message/mass/get answer, then its
+-- late MASSSENDJOBFINISH, a different event): it says nothing new, so it is not noted a
+-- second time. NULL: none noted (every row before this column: a repeat of a verdict
+-- noted before it is noted again, as before). The previous release neither reads nor
+-- writes it (nullable, no default to rewrite the table).
+ALTER TABLE articles ADD COLUMN noted_job text;
