@@ -2237,23 +2237,35 @@ impl Articles {
             );
             return Ok(Some(false));
         }
-        // A verdict that says nothing of how the awaited job ended (a job WeChat no
-        // longer knows, a status it has not documented): the article stays as it
-        // failed, and nobody asks again; its trail says so for the publisher.
+        // A verdict of unknown outcome for the awaited job: from `message/mass/get`,
+        // one that says nothing of how it ended (a job WeChat no longer knows, a
+        // status it has not documented); from its MASSSENDJOBFINISH (`counted`), a
+        // `send fail` counting followers it reached (or an undocumented status). The
+        // article stays as it failed (outcome unknown), and nobody asks again; its
+        // trail says so for the publisher, with what the verdict said: a callback's
+        // `send fail` does say how it ended, reaching some followers, whom a send
+        // again would reach twice.
         if let (Job::Mass(msg_id), Outcome::Unknown(reason), true) = (job, &outcome, awaited)
             && row.state() == ArticleState::Failed
             && row.send_outcome_unknown
         {
-            note_verdict(
-                tx,
-                &row,
-                WECHAT,
-                &format!(
+            let comment = if counted {
+                format!("no longer asked about: WeChat's verdict on job {msg_id} came: {reason}")
+            } else {
+                format!(
                     "no longer asked about: WeChat's answer on job {msg_id} does not say \
-                         how it ended ({reason})"
-                ),
-            )
-            .await?;
+                     how it ended ({reason})"
+                )
+            };
+            note_verdict(tx, &row, WECHAT, &comment).await?;
+            tracing::warn!(
+                article = %row.id,
+                %msg_id,
+                %reason,
+                "wechat's verdict on the awaited job of a mass send failed as outcome \
+                 unknown does not settle it; no longer asked about, left for a publisher \
+                 to settle"
+            );
             return Ok(Some(false));
         }
         if matches!(outcome, Outcome::Unknown(_)) && row.state() == ArticleState::Publishing {

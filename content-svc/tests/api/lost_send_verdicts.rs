@@ -848,6 +848,44 @@ async fn a_late_callback_for_the_awaited_job_of_a_changed_line_up_ends_the_askin
     stack.app.stop().await;
 }
 
+// Review round 9 nit: the awaited job's late MASSSENDJOBFINISH says `send fail` but
+// counts followers it reached: a verdict of unknown outcome, which ends the asking and
+// leaves the article as it failed (outcome unknown, for a publisher). Its trail row said
+// WeChat's answer "does not say how it ended" (the reconciliation's wording for an
+// undocumented mass/get status), when this verdict does: it failed after reaching some
+// followers, so a send again would reach them twice.
+#[tokio::test]
+async fn a_late_send_fail_counting_followers_for_the_awaited_job_is_noted_as_wechat_said() {
+    let LineupChanged {
+        stack,
+        water,
+        msg_id,
+        ..
+    } = lineup_changed(2, &[("PUBLISH_RECONCILE_AFTER", "3h")]).await;
+    let before = detail(&stack, &water).await.article.expect("article");
+
+    deliver_mass_job_finish(&stack, &msg_id, "send fail", 3).await;
+
+    no_longer_asked_noted(&stack, &water, &msg_id).await;
+    let article = detail(&stack, &water).await;
+    let noted = &article.audit.last().expect("a trail row").comment;
+    assert!(
+        !noted.contains("does not say how it ended")
+            && noted.contains("counts followers it reached"),
+        "the row says what WeChat's verdict said: {noted}"
+    );
+    let row = article.article.expect("article");
+    assert_eq!(row.state, pb::ArticleState::Failed as i32);
+    assert!(row.send_outcome_unknown, "some followers may have it");
+    assert_eq!(row.failure, before.failure);
+    assert_eq!(column(&stack, &water, "awaited_job").await, None);
+    assert_eq!(
+        column(&stack, &water, "mass_msg_id").await.as_deref(),
+        Some(msg_id.as_str())
+    );
+    stack.app.stop().await;
+}
+
 /// [`lineup_changed`] (power returned), and the reconciliation's answer on the awaited
 /// job (SEND_SUCCESS) noted for a publisher: on water, the headline (the message
 /// changed), and on power (it went out at place 2), each once.
