@@ -62,18 +62,23 @@ pub struct Received<E> {
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
     /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`
-    /// deliveries (about 14 minutes with [`crate::nats::PATIENT_DELIVERIES`]).
+    /// deliveries (about 13 minutes with [`crate::nats::PATIENT_DELIVERIES`]), or, for
+    /// a message that waited first ([`Self::NotYet`]), once a retry would come later
+    /// than [`ConsumerSpec::patience`] after the stream stored it.
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed; dead-lettered at once.
     #[error("permanent: {0}")]
     Permanent(String),
     /// Waits for another event to be handled first (a callback not applied yet, a job
-    /// not recorded yet): delivered again after an eighth of the time it has waited
-    /// (at least 0.25 s, at most [`MAX_WAIT_DELAY`]), so it follows the other event
-    /// closely however long that takes, without using up the deliveries meant for
-    /// failures; dead-lettered once the message is as old as a failing one would be
-    /// ([`ConsumerSpec::patience`]).
+    /// not recorded yet): delivered again after a quarter of the time since the stream
+    /// stored it (at least 0.5 s, at most [`MAX_WAIT_DELAY`]), so it follows the other
+    /// event closely however long that takes, without using up the deliveries meant
+    /// for failures; dead-lettered once it is as old as a failing message would be
+    /// ([`ConsumerSpec::patience`]) and was delivered [`ConsumerSpec::waits`] times, so
+    /// a message that sat in the stream while its consumer was down still waits that
+    /// long once the consumer is back. A batch handler returning it has its batch
+    /// handled again one event at a time, as on any error.
     #[error("not yet: {0}")]
     NotYet(String),
 }
@@ -473,29 +478,32 @@ impl<H: EventHandler> Runner<H> {
                 }
                 "ok"
             }
-            Err(HandleError::Transient(reason)) if patient(&spec, event, Utc::now()) => {
+            Err(HandleError::Transient(reason)) if retries(&spec, event, Utc::now()) => {
                 tracing::warn!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "handler failed, will retry");
                 let backoff = retry_backoff(event.delivered);
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
             }
-            Err(HandleError::NotYet(reason)) if younger_than_patience(&spec, event, Utc::now()) => {
+            Err(HandleError::NotYet(reason)) if waits(&spec, event, Utc::now()) => {
                 tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
-                let waited = event
-                    .stored_at
-                    .and_then(|stored_at| (Utc::now() - stored_at).to_std().ok())
-                    .unwrap_or_default();
-                let delay = wait_delay(waited);
+                let delay = wait_delay(age(event, Utc::now()));
                 let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 "waiting"
             }
             Err(error) => {
                 let reason = match error {
                     HandleError::Transient(reason) | HandleError::Permanent(reason) => reason,
-                    HandleError::NotYet(reason) => format!(
-                        "still waiting after {}: {reason}",
-                        humantime::format_duration(spec.patience())
-                    ),
+                    HandleError::NotYet(reason) => {
+                        let waited = age(event, Utc::now())
+                            .map(|age| Duration::from_secs(age.as_secs()))
+                            .map_or("an unknown time".to_owned(), |age| {
+                                humantime::format_duration(age).to_string()
+                            });
+                        format!(
+                            "still waiting after {waited} ({} deliveries): {reason}",
+                            event.delivered
+                        )
+                    }
                 };
                 let letter = Letter {
                     subject: &event.subject,
@@ -605,51 +613,64 @@ fn retry_backoff(delivered: i64) -> Duration {
 
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
 
-/// When a message that has `waited` since the stream stored it, for another event, is
-/// delivered again: after an eighth of that, so it follows the other event at most an
-/// eighth later than the other event's own delay, and a long wait (a stopped consumer)
-/// costs a few deliveries per doubling of its age rather than one every second.
-fn wait_delay(waited: Duration) -> Duration {
-    (waited / 8).clamp(MIN_WAIT_DELAY, MAX_WAIT_DELAY)
+/// When a message waiting for another event (`age`: since the stream stored it) is
+/// delivered again: after a quarter of its age, so it follows the other event at most
+/// a quarter later than the other event's own delay, and a long wait (a stopped
+/// consumer) costs a few deliveries per doubling of its age rather than one every
+/// second; [`MAX_WAIT_DELAY`] without a stored time.
+fn wait_delay(age: Option<Duration>) -> Duration {
+    age.map_or(MAX_WAIT_DELAY, |age| {
+        (age / 4).clamp(MIN_WAIT_DELAY, MAX_WAIT_DELAY)
+    })
 }
 
-const MIN_WAIT_DELAY: Duration = Duration::from_millis(250);
+const MIN_WAIT_DELAY: Duration = Duration::from_millis(500);
 
 /// The longest a waiting message's next delivery lags behind the event it waits for.
 pub const MAX_WAIT_DELAY: Duration = Duration::from_secs(15);
 
 impl ConsumerSpec {
     /// How long the runner keeps delivering a message that fails transiently: the
-    /// backoffs of its `max_deliver` deliveries (about 14 minutes with
+    /// backoffs of its `max_deliver` deliveries (13 min 3.5 s with
     /// [`crate::nats::PATIENT_DELIVERIES`]). A waiting message ([`HandleError::NotYet`])
     /// gets the same time, counted from when the stream stored it.
     pub fn patience(&self) -> Duration {
         (1..self.max_deliver).map(retry_backoff).sum()
     }
+
+    /// The deliveries a waiting message gets whatever its age: the patience at the
+    /// longest wait between them (53 with [`crate::nats::PATIENT_DELIVERIES`]), so a
+    /// message older than the patience when first delivered (its consumer was down)
+    /// still waits about that long.
+    pub fn waits(&self) -> i64 {
+        let longest = MAX_WAIT_DELAY.as_millis();
+        i64::try_from(self.patience().as_millis().div_ceil(longest)).unwrap_or(i64::MAX)
+    }
+}
+
+/// How long ago the stream stored the message; zero if "later" than `now` (the
+/// server's clock is ahead), `None` without a stored time.
+fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duration> {
+    event
+        .stored_at
+        .map(|stored_at| (now - stored_at).to_std().unwrap_or_default())
 }
 
 /// Whether a transient failure is delivered again: before `max_deliver` deliveries,
-/// and after them while the message is younger than the consumer's patience, since
-/// deliveries spent waiting ([`HandleError::NotYet`]) do not count as failures.
-fn patient(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> bool {
-    event.delivered < spec.max_deliver || younger_than_patience(spec, event, now)
+/// and after them (deliveries spent waiting, [`HandleError::NotYet`], are not
+/// failures) while the retry still comes within the patience after the stream stored
+/// the message. The retry's own backoff is counted, so a clock skew smaller than it
+/// cannot give a message that only failed one delivery more.
+fn retries(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> bool {
+    event.delivered < spec.max_deliver
+        || age(event, now)
+            .is_some_and(|age| age + retry_backoff(event.delivered) <= spec.patience())
 }
 
-/// Whether the stream stored the message less than the consumer's patience ago (a
-/// message without a stored time is not; one stored "later" than `now`, by a server
-/// whose clock is ahead, is).
-fn younger_than_patience(
-    spec: &ConsumerSpec,
-    event: &Received<impl StreamEvent>,
-    now: DateTime<Utc>,
-) -> bool {
-    let Some(stored_at) = event.stored_at else {
-        return false;
-    };
-    match (now - stored_at).to_std() {
-        Ok(age) => age < spec.patience(),
-        Err(_) => true,
-    }
+/// Whether a waiting message is delivered again: while younger than the patience, and
+/// for its first [`ConsumerSpec::waits`] deliveries whatever its age.
+fn waits(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> bool {
+    event.delivered <= spec.waits() || age(event, now).is_some_and(|age| age < spec.patience())
 }
 
 #[cfg(test)]
@@ -673,13 +694,14 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_message_is_delivered_again_after_an_eighth_of_its_wait() {
-        let delay = |seconds: u64| wait_delay(Duration::from_secs(seconds)).as_millis();
-        assert_eq!(delay(0), 250);
-        assert_eq!(delay(8), 1_000);
-        assert_eq!(delay(30), 3_750);
-        assert_eq!(delay(120), 15_000);
+    fn a_waiting_message_is_delivered_again_after_a_quarter_of_its_age() {
+        let delay = |seconds: u64| wait_delay(Some(Duration::from_secs(seconds))).as_millis();
+        assert_eq!(delay(0), 500);
+        assert_eq!(delay(8), 2_000);
+        assert_eq!(delay(30), 7_500);
+        assert_eq!(delay(60), 15_000);
         assert_eq!(delay(14 * 60), 15_000);
+        assert_eq!(wait_delay(None), MAX_WAIT_DELAY);
     }
 
     fn delivery(delivered: i64, stored_at: Option<DateTime<Utc>>) -> Received<Marker> {
@@ -704,24 +726,46 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_is_retried_past_max_deliver_only_while_the_message_is_younger_than_the_patience() {
+    fn a_failure_is_retried_past_max_deliver_only_while_the_retry_comes_within_the_patience() {
         let spec = ConsumerSpec {
-            max_deliver: 5,
+            max_deliver: PATIENT_DELIVERIES,
             ..spec(WECHAT_INBOUND)
         };
-        assert_eq!(spec.patience(), Duration::from_millis(7_500));
+        let now = Utc::now();
+        let aged = |millis: i64| Some(now - chrono::TimeDelta::milliseconds(millis));
+        assert!(retries(&spec, &delivery(19, aged(3_600_000)), now));
+        // Deliveries spent waiting for another event do not use up the failures': the
+        // retry (60 s on) still comes within the 783.5 s.
+        assert!(retries(&spec, &delivery(40, aged(723_500)), now));
+        assert!(!retries(&spec, &delivery(40, aged(723_501)), now));
+        assert!(!retries(&spec, &delivery(20, None), now));
+        // A message that only failed, at its last delivery: its age is the backoffs'
+        // sum (783.5 s) and more; a server clock up to a minute ahead of ours makes it
+        // look younger, and still gets it no extra delivery.
+        assert!(!retries(&spec, &delivery(20, aged(783_600)), now));
+        assert!(!retries(&spec, &delivery(20, aged(724_000)), now));
+    }
+
+    #[test]
+    fn a_waiting_message_waits_for_the_patience_or_its_waits_whichever_is_longer() {
+        let patient = ConsumerSpec {
+            max_deliver: PATIENT_DELIVERIES,
+            ..spec(WECHAT_INBOUND)
+        };
+        assert_eq!(patient.patience(), Duration::from_millis(783_500));
+        assert_eq!(patient.waits(), 53);
         let now = Utc::now();
         let aged = |seconds: i64| Some(now - chrono::TimeDelta::seconds(seconds));
-        // Deliveries spent waiting for another event do not use up the failures'.
-        assert!(patient(&spec, &delivery(4, aged(600)), now));
-        assert!(patient(&spec, &delivery(9, aged(5)), now));
-        assert!(!patient(&spec, &delivery(9, aged(8)), now));
-        assert!(!patient(&spec, &delivery(5, None), now));
+        assert!(waits(&patient, &delivery(200, aged(783)), now));
+        assert!(!waits(&patient, &delivery(200, aged(784)), now));
+        // Stored 20 minutes ago, while the consumer was down: it still waits.
+        assert!(waits(&patient, &delivery(1, aged(1_200)), now));
+        assert!(waits(&patient, &delivery(53, aged(1_980)), now));
+        assert!(!waits(&patient, &delivery(54, aged(1_995)), now));
+        assert!(waits(&patient, &delivery(53, None), now));
+        assert!(!waits(&patient, &delivery(54, None), now));
         // A server clock ahead of ours makes a message look stored in the future.
-        assert!(patient(&spec, &delivery(9, aged(-3)), now));
-        assert!(younger_than_patience(&spec, &delivery(30, aged(7)), now));
-        assert!(!younger_than_patience(&spec, &delivery(1, aged(8)), now));
-        assert!(!younger_than_patience(&spec, &delivery(1, None), now));
+        assert!(waits(&patient, &delivery(300, aged(-3)), now));
     }
 
     fn spec(stream: crate::nats::StreamSpec) -> ConsumerSpec {

@@ -327,8 +327,9 @@ async fn a_message_waiting_for_another_event_is_not_dead_lettered_after_max_deli
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
     publish(&js, &test_nats, "o1:3").await;
-    // 7 waits (0.25 s apart while the message is younger than 2 s) are more
-    // deliveries than the 6 a failing message gets.
+    // 7 waits (0.5 s apart while the message is younger than 2 s, then a quarter of
+    // its age: about 5 s in all, within the 15.5 s) are more deliveries than the 6 a
+    // failing message gets.
     let handler = waiting(Some(7));
     let running = Running::start(&js, &test_nats, handler.clone());
     wait_until_settled(&js, &test_nats, 1).await;
@@ -364,11 +365,27 @@ async fn a_message_that_keeps_waiting_is_dead_lettered_once_it_is_as_old_as_the_
     publish(&js, &test_nats, "o1:4").await;
     let handler = waiting(None);
     let running = Running::start(&js, &test_nats, handler.clone());
-    let (_, letter) = first_dead_letter(&js, &test_nats).await;
+    let (_, letter) =
+        tokio::time::timeout(Duration::from_secs(120), first_dead_letter(&js, &test_nats))
+            .await
+            .expect("dead-lettered within 120 s (its patience is 15.5 s)");
     running.stop().await;
+    let (waited, rest) = letter
+        .reason
+        .strip_prefix("still waiting after ")
+        .and_then(|rest| rest.split_once(" ("))
+        .unwrap_or_else(|| panic!("{}", letter.reason));
+    assert!(
+        humantime::parse_duration(waited).unwrap() >= Duration::from_secs(15),
+        "{}",
+        letter.reason
+    );
     assert_eq!(
-        letter.reason,
-        "still waiting after 15s 500ms: its callback is not applied"
+        rest,
+        format!(
+            "{} deliveries): its callback is not applied",
+            letter.deliveries
+        )
     );
     assert!(
         letter.deliveries > WAITING_SPEC.max_deliver as u64,

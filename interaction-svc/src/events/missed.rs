@@ -3,8 +3,8 @@
 //! is sent through the customer-service API, as the callback's decision produced it
 //! when the inbound consumer applied it (`Deliverer::send_missed_reply`). A marker
 //! whose callback is not applied yet waits for it (`HandleError::NotYet`: delivered
-//! again after an eighth of the time it has waited), so the reply follows the inbound
-//! consumer closely however far it lags (a 30 s lag: within 4 s), for about 14 minutes.
+//! again after a quarter of its age), so the reply follows the inbound consumer
+//! closely however far it lags (a 30 s lag: within 8 s), for about 13 minutes.
 
 use std::time::Duration;
 

@@ -263,7 +263,7 @@ async fn a_marker_whose_callback_is_not_applied_yet_waits_for_it_rather_than_fai
     };
     // A failure would use up the deliveries meant for a database outage and back off
     // (a 30 s lag of the inbound consumer: sent 31.5 s after the marker, or 63.5 s);
-    // a wait is delivered again after an eighth of its age (sent within 34 s).
+    // a wait is delivered again after a quarter of its age (sent within 38 s).
     match handler.handle(&marker).await {
         Err(HandleError::NotYet(reason)) => assert_eq!(reason, "the callback is not applied yet"),
         other => panic!("expected NotYet, got {other:?}"),
