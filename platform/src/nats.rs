@@ -354,7 +354,7 @@ pub struct ConsumerSpec {
 }
 
 /// Deliveries a transient failure is retried for: with the runner's backoff
-/// (0.5 s doubling, at most a minute) about 14 minutes, so a database failover or a
+/// (0.5 s doubling, at most a minute) 13 minutes (`ConsumerSpec::patience`), so a database failover or a
 /// restart of PostgreSQL or NATS makes events wait instead of dead-lettering them.
 pub const PATIENT_DELIVERIES: i64 = 20;
 
