@@ -943,7 +943,6 @@ impl Articles {
             outcome,
             &Uuid::now_v7().to_string(),
             (who.actor.id.as_str(), role.as_str()),
-            None,
         )
         .await?;
         tx.commit().await?;
@@ -1800,7 +1799,6 @@ impl Articles {
                 Outcome::Failed(reason.clone()),
                 &Uuid::now_v7().to_string(),
                 SCHEDULER,
-                None,
             )
             .await?;
         }
@@ -2274,13 +2272,8 @@ impl Articles {
             // so a retry cannot push it twice.
             store::set_send_outcome_unknown(&mut **tx, row.id, true).await?;
         }
-        // Its published verdict is noted once (`finish_message`): the job is named.
-        let mass_job = match job {
-            Job::Mass(msg_id) => Some(msg_id),
-            Job::Publish(_) => None,
-        };
         let moved = self
-            .finish_message(tx, &row, outcome, event_id, WECHAT, mass_job)
+            .finish_message(tx, &row, outcome, event_id, WECHAT)
             .await?;
         Ok(Some(moved))
     }
@@ -2314,16 +2307,13 @@ impl Articles {
         by: (&str, &str),
     ) -> Result<(), AppError> {
         let row = store::lock(tx, id).await?.ok_or(AppError::NotFound)?;
-        self.finish_message(tx, &row, outcome, event_id, by, None)
-            .await?;
+        self.finish_message(tx, &row, outcome, event_id, by).await?;
         Ok(())
     }
 
     /// Applies a verdict to a headline and to every article of its message that
     /// went out with it, each with its own URL (WeChat's `idx` is the position);
-    /// returns whether the headline moved. `mass_job`: the mass send job whose
-    /// verdict this is, when WeChat gave it (`apply_verdict`), for a published
-    /// verdict that is only noted to be noted once (`noted_job`).
+    /// returns whether the headline moved.
     async fn finish_message(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -2331,7 +2321,6 @@ impl Articles {
         outcome: Outcome,
         event_id: &str,
         by: (&str, &str),
-        mass_job: Option<&str>,
     ) -> Result<bool, AppError> {
         // WeChat's verdict on a send already failed as outcome unknown (its status
         // was one WeChat has not documented, or its job id went unknown for a
@@ -2361,7 +2350,7 @@ impl Articles {
                 || members
                     .iter()
                     .any(|m| sent_place(m) != current_place(m) || revised_since_sent(m));
-            if changed && first_noting(tx, head, mass_job).await? {
+            if changed {
                 tracing::warn!(
                     article = %head.id,
                     urls = %log_urls(urls),
@@ -2377,8 +2366,6 @@ impl Articles {
                      left for a publisher to settle (RecordPublished)",
                 )
                 .await?;
-            }
-            if changed {
                 settles_unknown = false;
                 noted_changed = true;
             }
@@ -2393,7 +2380,7 @@ impl Articles {
             && (settles_unknown || noted_changed || head.state() == ArticleState::Publishing)
         {
             let still_in: Vec<Uuid> = members.iter().map(|m| m.id).chain([head.id]).collect();
-            note_sent_with_but_left(tx, head, urls, &still_in, mass_job).await?;
+            note_sent_with_but_left(tx, head, urls, &still_in).await?;
         }
         // WeChat says the send went out, but its article left it since (returned for
         // revision: a draft, or further on its way again) or was failed for a known
@@ -2406,27 +2393,25 @@ impl Articles {
                 ArticleState::Publishing | ArticleState::Published | ArticleState::Failed
             )
         {
-            if first_noting(tx, head, mass_job).await? {
-                tracing::warn!(
-                    article = %head.id,
-                    state = head.state().as_str(),
-                    urls = %log_urls(urls),
-                    "wechat published a send whose article has left it since (returned for \
-                     revision); not recorded as published, for a publisher to know it went out"
-                );
-                note_unrecorded_verdict(
-                    tx,
-                    head,
-                    urls,
-                    "the article has left that send since (returned for revision): not \
-                     recorded as published; sending it again reaches followers a second time",
-                )
-                .await?;
-            }
+            tracing::warn!(
+                article = %head.id,
+                state = head.state().as_str(),
+                urls = %log_urls(urls),
+                "wechat published a send whose article has left it since (returned for \
+                 revision); not recorded as published, for a publisher to know it went out"
+            );
+            note_unrecorded_verdict(
+                tx,
+                head,
+                urls,
+                "the article has left that send since (returned for revision): not \
+                 recorded as published; sending it again reaches followers a second time",
+            )
+            .await?;
             // A returned headline took none of the others with it: they went out with
             // it all the same (the next one now carries the flag), and each one's trail
             // must say so too.
-            note_sent_with_but_left(tx, head, urls, &[head.id], mass_job).await?;
+            note_sent_with_but_left(tx, head, urls, &[head.id]).await?;
         }
         if let (true, Outcome::Published { urls, .. }) = (settles_unknown, &outcome) {
             tracing::warn!(
@@ -2752,52 +2737,18 @@ async fn count_failed_outcome_unknown(
     Ok(())
 }
 
-/// Whether the published verdict of mass send job `mass_job` is to be noted in `row`'s
-/// trail (not applied: the message changed since it went out, or the article left
-/// that send): not when it was noted there already (`noted_job`, recorded here). A
-/// job's verdict can come through two doors, the reconciliation's `message/mass/get`
-/// answer and its late `MASSSENDJOBFINISH` (two events: the event-id dedupe does not
-/// catch the second), and says the same both times, so each trail keeps it once. A
-/// verdict without a named job (`None`: a free publication's) is always noted.
-async fn first_noting(
-    tx: &mut Transaction<'_, Postgres>,
-    row: &ArticleRow,
-    mass_job: Option<&str>,
-) -> Result<bool, AppError> {
-    let Some(job) = mass_job else {
-        return Ok(true);
-    };
-    if store::note_job(tx, row.id, job).await? {
-        return Ok(true);
-    }
-    tracing::info!(
-        article = %row.id,
-        job,
-        state = row.state().as_str(),
-        "wechat's published verdict on the job is in the article's trail already; its \
-         repeat (the other door: the reconciliation's answer or the job-finish callback) \
-         is not noted again"
-    );
-    Ok(false)
-}
-
 /// Notes in the trail of every article handed over under `head`'s send key other
 /// than `still_in` (returned since, or left behind by a returned headline) that
 /// WeChat published the message it went out in, at its place: the verdict moves
 /// none of them, but a publisher must not confirm it did not go out and push it twice.
-/// Once for each article ([`first_noting`]: `mass_job`, the job whose verdict it is).
 async fn note_sent_with_but_left(
     tx: &mut Transaction<'_, Postgres>,
     head: &ArticleRow,
     urls: &[(u32, String)],
     still_in: &[Uuid],
-    mass_job: Option<&str>,
 ) -> Result<(), AppError> {
     let job = head.mass_msg_id.as_deref().unwrap_or("not named");
     for left in store::sent_with_but_left(&mut **tx, head.id, still_in).await? {
-        if !first_noting(tx, &left, mass_job).await? {
-            continue;
-        }
         let place = sent_place(&left);
         let own: Vec<(u32, String)> = urls.iter().filter(|(i, _)| *i == place).cloned().collect();
         tracing::warn!(

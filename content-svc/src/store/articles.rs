@@ -393,24 +393,6 @@ pub async fn confirmed_job(
         .map(Option::flatten)
 }
 
-/// Records mass send job `job` as the one whose published verdict is noted in
-/// article `id`'s trail without being applied (`noted_job`, migration 0033); returns
-/// false when it was already (the verdict came again: nothing recorded).
-pub async fn note_job(
-    tx: &mut Transaction<'_, Postgres>,
-    id: Uuid,
-    job: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE articles SET noted_job = $2 WHERE id = $1 AND noted_job IS DISTINCT FROM $2",
-    )
-    .bind(id)
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Forgets the WeChat job of an earlier send (the draft stays, for reuse). A mass
 /// send's place stays while it is recorded under its `clientmsgid` (`sent_key`): a
 /// send again under that key may meet 45065 for the line-up it was first sent with.
