@@ -19,6 +19,7 @@
 //! only after the handler returned. [`apply_once`] is that whole body for a batch whose
 //! effects are all in the service's database.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -62,9 +63,9 @@ pub struct Received<E> {
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
     /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`
-    /// deliveries (about 13 minutes with [`crate::nats::PATIENT_DELIVERIES`]), or, for
-    /// a message that waited first ([`Self::NotYet`]), once a retry would come later
-    /// than [`ConsumerSpec::patience`] after the stream stored it.
+    /// deliveries (about 13 minutes with [`crate::nats::PATIENT_DELIVERIES`]); for a
+    /// message that waited first ([`Self::NotYet`]), after `max_deliver` failures of its
+    /// own (see `retries`).
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed; dead-lettered at once.
@@ -244,6 +245,57 @@ struct Runner<H> {
     namespace: Namespace,
     service: &'static str,
     handler: Arc<H>,
+    waited: WaitedMessages,
+}
+
+/// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
+/// with how many times each failed since: a failure after a wait gets a failing
+/// message's retries and backoffs, which its delivery count (inflated by the waits)
+/// cannot give. Another replica may finish one of them: entries untouched for twice
+/// the patience are dropped once there are many.
+#[derive(Default)]
+struct WaitedMessages(std::sync::Mutex<HashMap<u64, Waited>>);
+
+struct Waited {
+    failures: i64,
+    touched: Instant,
+}
+
+/// Entries [`WaitedMessages`] holds before it drops the stale ones.
+const WAITED_PRUNE_AT: usize = 4096;
+
+impl WaitedMessages {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waited>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn waits(&self, sequence: u64, stale_after: Duration) {
+        let mut entries = self.entries();
+        if entries.len() >= WAITED_PRUNE_AT && !entries.contains_key(&sequence) {
+            entries.retain(|_, waited| waited.touched.elapsed() < stale_after);
+        }
+        let waited = entries.entry(sequence).or_insert(Waited {
+            failures: 0,
+            touched: Instant::now(),
+        });
+        waited.touched = Instant::now();
+    }
+
+    /// Counts a failure of `sequence`: the failures since it first waited here, or
+    /// `None` if it did not.
+    fn failed(&self, sequence: u64) -> Option<i64> {
+        self.entries().get_mut(&sequence).map(|waited| {
+            waited.failures += 1;
+            waited.touched = Instant::now();
+            waited.failures
+        })
+    }
+
+    fn settled(&self, sequence: u64) {
+        self.entries().remove(&sequence);
+    }
 }
 
 /// A decoded delivery and the message to settle it with.
@@ -283,6 +335,7 @@ pub async fn run_consumer<H: EventHandler>(
         namespace,
         service,
         handler,
+        waited: WaitedMessages::default(),
     });
     let lanes = H::CONCURRENCY.max(1);
     let mut senders = Vec::with_capacity(lanes);
@@ -466,8 +519,14 @@ impl<H: EventHandler> Runner<H> {
     ) -> &'static str {
         let spec = H::CONSUMER;
         let event_id = event.event.event_id();
+        let sequence = event.stream_sequence;
+        let failures = match result {
+            Err(HandleError::Transient(_)) => self.waited.failed(sequence),
+            _ => None,
+        };
         match result {
             Ok(()) => {
+                self.waited.settled(sequence);
                 if let Err(error) = message.ack().await {
                     tracing::warn!(%error, subject = %event.subject, stream_sequence = event.stream_sequence, "ack failed; the message will be redelivered");
                 }
@@ -478,19 +537,21 @@ impl<H: EventHandler> Runner<H> {
                 }
                 "ok"
             }
-            Err(HandleError::Transient(reason)) if retries(&spec, event, Utc::now()) => {
+            Err(HandleError::Transient(reason)) if retries(&spec, event, failures, Utc::now()) => {
                 tracing::warn!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "handler failed, will retry");
-                let backoff = retry_backoff(event.delivered);
+                let backoff = retry_backoff(failures.unwrap_or(event.delivered));
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
             }
             Err(HandleError::NotYet(reason)) if waits(&spec, event, Utc::now()) => {
                 tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
+                self.waited.waits(sequence, spec.patience() * 2);
                 let delay = wait_delay(age(event, Utc::now()));
                 let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 "waiting"
             }
             Err(error) => {
+                self.waited.settled(sequence);
                 let reason = match error {
                     HandleError::Transient(reason) | HandleError::Permanent(reason) => reason,
                     HandleError::NotYet(reason) => {
@@ -500,7 +561,7 @@ impl<H: EventHandler> Runner<H> {
                                 humantime::format_duration(age).to_string()
                             });
                         format!(
-                            "still waiting after {waited} ({} deliveries): {reason}",
+                            "still waiting after {waited}, delivered {} times: {reason}",
                             event.delivered
                         )
                     }
@@ -656,15 +717,26 @@ fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duratio
         .map(|stored_at| (now - stored_at).to_std().unwrap_or_default())
 }
 
-/// Whether a transient failure is delivered again: before `max_deliver` deliveries,
-/// and after them (deliveries spent waiting, [`HandleError::NotYet`], are not
-/// failures) while the retry still comes within the patience after the stream stored
-/// the message. The retry's own backoff is counted, so a clock skew smaller than it
-/// cannot give a message that only failed one delivery more.
-fn retries(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> bool {
-    event.delivered < spec.max_deliver
-        || age(event, now)
-            .is_some_and(|age| age + retry_backoff(event.delivered) <= spec.patience())
+/// Whether a transient failure is delivered again. A message this runner saw wait
+/// (`failures`: its failures since) gets `max_deliver` failures, whatever its
+/// deliveries. Any other: before `max_deliver` deliveries, and after them (it may have
+/// waited on another replica) while the retry still comes within the patience after
+/// the stream stored it; the retry's own backoff is counted, so a clock skew smaller
+/// than it cannot give a message that only failed one delivery more.
+fn retries(
+    spec: &ConsumerSpec,
+    event: &Received<impl StreamEvent>,
+    failures: Option<i64>,
+    now: DateTime<Utc>,
+) -> bool {
+    match failures {
+        Some(failures) => failures < spec.max_deliver,
+        None => {
+            event.delivered < spec.max_deliver
+                || age(event, now)
+                    .is_some_and(|age| age + retry_backoff(event.delivered) <= spec.patience())
+        }
+    }
 }
 
 /// Whether a waiting message is delivered again: while younger than the patience, and
@@ -733,17 +805,25 @@ mod tests {
         };
         let now = Utc::now();
         let aged = |millis: i64| Some(now - chrono::TimeDelta::milliseconds(millis));
-        assert!(retries(&spec, &delivery(19, aged(3_600_000)), now));
-        // Deliveries spent waiting for another event do not use up the failures': the
-        // retry (60 s on) still comes within the 783.5 s.
-        assert!(retries(&spec, &delivery(40, aged(723_500)), now));
-        assert!(!retries(&spec, &delivery(40, aged(723_501)), now));
-        assert!(!retries(&spec, &delivery(20, None), now));
+        // A message that waited here: its own failures count, not its deliveries.
+        assert!(retries(
+            &spec,
+            &delivery(80, aged(3_600_000)),
+            Some(19),
+            now
+        ));
+        assert!(!retries(&spec, &delivery(80, aged(10_000)), Some(20), now));
+        assert!(retries(&spec, &delivery(19, aged(3_600_000)), None, now));
+        // Seen waiting on another replica: the retry (60 s on) still comes within the
+        // 783.5 s.
+        assert!(retries(&spec, &delivery(40, aged(723_500)), None, now));
+        assert!(!retries(&spec, &delivery(40, aged(723_501)), None, now));
+        assert!(!retries(&spec, &delivery(20, None), None, now));
         // A message that only failed, at its last delivery: its age is the backoffs'
         // sum (783.5 s) and more; a server clock up to a minute ahead of ours makes it
         // look younger, and still gets it no extra delivery.
-        assert!(!retries(&spec, &delivery(20, aged(783_600)), now));
-        assert!(!retries(&spec, &delivery(20, aged(724_000)), now));
+        assert!(!retries(&spec, &delivery(20, aged(783_600)), None, now));
+        assert!(!retries(&spec, &delivery(20, aged(724_000)), None, now));
     }
 
     #[test]

@@ -283,16 +283,18 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
     running.stop().await;
 }
 
-/// Up to 6 failed deliveries: a patience of 15.5 s (0.5 + 1 + 2 + 4 + 8).
+/// Up to 7 failed deliveries: a patience of 31.5 s (0.5 + 1 + 2 + 4 + 8 + 16), and 3
+/// waits whatever a message's age.
 const WAITING_SPEC: ConsumerSpec = ConsumerSpec {
-    max_deliver: 6,
+    max_deliver: 7,
     ..SPEC
 };
 
 /// Waits for another event on the first `waits` deliveries of each message (forever
-/// with `None`), then succeeds.
+/// with `None`), then fails transiently `fails` times, then succeeds.
 struct Waiting {
     waits: Option<i64>,
+    fails: i64,
     handled: AtomicUsize,
     deliveries: AtomicUsize,
 }
@@ -303,22 +305,47 @@ impl EventHandler for Waiting {
 
     async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
         self.deliveries.fetch_add(1, Ordering::SeqCst);
-        if self.waits.is_none_or(|waits| event.delivered <= waits) {
+        let Some(waits) = self.waits.filter(|waits| event.delivered > *waits) else {
             return Err(HandleError::NotYet(
                 "its callback is not applied".to_owned(),
             ));
+        };
+        if event.delivered <= waits + self.fails {
+            return Err(HandleError::Transient("WeChat unavailable".to_owned()));
         }
         self.handled.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
 
-fn waiting(waits: Option<i64>) -> Arc<Waiting> {
-    Arc::new(Waiting {
+/// A consumer running a [`Waiting`] handler, provisioned before anything is published
+/// (a message's wait counts from when it is stored).
+async fn run_waiting(
+    js: &jetstream::Context,
+    test_nats: &TestNats,
+    waits: Option<i64>,
+    fails: i64,
+) -> (Arc<Waiting>, Running) {
+    let handler = Arc::new(Waiting {
         waits,
+        fails,
         handled: AtomicUsize::new(0),
         deliveries: AtomicUsize::new(0),
-    })
+    });
+    let running = Running::start(js, test_nats, handler.clone());
+    wait_until_settled(js, test_nats, 0).await;
+    (handler, running)
+}
+
+async fn dead_letters(js: &jetstream::Context, test_nats: &TestNats) -> u64 {
+    js.get_stream(test_nats.namespace.name("DEADLETTER"))
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages
 }
 
 #[tokio::test]
@@ -326,26 +353,20 @@ async fn a_message_waiting_for_another_event_is_not_dead_lettered_after_max_deli
     let handle = platform::telemetry::metrics_handle();
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
-    publish(&js, &test_nats, "o1:3").await;
-    // 7 waits (0.5 s apart while the message is younger than 2 s, then a quarter of
-    // its age: about 5 s in all, within the 15.5 s) are more deliveries than the 6 a
+    // 9 waits (0.5 s apart while the message is younger than 2 s, then a quarter of
+    // its age: about 6 s in all, within the 31.5 s) are more deliveries than the 7 a
     // failing message gets.
-    let handler = waiting(Some(7));
-    let running = Running::start(&js, &test_nats, handler.clone());
+    let (handler, running) = run_waiting(&js, &test_nats, Some(9), 0).await;
+    publish(&js, &test_nats, "o1:3").await;
     wait_until_settled(&js, &test_nats, 1).await;
     running.stop().await;
     assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
-    assert_eq!(handler.deliveries.load(Ordering::SeqCst), 8);
-    let dead = js
-        .get_stream(test_nats.namespace.name("DEADLETTER"))
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages;
-    assert_eq!(dead, 0, "a waiting message was dead-lettered");
+    assert_eq!(handler.deliveries.load(Ordering::SeqCst), 10);
+    assert_eq!(
+        dead_letters(&js, &test_nats).await,
+        0,
+        "a waiting message was dead-lettered"
+    );
     let series = format!(
         "consumer_messages_total{{consumer=\"{}\",outcome=\"waiting\"}}",
         SPEC.durable
@@ -355,35 +376,49 @@ async fn a_message_waiting_for_another_event_is_not_dead_lettered_after_max_deli
         .lines()
         .find_map(|line| line.strip_prefix(&series))
         .and_then(|value| value.trim().parse::<u64>().ok());
-    assert!(counted.is_some_and(|n| n >= 7), "{series} in:\n{page}");
+    assert!(counted.is_some_and(|n| n >= 9), "{series} in:\n{page}");
+}
+
+#[tokio::test]
+async fn a_failure_after_waiting_gets_the_retries_of_a_failing_message() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    // Past its 7th delivery, with a retry backoff by delivery count of a minute: only
+    // its own failures (2, 0.5 s and 1 s apart) may count.
+    let (handler, running) = run_waiting(&js, &test_nats, Some(9), 2).await;
+    publish(&js, &test_nats, "o1:5").await;
+    wait_until_settled(&js, &test_nats, 1).await;
+    running.stop().await;
+    assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
+    assert_eq!(handler.deliveries.load(Ordering::SeqCst), 12);
+    assert_eq!(dead_letters(&js, &test_nats).await, 0);
 }
 
 #[tokio::test]
 async fn a_message_that_keeps_waiting_is_dead_lettered_once_it_is_as_old_as_the_patience() {
     let test_nats = TestNats::new();
     let js = prepared(&test_nats).await;
+    let (handler, running) = run_waiting(&js, &test_nats, None, 0).await;
     publish(&js, &test_nats, "o1:4").await;
-    let handler = waiting(None);
-    let running = Running::start(&js, &test_nats, handler.clone());
     let (_, letter) =
-        tokio::time::timeout(Duration::from_secs(120), first_dead_letter(&js, &test_nats))
+        tokio::time::timeout(Duration::from_secs(180), first_dead_letter(&js, &test_nats))
             .await
-            .expect("dead-lettered within 120 s (its patience is 15.5 s)");
+            .expect("dead-lettered within 180 s (its patience is 31.5 s)");
     running.stop().await;
     let (waited, rest) = letter
         .reason
         .strip_prefix("still waiting after ")
-        .and_then(|rest| rest.split_once(" ("))
+        .and_then(|rest| rest.split_once(", "))
         .unwrap_or_else(|| panic!("{}", letter.reason));
     assert!(
-        humantime::parse_duration(waited).unwrap() >= Duration::from_secs(15),
+        humantime::parse_duration(waited).unwrap() >= Duration::from_secs(31),
         "{}",
         letter.reason
     );
     assert_eq!(
         rest,
         format!(
-            "{} deliveries): its callback is not applied",
+            "delivered {} times: its callback is not applied",
             letter.deliveries
         )
     );

@@ -209,7 +209,7 @@ pub async fn prune_directory_answers(
 
 /// How long the reply decided for each callback is kept (`store::decided_replies`):
 /// a missed reply's marker comes within seconds, or after a lagging consumer within
-/// the marker's retries (about 14 minutes); a day keeps it through an outage of
+/// the marker's wait (about 13 minutes, more after an outage); a day keeps it through an outage of
 /// either consumer, and the stream keeps markers a day.
 pub const DECIDED_REPLY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
