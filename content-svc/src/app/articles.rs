@@ -2756,17 +2756,17 @@ async fn note_sent_with_but_left(
             headline = %head.id,
             place,
             job,
-            "wechat published a message an article went out in but has left since \
-             (returned for revision); not recorded as published, noted in its trail"
+            "wechat published a message an article went out in, changed since (an \
+             article returned for revision); not recorded as published, noted in its trail"
         );
         note_unrecorded_verdict(
             tx,
             &left,
             &own,
             &format!(
-                "it went out at place {place} in job {job} (the message of {}), but \
-                 has left that message since (returned for revision): not recorded \
-                 as published; sending it again reaches followers a second time",
+                "it went out at place {place} in job {job} (the message of {}), which \
+                 has changed since (it or another article returned for revision): not \
+                 recorded as published; sending it again reaches followers a second time",
                 head.id
             ),
         )

@@ -318,7 +318,8 @@ async fn a_published_verdict_for_a_returned_headline_notes_where_the_others_went
         assert_eq!(noted.from_state, noted.to_state);
         assert!(
             noted.comment.contains(&format!(
-                "went out at place {place} in job {msg_id} (the message of {water})"
+                "went out at place {place} in job {msg_id} (the message of {water}), \
+                 which has changed since"
             )),
             "{}",
             noted.comment
