@@ -65,7 +65,8 @@ pub enum HandleError {
     /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`
     /// deliveries (about 13 minutes with [`crate::nats::PATIENT_DELIVERIES`]); for a
     /// message that waited first ([`Self::NotYet`]), after `max_deliver` failures of its
-    /// own (see `retries`).
+    /// own, counted by the runner that saw it wait or from its first failure past
+    /// `max_deliver` deliveries (see `WaitedMessages`).
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed; dead-lettered at once.
@@ -251,50 +252,89 @@ struct Runner<H> {
 /// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
 /// with how many times each failed since: a failure after a wait gets a failing
 /// message's retries and backoffs, which its delivery count (inflated by the waits)
-/// cannot give. Another replica may finish one of them: entries untouched for twice
-/// the patience are dropped once there are many.
+/// cannot give. A message this runner did not see wait (it waited on another replica,
+/// or before this runner started) is counted from its first failure past
+/// `max_deliver` deliveries, which only a message that waited (or whose dead letter
+/// could not be written) reaches. Another replica may finish a message: entries
+/// untouched for twice the patience are dropped once there are many.
 #[derive(Default)]
-struct WaitedMessages(std::sync::Mutex<HashMap<u64, Waited>>);
+struct WaitedMessages(std::sync::Mutex<WaitedEntries>);
+
+#[derive(Default)]
+struct WaitedEntries {
+    by_sequence: HashMap<u64, Waited>,
+    /// The size at which the stale entries are dropped next: twice what the last
+    /// drop left, at least [`WAITED_PRUNE_AT`], so a burst of fresh entries is not
+    /// scanned again at every new one.
+    prune_at: usize,
+}
 
 struct Waited {
     failures: i64,
     touched: Instant,
 }
 
-/// Entries [`WaitedMessages`] holds before it drops the stale ones.
+/// Entries [`WaitedMessages`] holds before it first drops the stale ones.
 const WAITED_PRUNE_AT: usize = 4096;
 
 impl WaitedMessages {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waited>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, WaitedEntries> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn waits(&self, sequence: u64, stale_after: Duration) {
-        let mut entries = self.entries();
-        if entries.len() >= WAITED_PRUNE_AT && !entries.contains_key(&sequence) {
-            entries.retain(|_, waited| waited.touched.elapsed() < stale_after);
+    /// Records that message `sequence` waits (sequence 0: a message without its
+    /// JetStream metadata, not recorded).
+    fn record_wait(&self, sequence: u64, stale_after: Duration) {
+        if sequence == 0 {
+            return;
         }
-        let waited = entries.entry(sequence).or_insert(Waited {
-            failures: 0,
-            touched: Instant::now(),
-        });
-        waited.touched = Instant::now();
+        self.entries().touch(sequence, 0, stale_after);
     }
 
-    /// Counts a failure of `sequence`: the failures since it first waited here, or
-    /// `None` if it did not.
-    fn failed(&self, sequence: u64) -> Option<i64> {
-        self.entries().get_mut(&sequence).map(|waited| {
+    /// Counts a failure of message `sequence` at its `delivered`-th delivery: its
+    /// failures since it first waited here, or since its first failure past
+    /// `max_deliver` deliveries; `None` for any other (a message that only failed).
+    fn failed(
+        &self,
+        sequence: u64,
+        delivered: i64,
+        max_deliver: i64,
+        stale_after: Duration,
+    ) -> Option<i64> {
+        if sequence == 0 {
+            return None;
+        }
+        let mut entries = self.entries();
+        if let Some(waited) = entries.by_sequence.get_mut(&sequence) {
             waited.failures += 1;
             waited.touched = Instant::now();
-            waited.failures
-        })
+            return Some(waited.failures);
+        }
+        (delivered > max_deliver).then(|| entries.touch(sequence, 1, stale_after))
     }
 
     fn settled(&self, sequence: u64) {
-        self.entries().remove(&sequence);
+        self.entries().by_sequence.remove(&sequence);
+    }
+}
+
+impl WaitedEntries {
+    /// Touches `sequence`'s entry, made with `failures` if new; returns its failures.
+    fn touch(&mut self, sequence: u64, failures: i64, stale_after: Duration) -> i64 {
+        let prune_at = self.prune_at.max(WAITED_PRUNE_AT);
+        if self.by_sequence.len() >= prune_at && !self.by_sequence.contains_key(&sequence) {
+            self.by_sequence
+                .retain(|_, waited| waited.touched.elapsed() < stale_after);
+            self.prune_at = self.by_sequence.len() * 2;
+        }
+        let waited = self.by_sequence.entry(sequence).or_insert(Waited {
+            failures,
+            touched: Instant::now(),
+        });
+        waited.touched = Instant::now();
+        waited.failures
     }
 }
 
@@ -521,7 +561,12 @@ impl<H: EventHandler> Runner<H> {
         let event_id = event.event.event_id();
         let sequence = event.stream_sequence;
         let failures = match result {
-            Err(HandleError::Transient(_)) => self.waited.failed(sequence),
+            Err(HandleError::Transient(_)) => self.waited.failed(
+                sequence,
+                event.delivered,
+                spec.max_deliver,
+                spec.patience() * 2,
+            ),
             _ => None,
         };
         match result {
@@ -545,13 +590,12 @@ impl<H: EventHandler> Runner<H> {
             }
             Err(HandleError::NotYet(reason)) if waits(&spec, event, Utc::now()) => {
                 tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
-                self.waited.waits(sequence, spec.patience() * 2);
+                self.waited.record_wait(sequence, spec.patience() * 2);
                 let delay = wait_delay(age(event, Utc::now()));
                 let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 "waiting"
             }
             Err(error) => {
-                self.waited.settled(sequence);
                 let reason = match error {
                     HandleError::Transient(reason) | HandleError::Permanent(reason) => reason,
                     HandleError::NotYet(reason) => {
@@ -572,7 +616,13 @@ impl<H: EventHandler> Runner<H> {
                     delivered: event.delivered,
                     stream_sequence: event.stream_sequence,
                 };
-                self.give_up(message, &letter, &reason).await
+                let outcome = self.give_up(message, &letter, &reason).await;
+                // A message whose dead letter could not be written comes back: it keeps
+                // its count.
+                if outcome == "deadletter" {
+                    self.waited.settled(sequence);
+                }
+                outcome
             }
         }
     }
@@ -717,12 +767,13 @@ fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duratio
         .map(|stored_at| (now - stored_at).to_std().unwrap_or_default())
 }
 
-/// Whether a transient failure is delivered again. A message this runner saw wait
-/// (`failures`: its failures since) gets `max_deliver` failures, whatever its
-/// deliveries. Any other: before `max_deliver` deliveries, and after them (it may have
-/// waited on another replica) while the retry still comes within the patience after
-/// the stream stored it; the retry's own backoff is counted, so a clock skew smaller
-/// than it cannot give a message that only failed one delivery more.
+/// Whether a transient failure is delivered again. A message the runner counts
+/// (`failures`, see [`WaitedMessages`]: it waited here, or failed past `max_deliver`
+/// deliveries) gets `max_deliver` failures. Any other: before `max_deliver`
+/// deliveries, and at the last (it may have waited elsewhere) while the retry still
+/// comes within the patience after the stream stored it; the retry's own backoff is
+/// counted, so a clock skew smaller than it cannot give a message that only failed one
+/// delivery more.
 fn retries(
     spec: &ConsumerSpec,
     event: &Received<impl StreamEvent>,
@@ -774,6 +825,43 @@ mod tests {
         assert_eq!(delay(60), 15_000);
         assert_eq!(delay(14 * 60), 15_000);
         assert_eq!(wait_delay(None), MAX_WAIT_DELAY);
+    }
+
+    #[test]
+    fn the_runner_counts_the_failures_of_a_message_after_it_waited_or_past_max_deliver() {
+        let waited = WaitedMessages::default();
+        let stale = Duration::from_secs(60);
+        assert_eq!(waited.failed(7, 3, 20, stale), None, "only failed so far");
+        assert_eq!(waited.failed(7, 20, 20, stale), None, "its last delivery");
+        waited.record_wait(7, stale);
+        assert_eq!(waited.failed(7, 30, 20, stale), Some(1));
+        assert_eq!(waited.failed(7, 31, 20, stale), Some(2));
+        waited.settled(7);
+        assert_eq!(waited.failed(7, 5, 20, stale), None);
+        // Waited on another replica, or before this runner started.
+        assert_eq!(waited.failed(8, 21, 20, stale), Some(1));
+        assert_eq!(waited.failed(8, 22, 20, stale), Some(2));
+        // No metadata: never counted.
+        waited.record_wait(0, stale);
+        assert_eq!(waited.failed(0, 50, 20, stale), None);
+    }
+
+    #[test]
+    fn stale_entries_are_dropped_once_there_are_many_and_not_at_every_new_one() {
+        let waited = WaitedMessages::default();
+        for sequence in 1..=WAITED_PRUNE_AT as u64 {
+            waited.record_wait(sequence, Duration::ZERO);
+        }
+        assert_eq!(waited.entries().by_sequence.len(), WAITED_PRUNE_AT);
+        // The next new one drops every stale entry.
+        waited.record_wait(1_000_000, Duration::ZERO);
+        assert_eq!(waited.entries().by_sequence.len(), 1);
+        // Fresh ones are kept, and not scanned again before twice what was left.
+        let fresh = Duration::from_secs(3600);
+        for sequence in 2_000_000..2_000_000 + 2 * WAITED_PRUNE_AT as u64 {
+            waited.record_wait(sequence, fresh);
+        }
+        assert_eq!(waited.entries().by_sequence.len(), 2 * WAITED_PRUNE_AT + 1);
     }
 
     fn delivery(delivered: i64, stored_at: Option<DateTime<Utc>>) -> Received<Marker> {
