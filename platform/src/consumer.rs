@@ -65,8 +65,8 @@ pub enum HandleError {
     /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`
     /// deliveries (about 13 minutes with [`crate::nats::PATIENT_DELIVERIES`]); for a
     /// message that waited first ([`Self::NotYet`]), after `max_deliver` failures of its
-    /// own, counted by the runner that saw it wait or from its first failure past
-    /// `max_deliver` deliveries (see `WaitedMessages`).
+    /// own, counted by the runner that saw it wait or, if older than failing alone would
+    /// make it, from its first failure on another (see `WaitedMessages`).
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed; dead-lettered at once.
@@ -253,10 +253,12 @@ struct Runner<H> {
 /// with how many times each failed since: a failure after a wait gets a failing
 /// message's retries and backoffs, which its delivery count (inflated by the waits)
 /// cannot give. A message this runner did not see wait (it waited on another replica,
-/// or before this runner started) is counted from its first failure past
-/// `max_deliver` deliveries, which only a message that waited (or whose dead letter
-/// could not be written) reaches. Another replica may finish a message: entries
-/// untouched for twice the patience are dropped once there are many.
+/// or before this runner started) is counted from its first failure here if it is
+/// older than failing alone would make it (it also counts one that sat in the stream
+/// while its consumer was down: as it would be counted by its deliveries). Each
+/// runner counts its own: with several replicas a message may get up to `max_deliver`
+/// failures on each. Another replica may finish a message: entries untouched for twice
+/// the patience are dropped once there are many.
 #[derive(Default)]
 struct WaitedMessages(std::sync::Mutex<WaitedEntries>);
 
@@ -293,14 +295,16 @@ impl WaitedMessages {
         self.entries().touch(sequence, 0, stale_after);
     }
 
-    /// Counts a failure of message `sequence` at its `delivered`-th delivery: its
-    /// failures since it first waited here, or since its first failure past
-    /// `max_deliver` deliveries; `None` for any other (a message that only failed).
+    /// Counts a failure of message `sequence` at its `delivered`-th delivery, `age`
+    /// after the stream stored it: its failures since it first waited here, or since
+    /// this failure if it is older than failures alone would make it (it waited
+    /// elsewhere, or sat in the stream while its consumer was down); `None` for any
+    /// other (a message that only failed).
     fn failed(
         &self,
         sequence: u64,
         delivered: i64,
-        max_deliver: i64,
+        age: Option<Duration>,
         stale_after: Duration,
     ) -> Option<i64> {
         if sequence == 0 {
@@ -312,7 +316,7 @@ impl WaitedMessages {
             waited.touched = Instant::now();
             return Some(waited.failures);
         }
-        (delivered > max_deliver).then(|| entries.touch(sequence, 1, stale_after))
+        older_than_failing(delivered, age).then(|| entries.touch(sequence, 1, stale_after))
     }
 
     fn settled(&self, sequence: u64) {
@@ -564,7 +568,7 @@ impl<H: EventHandler> Runner<H> {
             Err(HandleError::Transient(_)) => self.waited.failed(
                 sequence,
                 event.delivered,
-                spec.max_deliver,
+                age(event, Utc::now()),
                 spec.patience() * 2,
             ),
             _ => None,
@@ -727,8 +731,9 @@ const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
 /// When a message waiting for another event (`age`: since the stream stored it) is
 /// delivered again: after a quarter of its age, so it follows the other event at most
 /// a quarter later than the other event's own delay, and a long wait (a stopped
-/// consumer) costs a few deliveries per doubling of its age rather than one every
-/// second; [`MAX_WAIT_DELAY`] without a stored time.
+/// consumer) costs a few deliveries per doubling of its age up to a minute, then one
+/// every 15 s (about 69 over the patience), rather than one every second;
+/// [`MAX_WAIT_DELAY`] without a stored time.
 fn wait_delay(age: Option<Duration>) -> Duration {
     age.map_or(MAX_WAIT_DELAY, |age| {
         (age / 4).clamp(MIN_WAIT_DELAY, MAX_WAIT_DELAY)
@@ -767,9 +772,16 @@ fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duratio
         .map(|stored_at| (now - stored_at).to_std().unwrap_or_default())
 }
 
+/// Whether a message at its `delivered`-th delivery is older than its failures' backoffs
+/// and one more make it: it did not only fail (it waited, or sat in the stream).
+fn older_than_failing(delivered: i64, age: Option<Duration>) -> bool {
+    let failing: Duration = (1..delivered).map(retry_backoff).sum();
+    age.is_some_and(|age| age > failing + MAX_RETRY_BACKOFF)
+}
+
 /// Whether a transient failure is delivered again. A message the runner counts
-/// (`failures`, see [`WaitedMessages`]: it waited here, or failed past `max_deliver`
-/// deliveries) gets `max_deliver` failures. Any other: before `max_deliver`
+/// (`failures`, see [`WaitedMessages`]: it waited here, or is older than failing alone
+/// would make it) gets `max_deliver` failures. Any other: before `max_deliver`
 /// deliveries, and at the last (it may have waited elsewhere) while the retry still
 /// comes within the patience after the stream stored it; the retry's own backoff is
 /// counted, so a clock skew smaller than it cannot give a message that only failed one
@@ -828,22 +840,29 @@ mod tests {
     }
 
     #[test]
-    fn the_runner_counts_the_failures_of_a_message_after_it_waited_or_past_max_deliver() {
+    fn the_runner_counts_the_failures_of_a_message_that_waited_and_not_of_one_that_only_failed() {
         let waited = WaitedMessages::default();
         let stale = Duration::from_secs(60);
-        assert_eq!(waited.failed(7, 3, 20, stale), None, "only failed so far");
-        assert_eq!(waited.failed(7, 20, 20, stale), None, "its last delivery");
+        let secs = |s: f64| Some(Duration::from_secs_f64(s));
+        // Only failed so far: its age is its backoffs' (0.5 + 1 s, then 783.5 s).
+        assert_eq!(waited.failed(7, 3, secs(1.6), stale), None);
+        assert_eq!(waited.failed(7, 20, secs(784.0), stale), None);
+        // Its dead letter could not be written (back 5 s later), or handed back.
+        assert_eq!(waited.failed(7, 21, secs(790.0), stale), None);
         waited.record_wait(7, stale);
-        assert_eq!(waited.failed(7, 30, 20, stale), Some(1));
-        assert_eq!(waited.failed(7, 31, 20, stale), Some(2));
+        assert_eq!(waited.failed(7, 30, secs(20.0), stale), Some(1));
+        assert_eq!(waited.failed(7, 31, secs(21.0), stale), Some(2));
         waited.settled(7);
-        assert_eq!(waited.failed(7, 5, 20, stale), None);
-        // Waited on another replica, or before this runner started.
-        assert_eq!(waited.failed(8, 21, 20, stale), Some(1));
-        assert_eq!(waited.failed(8, 22, 20, stale), Some(2));
+        assert_eq!(waited.failed(7, 5, secs(1.0), stale), None);
+        // Waited on another replica or before a restart, or sat in the stream while its
+        // consumer was down: older than failing alone makes it.
+        assert_eq!(waited.failed(8, 12, secs(1_200.0), stale), Some(1));
+        assert_eq!(waited.failed(8, 13, secs(1_201.0), stale), Some(2));
+        assert_eq!(waited.failed(9, 1, secs(61.0), stale), Some(1));
+        assert_eq!(waited.failed(10, 1, None, stale), None);
         // No metadata: never counted.
         waited.record_wait(0, stale);
-        assert_eq!(waited.failed(0, 50, 20, stale), None);
+        assert_eq!(waited.failed(0, 50, secs(5_000.0), stale), None);
     }
 
     #[test]
