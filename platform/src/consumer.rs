@@ -65,8 +65,9 @@ pub enum HandleError {
     /// Worth retrying (a database or network hiccup); dead-lettered after `max_deliver`
     /// deliveries (about 13 minutes with [`crate::nats::PATIENT_DELIVERIES`]); for a
     /// message that waited first ([`Self::NotYet`]), after `max_deliver` failures of its
-    /// own, counted by the runner that saw it wait or, if older than failing alone would
-    /// make it, from its first failure on another (see `WaitedMessages`).
+    /// own, counted by the runner that saw it wait; on another runner (another replica,
+    /// after a restart), while a retry still comes within [`ConsumerSpec::patience`]
+    /// after the stream stored it (see `retries`).
     #[error("transient: {0}")]
     Transient(String),
     /// Will never succeed; dead-lettered at once.
@@ -252,13 +253,10 @@ struct Runner<H> {
 /// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
 /// with how many times each failed since: a failure after a wait gets a failing
 /// message's retries and backoffs, which its delivery count (inflated by the waits)
-/// cannot give. A message this runner did not see wait (it waited on another replica,
-/// or before this runner started) is counted from its first failure here if it is
-/// older than failing alone would make it (it also counts one that sat in the stream
-/// while its consumer was down: as it would be counted by its deliveries). Each
-/// runner counts its own: with several replicas a message may get up to `max_deliver`
-/// failures on each. Another replica may finish a message: entries untouched for twice
-/// the patience are dropped once there are many.
+/// cannot give. Only this runner's: a message that waited on another replica or
+/// before a restart is not counted here (`retries` then goes by its age; nothing in
+/// a message tells a wait elsewhere from slow failures). Another replica may finish a
+/// message: entries untouched for twice the patience are dropped once there are many.
 #[derive(Default)]
 struct WaitedMessages(std::sync::Mutex<WaitedEntries>);
 
@@ -292,31 +290,17 @@ impl WaitedMessages {
         if sequence == 0 {
             return;
         }
-        self.entries().touch(sequence, 0, stale_after);
+        self.entries().touch(sequence, stale_after);
     }
 
-    /// Counts a failure of message `sequence` at its `delivered`-th delivery, `age`
-    /// after the stream stored it: its failures since it first waited here, or since
-    /// this failure if it is older than failures alone would make it (it waited
-    /// elsewhere, or sat in the stream while its consumer was down); `None` for any
-    /// other (a message that only failed).
-    fn failed(
-        &self,
-        sequence: u64,
-        delivered: i64,
-        age: Option<Duration>,
-        stale_after: Duration,
-    ) -> Option<i64> {
-        if sequence == 0 {
-            return None;
-        }
-        let mut entries = self.entries();
-        if let Some(waited) = entries.by_sequence.get_mut(&sequence) {
+    /// Counts a failure of message `sequence`: its failures since it first waited here,
+    /// or `None` if it did not (a message that only failed, or waited elsewhere).
+    fn failed(&self, sequence: u64) -> Option<i64> {
+        self.entries().by_sequence.get_mut(&sequence).map(|waited| {
             waited.failures += 1;
             waited.touched = Instant::now();
-            return Some(waited.failures);
-        }
-        older_than_failing(delivered, age).then(|| entries.touch(sequence, 1, stale_after))
+            waited.failures
+        })
     }
 
     fn settled(&self, sequence: u64) {
@@ -325,8 +309,8 @@ impl WaitedMessages {
 }
 
 impl WaitedEntries {
-    /// Touches `sequence`'s entry, made with `failures` if new; returns its failures.
-    fn touch(&mut self, sequence: u64, failures: i64, stale_after: Duration) -> i64 {
+    /// Touches `sequence`'s entry, made if new.
+    fn touch(&mut self, sequence: u64, stale_after: Duration) {
         let prune_at = self.prune_at.max(WAITED_PRUNE_AT);
         if self.by_sequence.len() >= prune_at && !self.by_sequence.contains_key(&sequence) {
             self.by_sequence
@@ -334,11 +318,10 @@ impl WaitedEntries {
             self.prune_at = self.by_sequence.len() * 2;
         }
         let waited = self.by_sequence.entry(sequence).or_insert(Waited {
-            failures,
+            failures: 0,
             touched: Instant::now(),
         });
         waited.touched = Instant::now();
-        waited.failures
     }
 }
 
@@ -565,12 +548,7 @@ impl<H: EventHandler> Runner<H> {
         let event_id = event.event.event_id();
         let sequence = event.stream_sequence;
         let failures = match result {
-            Err(HandleError::Transient(_)) => self.waited.failed(
-                sequence,
-                event.delivered,
-                age(event, Utc::now()),
-                spec.patience() * 2,
-            ),
+            Err(HandleError::Transient(_)) => self.waited.failed(sequence),
             _ => None,
         };
         match result {
@@ -772,17 +750,9 @@ fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duratio
         .map(|stored_at| (now - stored_at).to_std().unwrap_or_default())
 }
 
-/// Whether a message at its `delivered`-th delivery is older than its failures' backoffs
-/// and one more make it: it did not only fail (it waited, or sat in the stream).
-fn older_than_failing(delivered: i64, age: Option<Duration>) -> bool {
-    let failing: Duration = (1..delivered).map(retry_backoff).sum();
-    age.is_some_and(|age| age > failing + MAX_RETRY_BACKOFF)
-}
-
 /// Whether a transient failure is delivered again. A message the runner counts
-/// (`failures`, see [`WaitedMessages`]: it waited here, or is older than failing alone
-/// would make it) gets `max_deliver` failures. Any other: before `max_deliver`
-/// deliveries, and at the last (it may have waited elsewhere) while the retry still
+/// (`failures`, see [`WaitedMessages`]: it waited here) gets `max_deliver` failures. Any other: before `max_deliver`
+/// deliveries, and after them (it may have waited elsewhere) while the retry still
 /// comes within the patience after the stream stored it; the retry's own backoff is
 /// counted, so a clock skew smaller than it cannot give a message that only failed one
 /// delivery more.
@@ -840,29 +810,18 @@ mod tests {
     }
 
     #[test]
-    fn the_runner_counts_the_failures_of_a_message_that_waited_and_not_of_one_that_only_failed() {
+    fn the_runner_counts_the_failures_of_a_message_it_saw_wait_and_of_no_other() {
         let waited = WaitedMessages::default();
         let stale = Duration::from_secs(60);
-        let secs = |s: f64| Some(Duration::from_secs_f64(s));
-        // Only failed so far: its age is its backoffs' (0.5 + 1 s, then 783.5 s).
-        assert_eq!(waited.failed(7, 3, secs(1.6), stale), None);
-        assert_eq!(waited.failed(7, 20, secs(784.0), stale), None);
-        // Its dead letter could not be written (back 5 s later), or handed back.
-        assert_eq!(waited.failed(7, 21, secs(790.0), stale), None);
+        assert_eq!(waited.failed(7), None, "only failed so far");
         waited.record_wait(7, stale);
-        assert_eq!(waited.failed(7, 30, secs(20.0), stale), Some(1));
-        assert_eq!(waited.failed(7, 31, secs(21.0), stale), Some(2));
+        assert_eq!(waited.failed(7), Some(1));
+        assert_eq!(waited.failed(7), Some(2));
         waited.settled(7);
-        assert_eq!(waited.failed(7, 5, secs(1.0), stale), None);
-        // Waited on another replica or before a restart, or sat in the stream while its
-        // consumer was down: older than failing alone makes it.
-        assert_eq!(waited.failed(8, 12, secs(1_200.0), stale), Some(1));
-        assert_eq!(waited.failed(8, 13, secs(1_201.0), stale), Some(2));
-        assert_eq!(waited.failed(9, 1, secs(61.0), stale), Some(1));
-        assert_eq!(waited.failed(10, 1, None, stale), None);
+        assert_eq!(waited.failed(7), None);
         // No metadata: never counted.
         waited.record_wait(0, stale);
-        assert_eq!(waited.failed(0, 50, secs(5_000.0), stale), None);
+        assert_eq!(waited.failed(0), None);
     }
 
     #[test]
