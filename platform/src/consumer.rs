@@ -1,7 +1,8 @@
 //! Durable pull consumers as typed jobs. The runner decodes each delivery into the
 //! handler's `Event` (an undecodable payload is dead-lettered here, with the reason,
 //! never by a handler), hands events to a bounded set of lanes, acks after the
-//! handler returned, retries with backoff, or dead-letters.
+//! handler returned, retries with backoff, delays a message waiting for another
+//! event, or dead-letters.
 //!
 //! Lanes give concurrency without losing order where order matters: events with the
 //! same [`EventHandler::order_key`] (a citizen, an article) always go to the same
@@ -535,7 +536,8 @@ impl<H: EventHandler> Runner<H> {
         }
     }
 
-    /// Acks, retries or dead-letters one handled message; returns the outcome label.
+    /// Acks, retries, delays (waiting) or dead-letters one handled message; returns the
+    /// outcome label.
     /// Logs name the message by subject and stream sequence, never by event id: an
     /// inbound event's id holds the citizen's openid.
     async fn settle(
@@ -879,6 +881,7 @@ mod tests {
             now
         ));
         assert!(!retries(&spec, &delivery(80, aged(10_000)), Some(20), now));
+        // Any other: retried before `max_deliver` deliveries whatever its age.
         assert!(retries(&spec, &delivery(19, aged(3_600_000)), None, now));
         // Seen waiting on another replica: the retry (60 s on) still comes within the
         // 783.5 s.
@@ -886,8 +889,8 @@ mod tests {
         assert!(!retries(&spec, &delivery(40, aged(723_501)), None, now));
         assert!(!retries(&spec, &delivery(20, None), None, now));
         // A message that only failed, at its last delivery: its age is the backoffs'
-        // sum (783.5 s) and more; a server clock up to a minute ahead of ours makes it
-        // look younger, and still gets it no extra delivery.
+        // sum (783.5 s) and more; a server clock less than a minute ahead of ours makes
+        // it look younger, and still gets it no extra delivery.
         assert!(!retries(&spec, &delivery(20, aged(783_600)), None, now));
         assert!(!retries(&spec, &delivery(20, aged(724_000)), None, now));
     }

@@ -304,9 +304,9 @@ pub const DEADLETTER: StreamSpec = StreamSpec {
 /// (`events.v1.ReplyMissed`), written by the gateway and read by interaction-svc,
 /// which sends those replies through the customer-service API. Both provision it
 /// (either may start first); not in [`ALL_STREAMS`], which every service provisions.
-/// A marker is needed for minutes (interaction-svc retries one whose callback it has
-/// not applied yet for about 14); a day covers an outage of its consumer through a
-/// night.
+/// A marker is needed for minutes (interaction-svc waits for the callback it has not
+/// applied yet, `HandleError::NotYet`, for about 13, longer after an outage); a day
+/// covers an outage of its consumer through a night.
 pub const WECHAT_MISSED_REPLIES: StreamSpec = StreamSpec {
     name: "WECHAT_MISSED_REPLIES",
     subjects: "wechat.missed.>",
@@ -346,8 +346,9 @@ pub struct ConsumerSpec {
     /// One filter subject (NATS 2.9), e.g. `wechat.inbound.>`.
     pub filter_subject: &'static str,
     /// Deliveries of a message whose handler keeps failing transiently before it goes
-    /// to DEADLETTER (the runner decides; JetStream itself never stops redelivering,
-    /// so a message whose dead letter could not be written comes back).
+    /// to DEADLETTER — for a message the runner saw wait, its failures after the wait —
+    /// (the runner decides; JetStream itself never stops redelivering, so a message
+    /// whose dead letter could not be written comes back).
     /// [`PATIENT_DELIVERIES`] unless a consumer has a reason to give up sooner.
     pub max_deliver: i64,
     pub ack_wait: Duration,

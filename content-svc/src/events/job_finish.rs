@@ -17,8 +17,8 @@ use wechat::message::{Event, Payload, PublishStatus};
 use crate::app::AppError;
 use crate::app::articles::{Articles, Job, Outcome};
 
-/// How long a result for a job no article holds is retried before it is taken for
-/// another tool's job.
+/// How long a result for a job no article holds waits (`HandleError::NotYet`) before
+/// it is taken for another tool's job.
 const UNRECORDED_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 
 /// The free-publish results.
