@@ -121,6 +121,14 @@ impl TestNats {
             .await
             .expect("NATS must be running for tests (see deploy/dev/up.sh)")
     }
+
+    /// The messages in this namespace's DEADLETTER stream (0 before it exists).
+    pub async fn dead_letters(&self, js: &async_nats::jetstream::Context) -> u64 {
+        match js.get_stream(self.namespace.name("DEADLETTER")).await {
+            Ok(mut stream) => stream.info().await.expect("stream info").state.messages,
+            Err(_) => 0,
+        }
+    }
 }
 
 impl Default for TestNats {

@@ -337,17 +337,6 @@ async fn run_waiting(
     (handler, running)
 }
 
-async fn dead_letters(js: &jetstream::Context, test_nats: &TestNats) -> u64 {
-    js.get_stream(test_nats.namespace.name("DEADLETTER"))
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages
-}
-
 #[tokio::test]
 async fn a_message_waiting_for_another_event_is_not_dead_lettered_after_max_deliver_deliveries() {
     let handle = platform::telemetry::metrics_handle();
@@ -363,7 +352,7 @@ async fn a_message_waiting_for_another_event_is_not_dead_lettered_after_max_deli
     assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
     assert_eq!(handler.deliveries.load(Ordering::SeqCst), 10);
     assert_eq!(
-        dead_letters(&js, &test_nats).await,
+        test_nats.dead_letters(&js).await,
         0,
         "a waiting message was dead-lettered"
     );
@@ -391,7 +380,7 @@ async fn a_failure_after_waiting_gets_the_retries_of_a_failing_message() {
     running.stop().await;
     assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
     assert_eq!(handler.deliveries.load(Ordering::SeqCst), 12);
-    assert_eq!(dead_letters(&js, &test_nats).await, 0);
+    assert_eq!(test_nats.dead_letters(&js).await, 0);
 }
 
 #[tokio::test]

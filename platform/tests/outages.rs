@@ -47,13 +47,6 @@ async fn publish(js: &jetstream::Context, t: &TestNats, payload: &str) {
     .await;
 }
 
-async fn dead_letters(js: &jetstream::Context, t: &TestNats) -> u64 {
-    match js.get_stream(t.namespace.name("DEADLETTER")).await {
-        Ok(mut s) => s.info().await.unwrap().state.messages,
-        Err(_) => 0,
-    }
-}
-
 /// Polls `done` every 100 ms until it holds, for at most `within`.
 async fn until<F: std::future::Future<Output = bool>>(
     within: Duration,
@@ -146,18 +139,14 @@ async fn a_postgres_outage_delays_events_and_dead_letters_none() {
         },
     )
     .await;
-    assert_eq!(
-        dead_letters(&js, &t).await,
-        0,
-        "dead-lettered into an outage"
-    );
+    assert_eq!(t.dead_letters(&js).await, 0, "dead-lettered into an outage");
     proxy.restore();
     until(Duration::from_secs(90), "all three applied", || {
         let applied = handler.applied.load(Ordering::SeqCst);
         async move { applied == 3 }
     })
     .await;
-    assert_eq!(dead_letters(&js, &t).await, 0);
+    assert_eq!(t.dead_letters(&js).await, 0);
     drain.begin();
     let _ = task.await;
 }
@@ -217,7 +206,7 @@ async fn a_dead_letter_that_cannot_be_written_brings_the_message_back() {
     until(Duration::from_secs(30), "the dead letter", || {
         let js = js.clone();
         let t = &t;
-        async move { dead_letters(&js, t).await == 1 }
+        async move { t.dead_letters(&js).await == 1 }
     })
     .await;
     drain.begin();
