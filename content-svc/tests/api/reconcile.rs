@@ -13,7 +13,7 @@ use wechat_sim::api_server::{AccountKind, MockWechat, SimConfig};
 
 use crate::articles::{Stack, next_event, publish, spawn_stack_with};
 use crate::helpers::{
-    PUBLISHER_KEY, REVIEWER_KEY, SENDALL, approved_message, by, clientmsgid_minute_passes,
+    PUBLISHER_KEY, REVIEWER_KEY, SENDALL, approved_message, by, clientmsgid_minute_passes, column,
     confirmed, detail, lost_mass_send, retry_due_now, return_for, sendall_errcodes,
 };
 use crate::scheduler::{in_publishing, replica, replica_of};
@@ -136,17 +136,6 @@ fn mass_job_finish_with(msg_id: &str, status: &str, url: &str) -> ev::Inbound {
         raw_xml: xml,
         ..Default::default()
     }
-}
-
-/// Reads one text column of article `id`.
-async fn column(stack: &Stack, id: &str, name: &str) -> Option<String> {
-    sqlx::query_scalar(&format!(
-        "SELECT {name}::text FROM articles WHERE id = $1::uuid"
-    ))
-    .bind(id)
-    .fetch_one(&stack.app.db)
-    .await
-    .expect("article read")
 }
 
 /// Waits until the `/metrics` text has a line starting with `series` whose value
