@@ -7,7 +7,7 @@ use chrono::Utc;
 use proto::interaction::v1::ReplyToTicketRequest;
 use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
 
-use crate::helpers::{SOCIAL_AGENT_KEY, spawn_app_with_wechat};
+use crate::helpers::{SOCIAL_AGENT_KEY, spawn_app_retrying_held_only_at_start};
 
 const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 
@@ -17,7 +17,7 @@ async fn an_answer_held_until_the_citizen_writes_is_sent_once_by_the_retry_when_
     let mock = MockWechat::start(SimConfig::default())
         .await
         .expect("mock api starts");
-    let app = spawn_app_with_wechat(&mock).await;
+    let app = spawn_app_retrying_held_only_at_start(&mock).await;
     let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
     // Last wrote three days ago: the answer is held.
     app.insert_follower(&openid, Some(3 * 24 * 60)).await;
@@ -70,7 +70,7 @@ async fn an_answer_wechat_refused_on_a_flush_waits_for_the_citizen_instead_of_ev
     let mock = MockWechat::start(SimConfig::default())
         .await
         .expect("mock api starts");
-    let app = spawn_app_with_wechat(&mock).await;
+    let app = spawn_app_retrying_held_only_at_start(&mock).await;
     let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
     app.insert_follower(&openid, Some(3 * 24 * 60)).await;
     let id = app
@@ -113,7 +113,7 @@ async fn an_answer_held_after_the_citizens_message_by_the_database_clock_is_stil
     let mock = MockWechat::start(SimConfig::default())
         .await
         .expect("mock api starts");
-    let app = spawn_app_with_wechat(&mock).await;
+    let app = spawn_app_retrying_held_only_at_start(&mock).await;
     let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
     app.insert_follower(&openid, Some(3 * 24 * 60)).await;
     let id = app

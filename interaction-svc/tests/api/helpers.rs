@@ -50,6 +50,17 @@ pub async fn spawn_app_with_wechat(mock: &wechat_sim::api_server::MockWechat) ->
     spawn_app_with(&wechat_env(mock)).await
 }
 
+/// [`spawn_app_with_wechat`] whose own sweeps (the held-answer retry among them) run
+/// once at start, before a test holds anything, and then not for an hour: the
+/// retries and flushes a test runs itself are the only ones that can send.
+pub async fn spawn_app_retrying_held_only_at_start(
+    mock: &wechat_sim::api_server::MockWechat,
+) -> TestApp {
+    let mut settings = wechat_env(mock).to_vec();
+    settings.push(("SWEEP_INTERVAL", "1h"));
+    spawn_app_with(&settings).await
+}
+
 /// The configuration that makes `mock` the WeChat API and [`ACCOUNT`] its demo account.
 pub fn wechat_env(mock: &wechat_sim::api_server::MockWechat) -> [(&'static str, &str); 4] {
     [

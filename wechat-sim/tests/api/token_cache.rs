@@ -212,7 +212,8 @@ async fn while_one_replica_refreshes_ahead_of_expiry_the_others_use_the_current_
     let js = jetstream().await;
     let bucket = unique_bucket();
     let (a, b, first) = expiring_replicas(&mock, &bucket).await;
-    inject(&mock, json!({"latency_ms": 500})).await;
+    // Long enough that b reads while a's refresh is still out, on a loaded machine too.
+    inject(&mock, json!({"latency_ms": 3000})).await;
 
     let refreshing = tokio::spawn(async move { a.access_token().await });
     let kv = js.get_key_value(&bucket).await.unwrap();
