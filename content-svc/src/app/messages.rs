@@ -65,31 +65,42 @@ impl Articles {
             return Err(AppError::NotFound);
         }
         let mut tx = self.db().begin().await?;
-        let id = match message {
+        let (id, composed) = match message {
             Some(id) => {
                 let existing = store::lock(&mut tx, id)
                     .await?
                     .filter(|m| m.account == account)
                     .ok_or(AppError::NotFound)?;
-                for article in store::articles(&mut *tx, existing.id).await? {
-                    if article.state() != ArticleState::Approved {
-                        return Err(ReviewError::NotComposable {
-                            article: article.id.to_string(),
-                            state: article.state(),
-                        }
-                        .into());
-                    }
-                    refuse_unsettled(&article)?;
-                }
-                store::clear(&mut tx, id).await?;
-                id
+                // Steady while the message is locked: whatever changes a message's
+                // articles (compose, dissolve, a return for revision) locks it first.
+                let composed = store::articles(&mut *tx, existing.id).await?;
+                (id, composed.into_iter().map(|a| a.id).collect())
             }
             None => {
                 let id = Uuid::now_v7();
                 store::insert(&mut tx, id, account, &who.actor.id).await?;
-                id
+                (id, Vec::new())
             }
         };
+        // Every article this changes is locked first, in id order: the order a verdict
+        // on a job takes the articles it writes in (`articles::lock_by_job`). Locked in
+        // the order given, [X, H] deadlocked with the verdict on H's job, which holds H
+        // and notes in X's trail that X went out with H (PostgreSQL aborted one).
+        let touched: Vec<Uuid> = ids.iter().chain(&composed).copied().collect();
+        articles_store::lock_in_order(&mut tx, &touched).await?;
+        if message.is_some() {
+            for article in store::articles(&mut *tx, id).await? {
+                if article.state() != ArticleState::Approved {
+                    return Err(ReviewError::NotComposable {
+                        article: article.id.to_string(),
+                        state: article.state(),
+                    }
+                    .into());
+                }
+                refuse_unsettled(&article)?;
+            }
+            store::clear(&mut tx, id).await?;
+        }
         let mut channel: Option<(String, Option<i64>)> = None;
         for (i, article_id) in ids.iter().enumerate() {
             let row = articles_store::lock(&mut tx, *article_id)
@@ -189,6 +200,9 @@ impl Articles {
             .await?
             .filter(|m| who.accounts.contains(&m.account))
             .ok_or(AppError::NotFound)?;
+        // In id order, as a verdict on the headline's job takes them: taken out one by
+        // one below, in no set order, they could deadlock with it.
+        store::lock_articles(&mut tx, id).await?;
         let articles = store::articles(&mut *tx, id).await?;
         for article in &articles {
             if article.state() != ArticleState::Approved {

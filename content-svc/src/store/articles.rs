@@ -262,14 +262,67 @@ pub async fn lock(
     .await
 }
 
+/// Locks articles `ids` in id order, the one order every transaction that locks
+/// several articles takes them in (ComposeMessage, a verdict on a job, a return
+/// for revision, RecordPublished), so two such transactions wait for each other
+/// instead of deadlocking.
+pub async fn lock_in_order(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM articles WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Locks, in id order, every article a verdict on the job of article `head` may
+/// write: `head`, the articles of its message (moved with it) and those handed over
+/// under its send key that have left the message since (noted in their trails).
+/// Taken one by one from `head` on, they deadlocked with a ComposeMessage locking
+/// the same articles in id order (PostgreSQL aborted one: the compose failed, or
+/// the verdict's transaction rolled back and its callback was redelivered).
+async fn lock_job_articles(
+    tx: &mut Transaction<'_, Postgres>,
+    head: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT a.id FROM articles a, articles h
+          WHERE h.id = $1
+            AND (a.id = h.id OR a.message_id = h.message_id OR a.sent_key = h.sent_key)
+          ORDER BY a.id
+          FOR UPDATE OF a",
+    )
+    .bind(head)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Reads and locks the article a WeChat job of `account` belongs to (job ids are
-/// WeChat's per account: another account's job with the same id is not this one).
+/// WeChat's per account: another account's job with the same id is not this one),
+/// and first, in id order, every other article a verdict on it may write
+/// ([`lock_job_articles`]).
 pub async fn lock_by_job(
     tx: &mut Transaction<'_, Postgres>,
     account: &str,
     publish_id: Option<&str>,
     mass_msg_id: Option<&str>,
 ) -> Result<Option<ArticleRow>, sqlx::Error> {
+    let head: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM articles
+          WHERE (($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2))
+            AND account = $3",
+    )
+    .bind(publish_id)
+    .bind(mass_msg_id)
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(head) = head {
+        lock_job_articles(tx, head).await?;
+    }
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM articles
           WHERE (($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2))
@@ -821,12 +874,15 @@ pub async fn await_verdict(
 }
 
 /// Whether article `id` is still failed as a send whose outcome is unknown, holding
-/// mass send job `msg_id` whose verdict is awaited; locks it for this transaction.
+/// mass send job `msg_id` whose verdict is awaited; locks it for this transaction,
+/// and first, in id order, every other article the verdict it awaits may write
+/// ([`lock_job_articles`]: the reconciliation applies that verdict next).
 pub async fn lock_awaiting(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
     msg_id: &str,
 ) -> Result<bool, sqlx::Error> {
+    lock_job_articles(tx, id).await?;
     sqlx::query_scalar(
         "SELECT true FROM articles
           WHERE id = $1 AND state = 'failed' AND send_outcome_unknown

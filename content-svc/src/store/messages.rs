@@ -104,14 +104,21 @@ pub async fn place(
     Ok(())
 }
 
-/// Locks a message's articles in position order, as every path that moves several
-/// of them does, so two such transactions wait for each other instead of deadlocking.
+/// Locks a message's articles, and those handed over with its headline that have
+/// left it since (a RecordPublished notes the send in their trails), in id order:
+/// the order a verdict on the headline's job takes them in (`articles::lock_by_job`)
+/// and ComposeMessage takes its articles in, so two such transactions wait for each
+/// other instead of deadlocking.
 pub async fn lock_articles(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "SELECT id FROM articles WHERE message_id = $1 ORDER BY message_position FOR UPDATE",
+        "SELECT id FROM articles
+          WHERE message_id = $1
+             OR sent_key = (SELECT sent_key FROM articles WHERE message_id = $1 AND message_position = 1)
+          ORDER BY id
+          FOR UPDATE",
     )
     .bind(id)
     .fetch_all(&mut **tx)

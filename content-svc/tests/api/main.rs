@@ -16,6 +16,7 @@ mod import;
 mod input_checks;
 mod lexicon;
 mod listing;
+mod lock_order;
 mod lost_send_verdicts;
 mod mass_send_fail;
 mod menus;
