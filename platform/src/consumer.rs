@@ -924,6 +924,7 @@ mod tests {
             filter_subject: stream.subjects,
             max_deliver: 1,
             ack_wait: Duration::from_secs(1),
+            max_ack_pending: crate::nats::DEFAULT_MAX_ACK_PENDING,
         }
     }
 

@@ -352,12 +352,41 @@ pub struct ConsumerSpec {
     /// [`PATIENT_DELIVERIES`] unless a consumer has a reason to give up sooner.
     pub max_deliver: i64,
     pub ack_wait: Duration,
+    /// The most messages JetStream keeps delivered and not yet acked on this durable,
+    /// across all its replicas' pulls; at the bound it delivers nothing more, not even a
+    /// message that could be handled at once. A message NAKed with a delay (a retry's
+    /// backoff, a wait for another event) counts until it settles, so the bound must
+    /// stay above what the runners hold plus what may wait or retry at once:
+    /// [`DEFAULT_MAX_ACK_PENDING`], or [`WAITING_MAX_ACK_PENDING`] for a handler that
+    /// returns `HandleError::NotYet`. The server's own default (1000) is below both.
+    pub max_ack_pending: i64,
 }
 
 /// Deliveries a transient failure is retried for: with the runner's backoff
 /// (0.5 s doubling, at most a minute) 13 minutes (`ConsumerSpec::patience`), so a database failover or a
 /// restart of PostgreSQL or NATS makes events wait instead of dead-lettering them.
 pub const PATIENT_DELIVERIES: i64 = 20;
+
+/// [`ConsumerSpec::max_ack_pending`] of a consumer whose handler never waits: above what
+/// its runners hold, so the server never throttles a healthy consumer and the bound only
+/// catches a runner that pulls without limit. One runner holds at most its lanes ×
+/// (256 queued + a batch in hand) plus 300 asked of the server and one being handed to
+/// a lane (`consumer.rs`, `consumer/pull.rs`): 1,581 for the largest,
+/// `interaction-inbound` (4 lanes, batches of 64), 6,324 at the 4 replicas
+/// docs/operations.md sizes for, 9,486 at 6. Messages failing transiently count too
+/// while they wait out their backoff: a dependency's outage fills the bound with them,
+/// which then only caps their retries (about 170 a second at the longest backoff).
+pub const DEFAULT_MAX_ACK_PENDING: i64 = 10_000;
+
+/// [`ConsumerSpec::max_ack_pending`] of a consumer whose handler returns
+/// `HandleError::NotYet`: a waiting message stays unacked for up to the patience (about
+/// 13 minutes, longer after an outage), and once waiting messages fill the bound,
+/// nothing new is delivered. Its runners hold at most 5,316
+/// (`interaction-missed-replies`: 4 lanes of 257 plus 301, at 4 replicas), which leaves
+/// about 14,700 waiting: markers missed at 19 a second for the whole patience. Higher
+/// would cost more than it gives: a message waiting over a minute comes back every 15 s,
+/// so 20,000 waiting are already some 1,300 handler calls a second across the replicas.
+pub const WAITING_MAX_ACK_PENDING: i64 = 20_000;
 
 /// [`provision_with`] with the default settings (one replica): tests and tools.
 pub async fn provision_streams(
@@ -540,6 +569,7 @@ pub async fn provision_consumer(
         // dropping a message silently after a failed dead letter would lose it.
         max_deliver: -1,
         ack_wait: spec.ack_wait,
+        max_ack_pending: spec.max_ack_pending,
         ..Default::default()
     };
     let mut existing = stream
@@ -547,12 +577,19 @@ pub async fn provision_consumer(
         .await
         .map_err(|e| consumer_error(e.to_string()))?;
     let current = existing.cached_info().config.clone();
-    if current.max_deliver != wanted.max_deliver || current.ack_wait != wanted.ack_wait {
+    // NATS 2.9 updates all three on an existing durable (max_ack_pending raised or
+    // lowered, read back from the consumer's info: platform/tests/platform.rs).
+    if current.max_deliver != wanted.max_deliver
+        || current.ack_wait != wanted.ack_wait
+        || current.max_ack_pending != wanted.max_ack_pending
+    {
         tracing::info!(
             stream = %stream_name,
             durable = %durable,
             max_deliver = current.max_deliver,
             ack_wait = ?current.ack_wait,
+            max_ack_pending = current.max_ack_pending,
+            wanted_max_ack_pending = wanted.max_ack_pending,
             "updating consumer settings"
         );
         existing = stream

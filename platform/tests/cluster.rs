@@ -114,6 +114,7 @@ async fn an_r3_stream_keeps_acking_and_delivering_with_a_node_lost_and_never_ack
         filter_subject: "wechat.inbound.>",
         max_deliver: 3,
         ack_wait: Duration::from_secs(30),
+        max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
     };
     let consumer: PullConsumer = nats::provision_consumer(&js, &config.namespace, &spec)
         .await

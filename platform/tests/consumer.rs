@@ -47,6 +47,7 @@ const SPEC: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.>",
     max_deliver: 5,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
 };
 
 /// Fails the first `failures` deliveries of each message, then succeeds.
@@ -287,6 +288,7 @@ async fn permanent_failures_go_to_the_dead_letter_stream_with_the_reason() {
 /// waits whatever a message's age.
 const WAITING_SPEC: ConsumerSpec = ConsumerSpec {
     max_deliver: 7,
+    max_ack_pending: nats::WAITING_MAX_ACK_PENDING,
     ..SPEC
 };
 
@@ -557,6 +559,7 @@ async fn a_deleted_consumer_is_made_again_and_its_events_handled() {
 /// Messages come back to another replica only after this long unless handed back.
 const SLOW_REDELIVERY: ConsumerSpec = ConsumerSpec {
     ack_wait: Duration::from_secs(600),
+    max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
     ..SPEC
 };
 

@@ -66,6 +66,7 @@ const OUTAGE: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.>",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
 };
 
 struct DbHandler {
@@ -157,6 +158,7 @@ const LAST: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.>",
     max_deliver: 2,
     ack_wait: Duration::from_secs(3),
+    max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
 };
 
 #[derive(Default)]

@@ -38,6 +38,7 @@ async fn provisioning_twice_changes_nothing() {
         filter_subject: "wechat.inbound.>",
         max_deliver: 3,
         ack_wait: Duration::from_secs(30),
+        max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
     };
     let first_consumer = nats::provision_consumer(&js, ns, &spec)
         .await
@@ -71,6 +72,89 @@ async fn provisioning_twice_changes_nothing() {
         first_consumer.config.filter_subject,
         second_consumer.config.filter_subject
     );
+}
+
+/// Every durable had the server's default max_ack_pending (1000): a consumer whose
+/// waiting messages (`HandleError::NotYet`, NAKed with a delay) reached it was delivered
+/// nothing new.
+#[tokio::test]
+async fn a_new_durable_bounds_its_unacked_messages_as_its_spec_says() {
+    let test_nats = TestNats::new();
+    let js = jetstream_for(&test_nats).await;
+    let ns = &test_nats.namespace;
+    nats::provision_streams(&js, ns, &nats::ALL_STREAMS)
+        .await
+        .unwrap();
+    let spec = ConsumerSpec {
+        stream: WECHAT_INBOUND,
+        durable: "bounded",
+        filter_subject: "wechat.inbound.>",
+        max_deliver: 3,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: nats::WAITING_MAX_ACK_PENDING,
+    };
+    nats::provision_consumer(&js, ns, &spec).await.unwrap();
+    let mut on_server: jetstream::consumer::PullConsumer = js
+        .get_stream(ns.name(WECHAT_INBOUND.name))
+        .await
+        .unwrap()
+        .get_consumer(&ns.name(spec.durable))
+        .await
+        .unwrap();
+    let config = &on_server.info().await.unwrap().config;
+    assert_eq!(config.max_ack_pending, nats::WAITING_MAX_ACK_PENDING);
+}
+
+/// An install made before a release gave its durables their own max_ack_pending keeps
+/// its durables (and their position), so provisioning must change the bound in place.
+#[tokio::test]
+async fn an_existing_durable_takes_the_specs_max_ack_pending_and_keeps_its_place() {
+    let test_nats = TestNats::new();
+    let js = jetstream_for(&test_nats).await;
+    let ns = &test_nats.namespace;
+    nats::provision_streams(&js, ns, &nats::ALL_STREAMS)
+        .await
+        .unwrap();
+    let spec = ConsumerSpec {
+        stream: WECHAT_INBOUND,
+        durable: "older",
+        filter_subject: "wechat.inbound.>",
+        max_deliver: 3,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
+    };
+    let stream = js.get_stream(ns.name(WECHAT_INBOUND.name)).await.unwrap();
+    // As an earlier release left it: everything the spec asks but max_ack_pending,
+    // which the server filled in with its default.
+    let mut older = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some(ns.name(spec.durable)),
+            filter_subject: ns.subject(spec.filter_subject),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            max_deliver: -1,
+            ack_wait: spec.ack_wait,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let before = older.info().await.unwrap().clone();
+    assert_eq!(before.config.max_ack_pending, 1000, "the server's default");
+
+    nats::provision_consumer(&js, ns, &spec).await.unwrap();
+    let mut on_server: jetstream::consumer::PullConsumer =
+        stream.get_consumer(&ns.name(spec.durable)).await.unwrap();
+    let after = on_server.info().await.unwrap().clone();
+    assert_eq!(after.config.max_ack_pending, spec.max_ack_pending);
+    assert_eq!(after.created, before.created, "the durable was recreated");
+
+    // A later release lowering it is applied too.
+    let lower = ConsumerSpec {
+        max_ack_pending: 2_000,
+        ..spec
+    };
+    nats::provision_consumer(&js, ns, &lower).await.unwrap();
+    let config = &on_server.info().await.unwrap().config;
+    assert_eq!(config.max_ack_pending, 2_000);
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WAITING_MAX_ACK_PENDING, WECHAT_INBOUND};
 use wechat::message::{Event, Payload, PublishStatus};
 
 use crate::app::AppError;
@@ -28,6 +28,7 @@ pub const PUBLISH_CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.*.event.publishjobfinish",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: WAITING_MAX_ACK_PENDING,
 };
 
 /// The mass-send results.
@@ -37,6 +38,7 @@ pub const MASS_CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.*.event.masssendjobfinish",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: WAITING_MAX_ACK_PENDING,
 };
 
 /// What a callback says about which job.

@@ -11,7 +11,7 @@ use async_nats::jetstream;
 use interaction_svc::{Application, Config};
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, DEFAULT_MAX_ACK_PENDING, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use platform::shutdown::Drain;
 use platform::testing::{TestDb, TestNats, service_env};
 use sqlx::PgPool;
@@ -38,6 +38,7 @@ const PROBE: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.>",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: DEFAULT_MAX_ACK_PENDING,
 };
 
 impl EventHandler for Probe {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, DEFAULT_MAX_ACK_PENDING, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use platform::outbox::OutboxSignal;
 use platform::shutdown::Drain;
 use sqlx::PgPool;
@@ -30,6 +30,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.>",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: DEFAULT_MAX_ACK_PENDING,
 };
 
 /// Sends the answers held for a citizen who was outside the 48-hour window

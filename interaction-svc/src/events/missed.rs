@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent};
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_MISSED_REPLIES};
+use platform::nats::{
+    ConsumerSpec, PATIENT_DELIVERIES, WAITING_MAX_ACK_PENDING, WECHAT_MISSED_REPLIES,
+};
 use prost::Message as _;
 
 use crate::delivery::{Deliverer, DeliveryError, MissedReply};
@@ -21,6 +23,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: WECHAT_MISSED_REPLIES.subjects,
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: WAITING_MAX_ACK_PENDING,
 };
 
 /// A decoded marker: the callback whose reply was missed.

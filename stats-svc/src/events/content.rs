@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once};
 use platform::ids::AccountId;
-use platform::nats::{CONTENT, ConsumerSpec, PATIENT_DELIVERIES};
+use platform::nats::{CONTENT, ConsumerSpec, DEFAULT_MAX_ACK_PENDING, PATIENT_DELIVERIES};
 use prost::Message as _;
 use proto::events::v1 as ev;
 use sqlx::PgPool;
@@ -23,6 +23,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: "content.*.article.published",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: DEFAULT_MAX_ACK_PENDING,
 };
 
 /// A published article, validated.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::FixedOffset;
 use platform::consumer::{EventHandler, HandleError, Received, apply_once_then};
 use platform::inbound::InboundEvent;
-use platform::nats::{ConsumerSpec, PATIENT_DELIVERIES, WECHAT_INBOUND};
+use platform::nats::{ConsumerSpec, DEFAULT_MAX_ACK_PENDING, PATIENT_DELIVERIES, WECHAT_INBOUND};
 use sqlx::PgPool;
 
 use crate::domain::InboundFact;
@@ -21,6 +21,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: "wechat.inbound.>",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: DEFAULT_MAX_ACK_PENDING,
 };
 
 /// Counts each `events.v1.Inbound` once per `event_id`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 use platform::consumer::{EventHandler, HandleError, Received, StreamEvent, apply_once_then};
-use platform::nats::{ConsumerSpec, INTERACTION, PATIENT_DELIVERIES};
+use platform::nats::{ConsumerSpec, DEFAULT_MAX_ACK_PENDING, INTERACTION, PATIENT_DELIVERIES};
 use prost::Message as _;
 use sqlx::PgPool;
 
@@ -21,6 +21,7 @@ pub const CONSUMER: ConsumerSpec = ConsumerSpec {
     filter_subject: "interaction.*.ticket.>",
     max_deliver: PATIENT_DELIVERIES,
     ack_wait: Duration::from_secs(30),
+    max_ack_pending: DEFAULT_MAX_ACK_PENDING,
 };
 
 /// A decoded, validated ticket change.
