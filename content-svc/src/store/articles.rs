@@ -514,6 +514,18 @@ pub async fn hand_over_lineup(
     key: Option<&str>,
 ) -> Result<Lineup, sqlx::Error> {
     let mut tx = db.begin().await?;
+    // The articles sent and those the key holds, in id order (see `lock_in_order`):
+    // a verdict on a job under the same key locks them so.
+    sqlx::query(
+        "SELECT id FROM articles
+          WHERE id = ANY($1) OR ($2::text IS NOT NULL AND sent_key = $2)
+          ORDER BY id
+          FOR UPDATE",
+    )
+    .bind(sent)
+    .bind(key)
+    .fetch_all(&mut *tx)
+    .await?;
     // Whether each held article is still the version handed over: a revision sent
     // under the old key is not what WeChat took (NULL, recorded before 0028: by place
     // only, as before).
