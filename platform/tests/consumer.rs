@@ -559,7 +559,6 @@ async fn a_deleted_consumer_is_made_again_and_its_events_handled() {
 /// Messages come back to another replica only after this long unless handed back.
 const SLOW_REDELIVERY: ConsumerSpec = ConsumerSpec {
     ack_wait: Duration::from_secs(600),
-    max_ack_pending: nats::DEFAULT_MAX_ACK_PENDING,
     ..SPEC
 };
 

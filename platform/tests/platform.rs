@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
+use futures::StreamExt as _;
 use platform::config::Env;
 use platform::db::{DbConfig, connect_and_migrate};
 use platform::nats::{self, ConsumerSpec, NatsConfig, WECHAT_INBOUND};
@@ -137,8 +138,27 @@ async fn an_existing_durable_takes_the_specs_max_ack_pending_and_keeps_its_place
         })
         .await
         .unwrap();
+    // Its place: three events, the first two handled.
+    for n in 0..3 {
+        js.publish(
+            ns.subject(&format!("wechat.inbound.place.{n}")),
+            "event".into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let mut handled = older.fetch().max_messages(2).messages().await.unwrap();
+    while let Some(message) = handled.next().await {
+        message.unwrap().double_ack().await.unwrap();
+    }
     let before = older.info().await.unwrap().clone();
     assert_eq!(before.config.max_ack_pending, 1000, "the server's default");
+    assert_eq!(
+        (before.ack_floor.stream_sequence, before.num_pending),
+        (2, 1)
+    );
 
     nats::provision_consumer(&js, ns, &spec).await.unwrap();
     let mut on_server: jetstream::consumer::PullConsumer =
@@ -146,6 +166,11 @@ async fn an_existing_durable_takes_the_specs_max_ack_pending_and_keeps_its_place
     let after = on_server.info().await.unwrap().clone();
     assert_eq!(after.config.max_ack_pending, spec.max_ack_pending);
     assert_eq!(after.created, before.created, "the durable was recreated");
+    assert_eq!(
+        (after.ack_floor.stream_sequence, after.num_pending),
+        (2, 1),
+        "the durable lost its place"
+    );
 
     // A later release lowering it is applied too.
     let lower = ConsumerSpec {
