@@ -472,8 +472,8 @@ impl Articles {
         let mut tx = self.db.begin().await?;
         if action == Action::Return {
             // A return may take the article out of its message and close the others
-            // up: the message and its articles are locked first, in the order
-            // ComposeMessage and a send take them.
+            // up: the message and then its articles, in id order, are locked first,
+            // as ComposeMessage, a send and a verdict on one take them.
             if let Some(message) = store::get(&self.db, id).await?.and_then(|r| r.message_id) {
                 messages::lock(&mut tx, message).await?;
                 messages::lock_articles(&mut tx, message).await?;
@@ -913,7 +913,10 @@ impl Articles {
             return Err(AppError::Invalid("published_at is in the future".into()));
         }
         let mut tx = self.db.begin().await?;
-        // A message and its articles are locked first, in the order a send takes them.
+        // A message and then its articles, in id order, are locked first, as
+        // ComposeMessage, a send and a verdict on one take them. A headline in no
+        // message takes only its own row (a recorded outcome notes nothing on the
+        // others sent with it).
         if let Some(message) = store::get(&self.db, id).await?.and_then(|r| r.message_id) {
             messages::lock(&mut tx, message).await?;
             messages::lock_articles(&mut tx, message).await?;
@@ -1411,6 +1414,8 @@ impl Articles {
                 // article would show `publishing` holding the job in between, and the
                 // job's callback landing then would record it from this line-up.
                 let mut tx = self.db.begin().await?;
+                // Before the job is written: the failure's articles, in their order.
+                store::lock_job_articles(&mut tx, id).await?;
                 store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
                 store::set_send_outcome_unknown(&mut *tx, id, true).await?;
                 let event_id = Uuid::now_v7().to_string();
@@ -1474,6 +1479,8 @@ impl Articles {
                 // no article before) recorded this line-up as published, the changed
                 // message's check skipped, and the failure after it was ignored.
                 let mut tx = self.db.begin().await?;
+                // Before the job is written: the failure's articles, in their order.
+                store::lock_job_articles(&mut tx, id).await?;
                 if let Some(msg_id) = &msg_id {
                     store::set_job(&mut *tx, id, None, None, Some(msg_id), None).await?;
                     store::await_verdict(&mut *tx, id, msg_id).await?;
@@ -1595,6 +1602,9 @@ impl Articles {
         counted: bool,
     ) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
+        // The headline and its message's articles, in id order, before the headline
+        // is written (`move_members` locks them again).
+        store::lock_job_articles(&mut tx, head.id).await?;
         sqlx::query(
             "UPDATE articles SET scheduled_for = coalesce(scheduled_for, now()),
                 attempts = CASE WHEN $2 THEN attempts ELSE greatest(attempts - 1, 0) END
@@ -1666,6 +1676,7 @@ impl Articles {
             return Ok(());
         }
         let mut tx = self.db.begin().await?;
+        store::lock_job_articles(&mut tx, head.id).await?;
         move_members(
             &mut tx,
             members,
@@ -2306,6 +2317,10 @@ impl Articles {
         event_id: &str,
         by: (&str, &str),
     ) -> Result<(), AppError> {
+        // The headline, its message's articles and those sent with it, in id order
+        // as a ComposeMessage takes them: the headline first, then the rest in
+        // position order, deadlocked with a compose of the same articles.
+        store::lock_job_articles(tx, id).await?;
         let row = store::lock(tx, id).await?.ok_or(AppError::NotFound)?;
         self.finish_message(tx, &row, outcome, event_id, by).await?;
         Ok(())
@@ -3248,7 +3263,10 @@ async fn open_hits(
 }
 
 /// Moves each of `members` (a message's articles other than its headline) that is
-/// in one of `from` to `to`, audited as the message's doing with `comment`.
+/// in one of `from` to `to`, audited as the message's doing with `comment`. The
+/// caller has locked them all in id order first ([`store::lock_job_articles`]):
+/// locked here one by one in position order, they deadlocked with a ComposeMessage
+/// taking the same articles in id order.
 async fn move_members(
     tx: &mut Transaction<'_, Postgres>,
     members: &[ArticleRow],

@@ -277,16 +277,29 @@ pub async fn lock_in_order(
     Ok(())
 }
 
-/// Locks, in id order, every article a verdict on the job of article `head` may
-/// write: `head`, the articles of its message (moved with it) and those handed over
-/// under its send key that have left the message since (noted in their trails).
-/// Taken one by one from `head` on, they deadlocked with a ComposeMessage locking
-/// the same articles in id order (PostgreSQL aborted one: the compose failed, or
-/// the verdict's transaction rolled back and its callback was redelivered).
-async fn lock_job_articles(
+/// Locks, in id order, every article a verdict on the job of article `head` (or a
+/// send of it that fails, retries or takes its message along) may write: `head`,
+/// the articles of its message (moved with it) and those handed over under its send
+/// key that have left the message since (noted in their trails); and before them
+/// `head`'s message row, FOR KEY SHARE. That is the lock the foreign key check of a
+/// second update of an article in one transaction takes on its message: taken then,
+/// after the articles, it waited for a ComposeMessage or DissolveMessage holding the
+/// message row and waiting for those articles. Taken one by one from `head` on, the
+/// articles deadlocked with a ComposeMessage locking the same ones in id order
+/// (PostgreSQL aborted one: the compose failed, the verdict's transaction rolled
+/// back and its callback was redelivered, or a send's failure was not recorded).
+pub async fn lock_job_articles(
     tx: &mut Transaction<'_, Postgres>,
     head: Uuid,
 ) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT m.id FROM messages m, articles a
+          WHERE a.id = $1 AND m.id = a.message_id
+          FOR KEY SHARE OF m",
+    )
+    .bind(head)
+    .fetch_all(&mut **tx)
+    .await?;
     sqlx::query(
         "SELECT a.id FROM articles a, articles h
           WHERE h.id = $1

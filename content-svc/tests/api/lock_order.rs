@@ -1,6 +1,7 @@
-//! Article row locks are taken in one order (by id) by ComposeMessage and by a
-//! verdict on a WeChat job, so a publisher composing a message from articles a
-//! verdict is writing waits for it instead of deadlocking with it (PostgreSQL's
+//! Article row locks are taken in one order (by id) by ComposeMessage, by a
+//! verdict on a WeChat job and by a send that fails (or retries, or takes its
+//! message along), so a publisher composing a message from articles one of those
+//! is writing waits for it instead of deadlocking with it (PostgreSQL's
 //! `deadlock detected` aborted one: the compose answered an internal error).
 //!
 //! The two transactions are made to overlap deterministically: the test holds
@@ -185,4 +186,82 @@ async fn a_verdict_on_a_headline_being_composed_waits_for_the_compose() {
     let headline = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
     let other = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
     compose_during_verdict(&app, headline, other, First::Compose).await;
+}
+
+/// A mass-send headline `headline` in `publishing`, holding message `message` with
+/// `member` (approved) second: a send whose quota is refused (the replica has no
+/// WeChat credentials) fails the headline and applies that failure to its message.
+async fn message_being_sent(db: &PgPool, message: Uuid, headline: Uuid, member: Uuid) {
+    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
+        .bind(message)
+        .execute(db)
+        .await
+        .expect("message arranged");
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body,
+                               cover_media_id, channel, message_id, message_position)
+         SELECT id, 'demo', 'press', 'press:li', state, title, '<p>通知</p>',
+                'MEDIA_COVER', 'mass_send', $3, position
+           FROM (VALUES ($1::uuid, 'publishing', '停水通知', 1::smallint),
+                        ($2::uuid, 'approved', '道路施工公告', 2::smallint))
+                AS a (id, state, title, position)",
+    )
+    .bind(headline)
+    .bind(member)
+    .bind(message)
+    .execute(db)
+    .await
+    .expect("articles arranged");
+}
+
+#[tokio::test]
+async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits_for_the_failure() {
+    let app = spawn_app().await;
+    // The member's id sorts first: the failure, which starts from the headline,
+    // must still lock the member before it.
+    let message = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00ff);
+    let member = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+    let headline = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
+    message_being_sent(&app.db, message, headline, member).await;
+    let mut trail = app.db.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
+        .execute(&mut *trail)
+        .await
+        .expect("trail held");
+
+    let db = app.db.clone();
+    let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
+    until_waiting(&app.db, 1).await;
+    let mut client = app.client.clone();
+    let compose = tokio::spawn(async move {
+        client
+            .compose_message(by(
+                pb::ComposeMessageRequest {
+                    account: "demo".into(),
+                    message_id: String::new(),
+                    article_ids: vec![member.to_string(), headline.to_string()],
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, 2).await;
+    trail.commit().await.expect("trail released");
+
+    let send = send.await.expect("send task");
+    let compose = compose.await.expect("compose task");
+    assert!(send.is_ok(), "the failure is applied: {send:?}");
+    let refused = compose.expect_err("articles of another message");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "refused, not aborted: {refused:?}"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM articles WHERE id = $1")
+        .bind(headline)
+        .fetch_one(&app.db)
+        .await
+        .expect("headline read");
+    assert_eq!(state, "failed");
 }
