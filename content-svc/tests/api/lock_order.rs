@@ -265,3 +265,82 @@ async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits
         .expect("headline read");
     assert_eq!(state, "failed");
 }
+
+#[tokio::test]
+async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_send() {
+    let app = spawn_app().await;
+    // The third article's id sorts before the second's: the send, which moves the
+    // members in position order, must still lock the third first.
+    let message = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00ff);
+    let headline = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003);
+    let second = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
+    let third = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
+        .bind(message)
+        .execute(&app.db)
+        .await
+        .expect("message arranged");
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body,
+                               cover_media_id, channel, message_id, message_position)
+         SELECT id, 'demo', 'press', 'press:li', state, title, '<p>通知</p>',
+                'MEDIA_COVER', 'freepublish', $4, position
+           FROM (VALUES ($1::uuid, 'publishing', '停水通知', 1::smallint),
+                        ($2::uuid, 'approved', '道路施工公告', 2::smallint),
+                        ($3::uuid, 'approved', '停电通知', 3::smallint))
+                AS a (id, state, title, position)",
+    )
+    .bind(headline)
+    .bind(second)
+    .bind(third)
+    .bind(message)
+    .execute(&app.db)
+    .await
+    .expect("articles arranged");
+    let mut trail = app.db.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
+        .execute(&mut *trail)
+        .await
+        .expect("trail held");
+
+    // No WeChat credentials: after taking its members along the send fails, which
+    // is not what this is about; only that neither side is aborted.
+    let db = app.db.clone();
+    let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
+    until_waiting(&app.db, 1).await;
+    let mut client = app.client.clone();
+    let compose = tokio::spawn(async move {
+        client
+            .compose_message(by(
+                pb::ComposeMessageRequest {
+                    account: "demo".into(),
+                    message_id: String::new(),
+                    article_ids: vec![third.to_string(), second.to_string()],
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, 2).await;
+    trail.commit().await.expect("trail released");
+
+    let send = send.await.expect("send task");
+    let compose = compose.await.expect("compose task");
+    assert!(send.is_ok(), "the send ran to its end: {send:?}");
+    let refused = compose.expect_err("articles of another message");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "refused, not aborted: {refused:?}"
+    );
+    let followed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM article_audit
+          WHERE article_id = ANY($1) AND action = 'publish' AND to_state = 'publishing'",
+    )
+    .bind([second, third])
+    .fetch_one(&app.db)
+    .await
+    .expect("trail read");
+    assert_eq!(followed, 2, "both members went along with the headline");
+}
