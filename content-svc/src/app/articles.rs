@@ -478,6 +478,14 @@ impl Articles {
                 messages::lock(&mut tx, message).await?;
                 messages::lock_articles(&mut tx, message).await?;
             }
+        } else {
+            // Its message row first (FOR KEY SHARE), as the foreign key check of the
+            // article's second write below takes it: taken then, with the article
+            // held, a schedule, cancel or publish of a headline deadlocked with a
+            // ComposeMessage or DissolveMessage holding the message and waiting for
+            // the headline. (Taken before the article is found visible: an article the
+            // caller may not see is still NOT_FOUND, its message locked a moment.)
+            messages::share_key_of(&mut tx, id).await?;
         }
         let row = self.lock_visible(&mut tx, who, id).await?;
         review::check_read_version(read_version, row.version)?;
@@ -1789,10 +1797,14 @@ impl Articles {
     /// twice is worse than one article waiting for a person. Each goes through the
     /// failed send's path (state, audit, `failed` event, its message along); a
     /// mass send's quota reservation stays, as WeChat may have counted it. Each row
-    /// is taken by one replica; returns how many were failed.
+    /// is failed by one replica; returns how many were failed.
     pub async fn fail_unknown_sends(&self, after: Duration, limit: i64) -> Result<usize, AppError> {
-        let mut tx = self.db.begin().await?;
-        let stuck = store::lock_stuck(&mut tx, after, limit).await?;
+        // Found without a lock, then each failed in a transaction of its own that
+        // takes its message row and articles in the one order first: a batch held
+        // FOR UPDATE (then written twice, the second write waiting for its message
+        // row) deadlocked with a ComposeMessage or DissolveMessage holding that row
+        // and waiting for the headline.
+        let stuck = store::stuck(&self.db, after, limit).await?;
         let reason = format!(
             "the send's outcome is unknown: no WeChat job was recorded within {}; check \
              the account's WeChat console (mp.weixin.qq.com) for this article before \
@@ -1800,24 +1812,52 @@ impl Articles {
              went out",
             humantime::format_duration(after)
         );
-        for row in &stuck {
-            tracing::warn!(article = %row.id, account = %row.account, since = %row.updated_at, "send outcome unknown; article failed");
-            // A send again needs the publisher's confirmation that nobody got it.
-            store::set_send_outcome_unknown(&mut *tx, row.id, true).await?;
-            self.finish_message(
-                &mut tx,
-                row,
-                Outcome::Failed(reason.clone()),
-                &Uuid::now_v7().to_string(),
-                SCHEDULER,
-            )
-            .await?;
+        let mut failed = 0;
+        let mut outcome = Ok(());
+        for id in stuck {
+            match self.fail_unknown_send(id, after, &reason).await {
+                Ok(true) => failed += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
         }
-        tx.commit().await?;
-        if !stuck.is_empty() {
+        // Those already committed are announced even if a later one failed.
+        if failed > 0 {
             self.signal.notify();
         }
-        Ok(stuck.len())
+        outcome.map(|()| failed)
+    }
+
+    /// Fails article `id` as a send of unknown outcome if, locked, it still is one
+    /// (another replica's sweep, a verdict or a publisher may have settled it since
+    /// it was found); returns whether it did.
+    async fn fail_unknown_send(
+        &self,
+        id: Uuid,
+        after: Duration,
+        reason: &str,
+    ) -> Result<bool, AppError> {
+        let mut tx = self.db.begin().await?;
+        store::lock_job_articles(&mut tx, id).await?;
+        let Some(row) = store::lock_if_stuck(&mut tx, id, after).await? else {
+            return Ok(false);
+        };
+        tracing::warn!(article = %row.id, account = %row.account, since = %row.updated_at, "send outcome unknown; article failed");
+        // A send again needs the publisher's confirmation that nobody got it.
+        store::set_send_outcome_unknown(&mut *tx, row.id, true).await?;
+        self.finish_message(
+            &mut tx,
+            &row,
+            Outcome::Failed(reason.to_owned()),
+            &Uuid::now_v7().to_string(),
+            SCHEDULER,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Each account with an article in `publishing`, and how many seconds its oldest
@@ -2317,9 +2357,10 @@ impl Articles {
         event_id: &str,
         by: (&str, &str),
     ) -> Result<(), AppError> {
-        // The headline, its message's articles and those sent with it, in id order
-        // as a ComposeMessage takes them: the headline first, then the rest in
-        // position order, deadlocked with a compose of the same articles.
+        // The message row first (FOR KEY SHARE), then the headline, its message's
+        // articles and those sent with it in id order, as a ComposeMessage takes
+        // them. Taken the headline first and the rest in position order, they
+        // deadlocked with a compose of the same articles.
         store::lock_job_articles(tx, id).await?;
         let row = store::lock(tx, id).await?.ok_or(AppError::NotFound)?;
         self.finish_message(tx, &row, outcome, event_id, by).await?;

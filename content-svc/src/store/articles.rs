@@ -262,10 +262,11 @@ pub async fn lock(
     .await
 }
 
-/// Locks articles `ids` in id order, the one order every transaction that locks
-/// several articles takes them in (ComposeMessage, a verdict on a job, a return
-/// for revision, RecordPublished), so two such transactions wait for each other
-/// instead of deadlocking.
+/// Locks articles `ids` in id order (ComposeMessage's, after its message row): the
+/// one order every transaction that locks several articles takes them in (a verdict
+/// on a job and a send: [`lock_job_articles`]; DissolveMessage, a return for
+/// revision and RecordPublished: `messages::lock_articles`), so two such
+/// transactions wait for each other instead of deadlocking.
 pub async fn lock_in_order(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[Uuid],
@@ -292,14 +293,7 @@ pub async fn lock_job_articles(
     tx: &mut Transaction<'_, Postgres>,
     head: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT m.id FROM messages m, articles a
-          WHERE a.id = $1 AND m.id = a.message_id
-          FOR KEY SHARE OF m",
-    )
-    .bind(head)
-    .fetch_all(&mut **tx)
-    .await?;
+    super::messages::share_key_of(tx, head).await?;
     sqlx::query(
         "SELECT a.id FROM articles a, articles h
           WHERE h.id = $1
@@ -333,18 +327,20 @@ pub async fn lock_by_job(
     .bind(account)
     .fetch_optional(&mut **tx)
     .await?;
-    if let Some(head) = head {
-        lock_job_articles(tx, head).await?;
-    }
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    lock_job_articles(tx, head).await?;
+    // Still the job's under the lock: a send again may have forgotten it meanwhile.
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM articles
-          WHERE (($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2))
-            AND account = $3
+          WHERE id = $1
+            AND (($2::text IS NOT NULL AND publish_id = $2) OR ($3::text IS NOT NULL AND mass_msg_id = $3))
           FOR UPDATE"
     ))
+    .bind(head)
     .bind(publish_id)
     .bind(mass_msg_id)
-    .bind(account)
     .fetch_optional(&mut **tx)
     .await
 }
@@ -967,28 +963,45 @@ pub async fn writers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, s
         .await
 }
 
-/// Locks (for this transaction) up to `limit` sends whose outcome is unknown: in
-/// `publishing` for more than `older_than` with no WeChat job recorded. `updated_at`
-/// dates the move to publishing: nothing else writes it while no job id is set. A
-/// message's other articles are left to their headline, which carries the job.
-/// Rows another replica holds are skipped (`FOR UPDATE SKIP LOCKED`).
-pub async fn lock_stuck(
-    tx: &mut Transaction<'_, Postgres>,
+/// What makes a send's outcome unknown: in `publishing` for more than `$1` seconds
+/// with no WeChat job recorded. `updated_at` dates the move to publishing: nothing
+/// else writes it while no job id is set. A message's other articles are left to
+/// their headline, which carries the job.
+const STUCK: &str = "state = 'publishing' AND publish_id IS NULL AND mass_msg_id IS NULL
+    AND NOT (message_id IS NOT NULL AND coalesce(message_position, 1) > 1)
+    AND updated_at < now() - make_interval(secs => $1)";
+
+/// Up to `limit` articles whose send's outcome is unknown ([`STUCK`]), longest
+/// stuck first, without locking them: each is locked, and checked again, in a
+/// transaction of its own ([`lock_if_stuck`]).
+pub async fn stuck(
+    db: impl PgExecutor<'_>,
     older_than: std::time::Duration,
     limit: i64,
-) -> Result<Vec<ArticleRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM articles
-          WHERE state = 'publishing' AND publish_id IS NULL AND mass_msg_id IS NULL
-            AND NOT (message_id IS NOT NULL AND coalesce(message_position, 1) > 1)
-            AND updated_at < now() - make_interval(secs => $1)
-          ORDER BY updated_at
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED"
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT id FROM articles WHERE {STUCK} ORDER BY updated_at LIMIT $2"
     ))
     .bind(older_than.as_secs_f64())
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(db)
+    .await
+}
+
+/// Reads and locks article `id` if its send's outcome is still unknown
+/// ([`STUCK`]): another replica's sweep, a verdict or a publisher may have settled
+/// it since [`stuck`] found it.
+pub async fn lock_if_stuck(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    older_than: std::time::Duration,
+) -> Result<Option<ArticleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM articles WHERE {STUCK} AND id = $2 FOR UPDATE"
+    ))
+    .bind(older_than.as_secs_f64())
+    .bind(id)
+    .fetch_optional(&mut **tx)
     .await
 }
 

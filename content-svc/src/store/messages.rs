@@ -24,6 +24,26 @@ pub async fn lock(
         .await
 }
 
+/// Locks the message article `article` is in (none: nothing is locked) FOR KEY
+/// SHARE, before the article itself: the lock the foreign key check of a second
+/// update of the article in one transaction takes on its message. Taken then, with
+/// the article held, it waited for a ComposeMessage or DissolveMessage holding the
+/// message row FOR UPDATE and waiting for the article (PostgreSQL aborted one).
+pub async fn share_key_of(
+    tx: &mut Transaction<'_, Postgres>,
+    article: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT m.id FROM messages m, articles a
+          WHERE a.id = $1 AND m.id = a.message_id
+          FOR KEY SHARE OF m",
+    )
+    .bind(article)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Reads a message.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<MessageRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, account, created_by FROM messages WHERE id = $1")
@@ -105,10 +125,12 @@ pub async fn place(
 }
 
 /// Locks a message's articles, and those handed over with its headline that have
-/// left it since (a RecordPublished notes the send in their trails), in id order:
-/// the order a verdict on the headline's job takes them in (`articles::lock_by_job`)
-/// and ComposeMessage takes its articles in, so two such transactions wait for each
-/// other instead of deadlocking.
+/// left it since (only a verdict that the send went out notes it in their trails; a
+/// RecordPublished's recorded outcome notes nothing on them), in id order: the
+/// articles and the order a verdict on the headline's job locks
+/// (`articles::lock_job_articles`) and ComposeMessage takes its articles in, so two
+/// such transactions wait for each other instead of deadlocking. The caller locks
+/// the message row first (`lock`).
 pub async fn lock_articles(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,

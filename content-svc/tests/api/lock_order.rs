@@ -1,12 +1,15 @@
-//! Article row locks are taken in one order (by id) by ComposeMessage, by a
-//! verdict on a WeChat job and by a send that fails (or retries, or takes its
-//! message along), so a publisher composing a message from articles one of those
-//! is writing waits for it instead of deadlocking with it (PostgreSQL's
-//! `deadlock detected` aborted one: the compose answered an internal error).
+//! Article row locks are taken in one order (the message row first, then the
+//! articles by id) by ComposeMessage, DissolveMessage, a verdict on a WeChat job,
+//! a send that fails (or retries, or takes its message along), the stuck-send sweep
+//! and a schedule, cancel or publish of a message's headline, so two of these wait
+//! for each other instead of deadlocking (PostgreSQL's `deadlock detected` aborted
+//! one: the compose answered an internal error).
 //!
-//! The two transactions are made to overlap deterministically: the test holds
-//! `article_audit` in SHARE mode, which stops both at their first trail row (each
-//! writes one after locking its first articles), and lets them go once both wait.
+//! The two transactions are made to overlap deterministically: the test holds a
+//! lock that stops the first (`article_audit` in SHARE mode, which stops each at its
+//! first trail row, written after it locked its first articles; or a member's row,
+//! which stops a compose or dissolve holding its message), waits until the second
+//! waits too, and lets them go.
 
 use std::time::Duration;
 
@@ -15,11 +18,12 @@ use content_svc::app::articles::{Articles, Job, Outcome};
 use content_svc::app::lexicon::Lexicon;
 use content_svc::app::publishing::Publisher;
 use platform::outbox::OutboxSignal;
+use platform::testing::TestNats;
 use proto::content::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{PUBLISHER_KEY, TestApp, by, spawn_app};
+use crate::helpers::{PUBLISHER_KEY, TestApp, by, spawn_app, spawn_app_with};
 
 const JOB: &str = "1000000001";
 
@@ -62,23 +66,40 @@ fn verdicts(db: &PgPool) -> Articles {
     )
 }
 
-/// How many of the database's sessions wait for a lock.
-async fn lock_waiters(db: &PgPool) -> i64 {
+/// The backend pid of the session holding the test's lock, for [`until_waiting`].
+async fn pid(holder: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(holder)
+        .await
+        .expect("pid read")
+}
+
+/// How many sessions wait for a lock session `holder` holds, or for one held by a
+/// session waiting for it (a transaction stopped by the test's lock holds up the
+/// next one at the rows it took): none of the service's own background work, which
+/// waits for neither, is counted.
+async fn lock_waiters(db: &PgPool, holder: i32) -> i64 {
     sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        "WITH RECURSIVE held (pid) AS (
+             SELECT pid FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))
+             UNION
+             SELECT a.pid FROM pg_stat_activity a, held
+              WHERE held.pid = ANY (pg_blocking_pids(a.pid))
+         )
+         SELECT count(*) FROM held",
     )
+    .bind(holder)
     .fetch_one(db)
     .await
     .expect("pg_stat_activity read")
 }
 
-async fn until_waiting(db: &PgPool, waiters: i64) {
+async fn until_waiting(db: &PgPool, holder: i32, waiters: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while lock_waiters(db).await < waiters {
+    while lock_waiters(db, holder).await < waiters {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{waiters} sessions never waited for a lock"
+            "{waiters} sessions never waited for the held lock"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -93,6 +114,7 @@ async fn compose_during_verdict(app: &TestApp, headline: Uuid, other: Uuid, firs
         .execute(&mut *trail)
         .await
         .expect("trail held");
+    let holder = pid(&mut trail).await;
 
     let db = app.db.clone();
     let verdict = async move {
@@ -133,16 +155,16 @@ async fn compose_during_verdict(app: &TestApp, headline: Uuid, other: Uuid, firs
     let (verdict, compose) = match first {
         First::Verdict => {
             let verdict = tokio::spawn(verdict);
-            until_waiting(&app.db, 1).await;
+            until_waiting(&app.db, holder, 1).await;
             let compose = tokio::spawn(compose);
-            until_waiting(&app.db, 2).await;
+            until_waiting(&app.db, holder, 2).await;
             (verdict, compose)
         }
         First::Compose => {
             let compose = tokio::spawn(compose);
-            until_waiting(&app.db, 1).await;
+            until_waiting(&app.db, holder, 1).await;
             let verdict = tokio::spawn(verdict);
-            until_waiting(&app.db, 2).await;
+            until_waiting(&app.db, holder, 2).await;
             (verdict, compose)
         }
     };
@@ -228,10 +250,11 @@ async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits
         .execute(&mut *trail)
         .await
         .expect("trail held");
+    let holder = pid(&mut trail).await;
 
     let db = app.db.clone();
     let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
-    until_waiting(&app.db, 1).await;
+    until_waiting(&app.db, holder, 1).await;
     let mut client = app.client.clone();
     let compose = tokio::spawn(async move {
         client
@@ -246,7 +269,7 @@ async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits
             ))
             .await
     });
-    until_waiting(&app.db, 2).await;
+    until_waiting(&app.db, holder, 2).await;
     trail.commit().await.expect("trail released");
 
     let send = send.await.expect("send task");
@@ -302,12 +325,13 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
         .execute(&mut *trail)
         .await
         .expect("trail held");
+    let holder = pid(&mut trail).await;
 
     // No WeChat credentials: after taking its members along the send fails, which
     // is not what this is about; only that neither side is aborted.
     let db = app.db.clone();
     let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
-    until_waiting(&app.db, 1).await;
+    until_waiting(&app.db, holder, 1).await;
     let mut client = app.client.clone();
     let compose = tokio::spawn(async move {
         client
@@ -322,7 +346,7 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
             ))
             .await
     });
-    until_waiting(&app.db, 2).await;
+    until_waiting(&app.db, holder, 2).await;
     trail.commit().await.expect("trail released");
 
     let send = send.await.expect("send task");
@@ -343,4 +367,212 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
     .await
     .expect("trail read");
     assert_eq!(followed, 2, "both members went along with the headline");
+}
+
+/// Message `message` of free publications: `headline` (in `state`) first and
+/// approved `member` second, arranged with SQL.
+async fn message_of(db: &PgPool, message: Uuid, headline: Uuid, member: Uuid, state: &str) {
+    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
+        .bind(message)
+        .execute(db)
+        .await
+        .expect("message arranged");
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body,
+                               cover_media_id, channel, message_id, message_position)
+         SELECT id, 'demo', 'press', 'press:li', state, title, '<p>通知</p>',
+                'MEDIA_COVER', 'freepublish', $3, position
+           FROM (VALUES ($1::uuid, $4::text, '停水通知', 1::smallint),
+                        ($2::uuid, 'approved', '道路施工公告', 2::smallint))
+                AS a (id, state, title, position)",
+    )
+    .bind(headline)
+    .bind(member)
+    .bind(message)
+    .bind(state)
+    .execute(db)
+    .await
+    .expect("articles arranged");
+}
+
+/// Holds article `id`'s row (FOR UPDATE) in a transaction of the test's own: a
+/// ComposeMessage or DissolveMessage of its message then holds the message row and
+/// waits. Returns the transaction and its session's pid.
+async fn hold_row(db: &PgPool, id: Uuid) -> (sqlx::Transaction<'static, sqlx::Postgres>, i32) {
+    let mut holder = db.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM articles WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *holder)
+        .await
+        .expect("row held");
+    let pid = pid(&mut holder).await;
+    (holder, pid)
+}
+
+async fn state_of(db: &PgPool, id: Uuid) -> String {
+    sqlx::query_scalar("SELECT state FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .expect("article read")
+}
+
+// The member's id sorts before the headline's in the tests below: a compose or
+// dissolve of the message holds the message row and the member and then waits for
+// the headline, which the other transaction must not hold while it waits for the
+// message row (the key check of its second write of the headline takes it).
+const MESSAGE: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00ff);
+const MEMBER: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+const HEADLINE: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
+
+#[tokio::test]
+async fn a_stuck_headline_swept_while_its_message_is_dissolved_waits_for_the_dissolve() {
+    // The service's own sweep leaves it alone: only the test's sweep below fails it.
+    let app = spawn_app_with(TestNats::new(), &[("PUBLISHING_STUCK_AFTER", "1000h")]).await;
+    // Cut off mid-send an hour ago: in publishing, no job recorded.
+    message_of(&app.db, MESSAGE, HEADLINE, MEMBER, "publishing").await;
+    sqlx::query("UPDATE articles SET updated_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(HEADLINE)
+        .execute(&app.db)
+        .await
+        .expect("arranged");
+    let (holder, holder_pid) = hold_row(&app.db, MEMBER).await;
+
+    let mut client = app.client.clone();
+    let dissolve = tokio::spawn(async move {
+        client
+            .dissolve_message(by(
+                pb::MessageRef {
+                    id: MESSAGE.to_string(),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, holder_pid, 1).await;
+    let db = app.db.clone();
+    let sweep = tokio::spawn(async move {
+        verdicts(&db)
+            .fail_unknown_sends(Duration::from_secs(60), 10)
+            .await
+    });
+    until_waiting(&app.db, holder_pid, 2).await;
+    holder.commit().await.expect("row released");
+
+    let sweep = sweep.await.expect("sweep task");
+    let dissolve = dissolve.await.expect("dissolve task");
+    assert!(
+        matches!(sweep, Ok(1)),
+        "the stuck headline is failed: {sweep:?}"
+    );
+    let refused = dissolve.expect_err("a message whose headline is publishing");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "refused, not aborted: {refused:?}"
+    );
+    assert_eq!(state_of(&app.db, HEADLINE).await, "failed");
+}
+
+#[tokio::test]
+async fn a_headline_scheduled_while_its_message_is_dissolved_waits_for_the_dissolve() {
+    let app = spawn_app().await;
+    message_of(&app.db, MESSAGE, HEADLINE, MEMBER, "approved").await;
+    let (holder, holder_pid) = hold_row(&app.db, MEMBER).await;
+
+    let mut client = app.client.clone();
+    let dissolve = tokio::spawn(async move {
+        client
+            .dissolve_message(by(
+                pb::MessageRef {
+                    id: MESSAGE.to_string(),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, holder_pid, 1).await;
+    let mut client = app.client.clone();
+    let schedule = tokio::spawn(async move {
+        client
+            .schedule_article(by(
+                pb::ScheduleArticleRequest {
+                    id: HEADLINE.to_string(),
+                    at: Some(prost_types::Timestamp {
+                        seconds: (Utc::now() + chrono::Duration::hours(1)).timestamp(),
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, holder_pid, 2).await;
+    holder.commit().await.expect("row released");
+
+    let schedule = schedule.await.expect("schedule task");
+    let dissolve = dissolve.await.expect("dissolve task");
+    let dissolved = dissolve.expect("the message is dissolved, not aborted");
+    assert_eq!(dissolved.into_inner().articles, 2);
+    // Scheduled after the dissolve, as an article on its own.
+    schedule.expect("scheduled, not aborted");
+    assert_eq!(state_of(&app.db, HEADLINE).await, "scheduled");
+}
+
+#[tokio::test]
+async fn a_headline_schedule_cancelled_while_its_message_is_recomposed_waits_for_the_compose() {
+    let app = spawn_app().await;
+    message_of(&app.db, MESSAGE, HEADLINE, MEMBER, "scheduled").await;
+    sqlx::query("UPDATE articles SET scheduled_for = now() + interval '1 hour' WHERE id = $1")
+        .bind(HEADLINE)
+        .execute(&app.db)
+        .await
+        .expect("arranged");
+    let (holder, holder_pid) = hold_row(&app.db, MEMBER).await;
+
+    let mut client = app.client.clone();
+    let compose = tokio::spawn(async move {
+        client
+            .compose_message(by(
+                pb::ComposeMessageRequest {
+                    account: "demo".into(),
+                    message_id: MESSAGE.to_string(),
+                    article_ids: vec![MEMBER.to_string(), HEADLINE.to_string()],
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, holder_pid, 1).await;
+    let mut client = app.client.clone();
+    let cancel = tokio::spawn(async move {
+        client
+            .cancel_schedule(by(
+                pb::ArticleRef {
+                    id: HEADLINE.to_string(),
+                    comment: String::new(),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    until_waiting(&app.db, holder_pid, 2).await;
+    holder.commit().await.expect("row released");
+
+    let cancel = cancel.await.expect("cancel task");
+    let compose = compose.await.expect("compose task");
+    let refused = compose.expect_err("a message whose headline is scheduled");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "refused, not aborted: {refused:?}"
+    );
+    cancel.expect("cancelled, not aborted");
+    assert_eq!(state_of(&app.db, HEADLINE).await, "approved");
 }
