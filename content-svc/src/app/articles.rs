@@ -479,9 +479,9 @@ impl Articles {
                 messages::lock_articles(&mut tx, message).await?;
             }
         } else {
-            // Its message row first (FOR KEY SHARE), as the foreign key check of the
-            // article's second write below takes it: taken then, with the article
-            // held, a schedule, cancel or publish of a headline deadlocked with a
+            // Its message row first (FOR KEY SHARE; every action but a return), as the
+            // foreign key check of the article's second write below takes it: taken
+            // then, with the article held, a schedule, cancel or publish of a headline deadlocked with a
             // ComposeMessage or DissolveMessage holding the message and waiting for
             // the headline. (Taken before the article is found visible: an article the
             // caller may not see is still NOT_FOUND, its message locked a moment.)
@@ -1818,13 +1818,17 @@ impl Articles {
             match self.fail_unknown_send(id, after, &reason).await {
                 Ok(true) => failed += 1,
                 Ok(false) => {}
+                // The rest are still failed: the oldest first, one that keeps
+                // failing would otherwise hold back every other every round.
                 Err(error) => {
-                    outcome = Err(error);
-                    break;
+                    tracing::warn!(article = %id, %error, "a send of unknown outcome could not be failed");
+                    if outcome.is_ok() {
+                        outcome = Err(error);
+                    }
                 }
             }
         }
-        // Those already committed are announced even if a later one failed.
+        // Those committed are announced even if another one failed.
         if failed > 0 {
             self.signal.notify();
         }
