@@ -575,7 +575,7 @@ impl<H: EventHandler> Runner<H> {
             Err(HandleError::NotYet(reason)) if waits(&spec, event, Utc::now()) => {
                 tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
                 self.waited.record_wait(sequence, spec.patience() * 2);
-                let delay = wait_delay(age(event, Utc::now()));
+                let delay = wait_delay(age(event, Utc::now()), event.delivered);
                 let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 "waiting"
             }
@@ -713,9 +713,14 @@ const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
 /// a quarter later than the other event's own delay, and a long wait (a stopped
 /// consumer) costs a few deliveries per doubling of its age up to a minute, then one
 /// every 15 s (about 69 over the patience), rather than one every second;
-/// [`MAX_WAIT_DELAY`] without a stored time.
-fn wait_delay(age: Option<Duration>) -> Duration {
+/// [`MAX_WAIT_DELAY`] without a stored time. Its age is taken as at least
+/// [`MIN_WAIT_DELAY`] per delivery before this one (`delivered`): with the server's
+/// clock ahead of this one a message looks no age at all, and would otherwise be
+/// delivered every half second for as long as the skew lasts.
+fn wait_delay(age: Option<Duration>, delivered: i64) -> Duration {
     age.map_or(MAX_WAIT_DELAY, |age| {
+        let earlier = delivered.saturating_sub(1).clamp(0, 10_000) as u32;
+        let age = age.max(MIN_WAIT_DELAY * earlier);
         (age / 4).clamp(MIN_WAIT_DELAY, MAX_WAIT_DELAY)
     })
 }
@@ -802,13 +807,29 @@ mod tests {
 
     #[test]
     fn a_waiting_message_is_delivered_again_after_a_quarter_of_its_age() {
-        let delay = |seconds: u64| wait_delay(Some(Duration::from_secs(seconds))).as_millis();
+        let delay = |seconds: u64| wait_delay(Some(Duration::from_secs(seconds)), 1).as_millis();
         assert_eq!(delay(0), 500);
         assert_eq!(delay(8), 2_000);
         assert_eq!(delay(30), 7_500);
         assert_eq!(delay(60), 15_000);
         assert_eq!(delay(14 * 60), 15_000);
-        assert_eq!(wait_delay(None), MAX_WAIT_DELAY);
+        assert_eq!(wait_delay(None, 1), MAX_WAIT_DELAY);
+    }
+
+    #[test]
+    fn a_message_that_looks_no_age_is_delivered_less_often_the_more_it_was() {
+        // The server's clock ahead of the service's: the stored time is "now" or later.
+        let delay = |delivered: i64| wait_delay(Some(Duration::ZERO), delivered).as_millis();
+        assert_eq!(delay(1), 500);
+        assert_eq!(delay(5), 500, "2 s of deliveries at least");
+        assert_eq!(delay(17), 2_000, "8 s at least");
+        assert_eq!(delay(200), 15_000);
+        assert_eq!(delay(i64::MAX), 15_000);
+        // An age the clocks agree on is not shortened by a count.
+        assert_eq!(
+            wait_delay(Some(Duration::from_secs(40)), 2).as_millis(),
+            10_000
+        );
     }
 
     #[test]
