@@ -452,6 +452,45 @@ impl Articles {
         .await?)
     }
 
+    /// Opens `act`'s transaction and locks article `id` (NOT_FOUND unless `who` may
+    /// see it) after its message, in the lock order every multi-article transaction
+    /// takes. A return may take the article out of its message and close the others
+    /// up: the message FOR UPDATE, then its articles in id order. Any other action
+    /// takes the message FOR KEY SHARE, as the foreign key check of the article's
+    /// second write would: taken then, with the article held, a schedule, cancel or
+    /// publish of a headline deadlocked with a ComposeMessage or DissolveMessage
+    /// holding the message and waiting for the headline. (Taken before the article is
+    /// found visible: an article the caller may not see is still NOT_FOUND, its
+    /// message locked a moment.) The message is read before the article is locked: if
+    /// a compose or dissolve moved the article meanwhile, it starts again, so the
+    /// message held is the article's.
+    async fn lock_for_action(
+        &self,
+        who: &Who,
+        id: Uuid,
+        action: &Action,
+    ) -> Result<(Transaction<'static, Postgres>, ArticleRow), AppError> {
+        const TRIES: usize = 3;
+        for attempt in 1.. {
+            let mut tx = self.db.begin().await?;
+            let message = if *action == Action::Return {
+                let message = store::get(&mut *tx, id).await?.and_then(|r| r.message_id);
+                if let Some(message) = message {
+                    messages::lock(&mut tx, message).await?;
+                    messages::lock_articles(&mut tx, message).await?;
+                }
+                message
+            } else {
+                messages::share_key_of(&mut tx, id).await?
+            };
+            let row = self.lock_visible(&mut tx, who, id).await?;
+            if row.message_id == message || attempt == TRIES {
+                return Ok((tx, row));
+            }
+        }
+        unreachable!("the last try returns")
+    }
+
     /// Submits, withdraws, approves or rejects, schedules or cancels, or publishes
     /// now. `overrides` (hit key, reason) are recorded first (reviewers and
     /// publishers only); `send` has the time to schedule for and the publisher's
@@ -469,25 +508,7 @@ impl Articles {
         read_version: Option<i32>,
     ) -> Result<ArticleView, AppError> {
         let at = send.at;
-        let mut tx = self.db.begin().await?;
-        if action == Action::Return {
-            // A return may take the article out of its message and close the others
-            // up: the message and then its articles, in id order, are locked first,
-            // as ComposeMessage, a send and a verdict on one take them.
-            if let Some(message) = store::get(&self.db, id).await?.and_then(|r| r.message_id) {
-                messages::lock(&mut tx, message).await?;
-                messages::lock_articles(&mut tx, message).await?;
-            }
-        } else {
-            // Its message row first (FOR KEY SHARE; every action but a return), as the
-            // foreign key check of the article's second write below takes it: taken
-            // then, with the article held, a schedule, cancel or publish of a headline deadlocked with a
-            // ComposeMessage or DissolveMessage holding the message and waiting for
-            // the headline. (Taken before the article is found visible: an article the
-            // caller may not see is still NOT_FOUND, its message locked a moment.)
-            messages::share_key_of(&mut tx, id).await?;
-        }
-        let row = self.lock_visible(&mut tx, who, id).await?;
+        let (mut tx, row) = self.lock_for_action(who, id, &action).await?;
         review::check_read_version(read_version, row.version)?;
         if action == Action::Submit {
             own_department(who, &row, "submits")?;

@@ -29,19 +29,20 @@ pub async fn lock(
 /// update of the article in one transaction takes on its message. Taken then, with
 /// the article held, it waited for a ComposeMessage or DissolveMessage holding the
 /// message row FOR UPDATE and waiting for the article (PostgreSQL aborted one).
+/// Returns the message locked: the caller checks it is still the article's once the
+/// article is locked (a compose may have moved it in between).
 pub async fn share_key_of(
     tx: &mut Transaction<'_, Postgres>,
     article: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
         "SELECT m.id FROM messages m, articles a
           WHERE a.id = $1 AND m.id = a.message_id
           FOR KEY SHARE OF m",
     )
     .bind(article)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(())
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// Reads a message.
