@@ -105,6 +105,68 @@ async fn until_waiting(db: &PgPool, holder: i32, waiters: i64) {
     }
 }
 
+type Answer<T> = tokio::task::JoinHandle<Result<tonic::Response<T>, tonic::Status>>;
+
+/// Composes `ids` (into message `into`, or a new one) as a publisher, in a task.
+fn compose(app: &TestApp, into: Option<Uuid>, ids: [Uuid; 2]) -> Answer<pb::ArticleMessage> {
+    let mut client = app.client.clone();
+    tokio::spawn(async move {
+        client
+            .compose_message(by(
+                pb::ComposeMessageRequest {
+                    account: "demo".into(),
+                    message_id: into.map(|id| id.to_string()).unwrap_or_default(),
+                    article_ids: ids.iter().map(Uuid::to_string).collect(),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    })
+}
+
+/// Dissolves message `message` as a publisher, in a task.
+fn dissolve(app: &TestApp, message: Uuid) -> Answer<pb::DissolveMessageResponse> {
+    let mut client = app.client.clone();
+    tokio::spawn(async move {
+        client
+            .dissolve_message(by(
+                pb::MessageRef {
+                    id: message.to_string(),
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    })
+}
+
+/// Message `message` of `channel` articles `articles` (id, state), in that order,
+/// arranged with SQL.
+async fn message_of(db: &PgPool, message: Uuid, channel: &str, articles: &[(Uuid, &str)]) {
+    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
+        .bind(message)
+        .execute(db)
+        .await
+        .expect("message arranged");
+    for (position, (id, state)) in (1i16..).zip(articles) {
+        sqlx::query(
+            "INSERT INTO articles (id, account, department, author_id, state, title, body,
+                                   cover_media_id, channel, message_id, message_position)
+             VALUES ($1, 'demo', 'press', 'press:li', $2, '通知', '<p>通知</p>',
+                     'MEDIA_COVER', $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(channel)
+        .bind(message)
+        .bind(position)
+        .execute(db)
+        .await
+        .expect("article arranged");
+    }
+}
+
 /// Composes [other, headline] while WeChat's verdict on `headline`'s job is applied,
 /// `first` reaching the held trail first; both must succeed.
 async fn compose_during_verdict(app: &TestApp, headline: Uuid, other: Uuid, first: First) {
@@ -138,30 +200,16 @@ async fn compose_during_verdict(app: &TestApp, headline: Uuid, other: Uuid, firs
         tx.commit().await?;
         anyhow::Ok(applied)
     };
-    let mut client = app.client.clone();
-    let compose = async move {
-        client
-            .compose_message(by(
-                pb::ComposeMessageRequest {
-                    account: "demo".into(),
-                    message_id: String::new(),
-                    article_ids: vec![other.to_string(), headline.to_string()],
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    };
     let (verdict, compose) = match first {
         First::Verdict => {
             let verdict = tokio::spawn(verdict);
             until_waiting(&app.db, holder, 1).await;
-            let compose = tokio::spawn(compose);
+            let compose = compose(app, None, [other, headline]);
             until_waiting(&app.db, holder, 2).await;
             (verdict, compose)
         }
         First::Compose => {
-            let compose = tokio::spawn(compose);
+            let compose = compose(app, None, [other, headline]);
             until_waiting(&app.db, holder, 1).await;
             let verdict = tokio::spawn(verdict);
             until_waiting(&app.db, holder, 2).await;
@@ -210,32 +258,6 @@ async fn a_verdict_on_a_headline_being_composed_waits_for_the_compose() {
     compose_during_verdict(&app, headline, other, First::Compose).await;
 }
 
-/// A mass-send headline `headline` in `publishing`, holding message `message` with
-/// `member` (approved) second: a send whose quota is refused (the replica has no
-/// WeChat credentials) fails the headline and applies that failure to its message.
-async fn message_being_sent(db: &PgPool, message: Uuid, headline: Uuid, member: Uuid) {
-    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
-        .bind(message)
-        .execute(db)
-        .await
-        .expect("message arranged");
-    sqlx::query(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body,
-                               cover_media_id, channel, message_id, message_position)
-         SELECT id, 'demo', 'press', 'press:li', state, title, '<p>通知</p>',
-                'MEDIA_COVER', 'mass_send', $3, position
-           FROM (VALUES ($1::uuid, 'publishing', '停水通知', 1::smallint),
-                        ($2::uuid, 'approved', '道路施工公告', 2::smallint))
-                AS a (id, state, title, position)",
-    )
-    .bind(headline)
-    .bind(member)
-    .bind(message)
-    .execute(db)
-    .await
-    .expect("articles arranged");
-}
-
 #[tokio::test]
 async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits_for_the_failure() {
     let app = spawn_app().await;
@@ -244,7 +266,13 @@ async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits
     let message = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00ff);
     let member = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
     let headline = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
-    message_being_sent(&app.db, message, headline, member).await;
+    message_of(
+        &app.db,
+        message,
+        "mass_send",
+        &[(headline, "publishing"), (member, "approved")],
+    )
+    .await;
     let mut trail = app.db.begin().await.expect("begin");
     sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
         .execute(&mut *trail)
@@ -255,20 +283,7 @@ async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits
     let db = app.db.clone();
     let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
     until_waiting(&app.db, holder, 1).await;
-    let mut client = app.client.clone();
-    let compose = tokio::spawn(async move {
-        client
-            .compose_message(by(
-                pb::ComposeMessageRequest {
-                    account: "demo".into(),
-                    message_id: String::new(),
-                    article_ids: vec![member.to_string(), headline.to_string()],
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    let compose = compose(&app, None, [member, headline]);
     until_waiting(&app.db, holder, 2).await;
     trail.commit().await.expect("trail released");
 
@@ -298,28 +313,17 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
     let headline = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003);
     let second = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
     let third = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
-    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
-        .bind(message)
-        .execute(&app.db)
-        .await
-        .expect("message arranged");
-    sqlx::query(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body,
-                               cover_media_id, channel, message_id, message_position)
-         SELECT id, 'demo', 'press', 'press:li', state, title, '<p>通知</p>',
-                'MEDIA_COVER', 'freepublish', $4, position
-           FROM (VALUES ($1::uuid, 'publishing', '停水通知', 1::smallint),
-                        ($2::uuid, 'approved', '道路施工公告', 2::smallint),
-                        ($3::uuid, 'approved', '停电通知', 3::smallint))
-                AS a (id, state, title, position)",
+    message_of(
+        &app.db,
+        message,
+        "freepublish",
+        &[
+            (headline, "publishing"),
+            (second, "approved"),
+            (third, "approved"),
+        ],
     )
-    .bind(headline)
-    .bind(second)
-    .bind(third)
-    .bind(message)
-    .execute(&app.db)
-    .await
-    .expect("articles arranged");
+    .await;
     let mut trail = app.db.begin().await.expect("begin");
     sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
         .execute(&mut *trail)
@@ -332,20 +336,7 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
     let db = app.db.clone();
     let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
     until_waiting(&app.db, holder, 1).await;
-    let mut client = app.client.clone();
-    let compose = tokio::spawn(async move {
-        client
-            .compose_message(by(
-                pb::ComposeMessageRequest {
-                    account: "demo".into(),
-                    message_id: String::new(),
-                    article_ids: vec![third.to_string(), second.to_string()],
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    let compose = compose(&app, None, [third, second]);
     until_waiting(&app.db, holder, 2).await;
     trail.commit().await.expect("trail released");
 
@@ -367,32 +358,6 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
     .await
     .expect("trail read");
     assert_eq!(followed, 2, "both members went along with the headline");
-}
-
-/// Message `message` of free publications: `headline` (in `state`) first and
-/// approved `member` second, arranged with SQL.
-async fn message_of(db: &PgPool, message: Uuid, headline: Uuid, member: Uuid, state: &str) {
-    sqlx::query("INSERT INTO messages (id, account, created_by) VALUES ($1, 'demo', 'media:chen')")
-        .bind(message)
-        .execute(db)
-        .await
-        .expect("message arranged");
-    sqlx::query(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body,
-                               cover_media_id, channel, message_id, message_position)
-         SELECT id, 'demo', 'press', 'press:li', state, title, '<p>通知</p>',
-                'MEDIA_COVER', 'freepublish', $3, position
-           FROM (VALUES ($1::uuid, $4::text, '停水通知', 1::smallint),
-                        ($2::uuid, 'approved', '道路施工公告', 2::smallint))
-                AS a (id, state, title, position)",
-    )
-    .bind(headline)
-    .bind(member)
-    .bind(message)
-    .bind(state)
-    .execute(db)
-    .await
-    .expect("articles arranged");
 }
 
 /// Holds article `id`'s row (FOR UPDATE) in a transaction of the test's own: a
@@ -430,7 +395,13 @@ async fn a_stuck_headline_swept_while_its_message_is_dissolved_waits_for_the_dis
     // The service's own sweep leaves it alone: only the test's sweep below fails it.
     let app = spawn_app_with(TestNats::new(), &[("PUBLISHING_STUCK_AFTER", "1000h")]).await;
     // Cut off mid-send an hour ago: in publishing, no job recorded.
-    message_of(&app.db, MESSAGE, HEADLINE, MEMBER, "publishing").await;
+    message_of(
+        &app.db,
+        MESSAGE,
+        "freepublish",
+        &[(HEADLINE, "publishing"), (MEMBER, "approved")],
+    )
+    .await;
     sqlx::query("UPDATE articles SET updated_at = now() - interval '1 hour' WHERE id = $1")
         .bind(HEADLINE)
         .execute(&app.db)
@@ -438,18 +409,7 @@ async fn a_stuck_headline_swept_while_its_message_is_dissolved_waits_for_the_dis
         .expect("arranged");
     let (holder, holder_pid) = hold_row(&app.db, MEMBER).await;
 
-    let mut client = app.client.clone();
-    let dissolve = tokio::spawn(async move {
-        client
-            .dissolve_message(by(
-                pb::MessageRef {
-                    id: MESSAGE.to_string(),
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    let dissolve = dissolve(&app, MESSAGE);
     until_waiting(&app.db, holder_pid, 1).await;
     let db = app.db.clone();
     let sweep = tokio::spawn(async move {
@@ -478,21 +438,16 @@ async fn a_stuck_headline_swept_while_its_message_is_dissolved_waits_for_the_dis
 #[tokio::test]
 async fn a_headline_scheduled_while_its_message_is_dissolved_waits_for_the_dissolve() {
     let app = spawn_app().await;
-    message_of(&app.db, MESSAGE, HEADLINE, MEMBER, "approved").await;
+    message_of(
+        &app.db,
+        MESSAGE,
+        "freepublish",
+        &[(HEADLINE, "approved"), (MEMBER, "approved")],
+    )
+    .await;
     let (holder, holder_pid) = hold_row(&app.db, MEMBER).await;
 
-    let mut client = app.client.clone();
-    let dissolve = tokio::spawn(async move {
-        client
-            .dissolve_message(by(
-                pb::MessageRef {
-                    id: MESSAGE.to_string(),
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    let dissolve = dissolve(&app, MESSAGE);
     until_waiting(&app.db, holder_pid, 1).await;
     let mut client = app.client.clone();
     let schedule = tokio::spawn(async move {
@@ -526,7 +481,13 @@ async fn a_headline_scheduled_while_its_message_is_dissolved_waits_for_the_disso
 #[tokio::test]
 async fn a_headline_schedule_cancelled_while_its_message_is_recomposed_waits_for_the_compose() {
     let app = spawn_app().await;
-    message_of(&app.db, MESSAGE, HEADLINE, MEMBER, "scheduled").await;
+    message_of(
+        &app.db,
+        MESSAGE,
+        "freepublish",
+        &[(HEADLINE, "scheduled"), (MEMBER, "approved")],
+    )
+    .await;
     sqlx::query("UPDATE articles SET scheduled_for = now() + interval '1 hour' WHERE id = $1")
         .bind(HEADLINE)
         .execute(&app.db)
@@ -534,20 +495,7 @@ async fn a_headline_schedule_cancelled_while_its_message_is_recomposed_waits_for
         .expect("arranged");
     let (holder, holder_pid) = hold_row(&app.db, MEMBER).await;
 
-    let mut client = app.client.clone();
-    let compose = tokio::spawn(async move {
-        client
-            .compose_message(by(
-                pb::ComposeMessageRequest {
-                    account: "demo".into(),
-                    message_id: MESSAGE.to_string(),
-                    article_ids: vec![MEMBER.to_string(), HEADLINE.to_string()],
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    let compose = compose(&app, Some(MESSAGE), [MEMBER, HEADLINE]);
     until_waiting(&app.db, holder_pid, 1).await;
     let mut client = app.client.clone();
     let cancel = tokio::spawn(async move {
