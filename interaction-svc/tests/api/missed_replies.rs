@@ -110,6 +110,97 @@ fn sent_to(mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
         .collect()
 }
 
+/// The customer-service messages sent to `openid`, once there are any: waits up to
+/// [`MISSED_REPLY_WAIT`], then fails saying where the reply stopped (its decided
+/// reply's row, the events applied, every call the mock took for the citizen, and
+/// both consumers' state), which a bare timeout does not (CI failed once on it).
+async fn wait_for_sent(app: &TestApp, mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
+    let deadline = tokio::time::Instant::now() + MISSED_REPLY_WAIT;
+    loop {
+        let sent = sent_to(mock, openid);
+        if !sent.is_empty() {
+            return sent;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "no customer-service message within {MISSED_REPLY_WAIT:?}; {}",
+                where_it_stopped(app, mock, openid).await
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn where_it_stopped(app: &TestApp, mock: &MockWechat, openid: &str) -> String {
+    let decided: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, delivery FROM decided_replies WHERE openid = $1")
+            .bind(openid)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    // The test's own database: every event applied is this test's.
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE openid = $1")
+        .bind(openid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let calls: Vec<(String, i64)> = mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .into_iter()
+        .filter(|call| {
+            call.body
+                .as_ref()
+                .is_some_and(|body| body["touser"] == openid)
+        })
+        .map(|call| (call.path, call.errcode))
+        .collect();
+    let jetstream = async_nats::jetstream::new(app.nats().await);
+    let mut consumers = Vec::new();
+    for (stream, durable) in [
+        (
+            platform::nats::WECHAT_MISSED_REPLIES.name,
+            interaction_svc::events::missed::CONSUMER.durable,
+        ),
+        (
+            platform::nats::WECHAT_INBOUND.name,
+            interaction_svc::events::inbound::CONSUMER.durable,
+        ),
+    ] {
+        let state = match jetstream.get_stream(app.namespace().name(stream)).await {
+            Ok(stream) => match stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
+                    &app.namespace().name(durable),
+                )
+                .await
+            {
+                Ok(mut consumer) => match consumer.info().await {
+                    Ok(info) => format!(
+                        "pending {}, ack pending {}, redelivered {}, delivered {}",
+                        info.num_pending,
+                        info.num_ack_pending,
+                        info.num_redelivered,
+                        info.delivered.stream_sequence
+                    ),
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => error.to_string(),
+            },
+            Err(error) => error.to_string(),
+        };
+        consumers.push(format!("{durable}: {state}"));
+    }
+    format!(
+        "decided replies (event, delivery): {decided:?}; events applied: {applied}; \
+         tickets: {tickets}; custom sends (path, errcode): {calls:?}; {}",
+        consumers.join("; ")
+    )
+}
+
 /// The callback's event id, as the decided reply is kept under it.
 async fn event_id_of(app: &TestApp, openid: &str) -> String {
     sqlx::query_scalar("SELECT event_id FROM decided_replies WHERE openid = $1")
@@ -128,15 +219,7 @@ async fn a_directory_card_the_gateway_did_not_get_in_time_is_sent_once_as_a_cust
 
     says_and_gets_success(&app, &signer, &wechat, &mut citizen, "公积金怎么提取").await;
 
-    let sent = eventually_within(
-        "the card sent through the customer-service API",
-        MISSED_REPLY_WAIT,
-        || async {
-            let sent = sent_to(&mock, &openid);
-            (!sent.is_empty()).then_some(sent)
-        },
-    )
-    .await;
+    let sent = wait_for_sent(&app, &mock, &openid).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     let body = sent[0].body.as_ref().unwrap();
     assert_eq!(body["msgtype"], "news");
@@ -168,11 +251,7 @@ async fn an_acknowledgement_the_gateway_did_not_get_in_time_reaches_the_citizen_
     )
     .await;
 
-    let sent = eventually_within("the acknowledgement sent", MISSED_REPLY_WAIT, || async {
-        let sent = sent_to(&mock, &openid);
-        (!sent.is_empty()).then_some(sent)
-    })
-    .await;
+    let sent = wait_for_sent(&app, &mock, &openid).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     let body = sent[0].body.as_ref().unwrap();
     assert_eq!(body["msgtype"], "text");
