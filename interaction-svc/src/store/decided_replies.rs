@@ -58,15 +58,29 @@ pub enum Claimed {
 /// Takes callback `event_id`'s decided reply for sending (`decided` → `sending`,
 /// committed before WeChat is called), or says why there is none to send.
 pub async fn claim(db: &PgPool, event_id: &str) -> Result<Claimed, sqlx::Error> {
-    let claimed: Option<(AccountId, OpenId, Vec<u8>)> = sqlx::query_as(
-        "UPDATE decided_replies SET delivery = 'sending', sending_since = now()
-          WHERE event_id = $1 AND delivery = 'decided'
-         RETURNING account, openid, reply",
+    // One statement, so the claim and the checks see one snapshot: as two, a callback
+    // applied between them left a `decided` reply the claim had not seen and the
+    // check then found, taken for one already handled, and never sent.
+    let (account, openid, reply, decided, applied): (
+        Option<AccountId>,
+        Option<OpenId>,
+        Option<Vec<u8>>,
+        bool,
+        bool,
+    ) = sqlx::query_as(
+        "WITH claimed AS (
+             UPDATE decided_replies SET delivery = 'sending', sending_since = now()
+              WHERE event_id = $1 AND delivery = 'decided'
+             RETURNING account, openid, reply)
+         SELECT claimed.account, claimed.openid, claimed.reply,
+                EXISTS (SELECT 1 FROM decided_replies WHERE event_id = $1),
+                EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)
+           FROM (SELECT 1) AS one LEFT JOIN claimed ON true",
     )
     .bind(event_id)
-    .fetch_optional(db)
+    .fetch_one(db)
     .await?;
-    if let Some((account, openid, reply)) = claimed {
+    if let (Some(account), Some(openid), Some(reply)) = (account, openid, reply) {
         return Ok(Claimed::Reply(Decided {
             event_id: event_id.to_owned(),
             account,
@@ -74,13 +88,6 @@ pub async fn claim(db: &PgPool, event_id: &str) -> Result<Claimed, sqlx::Error> 
             reply,
         }));
     }
-    let (decided, applied): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM decided_replies WHERE event_id = $1),
-                EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
-    )
-    .bind(event_id)
-    .fetch_one(db)
-    .await?;
     Ok(match (decided, applied) {
         (true, _) => Claimed::Handled,
         (false, true) => Claimed::NoReply,

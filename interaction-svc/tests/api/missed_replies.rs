@@ -348,3 +348,81 @@ async fn a_marker_whose_callback_is_not_applied_yet_waits_for_it_rather_than_fai
         other => panic!("expected NotYet, got {other:?}"),
     }
 }
+
+/// A marker whose callback is applied while the marker is being claimed sends the
+/// reply (now or at its next delivery), never taking it for one already handled: the
+/// claim and its checks read one snapshot. Made deterministic by holding the
+/// callback's transaction open until the claim has looked, and the claim's check of
+/// `processed_events` until the callback has committed.
+#[tokio::test]
+async fn a_callback_applied_while_its_marker_is_claimed_is_still_sent() {
+    use interaction_svc::delivery::MissedReply;
+    use prost::Message as _;
+    use proto::events::v1::{PassiveReply, TextReply, passive_reply::Body};
+
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let openid = citizen(&mock).openid;
+    let event_id = format!("{ACCOUNT}:{openid}:1001");
+    let reply = PassiveReply {
+        body: Some(Body::Text(TextReply {
+            content: "您的诉求已收到".to_owned(),
+        })),
+    }
+    .encode_to_vec();
+
+    // The inbound consumer's transaction, not committed yet.
+    let mut callback = app.db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO decided_replies (event_id, account, openid, reply) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&event_id)
+    .bind(ACCOUNT)
+    .bind(&openid)
+    .bind(&reply)
+    .execute(&mut *callback)
+    .await
+    .unwrap();
+    let mut hold = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let holder: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *hold)
+        .await
+        .unwrap();
+
+    let deliverer = app.deliverer.clone();
+    let claiming = {
+        let event_id = event_id.clone();
+        tokio::spawn(async move { deliverer.send_missed_reply(&event_id).await })
+    };
+    eventually_within(
+        "the claim waits for processed_events",
+        std::time::Duration::from_secs(10),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+            )
+            .bind(holder)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    callback.commit().await.unwrap();
+    hold.rollback().await.unwrap();
+
+    let mut outcome = claiming.await.unwrap().unwrap();
+    // Not applied when it looked: the marker's next delivery sends it.
+    if outcome == MissedReply::NotApplied {
+        outcome = app.deliverer.send_missed_reply(&event_id).await.unwrap();
+    }
+    assert_eq!(outcome, MissedReply::Sent);
+    assert_eq!(sent_to(&mock, &openid).len(), 1);
+}
