@@ -343,9 +343,11 @@ impl Deliverer {
 pub enum MissedReply {
     /// Sent now through the customer-service API.
     Sent,
-    /// Sent, given up or being sent by an earlier delivery of the marker: nothing
-    /// was sent now.
+    /// Sent or given up by an earlier delivery of the marker: nothing was sent now.
     AlreadyHandled,
+    /// Being sent by another delivery of the marker: ask again later (WeChat may not
+    /// take it, and it is handed back for sending).
+    BeingSent,
     /// The callback was applied and decided no reply.
     NoReply,
     /// The callback is not applied yet (its consumer lags): ask again later.
@@ -368,6 +370,7 @@ impl Deliverer {
         let decided = match decided_replies::claim(&self.db, event_id).await? {
             Claimed::Reply(decided) => decided,
             Claimed::Handled => return Ok(MissedReply::AlreadyHandled),
+            Claimed::BeingSent => return Ok(MissedReply::BeingSent),
             Claimed::NoReply => return Ok(MissedReply::NoReply),
             Claimed::NotApplied => return Ok(MissedReply::NotApplied),
         };

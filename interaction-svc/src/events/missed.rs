@@ -81,6 +81,13 @@ impl EventHandler for MissedReplyHandler {
                     "the callback is not applied yet".to_owned(),
                 ));
             }
+            // Acked now, a reply the other delivery hands back (WeChat busy) would
+            // never be sent.
+            Ok(MissedReply::BeingSent) => {
+                return Err(HandleError::NotYet(
+                    "the reply is being sent by another delivery".to_owned(),
+                ));
+            }
             Ok(outcome) => outcome,
             Err(DeliveryError::Unavailable(error)) => {
                 return Err(HandleError::Transient(format!(
@@ -98,6 +105,7 @@ impl EventHandler for MissedReplyHandler {
             MissedReply::AlreadyHandled => "already_handled",
             MissedReply::NoReply => "no_reply",
             MissedReply::NotApplied => "not_applied",
+            MissedReply::BeingSent => "being_sent",
             MissedReply::GivenUp => "given_up",
         };
         metrics::counter!("interaction_missed_replies_total", "outcome" => label).increment(1);

@@ -47,8 +47,11 @@ pub async fn record(
 pub enum Claimed {
     /// Its reply, now `sending`: this caller alone sends it.
     Reply(Decided),
-    /// Sent, failed or being sent already: nothing to do.
+    /// Sent or failed: nothing to do.
     Handled,
+    /// Being sent by another delivery of the marker (or a replica that stopped while
+    /// sending it): ask again later, as WeChat may not take it and it be handed back.
+    BeingSent,
     /// The callback was applied and decided no reply.
     NoReply,
     /// The callback is not applied yet: ask again later.
@@ -61,26 +64,30 @@ pub async fn claim(db: &PgPool, event_id: &str) -> Result<Claimed, sqlx::Error> 
     // One statement, so the claim and the checks see one snapshot: as two, a callback
     // applied between them left a `decided` reply the claim had not seen and the
     // check then found, taken for one already handled, and never sent.
-    let (account, openid, reply, decided, applied): (
-        Option<AccountId>,
-        Option<OpenId>,
-        Option<Vec<u8>>,
-        bool,
-        bool,
-    ) = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Looked {
+        account: Option<AccountId>,
+        openid: Option<OpenId>,
+        reply: Option<Vec<u8>>,
+        delivery: Option<String>,
+        applied: bool,
+    }
+    let looked: Looked = sqlx::query_as(
         "WITH claimed AS (
              UPDATE decided_replies SET delivery = 'sending', sending_since = now()
               WHERE event_id = $1 AND delivery = 'decided'
              RETURNING account, openid, reply)
          SELECT claimed.account, claimed.openid, claimed.reply,
-                EXISTS (SELECT 1 FROM decided_replies WHERE event_id = $1),
-                EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)
+                (SELECT delivery FROM decided_replies WHERE event_id = $1) AS delivery,
+                EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1) AS applied
            FROM (SELECT 1) AS one LEFT JOIN claimed ON true",
     )
     .bind(event_id)
     .fetch_one(db)
     .await?;
-    if let (Some(account), Some(openid), Some(reply)) = (account, openid, reply) {
+    if let (Some(account), Some(openid), Some(reply)) =
+        (looked.account, looked.openid, looked.reply)
+    {
         return Ok(Claimed::Reply(Decided {
             event_id: event_id.to_owned(),
             account,
@@ -88,10 +95,13 @@ pub async fn claim(db: &PgPool, event_id: &str) -> Result<Claimed, sqlx::Error> 
             reply,
         }));
     }
-    Ok(match (decided, applied) {
-        (true, _) => Claimed::Handled,
-        (false, true) => Claimed::NoReply,
-        (false, false) => Claimed::NotApplied,
+    // `delivery` as the statement's snapshot saw it: `decided` there means another
+    // claim took it meanwhile (this one waited for it and found it `sending`).
+    Ok(match (looked.delivery.as_deref(), looked.applied) {
+        (Some("sending" | "decided"), _) => Claimed::BeingSent,
+        (Some(_), _) => Claimed::Handled,
+        (None, true) => Claimed::NoReply,
+        (None, false) => Claimed::NotApplied,
     })
 }
 

@@ -180,7 +180,7 @@ async fn where_it_stopped(app: &TestApp, mock: &MockWechat, openid: &str) -> Str
             {
                 Ok(mut consumer) => match consumer.info().await {
                     Ok(info) => format!(
-                        "pending {}, ack pending {}, redelivered {}, delivered {}",
+                        "pending {}, ack pending {}, redelivered {}, last delivered seq {}",
                         info.num_pending,
                         info.num_ack_pending,
                         info.num_redelivered,
@@ -323,6 +323,50 @@ async fn a_missed_reply_left_sending_past_the_timeout_is_given_up_unsent_and_a_f
     );
 }
 
+/// A marker delivered again while an earlier delivery is sending its reply waits
+/// instead of being acked: WeChat may not take the reply (busy), which hands it back
+/// for a delivery to send, and an acked marker has none left.
+#[tokio::test]
+async fn a_marker_whose_reply_is_being_sent_waits_for_that_send() {
+    use interaction_svc::events::missed::{MissedReplyHandler, ReplyMissed};
+    use platform::consumer::{EventHandler, HandleError, Received};
+
+    let app = crate::helpers::spawn_app().await;
+    insert_decided_reply(&app, "e-sending", "sending", Some("1 second")).await;
+    assert_eq!(
+        app.deliverer.send_missed_reply("e-sending").await.unwrap(),
+        MissedReply::BeingSent
+    );
+    let handler = MissedReplyHandler::new(app.deliverer.clone());
+    let marker = Received {
+        event: ReplyMissed {
+            event_id: "e-sending".to_owned(),
+            reason: "reply budget spent".to_owned(),
+        },
+        subject: format!("wechat.missed.{ACCOUNT}.reply"),
+        delivered: 2,
+        stream_sequence: 1,
+        stored_at: Some(Utc::now()),
+    };
+    match handler.handle(&marker).await {
+        Err(HandleError::NotYet(reason)) => {
+            assert_eq!(reason, "the reply is being sent by another delivery")
+        }
+        other => panic!("expected NotYet, got {other:?}"),
+    }
+    assert_eq!(
+        delivery_of(&app, "e-sending").await,
+        "sending",
+        "left alone"
+    );
+    // Once that send has ended, the marker is done with.
+    sqlx::query("UPDATE decided_replies SET delivery = 'sent' WHERE event_id = 'e-sending'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(handler.handle(&marker).await.is_ok());
+}
+
 #[tokio::test]
 async fn a_marker_whose_callback_is_not_applied_yet_waits_for_it_rather_than_failing() {
     use interaction_svc::events::missed::{MissedReplyHandler, ReplyMissed};
@@ -350,13 +394,13 @@ async fn a_marker_whose_callback_is_not_applied_yet_waits_for_it_rather_than_fai
 }
 
 /// A marker whose callback is applied while the marker is being claimed sends the
-/// reply (now or at its next delivery), never taking it for one already handled: the
-/// claim and its checks read one snapshot. Made deterministic by holding the
-/// callback's transaction open until the claim has looked, and the claim's check of
-/// `processed_events` until the callback has committed.
+/// reply, never taking it for one already handled: the claim and its checks read one
+/// snapshot. Made deterministic by holding the callback's transaction open while the
+/// claim waits on a lock of `processed_events`, and letting the claim go only after
+/// the callback has committed (as two statements, the claim had looked at
+/// `decided_replies` before and the check after the commit: `AlreadyHandled`).
 #[tokio::test]
 async fn a_callback_applied_while_its_marker_is_claimed_is_still_sent() {
-    use interaction_svc::delivery::MissedReply;
     use prost::Message as _;
     use proto::events::v1::{PassiveReply, TextReply, passive_reply::Body};
 
@@ -405,7 +449,8 @@ async fn a_callback_applied_while_its_marker_is_claimed_is_still_sent() {
         std::time::Duration::from_secs(10),
         || async {
             let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE $1 = ANY (pg_blocking_pids(pid)) AND query LIKE '%decided_replies%'",
             )
             .bind(holder)
             .fetch_one(&app.db)
@@ -418,11 +463,7 @@ async fn a_callback_applied_while_its_marker_is_claimed_is_still_sent() {
     callback.commit().await.unwrap();
     hold.rollback().await.unwrap();
 
-    let mut outcome = claiming.await.unwrap().unwrap();
-    // Not applied when it looked: the marker's next delivery sends it.
-    if outcome == MissedReply::NotApplied {
-        outcome = app.deliverer.send_missed_reply(&event_id).await.unwrap();
-    }
-    assert_eq!(outcome, MissedReply::Sent);
+    // Its snapshot is taken once the lock is granted: the callback is in it.
+    assert_eq!(claiming.await.unwrap().unwrap(), MissedReply::Sent);
     assert_eq!(sent_to(&mock, &openid).len(), 1);
 }
