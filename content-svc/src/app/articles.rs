@@ -463,7 +463,8 @@ impl Articles {
     /// found visible: an article the caller may not see is still NOT_FOUND, its
     /// message locked a moment.) The message is read before the article is locked: if
     /// a compose or dissolve moved the article meanwhile, it starts again, so the
-    /// message held is the article's.
+    /// message held is the article's; after three such moves it goes on regardless
+    /// (the deadlock it risks then is detected and answered as an internal error).
     async fn lock_for_action(
         &self,
         who: &Who,
@@ -487,6 +488,8 @@ impl Articles {
             if row.message_id == message || attempt == TRIES {
                 return Ok((tx, row));
             }
+            // Its locks go now, not when the pool gets round to the dropped transaction.
+            tx.rollback().await?;
         }
         unreachable!("the last try returns")
     }
