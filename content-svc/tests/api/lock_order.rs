@@ -94,6 +94,18 @@ async fn lock_waiters(db: &PgPool, holder: i32) -> i64 {
     .expect("pg_stat_activity read")
 }
 
+/// Holds `article_audit` (SHARE mode) in a transaction of the test's own, which stops
+/// each transaction at its first trail row. Returns it and its session's pid.
+async fn hold_trail(db: &PgPool) -> (sqlx::Transaction<'static, sqlx::Postgres>, i32) {
+    let mut trail = db.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
+        .execute(&mut *trail)
+        .await
+        .expect("trail held");
+    let holder = pid(&mut trail).await;
+    (trail, holder)
+}
+
 async fn until_waiting(db: &PgPool, holder: i32, waiters: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while lock_waiters(db, holder).await < waiters {
@@ -171,12 +183,7 @@ async fn message_of(db: &PgPool, message: Uuid, channel: &str, articles: &[(Uuid
 /// `first` reaching the held trail first; both must succeed.
 async fn compose_during_verdict(app: &TestApp, headline: Uuid, other: Uuid, first: First) {
     returned_after_a_send(&app.db, headline, other).await;
-    let mut trail = app.db.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
-        .execute(&mut *trail)
-        .await
-        .expect("trail held");
-    let holder = pid(&mut trail).await;
+    let (trail, holder) = hold_trail(&app.db).await;
 
     let db = app.db.clone();
     let verdict = async move {
@@ -273,12 +280,7 @@ async fn a_message_composed_while_a_failed_send_is_applied_to_its_articles_waits
         &[(headline, "publishing"), (member, "approved")],
     )
     .await;
-    let mut trail = app.db.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
-        .execute(&mut *trail)
-        .await
-        .expect("trail held");
-    let holder = pid(&mut trail).await;
+    let (trail, holder) = hold_trail(&app.db).await;
 
     let db = app.db.clone();
     let send = tokio::spawn(async move { verdicts(&db).send(headline).await });
@@ -324,12 +326,7 @@ async fn a_message_composed_while_a_send_takes_its_articles_along_waits_for_the_
         ],
     )
     .await;
-    let mut trail = app.db.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE article_audit IN SHARE MODE")
-        .execute(&mut *trail)
-        .await
-        .expect("trail held");
-    let holder = pid(&mut trail).await;
+    let (trail, holder) = hold_trail(&app.db).await;
 
     // No WeChat credentials: after taking its members along the send fails, which
     // is not what this is about; only that neither side is aborted.
