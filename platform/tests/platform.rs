@@ -25,14 +25,20 @@ async fn jetstream_for(test_nats: &TestNats) -> jetstream::Context {
     jetstream::new(test_nats.connect().await)
 }
 
+/// A JetStream context for `test_nats` with every stream provisioned.
+async fn with_streams(test_nats: &TestNats) -> jetstream::Context {
+    let js = jetstream_for(test_nats).await;
+    nats::provision_streams(&js, &test_nats.namespace, &nats::ALL_STREAMS)
+        .await
+        .unwrap();
+    js
+}
+
 #[tokio::test]
 async fn provisioning_twice_changes_nothing() {
     let test_nats = TestNats::new();
-    let js = jetstream_for(&test_nats).await;
+    let js = with_streams(&test_nats).await;
     let ns = &test_nats.namespace;
-    nats::provision_streams(&js, ns, &nats::ALL_STREAMS)
-        .await
-        .unwrap();
     let spec = ConsumerSpec {
         stream: WECHAT_INBOUND,
         durable: "probe",
@@ -81,11 +87,8 @@ async fn provisioning_twice_changes_nothing() {
 #[tokio::test]
 async fn a_new_durable_bounds_its_unacked_messages_as_its_spec_says() {
     let test_nats = TestNats::new();
-    let js = jetstream_for(&test_nats).await;
+    let js = with_streams(&test_nats).await;
     let ns = &test_nats.namespace;
-    nats::provision_streams(&js, ns, &nats::ALL_STREAMS)
-        .await
-        .unwrap();
     let spec = ConsumerSpec {
         stream: WECHAT_INBOUND,
         durable: "bounded",
@@ -111,11 +114,8 @@ async fn a_new_durable_bounds_its_unacked_messages_as_its_spec_says() {
 #[tokio::test]
 async fn an_existing_durable_takes_the_specs_max_ack_pending_and_keeps_its_place() {
     let test_nats = TestNats::new();
-    let js = jetstream_for(&test_nats).await;
+    let js = with_streams(&test_nats).await;
     let ns = &test_nats.namespace;
-    nats::provision_streams(&js, ns, &nats::ALL_STREAMS)
-        .await
-        .unwrap();
     let spec = ConsumerSpec {
         stream: WECHAT_INBOUND,
         durable: "older",
