@@ -90,7 +90,6 @@ pub struct ClientBuilder {
     timeout: Duration,
     token_endpoint: TokenEndpoint,
     busy_retry: BusyRetry,
-    http: Option<reqwest::Client>,
 }
 
 impl ClientBuilder {
@@ -118,31 +117,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Shares an existing `reqwest` client (and its connection pool).
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
-    }
-
     /// Builds the client.
     pub fn build(self) -> Result<Client, ApiError> {
         let base_url = self.base_url.trim_end_matches('/').to_owned();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(ApiError::Config(format!(
-                "base url {base_url:?} is not http(s)"
-            )));
-        }
-        let http = match self.http {
-            Some(http) => http,
-            // An idle pooled connection is dropped after 30 s, before WeChat's front end
-            // or a NAT closes it under a request (reqwest's default keeps it 90 s); a
-            // connect that hangs fails in 5 s, leaving the rest of the call's timeout.
-            None => reqwest::Client::builder()
-                .pool_idle_timeout(Duration::from_secs(30))
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| ApiError::Config(e.to_string()))?,
-        };
+        check_base_url(&base_url)?;
+        // An idle pooled connection is dropped after 30 s, before WeChat's front end
+        // or a NAT closes it under a request (reqwest's default keeps it 90 s); a
+        // connect that hangs fails in 5 s, leaving the rest of the call's timeout.
+        // Redirects are never followed: a 307/308 would resend a `stable_token` body,
+        // AppSecret included, to whatever host it names (and any redirect the query's
+        // access token); WeChat's API does not redirect, so one is an error.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ApiError::Config(e.to_string()))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -207,7 +197,6 @@ impl Client {
             timeout: Duration::from_secs(5),
             token_endpoint: TokenEndpoint::default(),
             busy_retry: BusyRetry::default(),
-            http: None,
         }
     }
 
@@ -459,9 +448,51 @@ impl Client {
         let response = request.send().await.map_err(ApiError::from_reqwest)?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
+            warn_of_redirect(&response);
             return Err(ApiError::Status(status.as_u16()));
         }
         read_body(response).await
+    }
+}
+
+/// Refuses a base URL that would send the AppSecret and tokens in clear text to
+/// another machine: `https://`, or `http://` to a loopback address only (wechat-sim
+/// and tests). Only an IP literal counts as loopback; a name could resolve anywhere.
+fn check_base_url(base_url: &str) -> Result<(), ApiError> {
+    let url = reqwest::Url::parse(base_url)
+        .map_err(|e| ApiError::Config(format!("base url {base_url:?}: {e}")))?;
+    let loopback = url
+        .host_str()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(ApiError::Config(format!(
+            "base url {base_url:?}: plain http is allowed only to a loopback address (127.0.0.1, [::1]); use https"
+        ))),
+        _ => Err(ApiError::Config(format!(
+            "base url {base_url:?} is not https"
+        ))),
+    }
+}
+
+/// Logs a redirect the client did not follow, with where it pointed, for the
+/// operator: the call fails as [`ApiError::Status`].
+fn warn_of_redirect(response: &reqwest::Response) {
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| reqwest::Url::parse(l).ok())
+            .and_then(|l| l.host_str().map(str::to_owned));
+        tracing::warn!(
+            status = response.status().as_u16(),
+            location_host = location.as_deref().unwrap_or("-"),
+            "wechat api answered a redirect; not followed"
+        );
     }
 }
 
@@ -569,6 +600,95 @@ mod tests {
             matches!(&error, ApiError::Decode(message) if message.contains("larger than")),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_so_the_appsecret_stays_with_the_named_host() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Whatever the second host receives is reported before it answers, so once
+        // the call has returned, an empty channel means nothing was sent there.
+        let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let elsewhere_port = elsewhere.local_addr().unwrap().port();
+        let (received, mut seen) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = elsewhere.accept().await {
+                let mut request = vec![0u8; 8192];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let _ = received.send(String::from_utf8_lossy(&request[..n]).into_owned());
+                let body = r#"{"access_token":"stolen","expires_in":7200}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        // The named host answers every request with a 307 to the other one, which
+        // would make a client resend the stable_token body, AppSecret included.
+        let named = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let named_port = named.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = named.accept().await {
+                let mut request = vec![0u8; 8192];
+                let _ = socket.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{elsewhere_port}/cgi-bin/stable_token\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        let client = Client::builder(
+            "wx_redirect",
+            "the-app-secret".to_owned().into(),
+            crate::token::LocalTokenCache::default().into(),
+        )
+        .base_url(format!("http://127.0.0.1:{named_port}"))
+        .build()
+        .unwrap();
+
+        let result = client.fetch_stable_token(false).await;
+
+        let leaked = seen.try_recv().ok();
+        assert!(
+            leaked.is_none(),
+            "the redirect target received: {leaked:?}; the call gave {result:?}"
+        );
+        let error = result.unwrap_err();
+        assert!(matches!(error, ApiError::Status(307)), "{error:?}");
+        assert!(!error.outcome_unknown(), "a redirect carried nothing out");
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_the_host_is_a_loopback_address() {
+        let build = |base: &str| {
+            Client::builder(
+                "wx_base",
+                "secret".to_owned().into(),
+                crate::token::LocalTokenCache::default().into(),
+            )
+            .base_url(base)
+            .build()
+        };
+        for allowed in [
+            DEFAULT_BASE_URL,
+            "https://api2.weixin.qq.com/",
+            "http://127.0.0.1:9100",
+            "http://127.0.0.9:9",
+            "http://[::1]:9100",
+        ] {
+            assert!(build(allowed).is_ok(), "{allowed}");
+        }
+        for refused in [
+            "http://api.weixin.qq.com",
+            "http://10.0.0.5:9100",
+            "http://localhost:9100",
+            "http://127.0.0.1.evil.example",
+            "ftp://127.0.0.1",
+            "api.weixin.qq.com",
+        ] {
+            let error = build(refused).unwrap_err();
+            assert!(matches!(error, ApiError::Config(_)), "{refused}: {error:?}");
+        }
     }
 
     #[test]
