@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::HeaderValue;
+use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::message::PublishMessage;
 use tokio::time::Instant;
 
@@ -76,9 +78,22 @@ impl Publisher {
         let result = loop {
             attempts += 1;
             let attempt_until = until.min(Instant::now() + attempt_timeout);
+            // Built fallibly: `message_id(&str)` asserts the id holds no `\r` or `\n`,
+            // and a panic here lost the callback for good (WeChat's retries panicked
+            // alike). `dedup_key` hashes such parts, so this is a guard, not a path.
+            let Ok(id) = event.event_id.parse::<HeaderValue>() else {
+                metrics::counter!("gateway_publish_refused_total", "reason" => "invalid_message_id")
+                    .increment(1);
+                tracing::error!(
+                    account = event.account(),
+                    event = %event.log_ref(),
+                    "event id cannot be a Nats-Msg-Id header; not published"
+                );
+                break Err(NotDurable { attempts });
+            };
             let message = PublishMessage::build()
                 .payload(event.payload.clone())
-                .message_id(&event.event_id);
+                .header(NATS_MESSAGE_ID, id);
             let attempt = self.batcher.publish(subject.clone(), message);
             let error = match tokio::time::timeout_at(attempt_until, attempt).await {
                 Ok(Ok(ack)) if ack.duplicate && attempts == 1 => break Ok(Durable::Duplicate),

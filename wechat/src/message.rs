@@ -624,38 +624,42 @@ impl InboundMessage {
     ///   `PUBLISHJOBFINISH`;
     /// - unknown `MsgType` or `Event`: `{account}:{FromUserName}:{CreateTime}:{sha1(body)}`.
     ///
-    /// An `EventKey` longer than 128 bytes is replaced by its SHA-1 in hex.
+    /// An `EventKey` longer than 128 bytes, and any part (`FromUserName`, `EventKey`,
+    /// `publish_id`) holding a control character, is replaced by its SHA-1 in hex: the
+    /// key becomes a `Nats-Msg-Id` header, which cannot carry a line break.
     ///
     /// `body` is the plaintext XML (the decrypted `Encrypt` text in compatible or
     /// safe mode), since retries repeat the message but may not repeat the cipher.
     pub fn dedup_key(&self, account: &str, body: &[u8]) -> String {
-        let from = &self.header.from_user_name;
+        use std::fmt::Write as _;
+        let from = KeyPart::of(&self.header.from_user_name, usize::MAX);
         let time = self.header.create_time;
         if let Some(id) = self.msg_id() {
             return format!("{account}:{from}:{id}");
         }
         match &self.payload {
+            // A known event's name is one of the parser's, free of control characters.
             Payload::Event {
                 event,
                 event_key,
                 kind,
             } if *kind != Event::Unknown => {
                 let mut key = format!("{account}:{from}:{time}:{event}");
-                if event_key.len() > LONGEST_KEPT_EVENT_KEY {
+                if !event_key.is_empty() {
                     // A VIEW event's URL may be 1,024 bytes, a mini program's path
                     // long too: the key stays stable and within an event id's 512.
-                    key.push(':');
-                    key.push_str(&hex::encode(Sha1::digest(event_key.as_bytes())));
-                } else if !event_key.is_empty() {
-                    key.push(':');
-                    key.push_str(event_key);
+                    let part = KeyPart::of(event_key, LONGEST_KEPT_EVENT_KEY);
+                    let _ = write!(key, ":{part}");
                 }
                 match kind {
-                    Event::MassSendJobFinish(e) => key.push_str(&format!(":{}", e.msg_id)),
-                    Event::TemplateSendJobFinish(e) => key.push_str(&format!(":{}", e.msg_id)),
+                    Event::MassSendJobFinish(e) => {
+                        let _ = write!(key, ":{}", e.msg_id);
+                    }
+                    Event::TemplateSendJobFinish(e) => {
+                        let _ = write!(key, ":{}", e.msg_id);
+                    }
                     Event::PublishJobFinish(e) => {
-                        key.push(':');
-                        key.push_str(&e.publish_id);
+                        let _ = write!(key, ":{}", KeyPart::of(&e.publish_id, usize::MAX));
                     }
                     _ => {}
                 }
@@ -665,6 +669,36 @@ impl InboundMessage {
                 "{account}:{from}:{time}:{}",
                 hex::encode(Sha1::digest(body))
             ),
+        }
+    }
+}
+
+/// A part of a dedup key: as sent, or its SHA-1 in hex when it is longer than its
+/// limit or holds a control character (a `Nats-Msg-Id` cannot carry `\r` or `\n`,
+/// and a key with one made the publish panic, losing the callback for good).
+/// Displayed without allocating when kept as sent.
+enum KeyPart<'a> {
+    Sent(&'a str),
+    Hashed(&'a str),
+}
+
+impl<'a> KeyPart<'a> {
+    fn of(part: &'a str, longest: usize) -> Self {
+        // ASCII controls only: a header refuses `\r` and `\n`, and the scan of a few
+        // dozen bytes stays off the callback's profile.
+        if part.len() > longest || part.bytes().any(|b| b.is_ascii_control()) {
+            Self::Hashed(part)
+        } else {
+            Self::Sent(part)
+        }
+    }
+}
+
+impl std::fmt::Display for KeyPart<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sent(part) => f.write_str(part),
+            Self::Hashed(part) => f.write_str(&hex::encode(Sha1::digest(part.as_bytes()))),
         }
     }
 }
@@ -954,4 +988,53 @@ fn parse_value<T: std::str::FromStr>(field: &'static str, value: &str) -> Result
             field,
             value: value.chars().take(64).collect(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(from: &str, inner: &str) -> String {
+        let doc = format!(
+            "<xml><ToUserName>gh_city</ToUserName><FromUserName>{from}</FromUserName>\
+             <CreateTime>1714000000</CreateTime>{inner}</xml>"
+        );
+        InboundMessage::parse(doc.as_bytes())
+            .unwrap()
+            .dedup_key("acct", doc.as_bytes())
+    }
+
+    fn click(key: &str) -> String {
+        key_of(
+            "oUser",
+            &format!("<MsgType>event</MsgType><Event>CLICK</Event><EventKey>{key}</EventKey>"),
+        )
+    }
+
+    #[test]
+    fn a_part_with_a_control_character_is_hashed_so_the_key_is_a_valid_header() {
+        let broken = click("a&#10;b");
+        assert_eq!(
+            broken,
+            format!(
+                "acct:oUser:1714000000:CLICK:{}",
+                hex::encode(Sha1::digest(b"a\nb"))
+            )
+        );
+        assert_eq!(broken, click("a&#10;b"), "a retry gets the same key");
+        assert_ne!(broken, click("a&#13;b"));
+        assert_eq!(click("MENU_A"), "acct:oUser:1714000000:CLICK:MENU_A");
+        let sender = key_of(
+            "o&#13;&#10;User",
+            "<MsgType>text</MsgType><Content>x</Content><MsgId>7</MsgId>",
+        );
+        assert!(!sender.contains(['\r', '\n']), "{sender:?}");
+        let published = key_of(
+            "mphelper",
+            "<MsgType>event</MsgType><Event>PUBLISHJOBFINISH</Event>\
+             <PublishEventInfo><publish_id>1&#10;2</publish_id><publish_status>0</publish_status>\
+             </PublishEventInfo>",
+        );
+        assert!(!published.contains(['\r', '\n']), "{published:?}");
+    }
 }

@@ -111,3 +111,23 @@ async fn publishes_are_acknowledged_and_stored_once_per_message_id() {
     let mut stream = js.get_stream(&name).await.unwrap();
     assert_eq!(stream.info().await.unwrap().state.messages, 100);
 }
+
+/// The publisher's guard: an event id a `Nats-Msg-Id` header cannot carry is refused
+/// as not durable (counted, logged), not a panic that kills the callback's handler.
+#[tokio::test]
+async fn an_event_id_with_a_line_break_is_refused_without_a_panic() {
+    use gateway::event::InboundEvent;
+    use gateway::publish::{NotDurable, Publisher};
+    let nats = TestNats::new();
+    let (_client, batcher) = batcher(&nats).await;
+    let publisher = Publisher::new(batcher, std::time::Duration::from_secs(1));
+    let event = InboundEvent {
+        subject: nats.namespace.subject("wechat.inbound.acct.event.click"),
+        event_id: "acct:oUser:1700000000:CLICK:a\nb".into(),
+        payload: bytes::Bytes::from_static(b"x"),
+    };
+    let published = tokio::spawn(async move { publisher.publish(&event).await })
+        .await
+        .expect("no panic");
+    assert_eq!(published, Err(NotDurable { attempts: 1 }));
+}

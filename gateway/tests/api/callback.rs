@@ -153,3 +153,32 @@ async fn the_url_check_echoes_echostr_only_with_a_good_signature() {
         assert_eq!(response.text().await.unwrap(), "bad_signature");
     }
 }
+
+/// A line break in a part of the event_id (here an `EventKey`, as `&#10;`) once
+/// reached the `Nats-Msg-Id` header, whose builder panics on one: the handler died,
+/// WeChat got no answer, and each retry died the same way.
+#[tokio::test]
+async fn an_event_key_with_a_line_break_is_stored_and_answered() {
+    let app = spawn_app().await;
+    let xml = "<xml><ToUserName><![CDATA[gh_test0000001]]></ToUserName>\
+               <FromUserName><![CDATA[oBreak]]></FromUserName><CreateTime>1700000000</CreateTime>\
+               <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>\
+               <EventKey>a&#10;b</EventKey></xml>";
+    // Nobody answers on the reply subject: the missed-reply marker, whose id is the
+    // event_id's too, is published before the answer.
+    for attempt in 0..2 {
+        let callback = app.safe.encrypted_callback(xml);
+        let (status, body) = app.post_text(&app.safe.id, &callback).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "success"),
+            "attempt {attempt}"
+        );
+    }
+    let stored = app.stored().await;
+    assert_eq!(stored.len(), 1, "stored once, the retry a duplicate");
+    let (_, msg_id, inbound) = &stored[0];
+    assert!(!msg_id.contains(['\r', '\n']), "{msg_id:?}");
+    assert_eq!(inbound.header.as_ref().unwrap().event_id, *msg_id);
+    assert!(inbound.raw_xml.contains("a&#10;b"), "the XML as sent");
+}
