@@ -49,6 +49,7 @@ pub struct StoredArticle {
     pub reads: i64,
     pub zaikan: i64,
     pub likes: i64,
+    pub shares: i64,
     /// content-svc sent it by freepublish: the datacube, which reports mass sends
     /// only, will never have it, so its figures are entered under content-svc's id.
     pub freepublished: bool,
@@ -90,31 +91,43 @@ pub enum EntryRefused {
     },
     #[error("headline: article {id:?} is {}the first article of its message", negation(.stored))]
     Headline { id: String, stored: bool },
-    /// 在看 or likes above the article's reads: each needs a reader, and a reader
-    /// read it at least once.
+    /// 在看, likes or shares above the article's reads: each needs a reader, and a
+    /// reader read it at least once.
     #[error(
-        "{}: article {id:?} was read {reads} times{}, and every 在看 or like needs a reader",
-        above(*.zaikan, *.likes, *.reads),
+        "{}: article {id:?} was read {reads} times{}, and every 在看, like or share needs a \
+         reader",
+        above(*.zaikan, *.likes, *.shares, *.reads),
         if *.reads_entered { " (the reads of this entry)" } else { "" }
     )]
     AboveReads {
         id: String,
         zaikan: i64,
         likes: i64,
+        shares: i64,
         reads: i64,
         /// The reads bounding them are the entry's own (else the stored ones).
         reads_entered: bool,
     },
+    /// Shares entered by hand while the article's reads are not known: nothing would
+    /// ever bound them (no pull comes for figures entered by hand).
+    #[error(
+        "shares: article {0:?} has no reads yet, and every share needs a reader: enter its \
+         reads with its shares"
+    )]
+    SharesWithoutReads(String),
 }
 
 /// Names the figures above `reads`: "zaikan 500 and likes 900 are above the reads".
-fn above(zaikan: i64, likes: i64, reads: i64) -> String {
+fn above(zaikan: i64, likes: i64, shares: i64, reads: i64) -> String {
     let mut named = Vec::new();
     if zaikan > reads {
         named.push(format!("zaikan {zaikan}"));
     }
     if likes > reads {
         named.push(format!("likes {likes}"));
+    }
+    if shares > reads {
+        named.push(format!("shares {shares}"));
     }
     let verb = if named.len() > 1 { "are" } else { "is" };
     format!("{} {verb} above its reads", named.join(" and "))
@@ -174,9 +187,12 @@ impl MessagePlace {
 ///   holds the datacube's (an account whose pulls stopped keeps what they brought);
 /// - the day and headline flag are the service's (CONTENT's or the datacube's): an
 ///   entry may repeat them, never change them;
-/// - 在看 and likes are at most the article's reads, once those are known (the
-///   datacube's day-7 reads, or reads entered by hand where it does not pull them):
-///   a like needs a reader and a reader reads at least once. Readers would bound them
+/// - 在看, likes and shares entered by hand are at most the article's reads, once
+///   those are known (the datacube's day-7 reads, or reads entered by hand where it
+///   does not pull them): a like or a share needs a reader and a reader reads at
+///   least once. Shares, entered only where reads are entered too, need the reads
+///   known (this entry's or stored): no pull would ever bound them, and one typo
+///   (5,000,000 for 500) would lift the account through WCI's share terms. Readers would bound them
 ///   tighter, but only the daily summary has them, day by day, and not past its
 ///   days; reads never refuse a true figure. Before the reads are known (a datacube
 ///   article before its day-7 pull) nothing bounds them here: the pull caps them
@@ -235,22 +251,25 @@ pub fn decide(
     })
 }
 
-/// Refuses an entry that leaves 在看 or likes above the article's known reads,
-/// checking only what the entry sets (a title alone passes a row stored before the
-/// bound existed).
+/// Refuses an entry that leaves 在看, likes or shares above the article's known
+/// reads, checking only what the entry sets (a title alone passes a row stored before
+/// the bound existed), and shares entered while no reads are known.
 fn within_reads(
     id: &str,
     stored: Option<StoredArticle>,
     entry: &FigureEntry,
 ) -> Result<(), EntryRefused> {
-    let (stored_reads, zaikan, likes) = match stored {
+    let (stored_reads, zaikan, likes, shares) = match stored {
         // 0 reads on a row not pulled are reads not known yet.
-        Some(s) if s.pulled || s.reads != 0 => (Some(s.reads), s.zaikan, s.likes),
-        Some(s) => (None, s.zaikan, s.likes),
-        None => (None, 0, 0),
+        Some(s) if s.pulled || s.reads != 0 => (Some(s.reads), s.zaikan, s.likes, s.shares),
+        Some(s) => (None, s.zaikan, s.likes, s.shares),
+        None => (None, 0, 0, 0),
     };
     let reads_entered = entry.reads != 0;
     let Some(reads) = reads_entered.then_some(entry.reads).or(stored_reads) else {
+        if entry.shares != 0 {
+            return Err(EntryRefused::SharesWithoutReads(id.to_owned()));
+        }
         return Ok(());
     };
     let zaikan = if entry.zaikan != 0 {
@@ -259,13 +278,25 @@ fn within_reads(
         zaikan
     };
     let likes = if entry.likes != 0 { entry.likes } else { likes };
+    let shares = if entry.shares != 0 {
+        entry.shares
+    } else {
+        shares
+    };
     let checked_zaikan = reads_entered || entry.zaikan != 0;
     let checked_likes = reads_entered || entry.likes != 0;
-    if (checked_zaikan && zaikan > reads) || (checked_likes && likes > reads) {
+    // The datacube's shares on a pulled row are WeChat's count, not held to a bound
+    // here; reads entered by hand are never entered over a pulled row.
+    let checked_shares = reads_entered || entry.shares != 0;
+    if (checked_zaikan && zaikan > reads)
+        || (checked_likes && likes > reads)
+        || (checked_shares && shares > reads)
+    {
         return Err(EntryRefused::AboveReads {
             id: id.to_owned(),
             zaikan: if checked_zaikan { zaikan } else { 0 },
             likes: if checked_likes { likes } else { 0 },
+            shares: if checked_shares { shares } else { 0 },
             reads,
             reads_entered,
         });
@@ -308,6 +339,7 @@ mod tests {
             reads: if pulled { 20_000 } else { 0 },
             zaikan: 0,
             likes: 0,
+            shares: 0,
             freepublished: false,
         })
     }
@@ -501,7 +533,7 @@ mod tests {
         assert_eq!(
             refused.to_string(),
             "likes 1000000 is above its reads: article \"2026111001_1\" was read 300 times, \
-             and every 在看 or like needs a reader"
+             and every 在看, like or share needs a reader"
         );
         assert!(matches!(
             decide("2026111001_1", known, &likes(301, 301)),
@@ -521,6 +553,63 @@ mod tests {
             ..known
         };
         assert!(decide("2026111001_1", unread, &likes(1, 0)).is_err());
+    }
+
+    /// A typo of 5,000,000 shares for 500 lifted a county's V14.2 from 455.4 to 665.0.
+    #[test]
+    fn shares_entered_by_hand_are_at_most_the_reads_and_need_them() {
+        let known = KnownArticle {
+            stored: stored("2026-11-10", true, false),
+            ..KnownArticle::default()
+        };
+        let typo = FigureEntry {
+            shares: 5_000_000,
+            ..reach(3_000)
+        };
+        assert_eq!(
+            decide("art-42", known, &typo).unwrap_err().to_string(),
+            "shares 5000000 is above its reads: article \"art-42\" was read 3000 times (the \
+             reads of this entry), and every 在看, like or share needs a reader"
+        );
+        let fine = FigureEntry {
+            shares: 500,
+            ..reach(3_000)
+        };
+        assert!(decide("art-42", known, &fine).is_ok());
+        let alone = FigureEntry {
+            shares: 5_000_000,
+            ..likes(0, 0)
+        };
+        assert_eq!(
+            decide("art-42", known, &alone).unwrap_err(),
+            EntryRefused::SharesWithoutReads("art-42".into())
+        );
+        let read = KnownArticle {
+            stored: Some(StoredArticle {
+                reads: 3_000,
+                shares: 500,
+                ..known.stored.unwrap()
+            }),
+            ..known
+        };
+        assert!(matches!(
+            decide("art-42", read, &alone),
+            Err(EntryRefused::AboveReads {
+                shares: 5_000_000,
+                reads: 3_000,
+                reads_entered: false,
+                ..
+            })
+        ));
+        // Reads corrected below the stored shares: correct both in one entry.
+        assert!(matches!(
+            decide("art-42", read, &reach(400)),
+            Err(EntryRefused::AboveReads {
+                shares: 500,
+                reads_entered: true,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -550,6 +639,7 @@ mod tests {
                 id: "art-42".into(),
                 zaikan: 15,
                 likes: 500,
+                shares: 0,
                 reads: 400,
                 reads_entered: true
             }

@@ -51,7 +51,8 @@ impl From<GrpcError> for Status {
                 | EntryRefused::DatacubeFigures(_)
                 | EntryRefused::PublishedOn { .. }
                 | EntryRefused::Headline { .. }
-                | EntryRefused::AboveReads { .. } => ErrorCode::FailedPrecondition,
+                | EntryRefused::AboveReads { .. }
+                | EntryRefused::SharesWithoutReads(_) => ErrorCode::FailedPrecondition,
             },
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,
@@ -94,6 +95,7 @@ mod tests {
                 id: "art-42".into(),
                 zaikan: 0,
                 likes: 500,
+                shares: 0,
                 reads: 400,
                 reads_entered,
             })))

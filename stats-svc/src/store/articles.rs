@@ -35,9 +35,11 @@ pub async fn known_article(
     account: &AccountId,
     article_id: &str,
 ) -> Result<KnownArticle, sqlx::Error> {
-    let stored: Option<(NaiveDate, bool, bool, i64, i64, i64, bool)> = sqlx::query_as(
+    // (published_on, headline, pulled, reads, zaikan, likes, shares, freepublished)
+    type Row = (NaiveDate, bool, bool, i64, i64, i64, i64, bool);
+    let stored: Option<Row> = sqlx::query_as(
         "SELECT published_on, headline, (pulled_at IS NOT NULL OR entered_by = 'datacube'),
-                reads, zaikan, likes, freepublished IS TRUE
+                reads, zaikan, likes, shares, freepublished IS TRUE
            FROM article_figures WHERE account = $1 AND article_id = $2 FOR UPDATE",
     )
     .bind(account.as_str())
@@ -61,14 +63,17 @@ pub async fn known_article(
     .await?;
     Ok(KnownArticle {
         stored: stored.map(
-            |(published_on, headline, pulled, reads, zaikan, likes, freepublished)| StoredArticle {
-                published_on,
-                headline,
-                pulled,
-                reads,
-                zaikan,
-                likes,
-                freepublished,
+            |(published_on, headline, pulled, reads, zaikan, likes, shares, freepublished)| {
+                StoredArticle {
+                    published_on,
+                    headline,
+                    pulled,
+                    reads,
+                    zaikan,
+                    likes,
+                    shares,
+                    freepublished,
+                }
             },
         ),
         summary_day,

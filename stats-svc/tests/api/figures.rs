@@ -502,6 +502,77 @@ async fn without_the_datacube_an_announced_articles_figures_are_entered_and_corr
     app.stop().await;
 }
 
+/// An editor key cannot lift its account with shares nobody made: on an account the
+/// datacube does not pull, shares above the article's reads (5,000,000 typed for 500)
+/// are refused, entered with the reads or after them, and so are shares with no reads
+/// at all; the figures, the ranking and the entry record stay as they were.
+#[tokio::test]
+async fn shares_entered_above_the_articles_reads_are_refused() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_article(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z").await;
+    wait_for_article(&db, "g-1").await;
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                shares: 5_000,
+                ..figures("guiyang", "g-1")
+            },
+        )
+        .await,
+        tonic::Code::FailedPrecondition,
+        "has no reads yet",
+    );
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 3_000,
+            shares: 500,
+            zaikan: 15,
+            ..figures("guiyang", "g-1")
+        },
+    )
+    .await
+    .expect("shares within the reads");
+    let before = november(&app).await;
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                reads: 3_000,
+                shares: 5_000_000,
+                ..figures("guiyang", "g-1")
+            },
+        )
+        .await,
+        tonic::Code::InvalidArgument,
+        "shares 5000000 is above its reads",
+    );
+    assert_refused(
+        enter(
+            &app,
+            EDITOR_KEY,
+            pb::RecordArticleFiguresRequest {
+                shares: 5_000_000,
+                ..figures("guiyang", "g-1")
+            },
+        )
+        .await,
+        tonic::Code::FailedPrecondition,
+        "shares 5000000 is above its reads",
+    );
+    let (reads, shares, ..) = stored(&db, "guiyang", "g-1").await.unwrap();
+    assert_eq!((reads, shares), (3_000, 500));
+    assert_eq!(november(&app).await, before, "the ranking did not move");
+    assert_eq!(entries(&db).await, 1);
+    db.close().await;
+    app.stop().await;
+}
+
 /// An editor key cannot lift its account with likes nobody gave: 在看 and likes above
 /// the article's day-7 reads are refused, naming them, and leave the figures, the
 /// ranking and the entry record as they were; entered before the day-7 pull (the
