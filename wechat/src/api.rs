@@ -268,13 +268,29 @@ impl Client {
     }
 
     async fn fetch_for(&self, reason: RefreshReason) -> Result<AccessToken, ApiError> {
-        match self.inner.token_endpoint {
-            // A rejected stable token would come back unchanged in normal mode.
-            TokenEndpoint::Stable => {
-                self.fetch_stable_token(reason == RefreshReason::Rejected)
-                    .await
+        match (self.inner.token_endpoint, reason) {
+            (TokenEndpoint::Classic, _) => self.fetch_token().await,
+            (TokenEndpoint::Stable, RefreshReason::Expiring) => {
+                self.fetch_stable_token(false).await
             }
-            TokenEndpoint::Classic => self.fetch_token().await,
+            // A rejected token has usually been superseded (another install on the
+            // same appid, an operator's tool forced a refresh): normal mode hands out
+            // the current one. Forcing would kill that one at once for everyone who
+            // holds it, and they would force back in turn, 20 a day. Force only when
+            // WeChat hands back the very token it rejected, or when the rejected
+            // token is not known (then normal mode's answer cannot be judged).
+            (TokenEndpoint::Stable, RefreshReason::Rejected(Some(rejected))) => {
+                let current = self.fetch_stable_token(false).await?;
+                if current.secret() == rejected.secret() {
+                    tracing::warn!("wechat hands out the token it rejected; forcing a new one");
+                    self.fetch_stable_token(true).await
+                } else {
+                    Ok(current)
+                }
+            }
+            (TokenEndpoint::Stable, RefreshReason::Rejected(None)) => {
+                self.fetch_stable_token(true).await
+            }
         }
     }
 

@@ -66,13 +66,16 @@ impl fmt::Debug for AccessToken {
 }
 
 /// Why a source asks for a new token; it decides whether `stable_token` is called with
-/// `force_refresh`, which WeChat limits (20 a day, 30 s apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `force_refresh`, which WeChat limits (20 a day, 30 s apart) and which kills the
+/// previous token at once, for every install holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshReason {
     /// No token is cached, or the cached one is close to its expiry.
     Expiring,
-    /// WeChat rejected the cached token (40001, 40014, 42001).
-    Rejected,
+    /// WeChat rejected the cached token (40001, 40014, 42001): the token, when the
+    /// source still knows it, so a fetch can tell whether WeChat's current token is
+    /// another one (often: something else forced a refresh) or that same one.
+    Rejected(Option<AccessToken>),
 }
 
 /// Where a [`crate::api::Client`] gets its access tokens.

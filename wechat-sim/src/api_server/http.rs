@@ -87,6 +87,12 @@ pub(super) async fn api_call(
             let caller = if endpoint.auth {
                 let caller = world.authorize(query.get("access_token").map(String::as_str), now)?;
                 appid = Some(caller.clone());
+                if take_fault(&mut world.faults.reject, None, endpoint.path) {
+                    return Err(WxErr::new(
+                        40001,
+                        "invalid credential, access_token is invalid or not latest",
+                    ));
+                }
                 caller
             } else {
                 String::new()

@@ -314,6 +314,11 @@ fn stable_token(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
             ));
         }
         account.force_refreshes.push(now);
+        // "强制刷新模式，会导致上次获取的 access_token 失效": the previous stable token
+        // dies at once, with none of /token's grace.
+        if let Some(previous) = current.as_ref().and_then(|t| world.tokens.get_mut(t)) {
+            previous.revoked = true;
+        }
     } else if let Some(token) = &current {
         let renew = std_to_chrono(world.config.stable_renew_before);
         let live = world.authorize(Some(token), now).is_ok();

@@ -160,6 +160,11 @@ pub struct FaultRequest {
     /// Revoke the live tokens of this appid at once (40001 from then on).
     #[serde(default)]
     pub revoke_token: Option<String>,
+    /// Answer the next N authenticated calls with 40001 although their token stays
+    /// current: WeChat rejecting a token that `stable_token` in normal mode still
+    /// hands out, which only `force_refresh` replaces.
+    #[serde(default)]
+    pub reject_tokens: Option<u32>,
     /// Make every remembered mass-send `clientmsgid` this many seconds older, as if
     /// that time had passed: 60 ends the minute of 45066, 86400 makes WeChat forget
     /// them (a repeated `clientmsgid` is then sent again).
@@ -173,6 +178,7 @@ pub(crate) struct Faults {
     pub(crate) busy_path: Option<String>,
     pub(crate) lose: u32,
     pub(crate) lose_path: Option<String>,
+    pub(crate) reject: u32,
     pub(crate) latency: Duration,
 }
 
@@ -484,6 +490,9 @@ impl SimState {
         if let Some(lose) = faults.lose_answers {
             world.faults.lose = lose;
             world.faults.lose_path = faults.lose_path.clone();
+        }
+        if let Some(reject) = faults.reject_tokens {
+            world.faults.reject = reject;
         }
         if let Some(ms) = faults.latency_ms {
             world.faults.latency = Duration::from_millis(ms);

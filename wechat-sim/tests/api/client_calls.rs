@@ -25,6 +25,17 @@ async fn token_endpoints_issue_tokens_and_check_the_appsecret() {
     );
     let forced = client.fetch_stable_token(true).await.unwrap();
     assert_ne!(first.secret(), forced.secret());
+    let with = |token: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/cgi-bin/tags/get", mock.base_url()))
+            .query(&[("access_token", token)])
+            .send()
+    };
+    let answer: serde_json::Value = with(first.secret()).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        answer["errcode"], 40001,
+        "force_refresh retires the previous stable token at once"
+    );
     let classic = client.fetch_token().await.unwrap();
     assert!(classic.expires_at() > Utc::now() + ChronoDuration::seconds(7000));
 

@@ -79,7 +79,11 @@ async fn a_token_revoked_mid_run_is_recovered_without_a_failed_call() {
         2,
         "one cold fetch, one refresh after the revocation"
     );
-    assert_eq!(fetches[1].body.as_ref().unwrap()["force_refresh"], true);
+    assert_eq!(
+        fetches[1].body.as_ref().unwrap()["force_refresh"],
+        false,
+        "the revoked token is not what WeChat hands out now: no force needed"
+    );
     delete_bucket(&js, &bucket).await;
 }
 
@@ -264,4 +268,110 @@ async fn a_failed_refresh_ahead_of_expiry_leaves_the_current_token_serving() {
         (Some("valid"), Some(first.secret()))
     );
     delete_bucket(&js, &bucket).await;
+}
+
+/// Whether each `stable_token` call so far asked for `force_refresh`.
+fn forced(mock: &wechat_sim::api_server::MockWechat) -> Vec<bool> {
+    mock.state()
+        .calls_to(STABLE)
+        .iter()
+        .map(|c| c.body.as_ref().unwrap()["force_refresh"] == true)
+        .collect()
+}
+
+#[tokio::test]
+async fn installs_sharing_an_appid_take_the_current_token_instead_of_forcing_new_ones() {
+    // Staging and prod run on one appid, each with its own bucket. Something forces a
+    // new token (an operator's tool), which kills the one both hold at once.
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let buckets = [unique_bucket(), unique_bucket()];
+    let prod = client(
+        &mock,
+        APPID,
+        SECRET,
+        shared_cache(&js, &buckets[0]).await.into(),
+    );
+    let staging = client(
+        &mock,
+        APPID,
+        SECRET,
+        shared_cache(&js, &buckets[1]).await.into(),
+    );
+    prod.tags().await.unwrap();
+    staging.tags().await.unwrap();
+    let current = local_client(&mock, APPID, SECRET)
+        .fetch_stable_token(true)
+        .await
+        .unwrap();
+
+    for _ in 0..3 {
+        prod.tags().await.unwrap();
+        staging.tags().await.unwrap();
+    }
+
+    assert_eq!(
+        forced(&mock),
+        [false, false, true, false, false],
+        "only the operator forced; each install then fetched the current token once"
+    );
+    assert_eq!(
+        prod.access_token().await.unwrap().secret(),
+        current.secret()
+    );
+    assert_eq!(
+        staging.access_token().await.unwrap().secret(),
+        current.secret()
+    );
+    for bucket in &buckets {
+        delete_bucket(&js, bucket).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_token_that_wechat_still_hands_out_is_replaced_by_force() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let client = client(
+        &mock,
+        APPID,
+        SECRET,
+        shared_cache(&js, &bucket).await.into(),
+    );
+    let first = client.access_token().await.unwrap();
+    inject(&mock, json!({"reject_tokens": 1})).await;
+
+    client.tags().await.unwrap();
+
+    assert_eq!(
+        forced(&mock),
+        [false, false, true],
+        "normal mode gave the rejected token back, so the refresh forced"
+    );
+    assert_ne!(
+        client.access_token().await.unwrap().secret(),
+        first.secret()
+    );
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn the_in_process_cache_also_forces_only_when_the_rejected_token_comes_back() {
+    let mock = spawn_mock().await;
+    let client = local_client(&mock, APPID, SECRET);
+    client.tags().await.unwrap();
+    local_client(&mock, APPID, SECRET)
+        .fetch_stable_token(true)
+        .await
+        .unwrap();
+    client.tags().await.unwrap();
+    inject(&mock, json!({"reject_tokens": 1})).await;
+    client.tags().await.unwrap();
+
+    assert_eq!(
+        forced(&mock),
+        [false, true, false, false, true],
+        "superseded: the current token; still handed out after a rejection: forced"
+    );
 }

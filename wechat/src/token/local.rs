@@ -53,7 +53,7 @@ impl LocalTokenCache {
             Some(slot) if !slot.rejected && slot.token.is_fresh(Utc::now(), self.refresh_ahead) => {
                 return Ok(slot.token.clone());
             }
-            Some(slot) if slot.rejected => RefreshReason::Rejected,
+            Some(slot) if slot.rejected => RefreshReason::Rejected(Some(slot.token.clone())),
             _ => RefreshReason::Expiring,
         };
         let token = fetch(reason)

@@ -105,8 +105,17 @@ enum Slot {
         /// replicas use it instead of waiting for the refresh.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         current: Option<Current>,
+        /// The token WeChat rejected, for a refresh for that reason (carried so a
+        /// replica taking the lease over knows it too).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejected: Option<Current>,
     },
-    Invalid,
+    Invalid {
+        /// The token WeChat rejected: the refresh asks `stable_token` in normal mode
+        /// first and forces a new token only if WeChat hands this one back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejected: Option<Current>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,11 +144,11 @@ enum Reason {
     Rejected,
 }
 
-impl From<Reason> for RefreshReason {
-    fn from(reason: Reason) -> Self {
-        match reason {
-            Reason::Expiring => Self::Expiring,
-            Reason::Rejected => Self::Rejected,
+impl Reason {
+    fn refresh_reason(self, rejected: Option<&Current>) -> RefreshReason {
+        match self {
+            Self::Expiring => RefreshReason::Expiring,
+            Self::Rejected => RefreshReason::Rejected(rejected.map(Current::token)),
         }
     }
 }
@@ -200,7 +209,7 @@ impl SharedTokenCache {
         let deadline = tokio::time::Instant::now() + self.config.wait_timeout;
         loop {
             let now = Utc::now();
-            let (lease_from, reason) = match self.read(appid).await? {
+            let (lease_from, reason, rejected) = match self.read(appid).await? {
                 Seen::Slot {
                     slot: Slot::Valid { token, expires_at },
                     revision,
@@ -214,24 +223,31 @@ impl SharedTokenCache {
                         // Refresh ahead of expiry; if another replica already is, the
                         // current token is still good for this call.
                         let lease = self
-                            .try_lease(appid, revision, Reason::Expiring, Some(&token))
+                            .try_lease(appid, revision, Reason::Expiring, Some(&token), None)
                             .await?;
                         match lease {
                             Some(lease) => {
                                 return self
-                                    .refresh(appid, lease, Reason::Expiring, Some(token), fetch)
+                                    .refresh(
+                                        appid,
+                                        lease,
+                                        Reason::Expiring,
+                                        None,
+                                        Some(token),
+                                        fetch,
+                                    )
                                     .await;
                             }
                             None => return Ok(token),
                         }
                     }
-                    (revision, Reason::Expiring)
+                    (revision, Reason::Expiring, None)
                 }
                 Seen::Slot {
-                    slot: Slot::Invalid,
+                    slot: Slot::Invalid { rejected },
                     revision,
-                } => (revision, Reason::Rejected),
-                Seen::Empty { revision } => (revision, Reason::Expiring),
+                } => (revision, Reason::Rejected, rejected),
+                Seen::Empty { revision } => (revision, Reason::Expiring, None),
                 Seen::Slot {
                     slot:
                         Slot::Refreshing {
@@ -239,6 +255,7 @@ impl SharedTokenCache {
                             reason,
                             holder,
                             current,
+                            rejected,
                         },
                     revision,
                 } => {
@@ -263,11 +280,16 @@ impl SharedTokenCache {
                         continue;
                     }
                     tracing::warn!(stale_holder = %holder, "taking over a stale token refresh lease");
-                    (revision, reason)
+                    (revision, reason, rejected)
                 }
             };
-            if let Some(lease) = self.try_lease(appid, lease_from, reason, None).await? {
-                return self.refresh(appid, lease, reason, None, fetch).await;
+            if let Some(lease) = self
+                .try_lease(appid, lease_from, reason, None, rejected.as_ref())
+                .await?
+            {
+                return self
+                    .refresh(appid, lease, reason, rejected, None, fetch)
+                    .await;
             }
             // Lost the race for the lease: read again and wait for the winner.
         }
@@ -294,11 +316,10 @@ impl SharedTokenCache {
         } = self.read(appid).await?
             && token == failed.secret()
         {
-            match self
-                .kv
-                .update(appid, encode(&Slot::Invalid), revision)
-                .await
-            {
+            let invalid = Slot::Invalid {
+                rejected: Some(Current::of(failed)),
+            };
+            match self.kv.update(appid, encode(&invalid), revision).await {
                 Ok(_) => {
                     tracing::info!("access token rejected by wechat; invalidated for all replicas")
                 }
@@ -341,7 +362,7 @@ impl SharedTokenCache {
                     // An unreadable value is treated as a rejected token so it gets replaced.
                     tracing::warn!(%error, "unreadable token cache entry; replacing it");
                     Seen::Slot {
-                        slot: Slot::Invalid,
+                        slot: Slot::Invalid { rejected: None },
                         revision: entry.revision,
                     }
                 }
@@ -350,7 +371,8 @@ impl SharedTokenCache {
     }
 
     /// Tries to take the refresh lease by replacing revision `revision` (0: no key),
-    /// leaving `current` (a token refreshed ahead of its expiry) for the others.
+    /// leaving `current` (a token refreshed ahead of its expiry) for the others, and
+    /// `rejected` for a replica that may take the lease over.
     /// Returns the lease's revision, or `None` if another replica got there first.
     async fn try_lease(
         &self,
@@ -358,6 +380,7 @@ impl SharedTokenCache {
         revision: u64,
         reason: Reason,
         current: Option<&AccessToken>,
+        rejected: Option<&Current>,
     ) -> Result<Option<u64>, TokenCacheError> {
         let lease_until =
             Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
@@ -366,6 +389,7 @@ impl SharedTokenCache {
             lease_until,
             reason,
             current: current.map(Current::of),
+            rejected: rejected.cloned(),
         });
         // `update` with expected revision 0 means "the key must not exist", and with a
         // delete marker's revision it replaces the marker: both are the same CAS.
@@ -381,6 +405,7 @@ impl SharedTokenCache {
         appid: &str,
         lease: u64,
         reason: Reason,
+        rejected: Option<Current>,
         current: Option<AccessToken>,
         fetch: F,
     ) -> Result<AccessToken, ApiError>
@@ -389,7 +414,7 @@ impl SharedTokenCache {
         Fut: Future<Output = Result<AccessToken, ApiError>>,
     {
         tracing::info!(?reason, "refreshing access token");
-        let token = match fetch(reason.into()).await {
+        let token = match fetch(reason.refresh_reason(rejected.as_ref())).await {
             Ok(token) => token,
             Err(error) => {
                 super::record_refresh_failure(appid, &error);
@@ -546,6 +571,21 @@ fn uuid_like() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_entry_without_the_rejected_token_still_reads() {
+        // Written by a replica of an earlier version during a rolling upgrade.
+        let old: Slot = serde_json::from_str(r#"{"state":"invalid"}"#).unwrap();
+        assert!(matches!(old, Slot::Invalid { rejected: None }));
+        let new = encode(&Slot::Invalid {
+            rejected: Some(Current {
+                token: "T".into(),
+                expires_at: Utc::now(),
+            }),
+        });
+        let read: Slot = serde_json::from_slice(&new).unwrap();
+        assert!(matches!(read, Slot::Invalid { rejected: Some(c) } if c.token == "T"));
+    }
 
     #[test]
     fn the_token_bucket_is_created_with_the_configured_replicas() {
