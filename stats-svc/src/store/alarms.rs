@@ -100,17 +100,28 @@ pub async fn list(
 }
 
 /// The statement of [`escalated_twice`] (`$1` the account); public so a test can check
-/// its plan. `overdue_count >= 2` lets it read the partial index `ticket_times_escalated`.
-/// A row written before `last_closed_at` existed (0007 filled it once) has its close in
-/// `closed_at` only.
+/// its plan. `overdue_count >= 2` (implied by both deadlines missed) lets it read the
+/// partial index `ticket_times_escalated`. A row written before `last_closed_at` existed
+/// (0007 filled it once) has its close in `closed_at` only. Both deadlines must have
+/// been missed in the ticket's current round, after its last reopen: a reopen clears
+/// interaction-svc's overdue marks and sets new deadlines, and the round before it was
+/// escalated then. A miss folded before migration 0024 kept only its first time
+/// (`*_missed_at`), which stands in for the latest; a row folded before the miss times
+/// were kept at all has only its count, taken as it is unless the ticket was reopened.
 pub const ESCALATED_TWICE_SQL: &str = "SELECT ticket_id FROM ticket_times
       WHERE account = $1 AND overdue_count >= 2
         AND (COALESCE(last_closed_at, closed_at) IS NULL
              OR last_reopened_at > COALESCE(last_closed_at, closed_at))
+        AND ((COALESCE(last_acknowledge_missed_at, acknowledge_missed_at)
+                  > COALESCE(last_reopened_at, '-infinity')
+              AND COALESCE(last_resolve_missed_at, resolve_missed_at)
+                  > COALESCE(last_reopened_at, '-infinity'))
+             OR (acknowledge_missed_at IS NULL AND resolve_missed_at IS NULL
+                 AND last_reopened_at IS NULL))
       ORDER BY ticket_id";
 
-/// The tickets of `account` that went overdue at least twice and are open (never
-/// closed, or reopened after their last close).
+/// The tickets of `account` that are open (never closed, or reopened after their last
+/// close) and missed both deadlines of their current round (escalated twice).
 pub async fn escalated_twice(db: &PgPool, account: &AccountId) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(ESCALATED_TWICE_SQL)
         .bind(account.as_str())

@@ -48,7 +48,8 @@ pub async fn add(tx: &mut Transaction<'_, Postgres>, tallies: &[Tally]) -> Resul
     Ok(())
 }
 
-/// Folds one ticket change into the ticket's row: each step keeps its earliest time,
+/// Folds one ticket change into the ticket's row: each step keeps its earliest time
+/// (and each missed deadline its latest too, the current round's),
 /// the deadlines are those of the earliest change carrying them (the first round's,
 /// which the first acknowledgement and close are judged by; a reopen brings new
 /// ones), and the department follows the newest change, so the order events arrive
@@ -68,14 +69,14 @@ pub async fn record_ticket(
              overdue_count, rating, last_closed_at, last_reopened_at, deadlines_at,
              acknowledged_by, closed_by, acknowledge_missed_at, acknowledge_missed_by,
              resolve_missed_at, resolve_missed_by, moved_away_by, moved_away_at, moved_in_at,
-             moved_in_by)
+             moved_in_by, last_acknowledge_missed_at, last_resolve_missed_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8, $13, $14,
                  CASE WHEN $6::timestamptz IS NULL THEN NULL ELSE $3 END,
                  CASE WHEN $8::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $15, CASE WHEN $15::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $16, CASE WHEN $16::timestamptz IS NULL THEN NULL ELSE $3 END,
                  $17, CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END,
-                 CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END, $17)
+                 CASE WHEN $17::text IS NULL THEN NULL ELSE $4 END, $17, $15, $16)
          ON CONFLICT (account, ticket_id) DO UPDATE SET
              department = CASE WHEN ticket_times.department_at IS NULL
                                  OR EXCLUDED.department_at >= ticket_times.department_at
@@ -100,6 +101,12 @@ pub async fn record_ticket(
                                       THEN COALESCE(EXCLUDED.resolve_missed_by, ticket_times.resolve_missed_by)
                                       ELSE ticket_times.resolve_missed_by END,
              resolve_missed_at = LEAST(ticket_times.resolve_missed_at, EXCLUDED.resolve_missed_at),
+             -- The latest miss of each deadline: `escalated_twice` asks whether both
+             -- were missed after the last reopen (this round's deadlines).
+             last_acknowledge_missed_at = GREATEST(ticket_times.last_acknowledge_missed_at,
+                                                   EXCLUDED.last_acknowledge_missed_at),
+             last_resolve_missed_at = GREATEST(ticket_times.last_resolve_missed_at,
+                                               EXCLUDED.last_resolve_missed_at),
              moved_away_by = CASE WHEN EXCLUDED.moved_away_at < ticket_times.moved_away_at
                                        OR ticket_times.moved_away_at IS NULL
                                   THEN COALESCE(EXCLUDED.moved_away_by, ticket_times.moved_away_by)
@@ -158,6 +165,17 @@ pub async fn record_ticket(
     )
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Folds a batch's ticket changes into their rows ([`record_ticket`]).
+pub async fn record_tickets(
+    tx: &mut Transaction<'_, Postgres>,
+    facts: Vec<TicketFact>,
+) -> Result<(), sqlx::Error> {
+    for fact in &facts {
+        record_ticket(tx, fact).await?;
+    }
     Ok(())
 }
 

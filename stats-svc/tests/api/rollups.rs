@@ -535,38 +535,106 @@ async fn a_ticket_moved_on_after_missing_its_deadline_is_late_for_the_department
     app.stop().await;
 }
 
+/// A missed deadline (the sweeper's OVERDUE), naming which.
+fn missed(
+    event_id: &str,
+    ticket_id: &str,
+    department: &str,
+    deadline: ev::TicketDeadline,
+    at: i64,
+) -> ev::TicketChanged {
+    ev::TicketChanged {
+        deadline: deadline as i32,
+        ..ticket(
+            event_id,
+            ticket_id,
+            department,
+            ev::TicketChangeKind::Overdue,
+            at,
+        )
+    }
+}
+
+/// "工单 T 两次超期督办" is about the ticket's current round: a ticket open after
+/// missing both deadlines of it alarms; one reopened after missing both in an earlier
+/// round does not (interaction-svc's reopen clears the overdue marks and sets new
+/// deadlines) until it misses both new ones; a closed one never. The changes arrive
+/// out of order (a reopen before its close, a new round's misses before its reopen).
 #[tokio::test]
-async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
+async fn a_ticket_escalated_twice_in_its_current_round_alarms_while_open() {
     use ev::TicketChangeKind as K;
+    use ev::TicketDeadline::{Acknowledge, Resolve};
     use stats_svc::domain::inspection::InspectionRules;
     use stats_svc::jobs::inspection::{Clock, check_once};
     let app = spawn_app().await;
-    let changes = [
-        // r1: both deadlines missed, closed, then reopened (the reopen published
-        // before the close: the order must not matter).
-        ticket("r1-open", "r1", "water", K::Opened, NINE_AM),
-        ticket("r1-overdue-ack", "r1", "water", K::Overdue, NINE_AM + HOUR),
-        ticket(
-            "r1-overdue-resolve",
-            "r1",
+    let first_round = |t: &str, department: &str| {
+        [
+            ticket(&format!("{t}-open"), t, department, K::Opened, NINE_AM),
+            missed(
+                &format!("{t}-ack"),
+                t,
+                department,
+                Acknowledge,
+                NINE_AM + HOUR,
+            ),
+            missed(
+                &format!("{t}-res"),
+                t,
+                department,
+                Resolve,
+                NINE_AM + 3 * HOUR,
+            ),
+        ]
+    };
+    let mut changes = Vec::new();
+    // o1: both missed, still open.
+    changes.extend(first_round("o1", "water"));
+    // c1: both missed, then closed for good.
+    changes.extend(first_round("c1", "roads"));
+    changes.push(ticket(
+        "c1-close",
+        "c1",
+        "roads",
+        K::Closed,
+        NINE_AM + 4 * HOUR,
+    ));
+    // r1, r2, r3: both missed, closed, reopened (the reopen published before the
+    // close); r2 then misses both new deadlines, r3 only the new acknowledgement.
+    for t in ["r1", "r2", "r3"] {
+        changes.extend(first_round(t, "water"));
+        if t != "r1" {
+            changes.push(missed(
+                &format!("{t}-ack2"),
+                t,
+                "water",
+                Acknowledge,
+                NINE_AM + 5 * HOUR + 30 * MINUTE,
+            ));
+        }
+        if t == "r2" {
+            changes.push(missed(
+                &format!("{t}-res2"),
+                t,
+                "water",
+                Resolve,
+                NINE_AM + 5 * HOUR + 50 * MINUTE,
+            ));
+        }
+        changes.push(ticket(
+            &format!("{t}-reopen"),
+            t,
             "water",
-            K::Overdue,
-            NINE_AM + 3 * HOUR,
-        ),
-        ticket("r1-reopen", "r1", "water", K::Reopened, NINE_AM + 5 * HOUR),
-        ticket("r1-close", "r1", "water", K::Closed, NINE_AM + 4 * HOUR),
-        // c1: both deadlines missed, then closed for good.
-        ticket("c1-open", "c1", "roads", K::Opened, NINE_AM),
-        ticket("c1-overdue-ack", "c1", "roads", K::Overdue, NINE_AM + HOUR),
-        ticket(
-            "c1-overdue-resolve",
-            "c1",
-            "roads",
-            K::Overdue,
-            NINE_AM + 3 * HOUR,
-        ),
-        ticket("c1-close", "c1", "roads", K::Closed, NINE_AM + 4 * HOUR),
-    ];
+            K::Reopened,
+            NINE_AM + 5 * HOUR,
+        ));
+        changes.push(ticket(
+            &format!("{t}-close"),
+            t,
+            "water",
+            K::Closed,
+            NINE_AM + 4 * HOUR,
+        ));
+    }
     for change in &changes {
         let id = change.header.as_ref().unwrap().event_id.clone();
         publish_ticket(&app, change, &id).await;
@@ -594,7 +662,7 @@ async fn a_ticket_escalated_twice_alarms_while_reopened_not_once_closed() {
     .fetch_all(&db)
     .await
     .unwrap();
-    assert_eq!(escalated, ["r1"]);
+    assert_eq!(escalated, ["o1", "r2"]);
     db.close().await;
     app.stop().await;
 }
