@@ -79,4 +79,18 @@ pub enum AppError {
     /// A caller's request id used for another request, or whose service is gone.
     #[error(transparent)]
     Request(#[from] RequestIdError),
+    /// The articles to change kept moving between messages while being locked;
+    /// nothing was written, and trying again will do.
+    #[error("article {article} kept moving between messages while it was being locked; try again")]
+    KeptMoving { article: uuid::Uuid },
+}
+
+impl From<crate::store::articles::JobLockError> for AppError {
+    fn from(error: crate::store::articles::JobLockError) -> Self {
+        use crate::store::articles::JobLockError;
+        match error {
+            JobLockError::Database(error) => Self::Database(error),
+            JobLockError::KeptMoving { article, .. } => Self::KeptMoving { article },
+        }
+    }
 }

@@ -115,6 +115,7 @@ async fn apply(
         .await
         .map_err(|error| match error {
             AppError::Database(e) => HandleError::database(e),
+            moving @ AppError::KeptMoving { .. } => HandleError::Transient(moving.to_string()),
             other => HandleError::Permanent(other.to_string()),
         })?;
     if applied.is_none() && chrono::Utc::now() - event.occurred_at < UNRECORDED_GRACE {

@@ -53,6 +53,7 @@ impl From<GrpcError> for Status {
                 AppError::Wechat(_) | AppError::MessageGoingOut { .. } => {
                     ErrorCode::FailedPrecondition
                 }
+                AppError::KeptMoving { .. } => ErrorCode::Unavailable,
                 // ErrorCode::status logs the detail and answers a generic message.
                 AppError::Database(_) => ErrorCode::Internal,
             },
@@ -92,5 +93,18 @@ mod tests {
         })));
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
         assert_eq!(status.message(), "the publisher role is needed to publish");
+    }
+
+    #[test]
+    fn articles_that_kept_moving_while_locked_are_worth_trying_again() {
+        let status = Status::from(GrpcError::from(AppError::KeptMoving {
+            article: uuid::Uuid::nil(),
+        }));
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(
+            status.message().contains("try again"),
+            "{}",
+            status.message()
+        );
     }
 }

@@ -278,6 +278,24 @@ pub async fn lock_in_order(
     Ok(())
 }
 
+/// How many times [`lock_job_articles`] starts again when a compose or dissolve
+/// moved its article between the lock on its message and the lock on it.
+const JOB_LOCK_TRIES: usize = 3;
+
+/// Why [`lock_job_articles`] (and what calls it) did not lock a job's articles.
+#[derive(Debug, thiserror::Error)]
+pub enum JobLockError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Another message each time: composes and dissolves of it kept committing
+    /// between the two locks. Nothing was written; worth trying again.
+    #[error(
+        "article {article} moved to another message each of the {tries} times its \
+         message and articles were locked; try again"
+    )]
+    KeptMoving { article: Uuid, tries: usize },
+}
+
 /// Locks, in id order, every article a verdict on the job of article `head` (or a
 /// send of it that fails, retries or takes its message along) may write: `head`,
 /// the articles of its message (moved with it) and those handed over under its send
@@ -289,22 +307,46 @@ pub async fn lock_in_order(
 /// articles deadlocked with a ComposeMessage locking the same ones in id order
 /// (PostgreSQL aborted one: the compose failed, the verdict's transaction rolled
 /// back and its callback was redelivered, or a send's failure was not recorded).
+///
+/// `head`'s message is read when it is locked, before the articles are: a compose
+/// committed in between (one that put `head` in a message, or took it out of one
+/// while this waited for that message) leaves the articles in a message not held.
+/// So, once `head` is locked, its message is checked to be the one held; if not,
+/// this starts again from a savepoint whose rollback lets every lock taken since go
+/// (the caller's earlier ones stay), up to [`JOB_LOCK_TRIES`] times, then
+/// [`JobLockError::KeptMoving`].
 pub async fn lock_job_articles(
     tx: &mut Transaction<'_, Postgres>,
     head: Uuid,
-) -> Result<(), sqlx::Error> {
-    super::messages::share_key_of(tx, head).await?;
-    sqlx::query(
-        "SELECT a.id FROM articles a, articles h
-          WHERE h.id = $1
-            AND (a.id = h.id OR a.message_id = h.message_id OR a.sent_key = h.sent_key)
-          ORDER BY a.id
-          FOR UPDATE OF a",
-    )
-    .bind(head)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(())
+) -> Result<(), JobLockError> {
+    for _ in 0..JOB_LOCK_TRIES {
+        let mut attempt = sqlx::Acquire::begin(&mut **tx).await?;
+        let message = super::messages::share_key_of(&mut attempt, head).await?;
+        // `a`'s row as locked (the newest): `head`'s message there is steady.
+        let locked: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+            "SELECT a.id, a.message_id FROM articles a, articles h
+              WHERE h.id = $1
+                AND (a.id = h.id OR a.message_id = h.message_id OR a.sent_key = h.sent_key)
+              ORDER BY a.id
+              FOR UPDATE OF a",
+        )
+        .bind(head)
+        .fetch_all(&mut *attempt)
+        .await?;
+        let now_in = locked
+            .iter()
+            .find(|(id, _)| *id == head)
+            .and_then(|(_, message)| *message);
+        if now_in == message {
+            attempt.commit().await?;
+            return Ok(());
+        }
+        attempt.rollback().await?;
+    }
+    Err(JobLockError::KeptMoving {
+        article: head,
+        tries: JOB_LOCK_TRIES,
+    })
 }
 
 /// Reads and locks the article a WeChat job of `account` belongs to (job ids are
@@ -316,7 +358,7 @@ pub async fn lock_by_job(
     account: &str,
     publish_id: Option<&str>,
     mass_msg_id: Option<&str>,
-) -> Result<Option<ArticleRow>, sqlx::Error> {
+) -> Result<Option<ArticleRow>, JobLockError> {
     let head: Option<Uuid> = sqlx::query_scalar(
         "SELECT id FROM articles
           WHERE (($1::text IS NOT NULL AND publish_id = $1) OR ($2::text IS NOT NULL AND mass_msg_id = $2))
@@ -343,6 +385,7 @@ pub async fn lock_by_job(
     .bind(mass_msg_id)
     .fetch_optional(&mut **tx)
     .await
+    .map_err(Into::into)
 }
 
 /// Which articles a listing covers.
@@ -902,7 +945,7 @@ pub async fn lock_awaiting(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
     msg_id: &str,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, JobLockError> {
     lock_job_articles(tx, id).await?;
     sqlx::query_scalar(
         "SELECT true FROM articles
@@ -915,6 +958,7 @@ pub async fn lock_awaiting(
     .fetch_optional(&mut **tx)
     .await
     .map(|found: Option<bool>| found.is_some())
+    .map_err(Into::into)
 }
 
 /// Stops awaiting the verdict of job `msg_id` for article `id` (a verdict came, or

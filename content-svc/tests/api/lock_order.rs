@@ -521,3 +521,62 @@ async fn a_headline_schedule_cancelled_while_its_message_is_recomposed_waits_for
     cancel.expect("cancelled, not aborted");
     assert_eq!(state_of(&app.db, HEADLINE).await, "approved");
 }
+
+#[tokio::test]
+async fn a_verdict_locking_a_headline_a_compose_moves_meanwhile_holds_its_new_message() {
+    let app = spawn_app().await;
+    let headline = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+    let other = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
+    // In no message: the verdict finds no message to hold before the articles.
+    returned_after_a_send(&app.db, headline, other).await;
+    let (trail, holder) = hold_trail(&app.db).await;
+
+    // The compose holds its new message and both articles, stopped at its trail.
+    let compose = compose(&app, None, [other, headline]);
+    until_waiting(&app.db, holder, 1).await;
+    // The verdict's locks, taken as a verdict on the headline's job takes them, and
+    // held until the test has looked.
+    let (locked_tx, locked) = tokio::sync::oneshot::channel();
+    let (look_tx, look) = tokio::sync::oneshot::channel::<()>();
+    let db = app.db.clone();
+    let verdict = tokio::spawn(async move {
+        let mut tx = db.begin().await?;
+        content_svc::store::articles::lock_job_articles(&mut tx, headline).await?;
+        let _ = locked_tx.send(());
+        let _ = look.await;
+        tx.rollback().await?;
+        anyhow::Ok(())
+    });
+    until_waiting(&app.db, holder, 2).await;
+    trail.commit().await.expect("trail released");
+    let message: Uuid = compose
+        .await
+        .expect("compose task")
+        .expect("the message is composed")
+        .into_inner()
+        .id
+        .parse()
+        .expect("message id");
+    locked.await.expect("the verdict's articles are locked");
+
+    // The headline's message now is the composed one: a dissolve or recompose of it
+    // (FOR UPDATE) must wait for the verdict, or the verdict's second write of the
+    // headline waits for it while it waits for the headline.
+    let mut probe = app.db.begin().await.expect("begin");
+    let taken = sqlx::query("SELECT id FROM messages WHERE id = $1 FOR UPDATE NOWAIT")
+        .bind(message)
+        .execute(&mut *probe)
+        .await;
+    probe.rollback().await.expect("probe rolled back");
+    let _ = look_tx.send(());
+    verdict
+        .await
+        .expect("verdict task")
+        .expect("verdict's locks");
+    let held = taken.expect_err("the verdict holds the headline's new message");
+    assert_eq!(
+        held.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("55P03"),
+        "{held:?}"
+    );
+}
