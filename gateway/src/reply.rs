@@ -291,6 +291,9 @@ pub struct ReplyCache {
     logs: Arc<LogLimiter>,
 }
 
+/// How often a retry's read of the bucket is repeated while the reply is not there.
+pub const SHARED_POLL: Duration = Duration::from_millis(20);
+
 /// The log limiter's causes for the bucket's failures.
 const READ_FAILED: &str = "reply_cache_read_failed";
 const WRITE_FAILED: &str = "reply_cache_write_failed";
@@ -345,18 +348,29 @@ impl ReplyCache {
         local.young.get(key).or_else(|| local.old.get(key)).cloned()
     }
 
-    /// The reply any replica gave for `account`'s `key`, waiting at most until `until`.
+    /// The reply any replica gave for `account`'s `key`, read again every
+    /// [`SHARED_POLL`] until it is there or `until`: the replica that answered the
+    /// first delivery may still be writing it (only a retry's duplicate PubAck asks).
     pub async fn shared(&self, account: &str, key: &ReplyKey, until: Instant) -> Option<Bytes> {
-        match tokio::time::timeout_at(until, self.kv.get(key.kv_key())).await {
-            Ok(Ok(found)) => found.filter(|v| !v.is_empty()),
-            Ok(Err(error)) => {
-                let now = std::time::Instant::now();
-                if let Some(suppressed) = self.logs.admit(account, READ_FAILED, now) {
-                    tracing::warn!(account, %error, suppressed, "reply cache read failed");
+        let kv_key = key.kv_key();
+        loop {
+            match tokio::time::timeout_at(until, self.kv.get(kv_key.as_str())).await {
+                Ok(Ok(Some(found))) if !found.is_empty() => return Some(found),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    let now = std::time::Instant::now();
+                    if let Some(suppressed) = self.logs.admit(account, READ_FAILED, now) {
+                        tracing::warn!(account, %error, suppressed, "reply cache read failed");
+                    }
+                    return None;
                 }
-                None
+                Err(_) => return None,
             }
-            Err(_) => None,
+            let next = Instant::now() + SHARED_POLL;
+            if next >= until {
+                return None;
+            }
+            tokio::time::sleep_until(next).await;
         }
     }
 
@@ -398,10 +412,11 @@ impl ReplyCache {
 /// Why a reply was written to the shared bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareReason {
-    /// The answer left `REPLY_SHARE_AFTER` or later after the callback arrived.
+    /// The answer leaves `REPLY_SHARE_AFTER` or later after the callback arrived: it
+    /// left then, or the publish was still pending then (shared before the answer).
     Late,
-    /// The callback got no answer with it: its handler was cancelled or it was not
-    /// made durable.
+    /// The callback got no answer with it: its handler was cancelled, or it was not
+    /// made durable (shared as the publish gives up, before the answer is held).
     Undelivered,
 }
 
@@ -423,6 +438,8 @@ pub struct UnsentReply<'a> {
     account: &'a str,
     key: ReplyKey,
     encoded: Option<Bytes>,
+    /// Already written to the bucket ([`UnsentReply::share`]): never twice.
+    shared: bool,
 }
 
 impl<'a> UnsentReply<'a> {
@@ -432,15 +449,28 @@ impl<'a> UnsentReply<'a> {
             account,
             key,
             encoded: Some(encoded),
+            shared: false,
+        }
+    }
+
+    /// Shares the reply now, before the answer: the callback's publish failed or is
+    /// slow, so WeChat will likely retry it. Later calls share nothing more.
+    pub fn share(&mut self, why: ShareReason) {
+        if let Some(encoded) = &self.encoded
+            && !self.shared
+        {
+            self.shared = true;
+            self.cache
+                .share(self.account, self.key, encoded.clone(), why);
         }
     }
 
     /// The reply is in the answer, leaving `late` or not: remembered in process, and
-    /// shared only if late.
+    /// shared only if late (and not shared already).
     pub fn answered(mut self, late: bool) {
         if let Some(encoded) = self.encoded.take() {
             self.cache.remember(self.key, &encoded);
-            if late {
+            if late && !self.shared {
                 self.cache
                     .share(self.account, self.key, encoded, ShareReason::Late);
             }
@@ -455,7 +485,9 @@ impl<'a> UnsentReply<'a> {
 
 impl Drop for UnsentReply<'_> {
     fn drop(&mut self) {
-        if let Some(encoded) = self.encoded.take() {
+        if let Some(encoded) = self.encoded.take()
+            && !self.shared
+        {
             self.cache
                 .share(self.account, self.key, encoded, ShareReason::Undelivered);
         }

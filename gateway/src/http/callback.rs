@@ -24,9 +24,10 @@ use crate::config::{AccountConfig, Mode};
 use crate::event::inbound_event;
 use crate::publish::Durable;
 use crate::replay::Seen;
-use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, UnsentReply};
+use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, ShareReason, UnsentReply};
 
-/// How long a duplicate callback may wait for the shared reply cache.
+/// How long a duplicate callback waits for the shared reply cache to hold its reply
+/// (the first delivery's write may still be on its way).
 const SHARED_CACHE_WAIT: Duration = Duration::from_millis(250);
 /// The log limiter's cause for a replay check the ledger could not answer.
 const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
@@ -201,18 +202,30 @@ async fn handle(
         SystemTime::now(),
     );
     let key = ReplyKey::of(&event.event_id);
-    let (published, fetched) = tokio::join!(
-        inner.publisher.publish(&event),
-        inner.replier.fetch(
+    let publish = inner.publisher.publish(&event);
+    tokio::pin!(publish);
+    // Both run at once; the reply is looked at as soon as it is there, the publish
+    // may still be pending (or already done) then.
+    let mut published = None;
+    let fetched = {
+        let fetch = inner.replier.fetch(
             &account.id,
             &key,
             &message,
             event.payload.clone(),
-            started + limits.reply_budget
-        ),
-    );
+            started + limits.reply_budget,
+        );
+        tokio::pin!(fetch);
+        loop {
+            tokio::select! {
+                biased;
+                fetched = &mut fetch => break fetched,
+                result = &mut publish, if published.is_none() => published = Some(result),
+            }
+        }
+    };
     // From here a cancelled handler (WeChat closed the connection) shares the reply.
-    let unsent = match &fetched {
+    let mut unsent = match &fetched {
         Fetched::Reply {
             encoded,
             source: ReplySource::Asked | ReplySource::Edge,
@@ -224,9 +237,31 @@ async fn handle(
         )),
         _ => None,
     };
+    let published = match (published, unsent.as_mut()) {
+        (Some(published), _) => published,
+        (None, None) => publish.await,
+        // A publish still pending at REPLY_SHARE_AFTER answers late if at all, and
+        // WeChat's retry (perhaps on another replica, ~5 s after the first delivery)
+        // must find the reply already shared, not racing a write queued only at the
+        // answer or, for a callback never made durable, past the deadline.
+        (None, Some(unsent)) => {
+            match tokio::time::timeout_at(started + limits.reply_share_after, &mut publish).await {
+                Ok(published) => published,
+                Err(_) => {
+                    unsent.share(ShareReason::Late);
+                    publish.await
+                }
+            }
+        }
+    };
     let durable = match published {
         Ok(durable) => durable,
         Err(_) => {
+            // Shared now rather than when the handler returns past the deadline: the
+            // retry comes right at WeChat's deadline.
+            if let Some(unsent) = unsent.as_mut() {
+                unsent.share(ShareReason::Undelivered);
+            }
             // WeChat redelivers only a callback it got no answer to: hold the answer
             // past its deadline, so it never sees one and sends the callback again.
             tokio::time::sleep_until(started + limits.callback_deadline).await;

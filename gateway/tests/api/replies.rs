@@ -254,6 +254,105 @@ async fn a_late_reply_is_shared_and_another_replica_answers_its_retry_with_it() 
     assert_eq!(shared, 1.0);
 }
 
+/// WeChat retries ~5 s after the first delivery; the replica answering the retry reads
+/// the bucket once its duplicate PubAck comes, and the first replica's write may still
+/// be on its way. It read once, missed, and answered what it got itself.
+#[tokio::test]
+async fn a_retry_on_another_replica_waits_for_the_first_reply_to_be_shared() {
+    use futures::StreamExt as _;
+    let first = spawn_app_with(Options {
+        extra: vec![("REPLY_SHARE_AFTER", "0s")],
+        ..Options::default()
+    })
+    .await;
+    let second = crate::helpers::spawn_replica(&first).await;
+    let subject = first
+        .nats
+        .namespace
+        .subject(&format!("wechat.reply.{}", first.plain.id));
+    let mut requests = first.client.subscribe(subject).await.unwrap();
+    crate::helpers::round_trip(&first.client).await;
+    let (asked_once, on_first_request) = tokio::sync::oneshot::channel();
+    let client = first.client.clone();
+    // interaction-svc, slow on the first delivery's request: it answers the retry's
+    // (with nothing) first, and the first one 100 ms later.
+    tokio::spawn(async move {
+        let held = requests.next().await.unwrap();
+        let _ = asked_once.send(());
+        let retry = requests.next().await.unwrap();
+        client
+            .publish(retry.reply.unwrap(), bytes::Bytes::new())
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = text_reply("the first reply").encode_to_vec();
+        client
+            .publish(held.reply.unwrap(), answer.into())
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+    });
+    let xml = samples::text("oCitizen", 517, "hello");
+    let retry = async {
+        on_first_request.await.unwrap();
+        // The first delivery is stored: the retry's PubAck says duplicate.
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while first.stored().await.is_empty() {
+            assert!(tokio::time::Instant::now() < until, "never stored");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        second
+            .post_text(&first.plain.id, &first.plain.plain_callback(&xml))
+            .await
+    };
+    let delivery = first.plain.plain_callback(&xml);
+    let ((_, body_one), (status, body_two)) =
+        tokio::join!(first.post_text(&first.plain.id, &delivery), retry);
+    assert_eq!(status, 200);
+    let one = Reply::parse(body_one.as_bytes()).unwrap().body;
+    assert_eq!(
+        Reply::parse(body_two.as_bytes()).map(|r| r.body).ok(),
+        Some(one),
+        "the retry's answer: {body_two}"
+    );
+}
+
+/// A callback that cannot be made durable is held past WeChat's deadline so WeChat
+/// retries it; its reply was shared only as the handler returned, past that deadline,
+/// racing the retry. Here the inbound stream is gone while the reply bucket is not.
+#[tokio::test]
+async fn a_reply_whose_callback_cannot_be_stored_is_shared_before_the_answer_is_held() {
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("PUBLISH_DEADLINE", "500ms"),
+            ("CALLBACK_DEADLINE", "3s"),
+            ("REPLY_SHARE_AFTER", "2s"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    app.responder(&app.plain.id, Duration::ZERO, |_| text_reply("kept"))
+        .await;
+    let stream = app.nats.namespace.name("WECHAT_INBOUND");
+    app.jetstream().delete_stream(&stream).await.unwrap();
+    let xml = samples::text("oCitizen", 518, "hello");
+    let callback = app.plain.plain_callback(&xml);
+    let post = app.post_text(&app.plain.id, &callback);
+    tokio::pin!(post);
+    let shared_first = tokio::select! {
+        answer = &mut post => panic!("answered {answer:?} before the reply was shared"),
+        written = app.wait_for_reply_cache_entries(1) => written,
+    };
+    assert!(shared_first, "the reply was never shared");
+    let (status, _) = post.await;
+    assert_eq!(status, 503);
+    let undelivered = app
+        .metric("gateway_replies_shared_total", &[("why", "undelivered")])
+        .await;
+    assert_eq!(undelivered, 1.0);
+}
+
 #[tokio::test]
 async fn a_reply_answered_in_time_is_not_shared_and_a_retry_elsewhere_is_asked_again() {
     let first = spawn_app().await;
