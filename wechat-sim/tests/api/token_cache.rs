@@ -111,23 +111,62 @@ async fn a_late_rejection_does_not_wipe_a_fresh_token() {
     delete_bucket(&js, &bucket).await;
 }
 
+/// A replica whose refresh leases last 1 s (it waits 5 s at most), and the bucket
+/// holding another replica's lease written with `lease_until`.
+async fn replica_facing_a_lease(
+    mock: &wechat_sim::api_server::MockWechat,
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    lease_until: chrono::DateTime<chrono::Utc>,
+) -> Client {
+    let config = SharedCacheConfig {
+        lease: Duration::from_secs(1),
+        wait_timeout: Duration::from_secs(5),
+        ..SharedCacheConfig::new(bucket)
+    };
+    let cache = SharedTokenCache::open(js, config).await.unwrap();
+    let kv = js.get_key_value(bucket).await.unwrap();
+    let lease = json!({"state": "refreshing", "holder": "other", "lease_until": lease_until, "reason": "expiring"});
+    kv.put(APPID, serde_json::to_vec(&lease).unwrap().into())
+        .await
+        .unwrap();
+    client(mock, APPID, SECRET, cache.into())
+}
+
 #[tokio::test]
-async fn a_stale_refresh_lease_is_taken_over() {
+async fn a_refresh_lease_is_honoured_for_its_length_whatever_clock_its_holder_has() {
     let mock = spawn_mock().await;
     let js = jetstream().await;
     let bucket = unique_bucket();
-    let cache = shared_cache(&js, &bucket).await;
-    // A replica that crashed while refreshing left its lease behind.
-    let kv = js.get_key_value(&bucket).await.unwrap();
-    let dead = json!({"state": "refreshing", "holder": "dead", "lease_until": "2000-01-01T00:00:00Z", "reason": "expiring"});
-    kv.put(APPID, serde_json::to_vec(&dead).unwrap().into())
-        .await
-        .unwrap();
+    // The holder's clock runs an hour behind: its `lease_until` is long past here,
+    // though it has only just begun its fetch.
+    let behind = chrono::Utc::now() - chrono::Duration::hours(1);
+    let replica = replica_facing_a_lease(&mock, &js, &bucket, behind).await;
 
-    client(&mock, APPID, SECRET, cache.into())
-        .tags()
-        .await
-        .unwrap();
+    let started = tokio::time::Instant::now();
+    replica.tags().await.unwrap();
+
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "took the lease over after {waited:?}, inside the holder's 1 s"
+    );
+    assert_eq!(mock.state().calls_to(STABLE).len(), 1);
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_dead_refreshers_lease_is_taken_over_even_if_its_clock_ran_ahead() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    // A replica whose clock ran an hour ahead crashed while refreshing.
+    let ahead = chrono::Utc::now() + chrono::Duration::hours(1);
+    let replica = replica_facing_a_lease(&mock, &js, &bucket, ahead).await;
+
+    let result = replica.tags().await;
+
+    assert!(result.is_ok(), "{result:?}");
     assert_eq!(mock.state().calls_to(STABLE).len(), 1);
     delete_bucket(&js, &bucket).await;
 }

@@ -7,8 +7,9 @@
 //!
 //! Every transition is a compare-and-set on the key's revision, so of any number of
 //! replicas that see a missing, expiring or rejected token exactly one wins the lease and
-//! calls WeChat; the others watch the key until the new token lands. A lease that outlives
-//! its deadline (the winner crashed) is taken over. Only the bucket's stream limits are
+//! calls WeChat; the others watch the key until the new token lands. A lease a replica
+//! has seen unchanged for the lease's length on its own clock (the winner crashed) is
+//! taken over. Only the bucket's stream limits are
 //! used (no per-message TTL), which NATS 2.9 supports.
 
 use std::collections::HashMap;
@@ -32,7 +33,8 @@ pub struct SharedCacheConfig {
     /// How long before expiry a token is refreshed. Keep it under the 5 minutes in which
     /// `stable_token` starts handing out the successor, or refreshes return the old token.
     pub refresh_ahead: Duration,
-    /// How long a refresher may hold the lease before another replica takes over.
+    /// How long a refresher may hold the lease before another replica takes over,
+    /// counted on the other replica's monotonic clock from when it first saw the lease.
     pub lease: Duration,
     /// How long a caller waits for another replica's refresh before giving up.
     pub wait_timeout: Duration,
@@ -79,6 +81,9 @@ pub struct SharedTokenCache {
     config: Arc<SharedCacheConfig>,
     // The last valid token seen per appid, so the hot path does not read the bucket.
     memo: Arc<Mutex<HashMap<String, AccessToken>>>,
+    // Per appid, the refresh lease (its revision) this process is waiting on and when
+    // it first saw it, on this process's monotonic clock.
+    leases_seen: Arc<Mutex<HashMap<String, (u64, tokio::time::Instant)>>>,
     holder: Arc<str>,
 }
 
@@ -185,6 +190,7 @@ impl SharedTokenCache {
             kv: Arc::new(kv),
             config: Arc::new(config),
             memo: Arc::default(),
+            leases_seen: Arc::default(),
             holder: uuid_like().into(),
         })
     }
@@ -266,20 +272,25 @@ impl SharedTokenCache {
                         // serves (not memoised: the new one will be read soon).
                         return Ok(current);
                     }
-                    if lease_until > now {
+                    // The lease is judged on this replica's own clock, from when it
+                    // first saw this revision of it: `lease_until` was written with the
+                    // holder's clock, and a few seconds' skew between replicas would let
+                    // one take over a refresh still under way (or wait on a dead one
+                    // long past its lease). The holder wrote it before we saw it, so it
+                    // has had at least the full lease when we take over.
+                    let stale_at = self.lease_seen(appid, revision) + self.config.lease;
+                    if tokio::time::Instant::now() < stale_at {
                         if tokio::time::Instant::now() >= deadline {
                             return Err(TokenCacheError::WaitTimeout {
                                 appid: appid.to_owned(),
                             }
                             .into());
                         }
-                        let until = (lease_until - now).to_std().unwrap_or_default();
-                        let until = tokio::time::Instant::now() + until;
-                        self.wait_for_change(appid, revision, until.min(deadline))
+                        self.wait_for_change(appid, revision, stale_at.min(deadline))
                             .await;
                         continue;
                     }
-                    tracing::warn!(stale_holder = %holder, "taking over a stale token refresh lease");
+                    tracing::warn!(stale_holder = %holder, %lease_until, "taking over a stale token refresh lease");
                     (revision, reason, rejected)
                 }
             };
@@ -335,6 +346,19 @@ impl SharedTokenCache {
         memo.get(appid)
             .filter(|t| t.is_fresh(Utc::now(), self.config.refresh_ahead))
             .cloned()
+    }
+
+    /// Returns when this process first saw the lease at `revision` of `appid`'s key.
+    fn lease_seen(&self, appid: &str, revision: u64) -> tokio::time::Instant {
+        let mut seen = self.leases_seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get(appid) {
+            Some(&(seen_revision, at)) if seen_revision == revision => at,
+            _ => {
+                let now = tokio::time::Instant::now();
+                seen.insert(appid.to_owned(), (revision, now));
+                now
+            }
+        }
     }
 
     fn remember(&self, appid: &str, token: &AccessToken) {
