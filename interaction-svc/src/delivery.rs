@@ -339,7 +339,7 @@ impl Deliverer {
 }
 
 /// What became of a reply the gateway missed ([`Deliverer::send_missed_reply`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MissedReply {
     /// Sent now through the customer-service API.
     Sent,
@@ -355,6 +355,14 @@ pub enum MissedReply {
     /// WeChat refused it, or its answer was lost (the citizen may have it): given up,
     /// never sent again.
     GivenUp,
+    /// WeChat did not take it (busy, over a quota, unreachable): handed back for
+    /// another send, with the sends that failed so far (`send_failures`, counted in its
+    /// row whichever replica sent).
+    Unavailable {
+        failures: u32,
+        /// WeChat's error, for the log and a dead letter's reason.
+        error: String,
+    },
 }
 
 impl Deliverer {
@@ -363,7 +371,8 @@ impl Deliverer {
     /// gateway did not get in time (`events.v1.ReplyMissed`). Once: the reply is
     /// claimed (`sending`) and committed before WeChat is called, so a redelivered
     /// marker, or two replicas, send nothing twice. A busy or unreachable WeChat hands
-    /// it back (`DeliveryError::Unavailable`) for the marker's redelivery.
+    /// it back ([`MissedReply::Unavailable`], its failed sends counted) for the
+    /// marker's redelivery.
     #[tracing::instrument(skip_all)]
     pub async fn send_missed_reply(&self, event_id: &str) -> Result<MissedReply, DeliveryError> {
         use crate::store::decided_replies::{self, Claimed};
@@ -401,9 +410,15 @@ impl Deliverer {
                 decided_replies::settle(&self.db, event_id, "sent").await?;
                 Ok(MissedReply::Sent)
             }
-            Err(error @ DeliveryError::Unavailable(_)) => {
-                decided_replies::release(&self.db, event_id).await?;
-                Err(error)
+            Err(DeliveryError::Unavailable(error)) => {
+                Ok(match decided_replies::release(&self.db, event_id).await? {
+                    Some(failures) => MissedReply::Unavailable {
+                        failures,
+                        error: error.to_string(),
+                    },
+                    // No longer `sending`: the sweeper gave it up meanwhile.
+                    None => MissedReply::AlreadyHandled,
+                })
             }
             // 45015 (the window the callback itself opened is closed: an unfollow, a
             // marker past 48 hours), a refusal, or an answer lost.

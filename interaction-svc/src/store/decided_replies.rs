@@ -1,6 +1,7 @@
 //! The passive reply decided for each citizen's callback (`decided_replies`), kept
 //! for a reply the gateway did not get in time (`events::missed`): sent once through
-//! the customer-service API, `decided` → `sending` → `sent` | `failed`.
+//! the customer-service API, `decided` → `sending` → `sent` | `failed`; a send WeChat
+//! did not take goes back to `decided` and is counted (`send_failures`).
 
 use chrono::{DateTime, Utc};
 use platform::ids::{AccountId, OpenId};
@@ -119,16 +120,21 @@ pub async fn settle(db: &PgPool, event_id: &str, delivery: &str) -> Result<(), s
 }
 
 /// Hands a `sending` reply WeChat did not take (busy, unreachable) back, for the
-/// marker's redelivery to send.
-pub async fn release(db: &PgPool, event_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE decided_replies SET delivery = 'decided', sending_since = NULL
-          WHERE event_id = $1 AND delivery = 'sending'",
+/// marker's redelivery to send, and counts the failed send in its row: every
+/// replica's consumer decides from that count whether to try again. Returns the
+/// reply's failed sends so far, or `None` if it was no longer `sending` (the sweeper
+/// gave it up, or it was deleted).
+pub async fn release(db: &PgPool, event_id: &str) -> Result<Option<u32>, sqlx::Error> {
+    let failures: Option<i32> = sqlx::query_scalar(
+        "UPDATE decided_replies
+            SET delivery = 'decided', sending_since = NULL, send_failures = send_failures + 1
+          WHERE event_id = $1 AND delivery = 'sending'
+         RETURNING send_failures",
     )
     .bind(event_id)
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(())
+    Ok(failures.map(|failures| u32::try_from(failures).unwrap_or(0)))
 }
 
 /// Gives up the replies left `sending` since before `before`: the replica sending

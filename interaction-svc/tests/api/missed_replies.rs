@@ -467,3 +467,173 @@ async fn a_callback_applied_while_its_marker_is_claimed_is_still_sent() {
     assert_eq!(claiming.await.unwrap().unwrap(), MissedReply::Sent);
     assert_eq!(sent_to(&mock, &openid).len(), 1);
 }
+
+/// A citizen's callback applied with a text reply decided for it (its row in
+/// `decided_replies`, its id in `processed_events`), as the inbound consumer leaves
+/// it: `(event id, openid)`.
+async fn applied_callback_with_reply(app: &TestApp, mock: &MockWechat) -> (String, String) {
+    use prost::Message as _;
+    use proto::events::v1::{PassiveReply, TextReply, passive_reply::Body};
+
+    let openid = citizen(mock).openid;
+    let event_id = format!("{ACCOUNT}:{openid}:1001");
+    let reply = PassiveReply {
+        body: Some(Body::Text(TextReply {
+            content: "您的诉求已收到".to_owned(),
+        })),
+    }
+    .encode_to_vec();
+    let mut tx = app.db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO decided_replies (event_id, account, openid, reply) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&event_id)
+    .bind(ACCOUNT)
+    .bind(&openid)
+    .bind(&reply)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO processed_events (event_id) VALUES ($1)")
+        .bind(&event_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (event_id, openid)
+}
+
+/// The `delivered`-th delivery of `event_id`'s marker, stored by the stream `age` ago.
+fn marker_delivery(
+    event_id: &str,
+    delivered: i64,
+    age: std::time::Duration,
+) -> platform::consumer::Received<interaction_svc::events::missed::ReplyMissed> {
+    platform::consumer::Received {
+        event: interaction_svc::events::missed::ReplyMissed {
+            event_id: event_id.to_owned(),
+            reason: "reply budget spent".to_owned(),
+        },
+        subject: format!("wechat.missed.{ACCOUNT}.reply"),
+        delivered,
+        stream_sequence: 1,
+        stored_at: Some(Utc::now() - age),
+    }
+}
+
+/// WeChat busy for the next `sends` customer-service messages: each is tried 3 times
+/// by the API client before it is given back (`wechat::api::BusyRetry`).
+fn busy_for(mock: &MockWechat, sends: u32) {
+    mock.state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            busy: Some(sends * 3),
+            busy_path: Some(CUSTOM_SEND.into()),
+            ..Default::default()
+        })
+        .expect("fault injected");
+}
+
+/// A marker that waited long for its callback, on another replica or before a restart
+/// (this runner has no count of it), and then meets a busy WeChat is delivered again
+/// rather than dead-lettered: past the consumer's patience the runner dead-letters a
+/// `Transient` after one failure, whatever failed before, so the handler keeps the
+/// reply's failed sends in its row and, while sends are left, asks for the marker
+/// again as a wait (which the runner grants for `waits()` deliveries whatever the age).
+#[tokio::test]
+async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_when_wechat_is_busy() {
+    use interaction_svc::events::missed::{CONSUMER, MissedReplyHandler};
+    use platform::consumer::{EventHandler, HandleError};
+
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let (event_id, openid) = applied_callback_with_reply(&app, &mock).await;
+    busy_for(&mock, 1);
+    // Waited 14 minutes (the inbound consumer stalled), delivered 40 times: past the
+    // patience and the failures a Transient gets, within the waits.
+    let age = CONSUMER.patience() + std::time::Duration::from_secs(60);
+    let delivered = 40;
+    assert!(delivered >= CONSUMER.max_deliver && delivered <= CONSUMER.waits());
+
+    let handler = MissedReplyHandler::new(app.deliverer.clone());
+    match handler
+        .handle(&marker_delivery(&event_id, delivered, age))
+        .await
+    {
+        Err(HandleError::NotYet(reason)) => assert!(
+            reason.contains("1 of 20 sends failed"),
+            "a reason saying how many sends failed: {reason}"
+        ),
+        other => panic!(
+            "expected a wait, which the runner delivers again (a Transient this old is \
+             dead-lettered at once), got {other:?}"
+        ),
+    }
+    assert!(sent_to(&mock, &openid).is_empty());
+
+    // WeChat takes messages again: the next delivery sends the reply, once.
+    handler
+        .handle(&marker_delivery(&event_id, delivered + 1, age))
+        .await
+        .expect("sent");
+    assert_eq!(sent_to(&mock, &openid).len(), 1);
+    assert_eq!(delivery_of(&app, &event_id).await, "sent");
+}
+
+/// How many sends a missed reply gets against a busy WeChat is counted in its row,
+/// shared by every replica: the 20th failure gives it up (dead-lettered with the
+/// reason) whichever replica met the others, and the reply is left to be sent by a
+/// replay of the dead letter.
+#[tokio::test]
+async fn a_missed_reply_is_given_up_after_twenty_busy_sends_whichever_replicas_tried_them() {
+    use interaction_svc::events::missed::MissedReplyHandler;
+    use platform::consumer::{EventHandler, HandleError};
+
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let (event_id, openid) = applied_callback_with_reply(&app, &mock).await;
+    busy_for(&mock, 20);
+    // Two replicas' handlers; neither holds anything of the marker in memory.
+    let replicas = [
+        MissedReplyHandler::new(app.deliverer.clone()),
+        MissedReplyHandler::new(app.deliverer.clone()),
+    ];
+    let young = std::time::Duration::from_secs(1);
+    for delivered in 1..20 {
+        let handler = &replicas[delivered as usize % 2];
+        match handler
+            .handle(&marker_delivery(&event_id, delivered, young))
+            .await
+        {
+            Err(HandleError::Transient(_)) => {}
+            other => panic!("send {delivered}: expected a retry, got {other:?}"),
+        }
+    }
+    match replicas[0]
+        .handle(&marker_delivery(&event_id, 20, young))
+        .await
+    {
+        Err(HandleError::Permanent(reason)) => assert!(
+            reason.contains("20 of 20 sends failed"),
+            "a reason saying how many sends failed: {reason}"
+        ),
+        other => panic!("the 20th failed send gives up: got {other:?}"),
+    }
+    assert!(sent_to(&mock, &openid).is_empty());
+    assert_eq!(
+        delivery_of(&app, &event_id).await,
+        "decided",
+        "left for a replay"
+    );
+
+    // The dead letter replayed once WeChat is back: a new message, sent once.
+    replicas[1]
+        .handle(&marker_delivery(&event_id, 1, young))
+        .await
+        .expect("sent");
+    assert_eq!(sent_to(&mock, &openid).len(), 1);
+    assert_eq!(delivery_of(&app, &event_id).await, "sent");
+}
