@@ -10,7 +10,7 @@ use platform::nats::{ConsumerSpec, DEFAULT_MAX_ACK_PENDING, INTERACTION, PATIENT
 use prost::Message as _;
 use sqlx::PgPool;
 
-use crate::domain::rollup::TicketFact;
+use crate::domain::rollup::{Tally, TicketFact};
 use crate::store::rollups;
 
 /// The durable consumer over ticket changes (follower changes are counted from the
@@ -58,7 +58,8 @@ impl TicketHandler {
 impl EventHandler for TicketHandler {
     const CONSUMER: ConsumerSpec = CONSUMER;
     // Every column of a ticket's row is order-independent (earliest time, newest
-    // department), so lanes need no key.
+    // department), so lanes need no key; a batch takes its rows in one order
+    // (`rollups::record_tickets`), so two lanes cannot deadlock on them.
     const CONCURRENCY: usize = 2;
     const BATCH: usize = 256;
     type Event = TicketEvent;
@@ -73,12 +74,14 @@ impl EventHandler for TicketHandler {
         apply_once_then(
             &self.db,
             events,
-            async move |tx, TicketEvent(fact)| {
-                rollups::record_ticket(tx, fact).await?;
-                Ok(fact.tallies(office))
+            async move |_, TicketEvent(fact)| Ok((fact.clone(), fact.tallies(office))),
+            // The batch's rows in ticket order, then its counters in one upsert per
+            // key, in key order.
+            async |tx, applied: Vec<(TicketFact, Vec<Tally>)>| {
+                let (facts, tallies): (Vec<_>, Vec<_>) = applied.into_iter().unzip();
+                rollups::record_tickets(tx, facts).await?;
+                rollups::add(tx, &tallies.concat()).await
             },
-            // The batch's counters in one upsert per key, in key order.
-            async |tx, tallies| rollups::add(tx, &tallies.concat()).await,
         )
         .await?;
         Ok(())

@@ -168,11 +168,17 @@ pub async fn record_ticket(
     Ok(())
 }
 
-/// Folds a batch's ticket changes into their rows ([`record_ticket`]).
+/// Folds a batch's ticket changes into their rows ([`record_ticket`]), taking the rows
+/// in one order, by account and ticket id, whatever order the changes came in: the
+/// consumer's lanes have no order key, so two batches may hold the same tickets, and
+/// in stream order one could hold t2 and wait for t1 while the other held t1 and waited
+/// for t2 (a deadlock, a batch rolled back and redelivered). The fold is
+/// order-independent, so the order is free to choose.
 pub async fn record_tickets(
     tx: &mut Transaction<'_, Postgres>,
-    facts: Vec<TicketFact>,
+    mut facts: Vec<TicketFact>,
 ) -> Result<(), sqlx::Error> {
+    facts.sort_by(|a, b| (&a.account, &a.ticket_id).cmp(&(&b.account, &b.ticket_id)));
     for fact in &facts {
         record_ticket(tx, fact).await?;
     }

@@ -20,3 +20,4 @@ mod readiness_page;
 mod rollups;
 mod scans;
 mod startup;
+mod ticket_lanes;
