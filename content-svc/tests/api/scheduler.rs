@@ -405,3 +405,47 @@ async fn a_drain_begun_mid_batch_puts_the_claims_not_yet_sent_back_on_the_schedu
     assert_eq!(handed, due as i64);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_of_unknown_outcome_that_cannot_be_failed_holds_back_none_of_the_others() {
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    let stuck = in_publishing(&app.db, 25, "now() - interval '1 hour'", None).await;
+    // The oldest, and first by id: found first however the sweep orders them.
+    let unfailable = *stuck.iter().min().expect("arranged");
+    sqlx::query("UPDATE articles SET updated_at = now() - interval '2 hours' WHERE id = $1")
+        .bind(unfailable)
+        .execute(&app.db)
+        .await
+        .expect("arranged");
+    // Its every write fails, as a row the sweep can never fail would.
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION refuse_write() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN RAISE EXCEPTION 'this article cannot be written'; END $$;
+         CREATE TRIGGER refuse_write BEFORE UPDATE ON articles FOR EACH ROW
+           WHEN (OLD.id = '{unfailable}') EXECUTE FUNCTION refuse_write();"
+    ))
+    .execute(&app.db)
+    .await
+    .expect("arranged");
+
+    let swept = replica(&app.db, &mock)
+        .fail_unknown_sends(std::time::Duration::from_secs(15 * 60), 10)
+        .await;
+
+    let error = swept.expect_err("the article that cannot be failed is reported");
+    assert!(error.to_string().contains("cannot be written"), "{error}");
+    let left: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM articles WHERE state = 'publishing' ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        left,
+        [unfailable],
+        "every other send of unknown outcome is failed in the same sweep"
+    );
+    app.stop().await;
+}
