@@ -207,9 +207,11 @@ fn any_deadline_judged(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool
         || ticket.resolve_due_at.is_some_and(|due| due <= at)
 }
 
-/// The hourly counters the reply-path check reads.
+/// The hourly counters the reply-path check reads: the messages interaction-svc takes
+/// in (not every message: an untranscribed voice note or a video is answered "请改用
+/// 文字" alone, by design), and what answered or took them.
 pub const REPLY_PATH_METRICS: [&str; 3] = [
-    "messages_by_hour",
+    "taken_in_by_hour",
     "auto_replies_by_hour",
     "ticket_intake_by_hour",
 ];
@@ -232,7 +234,7 @@ pub fn reply_paths(
         }
         let path = paths.entry(v.account).or_default();
         match Metric::parse(&v.metric) {
-            Some(Metric::MessagesByHour) => path.messages += v.value,
+            Some(Metric::TakenInByHour) => path.messages += v.value,
             Some(Metric::AutoRepliesByHour | Metric::TicketIntakeByHour) => {
                 path.answered += v.value
             }

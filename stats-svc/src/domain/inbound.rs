@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 pub use platform::ids::AccountId;
 use platform::ids::IdError;
 use platform::inbound::{InboundEvent, InboundKind};
+use reply_rules::incoming::Incoming;
 use wechat::message::{Event, Payload};
 
 /// Why an account named in a request cannot be used.
@@ -47,8 +48,9 @@ pub struct InboundFact {
 /// The parts of a callback the daily rollups count by key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundDetail {
-    /// A citizen's message, by `MsgType`.
-    Message { msg_type: String },
+    /// A citizen's message, by `MsgType`; `taken_in` when interaction-svc answers it
+    /// with a rule, the directory, a ticket or a rating ([`taken_in`]).
+    Message { msg_type: String, taken_in: bool },
     /// A follow, with the QR scene it came through (empty for a plain follow).
     Follow { scene: String },
     /// An unfollow.
@@ -85,6 +87,16 @@ pub struct Counts {
     pub unsubscribes: u64,
 }
 
+/// Whether interaction-svc takes the message in: answers it with a rule, the
+/// directory, a ticket or a rating. It meets a voice note WeChat did not transcribe, a
+/// video or a short video with "请改用文字" alone (`Reply::Unreadable`: no rule, no
+/// ticket, no `AutoReplied`), and answers nothing to a message of a type it does not
+/// know or to WeChat's own senders (`mphelper`): none of these is a reply path failing.
+/// Decided by reply-rules' classification, the one interaction-svc decides from.
+pub fn taken_in(message: &wechat::message::InboundMessage) -> bool {
+    matches!(Incoming::of(message), Incoming::Message(m) if m.unreadable().is_none())
+}
+
 impl From<&InboundEvent> for InboundFact {
     fn from(inbound: &InboundEvent) -> Self {
         let detail = match &inbound.message.payload {
@@ -102,6 +114,7 @@ impl From<&InboundEvent> for InboundFact {
             },
             _ if inbound.kind == InboundKind::Message => InboundDetail::Message {
                 msg_type: inbound.message.header.msg_type.clone(),
+                taken_in: taken_in(&inbound.message),
             },
             _ => InboundDetail::Other,
         };
@@ -178,6 +191,38 @@ mod tests {
             }
         );
         assert_eq!(fact.occurred_at, DateTime::from_timestamp(1_700_000_000, 0));
+    }
+
+    fn message(xml_body: &str) -> InboundDetail {
+        InboundFact::from(&inbound(xml_body, pb::InboundKind::Message)).detail
+    }
+
+    #[test]
+    fn only_messages_interaction_svc_answers_are_taken_in() {
+        let taken = |xml_body: &str| match message(xml_body) {
+            InboundDetail::Message { taken_in, .. } => taken_in,
+            other => panic!("{other:?}"),
+        };
+        assert!(taken(
+            "<MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId>"
+        ));
+        assert!(taken(
+            "<MsgType>image</MsgType><PicUrl>http://p</PicUrl><MediaId>m</MediaId><MsgId>1</MsgId>"
+        ));
+        assert!(taken(
+            "<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format>\
+             <Recognition>社保怎么交</Recognition><MsgId>1</MsgId>"
+        ));
+        assert!(!taken(
+            "<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><MsgId>1</MsgId>"
+        ));
+        assert!(!taken(
+            "<MsgType>video</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>1</MsgId>"
+        ));
+        assert!(!taken(
+            "<MsgType>shortvideo</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId>\
+             <MsgId>1</MsgId>"
+        ));
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum Metric {
     Messages,
     /// Citizen messages by office hour (`00`..`23`): when the duty roster is needed.
     MessagesByHour,
+    /// Of those, the messages interaction-svc takes in (answers with a rule, the
+    /// directory, a ticket or a rating: not an untranscribed voice note, a video, a
+    /// message from `mphelper`), by office hour: what the reply-path check counts.
+    TakenInByHour,
     /// Events of any kind (follows, clicks, …).
     Events,
     /// Clicks on `click` menu buttons, by key.
@@ -102,11 +106,12 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 32] = [
+    pub const ALL: [Metric; 33] = [
         Metric::FollowersNew,
         Metric::FollowersLost,
         Metric::Messages,
         Metric::MessagesByHour,
+        Metric::TakenInByHour,
         Metric::Events,
         Metric::MenuClicks,
         Metric::MenuViews,
@@ -144,6 +149,7 @@ impl Metric {
             Metric::FollowersLost => "followers_lost",
             Metric::Messages => "messages",
             Metric::MessagesByHour => "messages_by_hour",
+            Metric::TakenInByHour => "taken_in_by_hour",
             Metric::Events => "events",
             Metric::MenuClicks => "menu_clicks",
             Metric::MenuViews => "menu_views",
@@ -209,10 +215,13 @@ impl InboundFact {
             tallies.push(tally(Metric::Events, ""));
         }
         match &self.detail {
-            InboundDetail::Message { msg_type } => {
+            InboundDetail::Message { msg_type, taken_in } => {
                 tallies.push(tally(Metric::Messages, msg_type));
-                let hour = at.with_timezone(&office).hour();
-                tallies.push(tally(Metric::MessagesByHour, &format!("{hour:02}")));
+                let hour = format!("{:02}", at.with_timezone(&office).hour());
+                tallies.push(tally(Metric::MessagesByHour, &hour));
+                if *taken_in {
+                    tallies.push(tally(Metric::TakenInByHour, &hour));
+                }
             }
             InboundDetail::Follow { scene } => tallies.push(tally(Metric::FollowersNew, scene)),
             InboundDetail::Unfollow => tallies.push(tally(Metric::FollowersLost, "")),

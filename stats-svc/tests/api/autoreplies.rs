@@ -357,3 +357,68 @@ async fn messages_a_ticket_or_a_rule_took_in_raise_no_reply_path_alarm() {
     db.close().await;
     app.stop().await;
 }
+
+/// Messages interaction-svc answers with neither a rule nor a ticket, by design, to
+/// `account` from 08:00 on 30 November (office time): untranscribed voice notes and a
+/// short video (each told "请改用文字", `Reply::Unreadable`) and a message from WeChat's
+/// own `mphelper` (no citizen).
+async fn six_unanswerable_messages(app: &TestApp, account: &str) {
+    let start = at("2026-11-30T00:00:00Z").timestamp();
+    for n in 0..6 {
+        let id = format!("{account}:o_citizen:{n}");
+        let created = start + n * 300;
+        let mut message = text_message(account, &id, created);
+        let (msg_type, body) = match n {
+            0..4 => (
+                "voice",
+                format!("<MediaId><![CDATA[m{n}]]></MediaId><Format><![CDATA[amr]]></Format>"),
+            ),
+            4 => (
+                "shortvideo",
+                format!(
+                    "<MediaId><![CDATA[m{n}]]></MediaId><ThumbMediaId><![CDATA[t{n}]]></ThumbMediaId>"
+                ),
+            ),
+            _ => ("text", "<Content><![CDATA[hello]]></Content>".to_owned()),
+        };
+        let from = if n == 5 { "mphelper" } else { "o_citizen" };
+        message.msg_type = msg_type.to_owned();
+        message.from_user_name = from.to_owned();
+        message.raw_xml = format!(
+            "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>\
+             <FromUserName><![CDATA[{from}]]></FromUserName>\
+             <CreateTime>{created}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>\
+             {body}<MsgId>{created}</MsgId></xml>"
+        );
+        app.publish(&message).await;
+    }
+}
+
+/// Six unrecognised voice notes, a short video and mphelper's message in the night:
+/// every citizen was told to write instead, and nothing was broken, so no reply-path
+/// alarm (they still count as messages for the charts).
+#[tokio::test]
+async fn messages_interaction_svc_does_not_take_in_raise_no_reply_path_alarm() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    six_unanswerable_messages(&app, "chenzhou").await;
+    wait_for_count(
+        &db,
+        "SELECT COALESCE(sum(value), 0)::bigint FROM daily_counts
+          WHERE account = 'chenzhou' AND metric = 'messages_by_hour'",
+        6,
+    )
+    .await;
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-30T02:30:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply_path_alarms(&db, "chenzhou").await, []);
+    db.close().await;
+    app.stop().await;
+}
