@@ -191,12 +191,19 @@ impl Replier {
             return Fetched::Nothing(ReplyOutcome::NoResponder);
         }
         let subject = self.namespace.subject(&format!("wechat.reply.{account}"));
-        let timeout = until.saturating_duration_since(started);
-        let request = Request::new().payload(inbound).timeout(Some(timeout));
-        let answer = match self.batcher.request(subject.into(), request).await {
-            Ok(pending) => pending.await.map_err(|e| e.kind()),
-            Err(_) => Err(RequestErrorKind::Other),
+        // One timer for the whole wait: the request's own timeout would start only
+        // once the batcher hands it to the client, and a batcher held up by publishes
+        // (NATS slow, every PubAck permit taken) kept the answer past the budget.
+        let request = Request::new().payload(inbound).timeout(None);
+        let asked = async {
+            match self.batcher.request(subject.into(), request).await {
+                Ok(pending) => pending.await.map_err(|e| e.kind()),
+                Err(_) => Err(RequestErrorKind::Other),
+            }
         };
+        let answer = tokio::time::timeout_at(until, asked)
+            .await
+            .unwrap_or(Err(RequestErrorKind::TimedOut));
         let fetched = match answer {
             Ok(message) if message.payload.is_empty() => Fetched::Nothing(ReplyOutcome::NoReply),
             Ok(message) => Fetched::Reply {

@@ -571,3 +571,91 @@ async fn a_reply_from_the_gateways_copy_of_the_rules_is_counted_as_edge_not_answ
         assert_eq!(counted, expected, "{outcome}");
     }
 }
+
+/// The reply budget bounds the whole wait, the queue to the NATS client included: the
+/// request's own timeout started only once the batcher had handed it over, and a
+/// batcher held up by publishes whose PubAcks do not come (NATS slow, every in-flight
+/// ack permit taken) held the reply, and the answer, well past the budget.
+#[tokio::test]
+async fn the_reply_budget_bounds_the_wait_for_a_request_queued_behind_slow_publishes() {
+    use futures::StreamExt as _;
+    use gateway::reply::{Fetched, Replier, ReplyCache, ReplyKey, ReplyOutcome};
+    let nats = platform::testing::TestNats::new();
+    let client = nats.connect().await;
+    // One PubAck in flight at most (as the default 5,000 are when NATS is slow): a
+    // publish waits for the permit inside the batcher, which runs one job at a time.
+    let jetstream = async_nats::jetstream::ContextBuilder::new()
+        .max_ack_inflight(1)
+        .backpressure_on_inflight(true)
+        .ack_timeout(Duration::from_secs(10))
+        .build(client.clone());
+    let batcher = gateway::batch::NatsBatcher::new(jetstream.clone());
+    let cache = ReplyCache::open(
+        &jetstream,
+        &nats.namespace,
+        100,
+        batcher.clone(),
+        platform::Drain::new(),
+    )
+    .await
+    .unwrap();
+    // A "stream" that takes publishes and never acknowledges them.
+    let silent = nats.namespace.subject("silent");
+    let mut swallowed = client.subscribe(silent.clone()).await.unwrap();
+    crate::helpers::round_trip(&client).await;
+    tokio::spawn(async move { while swallowed.next().await.is_some() {} });
+    // Queued, not awaited: the first holds the only permit (its PubAck is never read),
+    // the second waits for it inside the batcher, and what comes after waits behind.
+    let publish = || {
+        let message = async_nats::jetstream::message::PublishMessage::build().payload("x".into());
+        Box::pin(batcher.publish(silent.clone().into(), message))
+    };
+    let (mut first, mut second) = (publish(), publish());
+    assert!(futures::poll!(&mut first).is_pending());
+    assert!(futures::poll!(&mut second).is_pending());
+    // interaction-svc answers at once, if it is ever asked.
+    let replies = nats.namespace.subject("wechat.reply.acct");
+    let mut requests = client.subscribe(replies).await.unwrap();
+    crate::helpers::round_trip(&client).await;
+    let responder = client.clone();
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let answer = text_reply("late").encode_to_vec();
+            let _ = responder
+                .publish(request.reply.unwrap(), answer.into())
+                .await;
+        }
+    });
+
+    let replier = Replier::new(
+        batcher.clone(),
+        nats.namespace.clone(),
+        cache,
+        Duration::ZERO,
+        None,
+    );
+    let xml = samples::text("oCitizen", 519, "hello");
+    let message = wechat::message::InboundMessage::parse(xml.as_bytes()).unwrap();
+    let started = tokio::time::Instant::now();
+    let budget = Duration::from_millis(300);
+    let key = ReplyKey::of("acct:oCitizen:519");
+    let fetch = replier.fetch(
+        "acct",
+        &key,
+        &message,
+        bytes::Bytes::new(),
+        started + budget,
+    );
+    let fetched = tokio::time::timeout(Duration::from_secs(5), fetch)
+        .await
+        .unwrap_or_else(|_| panic!("no answer after 5 s for a reply budgeted {budget:?}"));
+    let waited = started.elapsed();
+    assert!(
+        waited < budget + Duration::from_millis(500),
+        "waited {waited:?} for a reply budgeted {budget:?}: {fetched:?}"
+    );
+    assert!(
+        matches!(fetched, Fetched::Nothing(ReplyOutcome::Timeout)),
+        "{fetched:?}"
+    );
+}
