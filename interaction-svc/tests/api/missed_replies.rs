@@ -131,23 +131,30 @@ async fn wait_for_sent(app: &TestApp, mock: &MockWechat, openid: &str) -> Vec<Re
     }
 }
 
+/// What a missed reply left behind, for a failure message. Diagnostic only: whatever
+/// it cannot read (the database or NATS being what broke) is said in its place, never
+/// a panic that would hide the failure it explains.
 async fn where_it_stopped(app: &TestApp, mock: &MockWechat, openid: &str) -> String {
-    let decided: Vec<(String, String)> =
-        sqlx::query_as("SELECT event_id, delivery FROM decided_replies WHERE openid = $1")
-            .bind(openid)
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
-    // The test's own database: every event applied is this test's.
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE openid = $1")
+    let decided = described(
+        sqlx::query_as::<_, (String, String, i32)>(
+            "SELECT event_id, delivery, send_failures FROM decided_replies WHERE openid = $1",
+        )
         .bind(openid)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+        .fetch_all(&app.db)
+        .await,
+    );
+    // The test's own database: every event applied is this test's.
+    let applied = described(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM processed_events")
+            .fetch_one(&app.db)
+            .await,
+    );
+    let tickets = described(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE openid = $1")
+            .bind(openid)
+            .fetch_one(&app.db)
+            .await,
+    );
     let calls: Vec<(String, i64)> = mock
         .state()
         .calls_to(CUSTOM_SEND)
@@ -159,7 +166,26 @@ async fn where_it_stopped(app: &TestApp, mock: &MockWechat, openid: &str) -> Str
         })
         .map(|call| (call.path, call.errcode))
         .collect();
-    let jetstream = async_nats::jetstream::new(app.nats().await);
+    let consumers = match async_nats::connect(app.test_nats().url()).await {
+        Ok(nats) => consumer_states(app, async_nats::jetstream::new(nats)).await,
+        Err(error) => format!("consumers unreadable: NATS: {error}"),
+    };
+    format!(
+        "decided replies (event, delivery, send failures): {decided}; events applied: \
+         {applied}; tickets: {tickets}; custom sends (path, errcode): {calls:?}; {consumers}"
+    )
+}
+
+/// A diagnostic read's value, or what kept it from being read.
+fn described<T: std::fmt::Debug>(read: Result<T, sqlx::Error>) -> String {
+    match read {
+        Ok(value) => format!("{value:?}"),
+        Err(error) => format!("unreadable ({error})"),
+    }
+}
+
+/// Both consumers' pending, ack pending, redelivered and last delivered sequence.
+async fn consumer_states(app: &TestApp, jetstream: async_nats::jetstream::Context) -> String {
     let mut consumers = Vec::new();
     for (stream, durable) in [
         (
@@ -194,11 +220,28 @@ async fn where_it_stopped(app: &TestApp, mock: &MockWechat, openid: &str) -> Str
         };
         consumers.push(format!("{durable}: {state}"));
     }
-    format!(
-        "decided replies (event, delivery): {decided:?}; events applied: {applied}; \
-         tickets: {tickets}; custom sends (path, errcode): {calls:?}; {}",
-        consumers.join("; ")
-    )
+    consumers.join("; ")
+}
+
+/// The diagnostic of a reply that never came says what it could not read (here the
+/// database, closed) instead of panicking in place of the failure it explains.
+#[tokio::test]
+async fn where_a_missed_reply_stopped_is_said_even_when_the_database_cannot_be_read() {
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    // The test's own pool; the service has its own.
+    app.db.close().await;
+    let said = where_it_stopped(&app, &mock, "o-nobody").await;
+    assert!(
+        said.contains("decided replies (event, delivery, send failures): unreadable ("),
+        "{said}"
+    );
+    assert!(
+        said.contains("interaction-missed-replies: pending 0"),
+        "{said}"
+    );
 }
 
 /// The callback's event id, as the decided reply is kept under it.
