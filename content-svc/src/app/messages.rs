@@ -64,6 +64,23 @@ impl Articles {
         if !who.accounts.contains(account) {
             return Err(AppError::NotFound);
         }
+        // What the caller may not use is refused before any row is locked (and checked
+        // again under the locks below; an article's account and department never
+        // change): locked first, another account's article or message made a compose
+        // that was bound to be refused wait for whatever held it.
+        if let Some(id) = message {
+            store::get(self.db(), id)
+                .await?
+                .filter(|m| m.account == account)
+                .ok_or(AppError::NotFound)?;
+        }
+        for article_id in ids {
+            let row = articles_store::get(self.db(), *article_id)
+                .await?
+                .filter(|row| who.sees(row))
+                .ok_or(AppError::NotFound)?;
+            on_account(&row, account)?;
+        }
         let mut tx = self.db().begin().await?;
         let (id, composed) = match message {
             Some(id) => {
@@ -107,12 +124,7 @@ impl Articles {
                 .await?
                 .filter(|row| who.sees(row))
                 .ok_or(AppError::NotFound)?;
-            if row.account != account {
-                return Err(AppError::Invalid(format!(
-                    "article_ids: {article_id} is on account {}, not {account}",
-                    row.account
-                )));
-            }
+            on_account(&row, account)?;
             if row.state() != ArticleState::Approved {
                 return Err(ReviewError::NotComposable {
                     article: row.id.to_string(),
@@ -246,6 +258,17 @@ fn refuse_unsettled(article: &ArticleRow) -> Result<(), AppError> {
             article: article.id.to_string(),
         }
         .into());
+    }
+    Ok(())
+}
+
+/// Refuses an article of another account than the message's.
+fn on_account(row: &ArticleRow, account: &str) -> Result<(), AppError> {
+    if row.account != account {
+        return Err(AppError::Invalid(format!(
+            "article_ids: {} is on account {}, not {account}",
+            row.id, row.account
+        )));
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use proto::content::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{PUBLISHER_KEY, TestApp, by, spawn_app, spawn_app_with};
+use crate::helpers::{COUNTY_REVIEWER_KEY, PUBLISHER_KEY, TestApp, by, spawn_app, spawn_app_with};
 
 const JOB: &str = "1000000001";
 
@@ -579,4 +579,82 @@ async fn a_verdict_locking_a_headline_a_compose_moves_meanwhile_holds_its_new_me
         Some("55P03"),
         "{held:?}"
     );
+}
+
+/// Composes `ids` on `account` with `key` while the test holds `held`'s row, and
+/// returns the answer, failing if the compose waits for that row instead.
+async fn compose_naming_held(
+    app: &TestApp,
+    key: &'static str,
+    account: &str,
+    ids: [Uuid; 2],
+    held: Uuid,
+) -> tonic::Status {
+    let (holder, holder_pid) = hold_row(&app.db, held).await;
+    let mut client = app.client.clone();
+    let request = pb::ComposeMessageRequest {
+        account: account.into(),
+        message_id: String::new(),
+        article_ids: ids.iter().map(Uuid::to_string).collect(),
+    };
+    let compose =
+        tokio::spawn(async move { client.compose_message(by(request, key, "chen")).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !compose.is_finished() {
+        assert_eq!(
+            lock_waiters(&app.db, holder_pid).await,
+            0,
+            "the compose waits for the held article before it is refused"
+        );
+        assert!(tokio::time::Instant::now() < deadline, "no answer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.rollback().await.expect("row released");
+    compose
+        .await
+        .expect("compose task")
+        .expect_err("another account's article")
+}
+
+/// Approved freepublish article `id` on `account`, arranged with SQL.
+async fn approved_on(db: &PgPool, id: Uuid, account: &str) {
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body,
+                              cover_media_id, channel)
+         VALUES ($1, $2, 'press', 'press:li', 'approved', '通知', '<p>通知</p>',
+                 'MEDIA_COVER', 'freepublish')",
+    )
+    .bind(id)
+    .bind(account)
+    .execute(db)
+    .await
+    .expect("arranged");
+}
+
+#[tokio::test]
+async fn a_compose_naming_another_accounts_article_is_refused_without_waiting_for_it() {
+    let app = spawn_app().await;
+    let ours = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+    let theirs = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
+    approved_on(&app.db, ours, "demo").await;
+    approved_on(&app.db, theirs, "yizhang").await;
+
+    // The city's publisher sees both accounts: the article is named, and refused.
+    let refused = compose_naming_held(&app, PUBLISHER_KEY, "demo", [ours, theirs], theirs).await;
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("yizhang"), "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_compose_naming_an_article_the_caller_may_not_see_is_not_found_without_waiting_for_it() {
+    let app = spawn_app().await;
+    let theirs = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+    let ours = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002);
+    approved_on(&app.db, theirs, "demo").await;
+    approved_on(&app.db, ours, "yizhang").await;
+
+    // The county's publisher (and reviewer) reaches only its own account.
+    let refused =
+        compose_naming_held(&app, COUNTY_REVIEWER_KEY, "yizhang", [ours, theirs], theirs).await;
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
 }
