@@ -77,25 +77,50 @@ pub async fn account_state(
         if !any_deadline_judged(&ticket, as_at) {
             continue;
         }
-        let overdue = overdue_by(&ticket, as_at);
-        // A ticket counts for the department that let a deadline pass, even if it
-        // was moved on since (退单改派); otherwise for its owner. A deadline that
-        // passed within the grace after an unacknowledged move is the mover's: the
-        // last one's, which held the ticket until just before it (A→B→C: B's).
+        // Each missed deadline counts for the department it is whose, even if the
+        // ticket was moved on since (退单改派): the one that owned the ticket when it
+        // passed, or, for an acknowledgement missed within the grace after an
+        // unacknowledged move, the mover (the last one, which held the ticket until
+        // just before it: A→B→C, B's). A resolution missed later is its owner's then,
+        // not the mover's. A ticket with none missed counts, met, for its owner.
+        let acknowledge_missed = ticket.acknowledge_missed_at.filter(|t| *t <= as_at);
+        let resolve_missed = ticket.resolve_missed_at.filter(|t| *t <= as_at);
         let passed_on = unacknowledged_move(&ticket, as_at).and_then(|(first, moved_in)| {
             let mover = unacknowledged_last_move(&ticket, as_at).unwrap_or(first);
-            ticket
-                .acknowledge_missed_at
+            acknowledge_missed
                 .is_some_and(|missed| missed < moved_in + MOVE_GRACE)
                 .then(|| mover.to_owned())
         });
-        let responsible = passed_on
-            .or(ticket.acknowledge_missed_by)
-            .or(ticket.resolve_missed_by)
-            .unwrap_or(ticket.department);
-        let entry = departments.entry(responsible).or_default();
-        entry.0 += 1;
-        entry.1 += i64::from(overdue);
+        let mut charged: Vec<String> = Vec::with_capacity(2);
+        if acknowledge_missed.is_some() {
+            charged.push(
+                passed_on
+                    .or_else(|| ticket.acknowledge_missed_by.clone())
+                    .unwrap_or_else(|| ticket.department.clone()),
+            );
+        }
+        if resolve_missed.is_some() {
+            charged.push(
+                ticket
+                    .resolve_missed_by
+                    .clone()
+                    .unwrap_or_else(|| ticket.department.clone()),
+            );
+        }
+        charged.dedup();
+        if charged.is_empty() {
+            // A row folded before the escalation times were kept has only its count.
+            let overdue = overdue_by(&ticket, as_at);
+            let entry = departments.entry(ticket.department).or_default();
+            entry.0 += 1;
+            entry.1 += i64::from(overdue);
+            continue;
+        }
+        for department in charged {
+            let entry = departments.entry(department).or_default();
+            entry.0 += 1;
+            entry.1 += 1;
+        }
     }
     // Whether a ticket was open and escalated twice at a past day's end cannot be
     // read back: `ticket_times` keeps the newest close and reopen, not their history.

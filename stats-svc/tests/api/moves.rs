@@ -245,3 +245,70 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
     assert_eq!(subjects, ["parks"]);
     app.stop().await;
 }
+
+/// Each missed deadline is charged on the overdue share to the department it is
+/// whose: the acknowledgement, missed within the grace after water passed the ticket
+/// on unacknowledged, to water; the resolution, missed two hours later while roads
+/// held it, to roads (it was all water's before).
+#[tokio::test]
+async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_share() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    let moved = ev::TicketChanged {
+        previous_department: "water".to_owned(),
+        ..change("m-assign", "roads", K::Assigned, NINE_AM + 55 * MINUTE)
+    };
+    let missed = |id: &str, deadline: ev::TicketDeadline, at: i64| ev::TicketChanged {
+        deadline: deadline as i32,
+        overdue: true,
+        ..change(id, "roads", K::Overdue, at)
+    };
+    let changes = [
+        change("m-open", "water", K::Opened, NINE_AM),
+        moved,
+        missed(
+            "m-overdue-ack",
+            ev::TicketDeadline::Acknowledge,
+            NINE_AM + HOUR,
+        ),
+        change(
+            "m-ack",
+            "roads",
+            K::Acknowledged,
+            NINE_AM + HOUR + 30 * MINUTE,
+        ),
+        missed(
+            "m-overdue-resolve",
+            ev::TicketDeadline::Resolve,
+            NINE_AM + 3 * HOUR,
+        ),
+    ];
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
+    let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .expect("inspection runs");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'
+          ORDER BY subject",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["roads", "water"]);
+    app.stop().await;
+}
