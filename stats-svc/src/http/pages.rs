@@ -90,12 +90,14 @@ fn yes_no(ok: bool, yes: &str, no: &str) -> String {
     }
 }
 
-/// An on-time share with its base ("97%（29/30）"), or "—" when nothing is judged:
-/// no data must not read as 100%.
+/// An on-time share with its base ("96%（29/30）"), or "—" when nothing is judged:
+/// no data must not read as 100%. The percentage is rounded down, from the counts (a
+/// float's 0.29 × 100 is 28.999…), so 100% means every one: 249 of 250 rounded to
+/// nearest read "100%".
 fn on_time(rate: Option<f64>, count: i64, of: i64) -> String {
     match rate {
-        Some(rate) => format!("{:.0}%（{count}/{of}）", rate * 100.0),
-        None => "—".to_owned(),
+        Some(_) if of > 0 => format!("{}%（{count}/{of}）", count * 100 / of),
+        _ => "—".to_owned(),
     }
 }
 
@@ -222,7 +224,10 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
          <th>响应中位数</th><th>P90</th><th>按时响应</th><th>满意度</th></tr>",
     );
     for d in &page.departments {
-        let (median, p90) = d.acknowledge.unwrap_or_default();
+        let (median, p90) = d.acknowledge.map_or_else(
+            || ("—".to_owned(), "—".to_owned()),
+            |(median, p90)| (duration(median), duration(p90)),
+        );
         let _ = write!(
             table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
@@ -236,8 +241,8 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
             d.answered,
             d.closed,
             d.overdue,
-            duration(median),
-            duration(p90),
+            median,
+            p90,
             on_time(
                 d.acknowledged_rate(),
                 d.acknowledged_in_time,
@@ -314,9 +319,11 @@ fn top_table(title: &str, rows: &[(String, i64)]) -> String {
     html
 }
 
+/// A response time; "—" (no data) is the caller's, for no ticket at all: a median of 0
+/// seconds (tickets closed as they came) is a time.
 fn duration(seconds: f64) -> String {
-    if seconds <= 0.0 {
-        "—".to_owned()
+    if seconds < 60.0 {
+        format!("{:.0} 秒", seconds.max(0.0))
     } else if seconds < 3600.0 {
         format!("{:.0} 分钟", seconds / 60.0)
     } else {
@@ -533,6 +540,25 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+
+    /// 100% means every ticket: 249 of 250 on time is not shown as all of them.
+    #[test]
+    fn a_share_short_of_all_never_reads_as_100_percent() {
+        assert_eq!(on_time(Some(249.0 / 250.0), 249, 250), "99%（249/250）");
+        assert_eq!(on_time(Some(1.0), 250, 250), "100%（250/250）");
+        assert_eq!(on_time(Some(29.0 / 100.0), 29, 100), "29%（29/100）");
+        assert_eq!(on_time(None, 0, 0), "—");
+    }
+
+    /// A median of 0 seconds (tickets closed the moment they came) is a time, not
+    /// "no data".
+    #[test]
+    fn a_response_time_of_seconds_is_shown_not_taken_for_no_data() {
+        assert_eq!(duration(0.0), "0 秒");
+        assert_eq!(duration(45.0), "45 秒");
+        assert_eq!(duration(600.0), "10 分钟");
+        assert_eq!(duration(5400.0), "1.5 小时");
+    }
 
     /// On 7 December after 08:00 November waits for anren's pull of 30 November's
     /// articles: the note said the data was complete "after 2026-12-07 08:00", a time
