@@ -20,7 +20,7 @@
 //! only after the handler returned. [`apply_once`] is that whole body for a batch whose
 //! effects are all in the service's database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -35,7 +35,9 @@ use tokio::task::JoinSet;
 use crate::nats::{ConsumerSpec, Namespace, NatsError, provision_consumer, publish_dead_letter};
 use crate::shutdown::Drain;
 
+mod keep_alive;
 mod pull;
+use keep_alive::{Token, Unsettled};
 use pull::Puller;
 
 /// A payload type a consumer's runner decodes for its handler.
@@ -207,6 +209,28 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Deliveries waiting in one lane; with the lanes, this bounds what the runner holds.
 const LANE_QUEUE: usize = 256;
 
+/// The most messages one runner of `H` holds delivered and not yet settled: its lanes'
+/// queues and batches, and what it asked the server for beyond them (`consumer/pull.rs`).
+/// One consumer's [`ConsumerSpec::max_ack_pending`] must leave room for
+/// [`SIZED_REPLICAS`] of these, or the server throttles a healthy consumer; a service
+/// test guards its handlers' `CONCURRENCY` and `BATCH` with it:
+/// `assert!(SIZED_REPLICAS * most_unacked::<H>() <= H::CONSUMER.max_ack_pending)`.
+pub const fn most_unacked<H: EventHandler>() -> i64 {
+    most_unacked_by(H::CONCURRENCY, H::BATCH)
+}
+
+/// [`most_unacked`] for `lanes` lanes handling batches of up to `batch` (each at least
+/// one, as the runner takes them).
+pub const fn most_unacked_by(lanes: usize, batch: usize) -> i64 {
+    let lanes = if lanes == 0 { 1 } else { lanes };
+    let batch = if batch == 0 { 1 } else { batch };
+    (lanes * (LANE_QUEUE + batch) + pull::MOST_ASKED) as i64
+}
+
+/// Replicas of one service the max-ack-pending bounds are sized for: the 4
+/// docs/operations.md scales to, and a rolling update's surge pod.
+pub const SIZED_REPLICAS: i64 = 5;
+
 /// Runs `handler` over its durable consumer until the drain begins, starting it
 /// again (after a short delay) whenever its message stream fails or ends, so a NATS
 /// restart or a deleted consumer does not silently stop the service's work.
@@ -249,6 +273,7 @@ struct Runner<H> {
     service: &'static str,
     handler: Arc<H>,
     waited: WaitedMessages,
+    unsettled: Unsettled,
 }
 
 /// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
@@ -330,6 +355,7 @@ impl WaitedEntries {
 struct Job<E> {
     received: Received<E>,
     message: jetstream::Message,
+    token: Token,
 }
 
 /// Runs `handler` over its durable consumer until the drain begins or the NATS
@@ -364,6 +390,12 @@ pub async fn run_consumer<H: EventHandler>(
         service,
         handler,
         waited: WaitedMessages::default(),
+        unsettled: Unsettled::new(spec.durable, spec.ack_wait),
+    });
+    let keeper = tokio::spawn({
+        let runner = runner.clone();
+        let client = runner.jetstream.client();
+        async move { runner.unsettled.keep_alive(client).await }
     });
     let lanes = H::CONCURRENCY.max(1);
     let mut senders = Vec::with_capacity(lanes);
@@ -376,12 +408,34 @@ pub async fn run_consumer<H: EventHandler>(
     tracing::info!(durable = spec.durable, lanes, "consumer started");
     let mut next_free_lane = 0;
     let mut ended = None;
-    // A message pulled but not given to a lane when the drain began.
-    let mut unhandled = Vec::new();
+    // Messages pulled and not given to a lane yet, in stream order, with their lanes.
+    // While the first one's lane is full, what was already asked for is read on into
+    // here: a message's time in the runner then counts from its delivery, which the
+    // progress notices (`keep_alive`) rely on; nothing more is asked for meanwhile.
+    let mut pulled: VecDeque<(usize, Job<H::Event>)> = VecDeque::new();
     loop {
-        let next = tokio::select! {
-            () = drain.stopping().cancelled() => break,
-            next = puller.next() => next,
+        let next = match pulled.front().map(|(lane, _)| *lane) {
+            Some(lane) => tokio::select! {
+                biased;
+                () = drain.stopping().cancelled() => break,
+                permit = senders[lane].reserve() => {
+                    let Some((_, job)) = pulled.pop_front() else { continue };
+                    match permit {
+                        Ok(permit) => permit.send(job),
+                        Err(_) => {
+                            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+                            pulled.push_front((lane, job));
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                next = puller.next(false) => next,
+            },
+            None => tokio::select! {
+                () = drain.stopping().cancelled() => break,
+                next = puller.next(true) => next,
+            },
         };
         let message = match next {
             Ok(Some(message)) => message,
@@ -401,21 +455,12 @@ pub async fn run_consumer<H: EventHandler>(
                 next_free_lane
             }
         };
-        let permit = tokio::select! {
-            () = drain.stopping().cancelled() => {
-                unhandled.push(job.message);
-                break;
-            }
-            permit = senders[lane].reserve() => permit,
-        };
-        match permit {
-            Ok(permit) => permit.send(job),
-            Err(_) => {
-                tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
-                unhandled.push(job.message);
-                break;
-            }
-        }
+        pulled.push_back((lane, job));
+    }
+    let mut unhandled = Vec::with_capacity(pulled.len());
+    for (_, job) in pulled {
+        runner.unsettled.release(job.token).await;
+        unhandled.push(job.message);
     }
     let handed_back = puller.stop(unhandled).await;
     if handed_back > 0 {
@@ -432,6 +477,8 @@ pub async fn run_consumer<H: EventHandler>(
             tracing::error!(durable = spec.durable, %error, "consumer lane panicked");
         }
     }
+    keeper.abort();
+    let _ = keeper.await;
     tracing::info!(durable = spec.durable, "consumer stopped");
     match ended {
         Some(error) => Err(NatsError::Consumer {
@@ -450,7 +497,8 @@ fn lane_of(key: &str, lanes: usize) -> usize {
 }
 
 impl<H: EventHandler> Runner<H> {
-    /// Decodes a message for its handler; an undecodable one is dead-lettered here.
+    /// Decodes a message for its handler, holding it until it is settled; an
+    /// undecodable one is dead-lettered here.
     async fn decode(&self, message: jetstream::Message) -> Option<Job<H::Event>> {
         let (delivered, stream_sequence, stored_at) = match message.info() {
             Ok(info) => (
@@ -473,6 +521,7 @@ impl<H: EventHandler> Runner<H> {
                     stream_sequence,
                     stored_at,
                 },
+                token: self.unsettled.hold(&message).await,
                 message,
             }),
             Err(reason) => {
@@ -509,8 +558,10 @@ impl<H: EventHandler> Runner<H> {
     async fn run_batch(&self, jobs: Vec<Job<H::Event>>) {
         let durable = H::CONSUMER.durable;
         let started = Instant::now();
-        let (received, messages): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.received, j.message)).unzip();
+        let (received, messages): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .map(|j| (j.received, (j.message, j.token)))
+            .unzip();
         metrics::histogram!("consumer_batch_size", "consumer" => durable)
             .record(received.len() as f64);
         let results: Vec<Result<(), HandleError>> = if received.len() == 1 {
@@ -530,7 +581,8 @@ impl<H: EventHandler> Runner<H> {
         };
         metrics::histogram!("consumer_handle_seconds", "consumer" => durable)
             .record(started.elapsed().as_secs_f64());
-        for ((event, message), result) in received.iter().zip(&messages).zip(results) {
+        for ((event, (message, token)), result) in received.iter().zip(&messages).zip(results) {
+            self.unsettled.release(*token).await;
             let outcome = self.settle(event, message, result).await;
             self.count(outcome, 1);
         }

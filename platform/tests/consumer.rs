@@ -654,6 +654,75 @@ async fn a_draining_replica_hands_back_what_it_pulled_but_did_not_handle() {
     assert_eq!(all.len(), total, "an event was handled twice");
 }
 
+/// The server delivers again what is not acked within 2 s.
+const SHORT_ACK_WAIT: ConsumerSpec = ConsumerSpec {
+    ack_wait: Duration::from_secs(2),
+    ..SPEC
+};
+
+/// One lane taking 15 ms an event, as a handler calling a slow API: of 400 events
+/// pulled at once, most wait in its queue (3.9 s for the last of 257), or in front of
+/// it, longer than `ack_wait`. Records each event's deliveries as the handler saw them.
+#[derive(Default)]
+struct SlowLane {
+    deliveries: Mutex<HashMap<String, Vec<i64>>>,
+}
+
+impl EventHandler for SlowLane {
+    const CONSUMER: ConsumerSpec = SHORT_ACK_WAIT;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        self.deliveries
+            .lock()
+            .unwrap()
+            .entry(event.event.id.clone())
+            .or_default()
+            .push(event.delivered);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn events_waiting_in_a_slow_lane_longer_than_ack_wait_are_delivered_and_handled_once() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let total = 400;
+    for n in 0..total {
+        publish(&js, &test_nats, &format!("o{n}:{n}")).await;
+    }
+    let handler = Arc::new(SlowLane::default());
+    let running = Running::start(&js, &test_nats, handler.clone());
+    let handled = || handler.deliveries.lock().unwrap().len();
+    // 6 s of work at least; redeliveries would add to it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while (handled() < total || ack_pending(&js, &test_nats).await > 0)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+    let deliveries = handler.deliveries.lock().unwrap().clone();
+    assert_eq!(
+        deliveries.len(),
+        total,
+        "handled {} of {total}",
+        deliveries.len()
+    );
+    let mut again: Vec<(&String, &Vec<i64>)> = deliveries
+        .iter()
+        .filter(|(_, delivered)| delivered.len() > 1 || delivered[0] > 1)
+        .collect();
+    again.sort_by_key(|(_, delivered)| std::cmp::Reverse(delivered.len()));
+    assert!(
+        again.is_empty(),
+        "{} of {total} events were delivered again while they waited, e.g. (event, deliveries seen) {:?}",
+        again.len(),
+        &again[..again.len().min(5)]
+    );
+}
+
 // === the outbox ===
 
 async fn outbox_db(db: &TestDb) -> sqlx::PgPool {

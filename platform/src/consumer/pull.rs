@@ -19,6 +19,10 @@ type PullConsumer = jetstream::consumer::Consumer<jetstream::consumer::pull::Con
 
 /// Messages one pull request asks for; another is sent when half have come.
 const REQUEST_BATCH: usize = 200;
+/// The most messages asked for and not yet handed to a lane: a request is sent only
+/// when at most half of the last one is due and the runner has given every message it
+/// read to a lane (`consumer.rs` bounds what the runner holds with it).
+pub(super) const MOST_ASKED: usize = REQUEST_BATCH / 2 + REQUEST_BATCH;
 /// How long the server keeps a request waiting for messages.
 const REQUEST_EXPIRES: Duration = Duration::from_secs(30);
 /// While a request waits, the server says it is alive this often.
@@ -68,12 +72,21 @@ impl Puller {
         })
     }
 
-    /// The next message, asking for more whenever half of what was asked has come;
-    /// `None` once the client's connection is closed for good.
-    pub(super) async fn next(&mut self) -> Result<Option<jetstream::Message>, PullError> {
+    /// The next message; `None` once the client's connection is closed for good. With
+    /// `ask`, asks for more whenever half of what was asked has come. Without, takes
+    /// only what was asked for already, and waits for ever once nothing is: the runner
+    /// reads on while a lane is full, so that a message's time in the runner counts
+    /// from its delivery (see `keep_alive`), without asking for more.
+    pub(super) async fn next(
+        &mut self,
+        ask: bool,
+    ) -> Result<Option<jetstream::Message>, PullError> {
         loop {
-            if self.asked <= REQUEST_BATCH / 2 {
+            if ask && self.asked <= REQUEST_BATCH / 2 {
                 self.ask().await?;
+            }
+            if !ask && self.asked == 0 {
+                return std::future::pending().await;
             }
             let message =
                 match tokio::time::timeout_at(Instant::now() + SILENCE, self.subscriber.next())
