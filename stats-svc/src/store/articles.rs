@@ -238,6 +238,42 @@ pub struct ArticleRow {
     pub shares: i64,
 }
 
+/// How many days apart a datacube row and the CONTENT row of the same article may be
+/// dated: both carry the day it was sent (the datacube's `ref_date`, content-svc's
+/// publication, each as an office day), a day apart at most when a mass send's job
+/// finishes after midnight; a week bounds the search with room to spare.
+pub const MATCH_DAYS: i32 = 7;
+
+/// The statement of [`published_between`] (`$1`..`$2` the days, `$3` the accounts);
+/// public so a test can check its plan.
+pub fn published_between_sql() -> String {
+    format!(
+        "SELECT f.account, f.published_on, f.headline, f.reads, f.zaikan, f.likes, f.shares
+           FROM article_figures f
+          WHERE f.published_on BETWEEN $1 AND $2 AND f.entered_by <> ''
+            AND ($3::text[] IS NULL OR f.account = ANY($3))
+            AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
+                     AND ((f.message_index IS NOT NULL
+                           AND (f.account, f.msg_data_id || '_' || f.message_index) IN (
+                               SELECT d.account, d.article_id FROM article_figures d
+                                WHERE {near}
+                                  AND (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
+                                  AND d.article_id ~ '_[0-9]+$'))
+                          OR (f.message_index IS NULL
+                              AND (f.account, f.msg_data_id) IN (
+                                  SELECT d.account, regexp_replace(d.article_id, '_[0-9]+$', '')
+                                    FROM article_figures d
+                                   WHERE {near}
+                                     AND (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
+                                     AND d.article_id ~ '_[0-9]+$'))))
+          ORDER BY f.account",
+        near = format!(
+            "d.published_on BETWEEN $1::date - {MATCH_DAYS} AND $2::date + {MATCH_DAYS}
+             AND ($3::text[] IS NULL OR d.account = ANY($3))"
+        ),
+    )
+}
+
 /// Which rows of `article_figures f` carry the datacube's reads and shares (pulled;
 /// rows pulled before `pulled_at` existed still say `entered_by = 'datacube'`).
 const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
@@ -254,37 +290,20 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// comes (the datacube leaves out an article of fewer than 3 events). A row
 /// announced before its place was kept (`message_index` NULL) gives way to any
 /// pulled row of its message, as before. The pulled ids are read once (uncorrelated,
-/// hashed `IN`s, as for the last update).
+/// hashed `IN`s, as for the last update), of the days around the period only
+/// ([`MATCH_DAYS`]), not every article ever pulled.
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<ArticleRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT f.account, f.published_on, f.headline, f.reads, f.zaikan, f.likes, f.shares
-           FROM article_figures f
-          WHERE f.published_on BETWEEN $1 AND $2 AND f.entered_by <> ''
-            AND ($3::text[] IS NULL OR f.account = ANY($3))
-            AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
-                     AND ((f.message_index IS NOT NULL
-                           AND (f.account, f.msg_data_id || '_' || f.message_index) IN (
-                               SELECT d.account, d.article_id FROM article_figures d
-                                WHERE (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
-                                  AND d.article_id ~ '_[0-9]+$'))
-                          OR (f.message_index IS NULL
-                              AND (f.account, f.msg_data_id) IN (
-                                  SELECT d.account, regexp_replace(d.article_id, '_[0-9]+$', '')
-                                    FROM article_figures d
-                                   WHERE (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
-                                     AND d.article_id ~ '_[0-9]+$'))))
-          ORDER BY f.account"
-    ))
-    .bind(from)
-    .bind(to)
-    .bind(accounts)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(&published_between_sql())
+        .bind(from)
+        .bind(to)
+        .bind(accounts)
+        .fetch_all(db)
+        .await
 }
 
 /// The accounts with an article published from `from` to `to` (inclusive), with
@@ -312,15 +331,18 @@ pub async fn accounts_published_between(
 /// place was kept (`message_index` NULL) speaks for every row of its message, as it
 /// did before migration 0022. The CONTENT ids are read once (uncorrelated, hashed
 /// `IN`s): correlated per row, one account of 2,200 rows took 540 ms, now 30 ms for 50
-/// such accounts.
-fn announced_on_content(account: &str, id: &str) -> String {
+/// such accounts. `scope` narrows the CONTENT rows read (`c`): the one account a
+/// statement asks about, or `TRUE` for every account. Not by day: the last update has
+/// no lower bound, and a summary's first day in its 31-day window is not the day an
+/// article read for weeks was sent.
+fn announced_on_content(account: &str, id: &str, scope: &str) -> String {
     format!(
         "(({account}, {id}) IN (
               SELECT c.account, c.msg_data_id || '_' || c.message_index FROM article_figures c
-               WHERE c.msg_data_id IS NOT NULL AND c.message_index IS NOT NULL)
+               WHERE c.msg_data_id IS NOT NULL AND c.message_index IS NOT NULL AND {scope})
           OR ({account}, regexp_replace({id}, '_[0-9]+$', '')) IN (
               SELECT c.account, c.msg_data_id FROM article_figures c
-               WHERE c.msg_data_id IS NOT NULL AND c.message_index IS NULL))"
+               WHERE c.msg_data_id IS NOT NULL AND c.message_index IS NULL AND {scope}))"
     )
 }
 
@@ -328,14 +350,15 @@ fn announced_on_content(account: &str, id: &str) -> String {
 /// not retracted by then, and not the datacube's row (`{msg_data_id}_{index}`) of an
 /// article CONTENT announced ([`announced_on_content`]): a retraction names
 /// content-svc's id only, so the datacube's row of a retracted article would keep it
-/// the last update; CONTENT's row carries the same day and its retraction.
-fn still_up() -> String {
+/// the last update; CONTENT's row carries the same day and its retraction. `scope` as
+/// [`announced_on_content`]'s.
+fn still_up(scope: &str) -> String {
     format!(
         "f.published_on <= $1
          AND (f.retracted_on IS NULL OR f.retracted_on > $1)
          AND NOT (f.msg_data_id IS NULL AND f.article_id ~ '_[0-9]+$'
                   AND {announced})",
-        announced = announced_on_content("f.account", "f.article_id"),
+        announced = announced_on_content("f.account", "f.article_id", scope),
     )
 }
 
@@ -352,8 +375,8 @@ fn still_up() -> String {
 /// failing one, 数据不全), and the articles CONTENT announced are left out, as in
 /// [`still_up`]: CONTENT's rows carry their day and their retractions. The ids are
 /// matched on the few rows left (`OFFSET 0` keeps the planner from running the
-/// pattern on every row first).
-fn summarised(metric: &str) -> String {
+/// pattern on every row first). `scope` as [`announced_on_content`]'s.
+fn summarised(metric: &str, scope: &str) -> String {
     format!(
         "(SELECT u.account, u.day FROM (
              SELECT t.account, t.key, t.day FROM (
@@ -365,7 +388,7 @@ fn summarised(metric: &str) -> String {
               WHERE p.last_day IS NULL OR t.day > p.last_day
              OFFSET 0) u
           WHERE NOT {announced})",
-        announced = announced_on_content("u.account", "u.key"),
+        announced = announced_on_content("u.account", "u.key", scope),
     )
 }
 
@@ -383,8 +406,8 @@ pub async fn last_published_on(
              (SELECT max(f.published_on) FROM article_figures f
                WHERE f.account = $2 AND {still_up}),
              (SELECT max(s.day) FROM {summary} s WHERE s.account = $2))",
-        summary = summarised("$3"),
-        still_up = still_up(),
+        summary = summarised("$3", "c.account = $2"),
+        still_up = still_up("c.account = $2"),
     ))
     .bind(day)
     .bind(account.as_str())
@@ -481,8 +504,8 @@ pub async fn last_published_by_account(
              UNION ALL
              SELECT s.account, s.day FROM {summary} s) x
           GROUP BY x.account",
-        summary = summarised("$2"),
-        still_up = still_up(),
+        summary = summarised("$2", "TRUE"),
+        still_up = still_up("TRUE"),
     ))
     .bind(day)
     .bind(Metric::WxArticleReads.as_str())

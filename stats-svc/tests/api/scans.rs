@@ -86,3 +86,73 @@ async fn inspection_and_overview_statements_do_not_scan_every_ticket() {
     db.close().await;
     app.stop().await;
 }
+
+/// The ranking's articles of a month, the last update of an account and the alarms of
+/// a week read the days asked about (and, for the datacube's ids a CONTENT row gives
+/// way to, the week either side: both rows carry the day the article was sent), not
+/// every article or alarm ever stored: with years of them, each ranking page and each
+/// hourly inspection read them all.
+#[tokio::test]
+async fn ranking_last_update_and_alarm_statements_read_the_days_asked_about() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    // Three years of articles of 50 accounts, six a day each: a pulled datacube row and
+    // a CONTENT row (announced with its message and place) of every article.
+    sqlx::query(
+        "INSERT INTO article_figures (account, article_id, title, published_on, headline,
+                                      reads, entered_by, pulled_at, msg_data_id, message_index)
+         SELECT 'a' || (n % 50), kind || n, '', date '2024-01-01' + (n / 150), true, 100,
+                CASE kind WHEN 'd' THEN 'datacube' ELSE 'press' END,
+                CASE kind WHEN 'd' THEN now() END,
+                CASE kind WHEN 'c' THEN 'm' || n END, CASE kind WHEN 'c' THEN 1 END
+           FROM generate_series(1, 150000) AS n, unnest(ARRAY['c', 'd']) AS kind",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE article_figures SET article_id = 'm' || substr(article_id, 2) || '_1'
+          WHERE entered_by = 'datacube'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO alarms (account, rule, subject, day, detail)
+         SELECT 'a' || (n % 50), 'overdue_share', 'd' || (n % 7), date '2024-01-01' + (n / 200), ''
+           FROM generate_series(1, 200000) AS n
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    for table in ["article_figures", "alarms"] {
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+    let month = plan(&db, &articles::published_between_sql(), |q| {
+        q.bind(day("2026-11-01"))
+            .bind(day("2026-11-30"))
+            .bind(None::<Vec<String>>)
+    })
+    .await;
+    let week = plan(&db, alarms::LIST_SQL, |q| {
+        q.bind(day("2026-11-24"))
+            .bind(day("2026-11-30"))
+            .bind(None::<Vec<String>>)
+    })
+    .await;
+    let mut full_scans = Vec::new();
+    if month.contains("Seq Scan on article_figures") {
+        full_scans.push(format!("the month's articles read every article:\n{month}"));
+    }
+    if week.contains("Seq Scan on alarms") {
+        full_scans.push(format!("the week's alarms read every alarm:\n{week}"));
+    }
+    assert!(full_scans.is_empty(), "{}", full_scans.join("\n\n"));
+    db.close().await;
+    app.stop().await;
+}
