@@ -840,7 +840,10 @@ fn waits(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nats::{INTERACTION, PATIENT_DELIVERIES, WECHAT_INBOUND};
+    use crate::nats::{
+        DEFAULT_MAX_ACK_PENDING, INTERACTION, PATIENT_DELIVERIES, WAITING_MAX_ACK_PENDING,
+        WECHAT_INBOUND,
+    };
 
     #[test]
     fn patient_deliveries_outlast_a_database_failover() {
@@ -997,8 +1000,65 @@ mod tests {
             filter_subject: stream.subjects,
             max_deliver: 1,
             ack_wait: Duration::from_secs(1),
-            max_ack_pending: crate::nats::DEFAULT_MAX_ACK_PENDING,
+            max_ack_pending: DEFAULT_MAX_ACK_PENDING,
         }
+    }
+
+    /// The services' runners as (lanes, batch), which platform cannot see (each
+    /// service's own test checks its handlers with [`most_unacked`]):
+    /// interaction-inbound 4 × 64; stats-svc's inbound, autoreplies and tickets 2 × 256;
+    /// interaction-directory, stats-svc's content and retractions 1 × 64; and, waiting,
+    /// interaction-missed-replies 4 × 1 and content-svc's job-finish consumers 1 × 1.
+    const SERVICE_RUNNERS: [(usize, usize); 5] = [(4, 64), (2, 256), (1, 64), (4, 1), (1, 1)];
+
+    #[test]
+    fn the_max_ack_pending_defaults_leave_room_for_five_replicas_of_the_largest_runner() {
+        let largest = SERVICE_RUNNERS
+            .iter()
+            .map(|&(lanes, batch)| most_unacked_by(lanes, batch))
+            .max()
+            .unwrap();
+        let held = SIZED_REPLICAS * largest;
+        assert!(
+            held <= DEFAULT_MAX_ACK_PENDING,
+            "{SIZED_REPLICAS} replicas of the largest runner hold {held} unacked, above \
+             DEFAULT_MAX_ACK_PENDING ({DEFAULT_MAX_ACK_PENDING}): the server would stop \
+             delivering to a healthy consumer"
+        );
+        // A consumer that waits keeps at least half of its bound for waiting messages.
+        assert!(
+            held <= WAITING_MAX_ACK_PENDING / 2,
+            "{SIZED_REPLICAS} replicas of the largest runner hold {held} unacked, over half \
+             of WAITING_MAX_ACK_PENDING ({WAITING_MAX_ACK_PENDING})"
+        );
+        // The figures nats.rs and the README give: a change here changes them.
+        assert_eq!(largest, 1_580, "interaction-inbound's runner");
+        assert_eq!(
+            most_unacked_by(4, 1),
+            1_328,
+            "interaction-missed-replies' runner"
+        );
+    }
+
+    #[test]
+    fn a_runner_holds_at_least_one_lane_and_batches_of_one() {
+        struct Defaults;
+        impl EventHandler for Defaults {
+            const CONSUMER: ConsumerSpec = ConsumerSpec {
+                stream: WECHAT_INBOUND,
+                durable: "t",
+                filter_subject: WECHAT_INBOUND.subjects,
+                max_deliver: 1,
+                ack_wait: Duration::from_secs(1),
+                max_ack_pending: DEFAULT_MAX_ACK_PENDING,
+            };
+            type Event = Marker;
+            async fn handle(&self, _: &Received<Marker>) -> Result<(), HandleError> {
+                Ok(())
+            }
+        }
+        assert_eq!(most_unacked::<Defaults>(), 257 + 300);
+        assert_eq!(most_unacked_by(0, 0), most_unacked_by(1, 1));
     }
 
     #[test]

@@ -370,22 +370,26 @@ pub const PATIENT_DELIVERIES: i64 = 20;
 /// [`ConsumerSpec::max_ack_pending`] of a consumer whose handler never waits: above what
 /// its runners hold, so the server never throttles a healthy consumer and the bound only
 /// catches a runner that pulls without limit. One runner holds at most its lanes ×
-/// (256 queued + a batch in hand) plus 300 asked of the server and one being handed to
-/// a lane (`consumer.rs`, `consumer/pull.rs`): 1,581 for the largest,
-/// `interaction-inbound` (4 lanes, batches of 64), 6,324 at the 4 replicas
-/// docs/operations.md sizes for, 9,486 at 6. Messages failing transiently count too
-/// while they wait out their backoff: a dependency's outage fills the bound with them,
-/// which then only caps their retries (about 170 a second at the longest backoff).
+/// (256 queued + a batch in hand) plus 300 asked of the server and not yet in a lane
+/// ([`crate::consumer::most_unacked`]): 1,580 for the largest, `interaction-inbound`
+/// (4 lanes, batches of 64), 6,320 at the 4 replicas docs/operations.md sizes for,
+/// 7,900 with a rolling update's surge pod ([`crate::consumer::SIZED_REPLICAS`]: a
+/// unit test in `consumer.rs` checks it for the services' runners), 9,480 at 6.
+/// Messages failing transiently count too while they wait out their backoff: a
+/// dependency's outage fills the bound with them, which then only caps their retries
+/// (about 170 a second at the longest backoff).
 pub const DEFAULT_MAX_ACK_PENDING: i64 = 10_000;
 
 /// [`ConsumerSpec::max_ack_pending`] of a consumer whose handler returns
 /// `HandleError::NotYet`: a waiting message stays unacked for up to the patience (about
 /// 13 minutes, longer after an outage), and once waiting messages fill the bound,
-/// nothing new is delivered. Its runners hold at most 5,316
-/// (`interaction-missed-replies`: 4 lanes of 257 plus 301, at 4 replicas), which leaves
-/// about 14,700 waiting: markers missed at 19 a second for the whole patience. Higher
-/// would cost more than it gives: a message waiting over a minute comes back every 15 s,
-/// so 20,000 waiting are already some 1,300 handler calls a second across the replicas.
+/// nothing new is delivered. Its runners hold at most 5,312
+/// (`interaction-missed-replies`: 4 lanes of 257 plus 300, at 4 replicas; 6,640 with a
+/// surge pod), which leaves about 14,700 waiting (13,360): markers missed at 19 a
+/// second for the whole patience; the same unit test keeps 5 replicas of the largest
+/// runner within half of it. Higher would cost more than it gives: a message waiting
+/// over a minute comes back every 15 s, so 20,000 waiting are already some 1,300
+/// handler calls a second across the replicas.
 pub const WAITING_MAX_ACK_PENDING: i64 = 20_000;
 
 /// [`provision_with`] with the default settings (one replica): tests and tools.
