@@ -185,7 +185,13 @@ async fn handle(
         // The signature does not cover the body: bind it to the first body it carried.
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
-        claim_signature(state, account, &signed, &body).await?;
+        if let Err(error) = claim_signature(state, account, &signed, &body).await {
+            if matches!(error, CallbackError::LedgerUnavailable) {
+                // WeChat redelivers only a callback it got no answer to in time.
+                tokio::time::sleep_until(started + limits.callback_deadline).await;
+            }
+            return Err(error);
+        }
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -379,21 +385,22 @@ async fn claim_signature(
         Ok(Seen::First | Seen::Retry) => Ok(()),
         Ok(Seen::OtherBody) => Err(CallbackError::ReplayedSignature),
         Err(error) => {
-            // The ledger lives on the NATS that must also take the callback: if it
-            // cannot answer, the publish fails too and WeChat redelivers. Refusing
-            // here instead would turn a NATS hiccup into lost messages.
+            // Not a pass: the ledger is a stream of its own and can fail while
+            // WECHAT_INBOUND takes publishes, and a replayed signature would then carry
+            // any body in. Nor a refusal, which WeChat would not retry: the caller
+            // holds the callback like one not made durable, and WeChat retries it.
             // Every callback of the outage meets it: a line per account and period.
-            metrics::counter!("gateway_replay_check_skipped_total").increment(1);
+            metrics::counter!("gateway_replay_check_failed_total").increment(1);
             let now = std::time::Instant::now();
             if let Some(suppressed) = inner.logs.admit(&account.id, LEDGER_UNAVAILABLE, now) {
                 tracing::warn!(
                     account = %account.id,
                     %error,
                     suppressed,
-                    "signature ledger unavailable; replay check skipped"
+                    "signature ledger unavailable; callback not accepted"
                 );
             }
-            Ok(())
+            Err(CallbackError::LedgerUnavailable)
         }
     }
 }

@@ -41,6 +41,10 @@ pub enum CallbackError {
     WrongRecipient,
     #[error("JetStream did not acknowledge the callback in time")]
     NotDurable,
+    /// The replay ledger could not say whether the signature is fresh: the callback is
+    /// held like one not made durable (reason `not_durable`), so WeChat retries it.
+    #[error("the replay ledger did not answer")]
+    LedgerUnavailable,
     /// A plaintext signature already seen with another body (a captured URL replayed).
     #[error("signature already used with another body")]
     ReplayedSignature,
@@ -71,6 +75,8 @@ impl CallbackError {
         "malformed_xml",
         "doctype_forbidden",
         "entity_forbidden",
+        // The replay ledger did not answer (`LedgerUnavailable`).
+        "not_durable",
     ];
     /// The reasons a parsed callback can be refused with (`type` is its own).
     pub const AFTER_PARSING: &[&str] = &["wrong_recipient", "not_durable"];
@@ -81,6 +87,7 @@ impl CallbackError {
         "bad_signature",
         "malformed_signature",
         "replayed_signature",
+        "not_durable",
     ];
 
     /// The HTTP status WeChat (or whoever sent it) receives.
@@ -93,7 +100,9 @@ impl CallbackError {
             Self::Decrypt(CryptoError::AppIdMismatch { .. }) | Self::WrongRecipient => {
                 StatusCode::FORBIDDEN
             }
-            Self::NotDurable | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotDurable | Self::LedgerUnavailable | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ReplayedSignature => StatusCode::FORBIDDEN,
             Self::BodyUnreadable
             | Self::BadQuery(_)
@@ -126,7 +135,7 @@ impl CallbackError {
                 _ => "malformed_xml",
             },
             Self::WrongRecipient => "wrong_recipient",
-            Self::NotDurable => "not_durable",
+            Self::NotDurable | Self::LedgerUnavailable => "not_durable",
             Self::ReplayedSignature => "replayed_signature",
             Self::Overloaded => "overloaded",
         }
@@ -138,6 +147,7 @@ impl CallbackError {
             Self::Decrypt(e) => e.reason(),
             Self::Message(e) => e.reason(),
             Self::BadQuery(param) => param,
+            Self::LedgerUnavailable => "replay_ledger_unavailable",
             other => other.reason(),
         }
     }
@@ -211,6 +221,7 @@ mod tests {
             CallbackError::Message(MessageError::Xml(XmlError::EntityForbidden("x".into()))),
             CallbackError::WrongRecipient,
             CallbackError::NotDurable,
+            CallbackError::LedgerUnavailable,
             CallbackError::ReplayedSignature,
             CallbackError::Overloaded,
         ];

@@ -26,8 +26,10 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
     proxy.cut();
     app.wait_ready(false, Duration::from_secs(5)).await;
     let started = Instant::now();
+    // A safe-mode account: a plaintext one would be held at its replay check (the
+    // ledger is on the same NATS), before the publish this test is about.
     let (status, _) = app
-        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
         .await;
     assert!(
         started.elapsed() >= Duration::from_millis(1500),
@@ -39,7 +41,7 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
     let not_durable = app
         .metric(
             "gateway_callbacks_total",
-            &[("account", &app.plain.id), ("outcome", "not_durable")],
+            &[("account", &app.safe.id), ("outcome", "not_durable")],
         )
         .await;
     assert_eq!(not_durable, 1.0);
@@ -48,12 +50,12 @@ async fn with_nats_down_there_is_no_answer_inside_the_deadline_and_the_retry_is_
     proxy.restore();
     app.wait_ready(true, Duration::from_secs(15)).await;
     let (status, body) = app
-        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
         .await;
     assert_eq!((status, body.as_str()), (200, "success"));
     let stored = app.stored().await;
     assert_eq!(stored.len(), 1, "stored exactly once");
-    assert_eq!(stored[0].1, format!("{}:oOutage:99", app.plain.id));
+    assert_eq!(stored[0].1, format!("{}:oOutage:99", app.safe.id));
 }
 
 #[tokio::test]
@@ -71,17 +73,18 @@ async fn a_publish_stored_though_its_pub_ack_came_late_counts_as_accepted_not_as
     // attempt's timeout and the gateway publishes again. Both then reach JetStream,
     // which stores the first and calls the second a duplicate.
     proxy.blackhole();
-    let callback = app.plain.plain_callback(&xml);
+    // Safe mode: a plaintext callback's replay check would stall on the link first.
+    let callback = app.safe.encrypted_callback(&xml);
     let release = async {
         while app.metric("gateway_publish_retries_total", &[]).await < 1.0 {
             tokio::task::yield_now().await;
         }
         proxy.restore();
     };
-    let ((status, body), ()) = tokio::join!(app.post_text(&app.plain.id, &callback), release);
+    let ((status, body), ()) = tokio::join!(app.post_text(&app.safe.id, &callback), release);
     assert_eq!((status, body.as_str()), (200, "success"));
     assert_eq!(app.stored().await.len(), 1, "stored once");
-    let account = ("account", app.plain.id.as_str());
+    let account = ("account", app.safe.id.as_str());
     let accepted = app
         .metric(
             "gateway_callbacks_total",

@@ -201,15 +201,18 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
 pub struct TestProcess {
     pub gateway: ServiceProcess,
     pub base: String,
-    /// The plaintext account (the others are configured too).
+    /// The plaintext account (the compatible one is configured too).
     pub plain: TestAccount,
+    pub safe: TestAccount,
     http: reqwest::Client,
     nats: TestNats,
 }
 
 pub async fn spawn_process_with(options: Options<'_>) -> TestProcess {
     let nats = TestNats::new();
-    let Setup { env, plain, .. } = setup(&nats, options);
+    let Setup {
+        env, plain, safe, ..
+    } = setup(&nats, options);
     let http_addr = format!("127.0.0.1:{}", free_port());
     let env = env.with("HTTP_ADDR", http_addr.clone());
     let mut gateway = ServiceProcess::spawn(env!("CARGO_BIN_EXE_gateway"), &env);
@@ -218,6 +221,7 @@ pub async fn spawn_process_with(options: Options<'_>) -> TestProcess {
         gateway,
         base: format!("http://{http_addr}"),
         plain,
+        safe,
         http: reqwest::Client::new(),
         nats,
     }

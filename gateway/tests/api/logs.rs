@@ -29,8 +29,9 @@ async fn a_callback_not_made_durable_is_logged_without_the_citizens_openid() {
     app.gateway.wait_unready(Duration::from_secs(10)).await;
 
     let xml = samples::text(openid, 4242, "停水了");
+    // Safe mode reaches the publish; a plaintext callback stops at its replay check.
     let (status, _) = app
-        .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
         .await;
 
     assert_eq!(status, 503);
@@ -63,13 +64,20 @@ async fn callbacks_during_a_nats_outage_write_one_warning_per_period_not_one_eac
     let callbacks: Vec<_> = (0..CALLBACKS)
         .map(|i| {
             let xml = samples::text(&format!("oOutage{i}"), 5000 + i, "停水了");
-            app.plain.plain_callback(&xml)
+            // Plaintext callbacks meet the replay ledger, safe-mode ones the publish.
+            let account = if i % 2 == 0 { &app.plain } else { &app.safe };
+            let callback = if i % 2 == 0 {
+                account.plain_callback(&xml)
+            } else {
+                account.encrypted_callback(&xml)
+            };
+            (account.id.clone(), callback)
         })
         .collect();
     let answers = futures::future::join_all(
         callbacks
             .iter()
-            .map(|callback| app.post_text(&app.plain.id, callback)),
+            .map(|(account, callback)| app.post_text(account, callback)),
     )
     .await;
     let periods = started.elapsed().as_secs() / LOG_PERIOD.as_secs() + 1;

@@ -209,3 +209,45 @@ async fn a_longer_ledger_max_age_is_not_lowered_at_start_up() {
     let longer = Duration::from_secs(2 * 3600 + 60);
     assert_eq!(ledger_max_age_after_start_over(longer).await, longer);
 }
+
+/// The ledger is a stream of its own: it can fail while WECHAT_INBOUND takes
+/// publishes. A check it cannot answer was a pass, so a replayed signature carried any
+/// body in; the callback is now held like one not made durable (WeChat retries it).
+#[tokio::test]
+async fn a_plaintext_callback_the_ledger_cannot_check_is_held_not_accepted() {
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("CALLBACK_DEADLINE", "1500ms"),
+            ("PUBLISH_DEADLINE", "1s"),
+            ("REPLY_BUDGET", "300ms"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let bucket = app.nats.namespace.name(gateway::replay::SIGNATURE_BUCKET);
+    app.jetstream()
+        .delete_stream(format!("KV_{bucket}"))
+        .await
+        .unwrap();
+    let callback = app
+        .plain
+        .plain_callback(&samples::text("oCitizen", 7501, "路灯坏了"));
+    let started = tokio::time::Instant::now();
+    let (status, _) = app.post_text(&app.plain.id, &callback).await;
+    assert_eq!(status, 503, "no success: WeChat must retry");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "answered after {:?}, inside WeChat's deadline",
+        started.elapsed()
+    );
+    assert!(app.stored().await.is_empty(), "nothing stored unchecked");
+    let failed = app.metric("gateway_replay_check_failed_total", &[]).await;
+    assert_eq!(failed, 1.0);
+    let held = app
+        .metric(
+            "gateway_callbacks_total",
+            &[("account", &app.plain.id), ("outcome", "not_durable")],
+        )
+        .await;
+    assert_eq!(held, 1.0);
+}
