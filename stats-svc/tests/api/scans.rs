@@ -87,13 +87,12 @@ async fn inspection_and_overview_statements_do_not_scan_every_ticket() {
     app.stop().await;
 }
 
-/// The ranking's articles of a month, the last update of an account and the alarms of
-/// a week read the days asked about (and, for the datacube's ids a CONTENT row gives
-/// way to, the week either side: both rows carry the day the article was sent), not
-/// every article or alarm ever stored: with years of them, each ranking page and each
-/// hourly inspection read them all.
+/// The ranking's articles of a month and the alarms of a week read the days asked
+/// about (and, for the datacube's ids a CONTENT row gives way to, the week either side:
+/// both rows carry the day the article was sent), not every article or alarm ever
+/// stored: with years of them, each ranking page and each readiness read them all.
 #[tokio::test]
-async fn ranking_last_update_and_alarm_statements_read_the_days_asked_about() {
+async fn ranking_and_alarm_statements_read_the_days_asked_about() {
     let app = spawn_app().await;
     let db = app.db().await;
     // Three years of articles of 50 accounts, six a day each: a pulled datacube row and
