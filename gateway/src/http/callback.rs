@@ -125,10 +125,6 @@ pub async fn receive(
     let Some(account) = state.inner.accounts.get(&id) else {
         return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "unknown");
     };
-    // Held until the answer is built; none left means refuse now, not queue.
-    let Ok(_permit) = state.inner.in_flight.clone().try_acquire_owned() else {
-        return CallbackError::Overloaded.respond(&state.inner.logs, &account.id, "unknown");
-    };
     let mut kind = "unknown";
     let response = match handle(
         &state,
@@ -180,6 +176,12 @@ async fn handle(
                 .await
                 .map_err(|_| CallbackError::BodyTimeout)??
         }
+    };
+    // A place is taken only now, held until the answer is built; none left means
+    // refuse now, not queue. A body still arriving waits on its own timer above, not
+    // in a place a callback that came whole needs.
+    let Ok(_permit) = inner.in_flight.clone().try_acquire_owned() else {
+        return Err(CallbackError::Overloaded);
     };
     if account.mode != Mode::Safe {
         // The signature does not cover the body: bind it to the first body it carried.

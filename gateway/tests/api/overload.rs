@@ -7,54 +7,48 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use proto::events::v1::PassiveReply;
+
 use crate::helpers::{Options, spawn_app_with};
 use crate::samples;
 
 #[tokio::test]
 async fn a_callback_past_the_in_flight_bound_is_refused_at_once_then_the_bound_frees() {
     let app = spawn_app_with(Options {
-        extra: vec![("MAX_IN_FLIGHT", "1")],
+        extra: vec![("MAX_IN_FLIGHT", "1"), ("REPLY_BUDGET", "1s")],
         ..Options::default()
     })
     .await;
     let account = app.plain.id.clone();
-
-    // A callback whose body never ends holds the only permit while it is read.
+    // interaction-svc is slow: a callback that asks it holds the only place for the
+    // reply budget.
+    let (_, mut asked) = app
+        .responder(&account, Duration::from_secs(5), |_| {
+            PassiveReply::default()
+        })
+        .await;
     let held = app
         .plain
         .plain_callback(&samples::text("oHolder", 1, "hello"));
-    let query: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&held.query)
-        .finish();
-    let address = app.base.trim_start_matches("http://");
-    let mut holder = TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST /wechat/{account}?{query} HTTP/1.1\r\nHost: {address}\r\n\
-         Content-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
-        held.body.len() + 1
-    );
-    holder.write_all(head.as_bytes()).await.unwrap();
-    holder.write_all(held.body.as_bytes()).await.unwrap();
-
-    // Until the holder has its permit another callback may still get in; each try is
-    // a new message.
     let labels = [("account", account.as_str()), ("outcome", "overloaded")];
     let before = app.metric("gateway_callbacks_total", &labels).await;
-    let mut refused = None;
-    for n in 0..500 {
+    let refused_id = format!("{account}:oLater:100");
+    let others = async {
+        // The holder is being answered: it has its place.
+        asked.recv().await.expect("the holder asks for its reply");
         let callback = app
             .plain
-            .plain_callback(&samples::text("oLater", 100 + n, "hi"));
-        let (status, body) = app.post_text(&account, &callback).await;
-        if status == 503 {
-            refused = Some((body, format!("{account}:oLater:{}", 100 + n)));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let (body, refused_id) = refused.expect("a callback past the bound is refused");
-    assert_eq!(body, "overloaded");
-    let after = app.metric("gateway_callbacks_total", &labels).await;
+            .plain_callback(&samples::text("oLater", 100, "hi"));
+        let refused = app.post_text(&account, &callback).await;
+        (
+            refused,
+            app.metric("gateway_callbacks_total", &labels).await,
+        )
+    };
+    let ((status, _), ((refused_status, body), after)) =
+        tokio::join!(app.post_text(&account, &held), others);
+    assert_eq!(status, 200, "the holder is answered");
+    assert_eq!((refused_status, body.as_str()), (503, "overloaded"));
     assert_eq!(after - before, 1.0, "the refusal is counted once");
     assert!(
         !app.stored()
@@ -64,22 +58,45 @@ async fn a_callback_past_the_in_flight_bound_is_refused_at_once_then_the_bound_f
         "a refused callback is not published"
     );
 
-    // The holder's connection ends: its permit is freed and callbacks get in again.
-    drop(holder);
-    let mut accepted = false;
-    for n in 0..500 {
+    // The holder is answered: its place is free and callbacks get in again.
+    let callback = app
+        .plain
+        .plain_callback(&samples::text("oAfter", 1000, "hi"));
+    let (status, _) = app.post_text(&account, &callback).await;
+    assert_eq!(
+        status, 200,
+        "the bound frees with the callback that held it"
+    );
+}
+
+/// A place is taken once the body is read: a signed callback whose body trickles in
+/// (or never ends) waits on its own timer, not in one of the `MAX_IN_FLIGHT` places
+/// real callbacks need.
+#[tokio::test]
+async fn a_body_still_arriving_holds_no_place_from_a_callback_that_came_whole() {
+    let app = spawn_app_with(Options {
+        extra: vec![("MAX_IN_FLIGHT", "1")],
+        ..Options::default()
+    })
+    .await;
+    let account = app.plain.id.clone();
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let slow = app
+        .plain
+        .plain_callback(&samples::text("oSlow", 1, "hello"));
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&slow.query)
+        .finish();
+    let _slow =
+        unfinished_request(&address, &format!("/wechat/{account}?{query}"), &slow.body).await;
+    // Whenever the server reads the slow one, the whole one is never refused for it.
+    for n in 0..20 {
         let callback = app
             .plain
-            .plain_callback(&samples::text("oAfter", 1000 + n, "hi"));
-        let (status, _) = app.post_text(&account, &callback).await;
-        if status == 200 {
-            accepted = true;
-            break;
-        }
-        assert_eq!(status, 503, "only the bound refuses");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+            .plain_callback(&samples::text("oWhole", 10 + n, "hi"));
+        let (status, body) = app.post_text(&account, &callback).await;
+        assert_eq!((status, body.as_str()), (200, "success"), "callback {n}");
     }
-    assert!(accepted, "the bound frees with the callback that held it");
 }
 
 /// Sends a request head announcing one byte more body than `body`, then `body`: the
