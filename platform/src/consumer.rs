@@ -392,11 +392,12 @@ pub async fn run_consumer<H: EventHandler>(
         waited: WaitedMessages::default(),
         unsettled: Unsettled::new(spec.durable, spec.ack_wait),
     });
-    let keeper = tokio::spawn({
+    // Aborted when this returns, or if it is dropped, as the lanes are.
+    let keeper = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
         let runner = runner.clone();
         let client = runner.jetstream.client();
         async move { runner.unsettled.keep_alive(client).await }
-    });
+    }));
     let lanes = H::CONCURRENCY.max(1);
     let mut senders = Vec::with_capacity(lanes);
     let mut workers = JoinSet::new();
