@@ -93,10 +93,10 @@ pub async fn verify_url(
             .echostr
             .as_deref()
             .ok_or(CallbackError::BadQuery("echostr"))?;
-        if account.mode != Mode::Safe {
-            // Its signed query must not serve again for a plaintext callback.
-            claim_signature(&state, account, &signed, echostr.as_bytes()).await?;
-        }
+        // Its signed query must not serve again for a plaintext callback, nor, on any
+        // account, echo another `echostr` (not signed: a captured check replayed within
+        // the timestamp window reflected whatever it was given). URL checks are rare.
+        claim_signature(&state, account, &signed, echostr.as_bytes()).await?;
         Ok::<_, CallbackError>(echostr.to_owned())
     }
     .await;
@@ -105,7 +105,11 @@ pub async fn verify_url(
             count(account, "url_check", "verified");
             tracing::info!(account = %account.id, "url check passed");
             (
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    // The echo is the sender's text: never to be sniffed as markup.
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
                 echostr,
             )
                 .into_response()

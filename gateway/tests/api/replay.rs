@@ -251,3 +251,43 @@ async fn a_plaintext_callback_the_ledger_cannot_check_is_held_not_accepted() {
         .await;
     assert_eq!(held, 1.0);
 }
+
+/// `echostr` is not signed: a captured URL check replayed within the timestamp window
+/// reflected whatever `echostr` it was given. A safe-mode account's check now enters
+/// the ledger like the others', and the echo is never sniffed as markup.
+#[tokio::test]
+async fn a_replayed_url_check_cannot_reflect_another_echostr_in_safe_mode_either() {
+    let app = spawn_app().await;
+    let mut check = app.safe.plain_callback("");
+    check.set("echostr", "1616140317555161061");
+    let get = |callback: &Callback| {
+        app.http
+            .get(app.url(&app.safe.id))
+            .query(&callback.query)
+            .send()
+    };
+    let first = get(&check).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first
+            .headers()
+            .get("x-content-type-options")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some("nosniff".to_owned())
+    );
+    assert_eq!(first.text().await.unwrap(), "1616140317555161061");
+    // WeChat checking again (its retry) still passes.
+    assert_eq!(get(&check).await.unwrap().status(), 200);
+
+    let mut replayed = Callback {
+        query: check.query.clone(),
+        body: String::new(),
+    };
+    replayed.set("echostr", "<script>alert(1)</script>");
+    let answer = get(&replayed).await.unwrap();
+    let status = answer.status();
+    assert_eq!(
+        (status.as_u16(), answer.text().await.unwrap()),
+        (403, "replayed_signature".to_owned())
+    );
+}
