@@ -258,6 +258,23 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The shortest `WECHAT_INBOUND` duplicate window that covers every timestamp the
+    /// gateway accepts: a callback captured (or retried) at one edge of the window and
+    /// sent again at the other is then still dropped by its `Nats-Msg-Id`, not stored
+    /// a second time (where consumers' processed_events would stop only its effects).
+    pub fn duplicate_window_needed(&self) -> Duration {
+        self.limits.timestamp_window * 2 + Duration::from_secs(60)
+    }
+
+    /// `Some(needed)` when the configured duplicate window is shorter than
+    /// [`Config::duplicate_window_needed`] (start-up warns: the window is platform's).
+    pub fn duplicate_window_shortfall(&self) -> Option<Duration> {
+        let needed = self.duplicate_window_needed();
+        (self.nats.streams.inbound_duplicate_window < needed).then_some(needed)
+    }
+}
+
 /// A safe-mode callback's `signature` is never entered in the replay ledger (its
 /// `msg_signature` covers the body), so a plaintext or compatible account with the same
 /// Token would take a signed query captured from it with any body: refused at
@@ -381,5 +398,18 @@ mod tests {
         assert!(!off.edge_rules);
         let error = Config::from_env(&city().with("EDGE_RULES_REFRESH", "0s")).unwrap_err();
         assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "EDGE_RULES_REFRESH"));
+    }
+
+    #[test]
+    fn a_duplicate_window_shorter_than_the_accepted_timestamps_is_reported() {
+        let with = |window: &str| {
+            Config::from_env(&city().with("WECHAT_INBOUND_DUPLICATE_WINDOW", window)).unwrap()
+        };
+        // The default 2 min against ±300 s: a replay 2-5 min later was stored again.
+        assert_eq!(
+            with("120s").duplicate_window_shortfall(),
+            Some(Duration::from_secs(660))
+        );
+        assert_eq!(with("660s").duplicate_window_shortfall(), None);
     }
 }

@@ -48,6 +48,16 @@ impl Application {
                 "WECHAT_ACCOUNTS is unset: serving the built-in demo account only"
             );
         }
+        if let Some(needed) = config.duplicate_window_shortfall() {
+            // Platform's setting: a replay (or WeChat's retry) later than the window
+            // but within TIMESTAMP_WINDOW is stored again; consumers' processed_events
+            // stop its effects, not the second copy.
+            tracing::warn!(
+                window = ?config.nats.streams.inbound_duplicate_window,
+                ?needed,
+                "WECHAT_INBOUND_DUPLICATE_WINDOW is shorter than the accepted timestamp span"
+            );
+        }
         let readiness = Readiness::new();
         let client = nats::connect(&config.nats, NAME).await?;
         readiness.watch_nats(client.clone());
