@@ -172,19 +172,18 @@ impl Application {
         let admin = axum::serve(self.admin_listener, admin_router)
             .with_graceful_shutdown(stop_admin.clone().cancelled_owned());
         let stop_http = CancellationToken::new();
-        // TCP_NODELAY: a passive reply of a few hundred bytes must not wait for
-        // WeChat's delayed ACK (Nagle's algorithm), about 40 ms.
-        let listener = axum::serve::ListenerExt::tap_io(self.http_listener, |tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::warn!(%error, "TCP_NODELAY not set");
-            }
-        });
-        let server = axum::serve(listener, http::router(self.state))
-            .with_graceful_shutdown(stop_http.clone().cancelled_owned());
+        // A request head not complete by WeChat's deadline is of no use: the
+        // connection is closed rather than held open by a trickle.
+        let server = http::serve(
+            self.http_listener,
+            http::router(self.state),
+            stop_http.clone(),
+            self.config.limits.callback_deadline,
+        );
         let runner = DrainRunner::new(NAME, self.config.common.shutdown_grace, self.drain)
             .readiness(self.readiness)
             .nats(self.nats)
-            .server("http", stop_http, server.into_future())
+            .server("http", stop_http, server)
             .admin(stop_admin, admin.into_future());
         tracing::info!(
             service = NAME,

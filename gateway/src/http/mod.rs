@@ -2,6 +2,7 @@
 
 mod callback;
 mod error;
+mod serve;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::routing::get;
 use platform::nats::Namespace;
 
 pub use error::CallbackError;
+pub use serve::serve;
 
 use crate::config::{AccountConfig, Limits};
 use crate::log_limit::LogLimiter;

@@ -195,3 +195,38 @@ async fn a_body_that_never_comes_holds_no_place_past_the_deadline_and_an_unsigne
         "the unfinished callback is not published"
     );
 }
+
+/// `axum::serve` set no timer, so no header-read timeout: a connection sending its
+/// request head a trickle at a time stayed open as long as the client liked.
+#[tokio::test]
+async fn a_connection_whose_request_head_never_completes_is_closed() {
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("CALLBACK_DEADLINE", "1s"),
+            ("PUBLISH_DEADLINE", "800ms"),
+            ("REPLY_BUDGET", "500ms"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /wechat/{} HTTP/1.1\r\nHost: {address}\r\n",
+            app.plain.id
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the connection is still open 5 s after a head that never completed"
+    );
+    // A callback that came whole is served as always.
+    let callback = app.plain.plain_callback(&samples::text("oAfter", 3, "hi"));
+    assert_eq!(app.post_text(&app.plain.id, &callback).await.0, 200);
+}
