@@ -9,6 +9,11 @@
 //! held longer than half of it is in progress (`+WPI`, which restarts its timer). A
 //! fast consumer settles its messages long before: nothing is sent for them, and what
 //! each message costs is two uncontended locks.
+//!
+//! Not for ever: a message held longer than [`MAX_KEPT`] is left to the server, which
+//! delivers it again after `ack_wait`. A handler that hangs (or a lane that died)
+//! would otherwise keep its messages from every other replica for as long as this
+//! process lives; before the notices they went to another replica after `ack_wait`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,6 +22,11 @@ use async_nats::jetstream::{self, AckKind};
 use async_nats::{Client, Subject};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, MissedTickBehavior};
+
+/// How long a message is kept in progress at most, from its delivery: a lane's full
+/// queue behind a WeChat answering in a second takes about 4 minutes (256 sends), so a
+/// message held past this is more likely stuck behind a handler that hangs.
+pub(super) const MAX_KEPT: Duration = Duration::from_secs(5 * 60);
 
 /// The server's `ack_wait` when a consumer sets none.
 const SERVER_ACK_WAIT: Duration = Duration::from_secs(30);
@@ -42,6 +52,18 @@ struct Entry {
     reply: Subject,
     /// When the server last started the message's `ack_wait`, or a little after.
     since: Instant,
+    /// When it was delivered; kept in progress until [`MAX_KEPT`] after.
+    delivered: Instant,
+}
+
+impl Held {
+    /// Drops the messages delivered [`MAX_KEPT`] or longer before `now`; how many.
+    fn give_up_stale(&mut self, now: Instant) -> usize {
+        let before = self.by_token.len();
+        self.by_token
+            .retain(|_, entry| now.duration_since(entry.delivered) < MAX_KEPT);
+        before - self.by_token.len()
+    }
 }
 
 /// One held message.
@@ -67,11 +89,13 @@ impl Unsettled {
         held.last += 1;
         let token = held.last;
         if let Some(reply) = &message.reply {
+            let now = Instant::now();
             held.by_token.insert(
                 token,
                 Entry {
                     reply: reply.clone(),
-                    since: Instant::now(),
+                    since: now,
+                    delivered: now,
                 },
             );
         }
@@ -102,9 +126,19 @@ impl Unsettled {
     /// Says "in progress" for every message held more than half of `ack_wait`: with a
     /// tick every eighth, its notice leaves at least 3/8 of `ack_wait` (11 s of 30 s)
     /// before the server would deliver it again, room for a busy process or network.
+    /// A message held past [`MAX_KEPT`] is given up to the server (dropped from the
+    /// set: its lane still settles it if it ever gets to it).
     async fn renew(&self, client: &Client) -> u64 {
         let mut held = self.held.lock().await;
         let now = Instant::now();
+        let given_up = held.give_up_stale(now);
+        if given_up > 0 {
+            tracing::warn!(
+                durable = self.durable,
+                given_up,
+                "messages held longer than the longest keep-alive are left to the server, which delivers them again"
+            );
+        }
         let mut kept = 0;
         for entry in held.by_token.values_mut() {
             if now.duration_since(entry.since) < self.ack_wait / 2 {
@@ -120,5 +154,30 @@ impl Unsettled {
             kept += 1;
         }
         kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_held_past_the_longest_keep_alive_is_left_to_the_server() {
+        let start = Instant::now();
+        let entry = |delivered| Entry {
+            reply: Subject::from("$JS.ACK.S.D.1.1.1.1.0"),
+            since: delivered,
+            delivered,
+        };
+        let mut held = Held::default();
+        held.by_token.insert(1, entry(start));
+        held.by_token
+            .insert(2, entry(start + Duration::from_secs(60)));
+        assert_eq!(
+            held.give_up_stale(start + MAX_KEPT - Duration::from_millis(1)),
+            0
+        );
+        assert_eq!(held.give_up_stale(start + MAX_KEPT), 1);
+        assert_eq!(held.by_token.keys().collect::<Vec<_>>(), [&2]);
     }
 }
