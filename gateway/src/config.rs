@@ -120,6 +120,13 @@ pub struct Limits {
     /// stays bounded (at most this many bodies) and every callback let in still
     /// meets WeChat's deadline.
     pub max_in_flight: usize,
+    /// `HTTP_IDLE_TIMEOUT`, default 75s: a connection whose next request head is not
+    /// complete this long after it opened or answered is closed. hyper has one timer
+    /// for both a trickled head (slowloris) and an idle keep-alive connection, so it
+    /// must outlast the upstream keep-alive of a proxy in front (ingress-nginx: 60 s):
+    /// shorter, the gateway would close connections the proxy is about to reuse, and a
+    /// callback sent on one as it closes fails at the proxy.
+    pub http_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -133,6 +140,7 @@ impl Default for Limits {
             publish_deadline: Duration::from_secs(4),
             no_responder_pause: Duration::from_millis(500),
             max_in_flight: 1024,
+            http_idle_timeout: Duration::from_secs(75),
         }
     }
 }
@@ -149,6 +157,7 @@ impl Limits {
             publish_deadline: env.duration_or("PUBLISH_DEADLINE", d.publish_deadline)?,
             no_responder_pause: env.duration_or("NO_RESPONDER_PAUSE", d.no_responder_pause)?,
             max_in_flight: env.parse_or("MAX_IN_FLIGHT", d.max_in_flight)?,
+            http_idle_timeout: env.duration_or("HTTP_IDLE_TIMEOUT", d.http_idle_timeout)?,
         };
         if limits.max_in_flight == 0 {
             return Err(ConfigError::Invalid {
@@ -180,6 +189,12 @@ impl Limits {
             limits.timestamp_window,
             Duration::from_secs(1),
             Duration::from_secs(24 * 3600),
+        )?;
+        within(
+            "HTTP_IDLE_TIMEOUT",
+            limits.http_idle_timeout,
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
         )?;
         within(
             "NO_RESPONDER_PAUSE",

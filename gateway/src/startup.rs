@@ -172,13 +172,11 @@ impl Application {
         let admin = axum::serve(self.admin_listener, admin_router)
             .with_graceful_shutdown(stop_admin.clone().cancelled_owned());
         let stop_http = CancellationToken::new();
-        // A request head not complete by WeChat's deadline is of no use: the
-        // connection is closed rather than held open by a trickle.
         let server = http::serve(
             self.http_listener,
             http::router(self.state),
             stop_http.clone(),
-            self.config.limits.callback_deadline,
+            self.config.limits.http_idle_timeout,
         );
         let runner = DrainRunner::new(NAME, self.config.common.shutdown_grace, self.drain)
             .readiness(self.readiness)

@@ -18,8 +18,8 @@ use tokio_util::task::TaskTracker;
 /// connection finish its request in flight (`graceful_shutdown`) and returns once all
 /// have closed (the drain's deadline bounds the wait).
 ///
-/// A connection whose request head is not complete within `header_read_timeout` is
-/// closed. TCP_NODELAY is set on every connection: a passive reply of a few hundred
+/// A connection whose next request head is not complete within `header_read_timeout`
+/// of its opening or its last answer is closed (`HTTP_IDLE_TIMEOUT`). TCP_NODELAY is set on every connection: a passive reply of a few hundred
 /// bytes must not wait for WeChat's delayed ACK (Nagle's algorithm), about 40 ms.
 pub async fn serve(
     listener: TcpListener,

@@ -201,11 +201,7 @@ async fn a_body_that_never_comes_holds_no_place_past_the_deadline_and_an_unsigne
 #[tokio::test]
 async fn a_connection_whose_request_head_never_completes_is_closed() {
     let app = spawn_app_with(Options {
-        extra: vec![
-            ("CALLBACK_DEADLINE", "1s"),
-            ("PUBLISH_DEADLINE", "800ms"),
-            ("REPLY_BUDGET", "500ms"),
-        ],
+        extra: vec![("HTTP_IDLE_TIMEOUT", "1s")],
         ..Options::default()
     })
     .await;
