@@ -51,8 +51,11 @@ impl Application {
         if let Some(needed) = config.duplicate_window_shortfall() {
             // Platform's setting: a replay (or WeChat's retry) later than the window
             // but within TIMESTAMP_WINDOW is stored again; consumers' processed_events
-            // stop its effects, not the second copy.
-            tracing::warn!(
+            // stop its effects, not the second copy. Info, not a warning: the default
+            // (2 min) is a deliberate trade-off (nats-server keeps every id of the
+            // window in memory, minutes of a mass send's answers), and a warning at
+            // every start would teach operators to ignore warnings.
+            tracing::info!(
                 window = ?config.nats.streams.inbound_duplicate_window,
                 ?needed,
                 "WECHAT_INBOUND_DUPLICATE_WINDOW is shorter than the accepted timestamp span"
