@@ -213,8 +213,7 @@ const LANE_QUEUE: usize = 256;
 /// queues and batches, and what it asked the server for beyond them (`consumer/pull.rs`).
 /// One consumer's [`ConsumerSpec::max_ack_pending`] must leave room for
 /// [`SIZED_REPLICAS`] of these, or the server throttles a healthy consumer; a service
-/// test guards its handlers' `CONCURRENCY` and `BATCH` with it:
-/// `assert!(SIZED_REPLICAS * most_unacked::<H>() <= H::CONSUMER.max_ack_pending)`.
+/// test guards its handlers' `CONCURRENCY` and `BATCH` with [`room_for_sized_replicas`].
 pub const fn most_unacked<H: EventHandler>() -> i64 {
     most_unacked_by(H::CONCURRENCY, H::BATCH)
 }
@@ -230,6 +229,35 @@ pub const fn most_unacked_by(lanes: usize, batch: usize) -> i64 {
 /// Replicas of one service the max-ack-pending bounds are sized for: the 4
 /// docs/operations.md scales to, and a rolling update's surge pod.
 pub const SIZED_REPLICAS: i64 = 5;
+
+/// Whether [`SIZED_REPLICAS`] runners of `H` fit within its consumer's
+/// `max_ack_pending` (within half of it for a consumer that waits,
+/// [`crate::nats::WAITING_MAX_ACK_PENDING`]: the other half is for the messages
+/// waiting on `NotYet`); else why not, naming the handler and the figures. Platform
+/// cannot see a service's handlers, so each service's tests call this for every
+/// handler it runs: at the bound the server delivers nothing new, and a healthy
+/// consumer scaled out would stall.
+pub fn room_for_sized_replicas<H: EventHandler>() -> Result<(), String> {
+    let bound = H::CONSUMER.max_ack_pending;
+    let one = most_unacked::<H>();
+    let held = SIZED_REPLICAS * one;
+    let (room, of) = if bound == crate::nats::WAITING_MAX_ACK_PENDING {
+        (bound / 2, "half of its max_ack_pending")
+    } else {
+        (bound, "its max_ack_pending")
+    };
+    if held <= room {
+        return Ok(());
+    }
+    Err(format!(
+        "{} (durable {}, CONCURRENCY {}, BATCH {}): {SIZED_REPLICAS} replicas hold up to \
+         {held} unacked ({one} each), above {of} ({room})",
+        std::any::type_name::<H>(),
+        H::CONSUMER.durable,
+        H::CONCURRENCY,
+        H::BATCH,
+    ))
+}
 
 /// Runs `handler` over its durable consumer until the drain begins, starting it
 /// again (after a short delay) whenever its message stream fails or ends, so a NATS
