@@ -50,9 +50,11 @@ pub enum AfterFailure {
     Wait,
     /// [`MAX_SENDS`] sends failed: dead-lettered (`Permanent`).
     GiveUp,
-    /// Sends are left, but the runner delivers the marker again neither as a failure
-    /// nor as a wait (past the patience and the waits): dead-lettered (`Permanent`)
-    /// with that reason rather than the runner's "still waiting".
+    /// Sends are left, but the marker is past the patience and the waits: a
+    /// `Transient` still, with that reason. The runner that saw the marker wait counts
+    /// its failures and retries it (up to `max_deliver` of them); any other runner
+    /// dead-letters it (the reply kept: replaying the dead letter sends it). A
+    /// `Permanent` would dead-letter it on the one runner that would have retried.
     PastPatience,
 }
 
@@ -196,16 +198,19 @@ fn unavailable(received: &Received<ReplyMissed>, failures: u32, error: &str) -> 
                 "{sends}, tried again as a wait (the marker is too old for a retry): {error}"
             ));
         }
+        AfterFailure::PastPatience => {
+            return HandleError::Transient(format!(
+                "{sends}, the marker past the consumer's patience ({} old, delivered {} \
+                 times; retried only where it waited, the reply kept: replaying a dead \
+                 letter sends it): {error}",
+                age.map_or("of unknown age".to_owned(), |age| format!(
+                    "{}s",
+                    age.as_secs()
+                )),
+                received.delivered
+            ));
+        }
         AfterFailure::GiveUp => format!("{sends}, given up: {error}"),
-        AfterFailure::PastPatience => format!(
-            "{sends}, given up: the marker is past the consumer's patience ({} old, \
-             delivered {} times): {error}",
-            age.map_or("of unknown age".to_owned(), |age| format!(
-                "{}s",
-                age.as_secs()
-            )),
-            received.delivered
-        ),
     };
     metrics::counter!("interaction_missed_replies_total", "outcome" => "unavailable").increment(1);
     tracing::warn!(failures, delivered = received.delivered, reason = %received.event.reason, %error, "missed reply given up: WeChat did not take it; replaying the dead letter sends it");

@@ -615,6 +615,21 @@ async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_whe
     }
     assert!(sent_to(&mock, &openid).is_empty());
 
+    // Past the waits too (it waited the whole patience): still a Transient, which the
+    // runner that saw it wait retries (it counts its failures) and any other
+    // dead-letters; a Permanent would dead-letter it on the one that would retry.
+    busy_for(&mock, 1);
+    match handler
+        .handle(&marker_delivery(&event_id, CONSUMER.waits() + 1, age))
+        .await
+    {
+        Err(HandleError::Transient(reason)) => assert!(
+            reason.contains("2 of 20 sends failed") && reason.contains("patience"),
+            "a reason saying how many sends failed and why: {reason}"
+        ),
+        other => panic!("expected a Transient past the patience and the waits, got {other:?}"),
+    }
+
     // WeChat takes messages again: the next delivery sends the reply, once.
     handler
         .handle(&marker_delivery(&event_id, delivered + 1, age))

@@ -23,10 +23,11 @@ use async_nats::{Client, Subject};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, MissedTickBehavior};
 
-/// How long a message is kept in progress at most, from its delivery: a lane's full
-/// queue behind a WeChat answering in a second takes about 4 minutes (256 sends), so a
-/// message held past this is more likely stuck behind a handler that hangs.
-pub(super) const MAX_KEPT: Duration = Duration::from_secs(5 * 60);
+/// How long a message is kept in progress at most, from its delivery: the most one
+/// runner of the missed-reply consumer holds (4 lanes × 257 + 300 pulled, 1,328) takes
+/// about 5.5 minutes to work through at a second per WeChat send, so a message held
+/// past this is more likely stuck behind a handler that hangs.
+pub(super) const MAX_KEPT: Duration = Duration::from_secs(10 * 60);
 
 /// The server's `ack_wait` when a consumer sets none.
 const SERVER_ACK_WAIT: Duration = Duration::from_secs(30);
