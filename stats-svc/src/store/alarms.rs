@@ -107,19 +107,23 @@ pub async fn list(
 /// (0007 filled it once) has its close in `closed_at` only. Both deadlines must have
 /// been missed in the ticket's current round, after its last reopen: a reopen clears
 /// interaction-svc's overdue marks and sets new deadlines, and the round before it was
-/// escalated then. A miss folded before migration 0024 kept only its first time
-/// (`*_missed_at`), which stands in for the latest; a row folded before the miss times
-/// were kept at all has only its count, taken as it is unless the ticket was reopened.
+/// escalated then. A deadline whose misses were all folded before migration 0024 has
+/// its first miss (`*_missed_at`) and no latest, so its current round is unknown: it
+/// counts as missed in it. For a ticket reopened before the upgrade that first miss is
+/// the earlier round's, and reading it as the latest would never alarm for exactly the
+/// tickets reopened and overdue twice; a false alarm on such a row (its new round met
+/// that deadline) is the lesser harm, and no backfill can tell them apart (the misses
+/// are interaction-svc's). A row folded before miss times were kept at all (0010) has
+/// only its count, taken as it is.
 pub const ESCALATED_TWICE_SQL: &str = "SELECT ticket_id FROM ticket_times
       WHERE account = $1 AND overdue_count >= 2
         AND (COALESCE(last_closed_at, closed_at) IS NULL
              OR last_reopened_at > COALESCE(last_closed_at, closed_at))
-        AND ((COALESCE(last_acknowledge_missed_at, acknowledge_missed_at)
-                  > COALESCE(last_reopened_at, '-infinity')
-              AND COALESCE(last_resolve_missed_at, resolve_missed_at)
-                  > COALESCE(last_reopened_at, '-infinity'))
-             OR (acknowledge_missed_at IS NULL AND resolve_missed_at IS NULL
-                 AND last_reopened_at IS NULL))
+        AND ((acknowledge_missed_at IS NULL AND resolve_missed_at IS NULL)
+             OR ((last_acknowledge_missed_at > COALESCE(last_reopened_at, '-infinity')
+                  OR (last_acknowledge_missed_at IS NULL AND acknowledge_missed_at IS NOT NULL))
+                 AND (last_resolve_missed_at > COALESCE(last_reopened_at, '-infinity')
+                      OR (last_resolve_missed_at IS NULL AND resolve_missed_at IS NOT NULL))))
       ORDER BY ticket_id";
 
 /// The tickets of `account` that are open (never closed, or reopened after their last

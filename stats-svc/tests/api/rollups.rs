@@ -666,3 +666,74 @@ async fn a_ticket_escalated_twice_in_its_current_round_alarms_while_open() {
     db.close().await;
     app.stop().await;
 }
+
+/// A ticket reopened before migration 0024 whose new round's misses were folded then
+/// kept only each deadline's first miss (the earlier round's, before the reopen), and
+/// no latest: its current round cannot be told from the row, so it alarms as before
+/// the rounds were told apart (a false alarm rather than none, ever, for exactly the
+/// tickets reopened and overdue twice). Likewise one whose new acknowledgement miss
+/// was folded before the upgrade and its new resolution miss after. A closed one
+/// still does not.
+#[tokio::test]
+async fn a_ticket_reopened_and_escalated_twice_before_the_upgrade_still_alarms() {
+    use stats_svc::domain::inspection::InspectionRules;
+    use stats_svc::jobs::inspection::{Clock, check_once};
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let t = |seconds: i64| chrono::DateTime::from_timestamp(seconds, 0).unwrap();
+    // Rows as the previous release's fold leaves them (LEAST of each deadline's misses,
+    // no `last_*_missed_at`); `last_resolve_missed_at` as this release adds a later miss.
+    for (ticket, reopened, last_resolve_missed) in [
+        ("pre-reopened", Some(NINE_AM + 5 * HOUR), None),
+        (
+            "half-upgraded",
+            Some(NINE_AM + 5 * HOUR),
+            Some(NINE_AM + 5 * HOUR + 50 * MINUTE),
+        ),
+        ("pre-closed", None, None),
+    ] {
+        sqlx::query(
+            "INSERT INTO ticket_times (account, ticket_id, department, department_at,
+                 opened_at, acknowledge_due_at, resolve_due_at, deadlines_at,
+                 acknowledge_missed_at, acknowledge_missed_by, resolve_missed_at,
+                 resolve_missed_by, closed_at, last_closed_at, last_reopened_at,
+                 last_resolve_missed_at, overdue_count)
+             VALUES ('chenzhou', $1, 'water', $2, $2, $3, $4, $2, $3, 'water', $4, 'water',
+                     $5, $5, $6, $7, 4)",
+        )
+        .bind(ticket)
+        .bind(t(NINE_AM))
+        .bind(t(NINE_AM + HOUR))
+        .bind(t(NINE_AM + 3 * HOUR))
+        .bind(t(NINE_AM + 4 * HOUR))
+        .bind(reopened.map(t))
+        .bind(last_resolve_missed.map(t))
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+
+    let now = t(NINE_AM + 6 * HOUR);
+    let clock: Clock = std::sync::Arc::new(move || now);
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        office,
+    )
+    .await
+    .unwrap();
+    let escalated: Vec<String> = sqlx::query_scalar(
+        // The service's own hourly run, on the real date, may raise its own: that day's aside.
+        "SELECT subject FROM alarms WHERE rule = 'escalated_twice' AND day = '2026-11-30'
+          ORDER BY subject",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(escalated, ["half-upgraded", "pre-reopened"]);
+    db.close().await;
+    app.stop().await;
+}
