@@ -116,9 +116,11 @@ pub struct Limits {
     /// reply subject, how long to answer `success` without asking.
     pub no_responder_pause: Duration,
     /// `MAX_IN_FLIGHT`, default 1024: callbacks handled at once by this replica; one
-    /// more is refused at once with 503 `overloaded` instead of queueing, so memory
-    /// stays bounded (at most this many bodies) and every callback let in still
-    /// meets WeChat's deadline.
+    /// more is refused at once with 503 `overloaded` instead of queueing, so every
+    /// callback let in still meets WeChat's deadline. A place is taken once the body
+    /// is read; the bodies being read or held are bounded apart, to
+    /// `MAX_IN_FLIGHT x MAX_BODY_BYTES` ([`Limits::body_budget_kib`]): past it a
+    /// callback is refused `overloaded` before its body is read.
     pub max_in_flight: usize,
     /// `HTTP_IDLE_TIMEOUT`, default 75s: a connection whose next request head is not
     /// complete this long after it opened or answered is closed. hyper has one timer
@@ -146,6 +148,21 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The bytes of body being read or held at once, in KiB:
+    /// `max_in_flight x max_body_bytes`, what the pod's memory limit is sized for.
+    pub fn body_budget_kib(&self) -> usize {
+        self.max_in_flight
+            .saturating_mul(self.max_body_bytes.div_ceil(1024))
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
+    }
+
+    /// The KiB a body of `declared` bytes (`None`: not declared, chunked) is given of
+    /// [`Limits::body_budget_kib`]: at most `max_body_bytes`, what it may grow to.
+    pub fn body_kib(&self, declared: Option<usize>) -> u32 {
+        let bytes = declared.map_or(self.max_body_bytes, |d| d.min(self.max_body_bytes));
+        u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+    }
+
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = Self::default();
         let limits = Self {

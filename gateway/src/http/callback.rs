@@ -169,6 +169,21 @@ async fn handle(
     // The query is checked before the body is read: a request that is not signed
     // never holds an in-flight place while its body trickles in.
     let signed = authenticate(state, account, &query, encrypted)?;
+    // The bodies being read are bounded in bytes, not by the in-flight places (taken
+    // after the read): without it, connections trickling large bodies under one
+    // captured signed query each buffered up to MAX_BODY_BYTES, with no bound on
+    // their number. Held until the handler ends; none left means refuse now.
+    let declared = declared_length(&request);
+    if declared.is_some_and(|len| len > limits.max_body_bytes) {
+        return Err(CallbackError::BodyTooLarge);
+    }
+    let Ok(_body_budget) = inner
+        .body_budget
+        .clone()
+        .try_acquire_many_owned(limits.body_kib(declared))
+    else {
+        return Err(CallbackError::Overloaded);
+    };
     // Nor does a signed one past WeChat's deadline, when its answer is of no use. A
     // body that came with the head (nearly all) is read without arming a timer.
     let read = read_body(request, limits.max_body_bytes);
@@ -411,18 +426,20 @@ async fn claim_signature(
     }
 }
 
-/// Reads the body up to `limit` bytes; a declared or actual excess is `body_too_large`.
-/// Takes the whole request rather than a `HeaderMap` extractor, which would copy every
-/// header of every callback to read one.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, CallbackError> {
-    let declared = request
+/// The body's `Content-Length`, if it declares one.
+fn declared_length(request: &Request) -> Option<usize> {
+    request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(CallbackError::BodyTooLarge);
-    }
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads the body up to `limit` bytes; an actual excess is `body_too_large` (a
+/// declared one is refused before).
+/// Takes the whole request rather than a `HeaderMap` extractor, which would copy every
+/// header of every callback to read one.
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, CallbackError> {
     axum::body::to_bytes(request.into_body(), limit)
         .await
         .map_err(|error| {

@@ -35,6 +35,10 @@ struct Inner {
     signatures: SignatureLedger,
     /// One permit per callback being handled (`Limits::max_in_flight`).
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// One permit per KiB of body being read or held (`Limits::body_budget_kib`): the
+    /// in-flight place is taken only once the body is read, so this is what bounds
+    /// the bodies in memory.
+    body_budget: Arc<tokio::sync::Semaphore>,
     /// Which rejections, and which signature-ledger failures, get a log line.
     logs: LogLimiter,
 }
@@ -56,6 +60,7 @@ impl AppState {
                     .map(|a| (a.id.to_string(), a))
                     .collect(),
                 in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+                body_budget: Arc::new(tokio::sync::Semaphore::new(limits.body_budget_kib())),
                 limits,
                 namespace,
                 publisher,

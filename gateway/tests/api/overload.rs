@@ -226,3 +226,60 @@ async fn a_connection_whose_request_head_never_completes_is_closed() {
     let callback = app.plain.plain_callback(&samples::text("oAfter", 3, "hi"));
     assert_eq!(app.post_text(&app.plain.id, &callback).await.0, 200);
 }
+
+/// The in-flight place is taken once the body is read, so the bodies being read are
+/// bounded apart, in bytes (`MAX_IN_FLIGHT x MAX_BODY_BYTES`): connections trickling
+/// large bodies under one captured signed query could otherwise buffer without bound.
+#[tokio::test]
+async fn bodies_being_read_past_the_byte_budget_are_refused_at_once_then_it_frees() {
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("MAX_IN_FLIGHT", "1"),
+            ("MAX_BODY_BYTES", "4096"),
+            ("CALLBACK_DEADLINE", "1s"),
+            ("PUBLISH_DEADLINE", "800ms"),
+            ("REPLY_BUDGET", "500ms"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let account = app.plain.id.clone();
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let held = app
+        .plain
+        .plain_callback(&samples::text("oHolder", 1, "hello"));
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&held.query)
+        .finish();
+    // Announces the whole budget (4 KiB) and sends a little of it.
+    let mut holder = TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /wechat/{account}?{query} HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: text/xml\r\nContent-Length: 4096\r\n\r\n<xml>"
+    );
+    holder.write_all(head.as_bytes()).await.unwrap();
+    // Whenever the server has read the holder's head, a whole callback is refused.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
+    let mut n = 0;
+    loop {
+        let callback = app
+            .plain
+            .plain_callback(&samples::text("oWhole", 10 + n, "hi"));
+        let (status, body) = app.post_text(&account, &callback).await;
+        if (status, body.as_str()) == (503, "overloaded") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never refused while 4 KiB of body were being read: {status} {body}"
+        );
+        n += 1;
+    }
+    // The holder is given up at the deadline, and its bytes are free again.
+    assert_eq!(
+        response_of(&mut holder).await,
+        (408, "body_timeout".to_owned())
+    );
+    let callback = app.plain.plain_callback(&samples::text("oAfter", 2, "hi"));
+    assert_eq!(app.post_text(&account, &callback).await.0, 200);
+}
