@@ -234,11 +234,13 @@ fn any_deadline_judged(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool
 
 /// The hourly counters the reply-path check reads: the messages interaction-svc takes
 /// in (not every message: an untranscribed voice note or a video is answered "请改用
-/// 文字" alone, by design), and what answered or took them.
-pub const REPLY_PATH_METRICS: [&str; 3] = [
+/// 文字" alone, by design), and what answered or took them (a rating is answered with
+/// thanks alone: no automatic reply, no ticket intake).
+pub const REPLY_PATH_METRICS: [&str; 4] = [
     "taken_in_by_hour",
     "auto_replies_by_hour",
     "ticket_intake_by_hour",
+    "tickets_rated_by_hour",
 ];
 
 /// Folds hourly counters (`REPLY_PATH_METRICS`, keyed by office hour) into each
@@ -260,9 +262,9 @@ pub fn reply_paths(
         let path = paths.entry(v.account).or_default();
         match Metric::parse(&v.metric) {
             Some(Metric::TakenInByHour) => path.messages += v.value,
-            Some(Metric::AutoRepliesByHour | Metric::TicketIntakeByHour) => {
-                path.answered += v.value
-            }
+            Some(
+                Metric::AutoRepliesByHour | Metric::TicketIntakeByHour | Metric::TicketsRatedByHour,
+            ) => path.answered += v.value,
             _ => {}
         }
     }

@@ -102,11 +102,15 @@ pub enum Metric {
     /// Citizen messages a ticket took in (opened one or joined an active one), by
     /// office hour: with `auto_replies_by_hour`, what the reply-path check reads.
     TicketIntakeByHour,
+    /// Ratings given, by office hour: each is a citizen's lone digit that
+    /// interaction-svc answered with thanks (`Reply::RatingThanks`: no `AutoReplied`,
+    /// no intake), so the reply-path check counts it answered.
+    TicketsRatedByHour,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 33] = [
+    pub const ALL: [Metric; 34] = [
         Metric::FollowersNew,
         Metric::FollowersLost,
         Metric::Messages,
@@ -140,6 +144,7 @@ impl Metric {
         Metric::DirectoryServiceHits,
         Metric::DirectoryCategoryHits,
         Metric::TicketIntakeByHour,
+        Metric::TicketsRatedByHour,
     ];
 
     /// The stored and wire name.
@@ -178,6 +183,7 @@ impl Metric {
             Metric::DirectoryServiceHits => "directory_service_hits",
             Metric::DirectoryCategoryHits => "directory_category_hits",
             Metric::TicketIntakeByHour => "ticket_intake_by_hour",
+            Metric::TicketsRatedByHour => "tickets_rated_by_hour",
         }
     }
 
@@ -316,15 +322,17 @@ impl TicketFact {
             key: self.department.clone(),
             value,
         };
-        // A citizen's message that a ticket took in, by office hour (not by department:
-        // the reply-path check asks whether anything answered, not who).
-        let intake = || {
+        // A citizen's message that a ticket took in or that rated one, by office hour
+        // (not by department: the reply-path check asks whether anything answered, not
+        // who). A rating's time is its message's (interaction-svc's `rate`).
+        let by_hour = |metric| {
             let hour = self.occurred_at.with_timezone(&office).hour();
             Tally {
                 key: format!("{hour:02}"),
-                ..tally(Metric::TicketIntakeByHour, 1)
+                ..tally(metric, 1)
             }
         };
+        let intake = || by_hour(Metric::TicketIntakeByHour);
         match self.kind {
             K::Opened => vec![tally(Metric::TicketsOpened, 1), intake()],
             K::CitizenMessage => vec![intake()],
@@ -337,6 +345,7 @@ impl TicketFact {
                 Some(rating) => vec![
                     tally(Metric::TicketsRated, 1),
                     tally(Metric::RatingSum, i64::from(rating)),
+                    by_hour(Metric::TicketsRatedByHour),
                 ],
                 None => Vec::new(),
             },
@@ -420,10 +429,14 @@ mod tests {
         };
         let fact = TicketFact::try_from(&event).unwrap();
         let tallies = fact.tallies(office());
-        assert_eq!(tallies.len(), 2);
+        assert_eq!(tallies.len(), 3);
         assert_eq!(tallies[1].metric, Metric::RatingSum);
         assert_eq!(tallies[1].value, 4);
         assert_eq!(tallies[1].key, "water");
+        // And once by office hour (00:00 UTC is 08:00 in the office), for the
+        // reply-path check: the citizen's digit was answered.
+        assert_eq!(tallies[2].metric, Metric::TicketsRatedByHour);
+        assert_eq!((tallies[2].key.as_str(), tallies[2].value), ("08", 1));
     }
 
     #[test]

@@ -422,3 +422,72 @@ async fn messages_interaction_svc_does_not_take_in_raise_no_reply_path_alarm() {
     db.close().await;
     app.stop().await;
 }
+
+/// Five citizens answer "5" to the rating question between 19:00 and 22:00:
+/// interaction-svc thanks each (`Reply::RatingThanks`) and rates their ticket (a
+/// `RATED` change, no `AutoReplied`, no intake), so every one was answered and the
+/// reply path is not failing.
+#[tokio::test]
+async fn ratings_answered_to_the_rating_question_raise_no_reply_path_alarm() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    // 19:00 on 30 November, office time.
+    let start = at("2026-11-30T11:00:00Z").timestamp();
+    for n in 0..5 {
+        let id = format!("chenzhou:o_citizen{n}:{n}");
+        let created = start + n * 1800;
+        let from = format!("o_citizen{n}");
+        let mut message = text_message("chenzhou", &id, created);
+        message.from_user_name = from.clone();
+        message.raw_xml = format!(
+            "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>\
+             <FromUserName><![CDATA[{from}]]></FromUserName>\
+             <CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+             <Content><![CDATA[5]]></Content><MsgId>{created}</MsgId></xml>"
+        );
+        app.publish(&message).await;
+        // interaction-svc's change for it: at the message's time, id `{message}:ticket.rated`.
+        let rated_id = format!("{id}:ticket.rated");
+        let rated = ev::TicketChanged {
+            header: Some(ev::EventHeader {
+                event_id: rated_id.clone(),
+                account: "chenzhou".to_owned(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: created,
+                    nanos: 0,
+                }),
+            }),
+            kind: ev::TicketChangeKind::Rated as i32,
+            ticket_id: format!("t-{n}"),
+            department: "住建局".to_owned(),
+            rating: 5,
+            ..Default::default()
+        };
+        app.publish_on(
+            "interaction.chenzhou.ticket.rated",
+            &rated_id,
+            rated.encode_to_vec(),
+        )
+        .await;
+    }
+    wait_for_count(
+        &db,
+        "SELECT COALESCE(sum(value), 0)::bigint FROM daily_counts
+          WHERE account = 'chenzhou' AND metric IN ('messages_by_hour', 'tickets_rated')",
+        10,
+    )
+    .await;
+    // 22:30: the window is 19:00-22:00.
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-30T14:30:00Z"),
+        office(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply_path_alarms(&db, "chenzhou").await, []);
+    db.close().await;
+    app.stop().await;
+}
