@@ -180,6 +180,8 @@ impl Application {
             http::router(self.state),
             stop_http.clone(),
             self.config.limits.http_idle_timeout,
+            // A callback begun before the stop is answered within its deadline.
+            self.config.limits.callback_deadline,
         );
         let runner = DrainRunner::new(NAME, self.config.common.shutdown_grace, self.drain)
             .readiness(self.readiness)

@@ -1,5 +1,5 @@
 //! The callback listener's server loop: axum's router on hyper-util's connection
-//! builder, because `axum::serve` sets no timer and so no header-read timeout: a
+//! builder (HTTP/1 only), because `axum::serve` sets no timer and so no header-read timeout: a
 //! client could open connections and send their headers a byte at a time for as long
 //! as it liked, each holding a socket and a task.
 
@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 
 /// Serves `router` on `listener` until `stop`; then stops accepting, lets every open
 /// connection finish its request in flight (`graceful_shutdown`) and returns once all
-/// have closed (the drain's deadline bounds the wait).
+/// have closed, each given at most `shutdown_wait` (the drain's deadline bounds the
+/// whole wait).
 ///
 /// A connection whose next request head is not complete within `header_read_timeout`
 /// of its opening or its last answer is closed (`HTTP_IDLE_TIMEOUT`). TCP_NODELAY is set on every connection: a passive reply of a few hundred
@@ -26,8 +27,13 @@ pub async fn serve(
     router: Router,
     stop: CancellationToken,
     header_read_timeout: Duration,
+    shutdown_wait: Duration,
 ) -> Result<(), Infallible> {
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: the auto builder otherwise first reads the protocol version (HTTP/2
+    // detection) with no timer, so a connection that sent nothing, or a few bytes of
+    // a head, was held for good, and an HTTP/2 one had no header timeout at all.
+    // WeChat and the proxies in front speak HTTP/1.1 to us.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -38,9 +44,13 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
                 Err(error) => {
-                    // Out of file descriptors and the like: pause rather than spin.
+                    // Out of file descriptors or memory: pause rather than spin. An
+                    // error of one connection (aborted, reset by its client) is no
+                    // reason to stop accepting the others.
                     tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if is_resource_error(&error) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                     continue;
                 }
             },
@@ -53,13 +63,16 @@ pub async fn serve(
         let service = TowerToHyperService::new(router.clone());
         let stop = stop.clone();
         connections.spawn(async move {
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let connection = builder.serve_connection(TokioIo::new(tcp), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
                 () = stop.cancelled() => {
                     connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    // The request in flight finishes within its callback deadline; a
+                    // head still arriving must not hold the drain until hyper's
+                    // header timer (HTTP_IDLE_TIMEOUT) fires.
+                    let _ = tokio::time::timeout(shutdown_wait, connection).await;
                 }
             }
         });
@@ -68,4 +81,17 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// Whether an `accept` error says the process is short of a resource (descriptors,
+/// memory), which a retry at once would only meet again.
+fn is_resource_error(error: &std::io::Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    const ENOMEM: i32 = 12;
+    const ENOBUFS: i32 = 105;
+    matches!(
+        error.raw_os_error(),
+        Some(EMFILE | ENFILE | ENOMEM | ENOBUFS)
+    ) || error.kind() == std::io::ErrorKind::OutOfMemory
 }

@@ -283,3 +283,28 @@ async fn bodies_being_read_past_the_byte_budget_are_refused_at_once_then_it_free
     let callback = app.plain.plain_callback(&samples::text("oAfter", 2, "hi"));
     assert_eq!(app.post_text(&account, &callback).await.0, 200);
 }
+
+/// hyper-util's auto builder first reads the protocol version (HTTP/2 detection) with
+/// no timer: a connection that sent nothing, or fewer bytes than the HTTP/2 preface,
+/// stayed open for as long as the client liked.
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let app = spawn_app_with(Options {
+        extra: vec![("HTTP_IDLE_TIMEOUT", "1s")],
+        ..Options::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut silent = TcpStream::connect(&address).await.unwrap();
+    let mut few = TcpStream::connect(&address).await.unwrap();
+    few.write_all(b"POST").await.unwrap();
+    for (name, stream) in [("silent", &mut silent), ("4 bytes", &mut few)] {
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "{name}: the connection is still open 5 s later"
+        );
+    }
+}
