@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use async_nats::client::{Request, RequestError};
-use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage, publish::PublishAck};
 use async_nats::{Message, Subject};
 use tokio::sync::{mpsc, oneshot};
@@ -79,6 +79,19 @@ impl NatsBatcher {
         subject: Subject,
         message: PublishMessage,
     ) -> Result<PublishAck, String> {
+        self.publish_typed(subject, message)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`NatsBatcher::publish`] with the client's error, for a caller that tells its
+    /// kinds apart (a stopped batcher is `BrokenPipe`).
+    pub async fn publish_typed(
+        &self,
+        subject: Subject,
+        message: PublishMessage,
+    ) -> Result<PublishAck, PublishError> {
+        let stopped = || PublishError::with_source(PublishErrorKind::BrokenPipe, BatcherStopped);
         let (sent, handed) = oneshot::channel();
         self.queue(Job::Publish {
             subject,
@@ -86,11 +99,9 @@ impl NatsBatcher {
             sent,
         })
         .await
-        .map_err(|e| e.to_string())?;
-        let ack = handed.await.map_err(|_| BatcherStopped.to_string())?;
-        ack.map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())
+        .map_err(|_| stopped())?;
+        let ack = handed.await.map_err(|_| stopped())?;
+        ack?.await
     }
 
     /// Sends a core NATS request; the answer (or the request's own timeout, or "no

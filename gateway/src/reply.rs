@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, kv, message::PublishMessage};
 use async_nats::{RequestErrorKind, client::Request};
 use bytes::Bytes;
@@ -398,6 +399,11 @@ impl ReplyCache {
 
     /// Writes `account`'s reply to the bucket, for a retry that reaches another
     /// replica, in a task the drain awaits. `why` labels `gateway_replies_shared_total`.
+    ///
+    /// Create-only: the first reply shared for a key stays. A retry's replica, asked
+    /// afresh while its publish was still pending at `REPLY_SHARE_AFTER`, shares before
+    /// its duplicate PubAck tells it it is a retry; a plain put overwrote the reply
+    /// WeChat may already hold with another one.
     pub fn share(&self, account: &str, key: ReplyKey, encoded: Bytes, why: ShareReason) {
         metrics::counter!("gateway_replies_shared_total", "why" => why.as_str()).increment(1);
         let writes = self.writes.clone();
@@ -405,8 +411,17 @@ impl ReplyCache {
         let account: Box<str> = account.into();
         let subject = format!("{}{}", self.put_prefix, key.kv_key());
         self.drain.spawn(async move {
-            let put = PublishMessage::build().payload(encoded);
-            if let Err(error) = writes.publish(subject.into(), put).await {
+            // No message on the key's subject yet, as `kv::Store::create` asks (a
+            // reply bucket's keys are never deleted, only aged out).
+            let put = PublishMessage::build()
+                .payload(encoded)
+                .expected_last_subject_sequence(0);
+            let written = writes.publish_typed(subject.into(), put).await;
+            if let Err(error) = written {
+                if error.kind() == PublishErrorKind::WrongLastSequence {
+                    tracing::debug!(account = &*account, "reply already shared; the first stays");
+                    return;
+                }
                 let now = std::time::Instant::now();
                 if let Some(suppressed) = logs.admit(&account, WRITE_FAILED, now) {
                     tracing::warn!(account = &*account, %error, suppressed, "reply cache write failed");

@@ -659,3 +659,48 @@ async fn the_reply_budget_bounds_the_wait_for_a_request_queued_behind_slow_publi
         "{fetched:?}"
     );
 }
+
+/// A retry's replica asked interaction-svc afresh and, its publish still pending at
+/// `REPLY_SHARE_AFTER`, shares its own reply before its duplicate PubAck tells it it
+/// is a retry: the first reply shared, perhaps the one WeChat holds, must stay.
+#[tokio::test]
+async fn the_first_reply_shared_for_a_callback_stays_when_another_replica_shares_later() {
+    use gateway::reply::{ReplyCache, ReplyKey, ShareReason};
+    let nats = platform::testing::TestNats::new();
+    let jetstream = async_nats::jetstream::new(nats.connect().await);
+    let open = async || {
+        let batcher = gateway::batch::NatsBatcher::new(jetstream.clone());
+        ReplyCache::open(
+            &jetstream,
+            &nats.namespace,
+            100,
+            batcher,
+            platform::Drain::new(),
+        )
+        .await
+        .unwrap()
+    };
+    let (replica_a, replica_b) = (open().await, open().await);
+    let reply = |s: &str| bytes::Bytes::from(text_reply(s).encode_to_vec());
+    let key = ReplyKey::of("acct:oCitizen:1");
+    let until = || tokio::time::Instant::now() + Duration::from_secs(5);
+
+    replica_a.share("acct", key, reply("first"), ShareReason::Late);
+    assert_eq!(
+        replica_a.shared("acct", &key, until()).await,
+        Some(reply("first"))
+    );
+    replica_b.share("acct", key, reply("second"), ShareReason::Late);
+    // B's writes leave in order: once a later one landed, its share of `key` did too.
+    let marker = ReplyKey::of("acct:oCitizen:2");
+    replica_b.share("acct", marker, reply("marker"), ShareReason::Late);
+    assert_eq!(
+        replica_b.shared("acct", &marker, until()).await,
+        Some(reply("marker"))
+    );
+    assert_eq!(
+        replica_b.shared("acct", &key, until()).await,
+        Some(reply("first")),
+        "a later share replaced the first reply"
+    );
+}
