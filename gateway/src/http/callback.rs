@@ -141,7 +141,15 @@ pub async fn receive(
     .await
     {
         Ok(response) => response,
-        Err(error) => error.respond(&state.inner.logs, &account.id, kind),
+        Err(error) => {
+            if error.is_held() {
+                // WeChat redelivers only a callback it got no answer to in time. Held
+                // here, once `handle` has dropped its in-flight place and the body: a
+                // ledger or NATS outage must not take every place for the deadline.
+                tokio::time::sleep_until(started + state.inner.limits.callback_deadline).await;
+            }
+            error.respond(&state.inner.logs, &account.id, kind)
+        }
     };
     metrics::histogram!("gateway_callback_seconds", "account" => account.id.clone())
         .record(started.elapsed().as_secs_f64());
@@ -206,13 +214,8 @@ async fn handle(
         // The signature does not cover the body: bind it to the first body it carried.
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
-        if let Err(error) = claim_signature(state, account, &signed, &body).await {
-            if matches!(error, CallbackError::LedgerUnavailable) {
-                // WeChat redelivers only a callback it got no answer to in time.
-                tokio::time::sleep_until(started + limits.callback_deadline).await;
-            }
-            return Err(error);
-        }
+        // A ledger that cannot answer is held by `receive` (`is_held`).
+        claim_signature(state, account, &signed, &body).await?;
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -289,9 +292,8 @@ async fn handle(
             if let Some(unsent) = unsent.as_mut() {
                 unsent.share(ShareReason::Undelivered);
             }
-            // WeChat redelivers only a callback it got no answer to: hold the answer
-            // past its deadline, so it never sees one and sends the callback again.
-            tokio::time::sleep_until(started + limits.callback_deadline).await;
+            // WeChat redelivers only a callback it got no answer to: `receive` holds
+            // the answer past its deadline, so it never sees one and sends it again.
             return Err(CallbackError::NotDurable);
         }
     };
@@ -343,7 +345,7 @@ async fn handle(
         )
         .increment(1);
         if stored.is_err() {
-            tokio::time::sleep_until(until).await;
+            // Held past `until` by `receive`.
             return Err(CallbackError::NotDurable);
         }
     }

@@ -113,6 +113,13 @@ impl CallbackError {
         }
     }
 
+    /// Whether a callback refused so is answered only past `CALLBACK_DEADLINE`: it
+    /// was not made durable (or could not be checked), and WeChat redelivers only a
+    /// callback it got no answer to in time.
+    pub fn is_held(&self) -> bool {
+        matches!(self, Self::NotDurable | Self::LedgerUnavailable)
+    }
+
     /// The stable reason code: the log field, the metric's `outcome` and the body.
     pub fn reason(&self) -> &'static str {
         match self {

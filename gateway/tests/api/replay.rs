@@ -252,6 +252,56 @@ async fn a_plaintext_callback_the_ledger_cannot_check_is_held_not_accepted() {
     assert_eq!(held, 1.0);
 }
 
+/// A callback held because the ledger cannot check it waits out WeChat's deadline
+/// without its in-flight place: a ledger-only outage otherwise took every place, and
+/// safe-mode accounts, which need no ledger, were refused `overloaded`.
+#[tokio::test]
+async fn a_callback_held_for_the_ledger_keeps_no_place_from_a_safe_account() {
+    let app = spawn_app_with(Options {
+        extra: vec![
+            ("MAX_IN_FLIGHT", "1"),
+            ("CALLBACK_DEADLINE", "3s"),
+            ("PUBLISH_DEADLINE", "1s"),
+            ("REPLY_BUDGET", "300ms"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let bucket = app.nats.namespace.name(gateway::replay::SIGNATURE_BUCKET);
+    app.jetstream()
+        .delete_stream(format!("KV_{bucket}"))
+        .await
+        .unwrap();
+    let held = app
+        .plain
+        .plain_callback(&samples::text("oCitizen", 7601, "路灯坏了"));
+    let others = async {
+        // Once the ledger has failed the held callback, it is waiting out the deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while app.metric("gateway_replay_check_failed_total", &[]).await < 1.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the ledger never failed"
+            );
+            tokio::task::yield_now().await;
+        }
+        let xml = samples::text("oSafe", 7602, "hi");
+        app.post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
+            .await
+    };
+    let ((held_status, _), (status, body)) =
+        tokio::join!(app.post_text(&app.plain.id, &held), others);
+    assert_eq!(
+        held_status, 503,
+        "the unchecked callback is held, not accepted"
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "success"),
+        "a safe-mode callback while another is held for the ledger"
+    );
+}
+
 /// `echostr` is not signed: a captured URL check replayed within the timestamp window
 /// reflected whatever `echostr` it was given. A safe-mode account's check now enters
 /// the ledger like the others', and the echo is never sniffed as markup.
