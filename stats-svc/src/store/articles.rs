@@ -238,12 +238,6 @@ pub struct ArticleRow {
     pub shares: i64,
 }
 
-/// How many days apart a datacube row and the CONTENT row of the same article may be
-/// dated: both carry the day it was sent (the datacube's `ref_date`, content-svc's
-/// publication, each as an office day), a day apart at most when a mass send's job
-/// finishes after midnight; a week bounds the search with room to spare.
-pub const MATCH_DAYS: i32 = 7;
-
 /// The statement of [`published_between`] (`$1`..`$2` the days, `$3` the accounts);
 /// public so a test can check its plan.
 pub fn published_between_sql() -> String {
@@ -254,23 +248,21 @@ pub fn published_between_sql() -> String {
             AND ($3::text[] IS NULL OR f.account = ANY($3))
             AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
                      AND ((f.message_index IS NOT NULL
-                           AND (f.account, f.msg_data_id || '_' || f.message_index) IN (
-                               SELECT d.account, d.article_id FROM article_figures d
-                                WHERE {near}
-                                  AND (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
-                                  AND d.article_id ~ '_[0-9]+$'))
+                           AND EXISTS (
+                               SELECT 1 FROM article_figures d
+                                WHERE d.account = f.account
+                                  AND d.article_id = f.msg_data_id || '_' || f.message_index
+                                  AND {pulled}))
                           OR (f.message_index IS NULL
-                              AND (f.account, f.msg_data_id) IN (
-                                  SELECT d.account, regexp_replace(d.article_id, '_[0-9]+$', '')
-                                    FROM article_figures d
-                                   WHERE {near}
-                                     AND (d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')
-                                     AND d.article_id ~ '_[0-9]+$'))))
+                              AND EXISTS (
+                                  SELECT 1 FROM article_figures d
+                                   WHERE d.account = f.account
+                                     AND regexp_replace(d.article_id, '_[0-9]+$', '')
+                                         = f.msg_data_id
+                                     AND d.article_id ~ '_[0-9]+$'
+                                     AND {pulled}))))
           ORDER BY f.account",
-        near = format!(
-            "d.published_on BETWEEN $1::date - {MATCH_DAYS} AND $2::date + {MATCH_DAYS}
-             AND ($3::text[] IS NULL OR d.account = ANY($3))"
-        ),
+        pulled = "(d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')",
     )
 }
 
@@ -289,9 +281,12 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// under its ids. Another article of the message keeps its entry until its own row
 /// comes (the datacube leaves out an article of fewer than 3 events). A row
 /// announced before its place was kept (`message_index` NULL) gives way to any
-/// pulled row of its message, as before. The pulled ids are read once (uncorrelated,
-/// hashed `IN`s, as for the last update), of the days around the period only
-/// ([`MATCH_DAYS`]), not every article ever pulled.
+/// pulled row of its message, as before. The pulled row is looked up by id, whatever
+/// its day: content-svc dates a publication recorded without its time by when it was
+/// recorded, days after the send the datacube dates its row by, so a match within a
+/// window of days counted the article in both periods. Each lookup is an index probe
+/// of the few hand-entered CONTENT rows of the period (the primary key, or
+/// `article_figures_message`, migration 0026), not a read of every article pulled.
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,

@@ -723,6 +723,72 @@ async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
     app.stop().await;
 }
 
+/// The same, with content-svc's record of the publication late: `RecordPublished`
+/// without a publication time dates the CONTENT row by when it was recorded (here 3
+/// November), ten days after the send the datacube dates its row by (24 October). The
+/// article counts once, in October with the datacube's day, not in November too.
+#[tokio::test]
+async fn an_article_recorded_published_late_and_then_pulled_counts_once() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    publish_article_at(
+        &app,
+        "guiyang",
+        "g-1",
+        "冬季供暖通知",
+        "2026-11-03T02:00:00Z",
+        "2247483930",
+        1,
+    )
+    .await;
+    wait_for_article(&db, "g-1").await;
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 3_000,
+            shares: 20,
+            zaikan: 15,
+            likes: 30,
+            ..figures("guiyang", "g-1")
+        },
+    )
+    .await
+    .expect("figures of an account the datacube does not pull yet");
+    pull_articles(
+        &db,
+        "guiyang",
+        &[pulled("2247483930_1", "2026-10-24", 3_100, 22)],
+    )
+    .await;
+
+    let mut counted = Vec::new();
+    for month in ["2026-10", "2026-11"] {
+        let list = app
+            .client
+            .clone()
+            .get_monthly_ranking(authed(
+                pb::GetMonthlyRankingRequest {
+                    month: month.to_owned(),
+                    ..Default::default()
+                },
+                VIEWER_KEY,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .accounts;
+        let articles = list
+            .iter()
+            .find(|a| a.account == "guiyang")
+            .map_or(0, |a| a.articles);
+        counted.push((month, articles));
+    }
+    assert_eq!(counted, [("2026-10", 1), ("2026-11", 0)]);
+    db.close().await;
+    app.stop().await;
+}
+
 /// A message of four sent by mass send on an account not yet pulled: its editors enter
 /// each article's figures under content-svc's id, two of them titled alike. When the
 /// pull begins it brings the first three under the datacube's ids, each taking the
