@@ -29,6 +29,10 @@ use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, ShareReas
 /// How long a duplicate callback waits for the shared reply cache to hold its reply
 /// (the first delivery's write may still be on its way).
 const SHARED_CACHE_WAIT: Duration = Duration::from_millis(250);
+/// The first pause before a replay check the ledger failed is tried again, doubling
+/// up to [`CLAIM_PAUSE_MAX`].
+const CLAIM_PAUSE: Duration = Duration::from_millis(50);
+const CLAIM_PAUSE_MAX: Duration = Duration::from_millis(400);
 /// The log limiter's cause for a replay check the ledger could not answer.
 const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
 
@@ -96,7 +100,7 @@ pub async fn verify_url(
         // Its signed query must not serve again for a plaintext callback, nor, on any
         // account, echo another `echostr` (not signed: a captured check replayed within
         // the timestamp window reflected whatever it was given). URL checks are rare.
-        claim_signature(&state, account, &signed, echostr.as_bytes()).await?;
+        claim_signature(&state, account, &signed, echostr.as_bytes(), Instant::now()).await?;
         Ok::<_, CallbackError>(echostr.to_owned())
     }
     .await;
@@ -215,7 +219,7 @@ async fn handle(
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
         // A ledger that cannot answer is held by `receive` (`is_held`).
-        claim_signature(state, account, &signed, &body).await?;
+        claim_signature(state, account, &signed, &body, started).await?;
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -391,19 +395,38 @@ async fn handle(
 /// Binds a signature an account that takes unencrypted callbacks accepted to the
 /// first body it carried, on any account (see `replay`): the same body again is
 /// WeChat's retry, another is refused.
+///
+/// A failed or unanswered attempt (at most a quarter of `PUBLISH_DEADLINE` each) is
+/// tried again after a short pause until half of `PUBLISH_DEADLINE` from `started`:
+/// the check fails closed, so one attempt held every such callback through a JetStream
+/// stall of a second or two (a leader change). A retried claim is safe: an attempt
+/// that was stored though unanswered makes the next one a `Retry` of the same body.
 async fn claim_signature(
     state: &AppState,
     account: &AccountConfig,
     signed: &Signed<'_>,
     body: &[u8],
+    started: Instant,
 ) -> Result<(), CallbackError> {
     let inner = &state.inner;
-    let claimed = tokio::time::timeout(
-        inner.limits.publish_deadline / 4,
-        inner.signatures.claim(signed.signature, body),
-    )
-    .await
-    .unwrap_or_else(|_| Err("timed out".to_owned()));
+    let deadline = inner.limits.publish_deadline;
+    let until = started + deadline / 2;
+    let mut pause = CLAIM_PAUSE;
+    let claimed = loop {
+        let attempt_until = until.min(Instant::now() + deadline / 4);
+        let claimed = tokio::time::timeout_at(
+            attempt_until,
+            inner.signatures.claim(signed.signature, body),
+        )
+        .await
+        .unwrap_or_else(|_| Err("timed out".to_owned()));
+        let next = Instant::now() + pause;
+        if claimed.is_ok() || next >= until {
+            break claimed;
+        }
+        tokio::time::sleep_until(next).await;
+        pause = (pause * 2).min(CLAIM_PAUSE_MAX);
+    };
     match claimed {
         Ok(Seen::First | Seen::Retry) => Ok(()),
         Ok(Seen::OtherBody) => Err(CallbackError::ReplayedSignature),

@@ -341,3 +341,32 @@ async fn a_replayed_url_check_cannot_reflect_another_echostr_in_safe_mode_either
         (403, "replayed_signature".to_owned())
     );
 }
+
+/// The ledger fails closed, so one attempt given a quarter of `PUBLISH_DEADLINE` held
+/// every plaintext and compatible callback through a JetStream stall of a second or two
+/// (a leader change). A transient failure is tried again until half of it.
+#[tokio::test]
+async fn a_ledger_stalled_for_longer_than_one_attempt_still_checks_the_callback_in_time() {
+    let proxy = platform::testing::ChaosProxy::start(&platform::testing::test_nats_url()).await;
+    let app = spawn_app_with(Options {
+        nats_url: Some(proxy.url().to_owned()),
+        extra: vec![("PUBLISH_DEADLINE", "4s"), ("REPLY_BUDGET", "300ms")],
+        ..Options::default()
+    })
+    .await;
+    let callback = app
+        .plain
+        .plain_callback(&samples::text("oCitizen", 7701, "路灯坏了"));
+    let stall = async {
+        proxy.blackhole();
+        // The stall's length is the scenario: past one attempt (1 s), within two.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        proxy.restore();
+    };
+    let ((status, body), ()) = tokio::join!(app.post_text(&app.plain.id, &callback), stall);
+    assert_eq!((status, body.as_str()), (200, "success"));
+    assert_eq!(
+        app.metric("gateway_replay_check_failed_total", &[]).await,
+        0.0
+    );
+}
