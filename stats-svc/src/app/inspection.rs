@@ -240,7 +240,7 @@ pub const REPLY_PATH_METRICS: [&str; 4] = [
     "taken_in_by_hour",
     "auto_replies_by_hour",
     "ticket_intake_by_hour",
-    "tickets_rated_by_hour",
+    "ratings_by_hour",
 ];
 
 /// Folds hourly counters (`REPLY_PATH_METRICS`, keyed by office hour) into each
@@ -263,7 +263,7 @@ pub fn reply_paths(
         match Metric::parse(&v.metric) {
             Some(Metric::TakenInByHour) => path.messages += v.value,
             Some(
-                Metric::AutoRepliesByHour | Metric::TicketIntakeByHour | Metric::TicketsRatedByHour,
+                Metric::AutoRepliesByHour | Metric::TicketIntakeByHour | Metric::RatingsByHour,
             ) => path.answered += v.value,
             _ => {}
         }

@@ -104,8 +104,10 @@ pub enum Metric {
     TicketIntakeByHour,
     /// Ratings given, by office hour: each is a citizen's lone digit that
     /// interaction-svc answered with thanks (`Reply::RatingThanks`: no `AutoReplied`,
-    /// no intake), so the reply-path check counts it answered.
-    TicketsRatedByHour,
+    /// no intake), so the reply-path check counts it answered. Not `tickets_*`: those
+    /// are keyed by department, and the scorecard reads every one of them
+    /// (`store::rollups::department_sums`).
+    RatingsByHour,
 }
 
 impl Metric {
@@ -144,7 +146,7 @@ impl Metric {
         Metric::DirectoryServiceHits,
         Metric::DirectoryCategoryHits,
         Metric::TicketIntakeByHour,
-        Metric::TicketsRatedByHour,
+        Metric::RatingsByHour,
     ];
 
     /// The stored and wire name.
@@ -183,7 +185,7 @@ impl Metric {
             Metric::DirectoryServiceHits => "directory_service_hits",
             Metric::DirectoryCategoryHits => "directory_category_hits",
             Metric::TicketIntakeByHour => "ticket_intake_by_hour",
-            Metric::TicketsRatedByHour => "tickets_rated_by_hour",
+            Metric::RatingsByHour => "ratings_by_hour",
         }
     }
 
@@ -345,7 +347,7 @@ impl TicketFact {
                 Some(rating) => vec![
                     tally(Metric::TicketsRated, 1),
                     tally(Metric::RatingSum, i64::from(rating)),
-                    by_hour(Metric::TicketsRatedByHour),
+                    by_hour(Metric::RatingsByHour),
                 ],
                 None => Vec::new(),
             },
@@ -435,7 +437,7 @@ mod tests {
         assert_eq!(tallies[1].key, "water");
         // And once by office hour (00:00 UTC is 08:00 in the office), for the
         // reply-path check: the citizen's digit was answered.
-        assert_eq!(tallies[2].metric, Metric::TicketsRatedByHour);
+        assert_eq!(tallies[2].metric, Metric::RatingsByHour);
         assert_eq!((tallies[2].key.as_str(), tallies[2].value), ("08", 1));
     }
 
