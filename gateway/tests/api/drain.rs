@@ -102,3 +102,42 @@ async fn wait_for_publish_retry(gateway: &ServiceProcess) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A connection still sending its request head when the drain starts is given at
+/// most `CALLBACK_DEADLINE`, not hyper's header timer (`HTTP_IDLE_TIMEOUT`, 75 s),
+/// which held the drain to `SHUTDOWN_GRACE`.
+#[tokio::test]
+async fn a_half_sent_request_head_does_not_hold_the_drain() {
+    use tokio::io::AsyncWriteExt as _;
+    let mut app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        extra: vec![
+            ("SHUTDOWN_GRACE", "20s"),
+            ("CALLBACK_DEADLINE", "1s"),
+            ("PUBLISH_DEADLINE", "800ms"),
+            ("REPLY_BUDGET", "500ms"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(format!("POST /wechat/{} HTTP/1.1\r\nHost: a\r\n", app.plain.id).as_bytes())
+        .await
+        .unwrap();
+    // The connection is served (a whole request on another is answered, so the
+    // listener has accepted the earlier one too).
+    let callback = app
+        .plain
+        .plain_callback(&crate::samples::text("oBefore", 1, "hi"));
+    assert_eq!(app.post_text(&app.plain.id, &callback).await.0, 200);
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("the drain still waits on a half-sent head 10 s later")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the drain took {:?}",
+        started.elapsed()
+    );
+}
