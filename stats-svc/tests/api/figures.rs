@@ -36,14 +36,13 @@ fn figures(account: &str, article: &str) -> pb::RecordArticleFiguresRequest {
     }
 }
 
-/// November's v14.2 list as the city's viewer sees it, of the accounts with an index
-/// (the others are listed after them with none): (account, WCI).
-async fn november(app: &TestApp) -> Vec<(String, f64)> {
+/// The viewer's ranking of `month`, every account of the install.
+async fn ranking(app: &TestApp, month: &str) -> Vec<pb::RankedAccount> {
     app.client
         .clone()
         .get_monthly_ranking(authed(
             pb::GetMonthlyRankingRequest {
-                month: "2026-11".to_owned(),
+                month: month.to_owned(),
                 ..Default::default()
             },
             VIEWER_KEY,
@@ -52,6 +51,13 @@ async fn november(app: &TestApp) -> Vec<(String, f64)> {
         .unwrap()
         .into_inner()
         .accounts
+}
+
+/// November's v14.2 list as the city's viewer sees it, of the accounts with an index
+/// (the others are listed after them with none): (account, WCI).
+async fn november(app: &TestApp) -> Vec<(String, f64)> {
+    ranking(app, "2026-11")
+        .await
         .into_iter()
         .filter(|a| a.articles > 0)
         .map(|a| (a.account, a.wci))
@@ -279,21 +285,7 @@ async fn contents_id_of_an_article_on_a_datacube_account_is_refused() {
         "enter their figures under its id ({msg_data_id}_{index})",
     );
     let ranked: Vec<(String, f64)> = november(&app).await;
-    let articles: u64 = app
-        .client
-        .clone()
-        .get_monthly_ranking(authed(
-            pb::GetMonthlyRankingRequest {
-                month: "2026-11".to_owned(),
-                ..Default::default()
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts[0]
-        .articles;
+    let articles: u64 = ranking(&app, "2026-11").await[0].articles;
     assert_eq!((ranked.len(), articles), (1, 1), "the article counts once");
     db.close().await;
     app.stop().await;
@@ -335,20 +327,7 @@ async fn a_freepublished_article_on_a_datacube_account_takes_its_figures_by_hand
     )
     .await
     .expect("a freepublished article's figures are entered under content-svc's id");
-    let ranked = app
-        .client
-        .clone()
-        .get_monthly_ranking(authed(
-            pb::GetMonthlyRankingRequest {
-                month: "2026-11".to_owned(),
-                ..Default::default()
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts;
+    let ranked = ranking(&app, "2026-11").await;
     assert_eq!(
         (ranked[0].articles, ranked[0].reads),
         (2, 3_500),
@@ -681,20 +660,7 @@ async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
     )
     .await;
 
-    let list = app
-        .client
-        .clone()
-        .get_monthly_ranking(authed(
-            pb::GetMonthlyRankingRequest {
-                month: "2026-11".to_owned(),
-                ..Default::default()
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts;
+    let list = ranking(&app, "2026-11").await;
     let guiyang = list.iter().find(|a| a.account == "guiyang").unwrap();
     assert_eq!((guiyang.articles, guiyang.reads), (1, 3_100), "{list:?}");
     let trend = stats_svc::app::ranking::monthly_rankings(
@@ -764,20 +730,7 @@ async fn an_article_recorded_published_late_and_then_pulled_counts_once() {
 
     let mut counted = Vec::new();
     for month in ["2026-10", "2026-11"] {
-        let list = app
-            .client
-            .clone()
-            .get_monthly_ranking(authed(
-                pb::GetMonthlyRankingRequest {
-                    month: month.to_owned(),
-                    ..Default::default()
-                },
-                VIEWER_KEY,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .accounts;
+        let list = ranking(&app, month).await;
         let articles = list
             .iter()
             .find(|a| a.account == "guiyang")
@@ -848,20 +801,7 @@ async fn each_article_of_a_message_entered_by_hand_gives_way_to_its_own_pulled_r
     )
     .await;
 
-    let list = app
-        .client
-        .clone()
-        .get_monthly_ranking(authed(
-            pb::GetMonthlyRankingRequest {
-                month: "2026-11".to_owned(),
-                ..Default::default()
-            },
-            VIEWER_KEY,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .accounts;
+    let list = ranking(&app, "2026-11").await;
     let guiyang = list.iter().find(|a| a.account == "guiyang").unwrap();
     assert_eq!(
         (guiyang.articles, guiyang.reads),
