@@ -36,6 +36,25 @@ fn figures(account: &str, article: &str) -> pb::RecordArticleFiguresRequest {
     }
 }
 
+/// Guiyang's article g-1 entered by hand (3,000 reads, 20 shares, 15 在看, 30 likes),
+/// then pulled by the datacube as `pulled_id` on `day` (3,100 reads, 22 shares).
+async fn entered_then_pulled(app: &TestApp, db: &sqlx::PgPool, pulled_id: &str, day: &str) {
+    enter(
+        app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 3_000,
+            shares: 20,
+            zaikan: 15,
+            likes: 30,
+            ..figures("guiyang", "g-1")
+        },
+    )
+    .await
+    .expect("figures of an account the datacube does not pull yet");
+    pull_articles(db, "guiyang", &[pulled(pulled_id, day, 3_100, 22)]).await;
+}
+
 /// The viewer's ranking of `month`, every account of the install.
 async fn ranking(app: &TestApp, month: &str) -> Vec<pb::RankedAccount> {
     app.client
@@ -640,25 +659,7 @@ async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
     let db = app.db().await;
     publish_article_in(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z", "2247483900").await;
     wait_for_article(&db, "g-1").await;
-    enter(
-        &app,
-        EDITOR_KEY,
-        pb::RecordArticleFiguresRequest {
-            reads: 3_000,
-            shares: 20,
-            zaikan: 15,
-            likes: 30,
-            ..figures("guiyang", "g-1")
-        },
-    )
-    .await
-    .expect("figures of an account the datacube does not pull yet");
-    pull_articles(
-        &db,
-        "guiyang",
-        &[pulled("2247483900_1", "2026-11-10", 3_100, 22)],
-    )
-    .await;
+    entered_then_pulled(&app, &db, "2247483900_1", "2026-11-10").await;
 
     let list = ranking(&app, "2026-11").await;
     let guiyang = list.iter().find(|a| a.account == "guiyang").unwrap();
@@ -708,25 +709,7 @@ async fn an_article_recorded_published_late_and_then_pulled_counts_once() {
     )
     .await;
     wait_for_article(&db, "g-1").await;
-    enter(
-        &app,
-        EDITOR_KEY,
-        pb::RecordArticleFiguresRequest {
-            reads: 3_000,
-            shares: 20,
-            zaikan: 15,
-            likes: 30,
-            ..figures("guiyang", "g-1")
-        },
-    )
-    .await
-    .expect("figures of an account the datacube does not pull yet");
-    pull_articles(
-        &db,
-        "guiyang",
-        &[pulled("2247483930_1", "2026-10-24", 3_100, 22)],
-    )
-    .await;
+    entered_then_pulled(&app, &db, "2247483930_1", "2026-10-24").await;
 
     let mut counted = Vec::new();
     for month in ["2026-10", "2026-11"] {
