@@ -1030,16 +1030,23 @@ impl Articles {
         // recompose while WeChat made it forgot the old draft, and keeping this one
         // would send the old composition. Locked, so a recompose waits or has won.
         let now = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+        // Nor once the article has left the states a send reuses a draft from: a
+        // return meanwhile forgot the draft (the version approved goes back to its
+        // editor), and a send started meanwhile makes its own.
+        let sendable = matches!(
+            now.state(),
+            ArticleState::Approved | ArticleState::Scheduled
+        );
         let composed = match now.message_id {
             Some(message) if now.is_message_headline() => {
                 crate::store::messages::articles(&mut *tx, message).await?
             }
             _ => vec![now.clone()],
         };
-        if same_articles(&rows, &composed) {
+        if sendable && same_articles(&rows, &composed) {
             store::set_media_id(&mut *tx, id, &media_id).await?;
         } else {
-            tracing::info!(article = %id, "message recomposed during its preview; its draft is not kept");
+            tracing::info!(article = %id, state = %now.state(), "article returned, sent or recomposed during its preview; its draft is not kept");
         }
         store::audit(
             &mut tx,

@@ -181,6 +181,8 @@ async fn insert_version(
 }
 
 /// Replaces the content with a new version (the previous one stays in `article_versions`).
+/// The WeChat draft kept for the send (`media_id`) is forgotten: it was made of an
+/// earlier version, and a send reusing it would publish that version.
 pub async fn update_content(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -191,7 +193,7 @@ pub async fn update_content(
     sqlx::query(
         "UPDATE articles SET version = $2, title = $3, author_name = $4, digest = $5, body = $6,
             cover_media_id = $7, source_url = $8, column_name = $9, open_comment = $10,
-            only_fans_can_comment = $11, cover_image_id = $12, updated_at = now()
+            only_fans_can_comment = $11, cover_image_id = $12, media_id = NULL, updated_at = now()
          WHERE id = $1",
     )
     .bind(id)

@@ -567,3 +567,113 @@ async fn review3_a_confirmed_send_again_cancelled_before_it_goes_leaves_the_mess
     assert_eq!(stack.mock.state().calls_to(SENDALL).len(), sends);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_preview_overtaken_by_a_return_keeps_no_draft_and_the_revision_goes_out() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower");
+    let latency = |ms: u64| {
+        stack
+            .mock
+            .state()
+            .inject(&wechat_sim::api_server::FaultRequest {
+                latency_ms: Some(ms),
+                ..Default::default()
+            })
+            .expect("fault injected");
+    };
+
+    // WeChat is slow: the director's preview has its draft and is still sending it
+    // to the director when 赵 returns the article.
+    latency(1500);
+    let mut previewing = client.clone();
+    let previewed = id.clone();
+    let preview = tokio::spawn(async move {
+        previewing
+            .preview_article(by(
+                pb::PreviewArticleRequest {
+                    id: previewed,
+                    openids: vec!["o-director".into()],
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while stack.mock.state().calls_to("/cgi-bin/draft/add").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the preview's draft is made");
+    client
+        .return_for_revision(by(return_for(&id, "停水时间有误"), REVIEWER_KEY, "zhao"))
+        .await
+        .expect("returned while the preview goes out");
+    preview.await.expect("joined").expect("previewed");
+    latency(0);
+
+    // 李 fixes the title; the new version passes three reviews and goes out.
+    client
+        .update_article(by(
+            pb::UpdateArticleRequest {
+                id: id.clone(),
+                content: create(
+                    "停水通知（更正）",
+                    "<p>本周日上午九点至十二点停水。</p>",
+                    pb::Channel::Freepublish,
+                )
+                .content,
+                version: None,
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("edited");
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted again");
+    for (key, person) in [
+        (REVIEWER_KEY, "wang"),
+        (REVIEWER_KEY, "zhao"),
+        (PUBLISHER_KEY, "chen"),
+    ] {
+        client
+            .review_article(by(approve(&id), key, person))
+            .await
+            .expect("approved");
+    }
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("published");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+    let titles: Vec<String> = stack
+        .mock
+        .state()
+        .calls_to("/cgi-bin/draft/add")
+        .iter()
+        .map(|call| {
+            call.body.as_ref().expect("body")["articles"][0]["title"]
+                .as_str()
+                .expect("title")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        titles.last().map(String::as_str),
+        Some("停水通知（更正）"),
+        "the revision is what WeChat publishes, not the returned version's draft: {titles:?}"
+    );
+    stack.app.stop().await;
+}
