@@ -98,8 +98,43 @@ impl CitizenMessage {
 }
 
 impl Incoming {
-    /// Classifies a parsed callback.
+    /// Classifies a parsed callback. Every text it keeps is without U+0000: XML 1.0
+    /// forbids the character, yet a raw NUL byte in CDATA parses, and PostgreSQL
+    /// text cannot hold it (22021), so a message carrying one failed every insert
+    /// until it was dead-lettered. It is dropped rather than replaced by U+FFFD: WeChat's
+    /// client shows nothing for it, and a visible `�` would reach the desk's thread
+    /// and keep an exact-match rule from answering what the citizen saw themselves send.
     pub fn of(message: &InboundMessage) -> Self {
+        let mut incoming = Self::classify(message);
+        incoming.drop_nul();
+        incoming
+    }
+
+    fn drop_nul(&mut self) {
+        let strip = |text: &mut String| {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+            }
+        };
+        match self {
+            Self::Subscribe { scene } => scene.iter_mut().for_each(strip),
+            Self::Scan { scene } => strip(scene),
+            Self::Click { key } => strip(key),
+            Self::Message(message) => {
+                strip(&mut message.msg_type);
+                strip(&mut message.text);
+                strip(&mut message.body);
+                message.menu_key.iter_mut().for_each(strip);
+            }
+            Self::Unsubscribe
+            | Self::Location { .. }
+            | Self::OtherInteraction
+            | Self::Activity
+            | Self::System => {}
+        }
+    }
+
+    fn classify(message: &InboundMessage) -> Self {
         if SYSTEM_SENDERS.contains(&message.header.from_user_name.as_str()) {
             return Self::System;
         }
@@ -114,7 +149,12 @@ impl Incoming {
         };
         match &message.payload {
             Payload::Text(m) => citizen("text", m.content.clone(), m.content.clone()),
-            Payload::Voice(m) => match m.recognition.as_deref().map(str::trim) {
+            // A recognition of only NULs and blanks is no transcription.
+            Payload::Voice(m) => match m
+                .recognition
+                .as_deref()
+                .map(|words| words.trim_matches(|c: char| c.is_whitespace() || c == '\0'))
+            {
                 Some(words) if !words.is_empty() => {
                     citizen("voice", words.to_owned(), format!("[语音] {words}"))
                 }
@@ -249,6 +289,41 @@ mod tests {
             "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
              <CreateTime>1700000000</CreateTime>{body}</xml>"
         )
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_from_what_a_callback_means() {
+        let text = message(
+            "o1",
+            "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[停\u{0}水\u{0}]]></Content><MsgId>7</MsgId>",
+        );
+        let Incoming::Message(m) = Incoming::of(&parse(&text)) else {
+            panic!("a message")
+        };
+        assert_eq!((m.text.as_str(), m.body.as_str()), ("停水", "停水"));
+
+        let silent = message(
+            "o1",
+            "<MsgType><![CDATA[voice]]></MsgType><MediaId><![CDATA[m]]></MediaId>\
+             <Format><![CDATA[amr]]></Format><Recognition><![CDATA[\u{0} ]]></Recognition><MsgId>7</MsgId>",
+        );
+        let Incoming::Message(m) = Incoming::of(&parse(&silent)) else {
+            panic!("a message")
+        };
+        assert_eq!(m.unreadable(), Some(VOICE_UNREADABLE));
+        assert_eq!(m.body, "[语音] media_id=m");
+
+        let click = message(
+            "o1",
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>\
+             <EventKey><![CDATA[guide\u{0}]]></EventKey>",
+        );
+        assert_eq!(
+            Incoming::of(&parse(&click)),
+            Incoming::Click {
+                key: "guide".into()
+            }
+        );
     }
 
     #[test]
