@@ -11,7 +11,9 @@
 //! after its backoff, behind later events of its key, and with several replicas two
 //! events of one key can be handled at once on two of them. Handlers therefore keep
 //! their effects right whatever the order (the earliest time wins, a later state does
-//! not rewind), and lanes make the usual case cheap, not correct. A lane hands the events
+//! not rewind), and lanes make the usual case cheap, not correct. A full lane holds up
+//! only its own keys (`consumer/hand_out.rs`); an event without a key goes to the lane
+//! with the most room. A lane hands the events
 //! queued in it to [`EventHandler::handle_batch`] together (up to
 //! [`EventHandler::BATCH`]), so a handler can apply many events in one transaction.
 //!
@@ -20,7 +22,7 @@
 //! only after the handler returned. [`apply_once`] is that whole body for a batch whose
 //! effects are all in the service's database.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -35,10 +37,12 @@ use tokio::task::JoinSet;
 use crate::nats::{ConsumerSpec, Namespace, NatsError, provision_consumer, publish_dead_letter};
 use crate::shutdown::Drain;
 
+mod hand_out;
 mod keep_alive;
 mod pull;
+use hand_out::{HandOut, LaneStopped};
 use keep_alive::{Token, Unsettled};
-use pull::Puller;
+use pull::{Pulled, Puller};
 
 /// A payload type a consumer's runner decodes for its handler.
 pub trait StreamEvent: Sized + Send + Sync + 'static {
@@ -302,6 +306,8 @@ struct Runner<H> {
     handler: Arc<H>,
     waited: WaitedMessages,
     unsettled: Unsettled,
+    /// Signalled when a lane takes jobs from its queue.
+    lane_room: tokio::sync::Notify,
 }
 
 /// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
@@ -419,6 +425,7 @@ pub async fn run_consumer<H: EventHandler>(
         handler,
         waited: WaitedMessages::default(),
         unsettled: Unsettled::new(spec.durable, spec.ack_wait),
+        lane_room: tokio::sync::Notify::new(),
     });
     // Aborted when this returns, or if it is dropped, as the lanes are.
     let keeper = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
@@ -435,40 +442,34 @@ pub async fn run_consumer<H: EventHandler>(
         workers.spawn(runner.clone().lane(receiver));
     }
     tracing::info!(durable = spec.durable, lanes, "consumer started");
-    let mut next_free_lane = 0;
     let mut ended = None;
-    // Messages pulled and not given to a lane yet, in stream order, with their lanes.
-    // While the first one's lane is full, what was already asked for is read on into
-    // here: a message's time in the runner then counts from its delivery, which the
-    // progress notices (`keep_alive`) rely on; nothing more is asked for meanwhile.
-    let mut pulled: VecDeque<(usize, Job<H::Event>)> = VecDeque::new();
+    // Messages pulled and not given to a lane yet wait in `hand_out` while their lane is
+    // full, and what was already asked for is read on meanwhile: a message's time in
+    // the runner then counts from its delivery, which the progress notices
+    // (`keep_alive`) rely on. More is asked for while a lane has room.
+    let mut hand_out = HandOut::new(senders);
     loop {
-        let next = match pulled.front().map(|(lane, _)| *lane) {
-            Some(lane) => tokio::select! {
-                biased;
-                () = drain.stopping().cancelled() => break,
-                permit = senders[lane].reserve() => {
-                    let Some((_, job)) = pulled.pop_front() else { continue };
-                    match permit {
-                        Ok(permit) => permit.send(job),
-                        Err(_) => {
-                            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
-                            pulled.push_front((lane, job));
-                            break;
-                        }
-                    }
-                    continue;
+        if let Err(LaneStopped(lane)) = runner.unblock(&mut hand_out, &puller).await {
+            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+            break;
+        }
+        let held = hand_out.room().then_some(hand_out.held());
+        let next = tokio::select! {
+            biased;
+            () = drain.stopping().cancelled() => break,
+            () = runner.lane_room.notified(), if hand_out.held() > 0 => {
+                if let Err(LaneStopped(lane)) = hand_out.hand_out() {
+                    tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+                    break;
                 }
-                next = puller.next(false) => next,
-            },
-            None => tokio::select! {
-                () = drain.stopping().cancelled() => break,
-                next = puller.next(true) => next,
-            },
+                continue;
+            }
+            next = puller.next(held) => next,
         };
         let message = match next {
-            Ok(Some(message)) => message,
-            Ok(None) => break,
+            Ok(Pulled::Message(message)) => *message,
+            Ok(Pulled::Nothing) => continue,
+            Ok(Pulled::Closed) => break,
             Err(error) => {
                 ended = Some(error);
                 break;
@@ -477,17 +478,14 @@ pub async fn run_consumer<H: EventHandler>(
         let Some(job) = runner.decode(message).await else {
             continue;
         };
-        let lane = match H::order_key(&job.received.event) {
-            Some(key) => lane_of(key, lanes),
-            None => {
-                next_free_lane = (next_free_lane + 1) % lanes;
-                next_free_lane
-            }
-        };
-        pulled.push_back((lane, job));
+        let lane = H::order_key(&job.received.event).map(|key| lane_of(key, lanes));
+        if let Err(LaneStopped(lane)) = hand_out.offer(lane, job) {
+            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+            break;
+        }
     }
-    let mut unhandled = Vec::with_capacity(pulled.len());
-    for (_, job) in pulled {
+    let mut unhandled = Vec::new();
+    for job in hand_out.close() {
         runner.unsettled.release(job.token).await;
         unhandled.push(job.message);
     }
@@ -500,7 +498,6 @@ pub async fn run_consumer<H: EventHandler>(
         );
         runner.count("handed_back", handed_back as u64);
     }
-    drop(senders);
     while let Some(joined) = workers.join_next().await {
         if let Err(error) = joined {
             tracing::error!(durable = spec.durable, %error, "consumer lane panicked");
@@ -519,7 +516,8 @@ pub async fn run_consumer<H: EventHandler>(
     }
 }
 
-fn lane_of(key: &str, lanes: usize) -> usize {
+/// The lane events of `key` take among `lanes` (a test picks keys of other lanes).
+pub fn lane_of(key: &str, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
     (hasher.finish() % lanes as u64) as usize
@@ -569,6 +567,45 @@ impl<H: EventHandler> Runner<H> {
         }
     }
 
+    /// Hands back the newest held messages when lanes have room but nothing held can go
+    /// to them and nothing more is due: the held messages all wait for full lanes (a
+    /// handler that hangs on one key), and holding more would stop the runner asking
+    /// for the messages of the other lanes. What remains held is at most
+    /// [`pull::ASK_AT`], so a request can be sent. The messages handed back come again
+    /// after a retry's backoff, here or on another replica, as a retried message does:
+    /// behind later events of their key.
+    async fn unblock(
+        &self,
+        hand_out: &mut HandOut<Job<H::Event>>,
+        puller: &Puller,
+    ) -> Result<(), LaneStopped> {
+        let starved = |h: &HandOut<_>| puller.asked() == 0 && h.held() > pull::ASK_AT && h.room();
+        if !starved(hand_out) {
+            return Ok(());
+        }
+        // Lanes may have taken messages since the last hand-out.
+        hand_out.hand_out()?;
+        if !starved(hand_out) {
+            return Ok(());
+        }
+        let newest = hand_out.take_newest(pull::ASK_AT);
+        let count = newest.len();
+        for job in newest {
+            self.unsettled.release(job.token).await;
+            let delay = retry_backoff(job.received.delivered);
+            if let Err(error) = job.message.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(%error, "cannot hand a message back; it returns after ack_wait");
+            }
+        }
+        tracing::info!(
+            durable = H::CONSUMER.durable,
+            count,
+            "lanes full: messages for them handed back so that the other lanes get theirs"
+        );
+        self.count("handed_back", count as u64);
+        Ok(())
+    }
+
     /// One lane: handles its jobs in order, the queued ones together.
     async fn lane(self: Arc<Self>, mut jobs: mpsc::Receiver<Job<H::Event>>) {
         let batch = H::BATCH.max(1);
@@ -580,6 +617,8 @@ impl<H: EventHandler> Runner<H> {
                     Err(_) => break,
                 }
             }
+            // The hand-out may give this lane what it holds for it now.
+            self.lane_room.notify_one();
             self.run_batch(taken).await;
         }
     }

@@ -654,6 +654,98 @@ async fn a_draining_replica_hands_back_what_it_pulled_but_did_not_handle() {
     assert_eq!(all.len(), total, "an event was handled twice");
 }
 
+/// Four lanes; an event of key "stuck" hangs in its handler until `release` opens, as
+/// a handler waiting on a WeChat call that never answers; every other event is counted.
+/// With `KEYED`, every event takes its key's lane; without, only "stuck" events have a
+/// key and the others may go to any lane.
+struct Hanging<const KEYED: bool> {
+    release: tokio::sync::watch::Receiver<bool>,
+    handled: tokio::sync::watch::Sender<usize>,
+}
+
+impl<const KEYED: bool> EventHandler for Hanging<KEYED> {
+    const CONSUMER: ConsumerSpec = SPEC;
+    const CONCURRENCY: usize = 4;
+    type Event = Numbered;
+
+    fn order_key(event: &Numbered) -> Option<&str> {
+        (KEYED || event.key == "stuck").then_some(&event.key)
+    }
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        if event.event.key == "stuck" {
+            let mut release = self.release.clone();
+            let _ = release.wait_for(|open| *open).await;
+        } else {
+            self.handled.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+}
+
+/// Publishes `stuck` events of key "stuck", then `others` of the keys `other_key`
+/// gives, runs a [`Hanging`] handler over them and returns how many of the others it
+/// handled once it handled them all, or gave up after 30 s.
+async fn others_handled_behind_a_hanging_key<const KEYED: bool>(
+    stuck: usize,
+    others: &[String],
+) -> usize {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    for n in 0..stuck {
+        publish(&js, &test_nats, &format!("stuck:{n}")).await;
+    }
+    for (n, key) in others.iter().enumerate() {
+        publish(&js, &test_nats, &format!("{key}:{n}")).await;
+    }
+    let (release, hanging) = tokio::sync::watch::channel(false);
+    let (handled, mut counted) = tokio::sync::watch::channel(0);
+    let running = Running::start(
+        &js,
+        &test_nats,
+        Arc::new(Hanging::<KEYED> {
+            release: hanging,
+            handled,
+        }),
+    );
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        counted.wait_for(|n| *n >= others.len()),
+    )
+    .await;
+    let seen = *counted.borrow();
+    release.send(true).unwrap();
+    running.stop().await;
+    seen
+}
+
+#[tokio::test]
+async fn a_lane_held_by_a_hanging_handler_does_not_stop_the_other_lanes() {
+    let stuck_lane = platform::consumer::lane_of("stuck", 4);
+    // Keys of the three other lanes: the stuck one's own wait behind it, as they must.
+    let others: Vec<String> = (0..)
+        .map(|n| format!("o{n}"))
+        .filter(|key| platform::consumer::lane_of(key, 4) != stuck_lane)
+        .take(500)
+        .collect();
+    // More than the stuck lane's queue and what the runner holds besides (256 + 300).
+    let handled = others_handled_behind_a_hanging_key::<true>(600, &others).await;
+    assert_eq!(
+        handled, 500,
+        "handled {handled} of the 500 events of other lanes"
+    );
+}
+
+#[tokio::test]
+async fn events_without_a_key_go_to_a_lane_with_room_not_behind_a_full_one() {
+    let others: Vec<String> = (0..500).map(|n| format!("o{n}")).collect();
+    let handled = others_handled_behind_a_hanging_key::<false>(300, &others).await;
+    assert_eq!(
+        handled, 500,
+        "handled {handled} of the 500 events without a key"
+    );
+}
+
 /// The server delivers again what is not acked within 2 s.
 const SHORT_ACK_WAIT: ConsumerSpec = ConsumerSpec {
     ack_wait: Duration::from_secs(2),

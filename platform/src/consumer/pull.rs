@@ -17,12 +17,14 @@ use tokio::time::Instant;
 
 type PullConsumer = jetstream::consumer::Consumer<jetstream::consumer::pull::Config>;
 
-/// Messages one pull request asks for; another is sent when half have come.
+/// Messages one pull request asks for.
 const REQUEST_BATCH: usize = 200;
-/// The most messages asked for and not yet handed to a lane: a request is sent only
-/// when at most half of the last one is due and the runner has given every message it
-/// read to a lane (`consumer.rs` bounds what the runner holds with it).
-pub(super) const MOST_ASKED: usize = REQUEST_BATCH / 2 + REQUEST_BATCH;
+/// A request is sent only when the messages due from earlier ones and those the runner
+/// holds not given to a lane number at most this many.
+pub(super) const ASK_AT: usize = REQUEST_BATCH / 2;
+/// The most messages asked for and not yet handed to a lane (`consumer.rs` bounds what
+/// the runner holds with it).
+pub(super) const MOST_ASKED: usize = ASK_AT + REQUEST_BATCH;
 /// How long the server keeps a request waiting for messages.
 const REQUEST_EXPIRES: Duration = Duration::from_secs(30);
 /// While a request waits, the server says it is alive this often.
@@ -41,6 +43,16 @@ pub(super) enum PullError {
     Request(String),
     #[error("the server ended the pull: {0}")]
     Ended(String),
+}
+
+/// What [`Puller::next`] brought.
+pub(super) enum Pulled {
+    Message(Box<jetstream::Message>),
+    /// The client's connection is closed for good.
+    Closed,
+    /// Nothing is due, and the runner holds too much to ask for more: what it holds
+    /// waits for full lanes while others have room (it hands some back).
+    Nothing,
 }
 
 pub(super) struct Puller {
@@ -72,28 +84,30 @@ impl Puller {
         })
     }
 
-    /// The next message; `None` once the client's connection is closed for good. With
-    /// `ask`, asks for more whenever half of what was asked has come. Without, takes
-    /// only what was asked for already, and waits for ever once nothing is: the runner
-    /// reads on while a lane is full, so that a message's time in the runner counts
-    /// from its delivery (see `keep_alive`), without asking for more.
-    pub(super) async fn next(
-        &mut self,
-        ask: bool,
-    ) -> Result<Option<jetstream::Message>, PullError> {
+    /// The next message. `held`: the messages the runner holds not given to a lane,
+    /// `None` while no lane has room. Asks for more while they and those due come to at
+    /// most [`ASK_AT`]; otherwise takes only what was asked for already: the runner
+    /// reads on while lanes are full, so that a message's time in the runner counts
+    /// from its delivery (see `keep_alive`), without asking for more. Once nothing is
+    /// due, waits for ever while no lane has room, else returns [`Pulled::Nothing`].
+    pub(super) async fn next(&mut self, held: Option<usize>) -> Result<Pulled, PullError> {
+        let may_ask = |asked: usize| held.is_some_and(|held| held + asked <= ASK_AT);
         loop {
-            if ask && self.asked <= REQUEST_BATCH / 2 {
+            if may_ask(self.asked) {
                 self.ask().await?;
             }
-            if !ask && self.asked == 0 {
-                return std::future::pending().await;
+            if self.asked == 0 {
+                return match held {
+                    Some(_) => Ok(Pulled::Nothing),
+                    None => std::future::pending().await,
+                };
             }
             let message =
                 match tokio::time::timeout_at(Instant::now() + SILENCE, self.subscriber.next())
                     .await
                 {
                     Ok(Some(message)) => message,
-                    Ok(None) => return Ok(None),
+                    Ok(None) => return Ok(Pulled::Closed),
                     Err(_) => {
                         tracing::warn!(
                             asked = self.asked,
@@ -106,10 +120,10 @@ impl Puller {
             match message.status {
                 None | Some(StatusCode::OK) => {
                     self.asked = self.asked.saturating_sub(1);
-                    return Ok(Some(jetstream::Message {
+                    return Ok(Pulled::Message(Box::new(jetstream::Message {
                         message,
                         context: self.context.clone(),
-                    }));
+                    })));
                 }
                 Some(StatusCode::IDLE_HEARTBEAT) => {}
                 // Nobody answers for the consumer (it is gone, or a cluster is electing its
@@ -151,6 +165,11 @@ impl Puller {
                 }
             }
         }
+    }
+
+    /// Messages asked for that the server has neither sent nor given up on.
+    pub(super) fn asked(&self) -> usize {
+        self.asked
     }
 
     async fn ask(&mut self) -> Result<(), PullError> {
