@@ -120,7 +120,9 @@ pub struct Limits {
     /// callback let in still meets WeChat's deadline. A place is taken once the body
     /// is read; the bodies being read or held are bounded apart, to
     /// `MAX_IN_FLIGHT x MAX_BODY_BYTES` ([`Limits::body_budget_kib`]): past it a
-    /// callback is refused `overloaded` before its body is read.
+    /// callback is refused `overloaded` before its body is read. A callback gives up
+    /// its place at the first JetStream publish or replay-ledger attempt that fails
+    /// or goes unanswered: it is waiting out a stall then, not working.
     pub max_in_flight: usize,
     /// `HTTP_IDLE_TIMEOUT`, default 75s: a connection whose next request head is not
     /// complete this long after it opened or answered is closed. hyper has one timer

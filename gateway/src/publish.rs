@@ -69,6 +69,18 @@ impl Publisher {
         event: &InboundEvent,
         until: Instant,
     ) -> Result<Durable, NotDurable> {
+        self.publish_noting(event, until, || {}).await
+    }
+
+    /// [`Publisher::publish_until`], calling `failed` after each attempt that failed
+    /// or went unanswered: the callback path gives up its in-flight place then, as
+    /// it is waiting on JetStream, not working.
+    pub async fn publish_noting(
+        &self,
+        event: &InboundEvent,
+        until: Instant,
+        mut failed: impl FnMut(),
+    ) -> Result<Durable, NotDurable> {
         let started = Instant::now();
         let deadline = until.saturating_duration_since(started);
         let subject = async_nats::Subject::from(event.subject.as_str());
@@ -104,6 +116,7 @@ impl Publisher {
                 Ok(Err(error)) => error,
                 Err(_) => "timed out waiting for the PubAck".to_owned(),
             };
+            failed();
             let retry_at = Instant::now() + backoff;
             if retry_at >= until {
                 let now = std::time::Instant::now();

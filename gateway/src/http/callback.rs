@@ -6,12 +6,14 @@
 //! JetStream's PubAck; the passive reply is asked for in parallel.
 
 use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Duration, Instant};
 use wechat::crypto::KeySlot;
 use wechat::message::{InboundEnvelope, InboundMessage, InboundType, MessageError};
@@ -81,6 +83,20 @@ struct Signed<'a> {
     nonce: &'a str,
 }
 
+/// A callback's in-flight place (`MAX_IN_FLIGHT`), given up once the callback waits
+/// on a JetStream or ledger attempt that failed or went unanswered: it is then
+/// waiting out a stall, not working, and a stall of a few seconds held every place
+/// until `PUBLISH_DEADLINE` and refused every callback past them `overloaded`, which
+/// WeChat does not redeliver. The callbacks waiting so stay bounded by the body
+/// budget and the open connections.
+struct Place(Mutex<Option<OwnedSemaphorePermit>>);
+
+impl Place {
+    fn leave(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}
+
 /// Answers WeChat's URL check: `echostr` as received, after the signature check.
 pub async fn verify_url(
     State(state): State<AppState>,
@@ -100,7 +116,8 @@ pub async fn verify_url(
         // Its signed query must not serve again for a plaintext callback, nor, on any
         // account, echo another `echostr` (not signed: a captured check replayed within
         // the timestamp window reflected whatever it was given). URL checks are rare.
-        claim_signature(&state, account, &signed, echostr.as_bytes(), Instant::now()).await?;
+        let now = Instant::now();
+        claim_signature(&state, account, &signed, echostr.as_bytes(), now, None).await?;
         Ok::<_, CallbackError>(echostr.to_owned())
     }
     .await;
@@ -208,18 +225,20 @@ async fn handle(
                 .map_err(|_| CallbackError::BodyTimeout)??
         }
     };
-    // A place is taken only now, held until the answer is built; none left means
-    // refuse now, not queue. A body still arriving waits on its own timer above, not
-    // in a place a callback that came whole needs.
-    let Ok(_permit) = inner.in_flight.clone().try_acquire_owned() else {
+    // A place is taken only now, held until the answer is built or the callback
+    // waits out a stall (`Place`); none left means refuse now, not queue. A body
+    // still arriving waits on its own timer above, not in a place a callback that
+    // came whole needs.
+    let Ok(permit) = inner.in_flight.clone().try_acquire_owned() else {
         return Err(CallbackError::Overloaded);
     };
+    let place = Place(Mutex::new(Some(permit)));
     if account.mode != Mode::Safe {
         // The signature does not cover the body: bind it to the first body it carried.
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
         // A ledger that cannot answer is held by `receive` (`is_held`).
-        claim_signature(state, account, &signed, &body, started).await?;
+        claim_signature(state, account, &signed, &body, started, Some(&place)).await?;
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -236,7 +255,12 @@ async fn handle(
         SystemTime::now(),
     );
     let key = ReplyKey::of(&event.event_id);
-    let publish = inner.publisher.publish(&event);
+    let publish =
+        inner
+            .publisher
+            .publish_noting(&event, Instant::now() + limits.publish_deadline, || {
+                place.leave()
+            });
     tokio::pin!(publish);
     // Both run at once; the reply is looked at as soon as it is there, the publish
     // may still be pending (or already done) then.
@@ -341,7 +365,10 @@ async fn handle(
             missed,
         );
         let until = started + limits.callback_deadline;
-        let stored = inner.publisher.publish_until(&marker, until).await;
+        let stored = inner
+            .publisher
+            .publish_noting(&marker, until, || place.leave())
+            .await;
         metrics::counter!(
             "gateway_replies_missed_total",
             "account" => account.id.clone(),
@@ -401,12 +428,14 @@ async fn handle(
 /// the check fails closed, so one attempt held every such callback through a JetStream
 /// stall of a second or two (a leader change). A retried claim is safe: an attempt
 /// that was stored though unanswered makes the next one a `Retry` of the same body.
+/// A callback's `place` is given up at the first failed attempt.
 async fn claim_signature(
     state: &AppState,
     account: &AccountConfig,
     signed: &Signed<'_>,
     body: &[u8],
     started: Instant,
+    place: Option<&Place>,
 ) -> Result<(), CallbackError> {
     let inner = &state.inner;
     let deadline = inner.limits.publish_deadline;
@@ -420,8 +449,14 @@ async fn claim_signature(
         )
         .await
         .unwrap_or_else(|_| Err("timed out".to_owned()));
+        if claimed.is_ok() {
+            break claimed;
+        }
+        if let Some(place) = place {
+            place.leave();
+        }
         let next = Instant::now() + pause;
-        if claimed.is_ok() || next >= until {
+        if next >= until {
             break claimed;
         }
         tokio::time::sleep_until(next).await;

@@ -308,3 +308,52 @@ async fn a_connection_that_sends_nothing_is_closed() {
         );
     }
 }
+
+/// A callback waiting on a stalled JetStream does no work: it gives up its in-flight
+/// place once its first publish attempt fails, so a stall does not fill
+/// `MAX_IN_FLIGHT` and turn every callback past it into a 503 `overloaded`, which
+/// WeChat does not redeliver. Each is held as `not_durable` instead, and retried.
+#[tokio::test]
+async fn callbacks_waiting_on_a_stalled_jetstream_leave_their_places_to_the_next() {
+    let proxy = platform::testing::ChaosProxy::start(&platform::testing::test_nats_url()).await;
+    let app = spawn_app_with(Options {
+        nats_url: Some(proxy.url().to_owned()),
+        extra: vec![
+            ("MAX_IN_FLIGHT", "2"),
+            ("CALLBACK_DEADLINE", "3s"),
+            // One attempt lasts a quarter of it: 500 ms.
+            ("PUBLISH_DEADLINE", "2s"),
+            ("REPLY_BUDGET", "1s"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let app = &app;
+    let post = |n: u64| async move {
+        // Safe mode: no replay check, the publish is what stalls.
+        let callback = app
+            .safe
+            .encrypted_callback(&samples::text("oStalled", n, "停水了"));
+        app.post_text(&app.safe.id, &callback).await
+    };
+    proxy.blackhole();
+    let later = async {
+        // Both places are taken by callbacks whose first attempt has failed.
+        while app.metric("gateway_publish_retries_total", &[]).await < 2.0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::join!(post(3), post(4))
+    };
+    let (first, second, (third, fourth)) = tokio::join!(post(1), post(2), later);
+    let not_durable = (503, "not_durable".to_owned());
+    assert_eq!(
+        [&first, &second],
+        [&not_durable, &not_durable],
+        "the first two"
+    );
+    assert_eq!(
+        [&third, &fourth],
+        [&not_durable, &not_durable],
+        "callbacks that came while JetStream stalled are held for WeChat's retry, not refused"
+    );
+}
