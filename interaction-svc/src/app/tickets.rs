@@ -14,7 +14,8 @@ use tracing::Instrument as _;
 use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION};
 use crate::domain::retention::ERASED_OPENID;
 use crate::domain::{
-    Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
+    Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketAction, TicketEvent, TicketId,
+    TicketState, TransitionError,
 };
 use crate::store::thread::{self, Outgoing};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause, InFlight};
@@ -178,14 +179,27 @@ impl Tickets {
     /// Records the rating question behind the ticket's answers, then sends (or
     /// holds) it.
     async fn ask_for_rating(&self, id: TicketId, closed: &TicketRow) -> Result<(), String> {
+        // The question rates a closed round. Behind an answer still being sent it
+        // may wait its turn past a reopen: that ticket is being worked on again, and
+        // its next close asks.
+        let still_closed = |row: &TicketRow| -> Result<(), ActionError> {
+            match row.state()? {
+                TicketState::Closed => Ok(()),
+                state => Err(TransitionError::new(state, TicketAction::Close).into()),
+            }
+        };
         let question = match self
-            .take_turn(id, None, |_| Ok(()), SYSTEM_ACTOR, RATING_QUESTION, None)
+            .take_turn(id, None, still_closed, SYSTEM_ACTOR, RATING_QUESTION, None)
             .await
-            .map_err(|error| error.to_string())?
         {
-            Turn::Take(_, question) => question,
+            Ok(Turn::Take(_, question)) => question,
             // Only a request id finds an earlier answer; the question has none.
-            Turn::Given(..) => return Ok(()),
+            Ok(Turn::Given(..)) => return Ok(()),
+            Err(ActionError::Transition(refused)) => {
+                tracing::info!(ticket = %id, state = ?refused.from, "ticket reopened before its rating question's turn; not asked");
+                return Ok(());
+            }
+            Err(error) => return Err(error.to_string()),
         };
         self.deliverer
             .ask_for_rating(closed, &question)

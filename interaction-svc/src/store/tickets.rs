@@ -184,7 +184,8 @@ pub async fn answered_this_round(
 /// or, when the question is held, that the ticket awaits the citizen: it counts as
 /// asked once the flush sends it (`thread::settle_flush`), so the citizen's digit
 /// rates this ticket only after they had the question. The question itself is in
-/// the thread already.
+/// the thread already. A ticket reopened while the question was on its way records
+/// nothing: its new round is rated after its next close.
 #[tracing::instrument(skip_all, fields(ticket = %row.id))]
 pub async fn record_rating_request(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -195,7 +196,7 @@ pub async fn record_rating_request(
         "UPDATE tickets
             SET rating_requested_at = CASE WHEN $2 THEN rating_requested_at ELSE now() END,
                 awaiting_citizen = awaiting_citizen OR $2
-          WHERE id = $1",
+          WHERE id = $1 AND state = 'closed'",
     )
     .bind(row.id)
     .bind(delivery == Delivery::Held)

@@ -582,3 +582,73 @@ async fn an_answer_on_its_way_to_wechat_shows_as_sending_in_the_thread() {
         )]
     );
 }
+
+/// An answer still on its way to WeChat holds the rating question back behind it;
+/// a ticket reopened meanwhile is no longer closed, and its citizen is not asked to
+/// rate an answer the department is still working on.
+#[tokio::test]
+async fn the_rating_question_is_not_sent_for_a_ticket_reopened_while_it_waited_its_turn() {
+    let mock = slow_mock(0).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    // An answer WeChat has not answered yet, which the test settles by hand: a slow
+    // WeChat held for exactly as long as the test needs.
+    let on_its_way = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO ticket_messages
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
+         VALUES ($1, $2, 'outbound', 'agent:social', 'text', '已转交维修。', 'sending', now())",
+    )
+    .bind(on_its_way)
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let mut closer = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let close = tokio::spawn(async move {
+        closer
+            .close_ticket(TicketActionRequest {
+                id: id.to_string(),
+                note: "已转交维修".into(),
+            })
+            .await
+    });
+    eventually("the close is committed", || async {
+        let state: String = sqlx::query_scalar("SELECT state FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        (state == "closed").then_some(())
+    })
+    .await;
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reopen_ticket(TicketActionRequest {
+            id: id.to_string(),
+            note: "还需上门".into(),
+        })
+        .await
+        .expect("reopened while the question waits its turn");
+    sqlx::query("UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL WHERE id = $1")
+        .bind(on_its_way)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    close.await.unwrap().expect("the close itself succeeded");
+
+    assert_eq!(
+        mock.state().calls_to(CUSTOM_SEND).len(),
+        0,
+        "no rating question for a reopened ticket"
+    );
+    let (state, requested): (String, Option<chrono::DateTime<Utc>>) =
+        sqlx::query_as("SELECT state, rating_requested_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), requested), ("reopened", None));
+    assert_eq!(outbound_deliveries(&app, id).await, ["sent"]);
+}
