@@ -26,8 +26,13 @@ pub const UNACKNOWLEDGED: &str = "publish_not_acknowledged";
 pub enum Durable {
     /// Stored now.
     New,
-    /// Already stored inside the duplicate window: a retried callback.
+    /// Already stored inside the duplicate window, said to the first attempt: a
+    /// retried callback.
     Duplicate,
+    /// Already stored, said to a later attempt: all but always an earlier attempt of
+    /// ours, stored though its PubAck came too late; but also WeChat's retry whose
+    /// first attempt went unanswered while another replica had stored the callback.
+    Repeated,
 }
 
 /// JetStream did not ack before the publish deadline.
@@ -109,9 +114,7 @@ impl Publisher {
             let attempt = self.batcher.publish(subject.clone(), message);
             let error = match tokio::time::timeout_at(attempt_until, attempt).await {
                 Ok(Ok(ack)) if ack.duplicate && attempts == 1 => break Ok(Durable::Duplicate),
-                // A later attempt's duplicate is, all but always, an earlier attempt
-                // of ours that was stored though its PubAck came too late: not a retry
-                // from WeChat (which would have found no shared reply to wait for).
+                Ok(Ok(ack)) if ack.duplicate => break Ok(Durable::Repeated),
                 Ok(Ok(_)) => break Ok(Durable::New),
                 Ok(Err(error)) => error,
                 Err(_) => "timed out waiting for the PubAck".to_owned(),

@@ -332,14 +332,22 @@ async fn handle(
             ..
         }
         | Fetched::Nothing(ReplyOutcome::NotAsked) => fetched,
-        other if durable == Durable::Duplicate => {
-            let cache_until = Instant::now() + SHARED_CACHE_WAIT;
+        // A later attempt's duplicate too (`Repeated`): it may be WeChat's retry that
+        // met a stall here while another replica had stored and shared the callback.
+        // If it was our own earlier attempt, the bucket holds our reply or nothing.
+        other if durable != Durable::New => {
+            let cache_until =
+                (Instant::now() + SHARED_CACHE_WAIT).min(started + limits.callback_deadline);
             match inner
                 .replier
                 .cache()
                 .shared(&account.id, &key, cache_until)
                 .await
             {
+                // Ours, shared while the publish was pending: still answered by us.
+                Some(encoded) if matches!(&other, Fetched::Reply { encoded: ours, .. } if *ours == encoded) => {
+                    other
+                }
                 Some(encoded) => Fetched::Reply {
                     encoded,
                     source: ReplySource::Cached,
@@ -397,8 +405,10 @@ async fn handle(
         (Some(unsent), _) => unsent.discard(),
         (None, _) => {}
     }
+    // A later attempt's duplicate counts as accepted (c32de5a): all but always the
+    // gateway's own earlier attempt, not a retry from WeChat.
     let accepted = match durable {
-        Durable::New => "accepted",
+        Durable::New | Durable::Repeated => "accepted",
         Durable::Duplicate => "duplicate",
     };
     count(account, kind, accepted);

@@ -704,3 +704,60 @@ async fn the_first_reply_shared_for_a_callback_stays_when_another_replica_shares
         "a later share replaced the first reply"
     );
 }
+
+/// WeChat's retry reaches another replica while JetStream still stalls there: its
+/// first publish attempt goes unanswered and its second is told `duplicate` (the first
+/// replica stored the callback). That duplicate was taken for the replica's own
+/// earlier attempt and the bucket never read, so the retry answered a reply asked
+/// afresh, not the one the first replica shared and WeChat may hold.
+#[tokio::test]
+async fn a_retry_whose_duplicate_comes_on_a_later_attempt_still_gets_the_shared_reply() {
+    let proxy = platform::testing::ChaosProxy::start(&platform::testing::test_nats_url()).await;
+    let retried = spawn_app_with(Options {
+        nats_url: Some(proxy.url().to_owned()),
+        // Every reply is shared: the first delivery's answer was late.
+        extra: vec![("REPLY_SHARE_AFTER", "0s")],
+        ..Options::default()
+    })
+    .await;
+    // The replica that took the first delivery reaches NATS directly.
+    let first = crate::helpers::spawn_replica(&retried).await;
+    let account = &retried.safe;
+    let (asked, _) = retried
+        .responder(&account.id, Duration::ZERO, |_| {
+            text_reply(&uuid::Uuid::new_v4().to_string())
+        })
+        .await;
+    let xml = samples::text("oCitizen", 519, "hello");
+    let (status, body_one) = first
+        .post_text(&account.id, &account.encrypted_callback(&xml))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        retried.wait_for_reply_cache_entries(1).await,
+        "never shared"
+    );
+
+    proxy.blackhole();
+    let release = async {
+        while retried.metric("gateway_publish_retries_total", &[]).await < 1.0 {
+            tokio::task::yield_now().await;
+        }
+        proxy.restore();
+    };
+    let retry = account.encrypted_callback(&xml);
+    let ((status, body_two), ()) = tokio::join!(retried.post_text(&account.id, &retry), release);
+    assert_eq!(status, 200);
+    let reply = |body: &str| {
+        Reply::open_encrypted(body.as_bytes(), &account.crypto, &account.token)
+            .unwrap()
+            .body
+    };
+    assert_eq!(asked.load(Ordering::SeqCst), 2, "both replicas asked");
+    assert_eq!(
+        reply(&body_two),
+        reply(&body_one),
+        "the retry answers the first replica's shared reply"
+    );
+    assert_eq!(retried.stored().await.len(), 1, "stored once");
+}
