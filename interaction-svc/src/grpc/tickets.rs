@@ -213,16 +213,22 @@ impl InteractionGrpc {
 impl InteractionGrpc {
     /// The caller as the application knows it, with the agent it names (may be empty).
     fn agent<'a>(&'a self, caller: &'a Caller, name: &'a str) -> Agent<'a> {
-        Agent {
-            department: &caller.department,
-            admin: caller.is_admin(),
-            name,
-            accounts: match &caller.accounts {
-                AccountScope::All => None,
-                AccountScope::Only(accounts) => Some(accounts),
-            },
-            supervises: caller.department == self.watch.escalation_department,
-        }
+        agent_of(caller, name, &self.watch.escalation_department)
+    }
+}
+
+/// The agent a caller's key makes, naming `name`; `escalation` is the supervision
+/// department's name.
+pub(super) fn agent_of<'a>(caller: &'a Caller, name: &'a str, escalation: &str) -> Agent<'a> {
+    Agent {
+        department: &caller.department,
+        admin: caller.is_admin(),
+        name,
+        accounts: match &caller.accounts {
+            AccountScope::All => None,
+            AccountScope::Only(accounts) => Some(accounts),
+        },
+        supervises: caller.department == escalation,
     }
 }
 

@@ -68,6 +68,7 @@ use tonic::Status;
 
 use super::GrpcError;
 use super::convert;
+use super::tickets::agent_of;
 use crate::domain::TicketId;
 use crate::store::tickets;
 
@@ -622,7 +623,15 @@ impl QueueWatch {
                         break Gap::LinkLost.status();
                     }
                 };
-                let Some(event) = queue_event(&db, &watched, &escalation, &payload, position).await
+                let Some(event) = queue_event(
+                    &db,
+                    &watched,
+                    &holder.caller,
+                    &escalation,
+                    &payload,
+                    position,
+                )
+                .await
                 else {
                     if passed.pass(position) && !passed.tell(&events_tx) {
                         return;
@@ -705,11 +714,12 @@ fn take_slot(
 }
 
 /// The queue event a `TicketChanged` payload is for `watched`, with the ticket as it
-/// now is; `None` when it does not concern the watch. The connection is returned to
-/// the pool before this returns.
+/// now is if `caller` may read it (as `GetTicket` would answer); `None` when it does
+/// not concern the watch. The connection is returned to the pool before this returns.
 async fn queue_event(
     db: &PgPool,
     watched: &Watched,
+    caller: &Caller,
     escalation: &str,
     payload: &[u8],
     position: u64,
@@ -729,13 +739,30 @@ async fn queue_event(
     match tickets::get(db, id).await {
         Ok(Some(row)) => Some(Ok(pb::QueueEvent {
             kind: kind as i32,
-            ticket: Some(convert::ticket(row)),
+            ticket: Some(readable(row, caller, escalation)),
             position,
         })),
         Ok(None) => None,
         // Ending the stream with an error lets the client re-watch (and
         // re-list) rather than silently miss an event.
         Err(error) => Some(Err(Status::from(GrpcError::Database(error)))),
+    }
+}
+
+/// `row` as the caller may see it. The event named a department the caller's queue
+/// follows, but the row is re-read as it is now: a ticket moved away since (or one
+/// whose overdue the supervision office heard of, reopened since) is another
+/// department's, and its queue learns only where it went, not what the new owner did
+/// with it (its assignee, state, rating, the citizen).
+fn readable(row: tickets::TicketRow, caller: &Caller, escalation: &str) -> pb::Ticket {
+    if agent_of(caller, "", escalation).reads(row.account.as_str(), &row.department, row.overdue) {
+        return convert::ticket(row);
+    }
+    pb::Ticket {
+        id: row.id.to_string(),
+        account: row.account.into(),
+        department: row.department,
+        ..Default::default()
     }
 }
 

@@ -158,6 +158,58 @@ async fn a_resumed_watch_gets_each_change_made_while_away_once_then_the_live_one
     app.stop().await;
 }
 
+/// A replay re-reads the ticket as it is now, and a ticket moved away is no longer
+/// the old department's to read: its queue learns where the ticket went, and nothing
+/// of what the new department did with it (GetTicket answers NOT_FOUND for it).
+#[tokio::test]
+async fn a_ticket_moved_away_shows_the_old_queue_only_where_it_went() {
+    let app = spawn_app().await;
+    let (mut all, _) = watch_after(&app, ADMIN_KEY, None).await.unwrap();
+    let (mut social, _) = watch_after(&app, SOCIAL_AGENT_KEY, None).await.unwrap();
+    let moved = app.insert_ticket("social-security", "open", 0).await;
+    announce_opened(&app, moved, "social-security").await;
+    let seen = next(&mut social).await;
+    until(&mut all, moved).await;
+    drop(social);
+
+    announce_assigned(&app, moved, "social-security", "transport").await;
+    until(&mut all, moved).await;
+    // Transport answers and closes it, its agent named.
+    sqlx::query(
+        "UPDATE tickets SET state = 'closed', assignee = '李明', closed_at = now(), rating = 2
+          WHERE id = $1",
+    )
+    .bind(moved)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (mut resumed, _) = watch_after(&app, SOCIAL_AGENT_KEY, Some(seen.position))
+        .await
+        .unwrap();
+    let events = until(&mut resumed, moved).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, QueueEventKind::Assigned as i32);
+    let ticket = events[0].ticket.clone().unwrap();
+    assert_eq!(
+        (ticket.id.as_str(), ticket.department.as_str()),
+        (moved.to_string().as_str(), "transport"),
+        "the old queue learns where the ticket went"
+    );
+    assert_eq!(
+        (
+            ticket.assignee.as_str(),
+            ticket.state,
+            ticket.closed_at,
+            ticket.rating,
+            ticket.summary.as_str()
+        ),
+        ("", 0, None, 0, ""),
+        "and nothing of what transport did with it"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn changes_racing_the_switch_from_replay_to_live_are_each_delivered_once() {
     // The relay publishes each change within moments (not a second's batch), so
