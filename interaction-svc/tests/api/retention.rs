@@ -565,3 +565,41 @@ async fn only_an_admin_reaching_the_account_erases_and_a_reason_is_required() {
         1
     );
 }
+
+/// An erasure deletes the citizen's decided replies among a day of every citizen's
+/// callbacks: it finds them by (account, openid), not by reading the whole table
+/// inside the erasure's transaction.
+#[tokio::test]
+async fn an_erasure_finds_the_citizens_decided_replies_without_reading_every_callbacks() {
+    let app = spawn_app().await;
+    // A busy day: twenty thousand callbacks of other citizens, and two of Wang's.
+    sqlx::query(
+        "INSERT INTO decided_replies (event_id, account, openid, reply)
+         SELECT 'e-' || n, $1, 'o-' || (n % 5000), '\\x00'::bytea
+           FROM generate_series(1, 20000) AS n",
+    )
+    .bind(ACCOUNT)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.insert_decided_reply("o-wang", "e-wang-1").await;
+    app.insert_decided_reply("o-wang", "e-wang-2").await;
+    sqlx::query("ANALYZE decided_replies")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN DELETE FROM decided_replies WHERE account = $1 AND openid = $2",
+    )
+    .bind(ACCOUNT)
+    .bind("o-wang")
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("Seq Scan") && plan.contains("decided_replies_citizen"),
+        "the erasure's delete reads the citizen's rows by index:\n{plan}"
+    );
+}
