@@ -1,6 +1,6 @@
 //! Durable pull consumers as typed jobs. The runner decodes each delivery into the
 //! handler's `Event` (an undecodable payload is dead-lettered here, with the reason,
-//! never by a handler), hands events to a bounded set of lanes, acks after the
+//! on a task of its own, never by a handler), hands events to a bounded set of lanes, acks after the
 //! handler returned, retries with backoff, delays a message waiting for another
 //! event, or dead-letters.
 //!
@@ -448,12 +448,19 @@ pub async fn run_consumer<H: EventHandler>(
     // the runner then counts from its delivery, which the progress notices
     // (`keep_alive`) rely on. More is asked for while a lane has room.
     let mut hand_out = HandOut::new(senders);
+    // Undecodable messages being dead-lettered: they count as held, so a dead-letter
+    // store that does not answer cannot make the runner pull without bound.
+    let mut dead_letters = JoinSet::new();
     loop {
         if let Err(LaneStopped(lane)) = runner.unblock(&mut hand_out, &puller).await {
             tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
             break;
         }
-        let held = hand_out.room().then_some(hand_out.held());
+        let held = hand_out.held() + dead_letters.len();
+        // Nothing is due and too much is held to ask: only a lane taking messages or a
+        // dead letter ending changes that.
+        let stalled = puller.asked() == 0 && held > pull::ASK_AT;
+        let ask = hand_out.room().then_some(held);
         let next = tokio::select! {
             biased;
             () = drain.stopping().cancelled() => break,
@@ -464,7 +471,13 @@ pub async fn run_consumer<H: EventHandler>(
                 }
                 continue;
             }
-            next = puller.next(held) => next,
+            Some(joined) = dead_letters.join_next(), if !dead_letters.is_empty() => {
+                if let Err(error) = joined {
+                    tracing::error!(durable = spec.durable, %error, "dead-lettering panicked");
+                }
+                continue;
+            }
+            next = puller.next(ask), if !stalled => next,
         };
         let message = match next {
             Ok(Pulled::Message(message)) => *message,
@@ -475,8 +488,12 @@ pub async fn run_consumer<H: EventHandler>(
                 break;
             }
         };
-        let Some(job) = runner.decode(message).await else {
-            continue;
+        let job = match runner.decode(message).await {
+            Ok(job) => job,
+            Err(undecodable) => {
+                dead_letters.spawn(runner.clone().dead_letter_undecodable(undecodable));
+                continue;
+            }
         };
         let lane = H::order_key(&job.received.event).map(|key| lane_of(key, lanes));
         if let Err(LaneStopped(lane)) = hand_out.offer(lane, job) {
@@ -498,6 +515,7 @@ pub async fn run_consumer<H: EventHandler>(
         );
         runner.count("handed_back", handed_back as u64);
     }
+    while dead_letters.join_next().await.is_some() {}
     while let Some(joined) = workers.join_next().await {
         if let Err(error) = joined {
             tracing::error!(durable = spec.durable, %error, "consumer lane panicked");
@@ -524,26 +542,14 @@ pub fn lane_of(key: &str, lanes: usize) -> usize {
 }
 
 impl<H: EventHandler> Runner<H> {
-    /// Decodes a message for its handler, holding it until it is settled; an
-    /// undecodable one is dead-lettered here.
-    async fn decode(&self, message: jetstream::Message) -> Option<Job<H::Event>> {
-        let (delivered, stream_sequence, stored_at) = match message.info() {
-            Ok(info) => (
-                info.delivered,
-                info.stream_sequence,
-                DateTime::from_timestamp_nanos(
-                    i64::try_from(info.published.unix_timestamp_nanos()).unwrap_or(0),
-                )
-                .into(),
-            ),
-            Err(_) => (1, 0, None),
-        };
-        let subject = self.namespace.strip(message.subject.as_str()).to_owned();
+    /// Decodes a message for its handler, holding it until it is settled.
+    async fn decode(&self, message: jetstream::Message) -> Result<Job<H::Event>, Undecodable> {
+        let (delivered, stream_sequence, stored_at) = delivery(&message);
         match H::Event::decode(&message.payload) {
-            Ok(event) => Some(Job {
+            Ok(event) => Ok(Job {
                 received: Received {
                     event,
-                    subject,
+                    subject: self.namespace.strip(message.subject.as_str()).to_owned(),
                     delivered,
                     stream_sequence,
                     stored_at,
@@ -551,20 +557,27 @@ impl<H: EventHandler> Runner<H> {
                 token: self.unsettled.hold(&message).await,
                 message,
             }),
-            Err(reason) => {
-                let letter = Letter {
-                    subject: &subject,
-                    event_id: message_id(&message).unwrap_or_default(),
-                    delivered,
-                    stream_sequence,
-                };
-                let outcome = self
-                    .give_up(&message, &letter, &format!("undecodable: {reason}"))
-                    .await;
-                self.count(outcome, 1);
-                None
-            }
+            Err(reason) => Err(Undecodable { message, reason }),
         }
+    }
+
+    /// Dead-letters a message that does not decode. Run on its own task, never by the
+    /// hand-out: a dead-letter store that does not answer would hold up every lane for
+    /// as long as the publish waits.
+    async fn dead_letter_undecodable(self: Arc<Self>, undecodable: Undecodable) {
+        let Undecodable { message, reason } = undecodable;
+        let (delivered, stream_sequence, _) = delivery(&message);
+        let subject = self.namespace.strip(message.subject.as_str()).to_owned();
+        let letter = Letter {
+            subject: &subject,
+            event_id: message_id(&message).unwrap_or_default(),
+            delivered,
+            stream_sequence,
+        };
+        let outcome = self
+            .give_up(&message, &letter, &format!("undecodable: {reason}"))
+            .await;
+        self.count(outcome, 1);
     }
 
     /// Hands back the newest held messages when lanes have room but nothing held can go
@@ -791,6 +804,28 @@ impl<H: EventHandler> Runner<H> {
             &dead,
         )
         .await
+    }
+}
+
+/// A delivery whose payload does not decode, and why.
+struct Undecodable {
+    message: jetstream::Message,
+    reason: String,
+}
+
+/// A delivery's count, stream sequence and stored time; `(1, 0, None)` without its
+/// JetStream metadata.
+fn delivery(message: &jetstream::Message) -> (i64, u64, Option<DateTime<Utc>>) {
+    match message.info() {
+        Ok(info) => (
+            info.delivered,
+            info.stream_sequence,
+            DateTime::from_timestamp_nanos(
+                i64::try_from(info.published.unix_timestamp_nanos()).unwrap_or(0),
+            )
+            .into(),
+        ),
+        Err(_) => (1, 0, None),
     }
 }
 

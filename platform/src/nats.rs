@@ -604,8 +604,14 @@ pub async fn provision_consumer(
     Ok(existing)
 }
 
+/// How long a dead letter may take to be stored. A PubAck comes in milliseconds; one
+/// that does not come within this means the dead-letter stream is stalled, and the
+/// caller retries later rather than wait async-nats' 5 s for every message.
+pub const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Publishes `letter` on `deadletter.{letter.service}.{source}` under `message_id` (so a
-/// retry is stored once) and waits until JetStream has stored it.
+/// retry is stored once) and waits, at most [`DEAD_LETTER_TIMEOUT`], until JetStream has
+/// stored it.
 pub(crate) async fn publish_dead_letter(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
@@ -621,13 +627,20 @@ pub(crate) async fn publish_dead_letter(
     ));
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id);
-    jetstream
-        .publish_with_headers(subject, headers, letter.encode_to_vec().into())
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    let stored = async {
+        jetstream
+            .publish_with_headers(subject, headers, letter.encode_to_vec().into())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(DEAD_LETTER_TIMEOUT, stored).await {
+        Ok(stored) => stored.map(drop),
+        Err(_) => Err(format!(
+            "the dead-letter stream did not store it within {DEAD_LETTER_TIMEOUT:?}"
+        )),
+    }
 }
 
 /// Where a user's answers arrive (requests, PubAcks, pulled messages): `_INBOX_{user}`,

@@ -746,6 +746,71 @@ async fn events_without_a_key_go_to_a_lane_with_room_not_behind_a_full_one() {
     );
 }
 
+/// The value of `consumer_messages_total` for the test consumer and `outcome`.
+fn outcomes(handle: &metrics_exporter_prometheus::PrometheusHandle, outcome: &str) -> u64 {
+    let series = format!(
+        "consumer_messages_total{{consumer=\"{}\",outcome=\"{outcome}\"}}",
+        SPEC.durable
+    );
+    let page = handle.render();
+    page.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} missing from:\n{page}"))
+}
+
+#[tokio::test]
+async fn a_stalled_dead_letter_stream_does_not_hold_up_the_events_behind_an_undecodable_one() {
+    let handle = platform::telemetry::metrics_handle();
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    // The dead-letter store stops answering: its stream is gone, and something on its
+    // subjects takes each dead letter and never acknowledges it.
+    js.delete_stream(test_nats.namespace.name("DEADLETTER"))
+        .await
+        .unwrap();
+    let client = test_nats.connect().await;
+    let mut stalled = client
+        .subscribe(test_nats.namespace.subject("deadletter.>"))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    for n in 0..3 {
+        publish(&js, &test_nats, &format!("undecodable-{n}")).await;
+    }
+    let good = 100;
+    for n in 0..good {
+        publish(&js, &test_nats, &format!("o{n}:{n}")).await;
+    }
+    let (_release, hanging) = tokio::sync::watch::channel(false);
+    let (handled, mut counted) = tokio::sync::watch::channel(0);
+    let running = Running::start(
+        &js,
+        &test_nats,
+        Arc::new(Hanging::<true> {
+            release: hanging,
+            handled,
+        }),
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(30), counted.wait_for(|n| *n >= good)).await;
+    // Read before anything else can happen: a dead letter given up on counts as a retry.
+    let given_up = outcomes(&handle, "retry");
+    let seen = *counted.borrow();
+    assert_eq!(seen, good, "handled {seen} of {good}");
+    assert_eq!(
+        given_up, 0,
+        "the events were handled only after {given_up} dead-letter attempts gave up"
+    );
+    // The dead letters were attempted meanwhile, and are still unanswered.
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(30), stalled.next())
+            .await
+            .expect("a dead letter is attempted")
+            .unwrap();
+    }
+    running.stop().await;
+}
+
 /// The server delivers again what is not acked within 2 s.
 const SHORT_ACK_WAIT: ConsumerSpec = ConsumerSpec {
     ack_wait: Duration::from_secs(2),
