@@ -131,6 +131,12 @@ pub struct Limits {
     /// shorter, the gateway would close connections the proxy is about to reuse, and a
     /// callback sent on one as it closes fails at the proxy.
     pub http_idle_timeout: Duration,
+    /// `MAX_CONNECTIONS`, default 4 x `MAX_IN_FLIGHT`: connections open at once on the
+    /// callback listener; at the cap it stops accepting until one closes (new ones wait
+    /// in the kernel's listen queue). Room for the idle keep-alive connections of a
+    /// proxy in front and for callbacks held past their deadline (`not_durable`), each
+    /// keeping its connection meanwhile.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -145,6 +151,7 @@ impl Default for Limits {
             no_responder_pause: Duration::from_millis(500),
             max_in_flight: 1024,
             http_idle_timeout: Duration::from_secs(75),
+            max_connections: 4 * 1024,
         }
     }
 }
@@ -167,6 +174,7 @@ impl Limits {
 
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = Self::default();
+        let max_in_flight = env.parse_or("MAX_IN_FLIGHT", d.max_in_flight)?;
         let limits = Self {
             max_body_bytes: env.parse_or("MAX_BODY_BYTES", d.max_body_bytes)?,
             timestamp_window: env.duration_or("TIMESTAMP_WINDOW", d.timestamp_window)?,
@@ -175,15 +183,21 @@ impl Limits {
             callback_deadline: env.duration_or("CALLBACK_DEADLINE", d.callback_deadline)?,
             publish_deadline: env.duration_or("PUBLISH_DEADLINE", d.publish_deadline)?,
             no_responder_pause: env.duration_or("NO_RESPONDER_PAUSE", d.no_responder_pause)?,
-            max_in_flight: env.parse_or("MAX_IN_FLIGHT", d.max_in_flight)?,
+            max_in_flight,
             http_idle_timeout: env.duration_or("HTTP_IDLE_TIMEOUT", d.http_idle_timeout)?,
+            max_connections: env.parse_or("MAX_CONNECTIONS", max_in_flight.saturating_mul(4))?,
         };
-        if limits.max_in_flight == 0 {
-            return Err(ConfigError::Invalid {
-                var: "MAX_IN_FLIGHT".to_owned(),
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-            });
+        for (var, value) in [
+            ("MAX_IN_FLIGHT", limits.max_in_flight),
+            ("MAX_CONNECTIONS", limits.max_connections),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    var: var.to_owned(),
+                    value: "0".to_owned(),
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
         }
         // Zero would refuse every callback or answer none in time; past these bounds
         // an addition to an instant overflows (a panic on every callback).
@@ -405,6 +419,16 @@ mod tests {
             error.to_string(),
             "WECHAT_WATER_DEPT_AES_KEY is required but not set"
         );
+    }
+
+    #[test]
+    fn the_connection_cap_follows_the_in_flight_bound_unless_set() {
+        let limits = |env: Env| Config::from_env(&env).unwrap().limits.max_connections;
+        assert_eq!(limits(city()), 4096);
+        assert_eq!(limits(city().with("MAX_IN_FLIGHT", "512")), 2048);
+        assert_eq!(limits(city().with("MAX_CONNECTIONS", "300")), 300);
+        let error = Config::from_env(&city().with("MAX_CONNECTIONS", "0")).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "MAX_CONNECTIONS"));
     }
 
     #[test]

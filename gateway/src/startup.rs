@@ -182,6 +182,7 @@ impl Application {
             self.config.limits.http_idle_timeout,
             // A callback begun before the stop is answered within its deadline.
             self.config.limits.callback_deadline,
+            self.config.limits.max_connections,
         );
         let runner = DrainRunner::new(NAME, self.config.common.shutdown_grace, self.drain)
             .readiness(self.readiness)

@@ -88,7 +88,7 @@ struct Signed<'a> {
 /// waiting out a stall, not working, and a stall of a few seconds held every place
 /// until `PUBLISH_DEADLINE` and refused every callback past them `overloaded`, which
 /// WeChat does not redeliver. The callbacks waiting so stay bounded by the body
-/// budget and the open connections.
+/// budget and by the connections open at once (`MAX_CONNECTIONS`).
 struct Place(Mutex<Option<OwnedSemaphorePermit>>);
 
 impl Place {

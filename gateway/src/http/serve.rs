@@ -4,6 +4,7 @@
 //! as it liked, each holding a socket and a task.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,8 +12,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The most a connection's read buffer holds, so the longest request head: a WeChat
+/// callback's is a few hundred bytes (a query of ~250 with both signatures, a few
+/// headers), and proxies add a few more. hyper's default, ~408 KiB, let every
+/// connection trickling a head hold that much until `HTTP_IDLE_TIMEOUT`; past this,
+/// hyper answers 431 and closes. hyper panics below its minimum, 8 KiB.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+const _: () = assert!(MAX_HEAD_BYTES >= 8 * 1024);
 
 /// Serves `router` on `listener` until `stop`; then stops accepting, lets every open
 /// connection finish its request in flight (`graceful_shutdown`) and returns once all
@@ -22,12 +32,20 @@ use tokio_util::task::TaskTracker;
 /// A connection whose next request head is not complete within `header_read_timeout`
 /// of its opening or its last answer is closed (`HTTP_IDLE_TIMEOUT`). TCP_NODELAY is set on every connection: a passive reply of a few hundred
 /// bytes must not wait for WeChat's delayed ACK (Nagle's algorithm), about 40 ms.
+///
+/// At most `max_connections` are open at once (`MAX_CONNECTIONS`); at the cap the loop
+/// stops accepting until one closes, and new connections wait in the kernel's listen
+/// queue rather than being accepted and closed: a connection closed on arrival is a
+/// callback lost (WeChat does not say it retries one), and a flood would cost an
+/// accept and a close each, while a queued one is served as soon as a place frees,
+/// within its client's connect timeout.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     stop: CancellationToken,
     header_read_timeout: Duration,
     shutdown_wait: Duration,
+    max_connections: usize,
 ) -> Result<(), Infallible> {
     // HTTP/1 only: the auto builder otherwise first reads the protocol version (HTTP/2
     // detection) with no timer, so a connection that sent nothing, or a few bytes of
@@ -37,9 +55,27 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
     let connections = TaskTracker::new();
+    let open = Arc::new(Semaphore::new(
+        max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     loop {
+        let slot = match open.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                metrics::counter!("gateway_http_connections_capped_total").increment(1);
+                tokio::select! {
+                    slot = open.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        // Never closed.
+                        Err(_) => break,
+                    },
+                    () = stop.cancelled() => break,
+                }
+            }
+        };
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
@@ -62,6 +98,7 @@ pub async fn serve(
         let builder = builder.clone();
         let service = TowerToHyperService::new(router.clone());
         let stop = stop.clone();
+        metrics::gauge!("gateway_http_connections").increment(1.0);
         connections.spawn(async move {
             let connection = builder.serve_connection(TokioIo::new(tcp), service);
             tokio::pin!(connection);
@@ -75,6 +112,8 @@ pub async fn serve(
                     let _ = tokio::time::timeout(shutdown_wait, connection).await;
                 }
             }
+            metrics::gauge!("gateway_http_connections").decrement(1.0);
+            drop(slot);
         });
     }
     drop(listener);

@@ -357,3 +357,60 @@ async fn callbacks_waiting_on_a_stalled_jetstream_leave_their_places_to_the_next
         "callbacks that came while JetStream stalled are held for WeChat's retry, not refused"
     );
 }
+
+/// hyper reads a request head into a buffer of up to ~408 KiB by default, for as long
+/// as `HTTP_IDLE_TIMEOUT` (75 s): many connections each trickling a long head held
+/// that much apiece. A WeChat callback's head is a few hundred bytes.
+#[tokio::test]
+async fn a_connection_sending_a_head_far_longer_than_a_callbacks_is_closed() {
+    let app = spawn_app_with(Options::default()).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut long = TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /wechat/{}?nonce={} HTTP/1.1",
+        app.plain.id,
+        "a".repeat(20 * 1024)
+    );
+    // The server may close the connection before it has read everything.
+    let _ = long.write_all(head.as_bytes()).await;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), long.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "a 20 KiB head line: the connection is still open 5 s later"
+    );
+    // A callback is served as always.
+    let callback = app.plain.plain_callback(&samples::text("oAfter", 4, "hi"));
+    assert_eq!(app.post_text(&app.plain.id, &callback).await.0, 200);
+}
+
+/// Past `MAX_CONNECTIONS` the listener stops accepting: a connection waits in the
+/// kernel's queue, served once another closes, rather than each open connection
+/// (with its task and its read buffer) being taken on without bound.
+#[tokio::test]
+async fn past_the_connection_cap_a_connection_waits_until_another_closes() {
+    let app = spawn_app_with(Options {
+        extra: vec![("MAX_CONNECTIONS", "2")],
+        ..Options::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let first_silent = TcpStream::connect(&address).await.unwrap();
+    let _second_silent = TcpStream::connect(&address).await.unwrap();
+    let callback = app.plain.plain_callback(&samples::text("oQueued", 5, "hi"));
+    let post = app.post_text(&app.plain.id, &callback);
+    tokio::pin!(post);
+    // Not an assertion on time: served within this second means the cap let it in;
+    // a slow machine can only make the check pass, never fail.
+    tokio::select! {
+        answered = &mut post => panic!("served while the cap was full: {answered:?}"),
+        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    }
+    drop(first_silent);
+    let answered = tokio::time::timeout(Duration::from_secs(10), post).await;
+    assert_eq!(
+        answered.map(|(status, _)| status).ok(),
+        Some(200),
+        "served once a connection closed"
+    );
+}
