@@ -25,7 +25,7 @@ use crate::domain::request::{CreateKind, CreateRequest};
 use crate::domain::review::{
     self, Action, Actor, ArticleState, Decision, ReviewHistory, ReviewStage, Subject,
 };
-use crate::domain::screening::Hit;
+use crate::domain::screening::{Hit, Screener};
 use crate::domain::search::Segmenter;
 use crate::domain::version::{self, ReviewStep, VersionOutcome};
 use crate::store::articles::{self as store, ArticleRow, Audit, Claimed, ListFilter, NewArticle};
@@ -307,7 +307,7 @@ impl Articles {
     }
 
     async fn view(&self, row: ArticleRow) -> Result<ArticleView, AppError> {
-        let hits = self.screen(&row.content()).await?;
+        let hits = screen(&*self.lexicon.screener().await?, &row.content());
         let overrides = store::overrides(&self.db, row.id, row.version).await?;
         let hits = hits
             .into_iter()
@@ -322,23 +322,17 @@ impl Articles {
         Ok(ArticleView { row, hits })
     }
 
-    async fn screen(&self, content: &ArticleContent) -> Result<Vec<Hit>, AppError> {
-        let screener = self.lexicon.screener().await?;
-        let fields = content.screened_fields();
-        Ok(screener.screen_all(fields.iter().map(|(f, t)| (*f, t.as_str()))))
-    }
-
     /// Refuses when an article of `rows` has a hit of its current version that no
     /// reviewer overrode: the lexicon may have grown since it was approved (a
     /// message's other articles go out with their headline, a scheduled article
     /// long after it was approved).
     async fn refuse_open_hits(
-        &self,
         db: &mut sqlx::PgConnection,
+        screener: &Screener,
         rows: &[ArticleRow],
     ) -> Result<(), AppError> {
         for row in rows {
-            let hits = self.screen(&row.content()).await?;
+            let hits = screen(screener, &row.content());
             let open = open_hits(&mut *db, row, &hits).await?;
             if open > 0 {
                 return Err(review::ReviewError::ArticleOpenHits {
@@ -511,6 +505,10 @@ impl Articles {
         read_version: Option<i32>,
     ) -> Result<ArticleView, AppError> {
         let at = send.at;
+        // Before the transaction: the screener may read the lexicon, and a second
+        // connection waited for while this one holds the article's lock can wait out
+        // the pool's timeout when every connection is held the same way.
+        let screener = self.lexicon.screener().await?;
         let (mut tx, row) = self.lock_for_action(who, id, &action).await?;
         review::check_read_version(read_version, row.version)?;
         if action == Action::Submit {
@@ -525,11 +523,11 @@ impl Articles {
             if row.is_message_headline() {
                 let members = check_members_ready(&mut tx, &row).await?;
                 if action != Action::CancelSchedule {
-                    self.refuse_open_hits(&mut tx, &members).await?;
+                    Self::refuse_open_hits(&mut tx, &screener, &members).await?;
                 }
             }
         }
-        let hits = self.screen(&row.content()).await?;
+        let hits = screen(&screener, &row.content());
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
         if !overrides.is_empty() {
             audit_overrides(&mut tx, who, &row, overrides).await?;
@@ -680,10 +678,12 @@ impl Articles {
                 "overrides: at least one is required".into(),
             ));
         }
+        // Read before the transaction (see `act`).
+        let screener = self.lexicon.screener().await?;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
         review::check_read_version(read_version, row.version)?;
-        let hits = self.screen(&row.content()).await?;
+        let hits = screen(&screener, &row.content());
         record_overrides(&mut tx, who, &row, &hits, overrides).await?;
         audit_overrides(&mut tx, who, &row, overrides).await?;
         tx.commit().await?;
@@ -830,6 +830,8 @@ impl Articles {
         if reason.trim().is_empty() {
             return Err(review::ReviewError::ReasonRequired("edit a published article").into());
         }
+        // Read before the transaction (see `act`).
+        let screener = self.lexicon.screener().await?;
         let mut tx = self.db.begin().await?;
         let row = self.lock_visible(&mut tx, who, id).await?;
         if row.state() != ArticleState::Published {
@@ -874,7 +876,7 @@ impl Articles {
         }
         let mut carried = Vec::new();
         let mut new_hits = 0;
-        for hit in self.screen(&content).await? {
+        for hit in screen(&screener, &content) {
             match overridden
                 .get_mut(&(hit.field.to_owned(), hit.word.clone()))
                 .and_then(Vec::pop)
@@ -949,7 +951,8 @@ impl Articles {
         // ComposeMessage, a send and a verdict on one take them. A headline in no
         // message takes only its own row (a recorded outcome notes nothing on the
         // others sent with it).
-        if let Some(message) = store::get(&self.db, id).await?.and_then(|r| r.message_id) {
+        // Read through the transaction, not a second connection (see `act`).
+        if let Some(message) = store::get(&mut *tx, id).await?.and_then(|r| r.message_id) {
             messages::lock(&mut tx, message).await?;
             messages::lock_articles(&mut tx, message).await?;
         }
@@ -1017,8 +1020,8 @@ impl Articles {
         let rows = self.message_rows(&row).await?;
         // Screened as the send is: a preview reaches real followers, and a word may
         // have joined the lexicon since the article was approved.
-        self.refuse_open_hits(&mut *self.db.acquire().await?, &rows)
-            .await?;
+        let screener = self.lexicon.screener().await?;
+        Self::refuse_open_hits(&mut *self.db.acquire().await?, &screener, &rows).await?;
         let drafts = self.media.drafts(&rows).await.map_err(refusal)?;
         let media_id = self
             .publisher
@@ -1353,9 +1356,9 @@ impl Articles {
         // Screened again as it goes: a word may have joined the lexicon since the
         // article was scheduled (or since its last attempt).
         let rows = self.message_rows(&row).await?;
-        let screened = self
-            .refuse_open_hits(&mut *self.db.acquire().await?, &rows)
-            .await;
+        let screener = self.lexicon.screener().await?;
+        let screened =
+            Self::refuse_open_hits(&mut *self.db.acquire().await?, &screener, &rows).await;
         if let Err(AppError::Review(refused)) = screened {
             tracing::warn!(article = %id, %refused, "send held back by the lexicon");
             ledger::release(&self.db, id).await?;
@@ -3329,6 +3332,13 @@ fn refuse_member(row: &ArticleRow) -> Result<(), AppError> {
         }
         _ => Ok(()),
     }
+}
+
+/// The hits of `content`'s screened fields. The screener is read before any
+/// connection is held (see `Articles::act`).
+fn screen(screener: &Screener, content: &ArticleContent) -> Vec<Hit> {
+    let fields = content.screened_fields();
+    screener.screen_all(fields.iter().map(|(f, t)| (*f, t.as_str())))
 }
 
 /// Whether two readings of a message hold the same articles, in the same order and

@@ -18,6 +18,7 @@ use super::lexicon::Lexicon;
 use super::{requests, search};
 use crate::domain::ServiceListing;
 use crate::domain::request::{CreateKind, CreateRequest, RequestIdError};
+use crate::domain::screening::Screener;
 use crate::domain::search::Segmenter;
 use crate::domain::service::{ServiceDraft, parse_seed};
 use crate::store::directory::{self, DirectoryEntryRow};
@@ -105,7 +106,7 @@ impl Directory {
 
     /// Refuses a draft with a lexicon word in a text citizens read (the hall, the
     /// directory answers); `at` prefixes the refusal (an import's line).
-    async fn screen(&self, draft: &ServiceDraft, at: &str) -> Result<(), AppError> {
+    fn screen(screener: &Screener, draft: &ServiceDraft, at: &str) -> Result<(), AppError> {
         let texts = [
             ("name", draft.name.as_str()),
             ("description", &draft.description),
@@ -127,7 +128,7 @@ impl Directory {
                 .map(|s| (format!("{at}synonyms"), s.as_str())),
         )
         .collect::<Vec<_>>();
-        match self.lexicon.refusal(&texts).await? {
+        match super::lexicon::refusal(screener, &texts) {
             Some(refusal) => Err(AppError::Invalid(refusal)),
             None => Ok(()),
         }
@@ -164,6 +165,9 @@ impl Directory {
                 return Err(AppError::Invalid(format!("account {account} not found")));
             }
         }
+        // Read before the transaction: the lexicon's read would wait for a second
+        // connection while this one is held.
+        let screener = self.lexicon.screener().await?;
         let mut tx = self.db.begin().await?;
         let id = Uuid::now_v7();
         let kind = CreateKind::Service;
@@ -185,7 +189,7 @@ impl Directory {
                 .into()),
             };
         }
-        self.screen(&draft, "").await?;
+        Self::screen(&screener, &draft, "")?;
         require_category(&mut tx, &draft).await?;
         let row = store::upsert(&mut tx, id, &draft).await?;
         self.record(&mut tx, who, &row, Change::Created).await?;
@@ -201,6 +205,8 @@ impl Directory {
         id: Uuid,
         mut draft: ServiceDraft,
     ) -> Result<ServiceRow, AppError> {
+        // Read before the transaction (see `create`).
+        let screener = self.lexicon.screener().await?;
         let mut tx = self.db.begin().await?;
         let current = self.owned(&mut tx, who, id).await?;
         for account in &draft.also_shown_on {
@@ -211,7 +217,7 @@ impl Directory {
         draft.account = crate::domain::AccountId::parse(current.account.clone())
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         draft.department = current.department;
-        self.screen(&draft, "").await?;
+        Self::screen(&screener, &draft, "")?;
         require_category(&mut tx, &draft).await?;
         let row = store::upsert(&mut tx, id, &draft).await?;
         self.record(&mut tx, who, &row, Change::Updated).await?;
@@ -292,6 +298,7 @@ impl Directory {
             .into_iter()
             .map(|c| c.code)
             .collect();
+        let screener = self.lexicon.screener().await?;
         let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
         for (draft, &line) in drafts.iter().zip(&lines) {
             let at = |reason: String| AppError::Invalid(format!("seed line {line}: {reason}"));
@@ -314,7 +321,7 @@ impl Directory {
             }
             may_write_department(who, &draft.department)
                 .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
-            self.screen(draft, &format!("seed line {line}: ")).await?;
+            Self::screen(&screener, draft, &format!("seed line {line}: "))?;
         }
 
         let mut tx = self.db.begin().await?;

@@ -10,6 +10,19 @@ use super::AppError;
 use crate::domain::screening::{Category, Entry, Screener, parse_lexicon};
 use crate::store::lexicon as store;
 
+/// [`Lexicon::refusal`] with a screener already read, for a caller about to hold a
+/// connection (a transaction): reading the lexicon then would wait for a second.
+pub fn refusal(screener: &Screener, texts: &[(String, &str)]) -> Option<String> {
+    texts.iter().find_map(|(field, text)| {
+        let hit = screener.screen("text", text).into_iter().next()?;
+        Some(format!(
+            "{field}: 「{}」 is in the sensitive-word lexicon ({}); reword it",
+            hit.text,
+            hit.category.as_str()
+        ))
+    })
+}
+
 /// The compiled lexicon and the revision it was built from.
 #[derive(Clone)]
 pub struct Lexicon {
@@ -71,15 +84,7 @@ impl Lexicon {
     /// published without review, so a hit refuses the write (the lexicon's
     /// allowlist is the way to let a phrase through).
     pub async fn refusal(&self, texts: &[(String, &str)]) -> Result<Option<String>, AppError> {
-        let screener = self.screener().await?;
-        Ok(texts.iter().find_map(|(field, text)| {
-            let hit = screener.screen("text", text).into_iter().next()?;
-            Some(format!(
-                "{field}: 「{}」 is in the sensitive-word lexicon ({}); reword it",
-                hit.text,
-                hit.category.as_str()
-            ))
-        }))
+        Ok(refusal(&*self.screener().await?, texts))
     }
 
     /// Screens a text as an article's fields are screened and says where each hit

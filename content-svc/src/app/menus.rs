@@ -237,7 +237,9 @@ impl Menus {
         let row = store::lock(&mut tx, &key.account, key.tag_id).await?;
         refuse_if_under_way(key, &row)?;
         if key.tag_id != 0 {
-            let default = store::get(&self.db, &key.account, 0).await?;
+            // Through the transaction: a second connection waited for while this
+            // one holds the menu's lock can wait out the pool's timeout.
+            let default = store::get(&mut *tx, &key.account, 0).await?;
             if default.and_then(|d| d.published_version).is_none() {
                 return Err(MenuFailure::Precondition(format!(
                     "publish the default menu of {} first: WeChat shows a conditional menu only beside a default one",

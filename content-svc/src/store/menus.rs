@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use crate::domain::menu::Button;
 
@@ -38,7 +38,11 @@ const MENU: &str = "account, tag_id, latest_version, state, published_version, p
 const VERSION: &str = "account, tag_id, version, buttons, saved_by, saved_at, note";
 
 /// One menu.
-pub async fn get(db: &PgPool, account: &str, tag_id: i64) -> Result<Option<MenuRow>, sqlx::Error> {
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    account: &str,
+    tag_id: i64,
+) -> Result<Option<MenuRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {MENU} FROM menus WHERE account = $1 AND tag_id = $2"
     ))

@@ -5,6 +5,7 @@ mod actors;
 mod articles;
 mod auth;
 mod bidi;
+mod connections;
 mod directory;
 mod directory_writes;
 mod drain;
