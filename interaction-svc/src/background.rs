@@ -204,6 +204,7 @@ impl Background {
             runtime.db.clone(),
             self.config.sweep_interval,
             self.config.escalation_department.clone(),
+            self.config.policy.calendar.offset(),
             self.config.retention,
             self.config.missed_reply_sending_timeout,
             self.signal,

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 
@@ -141,15 +141,21 @@ const WINDOW_BATCH: i64 = 500;
 /// naming the department, once per window. The window is not a deadline (the
 /// department is judged on working days, see `domain::calendar`), but an answer
 /// after it reaches the citizen only when they write again. Returns how many
-/// tickets were warned about.
+/// tickets were warned about. The note gives the closing time in office time
+/// (`office`, `INTERACTION_TIMEZONE`), as the desk reads its deadlines.
 #[tracing::instrument(skip(db))]
-pub async fn warn_closing_windows(db: &PgPool, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+pub async fn warn_closing_windows(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<usize, sqlx::Error> {
     let mut tx = db.begin().await?;
     let noted = citizen::note_closing_windows(
         &mut tx,
         now,
         CUSTOMER_SERVICE_WINDOW,
         WINDOW_WARNING,
+        office,
         WINDOW_BATCH,
     )
     .await?;
@@ -330,11 +336,13 @@ pub async fn retain(
 }
 
 /// Sweeps every `interval` until the drain begins; a missed reply left `sending`
-/// longer than `missed_reply_timeout` is given up.
+/// longer than `missed_reply_timeout` is given up; times in notes are in `office` time.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: PgPool,
     interval: Duration,
     escalate_to: String,
+    office: FixedOffset,
     retention: RetentionPolicy,
     missed_reply_timeout: Duration,
     signal: OutboxSignal,
@@ -348,7 +356,7 @@ pub async fn run(
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "deadline sweep failed; retrying next interval"),
         }
-        if let Err(error) = warn_closing_windows(&db, Utc::now()).await {
+        if let Err(error) = warn_closing_windows(&db, Utc::now(), office).await {
             tracing::warn!(%error, "closing windows not checked; retrying next interval");
         }
         if let Err(error) = prune_directory_answers(&db, Utc::now(), &drain).await {

@@ -1,7 +1,7 @@
 //! The deadline sweeper: overdue tickets are marked and escalated once, whatever the
 //! number of replicas sweeping.
 
-use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use chrono::{DateTime, Duration, FixedOffset, SubsecRound as _, Utc};
 use interaction_svc::domain::DeadlinePolicy;
 use interaction_svc::jobs::sweeper::{
     DECIDED_REPLY_RETENTION, DIRECTORY_ANSWER_RETENTION, PRUNE_BATCH, prune_decided_replies,
@@ -262,8 +262,18 @@ async fn an_unanswered_ticket_is_noted_once_before_the_citizens_window_closes() 
         .insert_citizen_ticket("o-recent", "transport", "open", 60)
         .await;
 
-    assert_eq!(warn_closing_windows(&app.db, later).await.unwrap(), 1);
-    assert_eq!(warn_closing_windows(&app.db, later).await.unwrap(), 0);
+    assert_eq!(
+        warn_closing_windows(&app.db, later, office())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        warn_closing_windows(&app.db, later, office())
+            .await
+            .unwrap(),
+        0
+    );
 
     let notes = |id: uuid::Uuid| {
         let db = app.db.clone();
@@ -279,9 +289,20 @@ async fn an_unanswered_ticket_is_noted_once_before_the_citizens_window_closes() 
     };
     let noted = notes(closing).await;
     assert_eq!(noted.len(), 1, "noted once: {noted:?}");
+    let wrote: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT last_interaction_at FROM followers WHERE account = $1 AND openid = 'o-closing'",
+    )
+    .bind(ACCOUNT)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let closes = (wrote + Duration::hours(48)).with_timezone(&office());
     assert!(
-        noted[0].contains("48-hour window closes at"),
-        "{}",
+        noted[0].contains(&format!(
+            "48-hour window closes at {} (UTC+08:00)",
+            closes.format("%Y-%m-%d %H:%M")
+        )),
+        "in office time: {}",
         noted[0]
     );
     assert!(notes(recent).await.is_empty());
@@ -292,6 +313,96 @@ async fn an_unanswered_ticket_is_noted_once_before_the_citizens_window_closes() 
         .await
         .unwrap();
     assert!(!overdue);
+}
+
+/// The office's time zone (`INTERACTION_TIMEZONE`'s default).
+fn office() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+/// Two replicas noting closing windows at once: replica B's pass has locked one
+/// ticket and is writing its note (held there by a trigger on B's session) when
+/// replica A notes the other ticket and commits. B's pass then comes to A's ticket,
+/// no longer locked: it must see A's note and not write a second.
+#[tokio::test]
+async fn two_replicas_noting_closing_windows_together_note_each_ticket_once() {
+    let app = spawn_app().await;
+    let later = Utc::now() + Duration::hours(13);
+    let mut tickets = Vec::new();
+    for openid in ["o-closing-1", "o-closing-2"] {
+        app.insert_follower(openid, Some(30 * 60)).await;
+        tickets.push(
+            app.insert_citizen_ticket(openid, "transport", "acknowledged", 30 * 60)
+                .await,
+        );
+    }
+    sqlx::raw_sql(
+        "CREATE FUNCTION hold_replica_b() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF current_setting('application_name') = 'replica-b' THEN
+                 PERFORM pg_advisory_lock(7301);
+                 PERFORM pg_advisory_unlock(7301);
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER hold_replica_b BEFORE INSERT ON ticket_transitions
+             FOR EACH ROW EXECUTE FUNCTION hold_replica_b();",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let mut gate = app.db.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(7301)")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+
+    let replica_b = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            (*app.db.connect_options())
+                .clone()
+                .application_name("replica-b"),
+        )
+        .await
+        .unwrap();
+    let b = tokio::spawn(async move { warn_closing_windows(&replica_b, later, office()).await });
+    eventually("replica B waits inside its first note", || async {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                             WHERE application_name = 'replica-b' AND wait_event = 'advisory'
+                               AND datname = current_database())",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        waiting.then_some(())
+    })
+    .await;
+    let by_a = warn_closing_windows(&app.db, later, office())
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock(7301)")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+    let by_b = b.await.unwrap().unwrap();
+
+    let notes: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(h.*) FROM unnest($1::uuid[]) AS t(id)
+           LEFT JOIN ticket_transitions h ON h.ticket_id = t.id AND h.action = 'window_closing'
+          GROUP BY t.id ORDER BY t.id",
+    )
+    .bind(&tickets)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        notes,
+        [1, 1],
+        "each ticket noted once (A noted {by_a}, B {by_b})"
+    );
+    assert_eq!(by_a + by_b, 2);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use platform::ids::{AccountId, OpenId};
 use sqlx::{PgExecutor, Postgres, Transaction};
 
@@ -262,21 +262,20 @@ pub const WINDOW_CLOSING: &str = "window_closing";
 
 /// Notes, in the history of every ticket still waiting for its first answer of the
 /// round (open, reopened, acknowledged; nothing held) whose citizen's window closes
-/// within `warning` of `now`, that an answer after `closes` is held until the
-/// citizen writes again; once per window (a note since the last interaction counts).
-/// At most `limit` tickets per call, each locked (`FOR UPDATE SKIP LOCKED`) so
-/// replicas sweeping together note it once. Returns the tickets noted.
+/// within `warning` of `now`, that an answer after `closes` (written in office time,
+/// `office`) is held until the citizen writes again; once per window (a note since
+/// the last interaction counts). At most `limit` tickets per call, each locked
+/// (`FOR UPDATE SKIP LOCKED`) so replicas sweeping together note it once. Returns the
+/// tickets noted.
 pub async fn note_closing_windows(
     tx: &mut Transaction<'_, Postgres>,
     now: DateTime<Utc>,
     window: chrono::TimeDelta,
     warning: chrono::TimeDelta,
+    office: FixedOffset,
     limit: i64,
 ) -> Result<Vec<(TicketId, String, DateTime<Utc>)>, sqlx::Error> {
-    let noted: Vec<(uuid::Uuid, String, DateTime<Utc>)> = sqlx::query_as(
-        "WITH closing AS (
-             SELECT t.id, t.state, t.department, f.last_interaction_at + $2 AS closes
-               FROM tickets t
+    const CLOSING: &str = "FROM tickets t
                JOIN followers f ON f.account = t.account AND f.openid = t.openid
               WHERE t.state IN ('open', 'reopened', 'acknowledged')
                 AND NOT t.awaiting_citizen
@@ -284,25 +283,49 @@ pub async fn note_closing_windows(
                 AND f.last_interaction_at + $2 - $3 <= $1
                 AND NOT EXISTS (SELECT 1 FROM ticket_transitions h
                                  WHERE h.ticket_id = t.id AND h.action = $4
-                                   AND h.at >= f.last_interaction_at)
-              LIMIT $5
-              FOR UPDATE OF t SKIP LOCKED),
-         noted AS (
-             INSERT INTO ticket_transitions
-                    (ticket_id, from_state, to_state, actor, action, note, at)
-             SELECT id, state, state, 'system', $4,
-                    'the citizen''s 48-hour window closes at '
-                        || to_char(closes AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
-                        || ' UTC; an answer after it is held until they write again', $1
-               FROM closing
-             RETURNING ticket_id)
-         SELECT c.id, c.department, c.closes FROM closing c JOIN noted n ON n.ticket_id = c.id",
-    )
+                                   AND h.at >= f.last_interaction_at)";
+    // Two statements, as `lock_overdue` does: one statement's NOT EXISTS reads its
+    // snapshot, so a row another replica noted and unlocked after that snapshot was
+    // locked and noted again. The second statement's snapshot is taken after the
+    // locks, so it sees any note committed before them.
+    let locked: Vec<uuid::Uuid> = sqlx::query_scalar(&format!(
+        "SELECT t.id {CLOSING} LIMIT $5 FOR UPDATE OF t SKIP LOCKED"
+    ))
     .bind(now)
     .bind(window)
     .bind(warning)
     .bind(WINDOW_CLOSING)
     .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    if locked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let noted: Vec<(uuid::Uuid, String, DateTime<Utc>)> = sqlx::query_as(&format!(
+        "WITH closing AS (
+             SELECT t.id, t.state, t.department, f.last_interaction_at + $2 AS closes
+               {CLOSING} AND t.id = ANY($5)),
+         noted AS (
+             INSERT INTO ticket_transitions
+                    (ticket_id, from_state, to_state, actor, action, note, at)
+             SELECT id, state, state, 'system', $4,
+                    'the citizen''s 48-hour window closes at '
+                        || to_char((closes AT TIME ZONE 'UTC') + $6, 'YYYY-MM-DD HH24:MI')
+                        || ' (UTC' || $7 || '); an answer after it is held until they write again',
+                    $1
+               FROM closing
+             RETURNING ticket_id)
+         SELECT c.id, c.department, c.closes FROM closing c JOIN noted n ON n.ticket_id = c.id"
+    ))
+    .bind(now)
+    .bind(window)
+    .bind(warning)
+    .bind(WINDOW_CLOSING)
+    .bind(&locked)
+    .bind(chrono::TimeDelta::seconds(i64::from(
+        office.local_minus_utc(),
+    )))
+    .bind(office.to_string())
     .fetch_all(&mut **tx)
     .await?;
     Ok(noted
