@@ -308,6 +308,8 @@ struct Runner<H> {
     unsettled: Unsettled,
     /// Signalled when a lane takes jobs from its queue.
     lane_room: tokio::sync::Notify,
+    /// Cancelled once the runner has stopped pulling and the server closed its inbox.
+    inbox_closed: tokio_util::sync::CancellationToken,
 }
 
 /// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
@@ -393,9 +395,10 @@ struct Job<E> {
 }
 
 /// Runs `handler` over its durable consumer until the drain begins or the NATS
-/// connection closes for good. Events already handed to a lane are finished before it
-/// returns; messages pulled but not yet handed to a lane go back to the server at once,
-/// for another replica (see `pull`).
+/// connection closes for good. On a drain, the batches the lanes are handling are
+/// finished before it returns, and every other message it holds (pulled but not given
+/// to a lane, or queued in a lane) goes back to the server at once, for another
+/// replica (see `pull`); when the connection ends, the lanes work through their queues.
 pub async fn run_consumer<H: EventHandler>(
     jetstream: jetstream::Context,
     namespace: Namespace,
@@ -426,6 +429,7 @@ pub async fn run_consumer<H: EventHandler>(
         waited: WaitedMessages::default(),
         unsettled: Unsettled::new(spec.durable, spec.ack_wait),
         lane_room: tokio::sync::Notify::new(),
+        inbox_closed: tokio_util::sync::CancellationToken::new(),
     });
     // Aborted when this returns, or if it is dropped, as the lanes are.
     let keeper = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
@@ -439,10 +443,16 @@ pub async fn run_consumer<H: EventHandler>(
     for _ in 0..lanes {
         let (sender, receiver) = mpsc::channel(LANE_QUEUE);
         senders.push(sender);
-        workers.spawn(runner.clone().lane(receiver));
+        workers.spawn(runner.clone().lane(receiver, drain.stopping().clone()));
     }
     tracing::info!(durable = spec.durable, lanes, "consumer started");
     let mut ended = None;
+    // A draining lane closes its queue: not a failure then.
+    let lane_stopped = |lane: usize| {
+        if !drain.is_stopping() {
+            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+        }
+    };
     // Messages pulled and not given to a lane yet wait in `hand_out` while their lane is
     // full, and what was already asked for is read on meanwhile: a message's time in
     // the runner then counts from its delivery, which the progress notices
@@ -453,7 +463,7 @@ pub async fn run_consumer<H: EventHandler>(
     let mut dead_letters = JoinSet::new();
     loop {
         if let Err(LaneStopped(lane)) = runner.unblock(&mut hand_out, &puller).await {
-            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+            lane_stopped(lane);
             break;
         }
         let held = hand_out.held() + dead_letters.len();
@@ -466,7 +476,7 @@ pub async fn run_consumer<H: EventHandler>(
             () = drain.stopping().cancelled() => break,
             () = runner.lane_room.notified(), if hand_out.held() > 0 => {
                 if let Err(LaneStopped(lane)) = hand_out.hand_out() {
-                    tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+                    lane_stopped(lane);
                     break;
                 }
                 continue;
@@ -497,7 +507,7 @@ pub async fn run_consumer<H: EventHandler>(
         };
         let lane = H::order_key(&job.received.event).map(|key| lane_of(key, lanes));
         if let Err(LaneStopped(lane)) = hand_out.offer(lane, job) {
-            tracing::error!(durable = spec.durable, lane, "consumer lane stopped");
+            lane_stopped(lane);
             break;
         }
     }
@@ -507,6 +517,7 @@ pub async fn run_consumer<H: EventHandler>(
         unhandled.push(job.message);
     }
     let handed_back = puller.stop(unhandled).await;
+    runner.inbox_closed.cancel();
     if handed_back > 0 {
         tracing::info!(
             durable = spec.durable,
@@ -619,10 +630,26 @@ impl<H: EventHandler> Runner<H> {
         Ok(())
     }
 
-    /// One lane: handles its jobs in order, the queued ones together.
-    async fn lane(self: Arc<Self>, mut jobs: mpsc::Receiver<Job<H::Event>>) {
+    /// One lane: handles its jobs in order, the queued ones together. Once `stopping`
+    /// (the drain) fires, it finishes only the batch in hand and hands back what is
+    /// queued, for another replica to take at once: working through a queue of 256
+    /// slow events would outlast the drain's grace, and what it left would reach
+    /// another replica only after `ack_wait`.
+    async fn lane(
+        self: Arc<Self>,
+        mut jobs: mpsc::Receiver<Job<H::Event>>,
+        stopping: tokio_util::sync::CancellationToken,
+    ) {
         let batch = H::BATCH.max(1);
-        while let Some(first) = jobs.recv().await {
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = stopping.cancelled() => break,
+                first = jobs.recv() => match first {
+                    Some(first) => first,
+                    None => return,
+                },
+            };
             let mut taken = vec![first];
             while taken.len() < batch {
                 match jobs.try_recv() {
@@ -633,6 +660,22 @@ impl<H: EventHandler> Runner<H> {
             // The hand-out may give this lane what it holds for it now.
             self.lane_room.notify_one();
             self.run_batch(taken).await;
+        }
+        jobs.close();
+        // Handed back only once the pull inbox is closed (see `Puller::stop`).
+        self.inbox_closed.cancelled().await;
+        let mut handed_back = 0;
+        while let Ok(job) = jobs.try_recv() {
+            self.unsettled.release(job.token).await;
+            handed_back += u64::from(pull::hand_back(&job.message).await);
+        }
+        if handed_back > 0 {
+            tracing::info!(
+                durable = H::CONSUMER.durable,
+                handed_back,
+                "queued messages handed back for another replica"
+            );
+            self.count("handed_back", handed_back);
         }
     }
 

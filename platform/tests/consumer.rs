@@ -811,6 +811,76 @@ async fn a_stalled_dead_letter_stream_does_not_hold_up_the_events_behind_an_unde
     running.stop().await;
 }
 
+/// Pull requests waiting on the test consumer.
+async fn waiting_requests(js: &jetstream::Context, test_nats: &TestNats) -> usize {
+    js.get_stream(test_nats.namespace.name("WECHAT_INBOUND"))
+        .await
+        .unwrap()
+        .get_consumer::<jetstream::consumer::pull::Config>(
+            &test_nats.namespace.name(SLOW_REDELIVERY.durable),
+        )
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .num_waiting
+}
+
+#[tokio::test]
+async fn a_draining_replica_finishes_only_the_event_in_hand_and_hands_back_its_lanes_queue() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let total = 200;
+    for n in 0..total {
+        publish(&js, &test_nats, &format!("o{n}:{n}")).await;
+    }
+    let (open_old, gate) = tokio::sync::watch::channel(false);
+    let old = Replica::new(gate);
+    let old_running = Running::start(&js, &test_nats, old.clone());
+    // All of them in the old replica: one in its handler, the rest in its lane's queue.
+    for _ in 0..400 {
+        if ack_pending(&js, &test_nats).await >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ack_pending(&js, &test_nats).await, total);
+    // A rolling update: the new replica is up and asking before the old one drains.
+    let (_open_new, gate) = tokio::sync::watch::channel(true);
+    let new = Replica::new(gate);
+    let new_running = Running::start(&js, &test_nats, new.clone());
+    for _ in 0..400 {
+        if waiting_requests(&js, &test_nats).await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    old_running.drain.begin();
+    // The event in hand finishes; the handler would take as long for each queued one.
+    open_old.send(true).unwrap();
+    old_running.task.await.unwrap().unwrap();
+    let kept = old.handled();
+    assert!(
+        kept.len() <= 1,
+        "the draining replica handled {} events after the drain began, not only the one in hand",
+        kept.len()
+    );
+    // Far inside the 10 minutes a message not handed back waits for its ack_wait.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while kept.len() + new.handled().len() < total {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    new_running.stop().await;
+    let mut all: Vec<String> = kept.into_iter().chain(new.handled()).collect();
+    assert_eq!(all.len(), total, "handled {} of {total}", all.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "an event was handled twice");
+}
+
 /// The server delivers again what is not acked within 2 s.
 const SHORT_ACK_WAIT: ConsumerSpec = ConsumerSpec {
     ack_wait: Duration::from_secs(2),

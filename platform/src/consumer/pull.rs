@@ -189,35 +189,40 @@ impl Puller {
 
     /// Stops pulling and hands back, NAKed for immediate redelivery elsewhere, every
     /// message that had arrived; returns how many. `unhandled` are messages pulled
-    /// earlier that the caller will not handle either.
+    /// earlier that the caller will not handle either. Everything is NAKed only once the
+    /// server has closed the inbox: a message NAKed before could be delivered to it
+    /// again, to a request still waiting there, and be lost to everyone until
+    /// `ack_wait` once this stops reading.
     pub(super) async fn stop(mut self, unhandled: Vec<jetstream::Message>) -> usize {
-        let mut handed_back = 0;
-        for message in unhandled {
-            handed_back += usize::from(hand_back(&message).await);
-        }
-        if let Err(error) = self.subscriber.drain().await {
-            tracing::warn!(%error, "cannot close the pull inbox");
-            return handed_back;
-        }
-        // The subscription ends once the server has confirmed the unsubscribe: every
-        // message it sent before that is in by then.
-        let deadline = Instant::now() + STOP_WAIT;
-        while let Ok(Some(message)) =
-            tokio::time::timeout_at(deadline, self.subscriber.next()).await
-        {
-            if matches!(message.status, None | Some(StatusCode::OK)) {
-                let message = jetstream::Message {
-                    message,
-                    context: self.context.clone(),
-                };
-                handed_back += usize::from(hand_back(&message).await);
+        let mut returned = unhandled;
+        match self.subscriber.drain().await {
+            Err(error) => tracing::warn!(%error, "cannot close the pull inbox"),
+            Ok(()) => {
+                // The subscription ends once the server has confirmed the unsubscribe:
+                // every message it sent before that is in by then.
+                let deadline = Instant::now() + STOP_WAIT;
+                while let Ok(Some(message)) =
+                    tokio::time::timeout_at(deadline, self.subscriber.next()).await
+                {
+                    if matches!(message.status, None | Some(StatusCode::OK)) {
+                        returned.push(jetstream::Message {
+                            message,
+                            context: self.context.clone(),
+                        });
+                    }
+                }
             }
+        }
+        let mut handed_back = 0;
+        for message in &returned {
+            handed_back += usize::from(hand_back(message).await);
         }
         handed_back
     }
 }
 
-async fn hand_back(message: &jetstream::Message) -> bool {
+/// NAKs a message for another replica to take at once; whether the server was told.
+pub(super) async fn hand_back(message: &jetstream::Message) -> bool {
     match message.ack_with(AckKind::Nak(None)).await {
         Ok(()) => true,
         Err(error) => {
