@@ -5,6 +5,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use uuid::Uuid;
 
+use super::contrast::{self, Colour};
 use super::text::{TextError, check_line, check_text};
 
 /// Longest title WeChat accepts, in characters.
@@ -47,6 +48,18 @@ pub enum ArticleInputError {
     ExternalImage(String),
     #[error("cover: give cover_media_id or cover_image_id, not both")]
     TwoCovers,
+    #[error(
+        "body: the text {text:?} is {colour} on {background}, a contrast of {ratio}; text must \
+         have at least 1.5 against what is behind it, or readers do not see what the \
+         sensitive-word screening reads"
+    )]
+    FaintText {
+        text: String,
+        colour: String,
+        background: String,
+        /// Two decimals.
+        ratio: String,
+    },
     #[error(transparent)]
     Text(#[from] TextError),
 }
@@ -116,6 +129,14 @@ impl ArticleContent {
         // A character reference (`&#x202E;`, `&#1;`) is a character only once the
         // HTML is parsed: the sanitised body is checked again.
         check_text("body", &raw.body)?;
+        if let Some(faint) = contrast::faint_text(&raw.body) {
+            return Err(ArticleInputError::FaintText {
+                text: faint.text,
+                colour: faint.colour.to_string(),
+                background: faint.background.to_string(),
+                ratio: format!("{:.2}", faint.ratio),
+            });
+        }
         raw.cover_media_id = raw.cover_media_id.trim().to_owned();
         if !raw.cover_media_id.is_empty() && raw.cover_image_id.is_some() {
             return Err(ArticleInputError::TwoCovers);
@@ -275,6 +296,12 @@ fn configure(builder: &mut ammonia::Builder<'static>) {
         // `<bdo dir="rtl">` shows its text reversed while the screener reads it in
         // order (the reason text checks refuse U+202E).
         .rm_tag_attributes("bdo", ["dir"])
+        // Ruby shows its <rt> above the line and hides its <rp> where ruby is
+        // supported (WeChat), while the screener reads both in the line: <rp> goes
+        // with its text (what readers see is unchanged), and ruby's other tags go
+        // with their text kept, so an annotation is read in the line it is shown in.
+        .rm_tags(["ruby", "rt", "rtc", "rp"])
+        .add_clean_content_tags(["rp"])
         .add_tags(["section"])
         .add_url_schemes([IMAGE_SCHEME])
         .link_rel(Some("noopener noreferrer"));
@@ -472,44 +499,12 @@ fn font_size(token: &str) -> bool {
     }
 }
 
-/// A colour without transparency (`#rgb`, `#rrggbb`, `rgb(…)`, a name), or for
-/// text, `rgba(…)` at least half opaque (WeChat's editor writes
-/// `rgba(0, 0, 0, 0.9)`); `transparent` and `#rrggbbaa` are refused everywhere.
+/// A colour [`Colour::parse`] knows (`#rgb`, `#rrggbb`, `rgb(…)`, `rgba(…)`, a
+/// name it has the value of), for text at least half opaque (WeChat's editor
+/// writes `rgba(0, 0, 0, 0.9)`). Whether text can be seen against what is behind
+/// it depends on the elements around it: [`contrast::faint_text`] checks the body.
 fn colour(token: &str, text: bool) -> bool {
-    if let Some(hex) = token.strip_prefix('#') {
-        return matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    }
-    if let Some(inner) = token.strip_prefix("rgb(").and_then(|t| t.strip_suffix(')')) {
-        return colour_numbers(inner, 3).is_some();
-    }
-    if let Some(inner) = token
-        .strip_prefix("rgba(")
-        .and_then(|t| t.strip_suffix(')'))
-    {
-        return colour_numbers(inner, 4).is_some_and(|parts| {
-            let alpha = parts[3];
-            let alpha = match alpha.strip_suffix('%') {
-                Some(p) => p.parse::<f64>().map(|p| p / 100.0),
-                None => alpha.parse::<f64>(),
-            };
-            alpha.is_ok_and(|a| a >= if text { 0.5 } else { 0.0 })
-        });
-    }
-    token != "transparent" && token.bytes().all(|b| b.is_ascii_lowercase())
-}
-
-/// The `count` comma-separated non-negative numbers (or percentages) of a colour
-/// function.
-fn colour_numbers(inner: &str, count: usize) -> Option<Vec<&str>> {
-    let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
-    let ok = parts.len() == count
-        && parts.iter().all(|p| {
-            p.strip_suffix('%')
-                .unwrap_or(p)
-                .parse::<f64>()
-                .is_ok_and(|n| n.is_finite() && n >= 0.0)
-        });
-    ok.then_some(parts)
+    Colour::parse(token).is_some_and(|c| !text || c.alpha() >= 0.5)
 }
 
 /// Sanitises article HTML with a real HTML parser (never regexes).
@@ -761,6 +756,92 @@ mod tests {
         }
         let body = sanitize(r#"<p><bdo dir="rtl">票发开代</bdo></p>"#);
         assert!(!body.contains("dir"), "{body}");
+    }
+
+    /// Whether `body` is refused (naming the body) or, once saved, screened with a
+    /// hit of 代开发票: either way the word readers see does not pass unscreened.
+    fn refused_or_screened(body: &str) -> Result<String, String> {
+        use crate::domain::screening::{Entry, Screener};
+        let screener = Screener::new(vec![Entry::parse("fraud", "代开发票").unwrap()]);
+        match ArticleContent::parse(ArticleContent {
+            body: body.into(),
+            ..content()
+        }) {
+            Err(refused) if refused.to_string().starts_with("body") => Ok(refused.to_string()),
+            Err(other) => Err(format!("refused for another reason: {other}")),
+            Ok(parsed) => {
+                let fields = parsed.screened_fields();
+                let hits = screener.screen_all(fields.iter().map(|(f, t)| (*f, t.as_str())));
+                if hits.is_empty() {
+                    Err(format!(
+                        "saved as {:?}, screened as {:?}: no hit",
+                        parsed.body, fields[3].1
+                    ))
+                } else {
+                    Ok(parsed.body)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_readers_cannot_see_does_not_split_a_word_from_the_screener() {
+        let passed = [
+            // White on the white page, or on its own or an ancestor's background.
+            r#"<p>代开<span style="color:#ffffff">x</span>发票</p>"#,
+            r#"<p>代开<span style="color: rgb(250, 250, 250)">x</span>发票</p>"#,
+            r#"<p>代开<span style="color:white">x</span>发票</p>"#,
+            r#"<p>代开<span style="color:#c00;background-color:#cc0000">x</span>发票</p>"#,
+            r#"<p style="background-color:#777777">代开<span style="color:#888888">x</span>发票</p>"#,
+            // The article's own dark text on a dark background.
+            r#"<p>代开<span style="background-color:#111">x</span>发票</p>"#,
+            // <rp> is hidden where ruby is shown.
+            "<p>代<rp>x</rp>开发票</p>",
+            "<p>代<ruby>开<rp>x</rp></ruby>发票</p>",
+        ]
+        .into_iter()
+        .filter_map(|body| refused_or_screened(body).err().map(|e| format!("{body}: {e}")))
+        .collect::<Vec<_>>();
+        assert!(passed.is_empty(), "{passed:#?}");
+    }
+
+    #[test]
+    fn a_ruby_annotation_is_read_in_the_line_readers_see_it_in() {
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: "<p>代<ruby>开<rp>(</rp><rt>x</rt><rp>)</rp></ruby>发票</p>".into(),
+            ..content()
+        })
+        .unwrap();
+        // Shown above 开 it would read 代开发票 with "x" screened between them.
+        assert_eq!(parsed.body, "<p>代开x发票</p>");
+        assert_eq!(parsed.screened_fields()[3].1, "代开x发票");
+        // A colour that is the text's own (so the box hides it) is not kept.
+        assert_eq!(filter_style("background-color:currentcolor"), "");
+    }
+
+    #[test]
+    fn coloured_text_readers_can_see_is_kept() {
+        for (body, kept) in [
+            (
+                r#"<p style="color:#ffffff;background-color:#c8161d">停水通知</p>"#,
+                "color:#ffffff;background-color:#c8161d",
+            ),
+            (
+                r#"<p><span style="color:#999999">图片来源：市水务局</span></p>"#,
+                "color:#999999",
+            ),
+            (
+                r#"<section style="background-color:#fff1b8"><p style="color:rgba(0, 0, 0, 0.9)">停水</p></section>"#,
+                "background-color:#fff1b8",
+            ),
+        ] {
+            let parsed = ArticleContent::parse(ArticleContent {
+                body: body.into(),
+                ..content()
+            })
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert!(parsed.body.contains(kept), "{kept} not in {}", parsed.body);
+        }
     }
 
     #[test]

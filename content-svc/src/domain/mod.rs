@@ -3,6 +3,7 @@
 //! sensitive-word screening, WeChat's send quotas and callers' request ids.
 
 pub mod article;
+pub mod contrast;
 pub mod directory;
 pub mod media;
 pub mod menu;

@@ -111,3 +111,31 @@ async fn an_article_with_a_bidi_override_is_refused_and_a_hidden_span_is_shown()
         r#"<p style="text-align:center">本周六<span>不</span>停水。</p>"#
     );
 }
+
+#[tokio::test]
+async fn an_article_with_text_in_the_colour_behind_it_is_refused_naming_the_body() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    // Screened as 代开x发票 (no hit), read as 代开 发票.
+    let status = client
+        .create_article(by(
+            create(
+                "停水通知",
+                r#"<p>代开<span style="color:#ffffff">x</span>发票</p>"#,
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect_err("white text on the white page");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("body: the text \"x\" is #ffffff on #ffffff, a contrast of 1.00"),
+        "{}",
+        status.message()
+    );
+    stack.app.stop().await;
+}
