@@ -98,43 +98,9 @@ impl CitizenMessage {
 }
 
 impl Incoming {
-    /// Classifies a parsed callback. Every text it keeps is without U+0000: XML 1.0
-    /// forbids the character, yet a raw NUL byte in CDATA parses, and PostgreSQL
-    /// text cannot hold it (22021), so a message carrying one failed every insert
-    /// until it was dead-lettered. It is dropped rather than replaced by U+FFFD: WeChat's
-    /// client shows nothing for it, and a visible `�` would reach the desk's thread
-    /// and keep an exact-match rule from answering what the citizen saw themselves send.
+    /// Classifies a parsed callback. Its texts hold no U+0000: the `wechat` reader
+    /// drops the character from every field it parses.
     pub fn of(message: &InboundMessage) -> Self {
-        let mut incoming = Self::classify(message);
-        incoming.drop_nul();
-        incoming
-    }
-
-    fn drop_nul(&mut self) {
-        let strip = |text: &mut String| {
-            if text.contains('\0') {
-                text.retain(|c| c != '\0');
-            }
-        };
-        match self {
-            Self::Subscribe { scene } => scene.iter_mut().for_each(strip),
-            Self::Scan { scene } => strip(scene),
-            Self::Click { key } => strip(key),
-            Self::Message(message) => {
-                strip(&mut message.msg_type);
-                strip(&mut message.text);
-                strip(&mut message.body);
-                message.menu_key.iter_mut().for_each(strip);
-            }
-            Self::Unsubscribe
-            | Self::Location { .. }
-            | Self::OtherInteraction
-            | Self::Activity
-            | Self::System => {}
-        }
-    }
-
-    fn classify(message: &InboundMessage) -> Self {
         if SYSTEM_SENDERS.contains(&message.header.from_user_name.as_str()) {
             return Self::System;
         }
@@ -149,12 +115,7 @@ impl Incoming {
         };
         match &message.payload {
             Payload::Text(m) => citizen("text", m.content.clone(), m.content.clone()),
-            // A recognition of only NULs and blanks is no transcription.
-            Payload::Voice(m) => match m
-                .recognition
-                .as_deref()
-                .map(|words| words.trim_matches(|c: char| c.is_whitespace() || c == '\0'))
-            {
+            Payload::Voice(m) => match m.recognition.as_deref().map(str::trim) {
                 Some(words) if !words.is_empty() => {
                     citizen("voice", words.to_owned(), format!("[语音] {words}"))
                 }

@@ -626,7 +626,9 @@ impl InboundMessage {
     ///
     /// An `EventKey` longer than 128 bytes, and any part (`FromUserName`, `EventKey`,
     /// `publish_id`) holding a control character, is replaced by its SHA-1 in hex: the
-    /// key becomes a `Nats-Msg-Id` header, which cannot carry a line break.
+    /// key becomes a `Nats-Msg-Id` header, which cannot carry a line break. The parts
+    /// are the parsed fields, so a U+0000 the reader dropped is not in them: the key
+    /// of such a callback is that of the same callback without it, on every replica.
     ///
     /// `body` is the plaintext XML (the decrypted `Encrypt` text in compatible or
     /// safe mode), since retries repeat the message but may not repeat the cipher.

@@ -2,10 +2,10 @@
 //!
 //! The reader refuses any DTD (`<!DOCTYPE`), so entity declarations, XXE and
 //! entity-expansion bombs never get a chance; it resolves only the five predefined
-//! entities and numeric character references. Text is kept exactly as sent: no
-//! trimming and no end-of-line normalisation, and control characters such as `\x1d`
-//! (seen in real user text) pass through. Depth, element count and text length are
-//! capped.
+//! entities and numeric character references. Text is kept as sent: no trimming and
+//! no end-of-line normalisation, and control characters such as `\x1d` (seen in real
+//! user text) pass through. The one exception is U+0000, dropped from every text (see
+//! [`Element::text`]). Depth, element count and text length are capped.
 
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::reader::Reader;
@@ -101,7 +101,14 @@ impl XmlError {
 pub struct Element {
     /// Tag name as written.
     pub name: String,
-    /// Concatenated text and CDATA content.
+    /// Concatenated text and CDATA content, without U+0000. XML 1.0 forbids the
+    /// character and quick-xml refuses `&#0;`, yet a raw NUL byte in text or CDATA
+    /// parses, and PostgreSQL text cannot hold it (22021): every service storing a
+    /// field of a callback carrying one failed until the callback was dead-lettered.
+    /// Dropped here, where every field of a message is read, so the gateway and every
+    /// consumer see the same text. Dropped rather than replaced by U+FFFD: WeChat's
+    /// client shows nothing for it, and a visible `�` would reach a desk's thread,
+    /// a menu key's count and an exact-match rule.
     pub text: String,
     /// Child elements in document order; names may repeat (`item`, `fail_idx`).
     pub children: Vec<Element>,
@@ -280,7 +287,11 @@ fn push_text(stack: &mut [Element], s: &str, limits: &Limits) -> Result<(), XmlE
                     max: limits.max_text_len,
                 });
             }
-            el.text.push_str(s);
+            if s.contains('\0') {
+                el.text.extend(s.chars().filter(|&c| c != '\0'));
+            } else {
+                el.text.push_str(s);
+            }
             Ok(())
         }
         // Outside the root only whitespace is allowed.

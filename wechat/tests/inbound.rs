@@ -558,6 +558,43 @@ fn text_keeps_a_control_character_from_user_input() {
     assert_eq!(t.content, "a\u{1d}b\r\nc");
 }
 
+/// XML forbids U+0000 and PostgreSQL text cannot hold it, yet a raw NUL byte in text
+/// or CDATA parses: it is dropped from every field, the kept document included, so no
+/// service reading the message stores it.
+#[test]
+fn a_raw_nul_byte_is_dropped_from_every_field() {
+    let msg = parse(&wrap(
+        "text",
+        "<Content><![CDATA[停\u{0}水\u{0}]]></Content><Idx>1\u{0}</Idx><MsgId>1</MsgId>",
+    ));
+    let Payload::Text(t) = &msg.payload else {
+        panic!()
+    };
+    assert_eq!((t.content.as_str(), t.idx.as_deref()), ("停水", Some("1")));
+    assert_eq!(msg.fields.text_of("Content"), Some("停水"));
+
+    let click = parse(&event(
+        "CLICK",
+        "<EventKey><![CDATA[MENU_\u{0}A]]></EventKey>",
+    ));
+    assert_eq!(
+        event_kind(&click),
+        &Event::Click {
+            key: "MENU_A".into()
+        }
+    );
+    let view = parse(&event(
+        "VIEW",
+        "<EventKey>https://gov.example/\u{0}</EventKey>",
+    ));
+    assert!(matches!(event_kind(&view), Event::View { url, .. } if url == "https://gov.example/"));
+    // A numeric reference to it stays refused, as XML says.
+    assert!(
+        InboundMessage::parse(wrap("text", "<Content>&#0;</Content><MsgId>1</MsgId>").as_bytes())
+            .is_err()
+    );
+}
+
 #[test]
 fn text_containing_a_doctype_string_is_just_text() {
     let msg = parse(&wrap(
@@ -1114,6 +1151,21 @@ fn an_event_with_a_key_appends_it_as_sent() {
     assert_eq!(
         key_of(&event("CLICK", "<EventKey><![CDATA[MENU_A]]></EventKey>")),
         "acct:oAbCdEf-openid_123:1714000000:CLICK:MENU_A"
+    );
+}
+
+/// A NUL is dropped when the message is parsed, before its key is made: every
+/// replica keys a retry of such a callback alike, as it keys the same callback
+/// without the NUL.
+#[test]
+fn an_event_key_with_a_nul_is_keyed_without_it() {
+    let with_nul = key_of(&event(
+        "CLICK",
+        "<EventKey><![CDATA[MENU_\u{0}A]]></EventKey>",
+    ));
+    assert_eq!(
+        with_nul,
+        key_of(&event("CLICK", "<EventKey><![CDATA[MENU_A]]></EventKey>"))
     );
 }
 

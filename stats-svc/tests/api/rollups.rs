@@ -344,6 +344,36 @@ async fn a_day_of_callbacks_and_tickets_rolls_up_exactly_whatever_the_order_and_
     app.stop().await;
 }
 
+/// PostgreSQL text cannot hold U+0000, and a raw NUL byte in a callback's CDATA
+/// parses: a menu key carrying one once failed the insert of its rollup on every
+/// delivery until the callback was dead-lettered. It is counted, without the NUL.
+#[tokio::test]
+async fn a_menu_key_scene_or_url_with_a_nul_character_is_counted_without_it() {
+    let app = spawn_app().await;
+    for (event_id, event, key) in [
+        ("nul-1", "CLICK", "<![CDATA[MENU_\u{0}GUIDE]]>"),
+        ("nul-2", "SCAN", "<![CDATA[metro\u{0}]]>"),
+        ("nul-3", "VIEW", "<![CDATA[https://gov.example/\u{0}]]>"),
+    ] {
+        publish_inbound(&app, &wechat_event(event_id, NINE_AM, event, key), event_id).await;
+    }
+    wait_for_applied(&app, 3).await;
+
+    assert_eq!(
+        series(&app, "menu_clicks").await,
+        [point("2026-11-30", "MENU_GUIDE", 1)]
+    );
+    assert_eq!(
+        series(&app, "qr_scans").await,
+        [point("2026-11-30", "metro", 1)]
+    );
+    assert_eq!(
+        series(&app, "menu_views").await,
+        [point("2026-11-30", "https://gov.example/", 1)]
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_ticket_still_inside_its_deadlines_is_neither_on_time_nor_late() {
     let app = spawn_app().await;
