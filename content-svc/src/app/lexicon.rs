@@ -2,11 +2,13 @@
 //! compiled once per revision. Every replica compares the stored revision before it
 //! screens, so a change made through one replica is used by all of them at once.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use sqlx::PgPool;
 
 use super::AppError;
+use crate::domain::article;
 use crate::domain::screening::{Category, Entry, Screener, parse_lexicon};
 use crate::store::lexicon as store;
 
@@ -88,8 +90,10 @@ impl Lexicon {
     }
 
     /// Screens a text as an article's fields are screened and says where each hit
-    /// is. With `html`, markup is blanked first (see [`blank_markup`]) so a word
-    /// split by tags is found and positions stay those of the text as sent.
+    /// is. With `html`, the text screened is the body's as saving an article reads
+    /// it ([`article::screened_body`]: sanitised, so text readers never see is not
+    /// screened, and refused for faint text as saving refuses it); each hit is
+    /// placed back in the text as sent (see [`place_in`]).
     pub async fn screen_text(&self, text: &str, html: bool) -> Result<Vec<TextHit>, AppError> {
         let len = text.chars().count();
         if len > SCREEN_TEXT_MAX {
@@ -97,12 +101,15 @@ impl Lexicon {
                 "text is {len} characters long; at most {SCREEN_TEXT_MAX} are screened at once"
             )));
         }
-        let screener = self.screener().await?;
-        let screened = if html {
-            blank_markup(text)
+        let (screened, placed) = if html {
+            let screened = article::screened_body(text)?;
+            let placed = place_in(&screened, &blank_markup(text));
+            (screened, Some(placed))
         } else {
-            text.to_owned()
+            (text.to_owned(), None)
         };
+        let screener = self.screener().await?;
+        let at = |i: usize| placed.as_ref().map_or(i, |p| p[i]);
         let originals: Vec<char> = text.chars().collect();
         // Character offset → (line, column), both 1-based.
         let mut line_starts = vec![0usize];
@@ -117,13 +124,16 @@ impl Lexicon {
             .screen("text", &screened)
             .into_iter()
             .map(|hit| {
-                let line = line_starts.partition_point(|&s| s <= hit.start);
+                // A hit is never empty: its last character is at end - 1.
+                let start = at(hit.start);
+                let end = (at(hit.end.saturating_sub(1)) + 1).max(start);
+                let line = line_starts.partition_point(|&s| s <= start);
                 TextHit {
                     line,
-                    column: hit.start - line_starts[line - 1] + 1,
-                    start: hit.start,
-                    end: hit.end,
-                    text: originals[hit.start..hit.end].iter().collect(),
+                    column: start - line_starts[line - 1] + 1,
+                    start,
+                    end,
+                    text: originals[start..end].iter().collect(),
                     word: hit.word,
                     category: hit.category,
                 }
@@ -249,6 +259,41 @@ pub fn blank_markup(html: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// For each character of `screened` (the text of sanitised HTML), the offset of
+/// the character it came from in `blanked` (the same HTML blanked by
+/// [`blank_markup`], so with the offsets of the HTML as sent). The screened text
+/// is the blanked one less what sanitising drops (`<rp>`'s text), so each
+/// character is matched to the next equal one; whitespace, and a character the
+/// parser wrote elsewhere or decoded from an entity `blank_markup` does not know,
+/// stay at the place reached. Looked up by position lists, so a text of
+/// unmatched characters is read once.
+fn place_in(screened: &str, blanked: &str) -> Vec<usize> {
+    let mut places: HashMap<char, Vec<usize>> = HashMap::new();
+    for (i, c) in blanked.chars().enumerate() {
+        if !c.is_whitespace() {
+            places.entry(c).or_default().push(i);
+        }
+    }
+    let last = blanked.chars().count().saturating_sub(1);
+    let mut reached = 0;
+    screened
+        .chars()
+        .map(|c| {
+            let next = places.get(&c).and_then(|at| {
+                let k = at.partition_point(|&i| i < reached);
+                at.get(k).copied()
+            });
+            match next {
+                Some(i) if !c.is_whitespace() => {
+                    reached = i + 1;
+                    i
+                }
+                _ => reached.min(last),
+            }
+        })
+        .collect()
 }
 
 /// The character an entity at the start of `chars` stands for, and its length.

@@ -129,14 +129,7 @@ impl ArticleContent {
         // A character reference (`&#x202E;`, `&#1;`) is a character only once the
         // HTML is parsed: the sanitised body is checked again.
         check_text("body", &raw.body)?;
-        if let Some(faint) = contrast::faint_text(&raw.body) {
-            return Err(ArticleInputError::FaintText {
-                text: faint.text,
-                colour: faint.colour.to_string(),
-                background: faint.background.to_string(),
-                ratio: format!("{:.2}", faint.ratio),
-            });
-        }
+        check_contrast(&raw.body)?;
         raw.cover_media_id = raw.cover_media_id.trim().to_owned();
         if !raw.cover_media_id.is_empty() && raw.cover_image_id.is_some() {
             return Err(ArticleInputError::TwoCovers);
@@ -505,6 +498,30 @@ fn font_size(token: &str) -> bool {
 /// it depends on the elements around it: [`contrast::faint_text`] checks the body.
 fn colour(token: &str, text: bool) -> bool {
     Colour::parse(token).is_some_and(|c| !text || c.alpha() >= 0.5)
+}
+
+/// Refuses a sanitised body with text drawn in (nearly) the colour behind it.
+fn check_contrast(body: &str) -> Result<(), ArticleInputError> {
+    match contrast::faint_text(body) {
+        Some(faint) => Err(ArticleInputError::FaintText {
+            text: faint.text,
+            colour: faint.colour.to_string(),
+            background: faint.background.to_string(),
+            ratio: format!("{:.2}", faint.ratio),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The text of an HTML body as saving an article screens it: sanitised as
+/// [`ArticleContent::parse`] sanitises it (so hidden text such as `<rp>` is gone),
+/// refused as it refuses faint text, then without its markup as
+/// [`ArticleContent::screened_fields`] reads it. A check before submitting goes
+/// through here, so it cannot pass a body that saving would hit or refuse.
+pub fn screened_body(html: &str) -> Result<String, ArticleInputError> {
+    let body = sanitize(html);
+    check_contrast(&body)?;
+    Ok(strip_html(&body))
 }
 
 /// Sanitises article HTML with a real HTML parser (never regexes).

@@ -71,3 +71,41 @@ async fn hits_are_placed_by_line_and_column_in_text_and_html() {
     assert_eq!(status.code(), Code::PermissionDenied);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn html_is_screened_as_saving_the_article_screens_it() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let screen = |text: &str| pb::ScreenTextRequest {
+        text: text.into(),
+        html: true,
+    };
+    // Saving drops <rp> with its text (hidden where ruby is shown) and hits 代开发票.
+    let hits = client
+        .screen_text(authed(screen("<p>代<rp>x</rp>开发票</p>"), AUTHOR_KEY))
+        .await
+        .expect("an editor screens a draft")
+        .into_inner()
+        .hits;
+    let found: Vec<_> = hits
+        .iter()
+        .map(|h| (h.line, h.column, h.text.as_str(), h.word.as_str()))
+        .collect();
+    assert_eq!(found, [(1, 4, "代<rp>x</rp>开发票", "代开发票")]);
+
+    // Saving refuses text in the colour behind it: so does the check before it.
+    let status = client
+        .screen_text(authed(
+            screen(r#"<p>代开<span style="color:#ffffff">x</span>发票</p>"#),
+            AUTHOR_KEY,
+        ))
+        .await
+        .expect_err("white text on the white page");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("body: "),
+        "{}",
+        status.message()
+    );
+    app.stop().await;
+}
