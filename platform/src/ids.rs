@@ -10,10 +10,15 @@ pub enum IdError {
     Empty(&'static str),
     #[error("{what} is longer than {max} bytes")]
     TooLong { what: &'static str, max: usize },
+    #[error("{0} must not hold control characters")]
+    Control(&'static str),
 }
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal) => {
+        string_id!($(#[$doc])* $name, $what, $max, |_raw: &str| Ok(()));
+    };
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:literal, $check:expr) => {
         $(#[$doc])*
         ///
         /// Binds to and reads from a `text` column as it is (values are parsed on the
@@ -33,6 +38,8 @@ macro_rules! string_id {
                 if raw.len() > $max {
                     return Err(IdError::TooLong { what: $what, max: $max });
                 }
+                let check: fn(&str) -> Result<(), IdError> = $check;
+                check(&raw)?;
                 Ok(Self(raw))
             }
 
@@ -69,10 +76,17 @@ string_id!(
     64
 );
 string_id!(
-    /// A citizen's openid for one account (WeChat's `FromUserName`).
+    /// A citizen's openid for one account (WeChat's `FromUserName`). WeChat's are
+    /// letters, digits, `-` and `_`: one holding a control character comes only from
+    /// a forged plaintext body, and is refused here rather than kept in rows and logs.
     OpenId,
     "openid",
-    128
+    128,
+    |raw: &str| if raw.chars().any(char::is_control) {
+        Err(IdError::Control("openid"))
+    } else {
+        Ok(())
+    }
 );
 string_id!(
     /// An event's idempotency key: stable across redeliveries and WeChat's retries.
@@ -134,6 +148,24 @@ mod tests {
             "openid is longer than 128 bytes"
         );
         assert_eq!(EventId::parse("city:o1:42").unwrap().as_str(), "city:o1:42");
+    }
+
+    #[test]
+    fn an_openid_with_a_control_character_is_refused_with_its_name() {
+        for forged in ["o\u{0}1", "o1\r\n", "o\t1", "o\u{1d}1", "o\u{85}1"] {
+            assert_eq!(
+                OpenId::parse(forged),
+                Err(IdError::Control("openid")),
+                "{forged:?}"
+            );
+        }
+        assert_eq!(
+            IdError::Control("openid").to_string(),
+            "openid must not hold control characters"
+        );
+        let real = "oAbCdEf-openid_123";
+        assert_eq!(OpenId::parse(real).unwrap().as_str(), real);
+        assert_eq!(OpenId::parse("mphelper").unwrap().as_str(), "mphelper");
     }
 
     #[test]

@@ -156,3 +156,47 @@ async fn an_undecodable_payload_is_dead_lettered_and_later_events_still_count() 
     assert_eq!(letter.payload, garbage);
     app.stop().await;
 }
+
+/// A `FromUserName` holding a control character is no openid WeChat sends; only a
+/// forged plaintext body carries one. It is refused as it is decoded, dead-lettered
+/// once and never counted, and the callbacks after it still count.
+#[tokio::test]
+async fn a_callback_from_an_openid_with_a_control_character_is_dead_lettered_not_counted() {
+    let app = spawn_app().await;
+    let mut forged = text_message("chenzhou", "chenzhou:forged:1001", T0);
+    forged.raw_xml = forged.raw_xml.replace("o_citizen", "o_\u{1}citizen");
+    assert!(forged.raw_xml.contains('\u{1}'));
+
+    app.publish(&forged).await;
+    app.publish(&text_message("chenzhou", "chenzhou:o1:1002", T0))
+        .await;
+
+    let dead_letters = app
+        .jetstream
+        .get_stream(app.nats.namespace.name("DEADLETTER"))
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let letter = tokio::time::timeout(
+        Duration::from_secs(10),
+        dead_letters.messages().await.unwrap().next(),
+    )
+    .await
+    .expect("a dead letter within 10s")
+    .unwrap()
+    .unwrap();
+    let letter = DeadLetter::decode(letter.payload.clone()).unwrap();
+    assert_eq!(letter.deliveries, 1, "a permanent failure is not retried");
+    assert!(
+        letter
+            .reason
+            .contains("openid must not hold control characters"),
+        "{}",
+        letter.reason
+    );
+    let overview = app.wait_for_overview("chenzhou", |o| o.messages == 1).await;
+    assert_eq!(overview.messages, 1, "the forged callback is not counted");
+    app.stop().await;
+}
