@@ -298,7 +298,9 @@ impl Deliverer {
     /// request (`rating_requested_at`). Outside the window, or if WeChat fails, the
     /// question is held like an answer and goes out when the citizen writes again;
     /// if WeChat's answer was lost it is given up instead (the citizen may have it)
-    /// and counts as asked.
+    /// and counts as asked. A question WeChat did not take while the ticket was
+    /// reopened is withdrawn, not held (`None`): the reopen withdraws what is held,
+    /// but could not see it on its way.
     /// `question` is the [`RATING_QUESTION`], already committed as `sending`
     /// (`app::tickets` waits for the ticket's turn, so it follows the answers).
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
@@ -306,23 +308,28 @@ impl Deliverer {
         &self,
         ticket: &TicketRow,
         question: &thread::Outgoing,
-    ) -> Result<Delivery, DeliveryError> {
+    ) -> Result<Option<Delivery>, DeliveryError> {
         let outcome = self.send_answer(ticket, RATING_QUESTION).await;
         let mut tx = self.db.begin().await?;
+        let closed = tickets::lock_closed(&mut tx, ticket.ticket_id()).await?;
         let delivery = match outcome {
-            Ok(delivery) => {
-                thread::settle(&mut tx, question.id, delivery.as_str()).await?;
-                delivery
-            }
             Err(DeliveryError::OutcomeUnknown(error)) => {
                 tracing::warn!(%error, "rating question may not have been sent; not sending it again");
                 thread::fail_unknown(&mut tx, question.id).await?;
                 Delivery::Sent
             }
-            Err(error) => {
-                tracing::warn!(%error, "rating question not sent; holding it");
-                thread::settle(&mut tx, question.id, Delivery::Held.as_str()).await?;
-                Delivery::Held
+            outcome => {
+                let delivery = outcome.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "rating question not sent; holding it");
+                    Delivery::Held
+                });
+                if delivery == Delivery::Held && !closed {
+                    thread::withdraw(&mut tx, question.id).await?;
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+                thread::settle(&mut tx, question.id, delivery.as_str()).await?;
+                delivery
             }
         };
         tickets::record_rating_request(&mut tx, ticket, delivery).await?;
@@ -334,7 +341,7 @@ impl Deliverer {
         {
             tracing::warn!(%error, "held rating question not flushed");
         }
-        Ok(delivery)
+        Ok(Some(delivery))
     }
 }
 

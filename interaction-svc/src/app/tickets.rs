@@ -6,6 +6,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use platform::outbox::OutboxSignal;
 use platform::shutdown::Drain;
 use sqlx::PgPool;
@@ -14,8 +16,7 @@ use tracing::Instrument as _;
 use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION};
 use crate::domain::retention::ERASED_OPENID;
 use crate::domain::{
-    Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketAction, TicketEvent, TicketId,
-    TicketState, TransitionError,
+    Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
 };
 use crate::store::thread::{self, Outgoing};
 use crate::store::tickets::lifecycle::{self, ActionError, Cause, InFlight};
@@ -179,33 +180,33 @@ impl Tickets {
     /// Records the rating question behind the ticket's answers, then sends (or
     /// holds) it.
     async fn ask_for_rating(&self, id: TicketId, closed: &TicketRow) -> Result<(), String> {
-        // The question rates a closed round. Behind an answer still being sent it
-        // may wait its turn past a reopen: that ticket is being worked on again, and
-        // its next close asks.
-        let still_closed = |row: &TicketRow| -> Result<(), ActionError> {
-            match row.state()? {
-                TicketState::Closed => Ok(()),
-                state => Err(TransitionError::new(state, TicketAction::Close).into()),
-            }
-        };
+        // The question rates the ticket as it is closed when its turn comes. Behind
+        // an answer still being sent it may wait past a reopen: that ticket is being
+        // worked on again, and its next close asks. It may also wait past a reopen
+        // and a second close, whose question waits as well: the citizen can rate
+        // the ticket once, so the first of them to find it closed asks, and the other
+        // finds that question on its way, held, or asked.
         let question = match self
-            .take_turn(id, None, still_closed, SYSTEM_ACTOR, RATING_QUESTION, None)
+            .take_turn(id, None, rating_due, SYSTEM_ACTOR, RATING_QUESTION, None)
             .await
         {
             Ok(Turn::Take(_, question)) => question,
             // Only a request id finds an earlier answer; the question has none.
             Ok(Turn::Given(..)) => return Ok(()),
-            Err(ActionError::Transition(refused)) => {
-                tracing::info!(ticket = %id, state = ?refused.from, "ticket reopened before its rating question's turn; not asked");
+            Err(NotAsked::Failed(error)) => return Err(error.to_string()),
+            Err(not_asked) => {
+                tracing::info!(ticket = %id, reason = %not_asked, "rating question not asked");
                 return Ok(());
             }
-            Err(error) => return Err(error.to_string()),
         };
-        self.deliverer
-            .ask_for_rating(closed, &question)
-            .await
-            .map(drop)
-            .map_err(|error| error.to_string())
+        match self.deliverer.ask_for_rating(closed, &question).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                tracing::info!(ticket = %id, "ticket reopened while its rating question was with WeChat; withdrawn, not held");
+                Ok(())
+            }
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     /// Reopens a closed ticket for a new round: it is due again as if it arrived
@@ -277,10 +278,6 @@ impl Tickets {
         request_id: Option<&str>,
     ) -> Result<(TicketRow, Delivery), AnswerError> {
         let actor = agent.actor();
-        let replyable = |row: &TicketRow| -> Result<(), ActionError> {
-            TicketEvent::Replied.apply(Some(row.state()?))?;
-            Ok(())
-        };
         let (row, outgoing) = match self
             .take_turn(
                 id,
@@ -370,16 +367,20 @@ impl Tickets {
     /// Records `text` by `author` as the ticket's next `sending` message once no
     /// other message to it is being sent, waiting (without holding a connection)
     /// for one that is: messages to a ticket reach the citizen in the order they
-    /// were given. `admit` checks the locked ticket first (its state allows it).
-    async fn take_turn(
+    /// were given. `admit` checks the locked ticket first, in the transaction that
+    /// records the message (its state allows it), and again at every try.
+    async fn take_turn<E>(
         &self,
         id: TicketId,
         agent: Option<Agent<'_>>,
-        admit: impl Fn(&TicketRow) -> Result<(), ActionError>,
+        admit: impl for<'t> Fn(&'t mut Tx, &'t TicketRow) -> BoxFuture<'t, Result<(), E>>,
         author: &str,
         text: &str,
         request_id: Option<&str>,
-    ) -> Result<Turn, ActionError> {
+    ) -> Result<Turn, E>
+    where
+        E: From<ActionError> + From<sqlx::Error>,
+    {
         let deadline = tokio::time::Instant::now() + TURN_WAIT;
         loop {
             let mut tx = self.db.begin().await?;
@@ -398,15 +399,17 @@ impl Tickets {
                 (None, None) => InFlight::Unidentified,
             };
             match earlier {
-                Some((body, _)) if body != text => return Err(ActionError::RequestReused(id)),
+                Some((body, _)) if body != text => {
+                    return Err(ActionError::RequestReused(id).into());
+                }
                 Some((_, delivery)) => match delivery.as_str() {
                     "sent" => return Ok(Turn::Given(row, Delivery::Sent)),
                     "held" => return Ok(Turn::Given(row, Delivery::Held)),
                     "sending" => {}
-                    _ => return Err(ActionError::EarlierOutcomeUnknown(id)),
+                    _ => return Err(ActionError::EarlierOutcomeUnknown(id).into()),
                 },
                 None => {
-                    admit(&row)?;
+                    admit(&mut tx, &row).await?;
                     if !thread::is_sending(&mut tx, id).await? {
                         let outgoing =
                             thread::insert_sending(&mut tx, id, author, text, request_id).await?;
@@ -417,7 +420,7 @@ impl Tickets {
             }
             tx.rollback().await?;
             if tokio::time::Instant::now() >= deadline {
-                return Err(ActionError::AnswerInFlight(id, in_flight));
+                return Err(ActionError::AnswerInFlight(id, in_flight).into());
             }
             tokio::time::sleep(TURN_POLL).await;
         }
@@ -481,6 +484,53 @@ async fn lock_reached(
             Err(ActionError::NotFound(id))
         }
         _ => Ok(row),
+    }
+}
+
+/// The transaction `Tickets::take_turn` records a message in.
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Admits an answer to a ticket whose state allows one.
+fn replyable<'t>(_: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<(), ActionError>> {
+    let admitted = row
+        .state()
+        .map_err(ActionError::from)
+        .and_then(|state| Ok(TicketEvent::Replied.apply(Some(state))?));
+    futures::future::ready(admitted.map(drop)).boxed()
+}
+
+/// Admits a rating question to a ticket still closed that has none pending or
+/// asked since it was closed.
+fn rating_due<'t>(tx: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<(), NotAsked>> {
+    async move {
+        if row.state()? != TicketState::Closed {
+            return Err(NotAsked::Reopened);
+        }
+        if tickets::rating_question_pending_or_asked(tx, row.ticket_id()).await? {
+            return Err(NotAsked::AlreadyAsked);
+        }
+        Ok(())
+    }
+    .boxed()
+}
+
+/// Why a close's rating question was not asked (`Tickets::ask_for_rating`).
+#[derive(Debug, thiserror::Error)]
+enum NotAsked {
+    /// Reopened before the question's turn came: its next close asks.
+    #[error("the ticket was reopened before the question's turn")]
+    Reopened,
+    /// Another close's question is on its way or held, or was asked since the
+    /// ticket was last closed.
+    #[error("the ticket's rating question is already pending or asked")]
+    AlreadyAsked,
+    #[error(transparent)]
+    Failed(#[from] ActionError),
+}
+
+impl From<sqlx::Error> for NotAsked {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Failed(error.into())
     }
 }
 

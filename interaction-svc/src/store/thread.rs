@@ -143,6 +143,20 @@ pub async fn discard(db: &PgPool, message: uuid::Uuid) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// Removes `sending` rating question `message`, which WeChat did not take, instead
+/// of holding it: its ticket was reopened meanwhile, and the reopen withdrew what
+/// was held of the question (`lifecycle::change`) but could not see it `sending`.
+pub async fn withdraw(
+    tx: &mut Transaction<'_, Postgres>,
+    message: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM ticket_messages WHERE id = $1 AND delivery = 'sending'")
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Takes every message held for citizen `openid` of `account` (held → sending),
 /// oldest first. A concurrent flush for the same citizen finds none left held, so
 /// none is sent twice. Notes the citizen's last interaction as `held_after`, so one
@@ -254,13 +268,33 @@ pub async fn lease_due_retries(
 
 /// Settles a flush of held messages: `sent` are marked sent (with a history entry
 /// per ticket), `kept` go back to held (to be retried or not, as `then` says), and
-/// a ticket with nothing held any more stops awaiting the citizen.
+/// a ticket with nothing held any more stops awaiting the citizen. A kept rating
+/// question whose ticket was reopened while the flush had it is withdrawn instead:
+/// the reopen could not see it `sending`, and held it would go out with the
+/// citizen's next message about a ticket being worked on again.
 pub async fn settle_flush(
     tx: &mut Transaction<'_, Postgres>,
     sent: &[uuid::Uuid],
     kept: &[uuid::Uuid],
     then: Kept,
 ) -> Result<(), sqlx::Error> {
+    // The tickets are locked (in id order) before the state is read: a reopen
+    // withdraws held questions under the same lock, so it comes wholly before this
+    // or after it.
+    sqlx::query(
+        "WITH locked AS (
+             SELECT id, state FROM tickets
+              WHERE id IN (SELECT ticket_id FROM ticket_messages
+                            WHERE id = ANY($1) AND author = $2)
+              ORDER BY id FOR UPDATE)
+         DELETE FROM ticket_messages m USING locked
+          WHERE m.ticket_id = locked.id AND locked.state <> 'closed'
+            AND m.id = ANY($1) AND m.author = $2 AND m.delivery = 'sending'",
+    )
+    .bind(kept)
+    .bind(super::tickets::SYSTEM_ACTOR)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query(
         "UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL, retry_at = NULL
           WHERE id = ANY($1) AND delivery = 'sending'",

@@ -205,6 +205,42 @@ pub async fn record_rating_request(
     Ok(())
 }
 
+/// Whether closed ticket `id` has its rating question already: on its way to
+/// WeChat or held (by [`SYSTEM_ACTOR`]), or asked since it was last closed
+/// (`rating_requested_at`, which a reopen clears). One statement, so a question
+/// settled meanwhile is seen either still pending or asked, never neither.
+pub async fn rating_question_pending_or_asked(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: TicketId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT t.rating_requested_at IS NOT NULL
+                OR EXISTS (SELECT 1 FROM ticket_messages m
+                            WHERE m.ticket_id = t.id AND m.author = $2
+                              AND m.delivery IN ('sending', 'held'))
+           FROM tickets t WHERE t.id = $1",
+    )
+    .bind(id.0)
+    .bind(SYSTEM_ACTOR)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Locks ticket `id` and tells whether it is closed: a rating question is held
+/// only for a closed ticket, and a reopen withdraws a held one under the same lock,
+/// so one settled under it is never left held on a reopened ticket.
+pub async fn lock_closed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: TicketId,
+) -> Result<bool, sqlx::Error> {
+    let closed: Option<bool> =
+        sqlx::query_scalar("SELECT state = 'closed' FROM tickets WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(closed.unwrap_or(false))
+}
+
 /// The author of messages the platform sends by itself (the rating question) and
 /// the actor of what the clock does.
 pub const SYSTEM_ACTOR: &str = "system";

@@ -19,6 +19,12 @@ async fn slow_mock(latency_ms: u64) -> MockWechat {
     let mock = MockWechat::start(SimConfig::default())
         .await
         .expect("mock api starts");
+    set_latency(&mock, latency_ms).await;
+    mock
+}
+
+/// Makes `mock` answer every call after `latency_ms` from now on.
+async fn set_latency(mock: &MockWechat, latency_ms: u64) {
     let faults = reqwest::Client::new()
         .post(format!("{}/sim/faults", mock.base_url()))
         .header("content-type", "application/json")
@@ -27,7 +33,6 @@ async fn slow_mock(latency_ms: u64) -> MockWechat {
         .await
         .expect("fault injected");
     assert!(faults.status().is_success());
-    mock
 }
 
 /// A service on `mock` whose pool has two connections only.
@@ -651,4 +656,280 @@ async fn the_rating_question_is_not_sent_for_a_ticket_reopened_while_it_waited_i
             .unwrap();
     assert_eq!((state.as_str(), requested), ("reopened", None));
     assert_eq!(outbound_deliveries(&app, id).await, ["sent"]);
+}
+
+/// Closes ticket `id` (unanswered, so with a note) in a task of its own: the close
+/// returns once its rating question is settled.
+async fn close_in_background(
+    app: &TestApp,
+    id: uuid::Uuid,
+) -> tokio::task::JoinHandle<Result<(), tonic::Status>> {
+    let mut closer = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    tokio::spawn(async move {
+        closer
+            .close_ticket(TicketActionRequest {
+                id: id.to_string(),
+                note: "已转交维修".into(),
+            })
+            .await
+            .map(drop)
+    })
+}
+
+/// Waits until ticket `id` is closed with a `closed_at` other than `before`.
+async fn wait_until_closed(
+    app: &TestApp,
+    id: uuid::Uuid,
+    before: Option<chrono::DateTime<Utc>>,
+) -> chrono::DateTime<Utc> {
+    eventually("the close is committed", || async {
+        let (state, closed_at): (String, Option<chrono::DateTime<Utc>>) =
+            sqlx::query_as("SELECT state, closed_at FROM tickets WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        closed_at.filter(|at| state == "closed" && Some(*at) != before)
+    })
+    .await
+}
+
+async fn reopen(app: &TestApp, id: uuid::Uuid) {
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reopen_ticket(TicketActionRequest {
+            id: id.to_string(),
+            note: "还需上门".into(),
+        })
+        .await
+        .expect("reopened");
+}
+
+/// The deliveries of `ticket`'s rating questions.
+async fn rating_questions(app: &TestApp, ticket: uuid::Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT delivery FROM ticket_messages WHERE ticket_id = $1 AND author = 'system'
+          ORDER BY at, id",
+    )
+    .bind(ticket)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+/// The rating questions WeChat took (sent to the citizen).
+fn rating_questions_received(mock: &MockWechat) -> usize {
+    mock.state()
+        .calls_to(CUSTOM_SEND)
+        .iter()
+        .filter(|call| {
+            call.errcode == 0
+                && call.body.as_ref().unwrap()["text"]["content"]
+                    == interaction_svc::delivery::RATING_QUESTION
+        })
+        .count()
+}
+
+/// WeChat answers "out of window" (45015) to a rating question sent as the ticket
+/// is reopened. Held, it would go out with the citizen's next message and ask them
+/// to rate a ticket the department is working on again: it is withdrawn instead.
+#[tokio::test]
+async fn a_rating_question_wechat_did_not_take_as_the_ticket_was_reopened_is_withdrawn_not_held() {
+    // Slow enough for the reopen to land while WeChat has the question.
+    let mock = slow_mock(3000).await;
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
+    // Inside the window by the service's records; WeChat saw nothing of theirs.
+    app.insert_follower(&openid, Some(5)).await;
+    mock.state()
+        .add_followers(DEMO_APPID, [openid.as_str()])
+        .unwrap();
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 10)
+        .await;
+
+    let close = close_in_background(&app, id).await;
+    eventually("the rating question is with WeChat", || async {
+        (rating_questions(&app, id).await == ["sending"]).then_some(())
+    })
+    .await;
+    reopen(&app, id).await;
+    assert_eq!(
+        rating_questions(&app, id).await,
+        ["sending"],
+        "reopened while WeChat still had the question"
+    );
+    close.await.unwrap().expect("the close itself succeeded");
+    assert_eq!(rating_questions_received(&mock), 0);
+
+    // The citizen writes again: their window opens and what is held for them goes out.
+    set_latency(&mock, 0).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now())
+        .unwrap();
+    app.insert_follower(&openid, Some(0)).await;
+    app.deliverer
+        .flush_held(
+            &platform::ids::AccountId::parse(crate::helpers::ACCOUNT).unwrap(),
+            &platform::ids::OpenId::parse(openid.as_str()).unwrap(),
+        )
+        .await
+        .expect("flushed");
+
+    assert_eq!(
+        rating_questions_received(&mock),
+        0,
+        "no rating question for a reopened ticket"
+    );
+    assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
+}
+
+/// Closed, reopened and closed again while an answer was still on its way to WeChat:
+/// both closes' questions wait their turn behind it, and the citizen, who can rate
+/// the ticket once, is asked once.
+#[tokio::test]
+async fn a_ticket_closed_reopened_and_closed_again_while_its_question_waited_is_asked_once() {
+    let mock = slow_mock(0).await;
+    let app = small_pool_app(&mock).await;
+    let id = ticket_in_window(&app, &mock).await;
+    // An answer WeChat has not answered yet, settled by hand below.
+    let on_its_way = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO ticket_messages
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
+         VALUES ($1, $2, 'outbound', 'agent:social', 'text', '已转交维修。', 'sending', now())",
+    )
+    .bind(on_its_way)
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let first = close_in_background(&app, id).await;
+    let first_closed = wait_until_closed(&app, id, None).await;
+    reopen(&app, id).await;
+    let second = close_in_background(&app, id).await;
+    wait_until_closed(&app, id, Some(first_closed)).await;
+    sqlx::query("UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL WHERE id = $1")
+        .bind(on_its_way)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    first.await.unwrap().expect("the first close succeeded");
+    second.await.unwrap().expect("the second close succeeded");
+
+    assert_eq!(
+        rating_questions_received(&mock),
+        1,
+        "one rating question for the ticket as it is closed now"
+    );
+    assert_eq!(rating_questions(&app, id).await, ["sent"]);
+    let requested: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(requested.is_some(), "the question counts as asked");
+}
+
+/// The first close's question is with a slow WeChat when the ticket is reopened and
+/// closed again, and the second close's question waits its turn behind it. The
+/// citizen, who can rate the ticket once, gets the one question, and it counts for
+/// the close they now see.
+#[tokio::test]
+async fn a_ticket_closed_again_while_the_first_closes_question_was_with_wechat_is_asked_once() {
+    let mock = slow_mock(3000).await;
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let id = ticket_in_window(&app, &mock).await;
+
+    let first = close_in_background(&app, id).await;
+    let first_closed = wait_until_closed(&app, id, None).await;
+    eventually("the first close's question is with WeChat", || async {
+        (rating_questions(&app, id).await == ["sending"]).then_some(())
+    })
+    .await;
+    reopen(&app, id).await;
+    let second = close_in_background(&app, id).await;
+    wait_until_closed(&app, id, Some(first_closed)).await;
+    assert_eq!(
+        rating_questions(&app, id).await,
+        ["sending"],
+        "closed again while WeChat still had the first question"
+    );
+    first.await.unwrap().expect("the first close succeeded");
+    second.await.unwrap().expect("the second close succeeded");
+
+    assert_eq!(
+        rating_questions_received(&mock),
+        1,
+        "one rating question for the ticket as it is closed now"
+    );
+    assert_eq!(rating_questions(&app, id).await, ["sent"]);
+    let requested: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(requested.is_some(), "the question counts as asked");
+}
+
+/// A rating question held while the citizen was away, which their message sent for
+/// and WeChat did not take as the ticket was reopened, is withdrawn rather than held
+/// again for their next message.
+#[tokio::test]
+async fn a_held_rating_question_wechat_did_not_take_on_a_flush_as_the_ticket_was_reopened_is_withdrawn()
+ {
+    let mock = slow_mock(0).await;
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
+    let account = platform::ids::AccountId::parse(crate::helpers::ACCOUNT).unwrap();
+    let citizen = platform::ids::OpenId::parse(openid.as_str()).unwrap();
+    // Last wrote three days ago: the question is held.
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    mock.state()
+        .add_followers(DEMO_APPID, [openid.as_str()])
+        .unwrap();
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    close_in_background(&app, id)
+        .await
+        .await
+        .unwrap()
+        .expect("closed");
+    assert_eq!(rating_questions(&app, id).await, ["held"]);
+
+    // The citizen wrote, by the service's records; WeChat saw nothing of theirs and
+    // answers the flush "out of window", slowly enough to reopen meanwhile.
+    set_latency(&mock, 3000).await;
+    app.insert_follower(&openid, Some(0)).await;
+    let deliverer = app.deliverer.clone();
+    let (flush_account, flush_citizen) = (account.clone(), citizen.clone());
+    let flush =
+        tokio::spawn(async move { deliverer.flush_held(&flush_account, &flush_citizen).await });
+    eventually("the flush has the question", || async {
+        (rating_questions(&app, id).await == ["sending"]).then_some(())
+    })
+    .await;
+    reopen(&app, id).await;
+    assert_eq!(
+        rating_questions(&app, id).await,
+        ["sending"],
+        "reopened while WeChat still had the question"
+    );
+    flush.await.unwrap().expect("WeChat answered the flush");
+    assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
+
+    // Their next message finds nothing held for them.
+    set_latency(&mock, 0).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now())
+        .unwrap();
+    app.deliverer
+        .flush_held(&account, &citizen)
+        .await
+        .expect("flushed");
+    assert_eq!(rating_questions_received(&mock), 0);
 }
