@@ -474,7 +474,9 @@ pub async fn run_consumer<H: EventHandler>(
         let next = tokio::select! {
             biased;
             () = drain.stopping().cancelled() => break,
-            () = runner.lane_room.notified(), if hand_out.held() > 0 => {
+            // Also while nothing is held and no lane has room: asking waits for a lane to
+            // take a message, and nothing else would wake the runner.
+            () = runner.lane_room.notified(), if hand_out.held() > 0 || !hand_out.room() => {
                 if let Err(LaneStopped(lane)) = hand_out.hand_out() {
                     lane_stopped(lane);
                     break;

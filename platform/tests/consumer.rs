@@ -950,6 +950,49 @@ async fn events_waiting_in_a_slow_lane_longer_than_ack_wait_are_delivered_and_ha
     );
 }
 
+/// One lane (the default) taking 1 ms an event: a backlog more than its queue and what
+/// the runner may ask for holds the lane full while the runner has handed out all it
+/// held and has nothing asked for.
+#[derive(Default)]
+struct SteadyLane {
+    handled: Mutex<std::collections::HashSet<String>>,
+}
+
+impl EventHandler for SteadyLane {
+    const CONSUMER: ConsumerSpec = SPEC;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.handled.lock().unwrap().insert(event.event.id.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_backlog_larger_than_the_lane_and_the_requests_is_handled_to_its_end() {
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let total = 1_000;
+    for n in 0..total {
+        publish(&js, &test_nats, &format!("b{n}:{n}")).await;
+    }
+    let handler = Arc::new(SteadyLane::default());
+    let running = Running::start(&js, &test_nats, handler.clone());
+    let handled = || handler.handled.lock().unwrap().len();
+    // About 1 s of work; the bound only ends a test that would otherwise hang.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while handled() < total && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+    assert_eq!(
+        handled(),
+        total,
+        "the runner stopped pulling with the lane full and nothing held or asked for"
+    );
+}
+
 // === the outbox ===
 
 async fn outbox_db(db: &TestDb) -> sqlx::PgPool {
