@@ -110,15 +110,20 @@ fn sent_to(mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
         .collect()
 }
 
-/// The customer-service messages sent to `openid`, once there are any: waits up to
-/// [`MISSED_REPLY_WAIT`], then fails saying where the reply stopped (its decided
-/// reply's row, the events applied, every call the mock took for the citizen, and
-/// both consumers' state), which a bare timeout does not (CI failed once on it).
+/// The customer-service messages sent to `openid`, once there are any and the
+/// service has recorded its decided replies `sent`: waits up to [`MISSED_REPLY_WAIT`],
+/// then fails saying where the reply stopped (its decided reply's row, the events
+/// applied, every call the mock took for the citizen, and both consumers' state),
+/// which a bare timeout does not (CI failed once on it).
+///
+/// The mock records a call before answering it, and the service marks the reply
+/// `sent` only after WeChat's answer: a test that stopped at the mock's record could
+/// still find the reply `sending` (a redelivered marker then hears `BeingSent`).
 async fn wait_for_sent(app: &TestApp, mock: &MockWechat, openid: &str) -> Vec<RecordedCall> {
     let deadline = tokio::time::Instant::now() + MISSED_REPLY_WAIT;
     loop {
         let sent = sent_to(mock, openid);
-        if !sent.is_empty() {
+        if !sent.is_empty() && all_recorded_sent(app, openid).await {
             return sent;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -129,6 +134,18 @@ async fn wait_for_sent(app: &TestApp, mock: &MockWechat, openid: &str) -> Vec<Re
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Whether every decided reply of `openid` is recorded `sent` (and there is one).
+async fn all_recorded_sent(app: &TestApp, openid: &str) -> bool {
+    let all_sent: Option<bool> = sqlx::query_scalar(
+        "SELECT bool_and(delivery = 'sent') FROM decided_replies WHERE openid = $1",
+    )
+    .bind(openid)
+    .fetch_one(&app.db)
+    .await
+    .expect("the decided replies read");
+    all_sent == Some(true)
 }
 
 /// What a missed reply left behind, for a failure message. Diagnostic only: whatever
