@@ -396,22 +396,26 @@ fn style_value_allowed(property: &str, value: &str) -> bool {
         "color" => one(&|t| colour(t, true)),
         "background-color" => one(&|t| colour(t, false)),
         "font-size" => one(&font_size),
-        "line-height" => one(&|t| {
-            t == "normal" || t.parse::<f64>().is_ok_and(|n| n >= 1.0) || length(t).is_some()
-        }),
+        // A line shorter than its text draws it under the next line. Only a factor
+        // of at least 1 (children multiply their own font size by it) is shorter
+        // than no text it applies to: a length (`0`, `0.1px`, even `1em`, which
+        // children inherit as pixels) is shorter than some font size.
+        "line-height" => one(&|t| t == "normal" || t.parse::<f64>().is_ok_and(|n| n >= 1.0)),
         "letter-spacing" => one(&|t| t == "normal" || offset(t)),
         "text-indent" => one(&offset),
         "margin" | "padding" if tokens.len() <= 4 => all(&offset),
         "margin-top" | "margin-right" | "margin-bottom" | "margin-left" | "padding-top"
         | "padding-right" | "padding-bottom" | "padding-left" => one(&offset),
-        // Sizes of a box whose overflow stays visible: they cannot hide text.
-        "width" | "max-width" | "height" | "min-height" => {
-            one(&|t| t == "auto" || length(t).is_some())
-        }
+        // Sizes of a box whose overflow stays visible. A fixed height still hides
+        // text: what overflows it is drawn under what follows the box, so only a
+        // least height (which grows the box to its text) is kept.
+        "width" | "max-width" | "min-height" => one(&|t| t == "auto" || length(t).is_some()),
+        "height" => keyword(&["auto"]),
         "border-radius" => all(&|t| length(t).is_some()),
+        // A border's width pushes the text inside it as far as a padding does.
         "border" | "border-top" | "border-right" | "border-bottom" | "border-left" => all(&|t| {
             ["none", "solid", "dashed", "dotted", "double"].contains(&t)
-                || length(t).is_some()
+                || length(t).is_some_and(|px| px <= OFFSET_MAX_PX)
                 || colour(t, false)
         }),
         _ => false,
@@ -820,6 +824,47 @@ mod tests {
         .filter_map(|body| refused_or_screened(body).err().map(|e| format!("{body}: {e}")))
         .collect::<Vec<_>>();
         assert!(passed.is_empty(), "{passed:#?}");
+    }
+
+    #[test]
+    fn a_style_that_collapses_or_overprints_a_line_is_not_kept() {
+        // A line box of no height, or a box shorter than its text, draws the text
+        // under what follows it: readers see 代开发票 while the screener reads 代x开发票.
+        let kept = [
+            "line-height:0",
+            "line-height:0.1px",
+            "line-height:0.5",
+            "line-height:1px",
+            "line-height:0.1em",
+            "line-height:1%",
+            "height:0",
+            "height:0px",
+            "height:1px",
+            "height:0;overflow:hidden",
+            "max-height:0;overflow:hidden",
+            "line-height:0;overflow:hidden",
+            "text-indent:-9999px",
+            "position:absolute;left:-9999px",
+            "position:relative;top:-20px",
+            "letter-spacing:-1em",
+            "transform:scale(0)",
+            "border-left:9999px solid",
+            "clip-path:inset(50%)",
+        ]
+        .into_iter()
+        .filter_map(|style| {
+            let body = sanitize(&format!(r#"<p>代<span style="{style}">x</span>开发票</p>"#));
+            body.contains("style").then(|| format!("{style}: {body}"))
+        })
+        .collect::<Vec<_>>();
+        assert!(kept.is_empty(), "{kept:#?}");
+        // A closed <details> shows its text on a tap: it is screened.
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: "<details><summary>代</summary>开发票</details>".into(),
+            ..content()
+        })
+        .unwrap();
+        assert_eq!(parsed.screened_fields()[3].1, "代开发票");
     }
 
     #[test]
