@@ -1420,6 +1420,11 @@ impl Articles {
                 Ok(())
             }
             Err(SendError::Database(error)) => Err(error.into()),
+            // Whatever moved it (a cancel, a return) settled its state and quota.
+            Err(SendError::Moved) => {
+                tracing::info!(article = %id, "article left publishing while its draft was made; not sent");
+                Ok(())
+            }
             // WeChat was not called: back on the schedule for when the limit allows,
             // without using up an attempt.
             Err(SendError::RateLimited(limited)) => {
@@ -1603,8 +1608,10 @@ impl Articles {
         drafts: &[wechat::api::publish::DraftArticle],
     ) -> Result<publishing::Handed, SendError> {
         let media_id = self.publisher.make_draft(row, drafts).await?;
-        if row.media_id.as_deref() != Some(media_id.as_str()) {
-            store::set_media_id(&self.db, row.id, &media_id).await?;
+        if row.media_id.as_deref() != Some(media_id.as_str())
+            && !store::keep_sent_draft(&self.db, row.id, row.version, &media_id).await?
+        {
+            return Err(SendError::Moved);
         }
         // A mass send's key: a retry (lost answer) or a confirmed send again reuses it,
         // and its 45065 names the job of the line-up the key was first handed over with.

@@ -93,6 +93,10 @@ pub enum SendError {
     /// The per-minute limit would be broken: nothing was called.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
+    /// The article left `publishing` (cancelled, returned, edited) while its draft
+    /// was being made: nothing was kept or sent.
+    #[error("the article left publishing while its draft was being made")]
+    Moved,
     /// The ledger could not be read.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

@@ -1359,6 +1359,28 @@ pub async fn set_media_id(
     Ok(())
 }
 
+/// Keeps the WeChat draft made for a send, only while the article is still the
+/// `version` in `publishing` the draft was made from; returns whether it was kept.
+/// The draft is made outside any transaction: an article cancelled or returned
+/// meanwhile (and perhaps edited) must not get a draft a later send would reuse.
+pub async fn keep_sent_draft(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    version: i32,
+    media_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let kept = sqlx::query(
+        "UPDATE articles SET media_id = $3
+          WHERE id = $1 AND version = $2 AND state = 'publishing'",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(media_id)
+    .execute(db)
+    .await?;
+    Ok(kept.rows_affected() == 1)
+}
+
 /// Links a correction notice to the article it corrects.
 pub async fn set_correction_of(
     tx: &mut Transaction<'_, Postgres>,

@@ -67,7 +67,7 @@ fn verdicts(db: &PgPool) -> Articles {
 }
 
 /// The backend pid of the session holding the test's lock, for [`until_waiting`].
-async fn pid(holder: &mut sqlx::PgConnection) -> i32 {
+pub(crate) async fn pid(holder: &mut sqlx::PgConnection) -> i32 {
     sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(holder)
         .await
@@ -106,7 +106,7 @@ async fn hold_trail(db: &PgPool) -> (sqlx::Transaction<'static, sqlx::Postgres>,
     (trail, holder)
 }
 
-async fn until_waiting(db: &PgPool, holder: i32, waiters: i64) {
+pub(crate) async fn until_waiting(db: &PgPool, holder: i32, waiters: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while lock_waiters(db, holder).await < waiters {
         assert!(

@@ -449,3 +449,57 @@ async fn a_send_of_unknown_outcome_that_cannot_be_failed_holds_back_none_of_the_
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_draft_made_for_an_article_that_left_publishing_meanwhile_is_neither_kept_nor_sent() {
+    use crate::lock_order::{pid, until_waiting};
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id)
+         VALUES ($1, 'demo', 'press', 'press:li', 'publishing', '停水通知', '<p>停水</p>', 'MEDIA_COVER')",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .expect("arranged");
+    // The test holds the article's row, so the send (its draft made outside any
+    // transaction) stops when it comes to write the draft's media id.
+    let mut held = app.db.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *held)
+        .await
+        .expect("row held");
+    let holder = pid(&mut held).await;
+    let sender = replica(&app.db, &mock);
+    let send = tokio::spawn(async move { sender.send(id).await });
+    until_waiting(&app.db, holder, 1).await;
+    // Meanwhile it leaves publishing and is edited (a return for revision).
+    sqlx::query("UPDATE articles SET state = 'draft', version = version + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut *held)
+        .await
+        .expect("returned");
+    held.commit().await.expect("commit");
+    send.await.expect("joined").expect("the send ends");
+
+    let (state, media_id): (String, Option<String>) =
+        sqlx::query_as("SELECT state, media_id FROM articles WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .expect("read");
+    // A draft kept here would be reused by its next send: the old version published.
+    assert_eq!((state.as_str(), media_id.as_deref()), ("draft", None));
+    assert!(
+        mock.state()
+            .calls_to("/cgi-bin/freepublish/submit")
+            .is_empty(),
+        "an article no longer publishing was sent"
+    );
+    app.stop().await;
+}
