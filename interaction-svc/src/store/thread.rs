@@ -267,8 +267,9 @@ pub async fn lease_due_retries(
 }
 
 /// Settles a flush of held messages: `sent` are marked sent (with a history entry
-/// per ticket), `kept` go back to held (to be retried or not, as `then` says), and
-/// a ticket with nothing held any more stops awaiting the citizen. A kept rating
+/// per ticket), `kept` go back to held (to be retried or not, as `then` says) and
+/// their tickets await the citizen again, and a ticket with nothing held any more
+/// stops awaiting the citizen. A kept rating
 /// question whose ticket was reopened while the flush had it is withdrawn instead:
 /// the reopen could not see it `sending`, and held it would go out with the
 /// citizen's next message about a ticket being worked on again.
@@ -318,6 +319,18 @@ pub async fn settle_flush(
     .bind(kept)
     .bind(backoff)
     .bind(RETRY_BACKOFF_MAX)
+    .execute(&mut **tx)
+    .await?;
+    // Held again, they hold the ticket's next answers behind them: a reopen while
+    // the flush had them `sending` saw nothing held and cleared the flag, and an
+    // answer sent directly would then overtake them.
+    sqlx::query(
+        "UPDATE tickets t SET awaiting_citizen = true
+          WHERE t.id IN (SELECT ticket_id FROM ticket_messages
+                          WHERE id = ANY($1) AND delivery = 'held')
+            AND NOT t.awaiting_citizen",
+    )
+    .bind(kept)
     .execute(&mut **tx)
     .await?;
     // A rating question held until now is asked now.

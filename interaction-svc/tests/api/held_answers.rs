@@ -167,3 +167,93 @@ async fn an_answer_held_after_the_citizens_message_by_the_database_clock_is_stil
         "请携带身份证到社保大厅办理"
     );
 }
+
+#[tokio::test]
+async fn an_answer_kept_held_by_a_flush_a_reopen_overlapped_still_holds_the_next_answer_behind_it()
+{
+    use interaction_svc::store::thread::{self, Kept};
+    use proto::interaction::v1::{DeliveryStatus, TicketActionRequest};
+
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_retrying_held_only_at_start(&mock).await;
+    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
+    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
+    let id = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let answer = |text: &str| ReplyToTicketRequest {
+        request_id: String::new(),
+        id: id.to_string(),
+        text: text.into(),
+        agent: String::new(),
+    };
+    let action = || TicketActionRequest {
+        id: id.to_string(),
+        note: String::new(),
+    };
+    let first = agent
+        .reply_to_ticket(answer("请携带身份证到社保大厅办理"))
+        .await
+        .expect("held")
+        .into_inner();
+    assert_eq!(first.delivery, DeliveryStatus::Held as i32);
+    agent.close_ticket(action()).await.expect("closed");
+
+    // The citizen writes again; the flush their message asks for claims what is held
+    // for them, and while it waits for WeChat the department reopens the ticket.
+    app.insert_follower(&openid, Some(0)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now())
+        .expect("window open");
+    let account = platform::ids::AccountId::parse(crate::helpers::ACCOUNT).unwrap();
+    let citizen = platform::ids::OpenId::parse(&openid).unwrap();
+    let claimed = thread::claim_held(&app.db, &account, &citizen)
+        .await
+        .expect("claimed");
+    assert!(!claimed.is_empty());
+    agent.reopen_ticket(action()).await.expect("reopened");
+    // WeChat was busy: the flush keeps them all, for the retry.
+    let kept: Vec<uuid::Uuid> = claimed.iter().map(|m| m.id).collect();
+    let mut tx = app.db.begin().await.unwrap();
+    thread::settle_flush(
+        &mut tx,
+        &[],
+        &kept,
+        Kept::Retry {
+            backoff: chrono::TimeDelta::minutes(1),
+        },
+    )
+    .await
+    .expect("settled");
+    tx.commit().await.unwrap();
+
+    // The next answer waits behind the first, still held, instead of overtaking it.
+    let second = agent
+        .reply_to_ticket(answer("办理时间为工作日上午九点至下午五点"))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(
+        second.delivery,
+        DeliveryStatus::Held as i32,
+        "sent before the answer held ahead of it"
+    );
+    // Its window open, the citizen then gets both (the flush a held answer asks
+    // for), in the order they were written.
+    let texts: Vec<String> = mock
+        .state()
+        .calls_to(CUSTOM_SEND)
+        .iter()
+        .filter_map(|call| Some(call.body.as_ref()?["text"]["content"].as_str()?.to_owned()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "请携带身份证到社保大厅办理",
+            "办理时间为工作日上午九点至下午五点"
+        ]
+    );
+}
