@@ -338,7 +338,22 @@ fn filter_style(style: &str) -> String {
         let plain = value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || " #.%,-()".contains(c));
-        if plain && !value.is_empty() && style_value_allowed(&property, &value) {
+        if !plain || value.is_empty() {
+            continue;
+        }
+        if property == "background" {
+            // Pasted blocks commonly set their colour with the shorthand
+            // (`background:#c00;color:#fff`): dropping it would leave white text on
+            // the white page, which readers never saw. Only a shorthand that is
+            // one colour is kept, as the longhand the contrast check reads; one
+            // with an image, gradient or position goes whole.
+            let tokens = style_tokens(&value);
+            if let [token] = tokens.as_slice()
+                && colour(token, false)
+            {
+                kept.push(format!("background-color:{token}"));
+            }
+        } else if style_value_allowed(&property, &value) {
             kept.push(format!("{property}:{value}"));
         }
     }
@@ -904,6 +919,46 @@ mod tests {
             .unwrap_or_else(|e| panic!("{body}: {e}"));
             assert!(parsed.body.contains(kept), "{kept} not in {}", parsed.body);
         }
+    }
+
+    #[test]
+    fn a_background_shorthand_of_one_colour_is_kept_as_its_background_colour() {
+        assert_eq!(
+            filter_style("background:#c00;color:#fff"),
+            "background-color:#c00;color:#fff"
+        );
+        assert_eq!(
+            filter_style("background: rgb(200, 22, 29)"),
+            "background-color:rgb(200, 22, 29)"
+        );
+        // Anything more than a colour (an image, a gradient, a position) goes whole.
+        for dropped in [
+            "background:#c00 url(x.png)",
+            "background:linear-gradient(#c00, #fff)",
+            "background:#c00 center",
+            "background:transparent",
+            "background:currentcolor",
+        ] {
+            assert_eq!(filter_style(dropped), "", "{dropped}");
+        }
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: r#"<section style="background:#c00;color:#fff">白字</section>"#.into(),
+            ..content()
+        })
+        .expect("white on red is seen");
+        assert_eq!(
+            parsed.body,
+            r#"<section style="background-color:#c00;color:#fff">白字</section>"#
+        );
+        let refused = ArticleContent::parse(ArticleContent {
+            body: r#"<section style="background:#fff;color:#fff">白字</section>"#.into(),
+            ..content()
+        })
+        .expect_err("white on white is hidden");
+        assert!(
+            refused.to_string().starts_with("body: the text \"白字\""),
+            "{refused}"
+        );
     }
 
     #[test]

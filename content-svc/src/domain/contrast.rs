@@ -251,7 +251,9 @@ pub fn faint_text(html: &str) -> Option<Faint> {
         let parent = stack.last()?;
         let (mut colour, mut background) = (parent.colour, parent.background);
         if tag.eq_ignore_ascii_case("mark") {
-            // Browsers' default for <mark>.
+            // Browsers' default for <mark> (`color: black; background: yellow`),
+            // which an inline colour below overrides.
+            colour = Colour::rgb(0.0, 0.0, 0.0);
             background = Colour::rgb(255.0, 255.0, 0.0);
         }
         for declaration in style.split(';') {
@@ -374,6 +376,15 @@ mod tests {
         )
         .expect("faint");
         assert!(faint.ratio < MIN_CONTRAST, "{faint:?}");
+        // <mark> is black on yellow unless its own colour is set.
+        assert_eq!(
+            faint_text(r#"<p style="color:#fff;background-color:#c00">停水<mark>今日</mark></p>"#),
+            None
+        );
+        assert_eq!(
+            faint_text(r#"<p><mark style="color:#ffff00">今日</mark></p>"#).map(|f| f.text),
+            Some("今日".into())
+        );
         // A closed element's colours end with it; references and spaces are not text.
         assert_eq!(
             faint_text(r#"<p><span style="color:#fff">&nbsp; &amp;</span>停水</p><br>停水"#),

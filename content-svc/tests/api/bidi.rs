@@ -139,3 +139,66 @@ async fn an_article_with_text_in_the_colour_behind_it_is_refused_naming_the_body
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn white_text_on_a_pasted_background_or_in_a_mark_saves_and_keeps_its_background() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    // The `background` shorthand editors paste (white on red), and white text
+    // inherited into <mark> (black on yellow, as browsers draw it): readers see both.
+    let created = client
+        .create_article(by(
+            create(
+                "停水通知",
+                r#"<section style="background:#c00;color:#fff">白字</section><p style="color:#fff;background-color:#c00">停水<mark>今日</mark></p>"#,
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("white on red, and a mark, are seen by readers")
+        .into_inner();
+    let body = client
+        .get_article(by(
+            pb::GetArticleRequest {
+                id: created.id.clone(),
+            },
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("readable")
+        .into_inner()
+        .article
+        .and_then(|a| a.content)
+        .expect("content")
+        .body;
+    assert!(
+        body.starts_with(r#"<section style="background-color:#c00;color:#fff">白字</section>"#),
+        "{body}"
+    );
+
+    // White on a white background is still hidden from readers.
+    let status = client
+        .create_article(by(
+            create(
+                "停水通知",
+                r#"<section style="background:#fff;color:#fff">白字</section>"#,
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect_err("white on white");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("body: the text \"白字\" is #ffffff on #ffffff"),
+        "{}",
+        status.message()
+    );
+    stack.app.stop().await;
+}

@@ -1200,3 +1200,69 @@ async fn each_schedule_and_reschedule_records_its_time_and_its_publisher_in_the_
     assert_eq!(schedules, expected);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn an_edit_after_publishing_keeping_text_readers_cannot_see_is_refused_until_its_background_is_given()
+ {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("sent");
+    next_event(&mut published).await;
+    // As stored before faint text was refused: the pasted `background:#c00` had been
+    // dropped, leaving white text on the white page.
+    sqlx::query(
+        r#"UPDATE articles SET body = '<section style="color:#fff">本周六上午九点至十二点停水。</section>'
+           WHERE id = $1::uuid"#,
+    )
+    .bind(&id)
+    .execute(&stack.app.db)
+    .await
+    .expect("arranged");
+    let edit = |body: &str| pb::EditPublishedArticleRequest {
+        id: id.clone(),
+        body: body.into(),
+        reason: "结束时间有误".into(),
+    };
+
+    // The typo fixed, the text still white on white: refused, naming the text.
+    let refused = client
+        .edit_published_article(by(
+            edit(r#"<section style="color:#fff">本周六上午九点至十一点停水。</section>"#),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .starts_with("body: the text \"本周六上午九点至十一点停水。\" is #ffffff on #ffffff"),
+        "{}",
+        refused.message()
+    );
+    // With its background given back (the pasted shorthand; styles are not counted
+    // as changed characters): recorded, and the body keeps the background.
+    let edited = client
+        .edit_published_article(by(
+            edit(
+                r#"<section style="background:#c00;color:#fff">本周六上午九点至十一点停水。</section>"#,
+            ),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recorded")
+        .into_inner();
+    assert_eq!(edited.version, 2);
+    assert_eq!(
+        edited.content.expect("content").body,
+        r#"<section style="background-color:#c00;color:#fff">本周六上午九点至十一点停水。</section>"#
+    );
+    stack.app.stop().await;
+}
