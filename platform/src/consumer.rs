@@ -171,6 +171,10 @@ pub trait EventHandler: Send + Sync + 'static {
     const CONCURRENCY: usize = 1;
     /// The most events one [`Self::handle_batch`] call gets.
     const BATCH: usize = 1;
+    /// How long a dead letter may take to be stored before the runner gives up on it and
+    /// the message comes back later. The default suits every service; a test holding a
+    /// stalled dead-letter store open for as long as it needs raises it.
+    const DEAD_LETTER_TIMEOUT: Duration = crate::nats::DEAD_LETTER_TIMEOUT;
     /// What the runner decodes each payload into.
     type Event: StreamEvent;
 
@@ -847,6 +851,7 @@ impl<H: EventHandler> Runner<H> {
             &spec.stream.name.to_ascii_lowercase(),
             &format!("{}:{}", spec.durable, letter.stream_sequence),
             &dead,
+            H::DEAD_LETTER_TIMEOUT,
         )
         .await
     }

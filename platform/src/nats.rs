@@ -610,14 +610,15 @@ pub async fn provision_consumer(
 pub const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Publishes `letter` on `deadletter.{letter.service}.{source}` under `message_id` (so a
-/// retry is stored once) and waits, at most [`DEAD_LETTER_TIMEOUT`], until JetStream has
-/// stored it.
+/// retry is stored once) and waits, at most `timeout` (normally [`DEAD_LETTER_TIMEOUT`]),
+/// until JetStream has stored it.
 pub(crate) async fn publish_dead_letter(
     jetstream: &jetstream::Context,
     namespace: &Namespace,
     source: &str,
     message_id: &str,
     letter: &proto::events::v1::DeadLetter,
+    timeout: Duration,
 ) -> Result<(), String> {
     use prost::Message as _;
     let subject = namespace.subject(&format!(
@@ -635,10 +636,10 @@ pub(crate) async fn publish_dead_letter(
             .await
             .map_err(|e| e.to_string())
     };
-    match tokio::time::timeout(DEAD_LETTER_TIMEOUT, stored).await {
+    match tokio::time::timeout(timeout, stored).await {
         Ok(stored) => stored.map(drop),
         Err(_) => Err(format!(
-            "the dead-letter stream did not store it within {DEAD_LETTER_TIMEOUT:?}"
+            "the dead-letter stream did not store it within {timeout:?}"
         )),
     }
 }

@@ -279,6 +279,7 @@ impl Relay {
             "outbox",
             &format!("outbox:{}", event.event_id),
             &letter,
+            crate::nats::DEAD_LETTER_TIMEOUT,
         )
         .await?;
         metrics::counter!("outbox_dead_lettered_total", "service" => self.service).increment(1);
