@@ -1422,7 +1422,7 @@ impl Articles {
             Err(SendError::Database(error)) => Err(error.into()),
             // Whatever moved it (a cancel, a return) settled its state and quota.
             Err(SendError::Moved) => {
-                tracing::info!(article = %id, "article left publishing while its draft was made; not sent");
+                tracing::info!(article = %id, "article left publishing while it was being sent; not sent");
                 Ok(())
             }
             // WeChat was not called: back on the schedule for when the limit allows,
@@ -1617,6 +1617,14 @@ impl Articles {
         // and its 45065 names the job of the line-up the key was first handed over with.
         let key = (row.channel == "mass_send").then(|| client_msg_id(row.id, row.send_generation));
         let lineup = store::hand_over_lineup(&self.db, sent, key.as_deref()).await?;
+        // A reused draft (a preview's, an earlier attempt's) wrote nothing above that
+        // would notice a cancel or return since the row was read.
+        if !store::still_publishing(&self.db, row.id, row.version).await? {
+            if let (store::Lineup::Fresh, Some(key)) = (&lineup, key.as_deref()) {
+                store::release_lineup(&self.db, key).await?;
+            }
+            return Err(SendError::Moved);
+        }
         let handed = self.publisher.send(row, &media_id).await;
         match (&handed, lineup, key.as_deref()) {
             // A new job under the key: no earlier hand-over reached WeChat with it.

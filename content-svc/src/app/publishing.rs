@@ -94,8 +94,8 @@ pub enum SendError {
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     /// The article left `publishing` (cancelled, returned, edited) while its draft
-    /// was being made: nothing was kept or sent.
-    #[error("the article left publishing while its draft was being made")]
+    /// was being made or before it was handed over: nothing was kept or sent.
+    #[error("the article left publishing while it was being sent")]
     Moved,
     /// The ledger could not be read.
     #[error("database: {0}")]

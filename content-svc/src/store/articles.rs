@@ -1381,6 +1381,29 @@ pub async fn keep_sent_draft(
     Ok(kept.rows_affected() == 1)
 }
 
+/// Whether the article is still `version` in `publishing`, waiting for a writer
+/// that holds its row (a cancel or a return under way) to finish first. Asked just
+/// before the hand-over to WeChat, outside any transaction: a draft kept earlier is
+/// reused without a write that would notice the article moved.
+pub async fn still_publishing(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    version: i32,
+) -> Result<bool, sqlx::Error> {
+    // FOR UPDATE waits for a concurrent writer and reads the row it committed; the
+    // lock ends with the statement.
+    let row = sqlx::query(
+        "SELECT 1 FROM articles
+          WHERE id = $1 AND version = $2 AND state = 'publishing'
+          FOR UPDATE",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Links a correction notice to the article it corrects.
 pub async fn set_correction_of(
     tx: &mut Transaction<'_, Postgres>,

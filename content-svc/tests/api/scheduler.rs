@@ -503,3 +503,57 @@ async fn a_draft_made_for_an_article_that_left_publishing_meanwhile_is_neither_k
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_article_that_left_publishing_while_its_kept_draft_was_sent_is_not_handed_to_wechat() {
+    use crate::lock_order::{pid, until_waiting};
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    let id = uuid::Uuid::now_v7();
+    // Its draft is already kept (a preview made it, or an earlier attempt): the send
+    // reuses it, writing no media id that could notice the article moved.
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, media_id)
+         VALUES ($1, 'demo', 'press', 'press:li', 'publishing', '停水通知', '<p>停水</p>', 'MEDIA_COVER', 'DRAFT_KEPT')",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .expect("arranged");
+    // The test holds the article's row, so the send stops before it hands the draft
+    // over.
+    let mut held = app.db.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *held)
+        .await
+        .expect("row held");
+    let holder = pid(&mut held).await;
+    let sender = replica(&app.db, &mock);
+    let send = tokio::spawn(async move { sender.send(id).await });
+    until_waiting(&app.db, holder, 1).await;
+    // Meanwhile it is cancelled (unedited: its version stays).
+    sqlx::query("UPDATE articles SET state = 'approved' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *held)
+        .await
+        .expect("cancelled");
+    held.commit().await.expect("commit");
+    send.await.expect("joined").expect("the send ends");
+
+    assert!(
+        mock.state()
+            .calls_to("/cgi-bin/freepublish/submit")
+            .is_empty(),
+        "an article no longer publishing was sent"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("read");
+    assert_eq!(state, "approved");
+    app.stop().await;
+}
