@@ -13,7 +13,7 @@ use wechat::api::Client;
 use wechat::token::LocalTokenCache;
 use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET, MockWechat, SimConfig};
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{TestApp, spawn_app_with};
 
 /// One replica's use cases over the shared database, with its own API client.
 pub(crate) fn replica(db: &sqlx::PgPool, mock: &MockWechat) -> Articles {
@@ -39,28 +39,82 @@ pub(crate) fn replica_of(db: &sqlx::PgPool, mock: &MockWechat, kind: AccountKind
     )
 }
 
+/// A service whose own scheduler stays out of the test's way (its first tick comes
+/// an hour after start), and a mock WeChat for the test's replicas to send to.
+async fn app_with_idle_scheduler() -> (TestApp, MockWechat) {
+    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock starts");
+    (app, mock)
+}
+
+/// Arranges `n` approved articles, all due now (with SQL: the review path has its
+/// own tests); returns their ids.
+async fn due_now(db: &sqlx::PgPool, n: i64) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, scheduled_for)
+         SELECT gen_random_uuid(), 'demo', 'press', 'press:li', 'scheduled', '停水通知 ' || n, '<p>停水</p>', 'MEDIA_COVER', now()
+           FROM generate_series(1, $1) AS n
+         RETURNING id",
+    )
+    .bind(n)
+    .fetch_all(db)
+    .await
+    .expect("arranged")
+}
+
+/// Arranges one article in `publishing` with no WeChat job, its draft kept as
+/// `media_id` if given; returns its id.
+async fn one_in_publishing(db: &sqlx::PgPool, media_id: Option<&str>) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, media_id)
+         VALUES ($1, 'demo', 'press', 'press:li', 'publishing', '停水通知', '<p>停水</p>', 'MEDIA_COVER', $2)",
+    )
+    .bind(id)
+    .bind(media_id)
+    .execute(db)
+    .await
+    .expect("arranged");
+    id
+}
+
+/// Starts a replica's send of `id` while the returned transaction holds the
+/// article's row, and returns once the send waits on it: the test changes the row
+/// in that transaction, then commits to let the send go on.
+async fn send_waiting_on_held_row(
+    db: &sqlx::PgPool,
+    mock: &MockWechat,
+    id: uuid::Uuid,
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    tokio::task::JoinHandle<Result<(), content_svc::app::AppError>>,
+) {
+    use crate::lock_order::{pid, until_waiting};
+    let mut held = db.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *held)
+        .await
+        .expect("row held");
+    let holder = pid(&mut held).await;
+    let sender = replica(db, mock);
+    let send = tokio::spawn(async move { sender.send(id).await });
+    until_waiting(db, holder, 1).await;
+    (held, send)
+}
+
 #[tokio::test]
 async fn articles_due_in_the_same_second_are_each_sent_once_by_racing_replicas() {
     // The service's own scheduler first ticks an interval after start, so with an
     // hour it stays out of the race: only the three replicas below claim, however
     // long their sends take. (Its first tick used to come at start, racing this
     // test's insert: a claim by it, with no working WeChat, failed the test once.)
-    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock starts");
-    // Thirty approved articles, all due now (arranged with SQL: the review path has
-    // its own tests).
+    let (app, mock) = app_with_idle_scheduler().await;
+    // Thirty approved articles, all due now.
     let due: i64 = 30;
-    sqlx::query(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, scheduled_for)
-         SELECT gen_random_uuid(), 'demo', 'press', 'press:li', 'scheduled', '停水通知 ' || n, '<p>停水</p>', 'MEDIA_COVER', now()
-           FROM generate_series(1, $1) AS n",
-    )
-    .bind(due)
-    .execute(&app.db)
-    .await
-    .expect("arranged");
+    due_now(&app.db, due).await;
 
     let (a, b, c) = (
         replica(&app.db, &mock),
@@ -129,10 +183,7 @@ pub(crate) async fn in_publishing(
 
 #[tokio::test]
 async fn racing_replicas_fail_each_send_of_unknown_outcome_once_and_send_nothing_again() {
-    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock starts");
+    let (app, mock) = app_with_idle_scheduler().await;
     let stuck = in_publishing(&app.db, 30, "now() - interval '1 hour'", None).await;
     // Handed to WeChat (its job id recorded): WeChat's verdict will come.
     let handed = in_publishing(&app.db, 1, "now() - interval '1 hour'", Some("P-")).await;
@@ -314,22 +365,10 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
 
 #[tokio::test]
 async fn a_drain_begun_mid_batch_puts_the_claims_not_yet_sent_back_on_the_schedule() {
-    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock starts");
-    // Five due articles (arranged with SQL, as above).
+    let (app, mock) = app_with_idle_scheduler().await;
+    // Five due articles.
     let due: usize = 5;
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, scheduled_for)
-         SELECT gen_random_uuid(), 'demo', 'press', 'press:li', 'scheduled', '停水通知 ' || n, '<p>停水</p>', 'MEDIA_COVER', now()
-           FROM generate_series(1, $1) AS n
-         RETURNING id",
-    )
-    .bind(due as i64)
-    .fetch_all(&app.db)
-    .await
-    .expect("arranged");
+    let ids = due_now(&app.db, due as i64).await;
     let articles = replica(&app.db, &mock);
     let submits = || mock.state().calls_to("/cgi-bin/freepublish/submit").len();
 
@@ -408,10 +447,7 @@ async fn a_drain_begun_mid_batch_puts_the_claims_not_yet_sent_back_on_the_schedu
 
 #[tokio::test]
 async fn a_send_of_unknown_outcome_that_cannot_be_failed_holds_back_none_of_the_others() {
-    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock starts");
+    let (app, mock) = app_with_idle_scheduler().await;
     let stuck = in_publishing(&app.db, 25, "now() - interval '1 hour'", None).await;
     // The oldest, and first by id: found first however the sweep orders them.
     let unfailable = *stuck.iter().min().expect("arranged");
@@ -452,32 +488,11 @@ async fn a_send_of_unknown_outcome_that_cannot_be_failed_holds_back_none_of_the_
 
 #[tokio::test]
 async fn a_draft_made_for_an_article_that_left_publishing_meanwhile_is_neither_kept_nor_sent() {
-    use crate::lock_order::{pid, until_waiting};
-    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock starts");
-    let id = uuid::Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id)
-         VALUES ($1, 'demo', 'press', 'press:li', 'publishing', '停水通知', '<p>停水</p>', 'MEDIA_COVER')",
-    )
-    .bind(id)
-    .execute(&app.db)
-    .await
-    .expect("arranged");
+    let (app, mock) = app_with_idle_scheduler().await;
+    let id = one_in_publishing(&app.db, None).await;
     // The test holds the article's row, so the send (its draft made outside any
     // transaction) stops when it comes to write the draft's media id.
-    let mut held = app.db.begin().await.expect("begin");
-    sqlx::query("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *held)
-        .await
-        .expect("row held");
-    let holder = pid(&mut held).await;
-    let sender = replica(&app.db, &mock);
-    let send = tokio::spawn(async move { sender.send(id).await });
-    until_waiting(&app.db, holder, 1).await;
+    let (mut held, send) = send_waiting_on_held_row(&app.db, &mock, id).await;
     // Meanwhile it leaves publishing and is edited (a return for revision).
     sqlx::query("UPDATE articles SET state = 'draft', version = version + 1 WHERE id = $1")
         .bind(id)
@@ -506,34 +521,13 @@ async fn a_draft_made_for_an_article_that_left_publishing_meanwhile_is_neither_k
 
 #[tokio::test]
 async fn an_article_that_left_publishing_while_its_kept_draft_was_sent_is_not_handed_to_wechat() {
-    use crate::lock_order::{pid, until_waiting};
-    let app = spawn_app_with(TestNats::new(), &[("SCHEDULER_INTERVAL", "1h")]).await;
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock starts");
-    let id = uuid::Uuid::now_v7();
+    let (app, mock) = app_with_idle_scheduler().await;
     // Its draft is already kept (a preview made it, or an earlier attempt): the send
     // reuses it, writing no media id that could notice the article moved.
-    sqlx::query(
-        "INSERT INTO articles (id, account, department, author_id, state, title, body, cover_media_id, media_id)
-         VALUES ($1, 'demo', 'press', 'press:li', 'publishing', '停水通知', '<p>停水</p>', 'MEDIA_COVER', 'DRAFT_KEPT')",
-    )
-    .bind(id)
-    .execute(&app.db)
-    .await
-    .expect("arranged");
+    let id = one_in_publishing(&app.db, Some("DRAFT_KEPT")).await;
     // The test holds the article's row, so the send stops before it hands the draft
     // over.
-    let mut held = app.db.begin().await.expect("begin");
-    sqlx::query("SELECT 1 FROM articles WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *held)
-        .await
-        .expect("row held");
-    let holder = pid(&mut held).await;
-    let sender = replica(&app.db, &mock);
-    let send = tokio::spawn(async move { sender.send(id).await });
-    until_waiting(&app.db, holder, 1).await;
+    let (mut held, send) = send_waiting_on_held_row(&app.db, &mock, id).await;
     // Meanwhile it is cancelled (unedited: its version stays).
     sqlx::query("UPDATE articles SET state = 'approved' WHERE id = $1")
         .bind(id)
