@@ -381,3 +381,37 @@ pub fn sendall_errcodes(stack: &Stack) -> Vec<i64> {
         .map(|call| call.errcode)
         .collect()
 }
+
+/// Makes every answer of the mock WeChat take `ms` (0: answers at once again).
+pub fn wechat_latency(stack: &Stack, ms: u64) {
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            latency_ms: Some(ms),
+            ..Default::default()
+        })
+        .expect("fault injected");
+}
+
+/// 陈 previews article `id` to the director (follower `o-director`) in the
+/// background, so the test can act while the preview is under way.
+pub fn preview_for_the_director(
+    client: &ContentServiceClient<Channel>,
+    id: &str,
+) -> JoinHandle<Result<tonic::Response<pb::PreviewArticleResponse>, tonic::Status>> {
+    let mut previewing = client.clone();
+    let previewed = id.to_owned();
+    tokio::spawn(async move {
+        previewing
+            .preview_article(by(
+                pb::PreviewArticleRequest {
+                    id: previewed,
+                    openids: vec!["o-director".into()],
+                },
+                PUBLISHER_KEY,
+                "chen",
+            ))
+            .await
+    })
+}

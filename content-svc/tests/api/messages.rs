@@ -6,7 +6,10 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{article, create, next_event, publish, spawn_stack};
-use crate::helpers::{ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by};
+use crate::helpers::{
+    ADMIN_KEY, AUTHOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, authed, by, preview_for_the_director,
+    wechat_latency,
+};
 
 fn compose(ids: &[&String], message: &str) -> pb::ComposeMessageRequest {
     pb::ComposeMessageRequest {
@@ -455,34 +458,11 @@ async fn a_preview_that_a_recompose_overtook_leaves_no_draft_and_the_message_goe
         .await
         .expect("composed")
         .into_inner();
-    let latency = |ms: u64| {
-        stack
-            .mock
-            .state()
-            .inject(&wechat_sim::api_server::FaultRequest {
-                latency_ms: Some(ms),
-                ..Default::default()
-            })
-            .expect("fault injected");
-    };
 
     // WeChat is slow: the director's preview takes a while, and meanwhile another
     // publisher swaps the second article.
-    latency(1500);
-    let mut previewing = client.clone();
-    let previewed = head.clone();
-    let preview = tokio::spawn(async move {
-        previewing
-            .preview_article(by(
-                pb::PreviewArticleRequest {
-                    id: previewed,
-                    openids: vec!["o-director".into()],
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    wechat_latency(&stack, 1500);
+    let preview = preview_for_the_director(&client, &head);
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     client
         .compose_message(by(
@@ -493,7 +473,7 @@ async fn a_preview_that_a_recompose_overtook_leaves_no_draft_and_the_message_goe
         .await
         .expect("recomposed while all are approved");
     preview.await.expect("joined").expect("previewed");
-    latency(0);
+    wechat_latency(&stack, 0);
 
     let mut published = stack.watch("published").await;
     client

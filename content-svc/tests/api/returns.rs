@@ -10,7 +10,8 @@ use wechat_sim::api_server::AccountKind;
 use crate::articles::{approve, article, create, next_event, publish, spawn_stack};
 use crate::helpers::{
     AUTHOR_KEY, EDITOR_KEY, PUBLISHER_KEY, REVIEWER_KEY, SENDALL, SUBMIT, approved_message, by,
-    confirmed, detail, failed_by_the_stuck_send_sweep, lost_mass_send, return_for,
+    confirmed, detail, failed_by_the_stuck_send_sweep, lost_mass_send, preview_for_the_director,
+    return_for, wechat_latency,
 };
 
 #[tokio::test]
@@ -578,34 +579,11 @@ async fn a_preview_overtaken_by_a_return_keeps_no_draft_and_the_revision_goes_ou
         .state()
         .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
         .expect("follower");
-    let latency = |ms: u64| {
-        stack
-            .mock
-            .state()
-            .inject(&wechat_sim::api_server::FaultRequest {
-                latency_ms: Some(ms),
-                ..Default::default()
-            })
-            .expect("fault injected");
-    };
 
     // WeChat is slow: the director's preview has its draft and is still sending it
     // to the director when 赵 returns the article.
-    latency(1500);
-    let mut previewing = client.clone();
-    let previewed = id.clone();
-    let preview = tokio::spawn(async move {
-        previewing
-            .preview_article(by(
-                pb::PreviewArticleRequest {
-                    id: previewed,
-                    openids: vec!["o-director".into()],
-                },
-                PUBLISHER_KEY,
-                "chen",
-            ))
-            .await
-    });
+    wechat_latency(&stack, 1500);
+    let preview = preview_for_the_director(&client, &id);
     tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while stack.mock.state().calls_to("/cgi-bin/draft/add").is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -618,7 +596,7 @@ async fn a_preview_overtaken_by_a_return_keeps_no_draft_and_the_revision_goes_ou
         .await
         .expect("returned while the preview goes out");
     preview.await.expect("joined").expect("previewed");
-    latency(0);
+    wechat_latency(&stack, 0);
 
     // 李 fixes the title; the new version passes three reviews and goes out.
     client

@@ -304,7 +304,7 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
     use proto::content::v1 as pb;
 
     use crate::articles::{next_event, publish, spawn_stack};
-    use crate::helpers::{PUBLISHER_KEY, by};
+    use crate::helpers::{PUBLISHER_KEY, by, wechat_latency};
 
     let stack = spawn_stack(wechat_sim::api_server::AccountKind::Service).await;
     let mut client = stack.app.client.clone();
@@ -317,20 +317,10 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
         .await
         .expect("handed to wechat");
     assert_eq!(next_event(&mut failed).await.article_id, id);
-    let latency = |ms: u64| {
-        stack
-            .mock
-            .state()
-            .inject(&wechat_sim::api_server::FaultRequest {
-                latency_ms: Some(ms),
-                ..Default::default()
-            })
-            .expect("fault injected");
-    };
 
     // Published again, with WeChat slow; the caller goes away after 500 ms, before
     // the new job's id is recorded.
-    latency(3000);
+    wechat_latency(&stack, 3000);
     let mut request = by(publish(&id), PUBLISHER_KEY, "chen");
     request.set_timeout(std::time::Duration::from_millis(500));
     let gone = client.publish_article(request).await.expect_err("cut off");
@@ -342,7 +332,7 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
         "{gone:?}"
     );
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    latency(0);
+    wechat_latency(&stack, 0);
     let state = || async {
         sqlx::query_as::<_, (String, Option<String>)>(
             "SELECT state, publish_id FROM articles WHERE id = $1::uuid",
