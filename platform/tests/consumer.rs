@@ -815,7 +815,14 @@ async fn a_stalled_dead_letter_stream_does_not_hold_up_the_events_behind_an_unde
     }
     let retried_before = outcomes(&handle, durable, "retry");
     let (handled, mut counted) = tokio::sync::watch::channel(0);
-    let running = Running::start(&js, &test_nats, Arc::new(BehindStalledStore { handled }));
+    // async-nats gives up on a PubAck after its context's timeout (5 s) too.
+    let mut patient = js.clone();
+    patient.set_timeout(BehindStalledStore::DEAD_LETTER_TIMEOUT);
+    let running = Running::start(
+        &patient,
+        &test_nats,
+        Arc::new(BehindStalledStore { handled }),
+    );
     // Bounds only a failure: while dead-lettering held up the hand-out, nothing behind
     // the first undecodable message was handled until its attempt ended.
     let _ = tokio::time::timeout(Duration::from_secs(60), counted.wait_for(|n| *n >= good)).await;
