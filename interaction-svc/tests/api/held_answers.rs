@@ -7,23 +7,31 @@ use chrono::Utc;
 use proto::interaction::v1::ReplyToTicketRequest;
 use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
 
-use crate::helpers::{SOCIAL_AGENT_KEY, spawn_app_retrying_held_only_at_start};
+use crate::helpers::{SOCIAL_AGENT_KEY, TestApp, spawn_app_retrying_held_only_at_start};
 
 const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 
-#[tokio::test]
-async fn an_answer_held_until_the_citizen_writes_is_sent_once_by_the_retry_when_their_flush_was_lost()
- {
+/// A service retrying held answers only at start, on a fresh mock WeChat, and an
+/// open ticket of a citizen who last wrote three days ago, so that answers to it
+/// are held: the mock, the service, the citizen's openid and the ticket's id.
+async fn ticket_of_a_citizen_who_last_wrote_three_days_ago()
+-> (MockWechat, TestApp, String, uuid::Uuid) {
     let mock = MockWechat::start(SimConfig::default())
         .await
         .expect("mock api starts");
     let app = spawn_app_retrying_held_only_at_start(&mock).await;
     let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
-    // Last wrote three days ago: the answer is held.
     app.insert_follower(&openid, Some(3 * 24 * 60)).await;
     let id = app
         .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
         .await;
+    (mock, app, openid, id)
+}
+
+#[tokio::test]
+async fn an_answer_held_until_the_citizen_writes_is_sent_once_by_the_retry_when_their_flush_was_lost()
+ {
+    let (mock, app, openid, id) = ticket_of_a_citizen_who_last_wrote_three_days_ago().await;
     app.client(Some(SOCIAL_AGENT_KEY))
         .await
         .reply_to_ticket(ReplyToTicketRequest {
@@ -67,15 +75,7 @@ async fn an_answer_held_until_the_citizen_writes_is_sent_once_by_the_retry_when_
 
 #[tokio::test]
 async fn an_answer_wechat_refused_on_a_flush_waits_for_the_citizen_instead_of_every_pass() {
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock api starts");
-    let app = spawn_app_retrying_held_only_at_start(&mock).await;
-    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
-    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
-    let id = app
-        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
-        .await;
+    let (mock, app, openid, id) = ticket_of_a_citizen_who_last_wrote_three_days_ago().await;
     app.client(Some(SOCIAL_AGENT_KEY))
         .await
         .reply_to_ticket(ReplyToTicketRequest {
@@ -110,15 +110,7 @@ async fn an_answer_wechat_refused_on_a_flush_waits_for_the_citizen_instead_of_ev
 
 #[tokio::test]
 async fn an_answer_held_after_the_citizens_message_by_the_database_clock_is_still_retried() {
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock api starts");
-    let app = spawn_app_retrying_held_only_at_start(&mock).await;
-    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
-    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
-    let id = app
-        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
-        .await;
+    let (mock, app, openid, id) = ticket_of_a_citizen_who_last_wrote_three_days_ago().await;
     // Taken for sending while the citizen's last message was three days old: held.
     app.client(Some(SOCIAL_AGENT_KEY))
         .await
@@ -174,15 +166,7 @@ async fn an_answer_kept_held_by_a_flush_a_reopen_overlapped_still_holds_the_next
     use interaction_svc::store::thread::{self, Kept};
     use proto::interaction::v1::{DeliveryStatus, TicketActionRequest};
 
-    let mock = MockWechat::start(SimConfig::default())
-        .await
-        .expect("mock api starts");
-    let app = spawn_app_retrying_held_only_at_start(&mock).await;
-    let openid = format!("o{}", &uuid::Uuid::new_v4().simple().to_string()[..27]);
-    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
-    let id = app
-        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
-        .await;
+    let (mock, app, openid, id) = ticket_of_a_citizen_who_last_wrote_three_days_ago().await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
     let answer = |text: &str| ReplyToTicketRequest {
         request_id: String::new(),

@@ -72,10 +72,16 @@ fn impatient<T>(request: T) -> tonic::Request<T> {
 
 /// The deliveries of `ticket`'s outbound messages, oldest first.
 async fn outbound_deliveries(app: &TestApp, ticket: uuid::Uuid) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT delivery FROM ticket_messages WHERE ticket_id = $1 AND direction = 'outbound'
-          ORDER BY at, id",
-    )
+    deliveries_of(app, ticket, "direction = 'outbound'").await
+}
+
+/// The deliveries of `ticket`'s messages matching `which` (a fixed SQL condition),
+/// oldest first.
+async fn deliveries_of(app: &TestApp, ticket: uuid::Uuid, which: &str) -> Vec<String> {
+    sqlx::query_scalar(&format!(
+        "SELECT delivery FROM ticket_messages WHERE ticket_id = $1 AND {which}
+          ORDER BY at, id"
+    ))
     .bind(ticket)
     .fetch_all(&app.db)
     .await
@@ -430,12 +436,7 @@ async fn the_rating_question_after_a_close_whose_caller_gave_up_is_still_asked()
         .expect_err("the caller's deadline passes while the question is sent");
 
     wait_until_all_sent(&app, id, 1).await;
-    let requested: Option<chrono::DateTime<Utc>> =
-        sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let requested = rating_requested_at(&app, id).await;
     assert!(requested.is_some(), "the question counts as asked");
     assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
 }
@@ -594,53 +595,13 @@ async fn an_answer_on_its_way_to_wechat_shows_as_sending_in_the_thread() {
 #[tokio::test]
 async fn the_rating_question_is_not_sent_for_a_ticket_reopened_while_it_waited_its_turn() {
     let mock = slow_mock(0).await;
-    let app = small_pool_app(&mock).await;
-    let id = ticket_in_window(&app, &mock).await;
-    // An answer WeChat has not answered yet, which the test settles by hand: a slow
-    // WeChat held for exactly as long as the test needs.
-    let on_its_way = uuid::Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO ticket_messages
-             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
-         VALUES ($1, $2, 'outbound', 'agent:social', 'text', '已转交维修。', 'sending', now())",
-    )
-    .bind(on_its_way)
-    .bind(id)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    let (app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
 
-    let mut closer = app.client(Some(SOCIAL_AGENT_KEY)).await;
-    let close = tokio::spawn(async move {
-        closer
-            .close_ticket(TicketActionRequest {
-                id: id.to_string(),
-                note: "已转交维修".into(),
-            })
-            .await
-    });
-    eventually("the close is committed", || async {
-        let state: String = sqlx::query_scalar("SELECT state FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-        (state == "closed").then_some(())
-    })
-    .await;
-    app.client(Some(SOCIAL_AGENT_KEY))
-        .await
-        .reopen_ticket(TicketActionRequest {
-            id: id.to_string(),
-            note: "还需上门".into(),
-        })
-        .await
-        .expect("reopened while the question waits its turn");
-    sqlx::query("UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL WHERE id = $1")
-        .bind(on_its_way)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    let close = close_in_background(&app, id).await;
+    wait_until_closed(&app, id, None).await;
+    // Reopened while the question waits its turn.
+    reopen(&app, id).await;
+    settle_as_sent(&app, on_its_way).await;
     close.await.unwrap().expect("the close itself succeeded");
 
     assert_eq!(
@@ -707,14 +668,7 @@ async fn reopen(app: &TestApp, id: uuid::Uuid) {
 
 /// The deliveries of `ticket`'s rating questions.
 async fn rating_questions(app: &TestApp, ticket: uuid::Uuid) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT delivery FROM ticket_messages WHERE ticket_id = $1 AND author = 'system'
-          ORDER BY at, id",
-    )
-    .bind(ticket)
-    .fetch_all(&app.db)
-    .await
-    .unwrap()
+    deliveries_of(app, ticket, "author = 'system'").await
 }
 
 /// The rating questions WeChat took (sent to the citizen).
@@ -730,6 +684,101 @@ fn rating_questions_received(mock: &MockWechat) -> usize {
         .count()
 }
 
+/// A two-connection service on `mock` and a ticket in its citizen's window with an
+/// answer WeChat has not answered yet, which the test settles by hand
+/// ([`settle_as_sent`]): a slow WeChat held for exactly as long as the test needs.
+/// Returns the service, the ticket's id and the answer's id.
+async fn ticket_in_window_behind_an_answer_on_its_way(
+    mock: &MockWechat,
+) -> (TestApp, uuid::Uuid, uuid::Uuid) {
+    let app = small_pool_app(mock).await;
+    let id = ticket_in_window(&app, mock).await;
+    let on_its_way = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO ticket_messages
+             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
+         VALUES ($1, $2, 'outbound', 'agent:social', 'text', '已转交维修。', 'sending', now())",
+    )
+    .bind(on_its_way)
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    (app, id, on_its_way)
+}
+
+/// Waits until `id`'s rating question is with WeChat (`waiting_for` says on what
+/// errand), then reopens the ticket before WeChat answers.
+async fn reopen_while_wechat_has_the_question(app: &TestApp, id: uuid::Uuid, waiting_for: &str) {
+    eventually(waiting_for, || async {
+        (rating_questions(app, id).await == ["sending"]).then_some(())
+    })
+    .await;
+    reopen(app, id).await;
+    assert_eq!(
+        rating_questions(app, id).await,
+        ["sending"],
+        "reopened while WeChat still had the question"
+    );
+}
+
+/// Settles the answer `on_its_way` as WeChat having taken it.
+async fn settle_as_sent(app: &TestApp, on_its_way: uuid::Uuid) {
+    sqlx::query("UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL WHERE id = $1")
+        .bind(on_its_way)
+        .execute(&app.db)
+        .await
+        .unwrap();
+}
+
+/// A follower who last wrote `last_wrote_minutes_ago` by the service's records, of
+/// whom WeChat (the mock) saw no message, and their open ticket, opened
+/// `opened_minutes_ago`: their openid and the ticket's id.
+async fn ticket_of_a_citizen_wechat_has_not_heard_from(
+    app: &TestApp,
+    mock: &MockWechat,
+    last_wrote_minutes_ago: i64,
+    opened_minutes_ago: i64,
+) -> (String, uuid::Uuid) {
+    let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
+    app.insert_follower(&openid, Some(last_wrote_minutes_ago))
+        .await;
+    mock.state()
+        .add_followers(DEMO_APPID, [openid.as_str()])
+        .unwrap();
+    let id = app
+        .insert_citizen_ticket(
+            &openid,
+            "social-security",
+            "acknowledged",
+            opened_minutes_ago,
+        )
+        .await;
+    (openid, id)
+}
+
+/// When ticket `id`'s rating question was asked, if it was.
+async fn rating_requested_at(app: &TestApp, id: uuid::Uuid) -> Option<chrono::DateTime<Utc>> {
+    sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// The citizen got one rating question for ticket `id`, and it counts for the close
+/// they see now.
+async fn assert_asked_once_for_the_close_now(app: &TestApp, mock: &MockWechat, id: uuid::Uuid) {
+    assert_eq!(
+        rating_questions_received(mock),
+        1,
+        "one rating question for the ticket as it is closed now"
+    );
+    assert_eq!(rating_questions(app, id).await, ["sent"]);
+    let requested = rating_requested_at(app, id).await;
+    assert!(requested.is_some(), "the question counts as asked");
+}
+
 /// WeChat answers "out of window" (45015) to a rating question sent as the ticket
 /// is reopened. Held, it would go out with the citizen's next message and ask them
 /// to rate a ticket the department is working on again: it is withdrawn instead.
@@ -738,27 +787,11 @@ async fn a_rating_question_wechat_did_not_take_as_the_ticket_was_reopened_is_wit
     // Slow enough for the reopen to land while WeChat has the question.
     let mock = slow_mock(3000).await;
     let app = spawn_app_with(&wechat_env(&mock)).await;
-    let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
     // Inside the window by the service's records; WeChat saw nothing of theirs.
-    app.insert_follower(&openid, Some(5)).await;
-    mock.state()
-        .add_followers(DEMO_APPID, [openid.as_str()])
-        .unwrap();
-    let id = app
-        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 10)
-        .await;
+    let (openid, id) = ticket_of_a_citizen_wechat_has_not_heard_from(&app, &mock, 5, 10).await;
 
     let close = close_in_background(&app, id).await;
-    eventually("the rating question is with WeChat", || async {
-        (rating_questions(&app, id).await == ["sending"]).then_some(())
-    })
-    .await;
-    reopen(&app, id).await;
-    assert_eq!(
-        rating_questions(&app, id).await,
-        ["sending"],
-        "reopened while WeChat still had the question"
-    );
+    reopen_while_wechat_has_the_question(&app, id, "the rating question is with WeChat").await;
     close.await.unwrap().expect("the close itself succeeded");
     assert_eq!(rating_questions_received(&mock), 0);
 
@@ -790,47 +823,18 @@ async fn a_rating_question_wechat_did_not_take_as_the_ticket_was_reopened_is_wit
 #[tokio::test]
 async fn a_ticket_closed_reopened_and_closed_again_while_its_question_waited_is_asked_once() {
     let mock = slow_mock(0).await;
-    let app = small_pool_app(&mock).await;
-    let id = ticket_in_window(&app, &mock).await;
-    // An answer WeChat has not answered yet, settled by hand below.
-    let on_its_way = uuid::Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO ticket_messages
-             (id, ticket_id, direction, author, msg_type, body, delivery, sending_since)
-         VALUES ($1, $2, 'outbound', 'agent:social', 'text', '已转交维修。', 'sending', now())",
-    )
-    .bind(on_its_way)
-    .bind(id)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    let (app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
 
     let first = close_in_background(&app, id).await;
     let first_closed = wait_until_closed(&app, id, None).await;
     reopen(&app, id).await;
     let second = close_in_background(&app, id).await;
     wait_until_closed(&app, id, Some(first_closed)).await;
-    sqlx::query("UPDATE ticket_messages SET delivery = 'sent', sending_since = NULL WHERE id = $1")
-        .bind(on_its_way)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    settle_as_sent(&app, on_its_way).await;
     first.await.unwrap().expect("the first close succeeded");
     second.await.unwrap().expect("the second close succeeded");
 
-    assert_eq!(
-        rating_questions_received(&mock),
-        1,
-        "one rating question for the ticket as it is closed now"
-    );
-    assert_eq!(rating_questions(&app, id).await, ["sent"]);
-    let requested: Option<chrono::DateTime<Utc>> =
-        sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert!(requested.is_some(), "the question counts as asked");
+    assert_asked_once_for_the_close_now(&app, &mock, id).await;
 }
 
 /// The first close's question is with a slow WeChat when the ticket is reopened and
@@ -860,19 +864,7 @@ async fn a_ticket_closed_again_while_the_first_closes_question_was_with_wechat_i
     first.await.unwrap().expect("the first close succeeded");
     second.await.unwrap().expect("the second close succeeded");
 
-    assert_eq!(
-        rating_questions_received(&mock),
-        1,
-        "one rating question for the ticket as it is closed now"
-    );
-    assert_eq!(rating_questions(&app, id).await, ["sent"]);
-    let requested: Option<chrono::DateTime<Utc>> =
-        sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert!(requested.is_some(), "the question counts as asked");
+    assert_asked_once_for_the_close_now(&app, &mock, id).await;
 }
 
 /// A rating question held while the citizen was away, which their message sent for
@@ -883,17 +875,11 @@ async fn a_held_rating_question_wechat_did_not_take_on_a_flush_as_the_ticket_was
  {
     let mock = slow_mock(0).await;
     let app = spawn_app_with(&wechat_env(&mock)).await;
-    let openid = format!("o-citizen-{}", uuid::Uuid::new_v4().simple());
+    // Last wrote three days ago: the question is held.
+    let (openid, id) =
+        ticket_of_a_citizen_wechat_has_not_heard_from(&app, &mock, 3 * 24 * 60, 4 * 24 * 60).await;
     let account = platform::ids::AccountId::parse(crate::helpers::ACCOUNT).unwrap();
     let citizen = platform::ids::OpenId::parse(openid.as_str()).unwrap();
-    // Last wrote three days ago: the question is held.
-    app.insert_follower(&openid, Some(3 * 24 * 60)).await;
-    mock.state()
-        .add_followers(DEMO_APPID, [openid.as_str()])
-        .unwrap();
-    let id = app
-        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 4 * 24 * 60)
-        .await;
     close_in_background(&app, id)
         .await
         .await
@@ -909,16 +895,7 @@ async fn a_held_rating_question_wechat_did_not_take_on_a_flush_as_the_ticket_was
     let (flush_account, flush_citizen) = (account.clone(), citizen.clone());
     let flush =
         tokio::spawn(async move { deliverer.flush_held(&flush_account, &flush_citizen).await });
-    eventually("the flush has the question", || async {
-        (rating_questions(&app, id).await == ["sending"]).then_some(())
-    })
-    .await;
-    reopen(&app, id).await;
-    assert_eq!(
-        rating_questions(&app, id).await,
-        ["sending"],
-        "reopened while WeChat still had the question"
-    );
+    reopen_while_wechat_has_the_question(&app, id, "the flush has the question").await;
     flush.await.unwrap().expect("WeChat answered the flush");
     assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
 
