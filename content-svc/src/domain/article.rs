@@ -341,7 +341,16 @@ fn filter_style(style: &str) -> String {
         if !plain || value.is_empty() {
             continue;
         }
-        if property == "background" {
+        if property == "height" {
+            // A fixed height draws what overflows it under what follows the box;
+            // a least height keeps the divider or box it draws and grows to its
+            // text, so the one is stored as the other rather than dropped.
+            if value == "auto" {
+                kept.push("height:auto".to_owned());
+            } else if style_value_allowed("min-height", &value) {
+                kept.push(format!("min-height:{value}"));
+            }
+        } else if property == "background" {
             // Pasted blocks commonly set their colour with the shorthand
             // (`background:#c00;color:#fff`): dropping it would leave white text on
             // the white page, which readers never saw. Only a shorthand that is
@@ -366,6 +375,9 @@ const FONT_MIN_PX: f64 = 12.0;
 /// The largest offset (margin, padding, indent, spacing): past it text can be
 /// pushed off a phone's screen.
 const OFFSET_MAX_PX: f64 = 100.0;
+/// The tallest least height: a box no taller than a phone's screen cannot keep
+/// the text after it out of sight of a reader who scrolls.
+const MIN_HEIGHT_MAX_PX: f64 = 1000.0;
 
 fn style_value_allowed(property: &str, value: &str) -> bool {
     let tokens = style_tokens(value);
@@ -411,21 +423,18 @@ fn style_value_allowed(property: &str, value: &str) -> bool {
         "color" => one(&|t| colour(t, true)),
         "background-color" => one(&|t| colour(t, false)),
         "font-size" => one(&font_size),
-        // A line shorter than its text draws it under the next line. Only a factor
-        // of at least 1 (children multiply their own font size by it) is shorter
-        // than no text it applies to: a length (`0`, `0.1px`, even `1em`, which
-        // children inherit as pixels) is shorter than some font size.
-        "line-height" => one(&|t| t == "normal" || t.parse::<f64>().is_ok_and(|n| n >= 1.0)),
+        "line-height" => one(&line_height),
         "letter-spacing" => one(&|t| t == "normal" || offset(t)),
         "text-indent" => one(&offset),
         "margin" | "padding" if tokens.len() <= 4 => all(&offset),
         "margin-top" | "margin-right" | "margin-bottom" | "margin-left" | "padding-top"
         | "padding-right" | "padding-bottom" | "padding-left" => one(&offset),
-        // Sizes of a box whose overflow stays visible. A fixed height still hides
-        // text: what overflows it is drawn under what follows the box, so only a
-        // least height (which grows the box to its text) is kept.
-        "width" | "max-width" | "min-height" => one(&|t| t == "auto" || length(t).is_some()),
-        "height" => keyword(&["auto"]),
+        // Sizes of a box whose overflow stays visible. A fixed height is stored as
+        // a least height (filter_style), which grows the box to its text.
+        "width" | "max-width" => one(&|t| t == "auto" || length(t).is_some()),
+        "min-height" => {
+            one(&|t| t == "auto" || length(t).is_some_and(|px| px <= MIN_HEIGHT_MAX_PX))
+        }
         "border-radius" => all(&|t| length(t).is_some()),
         // A border's width pushes the text inside it as far as a padding does.
         "border" | "border-top" | "border-right" | "border-bottom" | "border-left" => all(&|t| {
@@ -482,6 +491,32 @@ fn length(token: &str) -> Option<f64> {
         _ => return None,
     };
     Some(px)
+}
+
+/// A line height that cannot draw its line's characters out of sight: `normal`, a
+/// factor of 1 or more, `em`/`rem` of 1 or more and `%` of 100 or more (kept as
+/// written), or `px`/`pt` of 12 px or more. Only a line near 0 (`0`, `0.1px`,
+/// `0.5em`) stacks its characters under the next line's; a length at least the
+/// smallest font an editor sets only lets a larger font reach into the lines
+/// beside it, every character still drawn where readers see it.
+fn line_height(token: &str) -> bool {
+    if token == "normal" {
+        return true;
+    }
+    if let Ok(factor) = token.parse::<f64>() {
+        return factor.is_finite() && factor >= 1.0;
+    }
+    let Some(px) = length(token) else {
+        return false;
+    };
+    if token.ends_with("px") || token.ends_with("pt") {
+        px >= FONT_MIN_PX
+    } else if token.ends_with("em") || token.ends_with('%') {
+        // 1em, 1rem and 100% are each counted at 16 px by `length`.
+        px >= 16.0
+    } else {
+        false
+    }
 }
 
 fn font_size(token: &str) -> bool {
@@ -852,10 +887,10 @@ mod tests {
             "line-height:1px",
             "line-height:0.1em",
             "line-height:1%",
-            "height:0",
-            "height:0px",
-            "height:1px",
-            "height:0;overflow:hidden",
+            "line-height:0.5em",
+            "line-height:50%",
+            "line-height:11px",
+            "line-height:1vw",
             "max-height:0;overflow:hidden",
             "line-height:0;overflow:hidden",
             "text-indent:-9999px",
@@ -873,6 +908,16 @@ mod tests {
         })
         .collect::<Vec<_>>();
         assert!(kept.is_empty(), "{kept:#?}");
+        // A fixed height is kept as the least height: the box grows to its text.
+        for (style, stored) in [
+            ("height:0", "min-height:0"),
+            ("height:1px", "min-height:1px"),
+            ("height:0;overflow:hidden", "min-height:0"),
+            ("height:auto", "height:auto"),
+            ("height:5000px", ""),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
         // A closed <details> shows its text on a tap: it is screened.
         let parsed = ArticleContent::parse(ArticleContent {
             body: "<details><summary>代</summary>开发票</details>".into(),
@@ -959,6 +1004,31 @@ mod tests {
             refused.to_string().starts_with("body: the text \"白字\""),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn the_line_heights_and_heights_wechat_editors_write_are_kept() {
+        // 135editor and xiumi space lines with lengths and draw dividers and small
+        // boxes with fixed heights; none of these can hide a character.
+        for (style, stored) in [
+            ("line-height:1.75em", "line-height:1.75em"),
+            ("line-height:2em", "line-height:2em"),
+            ("line-height:1.5rem", "line-height:1.5rem"),
+            ("line-height:150%", "line-height:150%"),
+            ("line-height:28px", "line-height:28px"),
+            ("line-height:12px", "line-height:12px"),
+            ("line-height:2", "line-height:2"),
+            ("line-height:normal", "line-height:normal"),
+            (
+                "height:1px;background-color:#c8161d",
+                "min-height:1px;background-color:#c8161d",
+            ),
+            ("width:30px;height:30px", "width:30px;min-height:30px"),
+            ("min-height:1000px", "min-height:1000px"),
+            ("min-height:1001px", ""),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
     }
 
     #[test]
