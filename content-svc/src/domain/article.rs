@@ -335,9 +335,13 @@ fn filter_style(style: &str) -> String {
         };
         let property = property.trim().to_ascii_lowercase();
         let value = value.trim().to_ascii_lowercase();
-        let plain = value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " #.%,-()".contains(c));
+        // A pasted `background` may carry `/ auto` (its size): only its colour is
+        // ever stored, so the slash is read there and nowhere else.
+        let plain = value.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || " #.%,-()".contains(c)
+                || (c == '/' && property == "background")
+        });
         if !plain || value.is_empty() {
             continue;
         }
@@ -352,13 +356,23 @@ fn filter_style(style: &str) -> String {
             }
         } else if property == "background" {
             // Pasted blocks commonly set their colour with the shorthand
-            // (`background:#c00;color:#fff`): dropping it would leave white text on
-            // the white page, which readers never saw. Only a shorthand that is
-            // one colour is kept, as the longhand the contrast check reads; one
-            // with an image, gradient or position goes whole.
-            let tokens = style_tokens(&value);
-            if let [token] = tokens.as_slice()
-                && colour(token, false)
+            // (`background:#c00;color:#fff`, or as browsers copy it
+            // `background: rgb(200, 22, 29) none repeat scroll 0% 0%`): dropping it
+            // would leave white text on the white page, which readers never saw.
+            // Its colour is kept, as the longhand the contrast check reads, when
+            // every other layer value is one that draws nothing over it; one with
+            // an image (`url(`, a gradient, `image-set(`) goes whole.
+            let spaced = value.replace('/', " ");
+            let tokens = style_tokens(&spaced);
+            let colours: Vec<&str> = tokens
+                .iter()
+                .copied()
+                .filter(|t| colour(t, false))
+                .collect();
+            if let [token] = colours.as_slice()
+                && tokens
+                    .iter()
+                    .all(|t| t == token || background_layer_default(t))
             {
                 kept.push(format!("background-color:{token}"));
             }
@@ -367,6 +381,32 @@ fn filter_style(style: &str) -> String {
         }
     }
     kept.join(";")
+}
+
+/// A `background` shorthand value that draws nothing over its colour: no image,
+/// a repeat, attachment, box or size keyword, or a non-negative position or size.
+fn background_layer_default(token: &str) -> bool {
+    [
+        "none",
+        "initial",
+        "repeat",
+        "repeat-x",
+        "repeat-y",
+        "no-repeat",
+        "space",
+        "round",
+        "scroll",
+        "fixed",
+        "local",
+        "auto",
+        "cover",
+        "contain",
+        "padding-box",
+        "border-box",
+        "content-box",
+    ]
+    .contains(&token)
+        || length(token).is_some()
 }
 
 /// The smallest font an editor may set: WeChat's editor offers 12 px and up. A
@@ -1029,6 +1069,56 @@ mod tests {
         ] {
             assert_eq!(filter_style(style), stored, "{style}");
         }
+    }
+
+    #[test]
+    fn a_pasted_background_shorthand_with_default_layers_keeps_its_colour() {
+        for (style, stored) in [
+            (
+                "background: rgb(200, 22, 29) none repeat scroll 0% 0%",
+                "background-color:rgb(200, 22, 29)",
+            ),
+            (
+                "background: rgb(200, 22, 29) none repeat scroll 0% 0% / auto padding-box border-box",
+                "background-color:rgb(200, 22, 29)",
+            ),
+            (
+                "background:#c00 no-repeat fixed 10px 50%",
+                "background-color:#c00",
+            ),
+            (
+                "background:initial #c00 repeat-x local 0 0",
+                "background-color:#c00",
+            ),
+            (
+                "background-color: rgb(200, 22, 29); background-image: none",
+                "background-color:rgb(200, 22, 29)",
+            ),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
+        // An image in any form still takes the whole shorthand with it.
+        for dropped in [
+            "background: rgb(200, 22, 29) url(x.png) repeat scroll 0% 0%",
+            "background: rgb(200, 22, 29) linear-gradient(red, blue)",
+            "background: rgb(200, 22, 29) image-set(x 1x)",
+            "background: rgb(200, 22, 29) -webkit-image-set(x 1x)",
+            "background: rgb(200, 22, 29) element(x)",
+            "background: none repeat scroll 0% 0%",
+            "background: #c00 #fff",
+            "background: #c00 -10px 0",
+        ] {
+            assert_eq!(filter_style(dropped), "", "{dropped}");
+        }
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: r#"<section style="background: rgb(200, 22, 29) none repeat scroll 0% 0%; color: rgb(255, 255, 255)">白字</section>"#.into(),
+            ..content()
+        })
+        .expect("white on red is seen");
+        assert_eq!(
+            parsed.body,
+            r#"<section style="background-color:rgb(200, 22, 29);color:rgb(255, 255, 255)">白字</section>"#
+        );
     }
 
     #[test]
