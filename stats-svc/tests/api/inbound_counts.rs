@@ -7,7 +7,27 @@ use futures::StreamExt;
 use prost::Message as _;
 use proto::events::v1::{DeadLetter, Inbound};
 
-use crate::helpers::{T0, VIEWER_KEY, event, spawn_app, text_message};
+use crate::helpers::{T0, TestApp, VIEWER_KEY, event, spawn_app, text_message};
+
+/// The first message on the test's DEADLETTER stream, within 10 s.
+async fn first_dead_letter(app: &TestApp) -> async_nats::jetstream::Message {
+    let dead_letters = app
+        .jetstream
+        .get_stream(app.nats.namespace.name("DEADLETTER"))
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        dead_letters.messages().await.unwrap().next(),
+    )
+    .await
+    .expect("a dead letter within 10s")
+    .unwrap()
+    .unwrap()
+}
 
 #[tokio::test]
 async fn inbound_messages_and_events_are_counted_per_account() {
@@ -122,22 +142,7 @@ async fn an_undecodable_payload_is_dead_lettered_and_later_events_still_count() 
     let overview = app.wait_for_overview("chenzhou", |o| o.messages == 1).await;
     assert_eq!(overview.events, 0);
 
-    let dead_letters = app
-        .jetstream
-        .get_stream(app.nats.namespace.name("DEADLETTER"))
-        .await
-        .unwrap()
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let letter = tokio::time::timeout(
-        Duration::from_secs(10),
-        dead_letters.messages().await.unwrap().next(),
-    )
-    .await
-    .expect("a dead letter within 10s")
-    .unwrap()
-    .unwrap();
+    let letter = first_dead_letter(&app).await;
     assert_eq!(
         letter.subject.as_str(),
         app.nats
@@ -171,22 +176,7 @@ async fn a_callback_from_an_openid_with_a_control_character_is_dead_lettered_not
     app.publish(&text_message("chenzhou", "chenzhou:o1:1002", T0))
         .await;
 
-    let dead_letters = app
-        .jetstream
-        .get_stream(app.nats.namespace.name("DEADLETTER"))
-        .await
-        .unwrap()
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let letter = tokio::time::timeout(
-        Duration::from_secs(10),
-        dead_letters.messages().await.unwrap().next(),
-    )
-    .await
-    .expect("a dead letter within 10s")
-    .unwrap()
-    .unwrap();
+    let letter = first_dead_letter(&app).await;
     let letter = DeadLetter::decode(letter.payload.clone()).unwrap();
     assert_eq!(letter.deliveries, 1, "a permanent failure is not retried");
     assert!(
