@@ -65,6 +65,13 @@ pub struct Ranking {
     /// The figures may still change: before `final_on`, or while an account of the
     /// list has incomplete figures (`Ranked::figures_incomplete`).
     pub provisional: bool,
+    /// How many accounts the whole list holds: places are counted among every account
+    /// of the install, whatever the caller's reach, so a county's key reads "3rd of
+    /// 12", not "1st" of a list holding only itself.
+    pub listed: usize,
+    /// An account outside the caller's reach holds the list provisional (its pull is
+    /// failing or awaited), which `list` and `awaiting_pull` do not name.
+    pub others_pending: bool,
 }
 
 /// What every list of a period is drawn up with: the accounts in the caller's reach
@@ -117,7 +124,8 @@ pub async fn weekly_ranking(
 }
 
 /// The monthly lists of the `months` months ending with the one starting on `last`,
-/// oldest first, from one query.
+/// oldest first, from one query: each account in `accounts`' reach (`None`: every
+/// account) at its place among every account of the install.
 pub async fn monthly_rankings(
     db: &PgPool,
     accounts: Option<&[String]>,
@@ -130,7 +138,9 @@ pub async fn monthly_rankings(
         .checked_sub_months(chrono::Months::new(months.saturating_sub(1)))
         .unwrap_or(last);
     let (_, to) = month_span(last);
-    let rows = articles::published_between(db, accounts, first, to).await?;
+    // Ranked among every account, then cut to the caller's reach: ranking the reach
+    // alone put a county's key first of a list of one.
+    let rows = articles::published_between(db, None, first, to).await?;
     let mut lists = Vec::new();
     let mut month = first;
     while month <= last {
@@ -138,7 +148,9 @@ pub async fn monthly_rankings(
         let in_month = rows
             .iter()
             .filter(|r| r.published_on >= from && r.published_on <= to);
-        lists.push((month, rank(in_month, time_base(30, true), version)));
+        let mut ranked = rank(in_month, time_base(30, true), version);
+        ranked.retain(|r| reaches(accounts, &r.account));
+        lists.push((month, ranked));
         match month.checked_add_months(chrono::Months::new(1)) {
             Some(next) => month = next,
             None => break,
@@ -147,8 +159,14 @@ pub async fn monthly_rankings(
     Ok(lists)
 }
 
+/// Whether `account` is in the caller's reach (`None`: every account).
+fn reaches(accounts: Option<&[String]>, account: &str) -> bool {
+    accounts.is_none_or(|scope| scope.iter().any(|a| a == account))
+}
+
 /// The list of the period `from`..=`to` (inclusive), whose WCI takes `days` as its
-/// time base.
+/// time base. Drawn up over every account of the install, then cut to the context's
+/// reach: the places are the install's, and another account's figures are not shown.
 async fn ranking(
     db: &PgPool,
     context: &ListContext<'_>,
@@ -163,17 +181,12 @@ async fn ranking(
         now,
         office,
     } = *context;
-    let rows = articles::published_between(db, accounts, from, to).await?;
+    let rows = articles::published_between(db, None, from, to).await?;
     let mut list = rank(rows.iter(), days, version);
     // An account that published nothing is what a leader must see most: it stays in
     // the list, after every account with an index.
-    let in_scope = |account: &String| accounts.is_none_or(|scope| scope.contains(account));
     let published = articles::accounts_published_between(db, from, to).await?;
-    let known: Vec<String> = articles::known_accounts(db, from)
-        .await?
-        .into_iter()
-        .filter(in_scope)
-        .collect();
+    let known: Vec<String> = articles::known_accounts(db, from).await?;
     // Without a creation date, the first day the service saw an account stands in for
     // it: a period before it is no period the account was in the install.
     let later = articles::first_seen_after(db, &known, to).await?;
@@ -202,7 +215,7 @@ async fn ranking(
         });
     }
     let mut incomplete = false;
-    for failure in reach::failures(db, accounts).await? {
+    for failure in reach::failures(db, None).await? {
         if failure.api != CubeApi::ArticleTotal.as_str()
             || !article_pull_behind(true, failure.last_day, to)
         {
@@ -216,7 +229,7 @@ async fn ranking(
     }
     // The calendar alone would call the period final at 08:00 on its last day + 7,
     // though the hourly pull of its last articles lands later (or a backlog later).
-    let progress = reach::progress_of(db, accounts).await?;
+    let progress = reach::progress_of(db, None).await?;
     let mut awaiting_pull = Vec::new();
     for entry in &mut list {
         let pulled: Vec<(CubeApi, NaiveDate)> = progress
@@ -241,12 +254,21 @@ async fn ranking(
         awaiting_pull.clear();
     }
     let awaiting_figures = calendar || !awaiting_pull.is_empty();
+    let listed = list.len();
+    let others_pending = list
+        .iter()
+        .any(|r| r.pull_failing && !reaches(accounts, &r.account))
+        || awaiting_pull.iter().any(|a| !reaches(accounts, a));
+    list.retain(|r| reaches(accounts, &r.account));
+    awaiting_pull.retain(|a| reaches(accounts, a));
     Ok(Ranking {
         list,
         final_on: figures_final_on(to),
         awaiting_figures,
         awaiting_pull,
         provisional: awaiting_figures || incomplete,
+        listed,
+        others_pending,
     })
 }
 

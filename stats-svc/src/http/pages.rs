@@ -436,6 +436,14 @@ pub fn ranking(
         table.push_str("<tr><td colspan=\"5\" class=\"muted\">本月暂无文章数据</td></tr>");
     }
     table.push_str("</table>");
+    if list.len() < ranking.listed {
+        // A key that reaches some accounts sees their places among all of them.
+        let _ = write!(
+            table,
+            "<p class=\"muted\">名次为全部 {} 个公众号中的名次，其他公众号不在本账号的查看范围内。</p>",
+            ranking.listed
+        );
+    }
     let top: Vec<&Ranked> = list.iter().filter(|r| r.has_index()).take(10).collect();
     let months: Vec<String> = trend
         .iter()
@@ -484,6 +492,11 @@ pub fn ranking(
             note,
             "<p class=\"muted\">数据未定：{} 本月最后一天文章的第 7 天数据尚未从微信数据接口拉取（每小时拉取），拉取后本月数据方告齐全，排名可能变动。</p>",
             accounts.join("、")
+        );
+    } else if ranking.others_pending {
+        // Accounts the viewer may not see are not named.
+        note.push_str(
+            "<p class=\"muted\">数据未定：其他公众号的第 7 天数据尚未齐全，齐全后名次可能变动。</p>",
         );
     } else if ranking.awaiting_figures {
         let _ = write!(
@@ -582,6 +595,8 @@ mod tests {
             awaiting_figures: true,
             awaiting_pull: vec!["anren".to_owned()],
             provisional: true,
+            listed: 1,
+            others_pending: false,
         };
         let november = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let html = ranking_page_text(november, &ranking);

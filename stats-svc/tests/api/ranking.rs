@@ -55,13 +55,14 @@ async fn an_account_that_published_nothing_is_ranked_last_as_publishing_nothing(
     let yizhang = &list[2];
     assert_eq!((yizhang.wci, yizhang.articles, yizhang.reads), (0.0, 0, 0));
 
-    // The county's key sees its own account, which published nothing: first and only.
+    // The county's key sees its own account only, at its place among all: it
+    // published nothing, so it is last, not first of a list of one.
     let county = november(&app, COUNTY_KEY).await;
-    assert_eq!(county.len(), 1);
-    assert!(
-        county[0].published_nothing && county[0].rank == 1,
-        "{county:?}"
-    );
+    let places: Vec<(u32, &str, bool)> = county
+        .iter()
+        .map(|a| (a.rank, a.account.as_str(), a.published_nothing))
+        .collect();
+    assert_eq!(places, [(3, "yizhang", true)], "{county:?}");
 
     let page = reqwest::get(format!(
         "http://127.0.0.1:{}/ranking?month=2026-11",
@@ -360,6 +361,72 @@ async fn an_account_whose_article_pull_began_mid_month_is_marked_incomplete() {
         page.contains("guiyang 自 11-16 起才接入微信数据接口"),
         "{page}"
     );
+    db.close().await;
+    app.stop().await;
+}
+
+/// A county's key reads its own account's place among every account of the install
+/// (second of three), in gRPC, on the ranking page's list and in its trend, and no
+/// other account's figures: a list drawn up over its reach alone put it first.
+#[tokio::test]
+async fn a_county_key_sees_its_own_place_among_every_account_and_no_other_figures() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    pull_articles(&db, "yizhang", &[pulled("y_1", "2026-11-11", 1_200, 9)]).await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-12", 300, 2)]).await;
+
+    let all: Vec<(u32, String)> = november(&app, VIEWER_KEY)
+        .await
+        .into_iter()
+        .map(|a| (a.rank, a.account))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            (1, "anren".to_owned()),
+            (2, "yizhang".to_owned()),
+            (3, "chenzhou".to_owned())
+        ]
+    );
+    let county: Vec<(u32, String)> = november(&app, COUNTY_KEY)
+        .await
+        .into_iter()
+        .map(|a| (a.rank, a.account))
+        .collect();
+    assert_eq!(
+        county,
+        [(2, "yizhang".to_owned())],
+        "its place among all three, not first of a list of one"
+    );
+
+    // The dashboard's list and trend, for a session of the county's key.
+    let install = stats_svc::domain::install::Install::unnamed();
+    let scope = ["yizhang".to_owned()];
+    let context = ListContext {
+        accounts: Some(&scope),
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: chrono::Utc::now(),
+        office: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    };
+    let (ranking, trend) =
+        stats_svc::app::dashboard::ranking_page(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let places: Vec<(u32, &str)> = ranking
+        .list
+        .iter()
+        .map(|r| (r.rank, r.account.as_str()))
+        .collect();
+    assert_eq!(places, [(2, "yizhang")]);
+    assert_eq!(ranking.listed, 3, "the page says 2nd of how many");
+    let (_, november_trend) = trend.last().expect("November in the trend");
+    let places: Vec<(u32, &str)> = november_trend
+        .iter()
+        .map(|r| (r.rank, r.account.as_str()))
+        .collect();
+    assert_eq!(places, [(2, "yizhang")], "the trend's November");
     db.close().await;
     app.stop().await;
 }
