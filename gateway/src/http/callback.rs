@@ -13,6 +13,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use platform::ids::OpenId;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Duration, Instant};
 use wechat::crypto::KeySlot;
@@ -246,6 +247,10 @@ async fn handle(
     if message.header.to_user_name != account.original_id {
         return Err(CallbackError::WrongRecipient);
     }
+    // Every consumer reads the sender as an `OpenId` and dead-letters an event whose
+    // `FromUserName` it refuses (a control character, blank, too long: only a forged
+    // body has one): one alert per consumer for a callback nobody can use.
+    OpenId::parse(message.header.from_user_name.as_str()).map_err(CallbackError::BadOpenId)?;
 
     let event = inbound_event(
         &inner.namespace,

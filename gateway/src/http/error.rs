@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use platform::ids::IdError;
 use wechat::crypto::CryptoError;
 use wechat::message::MessageError;
 use wechat::signature::SignatureError;
@@ -39,6 +40,10 @@ pub enum CallbackError {
     Message(#[from] MessageError),
     #[error("ToUserName is not this account's original id")]
     WrongRecipient,
+    /// `FromUserName` is no openid every consumer accepts (`platform::ids::OpenId`):
+    /// published, it would be dead-lettered once per consumer.
+    #[error("FromUserName: {0}")]
+    BadOpenId(IdError),
     #[error("JetStream did not acknowledge the callback in time")]
     NotDurable,
     /// The replay ledger could not say whether the signature is fresh: the callback is
@@ -79,7 +84,7 @@ impl CallbackError {
         "not_durable",
     ];
     /// The reasons a parsed callback can be refused with (`type` is its own).
-    pub const AFTER_PARSING: &[&str] = &["wrong_recipient", "not_durable"];
+    pub const AFTER_PARSING: &[&str] = &["wrong_recipient", "bad_openid", "not_durable"];
     /// The reasons a URL check can be refused with.
     pub const URL_CHECK: &[&str] = &[
         "bad_query",
@@ -109,7 +114,8 @@ impl CallbackError {
             | Self::StaleTimestamp
             | Self::MissingEncrypt
             | Self::Decrypt(_)
-            | Self::Message(_) => StatusCode::BAD_REQUEST,
+            | Self::Message(_)
+            | Self::BadOpenId(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -142,6 +148,7 @@ impl CallbackError {
                 _ => "malformed_xml",
             },
             Self::WrongRecipient => "wrong_recipient",
+            Self::BadOpenId(_) => "bad_openid",
             Self::NotDurable | Self::LedgerUnavailable => "not_durable",
             Self::ReplayedSignature => "replayed_signature",
             Self::Overloaded => "overloaded",
@@ -155,6 +162,10 @@ impl CallbackError {
             Self::Message(e) => e.reason(),
             Self::BadQuery(param) => param,
             Self::LedgerUnavailable => "replay_ledger_unavailable",
+            // What is wrong with it, never the value: it is the citizen's id.
+            Self::BadOpenId(IdError::Empty(_)) => "openid_empty",
+            Self::BadOpenId(IdError::TooLong { .. }) => "openid_too_long",
+            Self::BadOpenId(IdError::Control(_)) => "openid_control",
             other => other.reason(),
         }
     }
@@ -227,6 +238,7 @@ mod tests {
             CallbackError::Message(MessageError::Xml(XmlError::DoctypeForbidden)),
             CallbackError::Message(MessageError::Xml(XmlError::EntityForbidden("x".into()))),
             CallbackError::WrongRecipient,
+            CallbackError::BadOpenId(IdError::Control("openid")),
             CallbackError::NotDurable,
             CallbackError::LedgerUnavailable,
             CallbackError::ReplayedSignature,

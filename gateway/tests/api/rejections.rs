@@ -237,3 +237,55 @@ async fn a_message_for_another_official_account_is_403() {
     )
     .await;
 }
+
+/// A `FromUserName` every consumer refuses (`platform::ids::OpenId::parse`: blank,
+/// over 128 bytes, or holding a control character) was published, then dead-lettered
+/// once per consumer: an alert per consumer for one forged plaintext body. It is
+/// refused at the door instead, with its own reason, and nothing is published.
+#[tokio::test]
+async fn a_sender_openid_no_consumer_can_read_is_400_and_never_published() {
+    let app = spawn_app().await;
+    let forged = [
+        // A line break, as a character reference (outside CDATA).
+        "o&#10;Forged",
+        // A tab and an escape character, raw inside CDATA.
+        "<![CDATA[o\tForged]]>",
+        "<![CDATA[o\u{1b}Forged]]>",
+        // Blank.
+        "<![CDATA[ ]]>",
+        // Longer than any openid.
+        &"o".repeat(129),
+    ];
+    for (n, from) in (1..).zip(forged) {
+        let xml = format!(
+            "<xml><ToUserName><![CDATA[gh_test0000001]]></ToUserName>\
+             <FromUserName>{from}</FromUserName><CreateTime>1700000000</CreateTime>\
+             <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>\
+             <MsgId>{n}</MsgId></xml>"
+        );
+        let callback = app.plain.plain_callback(&xml);
+        assert_rejected(
+            &app,
+            &app.plain.id,
+            &app.plain.id,
+            &callback,
+            400,
+            "bad_openid",
+        )
+        .await;
+    }
+    // In a safe-mode envelope too: the decrypted XML is what consumers read.
+    let xml = "<xml><ToUserName><![CDATA[gh_test0000001]]></ToUserName>\
+               <FromUserName>o&#13;&#10;Forged</FromUserName><CreateTime>1700000000</CreateTime>\
+               <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>";
+    let callback = app.safe.encrypted_callback(xml);
+    assert_rejected(
+        &app,
+        &app.safe.id,
+        &app.safe.id,
+        &callback,
+        400,
+        "bad_openid",
+    )
+    .await;
+}
