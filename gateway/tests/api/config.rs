@@ -89,3 +89,25 @@ fn durations_that_would_refuse_everything_or_overflow_name_their_variable() {
         assert_eq!(error_var(&env), var, "{var}={value}");
     }
 }
+
+/// Every consumer reads an event's account as a `platform::ids::AccountId` (at most 64
+/// bytes) and dead-letters one it refuses: an account id longer than that had each of
+/// its callbacks accepted, then dead-lettered once per consumer.
+#[test]
+fn an_account_id_no_consumer_can_read_names_its_variable() {
+    let account = |id: &str| {
+        let var = |suffix: &str| format!("WECHAT_{}_{suffix}", gateway::config::env_id(id));
+        Env::from_pairs([
+            ("WECHAT_ACCOUNTS".to_owned(), id.to_owned()),
+            (var("APPID"), "wx0000000000000001".to_owned()),
+            (var("ORIGINAL_ID"), "gh_city".to_owned()),
+            (var("TOKEN"), "secret-token".to_owned()),
+            (var("MODE"), "plaintext".to_owned()),
+        ])
+    };
+    assert_eq!(error_var(&account(&"c".repeat(65))), "WECHAT_ACCOUNTS");
+    assert!(
+        Config::from_env(&account(&"c".repeat(64))).is_ok(),
+        "64 bytes is an account id"
+    );
+}
