@@ -35,6 +35,7 @@ pub struct StatsSettings {
     pub office: FixedOffset,
     /// `ALARM_STALE_DAYS` (default 10), `ALARM_INTERACTION_DAYS` (7),
     /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30),
+    /// `ALARM_OVERDUE_MIN_TICKETS` (5),
     /// `ALARM_REPLY_PATH_HOURS` (3), `ALARM_REPLY_PATH_MESSAGES` (5).
     pub rules: InspectionRules,
     /// `WECHAT_ACCOUNTS`: the accounts the lists and the inspection hold to (unnamed
@@ -131,6 +132,11 @@ impl StatsSettings {
                     "ALARM_OVERDUE_WINDOW_DAYS",
                     defaults.overdue_window_days,
                     366,
+                )?,
+                overdue_min_tickets: bounded(
+                    "ALARM_OVERDUE_MIN_TICKETS",
+                    defaults.overdue_min_tickets,
+                    1_000_000,
                 )?,
                 reply_path_hours: bounded(
                     "ALARM_REPLY_PATH_HOURS",

@@ -8,7 +8,8 @@ use sqlx::PgPool;
 
 use super::AppError;
 use super::rollups::{
-    MOVE_GRACE, office_midnight, rate, unacknowledged_last_move, unacknowledged_move,
+    MOVE_GRACE, as_at, office_midnight, rate, step_judgements, unacknowledged_last_move,
+    unacknowledged_move,
 };
 use crate::domain::AccountId;
 use crate::domain::inspection::{
@@ -70,56 +71,12 @@ pub async fn account_state(
     .remove(account.as_str())
     .unwrap_or_default();
     let overdue_start = office_midnight(rules.overdue_from(today), office);
-    let mut departments: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    let mut departments: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
-        // Only tickets with a deadline decided at `as_at` (met or missed): fresh ones,
-        // inside every deadline, would dilute the share.
-        if !any_deadline_judged(&ticket, as_at) {
-            continue;
-        }
-        // Each missed deadline counts for the department it is whose, even if the
-        // ticket was moved on since (退单改派): the one that owned the ticket when it
-        // passed, or, for an acknowledgement missed within the grace after an
-        // unacknowledged move, the mover (the last one, which held the ticket until
-        // just before it: A→B→C, B's). A resolution missed later is its owner's then,
-        // not the mover's. A ticket with none missed counts, met, for its owner.
-        let acknowledge_missed = ticket.acknowledge_missed_at.filter(|t| *t <= as_at);
-        let resolve_missed = ticket.resolve_missed_at.filter(|t| *t <= as_at);
-        let passed_on = unacknowledged_move(&ticket, as_at).and_then(|(first, moved_in)| {
-            let mover = unacknowledged_last_move(&ticket, as_at).unwrap_or(first);
-            acknowledge_missed
-                .is_some_and(|missed| missed < moved_in + MOVE_GRACE)
-                .then(|| mover.to_owned())
-        });
-        let mut charged: Vec<String> = Vec::with_capacity(2);
-        if acknowledge_missed.is_some() {
-            charged.push(
-                passed_on
-                    .or_else(|| ticket.acknowledge_missed_by.clone())
-                    .unwrap_or_else(|| ticket.department.clone()),
-            );
-        }
-        if resolve_missed.is_some() {
-            charged.push(
-                ticket
-                    .resolve_missed_by
-                    .clone()
-                    .unwrap_or_else(|| ticket.department.clone()),
-            );
-        }
-        charged.dedup();
-        if charged.is_empty() {
-            // A row folded before the escalation times were kept has only its count.
-            let overdue = overdue_by(&ticket, as_at);
-            let entry = departments.entry(ticket.department).or_default();
-            entry.0 += 1;
-            entry.1 += i64::from(overdue);
-            continue;
-        }
-        for department in charged {
+        for (department, overdue) in overdue_share_counts(&ticket, as_at) {
             let entry = departments.entry(department).or_default();
             entry.0 += 1;
-            entry.1 += 1;
+            entry.1 += i64::from(overdue);
         }
     }
     // Whether a ticket was open and escalated twice at a past day's end cannot be
@@ -225,11 +182,59 @@ fn overdue_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
     }
 }
 
-/// Whether any of a ticket's deadlines is decided at `at`, met or missed.
-fn any_deadline_judged(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
-    overdue_by(ticket, at)
-        || acknowledgement_judged(ticket, at)
-        || ticket.resolve_due_at.is_some_and(|due| due <= at)
+/// The departments `ticket` counts for on the overdue share at `at`, each once, and
+/// whether it went overdue under that one.
+///
+/// A ticket counts for every department the scorecard judges for one of its steps
+/// ([`step_judgements`]: the one that did it in time, or missed it) and for every one
+/// charged a missed deadline, not for its owner now: a dispatch desk that acknowledged
+/// ten tickets in time and passed each on to a department, and missed the eleventh,
+/// read 1/1 when only the tickets it still held counted. A ticket with no step judged
+/// (fresh, inside every deadline) counts for no one: it would dilute the share.
+///
+/// Each missed deadline is charged to the department it is whose, even if the ticket
+/// was moved on since (退单改派): the one that owned the ticket when it passed, or, for
+/// an acknowledgement missed within the grace after an unacknowledged move, the mover
+/// (the last one, which held the ticket until just before it: A→B→C, B's). A
+/// resolution missed later is its owner's then, not the mover's. A department the
+/// scorecard judges late for passing a ticket on unacknowledged before its deadline
+/// (no response to the citizen) counts it, not overdue: it missed no deadline.
+pub fn overdue_share_counts(
+    ticket: &rollups::TicketTimes,
+    at: DateTime<Utc>,
+) -> BTreeMap<String, bool> {
+    let mut counts: BTreeMap<String, bool> = BTreeMap::new();
+    let acknowledge_missed = ticket.acknowledge_missed_at.filter(|t| *t <= at);
+    let resolve_missed = ticket.resolve_missed_at.filter(|t| *t <= at);
+    let passed_on = unacknowledged_move(ticket, at).and_then(|(first, moved_in)| {
+        let mover = unacknowledged_last_move(ticket, at).unwrap_or(first);
+        acknowledge_missed
+            .is_some_and(|missed| missed < moved_in + MOVE_GRACE)
+            .then(|| mover.to_owned())
+    });
+    if acknowledge_missed.is_some() {
+        let department = passed_on
+            .or_else(|| ticket.acknowledge_missed_by.clone())
+            .unwrap_or_else(|| ticket.department.clone());
+        counts.insert(department, true);
+    }
+    if resolve_missed.is_some() {
+        let department = ticket
+            .resolve_missed_by
+            .clone()
+            .unwrap_or_else(|| ticket.department.clone());
+        counts.insert(department, true);
+    }
+    if counts.is_empty() && overdue_by(ticket, at) {
+        // A row folded before the escalation times were kept has only its count.
+        counts.insert(ticket.department.clone(), true);
+    }
+    let judged = as_at(ticket.clone(), at);
+    let (acknowledgement, resolution) = step_judgements(&judged, at);
+    for (department, _) in acknowledgement.into_iter().chain(resolution) {
+        counts.entry(department.to_owned()).or_insert(false);
+    }
+    counts
 }
 
 /// The hourly counters the reply-path check reads: the messages interaction-svc takes

@@ -204,6 +204,37 @@ fn acknowledgement_judged<'a>(
         .collect()
 }
 
+/// Whom a step is judged against, and whether it was in time.
+pub type Judgement<'a> = (&'a str, bool);
+
+/// `ticket` as it stood at `now`: a step done after it is not done yet.
+pub fn as_at(mut ticket: rollups::TicketTimes, now: DateTime<Utc>) -> rollups::TicketTimes {
+    ticket.acknowledged_at = ticket.acknowledged_at.filter(|at| *at <= now);
+    ticket.closed_at = ticket.closed_at.filter(|at| *at <= now);
+    ticket
+}
+
+/// Every judgement of `ticket`'s steps at `now` (the ticket taken [`as_at`] `now`), as
+/// the scorecard makes them: whom its acknowledgement is judged against, and whether
+/// in time (one department, or each that passed it on unacknowledged and the one that
+/// took it over), then whom its resolution is. A step inside its deadline is none.
+pub fn step_judgements(
+    ticket: &rollups::TicketTimes,
+    now: DateTime<Utc>,
+) -> (Vec<Judgement<'_>>, Option<Judgement<'_>>) {
+    let owner = ticket.department.as_str();
+    let acknowledgement = acknowledgement_judged(ticket, owner, now);
+    let resolution = judged(
+        ticket.closed_at,
+        ticket.resolve_due_at,
+        ticket.closed_by.as_deref(),
+        ticket.resolve_missed_by.as_deref(),
+        owner,
+        now,
+    );
+    (acknowledgement, resolution)
+}
+
 /// Every department's score over `from..=to` (office days) as it stands at `now`, the
 /// best acknowledgement compliance first (then the most tickets), departments with
 /// nothing judged last: they have no rate to rank by. A step done after
@@ -238,27 +269,20 @@ pub async fn department_scorecard(
     let start = office_midnight(from, office);
     let end = office_midnight(to + chrono::Days::new(1), office);
     let mut times: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for mut ticket in rollups::tickets_opened(db, account, start, end).await? {
+    for ticket in rollups::tickets_opened(db, account, start, end).await? {
         let Some(opened) = ticket.opened_at else {
             continue;
         };
-        ticket.acknowledged_at = ticket.acknowledged_at.filter(|at| *at <= now);
-        ticket.closed_at = ticket.closed_at.filter(|at| *at <= now);
+        let ticket = as_at(ticket, now);
         let owner = ticket.department.as_str();
         score_of(&mut scores, owner).tickets_in_range += 1;
-        for (department, in_time) in acknowledgement_judged(&ticket, owner, now) {
+        let (acknowledgement, resolution) = step_judgements(&ticket, now);
+        for (department, in_time) in acknowledgement {
             let score = score_of(&mut scores, department);
             score.acknowledge_judged += 1;
             score.acknowledged_in_time += i64::from(in_time);
         }
-        if let Some((department, in_time)) = judged(
-            ticket.closed_at,
-            ticket.resolve_due_at,
-            ticket.closed_by.as_deref(),
-            ticket.resolve_missed_by.as_deref(),
-            owner,
-            now,
-        ) {
+        if let Some((department, in_time)) = resolution {
             let score = score_of(&mut scores, department);
             score.resolve_judged += 1;
             score.resolved_in_time += i64::from(in_time);

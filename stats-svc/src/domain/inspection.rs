@@ -17,6 +17,10 @@ pub struct InspectionRules {
     pub overdue_share: f64,
     /// The window the overdue share is taken over.
     pub overdue_window_days: i64,
+    /// How many tickets a department must have judged in the window before its share
+    /// alarms: one ticket missed of one judged is no pattern (a department handling
+    /// one ticket a month read "超期 1/1 件" every day for 30 days).
+    pub overdue_min_tickets: i64,
     /// The reply-path check: over the last `reply_path_hours` complete office hours
     /// ([`reply_path_window`]), at least `reply_path_messages` citizen messages and
     /// not one automatic answer nor one message taken in by a ticket.
@@ -48,6 +52,7 @@ impl Default for InspectionRules {
             interaction_days: 7,
             overdue_share: 0.2,
             overdue_window_days: 30,
+            overdue_min_tickets: 5,
             reply_path_hours: 3,
             reply_path_messages: 5,
         }
@@ -106,8 +111,9 @@ pub struct AccountState {
     /// Over the reply-path window: citizen messages, and what answered them
     /// (automatic answers plus messages a ticket took in).
     pub reply_path: ReplyPath,
-    /// Per department: tickets opened in the overdue window with a deadline decided
-    /// (met or missed), and how many went overdue.
+    /// Per department: tickets opened in the overdue window it did or missed a step
+    /// of (judged as the scorecard judges them, each ticket once), and how many of
+    /// them went overdue under it.
     pub departments: Vec<(String, i64, i64)>,
     /// Tickets that missed two deadlines.
     pub escalated_twice: Vec<String>,
@@ -208,7 +214,9 @@ impl InspectionRules {
             });
         }
         for (department, opened, overdue) in &state.departments {
-            if *opened > 0 && (*overdue as f64) / (*opened as f64) > self.overdue_share {
+            if *opened >= self.overdue_min_tickets.max(1)
+                && (*overdue as f64) / (*opened as f64) > self.overdue_share
+            {
                 alarms.push(Alarm {
                     rule: AlarmRule::OverdueShare,
                     subject: department.clone(),
@@ -345,5 +353,21 @@ mod tests {
             (alarms[1].rule, alarms[1].subject.as_str()),
             (AlarmRule::EscalatedTwice, "t9")
         );
+    }
+
+    #[test]
+    fn a_department_with_fewer_judged_tickets_than_the_minimum_raises_no_share_alarm() {
+        let rules = InspectionRules::default();
+        let mut state = published("2026-11-29");
+        state.departments = vec![("roads".to_owned(), 4, 4), ("water".to_owned(), 5, 2)];
+        let alarms = rules.check(&state, day("2026-11-30"));
+        let subjects: Vec<&str> = alarms.iter().map(|a| a.subject.as_str()).collect();
+        assert_eq!(subjects, ["water"]);
+        let one = InspectionRules {
+            overdue_min_tickets: 1,
+            ..rules
+        };
+        state.departments = vec![("roads".to_owned(), 1, 1)];
+        assert_eq!(one.check(&state, day("2026-11-30")).len(), 1);
     }
 }

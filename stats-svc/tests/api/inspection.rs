@@ -644,3 +644,195 @@ async fn an_article_published_outside_content_svc_counts_from_its_daily_summary(
     db.close().await;
     app.stop().await;
 }
+
+/// A change of ticket `ticket` (opened 09:00 on 30 November, office time; its
+/// acknowledgement due at 10:00, its resolution on 10 December) at `at`, owned by
+/// `department` after it.
+fn ticket_change(
+    event_id: &str,
+    ticket: &str,
+    department: &str,
+    kind: proto::events::v1::TicketChangeKind,
+    at: &str,
+) -> proto::events::v1::TicketChanged {
+    use proto::events::v1 as ev;
+    let ts = |rfc3339: &str| {
+        Some(prost_types::Timestamp {
+            seconds: self::at(rfc3339).timestamp(),
+            nanos: 0,
+        })
+    };
+    ev::TicketChanged {
+        header: Some(ev::EventHeader {
+            event_id: event_id.to_owned(),
+            account: "chenzhou".to_owned(),
+            occurred_at: ts(at),
+        }),
+        kind: kind as i32,
+        ticket_id: ticket.to_owned(),
+        department: department.to_owned(),
+        opened_at: ts("2026-11-30T01:00:00Z"),
+        acknowledge_due_at: ts("2026-11-30T02:00:00Z"),
+        resolve_due_at: ts("2026-12-10T01:00:00Z"),
+        ..Default::default()
+    }
+}
+
+/// The overdue share counts a ticket for every department that did or missed a step
+/// of it, as the scorecard judges them, not for its owner now: a dispatch desk that
+/// acknowledged ten tickets in time and passed each on to water, and missed the
+/// acknowledgement of an eleventh it still holds, is late on 1 of 11 (its scorecard:
+/// 10 of 11 in time), not 1 of 1. Nor does one miss of one ticket judged make a share:
+/// a department needs `overdue_min_tickets` (5) judged tickets before it alarms.
+#[tokio::test]
+async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_holds_now() {
+    use ev::TicketChangeKind as K;
+    use proto::events::v1 as ev;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let mut changes = Vec::new();
+    for n in 0..10 {
+        let id = format!("d{n}");
+        changes.push(ticket_change(
+            &format!("{id}-open"),
+            &id,
+            "dispatch",
+            K::Opened,
+            "2026-11-30T01:00:00Z",
+        ));
+        changes.push(ticket_change(
+            &format!("{id}-ack"),
+            &id,
+            "dispatch",
+            K::Acknowledged,
+            "2026-11-30T01:10:00Z",
+        ));
+        changes.push(ev::TicketChanged {
+            previous_department: "dispatch".to_owned(),
+            ..ticket_change(
+                &format!("{id}-move"),
+                &id,
+                "water",
+                K::Assigned,
+                "2026-11-30T01:20:00Z",
+            )
+        });
+    }
+    let missed = |event_id: &str, ticket: &str, department: &str| ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..ticket_change(
+            event_id,
+            ticket,
+            department,
+            K::Overdue,
+            "2026-11-30T02:00:00Z",
+        )
+    };
+    changes.push(ticket_change(
+        "d10-open",
+        "d10",
+        "dispatch",
+        K::Opened,
+        "2026-11-30T01:00:00Z",
+    ));
+    changes.push(missed("d10-overdue", "d10", "dispatch"));
+    // Roads: one ticket judged, missed. Parks: five judged, two missed (40%).
+    changes.push(ticket_change(
+        "r0-open",
+        "r0",
+        "roads",
+        K::Opened,
+        "2026-11-30T01:00:00Z",
+    ));
+    changes.push(missed("r0-overdue", "r0", "roads"));
+    for n in 0..5 {
+        let id = format!("p{n}");
+        changes.push(ticket_change(
+            &format!("{id}-open"),
+            &id,
+            "parks",
+            K::Opened,
+            "2026-11-30T01:00:00Z",
+        ));
+        if n < 2 {
+            changes.push(missed(&format!("{id}-overdue"), &id, "parks"));
+        } else {
+            changes.push(ticket_change(
+                &format!("{id}-ack"),
+                &id,
+                "parks",
+                K::Acknowledged,
+                "2026-11-30T01:30:00Z",
+            ));
+        }
+    }
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if applied >= changes.len() as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {applied} of {} events applied",
+            changes.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The scorecard: dispatch acknowledged 10 of its 11 judged tickets in time.
+    let card = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let dispatch = card
+        .departments
+        .iter()
+        .find(|d| d.department == "dispatch")
+        .expect("dispatch on the scorecard");
+    assert_eq!(dispatch.acknowledge_judged, 11);
+
+    // 14:00 office time.
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-30T06:00:00Z"),
+        office(),
+    )
+    .await
+    .expect("inspection runs");
+    let alarms: Vec<(String, String)> = sqlx::query_as(
+        "SELECT subject, detail FROM alarms
+          WHERE rule = 'overdue_share' AND day = '2026-11-30' ORDER BY subject",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        alarms,
+        [("parks".to_owned(), "parks 近 30 天超期 2/5 件".to_owned())],
+        "dispatch is late on 1 of 11, roads on its only judged ticket"
+    );
+    db.close().await;
+    app.stop().await;
+}

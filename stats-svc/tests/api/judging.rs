@@ -97,7 +97,11 @@ async fn alarms_at_ten(
 ) -> Vec<(String, String, String, String)> {
     check_once(
         db,
-        &InspectionRules::default(),
+        // Four tickets judged: below the default minimum for the overdue share.
+        &InspectionRules {
+            overdue_min_tickets: 1,
+            ..InspectionRules::default()
+        },
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:00:00Z"),
         office(),

@@ -133,7 +133,11 @@ async fn a_ticket_moved_on_unacknowledged_just_before_its_deadline_is_late_for_t
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
     stats_svc::jobs::inspection::check_once(
         &db,
-        &stats_svc::domain::inspection::InspectionRules::default(),
+        // One ticket: below the default minimum of judged tickets.
+        &stats_svc::domain::inspection::InspectionRules {
+            overdue_min_tickets: 1,
+            ..Default::default()
+        },
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
@@ -229,7 +233,11 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
     stats_svc::jobs::inspection::check_once(
         &db,
-        &stats_svc::domain::inspection::InspectionRules::default(),
+        // One ticket: below the default minimum of judged tickets.
+        &stats_svc::domain::inspection::InspectionRules {
+            overdue_min_tickets: 1,
+            ..Default::default()
+        },
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
@@ -295,7 +303,11 @@ async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_s
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
     stats_svc::jobs::inspection::check_once(
         &db,
-        &stats_svc::domain::inspection::InspectionRules::default(),
+        // One ticket: below the default minimum of judged tickets.
+        &stats_svc::domain::inspection::InspectionRules {
+            overdue_min_tickets: 1,
+            ..Default::default()
+        },
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),

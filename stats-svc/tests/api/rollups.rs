@@ -548,7 +548,11 @@ async fn a_ticket_moved_on_after_missing_its_deadline_is_late_for_the_department
     let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     check_once(
         &db,
-        &InspectionRules::default(),
+        // One ticket: below the default minimum of judged tickets.
+        &InspectionRules {
+            overdue_min_tickets: 1,
+            ..InspectionRules::default()
+        },
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         office,
@@ -764,6 +768,51 @@ async fn a_ticket_reopened_and_escalated_twice_before_the_upgrade_still_alarms()
     .await
     .unwrap();
     assert_eq!(escalated, ["half-upgraded", "pre-reopened"]);
+    db.close().await;
+    app.stop().await;
+}
+
+/// An install upgraded to the release that counts messages by office hour has days
+/// before the upgrade with messages and no hours: the account page's hours chart said
+/// nothing, and 90 days of messages read as the few since the upgrade. It now says
+/// from when it counts; an account counted both ways from its start says nothing.
+#[tokio::test]
+async fn the_hours_chart_says_from_when_messages_were_counted_by_hour() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let now = chrono::Utc::now();
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let today = stats_svc::domain::rollup::office_day(now, office);
+    for account in ["anren", "yizhang"] {
+        app.publish(&crate::helpers::text_message(
+            account,
+            &format!("{account}-1"),
+            now.timestamp(),
+        ))
+        .await;
+        app.wait_for_overview(account, |o| o.messages == 1).await;
+    }
+    // 40 days ago the release before counted anren's messages by day only.
+    sqlx::query(
+        "INSERT INTO daily_counts (account, day, metric, key, value)
+         VALUES ('anren', $1, 'messages', 'text', 12)",
+    )
+    .bind(today - chrono::Days::new(40))
+    .execute(&db)
+    .await
+    .unwrap();
+
+    let page = |account: &str, days: u32| {
+        let url = format!(
+            "http://127.0.0.1:{}/account/{account}?days={days}",
+            app.http_port
+        );
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let note = format!("按时段统计自 {} 起", today.format("%Y-%m-%d"));
+    let anren = page("anren", 90).await;
+    assert!(anren.contains(&note), "no word of when the hours begin");
+    assert!(!page("yizhang", 90).await.contains("按时段统计自"));
     db.close().await;
     app.stop().await;
 }
