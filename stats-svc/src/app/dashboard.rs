@@ -18,7 +18,7 @@ use crate::domain::inspection::{
     AccountState, InspectionRules, ReplyPath, days_since, reply_path_window,
 };
 use crate::domain::install::Install;
-use crate::domain::rollup::{Metric, office_day};
+use crate::domain::rollup::{Metric, counted_since, office_day};
 use crate::store::alarms::{self, AlarmRow};
 use crate::store::reach::{self, PullFailure};
 use crate::store::{articles, rollups};
@@ -56,6 +56,10 @@ pub struct AccountPage {
     pub days: Vec<DayFigures>,
     /// Messages by office hour over the range, and automatic answers.
     pub hours: [i64; 24],
+    /// The first day messages were counted by office hour, when that counter began
+    /// after the daily message count and inside the range (an upgraded install): the
+    /// hours chart holds no message before it (`domain::rollup::counted_since`).
+    pub hours_since: Option<NaiveDate>,
     pub auto_hours: [i64; 24],
     pub hits: Hits,
     pub departments: Vec<DepartmentScore>,
@@ -139,6 +143,11 @@ pub async fn account_page(
     }
     let hours = by_hour(db, account, Metric::MessagesByHour, from, today).await?;
     let auto_hours = by_hour(db, account, Metric::AutoRepliesByHour, from, today).await?;
+    let hours_since = counted_since(
+        rollups::first_day(db, account, Metric::MessagesByHour.as_str()).await?,
+        rollups::first_day(db, account, Metric::Messages.as_str()).await?,
+        from,
+    );
     let top =
         |metric: Metric| rollups::top_keys(db, account, metric.as_str(), from, today, TOP_HITS);
     let hits = Hits {
@@ -155,6 +164,7 @@ pub async fn account_page(
     Ok(AccountPage {
         days: figures,
         hours,
+        hours_since,
         auto_hours,
         hits,
         departments,

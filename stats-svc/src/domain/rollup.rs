@@ -356,6 +356,24 @@ impl TicketFact {
     }
 }
 
+/// From when a chart of a counter added after its base counter (messages by office
+/// hour after messages) is whole over a range starting on `from`: the counter's first
+/// day, when the base counted before it and the range reaches back before it. A release
+/// adds a counter from its upgrade on (the callbacks before it are gone from the
+/// stream), so a chart over the months before would under-report without a word.
+/// `None`: the chart counts everything in its range.
+pub fn counted_since(
+    counter_first: Option<NaiveDate>,
+    base_first: Option<NaiveDate>,
+    from: NaiveDate,
+) -> Option<NaiveDate> {
+    match (counter_first, base_first) {
+        (Some(counter), Some(base)) if base < counter && from < counter => Some(counter),
+        // Nothing counted since the upgrade: its day is not known.
+        _ => None,
+    }
+}
+
 /// Median and 90th percentile of durations in seconds (nearest rank), `None` when empty.
 pub fn median_and_p90(mut seconds: Vec<f64>) -> Option<(f64, f64)> {
     if seconds.is_empty() {
@@ -372,6 +390,22 @@ pub fn median_and_p90(mut seconds: Vec<f64>) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chart_says_from_when_a_counter_added_later_counts() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        // Messages counted from the 1st, by hour from the upgrade on the 5th.
+        assert_eq!(
+            counted_since(Some(day(5)), Some(day(1)), day(2)),
+            Some(day(5))
+        );
+        // A range starting on or after the upgrade is whole.
+        assert_eq!(counted_since(Some(day(5)), Some(day(1)), day(5)), None);
+        // Both counted from the same day (an install after the upgrade).
+        assert_eq!(counted_since(Some(day(3)), Some(day(3)), day(1)), None);
+        assert_eq!(counted_since(None, Some(day(1)), day(1)), None);
+        assert_eq!(counted_since(None, None, day(1)), None);
+    }
 
     fn office() -> FixedOffset {
         FixedOffset::east_opt(CHINA_STANDARD_TIME).unwrap()

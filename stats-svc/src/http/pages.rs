@@ -265,13 +265,21 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
          <div class=\"grid\">\
          <div class=\"card\"><h2>粉丝增长</h2><div id=\"followers\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>消息与工单</h2><div id=\"traffic\" class=\"chart\"></div></div>\
-         <div class=\"card wide\"><h2>留言时段分布</h2><div id=\"hours\" class=\"chart\"></div></div>\
+         <div class=\"card wide\"><h2>留言时段分布</h2>{hours_since}<div id=\"hours\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>自动回复</h2><div id=\"replies\" class=\"chart\"></div></div>\
          <div class=\"card\"><h2>图文阅读（微信统计）</h2><div id=\"reads\" class=\"chart\"></div></div>\
          <div class=\"card wide\"><h2>关键词与办事指南命中</h2><div class=\"grid3\">{hits}</div></div>\
          <div class=\"card wide\"><h2>各部门按时响应率（近 30 天）</h2><div id=\"compliance\" class=\"chart\"></div>{table}</div>\
          <div class=\"card wide\"><h2>告警</h2>{alarms}</div></div>\
          <script id=\"data\" type=\"application/json\">{data}</script>",
+        // Counted by hour only since an upgrade: the chart says so rather than
+        // showing the months before as quiet hours.
+        hours_since = page.hours_since.map_or_else(String::new, |day| {
+            format!(
+                "<p class=\"muted\">按时段统计自 {} 起，此前的留言未计入本图。</p>",
+                day.format("%Y-%m-%d")
+            )
+        }),
         name = esc(account),
         options = [30u64, 90, 180, 365]
             .iter()

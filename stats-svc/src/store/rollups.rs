@@ -438,3 +438,17 @@ pub async fn top_keys(
     .fetch_all(db)
     .await
 }
+
+/// The first day `account` has a count of `metric` (the index by account, metric and
+/// day): a counter added by a release counts from its upgrade on.
+pub async fn first_day(
+    db: &PgPool,
+    account: &AccountId,
+    metric: &str,
+) -> Result<Option<NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(day) FROM daily_counts WHERE account = $1 AND metric = $2")
+        .bind(account.as_str())
+        .bind(metric)
+        .fetch_one(db)
+        .await
+}
