@@ -308,7 +308,7 @@ struct Runner<H> {
     namespace: Namespace,
     service: &'static str,
     handler: Arc<H>,
-    waited: WaitedMessages,
+    counted: CountedHere,
     unsettled: Unsettled,
     /// Signalled when a lane takes jobs from its queue.
     lane_room: tokio::sync::Notify,
@@ -316,57 +316,86 @@ struct Runner<H> {
     inbox_closed: tokio_util::sync::CancellationToken,
 }
 
-/// The messages this runner saw wait ([`HandleError::NotYet`]), by stream sequence,
-/// with how many times each failed since: a failure after a wait gets a failing
-/// message's retries and backoffs, which its delivery count (inflated by the waits)
-/// cannot give. Only this runner's: a message that waited on another replica or
-/// before a restart is not counted here (`retries` then goes by its age; nothing in
-/// a message tells a wait elsewhere from slow failures). Another replica may finish a
-/// message: entries untouched for twice the patience are dropped once there are many.
+/// The messages whose failures this runner counts itself, by stream sequence: those it
+/// saw wait ([`HandleError::NotYet`]) and those it handed back from a full lane
+/// (`Runner::unblock`). Their delivery count is inflated by deliveries that were no
+/// failure, so a failure after one gets a failing message's retries and backoffs,
+/// which that count cannot give: after a wait, `max_deliver` failures of its own; after
+/// a hand-back, the deliveries it had before it was first handed back count as failures
+/// too, and the hand-backs do not. Only this runner's: a message that waited or was
+/// handed back on another replica or before a restart is not counted here (`retries`
+/// then goes by its age; nothing in a message tells a wait elsewhere from slow
+/// failures). Another replica may finish a message: entries untouched for twice the
+/// patience are dropped once there are many, and past [`COUNTED_MOST`] no new one is
+/// made (such a message is judged by its age), so a hanging handler that makes the
+/// runner hand back message after message cannot grow it without bound.
 #[derive(Default)]
-struct WaitedMessages(std::sync::Mutex<WaitedEntries>);
+struct CountedHere(std::sync::Mutex<CountedEntries>);
 
 #[derive(Default)]
-struct WaitedEntries {
-    by_sequence: HashMap<u64, Waited>,
+struct CountedEntries {
+    by_sequence: HashMap<u64, Counted>,
     /// The size at which the stale entries are dropped next: twice what the last
-    /// drop left, at least [`WAITED_PRUNE_AT`], so a burst of fresh entries is not
+    /// drop left, at least [`COUNTED_PRUNE_AT`], so a burst of fresh entries is not
     /// scanned again at every new one.
     prune_at: usize,
+    /// When the stale entries were last dropped: at [`COUNTED_MOST`] they are looked
+    /// for at most once a second, not at every refused entry.
+    pruned: Option<Instant>,
 }
 
-struct Waited {
+struct Counted {
     failures: i64,
     touched: Instant,
 }
 
-/// Entries [`WaitedMessages`] holds before it first drops the stale ones.
-const WAITED_PRUNE_AT: usize = 4096;
+/// Entries [`CountedHere`] holds before it first drops the stale ones.
+const COUNTED_PRUNE_AT: usize = 4096;
 
-impl WaitedMessages {
-    fn entries(&self) -> std::sync::MutexGuard<'_, WaitedEntries> {
+/// The most entries [`CountedHere`] holds (a few MB): above what the largest bound
+/// keeps unacked at once ([`crate::nats::WAITING_MAX_ACK_PENDING`]), so only messages
+/// settled elsewhere and not yet stale could fill it.
+const COUNTED_MOST: usize = 65_536;
+
+impl CountedHere {
+    fn entries(&self) -> std::sync::MutexGuard<'_, CountedEntries> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records that message `sequence` waits (sequence 0: a message without its
-    /// JetStream metadata, not recorded).
+    /// JetStream metadata, not recorded); its failures count from here.
     fn record_wait(&self, sequence: u64, stale_after: Duration) {
         if sequence == 0 {
             return;
         }
-        self.entries().touch(sequence, stale_after);
+        self.entries().touch(sequence, stale_after, 0);
     }
 
-    /// Counts a failure of message `sequence`: its failures since it first waited here,
-    /// or `None` if it did not (a message that only failed, or waited elsewhere).
+    /// Records that message `sequence`, at its `delivered`-th delivery, is handed back
+    /// without being handled: the deliveries before its first hand-back here count as
+    /// failures, the hand-backs do not.
+    fn record_hand_back(&self, sequence: u64, delivered: i64, stale_after: Duration) {
+        if sequence == 0 {
+            return;
+        }
+        self.entries()
+            .touch(sequence, stale_after, delivered.saturating_sub(1).max(0));
+    }
+
+    /// Counts a failure of message `sequence`: its failures as this runner counts them,
+    /// or `None` if it does not count them (a message that only failed, or waited
+    /// elsewhere).
     fn failed(&self, sequence: u64) -> Option<i64> {
-        self.entries().by_sequence.get_mut(&sequence).map(|waited| {
-            waited.failures += 1;
-            waited.touched = Instant::now();
-            waited.failures
-        })
+        self.entries()
+            .by_sequence
+            .get_mut(&sequence)
+            .map(|counted| {
+                counted.failures += 1;
+                counted.touched = Instant::now();
+                counted.failures
+            })
     }
 
     fn settled(&self, sequence: u64) {
@@ -374,20 +403,34 @@ impl WaitedMessages {
     }
 }
 
-impl WaitedEntries {
-    /// Touches `sequence`'s entry, made if new.
-    fn touch(&mut self, sequence: u64, stale_after: Duration) {
-        let prune_at = self.prune_at.max(WAITED_PRUNE_AT);
-        if self.by_sequence.len() >= prune_at && !self.by_sequence.contains_key(&sequence) {
-            self.by_sequence
-                .retain(|_, waited| waited.touched.elapsed() < stale_after);
-            self.prune_at = self.by_sequence.len() * 2;
+impl CountedEntries {
+    /// Touches `sequence`'s entry, made with `failures` if new (and if there is room).
+    fn touch(&mut self, sequence: u64, stale_after: Duration, failures: i64) {
+        let now = Instant::now();
+        if let Some(counted) = self.by_sequence.get_mut(&sequence) {
+            counted.touched = now;
+            return;
         }
-        let waited = self.by_sequence.entry(sequence).or_insert(Waited {
-            failures: 0,
-            touched: Instant::now(),
-        });
-        waited.touched = Instant::now();
+        let full = self.by_sequence.len() >= COUNTED_MOST;
+        let recently = self
+            .pruned
+            .is_some_and(|pruned| now.duration_since(pruned) < Duration::from_secs(1));
+        if self.by_sequence.len() >= self.prune_at.max(COUNTED_PRUNE_AT) && !(full && recently) {
+            self.by_sequence
+                .retain(|_, counted| now.duration_since(counted.touched) < stale_after);
+            self.prune_at = self.by_sequence.len() * 2;
+            self.pruned = Some(now);
+        }
+        if self.by_sequence.len() >= COUNTED_MOST {
+            return;
+        }
+        self.by_sequence.insert(
+            sequence,
+            Counted {
+                failures,
+                touched: now,
+            },
+        );
     }
 }
 
@@ -430,7 +473,7 @@ pub async fn run_consumer<H: EventHandler>(
         namespace,
         service,
         handler,
-        waited: WaitedMessages::default(),
+        counted: CountedHere::default(),
         unsettled: Unsettled::new(spec.durable, spec.ack_wait),
         lane_room: tokio::sync::Notify::new(),
         inbox_closed: tokio_util::sync::CancellationToken::new(),
@@ -603,7 +646,8 @@ impl<H: EventHandler> Runner<H> {
     /// for the messages of the other lanes. What remains held is at most
     /// [`pull::ASK_AT`], so a request can be sent. The messages handed back come again
     /// after a retry's backoff, here or on another replica, as a retried message does:
-    /// behind later events of their key.
+    /// behind later events of their key; a hand-back does not count as a failed
+    /// delivery here ([`CountedHere`]).
     async fn unblock(
         &self,
         hand_out: &mut HandOut<Job<H::Event>>,
@@ -622,6 +666,14 @@ impl<H: EventHandler> Runner<H> {
         let count = newest.len();
         for job in newest {
             self.unsettled.release(job.token).await;
+            // The next delivery is no failure's retry: it must not count as one when a
+            // failure comes (a handler that hangs for longer than the patience would
+            // otherwise have these dead-lettered at their first failure).
+            self.counted.record_hand_back(
+                job.received.stream_sequence,
+                job.received.delivered,
+                H::CONSUMER.patience() * 2,
+            );
             let delay = retry_backoff(job.received.delivered);
             if let Err(error) = job.message.ack_with(AckKind::Nak(Some(delay))).await {
                 tracing::warn!(%error, "cannot hand a message back; it returns after ack_wait");
@@ -695,15 +747,15 @@ impl<H: EventHandler> Runner<H> {
         metrics::histogram!("consumer_batch_size", "consumer" => durable)
             .record(received.len() as f64);
         let results: Vec<Result<(), HandleError>> = if received.len() == 1 {
-            vec![self.handler.handle(&received[0]).await]
+            vec![unpanicked(self.handler.handle(&received[0])).await]
         } else {
-            match self.handler.handle_batch(&received).await {
+            match unpanicked(self.handler.handle_batch(&received)).await {
                 Ok(()) => received.iter().map(|_| Ok(())).collect(),
                 Err(error) => {
                     tracing::debug!(durable, %error, size = received.len(), "batch failed; handling its events one by one");
                     let mut results = Vec::with_capacity(received.len());
                     for event in &received {
-                        results.push(self.handler.handle(event).await);
+                        results.push(unpanicked(self.handler.handle(event)).await);
                     }
                     results
                 }
@@ -732,12 +784,12 @@ impl<H: EventHandler> Runner<H> {
         let event_id = event.event.event_id();
         let sequence = event.stream_sequence;
         let failures = match result {
-            Err(HandleError::Transient(_)) => self.waited.failed(sequence),
+            Err(HandleError::Transient(_)) => self.counted.failed(sequence),
             _ => None,
         };
         match result {
             Ok(()) => {
-                self.waited.settled(sequence);
+                self.counted.settled(sequence);
                 if let Err(error) = message.ack().await {
                     tracing::warn!(%error, subject = %event.subject, stream_sequence = event.stream_sequence, "ack failed; the message will be redelivered");
                 }
@@ -756,7 +808,7 @@ impl<H: EventHandler> Runner<H> {
             }
             Err(HandleError::NotYet(reason)) if waits(&spec, event, Utc::now()) => {
                 tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
-                self.waited.record_wait(sequence, spec.patience() * 2);
+                self.counted.record_wait(sequence, spec.patience() * 2);
                 let delay = wait_delay(age(event, Utc::now()), event.delivered);
                 let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 "waiting"
@@ -786,7 +838,7 @@ impl<H: EventHandler> Runner<H> {
                 // A message whose dead letter could not be written comes back: it keeps
                 // its count.
                 if outcome == "deadletter" {
-                    self.waited.settled(sequence);
+                    self.counted.settled(sequence);
                 }
                 outcome
             }
@@ -855,6 +907,33 @@ impl<H: EventHandler> Runner<H> {
         )
         .await
     }
+}
+
+/// A handler's result, with a panic in it taken as a transient failure: the lane goes
+/// on, and the event is retried and dead-lettered (with the panic's message) as any
+/// failing event is. A panic that ended the lane instead dropped its queue and the
+/// batch in hand, which the keep-alive then kept from every replica for
+/// `keep_alive::MAX_KEPT` (10 minutes), and the event came back to panic again for ever.
+/// Unwind safety is asserted: the handler is the object a restarted runner would use as
+/// well, so going on with it shares no state the restart did not.
+async fn unpanicked(
+    handled: impl Future<Output = Result<(), HandleError>>,
+) -> Result<(), HandleError> {
+    use futures::FutureExt as _;
+    std::panic::AssertUnwindSafe(handled)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            tracing::error!(%message, "handler panicked; its events are retried");
+            Err(HandleError::Transient(format!(
+                "handler panicked: {message}"
+            )))
+        })
 }
 
 /// A delivery whose payload does not decode, and why.
@@ -963,7 +1042,7 @@ fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duratio
 }
 
 /// Whether a transient failure is delivered again. A message the runner counts
-/// (`failures`, see [`WaitedMessages`]: it waited here) gets `max_deliver` failures. Any other: before `max_deliver`
+/// (`failures`, see [`CountedHere`]: it waited or was handed back here) gets `max_deliver` failures. Any other: before `max_deliver`
 /// deliveries, and after them (it may have waited elsewhere) while the retry still
 /// comes within the patience after the stream stored it; the retry's own backoff is
 /// counted, so a clock skew smaller than it cannot give a message that only failed one
@@ -1042,35 +1121,68 @@ mod tests {
 
     #[test]
     fn the_runner_counts_the_failures_of_a_message_it_saw_wait_and_of_no_other() {
-        let waited = WaitedMessages::default();
+        let counted = CountedHere::default();
         let stale = Duration::from_secs(60);
-        assert_eq!(waited.failed(7), None, "only failed so far");
-        waited.record_wait(7, stale);
-        assert_eq!(waited.failed(7), Some(1));
-        assert_eq!(waited.failed(7), Some(2));
-        waited.settled(7);
-        assert_eq!(waited.failed(7), None);
+        assert_eq!(counted.failed(7), None, "only failed so far");
+        counted.record_wait(7, stale);
+        assert_eq!(counted.failed(7), Some(1));
+        assert_eq!(counted.failed(7), Some(2));
+        counted.settled(7);
+        assert_eq!(counted.failed(7), None);
         // No metadata: never counted.
-        waited.record_wait(0, stale);
-        assert_eq!(waited.failed(0), None);
+        counted.record_wait(0, stale);
+        assert_eq!(counted.failed(0), None);
+    }
+
+    #[test]
+    fn hand_backs_are_not_counted_as_failures_and_the_deliveries_before_them_are() {
+        let counted = CountedHere::default();
+        let stale = Duration::from_secs(60);
+        // Failed twice, then handed back at its third delivery and five times more.
+        counted.record_hand_back(9, 3, stale);
+        for delivered in 4..=8 {
+            counted.record_hand_back(9, delivered, stale);
+        }
+        assert_eq!(counted.failed(9), Some(3), "its 9th delivery fails");
+        counted.record_hand_back(0, 30, stale);
+        assert_eq!(counted.failed(0), None);
     }
 
     #[test]
     fn stale_entries_are_dropped_once_there_are_many_and_not_at_every_new_one() {
-        let waited = WaitedMessages::default();
-        for sequence in 1..=WAITED_PRUNE_AT as u64 {
-            waited.record_wait(sequence, Duration::ZERO);
+        let counted = CountedHere::default();
+        for sequence in 1..=COUNTED_PRUNE_AT as u64 {
+            counted.record_wait(sequence, Duration::ZERO);
         }
-        assert_eq!(waited.entries().by_sequence.len(), WAITED_PRUNE_AT);
+        assert_eq!(counted.entries().by_sequence.len(), COUNTED_PRUNE_AT);
         // The next new one drops every stale entry.
-        waited.record_wait(1_000_000, Duration::ZERO);
-        assert_eq!(waited.entries().by_sequence.len(), 1);
+        counted.record_wait(1_000_000, Duration::ZERO);
+        assert_eq!(counted.entries().by_sequence.len(), 1);
         // Fresh ones are kept, and not scanned again before twice what was left.
         let fresh = Duration::from_secs(3600);
-        for sequence in 2_000_000..2_000_000 + 2 * WAITED_PRUNE_AT as u64 {
-            waited.record_wait(sequence, fresh);
+        for sequence in 2_000_000..2_000_000 + 2 * COUNTED_PRUNE_AT as u64 {
+            counted.record_wait(sequence, fresh);
         }
-        assert_eq!(waited.entries().by_sequence.len(), 2 * WAITED_PRUNE_AT + 1);
+        assert_eq!(
+            counted.entries().by_sequence.len(),
+            2 * COUNTED_PRUNE_AT + 1
+        );
+    }
+
+    #[test]
+    fn no_more_than_the_most_entries_are_kept_however_fresh() {
+        let counted = CountedHere::default();
+        let fresh = Duration::from_secs(3600);
+        for sequence in 1..=COUNTED_MOST as u64 + 100 {
+            counted.record_hand_back(sequence, 1, fresh);
+        }
+        assert_eq!(counted.entries().by_sequence.len(), COUNTED_MOST);
+        // One refused is judged by its age, as a message counted elsewhere is.
+        assert_eq!(counted.failed(COUNTED_MOST as u64 + 1), None);
+        // Settled ones make room again.
+        counted.settled(1);
+        counted.record_hand_back(COUNTED_MOST as u64 + 1, 1, fresh);
+        assert_eq!(counted.failed(COUNTED_MOST as u64 + 1), Some(1));
     }
 
     fn delivery(delivered: i64, stored_at: Option<DateTime<Utc>>) -> Received<Marker> {

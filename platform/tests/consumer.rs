@@ -762,6 +762,170 @@ fn outcomes(
         .unwrap_or(0)
 }
 
+/// Two lanes, every event of one key: each hangs in its handler until `release` opens,
+/// so the runner hands back what it holds beyond its lane (the other lane has room).
+/// Once released, an event delivered more than `max_deliver` times (only ever handed
+/// back) fails transiently on its first handling, as a database hiccup would.
+struct HandedBack {
+    release: tokio::sync::watch::Receiver<bool>,
+    failed: Mutex<std::collections::HashSet<String>>,
+    handled: tokio::sync::watch::Sender<usize>,
+}
+
+impl EventHandler for HandedBack {
+    /// A patience of 1.5 s (0.5 + 1): the first hand-backs take a message past it.
+    const CONSUMER: ConsumerSpec = ConsumerSpec {
+        durable: "test-handed-back",
+        max_deliver: 3,
+        ..SPEC
+    };
+    const CONCURRENCY: usize = 2;
+    type Event = Numbered;
+
+    fn order_key(event: &Numbered) -> Option<&str> {
+        Some(&event.key)
+    }
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        let mut release = self.release.clone();
+        let _ = release.wait_for(|open| *open).await;
+        if event.delivered > Self::CONSUMER.max_deliver
+            && self.failed.lock().unwrap().insert(event.event.id.clone())
+        {
+            return Err(HandleError::Transient("database hiccup".to_owned()));
+        }
+        self.handled.send_modify(|n| *n += 1);
+        Ok(())
+    }
+}
+
+/// Messages delivered and not yet settled, and not yet delivered, on `durable`.
+async fn unsettled(js: &jetstream::Context, test_nats: &TestNats, durable: &str) -> (usize, u64) {
+    let info = js
+        .get_stream(test_nats.namespace.name("WECHAT_INBOUND"))
+        .await
+        .unwrap()
+        .get_consumer::<jetstream::consumer::pull::Config>(&test_nats.namespace.name(durable))
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    (info.num_ack_pending, info.num_pending)
+}
+
+#[tokio::test]
+async fn a_message_handed_back_from_a_full_lane_is_not_dead_lettered_at_its_first_failure() {
+    let handle = platform::telemetry::metrics_handle();
+    let durable = HandedBack::CONSUMER.durable;
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let total = 3_000;
+    for n in 0..total {
+        publish(&js, &test_nats, &format!("stuck:{n}")).await;
+    }
+    let (release, hanging) = tokio::sync::watch::channel(false);
+    let (handled, mut counted) = tokio::sync::watch::channel(0);
+    let handler = Arc::new(HandedBack {
+        release: hanging,
+        failed: Mutex::default(),
+        handled,
+    });
+    let running = Running::start(&js, &test_nats, handler.clone());
+    // The lane holds 257 and the runner keeps the oldest 100 it holds: the others take
+    // turns being handed back. Three times as many hand-backs as there are of them and
+    // one more: some message was handed back four times, past its `max_deliver` (3).
+    let taking_turns = total as u64 - 357;
+    for _ in 0..1_200 {
+        if outcomes(&handle, durable, "handed_back") > 3 * taking_turns {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        outcomes(&handle, durable, "handed_back") > 3 * taking_turns,
+        "the runner handed back {} messages",
+        outcomes(&handle, durable, "handed_back")
+    );
+    release.send(true).unwrap();
+    // Bounds only a failure: handled or dead-lettered, every message settles.
+    let _ = tokio::time::timeout(Duration::from_secs(180), async {
+        while unsettled(&js, &test_nats, durable).await != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+    let failed = handler.failed.lock().unwrap().len();
+    assert!(
+        failed > 0,
+        "no message was handed back past its max_deliver"
+    );
+    assert_eq!(
+        test_nats.dead_letters(&js).await,
+        0,
+        "messages only handed back were dead-lettered at their first failure ({failed} failed once)"
+    );
+    assert_eq!(*counted.borrow_and_update(), total);
+}
+
+/// One lane; the first delivery of `boom:0` panics in its handler, as a bug would.
+#[derive(Default)]
+struct Panicking {
+    handled: Mutex<Vec<String>>,
+}
+
+impl EventHandler for Panicking {
+    const CONSUMER: ConsumerSpec = ConsumerSpec {
+        durable: "test-panicking",
+        ..SPEC
+    };
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        if event.event.key == "boom" && event.delivered == 1 {
+            panic!("a handler bug");
+        }
+        self.handled.lock().unwrap().push(event.event.id.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_leaves_no_message_kept_from_redelivery() {
+    let durable = Panicking::CONSUMER.durable;
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    // The second waits in the lane's queue behind the first when it panics.
+    publish(&js, &test_nats, "boom:0").await;
+    publish(&js, &test_nats, "after:1").await;
+    let handler = Arc::new(Panicking::default());
+    let drain = Drain::new();
+    let supervised = tokio::spawn(platform::consumer::supervise_consumer(
+        js.clone(),
+        test_nats.namespace.clone(),
+        "test",
+        handler.clone(),
+        drain.clone(),
+    ));
+    // Bounds only a failure: more than twice `ack_wait` (30 s), far less than the 10
+    // minutes a message is kept in progress.
+    let _ = tokio::time::timeout(Duration::from_secs(75), async {
+        while handler.handled.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    drain.begin();
+    supervised.await.unwrap();
+    let mut handled = handler.handled.lock().unwrap().clone();
+    handled.sort();
+    assert_eq!(handled, ["after:1", "boom:0"], "handled after the panic");
+    assert_eq!(unsettled(&js, &test_nats, durable).await, (0, 0));
+    assert_eq!(test_nats.dead_letters(&js).await, 0);
+}
+
 /// Counts the events it handles, on a durable of its own, and waits for a dead letter to
 /// be stored far longer than any test runs: a stalled dead-letter store holds each
 /// attempt open until the test answers it, not until a 2 s timer fires.
