@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use platform::nats::{CONTENT, DEADLETTER, WECHAT_INBOUND};
 use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 use proto::content::v1::content_service_server::{self, ContentServiceServer};
@@ -45,7 +46,11 @@ pub struct Application {
 impl Application {
     /// Connects, provisions, migrates, seeds the lexicon and binds (port 0 in tests).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
+        // The streams it reads (the job-finish callbacks) and writes (its outbox, dead
+        // letters); not INTERACTION, which it never uses.
+        let streams = [WECHAT_INBOUND, CONTENT, DEADLETTER];
+        let runtime =
+            ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR, &streams).await?;
         let content = config.content;
         let hall_config = config.hall;
         let lexicon = Lexicon::new(runtime.db.clone());

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use platform::nats::{CONTENT, DEADLETTER, INTERACTION, WECHAT_INBOUND};
 use platform::service::{ServiceDefaults, ServiceRuntime};
 use proto::interaction::v1::interaction_service_server::InteractionServiceServer;
 
@@ -39,7 +40,12 @@ pub struct Application {
 impl Application {
     /// Connects, provisions, migrates and binds (port 0 in tests).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
+        // The streams it reads (callbacks, content-svc's directory changes, its own
+        // events for the queue watch) and writes (its outbox, dead letters); the missed
+        // replies' stream is provisioned with its consumer.
+        let streams = [WECHAT_INBOUND, CONTENT, INTERACTION, DEADLETTER];
+        let runtime =
+            ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR, &streams).await?;
         let deliverer = Deliverer::connect(
             runtime.db.clone(),
             &runtime.jetstream,

@@ -303,7 +303,7 @@ pub const DEADLETTER: StreamSpec = StreamSpec {
 /// Markers of passive replies the gateway asked for and did not get in time
 /// (`events.v1.ReplyMissed`), written by the gateway and read by interaction-svc,
 /// which sends those replies through the customer-service API. Both provision it
-/// (either may start first); not in [`ALL_STREAMS`], which every service provisions.
+/// (either may start first); not in [`ALL_STREAMS`].
 /// A marker is needed for minutes (interaction-svc waits for the callback it has not
 /// applied yet, `HandleError::NotYet`, for about 13, longer after an outage); a day
 /// covers an outage of its consumer through a night.
@@ -314,7 +314,8 @@ pub const WECHAT_MISSED_REPLIES: StreamSpec = StreamSpec {
     duplicate_window: Duration::from_secs(2 * 60),
 };
 
-/// Every stream of the platform.
+/// The platform's shared streams, for tests and tools; a service provisions only the
+/// ones it uses (`ServiceRuntime::start`).
 pub const ALL_STREAMS: [StreamSpec; 4] = [WECHAT_INBOUND, CONTENT, INTERACTION, DEADLETTER];
 
 impl StreamSpec {

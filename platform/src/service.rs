@@ -1,5 +1,5 @@
-//! The runtime every gRPC service shares: it connects, provisions, migrates and
-//! binds in [`ServiceRuntime::start`], then serves gRPC (with health and
+//! The runtime every gRPC service shares: it connects, provisions the streams the
+//! service uses, migrates and binds in [`ServiceRuntime::start`], then serves gRPC (with health and
 //! reflection) and the admin port until shutdown, and drains in order.
 
 use std::future::{Future, IntoFuture};
@@ -20,7 +20,7 @@ use crate::config::{CommonConfig, ConfigError, Env};
 use crate::consumer::{EventHandler, supervise_consumer};
 use crate::db::{self, DbConfig, DbError};
 use crate::grpc::{ApiKeys, AuthInterceptor};
-use crate::nats::{self, Namespace, NatsConfig, NatsError};
+use crate::nats::{self, Namespace, NatsConfig, NatsError, StreamSpec};
 use crate::outbox::{OutboxSignal, Relay};
 use crate::shutdown::{Drain, DrainRunner};
 use crate::telemetry;
@@ -124,12 +124,20 @@ pub struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    /// Connects to NATS and provisions every stream, prepares the database, and binds
+    /// Connects to NATS and provisions `streams`, prepares the database, and binds
     /// both ports (port 0 picks a free one; see [`Self::grpc_port`]).
+    ///
+    /// `streams` are those the service reads or writes: its consumers' streams, the
+    /// streams its outbox relay publishes to, and [`nats::DEADLETTER`] when it runs a
+    /// consumer or a relay (either may dead-letter). A needed stream that cannot be
+    /// provisioned fails the start naming it; the others are not touched, so one
+    /// stalled stream (an R1 stream whose node is down, an update that times out) keeps
+    /// only the services that use it from starting.
     pub async fn start(
         name: &'static str,
         config: ServiceConfig,
         migrator: &'static Migrator,
+        streams: &[StreamSpec],
     ) -> Result<Self, StartupError> {
         // Installed first, so what a service records while it builds (a cache
         // loaded, a seed applied) is not lost before `serve` exposes it.
@@ -139,13 +147,7 @@ impl ServiceRuntime {
         readiness.watch_nats(nats.clone());
         let jetstream = jetstream::new(nats.clone());
         let namespace = config.nats.namespace.clone();
-        nats::provision_with(
-            &jetstream,
-            &namespace,
-            &nats::ALL_STREAMS,
-            &config.nats.streams,
-        )
-        .await?;
+        nats::provision_with(&jetstream, &namespace, streams, &config.nats.streams).await?;
         let db = db::connect_and_migrate(&config.db, migrator).await?;
         readiness.watch_db(db.clone());
         readiness.set_migrated();

@@ -155,7 +155,9 @@ async fn runtime_behind(
     let env =
         service_env(test_db, test_nats, [("SHUTDOWN_GRACE", "1s")]).with("NATS_URL", proxy.url());
     let config = ServiceConfig::from_env(&env, DEFAULTS).unwrap();
-    ServiceRuntime::start("platform-test", config, &TEST_MIGRATOR)
+    // The stream its in-flight task publishes to.
+    let streams = [platform::nats::WECHAT_INBOUND];
+    ServiceRuntime::start("platform-test", config, &TEST_MIGRATOR, &streams)
         .await
         .unwrap()
 }

@@ -321,7 +321,8 @@ async fn service_turns_ready_then_fails_readiness_and_drains_in_flight_work_on_s
         [("API_KEYS", "ops:admin:ops-key-123456")],
     );
     let config = ServiceConfig::from_env(&env, DEFAULTS).unwrap();
-    let runtime = ServiceRuntime::start("platform-test", config, &TEST_MIGRATOR)
+    // It reads and writes no stream.
+    let runtime = ServiceRuntime::start("platform-test", config, &TEST_MIGRATOR, &[])
         .await
         .unwrap();
     let admin = format!("http://127.0.0.1:{}", runtime.admin_port());

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::nats::StreamSpec;
+use platform::nats::{CONTENT, DEADLETTER, INTERACTION, StreamSpec, WECHAT_INBOUND};
 use platform::outbox::OutboxSignal;
 use platform::service::ServiceRuntime;
 use proto::stats::v1::stats_service_server::{self, StatsServiceServer};
@@ -56,16 +56,13 @@ impl Application {
 
     /// [`Self::build`] with the inspection job reading `clock` (tests fix the day).
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let runtime = ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR).await?;
-        // With the install's stream settings, so STATS gets NATS_REPLICAS copies like
-        // the platform's streams (in a 3-node cluster an alarm survives a node).
-        platform::nats::provision_with(
-            &runtime.jetstream,
-            &runtime.namespace,
-            &[STATS],
-            &runtime.config.nats.streams,
-        )
-        .await?;
+        // The streams it reads (callbacks, content and interaction events) and writes
+        // (its alarms' outbox, dead letters). STATS with the install's stream settings
+        // like the others, so it gets NATS_REPLICAS copies (in a 3-node cluster an alarm
+        // survives a node).
+        let streams = [WECHAT_INBOUND, CONTENT, INTERACTION, DEADLETTER, STATS];
+        let runtime =
+            ServiceRuntime::start(DEFAULTS.name, config.service, &MIGRATOR, &streams).await?;
         // Provisioning here makes a consumer NATS refuses a start-up error rather than
         // a log line from a background task; run_consumer finds it already there.
         for spec in [
