@@ -2,6 +2,8 @@
 
 use tonic::Code;
 
+use crate::output::one_line;
+
 /// Why a command failed. `Display` is the one line printed after `govwx: `.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,7 +32,7 @@ pub enum Error {
     Hits { count: usize, file: String },
     /// `articles publish` was answered with the article FAILED; the failure says why
     /// (and whether WeChat may have published it all the same).
-    #[error("article {id} was not published: {}", failure.replace(['\n', '\r'], " "))]
+    #[error("article {id} was not published: {}", one_line(failure))]
     NotPublished { id: String, failure: String },
     /// Standard output could not be written.
     #[error("cannot write output: {0}")]
@@ -82,7 +84,8 @@ impl Error {
 /// `CODE: the server's message — what to do`, on one line.
 fn status_line(service: &str, addr: &str, status: &tonic::Status) -> String {
     let code = status.code();
-    let message = status.message().replace(['\n', '\r'], " ");
+    // A server's message may quote what a citizen or an editor wrote.
+    let message = one_line(status.message());
     let hint = match code {
         Code::Unauthenticated => " (check GOVWX_API_KEY or --key-file)",
         Code::PermissionDenied => " (use a key of a department and role that may do this)",

@@ -18,22 +18,31 @@ pub struct Out {
 }
 
 impl Out {
-    /// Writes `text` and a newline.
+    /// Writes `text` and a newline, every character that would act on a terminal
+    /// (see [`printable`]) shown as `�`: what is printed holds citizens' and
+    /// editors' texts, which must not retitle, clear or write the clipboard of the
+    /// operator's terminal.
     pub fn line(&self, text: &str) -> Result<(), Error> {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{text}")?;
-        stdout.flush()?;
-        Ok(())
+        write_line(&printable(text))
+    }
+
+    /// Writes `text` as it is, for govwx's own text: completions, the man page, and
+    /// `search`, whose marks are escape codes (every part from the server in it
+    /// already passed through [`one_line`]).
+    pub fn raw_line(&self, text: &str) -> Result<(), Error> {
+        write_line(text)
     }
 
     /// Writes one JSON document, indented for reading.
     pub fn document(&self, value: &serde_json::Value) -> Result<(), Error> {
-        self.line(&serde_json::to_string_pretty(value).expect("a Value always serialises"))
+        write_line(&json_text(
+            serde_json::to_string_pretty(value).expect("a Value always serialises"),
+        ))
     }
 
     /// Writes one JSON document on one line (a stream of them: `watch`).
     pub fn json_line(&self, value: &serde_json::Value) -> Result<(), Error> {
-        self.line(&value.to_string())
+        write_line(&json_text(value.to_string()))
     }
 
     /// A time for a table: minutes, in the office's zone; `-` if unset.
@@ -47,6 +56,63 @@ impl Out {
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false).into()
         })
     }
+}
+
+fn write_line(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Serialised JSON with DEL, the C1 controls and the bidi controls escaped as
+/// `\uXXXX` too: serde_json escapes only U+0000-U+001F, and a terminal may act on
+/// the others when a script's output is shown. Outside strings JSON is ASCII, so
+/// each such character is inside a string, where its escape means the same.
+fn json_text(json: String) -> String {
+    // C0 is escaped in strings already, and outside them is the layout's whitespace.
+    let raw = |c: char| is_unsafe(c) && u32::from(c) >= 0x20;
+    if !json.chars().any(raw) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if raw(c) {
+            // All of them are in the Basic Multilingual Plane: one `\u` escape each.
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `c` acts on a terminal instead of showing: a C0 or C1 control or DEL
+/// (ESC starts the sequences that retitle or clear a terminal or set its
+/// clipboard), or a bidi embedding, override or isolate (U+202A-U+202E,
+/// U+2066-U+2069), which reorders what follows it so a line shows text it does not
+/// hold.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Shown in place of a character that would act on a terminal.
+const REPLACEMENT: char = '\u{FFFD}';
+
+/// `text` with its lines kept (`\n`, and `\r\n` as `\n`) and tabs, every other
+/// control or bidi character (see [`is_unsafe`]) as `�`.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if is_unsafe(c) => out.push(REPLACEMENT),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `ts` in `tz`; `None` when unset or out of range.
@@ -111,9 +177,16 @@ pub fn shorten(text: &str, max: usize) -> String {
     out
 }
 
-/// Newlines and tabs as spaces, so a row stays one line.
-fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r', '\t'], " ")
+/// Newlines and tabs as spaces, so a row stays one line; every other control or
+/// bidi character (see [`is_unsafe`]) as `�`.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if is_unsafe(c) => REPLACEMENT,
+            c => c,
+        })
+        .collect()
 }
 
 /// The lower-case name of a proto enum value without its type prefix
@@ -153,6 +226,59 @@ mod tests {
             .collect();
         assert_eq!(starts.len(), 3);
         assert!(starts.iter().all(|s| *s == starts[0]), "{rendered}");
+    }
+
+    /// What citizens could send to retitle, clear or write the clipboard of an
+    /// operator's terminal, and to reorder a line.
+    const HOSTILE: &str = "a\x1b]0;pwned\x07b\x1b[2Jc\x1b]52;c;ZXZpbA==\x07d\u{9b}31me\x7ff\u{202E}gh\u{2066}i\u{2069}\x00";
+
+    fn acts_on_a_terminal(text: &str) -> bool {
+        text.chars().any(|c| {
+            (c.is_control() && c != '\n')
+                || ('\u{202A}'..='\u{202E}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
+    }
+
+    #[test]
+    fn one_line_shows_every_control_and_bidi_character_as_a_replacement() {
+        let cell = one_line(HOSTILE);
+        assert!(!acts_on_a_terminal(&cell), "{cell:?}");
+        assert_eq!(cell, "a�]0;pwned�b�[2Jc�]52;c;ZXZpbA==�d�31me�f�gh�i��");
+        assert_eq!(one_line("路灯\r\n不亮\t了"), "路灯  不亮 了");
+    }
+
+    #[test]
+    fn tables_fields_and_shortened_text_hold_no_terminal_control() {
+        let rendered = table(&["text"], [vec![HOSTILE.to_owned()]]);
+        assert!(!acts_on_a_terminal(&rendered), "{rendered:?}");
+        let rendered = fields(&[("summary", HOSTILE.to_owned())]);
+        assert!(!acts_on_a_terminal(&rendered), "{rendered:?}");
+        let rendered = shorten(HOSTILE, 12);
+        assert!(!acts_on_a_terminal(&rendered), "{rendered:?}");
+    }
+
+    #[test]
+    fn printable_keeps_lines_and_replaces_the_rest() {
+        assert_eq!(printable("one\r\ntwo\tthree\n"), "one\ntwo\tthree\n");
+        assert_eq!(printable("x\ry\x1b[2J"), "x�y�[2J");
+        assert!(!acts_on_a_terminal(&printable(HOSTILE)));
+    }
+
+    #[test]
+    fn json_escapes_what_serde_leaves_raw_and_means_the_same() {
+        let value = serde_json::json!({ "text": HOSTILE, "n": [1] });
+        let text = json_text(value.to_string());
+        assert!(!acts_on_a_terminal(&text), "{text:?}");
+        assert!(text.contains("\\u001b") && text.contains("\\u009b") && text.contains("\\u202e"));
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
+        let pretty = json_text(serde_json::to_string_pretty(&value).unwrap());
+        assert!(pretty.lines().count() > 1, "{pretty}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&pretty).unwrap(),
+            value
+        );
     }
 
     #[test]

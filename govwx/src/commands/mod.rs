@@ -53,12 +53,12 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "govwx", &mut buffer);
-            return out.line(String::from_utf8_lossy(&buffer).trim_end());
+            return out.raw_line(String::from_utf8_lossy(&buffer).trim_end());
         }
         Command::Man => {
             let mut buffer = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut buffer)?;
-            return out.line(String::from_utf8_lossy(&buffer).trim_end());
+            return out.raw_line(String::from_utf8_lossy(&buffer).trim_end());
         }
         // Dead letters are read from NATS, not from a service: no API key.
         Command::Deadletters(command) => return deadletters::run(command, &out).await,

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::SearchKindArg;
 use crate::client::Target;
 use crate::error::Error;
-use crate::output::{Out, or_dash};
+use crate::output::{Out, one_line, or_dash};
 
 /// What `govwx search` was asked.
 pub struct Query {
@@ -74,18 +74,19 @@ pub async fn run(query: Query, target: &Target, out: &Out) -> Result<(), Error> 
         text.push_str(&format!(
             "{}. {}   [{}{}]\n   {}\n   {}\n",
             i + 1,
-            h.title,
+            one_line(&h.title),
             kind_name(h.kind),
             if h.category.is_empty() {
                 String::new()
             } else {
-                format!(" {}", h.category)
+                format!(" {}", one_line(&h.category))
             },
-            or_dash(&render(&h.snippet, marks)),
-            h.url
+            or_dash(&terminal_snippet(&h.snippet, marks)),
+            one_line(&h.url)
         ));
     }
-    out.line(text.trim_end())
+    // The marks are escape codes of govwx's own; every server text above is one_line'd.
+    out.raw_line(text.trim_end())
 }
 
 fn kind_name(kind: i32) -> &'static str {
@@ -107,7 +108,13 @@ pub enum Marks {
     None,
 }
 
-/// A snippet (HTML-escaped, matched words in `<em>…</em>`) as terminal text.
+/// A snippet as a terminal shows it, on one line: its own control characters are
+/// replaced before the marks go in, so the only escape codes in it are the marks'.
+fn terminal_snippet(snippet: &str, marks: Marks) -> String {
+    render(&one_line(snippet), marks)
+}
+
+/// A snippet (HTML-escaped, matched words in `<em>…</em>`) as plain text.
 pub fn render(snippet: &str, marks: Marks) -> String {
     let (open, close) = match marks {
         Marks::Ansi => ("\x1b[1;4m", "\x1b[0m"),
@@ -138,5 +145,11 @@ mod tests {
         );
         assert_eq!(render(snippet, Marks::None), "补办社保卡 & 挂失 <线上>");
         assert_eq!(render("<em>医保</em>", Marks::Ansi), "\x1b[1;4m医保\x1b[0m");
+    }
+
+    #[test]
+    fn a_snippets_own_escape_codes_are_replaced_and_only_the_marks_kept() {
+        let rendered = terminal_snippet("<em>医保</em>\x1b]0;title\x07", Marks::Ansi);
+        assert_eq!(rendered, "\x1b[1;4m医保\x1b[0m\u{FFFD}]0;title\u{FFFD}");
     }
 }

@@ -304,3 +304,53 @@ async fn a_department_lists_shows_answers_and_closes_a_ticket_from_the_terminal(
     drop(watch);
     stack.stop().await;
 }
+
+/// What a citizen could write to act on the operator's terminal: retitle it, clear
+/// it, write its clipboard (OSC 52), reverse the rest of a line.
+const HOSTILE_SUMMARY: &str =
+    "路灯\x1b]0;owned\x07不亮\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07 \u{202E}evil\u{9b}31m";
+
+#[tokio::test]
+async fn a_citizens_escape_sequences_never_reach_the_operators_terminal() {
+    let stack = Stack::start().await;
+    let id = stack
+        .insert_ticket(CITIZEN, "social-security", HOSTILE_SUMMARY)
+        .await;
+    let acts = |text: &str| {
+        text.chars().find(|c| {
+            (c.is_control() && *c != '\n')
+                || ('\u{202A}'..='\u{202E}').contains(c)
+                || ('\u{2066}'..='\u{2069}').contains(c)
+        })
+    };
+
+    let list = stack.ok(SOCIAL_AGENT_KEY, &["tickets", "list"]).await;
+    assert!(list.contains(&id), "{list}");
+    assert!(
+        !list.as_bytes().contains(&0x1b),
+        "ESC in `tickets list`: {list:?}"
+    );
+    assert_eq!(acts(&list), None, "{list:?}");
+    assert!(
+        list.contains("路灯\u{FFFD}]0;owned\u{FFFD}不亮"),
+        "{list:?}"
+    );
+
+    let show = stack.ok(SOCIAL_AGENT_KEY, &["tickets", "show", &id]).await;
+    assert!(
+        !show.as_bytes().contains(&0x1b),
+        "ESC in `tickets show`: {show:?}"
+    );
+    assert_eq!(acts(&show), None, "{show:?}");
+
+    // JSON keeps the text exactly, escaped.
+    let run = stack
+        .run(SOCIAL_AGENT_KEY, &["--json", "tickets", "show", &id])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(acts(&run.stdout), None, "{:?}", run.stdout);
+    let shown: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(shown["summary"], HOSTILE_SUMMARY);
+
+    stack.stop().await;
+}
