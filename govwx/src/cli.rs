@@ -43,6 +43,21 @@ pub struct Global {
     /// turn it on too.
     #[arg(long, global = true)]
     pub tls: bool,
+    /// Plaintext (no TLS) to a server that is not on this machine is intended (a
+    /// cluster's own network): no warning that the API key goes in clear.
+    #[arg(long, env = "GOVWX_PLAINTEXT", global = true)]
+    pub plaintext: bool,
+    /// Seconds a call may wait for the server's answer before it fails with
+    /// DEADLINE_EXCEEDED (exit 69); `tickets watch` waits as long as it runs.
+    #[arg(
+        long,
+        env = "GOVWX_TIMEOUT",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub timeout: u64,
     /// File holding the API key (else the GOVWX_API_KEY environment variable).
     #[arg(long, env = "GOVWX_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,

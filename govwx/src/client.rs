@@ -1,5 +1,7 @@
 //! Connecting to the services: addresses, TLS and the API key on every request.
 
+use std::net::IpAddr;
+use std::sync::Once;
 use std::time::Duration;
 
 use proto::content::v1::content_service_client::ContentServiceClient;
@@ -9,7 +11,7 @@ use proto::stats::v1::stats_service_client::StatsServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 
 use crate::cli::Global;
 use crate::error::Error;
@@ -34,11 +36,25 @@ pub struct Target {
     pub addr: String,
     tls: Option<ClientTlsConfig>,
     key: BearerKey,
+    /// How long a unary call waits for its answer (`--timeout`).
+    timeout: Duration,
+    /// Plaintext to another machine is intended (`--plaintext`): no warning.
+    plaintext_intended: bool,
 }
 
 impl Target {
-    /// Wraps a failed call's status with the service it came from.
+    /// Wraps a failed call's status with the service it came from. A call that
+    /// waited `--timeout` in vain is DEADLINE_EXCEEDED (tonic reports its own
+    /// timer as CANCELLED, which would read as if the caller had stopped it).
     pub fn status(&self, status: tonic::Status) -> Error {
+        let status = if timed_out(&status) {
+            tonic::Status::deadline_exceeded(format!(
+                "no answer within {}s (--timeout)",
+                self.timeout.as_secs()
+            ))
+        } else {
+            status
+        };
         Error::Status {
             service: self.service,
             addr: self.addr.clone(),
@@ -47,7 +63,18 @@ impl Target {
     }
 
     /// Opens the connection now, so an unreachable server is reported as such.
+    /// Every call on it waits at most `--timeout` for its answer.
     pub async fn connect(&self) -> Result<Authed, Error> {
+        self.open(Some(self.timeout)).await
+    }
+
+    /// [`Target::connect`] for a stream that lasts as long as it is read (`tickets
+    /// watch`): no call timeout.
+    pub async fn connect_stream(&self) -> Result<Authed, Error> {
+        self.open(None).await
+    }
+
+    async fn open(&self, timeout: Option<Duration>) -> Result<Authed, Error> {
         let config = |reason: String| {
             Error::Config(format!("{} address {}: {reason}", self.service, self.addr))
         };
@@ -55,6 +82,16 @@ impl Target {
             .map_err(|_| config("not a valid address".into()))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
+        // Bounds the wait for the answer's headers, which a tonic server sends with
+        // a unary answer once its handler is done: a server that accepts and stalls
+        // fails the call instead of hanging it. No grpc-timeout header is sent, so
+        // the server finishes what it started (a retry with the request id finds it).
+        if let Some(timeout) = timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
+        if self.tls.is_none() && !self.plaintext_intended && !is_local(&self.addr) {
+            warn_plaintext(&self.addr);
+        }
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.clone())
@@ -71,6 +108,11 @@ impl Target {
     /// A connected interaction-svc client.
     pub async fn interaction(&self) -> Result<InteractionServiceClient<Authed>, Error> {
         Ok(InteractionServiceClient::new(self.connect().await?))
+    }
+
+    /// An interaction-svc client for `tickets watch` (no call timeout).
+    pub async fn interaction_stream(&self) -> Result<InteractionServiceClient<Authed>, Error> {
+        Ok(InteractionServiceClient::new(self.connect_stream().await?))
     }
 
     /// A connected content-svc client.
@@ -93,6 +135,8 @@ impl Target {
 pub struct Targets {
     global_tls: Option<ClientTlsConfig>,
     key: BearerKey,
+    timeout: Duration,
+    plaintext_intended: bool,
 }
 
 impl Targets {
@@ -109,7 +153,12 @@ impl Targets {
             None if global.tls => Some(ClientTlsConfig::new().with_webpki_roots()),
             None => None,
         };
-        Ok(Self { global_tls, key })
+        Ok(Self {
+            global_tls,
+            key,
+            timeout: Duration::from_secs(global.timeout),
+            plaintext_intended: global.plaintext,
+        })
     }
 
     fn target(
@@ -138,6 +187,8 @@ impl Targets {
             addr,
             tls,
             key: self.key.clone(),
+            timeout: self.timeout,
+            plaintext_intended: self.plaintext_intended,
         }
     }
 
@@ -216,6 +267,48 @@ impl Interceptor for BearerKey {
     }
 }
 
+/// Whether a call failed because its `--timeout` passed: tonic's timer
+/// (`TimeoutExpired`) is in the status's sources.
+fn timed_out(status: &tonic::Status) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = cause {
+        if error.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// Whether `addr` (a URL) names this machine: a loopback address or `localhost`,
+/// where plaintext never leaves it.
+fn is_local(addr: &str) -> bool {
+    let Ok(uri) = addr.parse::<Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Says once, on stderr, that the key is about to cross the network in clear. A
+/// warning rather than a refusal: plaintext inside a cluster's own network is a
+/// choice some installs make (`--plaintext` says so and silences this).
+fn warn_plaintext(addr: &str) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        eprintln!(
+            "govwx: warning: {addr} is not on this machine and the connection is not \
+             TLS: the API key goes in clear (use --tls or --ca-file; --plaintext if this \
+             is intended)"
+        );
+    });
+}
+
 /// The innermost cause of a transport error ("Connection refused", not "transport error").
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
@@ -223,4 +316,39 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_and_localhost_count_as_this_machine() {
+        for local in [
+            "http://127.0.0.1:50051",
+            "http://127.8.9.1:50051",
+            "http://localhost:50051",
+            "http://[::1]:50051",
+            "http://api.localhost:50051",
+        ] {
+            assert!(is_local(local), "{local}");
+        }
+        for remote in [
+            "http://10.1.2.3:50051",
+            "http://192.168.0.9:50051",
+            "http://interaction-svc.gov.svc:50051",
+            "http://[fd00::1]:50051",
+            "http://0.0.0.0:50051",
+            "http://localhost.example.com:50051",
+        ] {
+            assert!(!is_local(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn tonics_own_timer_reads_as_a_deadline_exceeded() {
+        let timer = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(timed_out(&timer));
+        assert!(!timed_out(&tonic::Status::cancelled("stopped")));
+    }
 }

@@ -377,7 +377,8 @@ async fn watch_once(
     backoff: &mut Duration,
     position: &mut Option<u64>,
 ) -> Result<(), Error> {
-    let mut client = target.interaction().await?;
+    // A watch runs as long as it is read: no --timeout on it.
+    let mut client = target.interaction_stream().await?;
     let queue = if department.is_empty() {
         "the key's queue".to_owned()
     } else {

@@ -2,6 +2,7 @@
 //! NATS and PostgreSQL, with WeChat played by `wechat-sim`'s mock API.
 
 mod articles;
+mod connecting;
 mod content;
 mod deadletters;
 mod followers;

@@ -1,0 +1,101 @@
+//! How `govwx` connects: a server that accepts and never answers, and a key about to
+//! cross the network in clear. No service is needed, only the binary.
+
+use std::process::Stdio;
+
+use tokio::net::TcpListener;
+
+/// `govwx ARGS` with a key and nothing else from the caller's environment.
+async fn govwx(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_govwx"))
+        .env_clear()
+        .env("GOVWX_API_KEY", "dev-admin-key-0001")
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("govwx runs")
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_fails_the_call_with_deadline_exceeded() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // Accepts every connection and holds it open, reading and writing nothing.
+    let stalls = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+
+    let output = govwx(&[
+        "--interaction-addr",
+        &addr,
+        "--timeout",
+        "1",
+        "tickets",
+        "list",
+    ])
+    .await;
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "govwx: DEADLINE_EXCEEDED from interaction-svc at http://{addr}: no answer within \
+             1s (--timeout)"
+        )
+    );
+
+    stalls.abort();
+}
+
+#[tokio::test]
+async fn plaintext_to_another_machine_warns_that_the_key_goes_in_clear() {
+    // Nothing listens there: the call fails at once (exit 69) after the warning,
+    // which comes before any connection. 0.0.0.0 reaches this machine on Linux but is
+    // no loopback address, so it stands for a remote server without a network.
+    let port = platform::testing::free_port().to_string();
+    let remote = format!("0.0.0.0:{port}");
+    let output = govwx(&["--interaction-addr", &remote, "tickets", "list"]).await;
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    let mut lines = stderr.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "govwx: warning: http://{remote} is not on this machine and the connection is \
+                 not TLS: the API key goes in clear (use --tls or --ca-file; --plaintext if \
+                 this is intended)"
+            )
+            .as_str()
+        ),
+        "{stderr}"
+    );
+    assert!(
+        lines.next().unwrap().starts_with("govwx: cannot reach"),
+        "{stderr}"
+    );
+
+    // Said to be intended: no warning.
+    let output = govwx(&[
+        "--interaction-addr",
+        &remote,
+        "--plaintext",
+        "tickets",
+        "list",
+    ])
+    .await;
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // This machine: no warning either.
+    let local = format!("127.0.0.1:{port}");
+    let output = govwx(&["--interaction-addr", &local, "tickets", "list"]).await;
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+}
