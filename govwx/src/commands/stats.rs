@@ -3,7 +3,7 @@
 use chrono::{Datelike, Days, NaiveDate};
 use proto::stats::v1::{
     Alarm, GetAccountOverviewRequest, GetDailySeriesRequest, GetDepartmentScorecardRequest,
-    GetMonthlyRankingRequest, GetReadinessReportRequest, ListAlarmsRequest,
+    GetMonthlyRankingRequest, GetReadinessReportRequest, ListAlarmsRequest, ReadinessReport,
 };
 use serde_json::{Value, json};
 
@@ -134,8 +134,8 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                     d.overdue.to_string(),
                     share(d.acknowledged_in_time, d.acknowledge_judged),
                     share(d.resolved_in_time, d.resolve_judged),
-                    duration(d.acknowledge_median_seconds),
-                    duration(d.resolve_median_seconds),
+                    time_of(d.tickets_in_range, d.acknowledge_median_seconds),
+                    time_of(d.tickets_in_range, d.resolve_median_seconds),
                     if d.rated == 0 {
                         "-".to_owned()
                     } else {
@@ -265,21 +265,7 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                 .map_err(status)?
                 .into_inner();
             if out.json {
-                let alarms: Vec<_> = r.alarms.iter().map(|a| alarm_json(out, a)).collect();
-                return out.document(&json!({
-                    "account": r.account,
-                    "date": r.date,
-                    "last_published_on": r.last_published_on,
-                    "days_since_update": r.days_since_update,
-                    "update_ok": r.update_ok,
-                    "recent_tickets": r.recent_tickets,
-                    "recent_answered": r.recent_answered,
-                    "interaction_ok": r.interaction_ok,
-                    "acknowledged_in_time": judged_share(r.acknowledged_in_time, r.acknowledge_judged),
-                    "acknowledge_judged": r.acknowledge_judged,
-                    "acknowledged_on_time": r.acknowledged_on_time,
-                    "alarms": alarms,
-                }));
+                return out.document(&readiness_json(out, &r));
             }
             let ok = |b: bool| if b { "ok" } else { "ALARM" };
             let mut text = fields(&[
@@ -294,15 +280,7 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                         format!("{} ({} days since)", ok(r.update_ok), r.days_since_update)
                     },
                 ),
-                (
-                    "interaction",
-                    format!(
-                        "{} ({} of {} recent tickets answered)",
-                        ok(r.interaction_ok),
-                        r.recent_answered,
-                        r.recent_tickets
-                    ),
-                ),
+                ("interaction", interaction(&r)),
                 (
                     "acknowledged in time",
                     share(r.acknowledged_in_time, r.acknowledge_judged),
@@ -315,6 +293,46 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
             out.line(&text)
         }
     }
+}
+
+/// `stats readiness --json`: the report with the counts each check is decided on.
+fn readiness_json(out: &Out, r: &ReadinessReport) -> Value {
+    let alarms: Vec<_> = r.alarms.iter().map(|a| alarm_json(out, a)).collect();
+    json!({
+        "account": r.account,
+        "date": r.date,
+        // Nothing ever published: null, not the wire's "" and -1.
+        "last_published_on": (!r.last_published_on.is_empty()).then_some(&r.last_published_on),
+        "days_since_update": (r.days_since_update >= 0).then_some(r.days_since_update),
+        "update_ok": r.update_ok,
+        "recent_tickets": r.recent_tickets,
+        "recent_answered": r.recent_answered,
+        "recent_auto_replies": r.recent_auto_replies,
+        "reply_path_messages": r.reply_path_messages,
+        "reply_path_answered": r.reply_path_answered,
+        "interaction_ok": r.interaction_ok,
+        "acknowledged_in_time": judged_share(r.acknowledged_in_time, r.acknowledge_judged),
+        "acknowledge_judged": r.acknowledge_judged,
+        "acknowledged_on_time": r.acknowledged_on_time,
+        "alarms": alarms,
+    })
+}
+
+/// The interaction check with the counts it is decided on, so an ALARM says which
+/// part failed: tickets none answered with no automatic answer either, or the reply
+/// path (citizens' messages over the last complete office hours, none answered
+/// automatically or taken in by a ticket).
+fn interaction(r: &ReadinessReport) -> String {
+    format!(
+        "{} ({} of {} recent tickets answered, {} automatic answers; reply path: {} of {} \
+         messages answered or taken in)",
+        if r.interaction_ok { "ok" } else { "ALARM" },
+        r.recent_answered,
+        r.recent_tickets,
+        r.recent_auto_replies,
+        r.reply_path_answered,
+        r.reply_path_messages
+    )
 }
 
 /// The range given, or the 30 office days up to today.
@@ -341,8 +359,19 @@ fn last_month(out: &Out) -> String {
     previous.format("%Y-%m").to_string()
 }
 
+/// A share as a percentage, rounded down as stats-svc's dashboard does, so 100%
+/// means every one: 249 of 250 is 99%, not 100%. The float is nudged before the
+/// floor, as 0.29 × 100 is 28.999….
 fn percent(share: f64) -> String {
-    format!("{:.0}%", share * 100.0)
+    format!("{}%", (share * 100.0 + 1e-9).floor())
+}
+
+/// [`percent`] from the counts when they are known, exactly as the dashboard's
+/// `count * 100 / of`: the on-time count is the share of its base.
+fn percent_of(share: f64, of: i64) -> String {
+    // The share is count / of: the count is a whole number.
+    let count = (share * of as f64).round() as i64;
+    format!("{}%", count * 100 / of)
 }
 
 /// A share of `judged` tickets as stats-svc sends it: 1 when nothing was judged, which
@@ -356,23 +385,31 @@ fn judged_share(share: f64, judged: i64) -> Option<f64> {
 fn share(rate: f64, judged: i64) -> String {
     match judged_share(rate, judged) {
         None => "—".to_owned(),
-        Some(rate) if judged > 0 => format!("{} ({judged})", percent(rate)),
+        Some(rate) if judged > 0 => format!("{} ({judged})", percent_of(rate, judged)),
         Some(rate) => percent(rate),
     }
 }
 
-/// Seconds as the unit a department thinks in.
+/// A response time, in the dashboard's units (stats-svc `http/pages.rs`
+/// `duration`): seconds under a minute, minutes under an hour, then hours. A time
+/// of 0 s (tickets handled the moment they came) is a time, not "no data".
 fn duration(seconds: f64) -> String {
-    if seconds <= 0.0 {
-        return "-".to_owned();
-    }
-    let minutes = seconds / 60.0;
-    if minutes < 60.0 {
-        format!("{minutes:.0}m")
-    } else if minutes < 48.0 * 60.0 {
-        format!("{:.1}h", minutes / 60.0)
+    if seconds < 60.0 {
+        format!("{:.0}s", seconds.max(0.0))
+    } else if seconds < 3600.0 {
+        format!("{:.0}m", seconds / 60.0)
     } else {
-        format!("{:.1}d", minutes / 1440.0)
+        format!("{:.1}h", seconds / 3600.0)
+    }
+}
+
+/// A department's response time, or `-` when it had no ticket in the range (the
+/// dashboard's "—"): stats-svc sends 0 for "no time" too.
+fn time_of(tickets_in_range: i64, seconds: f64) -> String {
+    if tickets_in_range == 0 {
+        "-".to_owned()
+    } else {
+        duration(seconds)
     }
 }
 
@@ -412,5 +449,83 @@ mod tests {
         assert_eq!(share(0.75, 4), "75% (4)");
         // A server before the judged counts: a share below 1 is a real one.
         assert_eq!(share(0.5, 0), "50%");
+    }
+
+    /// 100% means every ticket, as on stats-svc's dashboard.
+    #[test]
+    fn a_share_short_of_all_never_reads_as_100_percent() {
+        assert_eq!(share(249.0 / 250.0, 250), "99% (250)");
+        assert_eq!(share(1.0, 250), "100% (250)");
+        assert_eq!(share(29.0 / 100.0, 100), "29% (100)");
+        assert_eq!(share(2.0 / 3.0, 3), "66% (3)");
+        // Without its base (an older server): rounded down all the same.
+        assert_eq!(percent(0.999), "99%");
+        assert_eq!(percent(0.29), "29%");
+    }
+
+    /// As the dashboard: seconds are shown, and 0 s is a time.
+    #[test]
+    fn a_response_time_of_seconds_is_shown_not_taken_for_no_data() {
+        assert_eq!(duration(0.0), "0s");
+        assert_eq!(duration(20.0), "20s");
+        assert_eq!(duration(600.0), "10m");
+        assert_eq!(duration(5400.0), "1.5h");
+        assert_eq!(duration(3.0 * 86400.0), "72.0h");
+        assert_eq!(time_of(0, 0.0), "-");
+        assert_eq!(time_of(4, 0.0), "0s");
+    }
+
+    /// An account that never published has no date and no gap: null in JSON, not
+    /// the wire's "" and -1, which a script would read as a date and a number.
+    #[test]
+    fn nothing_published_is_null_in_json() {
+        let out = Out {
+            json: true,
+            tz: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        };
+        let never = ReadinessReport {
+            last_published_on: String::new(),
+            days_since_update: -1,
+            ..Default::default()
+        };
+        let json = readiness_json(&out, &never);
+        assert_eq!(json["last_published_on"], Value::Null);
+        assert_eq!(json["days_since_update"], Value::Null);
+        let recent = ReadinessReport {
+            last_published_on: "2026-12-01".into(),
+            days_since_update: 0,
+            ..Default::default()
+        };
+        let json = readiness_json(&out, &recent);
+        assert_eq!(json["last_published_on"], "2026-12-01");
+        assert_eq!(json["days_since_update"], 0);
+    }
+
+    /// An ALARM on interaction names the counts it was decided on: here the reply
+    /// path, while every ticket was answered.
+    #[test]
+    fn the_interaction_check_shows_the_reply_path_counts() {
+        let report = ReadinessReport {
+            recent_tickets: 3,
+            recent_answered: 3,
+            recent_auto_replies: 0,
+            reply_path_messages: 12,
+            reply_path_answered: 0,
+            interaction_ok: false,
+            ..Default::default()
+        };
+        let out = Out {
+            json: true,
+            tz: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        };
+        let json = readiness_json(&out, &report);
+        assert_eq!(json["reply_path_messages"], 12);
+        assert_eq!(json["reply_path_answered"], 0);
+        assert_eq!(json["recent_auto_replies"], 0);
+        assert_eq!(
+            interaction(&report),
+            "ALARM (3 of 3 recent tickets answered, 0 automatic answers; reply path: 0 of 12 \
+             messages answered or taken in)"
+        );
     }
 }
