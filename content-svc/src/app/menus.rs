@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use sqlx::PgPool;
 use wechat::api::menu as wx;
-use wechat::api::{ApiError, Client};
+use wechat::api::{ApiError, Client, ErrCode};
 
 use super::AppError;
 use super::lexicon::Lexicon;
@@ -21,6 +21,8 @@ use crate::store::menus::{self as store, MenuRow, Settled, VersionRow};
 
 /// How long a `publishing` claim blocks another publication of the same menu.
 pub const STALE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// WeChat's answer to `menu/delconditional` for a menu id it does not hold.
+const NO_SUCH_CONDITIONAL_MENU: ErrCode = ErrCode(65301);
 /// The longest note on a version, in characters.
 pub const NOTE_MAX: usize = 200;
 
@@ -43,9 +45,15 @@ pub enum MenuFailure {
     /// WeChat refused the call (its error, verbatim); WeChat still shows what it did.
     #[error("WeChat refused the menu: {0}")]
     Wechat(String),
-    /// WeChat could not be reached or was busy; nothing is known to have changed.
+    /// WeChat could not be reached or was busy; nothing was changed.
     #[error("WeChat could not be reached: {0}")]
     Unavailable(String),
+    /// The call may have reached WeChat and only its answer was lost (a timeout, a
+    /// proxy's 5xx, an unreadable answer): the menu may or may not have changed.
+    #[error(
+        "WeChat's answer was lost ({0}); the menu may have changed on WeChat: publish again to be sure"
+    )]
+    OutcomeUnknown(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -54,7 +62,8 @@ impl From<ApiError> for MenuFailure {
     fn from(error: ApiError) -> Self {
         match &error {
             ApiError::Wechat { code, .. } if !code.is_busy() => Self::Wechat(error.to_string()),
-            ApiError::Decode(_) | ApiError::Config(_) => Self::Wechat(error.to_string()),
+            _ if error.outcome_unknown() => Self::OutcomeUnknown(error.to_string()),
+            ApiError::Config(_) => Self::Wechat(error.to_string()),
             _ => Self::Unavailable(error.to_string()),
         }
     }
@@ -250,46 +259,99 @@ impl Menus {
         let id = store::begin_publication(&mut tx, &row, Some(number), actor, Some(&body)).await?;
         tx.commit().await?;
 
-        // No transaction is open across the call.
-        let outcome = if key.tag_id == 0 {
-            client
-                .menu_create(&to_wechat(&resolved))
-                .await
-                .map(|()| None)
-        } else {
-            let menu = wx::ConditionalMenu {
-                button: to_wechat(&resolved).button,
-                matchrule: wx::MatchRule {
-                    tag_id: Some(key.tag_id.to_string()),
-                },
+        // No transaction is open across the call. The call and the settling run in
+        // a task of their own, awaited here: a caller giving up (a cancelled RPC
+        // drops this future) must not leave the claim unsettled and a conditional
+        // menu WeChat added unrecorded. The task is bounded by the client's timeouts.
+        let this = self.clone();
+        let (key, client) = (key.clone(), client.clone());
+        let task = tokio::spawn(async move {
+            let outcome = if key.tag_id == 0 {
+                client
+                    .menu_create(&to_wechat(&resolved))
+                    .await
+                    .map(|()| None)
+                    .map_err(MenuFailure::from)
+            } else {
+                this.add_conditional(&client, &key, &row, &resolved).await
             };
-            match client.menu_add_conditional(&menu).await {
-                Ok(menuid) => {
-                    // The one it replaces would otherwise also match the tag.
-                    if let Some(old) = row.wechat_menuid.as_deref().filter(|old| *old != menuid)
-                        && let Err(error) = client.menu_del_conditional(old).await
-                    {
-                        tracing::warn!(account = %key.account, tag_id = key.tag_id, %old, %error,
-                            "the replaced conditional menu could not be deleted");
-                    }
-                    Ok(Some(menuid))
-                }
-                Err(error) => Err(error),
-            }
-        };
-        let settled = match &outcome {
-            Ok(menuid) => Settled::Done {
-                version: Some(number),
-                wechat_menuid: menuid.clone(),
-            },
-            Err(error) => Settled::Failed(error.to_string()),
-        };
-        self.settle(key, id, &settled).await?;
-        if let Err(error) = outcome {
-            return Err(error.into());
-        }
+            let settled = match &outcome {
+                Ok(menuid) => Settled::Done {
+                    version: Some(number),
+                    wechat_menuid: menuid.clone(),
+                },
+                Err(error) => Settled::Failed(error.to_string()),
+            };
+            this.settle(&key, id, &settled).await?;
+            outcome.map(|_| key)
+        });
+        let key = joined(task.await)??;
         tracing::info!(account = %key.account, tag_id = key.tag_id, version = number, %actor, "menu published");
-        self.get(key).await
+        self.get(&key).await
+    }
+
+    /// Adds the conditional menu of `key` and deletes the ones it replaces: the
+    /// one `row` names and those an earlier delete left on WeChat
+    /// (`menus.stale_menuids`), so no older menu of the tag stays to match its
+    /// followers (WeChat matches conditional menus newest first). Answers the new
+    /// menu's id. A replaced menu that cannot be deleted is kept as stale and
+    /// deleted by the next publication or `DeleteConditionalMenu`.
+    async fn add_conditional(
+        &self,
+        client: &Client,
+        key: &MenuKey,
+        row: &MenuRow,
+        resolved: &[Button],
+    ) -> Result<Option<String>, MenuFailure> {
+        let menu = wx::ConditionalMenu {
+            button: to_wechat(resolved).button,
+            matchrule: wx::MatchRule {
+                tag_id: Some(key.tag_id.to_string()),
+            },
+        };
+        let added = client.menu_add_conditional(&menu).await;
+        let mut replaced = store::stale_menuids(&self.db, &key.account, key.tag_id).await?;
+        if let Some(old) = &row.wechat_menuid {
+            replaced.push(old.clone());
+        }
+        if let Ok(menuid) = &added {
+            replaced.retain(|old| old != menuid);
+        } else {
+            // The old one still shows; only the stale ones are cleared now.
+            replaced.retain(|old| Some(old) != row.wechat_menuid.as_ref());
+        }
+        self.delete_replaced(client, key, &replaced).await?;
+        Ok(Some(added?))
+    }
+
+    /// Deletes conditional menus `ids` of `key` (65301: already gone), records each
+    /// that stays on WeChat as stale, the others as gone, and answers those that
+    /// stay with their errors.
+    async fn delete_replaced(
+        &self,
+        client: &Client,
+        key: &MenuKey,
+        ids: &[String],
+    ) -> Result<Vec<(String, ApiError)>, MenuFailure> {
+        let (mut gone, mut left) = (Vec::new(), Vec::new());
+        for old in ids {
+            match client.menu_del_conditional(old).await {
+                Ok(()) => gone.push(old.clone()),
+                Err(error) if error.code() == Some(NO_SUCH_CONDITIONAL_MENU) => {
+                    gone.push(old.clone())
+                }
+                Err(error) => {
+                    tracing::warn!(account = %key.account, tag_id = key.tag_id, %old, %error,
+                        "a conditional menu could not be deleted; kept to delete later");
+                    left.push((old.clone(), error));
+                }
+            }
+        }
+        if !ids.is_empty() {
+            let kept: Vec<String> = left.iter().map(|(id, _)| id.clone()).collect();
+            store::track_stale(&self.db, &key.account, key.tag_id, &kept, &gone).await?;
+        }
+        Ok(left)
     }
 
     /// Saves a copy of `version` as the newest version and publishes it.
@@ -339,17 +401,31 @@ impl Menus {
         };
         let id = store::begin_publication(&mut tx, &row, None, actor, None).await?;
         tx.commit().await?;
-        let outcome = client.menu_del_conditional(&menuid).await;
-        let settled = match &outcome {
-            Ok(()) => Settled::Done {
-                version: None,
-                wechat_menuid: None,
-            },
-            Err(error) => Settled::Failed(error.to_string()),
-        };
-        self.settle(key, id, &settled).await?;
-        outcome?;
-        self.get(key).await
+        // In a task of its own, as in `publish`: a cancelled caller still settles.
+        let this = self.clone();
+        let (key, client) = (key.clone(), client.clone());
+        let task = tokio::spawn(async move {
+            let mut ids = store::stale_menuids(&this.db, &key.account, key.tag_id).await?;
+            ids.push(menuid.clone());
+            let left = this.delete_replaced(&client, &key, &ids).await?;
+            match left.into_iter().find(|(id, _)| *id == menuid) {
+                Some((_, error)) => {
+                    this.settle(&key, id, &Settled::Failed(error.to_string()))
+                        .await?;
+                    Err(error.into())
+                }
+                None => {
+                    let done = Settled::Done {
+                        version: None,
+                        wechat_menuid: None,
+                    };
+                    this.settle(&key, id, &done).await?;
+                    Ok::<_, MenuFailure>(key)
+                }
+            }
+        });
+        let key = joined(task.await)??;
+        self.get(&key).await
     }
 
     async fn settle(&self, key: &MenuKey, id: i64, settled: &Settled) -> Result<(), MenuFailure> {
@@ -398,6 +474,14 @@ impl Menus {
         };
         Ok(MenuView { row, buttons })
     }
+}
+
+/// A publication task's result; its panic is the caller's.
+fn joined<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, MenuFailure> {
+    result.map_err(|error| match error.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(error) => MenuFailure::Unavailable(format!("the publication was stopped: {error}")),
+    })
 }
 
 fn refuse_if_under_way(key: &MenuKey, row: &MenuRow) -> Result<(), MenuFailure> {

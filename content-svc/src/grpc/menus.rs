@@ -38,7 +38,9 @@ fn status(failure: MenuFailure) -> Status {
         MenuFailure::Precondition(_) | MenuFailure::Wechat(_) => {
             platform::ErrorCode::FailedPrecondition
         }
-        MenuFailure::Unavailable(_) => platform::ErrorCode::Unavailable,
+        MenuFailure::Unavailable(_) | MenuFailure::OutcomeUnknown(_) => {
+            platform::ErrorCode::Unavailable
+        }
         MenuFailure::Database(_) => platform::ErrorCode::Internal,
     };
     code.status(failure.to_string())

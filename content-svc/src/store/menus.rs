@@ -263,6 +263,47 @@ pub async fn settle(
     Ok(())
 }
 
+/// The conditional menus of a tag that may still be on WeChat although no
+/// publication shows them (migration 0034): replaced ones a delete failed for.
+pub async fn stale_menuids(
+    db: &PgPool,
+    account: &str,
+    tag_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT stale_menuids FROM menus WHERE account = $1 AND tag_id = $2")
+            .bind(account)
+            .bind(tag_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(ids.unwrap_or_default())
+}
+
+/// Adds `kept` to a tag's stale conditional menus and takes `gone` off them.
+/// Whatever publication is current: the ids are WeChat's, not a claim's.
+pub async fn track_stale(
+    db: &PgPool,
+    account: &str,
+    tag_id: i64,
+    kept: &[String],
+    gone: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE menus
+            SET stale_menuids = ARRAY(
+                  SELECT DISTINCT id FROM unnest(stale_menuids || $3::text[]) AS id
+                   WHERE id <> ALL ($4::text[]) ORDER BY id)
+          WHERE account = $1 AND tag_id = $2",
+    )
+    .bind(account)
+    .bind(tag_id)
+    .bind(kept)
+    .bind(gone)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Which of `codes` are directory categories.
 pub async fn known_categories(db: &PgPool, codes: &[String]) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT code FROM directory_categories WHERE code = ANY ($1)")

@@ -656,3 +656,185 @@ async fn a_menu_saved_by_a_person_named_in_chinese_names_them_or_is_refused() {
     assert_eq!(saved_by, ["media:王芳"]);
     s.app.stop().await;
 }
+
+/// The conditional menus the mock holds for `tag`, by id.
+async fn conditional_ids(mock: &MockWechat, tag: u64) -> Vec<String> {
+    let got = reqwest_menu_get(mock).await;
+    got["conditionalmenu"]
+        .as_array()
+        .map(|menus| {
+            menus
+                .iter()
+                .filter(|m| m["matchrule"]["tag_id"].as_str() == Some(&*tag.to_string()))
+                .map(|m| m["menuid"].to_string().trim_matches('"').to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The default menu published, and conditional menu `tag` saved (version 1).
+async fn default_published_and_conditional_saved(s: &mut Stack, tag: u64) {
+    s.menus
+        .save_menu(by(save(0, city_menu(), ""), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    s.menus
+        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    s.menus
+        .save_menu(by(
+            save(tag, vec![category("养老", "elderly_care")], "长者版"),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_replaced_conditional_menu_whose_delete_failed_is_deleted_later() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    let first = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner()
+        .wechat_menuid;
+
+    // The new version is added; deleting the one it replaces fails.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            busy: Some(10),
+            busy_path: Some("/cgi-bin/menu/delconditional".into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let second = s
+        .menus
+        .publish_menu(by(publish(tag, 1), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner()
+        .wechat_menuid;
+    s.mock.state().clear_faults();
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        vec![first.clone(), second.clone()]
+    );
+
+    // Taking the tag's menu off WeChat takes both off.
+    s.menus
+        .delete_conditional_menu(by(menu_ref(tag), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        Vec::<String>::new(),
+        "the replaced menu {first} is still on WeChat beside nothing the service knows of"
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_publication_whose_caller_gives_up_is_still_settled() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    // WeChat is slow: the caller gives up while the call is under way.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            latency_ms: Some(1_000),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let mut menus = s.menus.clone();
+    let call = tokio::spawn(async move {
+        menus
+            .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+            .await
+    });
+    let state = || async {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT state, wechat_menuid FROM menus WHERE account = 'demo' AND tag_id = $1",
+        )
+        .bind(tag as i64)
+        .fetch_optional(&s.app.db)
+        .await
+        .unwrap()
+    };
+    while state().await.is_none_or(|(state, _)| state != "publishing") {
+        tokio::task::yield_now().await;
+    }
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+
+    // The publication still settles, with the id of the menu WeChat added.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (settled, menuid) = loop {
+        let (state, menuid) = state().await.unwrap();
+        if state != "publishing" {
+            break (state, menuid);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the menu is still publishing; WeChat holds {:?}",
+            conditional_ids(&s.mock, tag).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    s.mock.state().clear_faults();
+    assert_eq!(settled, "published");
+    assert_eq!(
+        menuid.into_iter().collect::<Vec<_>>(),
+        conditional_ids(&s.mock, tag).await
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs wechat::Client to read menu/get's conditionalmenu (wechat/src/api/menu.rs)"]
+async fn a_conditional_menu_whose_answer_was_lost_is_not_left_on_wechat() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    // WeChat adds the menu; its answer is lost on the way back.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some("/cgi-bin/menu/addconditional".into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let status = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    assert!(
+        status.message().contains("may have changed"),
+        "{}",
+        status.message()
+    );
+    s.menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    s.menus
+        .delete_conditional_menu(by(menu_ref(tag), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        Vec::<String>::new(),
+        "a conditional menu is left on WeChat for the tag"
+    );
+    s.app.stop().await;
+}
