@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -98,7 +98,7 @@ pub async fn serve(
         let builder = builder.clone();
         let service = TowerToHyperService::new(router.clone());
         let stop = stop.clone();
-        metrics::gauge!("gateway_http_connections").increment(1.0);
+        let open = OpenConnection::counted(slot);
         connections.spawn(async move {
             let connection = builder.serve_connection(TokioIo::new(tcp), service);
             tokio::pin!(connection);
@@ -112,14 +112,36 @@ pub async fn serve(
                     let _ = tokio::time::timeout(shutdown_wait, connection).await;
                 }
             }
-            metrics::gauge!("gateway_http_connections").decrement(1.0);
-            drop(slot);
+            // Here, or while a panic unwinds the task: moved in so that it lives as
+            // long as the connection.
+            drop(open);
         });
     }
     drop(listener);
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// A connection counted in `gateway_http_connections` and holding its place under
+/// `MAX_CONNECTIONS`, both given back when it is dropped: however its task ends. A
+/// handler's panic unwinds through the connection's task, and a decrement written at
+/// the task's end was skipped, so the gauge counted that connection open for good.
+struct OpenConnection {
+    _slot: OwnedSemaphorePermit,
+}
+
+impl OpenConnection {
+    fn counted(slot: OwnedSemaphorePermit) -> Self {
+        metrics::gauge!("gateway_http_connections").increment(1.0);
+        Self { _slot: slot }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("gateway_http_connections").decrement(1.0);
+    }
 }
 
 /// Whether an `accept` error says the process is short of a resource (descriptors,

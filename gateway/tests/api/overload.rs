@@ -414,3 +414,53 @@ async fn past_the_connection_cap_a_connection_waits_until_another_closes() {
         "served once a connection closed"
     );
 }
+
+/// `gateway_http_connections` counts a connection from its accept until its task
+/// ends, however it ends: a connection whose task panicked (a bug in a handler, which
+/// unwinds through the connection task) stayed counted for good, so the gauge drifted
+/// up and a dashboard or alert on it read connections that were long gone. The
+/// listener's own loop, on a router with a panicking route.
+#[tokio::test]
+async fn a_connection_whose_task_panics_is_no_longer_counted_open() {
+    // The app installs the process's metrics recorder and serves /metrics.
+    let app = spawn_app_with(Options::default()).await;
+    let open = || app.metric("gateway_http_connections", &[]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    async fn bug() -> &'static str {
+        panic!("a handler's bug (expected by this test)")
+    }
+    let router = axum::Router::new().route("/bug", axum::routing::get(bug));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_on_drop = stop.clone().drop_guard();
+    tokio::spawn(gateway::http::serve(
+        listener,
+        router,
+        stop,
+        Duration::from_secs(75),
+        Duration::from_secs(1),
+        4,
+    ));
+    let before = open().await;
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /bug HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        .await
+        .unwrap();
+    // The panic drops the connection: no answer, the socket closes.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    // The gauge is given back as the task unwinds, maybe just after the socket
+    // closes: waited for, bounded.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut now_open = open().await;
+    while now_open != before && tokio::time::Instant::now() < until {
+        tokio::task::yield_now().await;
+        now_open = open().await;
+    }
+    assert_eq!(
+        now_open, before,
+        "the connection whose task panicked is still counted open"
+    );
+}
