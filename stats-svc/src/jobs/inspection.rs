@@ -41,10 +41,14 @@ pub struct InspectionJob {
 
 impl InspectionJob {
     /// Runs the checks every `interval` until the drain begins, waking the outbox
-    /// relay (`signal`) when an alarm was raised.
+    /// relay (`signal`) when an alarm was raised. The first check is an interval after
+    /// start-up, not at once: after an outage the consumers start far behind, and a
+    /// check then counted the citizens' messages already in and not the answers still
+    /// queued (another durable), storing and announcing a false
+    /// `interaction_broken/reply_path` alarm no later check withdraws.
     pub async fn run(self, interval: Duration, signal: OutboxSignal, drain: Drain) {
         tracing::info!(?interval, "inspection job started");
-        let mut ticks = drain.every(interval);
+        let mut ticks = drain.every_after(interval);
         while ticks.next().await {
             match check_once(
                 &self.db,
@@ -66,5 +70,54 @@ impl InspectionJob {
             }
         }
         tracing::info!("inspection job stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A replica starting after an outage has consumers far behind: a check at once
+    /// counted the messages already in and not the answers still queued, stored a
+    /// false `interaction_broken/reply_path` alarm and announced it. The first check
+    /// waits an interval, the consumers' time to catch up.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_check_waits_an_interval_after_start_up() {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let checked = Arc::new(tokio::sync::Notify::new());
+        let clock: Clock = {
+            let (checks, checked) = (checks.clone(), checked.clone());
+            Arc::new(move || {
+                checks.fetch_add(1, Ordering::SeqCst);
+                checked.notify_one();
+                chrono::Utc::now()
+            })
+        };
+        // Nothing listens there: each check fails at once, after reading the clock.
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let job = InspectionJob {
+            db,
+            rules: InspectionRules::default(),
+            install: Install::unnamed(),
+            clock,
+            office: FixedOffset::east_opt(8 * 3600).unwrap(),
+        };
+        let drain = Drain::new();
+        let interval = Duration::from_secs(3600);
+        let task = tokio::spawn(job.run(interval, OutboxSignal::new(), drain.clone()));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(checks.load(Ordering::SeqCst), 0, "checked at start-up");
+        // The paused clock moves on to the first tick once everything is idle.
+        checked.notified().await;
+        assert_eq!(checks.load(Ordering::SeqCst), 1);
+        drain.begin();
+        task.await.unwrap();
     }
 }
