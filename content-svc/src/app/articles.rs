@@ -624,6 +624,13 @@ impl Articles {
             // revision must make one of the new version.
             store::forget_draft(&mut *tx, id).await?;
         }
+        // A new send of it: one the stuck-send sweep gave up, still under way, no
+        // longer keeps a draft or hands it over (its token is not this one).
+        let send_token = if action == Action::Publish {
+            Some(store::begin_send(&mut *tx, id).await?)
+        } else {
+            None
+        };
         if action == Action::Publish {
             // Published anew (after a failure, too): the send has all its retries.
             store::reset_attempts(&mut tx, id).await?;
@@ -657,8 +664,8 @@ impl Articles {
         .await?;
         tx.commit().await?;
         self.signal.notify();
-        if action == Action::Publish {
-            self.send(id).await?;
+        if let Some(token) = send_token {
+            self.send_under(id, Some(token)).await?;
         }
         self.get(who, id).await
     }
@@ -1348,11 +1355,25 @@ impl Articles {
     /// Hands an article in `publishing` to WeChat and records the job; a transient
     /// failure puts it back on the schedule with backoff, a permanent one fails it
     /// with WeChat's error (and gives back a mass-send reservation).
+    /// It is the send the article is under now (its `send_token`); the scheduler
+    /// and a publish name theirs ([`Articles::send_under`]).
     pub async fn send(&self, id: Uuid) -> Result<(), AppError> {
+        self.send_under(id, None).await
+    }
+
+    /// [`Articles::send`] of the send `token` began (a claim's, a publish's): one
+    /// the article has left since (cancelled, or given up by the stuck-send sweep
+    /// and perhaps published again: another token) is not made.
+    async fn send_under(&self, id: Uuid, token: Option<i64>) -> Result<(), AppError> {
         let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
-        if row.state() != ArticleState::Publishing {
-            return Ok(());
+        match token {
+            Some(token) if row.send_token != token || row.state() != ArticleState::Publishing => {
+                return self.left_send(&row, token, None).await;
+            }
+            _ if row.state() != ArticleState::Publishing => return Ok(()),
+            _ => {}
         }
+        let token = row.send_token;
         // Screened again as it goes: a word may have joined the lexicon since the
         // article was scheduled (or since its last attempt).
         let rows = self.message_rows(&row).await?;
@@ -1381,7 +1402,7 @@ impl Articles {
         let sent = match self.media.drafts(&rows).await {
             Ok(drafts) => {
                 let sent: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-                self.hand_over(&row, &sent, &drafts).await
+                self.hand_over(&row, token, &sent, &drafts).await
             }
             Err(error) => Err(error),
         };
@@ -1420,11 +1441,9 @@ impl Articles {
                 Ok(())
             }
             Err(SendError::Database(error)) => Err(error.into()),
-            // Whatever moved it (a cancel, a return) settled its state and quota.
-            Err(SendError::Moved) => {
-                tracing::info!(article = %id, "article left publishing while it was being sent; not sent");
-                Ok(())
-            }
+            // Whatever moved it (a cancel, a return, the stuck-send sweep) settled its
+            // state and quota.
+            Err(SendError::Moved { draft }) => self.left_send(&row, token, draft).await,
             // WeChat was not called: back on the schedule for when the limit allows,
             // without using up an attempt.
             Err(SendError::RateLimited(limited)) => {
@@ -1585,6 +1604,71 @@ impl Articles {
         }
     }
 
+    /// Ends send `token` of `row`, which found the article had left it (cancelled,
+    /// returned, or failed by the stuck-send sweep and perhaps published again)
+    /// before it handed anything to WeChat. Whatever moved it settled its state and
+    /// quota; what this send alone knows is settled here. A warn line, as the
+    /// article's next send or the sweep's verdict may read otherwise. The sweep's
+    /// mark that it may have gone out is false: cleared, when no other send has
+    /// begun and nothing else had marked it (`store::clear_swept_mark`), with a
+    /// trail row. `draft`, made by this send and kept by no article, is deleted
+    /// from WeChat's draft box, best effort, no transaction open.
+    async fn left_send(
+        &self,
+        row: &ArticleRow,
+        token: i64,
+        draft: Option<String>,
+    ) -> Result<(), AppError> {
+        tracing::warn!(
+            article = %row.id,
+            account = %row.account,
+            send_token = token,
+            "article left publishing while it was being sent (cancelled, returned, or given \
+             up by the stuck-send sweep and perhaps published again); not sent"
+        );
+        let mut tx = self.db.begin().await?;
+        if store::clear_swept_mark(&mut *tx, row.id, token).await? {
+            let now = store::get(&mut *tx, row.id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: row.id,
+                    action: "send_not_made",
+                    from: now.state(),
+                    to: now.state(),
+                    actor: SCHEDULER.0,
+                    role: SCHEDULER.1,
+                    version: now.version,
+                    stage: None,
+                    comment: "the send the stuck-send sweep gave up as of unknown outcome \
+                              never reached WeChat (the article had left it when it came to \
+                              hand it over): nothing went out, so publishing it again needs \
+                              no confirmation",
+                },
+            )
+            .await?;
+            tracing::warn!(article = %row.id, "the send failed as of unknown outcome never reached wechat; its mark cleared");
+        }
+        tx.commit().await?;
+        if let Some(draft) = draft {
+            match self.publisher.delete_draft(&row.account, &draft).await {
+                Ok(()) => {
+                    tracing::info!(article = %row.id, media_id = %draft, "draft of a send the article left deleted from wechat")
+                }
+                Err(error) => tracing::warn!(
+                    article = %row.id,
+                    media_id = %draft,
+                    %error,
+                    "cannot delete the wechat draft of a send the article left; it stays in \
+                     the account's draft box"
+                ),
+            }
+        }
+        Ok(())
+    }
+
     /// Fails a send that did not (or may not) reach WeChat, with `reason`.
     async fn fail_send(&self, id: Uuid, reason: String) -> Result<(), AppError> {
         let event_id = Uuid::now_v7().to_string();
@@ -1604,14 +1688,17 @@ impl Articles {
     async fn hand_over(
         &self,
         row: &ArticleRow,
+        token: i64,
         sent: &[Uuid],
         drafts: &[wechat::api::publish::DraftArticle],
     ) -> Result<publishing::Handed, SendError> {
         let media_id = self.publisher.make_draft(row, drafts).await?;
         if row.media_id.as_deref() != Some(media_id.as_str())
-            && !store::keep_sent_draft(&self.db, row.id, row.version, &media_id).await?
+            && !store::keep_sent_draft(&self.db, row.id, row.version, token, &media_id).await?
         {
-            return Err(SendError::Moved);
+            return Err(SendError::Moved {
+                draft: Some(media_id),
+            });
         }
         // A mass send's key: a retry (lost answer) or a confirmed send again reuses it,
         // and its 45065 names the job of the line-up the key was first handed over with.
@@ -1619,11 +1706,13 @@ impl Articles {
         let lineup = store::hand_over_lineup(&self.db, sent, key.as_deref()).await?;
         // A reused draft (a preview's, an earlier attempt's) wrote nothing above that
         // would notice a cancel or return since the row was read.
-        if !store::still_publishing(&self.db, row.id, row.version).await? {
+        if !store::still_publishing(&self.db, row.id, row.version, token).await? {
             if let (store::Lineup::Fresh, Some(key)) = (&lineup, key.as_deref()) {
                 store::release_lineup(&self.db, key).await?;
             }
-            return Err(SendError::Moved);
+            // Its draft, if this send made it, is kept on the article for the next
+            // send (the publish again under way may be reusing it): not deleted.
+            return Err(SendError::Moved { draft: None });
         }
         let handed = self.publisher.send(row, &media_id).await;
         match (&handed, lineup, key.as_deref()) {
@@ -1795,12 +1884,14 @@ impl Articles {
             .await?;
         }
         tx.commit().await?;
-        for (sent, Claimed { id, .. }) in claimed.iter().enumerate() {
+        for (sent, Claimed { id, send_token, .. }) in claimed.iter().enumerate() {
             if stopping() {
                 self.release_claims(&claimed[sent..]).await?;
                 break;
             }
-            if let Err(error) = self.send(*id).await {
+            // Under the claim's token: one the sweep gave up while the sends before
+            // it ran (and perhaps published again since) is not sent.
+            if let Err(error) = self.send_under(*id, Some(*send_token)).await {
                 tracing::error!(article = %id, %error, "scheduled send failed");
             }
         }
@@ -1917,8 +2008,9 @@ impl Articles {
             return Ok(false);
         };
         tracing::warn!(article = %row.id, account = %row.account, since = %row.updated_at, "send outcome unknown; article failed");
-        // A send again needs the publisher's confirmation that nobody got it.
-        store::set_send_outcome_unknown(&mut *tx, row.id, true).await?;
+        // A send again needs the publisher's confirmation that nobody got it (unless
+        // this send finds it never handed anything over: `left_send`).
+        store::mark_swept(&mut *tx, row.id).await?;
         self.finish_message(
             &mut tx,
             &row,

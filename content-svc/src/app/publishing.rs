@@ -28,6 +28,7 @@ use crate::store::articles::ArticleRow;
 /// The API names the ledger counts (WeChat's paths without `/cgi-bin/`).
 pub mod api {
     pub const DRAFT_ADD: &str = "draft/add";
+    pub const DRAFT_DELETE: &str = "draft/delete";
     pub const FREEPUBLISH_SUBMIT: &str = "freepublish/submit";
     pub const FREEPUBLISH_DELETE: &str = "freepublish/delete";
     pub const FREEPUBLISH_GET: &str = "freepublish/get";
@@ -93,10 +94,13 @@ pub enum SendError {
     /// The per-minute limit would be broken: nothing was called.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
-    /// The article left `publishing` (cancelled, returned, edited) while its draft
-    /// was being made or before it was handed over: nothing was kept or sent.
+    /// The article left this send (cancelled, returned, edited, or failed by the
+    /// stuck-send sweep and perhaps published again since: another send token)
+    /// while its draft was being made or before it was handed over: nothing was
+    /// kept or sent. `draft` is the WeChat draft this send made and no article
+    /// keeps, for deleting.
     #[error("the article left publishing while it was being sent")]
-    Moved,
+    Moved { draft: Option<String> },
     /// The ledger could not be read.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -244,6 +248,14 @@ impl Publisher {
         let client = self.client(&head.account)?;
         self.pass(&head.account, api::DRAFT_ADD).await?;
         Ok(client.draft_add(drafts).await?)
+    }
+
+    /// Deletes a WeChat draft no article keeps (`draft/delete`), made by a send the
+    /// article left meanwhile: left, it would sit in the account's draft box.
+    pub async fn delete_draft(&self, account: &str, media_id: &str) -> Result<(), SendError> {
+        let client = self.client(account)?;
+        self.pass(account, api::DRAFT_DELETE).await?;
+        Ok(client.draft_delete(media_id).await?)
     }
 
     /// Hands the draft `media_id` of `head`'s message to WeChat: `freepublish/submit`

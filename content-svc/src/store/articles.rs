@@ -59,6 +59,10 @@ pub struct ArticleRow {
     /// The version handed to WeChat with `sent_position` (migration 0028): a
     /// revision since is not what WeChat holds under the key. NULL: before 0028.
     pub sent_version: Option<i32>,
+    /// Which send of the article is under way (migration 0033): bumped by a claim
+    /// and by a publish, checked before the draft is kept and before the hand-over.
+    #[sqlx(default)]
+    pub send_token: i64,
 }
 
 impl ArticleRow {
@@ -100,7 +104,7 @@ pub(crate) const COLUMNS: &str =
     channel, mass_tag_id, send_ignore_reprint, scheduled_for, attempts, media_id, publish_id,
     mass_msg_id, msg_data_id, url, failure, published_at, updated_at, created_at, correction_of,
     cover_image_id, message_id, message_position, send_generation, send_outcome_unknown,
-    sent_position, sent_version";
+    sent_position, sent_version, send_token";
 
 /// What a new article is.
 pub struct NewArticle<'a> {
@@ -690,15 +694,67 @@ pub async fn set_send_outcome_unknown(
     unknown: bool,
 ) -> Result<(), sqlx::Error> {
     // A new unknown outcome voids an earlier confirmation, and a settled one has
-    // nothing left to confirm.
+    // nothing left to confirm. The mark is no longer the stuck-send sweep's alone.
     sqlx::query(
-        "UPDATE articles SET send_outcome_unknown = $2, send_confirmed = false WHERE id = $1",
+        "UPDATE articles SET send_outcome_unknown = $2, send_confirmed = false,
+                swept_token = NULL
+          WHERE id = $1",
     )
     .bind(id)
     .bind(unknown)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Marks the article's send as of unknown outcome for the stuck-send sweep
+/// (as [`set_send_outcome_unknown`]), noting the send it gave up
+/// (`swept_token`) when the mark is the sweep's alone: clear before, so the one
+/// send may have gone out unbeknown. That send may clear it ([`clear_swept_mark`]).
+pub async fn mark_swept(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE articles SET swept_token = CASE WHEN send_outcome_unknown THEN NULL
+                                                 ELSE send_token END,
+                send_outcome_unknown = true, send_confirmed = false
+          WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Clears the stuck-send sweep's mark of send `token` of article `id`, which has
+/// found it never handed anything to WeChat (the article had left that send when
+/// it came to keep its draft or hand it over): only while no other send has begun
+/// since and the mark is still that sweep's alone. Returns whether it did.
+pub async fn clear_swept_mark(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    token: i64,
+) -> Result<bool, sqlx::Error> {
+    let cleared = sqlx::query(
+        "UPDATE articles SET send_outcome_unknown = false, send_confirmed = false,
+                swept_token = NULL
+          WHERE id = $1 AND send_token = $2 AND swept_token = $2 AND send_outcome_unknown",
+    )
+    .bind(id)
+    .bind(token)
+    .execute(db)
+    .await?;
+    Ok(cleared.rows_affected() == 1)
+}
+
+/// Begins a new send of article `id` (a publish): any send still under way of an
+/// earlier one, given up by the stuck-send sweep, then neither keeps its draft nor
+/// hands it over. Returns the new send's token.
+pub async fn begin_send(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE articles SET send_token = send_token + 1 WHERE id = $1 RETURNING send_token",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
 }
 
 /// Records a publisher's confirmation that article `id`'s send of unknown outcome
@@ -788,6 +844,8 @@ pub struct Claimed {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Set when the claim is a retry's.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The send this claim began ([`begin_send`]).
+    pub send_token: i64,
 }
 
 /// Claims due scheduled articles: each row is taken by exactly one replica
@@ -797,7 +855,8 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE articles a SET state = 'publishing', attempts = attempts + 1, updated_at = now()
+        "UPDATE articles a SET state = 'publishing', attempts = attempts + 1, updated_at = now(),
+                send_token = a.send_token + 1
            FROM (SELECT id FROM articles
                   WHERE state = 'scheduled' AND scheduled_for <= now()
                     AND (next_attempt_at IS NULL OR next_attempt_at <= now())
@@ -805,7 +864,7 @@ pub async fn claim_due(
                   LIMIT $1
                   FOR UPDATE SKIP LOCKED) due
           WHERE a.id = due.id
-         RETURNING a.id, a.attempts, a.version, a.scheduled_for, a.next_attempt_at",
+         RETURNING a.id, a.attempts, a.version, a.scheduled_for, a.next_attempt_at, a.send_token",
     )
     .bind(limit)
     .fetch_all(&mut **tx)
@@ -1360,45 +1419,54 @@ pub async fn set_media_id(
 }
 
 /// Keeps the WeChat draft made for a send, only while the article is still the
-/// `version` in `publishing` the draft was made from; returns whether it was kept.
+/// `version` in `publishing` the draft was made from, under the same send (`token`,
+/// [`begin_send`]); returns whether it was kept.
 /// The draft is made outside any transaction: an article cancelled or returned
-/// meanwhile (and perhaps edited) must not get a draft a later send would reuse.
+/// meanwhile (and perhaps edited) must not get a draft a later send would reuse; nor
+/// may a send the stuck-send sweep gave up, which the publisher published again
+/// since (version and state restored: only the token tells the two sends apart).
 pub async fn keep_sent_draft(
     db: impl PgExecutor<'_>,
     id: Uuid,
     version: i32,
+    token: i64,
     media_id: &str,
 ) -> Result<bool, sqlx::Error> {
     let kept = sqlx::query(
         "UPDATE articles SET media_id = $3
-          WHERE id = $1 AND version = $2 AND state = 'publishing'",
+          WHERE id = $1 AND version = $2 AND state = 'publishing' AND send_token = $4",
     )
     .bind(id)
     .bind(version)
     .bind(media_id)
+    .bind(token)
     .execute(db)
     .await?;
     Ok(kept.rows_affected() == 1)
 }
 
-/// Whether the article is still `version` in `publishing`, waiting for a writer
-/// that holds its row (a cancel or a return under way) to finish first. Asked just
-/// before the hand-over to WeChat, outside any transaction: a draft kept earlier is
-/// reused without a write that would notice the article moved.
+/// Whether the article is still `version` in `publishing` under send `token`,
+/// waiting for a writer that holds its row (a cancel or a return under way) to
+/// finish first. Asked just before the hand-over to WeChat, outside any
+/// transaction: a draft kept earlier is reused without a write that would notice
+/// the article moved, or that another send of it began (a publish again after the
+/// stuck-send sweep gave this one up).
 pub async fn still_publishing(
     db: impl PgExecutor<'_>,
     id: Uuid,
     version: i32,
+    token: i64,
 ) -> Result<bool, sqlx::Error> {
     // FOR UPDATE waits for a concurrent writer and reads the row it committed; the
     // lock ends with the statement.
     let row = sqlx::query(
         "SELECT 1 FROM articles
-          WHERE id = $1 AND version = $2 AND state = 'publishing'
+          WHERE id = $1 AND version = $2 AND state = 'publishing' AND send_token = $3
           FOR UPDATE",
     )
     .bind(id)
     .bind(version)
+    .bind(token)
     .fetch_optional(db)
     .await?;
     Ok(row.is_some())

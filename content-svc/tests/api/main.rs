@@ -33,6 +33,7 @@ mod scheduler;
 mod screen_text;
 mod search;
 mod send_again;
+mod send_token;
 mod startup;
 mod versions;
 mod wechat_job;
