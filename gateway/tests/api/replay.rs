@@ -174,7 +174,11 @@ async fn a_url_checks_signed_query_cannot_carry_a_callback() {
 /// bucket stream's max age after start-up.
 async fn ledger_max_age_after_start_over(left_by_earlier_release: Duration) -> Duration {
     let nats = platform::testing::TestNats::new();
-    let js = jetstream::new(nats.connect().await);
+    let mut js = jetstream::new(nats.connect().await);
+    // Set-up, not the behaviour under test: async-nats gives up on a JetStream API
+    // call after 5 s, and on a heavily loaded machine creating the stream once took
+    // longer. The server answers late, not never: wait for its answer.
+    js.set_timeout(Duration::from_secs(60));
     let bucket = nats.namespace.name(gateway::replay::SIGNATURE_BUCKET);
     js.get_or_create_stream(wechat::token::kv_bucket_stream(
         &bucket,
