@@ -51,6 +51,10 @@ pub struct StatsSettings {
     pub http_addr: std::net::SocketAddr,
     /// `DASHBOARD_TRUST_LOOPBACK` (default true): a browser on loopback needs no login.
     pub trust_loopback: bool,
+    /// `STATS_ALL_DEPARTMENTS` (default `supervision`): the departments whose keys read
+    /// every department's figures (admins always do); any other key reads its own
+    /// department's (`domain::departments::DepartmentView`).
+    pub all_departments: Vec<String>,
 }
 
 /// The datacube job: which accounts it pulls and how.
@@ -154,6 +158,11 @@ impl StatsSettings {
             datacube: DatacubeSettings::from_env(env, &accounts)?,
             http_addr: env.parse_or("HTTP_ADDR", ([127, 0, 0, 1], 8083).into())?,
             trust_loopback: env.parse_or("DASHBOARD_TRUST_LOOPBACK", true)?,
+            // The supervision office (督办, interaction-svc's default
+            // INTERACTION_ESCALATION_DEPARTMENT) follows every department's lateness.
+            all_departments: crate::domain::departments::parse_list(
+                env.get("STATS_ALL_DEPARTMENTS").unwrap_or("supervision"),
+            ),
         })
     }
 }

@@ -14,6 +14,7 @@ use super::ranking::{ListContext, Ranked, Ranking, monthly_ranking, monthly_rank
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
 use crate::domain::AccountId;
 use crate::domain::autoreply::AutoReplySource;
+use crate::domain::departments::DepartmentView;
 use crate::domain::inspection::{
     AccountState, InspectionRules, ReplyPath, days_since, reply_path_window,
 };
@@ -63,6 +64,10 @@ pub struct AccountPage {
     pub auto_hours: [i64; 24],
     pub hits: Hits,
     pub departments: Vec<DepartmentScore>,
+    /// How many departments the account's whole scorecard ranks, and the viewer's own
+    /// department's place in it, when the viewer reads its own department's line only
+    /// (`DepartmentView::Own`; `None` for a full scorecard or no line of its own).
+    pub department_place: Option<(usize, usize)>,
     pub readiness: Readiness,
     /// Tickets opened in the interaction window, judged or not (the readiness counts
     /// only those past their acknowledgement deadline or answered).
@@ -87,6 +92,7 @@ pub async fn account_page(
     now: DateTime<Utc>,
     days: u64,
     office: FixedOffset,
+    view: &DepartmentView,
 ) -> Result<AccountPage, AppError> {
     let today = office_day(now, office);
     let from = today - Days::new(days.saturating_sub(1));
@@ -155,8 +161,20 @@ pub async fn account_page(
         services: top(Metric::DirectoryServiceHits).await?,
         categories: top(Metric::DirectoryCategoryHits).await?,
     };
-    let departments =
+    let mut departments =
         department_scorecard(db, account, today - Days::new(29), today, now, office).await?;
+    // A desk's key reads its own line, at its place among every department.
+    let department_place = if view.is_cut() {
+        let listed = departments.len();
+        let place = departments
+            .iter()
+            .position(|d| view.sees(&d.department))
+            .map(|index| (index + 1, listed));
+        departments.retain(|d| view.sees(&d.department));
+        place
+    } else {
+        None
+    };
     let readiness = readiness(db, rules, account, today, now, office).await?;
     let recent_opened = tickets_opened_in_window(db, rules, account, today, now, office).await?;
     let scope = [account.as_str().to_owned()];
@@ -168,6 +186,7 @@ pub async fn account_page(
         auto_hours,
         hits,
         departments,
+        department_place,
         readiness,
         recent_opened,
         alarms,

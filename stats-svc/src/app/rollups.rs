@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use super::AppError;
 use crate::domain::AccountId;
+use crate::domain::departments::DepartmentView;
 use crate::domain::rollup::{Metric, median_and_p90};
 use crate::store::rollups::{self, DailyValue};
 
@@ -17,9 +18,19 @@ pub async fn daily_series(
     metric: Metric,
     from: NaiveDate,
     to: NaiveDate,
+    view: &DepartmentView,
 ) -> Result<(Vec<DailyValue>, i64), AppError> {
-    let points = rollups::series(db, account, metric.as_str(), from, to).await?;
-    let before = rollups::total_before(db, account, metric.as_str(), from).await?;
+    let mut points = rollups::series(db, account, metric.as_str(), from, to).await?;
+    // The ticket metrics are keyed by department: a view cut to one department reads
+    // its own key's points and total only.
+    let own = match view {
+        DepartmentView::Own(own) if metric.keyed_by_department() => Some(own.as_str()),
+        _ => None,
+    };
+    if let Some(own) = own {
+        points.retain(|p| p.key == own);
+    }
+    let before = rollups::total_before(db, account, metric.as_str(), from, own).await?;
     Ok((points, before))
 }
 

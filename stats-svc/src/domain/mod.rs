@@ -1,6 +1,7 @@
 //! Pure types and rules of the statistics; no I/O.
 
 pub mod autoreply;
+pub mod departments;
 pub mod figures;
 pub mod inbound;
 pub mod inspection;

@@ -111,6 +111,13 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Whether the metric's keys are departments (the ticket counters read by the
+    /// scorecard, `store::rollups::department_sums`).
+    pub fn keyed_by_department(self) -> bool {
+        let name = self.as_str();
+        name.starts_with("tickets_") || self == Metric::RatingSum
+    }
+
     /// Every metric, in the order tables list them.
     pub const ALL: [Metric; 34] = [
         Metric::FollowersNew,

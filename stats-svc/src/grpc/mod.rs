@@ -2,7 +2,9 @@
 //! `app`, and encode. Wire ⇄ domain conversions live in `convert`, the one status
 //! mapping in `error`.
 //!
-//! Permissions: reading statistics needs `viewer` (admin implies it); entering an
+//! Permissions: reading statistics needs `viewer` (admin implies it); a key reads
+//! every department's figures only if it is an admin's or its department is named
+//! in `STATS_ALL_DEPARTMENTS`, else its own department's; entering an
 //! article's figures needs `editor` or `publisher`. An account outside the caller's
 //! key answers NOT_FOUND, like an unknown one, so accounts cannot be probed.
 
@@ -19,6 +21,7 @@ use crate::app;
 use crate::app::ranking::{EnteredBy, ListContext};
 use crate::config::StatsSettings;
 use crate::domain::AccountId;
+use crate::domain::departments::DepartmentView;
 use crate::domain::figures::FigureEntry;
 use crate::domain::rollup::{Metric, office_day};
 use crate::domain::wci::{V14_2, WciVersion};
@@ -41,6 +44,15 @@ impl StatsGrpc {
     pub fn new(db: PgPool, settings: StatsSettings) -> Self {
         Self { db, settings }
     }
+}
+
+/// Which departments' figures the caller reads.
+fn department_view(caller: &Caller, settings: &StatsSettings) -> DepartmentView {
+    DepartmentView::of(
+        &caller.department,
+        caller.is_admin(),
+        &settings.all_departments,
+    )
 }
 
 /// The account `raw` if the caller's key reaches it.
@@ -83,9 +95,11 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             GrpcError::field("metric", format!("{:?} is not a known metric", req.metric))
         })?;
         let (from, to) = convert::range(&req.from, &req.to)?;
-        let (points, before) = app::rollups::daily_series(&self.db, &account, metric, from, to)
-            .await
-            .map_err(GrpcError::from)?;
+        let view = department_view(caller, &self.settings);
+        let (points, before) =
+            app::rollups::daily_series(&self.db, &account, metric, from, to, &view)
+                .await
+                .map_err(GrpcError::from)?;
         Ok(Response::new(convert::series(
             &account,
             metric.as_str(),
@@ -113,9 +127,15 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         )
         .await
         .map_err(GrpcError::from)?;
+        // A desk's key reads its own department's line only (docs/security.md).
+        let view = department_view(caller, &self.settings);
         Ok(Response::new(pb::DepartmentScorecard {
             account: account.as_str().to_owned(),
-            departments: scores.iter().map(convert::score).collect(),
+            departments: scores
+                .iter()
+                .filter(|s| view.sees(&s.department))
+                .map(convert::score)
+                .collect(),
         }))
     }
 

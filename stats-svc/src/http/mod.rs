@@ -25,6 +25,7 @@ use crate::app;
 use crate::app::ranking::ListContext;
 use crate::config::StatsSettings;
 use crate::domain::AccountId;
+use crate::domain::departments::DepartmentView;
 use crate::domain::reach;
 use crate::domain::rollup::office_day;
 use crate::domain::wci::{V14_2, WciVersion};
@@ -66,6 +67,8 @@ pub fn router(state: DashboardState) -> Router {
 struct Viewer {
     /// `None`: every account.
     accounts: Option<Vec<String>>,
+    /// Whose departments' figures it reads (gRPC's rule).
+    departments: DepartmentView,
 }
 
 impl Viewer {
@@ -82,7 +85,10 @@ async fn viewer(
     headers: &HeaderMap,
 ) -> Result<Option<Viewer>, Response> {
     if state.trust_loopback && peer.ip().is_loopback() {
-        return Ok(Some(Viewer { accounts: None }));
+        return Ok(Some(Viewer {
+            accounts: None,
+            departments: DepartmentView::All,
+        }));
     }
     let Some(id) = cookie(headers) else {
         return Ok(None);
@@ -95,6 +101,11 @@ async fn viewer(
             .filter(|caller| caller.has_role(Role::Viewer))
             .map(|caller| Viewer {
                 accounts: caller.accounts.filter(),
+                departments: DepartmentView::of(
+                    &caller.department,
+                    caller.is_admin(),
+                    &state.settings.all_departments,
+                ),
             })),
         Err(error) => Err(internal(error)),
     }
@@ -184,6 +195,7 @@ async fn account(
         (state.clock)(),
         days,
         state.settings.office,
+        &viewer.departments,
     )
     .await
     {

@@ -256,6 +256,13 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         );
     }
     table.push_str("</table>");
+    if let Some((place, listed)) = page.department_place {
+        // The other departments' lines are not this key's to read.
+        let _ = write!(
+            table,
+            "<p class=\"muted\">本部门在 {listed} 个部门中按时响应率排第 {place} 名，其他部门的数据不在本账号的查看范围内。</p>"
+        );
+    }
     let r = &page.readiness;
     let failing = pull_failures(&page.pull_failures);
     let body = format!(

@@ -220,14 +220,16 @@ pub async fn total_before(
     account: &AccountId,
     metric: &str,
     day: NaiveDate,
+    key: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT COALESCE(sum(value), 0)::bigint FROM daily_counts
-          WHERE account = $1 AND metric = $2 AND day < $3",
+          WHERE account = $1 AND metric = $2 AND day < $3 AND ($4::text IS NULL OR key = $4)",
     )
     .bind(account.as_str())
     .bind(metric)
     .bind(day)
+    .bind(key)
     .fetch_one(db)
     .await
 }

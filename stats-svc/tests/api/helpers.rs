@@ -30,13 +30,16 @@ pub const COUNTY_KEY: &str = "county-viewer-key-01";
 pub const COUNTY_EDITOR_KEY: &str = "county-editor-key-01";
 /// The ticket desk: an agent, no editor.
 pub const AGENT_KEY: &str = "ticket-desk-agent-key-01";
+/// The water department's desk: works its queue and reads its own figures.
+pub const WATER_DESK_KEY: &str = "water-desk-key-01";
 
 const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         statistics:viewer:statistics-viewer-key,\
                         press:editor:press-editor-key-01,\
                         yizhang-office@yizhang:viewer:county-viewer-key-01,\
                         yizhang-press@yizhang:editor:county-editor-key-01,\
-                        ticket-desk:agent:ticket-desk-agent-key-01";
+                        ticket-desk:agent:ticket-desk-agent-key-01,\
+                        water:agent+viewer:water-desk-key-01";
 
 /// A running stats-svc. Dropping it stops the server before the test database
 /// and streams are removed (the fixtures are the last fields).
@@ -54,7 +57,15 @@ pub struct TestApp {
 pub async fn spawn_app() -> TestApp {
     let test_db = TestDb::new("stats");
     let test_nats = TestNats::new();
-    let env = service_env(&test_db, &test_nats, [("API_KEYS", API_KEYS)]);
+    // The statistics office reads every department's figures, as the leaders do.
+    let env = service_env(
+        &test_db,
+        &test_nats,
+        [
+            ("API_KEYS", API_KEYS),
+            ("STATS_ALL_DEPARTMENTS", "statistics"),
+        ],
+    );
     let config = Config::from_env(&env).expect("test configuration is valid");
     let app = Application::build(config)
         .await

@@ -9,7 +9,7 @@ use prost::Message as _;
 use proto::events::v1 as ev;
 use proto::stats::v1 as pb;
 
-use crate::helpers::{COUNTY_KEY, TestApp, VIEWER_KEY, authed, spawn_app};
+use crate::helpers::{COUNTY_KEY, TestApp, VIEWER_KEY, WATER_DESK_KEY, authed, spawn_app};
 
 /// 2026-11-30 09:00 in the office (+08:00).
 const NINE_AM: i64 = 1_796_000_400;
@@ -813,6 +813,111 @@ async fn the_hours_chart_says_from_when_messages_were_counted_by_hour() {
     let anren = page("anren", 90).await;
     assert!(anren.contains(&note), "no word of when the hours begin");
     assert!(!page("yizhang", 90).await.contains("按时段统计自"));
+    db.close().await;
+    app.stop().await;
+}
+
+/// A department's desk key reads its own department's line of the scorecard and its
+/// own key of the ticket series, on gRPC and on the account page (with its place among
+/// every department), not every other department's counts, lateness and ratings; the
+/// statistics office (`STATS_ALL_DEPARTMENTS`) reads them all.
+#[tokio::test]
+async fn a_departments_key_reads_its_own_departments_figures_only() {
+    let app = spawn_app().await;
+    for (id, department) in [("w1", "water"), ("r1", "roads"), ("r2", "roads")] {
+        let open = format!("{id}-open");
+        let ack = format!("{id}-ack");
+        publish_ticket(
+            &app,
+            &ticket(&open, id, department, ev::TicketChangeKind::Opened, NINE_AM),
+            &open,
+        )
+        .await;
+        publish_ticket(
+            &app,
+            &ticket(
+                &ack,
+                id,
+                department,
+                ev::TicketChangeKind::Acknowledged,
+                NINE_AM + 10 * MINUTE,
+            ),
+            &ack,
+        )
+        .await;
+    }
+    wait_for_applied(&app, 6).await;
+    let scorecard = |key: &'static str| {
+        let mut client = app.client.clone();
+        async move {
+            let mut departments: Vec<String> = client
+                .get_department_scorecard(authed(
+                    pb::GetDepartmentScorecardRequest {
+                        account: "chenzhou".to_owned(),
+                        from: "2026-11-30".to_owned(),
+                        to: "2026-11-30".to_owned(),
+                    },
+                    key,
+                ))
+                .await
+                .expect("scorecard answers")
+                .into_inner()
+                .departments
+                .into_iter()
+                .map(|d| d.department)
+                .collect();
+            departments.sort();
+            departments
+        }
+    };
+    assert_eq!(scorecard(VIEWER_KEY).await, ["roads", "water"]);
+    assert_eq!(
+        scorecard(WATER_DESK_KEY).await,
+        ["water"],
+        "the desk reads its own line"
+    );
+    let opened = app
+        .client
+        .clone()
+        .get_daily_series(authed(
+            pb::GetDailySeriesRequest {
+                account: "chenzhou".to_owned(),
+                metric: "tickets_opened".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-12-01".to_owned(),
+            },
+            WATER_DESK_KEY,
+        ))
+        .await
+        .expect("series answers")
+        .into_inner();
+    let points: Vec<(String, i64)> = opened
+        .points
+        .into_iter()
+        .map(|p| (p.key, p.value))
+        .collect();
+    assert_eq!(points, [("water".to_owned(), 1)]);
+
+    // The account page a session of the desk's key gets.
+    let db = app.db().await;
+    let page = stats_svc::app::dashboard::account_page(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::AccountId::parse("chenzhou").unwrap(),
+        chrono::DateTime::from_timestamp(NINE_AM + 3 * HOUR, 0).unwrap(),
+        30,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &stats_svc::domain::departments::DepartmentView::Own("water".to_owned()),
+    )
+    .await
+    .unwrap();
+    let lines: Vec<&str> = page
+        .departments
+        .iter()
+        .map(|d| d.department.as_str())
+        .collect();
+    assert_eq!(lines, ["water"]);
+    assert_eq!(page.department_place.map(|(_, listed)| listed), Some(2));
     db.close().await;
     app.stop().await;
 }
