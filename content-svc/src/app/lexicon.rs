@@ -8,8 +8,9 @@ use std::sync::{Arc, RwLock};
 use sqlx::PgPool;
 
 use super::AppError;
-use crate::domain::article;
+use crate::domain::article::{self, ArticleInputError};
 use crate::domain::screening::{Category, Entry, Screener, parse_lexicon};
+use crate::domain::text::check_text;
 use crate::store::lexicon as store;
 
 /// [`Lexicon::refusal`] with a screener already read, for a caller about to hold a
@@ -103,9 +104,11 @@ impl Lexicon {
         }
         let (screened, placed) = if html {
             let screened = article::screened_body(text)?;
-            let placed = place_in(&screened, &blank_markup(text));
+            let placed = place_html(&screened, text);
             (screened, Some(placed))
         } else {
+            // Saving refuses such a character in every field: so does the check.
+            check_text("text", text).map_err(ArticleInputError::from)?;
             (text.to_owned(), None)
         };
         let screener = self.screener().await?;
@@ -261,11 +264,30 @@ pub fn blank_markup(html: &str) -> String {
     out
 }
 
-/// For each character of `screened` (the text of sanitised HTML), the offset of
-/// the character it came from in `blanked` (the same HTML blanked by
-/// [`blank_markup`], so with the offsets of the HTML as sent). The screened text
-/// is the blanked one less what sanitising drops (`<rp>`'s text), so each
-/// character is matched to the next equal one; whitespace, and a character the
+/// For each character of `screened` (the text of the sanitised `html`), the
+/// offset of the character it came from in `html`. The text as parsed
+/// ([`article::parsed_text`]: what sanitising drops still in it, and marked) is
+/// placed in the blanked `html`, which holds the same characters in the same
+/// order; the screened text is then placed in it with the dropped characters
+/// blanked, so a character of `<rp>`'s text is never taken for a screened one.
+fn place_html(screened: &str, html: &str) -> Vec<usize> {
+    let parsed = article::parsed_text(html);
+    let text: String = parsed.iter().map(|(c, _)| c).collect();
+    let kept: String = parsed
+        .iter()
+        .map(|&(c, dropped)| if dropped { ' ' } else { c })
+        .collect();
+    let in_html = place_in(&text, &blank_markup(html));
+    place_in(screened, &kept)
+        .into_iter()
+        .map(|i| in_html.get(i).copied().unwrap_or(0))
+        .collect()
+}
+
+/// For each character of `screened`, the offset of the character it came from in
+/// `blanked`, which holds the same characters in the same order (with markup or
+/// dropped text blanked, [`place_html`]), so each character is matched to the
+/// next equal one; whitespace, and a character the
 /// parser wrote elsewhere or decoded from an entity `blank_markup` does not know,
 /// stay at the place reached. Looked up by position lists, so a text of
 /// unmatched characters is read once.

@@ -115,7 +115,7 @@ impl ArticleContent {
             check_line(field, value)?;
         }
         check_text("digest", &raw.digest)?;
-        check_text("body", &raw.body)?;
+        raw.body = clean_body(&raw.body)?;
         raw.title = raw.title.trim().to_owned();
         raw.author = raw.author.trim().to_owned();
         raw.digest = raw.digest.trim().to_owned();
@@ -125,11 +125,6 @@ impl ArticleContent {
         limit("title", &raw.title, TITLE_MAX)?;
         limit("author", &raw.author, AUTHOR_MAX)?;
         limit("digest", &raw.digest, DIGEST_MAX)?;
-        raw.body = sanitize(&raw.body);
-        // A character reference (`&#x202E;`, `&#1;`) is a character only once the
-        // HTML is parsed: the sanitised body is checked again.
-        check_text("body", &raw.body)?;
-        check_contrast(&raw.body)?;
         raw.cover_media_id = raw.cover_media_id.trim().to_owned();
         if !raw.cover_media_id.is_empty() && raw.cover_image_id.is_some() {
             return Err(ArticleInputError::TwoCovers);
@@ -607,16 +602,77 @@ fn check_contrast(body: &str) -> Result<(), ArticleInputError> {
     }
 }
 
-/// The text of an HTML body as saving an article screens it: sanitised as
-/// [`ArticleContent::parse`] sanitises it (so hidden text such as `<rp>` is gone),
-/// refused as it refuses faint text, then without its markup as
+/// A body as saving stores it: refused for a control or bidirectional formatting
+/// character, sanitised, checked again (a character reference, `&#x202E;` or
+/// `&#1;`, is a character only once the HTML is parsed) and refused for text drawn
+/// in the colour behind it. [`ArticleContent::parse`] and [`screened_body`] (the
+/// check an editor runs before saving) both go through here, so they refuse alike.
+pub fn clean_body(raw: &str) -> Result<String, ArticleInputError> {
+    check_text("body", raw)?;
+    let body = sanitize(raw);
+    check_text("body", &body)?;
+    check_contrast(&body)?;
+    Ok(body)
+}
+
+/// The text of an HTML body as saving an article screens it: cleaned as
+/// [`ArticleContent::parse`] cleans it ([`clean_body`]: refused alike, and hidden
+/// text such as `<rp>`'s gone), then without its markup as
 /// [`ArticleContent::screened_fields`] reads it. A check before submitting goes
 /// through here, so it cannot pass a body that saving would hit or refuse.
 pub fn screened_body(html: &str) -> Result<String, ArticleInputError> {
-    let body = sanitize(html);
-    check_contrast(&body)?;
-    Ok(strip_html(&body))
+    Ok(strip_html(&clean_body(html)?))
 }
+
+/// The text of an HTML body as the parser reads it, before sanitising drops
+/// `<rp>`'s text, each character with whether saving drops it: what a screened
+/// text's characters are placed back against, since a character of dropped text
+/// may be the same as one that is screened (`<rp>代</rp>代开发票`).
+pub fn parsed_text(html: &str) -> Vec<(char, bool)> {
+    let marked = MARKER.clean(html).to_string();
+    // Our own serialisation: every `<` opens a tag (text escapes it), and the
+    // only tag left is <rp>, without attributes.
+    let mut out = Vec::new();
+    let mut in_rp = 0usize;
+    let mut rest = marked.as_str();
+    while let Some(c) = rest.chars().next() {
+        if let Some(tag) = rest.strip_prefix('<') {
+            let end = tag.find('>').map_or(rest.len(), |e| e + 2);
+            if tag.starts_with('/') {
+                in_rp = in_rp.saturating_sub(1);
+            } else {
+                in_rp += 1;
+            }
+            rest = &rest[end..];
+            continue;
+        }
+        let (decoded, len) = [
+            ("&amp;", '&'),
+            ("&lt;", '<'),
+            ("&gt;", '>'),
+            ("&nbsp;", '\u{a0}'),
+            ("&quot;", '"'),
+        ]
+        .into_iter()
+        .find(|(entity, _)| rest.starts_with(entity))
+        .map_or((c, c.len_utf8()), |(entity, d)| (d, entity.len()));
+        out.push((decoded, in_rp > 0));
+        rest = &rest[len..];
+    }
+    out
+}
+
+/// The sanitiser's parse, with only <rp> kept (and no attribute), so the text
+/// saving drops can be told from the text it keeps ([`parsed_text`]).
+static MARKER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::empty();
+    builder
+        .tags(HashSet::from(["rp"]))
+        .clean_content_tags(HashSet::from(["script", "style"]))
+        .generic_attributes(HashSet::new())
+        .tag_attributes(std::collections::HashMap::new());
+    builder
+});
 
 /// Sanitises article HTML with a real HTML parser (never regexes).
 pub fn sanitize(html: &str) -> String {
@@ -1138,6 +1194,29 @@ mod tests {
         assert_eq!(
             filter_style("color:red;display:none;font-size:16px"),
             "color:red;font-size:16px"
+        );
+    }
+
+    #[test]
+    fn the_parsed_text_marks_what_saving_drops() {
+        let dropped = |html: &str| -> (String, String) {
+            let text = parsed_text(html);
+            (
+                text.iter().filter(|(_, d)| !d).map(|(c, _)| c).collect(),
+                text.iter().filter(|(_, d)| *d).map(|(c, _)| c).collect(),
+            )
+        };
+        assert_eq!(
+            dropped(
+                r#"<p title="a>b">代&amp;<rp title="x>y">代(</rp>开<!-- x -->发<script>y</script>票&lt;</p>"#
+            ),
+            ("代&开发票<".to_owned(), "代(".to_owned())
+        );
+        // An <rp> left open is closed where the parser closes it.
+        let (kept, _) = dropped("<ruby>代<rp>(x<rt>开</rt></ruby>发票");
+        assert_eq!(
+            kept,
+            strip_html(&sanitize("<ruby>代<rp>(x<rt>开</rt></ruby>发票"))
         );
     }
 

@@ -109,3 +109,70 @@ async fn html_is_screened_as_saving_the_article_screens_it() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_text_that_saving_refuses_for_a_bidi_override_is_refused_by_the_check_before_it() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    // Screened as 票发开代 (no hit), shown as 代开发票: saving the body refuses it, so
+    // the check an editor runs first must not answer "clean".
+    for (text, html, field) in [
+        ("<p>&#x202E;票发开代&#x202C;</p>", true, "body"),
+        ("<p>\u{202E}票发开代\u{202C}</p>", true, "body"),
+        ("\u{202E}票发开代\u{202C}", false, "text"),
+    ] {
+        let status = client
+            .screen_text(authed(
+                pb::ScreenTextRequest {
+                    text: text.into(),
+                    html,
+                },
+                AUTHOR_KEY,
+            ))
+            .await
+            .expect_err("saving refuses a right-to-left override");
+        assert_eq!(status.code(), Code::InvalidArgument, "{text:?}");
+        assert_eq!(
+            status.message(),
+            format!(
+                "{field} must not hold U+202E (RIGHT-TO-LEFT OVERRIDE): it changes the order \
+                 readers see the text in"
+            ),
+            "{text:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hit_is_placed_after_dropped_ruby_text_holding_its_own_characters() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    // <rp>'s text is dropped by saving; a 代 or 开 in it is not where the hit is.
+    for (html, column, text) in [
+        ("<p><rp>代</rp>代开发票</p>", 14, "代开发票"),
+        ("<p>代<rp>开</rp>开发票</p>", 4, "代<rp>开</rp>开发票"),
+        ("<p>代开<rp>发票</rp>发票</p>", 4, "代开<rp>发票</rp>发票"),
+        ("<p><ruby>代<rp>(代</rp></ruby>代开发票</p>", 29, "代开发票"),
+    ] {
+        let hits = client
+            .screen_text(authed(
+                pb::ScreenTextRequest {
+                    text: html.into(),
+                    html: true,
+                },
+                AUTHOR_KEY,
+            ))
+            .await
+            .expect("an editor screens a draft")
+            .into_inner()
+            .hits;
+        let found: Vec<_> = hits
+            .iter()
+            .filter(|h| h.word == "代开发票")
+            .map(|h| (h.line, h.column, h.text.as_str()))
+            .collect();
+        assert_eq!(found, [(1, column, text)], "{html}");
+    }
+    app.stop().await;
+}
