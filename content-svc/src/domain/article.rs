@@ -301,11 +301,11 @@ fn configure(builder: &mut ammonia::Builder<'static>) {
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     configure(&mut builder);
-    builder.attribute_filter(|_element, attribute, value| {
+    builder.attribute_filter(|element, attribute, value| {
         if attribute != "style" {
             return Some(value.into());
         }
-        let kept = filter_style(value);
+        let kept = filter_style_of(element, value);
         (!kept.is_empty()).then(|| kept.into())
     });
     builder
@@ -315,28 +315,34 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 /// colour text, and drops the rest: the screener reads every character of the body,
 /// so a style that hides characters from readers (`display:none`,
 /// `visibility:hidden`, `font-size:0`, a transparent colour, a negative or huge
-/// offset) or reorders them (`direction`, `unicode-bidi`) would let `vpn翻<span
-/// style="display:none">x</span>墙` pass as "vpn翻x墙" while readers see vpn翻墙.
+/// offset, a box wider than the screen) or reorders them (`direction`,
+/// `unicode-bidi`) would let `vpn翻<span style="display:none">x</span>墙` pass as
+/// "vpn翻x墙" while readers see vpn翻墙.
 ///
 /// An allow-list of properties, each with the values it may take; a declaration
 /// whose value holds anything beyond letters, digits, `#`, `.`, `%`, `,`, `-`,
 /// parentheses and spaces (comments, escapes, strings, `!important`, `url(`) is
-/// dropped whole, so what is kept is exactly what was checked.
-fn filter_style(style: &str) -> String {
-    let mut kept = Vec::new();
+/// dropped whole, so what is kept is exactly what was checked. The one exception
+/// is `background`, of which only the colour is ever stored
+/// ([`background_colour`]).
+fn filter_style_of(element: &str, style: &str) -> String {
+    // (property, value, whether a `height` stored as a least height)
+    let mut kept: Vec<(String, String, bool)> = Vec::new();
     for declaration in style.split(';') {
         let Some((property, value)) = declaration.split_once(':') else {
             continue;
         };
         let property = property.trim().to_ascii_lowercase();
         let value = value.trim().to_ascii_lowercase();
-        // A pasted `background` may carry `/ auto` (its size): only its colour is
-        // ever stored, so the slash is read there and nowhere else.
-        let plain = value.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || " #.%,-()".contains(c)
-                || (c == '/' && property == "background")
-        });
+        if property == "background" {
+            if let Some(colour) = background_colour(&value) {
+                kept.push(("background-color".to_owned(), colour, false));
+            }
+            continue;
+        }
+        let plain = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " #.%,-()".contains(c));
         if !plain || value.is_empty() {
             continue;
         }
@@ -345,41 +351,202 @@ fn filter_style(style: &str) -> String {
             // a least height keeps the divider or box it draws and grows to its
             // text, so the one is stored as the other rather than dropped.
             if value == "auto" {
-                kept.push("height:auto".to_owned());
+                kept.push((property, value, false));
             } else if style_value_allowed("min-height", &value) {
-                kept.push(format!("min-height:{value}"));
-            }
-        } else if property == "background" {
-            // Pasted blocks commonly set their colour with the shorthand
-            // (`background:#c00;color:#fff`, or as browsers copy it
-            // `background: rgb(200, 22, 29) none repeat scroll 0% 0%`): dropping it
-            // would leave white text on the white page, which readers never saw.
-            // Its colour is kept, as the longhand the contrast check reads, when
-            // every other layer value is one that draws nothing over it; one with
-            // an image (`url(`, a gradient, `image-set(`) goes whole.
-            let spaced = value.replace('/', " ");
-            let tokens = style_tokens(&spaced);
-            let colours: Vec<&str> = tokens
-                .iter()
-                .copied()
-                .filter(|t| colour(t, false))
-                .collect();
-            if let [token] = colours.as_slice()
-                && tokens
-                    .iter()
-                    .all(|t| t == token || background_layer_default(t))
-            {
-                kept.push(format!("background-color:{token}"));
+                kept.push(("min-height".to_owned(), value, true));
             }
         } else if style_value_allowed(&property, &value) {
-            kept.push(format!("{property}:{value}"));
+            kept.push((property, value, false));
         }
     }
-    kept.join(";")
+    least_height(&mut kept);
+    if element != "img" {
+        bound_width(&mut kept);
+    }
+    kept.iter()
+        .map(|(property, value, _)| format!("{property}:{value}"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
-/// A `background` shorthand value that draws nothing over its colour: no image,
-/// a repeat, attachment, box or size keyword, or a non-negative position or size.
+/// [`filter_style_of`] for an element that holds text.
+#[cfg(test)]
+fn filter_style(style: &str) -> String {
+    filter_style_of("section", style)
+}
+
+/// One least height for a height and a least height written together: CSS draws
+/// the box as tall as the larger (`min-height:50px;height:20px` is 50 px), and two
+/// least heights would take the last. Percentages count as nothing, as CSS counts
+/// them in a box whose parent's height is its content's (every height here is).
+fn least_height(kept: &mut Vec<(String, String, bool)>) {
+    let px = |v: &str| {
+        if v == "auto" || v.ends_with('%') {
+            0.0
+        } else {
+            length(v).unwrap_or(0.0)
+        }
+    };
+    let last = |from_height: bool| {
+        kept.iter()
+            .rev()
+            .find(|(p, _, h)| p == "min-height" && *h == from_height)
+            .map(|(_, v, _)| v.clone())
+    };
+    let Some(larger) = (match (last(true), last(false)) {
+        (Some(height), Some(least)) => Some(if px(&height) > px(&least) {
+            height
+        } else {
+            least
+        }),
+        (one, other) => one.or(other),
+    }) else {
+        return;
+    };
+    let Some(first) = kept.iter().position(|(p, _, _)| p == "min-height") else {
+        return;
+    };
+    kept[first] = ("min-height".to_owned(), larger, false);
+    let mut i = 0;
+    kept.retain(|(p, _, _)| {
+        i += 1;
+        i - 1 == first || p != "min-height"
+    });
+}
+
+/// The widest a box holding text may be set: the column of the narrowest phone
+/// WeChat is read on (320 px, less its 16 px margins).
+const WIDTH_MAX_PX: f64 = 288.0;
+
+/// A box set wider than a phone's column (`width:9999px`, `width:677px` pasted
+/// from the editor's desktop column, `width:1000%`) draws the ends of its lines
+/// off the screen, where nobody reads them. Its width is stored as the widest it
+/// may be, so it fills the column and its lines wrap within it; when the author
+/// bounded it already (`max-width:100%`), the width goes. A box at most that wide,
+/// or at most 100% of its container, is kept as written.
+fn bound_width(kept: &mut Vec<(String, String, bool)>) {
+    let too_wide = |v: &str| match v.strip_suffix('%') {
+        Some(n) => n.parse::<f64>().map_or(true, |n| n > 100.0),
+        None => v != "auto" && length(v).is_none_or(|px| px > WIDTH_MAX_PX),
+    };
+    // CSS takes the last width written.
+    let Some(last) = kept.iter().rposition(|(p, _, _)| p == "width") else {
+        return;
+    };
+    if !too_wide(&kept[last].1) {
+        return;
+    }
+    if !kept.iter().any(|(p, _, _)| p == "max-width") {
+        kept[last].0 = "max-width".to_owned();
+    }
+    kept.retain(|(p, _, _)| p != "width");
+}
+
+/// The colour of a `background` shorthand, kept as the longhand the contrast
+/// check reads. Pasted blocks commonly set their colour with it
+/// (`background:#c00;color:#fff`, or as browsers copy it `background: rgb(200,
+/// 22, 29) none repeat scroll 0% 0%`, or with an image `background: #c00
+/// url(x.png) no-repeat center`): dropping it would leave white text on the white
+/// page, which readers never saw. Only the colour is stored, so readers see it
+/// alone, as the check does: an image (`url(…)`, a gradient, `image-set(…)`,
+/// read whole with whatever URL it holds) goes, with its repeat, attachment,
+/// box, size and position. The colour must be the only one, in the last layer,
+/// and every other value one of those; anything else drops the shorthand whole.
+fn background_colour(value: &str) -> Option<String> {
+    let chars: Vec<char> = value.chars().collect();
+    let mut layers = vec![String::new()];
+    let mut i = 0;
+    while i < chars.len() {
+        let layer = layers.last_mut()?;
+        match chars[i] {
+            ',' => layers.push(String::new()),
+            '(' => {
+                let end = closing_parenthesis(&chars, i)?;
+                let name_at = layer
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .map_or(0, |p| p + 1);
+                if is_image_function(&layer[name_at..]) {
+                    layer.truncate(name_at);
+                    layer.push_str("none");
+                } else {
+                    layer.extend(&chars[i..=end]);
+                }
+                i = end;
+            }
+            c => layer.push(c),
+        }
+        i += 1;
+    }
+    let last = layers.len() - 1;
+    let mut found = None;
+    for (n, layer) in layers.iter().enumerate() {
+        if !layer
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " #.%,-()/".contains(c))
+        {
+            return None;
+        }
+        let spaced = layer.replace('/', " ");
+        let tokens = style_tokens(&spaced);
+        if tokens.is_empty() {
+            return None;
+        }
+        for token in tokens {
+            if colour(token, false) && n == last && found.is_none() {
+                found = Some(token.to_owned());
+            } else if !background_layer_default(token) {
+                return None;
+            }
+        }
+    }
+    found
+}
+
+/// The index of the `)` closing the `(` at `open`, reading quoted strings (a
+/// URL's) whole; `None` when it is not closed.
+fn closing_parenthesis(chars: &[char], open: usize) -> Option<usize> {
+    let (mut depth, mut quote, mut escaped) = (0usize, None, false);
+    for (i, &c) in chars.iter().enumerate().skip(open) {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A CSS function drawing an image: `url`, the gradients, `image-set`,
+/// `element`, `cross-fade`, `image` (and their prefixed forms).
+fn is_image_function(name: &str) -> bool {
+    let name = ["-webkit-", "-moz-", "-o-", "-ms-"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    name == "url"
+        || name.ends_with("gradient")
+        || ["image-set", "element", "cross-fade", "image"].contains(&name)
+}
+
+/// A `background` shorthand value that draws nothing over its colour once its
+/// image is gone: `none`, a repeat, attachment, box, size or position keyword,
+/// or a non-negative position or size.
 fn background_layer_default(token: &str) -> bool {
     [
         "none",
@@ -399,6 +566,11 @@ fn background_layer_default(token: &str) -> bool {
         "padding-box",
         "border-box",
         "content-box",
+        "left",
+        "right",
+        "top",
+        "bottom",
+        "center",
     ]
     .contains(&token)
         || length(token).is_some()
@@ -1072,11 +1244,9 @@ mod tests {
             filter_style("background: rgb(200, 22, 29)"),
             "background-color:rgb(200, 22, 29)"
         );
-        // Anything more than a colour (an image, a gradient, a position) goes whole.
+        // No colour but a gradient's, or a colour not known, goes whole.
         for dropped in [
-            "background:#c00 url(x.png)",
             "background:linear-gradient(#c00, #fff)",
-            "background:#c00 center",
             "background:transparent",
             "background:currentcolor",
         ] {
@@ -1153,13 +1323,21 @@ mod tests {
         ] {
             assert_eq!(filter_style(style), stored, "{style}");
         }
-        // An image in any form still takes the whole shorthand with it.
-        for dropped in [
+        // An image in any form goes, its colour kept (the image is never stored).
+        for with_image in [
             "background: rgb(200, 22, 29) url(x.png) repeat scroll 0% 0%",
             "background: rgb(200, 22, 29) linear-gradient(red, blue)",
             "background: rgb(200, 22, 29) image-set(x 1x)",
             "background: rgb(200, 22, 29) -webkit-image-set(x 1x)",
             "background: rgb(200, 22, 29) element(x)",
+        ] {
+            assert_eq!(
+                filter_style(with_image),
+                "background-color:rgb(200, 22, 29)",
+                "{with_image}"
+            );
+        }
+        for dropped in [
             "background: none repeat scroll 0% 0%",
             "background: #c00 #fff",
             "background: #c00 -10px 0",
@@ -1194,6 +1372,144 @@ mod tests {
         assert_eq!(
             filter_style("color:red;display:none;font-size:16px"),
             "color:red;font-size:16px"
+        );
+    }
+
+    #[test]
+    fn a_width_wider_than_a_phone_is_stored_as_the_widest_the_box_may_be() {
+        // A box wider than the phone's column draws the ends of its lines off the
+        // screen: readers see 代开 while the screener reads 代开发票. As the widest
+        // the box may be, it fills the column and its lines wrap within it.
+        for (style, stored) in [
+            ("width:9999px", "max-width:9999px"),
+            ("width:677px", "max-width:677px"),
+            ("width:1000%", "max-width:1000%"),
+            ("width:101%", "max-width:101%"),
+            ("width:300vw", "max-width:300vw"),
+            ("width:100em", "max-width:100em"),
+            ("width:300pt", "max-width:300pt"),
+            // The author's own bound already keeps the box within it.
+            ("width:9999px;max-width:100%", "max-width:100%"),
+            ("max-width:100%;width:677px", "max-width:100%"),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
+        let body = sanitize(r#"<section style="width:9999px">代开发票</section>"#);
+        assert_eq!(
+            body,
+            r#"<section style="max-width:9999px">代开发票</section>"#
+        );
+    }
+
+    #[test]
+    fn the_widths_wechat_editors_write_are_kept() {
+        for style in [
+            "width:100%",
+            "max-width:100%",
+            "width:100%;max-width:100%",
+            "width:50%",
+            "width:33.33%",
+            "width:auto",
+            "width:30px",
+            "width:2em",
+            "width:288px",
+            "max-width:677px",
+            "max-width:9999px",
+            "width:100%;max-width:677px",
+        ] {
+            assert_eq!(filter_style(style), style, "{style}");
+        }
+        // An image holds no text to push off the screen: its width is kept as
+        // pasted (WeChat's editor writes its column width, 677 px).
+        for img in [
+            r#"<img src="https://mmbiz.qpic.cn/a.png" style="width:677px">"#,
+            r#"<img src="https://mmbiz.qpic.cn/a.png" style="width:100%;max-width:100%">"#,
+            r#"<img src="https://mmbiz.qpic.cn/a.png" style="width:1080px;max-width:100%">"#,
+        ] {
+            assert_eq!(sanitize(img), img);
+        }
+    }
+
+    #[test]
+    fn a_least_height_and_a_height_together_keep_the_larger_as_css_does() {
+        // CSS draws `min-height:50px;height:20px` 50 px tall: storing the height as
+        // a second min-height after the first made it 20.
+        for (style, stored) in [
+            ("min-height:50px;height:20px", "min-height:50px"),
+            ("height:20px;min-height:50px", "min-height:50px"),
+            ("min-height:20px;height:50px", "min-height:50px"),
+            ("height:50px;min-height:20px", "min-height:50px"),
+            (
+                "min-height:2em;height:20px;color:#c00",
+                "min-height:2em;color:#c00",
+            ),
+            ("height:auto;min-height:50px", "height:auto;min-height:50px"),
+            ("min-height:50px;height:5000px", "min-height:50px"),
+            ("height:30px;height:20px", "min-height:20px"),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
+    }
+
+    #[test]
+    fn position_keywords_and_an_image_in_a_pasted_background_keep_its_colour() {
+        // The image is never stored: readers see the colour alone, as the contrast
+        // check reads it. Dropping the colour with it left white text on the white
+        // page, refused though the editor saw it on red.
+        for (style, stored) in [
+            (
+                "background: #c00 url(x) no-repeat center;color:#fff",
+                "background-color:#c00;color:#fff",
+            ),
+            ("background:#c00 center", "background-color:#c00"),
+            ("background:#c00 left top", "background-color:#c00"),
+            (
+                "background:#c00 right 10px bottom 20% / cover no-repeat",
+                "background-color:#c00",
+            ),
+            (
+                r#"background: url("https://mmbiz.qpic.cn/mmbiz_png/x/640?wx_fmt=png") center center / 100% no-repeat rgb(200, 22, 29)"#,
+                "background-color:rgb(200, 22, 29)",
+            ),
+            (
+                "background: url(a.png) left top no-repeat, linear-gradient(#fff, #000), #c00",
+                "background-color:#c00",
+            ),
+            (
+                "background: rgb(200, 22, 29) url(x.png) repeat scroll 0% 0%",
+                "background-color:rgb(200, 22, 29)",
+            ),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
+        for dropped in [
+            "background: url(x.png) center",
+            "background: linear-gradient(#c00, #fff)",
+            "background: #c00 #fff",
+            "background: #c00, #fff",
+            "background: #c00 url(x.png), url(y.png)",
+            "background: #c00 middle",
+            "background: #c00 url(x.png) -10px 0",
+        ] {
+            assert_eq!(filter_style(dropped), "", "{dropped}");
+        }
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: r#"<section style="background: #c00 url(x) no-repeat center;color:#fff">白字</section>"#.into(),
+            ..content()
+        })
+        .expect("white on red is seen");
+        assert_eq!(
+            parsed.body,
+            r#"<section style="background-color:#c00;color:#fff">白字</section>"#
+        );
+        let refused = ArticleContent::parse(ArticleContent {
+            body: r#"<section style="background: #fff url(dark.png) center;color:#fff">白字</section>"#.into(),
+            ..content()
+        })
+        .expect_err("white on white once the image is gone");
+        assert!(
+            refused.to_string().starts_with("body: the text \"白字\""),
+            "{refused}"
         );
     }
 
