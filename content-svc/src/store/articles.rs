@@ -59,7 +59,7 @@ pub struct ArticleRow {
     /// The version handed to WeChat with `sent_position` (migration 0028): a
     /// revision since is not what WeChat holds under the key. NULL: before 0028.
     pub sent_version: Option<i32>,
-    /// Which send of the article is under way (migration 0033): bumped by a claim
+    /// Which send of the article is under way (migration 0035): bumped by a claim
     /// and by a publish, checked before the draft is kept and before the hand-over.
     #[sqlx(default)]
     pub send_token: i64,
