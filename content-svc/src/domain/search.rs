@@ -208,10 +208,12 @@ pub struct SearchQuery {
     /// words and question words are left out.
     pub groups: Vec<Vec<String>>,
     /// For each group, the search-mode sub-words its word is made of end to end
-    /// (停电通知: 停电, 通知), or nothing when they do not make it up (社保卡: 社保 is
-    /// not all of it). jieba keeps a word of its dictionary whole, and no document may
-    /// hold 停电通知 as one word while many hold 停电 and 通知.
-    pub pieces: Vec<Vec<String>>,
+    /// (停电通知: 停电, 通知), each with its synonyms as a group of its own (社保卡补办,
+    /// a service name and so one word of the dictionary: 社保卡 | 社会保障卡, 补办), or
+    /// nothing when they do not make it up (社保卡: 社保 is not all of it). jieba keeps
+    /// a word of its dictionary whole, and no document may hold 停电通知 as one word
+    /// while many hold 停电 and 通知, nor 社会保障卡补办 as the query's word at all.
+    pub pieces: Vec<Vec<Vec<String>>>,
 }
 
 impl SearchQuery {
@@ -252,20 +254,18 @@ impl SearchQuery {
         } else {
             telling
         };
-        let pieces: Vec<Vec<String>> = required.iter().map(|w| pieces(w, &words)).collect();
+        let pieces: Vec<Vec<Vec<String>>> = required
+            .iter()
+            .map(|w| {
+                pieces(w, &words)
+                    .iter()
+                    .map(|piece| with_synonyms(piece))
+                    .collect()
+            })
+            .collect();
         let groups: Vec<Vec<String>> = required
             .into_iter()
-            .map(|word| {
-                let mut group = vec![word.clone()];
-                for names in SYNONYMS.iter().filter(|g| g.contains(&word.as_str())) {
-                    for name in *names {
-                        if !group.iter().any(|g| g == name) {
-                            group.push((*name).to_owned());
-                        }
-                    }
-                }
-                group
-            })
+            .map(|word| with_synonyms(word))
             .collect();
         // Synonyms are added whole: the names are in the segmenter's dictionary, so a
         // document holding 社会保障卡 has it as one word. Their own sub-words (社会,
@@ -280,7 +280,7 @@ impl SearchQuery {
                 }
             }
         }
-        for word in groups.iter().flatten() {
+        for word in groups.iter().chain(pieces.iter().flatten()).flatten() {
             if !terms.contains(word) {
                 terms.push(word.clone());
             }
@@ -308,9 +308,7 @@ impl SearchQuery {
         let groups = self.groups.iter().zip(&self.pieces).map(|(group, pieces)| {
             let mut alternatives: Vec<Match> = group.iter().cloned().map(Match::Word).collect();
             if !pieces.is_empty() {
-                alternatives.push(Match::All(
-                    pieces.iter().cloned().map(Match::Word).collect(),
-                ));
+                alternatives.push(Match::All(pieces.iter().map(|p| one_of(p)).collect()));
             }
             match alternatives.len() {
                 1 => alternatives.remove(0),
@@ -393,6 +391,19 @@ impl SearchQuery {
         let suffix = if end < chars.len() { "…" } else { "" };
         format!("{prefix}{marked}{suffix}")
     }
+}
+
+/// `word` and the names [`SYNONYMS`] gives it, `word` first.
+fn with_synonyms(word: &str) -> Vec<String> {
+    let mut group = vec![word.to_owned()];
+    for names in SYNONYMS.iter().filter(|g| g.contains(&word)) {
+        for name in *names {
+            if !group.iter().any(|g| g == name) {
+                group.push((*name).to_owned());
+            }
+        }
+    }
+    group
 }
 
 /// The fewest of `words` (two characters or more, other than `word`) that spell
@@ -534,6 +545,19 @@ mod tests {
         // 社保 is not all of 社保卡: nothing to split.
         let q = SearchQuery::parse(&s, "社保卡补办").unwrap();
         assert_eq!(q.tsquery_split(), None);
+    }
+
+    #[test]
+    fn a_service_name_kept_whole_is_split_into_its_words_and_their_synonyms() {
+        // A service name is a word of the install's dictionary: jieba keeps it whole.
+        let s = Segmenter::new(["社保卡补办"]);
+        let q = SearchQuery::parse(&s, "社保卡补办").unwrap();
+        assert_eq!(q.tsquery_all(), "'社保卡补办'");
+        assert_eq!(
+            q.tsquery_split().as_deref(),
+            Some("('社保卡补办' | ('社保卡' | '社会保障卡') & '补办')")
+        );
+        assert!(q.terms.contains(&"社会保障卡".to_owned()), "{:?}", q.terms);
     }
 
     #[test]

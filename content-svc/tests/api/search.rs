@@ -715,3 +715,35 @@ async fn the_service_is_ready_before_the_width_refold_which_then_completes_in_th
     drop(changes);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_service_saying_the_synonym_of_part_of_a_service_name_ranks_above_any_word_hits() {
+    // 社保卡补办 is a service name, so a word of the segmenter's dictionary: the
+    // query stays whole. The service saying 社会保障卡补办 holds its words (社保卡's
+    // synonym and 补办); the 补办 and 社保 ones hold only one of them.
+    let line = |name: &str, description: &str| {
+        format!(
+            "chenzhou\tsocial_security\t{name}\t人社局\t{description}\t携带身份证办理\thttps://hrss.example.gov.cn/\t\t\t\t\t\t\tyes\n"
+        )
+    };
+    let mut seed = line("社保卡补办", "遗失后补办新卡");
+    seed += &line("卡片遗失处理", "社会保障卡补办请携带身份证到服务网点");
+    for name in ["驾驶证补办", "户口本补办", "结婚证补办", "社保缴费查询"] {
+        seed += &line(name, "按规定办理");
+    }
+    let path = std::env::temp_dir().join(format!("search-seed-{}.tsv", uuid::Uuid::new_v4()));
+    std::fs::write(&path, seed).expect("seed written");
+    let app = spawn_app_with(
+        TestNats::new(),
+        &[("CONTENT_DIRECTORY_FILE", path.to_str().unwrap())],
+    )
+    .await;
+    let found = titles(&app, "chenzhou", "社保卡补办").await;
+    assert_eq!(
+        found.get(..2),
+        Some(&["社保卡补办".to_owned(), "卡片遗失处理".to_owned()][..]),
+        "{found:?}"
+    );
+    std::fs::remove_file(&path).ok();
+    app.stop().await;
+}
