@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use platform::ids::OpenId;
+use platform::ids::{EventId, OpenId};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Duration, Instant};
 use wechat::crypto::KeySlot;
@@ -259,6 +259,9 @@ async fn handle(
         &plaintext,
         SystemTime::now(),
     );
+    // Consumers read the event_id as an `EventId` too (at most 512 bytes); the
+    // `wechat` crate bounds an `EventKey` in it, not a `publish_id`.
+    EventId::parse(event.event_id.as_str()).map_err(CallbackError::BadEventId)?;
     let key = ReplyKey::of(&event.event_id);
     let publish =
         inner

@@ -44,6 +44,10 @@ pub enum CallbackError {
     /// published, it would be dead-lettered once per consumer.
     #[error("FromUserName: {0}")]
     BadOpenId(IdError),
+    /// The event_id made of the callback is no `platform::ids::EventId` (too long: a
+    /// `publish_id` of hundreds of bytes); consumers would dead-letter it.
+    #[error("event id: {0}")]
+    BadEventId(IdError),
     #[error("JetStream did not acknowledge the callback in time")]
     NotDurable,
     /// The replay ledger could not say whether the signature is fresh: the callback is
@@ -84,7 +88,12 @@ impl CallbackError {
         "not_durable",
     ];
     /// The reasons a parsed callback can be refused with (`type` is its own).
-    pub const AFTER_PARSING: &[&str] = &["wrong_recipient", "bad_openid", "not_durable"];
+    pub const AFTER_PARSING: &[&str] = &[
+        "wrong_recipient",
+        "bad_openid",
+        "bad_event_id",
+        "not_durable",
+    ];
     /// The reasons a URL check can be refused with.
     pub const URL_CHECK: &[&str] = &[
         "bad_query",
@@ -115,7 +124,8 @@ impl CallbackError {
             | Self::MissingEncrypt
             | Self::Decrypt(_)
             | Self::Message(_)
-            | Self::BadOpenId(_) => StatusCode::BAD_REQUEST,
+            | Self::BadOpenId(_)
+            | Self::BadEventId(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -149,6 +159,7 @@ impl CallbackError {
             },
             Self::WrongRecipient => "wrong_recipient",
             Self::BadOpenId(_) => "bad_openid",
+            Self::BadEventId(_) => "bad_event_id",
             Self::NotDurable | Self::LedgerUnavailable => "not_durable",
             Self::ReplayedSignature => "replayed_signature",
             Self::Overloaded => "overloaded",
@@ -166,6 +177,9 @@ impl CallbackError {
             Self::BadOpenId(IdError::Empty(_)) => "openid_empty",
             Self::BadOpenId(IdError::TooLong { .. }) => "openid_too_long",
             Self::BadOpenId(IdError::Control(_)) => "openid_control",
+            Self::BadEventId(IdError::Empty(_)) => "event_id_empty",
+            Self::BadEventId(IdError::TooLong { .. }) => "event_id_too_long",
+            Self::BadEventId(IdError::Control(_)) => "event_id_control",
             other => other.reason(),
         }
     }
@@ -239,6 +253,10 @@ mod tests {
             CallbackError::Message(MessageError::Xml(XmlError::EntityForbidden("x".into()))),
             CallbackError::WrongRecipient,
             CallbackError::BadOpenId(IdError::Control("openid")),
+            CallbackError::BadEventId(IdError::TooLong {
+                what: "event_id",
+                max: 512,
+            }),
             CallbackError::NotDurable,
             CallbackError::LedgerUnavailable,
             CallbackError::ReplayedSignature,

@@ -289,3 +289,31 @@ async fn a_sender_openid_no_consumer_can_read_is_400_and_never_published() {
     )
     .await;
 }
+
+/// Every consumer reads the event_id as a `platform::ids::EventId` (at most 512 bytes)
+/// and dead-letters one it refuses. The `wechat` crate bounds an `EventKey` in it, not
+/// a `publish_id`: a PUBLISHJOBFINISH whose `publish_id` is long (real ones are a few
+/// digits) made an event_id no consumer reads, published then dead-lettered once per
+/// consumer. Refused at the door like a bad openid.
+#[tokio::test]
+async fn an_event_id_no_consumer_can_read_is_400_and_never_published() {
+    let app = spawn_app().await;
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_test0000001]]></ToUserName>\
+         <FromUserName><![CDATA[mphelper]]></FromUserName><CreateTime>1700000020</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>\
+         <PublishEventInfo><publish_id>{}</publish_id><publish_status>0</publish_status>\
+         </PublishEventInfo></xml>",
+        "2".repeat(600)
+    );
+    let callback = app.plain.plain_callback(&xml);
+    assert_rejected(
+        &app,
+        &app.plain.id,
+        &app.plain.id,
+        &callback,
+        400,
+        "bad_event_id",
+    )
+    .await;
+}
