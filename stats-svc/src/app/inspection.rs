@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use super::AppError;
 use super::rollups::{
-    MOVE_GRACE, as_at, office_midnight, rate, step_judgements, unacknowledged_last_move,
+    as_at, move_grace_ends, office_midnight, rate, step_judgements, unacknowledged_last_move,
     unacknowledged_move,
 };
 use crate::domain::AccountId;
@@ -73,7 +73,7 @@ pub async fn account_state(
     let overdue_start = office_midnight(rules.overdue_from(today), office);
     let mut departments: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
-        for (department, overdue) in overdue_share_counts(&ticket, as_at) {
+        for (department, overdue) in overdue_share_counts(&ticket, as_at, office) {
             let entry = departments.entry(department).or_default();
             entry.0 += 1;
             entry.1 += i64::from(overdue);
@@ -202,6 +202,7 @@ fn overdue_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
 pub fn overdue_share_counts(
     ticket: &rollups::TicketTimes,
     at: DateTime<Utc>,
+    office: FixedOffset,
 ) -> BTreeMap<String, bool> {
     let mut counts: BTreeMap<String, bool> = BTreeMap::new();
     let acknowledge_missed = ticket.acknowledge_missed_at.filter(|t| *t <= at);
@@ -209,7 +210,7 @@ pub fn overdue_share_counts(
     let passed_on = unacknowledged_move(ticket, at).and_then(|(first, moved_in)| {
         let mover = unacknowledged_last_move(ticket, at).unwrap_or(first);
         acknowledge_missed
-            .is_some_and(|missed| missed < moved_in + MOVE_GRACE)
+            .is_some_and(|missed| missed < move_grace_ends(moved_in, office))
             .then(|| mover.to_owned())
     });
     if acknowledge_missed.is_some() {
@@ -230,7 +231,7 @@ pub fn overdue_share_counts(
         counts.insert(ticket.department.clone(), true);
     }
     let judged = as_at(ticket.clone(), at);
-    let (acknowledgement, resolution) = step_judgements(&judged, at);
+    let (acknowledgement, resolution) = step_judgements(&judged, at, office);
     for (department, _) in acknowledgement.into_iter().chain(resolution) {
         counts.entry(department.to_owned()).or_insert(false);
     }

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::departments::DepartmentView;
-use crate::domain::rollup::{Metric, median_and_p90};
+use crate::domain::rollup::{Metric, median_and_p90, office_time_after};
 use crate::store::rollups::{self, DailyValue};
 
 /// A metric's values by day and key, with its total before the range.
@@ -131,9 +131,18 @@ fn judged<'a>(
 }
 
 /// How long the department that takes over a moved ticket (退单改派) has to acknowledge
-/// it before the deadline counts against it: a ticket passed on minutes before its
-/// deadline is the mover's lateness, not the receiver's.
+/// it before the deadline counts against it, in office hours ([`move_grace_ends`]): a
+/// ticket passed on minutes before its deadline is the mover's lateness, not the
+/// receiver's.
 pub const MOVE_GRACE: TimeDelta = TimeDelta::hours(2);
+
+/// When the grace after a move at `moved_in` ends: [`MOVE_GRACE`] of office hours
+/// later, as interaction-svc counts deadlines in working time. Counted on the clock, a
+/// ticket passed on at 17:29 on a Friday had its grace end at 19:29, and the receiver
+/// acknowledging at 09:10 on Monday was late with the mover.
+pub fn move_grace_ends(moved_in: DateTime<Utc>, office: FixedOffset) -> DateTime<Utc> {
+    office_time_after(moved_in, MOVE_GRACE, office)
+}
 
 /// The move that passed `ticket` on before anyone acknowledged it and before its
 /// acknowledgement deadline, as of `now`: the department that moved it away, and when
@@ -181,6 +190,7 @@ fn acknowledgement_judged<'a>(
     ticket: &'a rollups::TicketTimes,
     owner: &'a str,
     now: DateTime<Utc>,
+    office: FixedOffset,
 ) -> Vec<(&'a str, bool)> {
     let Some((mover, moved_in)) = unacknowledged_move(ticket, now) else {
         return judged(
@@ -196,7 +206,7 @@ fn acknowledgement_judged<'a>(
     };
     let due = ticket
         .acknowledge_due_at
-        .map(|due| due.max(moved_in + MOVE_GRACE));
+        .map(|due| due.max(move_grace_ends(moved_in, office)));
     // The sweeper's escalation at the first deadline named the receiver; within the
     // grace it is not the receiver's miss, so who missed is left to `judged`.
     let receiver = judged(
@@ -232,9 +242,10 @@ pub fn as_at(mut ticket: rollups::TicketTimes, now: DateTime<Utc>) -> rollups::T
 pub fn step_judgements(
     ticket: &rollups::TicketTimes,
     now: DateTime<Utc>,
+    office: FixedOffset,
 ) -> (Vec<Judgement<'_>>, Option<Judgement<'_>>) {
     let owner = ticket.department.as_str();
-    let acknowledgement = acknowledgement_judged(ticket, owner, now);
+    let acknowledgement = acknowledgement_judged(ticket, owner, now, office);
     let resolution = judged(
         ticket.closed_at,
         ticket.resolve_due_at,
@@ -287,7 +298,7 @@ pub async fn department_scorecard(
         let ticket = as_at(ticket, now);
         let owner = ticket.department.as_str();
         score_of(&mut scores, owner).tickets_in_range += 1;
-        let (acknowledgement, resolution) = step_judgements(&ticket, now);
+        let (acknowledgement, resolution) = step_judgements(&ticket, now, office);
         for (department, in_time) in acknowledgement {
             let score = score_of(&mut scores, department);
             score.acknowledge_judged += 1;
@@ -342,4 +353,59 @@ pub fn office_midnight(day: NaiveDate, office: FixedOffset) -> chrono::DateTime<
         .map(|at| at.to_utc())
         // A fixed offset maps every local time to exactly one instant.
         .unwrap_or_else(|| day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn office() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    /// Due Friday 17:30; water passes it on to roads unacknowledged at 17:29; roads
+    /// acknowledges on Monday at 09:10, the first ten minutes of its next office day.
+    fn moved_on_friday_evening() -> rollups::TicketTimes {
+        rollups::TicketTimes {
+            department: "roads".to_owned(),
+            acknowledged_by: Some("roads".to_owned()),
+            closed_by: None,
+            acknowledge_missed_by: Some("roads".to_owned()),
+            resolve_missed_by: None,
+            opened_at: Some(at("2026-12-04T09:00:00+08:00")),
+            acknowledged_at: Some(at("2026-12-07T09:10:00+08:00")),
+            closed_at: None,
+            acknowledge_due_at: Some(at("2026-12-04T17:30:00+08:00")),
+            resolve_due_at: Some(at("2026-12-18T17:30:00+08:00")),
+            acknowledge_missed_at: Some(at("2026-12-04T17:30:00+08:00")),
+            resolve_missed_at: None,
+            overdue_count: 1,
+            moved_away_by: Some("water".to_owned()),
+            moved_away_at: Some(at("2026-12-04T17:29:00+08:00")),
+            moved_in_at: Some(at("2026-12-04T17:29:00+08:00")),
+            moved_in_by: Some("water".to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_grace_after_a_move_is_counted_in_office_hours() {
+        let ticket = moved_on_friday_evening();
+        let now = at("2026-12-07T12:00:00+08:00");
+        let (acknowledgement, _) = step_judgements(&ticket, now, office());
+        assert_eq!(
+            acknowledgement,
+            [("water", false), ("roads", true)],
+            "roads had two office hours after the move, Friday's last minute and \
+             Monday's first 119: it acknowledged in time"
+        );
+        // Past those two office hours it is late.
+        let mut late = ticket.clone();
+        late.acknowledged_at = Some(at("2026-12-07T11:00:00+08:00"));
+        let (acknowledgement, _) = step_judgements(&late, now, office());
+        assert_eq!(acknowledgement, [("water", false), ("roads", false)]);
+    }
 }
