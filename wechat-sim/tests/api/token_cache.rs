@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::json;
 use wechat::api::Client;
@@ -413,4 +414,63 @@ async fn the_in_process_cache_also_forces_only_when_the_rejected_token_comes_bac
         [false, true, false, false, true],
         "superseded: the current token; still handed out after a rejection: forced"
     );
+}
+
+#[tokio::test]
+async fn a_current_token_rejected_during_another_replicas_refresh_is_not_used_again() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let tool = local_client(&mock, APPID, SECRET);
+    let rejected = tool.fetch_stable_token(false).await.unwrap();
+    // Something killed T (another install forced a new token); WeChat now hands out T2.
+    inject(&mock, json!({"revoke_token": APPID})).await;
+    let next = tool.fetch_stable_token(false).await.unwrap();
+    assert_ne!(next.secret(), rejected.secret());
+    // Replica "x" is refreshing ahead of expiry and offers T meanwhile.
+    let cache = shared_cache(&js, &bucket).await;
+    let kv = js.get_key_value(&bucket).await.unwrap();
+    let lease = json!({
+        "state": "refreshing", "holder": "x", "reason": "expiring",
+        "lease_until": chrono::Utc::now() + chrono::Duration::seconds(20),
+        "current": {"token": rejected.secret(), "expires_at": chrono::Utc::now() + chrono::Duration::seconds(60)},
+    });
+    kv.put(APPID, serde_json::to_vec(&lease).unwrap().into())
+        .await
+        .unwrap();
+    let mut changes = kv.watch(APPID).await.unwrap();
+    let replica = client(&mock, APPID, SECRET, cache.into());
+
+    let mut call = tokio::spawn(async move { replica.tags().await });
+    // The replica meets 40001 with T: the next write to the key is its reaction to it.
+    // Only then does "x" land its token.
+    let result = tokio::select! {
+        ended = &mut call => ended.unwrap(),
+        _ = changes.next() => {
+            let valid = json!({"state": "valid", "token": next.secret(), "expires_at": next.expires_at()});
+            kv.put(APPID, serde_json::to_vec(&valid).unwrap().into())
+                .await
+                .unwrap();
+            call.await.unwrap()
+        }
+    };
+
+    assert!(result.is_ok(), "{result:?}");
+    let used: Vec<_> = mock
+        .state()
+        .calls_to("/cgi-bin/tags/get")
+        .into_iter()
+        .map(|c| c.query["access_token"].clone())
+        .collect();
+    assert_eq!(
+        used,
+        [rejected.secret(), next.secret()],
+        "T once, then the refresher's T2"
+    );
+    assert_eq!(
+        mock.state().calls_to(STABLE).len(),
+        2,
+        "the replica fetched nothing itself"
+    );
+    delete_bucket(&js, &bucket).await;
 }

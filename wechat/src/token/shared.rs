@@ -84,6 +84,9 @@ pub struct SharedTokenCache {
     // Per appid, the refresh lease (its revision) this process is waiting on and when
     // it first saw it, on this process's monotonic clock.
     leases_seen: Arc<Mutex<HashMap<String, (u64, tokio::time::Instant)>>>,
+    // Per appid, the last token WeChat rejected for this process: a lease's `current`
+    // equal to it is never handed out again (the refresher may not know yet).
+    rejected: Arc<Mutex<HashMap<String, String>>>,
     holder: Arc<str>,
 }
 
@@ -191,6 +194,7 @@ impl SharedTokenCache {
             config: Arc::new(config),
             memo: Arc::default(),
             leases_seen: Arc::default(),
+            rejected: Arc::default(),
             holder: uuid_like().into(),
         })
     }
@@ -265,6 +269,15 @@ impl SharedTokenCache {
                         },
                     revision,
                 } => {
+                    // A current token WeChat has just rejected here is not handed out
+                    // again (the retry would fail the same way): wait for the refresher,
+                    // and if it dies, take over for a rejected token.
+                    let (current, reason, rejected) = match current {
+                        Some(c) if self.was_rejected(appid, &c.token) => {
+                            (None, Reason::Rejected, rejected.or(Some(c)))
+                        }
+                        other => (other, reason, rejected),
+                    };
                     if let Some(current) = current.map(|c| c.token())
                         && current.is_unexpired(now)
                     {
@@ -321,24 +334,57 @@ impl SharedTokenCache {
                 memo.remove(appid);
             }
         }
-        if let Seen::Slot {
-            slot: Slot::Valid { token, .. },
-            revision,
-        } = self.read(appid).await?
-            && token == failed.secret()
         {
-            let invalid = Slot::Invalid {
-                rejected: Some(Current::of(failed)),
-            };
-            match self.kv.update(appid, encode(&invalid), revision).await {
-                Ok(_) => {
-                    tracing::info!("access token rejected by wechat; invalidated for all replicas")
-                }
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
-                Err(e) => return Err(TokenCacheError::kv("invalidate", e).into()),
+            let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+            rejected.insert(appid.to_owned(), failed.secret().to_owned());
+        }
+        let (replacement, revision) = match self.read(appid).await? {
+            Seen::Slot {
+                slot: Slot::Valid { token, .. },
+                revision,
+            } if token == failed.secret() => (
+                Slot::Invalid {
+                    rejected: Some(Current::of(failed)),
+                },
+                revision,
+            ),
+            // Another replica is refreshing ahead of expiry and offers `failed`
+            // meanwhile: withdraw it, so no replica retries with it, and say why, so a
+            // replica taking the lease over refreshes for a rejected token.
+            Seen::Slot {
+                slot:
+                    Slot::Refreshing {
+                        holder,
+                        lease_until,
+                        current: Some(current),
+                        ..
+                    },
+                revision,
+            } if current.token == failed.secret() => (
+                Slot::Refreshing {
+                    holder,
+                    lease_until,
+                    reason: Reason::Rejected,
+                    current: None,
+                    rejected: Some(current),
+                },
+                revision,
+            ),
+            _ => return Ok(()),
+        };
+        match self.kv.update(appid, encode(&replacement), revision).await {
+            Ok(_) => {
+                tracing::info!("access token rejected by wechat; invalidated for all replicas")
             }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+            Err(e) => return Err(TokenCacheError::kv("invalidate", e).into()),
         }
         Ok(())
+    }
+
+    fn was_rejected(&self, appid: &str, token: &str) -> bool {
+        let rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        rejected.get(appid).is_some_and(|t| t == token)
     }
 
     fn memoised(&self, appid: &str) -> Option<AccessToken> {
@@ -442,38 +488,27 @@ impl SharedTokenCache {
             Ok(token) => token,
             Err(error) => {
                 super::record_refresh_failure(appid, &error);
-                let current = current.filter(|t| t.is_unexpired(Utc::now()));
+                // A token refreshed ahead of expiry goes back and serves on, unless
+                // WeChat rejected it meanwhile (here, or for a replica that withdrew
+                // it from the lease).
+                let current = current.filter(|t| {
+                    t.is_unexpired(Utc::now()) && !self.was_rejected(appid, t.secret())
+                });
                 // Release the lease at once so the next caller retries without waiting
-                // it out; a token refreshed ahead of expiry goes back and serves on.
-                let released = match &current {
-                    Some(token) => self
-                        .kv
-                        .update(
-                            appid,
-                            encode(&Slot::Valid {
-                                token: token.secret().to_owned(),
-                                expires_at: token.expires_at(),
-                            }),
-                            lease,
-                        )
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string()),
-                    None => self
-                        .kv
-                        .delete_expect_revision(appid, Some(lease))
-                        .await
-                        .map_err(|e| e.to_string()),
+                // it out.
+                let restored = match self.release(appid, lease, current.as_ref()).await {
+                    Ok(restored) => restored,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot release token refresh lease");
+                        current.is_some()
+                    }
                 };
-                if let Err(e) = released {
-                    tracing::warn!(error = %e, "cannot release token refresh lease");
-                }
                 return match current {
-                    Some(token) => {
+                    Some(token) if restored => {
                         tracing::warn!(%error, "token refresh failed; the current token serves until it expires");
                         Ok(token)
                     }
-                    None => Err(error),
+                    _ => Err(error),
                 };
             }
         };
@@ -481,16 +516,97 @@ impl SharedTokenCache {
             token: token.secret().to_owned(),
             expires_at: token.expires_at(),
         });
-        match self.kv.update(appid, value, lease).await {
-            Ok(_) => self.remember(appid, &token),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                // Our lease went stale and someone took over: our token serves this call,
-                // but theirs (which may have superseded it) is what the next one reads.
-                tracing::warn!("token refresh lease was taken over before the token was stored");
+        let mut revision = lease;
+        loop {
+            match self.kv.update(appid, value.clone(), revision).await {
+                Ok(_) => {
+                    self.remember(appid, &token);
+                    break;
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    match self.own_lease(appid).await? {
+                        // An invalidation withdrew the lease's current token: still ours.
+                        Some((newer, _)) if newer != revision => revision = newer,
+                        _ => {
+                            // Our lease went stale and someone took over: our token serves
+                            // this call, but theirs (which may have superseded it) is what
+                            // the next one reads.
+                            tracing::warn!(
+                                "token refresh lease was taken over before the token was stored"
+                            );
+                            break;
+                        }
+                    }
+                }
+                Err(e) => return Err(TokenCacheError::kv("store token", e).into()),
             }
-            Err(e) => return Err(TokenCacheError::kv("store token", e).into()),
         }
         Ok(token)
+    }
+
+    /// This process's lease on `appid`'s key as it stands now: its revision and whether
+    /// it still carries its current token; `None` if the key holds something else.
+    async fn own_lease(&self, appid: &str) -> Result<Option<(u64, bool)>, TokenCacheError> {
+        Ok(match self.read(appid).await? {
+            Seen::Slot {
+                slot: Slot::Refreshing {
+                    holder, current, ..
+                },
+                revision,
+            } if *holder == *self.holder => Some((revision, current.is_some())),
+            _ => None,
+        })
+    }
+
+    /// Gives up the lease taken at revision `lease`: puts `current` back as valid, or
+    /// deletes the lease. An invalidation may have rewritten the lease since (without
+    /// its current token, which then does not go back). Returns whether `current` went
+    /// back.
+    async fn release(
+        &self,
+        appid: &str,
+        lease: u64,
+        current: Option<&AccessToken>,
+    ) -> Result<bool, String> {
+        let (mut revision, mut current) = (lease, current);
+        for _ in 0..2 {
+            let written = match current {
+                Some(token) => self
+                    .kv
+                    .update(
+                        appid,
+                        encode(&Slot::Valid {
+                            token: token.secret().to_owned(),
+                            expires_at: token.expires_at(),
+                        }),
+                        revision,
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                None => self
+                    .kv
+                    .delete_expect_revision(appid, Some(revision))
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            let error = match written {
+                Ok(()) => return Ok(current.is_some()),
+                Err(e) => e,
+            };
+            match self.own_lease(appid).await.map_err(|e| e.to_string())? {
+                Some((newer, has_current)) if newer != revision => {
+                    revision = newer;
+                    if !has_current {
+                        current = None;
+                    }
+                }
+                // Taken over (or already gone): nothing of ours to release.
+                None => return Ok(false),
+                Some(_) => return Err(error),
+            }
+        }
+        Err("the lease kept changing".to_owned())
     }
 
     /// Waits until the key moves past `revision` or `until` passes. Falls back to a
