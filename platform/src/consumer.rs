@@ -325,10 +325,15 @@ struct Runner<H> {
 /// too, and the hand-backs do not. Only this runner's: a message that waited or was
 /// handed back on another replica or before a restart is not counted here (`retries`
 /// then goes by its age; nothing in a message tells a wait elsewhere from slow
-/// failures). Another replica may finish a message: entries untouched for twice the
-/// patience are dropped once there are many, and past [`COUNTED_MOST`] no new one is
-/// made (such a message is judged by its age), so a hanging handler that makes the
-/// runner hand back message after message cannot grow it without bound.
+/// failures). The deliveries before a hand-back may have been waits elsewhere too, so
+/// a message counted only for its hand-backs is also retried while its retry comes
+/// within the patience of its age (`retries`): counting here never makes a failure
+/// dead-lettered sooner than it would be uncounted. Another replica may finish a
+/// message: entries untouched for twice the patience are dropped once there are many,
+/// and past [`COUNTED_MOST`] a wait takes the place of the least recently touched
+/// hand-back and a new hand-back is not recorded (such a message is judged by its age),
+/// so a hanging handler that makes the runner hand back message after message cannot
+/// grow it without bound, nor crowd out the waits.
 #[derive(Default)]
 struct CountedHere(std::sync::Mutex<CountedEntries>);
 
@@ -336,8 +341,9 @@ struct CountedHere(std::sync::Mutex<CountedEntries>);
 struct CountedEntries {
     by_sequence: HashMap<u64, Counted>,
     /// The size at which the stale entries are dropped next: twice what the last
-    /// drop left, at least [`COUNTED_PRUNE_AT`], so a burst of fresh entries is not
-    /// scanned again at every new one.
+    /// drop left, at least [`COUNTED_PRUNE_AT`] and at most [`COUNTED_MOST`] (the
+    /// table never grows past that, so a larger size would never be reached), so a
+    /// burst of fresh entries is not scanned again at every new one.
     prune_at: usize,
     /// When the stale entries were last dropped: at [`COUNTED_MOST`] they are looked
     /// for at most once a second, not at every refused entry.
@@ -346,7 +352,29 @@ struct CountedEntries {
 
 struct Counted {
     failures: i64,
+    /// Recorded by a hand-back and never seen waiting here: its earlier deliveries may
+    /// have been waits elsewhere, so it keeps the age rule of an uncounted message.
+    handed_back_only: bool,
     touched: Instant,
+}
+
+/// A message's failures as this runner counts them ([`CountedHere::failed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Failures {
+    count: i64,
+    /// Retried while its retry comes within the patience of its age as well (a
+    /// message counted only for its hand-backs).
+    by_age_too: bool,
+}
+
+/// Why an entry is touched.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    Waiting,
+    /// Handed back; its failures so far if the entry is new.
+    HandedBack {
+        failures: i64,
+    },
 }
 
 /// Entries [`CountedHere`] holds before it first drops the stale ones.
@@ -370,7 +398,7 @@ impl CountedHere {
         if sequence == 0 {
             return;
         }
-        self.entries().touch(sequence, stale_after, 0);
+        self.entries().touch(sequence, stale_after, Seen::Waiting);
     }
 
     /// Records that message `sequence`, at its `delivered`-th delivery, is handed back
@@ -380,21 +408,25 @@ impl CountedHere {
         if sequence == 0 {
             return;
         }
+        let failures = delivered.saturating_sub(1).max(0);
         self.entries()
-            .touch(sequence, stale_after, delivered.saturating_sub(1).max(0));
+            .touch(sequence, stale_after, Seen::HandedBack { failures });
     }
 
     /// Counts a failure of message `sequence`: its failures as this runner counts them,
     /// or `None` if it does not count them (a message that only failed, or waited
     /// elsewhere).
-    fn failed(&self, sequence: u64) -> Option<i64> {
+    fn failed(&self, sequence: u64) -> Option<Failures> {
         self.entries()
             .by_sequence
             .get_mut(&sequence)
             .map(|counted| {
                 counted.failures += 1;
                 counted.touched = Instant::now();
-                counted.failures
+                Failures {
+                    count: counted.failures,
+                    by_age_too: counted.handed_back_only,
+                }
             })
     }
 
@@ -404,30 +436,54 @@ impl CountedHere {
 }
 
 impl CountedEntries {
-    /// Touches `sequence`'s entry, made with `failures` if new (and if there is room).
-    fn touch(&mut self, sequence: u64, stale_after: Duration, failures: i64) {
+    /// Touches `sequence`'s entry, made if new (and if there is room). A wait on an
+    /// entry made by hand-backs restarts its count: its failures are counted from its
+    /// first wait here, as for any message that waited here.
+    fn touch(&mut self, sequence: u64, stale_after: Duration, seen: Seen) {
         let now = Instant::now();
         if let Some(counted) = self.by_sequence.get_mut(&sequence) {
             counted.touched = now;
+            if matches!(seen, Seen::Waiting) && counted.handed_back_only {
+                counted.handed_back_only = false;
+                counted.failures = 0;
+            }
             return;
         }
         let full = self.by_sequence.len() >= COUNTED_MOST;
         let recently = self
             .pruned
             .is_some_and(|pruned| now.duration_since(pruned) < Duration::from_secs(1));
-        if self.by_sequence.len() >= self.prune_at.max(COUNTED_PRUNE_AT) && !(full && recently) {
+        let prune_at = self.prune_at.clamp(COUNTED_PRUNE_AT, COUNTED_MOST);
+        if self.by_sequence.len() >= prune_at && !(full && recently) {
             self.by_sequence
                 .retain(|_, counted| now.duration_since(counted.touched) < stale_after);
-            self.prune_at = self.by_sequence.len() * 2;
+            self.prune_at = (self.by_sequence.len() * 2).clamp(COUNTED_PRUNE_AT, COUNTED_MOST);
             self.pruned = Some(now);
         }
         if self.by_sequence.len() >= COUNTED_MOST {
-            return;
+            // A wait counted here is what keeps a waiting message's failures from
+            // being judged by its inflated delivery count; a hand-back entry only
+            // spares a message the age rule. Scanning for the oldest happens only at
+            // the cap.
+            let Seen::Waiting = seen else { return };
+            let oldest = self
+                .by_sequence
+                .iter()
+                .filter(|(_, counted)| counted.handed_back_only)
+                .min_by_key(|(_, counted)| counted.touched)
+                .map(|(&sequence, _)| sequence);
+            let Some(oldest) = oldest else { return };
+            self.by_sequence.remove(&oldest);
         }
+        let (failures, handed_back_only) = match seen {
+            Seen::Waiting => (0, false),
+            Seen::HandedBack { failures } => (failures, true),
+        };
         self.by_sequence.insert(
             sequence,
             Counted {
                 failures,
+                handed_back_only,
                 touched: now,
             },
         );
@@ -802,7 +858,7 @@ impl<H: EventHandler> Runner<H> {
             }
             Err(HandleError::Transient(reason)) if retries(&spec, event, failures, Utc::now()) => {
                 tracing::warn!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "handler failed, will retry");
-                let backoff = retry_backoff(failures.unwrap_or(event.delivered));
+                let backoff = retry_backoff(failures.map_or(event.delivered, |f| f.count));
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
             }
@@ -1042,24 +1098,28 @@ fn age(event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> Option<Duratio
 }
 
 /// Whether a transient failure is delivered again. A message the runner counts
-/// (`failures`, see [`CountedHere`]: it waited or was handed back here) gets `max_deliver` failures. Any other: before `max_deliver`
-/// deliveries, and after them (it may have waited elsewhere) while the retry still
-/// comes within the patience after the stream stored it; the retry's own backoff is
-/// counted, so a clock skew smaller than it cannot give a message that only failed one
-/// delivery more.
+/// (`failures`, see [`CountedHere`]: it waited or was handed back here) gets
+/// `max_deliver` failures. Any other: before `max_deliver` deliveries, and after them
+/// (it may have waited elsewhere) while the retry still comes within the patience
+/// after the stream stored it; the retry's own backoff is counted, so a clock skew
+/// smaller than it cannot give a message that only failed one delivery more. A message
+/// counted only for its hand-backs gets either (its deliveries before the first
+/// hand-back, counted as failures, may have been waits elsewhere or before a restart):
+/// counting it never dead-letters it sooner than not counting it would.
 fn retries(
     spec: &ConsumerSpec,
     event: &Received<impl StreamEvent>,
-    failures: Option<i64>,
+    failures: Option<Failures>,
     now: DateTime<Utc>,
 ) -> bool {
+    let within_patience = |delivered: i64| {
+        age(event, now).is_some_and(|age| age + retry_backoff(delivered) <= spec.patience())
+    };
     match failures {
-        Some(failures) => failures < spec.max_deliver,
-        None => {
-            event.delivered < spec.max_deliver
-                || age(event, now)
-                    .is_some_and(|age| age + retry_backoff(event.delivered) <= spec.patience())
+        Some(Failures { count, by_age_too }) => {
+            count < spec.max_deliver || (by_age_too && within_patience(count))
         }
+        None => event.delivered < spec.max_deliver || within_patience(event.delivered),
     }
 }
 
@@ -1123,15 +1183,15 @@ mod tests {
     fn the_runner_counts_the_failures_of_a_message_it_saw_wait_and_of_no_other() {
         let counted = CountedHere::default();
         let stale = Duration::from_secs(60);
-        assert_eq!(counted.failed(7), None, "only failed so far");
+        assert_eq!(counted.failed_count(7), None, "only failed so far");
         counted.record_wait(7, stale);
-        assert_eq!(counted.failed(7), Some(1));
-        assert_eq!(counted.failed(7), Some(2));
+        assert_eq!(counted.failed_count(7), Some(1));
+        assert_eq!(counted.failed_count(7), Some(2));
         counted.settled(7);
-        assert_eq!(counted.failed(7), None);
+        assert_eq!(counted.failed_count(7), None);
         // No metadata: never counted.
         counted.record_wait(0, stale);
-        assert_eq!(counted.failed(0), None);
+        assert_eq!(counted.failed_count(0), None);
     }
 
     #[test]
@@ -1143,9 +1203,19 @@ mod tests {
         for delivered in 4..=8 {
             counted.record_hand_back(9, delivered, stale);
         }
-        assert_eq!(counted.failed(9), Some(3), "its 9th delivery fails");
+        assert_eq!(counted.failed_count(9), Some(3), "its 9th delivery fails");
         counted.record_hand_back(0, 30, stale);
-        assert_eq!(counted.failed(0), None);
+        assert_eq!(counted.failed_count(0), None);
+        // Seen waiting here after a hand-back: counted from its wait, as any wait.
+        counted.record_hand_back(10, 25, stale);
+        counted.record_wait(10, stale);
+        assert_eq!(
+            counted.failed(10),
+            Some(Failures {
+                count: 1,
+                by_age_too: false
+            })
+        );
     }
 
     #[test]
@@ -1178,11 +1248,92 @@ mod tests {
         }
         assert_eq!(counted.entries().by_sequence.len(), COUNTED_MOST);
         // One refused is judged by its age, as a message counted elsewhere is.
-        assert_eq!(counted.failed(COUNTED_MOST as u64 + 1), None);
+        assert_eq!(counted.failed_count(COUNTED_MOST as u64 + 1), None);
         // Settled ones make room again.
         counted.settled(1);
         counted.record_hand_back(COUNTED_MOST as u64 + 1, 1, fresh);
-        assert_eq!(counted.failed(COUNTED_MOST as u64 + 1), Some(1));
+        assert_eq!(counted.failed_count(COUNTED_MOST as u64 + 1), Some(1));
+    }
+
+    #[test]
+    fn a_table_that_pruned_with_many_fresh_entries_left_prunes_again_when_full() {
+        let counted = CountedHere::default();
+        let patient = Duration::from_secs(3600);
+        for sequence in 1..=COUNTED_MOST as u64 {
+            counted.record_wait(sequence, patient);
+        }
+        let back_date = || {
+            counted.entries().pruned = Some(Instant::now() - Duration::from_secs(2));
+        };
+        // Full: the next one drops the stale entries, and finds none.
+        back_date();
+        counted.record_wait(COUNTED_MOST as u64 + 1, patient);
+        assert_eq!(counted.entries().by_sequence.len(), COUNTED_MOST);
+        // A second later, full still: it looks again (here every entry is stale for it).
+        back_date();
+        let new = COUNTED_MOST as u64 + 2;
+        counted.record_wait(new, Duration::ZERO);
+        assert_eq!(
+            counted.failed_count(new),
+            Some(1),
+            "a wait recorded at the cap"
+        );
+    }
+
+    #[test]
+    fn a_wait_is_recorded_at_the_cap_in_place_of_a_hand_back() {
+        let counted = CountedHere::default();
+        let fresh = Duration::from_secs(3600);
+        for sequence in 1..=COUNTED_MOST as u64 {
+            counted.record_hand_back(sequence, 1, fresh);
+        }
+        // Sequence 1 is the least recently touched.
+        counted.entries().by_sequence.get_mut(&1).unwrap().touched -= Duration::from_secs(1);
+        let waiting = COUNTED_MOST as u64 + 1;
+        counted.record_wait(waiting, fresh);
+        assert_eq!(counted.entries().by_sequence.len(), COUNTED_MOST);
+        assert_eq!(
+            counted.failed_count(waiting),
+            Some(1),
+            "the wait is counted"
+        );
+        // The least recently touched hand-back made room.
+        assert_eq!(counted.failed_count(1), None);
+        assert!(counted.failed_count(2).is_some());
+    }
+
+    #[test]
+    fn a_message_handed_back_after_waiting_elsewhere_is_retried_by_its_age_too() {
+        let patient = ConsumerSpec {
+            max_deliver: PATIENT_DELIVERIES,
+            ..spec(WECHAT_INBOUND)
+        };
+        let counted = CountedHere::default();
+        // Waited ~2 minutes before a restart (24 deliveries), handed back at its 25th.
+        counted.record_hand_back(1, 25, Duration::from_secs(3600));
+        let failures = counted.failed(1);
+        let now = Utc::now();
+        let stored = Some(now - chrono::TimeDelta::seconds(120));
+        assert!(
+            retries(&patient, &delivery(26, stored), failures, now),
+            "its first failure, 2 minutes old, is retried"
+        );
+        // Still dead-lettered once the retry would come after the patience.
+        let old = Some(now - chrono::TimeDelta::seconds(783));
+        assert!(!retries(&patient, &delivery(26, old), failures, now));
+    }
+
+    impl CountedHere {
+        fn failed_count(&self, sequence: u64) -> Option<i64> {
+            self.failed(sequence).map(|failures| failures.count)
+        }
+    }
+
+    fn waited_here(count: i64) -> Option<Failures> {
+        Some(Failures {
+            count,
+            by_age_too: false,
+        })
     }
 
     fn delivery(delivered: i64, stored_at: Option<DateTime<Utc>>) -> Received<Marker> {
@@ -1218,10 +1369,15 @@ mod tests {
         assert!(retries(
             &spec,
             &delivery(80, aged(3_600_000)),
-            Some(19),
+            waited_here(19),
             now
         ));
-        assert!(!retries(&spec, &delivery(80, aged(10_000)), Some(20), now));
+        assert!(!retries(
+            &spec,
+            &delivery(80, aged(10_000)),
+            waited_here(20),
+            now
+        ));
         // Any other: retried before `max_deliver` deliveries whatever its age.
         assert!(retries(&spec, &delivery(19, aged(3_600_000)), None, now));
         // Seen waiting on another replica: the retry (60 s on) still comes within the
