@@ -2,8 +2,9 @@
 
 use chrono::{Datelike, Days, NaiveDate};
 use proto::stats::v1::{
-    Alarm, GetAccountOverviewRequest, GetDailySeriesRequest, GetDepartmentScorecardRequest,
-    GetMonthlyRankingRequest, GetReadinessReportRequest, ListAlarmsRequest, ReadinessReport,
+    Alarm, DepartmentScore, GetAccountOverviewRequest, GetDailySeriesRequest,
+    GetDepartmentScorecardRequest, GetMonthlyRankingRequest, GetReadinessReportRequest,
+    ListAlarmsRequest, ReadinessReport,
 };
 use serde_json::{Value, json};
 
@@ -97,52 +98,13 @@ pub async fn run(command: Stats, target: &Target, out: &Out) -> Result<(), Error
                 .map_err(status)?
                 .into_inner();
             if out.json {
-                let departments: Vec<_> = card
-                    .departments
-                    .iter()
-                    .map(|d| {
-                        json!({
-                            "department": d.department,
-                            "opened": d.opened,
-                            "acknowledged": d.acknowledged,
-                            "answered": d.answered,
-                            "closed": d.closed,
-                            "overdue": d.overdue,
-                            "rated": d.rated,
-                            "mean_rating": d.mean_rating,
-                            "acknowledge_median_seconds": d.acknowledge_median_seconds,
-                            "acknowledge_p90_seconds": d.acknowledge_p90_seconds,
-                            "resolve_median_seconds": d.resolve_median_seconds,
-                            "resolve_p90_seconds": d.resolve_p90_seconds,
-                            "acknowledged_in_time": judged_share(d.acknowledged_in_time, d.acknowledge_judged),
-                            "resolved_in_time": judged_share(d.resolved_in_time, d.resolve_judged),
-                            "acknowledge_judged": d.acknowledge_judged,
-                            "resolve_judged": d.resolve_judged,
-                            "tickets_in_range": d.tickets_in_range,
-                        })
-                    })
-                    .collect();
+                let departments: Vec<_> = card.departments.iter().map(scorecard_json).collect();
                 return out.document(&json!({
                     "account": card.account,
                     "departments": departments,
                 }));
             }
-            let rows = card.departments.iter().map(|d| {
-                vec![
-                    d.department.clone(),
-                    d.tickets_in_range.to_string(),
-                    d.overdue.to_string(),
-                    share(d.acknowledged_in_time, d.acknowledge_judged),
-                    share(d.resolved_in_time, d.resolve_judged),
-                    time_of(d.tickets_in_range, d.acknowledge_median_seconds),
-                    time_of(d.tickets_in_range, d.resolve_median_seconds),
-                    if d.rated == 0 {
-                        "-".to_owned()
-                    } else {
-                        format!("{:.1} ({})", d.mean_rating, d.rated)
-                    },
-                ]
-            });
+            let rows = card.departments.iter().map(scorecard_row);
             out.line(&table(
                 &[
                     "department",
@@ -403,14 +365,67 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// A department's response time, or `-` when it had no ticket in the range (the
-/// dashboard's "—"): stats-svc sends 0 for "no time" too.
-fn time_of(tickets_in_range: i64, seconds: f64) -> String {
-    if tickets_in_range == 0 {
-        "-".to_owned()
-    } else {
-        duration(seconds)
-    }
+/// One department in `--json`: a time is null when there is none ([`timed`]), as a
+/// share is when nothing was judged.
+fn scorecard_json(d: &DepartmentScore) -> Value {
+    let acknowledge = timed(d.acknowledge_median_seconds, d.acknowledge_p90_seconds);
+    let resolve = timed(d.resolve_median_seconds, d.resolve_p90_seconds);
+    json!({
+        "department": d.department,
+        "opened": d.opened,
+        "acknowledged": d.acknowledged,
+        "answered": d.answered,
+        "closed": d.closed,
+        "overdue": d.overdue,
+        "rated": d.rated,
+        "mean_rating": d.mean_rating,
+        "acknowledge_median_seconds": acknowledge.map(|(median, _)| median),
+        "acknowledge_p90_seconds": acknowledge.map(|(_, p90)| p90),
+        "resolve_median_seconds": resolve.map(|(median, _)| median),
+        "resolve_p90_seconds": resolve.map(|(_, p90)| p90),
+        "acknowledged_in_time": judged_share(d.acknowledged_in_time, d.acknowledge_judged),
+        "resolved_in_time": judged_share(d.resolved_in_time, d.resolve_judged),
+        "acknowledge_judged": d.acknowledge_judged,
+        "resolve_judged": d.resolve_judged,
+        "tickets_in_range": d.tickets_in_range,
+    })
+}
+
+/// One department's line of the scorecard table.
+fn scorecard_row(d: &DepartmentScore) -> Vec<String> {
+    vec![
+        d.department.clone(),
+        d.tickets_in_range.to_string(),
+        d.overdue.to_string(),
+        share(d.acknowledged_in_time, d.acknowledge_judged),
+        share(d.resolved_in_time, d.resolve_judged),
+        time_of(d.acknowledge_median_seconds, d.acknowledge_p90_seconds),
+        time_of(d.resolve_median_seconds, d.resolve_p90_seconds),
+        if d.rated == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1} ({})", d.mean_rating, d.rated)
+        },
+    ]
+}
+
+/// A department's time (median, p90 in seconds), `None` when no ticket of the range
+/// was acknowledged (closed) by it: the dashboard's "—". stats-svc counts a time for
+/// whoever acknowledged (closed) the ticket, not its owner now (`tickets_in_range`),
+/// so a desk that passed its tickets on has times and an owner that has not
+/// acknowledged its own has none. The wire has no count of the timed tickets (the
+/// `acknowledged` and `closed` counts are changes made in the range: of tickets
+/// opened before it too, and a reply or close straight from open acknowledges
+/// without counting as `acknowledged`), but stats-svc sends 0 and 0 for "no time",
+/// and only then: a p90 is never below its median, so both 0 would be a real time
+/// only if every such ticket was answered in the millisecond it opened.
+fn timed(median: f64, p90: f64) -> Option<(f64, f64)> {
+    (median != 0.0 || p90 != 0.0).then_some((median, p90))
+}
+
+/// [`timed`] for the table: the time, or `-`.
+fn time_of(median: f64, p90: f64) -> String {
+    timed(median, p90).map_or_else(|| "-".to_owned(), |(median, _)| duration(median))
 }
 
 fn alarm_json(out: &Out, a: &Alarm) -> Value {
@@ -471,8 +486,50 @@ mod tests {
         assert_eq!(duration(600.0), "10m");
         assert_eq!(duration(5400.0), "1.5h");
         assert_eq!(duration(3.0 * 86400.0), "72.0h");
-        assert_eq!(time_of(0, 0.0), "-");
-        assert_eq!(time_of(4, 0.0), "0s");
+        // A median of 0 s with a p90 above it is a time; 0 and 0 is stats-svc's "none".
+        assert_eq!(time_of(0.0, 30.0), "0s");
+        assert_eq!(time_of(0.0, 0.0), "-");
+    }
+
+    /// The times are counted for whoever acknowledged (closed) a ticket, the ticket
+    /// count for its owner now: a department owning tickets it has not acknowledged
+    /// has no time ("-", the dashboard's "—"), not 0 s.
+    #[test]
+    fn a_department_with_tickets_but_none_acknowledged_has_no_time() {
+        let none_acknowledged = DepartmentScore {
+            department: "roads".into(),
+            tickets_in_range: 3,
+            acknowledged: 0,
+            acknowledge_median_seconds: 0.0,
+            acknowledge_p90_seconds: 0.0,
+            resolve_median_seconds: 0.0,
+            resolve_p90_seconds: 0.0,
+            ..Default::default()
+        };
+        let row = scorecard_row(&none_acknowledged);
+        assert_eq!((row[5].as_str(), row[6].as_str()), ("-", "-"));
+        let json = scorecard_json(&none_acknowledged);
+        assert_eq!(json["acknowledge_median_seconds"], Value::Null);
+        assert_eq!(json["resolve_p90_seconds"], Value::Null);
+    }
+
+    /// A dispatch desk that acknowledged tickets and passed them on owns none of
+    /// them now, yet the times are its own, as the dashboard shows them.
+    #[test]
+    fn a_desk_that_acknowledged_and_passed_tickets_on_shows_its_time() {
+        let desk = DepartmentScore {
+            department: "dispatch".into(),
+            tickets_in_range: 0,
+            acknowledged: 10,
+            acknowledge_median_seconds: 240.0,
+            acknowledge_p90_seconds: 600.0,
+            ..Default::default()
+        };
+        let row = scorecard_row(&desk);
+        assert_eq!((row[5].as_str(), row[6].as_str()), ("4m", "-"));
+        let json = scorecard_json(&desk);
+        assert_eq!(json["acknowledge_median_seconds"], 240.0);
+        assert_eq!(json["acknowledge_p90_seconds"], 600.0);
     }
 
     /// An account that never published has no date and no gap: null in JSON, not
