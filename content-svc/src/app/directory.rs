@@ -209,11 +209,7 @@ impl Directory {
         let screener = self.lexicon.screener().await?;
         let mut tx = self.db.begin().await?;
         let current = self.owned(&mut tx, who, id).await?;
-        for account in &draft.also_shown_on {
-            if !who.accounts.contains(account.as_str()) {
-                return Err(AppError::Invalid(format!("account {account} not found")));
-            }
-        }
+        check_shares(who, &current.also_shown_on, &draft.also_shown_on).map_err(|e| e.at(""))?;
         draft.account = crate::domain::AccountId::parse(current.account.clone())
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         draft.department = current.department;
@@ -314,10 +310,10 @@ impl Directory {
                     draft.category
                 )));
             }
-            for account in draft.accounts() {
-                if !who.accounts.contains(account.as_str()) {
-                    return Err(at(format!("account {account} not found")));
-                }
+            // The accounts it is shared with are checked against the service as it
+            // is, once it is read (below).
+            if !who.accounts.contains(draft.account.as_str()) {
+                return Err(at(format!("account {} not found", draft.account)));
             }
             may_write_department(who, &draft.department)
                 .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
@@ -348,8 +344,14 @@ impl Directory {
             let at = |reason: String| AppError::Invalid(format!("seed line {line}: {reason}"));
             let key = (draft.account.as_str().to_owned(), draft.name.clone());
             let (id, change) = match existing.get(&key).map(Vec::as_slice) {
-                None | Some([]) => (Uuid::now_v7(), ImportChange::Created),
+                None | Some([]) => {
+                    check_shares(who, &[], &draft.also_shown_on)
+                        .map_err(|e| e.at(&format!("seed line {line}: ")))?;
+                    (Uuid::now_v7(), ImportChange::Created)
+                }
                 Some([row]) => {
+                    check_shares(who, &row.also_shown_on, &draft.also_shown_on)
+                        .map_err(|e| e.at(&format!("seed line {line}: ")))?;
                     if row.department != draft.department {
                         return Err(at(format!(
                             "{} on {} belongs to {}, not {} (an import does not move a \
@@ -488,6 +490,55 @@ fn is_admin(who: &Who) -> bool {
 fn visible(who: &Who, row: &ServiceRow) -> bool {
     who.accounts.contains(&row.account)
         || row.also_shown_on.iter().any(|a| who.accounts.contains(a))
+}
+
+/// Why a service's `also_shown_on` cannot be written by a key.
+#[derive(Debug)]
+enum ShareRefusal {
+    /// An account the key does not reach, not yet sharing the service.
+    NotFound(String),
+    /// An account the key does not reach, sharing the service, left out.
+    Removed(String),
+}
+
+impl ShareRefusal {
+    fn at(self, prefix: &str) -> AppError {
+        match self {
+            Self::NotFound(account) => {
+                AppError::Invalid(format!("{prefix}account {account} not found"))
+            }
+            Self::Removed(account) => AppError::Forbidden(format!(
+                "{prefix}the service is also shown on {account}, which your key does not \
+                 reach: keep it in also_shown_on (only a key reaching {account} may remove it)"
+            )),
+        }
+    }
+}
+
+/// Checks a service's new `wanted` sharing against its `current` one for `who`: an
+/// account the key does not reach may stay (an editor of the owning account sends
+/// back what `GetService` answered) but may be neither added (it looks absent, as
+/// everywhere else) nor removed (that would take the service off a directory the
+/// key does not reach: refused rather than kept silently, so the caller sees it).
+fn check_shares(
+    who: &Who,
+    current: &[String],
+    wanted: &[crate::domain::AccountId],
+) -> Result<(), ShareRefusal> {
+    let reached = |account: &str| who.accounts.contains(account);
+    if let Some(added) = wanted
+        .iter()
+        .find(|a| !reached(a.as_str()) && !current.iter().any(|c| c == a.as_str()))
+    {
+        return Err(ShareRefusal::NotFound(added.as_str().to_owned()));
+    }
+    if let Some(removed) = current
+        .iter()
+        .find(|c| !reached(c.as_str()) && !wanted.iter().any(|a| a.as_str() == c.as_str()))
+    {
+        return Err(ShareRefusal::Removed(removed.clone()));
+    }
+    Ok(())
 }
 
 fn may_write_department(who: &Who, department: &str) -> Result<(), AppError> {

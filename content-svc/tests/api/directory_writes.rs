@@ -12,7 +12,8 @@ use proto::events::v1 as ev;
 use tonic::Code;
 
 use crate::helpers::{
-    ADMIN_KEY, COUNTY_KEY, EDITOR_KEY, WATER_EDITOR_KEY, authed, by, list, spawn_app_with,
+    ADMIN_KEY, COUNTY_ADMIN_KEY, COUNTY_KEY, EDITOR_KEY, WATER_EDITOR_KEY, authed, by, list,
+    spawn_app_with,
 };
 
 fn service(name: &str) -> pb::Service {
@@ -307,5 +308,73 @@ async fn replicas_starting_together_load_the_directory_seed_once() {
         "one replica seeds: {loaded:?}"
     );
     assert_eq!(loaded.iter().sum::<usize>() as i64, services);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_editor_keeps_a_share_beyond_their_key_and_may_not_remove_it() {
+    let app = spawn_app_with(TestNats::new(), &[]).await;
+    let mut client = app.client.clone();
+    // yizhang's service, also shown on chenzhou (an admin of every account set it).
+    let created = client
+        .create_service(by(
+            pb::Service {
+                account: "yizhang".into(),
+                department: "yizhang-admin".into(),
+                also_shown_on: vec!["chenzhou".into()],
+                ..service("县水费缴纳")
+            },
+            ADMIN_KEY,
+            "wang",
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    // yizhang's admin (a key reaching yizhang only) sends back what it read.
+    let read = client
+        .get_service(authed(
+            pb::ServiceRef {
+                id: created.id.clone(),
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!(read.also_shown_on, ["chenzhou"]);
+    let updated = client
+        .update_service(authed(
+            pb::Service {
+                hours: "工作日".into(),
+                ..read.clone()
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .expect("the share it read back is kept")
+        .into_inner();
+    assert_eq!(updated.also_shown_on, ["chenzhou"]);
+    // Leaving it out would take the service off chenzhou's directory: refused.
+    let status = client
+        .update_service(authed(
+            pb::Service {
+                also_shown_on: vec![],
+                ..read
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .expect_err("removing a share beyond the key");
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("chenzhou"),
+        "{}",
+        status.message()
+    );
     app.stop().await;
 }
