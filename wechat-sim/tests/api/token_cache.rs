@@ -474,3 +474,111 @@ async fn a_current_token_rejected_during_another_replicas_refresh_is_not_used_ag
     );
     delete_bucket(&js, &bucket).await;
 }
+
+/// A cache on `bucket` whose leases last `lease`; waiters wait up to 20 s.
+async fn cache_with_lease(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    lease: Duration,
+) -> SharedTokenCache {
+    let config = SharedCacheConfig {
+        lease,
+        wait_timeout: Duration::from_secs(20),
+        ..SharedCacheConfig::new(bucket)
+    };
+    SharedTokenCache::open(js, config).await.unwrap()
+}
+
+/// Waits until `appid`'s key holds a refresh lease.
+async fn until_refreshing(changes: &mut async_nats::jetstream::kv::Watch) {
+    while let Some(entry) = changes.next().await {
+        if String::from_utf8_lossy(&entry.unwrap().value).contains("refreshing") {
+            return;
+        }
+    }
+    panic!("the watch ended");
+}
+
+#[tokio::test]
+async fn a_refresh_longer_than_its_lease_is_not_taken_over_and_forced_twice() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    // Leases of 1 s; each call to WeChat takes 3 s, so A's refresh after a rejection
+    // (normal mode, then forced) outlasts its lease several times over.
+    let a = client(
+        &mock,
+        APPID,
+        SECRET,
+        cache_with_lease(&js, &bucket, Duration::from_secs(1))
+            .await
+            .into(),
+    );
+    a.access_token().await.unwrap();
+    let kv = js.get_key_value(&bucket).await.unwrap();
+    let mut changes = kv.watch(APPID).await.unwrap();
+    inject(&mock, json!({"reject_tokens": 1, "latency_ms": 3000})).await;
+
+    let refreshing = tokio::spawn(async move { a.tags().await });
+    until_refreshing(&mut changes).await;
+    let b = client(
+        &mock,
+        APPID,
+        SECRET,
+        cache_with_lease(&js, &bucket, Duration::from_secs(1))
+            .await
+            .into(),
+    );
+    let waited = b.access_token().await;
+
+    let refreshed = refreshing.await.unwrap();
+    assert_eq!(
+        forced(&mock),
+        [false, false, true],
+        "one forced refresh, by the lease's holder"
+    );
+    assert!(refreshed.is_ok(), "{refreshed:?}");
+    assert!(waited.is_ok(), "{waited:?}");
+    delete_bucket(&js, &bucket).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_refresh_gives_its_lease_back() {
+    let mock = spawn_mock().await;
+    let js = jetstream().await;
+    let bucket = unique_bucket();
+    let lease = Duration::from_secs(60);
+    let a = client(
+        &mock,
+        APPID,
+        SECRET,
+        cache_with_lease(&js, &bucket, lease).await.into(),
+    );
+    let kv = js.get_key_value(&bucket).await.unwrap();
+    let mut changes = kv.watch(APPID).await.unwrap();
+    inject(&mock, json!({"latency_ms": 2000})).await;
+
+    let refreshing = tokio::spawn(async move { a.access_token().await });
+    until_refreshing(&mut changes).await;
+    refreshing.abort();
+    // Whatever happens next to the key happens long before the 60 s lease runs out.
+    let next = tokio::time::timeout(Duration::from_secs(10), changes.next()).await;
+
+    let entry = next
+        .expect("the lease stayed in place after its refresh was cancelled")
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        entry.operation,
+        async_nats::jetstream::kv::Operation::Put,
+        "the lease was deleted"
+    );
+    let b = client(
+        &mock,
+        APPID,
+        SECRET,
+        cache_with_lease(&js, &bucket, lease).await.into(),
+    );
+    assert!(b.access_token().await.is_ok());
+    delete_bucket(&js, &bucket).await;
+}

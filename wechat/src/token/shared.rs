@@ -47,9 +47,9 @@ pub struct SharedCacheConfig {
 
 impl SharedCacheConfig {
     /// Returns the defaults (2 min ahead, 20 s lease, 25 s wait) for `bucket`. The
-    /// lease outlasts a fetch that meets "system busy" three times at the client's
-    /// 5 s timeout, so a slow refresh is not taken over (and paid for) twice; the
-    /// wait outlasts the lease, so a waiter can take over a dead refresher's.
+    /// holder renews its lease every third of it while fetching, so a slow refresh is
+    /// not taken over (and paid for) twice; the wait outlasts the lease, so a waiter
+    /// can take over a dead refresher's.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),
@@ -483,8 +483,47 @@ impl SharedTokenCache {
         F: FnOnce(RefreshReason) -> Fut,
         Fut: Future<Output = Result<AccessToken, ApiError>>,
     {
+        // A refresh dropped half-way (a cancelled gRPC call, shutdown) gives the lease
+        // back, or every replica would wait its whole length before taking over.
+        let mut guard = LeaseGuard {
+            cache: self.clone(),
+            appid: appid.to_owned(),
+            lease,
+            current: current.clone(),
+            armed: true,
+        };
+        let result = self
+            .refresh_under(appid, &mut guard.lease, reason, rejected, current, fetch)
+            .await;
+        guard.armed = false;
+        result
+    }
+
+    /// Fetches a token under the lease at revision `*lease` (kept up to date as the
+    /// lease is renewed) and stores it, or releases the lease if the fetch fails.
+    async fn refresh_under<F, Fut>(
+        &self,
+        appid: &str,
+        lease: &mut u64,
+        reason: Reason,
+        rejected: Option<Current>,
+        current: Option<AccessToken>,
+        fetch: F,
+    ) -> Result<AccessToken, ApiError>
+    where
+        F: FnOnce(RefreshReason) -> Fut,
+        Fut: Future<Output = Result<AccessToken, ApiError>>,
+    {
         tracing::info!(?reason, "refreshing access token");
-        let token = match fetch(reason.refresh_reason(rejected.as_ref())).await {
+        let fetched = self
+            .renewing(
+                appid,
+                lease,
+                fetch(reason.refresh_reason(rejected.as_ref())),
+            )
+            .await;
+        let lease = *lease;
+        let token = match fetched {
             Ok(token) => token,
             Err(error) => {
                 super::record_refresh_failure(appid, &error);
@@ -542,6 +581,61 @@ impl SharedTokenCache {
             }
         }
         Ok(token)
+    }
+
+    /// Runs `fetch`, renewing this process's lease every third of its length meanwhile:
+    /// a refresh after a rejected token can take longer than one lease (busy answers,
+    /// then a forced fetch), and a waiter taking it over would force a second new
+    /// token, which kills the first. `*lease` follows the renewals.
+    async fn renewing<T>(&self, appid: &str, lease: &mut u64, fetch: impl Future<Output = T>) -> T {
+        tokio::pin!(fetch);
+        let every = self.config.lease / 3;
+        loop {
+            tokio::select! {
+                out = &mut fetch => return out,
+                () = tokio::time::sleep(every) => match self.renew(appid).await {
+                    Ok(Some(renewed)) => *lease = renewed,
+                    // Taken over or gone: the fetch goes on; storing its token will see.
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "cannot renew token refresh lease"),
+                },
+            }
+        }
+    }
+
+    /// Pushes this process's lease on `appid` one lease length further (a new
+    /// revision, which restarts every waiter's count). `None` if it is not ours.
+    async fn renew(&self, appid: &str) -> Result<Option<u64>, TokenCacheError> {
+        let Seen::Slot {
+            slot:
+                Slot::Refreshing {
+                    holder,
+                    reason,
+                    current,
+                    rejected,
+                    ..
+                },
+            revision,
+        } = self.read(appid).await?
+        else {
+            return Ok(None);
+        };
+        if *holder != *self.holder {
+            return Ok(None);
+        }
+        let value = encode(&Slot::Refreshing {
+            holder,
+            lease_until: Utc::now()
+                + chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
+            reason,
+            current,
+            rejected,
+        });
+        match self.kv.update(appid, value, revision).await {
+            Ok(renewed) => Ok(Some(renewed)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(TokenCacheError::kv("renew lease", e)),
+        }
     }
 
     /// This process's lease on `appid`'s key as it stands now: its revision and whether
@@ -630,6 +724,43 @@ impl SharedTokenCache {
             return;
         }
         let _ = tokio::time::timeout_at(until, watch.next()).await;
+    }
+}
+
+/// Gives a refresh's lease back if the refresh is dropped before it settled it.
+struct LeaseGuard {
+    cache: SharedTokenCache,
+    appid: String,
+    lease: u64,
+    current: Option<AccessToken>,
+    armed: bool,
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Without a runtime (shut down) the lease is left to go stale, as before.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (cache, appid, lease) = (
+            self.cache.clone(),
+            std::mem::take(&mut self.appid),
+            self.lease,
+        );
+        let current = self.current.take();
+        runtime.spawn(async move {
+            let current = current
+                .filter(|t| t.is_unexpired(Utc::now()) && !cache.was_rejected(&appid, t.secret()));
+            match cache.release(&appid, lease, current.as_ref()).await {
+                Ok(_) => tracing::info!(appid, "released the lease of a cancelled token refresh"),
+                Err(error) => {
+                    tracing::warn!(appid, %error, "cannot release the lease of a cancelled token refresh")
+                }
+            }
+        });
     }
 }
 
