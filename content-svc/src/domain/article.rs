@@ -462,9 +462,13 @@ fn background_colour(value: &str) -> Option<String> {
             ',' => layers.push(String::new()),
             '(' => {
                 let end = closing_parenthesis(&chars, i)?;
+                // Where the function's name starts: after the last character that
+                // cannot be in it, which may take more than one byte (`红(`,
+                // U+00A0 before `url(`).
                 let name_at = layer
-                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                    .map_or(0, |p| p + 1);
+                    .char_indices()
+                    .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .map_or(0, |(p, c)| p + c.len_utf8());
                 if is_image_function(&layer[name_at..]) {
                     layer.truncate(name_at);
                     layer.push_str("none");
@@ -1511,6 +1515,42 @@ mod tests {
             refused.to_string().starts_with("body: the text \"白字\""),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_multi_byte_character_in_a_style_does_not_panic() {
+        // CSS spaces are ASCII: U+00A0 (`&nbsp;`) or U+3000 between the colour and
+        // the image makes the declaration one a browser drops, and so is it here.
+        for style in [
+            "background:#c00\u{a0}url(x.png)",
+            "background:#c00\u{3000}url(x.png)",
+            "background:红(x)",
+            "background:#c00 红url(x.png)",
+        ] {
+            assert_eq!(filter_style(style), "", "{style:?}");
+        }
+        let parsed = ArticleContent::parse(ArticleContent {
+            body: "<section style=\"background:#c00&nbsp;url(x.png)\">字</section>".into(),
+            ..content()
+        })
+        .expect("saved without the background");
+        assert_eq!(parsed.body, "<section>字</section>");
+        // Every multi-byte character at every place of the styles editors paste.
+        for style in [
+            "background: rgb(200, 22, 29) url(x.png) no-repeat center / 100%;color:#fff",
+            "background:linear-gradient(#fff, #000), #c00;width:677px;max-width:100%",
+            "font-size:16px;line-height:1.75em;margin:10px auto;height:20px;min-height:5px",
+        ] {
+            for (at, _) in style.char_indices().chain([(style.len(), ' ')]) {
+                for c in ['\u{a0}', '\u{3000}', '红', 'é', '😀'] {
+                    let mut odd = style.to_owned();
+                    odd.insert(at, c);
+                    for element in ["section", "img", "table", "td"] {
+                        let _ = filter_style_of(element, &odd);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
