@@ -516,6 +516,7 @@ pub async fn run_consumer<H: EventHandler>(
         metrics::counter!("consumer_messages_total", "consumer" => spec.durable, "outcome" => outcome)
             .increment(0);
     }
+    metrics::counter!("consumer_handler_panics_total", "consumer" => spec.durable).increment(0);
     let consumer = provision_consumer(&jetstream, &namespace, &spec).await?;
     let mut puller = Puller::start(consumer, jetstream.clone())
         .await
@@ -803,15 +804,16 @@ impl<H: EventHandler> Runner<H> {
         metrics::histogram!("consumer_batch_size", "consumer" => durable)
             .record(received.len() as f64);
         let results: Vec<Result<(), HandleError>> = if received.len() == 1 {
-            vec![unpanicked(self.handler.handle(&received[0])).await]
+            vec![unpanicked(durable, &received, self.handler.handle(&received[0])).await]
         } else {
-            match unpanicked(self.handler.handle_batch(&received)).await {
+            match unpanicked(durable, &received, self.handler.handle_batch(&received)).await {
                 Ok(()) => received.iter().map(|_| Ok(())).collect(),
                 Err(error) => {
                     tracing::debug!(durable, %error, size = received.len(), "batch failed; handling its events one by one");
                     let mut results = Vec::with_capacity(received.len());
                     for event in &received {
-                        results.push(unpanicked(self.handler.handle(event)).await);
+                        let alone = std::slice::from_ref(event);
+                        results.push(unpanicked(durable, alone, self.handler.handle(event)).await);
                     }
                     results
                 }
@@ -971,8 +973,13 @@ impl<H: EventHandler> Runner<H> {
 /// batch in hand, which the keep-alive then kept from every replica for
 /// `keep_alive::MAX_KEPT` (10 minutes), and the event came back to panic again for ever.
 /// Unwind safety is asserted: the handler is the object a restarted runner would use as
-/// well, so going on with it shares no state the restart did not.
-async fn unpanicked(
+/// well, so going on with it shares no state the restart did not. Logged with the
+/// durable and the `events` handled (by subject and stream sequence, never event id),
+/// counted in `consumer_handler_panics_total`; the message is cut to
+/// [`PANIC_MESSAGE_MOST`] bytes, as it goes into the log and a dead letter's reason.
+async fn unpanicked<E>(
+    durable: &'static str,
+    events: &[Received<E>],
     handled: impl Future<Output = Result<(), HandleError>>,
 ) -> Result<(), HandleError> {
     use futures::FutureExt as _;
@@ -985,11 +992,46 @@ async fn unpanicked(
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_owned());
-            tracing::error!(%message, "handler panicked; its events are retried");
+            let message = cut(message, PANIC_MESSAGE_MOST);
+            metrics::counter!("consumer_handler_panics_total", "consumer" => durable).increment(1);
+            match events {
+                [event] => tracing::error!(
+                    durable,
+                    subject = %event.subject,
+                    stream_sequence = event.stream_sequence,
+                    delivered = event.delivered,
+                    %message,
+                    "handler panicked; its event is retried"
+                ),
+                _ => tracing::error!(
+                    durable,
+                    size = events.len(),
+                    first_stream_sequence = events.first().map(|e| e.stream_sequence),
+                    last_stream_sequence = events.last().map(|e| e.stream_sequence),
+                    %message,
+                    "batch handler panicked; its events are handled one by one"
+                ),
+            }
             Err(HandleError::Transient(format!(
                 "handler panicked: {message}"
             )))
         })
+}
+
+/// The most of a panic's message kept: a panic may carry a whole payload or debug dump,
+/// and its message goes into every retry's log line and the dead letter's reason.
+const PANIC_MESSAGE_MOST: usize = 4096;
+
+/// `text` cut to at most `most` bytes (at a character's boundary), saying how long it was.
+fn cut(text: String, most: usize) -> String {
+    if text.len() <= most {
+        return text;
+    }
+    let mut end = most;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut from {} bytes)", &text[..end], text.len())
 }
 
 /// A delivery whose payload does not decode, and why.
@@ -1253,6 +1295,14 @@ mod tests {
         counted.settled(1);
         counted.record_hand_back(COUNTED_MOST as u64 + 1, 1, fresh);
         assert_eq!(counted.failed_count(COUNTED_MOST as u64 + 1), Some(1));
+    }
+
+    #[test]
+    fn a_long_panic_message_is_cut_at_a_character_boundary() {
+        assert_eq!(cut("short".to_owned(), 4096), "short");
+        let cut_text = cut("办".repeat(2000), 4096);
+        assert!(cut_text.starts_with(&"办".repeat(1365)), "{cut_text}");
+        assert!(cut_text.ends_with("… (cut from 6000 bytes)"), "{cut_text}");
     }
 
     #[test]

@@ -926,6 +926,95 @@ async fn a_handler_that_panics_leaves_no_message_kept_from_redelivery() {
     assert_eq!(test_nats.dead_letters(&js).await, 0);
 }
 
+/// One lane taking batches of 8, three deliveries: `boom:*` panics every time, in the
+/// batch and alone, with a long message; the others are counted by id.
+struct AlwaysPanicking {
+    handled: Mutex<HashMap<String, usize>>,
+    count: tokio::sync::watch::Sender<usize>,
+}
+
+impl EventHandler for AlwaysPanicking {
+    const CONSUMER: ConsumerSpec = ConsumerSpec {
+        durable: "test-always-panicking",
+        max_deliver: 3,
+        ..SPEC
+    };
+    const BATCH: usize = 8;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        if event.event.key == "boom" {
+            panic!("a handler bug {}", "x".repeat(10_000));
+        }
+        *self
+            .handled
+            .lock()
+            .unwrap()
+            .entry(event.event.id.clone())
+            .or_default() += 1;
+        self.count.send_modify(|count| *count += 1);
+        Ok(())
+    }
+
+    async fn handle_batch(&self, events: &[Received<Numbered>]) -> Result<(), HandleError> {
+        if events.iter().any(|event| event.event.key == "boom") {
+            panic!("a batch handler bug");
+        }
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_event_that_always_panics_is_dead_lettered_and_the_rest_of_its_batch_acked_once() {
+    let metrics = platform::telemetry::metrics_handle();
+    let durable = AlwaysPanicking::CONSUMER.durable;
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let others = ["a:0", "a:1", "a:2", "a:4", "a:5"];
+    for payload in ["a:0", "a:1", "a:2", "boom:3", "a:4", "a:5"] {
+        publish(&js, &test_nats, payload).await;
+    }
+    let (count, mut counted) = tokio::sync::watch::channel(0);
+    let handler = Arc::new(AlwaysPanicking {
+        handled: Mutex::default(),
+        count,
+    });
+    let running = Running::start(&js, &test_nats, handler.clone());
+    let (_, letter) = first_dead_letter(&js, &test_nats).await;
+    counted.wait_for(|n| *n >= others.len()).await.unwrap();
+    running.stop().await;
+    assert_eq!(letter.header.unwrap().event_id, "boom:3");
+    assert_eq!(letter.deliveries, 3, "dead-lettered after max_deliver");
+    assert!(
+        letter
+            .reason
+            .starts_with("handler panicked: a handler bug xxx"),
+        "{}",
+        &letter.reason[..letter.reason.len().min(200)]
+    );
+    assert!(
+        letter.reason.len() <= 4_200,
+        "the panic's message is cut: {} bytes",
+        letter.reason.len()
+    );
+    let handled = handler.handled.lock().unwrap().clone();
+    let expected: HashMap<String, usize> = others.iter().map(|id| ((*id).to_owned(), 1)).collect();
+    assert_eq!(handled, expected, "the others are handled once each");
+    assert_eq!(unsettled(&js, &test_nats, durable).await, (0, 0));
+    assert_eq!(test_nats.dead_letters(&js).await, 1);
+    let series = format!("consumer_handler_panics_total{{consumer=\"{durable}\"}}");
+    let panics: u64 = metrics
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(panics >= 3, "{series} is {panics}");
+}
+
 /// Counts the events it handles, on a durable of its own, and waits for a dead letter to
 /// be stored far longer than any test runs: a stalled dead-letter store holds each
 /// attempt open until the test answers it, not until a 2 s timer fires.
