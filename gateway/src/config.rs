@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use platform::accounts::{AccountSettings, WechatAccounts};
 use platform::config::CommonConfig;
-use platform::ids::AccountId;
 use platform::nats::NatsConfig;
 use platform::{ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
@@ -287,7 +286,6 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let settings = WechatAccounts::from_env(env)?;
         let demo = settings.is_demo();
-        refuse_ids_consumers_refuse(&settings)?;
         let accounts = settings
             .iter()
             .map(AccountConfig::from_settings)
@@ -323,22 +321,6 @@ impl Config {
         let needed = self.duplicate_window_needed();
         (self.nats.streams.inbound_duplicate_window < needed).then_some(needed)
     }
-}
-
-/// Every consumer reads an event's account as a `platform::ids::AccountId` and
-/// dead-letters one it refuses (longer than 64 bytes): such an account's callbacks
-/// would each be accepted, then dead-lettered once per consumer. Refused at start-up.
-fn refuse_ids_consumers_refuse(settings: &WechatAccounts) -> Result<(), ConfigError> {
-    for account in settings.iter() {
-        if let Err(error) = AccountId::parse(&**account.id()) {
-            return Err(ConfigError::Invalid {
-                var: "WECHAT_ACCOUNTS".to_owned(),
-                value: account.id().to_string(),
-                reason: error.to_string(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// A safe-mode callback's `signature` is never entered in the replay ledger (its

@@ -117,6 +117,16 @@ impl WechatAccounts {
                     ),
                 });
             }
+            // Every consumer reads an event's account as an `AccountId` and dead-letters
+            // one it refuses: such an account's callbacks would each be stored, then
+            // dead-lettered once per consumer.
+            if let Err(error) = crate::ids::AccountId::parse(id) {
+                return Err(ConfigError::Invalid {
+                    var: ACCOUNTS_VAR.to_owned(),
+                    value: list.to_owned(),
+                    reason: format!("account id {id:?}: {error}"),
+                });
+            }
             accounts.push(AccountSettings::from_env(env, id));
         }
         Ok(Self {
@@ -272,6 +282,17 @@ mod tests {
         assert_eq!(county.appid().unwrap(), "wx2");
         assert_eq!(county.mode().unwrap(), Mode::Plaintext);
         assert_eq!(county.aes_key().unwrap().map(|_| ()), None);
+    }
+
+    #[test]
+    fn an_account_id_no_consumer_reads_stops_start_up() {
+        let long = "a".repeat(65);
+        let env = Env::from_pairs([("WECHAT_ACCOUNTS", format!("chenzhou,{long}"))]);
+        let error = WechatAccounts::from_env(&env).unwrap_err().to_string();
+        assert!(error.starts_with("WECHAT_ACCOUNTS="), "{error}");
+        assert!(error.contains("longer than 64 bytes"), "{error}");
+        let env = Env::from_pairs([("WECHAT_ACCOUNTS", "a".repeat(64))]);
+        assert!(WechatAccounts::from_env(&env).is_ok());
     }
 
     #[test]
