@@ -111,9 +111,13 @@ fn page_response(status: StatusCode, body: String) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
+    // Only a page is cached: a 404 or the transient 500 ("系统繁忙") kept by a proxy
+    // for a minute would outlive its cause.
+    let cache = if status == StatusCode::OK {
+        "public, max-age=60"
+    } else {
+        "no-store"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }

@@ -223,3 +223,15 @@ async fn the_hall_search_finds_full_width_digits_as_half_width_ones() {
     assert_eq!(hits[1], hits[0], "１２３４５ finds what 12345 finds");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn only_a_page_is_cached_and_an_error_page_is_not() {
+    let (app, base) = seeded().await;
+    let (status, _, headers) = get(&format!("{base}/hall/lincheng")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "public, max-age=60");
+    let (status, _, headers) = get(&format!("{base}/hall/nowhere")).await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["cache-control"], "no-store");
+    app.stop().await;
+}
