@@ -361,7 +361,7 @@ fn filter_style_of(element: &str, style: &str) -> String {
     }
     least_height(&mut kept);
     if element != "img" {
-        bound_width(&mut kept);
+        bound_width(element, &mut kept);
     }
     kept.iter()
         .map(|(property, value, _)| format!("{property}:{value}"))
@@ -424,16 +424,36 @@ const WIDTH_MAX_PX: f64 = 288.0;
 /// may be, so it fills the column and its lines wrap within it; when the author
 /// bounded it already (`max-width:100%`), the width goes. A box at most that wide,
 /// or at most 100% of its container, is kept as written.
-fn bound_width(kept: &mut Vec<(String, String, bool)>) {
-    let too_wide = |v: &str| match v.strip_suffix('%') {
-        Some(n) => n.parse::<f64>().map_or(true, |n| n > 100.0),
+///
+/// Tables are laid out otherwise: a table's `max-width` shrinks it to its content,
+/// so a pasted table too wide (`width:677px`) is stored as `width:100%`, the
+/// column; a cell's or column's `max-width` is ignored and its widths add up along
+/// its row (three cells of 288 px are wider than the screen), so a cell keeps only
+/// a width of at most 100% (a share of the table) and the table sizes the rest.
+fn bound_width(element: &str, kept: &mut Vec<(String, String, bool)>) {
+    let percent = |v: &str| v.strip_suffix('%').map(|n| n.parse::<f64>().ok());
+    let too_wide = |v: &str| match percent(v) {
+        Some(n) => n.is_none_or(|n| n > 100.0),
         None => v != "auto" && length(v).is_none_or(|px| px > WIDTH_MAX_PX),
     };
+    if ["td", "th", "col", "colgroup"].contains(&element) {
+        kept.retain(|(p, v, _)| p != "width" || percent(v).flatten().is_some_and(|n| n <= 100.0));
+        return;
+    }
     // CSS takes the last width written.
     let Some(last) = kept.iter().rposition(|(p, _, _)| p == "width") else {
         return;
     };
     if !too_wide(&kept[last].1) {
+        return;
+    }
+    if element == "table" {
+        kept[last].1 = "100%".to_owned();
+        let mut i = 0;
+        kept.retain(|(p, _, _)| {
+            i += 1;
+            i - 1 == last || p != "width"
+        });
         return;
     }
     if !kept.iter().any(|(p, _, _)| p == "max-width") {
@@ -1403,6 +1423,33 @@ mod tests {
             body,
             r#"<section style="max-width:9999px">代开发票</section>"#
         );
+    }
+
+    #[test]
+    fn a_pasted_table_keeps_its_layout_within_the_column() {
+        // A table's max-width shrinks it to its content, and a cell's is ignored
+        // while its width adds up along the row: a too-wide table fills the column,
+        // a cell keeps only its share of the table.
+        for (html, stored) in [
+            (
+                r#"<table style="width:677px"><tbody><tr><td style="width:400px">代开发票</td><td style="width:50%;color:#c00">x</td></tr></tbody></table>"#,
+                r#"<table style="width:100%"><tbody><tr><td>代开发票</td><td style="width:50%;color:#c00">x</td></tr></tbody></table>"#,
+            ),
+            (
+                r#"<table style="width:9999px;max-width:100%"><tbody><tr><th style="width:288px">a</th><td style="width:288px">b</td><td style="width:288px">c</td></tr></tbody></table>"#,
+                r#"<table style="width:100%;max-width:100%"><tbody><tr><th>a</th><td>b</td><td>c</td></tr></tbody></table>"#,
+            ),
+            (
+                r#"<table style="width:100%"><colgroup><col style="width:300px"></colgroup><tbody><tr><td style="width:33.33%">a</td></tr></tbody></table>"#,
+                r#"<table style="width:100%"><colgroup><col></colgroup><tbody><tr><td style="width:33.33%">a</td></tr></tbody></table>"#,
+            ),
+            (
+                r#"<table style="width:200px"><tbody><tr><td style="width:101%">a</td></tr></tbody></table>"#,
+                r#"<table style="width:200px"><tbody><tr><td>a</td></tr></tbody></table>"#,
+            ),
+        ] {
+            assert_eq!(sanitize(html), stored, "{html}");
+        }
     }
 
     #[test]
