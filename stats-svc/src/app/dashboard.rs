@@ -7,8 +7,8 @@ use sqlx::PgPool;
 
 use super::AppError;
 use super::inspection::{
-    REPLY_PATH_METRICS, Readiness, datacube_since, readiness, reply_paths, silent_since,
-    tickets_opened_in_window,
+    REPLY_PATH_METRICS, Readiness, datacube_since, list_alarms, readiness, reply_paths,
+    silent_since, tickets_opened_in_window,
 };
 use super::ranking::{ListContext, Ranked, Ranking, monthly_ranking, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
@@ -20,7 +20,7 @@ use crate::domain::inspection::{
 };
 use crate::domain::install::Install;
 use crate::domain::rollup::{Metric, counted_since, office_day};
-use crate::store::alarms::{self, AlarmRow};
+use crate::store::alarms::AlarmRow;
 use crate::store::reach::{self, PullFailure};
 use crate::store::{articles, rollups};
 
@@ -175,10 +175,10 @@ pub async fn account_page(
     } else {
         None
     };
-    let readiness = readiness(db, rules, account, today, now, office).await?;
+    let readiness = readiness(db, rules, account, today, now, office, view).await?;
     let recent_opened = tickets_opened_in_window(db, rules, account, today, now, office).await?;
     let scope = [account.as_str().to_owned()];
-    let alarms = alarms::list(db, Some(&scope), today - Days::new(29), today).await?;
+    let alarms = list_alarms(db, Some(&scope), today - Days::new(29), today, view).await?;
     Ok(AccountPage {
         days: figures,
         hours,
@@ -230,6 +230,7 @@ pub async fn overview(
     accounts: Option<&[String]>,
     now: DateTime<Utc>,
     office: FixedOffset,
+    view: &DepartmentView,
 ) -> Result<(Vec<AccountLine>, Vec<AlarmRow>), AppError> {
     let today = office_day(now, office);
     let end = office_midnight(today + Days::new(1), office);
@@ -333,7 +334,7 @@ pub async fn overview(
         .filter(|(account, _)| install.checks(account, silent.contains(account)))
         .map(|(account, readiness)| AccountLine { account, readiness })
         .collect();
-    let alarms = alarms::list(db, accounts, today - Days::new(29), today).await?;
+    let alarms = list_alarms(db, accounts, today - Days::new(29), today, view).await?;
     Ok((lines, alarms))
 }
 

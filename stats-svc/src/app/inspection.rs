@@ -12,6 +12,7 @@ use super::rollups::{
     unacknowledged_move,
 };
 use crate::domain::AccountId;
+use crate::domain::departments::DepartmentView;
 use crate::domain::inspection::{
     AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
 };
@@ -339,7 +340,8 @@ impl Readiness {
     }
 }
 
-/// The readiness report of `account` on `day`, at `now` (a past day as at its end).
+/// The readiness report of `account` on `day`, at `now` (a past day as at its end),
+/// with the alarms `view` reads.
 pub async fn readiness(
     db: &PgPool,
     rules: &InspectionRules,
@@ -347,9 +349,17 @@ pub async fn readiness(
     day: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
+    view: &DepartmentView,
 ) -> Result<Readiness, AppError> {
     let state = account_state(db, rules, account, day, now, office).await?;
-    let found = rules.check(&state, day);
+    let found = visible(db, view, rules.check(&state, day), |a| {
+        (
+            account.as_str().to_owned(),
+            a.rule.as_str().to_owned(),
+            a.subject.clone(),
+        )
+    })
+    .await?;
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
     // Each ticket once, by whether the citizen had an acknowledgement by its deadline,
     // as it stood at the day's end (or now, for today): the scorecard judges a ticket
@@ -388,12 +398,56 @@ pub async fn readiness(
     })
 }
 
-/// Alarms raised from `from` to `to` for `accounts` (`None`: every account).
+/// Alarms raised from `from` to `to` for `accounts` (`None`: every account), those
+/// `view` reads.
 pub async fn list_alarms(
     db: &PgPool,
     accounts: Option<&[String]>,
     from: NaiveDate,
     to: NaiveDate,
+    view: &DepartmentView,
 ) -> Result<Vec<alarms::AlarmRow>, AppError> {
-    Ok(alarms::list(db, accounts, from, to).await?)
+    let rows = alarms::list(db, accounts, from, to).await?;
+    visible(db, view, rows, |a| {
+        (a.account.clone(), a.rule.clone(), a.subject.clone())
+    })
+    .await
+}
+
+/// The alarms of `items` that `view` reads ([`DepartmentView::sees_alarm`]); `key`
+/// gives an item's account, rule and subject. A desk's key read every department's
+/// late counts through the overdue-share alarms, and other departments' tickets
+/// through escalated_twice, after its scorecard was cut to its own line.
+pub async fn visible<T>(
+    db: &PgPool,
+    view: &DepartmentView,
+    items: Vec<T>,
+    key: impl Fn(&T) -> (String, String, String),
+) -> Result<Vec<T>, AppError> {
+    if !view.is_cut() {
+        return Ok(items);
+    }
+    let tickets: Vec<(String, String)> = items
+        .iter()
+        .map(&key)
+        .filter(|(_, rule, _)| rule == AlarmRule::EscalatedTwice.as_str())
+        .map(|(account, _, subject)| (account, subject))
+        .collect();
+    let held: BTreeMap<(String, String), String> = if tickets.is_empty() {
+        BTreeMap::new()
+    } else {
+        alarms::ticket_departments(db, &tickets)
+            .await?
+            .into_iter()
+            .map(|(account, ticket, department)| ((account, ticket), department))
+            .collect()
+    };
+    Ok(items
+        .into_iter()
+        .filter(|item| {
+            let (account, rule, subject) = key(item);
+            let department = held.get(&(account, subject.clone())).map(String::as_str);
+            view.sees_alarm(&rule, &subject, department)
+        })
+        .collect())
 }

@@ -245,7 +245,8 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         } else {
             Some(vec![scoped(caller, &req.account)?.as_str().to_owned()])
         };
-        let rows = app::inspection::list_alarms(&self.db, accounts.as_deref(), from, to)
+        let view = department_view(caller, &self.settings);
+        let rows = app::inspection::list_alarms(&self.db, accounts.as_deref(), from, to, &view)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::AlarmList {
@@ -274,6 +275,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             day,
             now,
             self.settings.office,
+            &department_view(caller, &self.settings),
         )
         .await
         .map_err(GrpcError::from)?;

@@ -152,3 +152,21 @@ pub async fn subjects(
     .fetch_all(db)
     .await
 }
+
+/// The department holding each of `tickets` (account, ticket id), for those known.
+pub async fn ticket_departments(
+    db: &PgPool,
+    tickets: &[(String, String)],
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    let (accounts, ids): (Vec<String>, Vec<String>) = tickets.iter().cloned().unzip();
+    sqlx::query_as(
+        "SELECT t.account, t.ticket_id, t.department
+           FROM ticket_times t
+           JOIN unnest($1::text[], $2::text[]) AS q(account, ticket_id)
+             ON t.account = q.account AND t.ticket_id = q.ticket_id",
+    )
+    .bind(&accounts)
+    .bind(&ids)
+    .fetch_all(db)
+    .await
+}

@@ -14,9 +14,9 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 
 use crate::helpers::{
-    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article, publish_article_at,
-    publish_article_in, pull_articles, pulled, retract_article, retract_article_at, spawn_app,
-    summarise_article, wait_for_article, wait_for_retraction,
+    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, WATER_DESK_KEY, authed, publish_article,
+    publish_article_at, publish_article_in, pull_articles, pulled, retract_article,
+    retract_article_at, spawn_app, summarise_article, wait_for_article, wait_for_retraction,
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -832,6 +832,149 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
         alarms,
         [("parks".to_owned(), "parks 近 30 天超期 2/5 件".to_owned())],
         "dispatch is late on 1 of 11, roads on its only judged ticket"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
+/// A desk's key reads no other department's overdue figures through the alarms: the
+/// parks share (2 of 5 late) and a parks ticket escalated twice are raised, and the
+/// water desk's `ListAlarms` and `GetReadinessReport` hold neither; a key reading
+/// every department (the statistics office) sees both.
+#[tokio::test]
+async fn a_desk_key_reads_no_other_departments_overdue_alarms() {
+    use ev::TicketChangeKind as K;
+    use proto::events::v1 as ev;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let missed =
+        |event_id: &str, ticket: &str, deadline: ev::TicketDeadline, at: &str| ev::TicketChanged {
+            deadline: deadline as i32,
+            overdue: true,
+            ..ticket_change(event_id, ticket, "parks", K::Overdue, at)
+        };
+    let mut changes = Vec::new();
+    for n in 0..5 {
+        let id = format!("p{n}");
+        changes.push(ticket_change(
+            &format!("{id}-open"),
+            &id,
+            "parks",
+            K::Opened,
+            "2026-11-30T01:00:00Z",
+        ));
+        if n < 2 {
+            changes.push(missed(
+                &format!("{id}-overdue"),
+                &id,
+                ev::TicketDeadline::Acknowledge,
+                "2026-11-30T02:00:00Z",
+            ));
+        } else {
+            changes.push(ticket_change(
+                &format!("{id}-ack"),
+                &id,
+                "parks",
+                K::Acknowledged,
+                "2026-11-30T01:30:00Z",
+            ));
+        }
+    }
+    // p0 is escalated a second time (its resolution) and still open.
+    changes.push(missed(
+        "p0-overdue-resolve",
+        "p0",
+        ev::TicketDeadline::Resolve,
+        "2026-11-30T05:00:00Z",
+    ));
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if applied >= changes.len() as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {applied} of {} events applied",
+            changes.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check_once(
+        &db,
+        &InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock("2026-11-30T06:00:00Z"),
+        office(),
+    )
+    .await
+    .expect("inspection runs");
+
+    let about_parks = |rule: &str, subject: &str| {
+        (rule == "overdue_share" && subject == "parks")
+            || (rule == "escalated_twice" && subject == "p0")
+    };
+    let alarms = |key: &'static str| {
+        let mut client = app.client.clone();
+        async move {
+            let list = client
+                .list_alarms(authed(
+                    pb::ListAlarmsRequest {
+                        account: "chenzhou".to_owned(),
+                        from: "2026-11-30".to_owned(),
+                        to: "2026-11-30".to_owned(),
+                    },
+                    key,
+                ))
+                .await
+                .expect("alarms answer")
+                .into_inner()
+                .alarms;
+            let report = client
+                .get_readiness_report(authed(
+                    pb::GetReadinessReportRequest {
+                        account: "chenzhou".to_owned(),
+                        date: "2026-11-30".to_owned(),
+                    },
+                    key,
+                ))
+                .await
+                .expect("readiness answers")
+                .into_inner()
+                .alarms;
+            let pick = |alarms: Vec<pb::Alarm>| {
+                let mut seen: Vec<(String, String)> = alarms
+                    .into_iter()
+                    .filter(|a| about_parks(&a.rule, &a.subject))
+                    .map(|a| (a.rule, a.subject))
+                    .collect();
+                seen.sort();
+                seen
+            };
+            (pick(list), pick(report))
+        }
+    };
+    let both = vec![
+        ("escalated_twice".to_owned(), "p0".to_owned()),
+        ("overdue_share".to_owned(), "parks".to_owned()),
+    ];
+    assert_eq!(
+        alarms(VIEWER_KEY).await,
+        (both.clone(), both),
+        "the statistics office reads every department's alarms"
+    );
+    assert_eq!(
+        alarms(WATER_DESK_KEY).await,
+        (Vec::new(), Vec::new()),
+        "the water desk reads none of parks' alarms"
     );
     db.close().await;
     app.stop().await;

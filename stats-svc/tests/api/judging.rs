@@ -461,6 +461,7 @@ async fn readiness_of_a_past_day_ignores_what_happened_after_it() {
         day,
         at("2026-11-22T02:00:00Z"),
         office(),
+        &stats_svc::domain::departments::DepartmentView::All,
     )
     .await
     .unwrap();
@@ -478,6 +479,7 @@ async fn readiness_of_a_past_day_ignores_what_happened_after_it() {
         day,
         at("2026-11-30T02:00:00Z"),
         office(),
+        &stats_svc::domain::departments::DepartmentView::All,
     )
     .await
     .unwrap();
@@ -539,6 +541,7 @@ async fn a_close_written_by_the_previous_release_counts_as_the_acknowledgement()
         "2026-11-30".parse().unwrap(),
         at("2026-11-30T06:00:00Z"),
         office(),
+        &stats_svc::domain::departments::DepartmentView::All,
     )
     .await
     .unwrap();
