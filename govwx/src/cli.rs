@@ -48,16 +48,17 @@ pub struct Global {
     #[arg(long, env = "GOVWX_PLAINTEXT", global = true)]
     pub plaintext: bool,
     /// Seconds a call may wait for the server's answer before it fails with
-    /// DEADLINE_EXCEEDED (exit 69); `tickets watch` waits as long as it runs.
+    /// DEADLINE_EXCEEDED (exit 69). Default 30, and 300 for the commands whose
+    /// service calls WeChat before it answers (`articles publish`, `menu publish`,
+    /// `tickets reply`); `tickets watch` waits as long as it runs.
     #[arg(
         long,
         env = "GOVWX_TIMEOUT",
-        default_value_t = 30,
         value_parser = clap::value_parser!(u64).range(1..),
         value_name = "SECONDS",
         global = true
     )]
-    pub timeout: u64,
+    pub timeout: Option<u64>,
     /// File holding the API key (else the GOVWX_API_KEY environment variable).
     #[arg(long, env = "GOVWX_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
@@ -124,6 +125,46 @@ pub enum Command {
     },
     /// Prints the man page (roff), e.g. `govwx man | man -l -`.
     Man,
+}
+
+/// How long a call waits for its answer without `--timeout`.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+
+/// [`DEFAULT_TIMEOUT_SECS`] for a command whose service calls WeChat before it
+/// answers: content-svc's publish uploads the images, adds the draft and submits
+/// it, each call allowed up to 5 s and retried, so 30 s could cut a send that was
+/// going well.
+pub const SENDING_TIMEOUT_SECS: u64 = 300;
+
+impl Command {
+    /// For a command whose service calls WeChat before it answers, the command
+    /// that shows how the send went: a call that got no answer in time may still be
+    /// sending (what the server started it finishes), and running it again could
+    /// send twice.
+    pub fn sends_through_wechat(&self) -> Option<String> {
+        match self {
+            Command::Articles(Articles::Publish { id, .. }) => {
+                Some(format!("govwx articles show {id}"))
+            }
+            Command::Menu(Menu::Publish { account, tag, .. }) => Some(match tag {
+                0 => format!("govwx menu show --account {}", account.account),
+                tag => format!("govwx menu show --account {} --tag {tag}", account.account),
+            }),
+            Command::Tickets(Tickets::Reply { id, .. }) => Some(format!("govwx tickets show {id}")),
+            _ => None,
+        }
+    }
+
+    /// Seconds a call of this command waits for its answer: `--timeout`
+    /// (`GOVWX_TIMEOUT`) when given, else [`SENDING_TIMEOUT_SECS`] for a command
+    /// that sends through WeChat and [`DEFAULT_TIMEOUT_SECS`] for the others.
+    pub fn timeout_secs(&self, given: Option<u64>) -> u64 {
+        given.unwrap_or(if self.sends_through_wechat().is_some() {
+            SENDING_TIMEOUT_SECS
+        } else {
+            DEFAULT_TIMEOUT_SECS
+        })
+    }
 }
 
 /// The account whose objects a command reads or changes.
@@ -880,5 +921,40 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> super::Cli {
+        use clap::Parser;
+        super::Cli::try_parse_from(args).unwrap()
+    }
+
+    /// A publish may take minutes of WeChat calls: it waits longer than a read, and
+    /// an explicit --timeout is kept for either.
+    #[test]
+    fn commands_that_send_through_wechat_wait_longer_unless_told() {
+        let timeout = |args: &[&str]| {
+            let cli = parse(args);
+            cli.command.timeout_secs(cli.global.timeout)
+        };
+        assert_eq!(timeout(&["govwx", "articles", "publish", "7"]), 300);
+        assert_eq!(timeout(&["govwx", "menu", "publish", "menu.json"]), 300);
+        assert_eq!(timeout(&["govwx", "tickets", "reply", "7", "hello"]), 300);
+        assert_eq!(timeout(&["govwx", "tickets", "list"]), 30);
+        assert_eq!(timeout(&["govwx", "articles", "show", "7"]), 30);
+        assert_eq!(
+            timeout(&["govwx", "--timeout", "5", "articles", "publish", "7"]),
+            5
+        );
+        assert_eq!(
+            timeout(&["govwx", "tickets", "list", "--timeout", "90"]),
+            90
+        );
+        assert_eq!(
+            parse(&["govwx", "menu", "publish", "--tag", "2", "--account", "wx1"])
+                .command
+                .sends_through_wechat()
+                .as_deref(),
+            Some("govwx menu show --account wx1 --tag 2")
+        );
     }
 }

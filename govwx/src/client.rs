@@ -13,7 +13,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 
-use crate::cli::Global;
+use crate::cli::{Command, Global};
 use crate::error::Error;
 
 /// Where a service listens when only `--server` is given.
@@ -40,6 +40,9 @@ pub struct Target {
     timeout: Duration,
     /// Plaintext to another machine is intended (`--plaintext`): no warning.
     plaintext_intended: bool,
+    /// For a command whose service calls WeChat before it answers, the command
+    /// that shows how the send went ([`crate::cli::Command::sends_through_wechat`]).
+    sending_check: Option<String>,
 }
 
 impl Target {
@@ -48,10 +51,16 @@ impl Target {
     /// timer as CANCELLED, which would read as if the caller had stopped it).
     pub fn status(&self, status: tonic::Status) -> Error {
         let status = if timed_out(&status) {
-            tonic::Status::deadline_exceeded(format!(
-                "no answer within {}s (--timeout)",
-                self.timeout.as_secs()
-            ))
+            let mut message = format!("no answer within {}s (--timeout)", self.timeout.as_secs());
+            // The server is not told that govwx stopped waiting: a send may go on,
+            // and running the command again at once could send twice.
+            if let Some(check) = &self.sending_check {
+                message.push_str(&format!(
+                    "; the server may still be sending to WeChat: check `{check}` before \
+                     running it again"
+                ));
+            }
+            tonic::Status::deadline_exceeded(message)
         } else {
             status
         };
@@ -137,11 +146,14 @@ pub struct Targets {
     key: BearerKey,
     timeout: Duration,
     plaintext_intended: bool,
+    sending_check: Option<String>,
 }
 
 impl Targets {
     /// Reads the key and the CA file; the addresses are resolved per service.
-    pub fn new(global: &Global) -> Result<Self, Error> {
+    /// `command` decides how long a call waits without `--timeout`, and what a call
+    /// that got no answer in time says (see [`Command::sends_through_wechat`]).
+    pub fn new(global: &Global, command: &Command) -> Result<Self, Error> {
         let key = BearerKey::load(global)?;
         let global_tls = match &global.ca_file {
             Some(path) => {
@@ -156,8 +168,9 @@ impl Targets {
         Ok(Self {
             global_tls,
             key,
-            timeout: Duration::from_secs(global.timeout),
+            timeout: Duration::from_secs(command.timeout_secs(global.timeout)),
             plaintext_intended: global.plaintext,
+            sending_check: command.sends_through_wechat(),
         })
     }
 
@@ -189,6 +202,7 @@ impl Targets {
             key: self.key.clone(),
             timeout: self.timeout,
             plaintext_intended: self.plaintext_intended,
+            sending_check: self.sending_check.clone(),
         }
     }
 

@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Deadletters(command) => return deadletters::run(command, &out).await,
         _ => {}
     }
-    let targets = Targets::new(&global)?;
+    let targets = Targets::new(&global, &command)?;
     match command {
         Command::Tickets(command) => {
             tickets::run(command, &targets.interaction(&global), &out).await

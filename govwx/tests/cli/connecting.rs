@@ -52,6 +52,46 @@ async fn a_server_that_accepts_and_never_answers_fails_the_call_with_deadline_ex
     stalls.abort();
 }
 
+/// A publish cut by `--timeout` may go on at the server, which is still sending
+/// to WeChat: govwx says so and where to look before publishing again.
+#[tokio::test]
+async fn a_publish_without_an_answer_says_it_may_still_be_under_way() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let stalls = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+
+    let output = govwx(&[
+        "--content-addr",
+        &addr,
+        "--timeout",
+        "1",
+        "articles",
+        "publish",
+        "42",
+    ])
+    .await;
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "govwx: DEADLINE_EXCEEDED from content-svc at http://{addr}: no answer within 1s \
+             (--timeout)"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("may still be sending") && stderr.contains("`govwx articles show 42`"),
+        "{stderr}"
+    );
+
+    stalls.abort();
+}
+
 #[tokio::test]
 async fn plaintext_to_another_machine_warns_that_the_key_goes_in_clear() {
     // Nothing listens there: the call fails at once (exit 69) after the warning,
