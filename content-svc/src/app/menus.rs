@@ -200,6 +200,10 @@ impl Menus {
         note: &str,
     ) -> Result<VersionRow, MenuFailure> {
         let note = note.trim();
+        // A NUL (PostgreSQL refuses it in text) or a bidirectional control is the
+        // caller's mistake, named, not an internal error.
+        crate::domain::text::check_text("note", note)
+            .map_err(|e| MenuFailure::Invalid(e.to_string()))?;
         let len = note.chars().count();
         if len > NOTE_MAX {
             return Err(MenuFailure::Invalid(format!(

@@ -838,3 +838,16 @@ async fn a_conditional_menu_whose_answer_was_lost_is_not_left_on_wechat() {
     );
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_note_with_a_nul_is_refused_naming_the_field() {
+    let mut s = stack().await;
+    let status = s
+        .menus
+        .save_menu(by(save(0, city_menu(), "a\u{0}b"), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(status.message().contains("note"), "{}", status.message());
+    s.app.stop().await;
+}
