@@ -432,9 +432,17 @@ const WIDTH_MAX_PX: f64 = 288.0;
 /// a width of at most 100% (a share of the table) and the table sizes the rest.
 fn bound_width(element: &str, kept: &mut Vec<(String, String, bool)>) {
     let percent = |v: &str| v.strip_suffix('%').map(|n| n.parse::<f64>().ok());
+    // An em is counted at the largest font (`font-size:40px;width:18em` is 720 px).
     let too_wide = |v: &str| match percent(v) {
         Some(n) => n.is_none_or(|n| n > 100.0),
-        None => v != "auto" && length(v).is_none_or(|px| px > WIDTH_MAX_PX),
+        None => {
+            let em = if v.ends_with("em") {
+                FONT_MAX_PX / 16.0
+            } else {
+                1.0
+            };
+            v != "auto" && length(v).is_none_or(|px| px * em > WIDTH_MAX_PX)
+        }
     };
     if ["td", "th", "col", "colgroup"].contains(&element) {
         kept.retain(|(p, v, _)| p != "width" || percent(v).flatten().is_some_and(|n| n <= 100.0));
@@ -445,6 +453,9 @@ fn bound_width(element: &str, kept: &mut Vec<(String, String, bool)>) {
         return;
     };
     if !too_wide(&kept[last].1) {
+        if kept[last].1 != "auto" {
+            within_width(kept);
+        }
         return;
     }
     if element == "table" {
@@ -460,6 +471,46 @@ fn bound_width(element: &str, kept: &mut Vec<(String, String, bool)>) {
         kept[last].0 = "max-width".to_owned();
     }
     kept.retain(|(p, _, _)| p != "width");
+}
+
+/// The widest horizontal margin kept beside a width: a box of `width:100%` with
+/// `margin-left:100px`, nested three deep, draws its text 300 px to the right, off
+/// the screen; a small margin (`margin:10px auto`) is what editors write.
+const MARGIN_BESIDE_WIDTH_PX: f64 = 16.0;
+
+/// A box kept at its width holds its padding and borders inside it
+/// (`box-sizing:border-box`: `width:288px;padding-left:100px` is 288 px wide, not
+/// 388), and keeps a horizontal margin only up to [`MARGIN_BESIDE_WIDTH_PX`].
+fn within_width(kept: &mut Vec<(String, String, bool)>) {
+    let wide = |t: &str| length(t).is_some_and(|px| px > MARGIN_BESIDE_WIDTH_PX);
+    kept.retain(|(p, v, _)| match p.as_str() {
+        "margin-left" | "margin-right" => !wide(v),
+        "margin" => {
+            let tokens = style_tokens(v);
+            // The right and left values of one to four values.
+            let sides: &[usize] = match tokens.len() {
+                1 => &[0],
+                2 | 3 => &[1],
+                _ => &[1, 3],
+            };
+            !sides
+                .iter()
+                .any(|&i| tokens.get(i).is_some_and(|t| wide(t)))
+        }
+        _ => true,
+    });
+    let inside = kept.iter().any(|(p, v, _)| {
+        p.starts_with("padding") && p != "padding-top" && p != "padding-bottom"
+            || p.starts_with("border")
+                && p != "border-radius"
+                && p != "border-top"
+                && p != "border-bottom"
+            || p == "box-sizing" && v == "content-box"
+    });
+    if inside {
+        kept.retain(|(p, _, _)| p != "box-sizing");
+        kept.push(("box-sizing".to_owned(), "border-box".to_owned(), false));
+    }
 }
 
 /// The colour of a `background` shorthand, kept as the longhand the contrast
@@ -603,6 +654,10 @@ fn background_layer_default(token: &str) -> bool {
 /// The smallest font an editor may set: WeChat's editor offers 12 px and up. A
 /// relative size may not shrink (`0.8em` nested ten times is invisible).
 const FONT_MIN_PX: f64 = 12.0;
+/// The largest font (WeChat's editor offers up to 48 px): one glyph of
+/// `font-size:9999px` is wider than the screen. A relative size grows its
+/// parent's at most twice.
+const FONT_MAX_PX: f64 = 48.0;
 /// The largest offset (margin, padding, indent, spacing): past it text can be
 /// pushed off a phone's screen.
 const OFFSET_MAX_PX: f64 = 100.0;
@@ -768,10 +823,10 @@ fn font_size(token: &str) -> bool {
         return false;
     };
     if token.ends_with("rem") || token.ends_with("px") || token.ends_with("pt") {
-        px >= FONT_MIN_PX
+        (FONT_MIN_PX..=FONT_MAX_PX).contains(&px)
     } else if token.ends_with("em") || token.ends_with('%') {
         // Relative to the parent: it may keep or grow the size, never shrink it.
-        px >= 16.0
+        (16.0..=32.0).contains(&px)
     } else {
         false
     }
@@ -1450,6 +1505,48 @@ mod tests {
         ] {
             assert_eq!(sanitize(html), stored, "{html}");
         }
+    }
+
+    #[test]
+    fn a_width_cannot_be_pushed_off_the_screen_by_margins_padding_or_fonts() {
+        for (style, stored) in [
+            // Nested three deep, 300 px to the right of the column.
+            ("width:100%;margin-left:100px", "width:100%"),
+            ("width:100%;margin:0 100px", "width:100%"),
+            ("width:100%;margin:0 0 0 100px", "width:100%"),
+            // Padding and borders drawn inside the width.
+            (
+                "width:288px;padding-left:100px",
+                "width:288px;padding-left:100px;box-sizing:border-box",
+            ),
+            (
+                "width:100%;border-left:100px solid #c00;box-sizing:content-box",
+                "width:100%;border-left:100px solid #c00;box-sizing:border-box",
+            ),
+            // An em counted at the largest font.
+            ("font-size:40px;width:18em", "font-size:40px;max-width:18em"),
+            ("font-size:9999px", ""),
+            ("font-size:49px", ""),
+            ("font-size:300%", ""),
+            ("font-size:3em", ""),
+            // What editors write stays.
+            ("width:100%;margin:10px auto", "width:100%;margin:10px auto"),
+            ("width:100%;margin:0 16px", "width:100%;margin:0 16px"),
+            ("margin-left:100px", "margin-left:100px"),
+            ("font-size:48px", "font-size:48px"),
+            ("font-size:2em", "font-size:2em"),
+            ("font-size:150%", "font-size:150%"),
+            ("width:6em", "width:6em"),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
+        }
+        let body = sanitize(
+            r#"<section style="width:100%;margin-left:100px"><section style="width:100%;margin-left:100px">代开发票</section></section>"#,
+        );
+        assert_eq!(
+            body,
+            r#"<section style="width:100%"><section style="width:100%">代开发票</section></section>"#
+        );
     }
 
     #[test]
