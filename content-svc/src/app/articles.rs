@@ -1426,17 +1426,38 @@ impl Articles {
             ),
             other => (other, Duration::ZERO),
         };
+        // A failure of a send the article has left since (the stuck-send sweep gave it
+        // up and it was published again) is not this article's any more: retried,
+        // failed or its quota released, it would undo the next send's. Read without a
+        // lock: the sweep waits PUBLISHING_STUCK_AFTER, not the few statements to the
+        // writes below (retry_at checks again under its lock).
+        if matches!(
+            &sent,
+            Err(error) if !matches!(error, SendError::Moved { .. } | SendError::Database(_))
+        ) && !store::under_send(&self.db, id, row.version, token).await?
+        {
+            tracing::warn!(article = %id, send_token = token, error = ?sent.as_ref().err(), "send failed after its article left it (given up by the stuck-send sweep); its failure is not recorded over the next send");
+            return Ok(());
+        }
         match sent {
             Ok(handed) => {
-                store::set_job(
+                let recorded = store::set_sent_job(
                     &self.db,
                     id,
+                    token,
                     Some(&handed.media_id),
                     handed.publish_id.as_deref(),
                     handed.mass_msg_id.as_deref(),
                     handed.msg_data_id.as_deref(),
                 )
                 .await?;
+                if !recorded {
+                    // Handed over, then the article left this send (the sweep gave it
+                    // up after the ledger slot was taken): its job is not recorded
+                    // over the next send's; the sweep's mark stands.
+                    tracing::warn!(article = %id, send_token = token, publish_id = ?handed.publish_id, mass_msg_id = ?handed.mass_msg_id, "article handed to wechat by a send it had left meanwhile; job not recorded, its outcome stays unknown");
+                    return Ok(());
+                }
                 tracing::info!(article = %id, publish_id = ?handed.publish_id, mass_msg_id = ?handed.mass_msg_id, "article handed to wechat");
                 Ok(())
             }
@@ -1448,7 +1469,7 @@ impl Articles {
             // without using up an attempt.
             Err(SendError::RateLimited(limited)) => {
                 tracing::warn!(article = %id, %limited, "send waits for wechat's per-minute limit");
-                self.retry_at(&row, limited.next_at, &limited.to_string(), false)
+                self.retry_at(&row, token, limited.next_at, &limited.to_string(), false)
                     .await
             }
             // WeChat already took a send under this `clientmsgid` (the retry's 45065)
@@ -1587,7 +1608,7 @@ impl Articles {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6)).max(not_before);
                 tracing::warn!(article = %id, %reason, attempts = row.attempts, "send failed transiently; retrying later");
                 let at = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default();
-                self.retry_at(&row, at, &reason, true).await
+                self.retry_at(&row, token, at, &reason, true).await
             }
             Err(error) => {
                 let reason = match error {
@@ -1714,7 +1735,8 @@ impl Articles {
             // send (the publish again under way may be reusing it): not deleted.
             return Err(SendError::Moved { draft: None });
         }
-        let handed = self.publisher.send(row, &media_id).await;
+        // The token is checked again once the call's ledger slot is held.
+        let handed = self.publisher.send(row, token, &media_id).await;
         match (&handed, lineup, key.as_deref()) {
             // A new job under the key: no earlier hand-over reached WeChat with it.
             (Ok(_), store::Lineup::Changed, _) => {
@@ -1740,9 +1762,13 @@ impl Articles {
     /// The other articles of its message go back to `approved` while it waits: left
     /// in `publishing`, they made the headline impossible to cancel, reschedule or
     /// publish now (its members must be ready), and the next attempt takes them again.
+    /// Only while the article is still under send `token`: one it left meanwhile
+    /// (the stuck-send sweep gave it up and it was published again) would put the
+    /// next send's article back on the schedule.
     async fn retry_at(
         &self,
         head: &ArticleRow,
+        token: i64,
         at: DateTime<Utc>,
         reason: &str,
         counted: bool,
@@ -1751,6 +1777,10 @@ impl Articles {
         // The headline and its message's articles, in id order, before the headline
         // is written (`move_members` locks them again).
         store::lock_job_articles(&mut tx, head.id).await?;
+        if !store::under_send(&mut *tx, head.id, head.version, token).await? {
+            tracing::warn!(article = %head.id, send_token = token, %reason, "send to retry was left by its article meanwhile; not put back on the schedule");
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE articles SET scheduled_for = coalesce(scheduled_for, now()),
                 attempts = CASE WHEN $2 THEN attempts ELSE greatest(attempts - 1, 0) END

@@ -23,7 +23,7 @@ use wechat::api::{ApiError, Client, ErrCode};
 use crate::domain::article::client_msg_id;
 use crate::domain::quota::{self, AccountKind, CALLS_PER_MINUTE, RateLimited};
 use crate::store::api_calls;
-use crate::store::articles::ArticleRow;
+use crate::store::articles::{self, ArticleRow};
 
 /// The API names the ledger counts (WeChat's paths without `/cgi-bin/`).
 pub mod api {
@@ -166,6 +166,32 @@ impl CallGate {
         tx.commit().await?;
         Ok(())
     }
+
+    /// [`CallGate::reserve`] for the hand-over of send `token` of `head` (its
+    /// `freepublish/submit` or mass send): counted only if the article is still
+    /// `head.version` in `publishing` under that send once the ledger's lock is
+    /// held, else [`SendError::Moved`]. A send that found itself still under way
+    /// and then waited here (for the lock, or for its connection) may have been
+    /// given up by the stuck-send sweep and the article published again meanwhile:
+    /// the read after the lock sees every write committed before it. The row is read,
+    /// not locked: `act()` locks it and then the ledger, so a lock taken here after
+    /// the ledger's could deadlock with it, and one taken before would hold the sweep
+    /// and the publisher behind a send waiting for the ledger.
+    pub async fn reserve_send(
+        &self,
+        head: &ArticleRow,
+        token: i64,
+        api: &str,
+    ) -> Result<(), SendError> {
+        let mut tx = self.db.begin().await?;
+        check(&mut tx, &head.account, api, 1).await?;
+        if !articles::under_send(&mut *tx, head.id, head.version, token).await? {
+            return Err(SendError::Moved { draft: None });
+        }
+        api_calls::record(&mut tx, &head.account, api, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Refuses when `wanted` more calls of `api` would break the limit (without
@@ -227,6 +253,15 @@ impl Publisher {
         self.clients.get(account).map(|(_, kind)| *kind)
     }
 
+    /// [`Publisher::pass`] for a hand-over (see [`CallGate::reserve_send`]). Without
+    /// a gate (no ledger) the send's own check before it stands alone.
+    async fn pass_send(&self, head: &ArticleRow, token: i64, api: &str) -> Result<(), SendError> {
+        match &self.gate {
+            Some(gate) => gate.reserve_send(head, token, api).await,
+            None => Ok(()),
+        }
+    }
+
     async fn pass(&self, account: &str, api: &str) -> Result<(), SendError> {
         match &self.gate {
             Some(gate) => gate.reserve(account, api).await,
@@ -261,7 +296,14 @@ impl Publisher {
     /// Hands the draft `media_id` of `head`'s message to WeChat: `freepublish/submit`
     /// or the mass send.
     #[tracing::instrument(skip_all, fields(article = %head.id, account = %head.account))]
-    pub async fn send(&self, head: &ArticleRow, media_id: &str) -> Result<Handed, SendError> {
+    /// `token` is the send's: one the article has left by the time the call is
+    /// counted is not made ([`CallGate::reserve_send`]).
+    pub async fn send(
+        &self,
+        head: &ArticleRow,
+        token: i64,
+        media_id: &str,
+    ) -> Result<Handed, SendError> {
         let client = self.client(&head.account)?;
         let media_id = media_id.to_owned();
         if head.channel == "mass_send" {
@@ -272,7 +314,7 @@ impl Publisher {
             }
             .client_msg_id(client_msg_id(head.id, head.send_generation));
             send.send_ignore_reprint = u8::from(head.send_ignore_reprint);
-            self.pass(&head.account, api::MASS_SENDALL).await?;
+            self.pass_send(head, token, api::MASS_SENDALL).await?;
             let sent = match client.mass_send_keyed(&send).await {
                 Ok(MassSendOutcome::Sent(sent)) => sent,
                 Ok(MassSendOutcome::AlreadyTaken { msg_id }) => {
@@ -297,7 +339,7 @@ impl Publisher {
                 msg_data_id: sent.msg_data_id.map(|id| id.to_string()),
             })
         } else {
-            self.pass(&head.account, api::FREEPUBLISH_SUBMIT).await?;
+            self.pass_send(head, token, api::FREEPUBLISH_SUBMIT).await?;
             let submitted = client.publish_submit(&media_id).await.map_err(|error| {
                 if error.outcome_unknown() {
                     SendError::OutcomeUnknown(error.to_string())

@@ -548,6 +548,37 @@ pub async fn set_job(
     Ok(())
 }
 
+/// [`set_job`] for send `token` of article `id` that WeChat took: recorded only
+/// while the article is still `publishing` under that send (a send the stuck-send
+/// sweep gave up overwrote the job of the publish again that followed it). Returns
+/// whether it did.
+pub async fn set_sent_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    token: i64,
+    media_id: Option<&str>,
+    publish_id: Option<&str>,
+    mass_msg_id: Option<&str>,
+    msg_data_id: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let set = sqlx::query(
+        "UPDATE articles SET media_id = coalesce($2, media_id), publish_id = $3, mass_msg_id = $4,
+            msg_data_id = coalesce($5, msg_data_id), failure = NULL, updated_at = now(),
+            send_outcome_unknown = send_outcome_unknown AND NOT send_confirmed,
+            send_confirmed = false
+         WHERE id = $1 AND state = 'publishing' AND send_token = $6",
+    )
+    .bind(id)
+    .bind(media_id)
+    .bind(publish_id)
+    .bind(mass_msg_id)
+    .bind(msg_data_id)
+    .bind(token)
+    .execute(db)
+    .await?;
+    Ok(set.rows_affected() == 1)
+}
+
 /// How a message about to be handed to WeChat stands to the line-up its mass send's
 /// `clientmsgid` was first handed over with (`sent_key`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1470,6 +1501,26 @@ pub async fn still_publishing(
     .fetch_optional(db)
     .await?;
     Ok(row.is_some())
+}
+
+/// Whether the article is still `version` in `publishing` under send `token`, as
+/// last committed (no lock: see `CallGate::reserve_send`, which asks it once it
+/// holds the per-minute ledger's lock for the hand-over).
+pub async fn under_send(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    version: i32,
+    token: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM articles
+          WHERE id = $1 AND version = $2 AND state = 'publishing' AND send_token = $3)",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(token)
+    .fetch_one(db)
+    .await
 }
 
 /// Links a correction notice to the article it corrects.

@@ -59,9 +59,25 @@ async fn send_stalled_then_swept(
     i32,
     tokio::task::JoinHandle<Result<usize, content_svc::app::AppError>>,
 ) {
+    send_stalled_at_then_swept(stack, id, "draft/add").await
+}
+
+/// As [`send_stalled_then_swept`], the send held at the ledger lock of `api`
+/// (`freepublish/submit`: after it kept its draft and found itself still under way,
+/// just before WeChat's submit).
+async fn send_stalled_at_then_swept(
+    stack: &Stack,
+    id: &str,
+    api: &str,
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    i32,
+    tokio::task::JoinHandle<Result<usize, content_svc::app::AppError>>,
+) {
     let db = &stack.app.db;
     let mut held = db.begin().await.expect("begin");
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:draft/add'))")
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:' || $1))")
+        .bind(api)
         .execute(&mut *held)
         .await
         .expect("ledger lock held");
@@ -189,5 +205,42 @@ async fn a_send_given_up_by_the_stuck_sweep_that_never_reached_wechat_clears_its
         .await
         .expect("published again without a confirmation");
     assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_send_given_up_by_the_stuck_sweep_while_waiting_to_submit_does_not_submit_after_a_publish_again()
+ {
+    let stack = stack_with_idle_scheduler().await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    scheduled_now(&stack, &id).await;
+    // The stalled send has made and kept its draft and found itself still under way:
+    // it waits for the per-minute slot of freepublish/submit.
+    let (held, holder, stalled) =
+        send_stalled_at_then_swept(&stack, &id, "freepublish/submit").await;
+    assert_eq!(stack.mock.state().calls_to(DRAFT_ADD).len(), 1);
+
+    // 陈 publishes again; that send waits for the same slot behind the stalled one.
+    let mut client = stack.app.client.clone();
+    let again = confirmed(&id);
+    let published = tokio::spawn(async move {
+        client
+            .publish_article(by(again, PUBLISHER_KEY, "chen"))
+            .await
+    });
+    until_waiting(&stack.app.db, holder, 2).await;
+    held.commit().await.expect("let go");
+    stalled
+        .await
+        .expect("joined")
+        .expect("the stalled send ends");
+    published.await.expect("joined").expect("published again");
+
+    let calls = stack.mock.state();
+    assert_eq!(
+        calls.calls_to(SUBMIT).len(),
+        1,
+        "the article is submitted once, by the publish again"
+    );
     stack.app.stop().await;
 }
