@@ -211,7 +211,9 @@ pub fn overdue_share_counts(
     let passed_on = unacknowledged_move(ticket, at).and_then(|(first, moved_in)| {
         let mover = unacknowledged_last_move(ticket, at).unwrap_or(first);
         acknowledge_missed
-            .is_some_and(|missed| missed < move_grace_ends(moved_in, office))
+            // Within the grace after the last move, not before it: a deadline missed
+            // before the ticket was moved on is its holder's then.
+            .is_some_and(|missed| moved_in <= missed && missed < move_grace_ends(moved_in, office))
             .then(|| mover.to_owned())
     });
     if acknowledge_missed.is_some() {

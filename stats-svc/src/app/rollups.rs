@@ -219,10 +219,31 @@ fn acknowledgement_judged<'a>(
     );
     // Every department kept that passed it on unacknowledged is judged, late.
     let last_mover = unacknowledged_last_move(ticket, now).map(|last| (last, false));
-    std::iter::once((mover, false))
+    // The last move came at or after the deadline: the department that held the
+    // ticket when it passed (the sweeper's escalation names it) missed it, late. It
+    // was judged nowhere: of water→parks (before), parks→roads (after), only water
+    // and roads were.
+    let missed_before_last_move = ticket
+        .acknowledge_missed_by
+        .as_deref()
+        .filter(|_| {
+            ticket
+                .acknowledge_missed_at
+                .is_some_and(|missed| missed <= now && moved_in >= missed)
+        })
+        .map(|department| (department, false));
+    // A department once per step: of A→B→A, A answering in time, A's judgement is its
+    // answer (the last), not also its passing the ticket on.
+    let mut judgements: Vec<Judgement<'a>> = Vec::new();
+    for (department, in_time) in std::iter::once((mover, false))
         .chain(last_mover)
+        .chain(missed_before_last_move)
         .chain(receiver)
-        .collect()
+    {
+        judgements.retain(|(d, _)| *d != department);
+        judgements.push((department, in_time));
+    }
+    judgements
 }
 
 /// Whom a step is judged against, and whether it was in time.

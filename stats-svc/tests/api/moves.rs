@@ -324,3 +324,145 @@ async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_s
     assert_eq!(subjects, ["roads", "water"]);
     app.stop().await;
 }
+
+/// A ticket moved on after the department holding it missed its acknowledgement is
+/// judged late for that department, not for the first mover alone: water passes it
+/// to parks at 09:05, the sweeper escalates it at 10:00 under parks, parks passes it
+/// to roads at 11:00 and roads acknowledges at 11:10. Water passed it on
+/// unacknowledged (late), parks missed the deadline (late, and the overdue share's),
+/// roads answered within the grace after the move.
+#[tokio::test]
+async fn a_ticket_moved_on_after_its_missed_deadline_is_late_for_the_department_that_missed_it() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    let move_to = |id: &str, from: &str, to: &str, at: i64| ev::TicketChanged {
+        previous_department: from.to_owned(),
+        ..change(id, to, K::Assigned, at)
+    };
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..change("m-overdue", "parks", K::Overdue, NINE_AM + HOUR)
+    };
+    let changes = [
+        change("m-open", "water", K::Opened, NINE_AM),
+        move_to("m-to-parks", "water", "parks", NINE_AM + 5 * MINUTE),
+        overdue,
+        move_to("m-to-roads", "parks", "roads", NINE_AM + 2 * HOUR),
+        change(
+            "m-ack",
+            "roads",
+            K::Acknowledged,
+            NINE_AM + 2 * HOUR + 10 * MINUTE,
+        ),
+    ];
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let judged = |name: &str| {
+        scorecard
+            .departments
+            .iter()
+            .find(|d| d.department == name)
+            .map(|d| (d.acknowledge_judged, d.acknowledged_in_time))
+    };
+    assert_eq!(
+        [judged("parks"), judged("water"), judged("roads")],
+        [Some((1, 0.0)), Some((1, 0.0)), Some((1, 1.0))],
+        "parks missed it, water passed it on, roads answered in the grace: {scorecard:?}"
+    );
+
+    // 11:30, before the resolution is due.
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 2 * HOUR + 30 * MINUTE, 0).unwrap();
+    let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules {
+            overdue_min_tickets: 1,
+            ..Default::default()
+        },
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .expect("inspection runs");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["parks"]);
+    app.stop().await;
+}
+
+/// A→B→A before the deadline, A answering in time: A is judged once for the step, on
+/// time (it answered the citizen), B late (it passed it on unacknowledged).
+#[tokio::test]
+async fn a_ticket_moved_away_and_back_is_judged_once_for_each_department() {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    let move_to = |id: &str, from: &str, to: &str, at: i64| ev::TicketChanged {
+        previous_department: from.to_owned(),
+        ..change(id, to, K::Assigned, at)
+    };
+    let changes = [
+        change("m-open", "water", K::Opened, NINE_AM),
+        move_to("m-to-parks", "water", "parks", NINE_AM + 5 * MINUTE),
+        move_to("m-back", "parks", "water", NINE_AM + 20 * MINUTE),
+        change("m-ack", "water", K::Acknowledged, NINE_AM + 30 * MINUTE),
+    ];
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let judged = |name: &str| {
+        scorecard
+            .departments
+            .iter()
+            .find(|d| d.department == name)
+            .map(|d| (d.acknowledge_judged, d.acknowledged_in_time))
+    };
+    assert_eq!(
+        [judged("water"), judged("parks")],
+        [Some((1, 1.0)), Some((1, 0.0))],
+        "{scorecard:?}"
+    );
+    app.stop().await;
+}
