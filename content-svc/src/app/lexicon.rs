@@ -214,7 +214,26 @@ pub fn blank_markup(html: &str) -> String {
     };
     // Once a close tag is missing after some point it is missing after every later
     // one: remembered, so a text of unclosed `<script>`s is read once, not once per tag.
-    let mut unclosed = [false; 2];
+    let mut unclosed = [false; 3];
+    // The `>` ending the tag at `from`: a quoted attribute value holds `>` as text
+    // (`<p title="x>y">`), as the parser reads it; a comment-like `<!`/`<?` ends at
+    // the first.
+    let tag_end = |from: usize| -> usize {
+        let quotes = chars
+            .get(from + 1)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == '/');
+        let mut quote = None;
+        for (j, &c) in chars.iter().enumerate().skip(from) {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '>' => return j + 1,
+                None if quotes && (c == '"' || c == '\'') && chars[j - 1] == '=' => quote = Some(c),
+                None => {}
+            }
+        }
+        chars.len()
+    };
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -227,11 +246,10 @@ pub fn blank_markup(html: &str) -> String {
                 continue;
             }
             if next.is_ascii_alphabetic() || next == '/' || next == '!' || next == '?' {
-                let end = (i..chars.len())
-                    .find(|&j| chars[j] == '>')
-                    .map_or(chars.len(), |e| e + 1);
-                // Script and style content is never shown: blank it up to the close tag.
-                let end = ["script", "style"]
+                let end = tag_end(i);
+                // Script, style and template content is never shown (sanitising
+                // drops a template's): blank it up to the close tag.
+                let end = ["script", "style", "template"]
                     .into_iter()
                     .enumerate()
                     .find(|(k, tag)| !unclosed[*k] && starts_with(i + 1, tag))
@@ -364,6 +382,18 @@ mod tests {
         // Quadratic before: each unclosed tag searched the rest of the text again.
         let hostile = "<script>".repeat(20_000);
         assert!(blank_markup(&hostile).chars().all(|c| c == ' '));
+    }
+
+    #[test]
+    fn a_quoted_attribute_and_a_templates_content_are_markup() {
+        let html = r#"<p title="x>代开发票">代开发票</p>"#;
+        let words: String = blank_markup(html).split_whitespace().collect();
+        assert_eq!(words, "代开发票");
+        assert_eq!(place_html("代开发票", html)[0], 18);
+        let html = "<template>代</template>代开发票";
+        let words: String = blank_markup(html).split_whitespace().collect();
+        assert_eq!(words, "代开发票");
+        assert_eq!(place_html("代开发票", html)[0], 22);
     }
 
     #[test]
