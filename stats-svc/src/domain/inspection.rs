@@ -19,7 +19,8 @@ pub struct InspectionRules {
     pub overdue_window_days: i64,
     /// How many tickets a department must have judged in the window before its share
     /// alarms: one ticket missed of one judged is no pattern (a department handling
-    /// one ticket a month read "超期 1/1 件" every day for 30 days).
+    /// one ticket a month read "超期 1/1 件" every day for 30 days). Below it, a
+    /// department late on every ticket judged, two at least, still alarms.
     pub overdue_min_tickets: i64,
     /// The reply-path check: over the last `reply_path_hours` complete office hours
     /// ([`reply_path_window`]), at least `reply_path_messages` citizen messages and
@@ -214,9 +215,12 @@ impl InspectionRules {
             });
         }
         for (department, opened, overdue) in &state.departments {
-            if *opened >= self.overdue_min_tickets.max(1)
-                && (*overdue as f64) / (*opened as f64) > self.overdue_share
-            {
+            // Below the minimum a share is no pattern, but a desk late on every one of
+            // at least two tickets is (a county desk 4/4 late never alarmed): one miss
+            // of one still is not.
+            let enough = *opened >= self.overdue_min_tickets.max(1);
+            let all_late = *overdue >= 2 && overdue == opened;
+            if (enough || all_late) && (*overdue as f64) / (*opened as f64) > self.overdue_share {
                 alarms.push(Alarm {
                     rule: AlarmRule::OverdueShare,
                     subject: department.clone(),
@@ -356,13 +360,20 @@ mod tests {
     }
 
     #[test]
-    fn a_department_with_fewer_judged_tickets_than_the_minimum_raises_no_share_alarm() {
+    fn a_department_with_fewer_judged_tickets_than_the_minimum_alarms_only_when_all_are_late() {
         let rules = InspectionRules::default();
         let mut state = published("2026-11-29");
-        state.departments = vec![("roads".to_owned(), 4, 4), ("water".to_owned(), 5, 2)];
+        // Below the minimum of 5: roads late on all 4 (a small county desk late on
+        // everything) alarms; parks late on 3 of 4, and sports on its only one, do not.
+        state.departments = vec![
+            ("parks".to_owned(), 4, 3),
+            ("roads".to_owned(), 4, 4),
+            ("sports".to_owned(), 1, 1),
+            ("water".to_owned(), 5, 2),
+        ];
         let alarms = rules.check(&state, day("2026-11-30"));
         let subjects: Vec<&str> = alarms.iter().map(|a| a.subject.as_str()).collect();
-        assert_eq!(subjects, ["water"]);
+        assert_eq!(subjects, ["roads", "water"]);
         let one = InspectionRules {
             overdue_min_tickets: 1,
             ..rules
