@@ -313,7 +313,19 @@ impl Menus {
                 tag_id: Some(key.tag_id.to_string()),
             },
         };
+        // Menus of the tag the service lost track of (an add whose answer was lost,
+        // or whose settling failed) go before the add: only the shown one stays.
+        self.delete_orphans(client, key, row.wechat_menuid.as_deref())
+            .await?;
         let added = client.menu_add_conditional(&menu).await;
+        if let Err(error) = &added
+            && error.outcome_unknown()
+        {
+            // WeChat may have added it: whatever of the tag it holds beside the shown
+            // one goes, so the failed publication leaves WeChat showing what it showed.
+            self.delete_orphans(client, key, row.wechat_menuid.as_deref())
+                .await?;
+        }
         let mut replaced = store::stale_menuids(&self.db, &key.account, key.tag_id).await?;
         if let Some(old) = &row.wechat_menuid {
             replaced.push(old.clone());
@@ -326,6 +338,42 @@ impl Menus {
         }
         self.delete_replaced(client, key, &replaced).await?;
         Ok(Some(added?))
+    }
+
+    /// Deletes every conditional menu WeChat lists for the tag of `key` but `keep`
+    /// (`menu/get`'s `conditionalmenu`): an id the service never learned cannot be
+    /// deleted otherwise, and WeChat matches the newest first. Best effort: a failed
+    /// listing is logged and the next publication lists again; a failed delete is
+    /// kept as stale by `delete_replaced`.
+    async fn delete_orphans(
+        &self,
+        client: &Client,
+        key: &MenuKey,
+        keep: Option<&str>,
+    ) -> Result<(), MenuFailure> {
+        let listed = match client.menu_get_all().await {
+            Ok(menus) => menus.conditional,
+            // No default menu: WeChat holds no conditional menu either.
+            Err(error) if error.code() == Some(ErrCode::MENU_NOT_EXIST) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(account = %key.account, tag_id = key.tag_id, %error,
+                    "the conditional menus could not be listed; a lost one is deleted later");
+                return Ok(());
+            }
+        };
+        let tag = key.tag_id.to_string();
+        let orphans: Vec<String> = listed
+            .into_iter()
+            .filter(|m| m.matchrule.tag_id.as_deref() == Some(tag.as_str()))
+            .map(|m| m.menuid)
+            .filter(|id| !id.is_empty() && Some(id.as_str()) != keep)
+            .collect();
+        if !orphans.is_empty() {
+            tracing::warn!(account = %key.account, tag_id = key.tag_id, ?orphans,
+                "deleting conditional menus of the tag the service did not know of");
+            self.delete_replaced(client, key, &orphans).await?;
+        }
+        Ok(())
     }
 
     /// Deletes conditional menus `ids` of `key` (65301: already gone), records each

@@ -798,7 +798,6 @@ async fn a_publication_whose_caller_gives_up_is_still_settled() {
 }
 
 #[tokio::test]
-#[ignore = "needs wechat::Client to read menu/get's conditionalmenu (wechat/src/api/menu.rs)"]
 async fn a_conditional_menu_whose_answer_was_lost_is_not_left_on_wechat() {
     let mut s = stack().await;
     let tag = create_tag(&s.mock, "老年人").await;
@@ -822,6 +821,11 @@ async fn a_conditional_menu_whose_answer_was_lost_is_not_left_on_wechat() {
         status.message().contains("may have changed"),
         "{}",
         status.message()
+    );
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        Vec::<String>::new(),
+        "the menu added unbeknown is left on WeChat after the failed publication"
     );
     s.menus
         .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))

@@ -483,6 +483,20 @@ async fn conditional_menus_need_a_default_menu_and_a_known_tag() {
     let first = client.menu_add_conditional(&elderly).await.unwrap();
     let second = client.menu_add_conditional(&elderly).await.unwrap();
     assert_ne!(first, second);
+    let listed = client.menu_get_all().await.unwrap();
+    let ids: Vec<(String, Option<String>)> = listed
+        .conditional
+        .iter()
+        .map(|m| (m.menuid.clone(), m.matchrule.tag_id.clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            (first.clone(), Some(tag.to_string())),
+            (second.clone(), Some(tag.to_string()))
+        ]
+    );
+    assert_eq!(listed.conditional[0].button, elderly.button);
     let unknown = ConditionalMenu {
         matchrule: MatchRule::tag(9_999),
         ..elderly.clone()

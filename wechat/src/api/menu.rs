@@ -156,9 +156,74 @@ pub struct ConditionalMenu {
     pub matchrule: MatchRule,
 }
 
+/// A conditional menu as `menu/get` lists it: WeChat's id and its rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedConditionalMenu {
+    /// The id `menu/addconditional` answered (`menu/delconditional` takes it).
+    pub menuid: String,
+    /// The top-level buttons.
+    pub button: Vec<Button>,
+    /// Who sees it.
+    pub matchrule: MatchRule,
+}
+
+/// Everything `menu/get` answers: the default menu and the conditional menus.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Menus {
+    /// The default menu.
+    pub menu: Menu,
+    /// The conditional menus, as WeChat lists them.
+    pub conditional: Vec<ListedConditionalMenu>,
+}
+
 #[derive(Deserialize)]
 struct MenuInfo {
     menu: Menu,
+    #[serde(default)]
+    conditionalmenu: Vec<ListedRaw>,
+}
+
+// WeChat documents strings for the ids but has answered numbers; older answers name
+// the tag `group_id`. Read leniently: a conditional menu not recognised as the tag's
+// would be left on WeChat.
+#[derive(Deserialize)]
+struct ListedRaw {
+    #[serde(default)]
+    menuid: serde_json::Value,
+    #[serde(default)]
+    button: Vec<Button>,
+    #[serde(default)]
+    matchrule: RawRule,
+}
+
+#[derive(Default, Deserialize)]
+struct RawRule {
+    #[serde(default)]
+    tag_id: serde_json::Value,
+    #[serde(default)]
+    group_id: serde_json::Value,
+}
+
+/// A string or number as its decimal text; `None` for null or an empty string.
+fn id_text(value: serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if s.trim().is_empty() => None,
+        serde_json::Value::String(s) => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl From<ListedRaw> for ListedConditionalMenu {
+    fn from(raw: ListedRaw) -> Self {
+        Self {
+            menuid: id_text(raw.menuid).unwrap_or_default(),
+            button: raw.button,
+            matchrule: MatchRule {
+                tag_id: id_text(raw.matchrule.tag_id).or_else(|| id_text(raw.matchrule.group_id)),
+            },
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -180,8 +245,18 @@ impl Client {
 
     /// Reads the account's menu (`GET /cgi-bin/menu/get`); 46003 when none is set.
     pub async fn menu_get(&self) -> Result<Menu, ApiError> {
+        Ok(self.menu_get_all().await?.menu)
+    }
+
+    /// Reads the account's menu and its conditional menus (`GET /cgi-bin/menu/get`'s
+    /// `menu` and `conditionalmenu`); 46003 when no menu is set (WeChat then holds no
+    /// conditional menu either).
+    pub async fn menu_get_all(&self) -> Result<Menus, ApiError> {
         let info: MenuInfo = self.get("/cgi-bin/menu/get", &[]).await?;
-        Ok(info.menu)
+        Ok(Menus {
+            menu: info.menu,
+            conditional: info.conditionalmenu.into_iter().map(Into::into).collect(),
+        })
     }
 
     /// Adds a conditional menu (`POST /cgi-bin/menu/addconditional`) and returns its
@@ -205,5 +280,37 @@ impl Client {
     /// menus included.
     pub async fn menu_delete(&self) -> Result<(), ApiError> {
         self.get_ack("/cgi-bin/menu/delete", &[]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(json: &str) -> Vec<ListedConditionalMenu> {
+        let info: MenuInfo = serde_json::from_str(json).unwrap();
+        info.conditionalmenu.into_iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn menu_get_lists_conditional_menus_with_string_or_number_ids() {
+        let got = listed(
+            r#"{"menu":{"button":[]},"conditionalmenu":[
+                {"button":[{"type":"click","name":"a","key":"k"}],
+                 "matchrule":{"tag_id":"2","sex":""},"menuid":208379533},
+                {"button":[],"matchrule":{"group_id":7},"menuid":"208379534"},
+                {"button":[],"matchrule":{"tag_id":"","client_platform_type":"1"},"menuid":"1"}]}"#,
+        );
+        assert_eq!(got[0].menuid, "208379533");
+        assert_eq!(got[0].matchrule, MatchRule::tag(2));
+        assert_eq!(got[0].button, vec![Button::click("a", "k")]);
+        assert_eq!(got[1].menuid, "208379534");
+        assert_eq!(got[1].matchrule, MatchRule::tag(7), "the older group_id");
+        assert_eq!(got[2].matchrule.tag_id, None, "a rule on no tag");
+    }
+
+    #[test]
+    fn menu_get_without_conditional_menus_lists_none() {
+        assert_eq!(listed(r#"{"menu":{"button":[]}}"#), vec![]);
     }
 }
