@@ -161,15 +161,31 @@ impl ContentGrpc {
         send: SendOptions,
         read_version: Option<i32>,
     ) -> Reply<pb::Article> {
-        let comment = note("comment", comment)?;
+        let comment = note("comment", comment)?.to_owned();
         let id = convert::article_id(id)?;
-        let view = self
-            .articles
-            .act(who, id, action, comment, overrides, send, read_version)
-            .await
-            .map_err(GrpcError::from)?;
+        let (articles, who, overrides) = (self.articles.clone(), who.clone(), overrides.to_vec());
+        let view = to_the_end(async move {
+            articles
+                .act(&who, id, action, &comment, &overrides, send, read_version)
+                .await
+        })
+        .await?
+        .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
+}
+
+/// Runs a use case that may call WeChat on a task of its own: tonic drops a call's
+/// future when its caller hangs up (govwx's `--timeout`, a proxy, Ctrl-C), and a send
+/// cut between its steps would be left `publishing` for the stuck-send sweep to fail
+/// as of unknown outcome. What the caller started is finished and recorded.
+async fn to_the_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(work).await.map_err(|error| {
+        tracing::error!(%error, "a use case's task ended without an answer");
+        Status::internal("internal error")
+    })
 }
 
 #[tonic::async_trait]
@@ -614,10 +630,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         for (i, openid) in req.openids.iter().enumerate() {
             line(&format!("openids[{i}]"), openid)?;
         }
-        let sent = self
-            .articles
-            .preview(&who, id, &req.openids)
-            .await
+        let articles = self.articles.clone();
+        let sent = to_the_end(async move { articles.preview(&who, id, &req.openids).await })
+            .await?
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::PreviewArticleResponse {
             sent: sent as u32,
@@ -627,12 +642,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     async fn retract_article(&self, request: Request<pb::ArticleRef>) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Publisher])?;
         let req = request.into_inner();
-        let comment = note("comment", &req.comment)?;
+        note("comment", &req.comment)?;
         let id = convert::article_id(&req.id)?;
-        let view = self
-            .articles
-            .retract(&who, id, comment)
-            .await
+        let articles = self.articles.clone();
+        let view = to_the_end(async move { articles.retract(&who, id, &req.comment).await })
+            .await?
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
@@ -646,10 +660,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         note("reason", &req.reason)?;
         let id = convert::article_id(&req.id)?;
         let notice = convert::content(req.notice)?;
-        let view = self
-            .articles
-            .correct(&who, id, &req.reason, notice)
-            .await
+        let articles = self.articles.clone();
+        let view = to_the_end(async move { articles.correct(&who, id, &req.reason, notice).await })
+            .await?
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
@@ -663,11 +676,14 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         note("reason", &req.reason)?;
         text::check_text("body", &req.body).map_err(GrpcError::from)?;
         let id = convert::article_id(&req.id)?;
-        let view = self
-            .articles
-            .edit_published(&who, id, req.body, &req.reason)
-            .await
-            .map_err(GrpcError::from)?;
+        let articles = self.articles.clone();
+        let view = to_the_end(async move {
+            articles
+                .edit_published(&who, id, req.body, &req.reason)
+                .await
+        })
+        .await?
+        .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
 

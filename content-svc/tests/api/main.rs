@@ -13,6 +13,7 @@ mod duties;
 mod hall;
 mod helpers;
 mod history;
+mod hung_up;
 mod import;
 mod input_checks;
 mod lexicon;

@@ -1,0 +1,44 @@
+//! A caller that hangs up while its call is sending to WeChat (govwx's `--timeout`, a
+//! proxy's idle timeout, Ctrl-C): tonic drops a cancelled call's future, so a send
+//! cut there left the article `publishing` until the stuck-send sweep failed it as of
+//! unknown outcome. The calls that send run on their own task and finish.
+
+use proto::content::v1 as pb;
+use wechat_sim::api_server::AccountKind;
+
+use crate::articles::{next_event, publish, spawn_stack_with};
+use crate::helpers::{PUBLISHER_KEY, SUBMIT, by};
+use crate::lock_order::{pid, until_waiting};
+
+#[tokio::test]
+async fn a_publish_whose_caller_hangs_up_still_goes_out() {
+    let stack = spawn_stack_with(AccountKind::Service, true, &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let db = &stack.app.db;
+    let mut published = stack.watch("published").await;
+
+    // WeChat slow to take the draft: the send waits at the per-minute ledger's lock
+    // for `draft/add`, which it takes just before the call.
+    let mut held = db.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:draft/add'))")
+        .execute(&mut *held)
+        .await
+        .expect("ledger lock held");
+    let holder = pid(&mut held).await;
+    let mut client = stack.app.client.clone();
+    let request = by(publish(&id), PUBLISHER_KEY, "chen");
+    let call = tokio::spawn(async move { client.publish_article(request).await });
+    until_waiting(db, holder, 1).await;
+
+    // The publisher gives up waiting: the call's stream is reset.
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    held.commit().await.expect("WeChat answers");
+
+    let event = next_event(&mut published).await;
+    assert_eq!(
+        event.article_id, id,
+        "the send the caller hung up on went out"
+    );
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+}
