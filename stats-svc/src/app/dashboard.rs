@@ -165,11 +165,7 @@ pub async fn account_page(
         department_scorecard(db, account, today - Days::new(29), today, now, office).await?;
     // A desk's key reads its own line, at its place among every department.
     let department_place = if view.is_cut() {
-        let listed = departments.len();
-        let place = departments
-            .iter()
-            .position(|d| view.sees(&d.department))
-            .map(|index| (index + 1, listed));
+        let place = department_place(&departments, view);
         departments.retain(|d| view.sees(&d.department));
         place
     } else {
@@ -193,6 +189,26 @@ pub async fn account_page(
         interaction_days: rules.interaction_days,
         pull_failures: reach::failures(db, Some(&scope)).await?,
     })
+}
+
+/// The place of `view`'s department among the departments with an acknowledgement
+/// rate, and how many have one: 1 + those with a higher rate (competition ranking:
+/// equal rates share a place). None when the department has no rate (nothing judged:
+/// no place, rather than one from the scorecard's order) or is not on the scorecard.
+pub fn department_place(
+    departments: &[DepartmentScore],
+    view: &DepartmentView,
+) -> Option<(usize, usize)> {
+    let rates: Vec<f64> = departments
+        .iter()
+        .filter_map(DepartmentScore::acknowledged_rate)
+        .collect();
+    let own = departments
+        .iter()
+        .find(|d| view.sees(&d.department))?
+        .acknowledged_rate()?;
+    let higher = rates.iter().filter(|rate| **rate > own).count();
+    Some((higher + 1, rates.len()))
 }
 
 /// A metric keyed by office hour, summed over a range (in the database: a year holds
@@ -348,4 +364,35 @@ pub async fn ranking_page(
     let trend = monthly_rankings(db, context.accounts, month, 6, context.version).await?;
     let ranking = monthly_ranking(db, context, month).await?;
     Ok((ranking, trend))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(department: &str, judged: i64, in_time: i64) -> DepartmentScore {
+        DepartmentScore {
+            department: department.to_owned(),
+            acknowledge_judged: judged,
+            acknowledged_in_time: in_time,
+            ..DepartmentScore::default()
+        }
+    }
+
+    #[test]
+    fn a_departments_place_is_shared_on_equal_rates_and_none_without_a_rate() {
+        // In the scorecard's order: roads and water tie at 1.0, parks 0.5, sports none.
+        let card = [
+            score("roads", 2, 2),
+            score("water", 4, 4),
+            score("parks", 2, 1),
+            score("sports", 0, 0),
+        ];
+        let place = |d: &str| department_place(&card, &DepartmentView::Own(d.to_owned()));
+        assert_eq!(place("roads"), Some((1, 3)));
+        assert_eq!(place("water"), Some((1, 3)));
+        assert_eq!(place("parks"), Some((3, 3)));
+        assert_eq!(place("sports"), None);
+        assert_eq!(place("absent"), None);
+    }
 }
