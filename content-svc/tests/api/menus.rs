@@ -855,3 +855,43 @@ async fn a_note_with_a_nul_is_refused_naming_the_field() {
     assert!(status.message().contains("note"), "{}", status.message());
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_lost_conditional_menu_left_by_a_failed_listing_is_deleted_by_the_next_publication() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    // WeChat adds the menu and its answer is lost; listing the menus fails too.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some("/cgi-bin/menu/addconditional".into()),
+            busy: Some(10),
+            busy_path: Some("/cgi-bin/menu/get".into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let status = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    s.mock.state().clear_faults();
+    let lost = conditional_ids(&s.mock, tag).await;
+    assert_eq!(lost.len(), 1, "the lost menu is on WeChat: {lost:?}");
+    let published = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner()
+        .wechat_menuid;
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        vec![published],
+        "the lost menu {lost:?} is still on WeChat beside the published one"
+    );
+    s.app.stop().await;
+}
