@@ -68,6 +68,8 @@ pub struct AccountPage {
     /// department's place in it, when the viewer reads its own department's line only
     /// (`DepartmentView::Own`; `None` for a full scorecard or no line of its own).
     pub department_place: Option<(usize, usize)>,
+    /// Whether the key reads its own department's line only (the page says so).
+    pub departments_cut: bool,
     pub readiness: Readiness,
     /// Tickets opened in the interaction window, judged or not (the readiness counts
     /// only those past their acknowledgement deadline or answered).
@@ -183,6 +185,7 @@ pub async fn account_page(
         hits,
         departments,
         department_place,
+        departments_cut: view.is_cut(),
         readiness,
         recent_opened,
         alarms,

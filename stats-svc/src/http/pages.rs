@@ -256,12 +256,8 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         );
     }
     table.push_str("</table>");
-    if let Some((place, listed)) = page.department_place {
-        // The other departments' lines are not this key's to read.
-        let _ = write!(
-            table,
-            "<p class=\"muted\">本部门在 {listed} 个部门中按时响应率排第 {place} 名，其他部门的数据不在本账号的查看范围内。</p>"
-        );
+    if let Some(note) = departments_note(page.departments_cut, page.department_place) {
+        let _ = write!(table, "<p class=\"muted\">{note}</p>");
     }
     let r = &page.readiness;
     let failing = pull_failures(&page.pull_failures);
@@ -563,11 +559,43 @@ chart('trend').setOption({tooltip:{trigger:'axis'},legend:{type:'scroll',top:0},
  xAxis:{type:'category',data:d.months},yAxis:{type:'value',scale:true},series:d.trend});
 "#;
 
+/// What a key cut to its own department is told under the compliance table: its
+/// place, or, with no place (no line, or no rate: `yizhang-office@yizhang:viewer` saw an
+/// empty table and no word why), that it reads its own department's figures only.
+fn departments_note(cut: bool, place: Option<(usize, usize)>) -> Option<String> {
+    match (cut, place) {
+        (false, _) => None,
+        (true, Some((place, listed))) => Some(format!(
+            "本部门在 {listed} 个部门中按时响应率排第 {place} 名，其他部门的数据不在本账号的查看范围内。"
+        )),
+        (true, None) => Some(
+            "本账号仅可查看本部门数据：本部门近 30 天暂无已判定的工单，其他部门的数据不在本账号的查看范围内。"
+                .to_owned(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
 
     use super::*;
+
+    /// A cut key with no line of its own is told why the table is empty.
+    #[test]
+    fn a_key_cut_to_its_department_is_told_so_even_without_a_line() {
+        assert_eq!(departments_note(false, None), None);
+        assert!(
+            departments_note(true, None)
+                .unwrap()
+                .contains("本账号仅可查看本部门数据")
+        );
+        assert!(
+            departments_note(true, Some((2, 5)))
+                .unwrap()
+                .contains("5 个部门中")
+        );
+    }
 
     /// 100% means every ticket: 249 of 250 on time is not shown as all of them.
     #[test]
