@@ -692,6 +692,19 @@ async fn default_published_and_conditional_saved(s: &mut Stack, tag: u64) {
         .unwrap();
 }
 
+/// Injects `faults` into WeChat, then publishes conditional menu `tag` (version 0),
+/// which fails as unavailable; the refusal, for its message.
+async fn publish_failing_under(s: &mut Stack, tag: u64, faults: FaultRequest) -> tonic::Status {
+    s.mock.state().inject(&faults).unwrap();
+    let status = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    status
+}
+
 #[tokio::test]
 async fn a_replaced_conditional_menu_whose_delete_failed_is_deleted_later() {
     let mut s = stack().await;
@@ -803,20 +816,16 @@ async fn a_conditional_menu_whose_answer_was_lost_is_not_left_on_wechat() {
     let tag = create_tag(&s.mock, "老年人").await;
     default_published_and_conditional_saved(&mut s, tag).await;
     // WeChat adds the menu; its answer is lost on the way back.
-    s.mock
-        .state()
-        .inject(&FaultRequest {
+    let status = publish_failing_under(
+        &mut s,
+        tag,
+        FaultRequest {
             lose_answers: Some(1),
             lose_path: Some("/cgi-bin/menu/addconditional".into()),
             ..FaultRequest::default()
-        })
-        .unwrap();
-    let status = s
-        .menus
-        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+        },
+    )
+    .await;
     assert!(
         status.message().contains("may have changed"),
         "{}",
@@ -862,22 +871,18 @@ async fn a_lost_conditional_menu_left_by_a_failed_listing_is_deleted_by_the_next
     let tag = create_tag(&s.mock, "老年人").await;
     default_published_and_conditional_saved(&mut s, tag).await;
     // WeChat adds the menu and its answer is lost; listing the menus fails too.
-    s.mock
-        .state()
-        .inject(&FaultRequest {
+    publish_failing_under(
+        &mut s,
+        tag,
+        FaultRequest {
             lose_answers: Some(1),
             lose_path: Some("/cgi-bin/menu/addconditional".into()),
             busy: Some(10),
             busy_path: Some("/cgi-bin/menu/get".into()),
             ..FaultRequest::default()
-        })
-        .unwrap();
-    let status = s
-        .menus
-        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+        },
+    )
+    .await;
     s.mock.state().clear_faults();
     let lost = conditional_ids(&s.mock, tag).await;
     assert_eq!(lost.len(), 1, "the lost menu is on WeChat: {lost:?}");

@@ -23,6 +23,16 @@ async fn assert_rejected(
     assert!(app.stored().await.is_empty(), "{reason}: nothing published");
 }
 
+/// [`assert_rejected`] for a callback to the plain-mode account, counted under its id.
+async fn assert_plain_rejected(app: &TestApp, callback: &Callback, status: u16, reason: &str) {
+    assert_rejected(app, &app.plain.id, &app.plain.id, callback, status, reason).await;
+}
+
+/// [`assert_rejected`] for a callback to the safe-mode account, counted under its id.
+async fn assert_safe_rejected(app: &TestApp, callback: &Callback, status: u16, reason: &str) {
+    assert_rejected(app, &app.safe.id, &app.safe.id, callback, status, reason).await;
+}
+
 fn text() -> String {
     samples::text("oRejected", 42, "hello")
 }
@@ -47,15 +57,7 @@ async fn an_oversized_body_is_413() {
     let app = spawn_app().await;
     let big = samples::text("oBig", 1, &"x".repeat(300 * 1024));
     let callback = app.plain.plain_callback(&big);
-    assert_rejected(
-        &app,
-        &app.plain.id.clone(),
-        &app.plain.id,
-        &callback,
-        413,
-        "body_too_large",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 413, "body_too_large").await;
 }
 
 #[tokio::test]
@@ -69,15 +71,7 @@ async fn a_stale_timestamp_is_400() {
         "signature",
         &wechat::signature::signature(&app.plain.token, &old, &nonce),
     );
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        400,
-        "stale_timestamp",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 400, "stale_timestamp").await;
 }
 
 #[tokio::test]
@@ -85,15 +79,7 @@ async fn a_missing_signature_is_a_bad_query() {
     let app = spawn_app().await;
     let mut callback = app.plain.plain_callback(&text());
     callback.query.retain(|(n, _)| n != "signature");
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        400,
-        "bad_query",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 400, "bad_query").await;
 }
 
 #[tokio::test]
@@ -101,15 +87,7 @@ async fn a_bad_signature_is_401() {
     let app = spawn_app().await;
     let mut callback = app.plain.plain_callback(&text());
     callback.set("signature", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff");
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        401,
-        "bad_signature",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 401, "bad_signature").await;
 }
 
 #[tokio::test]
@@ -117,15 +95,7 @@ async fn a_bad_msg_signature_is_401() {
     let app = spawn_app().await;
     let mut callback = app.safe.encrypted_callback(&text());
     callback.set("msg_signature", "f21891de399b4e33a1a93c9a7b8a8fffb5a443ff");
-    assert_rejected(
-        &app,
-        &app.safe.id,
-        &app.safe.id,
-        &callback,
-        401,
-        "bad_msg_signature",
-    )
-    .await;
+    assert_safe_rejected(&app, &callback, 401, "bad_msg_signature").await;
 }
 
 #[tokio::test]
@@ -133,15 +103,7 @@ async fn a_safe_callback_without_msg_signature_is_a_bad_query() {
     let app = spawn_app().await;
     let mut callback = app.safe.encrypted_callback(&text());
     callback.query.retain(|(n, _)| n != "msg_signature");
-    assert_rejected(
-        &app,
-        &app.safe.id,
-        &app.safe.id,
-        &callback,
-        400,
-        "bad_query",
-    )
-    .await;
+    assert_safe_rejected(&app, &callback, 400, "bad_query").await;
 }
 
 #[tokio::test]
@@ -149,15 +111,7 @@ async fn a_message_for_another_appid_is_403() {
     let app = spawn_app().await;
     let other = MessageCrypto::new(crate::helpers::AES_KEY, "wx_someone_else").unwrap();
     let callback = app.safe.encrypted_callback_with(&text(), &other);
-    assert_rejected(
-        &app,
-        &app.safe.id,
-        &app.safe.id,
-        &callback,
-        403,
-        "appid_mismatch",
-    )
-    .await;
+    assert_safe_rejected(&app, &callback, 403, "appid_mismatch").await;
 }
 
 #[tokio::test]
@@ -165,15 +119,7 @@ async fn an_undecryptable_message_is_400() {
     let app = spawn_app().await;
     let wrong_key = MessageCrypto::new(OTHER_AES_KEY, &app.safe.appid).unwrap();
     let callback = app.safe.encrypted_callback_with(&text(), &wrong_key);
-    assert_rejected(
-        &app,
-        &app.safe.id,
-        &app.safe.id,
-        &callback,
-        400,
-        "decrypt_failed",
-    )
-    .await;
+    assert_safe_rejected(&app, &callback, 400, "decrypt_failed").await;
 }
 
 #[tokio::test]
@@ -182,26 +128,10 @@ async fn malformed_xml_is_400() {
     let callback = app
         .plain
         .plain_callback("<xml><ToUserName>gh_x</ToUserName><Content>");
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        400,
-        "malformed_xml",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 400, "malformed_xml").await;
     // Inside a correctly encrypted and signed envelope, too.
     let callback = app.safe.encrypted_callback("<xml><MsgType>text</xml>");
-    assert_rejected(
-        &app,
-        &app.safe.id,
-        &app.safe.id,
-        &callback,
-        400,
-        "malformed_xml",
-    )
-    .await;
+    assert_safe_rejected(&app, &callback, 400, "malformed_xml").await;
 }
 
 #[tokio::test]
@@ -211,15 +141,7 @@ async fn a_doctype_is_refused() {
         <xml><ToUserName>gh_test0000001</ToUserName><FromUserName>o</FromUserName>\
         <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&xxe;</Content><MsgId>1</MsgId></xml>";
     let callback = app.plain.plain_callback(xxe);
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        400,
-        "doctype_forbidden",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 400, "doctype_forbidden").await;
 }
 
 #[tokio::test]
@@ -227,15 +149,7 @@ async fn a_message_for_another_official_account_is_403() {
     let app = spawn_app().await;
     let xml = text().replace("gh_test0000001", "gh_someone_else");
     let callback = app.plain.plain_callback(&xml);
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        403,
-        "wrong_recipient",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 403, "wrong_recipient").await;
 }
 
 /// A `FromUserName` every consumer refuses (`platform::ids::OpenId::parse`: blank,
@@ -264,30 +178,14 @@ async fn a_sender_openid_no_consumer_can_read_is_400_and_never_published() {
              <MsgId>{n}</MsgId></xml>"
         );
         let callback = app.plain.plain_callback(&xml);
-        assert_rejected(
-            &app,
-            &app.plain.id,
-            &app.plain.id,
-            &callback,
-            400,
-            "bad_openid",
-        )
-        .await;
+        assert_plain_rejected(&app, &callback, 400, "bad_openid").await;
     }
     // In a safe-mode envelope too: the decrypted XML is what consumers read.
     let xml = "<xml><ToUserName><![CDATA[gh_test0000001]]></ToUserName>\
                <FromUserName>o&#13;&#10;Forged</FromUserName><CreateTime>1700000000</CreateTime>\
                <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>";
     let callback = app.safe.encrypted_callback(xml);
-    assert_rejected(
-        &app,
-        &app.safe.id,
-        &app.safe.id,
-        &callback,
-        400,
-        "bad_openid",
-    )
-    .await;
+    assert_safe_rejected(&app, &callback, 400, "bad_openid").await;
 }
 
 /// Every consumer reads the event_id as a `platform::ids::EventId` (at most 512 bytes)
@@ -307,13 +205,5 @@ async fn an_event_id_no_consumer_can_read_is_400_and_never_published() {
         "2".repeat(600)
     );
     let callback = app.plain.plain_callback(&xml);
-    assert_rejected(
-        &app,
-        &app.plain.id,
-        &app.plain.id,
-        &callback,
-        400,
-        "bad_event_id",
-    )
-    .await;
+    assert_plain_rejected(&app, &callback, 400, "bad_event_id").await;
 }
