@@ -692,6 +692,20 @@ async fn default_published_and_conditional_saved(s: &mut Stack, tag: u64) {
         .unwrap();
 }
 
+/// Takes conditional menu `tag` off WeChat and expects none left for the tag; `why` is
+/// the assertion's message.
+async fn delete_conditional_leaving_none(s: &mut Stack, tag: u64, why: &str) {
+    s.menus
+        .delete_conditional_menu(by(menu_ref(tag), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap();
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        Vec::<String>::new(),
+        "{why}"
+    );
+}
+
 /// Injects `faults` into WeChat, then publishes conditional menu `tag` (version 0),
 /// which fails as unavailable; the refusal, for its message.
 async fn publish_failing_under(s: &mut Stack, tag: u64, faults: FaultRequest) -> tonic::Status {
@@ -741,15 +755,14 @@ async fn a_replaced_conditional_menu_whose_delete_failed_is_deleted_later() {
     );
 
     // Taking the tag's menu off WeChat takes both off.
-    s.menus
-        .delete_conditional_menu(by(menu_ref(tag), PUBLISHER_KEY, "chen"))
-        .await
-        .unwrap();
-    assert_eq!(
-        conditional_ids(&s.mock, tag).await,
-        Vec::<String>::new(),
-        "the replaced menu {first} is still on WeChat beside nothing the service knows of"
-    );
+    delete_conditional_leaving_none(
+        &mut s,
+        tag,
+        &format!(
+            "the replaced menu {first} is still on WeChat beside nothing the service knows of"
+        ),
+    )
+    .await;
     s.app.stop().await;
 }
 
@@ -840,15 +853,12 @@ async fn a_conditional_menu_whose_answer_was_lost_is_not_left_on_wechat() {
         .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
         .await
         .unwrap();
-    s.menus
-        .delete_conditional_menu(by(menu_ref(tag), PUBLISHER_KEY, "chen"))
-        .await
-        .unwrap();
-    assert_eq!(
-        conditional_ids(&s.mock, tag).await,
-        Vec::<String>::new(),
-        "a conditional menu is left on WeChat for the tag"
-    );
+    delete_conditional_leaving_none(
+        &mut s,
+        tag,
+        "a conditional menu is left on WeChat for the tag",
+    )
+    .await;
     s.app.stop().await;
 }
 
