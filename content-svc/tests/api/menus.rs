@@ -560,20 +560,16 @@ async fn a_failed_publication_is_recorded_and_one_at_a_time_is_enforced() {
         .await
         .unwrap();
     // WeChat stays busy beyond the client's retries.
-    s.mock
-        .state()
-        .inject(&FaultRequest {
+    publish_failing_under(
+        &mut s,
+        0,
+        FaultRequest {
             busy: Some(10),
             busy_path: Some("/cgi-bin/menu/create".into()),
             ..FaultRequest::default()
-        })
-        .unwrap();
-    let status = s
-        .menus
-        .publish_menu(by(publish(0, 0), PUBLISHER_KEY, "chen"))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+        },
+    )
+    .await;
     let menu = s
         .menus
         .get_menu(by(menu_ref(0), VIEWER_KEY, "li"))
