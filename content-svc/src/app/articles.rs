@@ -634,7 +634,7 @@ impl Articles {
         if action == Action::Publish {
             // Published anew (after a failure, too): the send has all its retries.
             store::reset_attempts(&mut tx, id).await?;
-            self.reserve_quota(&mut tx, &row).await?;
+            self.reserve_quota(&mut tx, &row, None).await?;
             // WeChat's per-minute limit, checked (not counted) before the article
             // moves; each call is counted when it is made.
             for api in publishing::send_apis(&row) {
@@ -1081,13 +1081,19 @@ impl Articles {
     /// quota and the send reserved, in the transaction that moves the article to
     /// publishing (or, for a scheduled send, just before the call); a refusal never
     /// reaches WeChat.
+    ///
+    /// Under a send `token` (a scheduled send's), whether the article is still in
+    /// that send is asked once the ledger is locked: a send stalled at the lock may
+    /// have been given up by the stuck-send sweep meanwhile, and a failed article
+    /// must not take a quota slot. `Ok(false)`: it left the send, nothing reserved.
     async fn reserve_quota(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         row: &ArticleRow,
-    ) -> Result<(), AppError> {
+        token: Option<i64>,
+    ) -> Result<bool, AppError> {
         if row.channel != "mass_send" {
-            return Ok(());
+            return Ok(true);
         }
         let kind = self.publisher.kind(&row.account).ok_or_else(|| {
             AppError::Invalid(format!(
@@ -1096,16 +1102,21 @@ impl Articles {
             ))
         })?;
         ledger::lock_ledger(tx, &row.account).await?;
+        if let Some(token) = token
+            && !store::under_send(&mut **tx, row.id, row.version, token).await?
+        {
+            return Ok(false);
+        }
         if ledger::is_reserved(tx, row.id).await? {
             // A retry of this send (its send generation), which already counted.
-            return Ok(());
+            return Ok(true);
         }
         let now = Utc::now();
         let sent =
             ledger::sends_since(&mut **tx, &row.account, now - chrono::Duration::days(32)).await?;
         quota::check_mass_send(kind, &sent, now)?;
         ledger::reserve(tx, &row.account, row.id).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The mass-send quota of an account: (kind, used, limit, next possible send).
@@ -1388,8 +1399,12 @@ impl Articles {
         screened?;
         // A scheduled mass send meets the quota here (publish-now reserved already).
         let mut tx = self.db.begin().await?;
-        match self.reserve_quota(&mut tx, &row).await {
-            Ok(()) => tx.commit().await?,
+        match self.reserve_quota(&mut tx, &row, Some(token)).await {
+            Ok(true) => tx.commit().await?,
+            Ok(false) => {
+                drop(tx);
+                return self.left_send(&row, token, None).await;
+            }
             Err(AppError::Database(error)) => return Err(error.into()),
             // The quota, or an account without credentials: nothing to retry.
             Err(refused) => {
@@ -1398,7 +1413,9 @@ impl Articles {
                 return self.fail_send(id, refused.to_string()).await;
             }
         }
-        self.members_follow(&row, &rows[1..]).await?;
+        if !self.members_follow(&row, token, &rows[1..]).await? {
+            return self.left_send(&row, token, None).await;
+        }
         let sent = match self.media.drafts(&rows).await {
             Ok(drafts) => {
                 let sent: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -1843,16 +1860,25 @@ impl Articles {
 
     /// Moves the other articles of a message to publishing with their headline
     /// (audited; the `published` or `failed` events follow WeChat's verdict).
+    ///
+    /// Only while the headline is still in send `token`: one the stuck-send sweep
+    /// gave up meanwhile (failed, perhaps published again) would leave its members
+    /// in publishing for good, the sweep passing over them. `Ok(false)`: the
+    /// headline left the send; nothing moved.
     async fn members_follow(
         &self,
         head: &ArticleRow,
+        token: i64,
         members: &[ArticleRow],
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         if members.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let mut tx = self.db.begin().await?;
         store::lock_job_articles(&mut tx, head.id).await?;
+        if !store::under_send(&mut *tx, head.id, head.version, token).await? {
+            return Ok(false);
+        }
         move_members(
             &mut tx,
             members,
@@ -1862,7 +1888,7 @@ impl Articles {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Claims due scheduled articles and sends each (the scheduler's tick); returns

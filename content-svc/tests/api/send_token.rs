@@ -12,7 +12,7 @@ use proto::content::v1 as pb;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{Stack, publish, spawn_stack_with};
-use crate::helpers::{PUBLISHER_KEY, SUBMIT, by, confirmed, detail};
+use crate::helpers::{PUBLISHER_KEY, SUBMIT, approved_message, by, confirmed, detail};
 use crate::lock_order::{pid, until_waiting};
 use crate::scheduler::replica;
 
@@ -242,5 +242,57 @@ async fn a_send_given_up_by_the_stuck_sweep_while_waiting_to_submit_does_not_sub
         1,
         "the article is submitted once, by the publish again"
     );
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_message_given_up_while_waiting_for_the_mass_send_ledger_moves_no_member_and_can_be_published_again()
+ {
+    let stack = stack_with_idle_scheduler().await;
+    let (_, [head, member]) =
+        approved_message(&stack, ["停水通知", "恢复供水时间"], pb::Channel::MassSend).await;
+    scheduled_now(&stack, &head).await;
+
+    // The replica's send stalls at the account's mass-send ledger (its quota check),
+    // and the stuck-send sweep gives the headline up meanwhile.
+    let db = &stack.app.db;
+    let mut held = db.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-mass-ledger:demo'))")
+        .execute(&mut *held)
+        .await
+        .expect("mass-send ledger held");
+    let holder = pid(&mut held).await;
+    let stalled = replica(db, &stack.mock);
+    let send = tokio::spawn(async move { stalled.send_due(10).await });
+    until_waiting(db, holder, 1).await;
+    sqlx::query("UPDATE articles SET updated_at = now() - interval '1 hour' WHERE id = $1::uuid")
+        .bind(&head)
+        .execute(db)
+        .await
+        .expect("an hour passes");
+    let swept = replica(db, &stack.mock)
+        .fail_unknown_sends(std::time::Duration::from_secs(15 * 60), 10)
+        .await
+        .expect("swept");
+    assert_eq!(swept, 1, "the stalled send is given up");
+    assert_eq!(state_and_mark(&stack, &head).await.0, "failed");
+
+    // The ledger is free again: the stalled send wakes for an article that left it.
+    held.commit().await.expect("let go");
+    send.await.expect("joined").expect("the stalled send ends");
+
+    let (member_state, _) = state_and_mark(&stack, &member).await;
+    assert_ne!(
+        member_state, "publishing",
+        "the member does not follow a headline the send no longer holds"
+    );
+    // 陈 publishes the message again.
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(confirmed(&head), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("the headline is published again");
     stack.app.stop().await;
 }
