@@ -215,6 +215,7 @@ impl Application {
             self.articles.clone(),
             self.directory.clone(),
             self.search.clone(),
+            self.runtime.drain.clone(),
         );
         if let Some(listener) = self.hall.take() {
             self.spawn_hall(listener);

@@ -13,11 +13,12 @@ mod error;
 pub mod menus;
 mod screen_text;
 
-use platform::Role;
 use platform::grpc::{AccountScope, Caller, caller};
+use platform::{Drain, Role};
 use proto::content::v1 as pb;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::app;
 use crate::app::articles::{Articles, RecordPublished, SendOptions, Who};
@@ -46,16 +47,25 @@ pub struct ContentGrpc {
     articles: Articles,
     directory: Directory,
     search: Search,
+    /// Holds the sends a caller hung up on, so a drain waits for them too.
+    drain: Drain,
 }
 
 impl ContentGrpc {
     /// A service reading and writing `db`.
-    pub fn new(db: PgPool, articles: Articles, directory: Directory, search: Search) -> Self {
+    pub fn new(
+        db: PgPool,
+        articles: Articles,
+        directory: Directory,
+        search: Search,
+        drain: Drain,
+    ) -> Self {
         Self {
             db,
             articles,
             directory,
             search,
+            drain,
         }
     }
 }
@@ -164,7 +174,7 @@ impl ContentGrpc {
         let comment = note("comment", comment)?.to_owned();
         let id = convert::article_id(id)?;
         let (articles, who, overrides) = (self.articles.clone(), who.clone(), overrides.to_vec());
-        let view = to_the_end(async move {
+        let view = to_the_end(&self.drain, async move {
             articles
                 .act(&who, id, action, &comment, &overrides, send, read_version)
                 .await
@@ -178,11 +188,14 @@ impl ContentGrpc {
 /// Runs a use case that may call WeChat on a task of its own: tonic drops a call's
 /// future when its caller hangs up (govwx's `--timeout`, a proxy, Ctrl-C), and a send
 /// cut between its steps would be left `publishing` for the stuck-send sweep to fail
-/// as of unknown outcome. What the caller started is finished and recorded.
+/// as of unknown outcome. What the caller started is finished and recorded: the task
+/// is the drain's (a rolling update waits for it) and keeps the call's span (its
+/// department labels the use case's logs).
 async fn to_the_end<T: Send + 'static>(
+    drain: &Drain,
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::spawn(work).await.map_err(|error| {
+    drain.spawn(work.in_current_span()).await.map_err(|error| {
         tracing::error!(%error, "a use case's task ended without an answer");
         Status::internal("internal error")
     })
@@ -631,9 +644,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             line(&format!("openids[{i}]"), openid)?;
         }
         let articles = self.articles.clone();
-        let sent = to_the_end(async move { articles.preview(&who, id, &req.openids).await })
-            .await?
-            .map_err(GrpcError::from)?;
+        let sent = to_the_end(&self.drain, async move {
+            articles.preview(&who, id, &req.openids).await
+        })
+        .await?
+        .map_err(GrpcError::from)?;
         Ok(Response::new(pb::PreviewArticleResponse {
             sent: sent as u32,
         }))
@@ -645,9 +660,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         note("comment", &req.comment)?;
         let id = convert::article_id(&req.id)?;
         let articles = self.articles.clone();
-        let view = to_the_end(async move { articles.retract(&who, id, &req.comment).await })
-            .await?
-            .map_err(GrpcError::from)?;
+        let view = to_the_end(&self.drain, async move {
+            articles.retract(&who, id, &req.comment).await
+        })
+        .await?
+        .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
 
@@ -661,9 +678,11 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let id = convert::article_id(&req.id)?;
         let notice = convert::content(req.notice)?;
         let articles = self.articles.clone();
-        let view = to_the_end(async move { articles.correct(&who, id, &req.reason, notice).await })
-            .await?
-            .map_err(GrpcError::from)?;
+        let view = to_the_end(&self.drain, async move {
+            articles.correct(&who, id, &req.reason, notice).await
+        })
+        .await?
+        .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
 
@@ -677,7 +696,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         text::check_text("body", &req.body).map_err(GrpcError::from)?;
         let id = convert::article_id(&req.id)?;
         let articles = self.articles.clone();
-        let view = to_the_end(async move {
+        let view = to_the_end(&self.drain, async move {
             articles
                 .edit_published(&who, id, req.body, &req.reason)
                 .await
