@@ -318,9 +318,10 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
         .expect("handed to wechat");
     assert_eq!(next_event(&mut failed).await.article_id, id);
 
-    // Published again, with WeChat slow, on a replica that dies after 500 ms (its
-    // send's future dropped), before the new job's id is recorded. (A caller that
-    // hangs up no longer cuts a send: the service finishes it, `hung_up.rs`.)
+    // Published again on a replica that dies mid-send (its send's future dropped
+    // while WeChat is slow to answer), before the new job's id is recorded. (A
+    // caller that hangs up no longer cuts a send: the service finishes it,
+    // `hung_up.rs`.)
     wechat_latency(&stack, 3000);
     let chen = content_svc::app::articles::Who {
         actor: content_svc::domain::review::Actor {
@@ -331,18 +332,43 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
         accounts: platform::grpc::AccountScope::All,
     };
     let dying = replica(&stack.app.db, &stack.mock);
-    let publish_again = dying.act(
-        &chen,
-        id.parse().expect("uuid"),
-        content_svc::domain::review::Action::Publish,
-        "",
-        &[],
-        Default::default(),
-        None,
+    let article: uuid::Uuid = id.parse().expect("uuid");
+    let publish_again = tokio::spawn(async move {
+        dying
+            .act(
+                &chen,
+                article,
+                content_svc::domain::review::Action::Publish,
+                "",
+                &[],
+                Default::default(),
+                None,
+            )
+            .await
+    });
+    // The send is under way once the article is `publishing` again (its job ids
+    // forgotten); WeChat then takes 3 s to answer.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (state, job): (String, Option<String>) =
+            sqlx::query_as("SELECT state::text, publish_id FROM articles WHERE id = $1::uuid")
+                .bind(&id)
+                .fetch_one(&stack.app.db)
+                .await
+                .expect("read");
+        if state == "publishing" && job.is_none() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never sent again");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    publish_again.abort();
+    assert!(
+        publish_again
+            .await
+            .expect_err("the replica died")
+            .is_cancelled()
     );
-    tokio::time::timeout(std::time::Duration::from_millis(500), publish_again)
-        .await
-        .expect_err("the replica dies mid-send");
     wechat_latency(&stack, 0);
     let state = || async {
         sqlx::query_as::<_, (String, Option<String>)>(
@@ -354,11 +380,13 @@ async fn a_send_again_after_a_failed_job_cut_off_mid_send_is_failed_by_the_stuck
         .expect("read")
     };
     assert_eq!(state().await, ("publishing".to_owned(), None));
-    sqlx::query("UPDATE articles SET updated_at = now() - interval '1 hour' WHERE id = $1::uuid")
-        .bind(&id)
-        .execute(&stack.app.db)
-        .await
-        .expect("an hour passes");
+    sqlx::query(
+        "UPDATE articles SET updated_at = now() - interval '10 seconds' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&stack.app.db)
+    .await
+    .expect("ten seconds pass");
 
     let swept = replica(&stack.app.db, &stack.mock)
         .fail_unknown_sends(std::time::Duration::from_secs(2), 10)
