@@ -304,29 +304,6 @@ fn within_reads(
     Ok(())
 }
 
-/// The instant entries for an article published on `published_on` close: when its
-/// month's list turns final by the calendar, 08:00 office time on the month's last day
-/// plus seven (`reach::month_final_on`, the ranking's `final_on`), when the datacube
-/// pulls the day-7 figures of the month's last articles. Entered later, 在看 and likes
-/// would change a list already reported final (domain.md §1.1: the monthly list is
-/// each article's figures of its 7th day). Not refused yet: the use case
-/// (`app::ranking::record_article_figures`) has no clock, and the gRPC handler calls
-/// it with none (see the stats-svc README).
-pub fn entries_close_at(
-    published_on: NaiveDate,
-    office: chrono::FixedOffset,
-) -> chrono::DateTime<chrono::Utc> {
-    let final_on = super::reach::month_final_on(published_on);
-    final_on
-        .and_time(super::reach::available_from())
-        .and_local_timezone(office)
-        .single()
-        .map_or_else(
-            || final_on.and_time(super::reach::available_from()).and_utc(),
-            |at| at.to_utc(),
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,22 +678,5 @@ mod tests {
             ..likes(0, 0)
         };
         assert!(decide("art-42", legacy, &title).is_ok());
-    }
-
-    #[test]
-    fn entries_close_when_the_months_list_turns_final() {
-        let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        for published in ["2026-11-01", "2026-11-10", "2026-11-30"] {
-            assert_eq!(
-                entries_close_at(published.parse().unwrap(), office),
-                at("2026-12-07T08:00:00+08:00"),
-                "{published}"
-            );
-        }
-        assert_eq!(
-            entries_close_at("2026-02-14".parse().unwrap(), office),
-            at("2026-03-07T08:00:00+08:00")
-        );
     }
 }
