@@ -6,6 +6,7 @@
 //! them) and compared as WCAG compares them (relative luminance).
 
 use std::fmt;
+use std::ops::Range;
 
 /// The least contrast text may have with what is behind it. WCAG asks 4.5 of body
 /// text for reading comfort; this asks only that it be seen at all (`#cccccc` on
@@ -202,7 +203,7 @@ pub struct Faint {
 }
 
 /// Elements without an end tag in serialised HTML.
-const VOID: &[&str] = &[
+pub(super) const VOID: &[&str] = &[
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
     "track", "wbr",
 ];
@@ -243,7 +244,8 @@ pub fn faint_text(html: &str) -> Option<Faint> {
             rest = &closing[end + 1..];
             continue;
         }
-        let (tag, style, after) = read_tag(rest)?;
+        let (tag, style_at, after) = read_tag(rest)?;
+        let style = style_at.map_or("", |at| &rest[at]);
         rest = after;
         if VOID.iter().any(|v| v.eq_ignore_ascii_case(tag)) {
             continue;
@@ -278,15 +280,15 @@ pub fn faint_text(html: &str) -> Option<Faint> {
     None
 }
 
-/// Reads a start tag after its `<`: its name, its `style` attribute's value ("" if
-/// none) and what follows its `>`.
-fn read_tag(s: &str) -> Option<(&str, &str, &str)> {
+/// Reads a start tag after its `<`: its name, where its `style` attribute's value
+/// is in `s` (`None` if it has none) and what follows its `>`.
+pub(super) fn read_tag(s: &str) -> Option<(&str, Option<Range<usize>>, &str)> {
     let name_end = s
         .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
         .unwrap_or(s.len());
     let tag = &s[..name_end];
     let mut rest = &s[name_end..];
-    let mut style = "";
+    let mut style = None;
     loop {
         rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '/');
         if let Some(after) = rest.strip_prefix('>') {
@@ -298,7 +300,8 @@ fn read_tag(s: &str) -> Option<(&str, &str, &str)> {
         if let Some(value) = rest.strip_prefix("=\"") {
             let end = value.find('"')?;
             if name.eq_ignore_ascii_case("style") {
-                style = &value[..end];
+                let at = s.len() - value.len();
+                style = Some(at..at + end);
             }
             rest = &value[end + 1..];
         }
