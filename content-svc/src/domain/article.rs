@@ -418,6 +418,11 @@ fn least_height(kept: &mut Vec<(String, String, bool)>) {
 /// WeChat is read on (320 px, less its 16 px margins).
 const WIDTH_MAX_PX: f64 = 288.0;
 
+/// The widest a box may be set in `vw`, of the window: a desktop window is wider
+/// than the article's 677 px column, centred in it, and a box over half the window
+/// wide ends off a wide one (`width:76vw` of 1920 px is 1459 px, from x = 621).
+const WIDTH_MAX_VW: f64 = 50.0;
+
 /// A box set wider than a phone's column (`width:9999px`, `width:677px` pasted
 /// from the editor's desktop column, `width:1000%`) draws the ends of its lines
 /// off the screen, where nobody reads them. Its width is stored as the widest it
@@ -435,6 +440,8 @@ fn bound_width(element: &str, kept: &mut Vec<(String, String, bool)>) {
     // An em is counted at the largest font (`font-size:40px;width:18em` is 720 px).
     let too_wide = |v: &str| match percent(v) {
         Some(n) => n.is_none_or(|n| n > 100.0),
+        // `length` counts a vw at 3.75 px, of a 375 px phone.
+        None if v.ends_with("vw") => length(v).is_none_or(|px| px / 3.75 > WIDTH_MAX_VW),
         None => {
             let em = if v.ends_with("em") {
                 FONT_MAX_PX / 16.0
@@ -482,7 +489,7 @@ const MARGIN_BESIDE_WIDTH_PX: f64 = 16.0;
 /// (`box-sizing:border-box`: `width:288px;padding-left:100px` is 288 px wide, not
 /// 388), and keeps a horizontal margin only up to [`MARGIN_BESIDE_WIDTH_PX`].
 fn within_width(kept: &mut Vec<(String, String, bool)>) {
-    let wide = |t: &str| length(t).is_some_and(|px| px > MARGIN_BESIDE_WIDTH_PX);
+    let wide = |t: &str| across(t).is_some_and(|px| px > MARGIN_BESIDE_WIDTH_PX);
     kept.retain(|(p, v, _)| match p.as_str() {
         "margin-left" | "margin-right" => !wide(v),
         "margin" => {
@@ -670,7 +677,7 @@ fn style_value_allowed(property: &str, value: &str) -> bool {
     let all = |ok: &dyn Fn(&str) -> bool| !tokens.is_empty() && tokens.iter().all(|t| ok(t));
     let one = |ok: &dyn Fn(&str) -> bool| tokens.len() == 1 && ok(tokens[0]);
     let keyword = |words: &[&str]| one(&|t| words.contains(&t));
-    let offset = |t: &str| t == "auto" || length(t).is_some_and(|px| px <= OFFSET_MAX_PX);
+    let offset = |t: &str| t == "auto" || across(t).is_some_and(|px| px <= OFFSET_MAX_PX);
     match property {
         "text-align" => keyword(&["left", "right", "center", "justify", "start", "end"]),
         "font-weight" => keyword(&[
@@ -777,6 +784,21 @@ fn length(token: &str) -> Option<f64> {
         _ => return None,
     };
     Some(px)
+}
+
+/// A non-negative length across the column (a margin, padding, indent or
+/// width), in CSS pixels: its `%` is of the containing block's width, counted at
+/// the narrowest phone's column ([`WIDTH_MAX_PX`]), not of a 16 px font as a
+/// font's or line's `%` is (`text-indent:600%` is 1728 px, not 96).
+fn across(token: &str) -> Option<f64> {
+    match token.strip_suffix('%') {
+        Some(n) => n
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .map(|n| n * WIDTH_MAX_PX / 100.0),
+        None => length(token),
+    }
 }
 
 /// A line height that cannot draw its line's characters out of sight: `normal`, a
@@ -1775,6 +1797,35 @@ mod tests {
             assert_eq!(sanitize(html), stored, "{html}");
             // Stored, it is saved again as it is.
             assert_eq!(sanitize(stored), stored, "{stored}");
+        }
+    }
+
+    #[test]
+    fn a_percentage_or_vw_is_counted_as_what_it_is_across_the_screen() {
+        // A margin's, padding's or indent's `%` is of the column (288 px on the
+        // narrowest phone), not of a 16 px font: `text-indent:600%` drew the first
+        // line 1728 px to the right, `width:100%;margin-left:100%` the whole box
+        // beside the column. A `vw` width is of the window, which on a desktop is
+        // wider than the 677 px column: `width:76vw` of 1920 px ends off the window.
+        for (style, stored) in [
+            ("text-indent:600%", ""),
+            ("margin-left:600%", ""),
+            ("padding-left:100%", ""),
+            ("margin:0 0 0 600%", ""),
+            ("width:100%;margin-left:100%", "width:100%"),
+            ("width:100%;margin:0 50%", "width:100%"),
+            ("width:76vw", "max-width:76vw"),
+            ("width:51vw;max-width:100%", "max-width:100%"),
+            // What editors write stays.
+            ("width:90%;margin:0 5%", "width:90%;margin:0 5%"),
+            ("padding:0 5%", "padding:0 5%"),
+            ("margin-left:30%", "margin-left:30%"),
+            ("text-indent:2em", "text-indent:2em"),
+            ("width:50vw", "width:50vw"),
+            ("width:216pt", "width:216pt"),
+            ("width:217pt", "max-width:217pt"),
+        ] {
+            assert_eq!(filter_style(style), stored, "{style}");
         }
     }
 
