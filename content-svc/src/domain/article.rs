@@ -51,7 +51,8 @@ pub enum ArticleInputError {
     #[error(
         "body: the text {text:?} is {colour} on {background}, a contrast of {ratio}; text must \
          have at least 1.5 against what is behind it, or readers do not see what the \
-         sensitive-word screening reads"
+         sensitive-word screening reads; a background image is not kept, only the background \
+         colour, so text over an image is checked against that colour"
     )]
     FaintText {
         text: String,
@@ -1827,6 +1828,28 @@ mod tests {
         ] {
             assert_eq!(filter_style(style), stored, "{style}");
         }
+    }
+
+    #[test]
+    fn a_faint_text_refusal_says_a_background_image_is_not_kept() {
+        // White text over a pasted background image: only the colour is stored, so
+        // the editor is told why text they saw on the image is refused.
+        let refused = ArticleContent::parse(ArticleContent {
+            body: r#"<section style="background:url(https://mmbiz.qpic.cn/bg.png) #fff;color:#fff">停水通知</section>"#.into(),
+            ..content()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            refused.starts_with(
+                r#"body: the text "停水通知" is #ffffff on #ffffff, a contrast of 1.00;"#
+            ),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("a background image is not kept"),
+            "{refused}"
+        );
     }
 
     #[test]
