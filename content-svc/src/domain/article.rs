@@ -947,7 +947,9 @@ fn declared_font(value: &str, parent: FontRange) -> Option<FontRange> {
 /// than the screen; `<small>` in `<small>` in `<small>` is 9 px). A `font-size`
 /// that takes its element out of bounds is dropped, as one out of bounds on its own
 /// is, and the element takes its parent's size; one whose own default does
-/// (`<h1>` in 48 px text, the third `<small>`) is given the bound as its size.
+/// (`<h1>` in 48 px text, the second `<small>`) is stored at the nearest size
+/// within them (48 px, 12 px; an `<h1>` five sections deep, 10.7 px where browsers
+/// still shrink it there and 32 px where not, at 32 px).
 fn bound_font_sizes(html: &str) -> String {
     struct Frame<'a> {
         tag: &'a str,
@@ -1784,6 +1786,10 @@ mod tests {
             (
                 r#"<section style="font-size:48px"><h1 style="color:#c00">代开发票</h1></section>"#,
                 r#"<section style="font-size:48px"><h1 style="color:#c00;font-size:48px">代开发票</h1></section>"#,
+            ),
+            (
+                "<section><section><section><section><section><h1>代开发票</h1></section></section></section></section></section>",
+                r#"<section><section><section><section><section><h1 style="font-size:32px">代开发票</h1></section></section></section></section></section>"#,
             ),
             (
                 r#"<section style="font-size:30px"><h1 style="font-size:200%">代开发票</h1></section>"#,
