@@ -13,6 +13,9 @@ mod error;
 pub mod menus;
 mod screen_text;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use platform::grpc::{AccountScope, Caller, caller};
 use platform::{Drain, Role};
 use proto::content::v1 as pb;
@@ -49,6 +52,8 @@ pub struct ContentGrpc {
     search: Search,
     /// Holds the sends a caller hung up on, so a drain waits for them too.
     drain: Drain,
+    /// The calls finished on a task of their own that are under way.
+    in_flight: InFlight,
 }
 
 impl ContentGrpc {
@@ -66,6 +71,7 @@ impl ContentGrpc {
             directory,
             search,
             drain,
+            in_flight: InFlight::default(),
         }
     }
 }
@@ -173,32 +179,133 @@ impl ContentGrpc {
     ) -> Reply<pb::Article> {
         let comment = note("comment", comment)?.to_owned();
         let id = convert::article_id(id)?;
-        let (articles, who, overrides) = (self.articles.clone(), who.clone(), overrides.to_vec());
-        let view = to_the_end(&self.drain, async move {
-            articles
-                .act(&who, id, action, &comment, &overrides, send, read_version)
-                .await
-        })
-        .await?
-        .map_err(GrpcError::from)?;
+        let call = InFlight::action(&action);
+        let (articles, who_now, overrides) =
+            (self.articles.clone(), who.clone(), overrides.to_vec());
+        let view = self
+            .to_the_end(call, who, id, async move {
+                let who = who_now;
+                articles
+                    .act(&who, id, action, &comment, &overrides, send, read_version)
+                    .await
+            })
+            .await?
+            .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
+    }
+
+    /// Runs a use case that may call WeChat on a task of its own: tonic drops a
+    /// call's future when its caller hangs up (govwx's `--timeout`, a proxy, Ctrl-C),
+    /// and a send cut between its steps would be left `publishing` for the stuck-send
+    /// sweep to fail as of unknown outcome. What the caller started is finished and
+    /// recorded: the task is the drain's (a rolling update waits for it) and keeps the
+    /// call's span (its department labels the use case's logs).
+    ///
+    /// One such call per caller, call and article at a time: a second while the first
+    /// is under way is `ABORTED`, not started. A script repeating a call with a short
+    /// timeout while WeChat or the per-minute ledger's lock is slow otherwise piled up
+    /// a task per attempt, each holding a pool connection, and each finished preview
+    /// reached real followers.
+    async fn to_the_end<T: Send + 'static>(
+        &self,
+        call: Call,
+        who: &Who,
+        article: uuid::Uuid,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, Status> {
+        let Some(running) = self.in_flight.enter(call, &who.actor.id, article) else {
+            return Err(Status::aborted(format!(
+                "{} (article {article}): an identical earlier call, perhaps one whose \
+                 caller hung up, is being finished; try again once it has finished",
+                call.what
+            )));
+        };
+        let work = async move {
+            let done = work.await;
+            drop(running);
+            done
+        };
+        self.drain
+            .spawn(work.in_current_span())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "a use case's task ended without an answer");
+                Status::internal("internal error")
+            })
     }
 }
 
-/// Runs a use case that may call WeChat on a task of its own: tonic drops a call's
-/// future when its caller hangs up (govwx's `--timeout`, a proxy, Ctrl-C), and a send
-/// cut between its steps would be left `publishing` for the stuck-send sweep to fail
-/// as of unknown outcome. What the caller started is finished and recorded: the task
-/// is the drain's (a rolling update waits for it) and keeps the call's span (its
-/// department labels the use case's logs).
-async fn to_the_end<T: Send + 'static>(
-    drain: &Drain,
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> Result<T, Status> {
-    drain.spawn(work.in_current_span()).await.map_err(|error| {
-        tracing::error!(%error, "a use case's task ended without an answer");
-        Status::internal("internal error")
-    })
+/// A call [`ContentGrpc::to_the_end`] finishes on its own task: its name in the
+/// refusal of a second one under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Call {
+    what: &'static str,
+}
+
+impl Call {
+    const PREVIEW: Self = Self {
+        what: "a preview of this article is still being sent",
+    };
+    const RETRACT: Self = Self {
+        what: "a retraction of this article is still being sent",
+    };
+    const CORRECT: Self = Self {
+        what: "a correction of this article is still being sent",
+    };
+    const EDIT_PUBLISHED: Self = Self {
+        what: "an edit of this published article is still being sent",
+    };
+}
+
+/// The calls [`ContentGrpc::to_the_end`] is running, by caller, call and article.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<HashSet<(String, Call, uuid::Uuid)>>>);
+
+impl InFlight {
+    /// The call of a workflow action.
+    fn action(action: &Action) -> Call {
+        Call {
+            what: match action {
+                Action::Publish => "a publish of this article is still being sent",
+                Action::Submit => "a submission of this article is still under way",
+                Action::Withdraw => "a withdrawal of this article is still under way",
+                Action::Approve => "an approval of this article is still under way",
+                Action::Reject => "a rejection of this article is still under way",
+                Action::Schedule => "a schedule of this article is still under way",
+                Action::CancelSchedule => "a cancel of this article's schedule is still under way",
+                Action::Return => "a return of this article is still under way",
+                _ => "a step of this article is still under way",
+            },
+        }
+    }
+
+    /// Marks `call` of `article` by `caller` as under way until the returned guard
+    /// drops; `None` when it already is.
+    fn enter(&self, call: Call, caller: &str, article: uuid::Uuid) -> Option<Running> {
+        let key = (caller.to_owned(), call, article);
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        running.insert(key.clone()).then(|| Running {
+            set: self.clone(),
+            key,
+        })
+    }
+}
+
+/// A call under way; it leaves [`InFlight`] when dropped (finished, or its task
+/// ended anyhow).
+struct Running {
+    set: InFlight,
+    key: (String, Call, uuid::Uuid),
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
 }
 
 #[tonic::async_trait]
@@ -644,11 +751,13 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             line(&format!("openids[{i}]"), openid)?;
         }
         let articles = self.articles.clone();
-        let sent = to_the_end(&self.drain, async move {
-            articles.preview(&who, id, &req.openids).await
-        })
-        .await?
-        .map_err(GrpcError::from)?;
+        let caller = who.clone();
+        let sent = self
+            .to_the_end(Call::PREVIEW, &caller, id, async move {
+                articles.preview(&who, id, &req.openids).await
+            })
+            .await?
+            .map_err(GrpcError::from)?;
         Ok(Response::new(pb::PreviewArticleResponse {
             sent: sent as u32,
         }))
@@ -660,11 +769,13 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         note("comment", &req.comment)?;
         let id = convert::article_id(&req.id)?;
         let articles = self.articles.clone();
-        let view = to_the_end(&self.drain, async move {
-            articles.retract(&who, id, &req.comment).await
-        })
-        .await?
-        .map_err(GrpcError::from)?;
+        let caller = who.clone();
+        let view = self
+            .to_the_end(Call::RETRACT, &caller, id, async move {
+                articles.retract(&who, id, &req.comment).await
+            })
+            .await?
+            .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
 
@@ -678,11 +789,13 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let id = convert::article_id(&req.id)?;
         let notice = convert::content(req.notice)?;
         let articles = self.articles.clone();
-        let view = to_the_end(&self.drain, async move {
-            articles.correct(&who, id, &req.reason, notice).await
-        })
-        .await?
-        .map_err(GrpcError::from)?;
+        let caller = who.clone();
+        let view = self
+            .to_the_end(Call::CORRECT, &caller, id, async move {
+                articles.correct(&who, id, &req.reason, notice).await
+            })
+            .await?
+            .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
 
@@ -696,13 +809,15 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         text::check_text("body", &req.body).map_err(GrpcError::from)?;
         let id = convert::article_id(&req.id)?;
         let articles = self.articles.clone();
-        let view = to_the_end(&self.drain, async move {
-            articles
-                .edit_published(&who, id, req.body, &req.reason)
-                .await
-        })
-        .await?
-        .map_err(GrpcError::from)?;
+        let caller = who.clone();
+        let view = self
+            .to_the_end(Call::EDIT_PUBLISHED, &caller, id, async move {
+                articles
+                    .edit_published(&who, id, req.body, &req.reason)
+                    .await
+            })
+            .await?
+            .map_err(GrpcError::from)?;
         Ok(Response::new(convert::article(view)))
     }
 

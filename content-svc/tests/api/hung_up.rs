@@ -7,7 +7,7 @@ use proto::content::v1 as pb;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{next_event, publish, spawn_stack_with};
-use crate::helpers::{PUBLISHER_KEY, SUBMIT, by};
+use crate::helpers::{PUBLISHER_KEY, SUBMIT, by, preview_for_the_director};
 use crate::lock_order::{pid, until_waiting};
 
 #[tokio::test]
@@ -41,4 +41,40 @@ async fn a_publish_whose_caller_hangs_up_still_goes_out() {
         "the send the caller hung up on went out"
     );
     assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+}
+
+/// A script repeating `PreviewArticle` with a short timeout while WeChat (or the
+/// per-minute ledger) is slow: each call its caller hung up on is finished on a task
+/// of its own, holding a pool connection, and each finished preview reaches real
+/// followers. A second identical call while one is still under way is refused at
+/// once instead of piling up another.
+#[tokio::test]
+async fn a_preview_repeated_while_the_first_is_still_being_sent_is_refused() {
+    let stack = spawn_stack_with(AccountKind::Service, true, &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let db = &stack.app.db;
+    let mut held = db.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:draft/add'))")
+        .execute(&mut *held)
+        .await
+        .expect("ledger lock held");
+    let holder = pid(&mut held).await;
+    let first = preview_for_the_director(&stack.app.client, &id);
+    until_waiting(db, holder, 1).await;
+    // The script's timeout: the caller hangs up, the preview goes on.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+
+    let mut again = preview_for_the_director(&stack.app.client, &id);
+    let refused = tokio::select! {
+        answer = &mut again => answer.expect("joined").expect_err("refused while the first is under way"),
+        () = until_waiting(db, holder, 2) => panic!("the second preview queued behind the first"),
+    };
+    assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");
+    assert!(
+        refused.message().contains("still being sent"),
+        "{refused:?}"
+    );
+    held.commit().await.expect("WeChat answers");
+    stack.app.stop().await;
 }
