@@ -624,6 +624,13 @@ impl Articles {
             // revision must make one of the new version.
             store::forget_draft(&mut *tx, id).await?;
         }
+        // Deleted from WeChat's draft box once the return is committed: no article
+        // keeps it any more, and no transaction is held across a WeChat call.
+        let forgotten = if action == Action::Return {
+            row.media_id.clone()
+        } else {
+            None
+        };
         // A new send of it: one the stuck-send sweep gave up, still under way, no
         // longer keeps a draft or hands it over (its token is not this one).
         let send_token = if action == Action::Publish {
@@ -664,6 +671,10 @@ impl Articles {
         .await?;
         tx.commit().await?;
         self.signal.notify();
+        if let Some(draft) = forgotten {
+            self.delete_unkept_draft(&row, &draft, "returned for revision")
+                .await;
+        }
         if let Some(token) = send_token {
             self.send_under(id, Some(token)).await?;
         }
@@ -1393,8 +1404,9 @@ impl Articles {
             Self::refuse_open_hits(&mut *self.db.acquire().await?, &screener, &rows).await;
         if let Err(AppError::Review(refused)) = screened {
             tracing::warn!(article = %id, %refused, "send held back by the lexicon");
-            ledger::release(&self.db, id).await?;
-            return self.fail_send(id, refused.to_string()).await;
+            return self
+                .fail_send(&row, token, refused.to_string(), Failing::Release)
+                .await;
         }
         screened?;
         // A scheduled mass send meets the quota here (publish-now reserved already).
@@ -1410,7 +1422,9 @@ impl Articles {
             Err(refused) => {
                 drop(tx);
                 tracing::warn!(article = %id, %refused, "scheduled mass send refused before calling wechat");
-                return self.fail_send(id, refused.to_string()).await;
+                return self
+                    .fail_send(&row, token, refused.to_string(), Failing::Plain)
+                    .await;
             }
         }
         if !self.members_follow(&row, token, &rows[1..]).await? {
@@ -1429,9 +1443,13 @@ impl Articles {
         // minute for a repeated clientmsgid (45066 within it would tell nothing).
         let (sent, not_before) = match sent {
             Err(SendError::AnswerLost(reason)) => {
+                // The reservation of this generation (its clientmsgid) stays counted
+                // whichever send of it WeChat may have taken.
                 ledger::answer_lost(&self.db, id).await?;
-                // Should its retries fail too, a send again may push it twice.
-                store::set_send_outcome_unknown(&self.db, id, true).await?;
+                // Should its retries fail too, a send again may push it twice. Only
+                // on the send still under way: one the article left since (below)
+                // marks nothing over the next send's.
+                store::mark_answer_lost(&self.db, id, row.version, token).await?;
                 (
                     Err(SendError::Transient(reason)),
                     publishing::CLIENT_MSG_ID_WAIT,
@@ -1519,7 +1537,9 @@ impl Articles {
                 // job's callback landing then would record it from this line-up.
                 let mut tx = self.db.begin().await?;
                 // Before the job is written: the failure's articles, in their order.
-                store::lock_job_articles(&mut tx, id).await?;
+                if !self.locked_under_send(&mut tx, &row, token).await? {
+                    return Ok(());
+                }
                 store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
                 store::set_send_outcome_unknown(&mut *tx, id, true).await?;
                 let event_id = Uuid::now_v7().to_string();
@@ -1533,6 +1553,9 @@ impl Articles {
                 msg_id: Some(msg_id),
             }) => {
                 let mut tx = self.db.begin().await?;
+                if !self.locked_under_send(&mut tx, &row, token).await? {
+                    return Ok(());
+                }
                 store::set_job(&mut *tx, id, None, None, Some(&msg_id), None).await?;
                 store::audit(
                     &mut tx,
@@ -1584,7 +1607,9 @@ impl Articles {
                 // message's check skipped, and the failure after it was ignored.
                 let mut tx = self.db.begin().await?;
                 // Before the job is written: the failure's articles, in their order.
-                store::lock_job_articles(&mut tx, id).await?;
+                if !self.locked_under_send(&mut tx, &row, token).await? {
+                    return Ok(());
+                }
                 if let Some(msg_id) = &msg_id {
                     store::set_job(&mut *tx, id, None, None, Some(msg_id), None).await?;
                     store::await_verdict(&mut *tx, id, msg_id).await?;
@@ -1605,21 +1630,28 @@ impl Articles {
             Err(SendError::AlreadySent { msg_id: None }) => {
                 tracing::warn!(article = %id, "mass send already taken by wechat in an earlier attempt, its job not named; recorded as published");
                 let event_id = Uuid::now_v7().to_string();
-                self.finish(id, Outcome::AlreadySent, &event_id, WECHAT)
-                    .await
+                let mut tx = self.db.begin().await?;
+                if !self.locked_under_send(&mut tx, &row, token).await? {
+                    return Ok(());
+                }
+                self.finish_within(&mut tx, id, Outcome::AlreadySent, &event_id, WECHAT)
+                    .await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(())
             }
             // Submitted, perhaps: a second submit could publish it twice, so a
             // person decides, at once rather than when the stuck sweep would.
             Err(SendError::OutcomeUnknown(reason)) => {
                 tracing::warn!(article = %id, %reason, "freepublish/submit's answer was lost; article failed, not submitted again");
-                store::set_send_outcome_unknown(&self.db, id, true).await?;
                 let reason = format!(
                     "WeChat's answer to the submission was lost ({reason}): it may have \
                      published the article; check the account's published list \
                      (mp.weixin.qq.com) before publishing it again, and record it as \
                      published (RecordPublished) with its URL if it is there"
                 );
-                self.fail_send(id, reason).await
+                self.fail_send(&row, token, reason, Failing::OutcomeUnknown)
+                    .await
             }
             Err(SendError::Transient(reason)) if row.attempts < MAX_ATTEMPTS => {
                 let backoff = Duration::from_secs(5u64 << row.attempts.clamp(0, 6)).max(not_before);
@@ -1636,8 +1668,7 @@ impl Articles {
                     other => other.to_string(),
                 };
                 tracing::warn!(article = %id, %reason, "send failed for good");
-                ledger::release(&self.db, id).await?;
-                self.fail_send(id, reason).await
+                self.fail_send(&row, token, reason, Failing::Release).await
             }
         }
     }
@@ -1691,27 +1722,91 @@ impl Articles {
         }
         tx.commit().await?;
         if let Some(draft) = draft {
-            match self.publisher.delete_draft(&row.account, &draft).await {
-                Ok(()) => {
-                    tracing::info!(article = %row.id, media_id = %draft, "draft of a send the article left deleted from wechat")
-                }
-                Err(error) => tracing::warn!(
-                    article = %row.id,
-                    media_id = %draft,
-                    %error,
-                    "cannot delete the wechat draft of a send the article left; it stays in \
-                     the account's draft box"
-                ),
-            }
+            self.delete_unkept_draft(row, &draft, "left by its send")
+                .await;
         }
         Ok(())
     }
 
-    /// Fails a send that did not (or may not) reach WeChat, with `reason`.
-    async fn fail_send(&self, id: Uuid, reason: String) -> Result<(), AppError> {
+    /// Deletes `draft`, a WeChat draft of `row` no article keeps any more (`why`),
+    /// from the account's draft box: best effort, outside any transaction, a warn
+    /// line if it cannot (it stays there). One already gone counts as deleted
+    /// ([`Publisher::delete_draft`]).
+    async fn delete_unkept_draft(&self, row: &ArticleRow, draft: &str, why: &str) {
+        match self.publisher.delete_draft(&row.account, draft).await {
+            Ok(()) => {
+                tracing::info!(article = %row.id, media_id = %draft, why, "wechat draft no article keeps deleted")
+            }
+            Err(error) => tracing::warn!(
+                article = %row.id,
+                media_id = %draft,
+                why,
+                %error,
+                "cannot delete a wechat draft no article keeps; it stays in the account's \
+                 draft box"
+            ),
+        }
+    }
+
+    /// Fails send `token` of `row`, which did not (or may not) reach WeChat, with
+    /// `reason`; `how` says what else the failure writes. Only while the article is
+    /// still under that send, checked under its lock: a send the stuck-send sweep
+    /// gave up, whose failure lands after the publisher published again, would
+    /// fail the next send (or give back its reservation).
+    async fn fail_send(
+        &self,
+        row: &ArticleRow,
+        token: i64,
+        reason: String,
+        how: Failing,
+    ) -> Result<(), AppError> {
+        let mut tx = self.db.begin().await?;
+        if !self.locked_under_send(&mut tx, row, token).await? {
+            return Ok(());
+        }
+        match how {
+            Failing::Plain => {}
+            Failing::Release => ledger::release(&mut *tx, row.id).await?,
+            Failing::OutcomeUnknown => {
+                store::set_send_outcome_unknown(&mut *tx, row.id, true).await?
+            }
+        }
         let event_id = Uuid::now_v7().to_string();
-        self.finish(id, Outcome::Failed(reason), &event_id, SCHEDULER)
-            .await
+        self.finish_within(
+            &mut tx,
+            row.id,
+            Outcome::Failed(reason),
+            &event_id,
+            SCHEDULER,
+        )
+        .await?;
+        tx.commit().await?;
+        self.signal.notify();
+        Ok(())
+    }
+
+    /// Locks the articles of `row`'s job (as [`Self::finish_within`] does, which
+    /// locks them again) and tells whether the article is still under send `token`,
+    /// with a warn line when it is not: the outcome of a send the article left
+    /// (the stuck-send sweep gave it up, and perhaps it was published again) is
+    /// not recorded over the next send's.
+    async fn locked_under_send(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        row: &ArticleRow,
+        token: i64,
+    ) -> Result<bool, AppError> {
+        store::lock_job_articles(tx, row.id).await?;
+        let under = store::under_send(&mut **tx, row.id, row.version, token).await?;
+        if !under {
+            tracing::warn!(
+                article = %row.id,
+                send_token = token,
+                "the outcome of a send came after its article left it (given up by the \
+                 stuck-send sweep, perhaps published again); not recorded over the next send"
+            );
+        }
+        Ok(under)
     }
 
     /// Makes the draft and hands it to WeChat. The draft's media id is kept as soon
@@ -2549,25 +2644,9 @@ impl Articles {
     }
 
     /// Applies `outcome` to article `id` (and its message), `by` (actor, role) in
-    /// the trail.
-    async fn finish(
-        &self,
-        id: Uuid,
-        outcome: Outcome,
-        event_id: &str,
-        by: (&str, &str),
-    ) -> Result<(), AppError> {
-        let mut tx = self.db.begin().await?;
-        self.finish_within(&mut tx, id, outcome, event_id, by)
-            .await?;
-        tx.commit().await?;
-        self.signal.notify();
-        Ok(())
-    }
-
-    /// [`Self::finish`] in the caller's transaction, for a failure that must be
-    /// seen together with what the caller wrote before it (the caller notifies the
-    /// relay after its commit).
+    /// the trail, in the caller's transaction, for a failure that must be seen
+    /// together with what the caller wrote before it (the caller notifies the relay
+    /// after its commit).
     async fn finish_within(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -3104,6 +3183,16 @@ pub fn log_urls(urls: &[(u32, String)]) -> String {
         .map(|(idx, url)| format!("{idx}={url}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// What failing a send writes besides the failure ([`Articles::fail_send`]).
+#[derive(Debug, Clone, Copy)]
+enum Failing {
+    Plain,
+    /// Nothing went out: a mass send's reservation is given back.
+    Release,
+    /// It may have gone out (a lost answer): marked so for a publisher to settle.
+    OutcomeUnknown,
 }
 
 /// WeChat's verdict on a job.

@@ -285,12 +285,17 @@ impl Publisher {
         Ok(client.draft_add(drafts).await?)
     }
 
-    /// Deletes a WeChat draft no article keeps (`draft/delete`), made by a send the
-    /// article left meanwhile: left, it would sit in the account's draft box.
+    /// Deletes a WeChat draft no article keeps (`draft/delete`): made by a send the
+    /// article left meanwhile, or kept by an article returned for revision; left, it
+    /// would sit in the account's draft box. One WeChat no longer has (deleted
+    /// already: 40007) counts as deleted, so a delete again is harmless.
     pub async fn delete_draft(&self, account: &str, media_id: &str) -> Result<(), SendError> {
         let client = self.client(account)?;
         self.pass(account, api::DRAFT_DELETE).await?;
-        Ok(client.draft_delete(media_id).await?)
+        match client.draft_delete(media_id).await {
+            Err(error) if error.code() == Some(ErrCode::INVALID_MEDIA_ID) => Ok(()),
+            done => Ok(done?),
+        }
     }
 
     /// Hands the draft `media_id` of `head`'s message to WeChat: `freepublish/submit`

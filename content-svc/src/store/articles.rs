@@ -61,7 +61,6 @@ pub struct ArticleRow {
     pub sent_version: Option<i32>,
     /// Which send of the article is under way (migration 0035): bumped by a claim
     /// and by a publish, checked before the draft is kept and before the hand-over.
-    #[sqlx(default)]
     pub send_token: i64,
 }
 
@@ -736,6 +735,28 @@ pub async fn set_send_outcome_unknown(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Marks send `token` of article `id` (still `version` in `publishing`) as of
+/// unknown outcome, as [`set_send_outcome_unknown`] does: a mass send whose answer
+/// was lost. A send the article left since marks nothing over the next send's.
+pub async fn mark_answer_lost(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    version: i32,
+    token: i64,
+) -> Result<bool, sqlx::Error> {
+    let marked = sqlx::query(
+        "UPDATE articles SET send_outcome_unknown = true, send_confirmed = false,
+                swept_token = NULL
+          WHERE id = $1 AND version = $2 AND state = 'publishing' AND send_token = $3",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(token)
+    .execute(db)
+    .await?;
+    Ok(marked.rows_affected() == 1)
 }
 
 /// Marks the article's send as of unknown outcome for the stuck-send sweep

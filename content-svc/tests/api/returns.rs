@@ -655,3 +655,52 @@ async fn a_preview_overtaken_by_a_return_keeps_no_draft_and_the_revision_goes_ou
     );
     stack.app.stop().await;
 }
+
+/// The WeChat draft an approved article keeps for its send (a preview's) is of the
+/// version approved: a return forgets it, and deletes it from the account's draft
+/// box too (after the return's transaction), so a returned article leaves none.
+#[tokio::test]
+async fn a_returned_articles_kept_draft_is_deleted_from_wechat() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower");
+    preview_for_the_director(&client, &id)
+        .await
+        .expect("joined")
+        .expect("previewed");
+    let kept: Option<String> =
+        sqlx::query_scalar("SELECT media_id FROM articles WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&stack.app.db)
+            .await
+            .expect("read");
+    let kept = kept.expect("the preview's draft is kept for the send");
+
+    client
+        .return_for_revision(by(
+            return_for(&id, "停水日期应为周日"),
+            REVIEWER_KEY,
+            "zhao",
+        ))
+        .await
+        .expect("returned");
+
+    let deleted: Vec<String> = stack
+        .mock
+        .state()
+        .calls_to("/cgi-bin/draft/delete")
+        .iter()
+        .filter_map(|call| call.body.as_ref()?["media_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        deleted,
+        vec![kept],
+        "the returned article's draft is deleted"
+    );
+    stack.app.stop().await;
+}

@@ -296,3 +296,78 @@ async fn a_scheduled_message_given_up_while_waiting_for_the_mass_send_ledger_mov
         .expect("the headline is published again");
     stack.app.stop().await;
 }
+
+/// A stale send's failure, landing after its article left it, is not recorded over
+/// the next send: `fail_send` checks the send's token under the article's lock. The
+/// stalled send hands the article to WeChat (its ledger check passes), WeChat's
+/// answer is lost, and while it records that, the sweep and a publish again have
+/// landed: the test's transaction bumps the token (`begin_send`'s write, the
+/// article `publishing` again) and commits once the stalled send waits for the row.
+#[tokio::test]
+async fn a_stale_sends_lost_submit_answer_does_not_fail_the_next_send() {
+    let stack = stack_with_idle_scheduler().await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    scheduled_now(&stack, &id).await;
+    let db = &stack.app.db;
+    let mut held = db.begin().await.expect("begin");
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:freepublish/submit'))",
+    )
+    .execute(&mut *held)
+    .await
+    .expect("ledger lock held");
+    let holder = pid(&mut held).await;
+    let stalled = replica(db, &stack.mock);
+    let send = tokio::spawn(async move { stalled.send_due(10).await });
+    until_waiting(db, holder, 1).await;
+    stack.wechat_loses_answer(SUBMIT);
+
+    // The next send begins meanwhile, not yet committed when the stalled send's
+    // ledger check reads the row.
+    let mut next = db.begin().await.expect("begin");
+    sqlx::query("UPDATE articles SET send_token = send_token + 1 WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&mut *next)
+        .await
+        .expect("next send begun");
+    let next_pid = pid(&mut next).await;
+    held.commit().await.expect("let go");
+    until_waiting(db, next_pid, 1).await;
+    next.commit().await.expect("next send committed");
+    send.await.expect("joined").expect("the stalled send ends");
+
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+    let (state, unknown) = state_and_mark(&stack, &id).await;
+    assert_eq!(
+        (state.as_str(), unknown),
+        ("publishing", false),
+        "the next send's article is neither failed nor marked by the stale send"
+    );
+    stack.app.stop().await;
+}
+
+/// An article read without its `send_token` column (a query missing it, a schema
+/// without migration 0035) is an error, not a token 0 every send would share.
+#[tokio::test]
+async fn an_article_read_without_its_send_token_is_an_error() {
+    let stack = stack_with_idle_scheduler().await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let read = sqlx::query_as::<_, content_svc::store::articles::ArticleRow>(
+        "SELECT id, account, department, author_id, state, version, round, title, author_name,
+                digest, body, cover_media_id, source_url, column_name, open_comment,
+                only_fans_can_comment, channel, mass_tag_id, send_ignore_reprint, scheduled_for,
+                attempts, media_id, publish_id, mass_msg_id, msg_data_id, url, failure,
+                published_at, updated_at, created_at, correction_of, cover_image_id, message_id,
+                message_position, send_generation, send_outcome_unknown, sent_position,
+                sent_version
+           FROM articles WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&stack.app.db)
+    .await;
+    match read {
+        Err(sqlx::Error::ColumnNotFound(column)) => assert_eq!(column, "send_token"),
+        other => panic!("read without send_token: {other:?}"),
+    }
+    stack.app.stop().await;
+}
