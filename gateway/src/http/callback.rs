@@ -117,8 +117,8 @@ pub async fn verify_url(
         // Its signed query must not serve again for a plaintext callback, nor, on any
         // account, echo another `echostr` (not signed: a captured check replayed within
         // the timestamp window reflected whatever it was given). URL checks are rare.
-        let now = Instant::now();
-        claim_signature(&state, account, &signed, echostr.as_bytes(), now, None).await?;
+        let latest = Instant::now() + state.inner.limits.callback_deadline;
+        claim_signature(&state, account, &signed, echostr.as_bytes(), latest, None).await?;
         Ok::<_, CallbackError>(echostr.to_owned())
     }
     .await;
@@ -239,7 +239,8 @@ async fn handle(
         // Encrypted callbacks of a compatible account too, or their signed query,
         // with the encryption dropped, would carry any plaintext body.
         // A ledger that cannot answer is held by `receive` (`is_held`).
-        claim_signature(state, account, &signed, &body, started, Some(&place)).await?;
+        let latest = started + limits.callback_deadline;
+        claim_signature(state, account, &signed, &body, latest, Some(&place)).await?;
     }
     let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -442,22 +443,26 @@ async fn handle(
 /// WeChat's retry, another is refused.
 ///
 /// A failed or unanswered attempt (at most a quarter of `PUBLISH_DEADLINE` each) is
-/// tried again after a short pause until half of `PUBLISH_DEADLINE` from `started`:
-/// the check fails closed, so one attempt held every such callback through a JetStream
-/// stall of a second or two (a leader change). A retried claim is safe: an attempt
-/// that was stored though unanswered makes the next one a `Retry` of the same body.
+/// tried again after a short pause until half of `PUBLISH_DEADLINE` from the claim's
+/// start, never past `latest` (the callback's deadline): the check fails closed, so
+/// one attempt held every such callback through a JetStream stall of a second or two
+/// (a leader change). A retried claim is safe: an attempt that was stored though
+/// unanswered makes the next one a `Retry` of the same body.
 /// A callback's `place` is given up at the first failed attempt.
 async fn claim_signature(
     state: &AppState,
     account: &AccountConfig,
     signed: &Signed<'_>,
     body: &[u8],
-    started: Instant,
+    latest: Instant,
     place: Option<&Place>,
 ) -> Result<(), CallbackError> {
     let inner = &state.inner;
     let deadline = inner.limits.publish_deadline;
-    let until = started + deadline / 2;
+    // Counted from now, not from the request's arrival: its body may be read until
+    // CALLBACK_DEADLINE, and a body slower than half of PUBLISH_DEADLINE left a
+    // claim no time at all (a false "ledger unavailable", the callback held to 503).
+    let until = (Instant::now() + deadline / 2).min(latest);
     let mut pause = CLAIM_PAUSE;
     let claimed = loop {
         let attempt_until = until.min(Instant::now() + deadline / 4);

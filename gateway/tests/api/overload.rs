@@ -99,6 +99,37 @@ async fn a_body_still_arriving_holds_no_place_from_a_callback_that_came_whole() 
     }
 }
 
+/// A body may be read until `CALLBACK_DEADLINE`, but the replay check's budget (half
+/// of `PUBLISH_DEADLINE`) counted from the request's arrival: a plaintext callback
+/// whose body finished 2.5 s after its head met a ledger check already out of time,
+/// was logged "signature ledger unavailable" and held to 503 `not_durable`.
+#[tokio::test]
+async fn a_body_finishing_past_half_the_publish_deadline_is_still_checked_and_accepted() {
+    let app = spawn_app_with(Options::default()).await;
+    let account = app.plain.id.clone();
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let slow = app
+        .plain
+        .plain_callback(&samples::text("oSlowBody", 1, "hello"));
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&slow.query)
+        .finish();
+    let (most, last) = slow.body.split_at(slow.body.len() - 1);
+    let failed_before = app.metric("gateway_replay_check_failed_total", &[]).await;
+    let mut stream =
+        unfinished_request(&address, &format!("/wechat/{account}?{query}"), most).await;
+    // The slow body is the scenario: past half of PUBLISH_DEADLINE (4 s), within
+    // CALLBACK_DEADLINE (5 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stream.write_all(last.as_bytes()).await.unwrap();
+    assert_eq!(response_of(&mut stream).await, (200, "success".to_owned()));
+    assert_eq!(
+        app.metric("gateway_replay_check_failed_total", &[]).await,
+        failed_before,
+        "the ledger answered: no failed replay check"
+    );
+}
+
 /// Sends a request head announcing one byte more body than `body`, then `body`: the
 /// rest never comes.
 async fn unfinished_request(address: &str, path_and_query: &str, body: &str) -> TcpStream {
