@@ -38,6 +38,9 @@ const CLAIM_PAUSE: Duration = Duration::from_millis(50);
 const CLAIM_PAUSE_MAX: Duration = Duration::from_millis(400);
 /// The log limiter's cause for a replay check the ledger could not answer.
 const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
+/// The longest `echostr` a URL check echoes. WeChat's is a 64-bit number's digits
+/// (19-20); letters and some room are allowed, markup and long text are not.
+const ECHOSTR_MAX: usize = 64;
 
 /// The query WeChat signs a callback with. Every field is optional here so that a
 /// missing one is our `bad_query` naming it. Values borrow from the request's query
@@ -114,6 +117,13 @@ pub async fn verify_url(
             .echostr
             .as_deref()
             .ok_or(CallbackError::BadQuery("echostr"))?;
+        // A safe-mode POST's signed query never enters the ledger (a write per callback
+        // it cannot afford), so one captured from a proxy's log passes here for the
+        // timestamp window: what it can make the gateway echo is bounded to the form
+        // WeChat's own `echostr` has, never markup or a chosen text.
+        if !is_wechat_echostr(echostr) {
+            return Err(CallbackError::BadEchostr);
+        }
         // Its signed query must not serve again for a plaintext callback, nor, on any
         // account, echo another `echostr` (not signed: a captured check replayed within
         // the timestamp window reflected whatever it was given). URL checks are rare.
@@ -509,6 +519,12 @@ async fn claim_signature(
     }
 }
 
+/// Whether `echostr` has the form WeChat sends: 1 to [`ECHOSTR_MAX`] ASCII letters or
+/// digits.
+fn is_wechat_echostr(echostr: &str) -> bool {
+    (1..=ECHOSTR_MAX).contains(&echostr.len()) && echostr.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// The body's `Content-Length`, if it declares one.
 fn declared_length(request: &Request) -> Option<usize> {
     request
@@ -747,6 +763,17 @@ mod tests {
             CallbackQuery::parse(None).unwrap(),
             CallbackQuery::default()
         );
+    }
+
+    #[test]
+    fn only_an_echostr_of_wechats_form_is_echoed() {
+        for good in ["1616140317555161061", "abcXYZ09", &"7".repeat(ECHOSTR_MAX)] {
+            assert!(is_wechat_echostr(good), "{good}");
+        }
+        let too_long = "7".repeat(ECHOSTR_MAX + 1);
+        for bad in ["", "<b>", "a b", "1%0A2", "１２", "a-b", too_long.as_str()] {
+            assert!(!is_wechat_echostr(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub enum CallbackError {
     BodyTimeout,
     #[error("query parameter {0} is missing or invalid")]
     BadQuery(&'static str),
+    /// A URL check's `echostr` is not of the form WeChat sends (1-64 ASCII letters or
+    /// digits): the echo is bounded to it, never the sender's markup or text.
+    #[error("echostr is not 1-64 ASCII letters or digits")]
+    BadEchostr,
     #[error("timestamp outside the accepted window")]
     StaleTimestamp,
     #[error("signature: {0}")]
@@ -97,6 +101,7 @@ impl CallbackError {
     /// The reasons a URL check can be refused with.
     pub const URL_CHECK: &[&str] = &[
         "bad_query",
+        "bad_echostr",
         "stale_timestamp",
         "bad_signature",
         "malformed_signature",
@@ -120,6 +125,7 @@ impl CallbackError {
             Self::ReplayedSignature => StatusCode::FORBIDDEN,
             Self::BodyUnreadable
             | Self::BadQuery(_)
+            | Self::BadEchostr
             | Self::StaleTimestamp
             | Self::MissingEncrypt
             | Self::Decrypt(_)
@@ -144,6 +150,7 @@ impl CallbackError {
             Self::BodyUnreadable => "body_unreadable",
             Self::BodyTimeout => "body_timeout",
             Self::BadQuery(_) => "bad_query",
+            Self::BadEchostr => "bad_echostr",
             Self::StaleTimestamp => "stale_timestamp",
             Self::Signature(e) => e.reason(),
             Self::MsgSignature(SignatureError::Mismatch) => "bad_msg_signature",
@@ -237,6 +244,7 @@ mod tests {
             CallbackError::BodyUnreadable,
             CallbackError::BodyTimeout,
             CallbackError::BadQuery("nonce"),
+            CallbackError::BadEchostr,
             CallbackError::StaleTimestamp,
             CallbackError::Signature(SignatureError::Mismatch),
             CallbackError::Signature(SignatureError::Malformed),
@@ -267,7 +275,8 @@ mod tests {
             assert!(
                 reason == "unknown_account"
                     || CallbackError::BEFORE_PARSING.contains(&reason)
-                    || CallbackError::AFTER_PARSING.contains(&reason),
+                    || CallbackError::AFTER_PARSING.contains(&reason)
+                    || CallbackError::URL_CHECK.contains(&reason),
                 "{reason} is never registered at 0"
             );
         }

@@ -154,6 +154,53 @@ async fn the_url_check_echoes_echostr_only_with_a_good_signature() {
     }
 }
 
+/// A safe-mode POST's query never enters the replay ledger, so one captured (from a
+/// proxy's log) served for 300 s as a signed URL check echoing whatever `echostr` it
+/// was given. WeChat's `echostr` is a short string of digits: anything else is refused.
+#[tokio::test]
+async fn the_url_check_echoes_only_an_echostr_of_the_form_wechat_sends() {
+    let app = spawn_app().await;
+    for account in [&app.plain, &app.safe] {
+        let get = |callback: &crate::helpers::Callback| {
+            app.http
+                .get(app.url(&account.id))
+                .query(&callback.query)
+                .send()
+        };
+        let labels = [
+            ("account", account.id.as_str()),
+            ("type", "url_check"),
+            ("outcome", "bad_echostr"),
+        ];
+        let before = app.metric("gateway_callbacks_total", &labels).await;
+        for echostr in [
+            "<script>alert(1)</script>",
+            "",
+            "12345 6789",
+            &"1".repeat(65),
+        ] {
+            let mut check = account.plain_callback("");
+            check.set("echostr", echostr);
+            let response = get(&check).await.unwrap();
+            assert_eq!(
+                (response.status().as_u16(), response.text().await.unwrap()),
+                (400, "bad_echostr".to_owned()),
+                "echostr {echostr:?}"
+            );
+        }
+        let after = app.metric("gateway_callbacks_total", &labels).await;
+        assert_eq!(after - before, 4.0, "each refusal is counted");
+
+        for echostr in ["1616140317555161061", "abcXYZ0123456789"] {
+            let mut check = account.plain_callback("");
+            check.set("echostr", echostr);
+            let response = get(&check).await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.text().await.unwrap(), echostr);
+        }
+    }
+}
+
 /// A line break in a part of the event_id (here an `EventKey`, as `&#10;`) once
 /// reached the `Nats-Msg-Id` header, whose builder panics on one: the handler died,
 /// WeChat got no answer, and each retry died the same way.
