@@ -38,6 +38,9 @@ const CLAIM_PAUSE: Duration = Duration::from_millis(50);
 const CLAIM_PAUSE_MAX: Duration = Duration::from_millis(400);
 /// The log limiter's cause for a replay check the ledger could not answer.
 const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
+/// The log limiter's cause for a callback opened with the previous EncodingAESKey:
+/// during a rotation, every callback WeChat still sends under the old key.
+const PREVIOUS_KEY: &str = "previous_key_decrypt";
 /// The longest `echostr` a URL check echoes. WeChat's is a 64-bit number's digits
 /// (19-20); letters and some room are allowed, markup and long text are not.
 const ECHOSTR_MAX: usize = 64;
@@ -252,7 +255,7 @@ async fn handle(
         let latest = started + limits.callback_deadline;
         claim_signature(state, account, &signed, &body, latest, Some(&place)).await?;
     }
-    let (plaintext, opened_with) = open(account, &query, &signed, &body, encrypted)?;
+    let (plaintext, opened_with) = open(state, account, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
     *kind = message.inbound_type().label();
     if message.header.to_user_name != account.original_id {
@@ -595,6 +598,7 @@ fn authenticate<'q>(
 /// The message XML: the body itself, or the verified and decrypted `<Encrypt>` with
 /// the key that opened it (`None`: the callback came in plain).
 fn open<'b>(
+    state: &AppState,
     account: &AccountConfig,
     query: &CallbackQuery,
     signed: &Signed<'_>,
@@ -631,7 +635,18 @@ fn open<'b>(
         .decrypt_with_slot(&encrypt)
         .map_err(CallbackError::Decrypt)?;
     if slot == KeySlot::Previous {
-        tracing::info!(account = %account.id, "decrypted with the previous EncodingAESKey");
+        // The rotation's progress: WeChat moves to the new key on its own schedule.
+        // Every callback until then meets this: counted each, a line per period.
+        metrics::counter!("gateway_previous_key_decrypts_total", "account" => account.id.clone())
+            .increment(1);
+        let now = std::time::Instant::now();
+        if let Some(suppressed) = state.inner.logs.admit(&account.id, PREVIOUS_KEY, now) {
+            tracing::info!(
+                account = %account.id,
+                suppressed,
+                "decrypted with the previous EncodingAESKey"
+            );
+        }
     }
     Ok((Cow::Owned(plaintext), Some(slot)))
 }

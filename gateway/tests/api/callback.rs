@@ -123,6 +123,25 @@ async fn a_callback_encrypted_with_the_previous_key_is_accepted_during_rotation(
         .await;
     assert_eq!(status, 200);
     assert_eq!(app.stored().await.len(), 1);
+    // Counted per account (the log line is limited): the rotation's progress, until
+    // WeChat stops sending under the old key.
+    let labels = [("account", app.safe.id.as_str())];
+    assert_eq!(
+        app.metric("gateway_previous_key_decrypts_total", &labels)
+            .await,
+        1.0
+    );
+    let xml = samples::text("oRotate", 8, "new key");
+    let (status, _) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.metric("gateway_previous_key_decrypts_total", &labels)
+            .await,
+        1.0,
+        "the current key is not counted"
+    );
 }
 
 #[tokio::test]

@@ -143,3 +143,34 @@ async fn a_flood_of_rejections_writes_a_bounded_number_of_warnings() {
         "{bad_signature} warnings:\n{output}"
     );
 }
+
+/// During an EncodingAESKey rotation every callback WeChat still sends under the old
+/// key opened with the previous one, and each wrote an INFO line: a line per callback
+/// for as long as the rotation lasts.
+#[tokio::test]
+async fn callbacks_opened_with_the_previous_key_write_one_line_per_period_not_one_each() {
+    const CALLBACKS: u64 = 20;
+    let mut app = spawn_process_with(Options::default()).await;
+    let previous =
+        wechat::crypto::MessageCrypto::new(crate::helpers::PREVIOUS_AES_KEY, &app.safe.appid)
+            .unwrap();
+    let started = Instant::now();
+    for i in 0..CALLBACKS {
+        let xml = samples::text(&format!("oRotate{i}"), 6000 + i, "old key");
+        let callback = app.safe.encrypted_callback_with(&xml, &previous);
+        let (status, _) = app.post_text(&app.safe.id, &callback).await;
+        assert_eq!(status, 200, "callback {i}");
+    }
+    let periods = started.elapsed().as_secs() / LOG_PERIOD.as_secs() + 1;
+
+    let output = app.stop().await;
+    let lines = output
+        .lines()
+        .filter(|l| l.contains("decrypted with the previous EncodingAESKey"))
+        .count() as u64;
+    assert!(lines >= 1, "the rotation is logged:\n{output}");
+    assert!(
+        lines <= periods,
+        "{lines} lines for {CALLBACKS} callbacks:\n{output}"
+    );
+}
