@@ -94,6 +94,12 @@ impl AccountConfig {
     }
 }
 
+/// The largest `MAX_BODY_BYTES` start-up accepts: NATS's default `max_payload` (1 MiB)
+/// less 64 KiB for the rest of the `Inbound` envelope (event_id, openid, subject
+/// names, timestamps) and its `Nats-Msg-Id` header, so that a body let in always
+/// fits one JetStream message: a larger one could never be published.
+pub const MAX_BODY_BYTES_CAP: usize = 1024 * 1024 - 64 * 1024;
+
 /// Deadlines and size limits of the callback path.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -187,6 +193,18 @@ impl Limits {
             http_idle_timeout: env.duration_or("HTTP_IDLE_TIMEOUT", d.http_idle_timeout)?,
             max_connections: env.parse_or("MAX_CONNECTIONS", max_in_flight.saturating_mul(4))?,
         };
+        if limits.max_body_bytes > MAX_BODY_BYTES_CAP {
+            return Err(ConfigError::Invalid {
+                var: "MAX_BODY_BYTES".to_owned(),
+                value: limits.max_body_bytes.to_string(),
+                reason: format!(
+                    "must be at most {MAX_BODY_BYTES_CAP}: a callback is published as one \
+                     NATS message, whose default max_payload is 1 MiB (1048576) with the \
+                     event's envelope (64 KiB kept for it); a larger body could never be \
+                     stored"
+                ),
+            });
+        }
         for (var, value) in [
             ("MAX_IN_FLIGHT", limits.max_in_flight),
             ("MAX_CONNECTIONS", limits.max_connections),
@@ -429,6 +447,23 @@ mod tests {
         assert_eq!(limits(city().with("MAX_CONNECTIONS", "300")), 300);
         let error = Config::from_env(&city().with("MAX_CONNECTIONS", "0")).unwrap_err();
         assert!(matches!(error, ConfigError::Invalid { var, .. } if var == "MAX_CONNECTIONS"));
+    }
+
+    #[test]
+    fn a_body_limit_whose_event_would_pass_nats_max_payload_is_refused() {
+        let limits = |value: &str| Config::from_env(&city().with("MAX_BODY_BYTES", value));
+        let error = limits("1048576").unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Invalid { var, reason, .. }
+                if var == "MAX_BODY_BYTES" && reason.contains("max_payload")),
+            "{error}"
+        );
+        let most = MAX_BODY_BYTES_CAP.to_string();
+        assert_eq!(
+            limits(&most).unwrap().limits.max_body_bytes,
+            MAX_BODY_BYTES_CAP
+        );
+        assert!(limits(&(MAX_BODY_BYTES_CAP + 1).to_string()).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::HeaderValue;
 use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use tokio::time::Instant;
 
@@ -20,6 +21,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_millis(400);
 /// The log limiter's cause for a callback JetStream never acked.
 pub const UNACKNOWLEDGED: &str = "publish_not_acknowledged";
+/// The log limiter's cause for an event larger than the server's `max_payload`.
+const TOO_LARGE: &str = "publish_over_max_payload";
 
 /// What JetStream said about a stored callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,12 +114,30 @@ impl Publisher {
             let message = PublishMessage::build()
                 .payload(event.payload.clone())
                 .header(NATS_MESSAGE_ID, id);
-            let attempt = self.batcher.publish(subject.clone(), message);
+            let attempt = self.batcher.publish_typed(subject.clone(), message);
             let error = match tokio::time::timeout_at(attempt_until, attempt).await {
                 Ok(Ok(ack)) if ack.duplicate && attempts == 1 => break Ok(Durable::Duplicate),
                 Ok(Ok(ack)) if ack.duplicate => break Ok(Durable::Repeated),
                 Ok(Ok(_)) => break Ok(Durable::New),
-                Ok(Err(error)) => error,
+                // The client refuses it before sending, and would refuse every retry
+                // alike until the deadline. `MAX_BODY_BYTES` is capped below the
+                // default max_payload, so only a server set lower gets here.
+                Ok(Err(error)) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    metrics::counter!("gateway_publish_refused_total", "reason" => "max_payload")
+                        .increment(1);
+                    let now = std::time::Instant::now();
+                    if let Some(suppressed) = self.logs.admit(event.account(), TOO_LARGE, now) {
+                        tracing::error!(
+                            account = event.account(),
+                            event = %event.log_ref(),
+                            %error,
+                            suppressed,
+                            "event larger than the NATS server's max_payload; not published"
+                        );
+                    }
+                    break Err(NotDurable { attempts });
+                }
+                Ok(Err(error)) => error.to_string(),
                 Err(_) => "timed out waiting for the PubAck".to_owned(),
             };
             failed();

@@ -131,3 +131,24 @@ async fn an_event_id_with_a_line_break_is_refused_without_a_panic() {
         .expect("no panic");
     assert_eq!(published, Err(NotDurable { attempts: 1 }));
 }
+
+/// An event larger than NATS's `max_payload` can never be published: the client
+/// refuses it before sending, and each retry until the deadline was refused alike.
+#[tokio::test]
+async fn an_event_over_the_max_payload_is_refused_at_the_first_attempt() {
+    use gateway::event::InboundEvent;
+    use gateway::publish::{NotDurable, Publisher};
+    let nats = TestNats::new();
+    let (client, batcher) = batcher(&nats).await;
+    let publisher = Publisher::new(batcher, std::time::Duration::from_secs(1));
+    let too_large = client.server_info().max_payload + 1;
+    let event = InboundEvent {
+        subject: nats.namespace.subject("wechat.inbound.acct.msg.text"),
+        event_id: "acct:oUser:1234567890".into(),
+        payload: bytes::Bytes::from(vec![b'x'; too_large]),
+    };
+    assert_eq!(
+        publisher.publish(&event).await,
+        Err(NotDurable { attempts: 1 })
+    );
+}
