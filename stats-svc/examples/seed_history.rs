@@ -373,6 +373,7 @@ async fn enter_figures(
 ) -> anyhow::Result<()> {
     let mut skipped = std::collections::BTreeSet::new();
     let mut entered = 0;
+    let mut final_months = 0;
     for entry in entries {
         if skipped.contains(&entry.account) {
             continue;
@@ -394,6 +395,15 @@ async fn enter_figures(
                 {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
+                // A month whose ranking is final takes no figures by hand any more: the
+                // seeded history before it keeps its articles without them.
+                Err(status)
+                    if status.code() == tonic::Code::FailedPrecondition
+                        && status.message().contains("turned final") =>
+                {
+                    final_months += 1;
+                    break;
+                }
                 Err(status) if status.code() == tonic::Code::FailedPrecondition => {
                     println!(
                         "{}: figures not entered: {}",
@@ -407,6 +417,8 @@ async fn enter_figures(
             }
         }
     }
-    println!("{entered} articles' figures entered");
+    println!(
+        "{entered} articles' figures entered ({final_months} of months whose ranking is final refused)"
+    );
     Ok(())
 }

@@ -113,7 +113,11 @@ impl Application {
         if let Some(listener) = self.http.take() {
             self.spawn_dashboard(listener);
         }
-        let grpc = StatsGrpc::new(self.runtime.db.clone(), self.settings.clone());
+        let grpc = StatsGrpc::new(
+            self.runtime.db.clone(),
+            self.settings.clone(),
+            self.clock.clone(),
+        );
         let routes = tonic::service::Routes::new(StatsServiceServer::with_interceptor(
             grpc,
             self.runtime.auth(),

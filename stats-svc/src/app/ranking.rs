@@ -334,17 +334,21 @@ pub struct EnteredBy {
 
 /// Stores a hand entry of 在看, likes (and, where the datacube does not pull them,
 /// reads and shares) for `article_id` of `account`, if `domain::figures::decide`
-/// accepts it, with a record of who entered what.
+/// accepts it and the article's month is not final at `now`
+/// (`domain::figures::month_open`), with a record of who entered what.
 pub async fn record_article_figures(
     db: &PgPool,
     account: &AccountId,
     article_id: &str,
     entry: &FigureEntry,
     by: &EnteredBy,
+    now: DateTime<Utc>,
+    office: FixedOffset,
 ) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
     let known = articles::known_article(&mut tx, account, article_id).await?;
     let accepted = figures::decide(article_id, known, entry)?;
+    figures::month_open(article_id, accepted.published_on, now, office)?;
     articles::record_entry(
         &mut tx,
         &ArticleEntry {

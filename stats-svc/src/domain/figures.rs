@@ -8,7 +8,9 @@
 //! month it counts in and whether it feeds WCI's headline term). What the datacube
 //! lacks, 在看 and likes, is what a hand entry is for.
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc};
+
+use super::reach::{month_final_on, month_provisional};
 
 /// What an editor asks to enter (0 and an empty title keep what is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +117,18 @@ pub enum EntryRefused {
          reads with its shares"
     )]
     SharesWithoutReads(String),
+    /// The article's month turned final (its ranking no longer provisional by the
+    /// calendar): a figure entered now would change a list already reported final.
+    #[error(
+        "article {id:?} was published in {month}, whose ranking turned final at 08:00 on \
+         {final_on} (office time): figures entered now would change a final list"
+    )]
+    MonthFinal {
+        id: String,
+        /// `YYYY-MM`.
+        month: String,
+        final_on: NaiveDate,
+    },
 }
 
 /// Names the figures above `reads`: "zaikan 500 and likes 900 are above the reads".
@@ -248,6 +262,29 @@ pub fn decide(
     Ok(Accepted {
         published_on,
         headline,
+    })
+}
+
+/// Refuses an entry for an article published on `published_on` once that month's
+/// ranking is final by the calendar at `now` (08:00 office time on its last day + 7,
+/// the ranking's `final_on`, when the day-7 pull of its last articles is due): after
+/// that the list is reported final and read as the month's result. An account whose
+/// pull is failing keeps the month provisional in the ranking, but its entries are
+/// refused all the same: the calendar is what a desk can be told in advance.
+pub fn month_open(
+    id: &str,
+    published_on: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<(), EntryRefused> {
+    let month = published_on.with_day(1).unwrap_or(published_on);
+    if month_provisional(month, now, office) {
+        return Ok(());
+    }
+    Err(EntryRefused::MonthFinal {
+        id: id.to_owned(),
+        month: month.format("%Y-%m").to_string(),
+        final_on: month_final_on(month),
     })
 }
 

@@ -52,7 +52,8 @@ impl From<GrpcError> for Status {
                 | EntryRefused::PublishedOn { .. }
                 | EntryRefused::Headline { .. }
                 | EntryRefused::AboveReads { .. }
-                | EntryRefused::SharesWithoutReads(_) => ErrorCode::FailedPrecondition,
+                | EntryRefused::SharesWithoutReads(_)
+                | EntryRefused::MonthFinal { .. } => ErrorCode::FailedPrecondition,
             },
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,

@@ -11,6 +11,7 @@
 mod convert;
 mod error;
 
+use crate::jobs::Clock;
 use platform::Role;
 use platform::grpc::{Caller, caller};
 use proto::stats::v1 as pb;
@@ -37,12 +38,18 @@ const FIGURE_WRITERS: &[Role] = &[Role::Editor, Role::Publisher];
 pub struct StatsGrpc {
     db: PgPool,
     settings: StatsSettings,
+    /// The time a figure entry is judged at (its month final or not); tests fix it.
+    clock: Clock,
 }
 
 impl StatsGrpc {
-    /// A service reading `db`.
-    pub fn new(db: PgPool, settings: StatsSettings) -> Self {
-        Self { db, settings }
+    /// A service reading `db`, at the time `clock` tells.
+    pub fn new(db: PgPool, settings: StatsSettings, clock: Clock) -> Self {
+        Self {
+            db,
+            settings,
+            clock,
+        }
     }
 }
 
@@ -177,6 +184,8 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             req.article_id.trim(),
             &entry,
             &by,
+            (self.clock)(),
+            self.settings.office,
         )
         .await
         .map_err(GrpcError::from)?;

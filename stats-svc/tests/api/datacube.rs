@@ -109,7 +109,7 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
     let (article_id, published_on, reads, shares): (String, chrono::NaiveDate, i64, i64) =
         sqlx::query_as(
             "SELECT article_id, published_on, reads, shares FROM article_figures
-              WHERE entered_by = 'datacube' ORDER BY article_id LIMIT 1",
+              WHERE entered_by = 'datacube' ORDER BY published_on DESC, article_id LIMIT 1",
         )
         .fetch_one(&db)
         .await

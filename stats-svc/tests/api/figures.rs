@@ -11,9 +11,9 @@ use proto::stats::v1 as pb;
 use stats_svc::store::reach::PulledArticle;
 
 use crate::helpers::{
-    AGENT_KEY, COUNTY_EDITOR_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, authed, publish_article,
-    publish_article_at, publish_article_by, publish_article_in, pull_articles, pulled, spawn_app,
-    summarise_article, wait_for_article,
+    AGENT_KEY, COUNTY_EDITOR_KEY, EDITOR_KEY, NOVEMBER_OPEN, TestApp, VIEWER_KEY, authed,
+    publish_article, publish_article_at, publish_article_by, publish_article_in, pull_articles,
+    pulled, spawn_app_at, summarise_article, wait_for_article,
 };
 
 async fn enter(
@@ -118,7 +118,7 @@ fn assert_refused(result: Result<(), tonic::Status>, code: tonic::Code, says: &s
 /// and the entry is on record with the editor's department and key.
 #[tokio::test]
 async fn zaikan_and_likes_entered_for_a_datacube_article_lift_its_account_in_the_ranking() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     for account in ["chenzhou", "yizhang"] {
         pull_articles(
@@ -191,7 +191,7 @@ async fn zaikan_and_likes_entered_for_a_datacube_article_lift_its_account_in_the
 /// article's, and not before the day-7 pull of an article the daily summary named.
 #[tokio::test]
 async fn reads_and_shares_of_a_datacube_account_are_refused() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     pull_articles(
         &db,
@@ -247,7 +247,7 @@ async fn reads_and_shares_of_a_datacube_account_are_refused() {
 /// An article nobody announced and the datacube never reported cannot be made up.
 #[tokio::test]
 async fn an_article_the_service_does_not_know_is_refused() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     assert_refused(
         enter(
@@ -279,7 +279,7 @@ async fn an_article_the_service_does_not_know_is_refused() {
 /// second time beside the datacube's row of it.
 #[tokio::test]
 async fn contents_id_of_an_article_on_a_datacube_account_is_refused() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     publish_article(&app, "chenzhou", "art-7", "2026-11-10T02:00:00Z").await;
     wait_for_article(&db, "art-7").await;
@@ -316,7 +316,7 @@ async fn contents_id_of_an_article_on_a_datacube_account_is_refused() {
 /// counts in the ranking beside the pulled ones; it stayed 待统计 for ever before.
 #[tokio::test]
 async fn a_freepublished_article_on_a_datacube_account_takes_its_figures_by_hand() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     publish_article_by(
         &app,
@@ -360,7 +360,7 @@ async fn a_freepublished_article_on_a_datacube_account_takes_its_figures_by_hand
 /// entry may repeat them, not change them.
 #[tokio::test]
 async fn an_articles_day_and_headline_flag_cannot_be_changed_by_hand() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     pull_articles(
         &db,
@@ -417,7 +417,7 @@ async fn an_articles_day_and_headline_flag_cannot_be_changed_by_hand() {
 /// admin enter nothing.
 #[tokio::test]
 async fn an_editor_enters_figures_of_its_own_accounts_only() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     for account in ["chenzhou", "yizhang"] {
         pull_articles(
@@ -461,7 +461,7 @@ async fn an_editor_enters_figures_of_its_own_accounts_only() {
 /// every figure by hand, and a hand figure can be corrected by hand.
 #[tokio::test]
 async fn without_the_datacube_an_announced_articles_figures_are_entered_and_corrected() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     publish_article(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z").await;
     wait_for_article(&db, "g-1").await;
@@ -506,7 +506,7 @@ async fn without_the_datacube_an_announced_articles_figures_are_entered_and_corr
 /// at all; the figures, the ranking and the entry record stay as they were.
 #[tokio::test]
 async fn shares_entered_above_the_articles_reads_are_refused() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     publish_article(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z").await;
     wait_for_article(&db, "g-1").await;
@@ -577,7 +577,7 @@ async fn shares_entered_above_the_articles_reads_are_refused() {
 /// reads not known yet) they are taken, and capped at the reads when the pull lands.
 #[tokio::test]
 async fn likes_or_zaikan_above_the_articles_reads_are_refused_or_capped_by_the_pull() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     for account in ["chenzhou", "yizhang"] {
         pull_articles(
@@ -655,7 +655,7 @@ async fn likes_or_zaikan_above_the_articles_reads_are_refused_or_capped_by_the_p
 /// the trend.
 #[tokio::test]
 async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     publish_article_in(&app, "guiyang", "g-1", "2026-11-10T02:00:00Z", "2247483900").await;
     wait_for_article(&db, "g-1").await;
@@ -696,7 +696,7 @@ async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
 /// article counts once, in October with the datacube's day, not in November too.
 #[tokio::test]
 async fn an_article_recorded_published_late_and_then_pulled_counts_once() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     publish_article_at(
         &app,
@@ -733,7 +733,7 @@ async fn an_article_recorded_published_late_and_then_pulled_counts_once() {
 /// counts: an article gives way to its own pulled row, not to its message's.
 #[tokio::test]
 async fn each_article_of_a_message_entered_by_hand_gives_way_to_its_own_pulled_row_only() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     let message = [
         ("g-1", "冬季供暖通知", 3_000, 20, 15, 30),
@@ -801,6 +801,60 @@ async fn each_article_of_a_message_entered_by_hand_gives_way_to_its_own_pulled_r
         [(15, 30), (6, 12), (2, 3)],
         "each pulled row takes its own article's 在看 and likes"
     );
+    db.close().await;
+    app.stop().await;
+}
+
+/// At 08:00 office time on 7 December November's ranking turns final (its `final_on`):
+/// 在看 entered for a November article after that would change a list already
+/// reported final, so it is refused and changes nothing; a December article still
+/// takes its figures.
+#[tokio::test]
+async fn figures_of_a_month_whose_ranking_is_final_are_refused() {
+    let app = spawn_app_at("2026-12-07T00:00:00Z").await;
+    let db = app.db().await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[
+            pulled("2026113001_1", "2026-11-30", 20_000, 300),
+            pulled("2026120101_1", "2026-12-01", 8_000, 90),
+        ],
+    )
+    .await;
+    let before = november(&app).await;
+
+    let late = enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 250,
+            likes: 400,
+            ..figures("chenzhou", "2026113001_1")
+        },
+    )
+    .await;
+    assert_refused(
+        late,
+        tonic::Code::FailedPrecondition,
+        "published in 2026-11, whose ranking turned final at 08:00 on 2026-12-07",
+    );
+    assert_eq!(november(&app).await, before);
+    let (.., zaikan, likes, _, _) = stored(&db, "chenzhou", "2026113001_1").await.unwrap();
+    assert_eq!((zaikan, likes), (0, 0));
+    assert_eq!(entries(&db).await, 0);
+
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 50,
+            ..figures("chenzhou", "2026120101_1")
+        },
+    )
+    .await
+    .expect("December's ranking is still provisional");
+    assert_eq!(entries(&db).await, 1);
     db.close().await;
     app.stop().await;
 }

@@ -54,7 +54,22 @@ pub struct TestApp {
     _test_db: TestDb,
 }
 
+/// 10:00 office time on 3 December 2026: November's ranking is still provisional (it
+/// turns final at 08:00 on the 7th), so its articles take figures by hand.
+pub const NOVEMBER_OPEN: &str = "2026-12-03T02:00:00Z";
+
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_clock(stats_svc::jobs::system_clock()).await
+}
+
+/// [`spawn_app`] with the service reading the time `now` (its jobs, its dashboard and
+/// the figure entries' month check).
+pub async fn spawn_app_at(now: &str) -> TestApp {
+    let now: chrono::DateTime<chrono::Utc> = now.parse().expect("an RFC 3339 time");
+    spawn_app_with_clock(std::sync::Arc::new(move || now)).await
+}
+
+async fn spawn_app_with_clock(clock: stats_svc::jobs::Clock) -> TestApp {
     let test_db = TestDb::new("stats");
     let test_nats = TestNats::new();
     // The statistics office reads every department's figures, as the leaders do.
@@ -67,7 +82,7 @@ pub async fn spawn_app() -> TestApp {
         ],
     );
     let config = Config::from_env(&env).expect("test configuration is valid");
-    let app = Application::build(config)
+    let app = Application::build_with_clock(config, clock)
         .await
         .expect("stats-svc builds against the test database and NATS");
     let grpc_port = app.grpc_port();

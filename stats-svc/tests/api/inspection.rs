@@ -14,9 +14,10 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 
 use crate::helpers::{
-    COUNTY_KEY, EDITOR_KEY, TestApp, VIEWER_KEY, WATER_DESK_KEY, authed, publish_article,
-    publish_article_at, publish_article_in, pull_articles, pulled, retract_article,
-    retract_article_at, spawn_app, summarise_article, wait_for_article, wait_for_retraction,
+    COUNTY_KEY, EDITOR_KEY, NOVEMBER_OPEN, TestApp, VIEWER_KEY, WATER_DESK_KEY, authed,
+    publish_article, publish_article_at, publish_article_in, pull_articles, pulled,
+    retract_article, retract_article_at, spawn_app, spawn_app_at, summarise_article,
+    wait_for_article, wait_for_retraction,
 };
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -271,7 +272,7 @@ async fn enter(app: &TestApp, account: &str, article: &str, reads: u64, zaikan: 
 /// every figure by hand.
 #[tokio::test]
 async fn entered_figures_rank_the_accounts_by_wci_within_the_callers_reach() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     for (account, article) in [("chenzhou", "c-1"), ("chenzhou", "c-2"), ("yizhang", "y-1")] {
         publish_article(&app, account, article, "2026-11-10T02:00:00Z").await;

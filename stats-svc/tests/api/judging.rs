@@ -16,7 +16,10 @@ use stats_svc::domain::inspection::InspectionRules;
 use stats_svc::jobs::inspection::{Clock, check_once};
 use stats_svc::store::reach::{PulledArticle, store_chunk};
 
-use crate::helpers::{EDITOR_KEY, TestApp, VIEWER_KEY, authed, spawn_app, summarise_article};
+use crate::helpers::{
+    EDITOR_KEY, NOVEMBER_OPEN, TestApp, VIEWER_KEY, authed, spawn_app, spawn_app_at,
+    summarise_article,
+};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
@@ -275,7 +278,7 @@ fn pulled(msgid: &str) -> PulledArticle {
 /// the pull, which only runs on day 8). The two accounts must score alike.
 #[tokio::test]
 async fn figures_entered_before_the_day_seven_pull_keep_the_datacube_headline() {
-    let app = spawn_app().await;
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
     let db = app.db().await;
     let pull = |account: &'static str| {
         let db = db.clone();
