@@ -7,10 +7,7 @@ use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
-use super::rollups::{
-    as_at, move_grace_ends, office_midnight, rate, step_judgements, unacknowledged_last_move,
-    unacknowledged_move,
-};
+use super::rollups::{acknowledgement_charged, as_at, office_midnight, rate, step_judgements};
 use crate::domain::AccountId;
 use crate::domain::departments::DepartmentView;
 use crate::domain::inspection::{
@@ -194,9 +191,10 @@ fn overdue_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
 /// (fresh, inside every deadline) counts for no one: it would dilute the share.
 ///
 /// Each missed deadline is charged to the department it is whose, even if the ticket
-/// was moved on since (退单改派): the one that owned the ticket when it passed, or, for
-/// an acknowledgement missed within the grace after an unacknowledged move, the mover
-/// (the last one, which held the ticket until just before it: A→B→C, B's). A
+/// was moved on since (退单改派): the one that owned the ticket when it passed, or, of
+/// a ticket moved on unacknowledged before its acknowledgement deadline, the one
+/// [`acknowledgement_charged`] names (a department that passed it on inside the grace
+/// it was given is not charged; the one that held it past its own deadline is). A
 /// resolution missed later is its owner's then, not the mover's. A department the
 /// scorecard judges late for passing a ticket on unacknowledged before its deadline
 /// (no response to the citizen) counts it, not overdue: it missed no deadline.
@@ -208,19 +206,10 @@ pub fn overdue_share_counts(
     let mut counts: BTreeMap<String, bool> = BTreeMap::new();
     let acknowledge_missed = ticket.acknowledge_missed_at.filter(|t| *t <= at);
     let resolve_missed = ticket.resolve_missed_at.filter(|t| *t <= at);
-    let passed_on = unacknowledged_move(ticket, at).and_then(|(first, moved_in)| {
-        let mover = unacknowledged_last_move(ticket, at).unwrap_or(first);
-        acknowledge_missed
-            // Within the grace after the last move, not before it: a deadline missed
-            // before the ticket was moved on is its holder's then.
-            .is_some_and(|missed| moved_in <= missed && missed < move_grace_ends(moved_in, office))
-            .then(|| mover.to_owned())
-    });
-    if acknowledge_missed.is_some() {
-        let department = passed_on
-            .or_else(|| ticket.acknowledge_missed_by.clone())
-            .unwrap_or_else(|| ticket.department.clone());
-        counts.insert(department, true);
+    if acknowledge_missed.is_some()
+        && let Some(department) = acknowledgement_charged(ticket, at, office)
+    {
+        counts.insert(department.to_owned(), true);
     }
     if resolve_missed.is_some() {
         let department = ticket
@@ -452,4 +441,44 @@ pub async fn visible<T>(
             view.sees_alarm(&rule, &subject, department)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::rollups::tests::moved;
+
+    fn office() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+    }
+
+    fn overdue(counts: &BTreeMap<String, bool>) -> Vec<&str> {
+        counts
+            .iter()
+            .filter(|(_, overdue)| **overdue)
+            .map(|(department, _)| department.as_str())
+            .collect()
+    }
+
+    /// Water passes the ticket to parks at 09:05, fifty-five minutes before its 10:00
+    /// deadline, which passes (escalated under parks) inside the two office
+    /// hours parks was given (to 11:05); parks passes it to roads at 11:00, still
+    /// inside them, and roads acknowledges at 11:10. Parks was in time by the deadline
+    /// it was given: the escalation is water's, which let the ticket's own deadline
+    /// pass on its move.
+    #[test]
+    fn a_receiver_passing_the_ticket_on_inside_its_grace_is_not_charged_the_miss() {
+        let ticket = moved("09:05", "parks", "11:00", "roads", "11:10", "parks");
+        let counts = overdue_share_counts(&ticket, at("2026-11-30T11:30:00+08:00"), office());
+        assert_eq!(overdue(&counts), ["water"], "{counts:?}");
+        assert_eq!(counts.len(), 3, "each judged: {counts:?}");
+        // Parks holding it past the grace it was given (11:05) is parks' miss.
+        let held = moved("09:05", "parks", "11:30", "roads", "11:40", "parks");
+        let counts = overdue_share_counts(&held, at("2026-11-30T12:00:00+08:00"), office());
+        assert_eq!(overdue(&counts), ["parks"], "{counts:?}");
+    }
 }

@@ -161,38 +161,123 @@ pub fn unacknowledged_move(
     (unacknowledged && before_deadline).then(|| (mover, ticket.moved_in_at.unwrap_or(moved)))
 }
 
-/// The last move of `ticket`, when it was another department's than the first mover's
-/// and also passed the ticket on unacknowledged before its acknowledgement deadline,
-/// as of `now`: that department (B of A→B→C, which sat on the ticket after A). A
-/// department between the first and the last of three moves or more is not kept.
-pub fn unacknowledged_last_move(ticket: &rollups::TicketTimes, now: DateTime<Utc>) -> Option<&str> {
-    let (first, _) = unacknowledged_move(ticket, now)?;
-    let last = ticket
-        .moved_in_by
-        .as_deref()
-        .filter(|last| *last != first)?;
-    let moved = ticket.moved_in_at.filter(|at| *at <= now)?;
-    let unacknowledged = ticket
-        .acknowledged_at
-        .is_none_or(|acknowledged| moved < acknowledged || acknowledged > now);
-    let before_deadline = ticket.acknowledge_due_at.is_none_or(|due| moved < due);
-    (unacknowledged && before_deadline).then_some(last)
+/// A department a ticket moved on unacknowledged passed through: its own
+/// acknowledgement deadline and when it passed the ticket on (`None`: it holds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder<'a> {
+    pub department: &'a str,
+    pub due: DateTime<Utc>,
+    pub left: Option<DateTime<Utc>>,
+}
+
+/// The departments `ticket` passed through, as of `now`, when it was moved on
+/// unacknowledged before its acknowledgement deadline ([`unacknowledged_move`];
+/// empty otherwise), each with its own acknowledgement deadline: the department it
+/// was opened to, the ticket's; one that took it over, the later of its mover's
+/// deadline and [`MOVE_GRACE`] after the move (the grace the move gave it); one it
+/// came back to, its own first one (bouncing a ticket gains it nothing). Of three
+/// moves or more only the first and the last mover are kept
+/// (migrations 0014, 0017): the last mover is given the grace of the first move.
+pub fn move_chain(
+    ticket: &rollups::TicketTimes,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Vec<Holder<'_>> {
+    let Some((first, _)) = unacknowledged_move(ticket, now) else {
+        return Vec::new();
+    };
+    let (Some(due), Some(first_move)) = (ticket.acknowledge_due_at, ticket.moved_away_at) else {
+        return Vec::new();
+    };
+    let mut chain = vec![Holder {
+        department: first,
+        due,
+        left: Some(first_move),
+    }];
+    let owner = ticket.department.as_str();
+    match ticket.moved_in_at.filter(|at| *at > first_move) {
+        Some(last_move) if last_move <= now => {
+            if let Some(last_mover) = ticket.moved_in_by.as_deref() {
+                take_over(&mut chain, last_mover, first_move, Some(last_move), office);
+            }
+            take_over(&mut chain, owner, last_move, None, office);
+        }
+        // The last move is still to come at `now`: its mover holds the ticket.
+        Some(_) => {
+            let holder = ticket.moved_in_by.as_deref().unwrap_or(owner);
+            take_over(&mut chain, holder, first_move, None, office);
+        }
+        None => take_over(&mut chain, owner, first_move, None, office),
+    }
+    chain
+}
+
+/// Adds to `chain` the department that took the ticket over by a move at `moved`.
+fn take_over<'a>(
+    chain: &mut Vec<Holder<'a>>,
+    department: &'a str,
+    moved: DateTime<Utc>,
+    left: Option<DateTime<Utc>>,
+    office: FixedOffset,
+) {
+    let given = chain
+        .last()
+        .map_or(moved, |mover| mover.due)
+        .max(move_grace_ends(moved, office));
+    // A department the ticket came back to keeps its own deadline: bouncing a ticket
+    // away and back (A→B→A) must not buy it the grace of the return.
+    let own = chain
+        .iter()
+        .find(|holder| holder.department == department)
+        .map(|holder| holder.due);
+    chain.push(Holder {
+        department,
+        due: own.unwrap_or(given),
+        left,
+    });
+}
+
+/// The department charged, on the overdue share, with `ticket`'s missed
+/// acknowledgement deadline, as of `now` (`None` while none was missed). Of a ticket
+/// moved on unacknowledged before its deadline ([`move_chain`]): the first
+/// department that held it past its own deadline (passed it on after it, or has not
+/// acknowledged by it); when none did, the department whose own deadline had come
+/// when the deadline was escalated, which let it pass on its move (of water→parks
+/// at 09:05, due 10:00, parks→roads at 11:00 inside the grace to 11:05 parks was
+/// given, water). Otherwise the department that held the ticket when it passed.
+pub fn acknowledgement_charged(
+    ticket: &rollups::TicketTimes,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Option<&str> {
+    let missed = ticket.acknowledge_missed_at.filter(|at| *at <= now)?;
+    let chain = move_chain(ticket, now, office);
+    let acknowledged = ticket.acknowledged_at.filter(|at| *at <= now);
+    let overran = chain.iter().find(|holder| match holder.left {
+        Some(left) => left > holder.due,
+        None => acknowledged.map_or(holder.due <= now, |at| at > holder.due),
+    });
+    overran
+        .or_else(|| chain.iter().rev().find(|holder| holder.due <= missed))
+        .map(|holder| holder.department)
+        .or(ticket.acknowledge_missed_by.as_deref())
+        .or(Some(ticket.department.as_str()))
 }
 
 /// Whom a ticket's acknowledgement is judged against, and whether in time (see
-/// [`judged`]). A department that moved the ticket on unacknowledged before its
-/// deadline is judged for it, late: passing a ticket on is no response to the
-/// citizen (国办函〔2025〕66号 puts a return through 派单异议审核, which this platform
-/// does not hold), so moving every ticket on cannot make a department's rate. The
-/// department that took it over is judged against the deadline or [`MOVE_GRACE`]
-/// after the move, whichever is later.
+/// [`judged`]). A department that moved the ticket on unacknowledged is judged for
+/// it, late: passing a ticket on is no response to the citizen (国办函〔2025〕66号
+/// puts a return through 派单异议审核, which this platform does not hold), so moving
+/// every ticket on cannot make a department's rate. The department holding it is
+/// judged against its own deadline in the [`move_chain`].
 fn acknowledgement_judged<'a>(
     ticket: &'a rollups::TicketTimes,
     owner: &'a str,
     now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Vec<(&'a str, bool)> {
-    let Some((mover, moved_in)) = unacknowledged_move(ticket, now) else {
+    let chain = move_chain(ticket, now, office);
+    if chain.is_empty() {
         return judged(
             ticket.acknowledged_at,
             ticket.acknowledge_due_at,
@@ -203,45 +288,28 @@ fn acknowledgement_judged<'a>(
         )
         .into_iter()
         .collect();
-    };
-    let due = ticket
-        .acknowledge_due_at
-        .map(|due| due.max(move_grace_ends(moved_in, office)));
-    // The sweeper's escalation at the first deadline named the receiver; within the
-    // grace it is not the receiver's miss, so who missed is left to `judged`.
-    let receiver = judged(
-        ticket.acknowledged_at,
-        due,
-        ticket.acknowledged_by.as_deref(),
-        None,
-        owner,
-        now,
-    );
-    // Every department kept that passed it on unacknowledged is judged, late.
-    let last_mover = unacknowledged_last_move(ticket, now).map(|last| (last, false));
-    // The last move came at or after the deadline: the department that held the
-    // ticket when it passed (the sweeper's escalation names it) missed it, late. It
-    // was judged nowhere: of water→parks (before), parks→roads (after), only water
-    // and roads were.
-    let missed_before_last_move = ticket
-        .acknowledge_missed_by
-        .as_deref()
-        .filter(|_| {
-            ticket
-                .acknowledge_missed_at
-                .is_some_and(|missed| missed <= now && moved_in >= missed)
-        })
-        .map(|department| (department, false));
-    // A department once per step: of A→B→A, A answering in time, A's judgement is its
-    // answer (the last), not also its passing the ticket on.
+    }
+    // A department once per step: of A→B→A, A answering, A's judgement is its answer
+    // (the last), not also its passing the ticket on.
     let mut judgements: Vec<Judgement<'a>> = Vec::new();
-    for (department, in_time) in std::iter::once((mover, false))
-        .chain(last_mover)
-        .chain(missed_before_last_move)
-        .chain(receiver)
-    {
-        judgements.retain(|(d, _)| *d != department);
-        judgements.push((department, in_time));
+    for holder in chain {
+        let judgement = match holder.left {
+            Some(_) => Some((holder.department, false)),
+            // The sweeper's escalation at the first deadline may name the holder; inside
+            // its own deadline it is not its miss, so who missed is left to `judged`.
+            None => judged(
+                ticket.acknowledged_at,
+                Some(holder.due),
+                ticket.acknowledged_by.as_deref(),
+                None,
+                holder.department,
+                now,
+            ),
+        };
+        if let Some((department, in_time)) = judgement {
+            judgements.retain(|(d, _)| *d != department);
+            judgements.push((department, in_time));
+        }
     }
     judgements
 }
@@ -377,7 +445,7 @@ pub fn office_midnight(day: NaiveDate, office: FixedOffset) -> chrono::DateTime<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn office() -> FixedOffset {
@@ -428,5 +496,70 @@ mod tests {
         late.acknowledged_at = Some(at("2026-12-07T11:00:00+08:00"));
         let (acknowledgement, _) = step_judgements(&late, now, office());
         assert_eq!(acknowledgement, [("water", false), ("roads", false)]);
+    }
+
+    /// Opened to water at 09:00 on Monday 30 November, acknowledgement due 10:00,
+    /// escalated at 10:00 under `missed_by`; moved away by water at `first_move`, and
+    /// last moved by `last_mover` at `last_move` to `owner`, which acknowledged at
+    /// `acknowledged` (office times, "HH:MM").
+    pub(crate) fn moved(
+        first_move: &str,
+        last_mover: &str,
+        last_move: &str,
+        owner: &str,
+        acknowledged: &str,
+        missed_by: &str,
+    ) -> rollups::TicketTimes {
+        let time = |hm: &str| Some(at(&format!("2026-11-30T{hm}:00+08:00")));
+        rollups::TicketTimes {
+            department: owner.to_owned(),
+            acknowledged_by: Some(owner.to_owned()),
+            closed_by: None,
+            acknowledge_missed_by: Some(missed_by.to_owned()),
+            resolve_missed_by: None,
+            opened_at: time("09:00"),
+            acknowledged_at: time(acknowledged),
+            closed_at: None,
+            acknowledge_due_at: time("10:00"),
+            resolve_due_at: Some(at("2026-12-14T17:30:00+08:00")),
+            acknowledge_missed_at: time("10:00"),
+            resolve_missed_at: None,
+            overdue_count: 1,
+            moved_away_by: Some("water".to_owned()),
+            moved_away_at: time(first_move),
+            moved_in_at: time(last_move),
+            moved_in_by: Some(last_mover.to_owned()),
+        }
+    }
+
+    fn sorted(mut judgements: Vec<Judgement<'_>>) -> Vec<Judgement<'_>> {
+        judgements.sort();
+        judgements
+    }
+
+    /// Water passes the ticket back and forth to keep its rate: to parks a minute
+    /// before its 10:00 deadline, parks sends it back at 10:30, and water acknowledges
+    /// at 12:00, inside two office hours of the return. A ticket that came back is
+    /// judged against its department's own deadline: water is late, as it would have
+    /// been had it kept the ticket.
+    #[test]
+    fn a_ticket_moved_away_and_back_is_judged_by_its_departments_own_deadline() {
+        let ticket = moved("09:59", "parks", "10:30", "water", "12:00", "parks");
+        let (acknowledgement, _) =
+            step_judgements(&ticket, at("2026-11-30T13:00:00+08:00"), office());
+        assert_eq!(
+            sorted(acknowledgement),
+            [("parks", false), ("water", false)]
+        );
+        // Answered before its own deadline, it is on time.
+        let early = moved("09:05", "parks", "09:20", "water", "09:30", "water");
+        let early = rollups::TicketTimes {
+            acknowledge_missed_at: None,
+            acknowledge_missed_by: None,
+            ..early
+        };
+        let (acknowledgement, _) =
+            step_judgements(&early, at("2026-11-30T13:00:00+08:00"), office());
+        assert_eq!(sorted(acknowledgement), [("parks", false), ("water", true)]);
     }
 }

@@ -227,7 +227,8 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
         "roads acknowledged within the grace"
     );
 
-    // The missed deadline is parks', which held the ticket until five minutes before it.
+    // Parks passed the ticket on inside the grace water's move gave it (to 11:05): the
+    // escalation at 10:00 is water's, which moved it on with the deadline near.
     let db = app.db().await;
     let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
@@ -250,7 +251,7 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
     .fetch_all(&db)
     .await
     .unwrap();
-    assert_eq!(subjects, ["parks"]);
+    assert_eq!(subjects, ["water"]);
     app.stop().await;
 }
 
@@ -328,9 +329,10 @@ async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_s
 /// A ticket moved on after the department holding it missed its acknowledgement is
 /// judged late for that department, not for the first mover alone: water passes it
 /// to parks at 09:05, the sweeper escalates it at 10:00 under parks, parks passes it
-/// to roads at 11:00 and roads acknowledges at 11:10. Water passed it on
-/// unacknowledged (late), parks missed the deadline (late, and the overdue share's),
-/// roads answered within the grace after the move.
+/// to roads at 11:00 and roads acknowledges at 11:10. Water and parks passed it on
+/// unacknowledged (late), roads answered within the grace after the move. Parks
+/// passed it on inside the grace water's move gave it (to 11:05), so the escalation
+/// is water's on the overdue share.
 #[tokio::test]
 async fn a_ticket_moved_on_after_its_missed_deadline_is_late_for_the_department_that_missed_it() {
     use ev::TicketChangeKind as K;
@@ -412,7 +414,7 @@ async fn a_ticket_moved_on_after_its_missed_deadline_is_late_for_the_department_
     .fetch_all(&db)
     .await
     .unwrap();
-    assert_eq!(subjects, ["parks"]);
+    assert_eq!(subjects, ["water"]);
     app.stop().await;
 }
 
