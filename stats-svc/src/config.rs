@@ -35,7 +35,7 @@ pub struct StatsSettings {
     pub office: FixedOffset,
     /// `ALARM_STALE_DAYS` (default 10), `ALARM_INTERACTION_DAYS` (7),
     /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30),
-    /// `ALARM_OVERDUE_MIN_TICKETS` (5),
+    /// `ALARM_OVERDUE_MIN_LATE` (3),
     /// `ALARM_REPLY_PATH_HOURS` (3), `ALARM_REPLY_PATH_MESSAGES` (5).
     pub rules: InspectionRules,
     /// `WECHAT_ACCOUNTS`: the accounts the lists and the inspection hold to (unnamed
@@ -107,6 +107,16 @@ impl StatsSettings {
             }
             Ok(value)
         };
+        // Its minimum counted tickets judged, which made the alarm fire at 2 of 2 and not
+        // at 3 of 4; a value set for it would now be silently dropped.
+        if let Some(value) = env.get("ALARM_OVERDUE_MIN_TICKETS") {
+            return Err(invalid(
+                "ALARM_OVERDUE_MIN_TICKETS",
+                value,
+                "is replaced by ALARM_OVERDUE_MIN_LATE, the late tickets (not tickets judged) \
+                 a department needs before its overdue share alarms",
+            ));
+        }
         let share: f64 = env.parse_or("ALARM_OVERDUE_SHARE", defaults.overdue_share)?;
         if !(0.0..=1.0).contains(&share) {
             return Err(invalid(
@@ -137,9 +147,9 @@ impl StatsSettings {
                     defaults.overdue_window_days,
                     366,
                 )?,
-                overdue_min_tickets: bounded(
-                    "ALARM_OVERDUE_MIN_TICKETS",
-                    defaults.overdue_min_tickets,
+                overdue_min_late: bounded(
+                    "ALARM_OVERDUE_MIN_LATE",
+                    defaults.overdue_min_late,
                     1_000_000,
                 )?,
                 reply_path_hours: bounded(

@@ -17,11 +17,13 @@ pub struct InspectionRules {
     pub overdue_share: f64,
     /// The window the overdue share is taken over.
     pub overdue_window_days: i64,
-    /// How many tickets a department must have judged in the window before its share
-    /// alarms: one ticket missed of one judged is no pattern (a department handling
-    /// one ticket a month read "超期 1/1 件" every day for 30 days). Below it, a
-    /// department late on every ticket judged, two at least, still alarms.
-    pub overdue_min_tickets: i64,
+    /// How many of a department's tickets must have gone overdue in the window before
+    /// its share alarms: one miss of one ticket judged is no pattern (a department
+    /// handling one ticket a month read "超期 1/1 件" every day for 30 days), nor two
+    /// of two at a small desk. A count of late tickets, not of tickets judged, so
+    /// more late tickets never silence the alarm (a minimum of judged tickets
+    /// alarmed at 2 of 2, with an exception for all late, and not at 3 of 4).
+    pub overdue_min_late: i64,
     /// The reply-path check: over the last `reply_path_hours` complete office hours
     /// ([`reply_path_window`]), at least `reply_path_messages` citizen messages and
     /// not one automatic answer nor one message taken in by a ticket.
@@ -53,7 +55,7 @@ impl Default for InspectionRules {
             interaction_days: 7,
             overdue_share: 0.2,
             overdue_window_days: 30,
-            overdue_min_tickets: 5,
+            overdue_min_late: 3,
             reply_path_hours: 3,
             reply_path_messages: 5,
         }
@@ -215,12 +217,11 @@ impl InspectionRules {
             });
         }
         for (department, opened, overdue) in &state.departments {
-            // Below the minimum a share is no pattern, but a desk late on every one of
-            // at least two tickets is (a county desk 4/4 late never alarmed): one miss
-            // of one still is not.
-            let enough = *opened >= self.overdue_min_tickets.max(1);
-            let all_late = *overdue >= 2 && overdue == opened;
-            if (enough || all_late) && (*overdue as f64) / (*opened as f64) > self.overdue_share {
+            // Both a count and a share, each rising with the late tickets: the alarm
+            // is monotonic in them (a county desk late on 4 of 4 alarms, as on 3 of 4).
+            if *overdue >= self.overdue_min_late.max(1)
+                && (*overdue as f64) / (*opened as f64) > self.overdue_share
+            {
                 alarms.push(Alarm {
                     rule: AlarmRule::OverdueShare,
                     subject: department.clone(),
@@ -359,26 +360,70 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_department_with_fewer_judged_tickets_than_the_minimum_alarms_only_when_all_are_late() {
-        let rules = InspectionRules::default();
+    /// Whether a department with `opened` tickets judged, `overdue` of them late,
+    /// raises the overdue-share alarm under `rules`.
+    fn alarms(rules: &InspectionRules, opened: i64, overdue: i64) -> bool {
         let mut state = published("2026-11-29");
-        // Below the minimum of 5: roads late on all 4 (a small county desk late on
-        // everything) alarms; parks late on 3 of 4, and sports on its only one, do not.
-        state.departments = vec![
-            ("parks".to_owned(), 4, 3),
-            ("roads".to_owned(), 4, 4),
-            ("sports".to_owned(), 1, 1),
-            ("water".to_owned(), 5, 2),
-        ];
-        let alarms = rules.check(&state, day("2026-11-30"));
-        let subjects: Vec<&str> = alarms.iter().map(|a| a.subject.as_str()).collect();
-        assert_eq!(subjects, ["roads", "water"]);
-        let one = InspectionRules {
-            overdue_min_tickets: 1,
-            ..rules
-        };
-        state.departments = vec![("roads".to_owned(), 1, 1)];
-        assert_eq!(one.check(&state, day("2026-11-30")).len(), 1);
+        state.departments = vec![("roads".to_owned(), opened, overdue)];
+        !rules.check(&state, day("2026-11-30")).is_empty()
+    }
+
+    /// A department's share alarms from `overdue_min_late` (3) late tickets and a
+    /// share above `overdue_share` (20%): 2 of 2 is a tiny desk's bad day, 3 of 4 a
+    /// pattern, and 3 of 15 (20%) within the share.
+    #[test]
+    fn the_overdue_share_alarms_from_the_minimum_late_tickets_above_the_share() {
+        let rules = InspectionRules::default();
+        let judged: Vec<(i64, i64, bool)> = [
+            (1, 1),
+            (2, 2),
+            (3, 2),
+            (3, 3),
+            (4, 3),
+            (4, 4),
+            (5, 2),
+            (14, 3),
+            (15, 3),
+        ]
+        .into_iter()
+        .map(|(opened, overdue)| (opened, overdue, alarms(&rules, opened, overdue)))
+        .collect();
+        assert_eq!(
+            judged,
+            [
+                (1, 1, false),
+                (2, 2, false),
+                (3, 2, false),
+                (3, 3, true),
+                (4, 3, true),
+                (4, 4, true),
+                (5, 2, false),
+                (14, 3, true),
+                (15, 3, false)
+            ]
+        );
+    }
+
+    /// More late tickets at a share above the threshold never silence the alarm: the
+    /// rule this replaced alarmed at 2 of 2 and not at 3 of 4.
+    #[test]
+    fn the_overdue_share_alarm_is_monotonic_in_the_late_tickets() {
+        let rules = InspectionRules::default();
+        for opened in 1..=30 {
+            for overdue in 0..=opened {
+                if !alarms(&rules, opened, overdue) {
+                    continue;
+                }
+                for more_opened in 1..=30 {
+                    for more in overdue..=more_opened {
+                        let share = more as f64 / more_opened as f64;
+                        assert!(
+                            share <= rules.overdue_share || alarms(&rules, more_opened, more),
+                            "{overdue} of {opened} alarms, {more} of {more_opened} does not"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -684,7 +684,7 @@ fn ticket_change(
 /// acknowledged ten tickets in time and passed each on to water, and missed the
 /// acknowledgement of an eleventh it still holds, is late on 1 of 11 (its scorecard:
 /// 10 of 11 in time), not 1 of 1. Nor does one miss of one ticket judged make a share:
-/// a department needs `overdue_min_tickets` (5) judged tickets before it alarms.
+/// a department needs `overdue_min_late` (3) late tickets before it alarms.
 #[tokio::test]
 async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_holds_now() {
     use ev::TicketChangeKind as K;
@@ -738,7 +738,7 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
         "2026-11-30T01:00:00Z",
     ));
     changes.push(missed("d10-overdue", "d10", "dispatch"));
-    // Roads: one ticket judged, missed. Parks: five judged, two missed (40%).
+    // Roads: one ticket judged, missed. Parks: five judged, three missed (60%).
     changes.push(ticket_change(
         "r0-open",
         "r0",
@@ -756,7 +756,7 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
             K::Opened,
             "2026-11-30T01:00:00Z",
         ));
-        if n < 2 {
+        if n < 3 {
             changes.push(missed(&format!("{id}-overdue"), &id, "parks"));
         } else {
             changes.push(ticket_change(
@@ -831,7 +831,7 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
     .unwrap();
     assert_eq!(
         alarms,
-        [("parks".to_owned(), "parks 近 30 天超期 2/5 件".to_owned())],
+        [("parks".to_owned(), "parks 近 30 天超期 3/5 件".to_owned())],
         "dispatch is late on 1 of 11, roads on its only judged ticket"
     );
     db.close().await;
@@ -839,7 +839,7 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
 }
 
 /// A desk's key reads no other department's overdue figures through the alarms: the
-/// parks share (2 of 5 late) and a parks ticket escalated twice are raised, and the
+/// parks share (3 of 5 late) and a parks ticket escalated twice are raised, and the
 /// water desk's `ListAlarms` and `GetReadinessReport` hold neither; a key reading
 /// every department (the statistics office) sees both.
 #[tokio::test]
@@ -864,7 +864,7 @@ async fn a_desk_key_reads_no_other_departments_overdue_alarms() {
             K::Opened,
             "2026-11-30T01:00:00Z",
         ));
-        if n < 2 {
+        if n < 3 {
             changes.push(missed(
                 &format!("{id}-overdue"),
                 &id,

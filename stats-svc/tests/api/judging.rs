@@ -100,9 +100,9 @@ async fn alarms_at_ten(
 ) -> Vec<(String, String, String, String)> {
     check_once(
         db,
-        // Four tickets judged: below the default minimum for the overdue share.
+        // Below the default minimum of late tickets for the overdue share.
         &InspectionRules {
-            overdue_min_tickets: 1,
+            overdue_min_late: 1,
             ..InspectionRules::default()
         },
         &stats_svc::domain::install::Install::unnamed(),

@@ -133,9 +133,9 @@ async fn a_ticket_moved_on_unacknowledged_just_before_its_deadline_is_late_for_t
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
     stats_svc::jobs::inspection::check_once(
         &db,
-        // One ticket: below the default minimum of judged tickets.
+        // One ticket: below the default minimum of late tickets.
         &stats_svc::domain::inspection::InspectionRules {
-            overdue_min_tickets: 1,
+            overdue_min_late: 1,
             ..Default::default()
         },
         &stats_svc::domain::install::Install::unnamed(),
@@ -234,9 +234,9 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
     stats_svc::jobs::inspection::check_once(
         &db,
-        // One ticket: below the default minimum of judged tickets.
+        // One ticket: below the default minimum of late tickets.
         &stats_svc::domain::inspection::InspectionRules {
-            overdue_min_tickets: 1,
+            overdue_min_late: 1,
             ..Default::default()
         },
         &stats_svc::domain::install::Install::unnamed(),
@@ -304,9 +304,9 @@ async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_s
     let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
     stats_svc::jobs::inspection::check_once(
         &db,
-        // One ticket: below the default minimum of judged tickets.
+        // One ticket: below the default minimum of late tickets.
         &stats_svc::domain::inspection::InspectionRules {
-            overdue_min_tickets: 1,
+            overdue_min_late: 1,
             ..Default::default()
         },
         &stats_svc::domain::install::Install::unnamed(),
@@ -399,7 +399,7 @@ async fn a_ticket_moved_on_after_its_missed_deadline_is_late_for_the_department_
     stats_svc::jobs::inspection::check_once(
         &db,
         &stats_svc::domain::inspection::InspectionRules {
-            overdue_min_tickets: 1,
+            overdue_min_late: 1,
             ..Default::default()
         },
         &stats_svc::domain::install::Install::unnamed(),

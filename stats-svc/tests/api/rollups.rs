@@ -548,9 +548,9 @@ async fn a_ticket_moved_on_after_missing_its_deadline_is_late_for_the_department
     let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     check_once(
         &db,
-        // One ticket: below the default minimum of judged tickets.
+        // One ticket: below the default minimum of late tickets.
         &InspectionRules {
-            overdue_min_tickets: 1,
+            overdue_min_late: 1,
             ..InspectionRules::default()
         },
         &stats_svc::domain::install::Install::unnamed(),
