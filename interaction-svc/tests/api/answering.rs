@@ -110,6 +110,7 @@ async fn a_ticket_is_acknowledged_answered_closed_and_reopened_with_history_and_
     let closed = agent.close_ticket(action(id)).await.unwrap().into_inner();
     assert_eq!(closed.state, TicketState::Closed as i32);
     assert!(closed.closed_at.is_some());
+    app.wait_for_rating_questions(id, &["sent"]).await;
     let reopened = agent.reopen_ticket(action(id)).await.unwrap().into_inner();
     assert_eq!(reopened.state, TicketState::Reopened as i32);
 
@@ -472,6 +473,7 @@ async fn a_rating_question_whose_answer_from_wechat_is_lost_counts_as_asked_and_
         .close_ticket(action(id))
         .await
         .unwrap();
+    app.wait_for_rating_questions(id, &["failed"]).await;
 
     let ticket = get(&app, id).await;
     assert_eq!(ticket.thread[0].text, RATING_QUESTION);
@@ -551,6 +553,7 @@ async fn closing_asks_the_citizen_for_a_rating() {
         .close_ticket(action(id))
         .await
         .unwrap();
+    app.wait_for_rating_questions(id, &["sent"]).await;
 
     assert_eq!(
         sent_texts(&mock),
@@ -578,6 +581,7 @@ async fn the_rating_question_is_held_outside_the_window() {
         .close_ticket(action(id))
         .await
         .unwrap();
+    app.wait_for_rating_questions(id, &["held"]).await;
 
     assert!(mock.state().calls_to(CUSTOM_SEND).is_empty());
     let ticket = get(&app, id).await;
@@ -793,6 +797,7 @@ async fn a_ticket_reopened_after_its_rating_can_be_rated_again_when_closed_again
     };
 
     agent.close_ticket(action(id)).await.expect("closed");
+    app.wait_for_rating_questions(id, &["sent"]).await;
     app.publish(&citizen.says("2")).await;
     crate::citizen::eventually("rated 2", || async {
         (tickets().await == [(id, Some(2))]).then_some(())
@@ -811,6 +816,7 @@ async fn a_ticket_reopened_after_its_rating_can_be_rated_again_when_closed_again
         .await
         .expect("answered");
     agent.close_ticket(action(id)).await.expect("closed again");
+    app.wait_for_rating_questions(id, &["sent", "sent"]).await;
     let asked = mock
         .state()
         .calls_to(CUSTOM_SEND)
@@ -1036,6 +1042,7 @@ async fn a_rating_question_held_while_the_citizen_was_away_is_answered_when_they
         .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
     agent.close_ticket(action(id)).await.expect("closed");
+    app.wait_for_rating_questions(id, &["held"]).await;
     assert!(mock.state().calls_to(CUSTOM_SEND).is_empty(), "held");
     let tickets = || async {
         sqlx::query_as::<_, (uuid::Uuid, Option<i16>)>(
@@ -1079,6 +1086,7 @@ async fn reopening_withdraws_a_rating_question_still_held() {
         .await;
     let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
     agent.close_ticket(action(id)).await.expect("closed");
+    app.wait_for_rating_questions(id, &["held"]).await;
     assert_eq!(get(&app, id).await.thread[0].text, RATING_QUESTION);
     agent.reopen_ticket(action(id)).await.expect("reopened");
     let ticket = get(&app, id).await;

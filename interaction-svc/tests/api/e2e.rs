@@ -476,6 +476,11 @@ async fn a_citizens_message_becomes_a_routed_ticket_that_the_department_answers_
         })
         .await
         .unwrap();
+    let ticket = uuid::Uuid::parse_str(&opened.id).unwrap();
+    platform
+        .app
+        .wait_for_rating_questions(ticket, &["sent"])
+        .await;
     assert_eq!(platform.sent_to(&citizen.openid), [answer, RATING_QUESTION]);
     let thanks = platform.citizen_does(&mut citizen, text("5")).await;
     assert_eq!(thanks.as_deref(), Some(RATING_THANKS));

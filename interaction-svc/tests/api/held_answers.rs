@@ -185,6 +185,7 @@ async fn an_answer_kept_held_by_a_flush_a_reopen_overlapped_still_holds_the_next
         .into_inner();
     assert_eq!(first.delivery, DeliveryStatus::Held as i32);
     agent.close_ticket(action()).await.expect("closed");
+    app.wait_for_rating_questions(id, &["held"]).await;
 
     // The citizen writes again; the flush their message asks for claims what is held
     // for them, and while it waits for WeChat the department reopens the ticket.

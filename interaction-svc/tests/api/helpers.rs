@@ -391,3 +391,28 @@ pub fn new_routing_rule(
         request_id: String::new(),
     }
 }
+
+impl TestApp {
+    /// The deliveries of ticket `id`'s rating questions (the platform's own
+    /// messages), oldest first.
+    pub async fn rating_questions(&self, id: uuid::Uuid) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT delivery FROM ticket_messages
+              WHERE ticket_id = $1 AND direction = 'outbound' AND author = 'system'
+              ORDER BY at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+
+    /// Waits until ticket `id`'s rating questions have left as `deliveries` say: a
+    /// close answers once it is committed, and its question is asked after it.
+    pub async fn wait_for_rating_questions(&self, id: uuid::Uuid, deliveries: &[&str]) {
+        crate::citizen::eventually("the rating question is settled", || async {
+            (self.rating_questions(id).await == deliveries).then_some(())
+        })
+        .await;
+    }
+}
