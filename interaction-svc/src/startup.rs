@@ -84,6 +84,7 @@ impl Application {
         let background = Background::prepare(&runtime, &config.interaction)
             .await?
             .with_directory_sync(directory_sync);
+        warn_of_rules_without_resolve_limit(&runtime.db, &config.interaction.policy).await;
         Ok(Self {
             runtime,
             deliverer,
@@ -167,4 +168,32 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+/// Logs and counts the routing rules whose category has no resolve limit (saved
+/// before `CreateRoutingRule` checked it, or left by a change of
+/// `INTERACTION_RESOLVE_LIMITS`): their tickets get the default limit. They keep
+/// routing as before; an admin recreates them with a known category.
+async fn warn_of_rules_without_resolve_limit(
+    db: &sqlx::PgPool,
+    policy: &crate::domain::DeadlinePolicy,
+) {
+    let rules = match crate::store::rules::routing_categories(db).await {
+        Ok(rules) => rules,
+        Err(error) => {
+            tracing::warn!(%error, "routing rules' categories not checked");
+            return;
+        }
+    };
+    let mut unknown = 0_u32;
+    for (id, account, category) in rules {
+        if let Err(reason) = policy.check_category(&category) {
+            unknown += 1;
+            tracing::warn!(
+                rule = %id, %account, %category, %reason,
+                "routing rule's category has no resolve limit: its tickets get the default limit"
+            );
+        }
+    }
+    metrics::gauge!("interaction_routing_rules_without_resolve_limit").set(f64::from(unknown));
 }

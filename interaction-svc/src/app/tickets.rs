@@ -74,6 +74,12 @@ impl Tickets {
         }
     }
 
+    /// The deadline policy tickets are held to (a routing rule's category must
+    /// have a resolve limit in it).
+    pub fn deadline_policy(&self) -> &DeadlinePolicy {
+        &self.policy
+    }
+
     /// One page of a queue (`query.department` is already what the caller may see).
     pub async fn list(
         &self,

@@ -263,6 +263,20 @@ impl DeadlinePolicy {
         Ok((limits, default))
     }
 
+    /// Refuses a category with no resolve limit of its own (empty is the default
+    /// category): its tickets would get the default limit without a word, e.g.
+    /// `Emergency` for `emergency`, 3 working days instead of 2 hours.
+    pub fn check_category(&self, category: &str) -> Result<(), String> {
+        if category.is_empty() || self.resolve.contains_key(category) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.resolve.keys().map(String::as_str).collect();
+        Err(format!(
+            "{category:?} has no resolve limit (INTERACTION_RESOLVE_LIMITS); the categories are {}",
+            known.join(", ")
+        ))
+    }
+
     /// The deadlines of a ticket of `category` opened at `arrived`, both on the
     /// working-day calendar (the customer-service window is [`window_closes_at`]).
     pub fn deadlines(&self, arrived: DateTime<Utc>, category: &str) -> Deadlines {
@@ -286,6 +300,19 @@ impl DeadlinePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_categories_with_a_resolve_limit_are_taken() {
+        let policy = DeadlinePolicy::default();
+        assert_eq!(policy.check_category("emergency"), Ok(()));
+        assert_eq!(policy.check_category(""), Ok(()), "the default category");
+        let refused = policy.check_category("Emergency").unwrap_err();
+        assert!(
+            refused.starts_with("\"Emergency\" has no resolve limit")
+                && refused.ends_with("complaint, consultation, emergency, help, suggestion"),
+            "{refused}"
+        );
+    }
 
     /// A local (UTC+8) time as UTC.
     fn cst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {

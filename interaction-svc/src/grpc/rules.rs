@@ -122,6 +122,10 @@ impl InteractionGrpc {
         self.configured_account(&rule.account)?;
         self.known_department("department", rule.department.trim())?;
         self.serves_account("department", rule.department.trim(), &rule.account)?;
+        self.tickets
+            .deadline_policy()
+            .check_category(&rule.category)
+            .map_err(|reason| GrpcError::invalid("category", reason))?;
         let saved = self
             .rules
             .create_routing_rule(rule, created_once(request_id, &body))

@@ -412,6 +412,15 @@ pub async fn list_routing_rules(
     Ok(rows.into_iter().map(RoutingRule::from).collect())
 }
 
+/// The id, account and category of every routing rule, of every account.
+pub async fn routing_categories(
+    db: &PgPool,
+) -> Result<Vec<(uuid::Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, account, category FROM routing_rules ORDER BY account, id")
+        .fetch_all(db)
+        .await
+}
+
 /// Saves a new routing rule (empty keywords: the account's default department) and
 /// announces the change. With `request`, a retry of an earlier create with the same
 /// id returns the rule that create made (as it is now), announcing nothing.

@@ -489,3 +489,41 @@ async fn a_request_id_over_64_characters_or_with_a_control_character_is_invalid(
     assert!(reply_rules_of(&app, "chenzhou").await.is_empty());
     assert!(routing_rules_of(&app, "chenzhou").await.is_empty());
 }
+
+/// A routing rule's category picks its tickets' resolve limit: one the limits do not
+/// name ("Emergency" for "emergency") would get the 3-day default instead of 2 hours
+/// without a word. Refused, naming the categories there are; empty is the default.
+#[tokio::test]
+async fn a_routing_rule_whose_category_has_no_resolve_limit_is_refused() {
+    let app = spawn_app().await;
+    let mut admin = app.client(Some(ADMIN_KEY)).await;
+    let rule = |category: &str| {
+        new_routing_rule(RoutingRule {
+            account: "chenzhou".into(),
+            keywords: vec!["停电".into()],
+            category: category.into(),
+            department: "transport".into(),
+            priority: 5,
+            ..Default::default()
+        })
+    };
+
+    let refused = admin
+        .create_routing_rule(rule("Emergency"))
+        .await
+        .expect_err("a category without a resolve limit");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().starts_with("category:")
+            && refused.message().contains("Emergency")
+            && refused.message().contains("emergency"),
+        "{}",
+        refused.message()
+    );
+    for category in ["emergency", ""] {
+        admin
+            .create_routing_rule(rule(category))
+            .await
+            .unwrap_or_else(|status| panic!("{category:?}: {status:?}"));
+    }
+}
