@@ -38,8 +38,6 @@ const ADMINS: &[Role] = &[Role::Admin];
 /// The most characters of a note, an agent's or a department's name.
 const MAX_NOTE_CHARS: usize = 500;
 const MAX_NAME_CHARS: usize = 64;
-/// The request_id of ReplyToTicket (the creates check theirs with RequestId::parse).
-const MAX_REQUEST_ID_CHARS: usize = RequestId::MAX_CHARS;
 
 /// The gRPC service implementation.
 #[derive(Clone)]
@@ -261,7 +259,8 @@ impl pb::interaction_service_server::InteractionService for InteractionGrpc {
     }
 }
 
-/// A trimmed optional field of at most `max` characters.
+/// A trimmed optional free-text field (a note, a reason) of at most `max`
+/// characters; line breaks and tabs are text.
 pub(crate) fn bounded<'a>(
     field: &'static str,
     raw: &'a str,
@@ -274,8 +273,36 @@ pub(crate) fn bounded<'a>(
             format!("must be at most {max} characters"),
         ));
     }
-    crate::domain::rules::check_text(field, value)
-        .map_err(|_| GrpcError::invalid(field, "must not hold control characters"))?;
+    crate::domain::rules::check_text(field, value).map_err(|_| {
+        GrpcError::invalid(
+            field,
+            "must not hold control characters other than line breaks and tabs",
+        )
+    })?;
+    Ok(value)
+}
+
+/// A trimmed optional name (an agent, an assignee, a department id) of at most `max`
+/// characters, with no control character at all: it is written into the history's
+/// actor trail, where a line break would forge a line ("王芳\n2026-12-07 …").
+pub(crate) fn name<'a>(
+    field: &'static str,
+    raw: &'a str,
+    max: usize,
+) -> Result<&'a str, GrpcError> {
+    let value = raw.trim();
+    if value.chars().count() > max {
+        return Err(GrpcError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(GrpcError::invalid(
+            field,
+            "must not hold control characters (line breaks and tabs included)",
+        ));
+    }
     Ok(value)
 }
 

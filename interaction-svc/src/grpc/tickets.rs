@@ -7,8 +7,8 @@ use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{
-    AGENTS, GrpcError, InteractionGrpc, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_REQUEST_ID_CHARS,
-    READERS, bounded, convert, non_empty, watch,
+    AGENTS, GrpcError, InteractionGrpc, MAX_NAME_CHARS, MAX_NOTE_CHARS, READERS, bounded, convert,
+    name, non_empty, request_id, watch,
 };
 use crate::app::tickets::Assignment;
 use crate::domain::{Agent, AnswerText, PageSize, PageToken, TicketId, TicketState};
@@ -136,8 +136,8 @@ impl InteractionGrpc {
         caller.require_any(AGENTS)?;
         let request = request.into_inner();
         let id = TicketId::parse(&request.id).map_err(GrpcError::from)?;
-        let department = bounded("department", &request.department, MAX_NAME_CHARS)?;
-        let assignee = bounded("assignee", &request.assignee, MAX_NAME_CHARS)?;
+        let department = name("department", &request.department, MAX_NAME_CHARS)?;
+        let assignee = name("assignee", &request.assignee, MAX_NAME_CHARS)?;
         let note = bounded("note", &request.note, MAX_NOTE_CHARS)?;
         if !department.is_empty() {
             self.known_department("department", department)?;
@@ -169,12 +169,12 @@ impl InteractionGrpc {
         let request = request.into_inner();
         let id = TicketId::parse(&request.id).map_err(GrpcError::from)?;
         let text = AnswerText::parse(&request.text).map_err(GrpcError::from)?;
-        let name = bounded("agent", &request.agent, MAX_NAME_CHARS)?;
-        let request_id = bounded("request_id", &request.request_id, MAX_REQUEST_ID_CHARS)?;
-        let request_id = (!request_id.is_empty()).then_some(request_id);
+        let agent = name("agent", &request.agent, MAX_NAME_CHARS)?;
+        // Checked as every create's is (`platform::ids::RequestId`).
+        let request_id = request_id(&request.request_id)?;
         let (row, delivery) = self
             .tickets
-            .reply(id, self.agent(&caller, name), &text, request_id)
+            .reply(id, self.agent(&caller, agent), &text, request_id)
             .await
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::ReplyToTicketResponse {

@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use proto::interaction::v1::{
-    GetFollowerRequest, GetTicketRequest, MatchKind, NewsItem, ReplyRule, ReplyToTicketRequest,
-    RoutingRule, TagFollowerRequest, TicketActionRequest,
+    AssignTicketRequest, GetFollowerRequest, GetTicketRequest, MatchKind, NewsItem, ReplyRule,
+    ReplyToTicketRequest, RoutingRule, TagFollowerRequest, TicketActionRequest,
 };
 use tonic::Code;
 use wechat_sim::api_server::{DEMO_APPID, MockWechat, SimConfig};
@@ -242,6 +242,69 @@ async fn hostile_free_text_is_refused_before_anything_is_sent_or_stored() {
         }))
         .await
         .expect("a valid news rule");
+}
+
+/// An agent's name, an assignee and a request id are identifiers, not text: a line
+/// break in a name would forge lines in the history's actor trail
+/// ("王芳\n2026-12-07 09:00 …"). Refused before anything is sent or stored.
+#[tokio::test]
+async fn names_and_request_ids_with_a_line_break_or_tab_are_refused() {
+    let mock = MockWechat::start(SimConfig::default()).await.unwrap();
+    let app = spawn_app_with_wechat(&mock).await;
+    let citizen = "o-probed-names";
+    app.insert_follower(citizen, Some(1)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, citizen, Utc::now())
+        .unwrap();
+    let ticket = app
+        .insert_citizen_ticket(citizen, "social-security", "open", 1)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    for (name, request_id, field) in [
+        (
+            "王芳\n2026-12-07 09:00 social-security/李强 closed",
+            "",
+            "agent",
+        ),
+        ("王芳\t科长", "", "agent"),
+        ("王芳", "answer-1\nanswer-2", "request_id"),
+    ] {
+        invalid(
+            field,
+            agent
+                .reply_to_ticket(ReplyToTicketRequest {
+                    request_id: request_id.into(),
+                    id: ticket.to_string(),
+                    text: "已办结".into(),
+                    agent: name.into(),
+                })
+                .await,
+        );
+    }
+    assert!(
+        mock.state()
+            .calls_to("/cgi-bin/message/custom/send")
+            .is_empty(),
+        "nothing was sent"
+    );
+    invalid(
+        "assignee",
+        agent
+            .assign_ticket(AssignTicketRequest {
+                id: ticket.to_string(),
+                department: String::new(),
+                assignee: "王芳\r\n2026-12-07 09:00 social-security closed".into(),
+                note: String::new(),
+            })
+            .await,
+    );
+    let assignee: Option<String> = sqlx::query_scalar("SELECT assignee FROM tickets WHERE id = $1")
+        .bind(ticket)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(assignee.unwrap_or_default(), "", "nobody was assigned");
 }
 
 #[tokio::test]
