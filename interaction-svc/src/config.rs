@@ -32,6 +32,12 @@ impl Config {
         let mut interaction = InteractionConfig::from_env(env)?;
         // Every department with an API key exists, even without a display name.
         let keyed = service.api_keys.departments();
+        for department in &keyed {
+            Departments::check_id(department).map_err(|reason| ConfigError::InvalidSecret {
+                var: "API_KEYS".to_owned(),
+                reason,
+            })?;
+        }
         interaction.departments = interaction
             .departments
             .with_ids(keyed.iter().map(String::as_str));
@@ -232,6 +238,12 @@ impl InteractionConfig {
             )
             .map_err(|e| too_short("FOLLOWER_RETENTION", e))?,
         };
+        for (var, id) in [
+            ("INTERACTION_DEFAULT_DEPARTMENT", &default_department),
+            ("INTERACTION_ESCALATION_DEPARTMENT", &escalation_department),
+        ] {
+            Departments::check_id(id).map_err(|reason| invalid(var, reason))?;
+        }
         let departments = Departments::parse(&env.string_or("INTERACTION_DEPARTMENTS", ""))
             .map_err(|reason| invalid("INTERACTION_DEPARTMENTS", reason))?
             .with_ids([default_department.as_str(), escalation_department.as_str()]);

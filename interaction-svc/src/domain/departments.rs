@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::ticket::SYSTEM_ACTOR;
+
 /// The known departments and their display names. Cheap to clone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Departments {
@@ -33,12 +35,25 @@ impl Departments {
                     "entry {entry:?}: expected id=display name, the id of letters, digits, - _ ."
                 ));
             }
+            Self::check_id(id).map_err(|reason| format!("entry {entry:?}: {reason}"))?;
             names.insert(id.to_owned(), name.to_owned());
         }
         Ok(Self { names })
     }
 
-    /// Departments known by id only (shown by their id), e.g. those the API keys name.
+    /// Refuses an id no department may have: [`SYSTEM_ACTOR`], the platform's own
+    /// name in the history (its escalations, the rating question).
+    pub fn check_id(id: &str) -> Result<(), String> {
+        if id == SYSTEM_ACTOR {
+            return Err(format!(
+                "{SYSTEM_ACTOR:?} is reserved: the history names the platform's own acts so; choose another department id"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Departments known by id only (shown by their id), e.g. those the API keys name;
+    /// the caller checks each with [`Self::check_id`].
     pub fn with_ids<'a>(mut self, ids: impl IntoIterator<Item = &'a str>) -> Self {
         for id in ids {
             self.names
@@ -81,5 +96,13 @@ mod tests {
         assert!(Departments::parse("=社保").unwrap_err().contains("=社保"));
         assert!(Departments::parse("social security=社保").is_err());
         assert!(Departments::parse("social-security=").is_err());
+    }
+
+    /// The history names the platform's own acts `system`: a department of that id
+    /// would be indistinguishable from the clock and the rating question.
+    #[test]
+    fn the_system_actor_is_no_department() {
+        let refused = Departments::parse("system=系统管理科").unwrap_err();
+        assert!(refused.contains("\"system\" is reserved"), "{refused}");
     }
 }

@@ -245,6 +245,11 @@ impl Agent<'_> {
     }
 }
 
+/// The actor of what the platform does by itself (the clock's escalations, the
+/// rating question) and the author of its messages. No department may have this
+/// id, or its acts would read as the platform's in the history.
+pub const SYSTEM_ACTOR: &str = "system";
+
 /// Why an answer's text cannot be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnswerTextError {

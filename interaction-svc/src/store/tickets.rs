@@ -241,9 +241,7 @@ pub async fn lock_closed(
     Ok(closed.unwrap_or(false))
 }
 
-/// The author of messages the platform sends by itself (the rating question) and
-/// the actor of what the clock does.
-pub const SYSTEM_ACTOR: &str = "system";
+pub use crate::domain::ticket::SYSTEM_ACTOR;
 
 // ---------------------------------------------------------------------------
 // Reading a ticket's thread and history.
