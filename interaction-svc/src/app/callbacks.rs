@@ -205,7 +205,24 @@ impl Callbacks {
                 let mut placed = None;
                 match (decision.rating, awaiting) {
                     (Some(rating), Some(ticket)) => {
-                        queued_events |= rate(tx, citizen, ticket, rating).await?;
+                        match rate(tx, citizen, ticket, rating).await? {
+                            Rating::Recorded => queued_events = true,
+                            Rating::AlreadyRated => {}
+                            // Reopened between finding it asked and locking it: the digit
+                            // rates nothing, and it is the citizen's word to the ticket
+                            // being worked on again (locked, so it cannot close first).
+                            Rating::Reopened => {
+                                if tickets_inbound::lock_active(tx, citizen.account, citizen.openid)
+                                    .await?
+                                    .is_some()
+                                {
+                                    placed =
+                                        Some(self.place(tx, citizen, message, &rules, None).await?);
+                                    queued_events = true;
+                                    joined = true;
+                                }
+                            }
+                        }
                     }
                     _ if decision.ticket => {
                         let first = before.as_ref().filter(|_| decision.asked_again);
@@ -499,19 +516,28 @@ async fn update_follower(
     }
 }
 
-/// Records `rating` on the ticket waiting for it. Returns whether an event was queued
-/// (false if the ticket was rated meanwhile).
+/// What became of a digit rating the ticket waiting for it.
+enum Rating {
+    /// Recorded, and `ticket.rated` queued.
+    Recorded,
+    /// The ticket was rated meanwhile: nothing changes.
+    AlreadyRated,
+    /// The ticket was reopened since the rating question: the digit is no rating.
+    Reopened,
+}
+
+/// Records `rating` on the ticket waiting for it.
 async fn rate(
     tx: &mut Transaction<'_, Postgres>,
     citizen: &Citizen<'_>,
     ticket: TicketId,
     rating: u8,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Rating, sqlx::Error> {
     let before = lifecycle::lock(tx, ticket, None)
         .await
         .map_err(ActionError::into_database)?;
     if before.rating.is_some() {
-        return Ok(false);
+        return Ok(Rating::AlreadyRated);
     }
     let event = TicketEvent::Rated {
         rating,
@@ -528,10 +554,10 @@ async fn rate(
     match lifecycle::change(tx, &before, event, cause).await {
         Ok(_) => {}
         // Reopened since the rating question: the digit is no rating any more.
-        Err(ActionError::Transition(_)) => return Ok(false),
+        Err(ActionError::Transition(_)) => return Ok(Rating::Reopened),
         Err(error) => return Err(error.into_database()),
     }
     metrics::counter!("interaction_ratings_total", "rating" => rating.to_string()).increment(1);
     tracing::info!(ticket = %ticket, rating, "ticket rated");
-    Ok(true)
+    Ok(Rating::Recorded)
 }

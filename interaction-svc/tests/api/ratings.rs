@@ -220,3 +220,70 @@ async fn a_digit_while_the_rating_question_is_still_being_sent_rates_and_opens_n
         .unwrap();
     assert_eq!(tickets, 1, "the digit opened no ticket \"5\"");
 }
+
+/// The department reopens the ticket as the citizen's digit arrives: between the
+/// consumer finding the ticket waiting for a rating and locking it. The digit rates
+/// nothing any more (the reopened ticket is being worked on again); it is the
+/// citizen's message to that ticket, not thanked and dropped.
+#[tokio::test]
+async fn a_digit_sent_as_the_ticket_is_reopened_joins_the_reopened_ticket() {
+    let app = spawn_app().await;
+    let mut citizen = Citizen::new();
+    let ticket = asked_to_rate(&app, &citizen.openid, 1).await;
+    // The reopen holds the ticket's row while the digit is applied.
+    let mut reopen = app.db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE")
+        .bind(ticket)
+        .execute(&mut *reopen)
+        .await
+        .unwrap();
+    app.publish(&citizen.says("2")).await;
+    eventually("the digit waits for the ticket's row", || async {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                             WHERE datname = current_database() AND wait_event_type = 'Lock'
+                               AND wait_event IN ('transactionid', 'tuple'))",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        waiting.then_some(())
+    })
+    .await;
+    sqlx::query(
+        "UPDATE tickets SET state = 'reopened', closed_at = NULL, rating_requested_at = NULL
+          WHERE id = $1",
+    )
+    .bind(ticket)
+    .execute(&mut *reopen)
+    .await
+    .unwrap();
+    reopen.commit().await.unwrap();
+
+    eventually("the digit joins the reopened ticket", || async {
+        let joined: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ticket_messages
+              WHERE ticket_id = $1 AND direction = 'inbound' AND body = '2'",
+        )
+        .bind(ticket)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        (joined == 1).then_some(())
+    })
+    .await;
+    let (state, rating): (String, Option<i16>) =
+        sqlx::query_as("SELECT state, rating FROM tickets WHERE id = $1")
+            .bind(ticket)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), rating), ("reopened", None));
+    assert_eq!(rated_events(&app).await, 0);
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets WHERE openid = $1")
+        .bind(&citizen.openid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(tickets, 1, "no ticket \"2\"");
+}
