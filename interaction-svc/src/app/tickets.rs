@@ -477,7 +477,15 @@ impl Tickets {
                     "answer delivered after the ticket changed state",
                 )
                 .await?;
-                before
+                // The refused change did not mark the ticket as awaiting its
+                // citizen: without it, a held answer would never go out with their
+                // next message.
+                let mut row = before;
+                if delivery == Delivery::Held {
+                    thread::await_citizen(&mut tx, id).await?;
+                    row.awaiting_citizen = true;
+                }
+                row
             }
             other => other?,
         };

@@ -133,6 +133,19 @@ pub async fn settle(
     Ok(done.rows_affected() == 1)
 }
 
+/// Marks ticket `ticket` as awaiting its citizen: an answer held for them goes out
+/// with their next message only from a ticket so marked.
+pub async fn await_citizen(
+    tx: &mut Transaction<'_, Postgres>,
+    ticket: TicketId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tickets SET awaiting_citizen = true WHERE id = $1")
+        .bind(ticket.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Removes a `sending` message WeChat did not take: nothing of it stays recorded,
 /// so the department can simply try again.
 pub async fn discard(db: &PgPool, message: uuid::Uuid) -> Result<(), sqlx::Error> {

@@ -451,6 +451,41 @@ async fn a_close_answers_before_a_slow_wechat_takes_its_rating_question() {
     assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
 }
 
+/// An answer WeChat did not take (the citizen is out of its window) is held; the
+/// ticket closed while it was on its way stays closed and the answer is recorded all
+/// the same, so the ticket must say it awaits the citizen, or their next message
+/// would not bring the answer with it.
+#[tokio::test]
+async fn an_answer_held_after_a_concurrent_close_leaves_the_ticket_awaiting_the_citizen() {
+    let mock = slow_mock(3000).await;
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let (_, id) = ticket_of_a_citizen_wechat_has_not_heard_from(&app, &mock, 5, 10).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let answer =
+        tokio::spawn(async move { agent.reply_to_ticket(reply(id, "已转交维修。")).await });
+    app.wait_until_sending(id).await;
+    let close = close_in_background(&app, id).await;
+    wait_until_closed(&app, id, None).await;
+
+    let answered = answer
+        .await
+        .unwrap()
+        .expect("the answer is recorded")
+        .into_inner();
+    assert_eq!(answered.delivery, DeliveryStatus::Held as i32);
+    assert!(
+        answered.ticket.expect("the ticket").awaiting_citizen,
+        "the held answer waits for the citizen"
+    );
+    close.await.unwrap().expect("the close succeeded");
+    let awaiting: bool = sqlx::query_scalar("SELECT awaiting_citizen FROM tickets WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(awaiting, "the ticket awaits the citizen");
+}
+
 /// An answer that waited 20 s behind one still being sent: UNAVAILABLE (which retry
 /// policies retry on their own) only where a retry cannot send the citizen a second
 /// copy, i.e. with a request id, and the message says what was recorded.
