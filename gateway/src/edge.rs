@@ -200,6 +200,12 @@ impl EdgeRules {
 /// Loads every served account's rules now and every `interval`, and an account's on
 /// its change notice (`notices`: a subscription to `reply_rules::CHANGED_WILDCARD`,
 /// made before the first load so no change falls between), until the drain begins.
+///
+/// Notices are handled apart from the periodic rounds, at the same time: a round
+/// walks the accounts one after another, each load waiting up to `SNAPSHOT_TIMEOUT`,
+/// and a notice queued behind a round of timeouts (40 accounts x 2 s) left the old
+/// rules answering for over a minute. A round and a notice may load one account at
+/// once; the later request's answer is kept (`Entry::generation`).
 pub async fn run(
     edge: Arc<EdgeRules>,
     accounts: Vec<String>,
@@ -207,38 +213,36 @@ pub async fn run(
     interval: Duration,
     drain: Drain,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopping = drain.stopping();
-    loop {
-        // A load waits up to SNAPSHOT_TIMEOUT for interaction-svc: the drain must not.
-        tokio::select! {
-            () = stopping.cancelled() => break,
-            notice = notices.next() => {
-                let Some(notice) = notice else { break };
-                let Some(account) = notice.subject.as_str().rsplit('.').next() else { continue };
-                if accounts.iter().any(|served| served == account) {
-                    tokio::select! {
-                        () = stopping.cancelled() => break,
-                        _ = edge.refresh(account, "notice") => {}
-                    }
-                }
+    let on_notices = async {
+        while let Some(notice) = notices.next().await {
+            let Some(account) = notice.subject.as_str().rsplit('.').next() else {
+                continue;
+            };
+            if accounts.iter().any(|served| served == account) {
+                edge.refresh(account, "notice").await;
             }
-            _ = ticks.tick() => {
-                let round = async {
-                    for account in &accounts {
-                        // Nobody answers: the rest would wait for nothing too.
-                        if !edge.refresh(account, "periodic").await {
-                            break;
-                        }
-                    }
-                };
-                tokio::select! {
-                    () = stopping.cancelled() => break,
-                    () = round => {}
+        }
+    };
+    let periodic = async {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            for account in &accounts {
+                // Nobody answers: the rest would wait for nothing too.
+                if !edge.refresh(account, "periodic").await {
+                    break;
                 }
             }
         }
+    };
+    // A load waits up to SNAPSHOT_TIMEOUT for interaction-svc: the drain must not.
+    tokio::select! {
+        () = stopping.cancelled() => {}
+        // The subscription ended (the client closed).
+        () = on_notices => {}
+        _ = periodic => {}
     }
     let _ = notices.unsubscribe().await;
     tracing::info!("edge rules stopped");

@@ -165,3 +165,62 @@ async fn a_snapshot_that_cannot_be_used_keeps_the_last_copy() {
     assert!(matches!(error, SnapshotError::NoResponders), "{error:?}");
     assert_eq!(edge.rules_of("city"), Some(1));
 }
+
+/// The periodic refresh walks the accounts one after another, each waiting up to the
+/// snapshot timeout: a change notice arriving meanwhile waited behind the whole round
+/// (40 accounts x 2 s), the old rules answering all the while. A notice is handled
+/// during a round: here, before the round moves past an account that does not answer.
+#[tokio::test]
+async fn a_change_notice_is_handled_while_a_refresh_round_waits_on_an_account() {
+    let nats = TestNats::new();
+    let client = nats.connect().await;
+    let mut requests = client
+        .subscribe(nats.namespace.subject(&reply_rules::snapshot_subject("*")))
+        .await
+        .unwrap();
+    let notices = client
+        .subscribe(nats.namespace.subject(reply_rules::CHANGED_WILDCARD))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let edge = std::sync::Arc::new(EdgeRules::new(client.clone(), nats.namespace.clone()));
+    let drain = platform::Drain::new();
+    let accounts = ["stuck", "second", "changed"].map(str::to_owned).to_vec();
+    // The first tick comes at once: a round starting at `stuck`.
+    let running = tokio::spawn(gateway::edge::run(
+        edge.clone(),
+        accounts,
+        notices,
+        Duration::from_secs(3600),
+        drain.clone(),
+    ));
+    let account_of = |request: &async_nats::Message| {
+        request
+            .subject
+            .as_str()
+            .rsplit('.')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let stuck = requests.next().await.expect("the round's first request");
+    assert_eq!(account_of(&stuck), "stuck");
+    // `stuck` is never answered; its account's rules change meanwhile.
+    client
+        .publish(
+            nats.namespace
+                .subject(&reply_rules::changed_subject("changed")),
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let next = requests.next().await.expect("another request");
+    assert_eq!(
+        account_of(&next),
+        "changed",
+        "the notice is handled before the round moves on"
+    );
+    drain.stopping().cancel();
+    running.await.unwrap();
+}
