@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use super::AppError;
 use crate::domain::article::{self, ArticleInputError};
-use crate::domain::screening::{Category, Entry, Screener, parse_lexicon};
+use crate::domain::screening::{Category, Entry, Screener, normalize, parse_lexicon};
 use crate::domain::text::check_text;
 use crate::store::lexicon as store;
 
@@ -153,21 +153,67 @@ impl Lexicon {
         Ok(rows)
     }
 
-    /// Adds or recategorises an entry (audited).
+    /// Adds or recategorises an entry (audited). Screening reads a word normalised,
+    /// so a word that is a stored entry once normalised (翻牆 of 翻墙, VPN of vpn)
+    /// is that entry: put under another spelling it is refused, naming the entry
+    /// (`LexiconTaken`), rather than stored beside it, where the screener kept one of
+    /// the two (an allowed 翻牆 let 翻墙 through everywhere) and deleting one left
+    /// the other screening.
     pub async fn put(&self, entry: &Entry, actor: &str) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
+        // Held to the commit: no other change adds a spelling meanwhile.
+        store::lock_changes(&mut tx).await?;
+        let rows = store::entries(&mut *tx).await?;
+        if let Some((existing, category)) = spellings(&rows, &entry.word)
+            .into_iter()
+            .find(|(word, _)| *word != entry.word)
+        {
+            return Err(AppError::LexiconTaken {
+                word: entry.word.clone(),
+                existing,
+                category,
+            });
+        }
         store::put(&mut tx, &entry.word, entry.category_name(), actor).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Removes an entry (audited); returns whether it existed.
+    /// Removes an entry, given in any spelling that normalises to it (audited);
+    /// returns whether it existed. Every stored spelling goes: an earlier release
+    /// stored VPN and vpn side by side, and deleting one left the other screening.
     pub async fn delete(&self, word: &str, actor: &str) -> Result<bool, AppError> {
+        let word = word.trim();
         let mut tx = self.db.begin().await?;
-        let deleted = store::delete(&mut tx, word.trim(), actor).await?;
+        store::lock_changes(&mut tx).await?;
+        let rows = store::entries(&mut *tx).await?;
+        let mut words: Vec<String> = spellings(&rows, word)
+            .into_iter()
+            .map(|(word, _)| word)
+            .collect();
+        if words.is_empty() {
+            words.push(word.to_owned());
+        }
+        let mut deleted = false;
+        for word in &words {
+            deleted |= store::delete(&mut tx, word, actor).await?;
+        }
         tx.commit().await?;
         Ok(deleted)
     }
+}
+
+/// The stored entries (word, category) that are `word` once normalised, as the
+/// screener reads them; none for a word without letters or digits.
+fn spellings(rows: &[(String, String)], word: &str) -> Vec<(String, String)> {
+    let key = normalize(word).0;
+    if key.is_empty() {
+        return Vec::new();
+    }
+    rows.iter()
+        .filter(|(stored, _)| normalize(stored).0 == key)
+        .cloned()
+        .collect()
 }
 
 /// The most characters `screen_text` takes (an article body is under 20,000).

@@ -52,6 +52,18 @@ pub enum AppError {
     Article(#[from] ArticleInputError),
     #[error(transparent)]
     Lexicon(#[from] LexiconError),
+    /// A lexicon word put under another spelling of a stored entry (the same word
+    /// once normalised: case, width, traditional → simplified).
+    #[error(
+        "「{word}」 is the lexicon's 「{existing}」 ({category}) once normalised (case, \
+         width, traditional → simplified): put 「{existing}」 to change its category, or \
+         delete it first"
+    )]
+    LexiconTaken {
+        word: String,
+        existing: String,
+        category: String,
+    },
     /// WeChat's mass-send quota is used up; nothing was sent.
     #[error(transparent)]
     Quota(#[from] QuotaExhausted),

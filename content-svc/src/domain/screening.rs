@@ -87,6 +87,16 @@ pub enum LexiconError {
     EmptyWord,
     #[error("word is longer than 64 characters")]
     LongWord,
+    #[error(
+        "line {line}: 「{word}」 is 「{first}」 of line {first_line} once normalised (case, \
+         width, traditional → simplified): one entry, keep one line"
+    )]
+    Duplicate {
+        line: usize,
+        word: String,
+        first: String,
+        first_line: usize,
+    },
 }
 
 impl Entry {
@@ -121,8 +131,11 @@ impl Entry {
 }
 
 /// Parses a lexicon file: one `category<TAB>word` per line; `#` starts a comment.
+/// A word is one entry however it is spelt (screening reads it normalised), so a
+/// second spelling of a word is refused.
 pub fn parse_lexicon(text: &str) -> Result<Vec<Entry>, LexiconError> {
     let mut entries = Vec::new();
+    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -131,7 +144,23 @@ pub fn parse_lexicon(text: &str) -> Result<Vec<Entry>, LexiconError> {
         let (category, word) = line
             .split_once('\t')
             .ok_or(LexiconError::Line { line: n + 1 })?;
-        entries.push(Entry::parse(category.trim(), word)?);
+        let entry = Entry::parse(category.trim(), word)?;
+        match seen.entry(normalize(&entry.word).0) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let (first_line, index) = *first.get();
+                let first: &Entry = &entries[index];
+                return Err(LexiconError::Duplicate {
+                    line: n + 1,
+                    word: entry.word,
+                    first: first.word.clone(),
+                    first_line,
+                });
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((n + 1, entries.len()));
+            }
+        }
+        entries.push(entry);
     }
     Ok(entries)
 }
@@ -472,5 +501,19 @@ mod tests {
             Entry::parse("vulgar", " ！ ").unwrap_err(),
             LexiconError::EmptyWord
         );
+    }
+
+    #[test]
+    fn a_second_spelling_of_a_word_in_a_lexicon_file_is_refused_naming_both_lines() {
+        assert_eq!(
+            parse_lexicon("political\t翻墙\n# c\nallow\t翻牆").unwrap_err(),
+            LexiconError::Duplicate {
+                line: 3,
+                word: "翻牆".into(),
+                first: "翻墙".into(),
+                first_line: 1,
+            }
+        );
+        assert!(parse_lexicon("political\tVPN\npolitical\tｖｐｎ").is_err());
     }
 }

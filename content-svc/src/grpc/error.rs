@@ -40,6 +40,7 @@ impl From<GrpcError> for Status {
                     ErrorCode::NotFound
                 }
                 AppError::Service(_) => ErrorCode::InvalidArgument,
+                AppError::LexiconTaken { .. } => ErrorCode::AlreadyExists,
                 AppError::Forbidden(_) => ErrorCode::PermissionDenied,
                 AppError::Article(_) | AppError::Lexicon(_) | AppError::Invalid(_) => {
                     ErrorCode::InvalidArgument

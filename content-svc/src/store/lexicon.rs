@@ -15,7 +15,7 @@ pub async fn revision(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
 }
 
 /// Every entry: (word, category).
-pub async fn entries(db: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub async fn entries(db: impl PgExecutor<'_>) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT word, category FROM lexicon_entries ORDER BY category, word")
         .fetch_all(db)
         .await
@@ -60,6 +60,16 @@ pub async fn delete(
     }
 }
 
+/// Takes the lock every change holds until it commits (see `record`), so a change
+/// that reads the lexicon first (for the other spellings of its word) reads it as
+/// no other change can alter it before it commits.
+pub async fn lock_changes(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-lexicon-changes'))")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn record(
     tx: &mut Transaction<'_, Postgres>,
     action: &str,
@@ -69,9 +79,7 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     // Without it, a change that took id n and committed after one that took n + 1
     // would never be seen by a replica that read revision n + 1 in between.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-lexicon-changes'))")
-        .execute(&mut **tx)
-        .await?;
+    lock_changes(tx).await?;
     sqlx::query(
         "INSERT INTO lexicon_audit (action, word, category, actor) VALUES ($1, $2, $3, $4)",
     )

@@ -174,3 +174,115 @@ async fn two_changes_committing_out_of_order_are_both_screened_by_a_replica_that
         "the second change"
     );
 }
+
+fn delete(word: &str) -> pb::DeleteLexiconEntryRequest {
+    pb::DeleteLexiconEntryRequest { word: word.into() }
+}
+
+async fn stored(app: &crate::helpers::TestApp) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT word, category FROM lexicon_entries ORDER BY word")
+        .fetch_all(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_word_that_normalises_to_an_entry_is_that_entry_refused_by_name_and_deleted_with_it() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    client
+        .put_lexicon_entry(authed(entry("翻墙", "fraud"), ADMIN_KEY))
+        .await
+        .expect("added");
+    // Its traditional form, allowed: it would have let the flagged word through
+    // everywhere, the screener keeping one pattern for both.
+    let refused = client
+        .put_lexicon_entry(authed(entry("翻牆", "allow"), ADMIN_KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists, "{}", refused.message());
+    assert!(
+        refused.message().contains("「翻墙」 (fraud)"),
+        "{}",
+        refused.message()
+    );
+    // Another case or width of it, too.
+    client
+        .put_lexicon_entry(authed(entry("ＳＨＵＡ刷票", "fraud"), ADMIN_KEY))
+        .await
+        .expect("a new word");
+    let refused = client
+        .put_lexicon_entry(authed(entry("shua刷票", "vulgar"), ADMIN_KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists, "{}", refused.message());
+    assert!(
+        refused.message().contains("「ＳＨＵＡ刷票」 (fraud)"),
+        "{}",
+        refused.message()
+    );
+    // The entry itself, as stored, is recategorised as before.
+    client
+        .put_lexicon_entry(authed(entry("翻墙", "political"), ADMIN_KEY))
+        .await
+        .expect("recategorised");
+    let mut expected = [("ＳＨＵＡ刷票", "fraud"), ("翻墙", "political")]
+        .map(|(w, c)| (w.to_owned(), c.to_owned()))
+        .to_vec();
+    expected.sort();
+    // Beside the starter lexicon's entries.
+    let mut entries = stored(&app).await;
+    entries
+        .retain(|(word, _)| ["翻墙", "翻牆", "ＳＨＵＡ刷票", "shua刷票"].contains(&word.as_str()));
+    entries.sort();
+    assert_eq!(entries, expected);
+
+    // Deleted by any spelling of it: the entry screening used is gone.
+    let deleted = client
+        .delete_lexicon_entry(authed(delete("shua刷票"), ADMIN_KEY))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.deleted);
+    let other_replica = Lexicon::new(app.db.clone());
+    assert!(
+        other_replica
+            .screener()
+            .await
+            .unwrap()
+            .screen("body", "加SHUA刷票")
+            .is_empty()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rows_of_one_normalised_word_stored_before_are_all_deleted_by_either_spelling() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    // As an earlier release stored them: two rows, one pattern.
+    let mut tx = app.db.begin().await.unwrap();
+    for word in ["VPN加速", "vpn加速"] {
+        content_svc::store::lexicon::put(&mut tx, word, "political", "admin")
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let deleted = client
+        .delete_lexicon_entry(authed(delete("vpn加速"), ADMIN_KEY))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.deleted);
+    let screener = Lexicon::new(app.db.clone()).screener().await.unwrap();
+    assert!(
+        screener.screen("body", "用VPN加速").is_empty(),
+        "said deleted, still screened"
+    );
+    assert!(
+        !stored(&app).await.iter().any(|(w, _)| w.ends_with("加速")),
+        "{:?}",
+        stored(&app).await
+    );
+    app.stop().await;
+}
