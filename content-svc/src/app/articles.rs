@@ -541,11 +541,13 @@ impl Articles {
                 .collect(),
         };
         let writers = store::writers(&mut *tx, id).await?;
+        let submitters = store::submitters(&mut *tx, id).await?;
         let decision = review::decide(
             &Subject {
                 state: row.state(),
                 author: &row.author_id,
                 writers: &writers,
+                submitters: &submitters,
                 history: &history,
                 open_hits,
             },
@@ -726,6 +728,7 @@ impl Articles {
                     state: row.state(),
                     author: &row.author_id,
                     writers: &[],
+                    submitters: &[],
                     history: &ReviewHistory::default(),
                     open_hits: 0,
                 },
@@ -788,6 +791,7 @@ impl Articles {
                 state: row.state(),
                 author: &row.author_id,
                 writers: &[],
+                submitters: &[],
                 history: &ReviewHistory::default(),
                 open_hits: 0,
             },
@@ -2871,6 +2875,7 @@ impl Articles {
                 state: row.state(),
                 author: &row.author_id,
                 writers: &[],
+                submitters: &[],
                 history: &history,
                 open_hits: 0,
             },
@@ -3512,6 +3517,8 @@ async fn record_overrides(
     // Overriding a hit is a reviewer's judgement of someone else's text.
     let writers = store::writers(&mut **tx, row.id).await?;
     review::check_not_a_writer(&who.actor.id, &row.author_id, &writers)?;
+    let submitters = store::submitters(&mut **tx, row.id).await?;
+    review::check_not_a_submitter(&who.actor.id, &submitters)?;
     for (key, reason) in overrides {
         if reason.trim().is_empty() {
             return Err(AppError::Invalid(format!(

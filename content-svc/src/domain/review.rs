@@ -192,6 +192,8 @@ pub enum ReviewError {
     },
     #[error("the author of an article, or anyone who edited it, may not review it")]
     AuthorReviews,
+    #[error("whoever submitted an article for review may not review it")]
+    SubmitterReviews,
     #[error(
         "{actor} may be {other}, who {did}: a department acting without naming a person \
          (x-actor) stands for each of its people"
@@ -280,6 +282,10 @@ pub struct Subject<'a> {
     pub author: &'a str,
     /// Everyone who wrote a version of it (the author too): none of them reviews it.
     pub writers: &'a [String],
+    /// Everyone who submitted it for review, in any round: none of them reviews it
+    /// either (a colleague of the department who sent another's draft to review
+    /// answers for it as its writers do: no one person does two stages).
+    pub submitters: &'a [String],
     pub history: &'a ReviewHistory,
     /// Sensitive-word hits in the current version that no reviewer has overridden.
     pub open_hits: usize,
@@ -360,6 +366,7 @@ pub fn decide(
             };
             need(actor, stage.role(), verb)?;
             check_not_a_writer(&actor.id, subject.author, subject.writers)?;
+            check_not_a_submitter(&actor.id, subject.submitters)?;
             for (done, who) in &subject.history.passed {
                 if *who == actor.id {
                     return Err(ReviewError::SameReviewer {
@@ -549,6 +556,26 @@ pub fn check_not_a_writer(
     }
 }
 
+/// Refuses `actor` (an id) a review or an override of an article that one of
+/// `submitters` submitted, when they may be the same person
+/// ([`may_be_same_person`]): submitting is a stage of its own.
+pub fn check_not_a_submitter(actor: &str, submitters: &[String]) -> Result<(), ReviewError> {
+    if submitters.iter().any(|submitter| submitter == actor) {
+        return Err(ReviewError::SubmitterReviews);
+    }
+    match submitters
+        .iter()
+        .find(|submitter| may_be_same_person(actor, submitter))
+    {
+        Some(submitter) => Err(ReviewError::MayBeSamePerson {
+            actor: actor.to_owned(),
+            other: submitter.clone(),
+            did: "submitted the article for review".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A hit that nobody overrode blocks every step that moves an article forward.
 fn gate(subject: &Subject<'_>) -> Result<(), ReviewError> {
     if subject.open_hits > 0 {
@@ -717,6 +744,7 @@ mod tests {
                 state,
                 author: "dept:li",
                 writers: &[],
+                submitters: &[],
                 history,
                 open_hits: 0,
             },
@@ -791,6 +819,7 @@ mod tests {
             state: ArticleState::Approved,
             author: "dept:li",
             writers: &[],
+            submitters: &[],
             history: &history,
             open_hits: 0,
         };
@@ -977,6 +1006,7 @@ mod tests {
                 state: ArticleState::Submitted,
                 author,
                 writers: &[],
+                submitters: &[],
                 history: &ReviewHistory::default(),
                 open_hits: 0,
             };
@@ -1054,12 +1084,33 @@ mod tests {
     }
 
     #[test]
+    fn nobody_who_submitted_an_article_reviews_it_nor_their_unnamed_department() {
+        let submitters = ["dept:zhou".to_owned()];
+        let subject = Subject {
+            state: ArticleState::Submitted,
+            author: "dept:li",
+            writers: &[],
+            submitters: &submitters,
+            history: &ReviewHistory::default(),
+            open_hits: 0,
+        };
+        let review = |id| decide(&subject, &actor(id, Role::Reviewer), &Action::Approve, "");
+        assert_eq!(review("dept:zhou"), Err(ReviewError::SubmitterReviews));
+        assert!(matches!(
+            review("dept"),
+            Err(ReviewError::MayBeSamePerson { .. })
+        ));
+        assert!(review("office:wang").is_ok());
+    }
+
+    #[test]
     fn nobody_who_edited_an_article_reviews_it() {
         let writers = ["dept:li".to_owned(), "dept:zhou".to_owned()];
         let subject = Subject {
             state: ArticleState::Submitted,
             author: "dept:li",
             writers: &writers,
+            submitters: &[],
             history: &ReviewHistory::default(),
             open_hits: 0,
         };
@@ -1091,6 +1142,7 @@ mod tests {
             state: ArticleState::Submitted,
             author: "dept:li",
             writers: &[],
+            submitters: &[],
             history: &ReviewHistory::default(),
             open_hits: 0,
         };
@@ -1112,6 +1164,7 @@ mod tests {
             state: ArticleState::Draft,
             author: "dept:li",
             writers: &[],
+            submitters: &[],
             history: &ReviewHistory::default(),
             open_hits: 2,
         };

@@ -1120,6 +1120,17 @@ pub async fn writers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, s
         .await
 }
 
+/// Everyone who submitted the article for review, in any round (the trail's
+/// `submit` rows).
+pub async fn submitters(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT actor FROM article_audit WHERE article_id = $1 AND action = 'submit'",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
 /// What makes a send's outcome unknown: in `publishing` for more than `$1` seconds
 /// with no WeChat job recorded. `updated_at` dates the move to publishing: nothing
 /// else writes it while no job id is set. A message's other articles are left to

@@ -330,3 +330,41 @@ async fn a_department_without_a_named_person_may_not_override_the_hits_of_its_pe
     assert!(overridden.hits.iter().all(|h| h.overridden));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_colleague_who_submitted_the_draft_may_not_review_it() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let id = client
+        .create_article(by(
+            create("停水通知", "<p>本周六停水。</p>", pb::Channel::Freepublish),
+            EDITOR_KEY,
+            "wu",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    // 李 wrote none of it, but sent it to review: the first stage is not theirs.
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("a colleague of the department submits it");
+    let refused = client
+        .review_article(by(approve(&id), AUTHOR_KEY, "li"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("submitted"),
+        "{}",
+        refused.message()
+    );
+    let reviewed = client
+        .review_article(by(approve(&id), REVIEWER_KEY, "wang"))
+        .await
+        .expect("a reviewer who neither wrote nor submitted it")
+        .into_inner();
+    assert_eq!(reviewed.state, pb::ArticleState::FirstReviewed as i32);
+    app.stop().await;
+}
