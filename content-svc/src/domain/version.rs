@@ -4,13 +4,16 @@
 use super::review::ReviewStage;
 
 /// A step of a version's review, as the trail records it: a submission opens a
-/// round, a decision ends a stage of it.
+/// round, a decision ends a stage of it, a withdrawal ends the round undecided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReviewStep {
     Submit,
     Approve(ReviewStage),
     Reject,
     Return,
+    /// The author took it back before the final review: the stages it passed
+    /// count no more (a submission again starts over).
+    Withdraw,
 }
 
 impl ReviewStep {
@@ -22,6 +25,7 @@ impl ReviewStep {
             "approve" => Some(Self::Approve(ReviewStage::parse(stage?)?)),
             "reject" => Some(Self::Reject),
             "return" => Some(Self::Return),
+            "withdraw" => Some(Self::Withdraw),
             _ => None,
         }
     }
@@ -42,7 +46,8 @@ pub enum VersionOutcome {
 /// what counts is where its latest round stands.
 pub fn outcome(steps: impl IntoIterator<Item = ReviewStep>) -> VersionOutcome {
     match steps.into_iter().last() {
-        None | Some(ReviewStep::Submit) => VersionOutcome::NotReviewed,
+        // A withdrawn version's round ended without a verdict: "in review" it is not.
+        None | Some(ReviewStep::Submit | ReviewStep::Withdraw) => VersionOutcome::NotReviewed,
         Some(ReviewStep::Approve(ReviewStage::Final)) => VersionOutcome::Approved,
         Some(ReviewStep::Approve(_)) => VersionOutcome::InReview,
         Some(ReviewStep::Reject) => VersionOutcome::Rejected,
@@ -72,7 +77,11 @@ mod tests {
             ReviewStep::from_audit("submit", None),
             Some(ReviewStep::Submit)
         );
-        for action in ["withdraw", "override", "schedule", "publish", "confirm"] {
+        assert_eq!(
+            ReviewStep::from_audit("withdraw", None),
+            Some(ReviewStep::Withdraw)
+        );
+        for action in ["override", "schedule", "publish", "confirm"] {
             assert_eq!(ReviewStep::from_audit(action, None), None, "{action}");
         }
         // An approval without a stage the trail knows is not guessed at.
@@ -96,6 +105,11 @@ mod tests {
             VersionOutcome::Approved
         );
         assert_eq!(outcome([Approve(First), Reject]), VersionOutcome::Rejected);
+        // Withdrawn after its first review: that round ended undecided.
+        assert_eq!(
+            outcome([Submit, Approve(First), Withdraw]),
+            VersionOutcome::NotReviewed
+        );
         // Rejected, then submitted again unchanged: waiting for its first review.
         assert_eq!(
             outcome([Submit, Approve(First), Reject, Submit]),

@@ -1397,8 +1397,8 @@ pub async fn version(
     }))
 }
 
-/// The trail's review rows (submit, approve, reject, return) of some versions,
-/// oldest first.
+/// The trail's review rows (submit, approve, reject, return, and withdraw, which
+/// ends a round as a verdict does) of some versions, oldest first.
 pub async fn review_steps(
     db: &PgPool,
     id: Uuid,
@@ -1408,7 +1408,7 @@ pub async fn review_steps(
         "SELECT action, from_state, to_state, actor, role, version, stage, comment, created_at
            FROM article_audit
           WHERE article_id = $1 AND version = ANY($2)
-            AND action IN ('submit', 'approve', 'reject', 'return')
+            AND action IN ('submit', 'approve', 'reject', 'return', 'withdraw')
           ORDER BY id",
     )
     .bind(id)

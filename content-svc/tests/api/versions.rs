@@ -348,3 +348,38 @@ async fn versions_come_a_bounded_page_at_a_time_and_a_bad_request_is_refused() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_version_withdrawn_mid_review_is_no_longer_in_review() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let id = written(&app, "<p>本周六停水。</p>").await;
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted");
+    client
+        .review_article(by(approve(&id), REVIEWER_KEY, "wang"))
+        .await
+        .expect("first review passed");
+    client
+        .withdraw_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("withdrawn");
+    edit(&app, &id, "<p>本周六九点至十二点停水。</p>").await;
+
+    let listed = page(&app, list(&id, 0, "")).await;
+    let first = listed
+        .versions
+        .iter()
+        .find(|v| v.version == 1)
+        .expect("version 1");
+    let actions: Vec<_> = first.reviews.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["submit", "approve", "withdraw"]);
+    assert_eq!(
+        first.outcome,
+        pb::VersionOutcome::NotReviewed as i32,
+        "its round ended with the withdrawal"
+    );
+    app.stop().await;
+}
