@@ -77,8 +77,17 @@ pub struct Entry {
 /// A lexicon line or entry that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LexiconError {
-    #[error("line {line}: expected `category<TAB>word`")]
-    Line { line: usize },
+    /// A lexicon file's line that cannot be used: every error of a file names its
+    /// line and word (an operator fixing a file of thousands must find it).
+    #[error("line {line}: 「{word}」: {error}")]
+    AtLine {
+        line: usize,
+        /// The word, or the whole line when it has no tab.
+        word: String,
+        error: Box<LexiconError>,
+    },
+    #[error("expected `category<TAB>word`")]
+    NoTab,
     #[error(
         "category {0:?} is not one of political, violence, vulgar, advertising, fraud, wrong, allow"
     )]
@@ -141,10 +150,15 @@ pub fn parse_lexicon(text: &str) -> Result<Vec<Entry>, LexiconError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let at = |word: &str, error| LexiconError::AtLine {
+            line: n + 1,
+            word: word.trim().to_owned(),
+            error: Box::new(error),
+        };
         let (category, word) = line
             .split_once('\t')
-            .ok_or(LexiconError::Line { line: n + 1 })?;
-        let entry = Entry::parse(category.trim(), word)?;
+            .ok_or_else(|| at(line, LexiconError::NoTab))?;
+        let entry = Entry::parse(category.trim(), word).map_err(|error| at(word, error))?;
         match seen.entry(normalize(&entry.word).0) {
             std::collections::hash_map::Entry::Occupied(first) => {
                 let (first_line, index) = *first.get();
@@ -491,11 +505,15 @@ mod tests {
     fn bad_lexicon_lines_name_the_line_or_the_category() {
         assert_eq!(
             parse_lexicon("# c\nfoo").unwrap_err(),
-            LexiconError::Line { line: 2 }
+            LexiconError::AtLine {
+                line: 2,
+                word: "foo".into(),
+                error: Box::new(LexiconError::NoTab)
+            }
         );
         assert!(matches!(
             parse_lexicon("gossip\tx"),
-            Err(LexiconError::Category(_))
+            Err(LexiconError::AtLine { line: 1, error, .. }) if matches!(*error, LexiconError::Category(_))
         ));
         assert_eq!(
             Entry::parse("vulgar", " ！ ").unwrap_err(),
@@ -515,5 +533,20 @@ mod tests {
             }
         );
         assert!(parse_lexicon("political\tVPN\npolitical\tｖｐｎ").is_err());
+    }
+    #[test]
+    fn every_error_of_a_lexicon_file_names_its_line_and_word() {
+        let error = parse_lexicon("#x\npolitcal\t词").unwrap_err().to_string();
+        assert!(
+            error.starts_with("line 2: ") && error.contains("「词」"),
+            "{error}"
+        );
+        let error = parse_lexicon("political\t翻墙\n\nvulgar\t ！ ")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("line 3: ") && error.contains("「！」"),
+            "{error}"
+        );
     }
 }
