@@ -9,6 +9,7 @@
 //! reviewer with "you wrote it".
 
 use tonic::metadata::MetadataMap;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::domain::text::{self, TextError};
 
@@ -43,6 +44,12 @@ pub enum ActorError {
     Shape,
     #[error(transparent)]
     Text(#[from] TextError),
+    #[error(
+        "x-actor must not hold U+{:04X}, a character shown as nothing: li with it would \
+         be another person than li to the separation of duties, and li to every reader",
+        u32::from(*.character)
+    )]
+    Invisible { character: char },
 }
 
 /// The person named in `metadata`, trimmed; `None` when neither header is given or
@@ -79,7 +86,32 @@ pub fn person(metadata: &MetadataMap) -> Result<Option<String>, ActorError> {
         return Err(ActorError::Shape);
     }
     text::check_line(ACTOR_HEADER, name)?;
+    if let Some(character) = name.chars().find(|&c| is_invisible(c)) {
+        return Err(ActorError::Invisible { character });
+    }
     Ok(Some(name.to_owned()))
+}
+
+/// Whether `c` is shown as nothing: a format character (Cf: U+200B, U+00AD,
+/// U+2060, U+FEFF, the tag characters, …), which text fields allow (pasted text
+/// carries them) but a name, compared character for character, must not hold; or
+/// one of the other default-ignorable characters (variation selectors, the
+/// combining grapheme joiner, the Hangul fillers, the Mongolian selectors).
+fn is_invisible(c: char) -> bool {
+    c.general_category() == GeneralCategory::Format
+        || matches!(
+            c,
+            '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FFA0}'
+                | '\u{E0100}'..='\u{E01EF}'
+        )
 }
 
 /// `%XX` escapes to their bytes, read as UTF-8; a value without `%` is itself.
@@ -186,5 +218,31 @@ mod tests {
             person(&binary("王".repeat(21).as_bytes())),
             Ok(Some("王".repeat(21)))
         );
+    }
+
+    #[test]
+    fn an_invisible_character_in_a_name_is_refused() {
+        // li + U+200B passed the separation rule as a person other than li, while
+        // every reader of the trail saw "li".
+        for name in [
+            "li\u{200B}",
+            "l\u{AD}i",
+            "\u{FEFF}li",
+            "li\u{2060}",
+            "li\u{E0041}",
+            "li\u{FE0F}",
+            "li\u{3164}",
+        ] {
+            let escaped: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+            let plain_read = person(&plain(escaped.as_bytes()));
+            assert!(plain_read.is_err(), "{name:?} read as {plain_read:?}");
+            let binary_read = person(&binary(name.as_bytes()));
+            assert!(binary_read.is_err(), "{name:?} read as {binary_read:?}");
+        }
+        let refused = person(&binary("li\u{200B}".as_bytes()))
+            .map_err(|e| e.to_string())
+            .unwrap_err();
+        assert!(refused.contains("U+200B"), "{refused}");
+        assert_eq!(person(&binary("王芳".as_bytes())), Ok(Some("王芳".into())));
     }
 }
