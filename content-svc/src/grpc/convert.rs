@@ -165,9 +165,16 @@ pub fn content(raw: Option<pb::ArticleContent>) -> Result<ArticleContent, GrpcEr
     .map_err(|e| GrpcError::App(e.into()))
 }
 
-/// The channel of a new article.
+/// The channel of a new article. An unknown one is refused: taken for the default,
+/// a client newer than this server (or a typo) would publish where it did not ask.
 pub fn channel(request: &pb::CreateArticleRequest) -> Result<Channel, GrpcError> {
-    match pb::Channel::try_from(request.channel).unwrap_or_default() {
+    let known = pb::Channel::try_from(request.channel).map_err(|_| {
+        GrpcError::Invalid(format!(
+            "channel {} is unknown: FREEPUBLISH (1) or MASS_SEND (2)",
+            request.channel
+        ))
+    })?;
+    match known {
         pb::Channel::Unspecified | pb::Channel::Freepublish => Ok(Channel::Freepublish),
         // A tag id beyond i64 would be stored negative and sent to every follower.
         pb::Channel::MassSend if i64::try_from(request.mass_tag_id).is_err() => Err(
@@ -537,6 +544,18 @@ pub fn article_ids(raw: &[String]) -> Result<Vec<uuid::Uuid>, GrpcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_channel_is_refused_not_taken_for_freepublish() {
+        let request = pb::CreateArticleRequest {
+            channel: 7,
+            ..Default::default()
+        };
+        match channel(&request) {
+            Err(GrpcError::Invalid(message)) => assert!(message.contains("7"), "{message}"),
+            other => panic!("channel 7 was read as {other:?}"),
+        }
+    }
 
     #[test]
     fn a_mass_send_tag_beyond_i64_is_refused_not_sent_to_everyone() {
