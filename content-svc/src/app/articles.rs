@@ -3695,6 +3695,9 @@ fn refusal(error: SendError) -> AppError {
     match error {
         SendError::RateLimited(limited) => AppError::RateLimited(limited),
         SendError::Database(error) => AppError::Database(error),
+        // Retryable, so a caller's retry policy may act on it (it was
+        // FAILED_PRECONDITION, which says: change something first).
+        SendError::Transient(error) => AppError::WechatUnavailable(error),
         other => AppError::Wechat(other.to_string()),
     }
 }

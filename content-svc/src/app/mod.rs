@@ -76,6 +76,10 @@ pub enum AppError {
     /// WeChat refused a call this use case needs (its error, verbatim).
     #[error("WeChat refused: {0}")]
     Wechat(String),
+    /// WeChat could not be reached or was busy (a timeout, a 5xx, "system busy"):
+    /// nothing changed here, and the same call later may well succeed.
+    #[error("WeChat is unavailable, try again: {0}")]
+    WechatUnavailable(String),
     /// No such directory service, or one the caller's key does not reach.
     #[error("service not found")]
     ServiceNotFound,

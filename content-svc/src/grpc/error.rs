@@ -54,7 +54,9 @@ impl From<GrpcError> for Status {
                 AppError::Wechat(_) | AppError::MessageGoingOut { .. } => {
                     ErrorCode::FailedPrecondition
                 }
-                AppError::KeptMoving { .. } => ErrorCode::Unavailable,
+                AppError::KeptMoving { .. } | AppError::WechatUnavailable(_) => {
+                    ErrorCode::Unavailable
+                }
                 // ErrorCode::status logs the detail and answers a generic message.
                 AppError::Database(_) => ErrorCode::Internal,
             },

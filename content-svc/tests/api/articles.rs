@@ -888,3 +888,37 @@ async fn an_edit_made_on_a_version_another_editor_replaced_since_is_refused() {
     assert_eq!(saved.version, 4);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_retraction_wechat_is_too_busy_to_take_is_unavailable_worth_trying_again() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let mut published = stack.watch("published").await;
+    client
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("handed to wechat");
+    assert_eq!(next_event(&mut published).await.article_id, id);
+
+    stack.wechat_busy("/cgi-bin/freepublish/delete", 10);
+    let refused = client
+        .retract_article(by(
+            pb::ArticleRef {
+                id: id.clone(),
+                comment: "内容有误，撤回".into(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let state: String = sqlx::query_scalar("SELECT state FROM articles WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&stack.app.db)
+        .await
+        .expect("read");
+    assert_eq!(state, "published");
+    stack.app.stop().await;
+}
