@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use super::AppError;
 use crate::domain::article::{self, ArticleInputError};
-use crate::domain::screening::{Category, Entry, Screener, normalize, parse_lexicon};
+use crate::domain::screening::{Category, Entry, LexiconError, Screener, normalize, parse_lexicon};
 use crate::domain::text::check_text;
 use crate::store::lexicon as store;
 
@@ -144,8 +144,16 @@ impl Lexicon {
             .collect())
     }
 
-    /// Every entry, optionally of one category: (word, category).
+    /// Every entry, optionally of one category (`allow` for the allowlist):
+    /// (word, category). An unknown category is refused, naming the known ones (an
+    /// empty list said "no such words" of a misspelt category).
     pub async fn list(&self, category: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
+        if let Some(category) = category
+            && category != "allow"
+            && Category::parse(category).is_none()
+        {
+            return Err(LexiconError::Category(category.to_owned()).into());
+        }
         let mut rows = store::entries(&self.db).await?;
         if let Some(category) = category {
             rows.retain(|(_, c)| c == category);

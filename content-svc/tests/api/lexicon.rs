@@ -286,3 +286,42 @@ async fn rows_of_one_normalised_word_stored_before_are_all_deleted_by_either_spe
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn listing_an_unknown_category_is_refused_naming_the_categories() {
+    let app = spawn_app().await;
+    let refused = app
+        .client
+        .clone()
+        .list_lexicon(authed(
+            pb::ListLexiconRequest {
+                category: "politcal".into(),
+            },
+            REVIEWER_KEY,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("politcal")
+            && refused
+                .message()
+                .contains("political, violence, vulgar, advertising, fraud, wrong, allow"),
+        "{}",
+        refused.message()
+    );
+    let allowed = app
+        .client
+        .clone()
+        .list_lexicon(authed(
+            pb::ListLexiconRequest {
+                category: "allow".into(),
+            },
+            REVIEWER_KEY,
+        ))
+        .await
+        .expect("the allowlist is a category")
+        .into_inner();
+    assert!(!allowed.entries.is_empty());
+    app.stop().await;
+}
