@@ -528,10 +528,8 @@ impl Articles {
             }
         }
         let hits = screen(&screener, &row.content());
-        record_overrides(&mut tx, who, &row, &hits, overrides).await?;
-        if !overrides.is_empty() {
-            audit_overrides(&mut tx, who, &row, overrides).await?;
-        }
+        let recorded = record_overrides(&mut tx, who, &row, &hits, overrides).await?;
+        audit_overrides(&mut tx, who, &row, &recorded).await?;
         let open_hits = open_hits(&mut tx, &row, &hits).await?;
         let history = ReviewHistory {
             passed: store::round_reviews(&mut tx, id, row.round)
@@ -704,8 +702,8 @@ impl Articles {
         let row = self.lock_visible(&mut tx, who, id).await?;
         review::check_read_version(read_version, row.version)?;
         let hits = screen(&screener, &row.content());
-        record_overrides(&mut tx, who, &row, &hits, overrides).await?;
-        audit_overrides(&mut tx, who, &row, overrides).await?;
+        let recorded = record_overrides(&mut tx, who, &row, &hits, overrides).await?;
+        audit_overrides(&mut tx, who, &row, &recorded).await?;
         tx.commit().await?;
         self.get(who, id).await
     }
@@ -3498,9 +3496,9 @@ async fn record_overrides(
     row: &ArticleRow,
     hits: &[Hit],
     overrides: &[(String, String)],
-) -> Result<(), AppError> {
+) -> Result<Vec<(String, String)>, AppError> {
     if overrides.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     if !who
         .actor
@@ -3531,19 +3529,30 @@ async fn record_overrides(
                 row.version
             )));
         }
-        store::add_override(tx, row.id, row.version, key, &who.actor.id, reason.trim()).await?;
     }
-    Ok(())
+    // Only those stored: the first reason given for a hit stands (GetArticle shows
+    // it), so an audit row of a later one would name a reason that counts nowhere.
+    let mut recorded = Vec::new();
+    for (key, reason) in overrides {
+        if store::add_override(tx, row.id, row.version, key, &who.actor.id, reason.trim()).await? {
+            recorded.push((key.clone(), reason.clone()));
+        }
+    }
+    Ok(recorded)
 }
 
 /// The audit row of overrides, wherever they were given (`OverrideHits`, or with a
-/// review): who, the version, and each hit's key with its reason.
+/// review): who, the version, and each hit's key with its reason; none when no
+/// override was recorded.
 async fn audit_overrides(
     tx: &mut Transaction<'_, Postgres>,
     who: &Who,
     row: &ArticleRow,
     overrides: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
     let comment = overrides
         .iter()
         .map(|(key, reason)| format!("{key}: {}", reason.trim()))

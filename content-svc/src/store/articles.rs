@@ -1435,7 +1435,8 @@ pub async fn overrides(
     .await
 }
 
-/// Records an override (the first reason given for a hit stands).
+/// Records an override (the first reason given for a hit stands); returns whether
+/// it was recorded (false: the hit was overridden already).
 pub async fn add_override(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -1443,8 +1444,8 @@ pub async fn add_override(
     key: &str,
     reviewer: &str,
     reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO hit_overrides (article_id, version, hit_key, reviewer, reason)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
@@ -1455,7 +1456,7 @@ pub async fn add_override(
     .bind(reason)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Forgets the WeChat draft made of the article (its content is to change).

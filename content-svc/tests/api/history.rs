@@ -315,3 +315,58 @@ async fn a_scheduled_send_given_up_after_its_last_attempt_says_so_in_the_trail()
     assert_eq!(last[0].2, event.reason);
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn an_override_of_a_hit_already_overridden_is_not_audited_as_if_it_stood() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let created = client
+        .create_article(by(
+            create(
+                "停水通知",
+                "<p>请勿使用 VPN翻墙 工具。</p>",
+                pb::Channel::Freepublish,
+            ),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner();
+    let key = created.hits[0].key.clone();
+    let override_as = |person: &'static str, reason: &'static str| {
+        by(
+            pb::OverrideHitsRequest {
+                id: created.id.clone(),
+                overrides: vec![pb::HitOverride {
+                    key: key.clone(),
+                    reason: reason.into(),
+                }],
+                ..Default::default()
+            },
+            REVIEWER_KEY,
+            person,
+        )
+    };
+    client
+        .override_hits(override_as("wang", "引用原文，非宣传"))
+        .await
+        .expect("overridden");
+    // The first reason stands: a second one is not recorded, so not audited either.
+    client
+        .override_hits(override_as("zhao", "另一个理由"))
+        .await
+        .expect("nothing to change");
+
+    let overrides: Vec<(String, String)> = trail(&stack, &created.id)
+        .await
+        .into_iter()
+        .filter(|a| a.action == "override")
+        .map(|a| (a.actor, a.comment))
+        .collect();
+    assert_eq!(
+        overrides,
+        [("media:wang".to_owned(), format!("{key}: 引用原文，非宣传"))]
+    );
+    stack.app.stop().await;
+}
