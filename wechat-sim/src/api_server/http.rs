@@ -52,8 +52,8 @@ pub fn router(state: SimState) -> Router {
         .with_state(state)
 }
 
-/// Serves one WeChat call: latency, busy fault, token check, the endpoint's rule,
-/// record, and a lost answer if one is injected.
+/// Serves one WeChat call: latency, a hold, busy fault, token check, the endpoint's
+/// rule, record, and a lost answer if one is injected.
 pub(super) async fn api_call(
     state: SimState,
     endpoint: &'static Endpoint,
@@ -63,6 +63,15 @@ pub(super) async fn api_call(
     let latency = state.lock().faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    let held = state
+        .lock()
+        .faults
+        .hold_path
+        .take_if(|prefix| endpoint.path.starts_with(prefix.as_str()))
+        .is_some();
+    if held {
+        state.hold().await;
     }
     let now = Utc::now();
     let parsed: Result<Value, WxErr> = if body.is_empty() {

@@ -170,6 +170,11 @@ pub struct FaultRequest {
     /// them (a repeated `clientmsgid` is then sent again).
     #[serde(default)]
     pub age_client_msg_ids_secs: Option<u64>,
+    /// Hold the next API call whose path starts with this prefix, before it is
+    /// served, until [`SimState::release_held`] ([`SimState::held`] awaits the
+    /// hold): a caller stalled mid-call, at a point a test chooses.
+    #[serde(default)]
+    pub hold_path: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -180,6 +185,14 @@ pub(crate) struct Faults {
     pub(crate) lose_path: Option<String>,
     pub(crate) reject: u32,
     pub(crate) latency: Duration,
+    pub(crate) hold_path: Option<String>,
+}
+
+/// A held call's two signals: held (awaited by a test), released (awaited by the call).
+#[derive(Debug, Default)]
+struct HoldGate {
+    held: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -340,6 +353,7 @@ impl World {
 #[derive(Debug, Clone)]
 pub struct SimState {
     world: Arc<Mutex<World>>,
+    gate: Arc<HoldGate>,
 }
 
 /// Errors of the control operations.
@@ -370,7 +384,24 @@ impl SimState {
                 next_publish_outcomes: VecDeque::new(),
                 next_mass_ends: VecDeque::new(),
             })),
+            gate: Arc::default(),
         }
+    }
+
+    /// Waits until a call is held (`hold_path`).
+    pub async fn held(&self) {
+        self.gate.held.notified().await;
+    }
+
+    /// Lets the held call go on (or the next one, if none is held yet).
+    pub fn release_held(&self) {
+        self.gate.release.notify_one();
+    }
+
+    /// Holds the current call until released.
+    pub(crate) async fn hold(&self) {
+        self.gate.held.notify_one();
+        self.gate.release.notified().await;
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
@@ -496,6 +527,9 @@ impl SimState {
         }
         if let Some(ms) = faults.latency_ms {
             world.faults.latency = Duration::from_millis(ms);
+        }
+        if let Some(path) = &faults.hold_path {
+            world.faults.hold_path = Some(path.clone());
         }
         if let Some(secs) = faults.age_client_msg_ids_secs {
             let age = chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000));

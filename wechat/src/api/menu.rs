@@ -165,6 +165,10 @@ pub struct ListedConditionalMenu {
     pub button: Vec<Button>,
     /// Who sees it.
     pub matchrule: MatchRule,
+    /// The rule's other criteria that are set (`sex`, `country`,
+    /// `client_platform_type`, `language`, …, by name), which `matchrule` does not
+    /// model: a menu made in WeChat's console for some of a tag's followers only.
+    pub other_criteria: Vec<String>,
 }
 
 /// Everything `menu/get` answers: the default menu and the conditional menus.
@@ -202,6 +206,8 @@ struct RawRule {
     tag_id: serde_json::Value,
     #[serde(default)]
     group_id: serde_json::Value,
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A string or number as its decimal text; `None` for null or an empty string.
@@ -222,6 +228,14 @@ impl From<ListedRaw> for ListedConditionalMenu {
             matchrule: MatchRule {
                 tag_id: id_text(raw.matchrule.tag_id).or_else(|| id_text(raw.matchrule.group_id)),
             },
+            // WeChat lists every field of a rule, those not set as "".
+            other_criteria: raw
+                .matchrule
+                .other
+                .into_iter()
+                .filter(|(_, value)| id_text(value.clone()).is_some())
+                .map(|(name, _)| name)
+                .collect(),
         }
     }
 }
@@ -307,6 +321,12 @@ mod tests {
         assert_eq!(got[1].menuid, "208379534");
         assert_eq!(got[1].matchrule, MatchRule::tag(7), "the older group_id");
         assert_eq!(got[2].matchrule.tag_id, None, "a rule on no tag");
+        assert_eq!(
+            got[0].other_criteria,
+            Vec::<String>::new(),
+            "an empty sex is unset"
+        );
+        assert_eq!(got[2].other_criteria, ["client_platform_type"]);
     }
 
     #[test]
