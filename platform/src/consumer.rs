@@ -322,7 +322,8 @@ struct Runner<H> {
 /// failure, so a failure after one gets a failing message's retries and backoffs,
 /// which that count cannot give: after a wait, `max_deliver` failures of its own; after
 /// a hand-back, the deliveries it had before it was first handed back count as failures
-/// too, and the hand-backs do not. Only this runner's: a message that waited or was
+/// too, and the hand-backs do not, nor do they count among the deliveries a wait is
+/// allowed (`waits`). Only this runner's: a message that waited or was
 /// handed back on another replica or before a restart is not counted here (`retries`
 /// then goes by its age; nothing in a message tells a wait elsewhere from slow
 /// failures). The deliveries before a hand-back may have been waits elsewhere too, so
@@ -333,7 +334,9 @@ struct Runner<H> {
 /// and past [`COUNTED_MOST`] a wait takes the place of the least recently touched
 /// hand-back and a new hand-back is not recorded (such a message is judged by its age),
 /// so a hanging handler that makes the runner hand back message after message cannot
-/// grow it without bound, nor crowd out the waits.
+/// grow it without bound, nor crowd out the waits. What a drain hands back is not
+/// recorded: this runner is ending, and the replica that takes it cannot tell those
+/// deliveries from failures (platform/README.md, "What a hand-back costs").
 #[derive(Default)]
 struct CountedHere(std::sync::Mutex<CountedEntries>);
 
@@ -355,6 +358,9 @@ struct Counted {
     /// Recorded by a hand-back and never seen waiting here: its earlier deliveries may
     /// have been waits elsewhere, so it keeps the age rule of an uncounted message.
     handed_back_only: bool,
+    /// The times this runner handed it back: deliveries that were neither a failure nor
+    /// a wait, left out of the deliveries a wait is judged by (`waits`).
+    hand_backs: i64,
     touched: Instant,
 }
 
@@ -430,6 +436,15 @@ impl CountedHere {
             })
     }
 
+    /// The times this runner handed message `sequence` back (0 if it never did, or did
+    /// not record it).
+    fn hand_backs(&self, sequence: u64) -> i64 {
+        self.entries()
+            .by_sequence
+            .get(&sequence)
+            .map_or(0, |counted| counted.hand_backs)
+    }
+
     fn settled(&self, sequence: u64) {
         self.entries().by_sequence.remove(&sequence);
     }
@@ -438,14 +453,19 @@ impl CountedHere {
 impl CountedEntries {
     /// Touches `sequence`'s entry, made if new (and if there is room). A wait on an
     /// entry made by hand-backs restarts its count: its failures are counted from its
-    /// first wait here, as for any message that waited here.
+    /// first wait here, as for any message that waited here (whose failures before that
+    /// wait are not counted either); its hand-backs stay counted.
     fn touch(&mut self, sequence: u64, stale_after: Duration, seen: Seen) {
         let now = Instant::now();
         if let Some(counted) = self.by_sequence.get_mut(&sequence) {
             counted.touched = now;
-            if matches!(seen, Seen::Waiting) && counted.handed_back_only {
-                counted.handed_back_only = false;
-                counted.failures = 0;
+            match seen {
+                Seen::Waiting if counted.handed_back_only => {
+                    counted.handed_back_only = false;
+                    counted.failures = 0;
+                }
+                Seen::Waiting => {}
+                Seen::HandedBack { .. } => counted.hand_backs += 1,
             }
             return;
         }
@@ -475,15 +495,16 @@ impl CountedEntries {
             let Some(oldest) = oldest else { return };
             self.by_sequence.remove(&oldest);
         }
-        let (failures, handed_back_only) = match seen {
-            Seen::Waiting => (0, false),
-            Seen::HandedBack { failures } => (failures, true),
+        let (failures, handed_back_only, hand_backs) = match seen {
+            Seen::Waiting => (0, false, 0),
+            Seen::HandedBack { failures } => (failures, true, 1),
         };
         self.by_sequence.insert(
             sequence,
             Counted {
                 failures,
                 handed_back_only,
+                hand_backs,
                 touched: now,
             },
         );
@@ -864,7 +885,9 @@ impl<H: EventHandler> Runner<H> {
                 let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
                 "retry"
             }
-            Err(HandleError::NotYet(reason)) if waits(&spec, event, Utc::now()) => {
+            Err(HandleError::NotYet(reason))
+                if waits(&spec, event, self.counted.hand_backs(sequence), Utc::now()) =>
+            {
                 tracing::debug!(subject = %event.subject, stream_sequence = event.stream_sequence, delivered = event.delivered, %reason, "waiting for another event");
                 self.counted.record_wait(sequence, spec.patience() * 2);
                 let delay = wait_delay(age(event, Utc::now()), event.delivered);
@@ -1166,9 +1189,19 @@ fn retries(
 }
 
 /// Whether a waiting message is delivered again: while younger than the patience, and
-/// for its first [`ConsumerSpec::waits`] deliveries whatever its age.
-fn waits(spec: &ConsumerSpec, event: &Received<impl StreamEvent>, now: DateTime<Utc>) -> bool {
-    event.delivered <= spec.waits() || age(event, now).is_some_and(|age| age < spec.patience())
+/// for its first [`ConsumerSpec::waits`] deliveries whatever its age, leaving out the
+/// `handed_back` ones this runner handed back from a full lane ([`CountedHere`]): a
+/// handler hanging on its key for longer than the patience would otherwise have what it
+/// handed back dead-lettered at its first wait. Deliveries handed back elsewhere (by
+/// another replica, or by a drain) cannot be told from waits and count.
+fn waits(
+    spec: &ConsumerSpec,
+    event: &Received<impl StreamEvent>,
+    handed_back: i64,
+    now: DateTime<Utc>,
+) -> bool {
+    event.delivered.saturating_sub(handed_back.max(0)) <= spec.waits()
+        || age(event, now).is_some_and(|age| age < spec.patience())
 }
 
 #[cfg(test)]
@@ -1248,9 +1281,14 @@ mod tests {
         assert_eq!(counted.failed_count(9), Some(3), "its 9th delivery fails");
         counted.record_hand_back(0, 30, stale);
         assert_eq!(counted.failed_count(0), None);
-        // Seen waiting here after a hand-back: counted from its wait, as any wait.
+        // Seen waiting here after a hand-back: counted from its wait, as any wait, and
+        // its hand-backs still known.
         counted.record_hand_back(10, 25, stale);
+        counted.record_hand_back(10, 26, stale);
         counted.record_wait(10, stale);
+        assert_eq!(counted.hand_backs(10), 2);
+        assert_eq!(counted.hand_backs(9), 6);
+        assert_eq!(counted.hand_backs(11), 0);
         assert_eq!(
             counted.failed(10),
             Some(Failures {
@@ -1452,16 +1490,19 @@ mod tests {
         assert_eq!(patient.waits(), 53);
         let now = Utc::now();
         let aged = |seconds: i64| Some(now - chrono::TimeDelta::seconds(seconds));
-        assert!(waits(&patient, &delivery(200, aged(783)), now));
-        assert!(!waits(&patient, &delivery(200, aged(784)), now));
+        assert!(waits(&patient, &delivery(200, aged(783)), 0, now));
+        assert!(!waits(&patient, &delivery(200, aged(784)), 0, now));
         // Stored 20 minutes ago, while the consumer was down: it still waits.
-        assert!(waits(&patient, &delivery(1, aged(1_200)), now));
-        assert!(waits(&patient, &delivery(53, aged(1_980)), now));
-        assert!(!waits(&patient, &delivery(54, aged(1_995)), now));
-        assert!(waits(&patient, &delivery(53, None), now));
-        assert!(!waits(&patient, &delivery(54, None), now));
+        assert!(waits(&patient, &delivery(1, aged(1_200)), 0, now));
+        assert!(waits(&patient, &delivery(53, aged(1_980)), 0, now));
+        assert!(!waits(&patient, &delivery(54, aged(1_995)), 0, now));
+        assert!(waits(&patient, &delivery(53, None), 0, now));
+        assert!(!waits(&patient, &delivery(54, None), 0, now));
         // A server clock ahead of ours makes a message look stored in the future.
-        assert!(waits(&patient, &delivery(300, aged(-3)), now));
+        assert!(waits(&patient, &delivery(300, aged(-3)), 0, now));
+        // Deliveries this runner handed back are no waits.
+        assert!(waits(&patient, &delivery(60, aged(1_995)), 7, now));
+        assert!(!waits(&patient, &delivery(61, aged(1_995)), 7, now));
     }
 
     fn spec(stream: crate::nats::StreamSpec) -> ConsumerSpec {

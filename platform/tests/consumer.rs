@@ -1675,3 +1675,89 @@ async fn an_error_applying_one_event_rolls_back_the_claims_of_the_whole_batch() 
     assert_eq!(sums, [("a".to_owned(), 3), ("b".to_owned(), 3)]);
     pool.close().await;
 }
+
+/// As [`HandedBack`], but once released an event delivered more than once (handed back
+/// at least once) first waits for another event, as a callback not applied yet would.
+struct HandedBackThenWaiting {
+    release: tokio::sync::watch::Receiver<bool>,
+    waited: Mutex<std::collections::HashSet<String>>,
+    handled: tokio::sync::watch::Sender<usize>,
+}
+
+impl EventHandler for HandedBackThenWaiting {
+    /// A patience of 1.5 s, and one wait whatever a message's age (`ConsumerSpec::waits`).
+    const CONSUMER: ConsumerSpec = ConsumerSpec {
+        durable: "test-handed-back-waiting",
+        max_deliver: 3,
+        ..SPEC
+    };
+    const CONCURRENCY: usize = 2;
+    type Event = Numbered;
+
+    fn order_key(event: &Numbered) -> Option<&str> {
+        Some(&event.key)
+    }
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        let mut release = self.release.clone();
+        let _ = release.wait_for(|open| *open).await;
+        if event.delivered > 1 && self.waited.lock().unwrap().insert(event.event.id.clone()) {
+            return Err(HandleError::NotYet(
+                "its callback is not applied".to_owned(),
+            ));
+        }
+        self.handled.send_modify(|n| *n += 1);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_message_handed_back_from_a_full_lane_is_not_dead_lettered_at_its_first_wait() {
+    let handle = platform::telemetry::metrics_handle();
+    let durable = HandedBackThenWaiting::CONSUMER.durable;
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    let total = 600;
+    for n in 0..total {
+        publish(&js, &test_nats, &format!("stuck:{n}")).await;
+    }
+    let (release, hanging) = tokio::sync::watch::channel(false);
+    let (handled, mut counted) = tokio::sync::watch::channel(0);
+    let handler = Arc::new(HandedBackThenWaiting {
+        release: hanging,
+        waited: Mutex::default(),
+        handled,
+    });
+    let running = Running::start(&js, &test_nats, handler.clone());
+    // As in the test above: some message was handed back four times, 3.5 s of
+    // backoffs at least, past its patience (1.5 s) and its one wait (delivered 5 times).
+    let taking_turns = total as u64 - 357;
+    for _ in 0..1_200 {
+        if outcomes(&handle, durable, "handed_back") > 3 * taking_turns {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        outcomes(&handle, durable, "handed_back") > 3 * taking_turns,
+        "the runner handed back {} messages",
+        outcomes(&handle, durable, "handed_back")
+    );
+    release.send(true).unwrap();
+    // Bounds only a failure: handled or dead-lettered, every message settles.
+    let _ = tokio::time::timeout(Duration::from_secs(180), async {
+        while unsettled(&js, &test_nats, durable).await != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    running.stop().await;
+    let waited = handler.waited.lock().unwrap().len();
+    assert!(waited > 0, "no message handed back waited");
+    assert_eq!(
+        test_nats.dead_letters(&js).await,
+        0,
+        "messages only handed back were dead-lettered at their first wait ({waited} waited once)"
+    );
+    assert_eq!(*counted.borrow_and_update(), total);
+}
