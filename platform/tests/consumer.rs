@@ -1676,6 +1676,133 @@ async fn an_error_applying_one_event_rolls_back_the_claims_of_the_whole_batch() 
     pool.close().await;
 }
 
+/// Two deliveries at most, a patience of 0.5 s: a message older than that at its first
+/// failure has its count as its only budget, as one in a backlog after an outage has.
+/// Redelivery by `ack_wait` far off, so only a hand-back brings a message back.
+const DRAINED: ConsumerSpec = ConsumerSpec {
+    durable: "test-drained",
+    max_deliver: 2,
+    ack_wait: Duration::from_secs(600),
+    ..SPEC
+};
+
+/// One lane. While `gate` is closed the handler waits in it; with `fail_once`, each
+/// event's first handling fails transiently, as a database hiccup would.
+struct Drained {
+    gate: tokio::sync::watch::Receiver<bool>,
+    fail_once: bool,
+    failed: Mutex<std::collections::HashSet<String>>,
+    handled: Mutex<Vec<(String, i64)>>,
+}
+
+impl Drained {
+    fn new(gate: tokio::sync::watch::Receiver<bool>, fail_once: bool) -> Arc<Self> {
+        Arc::new(Self {
+            gate,
+            fail_once,
+            failed: Mutex::default(),
+            handled: Mutex::default(),
+        })
+    }
+}
+
+impl EventHandler for Drained {
+    const CONSUMER: ConsumerSpec = DRAINED;
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        let mut gate = self.gate.clone();
+        let _ = gate.wait_for(|open| *open).await;
+        if self.fail_once && self.failed.lock().unwrap().insert(event.event.id.clone()) {
+            return Err(HandleError::Transient("database hiccup".to_owned()));
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push((event.event.id.clone(), event.delivered));
+        Ok(())
+    }
+}
+
+/// Pull requests waiting on `durable` once they number `wanted`, or after 20 s (which
+/// bounds only a failure) however many wait then.
+async fn requests_waiting_on(
+    js: &jetstream::Context,
+    test_nats: &TestNats,
+    durable: &str,
+    wanted: usize,
+) -> usize {
+    let waiting = || async {
+        let consumer = js
+            .get_stream(test_nats.namespace.name("WECHAT_INBOUND"))
+            .await
+            .unwrap()
+            .get_consumer::<jetstream::consumer::pull::Config>(&test_nats.namespace.name(durable))
+            .await;
+        match consumer {
+            Ok(mut consumer) => consumer.info().await.map_or(0, |info| info.num_waiting),
+            Err(_) => 0,
+        }
+    };
+    for _ in 0..400 {
+        let now = waiting().await;
+        if now >= wanted {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    waiting().await
+}
+
+/// The limit platform/README.md states ("What a hand-back costs"): the replica that takes
+/// what a drain handed back cannot tell that delivery from a failure.
+#[tokio::test]
+#[ignore = "known limit: a drain's hand-back counts as a delivery on the next replica"]
+async fn a_message_a_draining_replica_handed_back_is_not_dead_lettered_at_its_first_failure() {
+    let durable = DRAINED.durable;
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    publish(&js, &test_nats, "o0:0").await;
+    publish(&js, &test_nats, "o1:1").await;
+    let (open_old, gate) = tokio::sync::watch::channel(false);
+    let old = Drained::new(gate, false);
+    let old_running = Running::start(&js, &test_nats, old.clone());
+    // Made and asking (its lane has room), then one in its handler, the other in its
+    // lane's queue.
+    assert_eq!(requests_waiting_on(&js, &test_nats, durable, 1).await, 1);
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while unsettled(&js, &test_nats, durable).await != (2, 0) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(unsettled(&js, &test_nats, durable).await, (2, 0));
+    // A rolling update: the new replica asks before the old one drains.
+    let (_open_new, gate) = tokio::sync::watch::channel(true);
+    let new = Drained::new(gate, true);
+    let new_running = Running::start(&js, &test_nats, new.clone());
+    assert_eq!(requests_waiting_on(&js, &test_nats, durable, 2).await, 2);
+    old_running.drain.begin();
+    open_old.send(true).unwrap();
+    old_running.task.await.unwrap().unwrap();
+    assert_eq!(old.handled.lock().unwrap().len(), 1, "the event in hand");
+    // Bounds only a failure: handled or dead-lettered, the message settles.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while unsettled(&js, &test_nats, durable).await != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    new_running.stop().await;
+    assert_eq!(
+        test_nats.dead_letters(&js).await,
+        0,
+        "the message the drain handed back was dead-lettered at its first failure, \
+         its hand-back counted as a failed delivery"
+    );
+    assert_eq!(new.handled.lock().unwrap().len(), 1);
+}
+
 /// As [`HandedBack`], but once released an event delivered more than once (handed back
 /// at least once) first waits for another event, as a callback not applied yet would.
 struct HandedBackThenWaiting {
