@@ -45,12 +45,21 @@ pub enum DeliveryError {
     /// window's 20 messages are used up; 40003: unknown openid; 48001: not allowed).
     #[error("WeChat refused the message (errcode {0})")]
     Refused(ErrCode),
-    /// WeChat could not be reached or was busy; nothing was sent and the caller may
-    /// try again.
+    /// WeChat could not be reached, or refused the call for now (its per-minute
+    /// limit, a busy token fetch); nothing was sent and the caller may try again.
     #[error("WeChat API unavailable: {0}")]
     Unavailable(#[source] ApiError),
-    /// WeChat's answer was lost (a timeout, a proxy's 5xx): the message may have
-    /// reached the citizen. It is recorded as failed and never sent again.
+    /// The account's daily quota of customer-service messages is used up (45009):
+    /// nothing was sent, and WeChat refuses every message until it resets the quota.
+    /// Not retried: a retry before then only fails the same way.
+    #[error(
+        "WeChat's daily quota of customer-service messages is used up (errcode 45009); \
+         it resets at midnight, Beijing time"
+    )]
+    DailyQuota,
+    /// WeChat's answer was lost (a timeout, a proxy's 5xx), or WeChat answered
+    /// "system busy", which it may answer after sending: the message may have reached
+    /// the citizen. It is recorded as failed and never sent again.
     #[error("WeChat's answer was lost, the message may have reached the citizen: {0}")]
     OutcomeUnknown(#[source] ApiError),
     #[error("database: {0}")]
@@ -172,7 +181,7 @@ impl Deliverer {
             match &outcome {
                 Ok(Delivery::Sent) => "sent",
                 Ok(Delivery::Held) => "held",
-                Err(DeliveryError::Refused(_)) => "refused",
+                Err(DeliveryError::Refused(_) | DeliveryError::DailyQuota) => "refused",
                 Err(DeliveryError::OutcomeUnknown(_)) => "unknown",
                 Err(_) => "unavailable",
             },
@@ -474,26 +483,32 @@ pub struct RetryReport {
 fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {
     match result {
         Ok(()) => Ok(Delivery::Sent),
+        // First: "system busy" to a message WeChat may have sent anyway (the client
+        // does not retry it) is not a "try again", whatever its code says.
+        Err(error) if error.outcome_unknown() => {
+            tracing::warn!(%error, "customer-service call's outcome unknown");
+            Err(DeliveryError::OutcomeUnknown(error))
+        }
         Err(ApiError::Wechat { code, .. }) if code == ErrCode::RESPONSE_OUT_OF_TIME => {
             Ok(Delivery::Held)
         }
+        Err(ApiError::Wechat { code, msg, .. }) if code == ErrCode::API_DAILY_QUOTA => {
+            tracing::warn!(%code, %msg, "customer-service messages' daily quota used up until midnight, Beijing time");
+            Err(DeliveryError::DailyQuota)
+        }
+        // -1 here came from a token fetch (the message itself was never sent).
         Err(ApiError::Wechat { code, .. })
-            if code.is_busy()
-                || code == ErrCode::API_MINUTE_QUOTA
-                || code == ErrCode::API_DAILY_QUOTA =>
+            if code.is_busy() || code == ErrCode::API_MINUTE_QUOTA =>
         {
             Err(DeliveryError::Unavailable(ApiError::Wechat {
                 code,
                 msg: String::new(),
+                unconfirmed: false,
             }))
         }
-        Err(ApiError::Wechat { code, msg }) => {
+        Err(ApiError::Wechat { code, msg, .. }) => {
             tracing::warn!(%code, %msg, "wechat refused a customer-service message");
             Err(DeliveryError::Refused(code))
-        }
-        Err(error) if error.outcome_unknown() => {
-            tracing::warn!(%error, "customer-service call's answer lost");
-            Err(DeliveryError::OutcomeUnknown(error))
         }
         Err(error) => {
             tracing::warn!(%error, "customer-service call failed");
@@ -524,7 +539,31 @@ mod tests {
         Err(ApiError::Wechat {
             code: ErrCode(code),
             msg: "x".into(),
+            unconfirmed: false,
         })
+    }
+
+    #[test]
+    fn busy_to_a_message_wechat_may_have_sent_is_an_unknown_outcome_not_a_retry() {
+        let busy = Err(ApiError::Wechat {
+            code: ErrCode::SYSTEM_BUSY,
+            msg: "system error".into(),
+            unconfirmed: true,
+        });
+        assert!(matches!(
+            classify(busy),
+            Err(DeliveryError::OutcomeUnknown(_))
+        ));
+    }
+
+    #[test]
+    fn the_daily_quota_used_up_fails_at_once_with_its_reason() {
+        let error = classify(wechat(45009)).unwrap_err();
+        assert!(matches!(error, DeliveryError::DailyQuota), "{error:?}");
+        assert!(
+            error.to_string().contains("midnight, Beijing time"),
+            "{error}"
+        );
     }
 
     #[test]

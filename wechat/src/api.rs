@@ -5,7 +5,11 @@
 //! way `wechat-protocol.md` §5 prescribes:
 //! - a rejected token (40001, 40014, 42001) is invalidated for every replica, refreshed
 //!   once and the call retried once;
-//! - "system busy" (-1) is retried with exponential backoff, a bounded number of times;
+//! - "system busy" (-1) is retried with exponential backoff, a bounded number of times,
+//!   for a call that is safe to repeat (a read, a delete, a keyed write); WeChat may have carried a
+//!   call out before answering -1, so on a call that would act twice (a
+//!   customer-service message, `freepublish/submit`, …) it is not retried but
+//!   returned with `unconfirmed` set, so that `outcome_unknown()` is true;
 //! - anything else, quota and window limits included (45009, 45015, 45047, …), is
 //!   returned to the caller at once as [`ApiError::Wechat`].
 //!
@@ -77,6 +81,31 @@ impl Default for BusyRetry {
         Self {
             attempts: 3,
             base_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Whether a call may be sent again after WeChat answered "system busy" (-1), which
+/// it may answer after carrying the call out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// A second copy does no harm: a read, a delete, a write that sets a state
+    /// (`menu/create`, tagging), a write WeChat recognises by the key it carries (a
+    /// mass send's `clientmsgid`), or one whose copy nobody sees (an unused draft or
+    /// image). -1 is retried.
+    Safe,
+    /// A second copy would act twice (a message to a citizen, a publication, another
+    /// conditional menu): -1 is not retried, and its error is `unconfirmed`.
+    Once,
+}
+
+impl Repeat {
+    /// [`Repeat::Safe`] when the call carries a key WeChat recognises a repeat by.
+    pub(crate) fn keyed(key: Option<&str>) -> Self {
+        if key.is_some_and(|key| !key.is_empty()) {
+            Self::Safe
+        } else {
+            Self::Once
         }
     }
 }
@@ -231,8 +260,11 @@ impl Client {
             ("appid", appid),
             ("secret", secret),
         ];
+        // A repeated fetch only issues another token, as any later fetch would.
         let issued: Issued = self
-            .retry_busy(|| self.send(Method::GET, "/cgi-bin/token", &query, None::<&()>, None))
+            .retry_busy(Repeat::Safe, || {
+                self.send(Method::GET, "/cgi-bin/token", &query, None::<&()>, None)
+            })
             .await?;
         Ok(issued.into_token())
     }
@@ -254,7 +286,7 @@ impl Client {
             force_refresh,
         };
         let issued: Issued = self
-            .retry_busy(|| {
+            .retry_busy(Repeat::Safe, || {
                 self.send(
                     Method::POST,
                     "/cgi-bin/stable_token",
@@ -294,20 +326,32 @@ impl Client {
         }
     }
 
+    /// A GET, safe to repeat (a read, or `menu/delete`).
     pub(crate) async fn get<R: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<R, ApiError> {
-        self.call(Method::GET, path, query, None::<&()>).await
+        self.call(Method::GET, path, query, None::<&()>, Repeat::Safe)
+            .await
     }
 
+    /// A POST safe to repeat ([`Repeat::Safe`]); [`Client::post_with`] otherwise.
     pub(crate) async fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<R, ApiError> {
-        self.call(Method::POST, path, &[], Some(body)).await
+        self.post_with(path, body, Repeat::Safe).await
+    }
+
+    pub(crate) async fn post_with<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        repeat: Repeat,
+    ) -> Result<R, ApiError> {
+        self.call(Method::POST, path, &[], Some(body), repeat).await
     }
 
     pub(crate) async fn get_ack(&self, path: &str, query: &[(&str, &str)]) -> Result<(), ApiError> {
@@ -318,12 +362,15 @@ impl Client {
         &self,
         path: &str,
         body: &B,
+        repeat: Repeat,
     ) -> Result<(), ApiError> {
-        self.post::<B, Ack>(path, body).await.map(|_| ())
+        self.post_with::<B, Ack>(path, body, repeat)
+            .await
+            .map(|_| ())
     }
 
     /// Makes an authenticated call: token from the source, one refresh-and-retry on a
-    /// rejected token, bounded retries on "system busy".
+    /// rejected token, bounded retries on "system busy" if `repeat` allows them.
     #[tracing::instrument(skip_all, fields(appid = %self.inner.appid, path = %path))]
     async fn call<B: Serialize, R: DeserializeOwned>(
         &self,
@@ -331,9 +378,10 @@ impl Client {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&B>,
+        repeat: Repeat,
     ) -> Result<R, ApiError> {
         let method = &method;
-        self.with_token(|token| async move {
+        self.with_token(repeat, |token| async move {
             self.send(method.clone(), path, query, body, Some(&token))
                 .await
         })
@@ -341,9 +389,13 @@ impl Client {
     }
 
     /// Runs `attempt` with the access token: one refresh-and-retry on a rejected
-    /// token, bounded retries on "system busy" (every authenticated call, JSON or
-    /// multipart).
-    pub(crate) async fn with_token<R, F, Fut>(&self, mut attempt: F) -> Result<R, ApiError>
+    /// token (WeChat did nothing with it), bounded retries on "system busy" if
+    /// `repeat` allows them (every authenticated call, JSON or multipart).
+    pub(crate) async fn with_token<R, F, Fut>(
+        &self,
+        repeat: Repeat,
+        mut attempt: F,
+    ) -> Result<R, ApiError>
     where
         F: FnMut(AccessToken) -> Fut,
         Fut: Future<Output = Result<R, ApiError>>,
@@ -359,7 +411,7 @@ impl Client {
                     error
                 }
             })?;
-            let result = self.retry_busy(|| attempt(token.clone())).await;
+            let result = self.retry_busy(repeat, || attempt(token.clone())).await;
             match result {
                 Err(ApiError::Wechat { code, .. })
                     if code.is_token_rejected() && !token_retried =>
@@ -378,7 +430,10 @@ impl Client {
         }
     }
 
-    async fn retry_busy<R, F, Fut>(&self, mut attempt: F) -> Result<R, ApiError>
+    /// Runs `attempt`, again after a "system busy" answer (with backoff, a bounded
+    /// number of times) if it is safe to repeat; a busy answer to a call that is not
+    /// is returned `unconfirmed`: WeChat may have carried it out.
+    async fn retry_busy<R, F, Fut>(&self, repeat: Repeat, mut attempt: F) -> Result<R, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<R, ApiError>>,
@@ -388,6 +443,20 @@ impl Client {
         let mut tries = 1;
         loop {
             match attempt().await {
+                Err(ApiError::Wechat { code, msg, .. })
+                    if code.is_busy() && repeat == Repeat::Once =>
+                {
+                    tracing::warn!(
+                        errcode = code.0,
+                        %msg,
+                        "wechat busy on a call not safe to repeat; not retried, it may have taken effect"
+                    );
+                    return Err(ApiError::Wechat {
+                        code,
+                        msg,
+                        unconfirmed: true,
+                    });
+                }
                 Err(ApiError::Wechat { code, .. })
                     if code.is_busy() && tries < retry.attempts.max(1) =>
                 {
@@ -419,17 +488,19 @@ impl Client {
     }
 
     /// Posts `body` with the access token (one refresh on a rejected token, busy
-    /// retries, as every call) and reads WeChat's answer with `read`, which sees its
-    /// error answers too: for a call whose error answer carries more than
-    /// `errcode`/`errmsg` (a mass send's 45065 names the send already taken).
+    /// retries if `repeat` allows them, as every call) and reads WeChat's answer with
+    /// `read`, which sees its error answers too: for a call whose error answer
+    /// carries more than `errcode`/`errmsg` (a mass send's 45065 names the send
+    /// already taken).
     pub(crate) async fn post_reading<B: Serialize, R>(
         &self,
         path: &str,
         body: &B,
+        repeat: Repeat,
         read: impl Fn(&[u8]) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
         let read = &read;
-        self.with_token(|token| async move {
+        self.with_token(repeat, |token| async move {
             let bytes = self
                 .send_raw(Method::POST, path, &[], Some(body), Some(&token))
                 .await?;
@@ -557,6 +628,7 @@ fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, ApiError> {
         return Err(ApiError::Wechat {
             code: ErrCode(code),
             msg,
+            unconfirmed: false,
         });
     }
     serde_json::from_value(value).map_err(|e| ApiError::Decode(e.to_string()))

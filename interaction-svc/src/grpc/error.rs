@@ -136,6 +136,10 @@ impl From<GrpcError> for Status {
                      up (WeChat errcode 45047); answer after the citizen writes again",
                 );
             }
+            // Not UNAVAILABLE: retrying before the quota resets only fails again.
+            GrpcError::Delivery(error @ DeliveryError::DailyQuota) => {
+                return ErrorCode::FailedPrecondition.status(error.to_string());
+            }
             GrpcError::Delivery(DeliveryError::UnknownAccount(_))
             | GrpcError::Delivery(DeliveryError::Refused(_)) => ErrorCode::FailedPrecondition,
             GrpcError::Delivery(DeliveryError::Unavailable(detail)) => {

@@ -18,6 +18,9 @@ use crate::helpers::{
 const CITIZEN: &str = "o-citizen";
 const CUSTOM_SEND: &str = "/cgi-bin/message/custom/send";
 const RATING_QUESTION: &str = "请对本次答复评分，回复数字1-5";
+/// WeChat's per-minute limit: a refusal of a message it did not send, which the
+/// service tries again. ("System busy", -1, it may answer after sending.)
+const PER_MINUTE_LIMIT: i64 = 45011;
 
 async fn mock() -> MockWechat {
     MockWechat::start(SimConfig::default())
@@ -405,6 +408,76 @@ async fn a_reply_whose_answer_from_wechat_is_lost_stays_failed_and_is_never_sent
             (CITIZEN.to_owned(), "第二条".to_owned()),
         ]
     );
+}
+
+/// WeChat sent the answer and then said "system busy" (-1), as it may: the answer is
+/// failed (delivery unknown) like a lost one, and not sent again.
+#[tokio::test]
+async fn a_reply_wechat_sent_and_answered_busy_is_failed_as_unknown_and_not_sent_again() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 10)
+        .await;
+    mock.state()
+        .inject(&FaultRequest {
+            busy: Some(1),
+            busy_path: Some(CUSTOM_SEND.into()),
+            busy_after_effect: Some(true),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    let busy = agent.reply_to_ticket(reply(id, "第一条")).await;
+
+    let calls = mock.state().calls_to(CUSTOM_SEND).len();
+    assert_eq!(calls, 1, "sent once, not again: {busy:?}");
+    let busy = busy.unwrap_err();
+    assert_eq!(busy.code(), Code::FailedPrecondition);
+    assert!(
+        busy.message().contains("may have reached the citizen"),
+        "{}",
+        busy.message()
+    );
+    let ticket = get(&app, id).await;
+    assert_eq!(ticket.thread.len(), 1, "the answer stays in the thread");
+    assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Failed as i32);
+}
+
+/// The account's daily quota of customer-service messages is used up (45009): the
+/// agent is told why and until when, not to try again now.
+#[tokio::test]
+async fn a_reply_over_the_daily_quota_fails_at_once_saying_when_the_quota_resets() {
+    let mock = mock().await;
+    let app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 10)
+        .await;
+    mock.state()
+        .inject(&FaultRequest {
+            busy: Some(1),
+            busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(45009),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+
+    let refused = agent
+        .reply_to_ticket(reply(id, "第一条"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("daily quota") && refused.message().contains("midnight"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
 }
 
 #[tokio::test]
@@ -857,11 +930,12 @@ async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
         .reply_to_ticket(reply("A1 预计明天修复"))
         .await
         .expect("held");
-    // The citizen writes; the flush meets a busy WeChat three times and A1 stays held.
+    // The citizen writes; the flush meets WeChat's per-minute limit and A1 stays held.
     mock.state()
         .inject(&FaultRequest {
-            busy: Some(3),
+            busy: Some(1),
             busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(PER_MINUTE_LIMIT),
             ..FaultRequest::default()
         })
         .expect("fault injected");
@@ -878,7 +952,7 @@ async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
         .fetch_one(&app.db)
         .await
         .expect("read");
-        (mock.state().calls_to(CUSTOM_SEND).len() >= 3 && held).then_some(())
+        (!mock.state().calls_to(CUSTOM_SEND).is_empty() && held).then_some(())
     })
     .await;
 
@@ -903,7 +977,7 @@ async fn a_new_answer_waits_behind_an_answer_still_held_for_the_citizen() {
 }
 
 #[tokio::test]
-async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is_open() {
+async fn a_held_answer_wechat_did_not_take_for_now_is_retried_while_the_window_is_open() {
     let mock = mock().await;
     // A sweeper that runs often and a first retry that waits 1 ms, so the test need
     // not wait minutes; the backoff's growth is the store's.
@@ -925,12 +999,13 @@ async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is
         .reply_to_ticket(reply(id, "A1 预计明天修复"))
         .await
         .expect("held");
-    // The citizen writes; the flush their message triggers meets a busy WeChat (the
-    // client's three tries), and nobody answers again.
+    // The citizen writes; the flush their message triggers meets WeChat's per-minute
+    // limit, and nobody answers again.
     mock.state()
         .inject(&FaultRequest {
-            busy: Some(3),
+            busy: Some(1),
             busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(PER_MINUTE_LIMIT),
             ..FaultRequest::default()
         })
         .expect("fault injected");
@@ -940,7 +1015,7 @@ async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is
         .expect("window open");
     app.publish(&message).await;
 
-    // WeChat takes messages again after its busy spell: the retry sends A1.
+    // WeChat takes messages again: the retry sends A1.
     let delivered = || {
         sent_texts(&mock)
             .into_iter()
@@ -968,13 +1043,13 @@ async fn a_held_answer_a_busy_wechat_did_not_take_is_retried_while_the_window_is
     .await;
     // Exactly once: it is settled `sent`, which no flush or retry claims again.
     assert_eq!(delivered(), ["A1 预计明天修复"]);
-    let busy = mock
+    let refused = mock
         .state()
         .calls_to(CUSTOM_SEND)
         .iter()
         .filter(|call| call.errcode != 0)
         .count();
-    assert_eq!(busy, 3, "the first flush met the busy spell");
+    assert_eq!(refused, 1, "the first flush met the limit");
 }
 
 #[tokio::test]
@@ -994,8 +1069,9 @@ async fn replicas_retrying_the_same_held_answer_send_it_once() {
         .expect("held");
     mock.state()
         .inject(&FaultRequest {
-            busy: Some(3),
+            busy: Some(1),
             busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(PER_MINUTE_LIMIT),
             ..FaultRequest::default()
         })
         .expect("fault injected");

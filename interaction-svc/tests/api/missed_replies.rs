@@ -581,26 +581,30 @@ fn marker_delivery(
     }
 }
 
-/// WeChat busy for the next `sends` customer-service messages: each is tried 3 times
-/// by the API client before it is given back (`wechat::api::BusyRetry`).
-fn busy_for(mock: &MockWechat, sends: u32) {
+/// WeChat refuses the next `sends` customer-service messages for now, unsent: its
+/// per-minute limit (45011), which the service tries again. ("System busy", -1, it
+/// may answer after sending: a reply met by it is given up.)
+fn refused_for_now(mock: &MockWechat, sends: u32) {
     mock.state()
         .inject(&wechat_sim::api_server::FaultRequest {
-            busy: Some(sends * 3),
+            busy: Some(sends),
             busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(45011),
             ..Default::default()
         })
         .expect("fault injected");
 }
 
 /// A marker that waited long for its callback, on another replica or before a restart
-/// (this runner has no count of it), and then meets a busy WeChat is delivered again
+/// (this runner has no count of it), and then meets a WeChat that does not take it
+/// for now is delivered again
 /// rather than dead-lettered: past the consumer's patience the runner dead-letters a
 /// `Transient` after one failure, whatever failed before, so the handler keeps the
 /// reply's failed sends in its row and, while sends are left, asks for the marker
 /// again as a wait (which the runner grants for `waits()` deliveries whatever the age).
 #[tokio::test]
-async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_when_wechat_is_busy() {
+async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_when_wechat_refuses_it_for_now()
+ {
     use interaction_svc::events::missed::{CONSUMER, MissedReplyHandler};
     use platform::consumer::{EventHandler, HandleError};
 
@@ -609,7 +613,7 @@ async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_whe
         .expect("mock api starts");
     let app = spawn_app_with(&wechat_env(&mock)).await;
     let (event_id, openid) = applied_callback_with_reply(&app, &mock).await;
-    busy_for(&mock, 1);
+    refused_for_now(&mock, 1);
     // Waited 14 minutes (the inbound consumer stalled), delivered 40 times: past the
     // patience and the failures a Transient gets, within the waits.
     let age = CONSUMER.patience() + std::time::Duration::from_secs(60);
@@ -635,7 +639,7 @@ async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_whe
     // Past the waits too (it waited the whole patience): still a Transient, which the
     // runner that saw it wait retries (it counts its failures) and any other
     // dead-letters; a Permanent would dead-letter it on the one that would retry.
-    busy_for(&mock, 1);
+    refused_for_now(&mock, 1);
     match handler
         .handle(&marker_delivery(&event_id, CONSUMER.waits() + 1, age))
         .await
@@ -656,12 +660,13 @@ async fn a_missed_reply_whose_marker_waited_past_the_patience_is_tried_again_whe
     assert_eq!(delivery_of(&app, &event_id).await, "sent");
 }
 
-/// How many sends a missed reply gets against a busy WeChat is counted in its row,
+/// How many sends a missed reply gets against a WeChat that does not take it is
+/// counted in its row,
 /// shared by every replica: the 20th failure gives it up (dead-lettered with the
 /// reason) whichever replica met the others, and the reply is left to be sent by a
 /// replay of the dead letter.
 #[tokio::test]
-async fn a_missed_reply_is_given_up_after_twenty_busy_sends_whichever_replicas_tried_them() {
+async fn a_missed_reply_is_given_up_after_twenty_refused_sends_whichever_replicas_tried_them() {
     use interaction_svc::events::missed::MissedReplyHandler;
     use platform::consumer::{EventHandler, HandleError};
 
@@ -670,7 +675,7 @@ async fn a_missed_reply_is_given_up_after_twenty_busy_sends_whichever_replicas_t
         .expect("mock api starts");
     let app = spawn_app_with(&wechat_env(&mock)).await;
     let (event_id, openid) = applied_callback_with_reply(&app, &mock).await;
-    busy_for(&mock, 20);
+    refused_for_now(&mock, 20);
     // Two replicas' handlers; neither holds anything of the marker in memory.
     let replicas = [
         MissedReplyHandler::new(app.deliverer.clone()),
@@ -711,4 +716,65 @@ async fn a_missed_reply_is_given_up_after_twenty_busy_sends_whichever_replicas_t
         .expect("sent");
     assert_eq!(sent_to(&mock, &openid).len(), 1);
     assert_eq!(delivery_of(&app, &event_id).await, "sent");
+}
+
+/// A missed reply's send met by `fault` (on the customer-service API, once).
+async fn missed_reply_meeting(
+    fault: wechat_sim::api_server::FaultRequest,
+) -> (
+    MockWechat,
+    TestApp,
+    String,
+    Result<(), platform::consumer::HandleError>,
+) {
+    use interaction_svc::events::missed::MissedReplyHandler;
+    use platform::consumer::EventHandler;
+
+    let mock = MockWechat::start(SimConfig::default())
+        .await
+        .expect("mock api starts");
+    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let (event_id, _) = applied_callback_with_reply(&app, &mock).await;
+    mock.state().inject(&fault).expect("fault injected");
+    let handler = MissedReplyHandler::new(app.deliverer.clone());
+    let young = std::time::Duration::from_secs(1);
+    let handled = handler.handle(&marker_delivery(&event_id, 1, young)).await;
+    (mock, app, event_id, handled)
+}
+
+/// WeChat sent the reply and then said "system busy" (-1), as it may: the reply is
+/// given up (the citizen may have it), not handed back for another send.
+#[tokio::test]
+async fn a_missed_reply_wechat_sent_and_answered_busy_is_given_up_not_sent_again() {
+    let (mock, app, event_id, handled) =
+        missed_reply_meeting(wechat_sim::api_server::FaultRequest {
+            busy: Some(1),
+            busy_path: Some(CUSTOM_SEND.into()),
+            busy_after_effect: Some(true),
+            ..Default::default()
+        })
+        .await;
+
+    let calls = mock.state().calls_to(CUSTOM_SEND).len();
+    assert_eq!(calls, 1, "sent once, not again: {handled:?}");
+    handled.expect("acked: given up");
+    assert_eq!(delivery_of(&app, &event_id).await, "failed");
+}
+
+/// The daily quota of customer-service messages is used up (45009): the reply is
+/// given up at once, not tried again until the marker's sends run out.
+#[tokio::test]
+async fn a_missed_reply_over_the_daily_quota_is_given_up_at_once() {
+    let (mock, app, event_id, handled) =
+        missed_reply_meeting(wechat_sim::api_server::FaultRequest {
+            busy: Some(1),
+            busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(45009),
+            ..Default::default()
+        })
+        .await;
+
+    handled.expect("acked: given up, not retried");
+    assert_eq!(mock.state().calls_to(CUSTOM_SEND).len(), 1);
+    assert_eq!(delivery_of(&app, &event_id).await, "failed");
 }

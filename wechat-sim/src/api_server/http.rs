@@ -52,8 +52,9 @@ pub fn router(state: SimState) -> Router {
         .with_state(state)
 }
 
-/// Serves one WeChat call: latency, a hold, busy fault, token check, the endpoint's
-/// rule, record, and a lost answer if one is injected.
+/// Serves one WeChat call: latency, a hold, busy fault (before the call, or after it if
+/// so injected), token check, the endpoint's rule, record, and a lost answer if one is
+/// injected.
 pub(super) async fn api_call(
     state: SimState,
     endpoint: &'static Endpoint,
@@ -87,10 +88,17 @@ pub(super) async fn api_call(
 
     let mut world = state.lock();
     let faults = &mut world.faults;
-    let busy = take_fault(&mut faults.busy, faults.busy_path.as_deref(), endpoint.path);
+    let busy =
+        take_fault(&mut faults.busy, faults.busy_path.as_deref(), endpoint.path).then(|| {
+            match faults.busy_errcode {
+                Some(code) => WxErr::new(code, "injected refusal"),
+                None => WxErr::new(-1, "system error"),
+            }
+        });
+    let busy_after_effect = faults.busy_after_effect;
     let mut appid = None;
-    let result = if busy {
-        Err(WxErr::new(-1, "system error"))
+    let result = if let Some(busy) = busy.clone().filter(|_| !busy_after_effect) {
+        Err(busy)
     } else {
         parsed.and_then(|body| {
             let caller = if endpoint.auth {
@@ -115,10 +123,17 @@ pub(super) async fn api_call(
             (endpoint.op)(&mut world, &req)
         })
     };
-    let answer = result.unwrap_or_else(|e| match e.msg_id {
+    let to_json = |e: WxErr| match e.msg_id {
         Some(msg_id) => json!({"errcode": e.code, "errmsg": e.msg, "msg_id": msg_id}),
         None => json!({"errcode": e.code, "errmsg": e.msg}),
-    });
+    };
+    // What the call did (its job's callback follows it), and what the caller is
+    // told: the same, unless it was carried out and then answered busy.
+    let done = result.unwrap_or_else(to_json);
+    let answer = match busy {
+        Some(busy) if busy_after_effect => to_json(busy),
+        _ => done.clone(),
+    };
     let errcode = answer.get("errcode").and_then(Value::as_i64).unwrap_or(0);
     let appid = appid.or_else(|| query.get("appid").cloned()).or_else(|| {
         recorded_body
@@ -141,7 +156,7 @@ pub(super) async fn api_call(
         errcode,
     });
     drop(world);
-    super::job_callbacks::after_call(&state, endpoint.path, appid.as_deref(), &answer);
+    super::job_callbacks::after_call(&state, endpoint.path, appid.as_deref(), &done);
     tracing::debug!(
         path = endpoint.path,
         appid = appid.as_deref().unwrap_or(""),

@@ -146,6 +146,15 @@ pub struct FaultRequest {
     /// Only calls whose path starts with this prefix count for `busy`.
     #[serde(default)]
     pub busy_path: Option<String>,
+    /// The `errcode` the `busy` calls are answered with instead of -1, for another
+    /// refusal of a call not carried out (e.g. 45011, the per-minute limit, or 45009,
+    /// the daily quota).
+    #[serde(default)]
+    pub busy_errcode: Option<i64>,
+    /// Carry the `busy` calls out before answering them busy, as WeChat may: the
+    /// message went out, the draft was published, and the caller is told -1.
+    #[serde(default)]
+    pub busy_after_effect: Option<bool>,
     /// Carry out the next N API calls but answer each with HTTP 502 instead of its
     /// result, as a proxy that lost WeChat's answer would: the call took effect and
     /// the caller cannot know it.
@@ -181,6 +190,8 @@ pub struct FaultRequest {
 pub(crate) struct Faults {
     pub(crate) busy: u32,
     pub(crate) busy_path: Option<String>,
+    pub(crate) busy_errcode: Option<i64>,
+    pub(crate) busy_after_effect: bool,
     pub(crate) lose: u32,
     pub(crate) lose_path: Option<String>,
     pub(crate) reject: u32,
@@ -517,6 +528,8 @@ impl SimState {
         if let Some(busy) = faults.busy {
             world.faults.busy = busy;
             world.faults.busy_path = faults.busy_path.clone();
+            world.faults.busy_errcode = faults.busy_errcode;
+            world.faults.busy_after_effect = faults.busy_after_effect.unwrap_or(false);
         }
         if let Some(lose) = faults.lose_answers {
             world.faults.lose = lose;

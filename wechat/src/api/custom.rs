@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Client};
+use super::{ApiError, Client, Repeat};
 
 /// A customer-service message to one follower.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -173,6 +173,8 @@ impl Client {
     /// Fails with 45015 outside the citizen's 48-hour window and 45047 after 20 messages
     /// in one window; both are returned, not retried.
     pub async fn send_custom_message(&self, message: &CustomMessage) -> Result<(), ApiError> {
-        self.post_ack("/cgi-bin/message/custom/send", message).await
+        // It carries no key WeChat would know a repeat by: a -1 is not retried.
+        self.post_ack("/cgi-bin/message/custom/send", message, Repeat::Once)
+            .await
     }
 }

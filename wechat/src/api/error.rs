@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 pub struct ErrCode(pub i64);
 
 impl ErrCode {
-    /// `-1`: system busy; the call may be retried after a short pause.
+    /// `-1`: system busy. WeChat may have carried the call out before answering it, so
+    /// the client retries it only for a call that is safe to repeat; on one that is
+    /// not, the error's `unconfirmed` is set (see [`ApiError::outcome_unknown`]).
     pub const SYSTEM_BUSY: Self = Self(-1);
     /// `0`: success.
     pub const OK: Self = Self(0);
@@ -67,7 +69,8 @@ impl ErrCode {
     pub const EMPTY_CONTENT: Self = Self(44004);
     /// `45008`: too many articles in a news message.
     pub const ARTICLE_SIZE_OUT_OF_LIMIT: Self = Self(45008);
-    /// `45009`: the daily quota of this API is used up.
+    /// `45009`: the daily quota of this API is used up; WeChat resets it at midnight,
+    /// Beijing time. Retrying before then only fails the same way.
     pub const API_DAILY_QUOTA: Self = Self(45009);
     /// `45011`: calls are too frequent; back off.
     pub const API_MINUTE_QUOTA: Self = Self(45011);
@@ -117,7 +120,9 @@ impl ErrCode {
         )
     }
 
-    /// Returns whether the code is a transient "system busy" worth retrying with backoff.
+    /// Returns whether the code is "system busy". The client retries it itself for a
+    /// call that is safe to repeat; on a call that is not, WeChat may have carried
+    /// it out: check [`ApiError::outcome_unknown`] before retrying on this.
     pub fn is_busy(self) -> bool {
         self == Self::SYSTEM_BUSY
     }
@@ -146,12 +151,19 @@ impl fmt::Display for ErrCode {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// WeChat answered with a non-zero `errcode`.
-    #[error("wechat error {code}: {msg}")]
+    #[error("wechat error {code}: {msg}{}", unconfirmed_note(.unconfirmed))]
     Wechat {
         /// The `errcode`.
         code: ErrCode,
         /// The `errmsg`, as WeChat wrote it (it carries a request id useful to support).
         msg: String,
+        /// WeChat answered "system busy" (-1) to a call that is not safe to repeat (a
+        /// customer-service or template message without a key, `freepublish/submit`,
+        /// `menu/addconditional`, a mass send or preview without a `clientmsgid`, a
+        /// new tag): WeChat may have carried it out before answering, so it was not
+        /// retried and [`ApiError::outcome_unknown`] is true. Sending it again could
+        /// give a citizen the message twice or publish twice.
+        unconfirmed: bool,
     },
     /// The request did not complete within the per-call timeout.
     #[error("wechat api call timed out")]
@@ -177,6 +189,15 @@ pub enum ApiError {
     Config(String),
 }
 
+/// What an `unconfirmed` WeChat error adds to its message.
+fn unconfirmed_note(unconfirmed: &bool) -> &'static str {
+    if *unconfirmed {
+        " (not retried: the call may have taken effect)"
+    } else {
+        ""
+    }
+}
+
 impl ApiError {
     /// Returns the WeChat `errcode` when the error came from WeChat.
     pub fn code(&self) -> Option<ErrCode> {
@@ -188,21 +209,22 @@ impl ApiError {
 
     /// Returns whether the call may have taken effect although it failed: the request
     /// may have reached WeChat and only its answer was lost (a timeout, a connection
-    /// broken after sending, a proxy's 5xx, an unreadable body). A call that is not
-    /// idempotent, such as a customer-service message, must not be repeated blindly
-    /// after such an error. WeChat's own error codes, a refused connection and a
-    /// failed token fetch are definite: nothing was done.
+    /// broken after sending, a proxy's 5xx, an unreadable body), or WeChat answered
+    /// "system busy" to a call not safe to repeat (`Wechat { unconfirmed: true }`,
+    /// whose code [`ErrCode::is_busy`] still names). A call
+    /// that is not idempotent, such as a customer-service message, must not be
+    /// repeated blindly after such an error; check this before [`ErrCode::is_busy`]
+    /// or any other "try again" rule. WeChat's other error codes, a refused
+    /// connection and a failed token fetch are definite: nothing was done.
     pub fn outcome_unknown(&self) -> bool {
         match self {
             Self::Timeout | Self::Decode(_) => true,
+            Self::Wechat { unconfirmed, .. } => *unconfirmed,
             // A front end's 4xx means the request went no further.
             Self::Status(status) => *status >= 500,
             Self::Http(error) => !(error.is_connect() || error.is_builder()),
             // The token fetch's own answer may be lost; the business call was not made.
-            Self::Wechat { .. }
-            | Self::TokenCache(_)
-            | Self::TokenUnavailable(_)
-            | Self::Config(_) => false,
+            Self::TokenCache(_) | Self::TokenUnavailable(_) | Self::Config(_) => false,
         }
     }
 
@@ -230,8 +252,15 @@ mod tests {
         let wechat = ApiError::Wechat {
             code: ErrCode::SYSTEM_BUSY,
             msg: String::new(),
+            unconfirmed: false,
         };
         assert!(!wechat.outcome_unknown());
+        let unconfirmed = ApiError::Wechat {
+            code: ErrCode::SYSTEM_BUSY,
+            msg: String::new(),
+            unconfirmed: true,
+        };
+        assert!(unconfirmed.outcome_unknown());
         assert!(!ApiError::Config("base url".into()).outcome_unknown());
         assert!(!ApiError::TokenUnavailable(Box::new(ApiError::Timeout)).outcome_unknown());
     }

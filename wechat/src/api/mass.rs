@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::custom::{MediaRef, Text};
-use super::{ApiError, Client};
+use super::{ApiError, Client, Repeat};
 
 /// The content of a mass message, tagged by `msgtype`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -201,7 +201,9 @@ pub enum MassSendOutcome {
 impl Client {
     /// Mass-sends to all followers or a tag (`POST /cgi-bin/message/mass/sendall`).
     pub async fn mass_send(&self, send: &MassSend) -> Result<MassSent, ApiError> {
-        self.post("/cgi-bin/message/mass/sendall", send).await
+        let repeat = Repeat::keyed(send.clientmsgid.as_deref());
+        self.post_with("/cgi-bin/message/mass/sendall", send, repeat)
+            .await
     }
 
     /// Mass-sends like [`Client::mass_send`], but a 45065 answer (the
@@ -215,7 +217,8 @@ impl Client {
             #[serde(default)]
             msg_id: Option<u64>,
         }
-        self.post_reading("/cgi-bin/message/mass/sendall", send, |bytes| {
+        let repeat = Repeat::keyed(send.clientmsgid.as_deref());
+        self.post_reading("/cgi-bin/message/mass/sendall", send, repeat, |bytes| {
             if let Ok(taken) = serde_json::from_slice::<Taken>(bytes)
                 && taken.errcode == super::ErrCode::DUPLICATE_CLIENT_MSG_ID.0
             {
@@ -234,9 +237,10 @@ impl Client {
         touser: &str,
         content: &MassContent,
     ) -> Result<PreviewSent, ApiError> {
-        self.post(
+        self.post_with(
             "/cgi-bin/message/mass/preview",
             &Preview { touser, content },
+            Repeat::Once,
         )
         .await
     }
@@ -257,6 +261,7 @@ impl Client {
                 msg_id,
                 article_idx,
             },
+            Repeat::Safe,
         )
         .await
     }

@@ -10,7 +10,7 @@
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::{ApiError, Client, decode};
+use super::{ApiError, Client, Repeat, decode};
 use crate::token::AccessToken;
 
 /// The largest image `media/uploadimg` takes (WeChat: 1 MB, jpg or png).
@@ -78,7 +78,8 @@ impl Client {
     ) -> Result<R, ApiError> {
         let (content_type, body) = multipart_body(image);
         let (content_type, body) = (&content_type, &body);
-        self.with_token(|token| async move {
+        // A repeat leaves at most an unused image, which nobody sees.
+        self.with_token(Repeat::Safe, |token| async move {
             self.send_multipart(path, query, content_type, body, &token)
                 .await
         })

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Client};
+use super::{ApiError, Client, Repeat};
 
 /// A custom menu.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +254,9 @@ struct MenuRef<'a> {
 impl Client {
     /// Replaces the account's menu (`POST /cgi-bin/menu/create`).
     pub async fn menu_create(&self, menu: &Menu) -> Result<(), ApiError> {
-        self.post_ack("/cgi-bin/menu/create", menu).await
+        // It replaces the whole menu: a repeat sets the same one.
+        self.post_ack("/cgi-bin/menu/create", menu, Repeat::Safe)
+            .await
     }
 
     /// Reads the account's menu (`GET /cgi-bin/menu/get`); 46003 when none is set.
@@ -276,7 +278,10 @@ impl Client {
     /// Adds a conditional menu (`POST /cgi-bin/menu/addconditional`) and returns its
     /// `menuid`. WeChat refuses it (65303) while the account has no default menu.
     pub async fn menu_add_conditional(&self, menu: &ConditionalMenu) -> Result<String, ApiError> {
-        let added: Added = self.post("/cgi-bin/menu/addconditional", menu).await?;
+        // A repeat would add a second menu for the rule.
+        let added: Added = self
+            .post_with("/cgi-bin/menu/addconditional", menu, Repeat::Once)
+            .await?;
         Ok(match added.menuid {
             serde_json::Value::String(id) => id,
             other => other.to_string(),
@@ -286,8 +291,12 @@ impl Client {
     /// Deletes a conditional menu (`POST /cgi-bin/menu/delconditional`); 65301 when
     /// no conditional menu has that id.
     pub async fn menu_del_conditional(&self, menuid: &str) -> Result<(), ApiError> {
-        self.post_ack("/cgi-bin/menu/delconditional", &MenuRef { menuid })
-            .await
+        self.post_ack(
+            "/cgi-bin/menu/delconditional",
+            &MenuRef { menuid },
+            Repeat::Safe,
+        )
+        .await
     }
 
     /// Deletes the account's menu (`GET /cgi-bin/menu/delete`), its conditional

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Client};
+use super::{ApiError, Client, Repeat};
 
 /// One article of a draft.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +163,7 @@ struct PublishId<'a> {
 impl Client {
     /// Adds a draft (`POST /cgi-bin/draft/add`) and returns its media id.
     pub async fn draft_add(&self, articles: &[DraftArticle]) -> Result<String, ApiError> {
+        // A repeat leaves at most an unused draft, which no follower sees.
         let added: MediaIdOwned = self
             .post("/cgi-bin/draft/add", &Articles { articles })
             .await?;
@@ -176,14 +177,19 @@ impl Client {
 
     /// Deletes a draft (`POST /cgi-bin/draft/delete`).
     pub async fn draft_delete(&self, media_id: &str) -> Result<(), ApiError> {
-        self.post_ack("/cgi-bin/draft/delete", &MediaId { media_id })
+        self.post_ack("/cgi-bin/draft/delete", &MediaId { media_id }, Repeat::Safe)
             .await
     }
 
     /// Submits a draft for publishing (`POST /cgi-bin/freepublish/submit`).
     pub async fn publish_submit(&self, media_id: &str) -> Result<PublishSubmitted, ApiError> {
-        self.post("/cgi-bin/freepublish/submit", &MediaId { media_id })
-            .await
+        // It carries no key: a repeat would publish the draft twice.
+        self.post_with(
+            "/cgi-bin/freepublish/submit",
+            &MediaId { media_id },
+            Repeat::Once,
+        )
+        .await
     }
 
     /// Reads a publish job's status (`POST /cgi-bin/freepublish/get`).
@@ -199,6 +205,7 @@ impl Client {
         self.post_ack(
             "/cgi-bin/freepublish/delete",
             &DeletePublished { article_id, index },
+            Repeat::Safe,
         )
         .await
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Client};
+use super::{ApiError, Client, Repeat};
 
 /// A template message to one follower.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +95,9 @@ impl Client {
         &self,
         message: &TemplateMessage,
     ) -> Result<TemplateSent, ApiError> {
-        self.post("/cgi-bin/message/template/send", message).await
+        // Without its key, a repeat would send the citizen the message twice.
+        let repeat = Repeat::keyed(message.client_msg_id.as_deref());
+        self.post_with("/cgi-bin/message/template/send", message, repeat)
+            .await
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Client};
+use super::{ApiError, Client, Repeat};
 
 /// The most openids [`Client::users_info`] takes in one call.
 pub const MAX_BATCH_INFO: usize = 100;
@@ -189,12 +189,15 @@ impl Client {
 
     /// Creates a tag (`POST /cgi-bin/tags/create`).
     pub async fn tag_create(&self, name: &str) -> Result<Tag, ApiError> {
+        // A repeat of a create WeChat carried out is refused as a duplicate name
+        // (45157) while the tag exists: not retried.
         let created: CreatedTag = self
-            .post(
+            .post_with(
                 "/cgi-bin/tags/create",
                 &NewTag {
                     tag: NewTagName { name },
                 },
+                Repeat::Once,
             )
             .await?;
         Ok(created.tag)
@@ -212,7 +215,7 @@ impl Client {
             openid_list: openids,
             tagid: tag_id,
         };
-        self.post_ack("/cgi-bin/tags/members/batchtagging", &body)
+        self.post_ack("/cgi-bin/tags/members/batchtagging", &body, Repeat::Safe)
             .await
     }
 
@@ -222,7 +225,7 @@ impl Client {
             openid_list: openids,
             tagid: tag_id,
         };
-        self.post_ack("/cgi-bin/tags/members/batchuntagging", &body)
+        self.post_ack("/cgi-bin/tags/members/batchuntagging", &body, Repeat::Safe)
             .await
     }
 }
