@@ -1,7 +1,10 @@
 //! Connecting to the services: addresses, TLS and the API key on every request.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Once;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use proto::content::v1::content_service_client::ContentServiceClient;
@@ -25,7 +28,7 @@ const STATS_PORT: u16 = 50053;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client of one service whose requests carry the API key.
-pub type Authed = InterceptedService<Channel, BearerKey>;
+pub type Authed = InterceptedService<Deadline, BearerKey>;
 
 /// A service to connect to.
 #[derive(Debug, Clone)]
@@ -93,8 +96,9 @@ impl Target {
             .tcp_nodelay(true);
         // Bounds the wait for the answer's headers, which a tonic server sends with
         // a unary answer once its handler is done: a server that accepts and stalls
-        // fails the call instead of hanging it. No grpc-timeout header is sent, so
-        // the server finishes what it started (a retry with the request id finds it).
+        // fails the call instead of hanging it. The body's wait is `Deadline`'s. No
+        // grpc-timeout header is sent, so the server finishes what it started (a
+        // retry with the request id finds it).
         if let Some(timeout) = timeout {
             endpoint = endpoint.timeout(timeout);
         }
@@ -111,6 +115,10 @@ impl Target {
             addr: self.addr.clone(),
             reason: root_cause(&e),
         })?;
+        let channel = Deadline {
+            inner: channel,
+            timeout,
+        };
         Ok(InterceptedService::new(channel, self.key.clone()))
     }
 
@@ -222,6 +230,78 @@ impl Targets {
     pub fn stats(&self, global: &Global) -> Target {
         let own = global.stats_addr.as_deref();
         self.target("stats-svc", global, own, STATS_PORT)
+    }
+}
+
+/// A channel whose calls end `timeout` after they start, the answer's body
+/// included: the endpoint's own timeout ends only the wait for the headers, and a
+/// proxy that sends them and then stalls the body would hang the call. `None` (a
+/// stream such as `tickets watch`) has no end.
+#[derive(Clone, Debug)]
+pub struct Deadline {
+    inner: Channel,
+    timeout: Option<Duration>,
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Deadline {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = <Channel as tower::Service<http::Request<tonic::body::Body>>>::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let end = self
+            .timeout
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        let call = tower::Service::call(&mut self.inner, request);
+        Box::pin(async move {
+            let response = call.await?;
+            Ok(match end {
+                Some(end) => response.map(|body| {
+                    tonic::body::Body::new(DeadlineBody {
+                        inner: body,
+                        end: Box::pin(tokio::time::sleep_until(end)),
+                    })
+                }),
+                None => response,
+            })
+        })
+    }
+}
+
+/// An answer's body that fails once its call's time is up, as tonic's own timer
+/// does (`TimeoutExpired`), so it reads as `--timeout` passing.
+struct DeadlineBody {
+    inner: tonic::body::Body,
+    end: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        // The time first: a body that trickles would otherwise never end.
+        if this.end.as_mut().poll(cx).is_ready() {
+            let expired = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+            return Poll::Ready(Some(Err(expired)));
+        }
+        Pin::new(&mut this.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -139,3 +139,85 @@ async fn plaintext_to_another_machine_warns_that_the_key_goes_in_clear() {
     assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(output.status.code(), Some(69), "{stderr}");
 }
+
+/// Answers every call with its headers at once and then a body that never comes,
+/// as a proxy that stalls after passing the headers on.
+#[derive(Clone)]
+struct HeadersThenStall;
+
+impl tonic::server::NamedService for HeadersThenStall {
+    const NAME: &'static str = proto::interaction::v1::interaction_service_server::SERVICE_NAME;
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for HeadersThenStall {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(tonic::body::Body::new(StalledBody))
+            .expect("a response");
+        std::future::ready(Ok(response))
+    }
+}
+
+struct StalledBody;
+
+impl http_body::Body for StalledBody {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_sends_the_headers_and_stalls_the_body_fails_the_call_at_the_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(HeadersThenStall)
+            .serve_with_incoming(incoming),
+    );
+
+    // Bounded only so that a hang fails the test instead of stalling the run.
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        govwx(&[
+            "--interaction-addr",
+            &addr,
+            "--timeout",
+            "1",
+            "tickets",
+            "list",
+        ]),
+    )
+    .await
+    .expect("govwx ends at its --timeout, not hangs on the stalled body");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "govwx: DEADLINE_EXCEEDED from interaction-svc at http://{addr}: no answer within \
+             1s (--timeout)"
+        )
+    );
+
+    server.abort();
+}
