@@ -277,7 +277,8 @@ impl Menus {
                     .map(|()| None)
                     .map_err(MenuFailure::from)
             } else {
-                this.add_conditional(&client, &key, &row, &resolved).await
+                this.add_conditional(&client, &key, &row, id, &resolved)
+                    .await
             };
             let settled = match &outcome {
                 Ok(menuid) => Settled::Done {
@@ -294,17 +295,20 @@ impl Menus {
         self.get(&key).await
     }
 
-    /// Adds the conditional menu of `key` and deletes the ones it replaces: the
-    /// one `row` names and those an earlier delete left on WeChat
-    /// (`menus.stale_menuids`), so no older menu of the tag stays to match its
-    /// followers (WeChat matches conditional menus newest first). Answers the new
-    /// menu's id. A replaced menu that cannot be deleted is kept as stale and
-    /// deleted by the next publication or `DeleteConditionalMenu`.
+    /// Adds the conditional menu of `key` (publication `publication`), then deletes
+    /// the ones it replaces: the one `row` names, those an earlier delete left on
+    /// WeChat (`menus.stale_menuids`) and the tag's menus WeChat listed before the
+    /// add that the service lost track of, so no older menu of the tag stays to
+    /// match its followers (WeChat matches conditional menus newest first). Added
+    /// first: an add that fails leaves the tag's followers the menu they saw.
+    /// Answers the new menu's id. A replaced menu that cannot be deleted is kept as
+    /// stale and deleted by the next publication or `DeleteConditionalMenu`.
     async fn add_conditional(
         &self,
         client: &Client,
         key: &MenuKey,
         row: &MenuRow,
+        publication: i64,
         resolved: &[Button],
     ) -> Result<Option<String>, MenuFailure> {
         let menu = wx::ConditionalMenu {
@@ -313,67 +317,112 @@ impl Menus {
                 tag_id: Some(key.tag_id.to_string()),
             },
         };
-        // Menus of the tag the service lost track of (an add whose answer was lost,
-        // or whose settling failed) go before the add: only the shown one stays.
-        self.delete_orphans(client, key, row.wechat_menuid.as_deref())
-            .await?;
+        // What WeChat holds for the tag before the add: after an add whose answer is
+        // lost, a menu listed only afterwards is one it may have added.
+        let before = self.tag_menus(client, key).await;
         let added = client.menu_add_conditional(&menu).await;
-        if let Err(error) = &added
-            && error.outcome_unknown()
-        {
-            // WeChat may have added it: whatever of the tag it holds beside the shown
-            // one goes, so the failed publication leaves WeChat showing what it showed.
-            self.delete_orphans(client, key, row.wechat_menuid.as_deref())
-                .await?;
-        }
         let mut replaced = store::stale_menuids(&self.db, &key.account, key.tag_id).await?;
-        if let Some(old) = &row.wechat_menuid {
-            replaced.push(old.clone());
+        let mut listed = Vec::new();
+        match &added {
+            Ok(_) => {
+                replaced.extend(row.wechat_menuid.clone());
+                listed = before.unwrap_or_default();
+            }
+            Err(error) if error.outcome_unknown() => {
+                // WeChat may have added it: what the tag holds now and did not before
+                // goes, so the failed publication leaves WeChat showing what it
+                // showed (without the first listing, all but the recorded one goes).
+                if let Some(now) = self.tag_menus(client, key).await {
+                    listed = now
+                        .into_iter()
+                        .filter(|id| before.as_ref().is_none_or(|b| !b.contains(id)))
+                        .collect();
+                }
+            }
+            Err(_) => {}
         }
-        if let Ok(menuid) = &added {
-            replaced.retain(|old| old != menuid);
-        } else {
-            // The old one still shows; only the stale ones are cleared now.
+        if added.is_err() {
+            // The recorded one still shows.
             replaced.retain(|old| Some(old) != row.wechat_menuid.as_ref());
+            listed.retain(|old| Some(old) != row.wechat_menuid.as_ref());
         }
-        self.delete_replaced(client, key, &replaced).await?;
+        let menuid = added.as_ref().ok().map(String::as_str);
+        self.delete_ours(client, key, publication, menuid, replaced, listed)
+            .await?;
         Ok(Some(added?))
     }
 
-    /// Deletes every conditional menu WeChat lists for the tag of `key` but `keep`
-    /// (`menu/get`'s `conditionalmenu`): an id the service never learned cannot be
-    /// deleted otherwise, and WeChat matches the newest first. Best effort: a failed
-    /// listing is logged and the next publication lists again; a failed delete is
-    /// kept as stale by `delete_replaced`.
-    async fn delete_orphans(
+    /// Deletes, after publication `publication` of `key` added `added` (or not),
+    /// the conditional menus it replaces: `replaced` (ids the service recorded) and
+    /// `listed` (ids WeChat listed for the tag that the service did not know of).
+    /// The row is read again first: a publication that took the claim over (older
+    /// than [`STALE_CLAIM`]) may have added a menu since. The menu it recorded stays;
+    /// while it is under way the menu it adds cannot be told from the listed ones,
+    /// which then stay for the next publication to list. `added` is then not the
+    /// row's menu: it goes, or while the other publication is under way is kept as
+    /// stale for the next one.
+    async fn delete_ours(
         &self,
         client: &Client,
         key: &MenuKey,
-        keep: Option<&str>,
+        publication: i64,
+        added: Option<&str>,
+        mut replaced: Vec<String>,
+        mut listed: Vec<String>,
     ) -> Result<(), MenuFailure> {
-        let listed = match client.menu_get_all().await {
-            Ok(menus) => menus.conditional,
-            // No default menu: WeChat holds no conditional menu either.
-            Err(error) if error.code() == Some(ErrCode::MENU_NOT_EXIST) => return Ok(()),
+        let current = store::get(&self.db, &key.account, key.tag_id).await?;
+        if let Some(current) = current.filter(|c| c.publishing_id != Some(publication)) {
+            let shown = current.wechat_menuid.as_deref();
+            replaced.retain(|id| Some(id.as_str()) != shown);
+            listed.retain(|id| Some(id.as_str()) != shown);
+            let other_live = under_way(&current);
+            if other_live && !listed.is_empty() {
+                tracing::warn!(account = %key.account, tag_id = key.tag_id, ?listed,
+                    "another publication of the menu is under way; the conditional menus the service did not know of are left for the next one");
+                listed.clear();
+            }
+            if let Some(added) = added {
+                if other_live {
+                    store::track_stale(
+                        &self.db,
+                        &key.account,
+                        key.tag_id,
+                        &[added.to_owned()],
+                        &[],
+                    )
+                    .await?;
+                } else {
+                    replaced.push(added.to_owned());
+                }
+            }
+        }
+        if !listed.is_empty() {
+            tracing::warn!(account = %key.account, tag_id = key.tag_id, orphans = ?listed,
+                "deleting conditional menus of the tag the service did not know of");
+        }
+        let mut ids = replaced;
+        for id in listed {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids.dedup();
+        self.delete_replaced(client, key, &ids).await?;
+        Ok(())
+    }
+
+    /// The conditional menus WeChat lists for the tag of `key` (`menu/get`'s
+    /// `conditionalmenu`), or None when the listing fails (logged: a lost menu is
+    /// found by the next listing).
+    async fn tag_menus(&self, client: &Client, key: &MenuKey) -> Option<Vec<String>> {
+        match list_tag_menus(client, key).await {
+            Ok(ids) => Some(ids),
             Err(error) => {
                 tracing::warn!(account = %key.account, tag_id = key.tag_id, %error,
                     "the conditional menus could not be listed; a lost one is deleted later");
-                return Ok(());
+                None
             }
-        };
-        let tag = key.tag_id.to_string();
-        let orphans: Vec<String> = listed
-            .into_iter()
-            .filter(|m| m.matchrule.tag_id.as_deref() == Some(tag.as_str()))
-            .map(|m| m.menuid)
-            .filter(|id| !id.is_empty() && Some(id.as_str()) != keep)
-            .collect();
-        if !orphans.is_empty() {
-            tracing::warn!(account = %key.account, tag_id = key.tag_id, ?orphans,
-                "deleting conditional menus of the tag the service did not know of");
-            self.delete_replaced(client, key, &orphans).await?;
         }
-        Ok(())
     }
 
     /// Deletes conditional menus `ids` of `key` (65301: already gone), records each
@@ -430,7 +479,8 @@ impl Menus {
         self.publish(key, Some(copy.version), actor).await
     }
 
-    /// Takes a conditional menu off WeChat; its versions stay.
+    /// Takes a conditional menu off WeChat, with the tag's menus WeChat lists that
+    /// the service lost track of; its versions stay.
     pub async fn unpublish_conditional(
         &self,
         key: &MenuKey,
@@ -442,15 +492,24 @@ impl Menus {
             ));
         }
         let client = self.client(&key.account)?;
-        let mut tx = self.db.begin().await?;
-        let row = store::lock(&mut tx, &key.account, key.tag_id).await?;
-        refuse_if_under_way(key, &row)?;
-        let Some(menuid) = row.wechat_menuid.clone() else {
+        // A menu whose add lost its answer, its listing failing too, has no recorded
+        // id: WeChat's list finds it.
+        let recorded = store::get(&self.db, &key.account, key.tag_id).await?;
+        if recorded.is_none_or(|r| r.wechat_menuid.is_none())
+            && store::stale_menuids(&self.db, &key.account, key.tag_id)
+                .await?
+                .is_empty()
+            && list_tag_menus(client, key).await?.is_empty()
+        {
             return Err(MenuFailure::Precondition(format!(
                 "{} is not on WeChat",
                 key.describe()
             )));
-        };
+        }
+        let mut tx = self.db.begin().await?;
+        let row = store::lock(&mut tx, &key.account, key.tag_id).await?;
+        refuse_if_under_way(key, &row)?;
+        let menuid = row.wechat_menuid.clone();
         let id = store::begin_publication(&mut tx, &row, None, actor, None).await?;
         tx.commit().await?;
         // In a task of its own, as in `publish`: a cancelled caller still settles.
@@ -458,9 +517,31 @@ impl Menus {
         let (key, client) = (key.clone(), client.clone());
         let task = tokio::spawn(async move {
             let mut ids = store::stale_menuids(&this.db, &key.account, key.tag_id).await?;
-            ids.push(menuid.clone());
+            ids.extend(menuid.clone());
+            match list_tag_menus(&client, &key).await {
+                Ok(listed) => ids.extend(
+                    listed
+                        .into_iter()
+                        .filter(|id| !ids.contains(id))
+                        .collect::<Vec<_>>(),
+                ),
+                // Without an id recorded, only the list names what to delete.
+                Err(error) if menuid.is_none() => {
+                    this.settle(&key, id, &Settled::Failed(error.to_string()))
+                        .await?;
+                    return Err(error.into());
+                }
+                Err(error) => {
+                    tracing::warn!(account = %key.account, tag_id = key.tag_id, %error,
+                        "the conditional menus could not be listed; a lost one is deleted later");
+                }
+            }
             let left = this.delete_replaced(&client, &key, &ids).await?;
-            match left.into_iter().find(|(id, _)| *id == menuid) {
+            // The recorded menu (or, without one, any of the tag's) left on WeChat fails it.
+            match left
+                .into_iter()
+                .find(|(id, _)| menuid.as_ref().is_none_or(|m| m == id))
+            {
                 Some((_, error)) => {
                     this.settle(&key, id, &Settled::Failed(error.to_string()))
                         .await?;
@@ -536,10 +617,39 @@ fn joined<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, MenuFailure
     })
 }
 
+/// Whether a publication of `row` holds a claim not yet taken over.
+fn under_way(row: &MenuRow) -> bool {
+    row.state == "publishing"
+        && row
+            .publishing_since
+            .is_some_and(|since| Utc::now() - since < STALE_CLAIM)
+}
+
+/// The ids of the conditional menus WeChat lists for the tag of `key` (`menu/get`'s
+/// `conditionalmenu`: an id the service never learned cannot be found otherwise)
+/// whose rule is the tag alone: one with more criteria (sex, country, client
+/// platform, language…) was made in WeChat's console and is not the service's.
+async fn list_tag_menus(client: &Client, key: &MenuKey) -> Result<Vec<String>, ApiError> {
+    let listed = match client.menu_get_all().await {
+        Ok(menus) => menus.conditional,
+        // No default menu: WeChat holds no conditional menu either.
+        Err(error) if error.code() == Some(ErrCode::MENU_NOT_EXIST) => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let tag = key.tag_id.to_string();
+    Ok(listed
+        .into_iter()
+        .filter(|m| {
+            m.matchrule.tag_id.as_deref() == Some(tag.as_str()) && m.other_criteria.is_empty()
+        })
+        .map(|m| m.menuid)
+        .filter(|id| !id.is_empty())
+        .collect())
+}
+
 fn refuse_if_under_way(key: &MenuKey, row: &MenuRow) -> Result<(), MenuFailure> {
-    if row.state == "publishing"
+    if under_way(row)
         && let Some(since) = row.publishing_since
-        && Utc::now() - since < STALE_CLAIM
     {
         return Err(MenuFailure::Precondition(format!(
             "a publication of {} is under way since {}; one at a time",

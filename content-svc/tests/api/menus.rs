@@ -906,3 +906,169 @@ async fn a_lost_conditional_menu_left_by_a_failed_listing_is_deleted_by_the_next
     );
     s.app.stop().await;
 }
+
+/// A conditional menu that publishes the first time with its answer lost and the
+/// listing failing: WeChat shows it to the tag, and the service holds no id of it.
+async fn conditional_lost_unknown(s: &mut Stack, tag: u64) -> Vec<String> {
+    publish_failing_under(
+        s,
+        tag,
+        FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some("/cgi-bin/menu/addconditional".into()),
+            busy: Some(10),
+            busy_path: Some("/cgi-bin/menu/get".into()),
+            ..FaultRequest::default()
+        },
+    )
+    .await;
+    s.mock.state().clear_faults();
+    let lost = conditional_ids(&s.mock, tag).await;
+    assert_eq!(lost.len(), 1, "the lost menu is on WeChat: {lost:?}");
+    lost
+}
+
+#[tokio::test]
+async fn a_failed_add_leaves_the_tag_the_conditional_menu_it_showed() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    let shown = conditional_lost_unknown(&mut s, tag).await;
+    // The next publication's add fails: WeChat is busy.
+    publish_failing_under(
+        &mut s,
+        tag,
+        FaultRequest {
+            busy: Some(10),
+            busy_path: Some("/cgi-bin/menu/addconditional".into()),
+            ..FaultRequest::default()
+        },
+    )
+    .await;
+    s.mock.state().clear_faults();
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        shown,
+        "the failed publication took the tag's menu off WeChat: its followers see the default menu"
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_add_keeps_the_menu_another_replica_published_after_taking_over() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    // This replica stalls in its add.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            hold_path: Some("/cgi-bin/menu/addconditional".into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let mut menus = s.menus.clone();
+    let stalled = tokio::spawn(async move {
+        menus
+            .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+            .await
+    });
+    s.mock.state().held().await;
+    // Its claim is old enough for another replica to take over, which publishes.
+    sqlx::query(
+        "UPDATE menus SET publishing_since = now() - interval '10 minutes'
+          WHERE account = 'demo' AND tag_id = $1",
+    )
+    .bind(tag as i64)
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+    let taken_over = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "li"))
+        .await
+        .unwrap()
+        .into_inner()
+        .wechat_menuid;
+    // Its add then takes effect on WeChat, and its answer is lost.
+    s.mock
+        .state()
+        .inject(&FaultRequest {
+            lose_answers: Some(1),
+            lose_path: Some("/cgi-bin/menu/addconditional".into()),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    s.mock.state().release_held();
+    let status = stalled.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        vec![taken_over.clone()],
+        "the menu {taken_over} published after the takeover was deleted by the stalled replica"
+    );
+    s.app.stop().await;
+}
+
+/// Adds a conditional menu for `rule` directly on the mock, as an operator would in
+/// WeChat's console; its id.
+async fn add_by_hand(mock: &MockWechat, rule: Value) -> String {
+    let url = format!(
+        "{}/cgi-bin/menu/addconditional?access_token={}",
+        mock.base_url(),
+        token(mock).await
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({
+            "button": [{"type": "click", "name": "女士", "key": "women"}],
+            "matchrule": rule,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["menuid"].as_str().expect("a menu id").to_owned()
+}
+
+#[tokio::test]
+async fn a_conditional_menu_made_by_hand_for_some_of_the_tag_is_left_alone() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    let by_hand = add_by_hand(
+        &s.mock,
+        serde_json::json!({"tag_id": tag.to_string(), "sex": "2"}),
+    )
+    .await;
+    let published = s
+        .menus
+        .publish_menu(by(publish(tag, 0), PUBLISHER_KEY, "chen"))
+        .await
+        .unwrap()
+        .into_inner()
+        .wechat_menuid;
+    assert_eq!(
+        conditional_ids(&s.mock, tag).await,
+        vec![by_hand.clone(), published],
+        "the menu {by_hand} made by hand for the tag's women was deleted as the service's"
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_first_conditional_menu_is_taken_off_by_delete_conditional_menu() {
+    let mut s = stack().await;
+    let tag = create_tag(&s.mock, "老年人").await;
+    default_published_and_conditional_saved(&mut s, tag).await;
+    let lost = conditional_lost_unknown(&mut s, tag).await;
+    delete_conditional_leaving_none(
+        &mut s,
+        tag,
+        &format!("the lost menu {lost:?} is still on WeChat"),
+    )
+    .await;
+    s.app.stop().await;
+}
