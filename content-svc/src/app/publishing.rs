@@ -83,7 +83,9 @@ pub enum SendError {
     #[error("{0}")]
     RetryTooFast(String),
     /// WeChat's answer to `freepublish/submit` was lost (a timeout, a proxy's 5xx,
-    /// an unreadable body): the article may be published. Unlike a mass send it
+    /// an unreadable body), or was "system busy" (-1), which WeChat may answer after
+    /// publishing (the client does not retry a submit on it): the article may be
+    /// published. Unlike a mass send it
     /// carries no key WeChat would refuse a second time, so it is never retried.
     #[error("{0}")]
     OutcomeUnknown(String),
@@ -114,9 +116,21 @@ impl From<ApiError> for SendError {
             | ApiError::Status(_)
             | ApiError::TokenCache(_)
             | ApiError::TokenUnavailable(_) => true,
+            // -1 to a call the client does not repeat (WeChat may have carried it
+            // out: a preview) is no "try again".
+            ApiError::Wechat {
+                unconfirmed: true, ..
+            } => false,
+            // The daily quota lasts until WeChat resets it: retrying (5 attempts
+            // over 2.5 minutes) only fails the same way.
+            ApiError::Wechat { code, .. } if *code == ErrCode::API_DAILY_QUOTA => {
+                return Self::Permanent(format!(
+                    "{error}: WeChat's daily quota for this call is used up; it resets at \
+                     midnight, Beijing time: publish again after then"
+                ));
+            }
             ApiError::Wechat { code, .. } => {
                 code.is_busy()
-                    || *code == ErrCode::API_DAILY_QUOTA
                     || *code == ErrCode::API_MINUTE_QUOTA
                     || *code == ErrCode::CLIENT_MSG_ID_RETRY_TOO_FAST
             }

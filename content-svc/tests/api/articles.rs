@@ -142,6 +142,22 @@ impl Stack {
             .expect("fault injected");
     }
 
+    /// Makes WeChat refuse the next `times` calls of `path` for now, not carrying them
+    /// out (45011, its per-minute limit): the send is retried later. ("System busy",
+    /// -1, WeChat may answer after carrying a call out: the client does not retry
+    /// `freepublish/submit` on it, and the article fails as possibly published.)
+    pub(crate) fn wechat_refusing_for_now(&self, path: &str, times: u32) {
+        self.mock
+            .state()
+            .inject(&wechat_sim::api_server::FaultRequest {
+                busy: Some(times),
+                busy_path: Some(path.into()),
+                busy_errcode: Some(45011),
+                ..Default::default()
+            })
+            .expect("fault injected");
+    }
+
     /// WeChat takes the next call to `path` but its answer is lost on the way back
     /// (a 502): the caller cannot know the call went through.
     pub(crate) fn wechat_loses_answer(&self, path: &str) {

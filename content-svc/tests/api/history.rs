@@ -223,8 +223,8 @@ async fn a_scheduled_send_retried_after_a_busy_wechat_names_the_scheduler_for_ea
 {
     let stack = spawn_stack(AccountKind::Service).await;
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    // "System busy" until the API client gives up (three tries).
-    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    // Refused for now (WeChat's per-minute limit), not carried out.
+    stack.wechat_refusing_for_now("/cgi-bin/freepublish/submit", 1);
     let mut published = stack.watch("published").await;
     schedule(&stack, &id, chrono::Utc::now().timestamp()).await;
     let event = next_event(&mut published).await;
@@ -278,8 +278,8 @@ async fn a_scheduled_send_retried_after_a_busy_wechat_names_the_scheduler_for_ea
 async fn a_scheduled_send_given_up_after_its_last_attempt_says_so_in_the_trail() {
     let stack = spawn_stack(AccountKind::Service).await;
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    // "System busy" until the API client gives up (three tries).
-    stack.wechat_busy("/cgi-bin/freepublish/submit", 3);
+    // Refused for now (WeChat's per-minute limit), not carried out.
+    stack.wechat_refusing_for_now("/cgi-bin/freepublish/submit", 1);
     let mut failed = stack.watch("failed").await;
     schedule(&stack, &id, chrono::Utc::now().timestamp() + 2).await;
     // Four attempts were used up before this one (as if retried since).

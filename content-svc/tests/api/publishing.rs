@@ -547,9 +547,9 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
     let stack = spawn_stack(AccountKind::Service).await;
     let mut client = stack.app.client.clone();
     let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
-    // `freepublish/submit` answers "system busy" until the client gives up (three
-    // tries): the draft exists, the send is retried later.
-    stack.wechat_busy(SUBMIT, 3);
+    // `freepublish/submit` is refused for now (WeChat's per-minute limit): the draft
+    // exists, the send is retried later.
+    stack.wechat_refusing_for_now(SUBMIT, 1);
     let mut published = stack.watch("published").await;
     client
         .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
@@ -564,9 +564,9 @@ async fn a_send_wechat_refused_as_busy_after_its_draft_was_made_is_retried_with_
         "the retry reuses the draft"
     );
     let submits = sim.calls_to(SUBMIT);
-    assert_eq!(submits.len(), 4);
+    assert_eq!(submits.len(), 2);
     assert_eq!(
-        submits[0].body, submits[3].body,
+        submits[0].body, submits[1].body,
         "the same media id is submitted"
     );
     stack.app.stop().await;
@@ -687,8 +687,8 @@ async fn publishing_again_after_a_failure_gets_all_its_retries_again() {
     .execute(&stack.app.db)
     .await
     .expect("arranged");
-    // Published again, its first try meets a busy WeChat: retried, not failed.
-    stack.wechat_busy(SUBMIT, 3);
+    // Published again, its first try is refused for now: retried, not failed.
+    stack.wechat_refusing_for_now(SUBMIT, 1);
     let mut outcome = stack.watch("*").await;
     client
         .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
@@ -841,6 +841,86 @@ async fn a_free_publish_whose_answer_from_wechat_was_lost_is_not_submitted_again
     );
     let last = detail.audit.last().expect("audit");
     assert!(last.comment.contains("published list"), "{}", last.comment);
+    stack.app.stop().await;
+}
+
+/// WeChat publishes the draft and answers "system busy" (-1), as it may: the
+/// article fails as possibly published, submitted once.
+#[tokio::test]
+async fn a_free_publish_wechat_answered_busy_is_failed_as_possibly_published_not_submitted_again() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            busy: Some(1),
+            busy_path: Some(SUBMIT.into()),
+            busy_after_effect: Some(true),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let mut failed = stack.watch("failed").await;
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("answered");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event.article_id, id);
+    assert!(
+        event.reason.contains("may have published"),
+        "{}",
+        event.reason
+    );
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
+    stack.app.stop().await;
+}
+
+/// The daily quota of `freepublish/submit` is used up (45009): the article fails at
+/// once saying when it resets, not after five attempts over 2.5 minutes.
+#[tokio::test]
+async fn a_free_publish_over_the_daily_quota_fails_at_once_saying_when_it_resets() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            busy: Some(1),
+            busy_path: Some(SUBMIT.into()),
+            busy_errcode: Some(45009),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let mut outcome = stack.watch("*").await;
+    stack
+        .app
+        .client
+        .clone()
+        .publish_article(by(publish(&id), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("answered");
+    let verdicts = [
+        proto::events::v1::ArticleTransition::Published as i32,
+        proto::events::v1::ArticleTransition::Failed as i32,
+    ];
+    let event = loop {
+        let event = next_event(&mut outcome).await;
+        if event.article_id == id && verdicts.contains(&event.transition) {
+            break event;
+        }
+    };
+    assert_eq!(
+        event.transition,
+        proto::events::v1::ArticleTransition::Failed as i32,
+        "{}",
+        event.reason
+    );
+    assert!(event.reason.contains("midnight"), "{}", event.reason);
+    assert_eq!(stack.mock.state().calls_to(SUBMIT).len(), 1);
     stack.app.stop().await;
 }
 
