@@ -61,8 +61,10 @@ pub enum MenuFailure {
 impl From<ApiError> for MenuFailure {
     fn from(error: ApiError) -> Self {
         match &error {
-            ApiError::Wechat { code, .. } if !code.is_busy() => Self::Wechat(error.to_string()),
+            // First: -1 to `menu/addconditional` (not retried: WeChat may have added
+            // it) is a busy code, but no "nothing was changed".
             _ if error.outcome_unknown() => Self::OutcomeUnknown(error.to_string()),
+            ApiError::Wechat { code, .. } if !code.is_busy() => Self::Wechat(error.to_string()),
             ApiError::Config(_) => Self::Wechat(error.to_string()),
             _ => Self::Unavailable(error.to_string()),
         }
