@@ -119,7 +119,9 @@ impl EdgeRules {
         accounts.get(account).map(|entry| entry.rules.len())
     }
 
-    /// Asks interaction-svc for `account`'s rules and keeps them.
+    /// Asks interaction-svc for `account`'s rules and keeps them, unless a later
+    /// request's answer is already kept; returns the number of rules held after it
+    /// (the later answer's, in that case: the gauge must not show an older count).
     pub async fn load(&self, account: &str) -> Result<usize, SnapshotError> {
         // Taken before asking: a later request gets a later read of the rules.
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
@@ -143,17 +145,18 @@ impl EdgeRules {
             return Err(SnapshotError::OtherAccount(snapshot.account));
         }
         let rules = Arc::new(RuleSet::from_snapshot(snapshot)?);
-        let count = rules.len();
         let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-        let newer = accounts
-            .get(account)
-            .is_some_and(|entry| entry.generation > generation);
-        if !newer {
-            accounts.insert(account.to_owned(), Entry { generation, rules });
-        }
+        let held = match accounts.get(account) {
+            Some(newer) if newer.generation > generation => newer.rules.len(),
+            _ => {
+                let count = rules.len();
+                accounts.insert(account.to_owned(), Entry { generation, rules });
+                count
+            }
+        };
         drop(accounts);
         self.loads.send_modify(|loads| *loads += 1);
-        Ok(count)
+        Ok(held)
     }
 
     /// Returns once `ready` holds for the number of rules held for `account`

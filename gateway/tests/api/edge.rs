@@ -224,3 +224,56 @@ async fn a_change_notice_is_handled_while_a_refresh_round_waits_on_an_account() 
     drain.stopping().cancel();
     running.await.unwrap();
 }
+
+/// A round and a notice load one account at once: when the earlier request's answer
+/// comes last it is not kept, and its load reports the rules held (the later answer's),
+/// which is what `gateway_edge_rules` is set to.
+#[tokio::test]
+async fn an_older_answer_arriving_last_reports_the_newer_rules_it_did_not_replace() {
+    let nats = TestNats::new();
+    let client = nats.connect().await;
+    let mut requests = client
+        .subscribe(
+            nats.namespace
+                .subject(&reply_rules::snapshot_subject("city")),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let edge = std::sync::Arc::new(EdgeRules::new(client.clone(), nats.namespace.clone()));
+    let older = tokio::spawn({
+        let edge = edge.clone();
+        async move { edge.load("city").await }
+    });
+    let held_back = requests.next().await.expect("the older request");
+    let newer = tokio::spawn({
+        let edge = edge.clone();
+        async move { edge.load("city").await }
+    });
+    let answered = requests.next().await.expect("the newer request");
+    let two = snapshot(
+        "city",
+        &[
+            (MatchKind::Contains, "营业时间", "工作日 9:00-17:00"),
+            (MatchKind::Contains, "地址", "市民中心"),
+        ],
+    );
+    client
+        .publish(answered.reply.unwrap(), two.encode_to_vec().into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(newer.await.unwrap().unwrap(), 2);
+    let one = snapshot("city", &[(MatchKind::Contains, "营业时间", "旧的答复")]);
+    client
+        .publish(held_back.reply.unwrap(), one.encode_to_vec().into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(
+        older.await.unwrap().unwrap(),
+        2,
+        "the older answer, not kept, reports the rules held"
+    );
+    assert_eq!(edge.rules_of("city"), Some(2));
+}
