@@ -44,13 +44,25 @@ impl Lexicon {
 
     /// Loads `text` (a lexicon file) when the database's lexicon was never written,
     /// so the seed happens once per install, not once per replica or restart.
+    /// A line naming a word an earlier line named wins over it, with a warning
+    /// naming both lines (earlier releases took each line as an upsert, so an
+    /// installed file with a repeated line must not stop the start); a line that
+    /// cannot be used stops it.
     pub async fn seed(&self, text: &str) -> Result<usize, AppError> {
-        let entries = parse_lexicon(text)?;
+        let file = parse_lexicon(text)?;
         let mut tx = self.db.begin().await?;
         store::lock_seed(&mut tx).await?;
         if !store::is_empty(&mut *tx).await? {
             return Ok(0);
         }
+        for repeat in &file.repeats {
+            tracing::warn!(
+                line = repeat.line,
+                first_line = repeat.first_line,
+                "lexicon file: {repeat}"
+            );
+        }
+        let entries = file.entries;
         for entry in &entries {
             store::put(&mut tx, &entry.word, entry.category_name(), "seed").await?;
         }

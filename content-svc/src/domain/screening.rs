@@ -96,16 +96,37 @@ pub enum LexiconError {
     EmptyWord,
     #[error("word is longer than 64 characters")]
     LongWord,
-    #[error(
-        "line {line}: 「{word}」 is 「{first}」 of line {first_line} once normalised (case, \
-         width, traditional → simplified): one entry, keep one line"
-    )]
-    Duplicate {
-        line: usize,
-        word: String,
-        first: String,
-        first_line: usize,
-    },
+}
+
+/// A lexicon file's line naming a word an earlier line named (the same word once
+/// normalised: case, width, traditional → simplified). Not an error: earlier
+/// releases loaded each line as an upsert, so an installed file with a repeated
+/// line must still load; the later line wins, as it did then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeat {
+    pub line: usize,
+    pub word: String,
+    /// The earlier line the later one replaces, and its word.
+    pub first_line: usize,
+    pub first: String,
+}
+
+impl std::fmt::Display for Repeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: 「{}」 is 「{}」 of line {} once normalised (case, width, traditional → \
+             simplified): one entry, line {} wins; keep one line",
+            self.line, self.word, self.first, self.first_line, self.line
+        )
+    }
+}
+
+/// A parsed lexicon file: one entry per word, and the lines that repeated a word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexiconFile {
+    pub entries: Vec<Entry>,
+    pub repeats: Vec<Repeat>,
 }
 
 impl Entry {
@@ -141,9 +162,11 @@ impl Entry {
 
 /// Parses a lexicon file: one `category<TAB>word` per line; `#` starts a comment.
 /// A word is one entry however it is spelt (screening reads it normalised), so a
-/// second spelling of a word is refused.
-pub fn parse_lexicon(text: &str) -> Result<Vec<Entry>, LexiconError> {
-    let mut entries = Vec::new();
+/// line naming a word an earlier line named replaces it (a [`Repeat`]); a line
+/// that cannot be used is an error.
+pub fn parse_lexicon(text: &str) -> Result<LexiconFile, LexiconError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut repeats = Vec::new();
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -160,23 +183,23 @@ pub fn parse_lexicon(text: &str) -> Result<Vec<Entry>, LexiconError> {
             .ok_or_else(|| at(line, LexiconError::NoTab))?;
         let entry = Entry::parse(category.trim(), word).map_err(|error| at(word, error))?;
         match seen.entry(normalize(&entry.word).0) {
-            std::collections::hash_map::Entry::Occupied(first) => {
+            std::collections::hash_map::Entry::Occupied(mut first) => {
                 let (first_line, index) = *first.get();
-                let first: &Entry = &entries[index];
-                return Err(LexiconError::Duplicate {
+                repeats.push(Repeat {
                     line: n + 1,
-                    word: entry.word,
-                    first: first.word.clone(),
+                    word: entry.word.clone(),
                     first_line,
+                    first: std::mem::replace(&mut entries[index], entry).word,
                 });
+                first.insert((n + 1, index));
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert((n + 1, entries.len()));
+                entries.push(entry);
             }
         }
-        entries.push(entry);
     }
-    Ok(entries)
+    Ok(LexiconFile { entries, repeats })
 }
 
 /// One hit: where (field and character offsets in the original text), what was
@@ -413,7 +436,7 @@ mod tests {
     use super::*;
 
     fn screener() -> Screener {
-        Screener::new(parse_lexicon(STARTER_LEXICON).unwrap())
+        Screener::new(parse_lexicon(STARTER_LEXICON).unwrap().entries)
     }
 
     #[test]
@@ -522,17 +545,34 @@ mod tests {
     }
 
     #[test]
-    fn a_second_spelling_of_a_word_in_a_lexicon_file_is_refused_naming_both_lines() {
+    fn a_second_spelling_of_a_word_in_a_lexicon_file_replaces_the_first_naming_both_lines() {
+        let file = parse_lexicon("political\t翻墙\n# c\nallow\t翻牆\nfraud\t翻墙").unwrap();
+        assert_eq!(file.entries, [Entry::parse("fraud", "翻墙").unwrap()]);
         assert_eq!(
-            parse_lexicon("political\t翻墙\n# c\nallow\t翻牆").unwrap_err(),
-            LexiconError::Duplicate {
-                line: 3,
-                word: "翻牆".into(),
-                first: "翻墙".into(),
-                first_line: 1,
-            }
+            file.repeats,
+            [
+                Repeat {
+                    line: 3,
+                    word: "翻牆".into(),
+                    first_line: 1,
+                    first: "翻墙".into(),
+                },
+                Repeat {
+                    line: 4,
+                    word: "翻墙".into(),
+                    first_line: 3,
+                    first: "翻牆".into(),
+                }
+            ]
         );
-        assert!(parse_lexicon("political\tVPN\npolitical\tｖｐｎ").is_err());
+        let file = parse_lexicon("political\tVPN\nvulgar\tx\npolitical\tｖｐｎ").unwrap();
+        assert_eq!(file.entries.len(), 2);
+        assert_eq!(file.entries[0].word, "ｖｐｎ");
+        assert!(
+            file.repeats[0]
+                .to_string()
+                .starts_with("line 3: 「ｖｐｎ」")
+        );
     }
     #[test]
     fn every_error_of_a_lexicon_file_names_its_line_and_word() {

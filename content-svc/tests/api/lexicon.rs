@@ -325,3 +325,42 @@ async fn listing_an_unknown_category_is_refused_naming_the_categories() {
     assert!(!allowed.entries.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_lexicon_file_naming_a_word_twice_starts_and_screens_it_with_the_later_line() {
+    // An install's file with a repeated line, as earlier releases loaded it (each
+    // line an upsert, the later one winning): an upgrade must still start.
+    let path = std::env::temp_dir().join(format!("lexicon-{}.tsv", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        "fraud\t刷票\n# again, recategorised\nadvertising\t刷票\npolitical\tVPN\nvulgar\tvpn\n",
+    )
+    .unwrap();
+    let app = crate::helpers::spawn_app_with(
+        platform::testing::TestNats::new(),
+        &[("CONTENT_LEXICON_FILE", path.to_str().unwrap())],
+    )
+    .await;
+    std::fs::remove_file(&path).ok();
+    let screener = Lexicon::new(app.db.clone()).screener().await.unwrap();
+    let found: Vec<_> = screener
+        .screen("body", "鼓励刷票，用VPN")
+        .into_iter()
+        .map(|hit| (hit.text, hit.category.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("刷票".to_owned(), "advertising"),
+            ("VPN".to_owned(), "vulgar")
+        ]
+    );
+    assert_eq!(
+        stored(&app).await,
+        [
+            ("vpn".to_owned(), "vulgar".to_owned()),
+            ("刷票".to_owned(), "advertising".to_owned())
+        ]
+    );
+    app.stop().await;
+}
