@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use platform::testing::{TestDb, TestNats, service_env};
 use proto::stats::v1 as pb;
 use stats_svc::domain::reach::latest_available;
@@ -33,9 +33,12 @@ async fn two_replicas_pull_each_range_once_in_chunks_the_api_allows() {
             ("DATACUBE_BACKFILL_DAYS", "10"),
         ],
     );
-    // A day back: wechat-sim dates "today" in UTC, the office in +08:00, so its
-    // yesterday may be the office's today in the evening.
-    let now = Utc::now() - TimeDelta::days(1);
+    // A fixed time, not the system's: the newest article pulled is of `latest` - 6, so
+    // with `latest` the 6th (from the 7th to the 8th of every month, a day back) it
+    // was the last month's, final by then, and the editor's figures below were
+    // refused. At 12:00 office time on 20 November, November is open. wechat-sim
+    // takes any range that ends before its today.
+    let now: DateTime<Utc> = "2026-11-20T04:00:00Z".parse().expect("an RFC 3339 time");
     let clock: stats_svc::jobs::Clock = Arc::new(move || now);
     let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
     let latest = latest_available(now, office);
