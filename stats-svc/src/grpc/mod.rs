@@ -129,7 +129,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             &account,
             from,
             to,
-            chrono::Utc::now(),
+            (self.clock)(),
             self.settings.office,
         )
         .await
@@ -214,7 +214,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             accounts: scope.as_deref(),
             install: &self.settings.install,
             version,
-            now: chrono::Utc::now(),
+            now: (self.clock)(),
             office: self.settings.office,
         };
         let (ranking, week_from) = if req.week_of.is_empty() {
@@ -271,7 +271,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         caller.require_any(READERS)?;
         let req = request.get_ref();
         let account = scoped(caller, &req.account)?;
-        let now = chrono::Utc::now();
+        let now = (self.clock)();
         let day = if req.date.is_empty() {
             office_day(now, self.settings.office)
         } else {

@@ -858,3 +858,48 @@ async fn figures_of_a_month_whose_ranking_is_final_are_refused() {
     db.close().await;
     app.stop().await;
 }
+
+/// The ranking reads the service's clock, as the figure entry does: at 10:00 on
+/// 3 December November still takes figures by hand, so its ranking is still
+/// provisional, whatever the day on the machine running it.
+#[tokio::test]
+async fn a_month_that_takes_figures_is_ranked_provisional() {
+    let app = spawn_app_at(NOVEMBER_OPEN).await;
+    let db = app.db().await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[pulled("2026113001_1", "2026-11-30", 20_000, 300)],
+    )
+    .await;
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 250,
+            ..figures("chenzhou", "2026113001_1")
+        },
+    )
+    .await
+    .expect("November still takes figures");
+    let listed = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        listed.provisional,
+        "November reported final while it takes figures: {listed:?}"
+    );
+    assert_eq!(listed.final_on, "2026-12-07");
+    db.close().await;
+    app.stop().await;
+}
