@@ -196,8 +196,9 @@ fn overdue_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
 /// [`acknowledgement_charged`] names (a department that passed it on inside the grace
 /// it was given is not charged; the one that held it past its own deadline is). A
 /// resolution missed later is its owner's then, not the mover's. A department the
-/// scorecard judges late for passing a ticket on unacknowledged before its deadline
-/// (no response to the citizen) counts it, not overdue: it missed no deadline.
+/// scorecard judges late for passing a ticket on unacknowledged inside its own
+/// deadline (no response to the citizen) counts it, not overdue; one that kept it
+/// past its own deadline is the one charged.
 pub fn overdue_share_counts(
     ticket: &rollups::TicketTimes,
     at: DateTime<Utc>,

@@ -326,15 +326,14 @@ async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_s
     app.stop().await;
 }
 
-/// A ticket moved on after the department holding it missed its acknowledgement is
-/// judged late for that department, not for the first mover alone: water passes it
-/// to parks at 09:05, the sweeper escalates it at 10:00 under parks, parks passes it
-/// to roads at 11:00 and roads acknowledges at 11:10. Water and parks passed it on
-/// unacknowledged (late), roads answered within the grace after the move. Parks
-/// passed it on inside the grace water's move gave it (to 11:05), so the escalation
-/// is water's on the overdue share.
+/// Water passes a ticket to parks at 09:05, the sweeper escalates it at 10:00 under
+/// parks, parks passes it to roads at 11:00 and roads acknowledges at 11:10. On the
+/// scorecard water and parks passed it on unacknowledged (late), roads answered
+/// within the grace after the move. Parks passed it on inside the grace water's move
+/// gave it (to 11:05), so it kept the ticket past no deadline of its own: the
+/// escalation is water's on the overdue share, not parks', under which it was raised.
 #[tokio::test]
-async fn a_ticket_moved_on_after_its_missed_deadline_is_late_for_the_department_that_missed_it() {
+async fn an_escalation_inside_the_grace_a_move_gave_is_overdue_for_the_department_that_moved_it() {
     use ev::TicketChangeKind as K;
     let app = spawn_app().await;
     let move_to = |id: &str, from: &str, to: &str, at: i64| ev::TicketChanged {
