@@ -812,27 +812,45 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
         .expect("dispatch on the scorecard");
     assert_eq!(dispatch.acknowledge_judged, 11);
 
-    // 14:00 office time.
-    check_once(
-        &db,
-        &InspectionRules::default(),
-        &stats_svc::domain::install::Install::unnamed(),
-        &clock("2026-11-30T06:00:00Z"),
-        office(),
-    )
-    .await
-    .expect("inspection runs");
-    let alarms: Vec<(String, String)> = sqlx::query_as(
-        "SELECT subject, detail FROM alarms
-          WHERE rule = 'overdue_share' AND day = '2026-11-30' ORDER BY subject",
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap();
+    // 14:00 office time, first under the default rules, then alarming from one late
+    // ticket: only then could dispatch's share alarm, were it counted on the one
+    // ticket it holds now (1 of 1) rather than the eleven it handled (1 of 11).
+    let overdue_alarms = |min_late: i64| {
+        let db = db.clone();
+        async move {
+            check_once(
+                &db,
+                &InspectionRules {
+                    overdue_min_late: min_late,
+                    ..InspectionRules::default()
+                },
+                &stats_svc::domain::install::Install::unnamed(),
+                &clock("2026-11-30T06:00:00Z"),
+                office(),
+            )
+            .await
+            .expect("inspection runs");
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT subject, detail FROM alarms
+                  WHERE rule = 'overdue_share' AND day = '2026-11-30' ORDER BY subject",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
     assert_eq!(
-        alarms,
+        overdue_alarms(3).await,
         [("parks".to_owned(), "parks 近 30 天超期 3/5 件".to_owned())],
-        "dispatch is late on 1 of 11, roads on its only judged ticket"
+        "roads' one late ticket is below the default minimum of three"
+    );
+    assert_eq!(
+        overdue_alarms(1).await,
+        [
+            ("parks".to_owned(), "parks 近 30 天超期 3/5 件".to_owned()),
+            ("roads".to_owned(), "roads 近 30 天超期 1/1 件".to_owned()),
+        ],
+        "dispatch is late on 1 of the 11 tickets it handled (9%, under the 20% share)"
     );
     db.close().await;
     app.stop().await;
