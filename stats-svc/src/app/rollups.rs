@@ -289,6 +289,15 @@ fn acknowledgement_judged<'a>(
         .into_iter()
         .collect();
     }
+    // The acknowledgement is judged against the deadline of the department that held
+    // the ticket when it was made, not the last holder's: parks acknowledging late and
+    // then passing the ticket on must not borrow the grace the move gave roads.
+    let acknowledged_due = ticket.acknowledged_at.and_then(|at| {
+        chain
+            .iter()
+            .find(|holder| holder.left.is_none_or(|left| at < left))
+            .map(|holder| holder.due)
+    });
     // A department once per step: of A→B→A, A answering, A's judgement is its answer
     // (the last), not also its passing the ticket on.
     let mut judgements: Vec<Judgement<'a>> = Vec::new();
@@ -299,7 +308,7 @@ fn acknowledgement_judged<'a>(
             // its own deadline it is not its miss, so who missed is left to `judged`.
             None => judged(
                 ticket.acknowledged_at,
-                Some(holder.due),
+                Some(acknowledged_due.unwrap_or(holder.due)),
                 ticket.acknowledged_by.as_deref(),
                 None,
                 holder.department,
@@ -561,5 +570,23 @@ pub(crate) mod tests {
         let (acknowledgement, _) =
             step_judgements(&early, at("2026-11-30T13:00:00+08:00"), office());
         assert_eq!(sorted(acknowledgement), [("parks", false), ("water", true)]);
+    }
+
+    /// Water passes the ticket to parks at 09:05 (parks due 11:05, two office hours
+    /// on); parks acknowledges at 13:00, late, then passes it to roads at 14:00. Its
+    /// acknowledgement is judged against its own deadline, not against the 16:00 the
+    /// move gave roads.
+    #[test]
+    fn an_acknowledgement_is_judged_against_the_deadline_of_the_department_that_held_the_ticket() {
+        let ticket = rollups::TicketTimes {
+            acknowledged_by: Some("parks".to_owned()),
+            ..moved("09:05", "parks", "14:00", "roads", "13:00", "parks")
+        };
+        let (acknowledgement, _) =
+            step_judgements(&ticket, at("2026-11-30T17:00:00+08:00"), office());
+        assert_eq!(
+            sorted(acknowledgement),
+            [("parks", false), ("water", false)]
+        );
     }
 }
