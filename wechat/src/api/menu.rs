@@ -228,12 +228,13 @@ impl From<ListedRaw> for ListedConditionalMenu {
             matchrule: MatchRule {
                 tag_id: id_text(raw.matchrule.tag_id).or_else(|| id_text(raw.matchrule.group_id)),
             },
-            // WeChat lists every field of a rule, those not set as "".
+            // WeChat lists every field of a rule, those not set as "" (0 for a number:
+            // no criterion has 0 as a value; sex is 1-2, client_platform_type 1-3).
             other_criteria: raw
                 .matchrule
                 .other
                 .into_iter()
-                .filter(|(_, value)| id_text(value.clone()).is_some())
+                .filter(|(_, value)| id_text(value.clone()).is_some_and(|text| text != "0"))
                 .map(|(name, _)| name)
                 .collect(),
         }
@@ -320,7 +321,7 @@ mod tests {
         let got = listed(
             r#"{"menu":{"button":[]},"conditionalmenu":[
                 {"button":[{"type":"click","name":"a","key":"k"}],
-                 "matchrule":{"tag_id":"2","sex":""},"menuid":208379533},
+                 "matchrule":{"tag_id":"2","sex":"","client_platform_type":0,"language":"0"},"menuid":208379533},
                 {"button":[],"matchrule":{"group_id":7},"menuid":"208379534"},
                 {"button":[],"matchrule":{"tag_id":"","client_platform_type":"1"},"menuid":"1"}]}"#,
         );
@@ -333,7 +334,7 @@ mod tests {
         assert_eq!(
             got[0].other_criteria,
             Vec::<String>::new(),
-            "an empty sex is unset"
+            "an empty sex, a 0 platform type are unset"
         );
         assert_eq!(got[2].other_criteria, ["client_platform_type"]);
     }
