@@ -240,6 +240,11 @@ impl Deliverer {
             Some(DeliveryError::Unavailable(_)) => thread::Kept::Retry {
                 backoff: self.retry_backoff,
             },
+            // No use retrying before the quota resets; after it, the window (48 h)
+            // usually still lasts.
+            Some(DeliveryError::DailyQuota) => thread::Kept::RetryAt {
+                at: daily_quota_reset(Utc::now()),
+            },
             _ => thread::Kept::UntilCitizenWrites,
         };
         let mut tx = self.db.begin().await?;
@@ -480,6 +485,19 @@ pub struct RetryReport {
 }
 
 /// What a customer-service call's result means for the answer.
+/// When WeChat's daily quota of customer-service messages resets after `now`: the
+/// next midnight Beijing time (UTC+8, no daylight saving), a minute late so the
+/// retry does not race the reset.
+fn daily_quota_reset(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    const BEIJING: TimeDelta = TimeDelta::hours(8);
+    let beijing_day = (now + BEIJING).date_naive();
+    let next_midnight = beijing_day
+        .succ_opt()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|midnight| midnight.and_utc() - BEIJING);
+    next_midnight.unwrap_or(now + TimeDelta::days(1)) + TimeDelta::minutes(1)
+}
+
 fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {
     match result {
         Ok(()) => Ok(Delivery::Sent),
@@ -533,6 +551,25 @@ fn record_flush(account: &AccountId, sent: usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_daily_quota_resets_after_the_next_midnight_beijing_time() {
+        let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+        // 15:59 UTC is 23:59 in Beijing: the reset is a minute away.
+        assert_eq!(
+            super::daily_quota_reset(at("2026-12-07T15:59:00Z")),
+            at("2026-12-07T16:01:00Z")
+        );
+        // 16:00 UTC is midnight in Beijing: the next reset is a day later.
+        assert_eq!(
+            super::daily_quota_reset(at("2026-12-07T16:00:00Z")),
+            at("2026-12-08T16:01:00Z")
+        );
+        assert_eq!(
+            super::daily_quota_reset(at("2026-12-31T03:00:00Z")),
+            at("2026-12-31T16:01:00Z")
+        );
+    }
+
     use super::*;
 
     fn wechat(code: i64) -> Result<(), ApiError> {

@@ -213,6 +213,10 @@ pub enum Kept {
     /// retry (`jobs::held_retry`) tries again after a backoff while the window is open.
     /// `backoff` is the first wait; it doubles with each failure.
     Retry { backoff: chrono::TimeDelta },
+    /// WeChat refused them until a known time (the daily quota, 45009, resets at
+    /// midnight Beijing time): the held-answer retry tries again from `at` while the
+    /// window is open.
+    RetryAt { at: DateTime<Utc> },
 }
 
 /// The longest wait between two retries of a held answer: the first waits the
@@ -317,21 +321,25 @@ pub async fn settle_flush(
     .execute(&mut **tx)
     .await?;
     // Backoff after this flush: first, first·2, first·4, … up to the maximum.
-    let backoff = match then {
-        Kept::Retry { backoff } => Some(backoff),
-        Kept::UntilCitizenWrites => None,
+    let (backoff, at) = match then {
+        Kept::Retry { backoff } => (Some(backoff), None),
+        Kept::RetryAt { at } => (None, Some(at)),
+        Kept::UntilCitizenWrites => (None, None),
     };
     sqlx::query(
         "UPDATE ticket_messages
             SET delivery = 'held', sending_since = NULL, held_at = now(),
-                retry_at = CASE WHEN $2 IS NOT NULL
+                retry_at = CASE WHEN $4::timestamptz IS NOT NULL THEN $4
+                                WHEN $2 IS NOT NULL
                                 THEN now() + LEAST($3, $2 * power(2, LEAST(retries, 16))) END,
-                retries = CASE WHEN $2 IS NULL THEN 0 ELSE retries + 1 END
+                retries = CASE WHEN $2 IS NULL AND $4::timestamptz IS NULL THEN 0
+                               ELSE retries + 1 END
           WHERE id = ANY($1) AND delivery = 'sending'",
     )
     .bind(kept)
     .bind(backoff)
     .bind(RETRY_BACKOFF_MAX)
+    .bind(at)
     .execute(&mut **tx)
     .await?;
     // Held again, they hold the ticket's next answers behind them: a reopen while

@@ -531,6 +531,66 @@ async fn a_held_answer_whose_answer_from_wechat_is_lost_is_given_up_and_the_rest
     assert!(!get(&app, id).await.awaiting_citizen);
 }
 
+/// A flush of held answers that meets the daily quota (45009) keeps them due for a
+/// retry once the quota resets (midnight Beijing time), not until the citizen
+/// writes again: the window usually outlasts the reset.
+#[tokio::test]
+async fn held_answers_that_meet_the_daily_quota_are_retried_after_the_reset() {
+    let mock = mock().await;
+    // No background retry may run before the pass below.
+    let app = spawn_app_retrying_held_only_at_start(&mock).await;
+    citizen_wrote(&app, &mock, 49 * 60).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 50 * 60)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    for text in ["第一条", "第二条"] {
+        let held = agent.reply_to_ticket(reply(id, text)).await.unwrap();
+        assert_eq!(held.into_inner().delivery, DeliveryStatus::Held as i32);
+    }
+    citizen_wrote(&app, &mock, 0).await;
+    mock.state()
+        .inject(&FaultRequest {
+            busy: Some(1),
+            busy_path: Some(CUSTOM_SEND.into()),
+            busy_errcode: Some(45009),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+
+    let flushed = app.deliverer.flush_held(&account(), &citizen()).await;
+
+    assert!(flushed.is_err(), "{flushed:?}");
+    let unscheduled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ticket_messages
+          WHERE ticket_id = $1 AND delivery = 'held' AND retry_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        unscheduled, 0,
+        "held answers that met the daily quota wait for the citizen to write again"
+    );
+    // A pass after the reset (at most a day away, inside the window) sends both.
+    let after_reset = Utc::now() + Duration::hours(24) + Duration::minutes(1);
+    let drain = platform::shutdown::Drain::new();
+    let report = app
+        .deliverer
+        .retry_held(after_reset, 100, &drain)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 2);
+    assert_eq!(
+        sent_texts(&mock),
+        [
+            (CITIZEN.to_owned(), "第一条".to_owned()),
+            (CITIZEN.to_owned(), "第二条".to_owned()),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_rating_question_whose_answer_from_wechat_is_lost_counts_as_asked_and_is_not_held() {
     let mock = mock().await;
