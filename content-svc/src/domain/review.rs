@@ -282,7 +282,7 @@ pub struct Subject<'a> {
     pub author: &'a str,
     /// Everyone who wrote a version of it (the author too): none of them reviews it.
     pub writers: &'a [String],
-    /// Everyone who submitted it for review, in any round: none of them reviews it
+    /// Who submitted it for the current round: they do not review it
     /// either (a colleague of the department who sent another's draft to review
     /// answers for it as its writers do: no one person does two stages).
     pub submitters: &'a [String],

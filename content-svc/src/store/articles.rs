@@ -1120,11 +1120,15 @@ pub async fn writers(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, s
         .await
 }
 
-/// Everyone who submitted the article for review, in any round (the trail's
-/// `submit` rows).
+/// Who submitted the article for its current review round: the trail's last
+/// `submit` row (each submission opens a round), none before the first. An earlier
+/// round's submitter is left out: a round withdrawn or rejected is over, and an
+/// unnamed submission then (`press`) would bar every one of the department's
+/// reviewers from every later round.
 pub async fn submitters(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT DISTINCT actor FROM article_audit WHERE article_id = $1 AND action = 'submit'",
+        "SELECT actor FROM article_audit WHERE article_id = $1 AND action = 'submit'
+          ORDER BY id DESC LIMIT 1",
     )
     .bind(id)
     .fetch_all(db)

@@ -368,3 +368,40 @@ async fn a_colleague_who_submitted_the_draft_may_not_review_it() {
     assert_eq!(reviewed.state, pb::ArticleState::FirstReviewed as i32);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unnamed_submission_of_an_earlier_round_does_not_bar_the_departments_reviewers() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    let id = client
+        .create_article(by(
+            create("停水通知", "<p>本周六停水。</p>", pb::Channel::Freepublish),
+            AUTHOR_KEY,
+            "li",
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+    // Submitted under the department's name alone (any of press may be behind it),
+    // then withdrawn: that round is over.
+    client
+        .submit_article(authed(article(&id), AUTHOR_KEY))
+        .await
+        .expect("submitted unnamed");
+    client
+        .withdraw_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("withdrawn by its author");
+    client
+        .submit_article(by(article(&id), AUTHOR_KEY, "li"))
+        .await
+        .expect("submitted again, named");
+    let reviewed = client
+        .review_article(by(approve(&id), AUTHOR_KEY, "wang"))
+        .await
+        .expect("press:wang neither wrote nor submitted this round")
+        .into_inner();
+    assert_eq!(reviewed.state, pb::ArticleState::FirstReviewed as i32);
+    app.stop().await;
+}
