@@ -462,7 +462,8 @@ fn bound_width(element: &str, kept: &mut Vec<(String, String, bool)>) {
     };
     if !too_wide(&kept[last].1) {
         if kept[last].1 != "auto" {
-            within_width(kept);
+            let width = kept[last].1.clone();
+            within_width(kept, &width);
         }
         return;
     }
@@ -488,9 +489,46 @@ const MARGIN_BESIDE_WIDTH_PX: f64 = 16.0;
 
 /// A box kept at its width holds its padding and borders inside it
 /// (`box-sizing:border-box`: `width:288px;padding-left:100px` is 288 px wide, not
-/// 388), and keeps a horizontal margin only up to [`MARGIN_BESIDE_WIDTH_PX`].
-fn within_width(kept: &mut Vec<(String, String, bool)>) {
-    let wide = |t: &str| across(t).is_some_and(|px| px > MARGIN_BESIDE_WIDTH_PX);
+/// 388), and keeps a horizontal margin only up to [`MARGIN_BESIDE_WIDTH_PX`],
+/// or, beside a % width, % margins that add up with it to 100% at most
+/// (`width:80%;margin:0 10%` centres the box in the column, never beyond it).
+fn within_width(kept: &mut Vec<(String, String, bool)>, width: &str) {
+    let percent = |t: &str| {
+        t.strip_suffix('%')
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    // The left and right margins CSS draws: the last written of each side.
+    let (mut left, mut right) = (None, None);
+    for (p, v, _) in kept.iter() {
+        match p.as_str() {
+            "margin-left" => left = Some(v.clone()),
+            "margin-right" => right = Some(v.clone()),
+            "margin" => {
+                let tokens = style_tokens(v);
+                let (r, l) = match tokens.len() {
+                    1 => (0, 0),
+                    2 | 3 => (1, 1),
+                    _ => (1, 3),
+                };
+                right = tokens.get(r).map(|t| (*t).to_owned());
+                left = tokens.get(l).map(|t| (*t).to_owned());
+            }
+            _ => {}
+        }
+    }
+    // A side not in % counts as none: it is kept only when small, as ever.
+    let side = |t: &Option<String>| match t {
+        Some(t) if t.ends_with('%') => percent(t),
+        _ => Some(0.0),
+    };
+    let fits = percent(width)
+        .zip(side(&left))
+        .zip(side(&right))
+        .is_some_and(|((w, l), r)| w + l + r <= 100.0);
+    let wide = |t: &str| {
+        !(fits && t.ends_with('%')) && across(t).is_some_and(|px| px > MARGIN_BESIDE_WIDTH_PX)
+    };
     kept.retain(|(p, v, _)| match p.as_str() {
         "margin-left" | "margin-right" => !wide(v),
         "margin" => {
@@ -1825,6 +1863,16 @@ mod tests {
             ("width:51vw;max-width:100%", "max-width:100%"),
             // What editors write stays.
             ("width:90%;margin:0 5%", "width:90%;margin:0 5%"),
+            // A % width and % margins that add up to the column at most stay in it.
+            ("width:80%;margin:0 10%", "width:80%;margin:0 10%"),
+            ("width:80%;margin:20px 10%", "width:80%;margin:20px 10%"),
+            (
+                "width:60%;margin-left:30%;margin-right:10%",
+                "width:60%;margin-left:30%;margin-right:10%",
+            ),
+            ("width:90%;margin:0 10%", "width:90%"),
+            ("width:80%;margin:0 10%;margin-left:20%", "width:80%"),
+            ("width:80px;margin:0 10%", "width:80px"),
             ("padding:0 5%", "padding:0 5%"),
             ("margin-left:30%", "margin-left:30%"),
             ("text-indent:2em", "text-indent:2em"),
