@@ -178,11 +178,10 @@ impl Tickets {
         // closed. The question is a task of the drain, so a rolling update still
         // asks it, and no caller leaving can take it along.
         let this = self.clone();
-        let ticket = closed.clone();
         drop(
             self.drain.spawn(
                 async move {
-                    if let Err(error) = this.ask_for_rating(id, &ticket).await {
+                    if let Err(error) = this.ask_for_rating(id).await {
                         tracing::error!(ticket = %id, %error, "rating question not recorded");
                     }
                 }
@@ -194,18 +193,20 @@ impl Tickets {
 
     /// Records the rating question behind the ticket's answers, then sends (or
     /// holds) it.
-    async fn ask_for_rating(&self, id: TicketId, closed: &TicketRow) -> Result<(), String> {
+    async fn ask_for_rating(&self, id: TicketId) -> Result<(), String> {
         // The question rates the ticket as it is closed when its turn comes. Behind
         // an answer still being sent it may wait past a reopen: that ticket is being
         // worked on again, and its next close asks. It may also wait past a reopen
         // and a second close, whose question waits as well: the citizen can rate
         // the ticket once, so the first of them to find it closed asks, and the other
         // finds that question on its way, held, or asked.
-        let question = match self
+        // The ticket as its lock found it when the turn came, not as the close saw it:
+        // the citizen may have been erased meanwhile (`rating_due` refuses that).
+        let (ticket, question) = match self
             .take_turn(id, None, rating_due, SYSTEM_ACTOR, RATING_QUESTION, None)
             .await
         {
-            Ok(Turn::Take(_, question)) => question,
+            Ok(Turn::Take(ticket, question)) => (ticket, question),
             // Only a request id finds an earlier answer; the question has none.
             Ok(Turn::Given(..)) => return Ok(()),
             Err(NotAsked::Failed(error)) => return Err(error.to_string()),
@@ -214,7 +215,7 @@ impl Tickets {
                 return Ok(());
             }
         };
-        match self.deliverer.ask_for_rating(closed, &question).await {
+        match self.deliverer.ask_for_rating(&ticket, &question).await {
             Ok(Some(_)) => Ok(()),
             Ok(None) => {
                 tracing::info!(ticket = %id, "ticket reopened while its rating question was with WeChat; withdrawn, not held");
@@ -522,12 +523,15 @@ fn replyable<'t>(_: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<(), 
     futures::future::ready(admitted.map(drop)).boxed()
 }
 
-/// Admits a rating question to a ticket still closed that has none pending or
-/// asked since it was closed.
+/// Admits a rating question to a ticket still closed, of a citizen not erased, that
+/// has none pending or asked since it was closed.
 fn rating_due<'t>(tx: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<(), NotAsked>> {
     async move {
         if row.state()? != TicketState::Closed {
             return Err(NotAsked::Reopened);
+        }
+        if row.openid.as_str() == ERASED_OPENID {
+            return Err(NotAsked::Erased);
         }
         if tickets::rating_question_pending_or_asked(tx, row.ticket_id()).await? {
             return Err(NotAsked::AlreadyAsked);
@@ -543,6 +547,10 @@ enum NotAsked {
     /// Reopened before the question's turn came: its next close asks.
     #[error("the ticket was reopened before the question's turn")]
     Reopened,
+    /// The citizen's data was erased (EraseCitizen) before the question's turn:
+    /// they asked for no more of the service, and the ticket no longer knows them.
+    #[error("the citizen was erased before the question's turn")]
+    Erased,
     /// Another close's question is on its way or held, or was asked since the
     /// ticket was last closed.
     #[error("the ticket's rating question is already pending or asked")]

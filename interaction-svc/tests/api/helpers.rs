@@ -175,6 +175,14 @@ impl TestApp {
         self.stop_service().await;
     }
 
+    /// Waits until the work a call left running detached (a close's rating question,
+    /// a task of the drain) has finished, by stopping the service and waiting for its
+    /// drain: what a test asserts afterwards is what that work did, not what it had
+    /// not done yet. The database and NATS namespace stay.
+    pub async fn wait_for_detached_work(&mut self) {
+        self.stop_service().await;
+    }
+
     /// Stops the service and waits for its drain, keeping its database and NATS
     /// namespace (for what the rest of the platform does without it).
     pub async fn stop_service(&mut self) {

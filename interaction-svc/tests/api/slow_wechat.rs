@@ -664,6 +664,42 @@ async fn the_rating_question_is_not_sent_for_a_ticket_reopened_while_it_waited_i
     assert_eq!(outbound_deliveries(&app, id).await, ["sent"]);
 }
 
+/// A citizen erased (EraseCitizen) after the close, while the rating question
+/// waited its turn behind an answer on its way, is not asked: no question is
+/// recorded for the erased ticket, nor sent to the openid the close saw.
+#[tokio::test]
+async fn the_rating_question_is_not_asked_of_a_citizen_erased_while_it_waited_its_turn() {
+    let mock = slow_mock(0).await;
+    let (mut app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
+    let openid: String = sqlx::query_scalar("SELECT openid FROM tickets WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+
+    let close = close_in_background(&app, id).await;
+    wait_until_closed(&app, id, None).await;
+    close.await.unwrap().expect("the close itself succeeded");
+    app.client(Some(ADMIN_KEY))
+        .await
+        .erase_citizen(proto::interaction::v1::EraseCitizenRequest {
+            account: crate::helpers::ACCOUNT.into(),
+            openid,
+            reason: "依申请删除 2026-0042".into(),
+        })
+        .await
+        .expect("erased");
+    settle_as_sent(&app, on_its_way).await;
+    app.wait_for_detached_work().await;
+
+    assert_eq!(
+        mock.state().calls_to(CUSTOM_SEND).len(),
+        0,
+        "no rating question for an erased citizen"
+    );
+    assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
+}
+
 /// Closes ticket `id` (unanswered, so with a note) in a task of its own.
 async fn close_in_background(
     app: &TestApp,
