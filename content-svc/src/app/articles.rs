@@ -3707,6 +3707,8 @@ fn refusal(error: SendError) -> AppError {
         // Retryable, so a caller's retry policy may act on it (it was
         // FAILED_PRECONDITION, which says: change something first).
         SendError::Transient(error) => AppError::WechatUnavailable(error),
+        // Not "WeChat refused": the call may have taken effect.
+        SendError::OutcomeUnknown(text) => AppError::OutcomeUnknown(text),
         other => AppError::Wechat(other.to_string()),
     }
 }

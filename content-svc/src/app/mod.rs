@@ -76,6 +76,11 @@ pub enum AppError {
     /// WeChat refused a call this use case needs (its error, verbatim).
     #[error("WeChat refused: {0}")]
     Wechat(String),
+    /// WeChat's answer to a call that is not safe to repeat was lost (a timeout, a
+    /// 5xx) or was "system busy": it may have taken effect (a preview may be on
+    /// the followers' phones), so it is no "try again" (the text says what to check).
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// WeChat could not be reached or was busy (a timeout, a 5xx, "system busy"):
     /// nothing changed here, and the same call later may well succeed.
     #[error("WeChat is unavailable, try again: {0}")]

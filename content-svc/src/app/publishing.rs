@@ -144,6 +144,28 @@ impl From<ApiError> for SendError {
     }
 }
 
+/// What a publisher is told of a preview to `openids[i]` whose answer was lost.
+fn preview_maybe_sent(openids: &[String], i: usize, error: &ApiError) -> String {
+    let mut text = format!(
+        "the preview to {} may have been sent: WeChat's answer was lost ({error})",
+        openids[i]
+    );
+    if i > 0 {
+        text.push_str(&format!("; it was sent to {}", openids[..i].join(", ")));
+    }
+    if i + 1 < openids.len() {
+        text.push_str(&format!(
+            "; it was not sent to {}",
+            openids[i + 1..].join(", ")
+        ));
+    }
+    text.push_str(
+        ". Previewing again sends a second preview to each openid given: ask whether it \
+         arrived, and preview only to those it did not reach",
+    );
+    text
+}
+
 /// A status lookup's error: [`SendError::NoSuchJob`] when WeChat answers `unknown`
 /// (its errcode for a job id it does not know), as any other call's otherwise.
 fn no_such_job(error: ApiError, unknown: ErrCode) -> SendError {
@@ -439,9 +461,21 @@ impl Publisher {
         let client = self.client(&head.account)?;
         let media_id = self.make_draft(head, drafts).await?;
         let content = MassContent::mpnews(&media_id);
-        for openid in openids {
+        for (i, openid) in openids.iter().enumerate() {
             self.pass(&head.account, api::MASS_PREVIEW).await?;
-            client.mass_preview(openid, &content).await?;
+            client
+                .mass_preview(openid, &content)
+                .await
+                .map_err(|error| {
+                    // A preview reaches a follower's phone and has no key WeChat
+                    // would refuse a second time: one whose answer was lost is not
+                    // "try again", which would send it twice.
+                    if error.outcome_unknown() {
+                        SendError::OutcomeUnknown(preview_maybe_sent(openids, i, &error))
+                    } else {
+                        error.into()
+                    }
+                })?;
         }
         Ok(media_id)
     }

@@ -51,9 +51,9 @@ impl From<GrpcError> for Status {
                 AppError::Image(_) => ErrorCode::InvalidArgument,
                 AppError::Request(RequestIdError::Gone { .. }) => ErrorCode::NotFound,
                 AppError::Request(_) => ErrorCode::InvalidArgument,
-                AppError::Wechat(_) | AppError::MessageGoingOut { .. } => {
-                    ErrorCode::FailedPrecondition
-                }
+                AppError::Wechat(_)
+                | AppError::OutcomeUnknown(_)
+                | AppError::MessageGoingOut { .. } => ErrorCode::FailedPrecondition,
                 AppError::KeptMoving { .. } | AppError::WechatUnavailable(_) => {
                     ErrorCode::Unavailable
                 }

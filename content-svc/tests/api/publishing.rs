@@ -1346,3 +1346,53 @@ async fn an_edit_after_publishing_keeping_text_readers_cannot_see_is_refused_unt
     );
     stack.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_preview_whose_answer_was_lost_says_it_may_have_been_sent_not_try_again() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack
+        .approved_with(create(
+            "道路施工公告",
+            "<p>施工期间请绕行。</p>",
+            pb::Channel::Freepublish,
+        ))
+        .await;
+    stack
+        .mock
+        .state()
+        .add_followers(
+            wechat_sim::api_server::DEMO_APPID,
+            ["o-director", "o-deputy"],
+        )
+        .expect("followers added");
+    stack.wechat_loses_answer("/cgi-bin/message/mass/preview");
+    let refused = client
+        .preview_article(by(
+            pb::PreviewArticleRequest {
+                id: id.clone(),
+                openids: vec!["o-director".into(), "o-deputy".into()],
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect_err("the answer was lost");
+    // The director's phone got it: a retry would send them a second one.
+    assert_eq!(
+        stack
+            .mock
+            .state()
+            .calls_to("/cgi-bin/message/mass/preview")
+            .len(),
+        1
+    );
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let message = refused.message();
+    assert!(
+        message.contains("may have been sent") && message.contains("o-director"),
+        "{message}"
+    );
+    assert!(!message.contains("try again"), "{message}");
+    stack.app.stop().await;
+}
