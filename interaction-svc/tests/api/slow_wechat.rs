@@ -640,7 +640,7 @@ async fn an_answer_on_its_way_to_wechat_shows_as_sending_in_the_thread() {
 #[tokio::test]
 async fn the_rating_question_is_not_sent_for_a_ticket_reopened_while_it_waited_its_turn() {
     let mock = slow_mock(0).await;
-    let (app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
+    let (mut app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
 
     let close = close_in_background(&app, id).await;
     wait_until_closed(&app, id, None).await;
@@ -648,6 +648,8 @@ async fn the_rating_question_is_not_sent_for_a_ticket_reopened_while_it_waited_i
     reopen(&app, id).await;
     settle_as_sent(&app, on_its_way).await;
     close.await.unwrap().expect("the close itself succeeded");
+    // The question runs detached from the close: wait for it to finish.
+    app.wait_for_detached_work().await;
 
     assert_eq!(
         mock.state().calls_to(CUSTOM_SEND).len(),
@@ -848,12 +850,16 @@ async fn rating_requested_at(app: &TestApp, id: uuid::Uuid) -> Option<chrono::Da
 
 /// The citizen got one rating question for ticket `id`, and it counts for the close
 /// they see now (waiting for it: a close answers before its question is asked).
-async fn assert_asked_once_for_the_close_now(app: &TestApp, mock: &MockWechat, id: uuid::Uuid) {
+/// Then waits for both closes' questions (tasks of the drain) to finish: one still
+/// waiting its turn when the first was sent would otherwise go unseen.
+async fn assert_asked_once_for_the_close_now(app: &mut TestApp, mock: &MockWechat, id: uuid::Uuid) {
     app.wait_for_rating_questions(id, &["sent"]).await;
     eventually("the question counts as asked", || async {
         rating_requested_at(app, id).await
     })
     .await;
+    app.wait_for_detached_work().await;
+    let app = &*app;
     assert_eq!(
         rating_questions_received(mock),
         1,
@@ -909,7 +915,7 @@ async fn a_rating_question_wechat_did_not_take_as_the_ticket_was_reopened_is_wit
 #[tokio::test]
 async fn a_ticket_closed_reopened_and_closed_again_while_its_question_waited_is_asked_once() {
     let mock = slow_mock(0).await;
-    let (app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
+    let (mut app, id, on_its_way) = ticket_in_window_behind_an_answer_on_its_way(&mock).await;
 
     let first = close_in_background(&app, id).await;
     let first_closed = wait_until_closed(&app, id, None).await;
@@ -920,7 +926,7 @@ async fn a_ticket_closed_reopened_and_closed_again_while_its_question_waited_is_
     first.await.unwrap().expect("the first close succeeded");
     second.await.unwrap().expect("the second close succeeded");
 
-    assert_asked_once_for_the_close_now(&app, &mock, id).await;
+    assert_asked_once_for_the_close_now(&mut app, &mock, id).await;
 }
 
 /// The first close's question is with a slow WeChat when the ticket is reopened and
@@ -930,7 +936,7 @@ async fn a_ticket_closed_reopened_and_closed_again_while_its_question_waited_is_
 #[tokio::test]
 async fn a_ticket_closed_again_while_the_first_closes_question_was_with_wechat_is_asked_once() {
     let mock = slow_mock(3000).await;
-    let app = spawn_app_with(&wechat_env(&mock)).await;
+    let mut app = spawn_app_with(&wechat_env(&mock)).await;
     let id = ticket_in_window(&app, &mock).await;
 
     let first = close_in_background(&app, id).await;
@@ -950,7 +956,7 @@ async fn a_ticket_closed_again_while_the_first_closes_question_was_with_wechat_i
     first.await.unwrap().expect("the first close succeeded");
     second.await.unwrap().expect("the second close succeeded");
 
-    assert_asked_once_for_the_close_now(&app, &mock, id).await;
+    assert_asked_once_for_the_close_now(&mut app, &mock, id).await;
 }
 
 /// A rating question held while the citizen was away, which their message sent for
