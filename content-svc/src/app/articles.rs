@@ -625,8 +625,11 @@ impl Articles {
             store::forget_draft(&mut *tx, id).await?;
         }
         // Deleted from WeChat's draft box once the return is committed: no article
-        // keeps it any more, and no transaction is held across a WeChat call.
-        let forgotten = if action == Action::Return {
+        // keeps it any more, and no transaction is held across a WeChat call. Not
+        // when a send of it may have gone out (a free publication that may be live,
+        // a mass job awaiting its verdict): that is what the send was made of, for
+        // a publisher to settle.
+        let forgotten = if action == Action::Return && !row.send_outcome_unknown {
             row.media_id.clone()
         } else {
             None

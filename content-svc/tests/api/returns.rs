@@ -704,3 +704,47 @@ async fn a_returned_articles_kept_draft_is_deleted_from_wechat() {
     );
     stack.app.stop().await;
 }
+
+/// The WeChat drafts deleted so far (`draft/delete`'s media ids).
+fn deleted_drafts(stack: &crate::articles::Stack) -> Vec<String> {
+    stack
+        .mock
+        .state()
+        .calls_to("/cgi-bin/draft/delete")
+        .iter()
+        .filter_map(|call| call.body.as_ref()?["media_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_returned_article_whose_send_may_have_gone_out_keeps_its_wechat_draft() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    // A free publication WeChat took but whose answer was lost: it may be live,
+    // made of that draft.
+    let published = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    crate::helpers::lost_free_publication(&stack, &published).await;
+    // A mass send WeChat took but whose answer was lost: its job awaits a verdict.
+    let sent = stack.approved("停电通知", pb::Channel::MassSend).await;
+    let waiting = lost_mass_send(&stack, &sent).await;
+    assert!(waiting.send_outcome_unknown);
+    for id in [&published, &sent] {
+        let kept: Option<String> =
+            sqlx::query_scalar("SELECT media_id FROM articles WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&stack.app.db)
+                .await
+                .expect("read");
+        assert!(kept.is_some(), "{id} keeps the draft its send was made of");
+        client
+            .return_for_revision(by(return_for(id, "日期有误"), REVIEWER_KEY, "zhao"))
+            .await
+            .expect("returned");
+    }
+    assert_eq!(
+        deleted_drafts(&stack),
+        Vec::<String>::new(),
+        "a draft a send of unknown outcome was made of is deleted"
+    );
+    stack.app.stop().await;
+}
