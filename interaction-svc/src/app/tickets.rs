@@ -176,14 +176,18 @@ impl Tickets {
         // department's client deadline (govwx's is 30 s): waiting for it made a
         // close that stood look failed, and its retry was refused as already
         // closed. The question is a task of the drain, so a rolling update still
-        // asks it, and no caller leaving can take it along.
+        // asks it, and no caller leaving can take it along; one the drain's
+        // deadline cuts off (it may wait longer than `SHUTDOWN_GRACE`) is said so.
         let this = self.clone();
+        let abandoned = AbandonedQuestion(Some(id));
         drop(
             self.drain.spawn(
                 async move {
+                    let mut abandoned = abandoned;
                     if let Err(error) = this.ask_for_rating(id).await {
                         tracing::error!(ticket = %id, %error, "rating question not recorded");
                     }
+                    abandoned.0 = None;
                 }
                 .in_current_span(),
             ),
@@ -541,6 +545,23 @@ fn rating_due<'t>(tx: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<()
     .boxed()
 }
 
+/// Warns when dropped still armed: the close's rating question task it travels with
+/// was dropped before it finished (the drain's deadline passed and the process
+/// ended), so the citizen was not asked and nothing asks again.
+struct AbandonedQuestion(Option<TicketId>);
+
+impl Drop for AbandonedQuestion {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.0 {
+            tracing::warn!(
+                %ticket,
+                "rating question abandoned: the service stopped before asking it; \
+                 nothing asks it again"
+            );
+        }
+    }
+}
+
 /// Why a close's rating question was not asked (`Tickets::ask_for_rating`).
 #[derive(Debug, thiserror::Error)]
 enum NotAsked {
@@ -578,3 +599,54 @@ enum Turn {
 /// told to try again.
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 const TURN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+#[cfg(test)]
+mod abandoned_question_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{AbandonedQuestion, TicketId};
+
+    /// Counts the warnings logged while it is the default subscriber.
+    struct Warnings(Arc<AtomicUsize>);
+
+    impl tracing::Subscriber for Warnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    fn warnings_while(f: impl FnOnce()) -> usize {
+        let count = Arc::new(AtomicUsize::new(0));
+        tracing::subscriber::with_default(Warnings(count.clone()), f);
+        count.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_question_task_dropped_unfinished_is_warned_of_and_a_finished_one_is_not() {
+        let ticket = TicketId(uuid::Uuid::now_v7());
+        // The task as the close spawns it, dropped (the process ending after the
+        // drain's deadline) before its first poll.
+        let task = {
+            let abandoned = AbandonedQuestion(Some(ticket));
+            async move {
+                let mut abandoned = abandoned;
+                abandoned.0 = None;
+            }
+        };
+        assert_eq!(warnings_while(|| drop(task)), 1, "abandoned unsaid");
+        assert_eq!(warnings_while(|| drop(AbandonedQuestion(None))), 0);
+    }
+}
