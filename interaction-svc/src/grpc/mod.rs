@@ -266,13 +266,7 @@ pub(crate) fn bounded<'a>(
     raw: &'a str,
     max: usize,
 ) -> Result<&'a str, GrpcError> {
-    let value = raw.trim();
-    if value.chars().count() > max {
-        return Err(GrpcError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
+    let value = trimmed_at_most(field, raw, max)?;
     crate::domain::rules::check_text(field, value).map_err(|_| {
         GrpcError::invalid(
             field,
@@ -290,17 +284,26 @@ pub(crate) fn name<'a>(
     raw: &'a str,
     max: usize,
 ) -> Result<&'a str, GrpcError> {
+    let value = trimmed_at_most(field, raw, max)?;
+    if value.chars().any(char::is_control) {
+        return Err(GrpcError::invalid(
+            field,
+            "must not hold control characters (line breaks and tabs included)",
+        ));
+    }
+    Ok(value)
+}
+
+fn trimmed_at_most<'a>(
+    field: &'static str,
+    raw: &'a str,
+    max: usize,
+) -> Result<&'a str, GrpcError> {
     let value = raw.trim();
     if value.chars().count() > max {
         return Err(GrpcError::invalid(
             field,
             format!("must be at most {max} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(GrpcError::invalid(
-            field,
-            "must not hold control characters (line breaks and tabs included)",
         ));
     }
     Ok(value)
