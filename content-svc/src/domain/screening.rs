@@ -101,14 +101,18 @@ pub enum LexiconError {
 /// A lexicon file's line naming a word an earlier line named (the same word once
 /// normalised: case, width, traditional → simplified). Not an error: earlier
 /// releases loaded each line as an upsert, so an installed file with a repeated
-/// line must still load; the later line wins, as it did then.
+/// line must still load; the later line wins, as it did then — except that an
+/// `allow` never replaces a flag: 翻牆 allowed after 翻墙 flagged would otherwise
+/// quietly unflag the word (before, the two spellings were two rows, both screened).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repeat {
     pub line: usize,
     pub word: String,
-    /// The earlier line the later one replaces, and its word.
+    /// The earlier line the later one repeats, and its word.
     pub first_line: usize,
     pub first: String,
+    /// The line whose entry is kept.
+    pub kept_line: usize,
 }
 
 impl std::fmt::Display for Repeat {
@@ -116,8 +120,17 @@ impl std::fmt::Display for Repeat {
         write!(
             f,
             "line {}: 「{}」 is 「{}」 of line {} once normalised (case, width, traditional → \
-             simplified): one entry, line {} wins; keep one line",
-            self.line, self.word, self.first, self.first_line, self.line
+             simplified): one entry, line {} is kept{}; keep one line",
+            self.line,
+            self.word,
+            self.first,
+            self.first_line,
+            self.kept_line,
+            if self.kept_line == self.first_line {
+                " (an allow never unflags a word)"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -185,13 +198,22 @@ pub fn parse_lexicon(text: &str) -> Result<LexiconFile, LexiconError> {
         match seen.entry(normalize(&entry.word).0) {
             std::collections::hash_map::Entry::Occupied(mut first) => {
                 let (first_line, index) = *first.get();
+                let unflags = entry.kind == EntryKind::Allow
+                    && matches!(entries[index].kind, EntryKind::Flag(_));
+                let word = entry.word.clone();
+                let (first_word, kept_line) = if unflags {
+                    (entries[index].word.clone(), first_line)
+                } else {
+                    first.insert((n + 1, index));
+                    (std::mem::replace(&mut entries[index], entry).word, n + 1)
+                };
                 repeats.push(Repeat {
                     line: n + 1,
-                    word: entry.word.clone(),
+                    word,
                     first_line,
-                    first: std::mem::replace(&mut entries[index], entry).word,
+                    first: first_word,
+                    kept_line,
                 });
-                first.insert((n + 1, index));
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert((n + 1, entries.len()));
@@ -556,14 +578,33 @@ mod tests {
                     word: "翻牆".into(),
                     first_line: 1,
                     first: "翻墙".into(),
+                    kept_line: 1,
                 },
                 Repeat {
                     line: 4,
                     word: "翻墙".into(),
-                    first_line: 3,
-                    first: "翻牆".into(),
+                    first_line: 1,
+                    first: "翻墙".into(),
+                    kept_line: 4,
                 }
             ]
+        );
+        assert!(
+            file.repeats[0]
+                .to_string()
+                .contains("an allow never unflags")
+        );
+        let file = parse_lexicon("political\t翻墙\nallow\t翻牆").unwrap();
+        assert_eq!(
+            file.entries,
+            [Entry::parse("political", "翻墙").unwrap()],
+            "an allow after a flag of the same word keeps the flag"
+        );
+        let file = parse_lexicon("allow\t翻墙\npolitical\t翻牆").unwrap();
+        assert_eq!(
+            file.entries,
+            [Entry::parse("political", "翻牆").unwrap()],
+            "a flag after an allow wins, as a later line does"
         );
         let file = parse_lexicon("political\tVPN\nvulgar\tx\npolitical\tｖｐｎ").unwrap();
         assert_eq!(file.entries.len(), 2);
