@@ -517,10 +517,12 @@ fn within_width(kept: &mut Vec<(String, String, bool)>, width: &str) {
             _ => {}
         }
     }
-    // A side not in % counts as none: it is kept only when small, as ever.
+    // A side in px counts as its share of the column (it is kept only when small, as
+    // ever, but 16 px beside 20% and 80% is past the column); `auto` as none.
     let side = |t: &Option<String>| match t {
         Some(t) if t.ends_with('%') => percent(t),
-        _ => Some(0.0),
+        Some(t) => Some(length(t).map_or(0.0, |px| px.max(0.0) * 100.0 / WIDTH_MAX_PX)),
+        None => Some(0.0),
     };
     let fits = percent(width)
         .zip(side(&left))
@@ -1873,6 +1875,15 @@ mod tests {
             ("width:90%;margin:0 10%", "width:90%"),
             ("width:80%;margin:0 10%;margin-left:20%", "width:80%"),
             ("width:80px;margin:0 10%", "width:80px"),
+            // A px side counts too: 80% + 20% + 16 px is past the column.
+            (
+                "width:80%;margin-left:20%;margin-right:16px",
+                "width:80%;margin-right:16px",
+            ),
+            (
+                "width:80%;margin-left:15%;margin-right:8px",
+                "width:80%;margin-left:15%;margin-right:8px",
+            ),
             ("padding:0 5%", "padding:0 5%"),
             ("margin-left:30%", "margin-left:30%"),
             ("text-indent:2em", "text-indent:2em"),
