@@ -51,7 +51,8 @@ pub enum DeliveryError {
     Unavailable(#[source] ApiError),
     /// The account's daily quota of customer-service messages is used up (45009):
     /// nothing was sent, and WeChat refuses every message until it resets the quota.
-    /// Not retried: a retry before then only fails the same way.
+    /// Not retried before then (a retry only fails the same way): a reply or missed
+    /// reply is given up, held answers wait for the reset (`daily_quota_reset`).
     #[error(
         "WeChat's daily quota of customer-service messages is used up (errcode 45009); \
          it resets at midnight, Beijing time"
@@ -484,7 +485,6 @@ pub struct RetryReport {
     pub sent: usize,
 }
 
-/// What a customer-service call's result means for the answer.
 /// When WeChat's daily quota of customer-service messages resets after `now`: the
 /// next midnight Beijing time (UTC+8, no daylight saving), a minute late so the
 /// retry does not race the reset.
@@ -498,6 +498,7 @@ fn daily_quota_reset(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     next_midnight.unwrap_or(now + TimeDelta::days(1)) + TimeDelta::minutes(1)
 }
 
+/// What a customer-service call's result means for the answer.
 fn classify(result: Result<(), ApiError>) -> Result<Delivery, DeliveryError> {
     match result {
         Ok(()) => Ok(Delivery::Sent),
