@@ -658,6 +658,13 @@ impl Articles {
         }
         let comment = match (&action, at) {
             (Action::Schedule, Some(at)) => review::schedule_comment(at, comment),
+            // The draft stays in WeChat's draft box while the article forgets it: the
+            // trail is where a publisher settling the send finds it, to delete it then.
+            (Action::Return, _) if row.send_outcome_unknown && row.media_id.is_some() => {
+                let kept = row.media_id.as_deref().unwrap_or_default();
+                tracing::warn!(article = %id, media_id = kept, "returned with its send's outcome unknown: its WeChat draft is kept, not deleted");
+                review::kept_draft_comment(kept, comment)
+            }
             _ => comment.to_owned(),
         };
         self.apply(

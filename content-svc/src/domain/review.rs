@@ -638,6 +638,18 @@ pub fn schedule_comment(at: chrono::DateTime<chrono::Utc>, comment: &str) -> Str
     }
 }
 
+/// A return's trail comment when the article's send may have gone out: the WeChat
+/// draft it was made of is kept (not deleted) and named, for whoever settles the send.
+pub fn kept_draft_comment(media_id: &str, comment: &str) -> String {
+    let kept = format!(
+        "WeChat draft {media_id} kept: its send's outcome is unknown; delete it once settled"
+    );
+    match comment.trim() {
+        "" => kept,
+        comment => format!("{comment} ({kept})"),
+    }
+}
+
 /// A time as the office reads it in the trail: ISO 8601 in Beijing time (+08:00).
 pub fn beijing(at: chrono::DateTime<chrono::Utc>) -> String {
     let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");

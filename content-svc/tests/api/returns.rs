@@ -740,6 +740,16 @@ async fn a_returned_article_whose_send_may_have_gone_out_keeps_its_wechat_draft(
             .return_for_revision(by(return_for(id, "日期有误"), REVIEWER_KEY, "zhao"))
             .await
             .expect("returned");
+        let trail = detail(&stack, id).await.audit;
+        let returned = trail.last().expect("a trail");
+        let kept = kept.unwrap();
+        assert_eq!(
+            returned.comment,
+            format!(
+                "日期有误 (WeChat draft {kept} kept: its send's outcome is unknown; delete it once settled)"
+            ),
+            "the trail names the draft the article no longer holds"
+        );
     }
     assert_eq!(
         deleted_drafts(&stack),
