@@ -558,29 +558,48 @@ async fn held_answers_that_meet_the_daily_quota_are_retried_after_the_reset() {
         })
         .unwrap();
 
+    // WeChat resets the quota at midnight, Beijing time (UTC+8).
+    let reset_after = |at: chrono::DateTime<Utc>| {
+        let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let midnight = (at.with_timezone(&beijing).date_naive() + chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_local_timezone(beijing)
+            .unwrap();
+        midnight.with_timezone(&Utc) + Duration::minutes(1)
+    };
+    let before = Utc::now();
     let flushed = app.deliverer.flush_held(&account(), &citizen()).await;
+    let after = Utc::now();
 
     assert!(flushed.is_err(), "{flushed:?}");
-    let unscheduled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ticket_messages
-          WHERE ticket_id = $1 AND delivery = 'held' AND retry_at IS NULL",
+    let retries: Vec<Option<chrono::DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT retry_at FROM ticket_messages WHERE ticket_id = $1 AND delivery = 'held'",
     )
     .bind(id)
-    .fetch_one(&app.db)
+    .fetch_all(&app.db)
     .await
     .unwrap();
-    assert_eq!(
-        unscheduled, 0,
-        "held answers that met the daily quota wait for the citizen to write again"
+    assert_eq!(retries.len(), 2);
+    assert!(
+        retries.iter().all(|retry| retry.is_some_and(|at| {
+            at >= reset_after(before) - Duration::seconds(1)
+                && at <= reset_after(after) + Duration::seconds(1)
+        })),
+        "held answers that met the daily quota wait for the reset after {before}, not for the \
+         citizen to write again nor a backoff: {retries:?}"
     );
-    // A pass after the reset (at most a day away, inside the window) sends both.
-    let after_reset = Utc::now() + Duration::hours(24) + Duration::minutes(1);
+    let reset = retries[0].unwrap();
     let drain = platform::shutdown::Drain::new();
-    let report = app
+    // Nothing is tried before the reset.
+    let early = app
         .deliverer
-        .retry_held(after_reset, 100, &drain)
+        .retry_held(reset - Duration::minutes(2), 100, &drain)
         .await
         .unwrap();
+    assert_eq!(early.sent, 0);
+    // A pass at the reset (at most a day away, inside the window) sends both.
+    let report = app.deliverer.retry_held(reset, 100, &drain).await.unwrap();
     assert_eq!(report.sent, 2);
     assert_eq!(
         sent_texts(&mock),
