@@ -699,7 +699,7 @@ async fn the_rating_question_is_not_asked_of_a_citizen_erased_while_it_waited_it
         0,
         "no rating question for an erased citizen"
     );
-    assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
+    assert_eq!(app.rating_questions(id).await, Vec::<String>::new());
 }
 
 /// Closes ticket `id` (unanswered, so with a note) in a task of its own.
@@ -748,11 +748,6 @@ async fn reopen(app: &TestApp, id: uuid::Uuid) {
         .expect("reopened");
 }
 
-/// The deliveries of `ticket`'s rating questions.
-async fn rating_questions(app: &TestApp, ticket: uuid::Uuid) -> Vec<String> {
-    deliveries_of(app, ticket, "author = 'system'").await
-}
-
 /// The rating questions WeChat took (sent to the citizen).
 fn rating_questions_received(mock: &MockWechat) -> usize {
     mock.state()
@@ -793,12 +788,12 @@ async fn ticket_in_window_behind_an_answer_on_its_way(
 /// errand), then reopens the ticket before WeChat answers.
 async fn reopen_while_wechat_has_the_question(app: &TestApp, id: uuid::Uuid, waiting_for: &str) {
     eventually(waiting_for, || async {
-        (rating_questions(app, id).await == ["sending"]).then_some(())
+        (app.rating_questions(id).await == ["sending"]).then_some(())
     })
     .await;
     reopen(app, id).await;
     assert_eq!(
-        rating_questions(app, id).await,
+        app.rating_questions(id).await,
         ["sending"],
         "reopened while WeChat still had the question"
     );
@@ -865,7 +860,7 @@ async fn assert_asked_once_for_the_close_now(app: &mut TestApp, mock: &MockWecha
         1,
         "one rating question for the ticket as it is closed now"
     );
-    assert_eq!(rating_questions(app, id).await, ["sent"]);
+    assert_eq!(app.rating_questions(id).await, ["sent"]);
     let requested = rating_requested_at(app, id).await;
     assert!(requested.is_some(), "the question counts as asked");
 }
@@ -906,7 +901,7 @@ async fn a_rating_question_wechat_did_not_take_as_the_ticket_was_reopened_is_wit
         0,
         "no rating question for a reopened ticket"
     );
-    assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
+    assert_eq!(app.rating_questions(id).await, Vec::<String>::new());
 }
 
 /// Closed, reopened and closed again while an answer was still on its way to WeChat:
@@ -942,14 +937,14 @@ async fn a_ticket_closed_again_while_the_first_closes_question_was_with_wechat_i
     let first = close_in_background(&app, id).await;
     let first_closed = wait_until_closed(&app, id, None).await;
     eventually("the first close's question is with WeChat", || async {
-        (rating_questions(&app, id).await == ["sending"]).then_some(())
+        (app.rating_questions(id).await == ["sending"]).then_some(())
     })
     .await;
     reopen(&app, id).await;
     let second = close_in_background(&app, id).await;
     wait_until_closed(&app, id, Some(first_closed)).await;
     assert_eq!(
-        rating_questions(&app, id).await,
+        app.rating_questions(id).await,
         ["sending"],
         "closed again while WeChat still had the first question"
     );
@@ -989,7 +984,7 @@ async fn a_held_rating_question_wechat_did_not_take_on_a_flush_as_the_ticket_was
         tokio::spawn(async move { deliverer.flush_held(&flush_account, &flush_citizen).await });
     reopen_while_wechat_has_the_question(&app, id, "the flush has the question").await;
     flush.await.unwrap().expect("WeChat answered the flush");
-    assert_eq!(rating_questions(&app, id).await, Vec::<String>::new());
+    assert_eq!(app.rating_questions(id).await, Vec::<String>::new());
 
     // Their next message finds nothing held for them.
     set_latency(&mock, 0).await;
