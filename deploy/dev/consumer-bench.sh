@@ -22,8 +22,10 @@ set -a
 # shellcheck disable=SC1091
 . "$root/.local/dev.env"
 set +a
-command -v jq >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
-command -v psql >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client; }
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
+command -v jq >/dev/null 2>&1 || ensure_pkgs jq
+command -v psql >/dev/null 2>&1 || ensure_pkgs postgresql-client
 
 if [ "${CONSUMER_BENCH_QUICK:-0}" = 1 ]; then
   messages="${CONSUMER_BENCH_MESSAGES:-3000}"

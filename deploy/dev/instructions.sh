@@ -56,12 +56,10 @@ modes=("$@")
 work="$(mktemp -d)"
 log() { printf '[instructions] %s\n' "$*" >&2; }
 
-command -v valgrind >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind
-}
-command -v jq >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq
-}
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
+command -v valgrind >/dev/null 2>&1 || ensure_pkgs valgrind
+command -v jq >/dev/null 2>&1 || ensure_pkgs jq
 deploy/dev/up.sh
 log "building gateway and wechat-sim (release)"
 cargo build --release -q -p gateway -p wechat-sim

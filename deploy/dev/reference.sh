@@ -54,17 +54,17 @@ local_dir="$root/.local/reference"
 work="$(mktemp -d)"
 log() { printf '[reference] %s\n' "$*" >&2; }
 
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
 need() { # command, Debian packages
   command -v "$1" >/dev/null 2>&1 && return
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}"
+  ensure_pkgs "${@:2}"
 }
 need node nodejs
 need npm npm
 need jq jq
 need python3 python3
-python3 -c 'import venv, ensurepip' 2>/dev/null || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
-}
+python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_pkgs python3-venv
 
 log "installing the reference servers into $local_dir"
 mkdir -p "$local_dir/node"

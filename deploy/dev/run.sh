@@ -14,6 +14,8 @@ smoke=false
 [ "${1:-}" = "--smoke" ] && smoke=true
 
 log() { printf '[dev/run] %s\n' "$*" >&2; }
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
 
 "$root/deploy/dev/up.sh"
 set -a
@@ -67,9 +69,7 @@ wait_ready() {
   return 1
 }
 
-command -v curl >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
-}
+command -v curl >/dev/null 2>&1 || ensure_pkgs curl
 
 start interaction-svc "$bin/interaction-svc"
 start content-svc "$bin/content-svc"

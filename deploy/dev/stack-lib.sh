@@ -6,6 +6,9 @@
 #
 # Expects: $root, $bin (the binaries' directory), log(). Sets: $work, $sim, the ports.
 
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
+
 stack_init() {
   work="$(mktemp -d "${TMPDIR:-/tmp}/govwx-stack.XXXXXX")"
   chmod 755 "$work"
@@ -24,8 +27,8 @@ stack_init() {
     run_pg=(runuser -u postgres --)
   fi
   pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-  [ -x "$pg_bin/initdb" ] || { log "PostgreSQL server binaries not found (apt-get install postgresql)"; exit 1; }
-  command -v nats-server >/dev/null 2>&1 || { log "nats-server not found (apt-get install nats-server)"; exit 1; }
+  [ -x "$pg_bin/initdb" ] || { log "PostgreSQL server binaries not found (deploy/dev/up.sh installs them)"; exit 1; }
+  command -v nats-server >/dev/null 2>&1 || { log "nats-server not found (deploy/dev/up.sh installs it)"; exit 1; }
   trap 'stack_stop' EXIT
 }
 
@@ -101,7 +104,7 @@ nats_config() {
   "$root/.local/k8s-venv/bin/python" -c 'import yaml' 2>/dev/null && python="$root/.local/k8s-venv/bin/python"
   "$python" -c 'import yaml' 2>/dev/null || {
     python3 -m venv "$root/.local/nats-venv" 2>/dev/null || {
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      ensure_pkgs python3-venv
       python3 -m venv "$root/.local/nats-venv"
     }
     "$root/.local/nats-venv/bin/pip" install -q --disable-pip-version-check PyYAML==6.0.3

@@ -9,6 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 log() { printf '[dev/test] %s\n' "$*" >&2; }
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
 
 "$root/deploy/dev/up.sh"
 set -a
@@ -21,14 +23,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 # stats-svc's dashboard tests render the pages in headless Chromium, with a CJK font.
-command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk" || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
-}
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+  ensure_pkgs chromium fonts-noto-cjk
+fi
 
 # chaos.sh reads nats-server's monitoring JSON with jq.
-command -v jq >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq
-}
+command -v jq >/dev/null 2>&1 || ensure_pkgs jq
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # One build from a clean clone: incremental caches would be a third of target/ (2.6 of

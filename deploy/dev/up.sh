@@ -3,8 +3,9 @@
 #
 # Uses the servers named by NATS_URL / DATABASE_URL when they answer; otherwise starts
 # project-local ones on loopback with data under .local/ (git-ignored), installing the
-# Debian packages nats-server and postgresql when missing, and gcc (the linker) for
-# run.sh's and test.sh's builds. Safe to run again.
+# Debian packages nats-server and postgresql when missing (even when the servers answer:
+# the tests start private ones), and gcc (the linker) for run.sh's and test.sh's builds,
+# as root or through sudo (pkg-lib.sh). Safe to run again.
 # Writes .local/dev.env with the URLs to use. Stop what it started with down.sh.
 set -euo pipefail
 
@@ -43,27 +44,44 @@ wait_for() {
   return 1
 }
 
-apt_install() {
-  if [ "$(id -u)" -ne 0 ]; then
-    log "missing $*; install it with: sudo apt-get install -y $*"
-    exit 1
-  fi
-  log "installing Debian packages: $*"
-  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]; then
-    apt-get update -qq >&2
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || {
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-  }
+# shellcheck source=deploy/dev/pkg-lib.sh
+. "$root/deploy/dev/pkg-lib.sh"
+
+pg_bin_dir() {
+  { find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null || true; } | sort -V | tail -n 1
 }
+
+# --- what the tests start themselves --------------------------------------------------
+# Installed even when NATS and PostgreSQL answer below (a Docker container, another
+# host): the tests, chaos.sh (in test.sh) and soak.sh start private nats-server and
+# PostgreSQL clusters (initdb, pg_ctl) and read them with psql.
+command -v nats-server >/dev/null 2>&1 || ensure_pkgs nats-server
+pg_bin="$(pg_bin_dir)"
+if [ ! -x "$pg_bin/initdb" ] || ! command -v psql >/dev/null 2>&1; then
+  clusters_before="$(ls /etc/postgresql/*/*/start.conf 2>/dev/null || true)"
+  ensure_pkgs postgresql
+  pg_bin="$(pg_bin_dir)"
+  [ -x "$pg_bin/initdb" ] || { log "no initdb under /usr/lib/postgresql/*/bin after installing postgresql"; exit 1; }
+  # On a host with systemd the package also creates and starts its own cluster (on
+  # 5432, or the next free port), with password authentication: a project-local server
+  # below could not take the port, and a second run would find the package's and fail
+  # to log in. Stop the cluster the install just created (never one that was there
+  # before: it may be the server DATABASE_URL names) and keep it from starting at boot.
+  for start_conf in /etc/postgresql/*/main/start.conf; do
+    [ -f "$start_conf" ] || continue
+    grep -qxF "$start_conf" <<<"$clusters_before" && continue
+    version="$(basename "$(dirname "$(dirname "$start_conf")")")"
+    as_root pg_ctlcluster "$version" main stop >/dev/null 2>&1 || true
+    as_root sed -i 's/^auto$/manual/' "$start_conf"
+    log "stopped the postgresql package's own cluster $version/main (start.conf: manual)"
+  done
+fi
 
 # --- NATS -----------------------------------------------------------------------------
 nats_hp="$(host_port "$NATS_URL")"
 if reachable "$nats_hp"; then
   log "using NATS at $NATS_URL"
 else
-  command -v nats-server >/dev/null 2>&1 || apt_install nats-server
   nats_port="${nats_hp##*:}"
   mkdir -p "$local_dir/nats"
   log "starting project-local nats-server -js on 127.0.0.1:$nats_port"
@@ -77,24 +95,25 @@ fi
 # --- PostgreSQL -----------------------------------------------------------------------
 pg_hp="$(host_port "$DATABASE_URL")"
 if reachable "$pg_hp"; then
+  # Something answers: it is used only if it lets us in and may create databases (each
+  # service creates its own, each test a fresh one).
+  # PGDATABASE: the database psql opens when the URL names none (the services then use
+  # their own), instead of one named after the role, which may not exist.
+  if ! login="$(PGCONNECT_TIMEOUT=5 PGDATABASE=postgres psql "$DATABASE_URL" -qAtX \
+    -c 'select rolcreatedb or rolsuper from pg_roles where rolname = current_user' 2>&1)"; then
+    log "PostgreSQL answers at $pg_hp but does not let DATABASE_URL log in:"
+    printf '  %s\n' "$login" >&2
+    log "set DATABASE_URL to postgres://USER:PASSWORD@$pg_hp (a role that may create databases),"
+    log "or free $pg_hp (or set DATABASE_URL to a free port) for a project-local server"
+    exit 1
+  fi
+  if [ "$login" != t ]; then
+    log "DATABASE_URL logs in at $pg_hp, but its role may not create databases (the services and tests do):"
+    log "ALTER ROLE <it> CREATEDB, or set DATABASE_URL to a role that may"
+    exit 1
+  fi
   log "using PostgreSQL at $pg_hp"
 else
-  pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
-  if [ -z "$pg_bin" ]; then
-    apt_install postgresql
-    pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-    # On a host with systemd the package also creates and starts its own cluster on
-    # 5432, with password authentication: the project-local server below could not
-    # take the port, and a second run would find the package's and fail to log in.
-    # Stop it and keep it from starting at boot.
-    for start_conf in /etc/postgresql/*/main/start.conf; do
-      [ -f "$start_conf" ] || continue
-      version="$(basename "$(dirname "$(dirname "$start_conf")")")"
-      pg_ctlcluster "$version" main stop >/dev/null 2>&1 || true
-      sed -i 's/^auto$/manual/' "$start_conf"
-      log "stopped the postgresql package's own cluster $version/main (start.conf: manual)"
-    done
-  fi
   pg_port="${pg_hp##*:}"
   pg_data="$local_dir/pg"
   # PostgreSQL refuses to run as root: run it as the postgres system user.
@@ -127,7 +146,7 @@ fi
 
 # --- a C compiler ---------------------------------------------------------------------
 # Linking the binaries and building ring need one; rustup alone brings none.
-command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
+command -v cc >/dev/null 2>&1 || ensure_pkgs gcc libc6-dev
 
 cat >"$local_dir/dev.env" <<ENV
 NATS_URL=$NATS_URL
