@@ -39,6 +39,22 @@ READYZ_DB_PING = re.search(
     (ROOT / "platform" / "src" / "admin.rs").read_text(),
 )
 READYZ_DB_PING_SECONDS = int(READYZ_DB_PING.group(1)) if READYZ_DB_PING else None
+# What start-up may wait for before the admin port binds, each its default in seconds
+# (platform/src/nats.rs, db.rs): NATS for every process, PostgreSQL and the
+# migrations for a service (a container given DATABASE_URL). A startupProbe that gives
+# up sooner has the kubelet kill the pod before it logs which wait ran out.
+STARTUP_WAITS = {
+    var: int(m.group(1)) if m else None
+    for var, source in [
+        ("NATS_CONNECT_TIMEOUT", "nats.rs"),
+        ("DATABASE_CONNECT_TIMEOUT", "db.rs"),
+        ("DATABASE_MIGRATION_DEADLINE", "db.rs"),
+    ]
+    for m in [re.search(
+        rf'"{var}", Duration::from_secs\((\d+)\)',
+        (ROOT / "platform" / "src" / source).read_text(),
+    )]
+}
 OPTIONAL = [HERE / "optional" / "httproute.yaml"]
 
 # Volume types the restricted profile allows.
@@ -170,6 +186,7 @@ def check_lifecycle(spec, c, where):
             f"{where}: readinessProbe timeoutSeconds {readiness.get('timeoutSeconds', 1)} "
             f"does not exceed /readyz's {READYZ_DB_PING_SECONDS}s database ping"
         )
+    problems += check_startup_budget(c, where)
     grace = spec.get("terminationGracePeriodSeconds", 30)
     command = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     sleep = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds")
@@ -180,6 +197,37 @@ def check_lifecycle(spec, c, where):
     elif sleep >= grace:
         problems.append(f"{where}: preStop sleep {sleep}s does not fit in the {grace}s grace")
     return problems
+
+
+def seconds(duration):
+    """`2m`, `90s`, `120` (the services' duration grammar, whole units only)."""
+    m = re.fullmatch(r"(\d+)\s*(s|m|h)?", duration.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+
+
+def check_startup_budget(c, where):
+    probe = c.get("startupProbe")
+    if probe is None:
+        return []
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    waits = ["NATS_CONNECT_TIMEOUT"]
+    if "DATABASE_URL" in env or "DATABASE_URL_FILE" in env:
+        waits += ["DATABASE_CONNECT_TIMEOUT", "DATABASE_MIGRATION_DEADLINE"]
+    total = 0
+    for var in waits:
+        value = seconds(env[var]) if env.get(var) else STARTUP_WAITS.get(var)
+        if value is None:
+            return [f"{where}: cannot tell how long {var} is (its default not found in platform/src)"]
+        total += value
+    budget = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+    if budget <= total:
+        return [
+            f"{where}: startupProbe gives up after {budget}s, but start-up may wait "
+            f"{total}s ({' + '.join(waits)}): the pod is killed before it says why"
+        ]
+    return []
 
 
 def check_objects(objs):
