@@ -225,9 +225,32 @@ def new_secrets(found):
     return {secret_of(user): "5e3" + secrets.token_hex(16) for user in found}
 
 
-def render(merge, port, store, monitor=None, stack_password=None):
+def bytes_of(quantity):
+    """A Kubernetes quantity such as `20Gi` or `500Mi`, in bytes."""
+    m = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti)?", str(quantity))
+    if not m:
+        sys.exit(f"{VALUES}: cannot read the size {quantity!r} (write it like 16Gi)")
+    return int(m.group(1)) * 1024 ** ["", "Ki", "Mi", "Gi", "Ti"].index(m.group(2) or "")
+
+
+def file_store_limit(chart):
+    """config.jetstream.fileStore.maxSize, checked to be set and below the PVC's size (the
+    chart's default is the PVC's size: a full store would then fill the volume)."""
+    store = chart["config"]["jetstream"]["fileStore"]
+    limit, volume = store.get("maxSize"), store["pvc"]["size"]
+    if limit is None:
+        sys.exit(f"{VALUES}: config.jetstream.fileStore.maxSize is unset (it would be the whole {volume} volume)")
+    if bytes_of(limit) >= bytes_of(volume):
+        sys.exit(f"{VALUES}: fileStore.maxSize {limit} leaves no room on the {volume} volume")
+    return limit
+
+
+def render(merge, port, store, monitor=None, stack_password=None, max_file_store=None):
     """The server configuration, `merge` written as the chart writes it."""
     config = {"host": "127.0.0.1", "port": port, "jetstream": {"store_dir": str(store)}}
+    if max_file_store:
+        # As the chart's files/config/jetstream.yaml writes it: unquoted.
+        config["jetstream"]["max_file_store"] = f"<< {max_file_store} >>"
     if monitor:
         config["http_port"] = monitor
     merge = json.loads(json.dumps(merge))
@@ -297,6 +320,7 @@ class Client:
 def check():
     chart = values()
     merge = chart["config"]["merge"]
+    max_file_store = file_store_limit(chart)
     found = users(merge)
     passwords = new_secrets(found)
     env = pod_environment(chart["container"]["env"], passwords)
@@ -307,7 +331,7 @@ def check():
     with tempfile.TemporaryDirectory(prefix="govwx-nats-check-") as work:
         port = free_port()
         conf = pathlib.Path(work, "nats.conf")
-        conf.write_text(render(merge, port, pathlib.Path(work, "js")))
+        conf.write_text(render(merge, port, pathlib.Path(work, "js"), max_file_store=max_file_store))
         server = subprocess.Popen(
             ["nats-server", "-c", str(conf)],
             env={**os.environ, **env},

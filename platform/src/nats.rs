@@ -332,6 +332,15 @@ impl StreamSpec {
             duplicate_window,
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
+            // No max_bytes: JetStream reserves a stream's max_bytes (on each replica)
+            // against the server's max_file_store when the stream is created or
+            // updated, refusing one that does not fit ("insufficient storage
+            // resources", 10047), so a limit worth having would fail start-up on a full
+            // cluster and on the shared dev server, where every test namespace reserves
+            // its own. The server's limit (deploy/k8s/infra/nats-values.yaml,
+            // fileStore.maxSize) bounds them all instead, refusing new messages when
+            // reached and never removing one before max_age. (The discard policy acts
+            // only on a size or count limit, which these streams do not have.)
             discard: stream::DiscardPolicy::Old,
             num_replicas: settings.replicas,
             ..Default::default()
