@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use chrono::FixedOffset;
 use platform::accounts::WechatAccounts;
 use platform::service::ServiceConfig;
 use platform::{ConfigError, Env};
@@ -11,7 +10,7 @@ use platform::{ConfigError, Env};
 use crate::domain::retention::{
     DEFAULT_FOLLOWER_RETENTION, DEFAULT_TICKET_RETENTION, RetentionPolicy,
 };
-use crate::domain::{DeadlinePolicy, Departments, TimeLimit, WorkCalendar};
+use crate::domain::{DeadlinePolicy, Departments, TimeLimit};
 use crate::grpc::WatchLimits;
 use crate::startup::DEFAULTS;
 
@@ -191,28 +190,15 @@ impl InteractionConfig {
         };
         let defaults = DeadlinePolicy::default();
 
-        let (opens, closes) =
-            WorkCalendar::parse_hours(&env.string_or("INTERACTION_WORKING_HOURS", "09:00-17:30"))
-                .map_err(|reason| invalid("INTERACTION_WORKING_HOURS", reason))?;
-        let offset: FixedOffset = env
-            .string_or("INTERACTION_TIMEZONE", "+08:00")
-            .parse()
-            .map_err(|_| {
-                invalid(
-                    "INTERACTION_TIMEZONE",
-                    "expected a UTC offset like +08:00".to_owned(),
-                )
-            })?;
-        let holidays = WorkCalendar::parse_dates(&env.string_or("INTERACTION_HOLIDAYS", ""))
-            .map_err(|reason| invalid("INTERACTION_HOLIDAYS", reason))?;
-        let makeup = WorkCalendar::parse_dates(&env.string_or("INTERACTION_MAKEUP_WORKDAYS", ""))
-            .map_err(|reason| invalid("INTERACTION_MAKEUP_WORKDAYS", reason))?;
-        let calendar = WorkCalendar::new(offset, opens, closes, holidays, makeup)
-            .map_err(|reason| invalid("INTERACTION_WORKING_HOURS", reason))?;
+        // The calendar's four settings, read as stats-svc reads them (`work_calendar`).
+        let calendar = work_calendar::from_settings(|var| env.get(var))
+            .map_err(|e| invalid(e.var, e.error.to_string()))?;
         let acknowledge: TimeLimit = env
             .string_or("INTERACTION_ACKNOWLEDGE_LIMIT", "1d")
             .parse()
-            .map_err(|reason| invalid("INTERACTION_ACKNOWLEDGE_LIMIT", reason))?;
+            .map_err(|reason: work_calendar::CalendarError| {
+                invalid("INTERACTION_ACKNOWLEDGE_LIMIT", reason.to_string())
+            })?;
         // Configured limits override the defaults category by category.
         let mut resolve = defaults.resolve.clone();
         let mut default_resolve = defaults.default_resolve;

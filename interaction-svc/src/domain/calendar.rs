@@ -3,184 +3,15 @@
 //!
 //! Time limits for answering citizens are set in working days by local 12345 rules
 //! (consultations 3 working days, complaints 13, …; see domain.md §2), and differ
-//! by city, so every number here comes from configuration.
+//! by city, so every number here comes from configuration. The calendar itself is
+//! the `work-calendar` crate, shared with stats-svc (which judges moved tickets in
+//! the same working time); the ticket policy on top of it is here.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
+use std::collections::BTreeMap;
 
-use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
-};
+use chrono::{DateTime, Duration, Utc};
 
-/// A time limit: whole working days (ending at the close of office hours) or wall-clock hours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeLimit {
-    /// Until the end of office hours on the n-th working day after the day of arrival.
-    /// 0 means the end of the day of arrival (or of the next working day, if it
-    /// arrived after hours or on a day off).
-    WorkingDays(u32),
-    /// Wall-clock hours from arrival, nights and holidays included (emergencies).
-    Hours(u32),
-}
-
-impl FromStr for TimeLimit {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let expected =
-            || format!("{s:?}: expected a number followed by d (working days) or h (hours)");
-        // By suffix, not by byte: `13天` must be an error, not a split inside a character.
-        let (number, limit): (&str, fn(u32) -> Self) = if let Some(n) = s.strip_suffix('d') {
-            (n, Self::WorkingDays)
-        } else if let Some(n) = s.strip_suffix('h') {
-            (n, Self::Hours)
-        } else {
-            return Err(expected());
-        };
-        number.parse().map(limit).map_err(|_| expected())
-    }
-}
-
-/// Office hours and the days they apply to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkCalendar {
-    offset: FixedOffset,
-    opens: NaiveTime,
-    closes: NaiveTime,
-    holidays: BTreeSet<NaiveDate>,
-    makeup_workdays: BTreeSet<NaiveDate>,
-}
-
-impl Default for WorkCalendar {
-    /// China Standard Time, 09:00–17:30, Monday to Friday, no holidays configured.
-    fn default() -> Self {
-        Self {
-            offset: FixedOffset::east_opt(8 * 3600).expect("valid offset"),
-            opens: NaiveTime::from_hms_opt(9, 0, 0).expect("valid time"),
-            closes: NaiveTime::from_hms_opt(17, 30, 0).expect("valid time"),
-            holidays: BTreeSet::new(),
-            makeup_workdays: BTreeSet::new(),
-        }
-    }
-}
-
-impl WorkCalendar {
-    /// A calendar from its parts; `opens` must be before `closes`.
-    pub fn new(
-        offset: FixedOffset,
-        opens: NaiveTime,
-        closes: NaiveTime,
-        holidays: BTreeSet<NaiveDate>,
-        makeup_workdays: BTreeSet<NaiveDate>,
-    ) -> Result<Self, String> {
-        if opens >= closes {
-            return Err(format!(
-                "office hours must open before they close ({opens}–{closes})"
-            ));
-        }
-        Ok(Self {
-            offset,
-            opens,
-            closes,
-            holidays,
-            makeup_workdays,
-        })
-    }
-
-    /// The offices' UTC offset, in which deadlines are shown to citizens.
-    pub fn offset(&self) -> FixedOffset {
-        self.offset
-    }
-
-    /// Parses office hours like `09:00-17:30`.
-    pub fn parse_hours(raw: &str) -> Result<(NaiveTime, NaiveTime), String> {
-        let (opens, closes) = raw
-            .split_once('-')
-            .ok_or_else(|| format!("{raw:?}: expected HH:MM-HH:MM"))?;
-        let time = |t: &str| {
-            NaiveTime::parse_from_str(t.trim(), "%H:%M")
-                .map_err(|_| format!("{t:?}: expected HH:MM"))
-        };
-        Ok((time(opens)?, time(closes)?))
-    }
-
-    /// Parses a date list like `2026-10-01..2026-10-07,2027-01-01` (ranges inclusive).
-    pub fn parse_dates(raw: &str) -> Result<BTreeSet<NaiveDate>, String> {
-        let date = |d: &str| {
-            NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
-                .map_err(|_| format!("{d:?}: expected YYYY-MM-DD"))
-        };
-        let mut dates = BTreeSet::new();
-        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            match item.split_once("..") {
-                Some((first, last)) => {
-                    let (first, last) = (date(first)?, date(last)?);
-                    if last < first || (last - first).num_days() > 366 {
-                        return Err(format!(
-                            "{item:?}: the range must run forwards, at most a year"
-                        ));
-                    }
-                    dates.extend(first.iter_days().take_while(|d| *d <= last));
-                }
-                None => {
-                    dates.insert(date(item)?);
-                }
-            }
-        }
-        Ok(dates)
-    }
-
-    /// Whether offices work on `date`: a make-up working day always, otherwise
-    /// Monday to Friday unless it is a holiday.
-    pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        if self.makeup_workdays.contains(&date) {
-            return true;
-        }
-        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&date)
-    }
-
-    /// When a time limit counted from `arrived` runs out.
-    pub fn deadline(&self, arrived: DateTime<Utc>, limit: TimeLimit) -> DateTime<Utc> {
-        match limit {
-            TimeLimit::Hours(hours) => arrived + Duration::hours(i64::from(hours)),
-            TimeLimit::WorkingDays(days) => {
-                let local = arrived.with_timezone(&self.offset);
-                let mut date = local.date_naive();
-                // Day 0 is the day of arrival only if it is a working day and offices
-                // are still open; otherwise the next working day is day 0.
-                if !self.is_working_day(date) || local.time() >= self.closes {
-                    date = self.next_working_day(date);
-                }
-                for _ in 0..days {
-                    date = self.next_working_day(date);
-                }
-                self.closing_time(date)
-            }
-        }
-    }
-
-    fn next_working_day(&self, after: NaiveDate) -> NaiveDate {
-        let mut date = after;
-        // A year of holidays is a configuration error; stop there rather than loop.
-        for _ in 0..366 {
-            date = date
-                .succ_opt()
-                .expect("dates stay far from chrono's limits");
-            if self.is_working_day(date) {
-                return date;
-            }
-        }
-        date
-    }
-
-    fn closing_time(&self, date: NaiveDate) -> DateTime<Utc> {
-        self.offset
-            .from_local_datetime(&date.and_time(self.closes))
-            .single()
-            .expect("a fixed offset has no gaps")
-            .with_timezone(&Utc)
-    }
-}
+pub use work_calendar::{CalendarError, TimeLimit, WorkCalendar};
 
 /// Deadlines of a ticket: acknowledgement and resolution, by category.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,7 +83,7 @@ impl DeadlinePolicy {
             let (category, limit) = item
                 .split_once('=')
                 .ok_or_else(|| format!("{item:?}: expected category=limit"))?;
-            let limit: TimeLimit = limit.parse()?;
+            let limit: TimeLimit = limit.parse().map_err(|e: CalendarError| e.to_string())?;
             match category.trim() {
                 "default" => default = Some(limit),
                 category => {
@@ -300,6 +131,8 @@ impl DeadlinePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{FixedOffset, NaiveTime, TimeZone};
+    use std::collections::BTreeSet;
 
     #[test]
     fn only_categories_with_a_resolve_limit_are_taken() {
@@ -321,82 +154,6 @@ mod tests {
             .with_ymd_and_hms(y, m, d, h, min, 0)
             .unwrap()
             .with_timezone(&Utc)
-    }
-
-    // 2026-11-23 is a Monday.
-
-    #[test]
-    fn working_days_end_at_closing_time_of_the_nth_working_day() {
-        let calendar = WorkCalendar::default();
-        let monday_morning = cst(2026, 11, 23, 10, 0);
-        assert_eq!(
-            calendar.deadline(monday_morning, TimeLimit::WorkingDays(0)),
-            cst(2026, 11, 23, 17, 30)
-        );
-        assert_eq!(
-            calendar.deadline(monday_morning, TimeLimit::WorkingDays(1)),
-            cst(2026, 11, 24, 17, 30)
-        );
-        assert_eq!(
-            calendar.deadline(monday_morning, TimeLimit::WorkingDays(3)),
-            cst(2026, 11, 26, 17, 30)
-        );
-    }
-
-    #[test]
-    fn after_hours_and_weekends_count_from_the_next_working_day() {
-        let calendar = WorkCalendar::default();
-        let friday_evening = cst(2026, 11, 27, 20, 0);
-        assert_eq!(
-            calendar.deadline(friday_evening, TimeLimit::WorkingDays(0)),
-            cst(2026, 11, 30, 17, 30)
-        );
-        assert_eq!(
-            calendar.deadline(friday_evening, TimeLimit::WorkingDays(1)),
-            cst(2026, 12, 1, 17, 30)
-        );
-        let saturday = cst(2026, 11, 28, 11, 0);
-        assert_eq!(
-            calendar.deadline(saturday, TimeLimit::WorkingDays(1)),
-            cst(2026, 12, 1, 17, 30)
-        );
-    }
-
-    #[test]
-    fn holidays_are_skipped_and_makeup_workdays_count() {
-        // National Day week 2026: Oct 1–7 off; Sunday Oct 11 is a make-up working day.
-        let holidays = WorkCalendar::parse_dates("2026-10-01..2026-10-07").unwrap();
-        let makeup = WorkCalendar::parse_dates("2026-10-11").unwrap();
-        let calendar = WorkCalendar::new(
-            FixedOffset::east_opt(8 * 3600).unwrap(),
-            NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
-            NaiveTime::from_hms_opt(17, 30, 0).unwrap(),
-            holidays,
-            makeup,
-        )
-        .unwrap();
-        let sept_30_evening = cst(2026, 9, 30, 19, 0);
-        // Next working day is Thu Oct 8 (day 0), then Fri Oct 9, then Sun Oct 11 (make-up).
-        assert_eq!(
-            calendar.deadline(sept_30_evening, TimeLimit::WorkingDays(0)),
-            cst(2026, 10, 8, 17, 30)
-        );
-        assert_eq!(
-            calendar.deadline(sept_30_evening, TimeLimit::WorkingDays(2)),
-            cst(2026, 10, 11, 17, 30)
-        );
-        assert!(calendar.is_working_day(NaiveDate::from_ymd_opt(2026, 10, 11).unwrap()));
-        assert!(!calendar.is_working_day(NaiveDate::from_ymd_opt(2026, 10, 5).unwrap()));
-    }
-
-    #[test]
-    fn hour_limits_run_through_nights_and_weekends() {
-        let calendar = WorkCalendar::default();
-        let saturday_night = cst(2026, 11, 28, 23, 0);
-        assert_eq!(
-            calendar.deadline(saturday_night, TimeLimit::Hours(2)),
-            cst(2026, 11, 29, 1, 0)
-        );
     }
 
     #[test]
@@ -458,32 +215,15 @@ mod tests {
     }
 
     #[test]
-    fn configuration_strings_parse_and_bad_ones_are_explained() {
-        assert_eq!("13d".parse(), Ok(TimeLimit::WorkingDays(13)));
-        assert_eq!("2h".parse(), Ok(TimeLimit::Hours(2)));
-        assert!("2w".parse::<TimeLimit>().is_err());
-        // A multi-byte last character used to panic the split.
-        assert!("13天".parse::<TimeLimit>().is_err());
-        assert!("d".parse::<TimeLimit>().is_err());
+    fn resolve_limits_parse_and_bad_ones_are_explained() {
         let (limits, default) =
             DeadlinePolicy::parse_resolve_limits("complaint=13d, default=5d").unwrap();
         assert_eq!(limits["complaint"], TimeLimit::WorkingDays(13));
         assert_eq!(default, Some(TimeLimit::WorkingDays(5)));
         assert!(DeadlinePolicy::parse_resolve_limits("complaint").is_err());
         assert_eq!(
-            WorkCalendar::parse_hours("08:30-18:00").unwrap(),
-            (
-                NaiveTime::from_hms_opt(8, 30, 0).unwrap(),
-                NaiveTime::from_hms_opt(18, 0, 0).unwrap()
-            )
-        );
-        assert!(WorkCalendar::parse_hours("9-5").is_err());
-        assert!(WorkCalendar::parse_dates("2026-10-07..2026-10-01").is_err());
-        assert_eq!(
-            WorkCalendar::parse_dates("2026-10-01..2026-10-03")
-                .unwrap()
-                .len(),
-            3
+            DeadlinePolicy::parse_resolve_limits("complaint=13天").unwrap_err(),
+            "\"13天\": expected a number followed by d (working days) or h (hours)"
         );
     }
 }
