@@ -101,6 +101,12 @@ impl Application {
         &self.deliverer
     }
 
+    /// The service's drain: its tasks (a close's rating question, answers being
+    /// sent) are what a test waits for, and what a drain cut short leaves running.
+    pub fn drain(&self) -> &platform::shutdown::Drain {
+        &self.runtime.drain
+    }
+
     /// The bound gRPC port.
     pub fn grpc_port(&self) -> u16 {
         self.runtime.grpc_port()

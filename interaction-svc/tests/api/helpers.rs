@@ -34,6 +34,8 @@ pub struct TestApp {
     pub deliverer: Deliverer,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The service's drain, to tell whether stopping left its tasks running.
+    drain: platform::shutdown::Drain,
     _test_db: TestDb,
     _test_nats: TestNats,
 }
@@ -107,6 +109,7 @@ pub async fn spawn_app_in(test_db: TestDb, database_url: &str, extra: &[(&str, &
     let grpc_port = app.grpc_port();
     let admin_port = app.admin_port();
     let deliverer = app.deliverer().clone();
+    let drain = app.drain().clone();
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = shutdown_rx.await;
@@ -121,6 +124,7 @@ pub async fn spawn_app_in(test_db: TestDb, database_url: &str, extra: &[(&str, &
         deliverer,
         shutdown: Some(shutdown_tx),
         server: Some(server),
+        drain,
         _test_db: test_db,
         _test_nats: test_nats,
     }
@@ -178,9 +182,18 @@ impl TestApp {
     /// Waits until the work a call left running detached (a close's rating question,
     /// a task of the drain) has finished, by stopping the service and waiting for its
     /// drain: what a test asserts afterwards is what that work did, not what it had
-    /// not done yet. The database and NATS namespace stay.
+    /// not done yet. The database and NATS namespace stay. Fails the test if the
+    /// drain's deadline (`SHUTDOWN_GRACE`) passed with work still running: the stop
+    /// returns then all the same, and the test would assert on work unfinished.
     pub async fn wait_for_detached_work(&mut self) {
         self.stop_service().await;
+        // The drain has waited up to its deadline already: whatever runs now was
+        // left running by it (a deadline in the past only looks, never waits).
+        let unfinished = self.drain.wait_until(tokio::time::Instant::now()).await;
+        assert_eq!(
+            unfinished, 0,
+            "the drain's deadline passed with {unfinished} task(s) of detached work still running"
+        );
     }
 
     /// Stops the service and waits for its drain, keeping its database and NATS

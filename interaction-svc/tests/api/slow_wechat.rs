@@ -997,3 +997,32 @@ async fn a_held_rating_question_wechat_did_not_take_on_a_flush_as_the_ticket_was
         .expect("flushed");
     assert_eq!(rating_questions_received(&mock), 0);
 }
+
+/// `wait_for_detached_work` is what rating-question tests lean on: when the drain's
+/// deadline cuts a question off (WeChat still holding it), it must fail the test,
+/// not return as if the question had run.
+#[tokio::test]
+#[should_panic(expected = "detached work still running")]
+async fn waiting_for_detached_work_fails_when_the_drain_leaves_work_running() {
+    let mock = slow_mock(0).await;
+    mock.state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            hold_path: Some(CUSTOM_SEND.into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut env = wechat_env(&mock).to_vec();
+    env.push(("SHUTDOWN_GRACE", "1s"));
+    let mut app = spawn_app_with(&env).await;
+    let id = ticket_in_window(&app, &mock).await;
+    close_in_background(&app, id)
+        .await
+        .await
+        .unwrap()
+        .expect("closed");
+    tokio::time::timeout(std::time::Duration::from_secs(30), mock.state().held())
+        .await
+        .expect("the rating question reached WeChat");
+
+    app.wait_for_detached_work().await;
+}
