@@ -14,6 +14,10 @@ use crate::domain::{DeadlinePolicy, Departments, TimeLimit};
 use crate::grpc::WatchLimits;
 use crate::startup::DEFAULTS;
 
+/// API-key departments that name a platform service: keys the services call each
+/// other with, which are no ticket departments.
+const SERVICE_CALLERS: [&str; 4] = ["gateway", "interaction-svc", "content-svc", "stats-svc"];
+
 /// interaction-svc's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,8 +33,16 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let service = ServiceConfig::from_env(env, DEFAULTS)?;
         let mut interaction = InteractionConfig::from_env(env)?;
-        // Every department with an API key exists, even without a display name.
-        let keyed = service.api_keys.departments();
+        // Every department with an API key exists, even without a display name; but
+        // not a platform service reading another (docs/operations.md step 4's
+        // `interaction-svc:viewer:<key>`, the directory bootstrap's key for
+        // content-svc): a caller, not a desk, so no queue to assign tickets to.
+        let keyed: Vec<String> = service
+            .api_keys
+            .departments()
+            .into_iter()
+            .filter(|department| !SERVICE_CALLERS.contains(&department.as_str()))
+            .collect();
         for department in &keyed {
             Departments::check_id(department).map_err(|reason| ConfigError::InvalidSecret {
                 var: "API_KEYS".to_owned(),
@@ -303,6 +315,18 @@ mod tests {
     use platform::accounts::DEMO_ACCOUNT;
 
     use super::*;
+
+    #[test]
+    fn a_service_reader_key_is_no_ticket_department() {
+        let env = Env::from_pairs([(
+            "API_KEYS",
+            "interaction-svc:viewer:reader-key-0001,social-security:agent:social-key-0001",
+        )]);
+        let config = Config::from_env(&env).unwrap();
+        let departments = &config.interaction.departments;
+        assert!(departments.is_known("social-security"));
+        assert!(!departments.is_known("interaction-svc"), "{departments:?}");
+    }
 
     #[test]
     fn defaults_follow_the_domain_notes() {
