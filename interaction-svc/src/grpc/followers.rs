@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     ADMINS, AGENTS, GrpcError, InteractionGrpc, MAX_NOTE_CHARS, READERS, account_id, bounded,
-    convert, non_empty, open_id,
+    convert, name, non_empty, open_id,
 };
 use crate::domain::PageSize;
 use crate::domain::follower::FollowerTag;
@@ -77,11 +77,23 @@ impl InteractionGrpc {
         if !caller.may_access(account.as_str()) {
             return Err(GrpcError::FollowerNotFound(openid.to_string()).into());
         }
-        let parse = |raw: &[String]| {
+        // A tag is a name (shown in lists, mirrored to WeChat's tags later), checked
+        // as agents' names are: no control character at all, line breaks included.
+        // The error names the list and the tag.
+        let parse = |field: &'static str, raw: &[String]| {
             raw.iter()
-                .map(|t| FollowerTag::parse(t))
+                .map(|tag| {
+                    let refused = |reason: String| {
+                        GrpcError::invalid(field, format!("tag {:?} {reason}", tag.trim()))
+                    };
+                    name(field, tag, usize::MAX).map_err(|error| match error {
+                        GrpcError::Invalid { reason, .. } => refused(reason),
+                        other => other,
+                    })?;
+                    FollowerTag::parse(tag)
+                        .map_err(|error| GrpcError::invalid(field, error.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(GrpcError::from)
         };
         if request.add.len() + request.remove.len() > MAX_TAGS_PER_FOLLOWER {
             return Err(GrpcError::invalid(
@@ -90,7 +102,10 @@ impl InteractionGrpc {
             )
             .into());
         }
-        let (add, remove) = (parse(&request.add)?, parse(&request.remove)?);
+        let (add, remove) = (
+            parse("add", &request.add)?,
+            parse("remove", &request.remove)?,
+        );
         if add.is_empty() && remove.is_empty() {
             return Err(GrpcError::invalid("add", "name at least one tag to add or remove").into());
         }

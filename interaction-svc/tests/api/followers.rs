@@ -159,3 +159,51 @@ async fn tagging_needs_an_agent_and_a_known_follower_and_valid_tags() {
         no_openid.message()
     );
 }
+
+/// A tag is a name, as an agent's is: a line break or any other control character in
+/// it is refused (INVALID_ARGUMENT naming the list and saying what is wrong), and
+/// nothing is tagged.
+#[tokio::test]
+async fn tags_with_a_line_break_or_control_character_are_refused() {
+    let app = spawn_app().await;
+    app.insert_follower("o-alice", None).await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    for (add, remove, field) in [
+        (&["志愿者\n低保户"][..], &[][..], "add"),
+        (&["志愿者\r\n低保户"], &[], "add"),
+        (&["志愿者", "低\t保户"], &[], "add"),
+        (&["志愿者"], &["低保\u{0}户"], "remove"),
+        (&["志\u{1b}[31m愿者"], &[], "add"),
+    ] {
+        let refused = agent
+            .tag_follower(tag("o-alice", add, remove))
+            .await
+            .expect_err("a tag with a control character");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{add:?} {remove:?}");
+        assert!(
+            refused.message().starts_with(&format!("{field}: tag ")),
+            "{add:?} {remove:?}: {}",
+            refused.message()
+        );
+        assert!(
+            refused
+                .message()
+                .contains("must not hold control characters (line breaks and tabs included)"),
+            "{}",
+            refused.message()
+        );
+    }
+    let follower = agent
+        .get_follower(GetFollowerRequest {
+            account: ACCOUNT.into(),
+            openid: "o-alice".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        follower.tags.is_empty(),
+        "nothing tagged: {:?}",
+        follower.tags
+    );
+}
