@@ -35,6 +35,19 @@ pub const RATING_QUESTION: &str = "请对本次答复评分，回复数字1-5";
 /// WeChat's customer-service window after a citizen's last interaction.
 pub const WINDOW: TimeDelta = TimeDelta::hours(48);
 
+/// What left a customer-service call's outcome unknown, as an agent is told it:
+/// WeChat answering "system busy" to a message it does not dedup (the client did
+/// not retry it: `ApiError::Wechat { unconfirmed: true }`) is not an answer lost,
+/// and saying "lost" sent agents looking for a network fault.
+pub fn unknown_because(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Wechat {
+            unconfirmed: true, ..
+        } => "WeChat answered \"system busy\" (-1), as it may after sending",
+        _ => "WeChat's answer was lost (a timeout, a 5xx)",
+    }
+}
+
 /// Why an answer could not be delivered (a held answer is not a failure).
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -61,7 +74,7 @@ pub enum DeliveryError {
     /// WeChat's answer was lost (a timeout, a proxy's 5xx), or WeChat answered
     /// "system busy", which it may answer after sending: the message may have reached
     /// the citizen. It is recorded as failed and never sent again.
-    #[error("WeChat's answer was lost, the message may have reached the citizen: {0}")]
+    #[error("{because}, the message may have reached the citizen: {0}", because = unknown_because(.0))]
     OutcomeUnknown(#[source] ApiError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

@@ -95,6 +95,17 @@ fn rule_field(error: &RuleError) -> &'static str {
     }
 }
 
+/// What an agent is told of an answer whose outcome is unknown: what WeChat did
+/// (answered "system busy", or its answer was lost), then what it means. Within
+/// platform's 200 characters.
+fn outcome_unknown(detail: &wechat::api::ApiError) -> String {
+    format!(
+        "{}: the message may have reached the citizen. It is in the thread as failed \
+         (delivery unknown), not sent again; check with the citizen first",
+        crate::delivery::unknown_because(detail)
+    )
+}
+
 impl From<GrpcError> for Status {
     fn from(error: GrpcError) -> Self {
         if let GrpcError::Rule(rule) = &error {
@@ -117,9 +128,9 @@ impl From<GrpcError> for Status {
             }
             GrpcError::Action(ActionError::EarlierOutcomeUnknown(_)) => {
                 return ErrorCode::FailedPrecondition.status(
-                    "this answer's earlier attempt may have reached the citizen (WeChat's \
-                     answer was lost); it is in the thread as failed (delivery unknown) and \
-                     will not be sent again. Check with the citizen before answering again",
+                    "an earlier attempt of this answer may have reached the citizen (WeChat's \
+                     answer was lost, or it said \"system busy\"); it is in the thread as \
+                     failed (delivery unknown), not sent again; ask the citizen",
                 );
             }
             GrpcError::Action(ActionError::Transition(_))
@@ -149,14 +160,10 @@ impl From<GrpcError> for Status {
                     .status("WeChat's API is unavailable; nothing was recorded, try again");
             }
             GrpcError::Delivery(DeliveryError::OutcomeUnknown(detail)) => {
-                tracing::warn!(error = %detail, "wechat api answer lost");
+                tracing::warn!(error = %detail, "wechat api call's outcome unknown");
                 // Not UNAVAILABLE: a client retrying it could give the citizen the
                 // answer twice.
-                return ErrorCode::FailedPrecondition.status(
-                    "WeChat's answer was lost: the message may have reached the citizen; it is \
-                     in the thread as failed (delivery unknown) and will not be sent again. \
-                     Check with the citizen before answering again",
-                );
+                return ErrorCode::FailedPrecondition.status(outcome_unknown(detail));
             }
             // These messages fit platform's 200-character limit with the ticket id:
             // the advice is their point.
@@ -203,5 +210,47 @@ impl From<GrpcError> for Status {
             | GrpcError::Database(_) => ErrorCode::Internal,
         };
         code.status(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wechat::api::{ApiError, ErrCode};
+
+    use super::*;
+
+    #[test]
+    fn an_unknown_outcome_says_whether_wechat_answered_busy_or_its_answer_was_lost() {
+        let busy = ApiError::Wechat {
+            code: ErrCode(-1),
+            msg: "system error".into(),
+            unconfirmed: true,
+        };
+        let status = Status::from(GrpcError::Delivery(DeliveryError::OutcomeUnknown(busy)));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            status
+                .message()
+                .starts_with("WeChat answered \"system busy\" (-1)"),
+            "{}",
+            status.message()
+        );
+        assert!(!status.message().contains("lost"), "{}", status.message());
+        let lost = Status::from(GrpcError::Delivery(DeliveryError::OutcomeUnknown(
+            ApiError::Timeout,
+        )));
+        assert!(
+            lost.message().starts_with("WeChat's answer was lost"),
+            "{}",
+            lost.message()
+        );
+        for status in [status, lost] {
+            assert!(
+                status.message().chars().count() <= platform::grpc::MAX_STATUS_CHARS
+                    && !status.message().ends_with('…'),
+                "{}",
+                status.message()
+            );
+        }
     }
 }

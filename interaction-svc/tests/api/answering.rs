@@ -385,7 +385,8 @@ async fn a_reply_whose_answer_from_wechat_is_lost_stays_failed_and_is_never_sent
 
     assert_eq!(lost.code(), Code::FailedPrecondition);
     assert!(
-        lost.message().contains("may have reached the citizen"),
+        lost.message().contains("may have reached the citizen")
+            && lost.message().contains("answer was lost"),
         "{}",
         lost.message()
     );
@@ -438,6 +439,12 @@ async fn a_reply_wechat_sent_and_answered_busy_is_failed_as_unknown_and_not_sent
     assert_eq!(busy.code(), Code::FailedPrecondition);
     assert!(
         busy.message().contains("may have reached the citizen"),
+        "{}",
+        busy.message()
+    );
+    // WeChat answered; its answer was not lost, and the agent is told what it said.
+    assert!(
+        busy.message().contains("\"system busy\" (-1)") && !busy.message().contains("lost"),
         "{}",
         busy.message()
     );
