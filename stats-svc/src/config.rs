@@ -7,6 +7,7 @@ use chrono::FixedOffset;
 use platform::accounts::WechatAccounts;
 use platform::service::{ServiceConfig, ServiceDefaults};
 use platform::{ConfigError, Env};
+use work_calendar::WorkCalendar;
 
 use crate::domain::inspection::InspectionRules;
 use crate::domain::install::Install;
@@ -33,6 +34,11 @@ pub struct StatsSettings {
     /// `OFFICE_UTC_OFFSET` (default `+08:00`): days of the rollups start at the
     /// office's midnight.
     pub office: FixedOffset,
+    /// interaction-svc's working time, read from the same settings
+    /// (`INTERACTION_WORKING_HOURS`, `INTERACTION_TIMEZONE`, `INTERACTION_HOLIDAYS`,
+    /// `INTERACTION_MAKEUP_WORKDAYS`; `work_calendar::from_settings`): the grace a move
+    /// gives the receiving department is counted in it, as its deadlines are.
+    pub calendar: WorkCalendar,
     /// `ALARM_STALE_DAYS` (default 10), `ALARM_INTERACTION_DAYS` (7),
     /// `ALARM_OVERDUE_SHARE` (0.2), `ALARM_OVERDUE_WINDOW_DAYS` (30),
     /// `ALARM_OVERDUE_MIN_LATE` (3),
@@ -94,6 +100,13 @@ impl StatsSettings {
                 )
             })?,
         };
+        let calendar = work_calendar::from_settings(|var| env.get(var)).map_err(|e| {
+            invalid(
+                e.var,
+                env.get(e.var).unwrap_or_default(),
+                &e.error.to_string(),
+            )
+        })?;
         // Bounded: the checks subtract these from dates and times, which panics (in the
         // inspection job and every page) far past any sensible window.
         let bounded = |name: &str, default: i64, max: i64| -> Result<i64, ConfigError> {
@@ -133,6 +146,7 @@ impl StatsSettings {
         };
         Ok(Self {
             office,
+            calendar,
             install,
             rules: InspectionRules {
                 stale_after_days: bounded("ALARM_STALE_DAYS", defaults.stale_after_days, 366)?,
@@ -245,6 +259,7 @@ mod tests {
         assert_eq!(config.service.common.admin_addr.port(), 9083);
         assert_eq!(config.service.db.database(), "stats");
         assert_eq!(config.stats.office.local_minus_utc(), 8 * 3600);
+        assert_eq!(config.stats.calendar, WorkCalendar::default());
         assert_eq!(config.stats.rules.stale_after_days, 10);
         assert_eq!(config.stats.http_addr.port(), 8083);
         assert!(config.stats.trust_loopback);
@@ -273,6 +288,28 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(named.stats.install, Install::named(["chenzhou", "yizhang"]));
+    }
+
+    #[test]
+    fn the_calendar_is_read_from_interaction_svcs_settings() {
+        let config = Config::from_env(&Env::from_pairs([
+            ("INTERACTION_HOLIDAYS", "2026-10-01..2026-10-07"),
+            ("INTERACTION_MAKEUP_WORKDAYS", "2026-10-11"),
+        ]))
+        .unwrap();
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 10, d).unwrap();
+        assert!(!config.stats.calendar.is_working_day(day(5)));
+        assert!(config.stats.calendar.is_working_day(day(11)));
+        for (var, value) in [
+            ("INTERACTION_HOLIDAYS", "tomorrow"),
+            ("INTERACTION_WORKING_HOURS", "17:30-09:00"),
+            ("INTERACTION_TIMEZONE", "Asia/Shanghai"),
+        ] {
+            let error = Config::from_env(&Env::from_pairs([(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(var), "{error}");
+        }
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Reading the daily rollups: a metric's series and the department scorecard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::departments::DepartmentView;
-use crate::domain::rollup::{Metric, median_and_p90, office_time_after};
+use crate::domain::rollup::{Metric, median_and_p90};
 use crate::store::rollups::{self, DailyValue};
+use work_calendar::WorkCalendar;
 
 /// A metric's values by day and key, with its total before the range.
 pub async fn daily_series(
@@ -136,12 +137,48 @@ fn judged<'a>(
 /// receiver's.
 pub const MOVE_GRACE: TimeDelta = TimeDelta::hours(2);
 
-/// When the grace after a move at `moved_in` ends: [`MOVE_GRACE`] of office hours
-/// later, as interaction-svc counts deadlines in working time. Counted on the clock, a
-/// ticket passed on at 17:29 on a Friday had its grace end at 19:29, and the receiver
-/// acknowledging at 09:10 on Monday was late with the mover.
-pub fn move_grace_ends(moved_in: DateTime<Utc>, office: FixedOffset) -> DateTime<Utc> {
-    office_time_after(moved_in, MOVE_GRACE, office)
+/// The working time the grace after a move is counted in.
+///
+/// The service's [`WorkCalendar`] (`StatsSettings::calendar`, interaction-svc's own
+/// settings): holidays and make-up working days count as they do for the deadlines.
+/// A bare office offset is 09:00–17:30 Monday to Friday in it, no holiday known: a
+/// National Day weekday counts as a working day, so a ticket passed on the evening
+/// before had its grace end on the holiday and the receiver answering on the first
+/// working day after it was judged late. It is kept for callers not given the
+/// calendar yet.
+pub trait WorkingTime: Copy {
+    /// The instant `span` of office hours after `start`.
+    fn after(self, start: DateTime<Utc>, span: TimeDelta) -> DateTime<Utc>;
+}
+
+impl WorkingTime for &WorkCalendar {
+    fn after(self, start: DateTime<Utc>, span: TimeDelta) -> DateTime<Utc> {
+        self.working_time_after(start, span)
+    }
+}
+
+impl WorkingTime for FixedOffset {
+    fn after(self, start: DateTime<Utc>, span: TimeDelta) -> DateTime<Utc> {
+        let hours = (
+            NaiveTime::from_hms_opt(9, 0, 0),
+            NaiveTime::from_hms_opt(17, 30, 0),
+        );
+        let calendar = match hours {
+            (Some(opens), Some(closes)) => {
+                WorkCalendar::new(self, opens, closes, BTreeSet::new(), BTreeSet::new()).ok()
+            }
+            _ => None,
+        };
+        calendar.unwrap_or_default().working_time_after(start, span)
+    }
+}
+
+/// When the grace after a move at `moved_in` ends: [`MOVE_GRACE`] of working time
+/// later ([`WorkingTime`]), as interaction-svc counts deadlines. Counted on the clock,
+/// a ticket passed on at 17:29 on a Friday had its grace end at 19:29, and the
+/// receiver acknowledging at 09:10 on Monday was late with the mover.
+pub fn move_grace_ends(moved_in: DateTime<Utc>, time: impl WorkingTime) -> DateTime<Utc> {
+    time.after(moved_in, MOVE_GRACE)
 }
 
 /// The move that passed `ticket` on before anyone acknowledged it and before its
@@ -181,7 +218,7 @@ pub struct Holder<'a> {
 pub fn move_chain(
     ticket: &rollups::TicketTimes,
     now: DateTime<Utc>,
-    office: FixedOffset,
+    time: impl WorkingTime,
 ) -> Vec<Holder<'_>> {
     let Some((first, _)) = unacknowledged_move(ticket, now) else {
         return Vec::new();
@@ -198,16 +235,16 @@ pub fn move_chain(
     match ticket.moved_in_at.filter(|at| *at > first_move) {
         Some(last_move) if last_move <= now => {
             if let Some(last_mover) = ticket.moved_in_by.as_deref() {
-                take_over(&mut chain, last_mover, first_move, Some(last_move), office);
+                take_over(&mut chain, last_mover, first_move, Some(last_move), time);
             }
-            take_over(&mut chain, owner, last_move, None, office);
+            take_over(&mut chain, owner, last_move, None, time);
         }
         // The last move is still to come at `now`: its mover holds the ticket.
         Some(_) => {
             let holder = ticket.moved_in_by.as_deref().unwrap_or(owner);
-            take_over(&mut chain, holder, first_move, None, office);
+            take_over(&mut chain, holder, first_move, None, time);
         }
-        None => take_over(&mut chain, owner, first_move, None, office),
+        None => take_over(&mut chain, owner, first_move, None, time),
     }
     chain
 }
@@ -218,12 +255,12 @@ fn take_over<'a>(
     department: &'a str,
     moved: DateTime<Utc>,
     left: Option<DateTime<Utc>>,
-    office: FixedOffset,
+    time: impl WorkingTime,
 ) {
     let given = chain
         .last()
         .map_or(moved, |mover| mover.due)
-        .max(move_grace_ends(moved, office));
+        .max(move_grace_ends(moved, time));
     // A department the ticket came back to keeps its own deadline: bouncing a ticket
     // away and back (A→B→A) must not buy it the grace of the return.
     let own = chain
@@ -248,10 +285,10 @@ fn take_over<'a>(
 pub fn acknowledgement_charged(
     ticket: &rollups::TicketTimes,
     now: DateTime<Utc>,
-    office: FixedOffset,
+    time: impl WorkingTime,
 ) -> Option<&str> {
     let missed = ticket.acknowledge_missed_at.filter(|at| *at <= now)?;
-    let chain = move_chain(ticket, now, office);
+    let chain = move_chain(ticket, now, time);
     let acknowledged = ticket.acknowledged_at.filter(|at| *at <= now);
     let overran = chain.iter().find(|holder| match holder.left {
         Some(left) => left > holder.due,
@@ -274,9 +311,9 @@ fn acknowledgement_judged<'a>(
     ticket: &'a rollups::TicketTimes,
     owner: &'a str,
     now: DateTime<Utc>,
-    office: FixedOffset,
+    time: impl WorkingTime,
 ) -> Vec<(&'a str, bool)> {
-    let chain = move_chain(ticket, now, office);
+    let chain = move_chain(ticket, now, time);
     if chain.is_empty() {
         return judged(
             ticket.acknowledged_at,
@@ -340,10 +377,10 @@ pub fn as_at(mut ticket: rollups::TicketTimes, now: DateTime<Utc>) -> rollups::T
 pub fn step_judgements(
     ticket: &rollups::TicketTimes,
     now: DateTime<Utc>,
-    office: FixedOffset,
+    time: impl WorkingTime,
 ) -> (Vec<Judgement<'_>>, Option<Judgement<'_>>) {
     let owner = ticket.department.as_str();
-    let acknowledgement = acknowledgement_judged(ticket, owner, now, office);
+    let acknowledgement = acknowledgement_judged(ticket, owner, now, time);
     let resolution = judged(
         ticket.closed_at,
         ticket.resolve_due_at,
@@ -366,6 +403,21 @@ pub async fn department_scorecard(
     to: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
+) -> Result<Vec<DepartmentScore>, AppError> {
+    department_scorecard_in(db, account, from, to, now, office, office).await
+}
+
+/// [`department_scorecard`] with the grace after a move counted in `time` (the
+/// service's [`WorkCalendar`]: holidays and make-up working days as interaction-svc
+/// counts them).
+pub async fn department_scorecard_in(
+    db: &PgPool,
+    account: &AccountId,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    time: impl WorkingTime,
 ) -> Result<Vec<DepartmentScore>, AppError> {
     let mut scores: BTreeMap<String, DepartmentScore> = BTreeMap::new();
     for (department, metric, value) in rollups::department_sums(db, account, from, to).await? {
@@ -396,7 +448,7 @@ pub async fn department_scorecard(
         let ticket = as_at(ticket, now);
         let owner = ticket.department.as_str();
         score_of(&mut scores, owner).tickets_in_range += 1;
-        let (acknowledgement, resolution) = step_judgements(&ticket, now, office);
+        let (acknowledgement, resolution) = step_judgements(&ticket, now, time);
         for (department, in_time) in acknowledgement {
             let score = score_of(&mut scores, department);
             score.acknowledge_judged += 1;
@@ -504,6 +556,40 @@ pub(crate) mod tests {
         let mut late = ticket.clone();
         late.acknowledged_at = Some(at("2026-12-07T11:00:00+08:00"));
         let (acknowledgement, _) = step_judgements(&late, now, office());
+        assert_eq!(acknowledgement, [("water", false), ("roads", false)]);
+    }
+
+    /// The same move on the eve of National Day (Wednesday 30 September, Oct 1–7
+    /// off): roads acknowledging at 09:10 on Thursday 8 October, ten minutes into the
+    /// first working day after the move, is in time by interaction-svc's calendar.
+    #[test]
+    fn the_grace_after_a_move_skips_the_holidays_interaction_svc_is_given() {
+        let shift = |t: Option<DateTime<Utc>>| t.map(|t| t - TimeDelta::days(65));
+        let base = moved_on_friday_evening();
+        let ticket = rollups::TicketTimes {
+            opened_at: shift(base.opened_at),
+            acknowledge_due_at: shift(base.acknowledge_due_at),
+            acknowledge_missed_at: shift(base.acknowledge_missed_at),
+            moved_away_at: shift(base.moved_away_at),
+            moved_in_at: shift(base.moved_in_at),
+            acknowledged_at: Some(at("2026-10-08T09:10:00+08:00")),
+            ..base
+        };
+        assert_eq!(
+            ticket.moved_away_at,
+            Some(at("2026-09-30T17:29:00+08:00")),
+            "a Wednesday"
+        );
+        let calendar = work_calendar::from_settings(|var| {
+            (var == work_calendar::HOLIDAYS_VAR).then_some("2026-10-01..2026-10-07")
+        })
+        .unwrap();
+        let now = at("2026-10-08T12:00:00+08:00");
+        let (acknowledgement, _) = step_judgements(&ticket, now, &calendar);
+        assert_eq!(acknowledgement, [("water", false), ("roads", true)]);
+        let mut late = ticket.clone();
+        late.acknowledged_at = Some(at("2026-10-08T11:00:00+08:00"));
+        let (acknowledgement, _) = step_judgements(&late, now, &calendar);
         assert_eq!(acknowledgement, [("water", false), ("roads", false)]);
     }
 

@@ -5,9 +5,7 @@
 //! happened), the key is what the metric is broken down by (a message type, a QR
 //! scene, a menu key, a department; empty when nothing).
 
-use chrono::{
-    DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Timelike, Utc};
 use proto::events::v1 as ev;
 
 use super::inbound::{InboundDetail, InboundFact};
@@ -396,56 +394,6 @@ pub fn median_and_p90(mut seconds: Vec<f64>) -> Option<(f64, f64)> {
     Some((rank(0.5), rank(0.9)))
 }
 
-/// Office hours, office time: interaction-svc's default working hours
-/// (`INTERACTION_WORKING_HOURS`, 09:00-17:30), Monday to Friday, in which it counts
-/// its deadlines. stats-svc is not given interaction-svc's holidays and make-up
-/// working days (`INTERACTION_HOLIDAYS`, `INTERACTION_MAKEUP_WORKDAYS`): a holiday
-/// on a weekday counts as a working day here.
-pub const OFFICE_OPENS: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
-    Some(time) => time,
-    None => NaiveTime::MIN,
-};
-pub const OFFICE_CLOSES: NaiveTime = match NaiveTime::from_hms_opt(17, 30, 0) {
-    Some(time) => time,
-    None => NaiveTime::MIN,
-};
-
-/// The instant `span` of office hours ([`OFFICE_OPENS`]..[`OFFICE_CLOSES`], Monday to
-/// Friday, office time) after `start`: nights and weekends do not count, so a ticket
-/// passed on at 17:29 on a Friday gets its two hours on Monday morning, not at 19:29
-/// that evening, when nobody is at a desk.
-pub fn office_time_after(
-    start: DateTime<Utc>,
-    span: TimeDelta,
-    office: FixedOffset,
-) -> DateTime<Utc> {
-    let local = start.with_timezone(&office).naive_local();
-    let (mut day, mut from) = (local.date(), local.time());
-    let mut left = span;
-    // A bounded walk: a span of hours crosses a few days at most.
-    for _ in 0..3660 {
-        let working = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
-        if working && from < OFFICE_CLOSES {
-            let from_time = from.max(OFFICE_OPENS);
-            let open = OFFICE_CLOSES - from_time;
-            if left <= open {
-                let end = day.and_time(from_time) + left;
-                return end
-                    .and_local_timezone(office)
-                    .single()
-                    .map_or(start + span, |at| at.to_utc());
-            }
-            left -= open;
-        }
-        day = match day.succ_opt() {
-            Some(next) => next,
-            None => break,
-        };
-        from = NaiveTime::MIN;
-    }
-    start + span
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,31 +505,5 @@ mod tests {
         assert_eq!(median_and_p90(values), Some((5.0, 9.0)));
         assert_eq!(median_and_p90(vec![7.0]), Some((7.0, 7.0)));
         assert_eq!(median_and_p90(Vec::new()), None);
-    }
-
-    #[test]
-    fn office_time_skips_nights_and_weekends() {
-        let office = FixedOffset::east_opt(8 * 3600).unwrap();
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        let two = TimeDelta::hours(2);
-        let cases = [
-            // Thursday morning: two hours later.
-            ("2026-12-03T10:00:00+08:00", "2026-12-03T12:00:00+08:00"),
-            // Friday 17:29: one minute on Friday, the rest on Monday morning.
-            ("2026-12-04T17:29:00+08:00", "2026-12-07T10:59:00+08:00"),
-            // Saturday noon: from Monday's opening.
-            ("2026-12-05T12:00:00+08:00", "2026-12-07T11:00:00+08:00"),
-            // Wednesday 17:00: half an hour, then Thursday from 09:00.
-            ("2026-12-02T17:00:00+08:00", "2026-12-03T10:30:00+08:00"),
-            // Tuesday 03:00: from the opening.
-            ("2026-12-01T03:00:00+08:00", "2026-12-01T11:00:00+08:00"),
-        ];
-        for (start, end) in cases {
-            assert_eq!(
-                office_time_after(at(start), two, office),
-                at(end),
-                "{start}"
-            );
-        }
     }
 }

@@ -124,13 +124,14 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
         let req = request.get_ref();
         let account = scoped(caller, &req.account)?;
         let (from, to) = convert::range(&req.from, &req.to)?;
-        let scores = app::rollups::department_scorecard(
+        let scores = app::rollups::department_scorecard_in(
             &self.db,
             &account,
             from,
             to,
             (self.clock)(),
             self.settings.office,
+            &self.settings.calendar,
         )
         .await
         .map_err(GrpcError::from)?;
