@@ -141,7 +141,9 @@ impl Tickets {
 
     /// Closes the ticket and answers once that is committed; the citizen is asked to
     /// rate the answer in a task of its own (the drain's). The close stands even if
-    /// the question cannot be recorded; the citizen then simply is not asked.
+    /// the question cannot be recorded; the citizen then simply is not asked. A
+    /// repeat of the close that closed the ticket (same department and note)
+    /// returns the ticket as it is.
     pub async fn close(
         &self,
         id: TicketId,
@@ -155,6 +157,18 @@ impl Tickets {
         let actor = agent.actor();
         let mut tx = self.db.begin().await?;
         let before = lock_reached(&mut tx, id, Some(agent)).await?;
+        // A department whose close's answer was lost (its deadline, the network)
+        // retries it: the same close (same department, same note) of the ticket it
+        // closed is answered as the first was, and changes nothing (no second
+        // history entry, event or rating question). Any other close of a closed
+        // ticket is refused by the state machine below.
+        if before.state == TicketState::Closed.as_str()
+            && tickets::last_close(&mut tx, id).await?
+                == Some((actor.clone(), note.to_owned()))
+        {
+            tx.rollback().await?;
+            return Ok(before);
+        }
         if note.is_empty()
             && before.state != TicketState::Answered.as_str()
             && !tickets::answered_this_round(&mut tx, id).await?

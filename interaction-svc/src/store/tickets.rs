@@ -180,6 +180,22 @@ pub async fn answered_this_round(
     .await
 }
 
+/// Who closed ticket `id` last, and with which note (the history's newest close).
+pub async fn last_close(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: TicketId,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT actor, note FROM ticket_transitions
+          WHERE ticket_id = $1 AND action = $2
+          ORDER BY id DESC LIMIT 1",
+    )
+    .bind(id.0)
+    .bind(ChangeKind::Closed.as_str())
+    .fetch_optional(&mut **tx)
+    .await
+}
+
 /// Records that the citizen was asked to rate the answer (`rating_requested_at`),
 /// or, when the question is held, that the ticket awaits the citizen: it counts as
 /// asked once the flush sends it (`thread::settle_flush`), so the citizen's digit

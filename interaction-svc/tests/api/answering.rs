@@ -1322,3 +1322,68 @@ async fn an_answered_ticket_closes_without_a_note_after_the_citizens_thanks_but_
         .expect_err("not answered since it was reopened");
     assert_eq!(refused.code(), Code::FailedPrecondition);
 }
+
+/// A department whose close's answer was lost on the network retries it: the retry
+/// is told the ticket is closed (OK), and nothing happens twice (one close in the
+/// history and the events, one rating question). A close that differs from the one
+/// that closed the ticket (another note) is still refused.
+#[tokio::test]
+async fn a_repeated_close_is_answered_as_the_first_and_changes_nothing() {
+    let mock = mock().await;
+    let mut app = spawn_app_with_wechat(&mock).await;
+    citizen_wrote(&app, &mock, 5).await;
+    let id = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "open", 10)
+        .await;
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    let close = TicketActionRequest {
+        note: "已电话回访，市民表示满意".into(),
+        ..action(id)
+    };
+    let first = agent.close_ticket(close.clone()).await.unwrap().into_inner();
+    app.wait_for_rating_questions(id, &["sent"]).await;
+
+    let retried = agent
+        .close_ticket(close.clone())
+        .await
+        .expect("a repeated close is answered as the first")
+        .into_inner();
+    assert_eq!(retried.state, TicketState::Closed as i32);
+    assert_eq!(retried.closed_at, first.closed_at, "closed once");
+
+    let refused = agent
+        .close_ticket(TicketActionRequest {
+            note: "重复投诉".into(),
+            ..action(id)
+        })
+        .await
+        .expect_err("a close with another note is not the same close");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+
+    let mut viewer = app.client(Some(SOCIAL_VIEWER_KEY)).await;
+    let ticket = viewer
+        .get_ticket(GetTicketRequest { id: id.to_string() })
+        .await
+        .unwrap()
+        .into_inner();
+    let closes = ticket
+        .history
+        .iter()
+        .filter(|t| t.action == "closed")
+        .count();
+    assert_eq!(closes, 1, "one close in the history");
+    let closed_events = app
+        .outbox_ticket_events()
+        .await
+        .into_iter()
+        .filter(|(_, event)| event.kind() == TicketChangeKind::Closed)
+        .count();
+    assert_eq!(closed_events, 1, "one close announced");
+    app.wait_for_detached_work().await;
+    assert_eq!(app.rating_questions(id).await, ["sent"], "asked once");
+    let asked = sent_texts(&mock)
+        .into_iter()
+        .filter(|(_, text)| text == RATING_QUESTION)
+        .count();
+    assert_eq!(asked, 1, "the citizen was asked once");
+}
