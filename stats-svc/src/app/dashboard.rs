@@ -129,6 +129,12 @@ pub async fn account_page(
         let Some(day) = figures.get_mut(index) else {
             continue;
         };
+        // The ticket metrics are keyed by department: a cut view sums its own key only,
+        // as `daily_series` reads them over gRPC (the account's total, less its own
+        // line, was every other department's count).
+        if metric.keyed_by_department() && !view.sees(&point.key) {
+            continue;
+        }
         match metric {
             Metric::FollowersNew => day.followers_new += point.value,
             Metric::FollowersLost => day.followers_lost += point.value,
@@ -241,7 +247,8 @@ pub struct AccountLine {
 
 /// The overview at `now`: every account in reach with its readiness (from a few
 /// set-based queries, whatever the number of accounts; the per-account alarms are on
-/// the account page), and the latest alarms.
+/// the account page), and the latest alarms. A view cut to a department reads that
+/// department's on-time share (one scorecard per account in reach).
 pub async fn overview(
     db: &PgPool,
     rules: &InspectionRules,
@@ -347,12 +354,31 @@ pub async fn overview(
     } else {
         articles::last_seen_before(db, &listed, silent_since(today)).await?
     };
-    let lines = lines
+    let mut lines: Vec<AccountLine> = lines
         .into_iter()
         .filter(|(account, _)| accounts.is_none_or(|scope| scope.contains(account)))
         .filter(|(account, _)| install.checks(account, silent.contains(account)))
         .map(|(account, readiness)| AccountLine { account, readiness })
         .collect();
+    if view.is_cut() {
+        // The account's rate with its base, less the key's own line of the account
+        // page's scorecard, was every other department's: a cut view reads its own
+        // department's rate, judged as that line is, over the same window.
+        for line in &mut lines {
+            let Ok(account) = AccountId::parse(line.account.as_str()) else {
+                continue;
+            };
+            let own =
+                department_scorecard(db, &account, rules.overdue_from(today), today, now, office)
+                    .await?
+                    .into_iter()
+                    .find(|d| view.sees(&d.department));
+            let r = &mut line.readiness;
+            (r.acknowledge_judged, r.acknowledged_on_time) =
+                own.map_or((0, 0), |d| (d.acknowledge_judged, d.acknowledged_in_time));
+            r.acknowledged_in_time = r.acknowledged_rate().unwrap_or(1.0);
+        }
+    }
     let alarms = list_alarms(db, accounts, today - Days::new(29), today, view).await?;
     Ok((lines, alarms))
 }

@@ -158,7 +158,13 @@ async fn overview(
     )
     .await
     {
-        Ok((lines, alarms)) => Html(pages::overview(today, &lines, &alarms)).into_response(),
+        Ok((lines, alarms)) => Html(pages::overview(
+            today,
+            &lines,
+            &alarms,
+            viewer.departments.is_cut(),
+        ))
+        .into_response(),
         Err(error) => internal(error),
     }
 }

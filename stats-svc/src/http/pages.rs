@@ -142,8 +142,14 @@ fn alarms_table(alarms: &[AlarmRow]) -> String {
     html
 }
 
-/// The overview: every account's inspection readiness, and the alarms.
-pub fn overview(today: NaiveDate, lines: &[AccountLine], alarms: &[AlarmRow]) -> String {
+/// The overview: every account's inspection readiness, and the alarms. A key cut to
+/// its department (`departments_cut`) reads its own department's on-time share.
+pub fn overview(
+    today: NaiveDate,
+    lines: &[AccountLine],
+    alarms: &[AlarmRow],
+    departments_cut: bool,
+) -> String {
     let mut rows = String::new();
     for line in lines {
         let r = &line.readiness;
@@ -170,10 +176,15 @@ pub fn overview(today: NaiveDate, lines: &[AccountLine], alarms: &[AlarmRow]) ->
     if lines.is_empty() {
         rows.push_str("<tr><td colspan=\"6\" class=\"muted\">暂无数据</td></tr>");
     }
+    let share = if departments_cut {
+        "本部门按时响应率"
+    } else {
+        "按时响应率"
+    };
     let body = format!(
         "<div class=\"grid\"><div class=\"card wide\"><h2>检查准备情况（{today}）</h2>\
          <table><tr><th>公众号</th><th>最近发布</th><th>距今</th><th>更新</th><th>互动</th>\
-         <th>按时响应率</th></tr>{rows}</table></div>\
+         <th>{share}</th></tr>{rows}</table></div>\
          <div class=\"card wide\"><h2>告警</h2>{}</div></div>",
         alarms_table(alarms)
     );

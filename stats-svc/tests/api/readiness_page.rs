@@ -14,7 +14,8 @@ use proto::events::v1 as ev;
 use stats_svc::{Application, Config};
 
 const KEYS: &str = "city-office:admin:city-office-admin-key,\
-                    statistics:viewer:statistics-viewer-key";
+                    statistics:viewer:statistics-viewer-key,\
+                    water:agent+viewer:water-desk-key-01";
 
 /// 09:00 on Monday 30 November 2026, office time.
 const MONDAY_NINE: &str = "2026-11-30T01:00:00Z";
@@ -43,6 +44,12 @@ struct Running {
 /// The service with its clock (the pages' "today" and "now") at `now`, its
 /// dashboard open on loopback.
 async fn start_at(now: &str) -> Running {
+    start_trusting(now, "true").await
+}
+
+/// [`start_at`] with `DASHBOARD_TRUST_LOOPBACK` set to `trust_loopback` ("false": every
+/// page needs a key's session, as off loopback).
+async fn start_trusting(now: &str, trust_loopback: &str) -> Running {
     let db = TestDb::new("stats");
     let nats = TestNats::new();
     let env = service_env(
@@ -50,7 +57,7 @@ async fn start_at(now: &str) -> Running {
         &nats,
         [
             ("API_KEYS", KEYS),
-            ("DASHBOARD_TRUST_LOOPBACK", "true"),
+            ("DASHBOARD_TRUST_LOOPBACK", trust_loopback),
             ("DATACUBE_INTERVAL", "0s"),
         ],
     );
@@ -122,6 +129,34 @@ impl Running {
             .text()
             .await
             .unwrap()
+    }
+
+    /// Logs in with `key` and returns the session's cookie.
+    async fn login(&self, key: &str) -> String {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/login", self.http))
+            .form(&[("key", key)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{key} logs in");
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// `path` as the session of `cookie` reads it.
+    async fn page_as(&self, cookie: &str, path: &str) -> String {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.http))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
     }
 
     async fn stop(self) {
@@ -398,5 +433,86 @@ async fn greetings_and_menu_replies_do_not_hide_unanswered_tickets() {
         html.contains("<tr><td>MENU_HOURS</td><td>1</td></tr>"),
         "keyword hits"
     );
+    app.stop().await;
+}
+
+/// The sum of the account page's chart series `name` (its embedded JSON).
+fn series_total(html: &str, name: &str) -> i64 {
+    let key = format!("\"{name}\":[");
+    let start = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} series"))
+        + key.len();
+    let values = &html[start..];
+    values[..values.find(']').unwrap()]
+        .split(',')
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<i64>().unwrap())
+        .sum()
+}
+
+/// Water's desk key reads water's figures only (gRPC's `GetDailySeries` gives it
+/// water's 3 tickets opened). The account page's ticket chart summed every
+/// department's 10, and the overview's 按时响应率 was the whole account's (2 of 10 in
+/// time): less water's own line (2 of 3) on the same page, parks' 7 tickets and their
+/// lateness could be worked out. Both now read water's own.
+#[tokio::test]
+async fn a_desk_key_reads_its_own_departments_tickets_on_the_chart_and_overview() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_trusting(MONDAY_NINE, "false").await;
+    let saturday_noon = "2026-11-28T04:00:00Z";
+    let deadlines = (SATURDAY_TEN, saturday_noon);
+    // Water: 3 tickets, 2 acknowledged at 11:00 (in time) and closed; parks: 7, each
+    // acknowledged at 13:00 (late) and closed.
+    for (department, count, acknowledged, at) in [
+        ("water", 3, 2, "2026-11-28T03:00:00Z"),
+        ("parks", 7, 7, "2026-11-28T05:00:00Z"),
+    ] {
+        for n in 0..count {
+            let t = format!("{department}{n}");
+            let mut kinds = vec![(K::Opened, SATURDAY_TEN)];
+            if n < acknowledged {
+                kinds.extend([(K::Acknowledged, at), (K::Closed, at)]);
+            }
+            for (kind, occurred) in kinds {
+                let id = format!("{t}-{kind:?}");
+                let event = change("chenzhou", &id, &t, department, kind, occurred, deadlines);
+                app.ticket("chenzhou", event).await;
+            }
+        }
+    }
+    app.settle().await;
+
+    let water = app.login("water-desk-key-01").await;
+    let html = app.page_as(&water, "/account/chenzhou?days=30").await;
+    assert_eq!(
+        (series_total(&html, "opened"), series_total(&html, "closed")),
+        (3, 2),
+        "water's desk reads every department's tickets on the chart"
+    );
+    assert_eq!(row(&html, "water")[7], "66%（2/3）");
+    assert!(!html.contains("<tr><td>parks</td>"), "parks' line is cut");
+
+    let overview = app.page_as(&water, "/").await;
+    assert_eq!(
+        row(&overview, "<a href=\"/account/chenzhou\">chenzhou</a>")[5],
+        "66%（2/3）",
+        "water's desk reads the whole account's rate on the overview"
+    );
+    assert!(overview.contains("本部门按时响应率"), "{overview}");
+
+    // The admin's key reads the whole account, as before.
+    let admin = app.login("city-office-admin-key").await;
+    let html = app.page_as(&admin, "/account/chenzhou?days=30").await;
+    assert_eq!(
+        (series_total(&html, "opened"), series_total(&html, "closed")),
+        (10, 9)
+    );
+    let overview = app.page_as(&admin, "/").await;
+    assert_eq!(
+        row(&overview, "<a href=\"/account/chenzhou\">chenzhou</a>")[5],
+        "20%（2/10）"
+    );
+    assert!(!overview.contains("本部门按时响应率"), "{overview}");
     app.stop().await;
 }
