@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use super::AppError;
 use super::inspection::{
     REPLY_PATH_METRICS, Readiness, datacube_since, list_alarms, readiness, reply_paths,
-    silent_since, tickets_opened_in_window,
+    silent_since, tickets_opened_in_window, update_ok,
 };
 use super::ranking::{ListContext, Ranked, Ranking, monthly_ranking, monthly_rankings};
 use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
@@ -77,6 +77,9 @@ pub struct AccountPage {
     pub alarms: Vec<AlarmRow>,
     /// The inspection's interaction window, in days (the readiness line's "近 N 天").
     pub interaction_days: i64,
+    /// The update-gap alarm's limit (`ALARM_STALE_DAYS`): from it the page warns of
+    /// the gap, which fails the inspection only at the veto's two weeks.
+    pub stale_after_days: i64,
     /// The account's failing datacube pulls (its reach and WCI figures stop at each
     /// one's last day pulled).
     pub pull_failures: Vec<PullFailure>,
@@ -196,6 +199,7 @@ pub async fn account_page(
         recent_opened,
         alarms,
         interaction_days: rules.interaction_days,
+        stale_after_days: rules.stale_after_days,
         pull_failures: reach::failures(db, Some(&scope)).await?,
     })
 }
@@ -297,9 +301,7 @@ pub async fn overview(
         let line = lines.entry(account).or_insert_with(blank);
         line.last_published_on = last;
         line.days_since_update = last.map(|d| days_since(d, today));
-        line.update_ok = line
-            .days_since_update
-            .is_some_and(|d| d < rules.stale_after_days);
+        line.update_ok = update_ok(line.days_since_update);
     }
     for t in tickets {
         let line = lines.entry(t.account).or_insert_with(blank);

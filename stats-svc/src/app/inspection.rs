@@ -303,11 +303,30 @@ pub async fn run_checks(
     Ok(raised)
 }
 
+/// The national inspection's single veto (domain.md §1.3): no update within the 2
+/// weeks before the check (监测时间点前2周内未更新), so a last update 14 days back
+/// fails. `ALARM_STALE_DAYS` (10) is the office's own earlier warning, not the veto.
+pub const UPDATE_VETO_DAYS: i64 = 14;
+
+/// Whether the last update, `days_since_update` days back (`None`: never), passes the
+/// veto ([`UPDATE_VETO_DAYS`]).
+pub fn update_ok(days_since_update: Option<i64>) -> bool {
+    days_since_update.is_some_and(|d| d < UPDATE_VETO_DAYS)
+}
+
+/// Whether the update gap has reached the alarm's limit (`stale_after_days`,
+/// `ALARM_STALE_DAYS`) while it still passes the veto: a warning, not a failure.
+pub fn update_warning(stale_after_days: i64, days_since_update: Option<i64>) -> bool {
+    update_ok(days_since_update) && days_since_update.is_some_and(|d| d >= stale_after_days)
+}
+
 /// What an inspector's checklist asks about an account on a date.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Readiness {
     pub last_published_on: Option<NaiveDate>,
     pub days_since_update: Option<i64>,
+    /// Inside the national veto (updated within 2 weeks: [`UPDATE_VETO_DAYS`]); the
+    /// update-gap alarm fires earlier, at `ALARM_STALE_DAYS` ([`update_warning`]).
     pub update_ok: bool,
     pub recent_tickets: i64,
     pub recent_answered: i64,
@@ -377,7 +396,7 @@ pub async fn readiness(
     Ok(Readiness {
         last_published_on: state.last_published_on,
         days_since_update,
-        update_ok: days_since_update.is_some_and(|d| d < rules.stale_after_days),
+        update_ok: update_ok(days_since_update),
         recent_tickets: state.recent_tickets,
         recent_answered: state.recent_answered,
         recent_auto_replies: state.recent_auto_replies,
@@ -471,6 +490,27 @@ mod tests {
     /// inside them, and roads acknowledges at 11:10. Parks was in time by the deadline
     /// it was given: the escalation is water's, which let the ticket's own deadline
     /// pass on its move.
+    /// Last update 20 November: on the 30th (day 10) the alarm warns, and the veto
+    /// (no update within 2 weeks) fails from 4 December (day 14), not before.
+    #[test]
+    fn the_update_veto_fails_at_two_weeks_and_day_ten_only_warns() {
+        let stale = InspectionRules::default().stale_after_days;
+        let state = |days: Option<i64>| (update_ok(days), update_warning(stale, days));
+        assert_eq!(state(Some(9)), (true, false));
+        assert_eq!(
+            state(Some(10)),
+            (true, true),
+            "day 10 warns, it does not fail"
+        );
+        assert_eq!(state(Some(13)), (true, true));
+        assert_eq!(
+            state(Some(14)),
+            (false, false),
+            "two weeks without an update fail"
+        );
+        assert_eq!(state(None), (false, false), "never published");
+    }
+
     #[test]
     fn a_receiver_passing_the_ticket_on_inside_its_grace_is_not_charged_the_miss() {
         let ticket = moved("09:05", "parks", "11:00", "roads", "11:10", "parks");

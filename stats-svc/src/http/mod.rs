@@ -163,6 +163,7 @@ async fn overview(
             &lines,
             &alarms,
             viewer.departments.is_cut(),
+            state.settings.rules.stale_after_days,
         ))
         .into_response(),
         Err(error) => internal(error),
@@ -206,7 +207,13 @@ async fn account(
     )
     .await
     {
-        Ok(page) => Html(pages::account(id.as_str(), days, &page)).into_response(),
+        Ok(page) => Html(pages::account(
+            id.as_str(),
+            days,
+            &page,
+            state.settings.office,
+        ))
+        .into_response(),
         Err(error) => internal(error),
     }
 }

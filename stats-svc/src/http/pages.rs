@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, FixedOffset, NaiveDate};
 use serde_json::json;
 
 use crate::app::dashboard::{AccountLine, AccountPage};
+use crate::app::inspection::{Readiness, update_warning};
 use crate::app::ranking::{Ranked, Ranking};
 use crate::domain::wci::{VERSIONS, WciVersion};
 use crate::store::alarms::AlarmRow;
@@ -34,7 +35,7 @@ main{padding:16px;max-width:1280px;margin:0 auto}
 .card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08);overflow-x:auto}
 .card h2{font-size:16px;margin:4px 0 10px}.chart{width:100%;height:320px}
 table{width:100%;border-collapse:collapse;font-size:14px}th,td{padding:6px 8px;border-bottom:1px solid #e5e9ef;text-align:left}
-th{background:#fafbfc}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:bold}.muted{color:#7a8699}
+th{background:#fafbfc}.ok{color:#2e7d32}.bad{color:#c62828;font-weight:bold}.warn{color:#e65100;font-weight:bold}.muted{color:#7a8699}
 .wide{grid-column:1/-1}.grid3{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:12px}
 @media(max-width:800px){.grid3{grid-template-columns:1fr}}form.inline{display:flex;gap:8px;flex-wrap:wrap;align-items:center}
 input,select,button{font-size:14px;padding:4px 8px}";
@@ -87,6 +88,18 @@ fn yes_no(ok: bool, yes: &str, no: &str) -> String {
         format!("<span class=\"ok\">{yes}</span>")
     } else {
         format!("<span class=\"bad\">{no}</span>")
+    }
+}
+
+/// The update check: 超期 from the national veto (no update within two weeks,
+/// `update_ok` false), 预警 from the update-gap alarm's limit (`ALARM_STALE_DAYS`, 10
+/// days) until then, else 正常. Day 10 read 超期, four days before the inspection
+/// fails.
+fn update_state(r: &Readiness, stale_after_days: i64) -> String {
+    if update_warning(stale_after_days, r.days_since_update) {
+        "<span class=\"warn\">预警</span>".to_owned()
+    } else {
+        yes_no(r.update_ok, "正常", "超期")
     }
 }
 
@@ -149,6 +162,7 @@ pub fn overview(
     lines: &[AccountLine],
     alarms: &[AlarmRow],
     departments_cut: bool,
+    stale_after_days: i64,
 ) -> String {
     let mut rows = String::new();
     for line in lines {
@@ -164,7 +178,7 @@ pub fn overview(
             "<tr><td><a href=\"/account/{id}\">{id}</a></td><td>{last}</td><td>{days}</td>\
              <td>{update}</td><td>{interaction}</td><td>{share}</td></tr>",
             id = esc(&line.account),
-            update = yes_no(r.update_ok, "正常", "超期"),
+            update = update_state(r, stale_after_days),
             interaction = yes_no(r.interaction_ok, "正常", "失效"),
             share = on_time(
                 r.acknowledged_rate(),
@@ -191,8 +205,9 @@ pub fn overview(
     layout("总览", &body, None)
 }
 
-/// An account's charts: followers, messages and tickets, department compliance.
-pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
+/// An account's charts: followers, messages and tickets, department compliance. Times
+/// are shown in office time (`office`), as the days are.
+pub fn account(account: &str, days: u64, page: &AccountPage, office: FixedOffset) -> String {
     // Up to 366 days: across a new year `MM-DD` would name two days alike.
     let across_years =
         page.days.first().map(|d| d.day.year()) != page.days.last().map(|d| d.day.year());
@@ -230,9 +245,11 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
             .map(|d| d.acknowledged_rate().map(|r| (r * 1000.0).round() / 10.0))
             .collect::<Vec<_>>(),
     });
+    // Response times are wall-clock from opening (a weekend counts), while the
+    // deadlines behind 按时响应 run in office hours: the columns say which they are.
     let mut table = String::from(
         "<table><tr><th>部门</th><th>受理</th><th>答复</th><th>办结</th><th>超期</th>\
-         <th>响应中位数</th><th>P90</th><th>按时响应</th><th>满意度</th></tr>",
+         <th>响应中位数（自然时长）</th><th>P90（自然时长）</th><th>按时响应</th><th>满意度</th></tr>",
     );
     for d in &page.departments {
         let (median, p90) = d.acknowledge.map_or_else(
@@ -271,7 +288,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         let _ = write!(table, "<p class=\"muted\">{note}</p>");
     }
     let r = &page.readiness;
-    let failing = pull_failures(&page.pull_failures);
+    let failing = pull_failures(&page.pull_failures, office);
     let body = format!(
         "<form class=\"inline\" method=\"get\"><strong>{name}</strong>\
          <select name=\"days\">{options}</select><button>查看</button></form>{failing}\
@@ -305,7 +322,7 @@ pub fn account(account: &str, days: u64, page: &AccountPage) -> String {
         last = r
             .last_published_on
             .map_or_else(|| "从未发布".to_owned(), |d| d.to_string()),
-        update = yes_no(r.update_ok, "正常", "超期"),
+        update = update_state(r, page.stale_after_days),
         interaction = yes_no(r.interaction_ok, "正常", "失效"),
         window = page.interaction_days,
         // Tickets opened in the window, whether due or not; of the judged ones
@@ -383,8 +400,9 @@ chart('compliance').setOption({tooltip:{},grid:{left:110,right:40,bottom:20},
  series:[{type:'bar',data:d.compliance,label:{show:true,position:'right',formatter:'{c}%'},itemStyle:{color:'#1565c0'}}]});
 "#;
 
-/// The account's failing datacube pulls: what is missing since when, and why.
-fn pull_failures(failures: &[PullFailure]) -> String {
+/// The account's failing datacube pulls: what is missing since when (office time: a
+/// failure at 23:10 UTC on the 6th is 07:10 on the 7th in Beijing), and why.
+fn pull_failures(failures: &[PullFailure], office: FixedOffset) -> String {
     if failures.is_empty() {
         return String::new();
     }
@@ -397,7 +415,10 @@ fn pull_failures(failures: &[PullFailure]) -> String {
                 last = f
                     .last_day
                     .map_or_else(|| "无".to_owned(), |d| d.to_string()),
-                since = f.first_failed_at.format("%Y-%m-%d %H:%M UTC"),
+                since = f
+                    .first_failed_at
+                    .with_timezone(&office)
+                    .format("%Y-%m-%d %H:%M"),
                 n = f.failures,
                 error = esc(&f.error),
             )
@@ -419,8 +440,11 @@ pub fn ranking(
 ) -> String {
     let list = &ranking.list;
     let month_text = month.format("%Y-%m").to_string();
+    // The list's reads are the WCI's: each article's capped at 100,001 (250,000 reads
+    // count 100,001), which the column says rather than pass for the real total.
     let mut table = String::from(
-        "<table><tr><th>名次</th><th>公众号</th><th>WCI</th><th>文章数</th><th>阅读数</th></tr>",
+        "<table><tr><th>名次</th><th>公众号</th><th>WCI</th><th>文章数</th>\
+         <th>阅读数（单篇10万+计为100001）</th></tr>",
     );
     for r in list {
         let flag = if r.figures_incomplete {
@@ -670,6 +694,151 @@ mod tests {
 
     fn ranking_page_text(month: NaiveDate, list: &Ranking) -> String {
         ranking(month, crate::domain::wci::V14_2, list, &[])
+    }
+
+    fn office() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    fn readiness(days_since_update: Option<i64>, update_ok: bool) -> Readiness {
+        Readiness {
+            last_published_on: None,
+            days_since_update,
+            update_ok,
+            recent_tickets: 0,
+            recent_answered: 0,
+            recent_auto_replies: 0,
+            reply_path: crate::domain::inspection::ReplyPath::default(),
+            interaction_ok: true,
+            acknowledged_in_time: 1.0,
+            acknowledge_judged: 0,
+            acknowledged_on_time: 0,
+            alarms: Vec::new(),
+        }
+    }
+
+    fn account_page(pull_failures: Vec<PullFailure>) -> AccountPage {
+        AccountPage {
+            days: Vec::new(),
+            hours: [0; 24],
+            hours_since: None,
+            auto_hours: [0; 24],
+            hits: crate::app::dashboard::Hits::default(),
+            departments: vec![crate::app::rollups::DepartmentScore {
+                department: "water".to_owned(),
+                acknowledge: Some((5400.0, 90_000.0)),
+                ..Default::default()
+            }],
+            department_place: None,
+            departments_cut: false,
+            readiness: readiness(Some(10), true),
+            recent_opened: 0,
+            alarms: Vec::new(),
+            interaction_days: 7,
+            stale_after_days: 10,
+            pull_failures,
+        }
+    }
+
+    /// A pull that began failing at 23:10 UTC on 6 December failed at 07:10 on the
+    /// 7th in the office: the page said "自 2026-12-06 23:10 UTC".
+    #[test]
+    fn a_failing_pull_is_dated_in_office_time() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let failure = PullFailure {
+            account: "chenzhou".to_owned(),
+            api: "getarticletotal".to_owned(),
+            error: "40001 invalid credential".to_owned(),
+            first_failed_at: at("2026-12-06T23:10:00Z"),
+            last_failed_at: at("2026-12-07T01:10:00Z"),
+            failures: 3,
+            last_day: NaiveDate::from_ymd_opt(2026, 12, 5),
+        };
+        let html = account("chenzhou", 30, &account_page(vec![failure]), office());
+        assert!(
+            html.contains("自 2026-12-07 07:10 起连续失败 3 次"),
+            "{html}"
+        );
+        assert!(!html.contains("UTC"), "{html}");
+    }
+
+    /// Ten days after the last update the alarm's limit is reached, not the national
+    /// veto (no update within two weeks): the pages said 超期 from day 10.
+    #[test]
+    fn the_update_gap_warns_from_the_alarms_limit_and_fails_at_the_veto() {
+        let html = account("chenzhou", 30, &account_page(Vec::new()), office());
+        assert!(
+            html.contains("更新 <span class=\"warn\">预警</span>"),
+            "{html}"
+        );
+        let line = |days: i64, ok: bool| AccountLine {
+            account: format!("a{days}"),
+            readiness: readiness(Some(days), ok),
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let lines = [line(9, true), line(10, true), line(14, false)];
+        let html = overview(today, &lines, &[], false, 10);
+        let cells = |days: i64| {
+            let start = html.find(&format!(">a{days}</a>")).unwrap();
+            html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+        };
+        assert!(
+            cells(9).contains("<span class=\"ok\">正常</span>"),
+            "{html}"
+        );
+        assert!(
+            cells(10).contains("<span class=\"warn\">预警</span>"),
+            "{html}"
+        );
+        assert!(
+            cells(14).contains("<span class=\"bad\">超期</span>"),
+            "{html}"
+        );
+    }
+
+    /// Response times are wall-clock, the deadlines office hours: the columns say so.
+    #[test]
+    fn response_times_are_labelled_wall_clock() {
+        let html = account("chenzhou", 30, &account_page(Vec::new()), office());
+        assert!(
+            html.contains("<th>响应中位数（自然时长）</th><th>P90（自然时长）</th>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>1.5 小时</td><td>25.0 小时</td>"),
+            "{html}"
+        );
+    }
+
+    /// The list's reads are capped per article at 100,001 (as the WCI counts them): an
+    /// article of 250,000 reads showed 100001 under a bare 阅读数.
+    #[test]
+    fn the_rankings_reads_column_says_they_are_capped() {
+        let ranking = Ranking {
+            list: vec![Ranked {
+                rank: 1,
+                account: "anren".to_owned(),
+                wci: 900.0,
+                articles: 1,
+                reads: 100_001,
+                published_nothing: false,
+                figures_incomplete: false,
+                pull_failing: false,
+                pull_began: None,
+            }],
+            final_on: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            awaiting_figures: false,
+            awaiting_pull: Vec::new(),
+            provisional: false,
+            listed: 1,
+            others_pending: false,
+        };
+        let html = ranking_page_text(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), &ranking);
+        assert!(
+            html.contains("<th>阅读数（单篇10万+计为100001）</th>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>100001</td>"), "{html}");
     }
 
     #[test]

@@ -149,6 +149,13 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
     assert_eq!(report.last_published_on, "2026-11-20");
     assert_eq!(report.days_since_update, 9);
     assert!(report.update_ok && report.interaction_ok);
+    // Day 10 raises the alarm, a warning: the national veto (no update within the
+    // 2 weeks before the check) fails from day 14.
+    for (date, days, ok) in [("2026-11-30", 10, true), ("2026-12-04", 14, false)] {
+        let report = readiness(&app, date).await;
+        assert_eq!(report.days_since_update, days);
+        assert_eq!(report.update_ok, ok, "update_ok on {date}, day {days}");
+    }
     db.close().await;
     app.stop().await;
 }
