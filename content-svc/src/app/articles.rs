@@ -1053,11 +1053,34 @@ impl Articles {
         let screener = self.lexicon.screener().await?;
         Self::refuse_open_hits(&mut *self.db.acquire().await?, &screener, &rows).await?;
         let drafts = self.media.drafts(&rows).await.map_err(refusal)?;
+        // A draft the headline keeps (an earlier preview's) is reused; one made now is
+        // this preview's, to keep for the send or to delete: left, it would sit in the
+        // account's draft box with no article knowing of it.
+        let made = row.media_id.is_none();
         let media_id = self
             .publisher
-            .preview(&row, &drafts, openids)
+            .make_draft(&row, &drafts)
             .await
             .map_err(refusal)?;
+        // Read again before any follower is reached: an article returned for revision
+        // (or sent) while its draft was being made is not previewed as it stood.
+        let before = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
+        if !matches!(
+            before.state(),
+            ArticleState::Approved | ArticleState::Scheduled
+        ) {
+            if made {
+                self.delete_unkept_draft(&row, &media_id, "made by a preview its article left")
+                    .await;
+            }
+            return Err(review::ReviewError::WrongState {
+                state: before.state(),
+                action: "previewed (it changed while its preview was being prepared; \
+                         nothing was sent)",
+            }
+            .into());
+        }
+        let previewed = self.publisher.preview(&row, &media_id, openids).await;
         let mut tx = self.db.begin().await?;
         // The draft is kept for the send only if it is still the message: a
         // recompose while WeChat made it forgot the old draft, and keeping this one
@@ -1076,28 +1099,64 @@ impl Articles {
             }
             _ => vec![now.clone()],
         };
-        if sendable && same_articles(&rows, &composed) {
+        // Nor over another draft: one kept meanwhile (a preview of the article by
+        // someone else) stays, and a reused draft the article no longer keeps was
+        // forgotten (and deleted) by whatever changed it. Kept when the preview
+        // stopped part-way too: the draft is as good, and a preview to the rest reuses
+        // it.
+        let kept = sendable
+            && same_articles(&rows, &composed)
+            && match now.media_id.as_deref() {
+                None => made,
+                Some(kept) => kept == media_id,
+            };
+        if kept && now.media_id.is_none() {
             store::set_media_id(&mut *tx, id, &media_id).await?;
-        } else {
-            tracing::info!(article = %id, state = %now.state(), "article returned, sent or recomposed during its preview; its draft is not kept");
+        } else if !kept {
+            tracing::info!(article = %id, state = %now.state(), "article returned, sent or recomposed during its preview, or another draft kept meanwhile; its draft is not kept");
         }
-        store::audit(
-            &mut tx,
-            &Audit {
-                article_id: id,
-                action: "preview",
-                from: row.state(),
-                to: row.state(),
-                actor: &who.actor.id,
-                role: &who.role_name(),
-                version: row.version,
-                stage: None,
-                comment: &format!("{} follower(s)", openids.len()),
-            },
-        )
-        .await?;
+        // What reached followers' phones is audited, whatever stopped the rest.
+        let maybe = matches!(previewed.stopped, Some(SendError::OutcomeUnknown(_)));
+        if previewed.sent > 0 || maybe {
+            let comment = match &previewed.stopped {
+                None => format!("{} follower(s)", previewed.sent),
+                Some(_) if maybe => format!(
+                    "{} of {} follower(s), and perhaps the next: WeChat's answer was lost",
+                    previewed.sent,
+                    openids.len()
+                ),
+                Some(_) => format!(
+                    "{} of {} follower(s): stopped at {}",
+                    previewed.sent,
+                    openids.len(),
+                    openids[previewed.sent]
+                ),
+            };
+            store::audit(
+                &mut tx,
+                &Audit {
+                    article_id: id,
+                    action: "preview",
+                    from: row.state(),
+                    to: row.state(),
+                    actor: &who.actor.id,
+                    role: &who.role_name(),
+                    version: row.version,
+                    stage: None,
+                    comment: &comment,
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(openids.len())
+        if made && !kept {
+            self.delete_unkept_draft(&row, &media_id, "made by a preview, kept by no article")
+                .await;
+        }
+        match previewed.stopped {
+            None => Ok(previewed.sent),
+            Some(error) => Err(preview_stopped(openids, previewed.sent, error)),
+        }
     }
 
     /// Before a mass send: the account's ledger is locked, checked against WeChat's
@@ -1742,21 +1801,38 @@ impl Articles {
 
     /// Deletes `draft`, a WeChat draft of `row` no article keeps any more (`why`),
     /// from the account's draft box: best effort, outside any transaction, a warn
-    /// line if it cannot (it stays there). One already gone counts as deleted
-    /// ([`Publisher::delete_draft`]).
+    /// line and `content_wechat_draft_delete_failures_total` if it cannot (it stays
+    /// there, for someone to delete in WeChat's console). One already gone counts as
+    /// deleted ([`Publisher::delete_draft`]).
     async fn delete_unkept_draft(&self, row: &ArticleRow, draft: &str, why: &str) {
-        match self.publisher.delete_draft(&row.account, draft).await {
+        self.delete_forgotten_draft(&row.account, row.id, draft, why)
+            .await;
+    }
+
+    /// [`Articles::delete_unkept_draft`] for `draft` of `article` on `account`.
+    pub(crate) async fn delete_forgotten_draft(
+        &self,
+        account: &str,
+        article: Uuid,
+        draft: &str,
+        why: &str,
+    ) {
+        match self.publisher.delete_draft(account, draft).await {
             Ok(()) => {
-                tracing::info!(article = %row.id, media_id = %draft, why, "wechat draft no article keeps deleted")
+                tracing::info!(%article, media_id = %draft, why, "wechat draft no article keeps deleted")
             }
-            Err(error) => tracing::warn!(
-                article = %row.id,
-                media_id = %draft,
-                why,
-                %error,
-                "cannot delete a wechat draft no article keeps; it stays in the account's \
-                 draft box"
-            ),
+            Err(error) => {
+                metrics::counter!("content_wechat_draft_delete_failures_total").increment(1);
+                tracing::warn!(
+                    %article,
+                    %account,
+                    media_id = %draft,
+                    why,
+                    %error,
+                    "cannot delete a wechat draft no article keeps; it stays in the account's \
+                     draft box"
+                )
+            }
         }
     }
 
@@ -3720,6 +3796,28 @@ fn refusal(error: SendError) -> AppError {
         // Not "WeChat refused": the call may have taken effect.
         SendError::OutcomeUnknown(text) => AppError::OutcomeUnknown(text),
         other => AppError::Wechat(other.to_string()),
+    }
+}
+
+/// The answer to a preview that stopped at `openids[sent]` with `error`. Before
+/// any follower was reached it is the call's own error (the same request may go
+/// again); after, a retry of the same list would send those reached a second
+/// preview, so the answer names who got it and who did not (a lost answer's text,
+/// [`SendError::OutcomeUnknown`], already does).
+fn preview_stopped(openids: &[String], sent: usize, error: SendError) -> AppError {
+    if sent == 0 || matches!(error, SendError::OutcomeUnknown(_)) {
+        return refusal(error);
+    }
+    let cause = match error {
+        SendError::Permanent(text) => format!("WeChat refused {}: {text}", openids[sent]),
+        SendError::Transient(text) => format!("WeChat did not take {}: {text}", openids[sent]),
+        other => other.to_string(),
+    };
+    tracing::warn!(sent, of = openids.len(), %cause, "a preview stopped part-way");
+    AppError::PreviewPartlySent {
+        sent: openids[..sent].to_vec(),
+        not_sent: openids[sent..].to_vec(),
+        cause,
     }
 }
 

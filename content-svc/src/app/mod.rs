@@ -81,6 +81,27 @@ pub enum AppError {
     /// the followers' phones), so it is no "try again" (the text says what to check).
     #[error("{0}")]
     OutcomeUnknown(String),
+    /// A preview reached the followers at the head of its list and then stopped
+    /// (WeChat refused the next one, was unavailable, or the per-minute limit was
+    /// reached): the same list again would send those it reached a second preview,
+    /// so it is no "try again" but names who is still to get it.
+    /// The counts come first: a status message is cut at 200 characters, and 20
+    /// real openids are longer; the caller knows its list.
+    #[error(
+        "the preview was sent to the first {} of {} openids ({}), not to the other {} \
+         ({}): preview again to those {} only; {cause}",
+        .sent.len(),
+        .sent.len() + .not_sent.len(),
+        .sent.join(", "),
+        .not_sent.len(),
+        .not_sent.join(", "),
+        .not_sent.len()
+    )]
+    PreviewPartlySent {
+        sent: Vec<String>,
+        not_sent: Vec<String>,
+        cause: String,
+    },
     /// WeChat could not be reached or was busy (a timeout, a 5xx, "system busy"):
     /// nothing changed here, and the same call later may well succeed.
     #[error("WeChat is unavailable, try again: {0}")]

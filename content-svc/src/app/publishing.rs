@@ -38,6 +38,7 @@ pub mod api {
     pub const MASS_GET: &str = "message/mass/get";
     pub const UPLOADIMG: &str = "media/uploadimg";
     pub const ADD_MATERIAL: &str = "material/add_material";
+    pub const DEL_MATERIAL: &str = "material/del_material";
 }
 
 /// What WeChat gave back for a send.
@@ -47,6 +48,16 @@ pub struct Handed {
     pub publish_id: Option<String>,
     pub mass_msg_id: Option<String>,
     pub msg_data_id: Option<String>,
+}
+
+/// How far down its list of openids a preview got.
+#[derive(Debug)]
+pub struct Previewed {
+    /// How many of the openids, from the first, WeChat took the preview for.
+    pub sent: usize,
+    /// Why it stopped before the end of the list (the preview to `openids[sent]`
+    /// failed, or was not made): `None` when every openid was sent to.
+    pub stopped: Option<SendError>,
 }
 
 /// Why a send did not reach WeChat's queue.
@@ -449,35 +460,49 @@ impl Publisher {
             .map_err(|error| no_such_job(error, ErrCode::INVALID_MEDIA_ID))
     }
 
-    /// Sends a preview of the message to each of `openids` (as a mass send would
-    /// show it), making its draft first if needed; returns the draft's media id.
+    /// Sends a preview of draft `media_id` (`head`'s message, made or kept with
+    /// [`Publisher::make_draft`]) to each of `openids` in turn, as a mass send would
+    /// show it. A call that fails stops the loop, and what was done is answered all
+    /// the same ([`Previewed`]): the followers before it have the preview on their
+    /// phones, so the caller must not be told "try again" with the same list.
     #[tracing::instrument(skip_all, fields(article = %head.id, account = %head.account))]
     pub async fn preview(
         &self,
         head: &ArticleRow,
-        drafts: &[DraftArticle],
+        media_id: &str,
         openids: &[String],
-    ) -> Result<String, SendError> {
-        let client = self.client(&head.account)?;
-        let media_id = self.make_draft(head, drafts).await?;
-        let content = MassContent::mpnews(&media_id);
+    ) -> Previewed {
+        let mut previewed = Previewed {
+            sent: 0,
+            stopped: None,
+        };
+        let client = match self.client(&head.account) {
+            Ok(client) => client,
+            Err(error) => {
+                previewed.stopped = Some(error);
+                return previewed;
+            }
+        };
+        let content = MassContent::mpnews(media_id);
         for (i, openid) in openids.iter().enumerate() {
-            self.pass(&head.account, api::MASS_PREVIEW).await?;
-            client
-                .mass_preview(openid, &content)
-                .await
-                .map_err(|error| {
-                    // A preview reaches a follower's phone and has no key WeChat
-                    // would refuse a second time: one whose answer was lost is not
-                    // "try again", which would send it twice.
-                    if error.outcome_unknown() {
-                        SendError::OutcomeUnknown(preview_maybe_sent(openids, i, &error))
-                    } else {
-                        error.into()
-                    }
-                })?;
+            if let Err(error) = self.pass(&head.account, api::MASS_PREVIEW).await {
+                previewed.stopped = Some(error);
+                break;
+            }
+            if let Err(error) = client.mass_preview(openid, &content).await {
+                // A preview reaches a follower's phone and has no key WeChat
+                // would refuse a second time: one whose answer was lost is not
+                // "try again", which would send it twice.
+                previewed.stopped = Some(if error.outcome_unknown() {
+                    SendError::OutcomeUnknown(preview_maybe_sent(openids, i, &error))
+                } else {
+                    error.into()
+                });
+                break;
+            }
+            previewed.sent = i + 1;
         }
-        Ok(media_id)
+        previewed
     }
 
     /// Uploads an image for a body (`media/uploadimg`); returns its WeChat URL.
@@ -500,6 +525,13 @@ impl Publisher {
         let client = self.client(account)?;
         self.pass(account, api::ADD_MATERIAL).await?;
         Ok(client.add_image_material(image).await?.media_id)
+    }
+
+    /// Deletes a permanent material (`material/del_material`).
+    pub async fn delete_material(&self, account: &str, media_id: &str) -> Result<(), SendError> {
+        let client = self.client(account)?;
+        self.pass(account, api::DEL_MATERIAL).await?;
+        Ok(client.delete_material(media_id).await?)
     }
 
     fn client(&self, account: &str) -> Result<&Client, SendError> {

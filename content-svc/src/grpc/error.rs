@@ -53,6 +53,7 @@ impl From<GrpcError> for Status {
                 AppError::Request(_) => ErrorCode::InvalidArgument,
                 AppError::Wechat(_)
                 | AppError::OutcomeUnknown(_)
+                | AppError::PreviewPartlySent { .. }
                 | AppError::MessageGoingOut { .. } => ErrorCode::FailedPrecondition,
                 AppError::KeptMoving { .. } | AppError::WechatUnavailable(_) => {
                     ErrorCode::Unavailable

@@ -24,6 +24,7 @@ mod mass_send_fail;
 mod menus;
 mod messages;
 mod migrations;
+mod previews;
 mod publishing;
 mod publishing_age;
 mod reconcile;

@@ -509,6 +509,19 @@ impl SimState {
         self.lock().next_mass_ends.push_back(end);
     }
 
+    /// The media ids of the drafts in `appid`'s draft box (added, and neither
+    /// deleted nor published since), sorted; none for an unknown account.
+    pub fn drafts(&self, appid: &str) -> Vec<String> {
+        let world = self.lock();
+        let mut drafts: Vec<String> = world
+            .accounts
+            .get(appid)
+            .map(|account| account.drafts.keys().cloned().collect())
+            .unwrap_or_default();
+        drafts.sort();
+        drafts
+    }
+
     /// Forgets every recorded call.
     pub fn clear_calls(&self) {
         self.lock().calls.clear();
