@@ -183,7 +183,7 @@ impl ContentGrpc {
         let (articles, who_now, overrides) =
             (self.articles.clone(), who.clone(), overrides.to_vec());
         let view = self
-            .to_the_end(call, who, id, async move {
+            .to_the_end(call, who, id, &[], async move {
                 let who = who_now;
                 articles
                     .act(&who, id, action, &comment, &overrides, send, read_version)
@@ -201,19 +201,21 @@ impl ContentGrpc {
     /// recorded: the task is the drain's (a rolling update waits for it) and keeps the
     /// call's span (its department labels the use case's logs).
     ///
-    /// One such call per caller, call and article at a time: a second while the first
-    /// is under way is `ABORTED`, not started. A script repeating a call with a short
-    /// timeout while WeChat or the per-minute ledger's lock is slow otherwise piled up
-    /// a task per attempt, each holding a pool connection, and each finished preview
-    /// reached real followers.
+    /// One such call per caller, call, article and `to` (a preview's openids; empty
+    /// for the others) at a time: a second while the first is under way is `ABORTED`,
+    /// not started. A script repeating a call with a short timeout while WeChat or the
+    /// per-minute ledger's lock is slow otherwise piled up a task per attempt, each
+    /// holding a pool connection, and each finished preview reached real followers.
+    /// A preview of the article to other people is another call, not a repeat.
     async fn to_the_end<T: Send + 'static>(
         &self,
         call: Call,
         who: &Who,
         article: uuid::Uuid,
+        to: &[String],
         work: impl std::future::Future<Output = T> + Send + 'static,
     ) -> Result<T, Status> {
-        let Some(running) = self.in_flight.enter(call, &who.actor.id, article) else {
+        let Some(running) = self.in_flight.enter(call, &who.actor.id, article, to) else {
             return Err(Status::aborted(format!(
                 "{} (article {article}): an identical earlier call, perhaps one whose \
                  caller hung up, is being finished; try again once it has finished",
@@ -257,9 +259,15 @@ impl Call {
     };
 }
 
-/// The calls [`ContentGrpc::to_the_end`] is running, by caller, call and article.
+/// Who a call under way is by, what it is, of which article, and to whom (a
+/// preview's openids, sorted and each once: the same people in another order are
+/// the same preview).
+type CallKey = (String, Call, uuid::Uuid, Vec<String>);
+
+/// The calls [`ContentGrpc::to_the_end`] is running, by caller, call, article and
+/// the preview's openids.
 #[derive(Clone, Default)]
-struct InFlight(Arc<Mutex<HashSet<(String, Call, uuid::Uuid)>>>);
+struct InFlight(Arc<Mutex<HashSet<CallKey>>>);
 
 impl InFlight {
     /// The call of a workflow action.
@@ -279,10 +287,19 @@ impl InFlight {
         }
     }
 
-    /// Marks `call` of `article` by `caller` as under way until the returned guard
-    /// drops; `None` when it already is.
-    fn enter(&self, call: Call, caller: &str, article: uuid::Uuid) -> Option<Running> {
-        let key = (caller.to_owned(), call, article);
+    /// Marks `call` of `article` by `caller` to `to` as under way until the returned
+    /// guard drops; `None` when it already is.
+    fn enter(
+        &self,
+        call: Call,
+        caller: &str,
+        article: uuid::Uuid,
+        to: &[String],
+    ) -> Option<Running> {
+        let mut to = to.to_vec();
+        to.sort();
+        to.dedup();
+        let key = (caller.to_owned(), call, article, to);
         let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         running.insert(key.clone()).then(|| Running {
             set: self.clone(),
@@ -295,7 +312,7 @@ impl InFlight {
 /// ended anyhow).
 struct Running {
     set: InFlight,
-    key: (String, Call, uuid::Uuid),
+    key: CallKey,
 }
 
 impl Drop for Running {
@@ -752,8 +769,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         }
         let articles = self.articles.clone();
         let caller = who.clone();
+        let to = req.openids.clone();
         let sent = self
-            .to_the_end(Call::PREVIEW, &caller, id, async move {
+            .to_the_end(Call::PREVIEW, &caller, id, &to, async move {
                 articles.preview(&who, id, &req.openids).await
             })
             .await?
@@ -771,7 +789,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let articles = self.articles.clone();
         let caller = who.clone();
         let view = self
-            .to_the_end(Call::RETRACT, &caller, id, async move {
+            .to_the_end(Call::RETRACT, &caller, id, &[], async move {
                 articles.retract(&who, id, &req.comment).await
             })
             .await?
@@ -791,7 +809,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let articles = self.articles.clone();
         let caller = who.clone();
         let view = self
-            .to_the_end(Call::CORRECT, &caller, id, async move {
+            .to_the_end(Call::CORRECT, &caller, id, &[], async move {
                 articles.correct(&who, id, &req.reason, notice).await
             })
             .await?
@@ -811,7 +829,7 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         let articles = self.articles.clone();
         let caller = who.clone();
         let view = self
-            .to_the_end(Call::EDIT_PUBLISHED, &caller, id, async move {
+            .to_the_end(Call::EDIT_PUBLISHED, &caller, id, &[], async move {
                 articles
                     .edit_published(&who, id, req.body, &req.reason)
                     .await

@@ -150,6 +150,42 @@ fn preview_in_background(stack: &Stack, person: &str, id: &str, openids: &[&str]
     tokio::spawn(async move { client.preview_article(request).await })
 }
 
+/// 陈 previews an article to the director, and while WeChat is slow, to the deputy:
+/// another preview (other people), not a repeat of the first to refuse as ABORTED.
+#[tokio::test]
+async fn previews_of_one_article_to_different_people_at_once_both_go_out() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .add_followers(DEMO_APPID, ["o-director", "o-deputy"])
+        .expect("followers");
+    let db = &stack.app.db;
+    let (held, holder) = hold_ledger(&stack, "draft/add").await;
+    let first = preview_in_background(&stack, "chen", &id, &["o-director"]);
+    until_waiting(db, holder, 1).await;
+
+    let mut second = preview_in_background(&stack, "chen", &id, &["o-deputy"]);
+    tokio::select! {
+        answer = &mut second => panic!("the preview to the deputy did not wait its turn: {answer:?}"),
+        () = until_waiting(db, holder, 2) => {}
+    }
+    held.commit().await.expect("WeChat answers");
+    first
+        .await
+        .expect("joined")
+        .expect("previewed to the director");
+    second
+        .await
+        .expect("joined")
+        .expect("previewed to the deputy");
+    let mut reached = previewed_to(&stack);
+    reached.sort();
+    assert_eq!(reached, ["o-deputy", "o-director"]);
+    stack.app.stop().await;
+}
+
 /// The media id of the draft the article keeps for its send, if any.
 async fn kept_draft(stack: &Stack, id: &str) -> Option<String> {
     sqlx::query_scalar("SELECT media_id FROM articles WHERE id = $1::uuid")
