@@ -611,10 +611,14 @@ impl Articles {
             // unless an attempt's answer was lost, which the release keeps.
             ledger::release(&mut *tx, id).await?;
         }
+        // The drafts of the message the returned article leaves, forgotten as its
+        // other articles close up: deleted once committed, as the article's own.
+        let mut left_drafts = Vec::new();
         if action == Action::Return {
             // A message goes out whole: a draft in it would hold every other back.
             if let Some(message) = row.message_id {
-                self.take_out_of_message(&mut tx, who, &row, message)
+                left_drafts = self
+                    .take_out_of_message(&mut tx, who, &row, message)
                     .await?;
             }
             // The schedule is cancelled, as CancelSchedule does.
@@ -684,6 +688,15 @@ impl Articles {
         if let Some(draft) = forgotten {
             self.delete_unkept_draft(&row, &draft, "returned for revision")
                 .await;
+        }
+        for (article, draft) in left_drafts {
+            self.delete_forgotten_draft(
+                &row.account,
+                article,
+                &draft,
+                "its message's article was returned for revision",
+            )
+            .await;
         }
         if let Some(token) = send_token {
             self.send_under(id, Some(token)).await?;
@@ -1336,13 +1349,18 @@ impl Articles {
     /// goes out that the publisher did not compose: they recompose it (the revised
     /// article back in once approved again) or send it as it now is. A message left
     /// empty is deleted. Not once its headline is with WeChat or sent.
+    ///
+    /// Returns the drafts the others forgot (the message's, kept on its headline),
+    /// for the caller to delete from WeChat once committed; not one whose send may
+    /// have gone out (`send_outcome_unknown`): that stays in WeChat's box, named in
+    /// a warn line, for whoever settles the send.
     async fn take_out_of_message(
         &self,
         tx: &mut Transaction<'_, Postgres>,
         who: &Who,
         row: &ArticleRow,
         message: Uuid,
-    ) -> Result<(), AppError> {
+    ) -> Result<Vec<(Uuid, String)>, AppError> {
         let members = messages::articles(&mut **tx, message).await?;
         if let Some(head) = members.first().filter(|h| h.message_position == Some(1))
             && !matches!(
@@ -1381,17 +1399,24 @@ impl Articles {
         let rest: Vec<ArticleRow> = members.into_iter().filter(|m| m.id != row.id).collect();
         if rest.is_empty() {
             messages::delete(tx, message).await?;
-            return Ok(());
+            return Ok(Vec::new());
         }
         if row.message_position == Some(1) && row.send_outcome_unknown {
             // The flag guards a send again and is read on the headline only: WeChat may
             // have the whole message, so the next headline needs the same confirmation.
             store::set_send_outcome_unknown(&mut **tx, rest[0].id, true).await?;
         }
+        let mut forgotten = Vec::new();
         for (i, member) in rest.iter().enumerate() {
             let position = i as i16 + 1;
             // In order, each into the place just freed: (message, position) is unique.
-            messages::place(tx, member.id, message, position).await?;
+            if let Some(draft) = messages::place(tx, member.id, message, position).await? {
+                if member.send_outcome_unknown {
+                    tracing::warn!(article = %member.id, media_id = %draft, "its message's article was returned with its send's outcome unknown: the message's WeChat draft is kept, not deleted");
+                } else {
+                    forgotten.push((member.id, draft));
+                }
+            }
             audit_in_place(
                 tx,
                 who,
@@ -1429,7 +1454,7 @@ impl Articles {
                 .await?;
             }
         }
-        Ok(())
+        Ok(forgotten)
     }
 
     async fn lock_visible(

@@ -105,6 +105,9 @@ impl Articles {
         // and notes in X's trail that X went out with H (PostgreSQL aborted one).
         let touched: Vec<Uuid> = ids.iter().chain(&composed).copied().collect();
         articles_store::lock_in_order(&mut tx, &touched).await?;
+        // The drafts this composition makes obsolete (the old message's, an article's
+        // own): deleted from WeChat's draft box once committed.
+        let mut forgotten = Vec::new();
         if message.is_some() {
             for article in store::articles(&mut *tx, id).await? {
                 if article.state() != ArticleState::Approved {
@@ -116,7 +119,7 @@ impl Articles {
                 }
                 refuse_unsettled(&article)?;
             }
-            store::clear(&mut tx, id).await?;
+            forgotten.extend(store::clear(&mut tx, id).await?);
         }
         let mut channel: Option<(String, Option<i64>)> = None;
         for (i, article_id) in ids.iter().enumerate() {
@@ -154,7 +157,9 @@ impl Articles {
                 Some(_) => {}
             }
             let position = i as i16 + 1;
-            store::place(&mut tx, row.id, id, position).await?;
+            if let Some(draft) = store::place(&mut tx, row.id, id, position).await? {
+                forgotten.push((row.id, draft));
+            }
             audit_in_place(
                 &mut tx,
                 who,
@@ -165,6 +170,8 @@ impl Articles {
             .await?;
         }
         tx.commit().await?;
+        self.delete_forgotten_drafts(account, forgotten, "recomposed into a message")
+            .await;
         self.get_message(who, id).await
     }
 
@@ -208,7 +215,7 @@ impl Articles {
     pub async fn dissolve_message(&self, who: &Who, id: Uuid) -> Result<usize, AppError> {
         require_publisher(who, "dissolve a message")?;
         let mut tx = self.db().begin().await?;
-        store::lock(&mut tx, id)
+        let message = store::lock(&mut tx, id)
             .await?
             .filter(|m| who.accounts.contains(&m.account))
             .ok_or(AppError::NotFound)?;
@@ -226,7 +233,7 @@ impl Articles {
             }
             refuse_unsettled(article)?;
         }
-        store::clear(&mut tx, id).await?;
+        let forgotten = store::clear(&mut tx, id).await?;
         for article in &articles {
             audit_in_place(
                 &mut tx,
@@ -239,7 +246,28 @@ impl Articles {
         }
         store::delete(&mut tx, id).await?;
         tx.commit().await?;
+        self.delete_forgotten_drafts(&message.account, forgotten, "its message was dissolved")
+            .await;
         Ok(articles.len())
+    }
+
+    /// Deletes the WeChat drafts a committed change of messages made every article
+    /// forget, one by one (each `(article, media id)`): best effort, as
+    /// [`Articles::delete_forgotten_draft`] says. Only drafts of articles whose last
+    /// send is settled come here (a message is not changed while one may have gone
+    /// out), so none of them is what a send that reached followers was made of.
+    async fn delete_forgotten_drafts(
+        &self,
+        account: &str,
+        mut forgotten: Vec<(Uuid, String)>,
+        why: &str,
+    ) {
+        forgotten.sort_by(|a, b| a.1.cmp(&b.1));
+        forgotten.dedup_by(|a, b| a.1 == b.1);
+        for (article, draft) in forgotten {
+            self.delete_forgotten_draft(account, article, &draft, why)
+                .await;
+        }
     }
 }
 

@@ -90,39 +90,59 @@ pub async fn articles(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<ArticleRo
 }
 
 /// Takes every article out of a message (before it is recomposed or dissolved);
-/// a draft WeChat holds for the old composition is forgotten.
-pub async fn clear(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE articles SET message_id = NULL, message_position = NULL, media_id = NULL, updated_at = now()
-          WHERE message_id = $1",
+/// a draft WeChat holds for the old composition is forgotten. Returns the drafts
+/// forgotten, by article: the caller deletes them from WeChat's draft box once its
+/// transaction is committed (nothing else knows of them).
+pub async fn clear(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    // The old values, read in the update's own snapshot: the caller holds the rows.
+    sqlx::query_as(
+        "UPDATE articles a
+            SET message_id = NULL, message_position = NULL, media_id = NULL, updated_at = now()
+           FROM (SELECT id, media_id FROM articles WHERE message_id = $1) old
+          WHERE a.id = old.id
+      RETURNING a.id, old.media_id",
     )
     .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .fetch_all(&mut **tx)
+    .await
+    .map(forgotten)
 }
 
-/// Puts an article at `position` of a message (its old draft forgotten).
+/// Puts an article at `position` of a message (its old draft forgotten: returned,
+/// for the caller to delete from WeChat's draft box once committed).
 pub async fn place(
     tx: &mut Transaction<'_, Postgres>,
     article: Uuid,
     message: Uuid,
     position: i16,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE articles SET message_id = $2, message_position = $3, media_id = NULL, updated_at = now()
-          WHERE id = $1",
+) -> Result<Option<String>, sqlx::Error> {
+    let old: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "UPDATE articles a
+            SET message_id = $2, message_position = $3, media_id = NULL, updated_at = now()
+           FROM (SELECT id, media_id FROM articles WHERE id = $1) old
+          WHERE a.id = old.id
+      RETURNING a.id, old.media_id",
     )
     .bind(article)
     .bind(message)
     .bind(position)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
     sqlx::query("UPDATE messages SET updated_at = now() WHERE id = $1")
         .bind(message)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(forgotten(old).into_iter().next().map(|(_, draft)| draft))
+}
+
+/// The drafts among `rows` (article, its media id before the update).
+fn forgotten(rows: Vec<(Uuid, Option<String>)>) -> Vec<(Uuid, String)> {
+    rows.into_iter()
+        .filter_map(|(article, draft)| Some((article, draft?)))
+        .collect()
 }
 
 /// Locks a message's articles, and those handed over with its headline that have
@@ -149,7 +169,8 @@ pub async fn lock_articles(
     Ok(())
 }
 
-/// Takes one article out of its message (its draft of the message forgotten).
+/// Takes one article out of its message (its draft of the message forgotten: the
+/// return that takes it out deletes it from WeChat, having read it before).
 pub async fn take_out(
     tx: &mut Transaction<'_, Postgres>,
     article: Uuid,

@@ -504,3 +504,125 @@ async fn a_preview_that_a_recompose_overtook_leaves_no_draft_and_the_message_goe
     );
     stack.app.stop().await;
 }
+
+/// 陈 previews article `id` to the director and waits for the answer; the draft it
+/// made is kept for the send.
+async fn previewed(stack: &crate::articles::Stack, id: &str) -> String {
+    preview_for_the_director(&stack.app.client, id)
+        .await
+        .expect("joined")
+        .expect("previewed");
+    sqlx::query_scalar::<_, Option<String>>("SELECT media_id FROM articles WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&stack.app.db)
+        .await
+        .expect("read")
+        .expect("the preview's draft is kept")
+}
+
+/// The drafts in the demo account's WeChat draft box.
+fn drafts_in_wechat(stack: &crate::articles::Stack) -> Vec<String> {
+    stack
+        .mock
+        .state()
+        .drafts(wechat_sim::api_server::DEMO_APPID)
+}
+
+/// A draft kept for a send (a preview's) that a compose, a recompose or a dissolve
+/// makes its article forget is deleted from WeChat's draft box too: left, no
+/// article knows of it and it sits there for good.
+#[tokio::test]
+async fn drafts_a_compose_recompose_or_dissolve_forgets_are_deleted_from_wechat() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let roads = stack
+        .approved("道路施工公告", pb::Channel::Freepublish)
+        .await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower");
+
+    // Previewed alone, then composed into a message: the lone draft goes.
+    let alone = previewed(&stack, &water).await;
+    assert_eq!(drafts_in_wechat(&stack), vec![alone]);
+    let message = client
+        .compose_message(by(compose(&[&water, &roads], ""), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("composed")
+        .into_inner();
+    assert_eq!(drafts_in_wechat(&stack), Vec::<String>::new(), "compose");
+
+    // The message previewed, then recomposed: the old composition's draft goes.
+    let first = previewed(&stack, &water).await;
+    assert_eq!(drafts_in_wechat(&stack), vec![first]);
+    client
+        .compose_message(by(
+            compose(&[&roads, &water], &message.id),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("recomposed");
+    assert_eq!(drafts_in_wechat(&stack), Vec::<String>::new(), "recompose");
+
+    // Previewed again, then dissolved: that draft goes too.
+    let second = previewed(&stack, &roads).await;
+    assert_eq!(drafts_in_wechat(&stack), vec![second]);
+    client
+        .dissolve_message(by(
+            pb::MessageRef {
+                id: message.id.clone(),
+            },
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("dissolved");
+    assert_eq!(drafts_in_wechat(&stack), Vec::<String>::new(), "dissolve");
+    stack.app.stop().await;
+}
+
+/// An article of a previewed message returned for revision: the others close up,
+/// forgetting the message's draft (kept on its headline), which is deleted from
+/// WeChat's draft box once the return is committed.
+#[tokio::test]
+async fn the_message_draft_a_members_return_forgets_is_deleted_from_wechat() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let roads = stack
+        .approved("道路施工公告", pb::Channel::Freepublish)
+        .await;
+    let buses = stack
+        .approved("公交线路调整", pb::Channel::Freepublish)
+        .await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower");
+    client
+        .compose_message(by(
+            compose(&[&water, &roads, &buses], ""),
+            PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect("composed");
+    let draft = previewed(&stack, &water).await;
+    assert_eq!(drafts_in_wechat(&stack), vec![draft]);
+
+    client
+        .return_for_revision(by(
+            crate::helpers::return_for(&roads, "施工路段有误"),
+            REVIEWER_KEY,
+            "zhao",
+        ))
+        .await
+        .expect("returned");
+    assert_eq!(drafts_in_wechat(&stack), Vec::<String>::new());
+    stack.app.stop().await;
+}
