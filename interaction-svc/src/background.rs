@@ -125,8 +125,18 @@ impl Background {
     /// Starts the retry of held answers a busy WeChat did not take, every
     /// `SWEEP_INTERVAL` like the deadline sweeper.
     pub fn spawn_held_retry(&self, runtime: &ServiceRuntime, deliverer: Deliverer) {
+        // The tickets' use cases as the gRPC handlers have them: the owed rating
+        // questions it asks go through a ticket's turn like a close's.
+        let tickets = crate::app::Tickets::new(
+            runtime.db.clone(),
+            deliverer.clone(),
+            self.signal.clone(),
+            Arc::new(self.intake.policy.clone()),
+            runtime.drain.clone(),
+        );
         runtime.drain.spawn(held_retry::run(
             deliverer,
+            tickets,
             self.config.sweep_interval,
             runtime.drain.clone(),
         ));

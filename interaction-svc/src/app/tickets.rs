@@ -13,7 +13,7 @@ use platform::shutdown::Drain;
 use sqlx::PgPool;
 use tracing::Instrument as _;
 
-use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION};
+use crate::delivery::{AnswerError, Deliverer, DeliveryError, RATING_QUESTION, WINDOW};
 use crate::domain::retention::ERASED_OPENID;
 use crate::domain::{
     Agent, AnswerText, DeadlinePolicy, Delivery, PageToken, TicketEvent, TicketId, TicketState,
@@ -209,9 +209,48 @@ impl Tickets {
         Ok(closed)
     }
 
+    /// Asks the rating questions closes left unasked, up to `limit` tickets: a
+    /// close's question task dropped unfinished (the drain's deadline cut it off,
+    /// the process ended) or one that could not record its question. Only for a
+    /// ticket closed within the citizen's 48-hour window whose citizen is inside it
+    /// now and not erased (`store::tickets::owed_rating_questions`), and once: the
+    /// question goes through the ticket's turn like the close's own, whose check
+    /// (under the ticket's lock) finds any question written since the close, so a
+    /// pass on another replica, a pass repeated, or the close's task still running
+    /// asks nothing more. Stops between tickets once the drain begins. Returns how
+    /// many were asked (sent or held).
+    pub async fn ask_owed_rating_questions(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<usize, sqlx::Error> {
+        let owed =
+            tickets::owed_rating_questions(&self.db, now, QUESTION_OWED_AFTER, WINDOW, limit)
+                .await?;
+        let mut asked = 0;
+        for id in owed {
+            if self.drain.is_stopping() {
+                break;
+            }
+            match self.ask_for_rating(id).await {
+                Ok(true) => {
+                    asked += 1;
+                    metrics::counter!("interaction_rating_questions_asked_late_total")
+                        .increment(1);
+                    tracing::info!(ticket = %id, "rating question its close left unasked asked now");
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(ticket = %id, %error, "owed rating question not recorded; retrying next pass");
+                }
+            }
+        }
+        Ok(asked)
+    }
+
     /// Records the rating question behind the ticket's answers, then sends (or
-    /// holds) it.
-    async fn ask_for_rating(&self, id: TicketId) -> Result<(), String> {
+    /// holds) it. Whether it was asked (sent or held).
+    async fn ask_for_rating(&self, id: TicketId) -> Result<bool, String> {
         // The question rates the ticket as it is closed when its turn comes. Behind
         // an answer still being sent it may wait past a reopen: that ticket is being
         // worked on again, and its next close asks. It may also wait past a reopen
@@ -226,18 +265,18 @@ impl Tickets {
         {
             Ok(Turn::Take(ticket, question)) => (ticket, question),
             // Only a request id finds an earlier answer; the question has none.
-            Ok(Turn::Given(..)) => return Ok(()),
+            Ok(Turn::Given(..)) => return Ok(false),
             Err(NotAsked::Failed(error)) => return Err(error.to_string()),
             Err(not_asked) => {
                 tracing::info!(ticket = %id, reason = %not_asked, "rating question not asked");
-                return Ok(());
+                return Ok(false);
             }
         };
         match self.deliverer.ask_for_rating(&ticket, &question).await {
-            Ok(Some(_)) => Ok(()),
+            Ok(Some(_)) => Ok(true),
             Ok(None) => {
                 tracing::info!(ticket = %id, "ticket reopened while its rating question was with WeChat; withdrawn, not held");
-                Ok(())
+                Ok(false)
             }
             Err(error) => Err(error.to_string()),
         }
@@ -561,7 +600,8 @@ fn rating_due<'t>(tx: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<()
 
 /// Warns when dropped still armed: the close's rating question task it travels with
 /// was dropped before it finished (the drain's deadline passed and the process
-/// ended), so the citizen was not asked and nothing asks again.
+/// ended), so the citizen was not asked now. The held-answer retry asks it later
+/// (`Tickets::ask_owed_rating_questions`) if the citizen's window is open.
 struct AbandonedQuestion(Option<TicketId>);
 
 impl Drop for AbandonedQuestion {
@@ -570,11 +610,17 @@ impl Drop for AbandonedQuestion {
             tracing::warn!(
                 %ticket,
                 "rating question abandoned: the service stopped before asking it; \
-                 nothing asks it again"
+                 the held-answer retry asks it later if the citizen's window is open"
             );
         }
     }
 }
+
+/// How long after a close its rating question counts as owed when none was
+/// written: longer than the close's own task may take (its turn, `TURN_WAIT`, then
+/// WeChat with the shared token, 25 s), so a question on its way is not raced
+/// (which the turn's check would settle anyway: one question either way).
+pub const QUESTION_OWED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// Why a close's rating question was not asked (`Tickets::ask_for_rating`).
 #[derive(Debug, thiserror::Error)]

@@ -223,8 +223,10 @@ pub async fn record_rating_request(
 
 /// Whether closed ticket `id` has its rating question already: on its way to
 /// WeChat or held (by [`SYSTEM_ACTOR`]), or asked since it was last closed
-/// (`rating_requested_at`, which a reopen clears). One statement, so a question
-/// settled meanwhile is seen either still pending or asked, never neither.
+/// (`rating_requested_at`, which a reopen clears, or any question written since the
+/// close: one given up by the sweeper as a stale send, delivery unknown, may have
+/// reached the citizen without `rating_requested_at` being set). One statement, so a
+/// question settled meanwhile is seen either still pending or asked, never neither.
 pub async fn rating_question_pending_or_asked(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: TicketId,
@@ -233,13 +235,51 @@ pub async fn rating_question_pending_or_asked(
         "SELECT t.rating_requested_at IS NOT NULL
                 OR EXISTS (SELECT 1 FROM ticket_messages m
                             WHERE m.ticket_id = t.id AND m.author = $2
-                              AND m.delivery IN ('sending', 'held'))
+                              AND (m.delivery IN ('sending', 'held') OR m.at >= t.closed_at))
            FROM tickets t WHERE t.id = $1",
     )
     .bind(id.0)
     .bind(SYSTEM_ACTOR)
     .fetch_one(&mut **tx)
     .await
+}
+
+/// Closed tickets still owed their rating question at `now`, oldest close first, at
+/// most `limit`: closed more than `after` ago (the close's own question task has had
+/// its time) and less than `window` ago, no question written since the close (none
+/// pending, sent, held or given up) and none recorded as asked, not rated, their
+/// citizen not erased and inside their customer-service window (`window` since their
+/// last interaction). What a close leaves when the task asking its question was
+/// dropped unfinished (a drain's deadline) or could not record it.
+pub async fn owed_rating_questions(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    after: chrono::TimeDelta,
+    window: chrono::TimeDelta,
+    limit: i64,
+) -> Result<Vec<TicketId>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT t.id FROM tickets t
+           JOIN followers f ON f.account = t.account AND f.openid = t.openid
+          WHERE t.state = 'closed' AND t.erased_at IS NULL
+            AND t.closed_at < $1 AND t.closed_at > $2
+            AND t.rating IS NULL AND t.rating_requested_at IS NULL
+            AND t.openid <> $3
+            AND f.last_interaction_at > $2
+            AND NOT EXISTS (SELECT 1 FROM ticket_messages m
+                             WHERE m.ticket_id = t.id AND m.author = $4
+                               AND (m.delivery IN ('sending', 'held') OR m.at >= t.closed_at))
+          ORDER BY t.closed_at
+          LIMIT $5",
+    )
+    .bind(now - after)
+    .bind(now - window)
+    .bind(crate::domain::retention::ERASED_OPENID)
+    .bind(SYSTEM_ACTOR)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(ids.into_iter().map(TicketId).collect())
 }
 
 /// Locks ticket `id` and tells whether it is closed: a rating question is held

@@ -1387,3 +1387,89 @@ async fn a_repeated_close_is_answered_as_the_first_and_changes_nothing() {
         .count();
     assert_eq!(asked, 1, "the citizen was asked once");
 }
+
+/// A close whose rating question task was dropped unfinished (a drain's deadline
+/// cut it off) leaves a closed ticket with no question. The held-answer retry asks
+/// it later, once, and only of a citizen inside their window and not erased; a
+/// question written since the close (even one given up as delivery unknown) is
+/// never asked again.
+#[tokio::test]
+async fn a_rating_question_a_drain_abandoned_is_asked_later_once_within_the_window() {
+    let mock = mock().await;
+    let fast = [("SWEEP_INTERVAL", "100ms")];
+    let env: Vec<_> = crate::helpers::wechat_env(&mock)
+        .into_iter()
+        .chain(fast)
+        .collect();
+    let app = crate::helpers::spawn_app_with(&env).await;
+    // Closed 10 minutes ago, as the close left it: no question written.
+    let abandoned = |openid: String, wrote_minutes_ago: i64| {
+        let app = &app;
+        let mock = &mock;
+        async move {
+            app.insert_follower(&openid, Some(wrote_minutes_ago)).await;
+            mock.state()
+                .record_interaction(
+                    DEMO_APPID,
+                    &openid,
+                    Utc::now() - Duration::minutes(wrote_minutes_ago),
+                )
+                .unwrap();
+            let id = app
+                .insert_citizen_ticket(&openid, "social-security", "closed", 60)
+                .await;
+            sqlx::query("UPDATE tickets SET closed_at = now() - interval '10 minutes' WHERE id = $1")
+                .bind(id)
+                .execute(&app.db)
+                .await
+                .unwrap();
+            id
+        }
+    };
+    let away = abandoned("o-away".into(), 3 * 24 * 60).await;
+    let erased = abandoned("(erased)".into(), 5).await;
+    sqlx::query("UPDATE tickets SET erased_at = now() WHERE id = $1")
+        .bind(erased)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let given_up = abandoned("o-given-up".into(), 5).await;
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery)
+         VALUES ($1, $2, 'outbound', 'system', 'text', $3, 'failed')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(given_up)
+    .bind(RATING_QUESTION)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let owed = abandoned(CITIZEN.into(), 5).await;
+
+    app.wait_for_rating_questions(owed, &["sent"]).await;
+    eventually("the question counts as asked", || async {
+        let requested: Option<chrono::DateTime<Utc>> =
+            sqlx::query_scalar("SELECT rating_requested_at FROM tickets WHERE id = $1")
+                .bind(owed)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        requested
+    })
+    .await;
+    // Another ticket owed its question after that one was asked: once it is asked
+    // too, later passes have run over the first.
+    let later = abandoned("o-later".into(), 5).await;
+    app.wait_for_rating_questions(later, &["sent"]).await;
+
+    assert_eq!(app.rating_questions(owed).await, ["sent"], "asked once");
+    assert_eq!(app.rating_questions(away).await, Vec::<String>::new(), "outside the window");
+    assert_eq!(app.rating_questions(erased).await, Vec::<String>::new(), "erased");
+    assert_eq!(app.rating_questions(given_up).await, ["failed"], "not asked again");
+    let asked: Vec<String> = sent_texts(&mock)
+        .into_iter()
+        .filter(|(_, text)| text == RATING_QUESTION)
+        .map(|(openid, _)| openid)
+        .collect();
+    assert_eq!(asked, [CITIZEN, "o-later"], "each asked once, nobody else");
+}
