@@ -11,7 +11,7 @@ use crate::domain::figures::{self, FigureEntry};
 use crate::domain::install::Install;
 use crate::domain::reach::{
     CubeApi, article_pull_awaited, article_pull_began_within, article_pull_behind,
-    figures_final_on, period_provisional,
+    figures_final_on, period_provisional, week_final_with,
 };
 use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
 use crate::store::articles::{self, ArticleEntry};
@@ -52,8 +52,11 @@ impl Ranked {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranking {
     pub list: Vec<Ranked>,
-    /// The day (from 08:00 office time) the day-7 figures of the period's last
-    /// articles can be pulled.
+    /// The day the list turns final by the calendar, at the end of its office day
+    /// (17:30 office time, `domain::reach::final_at_time`): the day-7 figures of the
+    /// period's last articles can be pulled from 08:00 that day, and a desk entering
+    /// them by hand has the office day to do it (`domain::reach::figures_final_on`;
+    /// a week's is its Saturday's month's).
     pub final_on: NaiveDate,
     /// Day-7 figures of the period's articles are still to come: before `final_on`,
     /// or after it while [`Ranking::awaiting_pull`] names an account.
@@ -95,11 +98,7 @@ pub fn month_span(first: NaiveDate) -> (NaiveDate, NaiveDate) {
     (first, next.pred_opt().unwrap_or(first))
 }
 
-/// The Sunday-to-Saturday week (Qingbo's weekly list) that holds `day`.
-pub fn week_span(day: NaiveDate) -> (NaiveDate, NaiveDate) {
-    let sunday = day - chrono::Days::new(u64::from(day.weekday().num_days_from_sunday()));
-    (sunday, sunday + chrono::Days::new(6))
-}
+pub use crate::domain::reach::week_span;
 
 /// Every account in the context's reach the service knows, ranked by its version's
 /// WCI over the articles' day-7 figures (d = 30) of the month starting on `first`,
@@ -110,17 +109,19 @@ pub async fn monthly_ranking(
     first: NaiveDate,
 ) -> Result<Ranking, AppError> {
     let (from, to) = month_span(first.with_day(1).unwrap_or(first));
-    ranking(db, context, from, to, time_base(30, true)).await
+    ranking(db, context, from, to, time_base(30, true), to).await
 }
 
-/// The weekly list (Sunday to Saturday, d = 7) of the week holding `day`.
+/// The weekly list (Sunday to Saturday, d = 7) of the week holding `day`: final with
+/// the month of its Saturday (`domain::reach::week_final_with`), since its articles
+/// take figures entered by hand until their month is final.
 pub async fn weekly_ranking(
     db: &PgPool,
     context: &ListContext<'_>,
     day: NaiveDate,
 ) -> Result<Ranking, AppError> {
     let (from, to) = week_span(day);
-    ranking(db, context, from, to, 7).await
+    ranking(db, context, from, to, 7, week_final_with(to)).await
 }
 
 /// The monthly lists of the `months` months ending with the one starting on `last`,
@@ -165,7 +166,8 @@ fn reaches(accounts: Option<&[String]>, account: &str) -> bool {
 }
 
 /// The list of the period `from`..=`to` (inclusive), whose WCI takes `days` as its
-/// time base. Drawn up over every account of the install, then cut to the context's
+/// time base, final by the calendar with the period ending on `final_with` (`to`, or
+/// for a week the last day of its Saturday's month). Drawn up over every account of the install, then cut to the context's
 /// reach: the places are the install's, and another account's figures are not shown.
 async fn ranking(
     db: &PgPool,
@@ -173,6 +175,7 @@ async fn ranking(
     from: NaiveDate,
     to: NaiveDate,
     days: u32,
+    final_with: NaiveDate,
 ) -> Result<Ranking, AppError> {
     let ListContext {
         accounts,
@@ -227,8 +230,8 @@ async fn ranking(
             incomplete = true;
         }
     }
-    // The calendar alone would call the period final at 08:00 on its last day + 7,
-    // though the hourly pull of its last articles lands later (or a backlog later).
+    // The calendar alone would call the period final at the end of the office day
+    // its last articles' day-7 figures are due, though a backlog lands later still.
     let progress = reach::progress_of(db, None).await?;
     let mut awaiting_pull = Vec::new();
     for entry in &mut list {
@@ -249,7 +252,7 @@ async fn ranking(
             entry.pull_began = began;
         }
     }
-    let calendar = period_provisional(to, now, office);
+    let calendar = period_provisional(final_with, now, office);
     if calendar {
         awaiting_pull.clear();
     }
@@ -263,7 +266,7 @@ async fn ranking(
     awaiting_pull.retain(|a| reaches(accounts, a));
     Ok(Ranking {
         list,
-        final_on: figures_final_on(to),
+        final_on: figures_final_on(final_with),
         awaiting_figures,
         awaiting_pull,
         provisional: awaiting_figures || incomplete,
@@ -373,18 +376,6 @@ pub async fn record_article_figures(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_week_runs_sunday_to_saturday() {
-        // 2 December 2026 is a Wednesday.
-        let (from, to) = week_span("2026-12-02".parse().unwrap());
-        assert_eq!(
-            (from.to_string(), to.to_string()),
-            ("2026-11-29".into(), "2026-12-05".into())
-        );
-        let (from, _) = week_span("2026-11-29".parse().unwrap());
-        assert_eq!(from.to_string(), "2026-11-29");
-    }
 
     fn row(account: &str, reads: i64) -> articles::ArticleRow {
         articles::ArticleRow {

@@ -2,7 +2,7 @@
 //! asked for only after 08:00 the next day (office time), each API takes a range of at
 //! most a few days, and a missing range is pulled in chunks that respect it.
 
-use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Utc, Weekday};
 
 /// One datacube API and its longest range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,29 +94,100 @@ pub fn last_finished_month(today: NaiveDate) -> NaiveDate {
     this_month - Months::new(1)
 }
 
-/// The day (from 08:00 office time) the day-7 figures of the last articles of `month`
-/// (the first of a month) can be pulled: its last day plus seven. Until then the
-/// month's WCI is provisional.
+/// The end of the office day, office time: interaction-svc's default working hours
+/// (`INTERACTION_WORKING_HOURS`, 09:00-17:30). A constant, not the configured hours:
+/// the day a list turns final is what desks are told in advance.
+const OFFICE_DAY_ENDS: NaiveTime = match NaiveTime::from_hms_opt(17, 30, 0) {
+    Some(time) => time,
+    None => NaiveTime::MIN,
+};
+
+/// When a list turns final on its [`figures_final_on`] day, office time: at the end of
+/// that office day ([`OFFICE_DAY_ENDS`], 17:30), not at 08:00, when the day-7 figures of its last articles can first be
+/// pulled. An account the datacube does not pull has its figures entered by hand, and
+/// the day-7 reads of the month's last articles exist only from that morning: final at
+/// 08:00, the desk had no office hour to enter them.
+pub fn final_at_time() -> NaiveTime {
+    OFFICE_DAY_ENDS
+}
+
+/// The day (until [`final_at_time`], office time) `month`'s list (`month` the first
+/// of a month) turns final: [`figures_final_on`] of its last day. Until then its WCI
+/// is provisional, and its articles take figures entered by hand.
 pub fn month_final_on(month: NaiveDate) -> NaiveDate {
-    let last_day = month.with_day(1).unwrap_or(month) + Months::new(1) - Days::new(1);
-    figures_final_on(last_day)
+    figures_final_on(month_last_day(month))
 }
 
-/// The day (from 08:00 office time) the day-7 figures of the articles of `last_day`
-/// (a period's last) can be pulled.
+/// The last day of the month holding `day`.
+pub fn month_last_day(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day) + Months::new(1) - Days::new(1)
+}
+
+/// The day (until [`final_at_time`], office time) a period ending on `last_day` turns
+/// final: its last day + 7, from 08:00 of which the day-7 figures of its last articles
+/// can be pulled (and read, to be entered by hand), or the Monday after when that is
+/// a Saturday or Sunday, which have no office hours. A weekday holiday is not known
+/// here (stats-svc is not given interaction-svc's holidays) and counts as an office day.
 pub fn figures_final_on(last_day: NaiveDate) -> NaiveDate {
-    last_day + Days::new(CubeApi::ArticleTotal.settle_days() + 1)
+    let mut day = last_day + Days::new(CubeApi::ArticleTotal.settle_days() + 1);
+    while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        day = day + Days::new(1);
+    }
+    day
 }
 
-/// Whether some of `month`'s article figures may still be pulled at `now`.
+/// The instant a period ending on `last_day` turns final by the calendar:
+/// [`final_at_time`] office time on [`figures_final_on`].
+pub fn period_final_at(last_day: NaiveDate, office: FixedOffset) -> DateTime<Utc> {
+    let local = figures_final_on(last_day).and_time(final_at_time());
+    local
+        .and_local_timezone(office)
+        .single()
+        .map_or_else(|| local.and_utc(), |at| at.to_utc())
+}
+
+/// Whether `month`'s list is still provisional by the calendar at `now` (before
+/// [`final_at_time`] on [`month_final_on`]): its article figures may still be pulled
+/// or entered by hand.
 pub fn month_provisional(month: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
-    latest_available(now, office) + Days::new(1) < month_final_on(month)
+    period_provisional(month_last_day(month), now, office)
 }
 
-/// Whether some article figures of a period ending on `last_day` may still be pulled
-/// at `now` (by the calendar: see [`article_pull_behind`] for an account whose pulls fail).
+/// Whether the list of a period ending on `last_day` is still provisional by the
+/// calendar at `now` (see [`article_pull_behind`] for an account whose pulls fail).
 pub fn period_provisional(last_day: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
-    latest_available(now, office) + Days::new(1) < figures_final_on(last_day)
+    now < period_final_at(last_day, office)
+}
+
+/// The first day of the oldest month whose list is not final by the calendar at
+/// `now`: the days before it belong to final months, whose figures nothing may change
+/// any more, by hand or by a pull (`app::reach::pull_account`).
+pub fn first_open_day(now: DateTime<Utc>, office: FixedOffset) -> NaiveDate {
+    let today = now.with_timezone(&office).date_naive();
+    let last = last_finished_month(today);
+    // A month turns final early in the next: the one before last always is.
+    if month_provisional(last, now, office) {
+        last
+    } else {
+        today.with_day(1).unwrap_or(today)
+    }
+}
+
+/// The Sunday-to-Saturday week (Qingbo's weekly list) that holds `day`.
+pub fn week_span(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let sunday = day - Days::new(u64::from(day.weekday().num_days_from_sunday()));
+    (sunday, sunday + Days::new(6))
+}
+
+/// The day by whose [`figures_final_on`] the weekly list ending on `saturday` turns
+/// final: the last day of the month holding its Saturday. Hand entries of 在看 and
+/// likes (which the datacube lacks) follow an article's month, so a desk can enter a
+/// month's at its end (`domain::figures::month_open`): the week's own last day + 7
+/// called a week of 2 November final on the 14th while its articles took entries
+/// until 7 December, each changing a list reported final. A week's articles are of
+/// that month or the one before, whose entries close first.
+pub fn week_final_with(saturday: NaiveDate) -> NaiveDate {
+    month_last_day(saturday)
 }
 
 /// Whether an account's figures of a period ending on `last_day` are incomplete
@@ -137,8 +208,8 @@ const STOPPED_AFTER_DAYS: u64 = 7;
 /// come at `now` from a pull that is not failing, from its progress (each API with the
 /// last day pulled): its `getarticletotal` has not reached `last_day` (or never ran),
 /// while it is still pulled (some API within [`STOPPED_AFTER_DAYS`] of its due day).
-/// The calendar calls a month final at 08:00 on the 7th, but the hourly pull of the
-/// last day's articles lands up to an hour later, or a backlog later still.
+/// The calendar calls a month final at the end of the 7th's office day, the pull of
+/// the last day's articles due from 08:00 that day; a backlog can land later still.
 pub fn article_pull_awaited(
     progress: &[(CubeApi, NaiveDate)],
     last_day: NaiveDate,
@@ -212,29 +283,65 @@ mod tests {
     }
 
     #[test]
-    fn a_month_is_final_once_its_last_articles_day_seven_figures_can_be_pulled() {
+    fn a_month_is_final_at_the_end_of_the_office_day_its_last_articles_can_be_pulled() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         assert_eq!(last_finished_month(day("2026-12-03")), day("2026-11-01"));
         assert_eq!(last_finished_month(day("2026-01-31")), day("2025-12-01"));
         assert_eq!(month_final_on(day("2026-11-01")), day("2026-12-07"));
-        assert_eq!(month_final_on(day("2026-02-01")), day("2026-03-07"));
+        // 7 March 2026 is a Saturday: no office hours to enter 28 February's figures.
+        assert_eq!(month_final_on(day("2026-02-01")), day("2026-03-09"));
         let november = day("2026-11-01");
-        // 7 December, 07:59 and 08:00 office time.
-        assert!(month_provisional(
-            november,
-            at("2026-12-06T23:59:00Z"),
-            office()
-        ));
+        // 30 November's day-7 reads exist from 08:00 on Monday 7 December: a desk
+        // entering them by hand has that office day, to 17:30.
+        for open in [
+            "2026-12-07T00:00:00Z",
+            "2026-12-07T01:00:00Z",
+            "2026-12-07T09:29:00Z",
+        ] {
+            assert!(month_provisional(november, at(open), office()), "{open}");
+            assert_eq!(first_open_day(at(open), office()), november, "{open}");
+        }
         assert!(!month_provisional(
             november,
-            at("2026-12-07T00:00:00Z"),
+            at("2026-12-07T09:30:00Z"),
             office()
         ));
+        assert_eq!(
+            first_open_day(at("2026-12-07T09:30:00Z"), office()),
+            day("2026-12-01")
+        );
         assert!(month_provisional(
             day("2026-12-01"),
-            at("2026-12-07T00:00:00Z"),
+            at("2026-12-07T09:30:00Z"),
             office()
         ));
+        assert_eq!(
+            period_final_at(day("2026-11-30"), office()),
+            at("2026-12-07T09:30:00Z")
+        );
+    }
+
+    #[test]
+    fn a_week_runs_sunday_to_saturday_and_is_final_with_its_saturdays_month() {
+        // 2 December 2026 is a Wednesday.
+        assert_eq!(
+            week_span(day("2026-12-02")),
+            (day("2026-11-29"), day("2026-12-05"))
+        );
+        assert_eq!(week_span(day("2026-11-29")).0, day("2026-11-29"));
+        // The week of 8 November takes entries for its articles until November's
+        // list is final, so it is not final before either.
+        let (_, saturday) = week_span(day("2026-11-10"));
+        assert_eq!(
+            figures_final_on(week_final_with(saturday)),
+            day("2026-12-07")
+        );
+        // A week across the month's end: its November days' entries close on
+        // 7 December, its December days' with December.
+        assert_eq!(
+            figures_final_on(week_final_with(day("2026-12-05"))),
+            day("2027-01-07")
+        );
     }
 
     #[test]

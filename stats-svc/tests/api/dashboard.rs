@@ -563,8 +563,8 @@ async fn page(app: &Running, path: &str) -> String {
 
 /// On 3 December the month's day-7 figures have not begun to come in (the datacube
 /// pulls them on day 8), so the ranking page opens on November, which is still
-/// marked provisional: its last articles' figures arrive on 7 December after 08:00.
-/// From then on November is final.
+/// marked provisional: its last articles' figures arrive on 7 December after 08:00,
+/// and it turns final at the end of that office day.
 #[tokio::test]
 async fn the_ranking_page_opens_on_the_last_month_and_marks_it_provisional_while_it_fills() {
     let clock_at = |rfc3339: &str| -> stats_svc::jobs::Clock {
@@ -594,16 +594,17 @@ async fn the_ranking_page_opens_on_the_last_month_and_marks_it_provisional_while
     let october = page(&app, "/ranking?month=2026-10").await;
     assert!(
         !october.contains("数据未定"),
-        "October, final since 7 November, is marked provisional"
+        "October, final since 9 November (the 7th a Saturday), is marked provisional"
     );
     app.stop().await;
 
-    let app = start_with_clock(&[("API_KEYS", KEYS)], clock_at("2026-12-07T01:00:00Z")).await;
+    // 17:30 on 7 December: the office day its last day's figures came in is over.
+    let app = start_with_clock(&[("API_KEYS", KEYS)], clock_at("2026-12-07T09:30:00Z")).await;
     assert!(
         !page(&app, "/ranking?month=2026-11")
             .await
             .contains("数据未定"),
-        "November is marked provisional after its last day's figures came in"
+        "November is marked provisional after the office day its last day's figures came in"
     );
     app.stop().await;
 }

@@ -805,13 +805,13 @@ async fn each_article_of_a_message_entered_by_hand_gives_way_to_its_own_pulled_r
     app.stop().await;
 }
 
-/// At 08:00 office time on 7 December November's ranking turns final (its `final_on`):
-/// 在看 entered for a November article after that would change a list already
-/// reported final, so it is refused and changes nothing; a December article still
-/// takes its figures.
+/// At the end of the office day on 7 December (17:30 office time) November's ranking
+/// turns final (its `final_on`): 在看 entered for a November article after that would
+/// change a list already reported final, so it is refused and changes nothing; a
+/// December article still takes its figures.
 #[tokio::test]
 async fn figures_of_a_month_whose_ranking_is_final_are_refused() {
-    let app = spawn_app_at("2026-12-07T00:00:00Z").await;
+    let app = spawn_app_at("2026-12-07T09:30:00Z").await;
     let db = app.db().await;
     pull_articles(
         &db,
@@ -837,7 +837,7 @@ async fn figures_of_a_month_whose_ranking_is_final_are_refused() {
     assert_refused(
         late,
         tonic::Code::FailedPrecondition,
-        "published in 2026-11, whose ranking turned final at 08:00 on 2026-12-07",
+        "published in 2026-11, whose ranking turned final",
     );
     assert_eq!(november(&app).await, before);
     let (.., zaikan, likes, _, _) = stored(&db, "chenzhou", "2026113001_1").await.unwrap();
@@ -855,6 +855,110 @@ async fn figures_of_a_month_whose_ranking_is_final_are_refused() {
     .await
     .expect("December's ranking is still provisional");
     assert_eq!(entries(&db).await, 1);
+    db.close().await;
+    app.stop().await;
+}
+
+/// 30 November's day-7 reads exist from 08:00 on 7 December: a desk entering an
+/// account's figures by hand (the datacube does not pull it) has that office day to
+/// do it, and November's list stays provisional meanwhile. Final at 08:00, the entry
+/// had no office hour at all.
+#[tokio::test]
+async fn the_last_days_figures_can_be_entered_in_the_office_day_they_come() {
+    let app = spawn_app_at("2026-12-07T01:00:00Z").await;
+    let db = app.db().await;
+    publish_article(&app, "guiyang", "g-30", "2026-11-30T12:00:00Z").await;
+    wait_for_article(&db, "g-30").await;
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            reads: 2_400,
+            zaikan: 30,
+            likes: 55,
+            ..figures("guiyang", "g-30")
+        },
+    )
+    .await
+    .expect("09:00 on 7 December: November still takes figures");
+    let listed = app
+        .client
+        .clone()
+        .get_monthly_ranking(authed(
+            pb::GetMonthlyRankingRequest {
+                month: "2026-11".to_owned(),
+                ..Default::default()
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.provisional, "{listed:?}");
+    assert_eq!(listed.final_on, "2026-12-07");
+    let guiyang = listed
+        .accounts
+        .iter()
+        .find(|a| a.account == "guiyang")
+        .expect("guiyang is listed");
+    assert_eq!((guiyang.articles, guiyang.reads), (1, 2_400));
+    db.close().await;
+    app.stop().await;
+}
+
+/// A week's list is final with its month, whose articles take figures by hand until
+/// then: on Monday 23 November (18:00), past the 21st when the week of 8 November's
+/// last articles had their day-7 figures, the week is still provisional, for 在看
+/// entered for its Tuesday's article changes it.
+#[tokio::test]
+async fn a_weeks_list_is_not_final_while_its_articles_take_figures() {
+    let app = spawn_app_at("2026-11-23T10:00:00Z").await;
+    let db = app.db().await;
+    pull_articles(
+        &db,
+        "chenzhou",
+        &[
+            pulled("2026111001_1", "2026-11-10", 6_000, 40),
+            // Its Saturday's articles pulled too: nothing holds the week back but
+            // the entries its articles still take.
+            pulled("2026111401_1", "2026-11-14", 3_000, 10),
+        ],
+    )
+    .await;
+    let week = |app: &TestApp| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .get_monthly_ranking(authed(
+                    pb::GetMonthlyRankingRequest {
+                        week_of: "2026-11-10".to_owned(),
+                        ..Default::default()
+                    },
+                    VIEWER_KEY,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let before = week(&app).await;
+    assert!(
+        before.provisional,
+        "the week is reported final while its articles take figures: {before:?}"
+    );
+    assert_eq!(before.final_on, "2026-12-07");
+    enter(
+        &app,
+        EDITOR_KEY,
+        pb::RecordArticleFiguresRequest {
+            zaikan: 300,
+            ..figures("chenzhou", "2026111001_1")
+        },
+    )
+    .await
+    .expect("November takes figures");
+    let after = week(&app).await;
+    assert!(after.accounts[0].wci > before.accounts[0].wci, "{after:?}");
     db.close().await;
     app.stop().await;
 }

@@ -129,9 +129,9 @@ async fn an_account_first_seen_after_the_month_is_not_listed_as_publishing_nothi
     app.stop().await;
 }
 
-/// At 08:30 on 7 December the calendar calls November final, but the hourly pull of
-/// 30 November's articles (due from 08:00) has not landed: the list stays provisional
-/// until it has, though no pull is failing.
+/// At 17:45 on 7 December the calendar calls November final (the end of that office
+/// day), but the pull of 30 November's articles (due from 08:00) has not landed, a
+/// backlog: the list stays provisional until it has, though no pull is failing.
 #[tokio::test]
 async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
     let app = spawn_app().await;
@@ -156,14 +156,14 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
                 .unwrap()
         }
     };
-    let ranking = november("2026-12-07T00:30:00Z").await;
+    let ranking = november("2026-12-07T09:45:00Z").await;
     assert!(
         ranking.provisional && ranking.awaiting_figures,
         "30 November's articles are not pulled yet: {ranking:?}"
     );
     assert_eq!(ranking.awaiting_pull, ["anren"], "{ranking:?}");
-    // Before 08:00 on the 7th the calendar alone holds the month back.
-    let early = november("2026-12-06T23:30:00Z").await;
+    // Until 17:30 on the 7th the calendar alone holds the month back.
+    let early = november("2026-12-07T09:15:00Z").await;
     assert!(
         early.awaiting_figures && early.awaiting_pull.is_empty(),
         "{early:?}"
@@ -171,7 +171,7 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
     assert!(!ranking.list[0].figures_incomplete, "{ranking:?}");
 
     pull_articles(&db, "anren", &[pulled("a_2", "2026-11-30", 700, 4)]).await;
-    let ranking = november("2026-12-07T00:30:00Z").await;
+    let ranking = november("2026-12-07T09:45:00Z").await;
     assert!(!ranking.provisional, "{ranking:?}");
     db.close().await;
     app.stop().await;
