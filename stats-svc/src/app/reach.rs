@@ -12,7 +12,7 @@ use wechat::api::datacube::ArticleTotal;
 use super::AppError;
 use crate::domain::AccountId;
 use crate::domain::figures::datacube_headline;
-use crate::domain::reach::{CubeApi, chunks, due_range, latest_available};
+use crate::domain::reach::{CubeApi, chunks, due_range, first_open_day, latest_available};
 use crate::domain::rollup::{Metric, Tally};
 use crate::store::reach::{self, PulledArticle};
 
@@ -30,7 +30,10 @@ pub struct PullReport {
 /// early (progress kept) when `stop` says so. A failing call ends its API's pull for
 /// this run, is recorded (`datacube_failures`, `stats_datacube_failures_total{api}`)
 /// and leaves the other APIs to be pulled: a refused user summary must not hold back
-/// the articles' day-7 figures the ranking reads. Errors only for the database.
+/// the articles' day-7 figures the ranking reads. An article that would take the place
+/// of figures entered by hand in a month whose list is final is left out, logged and
+/// counted (`stats_datacube_articles_refused_total{reason="month_final"}`): the list stays as reported.
+/// Errors only for the database.
 pub async fn pull_account(
     db: &PgPool,
     client: &Client,
@@ -41,6 +44,7 @@ pub async fn pull_account(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<PullReport, AppError> {
     let latest = latest_available(now, office);
+    let open_from = first_open_day(now, office);
     let mut report = PullReport::default();
     'apis: for api in CubeApi::ALL {
         let done = reach::progress(db, account, api.as_str()).await?;
@@ -52,8 +56,32 @@ pub async fn pull_account(
                 report.calls += 1;
                 match fetch(client, account, api, begin, end).await {
                     Ok((values, articles)) => {
-                        reach::store_chunk(db, account, api.as_str(), end, &values, &articles)
-                            .await?;
+                        let left_out = reach::store_chunk(
+                            db,
+                            account,
+                            api.as_str(),
+                            end,
+                            &values,
+                            &articles,
+                            open_from,
+                        )
+                        .await?;
+                        for msgid in &left_out {
+                            // Not an error of the pull: the entry keeps counting, and
+                            // the final list stays as reported.
+                            tracing::warn!(
+                                account = account.as_str(),
+                                article = msgid.as_str(),
+                                %open_from,
+                                "datacube article left out: it would replace figures \
+                                 entered by hand in a month whose ranking is final"
+                            );
+                        }
+                        metrics::counter!(
+                            "stats_datacube_articles_refused_total",
+                            "reason" => "month_final",
+                        )
+                        .increment(left_out.len() as u64);
                     }
                     Err(error) => {
                         let reason = failure_reason(&error);

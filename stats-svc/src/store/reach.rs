@@ -56,7 +56,12 @@ pub async fn progress(
 }
 
 /// Stores one pulled chunk: its counters replace what an earlier pull stored for the
-/// same day, and the progress moves to `last_day`, in one transaction.
+/// same day, and the progress moves to `last_day`, in one transaction. An article
+/// that would take the place of figures entered by hand under CONTENT's id
+/// ([`gives_way`]) while its day or theirs is before `open_from` (a month whose list
+/// is final) is left out: the ranking would count the pulled row instead of the
+/// entry, with the 在看 and likes moved onto it, and change a list already reported
+/// final. The ids left out are returned (the entry keeps counting).
 pub async fn store_chunk(
     db: &PgPool,
     account: &AccountId,
@@ -64,8 +69,10 @@ pub async fn store_chunk(
     last_day: NaiveDate,
     values: &[Tally],
     articles: &[PulledArticle],
-) -> Result<(), sqlx::Error> {
+    open_from: NaiveDate,
+) -> Result<Vec<String>, sqlx::Error> {
     let mut tx = db.begin().await?;
+    let mut left_out = Vec::new();
     for t in values {
         sqlx::query(
             "INSERT INTO daily_counts (account, day, metric, key, value) VALUES ($1, $2, $3, $4, $5)
@@ -80,6 +87,23 @@ pub async fn store_chunk(
         .await?;
     }
     for a in articles {
+        // The entered row's day too: content-svc may date it days after the datacube.
+        let final_entry: Option<NaiveDate> = sqlx::query_scalar(&format!(
+            "SELECT h.published_on FROM article_figures h
+              WHERE {gives_way} AND (h.published_on < $3 OR $4 < $3)
+              LIMIT 1",
+            gives_way = gives_way("h"),
+        ))
+        .bind(account.as_str())
+        .bind(&a.msgid)
+        .bind(open_from)
+        .bind(a.published_on)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if final_entry.is_some() {
+            left_out.push(a.msgid.clone());
+            continue;
+        }
         // Likes and 在看 are not in the API: figures entered by hand are kept, and
         // `pulled_at` marks the reads and shares as the datacube's (a hand entry never
         // replaces them, domain::figures). The datacube knows the article's day and
@@ -145,7 +169,21 @@ pub async fn store_chunk(
     .bind(last_day)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(left_out)
+}
+
+/// Which rows `{h}` of `article_figures` are figures entered by hand under CONTENT's id
+/// that give way in the ranking to the pulled row `$2` of account `$1`
+/// (`store::articles::published_between`): the article at the same place of the
+/// message, or any of its message for a row announced before its place was kept.
+fn gives_way(h: &str) -> String {
+    format!(
+        "{h}.account = $1 AND {h}.msg_data_id = regexp_replace($2, '_[0-9]+$', '')
+         AND $2 ~ '_[0-9]+$' AND {h}.pulled_at IS NULL
+         AND {h}.entered_by NOT IN ('', 'datacube')
+         AND ({h}.message_index IS NULL OR {h}.msg_data_id || '_' || {h}.message_index = $2)"
+    )
 }
 
 /// How far one API's pull got for one account.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Days, Months, TimeZone, Utc};
 use platform::testing::{TestDb, TestNats, service_env};
 use proto::stats::v1 as pb;
 use stats_svc::domain::reach::latest_available;
@@ -255,5 +255,143 @@ async fn wechat_sim_answers_an_article_summary_of_one_day_and_refuses_two() {
         .await
         .unwrap_err();
     assert_eq!(two.code(), Some(ErrCode::DATE_RANGE_ERROR), "{two}");
+    sim.stop().await.unwrap();
+}
+
+/// A pull that brings an article whose figures were entered by hand under CONTENT's id
+/// (its account not pulled then) gives way to nothing in a month whose ranking is
+/// final: the pulled row would replace the entry in the ranking, 在看 and likes moved
+/// onto it, changing a list already reported final. It is left out, logged and
+/// counted; in a month still open the pull takes the entry's place as before.
+#[tokio::test]
+async fn a_pull_does_not_replace_figures_entered_in_a_final_month() {
+    let sim = MockWechat::start(SimConfig::default()).await.unwrap();
+    let test_db = TestDb::new("stats");
+    let test_nats = TestNats::new();
+    let env = service_env(
+        &test_db,
+        &test_nats,
+        [
+            ("API_KEYS", "statistics:viewer:statistics-viewer-key"),
+            ("WECHAT_API_BASE_URL", sim.base_url()),
+            ("DATACUBE_BACKFILL_DAYS", "10"),
+        ],
+    );
+    let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    // Two months back (wechat-sim serves days before its own today only): the month's
+    // list turned final on the 7th of the next, and the clock is on its 10th, noon.
+    let today = Utc::now().with_timezone(&office).date_naive();
+    let month = today.with_day(1).unwrap() - Months::new(2);
+    let last = month + Months::new(1) - Days::new(1);
+    let now = office
+        .from_local_datetime(&(last + Days::new(10)).and_hms_opt(12, 0, 0).unwrap())
+        .unwrap()
+        .to_utc();
+    // The pull's articles run from last - 6 to last + 3 (day 7, 10 days of backfill).
+    stats_svc::migrate(&Config::from_env(&env).unwrap())
+        .await
+        .expect("migrated");
+    let db = sqlx::PgPool::connect(&test_db.url()).await.unwrap();
+    let message = |day: chrono::NaiveDate| format!("{}01", day.format("%Y%m%d"));
+    let next = last + Days::new(2);
+    for (id, day) in [("art-final", last), ("art-open", next)] {
+        // Entered by a desk while the account was not pulled (as record_entry keeps it).
+        sqlx::query(
+            "INSERT INTO article_figures (account, article_id, title, published_on, headline,
+                 reads, zaikan, likes, shares, entered_by, msg_data_id, message_index)
+             VALUES ('demo', $1, '模拟文章 1', $2, TRUE, 900, 40, 60, 0, 'press', $3, 1)",
+        )
+        .bind(id)
+        .bind(day)
+        .bind(message(day))
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let app = Application::build_with_clock(Config::from_env(&env).unwrap(), Arc::new(move || now))
+        .await
+        .expect("stats-svc starts");
+    let admin = app.admin_port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reached: Option<chrono::NaiveDate> = sqlx::query_scalar(
+            "SELECT last_day FROM datacube_progress WHERE account = 'demo' AND api = 'getarticletotal'",
+        )
+        .fetch_optional(&db)
+        .await
+        .unwrap();
+        if reached == Some(last + Days::new(3)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "article pull not done: {reached:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let row = |id: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "SELECT reads, zaikan, likes FROM article_figures WHERE account = 'demo' AND article_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let final_id = format!("{}_1", message(last));
+    assert_eq!(
+        row(final_id.clone()).await,
+        None,
+        "{final_id} is dated in a final month and would replace its entry"
+    );
+    assert!(
+        row(format!("{}_2", message(last))).await.is_some(),
+        "its sibling, entered nowhere, is pulled"
+    );
+    let list: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT zaikan, likes FROM article_figures WHERE account = 'demo' AND article_id = 'art-final'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        list,
+        [(40, 60)],
+        "the entry stays as the final month had it"
+    );
+    let (reads, zaikan, likes) = row(format!("{}_1", message(next)))
+        .await
+        .expect("an open month's article is pulled");
+    assert_eq!(
+        (zaikan, likes),
+        (40_i64.min(reads), 60_i64.min(reads)),
+        "its entry's 在看 and likes move onto it"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The recorder is the process's: other tests in it may count too.
+    assert!(
+        platform::testing::metric_value(
+            &metrics,
+            "stats_datacube_articles_refused_total",
+            &[("reason", "month_final")]
+        ) >= 1.0,
+        "{metrics}"
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    db.close().await;
     sim.stop().await.unwrap();
 }

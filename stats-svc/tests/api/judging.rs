@@ -290,6 +290,7 @@ async fn figures_entered_before_the_day_seven_pull_keep_the_datacube_headline() 
                 "2026-11-10".parse().unwrap(),
                 &[],
                 &[pulled("2026111001_1")],
+                chrono::NaiveDate::default(),
             )
             .await
             .unwrap();
@@ -366,6 +367,7 @@ async fn a_silent_account_known_from_the_datacube_is_inspected() {
             value: 12_000,
         }],
         &[],
+        chrono::NaiveDate::default(),
     )
     .await
     .unwrap();
