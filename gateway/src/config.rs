@@ -98,7 +98,9 @@ impl AccountConfig {
 /// less 64 KiB for the rest of the `Inbound` envelope (event_id, openid, subject
 /// names, timestamps) and its `Nats-Msg-Id` header, so that a body let in always
 /// fits one JetStream message: a larger one could never be published.
-pub const MAX_BODY_BYTES_CAP: usize = 1024 * 1024 - 64 * 1024;
+pub const MAX_BODY_BYTES_CAP: usize = 1024 * 1024 - EVENT_ENVELOPE_BYTES;
+/// What is kept of a NATS message for the `Inbound` envelope around a body.
+pub const EVENT_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// Deadlines and size limits of the callback path.
 #[derive(Debug, Clone, Copy)]

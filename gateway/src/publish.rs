@@ -38,11 +38,18 @@ pub enum Durable {
     Repeated,
 }
 
-/// JetStream did not ack before the publish deadline.
+/// Why an event was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no PubAck after {attempts} attempts")]
-pub struct NotDurable {
-    pub attempts: u32,
+pub enum PublishError {
+    /// JetStream did not ack before the publish deadline: it may take the event
+    /// later, so the callback path holds the callback for WeChat to send again.
+    #[error("no PubAck after {attempts} attempts")]
+    NotDurable { attempts: u32 },
+    /// The event is larger than the NATS server's `max_payload`: the client refuses
+    /// it before sending, and would refuse every attempt alike, so no retry (ours or
+    /// WeChat's) can ever store it.
+    #[error("event of {size} bytes is larger than the NATS server's max_payload")]
+    TooLarge { size: usize },
 }
 
 /// Publishes inbound events to `WECHAT_INBOUND`.
@@ -65,7 +72,7 @@ impl Publisher {
     }
 
     /// Publishes `event` and waits for its PubAck, retrying until the deadline.
-    pub async fn publish(&self, event: &InboundEvent) -> Result<Durable, NotDurable> {
+    pub async fn publish(&self, event: &InboundEvent) -> Result<Durable, PublishError> {
         self.publish_until(event, Instant::now() + self.deadline)
             .await
     }
@@ -76,7 +83,7 @@ impl Publisher {
         &self,
         event: &InboundEvent,
         until: Instant,
-    ) -> Result<Durable, NotDurable> {
+    ) -> Result<Durable, PublishError> {
         self.publish_noting(event, until, || {}).await
     }
 
@@ -88,7 +95,7 @@ impl Publisher {
         event: &InboundEvent,
         until: Instant,
         mut failed: impl FnMut(),
-    ) -> Result<Durable, NotDurable> {
+    ) -> Result<Durable, PublishError> {
         let started = Instant::now();
         let deadline = until.saturating_duration_since(started);
         let subject = async_nats::Subject::from(event.subject.as_str());
@@ -109,7 +116,7 @@ impl Publisher {
                     event = %event.log_ref(),
                     "event id cannot be a Nats-Msg-Id header; not published"
                 );
-                break Err(NotDurable { attempts });
+                break Err(PublishError::NotDurable { attempts });
             };
             let message = PublishMessage::build()
                 .payload(event.payload.clone())
@@ -121,21 +128,24 @@ impl Publisher {
                 Ok(Ok(_)) => break Ok(Durable::New),
                 // The client refuses it before sending, and would refuse every retry
                 // alike until the deadline. `MAX_BODY_BYTES` is capped below the
-                // default max_payload, so only a server set lower gets here.
+                // default max_payload, so only a server set lower gets here (start-up
+                // warns of it); the callback path answers it 413 at once.
                 Ok(Err(error)) if error.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     metrics::counter!("gateway_publish_refused_total", "reason" => "max_payload")
                         .increment(1);
+                    let size = event.payload.len();
                     let now = std::time::Instant::now();
                     if let Some(suppressed) = self.logs.admit(event.account(), TOO_LARGE, now) {
                         tracing::error!(
                             account = event.account(),
                             event = %event.log_ref(),
+                            bytes = size,
                             %error,
                             suppressed,
                             "event larger than the NATS server's max_payload; not published"
                         );
                     }
-                    break Err(NotDurable { attempts });
+                    break Err(PublishError::TooLarge { size });
                 }
                 Ok(Err(error)) => error.to_string(),
                 Err(_) => "timed out waiting for the PubAck".to_owned(),
@@ -154,7 +164,7 @@ impl Publisher {
                         "publish not acknowledged before the deadline"
                     );
                 }
-                break Err(NotDurable { attempts });
+                break Err(PublishError::NotDurable { attempts });
             }
             tracing::debug!(event = %event.log_ref(), attempts, %error, "publish failed; retrying");
             metrics::counter!("gateway_publish_retries_total").increment(1);

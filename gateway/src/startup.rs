@@ -64,6 +64,19 @@ impl Application {
         let readiness = Readiness::new();
         let client = nats::connect(&config.nats, NAME).await?;
         readiness.watch_nats(client.clone());
+        let max_payload = client.server_info().max_payload;
+        let envelope = crate::config::EVENT_ENVELOPE_BYTES;
+        if max_payload < config.limits.max_body_bytes.saturating_add(envelope) {
+            // MAX_BODY_BYTES is capped for the default max_payload (1 MiB); a server
+            // set lower refuses the largest callbacks the body limit lets in, and
+            // each is answered 413 `event_too_large` (never storable, so not held).
+            tracing::warn!(
+                max_payload,
+                max_body_bytes = config.limits.max_body_bytes,
+                "the NATS server's max_payload is below MAX_BODY_BYTES plus 64 KiB: \
+                 callbacks whose event exceeds it are refused 413 event_too_large"
+            );
+        }
         let jetstream = jetstream::new(client.clone());
         let namespace = config.nats.namespace.clone();
         nats::provision_with(

@@ -25,7 +25,7 @@ use wechat::xml::XmlError;
 use super::{AppState, CallbackError};
 use crate::config::{AccountConfig, Mode};
 use crate::event::inbound_event;
-use crate::publish::Durable;
+use crate::publish::{Durable, PublishError};
 use crate::replay::Seen;
 use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, ShareReason, UnsentReply};
 
@@ -300,7 +300,13 @@ async fn handle(
             tokio::select! {
                 biased;
                 fetched = &mut fetch => break fetched,
-                result = &mut publish, if published.is_none() => published = Some(result),
+                result = &mut publish, if published.is_none() => {
+                    // Never storable: answered now, the reply not waited for.
+                    if let Err(PublishError::TooLarge { size }) = result {
+                        return Err(CallbackError::EventTooLarge { size });
+                    }
+                    published = Some(result);
+                }
             }
         }
     };
@@ -336,7 +342,15 @@ async fn handle(
     };
     let durable = match published {
         Ok(durable) => durable,
-        Err(_) => {
+        // No retry can store it (the publisher counted and logged it): WeChat is told
+        // at once, and the reply is not shared for a retry that cannot succeed.
+        Err(PublishError::TooLarge { size }) => {
+            if let Some(unsent) = unsent {
+                unsent.discard();
+            }
+            return Err(CallbackError::EventTooLarge { size });
+        }
+        Err(PublishError::NotDurable { .. }) => {
             // Shared now rather than when the handler returns past the deadline: the
             // retry comes right at WeChat's deadline.
             if let Some(unsent) = unsent.as_mut() {

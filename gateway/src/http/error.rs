@@ -54,6 +54,11 @@ pub enum CallbackError {
     BadEventId(IdError),
     #[error("JetStream did not acknowledge the callback in time")]
     NotDurable,
+    /// The event made of the callback is larger than the NATS server's `max_payload`
+    /// (a server set below the default 1 MiB): no attempt, ours or WeChat's, can ever
+    /// store it, so it is refused at once instead of held for a retry.
+    #[error("event of {size} bytes is larger than the NATS server's max_payload")]
+    EventTooLarge { size: usize },
     /// The replay ledger could not say whether the signature is fresh: the callback is
     /// held like one not made durable (reason `not_durable`), so WeChat retries it.
     #[error("the replay ledger did not answer")]
@@ -96,6 +101,7 @@ impl CallbackError {
         "wrong_recipient",
         "bad_openid",
         "bad_event_id",
+        "event_too_large",
         "not_durable",
     ];
     /// The reasons a URL check can be refused with.
@@ -113,7 +119,7 @@ impl CallbackError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnknownAccount => StatusCode::NOT_FOUND,
-            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooLarge | Self::EventTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Signature(_) | Self::MsgSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Decrypt(CryptoError::AppIdMismatch { .. }) | Self::WrongRecipient => {
@@ -167,6 +173,7 @@ impl CallbackError {
             Self::WrongRecipient => "wrong_recipient",
             Self::BadOpenId(_) => "bad_openid",
             Self::BadEventId(_) => "bad_event_id",
+            Self::EventTooLarge { .. } => "event_too_large",
             Self::NotDurable | Self::LedgerUnavailable => "not_durable",
             Self::ReplayedSignature => "replayed_signature",
             Self::Overloaded => "overloaded",
@@ -180,6 +187,7 @@ impl CallbackError {
             Self::Message(e) => e.reason(),
             Self::BadQuery(param) => param,
             Self::LedgerUnavailable => "replay_ledger_unavailable",
+            Self::EventTooLarge { .. } => "over_nats_max_payload",
             // What is wrong with it, never the value: it is the citizen's id.
             Self::BadOpenId(IdError::Empty(_)) => "openid_empty",
             Self::BadOpenId(IdError::TooLong { .. }) => "openid_too_long",
@@ -266,6 +274,7 @@ mod tests {
                 max: 512,
             }),
             CallbackError::NotDurable,
+            CallbackError::EventTooLarge { size: 1 << 20 },
             CallbackError::LedgerUnavailable,
             CallbackError::ReplayedSignature,
             CallbackError::Overloaded,

@@ -117,7 +117,7 @@ async fn publishes_are_acknowledged_and_stored_once_per_message_id() {
 #[tokio::test]
 async fn an_event_id_with_a_line_break_is_refused_without_a_panic() {
     use gateway::event::InboundEvent;
-    use gateway::publish::{NotDurable, Publisher};
+    use gateway::publish::{PublishError, Publisher};
     let nats = TestNats::new();
     let (_client, batcher) = batcher(&nats).await;
     let publisher = Publisher::new(batcher, std::time::Duration::from_secs(1));
@@ -129,15 +129,16 @@ async fn an_event_id_with_a_line_break_is_refused_without_a_panic() {
     let published = tokio::spawn(async move { publisher.publish(&event).await })
         .await
         .expect("no panic");
-    assert_eq!(published, Err(NotDurable { attempts: 1 }));
+    assert_eq!(published, Err(PublishError::NotDurable { attempts: 1 }));
 }
 
 /// An event larger than NATS's `max_payload` can never be published: the client
 /// refuses it before sending, and each retry until the deadline was refused alike.
+/// It says so (`TooLarge`), not "not durable": the callback path answers it at once.
 #[tokio::test]
 async fn an_event_over_the_max_payload_is_refused_at_the_first_attempt() {
     use gateway::event::InboundEvent;
-    use gateway::publish::{NotDurable, Publisher};
+    use gateway::publish::{PublishError, Publisher};
     let nats = TestNats::new();
     let (client, batcher) = batcher(&nats).await;
     let publisher = Publisher::new(batcher, std::time::Duration::from_secs(1));
@@ -149,6 +150,6 @@ async fn an_event_over_the_max_payload_is_refused_at_the_first_attempt() {
     };
     assert_eq!(
         publisher.publish(&event).await,
-        Err(NotDurable { attempts: 1 })
+        Err(PublishError::TooLarge { size: too_large })
     );
 }

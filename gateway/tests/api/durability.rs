@@ -100,3 +100,110 @@ async fn a_publish_stored_though_its_pub_ack_came_late_counts_as_accepted_not_as
     assert_eq!(accepted, 1.0, "the gateway's own repeat");
     assert_eq!(duplicate, 0.0, "no retry from WeChat");
 }
+
+/// A nats-server of its own, with JetStream and a `max_payload` of `max_payload`
+/// bytes (an operator's setting below the default 1 MiB). Stopped when dropped.
+struct SmallPayloadNats {
+    server: std::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl SmallPayloadNats {
+    async fn start(max_payload: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!("gateway-payload-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = platform::testing::free_port();
+        let conf = dir.join("nats.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen: 127.0.0.1:{port}\nmax_payload: {max_payload}\njetstream {{ store_dir: {:?} }}\n",
+                dir.join("js")
+            ),
+        )
+        .unwrap();
+        let server = std::process::Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("nats-server.log")).unwrap())
+            .spawn()
+            .expect("nats-server starts");
+        let url = format!("nats://127.0.0.1:{port}");
+        let listening = tokio::time::timeout(Duration::from_secs(10), async {
+            async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connect(&url)
+                .await
+                .unwrap()
+                .flush()
+                .await
+        })
+        .await;
+        assert!(
+            matches!(listening, Ok(Ok(()))),
+            "nats-server listens within 10 s"
+        );
+        Self { server, dir, url }
+    }
+}
+
+impl Drop for SmallPayloadNats {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A callback whose event is larger than the server's `max_payload` can never be
+/// stored, however often WeChat sends it: answered 413 at once with its own reason,
+/// not held to the deadline as if NATS might take it later.
+#[tokio::test]
+async fn a_callback_over_the_nats_max_payload_is_413_at_once_not_held() {
+    let nats = SmallPayloadNats::start(64 * 1024).await;
+    let app = spawn_app_with(Options {
+        nats_url: Some(nats.url.clone()),
+        extra: vec![("CALLBACK_DEADLINE", "3s"), ("PUBLISH_DEADLINE", "2s")],
+        ..Options::default()
+    })
+    .await;
+    // About 80 KiB of text: under MAX_BODY_BYTES (256 KiB), over the server's 64 KiB.
+    let xml = samples::text("oLarge", 1, &"长".repeat(27 * 1024));
+    let started = Instant::now();
+    let (status, body) = app
+        .post_text(&app.safe.id, &app.safe.encrypted_callback(&xml))
+        .await;
+    let took = started.elapsed();
+    assert_eq!((status, body.as_str()), (413, "event_too_large"));
+    assert!(
+        took < Duration::from_secs(3),
+        "answered after {took:?}: held to CALLBACK_DEADLINE"
+    );
+    let account = ("account", app.safe.id.as_str());
+    assert_eq!(
+        app.metric(
+            "gateway_callbacks_total",
+            &[account, ("outcome", "event_too_large")]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        app.metric(
+            "gateway_callbacks_total",
+            &[account, ("outcome", "not_durable")]
+        )
+        .await,
+        0.0
+    );
+    assert!(
+        app.metric(
+            "gateway_publish_refused_total",
+            &[("reason", "max_payload")]
+        )
+        .await
+            >= 1.0
+    );
+}
