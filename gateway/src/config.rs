@@ -34,6 +34,9 @@ pub struct AccountConfig {
     /// The crypto built from `WECHAT_{ID}_AES_KEY` and `_AES_KEY_PREVIOUS`; `None`
     /// for a plaintext account configured without a key (the sandbox account).
     pub crypto: Option<MessageCrypto>,
+    /// Whether `crypto` holds a previous EncodingAESKey (`_AES_KEY_PREVIOUS`): a
+    /// rotation is under way and its progress is counted.
+    pub previous_key: bool,
     /// `WECHAT_{ID}_MODE`.
     pub mode: Mode,
 }
@@ -47,6 +50,7 @@ impl std::fmt::Debug for AccountConfig {
             .field("original_id", &self.original_id)
             .field("mode", &self.mode)
             .field("encrypted", &self.crypto.is_some())
+            .field("previous_key", &self.previous_key)
             .finish_non_exhaustive()
     }
 }
@@ -63,16 +67,20 @@ impl AccountConfig {
             var: name,
             reason: "an EncodingAESKey is 43 base64 characters".to_owned(),
         };
+        let mut previous_key = false;
         let crypto = match account.aes_key()? {
             Some(key) => {
                 let crypto = MessageCrypto::new(key.expose_secret(), appid.clone())
                     .map_err(|_| invalid_key(account.var("AES_KEY")))?;
                 match account.aes_key_previous()? {
-                    Some(previous) => Some(
-                        crypto
-                            .with_previous_key(previous.expose_secret())
-                            .map_err(|_| invalid_key(account.var("AES_KEY_PREVIOUS")))?,
-                    ),
+                    Some(previous) => {
+                        previous_key = true;
+                        Some(
+                            crypto
+                                .with_previous_key(previous.expose_secret())
+                                .map_err(|_| invalid_key(account.var("AES_KEY_PREVIOUS")))?,
+                        )
+                    }
                     None => Some(crypto),
                 }
             }
@@ -89,6 +97,7 @@ impl AccountConfig {
             original_id,
             token,
             crypto,
+            previous_key,
             mode,
         })
     }

@@ -22,7 +22,7 @@ use wechat::reply::{Answering, NO_REPLY, Reply};
 use wechat::signature::{verify_msg_signature, verify_signature};
 use wechat::xml::XmlError;
 
-use super::{AppState, CallbackError};
+use super::{Account, AppState, CallbackError};
 use crate::config::{AccountConfig, Mode};
 use crate::event::inbound_event;
 use crate::publish::{Durable, PublishError};
@@ -110,7 +110,10 @@ pub async fn verify_url(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(account) = state.inner.accounts.get(&id) else {
+    let Some(Account {
+        config: account, ..
+    }) = state.inner.accounts.get(&id)
+    else {
         return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "url_check");
     };
     let checked = async {
@@ -161,13 +164,14 @@ pub async fn receive(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let Some(account) = state.inner.accounts.get(&id) else {
+    let Some(served) = state.inner.accounts.get(&id) else {
         return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "unknown");
     };
+    let account = &served.config;
     let mut kind = "unknown";
     let response = match handle(
         &state,
-        account,
+        served,
         query.as_deref(),
         request,
         started,
@@ -193,7 +197,7 @@ pub async fn receive(
 
 async fn handle(
     state: &AppState,
-    account: &AccountConfig,
+    served: &Account,
     query: Option<&str>,
     request: Request,
     started: Instant,
@@ -201,6 +205,7 @@ async fn handle(
 ) -> Result<Response, CallbackError> {
     let inner = &state.inner;
     let limits = &inner.limits;
+    let account = &served.config;
     let query = CallbackQuery::parse(query)?;
     let encrypted = match account.mode {
         Mode::Plaintext => false,
@@ -255,7 +260,7 @@ async fn handle(
         let latest = started + limits.callback_deadline;
         claim_signature(state, account, &signed, &body, latest, Some(&place)).await?;
     }
-    let (plaintext, opened_with) = open(state, account, &query, &signed, &body, encrypted)?;
+    let (plaintext, opened_with) = open(state, served, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
     *kind = message.inbound_type().label();
     if message.header.to_user_name != account.original_id {
@@ -613,13 +618,14 @@ fn authenticate<'q>(
 /// the key that opened it (`None`: the callback came in plain).
 fn open<'b>(
     state: &AppState,
-    account: &AccountConfig,
+    served: &Account,
     query: &CallbackQuery,
     signed: &Signed<'_>,
     body: &'b Bytes,
     encrypted: bool,
 ) -> Result<(Cow<'b, str>, Option<KeySlot>), CallbackError> {
     use secrecy::ExposeSecret;
+    let account = &served.config;
     let not_utf8 = || CallbackError::Message(MessageError::Xml(XmlError::NotUtf8));
     if !encrypted {
         return std::str::from_utf8(body)
@@ -651,8 +657,9 @@ fn open<'b>(
     if slot == KeySlot::Previous {
         // The rotation's progress: WeChat moves to the new key on its own schedule.
         // Every callback until then meets this: counted each, a line per period.
-        metrics::counter!("gateway_previous_key_decrypts_total", "account" => account.id.clone())
-            .increment(1);
+        if let Some(counter) = &served.previous_key_decrypts {
+            counter.increment(1);
+        }
         let now = std::time::Instant::now();
         if let Some(suppressed) = state.inner.logs.admit(&account.id, PREVIOUS_KEY, now) {
             tracing::info!(

@@ -20,6 +20,33 @@ use crate::publish::Publisher;
 use crate::replay::SignatureLedger;
 use crate::reply::Replier;
 
+/// A configured account as the callback path serves it.
+struct Account {
+    config: AccountConfig,
+    /// `gateway_previous_key_decrypts_total{account}`, made once here for an account
+    /// with a previous EncodingAESKey: during a rotation every callback WeChat still
+    /// sends under the old key is counted, and the `counter!` lookup cloned the
+    /// account's label for each. Registered at 0, so `rate()` sees its first step.
+    previous_key_decrypts: Option<metrics::Counter>,
+}
+
+impl Account {
+    fn new(config: AccountConfig) -> Self {
+        let previous_key_decrypts = config.previous_key.then(|| {
+            let counter = metrics::counter!(
+                "gateway_previous_key_decrypts_total",
+                "account" => config.id.clone(),
+            );
+            counter.increment(0);
+            counter
+        });
+        Self {
+            config,
+            previous_key_decrypts,
+        }
+    }
+}
+
 /// What every callback needs, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -27,7 +54,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    accounts: HashMap<String, AccountConfig>,
+    accounts: HashMap<String, Account>,
     limits: Limits,
     namespace: Namespace,
     publisher: Publisher,
@@ -57,7 +84,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 accounts: accounts
                     .into_iter()
-                    .map(|a| (a.id.to_string(), a))
+                    .map(|a| (a.id.to_string(), Account::new(a)))
                     .collect(),
                 in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
                 body_budget: Arc::new(tokio::sync::Semaphore::new(limits.body_budget_kib())),

@@ -144,6 +144,36 @@ async fn a_callback_encrypted_with_the_previous_key_is_accepted_during_rotation(
     );
 }
 
+/// The previous-key counter of an account with a previous EncodingAESKey is made once
+/// at start-up, not looked up (its label cloned) for each callback of a rotation: so
+/// it is exported at 0 before the first such callback, and `rate()` sees its first
+/// step. An account without a previous key has none.
+#[tokio::test]
+async fn the_previous_key_counter_is_exported_at_zero_from_start_up() {
+    let app = spawn_app().await;
+    for account in [&app.compat, &app.safe] {
+        assert_eq!(
+            app.metric_samples(
+                "gateway_previous_key_decrypts_total",
+                &[("account", account.id.as_str())]
+            )
+            .await,
+            [0.0],
+            "{}",
+            account.id
+        );
+    }
+    assert!(
+        app.metric_samples(
+            "gateway_previous_key_decrypts_total",
+            &[("account", app.plain.id.as_str())]
+        )
+        .await
+        .is_empty(),
+        "a plaintext account has no previous key"
+    );
+}
+
 #[tokio::test]
 async fn the_url_check_echoes_echostr_only_with_a_good_signature() {
     let app = spawn_app().await;
