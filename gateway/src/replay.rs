@@ -7,6 +7,15 @@
 //! account's encrypted callback, and of a URL check, is recorded too: with
 //! `msg_signature` dropped, or as a POST, it would otherwise carry a plaintext body.
 //!
+//! A compatible account's encrypted callback binds its signature to encrypted bodies
+//! ([`Bound::Encrypted`]), not to its bytes: its `msg_signature` already binds each
+//! `<Encrypt>` to the timestamp and nonce (as in safe mode), and WeChat's retry
+//! repeats the message but may encrypt it afresh (wechat-protocol.md says only that
+//! retries repeat the content; each encryption draws a random prefix), which a
+//! digest of the body refused as a replay (403), so the callback was never stored.
+//! What the record must still stop, the same query with the encryption dropped
+//! carrying a plaintext body, it does: no plaintext body is an encrypted one.
+//!
 //! The key is the signature with its hex digits in lower case, and nothing else: it
 //! is all the check proves, so it must grant one body wherever it passes. Not the
 //! account: two accounts sharing a Token accept each other's signatures. Not the
@@ -25,6 +34,22 @@ use wechat::token::kv_bucket_stream;
 
 /// The KV bucket of seen signatures, before namespacing.
 pub const SIGNATURE_BUCKET: &str = "GATEWAY_SIGNATURES";
+
+/// The value recorded for a signature bound to encrypted bodies: never a SHA-256
+/// digest (32 bytes), so no plaintext body matches it.
+const ENCRYPTED: &[u8] = b"encrypted";
+
+/// What a verified signature is bound to.
+#[derive(Debug, Clone, Copy)]
+pub enum Bound<'a> {
+    /// These bytes (an unencrypted body, a URL check's `echostr`): its SHA-256.
+    Body(&'a [u8]),
+    /// A compatible account's encrypted callback (`body`): any encrypted body, whose
+    /// `msg_signature` the caller checks next. `body` is matched against an entry a
+    /// gateway before this rule wrote (its digest), so a rolling upgrade still takes a
+    /// byte-identical retry.
+    Encrypted(&'a [u8]),
+}
 
 /// What the ledger knew of a signed callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,23 +114,33 @@ impl SignatureLedger {
         Ok(Self { kv })
     }
 
-    /// Records that the callback carrying the verified `signature` carried `body`,
+    /// Records that the callback carrying the verified `signature` carried `bound`,
     /// and says whether that signature was seen before, on any account.
-    pub async fn claim(&self, signature: &str, body: &[u8]) -> Result<Seen, String> {
+    pub async fn claim(&self, signature: &str, bound: Bound<'_>) -> Result<Seen, String> {
         let key = key(signature);
-        let digest = Bytes::copy_from_slice(&Sha256::digest(body));
-        match self.kv.update(&key, digest.clone(), 0).await {
+        let value = match bound {
+            Bound::Body(body) => Bytes::copy_from_slice(&Sha256::digest(body)),
+            Bound::Encrypted(_) => Bytes::from_static(ENCRYPTED),
+        };
+        match self.kv.update(&key, value.clone(), 0).await {
             Ok(_) => return Ok(Seen::First),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
             Err(e) => return Err(e.to_string()),
         }
         match self.kv.get(&key).await.map_err(|e| e.to_string())? {
-            Some(stored) if stored == digest => Ok(Seen::Retry),
-            Some(_) => Ok(Seen::OtherBody),
+            Some(stored) => Ok(judge(&stored, &value, bound)),
             // Aged out between the two calls: the timestamp is at the window's edge.
             None => Ok(Seen::Retry),
         }
     }
+}
+
+/// Whether `stored`, what the signature was first bound to, takes this callback,
+/// whose own record would have been `value`.
+fn judge(stored: &[u8], value: &[u8], bound: Bound<'_>) -> Seen {
+    let retry = stored == value
+        || matches!(bound, Bound::Encrypted(body) if stored == Sha256::digest(body).as_slice());
+    if retry { Seen::Retry } else { Seen::OtherBody }
 }
 
 /// The ledger key of a verified signature: its 40 hex digits (the check refuses
@@ -117,6 +152,37 @@ fn key(signature: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_bound_to_encrypted_bodies_takes_any_encrypted_body_and_no_plaintext_one() {
+        let digest = |body: &[u8]| Sha256::digest(body).to_vec();
+        let encrypted = Bound::Encrypted(b"<xml><Encrypt>B</Encrypt></xml>");
+        // WeChat's retry encrypted afresh.
+        assert_eq!(judge(ENCRYPTED, ENCRYPTED, encrypted), Seen::Retry);
+        // The same query with the encryption dropped, whatever its plaintext body.
+        let plain = b"<xml><Content>x</Content></xml>";
+        assert_eq!(
+            judge(ENCRYPTED, &digest(plain), Bound::Body(plain)),
+            Seen::OtherBody
+        );
+        // A plaintext callback's signature lends itself to no encrypted body either.
+        assert_eq!(judge(&digest(plain), ENCRYPTED, encrypted), Seen::OtherBody);
+        // An entry a gateway before this rule wrote (the body's digest) still takes
+        // the byte-identical retry during a rolling upgrade.
+        let old = b"<xml><Encrypt>A</Encrypt></xml>";
+        assert_eq!(
+            judge(&digest(old), ENCRYPTED, Bound::Encrypted(old)),
+            Seen::Retry
+        );
+        assert_eq!(
+            judge(&digest(old), &digest(plain), Bound::Body(plain)),
+            Seen::OtherBody
+        );
+        assert_eq!(
+            judge(&digest(plain), &digest(plain), Bound::Body(plain)),
+            Seen::Retry
+        );
+    }
 
     #[test]
     fn a_signature_in_either_case_is_one_key() {

@@ -26,7 +26,7 @@ use super::{Account, AppState, CallbackError};
 use crate::config::{AccountConfig, Mode};
 use crate::event::inbound_event;
 use crate::publish::{Durable, PublishError};
-use crate::replay::Seen;
+use crate::replay::{Bound, Seen};
 use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, ShareReason, UnsentReply};
 
 /// How long a duplicate callback waits for the shared reply cache to hold its reply
@@ -134,7 +134,8 @@ pub async fn verify_url(
         // account, echo another `echostr` (not signed: a captured check replayed within
         // the timestamp window reflected whatever it was given). URL checks are rare.
         let latest = Instant::now() + state.inner.limits.callback_deadline;
-        claim_signature(&state, account, &signed, echostr.as_bytes(), latest, None).await?;
+        let echoed = Bound::Body(echostr.as_bytes());
+        claim_signature(&state, account, &signed, echoed, latest, None).await?;
         Ok::<_, CallbackError>(echostr.to_owned())
     }
     .await;
@@ -255,10 +256,17 @@ async fn handle(
     if account.mode != Mode::Safe {
         // The signature does not cover the body: bind it to the first body it carried.
         // Encrypted callbacks of a compatible account too, or their signed query,
-        // with the encryption dropped, would carry any plaintext body.
+        // with the encryption dropped, would carry any plaintext body: bound to
+        // encrypted bodies, each checked by its `msg_signature` next, since WeChat's
+        // retry may be encrypted afresh (`replay`).
         // A ledger that cannot answer is held by `receive` (`is_held`).
         let latest = started + limits.callback_deadline;
-        claim_signature(state, account, &signed, &body, latest, Some(&place)).await?;
+        let bound = if encrypted {
+            Bound::Encrypted(&body)
+        } else {
+            Bound::Body(&body)
+        };
+        claim_signature(state, account, &signed, bound, latest, Some(&place)).await?;
     }
     let (plaintext, opened_with) = open(state, served, &query, &signed, &body, encrypted)?;
     let message = InboundMessage::parse(plaintext.as_bytes())?;
@@ -471,8 +479,8 @@ async fn handle(
 }
 
 /// Binds a signature an account that takes unencrypted callbacks accepted to the
-/// first body it carried, on any account (see `replay`): the same body again is
-/// WeChat's retry, another is refused.
+/// first body it carried, or to encrypted bodies, on any account (see `replay`): the
+/// same again is WeChat's retry, another is refused.
 ///
 /// A failed or unanswered attempt (at most a quarter of `PUBLISH_DEADLINE` each) is
 /// tried again after a short pause until half of `PUBLISH_DEADLINE` from the claim's
@@ -485,7 +493,7 @@ async fn claim_signature(
     state: &AppState,
     account: &AccountConfig,
     signed: &Signed<'_>,
-    body: &[u8],
+    bound: Bound<'_>,
     latest: Instant,
     place: Option<&Place>,
 ) -> Result<(), CallbackError> {
@@ -500,7 +508,7 @@ async fn claim_signature(
         let attempt_until = until.min(Instant::now() + deadline / 4);
         let claimed = tokio::time::timeout_at(
             attempt_until,
-            inner.signatures.claim(signed.signature, body),
+            inner.signatures.claim(signed.signature, bound),
         )
         .await
         .unwrap_or_else(|_| Err("timed out".to_owned()));

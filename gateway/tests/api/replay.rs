@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
-use crate::helpers::{Callback, Options, spawn_app, spawn_app_with, spawn_replica};
+use crate::helpers::{
+    Callback, ORIGINAL_ID, Options, TestAccount, spawn_app, spawn_app_with, spawn_replica,
+};
 use crate::samples;
 
 #[tokio::test]
@@ -136,6 +138,72 @@ async fn a_compatible_accounts_encrypted_callback_cannot_lend_its_query_to_a_pla
         stored.iter().all(|(_, id, _)| id.contains("oCitizen")),
         "{stored:?}"
     );
+}
+
+/// WeChat's retry repeats the message, not necessarily its cipher (wechat-protocol.md
+/// says only that retries repeat the content; every encryption draws a fresh random
+/// prefix): a compatible account's encrypted callback sent again under the same
+/// timestamp and nonce but encrypted afresh is the retry, not a replay. Its
+/// `msg_signature` binds the new `<Encrypt>` to that timestamp and nonce, so nobody
+/// without the Token can send one.
+#[tokio::test]
+async fn a_compatible_callback_encrypted_afresh_for_its_retry_is_accepted_on_every_replica() {
+    let first = spawn_app().await;
+    let second = spawn_replica(&first).await;
+    let account = &first.compat;
+    let xml = samples::text("oCitizen", 7301, "井盖丢了");
+    let original = account.encrypted_callback(&xml);
+    let (status, _) = first.post_text(&account.id, &original).await;
+    assert_eq!(status, 200);
+
+    // The same signed query (signature, timestamp, nonce), a new `<Encrypt>` of the
+    // same message and its own msg_signature.
+    let value = |name| TestAccount::query_value(&original, name);
+    let encrypt = account.crypto.encrypt(&xml).unwrap();
+    let mut retry = Callback {
+        query: original.query.clone(),
+        body: format!(
+            "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        ),
+    };
+    assert_ne!(retry.body, original.body, "encrypted afresh");
+    retry.set(
+        "msg_signature",
+        &wechat::signature::msg_signature(
+            &account.token,
+            &value("timestamp"),
+            &value("nonce"),
+            &encrypt,
+        ),
+    );
+    for replica in ["first", "second"] {
+        let (status, body) = match replica {
+            "first" => first.post_text(&account.id, &retry).await,
+            _ => second.post_text(&account.id, &retry).await,
+        };
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "success"),
+            "on the {replica} replica"
+        );
+    }
+    let stored = first.stored().await;
+    assert_eq!(stored.len(), 1, "stored once");
+    assert_eq!(stored[0].1, format!("{}:oCitizen:7301", account.id));
+
+    // The signature still lends itself to no plaintext body.
+    let mut forged = Callback {
+        query: original.query.clone(),
+        body: samples::text("oAttacker", 7302, "伪造的留言"),
+    };
+    forged
+        .query
+        .retain(|(name, _)| name != "msg_signature" && name != "encrypt_type");
+    assert_replay_refused(&first, &account.id, &forged).await;
+    // Nor the message it carried, sent in plain under it: an encrypted callback's
+    // signature is bound to encrypted bodies.
+    forged.body = xml;
+    assert_replay_refused(&first, &account.id, &forged).await;
 }
 
 #[tokio::test]
