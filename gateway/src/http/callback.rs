@@ -17,7 +17,7 @@ use platform::ids::{EventId, OpenId};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Duration, Instant};
 use wechat::crypto::KeySlot;
-use wechat::message::{InboundEnvelope, InboundMessage, InboundType, MessageError};
+use wechat::message::{InboundEnvelope, InboundMessage, InboundType, MessageError, Payload};
 use wechat::reply::{Answering, NO_REPLY, Reply};
 use wechat::signature::{verify_msg_signature, verify_signature};
 use wechat::xml::XmlError;
@@ -41,6 +41,9 @@ const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
 /// The log limiter's cause for a callback opened with the previous EncodingAESKey:
 /// during a rotation, every callback WeChat still sends under the old key.
 const PREVIOUS_KEY: &str = "previous_key_decrypt";
+/// The longest `MsgType` (or `Event`, for an event) a callback may have: it becomes
+/// its subject's last token. WeChat's longest is 25 bytes (`subscribe_msg_popup_event`).
+const TYPE_NAME_MAX: usize = 64;
 /// The longest `echostr` a URL check echoes. WeChat's is a 64-bit number's digits
 /// (19-20); letters and some room are allowed, markup and long text are not.
 const ECHOSTR_MAX: usize = 64;
@@ -273,6 +276,17 @@ async fn handle(
     *kind = message.inbound_type().label();
     if message.header.to_user_name != account.original_id {
         return Err(CallbackError::WrongRecipient);
+    }
+    // The type names the event's subject, and nats-server closes the connection of a
+    // client whose PUB line passes its `max_control_line` (4 KiB): a `MsgType` of
+    // 5,000 letters cut every callback of the replica off NATS, at each of its own
+    // publish attempts until the deadline, then at each redelivery.
+    let (type_name, field) = match &message.payload {
+        Payload::Event { event, .. } => (event, "event_too_long"),
+        _ => (&message.header.msg_type, "msg_type_too_long"),
+    };
+    if type_name.len() > TYPE_NAME_MAX {
+        return Err(CallbackError::BadType(field));
     }
     // Every consumer reads the sender as an `OpenId` and dead-letters an event whose
     // `FromUserName` it refuses (a control character, blank, too long: only a forged

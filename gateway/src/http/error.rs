@@ -44,6 +44,10 @@ pub enum CallbackError {
     Message(#[from] MessageError),
     #[error("ToUserName is not this account's original id")]
     WrongRecipient,
+    /// `MsgType` (or `Event`) is longer than any WeChat sends: it would make a NATS
+    /// subject the server refuses by closing the connection. Holds the log detail.
+    #[error("type name too long ({0})")]
+    BadType(&'static str),
     /// `FromUserName` is no openid every consumer accepts (`platform::ids::OpenId`):
     /// published, it would be dead-lettered once per consumer.
     #[error("FromUserName: {0}")]
@@ -99,6 +103,7 @@ impl CallbackError {
     /// The reasons a parsed callback can be refused with (`type` is its own).
     pub const AFTER_PARSING: &[&str] = &[
         "wrong_recipient",
+        "bad_type",
         "bad_openid",
         "bad_event_id",
         "event_too_large",
@@ -136,6 +141,7 @@ impl CallbackError {
             | Self::MissingEncrypt
             | Self::Decrypt(_)
             | Self::Message(_)
+            | Self::BadType(_)
             | Self::BadOpenId(_)
             | Self::BadEventId(_) => StatusCode::BAD_REQUEST,
         }
@@ -171,6 +177,7 @@ impl CallbackError {
                 _ => "malformed_xml",
             },
             Self::WrongRecipient => "wrong_recipient",
+            Self::BadType(_) => "bad_type",
             Self::BadOpenId(_) => "bad_openid",
             Self::BadEventId(_) => "bad_event_id",
             Self::EventTooLarge { .. } => "event_too_large",
@@ -186,6 +193,7 @@ impl CallbackError {
             Self::Decrypt(e) => e.reason(),
             Self::Message(e) => e.reason(),
             Self::BadQuery(param) => param,
+            Self::BadType(field) => field,
             Self::LedgerUnavailable => "replay_ledger_unavailable",
             Self::EventTooLarge { .. } => "over_nats_max_payload",
             // What is wrong with it, never the value: it is the citizen's id.
@@ -268,6 +276,7 @@ mod tests {
             CallbackError::Message(MessageError::Xml(XmlError::DoctypeForbidden)),
             CallbackError::Message(MessageError::Xml(XmlError::EntityForbidden("x".into()))),
             CallbackError::WrongRecipient,
+            CallbackError::BadType("msg_type_too_long"),
             CallbackError::BadOpenId(IdError::Control("openid")),
             CallbackError::BadEventId(IdError::TooLong {
                 what: "event_id",

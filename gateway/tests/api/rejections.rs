@@ -207,3 +207,28 @@ async fn an_event_id_no_consumer_can_read_is_400_and_never_published() {
     let callback = app.plain.plain_callback(&xml);
     assert_plain_rejected(&app, &callback, 400, "bad_event_id").await;
 }
+
+/// A callback's `MsgType` (or an event's `Event`) is its subject's last token, and
+/// nats-server answers a PUB line longer than its `max_control_line` (4 KiB) by
+/// closing the connection: a 5,000-letter type cut the replica off NATS at each of
+/// its publish attempts. Refused at the door, and the next callback is served.
+#[tokio::test]
+async fn a_type_name_longer_than_any_wechat_sends_is_400_and_nats_is_not_cut() {
+    let app = spawn_app().await;
+    let long = "a".repeat(5000);
+    let head = "<xml><ToUserName><![CDATA[gh_test0000001]]></ToUserName>\
+                <FromUserName><![CDATA[oLongType]]></FromUserName><CreateTime>1700000030</CreateTime>";
+    let message = format!("{head}<MsgType><![CDATA[{long}]]></MsgType></xml>");
+    let event = format!(
+        "{head}<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{long}]]></Event></xml>"
+    );
+    for xml in [message, event] {
+        let callback = app.safe.encrypted_callback(&xml);
+        assert_safe_rejected(&app, &callback, 400, "bad_type").await;
+    }
+    let callback = app
+        .safe
+        .encrypted_callback(&samples::text("oAfter", 1, "还在吗"));
+    let (status, body) = app.post_text(&app.safe.id, &callback).await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+}
