@@ -21,8 +21,8 @@ pub struct SyncReport {
     pub listed: usize,
     /// Listed services unknown here, inserted.
     pub inserted: usize,
-    /// Services shown here though no longer listed (disabled or unshared in
-    /// content-svc while the event was missed), brought up to content-svc's version.
+    /// Services known here whose content-svc version is newer (changed, disabled
+    /// or unshared in content-svc while the event was missed), brought up to it.
     pub updated: usize,
     /// Services shown here that content-svc no longer has, now deleted here.
     pub retired: usize,
@@ -54,10 +54,12 @@ pub enum SyncError {
 ///   is read in full and inserted **only if still absent**: a version a replicated
 ///   event wrote meanwhile is never overwritten. It is stamped with content-svc's
 ///   `updated_at`, so an older event still in the stream does not replace it either.
-/// - A service shown here on an account read but not listed there changed while its
-///   event was missed: content-svc's version (disabled, no longer shared) is applied
-///   if newer, and one content-svc no longer has is deleted here (ids are never
-///   reused, so that is final).
+/// - Every listed service known here, and every one shown here on an account read
+///   but not listed there, is read in full too: content-svc's version (renamed,
+///   moved to another page, disabled, no longer shared while its event was missed:
+///   dead-lettered, or a restored database) is applied when its `updated_at` is
+///   newer than the copy's `changed_at`, and one content-svc no longer has is
+///   deleted here (ids are never reused, so that is final).
 ///
 /// Several replicas may run it at once: every write is idempotent.
 pub async fn bootstrap(
@@ -98,25 +100,37 @@ pub async fn bootstrap(
     }
     tx.commit().await?;
 
-    let stale: Vec<Uuid> = store::shown_ids(db)
-        .await?
-        .into_iter()
-        .filter(|(id, shown)| {
-            shown.iter().any(|account| {
-                listed
-                    .get(account.as_str())
-                    .is_some_and(|ids| !ids.contains(id))
+    // Listed ones may have changed as well as unlisted ones: ListServices carries no
+    // update time, so each is read and its time compared with the copy's.
+    let inserted: HashSet<Uuid> = missing.iter().copied().collect();
+    let mut stale: Vec<Uuid> = all.difference(&inserted).copied().collect();
+    stale.extend(
+        store::shown_ids(db)
+            .await?
+            .into_iter()
+            .filter(|(id, shown)| {
+                !all.contains(id)
+                    && shown.iter().any(|account| {
+                        listed
+                            .get(account.as_str())
+                            .is_some_and(|ids| !ids.contains(id))
+                    })
             })
-        })
-        .map(|(id, _)| id)
-        .collect();
+            .map(|(id, _)| id),
+    );
+    let copies = store::changed_at(db, &stale).await?;
     let current = fetch(content, &stale).await?;
     let now = Utc::now();
     let mut tx = db.begin().await?;
     for (id, version) in stale.iter().zip(current) {
         match version {
             Some(version) => {
-                if store::apply(&mut tx, &version).await? {
+                // Only a strictly newer version: an equal time is the copy's own
+                // version (the event ids would otherwise break the tie at random).
+                let newer = copies
+                    .get(id)
+                    .is_none_or(|copied| version.changed_at > *copied);
+                if newer && store::apply(&mut tx, &version).await? {
                     report.updated += 1;
                 }
             }

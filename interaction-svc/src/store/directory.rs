@@ -138,6 +138,19 @@ pub async fn known_ids(
     Ok(ids.into_iter().collect())
 }
 
+/// The version time of each of `ids` known here.
+pub async fn changed_at(
+    db: impl PgExecutor<'_>,
+    ids: &[uuid::Uuid],
+) -> Result<HashMap<uuid::Uuid, DateTime<Utc>>, sqlx::Error> {
+    let rows: Vec<(uuid::Uuid, DateTime<Utc>)> =
+        sqlx::query_as("SELECT id, changed_at FROM directory_services WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Every enabled service with the accounts showing it.
 pub async fn shown_ids(
     db: impl PgExecutor<'_>,

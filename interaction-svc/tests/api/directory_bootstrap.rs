@@ -434,3 +434,42 @@ fn refusing_port() -> (socket2::Socket, String) {
         .to_string();
     (socket, addr)
 }
+
+#[tokio::test]
+async fn a_service_changed_while_its_event_was_missed_is_corrected_by_the_bootstrap() {
+    let content = spawn_content().await;
+    let fund = content.create(fund_withdrawal()).await;
+    let app = spawn_interaction(&[]).await;
+    let directory = content.directory();
+    let accounts = [ACCOUNT.to_owned()];
+    let first = bootstrap(&app.db, &directory, &accounts).await.unwrap();
+    assert_eq!(first.inserted, 1, "{first:?}");
+
+    // content-svc moves the still-listed service to another page and renames it;
+    // interaction-svc misses the event (dead-lettered, or a restored database).
+    content
+        .client
+        .clone()
+        .update_service(as_admin(pb::Service {
+            name: "住房公积金提取".into(),
+            url: "https://gjj.example.gov.cn/tq/new".into(),
+            ..fund.clone()
+        }))
+        .await
+        .expect("updated");
+
+    let report = bootstrap(&app.db, &directory, &accounts).await.unwrap();
+    assert_eq!(
+        (report.updated, report.inserted, report.retired),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        app.replica(&fund.id).await,
+        Some(("https://gjj.example.gov.cn/tq/new".to_owned(), true, false))
+    );
+    let again = bootstrap(&app.db, &directory, &accounts).await.unwrap();
+    assert!(!again.changed(), "{again:?}");
+    app.stop().await;
+    content.stop().await;
+}
