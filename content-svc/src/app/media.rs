@@ -3,7 +3,9 @@
 //! the cover (`cover_image_id`). When the article is sent, each body image is
 //! uploaded with `media/uploadimg` and its reference replaced by WeChat's URL, and
 //! a cover image becomes a permanent material (`material/add_material`); what WeChat
-//! gave back is kept, so an image is uploaded once however often it is sent.
+//! gave back is kept, so an image is uploaded once however often it is sent. Two
+//! sends at once may both upload it: the first answer kept is the one both use,
+//! and a second material is deleted (`material/del_material`).
 //! Images already on WeChat's host (`mmbiz.qpic.cn`) pass as they are; any other
 //! image URL is refused when the article is saved, since WeChat would drop it.
 
@@ -138,11 +140,17 @@ impl Media {
             .publisher
             .upload_image(account, file(&image, &bytes))
             .await?;
-        store::set_wechat_url(&self.db, id, &url).await?;
+        // Two sends at once may both upload it: the first URL kept is the one every
+        // draft uses (the other copy takes no quota and nobody sees it).
+        let kept = store::set_wechat_url(&self.db, id, &url).await?;
         tracing::info!(image = %id, account, "body image uploaded to wechat");
-        Ok(url)
+        Ok(kept)
     }
 
+    /// The image's permanent material, made on its first send. Two sends at once
+    /// (two articles with one cover, a preview and a send) may both make one: the
+    /// first kept wins (compare-and-set) and the other deletes its own, since every
+    /// material takes a place in the account's quota (100,000 images) for good.
     async fn cover_media_id(&self, account: &str, id: Uuid) -> Result<String, SendError> {
         let image = self.image(account, id).await?;
         if let Some(media_id) = image.material_media_id {
@@ -153,9 +161,42 @@ impl Media {
             .publisher
             .add_image_material(account, file(&image, &bytes))
             .await?;
-        store::set_material(&self.db, id, &media_id).await?;
-        tracing::info!(image = %id, account, "cover image added as permanent material");
-        Ok(media_id)
+        let kept = match store::set_material(&self.db, id, &media_id).await {
+            Ok(kept) => kept,
+            Err(error) => {
+                // Not kept, so never used: deleted rather than left in the quota.
+                self.delete_material(account, id, &media_id).await;
+                return Err(error.into());
+            }
+        };
+        if kept == media_id {
+            tracing::info!(image = %id, account, "cover image added as permanent material");
+        } else {
+            tracing::info!(
+                image = %id,
+                account,
+                kept = %kept,
+                "cover image was made a material by another send meanwhile; deleting this one"
+            );
+            self.delete_material(account, id, &media_id).await;
+        }
+        Ok(kept)
+    }
+
+    /// Deletes a material nothing refers to. A failure does not fail the send (the
+    /// kept material is what it uses): it is logged and counted, the media id
+    /// named, for whoever frees the account's quota.
+    async fn delete_material(&self, account: &str, id: Uuid, media_id: &str) {
+        if let Err(error) = self.publisher.delete_material(account, media_id).await {
+            metrics::counter!("content_material_delete_failures_total").increment(1);
+            tracing::warn!(
+                image = %id,
+                account,
+                media_id,
+                error = %error,
+                "an unused permanent material could not be deleted; it takes a place in the quota"
+            );
+        }
     }
 }
 

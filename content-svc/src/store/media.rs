@@ -67,24 +67,48 @@ pub async fn bytes(db: &PgPool, id: Uuid) -> Result<Vec<u8>, sqlx::Error> {
         .await
 }
 
-/// Keeps the URL `media/uploadimg` gave the image.
-pub async fn set_wechat_url(db: &PgPool, id: Uuid, url: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE article_images SET wechat_url = $2 WHERE id = $1")
-        .bind(id)
-        .bind(url)
-        .execute(db)
-        .await?;
-    Ok(())
+/// Keeps the URL `media/uploadimg` gave the image, unless another send kept one
+/// first; answers the URL kept (the first), so every draft refers to one copy.
+pub async fn set_wechat_url(db: &PgPool, id: Uuid, url: &str) -> Result<String, sqlx::Error> {
+    first_kept(db, "wechat_url", id, url).await
 }
 
-/// Keeps the media id `material/add_material` gave the image.
-pub async fn set_material(db: &PgPool, id: Uuid, media_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE article_images SET material_media_id = $2 WHERE id = $1")
-        .bind(id)
-        .bind(media_id)
-        .execute(db)
-        .await?;
-    Ok(())
+/// Keeps the media id `material/add_material` gave the image, unless another
+/// send kept one first (compare-and-set); answers the media id kept. A caller
+/// answered another's must delete its own material: each takes a place in the
+/// account's quota.
+pub async fn set_material(db: &PgPool, id: Uuid, media_id: &str) -> Result<String, sqlx::Error> {
+    first_kept(db, "material_media_id", id, media_id).await
+}
+
+/// Sets `column` of image `id` to `value` if it is unset and answers what the
+/// column holds after it. Two statements, not one: an UPDATE … WHERE column IS
+/// NULL that waited on a concurrent one finds the column set and changes nothing,
+/// while a SELECT in the same statement reads the row as it was when the
+/// statement began (unset); a second statement reads what the other committed.
+async fn first_kept(
+    db: &PgPool,
+    column: &'static str,
+    id: Uuid,
+    value: &str,
+) -> Result<String, sqlx::Error> {
+    let set: Option<String> = sqlx::query_scalar(&format!(
+        "UPDATE article_images SET {column} = $2 WHERE id = $1 AND {column} IS NULL
+         RETURNING {column}"
+    ))
+    .bind(id)
+    .bind(value)
+    .fetch_optional(db)
+    .await?;
+    if let Some(set) = set {
+        return Ok(set);
+    }
+    sqlx::query_scalar(&format!(
+        "SELECT {column} FROM article_images WHERE id = $1 AND {column} IS NOT NULL"
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
 }
 
 /// The accounts of the images that exist among `ids`, read in the transaction that

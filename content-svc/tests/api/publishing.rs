@@ -2,10 +2,12 @@
 //! the per-minute call limit checked before calling, and the one edit allowed after
 //! sending. Real gateway, wechat-sim, PostgreSQL and NATS (see `articles.rs`).
 
+use std::time::Duration;
+
 use content_svc::app::articles::{Job, Outcome};
 use proto::content::v1 as pb;
 use tonic::Code;
-use wechat_sim::api_server::AccountKind;
+use wechat_sim::api_server::{AccountKind, FaultRequest};
 
 use crate::articles::{approve, article, create, next_event, publish, spawn_stack};
 use crate::helpers::{
@@ -140,6 +142,90 @@ async fn body_images_are_uploaded_once_and_rewritten_and_a_cover_image_becomes_a
     assert_eq!(event.article_id, second);
     assert_eq!(sim.calls_to("/cgi-bin/media/uploadimg").len(), 1);
     assert_eq!(sim.calls_to("/cgi-bin/material/add_material").len(), 1);
+    stack.app.stop().await;
+}
+
+#[tokio::test]
+async fn two_sends_at_once_with_one_cover_image_leave_one_material_in_wechat() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let cover = upload(&mut client, JPEG).await;
+    let mut ids = Vec::new();
+    for title in ["城区停水通知", "城区停水通知续篇"] {
+        let mut request = create(title, "<p>本周六停水。</p>", pb::Channel::Freepublish);
+        if let Some(content) = request.content.as_mut() {
+            content.cover_media_id.clear();
+            content.cover_image_id = cover.id.clone();
+        }
+        ids.push(stack.approved_with(request).await);
+    }
+    let sim = stack.mock.state();
+    // The first send stalls in add_material, before WeChat has made the material…
+    sim.inject(&FaultRequest {
+        hold_path: Some("/cgi-bin/material/add_material".into()),
+        ..FaultRequest::default()
+    })
+    .unwrap();
+    let mut first = client.clone();
+    let first_id = ids[0].clone();
+    let stalled = tokio::spawn(async move {
+        first
+            .publish_article(by(publish(&first_id), PUBLISHER_KEY, "chen"))
+            .await
+    });
+    tokio::time::timeout(Duration::from_secs(30), sim.held())
+        .await
+        .expect("the first send reaches add_material");
+    // …while the second makes the image a material and keeps it; then the first's
+    // is made too.
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        client.publish_article(by(publish(&ids[1]), PUBLISHER_KEY, "chen")),
+    )
+    .await
+    .expect("the second send does not wait for the first")
+    .expect("sent");
+    sim.release_held();
+    tokio::time::timeout(Duration::from_secs(30), stalled)
+        .await
+        .expect("the first send ends")
+        .unwrap()
+        .expect("sent");
+
+    assert_eq!(
+        sim.calls_to("/cgi-bin/material/add_material").len(),
+        2,
+        "both sends made a material"
+    );
+    let thumbs: Vec<String> = sim
+        .calls_to("/cgi-bin/draft/add")
+        .iter()
+        .filter_map(|call| {
+            let body = call.body.as_ref()?;
+            Some(body["articles"][0]["thumb_media_id"].as_str()?.to_owned())
+        })
+        .collect();
+    assert_eq!(thumbs.len(), 2, "{thumbs:?}");
+    assert_eq!(thumbs[0], thumbs[1], "both drafts use the material kept");
+    let kept: Option<String> =
+        sqlx::query_scalar("SELECT material_media_id FROM article_images WHERE id = $1::uuid")
+            .bind(&cover.id)
+            .fetch_one(&stack.app.db)
+            .await
+            .unwrap();
+    assert_eq!(kept.as_deref(), Some(thumbs[0].as_str()));
+    // Two made, the one not kept deleted: exactly one remains, the one kept.
+    let deleted: Vec<String> = sim
+        .calls_to("/cgi-bin/material/del_material")
+        .iter()
+        .filter(|call| call.errcode == 0)
+        .filter_map(|call| Some(call.body.as_ref()?["media_id"].as_str()?.to_owned()))
+        .collect();
+    assert_eq!(deleted.len(), 1, "one material remains: {deleted:?}");
+    assert_ne!(
+        deleted[0], thumbs[0],
+        "the material kept is not the one deleted"
+    );
     stack.app.stop().await;
 }
 

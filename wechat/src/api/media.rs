@@ -1,14 +1,15 @@
 //! Images for articles: `media/uploadimg` (an image inside an article body; WeChat
 //! answers a URL on its own image host, `mmbiz.qpic.cn`) and `material/add_material`
 //! with `type=image` (a permanent image, whose media id is an article's cover,
-//! `thumb_media_id`).
+//! `thumb_media_id`), and `material/del_material` (a permanent material deleted,
+//! its place in the account's quota of 100,000 images freed).
 //!
 //! Both take the file as `multipart/form-data` in a part named `media`. The body is
 //! built here rather than with reqwest's multipart support so the workspace needs
 //! no further crate; it is one part with a random boundary checked against the data.
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Client, Repeat, decode};
 use crate::token::AccessToken;
@@ -38,6 +39,11 @@ pub struct ImageMaterial {
     pub url: String,
 }
 
+#[derive(Serialize)]
+struct MaterialId<'a> {
+    media_id: &'a str,
+}
+
 #[derive(Deserialize)]
 struct Uploaded {
     url: String,
@@ -64,6 +70,18 @@ impl Client {
             "/cgi-bin/material/add_material",
             &[("type", "image")],
             image,
+        )
+        .await
+    }
+
+    /// Deletes a permanent material (`POST /cgi-bin/material/del_material`). A
+    /// repeat does no harm: the material is gone either way (a second delete is
+    /// answered 40007, invalid media id).
+    pub async fn delete_material(&self, media_id: &str) -> Result<(), ApiError> {
+        self.post_ack(
+            "/cgi-bin/material/del_material",
+            &MaterialId { media_id },
+            Repeat::Safe,
         )
         .await
     }
