@@ -7,7 +7,7 @@ use super::GrpcError;
 use crate::app::articles::{ArticleView, Channel, VersionView};
 use crate::domain::article::ArticleContent;
 use crate::domain::request::{CreateRequest, RequestId};
-use crate::domain::review::ArticleState;
+use crate::domain::review::{Action, ArticleState};
 use crate::domain::service::{RawService, ServiceDraft, ServiceError};
 use crate::domain::version::VersionOutcome;
 use crate::domain::{DirectoryInputError, ServiceListing};
@@ -184,6 +184,24 @@ pub fn channel(request: &pb::CreateArticleRequest) -> Result<Channel, GrpcError>
             tag: (request.mass_tag_id > 0).then_some(request.mass_tag_id),
             ignore_reprint: request.send_ignore_reprint,
         }),
+    }
+}
+
+/// A review's verdict: approve or reject, said in the request. Not said (0, what a
+/// client sends that still knows the old `bool approve`, or forgot the field) is
+/// refused: read as a rejection, it sent an article back to its editor.
+pub fn verdict(raw: i32) -> Result<Action, GrpcError> {
+    match pb::ReviewVerdict::try_from(raw) {
+        Ok(pb::ReviewVerdict::Approve) => Ok(Action::Approve),
+        Ok(pb::ReviewVerdict::Reject) => Ok(Action::Reject),
+        Ok(pb::ReviewVerdict::Unspecified) => Err(GrpcError::Invalid(
+            "verdict is required: REVIEW_VERDICT_APPROVE (1) or REVIEW_VERDICT_REJECT (2) \
+             (an older client's `approve` field is no longer read)"
+                .into(),
+        )),
+        Err(_) => Err(GrpcError::Invalid(format!(
+            "verdict {raw} is unknown: REVIEW_VERDICT_APPROVE (1) or REVIEW_VERDICT_REJECT (2)"
+        ))),
     }
 }
 

@@ -660,12 +660,8 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
         let req = request.into_inner();
+        let action = convert::verdict(req.verdict)?;
         let overrides = overrides(req.overrides)?;
-        let action = if req.approve {
-            Action::Approve
-        } else {
-            Action::Reject
-        };
         let send = SendOptions::default();
         let read = read_version(req.version)?;
         self.act(&who, &req.id, action, &req.comment, &overrides, send, read)

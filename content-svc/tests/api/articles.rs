@@ -260,7 +260,7 @@ pub(crate) fn article(id: &str) -> pb::ArticleRef {
 pub(crate) fn approve(id: &str) -> pb::ReviewArticleRequest {
     pb::ReviewArticleRequest {
         id: id.into(),
-        approve: true,
+        verdict: pb::ReviewVerdict::Approve as i32,
         comment: "同意".into(),
         overrides: Vec::new(),
         ..Default::default()

@@ -35,7 +35,7 @@ async fn the_version_a_reviewer_passed_keeps_its_cover_link_and_comment_flags_af
     client
         .review_article(by(
             pb::ReviewArticleRequest {
-                approve: false,
+                verdict: pb::ReviewVerdict::Reject as i32,
                 comment: "链接有误".into(),
                 ..approve(&id)
             },

@@ -37,5 +37,6 @@ mod search;
 mod send_again;
 mod send_token;
 mod startup;
+mod verdicts;
 mod versions;
 mod wechat_job;

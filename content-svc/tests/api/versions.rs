@@ -83,7 +83,7 @@ async fn a_reviewer_sees_every_version_with_its_review_and_reads_an_earlier_one_
         .review_article(by(
             pb::ReviewArticleRequest {
                 id: id.clone(),
-                approve: false,
+                verdict: pb::ReviewVerdict::Reject as i32,
                 comment: "停水时段未写明".into(),
                 ..Default::default()
             },

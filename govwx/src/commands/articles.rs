@@ -200,7 +200,10 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
             };
             let message = ReviewArticleRequest {
                 id,
-                approve: decision == Decision::Approve,
+                verdict: match decision {
+                    Decision::Approve => pb::ReviewVerdict::Approve,
+                    Decision::Reject => pb::ReviewVerdict::Reject,
+                } as i32,
                 comment: comment.unwrap_or_default(),
                 overrides: parse_overrides(&overrides)?,
                 version,
