@@ -982,33 +982,173 @@ fn declared_font(value: &str, parent: FontRange) -> Option<FontRange> {
     )
 }
 
-/// Follows the font size down a sanitised body's elements, as CSS inherits it,
-/// and keeps every element's within [`FONT_MIN_PX`] to [`FONT_MAX_PX`]: a relative
-/// size is kept or dropped by [`filter_style_of`] on its own, but nested it
-/// compounds (`font-size:200%` three deep under 48 px is 384 px, one glyph wider
-/// than the screen; `<small>` in `<small>` in `<small>` is 9.3 px). A `font-size`
-/// that takes its element out of bounds is dropped, as one out of bounds on its own
-/// is, and the element takes its parent's size; one whose own default does
-/// (`<h1>` in 48 px text) is stored at the nearest size within them (48 px; an
-/// `<h1>` five sections deep, 10.7 px where browsers still shrink it there and
-/// 32 px where not, at 32 px). `<small>`, `<sub>` and `<sup>` are drawn a step
-/// smaller than the text they are in, as browsers draw them, and are read a step
-/// below 12 px text (10 px): they are left to it (a mark in 14 px text is 11.7 px;
-/// stored at 12 px it was drawn otherwise than written, and saved again its
-/// `font-size` moved behind `box-sizing`). The one that would go below 10 px (the
-/// third `<small>`) takes its parent's size (`font-size:100%`). An element that
-/// does not shrink its parent's font is never bounded below for it.
-fn bound_font_sizes(html: &str) -> String {
+/// The least room a box's offsets may leave the text inside it: one character
+/// of its font (every line then holds a character, drawn within the column), or
+/// the box's own width when it is set narrower than that.
+fn least_room(font_px: f64, natural: f64) -> f64 {
+    font_px.min(natural)
+}
+
+/// An offset's length in CSS pixels as it is drawn in its element: an `em` of
+/// the element's own font, a `%` of the width of the box it is in (`room`), a
+/// `rem` of the page's font; `auto` as none. `None` for what is not a length
+/// (a border's style or colour).
+fn offset_px(token: &str, font_px: f64, room: f64) -> Option<f64> {
+    let number = |n: &str| n.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+    if token == "auto" {
+        return Some(0.0);
+    }
+    if let Some(n) = token.strip_suffix('%') {
+        return number(n).map(|n| n * room / 100.0);
+    }
+    if token.ends_with("rem") {
+        return length(token);
+    }
+    if let Some(n) = token.strip_suffix("em") {
+        return number(n).map(|n| n * font_px);
+    }
+    length(token)
+}
+
+/// Properties whose lengths are offsets, bounded by [`OFFSET_MAX_PX`].
+fn is_offset(property: &str) -> bool {
+    property.starts_with("margin")
+        || property.starts_with("padding")
+        || property == "text-indent"
+        || property == "letter-spacing"
+        || property.starts_with("border") && property != "border-radius"
+}
+
+/// The (left, right) values of a one-to-four-value `margin` or `padding`.
+fn horizontal<'t>(tokens: &[&'t str]) -> (Option<&'t str>, Option<&'t str>) {
+    let (l, r) = match tokens.len() {
+        1 => (0, 0),
+        2 | 3 => (1, 1),
+        _ => (3, 1),
+    };
+    (tokens.get(l).copied(), tokens.get(r).copied())
+}
+
+/// Where an element's text is drawn across the column, from its kept
+/// declarations: (the width of its content box, its first line's indent, the
+/// width it would have without its margins, borders and padding). CSS takes the
+/// last value written of each side.
+fn across_box(kept: &[String], font_px: f64, room: f64, inherited_indent: f64) -> (f64, f64, f64) {
+    let px = |t: &str| offset_px(t, font_px, room).unwrap_or(0.0);
+    let border = |v: &str| {
+        style_tokens(v)
+            .iter()
+            .filter_map(|t| offset_px(t, font_px, room))
+            .fold(0.0, f64::max)
+    };
+    let [mut margin, mut border_width, mut padding] = [[0.0f64; 2]; 3];
+    let (mut width, mut max_width, mut indent) = (f64::INFINITY, f64::INFINITY, inherited_indent);
+    for declaration in kept {
+        let Some((property, value)) = declaration.split_once(':') else {
+            continue;
+        };
+        match property {
+            "margin" | "padding" => {
+                let tokens = style_tokens(value);
+                let (left, right) = horizontal(&tokens);
+                let sides = if property == "margin" {
+                    &mut margin
+                } else {
+                    &mut padding
+                };
+                *sides = [left.map_or(0.0, px), right.map_or(0.0, px)];
+            }
+            "margin-left" => margin[0] = px(value),
+            "margin-right" => margin[1] = px(value),
+            "padding-left" => padding[0] = px(value),
+            "padding-right" => padding[1] = px(value),
+            "border" => border_width = [border(value); 2],
+            "border-left" => border_width[0] = border(value),
+            "border-right" => border_width[1] = border(value),
+            "width" if value != "auto" => width = px(value),
+            "width" => width = f64::INFINITY,
+            "max-width" => max_width = px(value),
+            "text-indent" => indent = px(value),
+            _ => {}
+        }
+    }
+    let natural = room.min(width).min(max_width);
+    let content = (room - margin[0] - margin[1]).min(width).min(max_width)
+        - border_width[0]
+        - border_width[1]
+        - padding[0]
+        - padding[1];
+    (content, indent, natural)
+}
+
+/// Whether a declaration moves its element's text across: a horizontal margin,
+/// border or padding of more than nothing.
+fn pushes_across(declaration: &str, font_px: f64, room: f64) -> bool {
+    let Some((property, value)) = declaration.split_once(':') else {
+        return false;
+    };
+    let more = |t: Option<&str>| {
+        t.and_then(|t| offset_px(t, font_px, room))
+            .is_some_and(|px| px > 0.0)
+    };
+    let tokens = style_tokens(value);
+    match property {
+        "margin" | "padding" => {
+            let (left, right) = horizontal(&tokens);
+            more(left) || more(right)
+        }
+        "margin-left" | "margin-right" | "padding-left" | "padding-right" | "border"
+        | "border-left" | "border-right" => tokens.iter().any(|t| more(Some(t))),
+        _ => false,
+    }
+}
+
+/// Follows the font size and the width down a sanitised body's elements, as CSS
+/// inherits and lays them out.
+///
+/// The font is kept within [`FONT_MIN_PX`] to [`FONT_MAX_PX`]: a relative size is
+/// kept or dropped by [`filter_style_of`] on its own, but nested it compounds
+/// (`font-size:200%` three deep under 48 px is 384 px, one glyph wider than the
+/// screen). A `font-size` that takes its element out of bounds is dropped, as one
+/// out of bounds on its own is, and the element takes its parent's size; one whose
+/// own default does (`<h1>` in 48 px text) is stored at the nearest size within
+/// them (48 px; an `<h1>` five sections deep, 10.7 px where browsers still shrink
+/// it there and 32 px where not, at 32 px). `<small>`, `<sub>` and `<sup>` are
+/// drawn a step smaller than the text they are in, as browsers draw them: a step
+/// below 12 px text (10 px) is read, so they are left to that (in 14 px text,
+/// 11.7 px; storing them at 12 px changed how every such mark is drawn); the one
+/// that would go below it (`<small>` in `<small>` in `<small>`, 9.3 px) takes its
+/// parent's size (`font-size:100%`). An element that does not shrink its parent's
+/// font is never bounded below for it.
+///
+/// An offset (margin, padding, border, indent, spacing) is counted at the font
+/// and in the box it is drawn in: an `em` of the element's own font
+/// (`font-size:48px;text-indent:6em` is the whole 288 px column, not 96 px), a `%`
+/// of the width its parent leaves it. Over [`OFFSET_MAX_PX`] it is dropped, as
+/// [`filter_style_of`] drops one on its own. Nested, offsets add up (three
+/// `margin-left:100px` start the third box past the column): a box's horizontal
+/// margins, borders and padding are dropped, the last written first, until its
+/// text keeps at least a character's room beside its indent ([`least_room`]); an
+/// indent it inherits that still leaves less is stored as `text-indent:0`. Every
+/// stored value is one this walk keeps as it is, so a body saved again is
+/// unchanged.
+fn bound_sizes(html: &str) -> String {
     struct Frame<'a> {
         tag: &'a str,
         font: FontRange,
         sectioning: usize,
+        /// The width of its content box, in px: what a child's `%` is of.
+        room: f64,
+        /// The indent of its first line, which its children inherit.
+        indent: f64,
     }
     let mut out = String::with_capacity(html.len());
     let mut stack = vec![Frame {
         tag: "",
         font: FontRange::px(FONT_PAGE_PX),
         sectioning: 0,
+        room: WIDTH_MAX_PX,
+        indent: 0.0,
     }];
     let mut rest = html;
     while let Some(open) = rest.find('<') {
@@ -1037,8 +1177,10 @@ fn bound_font_sizes(html: &str) -> String {
         let (least, most) = default_font_factor(tag, parent.sectioning);
         let default = parent.font.times(least, most);
         let style = style_at.clone().map_or("", |at| &start_tag[at]);
-        let declared = style
-            .split(';')
+        let written: Vec<&str> = style.split(';').filter(|d| !d.is_empty()).collect();
+        let mut kept: Vec<String> = written.iter().map(|d| (*d).to_owned()).collect();
+        let declared = written
+            .iter()
             .filter_map(|d| d.strip_prefix("font-size:"))
             .next_back()
             .and_then(|value| declared_font(value, parent.font));
@@ -1047,7 +1189,6 @@ fn bound_font_sizes(html: &str) -> String {
         let shrinks_a_step = ["small", "sub", "sup"]
             .iter()
             .any(|s| s.eq_ignore_ascii_case(tag));
-        // 1.17em of 1.17em and the like are not exact: bounds are met within 1e-6.
         let within = |font: FontRange, declared: bool| {
             let least = if shrinks_a_step && !declared {
                 FONT_MIN_PX / FONT_STEP
@@ -1059,14 +1200,8 @@ fn bound_font_sizes(html: &str) -> String {
             font.least >= least - 1e-6 && font.most <= FONT_MAX_PX + 1e-6
         };
         let mut font = declared.unwrap_or(default);
-        if within(font, declared.is_some()) {
-            out.push_str(start_tag);
-        } else {
-            let mut kept: Vec<String> = style
-                .split(';')
-                .filter(|d| !d.is_empty() && !d.starts_with("font-size:"))
-                .map(str::to_owned)
-                .collect();
+        if !within(font, declared.is_some()) {
+            kept.retain(|d| !d.starts_with("font-size:"));
             font = default;
             if !within(default, false) {
                 if shrinks_a_step && default.most <= FONT_MAX_PX {
@@ -1079,6 +1214,34 @@ fn bound_font_sizes(html: &str) -> String {
                     font = FontRange::px(bound);
                 }
             }
+        }
+        let (font_px, room) = (font.most, parent.room);
+        kept.retain(|d| {
+            let Some((property, value)) = d.split_once(':') else {
+                return true;
+            };
+            !is_offset(property)
+                || style_tokens(value)
+                    .iter()
+                    .all(|t| offset_px(t, font_px, room).is_none_or(|px| px <= OFFSET_MAX_PX))
+        });
+        let (content, indent) = loop {
+            let (content, indent, natural) = across_box(&kept, font_px, room, parent.indent);
+            if content - indent >= least_room(font_px, natural) - 1e-6 {
+                break (content, indent);
+            }
+            if let Some(at) = kept.iter().rposition(|d| pushes_across(d, font_px, room)) {
+                kept.remove(at);
+            } else if let Some(at) = kept.iter().rposition(|d| d.starts_with("text-indent:")) {
+                kept.remove(at);
+            } else {
+                kept.push("text-indent:0".to_owned());
+                break (content, 0.0);
+            }
+        };
+        if kept.len() == written.len() && kept.iter().zip(&written).all(|(k, w)| k.as_str() == *w) {
+            out.push_str(start_tag);
+        } else {
             let kept = kept.join(";");
             const ATTRIBUTE: &str = " style=\"";
             match style_at {
@@ -1103,6 +1266,8 @@ fn bound_font_sizes(html: &str) -> String {
             tag,
             font,
             sectioning,
+            room: content,
+            indent,
         });
     }
     out.push_str(rest);
@@ -1204,7 +1369,7 @@ static MARKER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 
 /// Sanitises article HTML with a real HTML parser (never regexes).
 pub fn sanitize(html: &str) -> String {
-    bound_font_sizes(&SANITIZER.clean(html).to_string())
+    bound_sizes(&SANITIZER.clean(html).to_string())
 }
 
 /// The text of sanitised HTML: tags dropped, the common entities decoded.
@@ -2156,6 +2321,72 @@ mod tests {
             sanitize("<p><small>代<small>开<small>发</small></small></small>票</p>"),
             r#"<p><small>代<small>开<small style="font-size:100%">发</small></small></small>票</p>"#
         );
+    }
+
+    #[test]
+    fn offsets_are_counted_at_the_font_and_in_the_room_they_are_drawn_in() {
+        let three = |style: &str| {
+            format!(
+                r#"<section style="{style}"><section style="{style}"><section style="{style}">代开发票</section></section></section>"#
+            )
+        };
+        for (html, stored) in [
+            // An em of a 48 px font is 48 px: 6em is the whole column, not 96 px.
+            (
+                r#"<p style="font-size:48px;text-indent:6em">代开发票</p>"#.to_owned(),
+                r#"<p style="font-size:48px">代开发票</p>"#.to_owned(),
+            ),
+            (
+                r#"<section style="font-size:40px"><p style="margin-left:3em;color:#c00">代开发票</p></section>"#.to_owned(),
+                r#"<section style="font-size:40px"><p style="color:#c00">代开发票</p></section>"#.to_owned(),
+            ),
+            // Nested, offsets add up: the third 100 px margin starts past the column.
+            (
+                three("margin-left:100px"),
+                r#"<section style="margin-left:100px"><section style="margin-left:100px"><section>代开发票</section></section></section>"#.to_owned(),
+            ),
+            (
+                three("padding-left:6em"),
+                r#"<section style="padding-left:6em"><section style="padding-left:6em"><section>代开发票</section></section></section>"#.to_owned(),
+            ),
+            // So do one element's margins and padding.
+            (
+                r#"<p style="margin:0 100px;padding:0 100px">代开发票</p>"#.to_owned(),
+                r#"<p style="margin:0 100px">代开发票</p>"#.to_owned(),
+            ),
+            // An indent inherited into a box its margins narrowed.
+            (
+                r#"<section style="text-indent:90px"><section style="margin:0 100px">代开发票</section></section>"#.to_owned(),
+                r#"<section style="text-indent:90px"><section>代开发票</section></section>"#.to_owned(),
+            ),
+            (
+                r#"<section style="text-indent:90px"><p style="width:100px;color:#c00">代开发票</p></section>"#.to_owned(),
+                r#"<section style="text-indent:90px"><p style="width:100px;color:#c00;text-indent:0">代开发票</p></section>"#.to_owned(),
+            ),
+        ] {
+            assert_eq!(sanitize(&html), stored, "{html}");
+        }
+        // A % is of the box it is in: 40% of 40% of … never leaves the column, and
+        // is kept until the text would have less than a character's room.
+        let deep = (0..10).fold("代开发票".to_owned(), |inner, _| {
+            format!(r#"<section style="margin-left:30%">{inner}</section>"#)
+        });
+        assert_eq!(
+            sanitize(&deep).matches("margin-left:30%").count(),
+            8,
+            "{}",
+            sanitize(&deep)
+        );
+        // What editors write stays.
+        for html in [
+            three("padding:0 16px"),
+            three("margin:10px 5%;padding:0 1em"),
+            r#"<p style="font-size:15px;line-height:1.75;text-indent:2em">代开发票</p>"#.to_owned(),
+            r#"<section style="width:80%;margin:0 10%"><p style="padding:0 10px;border-left:4px solid #c00">代开发票</p></section>"#.to_owned(),
+            r#"<section style="width:30px;min-height:30px;padding:5px;border-radius:50%;box-sizing:border-box">1</section>"#.to_owned(),
+        ] {
+            assert_eq!(sanitize(&html), html, "{html}");
+        }
     }
 
     /// The test inputs of this module: its raw string literals that are HTML, and
