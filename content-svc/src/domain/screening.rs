@@ -419,6 +419,12 @@ static T2S: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
         .collect()
 });
 
+/// `c` in simplified characters (OpenCC's one-to-one table): 醫 is 医. Search
+/// (`domain::search::fold`) folds with the same table as screening.
+pub fn simplified(c: char) -> char {
+    T2S.get(&c).copied().unwrap_or(c)
+}
+
 /// Normalises `text` for matching; returns it with, per normalised character, the
 /// index of the original character it came from.
 pub fn normalize(text: &str) -> (String, Vec<usize>) {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jieba_rs::Jieba;
 use unicode_normalization::UnicodeNormalization;
 
+use super::screening::simplified;
 use super::search_index::DocKind;
 
 /// Why a query cannot be run. The messages are what the citizen or editor sees.
@@ -121,16 +122,19 @@ const EXTRA_WORDS: &[&str] = &[
 
 /// `text` with each character that NFKC makes one other character replaced by it:
 /// full-width letters, digits and punctuation (１２３４５, ＡＢＣ) become half-width and
-/// the ideographic space a space, as a citizen's input method may type either. One
-/// character for one, so positions in the text stay those of the original.
+/// the ideographic space a space, as a citizen's input method may type either; and
+/// traditional characters by simplified ones (醫保報銷 is 医保报销, screening's
+/// table), as a citizen from Hong Kong or Taiwan may type them. One character for
+/// one, so positions in the text stay those of the original.
 pub fn fold(text: &str) -> String {
     text.chars()
         .map(|c| {
             let mut nfkc = std::iter::once(c).nfkc();
-            match (nfkc.next(), nfkc.next()) {
+            let one = match (nfkc.next(), nfkc.next()) {
                 (Some(one), None) => one,
                 _ => c,
-            }
+            };
+            simplified(one)
         })
         .collect()
 }
@@ -558,6 +562,21 @@ mod tests {
             Some("('社保卡补办' | ('社保卡' | '社会保障卡') & '补办')")
         );
         assert!(q.terms.contains(&"社会保障卡".to_owned()), "{:?}", q.terms);
+    }
+
+    #[test]
+    fn traditional_text_is_searched_as_simplified() {
+        let s = Segmenter::default();
+        assert_eq!(s.words("醫保報銷"), s.words("医保报销"));
+        let q = SearchQuery::parse(&s, "醫保報銷").unwrap();
+        assert_eq!(
+            q.tsquery_all(),
+            SearchQuery::parse(&s, "医保报销").unwrap().tsquery_all()
+        );
+        assert_eq!(
+            q.snippet("医保報銷须知", 80),
+            "<em>医保</em><em>報銷</em>须知"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! are for a person.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 use chrono::{DateTime, Duration, Utc};
@@ -164,6 +165,8 @@ impl Directory {
     /// omit). Services are ordered by category, name and id, so every replica builds
     /// the same directory and decides alike.
     pub fn new(mut services: Vec<DirectoryService>) -> Self {
+        // Built here (start-up, a rebuild), not on a citizen's first message.
+        LazyLock::force(&T2S);
         services.sort_by(|a, b| {
             (a.category.as_str(), a.name.as_str(), a.id).cmp(&(
                 b.category.as_str(),
@@ -327,13 +330,13 @@ pub fn category_key(click_key: &str) -> Option<&str> {
 
 /// Whether the message complains or reports a grievance.
 pub fn is_complaint(text: &str) -> bool {
-    let text = reply_rules::fold(text);
+    let text = fold(text);
     COMPLAINT_WORDS.iter().any(|w| text.contains(w))
 }
 
 /// Whether the message rejects an answer or asks for a person.
 pub fn is_rejection(text: &str) -> bool {
-    let text = reply_rules::fold(text);
+    let text = fold(text);
     REJECTION_WORDS.iter().any(|w| text.contains(w))
 }
 
@@ -407,13 +410,54 @@ fn clip(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
+/// OpenCC's traditional → simplified table, one character to one character, as
+/// content-svc's `domain::screening` builds it (same crate, same table), so 投訴 is
+/// a complaint and 醫保報銷 finds 医保报销 here as in content-svc's search.
+static T2S: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
+    let Ok(opencc) =
+        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s)
+    else {
+        tracing::error!("opencc t2s table unavailable; traditional characters are not folded");
+        return HashMap::new();
+    };
+    let ranges = [0x3400u32..=0x4DBF, 0x4E00..=0x9FFF, 0xF900..=0xFAFF];
+    let chars: Vec<char> = ranges
+        .into_iter()
+        .flatten()
+        .filter_map(char::from_u32)
+        .collect();
+    // One call over all characters, one per line, so no phrase spans two of them.
+    let joined: String = chars.iter().flat_map(|c| [*c, '\n']).collect();
+    let converted = opencc.convert(&joined);
+    chars
+        .iter()
+        .zip(converted.split('\n'))
+        .filter_map(|(from, to)| {
+            let mut it = to.chars();
+            match (it.next(), it.next()) {
+                (Some(to), None) if to != *from => Some((*from, to)),
+                _ => None,
+            }
+        })
+        .collect()
+});
+
+/// `text` as matched: width and case folded (`reply_rules::fold`, as the rules
+/// are), traditional characters made simplified.
+fn fold(text: &str) -> String {
+    let text = reply_rules::fold(text);
+    if text.is_ascii() {
+        return text;
+    }
+    text.chars()
+        .map(|c| T2S.get(&c).copied().unwrap_or(c))
+        .collect()
+}
+
 /// What both the terms and the message are matched as: letters, digits and CJK
 /// only, fillers removed.
 fn normalize(text: &str) -> String {
-    let mut text: String = reply_rules::fold(text)
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect();
+    let mut text: String = fold(text).chars().filter(|c| c.is_alphanumeric()).collect();
     for filler in FILLERS {
         if text.contains(filler) {
             text = text.replace(filler, "");
@@ -548,6 +592,20 @@ mod tests {
         ] {
             assert_eq!(answered(&d, message), None, "{message}");
         }
+    }
+
+    #[test]
+    fn traditional_characters_are_read_as_simplified() {
+        let d = seed();
+        assert!(is_complaint("社保卡補辦一個月了，我要投訴"));
+        assert!(is_rejection("沒用，轉人工"));
+        assert_eq!(answered(&d, "社保卡補辦一個月了，我要投訴"), None);
+        assert_eq!(
+            answered(&d, "醫保怎麼報銷").as_deref(),
+            Some("医保报销"),
+            "{:?}",
+            d.rank("醫保怎麼報銷").first()
+        );
     }
 
     #[test]
