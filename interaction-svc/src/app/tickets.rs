@@ -163,8 +163,7 @@ impl Tickets {
         // history entry, event or rating question). Any other close of a closed
         // ticket is refused by the state machine below.
         if before.state == TicketState::Closed.as_str()
-            && tickets::last_close(&mut tx, id).await?
-                == Some((actor.clone(), note.to_owned()))
+            && tickets::last_close(&mut tx, id).await? == Some((actor.clone(), note.to_owned()))
         {
             tx.rollback().await?;
             return Ok(before);
@@ -235,8 +234,7 @@ impl Tickets {
             match self.ask_for_rating(id).await {
                 Ok(true) => {
                     asked += 1;
-                    metrics::counter!("interaction_rating_questions_asked_late_total")
-                        .increment(1);
+                    metrics::counter!("interaction_rating_questions_asked_late_total").increment(1);
                     tracing::info!(ticket = %id, "rating question its close left unasked asked now");
                 }
                 Ok(false) => {}

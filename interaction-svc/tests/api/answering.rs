@@ -1340,7 +1340,11 @@ async fn a_repeated_close_is_answered_as_the_first_and_changes_nothing() {
         note: "已电话回访，市民表示满意".into(),
         ..action(id)
     };
-    let first = agent.close_ticket(close.clone()).await.unwrap().into_inner();
+    let first = agent
+        .close_ticket(close.clone())
+        .await
+        .unwrap()
+        .into_inner();
     app.wait_for_rating_questions(id, &["sent"]).await;
 
     let retried = agent
@@ -1418,11 +1422,13 @@ async fn a_rating_question_a_drain_abandoned_is_asked_later_once_within_the_wind
             let id = app
                 .insert_citizen_ticket(&openid, "social-security", "closed", 60)
                 .await;
-            sqlx::query("UPDATE tickets SET closed_at = now() - interval '10 minutes' WHERE id = $1")
-                .bind(id)
-                .execute(&app.db)
-                .await
-                .unwrap();
+            sqlx::query(
+                "UPDATE tickets SET closed_at = now() - interval '10 minutes' WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&app.db)
+            .await
+            .unwrap();
             id
         }
     };
@@ -1463,9 +1469,21 @@ async fn a_rating_question_a_drain_abandoned_is_asked_later_once_within_the_wind
     app.wait_for_rating_questions(later, &["sent"]).await;
 
     assert_eq!(app.rating_questions(owed).await, ["sent"], "asked once");
-    assert_eq!(app.rating_questions(away).await, Vec::<String>::new(), "outside the window");
-    assert_eq!(app.rating_questions(erased).await, Vec::<String>::new(), "erased");
-    assert_eq!(app.rating_questions(given_up).await, ["failed"], "not asked again");
+    assert_eq!(
+        app.rating_questions(away).await,
+        Vec::<String>::new(),
+        "outside the window"
+    );
+    assert_eq!(
+        app.rating_questions(erased).await,
+        Vec::<String>::new(),
+        "erased"
+    );
+    assert_eq!(
+        app.rating_questions(given_up).await,
+        ["failed"],
+        "not asked again"
+    );
     let asked: Vec<String> = sent_texts(&mock)
         .into_iter()
         .filter(|(_, text)| text == RATING_QUESTION)

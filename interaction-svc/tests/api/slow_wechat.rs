@@ -1026,3 +1026,36 @@ async fn waiting_for_detached_work_fails_when_the_drain_leaves_work_running() {
 
     app.wait_for_detached_work().await;
 }
+
+/// A rating question with a slow WeChat (3 s a call) when the drain begins: the
+/// drain waits for it, and it reaches the citizen once. (With no access token cached
+/// the question takes two calls, 6 s, past the tests' `SHUTDOWN_GRACE` of 5 s: the
+/// drain cuts it off, which `wait_for_detached_work` now reports instead of
+/// returning as if it had not arrived; with the default grace it fits.)
+#[tokio::test]
+async fn a_rating_question_with_a_slow_wechat_when_the_drain_begins_arrives() {
+    let mock = slow_mock(0).await;
+    let mut app = spawn_app_with(&wechat_env(&mock)).await;
+    let id = ticket_in_window(&app, &mock).await;
+    // The answer fetches the account's access token; the question needs none.
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reply_to_ticket(reply(id, "已转交维修。"))
+        .await
+        .expect("answered");
+    set_latency(&mock, 3000).await;
+
+    close_in_background(&app, id)
+        .await
+        .await
+        .unwrap()
+        .expect("closed");
+    eventually("the question is with WeChat", || async {
+        (app.rating_questions(id).await == ["sending"]).then_some(())
+    })
+    .await;
+    app.wait_for_detached_work().await;
+
+    assert_eq!(app.rating_questions(id).await, ["sent"]);
+    assert_eq!(rating_questions_received(&mock), 1);
+}
