@@ -531,8 +531,9 @@ pub fn ranking(
         })
         .collect();
     let mut note = String::new();
+    let final_at = crate::domain::reach::final_at_time().format("%H:%M");
     if !ranking.awaiting_pull.is_empty() {
-        // Past `final_on` 08:00: naming that time would say the wait is over.
+        // Past `final_on` 17:30: naming that time would say the wait is over.
         let accounts: Vec<String> = ranking.awaiting_pull.iter().map(|a| esc(a)).collect();
         let _ = write!(
             note,
@@ -547,7 +548,7 @@ pub fn ranking(
     } else if ranking.awaiting_figures {
         let _ = write!(
             note,
-            "<p class=\"muted\">数据未定：各文章按发布后第 7 天的数据计分，{} 08:00 后本月数据方告齐全，排名可能变动。</p>",
+            "<p class=\"muted\">数据未定：各文章按发布后第 7 天的数据计分，{} {final_at} 后本月数据方告齐全，排名可能变动。</p>",
             ranking.final_on.format("%Y-%m-%d")
         );
     }
@@ -651,8 +652,8 @@ mod tests {
         assert_eq!(duration(5400.0), "1.5 小时");
     }
 
-    /// On 7 December after 08:00 November waits for anren's pull of 30 November's
-    /// articles: the note said the data was complete "after 2026-12-07 08:00", a time
+    /// On 7 December after 17:30 November waits for anren's pull of 30 November's
+    /// articles: the note said the data was complete "after 2026-12-07 17:30", a time
     /// already past; it says what the month waits for.
     #[test]
     fn a_month_past_its_final_day_names_the_pull_it_waits_for_not_a_past_time() {
@@ -678,7 +679,7 @@ mod tests {
         };
         let november = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let html = ranking_page_text(november, &ranking);
-        assert!(!html.contains("2026-12-07 08:00"), "{html}");
+        assert!(!html.contains("2026-12-07 17:30"), "{html}");
         assert!(
             html.contains("数据未定：anren 本月最后一天文章的第 7 天数据尚未从微信数据接口拉取"),
             "{html}"
@@ -687,7 +688,7 @@ mod tests {
         ranking.awaiting_pull.clear();
         let html = ranking_page_text(november, &ranking);
         assert!(
-            html.contains("2026-12-07 08:00 后本月数据方告齐全"),
+            html.contains("2026-12-07 17:30 后本月数据方告齐全"),
             "{html}"
         );
     }
