@@ -554,7 +554,8 @@ fn may_write_department(who: &Who, department: &str) -> Result<(), AppError> {
 /// The line numbers of a seed file's service lines, in the order `parse_seed`
 /// returns them (it skips the same blank and comment lines).
 fn seed_line_numbers(text: &str) -> Vec<usize> {
-    text.lines()
+    crate::domain::service::without_bom(text)
+        .lines()
         .enumerate()
         .filter(|(_, line)| !(line.trim().is_empty() || line.trim_start().starts_with('#')))
         .map(|(index, _)| index + 1)

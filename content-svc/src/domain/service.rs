@@ -23,6 +23,15 @@ pub enum ServiceError {
         count: usize,
         max: usize,
     },
+    #[error(
+        "{field} {account:?} holds U+{bad:04X}; an account id is made of a-z, 0-9, '-' and '_' \
+         (as in WECHAT_ACCOUNTS)"
+    )]
+    BadAccount {
+        field: &'static str,
+        account: String,
+        bad: u32,
+    },
     #[error("url must start with https:// or http://")]
     BadUrl,
     #[error(
@@ -143,6 +152,7 @@ impl ServiceDraft {
     pub fn parse(raw: &RawService<'_>) -> Result<Self, ServiceError> {
         check_line("account", raw.account)?;
         let account = AccountId::parse(raw.account.trim()).map_err(DirectoryInputError::from)?;
+        check_account("account", &account)?;
         let category = CategoryCode::parse(raw.category.trim())?;
         let url = text("url", raw.url, URL_MAX, false)?;
         if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
@@ -174,6 +184,7 @@ impl ServiceDraft {
         for other in &raw.also_shown_on {
             check_line("also_shown_on", other)?;
             let other = AccountId::parse(other.trim()).map_err(DirectoryInputError::from)?;
+            check_account("also_shown_on", &other)?;
             if other != account && !also_shown_on.contains(&other) {
                 also_shown_on.push(other);
             }
@@ -211,6 +222,31 @@ impl ServiceDraft {
     }
 }
 
+/// Refuses an account id no account can have (WECHAT_ACCOUNTS' ids are a-z, 0-9,
+/// '-', '_'): an invisible character (a byte order mark, a zero-width space) pasted
+/// with it, or a capital, would make a service no account shows.
+fn check_account(field: &'static str, account: &AccountId) -> Result<(), ServiceError> {
+    match account
+        .as_str()
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
+    {
+        Some(bad) => Err(ServiceError::BadAccount {
+            field,
+            account: account.as_str().to_owned(),
+            bad: bad as u32,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `text` without the byte order mark a spreadsheet (Excel's "UTF-8 CSV") puts
+/// before a file: read as part of the first line, it hid a header comment or
+/// became part of the first service's account.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{FEFF}').unwrap_or(text)
+}
+
 /// The columns of a seed file, in order (see the README's "Seeding a directory").
 pub const SEED_COLUMNS: [&str; 14] = [
     "account",
@@ -230,9 +266,10 @@ pub const SEED_COLUMNS: [&str; 14] = [
 ];
 
 /// Reads a seed file: UTF-8, one service per line, [`SEED_COLUMNS`] separated by
-/// tabs; `#` starts a comment line; lists are separated by `|`; `miniprogram` is
+/// tabs (a leading byte order mark is skipped); `#` starts a comment line; lists are separated by `|`; `miniprogram` is
 /// `appid:path` or empty; `enabled` is `yes` or `no`. Position follows line order.
 pub fn parse_seed(text: &str) -> Result<Vec<ServiceDraft>, ServiceError> {
+    let text = without_bom(text);
     let mut out = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line_no = index + 1;
@@ -312,6 +349,36 @@ mod tests {
             enabled: true,
             ..RawService::default()
         }
+    }
+
+    const WATER: &str = "chenzhou\tutilities\t水费缴纳\twater\t自来水费在线缴纳\t\thttps://water.example.gov.cn/pay\t\t全天\t0735-96655\t水费|缴费\t\t\tyes";
+
+    #[test]
+    fn a_file_saved_by_excel_with_a_byte_order_mark_is_read_as_without() {
+        let file = format!("\u{FEFF}# account\tcategory\n{WATER}\n");
+        let drafts = parse_seed(&file).unwrap();
+        assert_eq!(drafts.len(), 1);
+        assert_eq!(drafts[0].account.as_str(), "chenzhou");
+        let drafts = parse_seed(&format!("\u{FEFF}{WATER}")).unwrap();
+        assert_eq!(drafts[0].account.as_str(), "chenzhou");
+    }
+
+    #[test]
+    fn an_account_with_a_character_no_account_id_has_is_refused_by_name() {
+        let mut r = raw();
+        r.account = "lin\u{200B}cheng";
+        assert_eq!(
+            ServiceDraft::parse(&r).unwrap_err().to_string(),
+            "account \"lin\\u{200b}cheng\" holds U+200B; an account id is made of a-z, 0-9, \
+             '-' and '_' (as in WECHAT_ACCOUNTS)"
+        );
+        let mut r = raw();
+        r.also_shown_on = vec!["Lincheng_gov"];
+        assert_eq!(
+            ServiceDraft::parse(&r).unwrap_err().to_string(),
+            "also_shown_on \"Lincheng_gov\" holds U+004C; an account id is made of a-z, 0-9, \
+             '-' and '_' (as in WECHAT_ACCOUNTS)"
+        );
     }
 
     #[test]
