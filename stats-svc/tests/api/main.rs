@@ -16,6 +16,7 @@ mod moves;
 mod overview;
 mod pull_failures;
 mod ranking;
+mod ranking_install;
 mod readiness_page;
 mod rollups;
 mod scans;

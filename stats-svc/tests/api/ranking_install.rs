@@ -1,0 +1,54 @@
+//! The monthly list against the install and the calendar: accounts the install names
+//! though never heard of, articles without figures, retracted articles, rounding, and
+//! months not over yet.
+
+use stats_svc::app::ranking::ListContext;
+use stats_svc::domain::install::Install;
+
+use crate::helpers::{pull_articles, pulled, spawn_app};
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn office() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+/// WECHAT_ACCOUNTS names anren, which never published nor was written to: the overview
+/// shows it as 从未发布 and the inspection alarms it, so the list shows it too, last,
+/// as 无发文.
+#[tokio::test]
+async fn an_account_the_install_names_but_never_heard_of_is_listed_as_publishing_nothing() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-10", 5_000, 40)]).await;
+    pull_articles(&db, "yizhang", &[pulled("y_1", "2026-11-12", 300, 2)]).await;
+    let install = Install::named(["chenzhou", "yizhang", "anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+    };
+    let november =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let listed: Vec<(u32, &str, bool)> = november
+        .list
+        .iter()
+        .map(|a| (a.rank, a.account.as_str(), a.published_nothing))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, "chenzhou", false),
+            (2, "yizhang", false),
+            (3, "anren", true)
+        ]
+    );
+    db.close().await;
+    app.stop().await;
+}
