@@ -212,9 +212,10 @@ pub struct Holder<'a> {
 /// empty otherwise), each with its own acknowledgement deadline: the department it
 /// was opened to, the ticket's; one that took it over, the later of its mover's
 /// deadline and [`MOVE_GRACE`] after the move (the grace the move gave it); one it
-/// came back to, its own first one (bouncing a ticket gains it nothing). Of three
-/// moves or more only the first and the last mover are kept
-/// (migrations 0014, 0017): the last mover is given the grace of the first move.
+/// came back to, its own first one (bouncing a ticket gains it nothing). Every
+/// department it passed through is in it (migration 0027 keeps each move); of a
+/// ticket moved three times or more before 0027, only the first and the last mover
+/// are known (0014, 0017), and the last is given the grace of the first move.
 pub fn move_chain(
     ticket: &rollups::TicketTimes,
     now: DateTime<Utc>,
@@ -232,20 +233,29 @@ pub fn move_chain(
         left: Some(first_move),
     }];
     let owner = ticket.department.as_str();
-    match ticket.moved_in_at.filter(|at| *at > first_move) {
-        Some(last_move) if last_move <= now => {
-            if let Some(last_mover) = ticket.moved_in_by.as_deref() {
-                take_over(&mut chain, last_mover, first_move, Some(last_move), time);
-            }
-            take_over(&mut chain, owner, last_move, None, time);
+    // Every move after the first, in time order: those kept one by one (migration
+    // 0027) between the first and the last, then the last (0014, 0017), all a row
+    // folded before 0027 knows of.
+    let last = ticket.moved_in_at.filter(|at| *at > first_move);
+    let mut later: Vec<(DateTime<Utc>, Option<&str>)> = ticket
+        .moves()
+        .filter(|(at, _)| *at > first_move && last.is_none_or(|last| *at < last))
+        .map(|(at, by)| (at, Some(by)))
+        .collect();
+    later.extend(last.map(|at| (at, ticket.moved_in_by.as_deref())));
+    let mut taken = first_move;
+    for (at, mover) in later {
+        if at > now {
+            // This move is still to come at `now`: its mover holds the ticket.
+            take_over(&mut chain, mover.unwrap_or(owner), taken, None, time);
+            return chain;
         }
-        // The last move is still to come at `now`: its mover holds the ticket.
-        Some(_) => {
-            let holder = ticket.moved_in_by.as_deref().unwrap_or(owner);
-            take_over(&mut chain, holder, first_move, None, time);
+        if let Some(mover) = mover {
+            take_over(&mut chain, mover, taken, Some(at), time);
         }
-        None => take_over(&mut chain, owner, first_move, None, time),
+        taken = at;
     }
+    take_over(&mut chain, owner, taken, None, time);
     chain
 }
 
@@ -538,6 +548,8 @@ pub(crate) mod tests {
             moved_away_at: Some(at("2026-12-04T17:29:00+08:00")),
             moved_in_at: Some(at("2026-12-04T17:29:00+08:00")),
             moved_in_by: Some("water".to_owned()),
+            moves_at: Vec::new(),
+            moves_by: Vec::new(),
         }
     }
 
@@ -624,6 +636,8 @@ pub(crate) mod tests {
             moved_away_at: time(first_move),
             moved_in_at: time(last_move),
             moved_in_by: Some(last_mover.to_owned()),
+            moves_at: Vec::new(),
+            moves_by: Vec::new(),
         }
     }
 
@@ -670,6 +684,50 @@ pub(crate) mod tests {
         };
         let (acknowledgement, _) =
             step_judgements(&ticket, at("2026-11-30T17:00:00+08:00"), office());
+        assert_eq!(
+            sorted(acknowledgement),
+            [("parks", false), ("water", false)]
+        );
+    }
+
+    /// Water passes the ticket to parks at 09:05 (parks due 11:05, two office hours
+    /// on), parks holds it past that and passes it to roads at 12:00, roads to streets
+    /// at 12:30, and streets acknowledges at 13:00. Every department it passed
+    /// through is judged on its own holding: parks, between the first and the last
+    /// move, held it past its own deadline and is charged the miss, not roads (given
+    /// the first move's grace when parks was not kept).
+    #[test]
+    fn a_department_between_the_first_and_the_last_move_is_judged_on_its_own_holding() {
+        let time = |hm: &str| at(&format!("2026-11-30T{hm}:00+08:00"));
+        let ticket = rollups::TicketTimes {
+            moves_at: vec![time("09:05"), time("12:00"), time("12:30")],
+            moves_by: vec!["water".to_owned(), "parks".to_owned(), "roads".to_owned()],
+            ..moved("09:05", "roads", "12:30", "streets", "13:00", "parks")
+        };
+        let now = time("14:00");
+        assert_eq!(
+            acknowledgement_charged(&ticket, now, office()),
+            Some("parks"),
+            "parks held it from 09:05 to 12:00, past its 11:05"
+        );
+        let (acknowledgement, _) = step_judgements(&ticket, now, office());
+        assert_eq!(
+            sorted(acknowledgement),
+            [
+                ("parks", false),
+                ("roads", false),
+                ("streets", true),
+                ("water", false)
+            ]
+        );
+        // Roads had the later of parks' deadline and two office hours from 12:00: it
+        // passed the ticket on inside them, so it is not the one charged.
+        let chain = move_chain(&ticket, now, office());
+        let roads = chain.iter().find(|h| h.department == "roads").unwrap();
+        assert_eq!(roads.due, time("14:00"));
+        // Before the move to roads, parks held the ticket.
+        let earlier = as_at(ticket.clone(), time("11:30"));
+        let (acknowledgement, _) = step_judgements(&earlier, time("11:30"), office());
         assert_eq!(
             sorted(acknowledgement),
             [("parks", false), ("water", false)]

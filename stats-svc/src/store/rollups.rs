@@ -63,6 +63,10 @@ pub async fn record_ticket(
     let missed = |deadline: TicketDeadline| {
         (fact.kind == K::Overdue && fact.deadline == deadline).then_some(fact.occurred_at)
     };
+    let moved_by = (fact.kind == K::Assigned
+        && !fact.previous_department.is_empty()
+        && fact.previous_department != fact.department)
+        .then_some(fact.previous_department.as_str());
     sqlx::query(
         "INSERT INTO ticket_times (account, ticket_id, department, department_at, opened_at,
              acknowledged_at, answered_at, closed_at, acknowledge_due_at, resolve_due_at,
@@ -157,14 +161,22 @@ pub async fn record_ticket(
     .bind(missed(TicketDeadline::Acknowledge))
     .bind(missed(TicketDeadline::Resolve))
     // A move (退单改派): the department it left, at the change's time.
-    .bind(
-        (fact.kind == K::Assigned
-            && !fact.previous_department.is_empty()
-            && fact.previous_department != fact.department)
-            .then_some(fact.previous_department.as_str()),
-    )
+    .bind(moved_by)
     .execute(&mut **tx)
     .await?;
+    if let Some(moved_by) = moved_by {
+        // Each move on its own row: the row above keeps the first and the last only.
+        sqlx::query(
+            "INSERT INTO ticket_moves (account, ticket_id, moved_at, moved_by)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(fact.account.as_str())
+        .bind(&fact.ticket_id)
+        .bind(fact.occurred_at)
+        .bind(moved_by)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -283,6 +295,21 @@ pub struct TicketTimes {
     /// The department the last move left (`moved_away_by` for a ticket moved once);
     /// `None` also for rows written before it was kept.
     pub moved_in_by: Option<String>,
+    /// Every move kept one by one (migration 0027), in time order: when, and the
+    /// department it left. Empty for a ticket never moved, or moved before then.
+    pub moves_at: Vec<DateTime<Utc>>,
+    pub moves_by: Vec<String>,
+}
+
+impl TicketTimes {
+    /// [`Self::moves_at`] with [`Self::moves_by`]: each move's time and the
+    /// department it left.
+    pub fn moves(&self) -> impl Iterator<Item = (DateTime<Utc>, &str)> {
+        self.moves_at
+            .iter()
+            .copied()
+            .zip(self.moves_by.iter().map(String::as_str))
+    }
 }
 
 /// The tickets of `account` opened in `[from, until)`.
@@ -303,8 +330,15 @@ pub async fn tickets_opened(
                 COALESCE(acknowledged_at, closed_at) AS acknowledged_at, closed_at,
                 acknowledge_due_at,
                 resolve_due_at, acknowledge_missed_at, resolve_missed_at, overdue_count,
-                moved_away_by, moved_away_at, moved_in_at, moved_in_by
-           FROM ticket_times
+                moved_away_by, moved_away_at, moved_in_at, moved_in_by,
+                COALESCE(m.moves_at, '{}') AS moves_at, COALESCE(m.moves_by, '{}') AS moves_by
+           FROM ticket_times t
+           LEFT JOIN LATERAL (
+               SELECT array_agg(moved_at ORDER BY moved_at, moved_by) AS moves_at,
+                      array_agg(moved_by ORDER BY moved_at, moved_by) AS moves_by
+                 FROM ticket_moves mv
+                WHERE mv.account = t.account AND mv.ticket_id = t.ticket_id
+           ) m ON true
           WHERE account = $1 AND opened_at >= $2 AND opened_at < $3",
     )
     .bind(account.as_str())

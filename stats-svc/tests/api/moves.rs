@@ -467,3 +467,106 @@ async fn a_ticket_moved_away_and_back_is_judged_once_for_each_department() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_department_between_the_first_and_the_last_of_three_moves_is_charged_for_holding_the_ticket_past_its_deadline()
+ {
+    use ev::TicketChangeKind as K;
+    let app = spawn_app().await;
+    // Water passes the ticket to parks at 09:05 (parks has until 11:05, two office
+    // hours on); the 10:00 deadline is escalated under parks; parks sits on it and
+    // passes it to roads at 12:00, roads to streets at 12:30, and streets acknowledges
+    // at 13:00. Published out of order: the moves are kept whatever order they come in.
+    let move_to = |id: &str, from: &str, to: &str, at: i64| ev::TicketChanged {
+        previous_department: from.to_owned(),
+        ..change(id, to, K::Assigned, at)
+    };
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..change("m-overdue", "parks", K::Overdue, NINE_AM + HOUR)
+    };
+    let changes = [
+        change("m-open", "water", K::Opened, NINE_AM),
+        move_to(
+            "m-to-streets",
+            "roads",
+            "streets",
+            NINE_AM + 3 * HOUR + 30 * MINUTE,
+        ),
+        move_to("m-to-parks", "water", "parks", NINE_AM + 5 * MINUTE),
+        overdue,
+        change("m-ack", "streets", K::Acknowledged, NINE_AM + 4 * HOUR),
+        move_to("m-to-roads", "parks", "roads", NINE_AM + 3 * HOUR),
+    ];
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    wait_for_applied(&app, changes.len() as i64).await;
+
+    let scorecard = app
+        .client
+        .clone()
+        .get_department_scorecard(authed(
+            pb::GetDepartmentScorecardRequest {
+                account: "chenzhou".to_owned(),
+                from: "2026-11-30".to_owned(),
+                to: "2026-11-30".to_owned(),
+            },
+            VIEWER_KEY,
+        ))
+        .await
+        .expect("scorecard answers")
+        .into_inner();
+    let mut judged: Vec<(String, i64, f64)> = scorecard
+        .departments
+        .iter()
+        .filter(|d| d.acknowledge_judged > 0)
+        .map(|d| {
+            (
+                d.department.clone(),
+                d.acknowledge_judged,
+                d.acknowledged_in_time,
+            )
+        })
+        .collect();
+    judged.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        judged,
+        [
+            ("parks".to_owned(), 1, 0.0),
+            ("roads".to_owned(), 1, 0.0),
+            ("streets".to_owned(), 1, 1.0),
+            ("water".to_owned(), 1, 0.0),
+        ],
+        "every department the ticket passed through is judged: {scorecard:?}"
+    );
+
+    // The overdue-share alarm names parks, which held the ticket past its own 11:05,
+    // not roads, which passed it on inside the 14:00 its move gave it.
+    let db = app.db().await;
+    let now = chrono::DateTime::from_timestamp(NINE_AM + 6 * HOUR, 0).unwrap();
+    let clock: stats_svc::jobs::inspection::Clock = std::sync::Arc::new(move || now);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules {
+            overdue_min_late: 1,
+            ..Default::default()
+        },
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    )
+    .await
+    .expect("inspection runs");
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT subject FROM alarms WHERE rule = 'overdue_share' AND day = '2026-11-30'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(subjects, ["parks"]);
+    app.stop().await;
+}
