@@ -266,7 +266,8 @@ impl Directory {
     /// category, the key's accounts, the department's right to write, a name used
     /// twice), each refusal naming its line; then all services are written in one
     /// transaction, each created or updated one audited and announced as
-    /// CreateService/UpdateService do. A service is matched by account and name, so
+    /// CreateService/UpdateService do. A service is matched by account, department and
+    /// name (another department's service of the same name is another service), so
     /// importing the same file again changes nothing; services absent from the file
     /// stay. With `dry_run` the plan is returned and nothing is written.
     pub async fn import(
@@ -295,13 +296,19 @@ impl Directory {
             .map(|c| c.code)
             .collect();
         let screener = self.lexicon.screener().await?;
-        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
         for (draft, &line) in drafts.iter().zip(&lines) {
             let at = |reason: String| AppError::Invalid(format!("seed line {line}: {reason}"));
-            if let Some(first) = seen.insert((draft.account.as_str(), &draft.name), line) {
+            let key = (
+                draft.account.as_str(),
+                draft.department.as_str(),
+                draft.name.as_str(),
+            );
+            if let Some(first) = seen.insert(key, line) {
                 return Err(at(format!(
-                    "{} on {} is already on line {first}; a name is imported once per account",
-                    draft.name, draft.account
+                    "{} of {} on {} is already on line {first}; a name is imported once per \
+                     account and department",
+                    draft.name, draft.department, draft.account
                 )));
             }
             if !categories.contains(draft.category.as_str()) {
@@ -328,13 +335,19 @@ impl Directory {
                 .or_default()
                 .push(draft.name.clone());
         }
-        let mut existing: HashMap<(String, String), Vec<ServiceRow>> = HashMap::new();
+        // Matched by account, department and name: another department's service of the
+        // same name on the account (its own page) is not this line's.
+        let mut existing: HashMap<(String, String, String), Vec<ServiceRow>> = HashMap::new();
         // Locks in account order, so two imports never wait on each other in a cycle.
         for (account, names) in &by_account {
             directory::lock_account_for_import(&mut tx, account).await?;
             for row in directory::owned_by_names_for_update(&mut tx, account, names).await? {
                 existing
-                    .entry((row.account.clone(), row.name.clone()))
+                    .entry((
+                        row.account.clone(),
+                        row.department.clone(),
+                        row.name.clone(),
+                    ))
                     .or_default()
                     .push(row);
             }
@@ -342,7 +355,11 @@ impl Directory {
         let mut plan = Vec::with_capacity(drafts.len());
         for (draft, &line) in drafts.iter().zip(&lines) {
             let at = |reason: String| AppError::Invalid(format!("seed line {line}: {reason}"));
-            let key = (draft.account.as_str().to_owned(), draft.name.clone());
+            let key = (
+                draft.account.as_str().to_owned(),
+                draft.department.clone(),
+                draft.name.clone(),
+            );
             let (id, change) = match existing.get(&key).map(Vec::as_slice) {
                 None | Some([]) => {
                     check_shares(who, &[], &draft.also_shown_on)
@@ -352,13 +369,6 @@ impl Directory {
                 Some([row]) => {
                     check_shares(who, &row.also_shown_on, &draft.also_shown_on)
                         .map_err(|e| e.at(&format!("seed line {line}: ")))?;
-                    if row.department != draft.department {
-                        return Err(at(format!(
-                            "{} on {} belongs to {}, not {} (an import does not move a \
-                             service to another department)",
-                            row.name, row.account, row.department, draft.department
-                        )));
-                    }
                     may_write_department(who, &row.department)
                         .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
                     let change = if same_fields(row, draft) {
@@ -370,9 +380,10 @@ impl Directory {
                 }
                 Some(rows) => {
                     return Err(at(format!(
-                        "{} has {} services named {}; delete or rename all but one first",
+                        "{} has {} services of {} named {}; delete or rename all but one first",
                         draft.account,
                         rows.len(),
+                        draft.department,
                         draft.name
                     )));
                 }

@@ -1,6 +1,6 @@
 //! `ImportServices`: a seed file checked whole (a bad line names itself and writes
 //! nothing), written in one transaction with audit and events, idempotent on
-//! re-import (matched by account and name), and only by admins or the owning
+//! re-import (matched by account, department and name), and only by admins or the owning
 //! department's editors.
 
 use std::time::Duration;
@@ -124,7 +124,10 @@ async fn a_seed_file_imports_once_and_again_only_changes_what_changed() {
         .iter()
         .find(|s| s.change == "updated")
         .unwrap();
-    assert_eq!(updated.id, social.id, "matched by account and name");
+    assert_eq!(
+        updated.id, social.id,
+        "matched by account, department and name"
+    );
     let message = tokio::time::timeout(Duration::from_secs(30), updated_events.next())
         .await
         .expect("the updated event arrives")
@@ -187,7 +190,7 @@ async fn a_bad_line_is_named_and_nothing_is_written() {
     assert!(
         status
             .message()
-            .starts_with("seed line 2: 水费缴纳 on chenzhou is already on line 1"),
+            .starts_with("seed line 2: 水费缴纳 of water on chenzhou is already on line 1"),
         "{}",
         status.message()
     );
@@ -245,16 +248,61 @@ async fn a_bad_line_is_named_and_nothing_is_written() {
         .expect("the water bureau imports its service")
         .into_inner();
     assert_eq!(done.created, 1);
+    // A line naming another department is that department's service, not a move.
     let moved = good.replace("\twater\t", "\tpress\t");
-    let status = client
+    let done = client
         .import_services(authed(import(&moved, false), ADMIN_KEY))
         .await
-        .expect_err("moving a service to another department");
-    assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status.message().contains("belongs to water, not press"),
-        "{}",
-        status.message()
-    );
+        .expect("the press office's service of the same name")
+        .into_inner();
+    assert_eq!((done.created, done.updated), (1, 0));
+    assert_eq!(count(&app.db, "directory_entries").await, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_department_reimports_its_service_though_another_has_one_of_the_same_name() {
+    let app = spawn_app_with(TestNats::new(), &[]).await;
+    let mut client = app.client.clone();
+    let water = "chenzhou\tutilities\t水费缴纳\twater\t自来水费在线缴纳\t\thttps://water.example.gov.cn/pay\t\t全天\t0735-96655\t水费|缴费\t\t\tyes";
+    let done = client
+        .import_services(authed(import(water, false), WATER_EDITOR_KEY))
+        .await
+        .expect("the water bureau imports its service")
+        .into_inner();
+    assert_eq!(done.created, 1);
+    // The press office runs a page of its own under the same name.
+    client
+        .create_service(authed(
+            pb::Service {
+                account: "chenzhou".into(),
+                category: "utilities".into(),
+                name: "水费缴纳".into(),
+                department: "press".into(),
+                url: "https://press.example.gov.cn/water".into(),
+                enabled: true,
+                ..pb::Service::default()
+            },
+            EDITOR_KEY,
+        ))
+        .await
+        .expect("the press office creates its own");
+
+    let again = client
+        .import_services(authed(import(water, false), WATER_EDITOR_KEY))
+        .await
+        .expect("the water bureau re-imports its own service")
+        .into_inner();
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+    let press = water
+        .replace("\twater\t", "\tpress\t")
+        .replace("自来水费", "新闻办水费");
+    let press_import = client
+        .import_services(authed(import(&press, false), EDITOR_KEY))
+        .await
+        .expect("the press office imports its own service")
+        .into_inner();
+    assert_eq!(press_import.updated, 1);
+    assert_eq!(count(&app.db, "directory_entries").await, 2);
     app.stop().await;
 }
