@@ -285,7 +285,11 @@ pub(crate) fn name<'a>(
     max: usize,
 ) -> Result<&'a str, GrpcError> {
     let value = trimmed_at_most(field, raw, max)?;
-    if value.chars().any(char::is_control) {
+    // U+2028/U+2029 are not control characters but break a line as \n does.
+    if value
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         return Err(GrpcError::invalid(
             field,
             "must not hold control characters (line breaks and tabs included)",

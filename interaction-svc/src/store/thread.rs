@@ -432,7 +432,15 @@ pub async fn fail_unknown(
     .bind(message)
     .fetch_all(&mut **tx)
     .await?;
-    record_delivery_unknown(tx, &failed, "WeChat's answer was lost; not sent again").await?;
+    // Reached from a lost answer, a drain cut off mid-call and WeChat's "system busy"
+    // alike; the caller's error says which.
+    record_delivery_unknown(
+        tx,
+        &failed,
+        "WeChat did not confirm it (its answer lost, or \"system busy\" after it may have \
+         sent); not sent again",
+    )
+    .await?;
     // A rating question that may have reached the citizen counts as asked.
     sqlx::query(
         "UPDATE tickets t SET rating_requested_at = COALESCE(t.rating_requested_at, now())

@@ -451,6 +451,14 @@ async fn a_reply_wechat_sent_and_answered_busy_is_failed_as_unknown_and_not_sent
     let ticket = get(&app, id).await;
     assert_eq!(ticket.thread.len(), 1, "the answer stays in the thread");
     assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Failed as i32);
+    // The history does not say the answer was lost either: WeChat gave one.
+    let noted = ticket.history.last().expect("history");
+    assert_eq!(noted.action, "delivery_unknown");
+    assert!(
+        noted.note.contains("\"system busy\"") && !noted.note.contains("answer was lost"),
+        "{}",
+        noted.note
+    );
 }
 
 /// The account's daily quota of customer-service messages is used up (45009): the

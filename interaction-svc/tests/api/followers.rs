@@ -174,6 +174,9 @@ async fn tags_with_a_line_break_or_control_character_are_refused() {
         (&["志愿者", "低\t保户"], &[], "add"),
         (&["志愿者"], &["低保\u{0}户"], "remove"),
         (&["志\u{1b}[31m愿者"], &[], "add"),
+        // Unicode's line and paragraph separators break a line as \n does.
+        (&["志愿者\u{2028}低保户"], &[], "add"),
+        (&["志愿者"], &["低保\u{2029}户"], "remove"),
     ] {
         let refused = agent
             .tag_follower(tag("o-alice", add, remove))
