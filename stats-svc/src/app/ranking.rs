@@ -141,7 +141,9 @@ pub async fn monthly_rankings(
     let (_, to) = month_span(last);
     // Ranked among every account, then cut to the caller's reach: ranking the reach
     // alone put a county's key first of a list of one.
-    let rows = articles::published_between(db, None, first, to).await?;
+    // No clock here to tell which months are final, so articles without figures are
+    // left out of n as before (`published_between`'s `unfigured`).
+    let rows = articles::published_between(db, None, first, to, false).await?;
     let mut lists = Vec::new();
     let mut month = first;
     while month <= last {
@@ -184,7 +186,8 @@ async fn ranking(
         now,
         office,
     } = *context;
-    let rows = articles::published_between(db, None, from, to).await?;
+    let calendar = period_provisional(final_with, now, office);
+    let rows = articles::published_between(db, None, from, to, !calendar).await?;
     let mut list = rank(rows.iter(), days, version);
     // An account that published nothing is what a leader must see most: it stays in
     // the list, after every account with an index.
@@ -260,7 +263,6 @@ async fn ranking(
             entry.pull_began = began;
         }
     }
-    let calendar = period_provisional(final_with, now, office);
     if calendar {
         awaiting_pull.clear();
     }

@@ -238,13 +238,17 @@ pub struct ArticleRow {
     pub shares: i64,
 }
 
-/// The statement of [`published_between`] (`$1`..`$2` the days, `$3` the accounts);
+/// The statement of [`published_between`] (`$1`..`$2` the days, `$3` the accounts,
+/// `$4` whether announced articles without figures count);
 /// public so a test can check its plan.
 pub fn published_between_sql() -> String {
     format!(
         "SELECT f.account, f.published_on, f.headline, f.reads, f.zaikan, f.likes, f.shares
            FROM article_figures f
-          WHERE f.published_on BETWEEN $1 AND $2 AND f.entered_by <> ''
+          WHERE f.published_on BETWEEN $1 AND $2
+            AND (f.entered_by <> ''
+                 OR ($4::boolean AND NOT {PULLED} AND f.retracted_on IS NULL
+                     AND (f.msg_data_id IS NOT NULL OR f.freepublished IS TRUE)))
             AND ($3::text[] IS NULL OR f.account = ANY($3))
             AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
                      AND ((f.message_index IS NOT NULL
@@ -287,16 +291,27 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// window of days counted the article in both periods. Each lookup is an index probe
 /// of the few hand-entered CONTENT rows of the period (the primary key, or
 /// `article_figures_message`, migration 0026), not a read of every article pulled.
+///
+/// With `unfigured` (the period is final: every figure that will come has come), an
+/// article CONTENT announced that has none counts with zero figures: the datacube
+/// leaves out an article of fewer than 3 events and never reports a freepublished
+/// one, and leaving them out of n as well lifted the account's averages (or kept an
+/// account of freepublished articles only 待统计 for good). Only one whose datacube
+/// row could be told apart counts so (its WeChat message is known, or it was
+/// freepublished): one announced without its message may be the datacube's row under
+/// another id. A retracted one does not count.
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,
     from: NaiveDate,
     to: NaiveDate,
+    unfigured: bool,
 ) -> Result<Vec<ArticleRow>, sqlx::Error> {
     sqlx::query_as(&published_between_sql())
         .bind(from)
         .bind(to)
         .bind(accounts)
+        .bind(unfigured)
         .fetch_all(db)
         .await
 }

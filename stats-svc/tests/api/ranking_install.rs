@@ -52,3 +52,57 @@ async fn an_account_the_install_names_but_never_heard_of_is_listed_as_publishing
     db.close().await;
     app.stop().await;
 }
+
+/// Once November is final, an article CONTENT announced that has no figures (the
+/// datacube leaves out one of fewer than 3 events, and never reports a freepublished
+/// one) counts in n with zero figures: before, it was dropped from n, and an account
+/// with only freepublished articles stayed 待统计 for good.
+#[tokio::test]
+async fn an_announced_article_without_figures_counts_in_n_once_the_month_is_final() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    // Announced in WeChat message m2, which the datacube never reported.
+    crate::helpers::publish_article_in(&app, "anren", "art-2", "2026-11-20T02:00:00Z", "m2").await;
+    crate::helpers::wait_for_article(&db, "art-2").await;
+    crate::helpers::publish_article_by(
+        &app,
+        "yizhang",
+        "free-1",
+        "2026-11-21T02:00:00Z",
+        "",
+        proto::events::v1::PublishChannel::Freepublish,
+    )
+    .await;
+    crate::helpers::wait_for_article(&db, "free-1").await;
+    let install = Install::named(["anren", "yizhang"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+    };
+    let november =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let counted: Vec<(&str, u64, bool, bool)> = november
+        .list
+        .iter()
+        .map(|a| {
+            (
+                a.account.as_str(),
+                a.articles,
+                a.has_index(),
+                a.published_nothing,
+            )
+        })
+        .collect();
+    assert_eq!(
+        counted,
+        [("anren", 2, true, false), ("yizhang", 1, true, false)]
+    );
+    db.close().await;
+    app.stop().await;
+}

@@ -139,6 +139,7 @@ async fn ranking_and_alarm_statements_read_the_days_asked_about() {
         q.bind(day("2026-11-01"))
             .bind(day("2026-11-30"))
             .bind(None::<Vec<String>>)
+            .bind(true)
     })
     .await;
     let week = plan(&db, alarms::LIST_SQL, |q| {
