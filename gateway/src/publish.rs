@@ -50,6 +50,11 @@ pub enum PublishError {
     /// WeChat's) can ever store it.
     #[error("event of {size} bytes is larger than the NATS server's max_payload")]
     TooLarge { size: usize },
+    /// The event id cannot be a `Nats-Msg-Id` header (a line break or another
+    /// control character): every attempt would be refused alike, so, as `TooLarge`,
+    /// no retry can ever store it.
+    #[error("the event id cannot be a Nats-Msg-Id header")]
+    InvalidMessageId,
 }
 
 /// Publishes inbound events to `WECHAT_INBOUND`.
@@ -116,7 +121,7 @@ impl Publisher {
                     event = %event.log_ref(),
                     "event id cannot be a Nats-Msg-Id header; not published"
                 );
-                break Err(PublishError::NotDurable { attempts });
+                break Err(PublishError::InvalidMessageId);
             };
             let message = PublishMessage::build()
                 .payload(event.payload.clone())

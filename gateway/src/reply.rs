@@ -15,7 +15,7 @@
 //! replies are cached: a `success` is what a retry gets by asking again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
@@ -67,6 +67,20 @@ pub enum ReplyOutcome {
 }
 
 impl ReplyOutcome {
+    /// Every outcome, in declaration order (`outcome as usize` is its index here):
+    /// the callback path keeps a counter handle per account and outcome.
+    pub const ALL: [Self; 9] = [
+        Self::Answered,
+        Self::Edge,
+        Self::Cached,
+        Self::NoReply,
+        Self::NotAsked,
+        Self::NoResponder,
+        Self::Timeout,
+        Self::Invalid,
+        Self::Error,
+    ];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,6 +133,10 @@ pub struct Replier {
     silent_until: Arc<Mutex<HashMap<String, Instant>>>,
     /// The rules answered without asking (`None`: `EDGE_RULES=false`).
     edge: Option<Arc<EdgeRules>>,
+    /// `gateway_reply_seconds{outcome}` by `ReplyOutcome`, each made at its first
+    /// use (so exported as before): a `histogram!` per callback hashed its key and
+    /// looked it up in the recorder's registry.
+    seconds: Arc<[OnceLock<metrics::Histogram>; ReplyOutcome::ALL.len()]>,
 }
 
 impl Replier {
@@ -136,7 +154,18 @@ impl Replier {
             no_responder_pause,
             silent_until: Arc::default(),
             edge,
+            seconds: Arc::new(std::array::from_fn(|_| OnceLock::new())),
         }
+    }
+
+    /// Records how long the reply path took, as `outcome` (`Answered` for a fresh
+    /// reply from interaction-svc, before it is validated).
+    fn record_seconds(&self, outcome: ReplyOutcome, started: Instant) {
+        self.seconds[outcome as usize]
+            .get_or_init(
+                || metrics::histogram!("gateway_reply_seconds", "outcome" => outcome.as_str()),
+            )
+            .record(started.elapsed().as_secs_f64());
     }
 
     fn known_silent(&self, account: &str, now: Instant) -> bool {
@@ -181,8 +210,7 @@ impl Replier {
             .as_ref()
             .and_then(|e| e.answer_to(account, &incoming))
         {
-            metrics::histogram!("gateway_reply_seconds", "outcome" => "edge")
-                .record(started.elapsed().as_secs_f64());
+            self.record_seconds(ReplyOutcome::Edge, started);
             return Fetched::Reply {
                 encoded,
                 source: ReplySource::Edge,
@@ -221,11 +249,10 @@ impl Replier {
             }),
         };
         let outcome = match &fetched {
-            Fetched::Reply { .. } => "answered",
-            Fetched::Nothing(outcome) => outcome.as_str(),
+            Fetched::Reply { .. } => ReplyOutcome::Answered,
+            Fetched::Nothing(outcome) => *outcome,
         };
-        metrics::histogram!("gateway_reply_seconds", "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        self.record_seconds(outcome, started);
         fetched
     }
 }
@@ -555,6 +582,16 @@ async fn create_bucket(jetstream: &jetstream::Context, bucket: &str) -> Result<(
 mod tests {
     use super::*;
     use proto::events::v1::TextReply;
+
+    #[test]
+    fn every_outcome_is_listed_at_its_own_index() {
+        for (index, outcome) in ReplyOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, index, "{outcome:?}");
+        }
+        let labels: std::collections::HashSet<_> =
+            ReplyOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(labels.len(), ReplyOutcome::ALL.len());
+    }
 
     #[test]
     fn an_empty_passive_reply_means_no_reply() {

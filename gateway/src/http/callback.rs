@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use platform::ids::{EventId, OpenId};
+use platform::ids::{EventId, IdError, OpenId};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Duration, Instant};
 use wechat::crypto::KeySlot;
@@ -25,6 +25,7 @@ use wechat::xml::XmlError;
 use super::{Account, AppState, CallbackError};
 use crate::config::{AccountConfig, Mode};
 use crate::event::inbound_event;
+use crate::log_limit::LogLimiter;
 use crate::publish::{Durable, PublishError};
 use crate::replay::{Bound, Seen};
 use crate::reply::{self, Fetched, ReplyKey, ReplyOutcome, ReplySource, ShareReason, UnsentReply};
@@ -41,6 +42,11 @@ const LEDGER_UNAVAILABLE: &str = "signature_ledger_unavailable";
 /// The log limiter's cause for a callback opened with the previous EncodingAESKey:
 /// during a rotation, every callback WeChat still sends under the old key.
 const PREVIOUS_KEY: &str = "previous_key_decrypt";
+/// The log limiter's causes for a passive reply that is not sent (`invalid`): a
+/// responder with a bug answers every callback so, and each is counted in
+/// `gateway_replies_total{outcome="invalid"}`.
+const REPLY_UNDECODABLE: &str = "passive_reply_undecodable";
+const REPLY_REFUSED: &str = "passive_reply_refused";
 /// The longest `MsgType` (or `Event`, for an event) a callback may have: it becomes
 /// its subject's last token. WeChat's longest is 25 bytes (`subscribe_msg_popup_event`).
 const TYPE_NAME_MAX: usize = 64;
@@ -194,8 +200,7 @@ pub async fn receive(
             error.respond(&state.inner.logs, &account.id, kind)
         }
     };
-    metrics::histogram!("gateway_callback_seconds", "account" => account.id.clone())
-        .record(started.elapsed().as_secs_f64());
+    served.record_callback_seconds(started.elapsed().as_secs_f64());
     response
 }
 
@@ -329,8 +334,10 @@ async fn handle(
                 fetched = &mut fetch => break fetched,
                 result = &mut publish, if published.is_none() => {
                     // Never storable: answered now, the reply not waited for.
-                    if let Err(PublishError::TooLarge { size }) = result {
-                        return Err(CallbackError::EventTooLarge { size });
+                    if let Err(error) = result
+                        && let Some(refused) = never_storable(error)
+                    {
+                        return Err(refused);
                     }
                     published = Some(result);
                 }
@@ -371,13 +378,13 @@ async fn handle(
         Ok(durable) => durable,
         // No retry can store it (the publisher counted and logged it): WeChat is told
         // at once, and the reply is not shared for a retry that cannot succeed.
-        Err(PublishError::TooLarge { size }) => {
+        Err(error) if let Some(refused) = never_storable(error) => {
             if let Some(unsent) = unsent {
                 unsent.discard();
             }
-            return Err(CallbackError::EventTooLarge { size });
+            return Err(refused);
         }
-        Err(PublishError::NotDurable { .. }) => {
+        Err(_) => {
             // Shared now rather than when the handler returns past the deadline: the
             // retry comes right at WeChat's deadline.
             if let Some(unsent) = unsent.as_mut() {
@@ -440,25 +447,22 @@ async fn handle(
             .publisher
             .publish_noting(&marker, until, || place.leave())
             .await;
-        metrics::counter!(
-            "gateway_replies_missed_total",
-            "account" => account.id.clone(),
-            "stored" => if stored.is_ok() { "yes" } else { "no" },
-        )
-        .increment(1);
+        served.count_missed(stored.is_ok());
         if stored.is_err() {
             // Held past `until` by `receive`.
             return Err(CallbackError::NotDurable);
         }
     }
 
-    let (answer, outcome) = render(account, &message, fetched, opened_with, &signed);
-    metrics::counter!(
-        "gateway_replies_total",
-        "account" => account.id.clone(),
-        "outcome" => outcome.as_str(),
-    )
-    .increment(1);
+    let (answer, outcome) = render(
+        &inner.logs,
+        account,
+        &message,
+        fetched,
+        opened_with,
+        &signed,
+    );
+    served.count_reply(outcome);
     // A fresh reply is in the answer only as `Answered` or `Edge` (else it failed
     // validation, or a retry's shared reply replaced it).
     match (unsent, outcome) {
@@ -470,11 +474,9 @@ async fn handle(
     }
     // A later attempt's duplicate counts as accepted (c32de5a): all but always the
     // gateway's own earlier attempt, not a retry from WeChat.
-    let accepted = match durable {
-        Durable::New | Durable::Repeated => "accepted",
-        Durable::Duplicate => "duplicate",
-    };
-    count(account, kind, accepted);
+    let duplicate = durable == Durable::Duplicate;
+    served.count_answered(message.inbound_type(), duplicate);
+    let accepted = if duplicate { "duplicate" } else { "accepted" };
     tracing::debug!(event = %event.log_ref(), accepted, reply = outcome.as_str(), "callback answered");
     let content_type = if matches!(
         outcome,
@@ -698,6 +700,7 @@ fn open<'b>(
 /// opened the callback (`opened_with`; plain when it came in plain): mid-rotation,
 /// WeChat reads the answer with the key it sent the callback with, not our new one.
 fn render(
+    logs: &LogLimiter,
     account: &AccountConfig,
     message: &InboundMessage,
     fetched: Fetched,
@@ -714,7 +717,10 @@ fn render(
         Ok(Some(body)) => body,
         Ok(None) => return (success(), ReplyOutcome::NoReply),
         Err(error) => {
-            tracing::warn!(account = %account.id, %error, "passive reply does not decode");
+            let now = std::time::Instant::now();
+            if let Some(suppressed) = logs.admit(&account.id, REPLY_UNDECODABLE, now) {
+                tracing::warn!(account = %account.id, %error, suppressed, "passive reply does not decode");
+            }
             return (success(), ReplyOutcome::Invalid);
         }
     };
@@ -741,7 +747,15 @@ fn render(
             },
         ),
         Err(error) => {
-            tracing::warn!(account = %account.id, reason = error.reason(), "passive reply refused");
+            let now = std::time::Instant::now();
+            if let Some(suppressed) = logs.admit(&account.id, REPLY_REFUSED, now) {
+                tracing::warn!(
+                    account = %account.id,
+                    reason = error.reason(),
+                    suppressed,
+                    "passive reply refused"
+                );
+            }
             (success(), ReplyOutcome::Invalid)
         }
     }
@@ -778,6 +792,20 @@ pub(super) fn register_counters<'a>(accounts: impl IntoIterator<Item = &'a str>)
             zero(account, "url_check", reason);
         }
         zero(account, "url_check", "verified");
+    }
+}
+
+/// The refusal of a callback whose event no attempt, ours or WeChat's, can ever
+/// store: answered at once, not held for a retry. `None`: not such an error.
+fn never_storable(error: PublishError) -> Option<CallbackError> {
+    match error {
+        PublishError::TooLarge { size } => Some(CallbackError::EventTooLarge { size }),
+        // The publisher's guard (`dedup_key` hashes what a header cannot carry, and
+        // `EventId` refuses control characters before): the event_id is unusable.
+        PublishError::InvalidMessageId => {
+            Some(CallbackError::BadEventId(IdError::Control("event_id")))
+        }
+        PublishError::NotDurable { .. } => None,
     }
 }
 

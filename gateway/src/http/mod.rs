@@ -5,7 +5,7 @@ mod error;
 mod serve;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::routing::get;
@@ -18,7 +18,8 @@ use crate::config::{AccountConfig, Limits};
 use crate::log_limit::LogLimiter;
 use crate::publish::Publisher;
 use crate::replay::SignatureLedger;
-use crate::reply::Replier;
+use crate::reply::{Replier, ReplyOutcome};
+use wechat::message::InboundType;
 
 /// A configured account as the callback path serves it.
 struct Account {
@@ -28,6 +29,93 @@ struct Account {
     /// sends under the old key is counted, and the `counter!` lookup cloned the
     /// account's label for each. Registered at 0, so `rate()` sees its first step.
     previous_key_decrypts: Option<metrics::Counter>,
+    /// The per-callback series of an accepted callback.
+    metrics: AccountMetrics,
+}
+
+/// The handles of the series every accepted callback records, one per account and
+/// fixed label set: `counter!`/`histogram!` built the metric's key for each callback
+/// (the account's label cloned into a freshly allocated Vec of labels), hashed it and
+/// looked it up in the recorder's registry, three or four times per callback.
+///
+/// Each handle is made once, at its series' first use, not at start-up: a handle
+/// registers its series, and one made at start-up would be exported at 0 (a
+/// histogram with no samples) where none was before. The series the alerts read at
+/// 0 from start-up are registered by `callback::register_counters`, as before.
+struct AccountMetrics {
+    /// `gateway_callback_seconds{account}`.
+    callback_seconds: OnceLock<metrics::Histogram>,
+    /// `gateway_callbacks_total{account,type,outcome}` for `accepted` and
+    /// `duplicate`, by `InboundType` (the order of `InboundType::ALL`).
+    callbacks: [[OnceLock<metrics::Counter>; 2]; InboundType::ALL.len()],
+    /// `gateway_replies_total{account,outcome}`, by `ReplyOutcome`.
+    replies: [OnceLock<metrics::Counter>; ReplyOutcome::ALL.len()],
+    /// `gateway_replies_missed_total{account,stored}`: `yes`, `no`.
+    replies_missed: [OnceLock<metrics::Counter>; 2],
+}
+
+impl AccountMetrics {
+    fn new() -> Self {
+        Self {
+            callback_seconds: OnceLock::new(),
+            callbacks: std::array::from_fn(|_| [OnceLock::new(), OnceLock::new()]),
+            replies: std::array::from_fn(|_| OnceLock::new()),
+            replies_missed: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+}
+
+impl Account {
+    /// Records how long a callback took, from its arrival to its answer.
+    fn record_callback_seconds(&self, seconds: f64) {
+        self.metrics
+            .callback_seconds
+            .get_or_init(|| {
+                metrics::histogram!("gateway_callback_seconds", "account" => self.config.id.clone())
+            })
+            .record(seconds);
+    }
+
+    /// Counts an answered callback: `accepted` (`duplicate` false) or `duplicate`.
+    fn count_answered(&self, kind: InboundType, duplicate: bool) {
+        let outcome = if duplicate { "duplicate" } else { "accepted" };
+        self.metrics.callbacks[kind as usize][usize::from(duplicate)]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "gateway_callbacks_total",
+                    "account" => self.config.id.clone(),
+                    "type" => kind.label(),
+                    "outcome" => outcome,
+                )
+            })
+            .increment(1);
+    }
+
+    /// Counts a callback's reply outcome.
+    fn count_reply(&self, outcome: ReplyOutcome) {
+        self.metrics.replies[outcome as usize]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "gateway_replies_total",
+                    "account" => self.config.id.clone(),
+                    "outcome" => outcome.as_str(),
+                )
+            })
+            .increment(1);
+    }
+
+    /// Counts a missed-reply marker, stored or not.
+    fn count_missed(&self, stored: bool) {
+        self.metrics.replies_missed[usize::from(stored)]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "gateway_replies_missed_total",
+                    "account" => self.config.id.clone(),
+                    "stored" => if stored { "yes" } else { "no" },
+                )
+            })
+            .increment(1);
+    }
 }
 
 impl Account {
@@ -43,6 +131,7 @@ impl Account {
         Self {
             config,
             previous_key_decrypts,
+            metrics: AccountMetrics::new(),
         }
     }
 }

@@ -113,7 +113,9 @@ async fn publishes_are_acknowledged_and_stored_once_per_message_id() {
 }
 
 /// The publisher's guard: an event id a `Nats-Msg-Id` header cannot carry is refused
-/// as not durable (counted, logged), not a panic that kills the callback's handler.
+/// (counted, logged), not a panic that kills the callback's handler; as no retry can
+/// store it, it says so (`InvalidMessageId`), not "not durable": the callback path
+/// answers it at once.
 #[tokio::test]
 async fn an_event_id_with_a_line_break_is_refused_without_a_panic() {
     use gateway::event::InboundEvent;
@@ -129,7 +131,7 @@ async fn an_event_id_with_a_line_break_is_refused_without_a_panic() {
     let published = tokio::spawn(async move { publisher.publish(&event).await })
         .await
         .expect("no panic");
-    assert_eq!(published, Err(PublishError::NotDurable { attempts: 1 }));
+    assert_eq!(published, Err(PublishError::InvalidMessageId));
 }
 
 /// An event larger than NATS's `max_payload` can never be published: the client

@@ -232,6 +232,29 @@ impl TestProcess {
         post_text(&self.http, &self.base, account, callback).await
     }
 
+    /// Answers every request on the account's reply subject with `answer`'s bytes,
+    /// at once (a responder sending anything, a valid `PassiveReply` or not).
+    pub async fn raw_responder<F>(&self, account: &str, answer: F)
+    where
+        F: Fn() -> Vec<u8> + Send + 'static,
+    {
+        let client = self.nats.connect().await;
+        let subject = self
+            .nats
+            .namespace
+            .subject(&format!("wechat.reply.{account}"));
+        let mut subscription = client.subscribe(subject).await.unwrap();
+        round_trip(&client).await;
+        tokio::spawn(async move {
+            while let Some(request) = subscription.next().await {
+                if let Some(to) = request.reply {
+                    let _ = client.publish(to, answer().into()).await;
+                    let _ = client.flush().await;
+                }
+            }
+        });
+    }
+
     /// Stops the gateway (SIGTERM) and returns everything it logged.
     pub async fn stop(&mut self) -> String {
         self.gateway.terminate();

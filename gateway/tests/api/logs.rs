@@ -174,3 +174,61 @@ async fn callbacks_opened_with_the_previous_key_write_one_line_per_period_not_on
         "{lines} lines for {CALLBACKS} callbacks:\n{output}"
     );
 }
+
+/// A responder with a bug answers every callback with a reply the gateway cannot
+/// send, and each wrote a WARN line: one per callback for as long as the bug lasts.
+#[tokio::test]
+async fn a_responder_answering_unsendable_replies_writes_one_warning_per_period_not_one_each() {
+    use prost::Message as _;
+    use proto::events::v1::{NewsArticle, NewsReply, PassiveReply, passive_reply};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const CALLBACKS: u64 = 20;
+    let mut app = spawn_process_with(Options::default()).await;
+    let article = |n: u32| NewsArticle {
+        title: format!("article {n}"),
+        description: "d".into(),
+        pic_url: "https://example.org/p.jpg".into(),
+        url: "https://example.org/".into(),
+    };
+    // Two news articles for a user's message: refused by WeChat's limits.
+    let refused = PassiveReply {
+        body: Some(passive_reply::Body::News(NewsReply {
+            articles: vec![article(1), article(2)],
+        })),
+    }
+    .encode_to_vec();
+    let asked = AtomicUsize::new(0);
+    // Every other answer does not decode as a `PassiveReply`.
+    app.raw_responder(&app.plain.id, move || {
+        if asked.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            vec![0xff; 8]
+        } else {
+            refused.clone()
+        }
+    })
+    .await;
+
+    let started = Instant::now();
+    for i in 0..CALLBACKS {
+        let xml = samples::text(&format!("oBuggy{i}"), 7000 + i, "hi");
+        let (status, body) = app
+            .post_text(&app.plain.id, &app.plain.plain_callback(&xml))
+            .await;
+        assert_eq!((status, body.as_str()), (200, "success"), "callback {i}");
+    }
+    let periods = started.elapsed().as_secs() / LOG_PERIOD.as_secs() + 1;
+
+    let output = app.stop().await;
+    for message in ["passive reply does not decode", "passive reply refused"] {
+        let lines = output
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains(message))
+            .count() as u64;
+        assert!(lines >= 1, "'{message}' is logged:\n{output}");
+        assert!(
+            lines <= periods,
+            "{lines} lines '{message}' for {CALLBACKS} callbacks:\n{output}"
+        );
+    }
+}

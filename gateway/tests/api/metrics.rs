@@ -68,3 +68,135 @@ async fn the_first_accepted_callback_steps_an_exported_series_from_zero_to_one()
     assert_eq!(after.iter().sum::<f64>(), 1.0);
     assert_eq!(after.len(), before.len(), "no series appears at 1");
 }
+
+/// The per-account series every accepted callback records (counted through handles
+/// kept per account since 2026-12-07, no longer a `counter!` lookup per callback)
+/// are exported as before: none before its first callback, then exactly the label
+/// sets the callbacks took, each with its count.
+#[tokio::test]
+async fn the_per_callback_series_are_exported_with_their_first_callback_and_count_each() {
+    use std::time::Duration;
+
+    use proto::events::v1::{PassiveReply, TextReply, passive_reply};
+
+    let app = spawn_app().await;
+    let (plain, safe) = (app.plain.id.clone(), app.safe.id.clone());
+    // The exported lines of the per-callback series of `plain` and `safe`, but for
+    // the histograms' buckets and sums (their timing) and the series registered at 0
+    // from start-up (`right_after_start_…` above).
+    let series = || async {
+        let text = app
+            .http
+            .get(format!("{}/metrics", app.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                [
+                    "gateway_callbacks_total{",
+                    "gateway_replies_total{",
+                    "gateway_replies_missed_total{",
+                    "gateway_callback_seconds_count{",
+                ]
+                .iter()
+                .any(|name| l.starts_with(name))
+            })
+            .filter(|l| {
+                l.contains(&format!("account=\"{plain}\""))
+                    || l.contains(&format!("account=\"{safe}\""))
+            })
+            .filter(|l| !l.ends_with(" 0"))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(series().await, Vec::<String>::new(), "before any callback");
+
+    app.responder(&plain, Duration::ZERO, |_| PassiveReply {
+        body: Some(passive_reply::Body::Text(TextReply {
+            content: "hi".into(),
+        })),
+    })
+    .await;
+    let first = app
+        .plain
+        .plain_callback(&samples::text("oSeries1", 9101, "one"));
+    let second = app
+        .plain
+        .plain_callback(&samples::text("oSeries2", 9102, "two"));
+    for callback in [&first, &second, &first] {
+        let (status, body) = app.post_text(&plain, callback).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("hi"), "{body}");
+    }
+    // No responder on the safe account: a missed-reply marker is stored.
+    let xml = samples::text("oSeries3", 9103, "three");
+    let (status, body) = app
+        .post_text(&safe, &app.safe.encrypted_callback(&xml))
+        .await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+
+    let line = |name: &str, labels: &[(&str, &str)], value: u64| {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        format!("{name}{{{}}} {value}", labels.join(","))
+    };
+    let mut expected = vec![
+        line("gateway_callback_seconds_count", &[("account", &plain)], 3),
+        line("gateway_callback_seconds_count", &[("account", &safe)], 1),
+        line(
+            "gateway_callbacks_total",
+            &[
+                ("account", &plain),
+                ("type", "text"),
+                ("outcome", "accepted"),
+            ],
+            2,
+        ),
+        line(
+            "gateway_callbacks_total",
+            &[
+                ("account", &plain),
+                ("type", "text"),
+                ("outcome", "duplicate"),
+            ],
+            1,
+        ),
+        line(
+            "gateway_callbacks_total",
+            &[
+                ("account", &safe),
+                ("type", "text"),
+                ("outcome", "accepted"),
+            ],
+            1,
+        ),
+        line(
+            "gateway_replies_missed_total",
+            &[("account", &safe), ("stored", "yes")],
+            1,
+        ),
+        line(
+            "gateway_replies_total",
+            &[("account", &plain), ("outcome", "answered")],
+            2,
+        ),
+        line(
+            "gateway_replies_total",
+            &[("account", &plain), ("outcome", "cached")],
+            1,
+        ),
+        line(
+            "gateway_replies_total",
+            &[("account", &safe), ("outcome", "no_responder")],
+            1,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(series().await, expected);
+}
