@@ -85,16 +85,26 @@ async fn search(search: &Search, account: &str, raw: &str) -> SearchOutcome {
         QueryError::NoWords => "请输入文字或数字，例如：公积金提取".to_owned(),
         QueryError::TooLong { max, .. } => format!("搜索内容太长，请不超过 {max} 个字"),
     })?;
-    let filter = SearchFilter {
-        account,
-        kind: None,
-        category: None,
-        limit: RESULTS,
-    };
-    search.search(&query, &filter).await.map_err(|error| {
+    let failed = |error| {
         tracing::error!(%error, %account, "service hall search failed");
         "搜索暂时不可用，请稍后再试。".to_owned()
-    })
+    };
+    // Services first, then articles: the hall is where citizens go to do something,
+    // and one search ranks a title hit of any article (养老金 in twenty notices) over
+    // a service holding the word only in its keywords, which it then buried.
+    let mut hits = Vec::new();
+    for kind in ["service", "article"] {
+        let filter = SearchFilter {
+            account,
+            kind: Some(kind),
+            category: None,
+            limit: RESULTS - hits.len() as i64,
+        };
+        if filter.limit > 0 {
+            hits.extend(search.search(&query, &filter).await.map_err(failed)?);
+        }
+    }
+    Ok(hits)
 }
 
 fn page_response(status: StatusCode, body: String) -> Response {

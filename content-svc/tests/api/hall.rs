@@ -235,3 +235,39 @@ async fn only_a_page_is_cached_and_an_error_page_is_not() {
     assert_eq!(headers["cache-control"], "no-store");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_hall_search_shows_services_before_articles() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/lincheng-directory.tsv");
+    let app = spawn_app_with(
+        TestNats::new(),
+        &[
+            ("CONTENT_DIRECTORY_FILE", seed),
+            ("CONTENT_SEARCH_IN_MEMORY", "false"),
+        ],
+    )
+    .await;
+    // 20 articles with 养老金 in the title; the service has it only in its keywords.
+    let titles: Vec<String> = (0..20).map(|n| format!("养老金调整通知第{n}期")).collect();
+    let docs: Vec<(&str, &str, &str)> = titles.iter().map(|t| (t.as_str(), "", "")).collect();
+    crate::search::index_articles_on(&app, "lincheng", &docs).await;
+    let html = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/hall/lincheng", app.hall_port))
+        .query(&[("q", "养老金")])
+        .send()
+        .await
+        .expect("hall answers")
+        .text()
+        .await
+        .expect("page");
+    let hits: Vec<&str> = html.split("<article class=\"hit\"").skip(1).collect();
+    assert!(
+        hits.first()
+            .is_some_and(|first| first.contains("养老保险待遇领取")),
+        "the service comes first: {} hits, the first: {:?}",
+        hits.len(),
+        hits.first()
+            .map(|h| h.chars().take(120).collect::<String>())
+    );
+    app.stop().await;
+}

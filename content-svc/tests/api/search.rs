@@ -197,7 +197,7 @@ async fn index_articles(app: &TestApp, docs: &[(&str, &str, &str)]) -> Vec<uuid:
 }
 
 /// [`index_articles`] on `account`.
-async fn index_articles_on(
+pub(crate) async fn index_articles_on(
     app: &TestApp,
     account: &str,
     docs: &[(&str, &str, &str)],
