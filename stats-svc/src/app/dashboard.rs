@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, Utc};
 use sqlx::PgPool;
+use work_calendar::WorkCalendar;
 
 use super::AppError;
 use super::inspection::{
@@ -90,6 +91,7 @@ const TOP_HITS: i64 = 10;
 
 /// Loads an account's page at `now`: `days` days up to today, departments over the
 /// last 30.
+#[allow(clippy::too_many_arguments)]
 pub async fn account_page(
     db: &PgPool,
     rules: &InspectionRules,
@@ -97,6 +99,7 @@ pub async fn account_page(
     now: DateTime<Utc>,
     days: u64,
     office: FixedOffset,
+    calendar: &WorkCalendar,
     view: &DepartmentView,
 ) -> Result<AccountPage, AppError> {
     let today = office_day(now, office);
@@ -182,8 +185,9 @@ pub async fn account_page(
     } else {
         None
     };
-    let readiness = readiness(db, rules, account, today, now, office, view).await?;
-    let recent_opened = tickets_opened_in_window(db, rules, account, today, now, office).await?;
+    let readiness = readiness(db, rules, account, today, now, office, calendar, view).await?;
+    let recent_opened =
+        tickets_opened_in_window(db, rules, account, today, now, office, view).await?;
     let scope = [account.as_str().to_owned()];
     let alarms = list_alarms(db, Some(&scope), today - Days::new(29), today, view).await?;
     Ok(AccountPage {

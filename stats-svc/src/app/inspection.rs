@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
+use work_calendar::WorkCalendar;
 
 use super::AppError;
-use super::rollups::{acknowledgement_charged, as_at, office_midnight, rate, step_judgements};
+use super::rollups::{
+    acknowledgement_charged, as_at, department_scorecard_in, office_midnight, rate, step_judgements,
+};
 use crate::domain::AccountId;
 use crate::domain::departments::DepartmentView;
 use crate::domain::inspection::{
@@ -102,7 +105,8 @@ pub async fn account_state(
 /// How many tickets `account` opened in the interaction window that ends with `day`,
 /// by `now` (a past day as at its end), judged or not: the readiness's
 /// `recent_tickets` counts only those whose acknowledgement is decided, which on a
-/// Monday morning leaves out a weekend's tickets due that evening.
+/// Monday morning leaves out a weekend's tickets due that evening. A view cut to a
+/// department counts the tickets that department holds, as the readiness does.
 pub async fn tickets_opened_in_window(
     db: &PgPool,
     rules: &InspectionRules,
@@ -110,6 +114,7 @@ pub async fn tickets_opened_in_window(
     day: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
+    view: &DepartmentView,
 ) -> Result<i64, AppError> {
     let end = office_midnight(day + Days::new(1), office);
     let as_at = now.min(end);
@@ -117,7 +122,7 @@ pub async fn tickets_opened_in_window(
     let opened = rollups::tickets_opened(db, account, start, end)
         .await?
         .iter()
-        .filter(|t| t.opened_at.is_none_or(|at| at <= as_at))
+        .filter(|t| view.sees(&t.department) && t.opened_at.is_none_or(|at| at <= as_at))
         .count();
     Ok(opened as i64)
 }
@@ -352,7 +357,14 @@ impl Readiness {
 }
 
 /// The readiness report of `account` on `day`, at `now` (a past day as at its end),
-/// with the alarms `view` reads.
+/// with the alarms `view` reads. A view cut to a department reads that department's
+/// tickets only (those it holds, in the interaction window) and its own line of the
+/// scorecard over the overdue window (the grace after a move counted in `calendar`),
+/// as the chart and the overview read it: the account's whole, less that line, was
+/// every other department's. The verdicts (`interaction_ok`, `update_ok`), the
+/// automatic answers and the reply path are the account's, as the inspector judges
+/// them.
+#[allow(clippy::too_many_arguments)]
 pub async fn readiness(
     db: &PgPool,
     rules: &InspectionRules,
@@ -360,6 +372,7 @@ pub async fn readiness(
     day: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
+    calendar: &WorkCalendar,
     view: &DepartmentView,
 ) -> Result<Readiness, AppError> {
     let state = account_state(db, rules, account, day, now, office).await?;
@@ -393,12 +406,37 @@ pub async fn readiness(
             in_time += i64::from(acknowledged.is_some_and(|at| due.is_none_or(|due| at <= due)));
         }
     }
+    let (mut recent_tickets, mut recent_answered) = (state.recent_tickets, state.recent_answered);
+    if view.is_cut() {
+        let start = office_midnight(rules.interaction_from(day), office);
+        let own: Vec<_> = rollups::tickets_opened(db, account, start, end)
+            .await?
+            .into_iter()
+            .filter(|t| view.sees(&t.department) && acknowledgement_judged(t, as_at))
+            .collect();
+        recent_tickets = own.len() as i64;
+        recent_answered = own.iter().filter(|t| answered_by(t, as_at)).count() as i64;
+        let line = department_scorecard_in(
+            db,
+            account,
+            rules.overdue_from(day),
+            day,
+            as_at,
+            office,
+            calendar,
+        )
+        .await?
+        .into_iter()
+        .find(|d| view.sees(&d.department));
+        (in_range, in_time) =
+            line.map_or((0, 0), |d| (d.acknowledge_judged, d.acknowledged_in_time));
+    }
     Ok(Readiness {
         last_published_on: state.last_published_on,
         days_since_update,
         update_ok: update_ok(days_since_update),
-        recent_tickets: state.recent_tickets,
-        recent_answered: state.recent_answered,
+        recent_tickets,
+        recent_answered,
         recent_auto_replies: state.recent_auto_replies,
         reply_path: state.reply_path,
         interaction_ok: rules.interaction_ok(&state),

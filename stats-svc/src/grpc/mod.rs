@@ -285,6 +285,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             day,
             now,
             self.settings.office,
+            &self.settings.calendar,
             &department_view(caller, &self.settings),
         )
         .await

@@ -203,6 +203,7 @@ async fn account(
         (state.clock)(),
         days,
         state.settings.office,
+        &state.settings.calendar,
         &viewer.departments,
     )
     .await

@@ -1005,3 +1005,95 @@ async fn a_desk_key_reads_no_other_departments_overdue_alarms() {
     db.close().await;
     app.stop().await;
 }
+
+/// A desk's key reads its own department's figures in `GetReadinessReport`: the
+/// recent tickets and the acknowledgement compliance were the whole account's, so
+/// less its own scorecard line, every other department's. Water opened 2 (1
+/// acknowledged in time, 1 not at all), parks 4 (3 acknowledged late, 1 not at all).
+#[tokio::test]
+async fn a_desk_key_reads_its_own_departments_figures_in_the_readiness_report() {
+    use ev::TicketChangeKind as K;
+    use proto::events::v1 as ev;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let mut changes = Vec::new();
+    for (department, count, acknowledged, at) in [
+        ("water", 2, 1, "2026-11-30T01:30:00Z"),
+        ("parks", 4, 3, "2026-11-30T03:00:00Z"),
+    ] {
+        for n in 0..count {
+            let id = format!("{department}{n}");
+            changes.push(ticket_change(
+                &format!("{id}-open"),
+                &id,
+                department,
+                K::Opened,
+                "2026-11-30T01:00:00Z",
+            ));
+            if n < acknowledged {
+                changes.push(ticket_change(
+                    &format!("{id}-ack"),
+                    &id,
+                    department,
+                    K::Acknowledged,
+                    at,
+                ));
+            }
+        }
+    }
+    for change in &changes {
+        let subject = format!("interaction.chenzhou.ticket.{:?}", change.kind()).to_lowercase();
+        let id = change.header.as_ref().unwrap().event_id.clone();
+        app.publish_on(&subject, &id, change.encode_to_vec()).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if applied >= changes.len() as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {applied} of {} events applied",
+            changes.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = |key: &'static str| {
+        let mut client = app.client.clone();
+        async move {
+            let r = client
+                .get_readiness_report(authed(
+                    pb::GetReadinessReportRequest {
+                        account: "chenzhou".to_owned(),
+                        date: "2026-11-30".to_owned(),
+                    },
+                    key,
+                ))
+                .await
+                .expect("readiness answers")
+                .into_inner();
+            (
+                r.recent_tickets,
+                r.recent_answered,
+                r.acknowledge_judged,
+                r.acknowledged_on_time,
+            )
+        }
+    };
+    assert_eq!(
+        report(WATER_DESK_KEY).await,
+        (2, 1, 2, 1),
+        "the water desk reads every department's tickets and compliance"
+    );
+    assert_eq!(
+        report(VIEWER_KEY).await,
+        (6, 4, 6, 1),
+        "the statistics office reads the whole account"
+    );
+    db.close().await;
+    app.stop().await;
+}

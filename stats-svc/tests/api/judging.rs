@@ -466,6 +466,7 @@ async fn readiness_of_a_past_day_ignores_what_happened_after_it() {
         day,
         at("2026-11-22T02:00:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
         &stats_svc::domain::departments::DepartmentView::All,
     )
     .await
@@ -484,6 +485,7 @@ async fn readiness_of_a_past_day_ignores_what_happened_after_it() {
         day,
         at("2026-11-30T02:00:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
         &stats_svc::domain::departments::DepartmentView::All,
     )
     .await
@@ -546,6 +548,7 @@ async fn a_close_written_by_the_previous_release_counts_as_the_acknowledgement()
         "2026-11-30".parse().unwrap(),
         at("2026-11-30T06:00:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
         &stats_svc::domain::departments::DepartmentView::All,
     )
     .await

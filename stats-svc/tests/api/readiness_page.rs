@@ -516,3 +516,45 @@ async fn a_desk_key_reads_its_own_departments_tickets_on_the_chart_and_overview(
     assert!(!overview.contains("本部门按时响应率"), "{overview}");
     app.stop().await;
 }
+
+/// Water's desk key reads water's tickets on the readiness line too: "近 7 天留言 …"
+/// counted every department's, so less water's own scorecard line parks' tickets and
+/// their lateness could be worked out. Water opened 3 (2 answered, 1 past its
+/// deadline unanswered), parks 4 (none answered, all past it).
+#[tokio::test]
+async fn a_desk_key_reads_its_own_departments_tickets_on_the_readiness_line() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_trusting(MONDAY_NINE, "false").await;
+    let deadlines = (SATURDAY_TEN, "2026-11-28T04:00:00Z");
+    for (department, count, acknowledged) in [("water", 3, 2), ("parks", 4, 0)] {
+        for n in 0..count {
+            let t = format!("{department}{n}");
+            let mut kinds = vec![(K::Opened, SATURDAY_TEN)];
+            if n < acknowledged {
+                kinds.push((K::Acknowledged, "2026-11-28T03:00:00Z"));
+            }
+            for (kind, occurred) in kinds {
+                let id = format!("{t}-{kind:?}");
+                let event = change("chenzhou", &id, &t, department, kind, occurred, deadlines);
+                app.ticket("chenzhou", event).await;
+            }
+        }
+    }
+    app.settle().await;
+
+    let water = app.login("water-desk-key-01").await;
+    let html = app.page_as(&water, "/account/chenzhou?days=30").await;
+    assert!(
+        readiness_line(&html).contains("近 7 天留言 3 件，已回应 2 件，超过受理时限未回应 1 件"),
+        "water's desk reads every department's tickets on the readiness line: {}",
+        readiness_line(&html)
+    );
+    let admin = app.login("city-office-admin-key").await;
+    let html = app.page_as(&admin, "/account/chenzhou?days=30").await;
+    assert!(
+        readiness_line(&html).contains("近 7 天留言 7 件，已回应 2 件，超过受理时限未回应 5 件"),
+        "{}",
+        readiness_line(&html)
+    );
+    app.stop().await;
+}

@@ -907,6 +907,7 @@ async fn a_departments_key_reads_its_own_departments_figures_only() {
         chrono::DateTime::from_timestamp(NINE_AM + 3 * HOUR, 0).unwrap(),
         30,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
         &stats_svc::domain::departments::DepartmentView::Own("water".to_owned()),
     )
     .await
