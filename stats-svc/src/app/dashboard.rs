@@ -12,7 +12,7 @@ use super::inspection::{
     silent_since, tickets_opened_in_window, update_ok,
 };
 use super::ranking::{ListContext, Ranked, Ranking, monthly_ranking, monthly_rankings};
-use super::rollups::{DepartmentScore, department_scorecard, office_midnight};
+use super::rollups::{DepartmentScore, department_scorecard_in, office_midnight};
 use crate::domain::AccountId;
 use crate::domain::autoreply::AutoReplySource;
 use crate::domain::departments::DepartmentView;
@@ -175,8 +175,18 @@ pub async fn account_page(
         services: top(Metric::DirectoryServiceHits).await?,
         categories: top(Metric::DirectoryCategoryHits).await?,
     };
-    let mut departments =
-        department_scorecard(db, account, today - Days::new(29), today, now, office).await?;
+    // The grace after a move counts in the shared calendar, as gRPC's scorecard does:
+    // with weekdays only, a ticket moved before a holiday was late on the page alone.
+    let mut departments = department_scorecard_in(
+        db,
+        account,
+        today - Days::new(29),
+        today,
+        now,
+        office,
+        calendar,
+    )
+    .await?;
     // A desk's key reads its own line, at its place among every department.
     let department_place = if view.is_cut() {
         let place = department_place(&departments, view);
@@ -257,6 +267,7 @@ pub struct AccountLine {
 /// set-based queries, whatever the number of accounts; the per-account alarms are on
 /// the account page), and the latest alarms. A view cut to a department reads that
 /// department's on-time share (one scorecard per account in reach).
+#[allow(clippy::too_many_arguments)]
 pub async fn overview(
     db: &PgPool,
     rules: &InspectionRules,
@@ -264,6 +275,7 @@ pub async fn overview(
     accounts: Option<&[String]>,
     now: DateTime<Utc>,
     office: FixedOffset,
+    calendar: &WorkCalendar,
     view: &DepartmentView,
 ) -> Result<(Vec<AccountLine>, Vec<AlarmRow>), AppError> {
     let today = office_day(now, office);
@@ -374,11 +386,18 @@ pub async fn overview(
             let Ok(account) = AccountId::parse(line.account.as_str()) else {
                 continue;
             };
-            let own =
-                department_scorecard(db, &account, rules.overdue_from(today), today, now, office)
-                    .await?
-                    .into_iter()
-                    .find(|d| view.sees(&d.department));
+            let own = department_scorecard_in(
+                db,
+                &account,
+                rules.overdue_from(today),
+                today,
+                now,
+                office,
+                calendar,
+            )
+            .await?
+            .into_iter()
+            .find(|d| view.sees(&d.department));
             let r = &mut line.readiness;
             (r.acknowledge_judged, r.acknowledged_on_time) =
                 own.map_or((0, 0), |d| (d.acknowledge_judged, d.acknowledged_in_time));

@@ -154,6 +154,7 @@ async fn overview(
         viewer.accounts.as_deref(),
         now,
         state.settings.office,
+        &state.settings.calendar,
         &viewer.departments,
     )
     .await

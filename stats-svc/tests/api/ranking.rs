@@ -321,6 +321,7 @@ async fn a_named_account_silent_for_sixty_days_is_listed_and_alarmed_an_unnamed_
         None,
         now,
         office,
+        &work_calendar::WorkCalendar::default(),
         &stats_svc::domain::departments::DepartmentView::All,
     )
     .await

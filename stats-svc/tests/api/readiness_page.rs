@@ -15,7 +15,8 @@ use stats_svc::{Application, Config};
 
 const KEYS: &str = "city-office:admin:city-office-admin-key,\
                     statistics:viewer:statistics-viewer-key,\
-                    water:agent+viewer:water-desk-key-01";
+                    water:agent+viewer:water-desk-key-01,\
+                    roads:agent+viewer:roads-desk-key-01";
 
 /// 09:00 on Monday 30 November 2026, office time.
 const MONDAY_NINE: &str = "2026-11-30T01:00:00Z";
@@ -50,6 +51,15 @@ async fn start_at(now: &str) -> Running {
 /// [`start_at`] with `DASHBOARD_TRUST_LOOPBACK` set to `trust_loopback` ("false": every
 /// page needs a key's session, as off loopback).
 async fn start_trusting(now: &str, trust_loopback: &str) -> Running {
+    start_with(now, trust_loopback, []).await
+}
+
+/// [`start_trusting`] with `extra` settings.
+async fn start_with<const N: usize>(
+    now: &str,
+    trust_loopback: &str,
+    extra: [(&str, &str); N],
+) -> Running {
     let db = TestDb::new("stats");
     let nats = TestNats::new();
     let env = service_env(
@@ -59,7 +69,9 @@ async fn start_trusting(now: &str, trust_loopback: &str) -> Running {
             ("API_KEYS", KEYS),
             ("DASHBOARD_TRUST_LOOPBACK", trust_loopback),
             ("DATACUBE_INTERVAL", "0s"),
-        ],
+        ]
+        .into_iter()
+        .chain(extra),
     );
     let now = at(now);
     let app = Application::build_with_clock(Config::from_env(&env).unwrap(), Arc::new(move || now))
@@ -555,6 +567,74 @@ async fn a_desk_key_reads_its_own_departments_tickets_on_the_readiness_line() {
         readiness_line(&html).contains("近 7 天留言 7 件，已回应 2 件，超过受理时限未回应 5 件"),
         "{}",
         readiness_line(&html)
+    );
+    app.stop().await;
+}
+
+/// Water passes a ticket to roads at 17:29 on Wednesday 30 September, a minute before
+/// its acknowledgement is due, on the eve of National Day (1–7 October off,
+/// `INTERACTION_HOLIDAYS`); roads acknowledges at 09:10 on Thursday 8 October, ten
+/// minutes into the first working day after the move: in time by the calendar, as
+/// gRPC's scorecard judges it. The account page's compliance table and a roads desk's
+/// overview counted the grace in weekdays alone (over by 10:59 on 1 October) and
+/// called roads late.
+#[tokio::test]
+async fn a_ticket_moved_on_the_eve_of_a_holiday_is_in_time_on_the_pages_as_in_grpc() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_with(
+        "2026-10-08T04:00:00Z",
+        "false",
+        [("INTERACTION_HOLIDAYS", "2026-10-01..2026-10-07")],
+    )
+    .await;
+    let opened = "2026-09-30T01:00:00Z";
+    let due = "2026-09-30T09:30:00Z";
+    let at = |kind: K, department: &str, occurred: &str| {
+        change(
+            "chenzhou",
+            &format!("h1-{kind:?}"),
+            "h1",
+            department,
+            kind,
+            occurred,
+            (opened, due),
+        )
+    };
+    let moved = ev::TicketChanged {
+        previous_department: "water".to_owned(),
+        ..at(K::Assigned, "roads", "2026-09-30T09:29:00Z")
+    };
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..at(K::Overdue, "roads", due)
+    };
+    for event in [
+        at(K::Opened, "water", opened),
+        moved,
+        overdue,
+        at(K::Acknowledged, "roads", "2026-10-08T01:10:00Z"),
+    ] {
+        app.ticket("chenzhou", event).await;
+    }
+    app.settle().await;
+
+    let admin = app.login("city-office-admin-key").await;
+    let html = app.page_as(&admin, "/account/chenzhou?days=30").await;
+    assert_eq!(
+        (
+            row(&html, "water")[7].as_str(),
+            row(&html, "roads")[7].as_str()
+        ),
+        ("0%（0/1）", "100%（1/1）"),
+        "roads acknowledged inside the grace the calendar gives it"
+    );
+    let roads = app.login("roads-desk-key-01").await;
+    let overview = app.page_as(&roads, "/").await;
+    assert_eq!(
+        row(&overview, "<a href=\"/account/chenzhou\">chenzhou</a>")[5],
+        "100%（1/1）",
+        "the roads desk's own rate on the overview"
     );
     app.stop().await;
 }
