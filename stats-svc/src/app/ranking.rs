@@ -323,6 +323,17 @@ fn rank<'a>(
             }
         })
         .collect();
+    place(&mut ranked);
+    ranked
+}
+
+/// Orders `ranked` by WCI, best first, and gives each its place. The WCI is rounded to
+/// the 2 decimals it is shown with first: 866.944 and 866.941 both read 866.94, and a
+/// leader must not see one of two equal figures placed second.
+fn place(ranked: &mut [Ranked]) {
+    for entry in ranked.iter_mut() {
+        entry.wci = (entry.wci * 100.0).round() / 100.0;
+    }
     ranked.sort_by(|a, b| b.wci.total_cmp(&a.wci).then(a.account.cmp(&b.account)));
     // Standard competition ranking (1, 1, 3): accounts with the same WCI share a place,
     // listed by id; the id is no merit, so it must not decide who is second.
@@ -335,7 +346,6 @@ fn rank<'a>(
         entry.rank = place;
         previous = Some((entry.wci, place));
     }
-    ranked
 }
 
 /// Who enters figures: the key's department and fingerprint.
@@ -419,6 +429,39 @@ mod tests {
                 (1, "chenzhou"),
                 (1, "guiyang"),
                 (4, "yizhang")
+            ]
+        );
+    }
+
+    #[test]
+    fn wcis_shown_alike_to_two_decimals_share_a_place() {
+        let entry = |account: &str, wci: f64| Ranked {
+            rank: 0,
+            account: account.to_owned(),
+            wci,
+            articles: 1,
+            reads: 1,
+            published_nothing: false,
+            figures_incomplete: false,
+            pull_failing: false,
+            pull_began: None,
+        };
+        let mut ranked = [
+            entry("chenzhou", 866.941),
+            entry("yizhang", 866.944),
+            entry("anren", 707.53),
+        ];
+        place(&mut ranked);
+        let places: Vec<(u32, &str, f64)> = ranked
+            .iter()
+            .map(|r| (r.rank, r.account.as_str(), r.wci))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                (1, "chenzhou", 866.94),
+                (1, "yizhang", 866.94),
+                (3, "anren", 707.53)
             ]
         );
     }
