@@ -198,7 +198,36 @@ impl Segmenter {
 /// Words that make a citizen's question a question (社保卡丢了怎么补办) without
 /// saying what it is about: a hit need not hold them.
 const QUESTION_WORDS: &[&str] = &[
-    "怎么", "怎样", "如何", "什么", "哪里", "哪儿", "哪些", "多少", "需要", "可以", "能否", "是否",
+    "怎么",
+    "怎样",
+    "如何",
+    "什么",
+    "哪里",
+    "哪儿",
+    "哪些",
+    "多少",
+    "需要",
+    "可以",
+    "能否",
+    "是否",
+    "怎么办",
+    "怎么样",
+    "咋办",
+    "咋样",
+    "为什么",
+    "为啥",
+    "请问",
+    "能不能",
+    "可不可以",
+    "是不是",
+    "有没有",
+    "在哪",
+    "在哪里",
+    "多久",
+    "多长时间",
+    "什么时候",
+    "哪个",
+    "谁",
 ];
 
 /// A checked query: its words, each with the synonyms it stands for.
@@ -274,7 +303,16 @@ impl SearchQuery {
         // Synonyms are added whole: the names are in the segmenter's dictionary, so a
         // document holding 社会保障卡 has it as one word. Their own sub-words (社会,
         // 保障, 保险) would make "any word" match most of an archive.
-        let mut terms = words;
+        // One-character words (丢, 了, 的) match most of an archive in "any word";
+        // a query made only of them (税) keeps them, else it would search nothing.
+        let mut terms: Vec<String> = if words.iter().any(|w| w.chars().count() > 1) {
+            words
+                .into_iter()
+                .filter(|w| w.chars().count() > 1)
+                .collect()
+        } else {
+            words
+        };
         for group in SYNONYMS {
             if group.iter().any(|name| raw.contains(name)) {
                 for name in *group {
@@ -562,6 +600,25 @@ mod tests {
             Some("('社保卡补办' | ('社保卡' | '社会保障卡') & '补办')")
         );
         assert!(q.terms.contains(&"社会保障卡".to_owned()), "{:?}", q.terms);
+    }
+
+    #[test]
+    fn question_words_and_single_characters_are_not_what_a_hit_must_hold() {
+        let s = Segmenter::default();
+        let q = SearchQuery::parse(&s, "社保卡丢了怎么办").unwrap();
+        assert!(
+            q.groups.iter().flatten().all(|w| w != "怎么办"),
+            "{:?}",
+            q.groups
+        );
+        assert!(
+            q.terms.iter().all(|t| t.chars().count() > 1),
+            "{:?}",
+            q.terms
+        );
+        // A query of one character still searches for it.
+        let q = SearchQuery::parse(&s, "税").unwrap();
+        assert_eq!(q.terms, ["税"]);
     }
 
     #[test]
