@@ -221,23 +221,43 @@ pub async fn record_rating_request(
     Ok(())
 }
 
+/// Whether a ticket of the citizen of ticket `t` other than `t` opened after `t`'s
+/// last close (by its `opened` history entry, the database's clock like
+/// `closed_at`, or by `opened_at` for a ticket without one). Its question is then
+/// no longer `t`'s to ask: asked now it would be the question last asked, and the
+/// citizen's next digit (an answer to the newer ticket's agent, "reply with the
+/// number") would rate `t` and never reach the newer ticket
+/// (`citizen::awaiting_rating` only refuses a question asked before the newest
+/// opening).
+const NEWER_TICKET_OPENED: &str = "EXISTS (
+    SELECT 1 FROM tickets o
+     WHERE o.account = t.account AND o.openid = t.openid AND o.id <> t.id
+       AND (o.opened_at > t.closed_at
+            OR EXISTS (SELECT 1 FROM ticket_transitions tr
+                        WHERE tr.ticket_id = o.id AND tr.action = 'opened'
+                          AND tr.at > t.closed_at)))";
+
 /// Whether closed ticket `id` has its rating question already: on its way to
 /// WeChat or held (by [`SYSTEM_ACTOR`]), or asked since it was last closed
 /// (`rating_requested_at`, which a reopen clears, or any question written since the
 /// close: one given up by the sweeper as a stale send, delivery unknown, may have
-/// reached the citizen without `rating_requested_at` being set). One statement, so a
-/// question settled meanwhile is seen either still pending or asked, never neither.
+/// reached the citizen without `rating_requested_at` being set); or is past asking,
+/// a newer ticket of its citizen having opened since the close (the close's
+/// question waits its turn behind answers still being sent, up to 20 s, and the
+/// citizen may write about something new meanwhile). One statement, so a question
+/// settled meanwhile is seen either still pending or asked, never neither.
 pub async fn rating_question_pending_or_asked(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: TicketId,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT t.rating_requested_at IS NOT NULL
                 OR EXISTS (SELECT 1 FROM ticket_messages m
                             WHERE m.ticket_id = t.id AND m.author = $2
                               AND (m.delivery IN ('sending', 'held') OR m.at >= t.closed_at))
-           FROM tickets t WHERE t.id = $1",
-    )
+                OR {NEWER_TICKET_OPENED}
+           FROM tickets t WHERE t.id = $1"
+    ))
     .bind(id.0)
     .bind(SYSTEM_ACTOR)
     .fetch_one(&mut **tx)
@@ -249,7 +269,9 @@ pub async fn rating_question_pending_or_asked(
 /// its time) and less than `window` ago, no question written since the close (none
 /// pending, sent, held or given up) and none recorded as asked, not rated, their
 /// citizen not erased and inside their customer-service window (`window` since their
-/// last interaction). What a close leaves when the task asking its question was
+/// last interaction), and no newer ticket of theirs opened since the close (the
+/// citizen who wrote about something new is not asked about the old one: see
+/// `NEWER_TICKET_OPENED`). What a close leaves when the task asking its question was
 /// dropped unfinished (a drain's deadline) or could not record it.
 pub async fn owed_rating_questions(
     db: &PgPool,
@@ -258,7 +280,7 @@ pub async fn owed_rating_questions(
     window: chrono::TimeDelta,
     limit: i64,
 ) -> Result<Vec<TicketId>, sqlx::Error> {
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(&format!(
         "SELECT t.id FROM tickets t
            JOIN followers f ON f.account = t.account AND f.openid = t.openid
           WHERE t.state = 'closed' AND t.erased_at IS NULL
@@ -269,9 +291,10 @@ pub async fn owed_rating_questions(
             AND NOT EXISTS (SELECT 1 FROM ticket_messages m
                              WHERE m.ticket_id = t.id AND m.author = $4
                                AND (m.delivery IN ('sending', 'held') OR m.at >= t.closed_at))
+            AND NOT {NEWER_TICKET_OPENED}
           ORDER BY t.closed_at
-          LIMIT $5",
-    )
+          LIMIT $5"
+    ))
     .bind(now - after)
     .bind(now - window)
     .bind(crate::domain::retention::ERASED_OPENID)

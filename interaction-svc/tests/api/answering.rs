@@ -1499,3 +1499,84 @@ async fn a_rating_question_a_drain_abandoned_is_asked_later_once_within_the_wind
         .collect();
     assert_eq!(asked, [CITIZEN, "o-later"], "each asked once, nobody else");
 }
+
+/// A close's rating question a drain abandoned is no longer owed once the citizen
+/// opened a newer ticket after that close: asked late, it would be the question
+/// last asked, and the citizen's next digit (an answer to the new ticket's agent,
+/// "which building? reply with the number") would rate the old ticket instead of
+/// reaching the new one.
+#[tokio::test]
+async fn an_abandoned_rating_question_is_not_asked_once_a_newer_ticket_opened() {
+    let mock = mock().await;
+    let fast = [("SWEEP_INTERVAL", "100ms")];
+    let env: Vec<_> = crate::helpers::wechat_env(&mock)
+        .into_iter()
+        .chain(fast)
+        .collect();
+    let app = crate::helpers::spawn_app_with(&env).await;
+    let closed_minutes_ago = |id: uuid::Uuid, minutes: i32| {
+        let app = &app;
+        async move {
+            sqlx::query(
+                "UPDATE tickets SET closed_at = now() - make_interval(mins => $2) WHERE id = $1",
+            )
+            .bind(id)
+            .bind(minutes)
+            .execute(&app.db)
+            .await
+            .unwrap();
+        }
+    };
+    let mut citizen = Citizen::new();
+    let openid = citizen.openid.clone();
+    app.insert_follower(&openid, Some(5)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now() - Duration::minutes(5))
+        .unwrap();
+    // B closed 40 minutes ago, its question cut off; C opened 30 minutes ago.
+    let old = app
+        .insert_citizen_ticket(&openid, "social-security", "closed", 60)
+        .await;
+    closed_minutes_ago(old, 40).await;
+    let newer = app
+        .insert_citizen_ticket(&openid, "social-security", "acknowledged", 30)
+        .await;
+    // Another citizen's abandoned question, closed later than B: once it is asked,
+    // a pass has looked at B.
+    app.insert_follower("o-control", Some(5)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, "o-control", Utc::now() - Duration::minutes(5))
+        .unwrap();
+    let control = app
+        .insert_citizen_ticket("o-control", "social-security", "closed", 60)
+        .await;
+    closed_minutes_ago(control, 10).await;
+
+    app.wait_for_rating_questions(control, &["sent"]).await;
+    assert_eq!(
+        app.rating_questions(old).await,
+        Vec::<String>::new(),
+        "a newer ticket opened since the close: not owed"
+    );
+
+    // The citizen answers C's agent with a number: it reaches C.
+    app.publish(&citizen.says("3")).await;
+    eventually("the digit joins the newer ticket", || async {
+        let joined: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_messages
+                             WHERE ticket_id = $1 AND direction = 'inbound' AND body = '3')",
+        )
+        .bind(newer)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        joined.then_some(())
+    })
+    .await;
+    let rating: Option<i16> = sqlx::query_scalar("SELECT rating FROM tickets WHERE id = $1")
+        .bind(old)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rating, None, "the old ticket is not rated");
+}
