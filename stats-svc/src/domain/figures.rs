@@ -120,14 +120,16 @@ pub enum EntryRefused {
     /// The article's month turned final (its ranking no longer provisional by the
     /// calendar): a figure entered now would change a list already reported final.
     #[error(
-        "article {id:?} was published in {month}, whose ranking turned final at 08:00 on \
-         {final_on} (office time): figures entered now would change a final list"
+        "article {id:?} was published in {month}, whose ranking turned final at {} on \
+         {final_on} (office time): figures entered now would change a final list",
+        final_at.format("%H:%M")
     )]
     MonthFinal {
         id: String,
         /// `YYYY-MM`.
         month: String,
         final_on: NaiveDate,
+        final_at: chrono::NaiveTime,
     },
 }
 
@@ -266,8 +268,9 @@ pub fn decide(
 }
 
 /// Refuses an entry for an article published on `published_on` once that month's
-/// ranking is final by the calendar at `now` (08:00 office time on its last day + 7,
-/// the ranking's `final_on`, when the day-7 pull of its last articles is due): after
+/// ranking is final by the calendar at `now` (the end of the office day on its last
+/// day + 7, the ranking's `final_on`: the day-7 pull of its last articles is due at
+/// 08:00, and a desk entering them by hand has that office day): after
 /// that the list is reported final and read as the month's result. An account whose
 /// pull is failing keeps the month provisional in the ranking, but its entries are
 /// refused all the same: the calendar is what a desk can be told in advance.
@@ -285,6 +288,7 @@ pub fn month_open(
         id: id.to_owned(),
         month: month.format("%Y-%m").to_string(),
         final_on: month_final_on(month),
+        final_at: crate::domain::reach::final_at_time(),
     })
 }
 

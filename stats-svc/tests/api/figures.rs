@@ -837,7 +837,7 @@ async fn figures_of_a_month_whose_ranking_is_final_are_refused() {
     assert_refused(
         late,
         tonic::Code::FailedPrecondition,
-        "published in 2026-11, whose ranking turned final",
+        "published in 2026-11, whose ranking turned final at 17:30 on 2026-12-07",
     );
     assert_eq!(november(&app).await, before);
     let (.., zaikan, likes, _, _) = stored(&db, "chenzhou", "2026113001_1").await.unwrap();
