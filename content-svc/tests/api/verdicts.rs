@@ -46,6 +46,20 @@ async fn a_review_without_a_verdict_is_refused_and_the_article_stays_submitted()
         "{}",
         refused.message()
     );
+    // The deprecated bool alone, as a client of the previous release sends it:
+    // this server ignores it, so approve=true without a verdict is refused too.
+    #[allow(deprecated)]
+    let old_client = pb::ReviewArticleRequest {
+        id: id.clone(),
+        approve: true,
+        comment: "同意".into(),
+        ..Default::default()
+    };
+    let refused = client
+        .review_article(by(old_client, REVIEWER_KEY, "wang"))
+        .await
+        .expect_err("approve=true is not a verdict");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     let now = client
         .get_article(by(
             pb::GetArticleRequest { id: id.clone() },

@@ -198,16 +198,13 @@ pub async fn run(command: Articles, target: &Target, out: &Out) -> Result<(), Er
                 Some(version) => version,
                 None => current_version(&mut client, &id).await.map_err(status)?,
             };
-            let message = ReviewArticleRequest {
+            let message = review_request(
                 id,
-                verdict: match decision {
-                    Decision::Approve => pb::ReviewVerdict::Approve,
-                    Decision::Reject => pb::ReviewVerdict::Reject,
-                } as i32,
-                comment: comment.unwrap_or_default(),
-                overrides: parse_overrides(&overrides)?,
+                decision,
+                comment.unwrap_or_default(),
+                parse_overrides(&overrides)?,
                 version,
-            };
+            );
             client.review_article(acting(message, &actor)?).await
         }
         Articles::Return {
@@ -528,6 +525,31 @@ fn read_body(file: &std::path::Path) -> Result<String, Error> {
 }
 
 /// `KEY=REASON` pairs.
+/// The review request, with the deprecated `approve` set alongside `verdict`: a
+/// content-svc replica of the previous release reads only `approve`, and without it
+/// an approval would read there as false, a rejection (during a rolling update).
+#[allow(deprecated)]
+fn review_request(
+    id: String,
+    decision: Decision,
+    comment: String,
+    overrides: Vec<HitOverride>,
+    version: u32,
+) -> ReviewArticleRequest {
+    let verdict = match decision {
+        Decision::Approve => pb::ReviewVerdict::Approve,
+        Decision::Reject => pb::ReviewVerdict::Reject,
+    };
+    ReviewArticleRequest {
+        id,
+        verdict: verdict as i32,
+        approve: verdict == pb::ReviewVerdict::Approve,
+        comment,
+        overrides,
+        version,
+    }
+}
+
 fn parse_overrides(raw: &[String]) -> Result<Vec<HitOverride>, Error> {
     raw.iter()
         .map(|pair| {
@@ -1022,6 +1044,20 @@ mod tests {
             },
         )
         .expect("a name govwx sends")
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn a_review_request_carries_approve_for_servers_of_the_previous_release() {
+        let approval = review_request("a1".into(), Decision::Approve, String::new(), vec![], 3);
+        assert_eq!(approval.verdict, pb::ReviewVerdict::Approve as i32);
+        assert!(
+            approval.approve,
+            "an approval reads as approve=true on a server that reads only field 2: {approval:?}"
+        );
+        let rejection = review_request("a1".into(), Decision::Reject, "链接有误".into(), vec![], 3);
+        assert_eq!(rejection.verdict, pb::ReviewVerdict::Reject as i32);
+        assert!(!rejection.approve, "{rejection:?}");
     }
 
     #[test]
