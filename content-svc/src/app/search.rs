@@ -358,7 +358,7 @@ impl LiveIndex {
 /// a page of article bodies is a few megabytes at most.
 pub const REFOLD_PAGE: i64 = 100;
 
-/// What one page of the width-fold re-index did.
+/// What one page of a pending re-index did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefoldStep {
     /// A page was read; this many of its documents were indexed again.
@@ -367,9 +367,10 @@ pub enum RefoldStep {
     Done,
 }
 
-/// Indexes again, once per install, the services and published articles indexed
-/// before search folded full-width text (migration 0015), to the end: only those
-/// whose text the fold changes. Returns how many documents were indexed again. The
+/// Indexes again, once per install and reason, the services and published articles
+/// indexed before a change of the fold (0015: full-width text; 0036: traditional
+/// characters), every pending reason to the end: only those whose text the fold
+/// changes (one pass serves every reason, since `folds` asks the current fold). Returns how many documents were indexed again. The
 /// service runs it page by page in the background (`jobs::refold`); tests call this.
 pub async fn refold_index(db: &PgPool, segmenter: &Segmenter) -> Result<usize, AppError> {
     let mut refolded = 0;
@@ -379,13 +380,13 @@ pub async fn refold_index(db: &PgPool, segmenter: &Segmenter) -> Result<usize, A
     Ok(refolded)
 }
 
-/// Indexes again the next page of the width-fold re-index, in one transaction that
+/// Indexes again the next page of a pending re-index, in one transaction that
 /// also saves the cursor (a restart resumes after the last committed page) and, on
 /// the last page, removes the pending marker. Replicas doing it at once take turns.
 pub async fn refold_page(db: &PgPool, segmenter: &Segmenter) -> Result<RefoldStep, AppError> {
     use crate::store::search::RefoldCursor;
     let mut tx = db.begin().await?;
-    let Some(cursor) = store::lock_width_refold(&mut tx).await? else {
+    let Some((reason, cursor)) = store::lock_refold(&mut tx).await? else {
         return Ok(RefoldStep::Done);
     };
     let mut refolded = 0;
@@ -436,8 +437,8 @@ pub async fn refold_page(db: &PgPool, segmenter: &Segmenter) -> Result<RefoldSte
         }
     };
     match next {
-        Some(cursor) => store::save_width_refold(&mut tx, &cursor).await?,
-        None => store::finish_width_refold(&mut tx).await?,
+        Some(cursor) => store::save_refold(&mut tx, &reason, &cursor).await?,
+        None => store::finish_refold(&mut tx, &reason).await?,
     }
     tx.commit().await?;
     Ok(RefoldStep::Page(refolded))

@@ -1,10 +1,12 @@
-//! Indexes again, in the background, the documents indexed before search folded
-//! full-width text (migration 0015): a page per transaction (`app::search::
+//! Indexes again, in the background, the documents indexed before a change of the
+//! fold (migration 0015: full-width text; 0036: traditional characters), each
+//! pending reason this release knows in turn (`store::search::REFOLD_REASONS`; the
+//! previous release's replicas do only the reasons they know): a page per transaction (`app::search::
 //! refold_page`), so the replica is ready at once, memory holds one page of bodies,
 //! and publications wait on the `search_version` row lock for one page at most.
 //! The cursor is saved with each page: a restart (or another replica) resumes after
-//! the last committed page. Until it is done, a full-width query may miss a document
-//! not yet indexed again, as it did before the fold.
+//! the last committed page. Until it is done, a full-width or traditional query may
+//! miss a document not yet indexed again, as it did before the fold.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use platform::failure_log::FailureLog;
 /// Waits after a failed page before trying it again.
 const RETRY: Duration = Duration::from_secs(5);
 
-/// Runs the pending refold, if any, to its end or until the drain begins.
+/// Runs the pending refolds, if any, to their end or until the drain begins.
 pub async fn run(db: PgPool, segmenter: Segmenter, drain: Drain) {
     let mut refolded = 0;
     // While the database is down every page fails: one line a minute.
@@ -45,6 +47,6 @@ pub async fn run(db: PgPool, segmenter: Segmenter, drain: Drain) {
         }
     }
     if refolded > 0 {
-        tracing::info!(documents = refolded, "search index folded to half-width");
+        tracing::info!(documents = refolded, "search index refolded");
     }
 }

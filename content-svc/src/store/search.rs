@@ -302,7 +302,14 @@ pub async fn change_number<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<i64, sql
         .await
 }
 
-/// Where the pending re-index of the width fold (migrations 0015, 0016) has got to.
+/// The refold reasons this release knows how to do: each is a change of `fold` after
+/// which documents indexed before hold words a folded query never asks for (0015:
+/// full-width to half-width; 0036: traditional to simplified). A reason a later
+/// release adds is left to that release's replicas, which know its fold: doing it
+/// with this fold would skip its documents and still advance its cursor.
+pub const REFOLD_REASONS: &[&str] = &["width_fold", "traditional_fold"];
+
+/// Where a pending re-index (migrations 0015, 0016, 0036) has got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefoldCursor {
     /// Services after this id (none: from the first).
@@ -311,43 +318,55 @@ pub enum RefoldCursor {
     Articles(Option<uuid::Uuid>),
 }
 
-/// Locks the pending width-fold re-index for this transaction and says where it has
-/// got to; none when it is done. Another replica's transaction waits for this one's
-/// commit and then continues from the cursor this one saved.
-pub async fn lock_width_refold(
+/// Locks one pending re-index of a reason this release knows ([`REFOLD_REASONS`])
+/// for this transaction and says which and where it has got to; none when none is
+/// pending. Another replica's transaction waits for this one's commit and then
+/// continues from the cursor this one saved.
+pub async fn lock_refold(
     tx: &mut Transaction<'_, Postgres>,
-) -> Result<Option<RefoldCursor>, sqlx::Error> {
-    let row: Option<(String, Option<uuid::Uuid>)> = sqlx::query_as(
-        "SELECT phase, after_id FROM search_refolds WHERE reason = 'width_fold' FOR UPDATE",
+) -> Result<Option<(String, RefoldCursor)>, sqlx::Error> {
+    let row: Option<(String, String, Option<uuid::Uuid>)> = sqlx::query_as(
+        "SELECT reason, phase, after_id FROM search_refolds WHERE reason = ANY($1)
+         ORDER BY reason DESC LIMIT 1 FOR UPDATE",
     )
+    .bind(REFOLD_REASONS)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.map(|(phase, after)| match phase.as_str() {
-        "article" => RefoldCursor::Articles(after),
-        _ => RefoldCursor::Services(after),
+    Ok(row.map(|(reason, phase, after)| {
+        let cursor = match phase.as_str() {
+            "article" => RefoldCursor::Articles(after),
+            _ => RefoldCursor::Services(after),
+        };
+        (reason, cursor)
     }))
 }
 
-/// Saves how far the width-fold re-index got (in the transaction of that page).
-pub async fn save_width_refold(
+/// Saves how far the `reason` re-index got (in the transaction of that page).
+pub async fn save_refold(
     tx: &mut Transaction<'_, Postgres>,
+    reason: &str,
     cursor: &RefoldCursor,
 ) -> Result<(), sqlx::Error> {
     let (phase, after) = match cursor {
         RefoldCursor::Services(after) => ("service", after),
         RefoldCursor::Articles(after) => ("article", after),
     };
-    sqlx::query("UPDATE search_refolds SET phase = $1, after_id = $2 WHERE reason = 'width_fold'")
+    sqlx::query("UPDATE search_refolds SET phase = $1, after_id = $2 WHERE reason = $3")
         .bind(phase)
         .bind(after)
+        .bind(reason)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// Marks the width-fold re-index done (in the transaction of its last page).
-pub async fn finish_width_refold(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM search_refolds WHERE reason = 'width_fold'")
+/// Marks the `reason` re-index done (in the transaction of its last page).
+pub async fn finish_refold(
+    tx: &mut Transaction<'_, Postgres>,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM search_refolds WHERE reason = $1")
+        .bind(reason)
         .execute(&mut **tx)
         .await?;
     Ok(())
