@@ -100,6 +100,34 @@ pub fn month_span(first: NaiveDate) -> (NaiveDate, NaiveDate) {
 
 pub use crate::domain::reach::week_span;
 
+/// A month asked for that has not begun in the office's time zone: its list would
+/// show every account at place 1 with nothing published. A caller refuses it as bad
+/// input (gRPC INVALID_ARGUMENT, the page's error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("month {month} has not begun (the office's month is {current})")]
+pub struct MonthNotBegun {
+    pub month: String,
+    pub current: String,
+}
+
+/// Refuses the month starting on `first` if it is after the office month of `now`.
+pub fn month_begun(
+    first: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<(), MonthNotBegun> {
+    let today = now.with_timezone(&office).date_naive();
+    let current = today.with_day(1).unwrap_or(today);
+    let month = first.with_day(1).unwrap_or(first);
+    if month > current {
+        return Err(MonthNotBegun {
+            month: month.format("%Y-%m").to_string(),
+            current: current.format("%Y-%m").to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Every account in the context's reach the service knows, ranked by its version's
 /// WCI over the articles' day-7 figures (d = 30) of the month starting on `first`,
 /// those without articles last; provisional as [`Ranking::provisional`] at its `now`.
@@ -209,6 +237,8 @@ async fn ranking(
     // those periods either. One it names is in, however silent (`Install::lists`).
     let gone = articles::last_seen_before(db, &known, from).await?;
     let place = u32::try_from(list.len() + 1).unwrap_or(u32::MAX);
+    // A period still running may yet see an article: 无发文 is said once it is over.
+    let ended = now.with_timezone(&office).date_naive() > to;
     for account in known {
         if list.iter().any(|r| r.account == account)
             || later.contains(&account)
@@ -218,7 +248,7 @@ async fn ranking(
         }
         list.push(Ranked {
             rank: place,
-            published_nothing: !published.contains(&account),
+            published_nothing: ended && !published.contains(&account),
             account,
             wci: 0.0,
             articles: 0,
@@ -463,6 +493,21 @@ mod tests {
                 (1, "yizhang", 866.94),
                 (3, "anren", 707.53)
             ]
+        );
+    }
+
+    #[test]
+    fn a_month_not_begun_in_the_office_is_refused() {
+        let office = FixedOffset::east_opt(8 * 3600).unwrap();
+        // 30 November 17:00 UTC is 1 December 01:00 in the office.
+        let now: DateTime<Utc> = "2026-11-30T17:00:00Z".parse().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(month_begun(day("2026-12-01"), now, office), Ok(()));
+        assert_eq!(month_begun(day("2026-11-01"), now, office), Ok(()));
+        let refused = month_begun(day("2027-01-01"), now, office).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "month 2027-01 has not begun (the office's month is 2026-12)"
         );
     }
 

@@ -106,3 +106,45 @@ async fn an_announced_article_without_figures_counts_in_n_once_the_month_is_fina
     db.close().await;
     app.stop().await;
 }
+
+/// On 20 November, November is still running: an account that has not published yet
+/// may still do so, so it is not flagged 无发文 (it is listed after those with an
+/// index, with none); from 1 December on it is.
+#[tokio::test]
+async fn the_running_month_flags_no_account_as_publishing_nothing_until_it_ends() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-10", 5_000, 40)]).await;
+    let install = Install::named(["chenzhou", "anren"]);
+    let listed = |now: &str| {
+        let db = db.clone();
+        let install = install.clone();
+        let now = at(now);
+        async move {
+            let context = ListContext {
+                accounts: None,
+                install: &install,
+                version: stats_svc::domain::wci::V14_2,
+                now,
+                office: office(),
+            };
+            stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+                .await
+                .unwrap()
+                .list
+                .into_iter()
+                .map(|a| (a.account, a.published_nothing))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed("2026-11-20T02:00:00Z").await,
+        [("chenzhou".to_owned(), false), ("anren".to_owned(), false)]
+    );
+    assert_eq!(
+        listed("2026-12-01T02:00:00Z").await,
+        [("chenzhou".to_owned(), false), ("anren".to_owned(), true)]
+    );
+    db.close().await;
+    app.stop().await;
+}
