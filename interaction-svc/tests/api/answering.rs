@@ -9,7 +9,7 @@ use proto::interaction::v1::{
 use tonic::Code;
 use wechat_sim::api_server::{DEMO_APPID, FaultRequest, MockWechat, SimConfig};
 
-use crate::citizen::{Citizen, eventually};
+use crate::citizen::{Citizen, eventually, eventually_within};
 use crate::helpers::{
     ACCOUNT, EDITOR_KEY, SOCIAL_AGENT_KEY, SOCIAL_VIEWER_KEY, TRANSPORT_AGENT_KEY, TestApp,
     spawn_app_retrying_held_only_at_start, spawn_app_with_wechat,
@@ -1579,4 +1579,91 @@ async fn an_abandoned_rating_question_is_not_asked_once_a_newer_ticket_opened() 
         .await
         .unwrap();
     assert_eq!(rating, None, "the old ticket is not rated");
+}
+
+/// Many owed rating questions to a slow WeChat (after a rolling update, say) do
+/// not hold up the held-answer retry: a held answer due meanwhile is retried by
+/// the next pass, not after every owed question was asked one after another.
+#[tokio::test]
+async fn owed_rating_questions_to_a_slow_wechat_do_not_hold_up_held_answers() {
+    const OWED: usize = 30;
+    let mock = mock().await;
+    let fast = [("SWEEP_INTERVAL", "100ms")];
+    let env: Vec<_> = crate::helpers::wechat_env(&mock)
+        .into_iter()
+        .chain(fast)
+        .collect();
+    let app = crate::helpers::spawn_app_with(&env).await;
+    mock.state()
+        .inject(&FaultRequest {
+            latency_ms: Some(500),
+            ..FaultRequest::default()
+        })
+        .unwrap();
+    let in_window = |openid: String| {
+        let app = &app;
+        let mock = &mock;
+        async move {
+            app.insert_follower(&openid, Some(5)).await;
+            mock.state()
+                .record_interaction(DEMO_APPID, &openid, Utc::now() - Duration::minutes(5))
+                .unwrap();
+        }
+    };
+    let mut owed = Vec::new();
+    for n in 0..OWED {
+        let openid = format!("o-owed-{n}");
+        in_window(openid.clone()).await;
+        owed.push(
+            app.insert_citizen_ticket(&openid, "social-security", "closed", 60)
+                .await,
+        );
+    }
+    // Owed all at once (closed 10 minutes ago), so one pass finds them all.
+    sqlx::query("UPDATE tickets SET closed_at = now() - interval '10 minutes' WHERE id = ANY($1)")
+        .bind(&owed)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let questions_asked = || {
+        sent_texts(&mock)
+            .into_iter()
+            .filter(|(_, text)| text == RATING_QUESTION)
+            .count()
+    };
+    eventually("the owed questions are being asked", || async {
+        (questions_asked() > 0).then_some(())
+    })
+    .await;
+    // An answer a busy WeChat did not take, due for its retry now.
+    in_window(CITIZEN.into()).await;
+    let ticket = app
+        .insert_citizen_ticket(CITIZEN, "social-security", "acknowledged", 30)
+        .await;
+    sqlx::query(
+        "INSERT INTO ticket_messages (id, ticket_id, direction, author, msg_type, body, delivery,
+                                      retry_at)
+         VALUES ($1, $2, 'outbound', 'agent', 'text', 'A1 已处理', 'held', now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(ticket)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let asked_when_retried = eventually_within(
+        "the held answer retried",
+        std::time::Duration::from_secs(60),
+        || async {
+            sent_texts(&mock)
+                .iter()
+                .any(|(openid, text)| openid == CITIZEN && text == "A1 已处理")
+                .then(questions_asked)
+        },
+    )
+    .await;
+    assert!(
+        asked_when_retried < 10,
+        "the held answer waited for {asked_when_retried} of {OWED} owed questions"
+    );
 }
