@@ -250,6 +250,21 @@ pub fn published_between_sql() -> String {
                  OR ($4::boolean AND NOT {PULLED} AND f.retracted_on IS NULL
                      AND (f.msg_data_id IS NOT NULL OR f.freepublished IS TRUE)))
             AND ($3::text[] IS NULL OR f.account = ANY($3))
+            AND NOT (f.retracted_on IS NOT NULL AND f.retracted_on < f.published_on + 7)
+            AND NOT (f.article_id ~ '_[0-9]+$'
+                     AND (EXISTS (
+                              SELECT 1 FROM article_figures c
+                               WHERE c.account = f.account
+                                 AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
+                                 AND c.message_index::text
+                                     = substring(f.article_id FROM '_([0-9]+)$')
+                                 AND c.retracted_on < f.published_on + 7)
+                          OR EXISTS (
+                              SELECT 1 FROM article_figures c
+                               WHERE c.account = f.account
+                                 AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
+                                 AND c.message_index IS NULL
+                                 AND c.retracted_on < f.published_on + 7)))
             AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
                      AND ((f.message_index IS NOT NULL
                            AND EXISTS (
@@ -283,7 +298,12 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// entered so while the account's pulls are stopped (a rotated AppSecret) or before
 /// its first pull, and the pull that resumes or backfills brings the same articles
 /// under its ids. Another article of the message keeps its entry until its own row
-/// comes (the datacube leaves out an article of fewer than 3 events). A row
+/// comes (the datacube leaves out an article of fewer than 3 events).
+/// An article retracted before its day-7 figures (within 7 days of its day) does not
+/// count, nor does the datacube's row of it, matched to the CONTENT row that carries
+/// the retraction by `{msg_data_id}_{message_index}` (or by message, for a CONTENT
+/// row announced before its place was kept): a deleted article kept lifting O, A, P.
+/// A row
 /// announced before its place was kept (`message_index` NULL) gives way to any
 /// pulled row of its message, as before. The pulled row is looked up by id, whatever
 /// its day: content-svc dates a publication recorded without its time by when it was

@@ -148,3 +148,55 @@ async fn the_running_month_flags_no_account_as_publishing_nothing_until_it_ends(
     db.close().await;
     app.stop().await;
 }
+
+/// A 90k-read article deleted on its second day no longer counts: the retraction
+/// names content-svc's id, and the datacube's row of the same article
+/// (`{msg_data_id}_{index}`) goes with it.
+#[tokio::test]
+async fn an_article_retracted_before_its_day_7_figures_does_not_count() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    crate::helpers::publish_article_at(
+        &app,
+        "anren",
+        "art-9",
+        "冬季供暖通知",
+        "2026-11-10T02:00:00Z",
+        "m9",
+        1,
+    )
+    .await;
+    crate::helpers::wait_for_article(&db, "art-9").await;
+    pull_articles(&db, "anren", &[pulled("m9_1", "2026-11-10", 90_000, 400)]).await;
+    crate::helpers::retract_article_at(
+        &app,
+        "anren",
+        "art-9",
+        "2026-11-11T02:00:00Z",
+        "r-9",
+        "m9",
+        1,
+    )
+    .await;
+    crate::helpers::wait_for_retraction(&db, "anren", "art-9").await;
+    let install = Install::named(["anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+    };
+    let november =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let counted: Vec<(&str, u64, u64)> = november
+        .list
+        .iter()
+        .map(|a| (a.account.as_str(), a.articles, a.reads))
+        .collect();
+    assert_eq!(counted, [("anren", 0, 0)]);
+    db.close().await;
+    app.stop().await;
+}
