@@ -1070,28 +1070,65 @@ impl Articles {
         // this preview's, to keep for the send or to delete: left, it would sit in the
         // account's draft box with no article knowing of it.
         let made = row.media_id.is_none();
-        let media_id = self
+        let mut media_id = self
             .publisher
             .make_draft(&row, &drafts)
             .await
             .map_err(refusal)?;
-        // Read again before any follower is reached: an article returned for revision
-        // (or sent) while its draft was being made is not previewed as it stood.
-        let before = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
-        if !matches!(
-            before.state(),
-            ArticleState::Approved | ArticleState::Scheduled
-        ) {
+        // Read again, locked, before any follower is reached: an article returned for
+        // revision (or sent) while its draft was being made is not previewed as it
+        // stood. A draft made now is kept onto the article here, before the preview,
+        // not after: two previews at once each made one, and the one kept after both
+        // previews left the other's followers with a preview of a deleted draft. The
+        // loser deletes its own and previews the winner's.
+        let mut owned = made;
+        let mut lost = None;
+        {
+            let mut tx = self.db.begin().await?;
+            let before = store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+            if !matches!(
+                before.state(),
+                ArticleState::Approved | ArticleState::Scheduled
+            ) {
+                drop(tx);
+                if made {
+                    self.delete_unkept_draft(&row, &media_id, "made by a preview its article left")
+                        .await;
+                }
+                return Err(review::ReviewError::WrongState {
+                    state: before.state(),
+                    action: "previewed (it changed while its preview was being prepared; \
+                             nothing was sent)",
+                }
+                .into());
+            }
             if made {
-                self.delete_unkept_draft(&row, &media_id, "made by a preview its article left")
-                    .await;
+                let composed = match before.message_id {
+                    Some(message) if before.is_message_headline() => {
+                        crate::store::messages::articles(&mut *tx, message).await?
+                    }
+                    _ => vec![before.clone()],
+                };
+                // A recompose meanwhile: previewed as it stood, its draft deleted after.
+                if same_articles(&rows, &composed) {
+                    match before.media_id {
+                        None => {
+                            store::set_media_id(&mut *tx, id, &media_id).await?;
+                            owned = false;
+                        }
+                        Some(winner) if winner != media_id => {
+                            lost = Some(std::mem::replace(&mut media_id, winner));
+                            owned = false;
+                        }
+                        Some(_) => owned = false,
+                    }
+                }
             }
-            return Err(review::ReviewError::WrongState {
-                state: before.state(),
-                action: "previewed (it changed while its preview was being prepared; \
-                         nothing was sent)",
-            }
-            .into());
+            tx.commit().await?;
+        }
+        if let Some(mine) = lost {
+            self.delete_unkept_draft(&row, &mine, "made by a preview, another's kept meanwhile")
+                .await;
         }
         let previewed = self.publisher.preview(&row, &media_id, openids).await;
         let mut tx = self.db.begin().await?;
@@ -1120,7 +1157,7 @@ impl Articles {
         let kept = sendable
             && same_articles(&rows, &composed)
             && match now.media_id.as_deref() {
-                None => made,
+                None => owned,
                 Some(kept) => kept == media_id,
             };
         if kept && now.media_id.is_none() {
@@ -1162,7 +1199,9 @@ impl Articles {
             .await?;
         }
         tx.commit().await?;
-        if made && !kept {
+        // A draft kept onto the article above is the article's now: whatever forgot
+        // it meanwhile (a return, a recompose) deleted it.
+        if owned && !kept {
             self.delete_unkept_draft(&row, &media_id, "made by a preview, kept by no article")
                 .await;
         }

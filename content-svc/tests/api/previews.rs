@@ -273,6 +273,25 @@ async fn of_two_previews_at_once_one_draft_is_kept_and_the_other_deleted() {
 
     assert_eq!(stack.mock.state().calls_to("/cgi-bin/draft/add").len(), 2);
     let kept = kept_draft(&stack, &id).await.expect("a draft is kept");
+    // Each preview points at the kept draft: the loser of the two deleted its own
+    // draft before previewing, not after (a preview of a deleted draft is broken).
+    let previewed: Vec<String> = stack
+        .mock
+        .state()
+        .calls_to(PREVIEW)
+        .iter()
+        .filter(|call| call.errcode == 0)
+        .filter_map(|call| {
+            call.body.as_ref()?["mpnews"]["media_id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        previewed,
+        vec![kept.clone(), kept.clone()],
+        "both previews show the draft the article keeps"
+    );
     assert_eq!(
         stack.mock.state().drafts(DEMO_APPID),
         vec![kept],
