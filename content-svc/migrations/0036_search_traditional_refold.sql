@@ -8,3 +8,6 @@
 -- as it is, so they would skip these documents and advance the cursor), and leave
 -- a reason they do not know alone.
 INSERT INTO search_refolds (reason) VALUES ('traditional_fold') ON CONFLICT (reason) DO NOTHING;
+-- Services are indexed with their category's label (户政) and their department
+-- (临城市公安局) too, at the body's weight: every service indexed before lacks them.
+INSERT INTO search_refolds (reason) VALUES ('service_labels') ON CONFLICT (reason) DO NOTHING;

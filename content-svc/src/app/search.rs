@@ -389,14 +389,18 @@ pub async fn refold_page(db: &PgPool, segmenter: &Segmenter) -> Result<RefoldSte
     let Some((reason, cursor)) = store::lock_refold(&mut tx).await? else {
         return Ok(RefoldStep::Done);
     };
+    // 'service_labels' (0036): every service, as each gains its category label and
+    // department; articles have neither. A fold: only what the fold changes.
+    let labels = reason == "service_labels";
     let mut refolded = 0;
     let next = match cursor {
+        RefoldCursor::Articles(_) if labels => None,
         RefoldCursor::Services(after) => {
             let rows = crate::store::services::page(&mut *tx, after, REFOLD_PAGE).await?;
             for row in &rows {
                 let texts = [&row.name, &row.description, &row.how_to_apply];
                 let lists = row.keywords.iter().chain(&row.synonyms);
-                if texts.into_iter().chain(lists).any(|t| folds(t)) {
+                if labels || texts.into_iter().chain(lists).any(|t| folds(t)) {
                     index_service(&mut tx, segmenter, row).await?;
                     refolded += 1;
                 }
@@ -457,7 +461,17 @@ pub async fn index_service(
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" ");
-    let body = format!("{} {}", row.description, row.how_to_apply);
+    // The category's label (户政, in the hall's category bar) and the department
+    // (临城市公安局) are words a citizen searches by and the dictionary keeps whole,
+    // yet seldom in a service's own text: indexed with the body, at its low weight,
+    // so a service naming them in its title still ranks above.
+    let category = crate::store::services::category_name(&mut **tx, &row.category)
+        .await?
+        .unwrap_or_default();
+    let body = format!(
+        "{} {} {} {}",
+        row.description, row.how_to_apply, category, row.department
+    );
     let url = if row.url.is_empty() {
         format!(
             "miniprogram:{}:{}",

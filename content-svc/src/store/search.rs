@@ -302,12 +302,13 @@ pub async fn change_number<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<i64, sql
         .await
 }
 
-/// The refold reasons this release knows how to do: each is a change of `fold` after
-/// which documents indexed before hold words a folded query never asks for (0015:
-/// full-width to half-width; 0036: traditional to simplified). A reason a later
+/// The refold reasons this release knows how to do: each is a change of what a
+/// document's entry holds, after which documents indexed before lack words a query
+/// asks for (0015: full-width folded to half-width; 0036: traditional folded to
+/// simplified, and services' category labels and departments). A reason a later
 /// release adds is left to that release's replicas, which know its fold: doing it
-/// with this fold would skip its documents and still advance its cursor.
-pub const REFOLD_REASONS: &[&str] = &["width_fold", "traditional_fold"];
+/// with this release's code would skip its documents and still advance its cursor.
+pub const REFOLD_REASONS: &[&str] = &["width_fold", "traditional_fold", "service_labels"];
 
 /// Where a pending re-index (migrations 0015, 0016, 0036) has got to.
 #[derive(Debug, Clone, PartialEq, Eq)]

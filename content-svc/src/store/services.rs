@@ -196,6 +196,17 @@ pub async fn lock_seed(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::E
     Ok(())
 }
 
+/// The name of category `code` (the hall's label), none for a code not in the table.
+pub async fn category_name(
+    db: impl sqlx::PgExecutor<'_>,
+    code: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM directory_categories WHERE code = $1")
+        .bind(code)
+        .fetch_optional(db)
+        .await
+}
+
 /// Every service name and department: words the segmenter must keep whole.
 pub async fn dictionary_words(db: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(

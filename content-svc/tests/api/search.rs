@@ -720,6 +720,62 @@ async fn a_service_indexed_before_the_traditional_fold_is_found_after_the_refold
 }
 
 #[tokio::test]
+async fn a_category_label_or_a_department_finds_its_services() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/lincheng-directory.tsv");
+    let app = spawn_app_with(TestNats::new(), &[("CONTENT_DIRECTORY_FILE", seed)]).await;
+    // 户政 is a label of the hall's category bar, not a word of its services' text.
+    let found = titles_up_to(&app, "lincheng", "户政", 50).await;
+    for name in ["户口迁移", "居民身份证办理"] {
+        assert!(
+            found.iter().any(|t| t == name),
+            "户政 finds {name}: {found:?}"
+        );
+    }
+    let police: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM directory_entries
+          WHERE account = 'lincheng' AND department = '临城市公安局' AND enabled",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("the police's services");
+    assert!(!police.is_empty());
+    let found = titles_up_to(&app, "lincheng", "公安局", 50).await;
+    for name in &police {
+        assert!(found.contains(name), "公安局 finds {name}: {found:?}");
+    }
+    app.stop().await;
+}
+
+/// A service indexed before its category and department were (the previous
+/// release) gets them with the refold of 0036.
+#[tokio::test]
+async fn a_service_indexed_before_labels_were_is_found_by_them_after_the_refold() {
+    let app = spawn_app().await;
+    app.insert_entry(crate::helpers::Entry {
+        account: "chenzhou",
+        category: "household_registration",
+        name: "户口迁移",
+        department: "郴州市公安局",
+        position: 1,
+    })
+    .await;
+    sqlx::query(
+        "INSERT INTO search_refolds (reason) VALUES ('service_labels')
+         ON CONFLICT (reason) DO UPDATE SET phase = 'service', after_id = NULL",
+    )
+    .execute(&app.db)
+    .await
+    .expect("refold pending");
+    let segmenter = content_svc::domain::search::Segmenter::new(["户政", "郴州市公安局"]);
+    content_svc::app::search::refold_index(&app.db, &segmenter)
+        .await
+        .expect("refolded");
+    assert_eq!(titles(&app, "chenzhou", "户政").await, ["户口迁移"]);
+    assert_eq!(titles(&app, "chenzhou", "公安局").await, ["户口迁移"]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_service_is_ready_before_the_width_refold_which_then_completes_in_the_background() {
     let article = uuid::Uuid::now_v7();
     // A published article the previous release indexed with its full-width words;
