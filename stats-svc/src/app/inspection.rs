@@ -522,12 +522,6 @@ mod tests {
             .collect()
     }
 
-    /// Water passes the ticket to parks at 09:05, fifty-five minutes before its 10:00
-    /// deadline, which passes (escalated under parks) inside the two office
-    /// hours parks was given (to 11:05); parks passes it to roads at 11:00, still
-    /// inside them, and roads acknowledges at 11:10. Parks was in time by the deadline
-    /// it was given: the escalation is water's, which let the ticket's own deadline
-    /// pass on its move.
     /// Last update 20 November: on the 30th (day 10) the alarm warns, and the veto
     /// (no update within 2 weeks) fails from 4 December (day 14), not before.
     #[test]
@@ -549,6 +543,12 @@ mod tests {
         assert_eq!(state(None), (false, false), "never published");
     }
 
+    /// Water passes the ticket to parks at 09:05, fifty-five minutes before its 10:00
+    /// deadline, which passes (escalated under parks) inside the two office
+    /// hours parks was given (to 11:05); parks passes it to roads at 11:00, still
+    /// inside them, and roads acknowledges at 11:10. Parks was in time by the deadline
+    /// it was given: the escalation is water's, which let the ticket's own deadline
+    /// pass on its move.
     #[test]
     fn a_receiver_passing_the_ticket_on_inside_its_grace_is_not_charged_the_miss() {
         let ticket = moved("09:05", "parks", "11:00", "roads", "11:10", "parks");
