@@ -170,6 +170,7 @@ impl Application {
             install: self.settings.install.clone(),
             clock: self.clock.clone(),
             office,
+            calendar: self.settings.calendar.clone(),
         };
         self.runtime.drain.spawn(inspection.run(
             self.settings.inspection_interval,

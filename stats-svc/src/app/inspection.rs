@@ -1,9 +1,9 @@
 //! Inspection: the checks of every account on a day (raising alarms on STATS) and the
 //! readiness report an inspector's checklist asks for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use work_calendar::WorkCalendar;
 
@@ -30,6 +30,7 @@ pub async fn account_state(
     today: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
+    calendar: &WorkCalendar,
 ) -> Result<AccountState, AppError> {
     let last_published_on = articles::last_published_on(db, account, today).await?;
     let end = office_midnight(today + Days::new(1), office);
@@ -74,7 +75,7 @@ pub async fn account_state(
     let overdue_start = office_midnight(rules.overdue_from(today), office);
     let mut departments: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for ticket in rollups::tickets_opened(db, account, overdue_start, end).await? {
-        for (department, overdue) in overdue_share_counts(&ticket, as_at, office) {
+        for (department, overdue) in overdue_share_counts(&ticket, as_at, calendar) {
             let entry = departments.entry(department).or_default();
             entry.0 += 1;
             entry.1 += i64::from(overdue);
@@ -207,13 +208,13 @@ fn overdue_by(ticket: &rollups::TicketTimes, at: DateTime<Utc>) -> bool {
 pub fn overdue_share_counts(
     ticket: &rollups::TicketTimes,
     at: DateTime<Utc>,
-    office: FixedOffset,
+    calendar: &WorkCalendar,
 ) -> BTreeMap<String, bool> {
     let mut counts: BTreeMap<String, bool> = BTreeMap::new();
     let acknowledge_missed = ticket.acknowledge_missed_at.filter(|t| *t <= at);
     let resolve_missed = ticket.resolve_missed_at.filter(|t| *t <= at);
     if acknowledge_missed.is_some()
-        && let Some(department) = acknowledgement_charged(ticket, at, office)
+        && let Some(department) = acknowledgement_charged(ticket, at, calendar)
     {
         counts.insert(department.to_owned(), true);
     }
@@ -229,7 +230,7 @@ pub fn overdue_share_counts(
         counts.insert(ticket.department.clone(), true);
     }
     let judged = as_at(ticket.clone(), at);
-    let (acknowledgement, resolution) = step_judgements(&judged, at, office);
+    let (acknowledgement, resolution) = step_judgements(&judged, at, calendar);
     for (department, _) in acknowledgement.into_iter().chain(resolution) {
         counts.entry(department.to_owned()).or_insert(false);
     }
@@ -275,8 +276,8 @@ pub fn reply_paths(
     paths
 }
 
-/// Runs the checks of every known account for `today` and raises the alarms not yet
-/// raised that day; returns how many were new.
+/// [`run_checks_in`] with the grace after a move counted 09:00–17:30 on weekdays in
+/// `office`, no holiday known: kept for callers not given the service's calendar yet.
 pub async fn run_checks(
     db: &PgPool,
     rules: &InspectionRules,
@@ -285,12 +286,37 @@ pub async fn run_checks(
     now: DateTime<Utc>,
     office: FixedOffset,
 ) -> Result<usize, AppError> {
+    let weekdays = WorkCalendar::new(
+        office,
+        NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+        NaiveTime::from_hms_opt(17, 30, 0).unwrap_or_default(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    )
+    .unwrap_or_default();
+    run_checks_in(db, rules, install, today, now, office, &weekdays).await
+}
+
+/// Runs the checks of every known account for `today` and raises the alarms not yet
+/// raised that day; returns how many were new. The grace after a move is counted in
+/// `calendar` (the service's, as interaction-svc counts deadlines), as the scorecard
+/// counts it: in weekdays alone, a ticket passed on the eve of a holiday was charged
+/// to a receiver in time by the calendar.
+pub async fn run_checks_in(
+    db: &PgPool,
+    rules: &InspectionRules,
+    install: &Install,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    calendar: &WorkCalendar,
+) -> Result<usize, AppError> {
     let mut raised = 0;
     for account in checked_accounts(db, install, today).await? {
         let Ok(account) = AccountId::parse(account.as_str()) else {
             continue;
         };
-        let state = account_state(db, rules, &account, today, now, office).await?;
+        let state = account_state(db, rules, &account, today, now, office, calendar).await?;
         let found = rules.check(&state, today);
         if found.is_empty() {
             continue;
@@ -375,7 +401,7 @@ pub async fn readiness(
     calendar: &WorkCalendar,
     view: &DepartmentView,
 ) -> Result<Readiness, AppError> {
-    let state = account_state(db, rules, account, day, now, office).await?;
+    let state = account_state(db, rules, account, day, now, office, calendar).await?;
     let found = visible(db, view, rules.check(&state, day), |a| {
         (
             account.as_str().to_owned(),
@@ -506,10 +532,6 @@ mod tests {
     use super::*;
     use crate::app::rollups::tests::moved;
 
-    fn office() -> FixedOffset {
-        FixedOffset::east_opt(8 * 3600).unwrap()
-    }
-
     fn at(rfc3339: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
     }
@@ -552,12 +574,61 @@ mod tests {
     #[test]
     fn a_receiver_passing_the_ticket_on_inside_its_grace_is_not_charged_the_miss() {
         let ticket = moved("09:05", "parks", "11:00", "roads", "11:10", "parks");
-        let counts = overdue_share_counts(&ticket, at("2026-11-30T11:30:00+08:00"), office());
+        let counts = overdue_share_counts(
+            &ticket,
+            at("2026-11-30T11:30:00+08:00"),
+            &WorkCalendar::default(),
+        );
         assert_eq!(overdue(&counts), ["water"], "{counts:?}");
         assert_eq!(counts.len(), 3, "each judged: {counts:?}");
         // Parks holding it past the grace it was given (11:05) is parks' miss.
         let held = moved("09:05", "parks", "11:30", "roads", "11:40", "parks");
-        let counts = overdue_share_counts(&held, at("2026-11-30T12:00:00+08:00"), office());
+        let counts = overdue_share_counts(
+            &held,
+            at("2026-11-30T12:00:00+08:00"),
+            &WorkCalendar::default(),
+        );
         assert_eq!(overdue(&counts), ["parks"], "{counts:?}");
+    }
+
+    /// Water passes the ticket, due 17:30 on Wednesday 30 September, on to roads
+    /// unacknowledged at 17:29, the eve of National Day (1–7 October off); roads
+    /// acknowledges at 09:10 on Thursday 8 October, inside the grace the calendar
+    /// gives it (to 10:59). Counted in weekdays, the grace ended on 1 October and
+    /// roads was charged the escalation on the overdue share, in time in the scorecard.
+    #[test]
+    fn a_ticket_moved_on_the_eve_of_a_holiday_is_not_charged_to_the_receiver() {
+        let ticket = rollups::TicketTimes {
+            department: "roads".to_owned(),
+            acknowledged_by: Some("roads".to_owned()),
+            closed_by: None,
+            acknowledge_missed_by: Some("roads".to_owned()),
+            resolve_missed_by: None,
+            opened_at: Some(at("2026-09-30T09:00:00+08:00")),
+            acknowledged_at: Some(at("2026-10-08T09:10:00+08:00")),
+            closed_at: None,
+            acknowledge_due_at: Some(at("2026-09-30T17:30:00+08:00")),
+            resolve_due_at: Some(at("2026-10-21T17:30:00+08:00")),
+            acknowledge_missed_at: Some(at("2026-09-30T17:30:00+08:00")),
+            resolve_missed_at: None,
+            overdue_count: 1,
+            moved_away_by: Some("water".to_owned()),
+            moved_away_at: Some(at("2026-09-30T17:29:00+08:00")),
+            moved_in_at: Some(at("2026-09-30T17:29:00+08:00")),
+            moved_in_by: Some("water".to_owned()),
+            moves_at: Vec::new(),
+            moves_by: Vec::new(),
+        };
+        let calendar = work_calendar::from_settings(|var| {
+            (var == work_calendar::HOLIDAYS_VAR).then_some("2026-10-01..2026-10-07")
+        })
+        .unwrap();
+        let counts = overdue_share_counts(&ticket, at("2026-10-08T12:00:00+08:00"), &calendar);
+        assert_eq!(
+            overdue(&counts),
+            ["water"],
+            "roads acknowledged inside the grace the calendar gives it: {counts:?}"
+        );
+        assert_eq!(counts.get("roads"), Some(&false), "{counts:?}");
     }
 }

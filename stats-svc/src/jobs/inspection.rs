@@ -8,28 +8,33 @@ use chrono::FixedOffset;
 use platform::outbox::OutboxSignal;
 use platform::shutdown::Drain;
 use sqlx::PgPool;
+use work_calendar::WorkCalendar;
 
-use crate::app::inspection::run_checks;
+use crate::app::inspection::run_checks_in;
 use crate::domain::inspection::InspectionRules;
 use crate::domain::install::Install;
 use crate::domain::rollup::office_day;
 
 pub use super::{Clock, system_clock};
 
-/// One run of the checks at the clock's time; returns the alarms newly raised.
+/// One run of the checks at the clock's time; returns the alarms newly raised. The
+/// grace after a move is counted in `calendar`, as the scorecard counts it.
 pub async fn check_once(
     db: &PgPool,
     rules: &InspectionRules,
     install: &Install,
     clock: &Clock,
     office: FixedOffset,
+    calendar: &WorkCalendar,
 ) -> Result<usize, crate::app::AppError> {
     let now = clock();
-    run_checks(db, rules, install, office_day(now, office), now, office).await
+    let today = office_day(now, office);
+    run_checks_in(db, rules, install, today, now, office, calendar).await
 }
 
-/// The job's settings: what the checks read and raise alarms with, and the clock and
-/// time zone that say which office day it is.
+/// The job's settings: what the checks read and raise alarms with, the clock and
+/// time zone that say which office day it is, and the work calendar (holidays and
+/// make-up working days) the grace after a move is counted in.
 #[derive(Clone)]
 pub struct InspectionJob {
     pub db: PgPool,
@@ -37,6 +42,7 @@ pub struct InspectionJob {
     pub install: Install,
     pub clock: Clock,
     pub office: FixedOffset,
+    pub calendar: WorkCalendar,
 }
 
 impl InspectionJob {
@@ -56,6 +62,7 @@ impl InspectionJob {
                 &self.install,
                 &self.clock,
                 self.office,
+                &self.calendar,
             )
             .await
             {
@@ -106,6 +113,7 @@ mod tests {
             install: Install::unnamed(),
             clock,
             office: FixedOffset::east_opt(8 * 3600).unwrap(),
+            calendar: WorkCalendar::default(),
         };
         let drain = Drain::new();
         let interval = Duration::from_secs(3600);

@@ -272,6 +272,7 @@ async fn messages_nothing_answered_for_hours_raise_the_reply_path_alarm() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T01:05:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -284,6 +285,7 @@ async fn messages_nothing_answered_for_hours_raise_the_reply_path_alarm() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:30:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -349,6 +351,7 @@ async fn messages_a_ticket_or_a_rule_took_in_raise_no_reply_path_alarm() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:30:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -415,6 +418,7 @@ async fn messages_interaction_svc_does_not_take_in_raise_no_reply_path_alarm() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:30:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -484,6 +488,7 @@ async fn ratings_answered_to_the_rating_question_raise_no_reply_path_alarm() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T14:30:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();

@@ -65,6 +65,7 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
         &stats_svc::domain::install::Install::unnamed(),
         &day_nine,
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -82,7 +83,8 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
             &rules,
             &stats_svc::domain::install::Install::unnamed(),
             &day_ten,
-            office()
+            office(),
+            &work_calendar::WorkCalendar::default()
         )
         .await
         .unwrap(),
@@ -94,7 +96,8 @@ async fn the_update_gap_alarm_fires_on_day_ten_not_day_nine_and_reaches_the_stat
             &rules,
             &stats_svc::domain::install::Install::unnamed(),
             &day_ten,
-            office()
+            office(),
+            &work_calendar::WorkCalendar::default()
         )
         .await
         .unwrap(),
@@ -202,7 +205,8 @@ async fn a_retracted_article_is_no_update_and_the_gap_alarm_fires_ten_days_after
             &rules,
             &stats_svc::domain::install::Install::unnamed(),
             &day_ten,
-            office()
+            office(),
+            &work_calendar::WorkCalendar::default()
         )
         .await
         .unwrap(),
@@ -244,7 +248,8 @@ async fn a_retracted_article_is_no_update_and_the_gap_alarm_fires_ten_days_after
             &rules,
             &stats_svc::domain::install::Install::unnamed(),
             &clock("2026-12-06T03:00:00Z"),
-            office()
+            office(),
+            &work_calendar::WorkCalendar::default()
         )
         .await
         .unwrap(),
@@ -399,7 +404,8 @@ async fn a_retracted_article_stays_gone_once_the_datacube_reports_it() {
             &rules,
             &stats_svc::domain::install::Install::unnamed(),
             &clock("2026-12-03T02:00:00Z"),
-            office()
+            office(),
+            &work_calendar::WorkCalendar::default()
         )
         .await
         .unwrap(),
@@ -621,6 +627,7 @@ async fn an_article_published_outside_content_svc_counts_from_its_daily_summary(
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-20T02:00:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -834,6 +841,7 @@ async fn the_overdue_share_counts_the_tickets_a_department_handled_not_those_it_
                 &stats_svc::domain::install::Install::unnamed(),
                 &clock("2026-11-30T06:00:00Z"),
                 office(),
+                &work_calendar::WorkCalendar::default(),
             )
             .await
             .expect("inspection runs");
@@ -940,6 +948,7 @@ async fn a_desk_key_reads_no_other_departments_overdue_alarms() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T06:00:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");

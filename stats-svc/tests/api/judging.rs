@@ -108,6 +108,7 @@ async fn alarms_at_ten(
         &stats_svc::domain::install::Install::unnamed(),
         &clock("2026-11-30T02:00:00Z"),
         office(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();

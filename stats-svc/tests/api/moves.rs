@@ -141,6 +141,7 @@ async fn a_ticket_moved_on_unacknowledged_just_before_its_deadline_is_late_for_t
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");
@@ -242,6 +243,7 @@ async fn a_ticket_moved_twice_is_late_for_the_department_that_sat_on_it_and_pass
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");
@@ -312,6 +314,7 @@ async fn a_moved_tickets_later_resolution_miss_is_the_receivers_on_the_overdue_s
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");
@@ -404,6 +407,7 @@ async fn an_escalation_inside_the_grace_a_move_gave_is_overdue_for_the_departmen
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");
@@ -558,6 +562,7 @@ async fn a_department_between_the_first_and_the_last_of_three_moves_is_charged_f
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");

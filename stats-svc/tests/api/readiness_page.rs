@@ -413,6 +413,7 @@ async fn greetings_and_menu_replies_do_not_hide_unanswered_tickets() {
         &stats_svc::domain::install::Install::unnamed(),
         &(Arc::new(move || now) as stats_svc::jobs::Clock),
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -635,6 +636,85 @@ async fn a_ticket_moved_on_the_eve_of_a_holiday_is_in_time_on_the_pages_as_in_gr
         row(&overview, "<a href=\"/account/chenzhou\">chenzhou</a>")[5],
         "100%（1/1）",
         "the roads desk's own rate on the overview"
+    );
+    app.stop().await;
+}
+
+/// The same ticket, in the inspection job the service starts: water passed it on to
+/// roads at 17:29 on 30 September, the eve of National Day, and roads acknowledged at
+/// 09:10 on 8 October, inside the grace the calendar gives it (to 10:59). The
+/// overdue-share alarm charges the missed deadline to water, as the scorecard does:
+/// counted in weekdays, the grace ended on 1 October and roads was alarmed.
+#[tokio::test]
+async fn a_ticket_moved_on_the_eve_of_a_holiday_raises_no_overdue_alarm_for_the_receiver() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_with(
+        // Before roads' grace ends: a check reading the ticket before its
+        // acknowledgement is folded finds roads inside it too.
+        "2026-10-08T02:30:00Z",
+        "false",
+        [
+            ("INTERACTION_HOLIDAYS", "2026-10-01..2026-10-07"),
+            ("INSPECTION_INTERVAL", "1s"),
+            ("ALARM_OVERDUE_MIN_LATE", "1"),
+        ],
+    )
+    .await;
+    let opened = "2026-09-30T01:00:00Z";
+    let due = "2026-09-30T09:30:00Z";
+    let at = |kind: K, department: &str, occurred: &str| {
+        change(
+            "chenzhou",
+            &format!("h1-{kind:?}"),
+            "h1",
+            department,
+            kind,
+            occurred,
+            (opened, due),
+        )
+    };
+    let moved = ev::TicketChanged {
+        previous_department: "water".to_owned(),
+        ..at(K::Assigned, "roads", "2026-09-30T09:29:00Z")
+    };
+    let overdue = ev::TicketChanged {
+        deadline: ev::TicketDeadline::Acknowledge as i32,
+        overdue: true,
+        ..at(K::Overdue, "roads", due)
+    };
+    for event in [
+        at(K::Opened, "water", opened),
+        moved,
+        overdue,
+        at(K::Acknowledged, "roads", "2026-10-08T01:10:00Z"),
+    ] {
+        app.ticket("chenzhou", event).await;
+    }
+    app.settle().await;
+
+    let db = sqlx::PgPool::connect(&app.db.url()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let alarmed = loop {
+        let subjects: Vec<String> = sqlx::query_scalar(
+            "SELECT subject FROM alarms WHERE account = 'chenzhou'
+                AND rule = 'overdue_share' AND day = '2026-10-08' ORDER BY subject",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        if !subjects.is_empty() {
+            break subjects;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no overdue-share alarm raised"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        alarmed,
+        ["water"],
+        "roads acknowledged inside the grace the calendar gives it"
     );
     app.stop().await;
 }

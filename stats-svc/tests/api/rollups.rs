@@ -556,6 +556,7 @@ async fn a_ticket_moved_on_after_missing_its_deadline_is_late_for_the_department
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         office,
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .expect("inspection runs");
@@ -685,6 +686,7 @@ async fn a_ticket_escalated_twice_in_its_current_round_alarms_while_open() {
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         office,
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -756,6 +758,7 @@ async fn a_ticket_reopened_and_escalated_twice_before_the_upgrade_still_alarms()
         &stats_svc::domain::install::Install::unnamed(),
         &clock,
         office,
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
