@@ -227,6 +227,17 @@ impl ContentGrpc {
             drop(running);
             done
         };
+        self.on_the_drain(work).await
+    }
+
+    /// Runs a use case on a task of the drain's, in the call's span: what it does
+    /// after its commit (deleting the WeChat drafts a compose or dissolve made
+    /// articles forget) is not dropped, silently, with the call's future when the
+    /// caller hangs up, and a draining pod waits for it.
+    async fn on_the_drain<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, Status> {
         self.drain
             .spawn(work.in_current_span())
             .await
@@ -900,10 +911,14 @@ impl pb::content_service_server::ContentService for ContentGrpc {
             id => Some(convert::message_id(id)?),
         };
         let ids = convert::article_ids(&req.article_ids)?;
+        let (articles, account) = (self.articles.clone(), account.to_owned());
         let view = self
-            .articles
-            .compose_message(&who, account, message, &ids)
-            .await
+            .on_the_drain(async move {
+                articles
+                    .compose_message(&who, &account, message, &ids)
+                    .await
+            })
+            .await?
             .map_err(GrpcError::from)?;
         Ok(Response::new(convert::message(view)))
     }
@@ -925,10 +940,10 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::DissolveMessageResponse> {
         let who = who(&request, &[Role::Publisher])?;
         let id = convert::message_id(&request.get_ref().id)?;
+        let articles = self.articles.clone();
         let articles = self
-            .articles
-            .dissolve_message(&who, id)
-            .await
+            .on_the_drain(async move { articles.dissolve_message(&who, id).await })
+            .await?
             .map_err(GrpcError::from)?;
         Ok(Response::new(pb::DissolveMessageResponse {
             articles: articles as u32,

@@ -626,3 +626,90 @@ async fn the_message_draft_a_members_return_forgets_is_deleted_from_wechat() {
     assert_eq!(drafts_in_wechat(&stack), Vec::<String>::new());
     stack.app.stop().await;
 }
+
+/// Waits (up to 20 s) until WeChat's draft box of the demo account is empty.
+async fn until_no_drafts_in_wechat(stack: &crate::articles::Stack, what: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let drafts = drafts_in_wechat(stack);
+        if drafts.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: drafts left in WeChat's draft box: {drafts:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A compose and a dissolve whose caller hangs up once the change is committed,
+/// while WeChat (or the per-minute ledger) is slow to delete the drafts it made
+/// articles forget: the deletes run on the drain's task and still happen, not
+/// dropped with the call's future.
+#[tokio::test]
+async fn drafts_forgotten_by_a_compose_or_dissolve_whose_caller_hung_up_are_still_deleted() {
+    use crate::lock_order::{pid, until_waiting};
+    let stack = spawn_stack(AccountKind::Service).await;
+    let db = &stack.app.db;
+    let water = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let roads = stack
+        .approved("道路施工公告", pb::Channel::Freepublish)
+        .await;
+    stack
+        .mock
+        .state()
+        .add_followers(wechat_sim::api_server::DEMO_APPID, ["o-director"])
+        .expect("follower");
+    let hold_deletes = || async {
+        let mut held = db.begin().await.expect("begin");
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:draft/delete'))",
+        )
+        .execute(&mut *held)
+        .await
+        .expect("ledger lock held");
+        let holder = pid(&mut held).await;
+        (held, holder)
+    };
+
+    // Compose: the lone preview's draft is forgotten.
+    let alone = previewed(&stack, &water).await;
+    assert_eq!(drafts_in_wechat(&stack), vec![alone]);
+    let (held, holder) = hold_deletes().await;
+    let mut client = stack.app.client.clone();
+    let request = by(compose(&[&water, &roads], ""), PUBLISHER_KEY, "chen");
+    let call = tokio::spawn(async move { client.compose_message(request).await });
+    until_waiting(db, holder, 1).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    held.commit().await.expect("WeChat answers");
+    until_no_drafts_in_wechat(&stack, "compose").await;
+    let message: uuid::Uuid = sqlx::query_scalar(
+        "SELECT message_id FROM articles WHERE id = $1::uuid AND message_id IS NOT NULL",
+    )
+    .bind(&water)
+    .fetch_one(db)
+    .await
+    .expect("the compose was committed");
+
+    // Dissolve: the message's draft is forgotten.
+    previewed(&stack, &water).await;
+    assert_eq!(drafts_in_wechat(&stack).len(), 1);
+    let (held, holder) = hold_deletes().await;
+    let mut client = stack.app.client.clone();
+    let request = by(
+        pb::MessageRef {
+            id: message.to_string(),
+        },
+        PUBLISHER_KEY,
+        "chen",
+    );
+    let call = tokio::spawn(async move { client.dissolve_message(request).await });
+    until_waiting(db, holder, 1).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    held.commit().await.expect("WeChat answers");
+    until_no_drafts_in_wechat(&stack, "dissolve").await;
+    stack.app.stop().await;
+}
