@@ -98,6 +98,13 @@ impl Search {
             }
             "database"
         };
+        // A one-character query (税) matches no indexed word: a bounded substring
+        // look in titles and category labels instead, from the database.
+        if ranked.rows.is_empty()
+            && let Some(character) = query.single_character()
+        {
+            ranked.rows = store::single_character(&self.db, character, filter).await?;
+        }
         metrics::counter!("content_search_queries_total", "index" => source).increment(1);
         Ok(ranked
             .rows

@@ -334,6 +334,15 @@ impl SearchQuery {
         })
     }
 
+    /// The query's one character, when that is all it is (税, 车): jieba's search
+    /// mode indexes no one-character words, so no stage can find it.
+    pub fn single_character(&self) -> Option<&str> {
+        match self.terms.as_slice() {
+            [one] if one.chars().count() == 1 => Some(one),
+            _ => None,
+        }
+    }
+
     /// A document holding all the query's words: an AND of the groups, each an OR
     /// of a word and its synonyms.
     pub fn match_all(&self) -> Match {

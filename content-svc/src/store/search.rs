@@ -208,6 +208,39 @@ pub async fn search(
         .await
 }
 
+/// At most this many hits for a one-character query: a character as common as 办
+/// is in most titles, and such a query is a citizen's first keystroke, not a list.
+pub const SINGLE_CHARACTER_LIMIT: i64 = 20;
+
+/// The enabled documents an account shows whose title, or whose category's label,
+/// holds `character` (the one-character query no index word holds): services
+/// first, then newest, at most [`SINGLE_CHARACTER_LIMIT`] and the filter's limit.
+pub async fn single_character(
+    db: &PgPool,
+    character: &str,
+    filter: &SearchFilter<'_>,
+) -> Result<Vec<HitRow>, sqlx::Error> {
+    let kinds: Vec<&str> = filter.kinds().iter().map(|k| k.as_str()).collect();
+    sqlx::query_as(
+        "SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, 0.5::real AS rank
+           FROM search_documents d
+           LEFT JOIN directory_categories c ON d.kind = 'service' AND c.code = d.category
+          WHERE d.enabled AND d.accounts @> ARRAY[$2::text] AND d.kind = ANY($5)
+            AND ($3::text IS NULL OR d.category = $3)
+            AND (strpos(d.title, $1) > 0 OR strpos(coalesce(c.name, ''), $1) > 0)
+          ORDER BY d.kind = 'service' DESC, d.ref_id DESC
+          LIMIT least($4, $6)",
+    )
+    .bind(character)
+    .bind(filter.account)
+    .bind(filter.category)
+    .bind(filter.limit)
+    .bind(kinds)
+    .bind(SINGLE_CHARACTER_LIMIT)
+    .fetch_all(db)
+    .await
+}
+
 /// A document as the in-memory index takes it; its words read back from the
 /// `tsvector`s, so they are PostgreSQL's lexemes, the ones its statement matches.
 #[derive(sqlx::FromRow)]

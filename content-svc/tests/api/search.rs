@@ -776,6 +776,29 @@ async fn a_service_indexed_before_labels_were_is_found_by_them_after_the_refold(
 }
 
 #[tokio::test]
+async fn a_one_character_query_finds_titles_and_categories_holding_it_services_first() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/lincheng-directory.tsv");
+    let app = spawn_app_with(TestNats::new(), &[("CONTENT_DIRECTORY_FILE", seed)]).await;
+    let found = titles_up_to(&app, "lincheng", "户", 50).await;
+    assert!(
+        found.iter().any(|t| t == "户口迁移"),
+        "户 finds 户口迁移: {found:?}"
+    );
+    // 户政 is the category of 居民身份证办理, whose title lacks 户.
+    assert!(
+        found.iter().any(|t| t == "居民身份证办理"),
+        "户 finds by category: {found:?}"
+    );
+    let many = titles_up_to(&app, "lincheng", "市", 50).await;
+    assert!(
+        !many.is_empty() && many.len() <= 20,
+        "a bounded list: {}",
+        many.len()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_service_is_ready_before_the_width_refold_which_then_completes_in_the_background() {
     let article = uuid::Uuid::now_v7();
     // A published article the previous release indexed with its full-width words;
