@@ -164,8 +164,32 @@ impl Media {
         let kept = match store::set_material(&self.db, id, &media_id).await {
             Ok(kept) => kept,
             Err(error) => {
-                // Not kept, so never used: deleted rather than left in the quota.
-                self.delete_material(account, id, &media_id).await;
+                // The UPDATE may have committed before the answer was lost (the
+                // connection dropped before RETURNING was read): this media id may be
+                // the stored one, and deleting it would fail every later send of the
+                // cover. Deleted only when the row is read to hold another material
+                // (the compare-and-set never stores a second); otherwise left, logged
+                // and counted as possibly leaked, a quota place at worst.
+                match self.image(account, id).await {
+                    Ok(image) if image.material_media_id.as_deref() == Some(&media_id) => {
+                        tracing::info!(image = %id, account, %error, "cover material kept though its answer was lost");
+                        return Ok(media_id);
+                    }
+                    Ok(image) if image.material_media_id.is_some() => {
+                        self.delete_material(account, id, &media_id).await;
+                    }
+                    reread => {
+                        metrics::counter!("content_material_possibly_leaked_total").increment(1);
+                        tracing::warn!(
+                            image = %id,
+                            account,
+                            media_id,
+                            %error,
+                            reread_failed = reread.is_err(),
+                            "a new permanent material may or may not be kept (its update's answer was lost); not deleted, it may take a place in the quota"
+                        );
+                    }
+                }
                 return Err(error.into());
             }
         };
