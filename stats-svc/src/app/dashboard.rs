@@ -415,7 +415,7 @@ pub async fn ranking_page(
     context: &ListContext<'_>,
     month: NaiveDate,
 ) -> Result<(Ranking, Vec<(NaiveDate, Vec<Ranked>)>), AppError> {
-    let trend = monthly_rankings(db, context.accounts, month, 6, context.version).await?;
+    let trend = monthly_rankings(db, context, month, 6).await?;
     let ranking = monthly_ranking(db, context, month).await?;
     Ok((ranking, trend))
 }

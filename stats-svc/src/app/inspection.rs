@@ -1,9 +1,9 @@
 //! Inspection: the checks of every account on a day (raising alarms on STATS) and the
 //! readiness report an inspector's checklist asks for.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeDelta, Utc};
 use sqlx::PgPool;
 use work_calendar::WorkCalendar;
 
@@ -274,27 +274,6 @@ pub fn reply_paths(
         }
     }
     paths
-}
-
-/// [`run_checks_in`] with the grace after a move counted 09:00–17:30 on weekdays in
-/// `office`, no holiday known: kept for callers not given the service's calendar yet.
-pub async fn run_checks(
-    db: &PgPool,
-    rules: &InspectionRules,
-    install: &Install,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-    office: FixedOffset,
-) -> Result<usize, AppError> {
-    let weekdays = WorkCalendar::new(
-        office,
-        NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
-        NaiveTime::from_hms_opt(17, 30, 0).unwrap_or_default(),
-        BTreeSet::new(),
-        BTreeSet::new(),
-    )
-    .unwrap_or_default();
-    run_checks_in(db, rules, install, today, now, office, &weekdays).await
 }
 
 /// Runs the checks of every known account for `today` and raises the alarms not yet

@@ -22,4 +22,7 @@ pub enum AppError {
     /// A hand entry of an article's figures broke a rule (`domain::figures`).
     #[error(transparent)]
     Figures(#[from] crate::domain::figures::EntryRefused),
+    /// A list asked of a month after the office's (`app::ranking::month_begun`).
+    #[error(transparent)]
+    MonthNotBegun(#[from] ranking::MonthNotBegun),
 }

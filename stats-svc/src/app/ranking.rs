@@ -136,6 +136,7 @@ pub async fn monthly_ranking(
     context: &ListContext<'_>,
     first: NaiveDate,
 ) -> Result<Ranking, AppError> {
+    month_begun(first, context.now, context.office)?;
     let (from, to) = month_span(first.with_day(1).unwrap_or(first));
     ranking(db, context, from, to, time_base(30, true), to).await
 }
@@ -153,34 +154,29 @@ pub async fn weekly_ranking(
 }
 
 /// The monthly lists of the `months` months ending with the one starting on `last`,
-/// oldest first, from one query: each account in `accounts`' reach (`None`: every
-/// account) at its place among every account of the install.
+/// oldest first: each account in the context's reach at its place among every
+/// account of the install, counted as [`monthly_ranking`] counts it (a final month's
+/// articles without figures in n), so a month's trend point is its list's.
 pub async fn monthly_rankings(
     db: &PgPool,
-    accounts: Option<&[String]>,
+    context: &ListContext<'_>,
     last: NaiveDate,
     months: u32,
-    version: WciVersion,
 ) -> Result<Vec<(NaiveDate, Vec<Ranked>)>, AppError> {
     let last = last.with_day(1).unwrap_or(last);
     let first = last
         .checked_sub_months(chrono::Months::new(months.saturating_sub(1)))
         .unwrap_or(last);
-    let (_, to) = month_span(last);
-    // Ranked among every account, then cut to the caller's reach: ranking the reach
-    // alone put a county's key first of a list of one.
-    // No clock here to tell which months are final, so articles without figures are
-    // left out of n as before (`published_between`'s `unfigured`).
-    let rows = articles::published_between(db, None, first, to, false).await?;
     let mut lists = Vec::new();
     let mut month = first;
     while month <= last {
         let (from, to) = month_span(month);
-        let in_month = rows
-            .iter()
-            .filter(|r| r.published_on >= from && r.published_on <= to);
-        let mut ranked = rank(in_month, time_base(30, true), version);
-        ranked.retain(|r| reaches(accounts, &r.account));
+        // Ranked among every account, then cut to the caller's reach: ranking the
+        // reach alone put a county's key first of a list of one.
+        let unfigured = !period_provisional(to, context.now, context.office);
+        let rows = articles::published_between(db, None, from, to, unfigured).await?;
+        let mut ranked = rank(rows.iter(), time_base(30, true), context.version);
+        ranked.retain(|r| reaches(context.accounts, &r.account));
         lists.push((month, ranked));
         match month.checked_add_months(chrono::Months::new(1)) {
             Some(next) => month = next,

@@ -55,6 +55,7 @@ impl From<GrpcError> for Status {
                 | EntryRefused::SharesWithoutReads(_)
                 | EntryRefused::MonthFinal { .. } => ErrorCode::FailedPrecondition,
             },
+            GrpcError::App(AppError::MonthNotBegun(_)) => ErrorCode::InvalidArgument,
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,
         };

@@ -269,6 +269,14 @@ async fn ranking(
         Ok((ranking, trend)) => {
             Html(pages::ranking(month, version, &ranking, &trend)).into_response()
         }
+        Err(app::AppError::MonthNotBegun(not_begun)) => (
+            StatusCode::BAD_REQUEST,
+            Html(pages::error(&format!(
+                "月份 {} 尚未开始（本月为 {}），没有排名",
+                not_begun.month, not_begun.current
+            ))),
+        )
+            .into_response(),
         Err(error) => internal(error),
     }
 }

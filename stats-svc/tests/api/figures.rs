@@ -664,15 +664,18 @@ async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
     let list = ranking(&app, "2026-11").await;
     let guiyang = list.iter().find(|a| a.account == "guiyang").unwrap();
     assert_eq!((guiyang.articles, guiyang.reads), (1, 3_100), "{list:?}");
-    let trend = stats_svc::app::ranking::monthly_rankings(
-        &db,
-        None,
-        "2026-11-01".parse().unwrap(),
-        1,
-        stats_svc::domain::wci::V14_2,
-    )
-    .await
-    .unwrap();
+    let install = stats_svc::domain::install::Install::default();
+    let context = stats_svc::app::ranking::ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: NOVEMBER_OPEN.parse().unwrap(),
+        office: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+    };
+    let trend =
+        stats_svc::app::ranking::monthly_rankings(&db, &context, "2026-11-01".parse().unwrap(), 1)
+            .await
+            .unwrap();
     let (_, november) = &trend[0];
     assert_eq!(
         november.iter().map(|r| r.articles).collect::<Vec<_>>(),

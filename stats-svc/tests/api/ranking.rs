@@ -221,13 +221,14 @@ async fn an_account_last_heard_of_before_the_month_is_neither_listed_nor_alarmed
     let listed: Vec<&str> = list.iter().map(|a| a.account.as_str()).collect();
     assert_eq!(listed, ["chenzhou"]);
 
-    let raised = stats_svc::app::inspection::run_checks(
+    let raised = stats_svc::app::inspection::run_checks_in(
         &db,
         &stats_svc::domain::inspection::InspectionRules::default(),
         &stats_svc::domain::install::Install::unnamed(),
         "2026-12-20".parse().unwrap(),
         at("2026-12-20T02:00:00Z").to_utc(),
         chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();
@@ -290,13 +291,14 @@ async fn a_named_account_silent_for_sixty_days_is_listed_and_alarmed_an_unnamed_
     // December is still running on the 20th: yizhang is listed, not yet 无发文.
     assert_eq!(listed, [("chenzhou", false), ("yizhang", false)]);
 
-    let raised = stats_svc::app::inspection::run_checks(
+    let raised = stats_svc::app::inspection::run_checks_in(
         &db,
         &stats_svc::domain::inspection::InspectionRules::default(),
         &install,
         "2026-12-20".parse().unwrap(),
         now,
         office,
+        &work_calendar::WorkCalendar::default(),
     )
     .await
     .unwrap();

@@ -200,3 +200,75 @@ async fn an_article_retracted_before_its_day_7_figures_does_not_count() {
     db.close().await;
     app.stop().await;
 }
+
+/// A month after the office's has no list: asked on 7 December 2026 for May 2027, the
+/// list showed every account at place 1 as 无发文; it is refused, naming both months.
+#[tokio::test]
+async fn a_month_not_begun_is_refused_not_listed_as_publishing_nothing() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-10", 5_000, 40)]).await;
+    let install = Install::named(["chenzhou", "anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-07T02:00:00Z"),
+        office: office(),
+    };
+    let refused =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2027-05-01".parse().unwrap())
+            .await
+            .expect_err("May 2027 has not begun");
+    assert_eq!(
+        refused.to_string(),
+        "month 2027-05 has not begun (the office's month is 2026-12)"
+    );
+    // The running month is listed.
+    stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-12-01".parse().unwrap())
+        .await
+        .expect("December is listed");
+    db.close().await;
+    app.stop().await;
+}
+
+/// The ranking page's six-month trend counts a final month as its list does: an
+/// announced article without figures is in n in both, so November's WCI and place are
+/// the same in the list and in the trend.
+#[tokio::test]
+async fn a_final_months_trend_point_is_its_list() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    crate::helpers::publish_article_in(&app, "anren", "art-2", "2026-11-20T02:00:00Z", "m2").await;
+    crate::helpers::wait_for_article(&db, "art-2").await;
+    let install = Install::named(["anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+    };
+    let november = "2026-11-01".parse().unwrap();
+    let list = stats_svc::app::ranking::monthly_ranking(&db, &context, november)
+        .await
+        .unwrap();
+    let trend = stats_svc::app::ranking::monthly_rankings(&db, &context, november, 6)
+        .await
+        .unwrap();
+    let (month, point) = trend.last().expect("November's point");
+    assert_eq!(*month, november);
+    let of = |r: &stats_svc::app::ranking::Ranked| (r.account.clone(), r.articles, r.wci);
+    assert_eq!(
+        point.iter().map(of).collect::<Vec<_>>(),
+        list.list
+            .iter()
+            .filter(|r| r.has_index())
+            .map(of)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(point[0].articles, 2, "the article without figures is in n");
+    db.close().await;
+    app.stop().await;
+}
