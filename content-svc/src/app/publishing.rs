@@ -527,11 +527,16 @@ impl Publisher {
         Ok(client.add_image_material(image).await?.media_id)
     }
 
-    /// Deletes a permanent material (`material/del_material`).
+    /// Deletes a permanent material (`material/del_material`). One WeChat no longer
+    /// has (deleted already: 40007) counts as deleted, as in [`Self::delete_draft`]:
+    /// not a failure to log and count.
     pub async fn delete_material(&self, account: &str, media_id: &str) -> Result<(), SendError> {
         let client = self.client(account)?;
         self.pass(account, api::DEL_MATERIAL).await?;
-        Ok(client.delete_material(media_id).await?)
+        match client.delete_material(media_id).await {
+            Err(error) if error.code() == Some(ErrCode::INVALID_MEDIA_ID) => Ok(()),
+            done => Ok(done?),
+        }
     }
 
     fn client(&self, account: &str) -> Result<&Client, SendError> {

@@ -1482,3 +1482,37 @@ async fn a_preview_whose_answer_was_lost_says_it_may_have_been_sent_not_try_agai
     assert!(!message.contains("try again"), "{message}");
     stack.app.stop().await;
 }
+
+/// A material WeChat no longer has (deleted already, or never this account's:
+/// 40007) counts as deleted, as a draft does: not a failure to warn of and count.
+#[tokio::test]
+async fn deleting_a_material_wechat_no_longer_has_is_done() {
+    use std::collections::HashMap;
+    use wechat_sim::api_server::{DEMO_APPID, DEMO_SECRET, MockWechat, SimAccount, SimConfig};
+    let mock = MockWechat::start(SimConfig {
+        accounts: vec![SimAccount::demo()],
+        ..SimConfig::default()
+    })
+    .await
+    .expect("mock wechat starts");
+    let client = wechat::api::Client::builder(
+        DEMO_APPID,
+        DEMO_SECRET.into(),
+        wechat::token::LocalTokenCache::default().into(),
+    )
+    .base_url(mock.base_url())
+    .build()
+    .expect("client");
+    let publisher = content_svc::app::publishing::Publisher::new(HashMap::from([(
+        "demo".to_owned(),
+        (client, content_svc::domain::quota::AccountKind::Service),
+    )]));
+    publisher
+        .delete_material("demo", "MATERIAL_999999")
+        .await
+        .expect("a material WeChat does not have is as good as deleted");
+    assert_eq!(
+        mock.state().calls_to("/cgi-bin/material/del_material")[0].errcode,
+        40007
+    );
+}

@@ -190,6 +190,9 @@ fn add_material(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     if size == 0 || size > 10 * 1024 * 1024 {
         return Err(WxErr::new(40009, "invalid image size"));
     }
+    world
+        .materials
+        .insert(format!("MATERIAL_{id}"), req.appid.clone());
     Ok(json!({
         "media_id": format!("MATERIAL_{id}"),
         "url": format!("http://mmbiz.qpic.cn/mmbiz_png/material{id}/0"),

@@ -607,30 +607,15 @@ fn draft_delete(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
 }
 
 /// `material/del_material`: a permanent image `material/add_material` answered
-/// (`MATERIAL_{n}`) and not deleted since. The mock keeps no images, so the
-/// material is known by its id, and its deletion by the calls recorded: a second
-/// delete of one id is 40007, as WeChat answers it.
+/// this account (`MATERIAL_{n}`) and not deleted since; another account's, or one
+/// deleted already, is 40007, as WeChat answers it.
 fn del_material(world: &mut World, req: &Req<'_>) -> Result<Value, WxErr> {
     world.account(&req.appid)?;
     let media_id = required(&req.body, "media_id")?;
-    let added = media_id
-        .strip_prefix("MATERIAL_")
-        .and_then(|n| n.parse::<u64>().ok())
-        .is_some_and(|n| n <= world.next_id);
-    let deleted = world.calls.iter().any(|call| {
-        call.path == "/cgi-bin/material/del_material"
-            && call.errcode == 0
-            && call.appid.as_deref() == Some(req.appid.as_str())
-            && call
-                .body
-                .as_ref()
-                .and_then(|b| b.get("media_id"))
-                .and_then(Value::as_str)
-                == Some(media_id)
-    });
-    if !added || deleted {
+    if world.materials.get(media_id) != Some(&req.appid) {
         return Err(WxErr::new(40007, "invalid media_id"));
     }
+    world.materials.remove(media_id);
     Ok(ok())
 }
 

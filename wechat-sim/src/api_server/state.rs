@@ -337,6 +337,10 @@ pub(crate) struct World {
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) faults: Faults,
     pub(crate) next_id: u64,
+    /// The permanent materials `material/add_material` made and no delete removed
+    /// since: media id -> the appid of the account holding it (another account's
+    /// delete of it is 40007, as WeChat answers).
+    pub(crate) materials: HashMap<String, String>,
     /// Where job-finish callbacks go (`job_callbacks.rs`); none by default.
     pub(crate) job_callbacks: Option<Arc<super::job_callbacks::JobCallbacks>>,
     /// How the next publish jobs end as `freepublish/get` reports them (0, success,
@@ -391,6 +395,7 @@ impl SimState {
                 calls: Vec::new(),
                 faults: Faults::default(),
                 next_id: 1000,
+                materials: HashMap::new(),
                 job_callbacks: None,
                 next_publish_outcomes: VecDeque::new(),
                 next_mass_ends: VecDeque::new(),
