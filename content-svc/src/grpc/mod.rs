@@ -215,12 +215,24 @@ impl ContentGrpc {
         to: &[String],
         work: impl std::future::Future<Output = T> + Send + 'static,
     ) -> Result<T, Status> {
-        let Some(running) = self.in_flight.enter(call, &who.actor.id, article, to) else {
-            return Err(Status::aborted(format!(
-                "{} (article {article}): an identical earlier call, perhaps one whose \
-                 caller hung up, is being finished; try again once it has finished",
-                call.what
-            )));
+        let running = match self.in_flight.enter(call, &who.actor.id, article, to) {
+            Ok(running) => running,
+            Err(overlap) if overlap.is_empty() => {
+                return Err(Status::aborted(format!(
+                    "{} (article {article}): an identical earlier call, perhaps one whose \
+                     caller hung up, is being finished; try again once it has finished",
+                    call.what
+                )));
+            }
+            Err(overlap) => {
+                return Err(Status::aborted(format!(
+                    "{} (article {article}) to {}: an earlier call to them, perhaps one \
+                     whose caller hung up, is being finished; try again once it has \
+                     finished, or leave them out",
+                    call.what,
+                    overlap.join(", ")
+                )));
+            }
         };
         let work = async move {
             let done = work.await;
@@ -299,20 +311,37 @@ impl InFlight {
     }
 
     /// Marks `call` of `article` by `caller` to `to` as under way until the returned
-    /// guard drops; `None` when it already is.
+    /// guard drops. Refused when it already is, or (a preview) when one of the same
+    /// caller and article under way is to any of the same people: a preview to
+    /// [A, B, C] being finished after its caller hung up, then one to [B, C], gave B
+    /// and C two. The error names those people (empty: an identical call).
     fn enter(
         &self,
         call: Call,
         caller: &str,
         article: uuid::Uuid,
         to: &[String],
-    ) -> Option<Running> {
+    ) -> Result<Running, Vec<String>> {
         let mut to = to.to_vec();
         to.sort();
         to.dedup();
-        let key = (caller.to_owned(), call, article, to);
         let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        running.insert(key.clone()).then(|| Running {
+        let mut overlap: Vec<String> = running
+            .iter()
+            .filter(|(c, k, a, _)| c == caller && *k == call && *a == article)
+            .flat_map(|(_, _, _, theirs)| theirs.iter().filter(|o| to.contains(o)))
+            .cloned()
+            .collect();
+        overlap.sort();
+        overlap.dedup();
+        if !overlap.is_empty() {
+            return Err(overlap);
+        }
+        let key = (caller.to_owned(), call, article, to);
+        if !running.insert(key.clone()) {
+            return Err(Vec::new());
+        }
+        Ok(Running {
             set: self.clone(),
             key,
         })
@@ -1072,5 +1101,43 @@ impl pb::content_service_server::ContentService for ContentGrpc {
         r: Request<pb::ScreenTextRequest>,
     ) -> Reply<pb::ScreenTextResponse> {
         self.screen_text_door(r).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn people(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_preview_to_people_an_unfinished_one_is_reaching_is_refused_naming_them() {
+        let in_flight = InFlight::default();
+        let article = uuid::Uuid::nil();
+        let first = in_flight
+            .enter(Call::PREVIEW, "chen", article, &people(&["A", "B", "C"]))
+            .unwrap_or_else(|_| panic!("the first preview runs"));
+        let overlap = in_flight
+            .enter(Call::PREVIEW, "chen", article, &people(&["C", "B"]))
+            .err();
+        assert_eq!(
+            overlap,
+            Some(people(&["B", "C"])),
+            "B and C would get the preview twice"
+        );
+        assert!(
+            in_flight
+                .enter(Call::PREVIEW, "chen", article, &people(&["D"]))
+                .is_ok(),
+            "other people are another preview"
+        );
+        drop(first);
+        assert!(
+            in_flight
+                .enter(Call::PREVIEW, "chen", article, &people(&["B", "C"]))
+                .is_ok()
+        );
     }
 }
