@@ -305,7 +305,10 @@ mod tests {
     fn defaults_apply_when_unset_or_empty() {
         let env = Env::from_pairs([("LOG_FORMAT", "")]);
         let config = CommonConfig::from_env(&env, 9081).unwrap();
-        assert_eq!(config.admin_addr, "127.0.0.1:9081".parse().unwrap());
+        assert_eq!(
+            config.admin_addr,
+            "127.0.0.1:9081".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert_eq!(config.shutdown_grace, Duration::from_secs(25));
     }

@@ -20,6 +20,8 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "simplified")]
+pub mod text;
 
 pub use config::{ConfigError, Env};
 pub use grpc::{AccountScope, Caller, ErrorCode, Role};

@@ -14,7 +14,6 @@
 //! nor digits (spaces, symbols, punctuation inserted between characters) dropped.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use unicode_normalization::UnicodeNormalization;
@@ -387,42 +386,10 @@ impl Screener {
     }
 }
 
-/// OpenCC's traditional → simplified table, one character to one character
-/// (phrase conversions would break the position mapping, and a lexicon word is
-/// matched character by character anyway).
-static T2S: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
-    let Ok(opencc) =
-        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s)
-    else {
-        tracing::error!("opencc t2s table unavailable; traditional characters are not folded");
-        return HashMap::new();
-    };
-    let ranges = [0x3400u32..=0x4DBF, 0x4E00..=0x9FFF, 0xF900..=0xFAFF];
-    let chars: Vec<char> = ranges
-        .into_iter()
-        .flatten()
-        .filter_map(char::from_u32)
-        .collect();
-    // One call over all characters, one per line, so no phrase spans two of them.
-    let joined: String = chars.iter().flat_map(|c| [*c, '\n']).collect();
-    let converted = opencc.convert(&joined);
-    chars
-        .iter()
-        .zip(converted.split('\n'))
-        .filter_map(|(from, to)| {
-            let mut it = to.chars();
-            match (it.next(), it.next()) {
-                (Some(to), None) if to != *from => Some((*from, to)),
-                _ => None,
-            }
-        })
-        .collect()
-});
-
 /// `c` in simplified characters (OpenCC's one-to-one table): 醫 is 医. Search
 /// (`domain::search::fold`) folds with the same table as screening.
 pub fn simplified(c: char) -> char {
-    T2S.get(&c).copied().unwrap_or(c)
+    platform::text::simplified(c)
 }
 
 /// Normalises `text` for matching; returns it with, per normalised character, the
@@ -433,7 +400,7 @@ pub fn normalize(text: &str) -> (String, Vec<usize>) {
     for (i, c) in text.chars().enumerate() {
         let mut push = |c: char| {
             for c in c.to_lowercase() {
-                let c = T2S.get(&c).copied().unwrap_or(c);
+                let c = simplified(c);
                 if c.is_alphanumeric() {
                     out.push(c);
                     origin.push(i);
@@ -443,7 +410,7 @@ pub fn normalize(text: &str) -> (String, Vec<usize>) {
         // Unified ideographs are their own NFKC form and have no case: only the
         // traditional → simplified step applies (the common case, kept cheap).
         if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
-            out.push(T2S.get(&c).copied().unwrap_or(c));
+            out.push(simplified(c));
             origin.push(i);
         } else if c.is_ascii() {
             push(c);

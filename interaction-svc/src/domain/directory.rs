@@ -21,7 +21,6 @@
 //! are for a person.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 use chrono::{DateTime, Duration, Utc};
@@ -166,7 +165,7 @@ impl Directory {
     /// the same directory and decides alike.
     pub fn new(mut services: Vec<DirectoryService>) -> Self {
         // Built here (start-up, a rebuild), not on a citizen's first message.
-        LazyLock::force(&T2S);
+        platform::text::build_simplified_table();
         services.sort_by(|a, b| {
             (a.category.as_str(), a.name.as_str(), a.id).cmp(&(
                 b.category.as_str(),
@@ -410,38 +409,6 @@ fn clip(text: &str, max: usize) -> String {
     text[..end].to_owned()
 }
 
-/// OpenCC's traditional → simplified table, one character to one character, as
-/// content-svc's `domain::screening` builds it (same crate, same table), so 投訴 is
-/// a complaint and 醫保報銷 finds 医保报销 here as in content-svc's search.
-static T2S: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
-    let Ok(opencc) =
-        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s)
-    else {
-        tracing::error!("opencc t2s table unavailable; traditional characters are not folded");
-        return HashMap::new();
-    };
-    let ranges = [0x3400u32..=0x4DBF, 0x4E00..=0x9FFF, 0xF900..=0xFAFF];
-    let chars: Vec<char> = ranges
-        .into_iter()
-        .flatten()
-        .filter_map(char::from_u32)
-        .collect();
-    // One call over all characters, one per line, so no phrase spans two of them.
-    let joined: String = chars.iter().flat_map(|c| [*c, '\n']).collect();
-    let converted = opencc.convert(&joined);
-    chars
-        .iter()
-        .zip(converted.split('\n'))
-        .filter_map(|(from, to)| {
-            let mut it = to.chars();
-            match (it.next(), it.next()) {
-                (Some(to), None) if to != *from => Some((*from, to)),
-                _ => None,
-            }
-        })
-        .collect()
-});
-
 /// `text` as matched: width and case folded (`reply_rules::fold`, as the rules
 /// are), traditional characters made simplified.
 fn fold(text: &str) -> String {
@@ -449,9 +416,7 @@ fn fold(text: &str) -> String {
     if text.is_ascii() {
         return text;
     }
-    text.chars()
-        .map(|c| T2S.get(&c).copied().unwrap_or(c))
-        .collect()
+    text.chars().map(platform::text::simplified).collect()
 }
 
 /// What both the terms and the message are matched as: letters, digits and CJK
