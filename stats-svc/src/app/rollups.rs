@@ -212,7 +212,9 @@ pub struct Holder<'a> {
 /// empty otherwise), each with its own acknowledgement deadline: the department it
 /// was opened to, the ticket's; one that took it over, the later of its mover's
 /// deadline and [`MOVE_GRACE`] after the move (the grace the move gave it); one it
-/// came back to, its own first one (bouncing a ticket gains it nothing). Every
+/// came back to, its own first one (bouncing a ticket gains it nothing). It ends
+/// with the department that held the ticket when it was acknowledged: the moves after
+/// that passed on an answered ticket and are not judged. Every
 /// department it passed through is in it (migration 0027 keeps each move); of a
 /// ticket moved three times or more before 0027, only the first and the last mover
 /// are known (0014, 0017), and the last is given the grace of the first move.
@@ -243,10 +245,15 @@ pub fn move_chain(
         .map(|(at, by)| (at, Some(by)))
         .collect();
     later.extend(last.map(|at| (at, ticket.moved_in_by.as_deref())));
+    // The chain ends at the acknowledgement: a department that passed the ticket on
+    // after it was acknowledged passed on an answered ticket, no missed
+    // acknowledgement, and the one holding it when it was acknowledged is the last.
+    let acknowledged = ticket.acknowledged_at.filter(|at| *at <= now);
     let mut taken = first_move;
     for (at, mover) in later {
-        if at > now {
-            // This move is still to come at `now`: its mover holds the ticket.
+        if at > now || acknowledged.is_some_and(|acknowledged| at >= acknowledged) {
+            // This move is still to come at `now`, or came after the acknowledgement:
+            // its mover holds the ticket (held it when it was acknowledged).
             take_over(&mut chain, mover.unwrap_or(owner), taken, None, time);
             return chain;
         }
@@ -688,6 +695,47 @@ pub(crate) mod tests {
             sorted(acknowledgement),
             [("parks", false), ("water", false)]
         );
+    }
+
+    /// Water passes the ticket to parks at 09:05 unacknowledged (due 10:00); parks
+    /// acknowledges at 09:30, in time, then passes it to roads at 14:00, roads to
+    /// streets at 15:00 and streets to lights at 16:00. The ticket was acknowledged
+    /// hours before roads and streets held it: passing on an acknowledged ticket is
+    /// no missed acknowledgement, so neither is judged, and lights, holding it now,
+    /// is not judged either.
+    #[test]
+    fn a_department_passing_on_an_acknowledged_ticket_is_not_judged_for_its_acknowledgement() {
+        let time = |hm: &str| at(&format!("2026-11-30T{hm}:00+08:00"));
+        let ticket = rollups::TicketTimes {
+            department: "lights".to_owned(),
+            acknowledged_by: Some("parks".to_owned()),
+            acknowledge_missed_by: None,
+            acknowledge_missed_at: None,
+            overdue_count: 0,
+            moves_at: vec![time("09:05"), time("14:00"), time("15:00"), time("16:00")],
+            moves_by: vec![
+                "water".to_owned(),
+                "parks".to_owned(),
+                "roads".to_owned(),
+                "streets".to_owned(),
+            ],
+            ..moved("09:05", "streets", "16:00", "lights", "09:30", "water")
+        };
+        let now = time("17:00");
+        let (acknowledgement, _) = step_judgements(&ticket, now, office());
+        assert_eq!(
+            sorted(acknowledgement),
+            [("parks", true), ("water", false)],
+            "only the moves before parks' acknowledgement at 09:30 are judged"
+        );
+        assert_eq!(acknowledgement_charged(&ticket, now, office()), None);
+        // Between the acknowledgement and the move to roads, parks held it.
+        let chain = move_chain(&ticket, now, office());
+        let holders: Vec<(&str, Option<DateTime<Utc>>)> = chain
+            .iter()
+            .map(|holder| (holder.department, holder.left))
+            .collect();
+        assert_eq!(holders, [("water", Some(time("09:05"))), ("parks", None)]);
     }
 
     /// Water passes the ticket to parks at 09:05 (parks due 11:05, two office hours
