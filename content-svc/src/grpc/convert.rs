@@ -187,16 +187,31 @@ pub fn channel(request: &pb::CreateArticleRequest) -> Result<Channel, GrpcError>
     }
 }
 
-/// A review's verdict: approve or reject, said in the request. Not said (0, what a
-/// client sends that still knows the old `bool approve`, or forgot the field) is
-/// refused: read as a rejection, it sent an article back to its editor.
-pub fn verdict(raw: i32) -> Result<Action, GrpcError> {
+/// A review's verdict: approve or reject, said in the request. Not said (0) is
+/// refused when it could be a forgotten field: read as a rejection, it sent an
+/// article back to its editor. `legacy_approve` is the deprecated `bool approve`
+/// (field 2) that a govwx of the previous release sends alone: true is never a
+/// forgotten field (proto3's default is false), so with no verdict it approves,
+/// logged and counted (`content_review_legacy_approvals_total`) until those
+/// clients are gone. A verdict contradicted by it (reject with approve=true) is
+/// refused rather than guessed.
+pub fn verdict(raw: i32, legacy_approve: bool) -> Result<Action, GrpcError> {
     match pb::ReviewVerdict::try_from(raw) {
         Ok(pb::ReviewVerdict::Approve) => Ok(Action::Approve),
+        Ok(pb::ReviewVerdict::Reject) if legacy_approve => Err(GrpcError::Invalid(
+            "verdict REVIEW_VERDICT_REJECT (2) contradicts approve=true (the deprecated \
+             field 2): send approve=false with a rejection, or leave it unset"
+                .into(),
+        )),
         Ok(pb::ReviewVerdict::Reject) => Ok(Action::Reject),
+        Ok(pb::ReviewVerdict::Unspecified) if legacy_approve => {
+            tracing::info!("an approval without a verdict, from a client of the previous release (approve=true)");
+            metrics::counter!("content_review_legacy_approvals_total").increment(1);
+            Ok(Action::Approve)
+        }
         Ok(pb::ReviewVerdict::Unspecified) => Err(GrpcError::Invalid(
             "verdict is required: REVIEW_VERDICT_APPROVE (1) or REVIEW_VERDICT_REJECT (2) \
-             (an older client's `approve` field is no longer read)"
+             (approve=false alone is not read as a rejection)"
                 .into(),
         )),
         Err(_) => Err(GrpcError::Invalid(format!(

@@ -700,7 +700,9 @@ impl pb::content_service_server::ContentService for ContentGrpc {
     ) -> Reply<pb::Article> {
         let who = who(&request, &[Role::Reviewer, Role::Publisher])?;
         let req = request.into_inner();
-        let action = convert::verdict(req.verdict)?;
+        #[allow(deprecated)]
+        let legacy_approve = req.approve;
+        let action = convert::verdict(req.verdict, legacy_approve)?;
         let overrides = overrides(req.overrides)?;
         let send = SendOptions::default();
         let read = read_version(req.version)?;
