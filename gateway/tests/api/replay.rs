@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
+use sha2::Digest;
 
 use crate::helpers::{
     Callback, ORIGINAL_ID, Options, TestAccount, spawn_app, spawn_app_with, spawn_replica,
@@ -204,6 +205,51 @@ async fn a_compatible_callback_encrypted_afresh_for_its_retry_is_accepted_on_eve
     // signature is bound to encrypted bodies.
     forged.body = xml;
     assert_replay_refused(&first, &account.id, &forged).await;
+}
+
+/// During a rolling upgrade, WeChat's retry of a compatible account's encrypted
+/// callback that an upgraded replica claimed (and answered late) may reach a replica
+/// of the release before bb02cee: its rule takes a signature's callback only if
+/// the entry is the body's SHA-256. An entry holding anything else made it answer the
+/// byte-identical retry 403 `replayed_signature`, and the callback was never stored.
+#[tokio::test]
+async fn a_compatible_callback_claimed_here_is_a_retry_to_a_replica_of_the_previous_release() {
+    let app = spawn_app().await;
+    let account = &app.compat;
+    let original = account.encrypted_callback(&samples::text("oCitizen", 7701, "井盖丢了"));
+    assert_eq!(app.post_text(&account.id, &original).await.0, 200);
+
+    // The previous release's claim, as it ran: create the key, else compare the
+    // entry with the body's digest.
+    let bucket = app.nats.namespace.name(gateway::replay::SIGNATURE_BUCKET);
+    let ledger = app.jetstream().get_key_value(&bucket).await.unwrap();
+    let key = TestAccount::query_value(&original, "signature").to_ascii_lowercase();
+    let digest = sha2::Sha256::digest(original.body.as_bytes());
+    let created = ledger
+        .update(&key, bytes::Bytes::copy_from_slice(&digest), 0)
+        .await;
+    assert!(
+        created.is_err(),
+        "the upgraded replica claimed the signature"
+    );
+    let stored = ledger.get(&key).await.unwrap().expect("an entry");
+    assert_eq!(
+        stored.as_ref(),
+        digest.as_slice(),
+        "a replica of the previous release answers WeChat's byte-identical retry 403 replayed_signature"
+    );
+
+    // This release still takes that retry, and no plaintext body under the query.
+    assert_eq!(app.post_text(&account.id, &original).await.0, 200);
+    let mut forged = Callback {
+        query: original.query.clone(),
+        body: samples::text("oAttacker", 7702, "伪造的留言"),
+    };
+    forged
+        .query
+        .retain(|(name, _)| name != "msg_signature" && name != "encrypt_type");
+    assert_replay_refused(&app, &account.id, &forged).await;
+    assert_eq!(app.stored().await.len(), 1, "stored once");
 }
 
 #[tokio::test]
