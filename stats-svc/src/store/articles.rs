@@ -250,21 +250,7 @@ pub fn published_between_sql() -> String {
                  OR ($4::boolean AND NOT {PULLED} AND f.retracted_on IS NULL
                      AND (f.msg_data_id IS NOT NULL OR f.freepublished IS TRUE)))
             AND ($3::text[] IS NULL OR f.account = ANY($3))
-            AND NOT (f.retracted_on IS NOT NULL AND f.retracted_on < f.published_on + 7)
-            AND NOT (f.article_id ~ '_[0-9]+$'
-                     AND (EXISTS (
-                              SELECT 1 FROM article_figures c
-                               WHERE c.account = f.account
-                                 AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
-                                 AND c.message_index::text
-                                     = substring(f.article_id FROM '_([0-9]+)$')
-                                 AND c.retracted_on < f.published_on + 7)
-                          OR EXISTS (
-                              SELECT 1 FROM article_figures c
-                               WHERE c.account = f.account
-                                 AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
-                                 AND c.message_index IS NULL
-                                 AND c.retracted_on < f.published_on + 7)))
+            AND {NOT_RETRACTED_BEFORE_DAY_7}
             AND NOT (f.msg_data_id IS NOT NULL AND NOT {PULLED}
                      AND ((f.message_index IS NOT NULL
                            AND EXISTS (
@@ -284,6 +270,29 @@ pub fn published_between_sql() -> String {
         pulled = "(d.pulled_at IS NOT NULL OR d.entered_by = 'datacube')",
     )
 }
+
+/// Which rows of `article_figures f` stand for an article not retracted before its
+/// day-7 figures (within 7 days of its day): the row itself, and for the datacube's
+/// row of an article (`{msg_data_id}_{index}`) the CONTENT row carrying the
+/// retraction, matched by `{msg_data_id}_{message_index}` (or by message, for a
+/// CONTENT row announced before its place was kept). A retraction-only row (its
+/// publication never announced) is dated by its retraction and is left out too.
+const NOT_RETRACTED_BEFORE_DAY_7: &str =
+    "NOT (f.retracted_on IS NOT NULL AND f.retracted_on < f.published_on + 7)
+            AND NOT (f.article_id ~ '_[0-9]+$'
+                     AND (EXISTS (
+                              SELECT 1 FROM article_figures c
+                               WHERE c.account = f.account
+                                 AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
+                                 AND c.message_index::text
+                                     = substring(f.article_id FROM '_([0-9]+)$')
+                                 AND c.retracted_on < f.published_on + 7)
+                          OR EXISTS (
+                              SELECT 1 FROM article_figures c
+                               WHERE c.account = f.account
+                                 AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
+                                 AND c.message_index IS NULL
+                                 AND c.retracted_on < f.published_on + 7)))";
 
 /// Which rows of `article_figures f` carry the datacube's reads and shares (pulled;
 /// rows pulled before `pulled_at` existed still say `entered_by = 'datacube'`).
@@ -337,15 +346,18 @@ pub async fn published_between(
 }
 
 /// The accounts with an article published from `from` to `to` (inclusive), with
-/// figures or not.
+/// figures or not, of the articles that count ([`published_between`]): one retracted
+/// before its day-7 figures is out of the list, so an account whose only articles of
+/// the period were is 无发文, not 待统计 for good.
 pub async fn accounts_published_between(
     db: &PgPool,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT account FROM article_figures WHERE published_on BETWEEN $1 AND $2",
-    )
+    sqlx::query_scalar(&format!(
+        "SELECT DISTINCT f.account FROM article_figures f
+          WHERE f.published_on BETWEEN $1 AND $2 AND {NOT_RETRACTED_BEFORE_DAY_7}"
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(db)

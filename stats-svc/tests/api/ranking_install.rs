@@ -197,6 +197,13 @@ async fn an_article_retracted_before_its_day_7_figures_does_not_count() {
         .map(|a| (a.account.as_str(), a.articles, a.reads))
         .collect();
     assert_eq!(counted, [("anren", 0, 0)]);
+    // Its only article of November gone before its figures, the final list says
+    // 无发文, not 待统计 for good.
+    assert!(
+        november.list[0].published_nothing,
+        "anren's only article was retracted on its day 2: {:?}",
+        november.list[0]
+    );
     db.close().await;
     app.stop().await;
 }
