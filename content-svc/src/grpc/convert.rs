@@ -205,7 +205,9 @@ pub fn verdict(raw: i32, legacy_approve: bool) -> Result<Action, GrpcError> {
         )),
         Ok(pb::ReviewVerdict::Reject) => Ok(Action::Reject),
         Ok(pb::ReviewVerdict::Unspecified) if legacy_approve => {
-            tracing::info!("an approval without a verdict, from a client of the previous release (approve=true)");
+            tracing::info!(
+                "an approval without a verdict, from a client of the previous release (approve=true)"
+            );
             metrics::counter!("content_review_legacy_approvals_total").increment(1);
             Ok(Action::Approve)
         }

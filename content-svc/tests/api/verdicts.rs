@@ -8,7 +8,7 @@ use tonic::Code;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{article, create, spawn_stack};
-use crate::helpers::{by, AUTHOR_KEY, REVIEWER_KEY};
+use crate::helpers::{AUTHOR_KEY, REVIEWER_KEY, by};
 
 #[tokio::test]
 async fn a_review_without_a_verdict_is_refused_and_the_article_stays_submitted() {
