@@ -1045,6 +1045,15 @@ impl Articles {
                 "openids: 1 to 20 non-empty openids are required".into(),
             ));
         }
+        // The openids are previewed one after the other as given: one named twice
+        // would get two previews.
+        let twice = named_twice(openids);
+        if !twice.is_empty() {
+            return Err(AppError::Invalid(format!(
+                "openids: {} named more than once; each is sent one preview per time named",
+                twice.join(", ")
+            )));
+        }
         let row = store::get(&self.db, id).await?.ok_or(AppError::NotFound)?;
         if !who.sees(&row) {
             return Err(AppError::NotFound);
@@ -3883,6 +3892,19 @@ fn preview_stopped(openids: &[String], sent: usize, error: SendError) -> AppErro
         not_sent: openids[sent..].to_vec(),
         cause,
     }
+}
+
+/// The openids that occur more than once in `openids`, each once, in the order of
+/// their first occurrence.
+fn named_twice(openids: &[String]) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::new();
+    let mut twice: Vec<&str> = Vec::new();
+    for openid in openids {
+        if !seen.insert(openid.as_str()) && !twice.contains(&openid.as_str()) {
+            twice.push(openid);
+        }
+    }
+    twice
 }
 
 fn require(who: &Who, role: Role, action: &'static str) -> Result<(), AppError> {

@@ -299,3 +299,35 @@ async fn of_two_previews_at_once_one_draft_is_kept_and_the_other_deleted() {
     );
     stack.app.stop().await;
 }
+
+/// An openid given twice would be sent the preview twice (the openids are previewed
+/// one after the other as given): the request is refused, naming it, and nobody is
+/// sent anything.
+#[tokio::test]
+async fn a_preview_naming_a_follower_twice_is_refused_naming_them_and_sends_nothing() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .add_followers(DEMO_APPID, ["o-director", "o-deputy"])
+        .expect("followers");
+
+    let refused = client
+        .preview_article(preview(&id, &["o-director", "o-deputy", "o-director"]))
+        .await
+        .expect_err("o-director is named twice");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("o-director") && !refused.message().contains("o-deputy"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        previewed_to(&stack),
+        Vec::<String>::new(),
+        "nobody got a preview"
+    );
+    stack.app.stop().await;
+}
