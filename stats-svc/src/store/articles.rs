@@ -247,7 +247,7 @@ pub fn published_between_sql() -> String {
            FROM article_figures f
           WHERE f.published_on BETWEEN $1 AND $2
             AND (f.entered_by <> ''
-                 OR ($4::boolean AND NOT {PULLED} AND f.retracted_on IS NULL
+                 OR ($4::boolean AND NOT {PULLED}
                      AND (f.msg_data_id IS NOT NULL OR f.freepublished IS TRUE)))
             AND ($3::text[] IS NULL OR f.account = ANY($3))
             AND {NOT_RETRACTED_BEFORE_DAY_7}
@@ -328,7 +328,8 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// account of freepublished articles only 待统计 for good). Only one whose datacube
 /// row could be told apart counts so (its WeChat message is known, or it was
 /// freepublished): one announced without its message may be the datacube's row under
-/// another id. A retracted one does not count.
+/// another id. One retracted counts as any article does: only one retracted before
+/// its day-7 figures is left out; one up past them had its day 7.
 pub async fn published_between(
     db: &PgPool,
     accounts: Option<&[String]>,

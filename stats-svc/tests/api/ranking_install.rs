@@ -208,6 +208,63 @@ async fn an_article_retracted_before_its_day_7_figures_does_not_count() {
     app.stop().await;
 }
 
+/// An article CONTENT announced that never had figures (message m2, never in the
+/// datacube) and was retracted on 29 November, its day 9: it was up past its day-7
+/// figures, so once November is final it counts in n with zero figures, as it did
+/// before the retraction; only an article retracted before day 7 leaves the list.
+#[tokio::test]
+async fn an_announced_article_without_figures_retracted_after_day_7_still_counts() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("a_1", "2026-11-10", 5_000, 40)]).await;
+    crate::helpers::publish_article_at(
+        &app,
+        "anren",
+        "art-2",
+        "冬季供暖通知",
+        "2026-11-20T02:00:00Z",
+        "m2",
+        1,
+    )
+    .await;
+    crate::helpers::wait_for_article(&db, "art-2").await;
+    crate::helpers::retract_article_at(
+        &app,
+        "anren",
+        "art-2",
+        "2026-11-29T02:00:00Z",
+        "r-2",
+        "m2",
+        1,
+    )
+    .await;
+    crate::helpers::wait_for_retraction(&db, "anren", "art-2").await;
+    let install = Install::named(["anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+    };
+    let november =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let counted: Vec<(&str, u64, u64)> = november
+        .list
+        .iter()
+        .map(|a| (a.account.as_str(), a.articles, a.reads))
+        .collect();
+    assert_eq!(
+        counted,
+        [("anren", 2, 5_000)],
+        "art-2 was retracted on its day 9, after its day-7 figures"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
 /// A month after the office's has no list: asked on 7 December 2026 for May 2027, the
 /// list showed every account at place 1 as 无发文; it is refused, naming both months.
 #[tokio::test]
