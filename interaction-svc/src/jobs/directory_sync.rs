@@ -37,6 +37,12 @@ fn backoff(failures: u32, interval: Duration) -> Duration {
 /// uncommitted transaction rolls back).
 pub async fn run(db: PgPool, sync: DirectorySync, notifier: DirectoryNotifier, drain: Drain) {
     tracing::info!(accounts = ?sync.accounts, interval = ?sync.interval, "directory bootstrap from content-svc started");
+    // Both outcomes exported from the start: a series first exported at 1 shows no
+    // increase, so GovwxDirectorySyncFailing would hold for an hour after a start
+    // whose first passes failed.
+    for outcome in ["ok", "failed"] {
+        metrics::counter!("interaction_directory_sync_total", "outcome" => outcome).increment(0);
+    }
     let mut failures: u32 = 0;
     loop {
         let pass = app::bootstrap(&db, &sync.content, &sync.accounts);

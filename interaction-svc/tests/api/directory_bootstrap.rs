@@ -270,10 +270,7 @@ async fn a_service_created_before_the_install_is_bootstrapped_and_answers_a_citi
         Some(("https://gjj.example.gov.cn/tq".to_owned(), true, false))
     );
     eventually("the pass is counted", || async {
-        app.metrics()
-            .await
-            .contains("interaction_directory_sync_total{outcome=\"ok\"}")
-            .then_some(())
+        (sync_passes(&app.metrics().await, "ok")? > 0.0).then_some(())
     })
     .await;
     app.stop().await;
@@ -393,12 +390,14 @@ async fn the_bootstrap_retries_until_content_svc_answers_and_the_service_starts_
     })
     .await;
     eventually("a failed pass is counted", || async {
-        app.metrics()
-            .await
-            .contains("interaction_directory_sync_total{outcome=\"failed\"}")
-            .then_some(())
+        (sync_passes(&app.metrics().await, "failed")? > 0.0).then_some(())
     })
     .await;
+    // The outcome not met yet is exported too, at 0: a series first exported at 1
+    // shows no increase, and GovwxDirectorySyncFailing would hold for an hour after
+    // the first success.
+    let metrics = app.metrics().await;
+    assert_eq!(sync_passes(&metrics, "ok"), Some(0.0), "{metrics}");
     assert_eq!(app.card_for("公积金怎么提取").await, None);
 
     // content-svc comes up; a retry (1 s, then 2 s apart) finds its service.
@@ -420,6 +419,15 @@ async fn the_bootstrap_retries_until_content_svc_answers_and_the_service_starts_
 /// A loopback port bound with `SO_REUSEADDR` but not listening: a connection is
 /// refused, no ephemeral port can be it, and a listener with `SO_REUSEADDR` (tokio's)
 /// may still bind it.
+/// The value of `interaction_directory_sync_total{outcome}` in a scrape, if exported.
+fn sync_passes(metrics: &str, outcome: &str) -> Option<f64> {
+    let series = format!("interaction_directory_sync_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 fn refusing_port() -> (socket2::Socket, String) {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
