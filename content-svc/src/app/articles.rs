@@ -1140,6 +1140,79 @@ impl Articles {
                 .await;
         }
         let previewed = self.publisher.preview(&row, &media_id, openids).await;
+        let sent = previewed.sent;
+        let maybe = matches!(previewed.stopped, Some(SendError::OutcomeUnknown(_)));
+        // What reached followers' phones is audited, whatever stopped the rest.
+        let comment = (sent > 0 || maybe).then(|| match &previewed.stopped {
+            None => format!("{sent} follower(s)"),
+            Some(_) if maybe => format!(
+                "{sent} of {} follower(s), and perhaps the next: WeChat's answer was lost",
+                openids.len()
+            ),
+            Some(_) => format!(
+                "{sent} of {} follower(s): stopped at {}",
+                openids.len(),
+                openids[sent]
+            ),
+        });
+        // The answer (who got the preview) is settled before the bookkeeping and
+        // stands if that fails: answered INTERNAL, the caller learnt nothing of the
+        // previews on followers' phones, and a retry of the same list sent each of
+        // them a second.
+        let answer = match previewed.stopped {
+            None => Ok(sent),
+            Some(error) => Err(preview_stopped(openids, sent, error)),
+        };
+        let noted = self
+            .note_preview(who, &row, &rows, &media_id, owned, comment.as_deref())
+            .await;
+        match noted {
+            // A draft kept onto the article is the article's now: whatever forgot it
+            // meanwhile (a return, a recompose) deleted it.
+            Ok(kept) => {
+                if owned && !kept {
+                    self.delete_unkept_draft(
+                        &row,
+                        &media_id,
+                        "made by a preview, kept by no article",
+                    )
+                    .await;
+                }
+            }
+            // The draft is left as it is: the commit may have kept it onto the
+            // article before its answer was lost, and a kept draft deleted would fail
+            // every later send.
+            Err(error) => {
+                tracing::warn!(
+                    article = %id,
+                    %error,
+                    sent,
+                    actor = %who.actor.id,
+                    audit = comment.as_deref().unwrap_or(""),
+                    draft = %media_id,
+                    "a preview went out but was not recorded: its audit row is missing, and \
+                     a draft it made may be kept by no article"
+                );
+                metrics::counter!("content_preview_unrecorded_total").increment(1);
+            }
+        }
+        answer
+    }
+
+    /// Records a preview of `row` (made of `rows`) that went out with the draft
+    /// `media_id`: the draft is kept for the send if the article can still use it,
+    /// and what reached followers (`comment`; none when nobody was reached) is
+    /// audited. Returns whether the article keeps the draft.
+    async fn note_preview(
+        &self,
+        who: &Who,
+        row: &ArticleRow,
+        rows: &[ArticleRow],
+        media_id: &str,
+        owned: bool,
+        comment: Option<&str>,
+    ) -> Result<bool, AppError> {
+        let id = row.id;
         let mut tx = self.db.begin().await?;
         // The draft is kept for the send only if it is still the message: a
         // recompose while WeChat made it forgot the old draft, and keeping this one
@@ -1164,33 +1237,17 @@ impl Articles {
         // stopped part-way too: the draft is as good, and a preview to the rest reuses
         // it.
         let kept = sendable
-            && same_articles(&rows, &composed)
+            && same_articles(rows, &composed)
             && match now.media_id.as_deref() {
                 None => owned,
                 Some(kept) => kept == media_id,
             };
         if kept && now.media_id.is_none() {
-            store::set_media_id(&mut *tx, id, &media_id).await?;
+            store::set_media_id(&mut *tx, id, media_id).await?;
         } else if !kept {
             tracing::info!(article = %id, state = %now.state(), "article returned, sent or recomposed during its preview, or another draft kept meanwhile; its draft is not kept");
         }
-        // What reached followers' phones is audited, whatever stopped the rest.
-        let maybe = matches!(previewed.stopped, Some(SendError::OutcomeUnknown(_)));
-        if previewed.sent > 0 || maybe {
-            let comment = match &previewed.stopped {
-                None => format!("{} follower(s)", previewed.sent),
-                Some(_) if maybe => format!(
-                    "{} of {} follower(s), and perhaps the next: WeChat's answer was lost",
-                    previewed.sent,
-                    openids.len()
-                ),
-                Some(_) => format!(
-                    "{} of {} follower(s): stopped at {}",
-                    previewed.sent,
-                    openids.len(),
-                    openids[previewed.sent]
-                ),
-            };
+        if let Some(comment) = comment {
             store::audit(
                 &mut tx,
                 &Audit {
@@ -1202,22 +1259,13 @@ impl Articles {
                     role: &who.role_name(),
                     version: row.version,
                     stage: None,
-                    comment: &comment,
+                    comment,
                 },
             )
             .await?;
         }
         tx.commit().await?;
-        // A draft kept onto the article above is the article's now: whatever forgot
-        // it meanwhile (a return, a recompose) deleted it.
-        if owned && !kept {
-            self.delete_unkept_draft(&row, &media_id, "made by a preview, kept by no article")
-                .await;
-        }
-        match previewed.stopped {
-            None => Ok(previewed.sent),
-            Some(error) => Err(preview_stopped(openids, previewed.sent, error)),
-        }
+        Ok(kept)
     }
 
     /// Before a mass send: the account's ledger is locked, checked against WeChat's

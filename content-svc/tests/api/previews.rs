@@ -331,3 +331,58 @@ async fn a_preview_naming_a_follower_twice_is_refused_naming_them_and_sends_noth
     );
     stack.app.stop().await;
 }
+
+/// Makes the database refuse to record a preview of article `id` (its audit row),
+/// as a connection lost or a full disk would after WeChat's calls.
+async fn refuse_preview_audits(stack: &Stack, id: &str) {
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION refuse_preview_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'injected: the preview audit cannot be written'; END $$;
+         CREATE TRIGGER refuse_preview_audit BEFORE INSERT ON article_audit FOR EACH ROW
+         WHEN (NEW.action = 'preview' AND NEW.article_id = '{id}'::uuid)
+         EXECUTE FUNCTION refuse_preview_audit();"
+    ))
+    .execute(&stack.app.db)
+    .await
+    .expect("fault injected");
+}
+
+/// The previews went out before the database failed to record them: the caller
+/// is told who got one (all: OK; some: FAILED_PRECONDITION naming them), not
+/// INTERNAL, after which a retry of the same list would send everyone a second.
+#[tokio::test]
+async fn a_preview_whose_bookkeeping_fails_after_wechat_still_says_who_got_it() {
+    let stack = spawn_stack(AccountKind::Service).await;
+    let mut client = stack.app.client.clone();
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    stack
+        .mock
+        .state()
+        .add_followers(DEMO_APPID, ["o-director", "o-deputy"])
+        .expect("followers");
+    refuse_preview_audits(&stack, &id).await;
+
+    let sent = client
+        .preview_article(preview(&id, &["o-director"]))
+        .await
+        .expect("the preview reached the director")
+        .into_inner()
+        .sent;
+    assert_eq!(sent, 1);
+    assert_eq!(previewed_to(&stack), ["o-director"]);
+
+    let refused = client
+        .preview_article(preview(&id, &["o-deputy", "o-typo"]))
+        .await
+        .expect_err("o-typo is no follower");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("sent to the first 1 of 2 openids (o-deputy)"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(previewed_to(&stack), ["o-director", "o-deputy"]);
+    stack.app.stop().await;
+}
