@@ -221,20 +221,22 @@ pub async fn record_rating_request(
     Ok(())
 }
 
-/// Whether a ticket of the citizen of ticket `t` other than `t` opened after `t`'s
-/// last close (by its `opened` history entry, the database's clock like
-/// `closed_at`, or by `opened_at` for a ticket without one). Its question is then
-/// no longer `t`'s to ask: asked now it would be the question last asked, and the
-/// citizen's next digit (an answer to the newer ticket's agent, "reply with the
-/// number") would rate `t` and never reach the newer ticket
-/// (`citizen::awaiting_rating` only refuses a question asked before the newest
-/// opening).
+/// Whether a ticket of the citizen of ticket `t` other than `t` is newer than `t`'s
+/// last close: being handled now (opened or reopened since: while `t` was active
+/// no other could be), or opened or reopened after that close and closed again (by
+/// its `opened` or `reopened` history entry, the database's clock like `closed_at`,
+/// or by `opened_at` for a ticket without one). Its question is then no longer
+/// `t`'s to ask: asked now it would be the question last asked, and the citizen's
+/// next digit (an answer to the newer ticket's agent, "reply with the number")
+/// would rate `t` and never reach the newer ticket. A reopened older ticket is as
+/// new as an opened one: its agent asks the citizen things too.
 const NEWER_TICKET_OPENED: &str = "EXISTS (
     SELECT 1 FROM tickets o
      WHERE o.account = t.account AND o.openid = t.openid AND o.id <> t.id
-       AND (o.opened_at > t.closed_at
+       AND (o.state <> 'closed'
+            OR o.opened_at > t.closed_at
             OR EXISTS (SELECT 1 FROM ticket_transitions tr
-                        WHERE tr.ticket_id = o.id AND tr.action = 'opened'
+                        WHERE tr.ticket_id = o.id AND tr.action IN ('opened', 'reopened')
                           AND tr.at > t.closed_at)))";
 
 /// Whether closed ticket `id` has its rating question already: on its way to

@@ -1586,6 +1586,108 @@ async fn an_abandoned_rating_question_is_not_asked_once_a_newer_ticket_opened() 
     assert_eq!(rating, None, "the old ticket is not rated");
 }
 
+/// Nor once an older ticket of the citizen was reopened after that close: the
+/// department working on it again asks the citizen ("回复1或2"), and a late
+/// question about B would take the citizen's digit as B's rating, never reaching
+/// the reopened ticket.
+#[tokio::test]
+async fn an_abandoned_rating_question_is_not_asked_once_an_older_ticket_was_reopened() {
+    let mock = mock().await;
+    let fast = [("SWEEP_INTERVAL", "100ms")];
+    let env: Vec<_> = crate::helpers::wechat_env(&mock)
+        .into_iter()
+        .chain(fast)
+        .collect();
+    let app = crate::helpers::spawn_app_with(&env).await;
+    let closed_minutes_ago = |id: uuid::Uuid, minutes: i32| {
+        let app = &app;
+        async move {
+            sqlx::query(
+                "UPDATE tickets SET closed_at = now() - make_interval(mins => $2) WHERE id = $1",
+            )
+            .bind(id)
+            .bind(minutes)
+            .execute(&app.db)
+            .await
+            .unwrap();
+        }
+    };
+    let mut citizen = Citizen::new();
+    let openid = citizen.openid.clone();
+    app.insert_follower(&openid, Some(5)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, &openid, Utc::now() - Duration::minutes(5))
+        .unwrap();
+    // A closed 3 hours ago, its question asked then.
+    let older = app
+        .insert_citizen_ticket(&openid, "social-security", "closed", 5 * 60)
+        .await;
+    sqlx::query(
+        "UPDATE tickets SET closed_at = now() - interval '3 hours',
+                            rating_requested_at = now() - interval '3 hours'
+          WHERE id = $1",
+    )
+    .bind(older)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    // B closed (its time is written below, which makes it owed: a pass must not
+    // ask it before the reopen).
+    let owed = app
+        .insert_citizen_ticket(&openid, "social-security", "closed", 60)
+        .await;
+    // The department reopens A: the citizen has no active ticket.
+    let reopened = app
+        .client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reopen_ticket(action(older))
+        .await
+        .expect("A reopened")
+        .into_inner();
+    assert_eq!(reopened.state, TicketState::Reopened as i32);
+    // B closed 40 minutes ago, after A, its question cut off by a drain.
+    closed_minutes_ago(owed, 40).await;
+    // Another citizen's abandoned question, closed later than B: once it is asked,
+    // a pass has looked at B.
+    app.insert_follower("o-control", Some(5)).await;
+    mock.state()
+        .record_interaction(DEMO_APPID, "o-control", Utc::now() - Duration::minutes(5))
+        .unwrap();
+    let control = app
+        .insert_citizen_ticket("o-control", "social-security", "closed", 60)
+        .await;
+    closed_minutes_ago(control, 10).await;
+
+    app.wait_for_rating_questions(control, &["sent"]).await;
+    assert_eq!(
+        app.rating_questions(owed).await,
+        Vec::<String>::new(),
+        "an older ticket was reopened since the close: not owed"
+    );
+
+    // The citizen answers A's agent with a number: it reaches A.
+    app.publish(&citizen.says("2")).await;
+    let (joined, rating) = eventually("the digit is applied", || async {
+        let joined: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_messages
+                             WHERE ticket_id = $1 AND direction = 'inbound' AND body = '2')",
+        )
+        .bind(older)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        let rating: Option<i16> = sqlx::query_scalar("SELECT rating FROM tickets WHERE id = $1")
+            .bind(owed)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        (joined || rating.is_some()).then_some((joined, rating))
+    })
+    .await;
+    assert_eq!(rating, None, "B is not rated");
+    assert!(joined, "the digit joins the reopened ticket");
+}
+
 /// Many owed rating questions to a slow WeChat (after a rolling update, say) do
 /// not hold up the held-answer retry: a held answer due meanwhile is retried by
 /// the next pass, not after every owed question was asked one after another.

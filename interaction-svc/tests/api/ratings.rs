@@ -3,10 +3,11 @@
 //! the digit is an ordinary message, which a keyword rule for it answers.
 
 use interaction_svc::store::rules::RulesNotifier;
+use proto::interaction::v1::TicketActionRequest;
 use wechat_sim::traffic::CitizenAction;
 
 use crate::citizen::{Citizen, eventually, text_of};
-use crate::helpers::{ACCOUNT, TestApp, spawn_app};
+use crate::helpers::{ACCOUNT, SOCIAL_AGENT_KEY, TestApp, spawn_app};
 
 const GUIDE: &str = "社保办理指南：https://rsj.lincheng.example.gov.cn/guide";
 
@@ -286,4 +287,46 @@ async fn a_digit_sent_as_the_ticket_is_reopened_joins_the_reopened_ticket() {
         .await
         .unwrap();
     assert_eq!(tickets, 1, "no ticket \"2\"");
+}
+
+/// B's question was asked; then the department reopened an older ticket A of the
+/// same citizen and asks them something ("回复1或2"). The citizen's digit answers
+/// A's agent: it joins A, and B is not rated (a reopen is a newer ticket for the
+/// question, as an opening is).
+#[tokio::test]
+async fn a_digit_after_an_older_ticket_was_reopened_joins_it_and_rates_nothing() {
+    let app = spawn_app().await;
+    let mut citizen = Citizen::new();
+    let older = asked_to_rate(&app, &citizen.openid, 3).await;
+    let asked = asked_to_rate(&app, &citizen.openid, 1).await;
+    app.client(Some(SOCIAL_AGENT_KEY))
+        .await
+        .reopen_ticket(TicketActionRequest {
+            id: older.to_string(),
+            note: String::new(),
+        })
+        .await
+        .expect("A reopened");
+
+    app.publish(&citizen.says("2")).await;
+    let (joined, rating) = eventually("the digit is applied", || async {
+        let joined: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ticket_messages
+                             WHERE ticket_id = $1 AND direction = 'inbound' AND body = '2')",
+        )
+        .bind(older)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        let rating: Option<i16> = sqlx::query_scalar("SELECT rating FROM tickets WHERE id = $1")
+            .bind(asked)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        (joined || rating.is_some()).then_some((joined, rating))
+    })
+    .await;
+    assert_eq!(rating, None, "B is not rated");
+    assert!(joined, "the digit joins the reopened ticket");
+    assert_eq!(rated_events(&app).await, 0);
 }

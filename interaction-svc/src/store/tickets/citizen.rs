@@ -112,10 +112,12 @@ pub async fn active(
 /// The ticket waiting for the rating a digit the citizen sent at `at` would give: the
 /// one last asked to be rated, if it is closed, has no rating yet (or got it from
 /// `event_id` itself: the reply path may look after the consumer has recorded it),
-/// and was asked after the citizen's newest ticket opened. A question held while the
-/// citizen was away goes out after the message that brought them back, which may
-/// have opened a ticket of its own. Those two times are the database's (the opening's
-/// history entry): a message's CreateTime is WeChat's clock.
+/// and was asked after the citizen's newest ticket opened or was reopened (an older
+/// ticket reopened is worked on again, and its agent's questions, "回复1或2", are
+/// answered with digits too). A question held while the citizen was away goes out
+/// after the message that brought them back, which may have opened a ticket of its
+/// own. Those two times are the database's (the opening's history entry): a
+/// message's CreateTime is WeChat's clock.
 ///
 /// A question on its way to WeChat (`sending`, by [`SYSTEM_ACTOR`]) counts as asked
 /// since it was committed so: `rating_requested_at` is only written once WeChat has
@@ -151,7 +153,8 @@ pub async fn awaiting_rating(
             AND asked_at >= COALESCE(
                 (SELECT max(tr.at) FROM ticket_transitions tr
                    JOIN tickets o ON o.id = tr.ticket_id
-                  WHERE o.account = $1 AND o.openid = $2 AND tr.action = 'opened'),
+                  WHERE o.account = $1 AND o.openid = $2
+                    AND tr.action IN ('opened', 'reopened')),
                 '-infinity')
             AND asked_at + $5 >= $4
             AND NOT EXISTS (
