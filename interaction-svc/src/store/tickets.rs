@@ -223,13 +223,21 @@ pub async fn record_rating_request(
 
 /// Whether a ticket of the citizen of ticket `t` other than `t` is newer than `t`'s
 /// last close: being handled now (opened or reopened since: while `t` was active
-/// no other could be), or opened or reopened after that close and closed again (by
-/// its `opened` or `reopened` history entry, the database's clock like `closed_at`,
-/// or by `opened_at` for a ticket without one). Its question is then no longer
-/// `t`'s to ask: asked now it would be the question last asked, and the citizen's
-/// next digit (an answer to the newer ticket's agent, "reply with the number")
-/// would rate `t` and never reach the newer ticket. A reopened older ticket is as
-/// new as an opened one: its agent asks the citizen things too.
+/// no other could be), or opened or reopened after that close and closed again.
+/// Its question is then no longer `t`'s to ask: asked now it would be the question
+/// last asked, and the citizen's next digit (an answer to the newer ticket's agent,
+/// "reply with the number") would rate `t` and never reach the newer ticket. A
+/// reopened older ticket is as new as an opened one: its agent asks the citizen
+/// things too.
+///
+/// "After" is the order the history entries were written in (their `bigserial`
+/// id), not their times: `at` and `closed_at` are their transactions' start
+/// (`now()`), and a consumer batch begun before a department's close waits for
+/// that close's lock (the one-active-ticket index, the citizen's active ticket),
+/// then opens the next ticket stamped before the close. Its entry's id is drawn
+/// after the close's, which had committed. The times still count for a ticket
+/// whose close has no history entry (written by hand), and `opened_at` for one
+/// without an `opened` entry.
 const NEWER_TICKET_OPENED: &str = "EXISTS (
     SELECT 1 FROM tickets o
      WHERE o.account = t.account AND o.openid = t.openid AND o.id <> t.id
@@ -237,7 +245,10 @@ const NEWER_TICKET_OPENED: &str = "EXISTS (
             OR o.opened_at > t.closed_at
             OR EXISTS (SELECT 1 FROM ticket_transitions tr
                         WHERE tr.ticket_id = o.id AND tr.action IN ('opened', 'reopened')
-                          AND tr.at > t.closed_at)))";
+                          AND (tr.at > t.closed_at
+                               OR tr.id > (SELECT max(c.id) FROM ticket_transitions c
+                                            WHERE c.ticket_id = t.id
+                                              AND c.action = 'closed')))))";
 
 /// Whether closed ticket `id` has its rating question already: on its way to
 /// WeChat or held (by [`SYSTEM_ACTOR`]), or asked since it was last closed

@@ -2,7 +2,12 @@
 //! `RATING_ANSWER_WINDOW` of it) and the citizen has not unfollowed since. Otherwise
 //! the digit is an ordinary message, which a keyword rule for it answers.
 
+use interaction_svc::domain::{Deadlines, TicketEvent, TicketId};
 use interaction_svc::store::rules::RulesNotifier;
+use interaction_svc::store::tickets;
+use interaction_svc::store::tickets::citizen::{self as citizen_tickets, NewTicket, Placed};
+use interaction_svc::store::tickets::lifecycle::{self, Cause};
+use platform::ids::{AccountId, OpenId};
 use proto::interaction::v1::TicketActionRequest;
 use wechat_sim::traffic::CitizenAction;
 
@@ -329,4 +334,107 @@ async fn a_digit_after_an_older_ticket_was_reopened_joins_it_and_rates_nothing()
     assert_eq!(rating, None, "B is not rated");
     assert!(joined, "the digit joins the reopened ticket");
     assert_eq!(rated_events(&app).await, 0);
+}
+
+/// Closes ticket `id` (locked, changed, committed) as a department's close does.
+async fn close_in_own_transaction(app: &TestApp, id: uuid::Uuid) {
+    let mut tx = app.db.begin().await.unwrap();
+    let before = lifecycle::lock(&mut tx, TicketId(id), None).await.unwrap();
+    lifecycle::change(
+        &mut tx,
+        &before,
+        TicketEvent::Closed,
+        Cause::now("social-security", "已办结"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A consumer batch began (its transaction's clock reads T0) before a department
+/// closed B (at T1); the batch then opened C for the citizen's message, its
+/// `opened` entry stamped T0, before B's close. C was handled and closed again.
+/// B's question is no longer B's to ask all the same: C opened after B's close (in
+/// the order the database applied them), and asked now the question would take the
+/// citizen's next digit for B.
+#[tokio::test]
+async fn a_ticket_opened_by_a_batch_begun_before_the_close_is_newer_for_the_question() {
+    let app = spawn_app().await;
+    let citizen = Citizen::new();
+    let account = AccountId::parse(ACCOUNT).unwrap();
+    let openid = OpenId::parse(&citizen.openid).unwrap();
+    let answered = app
+        .insert_citizen_ticket(&citizen.openid, "social-security", "answered", 60)
+        .await;
+
+    let mut batch = app.db.begin().await.unwrap();
+    let began: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *batch)
+        .await
+        .unwrap();
+    close_in_own_transaction(&app, answered).await;
+    let now = chrono::Utc::now();
+    let new = NewTicket {
+        account: &account,
+        openid: &openid,
+        department: "social-security",
+        category: "",
+        summary: "楼道灯坏了",
+        opened_at: began,
+        deadlines: Deadlines {
+            acknowledge_due_at: now + chrono::Duration::days(1),
+            resolve_due_at: now + chrono::Duration::days(3),
+        },
+        event_id: "chenzhou:batch-begun-before-the-close",
+    };
+    let Placed::Opened(newer) = citizen_tickets::open_or_join(&mut batch, &new)
+        .await
+        .unwrap()
+    else {
+        panic!("B is closed: the message opens a ticket");
+    };
+    lifecycle::change(
+        &mut batch,
+        &newer,
+        TicketEvent::Opened,
+        Cause {
+            actor: "citizen",
+            note: "",
+            event_id: Some("chenzhou:batch-begun-before-the-close:ticket.opened"),
+            at: began,
+        },
+    )
+    .await
+    .unwrap();
+    batch.commit().await.unwrap();
+    let stamped: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT (SELECT at FROM ticket_transitions WHERE ticket_id = $2 AND action = 'opened'),
+                (SELECT closed_at FROM tickets WHERE id = $1)",
+    )
+    .bind(answered)
+    .bind(newer.id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        stamped.0 < stamped.1,
+        "C's opening is stamped before B's close: {stamped:?}"
+    );
+    // C is handled and closed again before B's question comes up.
+    sqlx::query("UPDATE tickets SET state = 'answered' WHERE id = $1")
+        .bind(newer.id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    close_in_own_transaction(&app, newer.id).await;
+
+    let mut tx = app.db.begin().await.unwrap();
+    let past_asking = tickets::rating_question_pending_or_asked(&mut tx, TicketId(answered))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        past_asking,
+        "C opened after B's close: B's question is not asked"
+    );
 }
