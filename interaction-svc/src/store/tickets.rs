@@ -282,10 +282,20 @@ pub async fn rating_question_pending_or_asked(
 /// its time) and less than `window` ago, no question written since the close (none
 /// pending, sent, held or given up) and none recorded as asked, not rated, their
 /// citizen not erased and inside their customer-service window (`window` since their
-/// last interaction), and no newer ticket of theirs opened since the close (the
-/// citizen who wrote about something new is not asked about the old one: see
-/// `NEWER_TICKET_OPENED`). What a close leaves when the task asking its question was
-/// dropped unfinished (a drain's deadline) or could not record it.
+/// last interaction), still following with no follow recorded since the close, and
+/// no newer ticket of theirs opened since the close (the citizen who wrote about
+/// something new is not asked about the old one: see `NEWER_TICKET_OPENED`). What a
+/// close leaves when the task asking its question was dropped unfinished (a drain's
+/// deadline) or could not record it.
+///
+/// A citizen who unfollowed (`unsubscribed_at`, which a re-follow clears) is not
+/// asked: WeChat refuses the question, a refused question is held, and it would go
+/// out after their re-follow, days later, their next digit rating a ticket they no
+/// longer think of. Nor is one who followed again since the close (an unfollow came
+/// between their message and now): a question asked before an unfollow expires
+/// with it (`citizen::awaiting_rating`), and one owed from before is no fresher. Not
+/// `subscribed`: a citizen known from their messages only (following since before
+/// the platform, no follow event seen) is `false` there and follows all the same.
 pub async fn owed_rating_questions(
     db: &PgPool,
     now: DateTime<Utc>,
@@ -301,6 +311,8 @@ pub async fn owed_rating_questions(
             AND t.rating IS NULL AND t.rating_requested_at IS NULL
             AND t.openid <> $3
             AND f.last_interaction_at > $2
+            AND f.unsubscribed_at IS NULL
+            AND (f.subscribed_at IS NULL OR f.subscribed_at <= t.closed_at)
             AND NOT EXISTS (SELECT 1 FROM ticket_messages m
                              WHERE m.ticket_id = t.id AND m.author = $4
                                AND (m.delivery IN ('sending', 'held') OR m.at >= t.closed_at))

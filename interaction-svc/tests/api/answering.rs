@@ -1688,6 +1688,95 @@ async fn an_abandoned_rating_question_is_not_asked_once_an_older_ticket_was_reop
     assert!(joined, "the digit joins the reopened ticket");
 }
 
+/// A close's question is not asked late of a citizen who unfollowed after the
+/// close (WeChat refuses it; held, it would go out after a re-follow days later,
+/// and the next digit would rate a ticket they no longer think of), nor of one who
+/// unfollowed and followed again since; a citizen the platform knows from their
+/// messages only (following since before it, never a follow event) is asked.
+#[tokio::test]
+async fn an_abandoned_rating_question_is_not_asked_of_a_citizen_who_unfollowed_since_the_close() {
+    let mock = mock().await;
+    let fast = [("SWEEP_INTERVAL", "100ms")];
+    let env: Vec<_> = crate::helpers::wechat_env(&mock)
+        .into_iter()
+        .chain(fast)
+        .collect();
+    let app = crate::helpers::spawn_app_with(&env).await;
+    // Closed `closed_minutes_ago` (no question written), the citizen's follower row
+    // as `follower` sets it; everyone wrote 15 minutes ago.
+    let closed = |openid: &'static str, closed_minutes_ago: i32, follower: &'static str| {
+        let app = &app;
+        let mock = &mock;
+        async move {
+            app.insert_follower(openid, Some(15)).await;
+            sqlx::query(follower)
+                .bind(ACCOUNT)
+                .bind(openid)
+                .execute(&app.db)
+                .await
+                .unwrap();
+            mock.state()
+                .record_interaction(DEMO_APPID, openid, Utc::now() - Duration::minutes(15))
+                .unwrap();
+            let id = app
+                .insert_citizen_ticket(openid, "social-security", "closed", 60)
+                .await;
+            sqlx::query(
+                "UPDATE tickets SET closed_at = now() - make_interval(mins => $2) WHERE id = $1",
+            )
+            .bind(id)
+            .bind(closed_minutes_ago)
+            .execute(&app.db)
+            .await
+            .unwrap();
+            id
+        }
+    };
+    const AS_INSERTED: &str =
+        "UPDATE followers SET subscribed = subscribed WHERE account = $1 AND openid = $2";
+    let unfollowed = closed(
+        "o-unfollowed",
+        20,
+        "UPDATE followers SET subscribed = false, unsubscribed_at = now() - interval '5 minutes'
+          WHERE account = $1 AND openid = $2",
+    )
+    .await;
+    let refollowed = closed(
+        "o-refollowed",
+        20,
+        "UPDATE followers SET subscribed = true, subscribed_at = now() - interval '3 minutes',
+                              unsubscribed_at = NULL,
+                              last_interaction_at = now() - interval '3 minutes'
+          WHERE account = $1 AND openid = $2",
+    )
+    .await;
+    let messages_only = closed(
+        "o-messages-only",
+        15,
+        "UPDATE followers SET subscribed = false, subscribed_at = NULL, unsubscribed_at = NULL
+          WHERE account = $1 AND openid = $2",
+    )
+    .await;
+    let control = closed("o-control", 10, AS_INSERTED).await;
+
+    app.wait_for_rating_questions(control, &["sent"]).await;
+    assert_eq!(
+        app.rating_questions(messages_only).await,
+        ["sent"],
+        "a citizen known from their messages only is asked"
+    );
+    assert_eq!(
+        app.rating_questions(unfollowed).await,
+        Vec::<String>::new(),
+        "unfollowed after the close: not asked"
+    );
+    assert_eq!(
+        app.rating_questions(refollowed).await,
+        Vec::<String>::new(),
+        "unfollowed and followed again after the close: not asked"
+    );
+}
+
 /// Many owed rating questions to a slow WeChat (after a rolling update, say) do
 /// not hold up the held-answer retry: a held answer due meanwhile is retried by
 /// the next pass, not after every owed question was asked one after another.
