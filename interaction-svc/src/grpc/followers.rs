@@ -6,11 +6,11 @@ use proto::interaction::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{
-    ADMINS, AGENTS, GrpcError, InteractionGrpc, MAX_NOTE_CHARS, READERS, account_id, bounded,
-    convert, name, non_empty, open_id,
+    ADMINS, AGENTS, GrpcError, InteractionGrpc, MAX_NOTE_CHARS, NAME_CONTROL_REFUSED, READERS,
+    account_id, bounded, convert, name, non_empty, open_id,
 };
 use crate::domain::PageSize;
-use crate::domain::follower::FollowerTag;
+use crate::domain::follower::{FollowerInputError, FollowerTag};
 use crate::store::followers_read::{FollowerQuery, MAX_TAGS_PER_FOLLOWER, Tagged};
 use crate::store::retention::{ERASED_OPENID, Erasure, ErasureRequest};
 
@@ -79,19 +79,26 @@ impl InteractionGrpc {
         }
         // A tag is a name (shown in lists, mirrored to WeChat's tags later), checked
         // as agents' names are: no control character at all, line breaks included.
-        // The error names the list and the tag.
-        let parse = |field: &'static str, raw: &[String]| {
+        // The error names the list and the tag. Only a tag to add (`strict`): one to
+        // remove is checked for what could ever be stored (`FollowerTag::parse`),
+        // since tags with U+2028/U+2029 were stored before those were refused, and
+        // removing one is the only way to free its slot.
+        let parse = |field: &'static str, raw: &[String], strict: bool| {
             raw.iter()
                 .map(|tag| {
-                    let refused = |reason: String| {
+                    let refused = |reason: &str| {
                         GrpcError::invalid(field, format!("tag {:?} {reason}", tag.trim()))
                     };
-                    name(field, tag, usize::MAX).map_err(|error| match error {
-                        GrpcError::Invalid { reason, .. } => refused(reason),
-                        other => other,
-                    })?;
-                    FollowerTag::parse(tag)
-                        .map_err(|error| GrpcError::invalid(field, error.to_string()))
+                    if strict {
+                        name(field, tag, usize::MAX).map_err(|error| match error {
+                            GrpcError::Invalid { reason, .. } => refused(&reason),
+                            other => other,
+                        })?;
+                    }
+                    FollowerTag::parse(tag).map_err(|error| match error {
+                        FollowerInputError::TagControl(_) => refused(NAME_CONTROL_REFUSED),
+                        other => GrpcError::invalid(field, other.to_string()),
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
@@ -103,8 +110,8 @@ impl InteractionGrpc {
             .into());
         }
         let (add, remove) = (
-            parse("add", &request.add)?,
-            parse("remove", &request.remove)?,
+            parse("add", &request.add, true)?,
+            parse("remove", &request.remove, false)?,
         );
         if add.is_empty() && remove.is_empty() {
             return Err(GrpcError::invalid("add", "name at least one tag to add or remove").into());

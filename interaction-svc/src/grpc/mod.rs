@@ -290,13 +290,14 @@ pub(crate) fn name<'a>(
         .chars()
         .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
     {
-        return Err(GrpcError::invalid(
-            field,
-            "must not hold control characters (line breaks and tabs included)",
-        ));
+        return Err(GrpcError::invalid(field, NAME_CONTROL_REFUSED));
     }
     Ok(value)
 }
+
+/// What [`name`] says of a name with a control character or a line break.
+pub(crate) const NAME_CONTROL_REFUSED: &str =
+    "must not hold control characters (line breaks and tabs included)";
 
 fn trimmed_at_most<'a>(
     field: &'static str,
