@@ -57,7 +57,9 @@ impl Search {
     /// for 停电通知, which no document may hold as one word); then those holding any of
     /// the words. Each stage ranks by tier (title, keywords, body; see
     /// [`store::search_sql`]) and reads no more than the limit; scores follow the
-    /// order: all words 7-9, sub-words 4-6, any word 1-3.
+    /// order: all words 7-9, sub-words 4-6, any word 1-3. A one-character query's
+    /// titles and category labels holding it come before them all (10, see
+    /// [`store::single_character`]).
     ///
     /// Answered from the in-memory index when it holds every change committed before
     /// the query (a small read of the database to know, shared by the searches
@@ -72,7 +74,27 @@ impl Search {
             query.match_split().map(|split| (split, 3.0)),
             Some((query.match_any(), 0.0)),
         ];
+        // A one-character query (税, 车): no index word holds the character inside a
+        // longer word (车辆), and jieba keeps it as a word only where it stands alone
+        // (我的车坏了), so the stages would find bodies and miss 车辆年检. The titles
+        // and category labels holding it come first, then the stages' hits, at most
+        // SINGLE_CHARACTER_LIMIT in all: such a query is a first keystroke, not a list.
+        let single = query.single_character();
+        let bounded;
+        let filter = match single {
+            Some(_) => {
+                bounded = SearchFilter {
+                    limit: filter.limit.min(store::SINGLE_CHARACTER_LIMIT),
+                    ..filter.clone()
+                };
+                &bounded
+            }
+            None => filter,
+        };
         let mut ranked = Ranked::new(filter.limit);
+        if let Some(character) = single {
+            ranked.rows = store::single_character(&self.db, character, filter).await?;
+        }
         let mut from_memory = false;
         if let Some(live) = &self.live
             && let Some(latest) = live.latest_change().await
@@ -98,13 +120,6 @@ impl Search {
             }
             "database"
         };
-        // A one-character query (税) matches no indexed word: a bounded substring
-        // look in titles and category labels instead, from the database.
-        if ranked.rows.is_empty()
-            && let Some(character) = query.single_character()
-        {
-            ranked.rows = store::single_character(&self.db, character, filter).await?;
-        }
         metrics::counter!("content_search_queries_total", "index" => source).increment(1);
         Ok(ranked
             .rows

@@ -334,8 +334,8 @@ impl SearchQuery {
         })
     }
 
-    /// The query's one character, when that is all it is (税, 车): jieba's search
-    /// mode indexes no one-character words, so no stage can find it.
+    /// The query's one character, when that is all it is (税, 车): no index word
+    /// holds it inside a longer word (车辆), so the stages alone would miss titles.
     pub fn single_character(&self) -> Option<&str> {
         match self.terms.as_slice() {
             [one] if one.chars().count() == 1 => Some(one),

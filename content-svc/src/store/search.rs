@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use sqlx::{PgPool, Postgres, Transaction};
 
 pub use crate::domain::search::SearchFilter;
+use crate::domain::search::fold;
 use crate::domain::search_index::{DocKind, IndexedDoc};
 
 /// A document to index; the `*_words` are space-separated segmented words.
@@ -212,33 +213,75 @@ pub async fn search(
 /// is in most titles, and such a query is a citizen's first keystroke, not a list.
 pub const SINGLE_CHARACTER_LIMIT: i64 = 20;
 
+/// The newest headlines of each kind (per account) a one-character query looks
+/// through: no index word is one character, so the look reads rows, and a first
+/// keystroke need not reach further back than this. Services are a few thousand.
+pub const SINGLE_CHARACTER_SCAN: i64 = 20_000;
+
+/// The score of [`single_character`]'s hits: above every stage's (1-9), as they
+/// come before the stages' hits.
+pub const SINGLE_CHARACTER_RANK: f32 = 10.0;
+
 /// The enabled documents an account shows whose title, or whose category's label,
-/// holds `character` (the one-character query no index word holds): services
-/// first, then newest, at most [`SINGLE_CHARACTER_LIMIT`] and the filter's limit.
+/// holds `character` (a one-character query, folded): services first, then newest,
+/// at most the filter's limit, among the newest [`SINGLE_CHARACTER_SCAN`] of each
+/// kind. Titles are matched in their folded words (the headline's title words, as
+/// indexed: 車輛年檢 holds 车), labels folded here the same way.
 pub async fn single_character(
     db: &PgPool,
     character: &str,
     filter: &SearchFilter<'_>,
 ) -> Result<Vec<HitRow>, sqlx::Error> {
-    let kinds: Vec<&str> = filter.kinds().iter().map(|k| k.as_str()).collect();
-    sqlx::query_as(
-        "SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, 0.5::real AS rank
-           FROM search_documents d
-           LEFT JOIN directory_categories c ON d.kind = 'service' AND c.code = d.category
-          WHERE d.enabled AND d.accounts @> ARRAY[$2::text] AND d.kind = ANY($5)
-            AND ($3::text IS NULL OR d.category = $3)
-            AND (strpos(d.title, $1) > 0 OR strpos(coalesce(c.name, ''), $1) > 0)
-          ORDER BY d.kind = 'service' DESC, d.ref_id DESC
-          LIMIT least($4, $6)",
-    )
-    .bind(character)
-    .bind(filter.account)
-    .bind(filter.category)
-    .bind(filter.limit)
-    .bind(kinds)
-    .bind(SINGLE_CHARACTER_LIMIT)
-    .fetch_all(db)
-    .await
+    let categories: Vec<(String, String)> =
+        sqlx::query_as("SELECT code, name FROM directory_categories")
+            .fetch_all(db)
+            .await?;
+    let labelled: Vec<String> = categories
+        .into_iter()
+        .filter(|(_, name)| fold(name).to_lowercase().contains(character))
+        .map(|(code, _)| code)
+        .collect();
+    // One part per kind, services first, each read newest first through the btree
+    // (account, kind, ref_id) and stopped at the limit or the scan's bound. The
+    // title's lexemes are joined by spaces: a character (a letter or digit) matches
+    // inside a word, never across two, nor in the tsvector's positions or weights.
+    let parts: Vec<String> = filter
+        .kinds()
+        .iter()
+        .map(|kind| {
+            format!(
+                "(SELECT h.kind, h.ref_id FROM (
+                    SELECT kind, ref_id, category, title_vector FROM search_headlines
+                     WHERE account = $2 AND kind = '{}' AND ($3::text IS NULL OR category = $3)
+                     ORDER BY ref_id DESC LIMIT $6) h
+                   WHERE h.category = ANY($5)
+                      OR strpos(array_to_string(tsvector_to_array(h.title_vector), ' '), $1) > 0
+                   ORDER BY h.ref_id DESC LIMIT $4)",
+                kind.as_str()
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "WITH hits AS ({} LIMIT $4)
+         SELECT d.kind, d.ref_id, d.category, d.title, d.summary, d.url, $7::real AS rank
+           FROM hits JOIN search_documents d ON d.kind = hits.kind AND d.ref_id = hits.ref_id
+          ORDER BY d.kind DESC, d.ref_id DESC",
+        parts.join(" UNION ALL ")
+    );
+    sqlx::query_as(&sql)
+        .persistent(false)
+        .bind(character)
+        .bind(filter.account)
+        .bind(filter.category)
+        .bind(filter.limit)
+        .bind(labelled)
+        .bind(SINGLE_CHARACTER_SCAN)
+        .bind(SINGLE_CHARACTER_RANK)
+        .fetch_all(db)
+        .await
 }
 
 /// A document as the in-memory index takes it; its words read back from the

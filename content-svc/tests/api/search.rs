@@ -903,3 +903,28 @@ async fn a_service_saying_the_synonym_of_part_of_a_service_name_ranks_above_any_
     std::fs::remove_file(&path).ok();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_one_character_query_finds_titles_though_a_body_holds_it_as_a_word() {
+    let app = spawn_app().await;
+    let mut client = app.client.clone();
+    // The second is written in traditional characters (車 is 车 folded).
+    for name in ["车辆年检", "車輛過戶"] {
+        client
+            .create_service(authed(service(name, "按规定办理"), ADMIN_KEY))
+            .await
+            .expect("created");
+    }
+    // jieba cuts 车 out of this body as a word of its own, so the stages find it.
+    let body = "车、船票务请到车站办理";
+    let words = content_svc::domain::search::Segmenter::default().words(body);
+    assert!(words.iter().any(|w| w == "车"), "{words:?}");
+    index_articles(&app, &[("出行提示", "", body)]).await;
+    let found = titles(&app, "chenzhou", "车").await;
+    assert_eq!(
+        found,
+        ["車輛過戶", "车辆年检", "出行提示"],
+        "车 finds the titles holding it (services first, newest first), then the body"
+    );
+    app.stop().await;
+}
