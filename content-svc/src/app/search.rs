@@ -28,6 +28,16 @@ pub struct Hit {
     pub snippet: String,
 }
 
+impl Hit {
+    /// The stage that found the hit, read from its score (see [`Search::search`]):
+    /// 0 any word (1-3), 1 sub-words (4-6), 2 all words (7-9), 3 a one-character
+    /// query's title or label look (10).
+    pub fn stage(&self) -> u8 {
+        // Scores are whole numbers from 1 to 10.
+        ((self.row.rank.clamp(1.0, 10.0) - 1.0) / 3.0) as u8
+    }
+}
+
 /// How long a query waits for its replica's in-memory index to apply the changes
 /// committed before it (milliseconds, normally) before it asks the database instead.
 const FRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -89,21 +89,26 @@ async fn search(search: &Search, account: &str, raw: &str) -> SearchOutcome {
         tracing::error!(%error, %account, "service hall search failed");
         "搜索暂时不可用，请稍后再试。".to_owned()
     };
-    // Services first, then articles: the hall is where citizens go to do something,
-    // and one search ranks a title hit of any article (养老金 in twenty notices) over
-    // a service holding the word only in its keywords, which it then buried.
+    // By stage first (all words, sub-words, any word): twenty services holding one
+    // word of the query (办理) must not hide the article holding them all
+    // (居住证办理须知). Within a stage services first, then articles: the hall is
+    // where citizens go to do something, and one search ranks a title hit of any
+    // article (养老金 in twenty notices) over a service holding the word only in its
+    // keywords, which it then buried. So each kind is searched for a whole page.
     let mut hits = Vec::new();
     for kind in ["service", "article"] {
         let filter = SearchFilter {
             account,
             kind: Some(kind),
             category: None,
-            limit: RESULTS - hits.len() as i64,
+            limit: RESULTS,
         };
-        if filter.limit > 0 {
-            hits.extend(search.search(&query, &filter).await.map_err(failed)?);
-        }
+        hits.extend(search.search(&query, &filter).await.map_err(failed)?);
     }
+    // Stable: within a stage the services stay before the articles, each kind in
+    // its search's order.
+    hits.sort_by_key(|hit| std::cmp::Reverse(hit.stage()));
+    hits.truncate(usize::try_from(RESULTS).unwrap_or(0));
     Ok(hits)
 }
 

@@ -271,3 +271,53 @@ async fn the_hall_search_shows_services_before_articles() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_article_holding_every_word_is_not_hidden_by_services_holding_one() {
+    use crate::helpers::{ADMIN_KEY, authed};
+    use proto::content::v1 as pb;
+
+    let app = crate::helpers::spawn_app().await;
+    let mut client = app.client.clone();
+    // Twenty services, the hall's page, each holding one word of the query (办理).
+    for n in 0..20 {
+        client
+            .create_service(authed(
+                pb::Service {
+                    account: "chenzhou".into(),
+                    category: "social_security".into(),
+                    name: format!("窗口服务第{n}项"),
+                    description: "便民服务".into(),
+                    how_to_apply: "携带身份证到服务窗口办理".into(),
+                    url: "https://hrss.example.gov.cn/".into(),
+                    enabled: true,
+                    ..pb::Service::default()
+                },
+                ADMIN_KEY,
+            ))
+            .await
+            .expect("created");
+    }
+    crate::search::index_articles_on(&app, "chenzhou", &[("居住证办理须知", "", "请携带材料")])
+        .await;
+    let html = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/hall/chenzhou", app.hall_port))
+        .query(&[("q", "居住证办理须知")])
+        .send()
+        .await
+        .expect("hall answers")
+        .text()
+        .await
+        .expect("page");
+    let hits: Vec<&str> = html.split("<article class=\"hit\"").skip(1).collect();
+    assert!(
+        hits.first()
+            .is_some_and(|first| first.contains("居住证办理须知")),
+        "the article holding every word comes first: {} hits, the first: {:?}",
+        hits.len(),
+        hits.first()
+            .map(|h| h.chars().take(120).collect::<String>())
+    );
+    assert_eq!(hits.len(), 20, "the rest of the page: the services");
+    app.stop().await;
+}
