@@ -233,7 +233,8 @@ const QUESTION_WORDS: &[&str] = &[
 /// A checked query: its words, each with the synonyms it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
-    /// Every word to look for (the query's and their synonyms'): any of them makes a
+    /// Every word to look for (the query's and their synonyms'; one-character and
+    /// question words only when the query has nothing else): any of them makes a
     /// hit when too few documents hold them all, and each is marked in snippets.
     pub terms: Vec<String>,
     /// What a hit holding all the query's words must hold: one of each group (a
@@ -303,9 +304,23 @@ impl SearchQuery {
         // Synonyms are added whole: the names are in the segmenter's dictionary, so a
         // document holding 社会保障卡 has it as one word. Their own sub-words (社会,
         // 保障, 保险) would make "any word" match most of an archive.
-        // One-character words (丢, 了, 的) match most of an archive in "any word";
-        // a query made only of them (税) keeps them, else it would search nothing.
-        let mut terms: Vec<String> = if words.iter().any(|w| w.chars().count() > 1) {
+        // One-character words (丢, 了, 的) match most of an archive in "any word",
+        // and question words (怎么办, with its own sub-word 怎么; 没有 of 有没有) say
+        // nothing of what is asked: 护照丢了怎么办 is no hit for 社保卡丢了怎么办. A
+        // query made only of them (税, 怎么办) keeps them, else it would search nothing.
+        let asks = |w: &str| {
+            words
+                .iter()
+                .any(|q| QUESTION_WORDS.contains(&q.as_str()) && q.contains(w))
+        };
+        let telling: Vec<String> = words
+            .iter()
+            .filter(|w| w.chars().count() > 1 && !asks(w))
+            .cloned()
+            .collect();
+        let mut terms: Vec<String> = if !telling.is_empty() {
+            telling
+        } else if words.iter().any(|w| w.chars().count() > 1) {
             words
                 .into_iter()
                 .filter(|w| w.chars().count() > 1)
@@ -566,7 +581,8 @@ mod tests {
         assert!(q.terms.contains(&"社保".to_owned()), "{:?}", q.terms);
         let q = SearchQuery::parse(&s, "公积金怎么提取").unwrap();
         assert_eq!(q.tsquery_all(), "('公积金' | '住房公积金') & '提取'");
-        assert!(q.tsquery_any().contains("'怎么'"), "{}", q.tsquery_any());
+        // A question word is not what a document is about: no hit by it alone.
+        assert!(!q.tsquery_any().contains("'怎么'"), "{}", q.tsquery_any());
     }
 
     #[test]
@@ -625,6 +641,20 @@ mod tests {
             "{:?}",
             q.terms
         );
+        // Nor what any-word hits may hold alone (护照丢了怎么办 is no hit).
+        for word in ["怎么", "怎么办"] {
+            assert!(!q.terms.iter().any(|t| t == word), "{:?}", q.terms);
+        }
+        // The sub-words of a question word go with it (没有 of 有没有).
+        let q = SearchQuery::parse(&s, "补办社保卡有没有费用").unwrap();
+        assert!(
+            q.terms.iter().all(|t| !"有没有".contains(t.as_str())),
+            "{:?}",
+            q.terms
+        );
+        // A query of question words only still searches for them.
+        let q = SearchQuery::parse(&s, "怎么办").unwrap();
+        assert!(q.terms.iter().any(|t| t == "怎么办"), "{:?}", q.terms);
         // A query of one character still searches for it.
         let q = SearchQuery::parse(&s, "税").unwrap();
         assert_eq!(q.terms, ["税"]);

@@ -928,3 +928,22 @@ async fn a_one_character_query_finds_titles_though_a_body_holds_it_as_a_word() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_document_holding_only_the_question_words_is_no_hit() {
+    let app = spawn_app().await;
+    index_articles(
+        &app,
+        &[
+            ("社保卡丢了怎么办", "", "请携带身份证办理"),
+            ("护照丢了怎么办", "", "请携带身份证办理"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        titles(&app, "chenzhou", "社保卡丢了怎么办").await,
+        ["社保卡丢了怎么办"],
+        "护照丢了怎么办 shares only 怎么办 with the query"
+    );
+    app.stop().await;
+}
