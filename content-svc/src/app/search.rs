@@ -421,6 +421,13 @@ pub async fn refold_page(db: &PgPool, segmenter: &Segmenter) -> Result<RefoldSte
     let Some((reason, cursor)) = store::lock_refold(&mut tx).await? else {
         return Ok(RefoldStep::Done);
     };
+    // Every write of the index (a service edited or deleted, an article taken down)
+    // takes this lock in its transaction (migration 0012's trigger). Taken before the
+    // page is read, not at its first write: a delete committing between the read and
+    // the write would otherwise be undone by the stale row (the deleted service
+    // indexed again, enabled, for good). Writers take their own row, then this one;
+    // this takes the refold's row, then this one: the orders never cross.
+    store::lock_index_writes(&mut tx).await?;
     // 'service_labels' (0036): every service, as each gains its category label and
     // department; articles have neither. A fold: only what the fold changes.
     let labels = reason == "service_labels";

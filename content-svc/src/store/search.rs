@@ -418,6 +418,17 @@ pub async fn lock_refold(
     }))
 }
 
+/// Holds, until the transaction ends, the `search_version` row lock that every
+/// write of the index takes (migration 0012's trigger), waiting for the writers
+/// under way: what the transaction reads next includes what they committed, and no
+/// other write of the index commits before it ends.
+pub async fn lock_index_writes(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT number FROM search_version FOR UPDATE")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Saves how far the `reason` re-index got (in the transaction of that page).
 pub async fn save_refold(
     tx: &mut Transaction<'_, Postgres>,

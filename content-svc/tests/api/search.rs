@@ -947,3 +947,73 @@ async fn a_document_holding_only_the_question_words_is_no_hit() {
     );
     app.stop().await;
 }
+
+/// A DeleteService committing while the refold is at its page: the refold reads the
+/// page only once the delete is committed, and so never indexes the service again.
+#[tokio::test]
+async fn a_service_deleted_while_the_refold_is_at_its_page_stays_out_of_the_index() {
+    use content_svc::domain::search::Segmenter;
+
+    let app = spawn_app().await;
+    // The service's own refolds of the fresh database end first (it runs them once,
+    // at start-up): the refold below is then the only one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM search_refolds")
+            .fetch_one(&app.db)
+            .await
+            .expect("count");
+        if pending == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "refolds never ended");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let created = app
+        .client
+        .clone()
+        .create_service(authed(service("户口迁移", "迁入迁出"), ADMIN_KEY))
+        .await
+        .expect("created")
+        .into_inner();
+    let id: uuid::Uuid = created.id.parse().expect("uuid");
+    sqlx::query(
+        "INSERT INTO search_refolds (reason) VALUES ('service_labels')
+         ON CONFLICT (reason) DO UPDATE SET phase = 'service', after_id = NULL",
+    )
+    .execute(&app.db)
+    .await
+    .expect("refold pending");
+
+    // A delete under way, as DeleteService does it: the document, then the entry
+    // (the document's trigger took the search_version row lock).
+    let mut delete = app.db.begin().await.expect("transaction");
+    let holder = crate::lock_order::pid(&mut delete).await;
+    content_svc::app::search::unindex_service(&mut delete, id)
+        .await
+        .expect("unindexed");
+    content_svc::store::services::delete(&mut delete, id)
+        .await
+        .expect("deleted");
+    let refold = {
+        let db = app.db.clone();
+        tokio::spawn(async move {
+            content_svc::app::search::refold_page(&db, &Segmenter::default()).await
+        })
+    };
+    crate::lock_order::until_waiting(&app.db, holder, 1).await;
+    delete.commit().await.expect("delete committed");
+    let step = refold.await.expect("refold task").expect("refold page");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM search_documents WHERE kind = 'service' AND ref_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .expect("count");
+    assert_eq!(
+        left, 0,
+        "the refold brought the deleted service back into the index ({step:?})"
+    );
+    app.stop().await;
+}
