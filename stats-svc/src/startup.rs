@@ -75,6 +75,14 @@ impl Application {
             platform::nats::provision_consumer(&runtime.jetstream, &runtime.namespace, &spec)
                 .await?;
         }
+        // The day each account the install names was first named: the lists show a
+        // named account from it (`store::install`), so its first sign of life does not
+        // change a final list.
+        let named: Vec<String> = config.stats.install.accounts().map(str::to_owned).collect();
+        if !named.is_empty() {
+            let today = clock().with_timezone(&config.stats.office).date_naive();
+            crate::store::install::record_named(&runtime.db, &named, today).await?;
+        }
         let clients = datacube_clients(&runtime, &config.stats).await?;
         let http = platform::service::bind(config.stats.http_addr).await?;
         let http_port = http.local_addr()?.port();

@@ -218,15 +218,18 @@ async fn ranking(
     let published = articles::accounts_published_between(db, from, to).await?;
     let mut known: Vec<String> = articles::known_accounts(db, from).await?;
     // An account the install names is in it though never heard of (the overview shows
-    // it as 从未发布 and the inspection alarms it): the list shows it as 无发文. The
-    // install keeps no first day, so it is in every period.
+    // it as 从未发布 and the inspection alarms it): the list shows it as 无发文, from
+    // the day the install named it (`install_accounts`; one named before that was kept,
+    // in every period).
     for named in install.accounts() {
         if !known.iter().any(|a| a == named) {
             known.push(named.to_owned());
         }
     }
-    // Without a creation date, the first day the service saw an account stands in for
-    // it: a period before it is no period the account was in the install.
+    // Without a creation date, the first day the service saw an account, or the
+    // install named it, stands in for it: a period before it is no period the account
+    // was in the install. Being heard of later moves no named account's first day, so
+    // a final list does not lose it.
     let later = articles::first_seen_after(db, &known, to).await?;
     // Nor is the period after the last day it was heard of, for an account the install
     // does not name (any more): taken out, it is silent from then on, and was not in

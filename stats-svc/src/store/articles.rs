@@ -479,11 +479,16 @@ pub async fn known_accounts(db: &PgPool, since: NaiveDate) -> Result<Vec<String>
         .await
 }
 
-/// Of `accounts`, those this service first heard of after `day`: no counter (callbacks,
-/// tickets, the datacube's figures, its backfill included) and no article on or before
-/// it. An account added to the install later did not exist here then, and is no 无发文
-/// of that period. Each account's first day is an index lookup (`daily_counts` and
-/// `article_figures` both lead with the account).
+/// Of `accounts`, those that were not in the install by `day`: this service first
+/// heard of them after it (no counter, callbacks, tickets, the datacube's figures and
+/// its backfill included, and no article on or before it), and the install did not
+/// name them by then (`install_accounts`, [`crate::store::install::record_named`]). An
+/// account added to the install later did not exist here then, and is no 无发文 of
+/// that period; one the install named stays in the periods from the day it was named,
+/// when it is first heard of as before (a final list does not change). An account
+/// neither heard of nor recorded is in none of them. Each account's first day is an
+/// index lookup (`daily_counts`, `article_figures` and `install_accounts` all lead
+/// with the account).
 pub async fn first_seen_after(
     db: &PgPool,
     accounts: &[String],
@@ -493,7 +498,9 @@ pub async fn first_seen_after(
         "SELECT k.account FROM unnest($1::text[]) AS k(account)
           WHERE LEAST((SELECT min(d.day) FROM daily_counts d WHERE d.account = k.account),
                       (SELECT min(f.published_on) FROM article_figures f
-                        WHERE f.account = k.account)) > $2",
+                        WHERE f.account = k.account),
+                      (SELECT i.named_on FROM install_accounts i
+                        WHERE i.account = k.account)) > $2",
     )
     .bind(accounts)
     .bind(day)

@@ -5,6 +5,7 @@
 pub mod account_inbound;
 pub mod alarms;
 pub mod articles;
+pub mod install;
 pub mod reach;
 pub mod rollups;
 pub mod sessions;

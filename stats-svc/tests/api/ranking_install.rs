@@ -53,6 +53,82 @@ async fn an_account_the_install_names_but_never_heard_of_is_listed_as_publishing
     app.stop().await;
 }
 
+/// October's list is final; the install names anren, never heard of, so October lists
+/// it as 无发文. Anren's first sign of life (a counter dated 20 December) must not take
+/// it out of October's final list: a final list never changes. Guiyang, named from
+/// 7 December on, is in no list before that.
+#[tokio::test]
+async fn a_final_list_keeps_an_account_the_install_named_once_it_is_first_heard_of() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-10-10", 5_000, 40)]).await;
+    let named = |accounts: &[&str]| accounts.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    // The start-up of the upgrade, which finds nothing recorded: chenzhou from its
+    // first article, anren, never heard of, from the start.
+    stats_svc::store::install::record_named(&db, &named(&["chenzhou", "anren"]), day("2026-11-02"))
+        .await
+        .unwrap();
+    // Guiyang is added to WECHAT_ACCOUNTS on 7 December.
+    stats_svc::store::install::record_named(
+        &db,
+        &named(&["chenzhou", "anren", "guiyang"]),
+        day("2026-12-07"),
+    )
+    .await
+    .unwrap();
+    let install = Install::named(["chenzhou", "anren", "guiyang"]);
+    let october = || {
+        let db = db.clone();
+        let install = install.clone();
+        async move {
+            let context = ListContext {
+                accounts: None,
+                install: &install,
+                version: stats_svc::domain::wci::V14_2,
+                now: at("2026-12-20T02:00:00Z"),
+                office: office(),
+            };
+            let list = stats_svc::app::ranking::monthly_ranking(
+                &db,
+                &context,
+                "2026-10-01".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+            let accounts: Vec<(String, bool)> = list
+                .list
+                .into_iter()
+                .map(|a| (a.account, a.published_nothing))
+                .collect();
+            (accounts, list.listed)
+        }
+    };
+    let before = october().await;
+    assert_eq!(
+        before,
+        (
+            vec![("chenzhou".to_owned(), false), ("anren".to_owned(), true)],
+            2
+        )
+    );
+    // Anren's first callback, counted on 20 December.
+    sqlx::query(
+        "INSERT INTO daily_counts (account, day, metric, key, value)
+         VALUES ('anren', '2026-12-20', 'messages', '', 1)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        october().await,
+        before,
+        "October's final list changed when anren was first heard of"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
 /// Once November is final, an article CONTENT announced that has no figures (the
 /// datacube leaves out one of fewer than 3 events, and never reports a freepublished
 /// one) counts in n with zero figures: before, it was dropped from n, and an account
