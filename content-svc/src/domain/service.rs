@@ -32,8 +32,9 @@ pub enum ServiceError {
         account: String,
         bad: u32,
     },
-    #[error("url must start with https:// or http://")]
-    BadUrl,
+    /// The url is no link the hall may show; `reason` completes "url …".
+    #[error("url {reason}")]
+    BadUrl { reason: String },
     #[error(
         "a service needs a destination: url, or miniprogram_appid and miniprogram_path together"
     )]
@@ -105,6 +106,41 @@ const WORD_MAX: usize = 32;
 const WORDS_MAX: usize = 32;
 const ACCOUNTS_MAX: usize = 64;
 
+/// Checks a link the service hall shows as `href`: an absolute http(s) URL to a
+/// host, parsed as a browser parses it (WHATWG, the `url` crate). A prefix check
+/// took "https://" alone, "https://exa mple", and "https://a.gov.cn@evil.example",
+/// which a reader takes for a.gov.cn and a browser opens on evil.example. The
+/// error completes "url …". The URL is kept as written, not normalised, so a
+/// re-imported file matches what it stored.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err("must start with https:// or http://".into());
+    }
+    // The parser would drop tabs and newlines and trim spaces and control
+    // characters silently; stored, they would reach the page as written.
+    if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "holds U+{:04X} (a space or control character); percent-encode it (a space is %20)",
+            u32::from(c)
+        ));
+    }
+    let parsed = url::Url::parse(url).map_err(|error| match error {
+        url::ParseError::EmptyHost => "has no host after its scheme".to_owned(),
+        error => format!("is not a URL: {error}"),
+    })?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("has no host after its scheme".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "holds a user name before its host (https://name@host): a reader takes the \
+             name for the site, a browser opens the host after '@'"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 fn text(
     field: &'static str,
     raw: &str,
@@ -155,8 +191,8 @@ impl ServiceDraft {
         check_account("account", &account)?;
         let category = CategoryCode::parse(raw.category.trim())?;
         let url = text("url", raw.url, URL_MAX, false)?;
-        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ServiceError::BadUrl);
+        if !url.is_empty() {
+            check_url(&url).map_err(|reason| ServiceError::BadUrl { reason })?;
         }
         let appid = raw.miniprogram_appid.trim().to_owned();
         let path = text("miniprogram_path", raw.miniprogram_path, PATH_MAX, false)?;
@@ -406,7 +442,10 @@ mod tests {
         assert!(ServiceDraft::parse(&r).is_ok());
         let mut r = raw();
         r.url = "javascript:alert(1)";
-        assert_eq!(ServiceDraft::parse(&r), Err(ServiceError::BadUrl));
+        assert_eq!(
+            ServiceDraft::parse(&r).unwrap_err().to_string(),
+            "url must start with https:// or http://"
+        );
         let mut r = raw();
         r.phone = "0735-12345; drop";
         assert_eq!(ServiceDraft::parse(&r), Err(ServiceError::BadPhone));
@@ -419,6 +458,43 @@ mod tests {
                 .to_string()
                 .starts_with("name is 65")
         );
+    }
+
+    /// A URL the hall would link is parsed, not only its prefix looked at: each
+    /// refusal says what is wrong with it.
+    #[test]
+    fn a_url_is_refused_unless_it_is_a_whole_http_link_to_a_host() {
+        for (url, reason) in [
+            ("https://", "no host"),
+            ("http://", "no host"),
+            ("https://exa mple.gov.cn/sbk", "U+0020"),
+            ("https://example.gov.cn/\u{3000}sbk", "U+3000"),
+            ("https://a.gov.cn\u{0}", "control"),
+            ("https://user@evil.example", "user name"),
+            ("https://a.gov.cn:pw@evil.example/sbk", "user name"),
+            ("https://a.gov.cn@evil.example/sbk", "user name"),
+            ("javascript:alert(1)", "https://"),
+            ("JavaScript://%0aalert(1)", "https://"),
+            ("https://[::1/sbk", "not a URL"),
+            ("https://exa<mple.gov.cn", "not a URL"),
+        ] {
+            let mut r = raw();
+            r.url = url;
+            let error = ServiceDraft::parse(&r).expect_err(url).to_string();
+            assert!(
+                error.starts_with("url ") && error.contains(reason),
+                "{url:?}: {error}"
+            );
+        }
+        for url in [
+            "https://example.gov.cn",
+            "http://12345.lincheng.gov.cn:8080/办事/社保?from=hall#top",
+            "https://10.0.0.1/sbk",
+        ] {
+            let mut r = raw();
+            r.url = url;
+            assert!(ServiceDraft::parse(&r).is_ok(), "{url}");
+        }
     }
 
     #[test]

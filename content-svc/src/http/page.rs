@@ -22,10 +22,15 @@ fn without_bidi(text: &str) -> String {
     text.chars().filter(|&c| !is_bidi_format(c)).collect()
 }
 
-/// Only http(s) links are rendered as links (the directory accepts no others; this
-/// keeps a `javascript:` URL out even if one got into the database).
+/// Only links the directory would take now are rendered
+/// ([`crate::domain::service::check_url`]: http(s) to a host, no user name, no
+/// space): this keeps a `javascript:` or `https://a.gov.cn@evil.example` URL off
+/// the page even if one got into the database (stored before the check, or by an
+/// article's URL).
 fn safe_url(url: &str) -> Option<&str> {
-    (url.starts_with("https://") || url.starts_with("http://")).then_some(url)
+    crate::domain::service::check_url(url)
+        .is_ok()
+        .then_some(url)
 }
 
 /// Phone numbers keep digits, `+` and `-` for the `tel:` link.
@@ -327,6 +332,30 @@ mod tests {
         assert!(
             hall_of(vec![bare])
                 .contains("<dd>可在微信小程序中办理，进入方式请拨打 12345 咨询</dd>")
+        );
+    }
+
+    /// A link stored before the directory parsed URLs (or written past its checks)
+    /// is rendered only if the directory would take it now.
+    #[test]
+    fn a_stored_link_the_directory_would_refuse_is_not_rendered() {
+        for url in [
+            "https://",
+            "https://user@evil.example/sbk",
+            "https://exa mple.gov.cn",
+            "https://a.gov.cn\u{0}",
+            "javascript:alert(1)",
+        ] {
+            let html = hall_of(vec![row("社保卡补办", url)]);
+            assert!(!html.contains("class=\"go\""), "{url:?}: {html}");
+        }
+        let html = hall_of(vec![row(
+            "社保卡补办",
+            "https://example.gov.cn/sbk?a=1&b=2",
+        )]);
+        assert!(
+            html.contains("href=\"https://example.gov.cn/sbk?a=1&amp;b=2\""),
+            "{html}"
         );
     }
 
