@@ -25,4 +25,7 @@ pub enum AppError {
     /// A list asked of a month after the office's (`app::ranking::month_begun`).
     #[error(transparent)]
     MonthNotBegun(#[from] ranking::MonthNotBegun),
+    /// A list asked of a week after the office's (`app::ranking::week_begun`).
+    #[error(transparent)]
+    WeekNotBegun(#[from] ranking::WeekNotBegun),
 }

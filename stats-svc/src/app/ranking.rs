@@ -128,6 +128,31 @@ pub fn month_begun(
     Ok(())
 }
 
+/// A week asked for that has not begun in the office's time zone (its Sunday is after
+/// the office's day): as a month not begun ([`MonthNotBegun`]), its list would show
+/// every account at place 1, and a caller refuses it as bad input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the week from {first} has not begun (the office's day is {today})")]
+pub struct WeekNotBegun {
+    /// The week's Sunday.
+    pub first: NaiveDate,
+    pub today: NaiveDate,
+}
+
+/// Refuses the week holding `day` if its Sunday is after the office day of `now`.
+pub fn week_begun(
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+) -> Result<(), WeekNotBegun> {
+    let today = now.with_timezone(&office).date_naive();
+    let (first, _) = week_span(day);
+    if first > today {
+        return Err(WeekNotBegun { first, today });
+    }
+    Ok(())
+}
+
 /// Every account in the context's reach the service knows, ranked by its version's
 /// WCI over the articles' day-7 figures (d = 30) of the month starting on `first`,
 /// those without articles last; provisional as [`Ranking::provisional`] at its `now`.
@@ -143,12 +168,14 @@ pub async fn monthly_ranking(
 
 /// The weekly list (Sunday to Saturday, d = 7) of the week holding `day`: final with
 /// the month of its Saturday (`domain::reach::week_final_with`), since its articles
-/// take figures entered by hand until their month is final.
+/// take figures entered by hand until their month is final. A week not begun is
+/// refused ([`WeekNotBegun`]).
 pub async fn weekly_ranking(
     db: &PgPool,
     context: &ListContext<'_>,
     day: NaiveDate,
 ) -> Result<Ranking, AppError> {
+    week_begun(day, context.now, context.office)?;
     let (from, to) = week_span(day);
     ranking(db, context, from, to, 7, week_final_with(to)).await
 }
@@ -507,6 +534,21 @@ mod tests {
         assert_eq!(
             refused.to_string(),
             "month 2027-01 has not begun (the office's month is 2026-12)"
+        );
+    }
+
+    #[test]
+    fn a_week_not_begun_in_the_office_is_refused() {
+        let office = FixedOffset::east_opt(8 * 3600).unwrap();
+        // Saturday 5 December 17:00 UTC is Sunday 6 December 01:00 in the office.
+        let now: DateTime<Utc> = "2026-12-05T17:00:00Z".parse().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(week_begun(day("2026-12-12"), now, office), Ok(()));
+        assert_eq!(week_begun(day("2026-12-01"), now, office), Ok(()));
+        let refused = week_begun(day("2026-12-13"), now, office).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the week from 2026-12-13 has not begun (the office's day is 2026-12-06)"
         );
     }
 

@@ -55,7 +55,9 @@ impl From<GrpcError> for Status {
                 | EntryRefused::SharesWithoutReads(_)
                 | EntryRefused::MonthFinal { .. } => ErrorCode::FailedPrecondition,
             },
-            GrpcError::App(AppError::MonthNotBegun(_)) => ErrorCode::InvalidArgument,
+            GrpcError::App(AppError::MonthNotBegun(_) | AppError::WeekNotBegun(_)) => {
+                ErrorCode::InvalidArgument
+            }
             // ErrorCode::status logs the detail and answers a generic message.
             GrpcError::App(AppError::Database(_) | AppError::Wechat(_)) => ErrorCode::Internal,
         };
@@ -108,6 +110,22 @@ mod tests {
             above(false)
                 .message()
                 .starts_with("likes 500 is above its reads")
+        );
+    }
+
+    #[test]
+    fn a_week_not_begun_is_an_invalid_argument_naming_it() {
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let status = Status::from(GrpcError::from(AppError::from(
+            crate::app::ranking::WeekNotBegun {
+                first: day("2027-05-02"),
+                today: day("2026-12-07"),
+            },
+        )));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "the week from 2027-05-02 has not begun (the office's day is 2026-12-07)"
         );
     }
 

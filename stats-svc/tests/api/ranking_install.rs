@@ -372,6 +372,43 @@ async fn a_month_not_begun_is_refused_not_listed_as_publishing_nothing() {
     app.stop().await;
 }
 
+/// A week after the office's has no list either: asked on 7 December 2026 (Monday)
+/// for the week of 5 May 2027, gRPC's `week_of` listed every account at place 1 as
+/// 待统计; it is refused, naming the week's Sunday and the office's day. The running
+/// week is listed.
+#[tokio::test]
+async fn a_week_not_begun_is_refused_not_listed() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "chenzhou", &[pulled("c_1", "2026-11-10", 5_000, 40)]).await;
+    let install = Install::named(["chenzhou", "anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-07T02:00:00Z"),
+        office: office(),
+    };
+    let refused =
+        stats_svc::app::ranking::weekly_ranking(&db, &context, "2027-05-05".parse().unwrap())
+            .await
+            .expect_err("the week of 5 May 2027 has not begun");
+    assert_eq!(
+        refused.to_string(),
+        "the week from 2027-05-02 has not begun (the office's day is 2026-12-07)"
+    );
+    // Nor has next week: it begins on Sunday 13 December.
+    stats_svc::app::ranking::weekly_ranking(&db, &context, "2026-12-13".parse().unwrap())
+        .await
+        .expect_err("the week from 13 December has not begun");
+    // The running week (from Sunday 6 December) is listed.
+    stats_svc::app::ranking::weekly_ranking(&db, &context, "2026-12-12".parse().unwrap())
+        .await
+        .expect("the running week is listed");
+    db.close().await;
+    app.stop().await;
+}
+
 /// The ranking page's six-month trend counts a final month as its list does: an
 /// announced article without figures is in n in both, so November's WCI and place are
 /// the same in the list and in the trend.
