@@ -1,7 +1,7 @@
 //! Making a callback durable: a JetStream publish with `Nats-Msg-Id`, awaited until
 //! the PubAck, retried with a short backoff until the publish deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::HeaderValue;
@@ -64,6 +64,19 @@ pub struct Publisher {
     deadline: Duration,
     /// During a NATS outage every callback fails: a line per account and period.
     logs: Arc<LogLimiter>,
+    metrics: Arc<PublishMetrics>,
+}
+
+/// The handles of the series every publish records: `histogram!`/`counter!` built
+/// the key and looked it up in the recorder's registry at each publish (one or two
+/// per callback). Each is made at its first use, as the per-account ones
+/// (`http::AccountMetrics`): made at start-up, it would be exported where none was.
+#[derive(Default)]
+struct PublishMetrics {
+    /// `gateway_publish_seconds`.
+    seconds: OnceLock<metrics::Histogram>,
+    /// `gateway_publish_retries_total`: every callback of a JetStream stall retries.
+    retries: OnceLock<metrics::Counter>,
 }
 
 impl Publisher {
@@ -73,6 +86,7 @@ impl Publisher {
             batcher,
             deadline,
             logs: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -172,11 +186,17 @@ impl Publisher {
                 break Err(PublishError::NotDurable { attempts });
             }
             tracing::debug!(event = %event.log_ref(), attempts, %error, "publish failed; retrying");
-            metrics::counter!("gateway_publish_retries_total").increment(1);
+            self.metrics
+                .retries
+                .get_or_init(|| metrics::counter!("gateway_publish_retries_total"))
+                .increment(1);
             tokio::time::sleep_until(retry_at).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
-        metrics::histogram!("gateway_publish_seconds").record(started.elapsed().as_secs_f64());
+        self.metrics
+            .seconds
+            .get_or_init(|| metrics::histogram!("gateway_publish_seconds"))
+            .record(started.elapsed().as_secs_f64());
         result
     }
 }

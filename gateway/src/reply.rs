@@ -324,6 +324,10 @@ pub struct ReplyCache {
     drain: Drain,
     /// While NATS is away every read or write fails: a line per account and period.
     logs: Arc<LogLimiter>,
+    /// `gateway_replies_shared_total{why}`, by `ShareReason`, each made at its first
+    /// use: when the publish or the responder is slow, every callback shares, and the
+    /// `counter!` lookup cost each a key built and hashed where CPU is scarcest.
+    shared: Arc<[OnceLock<metrics::Counter>; 2]>,
 }
 
 /// How often a retry's read of the bucket is repeated while the reply is not there.
@@ -374,6 +378,7 @@ impl ReplyCache {
             writes,
             drain,
             logs: Arc::default(),
+            shared: Arc::default(),
         })
     }
 
@@ -432,7 +437,11 @@ impl ReplyCache {
     /// its duplicate PubAck tells it it is a retry; a plain put overwrote the reply
     /// WeChat may already hold with another one.
     pub fn share(&self, account: &str, key: ReplyKey, encoded: Bytes, why: ShareReason) {
-        metrics::counter!("gateway_replies_shared_total", "why" => why.as_str()).increment(1);
+        self.shared[why as usize]
+            .get_or_init(
+                || metrics::counter!("gateway_replies_shared_total", "why" => why.as_str()),
+            )
+            .increment(1);
         let writes = self.writes.clone();
         let logs = self.logs.clone();
         let account: Box<str> = account.into();

@@ -61,6 +61,9 @@ pub async fn serve(
     let open = Arc::new(Semaphore::new(
         max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
+    // Made at the first connection (as before, not exported until then), then cloned
+    // into each: `gauge!` looked the series up twice per connection.
+    let mut counted: Option<metrics::Gauge> = None;
     loop {
         let slot = match open.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -98,7 +101,10 @@ pub async fn serve(
         let builder = builder.clone();
         let service = TowerToHyperService::new(router.clone());
         let stop = stop.clone();
-        let open = OpenConnection::counted(slot);
+        let gauge = counted
+            .get_or_insert_with(|| metrics::gauge!("gateway_http_connections"))
+            .clone();
+        let open = OpenConnection::counted(slot, gauge);
         connections.spawn(async move {
             let connection = builder.serve_connection(TokioIo::new(tcp), service);
             tokio::pin!(connection);
@@ -129,18 +135,20 @@ pub async fn serve(
 /// the task's end was skipped, so the gauge counted that connection open for good.
 struct OpenConnection {
     _slot: OwnedSemaphorePermit,
+    /// `gateway_http_connections`.
+    gauge: metrics::Gauge,
 }
 
 impl OpenConnection {
-    fn counted(slot: OwnedSemaphorePermit) -> Self {
-        metrics::gauge!("gateway_http_connections").increment(1.0);
-        Self { _slot: slot }
+    fn counted(slot: OwnedSemaphorePermit, gauge: metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self { _slot: slot, gauge }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        metrics::gauge!("gateway_http_connections").decrement(1.0);
+        self.gauge.decrement(1.0);
     }
 }
 
