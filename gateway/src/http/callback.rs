@@ -119,12 +119,10 @@ pub async fn verify_url(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(Account {
-        config: account, ..
-    }) = state.inner.accounts.get(&id)
-    else {
-        return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "url_check");
+    let Some(served) = state.inner.accounts.get(&id) else {
+        return state.inner.refuse_unknown_account(true);
     };
+    let account = &served.config;
     let checked = async {
         let query = CallbackQuery::parse(query.as_deref())?;
         let signed = authenticate(&state, account, &query, false)?;
@@ -150,7 +148,7 @@ pub async fn verify_url(
     .await;
     match checked {
         Ok(echostr) => {
-            count(account, "url_check", "verified");
+            served.count_verified();
             tracing::info!(account = %account.id, "url check passed");
             (
                 [
@@ -162,7 +160,9 @@ pub async fn verify_url(
             )
                 .into_response()
         }
-        Err(error) => error.respond(&state.inner.logs, &account.id, "url_check"),
+        Err(error) => error.respond(&state.inner.logs, &account.id, |reason| {
+            served.count_refused("url_check", reason);
+        }),
     }
 }
 
@@ -175,7 +175,7 @@ pub async fn receive(
 ) -> Response {
     let started = Instant::now();
     let Some(served) = state.inner.accounts.get(&id) else {
-        return CallbackError::UnknownAccount.respond(&state.inner.logs, "unknown", "unknown");
+        return state.inner.refuse_unknown_account(false);
     };
     let account = &served.config;
     let mut kind = "unknown";
@@ -197,7 +197,9 @@ pub async fn receive(
                 // ledger or NATS outage must not take every place for the deadline.
                 tokio::time::sleep_until(started + state.inner.limits.callback_deadline).await;
             }
-            error.respond(&state.inner.logs, &account.id, kind)
+            error.respond(&state.inner.logs, &account.id, |reason| {
+                served.count_refused(kind, reason);
+            })
         }
     };
     served.record_callback_seconds(started.elapsed().as_secs_f64());
@@ -807,16 +809,6 @@ fn never_storable(error: PublishError) -> Option<CallbackError> {
         }
         PublishError::NotDurable { .. } => None,
     }
-}
-
-fn count(account: &AccountConfig, kind: &'static str, outcome: &'static str) {
-    metrics::counter!(
-        "gateway_callbacks_total",
-        "account" => account.id.clone(),
-        "type" => kind,
-        "outcome" => outcome,
-    )
-    .increment(1);
 }
 
 fn now_secs() -> u64 {

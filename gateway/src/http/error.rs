@@ -208,14 +208,21 @@ impl CallbackError {
     }
 
     /// Logs, counts and renders the rejection. `account` is a configured account id
-    /// or `unknown`, never a raw path segment; `kind` is a bounded type label.
+    /// or `unknown`, never a raw path segment; `count` counts the reason in its
+    /// `gateway_callbacks_total` series (`http::Account::count_refused`, whose labels
+    /// are bounded the same way).
     ///
     /// `unknown_account` (anyone on the internet) and `overloaded` (every refused
     /// callback while saturated) are logged at DEBUG: their counters are the signal. The
     /// others are logged at WARN, at most once per account and reason every
     /// [`LOG_PERIOD`](crate::log_limit::LOG_PERIOD) through `log`, with the number of
     /// lines left out.
-    pub fn respond(self, log: &LogLimiter, account: &str, kind: &'static str) -> Response {
+    pub fn respond(
+        self,
+        log: &LogLimiter,
+        account: &str,
+        count: impl FnOnce(&'static str),
+    ) -> Response {
         let reason = self.reason();
         let status = self.status().as_u16();
         match self {
@@ -235,13 +242,7 @@ impl CallbackError {
                 }
             }
         }
-        metrics::counter!(
-            "gateway_callbacks_total",
-            "account" => account.to_owned(),
-            "type" => kind,
-            "outcome" => reason,
-        )
-        .increment(1);
+        count(reason);
         (self.status(), reason).into_response()
     }
 }

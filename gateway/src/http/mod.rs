@@ -52,15 +52,39 @@ struct AccountMetrics {
     replies: [OnceLock<metrics::Counter>; ReplyOutcome::ALL.len()],
     /// `gateway_replies_missed_total{account,stored}`: `yes`, `no`.
     replies_missed: [OnceLock<metrics::Counter>; 2],
+    /// `gateway_callbacks_total{account,type="unknown",outcome}` of a callback refused
+    /// before parsing, by reason (the order of `CallbackError::BEFORE_PARSING`), and
+    /// `{type="url_check"}` of a URL check refused (`CallbackError::URL_CHECK`) or
+    /// `verified`. Made at start-up: `callback::register_counters` exports each at 0
+    /// then anyway. An account's path is public, so anyone can send it unsigned
+    /// requests (`bad_signature`, `stale_timestamp`, …), and every callback refused
+    /// `overloaded` while the replica is saturated meets one: a `counter!` lookup each
+    /// cost a label cloned, a key built and hashed, a registry read.
+    refused: [metrics::Counter; CallbackError::BEFORE_PARSING.len()],
+    url_check_refused: [metrics::Counter; CallbackError::URL_CHECK.len()],
+    verified: metrics::Counter,
 }
 
 impl AccountMetrics {
-    fn new() -> Self {
+    fn new(id: &str) -> Self {
+        let series = |kind: &'static str, outcome: &'static str| {
+            metrics::counter!(
+                "gateway_callbacks_total",
+                "account" => id.to_owned(),
+                "type" => kind,
+                "outcome" => outcome,
+            )
+        };
         Self {
             callback_seconds: OnceLock::new(),
             callbacks: std::array::from_fn(|_| [OnceLock::new(), OnceLock::new()]),
             replies: std::array::from_fn(|_| OnceLock::new()),
             replies_missed: [OnceLock::new(), OnceLock::new()],
+            refused: std::array::from_fn(|i| series("unknown", CallbackError::BEFORE_PARSING[i])),
+            url_check_refused: std::array::from_fn(|i| {
+                series("url_check", CallbackError::URL_CHECK[i])
+            }),
+            verified: series("url_check", "verified"),
         }
     }
 }
@@ -104,6 +128,36 @@ impl Account {
             .increment(1);
     }
 
+    /// Counts a refused callback (`kind`: its type label, `unknown` before parsing) or
+    /// URL check (`url_check`) under `reason`.
+    fn count_refused(&self, kind: &'static str, reason: &'static str) {
+        let handles: Option<(&[metrics::Counter], &[&str])> = match kind {
+            "unknown" => Some((&self.metrics.refused, CallbackError::BEFORE_PARSING)),
+            "url_check" => Some((&self.metrics.url_check_refused, CallbackError::URL_CHECK)),
+            _ => None,
+        };
+        if let Some((handles, reasons)) = handles
+            && let Some(at) = reasons.iter().position(|known| *known == reason)
+        {
+            handles[at].increment(1);
+            return;
+        }
+        // A parsed callback's refusal: only a sender holding the Token gets a body
+        // past the signature to be parsed, so it stays a lookup.
+        metrics::counter!(
+            "gateway_callbacks_total",
+            "account" => self.config.id.clone(),
+            "type" => kind,
+            "outcome" => reason,
+        )
+        .increment(1);
+    }
+
+    /// Counts a URL check passed.
+    fn count_verified(&self) {
+        self.metrics.verified.increment(1);
+    }
+
     /// Counts a missed-reply marker, stored or not.
     fn count_missed(&self, stored: bool) {
         self.metrics.replies_missed[usize::from(stored)]
@@ -129,9 +183,9 @@ impl Account {
             counter
         });
         Self {
+            metrics: AccountMetrics::new(&config.id),
             config,
             previous_key_decrypts,
-            metrics: AccountMetrics::new(),
         }
     }
 }
@@ -157,6 +211,20 @@ struct Inner {
     body_budget: Arc<tokio::sync::Semaphore>,
     /// Which rejections, and which signature-ledger failures, get a log line.
     logs: LogLimiter,
+    /// `gateway_callbacks_total{account="unknown",type,outcome="unknown_account"}` of
+    /// callbacks (`type="unknown"`) and URL checks (`url_check`) to a path that names
+    /// no configured account: anyone on the internet can send them, each counted with
+    /// a handle rather than a registry lookup. The path's name never becomes a label.
+    unknown_account: [metrics::Counter; 2],
+}
+
+impl Inner {
+    /// Renders, logs and counts the refusal of a request to a path naming no
+    /// configured account: a callback, or a URL check if `url_check`.
+    fn refuse_unknown_account(&self, url_check: bool) -> axum::response::Response {
+        let counter = &self.unknown_account[usize::from(url_check)];
+        CallbackError::UnknownAccount.respond(&self.logs, "unknown", |_| counter.increment(1))
+    }
 }
 
 impl AppState {
@@ -169,8 +237,17 @@ impl AppState {
         signatures: SignatureLedger,
     ) -> Self {
         callback::register_counters(accounts.iter().map(|a| &*a.id));
+        let unknown_account = ["unknown", "url_check"].map(|kind| {
+            metrics::counter!(
+                "gateway_callbacks_total",
+                "account" => "unknown",
+                "type" => kind,
+                "outcome" => "unknown_account",
+            )
+        });
         Self {
             inner: Arc::new(Inner {
+                unknown_account,
                 accounts: accounts
                     .into_iter()
                     .map(|a| (a.id.to_string(), Account::new(a)))

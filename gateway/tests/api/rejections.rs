@@ -50,6 +50,37 @@ async fn an_unknown_account_is_404_and_counted_without_its_name() {
         "unknown_account",
     )
     .await;
+    // A name from the URL never becomes a label (unbounded series from anyone's
+    // requests), in any metric, nor does a URL check's.
+    let response = app
+        .http
+        .get(app.url("no-such-account"))
+        .query(&callback.query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("no-such-account"), "{metrics}");
+    let url_checks = app
+        .metric(
+            "gateway_callbacks_total",
+            &[
+                ("account", "unknown"),
+                ("type", "url_check"),
+                ("outcome", "unknown_account"),
+            ],
+        )
+        .await;
+    assert_eq!(url_checks, 1.0, "counted as an unknown account's URL check");
 }
 
 #[tokio::test]
