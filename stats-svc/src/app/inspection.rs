@@ -14,7 +14,8 @@ use super::rollups::{
 use crate::domain::AccountId;
 use crate::domain::departments::DepartmentView;
 use crate::domain::inspection::{
-    AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, days_since, reply_path_window,
+    AccountState, Alarm, AlarmRule, InspectionRules, ReplyPath, cut_detail, days_since,
+    reply_path_window,
 };
 use crate::domain::install::Install;
 use crate::domain::rollup::{Metric, office_day};
@@ -381,13 +382,19 @@ pub async fn readiness(
     view: &DepartmentView,
 ) -> Result<Readiness, AppError> {
     let state = account_state(db, rules, account, day, now, office, calendar).await?;
-    let found = visible(db, view, rules.check(&state, day), |a| {
-        (
-            account.as_str().to_owned(),
-            a.rule.as_str().to_owned(),
-            a.subject.clone(),
-        )
-    })
+    let found = visible(
+        db,
+        view,
+        rules.check(&state, day),
+        |a| {
+            (
+                account.as_str().to_owned(),
+                a.rule.as_str().to_owned(),
+                a.subject.clone(),
+            )
+        },
+        |a| &mut a.detail,
+    )
     .await?;
     let days_since_update = state.last_published_on.map(|last| days_since(last, day));
     // Each ticket once, by whether the citizen had an acknowledgement by its deadline,
@@ -462,21 +469,28 @@ pub async fn list_alarms(
     view: &DepartmentView,
 ) -> Result<Vec<alarms::AlarmRow>, AppError> {
     let rows = alarms::list(db, accounts, from, to).await?;
-    visible(db, view, rows, |a| {
-        (a.account.clone(), a.rule.clone(), a.subject.clone())
-    })
+    visible(
+        db,
+        view,
+        rows,
+        |a| (a.account.clone(), a.rule.clone(), a.subject.clone()),
+        |a| &mut a.detail,
+    )
     .await
 }
 
-/// The alarms of `items` that `view` reads ([`DepartmentView::sees_alarm`]); `key`
-/// gives an item's account, rule and subject. A desk's key read every department's
-/// late counts through the overdue-share alarms, and other departments' tickets
-/// through escalated_twice, after its scorecard was cut to its own line.
+/// The alarms of `items` that `view` reads ([`DepartmentView::sees_alarm`]), each
+/// with the detail it reads (`crate::domain::inspection::cut_detail`); `key` gives an
+/// item's account, rule and subject, `detail` its detail. A desk's key read every
+/// department's late counts through the overdue-share alarms, other departments'
+/// tickets through escalated_twice, and the account's ticket count through
+/// interaction_broken, after its scorecard was cut to its own line.
 pub async fn visible<T>(
     db: &PgPool,
     view: &DepartmentView,
     items: Vec<T>,
     key: impl Fn(&T) -> (String, String, String),
+    detail: impl Fn(&mut T) -> &mut String,
 ) -> Result<Vec<T>, AppError> {
     if !view.is_cut() {
         return Ok(items);
@@ -502,6 +516,14 @@ pub async fn visible<T>(
             let (account, rule, subject) = key(item);
             let department = held.get(&(account, subject.clone())).map(String::as_str);
             view.sees_alarm(&rule, &subject, department)
+        })
+        .map(|mut item| {
+            let (_, rule, subject) = key(&item);
+            let text = detail(&mut item);
+            if let Some(cut) = cut_detail(&rule, &subject, text) {
+                *text = cut;
+            }
+            item
         })
         .collect())
 }

@@ -73,6 +73,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_desk_reads_the_accounts_interaction_alarm_without_its_ticket_count() {
+        use super::super::inspection::{cut_detail, interaction_broken_detail};
+        let whole = interaction_broken_detail(7, Some(7));
+        assert_eq!(whole, "近 7 天收到 7 件留言，无一答复，也无自动回复");
+        assert_eq!(
+            cut_detail("interaction_broken", "", &whole).as_deref(),
+            Some("近 7 天收到的留言无一答复，也无自动回复")
+        );
+        assert_eq!(
+            cut_detail("interaction_broken", "", "回复异常").as_deref(),
+            Some("近期收到的留言无一答复，也无自动回复")
+        );
+        // The reply path counts the account's messages, no department's tickets.
+        assert_eq!(cut_detail("interaction_broken", "reply_path", "x"), None);
+        assert_eq!(cut_detail("no_update", "", "已 12 天未发布文章"), None);
+    }
+
+    #[test]
     fn a_desk_reads_its_own_department_and_admins_and_named_offices_every_one() {
         let all = parse_list(" supervision , leaders,,");
         assert_eq!(all, ["supervision", "leaders"]);

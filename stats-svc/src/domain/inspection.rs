@@ -89,6 +89,37 @@ impl AlarmRule {
     }
 }
 
+/// The detail of the account's interaction_broken alarm (nothing answered the tickets
+/// of the last `days` days): with the account's ticket count, or without it for a view
+/// cut to one department ([`cut_detail`]).
+pub fn interaction_broken_detail(days: i64, tickets: Option<i64>) -> String {
+    match tickets {
+        Some(tickets) => format!("近 {days} 天收到 {tickets} 件留言，无一答复，也无自动回复"),
+        None => format!("近 {days} 天收到的留言无一答复，也无自动回复"),
+    }
+}
+
+/// The detail a view cut to one department reads of an alarm of `rule` about
+/// `subject`, `None` when it reads `detail` as it is. The account's interaction_broken
+/// alarm counts every department's tickets: beside a desk's own count on the readiness
+/// line, it told the desk the other departments' (parks' 4 of 7). The verdict is the
+/// account's and stays; the count goes. Stored alarms carry the text
+/// [`interaction_broken_detail`] wrote, whose window is read back (a text it did not
+/// write loses the window too).
+pub fn cut_detail(rule: &str, subject: &str, detail: &str) -> Option<String> {
+    if rule != AlarmRule::InteractionBroken.as_str() || !subject.is_empty() {
+        return None;
+    }
+    let days = detail
+        .strip_prefix("近 ")
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(days, _)| days.parse::<i64>().ok());
+    Some(match days {
+        Some(days) => interaction_broken_detail(days, None),
+        None => "近期收到的留言无一答复，也无自动回复".to_owned(),
+    })
+}
+
 /// An alarm to raise: `subject` is what it is about inside the account (a department,
 /// a ticket; empty for the account itself).
 #[derive(Debug, Clone, PartialEq)]
@@ -200,9 +231,9 @@ impl InspectionRules {
             alarms.push(Alarm {
                 rule: AlarmRule::InteractionBroken,
                 subject: String::new(),
-                detail: format!(
-                    "近 {} 天收到 {} 件留言，无一答复，也无自动回复",
-                    self.interaction_days, state.recent_tickets
+                detail: interaction_broken_detail(
+                    self.interaction_days,
+                    Some(state.recent_tickets),
                 ),
             });
         }

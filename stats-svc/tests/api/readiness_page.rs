@@ -572,6 +572,72 @@ async fn a_desk_key_reads_its_own_departments_tickets_on_the_readiness_line() {
     app.stop().await;
 }
 
+/// Water opened 3 tickets and parks 4, none answered and no automatic reply: the
+/// account's interaction_broken alarm ("近 7 天收到 7 件留言，无一答复") carried the
+/// account's count to every view, so water's desk, reading its own 3 on the readiness
+/// line, learnt parks' 4. A cut view reads the alarm without the account's count.
+#[tokio::test]
+async fn a_desk_key_reads_the_interaction_alarm_without_the_accounts_ticket_count() {
+    use ev::TicketChangeKind as K;
+    let mut app = start_trusting(MONDAY_NINE, "false").await;
+    let deadlines = (SATURDAY_TEN, "2026-11-28T04:00:00Z");
+    for (department, count) in [("water", 3), ("parks", 4)] {
+        for n in 0..count {
+            let t = format!("{department}{n}");
+            let id = format!("{t}-opened");
+            let event = change(
+                "chenzhou",
+                &id,
+                &t,
+                department,
+                K::Opened,
+                SATURDAY_TEN,
+                deadlines,
+            );
+            app.ticket("chenzhou", event).await;
+        }
+    }
+    app.settle().await;
+    // The inspection job's run of Monday 09:00 stores the alarm the pages list.
+    let db = sqlx::PgPool::connect(&app.db.url()).await.unwrap();
+    let now = at(MONDAY_NINE);
+    let clock: stats_svc::jobs::inspection::Clock = Arc::new(move || now);
+    stats_svc::jobs::inspection::check_once(
+        &db,
+        &stats_svc::domain::inspection::InspectionRules::default(),
+        &stats_svc::domain::install::Install::unnamed(),
+        &clock,
+        chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        &work_calendar::WorkCalendar::default(),
+    )
+    .await
+    .unwrap();
+    db.close().await;
+
+    let admin = app.login("city-office-admin-key").await;
+    let html = app.page_as(&admin, "/account/chenzhou?days=30").await;
+    assert!(
+        html.contains("近 7 天收到 7 件留言，无一答复"),
+        "the account's view reads the account's count: {html}"
+    );
+    let water = app.login("water-desk-key-01").await;
+    let html = app.page_as(&water, "/account/chenzhou?days=30").await;
+    assert!(
+        readiness_line(&html).contains("近 7 天留言 3 件"),
+        "{}",
+        readiness_line(&html)
+    );
+    assert!(
+        !html.contains("收到 7 件"),
+        "water's desk reads the account's 7 tickets beside its own 3 in the alarm"
+    );
+    assert!(
+        html.contains("无一答复"),
+        "the alarm itself is the account's and stays"
+    );
+    app.stop().await;
+}
+
 /// Water passes a ticket to roads at 17:29 on Wednesday 30 September, a minute before
 /// its acknowledgement is due, on the eve of National Day (1–7 October off,
 /// `INTERACTION_HOLIDAYS`); roads acknowledges at 09:10 on Thursday 8 October, ten
