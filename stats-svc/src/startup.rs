@@ -191,6 +191,7 @@ impl Application {
                 clients: self.clients.clone(),
                 clock: self.clock.clone(),
                 office,
+                calendar: self.settings.calendar.clone(),
                 backfill_days: self.settings.datacube.backfill_days,
                 holder: format!("{}-{}", DEFAULTS.name, uuid::Uuid::new_v4()),
             };

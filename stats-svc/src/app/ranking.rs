@@ -16,6 +16,7 @@ use crate::domain::reach::{
 use crate::domain::wci::{ArticleFigures, Figures, WciPeriod, WciVersion, time_base};
 use crate::store::articles::{self, ArticleEntry};
 use crate::store::reach;
+use work_calendar::WorkCalendar;
 
 /// One account's place in a month's list.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +81,8 @@ pub struct Ranking {
 /// What every list of a period is drawn up with: the accounts in the caller's reach
 /// (`None`: every account), the install (which silent accounts it lists,
 /// [`Install::lists`]), the WCI version ranking them, and the moment it is read at in
-/// the office's time zone (whether its figures can still change).
+/// the office's time zone (whether its figures can still change), with the office's
+/// work calendar (the day a list turns final is a working day of it).
 #[derive(Debug, Clone, Copy)]
 pub struct ListContext<'a> {
     pub accounts: Option<&'a [String]>,
@@ -88,6 +90,7 @@ pub struct ListContext<'a> {
     pub version: WciVersion,
     pub now: DateTime<Utc>,
     pub office: FixedOffset,
+    pub calendar: &'a WorkCalendar,
 }
 
 /// The first and last day of the month that starts on `first`.
@@ -200,7 +203,7 @@ pub async fn monthly_rankings(
         let (from, to) = month_span(month);
         // Ranked among every account, then cut to the caller's reach: ranking the
         // reach alone put a county's key first of a list of one.
-        let unfigured = !period_provisional(to, context.now, context.office);
+        let unfigured = !period_provisional(to, context.now, context.office, context.calendar);
         let rows = articles::published_between(db, None, from, to, unfigured).await?;
         let mut ranked = rank(rows.iter(), time_base(30, true), context.version);
         ranked.retain(|r| reaches(context.accounts, &r.account));
@@ -236,8 +239,9 @@ async fn ranking(
         version,
         now,
         office,
+        calendar: work_calendar,
     } = *context;
-    let calendar = period_provisional(final_with, now, office);
+    let calendar = period_provisional(final_with, now, office, work_calendar);
     let rows = articles::published_between(db, None, from, to, !calendar).await?;
     let mut list = rank(rows.iter(), days, version);
     // An account that published nothing is what a leader must see most: it stays in
@@ -332,7 +336,7 @@ async fn ranking(
     awaiting_pull.retain(|a| reaches(accounts, a));
     Ok(Ranking {
         list,
-        final_on: figures_final_on(final_with),
+        final_on: figures_final_on(final_with, work_calendar),
         awaiting_figures,
         awaiting_pull,
         provisional: awaiting_figures || incomplete,
@@ -413,8 +417,9 @@ pub struct EnteredBy {
 
 /// Stores a hand entry of 在看, likes (and, where the datacube does not pull them,
 /// reads and shares) for `article_id` of `account`, if `domain::figures::decide`
-/// accepts it and the article's month is not final at `now`
-/// (`domain::figures::month_open`), with a record of who entered what.
+/// accepts it and the article's month is not final at `now` by the office's
+/// `calendar` (`domain::figures::month_open`), with a record of who entered what.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_article_figures(
     db: &PgPool,
     account: &AccountId,
@@ -423,11 +428,12 @@ pub async fn record_article_figures(
     by: &EnteredBy,
     now: DateTime<Utc>,
     office: FixedOffset,
+    calendar: &WorkCalendar,
 ) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
     let known = articles::known_article(&mut tx, account, article_id).await?;
     let accepted = figures::decide(article_id, known, entry)?;
-    figures::month_open(article_id, accepted.published_on, now, office)?;
+    figures::month_open(article_id, accepted.published_on, now, office, calendar)?;
     articles::record_entry(
         &mut tx,
         &ArticleEntry {

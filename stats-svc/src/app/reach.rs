@@ -15,6 +15,7 @@ use crate::domain::figures::datacube_headline;
 use crate::domain::reach::{CubeApi, chunks, due_range, first_open_day, latest_available};
 use crate::domain::rollup::{Metric, Tally};
 use crate::store::reach::{self, PulledArticle};
+use work_calendar::WorkCalendar;
 
 /// What one pull did for one account.
 #[derive(Debug, Default)]
@@ -40,11 +41,12 @@ pub async fn pull_account(
     account: &AccountId,
     now: DateTime<Utc>,
     office: FixedOffset,
+    calendar: &WorkCalendar,
     backfill_days: u64,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<PullReport, AppError> {
     let latest = latest_available(now, office);
-    let open_from = first_open_day(now, office);
+    let open_from = first_open_day(now, office, calendar);
     let mut report = PullReport::default();
     'apis: for api in CubeApi::ALL {
         let done = reach::progress(db, account, api.as_str()).await?;

@@ -11,6 +11,7 @@
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc};
 
 use super::reach::{month_final_on, month_provisional};
+use work_calendar::WorkCalendar;
 
 /// What an editor asks to enter (0 and an empty title keep what is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,21 +274,23 @@ pub fn decide(
 /// 08:00, and a desk entering them by hand has that office day): after
 /// that the list is reported final and read as the month's result. An account whose
 /// pull is failing keeps the month provisional in the ranking, but its entries are
-/// refused all the same: the calendar is what a desk can be told in advance.
+/// refused all the same: the calendar is what a desk can be told in advance (the
+/// office's `calendar`: a holiday has no office hours, and the day moves past it).
 pub fn month_open(
     id: &str,
     published_on: NaiveDate,
     now: DateTime<Utc>,
     office: FixedOffset,
+    calendar: &WorkCalendar,
 ) -> Result<(), EntryRefused> {
     let month = published_on.with_day(1).unwrap_or(published_on);
-    if month_provisional(month, now, office) {
+    if month_provisional(month, now, office, calendar) {
         return Ok(());
     }
     Err(EntryRefused::MonthFinal {
         id: id.to_owned(),
         month: month.format("%Y-%m").to_string(),
-        final_on: month_final_on(month),
+        final_on: month_final_on(month, calendar),
         final_at: crate::domain::reach::final_at_time(),
     })
 }

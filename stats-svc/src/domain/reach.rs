@@ -2,7 +2,8 @@
 //! asked for only after 08:00 the next day (office time), each API takes a range of at
 //! most a few days, and a missing range is pulled in chunks that respect it.
 
-use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, Utc};
+use work_calendar::WorkCalendar;
 
 /// One datacube API and its longest range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +115,8 @@ pub fn final_at_time() -> NaiveTime {
 /// The day (until [`final_at_time`], office time) `month`'s list (`month` the first
 /// of a month) turns final: [`figures_final_on`] of its last day. Until then its WCI
 /// is provisional, and its articles take figures entered by hand.
-pub fn month_final_on(month: NaiveDate) -> NaiveDate {
-    figures_final_on(month_last_day(month))
+pub fn month_final_on(month: NaiveDate, calendar: &WorkCalendar) -> NaiveDate {
+    figures_final_on(month_last_day(month), calendar)
 }
 
 /// The last day of the month holding `day`.
@@ -125,12 +126,15 @@ pub fn month_last_day(day: NaiveDate) -> NaiveDate {
 
 /// The day (until [`final_at_time`], office time) a period ending on `last_day` turns
 /// final: its last day + 7, from 08:00 of which the day-7 figures of its last articles
-/// can be pulled (and read, to be entered by hand), or the Monday after when that is
-/// a Saturday or Sunday, which have no office hours. A weekday holiday is not known
-/// here (stats-svc is not given interaction-svc's holidays) and counts as an office day.
-pub fn figures_final_on(last_day: NaiveDate) -> NaiveDate {
+/// can be pulled (and read, to be entered by hand), or the first working day after it
+/// in the office's `calendar` when that day has no office hours: a Saturday or Sunday,
+/// a holiday (National Day, 1–8 October: September's list turns final on the 9th); a
+/// make-up working day (调休上班) has them. The calendar is interaction-svc's
+/// (`StatsSettings::calendar`), so pages, gRPC and the datacube pull agree on the day.
+pub fn figures_final_on(last_day: NaiveDate, calendar: &WorkCalendar) -> NaiveDate {
     let mut day = last_day + Days::new(CubeApi::ArticleTotal.settle_days() + 1);
-    while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+    // A calendar holds finitely many holidays: every week past them has working days.
+    while !calendar.is_working_day(day) {
         day = day + Days::new(1);
     }
     day
@@ -138,8 +142,12 @@ pub fn figures_final_on(last_day: NaiveDate) -> NaiveDate {
 
 /// The instant a period ending on `last_day` turns final by the calendar:
 /// [`final_at_time`] office time on [`figures_final_on`].
-pub fn period_final_at(last_day: NaiveDate, office: FixedOffset) -> DateTime<Utc> {
-    let local = figures_final_on(last_day).and_time(final_at_time());
+pub fn period_final_at(
+    last_day: NaiveDate,
+    office: FixedOffset,
+    calendar: &WorkCalendar,
+) -> DateTime<Utc> {
+    let local = figures_final_on(last_day, calendar).and_time(final_at_time());
     local
         .and_local_timezone(office)
         .single()
@@ -149,24 +157,38 @@ pub fn period_final_at(last_day: NaiveDate, office: FixedOffset) -> DateTime<Utc
 /// Whether `month`'s list is still provisional by the calendar at `now` (before
 /// [`final_at_time`] on [`month_final_on`]): its article figures may still be pulled
 /// or entered by hand.
-pub fn month_provisional(month: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
-    period_provisional(month_last_day(month), now, office)
+pub fn month_provisional(
+    month: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    calendar: &WorkCalendar,
+) -> bool {
+    period_provisional(month_last_day(month), now, office, calendar)
 }
 
 /// Whether the list of a period ending on `last_day` is still provisional by the
 /// calendar at `now` (see [`article_pull_behind`] for an account whose pulls fail).
-pub fn period_provisional(last_day: NaiveDate, now: DateTime<Utc>, office: FixedOffset) -> bool {
-    now < period_final_at(last_day, office)
+pub fn period_provisional(
+    last_day: NaiveDate,
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    calendar: &WorkCalendar,
+) -> bool {
+    now < period_final_at(last_day, office, calendar)
 }
 
 /// The first day of the oldest month whose list is not final by the calendar at
 /// `now`: the days before it belong to final months, whose figures nothing may change
 /// any more, by hand or by a pull (`app::reach::pull_account`).
-pub fn first_open_day(now: DateTime<Utc>, office: FixedOffset) -> NaiveDate {
+pub fn first_open_day(
+    now: DateTime<Utc>,
+    office: FixedOffset,
+    calendar: &WorkCalendar,
+) -> NaiveDate {
     let today = now.with_timezone(&office).date_naive();
     let last = last_finished_month(today);
     // A month turns final early in the next: the one before last always is.
-    if month_provisional(last, now, office) {
+    if month_provisional(last, now, office, calendar) {
         last
     } else {
         today.with_day(1).unwrap_or(today)
@@ -282,14 +304,25 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Monday to Friday, no holiday.
+    fn weekdays() -> WorkCalendar {
+        WorkCalendar::default()
+    }
+
     #[test]
     fn a_month_is_final_at_the_end_of_the_office_day_its_last_articles_can_be_pulled() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         assert_eq!(last_finished_month(day("2026-12-03")), day("2026-11-01"));
         assert_eq!(last_finished_month(day("2026-01-31")), day("2025-12-01"));
-        assert_eq!(month_final_on(day("2026-11-01")), day("2026-12-07"));
+        assert_eq!(
+            month_final_on(day("2026-11-01"), &weekdays()),
+            day("2026-12-07")
+        );
         // 7 March 2026 is a Saturday: no office hours to enter 28 February's figures.
-        assert_eq!(month_final_on(day("2026-02-01")), day("2026-03-09"));
+        assert_eq!(
+            month_final_on(day("2026-02-01"), &weekdays()),
+            day("2026-03-09")
+        );
         let november = day("2026-11-01");
         // 30 November's day-7 reads exist from 08:00 on Monday 7 December: a desk
         // entering them by hand has that office day, to 17:30.
@@ -298,26 +331,81 @@ mod tests {
             "2026-12-07T01:00:00Z",
             "2026-12-07T09:29:00Z",
         ] {
-            assert!(month_provisional(november, at(open), office()), "{open}");
-            assert_eq!(first_open_day(at(open), office()), november, "{open}");
+            assert!(
+                month_provisional(november, at(open), office(), &weekdays()),
+                "{open}"
+            );
+            assert_eq!(
+                first_open_day(at(open), office(), &weekdays()),
+                november,
+                "{open}"
+            );
         }
         assert!(!month_provisional(
             november,
             at("2026-12-07T09:30:00Z"),
-            office()
+            office(),
+            &weekdays()
         ));
         assert_eq!(
-            first_open_day(at("2026-12-07T09:30:00Z"), office()),
+            first_open_day(at("2026-12-07T09:30:00Z"), office(), &weekdays()),
             day("2026-12-01")
         );
         assert!(month_provisional(
             day("2026-12-01"),
             at("2026-12-07T09:30:00Z"),
-            office()
+            office(),
+            &weekdays()
         ));
         assert_eq!(
-            period_final_at(day("2026-11-30"), office()),
+            period_final_at(day("2026-11-30"), office(), &weekdays()),
             at("2026-12-07T09:30:00Z")
+        );
+    }
+
+    /// National Day (1–8 October off, `INTERACTION_HOLIDAYS`): September's day-7
+    /// figures are due on 7 October, a holiday with no office hour to enter them, so
+    /// the list turns final at 17:30 on Friday 9 October, the first working day; a
+    /// make-up Saturday (调休上班, `INTERACTION_MAKEUP_WORKDAYS`) is a working day.
+    #[test]
+    fn a_list_turns_final_on_the_first_working_day_of_the_office_calendar() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let calendar = work_calendar::from_settings(|var| match var {
+            work_calendar::HOLIDAYS_VAR => Some("2026-10-01..2026-10-08"),
+            work_calendar::MAKEUP_WORKDAYS_VAR => Some("2026-10-10"),
+            _ => None,
+        })
+        .unwrap();
+        let september = day("2026-09-01");
+        assert_eq!(month_final_on(september, &calendar), day("2026-10-09"));
+        assert_eq!(
+            month_final_on(september, &weekdays()),
+            day("2026-10-07"),
+            "weekdays alone call the holiday a working day"
+        );
+        assert!(month_provisional(
+            september,
+            at("2026-10-08T10:00:00Z"),
+            office(),
+            &calendar
+        ));
+        assert_eq!(
+            period_final_at(day("2026-09-30"), office(), &calendar),
+            at("2026-10-09T09:30:00Z")
+        );
+        assert_eq!(
+            first_open_day(at("2026-10-08T10:00:00Z"), office(), &calendar),
+            september
+        );
+        // 3 October + 7 is the make-up Saturday 10 October: a working day.
+        assert_eq!(
+            figures_final_on(day("2026-10-03"), &calendar),
+            day("2026-10-10")
+        );
+        // Without it, the Monday after.
+        assert_eq!(
+            figures_final_on(day("2026-10-03"), &weekdays()),
+            day("2026-10-12")
         );
     }
 
@@ -333,13 +421,13 @@ mod tests {
         // list is final, so it is not final before either.
         let (_, saturday) = week_span(day("2026-11-10"));
         assert_eq!(
-            figures_final_on(week_final_with(saturday)),
+            figures_final_on(week_final_with(saturday), &weekdays()),
             day("2026-12-07")
         );
         // A week across the month's end: its November days' entries close on
         // 7 December, its December days' with December.
         assert_eq!(
-            figures_final_on(week_final_with(day("2026-12-05"))),
+            figures_final_on(week_final_with(day("2026-12-05")), &weekdays()),
             day("2027-01-07")
         );
     }
@@ -357,7 +445,10 @@ mod tests {
             !article_pull_behind(false, Some(day("2026-10-20")), end),
             "behind by the calendar only"
         );
-        assert_eq!(figures_final_on(end), month_final_on(day("2026-10-01")));
+        assert_eq!(
+            figures_final_on(end, &weekdays()),
+            month_final_on(day("2026-10-01"), &weekdays())
+        );
     }
 
     #[test]

@@ -187,6 +187,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             &by,
             (self.clock)(),
             self.settings.office,
+            &self.settings.calendar,
         )
         .await
         .map_err(GrpcError::from)?;
@@ -217,6 +218,7 @@ impl pb::stats_service_server::StatsService for StatsGrpc {
             version,
             now: (self.clock)(),
             office: self.settings.office,
+            calendar: &self.settings.calendar,
         };
         let (ranking, week_from) = if req.week_of.is_empty() {
             let first = convert::month(&req.month)?;

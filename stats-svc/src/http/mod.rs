@@ -264,6 +264,7 @@ async fn ranking(
         version,
         now,
         office: state.settings.office,
+        calendar: &state.settings.calendar,
     };
     match app::dashboard::ranking_page(&state.db, &context, month).await {
         Ok((ranking, trend)) => {

@@ -10,6 +10,7 @@ use chrono::FixedOffset;
 use platform::shutdown::Drain;
 use sqlx::PgPool;
 use wechat::api::Client;
+use work_calendar::WorkCalendar;
 
 use super::Clock;
 use crate::app::reach::{
@@ -31,6 +32,8 @@ pub struct DatacubeJob {
     pub clients: AccountClients,
     pub clock: Clock,
     pub office: FixedOffset,
+    /// The office's work calendar: which month is final (no pull replaces its entries).
+    pub calendar: WorkCalendar,
     pub backfill_days: u64,
     /// This replica's name in the lease.
     pub holder: String,
@@ -63,6 +66,7 @@ impl DatacubeJob {
                 account,
                 now,
                 self.office,
+                &self.calendar,
                 self.backfill_days,
                 &stop,
             )

@@ -273,7 +273,12 @@ async fn feed(app: &Running) {
         let office = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
         for n in (0..40u64).filter(|n| {
             let day = today - Days::new(*n);
-            month_provisional(day.with_day(1).unwrap(), Utc::now(), office)
+            month_provisional(
+                day.with_day(1).unwrap(),
+                Utc::now(),
+                office,
+                &work_calendar::WorkCalendar::default(),
+            )
         }) {
             app.grpc
                 .clone()

@@ -671,6 +671,7 @@ async fn an_article_entered_by_hand_and_then_pulled_counts_once() {
         version: stats_svc::domain::wci::V14_2,
         now: NOVEMBER_OPEN.parse().unwrap(),
         office: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let trend =
         stats_svc::app::ranking::monthly_rankings(&db, &context, "2026-11-01".parse().unwrap(), 1)

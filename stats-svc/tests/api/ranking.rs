@@ -148,6 +148,7 @@ async fn a_month_stays_provisional_until_its_last_days_articles_are_pulled() {
                 version: stats_svc::domain::wci::V14_2,
                 now,
                 office: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+                calendar: &work_calendar::WorkCalendar::default(),
             };
             stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
                 .await
@@ -278,6 +279,7 @@ async fn a_named_account_silent_for_sixty_days_is_listed_and_alarmed_an_unnamed_
         version: stats_svc::domain::wci::V14_2,
         now,
         office,
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let december =
         stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-12-01".parse().unwrap())
@@ -411,6 +413,7 @@ async fn a_county_key_sees_its_own_place_among_every_account_and_no_other_figure
         version: stats_svc::domain::wci::V14_2,
         now: chrono::Utc::now(),
         office: chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let (ranking, trend) =
         stats_svc::app::dashboard::ranking_page(&db, &context, "2026-11-01".parse().unwrap())

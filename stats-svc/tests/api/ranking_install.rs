@@ -31,6 +31,7 @@ async fn an_account_the_install_names_but_never_heard_of_is_listed_as_publishing
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-20T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let november =
         stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
@@ -88,6 +89,7 @@ async fn a_final_list_keeps_an_account_the_install_named_once_it_is_first_heard_
                 version: stats_svc::domain::wci::V14_2,
                 now: at("2026-12-20T02:00:00Z"),
                 office: office(),
+                calendar: &work_calendar::WorkCalendar::default(),
             };
             let list = stats_svc::app::ranking::monthly_ranking(
                 &db,
@@ -158,6 +160,7 @@ async fn an_announced_article_without_figures_counts_in_n_once_the_month_is_fina
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-20T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let november =
         stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
@@ -203,6 +206,7 @@ async fn the_running_month_flags_no_account_as_publishing_nothing_until_it_ends(
                 version: stats_svc::domain::wci::V14_2,
                 now,
                 office: office(),
+                calendar: &work_calendar::WorkCalendar::default(),
             };
             stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
                 .await
@@ -262,6 +266,7 @@ async fn an_article_retracted_before_its_day_7_figures_does_not_count() {
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-20T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let november =
         stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
@@ -322,6 +327,7 @@ async fn an_announced_article_without_figures_retracted_after_day_7_still_counts
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-20T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let november =
         stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
@@ -355,6 +361,7 @@ async fn a_month_not_begun_is_refused_not_listed_as_publishing_nothing() {
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-07T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let refused =
         stats_svc::app::ranking::monthly_ranking(&db, &context, "2027-05-01".parse().unwrap())
@@ -388,6 +395,7 @@ async fn a_week_not_begun_is_refused_not_listed() {
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-07T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let refused =
         stats_svc::app::ranking::weekly_ranking(&db, &context, "2027-05-05".parse().unwrap())
@@ -426,6 +434,7 @@ async fn a_final_months_trend_point_is_its_list() {
         version: stats_svc::domain::wci::V14_2,
         now: at("2026-12-20T02:00:00Z"),
         office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
     };
     let november = "2026-11-01".parse().unwrap();
     let list = stats_svc::app::ranking::monthly_ranking(&db, &context, november)

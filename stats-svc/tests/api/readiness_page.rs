@@ -572,6 +572,27 @@ async fn a_desk_key_reads_its_own_departments_tickets_on_the_readiness_line() {
     app.stop().await;
 }
 
+/// September's list turns final 7 days after its last day, on the first working day:
+/// 7 October is a National Day holiday here (`INTERACTION_HOLIDAYS` 1–8 October),
+/// with no office hour for a desk to enter the last articles' figures, so on 8 October
+/// the list is still provisional and says it is final from 17:30 on Friday 9 October.
+/// Weekends alone were skipped, and the list turned final on the holiday.
+#[tokio::test]
+async fn a_list_turns_final_on_the_first_working_day_after_a_holiday() {
+    let app = start_with(
+        "2026-10-08T04:00:00Z",
+        "true",
+        [("INTERACTION_HOLIDAYS", "2026-10-01..2026-10-08")],
+    )
+    .await;
+    let html = app.page("/ranking?month=2026-09").await;
+    assert!(
+        html.contains("2026-10-09 17:30 后本月数据方告齐全"),
+        "September is provisional on the holiday of 8 October, final on the 9th: {html}"
+    );
+    app.stop().await;
+}
+
 /// Water opened 3 tickets and parks 4, none answered and no automatic reply: the
 /// account's interaction_broken alarm ("近 7 天收到 7 件留言，无一答复") carried the
 /// account's count to every view, so water's desk, reading its own 3 on the readiness
