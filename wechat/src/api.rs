@@ -9,7 +9,9 @@
 //!   for a call that is safe to repeat (a read, a delete, a keyed write); WeChat may have carried a
 //!   call out before answering -1, so on a call that would act twice (a
 //!   customer-service message, `freepublish/submit`, …) it is not retried but
-//!   returned with `unconfirmed` set, so that `outcome_unknown()` is true;
+//!   returned with `unconfirmed` set, so that `outcome_unknown()` is true; a keyed
+//!   write's error after a -1 (the repeat refused as too soon, 45066, or a last -1)
+//!   is returned `unconfirmed` too;
 //! - anything else, quota and window limits included (45009, 45015, 45047, …), is
 //!   returned to the caller at once as [`ApiError::Wechat`].
 //!
@@ -90,20 +92,25 @@ impl Default for BusyRetry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Repeat {
     /// A second copy does no harm: a read, a delete, a write that sets a state
-    /// (`menu/create`, tagging), a write WeChat recognises by the key it carries (a
-    /// mass send's `clientmsgid`), or one whose copy nobody sees (an unused draft or
+    /// (`menu/create`, tagging), or one whose copy nobody sees (an unused draft or
     /// image). -1 is retried.
     Safe,
+    /// A write WeChat recognises a repeat of by the key it carries (a mass send's
+    /// `clientmsgid`): -1 is retried, but once an attempt answered -1 it may have
+    /// been carried out, and the repeat's refusal (45066, "the same clientmsgid
+    /// again within a minute") or a last -1 says nothing of it: such an error is
+    /// `unconfirmed`.
+    Keyed,
     /// A second copy would act twice (a message to a citizen, a publication, another
     /// conditional menu): -1 is not retried, and its error is `unconfirmed`.
     Once,
 }
 
 impl Repeat {
-    /// [`Repeat::Safe`] when the call carries a key WeChat recognises a repeat by.
+    /// [`Repeat::Keyed`] when the call carries a key WeChat recognises a repeat by.
     pub(crate) fn keyed(key: Option<&str>) -> Self {
         if key.is_some_and(|key| !key.is_empty()) {
-            Self::Safe
+            Self::Keyed
         } else {
             Self::Once
         }
@@ -441,6 +448,7 @@ impl Client {
         let retry = self.inner.busy_retry;
         let mut delay = retry.base_delay;
         let mut tries = 1;
+        let mut answered_busy = false;
         loop {
             match attempt().await {
                 Err(ApiError::Wechat { code, msg, .. })
@@ -468,6 +476,21 @@ impl Client {
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2);
                     tries += 1;
+                    answered_busy = true;
+                }
+                Err(ApiError::Wechat { code, msg, .. })
+                    if answered_busy && repeat == Repeat::Keyed =>
+                {
+                    tracing::warn!(
+                        errcode = code.0,
+                        %msg,
+                        "wechat refused the repeat of a keyed call it answered busy; the first attempt may have taken effect"
+                    );
+                    return Err(ApiError::Wechat {
+                        code,
+                        msg,
+                        unconfirmed: true,
+                    });
                 }
                 other => return other,
             }

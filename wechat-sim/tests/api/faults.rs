@@ -200,3 +200,26 @@ async fn busy_answers_to_writes_wechat_knows_a_repeat_of_are_retried() {
     client.menu_create(&menu).await.unwrap();
     assert_eq!(calls_to(&mock, "/cgi-bin/menu/create"), 2);
 }
+
+#[tokio::test]
+async fn a_keyed_send_answered_busy_after_it_took_effect_is_an_unknown_outcome() {
+    use wechat::api::mass::{MassContent, MassSend};
+    let mock = spawn_mock().await;
+    let client = local_client(&mock, APPID, SECRET);
+    const SENDALL: &str = "/cgi-bin/message/mass/sendall";
+
+    // WeChat sent it, then answered -1; the repeat of its clientmsgid within the
+    // minute is refused 45066, which says nothing of the first.
+    inject(
+        &mock,
+        json!({"busy": 1, "busy_path": SENDALL, "busy_after_effect": true}),
+    )
+    .await;
+    let keyed = MassSend::to_all(MassContent::text("明天停水")).client_msg_id("m-1");
+    let error = client.mass_send_keyed(&keyed).await.unwrap_err();
+    assert!(
+        error.outcome_unknown(),
+        "the first attempt may have reached every follower: {error:?}"
+    );
+    assert_eq!(calls_to(&mock, SENDALL), 2);
+}
