@@ -274,9 +274,15 @@ pub fn published_between_sql() -> String {
 /// Which rows of `article_figures f` stand for an article not retracted before its
 /// day-7 figures (within 7 days of its day): the row itself, and for the datacube's
 /// row of an article (`{msg_data_id}_{index}`) the CONTENT row carrying the
-/// retraction, matched by `{msg_data_id}_{message_index}` (or by message, for a
-/// CONTENT row announced before its place was kept). A retraction-only row (its
-/// publication never announced) is dated by its retraction and is left out too.
+/// retraction, matched by `{msg_data_id}_{message_index}`. A CONTENT row announced
+/// before its place was kept (`message_index` NULL) is one article of its message
+/// whose place is not known (content-svc deletes an article of a message by its place,
+/// WeChat's `article_idx`, never the whole message): it is matched to the datacube's
+/// row of its message as the move of figures entered by hand matches it
+/// (`store::reach::store_chunk`), the headline to index 1, another article by its
+/// title; matched to every row of its message, it took the articles still up out of
+/// the WCI with it. A retraction-only row (its publication never announced) is dated
+/// by its retraction and is left out too.
 const NOT_RETRACTED_BEFORE_DAY_7: &str =
     "NOT (f.retracted_on IS NOT NULL AND f.retracted_on < f.published_on + 7)
             AND NOT (f.article_id ~ '_[0-9]+$'
@@ -292,6 +298,8 @@ const NOT_RETRACTED_BEFORE_DAY_7: &str =
                                WHERE c.account = f.account
                                  AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
                                  AND c.message_index IS NULL
+                                 AND ((c.headline AND f.headline)
+                                      OR (c.title <> '' AND c.title = f.title))
                                  AND c.retracted_on < f.published_on + 7)))";
 
 /// Which rows of `article_figures f` carry the datacube's reads and shares (pulled;
@@ -310,8 +318,9 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// comes (the datacube leaves out an article of fewer than 3 events).
 /// An article retracted before its day-7 figures (within 7 days of its day) does not
 /// count, nor does the datacube's row of it, matched to the CONTENT row that carries
-/// the retraction by `{msg_data_id}_{message_index}` (or by message, for a CONTENT
-/// row announced before its place was kept): a deleted article kept lifting O, A, P.
+/// the retraction by `{msg_data_id}_{message_index}` (for a CONTENT row announced
+/// before its place was kept, the headline to index 1 and another article by its
+/// title): a deleted article kept lifting O, A, P.
 /// A row
 /// announced before its place was kept (`message_index` NULL) gives way to any
 /// pulled row of its message, as before. The pulled row is looked up by id, whatever

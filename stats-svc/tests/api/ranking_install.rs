@@ -347,6 +347,69 @@ async fn an_announced_article_without_figures_retracted_after_day_7_still_counts
     app.stop().await;
 }
 
+/// A two-article message m5 announced before content-svc named an article's place
+/// (its CONTENT rows keep no `message_index`): art-b, the second, is retracted on its
+/// day 2. content-svc deletes one article of a message by its place (WeChat's
+/// `article_idx`), never the whole message, so the datacube's row of the headline,
+/// still up, counts; the retraction is matched to the datacube's row of art-b as the
+/// hand-entry move matches such rows (the headline to index 1, another article by its
+/// title).
+#[tokio::test]
+async fn a_retraction_without_its_place_leaves_the_other_articles_of_its_message() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    crate::helpers::publish_article_in(&app, "anren", "art-a", "2026-11-10T02:00:00Z", "m5").await;
+    crate::helpers::publish_article_at(
+        &app,
+        "anren",
+        "art-b",
+        "停水通知",
+        "2026-11-10T02:00:00Z",
+        "m5",
+        0,
+    )
+    .await;
+    crate::helpers::wait_for_article(&db, "art-a").await;
+    crate::helpers::wait_for_article(&db, "art-b").await;
+    let second = stats_svc::store::reach::PulledArticle {
+        title: "停水通知".to_owned(),
+        ..pulled("m5_2", "2026-11-10", 800, 4)
+    };
+    pull_articles(
+        &db,
+        "anren",
+        &[pulled("m5_1", "2026-11-10", 3_000, 20), second],
+    )
+    .await;
+    crate::helpers::retract_article(&app, "anren", "art-b", "2026-11-11T02:00:00Z", "r-b").await;
+    crate::helpers::wait_for_retraction(&db, "anren", "art-b").await;
+    let install = Install::named(["anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
+    };
+    let november =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let counted: Vec<(&str, u64, u64)> = november
+        .list
+        .iter()
+        .map(|a| (a.account.as_str(), a.articles, a.reads))
+        .collect();
+    assert_eq!(
+        counted,
+        [("anren", 1, 3_000)],
+        "the headline of m5 is still up; only art-b was deleted"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
 /// A month after the office's has no list: asked on 7 December 2026 for May 2027, the
 /// list showed every account at place 1 as 无发文; it is refused, naming both months.
 #[tokio::test]
