@@ -108,9 +108,15 @@ impl Stack {
             [
                 ("API_KEYS", keys.as_str()),
                 ("WECHAT_API_BASE_URL", stack.mock.base_url()),
-                ("WECHAT_ACCOUNTS", ACCOUNT),
+                // The example directory's accounts too: an install that names its
+                // accounts imports services of those only.
+                ("WECHAT_ACCOUNTS", "chenzhou,lincheng,lincheng_gov"),
                 ("WECHAT_CHENZHOU_APPID", DEMO_APPID),
                 ("WECHAT_CHENZHOU_SECRET", DEMO_SECRET),
+                ("WECHAT_LINCHENG_APPID", "wx1c0000000000000a"),
+                ("WECHAT_LINCHENG_SECRET", "lincheng-secret"),
+                ("WECHAT_LINCHENG_GOV_APPID", "wx1c0000000000000b"),
+                ("WECHAT_LINCHENG_GOV_SECRET", "lincheng-gov-secret"),
                 // Its service hall on a free port, so suites run side by side.
                 ("HALL_ADDR", "127.0.0.1:0"),
             ],
