@@ -83,6 +83,10 @@ pub struct ContentConfig {
     /// `WECHAT_API_BASE_URL` (tests: wechat-sim).
     pub wechat_base_url: String,
     pub accounts: Vec<PublishAccount>,
+    /// `WECHAT_ACCOUNTS` unset: the built-in demo account is served, and a
+    /// directory import may name any account (the example directory of 临城市
+    /// loads there); an install naming its accounts refuses lines for others.
+    pub demo: bool,
     /// `CONTENT_LEXICON_FILE`: the lexicon loaded when the database has none yet
     /// (default: the starter lexicon built into the binary).
     pub lexicon_file: Option<PathBuf>,
@@ -111,7 +115,8 @@ pub struct ContentConfig {
 impl ContentConfig {
     /// Reads the settings; every error names its variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let accounts = WechatAccounts::from_env(env)?
+        let wechat = WechatAccounts::from_env(env)?;
+        let accounts = wechat
             .iter()
             .map(|account| {
                 let var = account.var("KIND");
@@ -132,6 +137,7 @@ impl ContentConfig {
         Ok(Self {
             wechat_base_url: env.string_or("WECHAT_API_BASE_URL", wechat::api::DEFAULT_BASE_URL),
             accounts,
+            demo: wechat.is_demo(),
             lexicon_file: env.get("CONTENT_LEXICON_FILE").map(PathBuf::from),
             directory_file: env.get("CONTENT_DIRECTORY_FILE").map(PathBuf::from),
             scheduler_interval: env.period_or("SCHEDULER_INTERVAL", Duration::from_secs(1))?,

@@ -108,12 +108,15 @@ impl Application {
             Publisher::new(clients),
             segmenter.clone(),
         );
-        let directory = Directory::new(
+        let mut directory = Directory::new(
             runtime.db.clone(),
             signal.clone(),
             segmenter.clone(),
             lexicon.clone(),
         );
+        if !content.demo {
+            directory = directory.serving(content.accounts.iter().map(|a| a.id.clone()));
+        }
         let live_index = content
             .search_in_memory
             .then(|| LiveIndex::new(runtime.db.clone()));

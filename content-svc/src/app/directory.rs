@@ -2,7 +2,7 @@
 //! owning department's (or an admin's) writes, each audited and announced on
 //! CONTENT in the transaction of the change.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 use platform::Role;
@@ -40,6 +40,9 @@ pub struct Directory {
     signal: OutboxSignal,
     segmenter: Segmenter,
     lexicon: Lexicon,
+    /// The accounts this install serves (WECHAT_ACCOUNTS), which an import's lines
+    /// may name; `None`: any (the demo install, see [`Directory::serving`]).
+    served: Option<BTreeSet<String>>,
 }
 
 /// At most this many services per import (a city's whole directory is a few hundred).
@@ -101,6 +104,32 @@ impl Directory {
             signal,
             segmenter,
             lexicon,
+            served: None,
+        }
+    }
+
+    /// Limits an import's lines to `accounts`, the ones this install serves: the
+    /// hall and interaction-svc's directory answers show only those, so a service of
+    /// another account (a typo, a file written for another install) would be seen by
+    /// nobody. Without it (the demo install, WECHAT_ACCOUNTS unset) any account goes.
+    pub fn serving(mut self, accounts: impl IntoIterator<Item = String>) -> Self {
+        self.served = Some(accounts.into_iter().collect());
+        self
+    }
+
+    /// Refuses `account` (named in `field`) when this install does not serve it.
+    fn check_served(&self, field: &str, account: &str) -> Result<(), String> {
+        match &self.served {
+            Some(served) if !served.contains(account) => Err(format!(
+                "{field} {account} is not served by this install (WECHAT_ACCOUNTS: {}): no \
+                 hall or answer would show the service",
+                served
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -321,6 +350,12 @@ impl Directory {
             // is, once it is read (below).
             if !who.accounts.contains(draft.account.as_str()) {
                 return Err(at(format!("account {} not found", draft.account)));
+            }
+            self.check_served("account", draft.account.as_str())
+                .map_err(&at)?;
+            for other in &draft.also_shown_on {
+                self.check_served("also_shown_on", other.as_str())
+                    .map_err(&at)?;
             }
             may_write_department(who, &draft.department)
                 .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;

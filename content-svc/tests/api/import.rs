@@ -306,3 +306,63 @@ async fn a_department_reimports_its_service_though_another_has_one_of_the_same_n
     assert_eq!(count(&app.db, "directory_entries").await, 2);
     app.stop().await;
 }
+
+/// An install that names its accounts (WECHAT_ACCOUNTS) serves the hall and the
+/// directory answers of those only: a line for another account, or shared with
+/// one, would make a service nobody sees. It is refused with its line, and nothing
+/// is written.
+#[tokio::test]
+async fn a_line_for_an_account_the_install_does_not_serve_is_refused_naming_it() {
+    let app = spawn_app_with(
+        TestNats::new(),
+        &[
+            ("WECHAT_ACCOUNTS", "chenzhou"),
+            ("WECHAT_CHENZHOU_APPID", "wx0123456789abcdef"),
+            ("WECHAT_CHENZHOU_SECRET", "chenzhou-secret"),
+        ],
+    )
+    .await;
+    let mut client = app.client.clone();
+    let good = "chenzhou\tutilities\t水费缴纳\twater\t自来水费在线缴纳\t\thttps://water.example.gov.cn/pay\t\t全天\t0735-96655\t水费|缴费\t\t\tyes";
+    let elsewhere = good
+        .replacen("chenzhou", "lincheng", 1)
+        .replace("水费缴纳", "水费查询");
+    let status = client
+        .import_services(authed(
+            import(&format!("{good}\n{elsewhere}"), false),
+            ADMIN_KEY,
+        ))
+        .await
+        .expect_err("lincheng is not an account of this install");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("seed line 2: account lincheng is not served by this install"),
+        "{}",
+        status.message()
+    );
+    let shared = good.replace("\t\t\tyes", "\t\tlincheng_gov\tyes");
+    assert_ne!(shared, good);
+    let status = client
+        .import_services(authed(import(&shared, false), ADMIN_KEY))
+        .await
+        .expect_err("lincheng_gov is not an account of this install");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("seed line 1: also_shown_on lincheng_gov is not served by this install"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(count(&app.db, "directory_entries").await, 0);
+
+    let done = client
+        .import_services(authed(import(good, false), ADMIN_KEY))
+        .await
+        .expect("a chenzhou line alone is imported")
+        .into_inner();
+    assert_eq!(done.created, 1);
+    app.stop().await;
+}
