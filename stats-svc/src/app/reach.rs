@@ -35,6 +35,7 @@ pub struct PullReport {
 /// of figures entered by hand in a month whose list is final is left out, logged and
 /// counted (`stats_datacube_articles_refused_total{reason="month_final"}`): the list stays as reported.
 /// Errors only for the database.
+#[allow(clippy::too_many_arguments)]
 pub async fn pull_account(
     db: &PgPool,
     client: &Client,
