@@ -239,6 +239,9 @@ impl Directory {
         let mut tx = self.db.begin().await?;
         let current = self.owned(&mut tx, who, id).await?;
         check_shares(who, &current.also_shown_on, &draft.also_shown_on).map_err(|e| e.at(""))?;
+        if current.enabled && !draft.enabled {
+            check_withdrawal(who, &current.also_shown_on).map_err(|e| e.at(""))?;
+        }
         draft.account = crate::domain::AccountId::parse(current.account.clone())
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         draft.department = current.department;
@@ -255,6 +258,7 @@ impl Directory {
     pub async fn delete(&self, who: &Who, id: Uuid) -> Result<(), AppError> {
         let mut tx = self.db.begin().await?;
         let row = self.owned(&mut tx, who, id).await?;
+        check_withdrawal(who, &row.also_shown_on).map_err(|e| e.at(""))?;
         self.record(&mut tx, who, &row, Change::Deleted).await?;
         store::delete(&mut tx, id).await?;
         tx.commit().await?;
@@ -404,6 +408,10 @@ impl Directory {
                 Some([row]) => {
                     check_shares(who, &row.also_shown_on, &draft.also_shown_on)
                         .map_err(|e| e.at(&format!("seed line {line}: ")))?;
+                    if row.enabled && !draft.enabled {
+                        check_withdrawal(who, &row.also_shown_on)
+                            .map_err(|e| e.at(&format!("seed line {line}: ")))?;
+                    }
                     may_write_department(who, &row.department)
                         .map_err(|e| AppError::Forbidden(format!("seed line {line}: {e}")))?;
                     let change = if same_fields(row, draft) {
@@ -545,6 +553,9 @@ enum ShareRefusal {
     NotFound(String),
     /// An account the key does not reach, sharing the service, left out.
     Removed(String),
+    /// An account the key does not reach, sharing the service, which deleting or
+    /// disabling it would take it off.
+    Withdrawn(String),
 }
 
 impl ShareRefusal {
@@ -556,6 +567,10 @@ impl ShareRefusal {
             Self::Removed(account) => AppError::Forbidden(format!(
                 "{prefix}the service is also shown on {account}, which your key does not \
                  reach: keep it in also_shown_on (only a key reaching {account} may remove it)"
+            )),
+            Self::Withdrawn(account) => AppError::Forbidden(format!(
+                "{prefix}the service is also shown on {account}, which your key does not \
+                 reach: only a key reaching {account} may delete or disable it"
             )),
         }
     }
@@ -585,6 +600,16 @@ fn check_shares(
         return Err(ShareRefusal::Removed(removed.clone()));
     }
     Ok(())
+}
+
+/// Deleting or disabling a service takes it off every account it is also shown on:
+/// refused, as leaving one out of also_shown_on is (see [`check_shares`]), while one
+/// of them is beyond the key.
+fn check_withdrawal(who: &Who, current: &[String]) -> Result<(), ShareRefusal> {
+    match current.iter().find(|c| !who.accounts.contains(c.as_str())) {
+        Some(account) => Err(ShareRefusal::Withdrawn(account.clone())),
+        None => Ok(()),
+    }
 }
 
 fn may_write_department(who: &Who, department: &str) -> Result<(), AppError> {

@@ -376,5 +376,84 @@ async fn an_editor_keeps_a_share_beyond_their_key_and_may_not_remove_it() {
         "{}",
         status.message()
     );
+    // Disabling, importing it disabled or deleting it takes it off chenzhou just the
+    // same: each refused, naming chenzhou.
+    let disable = client
+        .update_service(authed(
+            pb::Service {
+                enabled: false,
+                ..updated.clone()
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .map(|_| ());
+    let line = [
+        "yizhang",
+        "utilities",
+        "县水费缴纳",
+        "yizhang-admin",
+        "自来水费在线缴纳",
+        "输入户号查询账单并缴费",
+        "https://water.example.gov.cn/pay",
+        "",
+        "工作日",
+        "0735-96655",
+        "水费|缴费",
+        "自来水费",
+        "chenzhou",
+        "no",
+    ]
+    .join("\t");
+    let import = client
+        .import_services(authed(
+            pb::ImportServicesRequest {
+                content: line,
+                dry_run: false,
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .map(|_| ());
+    let delete = client
+        .delete_service(authed(
+            pb::ServiceRef {
+                id: created.id.clone(),
+            },
+            COUNTY_ADMIN_KEY,
+        ))
+        .await
+        .map(|_| ());
+    for (what, result) in [("disable", disable), ("import", import), ("delete", delete)] {
+        let Err(status) = result else {
+            panic!("{what} by a key not reaching chenzhou: OK, the service gone from chenzhou");
+        };
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "{what}: {}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("chenzhou"),
+            "{what}: {}",
+            status.message()
+        );
+    }
+    let shown = client
+        .list_services(authed(list("chenzhou", ""), ADMIN_KEY))
+        .await
+        .expect("listing")
+        .into_inner()
+        .services;
+    assert!(
+        shown.iter().any(|s| s.id == created.id),
+        "still on chenzhou: {shown:?}"
+    );
+    // A key reaching chenzhou as well may delete it.
+    client
+        .delete_service(authed(pb::ServiceRef { id: created.id }, ADMIN_KEY))
+        .await
+        .expect("the city-wide admin deletes it");
     app.stop().await;
 }
