@@ -245,6 +245,26 @@ async fn a_menu_breaking_wechats_limits_is_refused_with_the_rule_named() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    // Nor runs its dry run: answering which button holds a lexicon word would make
+    // it a lexicon lookup, which only reviewers and publishers may read.
+    let status = s
+        .menus
+        .validate_menu(by(
+            pb::ValidateMenuRequest {
+                account: "demo".into(),
+                buttons: vec![parent("服务", vec![click("代开发票", "K")])],
+            },
+            VIEWER_KEY,
+            "li",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "a viewer's ValidateMenu: {}",
+        status.message()
+    );
     let status = s
         .menus
         .get_menu(by(menu_ref(0), COUNTY_KEY, "wu"))
