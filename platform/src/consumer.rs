@@ -175,6 +175,15 @@ pub trait EventHandler: Send + Sync + 'static {
     /// the message comes back later. The default suits every service; a test holding a
     /// stalled dead-letter store open for as long as it needs raises it.
     const DEAD_LETTER_TIMEOUT: Duration = crate::nats::DEAD_LETTER_TIMEOUT;
+    /// The longest one [`Self::handle`] or [`Self::handle_batch`] call may run: past it
+    /// the call is dropped (its transaction rolls back) and its events fail as
+    /// [`HandleError::Transient`], so a handler stuck on a lock, a dead connection or a
+    /// future that never ends frees its lane and its message is retried, then
+    /// dead-lettered, like any failure, instead of stalling the lane for good. Below the
+    /// 10 minutes a message is kept in progress, so the message is settled here before
+    /// the server gives it to another replica. A handler is dropped at an await, as a
+    /// crash would stop it: what it does must already survive that.
+    const HANDLE_TIMEOUT: Duration = DEFAULT_HANDLE_TIMEOUT;
     /// What the runner decodes each payload into.
     type Event: StreamEvent;
 
@@ -207,6 +216,9 @@ pub trait EventHandler: Send + Sync + 'static {
         }
     }
 }
+
+/// [`EventHandler::HANDLE_TIMEOUT`] unless a handler sets its own.
+pub const DEFAULT_HANDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The `outcome` label of `consumer_messages_total`.
 const OUTCOMES: [&str; 5] = ["ok", "retry", "waiting", "deadletter", "handed_back"];
@@ -538,6 +550,7 @@ pub async fn run_consumer<H: EventHandler>(
             .increment(0);
     }
     metrics::counter!("consumer_handler_panics_total", "consumer" => spec.durable).increment(0);
+    metrics::counter!("consumer_handler_timeouts_total", "consumer" => spec.durable).increment(0);
     let consumer = provision_consumer(&jetstream, &namespace, &spec).await?;
     let mut puller = Puller::start(consumer, jetstream.clone())
         .await
@@ -825,16 +838,39 @@ impl<H: EventHandler> Runner<H> {
         metrics::histogram!("consumer_batch_size", "consumer" => durable)
             .record(received.len() as f64);
         let results: Vec<Result<(), HandleError>> = if received.len() == 1 {
-            vec![unpanicked(durable, &received, self.handler.handle(&received[0])).await]
+            vec![
+                unpanicked(
+                    durable,
+                    H::HANDLE_TIMEOUT,
+                    &received,
+                    self.handler.handle(&received[0]),
+                )
+                .await,
+            ]
         } else {
-            match unpanicked(durable, &received, self.handler.handle_batch(&received)).await {
+            match unpanicked(
+                durable,
+                H::HANDLE_TIMEOUT,
+                &received,
+                self.handler.handle_batch(&received),
+            )
+            .await
+            {
                 Ok(()) => received.iter().map(|_| Ok(())).collect(),
                 Err(error) => {
                     tracing::debug!(durable, %error, size = received.len(), "batch failed; handling its events one by one");
                     let mut results = Vec::with_capacity(received.len());
                     for event in &received {
                         let alone = std::slice::from_ref(event);
-                        results.push(unpanicked(durable, alone, self.handler.handle(event)).await);
+                        results.push(
+                            unpanicked(
+                                durable,
+                                H::HANDLE_TIMEOUT,
+                                alone,
+                                self.handler.handle(event),
+                            )
+                            .await,
+                        );
                     }
                     results
                 }
@@ -1002,43 +1038,58 @@ impl<H: EventHandler> Runner<H> {
 /// [`PANIC_MESSAGE_MOST`] bytes, as it goes into the log and a dead letter's reason.
 async fn unpanicked<E>(
     durable: &'static str,
+    limit: Duration,
     events: &[Received<E>],
     handled: impl Future<Output = Result<(), HandleError>>,
 ) -> Result<(), HandleError> {
     use futures::FutureExt as _;
-    std::panic::AssertUnwindSafe(handled)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".to_owned());
-            let message = cut(message, PANIC_MESSAGE_MOST);
-            metrics::counter!("consumer_handler_panics_total", "consumer" => durable).increment(1);
-            match events {
-                [event] => tracing::error!(
-                    durable,
-                    subject = %event.subject,
-                    stream_sequence = event.stream_sequence,
-                    delivered = event.delivered,
-                    %message,
-                    "handler panicked; its event is retried"
-                ),
-                _ => tracing::error!(
-                    durable,
-                    size = events.len(),
-                    first_stream_sequence = events.first().map(|e| e.stream_sequence),
-                    last_stream_sequence = events.last().map(|e| e.stream_sequence),
-                    %message,
-                    "batch handler panicked; its events are handled one by one"
-                ),
-            }
-            Err(HandleError::Transient(format!(
-                "handler panicked: {message}"
-            )))
-        })
+    let Ok(outcome) =
+        tokio::time::timeout(limit, std::panic::AssertUnwindSafe(handled).catch_unwind()).await
+    else {
+        metrics::counter!("consumer_handler_timeouts_total", "consumer" => durable).increment(1);
+        tracing::error!(
+            durable,
+            size = events.len(),
+            first_subject = events.first().map(|e| e.subject.as_str()),
+            first_stream_sequence = events.first().map(|e| e.stream_sequence),
+            limit = ?limit,
+            "handler ran past its time limit and was dropped; its events are retried"
+        );
+        return Err(HandleError::Transient(format!(
+            "handler exceeded its time limit ({}s)",
+            limit.as_secs_f64()
+        )));
+    };
+    outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        let message = cut(message, PANIC_MESSAGE_MOST);
+        metrics::counter!("consumer_handler_panics_total", "consumer" => durable).increment(1);
+        match events {
+            [event] => tracing::error!(
+                durable,
+                subject = %event.subject,
+                stream_sequence = event.stream_sequence,
+                delivered = event.delivered,
+                %message,
+                "handler panicked; its event is retried"
+            ),
+            _ => tracing::error!(
+                durable,
+                size = events.len(),
+                first_stream_sequence = events.first().map(|e| e.stream_sequence),
+                last_stream_sequence = events.last().map(|e| e.stream_sequence),
+                %message,
+                "batch handler panicked; its events are handled one by one"
+            ),
+        }
+        Err(HandleError::Transient(format!(
+            "handler panicked: {message}"
+        )))
+    })
 }
 
 /// The most of a panic's message kept: a panic may carry a whole payload or debug dump,

@@ -926,6 +926,66 @@ async fn a_handler_that_panics_leaves_no_message_kept_from_redelivery() {
     assert_eq!(test_nats.dead_letters(&js).await, 0);
 }
 
+/// One lane with a 1 s time limit; every delivery of `stuck:*` never returns, as a
+/// handler waiting on a lock or a dead connection would not.
+#[derive(Default)]
+struct Stuck {
+    handled: Mutex<Vec<String>>,
+}
+
+impl EventHandler for Stuck {
+    const CONSUMER: ConsumerSpec = ConsumerSpec {
+        durable: "test-stuck",
+        max_deliver: 2,
+        ..SPEC
+    };
+    const HANDLE_TIMEOUT: Duration = Duration::from_secs(1);
+    type Event = Numbered;
+
+    async fn handle(&self, event: &Received<Numbered>) -> Result<(), HandleError> {
+        if event.event.key == "stuck" {
+            std::future::pending::<()>().await;
+        }
+        self.handled.lock().unwrap().push(event.event.id.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_never_returns_frees_its_lane_and_its_message_is_dead_lettered() {
+    let durable = Stuck::CONSUMER.durable;
+    let test_nats = TestNats::new();
+    let js = prepared(&test_nats).await;
+    // The second waits in the one lane's queue behind the first.
+    publish(&js, &test_nats, "stuck:0").await;
+    publish(&js, &test_nats, "after:1").await;
+    let handler = Arc::new(Stuck::default());
+    let drain = Drain::new();
+    let supervised = tokio::spawn(platform::consumer::supervise_consumer(
+        js.clone(),
+        test_nats.namespace.clone(),
+        "test",
+        handler.clone(),
+        drain.clone(),
+    ));
+    // Bounds only a failure (before: never, the lane held by the first for good).
+    let settled = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let handled = handler.handled.lock().unwrap().len();
+            if handled == 1 && test_nats.dead_letters(&js).await == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    drain.begin();
+    supervised.await.unwrap();
+    assert!(settled.is_ok(), "the stuck handler held its lane");
+    assert_eq!(*handler.handled.lock().unwrap(), ["after:1"]);
+    assert_eq!(unsettled(&js, &test_nats, durable).await, (0, 0));
+}
+
 /// One lane taking batches of 8, three deliveries: `boom:*` panics every time, in the
 /// batch and alone, with a long message; the others are counted by id.
 struct AlwaysPanicking {
