@@ -84,7 +84,8 @@ pub enum SendError {
     )]
     LineupChanged { msg_id: Option<String> },
     /// WeChat's answer to a mass send was lost (a timeout, a proxy's 5xx, an
-    /// unreadable body): it may have gone out and been counted. Retried like a
+    /// unreadable body), or was -1 until the client's last try or its repeat's 45066
+    /// (`ApiError::outcome_unknown`): it may have gone out and been counted. Retried like a
     /// transient failure: the same `clientmsgid` cannot send it twice.
     #[error("{0}")]
     AnswerLost(String),
@@ -374,13 +375,15 @@ impl Publisher {
                         msg_id: msg_id.map(|id| id.to_string()),
                     });
                 }
+                // First: a 45066 answering the client's own repeat of an attempt
+                // answered -1 is unconfirmed, as that attempt may have gone out.
+                Err(error) if error.outcome_unknown() => {
+                    return Err(SendError::AnswerLost(error.to_string()));
+                }
                 Err(error @ ApiError::Wechat { code, .. })
                     if code == ErrCode::CLIENT_MSG_ID_RETRY_TOO_FAST =>
                 {
                     return Err(SendError::RetryTooFast(error.to_string()));
-                }
-                Err(error) if error.outcome_unknown() => {
-                    return Err(SendError::AnswerLost(error.to_string()));
                 }
                 Err(error) => return Err(error.into()),
             };

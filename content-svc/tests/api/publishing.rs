@@ -1227,9 +1227,10 @@ async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_
         }
     };
 
-    // WeChat is busy: nothing was sent, the send waits to retry, and is cancelled.
+    // WeChat refuses it for now (45011, not carried out): nothing was sent, the send
+    // waits to retry, and is cancelled.
     let refused = stack.approved("今日停水通知", pb::Channel::MassSend).await;
-    stack.wechat_busy(SENDALL, 3);
+    stack.wechat_refusing_for_now(SENDALL, 1);
     let waiting = client
         .publish_article(by(publish(&refused), PUBLISHER_KEY, "chen"))
         .await
@@ -1249,6 +1250,49 @@ async fn cancelling_a_mass_send_waiting_to_retry_gives_its_quota_back_unless_an_
     assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
     cancel(lost).await;
     assert_eq!(stack.quota().await.used, 1, "WeChat may have counted it");
+
+    // WeChat answered "system busy" (-1) to every try: it may have carried out the
+    // first (WeChat may answer -1 after the effect), so the send stays counted too.
+    let busy = stack.approved("停水安排调整", pb::Channel::MassSend).await;
+    stack.wechat_busy(SENDALL, 3);
+    let waiting = client
+        .publish_article(by(publish(&busy), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("publish answers")
+        .into_inner();
+    assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
+    cancel(busy).await;
+    assert_eq!(
+        stack.quota().await.used,
+        2,
+        "busy to the last try: may have gone out"
+    );
+
+    // WeChat sent it and answered -1; the client's repeat within the minute is refused
+    // 45066, which says nothing of the first: it stays counted.
+    let sent_busy = stack.approved("停水范围说明", pb::Channel::MassSend).await;
+    stack
+        .mock
+        .state()
+        .inject(&wechat_sim::api_server::FaultRequest {
+            busy: Some(1),
+            busy_path: Some(SENDALL.into()),
+            busy_after_effect: Some(true),
+            ..Default::default()
+        })
+        .expect("fault injected");
+    let waiting = client
+        .publish_article(by(publish(&sent_busy), PUBLISHER_KEY, "chen"))
+        .await
+        .expect("publish answers")
+        .into_inner();
+    assert_eq!(waiting.state, pb::ArticleState::Scheduled as i32);
+    cancel(sent_busy).await;
+    assert_eq!(
+        stack.quota().await.used,
+        3,
+        "went out before its -1: the 45066 of the repeat must not give the quota back"
+    );
     stack.app.stop().await;
 }
 
