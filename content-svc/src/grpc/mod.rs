@@ -201,8 +201,8 @@ impl ContentGrpc {
     /// recorded: the task is the drain's (a rolling update waits for it) and keeps the
     /// call's span (its department labels the use case's logs).
     ///
-    /// One such call per caller, call, article and `to` (a preview's openids; empty
-    /// for the others) at a time: a second while the first is under way is `ABORTED`,
+    /// One such call per caller (its actor and the accounts its key reaches), call,
+    /// article and `to` (a preview's openids; empty for the others) at a time: a second while the first is under way is `ABORTED`,
     /// not started. A script repeating a call with a short timeout while WeChat or the
     /// per-minute ledger's lock is slow otherwise piled up a task per attempt, each
     /// holding a pool connection, and each finished preview reached real followers.
@@ -215,7 +215,23 @@ impl ContentGrpc {
         to: &[String],
         work: impl std::future::Future<Output = T> + Send + 'static,
     ) -> Result<T, Status> {
-        let running = match self.in_flight.enter(call, &who.actor.id, article, to) {
+        // The caller is the actor and the accounts its key reaches: keys of one
+        // department name on different accounts (press@chenzhou, press@yizhang) are
+        // different callers, and an ABORTED must not tell one of them that another's
+        // article exists and what is being done to it.
+        let caller = match &who.accounts {
+            AccountScope::All => format!("{}@*", who.actor.id),
+            AccountScope::Only(accounts) => format!(
+                "{}@{}",
+                who.actor.id,
+                accounts
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("+")
+            ),
+        };
+        let running = match self.in_flight.enter(call, &caller, article, to) {
             Ok(running) => running,
             Err(overlap) if overlap.is_empty() => {
                 return Err(Status::aborted(format!(

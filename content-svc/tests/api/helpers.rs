@@ -32,6 +32,8 @@ pub const WATER_EDITOR_KEY: &str = "water-editor-key-01";
 pub const REVIEWER_KEY: &str = "media-reviewer-key-01";
 /// The new-media office's publisher: final approval, schedule, publish.
 pub const PUBLISHER_KEY: &str = "media-publisher-key-01";
+/// The county's publisher, of a department named as the city's publisher's is.
+pub const COUNTY_MEDIA_PUBLISHER_KEY: &str = "county-media-publisher-1";
 
 const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         transport:viewer:transport-viewer-key,\
@@ -42,7 +44,8 @@ const API_KEYS: &str = "city-office:admin:city-office-admin-key,\
                         media:publisher:media-publisher-key-01,\
                         yizhang-office@yizhang:viewer:county-viewer-key-01,\
                         yizhang-media@yizhang:reviewer+publisher:county-reviewer-key-1,\
-                        yizhang-admin@yizhang:admin:county-admin-key-0001";
+                        yizhang-admin@yizhang:admin:county-admin-key-0001,\
+                        media@yizhang:publisher:county-media-publisher-1";
 
 /// A running content-svc. Dropping it stops the server and then removes the
 /// test database and streams (the fixtures are the last fields).

@@ -7,7 +7,9 @@ use proto::content::v1 as pb;
 use wechat_sim::api_server::AccountKind;
 
 use crate::articles::{next_event, publish, spawn_stack_with};
-use crate::helpers::{PUBLISHER_KEY, SUBMIT, by, preview_for_the_director};
+use crate::helpers::{
+    COUNTY_MEDIA_PUBLISHER_KEY, PUBLISHER_KEY, SUBMIT, by, preview_for_the_director,
+};
 use crate::lock_order::{pid, until_waiting};
 
 #[tokio::test]
@@ -76,5 +78,43 @@ async fn a_preview_repeated_while_the_first_is_still_being_sent_is_refused() {
         "{refused:?}"
     );
     held.commit().await.expect("WeChat answers");
+    stack.app.stop().await;
+}
+
+/// Keys of one department name on different accounts (`media` on every account and
+/// `media@yizhang`) are different callers: the county's key asking for the city's
+/// article while the city's preview of it is under way gets NOT_FOUND, as for any
+/// article it cannot see. An ABORTED would tell it the article exists and what is
+/// being done to it.
+#[tokio::test]
+async fn another_accounts_key_of_the_same_department_learns_nothing_of_a_call_under_way() {
+    let stack = spawn_stack_with(AccountKind::Service, true, &[("SCHEDULER_INTERVAL", "1h")]).await;
+    let id = stack.approved("停水通知", pb::Channel::Freepublish).await;
+    let db = &stack.app.db;
+    let mut held = db.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('content-api-calls:demo:draft/add'))")
+        .execute(&mut *held)
+        .await
+        .expect("ledger lock held");
+    let holder = pid(&mut held).await;
+    let first = preview_for_the_director(&stack.app.client, &id);
+    until_waiting(db, holder, 1).await;
+
+    let mut county = stack.app.client.clone();
+    let refused = county
+        .preview_article(by(
+            pb::PreviewArticleRequest {
+                id: id.clone(),
+                openids: vec!["o-director".into()],
+            },
+            COUNTY_MEDIA_PUBLISHER_KEY,
+            "chen",
+        ))
+        .await
+        .expect_err("the county's key does not see the city's article");
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    held.commit().await.expect("WeChat answers");
+    // Its outcome is not this test's (the stack knows no follower o-director).
+    let _ = first.await.expect("joined");
     stack.app.stop().await;
 }
