@@ -179,9 +179,10 @@ pub trait EventHandler: Send + Sync + 'static {
     /// the call is dropped (its transaction rolls back) and its events fail as
     /// [`HandleError::Transient`], so a handler stuck on a lock, a dead connection or a
     /// future that never ends frees its lane and its message is retried, then
-    /// dead-lettered, like any failure, instead of stalling the lane for good. Below the
-    /// 10 minutes a message is kept in progress, so the message is settled here before
-    /// the server gives it to another replica. A handler is dropped at an await, as a
+    /// dead-lettered, like any failure, instead of stalling the lane for good. A batch
+    /// past it fails whole, not handled again one by one (each would get the limit
+    /// anew). Below the 10 minutes a message is kept in progress, so the message is
+    /// settled here before the server gives it to another replica. A handler is dropped at an await, as a
     /// crash would stop it: what it does must already survive that.
     const HANDLE_TIMEOUT: Duration = DEFAULT_HANDLE_TIMEOUT;
     /// What the runner decodes each payload into.
@@ -216,6 +217,10 @@ pub trait EventHandler: Send + Sync + 'static {
         }
     }
 }
+
+/// The reason a call past its time limit fails with (a batch's events then fail
+/// alike, not one by one).
+const TIMED_OUT: &str = "handler exceeded its time limit";
 
 /// [`EventHandler::HANDLE_TIMEOUT`] unless a handler sets its own.
 pub const DEFAULT_HANDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -857,6 +862,13 @@ impl<H: EventHandler> Runner<H> {
             .await
             {
                 Ok(()) => received.iter().map(|_| Ok(())).collect(),
+                // Handled one by one, each would get the limit again: a handler stuck
+                // on a lock would hold the lane for a batch's size times the limit,
+                // past the 10 minutes its messages are kept from other replicas.
+                Err(HandleError::Transient(reason)) if reason.starts_with(TIMED_OUT) => received
+                    .iter()
+                    .map(|_| Err(HandleError::Transient(reason.clone())))
+                    .collect(),
                 Err(error) => {
                     tracing::debug!(durable, %error, size = received.len(), "batch failed; handling its events one by one");
                     let mut results = Vec::with_capacity(received.len());
@@ -1056,7 +1068,7 @@ async fn unpanicked<E>(
             "handler ran past its time limit and was dropped; its events are retried"
         );
         return Err(HandleError::Transient(format!(
-            "handler exceeded its time limit ({}s)",
+            "{TIMED_OUT} ({}s)",
             limit.as_secs_f64()
         )));
     };
