@@ -281,8 +281,11 @@ pub fn published_between_sql() -> String {
 /// row of its message as the move of figures entered by hand matches it
 /// (`store::reach::store_chunk`), the headline to index 1, another article by its
 /// title; matched to every row of its message, it took the articles still up out of
-/// the WCI with it. A retraction-only row (its publication never announced) is dated
-/// by its retraction and is left out too.
+/// the WCI with it. One with neither a title nor the headline flag (a legacy
+/// retraction-only row: its publication never announced) cannot be told apart so and
+/// still speaks for every row of its message, as before: matched to none, the
+/// retracted article's datacube row counted again. A retraction-only row is dated by
+/// its retraction and is left out too.
 const NOT_RETRACTED_BEFORE_DAY_7: &str =
     "NOT (f.retracted_on IS NOT NULL AND f.retracted_on < f.published_on + 7)
             AND NOT (f.article_id ~ '_[0-9]+$'
@@ -299,7 +302,8 @@ const NOT_RETRACTED_BEFORE_DAY_7: &str =
                                  AND c.msg_data_id = regexp_replace(f.article_id, '_[0-9]+$', '')
                                  AND c.message_index IS NULL
                                  AND ((c.headline AND f.headline)
-                                      OR (c.title <> '' AND c.title = f.title))
+                                      OR (c.title <> '' AND c.title = f.title)
+                                      OR (NOT c.headline AND c.title = ''))
                                  AND c.retracted_on < f.published_on + 7)))";
 
 /// Which rows of `article_figures f` carry the datacube's reads and shares (pulled;
@@ -320,7 +324,8 @@ const PULLED: &str = "(f.pulled_at IS NOT NULL OR f.entered_by = 'datacube')";
 /// count, nor does the datacube's row of it, matched to the CONTENT row that carries
 /// the retraction by `{msg_data_id}_{message_index}` (for a CONTENT row announced
 /// before its place was kept, the headline to index 1 and another article by its
-/// title): a deleted article kept lifting O, A, P.
+/// title, and every row of its message for one with neither, a retraction-only row):
+/// a deleted article kept lifting O, A, P.
 /// A row
 /// announced before its place was kept (`message_index` NULL) gives way to any
 /// pulled row of its message, as before. The pulled row is looked up by id, whatever

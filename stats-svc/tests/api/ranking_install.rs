@@ -410,6 +410,54 @@ async fn a_retraction_without_its_place_leaves_the_other_articles_of_its_message
     app.stop().await;
 }
 
+/// A legacy retraction-only row: the retraction of art-x (message m1, its place not
+/// said) arrived without a publication event, so its CONTENT row has neither a title
+/// nor the headline flag, and cannot be matched to one article of m1 by either. It
+/// falls back to every datacube row of its message, as before d0e04da: the datacube's
+/// row m1_1, published 2 days before the retraction, stays out of November's n.
+#[tokio::test]
+async fn a_retraction_only_row_without_its_place_takes_its_message_out() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    pull_articles(&db, "anren", &[pulled("m1_1", "2026-11-10", 3_000, 20)]).await;
+    crate::helpers::retract_article_at(
+        &app,
+        "anren",
+        "art-x",
+        "2026-11-12T02:00:00Z",
+        "r-x",
+        "m1",
+        0,
+    )
+    .await;
+    crate::helpers::wait_for_retraction(&db, "anren", "art-x").await;
+    let install = Install::named(["anren"]);
+    let context = ListContext {
+        accounts: None,
+        install: &install,
+        version: stats_svc::domain::wci::V14_2,
+        now: at("2026-12-20T02:00:00Z"),
+        office: office(),
+        calendar: &work_calendar::WorkCalendar::default(),
+    };
+    let november =
+        stats_svc::app::ranking::monthly_ranking(&db, &context, "2026-11-01".parse().unwrap())
+            .await
+            .unwrap();
+    let counted: Vec<(&str, u64, u64)> = november
+        .list
+        .iter()
+        .map(|a| (a.account.as_str(), a.articles, a.reads))
+        .collect();
+    assert_eq!(
+        counted,
+        [("anren", 0, 0)],
+        "m1_1 was retracted on its day 2; the retraction-only row names no title nor headline"
+    );
+    db.close().await;
+    app.stop().await;
+}
+
 /// A month after the office's has no list: asked on 7 December 2026 for May 2027, the
 /// list showed every account at place 1 as 无发文; it is refused, naming both months.
 #[tokio::test]
