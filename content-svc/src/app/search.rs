@@ -425,8 +425,9 @@ pub async fn refold_page(db: &PgPool, segmenter: &Segmenter) -> Result<RefoldSte
     // takes this lock in its transaction (migration 0012's trigger). Taken before the
     // page is read, not at its first write: a delete committing between the read and
     // the write would otherwise be undone by the stale row (the deleted service
-    // indexed again, enabled, for good). Writers take their own row, then this one;
-    // this takes the refold's row, then this one: the orders never cross.
+    // indexed again, enabled, for good). Every index writer takes it before its
+    // document row (store::search::upsert, remove), so none holds a document this
+    // waits on.
     store::lock_index_writes(&mut tx).await?;
     // 'service_labels' (0036): every service, as each gains its category label and
     // department; articles have neither. A fold: only what the fold changes.

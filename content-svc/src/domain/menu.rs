@@ -110,8 +110,9 @@ pub enum MenuError {
         field: &'static str,
         max: usize,
     },
-    #[error("button {place}: url must start with https:// or http://")]
-    BadUrl { place: String },
+    /// `reason` completes "url …" (`domain::service::check_url`: the hall's rule).
+    #[error("button {place}: url {reason}")]
+    BadUrl { place: String, reason: String },
     #[error("button {place}: {code:?} is not a directory category")]
     UnknownCategory { place: String, code: String },
     #[error("button {place}: {field} must not hold control characters")]
@@ -163,13 +164,10 @@ fn check_action(place: &str, action: &Action) -> Result<(), MenuError> {
     };
     let url = |value: &str| {
         need("url", value, URL_MAX)?;
-        if value.starts_with("https://") || value.starts_with("http://") {
-            Ok(())
-        } else {
-            Err(MenuError::BadUrl {
-                place: place.to_owned(),
-            })
-        }
+        crate::domain::service::check_url(value).map_err(|reason| MenuError::BadUrl {
+            place: place.to_owned(),
+            reason,
+        })
     };
     match action {
         Action::Category { code } => {
@@ -393,6 +391,13 @@ mod tests {
             url: "javascript:x".into(),
         });
         assert!(matches!(validate(&m), Err(MenuError::BadUrl { .. })));
+        // The hall's rule: a reader takes the name before '@' for the site.
+        let mut m = menu();
+        m[0].action = Some(Action::View {
+            url: "https://a.gov.cn@evil.example/".into(),
+        });
+        let refused = validate(&m).unwrap_err().to_string();
+        assert!(refused.contains("user name before its host"), "{refused}");
         let mut m = menu();
         m[1].action = Some(Action::Click { key: "k".into() });
         assert_eq!(validate(&m), Err(MenuError::ActionOrSubs { top: 2 }));

@@ -43,6 +43,7 @@ pub async fn upsert(
     tx: &mut Transaction<'_, Postgres>,
     doc: &IndexDoc<'_>,
 ) -> Result<(), sqlx::Error> {
+    lock_index_writes(tx).await?;
     sqlx::query(
         "INSERT INTO search_documents (kind, ref_id, accounts, category, title, summary, url, enabled, document, headline)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
@@ -78,6 +79,7 @@ pub async fn insert_many(
     tx: &mut Transaction<'_, Postgres>,
     docs: &[IndexDoc<'_>],
 ) -> Result<u64, sqlx::Error> {
+    lock_index_writes(tx).await?;
     let column = |f: fn(&IndexDoc<'_>) -> String| docs.iter().map(f).collect::<Vec<String>>();
     let accounts: Vec<String> = docs.iter().map(|d| d.accounts.join(",")).collect();
     let done = sqlx::query(
@@ -115,6 +117,7 @@ pub async fn remove(
     kind: &str,
     ref_id: uuid::Uuid,
 ) -> Result<(), sqlx::Error> {
+    lock_index_writes(tx).await?;
     sqlx::query("DELETE FROM search_documents WHERE kind = $1 AND ref_id = $2")
         .bind(kind)
         .bind(ref_id)
@@ -421,7 +424,11 @@ pub async fn lock_refold(
 /// Holds, until the transaction ends, the `search_version` row lock that every
 /// write of the index takes (migration 0012's trigger), waiting for the writers
 /// under way: what the transaction reads next includes what they committed, and no
-/// other write of the index commits before it ends.
+/// other write of the index commits before it ends. [`upsert`], [`insert_many`] and
+/// [`remove`] take it before touching their document, so every writer locks it
+/// before a document row: with the trigger alone a writer locked its document first
+/// and then this row, while the refold (which takes this row before reading its
+/// page) waited on that document — a deadlock, one side aborted.
 pub async fn lock_index_writes(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT number FROM search_version FOR UPDATE")
         .execute(&mut **tx)
