@@ -578,8 +578,8 @@ fn replyable<'t>(_: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<(), 
     futures::future::ready(admitted.map(drop)).boxed()
 }
 
-/// Admits a rating question to a ticket still closed, of a citizen not erased, that
-/// has none pending or asked since it was closed.
+/// Admits a rating question to a ticket still closed, of a citizen not erased and
+/// still following, that has none pending or asked since it was closed.
 fn rating_due<'t>(tx: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<(), NotAsked>> {
     async move {
         if row.state()? != TicketState::Closed {
@@ -590,6 +590,9 @@ fn rating_due<'t>(tx: &'t mut Tx, row: &'t TicketRow) -> BoxFuture<'t, Result<()
         }
         if tickets::rating_question_pending_or_asked(tx, row.ticket_id()).await? {
             return Err(NotAsked::AlreadyAsked);
+        }
+        if tickets::citizen_has_unfollowed(tx, row.ticket_id()).await? {
+            return Err(NotAsked::Unfollowed);
         }
         Ok(())
     }
@@ -634,6 +637,12 @@ enum NotAsked {
     /// ticket was last closed.
     #[error("the ticket's rating question is already pending or asked")]
     AlreadyAsked,
+    /// The citizen unfollowed, or followed again since the close: WeChat would
+    /// refuse the question, a refused question is held, and it would go out after a
+    /// re-follow days later, their next digit rating a ticket they no longer think
+    /// of.
+    #[error("the citizen unfollowed, or followed again since the close")]
+    Unfollowed,
     #[error(transparent)]
     Failed(#[from] ActionError),
 }

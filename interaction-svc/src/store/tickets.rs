@@ -277,6 +277,26 @@ pub async fn rating_question_pending_or_asked(
     .await
 }
 
+/// Whether the citizen of closed ticket `id` has unfollowed (`unsubscribed_at`,
+/// which a re-follow clears) or followed again since the close (an unfollow came
+/// in between): the same rule as [`owed_rating_questions`], for the close's own
+/// question. Not `subscribed`: a citizen known from their messages only is `false`
+/// there and follows all the same. No follower row: nothing says they left.
+pub async fn citizen_has_unfollowed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: TicketId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tickets t
+                          JOIN followers f ON f.account = t.account AND f.openid = t.openid
+                         WHERE t.id = $1
+                           AND (f.unsubscribed_at IS NOT NULL OR f.subscribed_at > t.closed_at))",
+    )
+    .bind(id.0)
+    .fetch_one(&mut **tx)
+    .await
+}
+
 /// Closed tickets still owed their rating question at `now`, oldest close first, at
 /// most `limit`: closed more than `after` ago (the close's own question task has had
 /// its time) and less than `window` ago, no question written since the close (none

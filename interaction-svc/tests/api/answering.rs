@@ -756,6 +756,74 @@ async fn the_rating_question_is_held_outside_the_window() {
     assert_eq!(ticket.thread[0].delivery, DeliveryStatus::Held as i32);
 }
 
+/// A close's question is not asked of a citizen who unfollowed before it: WeChat
+/// refuses it, a refused question is held, and it would go out after their
+/// re-follow days later, their next digit rating a ticket they no longer think of.
+/// A citizen the platform knows from their messages only (following since before
+/// it, never a follow event) is asked.
+#[tokio::test]
+async fn closing_asks_no_rating_of_a_citizen_who_unfollowed() {
+    let mock = mock().await;
+    let mut app = spawn_app_with_wechat(&mock).await;
+    let ticket_of = |openid: &'static str, follower: &'static str| {
+        let app = &app;
+        let mock = &mock;
+        async move {
+            app.insert_follower(openid, Some(15)).await;
+            mock.state()
+                .record_interaction(DEMO_APPID, openid, Utc::now() - Duration::minutes(15))
+                .unwrap();
+            sqlx::query(follower)
+                .bind(ACCOUNT)
+                .bind(openid)
+                .execute(&app.db)
+                .await
+                .unwrap();
+            app.insert_citizen_ticket(openid, "social-security", "answered", 30)
+                .await
+        }
+    };
+    let unfollowed = ticket_of(
+        "o-unfollowed",
+        "UPDATE followers SET subscribed = false, unsubscribed_at = now() - interval '5 minutes'
+          WHERE account = $1 AND openid = $2",
+    )
+    .await;
+    mock.state().unfollow(DEMO_APPID, "o-unfollowed").unwrap();
+    let messages_only = ticket_of(
+        "o-messages-only",
+        "UPDATE followers SET subscribed = false, subscribed_at = NULL, unsubscribed_at = NULL
+          WHERE account = $1 AND openid = $2",
+    )
+    .await;
+
+    let mut agent = app.client(Some(SOCIAL_AGENT_KEY)).await;
+    agent
+        .close_ticket(action(unfollowed))
+        .await
+        .expect("closed");
+    agent
+        .close_ticket(action(messages_only))
+        .await
+        .expect("closed");
+    app.wait_for_detached_work().await;
+
+    assert_eq!(
+        app.rating_questions(unfollowed).await,
+        Vec::<String>::new(),
+        "unfollowed before the close: no question sent or held"
+    );
+    assert_eq!(
+        app.rating_questions(messages_only).await,
+        ["sent"],
+        "a citizen known from their messages only is asked"
+    );
+    assert_eq!(
+        sent_texts(&mock),
+        [("o-messages-only".to_owned(), RATING_QUESTION.to_owned())]
+    );
+}
+
 #[tokio::test]
 async fn replying_to_a_closed_ticket_is_a_failed_precondition() {
     let mock = mock().await;
