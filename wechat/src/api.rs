@@ -420,9 +420,13 @@ impl Client {
             })?;
             let result = self.retry_busy(repeat, || attempt(token.clone())).await;
             match result {
-                Err(ApiError::Wechat { code, .. })
-                    if code.is_token_rejected() && !token_retried =>
-                {
+                // An unconfirmed rejection followed a -1 on a keyed call (retry_busy):
+                // returned as it is, for its caller to repeat later.
+                Err(ApiError::Wechat {
+                    code,
+                    unconfirmed: false,
+                    ..
+                }) if code.is_token_rejected() && !token_retried => {
                     // One retry only: a token WeChat rejects twice in a row points at a
                     // configuration problem, and looping would burn the token quota.
                     tracing::warn!(errcode = code.0, "access token rejected; refreshing once");
@@ -448,7 +452,7 @@ impl Client {
         let retry = self.inner.busy_retry;
         let mut delay = retry.base_delay;
         let mut tries = 1;
-        let mut answered_busy = false;
+        let mut answered_busy: Option<(ErrCode, String)> = None;
         loop {
             match attempt().await {
                 Err(ApiError::Wechat { code, msg, .. })
@@ -465,7 +469,7 @@ impl Client {
                         unconfirmed: true,
                     });
                 }
-                Err(ApiError::Wechat { code, .. })
+                Err(ApiError::Wechat { code, msg, .. })
                     if code.is_busy() && tries < retry.attempts.max(1) =>
                 {
                     tracing::info!(
@@ -476,20 +480,33 @@ impl Client {
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2);
                     tries += 1;
-                    answered_busy = true;
+                    answered_busy = Some((code, msg));
                 }
-                Err(ApiError::Wechat { code, msg, .. })
-                    if answered_busy && repeat == Repeat::Keyed =>
-                {
+                // Whatever follows a -1 on a keyed call (the repeat refused as too soon,
+                // a rejected token, a connection refused) says nothing of that first
+                // attempt, which may have gone out: unconfirmed. Not refreshed and
+                // repeated here either: the caller repeats it with the same key once
+                // WeChat's minute is over.
+                Err(error) if repeat == Repeat::Keyed && answered_busy.is_some() => {
                     tracing::warn!(
-                        errcode = code.0,
-                        %msg,
-                        "wechat refused the repeat of a keyed call it answered busy; the first attempt may have taken effect"
+                        %error,
+                        "a keyed call wechat answered busy failed on its repeat; the first attempt may have taken effect"
                     );
-                    return Err(ApiError::Wechat {
-                        code,
-                        msg,
-                        unconfirmed: true,
+                    return Err(match error {
+                        ApiError::Wechat { code, msg, .. } => ApiError::Wechat {
+                            code,
+                            msg,
+                            unconfirmed: true,
+                        },
+                        error if error.outcome_unknown() => error,
+                        _ => {
+                            let (code, msg) = answered_busy.unwrap_or((ErrCode(-1), String::new()));
+                            ApiError::Wechat {
+                                code,
+                                msg,
+                                unconfirmed: true,
+                            }
+                        }
                     });
                 }
                 other => return other,

@@ -222,4 +222,17 @@ async fn a_keyed_send_answered_busy_after_it_took_effect_is_an_unknown_outcome()
         "the first attempt may have reached every follower: {error:?}"
     );
     assert_eq!(calls_to(&mock, SENDALL), 2);
+
+    // -1, then the repeat's token rejected: refreshed and repeated at once, a repeat
+    // of a first attempt WeChat took would draw a 45066 that looks confirmed (or,
+    // here, a send whose first attempt is unknown). Unconfirmed, not repeated.
+    inject(
+        &mock,
+        json!({"busy": 1, "busy_path": SENDALL, "reject_tokens": 1}),
+    )
+    .await;
+    let keyed = MassSend::to_all(MassContent::text("后天停水")).client_msg_id("m-2");
+    let error = client.mass_send_keyed(&keyed).await.unwrap_err();
+    assert!(error.outcome_unknown(), "{error:?}");
+    assert_eq!(calls_to(&mock, SENDALL), 4);
 }
