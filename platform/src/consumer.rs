@@ -218,10 +218,6 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 }
 
-/// The reason a call past its time limit fails with (a batch's events then fail
-/// alike, not one by one).
-const TIMED_OUT: &str = "handler exceeded its time limit";
-
 /// [`EventHandler::HANDLE_TIMEOUT`] unless a handler sets its own.
 pub const DEFAULT_HANDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -842,46 +838,32 @@ impl<H: EventHandler> Runner<H> {
             .unzip();
         metrics::histogram!("consumer_batch_size", "consumer" => durable)
             .record(received.len() as f64);
+        let limit = H::HANDLE_TIMEOUT;
         let results: Vec<Result<(), HandleError>> = if received.len() == 1 {
+            let handled = self.handler.handle(&received[0]);
             vec![
-                unpanicked(
-                    durable,
-                    H::HANDLE_TIMEOUT,
-                    &received,
-                    self.handler.handle(&received[0]),
-                )
-                .await,
+                unpanicked(durable, limit, &received, handled)
+                    .await
+                    .unwrap_or_else(|timed_out| timed_out.failure()),
             ]
         } else {
-            match unpanicked(
-                durable,
-                H::HANDLE_TIMEOUT,
-                &received,
-                self.handler.handle_batch(&received),
-            )
-            .await
-            {
-                Ok(()) => received.iter().map(|_| Ok(())).collect(),
+            let handled = self.handler.handle_batch(&received);
+            match unpanicked(durable, limit, &received, handled).await {
+                Ok(Ok(())) => received.iter().map(|_| Ok(())).collect(),
                 // Handled one by one, each would get the limit again: a handler stuck
                 // on a lock would hold the lane for a batch's size times the limit,
                 // past the 10 minutes its messages are kept from other replicas.
-                Err(HandleError::Transient(reason)) if reason.starts_with(TIMED_OUT) => received
-                    .iter()
-                    .map(|_| Err(HandleError::Transient(reason.clone())))
-                    .collect(),
-                Err(error) => {
+                Err(timed_out) => received.iter().map(|_| timed_out.failure()).collect(),
+                Ok(Err(error)) => {
                     tracing::debug!(durable, %error, size = received.len(), "batch failed; handling its events one by one");
                     let mut results = Vec::with_capacity(received.len());
                     for event in &received {
                         let alone = std::slice::from_ref(event);
+                        let handled = self.handler.handle(event);
                         results.push(
-                            unpanicked(
-                                durable,
-                                H::HANDLE_TIMEOUT,
-                                alone,
-                                self.handler.handle(event),
-                            )
-                            .await,
+                            unpanicked(durable, limit, alone, handled)
+                                .await
+                                .unwrap_or_else(|timed_out| timed_out.failure()),
                         );
                     }
                     results
@@ -1038,7 +1020,8 @@ impl<H: EventHandler> Runner<H> {
     }
 }
 
-/// A handler's result, with a panic in it taken as a transient failure: the lane goes
+/// A handler's result, with a panic in it taken as a transient failure (and a call past
+/// `limit` dropped: [`TimedOut`]): the lane goes
 /// on, and the event is retried and dead-lettered (with the panic's message) as any
 /// failing event is. A panic that ended the lane instead dropped its queue and the
 /// batch in hand, which the keep-alive then kept from every replica for
@@ -1053,7 +1036,7 @@ async fn unpanicked<E>(
     limit: Duration,
     events: &[Received<E>],
     handled: impl Future<Output = Result<(), HandleError>>,
-) -> Result<(), HandleError> {
+) -> Result<Result<(), HandleError>, TimedOut> {
     use futures::FutureExt as _;
     let Ok(outcome) =
         tokio::time::timeout(limit, std::panic::AssertUnwindSafe(handled).catch_unwind()).await
@@ -1067,12 +1050,9 @@ async fn unpanicked<E>(
             limit = ?limit,
             "handler ran past its time limit and was dropped; its events are retried"
         );
-        return Err(HandleError::Transient(format!(
-            "{TIMED_OUT} ({}s)",
-            limit.as_secs_f64()
-        )));
+        return Err(TimedOut { limit });
     };
-    outcome.unwrap_or_else(|panic| {
+    Ok(outcome.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -1101,7 +1081,22 @@ async fn unpanicked<E>(
         Err(HandleError::Transient(format!(
             "handler panicked: {message}"
         )))
-    })
+    }))
+}
+
+/// A handler call dropped past its time limit, and the failure its events take: all
+/// of a batch's alike, not handled again one by one (each would get the limit anew).
+struct TimedOut {
+    limit: Duration,
+}
+
+impl TimedOut {
+    fn failure(&self) -> Result<(), HandleError> {
+        Err(HandleError::Transient(format!(
+            "handler exceeded its time limit ({}s)",
+            self.limit.as_secs_f64()
+        )))
+    }
 }
 
 /// The most of a panic's message kept: a panic may carry a whole payload or debug dump,
