@@ -277,6 +277,13 @@ pub async fn rating_question_pending_or_asked(
     .await
 }
 
+/// Follower `f` of closed ticket `t` has followed without a break since the close:
+/// no unfollow recorded (`unsubscribed_at`, which a re-follow clears) and no follow
+/// after the close (an unfollow came in between). Not `subscribed`: a citizen known
+/// from their messages only is `false` there and follows all the same.
+const FOLLOWING_SINCE_CLOSE: &str =
+    "f.unsubscribed_at IS NULL AND (f.subscribed_at IS NULL OR f.subscribed_at <= t.closed_at)";
+
 /// Whether the citizen of closed ticket `id` has unfollowed (`unsubscribed_at`,
 /// which a re-follow clears) or followed again since the close (an unfollow came
 /// in between): the same rule as [`owed_rating_questions`], for the close's own
@@ -286,12 +293,11 @@ pub async fn citizen_has_unfollowed(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     id: TicketId,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "SELECT EXISTS (SELECT 1 FROM tickets t
                           JOIN followers f ON f.account = t.account AND f.openid = t.openid
-                         WHERE t.id = $1
-                           AND (f.unsubscribed_at IS NOT NULL OR f.subscribed_at > t.closed_at))",
-    )
+                         WHERE t.id = $1 AND NOT ({FOLLOWING_SINCE_CLOSE}))"
+    ))
     .bind(id.0)
     .fetch_one(&mut **tx)
     .await
@@ -331,8 +337,7 @@ pub async fn owed_rating_questions(
             AND t.rating IS NULL AND t.rating_requested_at IS NULL
             AND t.openid <> $3
             AND f.last_interaction_at > $2
-            AND f.unsubscribed_at IS NULL
-            AND (f.subscribed_at IS NULL OR f.subscribed_at <= t.closed_at)
+            AND {FOLLOWING_SINCE_CLOSE}
             AND NOT EXISTS (SELECT 1 FROM ticket_messages m
                              WHERE m.ticket_id = t.id AND m.author = $4
                                AND (m.delivery IN ('sending', 'held') OR m.at >= t.closed_at))
